@@ -1,0 +1,366 @@
+//! The on-disk runbook format (one TOML file per runbook) and its conversion into the model.
+
+use std::collections::BTreeMap;
+use std::ops::Range;
+use std::time::Duration;
+
+use serde::Deserialize;
+use toml::Spanned;
+
+use model::{
+    Control, ExpectOp, Expectation, Framework, Operand, ParamSpec, ParamType, ParamValue, Platform, Runbook,
+    Script, Severity, Shell,
+};
+
+use crate::{CatalogError, SourceFile};
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RunbookFile {
+    /// Stable ID; the file must be named `<id>.toml`.
+    id: Spanned<String>,
+    title: String,
+    description: String,
+    platforms: Vec<Spanned<String>>,
+    severity: Spanned<String>,
+    /// Whether L1 may remediate without a human; off unless said.
+    #[serde(default)]
+    auto_heal: bool,
+    #[serde(default = "default_timeout")]
+    timeout_secs: u64,
+    controls: Spanned<ControlsFile>,
+    #[serde(default)]
+    params: BTreeMap<String, Spanned<ParamFile>>,
+    detect: ScriptFile,
+    expect: Spanned<Vec<Spanned<ExpectFile>>>,
+    remediate: Option<ScriptFile>,
+    verify: Option<ScriptFile>,
+    rollback: Option<ScriptFile>,
+}
+
+/// Controls per framework. The field names are the framework keys of `model::Framework`.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ControlsFile {
+    #[serde(default)]
+    hipaa: Vec<String>,
+    #[serde(default)]
+    soc2: Vec<String>,
+    #[serde(default)]
+    pci_dss: Vec<String>,
+    #[serde(default)]
+    nist_csf: Vec<String>,
+    #[serde(default)]
+    cis: Vec<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ParamFile {
+    #[serde(rename = "type")]
+    ty: Option<Spanned<String>>,
+    default: Option<toml::Value>,
+    min: Option<i64>,
+    max: Option<i64>,
+    max_len: Option<usize>,
+    values: Option<Vec<String>>,
+    #[serde(default)]
+    description: String,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ScriptFile {
+    #[serde(default = "default_shell")]
+    shell: Spanned<String>,
+    /// Path of the script, relative to the runbook file's directory.
+    script: Spanned<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ExpectFile {
+    field: String,
+    op: Spanned<String>,
+    value: Option<toml::Value>,
+    param: Option<String>,
+}
+
+/// Shared helpers prepended to every `sh` script in the same platform directory.
+const PRELUDE: &str = "lib/prelude.sh";
+
+const fn default_timeout() -> u64 {
+    30
+}
+
+fn default_shell() -> Spanned<String> {
+    Spanned::new(0..0, "sh".to_owned())
+}
+
+/// Parses one runbook file; returns the runbook and the line of its `id`.
+pub(crate) fn parse_runbook(
+    file: &SourceFile<'_>,
+    scripts: &BTreeMap<&str, &str>,
+) -> Result<(Runbook, usize), Vec<CatalogError>> {
+    let mut cx = Cx { file, errors: Vec::new() };
+    let raw: RunbookFile = match toml::from_str(file.text) {
+        Ok(raw) => raw,
+        Err(err) => {
+            let span = err.span().unwrap_or(0..0);
+            cx.error(span, err.message().to_owned());
+            return Err(cx.errors);
+        }
+    };
+
+    let id = raw.id.get_ref().clone();
+    let id_valid = !id.is_empty()
+        && id.chars().all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '-')
+        && !id.starts_with('-');
+    if !id_valid {
+        cx.error(raw.id.span(), format!("runbook id `{id}` is invalid: use uppercase letters, digits and `-`, like `LIN-SSH-001`"));
+    }
+    let stem = file.path.rsplit('/').next().unwrap_or(file.path).trim_end_matches(".toml");
+    if stem != id {
+        cx.error(raw.id.span(), format!("runbook id `{id}` does not match its file name `{stem}.toml`; rename one of them"));
+    }
+
+    let mut platforms = Vec::new();
+    for platform in &raw.platforms {
+        match platform.get_ref().parse::<Platform>() {
+            Ok(p) => platforms.push(p),
+            Err(err) => cx.error(platform.span(), err.to_string()),
+        }
+    }
+    if raw.platforms.is_empty() {
+        cx.error(raw.id.span(), "`platforms` is empty: name at least one platform".to_owned());
+    }
+    let severity = Severity::parse(raw.severity.get_ref()).unwrap_or_else(|| {
+        cx.error(
+            raw.severity.span(),
+            format!("unknown severity `{}` (known: low, medium, high, critical)", raw.severity.get_ref()),
+        );
+        Severity::Low
+    });
+    if raw.timeout_secs == 0 || raw.timeout_secs > 3600 {
+        cx.error(raw.id.span(), format!("timeout_secs = {} is out of range 1..=3600", raw.timeout_secs));
+    }
+
+    let controls = controls(raw.controls.get_ref());
+    if controls.is_empty() {
+        cx.error(raw.controls.span(), "no framework controls: map the runbook to at least one control".to_owned());
+    }
+
+    let mut params = Vec::new();
+    for (name, param) in &raw.params {
+        if let Some(spec) = cx.param(name, param) {
+            params.push(spec);
+        }
+    }
+
+    let detect = cx.script(&raw.detect, scripts);
+    let remediate = raw.remediate.as_ref().and_then(|s| cx.script(s, scripts));
+    let verify = raw.verify.as_ref().and_then(|s| cx.script(s, scripts));
+    let rollback = raw.rollback.as_ref().and_then(|s| cx.script(s, scripts));
+    if raw.verify.is_some() && raw.remediate.is_none() {
+        cx.error(raw.id.span(), "`verify` without `remediate`: add the remediation or drop the verify script".to_owned());
+    }
+    if raw.auto_heal && raw.remediate.is_none() {
+        cx.error(raw.id.span(), "`auto_heal = true` but there is no `remediate` script".to_owned());
+    }
+
+    let mut expect = Vec::new();
+    if raw.expect.get_ref().is_empty() {
+        cx.error(raw.expect.span(), "no `[[expect]]` entries: a check needs at least one expectation".to_owned());
+    }
+    for entry in raw.expect.get_ref() {
+        if let Some(expectation) = cx.expectation(entry, &params) {
+            expect.push(expectation);
+        }
+    }
+
+    let id_line = cx.line_col(raw.id.span().start).0;
+    let Some(detect) = detect.filter(|_| cx.errors.is_empty()) else {
+        return Err(cx.errors);
+    };
+    let runbook = Runbook {
+        id,
+        title: raw.title,
+        description: raw.description,
+        platforms,
+        severity,
+        controls,
+        params,
+        detect,
+        expect,
+        remediate,
+        verify,
+        rollback,
+        auto_heal: raw.auto_heal,
+        timeout: Duration::from_secs(raw.timeout_secs),
+    };
+    Ok((runbook, id_line))
+}
+
+fn controls(raw: &ControlsFile) -> Vec<Control> {
+    let per_framework = [
+        (Framework::Hipaa, &raw.hipaa),
+        (Framework::Soc2, &raw.soc2),
+        (Framework::PciDss, &raw.pci_dss),
+        (Framework::NistCsf, &raw.nist_csf),
+        (Framework::Cis, &raw.cis),
+    ];
+    per_framework
+        .into_iter()
+        .flat_map(|(framework, ids)| ids.iter().map(move |id| Control { framework, id: id.clone() }))
+        .collect()
+}
+
+struct Cx<'a> {
+    file: &'a SourceFile<'a>,
+    errors: Vec<CatalogError>,
+}
+
+impl Cx<'_> {
+    fn error(&mut self, span: Range<usize>, message: String) {
+        let (line, column) = self.line_col(span.start);
+        self.errors.push(CatalogError { path: self.file.path.to_owned(), line, column, message });
+    }
+
+    fn line_col(&self, offset: usize) -> (usize, usize) {
+        let before = &self.file.text[..offset.min(self.file.text.len())];
+        let line = before.matches('\n').count() + 1;
+        let column = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+        (line, column)
+    }
+
+    fn script(&mut self, raw: &ScriptFile, scripts: &BTreeMap<&str, &str>) -> Option<Script> {
+        let shell = match raw.shell.get_ref().as_str() {
+            "sh" => Shell::Sh,
+            "powershell" => Shell::PowerShell,
+            other => {
+                self.error(raw.shell.span(), format!("unknown shell `{other}` (known: sh, powershell)"));
+                return None;
+            }
+        };
+        let dir = self.file.path.rsplit_once('/').map_or("", |(dir, _)| dir);
+        let rel = raw.script.get_ref();
+        let path = if dir.is_empty() { rel.clone() } else { format!("{dir}/{rel}") };
+        let want_ext = if shell == Shell::Sh { ".sh" } else { ".ps1" };
+        if !rel.ends_with(want_ext) {
+            self.error(raw.script.span(), format!("a {} script must end in `{want_ext}`", raw.shell.get_ref()));
+            return None;
+        }
+        match scripts.get(path.as_str()) {
+            Some(body) if !body.trim().is_empty() => {
+                // Every sh script of a platform directory runs after that directory's prelude.
+                let prelude_path = if dir.is_empty() { PRELUDE.to_owned() } else { format!("{dir}/{PRELUDE}") };
+                let body = match scripts.get(prelude_path.as_str()) {
+                    Some(prelude) if shell == Shell::Sh => format!("{prelude}\n# --- {path}\n{body}"),
+                    _ => (*body).to_owned(),
+                };
+                Some(Script { shell, body, source: path })
+            }
+            Some(_) => {
+                self.error(raw.script.span(), format!("script `{path}` is empty"));
+                None
+            }
+            None => {
+                self.error(raw.script.span(), format!("script `{path}` not found; create it or fix the path (relative to the runbook's directory)"));
+                None
+            }
+        }
+    }
+
+    fn param(&mut self, name: &str, raw: &Spanned<ParamFile>) -> Option<ParamSpec> {
+        let span = raw.span();
+        let raw = raw.get_ref();
+        let Some(ty_name) = &raw.ty else {
+            self.error(span, format!("parameter `{name}` has no `type` (one of integer, boolean, string, enum, path)"));
+            return None;
+        };
+        let ty = match ty_name.get_ref().as_str() {
+            "integer" => ParamType::Integer { min: raw.min, max: raw.max },
+            "boolean" => ParamType::Boolean,
+            "string" => ParamType::String { max_len: raw.max_len.unwrap_or(256) },
+            "path" => ParamType::Path,
+            "enum" => match &raw.values {
+                Some(values) if !values.is_empty() => ParamType::Enum { values: values.clone() },
+                _ => {
+                    self.error(span, format!("enum parameter `{name}` needs a non-empty `values` list"));
+                    return None;
+                }
+            },
+            other => {
+                self.error(
+                    ty_name.span(),
+                    format!("parameter `{name}` has unknown type `{other}` (known: integer, boolean, string, enum, path)"),
+                );
+                return None;
+            }
+        };
+        let Some(default) = &raw.default else {
+            self.error(span, format!("parameter `{name}` has no `default`"));
+            return None;
+        };
+        let default = match default {
+            toml::Value::Integer(n) => ParamValue::Integer(*n),
+            toml::Value::Boolean(b) => ParamValue::Boolean(*b),
+            toml::Value::String(s) => ParamValue::Text(s.clone()),
+            other => {
+                self.error(span, format!("parameter `{name}` default must be an integer, boolean or string, not {}", other.type_str()));
+                return None;
+            }
+        };
+        let spec = ParamSpec { name: name.to_owned(), ty, default, description: raw.description.clone() };
+        if let Err(err) = spec.check(&spec.default) {
+            self.error(span, format!("default value rejected: {err}"));
+            return None;
+        }
+        Some(spec)
+    }
+
+    fn expectation(&mut self, raw: &Spanned<ExpectFile>, params: &[ParamSpec]) -> Option<Expectation> {
+        let span = raw.span();
+        let raw = raw.get_ref();
+        let Some(op) = ExpectOp::parse(raw.op.get_ref()) else {
+            let known: Vec<&str> = ExpectOp::ALL.iter().map(|op| op.key()).collect();
+            self.error(raw.op.span(), format!("unknown op `{}` (known: {})", raw.op.get_ref(), known.join(", ")));
+            return None;
+        };
+        let operand = match (&raw.value, &raw.param) {
+            (Some(_), Some(_)) => {
+                self.error(span, "give either `value` or `param`, not both".to_owned());
+                return None;
+            }
+            (Some(value), None) => match serde_json::to_value(value) {
+                Ok(json) => Operand::Literal(json),
+                Err(err) => {
+                    self.error(span, format!("`value` cannot be compared: {err}"));
+                    return None;
+                }
+            },
+            (None, Some(param)) => {
+                if !params.iter().any(|p| &p.name == param) {
+                    self.error(span, format!("expectation refers to undeclared parameter `{param}`; declare it under [params.{param}]"));
+                    return None;
+                }
+                Operand::Param(param.clone())
+            }
+            (None, None) => Operand::None,
+        };
+        if op.takes_operand() == matches!(operand, Operand::None) {
+            let problem = if op.takes_operand() { "needs a `value` or `param`" } else { "takes no operand" };
+            self.error(raw.op.span(), format!("op `{}` {problem}", op.key()));
+            return None;
+        }
+        if matches!(op, ExpectOp::In | ExpectOp::NotIn) && !matches!(&operand, Operand::Literal(serde_json::Value::Array(_))) {
+            self.error(raw.op.span(), format!("op `{}` needs a list `value`", op.key()));
+            return None;
+        }
+        if raw.field.is_empty() || raw.field.split('.').any(str::is_empty) {
+            self.error(span, format!("field `{}` is not a dotted path", raw.field));
+            return None;
+        }
+        Some(Expectation { field: raw.field.clone(), op, operand })
+    }
+}

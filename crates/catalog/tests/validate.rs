@@ -1,0 +1,135 @@
+//! Tests that the shipped catalogue is valid and that every kind of broken runbook is reported with file and line.
+
+use expect_test::{Expect, expect};
+
+use catalog::{SourceFile, load};
+
+const GOOD: &str = r#"id = "T-GOOD-001"
+title = "A good runbook"
+description = "d"
+platforms = ["linux"]
+severity = "high"
+
+[controls]
+hipaa = ["164.312(b)"]
+
+[params.max_days]
+type = "integer"
+default = 90
+min = 1
+
+[detect]
+script = "scripts/t.sh"
+
+[[expect]]
+field = "days"
+op = "le"
+param = "max_days"
+"#;
+
+#[track_caller]
+fn check(files: &[(&str, &str)], expect: Expect) {
+    let mut all = vec![("scripts/t.sh", "echo '{}'")];
+    all.extend_from_slice(files);
+    let sources: Vec<SourceFile<'_>> = all.iter().map(|(path, text)| SourceFile { path, text }).collect();
+    let actual = match load(&sources) {
+        Ok(catalog) => format!("ok: {} runbooks", catalog.runbooks().len()),
+        Err(errors) => errors.to_string(),
+    };
+    expect.assert_eq(&actual);
+}
+
+#[test]
+fn shipped_catalogue_is_valid() {
+    let catalog = catalog::embedded().unwrap_or_else(|errors| panic!("shipped catalogue is broken:\n{errors}"));
+    let linux = catalog.for_platform(model::Platform::Linux).count();
+    assert!(linux >= 15, "only {linux} Linux runbooks");
+    for runbook in catalog.runbooks() {
+        assert!(
+            runbook.controls.iter().any(|c| c.framework == model::Framework::Hipaa),
+            "{} maps no HIPAA control",
+            runbook.id
+        );
+        assert!(runbook.detect.body.contains("json_str"), "{} does not get the prelude", runbook.id);
+    }
+    assert!(catalog.version().starts_with("0.0.0+"));
+}
+
+#[test]
+fn good_runbook_loads() {
+    check(&[("T-GOOD-001.toml", GOOD)], expect![[r#"ok: 1 runbooks"#]]);
+}
+
+#[test]
+fn syntax_error_names_file_and_line() {
+    let broken = GOOD.replace("severity = \"high\"", "severity = \"high");
+    check(
+        &[("T-GOOD-001.toml", &broken)],
+        expect![[r#"T-GOOD-001.toml:5:17: invalid basic string, expected `"`"#]],
+    );
+}
+
+#[test]
+fn duplicate_ids_are_rejected() {
+    check(
+        &[
+            ("a/T-GOOD-001.toml", GOOD),
+            ("a/scripts/t.sh", "echo '{}'"),
+            ("b/T-GOOD-001.toml", GOOD),
+            ("b/scripts/t.sh", "echo '{}'"),
+        ],
+        expect!["b/T-GOOD-001.toml:1:1: duplicate runbook id `T-GOOD-001` (first defined at a/T-GOOD-001.toml:1); give this runbook a new id"],
+    );
+}
+
+#[test]
+fn unknown_framework_is_rejected() {
+    let broken = GOOD.replace("hipaa = [", "hippa = [");
+    check(
+        &[("T-GOOD-001.toml", &broken)],
+        expect![[r#"T-GOOD-001.toml:8:1: unknown field `hippa`, expected one of `hipaa`, `soc2`, `pci_dss`, `nist_csf`, `cis`"#]],
+    );
+}
+
+#[test]
+fn missing_script_is_rejected() {
+    let broken = GOOD.replace("scripts/t.sh", "scripts/missing.sh");
+    check(
+        &[("T-GOOD-001.toml", &broken)],
+        expect!["T-GOOD-001.toml:16:10: script `scripts/missing.sh` not found; create it or fix the path (relative to the runbook's directory)"],
+    );
+}
+
+#[test]
+fn untyped_parameter_is_rejected() {
+    let broken = GOOD.replace("type = \"integer\"\n", "");
+    check(
+        &[("T-GOOD-001.toml", &broken)],
+        expect![[r#"
+            T-GOOD-001.toml:10:1: parameter `max_days` has no `type` (one of integer, boolean, string, enum, path)
+            T-GOOD-001.toml:17:1: expectation refers to undeclared parameter `max_days`; declare it under [params.max_days]"#]],
+    );
+}
+
+#[test]
+fn bad_default_unknown_op_and_undeclared_param_are_all_reported() {
+    let broken = GOOD
+        .replace("default = 90", "default = 0")
+        .replace("op = \"le\"", "op = \"lte\"")
+        .replace("[controls]\nhipaa = [\"164.312(b)\"]", "[controls]");
+    check(
+        &[("T-GOOD-001.toml", &broken)],
+        expect![[r#"
+            T-GOOD-001.toml:7:1: no framework controls: map the runbook to at least one control
+            T-GOOD-001.toml:9:1: default value rejected: parameter `max_days`: 0 is below the minimum 1
+            T-GOOD-001.toml:19:6: unknown op `lte` (known: eq, ne, in, not_in, lt, le, gt, ge, empty)"#]],
+    );
+}
+
+#[test]
+fn id_must_match_file_name() {
+    check(
+        &[("T-OTHER-001.toml", GOOD)],
+        expect![[r#"T-OTHER-001.toml:1:6: runbook id `T-GOOD-001` does not match its file name `T-OTHER-001.toml`; rename one of them"#]],
+    );
+}

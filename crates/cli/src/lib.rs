@@ -1,0 +1,1 @@
+//! The osiris command-line tool.

@@ -1,0 +1,5 @@
+//! The `osiris` binary: parse arguments and hand over to the library.
+
+fn main() -> std::process::ExitCode {
+    std::process::ExitCode::SUCCESS
+}

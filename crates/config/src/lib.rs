@@ -1,0 +1,1 @@
+//! Appliance and CLI configuration: the TOML schema, defaults and validation.

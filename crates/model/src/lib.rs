@@ -1,0 +1,15 @@
+//! Pure domain model: targets, platforms, runbooks, parameters, framework controls and check outcomes.
+//!
+//! Nothing here does IO or knows how a script reaches a machine; facts go in, decisions come out.
+
+mod control;
+mod evaluate;
+mod param;
+mod runbook;
+mod target;
+
+pub use control::{Control, Framework, UnknownFramework};
+pub use evaluate::{CheckOutcome, CheckStatus, evaluate};
+pub use param::{ParamError, ParamSpec, ParamType, ParamValue, ResolvedParams, resolve_params};
+pub use runbook::{Expectation, ExpectOp, Operand, Runbook, Script, Severity, Shell};
+pub use target::{DeviceType, Platform, Target, UnknownPlatform};

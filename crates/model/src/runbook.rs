@@ -1,0 +1,169 @@
+//! Runbooks: one check with its detect script, expectations, and optional remediation.
+
+use std::fmt;
+use std::time::Duration;
+
+use crate::control::Control;
+use crate::param::ParamSpec;
+use crate::target::Platform;
+
+/// A catalogue entry: detect → (remediate → verify) for one concern.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Runbook {
+    /// Stable ID, e.g. `LIN-SSH-001`.
+    pub id: String,
+    pub title: String,
+    pub description: String,
+    pub platforms: Vec<Platform>,
+    pub severity: Severity,
+    pub controls: Vec<Control>,
+    pub params: Vec<ParamSpec>,
+    pub detect: Script,
+    /// All must hold for the check to pass.
+    pub expect: Vec<Expectation>,
+    pub remediate: Option<Script>,
+    pub verify: Option<Script>,
+    pub rollback: Option<Script>,
+    /// Whether L1 may run `remediate` without a human.
+    pub auto_heal: bool,
+    pub timeout: Duration,
+}
+
+/// Severity of a failed check.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Severity {
+    Low,
+    Medium,
+    High,
+    Critical,
+}
+
+/// The interpreter a script is written for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Shell {
+    /// POSIX `sh`.
+    Sh,
+    PowerShell,
+}
+
+/// A script with the catalogue path it came from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Script {
+    pub shell: Shell,
+    pub body: String,
+    /// Catalogue-relative path, for messages.
+    pub source: String,
+}
+
+/// One assertion over the detect script's JSON output.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Expectation {
+    /// Dot-separated path into the output object.
+    pub field: String,
+    pub op: ExpectOp,
+    pub operand: Operand,
+}
+
+/// Comparison operators available to expectations.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ExpectOp {
+    Eq,
+    Ne,
+    In,
+    NotIn,
+    Lt,
+    Le,
+    Gt,
+    Ge,
+    /// The field is an empty array, object or string.
+    Empty,
+}
+
+/// The right-hand side of an expectation.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Operand {
+    None,
+    Literal(serde_json::Value),
+    /// The value of a declared parameter.
+    Param(String),
+}
+
+impl Severity {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Severity::Low => "low",
+            Severity::Medium => "medium",
+            Severity::High => "high",
+            Severity::Critical => "critical",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Severity> {
+        [Severity::Low, Severity::Medium, Severity::High, Severity::Critical]
+            .into_iter()
+            .find(|v| v.as_str() == s)
+    }
+}
+
+impl ExpectOp {
+    pub const ALL: [ExpectOp; 9] = [
+        ExpectOp::Eq,
+        ExpectOp::Ne,
+        ExpectOp::In,
+        ExpectOp::NotIn,
+        ExpectOp::Lt,
+        ExpectOp::Le,
+        ExpectOp::Gt,
+        ExpectOp::Ge,
+        ExpectOp::Empty,
+    ];
+
+    pub fn key(self) -> &'static str {
+        match self {
+            ExpectOp::Eq => "eq",
+            ExpectOp::Ne => "ne",
+            ExpectOp::In => "in",
+            ExpectOp::NotIn => "not_in",
+            ExpectOp::Lt => "lt",
+            ExpectOp::Le => "le",
+            ExpectOp::Gt => "gt",
+            ExpectOp::Ge => "ge",
+            ExpectOp::Empty => "empty",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<ExpectOp> {
+        ExpectOp::ALL.into_iter().find(|op| op.key() == s)
+    }
+
+    /// Whether the operator takes an operand.
+    pub fn takes_operand(self) -> bool {
+        self != ExpectOp::Empty
+    }
+
+    fn symbol(self) -> &'static str {
+        match self {
+            ExpectOp::Eq => "=",
+            ExpectOp::Ne => "≠",
+            ExpectOp::In => "in",
+            ExpectOp::NotIn => "not in",
+            ExpectOp::Lt => "<",
+            ExpectOp::Le => "≤",
+            ExpectOp::Gt => ">",
+            ExpectOp::Ge => "≥",
+            ExpectOp::Empty => "is empty",
+        }
+    }
+}
+
+impl Runbook {
+    pub fn applies_to(&self, platform: Platform) -> bool {
+        self.platforms.contains(&platform)
+    }
+}
+
+impl fmt::Display for ExpectOp {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.symbol())
+    }
+}

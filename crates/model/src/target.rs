@@ -1,0 +1,78 @@
+//! Targets: the machines a site asks us to check, and the platform each runs.
+
+use std::fmt;
+use std::str::FromStr;
+
+/// The operating-system family a runbook applies to and a target runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Platform {
+    Linux,
+    WindowsServer,
+    WindowsWorkstation,
+    Macos,
+}
+
+/// Whether a target is a server or an end-user workstation (reported separately in evidence).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum DeviceType {
+    Server,
+    Workstation,
+}
+
+/// One machine to check.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Target {
+    /// Stable display name (host name, or `localhost` for the machine osiris runs on).
+    pub name: String,
+    pub platform: Platform,
+    pub device_type: DeviceType,
+}
+
+/// A platform name that is not one of ours.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unknown platform `{0}` (known: linux, windows-server, windows-workstation, macos)")]
+pub struct UnknownPlatform(pub String);
+
+impl Platform {
+    pub const ALL: [Platform; 4] = [
+        Platform::Linux,
+        Platform::WindowsServer,
+        Platform::WindowsWorkstation,
+        Platform::Macos,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Platform::Linux => "linux",
+            Platform::WindowsServer => "windows-server",
+            Platform::WindowsWorkstation => "windows-workstation",
+            Platform::Macos => "macos",
+        }
+    }
+}
+
+impl fmt::Display for Platform {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for Platform {
+    type Err = UnknownPlatform;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Platform::ALL
+            .into_iter()
+            .find(|p| p.as_str() == s)
+            .ok_or_else(|| UnknownPlatform(s.to_owned()))
+    }
+}
+
+impl DeviceType {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DeviceType::Server => "server",
+            DeviceType::Workstation => "workstation",
+        }
+    }
+}

@@ -1,0 +1,1 @@
+//! Transport implementation for the machine osiris runs on.
