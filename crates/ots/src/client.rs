@@ -1,0 +1,302 @@
+//! HTTP clients: OpenTimestamps calendars (submit, upgrade) and an Esplora block explorer.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use rustls_platform_verifier::BuilderVerifierExt;
+
+use crate::attestation::Attestation;
+use crate::bitcoin::BlockHeader;
+use crate::error::OtsError;
+use crate::op::Op;
+use crate::timestamp::{DetachedTimestamp, Timestamp};
+
+/// Talks to OpenTimestamps calendar servers.
+#[derive(Debug, Clone)]
+pub struct CalendarClient {
+    http: reqwest::Client,
+}
+
+/// What happened to each pending attestation during [`CalendarClient::upgrade`].
+#[derive(Debug)]
+pub struct UpgradeReport {
+    /// One entry per pending attestation found, in tree order.
+    pub outcomes: Vec<CalendarOutcome>,
+}
+
+/// The result of asking one calendar about one commitment.
+#[derive(Debug)]
+pub struct CalendarOutcome {
+    /// The calendar's URI from the pending attestation.
+    pub calendar: String,
+    /// The commitment the calendar was asked about.
+    pub commitment: Vec<u8>,
+    /// What the calendar said.
+    pub status: UpgradeStatus,
+}
+
+/// Outcome of one upgrade request.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum UpgradeStatus {
+    /// The calendar returned more proof; these Bitcoin heights now attest the commitment
+    /// (empty if the calendar only added other attestations).
+    Upgraded {
+        /// Bitcoin block heights now reachable from the commitment.
+        bitcoin_heights: Vec<u64>,
+    },
+    /// The calendar has not committed the commitment to Bitcoin yet (HTTP 404).
+    Pending,
+    /// The request failed; the pending attestation is kept.
+    Failed {
+        /// Why.
+        error: OtsError,
+    },
+}
+
+/// Reads block headers from an Esplora HTTP API (`/block-height/<h>`, `/block/<hash>/header`).
+#[derive(Debug, Clone)]
+pub struct EsploraClient {
+    http: reqwest::Client,
+    base_url: String,
+}
+
+/// Media type calendars expect in `Accept`.
+const OTS_MEDIA_TYPE: &str = "application/vnd.opentimestamps.v1";
+/// User agent sent to calendars and explorers.
+const USER_AGENT: &str = "osiris";
+/// Largest response body read from a calendar or explorer.
+const MAX_RESPONSE_BYTES: usize = 1 << 20;
+/// Request timeout of [`EsploraClient`].
+const ESPLORA_TIMEOUT: Duration = Duration::from_secs(30);
+
+impl CalendarClient {
+    /// A client whose requests time out after `timeout`; TLS uses rustls with the ring provider
+    /// and the platform's trust roots, and plain `http://` URLs work too.
+    pub fn new(timeout: Duration) -> Result<Self, OtsError> {
+        Ok(CalendarClient {
+            http: build_http_client(timeout)?,
+        })
+    }
+
+    /// Submits `digest` to the calendar at `calendar_url`; returns the calendar's proof for it
+    /// (usually ending in a pending attestation).
+    pub async fn submit(&self, calendar_url: &str, digest: &[u8]) -> Result<Timestamp, OtsError> {
+        let url = format!("{}/digest", calendar_url.trim_end_matches('/'));
+        let request = self
+            .http
+            .post(&url)
+            .header(reqwest::header::ACCEPT, OTS_MEDIA_TYPE)
+            .body(digest.to_vec());
+        let (status, body) = send(request, &url).await?;
+        if status != 200 {
+            return Err(status_error(&url, status, &body));
+        }
+        Timestamp::from_bytes(digest.to_vec(), &body).map_err(|err| OtsError::BadResponse {
+            url,
+            reason: format!("calendar proof does not parse: {err}"),
+        })
+    }
+
+    /// Asks the calendar of every pending attestation for a completed proof and merges what
+    /// it returns; a pending attestation is dropped once a Bitcoin attestation exists below it.
+    /// Failures are reported per calendar and leave the proof unchanged.
+    pub async fn upgrade(
+        &self,
+        detached: &mut DetachedTimestamp,
+    ) -> Result<UpgradeReport, OtsError> {
+        let mut pending = Vec::new();
+        collect_pending(&detached.timestamp, &mut Vec::new(), &mut pending);
+        let mut outcomes = Vec::new();
+        for (path, uri, commitment) in pending {
+            let status = match self.fetch_upgrade(&uri, &commitment).await {
+                Ok(None) => UpgradeStatus::Pending,
+                Ok(Some(upgrade)) => {
+                    match merge_at(&mut detached.timestamp, &path, upgrade, &uri) {
+                        Ok(bitcoin_heights) => UpgradeStatus::Upgraded { bitcoin_heights },
+                        Err(error) => UpgradeStatus::Failed { error },
+                    }
+                }
+                Err(error) => UpgradeStatus::Failed { error },
+            };
+            outcomes.push(CalendarOutcome {
+                calendar: uri,
+                commitment,
+                status,
+            });
+        }
+        Ok(UpgradeReport { outcomes })
+    }
+
+    async fn fetch_upgrade(
+        &self,
+        uri: &str,
+        commitment: &[u8],
+    ) -> Result<Option<Timestamp>, OtsError> {
+        let url = format!(
+            "{}/timestamp/{}",
+            uri.trim_end_matches('/'),
+            hex::encode(commitment)
+        );
+        let request = self
+            .http
+            .get(&url)
+            .header(reqwest::header::ACCEPT, OTS_MEDIA_TYPE);
+        let (status, body) = send(request, &url).await?;
+        match status {
+            200 => Timestamp::from_bytes(commitment.to_vec(), &body)
+                .map(Some)
+                .map_err(|err| OtsError::BadResponse {
+                    url,
+                    reason: format!("calendar proof does not parse: {err}"),
+                }),
+            404 => Ok(None),
+            _ => Err(status_error(&url, status, &body)),
+        }
+    }
+}
+
+impl EsploraClient {
+    /// A client for the Esplora API at `base_url` (e.g. `https://blockstream.info/api`).
+    pub fn new(base_url: &str) -> Result<Self, OtsError> {
+        Ok(EsploraClient {
+            http: build_http_client(ESPLORA_TIMEOUT)?,
+            base_url: base_url.trim_end_matches('/').to_owned(),
+        })
+    }
+
+    /// The header of the block at `height`, checked to hash to the hash the explorer named.
+    pub async fn header(&self, height: u64) -> Result<BlockHeader, OtsError> {
+        let url = format!("{}/block-height/{height}", self.base_url);
+        let hash = self.get_text(&url).await?;
+        let hash = hash.trim();
+        if hash.len() != 64 || !hash.bytes().all(|c| c.is_ascii_hexdigit()) {
+            return Err(OtsError::BadResponse {
+                url,
+                reason: format!("expected a 64-digit block hash, got {hash:?}"),
+            });
+        }
+        let hash = hash.to_ascii_lowercase();
+        let url = format!("{}/block/{hash}/header", self.base_url);
+        let header_hex = self.get_text(&url).await?;
+        let header = BlockHeader::from_hex(&header_hex).map_err(|err| OtsError::BadResponse {
+            url: url.clone(),
+            reason: err.to_string(),
+        })?;
+        if header.block_hash_hex() != hash {
+            return Err(OtsError::BadResponse {
+                url,
+                reason: format!(
+                    "header hashes to {}, not to the block hash {hash} the explorer gave for height {height}",
+                    header.block_hash_hex()
+                ),
+            });
+        }
+        Ok(header)
+    }
+
+    async fn get_text(&self, url: &str) -> Result<String, OtsError> {
+        let (status, body) = send(self.http.get(url), url).await?;
+        if status != 200 {
+            return Err(status_error(url, status, &body));
+        }
+        String::from_utf8(body).map_err(|_| OtsError::BadResponse {
+            url: url.to_owned(),
+            reason: "body is not UTF-8 text".to_owned(),
+        })
+    }
+}
+
+fn build_http_client(timeout: Duration) -> Result<reqwest::Client, OtsError> {
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let tls = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .and_then(|builder| builder.with_platform_verifier())
+        .map_err(|err| OtsError::HttpClient(err.to_string()))?
+        .with_no_client_auth();
+    reqwest::Client::builder()
+        .tls_backend_preconfigured(tls)
+        .timeout(timeout)
+        .user_agent(USER_AGENT)
+        .build()
+        .map_err(|err| OtsError::HttpClient(err.to_string()))
+}
+
+/// Sends a request and reads at most [`MAX_RESPONSE_BYTES`] of the body.
+async fn send(request: reqwest::RequestBuilder, url: &str) -> Result<(u16, Vec<u8>), OtsError> {
+    let http_error = |source| OtsError::Http {
+        url: url.to_owned(),
+        source,
+    };
+    let mut response = request.send().await.map_err(http_error)?;
+    let status = response.status().as_u16();
+    let mut body = Vec::new();
+    while let Some(chunk) = response.chunk().await.map_err(http_error)? {
+        if body.len() + chunk.len() > MAX_RESPONSE_BYTES {
+            return Err(OtsError::BadResponse {
+                url: url.to_owned(),
+                reason: format!("response body exceeds {MAX_RESPONSE_BYTES} bytes"),
+            });
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok((status, body))
+}
+
+fn status_error(url: &str, status: u16, body: &[u8]) -> OtsError {
+    let text = String::from_utf8_lossy(&body[..body.len().min(200)]).into_owned();
+    OtsError::HttpStatus {
+        url: url.to_owned(),
+        status,
+        body: text,
+    }
+}
+
+/// Collects (op path, calendar URI, commitment) for every pending attestation.
+fn collect_pending(
+    stamp: &Timestamp,
+    path: &mut Vec<Op>,
+    res: &mut Vec<(Vec<Op>, String, Vec<u8>)>,
+) {
+    for attestation in &stamp.attestations {
+        if let Attestation::Pending { uri } = attestation {
+            res.push((path.clone(), uri.clone(), stamp.msg.clone()));
+        }
+    }
+    for (op, child) in &stamp.ops {
+        path.push(op.clone());
+        collect_pending(child, path, res);
+        path.pop();
+    }
+}
+
+/// Merges `upgrade` at the node reached by `path`; drops the pending attestation for `uri` there
+/// if a Bitcoin attestation now exists below it. Returns the Bitcoin heights below that node.
+fn merge_at(
+    root: &mut Timestamp,
+    path: &[Op],
+    upgrade: Timestamp,
+    uri: &str,
+) -> Result<Vec<u64>, OtsError> {
+    let mut node = root;
+    for op in path {
+        node = node.child_mut(op).ok_or_else(|| OtsError::BadResponse {
+            url: uri.to_owned(),
+            reason: "proof changed during upgrade".to_owned(),
+        })?;
+    }
+    node.merge(upgrade)?;
+    let bitcoin_heights: Vec<u64> = node
+        .all_attestations()
+        .into_iter()
+        .filter_map(|(_, attestation)| match attestation {
+            Attestation::Bitcoin { height } => Some(height),
+            _ => None,
+        })
+        .collect();
+    if !bitcoin_heights.is_empty() {
+        node.attestations
+            .retain(|attestation| !matches!(attestation, Attestation::Pending { uri: pending } if pending == uri));
+    }
+    Ok(bitcoin_heights)
+}

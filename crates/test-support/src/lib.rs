@@ -1,0 +1,3 @@
+//! Test peers and helpers: a local OpenTimestamps calendar and Esplora server, sandboxes.
+
+pub mod calendar;
