@@ -8,8 +8,8 @@ use serde::Deserialize;
 use toml::Spanned;
 
 use model::{
-    Control, ExpectOp, Expectation, Framework, Operand, ParamSpec, ParamType, ParamValue, Platform, Runbook,
-    Script, Severity, Shell,
+    Control, ExpectOp, Expectation, Framework, Operand, ParamSpec, ParamType, ParamValue, Platform,
+    Runbook, Script, Severity, Shell,
 };
 
 use crate::{CatalogError, SourceFile};
@@ -102,7 +102,10 @@ pub(crate) fn parse_runbook(
     file: &SourceFile<'_>,
     scripts: &BTreeMap<&str, &str>,
 ) -> Result<(Runbook, usize), Vec<CatalogError>> {
-    let mut cx = Cx { file, errors: Vec::new() };
+    let mut cx = Cx {
+        file,
+        errors: Vec::new(),
+    };
     let raw: RunbookFile = match toml::from_str(file.text) {
         Ok(raw) => raw,
         Err(err) => {
@@ -114,14 +117,26 @@ pub(crate) fn parse_runbook(
 
     let id = raw.id.get_ref().clone();
     let id_valid = !id.is_empty()
-        && id.chars().all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '-')
+        && id
+            .chars()
+            .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '-')
         && !id.starts_with('-');
     if !id_valid {
         cx.error(raw.id.span(), format!("runbook id `{id}` is invalid: use uppercase letters, digits and `-`, like `LIN-SSH-001`"));
     }
-    let stem = file.path.rsplit('/').next().unwrap_or(file.path).trim_end_matches(".toml");
+    let stem = file
+        .path
+        .rsplit('/')
+        .next()
+        .unwrap_or(file.path)
+        .trim_end_matches(".toml");
     if stem != id {
-        cx.error(raw.id.span(), format!("runbook id `{id}` does not match its file name `{stem}.toml`; rename one of them"));
+        cx.error(
+            raw.id.span(),
+            format!(
+                "runbook id `{id}` does not match its file name `{stem}.toml`; rename one of them"
+            ),
+        );
     }
 
     let mut platforms = Vec::new();
@@ -132,22 +147,37 @@ pub(crate) fn parse_runbook(
         }
     }
     if raw.platforms.is_empty() {
-        cx.error(raw.id.span(), "`platforms` is empty: name at least one platform".to_owned());
+        cx.error(
+            raw.id.span(),
+            "`platforms` is empty: name at least one platform".to_owned(),
+        );
     }
     let severity = Severity::parse(raw.severity.get_ref()).unwrap_or_else(|| {
         cx.error(
             raw.severity.span(),
-            format!("unknown severity `{}` (known: low, medium, high, critical)", raw.severity.get_ref()),
+            format!(
+                "unknown severity `{}` (known: low, medium, high, critical)",
+                raw.severity.get_ref()
+            ),
         );
         Severity::Low
     });
     if raw.timeout_secs == 0 || raw.timeout_secs > 3600 {
-        cx.error(raw.id.span(), format!("timeout_secs = {} is out of range 1..=3600", raw.timeout_secs));
+        cx.error(
+            raw.id.span(),
+            format!(
+                "timeout_secs = {} is out of range 1..=3600",
+                raw.timeout_secs
+            ),
+        );
     }
 
     let controls = controls(raw.controls.get_ref());
     if controls.is_empty() {
-        cx.error(raw.controls.span(), "no framework controls: map the runbook to at least one control".to_owned());
+        cx.error(
+            raw.controls.span(),
+            "no framework controls: map the runbook to at least one control".to_owned(),
+        );
     }
 
     let mut params = Vec::new();
@@ -162,15 +192,25 @@ pub(crate) fn parse_runbook(
     let verify = raw.verify.as_ref().and_then(|s| cx.script(s, scripts));
     let rollback = raw.rollback.as_ref().and_then(|s| cx.script(s, scripts));
     if raw.verify.is_some() && raw.remediate.is_none() {
-        cx.error(raw.id.span(), "`verify` without `remediate`: add the remediation or drop the verify script".to_owned());
+        cx.error(
+            raw.id.span(),
+            "`verify` without `remediate`: add the remediation or drop the verify script"
+                .to_owned(),
+        );
     }
     if raw.auto_heal && raw.remediate.is_none() {
-        cx.error(raw.id.span(), "`auto_heal = true` but there is no `remediate` script".to_owned());
+        cx.error(
+            raw.id.span(),
+            "`auto_heal = true` but there is no `remediate` script".to_owned(),
+        );
     }
 
     let mut expect = Vec::new();
     if raw.expect.get_ref().is_empty() {
-        cx.error(raw.expect.span(), "no `[[expect]]` entries: a check needs at least one expectation".to_owned());
+        cx.error(
+            raw.expect.span(),
+            "no `[[expect]]` entries: a check needs at least one expectation".to_owned(),
+        );
     }
     for entry in raw.expect.get_ref() {
         if let Some(expectation) = cx.expectation(entry, &params) {
@@ -211,7 +251,12 @@ fn controls(raw: &ControlsFile) -> Vec<Control> {
     ];
     per_framework
         .into_iter()
-        .flat_map(|(framework, ids)| ids.iter().map(move |id| Control { framework, id: id.clone() }))
+        .flat_map(|(framework, ids)| {
+            ids.iter().map(move |id| Control {
+                framework,
+                id: id.clone(),
+            })
+        })
         .collect()
 }
 
@@ -223,7 +268,12 @@ struct Cx<'a> {
 impl Cx<'_> {
     fn error(&mut self, span: Range<usize>, message: String) {
         let (line, column) = self.line_col(span.start);
-        self.errors.push(CatalogError { path: self.file.path.to_owned(), line, column, message });
+        self.errors.push(CatalogError {
+            path: self.file.path.to_owned(),
+            line,
+            column,
+            message,
+        });
     }
 
     fn line_col(&self, offset: usize) -> (usize, usize) {
@@ -238,27 +288,47 @@ impl Cx<'_> {
             "sh" => Shell::Sh,
             "powershell" => Shell::PowerShell,
             other => {
-                self.error(raw.shell.span(), format!("unknown shell `{other}` (known: sh, powershell)"));
+                self.error(
+                    raw.shell.span(),
+                    format!("unknown shell `{other}` (known: sh, powershell)"),
+                );
                 return None;
             }
         };
         let dir = self.file.path.rsplit_once('/').map_or("", |(dir, _)| dir);
         let rel = raw.script.get_ref();
-        let path = if dir.is_empty() { rel.clone() } else { format!("{dir}/{rel}") };
+        let path = if dir.is_empty() {
+            rel.clone()
+        } else {
+            format!("{dir}/{rel}")
+        };
         let want_ext = if shell == Shell::Sh { ".sh" } else { ".ps1" };
         if !rel.ends_with(want_ext) {
-            self.error(raw.script.span(), format!("a {} script must end in `{want_ext}`", raw.shell.get_ref()));
+            self.error(
+                raw.script.span(),
+                format!("a {} script must end in `{want_ext}`", raw.shell.get_ref()),
+            );
             return None;
         }
         match scripts.get(path.as_str()) {
             Some(body) if !body.trim().is_empty() => {
                 // Every sh script of a platform directory runs after that directory's prelude.
-                let prelude_path = if dir.is_empty() { PRELUDE.to_owned() } else { format!("{dir}/{PRELUDE}") };
+                let prelude_path = if dir.is_empty() {
+                    PRELUDE.to_owned()
+                } else {
+                    format!("{dir}/{PRELUDE}")
+                };
                 let body = match scripts.get(prelude_path.as_str()) {
-                    Some(prelude) if shell == Shell::Sh => format!("{prelude}\n# --- {path}\n{body}"),
+                    Some(prelude) if shell == Shell::Sh => {
+                        format!("{prelude}\n# --- {path}\n{body}")
+                    }
                     _ => (*body).to_owned(),
                 };
-                Some(Script { shell, body, source: path })
+                Some(Script {
+                    shell,
+                    body,
+                    source: path,
+                })
             }
             Some(_) => {
                 self.error(raw.script.span(), format!("script `{path}` is empty"));
@@ -275,18 +345,33 @@ impl Cx<'_> {
         let span = raw.span();
         let raw = raw.get_ref();
         let Some(ty_name) = &raw.ty else {
-            self.error(span, format!("parameter `{name}` has no `type` (one of integer, boolean, string, enum, path)"));
+            self.error(
+                span,
+                format!(
+                    "parameter `{name}` has no `type` (one of integer, boolean, string, enum, path)"
+                ),
+            );
             return None;
         };
         let ty = match ty_name.get_ref().as_str() {
-            "integer" => ParamType::Integer { min: raw.min, max: raw.max },
+            "integer" => ParamType::Integer {
+                min: raw.min,
+                max: raw.max,
+            },
             "boolean" => ParamType::Boolean,
-            "string" => ParamType::String { max_len: raw.max_len.unwrap_or(256) },
+            "string" => ParamType::String {
+                max_len: raw.max_len.unwrap_or(256),
+            },
             "path" => ParamType::Path,
             "enum" => match &raw.values {
-                Some(values) if !values.is_empty() => ParamType::Enum { values: values.clone() },
+                Some(values) if !values.is_empty() => ParamType::Enum {
+                    values: values.clone(),
+                },
                 _ => {
-                    self.error(span, format!("enum parameter `{name}` needs a non-empty `values` list"));
+                    self.error(
+                        span,
+                        format!("enum parameter `{name}` needs a non-empty `values` list"),
+                    );
                     return None;
                 }
             },
@@ -307,11 +392,22 @@ impl Cx<'_> {
             toml::Value::Boolean(b) => ParamValue::Boolean(*b),
             toml::Value::String(s) => ParamValue::Text(s.clone()),
             other => {
-                self.error(span, format!("parameter `{name}` default must be an integer, boolean or string, not {}", other.type_str()));
+                self.error(
+                    span,
+                    format!(
+                        "parameter `{name}` default must be an integer, boolean or string, not {}",
+                        other.type_str()
+                    ),
+                );
                 return None;
             }
         };
-        let spec = ParamSpec { name: name.to_owned(), ty, default, description: raw.description.clone() };
+        let spec = ParamSpec {
+            name: name.to_owned(),
+            ty,
+            default,
+            description: raw.description.clone(),
+        };
         if let Err(err) = spec.check(&spec.default) {
             self.error(span, format!("default value rejected: {err}"));
             return None;
@@ -319,12 +415,23 @@ impl Cx<'_> {
         Some(spec)
     }
 
-    fn expectation(&mut self, raw: &Spanned<ExpectFile>, params: &[ParamSpec]) -> Option<Expectation> {
+    fn expectation(
+        &mut self,
+        raw: &Spanned<ExpectFile>,
+        params: &[ParamSpec],
+    ) -> Option<Expectation> {
         let span = raw.span();
         let raw = raw.get_ref();
         let Some(op) = ExpectOp::parse(raw.op.get_ref()) else {
             let known: Vec<&str> = ExpectOp::ALL.iter().map(|op| op.key()).collect();
-            self.error(raw.op.span(), format!("unknown op `{}` (known: {})", raw.op.get_ref(), known.join(", ")));
+            self.error(
+                raw.op.span(),
+                format!(
+                    "unknown op `{}` (known: {})",
+                    raw.op.get_ref(),
+                    known.join(", ")
+                ),
+            );
             return None;
         };
         let operand = match (&raw.value, &raw.param) {
@@ -349,18 +456,31 @@ impl Cx<'_> {
             (None, None) => Operand::None,
         };
         if op.takes_operand() == matches!(operand, Operand::None) {
-            let problem = if op.takes_operand() { "needs a `value` or `param`" } else { "takes no operand" };
+            let problem = if op.takes_operand() {
+                "needs a `value` or `param`"
+            } else {
+                "takes no operand"
+            };
             self.error(raw.op.span(), format!("op `{}` {problem}", op.key()));
             return None;
         }
-        if matches!(op, ExpectOp::In | ExpectOp::NotIn) && !matches!(&operand, Operand::Literal(serde_json::Value::Array(_))) {
-            self.error(raw.op.span(), format!("op `{}` needs a list `value`", op.key()));
+        if matches!(op, ExpectOp::In | ExpectOp::NotIn)
+            && !matches!(&operand, Operand::Literal(serde_json::Value::Array(_)))
+        {
+            self.error(
+                raw.op.span(),
+                format!("op `{}` needs a list `value`", op.key()),
+            );
             return None;
         }
         if raw.field.is_empty() || raw.field.split('.').any(str::is_empty) {
             self.error(span, format!("field `{}` is not a dotted path", raw.field));
             return None;
         }
-        Some(Expectation { field: raw.field.clone(), op, operand })
+        Some(Expectation {
+            field: raw.field.clone(),
+            op,
+            operand,
+        })
     }
 }

@@ -47,7 +47,10 @@ pub struct CatalogErrors(pub Vec<CatalogError>);
 ///
 /// Fails only if the shipped catalogue is broken, which the test suite rules out.
 pub fn embedded() -> Result<Catalog, CatalogErrors> {
-    let files: Vec<SourceFile<'_>> = FILES.iter().map(|(path, text)| SourceFile { path, text }).collect();
+    let files: Vec<SourceFile<'_>> = FILES
+        .iter()
+        .map(|(path, text)| SourceFile { path, text })
+        .collect();
     load(&files)
 }
 
@@ -61,7 +64,9 @@ pub fn load(files: &[SourceFile<'_>]) -> Result<Catalog, CatalogErrors> {
     for file in files.iter().filter(|f| f.path.ends_with(".toml")) {
         match format::parse_runbook(file, &scripts) {
             Ok((runbook, id_line)) => {
-                if let Some((_, first_path, first_line)) = runbooks.iter().find(|(rb, ..)| rb.id == runbook.id) {
+                if let Some((_, first_path, first_line)) =
+                    runbooks.iter().find(|(rb, ..)| rb.id == runbook.id)
+                {
                     errors.push(CatalogError {
                         path: file.path.to_owned(),
                         line: id_line,
@@ -83,7 +88,10 @@ pub fn load(files: &[SourceFile<'_>]) -> Result<Catalog, CatalogErrors> {
     }
     let mut runbooks: Vec<Runbook> = runbooks.into_iter().map(|(rb, ..)| rb).collect();
     runbooks.sort_by(|a, b| a.id.cmp(&b.id));
-    Ok(Catalog { runbooks, version: version_of(files) })
+    Ok(Catalog {
+        runbooks,
+        version: version_of(files),
+    })
 }
 
 impl Catalog {
@@ -97,7 +105,9 @@ impl Catalog {
 
     /// The runbooks that apply to a platform, in ID order.
     pub fn for_platform(&self, platform: Platform) -> impl Iterator<Item = &Runbook> {
-        self.runbooks.iter().filter(move |rb| rb.applies_to(platform))
+        self.runbooks
+            .iter()
+            .filter(move |rb| rb.applies_to(platform))
     }
 
     /// `<crate version>+<first 12 hex of SHA-256 over all files>`: changes whenever any file does.
@@ -108,12 +118,20 @@ impl Catalog {
 
 impl fmt::Display for CatalogError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}:{}:{}: {}", self.path, self.line, self.column, self.message)
+        write!(
+            f,
+            "{}:{}:{}: {}",
+            self.path, self.line, self.column, self.message
+        )
     }
 }
 
 fn render(errors: &[CatalogError]) -> String {
-    errors.iter().map(ToString::to_string).collect::<Vec<_>>().join("\n")
+    errors
+        .iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join("\n")
 }
 
 fn version_of(files: &[SourceFile<'_>]) -> String {

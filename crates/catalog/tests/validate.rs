@@ -1,5 +1,7 @@
 //! Tests that the shipped catalogue is valid and that every kind of broken runbook is reported with file and line.
 
+#![allow(clippy::unwrap_used, reason = "test helpers outside #[test] functions")]
+
 use expect_test::{Expect, expect};
 
 use catalog::{SourceFile, load};
@@ -31,7 +33,10 @@ param = "max_days"
 fn check(files: &[(&str, &str)], expect: Expect) {
     let mut all = vec![("scripts/t.sh", "echo '{}'")];
     all.extend_from_slice(files);
-    let sources: Vec<SourceFile<'_>> = all.iter().map(|(path, text)| SourceFile { path, text }).collect();
+    let sources: Vec<SourceFile<'_>> = all
+        .iter()
+        .map(|(path, text)| SourceFile { path, text })
+        .collect();
     let actual = match load(&sources) {
         Ok(catalog) => format!("ok: {} runbooks", catalog.runbooks().len()),
         Err(errors) => errors.to_string(),
@@ -41,16 +46,24 @@ fn check(files: &[(&str, &str)], expect: Expect) {
 
 #[test]
 fn shipped_catalogue_is_valid() {
-    let catalog = catalog::embedded().unwrap_or_else(|errors| panic!("shipped catalogue is broken:\n{errors}"));
+    let catalog = catalog::embedded()
+        .unwrap_or_else(|errors| panic!("shipped catalogue is broken:\n{errors}"));
     let linux = catalog.for_platform(model::Platform::Linux).count();
     assert!(linux >= 15, "only {linux} Linux runbooks");
     for runbook in catalog.runbooks() {
         assert!(
-            runbook.controls.iter().any(|c| c.framework == model::Framework::Hipaa),
+            runbook
+                .controls
+                .iter()
+                .any(|c| c.framework == model::Framework::Hipaa),
             "{} maps no HIPAA control",
             runbook.id
         );
-        assert!(runbook.detect.body.contains("json_str"), "{} does not get the prelude", runbook.id);
+        assert!(
+            runbook.detect.body.contains("json_str"),
+            "{} does not get the prelude",
+            runbook.id
+        );
     }
     assert!(catalog.version().starts_with("0.0.0+"));
 }
@@ -78,7 +91,9 @@ fn duplicate_ids_are_rejected() {
             ("b/T-GOOD-001.toml", GOOD),
             ("b/scripts/t.sh", "echo '{}'"),
         ],
-        expect!["b/T-GOOD-001.toml:1:1: duplicate runbook id `T-GOOD-001` (first defined at a/T-GOOD-001.toml:1); give this runbook a new id"],
+        expect![
+            "b/T-GOOD-001.toml:1:1: duplicate runbook id `T-GOOD-001` (first defined at a/T-GOOD-001.toml:1); give this runbook a new id"
+        ],
     );
 }
 
@@ -87,7 +102,9 @@ fn unknown_framework_is_rejected() {
     let broken = GOOD.replace("hipaa = [", "hippa = [");
     check(
         &[("T-GOOD-001.toml", &broken)],
-        expect![[r#"T-GOOD-001.toml:8:1: unknown field `hippa`, expected one of `hipaa`, `soc2`, `pci_dss`, `nist_csf`, `cis`"#]],
+        expect![[
+            r#"T-GOOD-001.toml:8:1: unknown field `hippa`, expected one of `hipaa`, `soc2`, `pci_dss`, `nist_csf`, `cis`"#
+        ]],
     );
 }
 
@@ -96,7 +113,9 @@ fn missing_script_is_rejected() {
     let broken = GOOD.replace("scripts/t.sh", "scripts/missing.sh");
     check(
         &[("T-GOOD-001.toml", &broken)],
-        expect!["T-GOOD-001.toml:16:10: script `scripts/missing.sh` not found; create it or fix the path (relative to the runbook's directory)"],
+        expect![
+            "T-GOOD-001.toml:16:10: script `scripts/missing.sh` not found; create it or fix the path (relative to the runbook's directory)"
+        ],
     );
 }
 
@@ -130,6 +149,8 @@ fn bad_default_unknown_op_and_undeclared_param_are_all_reported() {
 fn id_must_match_file_name() {
     check(
         &[("T-OTHER-001.toml", GOOD)],
-        expect![[r#"T-OTHER-001.toml:1:6: runbook id `T-GOOD-001` does not match its file name `T-OTHER-001.toml`; rename one of them"#]],
+        expect![[
+            r#"T-OTHER-001.toml:1:6: runbook id `T-GOOD-001` does not match its file name `T-OTHER-001.toml`; rename one of them"#
+        ]],
     );
 }

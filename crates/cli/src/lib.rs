@@ -1,1 +1,159 @@
-//! The osiris command-line tool.
+//! The `osiris` command line: argument schema, dispatch, and exit-code policy.
+//!
+//! Exit codes: 0 success, 1 runtime failure (including a kit that does not verify),
+//! 2 usage error, 78 invalid configuration or catalogue.
+
+mod bench;
+mod evidence_cmd;
+mod report;
+mod scan_cmd;
+mod setup;
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+/// OsirisCare appliance: scan machines, heal drift, and prove it with signed evidence.
+#[derive(Debug, Parser)]
+#[command(name = "osiris", version, about)]
+pub struct Cli {
+    #[command(subcommand)]
+    command: Command,
+    /// More log output on stderr (repeat for more).
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Scan the configured targets (by default: this machine) and record signed evidence.
+    Scan(scan_cmd::ScanArgs),
+    /// Export, verify, anchor and inspect the evidence log.
+    #[command(subcommand)]
+    Evidence(evidence_cmd::EvidenceCommand),
+    /// Check configuration files.
+    #[command(subcommand)]
+    Config(ConfigCommand),
+    /// Check or list the runbook catalogue.
+    #[command(subcommand)]
+    Catalog(CatalogCommand),
+    /// Measure the evidence pipeline's performance.
+    Bench(bench::BenchArgs),
+}
+
+#[derive(Debug, Subcommand)]
+enum ConfigCommand {
+    /// Validate a configuration file against the schema and the catalogue; exit 78 if invalid.
+    Validate {
+        /// The TOML file to check.
+        file: PathBuf,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum CatalogCommand {
+    /// Validate a catalogue directory (default: the catalogue built into this binary).
+    Check {
+        /// Directory of runbook TOML files and scripts.
+        dir: Option<PathBuf>,
+    },
+    /// List the runbooks in the built-in catalogue.
+    List,
+}
+
+/// An invalid configuration or catalogue: exit code 78 (`EX_CONFIG`).
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct BadConfig(pub String);
+
+/// A command that ran and found a problem it has already reported (e.g. a kit that fails to verify).
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct Failed(pub String);
+
+/// Runs the parsed command line.
+pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    match cli.command {
+        Command::Scan(args) => scan_cmd::run(args),
+        Command::Evidence(cmd) => evidence_cmd::run(cmd),
+        Command::Config(ConfigCommand::Validate { file }) => {
+            let config = setup::load_config(Some(&file))?;
+            let catalog = setup::load_catalog()?;
+            setup::check_overrides(&config, &catalog)?;
+            writeln!(
+                std::io::stdout(),
+                "{}: valid ({} targets, site `{}`)",
+                file.display(),
+                config.targets.len(),
+                config.site
+            )?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Catalog(CatalogCommand::Check { dir }) => {
+            let catalog = match dir {
+                Some(dir) => setup::load_catalog_dir(&dir)?,
+                None => setup::load_catalog()?,
+            };
+            writeln!(
+                std::io::stdout(),
+                "catalogue valid: {} runbooks, version {}",
+                catalog.runbooks().len(),
+                catalog.version()
+            )?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Catalog(CatalogCommand::List) => {
+            let catalog = setup::load_catalog()?;
+            let mut out = std::io::stdout().lock();
+            for runbook in catalog.runbooks() {
+                let platforms: Vec<&str> = runbook.platforms.iter().map(|p| p.as_str()).collect();
+                writeln!(
+                    out,
+                    "{:<16} {:<9} {:<20} {}",
+                    runbook.id,
+                    runbook.severity.as_str(),
+                    platforms.join(","),
+                    runbook.title
+                )?;
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Bench(args) => bench::run(args),
+    }
+}
+
+/// Installs the log subscriber: `RUST_LOG` wins, else `warn` (or more with `-v`), text on stderr.
+pub fn init_tracing(verbose: u8) {
+    let default = match verbose {
+        0 => "warn",
+        1 => "info",
+        2 => "debug",
+        _ => "trace",
+    };
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .try_init();
+}
+
+/// The exit code for an error that ended a command.
+pub fn exit_code_for(err: &anyhow::Error) -> ExitCode {
+    if err.downcast_ref::<BadConfig>().is_some() {
+        ExitCode::from(78)
+    } else {
+        ExitCode::FAILURE
+    }
+}
+
+/// Whether the error is a closed stdout (e.g. `osiris catalog list | head`), which is not a failure.
+pub fn is_broken_pipe(err: &anyhow::Error) -> bool {
+    err.chain().any(|cause| {
+        cause
+            .downcast_ref::<std::io::Error>()
+            .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+    })
+}

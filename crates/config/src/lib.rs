@@ -63,7 +63,12 @@ pub struct TargetConfig {
 pub enum ConfigError {
     /// The file is not valid TOML or does not match the schema.
     #[error("{path}:{line}:{column}: {message}")]
-    Syntax { path: String, line: usize, column: usize, message: String },
+    Syntax {
+        path: String,
+        line: usize,
+        column: usize,
+        message: String,
+    },
     /// The file parsed but its values are inconsistent.
     #[error("{}", .problems.iter().map(|p| format!("{path}: {p}")).collect::<Vec<_>>().join("\n"))]
     Invalid { path: String, problems: Vec<String> },
@@ -85,7 +90,10 @@ pub fn parse(path: &str, text: &str) -> Result<Config, ConfigError> {
     if problems.is_empty() {
         Ok(config)
     } else {
-        Err(ConfigError::Invalid { path: path.to_owned(), problems })
+        Err(ConfigError::Invalid {
+            path: path.to_owned(),
+            problems,
+        })
     }
 }
 
@@ -106,7 +114,10 @@ impl Config {
         self.checks
             .iter()
             .map(|(id, params)| {
-                let params = params.iter().filter_map(|(name, value)| Some((name.clone(), to_param(value)?))).collect();
+                let params = params
+                    .iter()
+                    .filter_map(|(name, value)| Some((name.clone(), to_param(value)?)))
+                    .collect();
                 (id.clone(), params)
             })
             .collect()
@@ -117,7 +128,10 @@ impl Config {
         let mut problems = Vec::new();
         let site_ok = !self.site.is_empty()
             && self.site.len() <= 64
-            && self.site.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_' || c == '.');
+            && self
+                .site
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_' || c == '.');
         if !site_ok {
             problems.push(format!(
                 "site `{}` is invalid: use 1-64 letters, digits, `-`, `_` or `.`",
@@ -127,7 +141,10 @@ impl Config {
         let mut names = std::collections::BTreeSet::new();
         for target in &self.targets {
             if !names.insert(target.name.as_str()) {
-                problems.push(format!("target `{}` is listed twice; names must be unique", target.name));
+                problems.push(format!(
+                    "target `{}` is listed twice; names must be unique",
+                    target.name
+                ));
             }
             if let Err(err) = target.platform.parse::<Platform>() {
                 problems.push(format!("target `{}`: {err}", target.name));
@@ -144,13 +161,21 @@ impl Config {
                 problems.push(format!("evidence.calendars: `{url}` is not an http(s) URL"));
             }
         }
-        if let Some(url) = &self.evidence.esplora_url {
-            if !(url.starts_with("https://") || url.starts_with("http://")) {
-                problems.push(format!("evidence.esplora_url: `{url}` is not an http(s) URL"));
-            }
+        if let Some(url) = self
+            .evidence
+            .esplora_url
+            .as_ref()
+            .filter(|url| !(url.starts_with("https://") || url.starts_with("http://")))
+        {
+            problems.push(format!(
+                "evidence.esplora_url: `{url}` is not an http(s) URL"
+            ));
         }
         if self.evidence.timeout_secs == 0 || self.evidence.timeout_secs > 600 {
-            problems.push(format!("evidence.timeout_secs = {} is out of range 1..=600", self.evidence.timeout_secs));
+            problems.push(format!(
+                "evidence.timeout_secs = {} is out of range 1..=600",
+                self.evidence.timeout_secs
+            ));
         }
         for (id, params) in &self.checks {
             for (name, value) in params {
@@ -168,7 +193,11 @@ impl Config {
 
 impl Default for EvidenceConfig {
     fn default() -> Self {
-        EvidenceConfig { calendars: default_calendars(), esplora_url: None, timeout_secs: default_timeout_secs() }
+        EvidenceConfig {
+            calendars: default_calendars(),
+            esplora_url: None,
+            timeout_secs: default_timeout_secs(),
+        }
     }
 }
 
@@ -182,7 +211,11 @@ fn to_param(value: &toml::Value) -> Option<ParamValue> {
 }
 
 fn default_targets() -> Vec<TargetConfig> {
-    vec![TargetConfig { name: "localhost".to_owned(), platform: "linux".to_owned(), transport: "local".to_owned() }]
+    vec![TargetConfig {
+        name: "localhost".to_owned(),
+        platform: "linux".to_owned(),
+        transport: "local".to_owned(),
+    }]
 }
 
 /// The public OpenTimestamps calendars.
@@ -225,7 +258,9 @@ mod tests {
     fn unknown_field_is_rejected_with_position() {
         check(
             "site = \"clinic\"\n[evidence]\ncalendar = []\n",
-            expect!["site.toml:3:1: unknown field `calendar`, expected one of `calendars`, `esplora_url`, `timeout_secs`"],
+            expect![
+                "site.toml:3:1: unknown field `calendar`, expected one of `calendars`, `esplora_url`, `timeout_secs`"
+            ],
         );
     }
 

@@ -53,7 +53,12 @@ pub fn evaluate(runbook: &Runbook, params: &ResolvedParams, stdout: &str) -> Che
             .and_then(Value::as_str)
             .unwrap_or("not applicable to this machine")
             .to_owned();
-        return CheckOutcome { status: CheckStatus::Skipped, observed, expected, reason };
+        return CheckOutcome {
+            status: CheckStatus::Skipped,
+            observed,
+            expected,
+            reason,
+        };
     }
     let mut failures = Vec::new();
     let mut errors = Vec::new();
@@ -71,7 +76,12 @@ pub fn evaluate(runbook: &Runbook, params: &ResolvedParams, stdout: &str) -> Che
     } else {
         (CheckStatus::Pass, Vec::new())
     };
-    CheckOutcome { status, observed, expected, reason: reasons.join("; ") }
+    CheckOutcome {
+        status,
+        observed,
+        expected,
+        reason: reasons.join("; "),
+    }
 }
 
 impl CheckStatus {
@@ -114,7 +124,9 @@ fn check_one(expectation: &Expectation, params: &ResolvedParams, observed: &Valu
                 let found = items.iter().any(|item| json_eq(actual, item));
                 Ok(found == (expectation.op == ExpectOp::In))
             }
-            None => Err(format!("expectation on `{field}` needs a list to compare with")),
+            None => Err(format!(
+                "expectation on `{field}` needs a list to compare with"
+            )),
         },
         ExpectOp::Lt | ExpectOp::Le | ExpectOp::Gt | ExpectOp::Ge => {
             match (actual.as_f64(), operand.as_f64()) {
@@ -124,14 +136,20 @@ fn check_one(expectation: &Expectation, params: &ResolvedParams, observed: &Valu
                     ExpectOp::Gt => a > b,
                     _ => a >= b,
                 }),
-                _ => Err(format!("field `{field}` is {}, expected a number", kind(actual))),
+                _ => Err(format!(
+                    "field `{field}` is {}, expected a number",
+                    kind(actual)
+                )),
             }
         }
         ExpectOp::Empty => match actual {
             Value::Array(items) => Ok(items.is_empty()),
             Value::Object(map) => Ok(map.is_empty()),
             Value::String(s) => Ok(s.is_empty()),
-            _ => Err(format!("field `{field}` is {}, expected a list", kind(actual))),
+            _ => Err(format!(
+                "field `{field}` is {}, expected a list",
+                kind(actual)
+            )),
         },
     };
     match holds {
@@ -158,7 +176,10 @@ fn describe(expect: &[Expectation], params: &ResolvedParams) -> String {
         .map(|e| match (&e.operand, e.op) {
             (_, ExpectOp::Empty) => format!("{} {}", e.field, e.op),
             (Operand::Param(name), _) => {
-                let value = params.get(name).map(|v| v.to_json().to_string()).unwrap_or_default();
+                let value = params
+                    .get(name)
+                    .map(|v| v.to_json().to_string())
+                    .unwrap_or_default();
                 format!("{} {} {value} ({name})", e.field, e.op)
             }
             (operand, _) => {
@@ -225,11 +246,18 @@ mod tests {
             controls: Vec::new(),
             params: vec![ParamSpec {
                 name: "max_days".to_owned(),
-                ty: ParamType::Integer { min: Some(1), max: Some(365) },
+                ty: ParamType::Integer {
+                    min: Some(1),
+                    max: Some(365),
+                },
                 default: ParamValue::Integer(90),
                 description: String::new(),
             }],
-            detect: Script { shell: Shell::Sh, body: String::new(), source: "t.sh".to_owned() },
+            detect: Script {
+                shell: Shell::Sh,
+                body: String::new(),
+                source: "t.sh".to_owned(),
+            },
             expect,
             remediate: None,
             verify: None,
@@ -240,19 +268,34 @@ mod tests {
     }
 
     fn exp(field: &str, op: ExpectOp, operand: Operand) -> Expectation {
-        Expectation { field: field.to_owned(), op, operand }
+        Expectation {
+            field: field.to_owned(),
+            op,
+            operand,
+        }
     }
 
     #[track_caller]
     fn check(stdout: &str, expect: Expect) {
         let rb = runbook(vec![
-            exp("root_login", ExpectOp::In, Operand::Literal(serde_json::json!(["no", "prohibit-password"]))),
-            exp("pass_max_days", ExpectOp::Le, Operand::Param("max_days".to_owned())),
+            exp(
+                "root_login",
+                ExpectOp::In,
+                Operand::Literal(serde_json::json!(["no", "prohibit-password"])),
+            ),
+            exp(
+                "pass_max_days",
+                ExpectOp::Le,
+                Operand::Param("max_days".to_owned()),
+            ),
             exp("world_writable", ExpectOp::Empty, Operand::None),
         ]);
         let params = resolve_params(&rb.params, &Default::default()).unwrap();
         let outcome = evaluate(&rb, &params, stdout);
-        expect.assert_eq(&format!("{}: {}\nexpected: {}", outcome.status, outcome.reason, outcome.expected));
+        expect.assert_eq(&format!(
+            "{}: {}\nexpected: {}",
+            outcome.status, outcome.reason, outcome.expected
+        ));
     }
 
     #[test]

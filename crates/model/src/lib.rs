@@ -11,5 +11,5 @@ mod target;
 pub use control::{Control, Framework, UnknownFramework};
 pub use evaluate::{CheckOutcome, CheckStatus, evaluate};
 pub use param::{ParamError, ParamSpec, ParamType, ParamValue, ResolvedParams, resolve_params};
-pub use runbook::{Expectation, ExpectOp, Operand, Runbook, Script, Severity, Shell};
+pub use runbook::{ExpectOp, Expectation, Operand, Runbook, Script, Severity, Shell};
 pub use target::{DeviceType, Platform, Target, UnknownPlatform};

@@ -9,12 +9,19 @@ use std::fmt;
 /// The declared type of a parameter, with its constraints.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ParamType {
-    Integer { min: Option<i64>, max: Option<i64> },
+    Integer {
+        min: Option<i64>,
+        max: Option<i64>,
+    },
     Boolean,
     /// Free text without control characters, at most `max_len` bytes.
-    String { max_len: usize },
+    String {
+        max_len: usize,
+    },
     /// One of a fixed set of words.
-    Enum { values: Vec<String> },
+    Enum {
+        values: Vec<String>,
+    },
     /// An absolute path without `..` components or control characters.
     Path,
 }
@@ -48,14 +55,20 @@ pub struct ResolvedParams {
 #[non_exhaustive]
 pub enum ParamError {
     /// The name is not a lowercase identifier.
-    #[error("parameter name `{0}` is invalid: use lowercase letters, digits and `_`, starting with a letter")]
+    #[error(
+        "parameter name `{0}` is invalid: use lowercase letters, digits and `_`, starting with a letter"
+    )]
     BadName(String),
     /// A value was given for a parameter the runbook does not declare.
     #[error("unknown parameter `{0}`")]
     Unknown(String),
     /// The value does not have the declared type.
     #[error("parameter `{name}` must be {expected}, got {got}")]
-    WrongType { name: String, expected: String, got: String },
+    WrongType {
+        name: String,
+        expected: String,
+        got: String,
+    },
     /// The value is outside the declared constraints.
     #[error("parameter `{name}`: {problem}")]
     OutOfRange { name: String, problem: String },
@@ -66,7 +79,10 @@ pub fn resolve_params(
     specs: &[ParamSpec],
     overrides: &BTreeMap<String, ParamValue>,
 ) -> Result<ResolvedParams, ParamError> {
-    if let Some(unknown) = overrides.keys().find(|k| !specs.iter().any(|s| &s.name == *k)) {
+    if let Some(unknown) = overrides
+        .keys()
+        .find(|k| !specs.iter().any(|s| &s.name == *k))
+    {
         return Err(ParamError::Unknown(unknown.clone()));
     }
     let mut values = BTreeMap::new();
@@ -87,7 +103,10 @@ impl ParamSpec {
             expected: self.ty.to_string(),
             got: value.type_name().to_owned(),
         };
-        let out_of_range = |problem: String| ParamError::OutOfRange { name: self.name.clone(), problem };
+        let out_of_range = |problem: String| ParamError::OutOfRange {
+            name: self.name.clone(),
+            problem,
+        };
         match (&self.ty, value) {
             (ParamType::Integer { min, max }, ParamValue::Integer(n)) => {
                 if let Some(min) = min.filter(|min| n < min) {
@@ -112,7 +131,10 @@ impl ParamSpec {
                 if values.iter().any(|v| v == s) {
                     Ok(())
                 } else {
-                    Err(out_of_range(format!("`{s}` is not one of {}", values.join(", "))))
+                    Err(out_of_range(format!(
+                        "`{s}` is not one of {}",
+                        values.join(", ")
+                    )))
                 }
             }
             (ParamType::Path, ParamValue::Text(s)) => {
@@ -123,7 +145,9 @@ impl ParamSpec {
                     return Err(out_of_range(format!("`{s}` contains `..`")));
                 }
                 if s.chars().any(char::is_control) || s.len() > 4096 {
-                    return Err(out_of_range("contains control characters or is too long".to_owned()));
+                    return Err(out_of_range(
+                        "contains control characters or is too long".to_owned(),
+                    ));
                 }
                 Ok(())
             }
@@ -141,7 +165,12 @@ impl ResolvedParams {
     pub fn env(&self) -> Vec<(String, String)> {
         self.values
             .iter()
-            .map(|(name, value)| (format!("OSIRIS_PARAM_{}", name.to_ascii_uppercase()), value.to_string()))
+            .map(|(name, value)| {
+                (
+                    format!("OSIRIS_PARAM_{}", name.to_ascii_uppercase()),
+                    value.to_string(),
+                )
+            })
             .collect()
     }
 
@@ -196,7 +225,11 @@ fn check_name(name: &str) -> Result<(), ParamError> {
     let ok = chars.next().is_some_and(|c| c.is_ascii_lowercase())
         && chars.all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
         && name.len() <= 64;
-    if ok { Ok(()) } else { Err(ParamError::BadName(name.to_owned())) }
+    if ok {
+        Ok(())
+    } else {
+        Err(ParamError::BadName(name.to_owned()))
+    }
 }
 
 #[cfg(test)]
@@ -204,36 +237,73 @@ mod tests {
     use super::*;
 
     fn spec(ty: ParamType, default: ParamValue) -> ParamSpec {
-        ParamSpec { name: "p".to_owned(), ty, default, description: String::new() }
+        ParamSpec {
+            name: "p".to_owned(),
+            ty,
+            default,
+            description: String::new(),
+        }
     }
 
     #[test]
     fn hostile_values_are_rejected() {
         let path = spec(ParamType::Path, ParamValue::Text("/etc".to_owned()));
         for bad in ["etc", "/etc/../root", "/etc\n; rm -rf /", "/tmp/\u{0}x"] {
-            assert!(path.check(&ParamValue::Text(bad.to_owned())).is_err(), "{bad:?} accepted");
+            assert!(
+                path.check(&ParamValue::Text(bad.to_owned())).is_err(),
+                "{bad:?} accepted"
+            );
         }
-        let text = spec(ParamType::String { max_len: 8 }, ParamValue::Text(String::new()));
-        assert!(text.check(&ParamValue::Text("a\u{1b}[2J".to_owned())).is_err());
-        assert!(text.check(&ParamValue::Text("123456789".to_owned())).is_err());
-        let int = spec(ParamType::Integer { min: Some(1), max: Some(365) }, ParamValue::Integer(90));
+        let text = spec(
+            ParamType::String { max_len: 8 },
+            ParamValue::Text(String::new()),
+        );
+        assert!(
+            text.check(&ParamValue::Text("a\u{1b}[2J".to_owned()))
+                .is_err()
+        );
+        assert!(
+            text.check(&ParamValue::Text("123456789".to_owned()))
+                .is_err()
+        );
+        let int = spec(
+            ParamType::Integer {
+                min: Some(1),
+                max: Some(365),
+            },
+            ParamValue::Integer(90),
+        );
         assert_eq!(
             int.check(&ParamValue::Integer(0)).unwrap_err().to_string(),
             "parameter `p`: 0 is below the minimum 1"
         );
         assert_eq!(
-            int.check(&ParamValue::Text("90; reboot".to_owned())).unwrap_err().to_string(),
+            int.check(&ParamValue::Text("90; reboot".to_owned()))
+                .unwrap_err()
+                .to_string(),
             "parameter `p` must be an integer, got a string"
         );
     }
 
     #[test]
     fn resolve_fills_defaults_and_rejects_unknown() {
-        let specs = [spec(ParamType::Integer { min: None, max: None }, ParamValue::Integer(7))];
+        let specs = [spec(
+            ParamType::Integer {
+                min: None,
+                max: None,
+            },
+            ParamValue::Integer(7),
+        )];
         let res = resolve_params(&specs, &BTreeMap::new()).unwrap();
-        assert_eq!(res.env(), vec![("OSIRIS_PARAM_P".to_owned(), "7".to_owned())]);
+        assert_eq!(
+            res.env(),
+            vec![("OSIRIS_PARAM_P".to_owned(), "7".to_owned())]
+        );
         let mut extra = BTreeMap::new();
         extra.insert("q".to_owned(), ParamValue::Integer(1));
-        assert_eq!(resolve_params(&specs, &extra).unwrap_err(), ParamError::Unknown("q".to_owned()));
+        assert_eq!(
+            resolve_params(&specs, &extra).unwrap_err(),
+            ParamError::Unknown("q".to_owned())
+        );
     }
 }

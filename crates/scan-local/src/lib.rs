@@ -39,14 +39,19 @@ impl Session for LocalSession {
             .arg("-c")
             .arg(run.script)
             .env_clear()
-            .env("PATH", "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin")
+            .env(
+                "PATH",
+                "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+            )
             .env("LC_ALL", "C")
             .envs(run.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
         std::os::unix::process::CommandExt::process_group(&mut command, 0);
-        let mut child = command.spawn().map_err(|err| TransportError::Io(format!("cannot start /bin/sh: {err}")))?;
+        let mut child = command
+            .spawn()
+            .map_err(|err| TransportError::Io(format!("cannot start /bin/sh: {err}")))?;
         let pid = child.id();
         let stdout = child.stdout.take().map(read_bounded);
         let stderr = child.stderr.take().map(read_bounded);
@@ -55,7 +60,9 @@ impl Session for LocalSession {
             let _ = tx.send(child.wait());
         });
         let status = match rx.recv_timeout(run.timeout) {
-            Ok(status) => status.map_err(|err| TransportError::Io(format!("waiting for script: {err}")))?,
+            Ok(status) => {
+                status.map_err(|err| TransportError::Io(format!("waiting for script: {err}")))?
+            }
             Err(_) => {
                 kill_group(pid);
                 let _ = rx.recv_timeout(Duration::from_secs(5));

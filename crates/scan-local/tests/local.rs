@@ -1,17 +1,33 @@
 //! Runs real scripts through the local transport: output, exit codes, timeouts, parameters as data.
 
+#![allow(clippy::unwrap_used, reason = "test helpers outside #[test] functions")]
+
 use std::time::{Duration, Instant};
 
 use transport::{Interpreter, ScriptRun, Transport, TransportError};
 
-fn run(script: &str, env: &[(String, String)], timeout: Duration) -> Result<transport::Output, TransportError> {
+fn run(
+    script: &str,
+    env: &[(String, String)],
+    timeout: Duration,
+) -> Result<transport::Output, TransportError> {
     let mut session = scan_local::LocalTransport.open().unwrap();
-    session.run(&ScriptRun { interpreter: Interpreter::Sh, script, env, timeout })
+    session.run(&ScriptRun {
+        interpreter: Interpreter::Sh,
+        script,
+        env,
+        timeout,
+    })
 }
 
 #[test]
 fn captures_stdout_stderr_and_exit_code() {
-    let out = run("echo out; echo err >&2; exit 3", &[], Duration::from_secs(5)).unwrap();
+    let out = run(
+        "echo out; echo err >&2; exit 3",
+        &[],
+        Duration::from_secs(5),
+    )
+    .unwrap();
     assert_eq!(out.stdout, b"out\n");
     assert_eq!(out.stderr, b"err\n");
     assert_eq!(out.exit_code, Some(3));
@@ -20,9 +36,17 @@ fn captures_stdout_stderr_and_exit_code() {
 #[test]
 fn timeout_kills_the_script_and_its_children() {
     let started = Instant::now();
-    let err = run("sleep 30 & sleep 30; echo never", &[], Duration::from_millis(300)).unwrap_err();
+    let err = run(
+        "sleep 30 & sleep 30; echo never",
+        &[],
+        Duration::from_millis(300),
+    )
+    .unwrap_err();
     assert!(matches!(err, TransportError::Timeout { .. }), "{err:?}");
-    assert!(started.elapsed() < Duration::from_secs(10), "background child kept the pipe open");
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "background child kept the pipe open"
+    );
 }
 
 #[test]
@@ -30,7 +54,12 @@ fn environment_is_cleared_and_parameters_are_data() {
     // The value must arrive byte for byte, never run; HOME from our own environment must not leak.
     let hostile = "x'; echo INJECTED; '$(echo INJECTED)`echo INJECTED`".to_owned();
     let env = vec![("OSIRIS_PARAM_NAME".to_owned(), hostile.clone())];
-    let out = run("printf '%s' \"$OSIRIS_PARAM_NAME\"; printf '|%s' \"${HOME:-unset}\"", &env, Duration::from_secs(5)).unwrap();
+    let out = run(
+        "printf '%s' \"$OSIRIS_PARAM_NAME\"; printf '|%s' \"${HOME:-unset}\"",
+        &env,
+        Duration::from_secs(5),
+    )
+    .unwrap();
     let stdout = String::from_utf8(out.stdout).unwrap();
     assert_eq!(stdout, format!("{hostile}|unset"));
 }
@@ -46,7 +75,15 @@ fn output_is_bounded() {
 fn powershell_is_refused_locally() {
     let mut session = scan_local::LocalTransport.open().unwrap();
     let err = session
-        .run(&ScriptRun { interpreter: Interpreter::PowerShell, script: "Get-Date", env: &[], timeout: Duration::from_secs(1) })
+        .run(&ScriptRun {
+            interpreter: Interpreter::PowerShell,
+            script: "Get-Date",
+            env: &[],
+            timeout: Duration::from_secs(1),
+        })
         .unwrap_err();
-    assert_eq!(err.to_string(), "PowerShell scripts are not supported by this transport");
+    assert_eq!(
+        err.to_string(),
+        "PowerShell scripts are not supported by this transport"
+    );
 }

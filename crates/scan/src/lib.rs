@@ -9,7 +9,9 @@ use std::time::Duration;
 
 use time::OffsetDateTime;
 
-use model::{CheckOutcome, CheckStatus, ParamValue, Runbook, Shell, Target, evaluate, resolve_params};
+use model::{
+    CheckOutcome, CheckStatus, ParamValue, Runbook, Shell, Target, evaluate, resolve_params,
+};
 use transport::{Interpreter, ScriptRun, Transport};
 
 /// Per-runbook parameter overrides from the site configuration, keyed by runbook ID.
@@ -63,7 +65,10 @@ pub fn scan_target(
         Ok(session) => Some(session),
         Err(err) => {
             tracing::warn!(target_name = %target.name, transport = %transport.describe(), error = %err, "Cannot open session.");
-            diagnostics.push(Diagnostic { target: target.name.clone(), message: err.to_string() });
+            diagnostics.push(Diagnostic {
+                target: target.name.clone(),
+                message: err.to_string(),
+            });
             None
         }
     };
@@ -74,15 +79,27 @@ pub fn scan_target(
             None => error_outcome("target unreachable: see the scan diagnostics".to_owned()),
         };
         tracing::debug!(target_name = %target.name, check = %runbook.id, status = %outcome.status, "Check finished.");
-        results.push(CheckResult { runbook_id: runbook.id.clone(), outcome, elapsed: check_started.elapsed() });
+        results.push(CheckResult {
+            runbook_id: runbook.id.clone(),
+            outcome,
+            elapsed: check_started.elapsed(),
+        });
     }
-    let report = TargetReport { target: target.clone(), started, finished: OffsetDateTime::now_utc(), results };
+    let report = TargetReport {
+        target: target.clone(),
+        started,
+        finished: OffsetDateTime::now_utc(),
+        results,
+    };
     (report, diagnostics)
 }
 
 impl TargetReport {
     pub fn summary(&self) -> Summary {
-        let mut summary = Summary { total: self.results.len(), ..Summary::default() };
+        let mut summary = Summary {
+            total: self.results.len(),
+            ..Summary::default()
+        };
         for result in &self.results {
             match result.outcome.status {
                 CheckStatus::Pass => summary.pass += 1,
@@ -95,9 +112,16 @@ impl TargetReport {
     }
 }
 
-fn run_check(session: &mut dyn transport::Session, runbook: &Runbook, overrides: &ParamOverrides) -> CheckOutcome {
+fn run_check(
+    session: &mut dyn transport::Session,
+    runbook: &Runbook,
+    overrides: &ParamOverrides,
+) -> CheckOutcome {
     let empty = BTreeMap::new();
-    let params = match resolve_params(&runbook.params, overrides.get(&runbook.id).unwrap_or(&empty)) {
+    let params = match resolve_params(
+        &runbook.params,
+        overrides.get(&runbook.id).unwrap_or(&empty),
+    ) {
         Ok(params) => params,
         Err(err) => return error_outcome(format!("configuration: {err}")),
     };
@@ -106,19 +130,33 @@ fn run_check(session: &mut dyn transport::Session, runbook: &Runbook, overrides:
         Shell::Sh => Interpreter::Sh,
         Shell::PowerShell => Interpreter::PowerShell,
     };
-    let run = ScriptRun { interpreter, script: &runbook.detect.body, env: &env, timeout: runbook.timeout };
+    let run = ScriptRun {
+        interpreter,
+        script: &runbook.detect.body,
+        env: &env,
+        timeout: runbook.timeout,
+    };
     let output = match session.run(&run) {
         Ok(output) => output,
         Err(err) => return error_outcome(format!("detect script: {err}")),
     };
     if output.truncated {
-        return error_outcome(format!("detect output exceeded {} bytes", transport::MAX_OUTPUT));
+        return error_outcome(format!(
+            "detect output exceeded {} bytes",
+            transport::MAX_OUTPUT
+        ));
     }
     if output.exit_code != Some(0) {
-        let code = output.exit_code.map_or_else(|| "a signal".to_owned(), |c| format!("exit code {c}"));
+        let code = output
+            .exit_code
+            .map_or_else(|| "a signal".to_owned(), |c| format!("exit code {c}"));
         let stderr = String::from_utf8_lossy(&output.stderr);
         let stderr = stderr.trim();
-        let detail = if stderr.is_empty() { String::new() } else { format!(": {}", first_line(stderr)) };
+        let detail = if stderr.is_empty() {
+            String::new()
+        } else {
+            format!(": {}", first_line(stderr))
+        };
         return error_outcome(format!("detect script ended with {code}{detail}"));
     }
     match std::str::from_utf8(&output.stdout) {
@@ -128,7 +166,12 @@ fn run_check(session: &mut dyn transport::Session, runbook: &Runbook, overrides:
 }
 
 fn error_outcome(reason: String) -> CheckOutcome {
-    CheckOutcome { status: CheckStatus::Error, observed: serde_json::Value::Null, expected: String::new(), reason }
+    CheckOutcome {
+        status: CheckStatus::Error,
+        observed: serde_json::Value::Null,
+        expected: String::new(),
+        reason,
+    }
 }
 
 fn first_line(text: &str) -> &str {

@@ -1,0 +1,444 @@
+//! `osiris evidence …`: export an auditor kit, verify one offline, anchor checkpoints with
+//! OpenTimestamps, upgrade pending proofs, and show the log's state.
+
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::Duration;
+
+use anyhow::Context;
+use clap::Subcommand;
+use sha2::{Digest, Sha256};
+
+use crate::{Failed, setup};
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum EvidenceCommand {
+    /// Write an auditor kit (bundles, checkpoints, proofs, OpenTimestamps proofs, public key) to a new directory.
+    Export {
+        /// Directory to create; must not exist or be empty.
+        #[arg(long)]
+        out: PathBuf,
+        #[command(flatten)]
+        place: Place,
+    },
+    /// Check a kit offline; exit 0 only if every signature, hash, chain link and proof holds.
+    Verify {
+        /// The kit directory.
+        dir: PathBuf,
+        /// Require this appliance key (verifier key text, or a file holding it) instead of trusting the kit's.
+        #[arg(long)]
+        key: Option<String>,
+        /// Bitcoin block headers file (`<height> <header hex>` per line) for checking anchored proofs.
+        #[arg(long)]
+        block_headers: Option<PathBuf>,
+        /// Fetch the needed Bitcoin block headers from this Esplora-compatible API instead.
+        #[arg(long)]
+        esplora: Option<String>,
+    },
+    /// Timestamp the newest checkpoint with the OpenTimestamps calendars.
+    Anchor {
+        #[command(flatten)]
+        place: Place,
+        /// Calendar URL (repeatable); replaces the configured calendars.
+        #[arg(long = "calendar")]
+        calendars: Vec<String>,
+    },
+    /// Ask the calendars whether pending proofs are now anchored in Bitcoin.
+    Upgrade {
+        #[command(flatten)]
+        place: Place,
+    },
+    /// Show the log's size, head, checkpoints and anchoring state.
+    Show {
+        #[command(flatten)]
+        place: Place,
+    },
+}
+
+/// Which appliance data to use.
+#[derive(Debug, clap::Args)]
+pub(crate) struct Place {
+    /// Configuration file (for the data directory, site and calendars).
+    #[arg(long)]
+    config: Option<PathBuf>,
+    /// Data directory (default: the config's `data_dir`, else ./osiris-data).
+    #[arg(long)]
+    data_dir: Option<PathBuf>,
+}
+
+pub(crate) fn run(command: EvidenceCommand) -> anyhow::Result<ExitCode> {
+    match command {
+        EvidenceCommand::Export { out, place } => export(&out, place),
+        EvidenceCommand::Verify {
+            dir,
+            key,
+            block_headers,
+            esplora,
+        } => verify(
+            &dir,
+            key.as_deref(),
+            block_headers.as_deref(),
+            esplora.as_deref(),
+        ),
+        EvidenceCommand::Anchor { place, calendars } => anchor(place, calendars),
+        EvidenceCommand::Upgrade { place } => upgrade(place),
+        EvidenceCommand::Show { place } => show(place),
+    }
+}
+
+fn open(place: Place) -> anyhow::Result<(config::Config, PathBuf)> {
+    let config = setup::load_config(place.config.as_deref())?;
+    let data_dir = setup::data_dir(place.data_dir, &config);
+    if !data_dir.join("osiris.db").exists() {
+        anyhow::bail!(
+            "no evidence in {}: run `osiris scan` first, or point --data-dir at an appliance data directory",
+            data_dir.display()
+        );
+    }
+    Ok((config, data_dir))
+}
+
+fn export(out: &Path, place: Place) -> anyhow::Result<ExitCode> {
+    let (config, data_dir) = open(place)?;
+    setup::runtime()?.block_on(async {
+        let store = setup::open_store(&data_dir, &config.site).await?;
+        let summary = store.export_kit(out).await.with_context(|| format!("exporting the kit to {}", out.display()))?;
+        store.close().await;
+        writeln!(
+            std::io::stdout(),
+            "wrote auditor kit {}: {} bundles, {} checkpoints\ncheck it with: osiris evidence verify {}",
+            out.display(),
+            summary.bundles,
+            summary.checkpoints,
+            out.display()
+        )?;
+        Ok(ExitCode::SUCCESS)
+    })
+}
+
+fn verify(
+    dir: &Path,
+    key: Option<&str>,
+    headers_file: Option<&Path>,
+    esplora: Option<&str>,
+) -> anyhow::Result<ExitCode> {
+    let pinned_key = key.map(parse_key_arg).transpose()?;
+    let mut block_headers = BTreeMap::new();
+    if let Some(path) = headers_file {
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("reading block headers {}", path.display()))?;
+        block_headers = ots::bitcoin::parse_headers_file(&text)
+            .with_context(|| format!("parsing block headers {}", path.display()))?;
+    }
+    let mut opts = evidence::kit::VerifyOptions {
+        pinned_key,
+        block_headers,
+    };
+    let mut report = evidence::kit::verify(dir, &opts);
+    if let Some(base_url) = esplora {
+        // Fetch exactly the headers the kit's proofs need, then verify again with them.
+        let missing: Vec<u64> = report
+            .ots
+            .iter()
+            .filter_map(|cp| match cp.status {
+                evidence::kit::OtsStatus::Bitcoin {
+                    height,
+                    header_missing: true,
+                    ..
+                } => Some(height),
+                _ => None,
+            })
+            .collect();
+        if !missing.is_empty() {
+            let fetched = setup::runtime()?.block_on(async {
+                let client = ots::client::EsploraClient::new(base_url)?;
+                let mut fetched = BTreeMap::new();
+                for height in missing {
+                    let header = client
+                        .header(height)
+                        .await
+                        .with_context(|| format!("fetching block {height} from {base_url}"))?;
+                    fetched.insert(height, header);
+                }
+                anyhow::Ok(fetched)
+            })?;
+            opts.block_headers.extend(fetched);
+            report = evidence::kit::verify(dir, &opts);
+        }
+    }
+    let mut out = std::io::stdout().lock();
+    if !report.problems.is_empty() {
+        for problem in &report.problems {
+            let location = match problem.line {
+                Some(line) => format!("{}/{}:{line}", dir.display(), problem.path),
+                None => format!("{}/{}", dir.display(), problem.path),
+            };
+            writeln!(out, "{location}: {}", problem.message)?;
+        }
+        out.flush()?;
+        return Err(Failed(format!(
+            "kit {} does NOT verify: {} problem{}",
+            dir.display(),
+            report.problems.len(),
+            if report.problems.len() == 1 { "" } else { "s" }
+        ))
+        .into());
+    }
+    writeln!(out, "kit {} verifies", dir.display())?;
+    if let Some(key) = &report.key {
+        let pinned = if key_pinned(key, &opts) {
+            " (matches --key)"
+        } else {
+            " (taken from the kit: compare it with the key your MSP registered)"
+        };
+        writeln!(out, "  key          {key}{pinned}")?;
+    }
+    writeln!(
+        out,
+        "  bundles      {}: every signature valid, hash chain intact",
+        report.bundles
+    )?;
+    if let Some(root) = report.root {
+        writeln!(
+            out,
+            "  log root     {} (size {}), {} checkpoints consistent",
+            hex::encode(root),
+            report.bundles,
+            report.checkpoints
+        )?;
+    }
+    for checkpoint in &report.ots {
+        writeln!(
+            out,
+            "  timestamp    checkpoint {}: {}",
+            checkpoint.size,
+            ots_words(&checkpoint.status)
+        )?;
+    }
+    if report.ots.is_empty() {
+        writeln!(
+            out,
+            "  timestamp    none: no checkpoint has been anchored yet (osiris evidence anchor)"
+        )?;
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn key_pinned(key: &evidence::VerifierKey, opts: &evidence::kit::VerifyOptions) -> bool {
+    opts.pinned_key
+        .as_ref()
+        .is_some_and(|pinned| pinned.to_string() == key.to_string())
+}
+
+/// `--key` takes the verifier key itself or a path to a file holding it.
+fn parse_key_arg(arg: &str) -> anyhow::Result<evidence::VerifierKey> {
+    let text = if Path::new(arg).is_file() {
+        std::fs::read_to_string(arg).with_context(|| format!("reading key file {arg}"))?
+    } else {
+        arg.to_owned()
+    };
+    text.trim().parse().map_err(|err| {
+        anyhow::anyhow!("--key: not a verifier key ({err}); expected `<name>+<keyid>+<base64>`")
+    })
+}
+
+fn anchor(place: Place, calendars: Vec<String>) -> anyhow::Result<ExitCode> {
+    let (config, data_dir) = open(place)?;
+    let calendars = if calendars.is_empty() {
+        config.evidence.calendars.clone()
+    } else {
+        calendars
+    };
+    if calendars.is_empty() {
+        return Err(crate::BadConfig(
+            "no calendars: set evidence.calendars or pass --calendar URL".to_owned(),
+        )
+        .into());
+    }
+    let timeout = Duration::from_secs(config.evidence.timeout_secs);
+    setup::runtime()?.block_on(async {
+        let store = setup::open_store(&data_dir, &config.site).await?;
+        let checkpoint = store.create_checkpoint().await.context("signing a checkpoint")?;
+        let size = checkpoint.size;
+        let digest = sha256(checkpoint.note.as_bytes());
+        let client = ots::client::CalendarClient::new(timeout)?;
+        let mut detached = ots::DetachedTimestamp::from_sha256_digest(digest);
+        let mut accepted = Vec::new();
+        let mut refused = Vec::new();
+        for url in &calendars {
+            match client.submit(url, &digest).await {
+                Ok(timestamp) => match detached.timestamp.merge(timestamp) {
+                    Ok(()) => accepted.push(url.clone()),
+                    Err(err) => refused.push(format!("{url}: {err}")),
+                },
+                Err(err) => refused.push(format!("{url}: {err}")),
+            }
+        }
+        for problem in &refused {
+            tracing::warn!(problem = %problem, "Calendar did not accept the checkpoint.");
+        }
+        if accepted.is_empty() {
+            store.close().await;
+            return Err(Failed(format!("no calendar accepted checkpoint {size}:\n  {}", refused.join("\n  "))).into());
+        }
+        let update = store::OtsUpdate {
+            checkpoint_size: size,
+            proof: detached.to_bytes(),
+            status: store::OtsStatus::Pending,
+            calendars: accepted.clone(),
+            bitcoin_height: None,
+        };
+        store.put_ots(update).await.context("storing the pending proof")?;
+        store.close().await;
+        writeln!(
+            std::io::stdout(),
+            "checkpoint {size} submitted to {} of {} calendars; proof pending until it is in a Bitcoin block (run `osiris evidence upgrade` later)",
+            accepted.len(),
+            calendars.len()
+        )?;
+        Ok(ExitCode::SUCCESS)
+    })
+}
+
+fn upgrade(place: Place) -> anyhow::Result<ExitCode> {
+    let (config, data_dir) = open(place)?;
+    let timeout = Duration::from_secs(config.evidence.timeout_secs);
+    setup::runtime()?.block_on(async {
+        let store = setup::open_store(&data_dir, &config.site).await?;
+        let client = ots::client::CalendarClient::new(timeout)?;
+        let mut out = std::io::stdout().lock();
+        let proofs = store.ots_proofs().await?;
+        let pending: Vec<_> = proofs
+            .into_iter()
+            .filter(|p| p.status == store::OtsStatus::Pending)
+            .collect();
+        if pending.is_empty() {
+            writeln!(out, "no pending proofs")?;
+        }
+        for proof in pending {
+            let mut detached =
+                ots::DetachedTimestamp::from_bytes(&proof.proof).with_context(|| {
+                    format!(
+                        "stored proof for checkpoint {} is unreadable",
+                        proof.checkpoint_size
+                    )
+                })?;
+            if let Err(err) = client.upgrade(&mut detached).await {
+                writeln!(
+                    out,
+                    "checkpoint {}: still pending ({err})",
+                    proof.checkpoint_size
+                )?;
+                continue;
+            }
+            let height = detached
+                .timestamp
+                .all_attestations()
+                .into_iter()
+                .find_map(|(_, att)| match att {
+                    ots::Attestation::Bitcoin { height } => Some(height),
+                    _ => None,
+                });
+            let status = if height.is_some() {
+                store::OtsStatus::Anchored
+            } else {
+                store::OtsStatus::Pending
+            };
+            let update = store::OtsUpdate {
+                checkpoint_size: proof.checkpoint_size,
+                proof: detached.to_bytes(),
+                status,
+                calendars: proof.calendars.clone(),
+                bitcoin_height: height,
+            };
+            store
+                .put_ots(update)
+                .await
+                .context("storing the upgraded proof")?;
+            match height {
+                Some(height) => writeln!(
+                    out,
+                    "checkpoint {}: anchored in Bitcoin block {height}",
+                    proof.checkpoint_size
+                )?,
+                None => writeln!(out, "checkpoint {}: still pending", proof.checkpoint_size)?,
+            }
+        }
+        store.close().await;
+        Ok(ExitCode::SUCCESS)
+    })
+}
+
+fn show(place: Place) -> anyhow::Result<ExitCode> {
+    let (config, data_dir) = open(place)?;
+    setup::runtime()?.block_on(async {
+        let store = setup::open_store(&data_dir, &config.site).await?;
+        let mut out = std::io::stdout().lock();
+        writeln!(out, "appliance    {}", store.origin())?;
+        writeln!(out, "key          {}", store.verifier())?;
+        writeln!(out, "bundles      {}", store.size())?;
+        if let Some(head) = store.head() {
+            writeln!(
+                out,
+                "head         #{} {}",
+                head.seq,
+                hex::encode(head.line_hash)
+            )?;
+        }
+        let checkpoints = store.checkpoints().await?;
+        writeln!(out, "checkpoints  {}", checkpoints.len())?;
+        for proof in store.ots_proofs().await? {
+            let state = match (proof.status, proof.bitcoin_height) {
+                (store::OtsStatus::Anchored, Some(height)) => {
+                    format!("anchored in Bitcoin block {height}")
+                }
+                _ => format!("pending at {}", proof.calendars.join(", ")),
+            };
+            writeln!(
+                out,
+                "timestamp    checkpoint {}: {state}",
+                proof.checkpoint_size
+            )?;
+        }
+        store.close().await;
+        Ok(ExitCode::SUCCESS)
+    })
+}
+
+fn sha256(data: &[u8]) -> [u8; 32] {
+    Sha256::digest(data).into()
+}
+
+fn ots_words(status: &evidence::kit::OtsStatus) -> String {
+    use evidence::kit::OtsStatus;
+    match status {
+        OtsStatus::None => "not anchored".to_owned(),
+        OtsStatus::Pending { calendars } => format!(
+            "pending at {} (not yet in a Bitcoin block)",
+            calendars.join(", ")
+        ),
+        OtsStatus::Bitcoin {
+            height,
+            verified_time: Some(time),
+            ..
+        } => {
+            let when = time::OffsetDateTime::from_unix_timestamp(i64::from(*time))
+                .ok()
+                .and_then(|t| {
+                    t.format(&time::format_description::well_known::Rfc3339)
+                        .ok()
+                })
+                .unwrap_or_else(|| time.to_string());
+            format!(
+                "anchored in Bitcoin block {height}, verified against its header (block time {when})"
+            )
+        }
+        OtsStatus::Bitcoin { height, .. } => format!(
+            "anchored in Bitcoin block {height} (header not checked: pass --block-headers FILE or --esplora URL)"
+        ),
+        OtsStatus::Invalid => "invalid proof (see problems)".to_owned(),
+        _ => "unknown".to_owned(),
+    }
+}

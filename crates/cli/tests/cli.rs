@@ -1,0 +1,349 @@
+//! End-to-end tests of the `osiris` binary: each runs the real executable in its own sandbox
+//! directory and checks stdout, stderr and the exit code, as a user would.
+
+#![allow(clippy::unwrap_used, reason = "test helpers outside #[test] functions")]
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+struct Sandbox {
+    dir: tempfile::TempDir,
+}
+
+impl Sandbox {
+    fn new() -> Sandbox {
+        Sandbox {
+            dir: tempfile::tempdir().unwrap(),
+        }
+    }
+
+    fn path(&self, rel: &str) -> PathBuf {
+        self.dir.path().join(rel)
+    }
+
+    fn osiris(&self, args: &[&str]) -> Output {
+        Command::new(env!("CARGO_BIN_EXE_osiris"))
+            .args(args)
+            .current_dir(self.dir.path())
+            .env_remove("RUST_LOG")
+            .output()
+            .unwrap()
+    }
+
+    fn write(&self, rel: &str, text: &str) -> PathBuf {
+        let path = self.path(rel);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(&path, text).unwrap();
+        path
+    }
+}
+
+fn stdout(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+fn stderr(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+#[track_caller]
+fn assert_exit(out: &Output, code: i32) {
+    assert_eq!(
+        out.status.code(),
+        Some(code),
+        "stdout:\n{}\nstderr:\n{}",
+        stdout(out),
+        stderr(out)
+    );
+}
+
+#[test]
+fn scan_with_no_arguments_reports_stores_evidence_and_the_kit_verifies() {
+    let sandbox = Sandbox::new();
+    let out = sandbox.osiris(&["scan"]);
+    assert_exit(&out, 0);
+    let report = stdout(&out);
+    assert!(
+        report.starts_with("Scan of localhost (linux): 15 checks"),
+        "{report}"
+    );
+    assert!(report.contains("HIPAA Security Rule\n"), "{report}");
+    assert!(
+        report.contains("bundle #0 (localhost) signed by osiris-appliance/"),
+        "{report}"
+    );
+    assert!(sandbox.path("osiris-data/osiris.db").exists());
+    let key_mode = std::fs::metadata(sandbox.path("osiris-data/keys/appliance.key")).unwrap();
+    assert_eq!(
+        std::os::unix::fs::PermissionsExt::mode(&key_mode.permissions()) & 0o777,
+        0o600
+    );
+
+    // A second scan appends to the same log.
+    let out = sandbox.osiris(&["scan", "--json"]);
+    assert_exit(&out, 0);
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let results = json["results"].as_array().unwrap();
+    assert_eq!(results.len(), 15);
+    for result in results {
+        assert_eq!(result["target"], "localhost");
+        assert!(
+            ["pass", "fail", "error", "skipped"].contains(&result["status"].as_str().unwrap()),
+            "{result}"
+        );
+        assert!(result["check"].as_str().unwrap().starts_with("LIN-"));
+        assert!(!result["controls"].as_array().unwrap().is_empty());
+        assert!(result.get("observed").is_some());
+    }
+    assert_eq!(json["evidence"]["bundles"][0]["seq"], 1);
+    assert_eq!(json["evidence"]["log_size"], 2);
+
+    let out = sandbox.osiris(&["evidence", "export", "--out", "kit"]);
+    assert_exit(&out, 0);
+    assert!(stdout(&out).contains("2 bundles"), "{}", stdout(&out));
+    let out = sandbox.osiris(&["evidence", "verify", "kit"]);
+    assert_exit(&out, 0);
+    assert!(
+        stdout(&out).starts_with("kit kit verifies"),
+        "{}",
+        stdout(&out)
+    );
+
+    // Pinning the right key passes; pinning another appliance's key fails.
+    let key = std::fs::read_to_string(sandbox.path("kit/appliance.pub")).unwrap();
+    let out = sandbox.osiris(&["evidence", "verify", "kit", "--key", key.trim()]);
+    assert_exit(&out, 0);
+    let other = Sandbox::new();
+    assert_exit(&other.osiris(&["scan"]), 0);
+    assert_exit(&other.osiris(&["evidence", "export", "--out", "kit"]), 0);
+    let other_key = std::fs::read_to_string(other.path("kit/appliance.pub")).unwrap();
+    let out = sandbox.osiris(&["evidence", "verify", "kit", "--key", other_key.trim()]);
+    assert_exit(&out, 1);
+    assert!(stdout(&out).contains("appliance.pub"), "{}", stdout(&out));
+}
+
+#[test]
+fn flipping_any_byte_of_a_real_kit_fails_verification_with_a_located_message() {
+    let sandbox = Sandbox::new();
+    assert_exit(&sandbox.osiris(&["scan"]), 0);
+    assert_exit(&sandbox.osiris(&["scan"]), 0);
+    assert_exit(&sandbox.osiris(&["evidence", "export", "--out", "kit"]), 0);
+    let kit = sandbox.path("kit");
+    let opts = evidence::kit::VerifyOptions {
+        pinned_key: None,
+        block_headers: Default::default(),
+    };
+    assert!(evidence::kit::verify(&kit, &opts).problems.is_empty());
+
+    let mut flips = 0;
+    for file in files(&kit) {
+        let rel = file
+            .strip_prefix(&kit)
+            .unwrap()
+            .to_string_lossy()
+            .into_owned();
+        if rel == "README.md" {
+            continue;
+        }
+        let original = std::fs::read(&file).unwrap();
+        for idx in 0..original.len() {
+            let mut bytes = original.clone();
+            bytes[idx] ^= 0x01;
+            std::fs::write(&file, &bytes).unwrap();
+            let report = evidence::kit::verify(&kit, &opts);
+            assert!(
+                !report.problems.is_empty(),
+                "flipping byte {idx} of {rel} went unnoticed"
+            );
+            flips += 1;
+        }
+        std::fs::write(&file, &original).unwrap();
+    }
+    assert!(flips > 1000, "only {flips} bytes flipped");
+
+    // Through the binary: a flipped bundle byte names the file and line, exit code 1.
+    let bundles = kit.join("bundles.jsonl");
+    let original = std::fs::read(&bundles).unwrap();
+    let second_line = original.iter().position(|b| *b == b'\n').unwrap() + 1;
+    let mut bytes = original.clone();
+    let target = second_line
+        + original[second_line..]
+            .windows(6)
+            .position(|w| w == b"\"pass\"")
+            .unwrap()
+        + 2;
+    bytes[target] = b'P';
+    std::fs::write(&bundles, &bytes).unwrap();
+    let out = sandbox.osiris(&["evidence", "verify", "kit"]);
+    assert_exit(&out, 1);
+    assert!(
+        stdout(&out).contains("kit/bundles.jsonl:2:"),
+        "{}",
+        stdout(&out)
+    );
+    assert!(stderr(&out).contains("does NOT verify"), "{}", stderr(&out));
+}
+
+#[test]
+fn readme_is_the_only_unprotected_file() {
+    let sandbox = Sandbox::new();
+    assert_exit(&sandbox.osiris(&["scan"]), 0);
+    assert_exit(&sandbox.osiris(&["evidence", "export", "--out", "kit"]), 0);
+    let readme = sandbox.path("kit/README.md");
+    let text = std::fs::read_to_string(&readme).unwrap();
+    assert!(text.contains("osiris evidence verify"), "{text}");
+    std::fs::write(&readme, "edited by someone\n").unwrap();
+    assert_exit(&sandbox.osiris(&["evidence", "verify", "kit"]), 0);
+    std::fs::write(sandbox.path("kit/extra.txt"), "smuggled\n").unwrap();
+    let out = sandbox.osiris(&["evidence", "verify", "kit"]);
+    assert_exit(&out, 1);
+    assert!(stdout(&out).contains("extra.txt"), "{}", stdout(&out));
+}
+
+#[test]
+fn export_refuses_to_overwrite_and_needs_evidence() {
+    let sandbox = Sandbox::new();
+    let out = sandbox.osiris(&["evidence", "export", "--out", "kit"]);
+    assert_exit(&out, 1);
+    assert!(
+        stderr(&out).contains("no evidence in osiris-data: run `osiris scan` first"),
+        "{}",
+        stderr(&out)
+    );
+    assert_exit(&sandbox.osiris(&["scan"]), 0);
+    sandbox.write("kit/keep.txt", "mine");
+    let out = sandbox.osiris(&["evidence", "export", "--out", "kit"]);
+    assert_exit(&out, 1);
+    assert_eq!(
+        std::fs::read_to_string(sandbox.path("kit/keep.txt")).unwrap(),
+        "mine"
+    );
+}
+
+#[test]
+fn bad_configuration_exits_78_before_doing_anything() {
+    let sandbox = Sandbox::new();
+    let config = sandbox.write("site.toml", "site = \"clinic\"\ndata_dir = \"data\"\n[[target]]\nname = \"a\"\nplatform = \"linux\"\ntransport = \"local\"\nport = 22\n");
+    let out = sandbox.osiris(&["scan", "--config", config.to_str().unwrap()]);
+    assert_exit(&out, 78);
+    assert!(
+        stderr(&out).contains("site.toml:7:1: unknown field `port`"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(
+        !sandbox.path("data").exists(),
+        "a bad config must not create the data dir"
+    );
+
+    let out = sandbox.osiris(&["config", "validate", config.to_str().unwrap()]);
+    assert_exit(&out, 78);
+
+    let config = sandbox.write(
+        "ok.toml",
+        "site = \"clinic\"\n[checks.LIN-DISK-001]\nthreshold_percent = 95\n",
+    );
+    let out = sandbox.osiris(&["config", "validate", config.to_str().unwrap()]);
+    assert_exit(&out, 0);
+    assert!(
+        stdout(&out).contains("valid (1 targets, site `clinic`)"),
+        "{}",
+        stdout(&out)
+    );
+
+    let config = sandbox.write("bad-param.toml", "site = \"clinic\"\n[checks.LIN-DISK-001]\nthreshold_percent = 5\n[checks.LIN-NOPE-001]\nx = 1\n");
+    let out = sandbox.osiris(&["config", "validate", config.to_str().unwrap()]);
+    assert_exit(&out, 78);
+    let err = stderr(&out);
+    assert!(
+        err.contains(
+            "checks.LIN-DISK-001: parameter `threshold_percent`: 5 is below the minimum 50"
+        ),
+        "{err}"
+    );
+    assert!(
+        err.contains("checks.LIN-NOPE-001: no runbook with this id"),
+        "{err}"
+    );
+
+    let out = sandbox.osiris(&["config", "validate", "missing.toml"]);
+    assert_exit(&out, 78);
+    assert!(
+        stderr(&out).contains("cannot read configuration missing.toml"),
+        "{}",
+        stderr(&out)
+    );
+}
+
+#[test]
+fn unwritable_data_dir_is_a_clear_error() {
+    let sandbox = Sandbox::new();
+    sandbox.write("blocker", "a file where a directory should be");
+    let out = sandbox.osiris(&["scan", "--data-dir", "blocker/data"]);
+    assert_exit(&out, 1);
+    let err = stderr(&out);
+    assert!(err.contains("blocker/data"), "{err}");
+    assert!(err.contains("--data-dir"), "{err}");
+}
+
+#[test]
+fn catalog_check_reports_file_and_line() {
+    let sandbox = Sandbox::new();
+    let out = sandbox.osiris(&["catalog", "check"]);
+    assert_exit(&out, 0);
+    assert!(
+        stdout(&out).starts_with("catalogue valid: 15 runbooks"),
+        "{}",
+        stdout(&out)
+    );
+
+    sandbox.write(
+        "cat/linux/X-BAD-001.toml",
+        "id = \"X-BAD-001\"\ntitle = \"t\"\n[oops\n",
+    );
+    let out = sandbox.osiris(&["catalog", "check", "cat"]);
+    assert_exit(&out, 78);
+    assert!(
+        stderr(&out).contains("cat/linux/X-BAD-001.toml:3:"),
+        "{}",
+        stderr(&out)
+    );
+}
+
+#[test]
+fn verify_of_missing_or_truncated_kit_fails_precisely() {
+    let sandbox = Sandbox::new();
+    let out = sandbox.osiris(&["evidence", "verify", "nowhere"]);
+    assert_exit(&out, 1);
+    assert_exit(&sandbox.osiris(&["scan"]), 0);
+    assert_exit(&sandbox.osiris(&["scan"]), 0);
+    assert_exit(&sandbox.osiris(&["evidence", "export", "--out", "kit"]), 0);
+    let bundles = sandbox.path("kit/bundles.jsonl");
+    let bytes = std::fs::read(&bundles).unwrap();
+    std::fs::write(&bundles, &bytes[..bytes.len() - 10]).unwrap();
+    let out = sandbox.osiris(&["evidence", "verify", "kit"]);
+    assert_exit(&out, 1);
+    assert!(
+        stdout(&out).contains("kit/bundles.jsonl"),
+        "{}",
+        stdout(&out)
+    );
+    std::fs::remove_file(&bundles).unwrap();
+    let out = sandbox.osiris(&["evidence", "verify", "kit"]);
+    assert_exit(&out, 1);
+    assert!(stdout(&out).contains("bundles.jsonl"), "{}", stdout(&out));
+}
+
+fn files(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            out.extend(files(&path));
+        } else {
+            out.push(path);
+        }
+    }
+    out.sort();
+    out
+}

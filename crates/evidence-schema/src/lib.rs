@@ -1,0 +1,105 @@
+//! Wire schema of evidence bundles v1 and their bodies (docs/EVIDENCE-FORMAT.md); types only, no logic.
+
+use serde::{Deserialize, Serialize};
+
+/// The value of the `schema` member of every v1 bundle.
+pub const BUNDLE_SCHEMA_V1: &str = "osiris.bundle/v1";
+
+/// The `kind` of a bundle that carries a [`ScanBody`].
+pub const KIND_SCAN: &str = "scan";
+
+/// One sealed bundle: the envelope that is signed, chained and logged.
+///
+/// Field order here is irrelevant on the wire: bundles are serialised with JCS (RFC 8785), which sorts members.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Envelope {
+    /// Always [`BUNDLE_SCHEMA_V1`].
+    pub schema: String,
+    /// Position in the log, 0-based; equals the Merkle leaf index.
+    pub seq: u64,
+    /// Appliance id: first 16 hex digits of SHA-256 of the public key.
+    pub appliance: String,
+    /// Key id of the signing key, 8 lowercase hex digits.
+    pub key: String,
+    /// Site id from the appliance configuration.
+    pub site: String,
+    /// RFC 3339 UTC time of sealing, millisecond precision, `Z` suffix.
+    pub time: String,
+    /// `scan`, `heal`, `discovery`, `notification`, `config`, `checkpoint`, …
+    pub kind: String,
+    /// Catalogue version the bundle was produced under.
+    pub catalog: String,
+    /// Lowercase hex SHA-256 of the previous bundle's line; 64 zeros for `seq` 0.
+    pub prev: String,
+    /// Kind-specific content.
+    pub body: serde_json::Value,
+    /// Standard base64 (padded) Ed25519 signature over the JCS form of the envelope without `sig`.
+    pub sig: String,
+}
+
+/// Body of a bundle with `kind = "scan"`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ScanBody {
+    /// The scanned target.
+    pub target: TargetRecord,
+    /// RFC 3339 UTC start time, millisecond precision.
+    pub started: String,
+    /// RFC 3339 UTC end time, millisecond precision.
+    pub finished: String,
+    /// One record per check run.
+    pub results: Vec<CheckResultRecord>,
+    /// Counts per status.
+    pub summary: Summary,
+}
+
+/// The target a scan ran against.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TargetRecord {
+    /// Host name or address as configured.
+    pub name: String,
+    /// Platform, e.g. `linux` or `windows`.
+    pub platform: String,
+    /// Device type, e.g. `server` or `workstation`.
+    pub device_type: String,
+}
+
+/// The outcome of one check.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CheckResultRecord {
+    /// Check id, e.g. `LIN-SSH-001`.
+    pub check: String,
+    /// Human-readable title.
+    pub title: String,
+    /// Severity, e.g. `high`.
+    pub severity: String,
+    /// One of `pass`, `fail`, `error`, `skipped`.
+    pub status: String,
+    /// What was observed on the target.
+    pub observed: serde_json::Value,
+    /// What the check expected, in words.
+    pub expected: String,
+    /// Why the status was reached.
+    pub reason: String,
+    /// Control references, e.g. `HIPAA:164.312(a)(1)`.
+    pub controls: Vec<String>,
+}
+
+/// Counts of check results by status.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Summary {
+    /// Number of checks run.
+    pub total: u64,
+    /// Checks that passed.
+    pub pass: u64,
+    /// Checks that failed.
+    pub fail: u64,
+    /// Checks that could not be evaluated.
+    pub error: u64,
+    /// Checks that were skipped.
+    pub skipped: u64,
+}

@@ -1,0 +1,140 @@
+//! Measurement helpers for `osiris bench`: seal throughput, kit verification time, proof latency.
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use crate::keys::ApplianceKey;
+use crate::kit::{self, KitError, KitSource, VerifyOptions, VerifyReport};
+use crate::log::{BundleDraft, EvidenceError, LogWriter};
+use crate::merkle::{self, MerkleTree};
+
+/// Result of [`seal_throughput`].
+#[derive(Debug, Clone)]
+pub struct SealThroughput {
+    /// Bundles sealed.
+    pub bundles: u64,
+    /// Average line length in bytes.
+    pub average_line_bytes: u64,
+    /// Time spent in `prepare` (canonicalising the body), which callers may parallelise.
+    pub prepare: Duration,
+    /// Time spent in `seal_prepared` (chain, sign, Merkle), which is serial.
+    pub seal: Duration,
+}
+
+/// Result of [`export_and_verify`].
+#[derive(Debug)]
+pub struct KitTimes {
+    /// Time to seal the bundles.
+    pub seal: Duration,
+    /// Time to export the kit.
+    pub export: Duration,
+    /// Time to verify the kit.
+    pub verify: Duration,
+    /// The verification report.
+    pub report: VerifyReport,
+}
+
+/// Returns a draft whose sealed bundle is about 600 bytes: a scan with two check results.
+pub fn sample_scan_draft(seq: u64) -> BundleDraft {
+    BundleDraft {
+        site: "clinic-main".to_owned(),
+        kind: "scan".to_owned(),
+        catalog: "2026.11.1".to_owned(),
+        time: time::macros::datetime!(2026-11-28 03:40:13.456 UTC),
+        body: serde_json::json!({
+            "target": {"name": format!("host-{seq}"), "platform": "linux", "device_type": "server"},
+            "started": "2026-11-28T03:40:12.123Z",
+            "finished": "2026-11-28T03:40:13.456Z",
+            "results": [
+                {"check": "LIN-SSH-001", "title": "SSH root login disabled", "severity": "high", "status": "fail",
+                 "observed": {"permit_root_login": "yes"}, "expected": "permit_root_login in [no, prohibit-password]",
+                 "reason": "permit_root_login is \"yes\"", "controls": ["HIPAA:164.312(a)(1)", "CIS:5.2.10"]}
+            ],
+            "summary": {"total": 12, "pass": 7, "fail": 3, "error": 1, "skipped": 1}
+        }),
+    }
+}
+
+/// Seals `bundles` sample scan bundles with a fresh key and times preparing and sealing separately.
+pub fn seal_throughput(bundles: u64) -> Result<SealThroughput, EvidenceError> {
+    let mut writer = LogWriter::new(ApplianceKey::generate());
+    let mut prepare = Duration::ZERO;
+    let mut seal = Duration::ZERO;
+    let mut line_bytes = 0u64;
+    for seq in 0..bundles {
+        let draft = sample_scan_draft(seq);
+        let started = Instant::now();
+        let prepared = draft.prepare()?;
+        let prepared_at = Instant::now();
+        let entry = writer.seal_prepared(&prepared);
+        seal += prepared_at.elapsed();
+        prepare += prepared_at - started;
+        line_bytes += entry.line.len() as u64;
+    }
+    Ok(SealThroughput {
+        bundles,
+        average_line_bytes: line_bytes / bundles.max(1),
+        prepare,
+        seal,
+    })
+}
+
+/// Seals `bundles` sample bundles with 3 checkpoints, exports a kit to `out` and verifies it, timing each step.
+pub fn export_and_verify(out: &Path, bundles: u64) -> Result<KitTimes, KitError> {
+    let key = ApplianceKey::generate();
+    let mut writer = LogWriter::new(key.clone());
+    let mut lines = Vec::with_capacity(usize::try_from(bundles).unwrap_or(0));
+    let mut checkpoints = Vec::new();
+    let started = Instant::now();
+    for seq in 0..bundles {
+        let entry = writer
+            .seal(&sample_scan_draft(seq))
+            .map_err(|error| KitError::Source(error.to_string()))?;
+        lines.push(entry.line);
+        if (seq + 1) % (bundles / 3).max(1) == 0 {
+            checkpoints.push(writer.checkpoint().1);
+        }
+    }
+    let seal = started.elapsed();
+    let started = Instant::now();
+    kit::export(
+        out,
+        KitSource {
+            key: &key,
+            lines: Box::new(lines.into_iter().map(Ok)),
+            checkpoints,
+            ots: Vec::new(),
+        },
+    )?;
+    let export = started.elapsed();
+    let started = Instant::now();
+    let report = kit::verify(out, &VerifyOptions::default());
+    Ok(KitTimes {
+        seal,
+        export,
+        verify: started.elapsed(),
+        report,
+    })
+}
+
+/// Builds a tree of `leaves` leaves and returns the mean time of one inclusion proof plus its verification.
+pub fn inclusion_proof_time(leaves: u64, proofs: u64) -> Duration {
+    let mut tree = MerkleTree::new();
+    for leaf_idx in 0..leaves {
+        tree.push(merkle::leaf_hash(&leaf_idx.to_le_bytes()));
+    }
+    let root = tree.root();
+    let started = Instant::now();
+    let mut verified = 0u64;
+    for proof_idx in 0..proofs {
+        let index = proof_idx.wrapping_mul(7_919) % leaves.max(1);
+        if let (Some(proof), Some(leaf)) = (tree.inclusion_proof(index, leaves), tree.leaf(index)) {
+            verified += u64::from(merkle::verify_inclusion(
+                &leaf, index, leaves, &proof, &root,
+            ));
+        }
+    }
+    let elapsed = started.elapsed();
+    debug_assert_eq!(verified, proofs);
+    elapsed / u32::try_from(proofs.max(1)).unwrap_or(u32::MAX)
+}

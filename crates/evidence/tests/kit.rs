@@ -1,0 +1,486 @@
+//! Auditor kit export and verification, including the tamper acceptance suite.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use evidence::kit::{self, KitError, KitSource, OtsStatus, VerifyOptions, VerifyReport};
+use evidence::{ApplianceKey, BundleDraft, Checkpoint, LogWriter, note};
+use sha2::{Digest, Sha256};
+
+struct Log {
+    key: ApplianceKey,
+    lines: Vec<Vec<u8>>,
+    checkpoints: Vec<String>,
+}
+
+/// Seals `n` bundles with small bodies, taking a checkpoint at each size in `checkpoint_sizes`.
+fn build_log(key: ApplianceKey, n: u64, checkpoint_sizes: &[u64], tag: &str) -> Log {
+    let mut writer = LogWriter::new(key.clone());
+    let mut lines = Vec::new();
+    let mut checkpoints = Vec::new();
+    for seq in 0..n {
+        let draft = BundleDraft {
+            site: "clinic-1".to_owned(),
+            kind: "scan".to_owned(),
+            catalog: "2026.11".to_owned(),
+            time: time::macros::datetime!(2026-11-28 03:40:12.5 UTC),
+            body: serde_json::json!({"n": seq, "tag": tag}),
+        };
+        lines.push(writer.seal(&draft).expect("seal").line);
+        if checkpoint_sizes.contains(&(seq + 1)) {
+            checkpoints.push(writer.checkpoint().1);
+        }
+    }
+    Log {
+        key,
+        lines,
+        checkpoints,
+    }
+}
+
+fn pending_ots(checkpoint_text: &str) -> Vec<u8> {
+    let digest: [u8; 32] = Sha256::digest(checkpoint_text.as_bytes()).into();
+    let mut detached = ots::DetachedTimestamp::from_sha256_digest(digest);
+    detached
+        .timestamp
+        .add_attestation(ots::Attestation::pending("https://calendar.example").expect("uri"));
+    detached.to_bytes()
+}
+
+fn export_log(
+    out: &Path,
+    log: &Log,
+    ots_for: Option<(u64, usize)>,
+) -> Result<kit::KitSummary, KitError> {
+    let lines = log.lines.clone();
+    kit::export(
+        out,
+        KitSource {
+            key: &log.key,
+            lines: Box::new(lines.into_iter().map(Ok)),
+            checkpoints: log.checkpoints.clone(),
+            ots: ots_for
+                .map(|(size, idx)| (size, pending_ots(&log.checkpoints[idx])))
+                .into_iter()
+                .collect(),
+        },
+    )
+}
+
+fn verify(dir: &Path) -> VerifyReport {
+    kit::verify(dir, &VerifyOptions::default())
+}
+
+fn problems(report: &VerifyReport) -> Vec<String> {
+    report.problems.iter().map(ToString::to_string).collect()
+}
+
+/// Rewrites MANIFEST over the kit's current files, signed by `key` (an attacker who holds the key, or a test fixture).
+fn resign_manifest(dir: &Path, key: &ApplianceKey) {
+    let mut body = format!("osiris-kit/v1\n{}\n", key.origin());
+    for path in all_files(dir) {
+        if path == "MANIFEST" || path == "README.md" {
+            continue;
+        }
+        let bytes = fs::read(dir.join(&path)).expect("read");
+        body.push_str(&format!(
+            "{} {} {path}\n",
+            hex::encode(Sha256::digest(&bytes)),
+            bytes.len()
+        ));
+    }
+    fs::write(dir.join("MANIFEST"), note::sign(&body, key)).expect("write");
+}
+
+fn all_files(dir: &Path) -> Vec<String> {
+    let mut res = Vec::new();
+    for sub in ["", "checkpoints", "proofs"] {
+        for entry in fs::read_dir(dir.join(sub)).expect("dir").flatten() {
+            if entry.file_type().expect("type").is_file() {
+                let name = entry.file_name().to_string_lossy().into_owned();
+                res.push(if sub.is_empty() {
+                    name
+                } else {
+                    format!("{sub}/{name}")
+                });
+            }
+        }
+    }
+    res.sort();
+    res
+}
+
+fn assert_names(report: &VerifyReport, needle: &str) {
+    let list = problems(report);
+    assert!(
+        list.iter().any(|problem| problem.contains(needle)),
+        "expected a problem mentioning {needle:?}, got {list:#?}"
+    );
+}
+
+#[test]
+fn exported_kit_verifies_clean_and_has_the_documented_layout() {
+    let temp = tempfile::tempdir().expect("tempdir");
+    let log = build_log(ApplianceKey::generate(), 300, &[100, 200, 300], "a");
+    let out = temp.path().join("kit");
+    let summary = export_log(&out, &log, Some((200, 1))).expect("export");
+    assert_eq!(
+        (
+            summary.bundles,
+            summary.checkpoints,
+            summary.signed_final_checkpoint
+        ),
+        (300, 3, false)
+    );
+    assert_eq!(
+        all_files(&out),
+        [
+            "MANIFEST",
+            "README.md",
+            "appliance.pub",
+            "bundles.jsonl",
+            "checkpoints/000000000100.txt",
+            "checkpoints/000000000200.txt",
+            "checkpoints/000000000200.txt.ots",
+            "checkpoints/000000000300.txt",
+            "proofs/consistency-000000000100-000000000200.txt",
+            "proofs/consistency-000000000200-000000000300.txt",
+        ]
+    );
+    let report = verify(&out);
+    assert_eq!(problems(&report), Vec::<String>::new());
+    assert_eq!((report.bundles, report.checkpoints), (300, 3));
+    assert_eq!(report.key, Some(log.key.verifier()));
+    assert_eq!(
+        report.ots.iter().map(|ots| ots.size).collect::<Vec<_>>(),
+        [100, 200, 300]
+    );
+    assert_eq!(
+        report.ots[1].status,
+        OtsStatus::Pending {
+            calendars: vec!["https://calendar.example".to_owned()]
+        }
+    );
+    assert_eq!(report.ots[0].status, OtsStatus::None);
+    let readme = fs::read_to_string(out.join("README.md")).expect("readme");
+    assert!(readme.contains("osiris evidence verify DIR") && readme.contains("ots verify"));
+    let pinned = VerifyOptions {
+        pinned_key: Some(log.key.verifier()),
+        ..VerifyOptions::default()
+    };
+    assert!(kit::verify(&out, &pinned).problems.is_empty());
+
+    // No leftovers, and an existing non-empty directory is never overwritten.
+    assert_eq!(fs::read_dir(temp.path()).expect("dir").count(), 1);
+    assert!(matches!(
+        export_log(&out, &log, None),
+        Err(KitError::OutputExists(_))
+    ));
+}
+
+#[test]
+fn export_signs_a_final_checkpoint_when_none_covers_all_bundles() {
+    let temp = tempfile::tempdir().expect("tempdir");
+    let log = build_log(ApplianceKey::generate(), 10, &[4], "a");
+    let summary = export_log(&temp.path().join("kit"), &log, None).expect("export");
+    assert!(summary.signed_final_checkpoint);
+    assert!(verify(&temp.path().join("kit")).problems.is_empty());
+}
+
+#[test]
+fn every_bit_flip_in_every_signed_file_is_detected() {
+    let temp = tempfile::tempdir().expect("tempdir");
+    let log = build_log(ApplianceKey::generate(), 6, &[2, 5, 6], "b");
+    let dir = temp.path().join("kit");
+    export_log(&dir, &log, Some((5, 1))).expect("export");
+    assert!(verify(&dir).problems.is_empty());
+    let mut flips = 0;
+    for path in all_files(&dir) {
+        if path == "README.md" {
+            continue;
+        }
+        let original = fs::read(dir.join(&path)).expect("read");
+        for byte_idx in 0..original.len() {
+            let mut tampered = original.clone();
+            tampered[byte_idx] ^= 1 << (byte_idx % 8);
+            fs::write(dir.join(&path), &tampered).expect("write");
+            let report = verify(&dir);
+            assert!(
+                report
+                    .problems
+                    .iter()
+                    .any(|problem| problem.path == path || problem.message.contains(&path)),
+                "flip in {path} byte {byte_idx} not reported against it: {:#?}",
+                problems(&report)
+            );
+            flips += 1;
+        }
+        fs::write(dir.join(&path), &original).expect("restore");
+    }
+    assert!(flips > 2000, "only {flips} flips");
+    assert!(verify(&dir).problems.is_empty());
+}
+
+fn fresh_kit(temp: &Path, name: &str) -> (PathBuf, Log) {
+    let log = build_log(ApplianceKey::generate(), 30, &[10, 20, 30], name);
+    let dir = temp.join(name);
+    export_log(&dir, &log, None).expect("export");
+    (dir, log)
+}
+
+fn rewrite_bundles(dir: &Path, edit: impl FnOnce(&mut Vec<Vec<u8>>)) {
+    let text = fs::read(dir.join("bundles.jsonl")).expect("read");
+    let mut lines: Vec<Vec<u8>> = text
+        .split(|b| *b == b'\n')
+        .filter(|line| !line.is_empty())
+        .map(<[u8]>::to_vec)
+        .collect();
+    edit(&mut lines);
+    let mut out = Vec::new();
+    for line in lines {
+        out.extend_from_slice(&line);
+        out.push(b'\n');
+    }
+    fs::write(dir.join("bundles.jsonl"), out).expect("write");
+}
+
+#[test]
+fn deleted_swapped_and_truncated_bundles_are_located() {
+    let temp = tempfile::tempdir().expect("tempdir");
+    let (dir, log) = fresh_kit(temp.path(), "delete");
+    rewrite_bundles(&dir, |lines| {
+        lines.remove(14);
+    });
+    resign_manifest(&dir, &log.key);
+    let report = verify(&dir);
+    assert_names(
+        &report,
+        "bundles.jsonl:15: prev hash does not match line 14 (a bundle was removed, inserted or reordered)",
+    );
+    assert_names(&report, "bundles.jsonl:15: seq is 15, expected 14");
+    assert_names(
+        &report,
+        "checkpoints/000000000020.txt: root does not match bundles 1..20: this checkpoint forks the log",
+    );
+
+    let (dir, log) = fresh_kit(temp.path(), "swap");
+    rewrite_bundles(&dir, |lines| lines.swap(4, 5));
+    resign_manifest(&dir, &log.key);
+    let report = verify(&dir);
+    assert_names(&report, "bundles.jsonl:5: prev hash does not match line 4");
+    assert_names(&report, "bundles.jsonl:6: prev hash does not match line 5");
+
+    let (dir, _) = fresh_kit(temp.path(), "truncate");
+    let bytes = fs::read(dir.join("bundles.jsonl")).expect("read");
+    fs::write(dir.join("bundles.jsonl"), &bytes[..bytes.len() - 40]).expect("write");
+    let report = verify(&dir);
+    assert_names(
+        &report,
+        "bundles.jsonl:30: truncated: last line has no newline",
+    );
+    assert_names(&report, "bundles.jsonl: SHA-256 or size");
+}
+
+#[test]
+fn deleted_and_added_files_are_reported() {
+    let temp = tempfile::tempdir().expect("tempdir");
+    let (dir, _) = fresh_kit(temp.path(), "files");
+    for path in all_files(&dir) {
+        if path == "README.md" {
+            continue;
+        }
+        let original = fs::read(dir.join(&path)).expect("read");
+        fs::remove_file(dir.join(&path)).expect("remove");
+        let report = verify(&dir);
+        assert!(
+            !report.problems.is_empty(),
+            "deleting {path} went unnoticed"
+        );
+        assert!(
+            report.problems.iter().any(|problem| problem.path == path),
+            "deleting {path}: {:#?}",
+            problems(&report)
+        );
+        fs::write(dir.join(&path), original).expect("restore");
+    }
+    assert!(verify(&dir).problems.is_empty());
+    fs::write(dir.join("proofs/extra.txt"), "x").expect("write");
+    assert_names(&verify(&dir), "proofs/extra.txt: not listed in MANIFEST");
+    fs::remove_file(dir.join("proofs/extra.txt")).expect("remove");
+    fs::remove_file(dir.join("README.md")).expect("remove");
+    assert!(
+        verify(&dir).problems.is_empty(),
+        "README.md is informational only"
+    );
+}
+
+#[test]
+fn kits_signed_by_another_key_fail() {
+    let temp = tempfile::tempdir().expect("tempdir");
+    let (dir, log) = fresh_kit(temp.path(), "genuine");
+    let (forged_dir, _) = fresh_kit(temp.path(), "forged");
+    let pinned = VerifyOptions {
+        pinned_key: Some(log.key.verifier()),
+        ..VerifyOptions::default()
+    };
+    assert!(kit::verify(&dir, &pinned).problems.is_empty());
+    let report = kit::verify(&forged_dir, &pinned);
+    assert_names(&report, "appliance.pub: does not match the pinned key");
+    assert_names(&report, "MANIFEST: no signature by key");
+    assert_names(&report, "signature does not verify under appliance.pub");
+
+    // Same bundle contents, re-signed by another key, dropped into the genuine kit.
+    let other = build_log(ApplianceKey::generate(), 30, &[30], "genuine");
+    let mut bytes = Vec::new();
+    for line in &other.lines {
+        bytes.extend_from_slice(line);
+        bytes.push(b'\n');
+    }
+    fs::write(dir.join("bundles.jsonl"), bytes).expect("write");
+    let report = verify(&dir);
+    assert_names(&report, "bundles.jsonl: SHA-256 or size");
+    assert_names(
+        &report,
+        "bundles.jsonl:1: signature does not verify under appliance.pub",
+    );
+    assert_names(&report, "bundles.jsonl:1: key is not");
+}
+
+#[test]
+fn forked_and_oversized_checkpoints_are_reported() {
+    let temp = tempfile::tempdir().expect("tempdir");
+    let (dir, log) = fresh_kit(temp.path(), "fork");
+    // A validly signed checkpoint of the same size whose root is for a different log by the same key.
+    let fork = build_log(log.key.clone(), 40, &[20, 40], "other");
+    fs::write(
+        dir.join("checkpoints/000000000020.txt"),
+        &fork.checkpoints[0],
+    )
+    .expect("write");
+    fs::write(
+        dir.join("checkpoints/000000000040.txt"),
+        &fork.checkpoints[1],
+    )
+    .expect("write");
+    fs::write(
+        dir.join("proofs/consistency-000000000030-000000000040.txt"),
+        "",
+    )
+    .expect("write");
+    resign_manifest(&dir, &log.key);
+    let report = verify(&dir);
+    assert_names(
+        &report,
+        "checkpoints/000000000020.txt: root does not match bundles 1..20: this checkpoint forks the log",
+    );
+    assert_names(
+        &report,
+        "checkpoints/000000000040.txt: claims 40 bundles but bundles.jsonl has only 30",
+    );
+    assert_names(
+        &report,
+        "proofs/consistency-000000000010-000000000020.txt: does not prove checkpoint 10 is a prefix of checkpoint 20",
+    );
+    let forged = Checkpoint::parse_and_verify(&fork.checkpoints[0], &log.key.verifier())
+        .expect("validly signed");
+    assert_eq!(forged.size, 20);
+}
+
+#[test]
+fn problems_are_capped() {
+    let temp = tempfile::tempdir().expect("tempdir");
+    let log = build_log(ApplianceKey::generate(), 150, &[150], "cap");
+    let dir = temp.path().join("kit");
+    export_log(&dir, &log, None).expect("export");
+    rewrite_bundles(&dir, |lines| {
+        for line in lines.iter_mut() {
+            let text = String::from_utf8(line.clone())
+                .expect("utf8")
+                .replace("clinic-1", "clinic-2");
+            *line = text.into_bytes();
+        }
+    });
+    let report = verify(&dir);
+    assert_eq!(report.problems.len(), kit::MAX_PROBLEMS + 1);
+    assert!(
+        report.problems[kit::MAX_PROBLEMS]
+            .message
+            .starts_with("and "),
+        "{:?}",
+        report.problems.last()
+    );
+}
+
+#[test]
+fn small_order_and_non_canonical_r_are_rejected_by_verify() {
+    let temp = tempfile::tempdir().expect("tempdir");
+    let log = build_log(ApplianceKey::generate(), 3, &[3], "r");
+    let dir = temp.path().join("kit");
+    export_log(&dir, &log, None).expect("export");
+    // R = identity (small order) and R = y >= p (non-canonical), with S = 0.
+    for r_hex in [
+        "0100000000000000000000000000000000000000000000000000000000000000",
+        "eeffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f",
+    ] {
+        let mut signature = hex::decode(r_hex).expect("hex");
+        signature.extend_from_slice(&[0; 32]);
+        let sig = base64::Engine::encode(&base64::engine::general_purpose::STANDARD, &signature);
+        rewrite_bundles(&dir, |lines| {
+            let mut value: serde_json::Value = serde_json::from_slice(&lines[1]).expect("json");
+            value["sig"] = serde_json::Value::String(sig.clone());
+            lines[1] = evidence::canonicalize(&value).expect("jcs");
+        });
+        assert_names(
+            &verify(&dir),
+            "bundles.jsonl:2: signature has a non-canonical or small-order R",
+        );
+    }
+}
+
+#[test]
+fn bitcoin_attestation_without_header_is_reported_as_header_missing() {
+    let temp = tempfile::tempdir().expect("tempdir");
+    let log = build_log(ApplianceKey::generate(), 4, &[4], "btc");
+    let digest: [u8; 32] = Sha256::digest(log.checkpoints[0].as_bytes()).into();
+    let mut detached = ots::DetachedTimestamp::from_sha256_digest(digest);
+    detached
+        .timestamp
+        .add_attestation(ots::Attestation::Bitcoin { height: 358_391 });
+    let dir = temp.path().join("kit");
+    kit::export(
+        &dir,
+        KitSource {
+            key: &log.key,
+            lines: Box::new(log.lines.clone().into_iter().map(Ok)),
+            checkpoints: log.checkpoints.clone(),
+            ots: vec![(4, detached.to_bytes())],
+        },
+    )
+    .expect("export");
+    let report = verify(&dir);
+    assert_eq!(problems(&report), Vec::<String>::new());
+    assert_eq!(
+        report.ots[0].status,
+        OtsStatus::Bitcoin {
+            height: 358_391,
+            verified_time: None,
+            header_missing: true
+        }
+    );
+
+    // An .ots file for another file's digest is caught even if MANIFEST is re-signed.
+    let mut wrong = ots::DetachedTimestamp::from_sha256_digest([9; 32]);
+    wrong
+        .timestamp
+        .add_attestation(ots::Attestation::pending("https://calendar.example").expect("uri"));
+    fs::write(
+        dir.join("checkpoints/000000000004.txt.ots"),
+        wrong.to_bytes(),
+    )
+    .expect("write");
+    resign_manifest(&dir, &log.key);
+    assert_names(
+        &verify(&dir),
+        "checkpoints/000000000004.txt.ots: does not timestamp checkpoints/000000000004.txt",
+    );
+}
