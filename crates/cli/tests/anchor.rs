@@ -4,7 +4,7 @@
 
 #![allow(clippy::unwrap_used, reason = "test helpers outside #[test] functions")]
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Output};
 
 use sha2::{Digest, Sha256};
@@ -101,11 +101,8 @@ fn anchor_upgrade_export_and_verify_against_bitcoin_headers() {
     assert!(String::from_utf8_lossy(&out.stdout).contains("000000000001.txt.ots"));
 
     // The reference implementation reads our kit's proof and agrees on digest and block.
-    if let Some(python) = python() {
-        let script = concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/../ots/tests/python/check_ots.py"
-        );
+    if let Some(python) = test_support::python::reference_python() {
+        let script = test_support::python::CHECK_OTS_SCRIPT;
         let header = format!("{height}={}", calendar.header(height).unwrap().to_hex());
         let out = Command::new(python)
             .arg(script)
@@ -148,30 +145,4 @@ fn anchor_with_no_reachable_calendar_fails_and_stores_nothing() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("no calendar accepted checkpoint 1"));
     let show = ok(&osiris(dir, &["evidence", "show"]));
     assert!(!show.contains("timestamp"), "{show}");
-}
-
-#[allow(
-    clippy::print_stderr,
-    reason = "the skip must be loud in the test output"
-)]
-fn python() -> Option<PathBuf> {
-    let path = PathBuf::from(
-        std::env::var("OSIRIS_PYTHON")
-            .unwrap_or_else(|_| "/var/cache/osiris/venv/bin/python3".to_owned()),
-    );
-    if path.exists() {
-        return Some(path);
-    }
-    let required = std::env::var_os("CI").is_some()
-        || std::env::var("OSIRIS_REQUIRE_PYTHON").as_deref() == Ok("1");
-    assert!(
-        !required,
-        "python venv not found at {}: run scripts/setup-python",
-        path.display()
-    );
-    eprintln!(
-        "SKIPPED python cross-check of the kit: no venv at {} (run scripts/setup-python)",
-        path.display()
-    );
-    None
 }

@@ -9,27 +9,8 @@ use ots::client::CalendarClient;
 use sha2::{Digest, Sha256};
 use test_support::calendar::LabCalendar;
 
-#[allow(
-    clippy::print_stderr,
-    reason = "the skip must be loud in the test output"
-)]
 fn python() -> Option<PathBuf> {
-    let path = PathBuf::from(
-        std::env::var("OSIRIS_PYTHON")
-            .unwrap_or_else(|_| "/var/cache/osiris/venv/bin/python3".to_owned()),
-    );
-    if path.exists() {
-        return Some(path);
-    }
-    let required = std::env::var_os("CI").is_some()
-        || std::env::var("OSIRIS_REQUIRE_PYTHON").as_deref() == Ok("1");
-    let message = format!(
-        "python venv not found at {}: run scripts/setup-python (or set OSIRIS_PYTHON)",
-        path.display()
-    );
-    assert!(!required, "{message}");
-    eprintln!("SKIPPED python cross-check: {message}");
-    None
+    test_support::python::reference_python()
 }
 
 fn run_python(
@@ -37,7 +18,7 @@ fn run_python(
     ots_path: &std::path::Path,
     headers: &[String],
 ) -> serde_json::Value {
-    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/python/check_ots.py");
+    let script = test_support::python::CHECK_OTS_SCRIPT;
     let output = Command::new(python)
         .arg(script)
         .arg(ots_path)

@@ -1,3 +1,4 @@
-//! Test peers and helpers: a local OpenTimestamps calendar and Esplora server, sandboxes.
+//! Test peers and helpers: a local OpenTimestamps calendar and Esplora server, and the reference Python parser.
 
 pub mod calendar;
+pub mod python;
