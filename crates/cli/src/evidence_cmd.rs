@@ -36,6 +36,9 @@ pub(crate) enum EvidenceCommand {
         /// Fetch the needed Bitcoin block headers from this Esplora-compatible API instead.
         #[arg(long)]
         esplora: Option<String>,
+        /// Configuration file whose `evidence.esplora_url` is used when --esplora is not given.
+        #[arg(long)]
+        config: Option<PathBuf>,
     },
     /// Timestamp the newest checkpoint with the OpenTimestamps calendars.
     Anchor {
@@ -76,12 +79,20 @@ pub(crate) fn run(command: EvidenceCommand) -> anyhow::Result<ExitCode> {
             key,
             block_headers,
             esplora,
-        } => verify(
-            &dir,
-            key.as_deref(),
-            block_headers.as_deref(),
-            esplora.as_deref(),
-        ),
+            config,
+        } => {
+            let esplora = match (esplora, config) {
+                (Some(url), _) => Some(url),
+                (None, Some(path)) => setup::load_config(Some(&path))?.evidence.esplora_url,
+                (None, None) => None,
+            };
+            verify(
+                &dir,
+                key.as_deref(),
+                block_headers.as_deref(),
+                esplora.as_deref(),
+            )
+        }
         EvidenceCommand::Anchor { place, calendars } => anchor(place, calendars),
         EvidenceCommand::Upgrade { place } => upgrade(place),
         EvidenceCommand::Show { place } => show(place),

@@ -83,6 +83,13 @@ fn anchor_upgrade_export_and_verify_against_bitcoin_headers() {
         &["evidence", "verify", "kit", "--esplora", url],
     ));
     assert!(out.contains("verified"), "{out}");
+    let config = format!("site = \"clinic\"\n[evidence]\nesplora_url = \"{url}\"\n");
+    std::fs::write(dir.join("site.toml"), config).unwrap();
+    let out = ok(&osiris(
+        dir,
+        &["evidence", "verify", "kit", "--config", "site.toml"],
+    ));
+    assert!(out.contains("verified"), "{out}");
 
     // A header from another block at that height (here: the next block's) must fail.
     let next = calendar.mine();
