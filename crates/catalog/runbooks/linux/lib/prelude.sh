@@ -37,3 +37,10 @@ require_sshd() {
     not_applicable "OpenSSH server is not installed"
   fi
 }
+# require_root WHAT: stop with an error (never a verdict) when not running as root, because WHAT cannot be read fully.
+require_root() {
+  if [ "$(id -u)" != 0 ]; then
+    echo "reading $1 needs root: run osiris as root" >&2
+    exit 3
+  fi
+}

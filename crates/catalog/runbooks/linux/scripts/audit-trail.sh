@@ -1,4 +1,5 @@
 # Detect: whether security events land in a persistent audit trail.
+require_root "the audit daemon status"
 trail=none
 auditd=false
 if command -v auditctl >/dev/null 2>&1 && auditctl -s 2>/dev/null | grep -q '^enabled [12]'; then

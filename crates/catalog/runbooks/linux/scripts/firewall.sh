@@ -1,4 +1,5 @@
 # Detect: which packet filter is loaded and its policy for inbound traffic.
+require_root "the packet filter rules"
 tool=none
 policy=none
 rules=0

@@ -1,4 +1,5 @@
 # Detect: set-user-ID or set-group-ID files in world-writable temporary directories.
+require_root "other users' files in temporary directories"
 dirs=""
 for d in /tmp /var/tmp /dev/shm; do [ -d "$d" ] && dirs="$dirs $d"; done
 # shellcheck disable=SC2086
