@@ -11,6 +11,7 @@ use anyhow::Context;
 use clap::Subcommand;
 use sha2::{Digest, Sha256};
 
+use crate::report::count;
 use crate::{Failed, setup};
 
 #[derive(Debug, Subcommand)]
@@ -115,14 +116,17 @@ fn export(out: &Path, place: Place) -> anyhow::Result<ExitCode> {
     let (config, data_dir) = open(place)?;
     setup::runtime()?.block_on(async {
         let store = setup::open_store(&data_dir, &config.site).await?;
-        let summary = store.export_kit(out).await.with_context(|| format!("exporting the kit to {}", out.display()))?;
+        let summary = store
+            .export_kit(out)
+            .await
+            .with_context(|| format!("exporting the kit to {}", out.display()))?;
         store.close().await;
         writeln!(
             std::io::stdout(),
-            "wrote auditor kit {}: {} bundles, {} checkpoints\ncheck it with: osiris evidence verify {}",
+            "wrote auditor kit {}: {}, {}\ncheck it with: osiris evidence verify {}",
             out.display(),
-            summary.bundles,
-            summary.checkpoints,
+            count(summary.bundles, "bundle"),
+            count(summary.checkpoints, "checkpoint"),
             out.display()
         )?;
         Ok(ExitCode::SUCCESS)
@@ -214,10 +218,10 @@ fn verify(
     if let Some(root) = report.root {
         writeln!(
             out,
-            "  log root     {} (size {}), {} checkpoints consistent",
+            "  log root     {} (size {}), {} consistent",
             hex::encode(root),
             report.bundles,
-            report.checkpoints
+            count(report.checkpoints, "checkpoint")
         )?;
     }
     for checkpoint in &report.ots {
@@ -425,7 +429,9 @@ fn sha256(data: &[u8]) -> [u8; 32] {
 fn ots_words(status: &evidence::kit::OtsStatus) -> String {
     use evidence::kit::OtsStatus;
     match status {
-        OtsStatus::None => "not anchored".to_owned(),
+        OtsStatus::None => {
+            "not anchored yet (the appliance runs `osiris evidence anchor`)".to_owned()
+        }
         OtsStatus::Pending { calendars } => format!(
             "pending at {} (not yet in a Bitcoin block)",
             calendars.join(", ")

@@ -36,8 +36,9 @@ pub(crate) fn render_text(
     }
     let _ = writeln!(
         out,
-        "  log now holds {} bundles; checkpoint signed; stored in {}",
-        evidence.log_size, evidence.data_dir
+        "  log now holds {}; checkpoint signed; stored in {}",
+        count(evidence.log_size, "bundle"),
+        evidence.data_dir
     );
     let _ = writeln!(
         out,
@@ -206,6 +207,15 @@ fn control_status(checks: &[(&str, CheckStatus)]) -> CheckStatus {
         CheckStatus::Pass
     } else {
         CheckStatus::Skipped
+    }
+}
+
+/// `1 bundle`, `2 bundles`.
+pub(crate) fn count(n: u64, noun: &str) -> String {
+    if n == 1 {
+        format!("1 {noun}")
+    } else {
+        format!("{n} {noun}s")
     }
 }
 
