@@ -45,6 +45,13 @@ pub enum TransportError {
     /// The target could not be reached or the session not established.
     #[error("cannot connect to {target}: {message}")]
     Connect { target: String, message: String },
+    /// The target presented a host key that differs from the one pinned on first contact.
+    /// This is a security finding: the connection is refused, never silently accepted.
+    #[error("host key of {target} changed: pinned {pinned}, presented {presented}; if the machine was reinstalled, remove its line from {store} after checking the new key")]
+    HostKeyChanged { target: String, pinned: String, presented: String, store: String },
+    /// Authentication was refused.
+    #[error("authentication to {target} failed: {message}")]
+    Auth { target: String, message: String },
     /// The script ran longer than its timeout and was stopped.
     #[error("timed out after {}s and was stopped", .after.as_secs_f32())]
     Timeout { after: Duration },
