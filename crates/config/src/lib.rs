@@ -53,8 +53,26 @@ pub struct TargetConfig {
     pub name: String,
     /// `linux`, `windows-server`, `windows-workstation` or `macos`.
     pub platform: String,
-    /// How to reach it: `local` (the machine osiris runs on).
+    /// How to reach it: `local` (the machine osiris runs on) or `ssh`.
     pub transport: String,
+    /// SSH: IP address or DNS name.
+    #[serde(default)]
+    pub address: Option<String>,
+    /// SSH: port (default 22).
+    #[serde(default)]
+    pub port: Option<u16>,
+    /// SSH: login user.
+    #[serde(default)]
+    pub user: Option<String>,
+    /// SSH: path to the private key file (mode 0600). Exactly one of `key_file` and `password_file`.
+    #[serde(default)]
+    pub key_file: Option<PathBuf>,
+    /// SSH: path to a file (mode 0600) holding the password. Never put the password itself here.
+    #[serde(default)]
+    pub password_file: Option<PathBuf>,
+    /// SSH: `sudo` to run checks as root through `sudo -n` (the user needs passwordless sudo).
+    #[serde(default, rename = "become")]
+    pub become_method: Option<String>,
 }
 
 /// A configuration that cannot be used, with every problem found.
@@ -149,12 +167,7 @@ impl Config {
             if let Err(err) = target.platform.parse::<Platform>() {
                 problems.push(format!("target `{}`: {err}", target.name));
             }
-            if target.transport != "local" {
-                problems.push(format!(
-                    "target `{}`: transport `{}` is not available in this version (available: local)",
-                    target.name, target.transport
-                ));
-            }
+            problems.extend(target.problems());
         }
         for url in &self.evidence.calendars {
             if !(url.starts_with("https://") || url.starts_with("http://")) {
@@ -191,6 +204,65 @@ impl Config {
     }
 }
 
+impl TargetConfig {
+    fn problems(&self) -> Vec<String> {
+        let name = &self.name;
+        let mut problems = Vec::new();
+        if !model::is_valid_host(name) {
+            problems.push(format!(
+                "target name `{}` is invalid: use a host name (letters, digits, `-` and `.`)",
+                name.escape_debug()
+            ));
+        }
+        let ssh_fields = [
+            ("address", self.address.is_some()),
+            ("port", self.port.is_some()),
+            ("user", self.user.is_some()),
+            ("key_file", self.key_file.is_some()),
+            ("password_file", self.password_file.is_some()),
+            ("become", self.become_method.is_some()),
+        ];
+        match self.transport.as_str() {
+            "local" => {
+                for (field, _) in ssh_fields.iter().filter(|(_, set)| *set) {
+                    problems.push(format!("target `{name}`: `{field}` only applies to transport `ssh`"));
+                }
+            }
+            "ssh" => {
+                match &self.address {
+                    None => problems.push(format!("target `{name}`: transport `ssh` needs `address`")),
+                    Some(address) if !model::is_valid_host(address) => problems.push(format!(
+                        "target `{name}`: address `{}` is not an IP address or host name",
+                        address.escape_debug()
+                    )),
+                    Some(_) => {}
+                }
+                match &self.user {
+                    None => problems.push(format!("target `{name}`: transport `ssh` needs `user`")),
+                    Some(user) if !model::is_valid_user(user) => problems.push(format!(
+                        "target `{name}`: user `{}` is not a valid login name",
+                        user.escape_debug()
+                    )),
+                    Some(_) => {}
+                }
+                if self.key_file.is_some() == self.password_file.is_some() {
+                    problems.push(format!("target `{name}`: give exactly one of `key_file` and `password_file`"));
+                }
+                if self.port == Some(0) {
+                    problems.push(format!("target `{name}`: port 0 is not a valid port"));
+                }
+                if let Some(method) = self.become_method.as_deref().filter(|b| *b != "sudo") {
+                    problems.push(format!("target `{name}`: become = `{method}` is not supported (use \"sudo\")"));
+                }
+            }
+            other => problems.push(format!(
+                "target `{name}`: transport `{other}` is not available in this version (available: local, ssh)"
+            )),
+        }
+        problems
+    }
+}
+
 impl Default for EvidenceConfig {
     fn default() -> Self {
         EvidenceConfig {
@@ -215,6 +287,12 @@ fn default_targets() -> Vec<TargetConfig> {
         name: "localhost".to_owned(),
         platform: "linux".to_owned(),
         transport: "local".to_owned(),
+        address: None,
+        port: None,
+        user: None,
+        key_file: None,
+        password_file: None,
+        become_method: None,
     }]
 }
 
@@ -283,11 +361,57 @@ threshold_percent = 1.5
 "#,
             expect![[r#"
                 site.toml: site `bad site` is invalid: use 1-64 letters, digits, `-`, `_` or `.`
-                site.toml: target `a`: transport `ssh` is not available in this version (available: local)
+                site.toml: target `a`: transport `ssh` needs `address`
+                site.toml: target `a`: transport `ssh` needs `user`
+                site.toml: target `a`: give exactly one of `key_file` and `password_file`
                 site.toml: target `a` is listed twice; names must be unique
                 site.toml: target `a`: unknown platform `windoze` (known: linux, windows-server, windows-workstation, macos)
                 site.toml: evidence.calendars: `ftp://x` is not an http(s) URL
                 site.toml: checks.LIN-DISK-001.threshold_percent: float values are not accepted; use an integer, boolean or string"#]],
+        );
+    }
+
+    #[test]
+    fn ssh_targets_are_validated_before_anything_connects() {
+        check(
+            r#"site = "lab"
+[[target]]
+name = "target1"
+platform = "linux"
+transport = "ssh"
+address = "10.77.0.11"
+user = "alice"
+key_file = "/var/tmp/osiris-lab/id_ed25519"
+become = "sudo"
+"#,
+            expect!["ok: site=lab targets=1"],
+        );
+        check(
+            r#"site = "lab"
+[[target]]
+name = "web1; reboot"
+platform = "linux"
+transport = "ssh"
+address = "$(touch /tmp/pwned)"
+user = "alice -oProxyCommand=x"
+key_file = "k"
+password_file = "p"
+become = "su"
+port = 0
+[[target]]
+name = "local"
+platform = "linux"
+transport = "local"
+user = "root"
+"#,
+            expect![[r#"
+                site.toml: target name `web1; reboot` is invalid: use a host name (letters, digits, `-` and `.`)
+                site.toml: target `web1; reboot`: address `$(touch /tmp/pwned)` is not an IP address or host name
+                site.toml: target `web1; reboot`: user `alice -oProxyCommand=x` is not a valid login name
+                site.toml: target `web1; reboot`: give exactly one of `key_file` and `password_file`
+                site.toml: target `web1; reboot`: port 0 is not a valid port
+                site.toml: target `web1; reboot`: become = `su` is not supported (use "sudo")
+                site.toml: target `local`: `user` only applies to transport `ssh`"#]],
         );
     }
 

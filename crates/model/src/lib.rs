@@ -4,12 +4,14 @@
 
 mod control;
 mod evaluate;
+mod host;
 mod param;
 mod runbook;
 mod target;
 
 pub use control::{Control, Framework, UnknownFramework};
 pub use evaluate::{CheckOutcome, CheckStatus, evaluate};
+pub use host::{is_valid_host, is_valid_user};
 pub use param::{ParamError, ParamSpec, ParamType, ParamValue, ResolvedParams, resolve_params};
 pub use runbook::{ExpectOp, Expectation, Operand, Runbook, Script, Severity, Shell};
 pub use target::{DeviceType, Platform, Target, UnknownPlatform};
