@@ -62,21 +62,22 @@ pub fn scan_target(
     let mut diagnostics = Vec::new();
     let mut results = Vec::with_capacity(runbooks.len());
     let mut session = match transport.open() {
-        Ok(session) => Some(session),
+        Ok(session) => Ok(session),
         Err(err) => {
             tracing::warn!(target_name = %target.name, transport = %transport.describe(), error = %err, "Cannot open session.");
             diagnostics.push(Diagnostic {
                 target: target.name.clone(),
                 message: err.to_string(),
             });
-            None
+            Err(err)
         }
     };
     for runbook in runbooks {
         let check_started = std::time::Instant::now();
         let outcome = match &mut session {
-            Some(session) => run_check(session.as_mut(), runbook, overrides),
-            None => error_outcome("target unreachable: see the scan diagnostics".to_owned()),
+            Ok(session) => run_check(session.as_mut(), runbook, overrides),
+            // Every check of an unreachable target records why, so the evidence says it was not checked.
+            Err(err) => error_outcome(format!("not checked: {err}")),
         };
         tracing::debug!(target_name = %target.name, check = %runbook.id, status = %outcome.status, "Check finished.");
         results.push(CheckResult {
