@@ -84,6 +84,14 @@ pub fn evaluate(runbook: &Runbook, params: &ResolvedParams, stdout: &str) -> Che
     }
 }
 
+/// Whether every expectation holds on `observed` (a missing field or a type mismatch counts as not holding).
+pub fn all_hold(expect: &[Expectation], observed: &Value) -> bool {
+    let params = ResolvedParams::default();
+    expect
+        .iter()
+        .all(|e| matches!(check_one(e, &params, observed), Verdict::Holds))
+}
+
 impl CheckStatus {
     pub fn as_str(self) -> &'static str {
         match self {

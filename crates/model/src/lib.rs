@@ -10,7 +10,7 @@ mod runbook;
 mod target;
 
 pub use control::{Control, Framework, UnknownFramework};
-pub use evaluate::{CheckOutcome, CheckStatus, evaluate};
+pub use evaluate::{CheckOutcome, CheckStatus, all_hold, evaluate};
 pub use host::{is_valid_host, is_valid_user};
 pub use param::{ParamError, ParamSpec, ParamType, ParamValue, ResolvedParams, resolve_params};
 pub use runbook::{ExpectOp, Expectation, Operand, Runbook, Script, Severity, Shell};
