@@ -15,8 +15,10 @@ use sqlx::{Connection, Row, SqlSafeStr};
 use crate::StoreError;
 
 /// The schema migrations embedded in this build, in version order.
-pub(crate) const MIGRATIONS: &[(i64, &str, &str)] =
-    &[(1, "init", include_str!("../migrations/0001_init.sql"))];
+pub(crate) const MIGRATIONS: &[(i64, &str, &str)] = &[
+    (1, "init", include_str!("../migrations/0001_init.sql")),
+    (2, "heal", include_str!("../migrations/0002_heal.sql")),
+];
 
 /// The newest schema version this build knows.
 pub(crate) fn known_schema_version() -> i64 {

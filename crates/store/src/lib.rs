@@ -115,6 +115,23 @@ pub struct OtsUpdate {
     pub bitcoin_height: Option<u64>,
 }
 
+/// One L1 remediation attempt.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HealAttempt {
+    /// The L1 rule that chose the remediation.
+    pub rule: String,
+    /// The target it ran on.
+    pub target: String,
+    /// The check it answered.
+    pub check: String,
+    /// When it ran (Unix seconds).
+    pub at: i64,
+    /// Whether the re-run detect passed afterwards.
+    pub verified: bool,
+    /// The evidence bundle recording it.
+    pub evidence_seq: Option<u64>,
+}
+
 /// A stored OpenTimestamps proof.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct OtsProof {
@@ -350,6 +367,35 @@ impl Store {
     /// Stores an OpenTimestamps proof, replacing the earlier proof of the same checkpoint.
     pub async fn put_ots(&self, update: OtsUpdate) -> Result<(), StoreError> {
         self.ask(|ack| Request::PutOts { update, ack }).await?
+    }
+
+    /// Records one L1 remediation attempt (the healing history cool-downs and limits use).
+    pub async fn record_heal_attempt(&self, attempt: HealAttempt) -> Result<(), StoreError> {
+        self.ask(|ack| Request::RecordHeal { attempt, ack }).await?
+    }
+
+    /// Remediation attempts at or after `since` (Unix seconds), oldest first.
+    pub async fn heal_attempts_since(&self, since: i64) -> Result<Vec<HealAttempt>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT rule, target, check_id, at, result, evidence_seq FROM heal_attempts WHERE at >= ? ORDER BY at, id",
+        )
+        .bind(since)
+        .fetch_all(&self.readers)
+        .await
+        .map_err(|err| classify(&self.db_path, "reading heal attempts", err))?;
+        Ok(rows
+            .iter()
+            .map(|row| HealAttempt {
+                rule: row.get("rule"),
+                target: row.get("target"),
+                check: row.get("check_id"),
+                at: row.get("at"),
+                verified: row.get::<String, _>("result") == "verified",
+                evidence_seq: row
+                    .get::<Option<i64>, _>("evidence_seq")
+                    .map(|seq| seq as u64),
+            })
+            .collect())
     }
 
     /// Every stored OpenTimestamps proof, by checkpoint size.

@@ -10,7 +10,7 @@ use sqlx::{AssertSqlSafe, Connection, Row};
 use tokio::sync::{mpsc, oneshot, watch};
 
 use crate::db::classify;
-use crate::{Appended, OtsUpdate, StoreError, StoredCheckpoint};
+use crate::{Appended, HealAttempt, OtsUpdate, StoreError, StoredCheckpoint};
 
 /// The most drafts sealed and committed in one transaction.
 pub(crate) const MAX_BATCH: usize = 4096;
@@ -48,6 +48,11 @@ pub(crate) enum Request {
     /// Insert or replace an OpenTimestamps proof.
     PutOts {
         update: OtsUpdate,
+        ack: oneshot::Sender<Result<(), StoreError>>,
+    },
+    /// Record one L1 remediation attempt.
+    RecordHeal {
+        attempt: HealAttempt,
         ack: oneshot::Sender<Result<(), StoreError>>,
     },
 }
@@ -315,6 +320,22 @@ impl Writer {
             }
             Request::PutOts { update, ack } => {
                 let res = put_ots(&mut self.conn, &self.db_path, update).await;
+                let _ = ack.send(res);
+            }
+            Request::RecordHeal { attempt, ack } => {
+                let res = sqlx::query(
+                    "INSERT INTO heal_attempts (rule, target, check_id, at, result, evidence_seq) VALUES (?, ?, ?, ?, ?, ?)",
+                )
+                .bind(&attempt.rule)
+                .bind(&attempt.target)
+                .bind(&attempt.check)
+                .bind(attempt.at)
+                .bind(if attempt.verified { "verified" } else { "failed" })
+                .bind(attempt.evidence_seq.map(|seq| seq as i64))
+                .execute(&mut self.conn)
+                .await
+                .map(|_| ())
+                .map_err(|err| classify(&self.db_path, "recording a heal attempt", err));
                 let _ = ack.send(res);
             }
         }

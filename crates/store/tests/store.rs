@@ -147,7 +147,7 @@ async fn newer_schema_is_refused_and_file_is_untouched() {
             err,
             StoreError::NewerSchema {
                 found: 9999,
-                known: 1,
+                known: 2,
                 ..
             }
         ),
@@ -157,7 +157,7 @@ async fn newer_schema_is_refused_and_file_is_untouched() {
     assert_eq!(
         message,
         format!(
-            "database {} was written by a newer osiris (schema version 9999, this build knows up to 1); upgrade osiris or use another --data-dir",
+            "database {} was written by a newer osiris (schema version 9999, this build knows up to 2); upgrade osiris or use another --data-dir",
             db_path.display()
         )
     );
@@ -508,4 +508,34 @@ async fn gap_in_seqs_is_reported_as_corrupt() {
             .contains("evidence seqs are not contiguous from 0"),
         "{err}"
     );
+}
+
+#[tokio::test]
+async fn heal_attempts_are_kept_and_read_back_by_time() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = store::Store::open(&config(dir.path())).await.expect("open");
+    let appended = store.append(scan_draft(0)).await.expect("append");
+    for (at, verified) in [(100, false), (200, true), (300, true)] {
+        let attempt = store::HealAttempt {
+            rule: "L1-LIN-SSH-001".to_owned(),
+            target: "web1".to_owned(),
+            check: "LIN-SSH-001".to_owned(),
+            at,
+            verified,
+            evidence_seq: Some(appended.seq),
+        };
+        store.record_heal_attempt(attempt).await.expect("record");
+    }
+    let since = store.heal_attempts_since(150).await.expect("read");
+    assert_eq!(
+        since.iter().map(|a| (a.at, a.verified)).collect::<Vec<_>>(),
+        vec![(200, true), (300, true)]
+    );
+    store.close().await;
+    // History survives a restart.
+    let store = store::Store::open(&config(dir.path()))
+        .await
+        .expect("reopen");
+    assert_eq!(store.heal_attempts_since(0).await.expect("read").len(), 3);
+    store.close().await;
 }

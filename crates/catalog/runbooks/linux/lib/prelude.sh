@@ -44,3 +44,46 @@ require_root() {
     exit 3
   fi
 }
+# --- Remediation helpers (used by remediate/rollback scripts; they run as root). ---
+OSIRIS_BACKUP_DIR=/var/backups/osiris
+# backup_file FILE NAME: copy FILE to the backup directory as NAME (the newest backup wins).
+backup_file() {
+  mkdir -p "$OSIRIS_BACKUP_DIR" && chmod 700 "$OSIRIS_BACKUP_DIR"
+  cp -p "$1" "$OSIRIS_BACKUP_DIR/$2"
+}
+# restore_file FILE NAME: put back the backup NAME of FILE.
+restore_file() {
+  [ -e "$OSIRIS_BACKUP_DIR/$2" ] || { echo "no backup $2 to restore" >&2; exit 4; }
+  cp -p "$OSIRIS_BACKUP_DIR/$2" "$1"
+}
+# reload_sshd: make a running sshd re-read its configuration.
+reload_sshd() {
+  if [ -d /run/systemd/system ] && command -v systemctl >/dev/null 2>&1; then
+    systemctl reload ssh 2>/dev/null || systemctl reload sshd
+  elif [ -r /run/sshd.pid ]; then
+    kill -HUP "$(cat /run/sshd.pid)"
+  else
+    pkill -HUP -o -x sshd
+  fi
+}
+# sshd_set OPTION VALUE: make OPTION effective with VALUE: every other setting of it (main file and
+# drop-ins) is commented out and the new line goes first (sshd takes the first value it reads).
+# The old files are backed up once per run; a configuration sshd rejects is rolled back at once.
+sshd_set() {
+  [ -w /etc/ssh/sshd_config ] || { echo "/etc/ssh/sshd_config is not writable" >&2; exit 4; }
+  backup_file /etc/ssh/sshd_config sshd_config
+  for file in /etc/ssh/sshd_config /etc/ssh/sshd_config.d/*.conf; do
+    [ -f "$file" ] || continue
+    sed -i -E "s/^[[:space:]]*($1)[[:space:]]/# osiris: \1 /I" "$file"
+  done
+  { printf '%s %s\n' "$1" "$2"; cat /etc/ssh/sshd_config; } > /etc/ssh/sshd_config.osiris-new
+  chmod --reference=/etc/ssh/sshd_config /etc/ssh/sshd_config.osiris-new
+  mv /etc/ssh/sshd_config.osiris-new /etc/ssh/sshd_config
+  if ! sshd -t 2>/tmp/osiris-sshd-t.$$; then
+    restore_file /etc/ssh/sshd_config sshd_config
+    echo "sshd rejected the change, restored: $(cat /tmp/osiris-sshd-t.$$)" >&2
+    rm -f /tmp/osiris-sshd-t.$$
+    exit 5
+  fi
+  rm -f /tmp/osiris-sshd-t.$$
+}
