@@ -113,7 +113,8 @@ impl TargetReport {
     }
 }
 
-fn run_check(
+/// Runs one runbook's detect script in an open session and evaluates it; the heal engine calls it again after a remediation to verify.
+pub fn run_check(
     session: &mut dyn transport::Session,
     runbook: &Runbook,
     overrides: &ParamOverrides,

@@ -1,0 +1,321 @@
+//! L1 healing of one target: for each failed check, ask `rules` what to do; to remediate, run
+//! the runbook's remediate script, re-run its detect script to verify, and roll back (where the
+//! runbook can) a fix that did not verify. Never two remediations on one host at once: a target's
+//! findings are handled one after another over one session.
+
+use std::time::Duration;
+
+use model::{CheckOutcome, CheckStatus, Runbook, Script, Shell, Target, resolve_params};
+use rules::{Attempt, AttemptResult, Decision, Finding, HoldReason, Policy, RuleSet, RunbookFacts};
+use scan::{Diagnostic, ParamOverrides, TargetReport};
+use transport::{Interpreter, ScriptRun, Session, Transport};
+
+/// What healing needs besides the target.
+#[derive(Debug, Clone, Copy)]
+pub struct HealContext<'a> {
+    pub catalog: &'a catalog::Catalog,
+    pub rules: &'a RuleSet,
+    pub policy: Policy,
+    pub overrides: &'a ParamOverrides,
+    /// Decide and report, change nothing.
+    pub dry_run: bool,
+    /// Unix seconds.
+    pub now: i64,
+}
+
+/// What happened to one failed check.
+#[derive(Debug, Clone)]
+pub struct HealRecord {
+    pub target: String,
+    pub check: String,
+    pub decision: Decision,
+    /// The scan result that triggered healing.
+    pub before: CheckOutcome,
+    pub remediation: Option<StepRecord>,
+    /// The detect result after the remediation.
+    pub after: Option<CheckOutcome>,
+    pub rollback: Option<StepRecord>,
+    pub result: HealResult,
+}
+
+/// One script run of a remediation or rollback.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StepRecord {
+    pub exit_code: Option<i32>,
+    /// At most `EXCERPT` bytes of each stream.
+    pub stdout: String,
+    pub stderr: String,
+    /// The transport error, when the script could not run to completion.
+    pub error: Option<String>,
+}
+
+/// The end state of one failed check.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum HealResult {
+    /// Remediated and verified by the re-run detect script.
+    Fixed,
+    /// The remediation failed or did not verify; rolled back where the runbook can; needs a person.
+    NotFixed { rolled_back: bool, reason: String },
+    /// Handed to a person without trying.
+    Escalated { reason: String },
+    /// Not tried now (paused, maintenance, cool-down, limits).
+    Held { reason: String },
+    /// Dry run: this is what would run.
+    Planned { runbook: String },
+    /// No L1 rule covers this finding.
+    NoRule,
+}
+
+/// Most bytes of script output kept in a record (and in evidence).
+pub const EXCERPT: usize = 4096;
+
+/// Heals the failed checks of one target's scan report.
+///
+/// `history` is the site's recent attempts; each attempt made here is appended to it, so limits
+/// apply within the same run.
+pub fn heal_target(
+    target: &Target,
+    transport: &dyn Transport,
+    report: &TargetReport,
+    history: &mut Vec<Attempt>,
+    ctx: &HealContext<'_>,
+) -> (Vec<HealRecord>, Vec<Diagnostic>) {
+    let mut records = Vec::new();
+    let mut diagnostics = Vec::new();
+    let failed: Vec<_> = report
+        .results
+        .iter()
+        .filter(|r| r.outcome.status == CheckStatus::Fail)
+        .collect();
+    if failed.is_empty() {
+        return (records, diagnostics);
+    }
+    let mut session = if ctx.dry_run {
+        None
+    } else {
+        match transport.open() {
+            Ok(session) => Some(session),
+            Err(err) => {
+                diagnostics.push(Diagnostic {
+                    target: target.name.clone(),
+                    message: err.to_string(),
+                });
+                None
+            }
+        }
+    };
+    let declarative = session.as_mut().is_some_and(|s| is_declarative(s.as_mut()));
+    let facts = |id: &str| {
+        ctx.catalog.get(id).map(|rb| RunbookFacts {
+            auto_heal: rb.auto_heal,
+        })
+    };
+    for result in failed {
+        let finding = Finding {
+            target: &target.name,
+            check: &result.runbook_id,
+            status: result.outcome.status,
+            observed: &result.outcome.observed,
+            declarative,
+        };
+        let decision = rules::decide(&finding, ctx.rules, &facts, history, &ctx.policy, ctx.now);
+        tracing::info!(target_name = %target.name, check = %result.runbook_id, decision = ?decision, "L1 decision.");
+        let mut record = HealRecord {
+            target: target.name.clone(),
+            check: result.runbook_id.clone(),
+            decision: decision.clone(),
+            before: result.outcome.clone(),
+            remediation: None,
+            after: None,
+            rollback: None,
+            result: HealResult::NoRule,
+        };
+        match decision {
+            Decision::NotFailing | Decision::NoRule => {}
+            Decision::Escalate { reason, .. } => record.result = HealResult::Escalated { reason },
+            Decision::Hold { reason, .. } => {
+                record.result = HealResult::Held {
+                    reason: hold_words(&reason),
+                }
+            }
+            Decision::Remediate { rule, runbook } => {
+                let Some(runbook) = ctx.catalog.get(&runbook) else {
+                    record.result = HealResult::Escalated {
+                        reason: format!("runbook {runbook} is not in the catalogue"),
+                    };
+                    records.push(record);
+                    continue;
+                };
+                if ctx.dry_run {
+                    record.result = HealResult::Planned {
+                        runbook: runbook.id.clone(),
+                    };
+                } else if let Some(session) = session.as_mut() {
+                    remediate(session.as_mut(), runbook, ctx.overrides, &mut record);
+                    let verified = record.result == HealResult::Fixed;
+                    history.push(Attempt {
+                        rule,
+                        target: target.name.clone(),
+                        at: ctx.now,
+                        result: if verified {
+                            AttemptResult::Verified
+                        } else {
+                            AttemptResult::Failed
+                        },
+                    });
+                } else {
+                    record.result = HealResult::NotFixed {
+                        rolled_back: false,
+                        reason: "target unreachable: see the diagnostics".to_owned(),
+                    };
+                }
+            }
+        }
+        records.push(record);
+    }
+    (records, diagnostics)
+}
+
+impl HealRecord {
+    /// The rule that decided, if any.
+    pub fn rule(&self) -> Option<&str> {
+        match &self.decision {
+            Decision::Remediate { rule, .. } | Decision::Hold { rule, .. } => Some(rule),
+            Decision::Escalate { rule, .. } => rule.as_deref(),
+            Decision::NotFailing | Decision::NoRule => None,
+        }
+    }
+}
+
+fn remediate(
+    session: &mut dyn Session,
+    runbook: &Runbook,
+    overrides: &ParamOverrides,
+    record: &mut HealRecord,
+) {
+    let Some(script) = &runbook.remediate else {
+        record.result = HealResult::Escalated {
+            reason: format!("{} has no remediate script", runbook.id),
+        };
+        return;
+    };
+    let step = run_step(session, runbook, script, overrides);
+    let ran_ok = step.exit_code == Some(0) && step.error.is_none();
+    record.remediation = Some(step.clone());
+    if ran_ok {
+        let after = scan::run_check(session, runbook, overrides);
+        let verified = after.status == CheckStatus::Pass;
+        let reason = format!(
+            "after the fix the check is {}: {}",
+            after.status, after.reason
+        );
+        record.after = Some(after);
+        if verified {
+            record.result = HealResult::Fixed;
+            return;
+        }
+        record.result = roll_back(session, runbook, overrides, record, reason);
+    } else {
+        let reason = match (&step.error, step.exit_code) {
+            (Some(err), _) => format!("remediation did not complete: {err}"),
+            (None, code) => format!(
+                "remediation failed with exit code {}: {}",
+                code.map_or_else(|| "none".to_owned(), |c| c.to_string()),
+                step.stderr.lines().next().unwrap_or_default()
+            ),
+        };
+        record.result = roll_back(session, runbook, overrides, record, reason);
+    }
+}
+
+fn roll_back(
+    session: &mut dyn Session,
+    runbook: &Runbook,
+    overrides: &ParamOverrides,
+    record: &mut HealRecord,
+    reason: String,
+) -> HealResult {
+    let Some(script) = &runbook.rollback else {
+        return HealResult::NotFixed {
+            rolled_back: false,
+            reason,
+        };
+    };
+    let step = run_step(session, runbook, script, overrides);
+    let rolled_back = step.exit_code == Some(0) && step.error.is_none();
+    record.rollback = Some(step);
+    HealResult::NotFixed {
+        rolled_back,
+        reason,
+    }
+}
+
+fn run_step(
+    session: &mut dyn Session,
+    runbook: &Runbook,
+    script: &Script,
+    overrides: &ParamOverrides,
+) -> StepRecord {
+    let empty = Default::default();
+    let params = match resolve_params(
+        &runbook.params,
+        overrides.get(&runbook.id).unwrap_or(&empty),
+    ) {
+        Ok(params) => params,
+        Err(err) => {
+            return StepRecord {
+                exit_code: None,
+                stdout: String::new(),
+                stderr: String::new(),
+                error: Some(err.to_string()),
+            };
+        }
+    };
+    let env = params.env();
+    let interpreter = match script.shell {
+        Shell::Sh => Interpreter::Sh,
+        Shell::PowerShell => Interpreter::PowerShell,
+    };
+    let run = ScriptRun {
+        interpreter,
+        script: &script.body,
+        env: &env,
+        timeout: runbook.timeout,
+    };
+    match session.run(&run) {
+        Ok(output) => StepRecord {
+            exit_code: output.exit_code,
+            stdout: excerpt(&output.stdout),
+            stderr: excerpt(&output.stderr),
+            error: None,
+        },
+        Err(err) => StepRecord {
+            exit_code: None,
+            stdout: String::new(),
+            stderr: String::new(),
+            error: Some(err.to_string()),
+        },
+    }
+}
+
+/// Whether the target's configuration is declarative (NixOS): findings there are reported, not edited.
+fn is_declarative(session: &mut dyn Session) -> bool {
+    let run = ScriptRun {
+        interpreter: Interpreter::Sh,
+        script: "[ -e /etc/NIXOS ] && echo declarative || true",
+        env: &[],
+        timeout: Duration::from_secs(10),
+    };
+    session
+        .run(&run)
+        .is_ok_and(|out| out.stdout.starts_with(b"declarative"))
+}
+
+fn excerpt(bytes: &[u8]) -> String {
+    let text = String::from_utf8_lossy(&bytes[..bytes.len().min(EXCERPT)]);
+    text.into_owned()
+}
+
+fn hold_words(reason: &HoldReason) -> String {
+    reason.to_string()
+}
