@@ -5,6 +5,7 @@
 
 mod bench;
 mod evidence_cmd;
+mod heal_cmd;
 mod report;
 mod scan_cmd;
 mod setup;
@@ -30,6 +31,8 @@ pub struct Cli {
 enum Command {
     /// Scan the configured targets (by default: this machine) and record signed evidence.
     Scan(scan_cmd::ScanArgs),
+    /// Fix what L1 rules cover on the configured targets, verify each fix, record it as evidence.
+    Heal(heal_cmd::HealArgs),
     /// Export, verify, anchor and inspect the evidence log.
     #[command(subcommand)]
     Evidence(evidence_cmd::EvidenceCommand),
@@ -77,6 +80,7 @@ pub struct Failed(pub String);
 pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Scan(args) => scan_cmd::run(args),
+        Command::Heal(args) => heal_cmd::run(args),
         Command::Evidence(cmd) => evidence_cmd::run(cmd),
         Command::Config(ConfigCommand::Validate { file }) => {
             let config = setup::load_config(Some(&file))?;

@@ -3,6 +3,7 @@
 use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::Arc;
 
 use anyhow::Context;
 use time::OffsetDateTime;
@@ -36,42 +37,15 @@ pub(crate) fn run(args: ScanArgs) -> anyhow::Result<ExitCode> {
     runtime.block_on(async {
         // Open the store first: a data directory we cannot write should stop us before scanning.
         let store = setup::open_store(&data_dir, &config.site).await?;
-        let overrides = config.param_overrides();
-        let mut reports = Vec::new();
-        for target_config in &config.targets {
-            let platform: Platform = target_config
-                .platform
-                .parse()
-                .map_err(|err| crate::BadConfig(format!("target `{}`: {err}", target_config.name)))?;
-            let target = Target { name: target_config.name.clone(), platform, device_type: DeviceType::Server };
-            let catalog = catalog.clone();
-            let overrides = overrides.clone();
-            let (report, diagnostics) = tokio::task::spawn_blocking(move || {
-                let runbooks: Vec<_> = catalog.for_platform(target.platform).collect();
-                scan::scan_target(&target, &scan_local::LocalTransport, &runbooks, &overrides)
-            })
+        let catalog = Arc::new(catalog);
+        let scanned = scan_all(&config, &catalog, &data_dir).await?;
+        let reports: Vec<TargetReport> =
+            scanned.into_iter().map(|scanned| scanned.report).collect();
+        let bundles = record_scans(&store, &config, &catalog, &reports).await?;
+        let checkpoint = store
+            .create_checkpoint()
             .await
-            .context("scan task failed")?;
-            for diagnostic in diagnostics {
-                tracing::warn!(target_name = %diagnostic.target, error = %diagnostic.message, "Scan problem.");
-            }
-            reports.push(report);
-        }
-
-        let mut bundles = Vec::new();
-        for report in &reports {
-            let body = scan_body(&catalog, report)?;
-            let draft = evidence::BundleDraft {
-                site: config.site.clone(),
-                kind: evidence_schema::KIND_SCAN.to_owned(),
-                catalog: catalog.version().to_owned(),
-                time: OffsetDateTime::now_utc(),
-                body,
-            };
-            let appended = store.append(draft).await.context("recording scan evidence")?;
-            bundles.push((report.target.name.clone(), appended.seq));
-        }
-        let checkpoint = store.create_checkpoint().await.context("signing a checkpoint")?;
+            .context("signing a checkpoint")?;
         let note = EvidenceNote {
             data_dir: data_dir.display().to_string(),
             bundles,
@@ -90,6 +64,154 @@ pub(crate) fn run(args: ScanArgs) -> anyhow::Result<ExitCode> {
         store.close().await;
         Ok(ExitCode::SUCCESS)
     })
+}
+
+/// One scanned target, with the transport that reached it (healing reuses it).
+pub(crate) struct Scanned {
+    pub(crate) target: Target,
+    pub(crate) transport: Arc<dyn transport::Transport>,
+    pub(crate) report: TargetReport,
+}
+
+/// Scans every configured target, at most `SCAN_CONCURRENCY` at once, in configuration order.
+pub(crate) async fn scan_all(
+    config: &config::Config,
+    catalog: &Arc<catalog::Catalog>,
+    data_dir: &std::path::Path,
+) -> anyhow::Result<Vec<Scanned>> {
+    let overrides = Arc::new(config.param_overrides());
+    let known_hosts_path = data_dir.join("known_hosts");
+    let known_hosts = Arc::new(
+        scan_ssh::KnownHosts::open(&known_hosts_path)
+            .with_context(|| format!("opening {}", known_hosts_path.display()))?,
+    );
+    // Build every transport first, so a credential problem stops the run before any scan.
+    let mut jobs = Vec::new();
+    for target_config in &config.targets {
+        let platform: Platform = target_config
+            .platform
+            .parse()
+            .map_err(|err| crate::BadConfig(format!("target `{}`: {err}", target_config.name)))?;
+        let target = Target {
+            name: target_config.name.clone(),
+            platform,
+            device_type: DeviceType::Server,
+        };
+        let transport: Arc<dyn transport::Transport> =
+            Arc::from(transport_for(target_config, &known_hosts)?);
+        jobs.push((target, transport));
+    }
+    let limit = Arc::new(tokio::sync::Semaphore::new(SCAN_CONCURRENCY));
+    let mut tasks = Vec::new();
+    for (target, transport) in jobs {
+        let catalog = Arc::clone(catalog);
+        let overrides = Arc::clone(&overrides);
+        let permit = Arc::clone(&limit)
+            .acquire_owned()
+            .await
+            .context("scan limiter closed")?;
+        tasks.push(tokio::task::spawn_blocking(move || {
+            let _permit = permit;
+            let runbooks: Vec<_> = catalog.for_platform(target.platform).collect();
+            let (report, diagnostics) =
+                scan::scan_target(&target, transport.as_ref(), &runbooks, &overrides);
+            (
+                Scanned {
+                    target,
+                    transport,
+                    report,
+                },
+                diagnostics,
+            )
+        }));
+    }
+    let mut scanned = Vec::new();
+    for task in tasks {
+        let (one, diagnostics) = task.await.context("scan task failed")?;
+        for diagnostic in diagnostics {
+            tracing::warn!(target_name = %diagnostic.target, error = %diagnostic.message, "Scan problem.");
+        }
+        scanned.push(one);
+    }
+    Ok(scanned)
+}
+
+/// Seals one scan bundle per report; returns `(target, seq)` per bundle.
+pub(crate) async fn record_scans(
+    store: &store::Store,
+    config: &config::Config,
+    catalog: &catalog::Catalog,
+    reports: &[TargetReport],
+) -> anyhow::Result<Vec<(String, u64)>> {
+    let mut bundles = Vec::new();
+    for report in reports {
+        let body = scan_body(catalog, report)?;
+        let draft = evidence::BundleDraft {
+            site: config.site.clone(),
+            kind: evidence_schema::KIND_SCAN.to_owned(),
+            catalog: catalog.version().to_owned(),
+            time: OffsetDateTime::now_utc(),
+            body,
+        };
+        let appended = store
+            .append(draft)
+            .await
+            .context("recording scan evidence")?;
+        bundles.push((report.target.name.clone(), appended.seq));
+    }
+    Ok(bundles)
+}
+
+/// How many targets are scanned at once.
+const SCAN_CONCURRENCY: usize = 16;
+
+/// The transport a target's configuration asks for, with its credentials read from their files.
+fn transport_for(
+    target: &config::TargetConfig,
+    known_hosts: &Arc<scan_ssh::KnownHosts>,
+) -> anyhow::Result<Box<dyn transport::Transport>> {
+    match target.transport.as_str() {
+        "local" => Ok(Box::new(scan_local::LocalTransport)),
+        "ssh" => {
+            let missing = |field: &str| {
+                crate::BadConfig(format!("target `{}`: `{field}` is missing", target.name))
+            };
+            let auth = match (&target.key_file, &target.password_file) {
+                (Some(key), None) => {
+                    setup::check_secret_file(key)?;
+                    scan_ssh::SshAuth::Key {
+                        private_key: key.clone(),
+                    }
+                }
+                (None, Some(path)) => {
+                    setup::check_secret_file(path)?;
+                    let text = std::fs::read_to_string(path)
+                        .with_context(|| format!("reading password file {}", path.display()))?;
+                    scan_ssh::SshAuth::Password {
+                        password: text.trim_end_matches(['\n', '\r']).to_owned(),
+                    }
+                }
+                _ => return Err(missing("key_file or password_file").into()),
+            };
+            let ssh_target = scan_ssh::SshTarget {
+                name: target.name.clone(),
+                address: target.address.clone().ok_or_else(|| missing("address"))?,
+                port: target.port.unwrap_or(22),
+                user: target.user.clone().ok_or_else(|| missing("user"))?,
+                auth,
+                become_root: target.become_method.as_deref() == Some("sudo"),
+                connect_timeout: std::time::Duration::from_secs(10),
+            };
+            let transport = scan_ssh::SshTransport::new(ssh_target, Arc::clone(known_hosts))
+                .map_err(|err| crate::BadConfig(format!("target `{}`: {err}", target.name)))?;
+            Ok(Box::new(transport))
+        }
+        other => Err(crate::BadConfig(format!(
+            "target `{}`: unknown transport `{other}`",
+            target.name
+        ))
+        .into()),
+    }
 }
 
 /// The evidence body of one target's scan (schema: docs/EVIDENCE-FORMAT.md).

@@ -118,3 +118,20 @@ pub(crate) async fn open_store(data_dir: &Path, site: &str) -> anyhow::Result<st
         .await
         .with_context(|| format!("opening the evidence store in {}", data_dir.display()))
 }
+
+/// Refuses a credential file that others can read: it must be mode 0600 (or stricter).
+pub(crate) fn check_secret_file(path: &Path) -> anyhow::Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    let meta = std::fs::metadata(path)
+        .map_err(|err| BadConfig(format!("credential file {}: {err}", path.display())))?;
+    let mode = meta.permissions().mode() & 0o777;
+    if mode & 0o077 != 0 {
+        return Err(BadConfig(format!(
+            "credential file {} has mode {mode:o}: others can read it; run `chmod 600 {}`",
+            path.display(),
+            path.display()
+        ))
+        .into());
+    }
+    Ok(())
+}

@@ -223,11 +223,11 @@ fn export_refuses_to_overwrite_and_needs_evidence() {
 #[test]
 fn bad_configuration_exits_78_before_doing_anything() {
     let sandbox = Sandbox::new();
-    let config = sandbox.write("site.toml", "site = \"clinic\"\ndata_dir = \"data\"\n[[target]]\nname = \"a\"\nplatform = \"linux\"\ntransport = \"local\"\nport = 22\n");
+    let config = sandbox.write("site.toml", "site = \"clinic\"\ndata_dir = \"data\"\n[[target]]\nname = \"a\"\nplatform = \"linux\"\ntransport = \"local\"\nhostname = \"a\"\n");
     let out = sandbox.osiris(&["scan", "--config", config.to_str().unwrap()]);
     assert_exit(&out, 78);
     assert!(
-        stderr(&out).contains("site.toml:7:1: unknown field `port`"),
+        stderr(&out).contains("site.toml:7:1: unknown field `hostname`"),
         "{}",
         stderr(&out)
     );

@@ -25,6 +25,9 @@ pub struct Config {
     /// Machines to scan. Default: only the machine osiris runs on.
     #[serde(default = "default_targets", rename = "target")]
     pub targets: Vec<TargetConfig>,
+    /// L1 healing limits.
+    #[serde(default)]
+    pub healing: HealingConfig,
     /// Per-runbook parameter overrides: `[checks.LIN-DISK-001] threshold_percent = 95`.
     #[serde(default)]
     pub checks: BTreeMap<String, BTreeMap<String, toml::Value>>,
@@ -43,6 +46,28 @@ pub struct EvidenceConfig {
     /// Per-request timeout for calendars and Esplora, in seconds.
     #[serde(default = "default_timeout_secs")]
     pub timeout_secs: u64,
+}
+
+/// L1 healing limits for the site.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HealingConfig {
+    /// Stop all remediation (detection continues).
+    #[serde(default)]
+    pub paused: bool,
+    /// Remediations allowed per site per hour.
+    #[serde(default = "default_max_per_hour")]
+    pub max_per_hour: u32,
+    /// A fix that had to be made this many times within `flap_window_minutes` is escalated instead.
+    #[serde(default = "default_flap_max")]
+    pub flap_max: u32,
+    #[serde(default = "default_flap_window_minutes")]
+    pub flap_window_minutes: u32,
+    /// After this many consecutive failed remediations, stop for `breaker_cooldown_minutes`.
+    #[serde(default = "default_breaker_failures")]
+    pub breaker_failures: u32,
+    #[serde(default = "default_breaker_cooldown_minutes")]
+    pub breaker_cooldown_minutes: u32,
 }
 
 /// One machine to scan.
@@ -122,6 +147,7 @@ impl Config {
             site: "local".to_owned(),
             data_dir: None,
             evidence: EvidenceConfig::default(),
+            healing: HealingConfig::default(),
             targets: default_targets(),
             checks: BTreeMap::new(),
         }
@@ -183,6 +209,12 @@ impl Config {
             problems.push(format!(
                 "evidence.esplora_url: `{url}` is not an http(s) URL"
             ));
+        }
+        if self.healing.flap_window_minutes == 0 || self.healing.breaker_cooldown_minutes == 0 {
+            problems.push(
+                "healing: flap_window_minutes and breaker_cooldown_minutes must be at least 1"
+                    .to_owned(),
+            );
         }
         if self.evidence.timeout_secs == 0 || self.evidence.timeout_secs > 600 {
             problems.push(format!(
@@ -261,6 +293,39 @@ impl TargetConfig {
         }
         problems
     }
+}
+
+impl Default for HealingConfig {
+    fn default() -> Self {
+        HealingConfig {
+            paused: false,
+            max_per_hour: default_max_per_hour(),
+            flap_max: default_flap_max(),
+            flap_window_minutes: default_flap_window_minutes(),
+            breaker_failures: default_breaker_failures(),
+            breaker_cooldown_minutes: default_breaker_cooldown_minutes(),
+        }
+    }
+}
+
+const fn default_max_per_hour() -> u32 {
+    30
+}
+
+const fn default_flap_max() -> u32 {
+    3
+}
+
+const fn default_flap_window_minutes() -> u32 {
+    240
+}
+
+const fn default_breaker_failures() -> u32 {
+    5
+}
+
+const fn default_breaker_cooldown_minutes() -> u32 {
+    30
 }
 
 impl Default for EvidenceConfig {

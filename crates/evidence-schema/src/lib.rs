@@ -103,3 +103,61 @@ pub struct Summary {
     /// Checks that were skipped.
     pub skipped: u64,
 }
+
+/// The `kind` of a bundle that carries a [`HealBody`] for a remediation attempt.
+pub const KIND_HEAL: &str = "heal";
+
+/// The `kind` of a bundle that records a finding handed to a person.
+pub const KIND_ESCALATION: &str = "escalation";
+
+/// Body of a `heal` or `escalation` bundle: one failed check and what L1 did about it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HealBody {
+    /// The target.
+    pub target: TargetRecord,
+    /// The failed check.
+    pub check: String,
+    /// The L1 rule that decided, if any.
+    pub rule: Option<String>,
+    /// The runbook whose remediation ran, if any.
+    pub runbook: Option<String>,
+    /// `fixed`, `not_fixed` or `escalated`.
+    pub result: String,
+    /// Why (empty when fixed).
+    pub reason: String,
+    /// The check before healing.
+    pub before: CheckState,
+    /// The check after the remediation (re-run detect), if one ran.
+    pub after: Option<CheckState>,
+    /// The remediation script run.
+    pub remediation: Option<StepRecord>,
+    /// The rollback script run, when the fix did not verify.
+    pub rollback: Option<StepRecord>,
+}
+
+/// A check's state at one moment.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CheckState {
+    /// `pass`, `fail`, `error` or `skipped`.
+    pub status: String,
+    /// The detect output.
+    pub observed: serde_json::Value,
+    /// Why the status is what it is.
+    pub reason: String,
+}
+
+/// One script run (output cut to 4 KiB per stream).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StepRecord {
+    /// Exit code, absent when the script did not finish.
+    pub exit_code: Option<i32>,
+    /// Standard output.
+    pub stdout: String,
+    /// Standard error.
+    pub stderr: String,
+    /// Why the script could not run to completion.
+    pub error: Option<String>,
+}

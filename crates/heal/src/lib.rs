@@ -135,7 +135,7 @@ pub fn heal_target(
             Decision::Escalate { reason, .. } => record.result = HealResult::Escalated { reason },
             Decision::Hold { reason, .. } => {
                 record.result = HealResult::Held {
-                    reason: hold_words(&reason),
+                    reason: hold_words(&reason, ctx.now),
                 }
             }
             Decision::Remediate { rule, runbook } => {
@@ -316,6 +316,21 @@ fn excerpt(bytes: &[u8]) -> String {
     text.into_owned()
 }
 
-fn hold_words(reason: &HoldReason) -> String {
-    reason.to_string()
+fn hold_words(reason: &HoldReason, now: i64) -> String {
+    let minutes = |until: &i64| (until - now + 59) / 60;
+    match reason {
+        HoldReason::Cooldown { until } => {
+            format!(
+                "cooling down: tried on this target recently, next attempt in {} min",
+                minutes(until)
+            )
+        }
+        HoldReason::BreakerOpen { until } => {
+            format!(
+                "circuit breaker open after repeated failed fixes on this site; retry in {} min",
+                minutes(until)
+            )
+        }
+        other => other.to_string(),
+    }
 }

@@ -263,7 +263,7 @@ fn heal_fixes_verifies_rolls_back_and_escalates() {
     );
     for record in records.iter().filter(|r| r.check != "T-MANUAL-001") {
         assert!(
-            matches!(&record.result, HealResult::Held { reason } if reason.contains("cooling down")),
+            matches!(&record.result, HealResult::Held { reason } if reason.starts_with("cooling down: tried on this target recently, next attempt in ")),
             "{record:?}"
         );
     }

@@ -47,8 +47,15 @@ pub enum TransportError {
     Connect { target: String, message: String },
     /// The target presented a host key that differs from the one pinned on first contact.
     /// This is a security finding: the connection is refused, never silently accepted.
-    #[error("host key of {target} changed: pinned {pinned}, presented {presented}; if the machine was reinstalled, remove its line from {store} after checking the new key")]
-    HostKeyChanged { target: String, pinned: String, presented: String, store: String },
+    #[error(
+        "host key of {target} changed: pinned {pinned}, presented {presented}; if the machine was reinstalled, remove its line from {store} after checking the new key"
+    )]
+    HostKeyChanged {
+        target: String,
+        pinned: String,
+        presented: String,
+        store: String,
+    },
     /// Authentication was refused.
     #[error("authentication to {target} failed: {message}")]
     Auth { target: String, message: String },
