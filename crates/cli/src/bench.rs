@@ -36,6 +36,12 @@ enum What {
         #[arg(long, default_value_t = 1_000_000)]
         n: u64,
     },
+    /// Time the L1 decision for a failed check against the shipped rules and a busy history.
+    Decide {
+        /// Past attempts in the history the decision scans.
+        #[arg(long, default_value_t = 1_000)]
+        history: usize,
+    },
     /// Time inclusion proofs in a Merkle tree of N leaves.
     Proof {
         #[arg(long, default_value_t = 1_000_000)]
@@ -57,6 +63,7 @@ pub(crate) fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
                 in_flight: 64,
             },
             What::Proof { n: 1_000_000 },
+            What::Decide { history: 1_000 },
             What::Verify { n: 1_000_000 },
         ],
     };
@@ -111,6 +118,7 @@ pub(crate) fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
                     times.export.as_secs_f64()
                 )
             }
+            What::Decide { history } => bench_decide(history)?,
             What::Proof { n } => {
                 let times = evidence::bench::inclusion_proof_time(n, 100_000)?;
                 format!(
@@ -124,6 +132,63 @@ pub(crate) fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
         out.flush()?;
     }
     Ok(ExitCode::SUCCESS)
+}
+
+fn bench_decide(n_history: usize) -> anyhow::Result<String> {
+    let catalog = crate::setup::load_catalog()?;
+    let rules = rules::embedded(catalog.runbooks()).map_err(|err| anyhow::anyhow!("{err}"))?;
+    let facts = |id: &str| {
+        catalog.get(id).map(|rb| rules::RunbookFacts {
+            auto_heal: rb.auto_heal,
+        })
+    };
+    let now = 1_800_000_000;
+    let history: Vec<rules::Attempt> = (0..n_history)
+        .map(|i| rules::Attempt {
+            rule: format!("L1-LIN-RULE-{:03}", i % 40),
+            target: format!("host-{}", i % 100),
+            at: now - 86_400 + i as i64 * 60,
+            result: if i % 7 == 0 {
+                rules::AttemptResult::Failed
+            } else {
+                rules::AttemptResult::Verified
+            },
+        })
+        .collect();
+    let policy = rules::Policy {
+        paused: false,
+        in_maintenance: false,
+        max_per_hour: 1_000_000,
+        flap_max: 3,
+        flap_window_secs: 14_400,
+        breaker_failures: 5,
+        breaker_cooldown_secs: 1_800,
+    };
+    let observed = serde_json::json!({"permit_root_login": "yes"});
+    let checks: Vec<&str> = catalog.runbooks().iter().map(|rb| rb.id.as_str()).collect();
+    let rounds = 20_000;
+    let mut worst = std::time::Duration::ZERO;
+    let started = std::time::Instant::now();
+    for round in 0..rounds {
+        let finding = rules::Finding {
+            target: "host-7",
+            check: checks[round % checks.len()],
+            status: model::CheckStatus::Fail,
+            observed: &observed,
+            declarative: false,
+        };
+        let one = std::time::Instant::now();
+        std::hint::black_box(rules::decide(
+            &finding, &rules, &facts, &history, &policy, now,
+        ));
+        worst = worst.max(one.elapsed());
+    }
+    let mean = started.elapsed() / rounds as u32;
+    Ok(format!(
+        "decide: L1 decision per failed check with {n_history} past attempts: mean {:.1} µs, worst {:.1} µs over {rounds} decisions (target ≤ 1 ms)",
+        mean.as_secs_f64() * 1e6,
+        worst.as_secs_f64() * 1e6
+    ))
 }
 
 fn dir_size(dir: &std::path::Path) -> u64 {
