@@ -4,6 +4,8 @@
 //! Scans never fail as a whole: an unreachable target or a broken script becomes `error`
 //! results plus diagnostics, and the other checks still run.
 
+mod batch;
+
 use std::collections::BTreeMap;
 use std::time::Duration;
 
@@ -72,18 +74,23 @@ pub fn scan_target(
             Err(err)
         }
     };
-    for runbook in runbooks {
-        let check_started = std::time::Instant::now();
-        let outcome = match &mut session {
-            Ok(session) => run_check(session.as_mut(), runbook, overrides),
-            // Every check of an unreachable target records why, so the evidence says it was not checked.
-            Err(err) => error_outcome(format!("not checked: {err}")),
-        };
+    let started_checks = std::time::Instant::now();
+    let outcomes: Vec<CheckOutcome> = match &mut session {
+        Ok(session) => run_all(session.as_mut(), &target.name, runbooks, overrides),
+        // Every check of an unreachable target records why, so the evidence says it was not checked.
+        Err(err) => runbooks
+            .iter()
+            .map(|_| error_outcome(format!("not checked: {err}")))
+            .collect(),
+    };
+    // Checks may run as one batch, so each result carries the time of the run that produced it.
+    let elapsed = started_checks.elapsed();
+    for (runbook, outcome) in runbooks.iter().zip(outcomes) {
         tracing::debug!(target_name = %target.name, check = %runbook.id, status = %outcome.status, "Check finished.");
         results.push(CheckResult {
             runbook_id: runbook.id.clone(),
             outcome,
-            elapsed: check_started.elapsed(),
+            elapsed,
         });
     }
     let report = TargetReport {
@@ -110,6 +117,130 @@ impl TargetReport {
             }
         }
         summary
+    }
+}
+
+/// Runs every runbook's detect script over one session: all `sh` scripts in one batch when
+/// there are several, each on its own otherwise, or when the batch as a whole fails.
+fn run_all(
+    session: &mut dyn transport::Session,
+    target_name: &str,
+    runbooks: &[&Runbook],
+    overrides: &ParamOverrides,
+) -> Vec<CheckOutcome> {
+    let empty = BTreeMap::new();
+    let params: Vec<_> = runbooks
+        .iter()
+        .map(|rb| resolve_params(&rb.params, overrides.get(&rb.id).unwrap_or(&empty)))
+        .collect();
+    let batchable: Vec<usize> = (0..runbooks.len())
+        .filter(|&idx| runbooks[idx].detect.shell == Shell::Sh && params[idx].is_ok())
+        .collect();
+    let mut outcomes: Vec<Option<CheckOutcome>> = vec![None; runbooks.len()];
+    if batchable.len() >= 2 {
+        let checks: Vec<(&Runbook, &model::ResolvedParams)> = batchable
+            .iter()
+            .filter_map(|&idx| params[idx].as_ref().ok().map(|p| (runbooks[idx], p)))
+            .collect();
+        if let Some(results) = run_batch(session, &checks) {
+            for (&idx, raw) in batchable.iter().zip(results) {
+                if let Ok(params) = &params[idx] {
+                    outcomes[idx] = Some(judge_batched(runbooks[idx], params, &raw));
+                }
+            }
+        } else {
+            tracing::warn!(target_name = %target_name, "Batched detect run failed; running checks one by one.");
+        }
+    }
+    runbooks
+        .iter()
+        .zip(outcomes)
+        .map(|(runbook, outcome)| outcome.unwrap_or_else(|| run_check(session, runbook, overrides)))
+        .collect()
+}
+
+/// Runs a batch; `None` when it could not run or its output is not exactly one frame per check.
+fn run_batch(
+    session: &mut dyn transport::Session,
+    checks: &[(&Runbook, &model::ResolvedParams)],
+) -> Option<Vec<batch::RawResult>> {
+    let script = batch::build(checks)?;
+    let timeout = checks
+        .iter()
+        .map(|(rb, _)| rb.timeout)
+        .sum::<std::time::Duration>()
+        + std::time::Duration::from_secs(10);
+    let run = ScriptRun {
+        interpreter: Interpreter::Sh,
+        script: &script,
+        env: &[],
+        timeout,
+    };
+    match session.run(&run) {
+        Ok(output) if output.exit_code == Some(0) && !output.truncated => {
+            batch::parse(&output.stdout, checks.len())
+        }
+        Ok(output) => {
+            tracing::warn!(exit_code = ?output.exit_code, error = %String::from_utf8_lossy(&output.stderr), "Detect batch failed.");
+            None
+        }
+        Err(err) => {
+            tracing::warn!(error = %err, "Detect batch failed.");
+            None
+        }
+    }
+}
+
+/// A check's outcome from its batched run.
+fn judge_batched(
+    runbook: &Runbook,
+    params: &model::ResolvedParams,
+    raw: &batch::RawResult,
+) -> CheckOutcome {
+    // `timeout -s KILL` ends a check that ran too long with status 128 + 9.
+    if raw.exit_code == 137 {
+        return error_outcome(format!(
+            "detect script: timed out after {}s and was stopped",
+            runbook.timeout.as_secs()
+        ));
+    }
+    if raw.truncated {
+        return error_outcome(format!(
+            "detect output exceeded {} bytes",
+            batch::CHECK_STDOUT_MAX
+        ));
+    }
+    judge(
+        runbook,
+        params,
+        Some(raw.exit_code),
+        &raw.stdout,
+        &raw.stderr,
+    )
+}
+
+/// A check's outcome from its exit code and output.
+fn judge(
+    runbook: &Runbook,
+    params: &model::ResolvedParams,
+    exit_code: Option<i32>,
+    stdout: &[u8],
+    stderr: &[u8],
+) -> CheckOutcome {
+    if exit_code != Some(0) {
+        let code = exit_code.map_or_else(|| "a signal".to_owned(), |c| format!("exit code {c}"));
+        let stderr = String::from_utf8_lossy(stderr);
+        let stderr = stderr.trim();
+        let detail = if stderr.is_empty() {
+            String::new()
+        } else {
+            format!(": {}", first_line(stderr))
+        };
+        return error_outcome(format!("detect script ended with {code}{detail}"));
+    }
+    match std::str::from_utf8(stdout) {
+        Ok(stdout) => evaluate(runbook, params, stdout),
+        Err(_) => error_outcome("detect output is not UTF-8".to_owned()),
     }
 }
 
@@ -148,23 +279,13 @@ pub fn run_check(
             transport::MAX_OUTPUT
         ));
     }
-    if output.exit_code != Some(0) {
-        let code = output
-            .exit_code
-            .map_or_else(|| "a signal".to_owned(), |c| format!("exit code {c}"));
-        let stderr = String::from_utf8_lossy(&output.stderr);
-        let stderr = stderr.trim();
-        let detail = if stderr.is_empty() {
-            String::new()
-        } else {
-            format!(": {}", first_line(stderr))
-        };
-        return error_outcome(format!("detect script ended with {code}{detail}"));
-    }
-    match std::str::from_utf8(&output.stdout) {
-        Ok(stdout) => evaluate(runbook, &params, stdout),
-        Err(_) => error_outcome("detect output is not UTF-8".to_owned()),
-    }
+    judge(
+        runbook,
+        &params,
+        output.exit_code,
+        &output.stdout,
+        &output.stderr,
+    )
 }
 
 fn error_outcome(reason: String) -> CheckOutcome {

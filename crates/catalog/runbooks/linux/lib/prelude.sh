@@ -23,7 +23,9 @@ not_applicable() {
 sshd_option() {
   value=""
   if command -v sshd >/dev/null 2>&1; then
-    value=$(sshd -T 2>/dev/null | awk -v k="$1" 'tolower($1) == k { $1 = ""; sub(/^ /, ""); print; exit }')
+    # `sshd -T` is the slow part: run it once per script.
+    [ -n "${osiris_sshd_t+set}" ] || osiris_sshd_t=$(sshd -T 2>/dev/null || true)
+    value=$(printf '%s\n' "$osiris_sshd_t" | awk -v k="$1" 'tolower($1) == k { $1 = ""; sub(/^ /, ""); print; exit }')
   fi
   if [ -z "$value" ] && [ -r /etc/ssh/sshd_config ]; then
     value=$(cat /etc/ssh/sshd_config /etc/ssh/sshd_config.d/*.conf 2>/dev/null |
