@@ -17,7 +17,9 @@ use ssh2::{BlockDirections, ErrorCode, MethodType};
 use transport::{Interpreter, MAX_OUTPUT, Output, ScriptRun, Session, TransportError};
 
 use crate::known_hosts::Verdict;
-use crate::validate::{is_env_name, shell_quote};
+use transport::sh_quote as shell_quote;
+
+use crate::validate::is_env_name;
 use crate::{HostKey, KnownHosts, SshAuth, SshTarget};
 
 /// What every session of one transport shares.

@@ -84,11 +84,40 @@ pub trait Session: Send {
     fn run(&mut self, run: &ScriptRun<'_>) -> Result<Output, TransportError>;
 }
 
+/// Quotes `value` for a POSIX shell: inside single quotes, with `'` written as `'\''`.
+/// Whatever the value holds, the shell sees it as one word of data.
+pub fn sh_quote(value: &str) -> String {
+    format!("'{}'", value.replace('\'', r"'\''"))
+}
+
 impl Interpreter {
     pub fn as_str(self) -> &'static str {
         match self {
             Interpreter::Sh => "sh",
             Interpreter::PowerShell => "PowerShell",
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn quoting_survives_a_real_shell() {
+        for value in [
+            "plain",
+            "",
+            "x'; touch /nonexistent; echo '",
+            "$(id) `id` \"q\" \\ \n",
+            "'",
+        ] {
+            let out = std::process::Command::new("/bin/sh")
+                .arg("-c")
+                .arg(format!("printf %s {}", sh_quote(value)))
+                .output()
+                .expect("run /bin/sh");
+            assert_eq!(String::from_utf8_lossy(&out.stdout), value);
         }
     }
 }
