@@ -1,10 +1,10 @@
 //! Transport for the machine osiris itself runs on: scripts run as child processes.
 //!
-//! Each script runs in its own process group with a cleared environment (only `PATH`,
+//! Each script is fed to `sh -s` on stdin and runs in its own process group with a cleared environment (only `PATH`,
 //! `LC_ALL` and the validated parameters), so nothing from osiris's environment leaks into
 //! scripts and a timeout stops the script together with everything it started.
 
-use std::io::Read;
+use std::io::{Read, Write};
 use std::process::{Command, Stdio};
 use std::sync::mpsc;
 use std::thread;
@@ -36,8 +36,7 @@ impl Session for LocalSession {
         let started = Instant::now();
         let mut command = Command::new("/bin/sh");
         command
-            .arg("-c")
-            .arg(run.script)
+            .arg("-s")
             .env_clear()
             .env(
                 "PATH",
@@ -45,7 +44,7 @@ impl Session for LocalSession {
             )
             .env("LC_ALL", "C")
             .envs(run.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
-            .stdin(Stdio::null())
+            .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
         std::os::unix::process::CommandExt::process_group(&mut command, 0);
@@ -53,6 +52,14 @@ impl Session for LocalSession {
             .spawn()
             .map_err(|err| TransportError::Io(format!("cannot start /bin/sh: {err}")))?;
         let pid = child.id();
+        // The script goes on stdin, not argv (one argument may not exceed 128 KiB), wrapped in a
+        // subshell so the shell reads all of it before running any, with stdin from /dev/null.
+        if let Some(mut stdin) = child.stdin.take() {
+            let input = format!("(\n{}\n) </dev/null\n", run.script);
+            thread::spawn(move || {
+                let _ = stdin.write_all(input.as_bytes());
+            });
+        }
         let stdout = child.stdout.take().map(read_bounded);
         let stderr = child.stderr.take().map(read_bounded);
         let (tx, rx) = mpsc::channel();

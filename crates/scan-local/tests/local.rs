@@ -87,3 +87,18 @@ fn powershell_is_refused_locally() {
         "PowerShell scripts are not supported by this transport"
     );
 }
+
+#[test]
+fn large_scripts_and_stdin_readers_are_fine() {
+    // Well over the 128 KiB limit of one exec argument.
+    let padding = format!("# {}\n", "x".repeat(200_000));
+    let script = format!("{padding}read line || echo no-stdin; echo done");
+    let out = run(&script, &[], Duration::from_secs(5)).unwrap();
+    assert_eq!(
+        out.exit_code,
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(out.stdout, b"no-stdin\ndone\n");
+}

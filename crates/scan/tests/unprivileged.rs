@@ -3,7 +3,7 @@
 
 #![allow(clippy::unwrap_used, reason = "test helpers outside #[test] functions")]
 
-use std::io::Read;
+use std::io::{Read, Write};
 use std::process::{Command, Stdio};
 use std::time::Instant;
 
@@ -42,7 +42,7 @@ impl Session for UnprivilegedSession {
             command
         } else {
             let mut command = Command::new("/bin/sh");
-            command.args(["-c", run.script]);
+            command.arg("-s");
             command
         };
         command
@@ -50,25 +50,32 @@ impl Session for UnprivilegedSession {
             .env("PATH", "/usr/sbin:/usr/bin:/sbin:/bin")
             .envs(run.env.iter().map(|(k, v)| (k, v)));
         let mut child = command
+            .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
             .unwrap();
+        // On stdin, like the real transports: one exec argument may not exceed 128 KiB.
+        let input = format!("(\n{}\n) </dev/null\n", run.script);
+        let mut stdin = child.stdin.take().unwrap();
+        let writer = std::thread::spawn(move || stdin.write_all(input.as_bytes()));
+        let mut err_pipe = child.stderr.take().unwrap();
+        let err_reader = std::thread::spawn(move || {
+            let mut stderr = Vec::new();
+            err_pipe.read_to_end(&mut stderr).map(|_| stderr)
+        });
         let mut stdout = Vec::new();
-        let mut stderr = Vec::new();
         child
             .stdout
             .take()
             .unwrap()
             .read_to_end(&mut stdout)
             .unwrap();
-        child
-            .stderr
-            .take()
-            .unwrap()
-            .read_to_end(&mut stderr)
-            .unwrap();
+        let stderr = err_reader.join().unwrap().unwrap();
         let status = child.wait().unwrap();
+        // As in the local transport: the `( … )` wrapper makes a cut-off script a syntax error,
+        // never a partial run, so a late EPIPE on stdin is not an error in itself.
+        let _ = writer.join().unwrap();
         Ok(Output {
             exit_code: status.code(),
             stdout,
