@@ -36,8 +36,7 @@ impl Session for UnprivilegedSession {
                 "--regid=nogroup",
                 "--clear-groups",
                 "/bin/sh",
-                "-c",
-                run.script,
+                "-s",
             ]);
             command
         } else {
@@ -73,9 +72,7 @@ impl Session for UnprivilegedSession {
             .unwrap();
         let stderr = err_reader.join().unwrap().unwrap();
         let status = child.wait().unwrap();
-        // As in the local transport: the `( … )` wrapper makes a cut-off script a syntax error,
-        // never a partial run, so a late EPIPE on stdin is not an error in itself.
-        let _ = writer.join().unwrap();
+        writer.join().unwrap().unwrap();
         Ok(Output {
             exit_code: status.code(),
             stdout,

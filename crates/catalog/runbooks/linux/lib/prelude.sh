@@ -89,3 +89,25 @@ sshd_set() {
   fi
   rm -f /tmp/osiris-sshd-t.$$
 }
+# suid_unexpected: SUID/SGID files under OSIRIS_PARAM_SEARCH_PATHS that are not in OSIRIS_PARAM_BASELINE
+# (both comma-separated absolute paths), one per line; exits 2 on a malformed parameter.
+suid_unexpected() {
+  case "${OSIRIS_PARAM_BASELINE:-}" in
+    *[!A-Za-z0-9/._+@,\ -]* ) echo "baseline may hold only absolute paths separated by commas: fix the parameter" >&2; exit 2 ;;
+  esac
+  case "${OSIRIS_PARAM_SEARCH_PATHS:-}" in
+    *[!A-Za-z0-9/._+@,-]* | '' ) echo "search_paths may hold only absolute paths separated by commas: fix the parameter" >&2; exit 2 ;;
+  esac
+  suid_dirs=""
+  for suid_dir in $(printf '%s' "$OSIRIS_PARAM_SEARCH_PATHS" | tr ',' ' '); do
+    case "$suid_dir" in /*) ;; *) echo "search path $suid_dir is not absolute" >&2; exit 2 ;; esac
+    [ -d "$suid_dir" ] && [ ! -L "$suid_dir" ] && suid_dirs="$suid_dirs $suid_dir"
+  done
+  [ -n "$suid_dirs" ] || return 0
+  suid_list=",$(printf '%s' "$OSIRIS_PARAM_BASELINE" | tr -d ' '),"
+  # shellcheck disable=SC2086
+  find $suid_dirs -xdev \( -path /nix/store \) -prune -o -type f \( -perm -4000 -o -perm -2000 \) -print 2>/dev/null |
+    sort -u | while IFS= read -r suid_file; do
+      case "$suid_list" in *",$suid_file,"*) ;; *) printf '%s\n' "$suid_file" ;; esac
+    done
+}
