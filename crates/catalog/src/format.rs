@@ -97,6 +97,38 @@ fn default_shell() -> Spanned<String> {
     Spanned::new(0..0, "sh".to_owned())
 }
 
+/// The first forbidden construct in a PowerShell body: `(line, column, message)`, 1-based.
+///
+/// Bodies travel inside single-quoted here-strings, so a line starting with `'@` would end the
+/// here-string early; and runbooks must never build code from data, so `Invoke-Expression`,
+/// its alias `iex` and `Add-Type` are rejected.
+pub(crate) fn powershell_problem(body: &str) -> Option<(usize, usize, String)> {
+    for (line_idx, line) in body.lines().enumerate() {
+        // Only a terminator in column 1 ends a here-string; an indented `'@` is plain text.
+        if line.starts_with("'@") {
+            return Some((
+                line_idx + 1,
+                1,
+                "a line starting with `'@` would end the here-string the body travels in; indent it or rewrite the string".to_owned(),
+            ));
+        }
+        let code = line.split('#').next().unwrap_or("");
+        let lower = code.to_ascii_lowercase();
+        for word in ["invoke-expression", "iex", "add-type"] {
+            if let Some(column) = find_word(&lower, word) {
+                return Some((
+                    line_idx + 1,
+                    column + 1,
+                    format!(
+                        "`{word}` builds or compiles code at run time; runbooks must only read data, so use cmdlets, CIM or the registry instead"
+                    ),
+                ));
+            }
+        }
+    }
+    None
+}
+
 /// Parses one runbook file; returns the runbook and the line of its `id`.
 pub(crate) fn parse_runbook(
     file: &SourceFile<'_>,
@@ -241,6 +273,23 @@ pub(crate) fn parse_runbook(
     Ok((runbook, id_line))
 }
 
+/// The char column of `word` in `line` where it stands alone (not inside a longer identifier).
+fn find_word(line: &str, word: &str) -> Option<usize> {
+    let is_ident = |c: char| c.is_ascii_alphanumeric() || c == '_' || c == '-' || c == '$';
+    let mut start = 0;
+    while let Some(found) = line[start..].find(word) {
+        let at = start + found;
+        let end = at + word.len();
+        let before_ok = line[..at].chars().next_back().is_none_or(|c| !is_ident(c));
+        let after_ok = line[end..].chars().next().is_none_or(|c| !is_ident(c));
+        if before_ok && after_ok {
+            return Some(line[..at].chars().count());
+        }
+        start = end;
+    }
+    None
+}
+
 fn controls(raw: &ControlsFile) -> Vec<Control> {
     let per_framework = [
         (Framework::Hipaa, &raw.hipaa),
@@ -312,6 +361,18 @@ impl Cx<'_> {
         }
         match scripts.get(path.as_str()) {
             Some(body) if !body.trim().is_empty() => {
+                // PowerShell bodies travel in a here-string and must not build code from data.
+                if shell == Shell::PowerShell
+                    && let Some((line, column, problem)) = powershell_problem(body)
+                {
+                    self.errors.push(CatalogError {
+                        path: path.clone(),
+                        line,
+                        column,
+                        message: problem,
+                    });
+                    return None;
+                }
                 // Every sh script of a platform directory runs after that directory's prelude.
                 let prelude_path = if dir.is_empty() {
                     PRELUDE.to_owned()

@@ -20,6 +20,7 @@ include!(concat!(env!("OUT_DIR"), "/embedded.rs"));
 pub struct Catalog {
     runbooks: Vec<Runbook>,
     version: String,
+    powershell_prelude: String,
 }
 
 /// One catalogue file: its path relative to the catalogue root, and its text.
@@ -54,6 +55,9 @@ pub fn embedded() -> Result<Catalog, CatalogErrors> {
     load(&files)
 }
 
+/// Where the PowerShell prelude lives, relative to the catalogue root.
+pub const POWERSHELL_PRELUDE: &str = "windows/lib/prelude.ps1";
+
 /// Parses and validates a catalogue from its files.
 ///
 /// Files ending in `.toml` are runbooks; every other file is a script a runbook may reference.
@@ -83,6 +87,19 @@ pub fn load(files: &[SourceFile<'_>]) -> Result<Catalog, CatalogErrors> {
             Err(mut errs) => errors.append(&mut errs),
         }
     }
+    let powershell_prelude = scripts
+        .get(POWERSHELL_PRELUDE)
+        .copied()
+        .unwrap_or("")
+        .to_owned();
+    if let Some((line, column, message)) = format::powershell_problem(&powershell_prelude) {
+        errors.push(CatalogError {
+            path: POWERSHELL_PRELUDE.to_owned(),
+            line,
+            column,
+            message,
+        });
+    }
     if !errors.is_empty() {
         return Err(CatalogErrors(errors));
     }
@@ -91,6 +108,7 @@ pub fn load(files: &[SourceFile<'_>]) -> Result<Catalog, CatalogErrors> {
     Ok(Catalog {
         runbooks,
         version: version_of(files),
+        powershell_prelude,
     })
 }
 
@@ -108,6 +126,14 @@ impl Catalog {
         self.runbooks
             .iter()
             .filter(move |rb| rb.applies_to(platform))
+    }
+
+    /// The PowerShell helpers (`windows/lib/prelude.ps1`, empty if absent).
+    ///
+    /// Unlike the `sh` prelude this is not prepended to each body: the scan engine puts it once
+    /// at the top of a PowerShell batch, before the bodies' here-strings.
+    pub fn powershell_prelude(&self) -> &str {
+        &self.powershell_prelude
     }
 
     /// `<crate version>+<first 12 hex of SHA-256 over all files>`: changes whenever any file does.

@@ -95,7 +95,11 @@ pub(crate) async fn scan_all(
         let target = Target {
             name: target_config.name.clone(),
             platform,
-            device_type: DeviceType::Server,
+            device_type: if platform == Platform::WindowsWorkstation {
+                DeviceType::Workstation
+            } else {
+                DeviceType::Server
+            },
         };
         let transport: Arc<dyn transport::Transport> =
             Arc::from(transport_for(target_config, &known_hosts)?);
@@ -113,8 +117,12 @@ pub(crate) async fn scan_all(
         tasks.push(tokio::task::spawn_blocking(move || {
             let _permit = permit;
             let runbooks: Vec<_> = catalog.for_platform(target.platform).collect();
+            let scripts = scan::ScriptContext {
+                overrides: &overrides,
+                powershell_prelude: catalog.powershell_prelude(),
+            };
             let (report, diagnostics) =
-                scan::scan_target(&target, transport.as_ref(), &runbooks, &overrides);
+                scan::scan_target(&target, transport.as_ref(), &runbooks, &scripts);
             (
                 Scanned {
                     target,
@@ -203,6 +211,58 @@ fn transport_for(
                 connect_timeout: std::time::Duration::from_secs(10),
             };
             let transport = scan_ssh::SshTransport::new(ssh_target, Arc::clone(known_hosts))
+                .map_err(|err| crate::BadConfig(format!("target `{}`: {err}", target.name)))?;
+            Ok(Box::new(transport))
+        }
+        "winrm" => {
+            let missing = |field: &str| {
+                crate::BadConfig(format!("target `{}`: `{field}` is missing", target.name))
+            };
+            let path = target
+                .password_file
+                .as_ref()
+                .ok_or_else(|| missing("password_file"))?;
+            setup::check_secret_file(path)?;
+            let password = std::fs::read_to_string(path)
+                .with_context(|| format!("reading password file {}", path.display()))?
+                .trim_end_matches(['\n', '\r'])
+                .to_owned();
+            let tls = match (&target.ca_file, &target.cert_sha256) {
+                (Some(ca), _) => scan_winrm::Tls::CaFile(ca.clone()),
+                (None, Some(pin)) => {
+                    let bytes = hex::decode(pin.replace(':', "")).map_err(|_| {
+                        crate::BadConfig(format!(
+                            "target `{}`: cert_sha256 is not hex",
+                            target.name
+                        ))
+                    })?;
+                    let pin: [u8; 32] = bytes.try_into().map_err(|_| {
+                        crate::BadConfig(format!(
+                            "target `{}`: cert_sha256 is not 32 bytes",
+                            target.name
+                        ))
+                    })?;
+                    scan_winrm::Tls::PinSha256(pin)
+                }
+                (None, None) => scan_winrm::Tls::SystemRoots,
+            };
+            let auth = match target.auth.as_deref().unwrap_or("ntlm") {
+                "basic" => scan_winrm::Auth::Basic,
+                _ => scan_winrm::Auth::Ntlm,
+            };
+            let winrm_target = scan_winrm::WinRmTarget {
+                name: target.name.clone(),
+                address: target.address.clone().ok_or_else(|| missing("address"))?,
+                port: target.port,
+                https: target.https.unwrap_or(true),
+                auth,
+                user: target.user.clone().ok_or_else(|| missing("user"))?,
+                password,
+                tls,
+                connect_timeout: std::time::Duration::from_secs(10),
+                operation_timeout: std::time::Duration::from_secs(60),
+            };
+            let transport = scan_winrm::WinRmTransport::new(winrm_target)
                 .map_err(|err| crate::BadConfig(format!("target `{}`: {err}", target.name)))?;
             Ok(Box::new(transport))
         }

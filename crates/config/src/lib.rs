@@ -78,7 +78,7 @@ pub struct TargetConfig {
     pub name: String,
     /// `linux`, `windows-server`, `windows-workstation` or `macos`.
     pub platform: String,
-    /// How to reach it: `local` (the machine osiris runs on) or `ssh`.
+    /// How to reach it: `local` (the machine osiris runs on), `ssh` or `winrm`.
     pub transport: String,
     /// SSH: IP address or DNS name.
     #[serde(default)]
@@ -98,6 +98,19 @@ pub struct TargetConfig {
     /// SSH: `sudo` to run checks as root through `sudo -n` (the user needs passwordless sudo).
     #[serde(default, rename = "become")]
     pub become_method: Option<String>,
+    /// WinRM: `ntlm` (default) or `basic` (HTTPS only). Kerberos comes with AD support.
+    #[serde(default)]
+    pub auth: Option<String>,
+    /// WinRM: `true` (default, port 5986) or `false` (port 5985, NTLM with message encryption only).
+    #[serde(default)]
+    pub https: Option<bool>,
+    /// WinRM over HTTPS: PEM file of the CA that issued the host's certificate (default: system roots).
+    #[serde(default)]
+    pub ca_file: Option<PathBuf>,
+    /// WinRM over HTTPS: pin the host's certificate by the SHA-256 of its DER bytes (64 hex digits)
+    /// instead of trusting a CA.
+    #[serde(default)]
+    pub cert_sha256: Option<String>,
 }
 
 /// A configuration that cannot be used, with every problem found.
@@ -246,52 +259,169 @@ impl TargetConfig {
                 name.escape_debug()
             ));
         }
-        let ssh_fields = [
-            ("address", self.address.is_some()),
-            ("port", self.port.is_some()),
-            ("user", self.user.is_some()),
-            ("key_file", self.key_file.is_some()),
-            ("password_file", self.password_file.is_some()),
-            ("become", self.become_method.is_some()),
+        let set = |field: &str| match field {
+            "address" => self.address.is_some(),
+            "port" => self.port.is_some(),
+            "user" => self.user.is_some(),
+            "key_file" => self.key_file.is_some(),
+            "password_file" => self.password_file.is_some(),
+            "become" => self.become_method.is_some(),
+            "auth" => self.auth.is_some(),
+            "https" => self.https.is_some(),
+            "ca_file" => self.ca_file.is_some(),
+            "cert_sha256" => self.cert_sha256.is_some(),
+            _ => false,
+        };
+        const FIELDS: [&str; 10] = [
+            "address",
+            "port",
+            "user",
+            "key_file",
+            "password_file",
+            "become",
+            "auth",
+            "https",
+            "ca_file",
+            "cert_sha256",
         ];
-        match self.transport.as_str() {
-            "local" => {
-                for (field, _) in ssh_fields.iter().filter(|(_, set)| *set) {
-                    problems.push(format!("target `{name}`: `{field}` only applies to transport `ssh`"));
-                }
+        let allowed: &[&str] = match self.transport.as_str() {
+            "local" => &[],
+            "ssh" => &[
+                "address",
+                "port",
+                "user",
+                "key_file",
+                "password_file",
+                "become",
+            ],
+            "winrm" => &[
+                "address",
+                "port",
+                "user",
+                "password_file",
+                "auth",
+                "https",
+                "ca_file",
+                "cert_sha256",
+            ],
+            other => {
+                problems.push(format!(
+                    "target `{name}`: transport `{other}` is not available in this version (available: local, ssh, winrm)"
+                ));
+                return problems;
             }
-            "ssh" => {
-                match &self.address {
-                    None => problems.push(format!("target `{name}`: transport `ssh` needs `address`")),
-                    Some(address) if !model::is_valid_host(address) => problems.push(format!(
-                        "target `{name}`: address `{}` is not an IP address or host name",
-                        address.escape_debug()
-                    )),
-                    Some(_) => {}
-                }
-                match &self.user {
-                    None => problems.push(format!("target `{name}`: transport `ssh` needs `user`")),
-                    Some(user) if !model::is_valid_user(user) => problems.push(format!(
-                        "target `{name}`: user `{}` is not a valid login name",
-                        user.escape_debug()
-                    )),
-                    Some(_) => {}
-                }
-                if self.key_file.is_some() == self.password_file.is_some() {
-                    problems.push(format!("target `{name}`: give exactly one of `key_file` and `password_file`"));
-                }
-                if self.port == Some(0) {
-                    problems.push(format!("target `{name}`: port 0 is not a valid port"));
-                }
-                if let Some(method) = self.become_method.as_deref().filter(|b| *b != "sudo") {
-                    problems.push(format!("target `{name}`: become = `{method}` is not supported (use \"sudo\")"));
-                }
-            }
-            other => problems.push(format!(
-                "target `{name}`: transport `{other}` is not available in this version (available: local, ssh)"
+        };
+        for field in FIELDS.iter().filter(|f| set(f) && !allowed.contains(f)) {
+            problems.push(format!(
+                "target `{name}`: `{field}` does not apply to transport `{}`",
+                self.transport
+            ));
+        }
+        let windows = self.platform.starts_with("windows-");
+        if windows != (self.transport == "winrm") {
+            problems.push(format!(
+                "target `{name}`: platform `{}` is reached with transport `{}`; Windows targets use `winrm`, others `local` or `ssh`",
+                self.platform, self.transport
+            ));
+        }
+        if self.transport == "local" {
+            return problems;
+        }
+        let transport = &self.transport;
+        match &self.address {
+            None => problems.push(format!(
+                "target `{name}`: transport `{transport}` needs `address`"
             )),
+            Some(address) if !model::is_valid_host(address) => problems.push(format!(
+                "target `{name}`: address `{}` is not an IP address or host name",
+                address.escape_debug()
+            )),
+            Some(_) => {}
+        }
+        if self.port == Some(0) {
+            problems.push(format!("target `{name}`: port 0 is not a valid port"));
+        }
+        if transport == "ssh" {
+            match &self.user {
+                None => problems.push(format!("target `{name}`: transport `ssh` needs `user`")),
+                Some(user) if !model::is_valid_user(user) => problems.push(format!(
+                    "target `{name}`: user `{}` is not a valid login name",
+                    user.escape_debug()
+                )),
+                Some(_) => {}
+            }
+            if self.key_file.is_some() == self.password_file.is_some() {
+                problems.push(format!(
+                    "target `{name}`: give exactly one of `key_file` and `password_file`"
+                ));
+            }
+            if let Some(method) = self.become_method.as_deref().filter(|b| *b != "sudo") {
+                problems.push(format!(
+                    "target `{name}`: become = `{method}` is not supported (use \"sudo\")"
+                ));
+            }
+        } else {
+            match &self.user {
+                None => problems.push(format!("target `{name}`: transport `winrm` needs `user`")),
+                Some(user) if !is_valid_windows_user(user) => problems.push(format!(
+                    "target `{name}`: user `{}` is not a valid Windows account name (use `user`, `DOMAIN\\user` or `user@domain`)",
+                    user.escape_debug()
+                )),
+                Some(_) => {}
+            }
+            if self.password_file.is_none() {
+                problems.push(format!(
+                    "target `{name}`: transport `winrm` needs `password_file` (a file of mode 0600 holding the password)"
+                ));
+            }
+            let https = self.https.unwrap_or(true);
+            match self.auth.as_deref().unwrap_or("ntlm") {
+                "ntlm" => {}
+                "basic" if https => {}
+                "basic" => problems.push(format!(
+                    "target `{name}`: auth = \"basic\" sends the password readably over HTTP; use https = true, or auth = \"ntlm\" (encrypted messages)"
+                )),
+                "kerberos" => problems.push(format!(
+                    "target `{name}`: auth = \"kerberos\" is not available in this version; use \"ntlm\""
+                )),
+                other => problems.push(format!(
+                    "target `{name}`: auth = `{other}` is unknown (use \"ntlm\" or \"basic\")"
+                )),
+            }
+            if !https && (self.ca_file.is_some() || self.cert_sha256.is_some()) {
+                problems.push(format!(
+                    "target `{name}`: `ca_file` and `cert_sha256` need https = true"
+                ));
+            }
+            if self.ca_file.is_some() && self.cert_sha256.is_some() {
+                problems.push(format!(
+                    "target `{name}`: give at most one of `ca_file` and `cert_sha256`"
+                ));
+            }
+            if let Some(pin) = &self.cert_sha256 {
+                let hex = pin.replace(':', "");
+                if hex.len() != 64 || !hex.chars().all(|c| c.is_ascii_hexdigit()) {
+                    problems.push(format!(
+                        "target `{name}`: cert_sha256 must be 64 hex digits (colons allowed), the SHA-256 of the certificate"
+                    ));
+                }
+            }
         }
         problems
+    }
+}
+
+/// A Windows account name as WinRM takes it: `user`, `DOMAIN\\user` or `user@domain`, without
+/// spaces, quotes or control characters.
+pub fn is_valid_windows_user(user: &str) -> bool {
+    let ok_char = |c: char| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.' | '$');
+    let part = |p: &str| !p.is_empty() && p.len() <= 104 && p.chars().all(ok_char);
+    if let Some((domain, name)) = user.split_once('\\') {
+        part(domain) && part(name)
+    } else if let Some((name, domain)) = user.split_once('@') {
+        part(name) && part(domain)
+    } else {
+        part(user)
     }
 }
 
@@ -358,6 +488,10 @@ fn default_targets() -> Vec<TargetConfig> {
         key_file: None,
         password_file: None,
         become_method: None,
+        auth: None,
+        https: None,
+        ca_file: None,
+        cert_sha256: None,
     }]
 }
 
@@ -472,11 +606,72 @@ user = "root"
             expect![[r#"
                 site.toml: target name `web1; reboot` is invalid: use a host name (letters, digits, `-` and `.`)
                 site.toml: target `web1; reboot`: address `$(touch /tmp/pwned)` is not an IP address or host name
+                site.toml: target `web1; reboot`: port 0 is not a valid port
                 site.toml: target `web1; reboot`: user `alice -oProxyCommand=x` is not a valid login name
                 site.toml: target `web1; reboot`: give exactly one of `key_file` and `password_file`
-                site.toml: target `web1; reboot`: port 0 is not a valid port
                 site.toml: target `web1; reboot`: become = `su` is not supported (use "sudo")
-                site.toml: target `local`: `user` only applies to transport `ssh`"#]],
+                site.toml: target `local`: `user` does not apply to transport `local`"#]],
+        );
+    }
+
+    #[test]
+    fn winrm_targets_refuse_readable_passwords_and_hostile_values() {
+        check(
+            r#"site = "lab"
+[[target]]
+name = "win1"
+platform = "windows-server"
+transport = "winrm"
+address = "10.77.0.51"
+user = "LAB\\administrator"
+password_file = "/var/tmp/osiris-lab/win-password"
+ca_file = "/var/tmp/osiris-lab/pki/ca.pem"
+"#,
+            expect!["ok: site=lab targets=1"],
+        );
+        check(
+            r#"site = "lab"
+[[target]]
+name = "win1"
+platform = "windows-server"
+transport = "winrm"
+address = "10.0.0.5'; Remove-Item C:\\"
+user = "admin'; whoami"
+auth = "basic"
+https = false
+cert_sha256 = "abc"
+key_file = "k"
+become = "sudo"
+[[target]]
+name = "win2"
+platform = "windows-workstation"
+transport = "winrm"
+address = "ws2.clinic.local"
+user = "nurse@clinic.local"
+password_file = "p"
+auth = "kerberos"
+ca_file = "ca.pem"
+cert_sha256 = "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff"
+[[target]]
+name = "win3"
+platform = "windows-server"
+transport = "ssh"
+address = "10.0.0.7"
+user = "admin"
+key_file = "k"
+"#,
+            expect![[r#"
+                site.toml: target `win1`: `key_file` does not apply to transport `winrm`
+                site.toml: target `win1`: `become` does not apply to transport `winrm`
+                site.toml: target `win1`: address `10.0.0.5\'; Remove-Item C:\\` is not an IP address or host name
+                site.toml: target `win1`: user `admin\'; whoami` is not a valid Windows account name (use `user`, `DOMAIN\user` or `user@domain`)
+                site.toml: target `win1`: transport `winrm` needs `password_file` (a file of mode 0600 holding the password)
+                site.toml: target `win1`: auth = "basic" sends the password readably over HTTP; use https = true, or auth = "ntlm" (encrypted messages)
+                site.toml: target `win1`: `ca_file` and `cert_sha256` need https = true
+                site.toml: target `win1`: cert_sha256 must be 64 hex digits (colons allowed), the SHA-256 of the certificate
+                site.toml: target `win2`: auth = "kerberos" is not available in this version; use "ntlm"
+                site.toml: target `win2`: give at most one of `ca_file` and `cert_sha256`
+                site.toml: target `win3`: platform `windows-server` is reached with transport `ssh`; Windows targets use `winrm`, others `local` or `ssh`"#]],
         );
     }
 

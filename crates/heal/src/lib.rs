@@ -5,9 +5,10 @@
 
 use std::time::Duration;
 
-use model::{CheckOutcome, CheckStatus, Runbook, Script, Shell, Target, resolve_params};
+use model::{CheckOutcome, CheckStatus, Platform, Runbook, Script, Target};
 use rules::{Attempt, AttemptResult, Decision, Finding, HoldReason, Policy, RuleSet, RunbookFacts};
-use scan::{Diagnostic, ParamOverrides, TargetReport};
+use scan::powershell::Phase;
+use scan::{Diagnostic, ParamOverrides, ScriptContext, TargetReport};
 use transport::{Interpreter, ScriptRun, Session, Transport};
 
 /// What healing needs besides the target.
@@ -104,7 +105,8 @@ pub fn heal_target(
             }
         }
     };
-    let declarative = session.as_mut().is_some_and(|s| is_declarative(s.as_mut()));
+    let declarative = target.platform == Platform::Linux
+        && session.as_mut().is_some_and(|s| is_declarative(s.as_mut()));
     let facts = |id: &str| {
         ctx.catalog.get(id).map(|rb| RunbookFacts {
             auto_heal: rb.auto_heal,
@@ -151,7 +153,11 @@ pub fn heal_target(
                         runbook: runbook.id.clone(),
                     };
                 } else if let Some(session) = session.as_mut() {
-                    remediate(session.as_mut(), runbook, ctx.overrides, &mut record);
+                    let scripts = ScriptContext {
+                        overrides: ctx.overrides,
+                        powershell_prelude: ctx.catalog.powershell_prelude(),
+                    };
+                    remediate(session.as_mut(), runbook, &scripts, &mut record);
                     let verified = record.result == HealResult::Fixed;
                     history.push(Attempt {
                         rule,
@@ -190,7 +196,7 @@ impl HealRecord {
 fn remediate(
     session: &mut dyn Session,
     runbook: &Runbook,
-    overrides: &ParamOverrides,
+    scripts: &ScriptContext<'_>,
     record: &mut HealRecord,
 ) {
     let Some(script) = &runbook.remediate else {
@@ -199,11 +205,11 @@ fn remediate(
         };
         return;
     };
-    let step = run_step(session, runbook, script, overrides);
+    let step = run_step(session, runbook, script, Phase::Remediate, scripts);
     let ran_ok = step.exit_code == Some(0) && step.error.is_none();
     record.remediation = Some(step.clone());
     if ran_ok {
-        let after = scan::run_check(session, runbook, overrides);
+        let after = scan::run_check(session, runbook, scripts);
         let verified = after.status == CheckStatus::Pass;
         let reason = format!(
             "after the fix the check is {}: {}",
@@ -214,7 +220,7 @@ fn remediate(
             record.result = HealResult::Fixed;
             return;
         }
-        record.result = roll_back(session, runbook, overrides, record, reason);
+        record.result = roll_back(session, runbook, scripts, record, reason);
     } else {
         let reason = match (&step.error, step.exit_code) {
             (Some(err), _) => format!("remediation did not complete: {err}"),
@@ -224,14 +230,14 @@ fn remediate(
                 step.stderr.lines().next().unwrap_or_default()
             ),
         };
-        record.result = roll_back(session, runbook, overrides, record, reason);
+        record.result = roll_back(session, runbook, scripts, record, reason);
     }
 }
 
 fn roll_back(
     session: &mut dyn Session,
     runbook: &Runbook,
-    overrides: &ParamOverrides,
+    scripts: &ScriptContext<'_>,
     record: &mut HealRecord,
     reason: String,
 ) -> HealResult {
@@ -241,7 +247,7 @@ fn roll_back(
             reason,
         };
     };
-    let step = run_step(session, runbook, script, overrides);
+    let step = run_step(session, runbook, script, Phase::Rollback, scripts);
     let rolled_back = step.exit_code == Some(0) && step.error.is_none();
     record.rollback = Some(step);
     HealResult::NotFixed {
@@ -254,35 +260,10 @@ fn run_step(
     session: &mut dyn Session,
     runbook: &Runbook,
     script: &Script,
-    overrides: &ParamOverrides,
+    phase: Phase,
+    scripts: &ScriptContext<'_>,
 ) -> StepRecord {
-    let empty = Default::default();
-    let params = match resolve_params(
-        &runbook.params,
-        overrides.get(&runbook.id).unwrap_or(&empty),
-    ) {
-        Ok(params) => params,
-        Err(err) => {
-            return StepRecord {
-                exit_code: None,
-                stdout: String::new(),
-                stderr: String::new(),
-                error: Some(err.to_string()),
-            };
-        }
-    };
-    let env = params.env();
-    let interpreter = match script.shell {
-        Shell::Sh => Interpreter::Sh,
-        Shell::PowerShell => Interpreter::PowerShell,
-    };
-    let run = ScriptRun {
-        interpreter,
-        script: &script.body,
-        env: &env,
-        timeout: runbook.timeout,
-    };
-    match session.run(&run) {
+    match scan::run_step(session, runbook, script, phase, scripts) {
         Ok(output) => StepRecord {
             exit_code: output.exit_code,
             stdout: excerpt(&output.stdout),
@@ -293,12 +274,11 @@ fn run_step(
             exit_code: None,
             stdout: String::new(),
             stderr: String::new(),
-            error: Some(err.to_string()),
+            error: Some(err),
         },
     }
 }
 
-/// Whether the target's configuration is declarative (NixOS): findings there are reported, not edited.
 fn is_declarative(session: &mut dyn Session) -> bool {
     let run = ScriptRun {
         interpreter: Interpreter::Sh,

@@ -160,8 +160,15 @@ fn heal_fixes_verifies_rolls_back_and_escalates() {
         device_type: DeviceType::Server,
     };
     let runbooks: Vec<_> = catalog.for_platform(Platform::Linux).collect();
-    let (report, _) =
-        scan::scan_target(&target, &scan_local::LocalTransport, &runbooks, &overrides);
+    let (report, _) = scan::scan_target(
+        &target,
+        &scan_local::LocalTransport,
+        &runbooks,
+        &scan::ScriptContext {
+            overrides: &overrides,
+            powershell_prelude: "",
+        },
+    );
     let ctx = HealContext {
         catalog: &catalog,
         rules: &rules,

@@ -5,6 +5,7 @@
 //! results plus diagnostics, and the other checks still run.
 
 mod batch;
+pub mod powershell;
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -18,6 +19,23 @@ use transport::{Interpreter, ScriptRun, Transport};
 
 /// Per-runbook parameter overrides from the site configuration, keyed by runbook ID.
 pub type ParamOverrides = BTreeMap<String, BTreeMap<String, ParamValue>>;
+
+/// What running catalogue scripts needs besides the runbooks themselves.
+#[derive(Debug, Clone, Copy)]
+pub struct ScriptContext<'a> {
+    /// The site's parameter overrides.
+    pub overrides: &'a ParamOverrides,
+    /// The catalogue's PowerShell prelude, sent once at the top of every PowerShell batch.
+    pub powershell_prelude: &'a str,
+}
+
+/// One remediation or rollback script run, as the heal engine records it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StepOutput {
+    pub exit_code: Option<i32>,
+    pub stdout: Vec<u8>,
+    pub stderr: Vec<u8>,
+}
 
 /// One check's result on one target.
 #[derive(Debug, Clone)]
@@ -58,7 +76,7 @@ pub fn scan_target(
     target: &Target,
     transport: &dyn Transport,
     runbooks: &[&Runbook],
-    overrides: &ParamOverrides,
+    ctx: &ScriptContext<'_>,
 ) -> (TargetReport, Vec<Diagnostic>) {
     let started = OffsetDateTime::now_utc();
     let mut diagnostics = Vec::new();
@@ -76,7 +94,7 @@ pub fn scan_target(
     };
     let started_checks = std::time::Instant::now();
     let outcomes: Vec<CheckOutcome> = match &mut session {
-        Ok(session) => run_all(session.as_mut(), &target.name, runbooks, overrides),
+        Ok(session) => run_all(session.as_mut(), &target.name, runbooks, ctx),
         // Every check of an unreachable target records why, so the evidence says it was not checked.
         Err(err) => runbooks
             .iter()
@@ -126,17 +144,49 @@ fn run_all(
     session: &mut dyn transport::Session,
     target_name: &str,
     runbooks: &[&Runbook],
-    overrides: &ParamOverrides,
+    ctx: &ScriptContext<'_>,
 ) -> Vec<CheckOutcome> {
     let empty = BTreeMap::new();
+    let overrides = ctx.overrides;
     let params: Vec<_> = runbooks
         .iter()
         .map(|rb| resolve_params(&rb.params, overrides.get(&rb.id).unwrap_or(&empty)))
         .collect();
+    let mut outcomes: Vec<Option<CheckOutcome>> = vec![None; runbooks.len()];
+    // PowerShell checks always go as one batch: one command per target and cycle.
+    let powershell: Vec<usize> = (0..runbooks.len())
+        .filter(|&idx| runbooks[idx].detect.shell == Shell::PowerShell && params[idx].is_ok())
+        .collect();
+    if !powershell.is_empty() {
+        let checks: Vec<powershell::PsCheck<'_>> = powershell
+            .iter()
+            .filter_map(|&idx| {
+                params[idx].as_ref().ok().map(|p| powershell::PsCheck {
+                    id: &runbooks[idx].id,
+                    body: &runbooks[idx].detect.body,
+                    params: p,
+                })
+            })
+            .collect();
+        let timeout = powershell
+            .iter()
+            .map(|&idx| runbooks[idx].timeout)
+            .sum::<Duration>()
+            + Duration::from_secs(10);
+        let results = run_powershell(session, powershell::Phase::Detect, &checks, ctx, timeout);
+        for ((&idx, result), params) in powershell
+            .iter()
+            .zip(results)
+            .zip(powershell.iter().map(|&idx| &params[idx]))
+        {
+            if let Ok(params) = params {
+                outcomes[idx] = Some(judge_powershell(runbooks[idx], params, result));
+            }
+        }
+    }
     let batchable: Vec<usize> = (0..runbooks.len())
         .filter(|&idx| runbooks[idx].detect.shell == Shell::Sh && params[idx].is_ok())
         .collect();
-    let mut outcomes: Vec<Option<CheckOutcome>> = vec![None; runbooks.len()];
     if batchable.len() >= 2 {
         let checks: Vec<(&Runbook, &model::ResolvedParams)> = batchable
             .iter()
@@ -155,7 +205,7 @@ fn run_all(
     runbooks
         .iter()
         .zip(outcomes)
-        .map(|(runbook, outcome)| outcome.unwrap_or_else(|| run_check(session, runbook, overrides)))
+        .map(|(runbook, outcome)| outcome.unwrap_or_else(|| run_check(session, runbook, ctx)))
         .collect()
 }
 
@@ -248,16 +298,33 @@ fn judge(
 pub fn run_check(
     session: &mut dyn transport::Session,
     runbook: &Runbook,
-    overrides: &ParamOverrides,
+    ctx: &ScriptContext<'_>,
 ) -> CheckOutcome {
     let empty = BTreeMap::new();
     let params = match resolve_params(
         &runbook.params,
-        overrides.get(&runbook.id).unwrap_or(&empty),
+        ctx.overrides.get(&runbook.id).unwrap_or(&empty),
     ) {
         Ok(params) => params,
         Err(err) => return error_outcome(format!("configuration: {err}")),
     };
+    if runbook.detect.shell == Shell::PowerShell {
+        let check = powershell::PsCheck {
+            id: &runbook.id,
+            body: &runbook.detect.body,
+            params: &params,
+        };
+        let result = run_powershell(
+            session,
+            powershell::Phase::Detect,
+            &[check],
+            ctx,
+            runbook.timeout + Duration::from_secs(10),
+        )
+        .pop()
+        .unwrap_or_else(|| Err("no result".to_owned()));
+        return judge_powershell(runbook, &params, result);
+    }
     let env = params.env();
     let interpreter = match runbook.detect.shell {
         Shell::Sh => Interpreter::Sh,
@@ -286,6 +353,133 @@ pub fn run_check(
         &output.stdout,
         &output.stderr,
     )
+}
+
+/// Runs one remediation or rollback script of a runbook (`phase` says which) with its validated
+/// parameters. PowerShell scripts go through the batch wrapper, and their result document is
+/// turned into an exit code (0 when the script succeeded), stdout (its output as JSON) and stderr
+/// (its error); `sh` scripts run as they are with their parameters in the environment.
+pub fn run_step(
+    session: &mut dyn transport::Session,
+    runbook: &Runbook,
+    script: &model::Script,
+    phase: powershell::Phase,
+    ctx: &ScriptContext<'_>,
+) -> Result<StepOutput, String> {
+    let empty = BTreeMap::new();
+    let params = resolve_params(
+        &runbook.params,
+        ctx.overrides.get(&runbook.id).unwrap_or(&empty),
+    )
+    .map_err(|err| err.to_string())?;
+    match script.shell {
+        Shell::PowerShell => {
+            let check = powershell::PsCheck {
+                id: &runbook.id,
+                body: &script.body,
+                params: &params,
+            };
+            let result = run_powershell(
+                session,
+                phase,
+                &[check],
+                ctx,
+                runbook.timeout + Duration::from_secs(10),
+            )
+            .pop()
+            .unwrap_or_else(|| Err("no result".to_owned()));
+            Ok(match result {
+                Ok(output) => StepOutput {
+                    exit_code: Some(0),
+                    stdout: output.to_string().into_bytes(),
+                    stderr: Vec::new(),
+                },
+                Err(err) => StepOutput {
+                    exit_code: Some(1),
+                    stdout: Vec::new(),
+                    stderr: err.into_bytes(),
+                },
+            })
+        }
+        Shell::Sh => {
+            let env = params.env();
+            let run = ScriptRun {
+                interpreter: Interpreter::Sh,
+                script: &script.body,
+                env: &env,
+                timeout: runbook.timeout,
+            };
+            let output = session.run(&run).map_err(|err| err.to_string())?;
+            Ok(StepOutput {
+                exit_code: output.exit_code,
+                stdout: output.stdout,
+                stderr: output.stderr,
+            })
+        }
+    }
+}
+
+/// Runs a PowerShell batch; one result per check, in order. A batch that cannot be built, run
+/// or read makes every one of its checks an error with the reason.
+fn run_powershell(
+    session: &mut dyn transport::Session,
+    phase: powershell::Phase,
+    checks: &[powershell::PsCheck<'_>],
+    ctx: &ScriptContext<'_>,
+    timeout: Duration,
+) -> Vec<powershell::PsResult> {
+    let all = |reason: String| checks.iter().map(|_| Err(reason.clone())).collect();
+    let script = match powershell::build(phase, ctx.powershell_prelude, checks) {
+        Ok(script) => script,
+        Err(err) => return all(err.to_string()),
+    };
+    let run = ScriptRun {
+        interpreter: Interpreter::PowerShell,
+        script: &script,
+        env: &[],
+        timeout,
+    };
+    let output = match session.run(&run) {
+        Ok(output) => output,
+        Err(err) => return all(format!("{phase} script: {err}")),
+    };
+    if output.truncated {
+        return all(format!(
+            "PowerShell output exceeded {} bytes",
+            transport::MAX_OUTPUT
+        ));
+    }
+    let ids: Vec<&str> = checks.iter().map(|c| c.id).collect();
+    match powershell::parse(&output.stdout, phase, &ids) {
+        Ok(results) => results,
+        Err(err) => {
+            let stderr = String::from_utf8_lossy(&output.stderr);
+            let stderr = stderr.trim();
+            let code = output
+                .exit_code
+                .map_or_else(|| "a signal".to_owned(), |c| format!("exit code {c}"));
+            if stderr.is_empty() {
+                all(format!("{err} (PowerShell ended with {code})"))
+            } else {
+                all(format!(
+                    "{err} (PowerShell ended with {code}: {})",
+                    first_line(stderr)
+                ))
+            }
+        }
+    }
+}
+
+/// A PowerShell check's outcome from its batch result.
+fn judge_powershell(
+    runbook: &Runbook,
+    params: &model::ResolvedParams,
+    result: powershell::PsResult,
+) -> CheckOutcome {
+    match result {
+        Ok(output) => evaluate(runbook, params, &output.to_string()),
+        Err(err) => error_outcome(format!("detect script: {}", first_line(&err))),
+    }
 }
 
 fn error_outcome(reason: String) -> CheckOutcome {

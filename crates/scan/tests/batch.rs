@@ -52,11 +52,21 @@ fn batched_results_equal_one_by_one_results_for_the_shipped_catalogue() {
         &target(),
         &scan_local::LocalTransport,
         &runbooks,
-        &Default::default(),
+        &scan::ScriptContext {
+            overrides: &Default::default(),
+            powershell_prelude: "",
+        },
     );
     let mut session = transport::Transport::open(&scan_local::LocalTransport).unwrap();
     for (runbook, result) in runbooks.iter().zip(&batched.results) {
-        let single = scan::run_check(session.as_mut(), runbook, &Default::default());
+        let single = scan::run_check(
+            session.as_mut(),
+            runbook,
+            &scan::ScriptContext {
+                overrides: &Default::default(),
+                powershell_prelude: "",
+            },
+        );
         assert_eq!(result.outcome.status, single.status, "{}", runbook.id);
         assert_eq!(result.outcome.reason, single.reason, "{}", runbook.id);
     }
@@ -87,7 +97,10 @@ fn hostile_parameter_values_stay_data_in_a_batch() {
         &target(),
         &scan_local::LocalTransport,
         &runbooks,
-        &overrides,
+        &scan::ScriptContext {
+            overrides: &overrides,
+            powershell_prelude: "",
+        },
     );
     let echoed = report
         .results
@@ -125,7 +138,10 @@ fn a_hanging_check_times_out_alone_and_a_lying_check_cannot_forge_results() {
         &target(),
         &scan_local::LocalTransport,
         &runbooks,
-        &Default::default(),
+        &scan::ScriptContext {
+            overrides: &Default::default(),
+            powershell_prelude: "",
+        },
     );
     assert!(
         started.elapsed() < Duration::from_secs(20),

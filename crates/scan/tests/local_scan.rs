@@ -17,7 +17,10 @@ fn every_shipped_linux_check_runs_here_and_never_errors() {
         &target,
         &scan_local::LocalTransport,
         &runbooks,
-        &Default::default(),
+        &scan::ScriptContext {
+            overrides: &Default::default(),
+            powershell_prelude: "",
+        },
     );
     assert!(diagnostics.is_empty(), "{diagnostics:?}");
     assert_eq!(report.results.len(), runbooks.len());
@@ -60,8 +63,15 @@ fn parameter_override_changes_the_verdict() {
             "threshold_percent".to_owned(),
             model::ParamValue::Integer(threshold),
         );
-        let (report, _) =
-            scan::scan_target(&target, &scan_local::LocalTransport, &[disk], &overrides);
+        let (report, _) = scan::scan_target(
+            &target,
+            &scan_local::LocalTransport,
+            &[disk],
+            &scan::ScriptContext {
+                overrides: &overrides,
+                powershell_prelude: "",
+            },
+        );
         report.results[0].outcome.clone()
     };
     // 50 is the lowest allowed threshold; 99 the highest. Usage between them on the root file

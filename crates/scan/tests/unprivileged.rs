@@ -97,7 +97,15 @@ fn checks_that_need_root_report_error_when_unprivileged() {
         platform: Platform::Linux,
         device_type: DeviceType::Server,
     };
-    let (report, _) = scan::scan_target(&target, &Unprivileged, &runbooks, &Default::default());
+    let (report, _) = scan::scan_target(
+        &target,
+        &Unprivileged,
+        &runbooks,
+        &scan::ScriptContext {
+            overrides: &Default::default(),
+            powershell_prelude: "",
+        },
+    );
     let mut needs_root = 0;
     for (runbook, result) in runbooks.iter().zip(&report.results) {
         if runbook

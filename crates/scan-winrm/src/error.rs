@@ -1,0 +1,35 @@
+//! Why a WinRM target's settings cannot be used (found before anything connects).
+
+use std::path::PathBuf;
+
+/// A WinRM target that is refused before connecting.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum WinRmConfigError {
+    /// The address is not a host name or IP address.
+    #[error("address `{}` is not an IP address or host name", .0.escape_debug())]
+    Address(String),
+    /// The account name has characters Windows account names cannot have.
+    #[error(
+        "user `{}` is not a valid Windows account name (use `user`, `DOMAIN\\user` or `user@domain`)",
+        .0.escape_debug()
+    )]
+    User(String),
+    /// Basic authentication over HTTP would send the password readably.
+    #[error(
+        "Basic authentication over HTTP sends the password readably; use HTTPS, or NTLM (encrypted messages)"
+    )]
+    BasicOverHttp,
+    /// Kerberos needs the AD integration that is not in this version.
+    #[error("Kerberos is not available in this version; use NTLM")]
+    KerberosUnavailable,
+    /// A CA file or certificate pin was given for plain HTTP.
+    #[error("a CA file or certificate pin needs HTTPS")]
+    TlsWithoutHttps,
+    /// The CA file does not exist.
+    #[error("CA file {} does not exist or is not a file", .0.display())]
+    CaFile(PathBuf),
+    /// The client could not be built from these settings (bad CA file, bad pin).
+    #[error("cannot set up the WinRM client: {0}")]
+    Client(String),
+}

@@ -1,0 +1,588 @@
+//! WinRM transport: runs PowerShell scripts on Windows hosts through one WinRS shell per session
+//! (docs/WINDOWS-PROTOCOL.md §1), on `winrm-rs`.
+//!
+//! HTTPS (5986) with CA verification or a pinned certificate by default; HTTP (5985) only with
+//! NTLM message sealing; Basic only over HTTPS. The script travels on stdin behind a fixed
+//! `-EncodedCommand` bootstrap, so nothing of it reaches a command line.
+
+use std::fmt;
+use std::path::PathBuf;
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use base64::Engine as _;
+use transport::{Interpreter, Output, ScriptRun, Session, Transport, TransportError};
+use winrm_rs::{
+    AuthMethod, EncryptionMode, TlsProvider, WinrmClient, WinrmConfig, WinrmCredentials, WinrmError,
+};
+
+mod error;
+
+pub use error::WinRmConfigError;
+
+/// The fixed PowerShell text sent as `-EncodedCommand`: it reads the base64 script from stdin and
+/// runs it.
+pub const BOOTSTRAP: &str = "$ErrorActionPreference = 'Stop'
+$ProgressPreference = 'SilentlyContinue'
+[Console]::OutputEncoding = New-Object System.Text.UTF8Encoding $false
+$osirisPayload = [Console]::In.ReadToEnd()
+$osirisScript = [System.Text.Encoding]::UTF8.GetString([System.Convert]::FromBase64String($osirisPayload.Trim()))
+& ([ScriptBlock]::Create($osirisScript))
+";
+
+/// The program and arguments of every script run; the last argument is the encoded bootstrap.
+pub const POWERSHELL: &str = "powershell.exe";
+const POWERSHELL_ARGS: [&str; 7] = [
+    "-NoLogo",
+    "-NoProfile",
+    "-NonInteractive",
+    "-ExecutionPolicy",
+    "Bypass",
+    "-EncodedCommand",
+    "",
+];
+
+/// How to authenticate.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Auth {
+    /// NTLMv2: message sealing over HTTP, channel binding over HTTPS.
+    Ntlm,
+    /// Basic: HTTPS only.
+    Basic,
+    /// Kerberos: not available in this version.
+    Kerberos,
+}
+
+/// How to trust the host's HTTPS certificate.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Tls {
+    /// The operating system's certificate store.
+    SystemRoots,
+    /// A PEM file of the CA that issued the host's certificate.
+    CaFile(PathBuf),
+    /// The SHA-256 of the host certificate's DER bytes.
+    PinSha256([u8; 32]),
+}
+
+/// One Windows host and how to reach it.
+#[derive(Clone)]
+pub struct WinRmTarget {
+    pub name: String,
+    pub address: String,
+    /// Default 5986 (HTTPS) or 5985 (HTTP).
+    pub port: Option<u16>,
+    pub https: bool,
+    pub auth: Auth,
+    /// `user`, `DOMAIN\user` or `user@domain`.
+    pub user: String,
+    pub password: String,
+    pub tls: Tls,
+    pub connect_timeout: Duration,
+    /// WS-Man operation timeout (each Receive waits at most this long on the host).
+    pub operation_timeout: Duration,
+}
+
+impl fmt::Debug for WinRmTarget {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("WinRmTarget")
+            .field("name", &self.name)
+            .field("address", &self.address)
+            .field("port", &self.port)
+            .field("https", &self.https)
+            .field("auth", &self.auth)
+            .field("user", &self.user)
+            .field("password", &"[REDACTED]")
+            .field("tls", &self.tls)
+            .finish()
+    }
+}
+
+/// Reaches one Windows host over WinRM.
+pub struct WinRmTransport {
+    target: WinRmTarget,
+    client: std::sync::Arc<WinrmClient>,
+    port: u16,
+}
+
+impl fmt::Debug for WinRmTransport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.describe())
+    }
+}
+
+impl WinRmTransport {
+    /// Validates the target and builds its client; nothing connects yet.
+    pub fn new(target: WinRmTarget) -> Result<WinRmTransport, WinRmConfigError> {
+        if !model::is_valid_host(&target.address) {
+            return Err(WinRmConfigError::Address(target.address.clone()));
+        }
+        let (username, domain) =
+            split_user(&target.user).ok_or_else(|| WinRmConfigError::User(target.user.clone()))?;
+        let auth_method = match (target.auth, target.https) {
+            (Auth::Kerberos, _) => return Err(WinRmConfigError::KerberosUnavailable),
+            (Auth::Basic, false) => return Err(WinRmConfigError::BasicOverHttp),
+            (Auth::Basic, true) => AuthMethod::Basic,
+            (Auth::Ntlm, _) => AuthMethod::Ntlm,
+        };
+        if !target.https && target.tls != Tls::SystemRoots {
+            return Err(WinRmConfigError::TlsWithoutHttps);
+        }
+        install_crypto_provider();
+        let port = target
+            .port
+            .unwrap_or(if target.https { 5986 } else { 5985 });
+        let config = WinrmConfig {
+            port: Some(port),
+            use_tls: target.https,
+            accept_invalid_certs: false,
+            connect_timeout_secs: target.connect_timeout.as_secs().max(1),
+            operation_timeout_secs: target.operation_timeout.as_secs().max(1),
+            auth_method,
+            // Over HTTP every message is sealed; over HTTPS TLS protects it (with channel binding).
+            encryption: if target.https {
+                EncryptionMode::Auto
+            } else {
+                EncryptionMode::Always
+            },
+            max_retries: 0,
+            codepage: 65001,
+            max_output_bytes: Some(transport::MAX_OUTPUT + 64 * 1024),
+            ..WinrmConfig::default()
+        };
+        let credentials = WinrmCredentials::new(username, target.password.clone(), domain);
+        let mut builder = WinrmClient::builder(config)
+            .tls_provider(TlsProvider::Ring)
+            .credentials(credentials);
+        match &target.tls {
+            Tls::SystemRoots => builder = builder.platform_roots(true),
+            Tls::CaFile(path) => {
+                if !path.is_file() {
+                    return Err(WinRmConfigError::CaFile(path.clone()));
+                }
+                builder = builder.add_root_certificates_pem(path.clone());
+            }
+            Tls::PinSha256(pin) => {
+                builder = builder.pin_server_certificate_sha256(&hex_lower(pin));
+            }
+        }
+        let client = builder
+            .build()
+            .map_err(|err| WinRmConfigError::Client(err.to_string()))?;
+        Ok(WinRmTransport {
+            target,
+            client: std::sync::Arc::new(client),
+            port,
+        })
+    }
+}
+
+impl Transport for WinRmTransport {
+    fn describe(&self) -> String {
+        let scheme = if self.target.https { "https" } else { "http" };
+        format!(
+            "winrm {scheme}://{}@{}:{}",
+            self.target.user, self.target.address, self.port
+        )
+    }
+
+    fn open(&self) -> Result<Box<dyn Session>, TransportError> {
+        let (requests, inbox) = tokio::sync::mpsc::unbounded_channel::<Request>();
+        let (ready_tx, ready_rx) = mpsc::channel::<Result<(), TransportError>>();
+        let client = std::sync::Arc::clone(&self.client);
+        let host = self.target.address.clone();
+        let target = self.describe();
+        let open_deadline = self.target.connect_timeout + self.target.operation_timeout;
+        let worker = std::thread::Builder::new()
+            .name(format!("winrm {}", self.target.name))
+            .spawn(move || worker(client, host, target, open_deadline, inbox, ready_tx))
+            .map_err(|err| TransportError::Io(format!("cannot start a WinRM worker: {err}")))?;
+        match ready_rx.recv() {
+            Ok(Ok(())) => Ok(Box::new(WinRmSession {
+                requests: Some(requests),
+                worker: Some(worker),
+            })),
+            Ok(Err(err)) => {
+                let _ = worker.join();
+                Err(err)
+            }
+            Err(_) => {
+                let _ = worker.join();
+                Err(TransportError::Io("the WinRM worker stopped".to_owned()))
+            }
+        }
+    }
+}
+
+/// An open WinRS shell, served by a worker thread that owns the async client.
+struct WinRmSession {
+    requests: Option<tokio::sync::mpsc::UnboundedSender<Request>>,
+    worker: Option<std::thread::JoinHandle<()>>,
+}
+
+struct Request {
+    script: String,
+    timeout: Duration,
+    reply: mpsc::Sender<Result<Output, TransportError>>,
+}
+
+impl Session for WinRmSession {
+    fn run(&mut self, run: &ScriptRun<'_>) -> Result<Output, TransportError> {
+        if run.interpreter != Interpreter::PowerShell {
+            return Err(TransportError::Unsupported(run.interpreter.as_str()));
+        }
+        if !run.env.is_empty() {
+            return Err(TransportError::Io(
+                "PowerShell parameters travel inside the script as data, not as environment (caller bug)"
+                    .to_owned(),
+            ));
+        }
+        let (reply, answer) = mpsc::channel();
+        let request = Request {
+            script: run.script.to_owned(),
+            timeout: run.timeout,
+            reply,
+        };
+        self.requests
+            .as_ref()
+            .and_then(|tx| tx.send(request).ok())
+            .ok_or_else(|| TransportError::Io("the WinRM session is closed".to_owned()))?;
+        answer
+            .recv()
+            .map_err(|_| TransportError::Io("the WinRM worker stopped".to_owned()))?
+    }
+}
+
+impl Drop for WinRmSession {
+    fn drop(&mut self) {
+        // Closing the channel makes the worker delete the shell (bounded) and exit.
+        self.requests.take();
+        if let Some(worker) = self.worker.take() {
+            let _ = worker.join();
+        }
+    }
+}
+
+/// How long deleting the shell may take when a session ends.
+const CLOSE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Base64 text of the script per WS-Man `Send` (each is base64-encoded again inside the envelope).
+const SEND_CHUNK: usize = 48 * 1024;
+
+fn worker(
+    client: std::sync::Arc<WinrmClient>,
+    host: String,
+    target: String,
+    open_deadline: Duration,
+    mut inbox: tokio::sync::mpsc::UnboundedReceiver<Request>,
+    ready: mpsc::Sender<Result<(), TransportError>>,
+) {
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(err) => {
+            let _ = ready.send(Err(TransportError::Io(format!(
+                "cannot start the WinRM runtime: {err}"
+            ))));
+            return;
+        }
+    };
+    runtime.block_on(async move {
+        let shell = match tokio::time::timeout(open_deadline, client.open_shell(&host)).await {
+            Ok(Ok(shell)) => shell,
+            Ok(Err(err)) => {
+                let _ = ready.send(Err(map_error(&target, err)));
+                return;
+            }
+            Err(_) => {
+                let _ = ready.send(Err(TransportError::Connect {
+                    target,
+                    message: format!(
+                        "no shell after {}s (host down or not answering WinRM)",
+                        open_deadline.as_secs()
+                    ),
+                }));
+                return;
+            }
+        };
+        tracing::debug!(target_name = %target, shell_id = %shell.shell_id(), "WinRM shell opened.");
+        if ready.send(Ok(())).is_err() {
+            let _ = tokio::time::timeout(CLOSE_TIMEOUT, shell.close()).await;
+            return;
+        }
+        while let Some(request) = inbox.recv().await {
+            let started = Instant::now();
+            let result = run_script(&client, &host, &target, &shell, &request, started).await;
+            let _ = request.reply.send(result);
+        }
+        if tokio::time::timeout(CLOSE_TIMEOUT, shell.close())
+            .await
+            .is_err()
+        {
+            tracing::warn!(target_name = %target, "Deleting the WinRM shell timed out.");
+        }
+    });
+}
+
+async fn run_script(
+    client: &WinrmClient,
+    host: &str,
+    target: &str,
+    shell: &winrm_rs::Shell<'_>,
+    request: &Request,
+    started: Instant,
+) -> Result<Output, TransportError> {
+    let mut args = POWERSHELL_ARGS;
+    let encoded = encoded_bootstrap();
+    args[6] = &encoded;
+    let command_id = shell
+        .start_command(POWERSHELL, &args)
+        .await
+        .map_err(|err| map_error(target, err))?;
+    let work = async {
+        let mut payload = base64::engine::general_purpose::STANDARD.encode(&request.script);
+        payload.push_str("\r\n");
+        let chunks: Vec<&[u8]> = payload.as_bytes().chunks(SEND_CHUNK).collect();
+        for (idx, chunk) in chunks.iter().enumerate() {
+            shell
+                .send_input(&command_id, chunk, idx + 1 == chunks.len())
+                .await?;
+        }
+        let mut stdout = Vec::new();
+        let mut stderr = Vec::new();
+        let mut truncated = false;
+        loop {
+            let out = shell.receive_next(&command_id).await?;
+            truncated |= append_bounded(&mut stdout, &out.stdout);
+            truncated |= append_bounded(&mut stderr, &out.stderr);
+            if out.done {
+                return Ok::<_, WinrmError>(Output {
+                    exit_code: out.exit_code,
+                    stdout,
+                    stderr,
+                    truncated,
+                    elapsed: started.elapsed(),
+                });
+            }
+        }
+    };
+    match tokio::time::timeout(request.timeout, work).await {
+        Ok(Ok(output)) => Ok(output),
+        Ok(Err(err)) => Err(map_error(target, err)),
+        Err(_) => {
+            let stop = client.signal_terminate(host, shell.shell_id(), &command_id);
+            if tokio::time::timeout(CLOSE_TIMEOUT, stop).await.is_err() {
+                tracing::warn!(target_name = %target, "Stopping a timed-out command timed out.");
+            }
+            Err(TransportError::Timeout {
+                after: request.timeout,
+            })
+        }
+    }
+}
+
+/// The bootstrap as PowerShell's `-EncodedCommand` wants it: base64 of UTF-16LE.
+pub fn encoded_bootstrap() -> String {
+    let utf16: Vec<u8> = BOOTSTRAP
+        .encode_utf16()
+        .flat_map(|unit| unit.to_le_bytes())
+        .collect();
+    base64::engine::general_purpose::STANDARD.encode(utf16)
+}
+
+/// Appends up to `MAX_OUTPUT` bytes; `true` when something was cut.
+fn append_bounded(buffer: &mut Vec<u8>, data: &[u8]) -> bool {
+    let room = transport::MAX_OUTPUT.saturating_sub(buffer.len());
+    buffer.extend_from_slice(&data[..data.len().min(room)]);
+    data.len() > room
+}
+
+fn map_error(target: &str, err: WinrmError) -> TransportError {
+    match err {
+        WinrmError::AuthFailed(message) => TransportError::Auth {
+            target: target.to_owned(),
+            message,
+        },
+        WinrmError::Ntlm(err) => TransportError::Auth {
+            target: target.to_owned(),
+            message: err.to_string(),
+        },
+        WinrmError::Http(err) => TransportError::Connect {
+            target: target.to_owned(),
+            message: error_chain(&err),
+        },
+        WinrmError::Timeout(secs) => TransportError::Timeout {
+            after: Duration::from_secs(secs),
+        },
+        WinrmError::Soap(err) => {
+            TransportError::Io(format!("the host answered with an error: {err}"))
+        }
+        other => TransportError::Io(other.to_string()),
+    }
+}
+
+/// An error and its causes on one line (reqwest hides the TLS reason in a source).
+fn error_chain(err: &dyn std::error::Error) -> String {
+    let mut text = err.to_string();
+    let mut source = err.source();
+    while let Some(cause) = source {
+        let cause_text = cause.to_string();
+        if !text.contains(&cause_text) {
+            text.push_str(": ");
+            text.push_str(&cause_text);
+        }
+        source = cause.source();
+    }
+    text
+}
+
+/// `DOMAIN\user` → (user, DOMAIN); `user@domain` and `user` stay whole with an empty domain.
+fn split_user(user: &str) -> Option<(String, String)> {
+    let ok = |part: &str| {
+        !part.is_empty()
+            && part.len() <= 104
+            && part
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.' | '$'))
+    };
+    if let Some((domain, name)) = user.split_once('\\') {
+        (ok(domain) && ok(name)).then(|| (name.to_owned(), domain.to_owned()))
+    } else if let Some((name, domain)) = user.split_once('@') {
+        (ok(name) && ok(domain)).then(|| (user.to_owned(), String::new()))
+    } else {
+        ok(user).then(|| (user.to_owned(), String::new()))
+    }
+}
+
+fn hex_lower(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// One rustls crypto provider per process (ring), installed before any client is built.
+fn install_crypto_provider() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn target() -> WinRmTarget {
+        WinRmTarget {
+            name: "win1".to_owned(),
+            address: "10.0.0.5".to_owned(),
+            port: None,
+            https: true,
+            auth: Auth::Ntlm,
+            user: "LAB\\administrator".to_owned(),
+            password: "s3cret-Passw0rd".to_owned(),
+            tls: Tls::SystemRoots,
+            connect_timeout: Duration::from_secs(5),
+            operation_timeout: Duration::from_secs(20),
+        }
+    }
+
+    #[test]
+    fn the_bootstrap_decodes_to_the_documented_text() {
+        let bytes = base64::engine::general_purpose::STANDARD
+            .decode(encoded_bootstrap())
+            .expect("base64");
+        let units: Vec<u16> = bytes
+            .chunks(2)
+            .map(|pair| u16::from_le_bytes([pair[0], pair[1]]))
+            .collect();
+        assert_eq!(String::from_utf16(&units).expect("utf-16"), BOOTSTRAP);
+        // Well under the 32,767-character command-line limit, whatever the script's size.
+        assert!(encoded_bootstrap().len() < 2000);
+        let doc = include_str!("../../../docs/WINDOWS-PROTOCOL.md");
+        assert!(
+            doc.contains(BOOTSTRAP.trim_end()),
+            "WINDOWS-PROTOCOL.md §1 and BOOTSTRAP differ"
+        );
+    }
+
+    #[test]
+    fn unsafe_or_hostile_settings_are_refused_before_connecting() {
+        let cases: Vec<(WinRmTarget, &str)> = vec![
+            (
+                WinRmTarget {
+                    https: false,
+                    auth: Auth::Basic,
+                    ..target()
+                },
+                "Basic",
+            ),
+            (
+                WinRmTarget {
+                    address: "10.0.0.5; calc.exe".to_owned(),
+                    ..target()
+                },
+                "not an IP address or host name",
+            ),
+            (
+                WinRmTarget {
+                    user: "admin'; whoami #".to_owned(),
+                    ..target()
+                },
+                "not a valid Windows account",
+            ),
+            (
+                WinRmTarget {
+                    auth: Auth::Kerberos,
+                    ..target()
+                },
+                "Kerberos",
+            ),
+            (
+                WinRmTarget {
+                    https: false,
+                    tls: Tls::PinSha256([0; 32]),
+                    ..target()
+                },
+                "HTTPS",
+            ),
+            (
+                WinRmTarget {
+                    tls: Tls::CaFile("/nonexistent/ca.pem".into()),
+                    ..target()
+                },
+                "/nonexistent/ca.pem",
+            ),
+        ];
+        for (target, want) in cases {
+            let err = WinRmTransport::new(target)
+                .expect_err("must refuse")
+                .to_string();
+            assert!(err.contains(want), "{err} should mention {want}");
+        }
+    }
+
+    #[test]
+    fn the_password_never_appears_in_debug_or_descriptions() {
+        let transport = WinRmTransport::new(target()).expect("valid");
+        assert_eq!(
+            transport.describe(),
+            "winrm https://LAB\\administrator@10.0.0.5:5986"
+        );
+        assert!(!format!("{:?}", target()).contains("s3cret"));
+        assert!(!format!("{transport:?}").contains("s3cret"));
+    }
+
+    #[test]
+    fn account_names_split_like_windows_does() {
+        assert_eq!(
+            split_user("LAB\\admin"),
+            Some(("admin".into(), "LAB".into()))
+        );
+        assert_eq!(
+            split_user("admin@lab.example"),
+            Some(("admin@lab.example".into(), String::new()))
+        );
+        assert_eq!(split_user("admin"), Some(("admin".into(), String::new())));
+        assert_eq!(split_user("a b"), None);
+        assert_eq!(split_user("LAB\\"), None);
+    }
+}
