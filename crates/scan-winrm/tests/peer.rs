@@ -37,6 +37,7 @@ fn peer(dir: &Path) -> Option<FakeWinrm> {
         default_profile: "test".to_owned(),
         ntlm_any_connection: false,
         replay: None,
+        replay_skip: false,
     })
     .unwrap()
 }
@@ -222,4 +223,56 @@ fn wrong_password_untrusted_certificate_and_wrong_pin_are_clear_errors() {
         .filter(|e| e["action"] == "Create")
         .count();
     assert_eq!(creates, 0);
+}
+
+/// Our client against bytes a real Windows server sent (pypsrp's recording of `powershell.exe -`
+/// with stdin): the shell and command IDs, the stdout chunks and the exit code are read correctly.
+#[test]
+fn real_windows_responses_are_parsed_correctly() {
+    let dir = tempfile::tempdir().unwrap();
+    fixtures(dir.path());
+    let recording = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../vm-tests/lab/winrm/recordings/test_winrs_send.yml");
+    let Some(peer) = FakeWinrm::start(&FakeWinrmConfig {
+        fixtures: dir.path().to_owned(),
+        default_profile: "test".to_owned(),
+        ntlm_any_connection: false,
+        replay: Some(recording),
+        replay_skip: true,
+    })
+    .unwrap() else {
+        return;
+    };
+    // Replay checks no credentials; Basic over TLS keeps the bodies as recorded (no sealing).
+    let transport = WinRmTransport::new(target(
+        &peer,
+        true,
+        Auth::Basic,
+        Tls::CaFile(peer.ca_path()),
+    ))
+    .unwrap();
+    let mut session = transport.open().unwrap();
+    let out = session
+        .run(&ScriptRun {
+            interpreter: Interpreter::PowerShell,
+            script: "Write-Host 'output 1'",
+            env: &[],
+            timeout: Duration::from_secs(10),
+        })
+        .unwrap_or_else(|err| panic!("{err}: {:#?}", peer.log_entries()));
+    drop(session);
+    assert_eq!(out.exit_code, Some(0));
+    assert_eq!(
+        String::from_utf8(out.stdout).unwrap(),
+        "output 1\noutput 2\n"
+    );
+    assert!(out.stderr.is_empty());
+    let log = peer.log_entries().unwrap();
+    let replayed: Vec<&str> = log.iter().filter_map(|e| e["replayed"].as_str()).collect();
+    assert_eq!(
+        replayed,
+        ["Create", "Command", "Send", "Receive", "Delete"],
+        "{log:#?}"
+    );
+    assert!(!log.iter().any(|e| e["error"].is_string()), "{log:#?}");
 }

@@ -25,6 +25,8 @@ pub struct FakeWinrmConfig {
     pub ntlm_any_connection: bool,
     /// Answer from one pypsrp recording instead of simulating (`--replay`).
     pub replay: Option<PathBuf>,
+    /// In replay mode, skip recorded requests the client does not make (`--replay-skip`).
+    pub replay_skip: bool,
 }
 
 /// Why the peer could not start or its log could not be read.
@@ -149,6 +151,9 @@ impl FakeWinrm {
         }
         if let Some(replay) = &cfg.replay {
             command.arg("--replay").arg(replay);
+            if cfg.replay_skip {
+                command.arg("--replay-skip");
+            }
         }
         let mut child = command
             .stdout(Stdio::piped())

@@ -158,6 +158,7 @@ fn start_with(fixtures: &Path, ntlm_any_connection: bool) -> Option<FakeWinrm> {
         default_profile: "server-drift".to_owned(),
         ntlm_any_connection,
         replay: None,
+        replay_skip: false,
     })
     .unwrap()
 }
@@ -425,6 +426,7 @@ fn replay(recording: &str, client: &str, command: &str, args: &[&str]) -> Option
         default_profile: "none".to_owned(),
         ntlm_any_connection: false,
         replay: Some(path),
+        replay_skip: false,
     })
     .unwrap()?;
     let cfg = json!({"client": client, "port": peer.http_port(), "command": command, "args": args});
@@ -596,6 +598,7 @@ fn replay_of_real_windows_stdin_chunks_and_unicode_satisfies_pypsrp() {
             default_profile: "none".to_owned(),
             ntlm_any_connection: false,
             replay: Some(recording),
+            replay_skip: false,
         })
         .unwrap() else {
             return;

@@ -10,7 +10,8 @@ binding AV pair at all (which Relaxed would accept), is refused with 401.
 
 --replay FILE.yml answers the requests with the recorded responses of one pypsrp test recording
 (tests/responses/*.yml in pypsrp's sdist), in order, after checking that each request's wsa:Action is
-the recorded one; RelatesTo is rewritten to the request's MessageID. No auth is checked in replay mode.
+the recorded one (with --replay-skip, recorded pairs are skipped forward to the next one with the
+request's action, for clients that send fewer requests); RelatesTo is rewritten to the request's MessageID. No auth is checked in replay mode.
 """
 
 import argparse
@@ -97,6 +98,7 @@ class Peer:
         self.pending_ntlm = {}
         self.replay = load_replay(args.replay) if args.replay else None
         self.replay_idx = 0
+        self.replay_skip = bool(args.replay_skip)
         self.cert_hash = None
 
     def log(self, entry):
@@ -658,6 +660,24 @@ class Handler(BaseHTTPRequestHandler):
         got = re.search(r"<[A-Za-z]*:?Action[^>]*>([^<]*)<", body.decode("utf-8", "replace"))
         want_action = want.group(1).strip() if want else ""
         got_action = got.group(1).strip() if got else ""
+        if want_action != got_action and peer.replay_skip:
+            # --replay-skip: a client that makes fewer requests than the recorded one (e.g. one Send
+            # instead of two, no Signal before Delete) gets the next recorded answer to its action.
+            skipped = None
+            with peer.lock:
+                for later in range(idx + 1, len(peer.replay)):
+                    found = re.search(r"<[A-Za-z]*:?Action[^>]*>([^<]*)<", peer.replay[later].get("request", ""))
+                    if found and found.group(1).strip() == got_action:
+                        skipped = list(range(idx, later))
+                        idx = later
+                        peer.replay_idx = later + 1
+                        recorded = peer.replay[idx]
+                        response = recorded.get("response", "")
+                        want_action = got_action
+                        break
+            if skipped is not None:
+                # Logged outside the lock: peer.log takes it too.
+                peer.log({"client": self.client(), "host": self.local_addr(), "action": "replay", "skipped": skipped})
         if want_action != got_action:
             peer.log({"client": self.client(), "host": self.local_addr(), "action": "replay", "index": idx,
                       "error": f"request {idx} has action {got_action!r}, the recording has {want_action!r}"})
@@ -702,6 +722,8 @@ def main():
     parser.add_argument("--default-profile")
     parser.add_argument("--ntlm-any-connection", action="store_true")
     parser.add_argument("--replay")
+    parser.add_argument("--replay-skip", action="store_true",
+                        help="in --replay, answer a request with the next recorded response to the same action, skipping others")
     args = parser.parse_args()
     if args.https_port >= 0 and not (args.cert and args.key):
         parser.error("--https-port needs --cert and --key")
