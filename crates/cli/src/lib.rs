@@ -4,6 +4,7 @@
 //! 2 usage error, 78 invalid configuration or catalogue.
 
 mod bench;
+mod discover_cmd;
 mod evidence_cmd;
 mod heal_cmd;
 mod report;
@@ -31,6 +32,8 @@ pub struct Cli {
 enum Command {
     /// Scan the configured targets (by default: this machine) and record signed evidence.
     Scan(scan_cmd::ScanArgs),
+    /// Read the computer inventory from Active Directory and record it as evidence.
+    Discover(discover_cmd::DiscoverArgs),
     /// Fix what L1 rules cover on the configured targets, verify each fix, record it as evidence.
     Heal(heal_cmd::HealArgs),
     /// Export, verify, anchor and inspect the evidence log.
@@ -81,6 +84,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Scan(args) => scan_cmd::run(args),
         Command::Heal(args) => heal_cmd::run(args),
+        Command::Discover(args) => discover_cmd::run(args),
         Command::Evidence(cmd) => evidence_cmd::run(cmd),
         Command::Config(ConfigCommand::Validate { file }) => {
             let config = setup::load_config(Some(&file))?;

@@ -24,6 +24,7 @@ impl Lab {
             .env("LAB_TARGETS", "3")
             // Windows peers have their own end-to-end test (lab_windows.rs).
             .env("LAB_WIN_TARGETS", "0")
+            .env("LAB_DC", "0")
             .output()
             .unwrap();
         assert!(

@@ -26,6 +26,7 @@ impl Lab {
             .env("LAB_DIR", dir)
             .env("LAB_TARGETS", "1")
             .env("LAB_WIN_TARGETS", "2")
+            .env("LAB_DC", "0")
             .output()
             .unwrap();
         assert!(

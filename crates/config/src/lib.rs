@@ -31,6 +31,39 @@ pub struct Config {
     /// Per-runbook parameter overrides: `[checks.LIN-DISK-001] threshold_percent = 95`.
     #[serde(default)]
     pub checks: BTreeMap<String, BTreeMap<String, toml::Value>>,
+    /// Active Directory, for discovering workstations (optional).
+    #[serde(default)]
+    pub directory: Option<DirectoryConfig>,
+}
+
+/// How to read the computer inventory from Active Directory.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DirectoryConfig {
+    /// DNS domain, e.g. `clinic.local`.
+    pub domain: String,
+    /// Domain controller (host name or IP address). Default: DNS SRV `_ldap._tcp.dc._msdcs.<domain>`
+    /// through `resolver`.
+    #[serde(default)]
+    pub dc: Option<String>,
+    /// DNS server to ask for the SRV record (IP address, usually the DC), when `dc` is not given.
+    #[serde(default)]
+    pub resolver: Option<String>,
+    /// Search base. Default: from the domain (`DC=clinic,DC=local`).
+    #[serde(default)]
+    pub base_dn: Option<String>,
+    /// Bind account, e.g. `svc-osiris@clinic.local` (read-only is enough).
+    pub bind_user: String,
+    /// File (mode 0600) holding the bind password.
+    pub password_file: PathBuf,
+    /// `ldaps` (default, port 636) or `starttls` (port 389).
+    #[serde(default = "default_directory_tls")]
+    pub tls: String,
+    /// PEM file of the CA that issued the DC's certificate.
+    pub ca_file: PathBuf,
+    /// A computer that has not logged on for this many days is stale.
+    #[serde(default = "default_stale_after_days")]
+    pub stale_after_days: u32,
 }
 
 /// OpenTimestamps settings.
@@ -163,6 +196,7 @@ impl Config {
             healing: HealingConfig::default(),
             targets: default_targets(),
             checks: BTreeMap::new(),
+            directory: None,
         }
     }
 
@@ -207,6 +241,9 @@ impl Config {
                 problems.push(format!("target `{}`: {err}", target.name));
             }
             problems.extend(target.problems());
+        }
+        if let Some(dir) = &self.directory {
+            problems.extend(dir.problems());
         }
         for url in &self.evidence.calendars {
             if !(url.starts_with("https://") || url.starts_with("http://")) {
@@ -411,6 +448,59 @@ impl TargetConfig {
     }
 }
 
+impl DirectoryConfig {
+    fn problems(&self) -> Vec<String> {
+        let mut problems = Vec::new();
+        let domain_ok = !self.domain.is_empty()
+            && self.domain.contains('.')
+            && model::is_valid_host(&self.domain);
+        if !domain_ok {
+            problems.push(format!(
+                "directory.domain `{}` is not a DNS domain name (e.g. clinic.local)",
+                self.domain.escape_debug()
+            ));
+        }
+        if let Some(dc) = self.dc.as_deref().filter(|dc| !model::is_valid_host(dc)) {
+            problems.push(format!(
+                "directory.dc `{}` is not a host name or IP address",
+                dc.escape_debug()
+            ));
+        }
+        if self.dc.is_none() && self.resolver.is_none() {
+            problems.push(
+                "directory: give `dc`, or `resolver` (a DNS server, usually the DC) to find it by SRV record"
+                    .to_owned(),
+            );
+        }
+        if let Some(resolver) = self
+            .resolver
+            .as_deref()
+            .filter(|r| r.parse::<std::net::IpAddr>().is_err())
+        {
+            problems.push(format!(
+                "directory.resolver `{}` is not an IP address",
+                resolver.escape_debug()
+            ));
+        }
+        if !is_valid_windows_user(&self.bind_user) {
+            problems.push(format!(
+                "directory.bind_user `{}` is not an account name (use `user@domain` or `DOMAIN\\user`)",
+                self.bind_user.escape_debug()
+            ));
+        }
+        if !matches!(self.tls.as_str(), "ldaps" | "starttls") {
+            problems.push(format!(
+                "directory.tls `{}` is unknown (use \"ldaps\" or \"starttls\"; unencrypted binds are not offered)",
+                self.tls.escape_debug()
+            ));
+        }
+        if self.stale_after_days == 0 {
+            problems.push("directory.stale_after_days must be at least 1".to_owned());
+        }
+        problems
+    }
+}
+
 /// A Windows account name as WinRM takes it: `user`, `DOMAIN\\user` or `user@domain`, without
 /// spaces, quotes or control characters.
 pub fn is_valid_windows_user(user: &str) -> bool {
@@ -493,6 +583,14 @@ fn default_targets() -> Vec<TargetConfig> {
         ca_file: None,
         cert_sha256: None,
     }]
+}
+
+fn default_directory_tls() -> String {
+    "ldaps".to_owned()
+}
+
+fn default_stale_after_days() -> u32 {
+    90
 }
 
 /// The public OpenTimestamps calendars.
@@ -672,6 +770,38 @@ key_file = "k"
                 site.toml: target `win2`: auth = "kerberos" is not available in this version; use "ntlm"
                 site.toml: target `win2`: give at most one of `ca_file` and `cert_sha256`
                 site.toml: target `win3`: platform `windows-server` is reached with transport `ssh`; Windows targets use `winrm`, others `local` or `ssh`"#]],
+        );
+    }
+
+    #[test]
+    fn directory_settings_are_checked() {
+        check(
+            r#"site = "lab"
+[directory]
+domain = "lab.example"
+dc = "10.77.0.2"
+bind_user = "svc-osiris@lab.example"
+password_file = "/var/tmp/osiris-lab/dc/bind-password"
+ca_file = "/var/tmp/osiris-lab/pki/ca.pem"
+"#,
+            expect!["ok: site=lab targets=1"],
+        );
+        check(
+            r#"site = "lab"
+[directory]
+domain = "lab)(cn=*"
+bind_user = "svc osiris"
+password_file = "p"
+ca_file = "c"
+tls = "none"
+stale_after_days = 0
+"#,
+            expect![[r#"
+                site.toml: directory.domain `lab)(cn=*` is not a DNS domain name (e.g. clinic.local)
+                site.toml: directory: give `dc`, or `resolver` (a DNS server, usually the DC) to find it by SRV record
+                site.toml: directory.bind_user `svc osiris` is not an account name (use `user@domain` or `DOMAIN\user`)
+                site.toml: directory.tls `none` is unknown (use "ldaps" or "starttls"; unencrypted binds are not offered)
+                site.toml: directory.stale_after_days must be at least 1"#]],
         );
     }
 

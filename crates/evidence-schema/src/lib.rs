@@ -161,3 +161,64 @@ pub struct StepRecord {
     /// Why the script could not run to completion.
     pub error: Option<String>,
 }
+
+/// The `kind` of a bundle that records one complete Active Directory inventory.
+pub const KIND_INVENTORY: &str = "inventory";
+
+/// Body of an `inventory` bundle: every computer object the directory returned, and what changed
+/// since the previous complete inventory. Only complete inventories are ever recorded.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct InventoryBody {
+    /// DNS domain.
+    pub domain: String,
+    /// The domain controller that answered.
+    pub domain_controller: String,
+    /// Counts by class and flag.
+    pub counts: InventoryCounts,
+    /// Every computer, sorted by account name.
+    pub computers: Vec<ComputerRecord>,
+    /// Differences from the previous recorded inventory (empty for the first one).
+    pub changes: Vec<InventoryChangeRecord>,
+}
+
+/// Inventory counts.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct InventoryCounts {
+    pub total: u64,
+    pub domain_controllers: u64,
+    pub servers: u64,
+    pub workstations: u64,
+    pub other: u64,
+    pub disabled: u64,
+    pub stale: u64,
+}
+
+/// One computer object, as the directory described it (control characters escaped).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ComputerRecord {
+    pub account: String,
+    pub dns_host_name: Option<String>,
+    pub operating_system: Option<String>,
+    pub operating_system_version: Option<String>,
+    /// `domain_controller`, `server`, `workstation` or `other`.
+    pub class: String,
+    pub disabled: bool,
+    pub stale: bool,
+    pub duplicate_dns_host_name: bool,
+    /// RFC 3339 UTC, if the computer ever logged on.
+    pub last_logon: Option<String>,
+}
+
+/// One inventory change: `appeared`, `disappeared` or `os_changed`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct InventoryChangeRecord {
+    pub change: String,
+    pub account: String,
+    /// For `os_changed`: `operatingSystem operatingSystemVersion` before and after.
+    pub from: Option<String>,
+    pub to: Option<String>,
+}

@@ -1,0 +1,306 @@
+//! A minimal DNS client over UDP for locating a domain controller: one SRV query
+//! (`_ldap._tcp.dc._msdcs.<domain>`) and one A/AAAA query, against a resolver the caller names.
+
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::time::Duration;
+
+use tokio::net::UdpSocket;
+
+/// Why a DNS lookup failed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum DnsError {
+    /// The UDP exchange with the resolver failed or timed out.
+    #[error("DNS query for {name} to {resolver} failed: {reason}")]
+    Exchange {
+        /// The name queried.
+        name: String,
+        /// The resolver address.
+        resolver: SocketAddr,
+        /// What went wrong.
+        reason: String,
+    },
+    /// The resolver answered, but not with a usable record.
+    #[error("DNS query for {name} to {resolver} returned no usable record: {reason}")]
+    NoRecord {
+        /// The name queried.
+        name: String,
+        /// The resolver address.
+        resolver: SocketAddr,
+        /// What the answer held instead.
+        reason: String,
+    },
+}
+
+/// A located service: target host name, its address and port.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServiceLocation {
+    /// The SRV target (a host name, without the trailing dot).
+    pub host: String,
+    /// An address of `host`.
+    pub address: IpAddr,
+    /// The SRV port.
+    pub port: u16,
+}
+
+const TYPE_A: u16 = 1;
+const TYPE_AAAA: u16 = 28;
+const TYPE_SRV: u16 = 33;
+
+/// Looks up the SRV record `name` and resolves its best target (lowest priority, highest weight).
+pub async fn locate_service(
+    resolver: SocketAddr,
+    name: &str,
+    timeout: Duration,
+) -> Result<ServiceLocation, DnsError> {
+    let answer = query(resolver, name, TYPE_SRV, timeout).await?;
+    let mut best: Option<(u16, u16, u16, String)> = None;
+    for record in &answer.records {
+        if record.rtype != TYPE_SRV {
+            continue;
+        }
+        let Some((priority, weight, port, target)) = parse_srv(&answer.message, record) else {
+            continue;
+        };
+        let better = best
+            .as_ref()
+            .is_none_or(|(best_priority, best_weight, _, _)| {
+                (priority, std::cmp::Reverse(weight))
+                    < (*best_priority, std::cmp::Reverse(*best_weight))
+            });
+        if better {
+            best = Some((priority, weight, port, target));
+        }
+    }
+    let Some((_, _, port, host)) = best else {
+        return Err(DnsError::NoRecord {
+            name: name.to_owned(),
+            resolver,
+            reason: format!("{} records, none of type SRV", answer.records.len()),
+        });
+    };
+    // Samba and Windows put the target's address in the additional section; ask if they did not.
+    let mut address = find_address(&answer, &host);
+    if address.is_none() {
+        let host_answer = query(resolver, &host, TYPE_A, timeout).await?;
+        address = find_address(&host_answer, &host);
+    }
+    if address.is_none() {
+        let host_answer = query(resolver, &host, TYPE_AAAA, timeout).await?;
+        address = find_address(&host_answer, &host);
+    }
+    let address = address.ok_or_else(|| DnsError::NoRecord {
+        name: host.clone(),
+        resolver,
+        reason: "no A or AAAA record for the SRV target".to_owned(),
+    })?;
+    Ok(ServiceLocation {
+        host,
+        address,
+        port,
+    })
+}
+
+struct Record {
+    name: String,
+    rtype: u16,
+    rdata_offset: usize,
+    rdata_len: usize,
+}
+
+struct Answer {
+    message: Vec<u8>,
+    records: Vec<Record>,
+}
+
+async fn query(
+    resolver: SocketAddr,
+    name: &str,
+    rtype: u16,
+    timeout: Duration,
+) -> Result<Answer, DnsError> {
+    let fail = |reason: String| DnsError::Exchange {
+        name: name.to_owned(),
+        resolver,
+        reason,
+    };
+    let id = u16::try_from(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |elapsed| elapsed.subsec_nanos() & 0xffff),
+    )
+    .unwrap_or(0);
+    let request = encode_query(id, name, rtype).ok_or_else(|| fail("invalid name".to_owned()))?;
+    let bind: SocketAddr = if resolver.is_ipv4() {
+        (Ipv4Addr::UNSPECIFIED, 0).into()
+    } else {
+        (Ipv6Addr::UNSPECIFIED, 0).into()
+    };
+    let exchange = async {
+        let socket = UdpSocket::bind(bind).await?;
+        socket.connect(resolver).await?;
+        socket.send(&request).await?;
+        let mut buffer = vec![0u8; 4096];
+        loop {
+            let n = socket.recv(&mut buffer).await?;
+            if n >= 12 && buffer[0..2] == id.to_be_bytes() {
+                buffer.truncate(n);
+                return Ok::<_, std::io::Error>(buffer);
+            }
+        }
+    };
+    let message = tokio::time::timeout(timeout, exchange)
+        .await
+        .map_err(|_| fail(format!("no answer within {timeout:?}")))?
+        .map_err(|err| fail(err.to_string()))?;
+    let rcode = message[3] & 0x0f;
+    if rcode != 0 {
+        return Err(DnsError::NoRecord {
+            name: name.to_owned(),
+            resolver,
+            reason: format!("response code {rcode} (3 = the name does not exist)"),
+        });
+    }
+    let records = parse_records(&message).ok_or_else(|| fail("malformed response".to_owned()))?;
+    Ok(Answer { message, records })
+}
+
+fn encode_query(id: u16, name: &str, rtype: u16) -> Option<Vec<u8>> {
+    let mut out = Vec::with_capacity(name.len() + 18);
+    out.extend_from_slice(&id.to_be_bytes());
+    out.extend_from_slice(&[0x01, 0x00, 0, 1, 0, 0, 0, 0, 0, 0]);
+    for label in name.trim_end_matches('.').split('.') {
+        let len = u8::try_from(label.len())
+            .ok()
+            .filter(|len| (1..64).contains(len))?;
+        out.push(len);
+        out.extend_from_slice(label.as_bytes());
+    }
+    out.push(0);
+    out.extend_from_slice(&rtype.to_be_bytes());
+    out.extend_from_slice(&1u16.to_be_bytes());
+    Some(out)
+}
+
+fn read_u16(message: &[u8], offset: usize) -> Option<u16> {
+    Some(u16::from_be_bytes([
+        *message.get(offset)?,
+        *message.get(offset + 1)?,
+    ]))
+}
+
+/// Reads a possibly compressed name; returns it and the offset just past it.
+fn read_name(message: &[u8], mut offset: usize) -> Option<(String, usize)> {
+    let mut labels: Vec<String> = Vec::new();
+    let mut end = None;
+    for _ in 0..128 {
+        let len = *message.get(offset)?;
+        if len == 0 {
+            return Some((labels.join("."), end.unwrap_or(offset + 1)));
+        }
+        if len & 0xc0 == 0xc0 {
+            let pointer = usize::from(read_u16(message, offset)? & 0x3fff);
+            end.get_or_insert(offset + 2);
+            offset = pointer;
+            continue;
+        }
+        let label = message.get(offset + 1..offset + 1 + usize::from(len))?;
+        labels.push(String::from_utf8_lossy(label).into_owned());
+        offset += 1 + usize::from(len);
+    }
+    None
+}
+
+fn parse_records(message: &[u8]) -> Option<Vec<Record>> {
+    let n_questions = read_u16(message, 4)?;
+    let n_records = usize::from(read_u16(message, 6)?)
+        + usize::from(read_u16(message, 8)?)
+        + usize::from(read_u16(message, 10)?);
+    let mut offset = 12;
+    for _ in 0..n_questions {
+        offset = read_name(message, offset)?.1 + 4;
+    }
+    let mut records = Vec::with_capacity(n_records);
+    for _ in 0..n_records {
+        let (name, after) = read_name(message, offset)?;
+        let rtype = read_u16(message, after)?;
+        let rdata_len = usize::from(read_u16(message, after + 8)?);
+        let rdata_offset = after + 10;
+        message.get(rdata_offset..rdata_offset + rdata_len)?;
+        records.push(Record {
+            name,
+            rtype,
+            rdata_offset,
+            rdata_len,
+        });
+        offset = rdata_offset + rdata_len;
+    }
+    Some(records)
+}
+
+fn parse_srv(message: &[u8], record: &Record) -> Option<(u16, u16, u16, String)> {
+    let start = record.rdata_offset;
+    let priority = read_u16(message, start)?;
+    let weight = read_u16(message, start + 2)?;
+    let port = read_u16(message, start + 4)?;
+    let (target, _) = read_name(message, start + 6)?;
+    Some((priority, weight, port, target))
+}
+
+fn find_address(answer: &Answer, host: &str) -> Option<IpAddr> {
+    answer.records.iter().find_map(|record| {
+        if !record.name.eq_ignore_ascii_case(host) {
+            return None;
+        }
+        let rdata = answer
+            .message
+            .get(record.rdata_offset..record.rdata_offset + record.rdata_len)?;
+        match (record.rtype, rdata.len()) {
+            (TYPE_A, 4) => Some(IpAddr::from(<[u8; 4]>::try_from(rdata).ok()?)),
+            (TYPE_AAAA, 16) => Some(IpAddr::from(<[u8; 16]>::try_from(rdata).ok()?)),
+            _ => None,
+        }
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::dns::*;
+
+    #[test]
+    fn parses_a_compressed_srv_answer_with_additional_address() {
+        let mut message = encode_query(7, "_ldap._tcp.lab.example", TYPE_SRV).unwrap_or_default();
+        message[7] = 1; // One answer.
+        message[11] = 1; // One additional record.
+        // Answer: name pointer to the question (offset 12), SRV, IN, TTL, rdata.
+        message.extend_from_slice(&[0xc0, 12, 0, 33, 0, 1, 0, 0, 0, 60]);
+        let target_offset = message.len() + 2 + 6;
+        let rdata = [0, 0, 0, 100, 1, 133, 3, b'd', b'c', b'1', 0xc0, 23];
+        message.extend_from_slice(&[0, rdata.len() as u8]);
+        message.extend_from_slice(&rdata);
+        // Additional: pointer to the target name, A, IN, TTL, 10.78.0.2.
+        message.extend_from_slice(&[0xc0, target_offset as u8, 0, 1, 0, 1, 0, 0, 0, 60, 0, 4]);
+        message.extend_from_slice(&[10, 78, 0, 2]);
+        let records = parse_records(&message).unwrap_or_default();
+        assert_eq!(records.len(), 2);
+        let srv = parse_srv(&message, &records[0]);
+        assert_eq!(srv, Some((0, 100, 389, "dc1.lab.example".to_owned())));
+        let answer = Answer { message, records };
+        assert_eq!(
+            find_address(&answer, "DC1.lab.example"),
+            Some(IpAddr::from([10, 78, 0, 2]))
+        );
+    }
+
+    #[test]
+    fn rejects_truncated_and_looping_messages() {
+        let message = encode_query(7, "a.b", TYPE_SRV).unwrap_or_default();
+        let mut truncated = message.clone();
+        truncated[7] = 1;
+        assert!(parse_records(&truncated).is_none());
+        // A name that points at itself must not loop forever.
+        let looping = [0xc0u8, 0];
+        assert!(read_name(&looping, 0).is_none());
+        assert!(encode_query(1, "bad..name", TYPE_A).is_none());
+    }
+}
