@@ -59,12 +59,19 @@ fn shipped_catalogue_is_valid() {
             "{} maps no HIPAA control",
             runbook.id
         );
+        let is_sh = runbook.detect.shell == model::Shell::Sh;
         assert!(
-            runbook.detect.body.contains("json_str"),
+            !is_sh || runbook.detect.body.contains("json_str"),
             "{} does not get the prelude",
             runbook.id
         );
     }
+    let windows = catalog.for_platform(model::Platform::WindowsServer).count();
+    assert!(windows >= 28, "only {windows} Windows Server runbooks");
+    assert!(
+        !catalog.powershell_prelude().trim().is_empty(),
+        "the PowerShell prelude (windows/lib/prelude.ps1) is not exposed"
+    );
     assert!(catalog.version().starts_with("0.0.0+"));
 }
 
@@ -151,6 +158,114 @@ fn id_must_match_file_name() {
         &[("T-OTHER-001.toml", GOOD)],
         expect![[
             r#"T-OTHER-001.toml:1:6: runbook id `T-GOOD-001` does not match its file name `T-OTHER-001.toml`; rename one of them"#
+        ]],
+    );
+}
+
+const PS_GOOD: &str = r#"id = "T-PS-001"
+title = "A PowerShell runbook"
+description = "d"
+platforms = ["windows-server"]
+severity = "high"
+
+[controls]
+hipaa = ["164.312(b)"]
+
+[detect]
+shell = "powershell"
+script = "scripts/t.ps1"
+
+[[expect]]
+field = "ok"
+op = "eq"
+value = true
+"#;
+
+#[track_caller]
+fn check_ps(body: &str, expect: Expect) {
+    let files = [
+        SourceFile {
+            path: "w/T-PS-001.toml",
+            text: PS_GOOD,
+        },
+        SourceFile {
+            path: "w/scripts/t.ps1",
+            text: body,
+        },
+    ];
+    let actual = match load(&files) {
+        Ok(catalog) => format!(
+            "ok: body {:?}",
+            catalog.get("T-PS-001").unwrap().detect.body
+        ),
+        Err(errors) => errors.to_string(),
+    };
+    expect.assert_eq(&actual);
+}
+
+#[test]
+fn powershell_body_is_not_given_the_prelude() {
+    let files = [
+        SourceFile {
+            path: "w/T-PS-001.toml",
+            text: PS_GOOD,
+        },
+        SourceFile {
+            path: "w/scripts/t.ps1",
+            text: "[ordered]@{ ok = $true }",
+        },
+        SourceFile {
+            path: catalog::POWERSHELL_PRELUDE,
+            text: "function Get-X { 1 }",
+        },
+    ];
+    let catalog = load(&files).unwrap();
+    assert_eq!(
+        catalog.get("T-PS-001").unwrap().detect.body,
+        "[ordered]@{ ok = $true }"
+    );
+    assert_eq!(catalog.powershell_prelude(), "function Get-X { 1 }");
+    assert_eq!(load(&[]).unwrap().powershell_prelude(), "");
+}
+
+#[test]
+fn powershell_here_string_terminator_is_rejected() {
+    check_ps(
+        "$x = @'\nhello\n'@\n[ordered]@{ ok = $true }\n",
+        expect![[
+            r#"w/scripts/t.ps1:3:1: a line starting with `'@` would end the here-string the body travels in; indent it or rewrite the string"#
+        ]],
+    );
+}
+
+#[test]
+fn powershell_code_from_data_is_rejected() {
+    check_ps(
+        "$c = 'Get-Date'\n[ordered]@{ ok = (Invoke-Expression $c) }\n",
+        expect![[
+            r#"w/scripts/t.ps1:2:19: `invoke-expression` builds or compiles code at run time; runbooks must only read data, so use cmdlets, CIM or the registry instead"#
+        ]],
+    );
+    check_ps(
+        "[ordered]@{ ok = ('1' | IEX) }\n",
+        expect![[
+            r#"w/scripts/t.ps1:1:25: `iex` builds or compiles code at run time; runbooks must only read data, so use cmdlets, CIM or the registry instead"#
+        ]],
+    );
+    check_ps(
+        "Add-Type -TypeDefinition 'x'\n[ordered]@{ ok = $true }\n",
+        expect![[
+            r#"w/scripts/t.ps1:1:1: `add-type` builds or compiles code at run time; runbooks must only read data, so use cmdlets, CIM or the registry instead"#
+        ]],
+    );
+}
+
+#[test]
+fn powershell_words_containing_iex_are_accepted() {
+    check_ps(
+        "$complex = 1 # iex in a comment is fine\n[ordered]@{ ok = ($complex -eq 1) }\n",
+        expect![[
+            r#"ok: body "$complex = 1 # iex in a comment is fine\n[ordered]@{ ok = ($complex -eq 1) }\n""#
         ]],
     );
 }

@@ -1,0 +1,91 @@
+# osiris PowerShell prelude: helpers shared by every Windows runbook body.
+# The scan engine puts this once at the top of a batch; bodies call these functions.
+# PowerShell 5.1 compatible; no code is ever built from data here.
+
+# Where remediations keep what they changed, so rollback restores exactly that.
+$OsirisRollbackRoot = 'HKLM:\SOFTWARE\OsirisCare\Rollback'
+
+# A registry value, or $null when the key or value is absent.
+function Get-OsirisRegValue([string]$Path, [string]$Name) {
+    $item = Get-ItemProperty -LiteralPath $Path -Name $Name -ErrorAction SilentlyContinue
+    if ($null -eq $item) { return $null }
+    return $item.$Name
+}
+
+# Whole days between a DateTime and now, computed on the host in UTC.
+function Get-OsirisAgeDays($When) {
+    if ($null -eq $When) { return $null }
+    return [int][math]::Floor(([DateTime]::UtcNow - ([DateTime]$When).ToUniversalTime()).TotalDays)
+}
+
+# ISO 8601 UTC text for a DateTime ($null stays $null).
+function ConvertTo-OsirisUtc($When) {
+    if ($null -eq $When) { return $null }
+    return ([DateTime]$When).ToUniversalTime().ToString('yyyy-MM-ddTHH:mm:ssZ')
+}
+
+# Splits a `;`/`,` separated parameter into trimmed, non-empty items.
+function Split-OsirisList([string]$Text) {
+    if ([string]::IsNullOrWhiteSpace($Text)) { return @() }
+    return @($Text -split '[;,]' | ForEach-Object { $_.Trim() } | Where-Object { $_ -ne '' })
+}
+
+# Saves a remediation's previous state (any object, stored as JSON) unless one is already saved,
+# so a second remediation never overwrites the original values.
+function Save-OsirisState([string]$Id, $State) {
+    $key = Join-Path $OsirisRollbackRoot $Id
+    if (Test-Path -LiteralPath $key) { return $false }
+    New-Item -Path $key -Force | Out-Null
+    $json = ConvertTo-Json -InputObject $State -Depth 6 -Compress
+    New-ItemProperty -LiteralPath $key -Name 'State' -Value $json -PropertyType String -Force | Out-Null
+    return $true
+}
+
+# The saved state of a remediation, or $null when nothing was saved.
+function Get-OsirisState([string]$Id) {
+    $json = Get-OsirisRegValue (Join-Path $OsirisRollbackRoot $Id) 'State'
+    if ($null -eq $json) { return $null }
+    return ConvertFrom-Json $json
+}
+
+# Forgets a remediation's saved state once rollback has restored it.
+function Clear-OsirisState([string]$Id) {
+    $key = Join-Path $OsirisRollbackRoot $Id
+    if (Test-Path -LiteralPath $key) { Remove-Item -LiteralPath $key -Recurse -Force }
+}
+
+# Sets registry values after saving what they were (absent values are remembered as absent).
+# Each entry: @{ Path = 'HKLM:\...'; Name = '...'; Value = 1; Type = 'DWord' }.
+function Set-OsirisRegistry([string]$Id, [object[]]$Values) {
+    $previous = @()
+    $changed = $false
+    foreach ($v in $Values) {
+        $old = Get-OsirisRegValue $v.Path $v.Name
+        $previous += [ordered]@{ path = $v.Path; name = $v.Name; existed = ($null -ne $old); value = $old; type = $v.Type }
+        if ($null -eq $old -or "$old" -ne "$($v.Value)") { $changed = $true }
+    }
+    [void](Save-OsirisState $Id $previous)
+    foreach ($v in $Values) {
+        if (-not (Test-Path -LiteralPath $v.Path)) { New-Item -Path $v.Path -Force | Out-Null }
+        New-ItemProperty -LiteralPath $v.Path -Name $v.Name -Value $v.Value -PropertyType $v.Type -Force | Out-Null
+    }
+    return [ordered]@{ changed = $changed; previous = @($previous) }
+}
+
+# Puts back exactly the registry values Set-OsirisRegistry saved, then forgets them.
+function Restore-OsirisRegistry([string]$Id) {
+    $saved = Get-OsirisState $Id
+    if ($null -eq $saved) { return [ordered]@{ changed = $false; reason = 'nothing saved' } }
+    $restored = @()
+    foreach ($v in @($saved)) {
+        if ($v.existed) {
+            if (-not (Test-Path -LiteralPath $v.path)) { New-Item -Path $v.path -Force | Out-Null }
+            New-ItemProperty -LiteralPath $v.path -Name $v.name -Value $v.value -PropertyType $v.type -Force | Out-Null
+        } else {
+            Remove-ItemProperty -LiteralPath $v.path -Name $v.name -ErrorAction SilentlyContinue
+        }
+        $restored += [ordered]@{ path = $v.path; name = $v.name; existed = [bool]$v.existed; value = $v.value }
+    }
+    Clear-OsirisState $Id
+    return [ordered]@{ changed = $true; restored = @($restored) }
+}
