@@ -311,13 +311,31 @@ fn write_latest(data_dir: &Path, inventory: &Inventory) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// What the change history needs of each computer.
-#[derive(serde::Serialize, serde::Deserialize)]
-struct LatestComputer {
-    account: String,
-    class: String,
+/// What the change history and the workstation cycle need of each computer.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+pub(crate) struct LatestComputer {
+    pub(crate) account: String,
+    pub(crate) class: String,
     operating_system: Option<String>,
     operating_system_version: Option<String>,
+    #[serde(default)]
+    pub(crate) dns_host_name: Option<String>,
+    #[serde(default)]
+    pub(crate) disabled: bool,
+    #[serde(default)]
+    pub(crate) stale: bool,
+}
+
+/// The computers of the last complete inventory (`None` before the first `osiris discover`).
+pub(crate) fn stored_computers(data_dir: &Path) -> anyhow::Result<Option<Vec<LatestComputer>>> {
+    let path = data_dir.join(LATEST);
+    match std::fs::read(&path) {
+        Ok(bytes) => Ok(Some(serde_json::from_slice(&bytes).with_context(|| {
+            format!("{} is damaged; run `osiris discover` again", path.display())
+        })?)),
+        Err(err) if err.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(err) => Err(err).with_context(|| format!("reading {}", path.display())),
+    }
 }
 
 impl From<&discovery::Computer> for LatestComputer {
@@ -327,6 +345,9 @@ impl From<&discovery::Computer> for LatestComputer {
             class: c.class.as_str().to_owned(),
             operating_system: c.operating_system.clone(),
             operating_system_version: c.operating_system_version.clone(),
+            dns_host_name: c.dns_host_name.clone(),
+            disabled: c.disabled,
+            stale: c.stale,
         }
     }
 }

@@ -10,6 +10,7 @@ mod heal_cmd;
 mod report;
 mod scan_cmd;
 mod setup;
+mod workstations;
 
 use std::io::Write;
 use std::path::PathBuf;

@@ -38,10 +38,38 @@ pub(crate) fn run(args: ScanArgs) -> anyhow::Result<ExitCode> {
         // Open the store first: a data directory we cannot write should stop us before scanning.
         let store = setup::open_store(&data_dir, &config.site).await?;
         let catalog = Arc::new(catalog);
+        // Workstations from the last AD inventory join the configured targets once they answer.
+        let plan = crate::workstations::plan(&config, &data_dir).await?;
+        let mut config = config;
+        if let Some(plan) = &plan {
+            config.targets.extend(plan.targets.iter().cloned());
+        }
         let scanned = scan_all(&config, &catalog, &data_dir).await?;
         let reports: Vec<TargetReport> =
             scanned.into_iter().map(|scanned| scanned.report).collect();
-        let bundles = record_scans(&store, &config, &catalog, &reports).await?;
+        let mut bundles = record_scans(&store, &config, &catalog, &reports).await?;
+        let summary = match &plan {
+            Some(plan) => {
+                let ws_reports: Vec<&TargetReport> = reports
+                    .iter()
+                    .filter(|r| plan.targets.iter().any(|t| t.name == r.target.name))
+                    .collect();
+                let body = crate::workstations::summary(plan, &ws_reports);
+                let appended = store
+                    .append(evidence::BundleDraft {
+                        site: config.site.clone(),
+                        kind: evidence_schema::KIND_WORKSTATION_SUMMARY.to_owned(),
+                        catalog: catalog.version().to_owned(),
+                        time: OffsetDateTime::now_utc(),
+                        body: serde_json::to_value(&body)?,
+                    })
+                    .await
+                    .context("recording the workstation summary")?;
+                bundles.push(("workstations".to_owned(), appended.seq));
+                Some(body)
+            }
+            None => None,
+        };
         let checkpoint = store
             .create_checkpoint()
             .await
@@ -55,10 +83,26 @@ pub(crate) fn run(args: ScanArgs) -> anyhow::Result<ExitCode> {
         };
         let mut out = std::io::stdout().lock();
         if args.json {
-            let json = report::render_json(&catalog, &reports, &note);
+            let mut json = report::render_json(&catalog, &reports, &note);
+            if let (Some(summary), Some(map)) = (&summary, json.as_object_mut()) {
+                map.insert("workstations".to_owned(), serde_json::to_value(summary)?);
+            }
             writeln!(out, "{}", serde_json::to_string_pretty(&json)?)?;
         } else {
             write!(out, "{}", report::render_text(&catalog, &reports, &note))?;
+            if let Some(s) = &summary {
+                writeln!(
+                    out,
+                    "Workstations: {} of {} known checked ({}.{}% coverage): {} compliant, {} need attention; {} not checked (disabled, offline or not in DNS)",
+                    s.checked,
+                    s.known,
+                    s.coverage_permille / 10,
+                    s.coverage_permille % 10,
+                    s.compliant,
+                    s.drifted,
+                    s.not_checked.len()
+                )?;
+            }
         }
         out.flush()?;
         store.close().await;

@@ -61,7 +61,11 @@ fn discovery_lists_exactly_the_seeded_computers_and_records_them() {
         .arg("up")
         .env("LAB_DIR", &dir)
         .env("LAB_TARGETS", "1")
-        .env("LAB_WIN_TARGETS", "0")
+        .env("LAB_WIN_TARGETS", "3")
+        .env(
+            "LAB_WIN_PROFILES",
+            "workstation-drift workstation-clean workstation-drift",
+        )
         .env("DC_SEED", "big")
         .output()
         .unwrap();
@@ -204,4 +208,145 @@ fn discovery_lists_exactly_the_seeded_computers_and_records_them() {
         .collect();
     assert_eq!(inventories.len(), 2);
     assert_eq!(inventories[0]["body"]["counts"]["total"], got.len() as u64);
+
+    // The workstation cycle: three of the directory's workstations are in DNS and answer WinRM
+    // (the lab's peer hosts); every other known workstation must be accounted for, not dropped.
+    let env: BTreeMap<String, String> = std::fs::read_to_string(lab.dir.join("lab.env"))
+        .unwrap()
+        .lines()
+        .filter_map(|l| l.split_once('='))
+        .map(|(k, v)| (k.to_owned(), v.trim_matches('"').to_owned()))
+        .collect();
+    let admin = std::fs::read_to_string(lab.dir.join("dc/samba/admin-password")).unwrap();
+    let peers: Vec<&str> = env["LAB_WIN_HOSTS"].split_whitespace().collect();
+    for (name, ip) in ["ws001", "ws002", "ws003"].iter().zip(&peers) {
+        let out = Command::new("samba-tool")
+            .args([
+                "dns",
+                "add",
+                &env["LAB_DC_HOST"],
+                "lab.example",
+                name,
+                "A",
+                ip,
+            ])
+            .arg(format!("-UAdministrator%{}", admin.trim()))
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "samba-tool dns add {name}: {}",
+            text(&out.stderr)
+        );
+    }
+    let mut ws_config = std::fs::read_to_string(&config).unwrap();
+    ws_config.push_str(&format!(
+        "\n[workstations]\nuser = {:?}\npassword_file = {:?}\nca_file = {:?}\n",
+        env["LAB_WIN_USER"], env["LAB_WIN_PASSWORD_FILE"], env["LAB_CA"]
+    ));
+    let ws_toml = lab.dir.join("workstations.toml");
+    std::fs::write(&ws_toml, ws_config).unwrap();
+    let out = osiris(
+        work.path(),
+        &["scan", "--json", "--config", ws_toml.to_str().unwrap()],
+    );
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}\n{}",
+        text(&out.stdout),
+        text(&out.stderr)
+    );
+    let scan: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let summary = &scan["workstations"];
+    let known = want
+        .values()
+        .filter(|c| c["class"] == "workstation")
+        .count() as u64;
+    assert_eq!(summary["known"], known);
+    assert_eq!(summary["checked"], 3, "{summary:#}");
+    assert_eq!(
+        summary["not_checked"].as_array().unwrap().len() as u64,
+        known - 3
+    );
+    assert_eq!(
+        summary["compliant"].as_u64().unwrap() + summary["drifted"].as_u64().unwrap(),
+        3
+    );
+    assert_eq!(
+        summary["drifted"], 2,
+        "two peers run the workstation-drift profile: {summary:#}"
+    );
+    assert_eq!(summary["coverage_permille"], 3 * 1000 / known);
+    let disabled = summary["not_checked"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|n| n["reason"] == "disabled in Active Directory")
+        .count();
+    assert_eq!(
+        disabled as u64,
+        want.values()
+            .filter(|c| c["class"] == "workstation" && c["disabled"] == true)
+            .count() as u64
+    );
+    // Per-device results for the checked workstations, by their directory names.
+    let results = scan["results"].as_array().unwrap();
+    for name in [
+        "ws001.lab.example",
+        "ws002.lab.example",
+        "ws003.lab.example",
+    ] {
+        assert!(
+            results
+                .iter()
+                .any(|r| r["target"] == name && r["status"] == "pass"),
+            "{name}"
+        );
+        assert!(
+            !results
+                .iter()
+                .any(|r| r["target"] == name && r["status"] == "error"),
+            "{name}: {results:#?}"
+        );
+    }
+    let out = osiris(
+        work.path(),
+        &[
+            "evidence",
+            "export",
+            "--data-dir",
+            data_dir.to_str().unwrap(),
+            "--out",
+            "kit2",
+        ],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let out = osiris(work.path(), &["evidence", "verify", "kit2"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stdout));
+    let bundles: Vec<serde_json::Value> =
+        std::fs::read_to_string(work.path().join("kit2/bundles.jsonl"))
+            .unwrap()
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
+    // One bundle per discovered workstation (the lab's own win1..3 targets are configured ones).
+    let devices = bundles
+        .iter()
+        .filter(|b| {
+            b["kind"] == "scan"
+                && b["body"]["target"]["device_type"] == "workstation"
+                && b["body"]["target"]["name"]
+                    .as_str()
+                    .unwrap()
+                    .ends_with(".lab.example")
+        })
+        .count();
+    assert_eq!(devices, 3);
+    let summaries: Vec<_> = bundles
+        .iter()
+        .filter(|b| b["kind"] == "workstation_summary")
+        .collect();
+    assert_eq!(summaries.len(), 1);
+    assert_eq!(&summaries[0]["body"], summary);
 }

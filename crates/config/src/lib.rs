@@ -34,6 +34,31 @@ pub struct Config {
     /// Active Directory, for discovering workstations (optional).
     #[serde(default)]
     pub directory: Option<DirectoryConfig>,
+    /// How to reach the workstations found in Active Directory (optional; needs `[directory]`).
+    #[serde(default)]
+    pub workstations: Option<WorkstationsConfig>,
+}
+
+/// WinRM settings shared by every discovered workstation.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WorkstationsConfig {
+    /// Account with local admin rights on the workstations, e.g. `CLINIC\\osiris-scan`.
+    pub user: String,
+    /// File (mode 0600) holding its password.
+    pub password_file: PathBuf,
+    /// `ntlm` (default) or `basic` (HTTPS only).
+    #[serde(default)]
+    pub auth: Option<String>,
+    /// `true` (default, port 5986) or `false` (5985, NTLM message encryption).
+    #[serde(default)]
+    pub https: Option<bool>,
+    /// PEM file of the CA that issued the workstations' WinRM certificates.
+    #[serde(default)]
+    pub ca_file: Option<PathBuf>,
+    /// How long the online probe (a TCP connect to the WinRM port) waits, in milliseconds.
+    #[serde(default = "default_probe_timeout_ms")]
+    pub probe_timeout_ms: u64,
 }
 
 /// How to read the computer inventory from Active Directory.
@@ -197,6 +222,7 @@ impl Config {
             targets: default_targets(),
             checks: BTreeMap::new(),
             directory: None,
+            workstations: None,
         }
     }
 
@@ -244,6 +270,30 @@ impl Config {
         }
         if let Some(dir) = &self.directory {
             problems.extend(dir.problems());
+        }
+        if let Some(ws) = &self.workstations {
+            if self.directory.is_none() {
+                problems.push(
+                    "[workstations] needs a [directory] section to discover them from".to_owned(),
+                );
+            }
+            if !is_valid_windows_user(&ws.user) {
+                problems.push(format!(
+                    "workstations.user `{}` is not a valid Windows account name (use `user`, `DOMAIN\\user` or `user@domain`)",
+                    ws.user.escape_debug()
+                ));
+            }
+            match (ws.auth.as_deref().unwrap_or("ntlm"), ws.https.unwrap_or(true)) {
+                ("ntlm", _) | ("basic", true) => {}
+                ("basic", false) => problems.push(
+                    "workstations: auth = \"basic\" sends the password readably over HTTP; use https = true or ntlm".to_owned(),
+                ),
+                (other, _) => problems.push(format!("workstations.auth `{other}` is unknown (use \"ntlm\" or \"basic\")")),
+            }
+            if ws.probe_timeout_ms == 0 || ws.probe_timeout_ms > 30_000 {
+                problems
+                    .push("workstations.probe_timeout_ms must be between 1 and 30000".to_owned());
+            }
         }
         for url in &self.evidence.calendars {
             if !(url.starts_with("https://") || url.starts_with("http://")) {
@@ -583,6 +633,10 @@ fn default_targets() -> Vec<TargetConfig> {
         ca_file: None,
         cert_sha256: None,
     }]
+}
+
+fn default_probe_timeout_ms() -> u64 {
+    1500
 }
 
 fn default_directory_tls() -> String {

@@ -101,6 +101,25 @@ pub async fn locate_service(
     })
 }
 
+/// The address of `host` (A, else AAAA) as the site's DNS server (usually the DC) knows it.
+pub async fn resolve_host(
+    resolver: SocketAddr,
+    host: &str,
+    timeout: Duration,
+) -> Result<IpAddr, DnsError> {
+    for rtype in [TYPE_A, TYPE_AAAA] {
+        let answer = query(resolver, host, rtype, timeout).await?;
+        if let Some(address) = find_address(&answer, host) {
+            return Ok(address);
+        }
+    }
+    Err(DnsError::NoRecord {
+        name: host.to_owned(),
+        resolver,
+        reason: "no A or AAAA record".to_owned(),
+    })
+}
+
 struct Record {
     name: String,
     rtype: u16,

@@ -222,3 +222,53 @@ pub struct InventoryChangeRecord {
     pub from: Option<String>,
     pub to: Option<String>,
 }
+
+/// The `kind` of the site summary of one workstation cycle.
+pub const KIND_WORKSTATION_SUMMARY: &str = "workstation_summary";
+
+/// Body of a `workstation_summary` bundle: every workstation the directory knows, accounted for.
+/// Coverage is checked ÷ known; a workstation that was not checked is listed with the reason.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WorkstationSummaryBody {
+    /// Workstations in the last complete inventory (enabled or not).
+    pub known: u64,
+    /// Scanned with at least one check evaluated.
+    pub checked: u64,
+    /// Checked and passing every check that applied.
+    pub compliant: u64,
+    /// Checked with at least one failed check.
+    pub drifted: u64,
+    /// Reached, but no check could be evaluated.
+    pub scan_failed: u64,
+    /// Known workstations not checked this cycle, with the reason (disabled, offline, not in DNS…).
+    pub not_checked: Vec<NotChecked>,
+    /// Accounts the directory marks stale (no logon within the configured age).
+    pub stale: Vec<String>,
+    /// checked × 1000 ÷ known.
+    pub coverage_permille: u64,
+    /// Per check: results over the checked workstations.
+    pub checks: std::collections::BTreeMap<String, CheckCounts>,
+}
+
+/// A known workstation that was not checked, and why.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NotChecked {
+    pub account: String,
+    pub dns_host_name: Option<String>,
+    pub reason: String,
+    pub stale: bool,
+}
+
+/// Results of one check across the checked workstations.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CheckCounts {
+    pub pass: u64,
+    pub fail: u64,
+    pub error: u64,
+    pub skipped: u64,
+    /// pass × 1000 ÷ (pass + fail); `None` when no workstation could be judged.
+    pub compliance_permille: Option<u64>,
+}
