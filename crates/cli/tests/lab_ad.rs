@@ -139,17 +139,29 @@ fn discovery_lists_exactly_the_seeded_computers_and_records_them() {
             .any(char::is_control)
     }));
 
-    // A second run records the same inventory with no changes.
+    // A workstation leaves the domain: the next inventory records it as an evidence event.
+    let admin = std::fs::read_to_string(lab.dir.join("dc/samba/admin-password")).unwrap();
+    let out = Command::new("samba-tool")
+        .args(["computer", "delete", "WSNEW", "-H", "ldap://10.77.0.2"])
+        .arg(format!("-UAdministrator%{}", admin.trim()))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "samba-tool computer delete: {}",
+        text(&out.stderr)
+    );
     let out = osiris(
         work.path(),
-        &["discover", "--config", config.to_str().unwrap()],
+        &["discover", "--json", "--config", config.to_str().unwrap()],
     );
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
-    assert!(
-        !text(&out.stdout).contains("Changes since the last inventory"),
-        "{}",
-        text(&out.stdout)
+    let second: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        second["inventory"]["changes"],
+        serde_json::json!([{"change": "disappeared", "account": "WSNEW$", "from": null, "to": null}])
     );
+    assert_eq!(second["inventory"]["counts"]["total"], got.len() as u64 - 1);
 
     // A wrong bind password: AD's own error text, exit 1, nothing recorded.
     let bad_password = lab.dir.join("bad-password");
@@ -217,7 +229,6 @@ fn discovery_lists_exactly_the_seeded_computers_and_records_them() {
         .filter_map(|l| l.split_once('='))
         .map(|(k, v)| (k.to_owned(), v.trim_matches('"').to_owned()))
         .collect();
-    let admin = std::fs::read_to_string(lab.dir.join("dc/samba/admin-password")).unwrap();
     let peers: Vec<&str> = env["LAB_WIN_HOSTS"].split_whitespace().collect();
     for (name, ip) in ["ws001", "ws002", "ws003"].iter().zip(&peers) {
         let out = Command::new("samba-tool")
@@ -259,10 +270,12 @@ fn discovery_lists_exactly_the_seeded_computers_and_records_them() {
     );
     let scan: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     let summary = &scan["workstations"];
+    // Every seeded workstation but the one deleted above.
     let known = want
         .values()
         .filter(|c| c["class"] == "workstation")
-        .count() as u64;
+        .count() as u64
+        - 1;
     assert_eq!(summary["known"], known);
     assert_eq!(summary["checked"], 3, "{summary:#}");
     assert_eq!(
