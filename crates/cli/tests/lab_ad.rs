@@ -304,7 +304,11 @@ fn discovery_lists_exactly_the_seeded_computers_and_records_them() {
             .count() as u64
     );
     // Workstations get the workstation profile: BitLocker, Defender, patches, firewall, screen lock.
-    assert_eq!(summary["checks"].as_object().unwrap().len(), 5, "{summary:#}");
+    assert_eq!(
+        summary["checks"].as_object().unwrap().len(),
+        5,
+        "{summary:#}"
+    );
     // Per-device results for the checked workstations, by their directory names.
     let results = scan["results"].as_array().unwrap();
     for name in [
