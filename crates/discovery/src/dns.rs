@@ -172,6 +172,12 @@ async fn query(
         .await
         .map_err(|_| fail(format!("no answer within {timeout:?}")))?
         .map_err(|err| fail(err.to_string()))?;
+    // TC: the answer did not fit in UDP; reading it would silently drop records.
+    if message[2] & 0x02 != 0 {
+        return Err(fail(
+            "the answer was truncated (too many records for UDP); set the DC explicitly in the configuration".to_owned(),
+        ));
+    }
     let rcode = message[3] & 0x0f;
     if rcode != 0 {
         return Err(DnsError::NoRecord {
