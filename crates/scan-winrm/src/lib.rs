@@ -267,6 +267,9 @@ impl Drop for WinRmSession {
 /// How long deleting the shell may take when a session ends.
 const CLOSE_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// How long stopping a timed-out command may add to the timeout.
+const SIGNAL_TIMEOUT: Duration = Duration::from_secs(2);
+
 /// Base64 text of the script per WS-Man `Send` (each is base64-encoded again inside the envelope).
 const SEND_CHUNK: usize = 48 * 1024;
 
@@ -338,10 +341,18 @@ async fn run_script(
     let mut args = POWERSHELL_ARGS;
     let encoded = encoded_bootstrap();
     args[6] = &encoded;
-    let command_id = shell
-        .start_command(POWERSHELL, &args)
-        .await
-        .map_err(|err| map_error(target, err))?;
+    // The whole run, starting the command included, counts against the script's timeout.
+    let deadline = tokio::time::Instant::now() + request.timeout;
+    let command_id =
+        match tokio::time::timeout_at(deadline, shell.start_command(POWERSHELL, &args)).await {
+            Ok(Ok(id)) => id,
+            Ok(Err(err)) => return Err(map_error(target, err)),
+            Err(_) => {
+                return Err(TransportError::Timeout {
+                    after: request.timeout,
+                });
+            }
+        };
     let work = async {
         let mut payload = base64::engine::general_purpose::STANDARD.encode(&request.script);
         payload.push_str("\r\n");
@@ -369,12 +380,13 @@ async fn run_script(
             }
         }
     };
-    match tokio::time::timeout(request.timeout, work).await {
+    match tokio::time::timeout_at(deadline, work).await {
         Ok(Ok(output)) => Ok(output),
         Ok(Err(err)) => Err(map_error(target, err)),
         Err(_) => {
             let stop = client.signal_terminate(host, shell.shell_id(), &command_id);
-            if tokio::time::timeout(CLOSE_TIMEOUT, stop).await.is_err() {
+            // Best effort and short: a host that stopped answering should not hold the caller.
+            if tokio::time::timeout(SIGNAL_TIMEOUT, stop).await.is_err() {
                 tracing::warn!(target_name = %target, "Stopping a timed-out command timed out.");
             }
             Err(TransportError::Timeout {

@@ -276,3 +276,145 @@ fn real_windows_responses_are_parsed_correctly() {
     );
     assert!(!log.iter().any(|e| e["error"].is_string()), "{log:#?}");
 }
+
+/// Output beyond `transport::MAX_OUTPUT` is cut there and marked, never a failure or a silent loss.
+#[test]
+fn output_beyond_the_limit_is_cut_and_marked() {
+    let dir = tempfile::tempdir().unwrap();
+    fixtures(dir.path());
+    let huge = "x".repeat(transport::MAX_OUTPUT + 100_000);
+    std::fs::write(
+        dir.path().join("runbooks/WIN-T-001.json"),
+        serde_json::json!({"id": "WIN-T-001", "provenance": "test",
+            "states": {"drift": {"output": {"enabled": false, "blob": huge}}, "compliant": {"output": {"enabled": true}}}})
+        .to_string(),
+    )
+    .unwrap();
+    let Some(peer) = FakeWinrm::start(&FakeWinrmConfig {
+        fixtures: dir.path().to_owned(),
+        default_profile: "test".to_owned(),
+        ntlm_any_connection: false,
+        replay: None,
+        replay_skip: false,
+    })
+    .unwrap() else {
+        return;
+    };
+    let transport =
+        WinRmTransport::new(target(&peer, true, Auth::Ntlm, Tls::CaFile(peer.ca_path()))).unwrap();
+    let mut session = transport.open().unwrap();
+    let out = session
+        .run(&ScriptRun {
+            interpreter: Interpreter::PowerShell,
+            script: &batch("detect", 0),
+            env: &[],
+            timeout: Duration::from_secs(20),
+        })
+        .unwrap();
+    assert!(out.truncated);
+    assert_eq!(out.stdout.len(), transport::MAX_OUTPUT);
+    assert!(out.stdout.starts_with(b"{\"osiris\":1"));
+}
+
+/// The strict peer binds each NTLM handshake to its TCP connection, as HTTP.sys does; many
+/// sessions over HTTPS must never split a handshake across pooled connections.
+#[test]
+fn ntlm_over_https_never_splits_a_handshake_across_connections() {
+    let dir = tempfile::tempdir().unwrap();
+    let Some(peer) = peer(dir.path()) else { return };
+    for session in 0..10 {
+        let transport =
+            WinRmTransport::new(target(&peer, true, Auth::Ntlm, Tls::CaFile(peer.ca_path())))
+                .unwrap();
+        let docs = run(
+            &transport,
+            &[batch("detect", 0), batch("detect", 0), batch("detect", 0)],
+        )
+        .unwrap_or_else(|err| panic!("session {session}: {err}"));
+        assert_eq!(docs.len(), 3);
+    }
+    let log = peer.log_entries().unwrap();
+    assert!(
+        !log.iter()
+            .any(|e| e["action"] == "refused" || e["error"].is_string()),
+        "{log:#?}"
+    );
+    assert_eq!(log.iter().filter(|e| e["action"] == "Create").count(), 10);
+}
+
+/// A host that stops answering mid-session: the run ends with `Timeout` close to the script's
+/// timeout (starting the command included), and the session reports it instead of hanging.
+#[test]
+fn a_host_that_stops_answering_times_out_within_the_deadline() {
+    use std::io::{Read as _, Write as _};
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, Ordering};
+
+    let dir = tempfile::tempdir().unwrap();
+    let Some(peer) = peer(dir.path()) else { return };
+    // A TCP proxy in front of the peer's HTTP port that can stop passing answers back.
+    let stalled = Arc::new(AtomicBool::new(false));
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let proxy_port = listener.local_addr().unwrap().port();
+    let upstream = peer.http_port();
+    let flag = Arc::clone(&stalled);
+    std::thread::spawn(move || {
+        for client in listener.incoming().flatten() {
+            let Ok(server) = std::net::TcpStream::connect(("127.0.0.1", upstream)) else {
+                continue;
+            };
+            let (mut c_in, mut s_out) = (client.try_clone().unwrap(), server.try_clone().unwrap());
+            std::thread::spawn(move || std::io::copy(&mut c_in, &mut s_out));
+            let (mut s_in, mut c_out, flag) = (server, client, Arc::clone(&flag));
+            std::thread::spawn(move || {
+                let mut buf = [0u8; 16 * 1024];
+                while let Ok(n) = s_in.read(&mut buf) {
+                    if n == 0 {
+                        break;
+                    }
+                    while flag.load(Ordering::SeqCst) {
+                        std::thread::sleep(Duration::from_millis(50));
+                    }
+                    if c_out.write_all(&buf[..n]).is_err() {
+                        break;
+                    }
+                }
+            });
+        }
+    });
+    let target = WinRmTarget {
+        port: Some(proxy_port),
+        ..target(&peer, false, Auth::Ntlm, Tls::SystemRoots)
+    };
+    let transport = WinRmTransport::new(target).unwrap();
+    let mut session = transport.open().unwrap();
+    let script = batch("detect", 0);
+    let run = |session: &mut Box<dyn transport::Session>, secs| {
+        session.run(&ScriptRun {
+            interpreter: Interpreter::PowerShell,
+            script: &script,
+            env: &[],
+            timeout: Duration::from_secs(secs),
+        })
+    };
+    assert_eq!(run(&mut session, 20).unwrap().exit_code, Some(0));
+    stalled.store(true, Ordering::SeqCst);
+    let started = std::time::Instant::now();
+    let err = run(&mut session, 2).unwrap_err();
+    let elapsed = started.elapsed();
+    assert_eq!(
+        err,
+        TransportError::Timeout {
+            after: Duration::from_secs(2)
+        }
+    );
+    assert!(elapsed < Duration::from_secs(8), "took {elapsed:?}");
+    // Dropping the session must not hang on the silent host either (bounded shell deletion).
+    let started = std::time::Instant::now();
+    drop(session);
+    assert!(
+        started.elapsed() < Duration::from_secs(20),
+        "{:?}",
+        started.elapsed()
+    );
+}
