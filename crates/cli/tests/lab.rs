@@ -5,119 +5,20 @@
 
 #![allow(clippy::unwrap_used, reason = "test helpers outside #[test] functions")]
 
-use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+mod common;
 
-struct Lab {
-    dir: PathBuf,
-    script: PathBuf,
-    env: BTreeMap<String, String>,
-}
+use common::{Lab, is_root, osiris, result, scan_results, text, verified_kit};
 
-impl Lab {
-    fn up(dir: &Path) -> Lab {
-        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../vm-tests/lab/lab");
-        let out = Command::new(&script)
-            .arg("up")
-            .env("LAB_DIR", dir)
-            .env("LAB_TARGETS", "3")
-            // Windows peers have their own end-to-end test (lab_windows.rs).
-            .env("LAB_WIN_TARGETS", "0")
-            .env("LAB_DC", "0")
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "lab up failed:\n{}\n{}",
-            text(&out.stdout),
-            text(&out.stderr)
-        );
-        let env_text = std::fs::read_to_string(dir.join("lab.env")).unwrap();
-        let env = env_text
-            .lines()
-            .filter_map(|line| line.split_once('='))
-            .map(|(k, v)| (k.to_owned(), v.trim_matches('"').to_owned()))
-            .collect();
-        Lab {
-            dir: dir.to_owned(),
-            script,
-            env,
-        }
-    }
-
-    /// Runs a command as root on lab target `n` (1-based) through the lab's own ssh helper.
-    fn on_target(&self, n: usize, command: &str) {
-        let out = Command::new(&self.script)
-            .args([
-                "ssh",
-                &n.to_string(),
-                "sudo",
-                "-n",
-                "sh",
-                "-c",
-                &shell_quote(command),
-            ])
-            .env("LAB_DIR", &self.dir)
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "on target {n}: {command}: {}",
-            text(&out.stderr)
-        );
-    }
-}
-
-impl Drop for Lab {
-    fn drop(&mut self) {
-        let _ = Command::new(&self.script)
-            .arg("down")
-            .env("LAB_DIR", &self.dir)
-            .output();
-    }
-}
-
-/// ssh joins its arguments into one remote command line, so the script is quoted once more.
-fn shell_quote(text: &str) -> String {
-    format!("'{}'", text.replace('\'', "'\\''"))
-}
-
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
-}
-
-fn is_root() -> bool {
-    Command::new("id")
-        .arg("-u")
-        .output()
-        .map(|out| text(&out.stdout).trim() == "0")
-        .unwrap_or(false)
-}
-
-fn osiris(dir: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_osiris"))
-        .args(args)
-        .current_dir(dir)
-        .env_remove("RUST_LOG")
-        .output()
-        .unwrap()
-}
-
-fn scan_json(dir: &Path, config: &Path) -> Vec<serde_json::Value> {
-    let out = osiris(
-        dir,
-        &["scan", "--json", "--config", config.to_str().unwrap()],
-    );
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}\n{}",
-        text(&out.stdout),
+/// Runs a command as root on lab target `n` (1-based) through the lab's own ssh helper.
+fn on_target(lab: &Lab, n: usize, command: &str) {
+    // ssh joins its arguments into one remote command line, so the script is quoted once more.
+    let quoted = format!("'{}'", command.replace('\'', "'\\''"));
+    let out = lab.script(&["ssh", &n.to_string(), "sudo", "-n", "sh", "-c", &quoted]);
+    assert!(
+        out.status.success(),
+        "on target {n}: {command}: {}",
         text(&out.stderr)
     );
-    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    json["results"].as_array().unwrap().clone()
 }
 
 fn status<'a>(
@@ -125,10 +26,7 @@ fn status<'a>(
     target: &str,
     check: &str,
 ) -> &'a serde_json::Value {
-    results
-        .iter()
-        .find(|r| r["target"] == target && r["check"] == check)
-        .unwrap_or_else(|| panic!("no {check} on {target}"))
+    result(results, target, check)
 }
 
 #[test]
@@ -142,7 +40,15 @@ fn drift_on_lab_targets_is_found_healed_verified_and_proven() {
         return;
     }
     let work = tempfile::tempdir().unwrap();
-    let lab = Lab::up(&work.path().join("lab"));
+    // Windows peers and the DC have their own end-to-end tests (lab_windows.rs, lab_ad.rs).
+    let lab = Lab::up(
+        &work.path().join("lab"),
+        &[
+            ("LAB_TARGETS", "3"),
+            ("LAB_WIN_TARGETS", "0"),
+            ("LAB_DC", "0"),
+        ],
+    );
     let config = lab.dir.join("site.toml");
     let hosts: Vec<&str> = lab.env["LAB_LINUX_HOSTS"].split_whitespace().collect();
     assert_eq!(hosts.len(), 3);
@@ -153,11 +59,12 @@ fn drift_on_lab_targets_is_found_healed_verified_and_proven() {
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
 
     // Drift on target1 only: root login allowed, a world-writable file in /etc, firewall flushed.
-    lab.on_target(
+    on_target(
+        &lab,
         1,
         "sed -i 's/^PermitRootLogin.*/PermitRootLogin yes/' /etc/ssh/sshd_config && touch /etc/osiris-drift && chmod 666 /etc/osiris-drift && nft flush ruleset",
     );
-    let results = scan_json(work.path(), &config);
+    let results = scan_results(work.path(), &config);
     let n_checks = catalog::embedded()
         .unwrap()
         .for_platform(model::Platform::Linux)
@@ -194,7 +101,11 @@ fn drift_on_lab_targets_is_found_healed_verified_and_proven() {
         text(&out.stdout)
     );
     assert_eq!(
-        status(&scan_json(work.path(), &config), "target1", "LIN-SSH-001")["status"],
+        status(
+            &scan_results(work.path(), &config),
+            "target1",
+            "LIN-SSH-001"
+        )["status"],
         "fail"
     );
 
@@ -215,7 +126,7 @@ fn drift_on_lab_targets_is_found_healed_verified_and_proven() {
     assert!(!report.contains("NOT FIXED"), "{report}");
 
     // Re-scan: the drift is gone; the fix landed in target1's own filesystem only.
-    let results = scan_json(work.path(), &config);
+    let results = scan_results(work.path(), &config);
     for check in [
         "LIN-SSH-001",
         "LIN-PERM-003",
@@ -241,25 +152,9 @@ fn drift_on_lab_targets_is_found_healed_verified_and_proven() {
     );
 
     // The evidence holds before/after for each fix and verifies.
-    let data_dir = lab.dir.join("osiris-data");
-    let out = osiris(
-        work.path(),
-        &[
-            "evidence",
-            "export",
-            "--data-dir",
-            data_dir.to_str().unwrap(),
-            "--out",
-            "kit",
-        ],
-    );
-    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
-    let out = osiris(work.path(), &["evidence", "verify", "kit"]);
-    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stdout));
-    let bundles = std::fs::read_to_string(work.path().join("kit/bundles.jsonl")).unwrap();
-    let heal: Vec<serde_json::Value> = bundles
-        .lines()
-        .map(|line| serde_json::from_str::<serde_json::Value>(line).unwrap())
+    let bundles = verified_kit(work.path(), &lab.dir.join("osiris-data"), "kit");
+    let heal: Vec<&serde_json::Value> = bundles
+        .iter()
         .filter(|b| {
             b["kind"] == "heal"
                 && b["body"]["target"]["name"] == "target1"
@@ -274,19 +169,16 @@ fn drift_on_lab_targets_is_found_healed_verified_and_proven() {
     );
     assert_eq!(heal[0]["body"]["after"]["status"], "pass");
     assert_eq!(heal[0]["body"]["rule"], "L1-LIN-SSH-001");
-    assert!(
-        bundles
-            .lines()
-            .any(|l| l.contains(r#""kind":"escalation""#))
-    );
+    assert!(bundles.iter().any(|b| b["kind"] == "escalation"));
 
     // target2 gets a new host key: its checks become errors naming it; the others still scan.
-    lab.on_target(
+    on_target(
+        &lab,
         2,
         "rm -f /etc/ssh/ssh_host_ed25519_key* && ssh-keygen -q -t ed25519 -N '' -f /etc/ssh/ssh_host_ed25519_key && kill -HUP $(cat /run/sshd.pid 2>/dev/null || pgrep -o sshd)",
     );
     std::thread::sleep(std::time::Duration::from_millis(500));
-    let results = scan_json(work.path(), &config);
+    let results = scan_results(work.path(), &config);
     for result in results.iter().filter(|r| r["target"] == "target2") {
         assert_eq!(result["status"], "error", "{result}");
         assert!(

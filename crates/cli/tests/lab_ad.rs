@@ -5,44 +5,12 @@
 
 #![allow(clippy::unwrap_used, reason = "test helpers outside #[test] functions")]
 
+mod common;
+
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Command;
 
-struct Lab {
-    dir: PathBuf,
-    script: PathBuf,
-}
-
-impl Drop for Lab {
-    fn drop(&mut self) {
-        let _ = Command::new(&self.script)
-            .arg("down")
-            .env("LAB_DIR", &self.dir)
-            .output();
-    }
-}
-
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
-}
-
-fn osiris(dir: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_osiris"))
-        .args(args)
-        .current_dir(dir)
-        .env_remove("RUST_LOG")
-        .output()
-        .unwrap()
-}
-
-fn is_root() -> bool {
-    Command::new("id")
-        .arg("-u")
-        .output()
-        .map(|out| text(&out.stdout).trim() == "0")
-        .unwrap_or(false)
-}
+use common::{Lab, is_root, osiris, scan_json, text, verified_kit};
 
 #[test]
 #[allow(
@@ -55,29 +23,17 @@ fn discovery_lists_exactly_the_seeded_computers_and_records_them() {
         return;
     }
     let work = tempfile::tempdir().unwrap();
-    let dir = work.path().join("lab");
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../vm-tests/lab/lab");
-    let out = Command::new(&script)
-        .arg("up")
-        .env("LAB_DIR", &dir)
-        .env("LAB_TARGETS", "1")
-        .env("LAB_WIN_TARGETS", "3")
-        .env(
-            "LAB_WIN_PROFILES",
-            "workstation-drift workstation-clean workstation-drift",
-        )
-        .env("DC_SEED", "big")
-        .output()
-        .unwrap();
-    let lab = Lab {
-        dir: dir.clone(),
-        script,
-    };
-    assert!(
-        out.status.success(),
-        "lab up failed:\n{}\n{}",
-        text(&out.stdout),
-        text(&out.stderr)
+    let lab = Lab::up(
+        &work.path().join("lab"),
+        &[
+            ("LAB_TARGETS", "1"),
+            ("LAB_WIN_TARGETS", "3"),
+            (
+                "LAB_WIN_PROFILES",
+                "workstation-drift workstation-clean workstation-drift",
+            ),
+            ("DC_SEED", "big"),
+        ],
     );
     let config = lab.dir.join("site.toml");
 
@@ -198,24 +154,9 @@ fn discovery_lists_exactly_the_seeded_computers_and_records_them() {
 
     // The inventory is signed evidence: two inventory bundles, and the kit verifies.
     let data_dir = lab.dir.join("osiris-data");
-    let out = osiris(
-        work.path(),
-        &[
-            "evidence",
-            "export",
-            "--data-dir",
-            data_dir.to_str().unwrap(),
-            "--out",
-            "kit",
-        ],
-    );
-    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
-    let out = osiris(work.path(), &["evidence", "verify", "kit"]);
-    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stdout));
-    let bundles = std::fs::read_to_string(work.path().join("kit/bundles.jsonl")).unwrap();
-    let inventories: Vec<serde_json::Value> = bundles
-        .lines()
-        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+    let bundles = verified_kit(work.path(), &data_dir, "kit");
+    let inventories: Vec<&serde_json::Value> = bundles
+        .iter()
         .filter(|b| b["kind"] == "inventory")
         .collect();
     assert_eq!(inventories.len(), 2);
@@ -223,12 +164,7 @@ fn discovery_lists_exactly_the_seeded_computers_and_records_them() {
 
     // The workstation cycle: three of the directory's workstations are in DNS and answer WinRM
     // (the lab's peer hosts); every other known workstation must be accounted for, not dropped.
-    let env: BTreeMap<String, String> = std::fs::read_to_string(lab.dir.join("lab.env"))
-        .unwrap()
-        .lines()
-        .filter_map(|l| l.split_once('='))
-        .map(|(k, v)| (k.to_owned(), v.trim_matches('"').to_owned()))
-        .collect();
+    let env = &lab.env;
     let peers: Vec<&str> = env["LAB_WIN_HOSTS"].split_whitespace().collect();
     for (name, ip) in ["ws001", "ws002", "ws003"].iter().zip(&peers) {
         let out = Command::new("samba-tool")
@@ -257,18 +193,7 @@ fn discovery_lists_exactly_the_seeded_computers_and_records_them() {
     ));
     let ws_toml = lab.dir.join("workstations.toml");
     std::fs::write(&ws_toml, ws_config).unwrap();
-    let out = osiris(
-        work.path(),
-        &["scan", "--json", "--config", ws_toml.to_str().unwrap()],
-    );
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}\n{}",
-        text(&out.stdout),
-        text(&out.stderr)
-    );
-    let scan: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let scan = scan_json(work.path(), &ws_toml);
     let summary = &scan["workstations"];
     // Every seeded workstation but the one deleted above.
     let known = want
@@ -329,26 +254,7 @@ fn discovery_lists_exactly_the_seeded_computers_and_records_them() {
             "{name}: {results:#?}"
         );
     }
-    let out = osiris(
-        work.path(),
-        &[
-            "evidence",
-            "export",
-            "--data-dir",
-            data_dir.to_str().unwrap(),
-            "--out",
-            "kit2",
-        ],
-    );
-    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
-    let out = osiris(work.path(), &["evidence", "verify", "kit2"]);
-    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stdout));
-    let bundles: Vec<serde_json::Value> =
-        std::fs::read_to_string(work.path().join("kit2/bundles.jsonl"))
-            .unwrap()
-            .lines()
-            .map(|l| serde_json::from_str(l).unwrap())
-            .collect();
+    let bundles = verified_kit(work.path(), &data_dir, "kit2");
     // One bundle per discovered workstation (the lab's own win1..3 targets are configured ones).
     let devices = bundles
         .iter()
