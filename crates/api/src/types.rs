@@ -1,0 +1,445 @@
+//! Request and response bodies of every endpoint, shared by the daemon and its clients.
+
+use serde::{Deserialize, Serialize};
+
+/// `GET /v1/status`: everything the console's home screen and `osiris status` show.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Status {
+    pub site: String,
+    /// The daemon's version.
+    pub version: String,
+    /// The daemon's clock when it answered (clients compute "3 minutes ago" from it).
+    pub now: i64,
+    pub started_at: i64,
+    /// False until the first-boot wizard finished (`POST /v1/setup/complete`).
+    pub setup_complete: bool,
+    pub devices: DeviceCounts,
+    /// Newest scan of any device, if any.
+    pub last_scan_at: Option<i64>,
+    pub cycles: Vec<CycleState>,
+    pub healing: HealingState,
+    pub incidents: IncidentCounts,
+    /// One entry per framework, HIPAA first.
+    pub compliance: Vec<FrameworkScore>,
+    pub evidence: EvidenceState,
+    pub health: ApplianceHealth,
+}
+
+/// How many devices are in which state.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DeviceCounts {
+    pub total: u32,
+    /// Scanned at least once.
+    pub checked: u32,
+    pub compliant: u32,
+    /// At least one check failed.
+    pub drifted: u32,
+    /// The last scan could not reach or read the device.
+    pub errored: u32,
+    pub by_class: Vec<ClassCount>,
+}
+
+/// Device counts of one class.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ClassCount {
+    pub class: DeviceClass,
+    pub total: u32,
+    pub compliant: u32,
+    pub drifted: u32,
+    pub errored: u32,
+}
+
+/// What kind of machine a device is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DeviceClass {
+    WindowsServer,
+    Workstation,
+    Linux,
+}
+
+/// One of the daemon's recurring jobs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CycleKind {
+    /// Servers and Linux hosts from the configuration: scan, then L1 healing.
+    ServerScan,
+    /// Workstations from the last AD inventory.
+    WorkstationScan,
+    /// Reading the computer inventory from Active Directory.
+    Discovery,
+    /// Submitting checkpoints to OpenTimestamps calendars and upgrading pending proofs.
+    Anchor,
+    /// Signing a checkpoint of the evidence log.
+    Checkpoint,
+}
+
+impl CycleKind {
+    /// Every cycle, in the order status lists them.
+    pub const ALL: [CycleKind; 5] = [
+        CycleKind::ServerScan,
+        CycleKind::WorkstationScan,
+        CycleKind::Discovery,
+        CycleKind::Anchor,
+        CycleKind::Checkpoint,
+    ];
+
+    /// The name used in the API and logs (`server_scan`, …).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CycleKind::ServerScan => "server_scan",
+            CycleKind::WorkstationScan => "workstation_scan",
+            CycleKind::Discovery => "discovery",
+            CycleKind::Anchor => "anchor",
+            CycleKind::Checkpoint => "checkpoint",
+        }
+    }
+}
+
+/// The state of one recurring job.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CycleState {
+    pub kind: CycleKind,
+    /// False when the configuration does not call for it (e.g. no `[directory]`).
+    pub enabled: bool,
+    pub running: bool,
+    pub runs: u64,
+    pub last_started_at: Option<i64>,
+    pub last_finished_at: Option<i64>,
+    /// One line: what the last run did, or why it failed.
+    pub last_outcome: Option<String>,
+    pub last_failed: bool,
+    pub next_due_at: Option<i64>,
+}
+
+/// Whether L1 may remediate now.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HealingState {
+    pub paused: bool,
+    pub paused_reason: Option<String>,
+    pub paused_by: Option<String>,
+    pub paused_at: Option<i64>,
+    /// Current and future maintenance windows.
+    pub maintenance: Vec<Maintenance>,
+}
+
+/// A period in which remediation stops (detection continues).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Maintenance {
+    pub id: u64,
+    pub start: i64,
+    pub end: i64,
+    pub reason: String,
+    /// Devices covered; empty means the whole site.
+    pub targets: Vec<String>,
+}
+
+/// Incidents by phase.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct IncidentCounts {
+    pub open: u32,
+    pub healing: u32,
+    /// Handed to a person and not closed.
+    pub escalated: u32,
+    pub resolved: u32,
+}
+
+/// Compliance with one framework: the share of mapped check results that pass.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FrameworkScore {
+    /// `HIPAA`, `SOC 2`, `PCI DSS`, `NIST CSF`, `CIS`.
+    pub framework: String,
+    pub passing: u32,
+    pub failing: u32,
+    /// passing / (passing + failing), in tenths of a percent; `None` when nothing maps to it yet.
+    pub permille: Option<u32>,
+    /// Earlier values, oldest first (one per completed server scan cycle, at most 30).
+    pub trend: Vec<u32>,
+}
+
+/// The evidence log and its anchoring.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EvidenceState {
+    pub bundles: u64,
+    /// Hex SHA-256 of the newest bundle.
+    pub head_hash: Option<String>,
+    pub last_checkpoint_at: Option<i64>,
+    pub checkpoint_size: u64,
+    /// Checkpoints submitted to calendars and not yet in a Bitcoin block.
+    pub ots_pending: u64,
+    /// Checkpoints with a complete Bitcoin attestation.
+    pub ots_anchored: u64,
+    /// Hex id of the appliance's signing key.
+    pub key_id: String,
+}
+
+/// The appliance box itself.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ApplianceHealth {
+    pub uptime_secs: u64,
+    pub disk_free_bytes: u64,
+    pub disk_total_bytes: u64,
+    pub mem_total_bytes: u64,
+    pub mem_available_bytes: u64,
+    /// The appliance's own LAN addresses.
+    pub addresses: Vec<String>,
+    /// Short code the partner asks for on the phone (derived from the signing key).
+    pub support_code: String,
+    pub update: UpdateState,
+}
+
+/// The image update mechanism's state.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UpdateState {
+    pub current: String,
+    pub available: Option<String>,
+    /// `idle`, `staged`, `pending_health`, `good`, `rolled_back`, or `unavailable`.
+    pub state: String,
+    pub detail: Option<String>,
+    pub can_apply: bool,
+    pub can_roll_back: bool,
+}
+
+/// `GET /v1/targets`: one entry per known device.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Device {
+    pub name: String,
+    pub class: DeviceClass,
+    /// `linux`, `windows-server`, `windows-workstation`.
+    pub platform: String,
+    pub address: Option<String>,
+    pub status: DeviceStatus,
+    pub last_scan_at: Option<i64>,
+    pub checks_total: u32,
+    pub checks_failed: u32,
+    pub failing: Vec<FailingCheck>,
+    /// Why the last scan could not complete, in plain words.
+    pub error: Option<String>,
+}
+
+/// A device's state after its last scan.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DeviceStatus {
+    Compliant,
+    Drifted,
+    Error,
+    /// Not scanned yet.
+    Unknown,
+}
+
+/// A check that failed on a device.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FailingCheck {
+    pub check: String,
+    pub title: String,
+    pub severity: String,
+}
+
+/// `GET /v1/incidents`: open, healing, escalated and recently resolved incidents.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Incident {
+    pub id: u64,
+    pub target: String,
+    pub check: String,
+    pub title: String,
+    pub severity: String,
+    /// `open`, `healing`, `escalated`, `resolved`, `closed`.
+    pub phase: String,
+    pub opened_at: i64,
+    pub updated_at: i64,
+    pub occurrences: u32,
+    pub flapping: bool,
+    pub acknowledged: bool,
+    /// True when the appliance cannot fix it and a person must act.
+    pub needs_human: bool,
+    /// What the appliance did, oldest first, in plain words.
+    pub history: Vec<String>,
+}
+
+/// `GET /v1/healing`: remediation attempts and escalations, newest first.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HealingEntry {
+    pub at: i64,
+    pub target: String,
+    pub check: String,
+    pub runbook: Option<String>,
+    /// `L1` today.
+    pub tier: String,
+    /// `fixed`, `not_fixed`, `escalated`.
+    pub result: String,
+    pub reason: String,
+    pub evidence_seq: Option<u64>,
+}
+
+/// `POST /v1/scan` and `POST /v1/heal`: answer to a trigger.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Triggered {
+    pub cycle: CycleKind,
+    /// True when a run was already going and this one will follow it.
+    pub queued: bool,
+    pub message: String,
+}
+
+/// `POST /v1/healing/pause` and `/v1/healing/resume`: who and why (recorded as evidence).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PauseRequest {
+    pub reason: String,
+    pub by: String,
+}
+
+/// `POST /v1/maintenance`: a new window.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MaintenanceRequest {
+    pub start: i64,
+    pub end: i64,
+    pub reason: String,
+    #[serde(default)]
+    pub targets: Vec<String>,
+}
+
+/// `POST /v1/incidents/{id}/ack`: a person took it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AckRequest {
+    pub by: String,
+}
+
+/// `POST /v1/evidence/export`: write an auditor kit into a directory (e.g. a mounted USB stick).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ExportRequest {
+    /// An existing, writable directory; the kit goes into a new subdirectory of it.
+    pub dest_dir: String,
+}
+
+/// A finished export.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ExportResult {
+    /// The kit directory that was written.
+    pub path: String,
+    pub bundles: u64,
+    pub bytes: u64,
+}
+
+/// `GET /v1/setup`: the first-boot wizard's state.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SetupState {
+    pub complete: bool,
+    pub interfaces: Vec<Interface>,
+    pub network: Option<NetworkSettings>,
+    pub claim: ClaimInfo,
+    /// Directory settings saved by the wizard or the configuration (never the password).
+    pub directory: Option<DirectorySettings>,
+    /// Which credential slots hold a secret (`windows`, `linux`, `directory`).
+    pub credentials: Vec<CredentialSlot>,
+    /// IANA name, e.g. `America/Chicago`.
+    pub timezone: String,
+}
+
+/// A network interface the appliance sees.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Interface {
+    pub name: String,
+    pub mac: Option<String>,
+    pub up: bool,
+    /// Addresses in CIDR form.
+    pub addresses: Vec<String>,
+}
+
+/// `POST /v1/setup/network`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NetworkSettings {
+    pub interface: String,
+    pub mode: NetworkMode,
+    /// CIDR, static mode only.
+    pub address: Option<String>,
+    pub gateway: Option<String>,
+    #[serde(default)]
+    pub dns: Vec<String>,
+}
+
+/// How the appliance gets its address.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum NetworkMode {
+    Dhcp,
+    Static,
+}
+
+/// The site claim: the code the partner enters in Central, and a URL for the QR code.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ClaimInfo {
+    pub code: String,
+    pub url: String,
+    /// Set once a claim code was entered on the console.
+    pub claimed_with: Option<String>,
+}
+
+/// `POST /v1/setup/claim`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ClaimRequest {
+    pub code: String,
+}
+
+/// Saved Active Directory settings (no secret).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DirectorySettings {
+    pub domain: String,
+    pub dc: Option<String>,
+    pub bind_user: String,
+}
+
+/// `POST /v1/setup/directory/test` and `POST /v1/setup/directory`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DirectoryRequest {
+    pub domain: String,
+    /// Host name or address of a DC; empty/absent means "find it in DNS".
+    pub dc: Option<String>,
+    pub bind_user: String,
+    pub password: String,
+}
+
+/// The result of "test connection".
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ConnectionTest {
+    pub ok: bool,
+    /// Plain words for the office manager ("The password for scanner@clinic.local is wrong").
+    pub message: String,
+    /// The technical detail for the partner (the server's own error text).
+    pub detail: Option<String>,
+}
+
+/// A credential slot the wizard fills.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CredentialSlot {
+    /// The Windows account used for WinRM on servers and workstations.
+    Windows,
+    /// The Linux account used over SSH.
+    Linux,
+    /// The AD bind account.
+    Directory,
+}
+
+/// `POST /v1/setup/credentials`: an account for a slot; the secret goes to the encrypted vault.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CredentialRequest {
+    pub slot: CredentialSlot,
+    pub user: String,
+    /// A password, or an OpenSSH private key (Linux slot only).
+    pub secret: String,
+}
+
+/// `POST /v1/setup/timezone`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TimezoneRequest {
+    pub timezone: String,
+}
+
+/// The body of every non-2xx answer.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ApiError {
+    /// What went wrong, in one sentence.
+    pub error: String,
+    /// What to do about it.
+    pub hint: Option<String>,
+}
