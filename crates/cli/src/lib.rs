@@ -9,8 +9,8 @@ mod evidence_cmd;
 mod heal_cmd;
 mod report;
 mod scan_cmd;
-mod setup;
-mod workstations;
+
+use ops::setup;
 
 use std::io::Write;
 use std::path::PathBuf;
@@ -70,15 +70,7 @@ enum CatalogCommand {
     List,
 }
 
-/// An invalid configuration or catalogue: exit code 78 (`EX_CONFIG`).
-#[derive(Debug, thiserror::Error)]
-#[error("{0}")]
-pub struct BadConfig(pub String);
-
-/// A command that ran and found a problem it has already reported (e.g. a kit that fails to verify).
-#[derive(Debug, thiserror::Error)]
-#[error("{0}")]
-pub struct Failed(pub String);
+pub use ops::{BadConfig, Failed};
 
 /// Runs the parsed command line.
 pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {

@@ -8,8 +8,6 @@ use std::sync::Arc;
 use anyhow::Context;
 use time::OffsetDateTime;
 
-use evidence_schema::{CheckResultRecord, ScanBody, Summary, TargetRecord};
-use model::{DeviceType, Platform, Target};
 use scan::TargetReport;
 
 use crate::report::{self, EvidenceNote};
@@ -39,22 +37,22 @@ pub(crate) fn run(args: ScanArgs) -> anyhow::Result<ExitCode> {
         let store = setup::open_store(&data_dir, &config.site).await?;
         let catalog = Arc::new(catalog);
         // Workstations from the last AD inventory join the configured targets once they answer.
-        let plan = crate::workstations::plan(&config, &data_dir).await?;
+        let plan = ops::workstations::plan(&config, &data_dir).await?;
         let mut config = config;
         if let Some(plan) = &plan {
             config.targets.extend(plan.targets.iter().cloned());
         }
-        let scanned = scan_all(&config, &catalog, &data_dir).await?;
+        let scanned = ops::scan::scan_all(&config, &catalog, &data_dir).await?;
         let reports: Vec<TargetReport> =
             scanned.into_iter().map(|scanned| scanned.report).collect();
-        let mut bundles = record_scans(&store, &config, &catalog, &reports).await?;
+        let mut bundles = ops::scan::record_scans(&store, &config, &catalog, &reports).await?;
         let summary = match &plan {
             Some(plan) => {
                 let ws_reports: Vec<&TargetReport> = reports
                     .iter()
                     .filter(|r| plan.targets.iter().any(|t| t.name == r.target.name))
                     .collect();
-                let body = crate::workstations::summary(plan, &ws_reports);
+                let body = ops::workstations::summary(plan, &ws_reports);
                 let appended = store
                     .append(evidence::BundleDraft {
                         site: config.site.clone(),
@@ -108,257 +106,4 @@ pub(crate) fn run(args: ScanArgs) -> anyhow::Result<ExitCode> {
         store.close().await;
         Ok(ExitCode::SUCCESS)
     })
-}
-
-/// One scanned target, with the transport that reached it (healing reuses it).
-pub(crate) struct Scanned {
-    pub(crate) target: Target,
-    pub(crate) transport: Arc<dyn transport::Transport>,
-    pub(crate) report: TargetReport,
-}
-
-/// Scans every configured target, at most `SCAN_CONCURRENCY` at once, in configuration order.
-pub(crate) async fn scan_all(
-    config: &config::Config,
-    catalog: &Arc<catalog::Catalog>,
-    data_dir: &std::path::Path,
-) -> anyhow::Result<Vec<Scanned>> {
-    let overrides = Arc::new(config.param_overrides());
-    let known_hosts_path = data_dir.join("known_hosts");
-    let known_hosts = Arc::new(
-        scan_ssh::KnownHosts::open(&known_hosts_path)
-            .with_context(|| format!("opening {}", known_hosts_path.display()))?,
-    );
-    // Build every transport first, so a credential problem stops the run before any scan.
-    let mut jobs = Vec::new();
-    for target_config in &config.targets {
-        let platform: Platform = target_config
-            .platform
-            .parse()
-            .map_err(|err| crate::BadConfig(format!("target `{}`: {err}", target_config.name)))?;
-        let target = Target {
-            name: target_config.name.clone(),
-            platform,
-            device_type: if platform == Platform::WindowsWorkstation {
-                DeviceType::Workstation
-            } else {
-                DeviceType::Server
-            },
-        };
-        let transport: Arc<dyn transport::Transport> =
-            Arc::from(transport_for(target_config, &known_hosts)?);
-        jobs.push((target, transport));
-    }
-    let limit = Arc::new(tokio::sync::Semaphore::new(SCAN_CONCURRENCY));
-    let mut tasks = Vec::new();
-    for (target, transport) in jobs {
-        let catalog = Arc::clone(catalog);
-        let overrides = Arc::clone(&overrides);
-        let permit = Arc::clone(&limit)
-            .acquire_owned()
-            .await
-            .context("scan limiter closed")?;
-        tasks.push(tokio::task::spawn_blocking(move || {
-            let _permit = permit;
-            let runbooks: Vec<_> = catalog.for_platform(target.platform).collect();
-            let scripts = scan::ScriptContext {
-                overrides: &overrides,
-                powershell_prelude: catalog.powershell_prelude(),
-            };
-            let (report, diagnostics) =
-                scan::scan_target(&target, transport.as_ref(), &runbooks, &scripts);
-            (
-                Scanned {
-                    target,
-                    transport,
-                    report,
-                },
-                diagnostics,
-            )
-        }));
-    }
-    let mut scanned = Vec::new();
-    for task in tasks {
-        let (one, diagnostics) = task.await.context("scan task failed")?;
-        for diagnostic in diagnostics {
-            tracing::warn!(target_name = %diagnostic.target, error = %diagnostic.message, "Scan problem.");
-        }
-        scanned.push(one);
-    }
-    Ok(scanned)
-}
-
-/// Seals one scan bundle per report; returns `(target, seq)` per bundle.
-pub(crate) async fn record_scans(
-    store: &store::Store,
-    config: &config::Config,
-    catalog: &catalog::Catalog,
-    reports: &[TargetReport],
-) -> anyhow::Result<Vec<(String, u64)>> {
-    let mut bundles = Vec::new();
-    for report in reports {
-        let body = scan_body(catalog, report)?;
-        let draft = evidence::BundleDraft {
-            site: config.site.clone(),
-            kind: evidence_schema::KIND_SCAN.to_owned(),
-            catalog: catalog.version().to_owned(),
-            time: OffsetDateTime::now_utc(),
-            body,
-        };
-        let appended = store
-            .append(draft)
-            .await
-            .context("recording scan evidence")?;
-        bundles.push((report.target.name.clone(), appended.seq));
-    }
-    Ok(bundles)
-}
-
-/// How many targets are scanned at once.
-const SCAN_CONCURRENCY: usize = 16;
-
-/// The transport a target's configuration asks for, with its credentials read from their files.
-fn transport_for(
-    target: &config::TargetConfig,
-    known_hosts: &Arc<scan_ssh::KnownHosts>,
-) -> anyhow::Result<Box<dyn transport::Transport>> {
-    match target.transport.as_str() {
-        "local" => Ok(Box::new(scan_local::LocalTransport)),
-        "ssh" => {
-            let missing = |field: &str| {
-                crate::BadConfig(format!("target `{}`: `{field}` is missing", target.name))
-            };
-            let auth = match (&target.key_file, &target.password_file) {
-                (Some(key), None) => {
-                    setup::check_secret_file(key)?;
-                    scan_ssh::SshAuth::Key {
-                        private_key: key.clone(),
-                    }
-                }
-                (None, Some(path)) => {
-                    setup::check_secret_file(path)?;
-                    let text = std::fs::read_to_string(path)
-                        .with_context(|| format!("reading password file {}", path.display()))?;
-                    scan_ssh::SshAuth::Password {
-                        password: text.trim_end_matches(['\n', '\r']).to_owned(),
-                    }
-                }
-                _ => return Err(missing("key_file or password_file").into()),
-            };
-            let ssh_target = scan_ssh::SshTarget {
-                name: target.name.clone(),
-                address: target.address.clone().ok_or_else(|| missing("address"))?,
-                port: target.port.unwrap_or(22),
-                user: target.user.clone().ok_or_else(|| missing("user"))?,
-                auth,
-                become_root: target.become_method.as_deref() == Some("sudo"),
-                connect_timeout: std::time::Duration::from_secs(10),
-            };
-            let transport = scan_ssh::SshTransport::new(ssh_target, Arc::clone(known_hosts))
-                .map_err(|err| crate::BadConfig(format!("target `{}`: {err}", target.name)))?;
-            Ok(Box::new(transport))
-        }
-        "winrm" => {
-            let missing = |field: &str| {
-                crate::BadConfig(format!("target `{}`: `{field}` is missing", target.name))
-            };
-            let path = target
-                .password_file
-                .as_ref()
-                .ok_or_else(|| missing("password_file"))?;
-            setup::check_secret_file(path)?;
-            let password = std::fs::read_to_string(path)
-                .with_context(|| format!("reading password file {}", path.display()))?
-                .trim_end_matches(['\n', '\r'])
-                .to_owned();
-            let tls = match (&target.ca_file, &target.cert_sha256) {
-                (Some(ca), _) => scan_winrm::Tls::CaFile(ca.clone()),
-                (None, Some(pin)) => {
-                    let bytes = hex::decode(pin.replace(':', "")).map_err(|_| {
-                        crate::BadConfig(format!(
-                            "target `{}`: cert_sha256 is not hex",
-                            target.name
-                        ))
-                    })?;
-                    let pin: [u8; 32] = bytes.try_into().map_err(|_| {
-                        crate::BadConfig(format!(
-                            "target `{}`: cert_sha256 is not 32 bytes",
-                            target.name
-                        ))
-                    })?;
-                    scan_winrm::Tls::PinSha256(pin)
-                }
-                (None, None) => scan_winrm::Tls::SystemRoots,
-            };
-            let auth = match target.auth.as_deref().unwrap_or("ntlm") {
-                "basic" => scan_winrm::Auth::Basic,
-                _ => scan_winrm::Auth::Ntlm,
-            };
-            let winrm_target = scan_winrm::WinRmTarget {
-                name: target.name.clone(),
-                address: target.address.clone().ok_or_else(|| missing("address"))?,
-                port: target.port,
-                https: target.https.unwrap_or(true),
-                auth,
-                user: target.user.clone().ok_or_else(|| missing("user"))?,
-                password,
-                tls,
-                connect_timeout: std::time::Duration::from_secs(10),
-                operation_timeout: std::time::Duration::from_secs(60),
-            };
-            let transport = scan_winrm::WinRmTransport::new(winrm_target)
-                .map_err(|err| crate::BadConfig(format!("target `{}`: {err}", target.name)))?;
-            Ok(Box::new(transport))
-        }
-        other => Err(crate::BadConfig(format!(
-            "target `{}`: unknown transport `{other}`",
-            target.name
-        ))
-        .into()),
-    }
-}
-
-/// The evidence body of one target's scan (schema: docs/EVIDENCE-FORMAT.md).
-fn scan_body(
-    catalog: &catalog::Catalog,
-    report: &TargetReport,
-) -> anyhow::Result<serde_json::Value> {
-    let summary = report.summary();
-    let results = report
-        .results
-        .iter()
-        .map(|result| {
-            let runbook = catalog.get(&result.runbook_id);
-            CheckResultRecord {
-                check: result.runbook_id.clone(),
-                title: runbook.map(|rb| rb.title.clone()).unwrap_or_default(),
-                severity: runbook
-                    .map(|rb| rb.severity.as_str().to_owned())
-                    .unwrap_or_default(),
-                status: result.outcome.status.as_str().to_owned(),
-                observed: result.outcome.observed.clone(),
-                expected: result.outcome.expected.clone(),
-                reason: result.outcome.reason.clone(),
-                controls: runbook.map(report::control_refs).unwrap_or_default(),
-            }
-        })
-        .collect();
-    let body = ScanBody {
-        target: TargetRecord {
-            name: report.target.name.clone(),
-            platform: report.target.platform.as_str().to_owned(),
-            device_type: report.target.device_type.as_str().to_owned(),
-        },
-        started: evidence::log::format_time(report.started)?,
-        finished: evidence::log::format_time(report.finished)?,
-        results,
-        summary: Summary {
-            total: summary.total as u64,
-            pass: summary.pass as u64,
-            fail: summary.fail as u64,
-            error: summary.error as u64,
-            skipped: summary.skipped as u64,
-        },
-    };
-    Ok(serde_json::to_value(body)?)
 }

@@ -10,6 +10,13 @@ use serde::Deserialize;
 
 use model::{ParamValue, Platform};
 
+mod daemon;
+
+pub use daemon::{
+    ChannelConfig, CredentialsConfig, DaemonConfig, EscalationConfig, MIN_INTERVAL_SECS,
+    RemindAfter,
+};
+
 /// The whole configuration file.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -37,6 +44,15 @@ pub struct Config {
     /// How to reach the workstations found in Active Directory (optional; needs `[directory]`).
     #[serde(default)]
     pub workstations: Option<WorkstationsConfig>,
+    /// How `osirisd` schedules its cycles and serves its local API.
+    #[serde(default)]
+    pub daemon: DaemonConfig,
+    /// L3 escalation channels (optional).
+    #[serde(default)]
+    pub escalation: Option<EscalationConfig>,
+    /// The encrypted credential vault.
+    #[serde(default)]
+    pub credentials: CredentialsConfig,
 }
 
 /// WinRM settings shared by every discovered workstation.
@@ -223,6 +239,9 @@ impl Config {
             checks: BTreeMap::new(),
             directory: None,
             workstations: None,
+            daemon: DaemonConfig::default(),
+            escalation: None,
+            credentials: CredentialsConfig::default(),
         }
     }
 
@@ -270,6 +289,10 @@ impl Config {
         }
         if let Some(dir) = &self.directory {
             problems.extend(dir.problems());
+        }
+        problems.extend(self.daemon.problems());
+        if let Some(escalation) = &self.escalation {
+            problems.extend(escalation.problems());
         }
         if let Some(ws) = &self.workstations {
             if self.directory.is_none() {
@@ -549,6 +572,16 @@ impl DirectoryConfig {
         }
         problems
     }
+}
+
+/// A Unix user or group name (`[a-z_][a-z0-9_-]*`, at most 32 characters).
+pub fn is_valid_unix_name(name: &str) -> bool {
+    let mut chars = name.chars();
+    name.len() <= 32
+        && chars
+            .next()
+            .is_some_and(|c| c.is_ascii_lowercase() || c == '_')
+        && chars.all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '_' | '-'))
 }
 
 /// A Windows account name as WinRM takes it: `user`, `DOMAIN\\user` or `user@domain`, without
@@ -856,6 +889,87 @@ stale_after_days = 0
                 site.toml: directory.bind_user `svc osiris` is not an account name (use `user@domain` or `DOMAIN\user`)
                 site.toml: directory.tls `none` is unknown (use "ldaps" or "starttls"; unencrypted binds are not offered)
                 site.toml: directory.stale_after_days must be at least 1"#]],
+        );
+    }
+
+    #[test]
+    fn impossible_daemon_intervals_and_broken_channels_are_refused() {
+        check(
+            r#"site = "lab"
+[daemon]
+server_scan_secs = 0
+drift_rescan_secs = 900
+jitter_percent = 90
+socket = "api.sock"
+metrics_listen = "0.0.0.0:9464"
+[escalation]
+[[escalation.channel]]
+name = "mail"
+kind = "email"
+server = "mx"
+security = "plain"
+username = "u"
+[[escalation.channel]]
+name = "mail"
+kind = "webhook"
+url = "ftp://x"
+min_severity = "urgent"
+[[escalation.channel]]
+name = "pd"
+kind = "pager"
+"#,
+            expect![[r#"
+                site.toml: daemon.server_scan_secs = 0 is impossible: use 5 to 604800 seconds
+                site.toml: daemon.drift_rescan_secs (900) is longer than server_scan_secs (0): the re-scan after drift must come sooner than the regular scan
+                site.toml: daemon.jitter_percent = 90 is too large: use 0 to 50
+                site.toml: daemon.socket `api.sock` must be an absolute path
+                site.toml: daemon.metrics_listen `0.0.0.0:9464` is not a loopback address: metrics carry no authentication, so they are served on 127.0.0.1 or ::1 only
+                site.toml: escalation channel `mail` (email): `from` is missing
+                site.toml: escalation channel `mail` (email): `to` is missing
+                site.toml: escalation channel `mail`: security `plain` is unknown (use starttls, tls, or none for a relay on this machine)
+                site.toml: escalation channel `mail`: give both `username` and `password_file`, or neither
+                site.toml: escalation channel `mail` is listed twice; names must be unique
+                site.toml: escalation channel `mail`: min_severity `urgent` is unknown (use low, medium, high or critical)
+                site.toml: escalation channel `mail` (webhook): `secret_file` is missing
+                site.toml: escalation channel `mail`: url `ftp://x` is not an http(s) URL
+                site.toml: escalation channel `pd`: kind `pager` is unknown (use email, slack, teams, pagerduty or webhook)"#]],
+        );
+    }
+
+    #[test]
+    fn a_daemon_configuration_with_every_channel_parses() {
+        check(
+            r#"site = "lab"
+[daemon]
+server_scan_secs = 10
+drift_rescan_secs = 5
+workstation_scan_secs = 20
+socket_group = "osiris"
+metrics_listen = "127.0.0.1:9464"
+[escalation]
+remind_after_minutes = { critical = 30 }
+[[escalation.channel]]
+name = "msp-mail"
+kind = "email"
+server = "10.77.0.3"
+port = 587
+from = "appliance@clinic.example"
+to = ["oncall@msp.example"]
+[[escalation.channel]]
+name = "chat"
+kind = "slack"
+url_file = "/etc/osiris/slack-url"
+[[escalation.channel]]
+name = "pd"
+kind = "pagerduty"
+routing_key_file = "/etc/osiris/pd-key"
+[[escalation.channel]]
+name = "ticketing"
+kind = "webhook"
+url = "https://psa.example/hook"
+secret_file = "/etc/osiris/hook-secret"
+"#,
+            expect!["ok: site=lab targets=1"],
         );
     }
 

@@ -272,3 +272,67 @@ pub struct CheckCounts {
     /// pass × 1000 ÷ (pass + fail); `None` when no workstation could be judged.
     pub compliance_permille: Option<u64>,
 }
+
+/// The `kind` of a bundle that records one L3 notification (first or reminder) and its delivery.
+pub const KIND_NOTIFICATION: &str = "notification";
+
+/// Body of a `notification` bundle: what was told to whom, and every delivery attempt.
+/// Secrets (passwords, webhook URLs, routing keys) are never recorded, only channel names.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NotificationBody {
+    /// The incident it is about.
+    pub incident: u64,
+    /// De-duplication key `site/target/check`.
+    pub key: String,
+    pub target: String,
+    pub check: String,
+    pub severity: String,
+    /// The headline as sent.
+    pub headline: String,
+    /// A reminder of an earlier notification nobody acknowledged.
+    pub reminder: bool,
+    /// One entry per channel the severity routed to.
+    pub deliveries: Vec<DeliveryRecord>,
+}
+
+/// Delivering one notification to one channel.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DeliveryRecord {
+    /// The configured channel name.
+    pub channel: String,
+    /// `email`, `slack`, `teams`, `pagerduty` or `webhook`.
+    pub kind: String,
+    pub delivered: bool,
+    pub attempts: Vec<DeliveryAttempt>,
+}
+
+/// One delivery attempt.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DeliveryAttempt {
+    /// RFC 3339 UTC.
+    pub at: String,
+    /// The receiver's answer (`250 2.0.0 Ok: queued`, `HTTP 202`) when it accepted.
+    pub answer: Option<String>,
+    /// Why it failed, when it did.
+    pub error: Option<String>,
+}
+
+/// The `kind` of a bundle that records a person's action on the appliance.
+pub const KIND_OPERATOR_ACTION: &str = "operator_action";
+
+/// Body of an `operator_action` bundle: healing paused or resumed, a maintenance window added,
+/// an incident acknowledged, an export written.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OperatorActionBody {
+    /// `pause_healing`, `resume_healing`, `maintenance`, `acknowledge`, `export`, `setup`.
+    pub action: String,
+    /// Who, as they gave it (console user name, `osiris` CLI user).
+    pub by: String,
+    pub reason: String,
+    /// Action-specific details (window bounds, incident id, export path).
+    pub details: serde_json::Value,
+}

@@ -10,23 +10,23 @@ use std::time::Duration;
 use evidence_schema::{CheckCounts, NotChecked, WorkstationSummaryBody};
 use scan::TargetReport;
 
-use crate::discover_cmd::{LatestComputer, stored_computers};
+use crate::discover::{LatestComputer, stored_computers};
 
 /// Which workstations to scan, and why the others are not scanned.
 #[derive(Debug, Default)]
-pub(crate) struct Plan {
+pub struct Plan {
     /// Target configurations for the workstations that answered the probe.
-    pub(crate) targets: Vec<config::TargetConfig>,
+    pub targets: Vec<config::TargetConfig>,
     /// Known workstations that will not be scanned this cycle, with the reason.
-    pub(crate) not_checked: Vec<NotChecked>,
+    pub not_checked: Vec<NotChecked>,
     /// Every workstation in the inventory (enabled or not).
-    pub(crate) known: u64,
+    pub known: u64,
     /// Stale workstations (scanned or not), by account.
-    pub(crate) stale: Vec<String>,
+    pub stale: Vec<String>,
 }
 
 /// Builds the cycle's plan, or `None` when no `[workstations]` section is configured.
-pub(crate) async fn plan(config: &config::Config, data_dir: &Path) -> anyhow::Result<Option<Plan>> {
+pub async fn plan(config: &config::Config, data_dir: &Path) -> anyhow::Result<Option<Plan>> {
     let (Some(ws), Some(dir)) = (&config.workstations, &config.directory) else {
         return Ok(None);
     };
@@ -162,7 +162,7 @@ pub(crate) async fn plan(config: &config::Config, data_dir: &Path) -> anyhow::Re
 }
 
 /// The site summary of one workstation cycle.
-pub(crate) fn summary(plan: &Plan, reports: &[&TargetReport]) -> WorkstationSummaryBody {
+pub fn summary(plan: &Plan, reports: &[&TargetReport]) -> WorkstationSummaryBody {
     let mut checks: BTreeMap<String, CheckCounts> = BTreeMap::new();
     let (mut compliant, mut drifted, mut failed) = (0u64, 0u64, 0u64);
     for report in reports {

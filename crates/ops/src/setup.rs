@@ -7,7 +7,7 @@ use anyhow::Context;
 use crate::BadConfig;
 
 /// Reads and validates the configuration file, or the embedded default when none is given.
-pub(crate) fn load_config(path: Option<&Path>) -> anyhow::Result<config::Config> {
+pub fn load_config(path: Option<&Path>) -> anyhow::Result<config::Config> {
     let Some(path) = path else {
         return Ok(config::Config::embedded_default());
     };
@@ -22,13 +22,13 @@ pub(crate) fn load_config(path: Option<&Path>) -> anyhow::Result<config::Config>
 }
 
 /// The built-in catalogue; a broken one is a configuration error.
-pub(crate) fn load_catalog() -> anyhow::Result<catalog::Catalog> {
+pub fn load_catalog() -> anyhow::Result<catalog::Catalog> {
     catalog::embedded()
         .map_err(|errors| BadConfig(format!("built-in catalogue is invalid:\n{errors}")).into())
 }
 
 /// A catalogue from a directory on disk (every file under it, paths relative to it).
-pub(crate) fn load_catalog_dir(dir: &Path) -> anyhow::Result<catalog::Catalog> {
+pub fn load_catalog_dir(dir: &Path) -> anyhow::Result<catalog::Catalog> {
     let mut files = Vec::new();
     collect(dir, dir, &mut files)
         .with_context(|| format!("reading catalogue directory {}", dir.display()))?;
@@ -54,10 +54,7 @@ pub(crate) fn load_catalog_dir(dir: &Path) -> anyhow::Result<catalog::Catalog> {
 }
 
 /// Checks that every `[checks.ID]` override names a known runbook and valid parameter values.
-pub(crate) fn check_overrides(
-    config: &config::Config,
-    catalog: &catalog::Catalog,
-) -> anyhow::Result<()> {
+pub fn check_overrides(config: &config::Config, catalog: &catalog::Catalog) -> anyhow::Result<()> {
     let mut problems = Vec::new();
     for (id, params) in config.param_overrides() {
         match catalog.get(&id) {
@@ -79,7 +76,7 @@ pub(crate) fn check_overrides(
 }
 
 /// `--data-dir`, else the configuration's `data_dir`, else `./osiris-data`.
-pub(crate) fn data_dir(flag: Option<PathBuf>, config: &config::Config) -> PathBuf {
+pub fn data_dir(flag: Option<PathBuf>, config: &config::Config) -> PathBuf {
     flag.or_else(|| config.data_dir.clone())
         .unwrap_or_else(|| PathBuf::from("osiris-data"))
 }
@@ -100,7 +97,7 @@ fn collect(root: &Path, dir: &Path, files: &mut Vec<(String, String)>) -> std::i
 }
 
 /// The async runtime for commands that touch the store or the network; built after config loads.
-pub(crate) fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+pub fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
     tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -109,7 +106,7 @@ pub(crate) fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
 }
 
 /// Opens (or creates) the evidence store in `data_dir`.
-pub(crate) async fn open_store(data_dir: &Path, site: &str) -> anyhow::Result<store::Store> {
+pub async fn open_store(data_dir: &Path, site: &str) -> anyhow::Result<store::Store> {
     let cfg = store::StoreConfig {
         data_dir: data_dir.to_path_buf(),
         site: site.to_owned(),
@@ -120,7 +117,7 @@ pub(crate) async fn open_store(data_dir: &Path, site: &str) -> anyhow::Result<st
 }
 
 /// Refuses a credential file that others can read: it must be mode 0600 (or stricter).
-pub(crate) fn check_secret_file(path: &Path) -> anyhow::Result<()> {
+pub fn check_secret_file(path: &Path) -> anyhow::Result<()> {
     use std::os::unix::fs::PermissionsExt;
     let meta = std::fs::metadata(path)
         .map_err(|err| BadConfig(format!("credential file {}: {err}", path.display())))?;

@@ -1,0 +1,376 @@
+//! The daemon's sections: `[daemon]` (schedule, local API socket, metrics), `[escalation]`
+//! (L3 channels and reminders) and `[credentials]` (the encrypted vault).
+
+use std::path::PathBuf;
+
+use serde::Deserialize;
+
+/// How `osirisd` runs. Every interval is in seconds; each run is shifted by up to
+/// `jitter_percent` so a fleet of appliances does not scan in lockstep.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DaemonConfig {
+    /// The local API's Unix socket.
+    #[serde(default = "default_socket")]
+    pub socket: PathBuf,
+    /// Group allowed to use the socket besides root (mode 0660); none: root only (0600).
+    #[serde(default)]
+    pub socket_group: Option<String>,
+    /// Configured servers and Linux hosts: scan, then heal.
+    #[serde(default = "default_server_scan")]
+    pub server_scan_secs: u64,
+    /// Workstations from the last AD inventory.
+    #[serde(default = "default_workstation_scan")]
+    pub workstation_scan_secs: u64,
+    /// AD discovery.
+    #[serde(default = "default_discovery")]
+    pub discovery_secs: u64,
+    /// OpenTimestamps submit and upgrade.
+    #[serde(default = "default_anchor")]
+    pub anchor_secs: u64,
+    /// Signed evidence checkpoint.
+    #[serde(default = "default_checkpoint")]
+    pub checkpoint_secs: u64,
+    /// After a scan found drift, the next server scan comes this soon.
+    #[serde(default = "default_drift_rescan")]
+    pub drift_rescan_secs: u64,
+    #[serde(default = "default_jitter")]
+    pub jitter_percent: u8,
+    /// On SIGTERM, running cycles get this long to finish before the daemon exits.
+    #[serde(default = "default_drain")]
+    pub drain_secs: u64,
+    /// Prometheus metrics on this loopback address (off unless set), e.g. `127.0.0.1:9464`.
+    #[serde(default)]
+    pub metrics_listen: Option<String>,
+}
+
+/// Where target secrets are kept: an encrypted vault, its key in a 0600 file or a systemd
+/// credential named `credentials-key`.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CredentialsConfig {
+    /// Default: `<data_dir>/credentials.vault`.
+    #[serde(default)]
+    pub vault: Option<PathBuf>,
+    /// Default: `$CREDENTIALS_DIRECTORY/credentials-key` under systemd, else `<data_dir>/keys/credentials.key`.
+    #[serde(default)]
+    pub key_file: Option<PathBuf>,
+}
+
+/// L3: who hears about what the appliance cannot fix.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EscalationConfig {
+    /// Remind when nobody acknowledged within this many minutes, per severity (absent: never).
+    #[serde(default)]
+    pub remind_after_minutes: RemindAfter,
+    #[serde(default = "default_max_reminders")]
+    pub max_reminders: u32,
+    /// Delivery attempts per notification and channel (first try included).
+    #[serde(default = "default_max_attempts")]
+    pub max_attempts: u32,
+    /// First retry delay in seconds; doubles per retry up to `max_backoff_secs`.
+    #[serde(default = "default_first_backoff")]
+    pub first_backoff_secs: u64,
+    #[serde(default = "default_max_backoff")]
+    pub max_backoff_secs: u64,
+    #[serde(rename = "channel")]
+    pub channels: Vec<ChannelConfig>,
+}
+
+/// Reminder delays per severity, in minutes.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RemindAfter {
+    pub low: Option<u32>,
+    pub medium: Option<u32>,
+    pub high: Option<u32>,
+    pub critical: Option<u32>,
+}
+
+/// One destination. Secrets (SMTP password, chat webhook URLs, PagerDuty routing key, webhook
+/// signing secret) are read from 0600 files named here, never written in the configuration.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ChannelConfig {
+    pub name: String,
+    /// `email`, `slack`, `teams`, `pagerduty` or `webhook`.
+    pub kind: String,
+    /// `low`, `medium`, `high` or `critical`: only this severity and above go here.
+    #[serde(default = "default_min_severity")]
+    pub min_severity: String,
+    // email
+    pub server: Option<String>,
+    pub port: Option<u16>,
+    /// `starttls` (default), `tls`, or `none` (loopback relay only).
+    pub security: Option<String>,
+    pub from: Option<String>,
+    #[serde(default)]
+    pub to: Vec<String>,
+    pub username: Option<String>,
+    pub password_file: Option<PathBuf>,
+    pub ca_file: Option<PathBuf>,
+    /// slack, teams: the incoming-webhook URL (a secret).
+    pub url_file: Option<PathBuf>,
+    /// pagerduty: the integration's routing key (a secret).
+    pub routing_key_file: Option<PathBuf>,
+    /// pagerduty: default the documented Events API v2 endpoint.
+    pub events_url: Option<String>,
+    /// webhook: where to POST.
+    pub url: Option<String>,
+    /// webhook: HMAC-SHA256 signing secret.
+    pub secret_file: Option<PathBuf>,
+}
+
+impl Default for DaemonConfig {
+    fn default() -> Self {
+        DaemonConfig {
+            socket: default_socket(),
+            socket_group: None,
+            server_scan_secs: default_server_scan(),
+            workstation_scan_secs: default_workstation_scan(),
+            discovery_secs: default_discovery(),
+            anchor_secs: default_anchor(),
+            checkpoint_secs: default_checkpoint(),
+            drift_rescan_secs: default_drift_rescan(),
+            jitter_percent: default_jitter(),
+            drain_secs: default_drain(),
+            metrics_listen: None,
+        }
+    }
+}
+
+impl Default for RemindAfter {
+    fn default() -> Self {
+        RemindAfter {
+            low: None,
+            medium: Some(24 * 60),
+            high: Some(4 * 60),
+            critical: Some(60),
+        }
+    }
+}
+
+/// Shortest interval any cycle may have.
+pub const MIN_INTERVAL_SECS: u64 = 5;
+
+impl DaemonConfig {
+    pub(crate) fn problems(&self) -> Vec<String> {
+        let mut problems = Vec::new();
+        let day = 7 * 24 * 3600;
+        for (name, value) in [
+            ("server_scan_secs", self.server_scan_secs),
+            ("workstation_scan_secs", self.workstation_scan_secs),
+            ("discovery_secs", self.discovery_secs),
+            ("anchor_secs", self.anchor_secs),
+            ("checkpoint_secs", self.checkpoint_secs),
+            ("drift_rescan_secs", self.drift_rescan_secs),
+        ] {
+            if !(MIN_INTERVAL_SECS..=day).contains(&value) {
+                problems.push(format!(
+                    "daemon.{name} = {value} is impossible: use {MIN_INTERVAL_SECS} to {day} seconds"
+                ));
+            }
+        }
+        if self.drift_rescan_secs > self.server_scan_secs {
+            problems.push(format!(
+                "daemon.drift_rescan_secs ({}) is longer than server_scan_secs ({}): the re-scan after drift must come sooner than the regular scan",
+                self.drift_rescan_secs, self.server_scan_secs
+            ));
+        }
+        if self.jitter_percent > 50 {
+            problems.push(format!(
+                "daemon.jitter_percent = {} is too large: use 0 to 50",
+                self.jitter_percent
+            ));
+        }
+        if self.drain_secs == 0 || self.drain_secs > 600 {
+            problems.push(format!(
+                "daemon.drain_secs = {} is impossible: use 1 to 600 seconds",
+                self.drain_secs
+            ));
+        }
+        if !self.socket.is_absolute() {
+            problems.push(format!(
+                "daemon.socket `{}` must be an absolute path",
+                self.socket.display()
+            ));
+        }
+        if let Some(group) = &self.socket_group
+            && !crate::is_valid_unix_name(group)
+        {
+            problems.push(format!(
+                "daemon.socket_group `{}` is not a group name",
+                group.escape_debug()
+            ));
+        }
+        if let Some(listen) = &self.metrics_listen {
+            match listen.parse::<std::net::SocketAddr>() {
+                Ok(addr) if addr.ip().is_loopback() => {}
+                Ok(addr) => problems.push(format!(
+                    "daemon.metrics_listen `{addr}` is not a loopback address: metrics carry no authentication, so they are served on 127.0.0.1 or ::1 only"
+                )),
+                Err(_) => problems.push(format!(
+                    "daemon.metrics_listen `{}` is not an address:port (e.g. 127.0.0.1:9464)",
+                    listen.escape_debug()
+                )),
+            }
+        }
+        problems
+    }
+}
+
+impl EscalationConfig {
+    pub(crate) fn problems(&self) -> Vec<String> {
+        let mut problems = Vec::new();
+        if self.channels.is_empty() {
+            problems.push(
+                "[escalation] has no [[escalation.channel]]: add one, or remove the section"
+                    .to_owned(),
+            );
+        }
+        if self.max_attempts == 0 || self.max_attempts > 20 {
+            problems.push(format!(
+                "escalation.max_attempts = {} is impossible: use 1 to 20",
+                self.max_attempts
+            ));
+        }
+        if self.first_backoff_secs == 0 || self.first_backoff_secs > self.max_backoff_secs {
+            problems.push(
+                "escalation.first_backoff_secs must be at least 1 and at most max_backoff_secs"
+                    .to_owned(),
+            );
+        }
+        let mut names = std::collections::BTreeSet::new();
+        for channel in &self.channels {
+            if !names.insert(channel.name.as_str()) {
+                problems.push(format!(
+                    "escalation channel `{}` is listed twice; names must be unique",
+                    channel.name
+                ));
+            }
+            problems.extend(channel.problems());
+        }
+        problems
+    }
+}
+
+impl ChannelConfig {
+    fn problems(&self) -> Vec<String> {
+        let mut problems = Vec::new();
+        let name = &self.name;
+        if name.is_empty()
+            || !name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+        {
+            problems.push(format!(
+                "escalation channel name `{}` is invalid: use letters, digits, `-`, `_` or `.`",
+                name.escape_debug()
+            ));
+        }
+        if !matches!(
+            self.min_severity.as_str(),
+            "low" | "medium" | "high" | "critical"
+        ) {
+            problems.push(format!(
+                "escalation channel `{name}`: min_severity `{}` is unknown (use low, medium, high or critical)",
+                self.min_severity.escape_debug()
+            ));
+        }
+        let need = |problems: &mut Vec<String>, field: &str, set: bool| {
+            if !set {
+                problems.push(format!(
+                    "escalation channel `{name}` ({}): `{field}` is missing",
+                    self.kind
+                ));
+            }
+        };
+        match self.kind.as_str() {
+            "email" => {
+                need(&mut problems, "server", self.server.is_some());
+                need(&mut problems, "from", self.from.is_some());
+                need(&mut problems, "to", !self.to.is_empty());
+                if let Some(security) = &self.security
+                    && !matches!(security.as_str(), "starttls" | "tls" | "none")
+                {
+                    problems.push(format!(
+                        "escalation channel `{name}`: security `{}` is unknown (use starttls, tls, or none for a relay on this machine)",
+                        security.escape_debug()
+                    ));
+                }
+                if self.username.is_some() != self.password_file.is_some() {
+                    problems.push(format!(
+                        "escalation channel `{name}`: give both `username` and `password_file`, or neither"
+                    ));
+                }
+            }
+            "slack" | "teams" => need(&mut problems, "url_file", self.url_file.is_some()),
+            "pagerduty" => need(
+                &mut problems,
+                "routing_key_file",
+                self.routing_key_file.is_some(),
+            ),
+            "webhook" => {
+                need(&mut problems, "url", self.url.is_some());
+                need(&mut problems, "secret_file", self.secret_file.is_some());
+                if let Some(url) = &self.url
+                    && !(url.starts_with("https://") || url.starts_with("http://"))
+                {
+                    problems.push(format!(
+                        "escalation channel `{name}`: url `{}` is not an http(s) URL",
+                        url.escape_debug()
+                    ));
+                }
+            }
+            other => problems.push(format!(
+                "escalation channel `{name}`: kind `{}` is unknown (use email, slack, teams, pagerduty or webhook)",
+                other.escape_debug()
+            )),
+        }
+        problems
+    }
+}
+
+fn default_socket() -> PathBuf {
+    PathBuf::from("/run/osiris/api.sock")
+}
+const fn default_server_scan() -> u64 {
+    300
+}
+const fn default_workstation_scan() -> u64 {
+    600
+}
+const fn default_discovery() -> u64 {
+    3600
+}
+const fn default_anchor() -> u64 {
+    3600
+}
+const fn default_checkpoint() -> u64 {
+    900
+}
+const fn default_drift_rescan() -> u64 {
+    60
+}
+const fn default_jitter() -> u8 {
+    10
+}
+const fn default_drain() -> u64 {
+    30
+}
+const fn default_max_reminders() -> u32 {
+    3
+}
+const fn default_max_attempts() -> u32 {
+    5
+}
+const fn default_first_backoff() -> u64 {
+    2
+}
+const fn default_max_backoff() -> u64 {
+    300
+}
+fn default_min_severity() -> String {
+    "high".to_owned()
+}
