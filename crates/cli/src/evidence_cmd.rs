@@ -9,7 +9,6 @@ use std::time::Duration;
 
 use anyhow::Context;
 use clap::Subcommand;
-use sha2::{Digest, Sha256};
 
 use crate::report::count;
 use crate::{Failed, setup};
@@ -266,51 +265,17 @@ fn anchor(place: Place, calendars: Vec<String>) -> anyhow::Result<ExitCode> {
     } else {
         calendars
     };
-    if calendars.is_empty() {
-        return Err(crate::BadConfig(
-            "no calendars: set evidence.calendars or pass --calendar URL".to_owned(),
-        )
-        .into());
-    }
     let timeout = Duration::from_secs(config.evidence.timeout_secs);
     setup::runtime()?.block_on(async {
         let store = setup::open_store(&data_dir, &config.site).await?;
-        let checkpoint = store.create_checkpoint().await.context("signing a checkpoint")?;
-        let size = checkpoint.size;
-        let digest = sha256(checkpoint.note.as_bytes());
-        let client = ots::client::CalendarClient::new(timeout)?;
-        let mut detached = ots::DetachedTimestamp::from_sha256_digest(digest);
-        let mut accepted = Vec::new();
-        let mut refused = Vec::new();
-        for url in &calendars {
-            match client.submit(url, &digest).await {
-                Ok(timestamp) => match detached.timestamp.merge(timestamp) {
-                    Ok(()) => accepted.push(url.clone()),
-                    Err(err) => refused.push(format!("{url}: {err}")),
-                },
-                Err(err) => refused.push(format!("{url}: {err}")),
-            }
-        }
-        for problem in &refused {
-            tracing::warn!(problem = %problem, "Calendar did not accept the checkpoint.");
-        }
-        if accepted.is_empty() {
-            store.close().await;
-            return Err(Failed(format!("no calendar accepted checkpoint {size}:\n  {}", refused.join("\n  "))).into());
-        }
-        let update = store::OtsUpdate {
-            checkpoint_size: size,
-            proof: detached.to_bytes(),
-            status: store::OtsStatus::Pending,
-            calendars: accepted.clone(),
-            bitcoin_height: None,
-        };
-        store.put_ots(update).await.context("storing the pending proof")?;
+        let submitted = ops::anchor::submit_checkpoint(&store, &calendars, timeout).await;
         store.close().await;
+        let submitted = submitted?;
         writeln!(
             std::io::stdout(),
-            "checkpoint {size} submitted to {} of {} calendars; proof pending until it is in a Bitcoin block (run `osiris evidence upgrade` later)",
-            accepted.len(),
+            "checkpoint {} submitted to {} of {} calendars; proof pending until it is in a Bitcoin block (run `osiris evidence upgrade` later)",
+            submitted.checkpoint_size,
+            submitted.accepted.len(),
             calendars.len()
         )?;
         Ok(ExitCode::SUCCESS)
@@ -322,66 +287,25 @@ fn upgrade(place: Place) -> anyhow::Result<ExitCode> {
     let timeout = Duration::from_secs(config.evidence.timeout_secs);
     setup::runtime()?.block_on(async {
         let store = setup::open_store(&data_dir, &config.site).await?;
-        let client = ots::client::CalendarClient::new(timeout)?;
+        let upgraded = ops::anchor::upgrade_pending(&store, timeout).await;
+        store.close().await;
         let mut out = std::io::stdout().lock();
-        let proofs = store.ots_proofs().await?;
-        let pending: Vec<_> = proofs
-            .into_iter()
-            .filter(|p| p.status == store::OtsStatus::Pending)
-            .collect();
-        if pending.is_empty() {
+        let upgraded = upgraded?;
+        if upgraded.is_empty() {
             writeln!(out, "no pending proofs")?;
         }
-        for proof in pending {
-            let mut detached =
-                ots::DetachedTimestamp::from_bytes(&proof.proof).with_context(|| {
-                    format!(
-                        "stored proof for checkpoint {} is unreadable",
-                        proof.checkpoint_size
-                    )
-                })?;
-            if let Err(err) = client.upgrade(&mut detached).await {
-                writeln!(
-                    out,
-                    "checkpoint {}: still pending ({err})",
-                    proof.checkpoint_size
-                )?;
-                continue;
-            }
-            let height = detached
-                .timestamp
-                .all_attestations()
-                .into_iter()
-                .find_map(|(_, att)| match att {
-                    ots::Attestation::Bitcoin { height } => Some(height),
-                    _ => None,
-                });
-            let status = if height.is_some() {
-                store::OtsStatus::Anchored
-            } else {
-                store::OtsStatus::Pending
-            };
-            let update = store::OtsUpdate {
-                checkpoint_size: proof.checkpoint_size,
-                proof: detached.to_bytes(),
-                status,
-                calendars: proof.calendars.clone(),
-                bitcoin_height: height,
-            };
-            store
-                .put_ots(update)
-                .await
-                .context("storing the upgraded proof")?;
-            match height {
-                Some(height) => writeln!(
-                    out,
-                    "checkpoint {}: anchored in Bitcoin block {height}",
-                    proof.checkpoint_size
-                )?,
-                None => writeln!(out, "checkpoint {}: still pending", proof.checkpoint_size)?,
+        for one in upgraded {
+            let size = one.checkpoint_size;
+            match (one.bitcoin_height, one.problem) {
+                (Some(height), _) => {
+                    writeln!(out, "checkpoint {size}: anchored in Bitcoin block {height}")?
+                }
+                (None, Some(problem)) => {
+                    writeln!(out, "checkpoint {size}: still pending ({problem})")?
+                }
+                (None, None) => writeln!(out, "checkpoint {size}: still pending")?,
             }
         }
-        store.close().await;
         Ok(ExitCode::SUCCESS)
     })
 }
@@ -422,9 +346,6 @@ fn show(place: Place) -> anyhow::Result<ExitCode> {
     })
 }
 
-fn sha256(data: &[u8]) -> [u8; 32] {
-    Sha256::digest(data).into()
-}
 
 fn ots_words(status: &evidence::kit::OtsStatus) -> String {
     use evidence::kit::OtsStatus;

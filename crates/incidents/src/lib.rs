@@ -11,7 +11,10 @@ use std::fmt;
 use model::Severity;
 
 /// Where an incident is in its life.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize,
+)]
+#[serde(rename_all = "snake_case")]
 pub enum Phase {
     /// A check failed; nothing has been tried yet.
     Open,
@@ -26,11 +29,12 @@ pub enum Phase {
 }
 
 /// One problem on one host.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Incident {
     pub id: u64,
     pub target: String,
     pub check: String,
+    #[serde(with = "severity_name")]
     pub severity: Severity,
     pub phase: Phase,
     /// Unix seconds.
@@ -45,7 +49,7 @@ pub struct Incident {
 }
 
 /// One phase change, with why.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Transition {
     pub at: i64,
     pub from: Phase,
@@ -261,6 +265,60 @@ impl Ledger {
             .collect()
     }
 
+    /// Everything the ledger knows, for saving across restarts.
+    pub fn snapshot(&self) -> LedgerSnapshot {
+        LedgerSnapshot {
+            incidents: self.incidents.values().cloned().collect(),
+            resolutions: self
+                .resolutions
+                .iter()
+                .map(|((target, check), times)| Resolutions {
+                    target: target.clone(),
+                    check: check.clone(),
+                    times: times.clone(),
+                })
+                .collect(),
+            next_id: self.next_id,
+        }
+    }
+
+    /// The ledger a [`snapshot`](Ledger::snapshot) was taken of.
+    pub fn restore(snapshot: LedgerSnapshot) -> Ledger {
+        let next_id = snapshot
+            .incidents
+            .iter()
+            .map(|i| i.id)
+            .max()
+            .unwrap_or(0)
+            .max(snapshot.next_id);
+        Ledger {
+            incidents: snapshot
+                .incidents
+                .into_iter()
+                .map(|i| ((i.target.clone(), i.check.clone()), i))
+                .collect(),
+            resolutions: snapshot
+                .resolutions
+                .into_iter()
+                .map(|r| ((r.target, r.check), r.times))
+                .collect(),
+            next_id,
+        }
+    }
+
+    /// Every incident, in whatever phase, by id.
+    pub fn all(&self) -> Vec<&Incident> {
+        let mut all: Vec<&Incident> = self.incidents.values().collect();
+        all.sort_by_key(|i| i.id);
+        all
+    }
+
+    /// Drops closed incidents last changed before `before` (their history lives in the evidence).
+    pub fn forget_closed_before(&mut self, before: i64) {
+        self.incidents
+            .retain(|_, i| !(i.phase == Phase::Closed && i.updated_at < before));
+    }
+
     /// The incident of a host and check, in whatever phase.
     pub fn get(&self, target: &str, check: &str) -> Option<&Incident> {
         self.incidents.get(&(target.to_owned(), check.to_owned()))
@@ -374,6 +432,45 @@ pub fn maintenance_for<'a>(
     now: i64,
 ) -> Option<&'a MaintenanceWindow> {
     windows.iter().find(|w| w.covers(target, now))
+}
+
+/// A saved [`Ledger`].
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct LedgerSnapshot {
+    pub incidents: Vec<Incident>,
+    pub resolutions: Vec<Resolutions>,
+    pub next_id: u64,
+}
+
+/// When one host and check was resolved (for flap detection).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Resolutions {
+    pub target: String,
+    pub check: String,
+    pub times: Vec<i64>,
+}
+
+/// Severities by name (`low` … `critical`) in saved ledgers.
+mod severity_name {
+    use model::Severity;
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub(super) fn serialize<S: Serializer>(severity: &Severity, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(severity.as_str())
+    }
+
+    pub(super) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Severity, D::Error> {
+        let name = String::deserialize(d)?;
+        match name.as_str() {
+            "low" => Ok(Severity::Low),
+            "medium" => Ok(Severity::Medium),
+            "high" => Ok(Severity::High),
+            "critical" => Ok(Severity::Critical),
+            other => Err(serde::de::Error::custom(format!(
+                "unknown severity `{other}`"
+            ))),
+        }
+    }
 }
 
 #[cfg(test)]

@@ -219,3 +219,71 @@ fn maintenance_windows_hold_only_their_targets_and_times() {
         Some("site move")
     );
 }
+
+#[test]
+fn a_restored_ledger_continues_where_the_saved_one_stopped() {
+    let policy = IncidentPolicy::default();
+    let mut ledger = Ledger::default();
+    ledger.apply(
+        "h1",
+        "C1",
+        Event::Failed {
+            severity: Severity::High,
+        },
+        10,
+        &policy,
+    );
+    ledger.apply(
+        "h1",
+        "C1",
+        Event::Escalated {
+            reason: "no rule".into(),
+        },
+        11,
+        &policy,
+    );
+    ledger.apply(
+        "h2",
+        "C2",
+        Event::Failed {
+            severity: Severity::Low,
+        },
+        12,
+        &policy,
+    );
+    ledger.apply("h2", "C2", Event::Passed, 13, &policy);
+    let text = serde_json::to_string(&ledger.snapshot()).unwrap();
+    let mut restored = Ledger::restore(serde_json::from_str(&text).unwrap());
+    assert_eq!(restored.snapshot(), ledger.snapshot());
+    let open = restored.open();
+    assert_eq!(open.len(), 1);
+    assert_eq!(
+        (open[0].target.as_str(), open[0].phase),
+        ("h1", Phase::Escalated)
+    );
+    // The same problem seen again after the restart is not a new incident...
+    assert!(
+        restored
+            .apply(
+                "h1",
+                "C1",
+                Event::Failed {
+                    severity: Severity::High
+                },
+                20,
+                &policy
+            )
+            .is_empty()
+    );
+    // ...and a new one gets the next id, not a reused one.
+    let effects = restored.apply(
+        "h3",
+        "C3",
+        Event::Failed {
+            severity: Severity::Medium,
+        },
+        21,
+        &policy,
+    );
+    assert_eq!(effects, vec![Effect::Opened { id: 3 }]);
+}

@@ -4,6 +4,7 @@
 //! with context; [`BadConfig`] marks a configuration problem (exit 78), [`Failed`] one already
 //! explained to the user.
 
+pub mod anchor;
 pub mod discover;
 pub mod heal;
 pub mod scan;
