@@ -42,6 +42,9 @@ pub struct DaemonConfig {
     /// Prometheus metrics on this loopback address (off unless set), e.g. `127.0.0.1:9464`.
     #[serde(default)]
     pub metrics_listen: Option<String>,
+    /// The partner portal's claim page; the console shows it with the appliance's code as a QR code.
+    #[serde(default = "default_claim_url")]
+    pub claim_url: String,
 }
 
 /// Where target secrets are kept: an encrypted vault, its key in a 0600 file or a systemd
@@ -136,6 +139,7 @@ impl Default for DaemonConfig {
             jitter_percent: default_jitter(),
             drain_secs: default_drain(),
             metrics_listen: None,
+            claim_url: default_claim_url(),
         }
     }
 }
@@ -202,6 +206,12 @@ impl DaemonConfig {
             problems.push(format!(
                 "daemon.socket_group `{}` is not a group name",
                 group.escape_debug()
+            ));
+        }
+        if !self.claim_url.starts_with("https://") {
+            problems.push(format!(
+                "daemon.claim_url `{}` must be an https:// URL",
+                self.claim_url.escape_debug()
             ));
         }
         if let Some(listen) = &self.metrics_listen {
@@ -330,6 +340,10 @@ impl ChannelConfig {
         }
         problems
     }
+}
+
+fn default_claim_url() -> String {
+    "https://portal.osiriscare.net/claim".to_owned()
 }
 
 fn default_socket() -> PathBuf {

@@ -1,0 +1,334 @@
+//! One run of each cycle, and the loop that schedules it. Runs of the same cycle never overlap:
+//! each cycle has one loop; a trigger while it runs queues exactly one more run.
+
+use std::sync::Arc;
+
+use anyhow::Context;
+
+use api::CycleKind;
+use incidents::Event;
+use ops::heal::HealOptions;
+
+use crate::{Shared, derive, lock, now, schedule};
+
+/// Runs `kind` whenever it is due or triggered, until shutdown.
+pub(crate) async fn cycle_loop(shared: Arc<Shared>, kind: CycleKind) {
+    let interval = schedule::interval(&shared.config.daemon, kind);
+    let last = shared
+        .state()
+        .saved
+        .cycles
+        .get(kind.as_str())
+        .and_then(|c| c.last_started_at);
+    *lock(&shared.cycle(kind).next_due) = Some(schedule::first_due(kind, last, interval, now()));
+    let mut shutdown = shared.shutdown.clone();
+    loop {
+        let due = lock(&shared.cycle(kind).next_due).unwrap_or_else(now);
+        let wait = std::time::Duration::from_secs(due.saturating_sub(now()).max(0) as u64);
+        tokio::select! {
+            _ = tokio::time::sleep(wait) => {}
+            _ = shared.cycle(kind).trigger.notified() => {}
+            _ = shutdown.changed() => {}
+        }
+        if *shutdown.borrow() {
+            return;
+        }
+        let found_drift = run_once(&shared, kind).await;
+        let draw: f64 = rand::random();
+        let next = match kind {
+            CycleKind::ServerScan => {
+                schedule::next_server_scan(&shared.config.daemon, found_drift, now(), draw)
+            }
+            _ => {
+                now()
+                    + schedule::jittered(interval, shared.config.daemon.jitter_percent, draw) as i64
+            }
+        };
+        *lock(&shared.cycle(kind).next_due) = Some(next);
+    }
+}
+
+/// Runs one cycle, records its outcome; returns whether it found drift.
+pub(crate) async fn run_once(shared: &Arc<Shared>, kind: CycleKind) -> bool {
+    let started = now();
+    *lock(&shared.cycle(kind).running) = true;
+    {
+        let mut state = shared.state();
+        let record = state
+            .saved
+            .cycles
+            .entry(kind.as_str().to_owned())
+            .or_default();
+        record.last_started_at = Some(started);
+    }
+    shared.save();
+    tracing::info!(cycle = kind.as_str(), "Cycle started.");
+    let result = match kind {
+        CycleKind::ServerScan => server_scan(shared).await,
+        CycleKind::WorkstationScan => workstation_scan(shared).await,
+        CycleKind::Discovery => discovery(shared).await,
+        CycleKind::Anchor => anchor(shared).await,
+        CycleKind::Checkpoint => checkpoint(shared).await,
+    };
+    let finished = now();
+    let (outcome, failed, drift) = match result {
+        Ok(outcome) => (outcome.summary, false, outcome.drift),
+        Err(err) => {
+            tracing::error!(cycle = kind.as_str(), error = %format!("{err:#}"), "Cycle failed.");
+            (format!("failed: {err:#}"), true, false)
+        }
+    };
+    if !failed {
+        tracing::info!(cycle = kind.as_str(), secs = finished - started, outcome = %outcome, "Cycle finished.");
+    }
+    {
+        let mut state = shared.state();
+        let record = state
+            .saved
+            .cycles
+            .entry(kind.as_str().to_owned())
+            .or_default();
+        record.runs += 1;
+        record.last_finished_at = Some(finished);
+        record.last_outcome = Some(outcome);
+        record.last_failed = failed;
+    }
+    *lock(&shared.cycle(kind).running) = false;
+    shared.save();
+    drift
+}
+
+/// What one run did.
+struct Outcome {
+    summary: String,
+    drift: bool,
+}
+
+/// Scans the configured targets, heals what L1 covers, and updates devices and incidents.
+async fn server_scan(shared: &Arc<Shared>) -> anyhow::Result<Outcome> {
+    let config = &shared.config;
+    scan_and_heal(shared, config, "servers").await
+}
+
+/// Scans the workstations of the last AD inventory that answer, then heals them like servers.
+async fn workstation_scan(shared: &Arc<Shared>) -> anyhow::Result<Outcome> {
+    let Some(plan) = ops::workstations::plan(&shared.config, &shared.data_dir).await? else {
+        return Ok(Outcome {
+            summary: "no [workstations] configured".to_owned(),
+            drift: false,
+        });
+    };
+    let mut config = shared.config.clone();
+    config.targets = plan.targets.clone();
+    let outcome = scan_and_heal(shared, &config, "workstations").await?;
+    Ok(Outcome {
+        summary: format!(
+            "{} ({} known, {} not reachable or not in DNS)",
+            outcome.summary,
+            plan.known,
+            plan.not_checked.len()
+        ),
+        drift: outcome.drift,
+    })
+}
+
+async fn scan_and_heal(
+    shared: &Arc<Shared>,
+    config: &config::Config,
+    what: &str,
+) -> anyhow::Result<Outcome> {
+    let catalog = &shared.catalog;
+    let scanned = ops::scan::scan_all(config, catalog, &shared.data_dir).await?;
+    let reports: Vec<scan::TargetReport> = scanned.iter().map(|s| s.report.clone()).collect();
+    ops::scan::record_scans(&shared.store, config, catalog, &reports).await?;
+    let now = now();
+    let mut drift = false;
+    {
+        let mut state = shared.state();
+        let mut scores = lock(&shared.scores);
+        for report in &reports {
+            let address = config
+                .targets
+                .iter()
+                .find(|t| t.name == report.target.name)
+                .and_then(|t| t.address.clone());
+            let device = derive::device(catalog, report, address);
+            drift |= device.status == api::DeviceStatus::Drifted;
+            state.saved.devices.insert(device.name.clone(), device);
+            scores.insert(report.target.name.clone(), derive::scores(catalog, report));
+            for (target, check, event) in derive::scan_events(catalog, report) {
+                state
+                    .ledger
+                    .apply(&target, &check, event, now, &shared.incident_policy);
+            }
+        }
+        if what == "servers" {
+            let site = derive::site_compliance(scores.values());
+            let points: Vec<(String, Option<u32>)> =
+                site.into_iter().map(|(f, _, _, p)| (f, p)).collect();
+            state.push_trend(&points);
+        }
+    }
+    shared.save();
+    let (paused, maintenance) = {
+        let state = shared.state();
+        (state.saved.pause.is_some(), state.saved.maintenance.clone())
+    };
+    let mut policy = ops::heal::policy(&config.healing);
+    policy.paused |= paused;
+    let in_maintenance = move |target: &str| {
+        let now = crate::now();
+        maintenance.iter().any(|w| {
+            (w.start..w.end).contains(&now)
+                && (w.targets.is_empty() || w.targets.iter().any(|t| t == target))
+        })
+    };
+    let options = HealOptions {
+        policy,
+        in_maintenance: &in_maintenance,
+        dry_run: false,
+    };
+    let healed = ops::heal::heal_scanned(
+        &shared.store,
+        config,
+        catalog,
+        &shared.rules,
+        scanned,
+        &options,
+    )
+    .await?;
+    let (mut fixed, mut escalated, mut held) = (0, 0, 0);
+    {
+        let mut state = shared.state();
+        let now = crate::now();
+        for one in &healed {
+            match &one.record.result {
+                heal::HealResult::Fixed => fixed += 1,
+                heal::HealResult::Held { .. } => held += 1,
+                _ => escalated += 1,
+            }
+            for event in derive::heal_events(&one.record) {
+                state.ledger.apply(
+                    &one.target.name,
+                    &one.record.check,
+                    event,
+                    now,
+                    &shared.incident_policy,
+                );
+            }
+            if let Some(entry) = derive::healing_entry(&one.target.name, &one.record, one.seq, now)
+            {
+                state.log_healing(entry);
+            }
+        }
+        let effects = state.ledger.tick(now, &shared.incident_policy);
+        tracing::debug!(closed = effects.len(), "Quiet resolved incidents closed.");
+    }
+    shared.save();
+    if escalated > 0 {
+        shared.notifier.notify_one();
+    }
+    Ok(Outcome {
+        summary: format!(
+            "{} {what} scanned; {fixed} fixed, {escalated} for a person, {held} held",
+            reports.len()
+        ),
+        drift,
+    })
+}
+
+/// Reads AD; known workstations that were never scanned appear as devices of unknown state.
+async fn discovery(shared: &Arc<Shared>) -> anyhow::Result<Outcome> {
+    let cfg = ops::discover::directory_config(&shared.config)?;
+    let (body, seq) =
+        ops::discover::discover_and_record(&shared.store, &shared.config, &cfg, &shared.data_dir)
+            .await?;
+    {
+        let mut state = shared.state();
+        for computer in body
+            .computers
+            .iter()
+            .filter(|c| c.class == "workstation" && !c.disabled)
+        {
+            let name = computer
+                .dns_host_name
+                .clone()
+                .unwrap_or_else(|| computer.account.trim_end_matches('$').to_lowercase());
+            state
+                .saved
+                .devices
+                .entry(name.clone())
+                .or_insert(api::Device {
+                    name,
+                    class: api::DeviceClass::Workstation,
+                    platform: "windows-workstation".to_owned(),
+                    address: None,
+                    status: api::DeviceStatus::Unknown,
+                    last_scan_at: None,
+                    checks_total: 0,
+                    checks_failed: 0,
+                    failing: Vec::new(),
+                    error: None,
+                });
+        }
+    }
+    Ok(Outcome {
+        summary: format!(
+            "{} computers in {} ({} workstations), inventory bundle #{seq}",
+            body.counts.total, body.domain, body.counts.workstations
+        ),
+        drift: false,
+    })
+}
+
+async fn anchor(shared: &Arc<Shared>) -> anyhow::Result<Outcome> {
+    let timeout = std::time::Duration::from_secs(shared.config.evidence.timeout_secs);
+    let upgraded = ops::anchor::upgrade_pending(&shared.store, timeout).await?;
+    let anchored = upgraded
+        .iter()
+        .filter(|u| u.bitcoin_height.is_some())
+        .count();
+    let submitted =
+        ops::anchor::submit_checkpoint(&shared.store, &shared.config.evidence.calendars, timeout)
+            .await
+            .context("submitting a checkpoint to the OpenTimestamps calendars")?;
+    Ok(Outcome {
+        summary: format!(
+            "checkpoint {} submitted to {} calendars; {anchored} earlier proofs anchored",
+            submitted.checkpoint_size,
+            submitted.accepted.len()
+        ),
+        drift: false,
+    })
+}
+
+async fn checkpoint(shared: &Arc<Shared>) -> anyhow::Result<Outcome> {
+    let size = shared.store.size();
+    let latest = shared.store.latest_checkpoint().await?;
+    if latest.as_ref().is_some_and(|c| c.size == size) {
+        return Ok(Outcome {
+            summary: format!("log unchanged at {size} bundles"),
+            drift: false,
+        });
+    }
+    let checkpoint = shared
+        .store
+        .create_checkpoint()
+        .await
+        .context("signing a checkpoint")?;
+    Ok(Outcome {
+        summary: format!("checkpoint signed at {} bundles", checkpoint.size),
+        drift: false,
+    })
+}
+
+/// Applies one incident event from outside a scan (acknowledge, close) and saves.
+pub(crate) fn incident_event(shared: &Shared, target: &str, check: &str, event: Event) {
+    {
+        let mut state = shared.state();
+        state
+            .ledger
+            .apply(target, check, event, now(), &shared.incident_policy);
+    }
+    shared.save();
+}

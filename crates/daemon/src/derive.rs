@@ -1,0 +1,371 @@
+//! Pure translations from scan and heal results to what the daemon keeps and shows: device
+//! records, incident events, healing-log entries and framework compliance.
+
+use std::collections::BTreeMap;
+
+use heal::{HealRecord, HealResult};
+use incidents::Event;
+use model::{CheckStatus, Framework, Platform};
+use scan::TargetReport;
+
+/// Frameworks in the order status shows them (HIPAA first).
+pub(crate) const FRAMEWORKS: [Framework; 5] = [
+    Framework::Hipaa,
+    Framework::Soc2,
+    Framework::PciDss,
+    Framework::NistCsf,
+    Framework::Cis,
+];
+
+/// Passing and failing check results per framework label (`HIPAA`, …) on one device.
+pub(crate) type Scores = BTreeMap<String, (u32, u32)>;
+
+/// The device record for a finished scan.
+pub(crate) fn device(
+    catalog: &catalog::Catalog,
+    report: &TargetReport,
+    address: Option<String>,
+) -> api::Device {
+    let summary = report.summary();
+    let failing: Vec<api::FailingCheck> = report
+        .results
+        .iter()
+        .filter(|r| r.outcome.status == CheckStatus::Fail)
+        .map(|r| {
+            let runbook = catalog.get(&r.runbook_id);
+            api::FailingCheck {
+                check: r.runbook_id.clone(),
+                title: runbook.map(|rb| rb.title.clone()).unwrap_or_default(),
+                severity: runbook
+                    .map(|rb| rb.severity.as_str().to_owned())
+                    .unwrap_or_default(),
+            }
+        })
+        .collect();
+    let unreadable = summary.total > 0 && summary.error == summary.total;
+    let status = if unreadable {
+        api::DeviceStatus::Error
+    } else if summary.fail > 0 {
+        api::DeviceStatus::Drifted
+    } else {
+        api::DeviceStatus::Compliant
+    };
+    let error = unreadable
+        .then(|| report.results.first().map(|r| r.outcome.reason.clone()))
+        .flatten();
+    api::Device {
+        name: report.target.name.clone(),
+        class: class(report.target.platform),
+        platform: report.target.platform.as_str().to_owned(),
+        address,
+        status,
+        last_scan_at: Some(report.finished.unix_timestamp()),
+        checks_total: summary.total as u32,
+        checks_failed: summary.fail as u32,
+        failing,
+        error,
+    }
+}
+
+/// The class the console groups a platform under.
+pub(crate) fn class(platform: Platform) -> api::DeviceClass {
+    match platform {
+        Platform::WindowsWorkstation => api::DeviceClass::Workstation,
+        Platform::WindowsServer => api::DeviceClass::WindowsServer,
+        _ => api::DeviceClass::Linux,
+    }
+}
+
+/// Incident events a scan implies: a failed check opens (or re-counts) its incident, a passing
+/// one resolves it. Errors and skips say nothing about the problem, so they change nothing.
+pub(crate) fn scan_events(
+    catalog: &catalog::Catalog,
+    report: &TargetReport,
+) -> Vec<(String, String, Event)> {
+    report
+        .results
+        .iter()
+        .filter_map(|r| {
+            let event = match r.outcome.status {
+                CheckStatus::Fail => Event::Failed {
+                    severity: catalog
+                        .get(&r.runbook_id)
+                        .map_or(model::Severity::Medium, |rb| rb.severity),
+                },
+                CheckStatus::Pass => Event::Passed,
+                CheckStatus::Error | CheckStatus::Skipped => return None,
+            };
+            Some((report.target.name.clone(), r.runbook_id.clone(), event))
+        })
+        .collect()
+}
+
+/// Incident events of one L1 decision. Held findings stay as they are (open, waiting).
+pub(crate) fn heal_events(record: &HealRecord) -> Vec<Event> {
+    match &record.result {
+        HealResult::Fixed => vec![Event::HealStarted, Event::HealFixed],
+        HealResult::NotFixed {
+            reason,
+            rolled_back,
+        } => vec![
+            Event::HealStarted,
+            Event::Escalated {
+                reason: format!(
+                    "L1 remediation did not fix it: {reason}{}",
+                    if *rolled_back { " (rolled back)" } else { "" }
+                ),
+            },
+        ],
+        HealResult::Escalated { reason } => vec![Event::Escalated {
+            reason: reason.clone(),
+        }],
+        HealResult::NoRule => vec![Event::Escalated {
+            reason: "no L1 rule covers this finding".to_owned(),
+        }],
+        HealResult::Held { .. } | HealResult::Planned { .. } => Vec::new(),
+    }
+}
+
+/// The healing-log entry of one L1 decision, if it is one worth listing.
+pub(crate) fn healing_entry(
+    target: &str,
+    record: &HealRecord,
+    seq: Option<u64>,
+    now: i64,
+) -> Option<api::HealingEntry> {
+    let (result, reason) = match &record.result {
+        HealResult::Fixed => ("fixed", String::new()),
+        HealResult::NotFixed {
+            reason,
+            rolled_back,
+        } => (
+            "not_fixed",
+            format!(
+                "{reason}{}",
+                if *rolled_back { " (rolled back)" } else { "" }
+            ),
+        ),
+        HealResult::Escalated { reason } => ("escalated", reason.clone()),
+        HealResult::NoRule => ("escalated", "no L1 rule covers this finding".to_owned()),
+        HealResult::Held { .. } | HealResult::Planned { .. } => return None,
+    };
+    let runbook = match &record.decision {
+        rules::Decision::Remediate { runbook, .. } => Some(runbook.clone()),
+        _ => None,
+    };
+    Some(api::HealingEntry {
+        at: now,
+        target: target.to_owned(),
+        check: record.check.clone(),
+        runbook,
+        tier: "L1".to_owned(),
+        result: result.to_owned(),
+        reason,
+        evidence_seq: seq,
+    })
+}
+
+/// Passing and failing results per framework on one device (a result counts once per framework
+/// it maps to, however many controls of that framework it covers).
+pub(crate) fn scores(catalog: &catalog::Catalog, report: &TargetReport) -> Scores {
+    let mut scores = Scores::new();
+    for result in &report.results {
+        let Some(runbook) = catalog.get(&result.runbook_id) else {
+            continue;
+        };
+        let (pass, fail) = match result.outcome.status {
+            CheckStatus::Pass => (1, 0),
+            CheckStatus::Fail => (0, 1),
+            CheckStatus::Error | CheckStatus::Skipped => continue,
+        };
+        for framework in FRAMEWORKS {
+            if runbook.controls.iter().any(|c| c.framework == framework) {
+                let entry = scores.entry(framework.label().to_owned()).or_default();
+                entry.0 += pass;
+                entry.1 += fail;
+            }
+        }
+    }
+    scores
+}
+
+/// Site-wide compliance per framework from every device's scores (HIPAA first).
+pub(crate) fn site_compliance<'a>(
+    devices: impl Iterator<Item = &'a Scores>,
+) -> Vec<(String, u32, u32, Option<u32>)> {
+    let mut totals: BTreeMap<&str, (u32, u32)> = BTreeMap::new();
+    for scores in devices {
+        for (framework, (pass, fail)) in scores {
+            let entry = totals.entry(framework.as_str()).or_default();
+            entry.0 += pass;
+            entry.1 += fail;
+        }
+    }
+    FRAMEWORKS
+        .iter()
+        .map(|f| {
+            let (pass, fail) = totals.get(f.label()).copied().unwrap_or_default();
+            let permille = (pass + fail > 0).then(|| pass * 1000 / (pass + fail));
+            (f.label().to_owned(), pass, fail, permille)
+        })
+        .collect()
+}
+
+/// Device counts for status.
+pub(crate) fn device_counts<'a>(
+    devices: impl Iterator<Item = &'a api::Device>,
+) -> api::DeviceCounts {
+    let mut counts = api::DeviceCounts::default();
+    let mut by_class: BTreeMap<api::DeviceClass, api::ClassCount> = BTreeMap::new();
+    for device in devices {
+        counts.total += 1;
+        let class = by_class.entry(device.class).or_insert(api::ClassCount {
+            class: device.class,
+            total: 0,
+            compliant: 0,
+            drifted: 0,
+            errored: 0,
+        });
+        class.total += 1;
+        if device.last_scan_at.is_some() {
+            counts.checked += 1;
+        }
+        match device.status {
+            api::DeviceStatus::Compliant => {
+                counts.compliant += 1;
+                class.compliant += 1;
+            }
+            api::DeviceStatus::Drifted => {
+                counts.drifted += 1;
+                class.drifted += 1;
+            }
+            api::DeviceStatus::Error => {
+                counts.errored += 1;
+                class.errored += 1;
+            }
+            api::DeviceStatus::Unknown => {}
+        }
+    }
+    counts.by_class = by_class.into_values().collect();
+    counts
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use model::{CheckOutcome, DeviceType, Target};
+    use std::time::Duration;
+    use time::OffsetDateTime;
+
+    fn report(results: &[(&str, CheckStatus)]) -> TargetReport {
+        TargetReport {
+            target: Target {
+                name: "h1".into(),
+                platform: Platform::Linux,
+                device_type: DeviceType::Server,
+            },
+            started: OffsetDateTime::UNIX_EPOCH,
+            finished: OffsetDateTime::UNIX_EPOCH + Duration::from_secs(60),
+            results: results
+                .iter()
+                .map(|(id, status)| scan::CheckResult {
+                    runbook_id: (*id).to_owned(),
+                    outcome: CheckOutcome {
+                        status: *status,
+                        observed: serde_json::Value::Null,
+                        expected: String::new(),
+                        reason: format!("{id} reason"),
+                    },
+                    elapsed: Duration::ZERO,
+                })
+                .collect(),
+        }
+    }
+
+    fn catalog() -> catalog::Catalog {
+        catalog::embedded().unwrap()
+    }
+
+    #[test]
+    fn device_status_follows_the_worst_meaningful_result() {
+        let catalog = catalog();
+        let linux: Vec<&str> = catalog
+            .for_platform(Platform::Linux)
+            .map(|rb| rb.id.as_str())
+            .take(3)
+            .collect();
+        let cases = [
+            (
+                vec![CheckStatus::Pass, CheckStatus::Pass, CheckStatus::Skipped],
+                api::DeviceStatus::Compliant,
+                0,
+            ),
+            (
+                vec![CheckStatus::Pass, CheckStatus::Fail, CheckStatus::Error],
+                api::DeviceStatus::Drifted,
+                1,
+            ),
+            (
+                vec![CheckStatus::Error, CheckStatus::Error, CheckStatus::Error],
+                api::DeviceStatus::Error,
+                0,
+            ),
+        ];
+        for (statuses, want, failing) in cases {
+            let results: Vec<(&str, CheckStatus)> = linux
+                .iter()
+                .copied()
+                .zip(statuses.iter().copied())
+                .collect();
+            let device = device(&catalog, &report(&results), Some("10.0.0.1".into()));
+            assert_eq!(device.status, want, "{statuses:?}");
+            assert_eq!(device.failing.len(), failing);
+            assert_eq!(device.last_scan_at, Some(60));
+            assert_eq!(device.error.is_some(), want == api::DeviceStatus::Error);
+        }
+    }
+
+    #[test]
+    fn scans_open_and_resolve_incidents_but_errors_say_nothing() {
+        let catalog = catalog();
+        let ids: Vec<&str> = catalog
+            .for_platform(Platform::Linux)
+            .map(|rb| rb.id.as_str())
+            .take(3)
+            .collect();
+        let events = scan_events(
+            &catalog,
+            &report(&[
+                (ids[0], CheckStatus::Fail),
+                (ids[1], CheckStatus::Pass),
+                (ids[2], CheckStatus::Error),
+            ]),
+        );
+        assert_eq!(events.len(), 2);
+        assert!(matches!(events[0].2, Event::Failed { .. }));
+        assert_eq!(events[1].2, Event::Passed);
+    }
+
+    #[test]
+    fn compliance_counts_each_result_once_per_framework() {
+        let catalog = catalog();
+        let hipaa: Vec<&str> = catalog
+            .for_platform(Platform::Linux)
+            .filter(|rb| rb.controls.iter().any(|c| c.framework == Framework::Hipaa))
+            .map(|rb| rb.id.as_str())
+            .take(4)
+            .collect();
+        let scores = scores(
+            &catalog,
+            &report(&[
+                (hipaa[0], CheckStatus::Pass),
+                (hipaa[1], CheckStatus::Pass),
+                (hipaa[2], CheckStatus::Pass),
+                (hipaa[3], CheckStatus::Fail),
+            ]),
+        );
+        assert_eq!(scores["HIPAA"], (3, 1));
+        let site = site_compliance([&scores, &scores].into_iter());
+        assert_eq!(site[0], ("HIPAA".to_owned(), 6, 2, Some(750)));
+    }
+}

@@ -1,0 +1,312 @@
+//! L3: turning escalated incidents into notifications on the configured channels, with
+//! de-duplication and reminders (escalate's policy), and recording each one as evidence.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use escalate::{Channel, ChannelKind, EmailSecurity, Notification, NotifyDecision, NotifyPolicy};
+use evidence_schema::{DeliveryAttempt, DeliveryRecord, NotificationBody};
+use model::Severity;
+
+use crate::{Shared, now, state::Sent};
+
+/// How often reminders are considered even when nothing new was escalated.
+const REMINDER_TICK: Duration = Duration::from_secs(30);
+
+/// The configured channels with their secrets read from 0600 files, and the policy.
+pub(crate) fn channels(
+    cfg: &config::EscalationConfig,
+) -> anyhow::Result<(Vec<Channel>, NotifyPolicy)> {
+    let mut channels = Vec::new();
+    let mut problems = Vec::new();
+    for ch in &cfg.channels {
+        let secret = |path: &Option<std::path::PathBuf>| -> anyhow::Result<Option<String>> {
+            let Some(path) = path else { return Ok(None) };
+            ops::setup::check_secret_file(path)?;
+            let text = std::fs::read_to_string(path).map_err(|err| {
+                ops::BadConfig(format!(
+                    "escalation channel `{}`: cannot read {}: {err}",
+                    ch.name,
+                    path.display()
+                ))
+            })?;
+            Ok(Some(text.trim().to_owned()))
+        };
+        let kind = match ch.kind.as_str() {
+            "email" => ChannelKind::Email {
+                server: ch.server.clone().unwrap_or_default(),
+                port: ch.port.unwrap_or(587),
+                security: match ch.security.as_deref() {
+                    Some("tls") => EmailSecurity::Tls,
+                    Some("none") => EmailSecurity::None,
+                    _ => EmailSecurity::StartTls,
+                },
+                from: ch.from.clone().unwrap_or_default(),
+                to: ch.to.clone(),
+                username: ch.username.clone(),
+                password: secret(&ch.password_file)?,
+                ca_pem: match &ch.ca_file {
+                    Some(path) => Some(std::fs::read(path).map_err(|err| {
+                        ops::BadConfig(format!(
+                            "escalation channel `{}`: cannot read CA file {}: {err}",
+                            ch.name,
+                            path.display()
+                        ))
+                    })?),
+                    None => None,
+                },
+            },
+            "slack" => ChannelKind::Slack {
+                url: secret(&ch.url_file)?.unwrap_or_default(),
+            },
+            "teams" => ChannelKind::Teams {
+                url: secret(&ch.url_file)?.unwrap_or_default(),
+            },
+            "pagerduty" => ChannelKind::PagerDuty {
+                routing_key: secret(&ch.routing_key_file)?.unwrap_or_default(),
+                events_url: ch
+                    .events_url
+                    .clone()
+                    .unwrap_or_else(|| escalate::channel::PAGERDUTY_EVENTS_URL.to_owned()),
+            },
+            _ => ChannelKind::Webhook {
+                url: ch.url.clone().unwrap_or_default(),
+                secret: secret(&ch.secret_file)?.unwrap_or_default().into_bytes(),
+            },
+        };
+        let channel = Channel {
+            name: ch.name.clone(),
+            min_severity: severity(&ch.min_severity),
+            kind,
+        };
+        problems.extend(channel.problems());
+        channels.push(channel);
+    }
+    if !problems.is_empty() {
+        return Err(ops::BadConfig(problems.join("\n")).into());
+    }
+    let minutes = |m: Option<u32>| m.map(|m| i64::from(m) * 60);
+    let remind = &cfg.remind_after_minutes;
+    let policy = NotifyPolicy {
+        remind_after_secs: [
+            minutes(remind.low),
+            minutes(remind.medium),
+            minutes(remind.high),
+            minutes(remind.critical),
+        ],
+        max_reminders: cfg.max_reminders,
+        max_attempts: cfg.max_attempts,
+        first_backoff: Duration::from_secs(cfg.first_backoff_secs),
+        max_backoff: Duration::from_secs(cfg.max_backoff_secs),
+    };
+    Ok((channels, policy))
+}
+
+/// Sends what is due whenever an incident is escalated, and reminders on a timer, until shutdown.
+pub(crate) async fn notifier_loop(shared: Arc<Shared>) {
+    if shared.channels.is_empty() {
+        return;
+    }
+    let mut shutdown = shared.shutdown.clone();
+    loop {
+        if *shutdown.borrow() {
+            return;
+        }
+        if let Err(err) = notify_due(&shared).await {
+            tracing::error!(error = %format!("{err:#}"), "Escalation round failed; will retry.");
+        }
+        tokio::select! {
+            _ = shared.notifier.notified() => {}
+            _ = tokio::time::sleep(REMINDER_TICK) => {}
+            _ = shutdown.changed() => {}
+        }
+    }
+}
+
+/// One round: every escalated, unacknowledged incident whose policy says send or remind.
+async fn notify_due(shared: &Arc<Shared>) -> anyhow::Result<()> {
+    let due: Vec<(Notification, u64)> = {
+        let state = shared.state();
+        let now = now();
+        state
+            .ledger
+            .open()
+            .into_iter()
+            .filter(|i| i.phase == incidents::Phase::Escalated)
+            .filter_map(|incident| {
+                let key =
+                    Notification::key_for(&shared.config.site, &incident.target, &incident.check);
+                let sent = state
+                    .saved
+                    .sent
+                    .get(&key)
+                    .filter(|s| s.incident == incident.id)
+                    .map(|s| escalate::SentState {
+                        last_sent: s.last_sent,
+                        reminders: s.reminders,
+                        acknowledged: incident.acknowledged,
+                    });
+                let reminder =
+                    match shared
+                        .notify_policy
+                        .decide(incident.severity, sent.as_ref(), now)
+                    {
+                        NotifyDecision::Send => false,
+                        NotifyDecision::Remind => true,
+                        NotifyDecision::Suppress => return None,
+                    };
+                Some((notification(shared, incident, key, reminder), incident.id))
+            })
+            .collect()
+    };
+    for (n, incident) in due {
+        if *shared.shutdown.borrow() {
+            break;
+        }
+        let deliveries = futures_join(shared, &n).await;
+        let delivered = deliveries.iter().any(|d| d.delivered);
+        record(shared, &n, incident, &deliveries).await?;
+        if delivered || !deliveries.is_empty() {
+            let mut state = shared.state();
+            let entry = state.saved.sent.entry(n.key.clone()).or_insert(Sent {
+                incident,
+                last_sent: 0,
+                reminders: 0,
+            });
+            if entry.incident != incident {
+                *entry = Sent {
+                    incident,
+                    last_sent: 0,
+                    reminders: 0,
+                };
+            }
+            entry.last_sent = now();
+            if n.reminder {
+                entry.reminders += 1;
+            }
+        }
+        shared.save();
+    }
+    Ok(())
+}
+
+/// Delivers to every channel at once (each retries on its own schedule).
+async fn futures_join(shared: &Arc<Shared>, n: &Notification) -> Vec<escalate::Delivery> {
+    let mut set = tokio::task::JoinSet::new();
+    for channel in &shared.channels {
+        let channel = channel.clone();
+        let n = n.clone();
+        let policy = shared.notify_policy.clone();
+        set.spawn(async move { escalate::deliver(&channel, &n, &policy).await });
+    }
+    let mut deliveries = Vec::new();
+    while let Some(joined) = set.join_next().await {
+        if let Ok(Some(delivery)) = joined {
+            deliveries.push(delivery);
+        }
+    }
+    deliveries.sort_by(|a, b| a.channel.cmp(&b.channel));
+    deliveries
+}
+
+fn notification(
+    shared: &Shared,
+    incident: &incidents::Incident,
+    key: String,
+    reminder: bool,
+) -> Notification {
+    let runbook = shared.catalog.get(&incident.check);
+    let title = runbook.map_or_else(
+        || incident.check.clone(),
+        |rb| format!("{} on {}", rb.title, incident.target),
+    );
+    let why = incident
+        .transitions
+        .iter()
+        .rev()
+        .find(|t| t.to == incidents::Phase::Escalated)
+        .map(|t| t.why.clone())
+        .unwrap_or_default();
+    let detail = format!(
+        "Check {check} fails on {target} (seen {n} times since {since}).\nWhat the appliance did: {why}.\nWhat to do: fix it on {target}, or acknowledge it in the console to stop reminders.",
+        check = incident.check,
+        target = incident.target,
+        n = incident.occurrences,
+        since = evidence::log::format_time(
+            time::OffsetDateTime::from_unix_timestamp(incident.opened_at)
+                .unwrap_or(time::OffsetDateTime::UNIX_EPOCH)
+        )
+        .unwrap_or_default(),
+    );
+    Notification {
+        key,
+        site: shared.config.site.clone(),
+        target: incident.target.clone(),
+        check: incident.check.clone(),
+        severity: incident.severity,
+        title,
+        detail,
+        opened_at: incident.opened_at,
+        reminder,
+    }
+}
+
+async fn record(
+    shared: &Shared,
+    n: &Notification,
+    incident: u64,
+    deliveries: &[escalate::Delivery],
+) -> anyhow::Result<()> {
+    let body = NotificationBody {
+        incident,
+        key: n.key.clone(),
+        target: n.target.clone(),
+        check: n.check.clone(),
+        severity: n.severity.as_str().to_owned(),
+        headline: n.headline(),
+        reminder: n.reminder,
+        deliveries: deliveries
+            .iter()
+            .map(|d| DeliveryRecord {
+                channel: d.channel.clone(),
+                kind: d.kind.to_owned(),
+                delivered: d.delivered,
+                attempts: d
+                    .attempts
+                    .iter()
+                    .map(|a| DeliveryAttempt {
+                        at: evidence::log::format_time(
+                            time::OffsetDateTime::UNIX_EPOCH
+                                + Duration::from_millis(a.at_ms as u64),
+                        )
+                        .unwrap_or_default(),
+                        answer: a.outcome.as_ref().ok().cloned(),
+                        error: a.outcome.as_ref().err().cloned(),
+                    })
+                    .collect(),
+            })
+            .collect(),
+    };
+    shared
+        .store
+        .append(evidence::BundleDraft {
+            site: shared.config.site.clone(),
+            kind: evidence_schema::KIND_NOTIFICATION.to_owned(),
+            catalog: shared.catalog.version().to_owned(),
+            time: time::OffsetDateTime::now_utc(),
+            body: serde_json::to_value(&body)?,
+        })
+        .await
+        .context("recording the notification as evidence")?;
+    Ok(())
+}
+
+fn severity(name: &str) -> Severity {
+    match name {
+        "low" => Severity::Low,
+        "medium" => Severity::Medium,
+        "critical" => Severity::Critical,
+        _ => Severity::High,
+    }
+}

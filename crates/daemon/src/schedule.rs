@@ -1,0 +1,127 @@
+//! When each cycle runs: which are enabled by the configuration, their intervals, and jitter.
+//! Pure: the random draw and the clock are parameters.
+
+use api::CycleKind;
+
+/// Whether the configuration calls for this cycle at all.
+pub(crate) fn enabled(config: &config::Config, kind: CycleKind) -> bool {
+    match kind {
+        CycleKind::ServerScan => !config.targets.is_empty(),
+        CycleKind::WorkstationScan => config.workstations.is_some() && config.directory.is_some(),
+        CycleKind::Discovery => config.directory.is_some(),
+        CycleKind::Anchor => !config.evidence.calendars.is_empty(),
+        CycleKind::Checkpoint => true,
+    }
+}
+
+/// The configured interval of a cycle, in seconds.
+pub(crate) fn interval(daemon: &config::DaemonConfig, kind: CycleKind) -> u64 {
+    match kind {
+        CycleKind::ServerScan => daemon.server_scan_secs,
+        CycleKind::WorkstationScan => daemon.workstation_scan_secs,
+        CycleKind::Discovery => daemon.discovery_secs,
+        CycleKind::Anchor => daemon.anchor_secs,
+        CycleKind::Checkpoint => daemon.checkpoint_secs,
+    }
+}
+
+/// `secs` shifted by up to ±`percent` %, using `draw` ∈ [0, 1). Never below 1 s.
+pub(crate) fn jittered(secs: u64, percent: u8, draw: f64) -> u64 {
+    let spread = secs as f64 * f64::from(percent) / 100.0;
+    let shifted = secs as f64 + spread * (2.0 * draw.clamp(0.0, 1.0) - 1.0);
+    (shifted.round() as u64).max(1)
+}
+
+/// When a cycle first runs after start: where its schedule left off if it ran recently,
+/// else a few seconds after start (discovery first, so workstations have an inventory).
+pub(crate) fn first_due(
+    kind: CycleKind,
+    last_started: Option<i64>,
+    interval_secs: u64,
+    now: i64,
+) -> i64 {
+    let soon = now
+        + match kind {
+            CycleKind::Discovery | CycleKind::ServerScan => 1,
+            CycleKind::WorkstationScan => 3,
+            CycleKind::Anchor | CycleKind::Checkpoint => interval_secs.min(60) as i64,
+        };
+    match last_started {
+        Some(last) if last + interval_secs as i64 > now => {
+            (last + interval_secs as i64).min(now + interval_secs as i64)
+        }
+        _ => soon,
+    }
+}
+
+/// When the server scan runs next: sooner after drift, so a fix (or its absence) shows quickly.
+pub(crate) fn next_server_scan(
+    daemon: &config::DaemonConfig,
+    found_drift: bool,
+    now: i64,
+    draw: f64,
+) -> i64 {
+    let base = if found_drift {
+        daemon.drift_rescan_secs
+    } else {
+        daemon.server_scan_secs
+    };
+    now + jittered(base, daemon.jitter_percent, draw) as i64
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn jitter_stays_within_its_percentage() {
+        let cases = [
+            (300, 10, 0.0, 270),
+            (300, 10, 0.5, 300),
+            (300, 10, 0.999_999, 330),
+            (300, 0, 0.9, 300),
+            (5, 50, 0.0, 3),
+            (1, 50, 0.0, 1),
+        ];
+        for (secs, percent, draw, want) in cases {
+            assert_eq!(
+                jittered(secs, percent, draw),
+                want,
+                "{secs} {percent} {draw}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_restart_resumes_the_schedule_instead_of_rescanning_at_once() {
+        // Ran 100 s ago with a 300 s interval: next run in 200 s.
+        assert_eq!(first_due(CycleKind::Discovery, Some(900), 300, 1000), 1200);
+        // Ran long ago (or never): soon.
+        assert_eq!(first_due(CycleKind::Discovery, Some(10), 300, 1000), 1001);
+        assert_eq!(first_due(CycleKind::WorkstationScan, None, 600, 1000), 1003);
+        // A clock that jumped back never pushes the run beyond one interval.
+        assert_eq!(
+            first_due(CycleKind::ServerScan, Some(5000), 300, 1000),
+            1300
+        );
+    }
+
+    #[test]
+    fn drift_brings_the_next_server_scan_forward() {
+        let daemon = config::DaemonConfig {
+            jitter_percent: 0,
+            ..config::DaemonConfig::default()
+        };
+        assert_eq!(next_server_scan(&daemon, false, 0, 0.3), 300);
+        assert_eq!(next_server_scan(&daemon, true, 0, 0.3), 60);
+    }
+
+    #[test]
+    fn cycles_follow_the_configuration() {
+        let config = config::Config::embedded_default();
+        assert!(enabled(&config, CycleKind::ServerScan));
+        assert!(!enabled(&config, CycleKind::Discovery));
+        assert!(!enabled(&config, CycleKind::WorkstationScan));
+        assert!(enabled(&config, CycleKind::Checkpoint));
+    }
+}

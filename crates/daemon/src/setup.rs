@@ -1,0 +1,644 @@
+//! The first-boot wizard's side of the API: network settings (written as a systemd-networkd
+//! file the NixOS module applies), site claim, Active Directory test and save, credentials (to
+//! the encrypted vault), time zone, and completion (which starts the first scan).
+
+use std::net::IpAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Json;
+use axum::extract::State;
+use axum::routing::{get, post};
+
+use crate::api::{Answer, Fail, bad_request, internal, operator_action};
+use crate::{Shared, host};
+
+pub(crate) fn routes() -> axum::Router<Arc<Shared>> {
+    axum::Router::new()
+        .route("/v1/setup", get(setup_state))
+        .route("/v1/setup/network", post(network))
+        .route("/v1/setup/claim", post(claim))
+        .route("/v1/setup/directory/test", post(test_directory))
+        .route("/v1/setup/directory", post(save_directory))
+        .route("/v1/setup/credentials", post(credentials))
+        .route("/v1/setup/timezone", post(timezone))
+        .route("/v1/setup/complete", post(complete))
+}
+
+/// The update mechanism's state as the console shows it.
+pub(crate) fn update_state() -> api::UpdateState {
+    api::UpdateState {
+        current: env!("CARGO_PKG_VERSION").to_owned(),
+        available: None,
+        state: "unavailable".to_owned(),
+        detail: Some(
+            "image updates are applied with `osiris update` by your IT partner".to_owned(),
+        ),
+        can_apply: false,
+        can_roll_back: false,
+    }
+}
+
+fn state_of(shared: &Shared) -> api::SetupState {
+    let state = shared.state();
+    let setup = &state.saved.setup;
+    let code = claim_code(shared);
+    let directory = setup.directory.clone().or_else(|| {
+        shared
+            .config
+            .directory
+            .as_ref()
+            .map(|d| api::DirectorySettings {
+                domain: d.domain.clone(),
+                dc: d.dc.clone(),
+                bind_user: d.bind_user.clone(),
+            })
+    });
+    let mut credentials: Vec<api::CredentialSlot> = setup
+        .accounts
+        .keys()
+        .filter_map(|slot| slot_from_name(slot))
+        .collect();
+    credentials.sort();
+    api::SetupState {
+        complete: setup.complete,
+        interfaces: host::interfaces()
+            .into_iter()
+            .filter(|i| i.name != "lo")
+            .collect(),
+        network: setup.network.clone(),
+        claim: api::ClaimInfo {
+            url: format!("{}?code={code}", shared.config.daemon.claim_url),
+            code,
+            claimed_with: setup.claimed_with.clone(),
+        },
+        directory,
+        credentials,
+        timezone: setup.timezone.clone().unwrap_or_else(|| "UTC".to_owned()),
+    }
+}
+
+/// The code that identifies this appliance to the partner's portal: 12 characters of its key id.
+fn claim_code(shared: &Shared) -> String {
+    let id: String = shared
+        .store
+        .verifier()
+        .key_id_hex()
+        .to_uppercase()
+        .chars()
+        .take(12)
+        .collect();
+    id.as_bytes()
+        .chunks(4)
+        .map(|c| String::from_utf8_lossy(c).into_owned())
+        .collect::<Vec<_>>()
+        .join("-")
+}
+
+async fn setup_state(State(shared): State<Arc<Shared>>) -> Answer<api::SetupState> {
+    Ok(Json(state_of(&shared)))
+}
+
+/// Checks network settings; `Err` says which field is wrong and how to fix it.
+pub(crate) fn check_network(
+    settings: &api::NetworkSettings,
+    interfaces: &[String],
+) -> Result<(), (String, String)> {
+    let err = |e: String, h: &str| Err((e, h.to_owned()));
+    if !interfaces.iter().any(|i| i == &settings.interface) {
+        return err(
+            format!(
+                "there is no network interface `{}`",
+                settings.interface.escape_debug()
+            ),
+            "pick one of the interfaces listed",
+        );
+    }
+    match settings.mode {
+        api::NetworkMode::Dhcp => {
+            if settings.address.is_some() || settings.gateway.is_some() {
+                return err(
+                    "DHCP takes no address or gateway".to_owned(),
+                    "leave address and gateway empty, or choose static",
+                );
+            }
+        }
+        api::NetworkMode::Static => {
+            let Some(address) = &settings.address else {
+                return err(
+                    "a static address is required".to_owned(),
+                    "e.g. 192.168.1.20/24",
+                );
+            };
+            let Some((ip, prefix)) = parse_cidr(address) else {
+                return err(
+                    format!(
+                        "`{}` is not an address with prefix length",
+                        address.escape_debug()
+                    ),
+                    "write it like 192.168.1.20/24",
+                );
+            };
+            match &settings.gateway {
+                None => {
+                    return err(
+                        "a gateway is required".to_owned(),
+                        "usually the router, e.g. 192.168.1.1",
+                    );
+                }
+                Some(gw) => match gw.parse::<IpAddr>() {
+                    Ok(gw) if gw.is_ipv4() == ip.is_ipv4() && gw != ip => {
+                        if !same_subnet(ip, gw, prefix) {
+                            return err(
+                                format!("gateway {gw} is not in {address}'s network"),
+                                "check the gateway or the prefix length",
+                            );
+                        }
+                    }
+                    _ => {
+                        return err(
+                            format!("`{}` is not a usable gateway address", gw.escape_debug()),
+                            "e.g. 192.168.1.1",
+                        );
+                    }
+                },
+            }
+        }
+    }
+    if settings.dns.len() > 3 {
+        return err(
+            "at most 3 DNS servers".to_owned(),
+            "the domain controller first",
+        );
+    }
+    for dns in &settings.dns {
+        if dns.parse::<IpAddr>().is_err() {
+            return err(
+                format!("`{}` is not a DNS server address", dns.escape_debug()),
+                "usually the domain controller's address, e.g. 192.168.1.10",
+            );
+        }
+    }
+    Ok(())
+}
+
+fn parse_cidr(text: &str) -> Option<(IpAddr, u8)> {
+    let (ip, prefix) = text.split_once('/')?;
+    let ip: IpAddr = ip.parse().ok()?;
+    let prefix: u8 = prefix.parse().ok()?;
+    let max = if ip.is_ipv4() { 32 } else { 128 };
+    (prefix > 0 && prefix <= max && !ip.is_unspecified() && !ip.is_multicast())
+        .then_some((ip, prefix))
+}
+
+fn same_subnet(a: IpAddr, b: IpAddr, prefix: u8) -> bool {
+    match (a, b) {
+        (IpAddr::V4(a), IpAddr::V4(b)) => {
+            let mask = u32::MAX.checked_shl(32 - u32::from(prefix)).unwrap_or(0);
+            u32::from(a) & mask == u32::from(b) & mask
+        }
+        (IpAddr::V6(a), IpAddr::V6(b)) => {
+            let mask = u128::MAX.checked_shl(128 - u32::from(prefix)).unwrap_or(0);
+            u128::from(a) & mask == u128::from(b) & mask
+        }
+        _ => false,
+    }
+}
+
+/// The systemd-networkd file for the settings (the NixOS module links it into place).
+pub(crate) fn networkd_file(settings: &api::NetworkSettings) -> String {
+    let mut out = format!(
+        "# Written by osirisd from the console's network step.\n[Match]\nName={}\n\n[Network]\n",
+        settings.interface
+    );
+    match settings.mode {
+        api::NetworkMode::Dhcp => out.push_str("DHCP=yes\n"),
+        api::NetworkMode::Static => {
+            if let Some(address) = &settings.address {
+                out.push_str(&format!("Address={address}\n"));
+            }
+            if let Some(gateway) = &settings.gateway {
+                out.push_str(&format!("Gateway={gateway}\n"));
+            }
+        }
+    }
+    for dns in &settings.dns {
+        out.push_str(&format!("DNS={dns}\n"));
+    }
+    out
+}
+
+async fn network(
+    State(shared): State<Arc<Shared>>,
+    Json(settings): Json<api::NetworkSettings>,
+) -> Answer<api::SetupState> {
+    let names: Vec<String> = host::interfaces().into_iter().map(|i| i.name).collect();
+    check_network(&settings, &names).map_err(|(e, h)| bad_request(e, h))?;
+    let dir = shared.data_dir.join("network");
+    std::fs::create_dir_all(&dir).map_err(internal)?;
+    let file = dir.join("10-osiris.network");
+    let tmp = dir.join(".10-osiris.network.tmp");
+    std::fs::write(&tmp, networkd_file(&settings))
+        .and_then(|()| std::fs::rename(&tmp, &file))
+        .map_err(internal)?;
+    shared.state().saved.setup.network = Some(settings.clone());
+    shared.save();
+    operator_action(
+        &shared,
+        "setup",
+        "console",
+        "network settings",
+        serde_json::to_value(&settings).map_err(internal)?,
+    )
+    .await?;
+    Ok(Json(state_of(&shared)))
+}
+
+async fn claim(
+    State(shared): State<Arc<Shared>>,
+    Json(request): Json<api::ClaimRequest>,
+) -> Answer<api::SetupState> {
+    let code = request.code.trim().to_uppercase();
+    let ok = (4..=32).contains(&code.len())
+        && code.chars().all(|c| c.is_ascii_alphanumeric() || c == '-');
+    if !ok {
+        return Err(bad_request(
+            "a claim code is 4 to 32 letters, digits and dashes",
+            "read it from the partner's portal, e.g. K7QF-29XD",
+        ));
+    }
+    shared.state().saved.setup.claimed_with = Some(code.clone());
+    shared.save();
+    operator_action(
+        &shared,
+        "setup",
+        "console",
+        "site claimed",
+        serde_json::json!({"claim_code": code}),
+    )
+    .await?;
+    Ok(Json(state_of(&shared)))
+}
+
+/// Validates the wizard's AD settings and builds the discovery settings for them.
+fn directory_settings(
+    shared: &Shared,
+    request: &api::DirectoryRequest,
+) -> Result<discovery::DirectoryConfig, Fail> {
+    let domain = request.domain.trim().to_lowercase();
+    if !(domain.contains('.') && model::is_valid_host(&domain)) {
+        return Err(bad_request(
+            format!("`{}` is not a domain name", request.domain.escape_debug()),
+            "the Windows domain, e.g. clinic.local",
+        ));
+    }
+    let dc = request
+        .dc
+        .as_deref()
+        .map(str::trim)
+        .filter(|d| !d.is_empty());
+    if let Some(dc) = dc.filter(|dc| !model::is_valid_host(dc)) {
+        return Err(bad_request(
+            format!("`{}` is not a server name or address", dc.escape_debug()),
+            "e.g. dc1.clinic.local or 192.168.1.10; leave empty to find it automatically",
+        ));
+    }
+    if !config::is_valid_windows_user(request.bind_user.trim()) {
+        return Err(bad_request(
+            format!(
+                "`{}` is not an account name",
+                request.bind_user.escape_debug()
+            ),
+            "e.g. osiris-scan@clinic.local or CLINIC\\osiris-scan",
+        ));
+    }
+    if request.password.is_empty() {
+        return Err(bad_request(
+            "the password is empty",
+            "type the account's password",
+        ));
+    }
+    let from_config = shared.config.directory.as_ref();
+    let ca_pem = match from_config {
+        Some(d) => Some(std::fs::read(&d.ca_file).map_err(|err| {
+            internal(format!(
+                "cannot read the directory CA file {}: {err}",
+                d.ca_file.display()
+            ))
+        })?),
+        None => None,
+    };
+    let resolver = from_config
+        .and_then(|d| d.resolver.as_deref())
+        .and_then(|r| r.parse::<IpAddr>().ok())
+        .map(|ip| std::net::SocketAddr::new(ip, 53));
+    Ok(discovery::DirectoryConfig {
+        domain,
+        dc: dc.map(str::to_owned),
+        resolver,
+        base_dn: None,
+        bind_user: request.bind_user.trim().to_owned(),
+        bind_password: discovery::BindPassword::new(request.password.clone()),
+        tls: match from_config.map(|d| d.tls.as_str()) {
+            Some("starttls") => discovery::TlsMode::StartTls,
+            _ => discovery::TlsMode::Ldaps,
+        },
+        ca_pem,
+        stale_after_days: from_config.map_or(90, |d| d.stale_after_days),
+        page_size: 500,
+        timeout: Duration::from_secs(10),
+    })
+}
+
+/// Plain words for a failed connection test.
+fn plain_words(err: &discovery::DiscoveryError, cfg: &discovery::DirectoryConfig) -> String {
+    use discovery::DiscoveryError as E;
+    let dc = cfg
+        .dc
+        .clone()
+        .unwrap_or_else(|| format!("the domain controller of {}", cfg.domain));
+    match err {
+        E::InvalidCredentials { .. } => {
+            format!("The user name or password for {} is wrong.", cfg.bind_user)
+        }
+        E::Unreachable { .. } => format!(
+            "The appliance cannot reach {dc}. Check the address and that the appliance is on the practice network."
+        ),
+        E::Tls { .. } | E::InvalidCa { .. } => format!(
+            "{dc} answered, but its certificate is not trusted. Your IT partner must install the domain's certificate authority."
+        ),
+        E::Locate { .. } => format!(
+            "No domain controller for {} was found. Type the domain controller's name or address.",
+            cfg.domain
+        ),
+        _ => format!("{dc} refused the connection."),
+    }
+}
+
+async fn test_directory(
+    State(shared): State<Arc<Shared>>,
+    Json(request): Json<api::DirectoryRequest>,
+) -> Answer<api::ConnectionTest> {
+    let cfg = directory_settings(&shared, &request)?;
+    let result = discovery::search_computer_names(&cfg, "cn", "osiris-connection-test").await;
+    Ok(Json(match result {
+        Ok(_) => api::ConnectionTest {
+            ok: true,
+            message: format!("Connected to {} as {}.", cfg.domain, cfg.bind_user),
+            detail: None,
+        },
+        Err(err) => api::ConnectionTest {
+            ok: false,
+            message: plain_words(&err, &cfg),
+            detail: Some(err.to_string()),
+        },
+    }))
+}
+
+async fn save_directory(
+    State(shared): State<Arc<Shared>>,
+    Json(request): Json<api::DirectoryRequest>,
+) -> Answer<api::SetupState> {
+    let cfg = directory_settings(&shared, &request)?;
+    crate::secrets::put(&shared, "directory", &request.password)?;
+    {
+        let mut state = shared.state();
+        state.saved.setup.directory = Some(api::DirectorySettings {
+            domain: cfg.domain.clone(),
+            dc: cfg.dc.clone(),
+            bind_user: cfg.bind_user.clone(),
+        });
+        state
+            .saved
+            .setup
+            .accounts
+            .insert("directory".to_owned(), cfg.bind_user.clone());
+    }
+    shared.save();
+    operator_action(
+        &shared,
+        "setup",
+        "console",
+        "Active Directory settings",
+        serde_json::json!({"domain": cfg.domain, "dc": cfg.dc, "bind_user": cfg.bind_user}),
+    )
+    .await?;
+    Ok(Json(state_of(&shared)))
+}
+
+async fn credentials(
+    State(shared): State<Arc<Shared>>,
+    Json(request): Json<api::CredentialRequest>,
+) -> Answer<api::SetupState> {
+    let (slot, user_ok) = match request.slot {
+        api::CredentialSlot::Windows => (
+            "windows",
+            config::is_valid_windows_user(request.user.trim()),
+        ),
+        api::CredentialSlot::Linux => ("linux", model::is_valid_user(request.user.trim())),
+        api::CredentialSlot::Directory => (
+            "directory",
+            config::is_valid_windows_user(request.user.trim()),
+        ),
+    };
+    if !user_ok {
+        return Err(bad_request(
+            format!("`{}` is not an account name", request.user.escape_debug()),
+            "e.g. CLINIC\\osiris-scan (Windows) or osiris (Linux)",
+        ));
+    }
+    if request.secret.is_empty() {
+        return Err(bad_request(
+            "the password is empty",
+            "type the account's password",
+        ));
+    }
+    crate::secrets::put(&shared, slot, &request.secret)?;
+    shared
+        .state()
+        .saved
+        .setup
+        .accounts
+        .insert(slot.to_owned(), request.user.trim().to_owned());
+    shared.save();
+    operator_action(
+        &shared,
+        "setup",
+        "console",
+        "credentials stored",
+        serde_json::json!({"slot": slot, "user": request.user.trim()}),
+    )
+    .await?;
+    Ok(Json(state_of(&shared)))
+}
+
+/// An IANA zone name shape: `UTC`, or `Area/City[/Sub]` of letters, digits, `_`, `-`, `+`.
+pub(crate) fn valid_timezone(tz: &str) -> bool {
+    if tz == "UTC" {
+        return true;
+    }
+    let parts: Vec<&str> = tz.split('/').collect();
+    (2..=3).contains(&parts.len())
+        && parts.iter().all(|p| {
+            !p.is_empty()
+                && p.len() <= 32
+                && p.chars().next().is_some_and(|c| c.is_ascii_uppercase())
+                && p.chars()
+                    .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '+'))
+        })
+}
+
+async fn timezone(
+    State(shared): State<Arc<Shared>>,
+    Json(request): Json<api::TimezoneRequest>,
+) -> Answer<api::SetupState> {
+    let tz = request.timezone.trim();
+    if !valid_timezone(tz) {
+        return Err(bad_request(
+            format!("`{}` is not a time zone name", tz.escape_debug()),
+            "e.g. America/Chicago or Europe/Berlin",
+        ));
+    }
+    let file = shared.data_dir.join("timezone");
+    std::fs::write(&file, format!("{tz}\n")).map_err(internal)?;
+    shared.state().saved.setup.timezone = Some(tz.to_owned());
+    shared.save();
+    Ok(Json(state_of(&shared)))
+}
+
+async fn complete(State(shared): State<Arc<Shared>>) -> Answer<api::SetupState> {
+    shared.state().saved.setup.complete = true;
+    shared.save();
+    operator_action(
+        &shared,
+        "setup",
+        "console",
+        "first-boot setup completed",
+        serde_json::json!({}),
+    )
+    .await?;
+    let control = shared.cycle(api::CycleKind::ServerScan);
+    if control.enabled {
+        control.trigger.notify_one();
+    }
+    Ok(Json(state_of(&shared)))
+}
+
+fn slot_from_name(name: &str) -> Option<api::CredentialSlot> {
+    match name {
+        "windows" => Some(api::CredentialSlot::Windows),
+        "linux" => Some(api::CredentialSlot::Linux),
+        "directory" => Some(api::CredentialSlot::Directory),
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn net(
+        mode: api::NetworkMode,
+        address: Option<&str>,
+        gateway: Option<&str>,
+        dns: &[&str],
+    ) -> api::NetworkSettings {
+        api::NetworkSettings {
+            interface: "eth0".into(),
+            mode,
+            address: address.map(str::to_owned),
+            gateway: gateway.map(str::to_owned),
+            dns: dns.iter().map(|d| (*d).to_owned()).collect(),
+        }
+    }
+
+    #[test]
+    fn network_settings_are_checked_field_by_field() {
+        use api::NetworkMode::{Dhcp, Static};
+        let ifaces = vec!["eth0".to_owned()];
+        let cases: [(api::NetworkSettings, &str); 8] = [
+            (net(Dhcp, None, None, &["192.168.1.10"]), "ok"),
+            (
+                net(Static, Some("192.168.1.20/24"), Some("192.168.1.1"), &[]),
+                "ok",
+            ),
+            (
+                net(Static, None, Some("192.168.1.1"), &[]),
+                "a static address is required",
+            ),
+            (
+                net(Static, Some("192.168.1.20"), Some("192.168.1.1"), &[]),
+                "`192.168.1.20` is not an address with prefix length",
+            ),
+            (
+                net(Static, Some("192.168.1.20/24"), Some("10.0.0.1"), &[]),
+                "gateway 10.0.0.1 is not in 192.168.1.20/24's network",
+            ),
+            (
+                net(Static, Some("192.168.1.20/24"), Some("x; rm -rf /"), &[]),
+                "`x; rm -rf /` is not a usable gateway address",
+            ),
+            (
+                net(Dhcp, None, None, &["dc1"]),
+                "`dc1` is not a DNS server address",
+            ),
+            (
+                net(Dhcp, Some("1.2.3.4/8"), None, &[]),
+                "DHCP takes no address or gateway",
+            ),
+        ];
+        for (settings, want) in cases {
+            let got = match check_network(&settings, &ifaces) {
+                Ok(()) => "ok".to_owned(),
+                Err((e, _)) => e,
+            };
+            assert_eq!(got, want);
+        }
+        let mut other = net(Dhcp, None, None, &[]);
+        other.interface = "wlan9".into();
+        assert!(check_network(&other, &ifaces).is_err());
+    }
+
+    #[test]
+    fn the_networkd_file_says_exactly_what_was_chosen() {
+        let text = networkd_file(&net(
+            api::NetworkMode::Static,
+            Some("192.168.1.20/24"),
+            Some("192.168.1.1"),
+            &["192.168.1.10"],
+        ));
+        expect_test::expect![[r#"
+            # Written by osirisd from the console's network step.
+            [Match]
+            Name=eth0
+
+            [Network]
+            Address=192.168.1.20/24
+            Gateway=192.168.1.1
+            DNS=192.168.1.10
+        "#]]
+        .assert_eq(&text);
+    }
+
+    #[test]
+    fn time_zones_have_the_iana_shape() {
+        for ok in [
+            "UTC",
+            "America/Chicago",
+            "America/Argentina/Buenos_Aires",
+            "Etc/GMT+5",
+        ] {
+            assert!(valid_timezone(ok), "{ok}");
+        }
+        for bad in [
+            "",
+            "Chicago",
+            "america/chicago",
+            "America/../etc",
+            "America/Chi cago",
+            "A/B/C/D",
+        ] {
+            assert!(!valid_timezone(bad), "{bad}");
+        }
+    }
+}
