@@ -9,6 +9,7 @@ mod evidence_cmd;
 mod heal_cmd;
 mod report;
 mod scan_cmd;
+mod status_cmd;
 
 use ops::setup;
 
@@ -46,6 +47,8 @@ enum Command {
     /// Check or list the runbook catalogue.
     #[command(subcommand)]
     Catalog(CatalogCommand),
+    /// Show what the running daemon (osirisd) reports: devices, cycles, evidence, incidents.
+    Status(status_cmd::StatusArgs),
     /// Measure the evidence pipeline's performance.
     Bench(bench::BenchArgs),
 }
@@ -121,6 +124,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             }
             Ok(ExitCode::SUCCESS)
         }
+        Command::Status(args) => status_cmd::run(args),
         Command::Bench(args) => bench::run(args),
     }
 }

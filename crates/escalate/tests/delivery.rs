@@ -3,9 +3,6 @@
 
 #![allow(clippy::unwrap_used, reason = "tests")]
 
-use std::io::BufRead as _;
-use std::path::Path;
-use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -37,113 +34,6 @@ fn quick_policy() -> NotifyPolicy {
     }
 }
 
-/// A throwaway CA and a server certificate for 127.0.0.1 made with the openssl CLI.
-fn pki(dir: &Path) {
-    let run = |args: &[&str]| {
-        let out = Command::new("openssl")
-            .args(args)
-            .current_dir(dir)
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "openssl {args:?}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-    };
-    run(&[
-        "req",
-        "-x509",
-        "-newkey",
-        "ec",
-        "-pkeyopt",
-        "ec_paramgen_curve:prime256v1",
-        "-nodes",
-        "-keyout",
-        "ca.key",
-        "-out",
-        "ca.pem",
-        "-days",
-        "2",
-        "-subj",
-        "/CN=osiris test CA",
-    ]);
-    run(&[
-        "req",
-        "-newkey",
-        "ec",
-        "-pkeyopt",
-        "ec_paramgen_curve:prime256v1",
-        "-nodes",
-        "-keyout",
-        "server.key",
-        "-out",
-        "server.csr",
-        "-subj",
-        "/CN=127.0.0.1",
-    ]);
-    std::fs::write(
-        dir.join("ext.cnf"),
-        "subjectAltName=IP:127.0.0.1,DNS:localhost\n",
-    )
-    .unwrap();
-    run(&[
-        "x509",
-        "-req",
-        "-in",
-        "server.csr",
-        "-CA",
-        "ca.pem",
-        "-CAkey",
-        "ca.key",
-        "-CAcreateserial",
-        "-out",
-        "server.pem",
-        "-days",
-        "2",
-        "-extfile",
-        "ext.cnf",
-    ]);
-}
-
-struct Smtp {
-    child: Child,
-    port: u16,
-}
-
-impl Drop for Smtp {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn start_smtp(python: &Path, dir: &Path, maildir: &Path) -> Smtp {
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/python/smtp_server.py");
-    let mut child = Command::new(python)
-        .arg(script)
-        .args([
-            dir.join("server.pem"),
-            dir.join("server.key"),
-            maildir.to_owned(),
-        ])
-        .args(["alerts@clinic.example", "smtp-Passw0rd"])
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    std::io::BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let port = line
-        .trim()
-        .strip_prefix("READY ")
-        .unwrap_or_else(|| panic!("smtp server said {line:?}"))
-        .parse()
-        .unwrap();
-    Smtp { child, port }
-}
-
 fn email(port: u16, password: &str, ca: Option<Vec<u8>>) -> Channel {
     Channel {
         name: "office-manager".to_owned(),
@@ -170,10 +60,14 @@ async fn mail_goes_to_a_real_smtp_server_over_starttls_with_auth() {
         return;
     };
     let dir = tempfile::tempdir().unwrap();
-    pki(dir.path());
-    let maildir = dir.path().join("mail");
-    std::fs::create_dir(&maildir).unwrap();
-    let smtp = start_smtp(&python, dir.path(), &maildir);
+    test_support::smtp::pki(dir.path());
+    let smtp = test_support::smtp::Smtp::start(
+        &python,
+        dir.path(),
+        "alerts@clinic.example",
+        "smtp-Passw0rd",
+    );
+    let maildir = smtp.maildir.clone();
     let ca = std::fs::read(dir.path().join("ca.pem")).unwrap();
 
     let delivery = deliver(

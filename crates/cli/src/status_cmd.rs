@@ -1,0 +1,126 @@
+//! `osiris status`: what the running daemon says, through its local API.
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Context;
+
+use crate::setup;
+
+#[derive(Debug, clap::Args)]
+pub(crate) struct StatusArgs {
+    /// The appliance configuration (names the daemon's socket).
+    #[arg(long, default_value = "/etc/osiris/appliance.toml")]
+    config: PathBuf,
+    /// Print the daemon's answers as JSON.
+    #[arg(long)]
+    json: bool,
+}
+
+pub(crate) fn run(args: StatusArgs) -> anyhow::Result<ExitCode> {
+    let config = setup::load_config(Some(&args.config))?;
+    let client = api::Client::new(&config.daemon.socket);
+    let status = client.status().map_err(|err| crate::Failed(err.to_string()))?;
+    let incidents = client
+        .incidents()
+        .context("reading incidents from the daemon")?;
+    let mut out = std::io::stdout().lock();
+    if args.json {
+        let json = serde_json::json!({"status": status, "incidents": incidents});
+        writeln!(out, "{}", serde_json::to_string_pretty(&json)?)?;
+        return Ok(ExitCode::SUCCESS);
+    }
+    write!(out, "{}", render(&status, &incidents))?;
+    Ok(ExitCode::SUCCESS)
+}
+
+fn ago(now: i64, at: Option<i64>) -> String {
+    match at {
+        None => "never".to_owned(),
+        Some(at) => {
+            let secs = (now - at).max(0);
+            match secs {
+                0..60 => format!("{secs} s ago"),
+                60..3600 => format!("{} min ago", secs / 60),
+                3600..86400 => format!("{} h ago", secs / 3600),
+                _ => format!("{} days ago", secs / 86400),
+            }
+        }
+    }
+}
+
+fn render(status: &api::Status, incidents: &[api::Incident]) -> String {
+    use std::fmt::Write as _;
+    let mut out = String::new();
+    let d = &status.devices;
+    let _ = writeln!(
+        out,
+        "site {}: {} devices, {} checked {}: {} compliant, {} need attention, {} unreachable",
+        status.site,
+        d.total,
+        d.checked,
+        ago(status.now, status.last_scan_at),
+        d.compliant,
+        d.drifted,
+        d.errored
+    );
+    if status.healing.paused {
+        let _ = writeln!(
+            out,
+            "healing PAUSED by {} ({})",
+            status.healing.paused_by.as_deref().unwrap_or("?"),
+            status.healing.paused_reason.as_deref().unwrap_or("")
+        );
+    }
+    for score in &status.compliance {
+        if let Some(permille) = score.permille {
+            let _ = writeln!(
+                out,
+                "  {:<9} {:>3}.{}%  ({} passing, {} failing)",
+                score.framework,
+                permille / 10,
+                permille % 10,
+                score.passing,
+                score.failing
+            );
+        }
+    }
+    let _ = writeln!(out, "cycles:");
+    for cycle in status.cycles.iter().filter(|c| c.enabled) {
+        let state = if cycle.running { "running" } else { "idle" };
+        let _ = writeln!(
+            out,
+            "  {:<17} {state:<8} runs {:<4} last {:<12} {}",
+            cycle.kind.as_str(),
+            cycle.runs,
+            ago(status.now, cycle.last_finished_at),
+            cycle.last_outcome.as_deref().unwrap_or("")
+        );
+    }
+    let e = &status.evidence;
+    let _ = writeln!(
+        out,
+        "evidence: {} bundles, checkpoint at {}, OTS {} anchored / {} pending, key {}",
+        e.bundles, e.checkpoint_size, e.ots_anchored, e.ots_pending, e.key_id
+    );
+    let open: Vec<&api::Incident> = incidents
+        .iter()
+        .filter(|i| matches!(i.phase.as_str(), "open" | "healing" | "escalated"))
+        .collect();
+    let _ = writeln!(out, "incidents: {} open", open.len());
+    for i in open {
+        let _ = writeln!(
+            out,
+            "  #{:<4} {:<9} {:<8} {:<14} {:<18} {}{}",
+            i.id,
+            i.phase,
+            i.severity,
+            i.target,
+            i.check,
+            i.title,
+            if i.needs_human { "  ← needs a person" } else { "" }
+        );
+    }
+    out
+}
