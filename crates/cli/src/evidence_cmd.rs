@@ -346,7 +346,6 @@ fn show(place: Place) -> anyhow::Result<ExitCode> {
     })
 }
 
-
 fn ots_words(status: &evidence::kit::OtsStatus) -> String {
     use evidence::kit::OtsStatus;
     match status {

@@ -21,7 +21,9 @@ pub(crate) struct StatusArgs {
 pub(crate) fn run(args: StatusArgs) -> anyhow::Result<ExitCode> {
     let config = setup::load_config(Some(&args.config))?;
     let client = api::Client::new(&config.daemon.socket);
-    let status = client.status().map_err(|err| crate::Failed(err.to_string()))?;
+    let status = client
+        .status()
+        .map_err(|err| crate::Failed(err.to_string()))?;
     let incidents = client
         .incidents()
         .context("reading incidents from the daemon")?;
@@ -119,7 +121,11 @@ fn render(status: &api::Status, incidents: &[api::Incident]) -> String {
             i.target,
             i.check,
             i.title,
-            if i.needs_human { "  ← needs a person" } else { "" }
+            if i.needs_human {
+                "  ← needs a person"
+            } else {
+                ""
+            }
         );
     }
     out

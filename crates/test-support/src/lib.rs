@@ -2,6 +2,7 @@
 //! the WinRM peer, and the reference Python parser.
 
 pub mod calendar;
+pub mod lab;
 pub mod python;
 pub mod smtp;
 pub mod winrm;

@@ -4,84 +4,10 @@
 #![allow(dead_code, reason = "each test binary uses a different part")]
 #![allow(clippy::unwrap_used, reason = "test helpers")]
 
-use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Output};
 
-/// A running lab; `lab down` on drop, so a failed test leaves nothing behind.
-pub(crate) struct Lab {
-    pub(crate) dir: PathBuf,
-    script: PathBuf,
-    /// `lab.env`, parsed.
-    pub(crate) env: BTreeMap<String, String>,
-}
-
-impl Lab {
-    /// `lab up` in `dir` with the given settings (`LAB_TARGETS`, `LAB_WIN_TARGETS`, `LAB_DC`, …).
-    pub(crate) fn up(dir: &Path, settings: &[(&str, &str)]) -> Lab {
-        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../vm-tests/lab/lab");
-        let mut command = Command::new(&script);
-        command.arg("up").env("LAB_DIR", dir);
-        for (key, value) in settings {
-            command.env(key, value);
-        }
-        let out = command.output().unwrap();
-        // Constructed before the assertion, so a half-started lab is torn down too.
-        let mut lab = Lab {
-            dir: dir.to_owned(),
-            script,
-            env: BTreeMap::new(),
-        };
-        assert!(
-            out.status.success(),
-            "lab up failed:\n{}\n{}",
-            text(&out.stdout),
-            text(&out.stderr)
-        );
-        lab.env = std::fs::read_to_string(dir.join("lab.env"))
-            .unwrap()
-            .lines()
-            .filter_map(|line| line.split_once('='))
-            .map(|(k, v)| (k.to_owned(), v.trim_matches('"').to_owned()))
-            .collect();
-        lab
-    }
-
-    /// Runs the lab script with other arguments (e.g. `ssh N …`).
-    pub(crate) fn script(&self, args: &[&str]) -> Output {
-        Command::new(&self.script)
-            .args(args)
-            .env("LAB_DIR", &self.dir)
-            .output()
-            .unwrap()
-    }
-
-    pub(crate) fn config(&self) -> PathBuf {
-        self.dir.join("site.toml")
-    }
-}
-
-impl Drop for Lab {
-    fn drop(&mut self) {
-        let _ = Command::new(&self.script)
-            .arg("down")
-            .env("LAB_DIR", &self.dir)
-            .output();
-    }
-}
-
-pub(crate) fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
-}
-
-/// Lab tests need root for network namespaces; CI runs as root.
-pub(crate) fn is_root() -> bool {
-    Command::new("id")
-        .arg("-u")
-        .output()
-        .map(|out| text(&out.stdout).trim() == "0")
-        .unwrap_or(false)
-}
+pub(crate) use test_support::lab::{Lab, is_root, text};
 
 /// Runs the `osiris` binary in `dir`.
 pub(crate) fn osiris(dir: &Path, args: &[&str]) -> Output {

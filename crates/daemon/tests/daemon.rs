@@ -1,0 +1,288 @@
+//! `osirisd` as a process: configuration errors stop it before it binds anything, a second
+//! daemon on the same data refuses to start, the socket is for root and the daemon's user only,
+//! SIGTERM stops it cleanly, and the local API answers.
+
+#![allow(clippy::unwrap_used, reason = "tests")]
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+struct Daemon {
+    child: Child,
+    socket: PathBuf,
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn osirisd(config: &Path) -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_osirisd"));
+    command
+        .args(["--config", config.to_str().unwrap()])
+        .env("RUST_LOG", "info")
+        .env_remove("NOTIFY_SOCKET")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped());
+    command
+}
+
+/// A configuration with no targets (nothing is scanned), data and socket under `dir`.
+fn quiet_config(dir: &Path, extra: &str) -> PathBuf {
+    let text = format!(
+        "site = \"test\"\ndata_dir = \"{data}\"\ntarget = []\n{extra}\n[evidence]\ncalendars = []\n[daemon]\nsocket = \"{socket}\"\n",
+        data = dir.join("data").display(),
+        socket = dir.join("run/api.sock").display(),
+    );
+    let path = dir.join("appliance.toml");
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+fn start(config: &Path, socket: &Path) -> Daemon {
+    let child = osirisd(config).spawn().unwrap();
+    let mut daemon = Daemon {
+        child,
+        socket: socket.to_owned(),
+    };
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        if api::Client::new(socket).status().is_ok() {
+            return daemon;
+        }
+        if let Some(status) = daemon.child.try_wait().unwrap() {
+            let mut err = String::new();
+            std::io::Read::read_to_string(daemon.child.stderr.as_mut().unwrap(), &mut err).unwrap();
+            panic!("osirisd exited with {status}:\n{err}");
+        }
+        assert!(
+            Instant::now() < deadline,
+            "osirisd did not answer within 20 s"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+fn output(mut command: Command) -> Output {
+    command.stdout(Stdio::piped()).output().unwrap()
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+#[test]
+fn a_bad_configuration_exits_78_before_binding_anything() {
+    let dir = tempfile::tempdir().unwrap();
+    let cases = [
+        ("[healing]\nspeed = 3\n", "unknown field `speed`"),
+        ("[daemon2]\n", "unknown field `daemon2`"),
+    ];
+    for (extra, want) in cases {
+        let config = quiet_config(dir.path(), extra);
+        let out = output(osirisd(&config));
+        assert_eq!(
+            out.status.code(),
+            Some(78),
+            "{extra}: {}",
+            text(&out.stderr)
+        );
+        assert!(
+            text(&out.stderr).contains(want),
+            "{extra}: {}",
+            text(&out.stderr)
+        );
+        assert!(!dir.path().join("run/api.sock").exists());
+        assert!(
+            !dir.path().join("data").exists(),
+            "nothing may be created for a bad config"
+        );
+    }
+    // Impossible values, and an escalation secret that others can read.
+    let secret = dir.path().join("hook-secret");
+    std::fs::write(&secret, "s3cret").unwrap();
+    let config = dir.path().join("impossible.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "site = \"test\"\ndata_dir = \"{}\"\ntarget = []\n[daemon]\nserver_scan_secs = 0\nsocket = \"{}\"\n",
+            dir.path().join("data").display(),
+            dir.path().join("run/api.sock").display()
+        ),
+    )
+    .unwrap();
+    let out = output(osirisd(&config));
+    assert_eq!(out.status.code(), Some(78));
+    assert!(
+        text(&out.stderr).contains("daemon.server_scan_secs = 0 is impossible"),
+        "{}",
+        text(&out.stderr)
+    );
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&secret, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let config = quiet_config(
+        dir.path(),
+        &format!(
+            "[escalation]\n[[escalation.channel]]\nname = \"psa\"\nkind = \"webhook\"\nurl = \"http://127.0.0.1:9/hook\"\nsecret_file = \"{}\"\n",
+            secret.display()
+        ),
+    );
+    let out = output(osirisd(&config));
+    assert_eq!(out.status.code(), Some(78));
+    assert!(
+        text(&out.stderr).contains("chmod 600"),
+        "{}",
+        text(&out.stderr)
+    );
+    assert!(!dir.path().join("run/api.sock").exists());
+}
+
+#[test]
+fn a_second_daemon_refuses_and_sigterm_stops_the_first_cleanly() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = quiet_config(dir.path(), "");
+    let socket = dir.path().join("run/api.sock");
+    let mut first = start(&config, &socket);
+    let status = api::Client::new(&socket).status().unwrap();
+    assert_eq!(status.site, "test");
+    assert_eq!(status.devices.total, 0);
+    assert!(
+        !status
+            .cycles
+            .iter()
+            .any(|c| c.kind == api::CycleKind::ServerScan && c.enabled)
+    );
+
+    let second = output(osirisd(&config));
+    assert_eq!(second.status.code(), Some(1));
+    assert!(
+        text(&second.stderr).contains("another osirisd"),
+        "{}",
+        text(&second.stderr)
+    );
+    // The first one is untouched and still answers.
+    assert!(api::Client::new(&socket).status().is_ok());
+
+    let started = Instant::now();
+    let kill = Command::new("kill")
+        .args(["-TERM", &first.child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(kill.success());
+    let code = first.child.wait().unwrap();
+    assert_eq!(code.code(), Some(0), "SIGTERM is a clean stop");
+    assert!(started.elapsed() < Duration::from_secs(10));
+    assert!(!socket.exists(), "the socket is removed on exit");
+    let saved: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.path().join("data/daemon-state.json")).unwrap())
+            .unwrap();
+    assert_eq!(saved["version"], 1);
+}
+
+#[test]
+fn the_socket_is_for_root_and_the_daemon_user_only() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = quiet_config(dir.path(), "");
+    let socket = dir.path().join("run/api.sock");
+    let _daemon = start(&config, &socket);
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(&socket).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o600);
+    if !test_support::lab::is_root() {
+        eprintln!(
+            "SKIPPED part of the_socket_is_for_root_and_the_daemon_user_only: needs root to connect as another user"
+        );
+        return;
+    }
+    // Let `nobody` through the directories, so only the socket's own mode stands in the way.
+    for d in [dir.path(), &dir.path().join("run")] {
+        std::fs::set_permissions(d, std::fs::Permissions::from_mode(0o755)).unwrap();
+    }
+    let out = Command::new("setpriv")
+        .args(["--reuid=65534", "--regid=65534", "--clear-groups", "--"])
+        .args(["/usr/bin/python3", "-c"])
+        .arg(format!(
+            "import socket,sys\ns=socket.socket(socket.AF_UNIX)\ntry:\n s.connect({:?}); print('connected')\nexcept PermissionError: print('refused')",
+            socket.display().to_string()
+        ))
+        .output()
+        .unwrap();
+    assert_eq!(text(&out.stdout).trim(), "refused", "{}", text(&out.stderr));
+}
+
+#[test]
+fn the_api_answers_with_plain_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = quiet_config(dir.path(), "");
+    let socket = dir.path().join("run/api.sock");
+    let _daemon = start(&config, &socket);
+    let client = api::Client::new(&socket);
+    // Nothing to scan: the trigger says so instead of pretending.
+    let err = client.scan_now().unwrap_err();
+    assert!(err.to_string().contains("not configured"), "{err}");
+    // A pause needs a reason and a name, and is reflected in status.
+    let err = client
+        .pause_healing(&api::PauseRequest {
+            reason: " ".into(),
+            by: "alice".into(),
+        })
+        .unwrap_err();
+    assert!(err.to_string().contains("reason is required"), "{err}");
+    let paused = client
+        .pause_healing(&api::PauseRequest {
+            reason: "PACS upgrade tonight".into(),
+            by: "alice".into(),
+        })
+        .unwrap();
+    assert!(paused.paused);
+    assert_eq!(
+        client.status().unwrap().healing.paused_by.as_deref(),
+        Some("alice")
+    );
+    let resumed = client
+        .resume_healing(&api::PauseRequest {
+            reason: "upgrade done".into(),
+            by: "alice".into(),
+        })
+        .unwrap();
+    assert!(!resumed.paused);
+    // Unknown endpoints and bad JSON get an answer, not a hang.
+    let err = client.get::<serde_json::Value>("/v1/nope").unwrap_err();
+    assert!(
+        matches!(err, api::ClientError::Api { status: 404, .. }),
+        "{err:?}"
+    );
+    // Both operator actions are evidence.
+    let evidence = client.get::<api::EvidenceState>("/v1/evidence").unwrap();
+    assert_eq!(evidence.bundles, 2);
+    // An export to a place that does not exist says what to do, and writes nothing.
+    let err = client
+        .export_evidence(&api::ExportRequest {
+            dest_dir: "/nonexistent/usb".into(),
+        })
+        .unwrap_err();
+    assert!(err.to_string().contains("USB stick plugged in"), "{err}");
+    let usb = dir.path().join("usb");
+    std::fs::create_dir(&usb).unwrap();
+    let kit = client
+        .with_timeout(Duration::from_secs(30))
+        .export_evidence(&api::ExportRequest {
+            dest_dir: usb.display().to_string(),
+        })
+        .unwrap();
+    assert_eq!(kit.bundles, 2);
+    let entries: Vec<String> = std::fs::read_dir(&usb)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(
+        entries.len(),
+        1,
+        "only the finished kit, no partial: {entries:?}"
+    );
+    assert!(entries[0].starts_with("osiris-evidence-test-"));
+}
