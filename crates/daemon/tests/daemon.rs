@@ -10,7 +10,6 @@ use std::time::{Duration, Instant};
 
 struct Daemon {
     child: Child,
-    socket: PathBuf,
 }
 
 impl Drop for Daemon {
@@ -45,10 +44,7 @@ fn quiet_config(dir: &Path, extra: &str) -> PathBuf {
 
 fn start(config: &Path, socket: &Path) -> Daemon {
     let child = osirisd(config).spawn().unwrap();
-    let mut daemon = Daemon {
-        child,
-        socket: socket.to_owned(),
-    };
+    let mut daemon = Daemon { child };
     let deadline = Instant::now() + Duration::from_secs(20);
     loop {
         if api::Client::new(socket).status().is_ok() {
