@@ -77,6 +77,24 @@ impl Smtp {
     }
 }
 
+impl Smtp {
+    /// The raw text (RFC 5322) of each mail received so far, in arrival order.
+    #[allow(clippy::unwrap_used, reason = "test helper")]
+    pub fn raw_mails(&self) -> Vec<String> {
+        let mut names: Vec<PathBuf> = std::fs::read_dir(&self.maildir)
+            .unwrap()
+            .filter_map(Result::ok)
+            .map(|e| e.path())
+            .filter(|p| p.extension().is_some_and(|e| e == "eml"))
+            .collect();
+        names.sort();
+        names
+            .iter()
+            .filter_map(|p| std::fs::read_to_string(p).ok())
+            .collect()
+    }
+}
+
 /// A throwaway CA (`ca.pem`) and a server certificate for 127.0.0.1 (`server.pem`,
 /// `server.key`) in `dir`, made with the openssl CLI.
 ///
