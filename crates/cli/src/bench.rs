@@ -42,6 +42,18 @@ enum What {
         #[arg(long, default_value_t = 1_000)]
         history: usize,
     },
+    /// Start osirisd (built next to this binary) with N targets; measure its idle RSS and CPU,
+    /// and the local API's status latency while scan cycles run.
+    Daemon {
+        #[arg(long, default_value_t = 1_000)]
+        targets: usize,
+        /// Seconds of idle time to sample CPU over.
+        #[arg(long, default_value_t = 20)]
+        idle_secs: u64,
+        /// Status requests to time while a cycle runs.
+        #[arg(long, default_value_t = 2_000)]
+        requests: usize,
+    },
     /// Time inclusion proofs in a Merkle tree of N leaves.
     Proof {
         #[arg(long, default_value_t = 1_000_000)]
@@ -119,6 +131,11 @@ pub(crate) fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
                 )
             }
             What::Decide { history } => bench_decide(history)?,
+            What::Daemon {
+                targets,
+                idle_secs,
+                requests,
+            } => crate::bench_daemon::run(targets, idle_secs, requests)?,
             What::Proof { n } => {
                 let times = evidence::bench::inclusion_proof_time(n, 100_000)?;
                 format!(

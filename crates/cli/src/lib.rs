@@ -4,6 +4,7 @@
 //! 2 usage error, 78 invalid configuration or catalogue.
 
 mod bench;
+mod bench_daemon;
 mod discover_cmd;
 mod evidence_cmd;
 mod heal_cmd;

@@ -190,7 +190,7 @@ async fn not_found() -> Fail {
 
 async fn status(State(shared): State<Arc<Shared>>) -> Answer<api::Status> {
     let evidence = evidence_state(&shared).await?;
-    let mut health = host::health(&shared.data_dir);
+    let mut health = host::health(&shared.data_dir, shared.addresses());
     health.support_code = support_code(&shared);
     health.update = crate::setup::update_state();
     let state = shared.state();
@@ -276,7 +276,7 @@ async fn status(State(shared): State<Arc<Shared>>) -> Answer<api::Status> {
 async fn evidence_state(shared: &Shared) -> Result<api::EvidenceState, Fail> {
     let store = &shared.store;
     let latest = store.latest_checkpoint().await.map_err(internal)?;
-    let proofs = store.ots_proofs().await.map_err(internal)?;
+    let (ots_pending, ots_anchored) = *lock(&shared.ots_counts);
     Ok(api::EvidenceState {
         bundles: store.size(),
         head_hash: store.head().map(|head| hex(&head.line_hash)),
@@ -289,14 +289,8 @@ async fn evidence_state(shared: &Shared) -> Result<api::EvidenceState, Fail> {
             .map(|t| t.unix_timestamp())
         }),
         checkpoint_size: latest.map_or(0, |c| c.size),
-        ots_pending: proofs
-            .iter()
-            .filter(|p| p.status == store::OtsStatus::Pending)
-            .count() as u64,
-        ots_anchored: proofs
-            .iter()
-            .filter(|p| p.status == store::OtsStatus::Anchored)
-            .count() as u64,
+        ots_pending,
+        ots_anchored,
         key_id: store.verifier().key_id_hex(),
     })
 }

@@ -142,21 +142,35 @@ async fn scan_and_heal(
     let reports: Vec<scan::TargetReport> = scanned.iter().map(|s| s.report.clone()).collect();
     ops::scan::record_scans(&shared.store, config, catalog, &reports).await?;
     let now = now();
-    let mut drift = false;
+    // Derived outside the locks, so the API keeps answering while a big site is processed.
+    let addresses: std::collections::HashMap<&str, &str> = config
+        .targets
+        .iter()
+        .filter_map(|t| Some((t.name.as_str(), t.address.as_deref()?)))
+        .collect();
+    let derived: Vec<_> = reports
+        .iter()
+        .map(|report| {
+            let address = addresses
+                .get(report.target.name.as_str())
+                .map(|a| (*a).to_owned());
+            (
+                derive::device(catalog, report, address),
+                derive::scores(catalog, report),
+                derive::scan_events(catalog, report),
+            )
+        })
+        .collect();
+    let drift = derived
+        .iter()
+        .any(|(device, _, _)| device.status == api::DeviceStatus::Drifted);
     {
         let mut state = shared.state();
         let mut scores = lock(&shared.scores);
-        for report in &reports {
-            let address = config
-                .targets
-                .iter()
-                .find(|t| t.name == report.target.name)
-                .and_then(|t| t.address.clone());
-            let device = derive::device(catalog, report, address);
-            drift |= device.status == api::DeviceStatus::Drifted;
+        for (device, device_scores, events) in derived {
+            scores.insert(device.name.clone(), device_scores);
             state.saved.devices.insert(device.name.clone(), device);
-            scores.insert(report.target.name.clone(), derive::scores(catalog, report));
-            for (target, check, event) in derive::scan_events(catalog, report) {
+            for (target, check, event) in events {
                 state
                     .ledger
                     .apply(&target, &check, event, now, &shared.incident_policy);
@@ -291,7 +305,9 @@ async fn anchor(shared: &Arc<Shared>) -> anyhow::Result<Outcome> {
     let submitted =
         ops::anchor::submit_checkpoint(&shared.store, &shared.config.evidence.calendars, timeout)
             .await
-            .context("submitting a checkpoint to the OpenTimestamps calendars")?;
+            .context("submitting a checkpoint to the OpenTimestamps calendars");
+    refresh_ots_counts(shared).await;
+    let submitted = submitted?;
     Ok(Outcome {
         summary: format!(
             "checkpoint {} submitted to {} calendars; {anchored} earlier proofs anchored",
@@ -320,6 +336,20 @@ async fn checkpoint(shared: &Arc<Shared>) -> anyhow::Result<Outcome> {
         summary: format!("checkpoint signed at {} bundles", checkpoint.size),
         drift: false,
     })
+}
+
+/// Re-reads how many proofs are pending and anchored (status shows the cached counts).
+pub(crate) async fn refresh_ots_counts(shared: &Shared) {
+    match shared.store.ots_proofs().await {
+        Ok(proofs) => {
+            let pending = proofs
+                .iter()
+                .filter(|p| p.status == store::OtsStatus::Pending)
+                .count() as u64;
+            *lock(&shared.ots_counts) = (pending, proofs.len() as u64 - pending);
+        }
+        Err(err) => tracing::warn!(error = %err, "Could not count the OpenTimestamps proofs."),
+    }
 }
 
 /// Applies one incident event from outside a scan (acknowledge, close) and saves.

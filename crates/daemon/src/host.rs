@@ -3,8 +3,9 @@
 
 use std::path::Path;
 
-/// Disk, memory and uptime; fields that cannot be read are 0.
-pub(crate) fn health(data_dir: &Path) -> api::ApplianceHealth {
+/// Disk, memory and uptime; fields that cannot be read are 0. `addresses` are the appliance's
+/// own (the caller caches them: listing interfaces runs a program).
+pub(crate) fn health(data_dir: &Path, addresses: Vec<String>) -> api::ApplianceHealth {
     let (disk_free_bytes, disk_total_bytes) = rustix::fs::statvfs(data_dir)
         .map(|s| (s.f_bavail * s.f_frsize, s.f_blocks * s.f_frsize))
         .unwrap_or_default();
@@ -19,14 +20,19 @@ pub(crate) fn health(data_dir: &Path) -> api::ApplianceHealth {
         disk_total_bytes,
         mem_total_bytes: meminfo_kib(&meminfo, "MemTotal") * 1024,
         mem_available_bytes: meminfo_kib(&meminfo, "MemAvailable") * 1024,
-        addresses: interfaces()
-            .into_iter()
-            .filter(|i| i.name != "lo")
-            .flat_map(|i| i.addresses)
-            .collect(),
+        addresses,
         support_code: String::new(),
         update: api::UpdateState::default(),
     }
+}
+
+/// The appliance's own LAN addresses (not loopback).
+pub(crate) fn addresses() -> Vec<String> {
+    interfaces()
+        .into_iter()
+        .filter(|i| i.name != "lo")
+        .flat_map(|i| i.addresses)
+        .collect()
 }
 
 /// The network interfaces and their addresses (empty when `ip` is not available).
@@ -116,7 +122,7 @@ mod tests {
     #[test]
     fn health_of_this_machine_is_plausible() {
         let dir = tempfile::tempdir().unwrap();
-        let health = health(dir.path());
+        let health = health(dir.path(), Vec::new());
         assert!(health.disk_total_bytes >= health.disk_free_bytes);
         assert!(health.disk_total_bytes > 0);
         assert!(health.mem_total_bytes >= health.mem_available_bytes);

@@ -140,6 +140,12 @@ pub(crate) struct Shared {
     pub(crate) notifier: Notify,
     pub(crate) started_at: i64,
     pub(crate) shutdown: watch::Receiver<bool>,
+    /// The box's own addresses and when they were read (listing them runs `ip`).
+    pub(crate) addresses: Mutex<Option<(std::time::Instant, Vec<String>)>>,
+    /// OpenTimestamps proofs (pending, anchored), refreshed by the anchor cycle.
+    pub(crate) ots_counts: Mutex<(u64, u64)>,
+    /// Serialises writers of the state file.
+    pub(crate) saving: Mutex<()>,
 }
 
 /// Per-cycle scheduling handles.
@@ -161,7 +167,10 @@ impl Shared {
 
     /// Saves the state; a failure is logged (the next change retries) but never stops a cycle.
     pub(crate) fn save(&self) {
-        let result = self.state().save(&self.data_dir);
+        // One writer at a time; the state lock is held only while serialising.
+        let _writing = lock(&self.saving);
+        let bytes = self.state().to_bytes(&self.data_dir);
+        let result = bytes.and_then(|bytes| state::write(&self.data_dir, &bytes));
         if let Err(err) = result {
             tracing::error!(error = %err, "Could not save the daemon state; will retry on the next change.");
         }
@@ -169,6 +178,19 @@ impl Shared {
 
     pub(crate) fn cycle(&self, kind: CycleKind) -> &CycleControl {
         &self.cycles[&kind]
+    }
+
+    /// The appliance's addresses, read at most every 30 s.
+    pub(crate) fn addresses(&self) -> Vec<String> {
+        let mut cached = lock(&self.addresses);
+        match &*cached {
+            Some((at, addresses)) if at.elapsed() < Duration::from_secs(30) => addresses.clone(),
+            _ => {
+                let addresses = host::addresses();
+                *cached = Some((std::time::Instant::now(), addresses.clone()));
+                addresses
+            }
+        }
     }
 }
 
@@ -233,7 +255,11 @@ async fn run(loaded: Loaded) -> anyhow::Result<()> {
         notifier: Notify::new(),
         started_at: now(),
         shutdown: shutdown_rx,
+        addresses: Mutex::new(None),
+        ots_counts: Mutex::new((0, 0)),
+        saving: Mutex::new(()),
     });
+    cycles::refresh_ots_counts(&shared).await;
     let listener = api::bind(&shared.config.daemon)?;
     let metrics = match &shared.config.daemon.metrics_listen {
         Some(addr) => Some(metrics::bind(addr).await?),

@@ -138,41 +138,53 @@ impl State {
     }
 
     /// Replaces the saved state atomically.
+    #[cfg(test)]
     pub(crate) fn save(&self, data_dir: &Path) -> Result<(), StateError> {
+        write(data_dir, &self.to_bytes(data_dir)?)
+    }
+
+    /// The saved form, to write with [`write`] (without holding the state's lock).
+    pub(crate) fn to_bytes(&self, data_dir: &Path) -> Result<Vec<u8>, StateError> {
         let disk = OnDisk {
             version: VERSION,
             ledger: self.ledger.snapshot(),
             saved: self.saved.clone(),
         };
-        let path = data_dir.join(STATE_FILE);
-        let tmp = data_dir.join(format!("{STATE_FILE}.tmp"));
-        let io = |path: &Path| {
-            let path = path.to_path_buf();
-            move |source| StateError::Io { path, source }
-        };
-        let bytes = serde_json::to_vec(&disk).map_err(|err| StateError::Io {
-            path: path.clone(),
+        serde_json::to_vec(&disk).map_err(|err| StateError::Io {
+            path: data_dir.join(STATE_FILE),
             source: std::io::Error::other(err),
-        })?;
-        {
-            use std::os::unix::fs::OpenOptionsExt;
-            let mut file = std::fs::OpenOptions::new()
-                .write(true)
-                .create(true)
-                .truncate(true)
-                .mode(0o600)
-                .open(&tmp)
-                .map_err(io(&tmp))?;
-            file.write_all(&bytes).map_err(io(&tmp))?;
-            file.sync_all().map_err(io(&tmp))?;
-        }
-        std::fs::rename(&tmp, &path).map_err(io(&path))?;
-        std::fs::File::open(data_dir)
-            .and_then(|dir| dir.sync_all())
-            .map_err(io(data_dir))?;
-        Ok(())
+        })
     }
+}
 
+/// Writes saved state bytes: temporary file, fsync, rename, fsync the directory.
+pub(crate) fn write(data_dir: &Path, bytes: &[u8]) -> Result<(), StateError> {
+    let path = data_dir.join(STATE_FILE);
+    let tmp = data_dir.join(format!("{STATE_FILE}.tmp"));
+    let io = |path: &Path| {
+        let path = path.to_path_buf();
+        move |source| StateError::Io { path, source }
+    };
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        let mut file = std::fs::OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .mode(0o600)
+            .open(&tmp)
+            .map_err(io(&tmp))?;
+        file.write_all(bytes).map_err(io(&tmp))?;
+        file.sync_all().map_err(io(&tmp))?;
+    }
+    std::fs::rename(&tmp, &path).map_err(io(&path))?;
+    std::fs::File::open(data_dir)
+        .and_then(|dir| dir.sync_all())
+        .map_err(io(data_dir))?;
+    Ok(())
+}
+
+impl State {
     /// Appends to the healing log, dropping the oldest entries beyond the cap.
     pub(crate) fn log_healing(&mut self, entry: api::HealingEntry) {
         self.saved.healing_log.push_back(entry);
