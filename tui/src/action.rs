@@ -1,0 +1,115 @@
+//! Everything that can happen to the console: keys (translated by `keymap`), timer ticks and the
+//! daemon's answers.
+
+use api::{
+    ConnectionTest, Device, DeviceClass, ExportResult, HealingEntry, HealingState, Incident,
+    SetupState, Status, Triggered, UpdateState,
+};
+
+use crate::model::Screen;
+
+/// One event for `update`.
+// A few actions a second are moved; boxing the status would only add noise at every use.
+#[allow(clippy::large_enum_variant)]
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Action {
+    // Navigation.
+    /// Show a screen (ignored while the wizard runs).
+    Goto(Screen),
+    NextScreen,
+    PreviousScreen,
+    Up,
+    Down,
+    PageUp,
+    PageDown,
+    /// Tab: next field in the wizard, next screen elsewhere.
+    NextField,
+    /// Shift-Tab.
+    PreviousField,
+    /// ←: previous choice.
+    Left,
+    /// →: next choice.
+    Right,
+    /// Enter.
+    Submit,
+    /// Esc: close the dialog, leave search, or go back a wizard step.
+    Back,
+    /// A typed character for the text field that has the keyboard.
+    Input(char),
+    Backspace,
+
+    // Commands.
+    /// Ask the daemon again now (R).
+    Retry,
+    ScanNow,
+    /// Pause or resume automatic fixing (asks who and why).
+    ToggleHealing,
+    /// Show the update dialog.
+    OpenUpdate,
+    /// In the update dialog: apply the staged update (asks to confirm).
+    ApplyUpdate,
+    /// In the update dialog: go back to the previous version (asks to confirm).
+    RollBackUpdate,
+    Help,
+    /// Q: ask to quit (only from home), or go home from another screen.
+    Quit,
+    /// Ctrl-C: ask to quit from anywhere.
+    ForceQuitRequest,
+    /// Acknowledge the selected incident.
+    Acknowledge,
+    /// Export the evidence kit (asks for the USB path).
+    Export,
+    /// Devices filter: `None` shows every class.
+    Filter(Option<DeviceClass>),
+    /// Start typing a device search.
+    StartSearch,
+
+    // Time and terminal.
+    /// The 2-second refresh timer.
+    Tick,
+    Resize(u16, u16),
+
+    // Daemon answers.
+    StatusLoaded(Result<Status, Failure>),
+    SetupLoaded(Result<SetupState, Failure>),
+    DevicesLoaded(Result<Vec<Device>, Failure>),
+    IncidentsLoaded(Result<Vec<Incident>, Failure>),
+    HealingLoaded(Result<Vec<HealingEntry>, Failure>),
+    /// Answer to a wizard step's save (network, claim, directory, credentials, time zone).
+    SetupSaved(Result<SetupState, Failure>),
+    DirectoryTested(Result<ConnectionTest, Failure>),
+    SetupCompleted(Result<SetupState, Failure>),
+    ScanTriggered(Result<Triggered, Failure>),
+    HealingToggled(Result<HealingState, Failure>),
+    Acknowledged(Result<Incident, Failure>),
+    Exported(Result<ExportResult, Failure>),
+    UpdateChanged(Result<UpdateState, Failure>),
+    /// The first mounted USB folder, to prefill the export path.
+    UsbFound(Option<String>),
+}
+
+/// Why a daemon request failed, already in plain words.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Failure {
+    /// True when nothing answers on the socket (the service is stopped or gone).
+    pub daemon_down: bool,
+    pub message: String,
+}
+
+impl Failure {
+    /// The daemon answered and refused, or the answer was broken.
+    pub fn refused(message: impl Into<String>) -> Failure {
+        Failure {
+            daemon_down: false,
+            message: message.into(),
+        }
+    }
+
+    /// Nothing answered.
+    pub fn down(message: impl Into<String>) -> Failure {
+        Failure {
+            daemon_down: true,
+            message: message.into(),
+        }
+    }
+}

@@ -1,0 +1,567 @@
+//! Recorded daemon answers for a realistic 30-device clinic, used by the tests and by
+//! `--bench-startup` (not part of the console's behaviour).
+
+use std::sync::Mutex;
+
+use api::*;
+
+use crate::action::{Action, Failure};
+use crate::model::Model;
+use crate::runtime::Daemon;
+use crate::update::update;
+
+/// The daemon's clock in every recorded answer (2026-01-15 15:20 UTC).
+pub const NOW: i64 = 1_768_490_400;
+
+/// `GET /v1/status` of the clinic: 30 devices, 2 drifted, one escalated incident.
+pub fn status() -> Status {
+    Status {
+        site: "Lakeside Family Clinic".into(),
+        version: "0.9.2".into(),
+        now: NOW,
+        started_at: NOW - 3 * 86_400 - 4 * 3600,
+        setup_complete: true,
+        devices: DeviceCounts {
+            total: 30,
+            checked: 30,
+            compliant: 28,
+            drifted: 2,
+            errored: 0,
+            by_class: vec![
+                ClassCount {
+                    class: DeviceClass::WindowsServer,
+                    total: 3,
+                    compliant: 2,
+                    drifted: 1,
+                    errored: 0,
+                },
+                ClassCount {
+                    class: DeviceClass::Workstation,
+                    total: 24,
+                    compliant: 23,
+                    drifted: 1,
+                    errored: 0,
+                },
+                ClassCount {
+                    class: DeviceClass::Linux,
+                    total: 3,
+                    compliant: 3,
+                    drifted: 0,
+                    errored: 0,
+                },
+            ],
+        },
+        last_scan_at: Some(NOW - 180),
+        cycles: vec![
+            cycle(
+                CycleKind::ServerScan,
+                96,
+                "6 devices scanned, 1 drifted, 1 fixed",
+                900,
+            ),
+            cycle(
+                CycleKind::WorkstationScan,
+                40,
+                "24 workstations scanned, 1 drifted",
+                2400,
+            ),
+            cycle(
+                CycleKind::Discovery,
+                12,
+                "24 computers in Active Directory",
+                20_000,
+            ),
+            cycle(
+                CycleKind::Anchor,
+                70,
+                "2 checkpoints submitted, 1 upgraded",
+                1800,
+            ),
+            cycle(
+                CycleKind::Checkpoint,
+                72,
+                "checkpoint at 4,812 records",
+                3000,
+            ),
+        ],
+        healing: HealingState::default(),
+        incidents: IncidentCounts {
+            open: 1,
+            healing: 1,
+            escalated: 1,
+            resolved: 9,
+        },
+        compliance: vec![
+            score("HIPAA", 412, 9, &[951, 955, 960, 958, 962, 970, 975, 978]),
+            score("SOC 2", 301, 7, &[940, 944, 950, 953, 961, 966, 970, 977]),
+            score("PCI DSS", 188, 8, &[930, 931, 936, 940, 944, 950, 955, 959]),
+            score(
+                "NIST CSF",
+                377,
+                11,
+                &[950, 952, 949, 955, 960, 962, 965, 971],
+            ),
+            score("CIS", 520, 19, &[940, 942, 945, 950, 955, 960, 962, 964]),
+        ],
+        evidence: EvidenceState {
+            bundles: 4_812,
+            head_hash: Some(
+                "9f2c41d07be35a18c6e0f4d2b7a9135e8c0d6f2a4b1e7c39d5a08f6e2b4c7d1a".into(),
+            ),
+            last_checkpoint_at: Some(NOW - 600),
+            checkpoint_size: 4_790,
+            ots_pending: 2,
+            ots_anchored: 68,
+            key_id: "ed25519:4b1e7c39d5a08f6e".into(),
+        },
+        health: ApplianceHealth {
+            uptime_secs: 3 * 86_400 + 4 * 3600,
+            disk_free_bytes: 41 * 1024 * 1024 * 1024,
+            disk_total_bytes: 64 * 1024 * 1024 * 1024,
+            mem_total_bytes: 8 * 1024 * 1024 * 1024,
+            mem_available_bytes: 5 * 1024 * 1024 * 1024,
+            addresses: vec!["192.168.10.40/24".into()],
+            support_code: "LAKE-7Q4M".into(),
+            update: UpdateState {
+                current: "0.9.2".into(),
+                available: Some("0.9.3".into()),
+                state: "staged".into(),
+                detail: Some("Signed by OsirisCare release key 2026-A.".into()),
+                can_apply: true,
+                can_roll_back: false,
+            },
+        },
+    }
+}
+
+/// `GET /v1/targets` of the clinic: 3 servers, 24 workstations, 3 Linux hosts.
+pub fn devices() -> Vec<Device> {
+    let mut res = vec![
+        device("DC1", DeviceClass::WindowsServer, "192.168.10.5", 48, &[]),
+        device(
+            "FS1",
+            DeviceClass::WindowsServer,
+            "192.168.10.6",
+            48,
+            &[(
+                "win.smb.signing_required",
+                "SMB signing is not required",
+                "high",
+            )],
+        ),
+        device(
+            "EHR-APP",
+            DeviceClass::WindowsServer,
+            "192.168.10.7",
+            48,
+            &[],
+        ),
+    ];
+    for idx in 1..=24 {
+        let name = match idx {
+            1..=4 => format!("FRONT-DESK-{idx:02}"),
+            5..=16 => format!("EXAM-{:02}", idx - 4),
+            _ => format!("OFFICE-{:02}", idx - 16),
+        };
+        let failing: &[(&str, &str, &str)] = if idx == 7 {
+            &[(
+                "win.screen_lock.timeout",
+                "Screen does not lock after 15 minutes",
+                "medium",
+            )]
+        } else {
+            &[]
+        };
+        res.push(device(
+            &name,
+            DeviceClass::Workstation,
+            &format!("192.168.10.{}", 100 + idx),
+            31,
+            failing,
+        ));
+    }
+    for (name, last_octet) in [("backup-nas", 20), ("pacs-gw", 21), ("fw-edge", 1)] {
+        res.push(device(
+            name,
+            DeviceClass::Linux,
+            &format!("192.168.10.{last_octet}"),
+            36,
+            &[],
+        ));
+    }
+    res
+}
+
+/// `GET /v1/incidents`: one escalated (needs a person), one being fixed, one resolved.
+pub fn incidents() -> Vec<Incident> {
+    vec![
+        Incident {
+            id: 41,
+            target: "FS1".into(),
+            check: "win.smb.signing_required".into(),
+            title: "SMB signing is not required".into(),
+            severity: "high".into(),
+            phase: "escalated".into(),
+            opened_at: NOW - 2 * 3600,
+            updated_at: NOW - 3600,
+            occurrences: 3,
+            flapping: true,
+            acknowledged: false,
+            needs_human: true,
+            history: vec![
+                "Found during the 13:20 scan.".into(),
+                "Turned SMB signing on (runbook RB-WIN-SMB-01).".into(),
+                "It was off again at the next scan: a Group Policy turns it back off.".into(),
+                "Sent to your IT partner by email at 14:20.".into(),
+            ],
+        },
+        Incident {
+            id: 42,
+            target: "EXAM-03".into(),
+            check: "win.screen_lock.timeout".into(),
+            title: "Screen does not lock after 15 minutes".into(),
+            severity: "medium".into(),
+            phase: "healing".into(),
+            opened_at: NOW - 900,
+            updated_at: NOW - 300,
+            occurrences: 1,
+            flapping: false,
+            acknowledged: false,
+            needs_human: false,
+            history: vec![
+                "Found during the 15:05 scan.".into(),
+                "Setting the screen lock to 10 minutes (runbook RB-WIN-LOCK-01).".into(),
+            ],
+        },
+        Incident {
+            id: 37,
+            target: "backup-nas".into(),
+            check: "linux.ssh.password_auth".into(),
+            title: "SSH accepts passwords".into(),
+            severity: "high".into(),
+            phase: "resolved".into(),
+            opened_at: NOW - 86_400,
+            updated_at: NOW - 86_000,
+            occurrences: 1,
+            flapping: false,
+            acknowledged: false,
+            needs_human: false,
+            history: vec![
+                "Found during the morning scan.".into(),
+                "Turned password login off and restarted SSH (runbook RB-LNX-SSH-02).".into(),
+                "The next scan confirmed it is fixed.".into(),
+            ],
+        },
+    ]
+}
+
+/// `GET /v1/healing`: newest first.
+pub fn healing() -> Vec<HealingEntry> {
+    let entry = |ago: i64, target: &str, check: &str, result: &str, reason: &str| HealingEntry {
+        at: NOW - ago,
+        target: target.into(),
+        check: check.into(),
+        runbook: Some("RB".into()),
+        tier: "L1".into(),
+        result: result.into(),
+        reason: reason.into(),
+        evidence_seq: Some(4_000),
+    };
+    vec![
+        entry(
+            300,
+            "EXAM-03",
+            "win.screen_lock",
+            "fixed",
+            "Screen lock set to 10 minutes",
+        ),
+        entry(
+            3600,
+            "FS1",
+            "win.smb.signing",
+            "escalated",
+            "Came back after fixing: a Group Policy resets it",
+        ),
+        entry(
+            7200,
+            "FS1",
+            "win.smb.signing",
+            "fixed",
+            "SMB signing turned on",
+        ),
+        entry(
+            20_000,
+            "OFFICE-02",
+            "win.firewall",
+            "fixed",
+            "Windows Firewall turned back on",
+        ),
+        entry(
+            86_000,
+            "backup-nas",
+            "linux.ssh.password",
+            "fixed",
+            "Password login over SSH turned off",
+        ),
+        entry(
+            90_000,
+            "pacs-gw",
+            "linux.auditd",
+            "not_fixed",
+            "auditd is not installed; needs a person",
+        ),
+    ]
+}
+
+/// `GET /v1/setup` on a new appliance: two ports, nothing saved yet.
+pub fn setup_state() -> SetupState {
+    SetupState {
+        complete: false,
+        interfaces: vec![
+            Interface {
+                name: "enp1s0".into(),
+                mac: Some("52:54:00:12:34:56".into()),
+                up: true,
+                addresses: vec!["192.168.10.40/24".into()],
+            },
+            Interface {
+                name: "enp2s0".into(),
+                mac: Some("52:54:00:65:43:21".into()),
+                up: false,
+                addresses: Vec::new(),
+            },
+        ],
+        network: None,
+        claim: ClaimInfo {
+            code: "K7QF-3MZP".into(),
+            url: "https://central.osiris.care/claim/K7QF-3MZP".into(),
+            claimed_with: None,
+        },
+        directory: None,
+        credentials: Vec::new(),
+        timezone: "UTC".into(),
+    }
+}
+
+/// Status of a new appliance before setup: nothing scanned.
+pub fn fresh_status() -> Status {
+    let mut res = status();
+    res.setup_complete = false;
+    res.devices = DeviceCounts::default();
+    res.last_scan_at = None;
+    res.incidents = IncidentCounts::default();
+    res.compliance.iter_mut().for_each(|s| {
+        s.permille = None;
+        s.trend.clear();
+        s.passing = 0;
+        s.failing = 0;
+    });
+    res.evidence = EvidenceState {
+        key_id: "ed25519:4b1e7c39d5a08f6e".into(),
+        ..EvidenceState::default()
+    };
+    for cycle in &mut res.cycles {
+        cycle.runs = 0;
+        cycle.last_outcome = None;
+        cycle.last_finished_at = None;
+        cycle.last_started_at = None;
+    }
+    res.health.update = UpdateState {
+        current: "0.9.2".into(),
+        available: None,
+        state: "idle".into(),
+        detail: None,
+        can_apply: false,
+        can_roll_back: false,
+    };
+    res
+}
+
+/// A console that has loaded the clinic's status and lists, at `size`.
+pub fn loaded_model(size: (u16, u16)) -> Model {
+    let mut model = Model::new(size);
+    for action in [
+        Action::StatusLoaded(Ok(status())),
+        Action::DevicesLoaded(Ok(devices())),
+        Action::IncidentsLoaded(Ok(incidents())),
+        Action::HealingLoaded(Ok(healing())),
+    ] {
+        update(&mut model, action);
+    }
+    model
+}
+
+/// A [`Daemon`] that answers from the recorded clinic data and logs every call.
+#[derive(Debug, Default)]
+pub struct Recorded {
+    /// When set, every call fails as if the service were stopped.
+    pub down: bool,
+    /// Calls made, in order, by their API path.
+    pub calls: Mutex<Vec<String>>,
+}
+
+impl Recorded {
+    fn call<T>(&self, path: &str, answer: impl FnOnce() -> T) -> Result<T, Failure> {
+        if let Ok(mut calls) = self.calls.lock() {
+            calls.push(path.to_owned());
+        }
+        if self.down {
+            Err(Failure::down("The appliance service is not running"))
+        } else {
+            Ok(answer())
+        }
+    }
+}
+
+impl Daemon for Recorded {
+    fn status(&self) -> Result<Status, Failure> {
+        self.call("GET /v1/status", status)
+    }
+    fn setup(&self) -> Result<SetupState, Failure> {
+        self.call("GET /v1/setup", setup_state)
+    }
+    fn targets(&self) -> Result<Vec<Device>, Failure> {
+        self.call("GET /v1/targets", devices)
+    }
+    fn incidents(&self) -> Result<Vec<Incident>, Failure> {
+        self.call("GET /v1/incidents", incidents)
+    }
+    fn healing(&self, _limit: u32) -> Result<Vec<HealingEntry>, Failure> {
+        self.call("GET /v1/healing", healing)
+    }
+    fn scan_now(&self) -> Result<Triggered, Failure> {
+        self.call("POST /v1/scan", || Triggered {
+            cycle: CycleKind::ServerScan,
+            queued: false,
+            message: "Scanning 6 devices.".into(),
+        })
+    }
+    fn pause_healing(&self, request: &PauseRequest) -> Result<HealingState, Failure> {
+        self.call("POST /v1/healing/pause", || HealingState {
+            paused: true,
+            paused_reason: Some(request.reason.clone()),
+            paused_by: Some(request.by.clone()),
+            paused_at: Some(NOW),
+            maintenance: Vec::new(),
+        })
+    }
+    fn resume_healing(&self, _request: &PauseRequest) -> Result<HealingState, Failure> {
+        self.call("POST /v1/healing/resume", HealingState::default)
+    }
+    fn acknowledge(&self, id: u64, _request: &AckRequest) -> Result<Incident, Failure> {
+        self.call(&format!("POST /v1/incidents/{id}/ack"), || {
+            let mut res = incidents()
+                .into_iter()
+                .find(|i| i.id == id)
+                .unwrap_or_else(|| incidents().remove(0));
+            res.acknowledged = true;
+            res
+        })
+    }
+    fn export_evidence(&self, request: &ExportRequest) -> Result<ExportResult, Failure> {
+        self.call("POST /v1/evidence/export", || ExportResult {
+            path: format!("{}/osiris-evidence-2026-01-15", request.dest_dir),
+            bundles: 4_812,
+            bytes: 9_400_000,
+        })
+    }
+    fn set_network(&self, _request: &NetworkSettings) -> Result<SetupState, Failure> {
+        self.call("POST /v1/setup/network", setup_state)
+    }
+    fn claim(&self, _request: &ClaimRequest) -> Result<SetupState, Failure> {
+        self.call("POST /v1/setup/claim", setup_state)
+    }
+    fn test_directory(&self, request: &DirectoryRequest) -> Result<ConnectionTest, Failure> {
+        self.call("POST /v1/setup/directory/test", || ConnectionTest {
+            ok: false,
+            message: format!("The password for {} is wrong", request.bind_user),
+            detail: Some("LDAP 49: 80090308: LdapErr: DSID-0C09044E, data 52e".into()),
+        })
+    }
+    fn save_directory(&self, _request: &DirectoryRequest) -> Result<SetupState, Failure> {
+        self.call("POST /v1/setup/directory", setup_state)
+    }
+    fn set_credential(&self, _request: &CredentialRequest) -> Result<SetupState, Failure> {
+        self.call("POST /v1/setup/credentials", setup_state)
+    }
+    fn set_timezone(&self, _request: &TimezoneRequest) -> Result<SetupState, Failure> {
+        self.call("POST /v1/setup/timezone", setup_state)
+    }
+    fn complete_setup(&self) -> Result<SetupState, Failure> {
+        self.call("POST /v1/setup/complete", || SetupState {
+            complete: true,
+            ..setup_state()
+        })
+    }
+    fn apply_update(&self) -> Result<UpdateState, Failure> {
+        self.call("POST /v1/update/apply", || UpdateState {
+            state: "pending_health".into(),
+            can_apply: false,
+            ..status().health.update
+        })
+    }
+    fn roll_back_update(&self) -> Result<UpdateState, Failure> {
+        self.call("POST /v1/update/rollback", || status().health.update)
+    }
+}
+
+fn cycle(kind: CycleKind, runs: u64, outcome: &str, every: i64) -> CycleState {
+    CycleState {
+        kind,
+        enabled: true,
+        running: false,
+        runs,
+        last_started_at: Some(NOW - 240),
+        last_finished_at: Some(NOW - 180),
+        last_outcome: Some(outcome.into()),
+        last_failed: false,
+        next_due_at: Some(NOW - 180 + every),
+    }
+}
+
+fn score(framework: &str, passing: u32, failing: u32, trend: &[u32]) -> FrameworkScore {
+    FrameworkScore {
+        framework: framework.into(),
+        passing,
+        failing,
+        permille: Some(passing * 1000 / (passing + failing)),
+        trend: trend.to_vec(),
+    }
+}
+
+fn device(
+    name: &str,
+    class: DeviceClass,
+    address: &str,
+    checks_total: u32,
+    failing: &[(&str, &str, &str)],
+) -> Device {
+    let platform = match class {
+        DeviceClass::WindowsServer => "windows-server",
+        DeviceClass::Workstation => "windows-workstation",
+        DeviceClass::Linux => "linux",
+    };
+    Device {
+        name: name.into(),
+        class,
+        platform: platform.into(),
+        address: Some(address.into()),
+        status: if failing.is_empty() {
+            DeviceStatus::Compliant
+        } else {
+            DeviceStatus::Drifted
+        },
+        last_scan_at: Some(NOW - 180),
+        checks_total,
+        checks_failed: failing.len() as u32,
+        failing: failing
+            .iter()
+            .map(|(check, title, severity)| FailingCheck {
+                check: (*check).into(),
+                title: (*title).into(),
+                severity: (*severity).into(),
+            })
+            .collect(),
+        error: None,
+    }
+}

@@ -1,0 +1,967 @@
+//! The pure state machine: an action changes the model and yields the requests to make.
+
+use api::{
+    AckRequest, ClaimRequest, CredentialRequest, CredentialSlot, CycleKind, DirectoryRequest,
+    ExportRequest, NetworkMode, NetworkSettings, PauseRequest, SetupState, Status, TimezoneRequest,
+};
+
+use crate::action::{Action, Failure};
+use crate::model::{
+    AfterName, Confirm, Connection, FieldId, FinishState, Focusable, Modal, Model, Notice, Pending,
+    Prompt, PromptPurpose, Screen, Tone, WizardStep,
+};
+use crate::validate;
+
+/// Something for the runtime to do.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Command {
+    /// Send a request to the daemon; its answer comes back as an action.
+    Api(ApiCall),
+    /// Look for a mounted USB stick; the answer comes back as [`Action::UsbFound`].
+    FindUsb,
+}
+
+/// One request to the daemon.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ApiCall {
+    Status,
+    Setup,
+    Devices,
+    Incidents,
+    /// The newest entries of the healing log.
+    Healing,
+    ScanNow,
+    PauseHealing(PauseRequest),
+    ResumeHealing(PauseRequest),
+    Acknowledge(u64, AckRequest),
+    Export(ExportRequest),
+    SetNetwork(NetworkSettings),
+    Claim(ClaimRequest),
+    TestDirectory(DirectoryRequest),
+    SaveDirectory(DirectoryRequest),
+    SetCredential(CredentialRequest),
+    SetTimezone(TimezoneRequest),
+    CompleteSetup,
+    ApplyUpdate,
+    RollBackUpdate,
+}
+
+/// How many healing log entries the console asks for.
+pub const HEALING_LIMIT: u32 = 200;
+
+/// Applies one action; returns the requests it calls for.
+pub fn update(model: &mut Model, action: Action) -> Vec<Command> {
+    match action {
+        Action::Tick => tick(model),
+        Action::Resize(width, height) => {
+            model.size = (width, height);
+            Vec::new()
+        }
+        Action::Retry => {
+            model.in_flight.clear();
+            model.notice = Some(Notice {
+                tone: Tone::Info,
+                text: "Asking the appliance service again…".into(),
+            });
+            tick(model)
+        }
+        Action::ForceQuitRequest => {
+            model.modal = Some(Modal::Confirm(Confirm::Quit));
+            Vec::new()
+        }
+        Action::StatusLoaded(res) => status_loaded(model, res),
+        Action::SetupLoaded(res) => {
+            done(model, Pending::Setup);
+            match res {
+                Ok(setup) => {
+                    connected(model);
+                    if model.setup.is_none() {
+                        model.wizard.error = None;
+                    }
+                    set_setup(model, setup);
+                }
+                Err(failure) => {
+                    failed(model, &failure);
+                    if !failure.daemon_down && model.setup.is_none() {
+                        model.wizard.error = Some(format!(
+                            "Could not read the setup state (asking again every 2 seconds): {}",
+                            failure.message
+                        ));
+                    }
+                }
+            }
+            Vec::new()
+        }
+        Action::DevicesLoaded(res) => {
+            done(model, Pending::Devices);
+            match res {
+                Ok(devices) => {
+                    connected(model);
+                    model.devices = devices;
+                    clamp_device_selection(model);
+                }
+                Err(failure) => failed(model, &failure),
+            }
+            Vec::new()
+        }
+        Action::IncidentsLoaded(res) => {
+            done(model, Pending::Incidents);
+            match res {
+                Ok(incidents) => {
+                    connected(model);
+                    model.incidents = incidents;
+                    model.incident_idx = model
+                        .incident_idx
+                        .min(model.incidents.len().saturating_sub(1));
+                }
+                Err(failure) => failed(model, &failure),
+            }
+            Vec::new()
+        }
+        Action::HealingLoaded(res) => {
+            done(model, Pending::Healing);
+            match res {
+                Ok(entries) => {
+                    connected(model);
+                    model.healing = entries;
+                    model.healing_offset = model
+                        .healing_offset
+                        .min(model.healing.len().saturating_sub(1));
+                }
+                Err(failure) => failed(model, &failure),
+            }
+            Vec::new()
+        }
+        Action::SetupSaved(res) => setup_saved(model, res),
+        Action::DirectoryTested(res) => {
+            model.wizard.busy = None;
+            match res {
+                Ok(test) => {
+                    connected(model);
+                    model.wizard.error = None;
+                    model.wizard.directory_test = Some(test);
+                }
+                Err(failure) => {
+                    failed(model, &failure);
+                    model.wizard.error = Some(failure.message);
+                }
+            }
+            Vec::new()
+        }
+        Action::SetupCompleted(res) => match res {
+            Ok(setup) => {
+                connected(model);
+                set_setup(model, setup);
+                model.wizard.busy = Some("Starting the first scan…".into());
+                vec![Command::Api(ApiCall::ScanNow)]
+            }
+            Err(failure) => {
+                failed(model, &failure);
+                model.wizard.busy = None;
+                model.wizard.finish = FinishState::NotStarted;
+                model.wizard.error = Some(failure.message);
+                Vec::new()
+            }
+        },
+        Action::ScanTriggered(res) => scan_triggered(model, res),
+        Action::HealingToggled(res) => {
+            match res {
+                Ok(healing) => {
+                    connected(model);
+                    let text = if healing.paused {
+                        "Automatic fixing is paused. Problems are still detected and shown."
+                    } else {
+                        "Automatic fixing is on again."
+                    };
+                    if let Some(status) = &mut model.status {
+                        status.healing = healing;
+                    }
+                    notice(model, Tone::Good, text);
+                }
+                Err(failure) => action_failed(model, "Could not change automatic fixing", &failure),
+            }
+            vec![Command::Api(ApiCall::Status)]
+        }
+        Action::Acknowledged(res) => {
+            match res {
+                Ok(incident) => {
+                    connected(model);
+                    notice(
+                        model,
+                        Tone::Good,
+                        format!("Incident {} is marked as taken by you.", incident.id),
+                    );
+                    if let Some(slot) = model.incidents.iter_mut().find(|i| i.id == incident.id) {
+                        *slot = incident;
+                    }
+                }
+                Err(failure) => action_failed(model, "Could not acknowledge", &failure),
+            }
+            Vec::new()
+        }
+        Action::Exported(res) => {
+            let (text, tone) = match res {
+                Ok(export) => {
+                    connected(model);
+                    (
+                        format!(
+                            "The evidence kit is on the USB stick: {} ({} records, {}). You can remove the stick now.",
+                            export.path,
+                            export.bundles,
+                            crate::view::format::bytes(export.bytes)
+                        ),
+                        Tone::Good,
+                    )
+                }
+                Err(failure) => {
+                    failed(model, &failure);
+                    (
+                        format!(
+                            "Nothing was exported: {} Check that the USB stick is plugged in, not full and not write-protected.",
+                            sentence(&failure.message)
+                        ),
+                        Tone::Problem,
+                    )
+                }
+            };
+            model.modal = Some(Modal::Working {
+                title: "Export evidence kit".into(),
+                text,
+                done: Some(tone),
+            });
+            Vec::new()
+        }
+        Action::UpdateChanged(res) => {
+            match res {
+                Ok(update) => {
+                    connected(model);
+                    let text = format!("Update: {}.", crate::view::format::update_state(&update));
+                    if let Some(status) = &mut model.status {
+                        status.health.update = update;
+                    }
+                    notice(model, Tone::Info, text);
+                }
+                Err(failure) => action_failed(model, "The update did not start", &failure),
+            }
+            vec![Command::Api(ApiCall::Status)]
+        }
+        Action::UsbFound(path) => {
+            if let (Some(Modal::Prompt(prompt)), Some(path)) = (&mut model.modal, path)
+                && prompt.purpose == PromptPurpose::ExportPath
+                && prompt.value.is_empty()
+            {
+                prompt.value = path;
+            }
+            Vec::new()
+        }
+        key_action => {
+            if model.modal.is_some() {
+                modal_key(model, key_action)
+            } else if model.wizard_active {
+                wizard_key(model, key_action)
+            } else {
+                screen_key(model, key_action)
+            }
+        }
+    }
+}
+
+fn tick(model: &mut Model) -> Vec<Command> {
+    let mut res = Vec::new();
+    let mut want = |model: &mut Model, pending: Pending, call: ApiCall| {
+        if !model.in_flight.contains(&pending) {
+            model.in_flight.push(pending);
+            res.push(Command::Api(call));
+        }
+    };
+    want(model, Pending::Status, ApiCall::Status);
+    if model.wizard_active && model.setup.is_none() {
+        want(model, Pending::Setup, ApiCall::Setup);
+    }
+    if !model.wizard_active {
+        match model.screen {
+            Screen::Devices => want(model, Pending::Devices, ApiCall::Devices),
+            Screen::Incidents => want(model, Pending::Incidents, ApiCall::Incidents),
+            Screen::Healing => want(model, Pending::Healing, ApiCall::Healing),
+            Screen::Home | Screen::Evidence => {}
+        }
+    }
+    res
+}
+
+fn status_loaded(model: &mut Model, res: Result<Status, Failure>) -> Vec<Command> {
+    done(model, Pending::Status);
+    let status = match res {
+        Ok(status) => status,
+        Err(failure) => {
+            failed(model, &failure);
+            return Vec::new();
+        }
+    };
+    connected(model);
+    let mut res = Vec::new();
+    let setup_complete = status.setup_complete;
+    let server_runs = server_scan_runs(&status);
+    model.status = Some(status);
+    if !setup_complete && !model.wizard_active {
+        model.wizard_active = true;
+        if model.setup.is_none() && !model.in_flight.contains(&Pending::Setup) {
+            model.in_flight.push(Pending::Setup);
+            res.push(Command::Api(ApiCall::Setup));
+        }
+    }
+    if setup_complete && model.wizard_active {
+        match model.wizard.finish {
+            FinishState::Scanning { baseline_runs } if server_runs <= baseline_runs => {}
+            FinishState::Completing => {}
+            FinishState::Scanning { .. } => {
+                model.wizard_active = false;
+                model.screen = Screen::Home;
+                notice(
+                    model,
+                    Tone::Good,
+                    "Setup is done and the first scan finished.",
+                );
+            }
+            FinishState::NotStarted => {
+                // Someone finished setup elsewhere (e.g. the partner over the API).
+                model.wizard_active = false;
+                model.screen = Screen::Home;
+            }
+        }
+    }
+    res
+}
+
+fn scan_triggered(model: &mut Model, res: Result<api::Triggered, Failure>) -> Vec<Command> {
+    let in_wizard = model.wizard_active && model.wizard.finish == FinishState::Completing;
+    match res {
+        Ok(triggered) => {
+            connected(model);
+            if in_wizard {
+                let baseline_runs = model.status.as_ref().map(server_scan_runs).unwrap_or(0);
+                model.wizard.finish = FinishState::Scanning { baseline_runs };
+                model.wizard.busy = None;
+            } else {
+                let text = if triggered.queued {
+                    format!(
+                        "A scan is already running; another one follows. {}",
+                        triggered.message
+                    )
+                } else {
+                    format!("Scan started. {}", triggered.message)
+                };
+                notice(model, Tone::Good, text.trim_end());
+            }
+        }
+        Err(failure) => {
+            if in_wizard {
+                failed(model, &failure);
+                model.wizard.busy = None;
+                model.wizard.finish = FinishState::NotStarted;
+                model.wizard.error = Some(format!(
+                    "Setup is saved, but the first scan did not start: {}",
+                    failure.message
+                ));
+            } else {
+                action_failed(model, "The scan did not start", &failure);
+            }
+        }
+    }
+    vec![Command::Api(ApiCall::Status)]
+}
+
+fn setup_saved(model: &mut Model, res: Result<SetupState, Failure>) -> Vec<Command> {
+    model.wizard.busy = None;
+    match res {
+        Ok(setup) => {
+            connected(model);
+            set_setup(model, setup);
+            model.wizard.error = None;
+            advance(model);
+        }
+        Err(failure) => {
+            failed(model, &failure);
+            model.wizard.error = Some(failure.message);
+        }
+    }
+    Vec::new()
+}
+
+fn advance(model: &mut Model) {
+    let wizard = &mut model.wizard;
+    wizard.step = wizard.step.next();
+    wizard.focus = 0;
+    wizard.error = None;
+}
+
+fn wizard_key(model: &mut Model, action: Action) -> Vec<Command> {
+    if model.wizard.busy.is_some() || model.wizard.finish != FinishState::NotStarted {
+        // While a step is being saved or the first scan runs, only Quit works.
+        return Vec::new();
+    }
+    let n_focusables = model.wizard.focusables().len();
+    let wizard = &mut model.wizard;
+    match action {
+        Action::NextField => {
+            wizard.focus = (wizard.focus + 1) % n_focusables.max(1);
+        }
+        Action::PreviousField => {
+            wizard.focus = (wizard.focus + n_focusables.max(1) - 1) % n_focusables.max(1);
+        }
+        Action::Left | Action::Right => {
+            let forward = action == Action::Right;
+            match wizard.focused() {
+                Some(Focusable::Field(FieldId::Interface)) => {
+                    let n = model.setup.as_ref().map_or(0, |s| s.interfaces.len());
+                    if n > 0 {
+                        wizard.interface_idx = if forward {
+                            (wizard.interface_idx + 1) % n
+                        } else {
+                            (wizard.interface_idx + n - 1) % n
+                        };
+                    }
+                }
+                Some(Focusable::Field(FieldId::Mode)) => {
+                    wizard.mode = match wizard.mode {
+                        NetworkMode::Dhcp => NetworkMode::Static,
+                        NetworkMode::Static => NetworkMode::Dhcp,
+                    };
+                }
+                _ => {}
+            }
+        }
+        Action::Input(c) => {
+            if let Some(Focusable::Field(field)) = wizard.focused()
+                && !field.is_choice()
+                && !c.is_control()
+                && let Some(value) = wizard.values.get_mut(field.index())
+                && value.chars().count() < 256
+            {
+                value.push(c);
+                wizard.error = None;
+            }
+        }
+        Action::Backspace => {
+            if let Some(Focusable::Field(field)) = wizard.focused()
+                && let Some(value) = wizard.values.get_mut(field.index())
+            {
+                value.pop();
+            }
+        }
+        Action::Back => {
+            wizard.step = wizard.step.previous();
+            wizard.focus = 0;
+            wizard.error = None;
+            if wizard.step == WizardStep::Network {
+                // Esc on the first step looks for network ports again.
+                return vec![Command::Api(ApiCall::Setup)];
+            }
+        }
+        Action::Submit => return wizard_submit(model),
+        Action::Quit => model.modal = Some(Modal::Confirm(Confirm::Quit)),
+        _ => {}
+    }
+    Vec::new()
+}
+
+fn wizard_submit(model: &mut Model) -> Vec<Command> {
+    let step = model.wizard.step;
+    let focused = model.wizard.focused();
+    if focused == Some(Focusable::RunFirstScan) {
+        model.wizard.finish = FinishState::Completing;
+        model.wizard.busy = Some("Saving the setup…".into());
+        model.wizard.error = None;
+        return vec![Command::Api(ApiCall::CompleteSetup)];
+    }
+    let fields: Vec<FieldId> = model
+        .wizard
+        .focusables()
+        .into_iter()
+        .filter_map(|f| match f {
+            Focusable::Field(field) => Some(field),
+            _ => None,
+        })
+        .collect();
+    // Credential and directory steps may be skipped by leaving every field empty.
+    let skippable = matches!(
+        step,
+        WizardStep::Directory | WizardStep::Windows | WizardStep::Linux
+    );
+    let all_empty = fields
+        .iter()
+        .all(|f| f.is_choice() || model.wizard.value(*f).trim().is_empty());
+    if skippable && all_empty && focused != Some(Focusable::TestConnection) {
+        for field in &fields {
+            model.wizard.touched[field.index()] = false;
+        }
+        advance(model);
+        return Vec::new();
+    }
+    let n_interfaces = model.setup.as_ref().map_or(0, |s| s.interfaces.len());
+    let mut first_bad = None;
+    for (idx, field) in fields.iter().enumerate() {
+        model.wizard.touched[field.index()] = true;
+        let bad = if *field == FieldId::Interface {
+            n_interfaces == 0
+        } else {
+            validate::field(*field, model.wizard.value(*field)).is_err()
+        };
+        if bad && first_bad.is_none() {
+            first_bad = Some(idx);
+        }
+    }
+    if let Some(idx) = first_bad {
+        model.wizard.focus = idx;
+        return Vec::new();
+    }
+    let value = |field: FieldId| model.wizard.value(field).trim().to_owned();
+    let call = match step {
+        WizardStep::Network => {
+            let interface = model
+                .setup
+                .as_ref()
+                .and_then(|s| s.interfaces.get(model.wizard.interface_idx))
+                .map(|i| i.name.clone())
+                .unwrap_or_default();
+            let is_static = model.wizard.mode == NetworkMode::Static;
+            ApiCall::SetNetwork(NetworkSettings {
+                interface,
+                mode: model.wizard.mode,
+                address: is_static.then(|| value(FieldId::Address)),
+                gateway: is_static.then(|| value(FieldId::Gateway)),
+                dns: if is_static {
+                    validate::dns_list(&value(FieldId::Dns)).unwrap_or_default()
+                } else {
+                    Vec::new()
+                },
+            })
+        }
+        WizardStep::Claim => {
+            let code = value(FieldId::ClaimCode);
+            if code.is_empty() {
+                advance(model);
+                return Vec::new();
+            }
+            ApiCall::Claim(ClaimRequest { code })
+        }
+        WizardStep::Directory => {
+            let dc = value(FieldId::DomainController);
+            let request = DirectoryRequest {
+                domain: value(FieldId::Domain),
+                dc: (!dc.is_empty()).then_some(dc),
+                bind_user: value(FieldId::BindUser),
+                password: model.wizard.value(FieldId::BindPassword).to_owned(),
+            };
+            if focused == Some(Focusable::TestConnection) {
+                model.wizard.busy = Some("Testing the connection…".into());
+                model.wizard.directory_test = None;
+                return vec![Command::Api(ApiCall::TestDirectory(request))];
+            }
+            ApiCall::SaveDirectory(request)
+        }
+        WizardStep::Windows | WizardStep::Linux => {
+            let (slot, user, secret) = if step == WizardStep::Windows {
+                (
+                    CredentialSlot::Windows,
+                    FieldId::WindowsUser,
+                    FieldId::WindowsPassword,
+                )
+            } else {
+                (
+                    CredentialSlot::Linux,
+                    FieldId::LinuxUser,
+                    FieldId::LinuxPassword,
+                )
+            };
+            ApiCall::SetCredential(CredentialRequest {
+                slot,
+                user: value(user),
+                secret: model.wizard.value(secret).to_owned(),
+            })
+        }
+        WizardStep::Timezone => ApiCall::SetTimezone(TimezoneRequest {
+            timezone: value(FieldId::Timezone),
+        }),
+        WizardStep::Finish => return Vec::new(),
+    };
+    model.wizard.busy = Some("Saving…".into());
+    model.wizard.error = None;
+    vec![Command::Api(call)]
+}
+
+fn modal_key(model: &mut Model, action: Action) -> Vec<Command> {
+    let Some(modal) = model.modal.take() else {
+        return Vec::new();
+    };
+    match modal {
+        Modal::Help => {
+            if action != Action::Back {
+                model.modal = Some(Modal::Help);
+            }
+        }
+        Modal::Working { title, text, done } => {
+            if action != Action::Back {
+                model.modal = Some(Modal::Working { title, text, done });
+            } else if done.is_none() {
+                notice(
+                    model,
+                    Tone::Info,
+                    "The export goes on; its result will show here.",
+                );
+            }
+        }
+        Modal::Confirm(confirm) => match (action, confirm) {
+            (Action::Submit, Confirm::Quit) => model.quit = true,
+            (Action::Submit, Confirm::ApplyUpdate) => {
+                notice(model, Tone::Info, "Applying the update…");
+                return vec![Command::Api(ApiCall::ApplyUpdate)];
+            }
+            (Action::Submit, Confirm::RollBackUpdate) => {
+                notice(model, Tone::Info, "Going back to the previous version…");
+                return vec![Command::Api(ApiCall::RollBackUpdate)];
+            }
+            (Action::Back, _) => {}
+            (_, confirm) => model.modal = Some(Modal::Confirm(confirm)),
+        },
+        Modal::Update => {
+            let update = model.status.as_ref().map(|s| s.health.update.clone());
+            match action {
+                Action::ApplyUpdate if update.as_ref().is_some_and(|u| u.can_apply) => {
+                    model.modal = Some(Modal::Confirm(Confirm::ApplyUpdate));
+                }
+                Action::RollBackUpdate if update.as_ref().is_some_and(|u| u.can_roll_back) => {
+                    model.modal = Some(Modal::Confirm(Confirm::RollBackUpdate));
+                }
+                Action::Back => {}
+                _ => model.modal = Some(Modal::Update),
+            }
+        }
+        Modal::Prompt(mut prompt) => match action {
+            Action::Input(c) => {
+                if !c.is_control() && prompt.value.chars().count() < 200 {
+                    prompt.value.push(c);
+                    prompt.hint = None;
+                }
+                model.modal = Some(Modal::Prompt(prompt));
+            }
+            Action::Backspace => {
+                prompt.value.pop();
+                model.modal = Some(Modal::Prompt(prompt));
+            }
+            Action::Submit => return prompt_submit(model, prompt),
+            Action::Back => {}
+            _ => model.modal = Some(Modal::Prompt(prompt)),
+        },
+    }
+    Vec::new()
+}
+
+fn prompt_submit(model: &mut Model, mut prompt: Prompt) -> Vec<Command> {
+    let check = match prompt.purpose {
+        PromptPurpose::Name(_) => validate::person(&prompt.value),
+        PromptPurpose::HealingReason => validate::reason(&prompt.value),
+        PromptPurpose::ExportPath => validate::export_path(&prompt.value),
+    };
+    if let Err(hint) = check {
+        prompt.hint = Some(hint.to_owned());
+        model.modal = Some(Modal::Prompt(prompt));
+        return Vec::new();
+    }
+    let value = prompt.value.trim().to_owned();
+    match prompt.purpose {
+        PromptPurpose::Name(after) => {
+            model.operator = Some(value);
+            match after {
+                AfterName::Acknowledge(id) => acknowledge(model, id),
+                AfterName::ToggleHealing => {
+                    model.modal = Some(reason_prompt());
+                    Vec::new()
+                }
+            }
+        }
+        PromptPurpose::HealingReason => {
+            let request = PauseRequest {
+                reason: value,
+                by: model.operator.clone().unwrap_or_default(),
+            };
+            let paused = model.status.as_ref().is_some_and(|s| s.healing.paused);
+            let call = if paused {
+                ApiCall::ResumeHealing(request)
+            } else {
+                ApiCall::PauseHealing(request)
+            };
+            vec![Command::Api(call)]
+        }
+        PromptPurpose::ExportPath => {
+            model.modal = Some(Modal::Working {
+                title: "Export evidence kit".into(),
+                text: format!("Writing the evidence kit to {value}… Do not remove the USB stick."),
+                done: None,
+            });
+            vec![Command::Api(ApiCall::Export(ExportRequest {
+                dest_dir: value,
+            }))]
+        }
+    }
+}
+
+fn screen_key(model: &mut Model, action: Action) -> Vec<Command> {
+    if model.screen == Screen::Devices && model.devices_view.searching {
+        let view = &mut model.devices_view;
+        match action {
+            Action::Input(c) if !c.is_control() && view.search.chars().count() < 64 => {
+                view.search.push(c);
+                view.selected = 0;
+            }
+            Action::Backspace => {
+                view.search.pop();
+                view.selected = 0;
+            }
+            Action::Submit => view.searching = false,
+            Action::Back => {
+                view.searching = false;
+                view.search.clear();
+                view.selected = 0;
+            }
+            Action::Up => view.selected = view.selected.saturating_sub(1),
+            Action::Down => {
+                view.selected += 1;
+                clamp_device_selection(model);
+            }
+            _ => {}
+        }
+        return Vec::new();
+    }
+    match action {
+        Action::Goto(screen) => return goto(model, screen),
+        Action::NextScreen | Action::NextField => {
+            let idx = (model.screen.index() + 1) % Screen::ALL.len();
+            return goto(model, Screen::ALL[idx]);
+        }
+        Action::PreviousScreen | Action::PreviousField => {
+            let idx = (model.screen.index() + Screen::ALL.len() - 1) % Screen::ALL.len();
+            return goto(model, Screen::ALL[idx]);
+        }
+        Action::Up => move_selection(model, -1),
+        Action::Down => move_selection(model, 1),
+        Action::PageUp => move_selection(model, -10),
+        Action::PageDown => move_selection(model, 10),
+        Action::Back => {
+            model.notice = None;
+            if model.screen == Screen::Devices {
+                model.devices_view = Default::default();
+            }
+        }
+        Action::ScanNow => return vec![Command::Api(ApiCall::ScanNow)],
+        Action::ToggleHealing => {
+            model.modal = Some(if model.operator.is_some() {
+                reason_prompt()
+            } else {
+                name_prompt(AfterName::ToggleHealing)
+            });
+        }
+        Action::OpenUpdate => model.modal = Some(Modal::Update),
+        Action::Help => model.modal = Some(Modal::Help),
+        Action::Quit => {
+            if model.screen == Screen::Home {
+                model.modal = Some(Modal::Confirm(Confirm::Quit));
+            } else {
+                return goto(model, Screen::Home);
+            }
+        }
+        Action::Acknowledge => {
+            let Some(incident) = model.incidents.get(model.incident_idx) else {
+                notice(model, Tone::Info, "There is no incident to acknowledge.");
+                return Vec::new();
+            };
+            if incident.acknowledged {
+                notice(model, Tone::Info, "This incident is already acknowledged.");
+                return Vec::new();
+            }
+            let id = incident.id;
+            if model.operator.is_some() {
+                return acknowledge(model, id);
+            }
+            model.modal = Some(name_prompt(AfterName::Acknowledge(id)));
+        }
+        Action::Export => {
+            model.modal = Some(Modal::Prompt(Prompt {
+                purpose: PromptPurpose::ExportPath,
+                value: String::new(),
+                hint: None,
+            }));
+            return vec![Command::FindUsb];
+        }
+        Action::Filter(class) => {
+            model.devices_view.class = class;
+            model.devices_view.selected = 0;
+        }
+        Action::StartSearch => model.devices_view.searching = true,
+        _ => {}
+    }
+    Vec::new()
+}
+
+fn goto(model: &mut Model, screen: Screen) -> Vec<Command> {
+    model.screen = screen;
+    model.notice = None;
+    let (pending, call) = match screen {
+        Screen::Devices => (Pending::Devices, ApiCall::Devices),
+        Screen::Incidents => (Pending::Incidents, ApiCall::Incidents),
+        Screen::Healing => (Pending::Healing, ApiCall::Healing),
+        Screen::Home | Screen::Evidence => return Vec::new(),
+    };
+    if model.in_flight.contains(&pending) {
+        return Vec::new();
+    }
+    model.in_flight.push(pending);
+    vec![Command::Api(call)]
+}
+
+fn move_selection(model: &mut Model, delta: isize) {
+    let step = |value: usize, len: usize| -> usize {
+        value
+            .saturating_add_signed(delta)
+            .min(len.saturating_sub(1))
+    };
+    match model.screen {
+        Screen::Devices => {
+            let len = model.shown_devices().len();
+            model.devices_view.selected = step(model.devices_view.selected, len);
+        }
+        Screen::Incidents => model.incident_idx = step(model.incident_idx, model.incidents.len()),
+        Screen::Healing => model.healing_offset = step(model.healing_offset, model.healing.len()),
+        Screen::Home | Screen::Evidence => {}
+    }
+}
+
+fn acknowledge(model: &mut Model, id: u64) -> Vec<Command> {
+    let by = model.operator.clone().unwrap_or_default();
+    vec![Command::Api(ApiCall::Acknowledge(id, AckRequest { by }))]
+}
+
+fn name_prompt(after: AfterName) -> Modal {
+    Modal::Prompt(Prompt {
+        purpose: PromptPurpose::Name(after),
+        value: String::new(),
+        hint: None,
+    })
+}
+
+fn reason_prompt() -> Modal {
+    Modal::Prompt(Prompt {
+        purpose: PromptPurpose::HealingReason,
+        value: String::new(),
+        hint: None,
+    })
+}
+
+fn set_setup(model: &mut Model, setup: SetupState) {
+    if !model.wizard.prefilled {
+        model.wizard.prefilled = true;
+        let wizard = &mut model.wizard;
+        let mut fill = |field: FieldId, value: &str| {
+            if let Some(slot) = wizard.values.get_mut(field.index())
+                && slot.is_empty()
+            {
+                *slot = value.to_owned();
+            }
+        };
+        if let Some(network) = &setup.network {
+            if let Some(address) = &network.address {
+                fill(FieldId::Address, address);
+            }
+            if let Some(gateway) = &network.gateway {
+                fill(FieldId::Gateway, gateway);
+            }
+            fill(FieldId::Dns, &network.dns.join(", "));
+        }
+        if let Some(directory) = &setup.directory {
+            fill(FieldId::Domain, &directory.domain);
+            fill(
+                FieldId::DomainController,
+                directory.dc.as_deref().unwrap_or_default(),
+            );
+            fill(FieldId::BindUser, &directory.bind_user);
+        }
+        fill(FieldId::Timezone, &setup.timezone);
+        if let Some(network) = &setup.network {
+            wizard.mode = network.mode;
+            if let Some(idx) = setup
+                .interfaces
+                .iter()
+                .position(|i| i.name == network.interface)
+            {
+                wizard.interface_idx = idx;
+            }
+        }
+    }
+    model.wizard.interface_idx = model
+        .wizard
+        .interface_idx
+        .min(setup.interfaces.len().saturating_sub(1));
+    if !setup.complete && !model.wizard_active {
+        model.wizard_active = true;
+    }
+    model.setup = Some(setup);
+}
+
+fn server_scan_runs(status: &Status) -> u64 {
+    status
+        .cycles
+        .iter()
+        .find(|c| c.kind == CycleKind::ServerScan)
+        .map_or(0, |c| c.runs)
+}
+
+fn clamp_device_selection(model: &mut Model) {
+    let len = model.shown_devices().len();
+    model.devices_view.selected = model.devices_view.selected.min(len.saturating_sub(1));
+}
+
+fn done(model: &mut Model, pending: Pending) {
+    model.in_flight.retain(|p| *p != pending);
+}
+
+fn connected(model: &mut Model) {
+    if model.connection != Connection::Up {
+        if matches!(model.connection, Connection::Down(_)) {
+            notice(model, Tone::Good, "The appliance service answers again.");
+        }
+        model.connection = Connection::Up;
+    }
+}
+
+fn failed(model: &mut Model, failure: &Failure) {
+    if failure.daemon_down {
+        model.connection = Connection::Down(failure.message.clone());
+    }
+}
+
+fn action_failed(model: &mut Model, what: &str, failure: &Failure) {
+    failed(model, failure);
+    let text = format!("{what}: {}", sentence(&failure.message));
+    notice(model, Tone::Problem, text);
+}
+
+fn notice(model: &mut Model, tone: Tone, text: impl Into<String>) {
+    model.notice = Some(Notice {
+        tone,
+        text: text.into(),
+    });
+}
+
+/// The text with a capital first letter and a final period.
+fn sentence(text: &str) -> String {
+    let text = text.trim();
+    let mut chars = text.chars();
+    let mut res: String = match chars.next() {
+        Some(first) => first.to_uppercase().chain(chars).collect(),
+        None => return String::new(),
+    };
+    if !res.ends_with(['.', '!', '?']) {
+        res.push('.');
+    }
+    res
+}

@@ -1,0 +1,365 @@
+//! Pure rendering of the model into a frame: the frame around every screen, dialogs, and the
+//! "window too small" message.
+
+pub mod format;
+mod home;
+mod lists;
+mod wizard;
+
+pub use home::verdict;
+
+use ratatui::Frame;
+use ratatui::layout::{Constraint, Layout, Rect};
+use ratatui::style::{Color, Modifier, Style};
+use ratatui::text::{Line, Span, Text};
+use ratatui::widgets::{Block, BorderType, Clear, Paragraph, Wrap};
+
+use crate::keymap;
+use crate::model::{Confirm, Connection, Modal, Model, PromptPurpose, Screen, Tone};
+
+/// The smallest terminal the console lays out for.
+pub const MIN_SIZE: (u16, u16) = (80, 24);
+
+/// Shown instead of the console when the terminal is smaller than [`MIN_SIZE`].
+pub const TOO_SMALL: &str = "Make the window bigger (needs 80×24)";
+
+/// Draws the whole console.
+pub fn render(model: &Model, frame: &mut Frame<'_>) {
+    let area = frame.area();
+    if area.width < MIN_SIZE.0 || area.height < MIN_SIZE.1 {
+        let text = Paragraph::new(TOO_SMALL)
+            .style(style(Tone::Attention))
+            .wrap(Wrap { trim: true })
+            .centered();
+        let [_, middle, _] = Layout::vertical([
+            Constraint::Fill(1),
+            Constraint::Length(2),
+            Constraint::Fill(1),
+        ])
+        .areas(area);
+        frame.render_widget(text, middle);
+        return;
+    }
+    let footer = footer_lines(model, area.width);
+    let [header, body, notice, footer_area] = Layout::vertical([
+        Constraint::Length(2),
+        Constraint::Fill(1),
+        Constraint::Length(1),
+        Constraint::Length(footer.len() as u16),
+    ])
+    .areas(area);
+    if model.wizard_active {
+        wizard::render(model, frame, header, body);
+    } else {
+        render_header(model, frame, header);
+        match model.screen {
+            Screen::Home => home::render(model, frame, body),
+            Screen::Devices => lists::devices(model, frame, body),
+            Screen::Incidents => lists::incidents(model, frame, body),
+            Screen::Healing => lists::healing(model, frame, body),
+            Screen::Evidence => home::evidence(model, frame, body),
+        }
+    }
+    if let Some(line) = &model.notice {
+        frame.render_widget(
+            Paragraph::new(Line::from(vec![
+                Span::styled(format!(" {} ", symbol(line.tone)), style(line.tone)),
+                Span::raw(line.text.as_str()),
+            ])),
+            notice,
+        );
+    }
+    frame.render_widget(Paragraph::new(footer), footer_area);
+    if let Some(modal) = &model.modal {
+        render_modal(model, modal, frame, area);
+    }
+}
+
+/// The symbol that goes with a tone: the word or symbol always carries the meaning, colour
+/// only helps.
+pub fn symbol(tone: Tone) -> &'static str {
+    match tone {
+        Tone::Good => "✔",
+        Tone::Info => "•",
+        Tone::Attention => "!",
+        Tone::Problem => "✖",
+    }
+}
+
+/// Colour-blind-safe styles: blue for good, amber for attention, magenta for problems.
+pub fn style(tone: Tone) -> Style {
+    match tone {
+        Tone::Good => Style::new().fg(Color::Indexed(39)),
+        Tone::Info => Style::new(),
+        Tone::Attention => Style::new()
+            .fg(Color::Indexed(214))
+            .add_modifier(Modifier::BOLD),
+        Tone::Problem => Style::new()
+            .fg(Color::Indexed(170))
+            .add_modifier(Modifier::BOLD),
+    }
+}
+
+/// "✔ OK"-style span: symbol and word, coloured.
+pub fn badge(tone: Tone, word: &str) -> Span<'static> {
+    Span::styled(format!("{} {word}", symbol(tone)), style(tone))
+}
+
+/// Dim text for secondary details.
+pub fn dim() -> Style {
+    Style::new().fg(Color::Indexed(245))
+}
+
+/// Bold text.
+pub fn bold() -> Style {
+    Style::new().add_modifier(Modifier::BOLD)
+}
+
+/// A block with a rounded border and a title.
+pub fn panel(title: &str) -> Block<'_> {
+    Block::bordered()
+        .border_type(BorderType::Rounded)
+        .border_style(dim())
+        .title(Span::styled(format!(" {title} "), bold()))
+}
+
+/// Rows that lines take when wrapped at `width` (an estimate by display width).
+pub fn wrapped_height(lines: &[Line<'_>], width: u16) -> u16 {
+    let width = width.max(1);
+    lines
+        .iter()
+        .map(|line| (line.width() as u16).div_ceil(width).max(1))
+        .sum()
+}
+
+fn render_header(model: &Model, frame: &mut Frame<'_>, area: Rect) {
+    let site = model.status.as_ref().map(|s| s.site.as_str()).unwrap_or("");
+    let connection = match &model.connection {
+        Connection::Connecting => badge(Tone::Info, "Connecting…"),
+        Connection::Up => badge(Tone::Good, "Service running"),
+        Connection::Down(_) => badge(Tone::Problem, "Service not running"),
+    };
+    let title = Line::from(vec![
+        Span::styled(" OsirisCare ", bold().add_modifier(Modifier::REVERSED)),
+        Span::raw(format!(" {site}  ")),
+        connection,
+    ]);
+    let mut tabs = vec![Span::raw(" ")];
+    for (idx, screen) in Screen::ALL.iter().enumerate() {
+        let text = format!(" F{} {} ", idx + 1, screen.title());
+        tabs.push(if *screen == model.screen {
+            Span::styled(format!("[{}]", text.trim()), bold().fg(Color::Indexed(39)))
+        } else {
+            Span::styled(text, dim())
+        });
+        tabs.push(Span::raw(" "));
+    }
+    frame.render_widget(Paragraph::new(vec![title, Line::from(tabs)]), area);
+}
+
+fn footer_lines(model: &Model, width: u16) -> Vec<Line<'static>> {
+    let mut lines = Vec::new();
+    let mut current: Vec<Span<'static>> = Vec::new();
+    let mut used = 0usize;
+    for (key, label) in keymap::hints(model) {
+        let len = key.chars().count() + label.chars().count() + 3;
+        if used + len > usize::from(width) && !current.is_empty() {
+            lines.push(Line::from(std::mem::take(&mut current)));
+            used = 0;
+        }
+        current.push(Span::styled(
+            format!(" {key} "),
+            Style::new().add_modifier(Modifier::REVERSED),
+        ));
+        current.push(Span::raw(format!(" {label} ")));
+        used += len + 1;
+    }
+    if !current.is_empty() {
+        lines.push(Line::from(current));
+    }
+    lines.truncate(2);
+    lines
+}
+
+fn render_modal(model: &Model, modal: &Modal, frame: &mut Frame<'_>, area: Rect) {
+    let (title, text): (&str, Text<'_>) = match modal {
+        Modal::Help => ("Help", help_text(model)),
+        Modal::Confirm(confirm) => {
+            let question = match confirm {
+                Confirm::Quit => {
+                    "Close the console? The appliance keeps working in the background.".to_owned()
+                }
+                Confirm::ApplyUpdate => {
+                    let version = model
+                        .status
+                        .as_ref()
+                        .and_then(|s| s.health.update.available.clone())
+                        .unwrap_or_else(|| "the new version".into());
+                    format!(
+                        "Apply {version} now? The appliance restarts its service and checks itself; if something is wrong it goes back on its own."
+                    )
+                }
+                Confirm::RollBackUpdate => {
+                    "Go back to the previous version? The appliance restarts its service.".into()
+                }
+            };
+            (
+                "Please confirm",
+                Text::from(vec![
+                    Line::raw(question),
+                    Line::raw(""),
+                    Line::styled("Enter or Y = yes     Esc or N = no", bold()),
+                ]),
+            )
+        }
+        Modal::Prompt(prompt) => {
+            let (title, question) = match prompt.purpose {
+                PromptPurpose::Name(_) => (
+                    "Who are you?",
+                    "Type your name. It is recorded with what you do here.",
+                ),
+                PromptPurpose::HealingReason => {
+                    let paused = model.status.as_ref().is_some_and(|s| s.healing.paused);
+                    if paused {
+                        (
+                            "Resume automatic fixing",
+                            "Why is it safe to fix problems again? (kept in the evidence log)",
+                        )
+                    } else {
+                        (
+                            "Pause automatic fixing",
+                            "Why pause? Problems are still found and shown, but not fixed. (kept in the evidence log)",
+                        )
+                    }
+                }
+                PromptPurpose::ExportPath => (
+                    "Export evidence kit",
+                    "Plug in a USB stick. Folder to write the kit into:",
+                ),
+            };
+            let mut lines = vec![
+                Line::raw(question),
+                Line::raw(""),
+                Line::from(vec![
+                    Span::styled("▸ ", bold()),
+                    Span::styled(format!("{}█", prompt.value), bold()),
+                ]),
+            ];
+            if let Some(hint) = &prompt.hint {
+                lines.push(Line::raw(""));
+                lines.push(Line::from(vec![
+                    badge(Tone::Attention, ""),
+                    Span::styled(hint.as_str(), style(Tone::Attention)),
+                ]));
+            }
+            (title, Text::from(lines))
+        }
+        Modal::Update => ("Updates", update_text(model)),
+        Modal::Working { title, text, done } => {
+            let status = match done {
+                None => badge(Tone::Info, "Working…"),
+                Some(Tone::Good) => badge(Tone::Good, "Done"),
+                Some(tone) => badge(*tone, "Did not work"),
+            };
+            (
+                title.as_str(),
+                Text::from(vec![
+                    Line::from(status),
+                    Line::raw(""),
+                    Line::raw(text.as_str()),
+                ]),
+            )
+        }
+    };
+    let width = area.width.saturating_sub(8).min(76);
+    let inner_width = width.saturating_sub(4).max(1);
+    let n_lines: u16 = text
+        .lines
+        .iter()
+        .map(|line| (line.width() as u16).div_ceil(inner_width).max(1))
+        .sum();
+    let height = (n_lines + 2).min(area.height.saturating_sub(2));
+    let rect = Rect {
+        x: area.x + (area.width - width) / 2,
+        y: area.y + (area.height.saturating_sub(height)) / 2,
+        width,
+        height,
+    };
+    frame.render_widget(Clear, rect);
+    frame.render_widget(
+        Paragraph::new(text).wrap(Wrap { trim: false }).block(
+            panel(title)
+                .border_style(Style::new())
+                .padding(ratatui::widgets::Padding::horizontal(1)),
+        ),
+        rect,
+    );
+}
+
+fn help_text(model: &Model) -> Text<'static> {
+    let (addresses, support) = model
+        .status
+        .as_ref()
+        .map(|s| (s.health.addresses.join(", "), s.health.support_code.clone()))
+        .unwrap_or_else(|| ("unknown (service not running)".into(), "unknown".into()));
+    Text::from(vec![
+        Line::from(vec![
+            Span::raw("Appliance address: "),
+            Span::styled(addresses, bold()),
+        ]),
+        Line::from(vec![
+            Span::raw("Support code:      "),
+            Span::styled(support, bold()),
+        ]),
+        Line::raw(""),
+        Line::raw("Give these to your IT partner when you call them."),
+        Line::raw(""),
+        Line::raw("F1-F5 or Tab: screens   ↑/↓: move   S: scan now   P: pause/resume fixing"),
+        Line::raw("U: updates   E: export evidence (Evidence screen)   A: acknowledge (Incidents)"),
+        Line::raw("Q: quit (from Home)   Esc: close a window"),
+    ])
+}
+
+fn update_text(model: &Model) -> Text<'static> {
+    let Some(status) = &model.status else {
+        return Text::raw(
+            "The update state is not known yet: the appliance service has not answered.",
+        );
+    };
+    let update = &status.health.update;
+    let enabled = |on: bool, key: &str, word: &str| {
+        if on {
+            Span::styled(
+                format!(" {key}: {word} "),
+                bold().add_modifier(Modifier::REVERSED),
+            )
+        } else {
+            Span::styled(format!(" {word} (not available now) "), dim())
+        }
+    };
+    let mut lines = vec![
+        Line::from(vec![
+            Span::raw("Running version: "),
+            Span::styled(non_empty(&update.current), bold()),
+        ]),
+        Line::raw(format!("State: {}", format::update_state(update))),
+    ];
+    if let Some(detail) = &update.detail {
+        lines.push(Line::styled(detail.clone(), dim()));
+    }
+    lines.push(Line::raw(""));
+    lines.push(Line::from(vec![
+        enabled(update.can_apply, "A", "Apply update"),
+        Span::raw("   "),
+        enabled(update.can_roll_back, "B", "Roll back"),
+    ]));
+    Text::from(lines)
+}
+
+fn non_empty(text: &str) -> String {
+    if text.is_empty() {
+        "unknown".into()
+    } else {
+        text.to_owned()
+    }
+}

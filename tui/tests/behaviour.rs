@@ -1,0 +1,513 @@
+//! What the console does with keys and daemon answers: the requests it sends, what it shows,
+//! and how it behaves when the daemon refuses or disappears.
+
+mod common;
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use api::{CredentialSlot, CycleKind, NetworkMode};
+use common::{drive, focus, screen_text, typed, wizard_at, wizard_start};
+use osiris_console::action::{Action, Failure};
+use osiris_console::fixture::{self, Recorded};
+use osiris_console::keymap;
+use osiris_console::model::{Connection, FieldId, FinishState, Modal, Model, Screen, WizardStep};
+use osiris_console::runtime::{Daemon, Executor, execute};
+use osiris_console::update::{ApiCall, Command};
+use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+
+/// Every wizard field given garbage shows its own hint on screen.
+#[test]
+fn every_wizard_field_shows_its_hint_for_garbage() {
+    // (step, field, garbage, start of the expected hint)
+    let table: &[(WizardStep, FieldId, &str, &str)] = &[
+        (
+            WizardStep::Network,
+            FieldId::Address,
+            "192.168.1.20",
+            "Type address/prefix",
+        ),
+        (
+            WizardStep::Network,
+            FieldId::Address,
+            "999.1.1.1/24",
+            "Type address/prefix",
+        ),
+        (
+            WizardStep::Network,
+            FieldId::Gateway,
+            "the router",
+            "Type the router's address",
+        ),
+        (
+            WizardStep::Network,
+            FieldId::Dns,
+            "8.8.8.8; google",
+            "Type addresses with commas",
+        ),
+        (
+            WizardStep::Claim,
+            FieldId::ClaimCode,
+            "k7$!",
+            "4 to 32 letters, digits",
+        ),
+        (
+            WizardStep::Directory,
+            FieldId::Domain,
+            "clinic",
+            "Type the domain's full name",
+        ),
+        (
+            WizardStep::Directory,
+            FieldId::DomainController,
+            "dc_1!",
+            "A name like dc1.clinic.local",
+        ),
+        (
+            WizardStep::Directory,
+            FieldId::BindUser,
+            "scan ner@",
+            "Type it like scanner@clinic",
+        ),
+        (
+            WizardStep::Windows,
+            FieldId::WindowsUser,
+            "@@@",
+            "Type it like scanner@clinic",
+        ),
+        (
+            WizardStep::Linux,
+            FieldId::LinuxUser,
+            "Root User",
+            "Lower-case letters, digits",
+        ),
+        (
+            WizardStep::Timezone,
+            FieldId::Timezone,
+            "chicago",
+            "Type Area/City",
+        ),
+    ];
+    for (step, field, garbage, hint) in table {
+        let mut model = wizard_at(*step, (80, 24));
+        if *field == FieldId::Address || *field == FieldId::Gateway || *field == FieldId::Dns {
+            focus(&mut model, FieldId::Mode);
+            drive(&mut model, [Action::Right]);
+        }
+        focus(&mut model, *field);
+        // Clear a prefilled value (the time zone starts as the daemon's).
+        drive(&mut model, vec![Action::Backspace; 40]);
+        drive(&mut model, typed(garbage));
+        let text = screen_text(&model, 80, 24);
+        assert!(
+            text.contains(hint),
+            "{field:?} = {garbage:?}: hint {hint:?} missing\n{text}"
+        );
+        // Enter does not send anything while a field is wrong.
+        let commands = drive(&mut model, [Action::Submit]);
+        assert_eq!(commands, vec![], "{field:?} = {garbage:?} was submitted");
+        assert_eq!(model.wizard.step, *step);
+    }
+}
+
+#[test]
+fn empty_passwords_show_their_hint_after_enter() {
+    for step in [WizardStep::Windows, WizardStep::Linux] {
+        let mut model = wizard_at(step, (80, 24));
+        drive(&mut model, typed("osiris"));
+        let commands = drive(&mut model, [Action::Submit]);
+        assert_eq!(commands, vec![]);
+        let text = screen_text(&model, 80, 24);
+        assert!(text.contains("Type the account's password"), "{text}");
+    }
+}
+
+#[test]
+fn passwords_are_never_rendered() {
+    let mut model = wizard_at(WizardStep::Directory, (160, 48));
+    drive(&mut model, typed("clinic.local"));
+    focus(&mut model, FieldId::BindUser);
+    drive(&mut model, typed("scanner@clinic.local"));
+    focus(&mut model, FieldId::BindPassword);
+    drive(&mut model, typed("S3cret-Pa55"));
+    let text = screen_text(&model, 160, 48);
+    assert!(!text.contains("S3cret"), "{text}");
+    assert!(text.contains("•••••••••••"), "{text}");
+}
+
+#[test]
+fn the_wizard_sends_each_step_to_the_daemon() {
+    let mut model = wizard_start((80, 24));
+    // Network: second interface, fixed address.
+    drive(
+        &mut model,
+        [Action::Right, Action::NextField, Action::Right],
+    );
+    focus(&mut model, FieldId::Address);
+    drive(&mut model, typed("192.168.10.40/24"));
+    focus(&mut model, FieldId::Gateway);
+    drive(&mut model, typed("192.168.10.1"));
+    focus(&mut model, FieldId::Dns);
+    drive(&mut model, typed("192.168.10.5 1.1.1.1"));
+    let commands = drive(&mut model, [Action::Submit]);
+    assert_eq!(
+        commands,
+        vec![Command::Api(ApiCall::SetNetwork(api::NetworkSettings {
+            interface: "enp2s0".into(),
+            mode: NetworkMode::Static,
+            address: Some("192.168.10.40/24".into()),
+            gateway: Some("192.168.10.1".into()),
+            dns: vec!["192.168.10.5".into(), "1.1.1.1".into()],
+        }))]
+    );
+    // Keys do nothing while the step is being saved.
+    assert_eq!(drive(&mut model, [Action::Submit, Action::Back]), vec![]);
+    drive(&mut model, [Action::SetupSaved(Ok(fixture::setup_state()))]);
+    assert_eq!(model.wizard.step, WizardStep::Claim);
+
+    // Claim with a code.
+    drive(&mut model, typed("K7QF-3MZP"));
+    let commands = drive(&mut model, [Action::Submit]);
+    assert_eq!(
+        commands,
+        vec![Command::Api(ApiCall::Claim(api::ClaimRequest {
+            code: "K7QF-3MZP".into()
+        }))]
+    );
+    drive(&mut model, [Action::SetupSaved(Ok(fixture::setup_state()))]);
+
+    // Directory: test, then save.
+    drive(&mut model, typed("clinic.local"));
+    focus(&mut model, FieldId::BindUser);
+    drive(&mut model, typed("scanner@clinic.local"));
+    focus(&mut model, FieldId::BindPassword);
+    drive(&mut model, typed("pw"));
+    let request = api::DirectoryRequest {
+        domain: "clinic.local".into(),
+        dc: None,
+        bind_user: "scanner@clinic.local".into(),
+        password: "pw".into(),
+    };
+    let commands = drive(&mut model, [Action::NextField, Action::Submit]);
+    assert_eq!(
+        commands,
+        vec![Command::Api(ApiCall::TestDirectory(request.clone()))]
+    );
+    drive(
+        &mut model,
+        [Action::DirectoryTested(Ok(api::ConnectionTest {
+            ok: true,
+            message: "Connected to clinic.local as scanner@clinic.local".into(),
+            detail: None,
+        }))],
+    );
+    assert!(screen_text(&model, 80, 24).contains("✔ Connected to clinic.local"));
+    let commands = drive(&mut model, [Action::PreviousField, Action::Submit]);
+    assert_eq!(
+        commands,
+        vec![Command::Api(ApiCall::SaveDirectory(request))]
+    );
+    drive(&mut model, [Action::SetupSaved(Ok(fixture::setup_state()))]);
+
+    // Windows credentials, then Linux skipped by leaving it empty.
+    drive(&mut model, typed("CLINIC\\osiris"));
+    drive(&mut model, [Action::NextField]);
+    drive(&mut model, typed("pw2"));
+    let commands = drive(&mut model, [Action::Submit]);
+    assert_eq!(
+        commands,
+        vec![Command::Api(ApiCall::SetCredential(
+            api::CredentialRequest {
+                slot: CredentialSlot::Windows,
+                user: "CLINIC\\osiris".into(),
+                secret: "pw2".into(),
+            }
+        ))]
+    );
+    drive(&mut model, [Action::SetupSaved(Ok(fixture::setup_state()))]);
+    assert_eq!(model.wizard.step, WizardStep::Linux);
+    assert_eq!(drive(&mut model, [Action::Submit]), vec![]);
+    assert_eq!(model.wizard.step, WizardStep::Timezone);
+
+    // Time zone replaces the daemon's default.
+    drive(&mut model, vec![Action::Backspace; 3]);
+    drive(&mut model, typed("America/Chicago"));
+    let commands = drive(&mut model, [Action::Submit]);
+    assert_eq!(
+        commands,
+        vec![Command::Api(ApiCall::SetTimezone(api::TimezoneRequest {
+            timezone: "America/Chicago".into()
+        }))]
+    );
+    drive(&mut model, [Action::SetupSaved(Ok(fixture::setup_state()))]);
+    assert_eq!(model.wizard.step, WizardStep::Finish);
+
+    // Esc goes back a step and Enter there returns.
+    drive(&mut model, [Action::Back]);
+    assert_eq!(model.wizard.step, WizardStep::Timezone);
+}
+
+#[test]
+fn run_first_scan_completes_setup_scans_and_opens_home_when_the_scan_ran() {
+    let mut model = wizard_at(WizardStep::Finish, (80, 24));
+    let mut status = fixture::fresh_status();
+    assert_eq!(
+        drive(&mut model, [Action::Submit]),
+        vec![Command::Api(ApiCall::CompleteSetup)]
+    );
+    assert_eq!(
+        drive(
+            &mut model,
+            [Action::SetupCompleted(Ok(fixture::setup_state()))]
+        ),
+        vec![Command::Api(ApiCall::ScanNow)]
+    );
+    drive(
+        &mut model,
+        [Action::ScanTriggered(Ok(api::Triggered {
+            cycle: CycleKind::ServerScan,
+            queued: false,
+            message: String::new(),
+        }))],
+    );
+    assert_eq!(
+        model.wizard.finish,
+        FinishState::Scanning { baseline_runs: 0 }
+    );
+    // Setup is complete but the scan has not finished: the progress stays.
+    status.setup_complete = true;
+    status.cycles[0].running = true;
+    drive(&mut model, [Action::StatusLoaded(Ok(status.clone()))]);
+    assert!(model.wizard_active);
+    assert!(screen_text(&model, 80, 24).contains("Checking your devices for the first time"));
+    // The server scan finished once: home.
+    status.cycles[0].running = false;
+    status.cycles[0].runs = 1;
+    drive(&mut model, [Action::StatusLoaded(Ok(status))]);
+    assert!(!model.wizard_active);
+    assert_eq!(model.screen, Screen::Home);
+    assert!(screen_text(&model, 80, 24).contains("Setup is done and the first scan finished"));
+}
+
+#[test]
+fn a_daemon_that_disappears_mid_action_is_said_plainly_and_retry_asks_again() {
+    let mut model = fixture::loaded_model((80, 24));
+    drive(&mut model, [Action::Goto(Screen::Evidence), Action::Export]);
+    drive(&mut model, typed("/media/usb"));
+    let commands = drive(&mut model, [Action::Submit]);
+    assert_eq!(
+        commands,
+        vec![Command::Api(ApiCall::Export(api::ExportRequest {
+            dest_dir: "/media/usb".into()
+        }))]
+    );
+    drive(
+        &mut model,
+        [Action::Exported(Err(Failure::down(
+            "The appliance service is not running",
+        )))],
+    );
+    assert!(matches!(model.connection, Connection::Down(_)));
+    let text = screen_text(&model, 80, 24);
+    assert!(text.contains("Nothing was exported"), "{text}");
+    drive(&mut model, [Action::Back, Action::Goto(Screen::Home)]);
+    let text = screen_text(&model, 80, 24);
+    assert!(
+        text.contains("The appliance service is not running"),
+        "{text}"
+    );
+    assert!(text.contains("Press R to retry"), "{text}");
+    assert!(text.contains("LAKE-7Q4M"), "{text}");
+    let r = KeyEvent::new(KeyCode::Char('r'), KeyModifiers::NONE);
+    let retry = keymap::action_for(&model, r);
+    assert_eq!(retry, Some(Action::Retry));
+    let commands = drive(&mut model, retry);
+    assert!(commands.contains(&Command::Api(ApiCall::Status)));
+    drive(&mut model, [Action::StatusLoaded(Ok(fixture::status()))]);
+    assert_eq!(model.connection, Connection::Up);
+    assert!(screen_text(&model, 80, 24).contains("answers again"));
+}
+
+#[test]
+fn pausing_asks_who_once_and_requires_a_reason() {
+    let mut model = fixture::loaded_model((80, 24));
+    drive(&mut model, [Action::ToggleHealing]);
+    drive(&mut model, typed("Dana"));
+    drive(&mut model, [Action::Submit]);
+    // Empty reason: refused with a hint, nothing sent.
+    assert_eq!(drive(&mut model, [Action::Submit]), vec![]);
+    assert!(screen_text(&model, 80, 24).contains("Say in a few words why"));
+    drive(&mut model, typed("EHR upgrade"));
+    let commands = drive(&mut model, [Action::Submit]);
+    assert_eq!(
+        commands,
+        vec![Command::Api(ApiCall::PauseHealing(api::PauseRequest {
+            reason: "EHR upgrade".into(),
+            by: "Dana".into()
+        }))]
+    );
+    // Acknowledging later does not ask the name again.
+    drive(&mut model, [Action::Goto(Screen::Incidents)]);
+    let commands = drive(&mut model, [Action::Acknowledge]);
+    assert_eq!(
+        commands,
+        vec![Command::Api(ApiCall::Acknowledge(
+            41,
+            api::AckRequest { by: "Dana".into() }
+        ))]
+    );
+}
+
+#[test]
+fn update_buttons_follow_can_apply_and_can_roll_back() {
+    let mut model = fixture::loaded_model((80, 24));
+    drive(&mut model, [Action::OpenUpdate, Action::RollBackUpdate]);
+    assert_eq!(model.modal, Some(Modal::Update), "roll back is not allowed");
+    drive(&mut model, [Action::ApplyUpdate]);
+    let commands = drive(&mut model, [Action::Submit]);
+    assert_eq!(commands, vec![Command::Api(ApiCall::ApplyUpdate)]);
+}
+
+#[test]
+fn q_quits_only_from_home_after_confirming() {
+    let mut model = fixture::loaded_model((80, 24));
+    drive(&mut model, [Action::Goto(Screen::Devices), Action::Quit]);
+    assert_eq!(model.screen, Screen::Home);
+    assert!(!model.quit);
+    drive(&mut model, [Action::Quit, Action::Back]);
+    assert!(!model.quit);
+    drive(&mut model, [Action::Quit, Action::Submit]);
+    assert!(model.quit);
+}
+
+#[test]
+fn device_filter_and_search_narrow_the_list() {
+    let mut model = fixture::loaded_model((80, 24));
+    let key = |c| KeyEvent::new(KeyCode::Char(c), KeyModifiers::NONE);
+    drive(&mut model, [Action::Goto(Screen::Devices)]);
+    let filter = keymap::action_for(&model, key('3'));
+    drive(&mut model, filter);
+    assert_eq!(model.shown_devices().len(), 3);
+    drive(&mut model, [Action::Filter(None), Action::StartSearch]);
+    // While searching, letters are text, not commands.
+    let actions: Vec<Action> = "exam-1"
+        .chars()
+        .filter_map(|c| keymap::action_for(&model, key(c)))
+        .collect();
+    drive(&mut model, actions);
+    let names: Vec<&str> = model
+        .shown_devices()
+        .iter()
+        .map(|d| d.name.as_str())
+        .collect();
+    assert_eq!(names, ["EXAM-10", "EXAM-11", "EXAM-12"]);
+    assert!(!model.quit);
+}
+
+#[test]
+fn a_slow_daemon_does_not_pile_up_status_requests() {
+    let mut model = Model::new((80, 24));
+    let first = drive(&mut model, [Action::Tick]);
+    assert_eq!(first, vec![Command::Api(ApiCall::Status)]);
+    assert_eq!(drive(&mut model, [Action::Tick, Action::Tick]), vec![]);
+    drive(&mut model, [Action::StatusLoaded(Ok(fixture::status()))]);
+    assert_eq!(
+        drive(&mut model, [Action::Tick]),
+        vec![Command::Api(ApiCall::Status)]
+    );
+}
+
+#[test]
+fn recorded_answers_flow_through_the_executor() {
+    let daemon = Arc::new(Recorded::default());
+    let executor = Executor::new(daemon.clone());
+    let mut model = Model::new((80, 24));
+    for command in drive(&mut model, [Action::Tick]) {
+        executor.spawn(command);
+    }
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let answer = loop {
+        if let Some(answer) = executor.try_recv() {
+            break answer;
+        }
+        assert!(Instant::now() < deadline, "no answer within 5 s");
+        std::thread::sleep(Duration::from_millis(5));
+    };
+    drive(&mut model, [answer]);
+    assert_eq!(model.status, Some(fixture::status()));
+    assert_eq!(
+        *daemon.calls.lock().unwrap(),
+        vec!["GET /v1/status".to_owned()]
+    );
+}
+
+#[test]
+fn update_calls_use_the_documented_paths() {
+    let daemon = Recorded::default();
+    execute(&daemon, ApiCall::ApplyUpdate);
+    execute(&daemon, ApiCall::RollBackUpdate);
+    assert_eq!(
+        *daemon.calls.lock().unwrap(),
+        vec!["POST /v1/update/apply", "POST /v1/update/rollback"]
+    );
+}
+
+#[test]
+fn the_real_client_reports_a_missing_daemon_as_down() {
+    let dir = tempfile::tempdir().unwrap();
+    let client = api::Client::new(dir.path().join("missing.sock"));
+    let Err(failure) = Daemon::status(&client) else {
+        panic!("a missing socket answered");
+    };
+    assert!(failure.daemon_down);
+    assert_eq!(failure.message, "The appliance service is not running");
+    let Err(failure) = Daemon::apply_update(&client) else {
+        panic!("a missing socket answered");
+    };
+    assert!(failure.daemon_down);
+}
+
+#[test]
+fn the_wizard_shows_until_setup_is_complete_and_asks_for_setup_state() {
+    let mut model = Model::new((80, 24));
+    let commands = drive(
+        &mut model,
+        [Action::StatusLoaded(Ok(fixture::fresh_status()))],
+    );
+    assert!(model.wizard_active);
+    assert_eq!(commands, vec![Command::Api(ApiCall::Setup)]);
+    let text = screen_text(&model, 80, 24);
+    assert!(text.contains("Step 1 of 7 — Network"), "{text}");
+    // Letters typed in the wizard are text even when they are command keys elsewhere.
+    drive(
+        &mut model,
+        [Action::SetupLoaded(Ok(fixture::setup_state()))],
+    );
+    drive(&mut model, [Action::NextField, Action::Right]);
+    focus(&mut model, FieldId::Address);
+    let q = KeyEvent::new(KeyCode::Char('q'), KeyModifiers::NONE);
+    assert_eq!(keymap::action_for(&model, q), Some(Action::Input('q')));
+}
+
+#[test]
+fn a_daemon_without_the_setup_endpoint_is_said_in_the_wizard() {
+    let mut model = Model::new((80, 24));
+    drive(
+        &mut model,
+        [Action::StatusLoaded(Ok(fixture::fresh_status()))],
+    );
+    drive(
+        &mut model,
+        [Action::SetupLoaded(Err(Failure::refused(
+            "GET /v1/setup failed with HTTP 404: ",
+        )))],
+    );
+    let text = screen_text(&model, 80, 24);
+    assert!(text.contains("Could not read the setup state"), "{text}");
+    // The next tick asks again.
+    let commands = drive(&mut model, [Action::Tick]);
+    assert!(
+        commands.contains(&Command::Api(ApiCall::Setup)),
+        "{commands:?}"
+    );
+}
