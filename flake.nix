@@ -1,6 +1,6 @@
-# OsirisCare appliance flake.
-# Today it only packages the Rust workspace; the NixOS modules, the ISO, atomic updates and the
-# VM tests arrive with the image work (see nixos/README.md, iso/README.md, vm-tests/README.md).
+# OsirisCare appliance flake: the Rust workspace as a package, the NixOS modules, the installed
+# appliance system, the installer ISO, and the NixOS VM tests (one file per scenario in vm-tests/).
+# Modules are written `import ./nixos/x.nix` so that Nix 2.8's `flake check` accepts them.
 {
   description = "OsirisCare compliance appliance";
 
@@ -9,26 +9,107 @@
   outputs =
     { self, nixpkgs }:
     let
+      inherit (nixpkgs) lib;
       system = "x86_64-linux";
-      pkgs = nixpkgs.legacyPackages.${system};
-      osiris = pkgs.rustPlatform.buildRustPackage {
-        pname = "osiris";
-        version = "0.0.0";
-        src = ./.;
-        cargoLock.lockFile = ./Cargo.lock;
-        cargoBuildFlags = [
-          "--bin"
-          "osiris"
-        ];
-        # The integration tests need namespaces and peers that the Nix sandbox does not give.
-        doCheck = false;
+      pkgs = import nixpkgs {
+        inherit system;
+        overlays = [ self.overlays.default ];
       };
+
+      # The release this tree builds; updates must carry a newer one.
+      release = "0.0.0";
+
+      applianceModules = [
+        self.nixosModules.default
+        ./iso/appliance.nix
+        { services.osiris.updates.release = release; }
+      ];
+
+      iso =
+        (lib.nixosSystem {
+          inherit system;
+          modules = [
+            ./iso/iso.nix
+            {
+              osiris.installer = {
+                system = self.nixosConfigurations.appliance.config.system.build.toplevel;
+                inherit release;
+              };
+            }
+          ];
+        }).config.system.build.isoImage;
+
+      # Every vm-tests/*.nix is a scenario; a file may evaluate to null to opt out (e.g. the
+      # Windows scenario without a Windows image).
+      vmTests = lib.filterAttrs (_: test: test != null) (
+        lib.mapAttrs'
+          (
+            file: _:
+            lib.nameValuePair "vm-${lib.removeSuffix ".nix" file}" (
+              import (./vm-tests + "/${file}") {
+                inherit pkgs self applianceModules;
+              }
+            )
+          )
+          (
+            lib.filterAttrs (file: type: type == "regular" && lib.hasSuffix ".nix" file) (
+              builtins.readDir ./vm-tests
+            )
+          )
+      );
     in
     {
-      packages.${system} = {
-        inherit osiris;
-        default = osiris;
+      overlays.default = final: _prev: {
+        osiris = final.callPackage ./nixos/package.nix { };
       };
-      formatter.${system} = pkgs.nixfmt-rfc-style;
+
+      nixosModules = {
+        osiris = import ./nixos/osiris.nix;
+        console = import ./nixos/console.nix;
+        hardening = import ./nixos/hardening.nix;
+        updates = import ./nixos/updates.nix;
+        default = {
+          imports = [
+            self.nixosModules.osiris
+            self.nixosModules.console
+            self.nixosModules.hardening
+            self.nixosModules.updates
+          ];
+          nixpkgs.overlays = [ self.overlays.default ];
+        };
+      };
+
+      nixosConfigurations.appliance = lib.nixosSystem {
+        inherit system;
+        modules = applianceModules;
+      };
+
+      packages.${system} = {
+        inherit (pkgs) osiris;
+        inherit iso;
+        default = pkgs.osiris;
+      };
+
+      checks.${system} = {
+        inherit (pkgs) osiris;
+        appliance = self.nixosConfigurations.appliance.config.system.build.toplevel;
+        format =
+          pkgs.runCommand "osiris-nix-format"
+            {
+              nativeBuildInputs = [
+                pkgs.nixfmt
+                pkgs.deadnix
+              ];
+            }
+            ''
+              cd ${self}
+              nixfmt --check $(find . -name '*.nix' -not -path './vm-tests/lab/*')
+              deadnix --fail $(find . -name '*.nix' -not -path './vm-tests/lab/*')
+              touch $out
+            '';
+      }
+      // vmTests;
+
+      formatter.${system} = pkgs.nixfmt;
     };
 }

@@ -11,6 +11,7 @@ mod heal_cmd;
 mod report;
 mod scan_cmd;
 mod status_cmd;
+mod update_cmd;
 
 use ops::setup;
 
@@ -50,6 +51,14 @@ enum Command {
     Catalog(CatalogCommand),
     /// Show what the running daemon (osirisd) reports: devices, cycles, evidence, incidents.
     Status(status_cmd::StatusArgs),
+    /// Check for, apply, health-gate and roll back signed image updates.
+    Update {
+        /// Update settings (written by the NixOS module).
+        #[arg(long, default_value = "/etc/osiris/update.toml")]
+        config: PathBuf,
+        #[command(subcommand)]
+        command: update_cmd::UpdateCommand,
+    },
     /// Measure the evidence pipeline's performance.
     Bench(bench::BenchArgs),
 }
@@ -126,6 +135,9 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Status(args) => status_cmd::run(args),
+        Command::Update { config, command } => {
+            update_cmd::run(command, &config).map(|()| ExitCode::SUCCESS)
+        }
         Command::Bench(args) => bench::run(args),
     }
 }

@@ -1,0 +1,25 @@
+//! Signed atomic appliance updates: verify a vendor-signed manifest, fetch and verify the NixOS
+//! system closure from a binary cache, stage it as the next boot entry with boot counting, gate
+//! it on health after the reboot, and mark it good or roll back. Every step comes back as an
+//! [`UpdateRecord`] for the caller to append to the evidence log; this crate writes no evidence.
+
+mod boot;
+mod closure;
+mod manifest;
+mod state;
+
+pub use boot::{
+    BootEntry, BootError, BootLoader, Counter, ENTRY_PREFIX, EntrySpec, LOADER_GUID, SystemdBoot,
+};
+pub use closure::{
+    Cache, ClosureError, ImportError, MAX_CLOSURE_PATHS, MAX_NARINFO_BYTES, VerifiedClosure,
+    VerifiedPath, fetch_and_verify, fetch_manifest,
+};
+pub use manifest::{
+    KeyParseError, MANIFEST_SCHEMA_V1, MANIFEST_SIGNING_CONTEXT, Manifest, ManifestError,
+    SignedManifest, VendorKey, Version, VersionParseError,
+};
+pub use state::{
+    GateDecision, HealthGate, Importer, KIND_UPDATE, Phase, Policy, Probe, STATE_FILE, Step,
+    UpdateError, UpdateRecord, Updater,
+};

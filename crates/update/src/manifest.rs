@@ -1,0 +1,453 @@
+//! The signed update manifest: its JSON format, Ed25519 verification against the pinned vendor
+//! key, and the version rules (no downgrade, no skipping past `min_version`).
+
+use std::fmt;
+use std::str::FromStr;
+
+use base64::Engine as _;
+use ed25519_dalek::{Signature, Signer as _, SigningKey, VerifyingKey};
+use serde::{Deserialize, Serialize};
+
+/// Domain separation: the signature covers this prefix followed by the payload bytes.
+pub const MANIFEST_SIGNING_CONTEXT: &[u8] = b"osiris-update-manifest/v1\n";
+
+/// The `schema` value of every v1 manifest payload.
+pub const MANIFEST_SCHEMA_V1: &str = "osiris.update/v1";
+
+/// What the vendor publishes: the payload (manifest JSON) and a detached signature over it.
+///
+/// The payload travels base64-encoded so that the signed bytes are exactly the bytes verified;
+/// no JSON canonicalisation is involved.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SignedManifest {
+    /// Name of the signing key, e.g. `osiris-vendor-1`; must equal the pinned key's name.
+    pub key: String,
+    /// Standard base64 of the manifest JSON bytes.
+    pub payload: String,
+    /// Standard base64 Ed25519 signature over [`MANIFEST_SIGNING_CONTEXT`] ‖ payload bytes.
+    pub signature: String,
+}
+
+/// One update: which system to boot next and where to fetch it from.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Manifest {
+    /// Always [`MANIFEST_SCHEMA_V1`].
+    pub schema: String,
+    /// Release version, `MAJOR.MINOR.PATCH`.
+    pub version: String,
+    /// The installed version must be at least this to apply the update.
+    pub min_version: String,
+    /// The NixOS system closure's top-level store path, e.g. `/nix/store/…-nixos-system-osiris-1.2.0`.
+    pub system: String,
+    /// Binary cache holding the closure: `https://…` (or `file://…` for tests and offline media).
+    pub cache_url: String,
+    /// Keys (`name:base64`) whose narinfo signatures are accepted for this closure.
+    /// Each must also be pinned on the appliance; the manifest cannot add trust.
+    pub cache_keys: Vec<String>,
+    /// RFC 3339 release time (informational; recorded in evidence).
+    pub released: String,
+}
+
+/// The pinned vendor key that signs manifests, written `name:base64(32-byte public key)`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VendorKey {
+    name: String,
+    key: VerifyingKey,
+}
+
+/// A release version `MAJOR.MINOR.PATCH`, compared numerically.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Version {
+    /// Incompatible changes.
+    pub major: u64,
+    /// Features.
+    pub minor: u64,
+    /// Fixes.
+    pub patch: u64,
+}
+
+/// Why a manifest was not accepted.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ManifestError {
+    /// The file is not a `SignedManifest` JSON object.
+    #[error(
+        "update manifest is not valid JSON ({0}); fetch it again or ask the vendor for a new one"
+    )]
+    Envelope(serde_json::Error),
+    /// The signature names another key than the pinned one.
+    #[error(
+        "update manifest is signed by key `{got}` but this appliance only trusts `{pinned}`; refusing it"
+    )]
+    WrongKey {
+        /// Key name in the manifest.
+        got: String,
+        /// Pinned key name.
+        pinned: String,
+    },
+    /// Payload or signature is not base64, or the signature is not 64 bytes.
+    #[error("update manifest {what} is malformed: {reason}")]
+    Encoding {
+        /// `payload` or `signature`.
+        what: &'static str,
+        /// The decoder's complaint.
+        reason: String,
+    },
+    /// The signature does not verify under the pinned key.
+    #[error(
+        "update manifest signature does not verify under the pinned vendor key `{key}`; it was altered or signed by someone else"
+    )]
+    BadSignature {
+        /// Pinned key name.
+        key: String,
+    },
+    /// The signed payload is not a valid manifest.
+    #[error("signed update manifest is not a valid v1 manifest: {0}")]
+    Payload(String),
+    /// The manifest's version is not newer than the installed one.
+    #[error(
+        "update {offered} is not newer than the installed {installed}; downgrades and re-installs are refused"
+    )]
+    Downgrade {
+        /// Version in the manifest.
+        offered: Version,
+        /// Installed version.
+        installed: Version,
+    },
+    /// The installed version is older than the manifest's `min_version`.
+    #[error(
+        "update {offered} needs at least {min_version} installed, but this appliance runs {installed}; apply the intermediate release first"
+    )]
+    TooOld {
+        /// Version in the manifest.
+        offered: Version,
+        /// The manifest's `min_version`.
+        min_version: Version,
+        /// Installed version.
+        installed: Version,
+    },
+    /// The manifest names a cache key this appliance does not pin.
+    #[error(
+        "update manifest names cache key `{0}`, which is not pinned on this appliance; refusing it"
+    )]
+    UnpinnedCacheKey(String),
+}
+
+/// A key string that could not be used.
+#[derive(Debug, thiserror::Error)]
+#[error(
+    "key `{input}` is invalid: {reason}; expected `name:base64` of a 32-byte Ed25519 public key"
+)]
+pub struct KeyParseError {
+    input: String,
+    reason: String,
+}
+
+/// A version string that is not `MAJOR.MINOR.PATCH`.
+#[derive(Debug, thiserror::Error)]
+#[error("version `{0}` is invalid: use MAJOR.MINOR.PATCH with decimal numbers, e.g. 1.4.2")]
+pub struct VersionParseError(String);
+
+impl SignedManifest {
+    /// Parses the published JSON (does not verify it).
+    pub fn from_json(bytes: &[u8]) -> Result<SignedManifest, ManifestError> {
+        serde_json::from_slice(bytes).map_err(ManifestError::Envelope)
+    }
+
+    /// Signs a manifest (vendor side and tests): the payload is the manifest's JSON.
+    pub fn sign(manifest: &Manifest, key_name: &str, signing_key: &SigningKey) -> SignedManifest {
+        // Serialising a struct of strings cannot fail.
+        let payload = serde_json::to_vec(manifest).unwrap_or_default();
+        let signature = signing_key.sign(&signed_bytes(&payload));
+        let b64 = base64::engine::general_purpose::STANDARD;
+        SignedManifest {
+            key: key_name.to_owned(),
+            payload: b64.encode(&payload),
+            signature: b64.encode(signature.to_bytes()),
+        }
+    }
+
+    /// Verifies the signature under `pinned` (strict Ed25519) and returns the manifest.
+    pub fn verify(&self, pinned: &VendorKey) -> Result<Manifest, ManifestError> {
+        if self.key != pinned.name {
+            return Err(ManifestError::WrongKey {
+                got: self.key.clone(),
+                pinned: pinned.name.clone(),
+            });
+        }
+        let b64 = base64::engine::general_purpose::STANDARD;
+        let payload = b64
+            .decode(&self.payload)
+            .map_err(|err| ManifestError::Encoding {
+                what: "payload",
+                reason: err.to_string(),
+            })?;
+        let signature = b64
+            .decode(&self.signature)
+            .map_err(|err| ManifestError::Encoding {
+                what: "signature",
+                reason: err.to_string(),
+            })?;
+        let signature: [u8; 64] =
+            signature
+                .try_into()
+                .map_err(|bytes: Vec<u8>| ManifestError::Encoding {
+                    what: "signature",
+                    reason: format!("{} bytes instead of 64", bytes.len()),
+                })?;
+        pinned
+            .key
+            .verify_strict(&signed_bytes(&payload), &Signature::from_bytes(&signature))
+            .map_err(|_| ManifestError::BadSignature {
+                key: pinned.name.clone(),
+            })?;
+        let manifest: Manifest = serde_json::from_slice(&payload)
+            .map_err(|err| ManifestError::Payload(err.to_string()))?;
+        manifest.check_shape()?;
+        Ok(manifest)
+    }
+}
+
+impl Manifest {
+    /// The release version.
+    ///
+    /// A verified manifest always has a valid version; this re-parses it.
+    pub fn version(&self) -> Result<Version, VersionParseError> {
+        self.version.parse()
+    }
+
+    /// Checks that the update may be applied on an appliance running `installed` whose pinned
+    /// narinfo keys are `pinned_cache_keys` (`name:base64` strings).
+    pub fn check_applicable(
+        &self,
+        installed: Version,
+        pinned_cache_keys: &[String],
+    ) -> Result<(), ManifestError> {
+        let offered = self.parsed(&self.version)?;
+        let min_version = self.parsed(&self.min_version)?;
+        if offered <= installed {
+            return Err(ManifestError::Downgrade { offered, installed });
+        }
+        if installed < min_version {
+            return Err(ManifestError::TooOld {
+                offered,
+                min_version,
+                installed,
+            });
+        }
+        if let Some(unpinned) = self
+            .cache_keys
+            .iter()
+            .find(|key| !pinned_cache_keys.contains(key))
+        {
+            return Err(ManifestError::UnpinnedCacheKey(unpinned.clone()));
+        }
+        Ok(())
+    }
+
+    fn parsed(&self, text: &str) -> Result<Version, ManifestError> {
+        text.parse()
+            .map_err(|err: VersionParseError| ManifestError::Payload(err.to_string()))
+    }
+
+    fn check_shape(&self) -> Result<(), ManifestError> {
+        let bad = |reason: String| Err(ManifestError::Payload(reason));
+        if self.schema != MANIFEST_SCHEMA_V1 {
+            return bad(format!(
+                "schema is `{}`, expected `{MANIFEST_SCHEMA_V1}`",
+                self.schema
+            ));
+        }
+        self.parsed(&self.version)?;
+        self.parsed(&self.min_version)?;
+        if !self.system.starts_with('/') || self.system.contains("..") {
+            return bad(format!(
+                "system `{}` is not an absolute store path",
+                self.system
+            ));
+        }
+        if !(self.cache_url.starts_with("https://") || self.cache_url.starts_with("file://")) {
+            return bad(format!(
+                "cache_url `{}` must be https:// or file://",
+                self.cache_url
+            ));
+        }
+        if self.cache_keys.is_empty() {
+            return bad("cache_keys is empty: a closure must be signed".to_owned());
+        }
+        Ok(())
+    }
+}
+
+impl VendorKey {
+    /// Parses `name:base64`.
+    pub fn parse(input: &str) -> Result<VendorKey, KeyParseError> {
+        let fail = |reason: &str| KeyParseError {
+            input: input.trim().to_owned(),
+            reason: reason.to_owned(),
+        };
+        let (name, encoded) = input.trim().split_once(':').ok_or_else(|| fail("no `:`"))?;
+        if name.is_empty() {
+            return Err(fail("empty name"));
+        }
+        let bytes = base64::engine::general_purpose::STANDARD
+            .decode(encoded)
+            .map_err(|_| fail("not base64"))?;
+        let bytes: [u8; 32] = bytes.try_into().map_err(|_| fail("not 32 bytes"))?;
+        let key = VerifyingKey::from_bytes(&bytes).map_err(|_| fail("not a valid point"))?;
+        if key.is_weak() {
+            return Err(fail("weak (small-order) key"));
+        }
+        Ok(VendorKey {
+            name: name.to_owned(),
+            key,
+        })
+    }
+
+    /// The public half of `signing_key`, named `name` (vendor tooling and tests).
+    pub fn from_signing_key(name: &str, signing_key: &SigningKey) -> VendorKey {
+        VendorKey {
+            name: name.to_owned(),
+            key: signing_key.verifying_key(),
+        }
+    }
+
+    /// The key's name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+}
+
+impl fmt::Display for VendorKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let encoded = base64::engine::general_purpose::STANDARD.encode(self.key.as_bytes());
+        write!(f, "{}:{encoded}", self.name)
+    }
+}
+
+impl FromStr for Version {
+    type Err = VersionParseError;
+
+    fn from_str(text: &str) -> Result<Version, VersionParseError> {
+        let fail = || VersionParseError(text.to_owned());
+        let mut parts = text.split('.');
+        let mut next = || -> Result<u64, VersionParseError> {
+            let part = parts.next().ok_or_else(fail)?;
+            if part.is_empty() || !part.bytes().all(|b| b.is_ascii_digit()) || part.len() > 9 {
+                return Err(fail());
+            }
+            part.parse().map_err(|_| fail())
+        };
+        let version = Version {
+            major: next()?,
+            minor: next()?,
+            patch: next()?,
+        };
+        if parts.next().is_some() {
+            return Err(fail());
+        }
+        Ok(version)
+    }
+}
+
+impl fmt::Display for Version {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}.{}.{}", self.major, self.minor, self.patch)
+    }
+}
+
+fn signed_bytes(payload: &[u8]) -> Vec<u8> {
+    let mut bytes = Vec::with_capacity(MANIFEST_SIGNING_CONTEXT.len() + payload.len());
+    bytes.extend_from_slice(MANIFEST_SIGNING_CONTEXT);
+    bytes.extend_from_slice(payload);
+    bytes
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn key(seed: u8) -> SigningKey {
+        SigningKey::from_bytes(&[seed; 32])
+    }
+
+    fn manifest(version: &str) -> Manifest {
+        Manifest {
+            schema: MANIFEST_SCHEMA_V1.to_owned(),
+            version: version.to_owned(),
+            min_version: "1.0.0".to_owned(),
+            system: "/nix/store/fasxgd8wp5lvfmc49983i5c39alw3qfy-osiris-system-1.1.0".to_owned(),
+            cache_url: "https://updates.example.invalid/cache".to_owned(),
+            cache_keys: vec!["cache-1:AAAA".to_owned()],
+            released: "2026-11-28T00:00:00Z".to_owned(),
+        }
+    }
+
+    #[test]
+    fn signed_manifest_round_trips_through_json_and_verifies() {
+        let signed = SignedManifest::sign(&manifest("1.1.0"), "vendor-1", &key(1));
+        let json = serde_json::to_vec(&signed).unwrap();
+        let parsed = SignedManifest::from_json(&json).unwrap();
+        let pinned =
+            VendorKey::parse(&VendorKey::from_signing_key("vendor-1", &key(1)).to_string())
+                .unwrap();
+        assert_eq!(parsed.verify(&pinned).unwrap(), manifest("1.1.0"));
+    }
+
+    #[test]
+    fn wrong_key_name_wrong_key_and_altered_payload_are_refused() {
+        let signed = SignedManifest::sign(&manifest("1.1.0"), "vendor-1", &key(1));
+        let other = VendorKey::from_signing_key("vendor-2", &key(1));
+        assert!(matches!(
+            signed.verify(&other),
+            Err(ManifestError::WrongKey { .. })
+        ));
+        let impostor = VendorKey::from_signing_key("vendor-1", &key(2));
+        let err = signed.verify(&impostor).unwrap_err();
+        assert!(matches!(err, ManifestError::BadSignature { .. }), "{err}");
+        assert!(err.to_string().contains("does not verify"), "{err}");
+
+        let mut altered = signed.clone();
+        let forged = serde_json::to_vec(&manifest("9.0.0")).unwrap();
+        altered.payload = base64::engine::general_purpose::STANDARD.encode(forged);
+        let pinned = VendorKey::from_signing_key("vendor-1", &key(1));
+        assert!(matches!(
+            altered.verify(&pinned),
+            Err(ManifestError::BadSignature { .. })
+        ));
+    }
+
+    #[test]
+    fn downgrade_reinstall_and_too_old_are_refused() {
+        let pinned = vec!["cache-1:AAAA".to_owned()];
+        let m = manifest("1.1.0");
+        let v = |s: &str| s.parse::<Version>().unwrap();
+        assert!(m.check_applicable(v("1.0.9"), &pinned).is_ok());
+        assert!(matches!(
+            m.check_applicable(v("1.1.0"), &pinned),
+            Err(ManifestError::Downgrade { .. })
+        ));
+        assert!(matches!(
+            m.check_applicable(v("1.10.0"), &pinned),
+            Err(ManifestError::Downgrade { .. })
+        ));
+        assert!(matches!(
+            m.check_applicable(v("0.9.0"), &pinned),
+            Err(ManifestError::TooOld { .. })
+        ));
+        assert!(matches!(
+            m.check_applicable(v("1.0.0"), &["other:BBBB".to_owned()]),
+            Err(ManifestError::UnpinnedCacheKey(_))
+        ));
+    }
+
+    #[test]
+    fn versions_parse_strictly_and_compare_numerically() {
+        assert!("1.10.0".parse::<Version>().unwrap() > "1.9.9".parse().unwrap());
+        for bad in ["1.2", "1.2.3.4", "1.-2.3", "v1.2.3", "", "1..3", "1.2.x"] {
+            assert!(bad.parse::<Version>().is_err(), "{bad}");
+        }
+    }
+}

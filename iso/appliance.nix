@@ -1,0 +1,70 @@
+# The installed appliance: every OsirisCare module, systemd-boot with boot counting, and the
+# disk layout the installer creates (labels, not device names, so any internal disk works).
+#
+# Layout (see iso/README.md): ESP `OSIRIS-ESP` (1 GiB, FAT32) holds the kernels and boot entries
+# of the running and the next system (the A/B slots); `osiris-root` (ext4) holds the Nix store,
+# where both systems share their common store paths; `osiris-data` (ext4) holds
+# /var/lib/osiris, so evidence survives a reinstall of the system partition.
+{
+  lib,
+  modulesPath,
+  ...
+}:
+{
+  imports = [
+    "${modulesPath}/profiles/minimal.nix"
+    "${modulesPath}/profiles/qemu-guest.nix"
+  ];
+
+  system.stateVersion = "25.11";
+  networking.hostName = lib.mkDefault "osiris";
+  networking.useDHCP = lib.mkDefault true;
+  time.timeZone = lib.mkDefault "UTC";
+
+  boot.loader.systemd-boot.enable = true;
+  # The updater writes its own entries (`osiris-<release>.conf`, sort-key `osiris`).
+  boot.loader.systemd-boot.editor = false;
+  boot.loader.systemd-boot.configurationLimit = 2;
+  boot.loader.efi.canTouchEfiVariables = true;
+  boot.loader.timeout = 0;
+
+  fileSystems."/" = {
+    device = "/dev/disk/by-label/osiris-root";
+    fsType = "ext4";
+    options = [ "noatime" ];
+  };
+  fileSystems."/boot" = {
+    device = "/dev/disk/by-label/OSIRIS-ESP";
+    fsType = "vfat";
+    options = [
+      "umask=0077"
+      "nosuid"
+      "nodev"
+      "noexec"
+    ];
+  };
+  fileSystems."/var/lib/osiris" = {
+    device = "/dev/disk/by-label/osiris-data";
+    fsType = "ext4";
+    options = [
+      "noatime"
+      "nosuid"
+      "nodev"
+      "noexec"
+    ];
+  };
+
+  services.osiris = {
+    enable = true;
+    settings.site = lib.mkDefault "unconfigured";
+  };
+  services.osiris.console.enable = true;
+  services.osiris.hardening = {
+    enable = true;
+    immutableEtc = true;
+  };
+  services.osiris.updates = {
+    enable = lib.mkDefault false;
+    release = lib.mkDefault "0.0.0";
+  };
+}

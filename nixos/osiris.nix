@@ -1,0 +1,215 @@
+# services.osiris: the OsirisCare daemon (osirisd) with its TOML configuration, validated at
+# build time, and a fully hardened unit.
+{
+  config,
+  lib,
+  pkgs,
+  ...
+}:
+let
+  cfg = config.services.osiris;
+  settingsFormat = pkgs.formats.toml { };
+  configFile = settingsFormat.generate "appliance.toml" cfg.settings;
+
+  # A bad configuration fails the build, not the boot.
+  validatedConfig =
+    pkgs.runCommand "osiris-appliance.toml"
+      {
+        nativeBuildInputs = [ cfg.package ];
+        preferLocalBuild = true;
+      }
+      ''
+        osiris config validate ${configFile}
+        cp ${configFile} $out
+      '';
+in
+{
+  options.services.osiris = {
+    enable = lib.mkEnableOption "the OsirisCare compliance daemon (osirisd)";
+
+    package = lib.mkPackageOption pkgs "osiris" { };
+
+    settings = lib.mkOption {
+      description = ''
+        The appliance configuration, rendered to {file}`/etc/osiris/appliance.toml`.
+        See `crates/config` for every key; secrets are never written here, only paths to
+        0600 files (or the `credentials-key` systemd credential).
+      '';
+      default = { };
+      type = lib.types.submodule {
+        freeformType = settingsFormat.type;
+        options = {
+          site = lib.mkOption {
+            type = lib.types.strMatching "[A-Za-z0-9._-]{1,64}";
+            description = "Site identifier written into every evidence bundle.";
+            example = "smith-family-practice";
+          };
+          data_dir = lib.mkOption {
+            type = lib.types.str;
+            default = "/var/lib/osiris";
+            description = "Database, keys and evidence. Must stay under {file}`/var/lib/osiris`.";
+          };
+          daemon = lib.mkOption {
+            default = { };
+            description = "How osirisd schedules its cycles and serves its local API.";
+            type = lib.types.submodule {
+              freeformType = settingsFormat.type;
+              options = {
+                socket = lib.mkOption {
+                  type = lib.types.str;
+                  default = "/run/osiris/api.sock";
+                  description = "The local API's Unix socket.";
+                };
+                socket_group = lib.mkOption {
+                  type = lib.types.str;
+                  default = "osiris";
+                  description = "Group allowed to use the socket (mode 0660); the console runs in it.";
+                };
+              };
+            };
+          };
+        };
+      };
+      example = lib.literalExpression ''
+        {
+          site = "smith-family-practice";
+          target = [
+            { name = "fileserver"; platform = "linux"; transport = "ssh";
+              address = "10.0.0.5"; user = "osiris"; key_file = "/var/lib/osiris/secrets/fileserver.key"; }
+          ];
+        }
+      '';
+    };
+
+    credentialsKeyFile = lib.mkOption {
+      type = lib.types.nullOr lib.types.path;
+      default = null;
+      example = "/var/lib/osiris-secrets/credentials.key";
+      description = ''
+        File holding the credential vault's key, passed to osirisd as the systemd credential
+        `credentials-key` (never through the environment or the Nix store). Must not be in the
+        store: give a string path, not a Nix path literal.
+      '';
+    };
+
+    agentPort = lib.mkOption {
+      type = lib.types.nullOr lib.types.port;
+      default = null;
+      example = 50051;
+      description = ''
+        Inbound TCP port for endpoint agents (gRPC), opened in the firewall when set.
+        Null (the default) opens no inbound port at all.
+      '';
+    };
+
+    watchdogSec = lib.mkOption {
+      type = lib.types.ints.positive;
+      default = 60;
+      description = "systemd watchdog: osirisd must send WATCHDOG=1 at least this often.";
+    };
+  };
+
+  config = lib.mkIf cfg.enable {
+    assertions = [
+      {
+        assertion =
+          cfg.credentialsKeyFile == null
+          || !lib.hasPrefix builtins.storeDir (toString cfg.credentialsKeyFile);
+        message = "services.osiris.credentialsKeyFile must not be in the Nix store (it is world-readable there); use a string path.";
+      }
+      {
+        assertion = lib.hasPrefix "/var/lib/osiris" cfg.settings.data_dir;
+        message = "services.osiris.settings.data_dir must be under /var/lib/osiris: the unit can write nowhere else.";
+      }
+      {
+        assertion = lib.hasPrefix "/run/osiris/" cfg.settings.daemon.socket;
+        message = "services.osiris.settings.daemon.socket must be under /run/osiris/, the unit's runtime directory.";
+      }
+    ];
+
+    environment.systemPackages = [ cfg.package ];
+    environment.etc."osiris/appliance.toml".source = validatedConfig;
+
+    users.users.osiris = {
+      isSystemUser = true;
+      group = "osiris";
+      home = "/var/lib/osiris";
+      description = "OsirisCare daemon";
+    };
+    users.groups.osiris = { };
+
+    networking.firewall.allowedTCPPorts = lib.optional (cfg.agentPort != null) cfg.agentPort;
+
+    systemd.services.osirisd = {
+      description = "OsirisCare compliance daemon";
+      wantedBy = [ "multi-user.target" ];
+      wants = [ "network-online.target" ];
+      after = [ "network-online.target" ];
+      restartTriggers = [ validatedConfig ];
+
+      serviceConfig = {
+        Type = "notify";
+        NotifyAccess = "main";
+        ExecStart = "${lib.getExe' cfg.package "osirisd"} --config /etc/osiris/appliance.toml";
+        Restart = "on-failure";
+        RestartSec = 5;
+        # 78 (EX_CONFIG): a bad configuration does not get better by restarting.
+        RestartPreventExitStatus = 78;
+        WatchdogSec = cfg.watchdogSec;
+        TimeoutStopSec = 60;
+
+        User = "osiris";
+        Group = "osiris";
+        StateDirectory = "osiris";
+        StateDirectoryMode = "0700";
+        RuntimeDirectory = "osiris";
+        # The console (group osiris) must reach the socket inside; the socket itself is 0660.
+        RuntimeDirectoryMode = "0750";
+        LoadCredential = lib.optional (
+          cfg.credentialsKeyFile != null
+        ) "credentials-key:${toString cfg.credentialsKeyFile}";
+
+        UMask = "0077";
+        NoNewPrivileges = true;
+        CapabilityBoundingSet = [ "" ];
+        AmbientCapabilities = [ "" ];
+        ProtectSystem = "strict";
+        ProtectHome = true;
+        PrivateTmp = true;
+        PrivateDevices = true;
+        DevicePolicy = "closed";
+        ProtectKernelTunables = true;
+        ProtectKernelModules = true;
+        ProtectKernelLogs = true;
+        ProtectControlGroups = true;
+        ProtectClock = true;
+        ProtectHostname = true;
+        ProtectProc = "invisible";
+        # ProcSubset=pid is not set: the self-scan of the appliance reads /proc/sys and /proc/mounts.
+        RestrictAddressFamilies = [
+          "AF_UNIX"
+          "AF_INET"
+          "AF_INET6"
+        ];
+        RestrictNamespaces = true;
+        RestrictRealtime = true;
+        RestrictSUIDSGID = true;
+        LockPersonality = true;
+        MemoryDenyWriteExecute = true;
+        RemoveIPC = true;
+        SystemCallArchitectures = "native";
+        SystemCallFilter = [
+          "@system-service"
+          "~@privileged"
+          "~@resources"
+        ];
+        SystemCallErrorNumber = "EPERM";
+        # PrivateUsers is not set: the socket's group must be the real `osiris` group for the console.
+        # PrivateNetwork/IPAddressDeny are not set: scanning needs the site LAN; the egress
+        # firewall (services.osiris.hardening.egress) limits where connections may go.
+      };
+    };
+  };
+
+  meta.maintainers = [ ];
+}

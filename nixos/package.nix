@@ -1,0 +1,57 @@
+# The OsirisCare binaries, built from the Cargo workspace with nixpkgs' Rust tooling.
+# `osirisd` and `osiris-console` are built when their crates are in the tree and in the workspace;
+# there is no agent crate yet, so there is no `osiris-agent` binary.
+{
+  lib,
+  rustPlatform,
+  pkg-config,
+  openssl,
+}:
+let
+  root = ../.;
+  workspace = builtins.readFile (root + "/Cargo.toml");
+  hasDaemon = builtins.pathExists (root + "/crates/daemon/Cargo.toml");
+  hasConsole = builtins.pathExists (root + "/tui/Cargo.toml") && lib.hasInfix "\"tui\"" workspace;
+  binaries = [
+    "osiris"
+  ]
+  ++ lib.optional hasDaemon "osirisd"
+  ++ lib.optional hasConsole "osiris-console";
+in
+rustPlatform.buildRustPackage {
+  pname = "osiris";
+  version = "0.0.0";
+
+  src = lib.fileset.toSource {
+    inherit root;
+    fileset = lib.fileset.unions [
+      (root + "/Cargo.toml")
+      (root + "/Cargo.lock")
+      (root + "/crates")
+      (lib.fileset.maybeMissing (root + "/tui"))
+    ];
+  };
+  cargoLock.lockFile = root + "/Cargo.lock";
+
+  cargoBuildFlags = lib.concatMap (binary: [
+    "--bin"
+    binary
+  ]) binaries;
+
+  # libssh2-sys links the system OpenSSL; SQLite is bundled by sqlx.
+  nativeBuildInputs = [ pkg-config ];
+  buildInputs = [ openssl ];
+
+  # The integration tests need namespaces, peers and root, which the Nix sandbox does not give;
+  # CI runs them (`scripts/test`).
+  doCheck = false;
+
+  passthru = { inherit binaries; };
+
+  meta = {
+    description = "OsirisCare HIPAA compliance appliance: scanner, healer and evidence log";
+    license = lib.licenses.agpl3Only;
+    mainProgram = "osiris";
+    platforms = lib.platforms.linux;
+  };
+}
