@@ -45,6 +45,9 @@ pub struct DaemonConfig {
     /// The partner portal's claim page; the console shows it with the appliance's code as a QR code.
     #[serde(default = "default_claim_url")]
     pub claim_url: String,
+    /// The image updater's state directory (read for status; queued update evidence is sealed).
+    #[serde(default = "default_update_state_dir")]
+    pub update_state_dir: PathBuf,
 }
 
 /// Where target secrets are kept: an encrypted vault, its key in a 0600 file or a systemd
@@ -140,6 +143,7 @@ impl Default for DaemonConfig {
             drain_secs: default_drain(),
             metrics_listen: None,
             claim_url: default_claim_url(),
+            update_state_dir: default_update_state_dir(),
         }
     }
 }
@@ -340,6 +344,10 @@ impl ChannelConfig {
         }
         problems
     }
+}
+
+fn default_update_state_dir() -> PathBuf {
+    PathBuf::from("/var/lib/osiris-update")
 }
 
 fn default_claim_url() -> String {

@@ -192,7 +192,7 @@ async fn status(State(shared): State<Arc<Shared>>) -> Answer<api::Status> {
     let evidence = evidence_state(&shared).await?;
     let mut health = host::health(&shared.data_dir, shared.addresses());
     health.support_code = support_code(&shared);
-    health.update = crate::setup::update_state();
+    health.update = crate::updates::state(&shared.config.daemon.update_state_dir);
     let state = shared.state();
     let devices = derive::device_counts(state.saved.devices.values());
     let last_scan_at = state
@@ -769,11 +769,13 @@ fn tree_size(dir: &Path) -> u64 {
         .unwrap_or(0)
 }
 
+/// Applying or rolling back an image reboots the appliance: that stays with the partner, who
+/// runs `osiris update apply` / `rollback` (status shows where an update stands).
 async fn update_unavailable() -> Fail {
     Fail(
         StatusCode::CONFLICT,
-        "updates are not available on this appliance yet".to_owned(),
-        Some("the partner applies updates with `osiris update` on the appliance".to_owned()),
+        "updates are applied by your IT partner, not from the console".to_owned(),
+        Some("call your IT partner; they run `osiris update apply` on the appliance".to_owned()),
     )
 }
 

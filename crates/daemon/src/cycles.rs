@@ -319,6 +319,7 @@ async fn anchor(shared: &Arc<Shared>) -> anyhow::Result<Outcome> {
 }
 
 async fn checkpoint(shared: &Arc<Shared>) -> anyhow::Result<Outcome> {
+    crate::updates::seal_pending(shared).await;
     let size = shared.store.size();
     let latest = shared.store.latest_checkpoint().await?;
     if latest.as_ref().is_some_and(|c| c.size == size) {

@@ -21,6 +21,7 @@ mod secrets;
 mod setup;
 mod state;
 mod systemd;
+mod updates;
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -260,6 +261,7 @@ async fn run(loaded: Loaded) -> anyhow::Result<()> {
         saving: Mutex::new(()),
     });
     cycles::refresh_ots_counts(&shared).await;
+    updates::seal_pending(&shared).await;
     let listener = api::bind(&shared.config.daemon)?;
     let metrics = match &shared.config.daemon.metrics_listen {
         Some(addr) => Some(metrics::bind(addr).await?),

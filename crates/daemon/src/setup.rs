@@ -25,20 +25,6 @@ pub(crate) fn routes() -> axum::Router<Arc<Shared>> {
         .route("/v1/setup/complete", post(complete))
 }
 
-/// The update mechanism's state as the console shows it.
-pub(crate) fn update_state() -> api::UpdateState {
-    api::UpdateState {
-        current: env!("CARGO_PKG_VERSION").to_owned(),
-        available: None,
-        state: "unavailable".to_owned(),
-        detail: Some(
-            "image updates are applied with `osiris update` by your IT partner".to_owned(),
-        ),
-        can_apply: false,
-        can_roll_back: false,
-    }
-}
-
 fn state_of(shared: &Shared) -> api::SetupState {
     let state = shared.state();
     let setup = &state.saved.setup;

@@ -282,3 +282,30 @@ fn the_api_answers_with_plain_errors() {
     );
     assert!(entries[0].starts_with("osiris-evidence-test-"));
 }
+
+#[test]
+fn update_records_queued_by_osiris_update_are_sealed_at_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let updates = dir.path().join("update");
+    std::fs::create_dir(&updates).unwrap();
+    std::fs::write(
+        updates.join("pending-evidence.jsonl"),
+        "{\"step\":\"staged\",\"version\":\"1.2.0\"}\n{\"step\":\"rolled_back\",\"reason\":\"health gate: no scan\"}\n",
+    )
+    .unwrap();
+    std::fs::write(updates.join("update-state.json"), "{\"phase\":\"idle\"}").unwrap();
+    let config = quiet_config(dir.path(), "");
+    let text = std::fs::read_to_string(&config).unwrap()
+        + &format!("update_state_dir = \"{}\"\n", updates.display());
+    std::fs::write(&config, text).unwrap();
+    let socket = dir.path().join("run/api.sock");
+    let _daemon = start(&config, &socket);
+    let status = api::Client::new(&socket).status().unwrap();
+    assert_eq!(
+        status.evidence.bundles, 2,
+        "both queued records are evidence now"
+    );
+    assert_eq!(status.health.update.state, "idle");
+    assert!(!updates.join("pending-evidence.jsonl").exists());
+    assert!(!updates.join("pending-evidence.jsonl.sealing").exists());
+}
