@@ -75,7 +75,9 @@ pub(crate) fn run(targets: usize, idle_secs: u64, requests: usize) -> anyhow::Re
         }
     }
     let (_, busy_rss) = proc_stat(pid)?;
-    let _ = Command::new("kill").args(["-TERM", &pid.to_string()]).status();
+    let _ = Command::new("kill")
+        .args(["-TERM", &pid.to_string()])
+        .status();
     during.sort();
     let pct = |v: &[Duration], p: f64| -> f64 {
         v.get(((v.len() as f64 * p).ceil() as usize).saturating_sub(1))
@@ -111,7 +113,8 @@ fn wait(limit: Duration, mut done: impl FnMut() -> bool) -> anyhow::Result<()> {
 
 /// CPU seconds used so far and resident bytes, from /proc.
 fn proc_stat(pid: u32) -> anyhow::Result<(f64, u64)> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).context("reading /proc stat")?;
+    let stat =
+        std::fs::read_to_string(format!("/proc/{pid}/stat")).context("reading /proc stat")?;
     let fields: Vec<&str> = stat
         .rsplit_once(')')
         .map(|(_, rest)| rest.split_whitespace().collect())

@@ -24,13 +24,15 @@ pub(crate) struct DiscoverArgs {
 
 pub(crate) fn run(args: DiscoverArgs) -> anyhow::Result<ExitCode> {
     let config = setup::load_config(Some(&args.config))?;
-    let cfg = ops::discover::directory_config(&config).map_err(|err| {
-        match err.downcast::<crate::BadConfig>() {
+    let data_dir = setup::data_dir(args.data_dir, &config);
+    let secrets = ops::secrets::Secrets::new(&config, &data_dir);
+    let cfg =
+        ops::discover::directory_config(&config, &secrets).map_err(|err| match err
+            .downcast::<crate::BadConfig>()
+        {
             Ok(bad) => crate::BadConfig(format!("{}: {bad}", args.config.display())).into(),
             Err(err) => err,
-        }
-    })?;
-    let data_dir = setup::data_dir(args.data_dir, &config);
+        })?;
     let runtime = setup::runtime()?;
     runtime.block_on(async {
         let store = setup::open_store(&data_dir, &config.site).await?;

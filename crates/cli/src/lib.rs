@@ -5,6 +5,7 @@
 
 mod bench;
 mod bench_daemon;
+mod credentials_cmd;
 mod discover_cmd;
 mod evidence_cmd;
 mod heal_cmd;
@@ -49,6 +50,8 @@ enum Command {
     /// Check or list the runbook catalogue.
     #[command(subcommand)]
     Catalog(CatalogCommand),
+    /// Store, list and re-key target credentials in the encrypted vault (secrets via stdin only).
+    Credentials(credentials_cmd::CredentialsArgs),
     /// Show what the running daemon (osirisd) reports: devices, cycles, evidence, incidents.
     Status(status_cmd::StatusArgs),
     /// Check for, apply, health-gate and roll back signed image updates.
@@ -135,6 +138,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Status(args) => status_cmd::run(args),
+        Command::Credentials(args) => credentials_cmd::run_args(args),
         Command::Update { config, command } => {
             update_cmd::run(command, &config).map(|()| ExitCode::SUCCESS)
         }

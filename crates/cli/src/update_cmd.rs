@@ -115,7 +115,10 @@ pub(crate) fn run(cmd: UpdateCommand, config_path: &Path) -> anyhow::Result<()> 
         }
         UpdateCommand::Status { json } => {
             let entries = updater.boot().entries().context("reading boot entries")?;
-            let booted = updater.boot().booted().context("reading the booted entry")?;
+            let booted = updater
+                .boot()
+                .booted()
+                .context("reading the booted entry")?;
             if json {
                 let entries: Vec<_> = entries
                     .iter()
@@ -179,7 +182,10 @@ pub(crate) fn run(cmd: UpdateCommand, config_path: &Path) -> anyhow::Result<()> 
                 return Ok(());
             }
             if !wait {
-                finish(&cfg, updater.mark_good(&operator(), OffsetDateTime::now_utc()))?;
+                finish(
+                    &cfg,
+                    updater.mark_good(&operator(), OffsetDateTime::now_utc()),
+                )?;
                 writeln!(out, "update marked good by the operator")?;
                 return Ok(());
             }
@@ -279,7 +285,8 @@ impl UpdateConfig {
             crate::BadConfig(format!("update settings: {what}: {err}"))
         };
         Ok(Policy {
-            vendor_key: VendorKey::parse(&self.vendor_key).map_err(|err| bad("vendor_key", &err))?,
+            vendor_key: VendorKey::parse(&self.vendor_key)
+                .map_err(|err| bad("vendor_key", &err))?,
             cache_keys: self.cache_keys.clone(),
             installed: self
                 .installed_version
@@ -416,7 +423,11 @@ impl HealthGate for ApiGate {
 
     fn scan_completed(&mut self) -> Probe {
         match self.client.status() {
-            Ok(status) if status.last_scan_at.is_some_and(|at| at >= status.started_at) => {
+            Ok(status)
+                if status
+                    .last_scan_at
+                    .is_some_and(|at| at >= status.started_at) =>
+            {
                 Probe::Pass
             }
             Ok(_) => Probe::Pending("no scan has finished since osirisd started".to_owned()),

@@ -61,8 +61,11 @@ pub struct Config {
 pub struct WorkstationsConfig {
     /// Account with local admin rights on the workstations, e.g. `CLINIC\\osiris-scan`.
     pub user: String,
-    /// File (mode 0600) holding its password.
-    pub password_file: PathBuf,
+    /// File (mode 0600) holding its password; or `credential`, a vault entry.
+    #[serde(default)]
+    pub password_file: Option<PathBuf>,
+    #[serde(default)]
+    pub credential: Option<String>,
     /// `ntlm` (default) or `basic` (HTTPS only).
     #[serde(default)]
     pub auth: Option<String>,
@@ -95,8 +98,11 @@ pub struct DirectoryConfig {
     pub base_dn: Option<String>,
     /// Bind account, e.g. `svc-osiris@clinic.local` (read-only is enough).
     pub bind_user: String,
-    /// File (mode 0600) holding the bind password.
-    pub password_file: PathBuf,
+    /// File (mode 0600) holding the bind password; or `credential`, a vault entry.
+    #[serde(default)]
+    pub password_file: Option<PathBuf>,
+    #[serde(default)]
+    pub credential: Option<String>,
     /// `ldaps` (default, port 636) or `starttls` (port 389).
     #[serde(default = "default_directory_tls")]
     pub tls: String,
@@ -169,6 +175,10 @@ pub struct TargetConfig {
     /// SSH: path to a file (mode 0600) holding the password. Never put the password itself here.
     #[serde(default)]
     pub password_file: Option<PathBuf>,
+    /// Instead of a key or password file: the name of a secret in the encrypted credential vault
+    /// (`osiris credentials set NAME`): an SSH key or password for `ssh`, a password for `winrm`.
+    #[serde(default)]
+    pub credential: Option<String>,
     /// SSH: `sudo` to run checks as root through `sudo -n` (the user needs passwordless sudo).
     #[serde(default, rename = "become")]
     pub become_method: Option<String>,
@@ -300,6 +310,12 @@ impl Config {
                     "[workstations] needs a [directory] section to discover them from".to_owned(),
                 );
             }
+            if ws.password_file.is_some() == ws.credential.is_some() {
+                problems.push(
+                    "workstations: give exactly one of `password_file` (mode 0600) and `credential` (a vault entry)"
+                        .to_owned(),
+                );
+            }
             if !is_valid_windows_user(&ws.user) {
                 problems.push(format!(
                     "workstations.user `{}` is not a valid Windows account name (use `user`, `DOMAIN\\user` or `user@domain`)",
@@ -375,6 +391,7 @@ impl TargetConfig {
             "user" => self.user.is_some(),
             "key_file" => self.key_file.is_some(),
             "password_file" => self.password_file.is_some(),
+            "credential" => self.credential.is_some(),
             "become" => self.become_method.is_some(),
             "auth" => self.auth.is_some(),
             "https" => self.https.is_some(),
@@ -382,12 +399,13 @@ impl TargetConfig {
             "cert_sha256" => self.cert_sha256.is_some(),
             _ => false,
         };
-        const FIELDS: [&str; 10] = [
+        const FIELDS: [&str; 11] = [
             "address",
             "port",
             "user",
             "key_file",
             "password_file",
+            "credential",
             "become",
             "auth",
             "https",
@@ -402,6 +420,7 @@ impl TargetConfig {
                 "user",
                 "key_file",
                 "password_file",
+                "credential",
                 "become",
             ],
             "winrm" => &[
@@ -409,6 +428,7 @@ impl TargetConfig {
                 "port",
                 "user",
                 "password_file",
+                "credential",
                 "auth",
                 "https",
                 "ca_file",
@@ -460,9 +480,14 @@ impl TargetConfig {
                 )),
                 Some(_) => {}
             }
-            if self.key_file.is_some() == self.password_file.is_some() {
+            let given = [
+                self.key_file.is_some(),
+                self.password_file.is_some(),
+                self.credential.is_some(),
+            ];
+            if given.iter().filter(|g| **g).count() != 1 {
                 problems.push(format!(
-                    "target `{name}`: give exactly one of `key_file` and `password_file`"
+                    "target `{name}`: give exactly one of `key_file`, `password_file` and `credential`"
                 ));
             }
             if let Some(method) = self.become_method.as_deref().filter(|b| *b != "sudo") {
@@ -479,9 +504,9 @@ impl TargetConfig {
                 )),
                 Some(_) => {}
             }
-            if self.password_file.is_none() {
+            if self.password_file.is_some() == self.credential.is_some() {
                 problems.push(format!(
-                    "target `{name}`: transport `winrm` needs `password_file` (a file of mode 0600 holding the password)"
+                    "target `{name}`: transport `winrm` needs exactly one of `password_file` (a file of mode 0600 holding the password) and `credential` (a vault entry)"
                 ));
             }
             let https = self.https.unwrap_or(true);
@@ -560,6 +585,12 @@ impl DirectoryConfig {
                 "directory.bind_user `{}` is not an account name (use `user@domain` or `DOMAIN\\user`)",
                 self.bind_user.escape_debug()
             ));
+        }
+        if self.password_file.is_some() == self.credential.is_some() {
+            problems.push(
+                "directory: give exactly one of `password_file` (mode 0600) and `credential` (a vault entry)"
+                    .to_owned(),
+            );
         }
         if !matches!(self.tls.as_str(), "ldaps" | "starttls") {
             problems.push(format!(
@@ -660,6 +691,7 @@ fn default_targets() -> Vec<TargetConfig> {
         user: None,
         key_file: None,
         password_file: None,
+        credential: None,
         become_method: None,
         auth: None,
         https: None,
@@ -747,7 +779,7 @@ threshold_percent = 1.5
                 site.toml: site `bad site` is invalid: use 1-64 letters, digits, `-`, `_` or `.`
                 site.toml: target `a`: transport `ssh` needs `address`
                 site.toml: target `a`: transport `ssh` needs `user`
-                site.toml: target `a`: give exactly one of `key_file` and `password_file`
+                site.toml: target `a`: give exactly one of `key_file`, `password_file` and `credential`
                 site.toml: target `a` is listed twice; names must be unique
                 site.toml: target `a`: unknown platform `windoze` (known: linux, windows-server, windows-workstation, macos)
                 site.toml: evidence.calendars: `ftp://x` is not an http(s) URL
@@ -793,7 +825,7 @@ user = "root"
                 site.toml: target `web1; reboot`: address `$(touch /tmp/pwned)` is not an IP address or host name
                 site.toml: target `web1; reboot`: port 0 is not a valid port
                 site.toml: target `web1; reboot`: user `alice -oProxyCommand=x` is not a valid login name
-                site.toml: target `web1; reboot`: give exactly one of `key_file` and `password_file`
+                site.toml: target `web1; reboot`: give exactly one of `key_file`, `password_file` and `credential`
                 site.toml: target `web1; reboot`: become = `su` is not supported (use "sudo")
                 site.toml: target `local`: `user` does not apply to transport `local`"#]],
         );
@@ -850,7 +882,7 @@ key_file = "k"
                 site.toml: target `win1`: `become` does not apply to transport `winrm`
                 site.toml: target `win1`: address `10.0.0.5\'; Remove-Item C:\\` is not an IP address or host name
                 site.toml: target `win1`: user `admin\'; whoami` is not a valid Windows account name (use `user`, `DOMAIN\user` or `user@domain`)
-                site.toml: target `win1`: transport `winrm` needs `password_file` (a file of mode 0600 holding the password)
+                site.toml: target `win1`: transport `winrm` needs exactly one of `password_file` (a file of mode 0600 holding the password) and `credential` (a vault entry)
                 site.toml: target `win1`: auth = "basic" sends the password readably over HTTP; use https = true, or auth = "ntlm" (encrypted messages)
                 site.toml: target `win1`: `ca_file` and `cert_sha256` need https = true
                 site.toml: target `win1`: cert_sha256 must be 64 hex digits (colons allowed), the SHA-256 of the certificate

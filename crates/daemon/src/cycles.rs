@@ -253,7 +253,8 @@ async fn scan_and_heal(
 
 /// Reads AD; known workstations that were never scanned appear as devices of unknown state.
 async fn discovery(shared: &Arc<Shared>) -> anyhow::Result<Outcome> {
-    let cfg = ops::discover::directory_config(&shared.config)?;
+    let secrets = ops::secrets::Secrets::new(&shared.config, &shared.data_dir);
+    let cfg = ops::discover::directory_config(&shared.config, &secrets)?;
     let (body, seq) =
         ops::discover::discover_and_record(&shared.store, &shared.config, &cfg, &shared.data_dir)
             .await?;

@@ -170,7 +170,44 @@ fn the_daemon_scans_escalates_and_survives_sigkill() {
     let hook_secret = secret_file(&dir.path().join("hook-secret"), HOOK_SECRET);
     let socket = dir.path().join("run/api.sock");
     let config = dir.path().join("appliance.toml");
+    // target2 logs in with a key held only in the encrypted vault (what `osiris credentials set
+    // lab-ssh --kind ssh-key` stores), not a key file.
     let site = std::fs::read_to_string(lab.config()).unwrap();
+    let key_line = site
+        .lines()
+        .filter(|l| l.starts_with("key_file = "))
+        .nth(1)
+        .unwrap()
+        .to_owned();
+    let key_path = key_line
+        .trim_start_matches("key_file = ")
+        .trim_matches('"')
+        .to_owned();
+    let (head, tail) = site.split_at(site.rfind(&key_line).unwrap());
+    let site = format!("{head}credential = \"lab-ssh\"{}", &tail[key_line.len()..]);
+    let data_dir = dir.path().join("lab/osiris-data");
+    let vault_key = data_dir.join("keys/credentials.key");
+    std::fs::create_dir_all(vault_key.parent().unwrap()).unwrap();
+    credentials::Vault::init_key(&vault_key).unwrap();
+    let key_text = std::fs::read_to_string(&key_path).unwrap();
+    let mut vault = credentials::Vault::open(
+        &data_dir.join("credentials.vault"),
+        &credentials::KeySource::File(vault_key),
+    )
+    .unwrap();
+    vault
+        .set(
+            "lab-ssh",
+            credentials::CredentialKind::SshKey,
+            credentials::Secret::new(key_text.clone()),
+        )
+        .unwrap();
+    let private_part: String = key_text.lines().nth(1).unwrap().to_owned();
+    assert!(
+        !String::from_utf8_lossy(&std::fs::read(data_dir.join("credentials.vault")).unwrap())
+            .contains(&private_part),
+        "the vault holds no plaintext"
+    );
     std::fs::write(
         &config,
         format!(
@@ -229,6 +266,11 @@ secret_file = "{hook_secret}"
     });
     assert_eq!(status.devices.total, 2, "{:?}", status.devices);
     assert_eq!(status.devices.checked, 2);
+    let devices = client.targets().unwrap();
+    assert!(
+        devices.iter().all(|d| d.status != api::DeviceStatus::Error),
+        "both targets logged in (target2 with the vault's key): {devices:?}"
+    );
     assert!(
         !server_scan(&status).last_failed,
         "{:?}",

@@ -10,24 +10,26 @@ use time::OffsetDateTime;
 use discovery::{ComputerClass, Inventory, InventoryChange};
 use evidence_schema::{ComputerRecord, InventoryBody, InventoryChangeRecord, InventoryCounts};
 
-use crate::setup;
 
 /// The latest complete inventory, kept beside the database so the next run can say what changed.
 const LATEST: &str = "inventory.json";
 
 /// The discovery settings of the configuration's `[directory]` section, password read.
-pub fn directory_config(config: &config::Config) -> anyhow::Result<discovery::DirectoryConfig> {
+pub fn directory_config(
+    config: &config::Config,
+    secrets: &crate::secrets::Secrets,
+) -> anyhow::Result<discovery::DirectoryConfig> {
     let Some(directory) = config.directory.clone() else {
         return Err(crate::BadConfig(
             "no [directory] section; add domain, dc, bind_user, password_file and ca_file to discover computers from Active Directory".to_owned(),
         )
         .into());
     };
-    setup::check_secret_file(&directory.password_file)?;
-    let password = std::fs::read_to_string(&directory.password_file)
-        .with_context(|| format!("reading {}", directory.password_file.display()))?
-        .trim_end_matches(['\n', '\r'])
-        .to_owned();
+    let password = secrets.password(
+        "directory",
+        directory.password_file.as_deref(),
+        directory.credential.as_deref(),
+    )?;
     let ca_pem = std::fs::read(&directory.ca_file).with_context(|| {
         format!(
             "reading the directory CA file {}",

@@ -8,6 +8,7 @@ pub mod anchor;
 pub mod discover;
 pub mod heal;
 pub mod scan;
+pub mod secrets;
 pub mod setup;
 pub mod workstations;
 

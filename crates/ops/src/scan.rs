@@ -10,7 +10,6 @@ use evidence_schema::{CheckResultRecord, ScanBody, Summary, TargetRecord};
 use model::{Control, DeviceType, Platform, Runbook, Target};
 use scan::TargetReport;
 
-use crate::setup;
 
 /// One scanned target, with the transport that reached it (healing reuses it).
 pub struct Scanned {
@@ -32,6 +31,7 @@ pub async fn scan_all(
             .with_context(|| format!("opening {}", known_hosts_path.display()))?,
     );
     // Build every transport first, so a credential problem stops the run before any scan.
+    let secrets = crate::secrets::Secrets::new(config, data_dir);
     let mut jobs = Vec::new();
     for target_config in &config.targets {
         let platform: Platform = target_config
@@ -48,7 +48,7 @@ pub async fn scan_all(
             },
         };
         let transport: Arc<dyn transport::Transport> =
-            Arc::from(transport_for(target_config, &known_hosts)?);
+            Arc::from(transport_for(target_config, &known_hosts, &secrets)?);
         jobs.push((target, transport));
     }
     let limit = Arc::new(tokio::sync::Semaphore::new(SCAN_CONCURRENCY));
@@ -123,6 +123,7 @@ const SCAN_CONCURRENCY: usize = 16;
 fn transport_for(
     target: &config::TargetConfig,
     known_hosts: &Arc<scan_ssh::KnownHosts>,
+    secrets: &crate::secrets::Secrets,
 ) -> anyhow::Result<Box<dyn transport::Transport>> {
     match target.transport.as_str() {
         "local" => Ok(Box::new(scan_local::LocalTransport)),
@@ -130,23 +131,7 @@ fn transport_for(
             let missing = |field: &str| {
                 crate::BadConfig(format!("target `{}`: `{field}` is missing", target.name))
             };
-            let auth = match (&target.key_file, &target.password_file) {
-                (Some(key), None) => {
-                    setup::check_secret_file(key)?;
-                    scan_ssh::SshAuth::Key {
-                        private_key: key.clone(),
-                    }
-                }
-                (None, Some(path)) => {
-                    setup::check_secret_file(path)?;
-                    let text = std::fs::read_to_string(path)
-                        .with_context(|| format!("reading password file {}", path.display()))?;
-                    scan_ssh::SshAuth::Password {
-                        password: text.trim_end_matches(['\n', '\r']).to_owned(),
-                    }
-                }
-                _ => return Err(missing("key_file or password_file").into()),
-            };
+            let auth = secrets.ssh_auth(&format!("target `{}`", target.name), target)?;
             let ssh_target = scan_ssh::SshTarget {
                 name: target.name.clone(),
                 address: target.address.clone().ok_or_else(|| missing("address"))?,
@@ -164,15 +149,11 @@ fn transport_for(
             let missing = |field: &str| {
                 crate::BadConfig(format!("target `{}`: `{field}` is missing", target.name))
             };
-            let path = target
-                .password_file
-                .as_ref()
-                .ok_or_else(|| missing("password_file"))?;
-            setup::check_secret_file(path)?;
-            let password = std::fs::read_to_string(path)
-                .with_context(|| format!("reading password file {}", path.display()))?
-                .trim_end_matches(['\n', '\r'])
-                .to_owned();
+            let password = secrets.password(
+                &format!("target `{}`", target.name),
+                target.password_file.as_deref(),
+                target.credential.as_deref(),
+            )?;
             let tls = match (&target.ca_file, &target.cert_sha256) {
                 (Some(ca), _) => scan_winrm::Tls::CaFile(ca.clone()),
                 (None, Some(pin)) => {

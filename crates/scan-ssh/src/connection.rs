@@ -432,6 +432,11 @@ fn login(shared: &Shared, session: &ssh2::Session) -> Result<(), TransportError>
                 "key {} was refused for user {user}; check that the target's authorized_keys lists its public key",
                 private_key.display()
             ))),
+        SshAuth::KeyData { name, private_key } => session
+            .userauth_pubkey_memory(user, None, private_key, None)
+            .map_err(|err| (err, format!(
+                "the key in credential `{name}` was refused for user {user}; check that the target's authorized_keys lists its public key"
+            ))),
         SshAuth::Password { password } => session
             .userauth_password(user, password)
             .map_err(|err| (err, format!("the password was refused for user {user}; check the password file"))),

@@ -41,6 +41,9 @@ pub enum SshAuth {
     Key { private_key: PathBuf },
     /// A password, read by the caller from a 0600 credential file. Never printed.
     Password { password: String },
+    /// A private key held in memory (from the credential vault), in OpenSSH or PEM text form,
+    /// without passphrase. Never printed, never written to disk.
+    KeyData { name: String, private_key: String },
 }
 
 /// Runs scripts on one target over SSH.
@@ -72,6 +75,11 @@ impl fmt::Debug for SshAuth {
             SshAuth::Password { .. } => f
                 .debug_struct("Password")
                 .field("password", &"<redacted>")
+                .finish(),
+            SshAuth::KeyData { name, .. } => f
+                .debug_struct("KeyData")
+                .field("name", name)
+                .field("private_key", &"<redacted>")
                 .finish(),
         }
     }

@@ -1,0 +1,138 @@
+//! Secrets for targets, the directory and workstations: read from 0600 files or from the
+//! encrypted credential vault (one source of truth: `osiris credentials set NAME`). The vault is
+//! opened once, on first use, so a site that uses only files never needs a vault key.
+
+use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
+
+use anyhow::Context;
+
+use crate::{BadConfig, setup};
+
+/// Where this run's secrets come from.
+pub struct Secrets {
+    vault_path: PathBuf,
+    key: credentials::KeySource,
+    vault: OnceLock<Result<credentials::Vault, String>>,
+}
+
+impl std::fmt::Debug for Secrets {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Secrets")
+            .field("vault_path", &self.vault_path)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Secrets {
+    /// The vault and key the configuration names (defaults under `data_dir`).
+    pub fn new(config: &config::Config, data_dir: &Path) -> Secrets {
+        Secrets {
+            vault_path: credentials::default_vault_path(
+                config.credentials.vault.as_deref(),
+                data_dir,
+            ),
+            key: credentials::KeySource::resolve(config.credentials.key_file.as_deref(), data_dir),
+            vault: OnceLock::new(),
+        }
+    }
+
+    /// The vault file.
+    pub fn vault_path(&self) -> &Path {
+        &self.vault_path
+    }
+
+    /// The key source.
+    pub fn key(&self) -> &credentials::KeySource {
+        &self.key
+    }
+
+    fn credential(&self, name: &str) -> anyhow::Result<credentials::Credential> {
+        let vault = self.vault.get_or_init(|| {
+            credentials::Vault::open(&self.vault_path, &self.key).map_err(|err| err.to_string())
+        });
+        let vault = vault
+            .as_ref()
+            .map_err(|err| BadConfig(format!("credential `{name}`: {err}")))?;
+        vault
+            .get(name)
+            .map_err(|err| BadConfig(format!("credential `{name}`: {err}")))?
+            .ok_or_else(|| {
+                BadConfig(format!(
+                    "credential `{name}` is not in the vault {}: add it with `osiris credentials set {name} --kind password` (the secret is read from stdin)",
+                    self.vault_path.display()
+                ))
+                .into()
+            })
+    }
+
+    /// A password from `file` or the vault entry `credential` (exactly one is set).
+    pub fn password(
+        &self,
+        what: &str,
+        file: Option<&Path>,
+        credential: Option<&str>,
+    ) -> anyhow::Result<String> {
+        match (file, credential) {
+            (Some(path), None) => read_password_file(path),
+            (None, Some(name)) => {
+                let found = self.credential(name)?;
+                if found.kind != credentials::CredentialKind::Password {
+                    return Err(BadConfig(format!(
+                        "{what}: credential `{name}` holds an SSH key, but a password is needed"
+                    ))
+                    .into());
+                }
+                Ok(found.secret.expose().to_owned())
+            }
+            _ => Err(BadConfig(format!(
+                "{what}: give exactly one of `password_file` and `credential`"
+            ))
+            .into()),
+        }
+    }
+
+    /// How an SSH target logs in: a key file, a password file, or a vault entry of either kind.
+    pub fn ssh_auth(
+        &self,
+        what: &str,
+        target: &config::TargetConfig,
+    ) -> anyhow::Result<scan_ssh::SshAuth> {
+        match (&target.key_file, &target.password_file, &target.credential) {
+            (Some(key), None, None) => {
+                setup::check_secret_file(key)?;
+                Ok(scan_ssh::SshAuth::Key {
+                    private_key: key.clone(),
+                })
+            }
+            (None, Some(path), None) => Ok(scan_ssh::SshAuth::Password {
+                password: read_password_file(path)?,
+            }),
+            (None, None, Some(name)) => {
+                let found = self.credential(name)?;
+                Ok(match found.kind {
+                    credentials::CredentialKind::SshKey => scan_ssh::SshAuth::KeyData {
+                        name: name.clone(),
+                        private_key: found.secret.expose().to_owned(),
+                    },
+                    _ => scan_ssh::SshAuth::Password {
+                        password: found.secret.expose().to_owned(),
+                    },
+                })
+            }
+            _ => Err(BadConfig(format!(
+                "{what}: give exactly one of `key_file`, `password_file` and `credential`"
+            ))
+            .into()),
+        }
+    }
+}
+
+/// Reads a password file, refusing one others can read; the trailing newline is not part of it.
+pub fn read_password_file(path: &Path) -> anyhow::Result<String> {
+    setup::check_secret_file(path)?;
+    Ok(std::fs::read_to_string(path)
+        .with_context(|| format!("reading password file {}", path.display()))?
+        .trim_end_matches(['\n', '\r'])
+        .to_owned())
+}
