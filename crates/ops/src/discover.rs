@@ -10,7 +10,6 @@ use time::OffsetDateTime;
 use discovery::{ComputerClass, Inventory, InventoryChange};
 use evidence_schema::{ComputerRecord, InventoryBody, InventoryChangeRecord, InventoryCounts};
 
-
 /// The latest complete inventory, kept beside the database so the next run can say what changed.
 const LATEST: &str = "inventory.json";
 

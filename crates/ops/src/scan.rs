@@ -10,7 +10,6 @@ use evidence_schema::{CheckResultRecord, ScanBody, Summary, TargetRecord};
 use model::{Control, DeviceType, Platform, Runbook, Target};
 use scan::TargetReport;
 
-
 /// One scanned target, with the transport that reached it (healing reuses it).
 pub struct Scanned {
     pub target: Target,
