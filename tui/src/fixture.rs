@@ -89,6 +89,7 @@ pub fn status() -> Status {
             open: 1,
             healing: 1,
             escalated: 1,
+            needs_you: 1,
             resolved: 9,
         },
         compliance: vec![

@@ -511,3 +511,16 @@ fn a_daemon_without_the_setup_endpoint_is_said_in_the_wizard() {
         "{commands:?}"
     );
 }
+
+#[test]
+fn an_acknowledged_incident_no_longer_needs_you() {
+    let mut model = Model::new((80, 24));
+    let mut status = fixture::status();
+    drive(&mut model, [Action::StatusLoaded(Ok(status.clone()))]);
+    assert!(screen_text(&model, 80, 24).contains("1 needs you"));
+    status.incidents.needs_you = 0;
+    drive(&mut model, [Action::StatusLoaded(Ok(status))]);
+    let text = screen_text(&model, 80, 24);
+    assert!(text.contains("Nothing needs you"), "{text}");
+    assert!(text.contains("1 acknowledged, with a person"), "{text}");
+}

@@ -141,6 +141,9 @@ pub struct IncidentCounts {
     pub healing: u32,
     /// Handed to a person and not closed.
     pub escalated: u32,
+    /// Escalated and not yet acknowledged by anyone: what "needs you" counts.
+    #[serde(default)]
+    pub needs_you: u32,
     pub resolved: u32,
 }
 

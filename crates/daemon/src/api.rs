@@ -233,7 +233,12 @@ async fn status(State(shared): State<Arc<Shared>>) -> Answer<api::Status> {
         match incident.phase {
             incidents::Phase::Open => incident_counts.open += 1,
             incidents::Phase::Healing => incident_counts.healing += 1,
-            incidents::Phase::Escalated => incident_counts.escalated += 1,
+            incidents::Phase::Escalated => {
+                incident_counts.escalated += 1;
+                if !incident.acknowledged {
+                    incident_counts.needs_you += 1;
+                }
+            }
             incidents::Phase::Resolved => incident_counts.resolved += 1,
             incidents::Phase::Closed => {}
         }

@@ -237,18 +237,22 @@ fn compliance_lines(status: &Status, width: u16) -> Vec<Line<'static>> {
 fn incident_lines(status: &Status) -> Vec<Line<'static>> {
     let counts = &status.incidents;
     let mut lines = Vec::new();
-    if counts.escalated > 0 {
-        let verb = if counts.escalated == 1 {
+    if counts.needs_you > 0 {
+        let verb = if counts.needs_you == 1 {
             "needs"
         } else {
             "need"
         };
         lines.push(Line::from(badge(
             Tone::Attention,
-            &format!("{} {verb} you (see Incidents, F3)", counts.escalated),
+            &format!("{} {verb} you (see Incidents, F3)", counts.needs_you),
         )));
     } else {
         lines.push(Line::from(badge(Tone::Good, "Nothing needs you")));
+    }
+    let taken = counts.escalated.saturating_sub(counts.needs_you);
+    if taken > 0 {
+        lines.push(Line::raw(format!("{taken} acknowledged, with a person")));
     }
     lines.push(Line::raw(format!(
         "{} being fixed by the appliance",
