@@ -137,25 +137,8 @@ async fn notify_due(shared: &Arc<Shared>) -> anyhow::Result<()> {
             .filter_map(|incident| {
                 let key =
                     Notification::key_for(&shared.config.site, &incident.target, &incident.check);
-                let sent = state
-                    .saved
-                    .sent
-                    .get(&key)
-                    .filter(|s| s.incident == incident.id)
-                    .map(|s| escalate::SentState {
-                        last_sent: s.last_sent,
-                        reminders: s.reminders,
-                        acknowledged: incident.acknowledged,
-                    });
-                let reminder =
-                    match shared
-                        .notify_policy
-                        .decide(incident.severity, sent.as_ref(), now)
-                    {
-                        NotifyDecision::Send => false,
-                        NotifyDecision::Remind => true,
-                        NotifyDecision::Suppress => return None,
-                    };
+                let sent = state.saved.sent.get(&key);
+                let reminder = due(&shared.notify_policy, incident, sent, now)?;
                 Some((notification(shared, incident, key, reminder), incident.id))
             })
             .collect()
@@ -165,30 +148,87 @@ async fn notify_due(shared: &Arc<Shared>) -> anyhow::Result<()> {
             break;
         }
         let deliveries = futures_join(shared, &n).await;
+        if deliveries.is_empty() {
+            // No channel takes this severity: nothing to send, nothing to record.
+            continue;
+        }
         let delivered = deliveries.iter().any(|d| d.delivered);
         record(shared, &n, incident, &deliveries).await?;
-        if delivered || !deliveries.is_empty() {
+        {
             let mut state = shared.state();
-            let entry = state.saved.sent.entry(n.key.clone()).or_insert(Sent {
-                incident,
-                last_sent: 0,
-                reminders: 0,
-            });
-            if entry.incident != incident {
-                *entry = Sent {
-                    incident,
-                    last_sent: 0,
-                    reminders: 0,
-                };
-            }
-            entry.last_sent = now();
-            if n.reminder {
-                entry.reminders += 1;
-            }
+            let previous = state
+                .saved
+                .sent
+                .get(&n.key)
+                .copied()
+                .filter(|s| s.incident == incident);
+            let entry = after_attempt(previous, incident, n.reminder, delivered, now());
+            state.saved.sent.insert(n.key.clone(), entry);
         }
         shared.save();
     }
     Ok(())
+}
+
+/// Whether an escalated incident is due a notification now: `Some(false)` for the first one
+/// (or a retry of a first one nobody received), `Some(true)` for a reminder, `None` for nothing.
+pub(crate) fn due(
+    policy: &NotifyPolicy,
+    incident: &incidents::Incident,
+    sent: Option<&Sent>,
+    now: i64,
+) -> Option<bool> {
+    let sent = sent.filter(|s| s.incident == incident.id);
+    if let Some(s) = sent
+        && !s.delivered
+    {
+        // Every channel failed last time: try again once the back-off has passed.
+        return (!incident.acknowledged && now >= s.retry_at).then_some(s.reminders > 0);
+    }
+    let state = sent.map(|s| escalate::SentState {
+        last_sent: s.last_sent,
+        reminders: s.reminders,
+        acknowledged: incident.acknowledged,
+    });
+    match policy.decide(incident.severity, state.as_ref(), now) {
+        NotifyDecision::Send => Some(false),
+        NotifyDecision::Remind => Some(true),
+        NotifyDecision::Suppress => None,
+    }
+}
+
+/// The notification state after an attempt: delivered to at least one channel, or not (then
+/// retried after a back-off that doubles from 5 minutes up to 1 hour).
+pub(crate) fn after_attempt(
+    previous: Option<Sent>,
+    incident: u64,
+    reminder: bool,
+    delivered: bool,
+    now: i64,
+) -> Sent {
+    let mut entry = previous.unwrap_or(Sent {
+        incident,
+        last_sent: 0,
+        reminders: 0,
+        delivered: true,
+        failures: 0,
+        retry_at: 0,
+    });
+    if delivered {
+        entry.last_sent = now;
+        if reminder {
+            entry.reminders += 1;
+        }
+        entry.delivered = true;
+        entry.failures = 0;
+        entry.retry_at = 0;
+    } else {
+        entry.delivered = false;
+        entry.failures += 1;
+        let backoff = (300_i64 << (entry.failures - 1).min(4)).min(3600);
+        entry.retry_at = now + backoff;
+    }
+    entry
 }
 
 /// Delivers to every channel at once (each retries on its own schedule).
@@ -308,5 +348,65 @@ fn severity(name: &str) -> Severity {
         "medium" => Severity::Medium,
         "critical" => Severity::Critical,
         _ => Severity::High,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn incident(acknowledged: bool) -> incidents::Incident {
+        incidents::Incident {
+            id: 7,
+            target: "h1".into(),
+            check: "LIN-SSH-002".into(),
+            severity: Severity::High,
+            phase: incidents::Phase::Escalated,
+            opened_at: 0,
+            updated_at: 0,
+            occurrences: 1,
+            flapping: false,
+            acknowledged,
+            transitions: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn a_notification_nobody_received_is_retried_with_back_off_and_then_reminded_normally() {
+        let policy = NotifyPolicy::default();
+        let open = incident(false);
+        // Never sent: send.
+        assert_eq!(due(&policy, &open, None, 0), Some(false));
+        // Every channel failed at t=0: nothing for 5 minutes, then a retry of the first mail.
+        let failed = after_attempt(None, 7, false, false, 0);
+        assert_eq!((failed.delivered, failed.retry_at), (false, 300));
+        assert_eq!(due(&policy, &open, Some(&failed), 299), None);
+        assert_eq!(due(&policy, &open, Some(&failed), 300), Some(false));
+        // Failing again doubles the wait, up to an hour.
+        let twice = after_attempt(Some(failed), 7, false, false, 300);
+        assert_eq!(twice.retry_at, 300 + 600);
+        let mut many = twice;
+        for _ in 0..10 {
+            many = after_attempt(Some(many), 7, false, false, 1000);
+        }
+        assert_eq!(many.retry_at, 1000 + 3600);
+        // Delivered: quiet until the high-severity reminder (4 h).
+        let sent = after_attempt(Some(many), 7, false, true, 2000);
+        assert!(sent.delivered);
+        assert_eq!(due(&policy, &open, Some(&sent), 2000 + 3600), None);
+        assert_eq!(
+            due(&policy, &open, Some(&sent), 2000 + 4 * 3600),
+            Some(true)
+        );
+        // Acknowledged: never again, retries included.
+        assert_eq!(
+            due(&policy, &incident(true), Some(&sent), 2000 + 10 * 3600),
+            None
+        );
+        assert_eq!(due(&policy, &incident(true), Some(&failed), 10_000), None);
+        // A new incident for the same key starts afresh.
+        let mut other = open.clone();
+        other.id = 8;
+        assert_eq!(due(&policy, &other, Some(&sent), 2001), Some(false));
     }
 }

@@ -58,8 +58,20 @@ struct OnDisk {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub(crate) struct Sent {
     pub(crate) incident: u64,
+    /// Last time a notification reached at least one channel.
     pub(crate) last_sent: i64,
     pub(crate) reminders: u32,
+    /// False when the last attempt reached no channel (then `retry_at` says when to try again).
+    #[serde(default = "yes")]
+    pub(crate) delivered: bool,
+    #[serde(default)]
+    pub(crate) failures: u32,
+    #[serde(default)]
+    pub(crate) retry_at: i64,
+}
+
+fn yes() -> bool {
+    true
 }
 
 /// Why and by whom healing is paused.
