@@ -309,3 +309,24 @@ fn update_records_queued_by_osiris_update_are_sealed_at_start() {
     assert!(!updates.join("pending-evidence.jsonl").exists());
     assert!(!updates.join("pending-evidence.jsonl.sealing").exists());
 }
+
+#[test]
+fn a_corrupted_database_stops_the_daemon_without_touching_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = quiet_config(dir.path(), "");
+    std::fs::create_dir_all(dir.path().join("data")).unwrap();
+    let garbage = b"this is not SQLite, but it is someone's data".repeat(100);
+    std::fs::write(dir.path().join("data/osiris.db"), &garbage).unwrap();
+    let out = output(osirisd(&config));
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+    let err = text(&out.stderr);
+    assert!(err.contains("osiris.db"), "{err}");
+    assert_eq!(
+        std::fs::read(dir.path().join("data/osiris.db")).unwrap(),
+        garbage
+    );
+    assert!(
+        !dir.path().join("run/api.sock").exists(),
+        "no socket for a daemon that cannot run"
+    );
+}
