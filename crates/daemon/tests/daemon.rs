@@ -330,3 +330,39 @@ fn a_corrupted_database_stops_the_daemon_without_touching_it() {
         "no socket for a daemon that cannot run"
     );
 }
+
+#[test]
+fn metrics_are_off_by_default_and_served_on_loopback_when_asked() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let config = quiet_config(dir.path(), "");
+    let socket = dir.path().join("run/api.sock");
+    {
+        let _daemon = start(&config, &socket);
+        assert!(
+            std::net::TcpStream::connect(("127.0.0.1", port)).is_err(),
+            "no metrics listener unless configured"
+        );
+    }
+    let text = std::fs::read_to_string(&config).unwrap()
+        + &format!("metrics_listen = \"127.0.0.1:{port}\"\n");
+    std::fs::write(&config, text).unwrap();
+    let _daemon = start(&config, &socket);
+    let mut stream = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+    use std::io::{Read, Write};
+    stream
+        .write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        .unwrap();
+    let mut answer = String::new();
+    stream.read_to_string(&mut answer).unwrap();
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    assert!(answer.contains("osiris_evidence_bundles 0"), "{answer}");
+    assert!(
+        answer.contains("osiris_cycle_runs_total{cycle=\"checkpoint\"}"),
+        "{answer}"
+    );
+}
