@@ -265,6 +265,7 @@ fn the_api_answers_with_plain_errors() {
     let usb = dir.path().join("usb");
     std::fs::create_dir(&usb).unwrap();
     let kit = client
+        .clone()
         .with_timeout(Duration::from_secs(30))
         .export_evidence(&api::ExportRequest {
             dest_dir: usb.display().to_string(),
@@ -281,6 +282,39 @@ fn the_api_answers_with_plain_errors() {
         "only the finished kit, no partial: {entries:?}"
     );
     assert!(entries[0].starts_with("osiris-evidence-test-"));
+    // Maintenance windows: a backwards one is refused; a good one shows in status.
+    let now = client.status().unwrap().now;
+    let err = client
+        .add_maintenance(&api::MaintenanceRequest {
+            start: now + 100,
+            end: now + 10,
+            reason: "patch night".into(),
+            targets: vec![],
+        })
+        .unwrap_err();
+    assert!(
+        err.to_string().contains("must end after it starts"),
+        "{err}"
+    );
+    let err = client
+        .add_maintenance(&api::MaintenanceRequest {
+            start: now,
+            end: now + 3600,
+            reason: "patch night".into(),
+            targets: vec!["fs1; reboot".into()],
+        })
+        .unwrap_err();
+    assert!(err.to_string().contains("is not a device name"), "{err}");
+    let window = client
+        .add_maintenance(&api::MaintenanceRequest {
+            start: now,
+            end: now + 3600,
+            reason: "patch night".into(),
+            targets: vec!["fs1".into()],
+        })
+        .unwrap();
+    let healing = client.status().unwrap().healing;
+    assert_eq!(healing.maintenance, vec![window]);
 }
 
 #[test]
