@@ -400,3 +400,70 @@ fn metrics_are_off_by_default_and_served_on_loopback_when_asked() {
         "{answer}"
     );
 }
+
+/// Mounts a tmpfs (root only) and unmounts it on drop.
+struct Mount(PathBuf);
+
+impl Mount {
+    fn tmpfs(at: &Path, options: &str) -> Mount {
+        std::fs::create_dir_all(at).unwrap();
+        let ok = Command::new("mount")
+            .args(["-t", "tmpfs", "-o", options, "osiris-test-usb"])
+            .arg(at)
+            .status()
+            .unwrap()
+            .success();
+        assert!(ok, "mount tmpfs {options} at {}", at.display());
+        Mount(at.to_owned())
+    }
+}
+
+impl Drop for Mount {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg(&self.0).status();
+    }
+}
+
+#[test]
+fn an_export_to_a_full_or_read_only_stick_says_so_and_leaves_nothing_half_written() {
+    if !test_support::lab::is_root() {
+        eprintln!(
+            "SKIPPED an_export_to_a_full_or_read_only_stick_says_so_and_leaves_nothing_half_written: mounting test media needs root (CI runs it)"
+        );
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let config = quiet_config(dir.path(), "");
+    let socket = dir.path().join("run/api.sock");
+    let _daemon = start(&config, &socket);
+    let client = api::Client::new(&socket).with_timeout(Duration::from_secs(30));
+    // Some evidence to export (each pause/resume is a bundle).
+    for i in 0..20 {
+        let request = api::PauseRequest {
+            reason: format!("reason {i} {}", "x".repeat(400)),
+            by: "test".into(),
+        };
+        client.pause_healing(&request).unwrap();
+        client.resume_healing(&request).unwrap();
+    }
+    let full = Mount::tmpfs(&dir.path().join("full-usb"), "size=16k");
+    let err = client
+        .export_evidence(&api::ExportRequest {
+            dest_dir: full.0.display().to_string(),
+        })
+        .unwrap_err();
+    assert!(err.to_string().contains("full"), "{err}");
+    assert_eq!(
+        std::fs::read_dir(&full.0).unwrap().count(),
+        0,
+        "nothing half-written"
+    );
+
+    let read_only = Mount::tmpfs(&dir.path().join("ro-usb"), "ro,size=1m");
+    let err = client
+        .export_evidence(&api::ExportRequest {
+            dest_dir: read_only.0.display().to_string(),
+        })
+        .unwrap_err();
+    assert!(err.to_string().contains("read-only"), "{err}");
+}
