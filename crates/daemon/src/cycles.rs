@@ -265,10 +265,12 @@ async fn discovery(shared: &Arc<Shared>) -> anyhow::Result<Outcome> {
             .iter()
             .filter(|c| c.class == "workstation" && !c.disabled)
         {
+            // The same name the workstation cycle scans it under (its DNS name, lower case).
             let name = computer
                 .dns_host_name
-                .clone()
-                .unwrap_or_else(|| computer.account.trim_end_matches('$').to_lowercase());
+                .as_deref()
+                .unwrap_or_else(|| computer.account.trim_end_matches('$'))
+                .to_lowercase();
             state
                 .saved
                 .devices
