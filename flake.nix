@@ -19,10 +19,11 @@
       # The release this tree builds; updates must carry a newer one.
       release = "0.0.0";
 
+      # The installed appliance without its release number: the image sets `release` below, the
+      # VM tests set their own.
       applianceModules = [
         self.nixosModules.default
         ./iso/appliance.nix
-        { services.osiris.updates.release = release; }
       ];
 
       iso =
@@ -81,7 +82,7 @@
 
       nixosConfigurations.appliance = lib.nixosSystem {
         inherit system;
-        modules = applianceModules;
+        modules = applianceModules ++ [ { services.osiris.updates.release = release; } ];
       };
 
       packages.${system} = {

@@ -132,7 +132,7 @@ in
         environment.defaultPackages = lib.mkForce [ ];
         documentation.enable = false;
         boot.tmp.useTmpfs = true;
-        systemd.coredump.extraConfig = "Storage=none";
+        systemd.coredump.settings.Coredump.Storage = "none";
 
         boot.kernel.sysctl = {
           "kernel.dmesg_restrict" = 1;

@@ -7,6 +7,9 @@ let
 in
 pkgs.testers.runNixOSTest {
   name = "osiris-ad-discovery";
+  # The appliance modules add the osiris overlay (nixpkgs.overlays), so nodes evaluate their
+  # own nixpkgs instead of sharing the test's read-only one.
+  node.pkgsReadOnly = false;
 
   nodes.dc = {
     networking.firewall.enable = false;

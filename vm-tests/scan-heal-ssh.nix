@@ -3,6 +3,9 @@
 { pkgs, self, ... }:
 pkgs.testers.runNixOSTest {
   name = "osiris-scan-heal-ssh";
+  # The appliance modules add the osiris overlay (nixpkgs.overlays), so nodes evaluate their
+  # own nixpkgs instead of sharing the test's read-only one.
+  node.pkgsReadOnly = false;
 
   nodes.target = {
     networking.firewall.allowedTCPPorts = [ 8080 ];

@@ -21,11 +21,16 @@ let
 in
 pkgs.testers.runNixOSTest {
   name = "osiris-update-rollback";
+  # The appliance modules add the osiris overlay (nixpkgs.overlays), so nodes evaluate their
+  # own nixpkgs instead of sharing the test's read-only one.
+  node.pkgsReadOnly = false;
 
   nodes.appliance =
     { lib, pkgs, ... }:
     {
       imports = applianceModules;
+      # Both the appliance and the test network give a default host name.
+      networking.hostName = "appliance";
       virtualisation = {
         useBootLoader = true;
         useEFIBoot = true;

@@ -16,6 +16,9 @@ if image == "" || secrets == "" then
 else
   pkgs.testers.runNixOSTest {
     name = "osiris-windows";
+    # The appliance modules add the osiris overlay (nixpkgs.overlays), so nodes evaluate their
+    # own nixpkgs instead of sharing the test's read-only one.
+    node.pkgsReadOnly = false;
 
     nodes.appliance = {
       imports = [ self.nixosModules.default ];
