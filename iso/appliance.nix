@@ -19,7 +19,7 @@
   system.stateVersion = "25.11";
   networking.hostName = lib.mkDefault "osiris";
   networking.useDHCP = lib.mkDefault true;
-  time.timeZone = lib.mkDefault "UTC";
+  # The time zone is chosen on the console (services.osiris.applyConsoleSettings); UTC until then.
 
   boot.loader.systemd-boot.enable = true;
   # The updater writes its own entries (`osiris-<release>.conf`, sort-key `osiris`).

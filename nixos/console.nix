@@ -33,12 +33,12 @@ in
 
     users.users.osiris-console = {
       isSystemUser = true;
-      group = "osiris-console";
-      # Member of `osiris`: the API socket is 0660 root:osiris.
-      extraGroups = [ "osiris" ];
+      # Primary group `osiris`: the API socket is 0660 osiris:osiris, and osirisd checks each
+      # peer's group from SO_PEERCRED. It cannot read the console's supplementary groups from
+      # /proc (its unit has ProtectProc=invisible), so membership must be the primary group.
+      group = "osiris";
       description = "OsirisCare console";
     };
-    users.groups.osiris-console = { };
 
     # No login prompt on the console's terminal: the console is the only program there.
     systemd.services."getty@${cfg.tty}".enable = false;
@@ -55,7 +55,7 @@ in
       serviceConfig = {
         ExecStart = lib.getExe' cfg.package "osiris-console";
         User = "osiris-console";
-        Group = "osiris-console";
+        Group = "osiris";
         StandardInput = "tty-force";
         StandardOutput = "tty";
         StandardError = "journal";

@@ -102,6 +102,18 @@ in
       '';
     };
 
+    applyConsoleSettings = lib.mkOption {
+      type = lib.types.bool;
+      default = true;
+      description = ''
+        Apply the network and time-zone choices made on the console's setup wizard.
+        osirisd writes them to {file}`<data_dir>/network/10-osiris.network` (systemd-networkd)
+        and {file}`<data_dir>/timezone`; path units install them, so the unprivileged daemon
+        never changes the system itself. Turns on systemd-networkd and leaves the time zone
+        settable at run time.
+      '';
+    };
+
     watchdogSec = lib.mkOption {
       type = lib.types.ints.positive;
       default = 60;
@@ -139,6 +151,56 @@ in
     users.groups.osiris = { };
 
     networking.firewall.allowedTCPPorts = lib.optional (cfg.agentPort != null) cfg.agentPort;
+
+    # The wizard's network and time-zone steps (see applyConsoleSettings).
+    networking.useNetworkd = lib.mkIf cfg.applyConsoleSettings (lib.mkDefault true);
+    time.timeZone = lib.mkIf cfg.applyConsoleSettings (lib.mkDefault null);
+
+    systemd.paths.osiris-apply-network = lib.mkIf cfg.applyConsoleSettings {
+      description = "Watch the network settings chosen on the OsirisCare console";
+      wantedBy = [ "multi-user.target" ];
+      pathConfig.PathChanged = "${cfg.settings.data_dir}/network/10-osiris.network";
+    };
+    systemd.paths.osiris-apply-timezone = lib.mkIf cfg.applyConsoleSettings {
+      description = "Watch the time zone chosen on the OsirisCare console";
+      wantedBy = [ "multi-user.target" ];
+      pathConfig.PathChanged = "${cfg.settings.data_dir}/timezone";
+    };
+
+    systemd.services.osiris-apply-network = lib.mkIf cfg.applyConsoleSettings {
+      description = "Apply the network settings chosen on the OsirisCare console";
+      serviceConfig.Type = "oneshot";
+      path = [
+        pkgs.coreutils
+        config.systemd.package
+      ];
+      script = ''
+        src=${cfg.settings.data_dir}/network/10-osiris.network
+        [ -f "$src" ] || exit 0
+        install -D -m 0644 "$src" /run/systemd/network/10-osiris.network
+        networkctl reload
+      '';
+    };
+    systemd.services.osiris-apply-timezone = lib.mkIf cfg.applyConsoleSettings {
+      description = "Apply the time zone chosen on the OsirisCare console";
+      serviceConfig.Type = "oneshot";
+      path = [
+        pkgs.coreutils
+        config.systemd.package
+      ];
+      script = ''
+        file=${cfg.settings.data_dir}/timezone
+        [ -f "$file" ] || exit 0
+        tz=$(head -n 1 "$file")
+        case "$tz" in
+          "" | *[!A-Za-z0-9/_+-]* | *..*)
+            echo "refusing time zone '$tz' from $file" >&2
+            exit 1
+            ;;
+        esac
+        timedatectl set-timezone "$tz"
+      '';
+    };
 
     systemd.services.osirisd = {
       description = "OsirisCare compliance daemon";
