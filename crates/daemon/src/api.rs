@@ -342,18 +342,11 @@ async fn targets(State(shared): State<Arc<Shared>>) -> Answer<Vec<api::Device>> 
         if !state.saved.devices.contains_key(&target.name) {
             let platform: model::Platform =
                 target.platform.parse().unwrap_or(model::Platform::Linux);
-            devices.push(api::Device {
-                name: target.name.clone(),
-                class: derive::class(platform),
-                platform: target.platform.clone(),
-                address: target.address.clone(),
-                status: api::DeviceStatus::Unknown,
-                last_scan_at: None,
-                checks_total: 0,
-                checks_failed: 0,
-                failing: Vec::new(),
-                error: None,
-            });
+            devices.push(derive::unscanned(
+                target.name.clone(),
+                platform,
+                target.address.clone(),
+            ));
         }
     }
     devices.sort_by(|a, b| a.name.cmp(&b.name));

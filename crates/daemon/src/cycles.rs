@@ -271,22 +271,9 @@ async fn discovery(shared: &Arc<Shared>) -> anyhow::Result<Outcome> {
                 .as_deref()
                 .unwrap_or_else(|| computer.account.trim_end_matches('$'))
                 .to_lowercase();
-            state
-                .saved
-                .devices
-                .entry(name.clone())
-                .or_insert(api::Device {
-                    name,
-                    class: api::DeviceClass::Workstation,
-                    platform: "windows-workstation".to_owned(),
-                    address: None,
-                    status: api::DeviceStatus::Unknown,
-                    last_scan_at: None,
-                    checks_total: 0,
-                    checks_failed: 0,
-                    failing: Vec::new(),
-                    error: None,
-                });
+            state.saved.devices.entry(name.clone()).or_insert_with(|| {
+                derive::unscanned(name, model::Platform::WindowsWorkstation, None)
+            });
         }
     }
     Ok(Outcome {

@@ -67,6 +67,22 @@ pub(crate) fn device(
     }
 }
 
+/// A device known (configured or discovered) but not scanned yet.
+pub(crate) fn unscanned(name: String, platform: Platform, address: Option<String>) -> api::Device {
+    api::Device {
+        name,
+        class: class(platform),
+        platform: platform.as_str().to_owned(),
+        address,
+        status: api::DeviceStatus::Unknown,
+        last_scan_at: None,
+        checks_total: 0,
+        checks_failed: 0,
+        failing: Vec::new(),
+        error: None,
+    }
+}
+
 /// The class the console groups a platform under.
 pub(crate) fn class(platform: Platform) -> api::DeviceClass {
     match platform {

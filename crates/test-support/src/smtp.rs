@@ -60,38 +60,33 @@ impl Smtp {
         }
     }
 
-    /// The mails received so far (parsed `NNNN.json` files, in arrival order).
-    #[allow(clippy::unwrap_used, reason = "test helper")]
+    /// The mails received so far (parsed `NNNN.json` envelopes, in arrival order).
     pub fn mails(&self) -> Vec<serde_json::Value> {
-        let mut names: Vec<PathBuf> = std::fs::read_dir(&self.maildir)
-            .unwrap()
-            .filter_map(Result::ok)
-            .map(|e| e.path())
-            .filter(|p| p.extension().is_some_and(|e| e == "json"))
-            .collect();
-        names.sort();
-        names
+        self.files("json")
             .iter()
             .filter_map(|p| serde_json::from_slice(&std::fs::read(p).ok()?).ok())
             .collect()
     }
-}
 
-impl Smtp {
     /// The raw text (RFC 5322) of each mail received so far, in arrival order.
-    #[allow(clippy::unwrap_used, reason = "test helper")]
     pub fn raw_mails(&self) -> Vec<String> {
+        self.files("eml")
+            .iter()
+            .filter_map(|p| std::fs::read_to_string(p).ok())
+            .collect()
+    }
+
+    /// The maildir's files with this extension, in name (= arrival) order.
+    #[allow(clippy::unwrap_used, reason = "test helper")]
+    fn files(&self, extension: &str) -> Vec<PathBuf> {
         let mut names: Vec<PathBuf> = std::fs::read_dir(&self.maildir)
             .unwrap()
             .filter_map(Result::ok)
             .map(|e| e.path())
-            .filter(|p| p.extension().is_some_and(|e| e == "eml"))
+            .filter(|p| p.extension().is_some_and(|e| e == extension))
             .collect();
         names.sort();
         names
-            .iter()
-            .filter_map(|p| std::fs::read_to_string(p).ok())
-            .collect()
     }
 }
 
