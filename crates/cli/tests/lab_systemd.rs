@@ -133,6 +133,15 @@ fn drift_on_a_systemd_target_is_found_healed_verified_and_proven() {
         })
         .collect();
     assert!(fixed.is_superset(&expected), "{report}");
+    // The firewall fix loads on a minimal system too (no /etc/protocols: ICMP by number).
+    assert!(fixed.contains("LIN-FW-001"), "{report}");
+    // Kernel settings a container may not change are said plainly, and rolled back.
+    assert!(
+        report.lines().any(|l| l.contains("LIN-KERN-001")
+            && l.contains("the kernel refused to change")
+            && l.contains("rolled back")),
+        "{report}"
+    );
     // Without systemd the same findings go to a person instead of being edited.
     for check in ["LIN-NTP-001", "LIN-AUDIT-001"] {
         assert!(

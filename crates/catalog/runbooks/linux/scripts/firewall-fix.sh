@@ -13,12 +13,17 @@ table inet osiris_filter {
     iif lo accept
     ct state established,related accept
     ct state invalid drop
-    meta l4proto { icmp, ipv6-icmp } accept
+    # ICMP (1) and ICMPv6 (58) by number: minimal systems may lack /etc/protocols.
+    meta l4proto { 1, 58 } accept
     tcp dport { $ports } accept
   }
 }
 NFT
-nft -f /etc/nftables.d/osiris-filter.nft
+if ! errors=$(nft -f /etc/nftables.d/osiris-filter.nft 2>&1); then
+  rm -f /etc/nftables.d/osiris-filter.nft
+  printf 'nft refused the rules, nothing was loaded: %s\n' "$errors" >&2
+  exit 5
+fi
 if [ -f /etc/nftables.conf ] && ! grep -q 'osiris-filter.nft' /etc/nftables.conf; then
   backup_file /etc/nftables.conf nftables.conf
   echo 'include "/etc/nftables.d/osiris-filter.nft"' >> /etc/nftables.conf
