@@ -130,3 +130,112 @@ fn render(status: &api::Status, incidents: &[api::Incident]) -> String {
     }
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use expect_test::expect;
+
+    fn status() -> api::Status {
+        let cycle = |kind, runs, outcome: &str| api::CycleState {
+            kind,
+            enabled: true,
+            running: false,
+            runs,
+            last_started_at: Some(9_880),
+            last_finished_at: Some(9_900),
+            last_outcome: Some(outcome.to_owned()),
+            last_failed: false,
+            next_due_at: Some(10_200),
+        };
+        api::Status {
+            site: "clinic".into(),
+            version: "0.0.0".into(),
+            now: 10_000,
+            started_at: 1_000,
+            setup_complete: true,
+            devices: api::DeviceCounts {
+                total: 3,
+                checked: 3,
+                compliant: 1,
+                drifted: 1,
+                errored: 1,
+                by_class: Vec::new(),
+            },
+            last_scan_at: Some(9_900),
+            cycles: vec![
+                cycle(
+                    api::CycleKind::ServerScan,
+                    12,
+                    "3 servers scanned; 1 fixed, 1 for a person, 0 held",
+                ),
+                api::CycleState {
+                    enabled: false,
+                    ..cycle(api::CycleKind::Discovery, 0, "")
+                },
+            ],
+            healing: api::HealingState {
+                paused: true,
+                paused_reason: Some("PACS upgrade".into()),
+                paused_by: Some("alice".into()),
+                paused_at: Some(9_000),
+                maintenance: Vec::new(),
+            },
+            incidents: api::IncidentCounts::default(),
+            compliance: vec![
+                api::FrameworkScore {
+                    framework: "HIPAA".into(),
+                    passing: 41,
+                    failing: 3,
+                    permille: Some(931),
+                    trend: vec![900, 931],
+                },
+                api::FrameworkScore {
+                    framework: "SOC2".into(),
+                    passing: 0,
+                    failing: 0,
+                    permille: None,
+                    trend: Vec::new(),
+                },
+            ],
+            evidence: api::EvidenceState {
+                bundles: 120,
+                checkpoint_size: 118,
+                ots_pending: 1,
+                ots_anchored: 4,
+                key_id: "9c3e8c54".into(),
+                ..api::EvidenceState::default()
+            },
+            health: api::ApplianceHealth::default(),
+        }
+    }
+
+    #[test]
+    fn status_reads_as_one_screen() {
+        let incidents = vec![api::Incident {
+            id: 7,
+            target: "fileserver".into(),
+            check: "LIN-SSH-002".into(),
+            title: "SSH password authentication disabled".into(),
+            severity: "high".into(),
+            phase: "escalated".into(),
+            opened_at: 9_000,
+            updated_at: 9_100,
+            occurrences: 3,
+            flapping: false,
+            acknowledged: false,
+            needs_human: true,
+            history: Vec::new(),
+        }];
+        expect![[r#"
+            site clinic: 3 devices, 3 checked 1 min ago: 1 compliant, 1 need attention, 1 unreachable
+            healing PAUSED by alice (PACS upgrade)
+              HIPAA      93.1%  (41 passing, 3 failing)
+            cycles:
+              server_scan       idle     runs 12   last 1 min ago    3 servers scanned; 1 fixed, 1 for a person, 0 held
+            evidence: 120 bundles, checkpoint at 118, OTS 4 anchored / 1 pending, key 9c3e8c54
+            incidents: 1 open
+              #7    escalated high     fileserver     LIN-SSH-002        SSH password authentication disabled  ← needs a person
+        "#]].assert_eq(&render(&status(), &incidents));
+    }
+}
