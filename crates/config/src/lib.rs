@@ -169,7 +169,8 @@ pub struct TargetConfig {
     /// SSH: login user.
     #[serde(default)]
     pub user: Option<String>,
-    /// SSH: path to the private key file (mode 0600). Exactly one of `key_file` and `password_file`.
+    /// SSH: path to the private key file (mode 0600). Exactly one of `key_file`, `password_file`
+    /// and `credential`.
     #[serde(default)]
     pub key_file: Option<PathBuf>,
     /// SSH: path to a file (mode 0600) holding the password. Never put the password itself here.
@@ -310,12 +311,11 @@ impl Config {
                     "[workstations] needs a [directory] section to discover them from".to_owned(),
                 );
             }
-            if ws.password_file.is_some() == ws.credential.is_some() {
-                problems.push(
-                    "workstations: give exactly one of `password_file` (mode 0600) and `credential` (a vault entry)"
-                        .to_owned(),
-                );
-            }
+            problems.extend(password_source_problem(
+                "workstations",
+                &ws.password_file,
+                &ws.credential,
+            ));
             if !is_valid_windows_user(&ws.user) {
                 problems.push(format!(
                     "workstations.user `{}` is not a valid Windows account name (use `user`, `DOMAIN\\user` or `user@domain`)",
@@ -504,11 +504,11 @@ impl TargetConfig {
                 )),
                 Some(_) => {}
             }
-            if self.password_file.is_some() == self.credential.is_some() {
-                problems.push(format!(
-                    "target `{name}`: transport `winrm` needs exactly one of `password_file` (a file of mode 0600 holding the password) and `credential` (a vault entry)"
-                ));
-            }
+            problems.extend(password_source_problem(
+                &format!("target `{name}`"),
+                &self.password_file,
+                &self.credential,
+            ));
             let https = self.https.unwrap_or(true);
             match self.auth.as_deref().unwrap_or("ntlm") {
                 "ntlm" => {}
@@ -586,12 +586,11 @@ impl DirectoryConfig {
                 self.bind_user.escape_debug()
             ));
         }
-        if self.password_file.is_some() == self.credential.is_some() {
-            problems.push(
-                "directory: give exactly one of `password_file` (mode 0600) and `credential` (a vault entry)"
-                    .to_owned(),
-            );
-        }
+        problems.extend(password_source_problem(
+            "directory",
+            &self.password_file,
+            &self.credential,
+        ));
         if !matches!(self.tls.as_str(), "ldaps" | "starttls") {
             problems.push(format!(
                 "directory.tls `{}` is unknown (use \"ldaps\" or \"starttls\"; unencrypted binds are not offered)",
@@ -603,6 +602,19 @@ impl DirectoryConfig {
         }
         problems
     }
+}
+
+/// A password comes from exactly one place: a 0600 file or a vault entry.
+fn password_source_problem(
+    what: &str,
+    file: &Option<PathBuf>,
+    credential: &Option<String>,
+) -> Option<String> {
+    (file.is_some() == credential.is_some()).then(|| {
+        format!(
+            "{what}: give exactly one of `password_file` (a file of mode 0600 holding the password) and `credential` (a vault entry)"
+        )
+    })
 }
 
 /// A Unix user or group name (`[a-z_][a-z0-9_-]*`, at most 32 characters).
@@ -882,7 +894,7 @@ key_file = "k"
                 site.toml: target `win1`: `become` does not apply to transport `winrm`
                 site.toml: target `win1`: address `10.0.0.5\'; Remove-Item C:\\` is not an IP address or host name
                 site.toml: target `win1`: user `admin\'; whoami` is not a valid Windows account name (use `user`, `DOMAIN\user` or `user@domain`)
-                site.toml: target `win1`: transport `winrm` needs exactly one of `password_file` (a file of mode 0600 holding the password) and `credential` (a vault entry)
+                site.toml: target `win1`: give exactly one of `password_file` (a file of mode 0600 holding the password) and `credential` (a vault entry)
                 site.toml: target `win1`: auth = "basic" sends the password readably over HTTP; use https = true, or auth = "ntlm" (encrypted messages)
                 site.toml: target `win1`: `ca_file` and `cert_sha256` need https = true
                 site.toml: target `win1`: cert_sha256 must be 64 hex digits (colons allowed), the SHA-256 of the certificate

@@ -694,12 +694,14 @@ async fn export(
         Err(err) => {
             let _ = std::fs::remove_dir_all(&partial);
             let text = format!("{err:#}");
-            let hint = if text.contains("Read-only") || text.contains("read-only") {
-                "the USB stick is read-only: check its lock switch, or use another stick"
-            } else if text.contains("No space") {
-                "the USB stick is full: free some space or use a bigger stick"
-            } else {
-                "check the USB stick and try again"
+            let hint = match io_kind(&err) {
+                Some(std::io::ErrorKind::ReadOnlyFilesystem) => {
+                    "the USB stick is read-only: check its lock switch, or use another stick"
+                }
+                Some(std::io::ErrorKind::StorageFull) => {
+                    "the USB stick is full: free some space or use a bigger stick"
+                }
+                _ => "check the USB stick and try again",
             };
             return Err(Fail(
                 StatusCode::UNPROCESSABLE_ENTITY,
@@ -734,6 +736,18 @@ async fn export(
         bundles: summary.bundles,
         bytes,
     }))
+}
+
+/// The kind of the first I/O error in an error's source chain.
+fn io_kind(err: &(dyn std::error::Error + 'static)) -> Option<std::io::ErrorKind> {
+    let mut next = Some(err);
+    while let Some(err) = next {
+        if let Some(io) = err.downcast_ref::<std::io::Error>() {
+            return Some(io.kind());
+        }
+        next = err.source();
+    }
+    None
 }
 
 /// fsyncs every file under `dir` and the directory itself.

@@ -23,13 +23,8 @@ pub(crate) fn channels(
     for ch in &cfg.channels {
         let secret = |path: &Option<std::path::PathBuf>| -> anyhow::Result<Option<String>> {
             let Some(path) = path else { return Ok(None) };
-            ops::setup::check_secret_file(path)?;
-            let text = std::fs::read_to_string(path).map_err(|err| {
-                ops::BadConfig(format!(
-                    "escalation channel `{}`: cannot read {}: {err}",
-                    ch.name,
-                    path.display()
-                ))
+            let text = ops::secrets::read_password_file(path).map_err(|err| {
+                ops::BadConfig(format!("escalation channel `{}`: {err:#}", ch.name))
             })?;
             Ok(Some(text.trim().to_owned()))
         };

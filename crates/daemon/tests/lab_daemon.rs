@@ -313,11 +313,13 @@ secret_file = "{hook_secret}"
             .unwrap()
             .verified
             .iter()
-            .find(|h| h.to_string().contains("LIN-SSH-002") && h.to_string().contains("target1"))
+            .find(|h| h["check"] == "LIN-SSH-002" && h["target"] == "target1")
             .cloned()
     });
     assert_eq!(hooks.lock().unwrap().rejected, 0);
-    assert!(hook.to_string().contains("lab"), "{hook}");
+    assert_eq!(hook["site"], "lab", "{hook}");
+    assert_eq!(hook["severity"], "high", "{hook}");
+    assert_eq!(hook["reminder"], false, "{hook}");
     // Healing ran too: at least one drift L1 may fix was fixed on its own.
     let healing = client.healing(100).unwrap();
     assert!(healing.iter().any(|h| h.result == "fixed"), "{healing:?}");

@@ -119,3 +119,20 @@ function Get-OsirisAuditSettings {
     }
     return $settings
 }
+# Account policy from `secedit /export`: [System Access] keys are fixed names and values are
+# numbers, so nothing localised is parsed. Returns name -> number; a missing key reads as 0.
+function Get-OsirisAccountPolicy {
+    $file = Join-Path $env:TEMP ("osiris-secpol-" + [guid]::NewGuid().ToString('N') + '.inf')
+    & secedit.exe /export /cfg $file /areas SECURITYPOLICY /quiet | Out-Null
+    if ($LASTEXITCODE -ne 0) { throw "secedit /export failed with exit code $LASTEXITCODE" }
+    $values = @{}
+    foreach ($line in (Get-Content -LiteralPath $file -Encoding Unicode)) {
+        if ($line -match '^\s*(\w+)\s*=\s*(-?\d+)\s*$') { $values[$Matches[1]] = [int]$Matches[2] }
+    }
+    Remove-Item -LiteralPath $file -Force
+    return $values
+}
+function Get-OsirisPolicyValue($Policy, [string]$Name) {
+    if ($Policy.ContainsKey($Name)) { return $Policy[$Name] }
+    return 0
+}
