@@ -92,16 +92,6 @@ in
       '';
     };
 
-    agentPort = lib.mkOption {
-      type = lib.types.nullOr lib.types.port;
-      default = null;
-      example = 50051;
-      description = ''
-        Inbound TCP port for endpoint agents (gRPC), opened in the firewall when set.
-        Null (the default) opens no inbound port at all.
-      '';
-    };
-
     applyConsoleSettings = lib.mkOption {
       type = lib.types.bool;
       default = true;
@@ -149,8 +139,6 @@ in
       description = "OsirisCare daemon";
     };
     users.groups.osiris = { };
-
-    networking.firewall.allowedTCPPorts = lib.optional (cfg.agentPort != null) cfg.agentPort;
 
     # The wizard's network and time-zone steps (see applyConsoleSettings).
     networking.useNetworkd = lib.mkIf cfg.applyConsoleSettings (lib.mkDefault true);
