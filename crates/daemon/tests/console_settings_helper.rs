@@ -69,7 +69,11 @@ impl Scene {
 }
 
 fn refused(out: &Output, dest: &Path, reason: &str) {
-    assert!(!out.status.success(), "must be refused: {}", text(&out.stdout));
+    assert!(
+        !out.status.success(),
+        "must be refused: {}",
+        text(&out.stdout)
+    );
     let stderr = text(&out.stderr);
     assert!(stderr.contains(reason), "expected {reason:?} in: {stderr}");
     assert!(!dest.exists(), "nothing may be installed when refused");
@@ -155,15 +159,30 @@ fn network_files_beyond_the_wizards_grammar_are_refused() {
     }
     let cases = [
         // A route through the attacker's host.
-        ("[Match]\nName=eth0\n[Network]\nDHCP=yes\n[Route]\nGateway=6.6.6.6\n", "[Route]"),
+        (
+            "[Match]\nName=eth0\n[Network]\nDHCP=yes\n[Route]\nGateway=6.6.6.6\n",
+            "[Route]",
+        ),
         // Match every interface.
-        ("[Match]\nName=*\n[Network]\nDHCP=yes\n", "not an interface name"),
+        (
+            "[Match]\nName=*\n[Network]\nDHCP=yes\n",
+            "not an interface name",
+        ),
         // A key the wizard never writes.
-        ("[Match]\nName=eth0\n[Network]\nIPForward=yes\n", "IPForward=yes"),
+        (
+            "[Match]\nName=eth0\n[Network]\nIPForward=yes\n",
+            "IPForward=yes",
+        ),
         // A DNS server smuggled with a second value.
-        ("[Match]\nName=eth0\n[Network]\nDNS=10.0.0.1 6.6.6.6\n", "not an IP address"),
+        (
+            "[Match]\nName=eth0\n[Network]\nDNS=10.0.0.1 6.6.6.6\n",
+            "not an IP address",
+        ),
         // An address key in the wrong section.
-        ("[Match]\nName=eth0\nAddress=10.0.0.5/24\n", "Address=10.0.0.5/24"),
+        (
+            "[Match]\nName=eth0\nAddress=10.0.0.5/24\n",
+            "Address=10.0.0.5/24",
+        ),
         // A comment without the space the daemon writes.
         ("#[Network]\n[Match]\nName=eth0\n", "#[Network]"),
     ];
