@@ -184,16 +184,20 @@ pub(crate) fn parse_runbook(
             "`platforms` is empty: name at least one platform".to_owned(),
         );
     }
-    let severity = Severity::parse(raw.severity.get_ref()).unwrap_or_else(|| {
-        cx.error(
-            raw.severity.span(),
-            format!(
-                "unknown severity `{}` (known: low, medium, high, critical)",
-                raw.severity.get_ref()
-            ),
-        );
-        Severity::Low
-    });
+    let severity = raw
+        .severity
+        .get_ref()
+        .parse::<Severity>()
+        .unwrap_or_else(|_| {
+            cx.error(
+                raw.severity.span(),
+                format!(
+                    "unknown severity `{}` (known: low, medium, high, critical)",
+                    raw.severity.get_ref()
+                ),
+            );
+            Severity::Low
+        });
     if raw.timeout_secs == 0 || raw.timeout_secs > 3600 {
         cx.error(
             raw.id.span(),
