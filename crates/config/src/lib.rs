@@ -681,6 +681,102 @@ secret_file = "/etc/osiris/hook-secret"
     }
 
     #[test]
+    fn targets_parse_into_one_typed_variant_per_transport() {
+        let config = parse(
+            "site.toml",
+            r#"site = "lab"
+[[target]]
+name = "web1"
+platform = "linux"
+transport = "ssh"
+address = "10.77.0.11"
+user = "alice"
+credential = "web1-key"
+become = "sudo"
+[[target]]
+name = "win1"
+platform = "windows-server"
+transport = "winrm"
+address = "10.77.0.51"
+user = "LAB\\administrator"
+password_file = "/p"
+auth = "basic"
+cert_sha256 = "00:11:22:33:44:55:66:77:88:99:aa:bb:cc:dd:ee:ff:00:11:22:33:44:55:66:77:88:99:aa:bb:cc:dd:ee:ff"
+[[target]]
+name = "win2"
+platform = "windows-workstation"
+transport = "winrm"
+address = "ws2"
+user = "nurse"
+credential = "ws"
+https = false
+[directory]
+domain = "lab.example"
+resolver = "10.77.0.2"
+bind_user = "svc@lab.example"
+credential = "bind"
+tls = "starttls"
+ca_file = "/ca.pem"
+[workstations]
+user = "LAB\\osiris"
+credential = "ws"
+ca_file = "/ws-ca.pem"
+[escalation]
+[[escalation.channel]]
+name = "mail"
+kind = "email"
+server = "mx"
+from = "a@b"
+to = ["c@d"]
+security = "tls"
+min_severity = "critical"
+"#,
+        )
+        .map_err(|err| err.to_string());
+        let actual = match config {
+            Ok(config) => {
+                let targets: Vec<String> =
+                    config.targets.iter().map(|t| format!("{t:?}")).collect();
+                format!(
+                    "{}\n{:?}\n{:?}\n{:?}",
+                    targets.join("\n"),
+                    config.directory.map(|d| (d.resolver, d.tls, d.password)),
+                    config.workstations.map(|w| w.security),
+                    config.escalation.map(|e| e.channels),
+                )
+            }
+            Err(err) => err,
+        };
+        expect![[r#"
+            TargetConfig { name: "web1", platform: Linux, transport: Ssh(SshConfig { address: "10.77.0.11", port: 22, user: "alice", login: Credential("web1-key"), become_root: true }) }
+            TargetConfig { name: "win1", platform: WindowsServer, transport: WinRm(WinRmConfig { address: "10.77.0.51", port: None, user: "LAB\\administrator", password: File("/p"), security: Https { auth: Basic, trust: PinSha256([0, 17, 34, 51, 68, 85, 102, 119, 136, 153, 170, 187, 204, 221, 238, 255, 0, 17, 34, 51, 68, 85, 102, 119, 136, 153, 170, 187, 204, 221, 238, 255]) } }) }
+            TargetConfig { name: "win2", platform: WindowsWorkstation, transport: WinRm(WinRmConfig { address: "ws2", port: None, user: "nurse", password: Credential("ws"), security: HttpNtlm }) }
+            Some((Some(10.77.0.2), StartTls, Credential("bind")))
+            Some(Https { auth: Ntlm, trust: CaFile("/ws-ca.pem") })
+            Some([ChannelConfig { name: "mail", min_severity: Critical, kind: Email(EmailConfig { server: "mx", port: 587, security: Tls, from: "a@b", to: ["c@d"], login: None, ca_file: None }) }])"#]].assert_eq(&actual);
+    }
+
+    #[test]
+    fn workstations_without_https_take_no_ca_file() {
+        check(
+            r#"site = "lab"
+[directory]
+domain = "lab.example"
+dc = "dc1.lab.example"
+bind_user = "svc@lab.example"
+credential = "bind"
+ca_file = "/ca.pem"
+[workstations]
+user = "osiris"
+credential = "ws"
+https = false
+ca_file = "/ws-ca.pem"
+"#,
+            expect!["site.toml: workstations: `ca_file` needs https = true"],
+        );
+    }
+
+    #[test]
     fn embedded_default_is_what_an_empty_file_gives() {
         let parsed = parse("site.toml", "site = \"local\"\n").map_err(|err| err.to_string());
         assert_eq!(parsed, Ok(Config::embedded_default()));

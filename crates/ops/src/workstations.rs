@@ -258,3 +258,129 @@ pub fn summary(plan: &Plan, reports: &[&TargetReport]) -> WorkstationSummaryBody
         checks,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use expect_test::{Expect, expect};
+
+    use super::*;
+
+    /// `inventory`: one computer per line, `ACCOUNT DNS-NAME|- [class=…] [disabled] [stale]`;
+    /// `answers`: one probe answer per line, `dns-name IP` or `dns-name !reason`.
+    #[track_caller]
+    fn check(
+        inventory: &str,
+        configured: &[&str],
+        has_resolver: bool,
+        answers: &str,
+        expect: Expect,
+    ) {
+        let computers: Vec<LatestComputer> = inventory
+            .lines()
+            .filter(|line| !line.trim().is_empty())
+            .map(|line| {
+                let words: Vec<&str> = line.split_whitespace().collect();
+                let class = words
+                    .iter()
+                    .find_map(|w| w.strip_prefix("class="))
+                    .unwrap_or("workstation");
+                serde_json::from_value(serde_json::json!({
+                    "account": words[0],
+                    "class": class,
+                    "operating_system": null,
+                    "operating_system_version": null,
+                    "dns_host_name": (words[1] != "-").then_some(words[1]),
+                    "disabled": words.contains(&"disabled"),
+                    "stale": words.contains(&"stale"),
+                }))
+                .expect("fixture computer")
+            })
+            .collect();
+        let configured: Vec<String> = configured.iter().map(|c| (*c).to_owned()).collect();
+        let triage = triage(&computers, &configured, has_resolver);
+        let outcomes = triage
+            .to_probe
+            .iter()
+            .map(|(computer, name)| {
+                let answer = answers
+                    .lines()
+                    .find_map(|line| line.trim().strip_prefix(name.as_str()))
+                    .map(str::trim)
+                    .unwrap_or("!not probed");
+                let outcome = match answer.strip_prefix('!') {
+                    Some(reason) => Err(reason.to_owned()),
+                    None => answer.parse::<IpAddr>().map_err(|err| err.to_string()),
+                };
+                (computer.clone(), name.clone(), outcome)
+            })
+            .collect();
+        let ws = config::WorkstationsConfig {
+            user: "CLINIC\\osiris-scan".to_owned(),
+            password: config::PasswordSource::Credential("ws".to_owned()),
+            security: config::WinRmSecurity::HttpNtlm,
+            probe_timeout_ms: 1500,
+        };
+        let plan = assemble(triage, outcomes, &ws);
+        let mut actual = format!("known {}, stale {:?}\n", plan.known, plan.stale);
+        for target in &plan.targets {
+            actual += &format!(
+                "scan {} at {} ({:?})\n",
+                target.name,
+                target.address().unwrap_or("-"),
+                target.platform
+            );
+        }
+        for skipped in &plan.not_checked {
+            actual += &format!("not checked {}: {}\n", skipped.account, skipped.reason);
+        }
+        expect.assert_eq(&actual);
+    }
+
+    #[test]
+    fn every_known_workstation_is_scanned_or_has_a_reason() {
+        check(
+            r"
+WS1$ WS1.clinic.local
+WS2$ ws2.clinic.local stale
+WS3$ ws3.clinic.local
+OLD$ old.clinic.local disabled stale
+NONAME$ -
+BAD$ bad;reboot.clinic.local
+SRV$ srv.clinic.local class=server
+FRONT$ front.clinic.local
+",
+            &["front.clinic.local"],
+            true,
+            "
+ws1.clinic.local 10.0.0.21
+ws2.clinic.local !offline: WinRM port 5985 refused
+ws3.clinic.local !not in DNS: no such name
+",
+            expect![[r#"
+                known 7, stale ["WS2$", "OLD$"]
+                scan ws1.clinic.local at 10.0.0.21 (WindowsWorkstation)
+                not checked BAD$: its DNS name is not a valid host name
+                not checked FRONT$: also configured as a server target; scanned there
+                not checked NONAME$: no DNS name in Active Directory
+                not checked OLD$: disabled in Active Directory
+                not checked WS2$: offline: WinRM port 5985 refused
+                not checked WS3$: not in DNS: no such name
+            "#]],
+        );
+    }
+
+    #[test]
+    fn without_a_dns_server_nothing_is_probed() {
+        check(
+            "WS1$ ws1.clinic.local\nWS2$ ws2.clinic.local\n",
+            &[],
+            false,
+            "",
+            expect![[r#"
+                known 2, stale []
+                not checked WS1$: no DNS server to resolve it (set directory.resolver)
+                not checked WS2$: no DNS server to resolve it (set directory.resolver)
+            "#]],
+        );
+    }
+}

@@ -826,3 +826,22 @@ fn error_text(err: &dyn std::error::Error) -> String {
     }
     text
 }
+
+#[cfg(test)]
+mod tests {
+    use expect_test::expect;
+
+    use super::*;
+
+    #[test]
+    fn a_failed_save_names_each_cause_once() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join(STATE_FILE);
+        // A non-empty directory where the state file belongs: the rename cannot replace it.
+        fs::create_dir_all(path.join("in-the-way")).expect("directory in the way");
+        let err = write_state(&path, &Phase::Idle).expect_err("the save must fail");
+        let text = error_text(&err).replace(&dir.path().display().to_string(), "$DIR");
+        expect!["saving the update state: replacing $DIR/update-state.json: Is a directory (os error 21)"]
+            .assert_eq(&text);
+    }
+}
