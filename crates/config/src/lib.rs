@@ -1,7 +1,10 @@
-//! Appliance and CLI configuration: the TOML schema, its defaults, and validation.
+//! Appliance and CLI configuration: the TOML schema, its defaults, and its parse into typed
+//! settings.
 //!
-//! One format serves `osiris` and (later) `osirisd`. The file says *what* to scan and where
-//! evidence goes; it never holds secrets, only paths to credential files.
+//! One format serves `osiris` and `osirisd`. The file says *what* to scan and where evidence
+//! goes; it never holds secrets, only paths to credential files or names of vault entries.
+//! [`parse`] reads the file as written (private `Raw*` structs), reports every problem at once,
+//! and otherwise returns a [`Config`] whose values are typed, so no consumer parses a string again.
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
