@@ -147,7 +147,7 @@ fn transport_for(
 
 /// A WinRM transport to `name` (a configured target or a discovered workstation), its password
 /// read from its file or the vault.
-pub fn winrm_transport(
+fn winrm_transport(
     name: &str,
     winrm: &WinRmConfig,
     secrets: &crate::secrets::Secrets,
