@@ -416,57 +416,7 @@ impl RawChannel {
             value.cloned()
         };
         match self.kind.as_str() {
-            "email" => {
-                let missing = |field: &str| {
-                    format!(
-                        "escalation channel `{name}` ({}): `{field}` is missing",
-                        self.kind
-                    )
-                };
-                if self.server.is_none() {
-                    problems.push(missing("server"));
-                }
-                if self.from.is_none() {
-                    problems.push(missing("from"));
-                }
-                if self.to.is_empty() {
-                    problems.push(missing("to"));
-                }
-                let security = match self.security.as_deref() {
-                    None | Some("starttls") => Some(EmailSecurity::StartTls),
-                    Some("tls") => Some(EmailSecurity::Tls),
-                    Some("none") => Some(EmailSecurity::None),
-                    Some(other) => {
-                        problems.push(format!(
-                            "escalation channel `{name}`: security `{}` is unknown (use starttls, tls, or none for a relay on this machine)",
-                            other.escape_debug()
-                        ));
-                        None
-                    }
-                };
-                let login = match (&self.username, &self.password_file) {
-                    (None, None) => Some(None),
-                    (Some(username), Some(password_file)) => Some(Some(EmailLogin {
-                        username: username.clone(),
-                        password_file: password_file.clone(),
-                    })),
-                    _ => {
-                        problems.push(format!(
-                            "escalation channel `{name}`: give both `username` and `password_file`, or neither"
-                        ));
-                        None
-                    }
-                };
-                Some(ChannelKind::Email(EmailConfig {
-                    server: self.server.clone()?,
-                    port: self.port.unwrap_or(587),
-                    security: security?,
-                    from: self.from.clone()?,
-                    to: self.to.clone(),
-                    login: login?,
-                    ca_file: self.ca_file.clone(),
-                }))
-            }
+            "email" => self.email(problems).map(ChannelKind::Email),
             "slack" => Some(ChannelKind::Slack {
                 url_file: need(problems, "url_file", self.url_file.as_ref())?,
             }),
@@ -512,6 +462,59 @@ impl RawChannel {
                 None
             }
         }
+    }
+
+    fn email(&self, problems: &mut Vec<String>) -> Option<EmailConfig> {
+        let name = &self.name;
+        let missing = |field: &str| {
+            format!(
+                "escalation channel `{name}` ({}): `{field}` is missing",
+                self.kind
+            )
+        };
+        if self.server.is_none() {
+            problems.push(missing("server"));
+        }
+        if self.from.is_none() {
+            problems.push(missing("from"));
+        }
+        if self.to.is_empty() {
+            problems.push(missing("to"));
+        }
+        let security = match self.security.as_deref() {
+            None | Some("starttls") => Some(EmailSecurity::StartTls),
+            Some("tls") => Some(EmailSecurity::Tls),
+            Some("none") => Some(EmailSecurity::None),
+            Some(other) => {
+                problems.push(format!(
+                    "escalation channel `{name}`: security `{}` is unknown (use starttls, tls, or none for a relay on this machine)",
+                    other.escape_debug()
+                ));
+                None
+            }
+        };
+        let login = match (&self.username, &self.password_file) {
+            (None, None) => Some(None),
+            (Some(username), Some(password_file)) => Some(Some(EmailLogin {
+                username: username.clone(),
+                password_file: password_file.clone(),
+            })),
+            _ => {
+                problems.push(format!(
+                    "escalation channel `{name}`: give both `username` and `password_file`, or neither"
+                ));
+                None
+            }
+        };
+        Some(EmailConfig {
+            server: self.server.clone()?,
+            port: self.port.unwrap_or(587),
+            security: security?,
+            from: self.from.clone()?,
+            to: self.to.clone(),
+            login: login?,
+            ca_file: self.ca_file.clone(),
+        })
     }
 }
 

@@ -201,25 +201,7 @@ impl RawConfig {
         }
         let targets = match &self.targets {
             None => Some(vec![TargetConfig::localhost()]),
-            Some(raw_targets) => {
-                let mut names = std::collections::BTreeSet::new();
-                let mut targets = Vec::new();
-                for raw in raw_targets {
-                    if !names.insert(raw.name.as_str()) {
-                        problems.push(format!(
-                            "target `{}` is listed twice; names must be unique",
-                            raw.name
-                        ));
-                    }
-                    let platform = raw
-                        .platform
-                        .parse::<Platform>()
-                        .map_err(|err| problems.push(format!("target `{}`: {err}", raw.name)))
-                        .ok();
-                    targets.extend(raw.parse(platform, problems));
-                }
-                (targets.len() == raw_targets.len()).then_some(targets)
-            }
+            Some(raw_targets) => parse_targets(raw_targets, problems),
         };
         let directory = self.directory.as_ref().map(|dir| dir.parse(problems));
         problems.extend(self.daemon.problems());
@@ -285,6 +267,30 @@ impl RawConfig {
             credentials: self.credentials,
         })
     }
+}
+
+/// The `[[target]]` tables, each typed, or `None` when any has a problem (all are reported).
+fn parse_targets(
+    raw_targets: &[target::RawTarget],
+    problems: &mut Vec<String>,
+) -> Option<Vec<TargetConfig>> {
+    let mut names = std::collections::BTreeSet::new();
+    let mut targets = Vec::new();
+    for raw in raw_targets {
+        if !names.insert(raw.name.as_str()) {
+            problems.push(format!(
+                "target `{}` is listed twice; names must be unique",
+                raw.name
+            ));
+        }
+        let platform = raw
+            .platform
+            .parse::<Platform>()
+            .map_err(|err| problems.push(format!("target `{}`: {err}", raw.name)))
+            .ok();
+        targets.extend(raw.parse(platform, problems));
+    }
+    (targets.len() == raw_targets.len()).then_some(targets)
 }
 
 /// An optional section after parsing: `Some(None)` when absent, `None` when present but unusable.
