@@ -340,12 +340,10 @@ async fn targets(State(shared): State<Arc<Shared>>) -> Answer<Vec<api::Device>> 
     // Configured targets that were never scanned are devices too.
     for target in &shared.config.targets {
         if !state.saved.devices.contains_key(&target.name) {
-            let platform: model::Platform =
-                target.platform.parse().unwrap_or(model::Platform::Linux);
             devices.push(derive::unscanned(
                 target.name.clone(),
-                platform,
-                target.address.clone(),
+                target.platform,
+                target.address().map(str::to_owned),
             ));
         }
     }

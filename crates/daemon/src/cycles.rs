@@ -146,7 +146,7 @@ async fn scan_and_heal(
     let addresses: std::collections::HashMap<&str, &str> = config
         .targets
         .iter()
-        .filter_map(|t| Some((t.name.as_str(), t.address.as_deref()?)))
+        .filter_map(|t| Some((t.name.as_str(), t.address()?)))
         .collect();
     let derived: Vec<_> = reports
         .iter()

@@ -7,7 +7,6 @@ use std::time::Duration;
 use anyhow::Context;
 use escalate::{Channel, ChannelKind, EmailSecurity, Notification, NotifyDecision, NotifyPolicy};
 use evidence_schema::{DeliveryAttempt, DeliveryRecord, NotificationBody};
-use model::Severity;
 
 use crate::{Shared, now, state::Sent};
 
@@ -21,27 +20,29 @@ pub(crate) fn channels(
     let mut channels = Vec::new();
     let mut problems = Vec::new();
     for ch in &cfg.channels {
-        let secret = |path: &Option<std::path::PathBuf>| -> anyhow::Result<Option<String>> {
-            let Some(path) = path else { return Ok(None) };
+        let secret = |path: &std::path::Path| -> anyhow::Result<String> {
             let text = ops::secrets::read_password_file(path).map_err(|err| {
                 ops::BadConfig(format!("escalation channel `{}`: {err:#}", ch.name))
             })?;
-            Ok(Some(text.trim().to_owned()))
+            Ok(text.trim().to_owned())
         };
-        let kind = match ch.kind.as_str() {
-            "email" => ChannelKind::Email {
-                server: ch.server.clone().unwrap_or_default(),
-                port: ch.port.unwrap_or(587),
-                security: match ch.security.as_deref() {
-                    Some("tls") => EmailSecurity::Tls,
-                    Some("none") => EmailSecurity::None,
-                    _ => EmailSecurity::StartTls,
+        let kind = match &ch.kind {
+            config::ChannelKind::Email(email) => ChannelKind::Email {
+                server: email.server.clone(),
+                port: email.port,
+                security: match email.security {
+                    config::EmailSecurity::StartTls => EmailSecurity::StartTls,
+                    config::EmailSecurity::Tls => EmailSecurity::Tls,
+                    config::EmailSecurity::None => EmailSecurity::None,
                 },
-                from: ch.from.clone().unwrap_or_default(),
-                to: ch.to.clone(),
-                username: ch.username.clone(),
-                password: secret(&ch.password_file)?,
-                ca_pem: match &ch.ca_file {
+                from: email.from.clone(),
+                to: email.to.clone(),
+                username: email.login.as_ref().map(|login| login.username.clone()),
+                password: match &email.login {
+                    Some(login) => Some(secret(&login.password_file)?),
+                    None => None,
+                },
+                ca_pem: match &email.ca_file {
                     Some(path) => Some(std::fs::read(path).map_err(|err| {
                         ops::BadConfig(format!(
                             "escalation channel `{}`: cannot read CA file {}: {err}",
@@ -52,27 +53,29 @@ pub(crate) fn channels(
                     None => None,
                 },
             },
-            "slack" => ChannelKind::Slack {
-                url: secret(&ch.url_file)?.unwrap_or_default(),
+            config::ChannelKind::Slack { url_file } => ChannelKind::Slack {
+                url: secret(url_file)?,
             },
-            "teams" => ChannelKind::Teams {
-                url: secret(&ch.url_file)?.unwrap_or_default(),
+            config::ChannelKind::Teams { url_file } => ChannelKind::Teams {
+                url: secret(url_file)?,
             },
-            "pagerduty" => ChannelKind::PagerDuty {
-                routing_key: secret(&ch.routing_key_file)?.unwrap_or_default(),
-                events_url: ch
-                    .events_url
+            config::ChannelKind::PagerDuty {
+                routing_key_file,
+                events_url,
+            } => ChannelKind::PagerDuty {
+                routing_key: secret(routing_key_file)?,
+                events_url: events_url
                     .clone()
                     .unwrap_or_else(|| escalate::channel::PAGERDUTY_EVENTS_URL.to_owned()),
             },
-            _ => ChannelKind::Webhook {
-                url: ch.url.clone().unwrap_or_default(),
-                secret: secret(&ch.secret_file)?.unwrap_or_default().into_bytes(),
+            config::ChannelKind::Webhook { url, secret_file } => ChannelKind::Webhook {
+                url: url.clone(),
+                secret: secret(secret_file)?.into_bytes(),
             },
         };
         let channel = Channel {
             name: ch.name.clone(),
-            min_severity: severity(&ch.min_severity),
+            min_severity: ch.min_severity,
             kind,
         };
         problems.extend(channel.problems());
@@ -337,17 +340,10 @@ async fn record(
     Ok(())
 }
 
-fn severity(name: &str) -> Severity {
-    match name {
-        "low" => Severity::Low,
-        "medium" => Severity::Medium,
-        "critical" => Severity::Critical,
-        _ => Severity::High,
-    }
-}
-
 #[cfg(test)]
 mod tests {
+    use model::Severity;
+
     use super::*;
 
     fn incident(acknowledged: bool) -> incidents::Incident {

@@ -315,8 +315,7 @@ fn directory_settings(
         None => None,
     };
     let resolver = from_config
-        .and_then(|d| d.resolver.as_deref())
-        .and_then(|r| r.parse::<IpAddr>().ok())
+        .and_then(|d| d.resolver)
         .map(|ip| std::net::SocketAddr::new(ip, 53));
     Ok(discovery::DirectoryConfig {
         domain,
@@ -325,8 +324,8 @@ fn directory_settings(
         base_dn: None,
         bind_user: request.bind_user.trim().to_owned(),
         bind_password: discovery::BindPassword::new(request.password.clone()),
-        tls: match from_config.map(|d| d.tls.as_str()) {
-            Some("starttls") => discovery::TlsMode::StartTls,
+        tls: match from_config.map(|d| d.tls) {
+            Some(config::DirectoryTls::StartTls) => discovery::TlsMode::StartTls,
             _ => discovery::TlsMode::Ldaps,
         },
         ca_pem,

@@ -461,15 +461,7 @@ mod severity_name {
 
     pub(super) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Severity, D::Error> {
         let name = String::deserialize(d)?;
-        match name.as_str() {
-            "low" => Ok(Severity::Low),
-            "medium" => Ok(Severity::Medium),
-            "high" => Ok(Severity::High),
-            "critical" => Ok(Severity::Critical),
-            other => Err(serde::de::Error::custom(format!(
-                "unknown severity `{other}`"
-            ))),
-        }
+        name.parse().map_err(serde::de::Error::custom)
     }
 }
 
