@@ -73,7 +73,7 @@ pub(crate) fn state(state_dir: &Path) -> api::UpdateState {
 
 /// Seals the records `osiris update` queued; the queue is removed once all are sealed.
 pub(crate) async fn seal_pending(shared: &Shared) {
-    let dir = &shared.config.daemon.update_state_dir;
+    let dir = &shared.settings.config.daemon.update_state_dir;
     let queue = dir.join(PENDING);
     let sealing = dir.join(format!("{PENDING}.sealing"));
     // A queue left half-sealed by a crash is finished first (records may repeat, never vanish).
@@ -95,7 +95,7 @@ pub(crate) async fn seal_pending(shared: &Shared) {
         let appended = shared
             .store
             .append(evidence::BundleDraft {
-                site: shared.config.site.clone(),
+                site: shared.settings.config.site.clone(),
                 kind: update::KIND_UPDATE.to_owned(),
                 catalog: String::new(),
                 time: time::OffsetDateTime::now_utc(),

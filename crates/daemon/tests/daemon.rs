@@ -222,17 +222,23 @@ fn the_api_answers_with_plain_errors() {
     assert!(err.to_string().contains("not configured"), "{err}");
     // A pause needs a reason and a name, and is reflected in status.
     let err = client
-        .pause_healing(&api::PauseRequest {
-            reason: " ".into(),
-            by: "alice".into(),
-        })
+        .call(
+            &api::endpoint::PauseHealing,
+            &api::PauseRequest {
+                reason: " ".into(),
+                by: "alice".into(),
+            },
+        )
         .unwrap_err();
     assert!(err.to_string().contains("reason is required"), "{err}");
     let paused = client
-        .pause_healing(&api::PauseRequest {
-            reason: "PACS upgrade tonight".into(),
-            by: "alice".into(),
-        })
+        .call(
+            &api::endpoint::PauseHealing,
+            &api::PauseRequest {
+                reason: "PACS upgrade tonight".into(),
+                by: "alice".into(),
+            },
+        )
         .unwrap();
     assert!(paused.paused);
     assert_eq!(
@@ -240,10 +246,13 @@ fn the_api_answers_with_plain_errors() {
         Some("alice")
     );
     let resumed = client
-        .resume_healing(&api::PauseRequest {
-            reason: "upgrade done".into(),
-            by: "alice".into(),
-        })
+        .call(
+            &api::endpoint::ResumeHealing,
+            &api::PauseRequest {
+                reason: "upgrade done".into(),
+                by: "alice".into(),
+            },
+        )
         .unwrap();
     assert!(!resumed.paused);
     // Unknown endpoints and bad JSON get an answer, not a hang.
@@ -257,9 +266,12 @@ fn the_api_answers_with_plain_errors() {
     assert_eq!(evidence.bundles, 2);
     // An export to a place that does not exist says what to do, and writes nothing.
     let err = client
-        .export_evidence(&api::ExportRequest {
-            dest_dir: "/nonexistent/usb".into(),
-        })
+        .call(
+            &api::endpoint::Export,
+            &api::ExportRequest {
+                dest_dir: "/nonexistent/usb".into(),
+            },
+        )
         .unwrap_err();
     assert!(err.to_string().contains("USB stick plugged in"), "{err}");
     let usb = dir.path().join("usb");
@@ -267,9 +279,12 @@ fn the_api_answers_with_plain_errors() {
     let kit = client
         .clone()
         .with_timeout(Duration::from_secs(30))
-        .export_evidence(&api::ExportRequest {
-            dest_dir: usb.display().to_string(),
-        })
+        .call(
+            &api::endpoint::Export,
+            &api::ExportRequest {
+                dest_dir: usb.display().to_string(),
+            },
+        )
         .unwrap();
     assert_eq!(kit.bundles, 2);
     let entries: Vec<String> = std::fs::read_dir(&usb)
@@ -285,33 +300,42 @@ fn the_api_answers_with_plain_errors() {
     // Maintenance windows: a backwards one is refused; a good one shows in status.
     let now = client.status().unwrap().now;
     let err = client
-        .add_maintenance(&api::MaintenanceRequest {
-            start: now + 100,
-            end: now + 10,
-            reason: "patch night".into(),
-            targets: vec![],
-        })
+        .call(
+            &api::endpoint::AddMaintenance,
+            &api::MaintenanceRequest {
+                start: now + 100,
+                end: now + 10,
+                reason: "patch night".into(),
+                targets: vec![],
+            },
+        )
         .unwrap_err();
     assert!(
         err.to_string().contains("must end after it starts"),
         "{err}"
     );
     let err = client
-        .add_maintenance(&api::MaintenanceRequest {
-            start: now,
-            end: now + 3600,
-            reason: "patch night".into(),
-            targets: vec!["fs1; reboot".into()],
-        })
+        .call(
+            &api::endpoint::AddMaintenance,
+            &api::MaintenanceRequest {
+                start: now,
+                end: now + 3600,
+                reason: "patch night".into(),
+                targets: vec!["fs1; reboot".into()],
+            },
+        )
         .unwrap_err();
     assert!(err.to_string().contains("is not a device name"), "{err}");
     let window = client
-        .add_maintenance(&api::MaintenanceRequest {
-            start: now,
-            end: now + 3600,
-            reason: "patch night".into(),
-            targets: vec!["fs1".into()],
-        })
+        .call(
+            &api::endpoint::AddMaintenance,
+            &api::MaintenanceRequest {
+                start: now,
+                end: now + 3600,
+                reason: "patch night".into(),
+                targets: vec!["fs1".into()],
+            },
+        )
         .unwrap();
     let healing = client.status().unwrap().healing;
     assert_eq!(healing.maintenance, vec![window]);
@@ -443,14 +467,19 @@ fn an_export_to_a_full_or_read_only_stick_says_so_and_leaves_nothing_half_writte
             reason: format!("reason {i} {}", "x".repeat(400)),
             by: "test".into(),
         };
-        client.pause_healing(&request).unwrap();
-        client.resume_healing(&request).unwrap();
+        client.call(&api::endpoint::PauseHealing, &request).unwrap();
+        client
+            .call(&api::endpoint::ResumeHealing, &request)
+            .unwrap();
     }
     let full = Mount::tmpfs(&dir.path().join("full-usb"), "size=16k");
     let err = client
-        .export_evidence(&api::ExportRequest {
-            dest_dir: full.0.display().to_string(),
-        })
+        .call(
+            &api::endpoint::Export,
+            &api::ExportRequest {
+                dest_dir: full.0.display().to_string(),
+            },
+        )
         .unwrap_err();
     assert!(err.to_string().contains("full"), "{err}");
     assert_eq!(
@@ -461,9 +490,12 @@ fn an_export_to_a_full_or_read_only_stick_says_so_and_leaves_nothing_half_writte
 
     let read_only = Mount::tmpfs(&dir.path().join("ro-usb"), "ro,size=1m");
     let err = client
-        .export_evidence(&api::ExportRequest {
-            dest_dir: read_only.0.display().to_string(),
-        })
+        .call(
+            &api::endpoint::Export,
+            &api::ExportRequest {
+                dest_dir: read_only.0.display().to_string(),
+            },
+        )
         .unwrap_err();
     assert!(err.to_string().contains("read-only"), "{err}");
 }
