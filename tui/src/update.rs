@@ -42,8 +42,6 @@ pub enum ApiCall {
     SetCredential(CredentialRequest),
     SetTimezone(TimezoneRequest),
     CompleteSetup,
-    ApplyUpdate,
-    RollBackUpdate,
 }
 
 /// How many healing log entries the console asks for.
@@ -230,20 +228,6 @@ pub fn update(model: &mut Model, action: Action) -> Vec<Command> {
                 done: Some(tone),
             });
             Vec::new()
-        }
-        Action::UpdateChanged(res) => {
-            match res {
-                Ok(update) => {
-                    connected(model);
-                    let text = format!("Update: {}.", crate::view::format::update_state(&update));
-                    if let Some(status) = &mut model.status {
-                        status.health.update = update;
-                    }
-                    notice(model, Tone::Info, text);
-                }
-                Err(failure) => action_failed(model, "The update did not start", &failure),
-            }
-            vec![Command::Api(ApiCall::Status)]
         }
         Action::UsbFound(path) => {
             if let (Some(Modal::Prompt(prompt)), Some(path)) = (&mut model.modal, path)
@@ -613,28 +597,12 @@ fn modal_key(model: &mut Model, action: Action) -> Vec<Command> {
         }
         Modal::Confirm(confirm) => match (action, confirm) {
             (Action::Submit, Confirm::Quit) => model.quit = true,
-            (Action::Submit, Confirm::ApplyUpdate) => {
-                notice(model, Tone::Info, "Applying the update…");
-                return vec![Command::Api(ApiCall::ApplyUpdate)];
-            }
-            (Action::Submit, Confirm::RollBackUpdate) => {
-                notice(model, Tone::Info, "Going back to the previous version…");
-                return vec![Command::Api(ApiCall::RollBackUpdate)];
-            }
             (Action::Back, _) => {}
             (_, confirm) => model.modal = Some(Modal::Confirm(confirm)),
         },
         Modal::Update => {
-            let update = model.status.as_ref().map(|s| s.health.update.clone());
-            match action {
-                Action::ApplyUpdate if update.as_ref().is_some_and(|u| u.can_apply) => {
-                    model.modal = Some(Modal::Confirm(Confirm::ApplyUpdate));
-                }
-                Action::RollBackUpdate if update.as_ref().is_some_and(|u| u.can_roll_back) => {
-                    model.modal = Some(Modal::Confirm(Confirm::RollBackUpdate));
-                }
-                Action::Back => {}
-                _ => model.modal = Some(Modal::Update),
+            if action != Action::Back {
+                model.modal = Some(Modal::Update);
             }
         }
         Modal::Prompt(mut prompt) => match action {
