@@ -277,7 +277,7 @@ async fn run(loaded: Loaded) -> anyhow::Result<Stopped> {
     }
     services.abort_all();
     while services.join_next().await.is_some() {}
-    shared.state.save_now();
+    shared.save().await;
     let _ = std::fs::remove_file(&shared.settings.config.daemon.socket);
     match Arc::try_unwrap(shared) {
         Ok(shared) => shared.store.close().await,

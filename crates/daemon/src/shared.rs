@@ -120,13 +120,6 @@ impl StateCell {
             tracing::error!(error = %format!("{err:#}"), "Could not save the daemon state; will retry on the next change.");
         }
     }
-
-    /// Saves synchronously (at exit, when no other writer is left).
-    pub(crate) fn save_now(&self) {
-        if let Err(err) = self.lock().snapshot().write(&self.data_dir) {
-            tracing::error!(error = %format!("{:#}", anyhow::Error::from(err)), "Could not save the daemon state at exit.");
-        }
-    }
 }
 
 impl CycleControl {
