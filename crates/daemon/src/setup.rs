@@ -19,14 +19,14 @@ use crate::{Shared, host};
 
 pub(crate) fn routes(routes: Routes) -> Routes {
     routes
-        .on::<endpoint::Setup, _, _>(setup_state)
-        .on::<endpoint::SetNetwork, _, _>(network)
-        .on::<endpoint::Claim, _, _>(claim)
-        .on::<endpoint::TestDirectory, _, _>(test_directory)
-        .on::<endpoint::SaveDirectory, _, _>(save_directory)
-        .on::<endpoint::SetCredential, _, _>(credentials)
-        .on::<endpoint::SetTimezone, _, _>(timezone)
-        .on::<endpoint::CompleteSetup, _, _>(complete)
+        .on::<endpoint::Setup, _, _, _>(setup_state)
+        .on::<endpoint::SetNetwork, _, _, _>(network)
+        .on::<endpoint::Claim, _, _, _>(claim)
+        .on::<endpoint::TestDirectory, _, _, _>(test_directory)
+        .on::<endpoint::SaveDirectory, _, _, _>(save_directory)
+        .on::<endpoint::SetCredential, _, _, _>(credentials)
+        .on::<endpoint::SetTimezone, _, _, _>(timezone)
+        .on::<endpoint::CompleteSetup, _, _, _>(complete)
 }
 
 /// The network interfaces other than loopback (runs `ip` on a blocking thread).

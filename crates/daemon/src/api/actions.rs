@@ -273,12 +273,12 @@ pub(crate) async fn remove_maintenance(
 
 /// Applying or rolling back an image reboots the appliance: that stays with the partner, who
 /// runs `osiris update apply` / `rollback` (status shows where an update stands).
-pub(crate) async fn update_unavailable() -> Fail {
-    Fail(
+pub(crate) async fn update_unavailable() -> Answer<api::UpdateState> {
+    Err(Fail(
         StatusCode::CONFLICT,
         "updates are applied by your IT partner, not from the console".to_owned(),
         Some("call your IT partner; they run `osiris update apply` on the appliance".to_owned()),
-    )
+    ))
 }
 
 #[cfg(test)]

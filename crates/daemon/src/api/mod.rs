@@ -33,21 +33,21 @@ pub(crate) async fn serve(listener: Listener, shared: Arc<Shared>) {
 
 pub(crate) fn router(shared: Arc<Shared>) -> axum::Router {
     let routes = Routes(axum::Router::new())
-        .on::<endpoint::Status, _, _>(read::status)
-        .on::<endpoint::Targets, _, _>(read::targets)
-        .on::<endpoint::Incidents, _, _>(read::incidents)
-        .on::<endpoint::Healing, _, _>(read::healing)
-        .on::<endpoint::Evidence, _, _>(read::evidence)
-        .on::<endpoint::Acknowledge, _, _>(actions::acknowledge)
-        .on::<endpoint::ScanNow, _, _>(actions::scan_now)
-        .on::<endpoint::HealNow, _, _>(actions::heal_now)
-        .on::<endpoint::PauseHealing, _, _>(actions::pause)
-        .on::<endpoint::ResumeHealing, _, _>(actions::resume)
-        .on::<endpoint::AddMaintenance, _, _>(actions::add_maintenance)
-        .on::<endpoint::RemoveMaintenance, _, _>(actions::remove_maintenance)
-        .on::<endpoint::ApplyUpdate, _, _>(actions::update_unavailable)
-        .on::<endpoint::RollBackUpdate, _, _>(actions::update_unavailable)
-        .on::<endpoint::Export, _, _>(export::export);
+        .on::<endpoint::Status, _, _, _>(read::status)
+        .on::<endpoint::Targets, _, _, _>(read::targets)
+        .on::<endpoint::Incidents, _, _, _>(read::incidents)
+        .on::<endpoint::Healing, _, _, _>(read::healing)
+        .on::<endpoint::Evidence, _, _, _>(read::evidence)
+        .on::<endpoint::Acknowledge, _, _, _>(actions::acknowledge)
+        .on::<endpoint::ScanNow, _, _, _>(actions::scan_now)
+        .on::<endpoint::HealNow, _, _, _>(actions::heal_now)
+        .on::<endpoint::PauseHealing, _, _, _>(actions::pause)
+        .on::<endpoint::ResumeHealing, _, _, _>(actions::resume)
+        .on::<endpoint::AddMaintenance, _, _, _>(actions::add_maintenance)
+        .on::<endpoint::RemoveMaintenance, _, _, _>(actions::remove_maintenance)
+        .on::<endpoint::ApplyUpdate, _, _, _>(actions::update_unavailable)
+        .on::<endpoint::RollBackUpdate, _, _, _>(actions::update_unavailable)
+        .on::<endpoint::Export, _, _, _>(export::export);
     crate::setup::routes(routes)
         .0
         .fallback(not_found)
@@ -58,11 +58,12 @@ pub(crate) fn router(shared: Arc<Shared>) -> axum::Router {
 pub(crate) struct Routes(axum::Router<Arc<Shared>>);
 
 impl Routes {
-    /// Binds `handler` to endpoint `E`'s method and route.
-    pub(crate) fn on<E, H, T>(self, handler: H) -> Routes
+    /// Binds `handler` to endpoint `E`'s method and route; the handler must answer with `E`'s
+    /// answer type (checked at compile time by [`Answers`]).
+    pub(crate) fn on<E, H, T, A>(self, handler: H) -> Routes
     where
         E: Endpoint,
-        H: Handler<T, Arc<Shared>>,
+        H: Handler<T, Arc<Shared>> + Answers<E, A>,
         T: 'static,
     {
         let method: MethodRouter<Arc<Shared>> = match E::METHOD {
@@ -73,6 +74,27 @@ impl Routes {
         Routes(self.0.route(E::ROUTE, method))
     }
 }
+
+/// A handler whose answer is endpoint `E`'s: an async function of its extractors `A` that
+/// returns [`Answer<E::Answer>`].
+pub(crate) trait Answers<E, A> {}
+
+macro_rules! answers {
+    ($($arg:ident),*) => {
+        impl<E, F, Fut, $($arg),*> Answers<E, ($($arg,)*)> for F
+        where
+            E: Endpoint,
+            F: Fn($($arg),*) -> Fut,
+            Fut: std::future::Future<Output = Answer<E::Answer>>,
+        {
+        }
+    };
+}
+
+answers!();
+answers!(A1);
+answers!(A1, A2);
+answers!(A1, A2, A3);
 
 /// An error answer: status plus the [`api::ApiError`] body.
 pub(crate) struct Fail(
