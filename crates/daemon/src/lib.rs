@@ -4,6 +4,8 @@
 //!
 //! Start-up order matters: the configuration is validated (exit 78 on a bad one) and the data
 //! directory locked (a second daemon refuses to start) before any socket is bound.
+//! SIGTERM or SIGINT drains: running cycles finish (up to `daemon.drain_secs`); a second signal
+//! during the drain stops at once (exit 1).
 //!
 //! Modules: `shared` (what the components share, split by owner), `derive` (pure result →
 //! state translations), `schedule` (pure timing), `state` (persisted state), `cycles` (one run
