@@ -103,7 +103,7 @@ pub(crate) fn channels(
 
 /// Sends what is due whenever an incident is escalated, and reminders on a timer, until shutdown.
 pub(crate) async fn notifier_loop(shared: Arc<Shared>) {
-    if shared.channels.is_empty() {
+    if shared.settings.channels.is_empty() {
         return;
     }
     let mut shutdown = shared.shutdown.clone();
@@ -133,10 +133,13 @@ async fn notify_due(shared: &Arc<Shared>) -> anyhow::Result<()> {
             .into_iter()
             .filter(|i| i.phase == incidents::Phase::Escalated)
             .filter_map(|incident| {
-                let key =
-                    Notification::key_for(&shared.config.site, &incident.target, &incident.check);
+                let key = Notification::key_for(
+                    &shared.settings.config.site,
+                    &incident.target,
+                    &incident.check,
+                );
                 let sent = state.saved.sent.get(&key);
-                let reminder = due(&shared.notify_policy, incident, sent, now)?;
+                let reminder = due(&shared.settings.notify_policy, incident, sent, now)?;
                 Some((notification(shared, incident, key, reminder), incident.id))
             })
             .collect()
@@ -163,7 +166,7 @@ async fn notify_due(shared: &Arc<Shared>) -> anyhow::Result<()> {
             let entry = after_attempt(previous, incident, n.reminder, delivered, now());
             state.saved.sent.insert(n.key.clone(), entry);
         }
-        shared.save();
+        shared.save().await;
     }
     Ok(())
 }
@@ -232,10 +235,10 @@ pub(crate) fn after_attempt(
 /// Delivers to every channel at once (each retries on its own schedule).
 async fn futures_join(shared: &Arc<Shared>, n: &Notification) -> Vec<escalate::Delivery> {
     let mut set = tokio::task::JoinSet::new();
-    for channel in &shared.channels {
+    for channel in &shared.settings.channels {
         let channel = channel.clone();
         let n = n.clone();
-        let policy = shared.notify_policy.clone();
+        let policy = shared.settings.notify_policy.clone();
         set.spawn(async move { escalate::deliver(&channel, &n, &policy).await });
     }
     let mut deliveries = Vec::new();
@@ -254,7 +257,7 @@ fn notification(
     key: String,
     reminder: bool,
 ) -> Notification {
-    let runbook = shared.catalog.get(&incident.check);
+    let runbook = shared.settings.catalog.get(&incident.check);
     let title = runbook.map_or_else(
         || incident.check.clone(),
         |rb| format!("{} on {}", rb.title, incident.target),
@@ -279,7 +282,7 @@ fn notification(
     );
     Notification {
         key,
-        site: shared.config.site.clone(),
+        site: shared.settings.config.site.clone(),
         target: incident.target.clone(),
         check: incident.check.clone(),
         severity: incident.severity,
@@ -329,9 +332,9 @@ async fn record(
     shared
         .store
         .append(evidence::BundleDraft {
-            site: shared.config.site.clone(),
+            site: shared.settings.config.site.clone(),
             kind: evidence_schema::KIND_NOTIFICATION.to_owned(),
-            catalog: shared.catalog.version().to_owned(),
+            catalog: shared.settings.catalog.version().to_owned(),
             time: time::OffsetDateTime::now_utc(),
             body: serde_json::to_value(&body)?,
         })

@@ -69,7 +69,7 @@ pub(crate) fn state(state_dir: &Path) -> api::UpdateState {
 
 /// Seals the records `osiris update` queued; the queue is removed once all are sealed.
 pub(crate) async fn seal_pending(shared: &Shared) {
-    let pending = match update::take_pending(&shared.config.daemon.update_state_dir) {
+    let pending = match update::take_pending(&shared.settings.config.daemon.update_state_dir) {
         Ok(Some(pending)) => pending,
         Ok(None) => return,
         Err(err) => {
@@ -89,7 +89,7 @@ pub(crate) async fn seal_pending(shared: &Shared) {
         let appended = shared
             .store
             .append(evidence::BundleDraft {
-                site: shared.config.site.clone(),
+                site: shared.settings.config.site.clone(),
                 kind: update::KIND_UPDATE.to_owned(),
                 catalog: String::new(),
                 time: time::OffsetDateTime::now_utc(),

@@ -1,5 +1,6 @@
 //! Incidents: one open problem per host and check, its lifecycle (open → healing → resolved or
-//! escalated → closed), flap detection, and maintenance windows.
+//! escalated → closed), flap detection, and maintenance windows (the daemon asks
+//! [`maintenance_for`] before each heal, which feeds `rules`' `in_maintenance`).
 //!
 //! Pure and synchronous: every function takes the time it should use, so the daemon's behaviour
 //! is reproducible from its inputs. The daemon feeds scan and heal outcomes in as [`Event`]s and
