@@ -28,7 +28,7 @@ fn refuse(dir: &Path, targets: &str) -> anyhow::Error {
     secret_file(&dir.join("key"), "not really a key\n", 0o600);
     secret_file(&dir.join("open-key"), "not really a key\n", 0o644);
     secret_file(&dir.join("pw"), "hunter2\n", 0o600);
-    let credentials = vault(
+    let vault_section = vault(
         dir,
         &[
             (
@@ -39,11 +39,14 @@ fn refuse(dir: &Path, targets: &str) -> anyhow::Error {
             ("win-pw", CredentialKind::Password, "Lab-Passw0rd!"),
         ],
     );
-    let text = format!(
-        "site = \"clinic\"\ndata_dir = \"$DIR/data\"\n{}\n{credentials}",
-        targets.replace("$DIR", &dir.display().to_string())
-    )
-    .replace("$DIR", &dir.display().to_string());
+    // A case with its own `[credentials]` section replaces the working vault's.
+    let credentials = if targets.contains("[credentials]") {
+        ""
+    } else {
+        &vault_section
+    };
+    let text = format!("site = \"clinic\"\ndata_dir = \"$DIR/data\"\n{targets}\n{credentials}")
+        .replace("$DIR", &dir.display().to_string());
     let config = match load(dir, &text) {
         Ok(config) => config,
         Err(err) => return err,
@@ -72,7 +75,9 @@ port = 1
 user = "alice"
 key_file = "$DIR/open-key"
 "#,
-        expect![[]],
+        expect![
+            "credential file $DIR/open-key has mode 644: others can read it; run `chmod 600 $DIR/open-key`"
+        ],
     );
 }
 
@@ -89,7 +94,7 @@ port = 1
 user = "alice"
 password_file = "$DIR/missing"
 "#,
-        expect![[]],
+        expect!["credential file $DIR/missing: No such file or directory (os error 2)"],
     );
 }
 
@@ -107,7 +112,9 @@ user = "alice"
 key_file = "$DIR/key"
 password_file = "$DIR/pw"
 "#,
-        expect![[]],
+        expect![
+            "$DIR/site.toml: target `fileserver`: give exactly one of `key_file`, `password_file` and `credential`"
+        ],
     );
 }
 
@@ -124,7 +131,9 @@ port = 1
 user = "alice"
 credential = "nobody-set-this"
 "#,
-        expect![[]],
+        expect![
+            "credential `nobody-set-this` is not in the vault $DIR/credentials.vault: add it with `osiris credentials set nobody-set-this --kind password` (the secret is read from stdin)"
+        ],
     );
 }
 
@@ -141,7 +150,9 @@ port = 1
 user = "administrator"
 credential = "ssh-key"
 "#,
-        expect![[]],
+        expect![
+            "target `frontdesk`: credential `ssh-key` holds an SSH key, but a password is needed"
+        ],
     );
 }
 
@@ -161,7 +172,9 @@ credential = "win-pw"
 [credentials]
 key_file = "$DIR/no-such.key"
 "#,
-        expect![[]],
+        expect![
+            "credential `win-pw`: cannot read key file $DIR/no-such.key: No such file or directory (os error 2)"
+        ],
     );
 }
 
@@ -175,7 +188,9 @@ platform = "linux"
 transport = "telnet"
 address = "127.0.0.1"
 "#,
-        expect![[]],
+        expect![
+            "$DIR/site.toml: target `printer`: transport `telnet` is not available in this version (available: local, ssh, winrm)"
+        ],
     );
 }
 
@@ -191,7 +206,9 @@ address = "127.0.0.1"
 user = "alice"
 key_file = "$DIR/key"
 "#,
-        expect![[]],
+        expect![
+            "$DIR/site.toml: target `printer`: unknown platform `amiga` (known: linux, windows-server, windows-workstation, macos)"
+        ],
     );
 }
 
@@ -207,7 +224,9 @@ address = "-oProxyCommand=touch /tmp/pwned"
 user = "alice"
 key_file = "$DIR/key"
 "#,
-        expect![[]],
+        expect![
+            "$DIR/site.toml: target `fileserver`: address `-oProxyCommand=touch /tmp/pwned` is not an IP address or host name"
+        ],
     );
 }
 
@@ -224,7 +243,9 @@ user = "administrator"
 password_file = "$DIR/pw"
 cert_sha256 = "not-hex"
 "#,
-        expect![[]],
+        expect![
+            "$DIR/site.toml: target `frontdesk`: cert_sha256 must be 64 hex digits (colons allowed), the SHA-256 of the certificate"
+        ],
     );
 }
 
@@ -235,7 +256,7 @@ fn an_override_for_a_check_that_does_not_exist() {
 [checks.LIN-NOPE-001]
 threshold_percent = 90
 "#,
-        expect![[]],
+        expect!["checks.LIN-NOPE-001: no runbook with this id (see `osiris catalog list`)"],
     );
 }
 
@@ -246,7 +267,7 @@ fn an_override_outside_the_parameter_range() {
 [checks.LIN-DISK-001]
 threshold_percent = 5
 "#,
-        expect![[]],
+        expect!["checks.LIN-DISK-001: parameter `threshold_percent`: 5 is below the minimum 50"],
     );
 }
 
@@ -257,7 +278,7 @@ fn a_file_that_is_not_toml() {
 [[target]
 name = "fileserver"
 "#,
-        expect![[]],
+        expect!["$DIR/site.toml:4:10: unclosed array table, expected `]`"],
     );
 }
 
@@ -267,7 +288,7 @@ fn discovery_without_a_directory_section() {
     let config = load(dir.path(), "site = \"clinic\"\n").unwrap();
     let secrets = ops::secrets::Secrets::new(&config, dir.path());
     let err = ops::discover::directory_config(&config, &secrets).unwrap_err();
-    expect![[]].assert_eq(&bad_config(&err, dir.path()));
+    expect!["no [directory] section; add domain, dc, bind_user, password_file and ca_file to discover computers from Active Directory"].assert_eq(&bad_config(&err, dir.path()));
 }
 
 #[test]
@@ -288,5 +309,8 @@ ca_file = "$DIR/ca.pem"
     let config = load(dir.path(), &text).unwrap();
     let secrets = ops::secrets::Secrets::new(&config, dir.path());
     let err = ops::discover::directory_config(&config, &secrets).unwrap_err();
-    expect![[]].assert_eq(&bad_config(&err, dir.path()));
+    expect![
+        "credential file $DIR/bind has mode 640: others can read it; run `chmod 600 $DIR/bind`"
+    ]
+    .assert_eq(&bad_config(&err, dir.path()));
 }
