@@ -6,7 +6,6 @@
 #![allow(clippy::unwrap_used, reason = "test helpers outside #[test] functions")]
 
 use std::fs;
-use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::OnceLock;
