@@ -354,10 +354,11 @@ async fn drift_is_planned_then_fixed_then_held_when_paused(world: &World, store:
     let fixed = heal(false).await;
     assert_eq!(fixed.record.result, heal::HealResult::Fixed, "{fixed:?}");
     let seq = fixed.seq.expect("a fix is sealed");
+    // The fix puts its setting first, where sshd's first match takes it.
+    let fixed_config = std::fs::read_to_string(&sshd_config).unwrap();
     assert!(
-        !std::fs::read_to_string(&sshd_config)
-            .unwrap()
-            .contains("PermitRootLogin yes")
+        fixed_config.starts_with("PermitRootLogin no\n"),
+        "{fixed_config}"
     );
     let bundle = store.entry(seq).await.unwrap().unwrap();
     assert_eq!(bundle.kind, "heal");
@@ -412,10 +413,10 @@ async fn drift_is_planned_then_fixed_then_held_when_paused(world: &World, store:
         "{held:?}"
     );
     assert_eq!(held.seq, None);
+    let held_config = std::fs::read_to_string(&sshd_config).unwrap();
     assert!(
-        std::fs::read_to_string(&sshd_config)
-            .unwrap()
-            .contains("PermitRootLogin yes")
+        held_config.starts_with("PermitRootLogin yes\n"),
+        "{held_config}"
     );
 }
 
