@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use test_support::lab::{Lab, is_root};
+use test_support::lab::{LAB_TOOLS, Lab};
 
 struct Cleanup {
     daemon: Child,
@@ -70,24 +70,24 @@ fn wait_for(session: &str, text: &str, secs: u64, log: &Path) -> String {
     }
 }
 
+/// Sends keys in order; the console reads them in order, so a test waits on the screen only
+/// where a key starts something asynchronous (a request to the daemon, a new dialog).
 fn keys(session: &str, keys: &[&str]) {
-    for key in keys {
-        tmux(&["send-keys", "-t", session, key]);
-        std::thread::sleep(Duration::from_millis(60));
-    }
+    let mut args = vec!["send-keys", "-t", session];
+    args.extend_from_slice(keys);
+    tmux(&args);
 }
 
 fn text(session: &str, literal: &str) {
     tmux(&["send-keys", "-t", session, "-l", literal]);
-    std::thread::sleep(Duration::from_millis(60));
 }
 
 #[test]
 fn the_console_sets_up_the_appliance_scans_and_exports_a_verifiable_kit() {
-    if !is_root() {
-        eprintln!(
-            "SKIPPED the_console_sets_up_the_appliance_scans_and_exports_a_verifiable_kit: the namespace lab needs root (CI runs it)"
-        );
+    if !test_support::require_root(
+        "the_console_sets_up_the_appliance_scans_and_exports_a_verifiable_kit",
+        &[LAB_TOOLS, &["tmux"]].concat(),
+    ) {
         return;
     }
     let dir = tempfile::tempdir().unwrap();
@@ -151,6 +151,7 @@ fn the_console_sets_up_the_appliance_scans_and_exports_a_verifiable_kit() {
     // Step 2: the claim code the partner reads out.
     wait_for(&session, "Step 2 of 7 — Site claim", 15, &log);
     text(&session, "LAB1-E2E0");
+    wait_for(&session, "LAB1-E2E0", 15, &log);
     keys(&session, &["Enter"]);
     // Steps 3–5: no directory and no extra credentials on this site (left empty = skipped).
     wait_for(&session, "Step 3 of 7 — Active Directory", 15, &log);
@@ -163,13 +164,14 @@ fn the_console_sets_up_the_appliance_scans_and_exports_a_verifiable_kit() {
     wait_for(&session, "Step 6 of 7 — Time zone", 15, &log);
     keys(&session, &["BSpace", "BSpace", "BSpace"]);
     text(&session, "chicago");
+    wait_for(&session, "chicago█", 15, &log);
+    wait_for(&session, "Type Area/City", 15, &log);
     keys(&session, &["Enter"]);
-    let refused = screen(&session);
-    assert!(refused.contains("Step 6 of 7"), "{refused}");
-    for _ in 0.."chicago".len() {
-        keys(&session, &["BSpace"]);
-    }
+    // Refused: the field keeps its focus, so what is typed next still lands in it.
+    keys(&session, &["BSpace"; "chicago".len()]);
     text(&session, "America/Chicago");
+    let corrected = wait_for(&session, "America/Chicago█", 15, &log);
+    assert!(corrected.contains("Step 6 of 7"), "{corrected}");
     keys(&session, &["Enter"]);
     // Step 7: run the first scan; progress, then home with the result.
     wait_for(&session, "Step 7 of 7 — Finish", 15, &log);
@@ -201,12 +203,11 @@ fn the_console_sets_up_the_appliance_scans_and_exports_a_verifiable_kit() {
     keys(&session, &["F5"]);
     wait_for(&session, "Records", 15, &log);
     keys(&session, &["e"]);
-    std::thread::sleep(Duration::from_millis(300));
+    wait_for(&session, "Folder to write the kit into:", 15, &log);
     // Replace whatever folder is suggested.
-    for _ in 0..80 {
-        keys(&session, &["BSpace"]);
-    }
+    keys(&session, &["BSpace"; 80]);
     text(&session, usb.to_str().unwrap());
+    wait_for(&session, &format!("{}█", usb.display()), 15, &log);
     keys(&session, &["Enter"]);
     let done = wait_for(&session, "osiris-evidence-lab-", 120, &log);
     let kits: Vec<PathBuf> = std::fs::read_dir(&usb)

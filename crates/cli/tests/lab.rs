@@ -7,7 +7,7 @@
 
 mod common;
 
-use common::{Lab, is_root, osiris, result, scan_results, text, verified_kit};
+use common::{LAB_TOOLS, Lab, osiris, result, scan_results, text, verified_kit};
 
 /// Runs a command as root on lab target `n` (1-based) through the lab's own ssh helper.
 fn on_target(lab: &Lab, n: usize, command: &str) {
@@ -30,13 +30,11 @@ fn status<'a>(
 }
 
 #[test]
-#[allow(
-    clippy::print_stderr,
-    reason = "the skip must be loud in the test output"
-)]
 fn drift_on_lab_targets_is_found_healed_verified_and_proven() {
-    if !is_root() {
-        eprintln!("SKIPPED lab test: needs root for network namespaces (CI runs it as root)");
+    if !test_support::require_root(
+        "drift_on_lab_targets_is_found_healed_verified_and_proven",
+        LAB_TOOLS,
+    ) {
         return;
     }
     let work = tempfile::tempdir().unwrap();
@@ -177,7 +175,26 @@ fn drift_on_lab_targets_is_found_healed_verified_and_proven() {
         2,
         "rm -f /etc/ssh/ssh_host_ed25519_key* && ssh-keygen -q -t ed25519 -N '' -f /etc/ssh/ssh_host_ed25519_key && kill -HUP $(cat /run/sshd.pid 2>/dev/null || pgrep -o sshd)",
     );
-    std::thread::sleep(std::time::Duration::from_millis(500));
+    // sshd re-executes on SIGHUP: wait until it serves the new key.
+    let new_key =
+        std::fs::read_to_string(lab.dir.join("h2/upper/etc/ssh/ssh_host_ed25519_key.pub")).unwrap();
+    let new_key = new_key.split_whitespace().nth(1).unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    loop {
+        let scan = std::process::Command::new("ssh-keyscan")
+            .args(["-T", "2", "-t", "ed25519", hosts[1]])
+            .output()
+            .unwrap();
+        let served = text(&scan.stdout);
+        if served.contains(new_key) {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "target2 still serves {served:?} 20 s after SIGHUP, not {new_key}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
     let results = scan_results(work.path(), &config);
     for result in results.iter().filter(|r| r["target"] == "target2") {
         assert_eq!(result["status"], "error", "{result}");

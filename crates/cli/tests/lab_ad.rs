@@ -10,16 +10,14 @@ mod common;
 use std::collections::BTreeMap;
 use std::process::Command;
 
-use common::{Lab, is_root, osiris, scan_json, text, verified_kit};
+use common::{LAB_TOOLS, Lab, osiris, scan_json, text, verified_kit};
 
 #[test]
-#[allow(
-    clippy::print_stderr,
-    reason = "the skip must be loud in the test output"
-)]
 fn discovery_lists_exactly_the_seeded_computers_and_records_them() {
-    if !is_root() {
-        eprintln!("SKIPPED AD lab test: needs root for network namespaces (CI runs it as root)");
+    if !test_support::require_root(
+        "discovery_lists_exactly_the_seeded_computers_and_records_them",
+        &[LAB_TOOLS, &["samba"]].concat(),
+    ) {
         return;
     }
     let work = tempfile::tempdir().unwrap();

@@ -13,7 +13,7 @@ use std::collections::BTreeSet;
 use std::process::Command;
 
 use common::{
-    Lab, is_root, not_passing, on_lab_host, osiris, result, scan_results, text, verified_kit,
+    LAB_TOOLS, Lab, not_passing, on_lab_host, osiris, result, scan_results, text, verified_kit,
 };
 
 /// Drift on sys1, as an administrator might cause it: time sync stopped and disabled, unattended
@@ -46,15 +46,11 @@ const SYSTEMD_CHECKS: [&str; 4] = [
 ];
 
 #[test]
-#[allow(
-    clippy::print_stderr,
-    reason = "the skip must be loud in the test output"
-)]
 fn drift_on_a_systemd_target_is_found_healed_verified_and_proven() {
-    if !is_root() {
-        eprintln!(
-            "SKIPPED systemd lab test: needs root for network namespaces and systemd-nspawn (CI runs it as root)"
-        );
+    if !test_support::require_root(
+        "drift_on_a_systemd_target_is_found_healed_verified_and_proven",
+        &[LAB_TOOLS, &["systemd-nspawn", "debootstrap"]].concat(),
+    ) {
         return;
     }
     let work = tempfile::tempdir().unwrap();

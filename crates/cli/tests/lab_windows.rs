@@ -12,7 +12,7 @@ use std::path::Path;
 
 use base64::Engine as _;
 
-use common::{Lab, is_root, osiris, result, scan_results, text, verified_kit};
+use common::{LAB_TOOLS, Lab, osiris, result, scan_results, text, verified_kit};
 
 /// Every request the lab's WinRM peer logged, decoded scripts included.
 fn peer_log(lab: &Lab) -> Vec<serde_json::Value> {
@@ -61,15 +61,11 @@ fn input_of(script: &str) -> serde_json::Value {
 }
 
 #[test]
-#[allow(
-    clippy::print_stderr,
-    reason = "the skip must be loud in the test output"
-)]
 fn windows_drift_is_found_healed_verified_and_proven() {
-    if !is_root() {
-        eprintln!(
-            "SKIPPED Windows lab test: needs root for network namespaces (CI runs it as root)"
-        );
+    if !test_support::require_root(
+        "windows_drift_is_found_healed_verified_and_proven",
+        LAB_TOOLS,
+    ) {
         return;
     }
     let catalog = catalog::embedded().unwrap();

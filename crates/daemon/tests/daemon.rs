@@ -188,10 +188,11 @@ fn the_socket_is_for_root_and_the_daemon_user_only() {
     use std::os::unix::fs::PermissionsExt;
     let mode = std::fs::metadata(&socket).unwrap().permissions().mode() & 0o777;
     assert_eq!(mode, 0o600);
-    if !test_support::lab::is_root() {
-        eprintln!(
-            "SKIPPED part of the_socket_is_for_root_and_the_daemon_user_only: needs root to connect as another user"
-        );
+    // Connecting as another user needs root.
+    if !test_support::require_root(
+        "the_socket_is_for_root_and_the_daemon_user_only (connecting as nobody)",
+        &["setpriv"],
+    ) {
         return;
     }
     // Let `nobody` through the directories, so only the socket's own mode stands in the way.
@@ -450,10 +451,11 @@ impl Drop for Mount {
 
 #[test]
 fn an_export_to_a_full_or_read_only_stick_says_so_and_leaves_nothing_half_written() {
-    if !test_support::lab::is_root() {
-        eprintln!(
-            "SKIPPED an_export_to_a_full_or_read_only_stick_says_so_and_leaves_nothing_half_written: mounting test media needs root (CI runs it)"
-        );
+    // Mounting test media needs root.
+    if !test_support::require_root(
+        "an_export_to_a_full_or_read_only_stick_says_so_and_leaves_nothing_half_written",
+        &["mount", "umount"],
+    ) {
         return;
     }
     let dir = tempfile::tempdir().unwrap();

@@ -10,7 +10,7 @@ use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use test_support::lab::{Lab, is_root};
+use test_support::lab::{LAB_TOOLS, Lab};
 
 /// What the webhook receiver accepted: bodies whose HMAC signature verified.
 #[derive(Default)]
@@ -140,10 +140,7 @@ fn ssh002_mails(smtp: &test_support::smtp::Smtp) -> Vec<String> {
 
 #[test]
 fn the_daemon_scans_escalates_and_survives_sigkill() {
-    if !is_root() {
-        eprintln!(
-            "SKIPPED the_daemon_scans_escalates_and_survives_sigkill: the namespace lab needs root (CI runs it)"
-        );
+    if !test_support::require_root("the_daemon_scans_escalates_and_survives_sigkill", LAB_TOOLS) {
         return;
     }
     let Some(python) = test_support::python::reference_python() else {

@@ -1,5 +1,5 @@
 //! Discovery against a real Samba AD DC brought up by `vm-tests/lab/dc/dc` (root only; skips
-//! loudly otherwise), compared with the seed's `expected.json`.
+//! loudly otherwise, fails under `OSIRIS_REQUIRE_ROOT=1`), compared with the seed's `expected.json`.
 
 #![allow(
     clippy::unwrap_used,
@@ -40,10 +40,10 @@ struct Lab {
 
 impl Lab {
     fn up(seed: &'static str) -> Option<Lab> {
-        if !is_root() {
-            eprintln!(
-                "\n*** SKIPPED lab DC test: needs root for network namespaces and samba (CI runs it as root) ***\n"
-            );
+        if !test_support::require_root(
+            &format!("lab DC test (seed {seed})"),
+            &["samba", "samba-tool", "ip", "openssl"],
+        ) {
             return None;
         }
         let dir = tempfile::tempdir().unwrap();
@@ -125,12 +125,6 @@ impl Drop for Lab {
     fn drop(&mut self) {
         let _ = self.command("down").status();
     }
-}
-
-fn is_root() -> bool {
-    // No libc dependency for geteuid: `id -u` answers the same question.
-    let uid = Command::new("id").arg("-u").output().expect("id -u");
-    String::from_utf8_lossy(&uid.stdout).trim() == "0"
 }
 
 fn runtime() -> tokio::runtime::Runtime {
@@ -298,10 +292,10 @@ fn wrong_password_untrusted_ca_hostile_filters_and_dc_down() {
     let _guard = LAB_LOCK
         .lock()
         .unwrap_or_else(|poisoned| poisoned.into_inner());
-    if !is_root() {
-        eprintln!(
-            "\n*** SKIPPED lab DC test: needs root for network namespaces and samba (CI runs it as root) ***\n"
-        );
+    if !test_support::require_root(
+        "wrong_password_untrusted_ca_hostile_filters_and_dc_down",
+        &["samba", "samba-tool", "ip", "openssl"],
+    ) {
         return;
     }
     let _bridge = BridgeGuard::create();

@@ -406,13 +406,9 @@ fn a_connection_closed_mid_run_is_an_io_error() {
 
 #[test]
 fn become_root_runs_scripts_through_sudo() {
-    if !can_run("become_root_runs_scripts_through_sudo") {
-        return;
-    }
-    if !Path::new("/usr/bin/sudo").exists() {
-        eprintln!(
-            "\n*** SKIPPED become_root_runs_scripts_through_sudo: sudo is not installed ***\n"
-        );
+    if !can_run("become_root_runs_scripts_through_sudo")
+        || !test_support::require_root("become_root_runs_scripts_through_sudo", &["sudo"])
+    {
         return;
     }
     let sshd = Sshd::start();

@@ -41,11 +41,35 @@ fn every_shipped_linux_check_runs_here_and_never_errors() {
             );
         }
     }
+    // The summary a user reads counts exactly the results listed above.
+    let count = |status: CheckStatus| {
+        report
+            .results
+            .iter()
+            .filter(|r| r.outcome.status == status)
+            .count()
+    };
     let summary = report.summary();
+    assert_eq!(summary.total, runbooks.len());
+    assert_eq!(summary.error, 0);
     assert_eq!(
-        summary.total,
-        summary.pass + summary.fail + summary.error + summary.skipped
+        (summary.pass, summary.fail, summary.skipped),
+        (
+            count(CheckStatus::Pass),
+            count(CheckStatus::Fail),
+            count(CheckStatus::Skipped)
+        )
     );
+    // Every shipped check ran exactly once.
+    let mut ran: Vec<&str> = report
+        .results
+        .iter()
+        .map(|r| r.runbook_id.as_str())
+        .collect();
+    let mut shipped: Vec<&str> = runbooks.iter().map(|rb| rb.id.as_str()).collect();
+    ran.sort_unstable();
+    shipped.sort_unstable();
+    assert_eq!(ran, shipped);
 }
 
 #[test]

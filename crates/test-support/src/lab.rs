@@ -76,11 +76,11 @@ pub fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
 }
 
-/// Lab tests need root for network namespaces; CI runs as root.
+/// Lab tests need root for network namespaces; CI runs as root. Gate tests with
+/// [`crate::require_root`], which fails instead of skipping under `OSIRIS_REQUIRE_ROOT=1`.
 pub fn is_root() -> bool {
-    Command::new("id")
-        .arg("-u")
-        .output()
-        .map(|out| text(&out.stdout).trim() == "0")
-        .unwrap_or(false)
+    crate::root::is_root()
 }
+
+/// The programs `lab up` needs for its Linux targets (vm-tests/lab/install-deps installs them).
+pub const LAB_TOOLS: &[&str] = &["sshd", "ip", "unshare", "nft", "sudo", "openssl"];

@@ -1,8 +1,11 @@
 //! Test peers and helpers: a local OpenTimestamps calendar and Esplora server, a real SMTP server,
-//! the WinRM peer, and the reference Python parser.
+//! the WinRM peer, the reference Python parser, and the gate for tests that need root.
 
 pub mod calendar;
 pub mod lab;
 pub mod python;
+pub mod root;
 pub mod smtp;
 pub mod winrm;
+
+pub use root::require_root;

@@ -1,12 +1,11 @@
 //! End-to-end update tests against binary caches that Nix itself builds and signs during the
 //! test (`nix-build`, `nix-store --generate-binary-cache-key`, `nix copy --to file://…`).
-//! They need root and Nix; without them they skip loudly (CI runs as root after
-//! `scripts/nix-check` installed Nix).
+//! They need root and Nix; without them they skip loudly, or fail under `OSIRIS_REQUIRE_ROOT=1`
+//! (CI runs as root after `scripts/nix-check` installed Nix).
 
 #![allow(clippy::unwrap_used, reason = "test helpers outside #[test] functions")]
 
 use std::fs;
-use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::OnceLock;
@@ -36,22 +35,11 @@ fn fixture() -> Option<&'static Fixture> {
     FIXTURE.get_or_init(build_fixture).as_ref()
 }
 
-#[allow(
-    clippy::print_stderr,
-    reason = "the skip must be loud in the test output"
-)]
 fn build_fixture() -> Option<Fixture> {
-    let is_root = Command::new("id")
-        .arg("-u")
-        .output()
-        .is_ok_and(|out| out.stdout.starts_with(b"0\n"));
-    let has_nix = Command::new("nix-build").arg("--version").output().is_ok();
-    if !is_root || !has_nix {
-        // Straight to the stderr file descriptor: the harness captures `eprintln!`.
-        let _ = writeln!(
-            std::io::stderr(),
-            "SKIPPED Nix update tests: need root and Nix 2.8+ (scripts/nix-check installs nix-bin; CI runs as root)"
-        );
+    if !test_support::require_root(
+        "Nix update tests (Nix 2.8+: scripts/nix-check installs nix-bin)",
+        &["nix-build", "nix-store", "nix"],
+    ) {
         return None;
     }
     let dir = tempfile::tempdir().unwrap();

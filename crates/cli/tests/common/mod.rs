@@ -7,7 +7,7 @@
 use std::path::Path;
 use std::process::{Command, Output};
 
-pub(crate) use test_support::lab::{Lab, is_root, text};
+pub(crate) use test_support::lab::{LAB_TOOLS, Lab, text};
 
 /// Runs the `osiris` binary in `dir`.
 pub(crate) fn osiris(dir: &Path, args: &[&str]) -> Output {

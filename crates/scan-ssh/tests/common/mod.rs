@@ -25,20 +25,10 @@ pub struct TempUser {
     sudoers: Option<PathBuf>,
 }
 
-/// Returns false (after printing a loud notice) when the tests cannot start sshd.
+/// Returns false (after printing a loud notice) when the tests cannot start sshd; fails instead
+/// under `OSIRIS_REQUIRE_ROOT=1`.
 pub fn can_run(test: &str) -> bool {
-    let is_root = Command::new("id")
-        .arg("-u")
-        .output()
-        .map(|out| String::from_utf8_lossy(&out.stdout).trim() == "0")
-        .unwrap_or(false);
-    if !is_root || !Path::new("/usr/sbin/sshd").exists() {
-        eprintln!(
-            "\n*** SKIPPED {test}: needs root and /usr/sbin/sshd (apt-get install openssh-server) ***\n"
-        );
-        return false;
-    }
-    true
+    test_support::require_root(test, &["sshd", "ssh-keygen", "useradd", "userdel"])
 }
 
 impl Sshd {
