@@ -187,16 +187,21 @@ async fn data_dir_under_a_file_is_not_writable() {
         matches!(err, StoreError::DataDirNotWritable { .. }),
         "{err:?}"
     );
-    assert!(
-        message.starts_with(&format!(
-            "data directory {} is not writable: ",
+    assert_eq!(
+        message,
+        format!(
+            "data directory {} is not writable (choose another with --data-dir or fix its permissions)",
             data_dir.display()
-        )),
-        "{message}"
+        )
+    );
+    let cause = std::error::Error::source(&err).expect("the OS reason is the source");
+    assert!(
+        std::error::Error::source(cause).is_none(),
+        "the OS reason is the last cause"
     );
     assert!(
-        message.ends_with("; choose another with --data-dir or fix its permissions"),
-        "{message}"
+        !message.contains(&cause.to_string()),
+        "the cause is printed by whoever walks the chain, not repeated in the message: {message}"
     );
 }
 
