@@ -7,7 +7,9 @@ mod evaluate;
 mod host;
 mod param;
 mod runbook;
+mod runbook_controls;
 mod target;
+mod verdict;
 
 pub use control::{Control, Framework, UnknownFramework};
 pub use evaluate::{CheckOutcome, CheckStatus, all_hold, evaluate};
@@ -15,3 +17,4 @@ pub use host::{is_valid_host, is_valid_user};
 pub use param::{ParamError, ParamSpec, ParamType, ParamValue, ResolvedParams, resolve_params};
 pub use runbook::{ExpectOp, Expectation, Operand, Runbook, Script, Severity, Shell};
 pub use target::{DeviceType, Platform, Target, UnknownPlatform};
+pub use verdict::TargetVerdict;
