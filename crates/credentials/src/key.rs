@@ -138,8 +138,7 @@ impl KeySource {
             .write_all(bytes.as_slice())
             .and_then(|()| file.sync_all())
             .and_then(|()| {
-                durable::sync_parent(path)
-                    .map_err(|err| std::io::Error::new(err.kind(), err))
+                durable::sync_parent(path).map_err(|err| std::io::Error::new(err.kind(), err))
             });
         if let Err(source) = res {
             // A half-written key must not be mistaken for a usable one later.

@@ -423,12 +423,12 @@ fn a_failed_write_prints_each_cause_once() {
         .unwrap()
         .set("kept", CredentialKind::Password, secret("new"))
         .unwrap_err();
-    let chain: Vec<String> = std::iter::successors(
-        Some(&err as &(dyn std::error::Error + 'static)),
-        |cause| cause.source(),
-    )
-    .map(ToString::to_string)
-    .collect();
+    let chain: Vec<String> =
+        std::iter::successors(Some(&err as &(dyn std::error::Error + 'static)), |cause| {
+            cause.source()
+        })
+        .map(ToString::to_string)
+        .collect();
     let os_reason = std::io::Error::from_raw_os_error(36).to_string();
     assert_eq!(chain.len(), 3, "{chain:#?}");
     assert_eq!(
@@ -446,7 +446,11 @@ fn a_failed_write_prints_each_cause_once() {
         1,
         "the OS reason is printed once: {printed}"
     );
-    assert_eq!(printed.matches("cannot write vault").count(), 1, "{printed}");
+    assert_eq!(
+        printed.matches("cannot write vault").count(),
+        1,
+        "{printed}"
+    );
 }
 
 #[test]

@@ -463,9 +463,7 @@ impl Store {
         export
             .await
             .map_err(|_| {
-                StoreError::Export(KitError::Source(
-                    "the kit export thread panicked".into(),
-                ))
+                StoreError::Export(KitError::Source("the kit export thread panicked".into()))
             })?
             .map_err(StoreError::Export)
     }

@@ -3,10 +3,10 @@
 use std::path::Path;
 use std::time::{Duration, Instant};
 
+use evidence::ApplianceKey;
 use evidence::kit::{self, KitSource, VerifyOptions, VerifyReport};
 use evidence::log::{BundleDraft, LogWriter};
 use evidence::merkle::{self, MerkleTree};
-use evidence::ApplianceKey;
 
 /// Result of [`seal_throughput`].
 #[derive(Debug, Clone)]
