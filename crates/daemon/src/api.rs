@@ -175,7 +175,8 @@ pub(crate) fn bad_request(error: impl Into<String>, hint: impl Into<String>) -> 
 pub(crate) fn internal(err: impl std::fmt::Display) -> Fail {
     Fail(
         StatusCode::INTERNAL_SERVER_ERROR,
-        err.to_string(),
+        // `{:#}` prints an `anyhow::Error`'s whole chain, each cause once.
+        format!("{err:#}"),
         Some("see the daemon log (`journalctl -u osirisd`)".to_owned()),
     )
 }
@@ -280,7 +281,10 @@ async fn status(State(shared): State<Arc<Shared>>) -> Answer<api::Status> {
 
 async fn evidence_state(shared: &Shared) -> Result<api::EvidenceState, Fail> {
     let store = &shared.store;
-    let latest = store.latest_checkpoint().await.map_err(internal)?;
+    let latest = store
+        .latest_checkpoint()
+        .await
+        .map_err(|err| internal(anyhow::Error::new(err)))?;
     let (ots_pending, ots_anchored) = *lock(&shared.ots_counts);
     Ok(api::EvidenceState {
         bundles: store.size(),
@@ -544,7 +548,7 @@ pub(crate) async fn operator_action(
             body: serde_json::to_value(&body).map_err(internal)?,
         })
         .await
-        .map_err(internal)?;
+        .map_err(|err| internal(anyhow::Error::new(err)))?;
     Ok(appended.seq)
 }
 
@@ -692,9 +696,10 @@ async fn export(
     let summary = match result {
         Ok(summary) => summary,
         Err(err) => {
+            let err = anyhow::Error::new(err);
             let _ = std::fs::remove_dir_all(&partial);
             let text = format!("{err:#}");
-            let hint = match io_kind(&err) {
+            let hint = match io_kind(err.as_ref()) {
                 Some(std::io::ErrorKind::ReadOnlyFilesystem) => {
                     "the USB stick is read-only: check its lock switch, or use another stick"
                 }
