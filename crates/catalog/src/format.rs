@@ -148,29 +148,7 @@ pub(crate) fn parse_runbook(
         }
     };
 
-    let id = raw.id.get_ref().clone();
-    let id_valid = !id.is_empty()
-        && id
-            .chars()
-            .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '-')
-        && !id.starts_with('-');
-    if !id_valid {
-        cx.error(raw.id.span(), format!("runbook id `{id}` is invalid: use uppercase letters, digits and `-`, like `LIN-SSH-001`"));
-    }
-    let stem = file
-        .path
-        .rsplit('/')
-        .next()
-        .unwrap_or(file.path)
-        .trim_end_matches(".toml");
-    if stem != id {
-        cx.error(
-            raw.id.span(),
-            format!(
-                "runbook id `{id}` does not match its file name `{stem}.toml`; rename one of them"
-            ),
-        );
-    }
+    let id = cx.runbook_id(&raw.id);
 
     let mut platforms = Vec::new();
     for platform in &raw.platforms {
@@ -215,36 +193,13 @@ pub(crate) fn parse_runbook(
         }
     }
 
-    let detect = cx.script(&raw.detect, scripts);
-    let remediate = raw.remediate.as_ref().and_then(|s| cx.script(s, scripts));
-    let verify = raw.verify.as_ref().and_then(|s| cx.script(s, scripts));
-    let rollback = raw.rollback.as_ref().and_then(|s| cx.script(s, scripts));
-    if raw.verify.is_some() && raw.remediate.is_none() {
-        cx.error(
-            raw.id.span(),
-            "`verify` without `remediate`: add the remediation or drop the verify script"
-                .to_owned(),
-        );
-    }
-    if raw.auto_heal && raw.remediate.is_none() {
-        cx.error(
-            raw.id.span(),
-            "`auto_heal = true` but there is no `remediate` script".to_owned(),
-        );
-    }
-
-    let mut expect = Vec::new();
-    if raw.expect.get_ref().is_empty() {
-        cx.error(
-            raw.expect.span(),
-            "no `[[expect]]` entries: a check needs at least one expectation".to_owned(),
-        );
-    }
-    for entry in raw.expect.get_ref() {
-        if let Some(expectation) = cx.expectation(entry, &params) {
-            expect.push(expectation);
-        }
-    }
+    let Steps {
+        detect,
+        remediate,
+        verify,
+        rollback,
+    } = cx.steps(&raw, scripts);
+    let expect = cx.expectations(&raw.expect, &params);
 
     let id_line = cx.line_col(raw.id.span().start).0;
     let Some(detect) = detect.filter(|_| cx.errors.is_empty()) else {
@@ -310,7 +265,86 @@ struct Cx<'a> {
     errors: Vec<CatalogError>,
 }
 
+/// A runbook's scripts, each present only when its file exists and passed its checks.
+struct Steps {
+    detect: Option<Script>,
+    remediate: Option<Script>,
+    verify: Option<Script>,
+    rollback: Option<Script>,
+}
+
 impl Cx<'_> {
+    /// The runbook id, checked for its form and against the file name.
+    fn runbook_id(&mut self, raw: &Spanned<String>) -> String {
+        let id = raw.get_ref().clone();
+        let id_valid = !id.is_empty()
+            && id
+                .chars()
+                .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '-')
+            && !id.starts_with('-');
+        if !id_valid {
+            self.error(raw.span(), format!("runbook id `{id}` is invalid: use uppercase letters, digits and `-`, like `LIN-SSH-001`"));
+        }
+        let stem = self
+            .file
+            .path
+            .rsplit('/')
+            .next()
+            .unwrap_or(self.file.path)
+            .trim_end_matches(".toml");
+        if stem != id {
+            self.error(
+                raw.span(),
+                format!(
+                    "runbook id `{id}` does not match its file name `{stem}.toml`; rename one of them"
+                ),
+            );
+        }
+        id
+    }
+
+    /// The detect, remediate, verify and rollback scripts, and the rules that tie them together.
+    fn steps(&mut self, raw: &RunbookFile, scripts: &BTreeMap<&str, &str>) -> Steps {
+        let steps = Steps {
+            detect: self.script(&raw.detect, scripts),
+            remediate: raw.remediate.as_ref().and_then(|s| self.script(s, scripts)),
+            verify: raw.verify.as_ref().and_then(|s| self.script(s, scripts)),
+            rollback: raw.rollback.as_ref().and_then(|s| self.script(s, scripts)),
+        };
+        if raw.verify.is_some() && raw.remediate.is_none() {
+            self.error(
+                raw.id.span(),
+                "`verify` without `remediate`: add the remediation or drop the verify script"
+                    .to_owned(),
+            );
+        }
+        if raw.auto_heal && raw.remediate.is_none() {
+            self.error(
+                raw.id.span(),
+                "`auto_heal = true` but there is no `remediate` script".to_owned(),
+            );
+        }
+        steps
+    }
+
+    /// Every valid `[[expect]]` entry; at least one is required.
+    fn expectations(
+        &mut self,
+        raw: &Spanned<Vec<Spanned<ExpectFile>>>,
+        params: &[ParamSpec],
+    ) -> Vec<Expectation> {
+        if raw.get_ref().is_empty() {
+            self.error(
+                raw.span(),
+                "no `[[expect]]` entries: a check needs at least one expectation".to_owned(),
+            );
+        }
+        raw.get_ref()
+            .iter()
+            .filter_map(|entry| self.expectation(entry, params))
+            .collect()
+    }
+
     fn error(&mut self, span: Range<usize>, message: String) {
         let (line, column) = self.line_col(span.start);
         self.errors.push(CatalogError {

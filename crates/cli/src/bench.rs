@@ -1,11 +1,17 @@
 //! `osiris bench`: measures the evidence pipeline against the targets in docs/PERFORMANCE.md.
 //!
 //! Run it from a release build (`scripts/osiris bench`); figures from a debug build mean nothing.
+//! The measurement code lives here, not in the libraries it measures, so shipped libraries carry none of it.
+
+mod evidence_log;
+mod store_append;
 
 use std::io::Write;
 use std::process::ExitCode;
 
 use anyhow::Context;
+
+use crate::bench::store_append::ThroughputConfig;
 
 #[derive(Debug, clap::Args)]
 pub(crate) struct BenchArgs {
@@ -30,6 +36,11 @@ enum What {
         /// Appends each producer keeps waiting at once.
         #[arg(long, default_value_t = 64)]
         in_flight: usize,
+    },
+    /// Fill a store with N bundles, then time opening it (the Merkle tree is rebuilt from stored leaf hashes).
+    Open {
+        #[arg(long, default_value_t = 1_000_000)]
+        n: u64,
     },
     /// Build a kit of N bundles, then time `evidence verify` on it.
     Verify {
@@ -83,7 +94,7 @@ pub(crate) fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
     for what in whats {
         let line = match what {
             What::Seal { n } => {
-                let run = evidence::bench::seal_throughput(n)?;
+                let run = evidence_log::seal_throughput(n)?;
                 let total = (run.prepare + run.seal).as_secs_f64();
                 format!(
                     "seal: {n} bundles of {} bytes in {total:.2} s = {:.0} bundles/s on one core (prepare {:.2} s, sign+chain+Merkle {:.2} s)",
@@ -99,13 +110,13 @@ pub(crate) fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
                 in_flight,
             } => {
                 let dir = tempfile::tempdir().context("creating a temporary directory")?;
-                let cfg = store::bench::ThroughputConfig {
+                let cfg = ThroughputConfig {
                     n_bundles: n,
                     n_producers: producers,
                     in_flight_per_producer: in_flight,
                 };
                 let run = crate::setup::runtime()?
-                    .block_on(store::bench::append_throughput(dir.path(), cfg))?;
+                    .block_on(store_append::append_throughput(dir.path(), cfg))?;
                 format!(
                     "append: {} bundles, {producers} producers × {in_flight} in flight, durably committed in {:.2} s = {:.0} bundles/s (target ≥ 20,000)",
                     run.n_bundles,
@@ -116,7 +127,7 @@ pub(crate) fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
             What::Verify { n } => {
                 let dir = tempfile::tempdir().context("creating a temporary directory")?;
                 let kit = dir.path().join("kit");
-                let times = evidence::bench::export_and_verify(&kit, n)?;
+                let times = evidence_log::export_and_verify(&kit, n)?;
                 anyhow::ensure!(
                     times.report.problems.is_empty(),
                     "benchmark kit failed to verify: {:?}",
@@ -130,6 +141,7 @@ pub(crate) fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
                     times.export.as_secs_f64()
                 )
             }
+            What::Open { n } => bench_open(n)?,
             What::Decide { history } => bench_decide(history)?,
             What::Daemon {
                 targets,
@@ -137,7 +149,7 @@ pub(crate) fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
                 requests,
             } => crate::bench_daemon::run(targets, idle_secs, requests)?,
             What::Proof { n } => {
-                let times = evidence::bench::inclusion_proof_time(n, 100_000)?;
+                let times = evidence_log::inclusion_proof_time(n, 100_000)?;
                 format!(
                     "proof: inclusion proof + verification in a tree of {n} leaves: mean {:.1} µs, worst {:.1} µs over 100,000 leaves (target ≤ 1 ms)",
                     times.mean.as_secs_f64() * 1e6,
@@ -149,6 +161,38 @@ pub(crate) fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
         out.flush()?;
     }
     Ok(ExitCode::SUCCESS)
+}
+
+fn bench_open(n: u64) -> anyhow::Result<String> {
+    let dir = tempfile::tempdir().context("creating a temporary directory")?;
+    let runtime = crate::setup::runtime()?;
+    let fill = runtime.block_on(store_append::append_throughput(
+        dir.path(),
+        ThroughputConfig {
+            n_bundles: n,
+            n_producers: 8,
+            in_flight_per_producer: 64,
+        },
+    ))?;
+    let reopen = runtime.block_on(store_append::append_throughput(
+        dir.path(),
+        ThroughputConfig {
+            n_bundles: 1,
+            n_producers: 1,
+            in_flight_per_producer: 1,
+        },
+    ))?;
+    anyhow::ensure!(
+        reopen.opened_size == n,
+        "the reopened store holds {} bundles, not {n}",
+        reopen.opened_size
+    );
+    Ok(format!(
+        "open: store of {n} bundles opened (Merkle tree rebuilt from stored leaf hashes) in {:.3} s; filling it took {:.1} s = {:.0} bundles/s",
+        reopen.open_elapsed.as_secs_f64(),
+        fill.elapsed.as_secs_f64(),
+        fill.per_second()
+    ))
 }
 
 fn bench_decide(n_history: usize) -> anyhow::Result<String> {

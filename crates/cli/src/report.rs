@@ -3,7 +3,7 @@
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
-use model::{CheckStatus, Control, Framework, Runbook};
+use model::{CheckStatus, Framework, Runbook};
 use scan::TargetReport;
 
 /// Where the scan's evidence went, for the report's last lines.
@@ -67,7 +67,7 @@ pub(crate) fn render_json(
                     "observed": result.outcome.observed,
                     "expected": result.outcome.expected,
                     "reason": result.outcome.reason,
-                    "controls": runbook.map(control_refs).unwrap_or_default(),
+                    "controls": runbook.map(Runbook::control_refs).unwrap_or_default(),
                 })
             })
         })
@@ -87,11 +87,6 @@ pub(crate) fn render_json(
             "key_id": evidence.key_id,
         },
     })
-}
-
-/// `["HIPAA:164.312(b)", …]` for a runbook.
-pub(crate) fn control_refs(runbook: &Runbook) -> Vec<String> {
-    runbook.controls.iter().map(Control::to_string).collect()
 }
 
 fn render_target(out: &mut String, catalog: &catalog::Catalog, report: &TargetReport) {

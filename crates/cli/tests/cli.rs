@@ -306,6 +306,15 @@ fn unwritable_data_dir_is_a_clear_error() {
     let err = stderr(&out);
     assert!(err.contains("blocker/data"), "{err}");
     assert!(err.contains("--data-dir"), "{err}");
+    // Each cause of the chain is printed once: the store's message, then the OS reason.
+    let reason = std::io::Error::from_raw_os_error(20).to_string();
+    assert!(
+        err.contains(&format!(
+            "data directory blocker/data is not writable (choose another with --data-dir or fix its permissions): {reason}"
+        )),
+        "{err}"
+    );
+    assert_eq!(err.matches(&reason).count(), 1, "{err}");
 }
 
 #[test]

@@ -27,7 +27,7 @@ pub enum KeySource {
 #[non_exhaustive]
 pub enum KeyError {
     /// The key file or credential could not be read.
-    #[error("cannot read {key}: {source}")]
+    #[error("cannot read {key}")]
     Read {
         /// Which key (its [`KeySource`] description).
         key: String,
@@ -80,7 +80,7 @@ pub enum KeyError {
         path: PathBuf,
     },
     /// A new key file could not be written.
-    #[error("cannot create key file {}: {source}", path.display())]
+    #[error("cannot create key file {}", path.display())]
     Create {
         /// The key file.
         path: PathBuf,
@@ -137,7 +137,9 @@ impl KeySource {
         let res = file
             .write_all(bytes.as_slice())
             .and_then(|()| file.sync_all())
-            .and_then(|()| sync_parent_dir(path));
+            .and_then(|()| {
+                durable::sync_parent(path).map_err(|err| std::io::Error::new(err.kind(), err))
+            });
         if let Err(source) = res {
             // A half-written key must not be mistaken for a usable one later.
             let _ = std::fs::remove_file(path);
@@ -242,11 +244,6 @@ pub(crate) fn fill_random(buf: &mut [u8]) -> Result<(), KeyError> {
     getrandom::fill(buf).map_err(|err| KeyError::Random {
         reason: err.to_string(),
     })
-}
-
-/// Makes a rename or create in `path`'s directory durable.
-pub(crate) fn sync_parent_dir(path: &Path) -> std::io::Result<()> {
-    File::open(parent_dir(path))?.sync_all()
 }
 
 /// The directory holding `path` (`.` for a bare file name).

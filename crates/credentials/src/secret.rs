@@ -19,7 +19,7 @@ pub struct Secret(String);
 #[non_exhaustive]
 pub enum ReadSecretError {
     /// Reading failed.
-    #[error("cannot read the secret from stdin: {0}")]
+    #[error("cannot read the secret from stdin")]
     Io(#[from] std::io::Error),
     /// The input is longer than any password or private key should be.
     #[error("the secret on stdin is longer than {max} bytes: pipe only the password or key file")]

@@ -1,9 +1,8 @@
-//! `Vault`: the credential map, its locked read-modify-write cycle and atomic file replacement.
+//! `Vault`: the credential map, its locked read-modify-write cycle and durable file replacement.
 
 use std::collections::BTreeMap;
 use std::fmt;
 use std::fs::{File, OpenOptions};
-use std::io::Write;
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
@@ -12,7 +11,7 @@ use time::OffsetDateTime;
 use zeroize::{Zeroize, Zeroizing};
 
 use crate::envelope::{self, OpenError};
-use crate::key::{KeyError, KeySource, VaultKey, parent_dir, sync_parent_dir};
+use crate::key::{KeyError, KeySource, VaultKey, parent_dir};
 use crate::secret::Secret;
 
 /// The credential vault: a snapshot of the decrypted map plus the key to change it.
@@ -76,7 +75,7 @@ pub enum VaultError {
     #[error(transparent)]
     Key(#[from] KeyError),
     /// The vault file could not be read.
-    #[error("cannot read vault {}: {source}", path.display())]
+    #[error("cannot read vault {}", path.display())]
     Read {
         /// The vault file.
         path: PathBuf,
@@ -117,7 +116,7 @@ pub enum VaultError {
         reason: String,
     },
     /// The lock that serialises writers could not be taken.
-    #[error("cannot lock vault {}: {source}; check that its directory exists and is writable", path.display())]
+    #[error("cannot lock vault {} (check that its directory exists and is writable)", path.display())]
     Lock {
         /// The lock file.
         path: PathBuf,
@@ -125,12 +124,12 @@ pub enum VaultError {
         source: std::io::Error,
     },
     /// The new vault could not be written; the previous file is unchanged.
-    #[error("cannot write vault {}: {source}; the previous vault is unchanged", path.display())]
+    #[error("cannot write vault {} (the previous vault is unchanged)", path.display())]
     Write {
         /// The vault file.
         path: PathBuf,
-        /// The underlying error.
-        source: std::io::Error,
+        /// The step that failed.
+        source: durable::Error,
     },
     /// A credential name breaks the naming rule.
     #[error(
@@ -386,15 +385,16 @@ fn now_secs() -> OffsetDateTime {
     now.replace_nanosecond(0).unwrap_or(now)
 }
 
-fn sibling(path: &Path, prefix: &str, suffix: &str) -> PathBuf {
+/// The writers' lock file beside the vault: `<vault name>.lock`.
+fn lock_path(path: &Path) -> PathBuf {
     let name = path
         .file_name()
         .map_or_else(|| "vault".into(), |name| name.to_string_lossy());
-    parent_dir(path).join(format!("{prefix}{name}{suffix}"))
+    parent_dir(path).join(format!("{name}.lock"))
 }
 
 fn lock(path: &Path) -> Result<LockGuard, VaultError> {
-    let lock_path = sibling(path, "", ".lock");
+    let lock_path = lock_path(path);
     let lock_err = |source| VaultError::Lock {
         path: lock_path.clone(),
         source,
@@ -492,33 +492,9 @@ fn write_entries(
         reason: format!("cannot serialise credentials: {err}"),
     })?;
     let sealed = envelope::seal(key, &plaintext)?;
-    write_atomically(path, &sealed).map_err(|source| VaultError::Write {
+    // Callers hold the writers' lock, so no other writer replaces the file in between.
+    durable::write(path, &sealed, 0o600).map_err(|source| VaultError::Write {
         path: path.to_path_buf(),
         source,
     })
-}
-
-/// Writes `bytes` to a 0600 temp file beside `path`, syncs it, renames it over `path` and
-/// syncs the directory. Callers hold the writers' lock, so the temp name can be fixed.
-fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    let tmp = sibling(path, ".", ".tmp");
-    match std::fs::remove_file(&tmp) {
-        Ok(()) => {}
-        Err(err) if err.kind() == std::io::ErrorKind::NotFound => {}
-        Err(err) => return Err(err),
-    }
-    let mut file = OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .open(&tmp)?;
-    let res = file
-        .write_all(bytes)
-        .and_then(|()| file.sync_all())
-        .and_then(|()| std::fs::rename(&tmp, path))
-        .and_then(|()| sync_parent_dir(path));
-    if res.is_err() {
-        let _ = std::fs::remove_file(&tmp);
-    }
-    res
 }

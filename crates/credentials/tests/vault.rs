@@ -358,6 +358,12 @@ fn concurrent_writers_lose_no_updates() {
     }
 }
 
+/// A vault path whose file name leaves no room for the temporary sibling's suffix: the lock
+/// (`<name>.lock`) still fits in 255 bytes, the temporary file cannot be created, even by root.
+fn unwritable_name(fx: &Fixture) -> PathBuf {
+    fx.dir.path().join("v".repeat(250))
+}
+
 #[test]
 fn failed_write_keeps_the_previous_vault() {
     let fx = fixture();
@@ -365,11 +371,10 @@ fn failed_write_keeps_the_previous_vault() {
     vault
         .set("kept", CredentialKind::Password, secret("old"))
         .unwrap();
-    let before = std::fs::read(&fx.vault).unwrap();
-    // A directory where the temp file must go makes the write fail (works even as root).
-    let blocker = fx.dir.path().join(".credentials.vault.tmp");
-    std::fs::create_dir(&blocker).unwrap();
-    std::fs::write(blocker.join("x"), b"x").unwrap();
+    let stuck = unwritable_name(&fx);
+    std::fs::rename(&fx.vault, &stuck).unwrap();
+    let before = std::fs::read(&stuck).unwrap();
+    let mut vault = Vault::open(&stuck, &fx.key).unwrap();
     let err = vault
         .set("kept", CredentialKind::Password, secret("new"))
         .unwrap_err();
@@ -378,16 +383,23 @@ fn failed_write_keeps_the_previous_vault() {
         err.to_string().contains("the previous vault is unchanged"),
         "{err}"
     );
-    assert_eq!(std::fs::read(&fx.vault).unwrap(), before);
+    assert_eq!(std::fs::read(&stuck).unwrap(), before);
     assert_eq!(vault.get("kept").unwrap().unwrap().secret.expose(), "old");
-    let reopened = Vault::open(&fx.vault, &fx.key).unwrap();
+    let reopened = Vault::open(&stuck, &fx.key).unwrap();
     assert_eq!(
         reopened.get("kept").unwrap().unwrap().secret.expose(),
         "old"
     );
+    let names: Vec<String> = std::fs::read_dir(fx.dir.path())
+        .unwrap()
+        .map(|entry| entry.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|name| name.contains(".tmp"))
+        .collect();
+    assert!(names.is_empty(), "temporary files left behind: {names:?}");
 
-    // Once the obstacle is gone, writing works again.
-    std::fs::remove_dir_all(&blocker).unwrap();
+    // Under a name with room for the temporary file, writing works again.
+    std::fs::rename(&stuck, &fx.vault).unwrap();
+    let mut vault = Vault::open(&fx.vault, &fx.key).unwrap();
     vault
         .set("kept", CredentialKind::Password, secret("new"))
         .unwrap();
@@ -395,6 +407,49 @@ fn failed_write_keeps_the_previous_vault() {
     assert_eq!(
         reopened.get("kept").unwrap().unwrap().secret.expose(),
         "new"
+    );
+}
+
+#[test]
+fn a_failed_write_prints_each_cause_once() {
+    let fx = fixture();
+    Vault::open(&fx.vault, &fx.key)
+        .unwrap()
+        .set("kept", CredentialKind::Password, secret("old"))
+        .unwrap();
+    let stuck = unwritable_name(&fx);
+    std::fs::rename(&fx.vault, &stuck).unwrap();
+    let err = Vault::open(&stuck, &fx.key)
+        .unwrap()
+        .set("kept", CredentialKind::Password, secret("new"))
+        .unwrap_err();
+    let chain: Vec<String> =
+        std::iter::successors(Some(&err as &(dyn std::error::Error + 'static)), |cause| {
+            cause.source()
+        })
+        .map(ToString::to_string)
+        .collect();
+    let os_reason = std::io::Error::from_raw_os_error(36).to_string();
+    assert_eq!(chain.len(), 3, "{chain:#?}");
+    assert_eq!(
+        chain[0],
+        format!(
+            "cannot write vault {} (the previous vault is unchanged)",
+            stuck.display()
+        )
+    );
+    assert!(chain[1].starts_with("creating "), "{chain:#?}");
+    assert_eq!(chain[2], os_reason);
+    let printed = chain.join(": ");
+    assert_eq!(
+        printed.matches(&os_reason).count(),
+        1,
+        "the OS reason is printed once: {printed}"
+    );
+    assert_eq!(
+        printed.matches("cannot write vault").count(),
+        1,
+        "{printed}"
     );
 }
 
@@ -455,13 +510,13 @@ fn rotate_key_re_encrypts_under_the_new_key() {
     assert!(!stray.exists());
 
     // A failed vault write removes the new key again; the old key still opens the vault.
-    std::fs::create_dir(fx.dir.path().join(".credentials.vault.tmp")).unwrap();
-    std::fs::write(fx.dir.path().join(".credentials.vault.tmp/x"), b"x").unwrap();
+    let stuck = unwritable_name(&fx);
+    std::fs::rename(&fx.vault, &stuck).unwrap();
     let third = fx.dir.path().join("third.key");
-    let err = rotate_key(&fx.vault, &new_key, &third).unwrap_err();
+    let err = rotate_key(&stuck, &new_key, &third).unwrap_err();
     assert!(matches!(err, VaultError::Write { .. }), "{err}");
     assert!(!third.exists());
-    assert_eq!(Vault::open(&fx.vault, &new_key).unwrap().len(), 3);
+    assert_eq!(Vault::open(&stuck, &new_key).unwrap().len(), 3);
 }
 
 #[test]

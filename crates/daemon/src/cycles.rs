@@ -346,7 +346,9 @@ pub(crate) async fn refresh_ots_counts(shared: &Shared) {
                 .facts
                 .set_ots_counts(pending, proofs.len() as u64 - pending);
         }
-        Err(err) => tracing::warn!(error = %err, "Could not count the OpenTimestamps proofs."),
+        Err(err) => {
+            tracing::warn!(error = %format!("{:#}", anyhow::Error::new(err)), "Could not count the OpenTimestamps proofs.")
+        }
     }
 }
 

@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 
 use heal::{HealRecord, HealResult};
 use incidents::Event;
-use model::{CheckStatus, Framework, Platform};
+use model::{CheckStatus, Framework, Platform, TargetVerdict};
 use scan::TargetReport;
 
 /// Frameworks in the order status shows them (HIPAA first).
@@ -42,13 +42,12 @@ pub(crate) fn device(
             }
         })
         .collect();
-    let unreadable = summary.total > 0 && summary.error == summary.total;
-    let status = if unreadable {
-        api::DeviceStatus::Error
-    } else if summary.fail > 0 {
-        api::DeviceStatus::Drifted
-    } else {
-        api::DeviceStatus::Compliant
+    let verdict = report.verdict();
+    let unreadable = verdict == TargetVerdict::ScanFailed;
+    let status = match verdict {
+        TargetVerdict::ScanFailed => api::DeviceStatus::Error,
+        TargetVerdict::Drifted => api::DeviceStatus::Drifted,
+        TargetVerdict::Compliant => api::DeviceStatus::Compliant,
     };
     let error = unreadable
         .then(|| report.results.first().map(|r| r.outcome.reason.clone()))

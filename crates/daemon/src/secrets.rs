@@ -16,14 +16,17 @@ pub(crate) fn put(shared: &Shared, name: &str, secret: &str) -> Result<(), Fail>
         if let Some(dir) = path.parent() {
             std::fs::create_dir_all(dir).map_err(internal)?;
         }
-        credentials::Vault::init_key(path).map_err(internal)?;
+        credentials::Vault::init_key(path).map_err(|err| internal(anyhow::Error::new(err)))?;
         tracing::info!(key = %path.display(), "Created the credential vault key.");
     }
     let mut vault =
         credentials::Vault::open(secrets.vault_path(), secrets.key()).map_err(|err| {
             Fail(
                 StatusCode::SERVICE_UNAVAILABLE,
-                format!("the credential vault cannot be opened: {err}"),
+                format!(
+                    "the credential vault cannot be opened: {:#}",
+                    anyhow::Error::new(err)
+                ),
                 Some("call your IT partner: the vault or its key needs attention".to_owned()),
             )
         })?;
@@ -33,7 +36,7 @@ pub(crate) fn put(shared: &Shared, name: &str, secret: &str) -> Result<(), Fail>
             credentials::CredentialKind::Password,
             credentials::Secret::new(secret.to_owned()),
         )
-        .map_err(internal)?;
+        .map_err(|err| internal(anyhow::Error::new(err)))?;
     tracing::info!(credential = name, "Stored a credential from the console.");
     Ok(())
 }

@@ -393,7 +393,7 @@ async fn test_directory(
         Err(err) => api::ConnectionTest {
             ok: false,
             message: plain_words(&err, &cfg),
-            detail: Some(err.to_string()),
+            detail: Some(format!("{:#}", anyhow::Error::new(err))),
         },
     }))
 }

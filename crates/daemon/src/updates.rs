@@ -97,7 +97,7 @@ pub(crate) async fn seal_pending(shared: &Shared) {
             })
             .await;
         if let Err(err) = appended {
-            tracing::error!(error = %err, "Could not seal a queued update record; will retry.");
+            tracing::error!(error = %format!("{:#}", anyhow::Error::new(err)), "Could not seal a queued update record; will retry.");
             return;
         }
         sealed += 1;

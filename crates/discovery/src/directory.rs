@@ -33,7 +33,7 @@ pub enum DiscoveryError {
     },
     /// The SRV lookup for a domain controller failed.
     #[error(
-        "cannot locate a domain controller for {domain}: {source}; set the DC explicitly or check the resolver"
+        "cannot locate a domain controller for {domain} (set the DC explicitly or check the resolver)"
     )]
     Locate {
         /// The domain whose DC was looked up.

@@ -8,35 +8,25 @@ pub const BUNDLE_SCHEMA_V1: &str = "osiris.bundle/v1";
 /// The `kind` of a bundle that carries a [`ScanBody`].
 pub const KIND_SCAN: &str = "scan";
 
-/// One sealed bundle: the envelope that is signed, chained and logged.
+/// The members of every v1 bundle, in JCS (sorted) order; docs/EVIDENCE-FORMAT.md says what each holds.
 ///
-/// Field order here is irrelevant on the wire: bundles are serialised with JCS (RFC 8785), which sorts members.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Envelope {
-    /// Always [`BUNDLE_SCHEMA_V1`].
-    pub schema: String,
-    /// Position in the log, 0-based; equals the Merkle leaf index.
-    pub seq: u64,
-    /// Appliance id: first 16 hex digits of SHA-256 of the public key.
-    pub appliance: String,
-    /// Key id of the signing key, 8 lowercase hex digits.
-    pub key: String,
-    /// Site id from the appliance configuration.
-    pub site: String,
-    /// RFC 3339 UTC time of sealing, millisecond precision, `Z` suffix.
-    pub time: String,
-    /// `scan`, `heal`, `discovery`, `notification`, `config`, `checkpoint`, …
-    pub kind: String,
-    /// Catalogue version the bundle was produced under.
-    pub catalog: String,
-    /// Lowercase hex SHA-256 of the previous bundle's line; 64 zeros for `seq` 0.
-    pub prev: String,
-    /// Kind-specific content.
-    pub body: serde_json::Value,
-    /// Standard base64 (padded) Ed25519 signature over the JCS form of the envelope without `sig`.
-    pub sig: String,
-}
+/// There is no envelope struct: the writer (`evidence::log`) assembles the canonical line from
+/// pre-canonicalised parts so each body is serialised once, and the verifier (`evidence::kit`) reads
+/// lines as generic JSON so it can report every problem of a line instead of the first serde error.
+/// Both take the member names from here.
+pub const BUNDLE_MEMBERS: [&str; 11] = [
+    "appliance",
+    "body",
+    "catalog",
+    "key",
+    "kind",
+    "prev",
+    "schema",
+    "seq",
+    "sig",
+    "site",
+    "time",
+];
 
 /// Body of a bundle with `kind = "scan"`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

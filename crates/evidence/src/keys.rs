@@ -2,8 +2,7 @@
 
 use std::fmt;
 use std::fs;
-use std::io::Write;
-use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
+use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
 
@@ -31,8 +30,8 @@ pub struct VerifierKey {
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum KeyError {
-    /// Reading, writing or creating the key file or its directory failed.
-    #[error("{action} {path}: {source}")]
+    /// Reading or inspecting the key file, or creating its directory, failed.
+    #[error("{action} {path}")]
     Io {
         /// What was being done.
         action: &'static str,
@@ -41,6 +40,9 @@ pub enum KeyError {
         /// The underlying error.
         source: std::io::Error,
     },
+    /// The new key file could not be written.
+    #[error("cannot save the new appliance key")]
+    Write(#[source] durable::Error),
     /// The key file is readable or writable by group or others.
     #[error(
         "key file {path} has mode {mode:o}, which lets other users read the appliance signing key: run `chmod 600 {path}` (and check nobody copied it)"
@@ -335,14 +337,6 @@ fn split_key_fields(text: &str) -> Option<(&str, [u8; 4], Vec<u8>)> {
 }
 
 fn write_key_file(path: &Path, text: &str) -> Result<(), KeyError> {
-    let io_error = |action: &'static str, path: &Path| {
-        let path = path.to_owned();
-        move |source| KeyError::Io {
-            action,
-            path,
-            source,
-        }
-    };
     let parent = match path.parent() {
         Some(parent) if !parent.as_os_str().is_empty() => parent,
         _ => Path::new("."),
@@ -351,32 +345,10 @@ fn write_key_file(path: &Path, text: &str) -> Result<(), KeyError> {
         .recursive(true)
         .mode(0o700)
         .create(parent)
-        .map_err(io_error("creating key directory", parent))?;
-    let mut suffix = [0u8; 8];
-    rand::fill(&mut suffix[..]);
-    let file_name = path
-        .file_name()
-        .map(|name| name.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    let temp_path = parent.join(format!(".{file_name}.tmp-{}", hex::encode(suffix)));
-    let result = (|| {
-        let mut file = fs::OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .mode(0o600)
-            .open(&temp_path)
-            .map_err(io_error("creating key file", &temp_path))?;
-        file.write_all(format!("{text}\n").as_bytes())
-            .map_err(io_error("writing key file", &temp_path))?;
-        file.sync_all()
-            .map_err(io_error("syncing key file", &temp_path))?;
-        fs::rename(&temp_path, path).map_err(io_error("renaming key file into place", path))?;
-        fs::File::open(parent)
-            .and_then(|dir| dir.sync_all())
-            .map_err(io_error("syncing key directory", parent))
-    })();
-    if result.is_err() {
-        let _ = fs::remove_file(&temp_path);
-    }
-    result
+        .map_err(|source| KeyError::Io {
+            action: "creating key directory",
+            path: parent.to_owned(),
+            source,
+        })?;
+    durable::write(path, format!("{text}\n").as_bytes(), 0o600).map_err(KeyError::Write)
 }

@@ -1,6 +1,5 @@
 //! Evidence log core: canonical JSON, Ed25519 signing, hash chain, RFC 9162 Merkle log, checkpoints, auditor kit.
 
-pub mod bench;
 pub mod checkpoint;
 pub mod jcs;
 pub mod keys;

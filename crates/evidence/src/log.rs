@@ -66,7 +66,7 @@ pub struct LogWriter {
 #[non_exhaustive]
 pub enum EvidenceError {
     /// The body has no canonical JSON form.
-    #[error("bundle body cannot be canonicalised: {0}")]
+    #[error("bundle body cannot be canonicalised")]
     Canonical(#[from] JcsError),
     /// The body is not a JSON object.
     #[error("bundle body must be a JSON object, found {0}: wrap the content in an object")]
@@ -165,7 +165,7 @@ impl LogWriter {
     /// Seals a prepared draft; cannot fail.
     pub fn seal_prepared(&mut self, draft: &PreparedDraft) -> Entry {
         let seq = self.tree.len();
-        // JCS member order: appliance, body, catalog, key, kind, prev, schema, seq, [sig,] site, time.
+        // JCS member order (`evidence_schema::BUNDLE_MEMBERS`): appliance, body, catalog, key, kind, prev, schema, seq, [sig,] site, time.
         let mut head = Vec::with_capacity(draft.body.len() + 512);
         head.extend_from_slice(b"{\"appliance\":");
         head.extend_from_slice(&self.appliance_json);

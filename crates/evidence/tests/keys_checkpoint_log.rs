@@ -131,9 +131,15 @@ fn sealed_line_is_the_jcs_of_itself_chains_and_verifies() {
     assert_eq!(value["prev"], hex::encode(first.line_hash));
     assert_eq!(value["time"], "2026-11-28T03:40:12.123Z");
     assert_eq!(value["appliance"], key.appliance_id());
-    let envelope: evidence_schema::Envelope =
-        serde_json::from_value(value.clone()).expect("schema");
-    assert_eq!(envelope.seq, 1);
+    let members: Vec<&str> = value
+        .as_object()
+        .expect("object")
+        .keys()
+        .map(String::as_str)
+        .collect();
+    assert_eq!(members, evidence_schema::BUNDLE_MEMBERS);
+    assert_eq!(value["seq"], 1);
+    assert_eq!(value["schema"], evidence_schema::BUNDLE_SCHEMA_V1);
     let sig = value
         .as_object_mut()
         .expect("object")

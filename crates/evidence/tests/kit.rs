@@ -484,3 +484,74 @@ fn bitcoin_attestation_without_header_is_reported_as_header_missing() {
         "checkpoints/000000000004.txt.ots: does not timestamp checkpoints/000000000004.txt",
     );
 }
+
+/// Every file of a kit exported from a fixed key and log: `<sha256> <size> <path>`, one line each.
+fn listing(dir: &Path) -> String {
+    all_files(dir)
+        .iter()
+        .map(|path| {
+            let bytes = fs::read(dir.join(path)).expect("read");
+            format!(
+                "{} {} {path}\n",
+                hex::encode(Sha256::digest(&bytes)),
+                bytes.len()
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn kit_bytes_and_verify_output_are_stable() {
+    let temp = tempfile::tempdir().expect("tempdir");
+    let log = build_log(ApplianceKey::from_seed(&[7; 32]), 12, &[4, 9], "golden");
+    let dir = temp.path().join("kit");
+    export_log(&dir, &log, Some((9, 1))).expect("export");
+    expect_test::expect![[r#"
+        34562fa0d17b79a59c662d673adb723f713beaedffba2de1100041baeeb76c97 977 MANIFEST
+        ca34f621cdcd69d81fd74f22323faf8802792a7c6ab1bb206e5d4a237b9ec776 2168 README.md
+        19012dea845bcb6dd0c573e79e0580e8f36a1938c9081ca5e31a533efe0c7616 88 appliance.pub
+        a5ece445f22fcb7c9b7aae3384ee3f2febe7e83b5684a99e19d5eb0ccc4899d1 4480 bundles.jsonl
+        12f6c9737adf9d6af53be347b6e97ab1deb15f78c69620f03c20e24418057819 213 checkpoints/000000000004.txt
+        b546f352e521f765da26883fcd64fa2cbbdeb8cfe49909c4fd681bbad5011861 213 checkpoints/000000000009.txt
+        1a49b60d090b993c5c9e9a6d8167704a9eac393cbe126c9fb06abc44791fde15 100 checkpoints/000000000009.txt.ots
+        f3b7541063f9017f7083e3a94c6f359374cc63a1720dce8253984166f6f829d4 214 checkpoints/000000000012.txt
+        42e762bfceafd6323104272a79043620694811ed20d1658f28982aaf97b1238d 90 proofs/consistency-000000000004-000000000009.txt
+        521c2a79fd525bb096f630195020525e220baf6dca65c4629cc072f45f6e1d13 180 proofs/consistency-000000000009-000000000012.txt
+    "#]].assert_eq(&listing(&dir));
+
+    rewrite_bundles(&dir, |lines| {
+        lines.remove(5);
+        lines[2][10] ^= 0x01;
+    });
+    fs::write(dir.join("proofs/extra.txt"), "x").expect("write");
+    fs::remove_file(dir.join("checkpoints/000000000004.txt")).expect("remove");
+    let report = verify(&dir);
+    let mut rendered = problems(&report).join("\n");
+    rendered.push_str(&format!(
+        "\nbundles {} checkpoints {} root {}\n",
+        report.bundles,
+        report.checkpoints,
+        hex::encode(report.root.expect("root"))
+    ));
+    expect_test::expect![[r#"
+        bundles.jsonl:3: unexpected member "appliancd" (not a v1 bundle)
+        bundles.jsonl:3: appliance is not fe812c12f3ab4ce6, the id of appliance.pub (bundle from another appliance)
+        bundles.jsonl:3: signature does not verify under appliance.pub (bundle altered, or signed by another key)
+        bundles.jsonl:4: prev hash does not match line 3 (a bundle was removed, inserted or reordered)
+        bundles.jsonl:6: seq is 6, expected 5 (a bundle was removed, inserted or reordered)
+        bundles.jsonl:6: prev hash does not match line 5 (a bundle was removed, inserted or reordered)
+        bundles.jsonl:7: seq is 7, expected 6 (a bundle was removed, inserted or reordered)
+        bundles.jsonl:8: seq is 8, expected 7 (a bundle was removed, inserted or reordered)
+        bundles.jsonl:9: seq is 9, expected 8 (a bundle was removed, inserted or reordered)
+        bundles.jsonl:10: seq is 10, expected 9 (a bundle was removed, inserted or reordered)
+        bundles.jsonl:11: seq is 11, expected 10 (a bundle was removed, inserted or reordered)
+        checkpoints/000000000009.txt: root does not match bundles 1..9: this checkpoint forks the log
+        checkpoints/000000000012.txt: claims 12 bundles but bundles.jsonl has only 11: bundles were removed, or the checkpoint belongs to a longer log
+        proofs/consistency-000000000004-000000000009.txt: unexpected file in proofs/ (no pair of consecutive checkpoints matches it)
+        proofs/extra.txt: unexpected file in proofs/ (no pair of consecutive checkpoints matches it)
+        bundles.jsonl: SHA-256 or size (4107 bytes, MANIFEST says 4480) does not match MANIFEST: the file was altered
+        proofs/extra.txt: not listed in MANIFEST: a file was added to the kit after it was signed
+        checkpoints/000000000004.txt: listed in MANIFEST but missing: a file was deleted from the kit
+        bundles 11 checkpoints 0 root 7d2c0a522784013b2a785ac991826e0655435f00d2291d9d48642c01c493e86a
+    "#]].assert_eq(&rendered);
+}

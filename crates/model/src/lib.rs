@@ -7,7 +7,9 @@ mod evaluate;
 mod host;
 mod param;
 mod runbook;
+mod runbook_controls;
 mod target;
+mod verdict;
 
 pub use control::{Control, Framework, UnknownFramework};
 pub use evaluate::{CheckOutcome, CheckStatus, all_hold, evaluate};
@@ -17,3 +19,4 @@ pub use runbook::{
     ExpectOp, Expectation, Operand, Runbook, Script, Severity, Shell, UnknownSeverity,
 };
 pub use target::{DeviceType, Platform, Target, UnknownPlatform};
+pub use verdict::TargetVerdict;

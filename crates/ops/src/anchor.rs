@@ -55,7 +55,7 @@ pub async fn submit_checkpoint(
                 Ok(()) => accepted.push(url.clone()),
                 Err(err) => refused.push(format!("{url}: {err}")),
             },
-            Err(err) => refused.push(format!("{url}: {err}")),
+            Err(err) => refused.push(format!("{url}: {:#}", anyhow::Error::new(err))),
         }
     }
     for problem in &refused {
@@ -108,7 +108,7 @@ pub async fn upgrade_pending(
             out.push(Upgraded {
                 checkpoint_size: proof.checkpoint_size,
                 bitcoin_height: None,
-                problem: Some(err.to_string()),
+                problem: Some(format!("{:#}", anyhow::Error::new(err))),
             });
             continue;
         }

@@ -8,7 +8,7 @@ use time::OffsetDateTime;
 
 use config::{TransportConfig, WinRmAuth, WinRmConfig, WinRmSecurity, WinRmTrust};
 use evidence_schema::{CheckResultRecord, ScanBody, Summary, TargetRecord};
-use model::{Control, DeviceType, Platform, Runbook, Target};
+use model::{DeviceType, Platform, Runbook, Target};
 use scan::TargetReport;
 
 /// One scanned target, with the transport that reached it (healing reuses it).
@@ -205,7 +205,7 @@ pub fn scan_body(
                 observed: result.outcome.observed.clone(),
                 expected: result.outcome.expected.clone(),
                 reason: result.outcome.reason.clone(),
-                controls: runbook.map(control_refs).unwrap_or_default(),
+                controls: runbook.map(Runbook::control_refs).unwrap_or_default(),
             }
         })
         .collect();
@@ -227,9 +227,4 @@ pub fn scan_body(
         },
     };
     Ok(serde_json::to_value(body)?)
-}
-
-/// A runbook's framework controls as `FRAMEWORK:id` strings (as recorded in evidence).
-pub fn control_refs(runbook: &Runbook) -> Vec<String> {
-    runbook.controls.iter().map(Control::to_string).collect()
 }

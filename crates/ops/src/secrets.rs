@@ -51,7 +51,8 @@ impl Secrets {
 
     fn credential(&self, name: &str) -> anyhow::Result<credentials::Credential> {
         let vault = self.vault.get_or_init(|| {
-            credentials::Vault::open(&self.vault_path, &self.key).map_err(|err| err.to_string())
+            credentials::Vault::open(&self.vault_path, &self.key)
+                .map_err(|err| format!("{:#}", anyhow::Error::new(err)))
         });
         let vault = vault
             .as_ref()

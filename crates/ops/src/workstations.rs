@@ -8,6 +8,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use evidence_schema::{CheckCounts, NotChecked, WorkstationSummaryBody};
+use model::TargetVerdict;
 use scan::TargetReport;
 
 use crate::discover::{LatestComputer, stored_computers};
@@ -223,13 +224,10 @@ pub fn summary(plan: &Plan, reports: &[&TargetReport]) -> WorkstationSummaryBody
     let mut checks: BTreeMap<String, CheckCounts> = BTreeMap::new();
     let (mut compliant, mut drifted, mut failed) = (0u64, 0u64, 0u64);
     for report in reports {
-        let s = report.summary();
-        if s.total > 0 && s.error == s.total {
-            failed += 1;
-        } else if s.fail > 0 {
-            drifted += 1;
-        } else {
-            compliant += 1;
+        match report.verdict() {
+            TargetVerdict::ScanFailed => failed += 1,
+            TargetVerdict::Drifted => drifted += 1,
+            TargetVerdict::Compliant => compliant += 1,
         }
         for result in &report.results {
             let counts = checks.entry(result.runbook_id.clone()).or_default();

@@ -145,7 +145,7 @@ pub enum OtsError {
     #[error("cannot build the HTTP client: {0}; check the system's TLS roots")]
     HttpClient(String),
     /// An HTTP request failed before a response arrived.
-    #[error("HTTP request to {url} failed: {source}; check the URL and network")]
+    #[error("HTTP request to {url} failed (check the URL and network)")]
     Http {
         /// The requested URL.
         url: String,

@@ -393,7 +393,7 @@ fn check_host_key(shared: &Shared, session: &ssh2::Session) -> Result<(), Transp
         .check_or_pin(&shared.target.name, &shared.endpoint(), &presented)
         .map_err(|err| TransportError::Connect {
             target: label.clone(),
-            message: format!("cannot check the host key: {err}"),
+            message: format!("cannot check the host key: {}", with_causes(&err)),
         })?;
     match verdict {
         Verdict::Known => Ok(()),
@@ -475,4 +475,12 @@ fn is_timeout(err: &ssh2::Error) -> bool {
 
 fn millis(duration: Duration) -> u32 {
     u32::try_from(duration.as_millis()).unwrap_or(u32::MAX)
+}
+
+/// `err` followed by each of its causes, once each: `cannot write X: creating Y: Read-only file system`.
+fn with_causes(err: &(dyn std::error::Error + 'static)) -> String {
+    std::iter::successors(Some(err), |err| err.source())
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join(": ")
 }

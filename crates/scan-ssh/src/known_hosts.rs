@@ -1,12 +1,11 @@
 //! Pinned SSH host keys: the `known_hosts` file, trust on first contact, enforced afterwards.
 //!
 //! One line per pin: `<name> <address>:<port> <key type> <base64 key>` (IPv6 addresses in
-//! brackets). Lines starting with `#` and blank lines are ignored. The file is rewritten
-//! atomically (temporary file, then rename) with mode 0600.
+//! brackets). Lines starting with `#` and blank lines are ignored. The file is replaced
+//! durably (`durable::write`: temporary sibling, fsync, rename, fsync the directory) with mode 0600.
 
 use std::fs;
-use std::io::{self, Write};
-use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, PoisonError};
 
@@ -33,7 +32,7 @@ pub struct HostKey {
 #[non_exhaustive]
 pub enum KnownHostsError {
     /// The file exists but cannot be read.
-    #[error("cannot read {path}: {source}; check that the data directory is readable")]
+    #[error("cannot read {path} (check that the data directory is readable)")]
     Read { path: String, source: io::Error },
     /// A line does not have the expected shape.
     #[error(
@@ -45,8 +44,11 @@ pub enum KnownHostsError {
         reason: String,
     },
     /// The new pin could not be saved.
-    #[error("cannot write {path}: {source}; check that the data directory is writable")]
-    Write { path: String, source: io::Error },
+    #[error("cannot write {path} (check that the data directory is writable)")]
+    Write {
+        path: String,
+        source: durable::Error,
+    },
 }
 
 impl KnownHosts {
@@ -133,10 +135,6 @@ impl KnownHosts {
     }
 
     fn save(&self, entries: &[Entry]) -> Result<(), KnownHostsError> {
-        let write_err = |source: io::Error| KnownHostsError::Write {
-            path: self.path.display().to_string(),
-            source,
-        };
         let mut text = String::from(
             "# Pinned SSH host keys (osiris). Remove a line to re-pin after checking the new key.\n",
         );
@@ -144,31 +142,12 @@ impl KnownHosts {
             text.push_str(&entry.line());
             text.push('\n');
         }
-        let file_name = self
-            .path
-            .file_name()
-            .map(|n| n.to_string_lossy().into_owned());
-        let tmp = self.path.with_file_name(format!(
-            ".{}.tmp-{}",
-            file_name.unwrap_or_else(|| "known_hosts".to_owned()),
-            std::process::id()
-        ));
-        let res = (|| {
-            let mut file = fs::OpenOptions::new()
-                .write(true)
-                .create(true)
-                .truncate(true)
-                .mode(0o600)
-                .open(&tmp)?;
-            file.set_permissions(fs::Permissions::from_mode(0o600))?;
-            file.write_all(text.as_bytes())?;
-            file.sync_all()?;
-            fs::rename(&tmp, &self.path)
-        })();
-        if res.is_err() {
-            let _ = fs::remove_file(&tmp);
-        }
-        res.map_err(write_err)
+        durable::write(&self.path, text.as_bytes(), 0o600).map_err(|source| {
+            KnownHostsError::Write {
+                path: self.path.display().to_string(),
+                source,
+            }
+        })
     }
 }
 
@@ -260,6 +239,8 @@ impl Entry {
 
 #[cfg(test)]
 mod tests {
+    use std::os::unix::fs::PermissionsExt;
+
     use super::*;
 
     fn key(key_type: &str, body: &[u8]) -> HostKey {

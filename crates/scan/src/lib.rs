@@ -13,7 +13,8 @@ use std::time::Duration;
 use time::OffsetDateTime;
 
 use model::{
-    CheckOutcome, CheckStatus, ParamValue, Runbook, Shell, Target, evaluate, resolve_params,
+    CheckOutcome, CheckStatus, ParamValue, Runbook, Shell, Target, TargetVerdict, evaluate,
+    resolve_params,
 };
 use transport::{Interpreter, ScriptRun, Transport};
 
@@ -135,6 +136,11 @@ impl TargetReport {
             }
         }
         summary
+    }
+
+    /// Compliant, drifted, or a failed scan (every check in error): [`TargetVerdict::of`] its results.
+    pub fn verdict(&self) -> TargetVerdict {
+        TargetVerdict::of(self.results.iter().map(|result| result.outcome.status))
     }
 }
 

@@ -9,7 +9,7 @@ use std::sync::Arc;
 pub enum StoreError {
     /// The data directory could not be created or written to.
     #[error(
-        "data directory {} is not writable: {source}; choose another with --data-dir or fix its permissions",
+        "data directory {} is not writable (choose another with --data-dir or fix its permissions)",
         path.display()
     )]
     DataDirNotWritable {
@@ -68,7 +68,7 @@ pub enum StoreError {
     },
     /// An SQLite operation failed.
     #[error(
-        "database {} failed while {action}: {source}; check free disk space and the file's permissions",
+        "database {} failed while {action} (check free disk space and the file's permissions)",
         path.display()
     )]
     Database {
@@ -81,7 +81,7 @@ pub enum StoreError {
         source: sqlx::Error,
     },
     /// Applying the schema migrations failed.
-    #[error("database {} could not be migrated: {source}; restore it from a backup or use another --data-dir", path.display())]
+    #[error("database {} could not be migrated (restore it from a backup or use another --data-dir)", path.display())]
     Migrate {
         /// The database file.
         path: PathBuf,
@@ -98,7 +98,7 @@ pub enum StoreError {
         detail: String,
     },
     /// Sealing a bundle failed, so it was not stored.
-    #[error("bundle could not be sealed: {0}")]
+    #[error("bundle could not be sealed")]
     Seal(#[source] evidence::EvidenceError),
     /// A batch of bundles failed to commit; nothing in it was acknowledged.
     #[error(
@@ -131,6 +131,14 @@ pub enum StoreError {
     #[error("the evidence writer has stopped (see the earlier error in the log); restart osiris")]
     WriterStopped,
     /// Exporting the auditor kit failed.
-    #[error("exporting the auditor kit failed: {0}")]
+    #[error("exporting the auditor kit failed")]
     Export(#[source] evidence::kit::KitError),
+}
+
+/// `err` followed by each of its causes, once each (`a: b: c`), for log lines, which print one string.
+pub(crate) fn with_causes(err: &(dyn std::error::Error + 'static)) -> String {
+    std::iter::successors(Some(err), |err| err.source())
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join(": ")
 }

@@ -5,7 +5,6 @@
 //! transaction holding their bundles is durably committed (WAL, `synchronous=FULL`).
 //! Reads go through a small pool of read-only connections.
 
-pub mod bench;
 mod db;
 mod error;
 mod writer;
@@ -453,7 +452,7 @@ impl Store {
         while let Some(entry) = entries.next().await {
             let line = entry
                 .map(|entry| entry.line)
-                .map_err(|err| KitError::Source(err.to_string()));
+                .map_err(|err| KitError::Source(Box::new(err)));
             let failed = line.is_err();
             // A closed channel means the export stopped early; its result says why.
             if lines_tx.send(line).await.is_err() || failed {
@@ -464,9 +463,7 @@ impl Store {
         export
             .await
             .map_err(|_| {
-                StoreError::Export(KitError::Source(
-                    "the kit export thread panicked".to_owned(),
-                ))
+                StoreError::Export(KitError::Source("the kit export thread panicked".into()))
             })?
             .map_err(StoreError::Export)
     }

@@ -10,6 +10,7 @@ use sqlx::{AssertSqlSafe, Connection, Row};
 use tokio::sync::{mpsc, oneshot, watch};
 
 use crate::db::classify;
+use crate::error::with_causes;
 use crate::{Appended, HealAttempt, OtsUpdate, StoreError, StoredCheckpoint};
 
 /// The most drafts sealed and committed in one transaction.
@@ -256,7 +257,7 @@ impl Writer {
         let commit = insert_all(&mut self.conn, &appends, &sealed, &created_at).await;
         if let Err(err) = commit.map_err(|err| classify(&self.db_path, "committing evidence", err))
         {
-            tracing::error!(error = %err, n_bundles = sealed.len(), "Evidence commit failed.");
+            tracing::error!(error = %with_causes(&err), n_bundles = sealed.len(), "Evidence commit failed.");
             // Forget every seal of this batch: the tree and chain head must match what is committed.
             self.rebuild().await;
             return fail_all(appends, err);
@@ -350,7 +351,7 @@ impl Writer {
                 self.head.send_replace(head);
             }
             Err(err) => {
-                tracing::error!(error = %err, "Rebuilding the evidence log from the database failed.")
+                tracing::error!(error = %with_causes(&err), "Rebuilding the evidence log from the database failed.")
             }
         }
     }

@@ -19,10 +19,23 @@ pub fn config(dir: &std::path::Path) -> StoreConfig {
 
 /// A scan bundle draft of about 600 bytes, distinguishable by `n`.
 pub fn scan_draft(n: u64) -> BundleDraft {
-    let mut draft = evidence::bench::sample_scan_draft(n);
-    draft.site = "clinic-1".to_owned();
-    draft.time = time::OffsetDateTime::now_utc();
-    draft
+    BundleDraft {
+        site: "clinic-1".to_owned(),
+        kind: "scan".to_owned(),
+        catalog: "2026.11.1".to_owned(),
+        time: time::OffsetDateTime::now_utc(),
+        body: serde_json::json!({
+            "target": {"name": format!("host-{n}"), "platform": "linux", "device_type": "server"},
+            "started": "2026-11-28T03:40:12.123Z",
+            "finished": "2026-11-28T03:40:13.456Z",
+            "results": [
+                {"check": "LIN-SSH-001", "title": "SSH root login disabled", "severity": "high", "status": "fail",
+                 "observed": {"permit_root_login": "yes"}, "expected": "permit_root_login in [no, prohibit-password]",
+                 "reason": "permit_root_login is \"yes\"", "controls": ["HIPAA:164.312(a)(1)", "CIS:5.2.10"]}
+            ],
+            "summary": {"total": 12, "pass": 7, "fail": 3, "error": 1, "skipped": 1}
+        }),
+    }
 }
 
 /// Checks every stored line as an auditor would and returns the number of lines:

@@ -1,41 +1,48 @@
-//! Measurement helpers for `osiris bench`: seal throughput, kit verification time, proof latency.
+//! Measurements of the evidence log core in memory: sealing throughput, kit export and verification, inclusion proofs.
 
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use crate::keys::ApplianceKey;
-use crate::kit::{self, KitError, KitSource, VerifyOptions, VerifyReport};
-use crate::log::{BundleDraft, EvidenceError, LogWriter};
-use crate::merkle::{self, MerkleTree};
+use evidence::ApplianceKey;
+use evidence::kit::{self, KitSource, VerifyOptions, VerifyReport};
+use evidence::log::{BundleDraft, LogWriter};
+use evidence::merkle::{self, MerkleTree};
 
 /// Result of [`seal_throughput`].
 #[derive(Debug, Clone)]
-pub struct SealThroughput {
-    /// Bundles sealed.
-    pub bundles: u64,
+pub(crate) struct SealThroughput {
     /// Average line length in bytes.
-    pub average_line_bytes: u64,
+    pub(crate) average_line_bytes: u64,
     /// Time spent in `prepare` (canonicalising the body), which callers may parallelise.
-    pub prepare: Duration,
+    pub(crate) prepare: Duration,
     /// Time spent in `seal_prepared` (chain, sign, Merkle), which is serial.
-    pub seal: Duration,
+    pub(crate) seal: Duration,
 }
 
 /// Result of [`export_and_verify`].
 #[derive(Debug)]
-pub struct KitTimes {
+pub(crate) struct KitTimes {
     /// Time to seal the bundles.
-    pub seal: Duration,
+    pub(crate) seal: Duration,
     /// Time to export the kit.
-    pub export: Duration,
+    pub(crate) export: Duration,
     /// Time to verify the kit.
-    pub verify: Duration,
+    pub(crate) verify: Duration,
     /// The verification report.
-    pub report: VerifyReport,
+    pub(crate) report: VerifyReport,
+}
+
+/// Mean and worst time of one inclusion proof (generation plus verification).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct ProofTimes {
+    /// Mean over all sampled leaves.
+    pub(crate) mean: Duration,
+    /// Slowest sampled leaf.
+    pub(crate) worst: Duration,
 }
 
 /// Returns a draft whose sealed bundle is about 600 bytes: a scan with two check results.
-pub fn sample_scan_draft(seq: u64) -> BundleDraft {
+pub(crate) fn sample_scan_draft(seq: u64) -> BundleDraft {
     BundleDraft {
         site: "clinic-main".to_owned(),
         kind: "scan".to_owned(),
@@ -56,7 +63,7 @@ pub fn sample_scan_draft(seq: u64) -> BundleDraft {
 }
 
 /// Seals `bundles` sample scan bundles with a fresh key and times preparing and sealing separately.
-pub fn seal_throughput(bundles: u64) -> Result<SealThroughput, EvidenceError> {
+pub(crate) fn seal_throughput(bundles: u64) -> anyhow::Result<SealThroughput> {
     let mut writer = LogWriter::new(ApplianceKey::generate());
     let mut prepare = Duration::ZERO;
     let mut seal = Duration::ZERO;
@@ -72,7 +79,6 @@ pub fn seal_throughput(bundles: u64) -> Result<SealThroughput, EvidenceError> {
         line_bytes += entry.line.len() as u64;
     }
     Ok(SealThroughput {
-        bundles,
         average_line_bytes: line_bytes / bundles.max(1),
         prepare,
         seal,
@@ -80,17 +86,14 @@ pub fn seal_throughput(bundles: u64) -> Result<SealThroughput, EvidenceError> {
 }
 
 /// Seals `bundles` sample bundles with 3 checkpoints, exports a kit to `out` and verifies it, timing each step.
-pub fn export_and_verify(out: &Path, bundles: u64) -> Result<KitTimes, KitError> {
+pub(crate) fn export_and_verify(out: &Path, bundles: u64) -> anyhow::Result<KitTimes> {
     let key = ApplianceKey::generate();
     let mut writer = LogWriter::new(key.clone());
     let mut lines = Vec::with_capacity(usize::try_from(bundles).unwrap_or(0));
     let mut checkpoints = Vec::new();
     let started = Instant::now();
     for seq in 0..bundles {
-        let entry = writer
-            .seal(&sample_scan_draft(seq))
-            .map_err(|error| KitError::Source(error.to_string()))?;
-        lines.push(entry.line);
+        lines.push(writer.seal(&sample_scan_draft(seq))?.line);
         if (seq + 1) % (bundles / 3).max(1) == 0 {
             checkpoints.push(writer.checkpoint().1);
         }
@@ -117,17 +120,8 @@ pub fn export_and_verify(out: &Path, bundles: u64) -> Result<KitTimes, KitError>
     })
 }
 
-/// Mean and worst time of one inclusion proof (generation plus verification).
-#[derive(Debug, Clone, Copy)]
-pub struct ProofTimes {
-    /// Mean over all sampled leaves.
-    pub mean: Duration,
-    /// Slowest sampled leaf.
-    pub worst: Duration,
-}
-
 /// Builds a tree of `leaves` leaves, then proves and verifies the inclusion of `proofs` leaves spread over the tree.
-pub fn inclusion_proof_time(leaves: u64, proofs: u64) -> Result<ProofTimes, KitError> {
+pub(crate) fn inclusion_proof_time(leaves: u64, proofs: u64) -> anyhow::Result<ProofTimes> {
     let mut tree = MerkleTree::new();
     for leaf_idx in 0..leaves {
         tree.push(merkle::leaf_hash(&leaf_idx.to_le_bytes()));
@@ -145,11 +139,7 @@ pub fn inclusion_proof_time(leaves: u64, proofs: u64) -> Result<ProofTimes, KitE
             _ => false,
         };
         worst = worst.max(one.elapsed());
-        if !ok {
-            return Err(KitError::Source(format!(
-                "inclusion proof of leaf {index} does not verify"
-            )));
-        }
+        anyhow::ensure!(ok, "inclusion proof of leaf {index} does not verify");
     }
     let mean = started.elapsed() / u32::try_from(proofs.max(1)).unwrap_or(u32::MAX);
     Ok(ProofTimes { mean, worst })

@@ -1,48 +1,47 @@
-//! Throughput measurement of the store, for `osiris bench` and the release-mode measurement test.
+//! Measurements of the store: append throughput through group commit, and the time to open a large log.
 
 use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use evidence::log::BundleDraft;
-
-use crate::{Store, StoreConfig, StoreError};
+use store::{Store, StoreConfig, StoreError};
 
 /// What one throughput run measured.
 #[derive(Debug, Clone, Copy)]
-pub struct Throughput {
+pub(crate) struct Throughput {
     /// Bundles appended and acknowledged.
-    pub n_bundles: u64,
+    pub(crate) n_bundles: u64,
     /// Wall time from the first append to the last acknowledgement.
-    pub elapsed: Duration,
+    pub(crate) elapsed: Duration,
     /// Time `Store::open` took before the run (resuming whatever `data_dir` already held).
-    pub open_elapsed: Duration,
+    pub(crate) open_elapsed: Duration,
     /// Log size when the store was opened.
-    pub opened_size: u64,
-}
-
-impl Throughput {
-    /// Acknowledged bundles per second.
-    pub fn per_second(&self) -> f64 {
-        self.n_bundles as f64 / self.elapsed.as_secs_f64().max(f64::EPSILON)
-    }
+    pub(crate) opened_size: u64,
 }
 
 /// What a throughput run does.
 #[derive(Debug, Clone, Copy)]
-pub struct ThroughputConfig {
+pub(crate) struct ThroughputConfig {
     /// Bundles to append in total.
-    pub n_bundles: u64,
+    pub(crate) n_bundles: u64,
     /// Concurrent producers (for example scan workers).
-    pub n_producers: usize,
+    pub(crate) n_producers: usize,
     /// Appends each producer keeps awaiting at once; 1 means each append waits for the previous ack.
-    pub in_flight_per_producer: usize,
+    pub(crate) in_flight_per_producer: usize,
+}
+
+impl Throughput {
+    /// Acknowledged bundles per second.
+    pub(crate) fn per_second(&self) -> f64 {
+        self.n_bundles as f64 / self.elapsed.as_secs_f64().max(f64::EPSILON)
+    }
 }
 
 /// Opens the store in `data_dir` and appends scan bundles of about 600 bytes as `cfg` says.
 ///
 /// Every append is awaited individually, so group commit only batches what producers have in flight.
-pub async fn append_throughput(
+pub(crate) async fn append_throughput(
     data_dir: &Path,
     cfg: ThroughputConfig,
 ) -> Result<Throughput, StoreError> {
@@ -84,8 +83,8 @@ pub async fn append_throughput(
 }
 
 /// A scan bundle draft of about 600 bytes once sealed.
-pub fn scan_draft(producer_idx: u64, n: u64) -> BundleDraft {
-    let mut draft = evidence::bench::sample_scan_draft(producer_idx << 32 | n);
+fn scan_draft(producer_idx: u64, n: u64) -> BundleDraft {
+    let mut draft = crate::bench::evidence_log::sample_scan_draft(producer_idx << 32 | n);
     draft.time = time::OffsetDateTime::now_utc();
     draft
 }

@@ -1,0 +1,50 @@
+//! The README.md written into every kit: what it holds and how to verify it, with and without OsirisCare's tool.
+
+use crate::keys::ApplianceKey;
+
+/// The kit's README for the key, the number of bundles and the number of checkpoints.
+pub(crate) fn readme(key: &ApplianceKey, bundles: u64, checkpoints: usize) -> String {
+    format!(
+        "# OsirisCare evidence kit
+
+This directory is a self-contained, signed copy of the compliance evidence log of appliance `{origin}`.
+It holds {bundles} evidence bundles and {checkpoints} signed checkpoints.
+Nothing in it requires trusting OsirisCare: every check below uses public algorithms and standard tools.
+The format is described in full in docs/EVIDENCE-FORMAT.md of the OsirisCare source.
+
+## Verify with the OsirisCare tool
+
+    osiris evidence verify DIR
+
+It prints every problem it finds and exits non-zero if there is any.
+Compare the key it reports with the appliance key you recorded on site (`{verifier}`).
+
+## Verify by hand
+
+1. `appliance.pub` is the appliance's Ed25519 verifier key in the C2SP signed-note format (https://c2sp.org/signed-note).
+2. `MANIFEST` is a signed note by that key listing the SHA-256 and size of every other file; check it with `sha256sum` and any signed-note verifier.
+3. Each line of `bundles.jsonl` is one bundle in RFC 8785 canonical JSON.
+   Its `sig` is an Ed25519 signature over the same object without `sig`; its `prev` is the SHA-256 of the previous line; its `seq` is its 0-based line index.
+4. `checkpoints/<size>.txt` are signed checkpoints (https://c2sp.org/tlog-checkpoint): the RFC 9162 Merkle root of the first `<size>` bundles (leaf = SHA-256(0x00 ‖ line)).
+5. `proofs/consistency-<old>-<new>.txt` are RFC 9162 consistency proofs between consecutive checkpoints, one base64 hash per line.
+6. `checkpoints/<size>.txt.ots` are OpenTimestamps proofs of the checkpoint files; check them with the standard client:
+
+       ots verify checkpoints/000000000042.txt.ots
+
+   A Bitcoin attestation proves the checkpoint, and therefore every bundle it covers, existed at that block's time.
+
+## Files
+
+| path | content |
+|---|---|
+| README.md | this file (not signed) |
+| MANIFEST | signed list of every other file |
+| appliance.pub | appliance verifier key |
+| bundles.jsonl | all evidence bundles, one per line |
+| checkpoints/ | signed checkpoints and their OpenTimestamps proofs |
+| proofs/ | consistency proofs between checkpoints |
+",
+        origin = key.origin(),
+        verifier = key.verifier(),
+    )
+}
