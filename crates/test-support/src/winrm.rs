@@ -34,9 +34,7 @@ pub struct FakeWinrmConfig {
 #[non_exhaustive]
 pub enum FakeWinrmError {
     /// A file or process operation failed.
-    #[error(
-        "{what}: {source}; check the temp dir and that openssl and the venv python are installed"
-    )]
+    #[error("{what} (check the temp dir and that openssl and the venv python are installed)")]
     Io {
         /// What was being done.
         what: String,
@@ -58,7 +56,7 @@ pub enum FakeWinrmError {
         line: String,
     },
     /// A log line is not JSON.
-    #[error("peer log line {line_idx} is not JSON: {source}")]
+    #[error("peer log line {line_idx} is not JSON")]
     BadLog {
         /// Zero-based line index.
         line_idx: usize,
