@@ -7,7 +7,7 @@ use std::os::unix::fs::{PermissionsExt, symlink};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-use test_support::lab::{is_root, text};
+use test_support::lab::text;
 
 /// The unprivileged user that stands in for `osiris` (it exists on every Debian system).
 const OWNER: &str = "nobody";
@@ -80,15 +80,7 @@ fn refused(out: &Output, dest: &Path, reason: &str) {
 }
 
 fn root_or_skip() -> bool {
-    if is_root() {
-        return true;
-    }
-    assert!(
-        std::env::var("OSIRIS_REQUIRE_ROOT").as_deref() != Ok("1"),
-        "OSIRIS_REQUIRE_ROOT=1 but not root: the console-settings helper tests need setpriv as root"
-    );
-    eprintln!("skipping: the console-settings helper tests need root (setpriv)");
-    false
+    test_support::require_root("console-settings helper", &["setpriv", "chown"])
 }
 
 #[test]
