@@ -73,7 +73,10 @@ async fn reference_library_reads_our_pending_and_complete_proofs() {
     }
 
     let height = calendar.mine();
-    client.upgrade(&mut detached).await.unwrap();
+    client
+        .upgrade(&mut detached, &[calendar.base_url().to_owned()])
+        .await
+        .unwrap();
     let header = calendar.header(height).unwrap();
     let complete_path = dir.join("complete.ots");
     std::fs::write(&complete_path, detached.to_bytes()).unwrap();
