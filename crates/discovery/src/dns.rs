@@ -388,7 +388,7 @@ mod tests {
             let mut ids = Vec::new();
             for _ in 0..2 {
                 let mut buffer = [0u8; 512];
-                let (n, client) = resolver.recv_from(&mut buffer).unwrap();
+                let (_, client) = resolver.recv_from(&mut buffer).unwrap();
                 let id = u16::from_be_bytes([buffer[0], buffer[1]]);
                 ids.push(id);
                 let attacker = [10, 66, 6, 6];

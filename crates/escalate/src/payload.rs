@@ -341,6 +341,6 @@ mod tests {
         assert!(!detail.contains('\u{1b}') && !detail.contains('\r'), "{detail:?}");
         let title = card[0]["text"].as_str().unwrap();
         assert!(!title.contains("](http"), "{title}");
-        assert_eq!(card[1]["facts"][1]["value"], "ws9 \\<!channel\\>");
+        assert_eq!(card[1]["facts"][1]["value"], "ws9 \\<\\!channel\\>");
     }
 }
