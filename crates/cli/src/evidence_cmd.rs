@@ -167,8 +167,7 @@ fn verify(
             .collect();
         if !missing.is_empty() {
             let fetched = setup::runtime()?.block_on(async {
-                let client =
-                    ots::client::EsploraClient::new(base_url, ots::client::work_floor())?;
+                let client = ots::client::EsploraClient::new(base_url, ots::client::work_floor())?;
                 let mut fetched = BTreeMap::new();
                 for height in missing {
                     let header = client

@@ -81,8 +81,14 @@ fn anchor_upgrade_export_and_verify_against_bitcoin_headers() {
     // Regtest headers carry too little work for a real appliance.
     let config = esplora_config(dir, url);
     let out = ok(&osiris(dir, &["evidence", "upgrade", "--config", config]));
-    assert!(out.contains("UNVERIFIED") && out.contains("too little proof-of-work"), "{out}");
-    let out = ok(&osiris_regtest(dir, &["evidence", "upgrade", "--config", config]));
+    assert!(
+        out.contains("UNVERIFIED") && out.contains("too little proof-of-work"),
+        "{out}"
+    );
+    let out = ok(&osiris_regtest(
+        dir,
+        &["evidence", "upgrade", "--config", config],
+    ));
     assert!(
         out.contains(&format!("checkpoint 1: anchored in Bitcoin block {height}")),
         "{out}"
@@ -97,14 +103,22 @@ fn anchor_upgrade_export_and_verify_against_bitcoin_headers() {
     // Without headers the anchor is reported as unverified; with them it is checked.
     let out = ok(&osiris(dir, &["evidence", "verify", "kit"]));
     assert!(
-        out.contains(&format!("Bitcoin attestation at block {height}, UNVERIFIED")),
+        out.contains(&format!(
+            "Bitcoin attestation at block {height}, UNVERIFIED"
+        )),
         "{out}"
     );
     std::fs::write(dir.join("headers.txt"), calendar.headers_file()).unwrap();
     // A headers file of cheap (regtest) headers is refused outside the test mode.
     let out = osiris(
         dir,
-        &["evidence", "verify", "kit", "--block-headers", "headers.txt"],
+        &[
+            "evidence",
+            "verify",
+            "kit",
+            "--block-headers",
+            "headers.txt",
+        ],
     );
     assert_ne!(out.status.code(), Some(0));
     assert!(
@@ -211,7 +225,10 @@ fn a_lying_calendar_neither_anchors_the_proof_nor_stops_real_anchoring() {
     assert!(out.contains("submitted to 2 of 2 calendars"), "{out}");
 
     let claimed = liar.mine();
-    let out = ok(&osiris_regtest(dir, &["evidence", "upgrade", "--config", config]));
+    let out = ok(&osiris_regtest(
+        dir,
+        &["evidence", "upgrade", "--config", config],
+    ));
     assert!(
         out.contains(&format!(
             "checkpoint 1: still pending: a calendar claims Bitcoin block {claimed}, UNVERIFIED"
@@ -226,7 +243,10 @@ fn a_lying_calendar_neither_anchors_the_proof_nor_stops_real_anchoring() {
     // The honest calendar is still asked and its block, checked against the explorer, anchors.
     let asked = honest.n_requests();
     let height = honest.mine();
-    let out = ok(&osiris_regtest(dir, &["evidence", "upgrade", "--config", config]));
+    let out = ok(&osiris_regtest(
+        dir,
+        &["evidence", "upgrade", "--config", config],
+    ));
     assert!(
         out.contains(&format!("checkpoint 1: anchored in Bitcoin block {height}")),
         "{out}"

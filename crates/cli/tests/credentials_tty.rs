@@ -28,7 +28,13 @@ fn a_secret_typed_on_a_terminal_is_not_echoed_and_echo_comes_back() {
     };
     let dir = tempfile::tempdir().unwrap();
     let dir = dir.path();
-    assert!(osiris_credentials(dir).arg("init-key").status().unwrap().success());
+    assert!(
+        osiris_credentials(dir)
+            .arg("init-key")
+            .status()
+            .unwrap()
+            .success()
+    );
 
     let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/python/pty_run.py");
     let out = Command::new(python)

@@ -150,7 +150,8 @@ async fn query(
         reason,
     };
     let mut id_bytes = [0u8; 2];
-    getrandom::fill(&mut id_bytes).map_err(|err| fail(format!("no random transaction id: {err}")))?;
+    getrandom::fill(&mut id_bytes)
+        .map_err(|err| fail(format!("no random transaction id: {err}")))?;
     let id = u16::from_be_bytes(id_bytes);
     let request = encode_query(id, name, rtype).ok_or_else(|| fail("invalid name".to_owned()))?;
     let bind: SocketAddr = if resolver.is_ipv4() {
@@ -417,7 +418,9 @@ mod tests {
             ids
         });
         for _ in 0..2 {
-            let ip = resolve_host(address, host, Duration::from_secs(5)).await.unwrap();
+            let ip = resolve_host(address, host, Duration::from_secs(5))
+                .await
+                .unwrap();
             assert_eq!(ip, IpAddr::from([10, 77, 0, 2]));
         }
         let ids = server.join().unwrap();

@@ -188,8 +188,25 @@ fn teams_escape(text: &str) -> String {
         }
         if matches!(
             c,
-            '\\' | '`' | '*' | '_' | '{' | '}' | '[' | ']' | '(' | ')' | '#' | '+' | '-' | '.'
-                | '!' | '<' | '>' | '|' | '~' | '&'
+            '\\' | '`'
+                | '*'
+                | '_'
+                | '{'
+                | '}'
+                | '['
+                | ']'
+                | '('
+                | ')'
+                | '#'
+                | '+'
+                | '-'
+                | '.'
+                | '!'
+                | '<'
+                | '>'
+                | '|'
+                | '~'
+                | '&'
         ) {
             out.push('\\');
         }
@@ -325,7 +342,10 @@ mod tests {
                 .unwrap()
                 .contains("<http://evil.example|click")
         );
-        assert_eq!(body["blocks"][1]["fields"][1]["text"], "*Device*\nws9 &lt;!channel&gt;");
+        assert_eq!(
+            body["blocks"][1]["fields"][1]["text"],
+            "*Device*\nws9 &lt;!channel&gt;"
+        );
         assert!(body["text"].as_str().unwrap().contains("&lt;!here&gt;"));
     }
 
@@ -335,10 +355,16 @@ mod tests {
         let card = &body["attachments"][0]["content"]["body"];
         let detail = card[2]["text"].as_str().unwrap();
         assert!(!detail.contains("](http"), "{detail}");
-        assert!(detail.contains("\\[verify your account\\]\\(http://evil\\.example/\\)"), "{detail}");
+        assert!(
+            detail.contains("\\[verify your account\\]\\(http://evil\\.example/\\)"),
+            "{detail}"
+        );
         assert!(detail.contains("\\*\\*URGENT\\*\\*"), "{detail}");
         assert!(!detail.contains("{{"), "{detail}");
-        assert!(!detail.contains('\u{1b}') && !detail.contains('\r'), "{detail:?}");
+        assert!(
+            !detail.contains('\u{1b}') && !detail.contains('\r'),
+            "{detail:?}"
+        );
         let title = card[0]["text"].as_str().unwrap();
         assert!(!title.contains("](http"), "{title}");
         assert_eq!(card[1]["facts"][1]["value"], "ws9 \\<\\!channel\\>");

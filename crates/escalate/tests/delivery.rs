@@ -191,11 +191,21 @@ async fn hostile_target_output_in_mail_is_plain_text_and_adds_no_headers() {
         envelope["rcpt_tos"],
         serde_json::json!(["it@msp.example", "manager@clinic.example"])
     );
-    assert_eq!(std::fs::read_dir(&smtp.maildir).unwrap().count(), 2, "one mail only");
+    assert_eq!(
+        std::fs::read_dir(&smtp.maildir).unwrap().count(),
+        2,
+        "one mail only"
+    );
     let mail = String::from_utf8(std::fs::read(smtp.maildir.join("0001.eml")).unwrap()).unwrap();
-    let (headers, _) = mail.split_once("\r\n\r\n").or_else(|| mail.split_once("\n\n")).unwrap();
+    let (headers, _) = mail
+        .split_once("\r\n\r\n")
+        .or_else(|| mail.split_once("\n\n"))
+        .unwrap();
     for line in headers.lines() {
-        assert!(!line.starts_with("Bcc:") && !line.starts_with("X-Injected:"), "{mail}");
+        assert!(
+            !line.starts_with("Bcc:") && !line.starts_with("X-Injected:"),
+            "{mail}"
+        );
     }
     assert!(headers.contains("Content-Type: text/plain"), "{mail}");
     assert!(!mail.contains('\u{1b}'), "{mail}");

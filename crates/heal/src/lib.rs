@@ -337,9 +337,15 @@ mod tests {
 
     #[test]
     fn hostile_output_in_a_reason_is_one_bounded_line_without_control_characters() {
-        let hostile = format!("\u{1b}]0;owned\u{7}<!channel>{}\rBcc: x\nsecond line", "A".repeat(500));
+        let hostile = format!(
+            "\u{1b}]0;owned\u{7}<!channel>{}\rBcc: x\nsecond line",
+            "A".repeat(500)
+        );
         let line = reason_line(&hostile);
-        assert!(line.starts_with("\\u{1b}]0;owned\\u{7}<!channel>AAA"), "{line}");
+        assert!(
+            line.starts_with("\\u{1b}]0;owned\\u{7}<!channel>AAA"),
+            "{line}"
+        );
         assert!(!line.chars().any(char::is_control), "{line:?}");
         assert!(!line.contains("second line"), "{line}");
         assert!(line.chars().count() < 240, "{line}");

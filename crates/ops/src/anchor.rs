@@ -129,12 +129,15 @@ pub async fn upgrade_pending(
             )
         })?;
         let mut problems = Vec::new();
-        match client.upgrade(&mut detached, &proof.calendars).await {
+        let allowed = ots::client::CalendarAllowlist::for_submitted(&proof.calendars);
+        match client.upgrade(&mut detached, &allowed).await {
             Err(err) => problems.push(err.to_string()),
             Ok(report) => {
                 for outcome in report.outcomes {
                     match outcome.status {
-                        ots::client::UpgradeStatus::Failed { error } => problems.push(error.to_string()),
+                        ots::client::UpgradeStatus::Failed { error } => {
+                            problems.push(error.to_string())
+                        }
                         ots::client::UpgradeStatus::NotAllowed => problems.push(format!(
                             "{}: not a calendar this proof was submitted to; not asked",
                             outcome.calendar
@@ -164,7 +167,11 @@ pub async fn upgrade_pending(
         out.push(Upgraded {
             checkpoint_size: proof.checkpoint_size,
             bitcoin_height: height,
-            unverified_height: if height.is_some() { None } else { unverified_height },
+            unverified_height: if height.is_some() {
+                None
+            } else {
+                unverified_height
+            },
             problem: (!problems.is_empty()).then(|| problems.join("; ")),
         });
     }

@@ -256,7 +256,9 @@ fn target_from_bits(bits: u32) -> Option<[u8; 32]> {
 mod tests {
     use std::collections::BTreeMap;
 
-    use crate::bitcoin::{BlockHeader, WorkFloor, check_headers, parse_headers_file, target_from_bits};
+    use crate::bitcoin::{
+        BlockHeader, WorkFloor, check_headers, parse_headers_file, target_from_bits,
+    };
     use crate::error::OtsError;
 
     const GENESIS: &str = "0100000000000000000000000000000000000000000000000000000000000000000000003ba3edfd7a7b12b27ac72c3e67768f617fc81bc3888a51323a9fb8aa4b1e5e4a29ab5f49ffff001d1dac2b7c";
@@ -320,7 +322,16 @@ mod tests {
         let forged = mine(0x207f_ffff, [0; 32], [7; 32]);
         forged.check_work(WorkFloor::REGTEST).unwrap();
         let err = forged.check_work(WorkFloor::MAINNET).unwrap_err();
-        assert!(matches!(err, OtsError::BelowWorkFloor { bits: 0x207f_ffff, .. }), "{err}");
+        assert!(
+            matches!(
+                err,
+                OtsError::BelowWorkFloor {
+                    bits: 0x207f_ffff,
+                    ..
+                }
+            ),
+            "{err}"
+        );
         // Real headers with real but old, cheap work are below the floor too.
         let genesis = BlockHeader::from_hex(GENESIS).unwrap();
         genesis.check_proof_of_work().unwrap();
@@ -361,11 +372,21 @@ mod tests {
         let chained = BTreeMap::from([(10, first), (11, second)]);
         check_headers(&chained, WorkFloor::REGTEST).unwrap();
         // A gap needs no link.
-        check_headers(&BTreeMap::from([(10, first), (12, stray)]), WorkFloor::REGTEST).unwrap();
+        check_headers(
+            &BTreeMap::from([(10, first), (12, stray)]),
+            WorkFloor::REGTEST,
+        )
+        .unwrap();
         let broken = BTreeMap::from([(10, first), (11, stray)]);
         let err = check_headers(&broken, WorkFloor::REGTEST).unwrap_err();
         assert!(
-            matches!(err, OtsError::BrokenChain { height: 11, prev_height: 10 }),
+            matches!(
+                err,
+                OtsError::BrokenChain {
+                    height: 11,
+                    prev_height: 10
+                }
+            ),
             "{err}"
         );
         let file = format!("10 {}\n11 {}\n", first.to_hex(), stray.to_hex());

@@ -108,6 +108,81 @@ fn calendar_key(url: &str) -> &str {
     url.trim_end_matches('/')
 }
 
+/// Public aggregators ("pools") and the domain of the calendars their operator runs behind
+/// them: a pool answers with pending attestations naming those calendars
+/// (`https://alice.btc.calendar.opentimestamps.org`, …). The reference client whitelists the
+/// same `https://*.calendar.<operator>` names.
+const POOL_OPERATORS: [(&str, &str); 4] = [
+    (
+        "https://a.pool.opentimestamps.org",
+        "calendar.opentimestamps.org",
+    ),
+    (
+        "https://b.pool.opentimestamps.org",
+        "calendar.opentimestamps.org",
+    ),
+    (
+        "https://a.pool.eternitywall.com",
+        "calendar.eternitywall.com",
+    ),
+    ("https://ots.btc.catallaxy.com", "calendar.catallaxy.com"),
+];
+
+/// The calendars an upgrade may ask: built from the calendars the caller submitted to (its
+/// configuration), never from what a proof names.
+#[derive(Debug, Clone, Default)]
+pub struct CalendarAllowlist {
+    urls: Vec<String>,
+    operator_domains: Vec<&'static str>,
+}
+
+impl CalendarAllowlist {
+    /// Exactly `calendars` (compared without trailing slashes); for each public pool among
+    /// them, also `https://<name>.<operator calendar domain>` (DNS labels for `<name>`, no
+    /// port, path or query), the calendars that pool hands out.
+    pub fn for_submitted(calendars: &[String]) -> CalendarAllowlist {
+        let mut operator_domains = Vec::new();
+        for calendar in calendars {
+            for (pool, domain) in POOL_OPERATORS {
+                if calendar_key(calendar) == pool && !operator_domains.contains(&domain) {
+                    operator_domains.push(domain);
+                }
+            }
+        }
+        CalendarAllowlist {
+            urls: calendars
+                .iter()
+                .map(|url| calendar_key(url).to_owned())
+                .collect(),
+            operator_domains,
+        }
+    }
+
+    /// Whether an upgrade may ask the calendar at `uri`.
+    pub fn allows(&self, uri: &str) -> bool {
+        let uri = calendar_key(uri);
+        if self.urls.iter().any(|url| url == uri) {
+            return true;
+        }
+        let Some(host) = uri.strip_prefix("https://") else {
+            return false;
+        };
+        self.operator_domains.iter().any(|domain| {
+            host.strip_suffix(domain)
+                .and_then(|name| name.strip_suffix('.'))
+                .is_some_and(|name| {
+                    name.split('.').all(|label| {
+                        !label.is_empty()
+                            && label.len() <= 63
+                            && label
+                                .bytes()
+                                .all(|c| c.is_ascii_alphanumeric() || c == b'-')
+                    })
+                })
+        })
+    }
+}
+
 /// Media type calendars expect in `Accept`.
 const OTS_MEDIA_TYPE: &str = "application/vnd.opentimestamps.v1";
 /// User agent sent to calendars and explorers.
@@ -146,8 +221,8 @@ impl CalendarClient {
         })
     }
 
-    /// Asks the calendar of every pending attestation whose URI is in `allowed` (the calendars
-    /// the caller itself chose, compared without trailing slashes) for a completed proof and
+    /// Asks the calendar of every pending attestation whose URI `allowed` allows (the calendars
+    /// the caller itself chose) for a completed proof and
     /// merges what it returns; that calendar's pending attestation is dropped once a Bitcoin
     /// attestation exists below it. Other calendars' pending attestations stay, so a calendar
     /// that answers with a bogus attestation cannot stop the others' upgrades.
@@ -157,16 +232,13 @@ impl CalendarClient {
     pub async fn upgrade(
         &self,
         detached: &mut DetachedTimestamp,
-        allowed: &[String],
+        allowed: &CalendarAllowlist,
     ) -> Result<UpgradeReport, OtsError> {
         let mut pending = Vec::new();
         collect_pending(&detached.timestamp, &mut Vec::new(), &mut pending);
         let mut outcomes = Vec::new();
         for (path, uri, commitment) in pending {
-            if !allowed
-                .iter()
-                .any(|calendar| calendar_key(calendar) == calendar_key(&uri))
-            {
+            if !allowed.allows(&uri) {
                 outcomes.push(CalendarOutcome {
                     calendar: uri,
                     commitment,

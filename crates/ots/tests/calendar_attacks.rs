@@ -7,7 +7,7 @@ use std::net::TcpListener;
 use std::time::Duration;
 
 use ots::bitcoin::WorkFloor;
-use ots::client::{CalendarClient, EsploraClient, UpgradeStatus, check_url};
+use ots::client::{CalendarAllowlist, CalendarClient, EsploraClient, UpgradeStatus, check_url};
 use ots::{Attestation, DetachedTimestamp, OtsError};
 use test_support::calendar::LabCalendar;
 
@@ -27,7 +27,10 @@ async fn pending_uris_outside_the_allowlist_are_never_contacted() {
     let before = detached.to_bytes();
 
     let report = client()
-        .upgrade(&mut detached, &[configured.base_url().to_owned()])
+        .upgrade(
+            &mut detached,
+            &CalendarAllowlist::for_submitted(&[configured.base_url().to_owned()]),
+        )
         .await
         .unwrap();
 
@@ -73,7 +76,10 @@ async fn a_calendar_redirect_is_not_followed() {
         .add_attestation(Attestation::pending(&calendar_url).unwrap());
 
     let report = client()
-        .upgrade(&mut detached, std::slice::from_ref(&calendar_url))
+        .upgrade(
+            &mut detached,
+            &CalendarAllowlist::for_submitted(std::slice::from_ref(&calendar_url)),
+        )
         .await
         .unwrap();
 
@@ -90,10 +96,7 @@ async fn a_calendar_redirect_is_not_followed() {
     );
     assert_eq!(target.n_requests(), 0);
 
-    let err = client()
-        .submit(&calendar_url, &[1; 32])
-        .await
-        .unwrap_err();
+    let err = client().submit(&calendar_url, &[1; 32]).await.unwrap_err();
     assert!(
         matches!(err, OtsError::HttpStatus { status: 302, .. }),
         "{err}"
@@ -124,7 +127,10 @@ async fn plain_http_to_a_named_host_is_refused_before_connecting() {
         .timestamp
         .add_attestation(Attestation::pending(&url).unwrap());
     let report = client()
-        .upgrade(&mut detached, std::slice::from_ref(&url))
+        .upgrade(
+            &mut detached,
+            &CalendarAllowlist::for_submitted(std::slice::from_ref(&url)),
+        )
         .await
         .unwrap();
     assert!(
@@ -170,6 +176,42 @@ fn only_https_or_loopback_http_urls_pass() {
         let err = check_url(bad).unwrap_err();
         assert!(matches!(err, OtsError::InsecureUrl { .. }), "{bad}: {err}");
     }
+}
+
+#[test]
+fn the_allowlist_holds_the_submitted_calendars_and_their_pools_backends_only() {
+    let pools = CalendarAllowlist::for_submitted(&[
+        "https://a.pool.opentimestamps.org/".to_owned(),
+        "https://ots.btc.catallaxy.com".to_owned(),
+        "http://127.0.0.1:8080".to_owned(),
+    ]);
+    for allowed in [
+        "https://a.pool.opentimestamps.org",
+        "https://alice.btc.calendar.opentimestamps.org",
+        "https://bob.btc.calendar.opentimestamps.org/",
+        "https://btc.calendar.catallaxy.com",
+        "http://127.0.0.1:8080/",
+    ] {
+        assert!(pools.allows(allowed), "{allowed}");
+    }
+    for refused in [
+        "https://finney.calendar.eternitywall.com",
+        "http://alice.btc.calendar.opentimestamps.org",
+        "https://evil.example/calendar.opentimestamps.org",
+        "https://evilcalendar.opentimestamps.org",
+        "https://calendar.opentimestamps.org",
+        "https://alice.btc.calendar.opentimestamps.org:8443",
+        "https://alice.btc.calendar.opentimestamps.org/x",
+        "https://alice.btc.calendar.opentimestamps.org.evil.example",
+        "http://127.0.0.1:8081",
+        "http://10.77.0.1",
+    ] {
+        assert!(!pools.allows(refused), "{refused}");
+    }
+    // Without a pool configured, no backend of that operator is allowed.
+    let own = CalendarAllowlist::for_submitted(&["https://calendar.clinic.example".to_owned()]);
+    assert!(own.allows("https://calendar.clinic.example/"));
+    assert!(!own.allows("https://alice.btc.calendar.opentimestamps.org"));
 }
 
 #[tokio::test]

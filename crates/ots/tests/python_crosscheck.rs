@@ -5,7 +5,7 @@ use std::process::Command;
 use std::time::Duration;
 
 use ots::DetachedTimestamp;
-use ots::client::CalendarClient;
+use ots::client::{CalendarAllowlist, CalendarClient};
 use sha2::{Digest, Sha256};
 use test_support::calendar::LabCalendar;
 
@@ -74,7 +74,10 @@ async fn reference_library_reads_our_pending_and_complete_proofs() {
 
     let height = calendar.mine();
     client
-        .upgrade(&mut detached, &[calendar.base_url().to_owned()])
+        .upgrade(
+            &mut detached,
+            &CalendarAllowlist::for_submitted(&[calendar.base_url().to_owned()]),
+        )
         .await
         .unwrap();
     let header = calendar.header(height).unwrap();

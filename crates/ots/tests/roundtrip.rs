@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 use ots::bitcoin::{WorkFloor, parse_headers_file, verify_attestation};
-use ots::client::{CalendarClient, EsploraClient, UpgradeStatus};
+use ots::client::{CalendarAllowlist, CalendarClient, EsploraClient, UpgradeStatus};
 use ots::{Attestation, DetachedTimestamp, Op, OtsError};
 use sha2::{Digest, Sha256};
 use test_support::calendar::LabCalendar;
@@ -12,7 +12,7 @@ use test_support::calendar::LabCalendar;
 async fn submit_mine_upgrade_and_verify() {
     let calendar = LabCalendar::start().unwrap();
     let client = CalendarClient::new(Duration::from_secs(10)).unwrap();
-    let allowed = [calendar.base_url().to_owned()];
+    let allowed = CalendarAllowlist::for_submitted(&[calendar.base_url().to_owned()]);
     let digest: [u8; 32] = Sha256::digest(b"checkpoint 42\n").into();
 
     // Submit: the calendar's proof appends a nonce, hashes, and ends pending at the calendar.
@@ -108,7 +108,7 @@ async fn calendar_refuses_oversized_digests_and_unknown_commitments_stay_pending
         "{err}"
     );
 
-    let allowed = [format!("{}/", calendar.base_url())];
+    let allowed = CalendarAllowlist::for_submitted(&[format!("{}/", calendar.base_url())]);
     let mut detached = DetachedTimestamp::from_sha256_digest([9; 32]);
     detached
         .timestamp

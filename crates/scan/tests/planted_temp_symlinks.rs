@@ -45,7 +45,10 @@ fn symlinks_planted_at_the_old_temporary_paths_are_not_followed() {
             }
         }
     }
-    assert!(planted.0.len() > PIDS_AHEAD as usize, "could not plant the links");
+    assert!(
+        planted.0.len() > PIDS_AHEAD as usize,
+        "could not plant the links"
+    );
 
     let catalog = catalog::embedded().unwrap();
     let runbooks: Vec<_> = ["LIN-PERM-003", "LIN-SUIDBASE-001", "LIN-CRYPTO-001"]

@@ -306,13 +306,16 @@ impl Manifest {
     }
 
     fn expiry(&self) -> Result<time::OffsetDateTime, ManifestError> {
-        time::OffsetDateTime::parse(&self.expires, &time::format_description::well_known::Rfc3339)
-            .map_err(|err| {
-                ManifestError::Payload(format!(
-                    "expires `{}` is not an RFC 3339 time: {err}",
-                    self.expires
-                ))
-            })
+        time::OffsetDateTime::parse(
+            &self.expires,
+            &time::format_description::well_known::Rfc3339,
+        )
+        .map_err(|err| {
+            ManifestError::Payload(format!(
+                "expires `{}` is not an RFC 3339 time: {err}",
+                self.expires
+            ))
+        })
     }
 
     fn parsed(&self, text: &str) -> Result<Version, ManifestError> {
@@ -346,7 +349,10 @@ impl Manifest {
             return bad("cache_keys is empty: a closure must be signed".to_owned());
         }
         if self.counter == 0 {
-            return bad("counter is missing or 0: every manifest carries a counter of at least 1".to_owned());
+            return bad(
+                "counter is missing or 0: every manifest carries a counter of at least 1"
+                    .to_owned(),
+            );
         }
         self.expiry()?;
         Ok(())
@@ -499,13 +505,22 @@ mod tests {
         let err = current
             .check_fresh(at("2026-12-28T00:00:01Z"), None)
             .unwrap_err();
-        assert!(matches!(err, ManifestError::Expired { counter: 7, .. }), "{err}");
+        assert!(
+            matches!(err, ManifestError::Expired { counter: 7, .. }),
+            "{err}"
+        );
 
         let mut older = manifest("1.1.5");
         older.counter = 6;
         let err = older.check_fresh(now, Some(&current)).unwrap_err();
         assert!(
-            matches!(err, ManifestError::Replayed { offered: 6, accepted: 7 }),
+            matches!(
+                err,
+                ManifestError::Replayed {
+                    offered: 6,
+                    accepted: 7
+                }
+            ),
             "{err}"
         );
         let mut same_counter = manifest("1.3.0");

@@ -60,8 +60,14 @@ fn an_old_or_expired_signed_manifest_is_refused_by_the_state_machine() {
 
     // The current manifest is accepted; offering it again is harmless.
     let current = signed("1.2.1", 9, "2026-12-31T00:00:00Z");
-    updater.accept_manifest(&current, &policy, now).result.unwrap();
-    updater.accept_manifest(&current, &policy, now).result.unwrap();
+    updater
+        .accept_manifest(&current, &policy, now)
+        .result
+        .unwrap();
+    updater
+        .accept_manifest(&current, &policy, now)
+        .result
+        .unwrap();
 
     // Replay of the withdrawn 1.2.0 (still newer than the installed release, not expired).
     let step = updater.accept_manifest(&signed("1.2.0", 8, "2026-12-31T00:00:00Z"), &policy, now);
