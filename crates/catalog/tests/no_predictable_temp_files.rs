@@ -3,6 +3,8 @@
 //! write through it. No shipped script may name such a path (the attack itself is performed
 //! in `crates/scan/tests/planted_temp_symlinks.rs`).
 
+#![allow(clippy::unwrap_used, reason = "test helpers outside #[test] functions")]
+
 use std::path::Path;
 
 fn scripts(dir: &Path, out: &mut Vec<(String, String)>) {

@@ -2,6 +2,8 @@
 //! upgrades to a host nobody configured, a calendar that redirects, plain HTTP to a LAN host,
 //! and an explorer that serves cheap headers.
 
+#![allow(clippy::unwrap_used, reason = "test helpers outside #[test] functions")]
+
 use std::io::{Read, Write};
 use std::net::TcpListener;
 use std::time::Duration;
