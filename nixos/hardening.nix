@@ -1,6 +1,6 @@
 # services.osiris.hardening: the appliance's host hardening. An nftables egress firewall
-# (outbound default-drop except DNS/NTP/DHCP, the configured Central and update endpoints, and the
-# site LAN for scanning), no inbound ports, SSH off, and a locked-down base system.
+# (outbound default-drop except DHCP, DNS and NTP to the site LAN or the configured servers, the
+# configured Central and update endpoints, and the site LAN for scanning), no inbound ports, SSH off, and a locked-down base system.
 {
   config,
   lib,
@@ -13,6 +13,10 @@ let
   isV6 = lib.hasInfix ":";
   lan4 = lib.filter (net: !isV6 net) egress.lan;
   lan6 = lib.filter isV6 egress.lan;
+  dns4 = lib.filter (net: !isV6 net) egress.dnsServers;
+  dns6 = lib.filter isV6 egress.dnsServers;
+  ntp4 = lib.filter (net: !isV6 net) egress.ntpServers;
+  ntp6 = lib.filter isV6 egress.ntpServers;
 
   # nftables rejects an empty `elements = { }`: declare sets, fill them only when non-empty.
   set = name: type: elements: ''
@@ -80,6 +84,27 @@ in
           5986
         ];
         description = "TCP ports allowed towards {option}`services.osiris.hardening.egress.lan`.";
+      };
+      dnsServers = lib.mkOption {
+        type = lib.types.listOf lib.types.str;
+        default = [ ];
+        example = [ "9.9.9.9" ];
+        description = ''
+          Resolvers outside {option}`services.osiris.hardening.egress.lan` the appliance may query
+          (DNS to the site LAN is always allowed). DNS to any other host is dropped, so a
+          compromised process cannot tunnel data out through arbitrary name servers.
+        '';
+      };
+      ntpServers = lib.mkOption {
+        type = lib.types.listOf lib.types.str;
+        default = [ ];
+        example = [ "129.6.15.28" ];
+        description = ''
+          NTP servers outside the site LAN (addresses or CIDRs; nftables cannot match host names).
+          NTP to the site LAN is always allowed, and so is NTP from systemd-timesyncd, whose pool
+          names resolve to changing addresses; NTP from any other process to any other host is
+          dropped.
+        '';
       };
       endpoints = lib.mkOption {
         type = lib.types.listOf endpointType;
@@ -161,6 +186,10 @@ in
           content = ''
             ${set "lan4" "ipv4_addr" lan4}
             ${set "lan6" "ipv6_addr" lan6}
+            ${set "dns4" "ipv4_addr" dns4}
+            ${set "dns6" "ipv6_addr" dns6}
+            ${set "ntp4" "ipv4_addr" ntp4}
+            ${set "ntp6" "ipv6_addr" ntp6}
 
             chain output {
               type filter hook output priority filter; policy drop;
@@ -173,9 +202,19 @@ in
               meta l4proto ipv6-icmp accept
               icmp type { destination-unreachable, time-exceeded, parameter-problem } accept
 
-              # DNS, NTP, DHCP (v4 and v6).
-              udp dport { 53, 123 } accept
-              tcp dport 53 accept
+              # DNS and NTP only to the site LAN or the configured servers; NTP from timesyncd anywhere
+              # (pool names resolve to changing addresses). Nothing else may speak DNS or NTP outward.
+              ip daddr @lan4 meta l4proto { tcp, udp } th dport 53 accept
+              ip6 daddr @lan6 meta l4proto { tcp, udp } th dport 53 accept
+              ip daddr @dns4 meta l4proto { tcp, udp } th dport 53 accept
+              ip6 daddr @dns6 meta l4proto { tcp, udp } th dport 53 accept
+              ip daddr @lan4 udp dport 123 accept
+              ip6 daddr @lan6 udp dport 123 accept
+              ip daddr @ntp4 udp dport 123 accept
+              ip6 daddr @ntp6 udp dport 123 accept
+              meta skuid ${toString config.ids.uids.systemd-timesync} udp dport 123 accept
+
+              # DHCP (v4 and v6).
               udp sport 68 udp dport 67 accept
               udp sport 546 udp dport 547 accept
 

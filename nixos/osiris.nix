@@ -11,6 +11,30 @@ let
   settingsFormat = pkgs.formats.toml { };
   configFile = settingsFormat.generate "appliance.toml" cfg.settings;
 
+  # The root helpers that apply the console's settings: no network, no home, read-only system, and only the
+  # capabilities setpriv needs to drop to the daemon's user (plus reading the daemon's 0700 directory).
+  helperPath = [
+    pkgs.bash
+    pkgs.coreutils
+    pkgs.util-linux
+    config.systemd.package
+  ];
+  helperSandbox = {
+    ProtectSystem = "strict";
+    ProtectHome = true;
+    PrivateTmp = true;
+    PrivateNetwork = true;
+    NoNewPrivileges = true;
+    CapabilityBoundingSet = [
+      "CAP_SETUID"
+      "CAP_SETGID"
+      "CAP_SETPCAP"
+    ];
+    RestrictAddressFamilies = [ "AF_UNIX" ];
+    SystemCallArchitectures = "native";
+    UMask = "0022";
+  };
+
   # A bad configuration fails the build, not the boot.
   validatedConfig =
     pkgs.runCommand "osiris-appliance.toml"
@@ -92,16 +116,6 @@ in
       '';
     };
 
-    agentPort = lib.mkOption {
-      type = lib.types.nullOr lib.types.port;
-      default = null;
-      example = 50051;
-      description = ''
-        Inbound TCP port for endpoint agents (gRPC), opened in the firewall when set.
-        Null (the default) opens no inbound port at all.
-      '';
-    };
-
     applyConsoleSettings = lib.mkOption {
       type = lib.types.bool;
       default = true;
@@ -150,8 +164,6 @@ in
     };
     users.groups.osiris = { };
 
-    networking.firewall.allowedTCPPorts = lib.optional (cfg.agentPort != null) cfg.agentPort;
-
     # The wizard's network and time-zone steps (see applyConsoleSettings).
     networking.useNetworkd = lib.mkIf cfg.applyConsoleSettings (lib.mkDefault true);
     time.timeZone = lib.mkIf cfg.applyConsoleSettings (lib.mkDefault null);
@@ -167,38 +179,33 @@ in
       pathConfig.PathChanged = "${cfg.settings.data_dir}/timezone";
     };
 
+    # Both helpers run as root but read the daemon's files only with the daemon's privileges and accept only
+    # the grammar osirisd writes (console-settings.sh), so a compromised daemon can neither copy a root-only
+    # file out nor push arbitrary network configuration.
     systemd.services.osiris-apply-network = lib.mkIf cfg.applyConsoleSettings {
       description = "Apply the network settings chosen on the OsirisCare console";
-      serviceConfig.Type = "oneshot";
-      path = [
-        pkgs.coreutils
-        config.systemd.package
-      ];
+      serviceConfig = helperSandbox // {
+        Type = "oneshot";
+        # /run/systemd always exists (a missing ReadWritePaths entry fails the unit); network/ may not yet.
+        ReadWritePaths = [ "/run/systemd" ];
+      };
+      path = helperPath;
       script = ''
-        src=${cfg.settings.data_dir}/network/10-osiris.network
-        [ -f "$src" ] || exit 0
-        install -D -m 0644 "$src" /run/systemd/network/10-osiris.network
+        mkdir -p /run/systemd/network
+        bash ${./console-settings.sh} network \
+          ${cfg.settings.data_dir}/network/10-osiris.network /run/systemd/network/10-osiris.network osiris
         networkctl reload
       '';
     };
     systemd.services.osiris-apply-timezone = lib.mkIf cfg.applyConsoleSettings {
       description = "Apply the time zone chosen on the OsirisCare console";
-      serviceConfig.Type = "oneshot";
-      path = [
-        pkgs.coreutils
-        config.systemd.package
-      ];
+      serviceConfig = helperSandbox // {
+        Type = "oneshot";
+      };
+      path = helperPath;
       script = ''
-        file=${cfg.settings.data_dir}/timezone
-        [ -f "$file" ] || exit 0
-        tz=$(head -n 1 "$file")
-        case "$tz" in
-          "" | *[!A-Za-z0-9/_+-]* | *..*)
-            echo "refusing time zone '$tz' from $file" >&2
-            exit 1
-            ;;
-        esac
-        timedatectl set-timezone "$tz"
+        tz=$(bash ${./console-settings.sh} timezone ${cfg.settings.data_dir}/timezone osiris)
+        [ -z "$tz" ] || timedatectl set-timezone "$tz"
       '';
     };
 

@@ -3,7 +3,7 @@
 
 use api::{
     ConnectionTest, Device, DeviceClass, ExportResult, HealingEntry, HealingState, Incident,
-    SetupState, Status, Triggered, UpdateState,
+    SetupState, Status, Triggered,
 };
 
 use crate::model::Screen;
@@ -46,10 +46,6 @@ pub enum Action {
     ToggleHealing,
     /// Show the update dialog.
     OpenUpdate,
-    /// In the update dialog: apply the staged update (asks to confirm).
-    ApplyUpdate,
-    /// In the update dialog: go back to the previous version (asks to confirm).
-    RollBackUpdate,
     Help,
     /// Q: ask to quit (only from home), or go home from another screen.
     Quit,
@@ -83,7 +79,6 @@ pub enum Action {
     HealingToggled(Result<HealingState, Failure>),
     Acknowledged(Result<Incident, Failure>),
     Exported(Result<ExportResult, Failure>),
-    UpdateChanged(Result<UpdateState, Failure>),
     /// The first mounted USB folder, to prefill the export path.
     UsbFound(Option<String>),
 }

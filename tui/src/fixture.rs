@@ -7,7 +7,7 @@ use api::*;
 
 use crate::action::{Action, Failure};
 use crate::model::Model;
-use crate::runtime::Daemon;
+use crate::runtime::{Daemon, Request};
 use crate::update::update;
 
 /// The daemon's clock in every recorded answer (2026-01-15 15:20 UTC).
@@ -402,107 +402,95 @@ pub struct Recorded {
 }
 
 impl Recorded {
-    fn call<T>(&self, path: &str, answer: impl FnOnce() -> T) -> Result<T, Failure> {
-        if let Ok(mut calls) = self.calls.lock() {
-            calls.push(path.to_owned());
+    /// The recorded answer to `method path` with `body`, as the daemon would encode it.
+    fn answer(&self, method: Method, path: &str, body: &[u8]) -> Result<Vec<u8>, String> {
+        let bad = |err: serde_json::Error| format!("bad request body: {err}");
+        let route = path.split('?').next().unwrap_or(path);
+        if let Some(id) = route
+            .strip_prefix("/v1/incidents/")
+            .and_then(|rest| rest.strip_suffix("/ack"))
+        {
+            let id: u64 = id.parse().map_err(|_| format!("bad incident id `{id}`"))?;
+            let mut incident = incidents()
+                .into_iter()
+                .find(|i| i.id == id)
+                .unwrap_or_else(|| incidents().remove(0));
+            incident.acknowledged = true;
+            return serde_json::to_vec(&incident).map_err(|err| err.to_string());
         }
-        if self.down {
-            Err(Failure::down("The appliance service is not running"))
-        } else {
-            Ok(answer())
-        }
+        let answer = match (method, route) {
+            (Method::Get, "/v1/status") => serde_json::to_vec(&status()),
+            (Method::Get, "/v1/setup") => serde_json::to_vec(&setup_state()),
+            (Method::Get, "/v1/targets") => serde_json::to_vec(&devices()),
+            (Method::Get, "/v1/incidents") => serde_json::to_vec(&incidents()),
+            (Method::Get, "/v1/healing") => serde_json::to_vec(&healing()),
+            (Method::Post, "/v1/scan") => serde_json::to_vec(&Triggered {
+                cycle: CycleKind::ServerScan,
+                queued: false,
+                message: "Scanning 6 devices.".into(),
+            }),
+            (Method::Post, "/v1/healing/pause") => {
+                let pause: PauseRequest = serde_json::from_slice(body).map_err(bad)?;
+                serde_json::to_vec(&HealingState {
+                    paused: true,
+                    paused_reason: Some(pause.reason),
+                    paused_by: Some(pause.by),
+                    paused_at: Some(NOW),
+                    maintenance: Vec::new(),
+                })
+            }
+            (Method::Post, "/v1/healing/resume") => serde_json::to_vec(&HealingState::default()),
+            (Method::Post, "/v1/evidence/export") => {
+                let export: ExportRequest = serde_json::from_slice(body).map_err(bad)?;
+                serde_json::to_vec(&ExportResult {
+                    path: format!("{}/osiris-evidence-2026-01-15", export.dest_dir),
+                    bundles: 4_812,
+                    bytes: 9_400_000,
+                })
+            }
+            (Method::Post, "/v1/setup/directory/test") => {
+                let directory: DirectoryRequest = serde_json::from_slice(body).map_err(bad)?;
+                serde_json::to_vec(&ConnectionTest {
+                    ok: false,
+                    message: format!("The password for {} is wrong", directory.bind_user),
+                    detail: Some("LDAP 49: 80090308: LdapErr: DSID-0C09044E, data 52e".into()),
+                })
+            }
+            (
+                Method::Post,
+                "/v1/setup/network"
+                | "/v1/setup/claim"
+                | "/v1/setup/directory"
+                | "/v1/setup/credentials"
+                | "/v1/setup/timezone",
+            ) => serde_json::to_vec(&setup_state()),
+            (Method::Post, "/v1/setup/complete") => serde_json::to_vec(&SetupState {
+                complete: true,
+                ..setup_state()
+            }),
+            (method, path) => {
+                return Err(format!("no recorded answer to {} {path}", method.as_str()));
+            }
+        };
+        answer.map_err(|err| err.to_string())
     }
 }
 
 impl Daemon for Recorded {
-    fn status(&self) -> Result<Status, Failure> {
-        self.call("GET /v1/status", status)
-    }
-    fn setup(&self) -> Result<SetupState, Failure> {
-        self.call("GET /v1/setup", setup_state)
-    }
-    fn targets(&self) -> Result<Vec<Device>, Failure> {
-        self.call("GET /v1/targets", devices)
-    }
-    fn incidents(&self) -> Result<Vec<Incident>, Failure> {
-        self.call("GET /v1/incidents", incidents)
-    }
-    fn healing(&self, _limit: u32) -> Result<Vec<HealingEntry>, Failure> {
-        self.call("GET /v1/healing", healing)
-    }
-    fn scan_now(&self) -> Result<Triggered, Failure> {
-        self.call("POST /v1/scan", || Triggered {
-            cycle: CycleKind::ServerScan,
-            queued: false,
-            message: "Scanning 6 devices.".into(),
-        })
-    }
-    fn pause_healing(&self, request: &PauseRequest) -> Result<HealingState, Failure> {
-        self.call("POST /v1/healing/pause", || HealingState {
-            paused: true,
-            paused_reason: Some(request.reason.clone()),
-            paused_by: Some(request.by.clone()),
-            paused_at: Some(NOW),
-            maintenance: Vec::new(),
-        })
-    }
-    fn resume_healing(&self, _request: &PauseRequest) -> Result<HealingState, Failure> {
-        self.call("POST /v1/healing/resume", HealingState::default)
-    }
-    fn acknowledge(&self, id: u64, _request: &AckRequest) -> Result<Incident, Failure> {
-        self.call(&format!("POST /v1/incidents/{id}/ack"), || {
-            let mut res = incidents()
-                .into_iter()
-                .find(|i| i.id == id)
-                .unwrap_or_else(|| incidents().remove(0));
-            res.acknowledged = true;
-            res
-        })
-    }
-    fn export_evidence(&self, request: &ExportRequest) -> Result<ExportResult, Failure> {
-        self.call("POST /v1/evidence/export", || ExportResult {
-            path: format!("{}/osiris-evidence-2026-01-15", request.dest_dir),
-            bundles: 4_812,
-            bytes: 9_400_000,
-        })
-    }
-    fn set_network(&self, _request: &NetworkSettings) -> Result<SetupState, Failure> {
-        self.call("POST /v1/setup/network", setup_state)
-    }
-    fn claim(&self, _request: &ClaimRequest) -> Result<SetupState, Failure> {
-        self.call("POST /v1/setup/claim", setup_state)
-    }
-    fn test_directory(&self, request: &DirectoryRequest) -> Result<ConnectionTest, Failure> {
-        self.call("POST /v1/setup/directory/test", || ConnectionTest {
-            ok: false,
-            message: format!("The password for {} is wrong", request.bind_user),
-            detail: Some("LDAP 49: 80090308: LdapErr: DSID-0C09044E, data 52e".into()),
-        })
-    }
-    fn save_directory(&self, _request: &DirectoryRequest) -> Result<SetupState, Failure> {
-        self.call("POST /v1/setup/directory", setup_state)
-    }
-    fn set_credential(&self, _request: &CredentialRequest) -> Result<SetupState, Failure> {
-        self.call("POST /v1/setup/credentials", setup_state)
-    }
-    fn set_timezone(&self, _request: &TimezoneRequest) -> Result<SetupState, Failure> {
-        self.call("POST /v1/setup/timezone", setup_state)
-    }
-    fn complete_setup(&self) -> Result<SetupState, Failure> {
-        self.call("POST /v1/setup/complete", || SetupState {
-            complete: true,
-            ..setup_state()
-        })
-    }
-    fn apply_update(&self) -> Result<UpdateState, Failure> {
-        self.call("POST /v1/update/apply", || UpdateState {
-            state: "pending_health".into(),
-            can_apply: false,
-            ..status().health.update
-        })
-    }
-    fn roll_back_update(&self) -> Result<UpdateState, Failure> {
-        self.call("POST /v1/update/rollback", || status().health.update)
+    fn send(&self, request: &Request) -> Result<Vec<u8>, Failure> {
+        let route = request.path.split('?').next().unwrap_or(&request.path);
+        if let Ok(mut calls) = self.calls.lock() {
+            calls.push(format!("{} {route}", request.method.as_str()));
+        }
+        if self.down {
+            return Err(Failure::down("The appliance service is not running"));
+        }
+        self.answer(
+            request.method,
+            &request.path,
+            request.body.as_deref().unwrap_or_default(),
+        )
+        .map_err(Failure::refused)
     }
 }
 

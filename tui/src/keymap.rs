@@ -25,8 +25,6 @@ pub fn action_for(model: &Model, key: KeyEvent) -> Option<Action> {
         }
         Some(Modal::Update) => {
             return match key.code {
-                KeyCode::Char('a' | 'A') => Some(Action::ApplyUpdate),
-                KeyCode::Char('b' | 'B') => Some(Action::RollBackUpdate),
                 KeyCode::Esc | KeyCode::Enter | KeyCode::Char('u' | 'U' | 'q' | 'Q') => {
                     Some(Action::Back)
                 }
@@ -60,19 +58,9 @@ pub fn hints(model: &Model) -> Vec<(&'static str, &'static str)> {
     match &model.modal {
         Some(Modal::Prompt(_)) => return vec![("Enter", "OK"), ("Esc", "Cancel")],
         Some(Modal::Confirm(_)) => return vec![("Enter/Y", "Yes"), ("Esc/N", "No")],
-        Some(Modal::Update) => {
-            let mut res = Vec::new();
-            let update = model.status.as_ref().map(|s| &s.health.update);
-            if update.is_some_and(|u| u.can_apply) {
-                res.push(("A", "Apply update"));
-            }
-            if update.is_some_and(|u| u.can_roll_back) {
-                res.push(("B", "Roll back"));
-            }
-            res.push(("Esc", "Close"));
-            return res;
+        Some(Modal::Update | Modal::Help | Modal::Working { .. }) => {
+            return vec![("Esc", "Close")];
         }
-        Some(Modal::Help | Modal::Working { .. }) => return vec![("Esc", "Close")],
         None => {}
     }
     if model.wizard_active {

@@ -140,7 +140,7 @@ pub enum Modal {
     Confirm(Confirm),
     /// One line of text to type (who are you, a reason, a USB path).
     Prompt(Prompt),
-    /// The update state with apply / roll back.
+    /// Where image updates stand (the partner applies them with `osiris update`).
     Update,
     /// Waiting for a long request (export) or showing its result.
     Working {
@@ -154,8 +154,6 @@ pub enum Modal {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Confirm {
     Quit,
-    ApplyUpdate,
-    RollBackUpdate,
 }
 
 /// A one-line text question and what to do with the answer.

@@ -5,10 +5,8 @@ use std::sync::Arc;
 use std::sync::mpsc::{self, Receiver, Sender};
 use std::time::{Duration, Instant};
 
-use api::{
-    Client, ClientError, ConnectionTest, Device, ExportResult, HealingEntry, HealingState,
-    Incident, SetupState, Status, Triggered, UpdateState,
-};
+use api::endpoint::{self, Empty, Endpoint};
+use api::{Client, ClientError, Method};
 use ratatui::Terminal;
 use ratatui::backend::Backend;
 use ratatui::crossterm::event::{self, Event};
@@ -18,132 +16,134 @@ use crate::model::Model;
 use crate::update::{ApiCall, Command, HEALING_LIMIT, update};
 use crate::{keymap, view};
 
-/// The daemon as the console needs it. Implemented for [`api::Client`]; tests implement it
-/// with recorded answers.
+/// One encoded request to the daemon: an [`api::endpoint`]'s method and path, its JSON body,
+/// and how long to wait for the answer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Request {
+    pub method: Method,
+    pub path: String,
+    pub body: Option<Vec<u8>>,
+    pub timeout: Duration,
+}
+
+/// The daemon as the console needs it: something that answers requests. Implemented for
+/// [`api::Client`]; tests implement it with recorded answers.
 pub trait Daemon: Send + Sync {
-    fn status(&self) -> Result<Status, Failure>;
-    fn setup(&self) -> Result<SetupState, Failure>;
-    fn targets(&self) -> Result<Vec<Device>, Failure>;
-    fn incidents(&self) -> Result<Vec<Incident>, Failure>;
-    fn healing(&self, limit: u32) -> Result<Vec<HealingEntry>, Failure>;
-    fn scan_now(&self) -> Result<Triggered, Failure>;
-    fn pause_healing(&self, request: &api::PauseRequest) -> Result<HealingState, Failure>;
-    fn resume_healing(&self, request: &api::PauseRequest) -> Result<HealingState, Failure>;
-    fn acknowledge(&self, id: u64, request: &api::AckRequest) -> Result<Incident, Failure>;
-    fn export_evidence(&self, request: &api::ExportRequest) -> Result<ExportResult, Failure>;
-    fn set_network(&self, request: &api::NetworkSettings) -> Result<SetupState, Failure>;
-    fn claim(&self, request: &api::ClaimRequest) -> Result<SetupState, Failure>;
-    fn test_directory(&self, request: &api::DirectoryRequest) -> Result<ConnectionTest, Failure>;
-    fn save_directory(&self, request: &api::DirectoryRequest) -> Result<SetupState, Failure>;
-    fn set_credential(&self, request: &api::CredentialRequest) -> Result<SetupState, Failure>;
-    fn set_timezone(&self, request: &api::TimezoneRequest) -> Result<SetupState, Failure>;
-    fn complete_setup(&self) -> Result<SetupState, Failure>;
-    /// `POST /v1/update/apply`.
-    fn apply_update(&self) -> Result<UpdateState, Failure>;
-    /// `POST /v1/update/rollback`.
-    fn roll_back_update(&self) -> Result<UpdateState, Failure>;
+    /// Sends one request; the JSON body of a successful answer, or why there is none.
+    fn send(&self, request: &Request) -> Result<Vec<u8>, Failure>;
 }
 
 /// How long an export may take before the console gives up waiting.
 pub const EXPORT_TIMEOUT: Duration = Duration::from_secs(600);
 
+/// How long a directory test or save may take (a bind against an unreachable DC is slow).
+pub const DIRECTORY_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// How long any other request may take.
+pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(5);
+
 /// How often status is refreshed.
 pub const REFRESH_EVERY: Duration = Duration::from_secs(2);
 
 impl Daemon for Client {
-    fn status(&self) -> Result<Status, Failure> {
-        Client::status(self).map_err(failure)
-    }
-    fn setup(&self) -> Result<SetupState, Failure> {
-        Client::setup(self).map_err(failure)
-    }
-    fn targets(&self) -> Result<Vec<Device>, Failure> {
-        Client::targets(self).map_err(failure)
-    }
-    fn incidents(&self) -> Result<Vec<Incident>, Failure> {
-        Client::incidents(self).map_err(failure)
-    }
-    fn healing(&self, limit: u32) -> Result<Vec<HealingEntry>, Failure> {
-        Client::healing(self, limit).map_err(failure)
-    }
-    fn scan_now(&self) -> Result<Triggered, Failure> {
-        Client::scan_now(self).map_err(failure)
-    }
-    fn pause_healing(&self, request: &api::PauseRequest) -> Result<HealingState, Failure> {
-        Client::pause_healing(self, request).map_err(failure)
-    }
-    fn resume_healing(&self, request: &api::PauseRequest) -> Result<HealingState, Failure> {
-        Client::resume_healing(self, request).map_err(failure)
-    }
-    fn acknowledge(&self, id: u64, request: &api::AckRequest) -> Result<Incident, Failure> {
-        Client::acknowledge(self, id, request).map_err(failure)
-    }
-    fn export_evidence(&self, request: &api::ExportRequest) -> Result<ExportResult, Failure> {
+    fn send(&self, request: &Request) -> Result<Vec<u8>, Failure> {
         self.clone()
-            .with_timeout(EXPORT_TIMEOUT)
-            .export_evidence(request)
-            .map_err(failure)
-    }
-    fn set_network(&self, request: &api::NetworkSettings) -> Result<SetupState, Failure> {
-        Client::set_network(self, request).map_err(failure)
-    }
-    fn claim(&self, request: &api::ClaimRequest) -> Result<SetupState, Failure> {
-        Client::claim(self, request).map_err(failure)
-    }
-    fn test_directory(&self, request: &api::DirectoryRequest) -> Result<ConnectionTest, Failure> {
-        // A bind against an unreachable DC can take a while.
-        self.clone()
-            .with_timeout(Duration::from_secs(30))
-            .test_directory(request)
-            .map_err(failure)
-    }
-    fn save_directory(&self, request: &api::DirectoryRequest) -> Result<SetupState, Failure> {
-        self.clone()
-            .with_timeout(Duration::from_secs(30))
-            .save_directory(request)
-            .map_err(failure)
-    }
-    fn set_credential(&self, request: &api::CredentialRequest) -> Result<SetupState, Failure> {
-        Client::set_credential(self, request).map_err(failure)
-    }
-    fn set_timezone(&self, request: &api::TimezoneRequest) -> Result<SetupState, Failure> {
-        Client::set_timezone(self, request).map_err(failure)
-    }
-    fn complete_setup(&self) -> Result<SetupState, Failure> {
-        Client::complete_setup(self).map_err(failure)
-    }
-    fn apply_update(&self) -> Result<UpdateState, Failure> {
-        self.post("/v1/update/apply", &serde_json::json!({}))
-            .map_err(failure)
-    }
-    fn roll_back_update(&self) -> Result<UpdateState, Failure> {
-        self.post("/v1/update/rollback", &serde_json::json!({}))
+            .with_timeout(request.timeout)
+            .send(request.method, &request.path, request.body.as_deref())
             .map_err(failure)
     }
 }
 
+/// Calls `endpoint` through `daemon` and decodes its answer.
+pub fn call<E: Endpoint>(
+    daemon: &dyn Daemon,
+    endpoint: &E,
+    body: &E::Body,
+    timeout: Duration,
+) -> Result<E::Answer, Failure> {
+    let body =
+        match E::METHOD {
+            Method::Get | Method::Delete => None,
+            Method::Post => Some(serde_json::to_vec(body).map_err(|err| {
+                Failure::refused(format!("The request could not be encoded: {err}"))
+            })?),
+        };
+    let request = Request {
+        method: E::METHOD,
+        path: endpoint.path(),
+        body,
+        timeout,
+    };
+    let answer = daemon.send(&request)?;
+    serde_json::from_slice(&answer).map_err(|err| {
+        Failure::refused(format!(
+            "The appliance service gave an unexpected answer to {} {}: {err}",
+            request.method.as_str(),
+            request.path
+        ))
+    })
+}
+
 /// Makes one request and turns the answer into the action that carries it.
-pub fn execute(daemon: &dyn Daemon, call: ApiCall) -> Action {
-    match call {
-        ApiCall::Status => Action::StatusLoaded(daemon.status()),
-        ApiCall::Setup => Action::SetupLoaded(daemon.setup()),
-        ApiCall::Devices => Action::DevicesLoaded(daemon.targets()),
-        ApiCall::Incidents => Action::IncidentsLoaded(daemon.incidents()),
-        ApiCall::Healing => Action::HealingLoaded(daemon.healing(HEALING_LIMIT)),
-        ApiCall::ScanNow => Action::ScanTriggered(daemon.scan_now()),
-        ApiCall::PauseHealing(request) => Action::HealingToggled(daemon.pause_healing(&request)),
-        ApiCall::ResumeHealing(request) => Action::HealingToggled(daemon.resume_healing(&request)),
-        ApiCall::Acknowledge(id, request) => Action::Acknowledged(daemon.acknowledge(id, &request)),
-        ApiCall::Export(request) => Action::Exported(daemon.export_evidence(&request)),
-        ApiCall::SetNetwork(request) => Action::SetupSaved(daemon.set_network(&request)),
-        ApiCall::Claim(request) => Action::SetupSaved(daemon.claim(&request)),
-        ApiCall::TestDirectory(request) => Action::DirectoryTested(daemon.test_directory(&request)),
-        ApiCall::SaveDirectory(request) => Action::SetupSaved(daemon.save_directory(&request)),
-        ApiCall::SetCredential(request) => Action::SetupSaved(daemon.set_credential(&request)),
-        ApiCall::SetTimezone(request) => Action::SetupSaved(daemon.set_timezone(&request)),
-        ApiCall::CompleteSetup => Action::SetupCompleted(daemon.complete_setup()),
-        ApiCall::ApplyUpdate => Action::UpdateChanged(daemon.apply_update()),
-        ApiCall::RollBackUpdate => Action::UpdateChanged(daemon.roll_back_update()),
+pub fn execute(daemon: &dyn Daemon, api_call: ApiCall) -> Action {
+    let quick = REQUEST_TIMEOUT;
+    match api_call {
+        ApiCall::Status => Action::StatusLoaded(call(daemon, &endpoint::Status, &(), quick)),
+        ApiCall::Setup => Action::SetupLoaded(call(daemon, &endpoint::Setup, &(), quick)),
+        ApiCall::Devices => Action::DevicesLoaded(call(daemon, &endpoint::Targets, &(), quick)),
+        ApiCall::Incidents => {
+            Action::IncidentsLoaded(call(daemon, &endpoint::Incidents, &(), quick))
+        }
+        ApiCall::Healing => Action::HealingLoaded(call(
+            daemon,
+            &endpoint::Healing {
+                limit: HEALING_LIMIT,
+            },
+            &(),
+            quick,
+        )),
+        ApiCall::ScanNow => {
+            Action::ScanTriggered(call(daemon, &endpoint::ScanNow, &Empty {}, quick))
+        }
+        ApiCall::PauseHealing(request) => {
+            Action::HealingToggled(call(daemon, &endpoint::PauseHealing, &request, quick))
+        }
+        ApiCall::ResumeHealing(request) => {
+            Action::HealingToggled(call(daemon, &endpoint::ResumeHealing, &request, quick))
+        }
+        ApiCall::Acknowledge(id, request) => {
+            Action::Acknowledged(call(daemon, &endpoint::Acknowledge { id }, &request, quick))
+        }
+        ApiCall::Export(request) => {
+            Action::Exported(call(daemon, &endpoint::Export, &request, EXPORT_TIMEOUT))
+        }
+        ApiCall::SetNetwork(request) => {
+            Action::SetupSaved(call(daemon, &endpoint::SetNetwork, &request, quick))
+        }
+        ApiCall::Claim(request) => {
+            Action::SetupSaved(call(daemon, &endpoint::Claim, &request, quick))
+        }
+        ApiCall::TestDirectory(request) => Action::DirectoryTested(call(
+            daemon,
+            &endpoint::TestDirectory,
+            &request,
+            DIRECTORY_TIMEOUT,
+        )),
+        ApiCall::SaveDirectory(request) => Action::SetupSaved(call(
+            daemon,
+            &endpoint::SaveDirectory,
+            &request,
+            DIRECTORY_TIMEOUT,
+        )),
+        ApiCall::SetCredential(request) => {
+            Action::SetupSaved(call(daemon, &endpoint::SetCredential, &request, quick))
+        }
+        ApiCall::SetTimezone(request) => {
+            Action::SetupSaved(call(daemon, &endpoint::SetTimezone, &request, quick))
+        }
+        ApiCall::CompleteSetup => {
+            Action::SetupCompleted(call(daemon, &endpoint::CompleteSetup, &Empty {}, quick))
+        }
     }
 }
 

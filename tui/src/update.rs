@@ -1,8 +1,9 @@
 //! The pure state machine: an action changes the model and yields the requests to make.
 
 use api::{
-    AckRequest, ClaimRequest, CredentialRequest, CredentialSlot, CycleKind, DirectoryRequest,
-    ExportRequest, NetworkMode, NetworkSettings, PauseRequest, SetupState, Status, TimezoneRequest,
+    AckRequest, ClaimRequest, ConnectionTest, CredentialRequest, CredentialSlot, CycleKind,
+    DirectoryRequest, ExportRequest, ExportResult, HealingState, Incident, NetworkMode,
+    NetworkSettings, PauseRequest, SetupState, Status, TimezoneRequest,
 };
 
 use crate::action::{Action, Failure};
@@ -42,8 +43,6 @@ pub enum ApiCall {
     SetCredential(CredentialRequest),
     SetTimezone(TimezoneRequest),
     CompleteSetup,
-    ApplyUpdate,
-    RollBackUpdate,
 }
 
 /// How many healing log entries the console asks for.
@@ -70,181 +69,36 @@ pub fn update(model: &mut Model, action: Action) -> Vec<Command> {
             Vec::new()
         }
         Action::StatusLoaded(res) => status_loaded(model, res),
-        Action::SetupLoaded(res) => {
-            done(model, Pending::Setup);
-            match res {
-                Ok(setup) => {
-                    connected(model);
-                    if model.setup.is_none() {
-                        model.wizard.error = None;
-                    }
-                    set_setup(model, setup);
-                }
-                Err(failure) => {
-                    failed(model, &failure);
-                    if !failure.daemon_down && model.setup.is_none() {
-                        model.wizard.error = Some(format!(
-                            "Could not read the setup state (asking again every 2 seconds): {}",
-                            failure.message
-                        ));
-                    }
-                }
-            }
-            Vec::new()
-        }
+        Action::SetupLoaded(res) => setup_loaded(model, res),
         Action::DevicesLoaded(res) => {
-            done(model, Pending::Devices);
-            match res {
-                Ok(devices) => {
-                    connected(model);
-                    model.devices = devices;
-                    clamp_device_selection(model);
-                }
-                Err(failure) => failed(model, &failure),
-            }
-            Vec::new()
+            list_loaded(model, Pending::Devices, res, |model, devices| {
+                model.devices = devices;
+                clamp_device_selection(model);
+            })
         }
         Action::IncidentsLoaded(res) => {
-            done(model, Pending::Incidents);
-            match res {
-                Ok(incidents) => {
-                    connected(model);
-                    model.incidents = incidents;
-                    model.incident_idx = model
-                        .incident_idx
-                        .min(model.incidents.len().saturating_sub(1));
-                }
-                Err(failure) => failed(model, &failure),
-            }
-            Vec::new()
+            list_loaded(model, Pending::Incidents, res, |model, incidents| {
+                model.incidents = incidents;
+                model.incident_idx = model
+                    .incident_idx
+                    .min(model.incidents.len().saturating_sub(1));
+            })
         }
         Action::HealingLoaded(res) => {
-            done(model, Pending::Healing);
-            match res {
-                Ok(entries) => {
-                    connected(model);
-                    model.healing = entries;
-                    model.healing_offset = model
-                        .healing_offset
-                        .min(model.healing.len().saturating_sub(1));
-                }
-                Err(failure) => failed(model, &failure),
-            }
-            Vec::new()
+            list_loaded(model, Pending::Healing, res, |model, entries| {
+                model.healing = entries;
+                model.healing_offset = model
+                    .healing_offset
+                    .min(model.healing.len().saturating_sub(1));
+            })
         }
         Action::SetupSaved(res) => setup_saved(model, res),
-        Action::DirectoryTested(res) => {
-            model.wizard.busy = None;
-            match res {
-                Ok(test) => {
-                    connected(model);
-                    model.wizard.error = None;
-                    model.wizard.directory_test = Some(test);
-                }
-                Err(failure) => {
-                    failed(model, &failure);
-                    model.wizard.error = Some(failure.message);
-                }
-            }
-            Vec::new()
-        }
-        Action::SetupCompleted(res) => match res {
-            Ok(setup) => {
-                connected(model);
-                set_setup(model, setup);
-                model.wizard.busy = Some("Starting the first scan…".into());
-                vec![Command::Api(ApiCall::ScanNow)]
-            }
-            Err(failure) => {
-                failed(model, &failure);
-                model.wizard.busy = None;
-                model.wizard.finish = FinishState::NotStarted;
-                model.wizard.error = Some(failure.message);
-                Vec::new()
-            }
-        },
+        Action::DirectoryTested(res) => directory_tested(model, res),
+        Action::SetupCompleted(res) => setup_completed(model, res),
         Action::ScanTriggered(res) => scan_triggered(model, res),
-        Action::HealingToggled(res) => {
-            match res {
-                Ok(healing) => {
-                    connected(model);
-                    let text = if healing.paused {
-                        "Automatic fixing is paused. Problems are still detected and shown."
-                    } else {
-                        "Automatic fixing is on again."
-                    };
-                    if let Some(status) = &mut model.status {
-                        status.healing = healing;
-                    }
-                    notice(model, Tone::Good, text);
-                }
-                Err(failure) => action_failed(model, "Could not change automatic fixing", &failure),
-            }
-            vec![Command::Api(ApiCall::Status)]
-        }
-        Action::Acknowledged(res) => {
-            match res {
-                Ok(incident) => {
-                    connected(model);
-                    notice(
-                        model,
-                        Tone::Good,
-                        format!("Incident {} is marked as taken by you.", incident.id),
-                    );
-                    if let Some(slot) = model.incidents.iter_mut().find(|i| i.id == incident.id) {
-                        *slot = incident;
-                    }
-                }
-                Err(failure) => action_failed(model, "Could not acknowledge", &failure),
-            }
-            Vec::new()
-        }
-        Action::Exported(res) => {
-            let (text, tone) = match res {
-                Ok(export) => {
-                    connected(model);
-                    (
-                        format!(
-                            "The evidence kit is on the USB stick: {} ({} records, {}). You can remove the stick now.",
-                            export.path,
-                            export.bundles,
-                            crate::view::format::bytes(export.bytes)
-                        ),
-                        Tone::Good,
-                    )
-                }
-                Err(failure) => {
-                    failed(model, &failure);
-                    (
-                        format!(
-                            "Nothing was exported: {} Check that the USB stick is plugged in, not full and not write-protected.",
-                            sentence(&failure.message)
-                        ),
-                        Tone::Problem,
-                    )
-                }
-            };
-            model.modal = Some(Modal::Working {
-                title: "Export evidence kit".into(),
-                text,
-                done: Some(tone),
-            });
-            Vec::new()
-        }
-        Action::UpdateChanged(res) => {
-            match res {
-                Ok(update) => {
-                    connected(model);
-                    let text = format!("Update: {}.", crate::view::format::update_state(&update));
-                    if let Some(status) = &mut model.status {
-                        status.health.update = update;
-                    }
-                    notice(model, Tone::Info, text);
-                }
-                Err(failure) => action_failed(model, "The update did not start", &failure),
-            }
-            vec![Command::Api(ApiCall::Status)]
-        }
+        Action::HealingToggled(res) => healing_toggled(model, res),
+        Action::Acknowledged(res) => acknowledged(model, res),
+        Action::Exported(res) => exported(model, res),
         Action::UsbFound(path) => {
             if let (Some(Modal::Prompt(prompt)), Some(path)) = (&mut model.modal, path)
                 && prompt.purpose == PromptPurpose::ExportPath
@@ -331,6 +185,151 @@ fn status_loaded(model: &mut Model, res: Result<Status, Failure>) -> Vec<Command
         }
     }
     res
+}
+
+fn setup_loaded(model: &mut Model, res: Result<SetupState, Failure>) -> Vec<Command> {
+    done(model, Pending::Setup);
+    match res {
+        Ok(setup) => {
+            connected(model);
+            if model.setup.is_none() {
+                model.wizard.error = None;
+            }
+            set_setup(model, setup);
+        }
+        Err(failure) => {
+            failed(model, &failure);
+            if !failure.daemon_down && model.setup.is_none() {
+                model.wizard.error = Some(format!(
+                    "Could not read the setup state (asking again every 2 seconds): {}",
+                    failure.message
+                ));
+            }
+        }
+    }
+    Vec::new()
+}
+
+/// A list for one screen arrived (or did not).
+fn list_loaded<T>(
+    model: &mut Model,
+    pending: Pending,
+    res: Result<T, Failure>,
+    keep: impl FnOnce(&mut Model, T),
+) -> Vec<Command> {
+    done(model, pending);
+    match res {
+        Ok(list) => {
+            connected(model);
+            keep(model, list);
+        }
+        Err(failure) => failed(model, &failure),
+    }
+    Vec::new()
+}
+
+fn directory_tested(model: &mut Model, res: Result<ConnectionTest, Failure>) -> Vec<Command> {
+    model.wizard.busy = None;
+    match res {
+        Ok(test) => {
+            connected(model);
+            model.wizard.error = None;
+            model.wizard.directory_test = Some(test);
+        }
+        Err(failure) => {
+            failed(model, &failure);
+            model.wizard.error = Some(failure.message);
+        }
+    }
+    Vec::new()
+}
+
+fn setup_completed(model: &mut Model, res: Result<SetupState, Failure>) -> Vec<Command> {
+    match res {
+        Ok(setup) => {
+            connected(model);
+            set_setup(model, setup);
+            model.wizard.busy = Some("Starting the first scan…".into());
+            vec![Command::Api(ApiCall::ScanNow)]
+        }
+        Err(failure) => {
+            failed(model, &failure);
+            model.wizard.busy = None;
+            model.wizard.finish = FinishState::NotStarted;
+            model.wizard.error = Some(failure.message);
+            Vec::new()
+        }
+    }
+}
+
+fn healing_toggled(model: &mut Model, res: Result<HealingState, Failure>) -> Vec<Command> {
+    match res {
+        Ok(healing) => {
+            connected(model);
+            let text = if healing.paused {
+                "Automatic fixing is paused. Problems are still detected and shown."
+            } else {
+                "Automatic fixing is on again."
+            };
+            if let Some(status) = &mut model.status {
+                status.healing = healing;
+            }
+            notice(model, Tone::Good, text);
+        }
+        Err(failure) => action_failed(model, "Could not change automatic fixing", &failure),
+    }
+    vec![Command::Api(ApiCall::Status)]
+}
+
+fn acknowledged(model: &mut Model, res: Result<Incident, Failure>) -> Vec<Command> {
+    match res {
+        Ok(incident) => {
+            connected(model);
+            notice(
+                model,
+                Tone::Good,
+                format!("Incident {} is marked as taken by you.", incident.id),
+            );
+            if let Some(slot) = model.incidents.iter_mut().find(|i| i.id == incident.id) {
+                *slot = incident;
+            }
+        }
+        Err(failure) => action_failed(model, "Could not acknowledge", &failure),
+    }
+    Vec::new()
+}
+
+fn exported(model: &mut Model, res: Result<ExportResult, Failure>) -> Vec<Command> {
+    let (text, tone) = match res {
+        Ok(export) => {
+            connected(model);
+            (
+                format!(
+                    "The evidence kit is on the USB stick: {} ({} records, {}). You can remove the stick now.",
+                    export.path,
+                    export.bundles,
+                    crate::view::format::bytes(export.bytes)
+                ),
+                Tone::Good,
+            )
+        }
+        Err(failure) => {
+            failed(model, &failure);
+            (
+                format!(
+                    "Nothing was exported: {} Check that the USB stick is plugged in, not full and not write-protected.",
+                    sentence(&failure.message)
+                ),
+                Tone::Problem,
+            )
+        }
+    };
+    model.modal = Some(Modal::Working {
+        title: "Export evidence kit".into(),
+        text,
+        done: Some(tone),
+    });
+    Vec::new()
 }
 
 fn scan_triggered(model: &mut Model, res: Result<api::Triggered, Failure>) -> Vec<Command> {
@@ -613,28 +612,12 @@ fn modal_key(model: &mut Model, action: Action) -> Vec<Command> {
         }
         Modal::Confirm(confirm) => match (action, confirm) {
             (Action::Submit, Confirm::Quit) => model.quit = true,
-            (Action::Submit, Confirm::ApplyUpdate) => {
-                notice(model, Tone::Info, "Applying the update…");
-                return vec![Command::Api(ApiCall::ApplyUpdate)];
-            }
-            (Action::Submit, Confirm::RollBackUpdate) => {
-                notice(model, Tone::Info, "Going back to the previous version…");
-                return vec![Command::Api(ApiCall::RollBackUpdate)];
-            }
             (Action::Back, _) => {}
             (_, confirm) => model.modal = Some(Modal::Confirm(confirm)),
         },
         Modal::Update => {
-            let update = model.status.as_ref().map(|s| s.health.update.clone());
-            match action {
-                Action::ApplyUpdate if update.as_ref().is_some_and(|u| u.can_apply) => {
-                    model.modal = Some(Modal::Confirm(Confirm::ApplyUpdate));
-                }
-                Action::RollBackUpdate if update.as_ref().is_some_and(|u| u.can_roll_back) => {
-                    model.modal = Some(Modal::Confirm(Confirm::RollBackUpdate));
-                }
-                Action::Back => {}
-                _ => model.modal = Some(Modal::Update),
+            if action != Action::Back {
+                model.modal = Some(Modal::Update);
             }
         }
         Modal::Prompt(mut prompt) => match action {

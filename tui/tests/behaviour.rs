@@ -12,7 +12,7 @@ use osiris_console::action::{Action, Failure};
 use osiris_console::fixture::{self, Recorded};
 use osiris_console::keymap;
 use osiris_console::model::{Connection, FieldId, FinishState, Modal, Model, Screen, WizardStep};
-use osiris_console::runtime::{Daemon, Executor, execute};
+use osiris_console::runtime::{Executor, execute};
 use osiris_console::update::{ApiCall, Command};
 use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 
@@ -359,13 +359,23 @@ fn pausing_asks_who_once_and_requires_a_reason() {
 }
 
 #[test]
-fn update_buttons_follow_can_apply_and_can_roll_back() {
+fn the_update_dialog_shows_where_updates_stand_and_sends_nothing() {
     let mut model = fixture::loaded_model((80, 24));
-    drive(&mut model, [Action::OpenUpdate, Action::RollBackUpdate]);
-    assert_eq!(model.modal, Some(Modal::Update), "roll back is not allowed");
-    drive(&mut model, [Action::ApplyUpdate]);
-    let commands = drive(&mut model, [Action::Submit]);
-    assert_eq!(commands, vec![Command::Api(ApiCall::ApplyUpdate)]);
+    drive(&mut model, [Action::OpenUpdate]);
+    let key = |c| KeyEvent::new(KeyCode::Char(c), KeyModifiers::NONE);
+    for c in ['a', 'b', 'A', 'B'] {
+        let actions: Vec<Action> = keymap::action_for(&model, key(c)).into_iter().collect();
+        assert!(drive(&mut model, actions).is_empty(), "{c} sends nothing");
+        assert_eq!(model.modal, Some(Modal::Update));
+    }
+    let text = screen_text(&model, 80, 24);
+    assert!(text.contains("version 0.9.3 is ready to apply"), "{text}");
+    assert!(
+        text.contains("Your IT partner applies and rolls back updates"),
+        "{text}"
+    );
+    drive(&mut model, [Action::Back]);
+    assert_eq!(model.modal, None);
 }
 
 #[test]
@@ -442,26 +452,81 @@ fn recorded_answers_flow_through_the_executor() {
 }
 
 #[test]
-fn update_calls_use_the_documented_paths() {
+fn every_call_goes_to_a_declared_endpoint_and_is_answered() {
+    let pause = api::PauseRequest {
+        reason: "PACS upgrade".into(),
+        by: "Dana".into(),
+    };
+    let directory = api::DirectoryRequest {
+        domain: "clinic.local".into(),
+        dc: None,
+        bind_user: "osiris-scan@clinic.local".into(),
+        password: "secret".into(),
+    };
+    let calls = [
+        ApiCall::Status,
+        ApiCall::Setup,
+        ApiCall::Devices,
+        ApiCall::Incidents,
+        ApiCall::Healing,
+        ApiCall::ScanNow,
+        ApiCall::PauseHealing(pause.clone()),
+        ApiCall::ResumeHealing(pause),
+        ApiCall::Acknowledge(41, api::AckRequest { by: "Dana".into() }),
+        ApiCall::Export(api::ExportRequest {
+            dest_dir: "/media/usb".into(),
+        }),
+        ApiCall::SetNetwork(api::NetworkSettings {
+            interface: "eth0".into(),
+            mode: NetworkMode::Dhcp,
+            address: None,
+            gateway: None,
+            dns: vec![],
+        }),
+        ApiCall::Claim(api::ClaimRequest {
+            code: "K7QF-29XD".into(),
+        }),
+        ApiCall::TestDirectory(directory.clone()),
+        ApiCall::SaveDirectory(directory),
+        ApiCall::SetCredential(api::CredentialRequest {
+            slot: CredentialSlot::Linux,
+            user: "osiris".into(),
+            secret: "secret".into(),
+        }),
+        ApiCall::SetTimezone(api::TimezoneRequest {
+            timezone: "America/Chicago".into(),
+        }),
+        ApiCall::CompleteSetup,
+    ];
     let daemon = Recorded::default();
-    execute(&daemon, ApiCall::ApplyUpdate);
-    execute(&daemon, ApiCall::RollBackUpdate);
-    assert_eq!(
-        *daemon.calls.lock().unwrap(),
-        vec!["POST /v1/update/apply", "POST /v1/update/rollback"]
-    );
+    for call in calls {
+        let answer = format!("{:?}", execute(&daemon, call.clone()));
+        assert!(!answer.contains("Err("), "{call:?} got {answer}");
+    }
+    let declared: Vec<String> = api::endpoint::ALL
+        .iter()
+        .map(|(method, route)| format!("{} {}", method.as_str(), route.replace("{id}", "41")))
+        .collect();
+    for made in daemon.calls.lock().unwrap().iter() {
+        assert!(declared.contains(made), "{made} is not a declared endpoint");
+    }
 }
 
 #[test]
 fn the_real_client_reports_a_missing_daemon_as_down() {
     let dir = tempfile::tempdir().unwrap();
     let client = api::Client::new(dir.path().join("missing.sock"));
-    let Err(failure) = Daemon::status(&client) else {
+    let Action::StatusLoaded(Err(failure)) = execute(&client, ApiCall::Status) else {
         panic!("a missing socket answered");
     };
     assert!(failure.daemon_down);
     assert_eq!(failure.message, "The appliance service is not running");
-    let Err(failure) = Daemon::apply_update(&client) else {
+    let Action::Exported(Err(failure)) = execute(
+        &client,
+        ApiCall::Export(api::ExportRequest {
+            dest_dir: "/media/usb".into(),
+        }),
+    ) else {
         panic!("a missing socket answered");
     };
     assert!(failure.daemon_down);

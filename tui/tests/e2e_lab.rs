@@ -186,7 +186,9 @@ fn the_console_sets_up_the_appliance_scans_and_exports_a_verifiable_kit() {
     );
 
     // What the daemon recorded from the wizard.
-    let setup = api::Client::new(&socket).setup().unwrap();
+    let setup = api::Client::new(&socket)
+        .call(&api::endpoint::Setup, &())
+        .unwrap();
     assert!(setup.complete);
     assert_eq!(setup.timezone, "America/Chicago");
     assert_eq!(setup.claim.claimed_with.as_deref(), Some("LAB1-E2E0"));

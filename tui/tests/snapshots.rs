@@ -234,11 +234,6 @@ fn dialogs() {
         drive(&mut model, [Action::OpenUpdate]);
         model
     });
-    snap("update_confirm", |size| {
-        let mut model = fixture::loaded_model(size);
-        drive(&mut model, [Action::OpenUpdate, Action::ApplyUpdate]);
-        model
-    });
     snap("quit_confirm", |size| {
         let mut model = fixture::loaded_model(size);
         drive(&mut model, [Action::Quit]);

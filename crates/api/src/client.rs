@@ -5,9 +5,9 @@ use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use serde::Serialize;
 use serde::de::DeserializeOwned;
 
+use crate::endpoint::{self, Endpoint, Method};
 use crate::types::*;
 
 /// Talks to `osirisd` over its socket. Cheap to clone; holds no connection.
@@ -64,119 +64,66 @@ impl Client {
         &self.socket
     }
 
+    /// Sends one request to `endpoint` and decodes its answer.
+    pub fn call<E: Endpoint>(
+        &self,
+        endpoint: &E,
+        body: &E::Body,
+    ) -> Result<E::Answer, ClientError> {
+        let path = endpoint.path();
+        let body = match E::METHOD {
+            Method::Get | Method::Delete => None,
+            Method::Post => Some(serde_json::to_vec(body).map_err(|err| {
+                ClientError::Protocol(format!("cannot encode the request: {err}"))
+            })?),
+        };
+        let answer = self.send(E::METHOD, &path, body.as_deref())?;
+        serde_json::from_slice(&answer).map_err(|err| {
+            ClientError::Protocol(format!(
+                "{} {path}: answer is not the expected JSON: {err}",
+                E::METHOD.as_str()
+            ))
+        })
+    }
+
+    /// `GET /v1/status` (what `osiris status` shows).
     pub fn status(&self) -> Result<Status, ClientError> {
-        self.get("/v1/status")
+        self.call(&endpoint::Status, &())
     }
 
-    pub fn targets(&self) -> Result<Vec<Device>, ClientError> {
-        self.get("/v1/targets")
-    }
-
+    /// `GET /v1/incidents` (what `osiris status` lists).
     pub fn incidents(&self) -> Result<Vec<Incident>, ClientError> {
-        self.get("/v1/incidents")
+        self.call(&endpoint::Incidents, &())
     }
 
-    /// The newest `limit` healing log entries.
-    pub fn healing(&self, limit: u32) -> Result<Vec<HealingEntry>, ClientError> {
-        self.get(&format!("/v1/healing?limit={limit}"))
-    }
-
+    /// `POST /v1/scan`.
     pub fn scan_now(&self) -> Result<Triggered, ClientError> {
-        self.post("/v1/scan", &serde_json::json!({}))
+        self.call(&endpoint::ScanNow, &endpoint::Empty {})
     }
 
-    pub fn heal_now(&self) -> Result<Triggered, ClientError> {
-        self.post("/v1/heal", &serde_json::json!({}))
-    }
-
-    pub fn pause_healing(&self, request: &PauseRequest) -> Result<HealingState, ClientError> {
-        self.post("/v1/healing/pause", request)
-    }
-
-    pub fn resume_healing(&self, request: &PauseRequest) -> Result<HealingState, ClientError> {
-        self.post("/v1/healing/resume", request)
-    }
-
-    pub fn add_maintenance(
-        &self,
-        request: &MaintenanceRequest,
-    ) -> Result<Maintenance, ClientError> {
-        self.post("/v1/maintenance", request)
-    }
-
-    pub fn acknowledge(&self, id: u64, request: &AckRequest) -> Result<Incident, ClientError> {
-        self.post(&format!("/v1/incidents/{id}/ack"), request)
-    }
-
-    pub fn export_evidence(&self, request: &ExportRequest) -> Result<ExportResult, ClientError> {
-        self.post("/v1/evidence/export", request)
-    }
-
-    pub fn setup(&self) -> Result<SetupState, ClientError> {
-        self.get("/v1/setup")
-    }
-
-    pub fn set_network(&self, request: &NetworkSettings) -> Result<SetupState, ClientError> {
-        self.post("/v1/setup/network", request)
-    }
-
-    pub fn claim(&self, request: &ClaimRequest) -> Result<SetupState, ClientError> {
-        self.post("/v1/setup/claim", request)
-    }
-
-    pub fn test_directory(
-        &self,
-        request: &DirectoryRequest,
-    ) -> Result<ConnectionTest, ClientError> {
-        self.post("/v1/setup/directory/test", request)
-    }
-
-    pub fn save_directory(&self, request: &DirectoryRequest) -> Result<SetupState, ClientError> {
-        self.post("/v1/setup/directory", request)
-    }
-
-    pub fn set_credential(&self, request: &CredentialRequest) -> Result<SetupState, ClientError> {
-        self.post("/v1/setup/credentials", request)
-    }
-
-    pub fn set_timezone(&self, request: &TimezoneRequest) -> Result<SetupState, ClientError> {
-        self.post("/v1/setup/timezone", request)
-    }
-
-    pub fn complete_setup(&self) -> Result<SetupState, ClientError> {
-        self.post("/v1/setup/complete", &serde_json::json!({}))
-    }
-
-    /// `GET path`, decoding the JSON answer.
+    /// `GET path`, decoding the JSON answer (for paths outside [`endpoint`], e.g. in tests).
     pub fn get<T: DeserializeOwned>(&self, path: &str) -> Result<T, ClientError> {
-        self.request("GET", path, None)
+        let answer = self.send(Method::Get, path, None)?;
+        serde_json::from_slice(&answer).map_err(|err| {
+            ClientError::Protocol(format!(
+                "GET {path}: answer is not the expected JSON: {err}"
+            ))
+        })
     }
 
-    /// `POST path` with a JSON body, decoding the JSON answer.
-    pub fn post<B: Serialize + ?Sized, T: DeserializeOwned>(
+    /// Sends one request with an optional JSON body; returns the body of a 2xx answer, or the
+    /// daemon's refusal as [`ClientError::Api`].
+    pub fn send(
         &self,
-        path: &str,
-        body: &B,
-    ) -> Result<T, ClientError> {
-        let body = serde_json::to_vec(body)
-            .map_err(|err| ClientError::Protocol(format!("cannot encode the request: {err}")))?;
-        self.request("POST", path, Some(&body))
-    }
-
-    fn request<T: DeserializeOwned>(
-        &self,
-        method: &str,
+        method: Method,
         path: &str,
         body: Option<&[u8]>,
-    ) -> Result<T, ClientError> {
+    ) -> Result<Vec<u8>, ClientError> {
+        let method = method.as_str();
         let raw = self.exchange(method, path, body)?;
         let (status, body) = parse_response(&raw)?;
         if (200..300).contains(&status) {
-            serde_json::from_slice(&body).map_err(|err| {
-                ClientError::Protocol(format!(
-                    "{method} {path}: answer is not the expected JSON: {err}"
-                ))
-            })
+            Ok(body)
         } else {
             let error = serde_json::from_slice::<ApiError>(&body).unwrap_or_else(|_| ApiError {
                 error: format!(
@@ -361,10 +308,13 @@ mod tests {
         ));
         let client = Client::new(dir.path().join("api.sock"));
         let err = client
-            .pause_healing(&PauseRequest {
-                reason: String::new(),
-                by: "console".into(),
-            })
+            .call(
+                &endpoint::PauseHealing,
+                &PauseRequest {
+                    reason: String::new(),
+                    by: "console".into(),
+                },
+            )
             .unwrap_err();
         assert_eq!(err.to_string(), "reason is empty (say why you pause)");
         assert!(matches!(err, ClientError::Api { status: 400, .. }));

@@ -2,6 +2,7 @@
 
 use std::collections::BTreeMap;
 use std::ops::Range;
+use std::str::FromStr as _;
 use std::time::Duration;
 
 use serde::Deserialize;
@@ -184,14 +185,9 @@ pub(crate) fn parse_runbook(
             "`platforms` is empty: name at least one platform".to_owned(),
         );
     }
-    let severity = Severity::parse(raw.severity.get_ref()).unwrap_or_else(|| {
-        cx.error(
-            raw.severity.span(),
-            format!(
-                "unknown severity `{}` (known: low, medium, high, critical)",
-                raw.severity.get_ref()
-            ),
-        );
+    // The one parser of severity names, with its message (known names listed).
+    let severity = Severity::from_str(raw.severity.get_ref()).unwrap_or_else(|err| {
+        cx.error(raw.severity.span(), err.to_string());
         Severity::Low
     });
     if raw.timeout_secs == 0 || raw.timeout_secs > 3600 {

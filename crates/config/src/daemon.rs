@@ -1,9 +1,12 @@
 //! The daemon's sections: `[daemon]` (schedule, local API socket, metrics), `[escalation]`
-//! (L3 channels and reminders) and `[credentials]` (the encrypted vault).
+//! (L3 channels and reminders, each channel parsed into one typed variant per kind) and
+//! `[credentials]` (the encrypted vault).
 
 use std::path::PathBuf;
 
 use serde::Deserialize;
+
+use model::Severity;
 
 /// How `osirisd` runs. Every interval is in seconds; each run is shifted by up to
 /// `jitter_percent` so a fleet of appliances does not scan in lockstep.
@@ -64,24 +67,39 @@ pub struct CredentialsConfig {
 }
 
 /// L3: who hears about what the appliance cannot fix.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct EscalationConfig {
     /// Remind when nobody acknowledged within this many minutes, per severity (absent: never).
-    #[serde(default)]
     pub remind_after_minutes: RemindAfter,
-    #[serde(default = "default_max_reminders")]
     pub max_reminders: u32,
+    /// Delivery attempts per notification and channel (first try included; 1 to 20).
+    pub max_attempts: u32,
+    /// First retry delay in seconds (at least 1); doubles per retry up to `max_backoff_secs`.
+    pub first_backoff_secs: u64,
+    pub max_backoff_secs: u64,
+    /// At least one; names are unique.
+    pub channels: Vec<ChannelConfig>,
+}
+
+/// `[escalation]` as written.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawEscalation {
+    /// Remind when nobody acknowledged within this many minutes, per severity (absent: never).
+    #[serde(default)]
+    remind_after_minutes: RemindAfter,
+    #[serde(default = "default_max_reminders")]
+    max_reminders: u32,
     /// Delivery attempts per notification and channel (first try included).
     #[serde(default = "default_max_attempts")]
-    pub max_attempts: u32,
+    max_attempts: u32,
     /// First retry delay in seconds; doubles per retry up to `max_backoff_secs`.
     #[serde(default = "default_first_backoff")]
-    pub first_backoff_secs: u64,
+    first_backoff_secs: u64,
     #[serde(default = "default_max_backoff")]
-    pub max_backoff_secs: u64,
+    max_backoff_secs: u64,
     #[serde(rename = "channel")]
-    pub channels: Vec<ChannelConfig>,
+    channels: Vec<RawChannel>,
 }
 
 /// Reminder delays per severity, in minutes.
@@ -96,36 +114,106 @@ pub struct RemindAfter {
 
 /// One destination. Secrets (SMTP password, chat webhook URLs, PagerDuty routing key, webhook
 /// signing secret) are read from 0600 files named here, never written in the configuration.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ChannelConfig {
+    /// Letters, digits, `-`, `_` or `.`; unique.
     pub name: String,
-    /// `email`, `slack`, `teams`, `pagerduty` or `webhook`.
-    pub kind: String,
-    /// `low`, `medium`, `high` or `critical`: only this severity and above go here.
-    #[serde(default = "default_min_severity")]
-    pub min_severity: String,
-    // email
-    pub server: Option<String>,
-    pub port: Option<u16>,
-    /// `starttls` (default), `tls`, or `none` (loopback relay only).
-    pub security: Option<String>,
-    pub from: Option<String>,
-    #[serde(default)]
+    /// Only this severity and above go here.
+    pub min_severity: Severity,
+    pub kind: ChannelKind,
+}
+
+/// What a channel is, with the settings of that kind only.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ChannelKind {
+    Email(EmailConfig),
+    /// The incoming-webhook URL (a secret) is in `url_file`.
+    Slack {
+        url_file: PathBuf,
+    },
+    /// The incoming-webhook URL (a secret) is in `url_file`.
+    Teams {
+        url_file: PathBuf,
+    },
+    PagerDuty {
+        /// The integration's routing key (a secret).
+        routing_key_file: PathBuf,
+        /// Default: the documented Events API v2 endpoint.
+        events_url: Option<String>,
+    },
+    Webhook {
+        /// Where to POST (an http(s) URL).
+        url: String,
+        /// HMAC-SHA256 signing secret.
+        secret_file: PathBuf,
+    },
+}
+
+/// An email channel.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EmailConfig {
+    pub server: String,
+    /// Default 587.
+    pub port: u16,
+    pub security: EmailSecurity,
+    pub from: String,
+    /// At least one recipient.
     pub to: Vec<String>,
-    pub username: Option<String>,
-    pub password_file: Option<PathBuf>,
+    /// SMTP login, when the server wants one.
+    pub login: Option<EmailLogin>,
+    /// PEM file of the CA that issued the server's certificate (default: system roots).
     pub ca_file: Option<PathBuf>,
+}
+
+/// An SMTP account; the password is read from a 0600 file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EmailLogin {
+    pub username: String,
+    pub password_file: PathBuf,
+}
+
+/// How the SMTP connection is protected.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EmailSecurity {
+    /// STARTTLS (the default).
+    StartTls,
+    /// TLS from the first byte.
+    Tls,
+    /// None: a relay on this machine only.
+    None,
+}
+
+/// `[[escalation.channel]]` as written: one flat table for every kind.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawChannel {
+    name: String,
+    /// `email`, `slack`, `teams`, `pagerduty` or `webhook`.
+    kind: String,
+    /// `low`, `medium`, `high` or `critical`: only this severity and above go here.
+    #[serde(default)]
+    min_severity: Option<String>,
+    // email
+    server: Option<String>,
+    port: Option<u16>,
+    /// `starttls` (default), `tls`, or `none` (loopback relay only).
+    security: Option<String>,
+    from: Option<String>,
+    #[serde(default)]
+    to: Vec<String>,
+    username: Option<String>,
+    password_file: Option<PathBuf>,
+    ca_file: Option<PathBuf>,
     /// slack, teams: the incoming-webhook URL (a secret).
-    pub url_file: Option<PathBuf>,
+    url_file: Option<PathBuf>,
     /// pagerduty: the integration's routing key (a secret).
-    pub routing_key_file: Option<PathBuf>,
+    routing_key_file: Option<PathBuf>,
     /// pagerduty: default the documented Events API v2 endpoint.
-    pub events_url: Option<String>,
+    events_url: Option<String>,
     /// webhook: where to POST.
-    pub url: Option<String>,
+    url: Option<String>,
     /// webhook: HMAC-SHA256 signing secret.
-    pub secret_file: Option<PathBuf>,
+    secret_file: Option<PathBuf>,
 }
 
 impl Default for DaemonConfig {
@@ -234,9 +322,10 @@ impl DaemonConfig {
     }
 }
 
-impl EscalationConfig {
-    pub(crate) fn problems(&self) -> Vec<String> {
-        let mut problems = Vec::new();
+impl RawEscalation {
+    /// The typed section, or `None` with every problem pushed.
+    pub(crate) fn parse(&self, problems: &mut Vec<String>) -> Option<EscalationConfig> {
+        let start = problems.len();
         if self.channels.is_empty() {
             problems.push(
                 "[escalation] has no [[escalation.channel]]: add one, or remove the section"
@@ -256,6 +345,7 @@ impl EscalationConfig {
             );
         }
         let mut names = std::collections::BTreeSet::new();
+        let mut channels = Vec::new();
         for channel in &self.channels {
             if !names.insert(channel.name.as_str()) {
                 problems.push(format!(
@@ -263,15 +353,25 @@ impl EscalationConfig {
                     channel.name
                 ));
             }
-            problems.extend(channel.problems());
+            channels.extend(channel.parse(problems));
         }
-        problems
+        if problems.len() > start {
+            return None;
+        }
+        Some(EscalationConfig {
+            remind_after_minutes: self.remind_after_minutes.clone(),
+            max_reminders: self.max_reminders,
+            max_attempts: self.max_attempts,
+            first_backoff_secs: self.first_backoff_secs,
+            max_backoff_secs: self.max_backoff_secs,
+            channels,
+        })
     }
 }
 
-impl ChannelConfig {
-    fn problems(&self) -> Vec<String> {
-        let mut problems = Vec::new();
+impl RawChannel {
+    fn parse(&self, problems: &mut Vec<String>) -> Option<ChannelConfig> {
+        let start = problems.len();
         let name = &self.name;
         if name.is_empty()
             || !name
@@ -283,66 +383,138 @@ impl ChannelConfig {
                 name.escape_debug()
             ));
         }
-        if !matches!(
-            self.min_severity.as_str(),
-            "low" | "medium" | "high" | "critical"
-        ) {
-            problems.push(format!(
-                "escalation channel `{name}`: min_severity `{}` is unknown (use low, medium, high or critical)",
-                self.min_severity.escape_debug()
-            ));
+        let min_severity = match self.min_severity.as_deref() {
+            None => Some(Severity::High),
+            Some(text) => text.parse::<Severity>().ok().or_else(|| {
+                problems.push(format!(
+                    "escalation channel `{name}`: min_severity `{}` is unknown (use low, medium, high or critical)",
+                    text.escape_debug()
+                ));
+                None
+            }),
+        };
+        let kind = self.kind(problems);
+        if problems.len() > start {
+            return None;
         }
-        let need = |problems: &mut Vec<String>, field: &str, set: bool| {
-            if !set {
+        Some(ChannelConfig {
+            name: name.clone(),
+            min_severity: min_severity?,
+            kind: kind?,
+        })
+    }
+
+    fn kind(&self, problems: &mut Vec<String>) -> Option<ChannelKind> {
+        let name = &self.name;
+        let need = |problems: &mut Vec<String>, field: &str, value: Option<&PathBuf>| {
+            if value.is_none() {
                 problems.push(format!(
                     "escalation channel `{name}` ({}): `{field}` is missing",
                     self.kind
                 ));
             }
+            value.cloned()
         };
         match self.kind.as_str() {
-            "email" => {
-                need(&mut problems, "server", self.server.is_some());
-                need(&mut problems, "from", self.from.is_some());
-                need(&mut problems, "to", !self.to.is_empty());
-                if let Some(security) = &self.security
-                    && !matches!(security.as_str(), "starttls" | "tls" | "none")
-                {
-                    problems.push(format!(
-                        "escalation channel `{name}`: security `{}` is unknown (use starttls, tls, or none for a relay on this machine)",
-                        security.escape_debug()
-                    ));
-                }
-                if self.username.is_some() != self.password_file.is_some() {
-                    problems.push(format!(
-                        "escalation channel `{name}`: give both `username` and `password_file`, or neither"
-                    ));
-                }
-            }
-            "slack" | "teams" => need(&mut problems, "url_file", self.url_file.is_some()),
-            "pagerduty" => need(
-                &mut problems,
-                "routing_key_file",
-                self.routing_key_file.is_some(),
-            ),
+            "email" => self.email(problems).map(ChannelKind::Email),
+            "slack" => Some(ChannelKind::Slack {
+                url_file: need(problems, "url_file", self.url_file.as_ref())?,
+            }),
+            "teams" => Some(ChannelKind::Teams {
+                url_file: need(problems, "url_file", self.url_file.as_ref())?,
+            }),
+            "pagerduty" => Some(ChannelKind::PagerDuty {
+                routing_key_file: need(
+                    problems,
+                    "routing_key_file",
+                    self.routing_key_file.as_ref(),
+                )?,
+                events_url: self.events_url.clone(),
+            }),
             "webhook" => {
-                need(&mut problems, "url", self.url.is_some());
-                need(&mut problems, "secret_file", self.secret_file.is_some());
-                if let Some(url) = &self.url
-                    && !(url.starts_with("https://") || url.starts_with("http://"))
-                {
+                if self.url.is_none() {
                     problems.push(format!(
-                        "escalation channel `{name}`: url `{}` is not an http(s) URL",
-                        url.escape_debug()
+                        "escalation channel `{name}` ({}): `url` is missing",
+                        self.kind
                     ));
                 }
+                let secret_file = need(problems, "secret_file", self.secret_file.as_ref());
+                let url = self.url.clone().filter(|url| {
+                    let ok = url.starts_with("https://") || url.starts_with("http://");
+                    if !ok {
+                        problems.push(format!(
+                            "escalation channel `{name}`: url `{}` is not an http(s) URL",
+                            url.escape_debug()
+                        ));
+                    }
+                    ok
+                });
+                Some(ChannelKind::Webhook {
+                    url: url?,
+                    secret_file: secret_file?,
+                })
             }
-            other => problems.push(format!(
-                "escalation channel `{name}`: kind `{}` is unknown (use email, slack, teams, pagerduty or webhook)",
-                other.escape_debug()
-            )),
+            other => {
+                problems.push(format!(
+                    "escalation channel `{name}`: kind `{}` is unknown (use email, slack, teams, pagerduty or webhook)",
+                    other.escape_debug()
+                ));
+                None
+            }
         }
-        problems
+    }
+
+    fn email(&self, problems: &mut Vec<String>) -> Option<EmailConfig> {
+        let name = &self.name;
+        let missing = |field: &str| {
+            format!(
+                "escalation channel `{name}` ({}): `{field}` is missing",
+                self.kind
+            )
+        };
+        if self.server.is_none() {
+            problems.push(missing("server"));
+        }
+        if self.from.is_none() {
+            problems.push(missing("from"));
+        }
+        if self.to.is_empty() {
+            problems.push(missing("to"));
+        }
+        let security = match self.security.as_deref() {
+            None | Some("starttls") => Some(EmailSecurity::StartTls),
+            Some("tls") => Some(EmailSecurity::Tls),
+            Some("none") => Some(EmailSecurity::None),
+            Some(other) => {
+                problems.push(format!(
+                    "escalation channel `{name}`: security `{}` is unknown (use starttls, tls, or none for a relay on this machine)",
+                    other.escape_debug()
+                ));
+                None
+            }
+        };
+        let login = match (&self.username, &self.password_file) {
+            (None, None) => Some(None),
+            (Some(username), Some(password_file)) => Some(Some(EmailLogin {
+                username: username.clone(),
+                password_file: password_file.clone(),
+            })),
+            _ => {
+                problems.push(format!(
+                    "escalation channel `{name}`: give both `username` and `password_file`, or neither"
+                ));
+                None
+            }
+        };
+        Some(EmailConfig {
+            server: self.server.clone()?,
+            port: self.port.unwrap_or(587),
+            security: security?,
+            from: self.from.clone()?,
+            to: self.to.clone(),
+            login: login?,
+            ca_file: self.ca_file.clone(),
+        })
     }
 }
 
@@ -392,7 +564,4 @@ const fn default_first_backoff() -> u64 {
 }
 const fn default_max_backoff() -> u64 {
     300
-}
-fn default_min_severity() -> String {
-    "high".to_owned()
 }

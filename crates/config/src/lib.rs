@@ -1,7 +1,10 @@
-//! Appliance and CLI configuration: the TOML schema, its defaults, and validation.
+//! Appliance and CLI configuration: the TOML schema, its defaults, and its parse into typed
+//! settings.
 //!
-//! One format serves `osiris` and (later) `osirisd`. The file says *what* to scan and where
-//! evidence goes; it never holds secrets, only paths to credential files.
+//! One format serves `osiris` and `osirisd`. The file says *what* to scan and where evidence
+//! goes; it never holds secrets, only paths to credential files or names of vault entries.
+//! [`parse`] reads the file as written (private `Raw*` structs), reports every problem at once,
+//! and otherwise returns a [`Config`] whose values are typed, so no consumer parses a string again.
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -11,106 +14,72 @@ use serde::Deserialize;
 use model::{ParamValue, Platform};
 
 mod daemon;
+mod directory;
+mod target;
 
 pub use daemon::{
-    ChannelConfig, CredentialsConfig, DaemonConfig, EscalationConfig, MIN_INTERVAL_SECS,
-    RemindAfter,
+    ChannelConfig, ChannelKind, CredentialsConfig, DaemonConfig, EmailConfig, EmailLogin,
+    EmailSecurity, EscalationConfig, MIN_INTERVAL_SECS, RemindAfter,
+};
+pub use directory::{DirectoryConfig, DirectoryTls, WorkstationsConfig};
+pub use target::{
+    PasswordSource, SshConfig, SshLogin, TargetConfig, TransportConfig, WinRmAuth, WinRmConfig,
+    WinRmSecurity, WinRmTrust,
 };
 
-/// The whole configuration file.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
-#[serde(deny_unknown_fields)]
+/// The whole configuration file, parsed: every value typed, every combination usable.
+#[derive(Debug, Clone, PartialEq)]
 pub struct Config {
     /// Site identifier written into every evidence bundle, e.g. `smith-family-practice`.
     pub site: String,
     /// Where the database, keys and evidence live. Default: `./osiris-data` for the CLI.
-    #[serde(default)]
     pub data_dir: Option<PathBuf>,
     /// Evidence anchoring settings.
-    #[serde(default)]
     pub evidence: EvidenceConfig,
     /// Machines to scan. Default: only the machine osiris runs on.
-    #[serde(default = "default_targets", rename = "target")]
     pub targets: Vec<TargetConfig>,
     /// L1 healing limits.
-    #[serde(default)]
     pub healing: HealingConfig,
     /// Per-runbook parameter overrides: `[checks.LIN-DISK-001] threshold_percent = 95`.
-    #[serde(default)]
-    pub checks: BTreeMap<String, BTreeMap<String, toml::Value>>,
+    pub checks: BTreeMap<String, BTreeMap<String, ParamValue>>,
     /// Active Directory, for discovering workstations (optional).
-    #[serde(default)]
     pub directory: Option<DirectoryConfig>,
     /// How to reach the workstations found in Active Directory (optional; needs `[directory]`).
-    #[serde(default)]
     pub workstations: Option<WorkstationsConfig>,
     /// How `osirisd` schedules its cycles and serves its local API.
-    #[serde(default)]
     pub daemon: DaemonConfig,
     /// L3 escalation channels (optional).
-    #[serde(default)]
     pub escalation: Option<EscalationConfig>,
     /// The encrypted credential vault.
-    #[serde(default)]
     pub credentials: CredentialsConfig,
 }
 
-/// WinRM settings shared by every discovered workstation.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+/// The file as written; [`parse`] turns it into a [`Config`] or the list of every problem.
+#[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct WorkstationsConfig {
-    /// Account with local admin rights on the workstations, e.g. `CLINIC\\osiris-scan`.
-    pub user: String,
-    /// File (mode 0600) holding its password; or `credential`, a vault entry.
+struct RawConfig {
+    site: String,
     #[serde(default)]
-    pub password_file: Option<PathBuf>,
+    data_dir: Option<PathBuf>,
     #[serde(default)]
-    pub credential: Option<String>,
-    /// `ntlm` (default) or `basic` (HTTPS only).
+    evidence: EvidenceConfig,
+    /// Absent: only the machine osiris runs on.
+    #[serde(default, rename = "target")]
+    targets: Option<Vec<target::RawTarget>>,
     #[serde(default)]
-    pub auth: Option<String>,
-    /// `true` (default, port 5986) or `false` (5985, NTLM message encryption).
+    healing: HealingConfig,
     #[serde(default)]
-    pub https: Option<bool>,
-    /// PEM file of the CA that issued the workstations' WinRM certificates.
+    checks: BTreeMap<String, BTreeMap<String, toml::Value>>,
     #[serde(default)]
-    pub ca_file: Option<PathBuf>,
-    /// How long the online probe (a TCP connect to the WinRM port) waits, in milliseconds.
-    #[serde(default = "default_probe_timeout_ms")]
-    pub probe_timeout_ms: u64,
-}
-
-/// How to read the computer inventory from Active Directory.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct DirectoryConfig {
-    /// DNS domain, e.g. `clinic.local`.
-    pub domain: String,
-    /// Domain controller (host name or IP address). Default: DNS SRV `_ldap._tcp.dc._msdcs.<domain>`
-    /// through `resolver`.
+    directory: Option<directory::RawDirectory>,
     #[serde(default)]
-    pub dc: Option<String>,
-    /// DNS server to ask for the SRV record (IP address, usually the DC), when `dc` is not given.
+    workstations: Option<directory::RawWorkstations>,
     #[serde(default)]
-    pub resolver: Option<String>,
-    /// Search base. Default: from the domain (`DC=clinic,DC=local`).
+    daemon: DaemonConfig,
     #[serde(default)]
-    pub base_dn: Option<String>,
-    /// Bind account, e.g. `svc-osiris@clinic.local` (read-only is enough).
-    pub bind_user: String,
-    /// File (mode 0600) holding the bind password; or `credential`, a vault entry.
+    escalation: Option<daemon::RawEscalation>,
     #[serde(default)]
-    pub password_file: Option<PathBuf>,
-    #[serde(default)]
-    pub credential: Option<String>,
-    /// `ldaps` (default, port 636) or `starttls` (port 389).
-    #[serde(default = "default_directory_tls")]
-    pub tls: String,
-    /// PEM file of the CA that issued the DC's certificate.
-    pub ca_file: PathBuf,
-    /// A computer that has not logged on for this many days is stale.
-    #[serde(default = "default_stale_after_days")]
-    pub stale_after_days: u32,
+    credentials: CredentialsConfig,
 }
 
 /// OpenTimestamps settings.
@@ -150,54 +119,6 @@ pub struct HealingConfig {
     pub breaker_cooldown_minutes: u32,
 }
 
-/// One machine to scan.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct TargetConfig {
-    /// Display name; unique within the file.
-    pub name: String,
-    /// `linux`, `windows-server`, `windows-workstation` or `macos`.
-    pub platform: String,
-    /// How to reach it: `local` (the machine osiris runs on), `ssh` or `winrm`.
-    pub transport: String,
-    /// SSH: IP address or DNS name.
-    #[serde(default)]
-    pub address: Option<String>,
-    /// SSH: port (default 22).
-    #[serde(default)]
-    pub port: Option<u16>,
-    /// SSH: login user.
-    #[serde(default)]
-    pub user: Option<String>,
-    /// SSH: path to the private key file (mode 0600). Exactly one of `key_file`, `password_file`
-    /// and `credential`.
-    #[serde(default)]
-    pub key_file: Option<PathBuf>,
-    /// SSH: path to a file (mode 0600) holding the password. Never put the password itself here.
-    #[serde(default)]
-    pub password_file: Option<PathBuf>,
-    /// Instead of a key or password file: the name of a secret in the encrypted credential vault
-    /// (`osiris credentials set NAME`): an SSH key or password for `ssh`, a password for `winrm`.
-    #[serde(default)]
-    pub credential: Option<String>,
-    /// SSH: `sudo` to run checks as root through `sudo -n` (the user needs passwordless sudo).
-    #[serde(default, rename = "become")]
-    pub become_method: Option<String>,
-    /// WinRM: `ntlm` (default) or `basic` (HTTPS only). Kerberos comes with AD support.
-    #[serde(default)]
-    pub auth: Option<String>,
-    /// WinRM: `true` (default, port 5986) or `false` (port 5985, NTLM with message encryption only).
-    #[serde(default)]
-    pub https: Option<bool>,
-    /// WinRM over HTTPS: PEM file of the CA that issued the host's certificate (default: system roots).
-    #[serde(default)]
-    pub ca_file: Option<PathBuf>,
-    /// WinRM over HTTPS: pin the host's certificate by the SHA-256 of its DER bytes (64 hex digits)
-    /// instead of trusting a CA.
-    #[serde(default)]
-    pub cert_sha256: Option<String>,
-}
-
 /// A configuration that cannot be used, with every problem found.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
@@ -215,9 +136,10 @@ pub enum ConfigError {
     Invalid { path: String, problems: Vec<String> },
 }
 
-/// Parses and validates a configuration file's text; `path` is used in messages only.
+/// Parses a configuration file's text into typed settings, or reports every problem at once;
+/// `path` is used in messages only.
 pub fn parse(path: &str, text: &str) -> Result<Config, ConfigError> {
-    let config: Config = toml::from_str(text).map_err(|err| {
+    let raw: RawConfig = toml::from_str(text).map_err(|err| {
         let offset = err.span().map_or(0, |span| span.start).min(text.len());
         let before = &text[..offset];
         ConfigError::Syntax {
@@ -227,14 +149,13 @@ pub fn parse(path: &str, text: &str) -> Result<Config, ConfigError> {
             message: err.message().to_owned(),
         }
     })?;
-    let problems = config.problems();
-    if problems.is_empty() {
-        Ok(config)
-    } else {
-        Err(ConfigError::Invalid {
+    let mut problems = Vec::new();
+    match raw.parse(&mut problems) {
+        Some(config) if problems.is_empty() => Ok(config),
+        _ => Err(ConfigError::Invalid {
             path: path.to_owned(),
             problems,
-        })
+        }),
     }
 }
 
@@ -246,7 +167,7 @@ impl Config {
             data_dir: None,
             evidence: EvidenceConfig::default(),
             healing: HealingConfig::default(),
-            targets: default_targets(),
+            targets: vec![TargetConfig::localhost()],
             checks: BTreeMap::new(),
             directory: None,
             workstations: None,
@@ -258,21 +179,14 @@ impl Config {
 
     /// Parameter overrides as typed values, keyed by runbook ID then parameter name.
     pub fn param_overrides(&self) -> BTreeMap<String, BTreeMap<String, ParamValue>> {
-        self.checks
-            .iter()
-            .map(|(id, params)| {
-                let params = params
-                    .iter()
-                    .filter_map(|(name, value)| Some((name.clone(), to_param(value)?)))
-                    .collect();
-                (id.clone(), params)
-            })
-            .collect()
+        self.checks.clone()
     }
+}
 
-    /// Every inconsistency, in words that say what to change.
-    fn problems(&self) -> Vec<String> {
-        let mut problems = Vec::new();
+impl RawConfig {
+    /// Every section typed, or `None`; every inconsistency is pushed, in words that say what to
+    /// change.
+    fn parse(self, problems: &mut Vec<String>) -> Option<Config> {
         let site_ok = !self.site.is_empty()
             && self.site.len() <= 64
             && self
@@ -285,55 +199,17 @@ impl Config {
                 self.site.escape_debug()
             ));
         }
-        let mut names = std::collections::BTreeSet::new();
-        for target in &self.targets {
-            if !names.insert(target.name.as_str()) {
-                problems.push(format!(
-                    "target `{}` is listed twice; names must be unique",
-                    target.name
-                ));
-            }
-            if let Err(err) = target.platform.parse::<Platform>() {
-                problems.push(format!("target `{}`: {err}", target.name));
-            }
-            problems.extend(target.problems());
-        }
-        if let Some(dir) = &self.directory {
-            problems.extend(dir.problems());
-        }
+        let targets = match &self.targets {
+            None => Some(vec![TargetConfig::localhost()]),
+            Some(raw_targets) => parse_targets(raw_targets, problems),
+        };
+        let directory = self.directory.as_ref().map(|dir| dir.parse(problems));
         problems.extend(self.daemon.problems());
-        if let Some(escalation) = &self.escalation {
-            problems.extend(escalation.problems());
-        }
-        if let Some(ws) = &self.workstations {
-            if self.directory.is_none() {
-                problems.push(
-                    "[workstations] needs a [directory] section to discover them from".to_owned(),
-                );
-            }
-            problems.extend(password_source_problem(
-                "workstations",
-                &ws.password_file,
-                &ws.credential,
-            ));
-            if !is_valid_windows_user(&ws.user) {
-                problems.push(format!(
-                    "workstations.user `{}` is not a valid Windows account name (use `user`, `DOMAIN\\user` or `user@domain`)",
-                    ws.user.escape_debug()
-                ));
-            }
-            match (ws.auth.as_deref().unwrap_or("ntlm"), ws.https.unwrap_or(true)) {
-                ("ntlm", _) | ("basic", true) => {}
-                ("basic", false) => problems.push(
-                    "workstations: auth = \"basic\" sends the password readably over HTTP; use https = true or ntlm".to_owned(),
-                ),
-                (other, _) => problems.push(format!("workstations.auth `{other}` is unknown (use \"ntlm\" or \"basic\")")),
-            }
-            if ws.probe_timeout_ms == 0 || ws.probe_timeout_ms > 30_000 {
-                problems
-                    .push("workstations.probe_timeout_ms must be between 1 and 30000".to_owned());
-            }
-        }
+        let escalation = self.escalation.as_ref().map(|esc| esc.parse(problems));
+        let workstations = self
+            .workstations
+            .as_ref()
+            .map(|ws| ws.parse(self.directory.is_some(), problems));
         for url in &self.evidence.calendars {
             if !(url.starts_with("https://") || url.starts_with("http://")) {
                 problems.push(format!("evidence.calendars: `{url}` is not an http(s) URL"));
@@ -361,260 +237,87 @@ impl Config {
                 self.evidence.timeout_secs
             ));
         }
+        let mut checks = BTreeMap::new();
         for (id, params) in &self.checks {
+            let mut typed = BTreeMap::new();
             for (name, value) in params {
-                if to_param(value).is_none() {
-                    problems.push(format!(
+                match to_param(value) {
+                    Some(value) => {
+                        typed.insert(name.clone(), value);
+                    }
+                    None => problems.push(format!(
                         "checks.{id}.{name}: {} values are not accepted; use an integer, boolean or string",
                         value.type_str()
-                    ));
+                    )),
                 }
             }
+            checks.insert(id.clone(), typed);
         }
-        problems
+        Some(Config {
+            site: self.site,
+            data_dir: self.data_dir,
+            evidence: self.evidence,
+            targets: targets?,
+            healing: self.healing,
+            checks,
+            directory: optional_section(directory)?,
+            workstations: optional_section(workstations)?,
+            daemon: self.daemon,
+            escalation: optional_section(escalation)?,
+            credentials: self.credentials,
+        })
     }
 }
 
-impl TargetConfig {
-    fn problems(&self) -> Vec<String> {
-        let name = &self.name;
-        let mut problems = Vec::new();
-        if !model::is_valid_host(name) {
+/// The `[[target]]` tables, each typed, or `None` when any has a problem (all are reported).
+fn parse_targets(
+    raw_targets: &[target::RawTarget],
+    problems: &mut Vec<String>,
+) -> Option<Vec<TargetConfig>> {
+    let mut names = std::collections::BTreeSet::new();
+    let mut targets = Vec::new();
+    for raw in raw_targets {
+        if !names.insert(raw.name.as_str()) {
             problems.push(format!(
-                "target name `{}` is invalid: use a host name (letters, digits, `-` and `.`)",
-                name.escape_debug()
+                "target `{}` is listed twice; names must be unique",
+                raw.name
             ));
         }
-        let set = |field: &str| match field {
-            "address" => self.address.is_some(),
-            "port" => self.port.is_some(),
-            "user" => self.user.is_some(),
-            "key_file" => self.key_file.is_some(),
-            "password_file" => self.password_file.is_some(),
-            "credential" => self.credential.is_some(),
-            "become" => self.become_method.is_some(),
-            "auth" => self.auth.is_some(),
-            "https" => self.https.is_some(),
-            "ca_file" => self.ca_file.is_some(),
-            "cert_sha256" => self.cert_sha256.is_some(),
-            _ => false,
-        };
-        const FIELDS: [&str; 11] = [
-            "address",
-            "port",
-            "user",
-            "key_file",
-            "password_file",
-            "credential",
-            "become",
-            "auth",
-            "https",
-            "ca_file",
-            "cert_sha256",
-        ];
-        let allowed: &[&str] = match self.transport.as_str() {
-            "local" => &[],
-            "ssh" => &[
-                "address",
-                "port",
-                "user",
-                "key_file",
-                "password_file",
-                "credential",
-                "become",
-            ],
-            "winrm" => &[
-                "address",
-                "port",
-                "user",
-                "password_file",
-                "credential",
-                "auth",
-                "https",
-                "ca_file",
-                "cert_sha256",
-            ],
-            other => {
-                problems.push(format!(
-                    "target `{name}`: transport `{other}` is not available in this version (available: local, ssh, winrm)"
-                ));
-                return problems;
-            }
-        };
-        for field in FIELDS.iter().filter(|f| set(f) && !allowed.contains(f)) {
-            problems.push(format!(
-                "target `{name}`: `{field}` does not apply to transport `{}`",
-                self.transport
-            ));
-        }
-        let windows = self.platform.starts_with("windows-");
-        if windows != (self.transport == "winrm") {
-            problems.push(format!(
-                "target `{name}`: platform `{}` is reached with transport `{}`; Windows targets use `winrm`, others `local` or `ssh`",
-                self.platform, self.transport
-            ));
-        }
-        if self.transport == "local" {
-            return problems;
-        }
-        let transport = &self.transport;
-        match &self.address {
-            None => problems.push(format!(
-                "target `{name}`: transport `{transport}` needs `address`"
-            )),
-            Some(address) if !model::is_valid_host(address) => problems.push(format!(
-                "target `{name}`: address `{}` is not an IP address or host name",
-                address.escape_debug()
-            )),
-            Some(_) => {}
-        }
-        if self.port == Some(0) {
-            problems.push(format!("target `{name}`: port 0 is not a valid port"));
-        }
-        if transport == "ssh" {
-            match &self.user {
-                None => problems.push(format!("target `{name}`: transport `ssh` needs `user`")),
-                Some(user) if !model::is_valid_user(user) => problems.push(format!(
-                    "target `{name}`: user `{}` is not a valid login name",
-                    user.escape_debug()
-                )),
-                Some(_) => {}
-            }
-            let given = [
-                self.key_file.is_some(),
-                self.password_file.is_some(),
-                self.credential.is_some(),
-            ];
-            if given.iter().filter(|g| **g).count() != 1 {
-                problems.push(format!(
-                    "target `{name}`: give exactly one of `key_file`, `password_file` and `credential`"
-                ));
-            }
-            if let Some(method) = self.become_method.as_deref().filter(|b| *b != "sudo") {
-                problems.push(format!(
-                    "target `{name}`: become = `{method}` is not supported (use \"sudo\")"
-                ));
-            }
-        } else {
-            match &self.user {
-                None => problems.push(format!("target `{name}`: transport `winrm` needs `user`")),
-                Some(user) if !is_valid_windows_user(user) => problems.push(format!(
-                    "target `{name}`: user `{}` is not a valid Windows account name (use `user`, `DOMAIN\\user` or `user@domain`)",
-                    user.escape_debug()
-                )),
-                Some(_) => {}
-            }
-            problems.extend(password_source_problem(
-                &format!("target `{name}`"),
-                &self.password_file,
-                &self.credential,
-            ));
-            let https = self.https.unwrap_or(true);
-            match self.auth.as_deref().unwrap_or("ntlm") {
-                "ntlm" => {}
-                "basic" if https => {}
-                "basic" => problems.push(format!(
-                    "target `{name}`: auth = \"basic\" sends the password readably over HTTP; use https = true, or auth = \"ntlm\" (encrypted messages)"
-                )),
-                "kerberos" => problems.push(format!(
-                    "target `{name}`: auth = \"kerberos\" is not available in this version; use \"ntlm\""
-                )),
-                other => problems.push(format!(
-                    "target `{name}`: auth = `{other}` is unknown (use \"ntlm\" or \"basic\")"
-                )),
-            }
-            if !https && (self.ca_file.is_some() || self.cert_sha256.is_some()) {
-                problems.push(format!(
-                    "target `{name}`: `ca_file` and `cert_sha256` need https = true"
-                ));
-            }
-            if self.ca_file.is_some() && self.cert_sha256.is_some() {
-                problems.push(format!(
-                    "target `{name}`: give at most one of `ca_file` and `cert_sha256`"
-                ));
-            }
-            if let Some(pin) = &self.cert_sha256 {
-                let hex = pin.replace(':', "");
-                if hex.len() != 64 || !hex.chars().all(|c| c.is_ascii_hexdigit()) {
-                    problems.push(format!(
-                        "target `{name}`: cert_sha256 must be 64 hex digits (colons allowed), the SHA-256 of the certificate"
-                    ));
-                }
-            }
-        }
-        problems
+        let platform = raw
+            .platform
+            .parse::<Platform>()
+            .map_err(|err| problems.push(format!("target `{}`: {err}", raw.name)))
+            .ok();
+        targets.extend(raw.parse(platform, problems));
     }
+    (targets.len() == raw_targets.len()).then_some(targets)
 }
 
-impl DirectoryConfig {
-    fn problems(&self) -> Vec<String> {
-        let mut problems = Vec::new();
-        let domain_ok = !self.domain.is_empty()
-            && self.domain.contains('.')
-            && model::is_valid_host(&self.domain);
-        if !domain_ok {
-            problems.push(format!(
-                "directory.domain `{}` is not a DNS domain name (e.g. clinic.local)",
-                self.domain.escape_debug()
-            ));
-        }
-        if let Some(dc) = self.dc.as_deref().filter(|dc| !model::is_valid_host(dc)) {
-            problems.push(format!(
-                "directory.dc `{}` is not a host name or IP address",
-                dc.escape_debug()
-            ));
-        }
-        if self.dc.is_none() && self.resolver.is_none() {
-            problems.push(
-                "directory: give `dc`, or `resolver` (a DNS server, usually the DC) to find it by SRV record"
-                    .to_owned(),
-            );
-        }
-        if let Some(resolver) = self
-            .resolver
-            .as_deref()
-            .filter(|r| r.parse::<std::net::IpAddr>().is_err())
-        {
-            problems.push(format!(
-                "directory.resolver `{}` is not an IP address",
-                resolver.escape_debug()
-            ));
-        }
-        if !is_valid_windows_user(&self.bind_user) {
-            problems.push(format!(
-                "directory.bind_user `{}` is not an account name (use `user@domain` or `DOMAIN\\user`)",
-                self.bind_user.escape_debug()
-            ));
-        }
-        problems.extend(password_source_problem(
-            "directory",
-            &self.password_file,
-            &self.credential,
-        ));
-        if !matches!(self.tls.as_str(), "ldaps" | "starttls") {
-            problems.push(format!(
-                "directory.tls `{}` is unknown (use \"ldaps\" or \"starttls\"; unencrypted binds are not offered)",
-                self.tls.escape_debug()
-            ));
-        }
-        if self.stale_after_days == 0 {
-            problems.push("directory.stale_after_days must be at least 1".to_owned());
-        }
-        problems
+/// An optional section after parsing: `Some(None)` when absent, `None` when present but unusable.
+fn optional_section<T>(parsed: Option<Option<T>>) -> Option<Option<T>> {
+    match parsed {
+        None => Some(None),
+        Some(section) => section.map(Some),
     }
 }
 
 /// A password comes from exactly one place: a 0600 file or a vault entry.
-fn password_source_problem(
+fn password_source(
     what: &str,
     file: &Option<PathBuf>,
     credential: &Option<String>,
-) -> Option<String> {
-    (file.is_some() == credential.is_some()).then(|| {
-        format!(
-            "{what}: give exactly one of `password_file` (a file of mode 0600 holding the password) and `credential` (a vault entry)"
-        )
-    })
+    problems: &mut Vec<String>,
+) -> Option<PasswordSource> {
+    match (file, credential) {
+        (Some(file), None) => Some(PasswordSource::File(file.clone())),
+        (None, Some(entry)) => Some(PasswordSource::Credential(entry.clone())),
+        _ => {
+            problems.push(format!(
+                "{what}: give exactly one of `password_file` (a file of mode 0600 holding the password) and `credential` (a vault entry)"
+            ));
+            None
+        }
+    }
 }
 
 /// A Unix user or group name (`[a-z_][a-z0-9_-]*`, at most 32 characters).
@@ -691,37 +394,6 @@ fn to_param(value: &toml::Value) -> Option<ParamValue> {
         toml::Value::String(s) => Some(ParamValue::Text(s.clone())),
         _ => None,
     }
-}
-
-fn default_targets() -> Vec<TargetConfig> {
-    vec![TargetConfig {
-        name: "localhost".to_owned(),
-        platform: "linux".to_owned(),
-        transport: "local".to_owned(),
-        address: None,
-        port: None,
-        user: None,
-        key_file: None,
-        password_file: None,
-        credential: None,
-        become_method: None,
-        auth: None,
-        https: None,
-        ca_file: None,
-        cert_sha256: None,
-    }]
-}
-
-fn default_probe_timeout_ms() -> u64 {
-    1500
-}
-
-fn default_directory_tls() -> String {
-    "ldaps".to_owned()
-}
-
-fn default_stale_after_days() -> u32 {
-    90
 }
 
 /// The public OpenTimestamps calendars.
@@ -1018,7 +690,104 @@ secret_file = "/etc/osiris/hook-secret"
     }
 
     #[test]
-    fn embedded_default_is_valid() {
-        assert!(Config::embedded_default().problems().is_empty());
+    fn targets_parse_into_one_typed_variant_per_transport() {
+        let config = parse(
+            "site.toml",
+            r#"site = "lab"
+[[target]]
+name = "web1"
+platform = "linux"
+transport = "ssh"
+address = "10.77.0.11"
+user = "alice"
+credential = "web1-key"
+become = "sudo"
+[[target]]
+name = "win1"
+platform = "windows-server"
+transport = "winrm"
+address = "10.77.0.51"
+user = "LAB\\administrator"
+password_file = "/p"
+auth = "basic"
+cert_sha256 = "00:11:22:33:44:55:66:77:88:99:aa:bb:cc:dd:ee:ff:00:11:22:33:44:55:66:77:88:99:aa:bb:cc:dd:ee:ff"
+[[target]]
+name = "win2"
+platform = "windows-workstation"
+transport = "winrm"
+address = "ws2"
+user = "nurse"
+credential = "ws"
+https = false
+[directory]
+domain = "lab.example"
+resolver = "10.77.0.2"
+bind_user = "svc@lab.example"
+credential = "bind"
+tls = "starttls"
+ca_file = "/ca.pem"
+[workstations]
+user = "LAB\\osiris"
+credential = "ws"
+ca_file = "/ws-ca.pem"
+[escalation]
+[[escalation.channel]]
+name = "mail"
+kind = "email"
+server = "mx"
+from = "a@b"
+to = ["c@d"]
+security = "tls"
+min_severity = "critical"
+"#,
+        )
+        .map_err(|err| err.to_string());
+        let actual = match config {
+            Ok(config) => {
+                let targets: Vec<String> =
+                    config.targets.iter().map(|t| format!("{t:?}")).collect();
+                format!(
+                    "{}\n{:?}\n{:?}\n{:?}",
+                    targets.join("\n"),
+                    config.directory.map(|d| (d.resolver, d.tls, d.password)),
+                    config.workstations.map(|w| w.security),
+                    config.escalation.map(|e| e.channels),
+                )
+            }
+            Err(err) => err,
+        };
+        expect![[r#"
+            TargetConfig { name: "web1", platform: Linux, transport: Ssh(SshConfig { address: "10.77.0.11", port: 22, user: "alice", login: Credential("web1-key"), become_root: true }) }
+            TargetConfig { name: "win1", platform: WindowsServer, transport: WinRm(WinRmConfig { address: "10.77.0.51", port: None, user: "LAB\\administrator", password: File("/p"), security: Https { auth: Basic, trust: PinSha256([0, 17, 34, 51, 68, 85, 102, 119, 136, 153, 170, 187, 204, 221, 238, 255, 0, 17, 34, 51, 68, 85, 102, 119, 136, 153, 170, 187, 204, 221, 238, 255]) } }) }
+            TargetConfig { name: "win2", platform: WindowsWorkstation, transport: WinRm(WinRmConfig { address: "ws2", port: None, user: "nurse", password: Credential("ws"), security: HttpNtlm }) }
+            Some((Some(10.77.0.2), StartTls, Credential("bind")))
+            Some(Https { auth: Ntlm, trust: CaFile("/ws-ca.pem") })
+            Some([ChannelConfig { name: "mail", min_severity: Critical, kind: Email(EmailConfig { server: "mx", port: 587, security: Tls, from: "a@b", to: ["c@d"], login: None, ca_file: None }) }])"#]].assert_eq(&actual);
+    }
+
+    #[test]
+    fn workstations_without_https_take_no_ca_file() {
+        check(
+            r#"site = "lab"
+[directory]
+domain = "lab.example"
+dc = "dc1.lab.example"
+bind_user = "svc@lab.example"
+credential = "bind"
+ca_file = "/ca.pem"
+[workstations]
+user = "osiris"
+credential = "ws"
+https = false
+ca_file = "/ws-ca.pem"
+"#,
+            expect!["site.toml: workstations: `ca_file` needs https = true"],
+        );
+    }
+
+    #[test]
+    fn embedded_default_is_what_an_empty_file_gives() {
+        let parsed = parse("site.toml", "site = \"local\"\n").map_err(|err| err.to_string());
+        assert_eq!(parsed, Ok(Config::embedded_default()));
     }
 }

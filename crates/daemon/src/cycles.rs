@@ -9,25 +9,26 @@ use api::CycleKind;
 use incidents::Event;
 use ops::heal::HealOptions;
 
-use crate::{Shared, derive, lock, now, schedule};
+use crate::{Shared, derive, now, schedule};
 
 /// Runs `kind` whenever it is due or triggered, until shutdown.
 pub(crate) async fn cycle_loop(shared: Arc<Shared>, kind: CycleKind) {
-    let interval = schedule::interval(&shared.config.daemon, kind);
+    let interval = schedule::interval(&shared.settings.config.daemon, kind);
     let last = shared
         .state()
         .saved
         .cycles
         .get(kind.as_str())
         .and_then(|c| c.last_started_at);
-    *lock(&shared.cycle(kind).next_due) = Some(schedule::first_due(kind, last, interval, now()));
+    let control = shared.cycle(kind);
+    control.set_next_due(schedule::first_due(kind, last, interval, now()));
     let mut shutdown = shared.shutdown.clone();
     loop {
-        let due = lock(&shared.cycle(kind).next_due).unwrap_or_else(now);
+        let due = control.next_due().unwrap_or_else(now);
         let wait = std::time::Duration::from_secs(due.saturating_sub(now()).max(0) as u64);
         tokio::select! {
             _ = tokio::time::sleep(wait) => {}
-            _ = shared.cycle(kind).trigger.notified() => {}
+            _ = control.trigger.notified() => {}
             _ = shutdown.changed() => {}
         }
         if *shutdown.borrow() {
@@ -35,23 +36,19 @@ pub(crate) async fn cycle_loop(shared: Arc<Shared>, kind: CycleKind) {
         }
         let found_drift = run_once(&shared, kind).await;
         let draw: f64 = rand::random();
+        let daemon = &shared.settings.config.daemon;
         let next = match kind {
-            CycleKind::ServerScan => {
-                schedule::next_server_scan(&shared.config.daemon, found_drift, now(), draw)
-            }
-            _ => {
-                now()
-                    + schedule::jittered(interval, shared.config.daemon.jitter_percent, draw) as i64
-            }
+            CycleKind::ServerScan => schedule::next_server_scan(daemon, found_drift, now(), draw),
+            _ => now() + schedule::jittered(interval, daemon.jitter_percent, draw) as i64,
         };
-        *lock(&shared.cycle(kind).next_due) = Some(next);
+        control.set_next_due(next);
     }
 }
 
 /// Runs one cycle, records its outcome; returns whether it found drift.
 pub(crate) async fn run_once(shared: &Arc<Shared>, kind: CycleKind) -> bool {
     let started = now();
-    *lock(&shared.cycle(kind).running) = true;
+    shared.cycle(kind).set_running(true);
     {
         let mut state = shared.state();
         let record = state
@@ -61,7 +58,7 @@ pub(crate) async fn run_once(shared: &Arc<Shared>, kind: CycleKind) -> bool {
             .or_default();
         record.last_started_at = Some(started);
     }
-    shared.save();
+    shared.save().await;
     tracing::info!(cycle = kind.as_str(), "Cycle started.");
     let result = match kind {
         CycleKind::ServerScan => server_scan(shared).await,
@@ -93,8 +90,8 @@ pub(crate) async fn run_once(shared: &Arc<Shared>, kind: CycleKind) -> bool {
         record.last_outcome = Some(outcome);
         record.last_failed = failed;
     }
-    *lock(&shared.cycle(kind).running) = false;
-    shared.save();
+    shared.cycle(kind).set_running(false);
+    shared.save().await;
     drift
 }
 
@@ -106,19 +103,20 @@ struct Outcome {
 
 /// Scans the configured targets, heals what L1 covers, and updates devices and incidents.
 async fn server_scan(shared: &Arc<Shared>) -> anyhow::Result<Outcome> {
-    let config = &shared.config;
+    let config = &shared.settings.config;
     scan_and_heal(shared, config, "servers").await
 }
 
 /// Scans the workstations of the last AD inventory that answer, then heals them like servers.
 async fn workstation_scan(shared: &Arc<Shared>) -> anyhow::Result<Outcome> {
-    let Some(plan) = ops::workstations::plan(&shared.config, &shared.data_dir).await? else {
+    let settings = &shared.settings;
+    let Some(plan) = ops::workstations::plan(&settings.config, &settings.data_dir).await? else {
         return Ok(Outcome {
             summary: "no [workstations] configured".to_owned(),
             drift: false,
         });
     };
-    let mut config = shared.config.clone();
+    let mut config = settings.config.clone();
     config.targets = plan.targets.clone();
     let outcome = scan_and_heal(shared, &config, "workstations").await?;
     Ok(Outcome {
@@ -137,8 +135,9 @@ async fn scan_and_heal(
     config: &config::Config,
     what: &str,
 ) -> anyhow::Result<Outcome> {
-    let catalog = &shared.catalog;
-    let scanned = ops::scan::scan_all(config, catalog, &shared.data_dir).await?;
+    let settings = &shared.settings;
+    let catalog = &settings.catalog;
+    let scanned = ops::scan::scan_all(config, catalog, &settings.data_dir).await?;
     let reports: Vec<scan::TargetReport> = scanned.iter().map(|s| s.report.clone()).collect();
     ops::scan::record_scans(&shared.store, config, catalog, &reports).await?;
     let now = now();
@@ -146,7 +145,7 @@ async fn scan_and_heal(
     let addresses: std::collections::HashMap<&str, &str> = config
         .targets
         .iter()
-        .filter_map(|t| Some((t.name.as_str(), t.address.as_deref()?)))
+        .filter_map(|t| Some((t.name.as_str(), t.address()?)))
         .collect();
     let derived: Vec<_> = reports
         .iter()
@@ -166,37 +165,37 @@ async fn scan_and_heal(
         .any(|(device, _, _)| device.status == api::DeviceStatus::Drifted);
     {
         let mut state = shared.state();
-        let mut scores = lock(&shared.scores);
         for (device, device_scores, events) in derived {
-            scores.insert(device.name.clone(), device_scores);
+            state.scores.insert(device.name.clone(), device_scores);
             state.saved.devices.insert(device.name.clone(), device);
             for (target, check, event) in events {
                 state
                     .ledger
-                    .apply(&target, &check, event, now, &shared.incident_policy);
+                    .apply(&target, &check, event, now, &settings.incident_policy);
             }
         }
         if what == "servers" {
-            let site = derive::site_compliance(scores.values());
+            let site = derive::site_compliance(state.scores.values());
             let points: Vec<(String, Option<u32>)> =
                 site.into_iter().map(|(f, _, _, p)| (f, p)).collect();
             state.push_trend(&points);
         }
     }
-    shared.save();
-    let (paused, maintenance) = {
+    shared.save().await;
+    let (paused, windows) = {
         let state = shared.state();
-        (state.saved.pause.is_some(), state.saved.maintenance.clone())
+        let windows: Vec<incidents::MaintenanceWindow> = state
+            .saved
+            .maintenance
+            .iter()
+            .map(|m| m.window.clone())
+            .collect();
+        (state.saved.pause.is_some(), windows)
     };
     let mut policy = ops::heal::policy(&config.healing);
     policy.paused |= paused;
-    let in_maintenance = move |target: &str| {
-        let now = crate::now();
-        maintenance.iter().any(|w| {
-            (w.start..w.end).contains(&now)
-                && (w.targets.is_empty() || w.targets.iter().any(|t| t == target))
-        })
-    };
+    let in_maintenance =
+        move |target: &str| incidents::maintenance_for(&windows, target, crate::now()).is_some();
     let options = HealOptions {
         policy,
         in_maintenance: &in_maintenance,
@@ -206,28 +205,24 @@ async fn scan_and_heal(
         &shared.store,
         config,
         catalog,
-        &shared.rules,
+        &settings.rules,
         scanned,
         &options,
     )
     .await?;
-    let (mut fixed, mut escalated, mut held) = (0, 0, 0);
+    let mut tally = derive::Tally::default();
     {
         let mut state = shared.state();
         let now = crate::now();
         for one in &healed {
-            match &one.record.result {
-                heal::HealResult::Fixed => fixed += 1,
-                heal::HealResult::Held { .. } => held += 1,
-                _ => escalated += 1,
-            }
+            tally.add(&one.record.result);
             for event in derive::heal_events(&one.record) {
                 state.ledger.apply(
                     &one.target.name,
                     &one.record.check,
                     event,
                     now,
-                    &shared.incident_policy,
+                    &settings.incident_policy,
                 );
             }
             if let Some(entry) = derive::healing_entry(&one.target.name, &one.record, one.seq, now)
@@ -235,16 +230,21 @@ async fn scan_and_heal(
                 state.log_healing(entry);
             }
         }
-        let effects = state.ledger.tick(now, &shared.incident_policy);
+        let effects = state.ledger.tick(now, &settings.incident_policy);
         tracing::debug!(closed = effects.len(), "Quiet resolved incidents closed.");
     }
-    shared.save();
-    if escalated > 0 {
+    shared.save().await;
+    if tally.for_person > 0 {
         shared.notifier.notify_one();
     }
+    let derive::Tally {
+        fixed,
+        for_person,
+        held,
+    } = tally;
     Ok(Outcome {
         summary: format!(
-            "{} {what} scanned; {fixed} fixed, {escalated} for a person, {held} held",
+            "{} {what} scanned; {fixed} fixed, {for_person} for a person, {held} held",
             reports.len()
         ),
         drift,
@@ -253,11 +253,16 @@ async fn scan_and_heal(
 
 /// Reads AD; known workstations that were never scanned appear as devices of unknown state.
 async fn discovery(shared: &Arc<Shared>) -> anyhow::Result<Outcome> {
-    let secrets = ops::secrets::Secrets::new(&shared.config, &shared.data_dir);
-    let cfg = ops::discover::directory_config(&shared.config, &secrets)?;
-    let (body, seq) =
-        ops::discover::discover_and_record(&shared.store, &shared.config, &cfg, &shared.data_dir)
-            .await?;
+    let settings = &shared.settings;
+    let secrets = ops::secrets::Secrets::new(&settings.config, &settings.data_dir);
+    let cfg = ops::discover::directory_config(&settings.config, &secrets)?;
+    let (body, seq) = ops::discover::discover_and_record(
+        &shared.store,
+        &settings.config,
+        &cfg,
+        &settings.data_dir,
+    )
+    .await?;
     {
         let mut state = shared.state();
         for computer in body
@@ -286,17 +291,17 @@ async fn discovery(shared: &Arc<Shared>) -> anyhow::Result<Outcome> {
 }
 
 async fn anchor(shared: &Arc<Shared>) -> anyhow::Result<Outcome> {
-    let timeout = std::time::Duration::from_secs(shared.config.evidence.timeout_secs);
-    let esplora = shared.config.evidence.esplora_url.as_deref();
+    let evidence = &shared.settings.config.evidence;
+    let timeout = std::time::Duration::from_secs(evidence.timeout_secs);
+    let esplora = evidence.esplora_url.as_deref();
     let upgraded = ops::anchor::upgrade_pending(&shared.store, esplora, timeout).await?;
     let anchored = upgraded
         .iter()
         .filter(|u| u.bitcoin_height.is_some())
         .count();
-    let submitted =
-        ops::anchor::submit_checkpoint(&shared.store, &shared.config.evidence.calendars, timeout)
-            .await
-            .context("submitting a checkpoint to the OpenTimestamps calendars");
+    let submitted = ops::anchor::submit_checkpoint(&shared.store, &evidence.calendars, timeout)
+        .await
+        .context("submitting a checkpoint to the OpenTimestamps calendars");
     refresh_ots_counts(shared).await;
     let submitted = submitted?;
     Ok(Outcome {
@@ -338,19 +343,25 @@ pub(crate) async fn refresh_ots_counts(shared: &Shared) {
                 .iter()
                 .filter(|p| p.status == store::OtsStatus::Pending)
                 .count() as u64;
-            *lock(&shared.ots_counts) = (pending, proofs.len() as u64 - pending);
+            shared
+                .facts
+                .set_ots_counts(pending, proofs.len() as u64 - pending);
         }
         Err(err) => tracing::warn!(error = %err, "Could not count the OpenTimestamps proofs."),
     }
 }
 
 /// Applies one incident event from outside a scan (acknowledge, close) and saves.
-pub(crate) fn incident_event(shared: &Shared, target: &str, check: &str, event: Event) {
+pub(crate) async fn incident_event(shared: &Shared, target: &str, check: &str, event: Event) {
     {
         let mut state = shared.state();
-        state
-            .ledger
-            .apply(target, check, event, now(), &shared.incident_policy);
+        state.ledger.apply(
+            target,
+            check,
+            event,
+            now(),
+            &shared.settings.incident_policy,
+        );
     }
-    shared.save();
+    shared.save().await;
 }

@@ -142,6 +142,29 @@ pub(crate) fn heal_events(record: &HealRecord) -> Vec<Event> {
     }
 }
 
+/// What one run's heal results add up to, for the cycle's summary.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Tally {
+    pub(crate) fixed: u32,
+    /// Results that escalate their incident ([`heal_events`]): a person must act.
+    pub(crate) for_person: u32,
+    pub(crate) held: u32,
+}
+
+impl Tally {
+    pub(crate) fn add(&mut self, result: &HealResult) {
+        match result {
+            HealResult::Fixed => self.fixed += 1,
+            HealResult::NotFixed { .. } | HealResult::Escalated { .. } | HealResult::NoRule => {
+                self.for_person += 1;
+            }
+            HealResult::Held { .. } => self.held += 1,
+            // Dry runs only: nothing was done and nobody is asked.
+            HealResult::Planned { .. } => {}
+        }
+    }
+}
+
 /// The healing-log entry of one L1 decision, if it is one worth listing.
 pub(crate) fn healing_entry(
     target: &str,
@@ -383,5 +406,83 @@ mod tests {
         assert_eq!(scores["HIPAA"], (3, 1));
         let site = site_compliance([&scores, &scores].into_iter());
         assert_eq!(site[0], ("HIPAA".to_owned(), 6, 2, Some(750)));
+    }
+
+    #[test]
+    fn the_tally_counts_for_a_person_exactly_what_escalates_an_incident() {
+        let results = [
+            (
+                HealResult::Fixed,
+                Tally {
+                    fixed: 1,
+                    ..Tally::default()
+                },
+            ),
+            (
+                HealResult::NotFixed {
+                    rolled_back: true,
+                    reason: "still failing".into(),
+                },
+                Tally {
+                    for_person: 1,
+                    ..Tally::default()
+                },
+            ),
+            (
+                HealResult::Escalated {
+                    reason: "declarative target".into(),
+                },
+                Tally {
+                    for_person: 1,
+                    ..Tally::default()
+                },
+            ),
+            (
+                HealResult::NoRule,
+                Tally {
+                    for_person: 1,
+                    ..Tally::default()
+                },
+            ),
+            (
+                HealResult::Held {
+                    reason: "paused".into(),
+                },
+                Tally {
+                    held: 1,
+                    ..Tally::default()
+                },
+            ),
+            (
+                HealResult::Planned {
+                    runbook: "LIN-SSH-001".into(),
+                },
+                Tally::default(),
+            ),
+        ];
+        for (result, want) in results {
+            let mut tally = Tally::default();
+            tally.add(&result);
+            assert_eq!(tally, want, "{result:?}");
+            let record = HealRecord {
+                target: "h1".into(),
+                check: "LIN-SSH-001".into(),
+                decision: rules::Decision::NoRule,
+                before: CheckOutcome {
+                    status: CheckStatus::Fail,
+                    observed: serde_json::Value::Null,
+                    expected: String::new(),
+                    reason: String::new(),
+                },
+                remediation: None,
+                after: None,
+                rollback: None,
+                result,
+            };
+            let escalates = heal_events(&record)
+                .iter()
+                .any(|e| matches!(e, Event::Escalated { .. }));
+            assert_eq!(want.for_person == 1, escalates, "{:?}", record.result);
+        }
     }
 }

@@ -4,11 +4,14 @@
 //!
 //! Start-up order matters: the configuration is validated (exit 78 on a bad one) and the data
 //! directory locked (a second daemon refuses to start) before any socket is bound.
+//! SIGTERM or SIGINT drains: running cycles finish (up to `daemon.drain_secs`); a second signal
+//! during the drain stops at once (exit 1).
 //!
-//! Modules: `derive` (pure result → state translations), `schedule` (pure timing), `state`
-//! (persisted state), `cycles` (one run of each cycle), `notify` (L3 delivery), `api` (HTTP
-//! routes and the peer-credential check), `setup` (first-boot wizard), `host` (box health),
-//! `systemd` (sd_notify), `metrics` (optional Prometheus text).
+//! Modules: `shared` (what the components share, split by owner), `derive` (pure result →
+//! state translations), `schedule` (pure timing), `state` (persisted state), `cycles` (one run
+//! of each cycle), `notify` (L3 delivery), `api` (the socket, its routes and handlers), `setup`
+//! (first-boot wizard), `host` (box health), `systemd` (sd_notify), `metrics` (optional
+//! Prometheus text).
 
 mod api;
 mod cycles;
@@ -19,20 +22,23 @@ mod notify;
 mod schedule;
 mod secrets;
 mod setup;
+mod shared;
 mod state;
 mod systemd;
 mod updates;
 
-use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
 use tokio::sync::{Notify, watch};
 
 use ::api::CycleKind;
+
+pub(crate) use crate::shared::Shared;
+use crate::shared::{CycleControl, Facts, Settings, StateCell};
 
 /// Command line of `osirisd`.
 #[derive(Debug, clap::Parser)]
@@ -72,7 +78,12 @@ pub fn main(args: Args) -> ExitCode {
         }
     };
     match runtime.block_on(run(loaded)) {
-        Ok(()) => ExitCode::SUCCESS,
+        Ok(Stopped::Cleanly) => ExitCode::SUCCESS,
+        Ok(Stopped::Forced) => {
+            // Blocking work still running (an SSH connect, a kit being written) is not waited for.
+            runtime.shutdown_background();
+            ExitCode::FAILURE
+        }
         Err(err) => {
             let bad_config = err.downcast_ref::<ops::BadConfig>().is_some();
             tracing::error!(error = %format!("{err:#}"), "osirisd stopped.");
@@ -123,88 +134,19 @@ impl Loaded {
     }
 }
 
-/// State shared by the cycles, the notifier and the API.
-pub(crate) struct Shared {
-    pub(crate) config: config::Config,
-    pub(crate) catalog: Arc<catalog::Catalog>,
-    pub(crate) rules: rules::RuleSet,
-    pub(crate) channels: Vec<escalate::Channel>,
-    pub(crate) notify_policy: escalate::NotifyPolicy,
-    pub(crate) incident_policy: incidents::IncidentPolicy,
-    pub(crate) data_dir: PathBuf,
-    pub(crate) store: store::Store,
-    pub(crate) state: Mutex<state::State>,
-    /// Device scores for compliance (rebuilt by scans; not persisted: the trend is).
-    pub(crate) scores: Mutex<BTreeMap<String, derive::Scores>>,
-    pub(crate) cycles: BTreeMap<CycleKind, CycleControl>,
-    /// Wakes the notifier (an incident was escalated).
-    pub(crate) notifier: Notify,
-    pub(crate) started_at: i64,
-    pub(crate) shutdown: watch::Receiver<bool>,
-    /// The box's own addresses and when they were read (listing them runs `ip`).
-    pub(crate) addresses: Mutex<Option<(std::time::Instant, Vec<String>)>>,
-    /// OpenTimestamps proofs (pending, anchored), refreshed by the anchor cycle.
-    pub(crate) ots_counts: Mutex<(u64, u64)>,
-    /// Serialises writers of the state file.
-    pub(crate) saving: Mutex<()>,
-}
-
-/// Per-cycle scheduling handles.
-pub(crate) struct CycleControl {
-    pub(crate) enabled: bool,
-    pub(crate) trigger: Notify,
-    pub(crate) running: Mutex<bool>,
-    pub(crate) next_due: Mutex<Option<i64>>,
-}
-
-impl Shared {
-    /// The state, even if a panicking task poisoned the lock (the data is still consistent:
-    /// every change is a single assignment or push under the lock).
-    pub(crate) fn state(&self) -> MutexGuard<'_, state::State> {
-        self.state
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-    }
-
-    /// Saves the state; a failure is logged (the next change retries) but never stops a cycle.
-    pub(crate) fn save(&self) {
-        // One writer at a time; the state lock is held only while serialising.
-        let _writing = lock(&self.saving);
-        let bytes = self.state().to_bytes(&self.data_dir);
-        let result = bytes.and_then(|bytes| state::write(&self.data_dir, &bytes));
-        if let Err(err) = result {
-            tracing::error!(error = %err, "Could not save the daemon state; will retry on the next change.");
-        }
-    }
-
-    pub(crate) fn cycle(&self, kind: CycleKind) -> &CycleControl {
-        &self.cycles[&kind]
-    }
-
-    /// The appliance's addresses, read at most every 30 s.
-    pub(crate) fn addresses(&self) -> Vec<String> {
-        let mut cached = lock(&self.addresses);
-        match &*cached {
-            Some((at, addresses)) if at.elapsed() < Duration::from_secs(30) => addresses.clone(),
-            _ => {
-                let addresses = host::addresses();
-                *cached = Some((std::time::Instant::now(), addresses.clone()));
-                addresses
-            }
-        }
-    }
-}
-
-/// Locks ignoring poison, for the small scheduling mutexes.
-pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+/// How the daemon stopped.
+enum Stopped {
+    /// After SIGTERM/SIGINT, once running cycles finished or the drain deadline passed.
+    Cleanly,
+    /// A second signal during the drain: exit now.
+    Forced,
 }
 
 pub(crate) fn now() -> i64 {
     time::OffsetDateTime::now_utc().unix_timestamp()
 }
 
-async fn run(loaded: Loaded) -> anyhow::Result<()> {
+async fn run(loaded: Loaded) -> anyhow::Result<Stopped> {
     let Loaded {
         config,
         config_path,
@@ -214,6 +156,8 @@ async fn run(loaded: Loaded) -> anyhow::Result<()> {
         notify_policy,
         data_dir,
     } = loaded;
+    // Signals are caught from the start, so a SIGTERM while starting is a clean stop too.
+    let mut signals = Signals::install()?;
     // The store's lock file makes a second daemon (or a CLI write) on this data dir refuse.
     let store = ops::setup::open_store(&data_dir, &config.site)
         .await
@@ -227,54 +171,49 @@ async fn run(loaded: Loaded) -> anyhow::Result<()> {
     let (shutdown_tx, shutdown_rx) = watch::channel(false);
     let cycles = CycleKind::ALL
         .into_iter()
-        .map(|kind| {
-            let control = CycleControl {
-                enabled: schedule::enabled(&config, kind),
-                trigger: Notify::new(),
-                running: Mutex::new(false),
-                next_due: Mutex::new(None),
-            };
-            (kind, control)
-        })
+        .map(|kind| (kind, CycleControl::new(schedule::enabled(&config, kind))))
         .collect();
     let shared = Arc::new(Shared {
-        incident_policy: incidents::IncidentPolicy {
-            flap_count: config.healing.flap_max.max(1),
-            flap_window_secs: i64::from(config.healing.flap_window_minutes) * 60,
-            close_after_secs: 24 * 3600,
+        settings: Settings {
+            incident_policy: incidents::IncidentPolicy {
+                flap_count: config.healing.flap_max.max(1),
+                flap_window_secs: i64::from(config.healing.flap_window_minutes) * 60,
+                close_after_secs: 24 * 3600,
+            },
+            config,
+            catalog,
+            rules,
+            channels,
+            notify_policy,
+            data_dir: data_dir.clone(),
         },
-        config,
-        catalog,
-        rules,
-        channels,
-        notify_policy,
-        data_dir,
         store,
-        state: Mutex::new(state),
-        scores: Mutex::new(BTreeMap::new()),
+        state: StateCell::new(state, data_dir),
         cycles,
+        facts: Facts::new(),
         notifier: Notify::new(),
+        export: tokio::sync::Mutex::new(()),
         started_at: now(),
         shutdown: shutdown_rx,
-        addresses: Mutex::new(None),
-        ots_counts: Mutex::new((0, 0)),
-        saving: Mutex::new(()),
     });
     cycles::refresh_ots_counts(&shared).await;
+    refresh_addresses(&shared).await;
     updates::seal_pending(&shared).await;
-    let listener = api::bind(&shared.config.daemon)?;
-    let metrics = match &shared.config.daemon.metrics_listen {
+    let config = &shared.settings.config;
+    let listener = api::bind(&config.daemon)?;
+    let metrics = match &config.daemon.metrics_listen {
         Some(addr) => Some(metrics::bind(addr).await?),
         None => None,
     };
     tracing::info!(
         config = %config_path.display(),
-        site = %shared.config.site,
-        socket = %shared.config.daemon.socket.display(),
-        data_dir = %shared.data_dir.display(),
-        targets = shared.config.targets.len(),
+        site = %config.site,
+        socket = %config.daemon.socket.display(),
+        data_dir = %shared.settings.data_dir.display(),
+        targets = config.targets.len(),
         "osirisd started."
     );
+    // Drained at shutdown: the cycles and the notifier.
     let mut tasks = tokio::task::JoinSet::new();
     for kind in CycleKind::ALL {
         if shared.cycle(kind).enabled {
@@ -282,63 +221,121 @@ async fn run(loaded: Loaded) -> anyhow::Result<()> {
         }
     }
     tasks.spawn(notify::notifier_loop(Arc::clone(&shared)));
-    let api_task = tokio::spawn(api::serve(listener, Arc::clone(&shared)));
-    let metrics_task = metrics.map(|m| tokio::spawn(metrics::serve(m, Arc::clone(&shared))));
+    // Stopped at once at shutdown: serving and housekeeping.
+    let mut services = tokio::task::JoinSet::new();
+    services.spawn(api::serve(listener, Arc::clone(&shared)));
+    if let Some(m) = metrics {
+        services.spawn(metrics::serve(m, Arc::clone(&shared)));
+    }
+    services.spawn(addresses_loop(Arc::clone(&shared)));
     systemd::notify("READY=1\nSTATUS=running");
-    let watchdog = systemd::watchdog_interval().map(|every| {
-        tokio::spawn(async move {
+    if let Some(every) = systemd::watchdog_interval() {
+        services.spawn(async move {
             let mut tick = tokio::time::interval(every);
             loop {
                 tick.tick().await;
                 systemd::notify("WATCHDOG=1");
             }
-        })
-    });
+        });
+    }
 
-    wait_for_signal().await?;
-    let drain = Duration::from_secs(shared.config.daemon.drain_secs);
+    signals.next().await;
+    let drain = Duration::from_secs(shared.settings.config.daemon.drain_secs);
     tracing::info!(
         drain_secs = drain.as_secs(),
-        "Stopping: letting running cycles finish."
+        "Stopping: letting running cycles finish (a second signal stops at once)."
     );
     systemd::notify("STOPPING=1\nSTATUS=finishing running cycles");
     let _ = shutdown_tx.send(true);
     shared.notifier.notify_one();
-    let drained =
-        tokio::time::timeout(drain, async { while tasks.join_next().await.is_some() {} }).await;
-    if drained.is_err() {
-        tracing::warn!(
-            drain_secs = drain.as_secs(),
-            "Cycles still running at the drain deadline; stopping them (evidence already written is kept)."
-        );
-        tasks.abort_all();
+    let drain_end = {
+        let drained = async { while tasks.join_next().await.is_some() {} };
+        tokio::select! {
+            res = tokio::time::timeout(drain, drained) => match res {
+                Ok(()) => DrainEnd::Done,
+                Err(_) => DrainEnd::Deadline,
+            },
+            () = signals.next() => DrainEnd::Signal,
+        }
+    };
+    match drain_end {
+        DrainEnd::Done => {}
+        DrainEnd::Deadline => {
+            tracing::warn!(
+                drain_secs = drain.as_secs(),
+                "Cycles still running at the drain deadline; stopping them (evidence already written is kept)."
+            );
+            tasks.abort_all();
+        }
+        DrainEnd::Signal => {
+            tracing::warn!(
+                "Second signal while draining; stopping now without waiting for running cycles (evidence already written is kept)."
+            );
+            tasks.abort_all();
+            services.abort_all();
+            let _ = std::fs::remove_file(&shared.settings.config.daemon.socket);
+            return Ok(Stopped::Forced);
+        }
     }
-    api_task.abort();
-    if let Some(task) = metrics_task {
-        task.abort();
-    }
-    if let Some(task) = watchdog {
-        task.abort();
-    }
-    shared.save();
-    let _ = std::fs::remove_file(&shared.config.daemon.socket);
+    services.abort_all();
+    while services.join_next().await.is_some() {}
+    shared.save().await;
+    let _ = std::fs::remove_file(&shared.settings.config.daemon.socket);
     match Arc::try_unwrap(shared) {
         Ok(shared) => shared.store.close().await,
         Err(_) => tracing::debug!("Store still referenced at exit; SQLite keeps committed data."),
     }
     tracing::info!("osirisd stopped.");
-    Ok(())
+    Ok(Stopped::Cleanly)
 }
 
-async fn wait_for_signal() -> anyhow::Result<()> {
-    use tokio::signal::unix::{SignalKind, signal};
-    let mut term = signal(SignalKind::terminate()).context("installing the SIGTERM handler")?;
-    let mut int = signal(SignalKind::interrupt()).context("installing the SIGINT handler")?;
-    tokio::select! {
-        _ = term.recv() => {}
-        _ = int.recv() => {}
+/// How the drain ended.
+enum DrainEnd {
+    Done,
+    Deadline,
+    Signal,
+}
+
+/// SIGTERM and SIGINT, whichever comes.
+struct Signals {
+    term: tokio::signal::unix::Signal,
+    int: tokio::signal::unix::Signal,
+}
+
+impl Signals {
+    fn install() -> anyhow::Result<Signals> {
+        use tokio::signal::unix::{SignalKind, signal};
+        Ok(Signals {
+            term: signal(SignalKind::terminate()).context("installing the SIGTERM handler")?,
+            int: signal(SignalKind::interrupt()).context("installing the SIGINT handler")?,
+        })
     }
-    Ok(())
+
+    /// Waits for the next SIGTERM or SIGINT.
+    async fn next(&mut self) {
+        tokio::select! {
+            _ = self.term.recv() => {}
+            _ = self.int.recv() => {}
+        }
+    }
+}
+
+/// How often the box's addresses are read again.
+const ADDRESSES_EVERY: Duration = Duration::from_secs(30);
+
+/// Keeps the cached addresses fresh, so status never runs `ip` itself.
+async fn addresses_loop(shared: Arc<Shared>) {
+    loop {
+        tokio::time::sleep(ADDRESSES_EVERY).await;
+        refresh_addresses(&shared).await;
+    }
+}
+
+async fn refresh_addresses(shared: &Shared) {
+    match tokio::task::spawn_blocking(host::addresses).await {
+        Ok(addresses) => shared.facts.set_addresses(addresses),
+        Err(err) => tracing::warn!(error = %err, "Could not list the appliance's addresses."),
+    }
 }
 
 fn init_tracing(json: bool) {

@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use axum::routing::get;
 
-use crate::{Shared, lock};
+use crate::Shared;
 
 pub(crate) async fn bind(addr: &str) -> anyhow::Result<tokio::net::TcpListener> {
     tokio::net::TcpListener::bind(addr)
@@ -69,7 +69,7 @@ pub(crate) fn render(shared: &Shared) -> String {
         "# HELP osiris_cycle_running Whether the cycle is running now.\n# TYPE osiris_cycle_running gauge"
     );
     for kind in api::CycleKind::ALL {
-        let running = u8::from(*lock(&shared.cycle(kind).running));
+        let running = u8::from(shared.cycle(kind).running());
         let _ = writeln!(
             out,
             "osiris_cycle_running{{cycle=\"{}\"}} {running}",

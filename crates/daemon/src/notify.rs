@@ -7,7 +7,6 @@ use std::time::Duration;
 use anyhow::Context;
 use escalate::{Channel, ChannelKind, EmailSecurity, Notification, NotifyDecision, NotifyPolicy};
 use evidence_schema::{DeliveryAttempt, DeliveryRecord, NotificationBody};
-use model::Severity;
 
 use crate::{Shared, now, state::Sent};
 
@@ -21,27 +20,29 @@ pub(crate) fn channels(
     let mut channels = Vec::new();
     let mut problems = Vec::new();
     for ch in &cfg.channels {
-        let secret = |path: &Option<std::path::PathBuf>| -> anyhow::Result<Option<String>> {
-            let Some(path) = path else { return Ok(None) };
+        let secret = |path: &std::path::Path| -> anyhow::Result<String> {
             let text = ops::secrets::read_password_file(path).map_err(|err| {
                 ops::BadConfig(format!("escalation channel `{}`: {err:#}", ch.name))
             })?;
-            Ok(Some(text.trim().to_owned()))
+            Ok(text.trim().to_owned())
         };
-        let kind = match ch.kind.as_str() {
-            "email" => ChannelKind::Email {
-                server: ch.server.clone().unwrap_or_default(),
-                port: ch.port.unwrap_or(587),
-                security: match ch.security.as_deref() {
-                    Some("tls") => EmailSecurity::Tls,
-                    Some("none") => EmailSecurity::None,
-                    _ => EmailSecurity::StartTls,
+        let kind = match &ch.kind {
+            config::ChannelKind::Email(email) => ChannelKind::Email {
+                server: email.server.clone(),
+                port: email.port,
+                security: match email.security {
+                    config::EmailSecurity::StartTls => EmailSecurity::StartTls,
+                    config::EmailSecurity::Tls => EmailSecurity::Tls,
+                    config::EmailSecurity::None => EmailSecurity::None,
                 },
-                from: ch.from.clone().unwrap_or_default(),
-                to: ch.to.clone(),
-                username: ch.username.clone(),
-                password: secret(&ch.password_file)?,
-                ca_pem: match &ch.ca_file {
+                from: email.from.clone(),
+                to: email.to.clone(),
+                username: email.login.as_ref().map(|login| login.username.clone()),
+                password: match &email.login {
+                    Some(login) => Some(secret(&login.password_file)?),
+                    None => None,
+                },
+                ca_pem: match &email.ca_file {
                     Some(path) => Some(std::fs::read(path).map_err(|err| {
                         ops::BadConfig(format!(
                             "escalation channel `{}`: cannot read CA file {}: {err}",
@@ -52,27 +53,29 @@ pub(crate) fn channels(
                     None => None,
                 },
             },
-            "slack" => ChannelKind::Slack {
-                url: secret(&ch.url_file)?.unwrap_or_default(),
+            config::ChannelKind::Slack { url_file } => ChannelKind::Slack {
+                url: secret(url_file)?,
             },
-            "teams" => ChannelKind::Teams {
-                url: secret(&ch.url_file)?.unwrap_or_default(),
+            config::ChannelKind::Teams { url_file } => ChannelKind::Teams {
+                url: secret(url_file)?,
             },
-            "pagerduty" => ChannelKind::PagerDuty {
-                routing_key: secret(&ch.routing_key_file)?.unwrap_or_default(),
-                events_url: ch
-                    .events_url
+            config::ChannelKind::PagerDuty {
+                routing_key_file,
+                events_url,
+            } => ChannelKind::PagerDuty {
+                routing_key: secret(routing_key_file)?,
+                events_url: events_url
                     .clone()
                     .unwrap_or_else(|| escalate::channel::PAGERDUTY_EVENTS_URL.to_owned()),
             },
-            _ => ChannelKind::Webhook {
-                url: ch.url.clone().unwrap_or_default(),
-                secret: secret(&ch.secret_file)?.unwrap_or_default().into_bytes(),
+            config::ChannelKind::Webhook { url, secret_file } => ChannelKind::Webhook {
+                url: url.clone(),
+                secret: secret(secret_file)?.into_bytes(),
             },
         };
         let channel = Channel {
             name: ch.name.clone(),
-            min_severity: severity(&ch.min_severity),
+            min_severity: ch.min_severity,
             kind,
         };
         problems.extend(channel.problems());
@@ -100,7 +103,7 @@ pub(crate) fn channels(
 
 /// Sends what is due whenever an incident is escalated, and reminders on a timer, until shutdown.
 pub(crate) async fn notifier_loop(shared: Arc<Shared>) {
-    if shared.channels.is_empty() {
+    if shared.settings.channels.is_empty() {
         return;
     }
     let mut shutdown = shared.shutdown.clone();
@@ -130,10 +133,13 @@ async fn notify_due(shared: &Arc<Shared>) -> anyhow::Result<()> {
             .into_iter()
             .filter(|i| i.phase == incidents::Phase::Escalated)
             .filter_map(|incident| {
-                let key =
-                    Notification::key_for(&shared.config.site, &incident.target, &incident.check);
+                let key = Notification::key_for(
+                    &shared.settings.config.site,
+                    &incident.target,
+                    &incident.check,
+                );
                 let sent = state.saved.sent.get(&key);
-                let reminder = due(&shared.notify_policy, incident, sent, now)?;
+                let reminder = due(&shared.settings.notify_policy, incident, sent, now)?;
                 Some((notification(shared, incident, key, reminder), incident.id))
             })
             .collect()
@@ -160,7 +166,7 @@ async fn notify_due(shared: &Arc<Shared>) -> anyhow::Result<()> {
             let entry = after_attempt(previous, incident, n.reminder, delivered, now());
             state.saved.sent.insert(n.key.clone(), entry);
         }
-        shared.save();
+        shared.save().await;
     }
     Ok(())
 }
@@ -229,10 +235,10 @@ pub(crate) fn after_attempt(
 /// Delivers to every channel at once (each retries on its own schedule).
 async fn futures_join(shared: &Arc<Shared>, n: &Notification) -> Vec<escalate::Delivery> {
     let mut set = tokio::task::JoinSet::new();
-    for channel in &shared.channels {
+    for channel in &shared.settings.channels {
         let channel = channel.clone();
         let n = n.clone();
-        let policy = shared.notify_policy.clone();
+        let policy = shared.settings.notify_policy.clone();
         set.spawn(async move { escalate::deliver(&channel, &n, &policy).await });
     }
     let mut deliveries = Vec::new();
@@ -251,7 +257,7 @@ fn notification(
     key: String,
     reminder: bool,
 ) -> Notification {
-    let runbook = shared.catalog.get(&incident.check);
+    let runbook = shared.settings.catalog.get(&incident.check);
     let title = runbook.map_or_else(
         || incident.check.clone(),
         |rb| format!("{} on {}", rb.title, incident.target),
@@ -276,7 +282,7 @@ fn notification(
     );
     Notification {
         key,
-        site: shared.config.site.clone(),
+        site: shared.settings.config.site.clone(),
         target: incident.target.clone(),
         check: incident.check.clone(),
         severity: incident.severity,
@@ -326,9 +332,9 @@ async fn record(
     shared
         .store
         .append(evidence::BundleDraft {
-            site: shared.config.site.clone(),
+            site: shared.settings.config.site.clone(),
             kind: evidence_schema::KIND_NOTIFICATION.to_owned(),
-            catalog: shared.catalog.version().to_owned(),
+            catalog: shared.settings.catalog.version().to_owned(),
             time: time::OffsetDateTime::now_utc(),
             body: serde_json::to_value(&body)?,
         })
@@ -337,17 +343,10 @@ async fn record(
     Ok(())
 }
 
-fn severity(name: &str) -> Severity {
-    match name {
-        "low" => Severity::Low,
-        "medium" => Severity::Medium,
-        "critical" => Severity::Critical,
-        _ => Severity::High,
-    }
-}
-
 #[cfg(test)]
 mod tests {
+    use model::Severity;
+
     use super::*;
 
     fn incident(acknowledged: bool) -> incidents::Incident {

@@ -9,7 +9,7 @@ use crate::api::{Fail, internal};
 /// Stores `secret` as password `name` in the vault, creating the vault key on first use when
 /// it is a file the daemon owns (a systemd credential must be provided by the unit).
 pub(crate) fn put(shared: &Shared, name: &str, secret: &str) -> Result<(), Fail> {
-    let secrets = ops::secrets::Secrets::new(&shared.config, &shared.data_dir);
+    let secrets = ops::secrets::Secrets::new(&shared.settings.config, &shared.settings.data_dir);
     if let credentials::KeySource::File(path) = secrets.key()
         && !path.exists()
     {

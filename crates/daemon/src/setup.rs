@@ -1,6 +1,9 @@
 //! The first-boot wizard's side of the API: network settings (written as a systemd-networkd
 //! file the NixOS module applies), site claim, Active Directory test and save, credentials (to
 //! the encrypted vault), time zone, and completion (which starts the first scan).
+//!
+//! Each step is sealed as an `operator_action` bundle before it takes effect; file writes, the
+//! vault's encryption and `ip` run on blocking threads.
 
 use std::net::IpAddr;
 use std::sync::Arc;
@@ -8,29 +11,43 @@ use std::time::Duration;
 
 use axum::Json;
 use axum::extract::State;
-use axum::routing::{get, post};
 
-use crate::api::{Answer, Fail, bad_request, internal, operator_action};
+use api::endpoint;
+
+use crate::api::{Answer, Fail, Routes, bad_request, blocking, internal, operator_action};
 use crate::{Shared, host};
 
-pub(crate) fn routes() -> axum::Router<Arc<Shared>> {
-    axum::Router::new()
-        .route("/v1/setup", get(setup_state))
-        .route("/v1/setup/network", post(network))
-        .route("/v1/setup/claim", post(claim))
-        .route("/v1/setup/directory/test", post(test_directory))
-        .route("/v1/setup/directory", post(save_directory))
-        .route("/v1/setup/credentials", post(credentials))
-        .route("/v1/setup/timezone", post(timezone))
-        .route("/v1/setup/complete", post(complete))
+pub(crate) fn routes(routes: Routes) -> Routes {
+    routes
+        .on::<endpoint::Setup, _, _, _>(setup_state)
+        .on::<endpoint::SetNetwork, _, _, _>(network)
+        .on::<endpoint::Claim, _, _, _>(claim)
+        .on::<endpoint::TestDirectory, _, _, _>(test_directory)
+        .on::<endpoint::SaveDirectory, _, _, _>(save_directory)
+        .on::<endpoint::SetCredential, _, _, _>(credentials)
+        .on::<endpoint::SetTimezone, _, _, _>(timezone)
+        .on::<endpoint::CompleteSetup, _, _, _>(complete)
 }
 
-fn state_of(shared: &Shared) -> api::SetupState {
+/// The network interfaces other than loopback (runs `ip` on a blocking thread).
+async fn interfaces() -> Result<Vec<api::Interface>, Fail> {
+    let mut interfaces = blocking(host::interfaces).await?;
+    interfaces.retain(|i| i.name != "lo");
+    Ok(interfaces)
+}
+
+async fn state_of(shared: &Shared) -> Result<api::SetupState, Fail> {
+    let interfaces = interfaces().await?;
+    Ok(setup_state_with(shared, interfaces))
+}
+
+fn setup_state_with(shared: &Shared, interfaces: Vec<api::Interface>) -> api::SetupState {
     let state = shared.state();
     let setup = &state.saved.setup;
     let code = claim_code(shared);
     let directory = setup.directory.clone().or_else(|| {
         shared
+            .settings
             .config
             .directory
             .as_ref()
@@ -48,13 +65,10 @@ fn state_of(shared: &Shared) -> api::SetupState {
     credentials.sort();
     api::SetupState {
         complete: setup.complete,
-        interfaces: host::interfaces()
-            .into_iter()
-            .filter(|i| i.name != "lo")
-            .collect(),
+        interfaces,
         network: setup.network.clone(),
         claim: api::ClaimInfo {
-            url: format!("{}?code={code}", shared.config.daemon.claim_url),
+            url: format!("{}?code={code}", shared.settings.config.daemon.claim_url),
             code,
             claimed_with: setup.claimed_with.clone(),
         },
@@ -82,7 +96,7 @@ fn claim_code(shared: &Shared) -> String {
 }
 
 async fn setup_state(State(shared): State<Arc<Shared>>) -> Answer<api::SetupState> {
-    Ok(Json(state_of(&shared)))
+    Ok(Json(state_of(&shared).await?))
 }
 
 /// Checks network settings; `Err` says which field is wrong and how to fix it.
@@ -218,17 +232,10 @@ async fn network(
     State(shared): State<Arc<Shared>>,
     Json(settings): Json<api::NetworkSettings>,
 ) -> Answer<api::SetupState> {
-    let names: Vec<String> = host::interfaces().into_iter().map(|i| i.name).collect();
+    let mut interfaces = blocking(host::interfaces).await?;
+    let names: Vec<String> = interfaces.iter().map(|i| i.name.clone()).collect();
+    interfaces.retain(|i| i.name != "lo");
     check_network(&settings, &names).map_err(|(e, h)| bad_request(e, h))?;
-    let dir = shared.data_dir.join("network");
-    std::fs::create_dir_all(&dir).map_err(internal)?;
-    let file = dir.join("10-osiris.network");
-    let tmp = dir.join(".10-osiris.network.tmp");
-    std::fs::write(&tmp, networkd_file(&settings))
-        .and_then(|()| std::fs::rename(&tmp, &file))
-        .map_err(internal)?;
-    shared.state().saved.setup.network = Some(settings.clone());
-    shared.save();
     operator_action(
         &shared,
         "setup",
@@ -237,7 +244,18 @@ async fn network(
         serde_json::to_value(&settings).map_err(internal)?,
     )
     .await?;
-    Ok(Json(state_of(&shared)))
+    let dir = shared.settings.data_dir.join("network");
+    let text = networkd_file(&settings);
+    blocking(move || {
+        std::fs::create_dir_all(&dir)?;
+        durable::write(&dir.join("10-osiris.network"), text.as_bytes(), 0o644)?;
+        anyhow::Ok(())
+    })
+    .await?
+    .map_err(internal)?;
+    shared.state().saved.setup.network = Some(settings);
+    shared.save().await;
+    Ok(Json(setup_state_with(&shared, interfaces)))
 }
 
 async fn claim(
@@ -253,8 +271,6 @@ async fn claim(
             "read it from the partner's portal, e.g. K7QF-29XD",
         ));
     }
-    shared.state().saved.setup.claimed_with = Some(code.clone());
-    shared.save();
     operator_action(
         &shared,
         "setup",
@@ -263,7 +279,9 @@ async fn claim(
         serde_json::json!({"claim_code": code}),
     )
     .await?;
-    Ok(Json(state_of(&shared)))
+    shared.state().saved.setup.claimed_with = Some(code);
+    shared.save().await;
+    Ok(Json(state_of(&shared).await?))
 }
 
 /// Validates the wizard's AD settings and builds the discovery settings for them.
@@ -304,7 +322,7 @@ fn directory_settings(
             "type the account's password",
         ));
     }
-    let from_config = shared.config.directory.as_ref();
+    let from_config = shared.settings.config.directory.as_ref();
     let ca_pem = match from_config {
         Some(d) => Some(std::fs::read(&d.ca_file).map_err(|err| {
             internal(format!(
@@ -315,8 +333,7 @@ fn directory_settings(
         None => None,
     };
     let resolver = from_config
-        .and_then(|d| d.resolver.as_deref())
-        .and_then(|r| r.parse::<IpAddr>().ok())
+        .and_then(|d| d.resolver)
         .map(|ip| std::net::SocketAddr::new(ip, 53));
     Ok(discovery::DirectoryConfig {
         domain,
@@ -325,8 +342,8 @@ fn directory_settings(
         base_dn: None,
         bind_user: request.bind_user.trim().to_owned(),
         bind_password: discovery::BindPassword::new(request.password.clone()),
-        tls: match from_config.map(|d| d.tls.as_str()) {
-            Some("starttls") => discovery::TlsMode::StartTls,
+        tls: match from_config.map(|d| d.tls) {
+            Some(config::DirectoryTls::StartTls) => discovery::TlsMode::StartTls,
             _ => discovery::TlsMode::Ldaps,
         },
         ca_pem,
@@ -386,7 +403,16 @@ async fn save_directory(
     Json(request): Json<api::DirectoryRequest>,
 ) -> Answer<api::SetupState> {
     let cfg = directory_settings(&shared, &request)?;
-    crate::secrets::put(&shared, "directory", &request.password)?;
+    operator_action(
+        &shared,
+        "setup",
+        "console",
+        "Active Directory settings",
+        serde_json::json!({"domain": cfg.domain, "dc": cfg.dc, "bind_user": cfg.bind_user}),
+    )
+    .await?;
+    let vault = Arc::clone(&shared);
+    blocking(move || crate::secrets::put(&vault, "directory", &request.password)).await??;
     {
         let mut state = shared.state();
         state.saved.setup.directory = Some(api::DirectorySettings {
@@ -400,16 +426,8 @@ async fn save_directory(
             .accounts
             .insert("directory".to_owned(), cfg.bind_user.clone());
     }
-    shared.save();
-    operator_action(
-        &shared,
-        "setup",
-        "console",
-        "Active Directory settings",
-        serde_json::json!({"domain": cfg.domain, "dc": cfg.dc, "bind_user": cfg.bind_user}),
-    )
-    .await?;
-    Ok(Json(state_of(&shared)))
+    shared.save().await;
+    Ok(Json(state_of(&shared).await?))
 }
 
 async fn credentials(
@@ -439,23 +457,25 @@ async fn credentials(
             "type the account's password",
         ));
     }
-    crate::secrets::put(&shared, slot, &request.secret)?;
-    shared
-        .state()
-        .saved
-        .setup
-        .accounts
-        .insert(slot.to_owned(), request.user.trim().to_owned());
-    shared.save();
+    let user = request.user.trim().to_owned();
     operator_action(
         &shared,
         "setup",
         "console",
         "credentials stored",
-        serde_json::json!({"slot": slot, "user": request.user.trim()}),
+        serde_json::json!({"slot": slot, "user": user}),
     )
     .await?;
-    Ok(Json(state_of(&shared)))
+    let vault = Arc::clone(&shared);
+    blocking(move || crate::secrets::put(&vault, slot, &request.secret)).await??;
+    shared
+        .state()
+        .saved
+        .setup
+        .accounts
+        .insert(slot.to_owned(), user);
+    shared.save().await;
+    Ok(Json(state_of(&shared).await?))
 }
 
 /// An IANA zone name shape: `UTC`, or `Area/City[/Sub]` of letters, digits, `_`, `-`, `+`.
@@ -485,16 +505,25 @@ async fn timezone(
             "e.g. America/Chicago or Europe/Berlin",
         ));
     }
-    let file = shared.data_dir.join("timezone");
-    std::fs::write(&file, format!("{tz}\n")).map_err(internal)?;
+    operator_action(
+        &shared,
+        "setup",
+        "console",
+        "time zone",
+        serde_json::json!({"timezone": tz}),
+    )
+    .await?;
+    let file = shared.settings.data_dir.join("timezone");
+    let text = format!("{tz}\n");
+    blocking(move || durable::write(&file, text.as_bytes(), 0o644))
+        .await?
+        .map_err(internal)?;
     shared.state().saved.setup.timezone = Some(tz.to_owned());
-    shared.save();
-    Ok(Json(state_of(&shared)))
+    shared.save().await;
+    Ok(Json(state_of(&shared).await?))
 }
 
 async fn complete(State(shared): State<Arc<Shared>>) -> Answer<api::SetupState> {
-    shared.state().saved.setup.complete = true;
-    shared.save();
     operator_action(
         &shared,
         "setup",
@@ -503,11 +532,13 @@ async fn complete(State(shared): State<Arc<Shared>>) -> Answer<api::SetupState> 
         serde_json::json!({}),
     )
     .await?;
+    shared.state().saved.setup.complete = true;
+    shared.save().await;
     let control = shared.cycle(api::CycleKind::ServerScan);
     if control.enabled {
         control.trigger.notify_one();
     }
-    Ok(Json(state_of(&shared)))
+    Ok(Json(state_of(&shared).await?))
 }
 
 fn slot_from_name(name: &str) -> Option<api::CredentialSlot> {

@@ -1,15 +1,17 @@
 //! What the daemon remembers across restarts: devices' last results, incidents, notifications
 //! sent, the healing log, pause and maintenance, compliance trend, cycle history, setup choices.
 //!
-//! Saved as one JSON file in the data directory, replaced atomically (write, fsync, rename,
-//! fsync the directory) after every change, so a crash at any instant leaves the previous or the
-//! new state, never half of one. The evidence itself lives in the store, not here.
+//! Saved as one JSON file in the data directory, replaced durably with `durable::write` after
+//! every change, so a crash at any instant leaves the previous or the new state, never half of
+//! one. The file has its own types (`disk`), not the local API's: a change to the wire types
+//! cannot silently change what an existing file means. The evidence itself lives in the store.
 
 use std::collections::{BTreeMap, VecDeque};
-use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
+
+mod disk;
 
 /// File name of the saved state inside the data directory.
 pub(crate) const STATE_FILE: &str = "daemon-state.json";
@@ -25,11 +27,12 @@ pub(crate) const TREND_MAX: usize = 30;
 pub(crate) struct State {
     pub(crate) ledger: incidents::Ledger,
     pub(crate) saved: Saved,
+    /// Device scores for compliance (rebuilt by scans; not saved: the trend is).
+    pub(crate) scores: BTreeMap<String, crate::derive::Scores>,
 }
 
-/// Everything in [`State`] besides the ledger, as saved.
-#[derive(Debug, Default, Clone, Serialize, Deserialize)]
-#[serde(default)]
+/// Everything in [`State`] that is saved besides the ledger.
+#[derive(Debug, Default, Clone)]
 pub(crate) struct Saved {
     pub(crate) devices: BTreeMap<String, api::Device>,
     /// Notification state per incident key (`site/target/check`).
@@ -37,21 +40,12 @@ pub(crate) struct Saved {
     /// Newest last.
     pub(crate) healing_log: VecDeque<api::HealingEntry>,
     pub(crate) pause: Option<Pause>,
-    pub(crate) maintenance: Vec<api::Maintenance>,
+    pub(crate) maintenance: Vec<Maintenance>,
     pub(crate) next_maintenance_id: u64,
     /// Per framework name: compliance ‰ after each server scan, oldest first.
     pub(crate) trend: BTreeMap<String, Vec<u32>>,
     pub(crate) cycles: BTreeMap<String, CycleRecord>,
     pub(crate) setup: SetupRecord,
-}
-
-/// On disk: the ledger snapshot next to the rest.
-#[derive(Debug, Default, Serialize, Deserialize)]
-struct OnDisk {
-    version: u32,
-    ledger: incidents::LedgerSnapshot,
-    #[serde(flatten)]
-    saved: Saved,
 }
 
 /// What was sent for one escalated incident.
@@ -82,6 +76,26 @@ pub(crate) struct Pause {
     pub(crate) at: i64,
 }
 
+/// A maintenance window and the number the API knows it by.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Maintenance {
+    pub(crate) id: u64,
+    pub(crate) window: incidents::MaintenanceWindow,
+}
+
+impl Maintenance {
+    /// The window as the local API shows it.
+    pub(crate) fn to_api(&self) -> api::Maintenance {
+        api::Maintenance {
+            id: self.id,
+            start: self.window.start,
+            end: self.window.end,
+            reason: self.window.reason.clone(),
+            targets: self.window.targets.clone(),
+        }
+    }
+}
+
 /// One cycle's history.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub(crate) struct CycleRecord {
@@ -93,8 +107,7 @@ pub(crate) struct CycleRecord {
 }
 
 /// The first-boot wizard's choices (secrets go to the credential vault, never here).
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(default)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub(crate) struct SetupRecord {
     pub(crate) complete: bool,
     pub(crate) network: Option<api::NetworkSettings>,
@@ -109,17 +122,24 @@ pub(crate) struct SetupRecord {
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub(crate) enum StateError {
-    /// Reading or writing the file failed.
-    #[error("{path}: {source}")]
+    /// Reading the file or moving a damaged one aside failed.
+    #[error("{what} {}", path.display())]
     Io {
+        what: &'static str,
         path: PathBuf,
         #[source]
         source: std::io::Error,
     },
+    /// Encoding the state failed.
+    #[error("encoding the daemon state")]
+    Encode(#[source] serde_json::Error),
+    /// Replacing the file failed.
+    #[error(transparent)]
+    Write(#[from] durable::Error),
 }
 
-/// Current format of the state file.
-const VERSION: u32 = 1;
+/// The state as it goes to disk: taken under the state's lock, encoded and written outside it.
+pub(crate) struct Snapshot(disk::File);
 
 impl State {
     /// Loads the saved state. A missing file is a fresh start. A damaged file is moved aside
@@ -130,17 +150,21 @@ impl State {
         let bytes = match std::fs::read(&path) {
             Ok(bytes) => bytes,
             Err(err) if err.kind() == std::io::ErrorKind::NotFound => return Ok(State::default()),
-            Err(source) => return Err(StateError::Io { path, source }),
+            Err(source) => {
+                return Err(StateError::Io {
+                    what: "reading",
+                    path,
+                    source,
+                });
+            }
         };
-        match serde_json::from_slice::<OnDisk>(&bytes) {
-            Ok(disk) => Ok(State {
-                ledger: incidents::Ledger::restore(disk.ledger),
-                saved: disk.saved,
-            }),
+        match serde_json::from_slice::<disk::File>(&bytes) {
+            Ok(file) => Ok(file.into_state()),
             Err(err) => {
                 let aside = data_dir.join(format!("{STATE_FILE}.damaged-{now}"));
                 tracing::error!(path = %path.display(), moved_to = %aside.display(), error = %err, "Saved daemon state is damaged; starting fresh (evidence is not affected).");
                 std::fs::rename(&path, &aside).map_err(|source| StateError::Io {
+                    what: "moving aside",
                     path: path.clone(),
                     source,
                 })?;
@@ -149,51 +173,25 @@ impl State {
         }
     }
 
-    /// Replaces the saved state atomically.
+    /// Replaces the saved state durably.
     #[cfg(test)]
     pub(crate) fn save(&self, data_dir: &Path) -> Result<(), StateError> {
-        write(data_dir, &self.to_bytes(data_dir)?)
+        self.snapshot().write(data_dir)
     }
 
-    /// The saved form, to write with [`write`] (without holding the state's lock).
-    pub(crate) fn to_bytes(&self, data_dir: &Path) -> Result<Vec<u8>, StateError> {
-        let disk = OnDisk {
-            version: VERSION,
-            ledger: self.ledger.snapshot(),
-            saved: self.saved.clone(),
-        };
-        serde_json::to_vec(&disk).map_err(|err| StateError::Io {
-            path: data_dir.join(STATE_FILE),
-            source: std::io::Error::other(err),
-        })
+    /// What to save, taken quickly (under the state's lock); write it with [`Snapshot::write`].
+    pub(crate) fn snapshot(&self) -> Snapshot {
+        Snapshot(disk::File::of(self))
     }
 }
 
-/// Writes saved state bytes: temporary file, fsync, rename, fsync the directory.
-pub(crate) fn write(data_dir: &Path, bytes: &[u8]) -> Result<(), StateError> {
-    let path = data_dir.join(STATE_FILE);
-    let tmp = data_dir.join(format!("{STATE_FILE}.tmp"));
-    let io = |path: &Path| {
-        let path = path.to_path_buf();
-        move |source| StateError::Io { path, source }
-    };
-    {
-        use std::os::unix::fs::OpenOptionsExt;
-        let mut file = std::fs::OpenOptions::new()
-            .write(true)
-            .create(true)
-            .truncate(true)
-            .mode(0o600)
-            .open(&tmp)
-            .map_err(io(&tmp))?;
-        file.write_all(bytes).map_err(io(&tmp))?;
-        file.sync_all().map_err(io(&tmp))?;
+impl Snapshot {
+    /// Encodes and durably writes the state file (blocking: call it off the async workers).
+    pub(crate) fn write(&self, data_dir: &Path) -> Result<(), StateError> {
+        let bytes = serde_json::to_vec(&self.0).map_err(StateError::Encode)?;
+        durable::write(&data_dir.join(STATE_FILE), &bytes, 0o600)?;
+        Ok(())
     }
-    std::fs::rename(&tmp, &path).map_err(io(&path))?;
-    std::fs::File::open(data_dir)
-        .and_then(|dir| dir.sync_all())
-        .map_err(io(data_dir))?;
-    Ok(())
 }
 
 impl State {
@@ -255,6 +253,44 @@ mod tests {
                 .permissions(),
         );
         assert_eq!(mode & 0o777, 0o600);
+    }
+
+    #[test]
+    fn a_file_written_by_version_1_loads_and_is_written_back_unchanged() {
+        let dir = tempfile::tempdir().unwrap();
+        let written = include_str!("../tests/data/daemon-state-v1.json");
+        std::fs::write(dir.path().join(STATE_FILE), written).unwrap();
+        let loaded = State::load(dir.path(), 1_767_000_400).unwrap();
+        let incident = loaded.ledger.get("fs1", "LIN-SSH-001").unwrap();
+        assert_eq!(incident.id, 7);
+        assert_eq!(incident.phase, incidents::Phase::Escalated);
+        assert_eq!(
+            loaded.saved.devices["fs1"].status,
+            api::DeviceStatus::Drifted
+        );
+        assert_eq!(loaded.saved.devices["fs1"].failing[0].check, "LIN-SSH-001");
+        assert_eq!(loaded.saved.healing_log[0].evidence_seq, Some(41));
+        assert_eq!(
+            loaded.saved.pause.as_ref().map(|p| p.by.as_str()),
+            Some("alice")
+        );
+        assert!(
+            loaded.saved.maintenance[0]
+                .window
+                .covers("fs1", 1_767_000_400)
+        );
+        assert_eq!(loaded.saved.cycles["server_scan"].runs, 4);
+        let network = loaded.saved.setup.network.as_ref().unwrap();
+        assert_eq!(network.mode, api::NetworkMode::Static);
+        assert_eq!(
+            loaded.saved.setup.timezone.as_deref(),
+            Some("America/Chicago")
+        );
+        loaded.save(dir.path()).unwrap();
+        let again: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(dir.path().join(STATE_FILE)).unwrap()).unwrap();
+        let before: serde_json::Value = serde_json::from_str(written).unwrap();
+        assert_eq!(again, before, "the file keeps its meaning and shape");
     }
 
     #[test]

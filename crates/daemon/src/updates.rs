@@ -1,13 +1,10 @@
-//! The image updater as the daemon sees it: its state for status and the console, and the
-//! evidence records `osiris update` queued while the daemon held the store (sealed here as
-//! `update` bundles, oldest first).
+//! The image updater as the daemon sees it: its state for status and the console (read through
+//! `update::read_phase`), and the evidence records `osiris update` queued while the daemon held
+//! the store (taken from `update`'s queue and sealed here as `update` bundles, oldest first).
 
 use std::path::Path;
 
 use crate::Shared;
-
-/// File `osiris update` appends to when it cannot open the store itself.
-const PENDING: &str = "pending-evidence.jsonl";
 
 /// The update state for status (`unavailable` when the updater was never set up here).
 pub(crate) fn state(state_dir: &Path) -> api::UpdateState {
@@ -20,20 +17,19 @@ pub(crate) fn state(state_dir: &Path) -> api::UpdateState {
         can_apply: false,
         can_roll_back: false,
     };
-    let path = state_dir.join(update::STATE_FILE);
-    let bytes = match std::fs::read(&path) {
-        Ok(bytes) => bytes,
-        Err(_) => {
+    let phase = match update::read_phase(state_dir) {
+        Ok(Some(phase)) => phase,
+        Ok(None) => {
             return unavailable(
                 "image updates are applied by your IT partner with `osiris update`".to_owned(),
             );
         }
-    };
-    let Ok(phase) = serde_json::from_slice::<update::Phase>(&bytes) else {
-        return unavailable(format!(
-            "{} cannot be read; ask your IT partner",
-            path.display()
-        ));
+        Err(_) => {
+            return unavailable(format!(
+                "{} cannot be read; ask your IT partner",
+                state_dir.join(update::STATE_FILE).display()
+            ));
+        }
     };
     let version = phase.manifest().map(|m| m.version.clone());
     let (state, detail) = match &phase {
@@ -73,29 +69,27 @@ pub(crate) fn state(state_dir: &Path) -> api::UpdateState {
 
 /// Seals the records `osiris update` queued; the queue is removed once all are sealed.
 pub(crate) async fn seal_pending(shared: &Shared) {
-    let dir = &shared.config.daemon.update_state_dir;
-    let queue = dir.join(PENDING);
-    let sealing = dir.join(format!("{PENDING}.sealing"));
-    // A queue left half-sealed by a crash is finished first (records may repeat, never vanish).
-    if !sealing.exists() && std::fs::rename(&queue, &sealing).is_err() {
-        return;
-    }
-    let Ok(text) = std::fs::read_to_string(&sealing) else {
-        return;
+    let pending = match update::take_pending(&shared.settings.config.daemon.update_state_dir) {
+        Ok(Some(pending)) => pending,
+        Ok(None) => return,
+        Err(err) => {
+            tracing::error!(error = %format!("{:#}", anyhow::Error::new(err)), "Could not read the queued update records; will retry.");
+            return;
+        }
     };
     let mut sealed = 0;
-    for line in text.lines().filter(|l| !l.trim().is_empty()) {
-        let body: serde_json::Value = match serde_json::from_str(line) {
+    for body in pending.bodies() {
+        let body = match body {
             Ok(body) => body,
             Err(err) => {
-                tracing::error!(file = %sealing.display(), error = %err, "Skipping an unreadable queued update record.");
+                tracing::error!(file = %pending.path().display(), error = %err, "Skipping an unreadable queued update record.");
                 continue;
             }
         };
         let appended = shared
             .store
             .append(evidence::BundleDraft {
-                site: shared.config.site.clone(),
+                site: shared.settings.config.site.clone(),
                 kind: update::KIND_UPDATE.to_owned(),
                 catalog: String::new(),
                 time: time::OffsetDateTime::now_utc(),
@@ -108,7 +102,9 @@ pub(crate) async fn seal_pending(shared: &Shared) {
         }
         sealed += 1;
     }
-    let _ = std::fs::remove_file(&sealing);
+    if let Err(err) = pending.done() {
+        tracing::error!(error = %format!("{:#}", anyhow::Error::new(err)), "Could not remove the sealed update records; they will be sealed again.");
+    }
     tracing::info!(
         records = sealed,
         "Sealed the update records `osiris update` queued."

@@ -222,17 +222,23 @@ fn the_api_answers_with_plain_errors() {
     assert!(err.to_string().contains("not configured"), "{err}");
     // A pause needs a reason and a name, and is reflected in status.
     let err = client
-        .pause_healing(&api::PauseRequest {
-            reason: " ".into(),
-            by: "alice".into(),
-        })
+        .call(
+            &api::endpoint::PauseHealing,
+            &api::PauseRequest {
+                reason: " ".into(),
+                by: "alice".into(),
+            },
+        )
         .unwrap_err();
     assert!(err.to_string().contains("reason is required"), "{err}");
     let paused = client
-        .pause_healing(&api::PauseRequest {
-            reason: "PACS upgrade tonight".into(),
-            by: "alice".into(),
-        })
+        .call(
+            &api::endpoint::PauseHealing,
+            &api::PauseRequest {
+                reason: "PACS upgrade tonight".into(),
+                by: "alice".into(),
+            },
+        )
         .unwrap();
     assert!(paused.paused);
     assert_eq!(
@@ -240,10 +246,13 @@ fn the_api_answers_with_plain_errors() {
         Some("alice")
     );
     let resumed = client
-        .resume_healing(&api::PauseRequest {
-            reason: "upgrade done".into(),
-            by: "alice".into(),
-        })
+        .call(
+            &api::endpoint::ResumeHealing,
+            &api::PauseRequest {
+                reason: "upgrade done".into(),
+                by: "alice".into(),
+            },
+        )
         .unwrap();
     assert!(!resumed.paused);
     // Unknown endpoints and bad JSON get an answer, not a hang.
@@ -257,9 +266,12 @@ fn the_api_answers_with_plain_errors() {
     assert_eq!(evidence.bundles, 2);
     // An export to a place that does not exist says what to do, and writes nothing.
     let err = client
-        .export_evidence(&api::ExportRequest {
-            dest_dir: "/nonexistent/usb".into(),
-        })
+        .call(
+            &api::endpoint::Export,
+            &api::ExportRequest {
+                dest_dir: "/nonexistent/usb".into(),
+            },
+        )
         .unwrap_err();
     assert!(err.to_string().contains("USB stick plugged in"), "{err}");
     let usb = dir.path().join("usb");
@@ -267,9 +279,12 @@ fn the_api_answers_with_plain_errors() {
     let kit = client
         .clone()
         .with_timeout(Duration::from_secs(30))
-        .export_evidence(&api::ExportRequest {
-            dest_dir: usb.display().to_string(),
-        })
+        .call(
+            &api::endpoint::Export,
+            &api::ExportRequest {
+                dest_dir: usb.display().to_string(),
+            },
+        )
         .unwrap();
     assert_eq!(kit.bundles, 2);
     let entries: Vec<String> = std::fs::read_dir(&usb)
@@ -285,33 +300,42 @@ fn the_api_answers_with_plain_errors() {
     // Maintenance windows: a backwards one is refused; a good one shows in status.
     let now = client.status().unwrap().now;
     let err = client
-        .add_maintenance(&api::MaintenanceRequest {
-            start: now + 100,
-            end: now + 10,
-            reason: "patch night".into(),
-            targets: vec![],
-        })
+        .call(
+            &api::endpoint::AddMaintenance,
+            &api::MaintenanceRequest {
+                start: now + 100,
+                end: now + 10,
+                reason: "patch night".into(),
+                targets: vec![],
+            },
+        )
         .unwrap_err();
     assert!(
         err.to_string().contains("must end after it starts"),
         "{err}"
     );
     let err = client
-        .add_maintenance(&api::MaintenanceRequest {
-            start: now,
-            end: now + 3600,
-            reason: "patch night".into(),
-            targets: vec!["fs1; reboot".into()],
-        })
+        .call(
+            &api::endpoint::AddMaintenance,
+            &api::MaintenanceRequest {
+                start: now,
+                end: now + 3600,
+                reason: "patch night".into(),
+                targets: vec!["fs1; reboot".into()],
+            },
+        )
         .unwrap_err();
     assert!(err.to_string().contains("is not a device name"), "{err}");
     let window = client
-        .add_maintenance(&api::MaintenanceRequest {
-            start: now,
-            end: now + 3600,
-            reason: "patch night".into(),
-            targets: vec!["fs1".into()],
-        })
+        .call(
+            &api::endpoint::AddMaintenance,
+            &api::MaintenanceRequest {
+                start: now,
+                end: now + 3600,
+                reason: "patch night".into(),
+                targets: vec!["fs1".into()],
+            },
+        )
         .unwrap();
     let healing = client.status().unwrap().healing;
     assert_eq!(healing.maintenance, vec![window]);
@@ -443,14 +467,19 @@ fn an_export_to_a_full_or_read_only_stick_says_so_and_leaves_nothing_half_writte
             reason: format!("reason {i} {}", "x".repeat(400)),
             by: "test".into(),
         };
-        client.pause_healing(&request).unwrap();
-        client.resume_healing(&request).unwrap();
+        client.call(&api::endpoint::PauseHealing, &request).unwrap();
+        client
+            .call(&api::endpoint::ResumeHealing, &request)
+            .unwrap();
     }
     let full = Mount::tmpfs(&dir.path().join("full-usb"), "size=16k");
     let err = client
-        .export_evidence(&api::ExportRequest {
-            dest_dir: full.0.display().to_string(),
-        })
+        .call(
+            &api::endpoint::Export,
+            &api::ExportRequest {
+                dest_dir: full.0.display().to_string(),
+            },
+        )
         .unwrap_err();
     assert!(err.to_string().contains("full"), "{err}");
     assert_eq!(
@@ -461,9 +490,140 @@ fn an_export_to_a_full_or_read_only_stick_says_so_and_leaves_nothing_half_writte
 
     let read_only = Mount::tmpfs(&dir.path().join("ro-usb"), "ro,size=1m");
     let err = client
-        .export_evidence(&api::ExportRequest {
-            dest_dir: read_only.0.display().to_string(),
-        })
+        .call(
+            &api::endpoint::Export,
+            &api::ExportRequest {
+                dest_dir: read_only.0.display().to_string(),
+            },
+        )
         .unwrap_err();
     assert!(err.to_string().contains("read-only"), "{err}");
+}
+
+#[test]
+fn every_declared_endpoint_is_served() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = quiet_config(dir.path(), "");
+    let socket = dir.path().join("run/api.sock");
+    let _daemon = start(&config, &socket);
+    let client = api::Client::new(&socket);
+    for (method, route) in api::endpoint::ALL {
+        // Path parameters get a number nobody has; the handler answers (404 "no incident #999"),
+        // never the router's "no such endpoint" or 405.
+        let path = route.replace("{id}", "999");
+        let body = (*method == api::Method::Post).then_some(&b"{}"[..]);
+        match client.send(*method, &path, body) {
+            Ok(_) => {}
+            Err(api::ClientError::Api { status, error }) => {
+                assert_ne!(status, 405, "{} {path}", method.as_str());
+                assert_ne!(
+                    error.error,
+                    "no such endpoint",
+                    "{} {path}",
+                    method.as_str()
+                );
+            }
+            Err(err) => panic!("{} {path}: {err}", method.as_str()),
+        }
+    }
+}
+
+#[test]
+fn an_action_that_cannot_be_sealed_does_not_take_effect() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = quiet_config(dir.path(), "");
+    let socket = dir.path().join("run/api.sock");
+    let _daemon = start(&config, &socket);
+    let client = api::Client::new(&socket);
+    // Times beyond ±2^53 have no exact canonical JSON (RFC 8785), so the bundle cannot be sealed.
+    let start = 1_i64 << 60;
+    let err = client
+        .call(
+            &api::endpoint::AddMaintenance,
+            &api::MaintenanceRequest {
+                start,
+                end: start + 3600,
+                reason: "patch night".into(),
+                targets: vec![],
+            },
+        )
+        .unwrap_err();
+    assert!(
+        err.to_string().contains("not recorded as evidence"),
+        "{err}"
+    );
+    let status = client.status().unwrap();
+    assert!(
+        status.healing.maintenance.is_empty(),
+        "the window is not in effect: {:?}",
+        status.healing.maintenance
+    );
+    assert_eq!(status.evidence.bundles, 0);
+    // Nothing was saved either (the state file is only written when something changes).
+    if let Ok(bytes) = std::fs::read(dir.path().join("data/daemon-state.json")) {
+        let saved: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
+        assert_eq!(saved["maintenance"], serde_json::json!([]));
+    }
+}
+
+#[test]
+fn a_second_sigterm_while_draining_stops_at_once() {
+    let dir = tempfile::tempdir().unwrap();
+    // An "SSH server" that accepts and never speaks: the scan waits for its handshake (10 s).
+    let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = silent.local_addr().unwrap().port();
+    let password = dir.path().join("password");
+    std::fs::write(&password, "x").unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&password, std::fs::Permissions::from_mode(0o600)).unwrap();
+    let target = format!(
+        "[[target]]\nname = \"silent\"\nplatform = \"linux\"\ntransport = \"ssh\"\naddress = \"127.0.0.1\"\nport = {port}\nuser = \"osiris\"\npassword_file = \"{}\"\n",
+        password.display()
+    );
+    let config = quiet_config(dir.path(), "");
+    let text = std::fs::read_to_string(&config)
+        .unwrap()
+        .replace("target = []\n", "")
+        .replacen("[evidence]", &format!("{target}[evidence]"), 1)
+        + "drain_secs = 120\n";
+    std::fs::write(&config, text).unwrap();
+    let socket = dir.path().join("run/api.sock");
+    let mut daemon = start(&config, &socket);
+    // The first server scan starts a second after start and connects to the silent server.
+    let (_connection, _) = silent.accept().unwrap();
+    let signal = |daemon: &Daemon| {
+        let sent = Command::new("kill")
+            .args(["-TERM", &daemon.child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(sent.success());
+    };
+    let stderr = daemon.child.stderr.take().unwrap();
+    let (lines_tx, lines) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in std::io::BufRead::lines(std::io::BufReader::new(stderr)) {
+            let Ok(line) = line else { break };
+            if lines_tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    signal(&daemon);
+    // Draining: the daemon waits for the scan, which waits for the silent server.
+    loop {
+        let line = lines.recv_timeout(Duration::from_secs(20)).unwrap();
+        if line.contains("Stopping: letting running cycles finish") {
+            break;
+        }
+    }
+    assert!(daemon.child.try_wait().unwrap().is_none(), "still draining");
+    let second = Instant::now();
+    signal(&daemon);
+    let code = daemon.child.wait().unwrap();
+    assert!(
+        second.elapsed() < Duration::from_secs(5),
+        "stopped {:?} after the second signal",
+        second.elapsed()
+    );
+    assert_eq!(code.code(), Some(1), "a forced stop is not a clean one");
 }

@@ -266,7 +266,7 @@ secret_file = "{hook_secret}"
     });
     assert_eq!(status.devices.total, 2, "{:?}", status.devices);
     assert_eq!(status.devices.checked, 2);
-    let devices = client.targets().unwrap();
+    let devices = client.call(&api::endpoint::Targets, &()).unwrap();
     assert!(
         devices.iter().all(|d| d.status != api::DeviceStatus::Error),
         "both targets logged in (target2 with the vault's key): {devices:?}"
@@ -321,7 +321,9 @@ secret_file = "{hook_secret}"
     assert_eq!(hook["severity"], "high", "{hook}");
     assert_eq!(hook["reminder"], false, "{hook}");
     // Healing ran too: at least one drift L1 may fix was fixed on its own.
-    let healing = client.healing(100).unwrap();
+    let healing = client
+        .call(&api::endpoint::Healing { limit: 100 }, &())
+        .unwrap();
     assert!(healing.iter().any(|h| h.result == "fixed"), "{healing:?}");
 
     // 3. SIGKILL in the middle of a cycle.
@@ -362,9 +364,12 @@ secret_file = "{hook_secret}"
     let kit = client
         .clone()
         .with_timeout(Duration::from_secs(60))
-        .export_evidence(&api::ExportRequest {
-            dest_dir: usb.display().to_string(),
-        })
+        .call(
+            &api::endpoint::Export,
+            &api::ExportRequest {
+                dest_dir: usb.display().to_string(),
+            },
+        )
         .unwrap();
     let report = evidence::kit::verify(
         Path::new(&kit.path),

@@ -61,7 +61,11 @@ fn distinct_temporary_names_for_concurrent_writers() {
     let second = durable::temp_sibling(path).expect("name");
     assert_ne!(first, second);
     assert_eq!(first.parent(), path.parent());
-    let name = first.file_name().expect("name").to_string_lossy().into_owned();
+    let name = first
+        .file_name()
+        .expect("name")
+        .to_string_lossy()
+        .into_owned();
     assert!(name.starts_with(".daemon-state.json.tmp-"), "{name}");
 }
 

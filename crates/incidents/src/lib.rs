@@ -1,5 +1,6 @@
 //! Incidents: one open problem per host and check, its lifecycle (open → healing → resolved or
-//! escalated → closed), flap detection, and maintenance windows.
+//! escalated → closed), flap detection, and maintenance windows (the daemon asks
+//! [`maintenance_for`] before each heal, which feeds `rules`' `in_maintenance`).
 //!
 //! Pure and synchronous: every function takes the time it should use, so the daemon's behaviour
 //! is reproducible from its inputs. The daemon feeds scan and heal outcomes in as [`Event`]s and
@@ -461,15 +462,7 @@ mod severity_name {
 
     pub(super) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Severity, D::Error> {
         let name = String::deserialize(d)?;
-        match name.as_str() {
-            "low" => Ok(Severity::Low),
-            "medium" => Ok(Severity::Medium),
-            "high" => Ok(Severity::High),
-            "critical" => Ok(Severity::Critical),
-            other => Err(serde::de::Error::custom(format!(
-                "unknown severity `{other}`"
-            ))),
-        }
+        name.parse().map_err(serde::de::Error::custom)
     }
 }
 

@@ -41,6 +41,11 @@ impl Platform {
         Platform::Macos,
     ];
 
+    /// Windows platforms are reached over WinRM, the others locally or over SSH.
+    pub fn is_windows(self) -> bool {
+        matches!(self, Platform::WindowsServer | Platform::WindowsWorkstation)
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             Platform::Linux => "linux",

@@ -18,43 +18,31 @@ pub fn directory_config(
     config: &config::Config,
     secrets: &crate::secrets::Secrets,
 ) -> anyhow::Result<discovery::DirectoryConfig> {
-    let Some(directory) = config.directory.clone() else {
+    let Some(directory) = &config.directory else {
         return Err(crate::BadConfig(
             "no [directory] section; add domain, dc, bind_user, password_file and ca_file to discover computers from Active Directory".to_owned(),
         )
         .into());
     };
-    let password = secrets.password(
-        "directory",
-        directory.password_file.as_deref(),
-        directory.credential.as_deref(),
-    )?;
+    let password = secrets.password("directory", &directory.password)?;
     let ca_pem = std::fs::read(&directory.ca_file).with_context(|| {
         format!(
             "reading the directory CA file {}",
             directory.ca_file.display()
         )
     })?;
-    let resolver = match &directory.resolver {
-        Some(ip) => Some(std::net::SocketAddr::new(
-            ip.parse().map_err(|_| {
-                crate::BadConfig(format!("directory.resolver `{ip}` is not an IP address"))
-            })?,
-            53,
-        )),
-        None => None,
-    };
     Ok(discovery::DirectoryConfig {
         domain: directory.domain.clone(),
         dc: directory.dc.clone(),
-        resolver,
+        resolver: directory
+            .resolver
+            .map(|ip| std::net::SocketAddr::new(ip, 53)),
         base_dn: directory.base_dn.clone(),
         bind_user: directory.bind_user.clone(),
         bind_password: discovery::BindPassword::new(password),
-        tls: if directory.tls == "starttls" {
-            discovery::TlsMode::StartTls
-        } else {
-            discovery::TlsMode::Ldaps
+        tls: match directory.tls {
+            config::DirectoryTls::Ldaps => discovery::TlsMode::Ldaps,
+            config::DirectoryTls::StartTls => discovery::TlsMode::StartTls,
         },
         ca_pem: Some(ca_pem),
         stale_after_days: directory.stale_after_days,
@@ -213,18 +201,15 @@ fn read_latest(data_dir: &Path) -> anyhow::Result<Option<Inventory>> {
     }
 }
 
-/// Written to a temporary file and renamed, so a crash never leaves half an inventory.
+/// Replaced durably, so a crash never leaves half an inventory.
 fn write_latest(data_dir: &Path, inventory: &Inventory) -> anyhow::Result<()> {
     let latest: Vec<LatestComputer> = inventory
         .computers
         .iter()
         .map(LatestComputer::from)
         .collect();
-    let path = data_dir.join(LATEST);
-    let tmp = data_dir.join(format!("{LATEST}.tmp"));
-    std::fs::write(&tmp, serde_json::to_vec(&latest)?)
-        .with_context(|| format!("writing {}", tmp.display()))?;
-    std::fs::rename(&tmp, &path).with_context(|| format!("replacing {}", path.display()))?;
+    durable::write(&data_dir.join(LATEST), &serde_json::to_vec(&latest)?, 0o600)
+        .context("keeping the latest inventory")?;
     Ok(())
 }
 

@@ -6,6 +6,7 @@ use std::sync::Arc;
 use anyhow::Context;
 use time::OffsetDateTime;
 
+use config::{TransportConfig, WinRmAuth, WinRmConfig, WinRmSecurity, WinRmTrust};
 use evidence_schema::{CheckResultRecord, ScanBody, Summary, TargetRecord};
 use model::{Control, DeviceType, Platform, Runbook, Target};
 use scan::TargetReport;
@@ -33,10 +34,7 @@ pub async fn scan_all(
     let secrets = crate::secrets::Secrets::new(config, data_dir);
     let mut jobs = Vec::new();
     for target_config in &config.targets {
-        let platform: Platform = target_config
-            .platform
-            .parse()
-            .map_err(|err| crate::BadConfig(format!("target `{}`: {err}", target_config.name)))?;
+        let platform = target_config.platform;
         let target = Target {
             name: target_config.name.clone(),
             platform,
@@ -124,80 +122,66 @@ fn transport_for(
     known_hosts: &Arc<scan_ssh::KnownHosts>,
     secrets: &crate::secrets::Secrets,
 ) -> anyhow::Result<Box<dyn transport::Transport>> {
-    match target.transport.as_str() {
-        "local" => Ok(Box::new(scan_local::LocalTransport)),
-        "ssh" => {
-            let missing = |field: &str| {
-                crate::BadConfig(format!("target `{}`: `{field}` is missing", target.name))
-            };
-            let auth = secrets.ssh_auth(&format!("target `{}`", target.name), target)?;
+    let what = format!("target `{}`", target.name);
+    match &target.transport {
+        TransportConfig::Local => Ok(Box::new(scan_local::LocalTransport)),
+        TransportConfig::Ssh(ssh) => {
             let ssh_target = scan_ssh::SshTarget {
                 name: target.name.clone(),
-                address: target.address.clone().ok_or_else(|| missing("address"))?,
-                port: target.port.unwrap_or(22),
-                user: target.user.clone().ok_or_else(|| missing("user"))?,
-                auth,
-                become_root: target.become_method.as_deref() == Some("sudo"),
+                address: ssh.address.clone(),
+                port: ssh.port,
+                user: ssh.user.clone(),
+                auth: secrets.ssh_auth(&ssh.login)?,
+                become_root: ssh.become_root,
                 connect_timeout: std::time::Duration::from_secs(10),
             };
             let transport = scan_ssh::SshTransport::new(ssh_target, Arc::clone(known_hosts))
-                .map_err(|err| crate::BadConfig(format!("target `{}`: {err}", target.name)))?;
+                .map_err(|err| crate::BadConfig(format!("{what}: {err}")))?;
             Ok(Box::new(transport))
         }
-        "winrm" => {
-            let missing = |field: &str| {
-                crate::BadConfig(format!("target `{}`: `{field}` is missing", target.name))
-            };
-            let password = secrets.password(
-                &format!("target `{}`", target.name),
-                target.password_file.as_deref(),
-                target.credential.as_deref(),
-            )?;
-            let tls = match (&target.ca_file, &target.cert_sha256) {
-                (Some(ca), _) => scan_winrm::Tls::CaFile(ca.clone()),
-                (None, Some(pin)) => {
-                    let bytes = hex::decode(pin.replace(':', "")).map_err(|_| {
-                        crate::BadConfig(format!(
-                            "target `{}`: cert_sha256 is not hex",
-                            target.name
-                        ))
-                    })?;
-                    let pin: [u8; 32] = bytes.try_into().map_err(|_| {
-                        crate::BadConfig(format!(
-                            "target `{}`: cert_sha256 is not 32 bytes",
-                            target.name
-                        ))
-                    })?;
-                    scan_winrm::Tls::PinSha256(pin)
-                }
-                (None, None) => scan_winrm::Tls::SystemRoots,
-            };
-            let auth = match target.auth.as_deref().unwrap_or("ntlm") {
-                "basic" => scan_winrm::Auth::Basic,
-                _ => scan_winrm::Auth::Ntlm,
-            };
-            let winrm_target = scan_winrm::WinRmTarget {
-                name: target.name.clone(),
-                address: target.address.clone().ok_or_else(|| missing("address"))?,
-                port: target.port,
-                https: target.https.unwrap_or(true),
-                auth,
-                user: target.user.clone().ok_or_else(|| missing("user"))?,
-                password,
-                tls,
-                connect_timeout: std::time::Duration::from_secs(10),
-                operation_timeout: std::time::Duration::from_secs(60),
-            };
-            let transport = scan_winrm::WinRmTransport::new(winrm_target)
-                .map_err(|err| crate::BadConfig(format!("target `{}`: {err}", target.name)))?;
-            Ok(Box::new(transport))
+        TransportConfig::WinRm(winrm) => {
+            Ok(Box::new(winrm_transport(&target.name, winrm, secrets)?))
         }
-        other => Err(crate::BadConfig(format!(
-            "target `{}`: unknown transport `{other}`",
-            target.name
-        ))
-        .into()),
     }
+}
+
+/// A WinRM transport to `name` (a configured target or a discovered workstation), its password
+/// read from its file or the vault.
+fn winrm_transport(
+    name: &str,
+    winrm: &WinRmConfig,
+    secrets: &crate::secrets::Secrets,
+) -> anyhow::Result<scan_winrm::WinRmTransport> {
+    let what = format!("target `{name}`");
+    let (https, auth, tls) = match &winrm.security {
+        WinRmSecurity::Https { auth, trust } => (
+            true,
+            match auth {
+                WinRmAuth::Ntlm => scan_winrm::Auth::Ntlm,
+                WinRmAuth::Basic => scan_winrm::Auth::Basic,
+            },
+            match trust {
+                WinRmTrust::SystemRoots => scan_winrm::Tls::SystemRoots,
+                WinRmTrust::CaFile(ca) => scan_winrm::Tls::CaFile(ca.clone()),
+                WinRmTrust::PinSha256(pin) => scan_winrm::Tls::PinSha256(*pin),
+            },
+        ),
+        WinRmSecurity::HttpNtlm => (false, scan_winrm::Auth::Ntlm, scan_winrm::Tls::SystemRoots),
+    };
+    let winrm_target = scan_winrm::WinRmTarget {
+        name: name.to_owned(),
+        address: winrm.address.clone(),
+        port: winrm.port,
+        https,
+        auth,
+        user: winrm.user.clone(),
+        password: secrets.password(&what, &winrm.password)?,
+        tls,
+        connect_timeout: std::time::Duration::from_secs(10),
+        operation_timeout: std::time::Duration::from_secs(60),
+    };
+    scan_winrm::WinRmTransport::new(winrm_target)
+        .map_err(|err| crate::BadConfig(format!("{what}: {err}")).into())
 }
 
 /// The evidence body of one target's scan (schema: docs/EVIDENCE-FORMAT.md).

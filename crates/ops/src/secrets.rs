@@ -7,6 +7,8 @@ use std::sync::OnceLock;
 
 use anyhow::Context;
 
+use config::{PasswordSource, SshLogin};
+
 use crate::{BadConfig, setup};
 
 /// Where this run's secrets come from.
@@ -66,16 +68,11 @@ impl Secrets {
             })
     }
 
-    /// A password from `file` or the vault entry `credential` (exactly one is set).
-    pub fn password(
-        &self,
-        what: &str,
-        file: Option<&Path>,
-        credential: Option<&str>,
-    ) -> anyhow::Result<String> {
-        match (file, credential) {
-            (Some(path), None) => read_password_file(path),
-            (None, Some(name)) => {
+    /// A password from its file or its vault entry; `what` names the setting in messages.
+    pub fn password(&self, what: &str, source: &PasswordSource) -> anyhow::Result<String> {
+        match source {
+            PasswordSource::File(path) => read_password_file(path),
+            PasswordSource::Credential(name) => {
                 let found = self.credential(name)?;
                 if found.kind != credentials::CredentialKind::Password {
                     return Err(BadConfig(format!(
@@ -85,30 +82,22 @@ impl Secrets {
                 }
                 Ok(found.secret.expose().to_owned())
             }
-            _ => Err(BadConfig(format!(
-                "{what}: give exactly one of `password_file` and `credential`"
-            ))
-            .into()),
         }
     }
 
     /// How an SSH target logs in: a key file, a password file, or a vault entry of either kind.
-    pub fn ssh_auth(
-        &self,
-        what: &str,
-        target: &config::TargetConfig,
-    ) -> anyhow::Result<scan_ssh::SshAuth> {
-        match (&target.key_file, &target.password_file, &target.credential) {
-            (Some(key), None, None) => {
+    pub fn ssh_auth(&self, login: &SshLogin) -> anyhow::Result<scan_ssh::SshAuth> {
+        match login {
+            SshLogin::KeyFile(key) => {
                 setup::check_secret_file(key)?;
                 Ok(scan_ssh::SshAuth::Key {
                     private_key: key.clone(),
                 })
             }
-            (None, Some(path), None) => Ok(scan_ssh::SshAuth::Password {
+            SshLogin::PasswordFile(path) => Ok(scan_ssh::SshAuth::Password {
                 password: read_password_file(path)?,
             }),
-            (None, None, Some(name)) => {
+            SshLogin::Credential(name) => {
                 let found = self.credential(name)?;
                 Ok(match found.kind {
                     credentials::CredentialKind::SshKey => scan_ssh::SshAuth::KeyData {
@@ -120,10 +109,6 @@ impl Secrets {
                     },
                 })
             }
-            _ => Err(BadConfig(format!(
-                "{what}: give exactly one of `key_file`, `password_file` and `credential`"
-            ))
-            .into()),
         }
     }
 }

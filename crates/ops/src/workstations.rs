@@ -15,9 +15,9 @@ use crate::discover::{LatestComputer, stored_computers};
 /// Which workstations to scan, and why the others are not scanned.
 #[derive(Debug, Default)]
 pub struct Plan {
-    /// Target configurations for the workstations that answered the probe.
+    /// WinRM targets for the workstations that answered the probe, by name.
     pub targets: Vec<config::TargetConfig>,
-    /// Known workstations that will not be scanned this cycle, with the reason.
+    /// Known workstations that will not be scanned this cycle, with the reason, by account.
     pub not_checked: Vec<NotChecked>,
     /// Every workstation in the inventory (enabled or not).
     pub known: u64,
@@ -25,7 +25,24 @@ pub struct Plan {
     pub stale: Vec<String>,
 }
 
-/// Builds the cycle's plan, or `None` when no `[workstations]` section is configured.
+/// The pure first half of a plan: the workstations worth probing, and the others with the
+/// reason they are not.
+#[derive(Debug, Default)]
+pub struct Triage {
+    /// Workstations to resolve and probe, with their validated, lower-case DNS names.
+    pub to_probe: Vec<(LatestComputer, String)>,
+    /// Workstations accounted for without a probe.
+    pub not_checked: Vec<NotChecked>,
+    pub known: u64,
+    pub stale: Vec<String>,
+}
+
+/// What the probe found for one workstation: its address, or why it will not be scanned.
+pub type ProbeOutcome = Result<IpAddr, String>;
+
+/// Builds the cycle's plan, or `None` when no `[workstations]` section is configured: the
+/// inventory is triaged, the candidates are resolved through the site's DNS and probed on the
+/// WinRM port, and the plan is assembled from the answers.
 pub async fn plan(config: &config::Config, data_dir: &Path) -> anyhow::Result<Option<Plan>> {
     let (Some(ws), Some(dir)) = (&config.workstations, &config.directory) else {
         return Ok(None);
@@ -37,129 +54,168 @@ pub async fn plan(config: &config::Config, data_dir: &Path) -> anyhow::Result<Op
         )
         .into());
     };
+    // The DC's own address answers DNS when no resolver is named.
     let resolver = dir
         .resolver
-        .as_deref()
-        .or(dir.dc.as_deref())
-        .and_then(|ip| ip.parse::<IpAddr>().ok())
+        .or_else(|| dir.dc.as_deref().and_then(|dc| dc.parse::<IpAddr>().ok()))
         .map(|ip| SocketAddr::new(ip, 53));
-    let port = if ws.https.unwrap_or(true) { 5986 } else { 5985 };
-    let probe_timeout = Duration::from_millis(ws.probe_timeout_ms);
     let configured: Vec<String> = config
         .targets
         .iter()
         .map(|t| t.name.to_lowercase())
         .collect();
+    let triage = triage(&computers, &configured, resolver.is_some());
+    let outcomes = match resolver {
+        Some(resolver) => {
+            let port = ws.security.default_port();
+            let timeout = Duration::from_millis(ws.probe_timeout_ms);
+            probe(&triage.to_probe, resolver, port, timeout).await?
+        }
+        None => Vec::new(),
+    };
+    Ok(Some(assemble(triage, outcomes, ws)))
+}
+
+/// Sorts the inventory's workstations into those to probe and those not checked (disabled, no or
+/// an invalid DNS name, configured as a server target, no DNS server to resolve them).
+/// `configured` holds the configured targets' names in lower case.
+pub fn triage(computers: &[LatestComputer], configured: &[String], has_resolver: bool) -> Triage {
     let workstations: Vec<&LatestComputer> = computers
         .iter()
         .filter(|c| c.class == "workstation")
         .collect();
-    let mut plan = Plan {
+    let mut triage = Triage {
         known: workstations.len() as u64,
         stale: workstations
             .iter()
             .filter(|c| c.stale)
             .map(|c| c.account.clone())
             .collect(),
-        ..Plan::default()
+        ..Triage::default()
     };
-    let mut probes = tokio::task::JoinSet::new();
-    let limit = std::sync::Arc::new(tokio::sync::Semaphore::new(64));
     for computer in workstations {
-        let not_checked = |reason: &str| NotChecked {
-            account: computer.account.clone(),
-            dns_host_name: computer.dns_host_name.clone(),
-            reason: reason.to_owned(),
-            stale: computer.stale,
+        let name = computer.dns_host_name.as_deref().map(str::to_lowercase);
+        let reason = match &name {
+            _ if computer.disabled => Some("disabled in Active Directory"),
+            None => Some("no DNS name in Active Directory"),
+            // Names from the directory reach a remote shell only as validated host names.
+            Some(name) if !model::is_valid_host(name) => {
+                Some("its DNS name is not a valid host name")
+            }
+            Some(name) if configured.contains(name) => {
+                Some("also configured as a server target; scanned there")
+            }
+            Some(_) if !has_resolver => {
+                Some("no DNS server to resolve it (set directory.resolver)")
+            }
+            Some(_) => None,
         };
-        if computer.disabled {
-            plan.not_checked
-                .push(not_checked("disabled in Active Directory"));
-            continue;
+        match (reason, name) {
+            (None, Some(name)) => triage.to_probe.push((computer.clone(), name)),
+            (reason, _) => triage
+                .not_checked
+                .push(not_checked(computer, reason.unwrap_or_default())),
         }
-        let Some(name) = computer.dns_host_name.as_deref().map(str::to_lowercase) else {
-            plan.not_checked
-                .push(not_checked("no DNS name in Active Directory"));
-            continue;
-        };
-        // Names from the directory reach a remote shell only as validated host names.
-        if !model::is_valid_host(&name) {
-            plan.not_checked
-                .push(not_checked("its DNS name is not a valid host name"));
-            continue;
-        }
-        if configured.contains(&name) {
-            plan.not_checked.push(not_checked(
-                "also configured as a server target; scanned there",
-            ));
-            continue;
-        }
-        let Some(resolver) = resolver else {
-            plan.not_checked.push(not_checked(
-                "no DNS server to resolve it (set directory.resolver)",
-            ));
-            continue;
-        };
-        let computer = computer.clone();
-        let limit = std::sync::Arc::clone(&limit);
-        probes.spawn(async move {
-            let _permit = limit.acquire_owned().await;
-            let address = discovery::dns::resolve_host(resolver, &name, probe_timeout).await;
-            let outcome = match address {
-                Err(err) => Err(format!("not in DNS: {err}")),
-                Ok(ip) => match tokio::time::timeout(
-                    probe_timeout,
-                    tokio::net::TcpStream::connect((ip, port)),
-                )
-                .await
-                {
-                    Ok(Ok(_)) => Ok(ip),
-                    Ok(Err(err)) => Err(format!("offline: WinRM port {port} refused ({err})")),
-                    Err(_) => Err(format!(
-                        "offline: no answer on WinRM port {port} within {} ms",
-                        probe_timeout.as_millis()
-                    )),
-                },
-            };
-            (computer, name, outcome)
-        });
     }
+    triage
+}
+
+/// The plan from the triage and the probe outcomes: one WinRM target per workstation that
+/// answered (with the `[workstations]` settings), the others not checked with the probe's reason.
+pub fn assemble(
+    triage: Triage,
+    outcomes: Vec<(LatestComputer, String, ProbeOutcome)>,
+    ws: &config::WorkstationsConfig,
+) -> Plan {
+    let mut not_checked = triage.not_checked;
     let mut online = Vec::new();
-    while let Some(joined) = probes.join_next().await {
-        let (computer, name, outcome) =
-            joined.map_err(|err| anyhow::anyhow!("probe task failed: {err}"))?;
+    for (computer, name, outcome) in outcomes {
         match outcome {
             Ok(ip) => online.push((name, ip)),
-            Err(reason) => plan.not_checked.push(NotChecked {
-                account: computer.account,
-                dns_host_name: computer.dns_host_name,
-                reason,
-                stale: computer.stale,
-            }),
+            Err(reason) => not_checked.push(not_checked_for(&computer, reason)),
         }
     }
     online.sort();
-    plan.not_checked.sort_by(|a, b| a.account.cmp(&b.account));
-    plan.targets = online
-        .into_iter()
-        .map(|(name, ip)| config::TargetConfig {
-            name,
-            platform: "windows-workstation".to_owned(),
-            transport: "winrm".to_owned(),
-            address: Some(ip.to_string()),
+    not_checked.sort_by(|a, b| a.account.cmp(&b.account));
+    Plan {
+        targets: online
+            .into_iter()
+            .map(|(name, ip)| workstation_target(name, ip, ws))
+            .collect(),
+        not_checked,
+        known: triage.known,
+        stale: triage.stale,
+    }
+}
+
+/// The WinRM target of one online workstation.
+pub fn workstation_target(
+    name: String,
+    ip: IpAddr,
+    ws: &config::WorkstationsConfig,
+) -> config::TargetConfig {
+    config::TargetConfig {
+        name,
+        platform: model::Platform::WindowsWorkstation,
+        transport: config::TransportConfig::WinRm(config::WinRmConfig {
+            address: ip.to_string(),
             port: None,
-            user: Some(ws.user.clone()),
-            key_file: None,
-            password_file: ws.password_file.clone(),
-            credential: ws.credential.clone(),
-            become_method: None,
-            auth: ws.auth.clone(),
-            https: ws.https,
-            ca_file: ws.ca_file.clone(),
-            cert_sha256: None,
-        })
-        .collect();
-    Ok(Some(plan))
+            user: ws.user.clone(),
+            password: ws.password.clone(),
+            security: ws.security.clone(),
+        }),
+    }
+}
+
+/// Resolves each candidate through `resolver` and connects to its WinRM `port`, 64 at a time.
+async fn probe(
+    candidates: &[(LatestComputer, String)],
+    resolver: SocketAddr,
+    port: u16,
+    timeout: Duration,
+) -> anyhow::Result<Vec<(LatestComputer, String, ProbeOutcome)>> {
+    let mut probes = tokio::task::JoinSet::new();
+    let limit = std::sync::Arc::new(tokio::sync::Semaphore::new(64));
+    for (computer, name) in candidates.iter().cloned() {
+        let limit = std::sync::Arc::clone(&limit);
+        probes.spawn(async move {
+            let _permit = limit.acquire_owned().await;
+            let outcome = probe_one(resolver, &name, port, timeout).await;
+            (computer, name, outcome)
+        });
+    }
+    let mut outcomes = Vec::new();
+    while let Some(joined) = probes.join_next().await {
+        outcomes.push(joined.map_err(|err| anyhow::anyhow!("probe task failed: {err}"))?);
+    }
+    Ok(outcomes)
+}
+
+async fn probe_one(resolver: SocketAddr, name: &str, port: u16, timeout: Duration) -> ProbeOutcome {
+    let ip = discovery::dns::resolve_host(resolver, name, timeout)
+        .await
+        .map_err(|err| format!("not in DNS: {err}"))?;
+    match tokio::time::timeout(timeout, tokio::net::TcpStream::connect((ip, port))).await {
+        Ok(Ok(_)) => Ok(ip),
+        Ok(Err(err)) => Err(format!("offline: WinRM port {port} refused ({err})")),
+        Err(_) => Err(format!(
+            "offline: no answer on WinRM port {port} within {} ms",
+            timeout.as_millis()
+        )),
+    }
+}
+
+fn not_checked(computer: &LatestComputer, reason: &str) -> NotChecked {
+    not_checked_for(computer, reason.to_owned())
+}
+
+fn not_checked_for(computer: &LatestComputer, reason: String) -> NotChecked {
+    NotChecked {
+        account: computer.account.clone(),
+        dns_host_name: computer.dns_host_name.clone(),
+        reason,
+        stale: computer.stale,
+    }
 }
 
 /// The site summary of one workstation cycle.
@@ -200,5 +256,131 @@ pub fn summary(plan: &Plan, reports: &[&TargetReport]) -> WorkstationSummaryBody
         stale: plan.stale.clone(),
         coverage_permille: (checked * 1000).checked_div(plan.known).unwrap_or(0),
         checks,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use expect_test::{Expect, expect};
+
+    use super::*;
+
+    /// `inventory`: one computer per line, `ACCOUNT DNS-NAME|- [class=…] [disabled] [stale]`;
+    /// `answers`: one probe answer per line, `dns-name IP` or `dns-name !reason`.
+    #[track_caller]
+    fn check(
+        inventory: &str,
+        configured: &[&str],
+        has_resolver: bool,
+        answers: &str,
+        expect: Expect,
+    ) {
+        let computers: Vec<LatestComputer> = inventory
+            .lines()
+            .filter(|line| !line.trim().is_empty())
+            .map(|line| {
+                let words: Vec<&str> = line.split_whitespace().collect();
+                let class = words
+                    .iter()
+                    .find_map(|w| w.strip_prefix("class="))
+                    .unwrap_or("workstation");
+                serde_json::from_value(serde_json::json!({
+                    "account": words[0],
+                    "class": class,
+                    "operating_system": null,
+                    "operating_system_version": null,
+                    "dns_host_name": (words[1] != "-").then_some(words[1]),
+                    "disabled": words.contains(&"disabled"),
+                    "stale": words.contains(&"stale"),
+                }))
+                .expect("fixture computer")
+            })
+            .collect();
+        let configured: Vec<String> = configured.iter().map(|c| (*c).to_owned()).collect();
+        let triage = triage(&computers, &configured, has_resolver);
+        let outcomes = triage
+            .to_probe
+            .iter()
+            .map(|(computer, name)| {
+                let answer = answers
+                    .lines()
+                    .find_map(|line| line.trim().strip_prefix(name.as_str()))
+                    .map(str::trim)
+                    .unwrap_or("!not probed");
+                let outcome = match answer.strip_prefix('!') {
+                    Some(reason) => Err(reason.to_owned()),
+                    None => answer.parse::<IpAddr>().map_err(|err| err.to_string()),
+                };
+                (computer.clone(), name.clone(), outcome)
+            })
+            .collect();
+        let ws = config::WorkstationsConfig {
+            user: "CLINIC\\osiris-scan".to_owned(),
+            password: config::PasswordSource::Credential("ws".to_owned()),
+            security: config::WinRmSecurity::HttpNtlm,
+            probe_timeout_ms: 1500,
+        };
+        let plan = assemble(triage, outcomes, &ws);
+        let mut actual = format!("known {}, stale {:?}\n", plan.known, plan.stale);
+        for target in &plan.targets {
+            actual += &format!(
+                "scan {} at {} ({:?})\n",
+                target.name,
+                target.address().unwrap_or("-"),
+                target.platform
+            );
+        }
+        for skipped in &plan.not_checked {
+            actual += &format!("not checked {}: {}\n", skipped.account, skipped.reason);
+        }
+        expect.assert_eq(&actual);
+    }
+
+    #[test]
+    fn every_known_workstation_is_scanned_or_has_a_reason() {
+        check(
+            r"
+WS1$ WS1.clinic.local
+WS2$ ws2.clinic.local stale
+WS3$ ws3.clinic.local
+OLD$ old.clinic.local disabled stale
+NONAME$ -
+BAD$ bad;reboot.clinic.local
+SRV$ srv.clinic.local class=server
+FRONT$ front.clinic.local
+",
+            &["front.clinic.local"],
+            true,
+            "
+ws1.clinic.local 10.0.0.21
+ws2.clinic.local !offline: WinRM port 5985 refused
+ws3.clinic.local !not in DNS: no such name
+",
+            expect![[r#"
+                known 7, stale ["WS2$", "OLD$"]
+                scan ws1.clinic.local at 10.0.0.21 (WindowsWorkstation)
+                not checked BAD$: its DNS name is not a valid host name
+                not checked FRONT$: also configured as a server target; scanned there
+                not checked NONAME$: no DNS name in Active Directory
+                not checked OLD$: disabled in Active Directory
+                not checked WS2$: offline: WinRM port 5985 refused
+                not checked WS3$: not in DNS: no such name
+            "#]],
+        );
+    }
+
+    #[test]
+    fn without_a_dns_server_nothing_is_probed() {
+        check(
+            "WS1$ ws1.clinic.local\nWS2$ ws2.clinic.local\n",
+            &[],
+            false,
+            "",
+            expect![[r#"
+                known 2, stale []
+                not checked WS1$: no DNS server to resolve it (set directory.resolver)
+                not checked WS2$: no DNS server to resolve it (set directory.resolver)
+            "#]],
+        );
     }
 }

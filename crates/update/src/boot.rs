@@ -78,7 +78,7 @@ pub struct SystemdBoot {
 #[non_exhaustive]
 pub enum BootError {
     /// Reading or writing the ESP failed.
-    #[error("{action} {path}: {source}; is the EFI system partition mounted read-write?")]
+    #[error("{action} {path} (is the EFI system partition mounted read-write?)")]
     Io {
         /// What was being done.
         action: &'static str,
@@ -87,6 +87,9 @@ pub enum BootError {
         /// The IO error.
         source: io::Error,
     },
+    /// Replacing a file on the ESP durably failed (the step, the path and the reason are the source).
+    #[error("the EFI system partition could not be updated; is it mounted read-write?")]
+    Write(#[from] durable::Error),
     /// The system closure lacks a file an entry needs.
     #[error("system {system} has no `{file}`; it is not a bootable NixOS system")]
     NotBootable {
@@ -195,7 +198,7 @@ impl SystemdBoot {
         let from = dir.join(Self::file_name(&entry.id, entry.counter));
         let to = dir.join(Self::file_name(&entry.id, counter));
         fs::rename(&from, &to).map_err(io_error("renaming", &from))?;
-        sync_dir(&dir)
+        Ok(durable::sync_dir(&dir)?)
     }
 }
 
@@ -386,26 +389,9 @@ fn io_error(action: &'static str, path: &Path) -> impl FnOnce(io::Error) -> Boot
     }
 }
 
-/// Writes through a temporary file and renames, so a power cut leaves the old or the new file.
+/// Replaces `path` durably, so a power cut leaves the old or the new file.
 fn write_synced(path: &Path, bytes: &[u8]) -> Result<(), BootError> {
-    let tmp = path.with_extension("tmp");
-    {
-        use std::io::Write as _;
-        let mut file = fs::File::create(&tmp).map_err(io_error("creating", &tmp))?;
-        file.write_all(bytes).map_err(io_error("writing", &tmp))?;
-        file.sync_all().map_err(io_error("writing", &tmp))?;
-    }
-    fs::rename(&tmp, path).map_err(io_error("renaming", &tmp))?;
-    if let Some(dir) = path.parent() {
-        sync_dir(dir)?;
-    }
-    Ok(())
-}
-
-fn sync_dir(dir: &Path) -> Result<(), BootError> {
-    fs::File::open(dir)
-        .and_then(|file| file.sync_all())
-        .map_err(io_error("syncing", dir))
+    Ok(durable::write(path, bytes, 0o644)?)
 }
 
 #[cfg(test)]

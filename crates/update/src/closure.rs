@@ -161,7 +161,7 @@ pub enum ClosureError {
     #[error("closure of {0} has more than {MAX_CLOSURE_PATHS} paths; refusing it")]
     TooLarge(String),
     /// Local disk IO failed.
-    #[error("{action} {path}: {source}; check free space and permissions")]
+    #[error("{action} {path} (check free space and permissions)")]
     Io {
         /// What was being done.
         action: &'static str,
@@ -177,7 +177,7 @@ pub enum ClosureError {
 #[non_exhaustive]
 pub enum ImportError {
     /// `nix copy` could not be started.
-    #[error("cannot run {program}: {source}; is Nix installed?")]
+    #[error("cannot run {program} (is Nix installed?)")]
     Spawn {
         /// The program.
         program: String,

@@ -2,10 +2,16 @@
 //! system closure from a binary cache, stage it as the next boot entry with boot counting, gate
 //! it on health after the reboot, and mark it good or roll back. Every step comes back as an
 //! [`UpdateRecord`] for the caller to append to the evidence log; this crate writes no evidence.
+//! It also owns what `osiris update` and `osirisd` share: the settings file ([`UpdateConfig`]),
+//! the health gate over the daemon's API ([`DaemonGate`]), the queue of records waiting for the
+//! daemon to seal them ([`enqueue`], [`take_pending`]) and the persisted phase ([`read_phase`]).
 
 mod boot;
 mod closure;
+mod gate;
 mod manifest;
+mod queue;
+mod settings;
 mod state;
 
 pub use boot::{
@@ -15,11 +21,14 @@ pub use closure::{
     Cache, ClosureError, ImportError, MAX_CLOSURE_PATHS, MAX_NARINFO_BYTES, VerifiedClosure,
     VerifiedPath, fetch_and_verify, fetch_manifest,
 };
+pub use gate::DaemonGate;
 pub use manifest::{
     KeyParseError, MANIFEST_SCHEMA_V1, MANIFEST_SIGNING_CONTEXT, Manifest, ManifestError,
     SignedManifest, VendorKey, Version, VersionParseError,
 };
+pub use queue::{PENDING_FILE, Pending, QueueError, enqueue, take_pending};
+pub use settings::{UpdateConfig, UpdateConfigError};
 pub use state::{
     GateDecision, HealthGate, Importer, KIND_UPDATE, Phase, Policy, Probe, STATE_FILE, Step,
-    UpdateError, UpdateRecord, Updater,
+    UpdateError, UpdateRecord, Updater, read_phase,
 };

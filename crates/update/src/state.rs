@@ -216,7 +216,10 @@ pub enum UpdateError {
         /// The current phase's name.
         phase: &'static str,
     },
-    /// The state file cannot be read or written.
+    /// The state file cannot be written (the step, the path and the reason are the source).
+    #[error("saving the update state")]
+    Save(#[from] durable::Error),
+    /// The state file cannot be read or parsed.
     #[error("{action} update state {path}: {reason}")]
     State {
         /// What was being done.
@@ -256,6 +259,26 @@ impl Phase {
     }
 }
 
+/// The phase persisted in `state_dir`; `None` when no update was ever started there.
+pub fn read_phase(state_dir: &Path) -> Result<Option<Phase>, UpdateError> {
+    let path = state_dir.join(STATE_FILE);
+    match fs::read(&path) {
+        Ok(bytes) => serde_json::from_slice(&bytes)
+            .map(Some)
+            .map_err(|err| UpdateError::State {
+                action: "parsing",
+                path,
+                reason: format!("{err}; move the file aside to start over"),
+            }),
+        Err(err) if err.kind() == io::ErrorKind::NotFound => Ok(None),
+        Err(err) => Err(UpdateError::State {
+            action: "reading",
+            path,
+            reason: err.to_string(),
+        }),
+    }
+}
+
 impl UpdateRecord {
     /// The evidence bundle body: this record as a JSON object.
     pub fn body(&self) -> serde_json::Value {
@@ -290,22 +313,7 @@ impl<B: BootLoader> Updater<B> {
             path: state_dir.to_path_buf(),
             reason: err.to_string(),
         })?;
-        let path = state_dir.join(STATE_FILE);
-        let phase = match fs::read(&path) {
-            Ok(bytes) => serde_json::from_slice(&bytes).map_err(|err| UpdateError::State {
-                action: "parsing",
-                path: path.clone(),
-                reason: format!("{err}; move the file aside to start over"),
-            })?,
-            Err(err) if err.kind() == io::ErrorKind::NotFound => Phase::Idle,
-            Err(err) => {
-                return Err(UpdateError::State {
-                    action: "reading",
-                    path,
-                    reason: err.to_string(),
-                });
-            }
-        };
+        let phase = read_phase(state_dir)?.unwrap_or(Phase::Idle);
         Ok(Updater {
             state_dir: state_dir.to_path_buf(),
             boot,
@@ -371,7 +379,7 @@ impl<B: BootLoader> Updater<B> {
                     "refused",
                     now,
                     None,
-                    serde_json::json!({"key": signed.key, "error": err.to_string()}),
+                    serde_json::json!({"key": signed.key, "error": error_text(&err)}),
                 )],
                 result: Err(err.into()),
             },
@@ -396,7 +404,7 @@ impl<B: BootLoader> Updater<B> {
                         "refused",
                         now,
                         Some(&manifest),
-                        serde_json::json!({"cache_url": cache.url(), "error": err.to_string()}),
+                        serde_json::json!({"cache_url": cache.url(), "error": error_text(&err)}),
                     )];
                     return Step {
                         records,
@@ -426,7 +434,7 @@ impl<B: BootLoader> Updater<B> {
                 "failed",
                 now,
                 Some(&manifest),
-                serde_json::json!({"error": err.to_string()}),
+                serde_json::json!({"error": error_text(&err)}),
             ));
             return Step {
                 records,
@@ -775,7 +783,7 @@ impl<B: BootLoader> Updater<B> {
                 "failed",
                 now,
                 Some(manifest),
-                serde_json::json!({"error": err.to_string()}),
+                serde_json::json!({"error": error_text(&err)}),
             )],
             result: Err(err),
         }
@@ -799,24 +807,43 @@ fn record(
     }
 }
 
-/// Atomic, durable write: temporary file, fsync, rename, fsync the directory.
+/// Replaces the state file durably (temporary sibling, fsync, rename, fsync the directory).
 fn write_state(path: &Path, phase: &Phase) -> Result<(), UpdateError> {
-    use std::io::Write as _;
-    let fail = |action, err: io::Error| UpdateError::State {
-        action,
+    let bytes = serde_json::to_vec_pretty(phase).map_err(|err| UpdateError::State {
+        action: "encoding",
         path: path.to_path_buf(),
         reason: err.to_string(),
-    };
-    let bytes = serde_json::to_vec_pretty(phase).map_err(|err| fail("encoding", err.into()))?;
-    let tmp = path.with_extension("tmp");
-    let mut file = fs::File::create(&tmp).map_err(|err| fail("writing", err))?;
-    file.write_all(&bytes).map_err(|err| fail("writing", err))?;
-    file.sync_all().map_err(|err| fail("writing", err))?;
-    fs::rename(&tmp, path).map_err(|err| fail("replacing", err))?;
-    if let Some(dir) = path.parent() {
-        fs::File::open(dir)
-            .and_then(|dir| dir.sync_all())
-            .map_err(|err| fail("syncing", err))?;
+    })?;
+    Ok(durable::write(path, &bytes, 0o600)?)
+}
+
+/// An error and its causes, each once, as evidence records them.
+fn error_text(err: &dyn std::error::Error) -> String {
+    let mut text = err.to_string();
+    let mut cause = err.source();
+    while let Some(next) = cause {
+        text.push_str(": ");
+        text.push_str(&next.to_string());
+        cause = next.source();
     }
-    Ok(())
+    text
+}
+
+#[cfg(test)]
+mod tests {
+    use expect_test::expect;
+
+    use super::*;
+
+    #[test]
+    fn a_failed_save_names_each_cause_once() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join(STATE_FILE);
+        // A non-empty directory where the state file belongs: the rename cannot replace it.
+        fs::create_dir_all(path.join("in-the-way")).expect("directory in the way");
+        let err = write_state(&path, &Phase::Idle).expect_err("the save must fail");
+        let text = error_text(&err).replace(&dir.path().display().to_string(), "$DIR");
+        expect!["saving the update state: replacing $DIR/update-state.json: Is a directory (os error 21)"]
+            .assert_eq(&text);
+    }
 }

@@ -187,20 +187,7 @@ fn render_modal(model: &Model, modal: &Modal, frame: &mut Frame<'_>, area: Rect)
         Modal::Confirm(confirm) => {
             let question = match confirm {
                 Confirm::Quit => {
-                    "Close the console? The appliance keeps working in the background.".to_owned()
-                }
-                Confirm::ApplyUpdate => {
-                    let version = model
-                        .status
-                        .as_ref()
-                        .and_then(|s| s.health.update.available.clone())
-                        .unwrap_or_else(|| "the new version".into());
-                    format!(
-                        "Apply {version} now? The appliance restarts its service and checks itself; if something is wrong it goes back on its own."
-                    )
-                }
-                Confirm::RollBackUpdate => {
-                    "Go back to the previous version? The appliance restarts its service.".into()
+                    "Close the console? The appliance keeps working in the background."
                 }
             };
             (
@@ -327,16 +314,6 @@ fn update_text(model: &Model) -> Text<'static> {
         );
     };
     let update = &status.health.update;
-    let enabled = |on: bool, key: &str, word: &str| {
-        if on {
-            Span::styled(
-                format!(" {key}: {word} "),
-                bold().add_modifier(Modifier::REVERSED),
-            )
-        } else {
-            Span::styled(format!(" {word} (not available now) "), dim())
-        }
-    };
     let mut lines = vec![
         Line::from(vec![
             Span::raw("Running version: "),
@@ -348,11 +325,7 @@ fn update_text(model: &Model) -> Text<'static> {
         lines.push(Line::styled(detail.clone(), dim()));
     }
     lines.push(Line::raw(""));
-    lines.push(Line::from(vec![
-        enabled(update.can_apply, "A", "Apply update"),
-        Span::raw("   "),
-        enabled(update.can_roll_back, "B", "Roll back"),
-    ]));
+    lines.push(Line::raw("Your IT partner applies and rolls back updates."));
     Text::from(lines)
 }
 

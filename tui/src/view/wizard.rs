@@ -13,8 +13,64 @@ use crate::validate;
 use crate::view::{badge, bold, dim, format, home, panel, style};
 
 pub(crate) fn render(model: &Model, frame: &mut Frame<'_>, header: Rect, body: Rect) {
-    let wizard = &model.wizard;
-    let step = wizard.step;
+    let step = model.wizard.step;
+    render_header(model, frame, header);
+    let mut lines: Vec<Line<'static>> = intro(model)
+        .into_iter()
+        .map(|text| Line::raw(text.to_owned()))
+        .collect();
+    lines.push(Line::raw(""));
+    if step == WizardStep::Claim {
+        lines.extend(claim_lines(model));
+    }
+    let qr = if step == WizardStep::Claim {
+        qr_lines(model)
+    } else {
+        Vec::new()
+    };
+    let qr_width = qr.first().map_or(0, |l| l.width() as u16);
+    let qr_fits =
+        !qr.is_empty() && qr_width + 40 <= body.width && qr.len() as u16 + 2 <= body.height;
+    let content_width = if qr_fits {
+        body.width.saturating_sub(qr_width + 6)
+    } else {
+        body.width.saturating_sub(2)
+    };
+    // Hints sit under the field's text when there is room, else just indented.
+    let indent = if content_width >= 22 + 56 { 22 } else { 4 };
+    lines.extend(step_lines(model, indent));
+    lines.extend(status_lines(model));
+    let block = panel(step.title());
+    if step == WizardStep::Claim {
+        if qr_fits {
+            let [left, right] =
+                Layout::horizontal([Constraint::Fill(1), Constraint::Length(qr_width + 4)])
+                    .areas(body);
+            frame.render_widget(
+                Paragraph::new(lines)
+                    .wrap(Wrap { trim: false })
+                    .block(block),
+                left,
+            );
+            frame.render_widget(Paragraph::new(qr).block(panel("Scan me")), right);
+            return;
+        }
+        lines.push(Line::styled(
+            "(Make the window bigger to see the QR code.)",
+            dim(),
+        ));
+    }
+    frame.render_widget(
+        Paragraph::new(lines)
+            .wrap(Wrap { trim: false })
+            .block(block),
+        body,
+    );
+}
+
+/// The title line, the connection badge and the step with its progress dots.
+fn render_header(model: &Model, frame: &mut Frame<'_>, header: Rect) {
+    let step = model.wizard.step;
     let mut dots = String::new();
     for other in WizardStep::ALL {
         dots.push(if other.number() <= step.number() {
@@ -50,44 +106,35 @@ pub(crate) fn render(model: &Model, frame: &mut Frame<'_>, header: Rect, body: R
         ]),
         header,
     );
-    let mut lines: Vec<Line<'static>> = intro(model)
-        .into_iter()
-        .map(|text| Line::raw(text.to_owned()))
-        .collect();
-    lines.push(Line::raw(""));
-    if step == WizardStep::Claim
-        && let Some(setup) = &model.setup
-    {
-        let claim = &setup.claim;
+}
+
+/// The site code, its web address and the claim, on the claim step.
+fn claim_lines(model: &Model) -> Vec<Line<'static>> {
+    let mut lines = Vec::new();
+    let Some(setup) = &model.setup else {
+        return lines;
+    };
+    let claim = &setup.claim;
+    lines.push(Line::from(vec![
+        Span::styled(format!("  {:<20}", "Site code"), dim()),
+        Span::styled(claim.code.clone(), bold().fg(Color::Indexed(39))),
+    ]));
+    lines.push(Line::styled("  Web address", dim()));
+    lines.push(Line::raw(format!("  {}", claim.url)));
+    if let Some(code) = &claim.claimed_with {
         lines.push(Line::from(vec![
-            Span::styled(format!("  {:<20}", "Site code"), dim()),
-            Span::styled(claim.code.clone(), bold().fg(Color::Indexed(39))),
+            Span::raw(" ".repeat(22)),
+            badge(Tone::Good, &format!("Claimed with {code}")),
         ]));
-        lines.push(Line::styled("  Web address", dim()));
-        lines.push(Line::raw(format!("  {}", claim.url)));
-        if let Some(code) = &claim.claimed_with {
-            lines.push(Line::from(vec![
-                Span::raw(" ".repeat(22)),
-                badge(Tone::Good, &format!("Claimed with {code}")),
-            ]));
-        }
-        lines.push(Line::raw(""));
     }
-    let qr = if step == WizardStep::Claim {
-        qr_lines(model)
-    } else {
-        Vec::new()
-    };
-    let qr_width = qr.first().map_or(0, |l| l.width() as u16);
-    let qr_fits =
-        !qr.is_empty() && qr_width + 40 <= body.width && qr.len() as u16 + 2 <= body.height;
-    let content_width = if qr_fits {
-        body.width.saturating_sub(qr_width + 6)
-    } else {
-        body.width.saturating_sub(2)
-    };
-    // Hints sit under the field's text when there is room, else just indented.
-    let indent = if content_width >= 22 + 56 { 22 } else { 4 };
+    lines.push(Line::raw(""));
+    lines
+}
+
+/// The step's fields (with their hints) and buttons.
+fn step_lines(model: &Model, indent: usize) -> Vec<Line<'static>> {
+    let wizard = &model.wizard;
+    let mut lines = Vec::new();
     let n_interfaces = model.setup.as_ref().map_or(0, |s| s.interfaces.len());
     let focused = wizard.focused();
     for focusable in wizard.focusables() {
@@ -134,6 +181,13 @@ pub(crate) fn render(model: &Model, frame: &mut Frame<'_>, header: Rect, body: R
             }
         }
     }
+    lines
+}
+
+/// The first scan's progress, what is being saved, and why the last save failed.
+fn status_lines(model: &Model) -> Vec<Line<'static>> {
+    let wizard = &model.wizard;
+    let mut lines = Vec::new();
     if let FinishState::Scanning { .. } = wizard.finish {
         lines.extend(scan_progress(model));
     }
@@ -148,32 +202,7 @@ pub(crate) fn render(model: &Model, frame: &mut Frame<'_>, header: Rect, body: R
             Span::styled(format!(" {error}"), style(Tone::Problem)),
         ]));
     }
-    let block = panel(step.title());
-    if step == WizardStep::Claim {
-        if qr_fits {
-            let [left, right] =
-                Layout::horizontal([Constraint::Fill(1), Constraint::Length(qr_width + 4)])
-                    .areas(body);
-            frame.render_widget(
-                Paragraph::new(lines)
-                    .wrap(Wrap { trim: false })
-                    .block(block),
-                left,
-            );
-            frame.render_widget(Paragraph::new(qr).block(panel("Scan me")), right);
-            return;
-        }
-        lines.push(Line::styled(
-            "(Make the window bigger to see the QR code.)",
-            dim(),
-        ));
-    }
-    frame.render_widget(
-        Paragraph::new(lines)
-            .wrap(Wrap { trim: false })
-            .block(block),
-        body,
-    );
+    lines
 }
 
 fn intro(model: &Model) -> Vec<&'static str> {

@@ -1,0 +1,227 @@
+//! Every endpoint of the local API, declared once: its method, its route, the body it takes and
+//! the answer it gives.
+//!
+//! The daemon's router binds a handler to each [`Endpoint`] by its [`Endpoint::METHOD`] and
+//! [`Endpoint::ROUTE`]; [`crate::Client::call`] sends one and decodes its answer; the console
+//! calls them through the same types. [`ALL`] lists them for tests that check nothing is left
+//! unrouted. docs/LOCAL-API.md describes each in words.
+
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use crate::types;
+
+/// An HTTP method the API uses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Method {
+    Get,
+    Post,
+    Delete,
+}
+
+impl Method {
+    /// The method as it appears on the request line.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Method::Get => "GET",
+            Method::Post => "POST",
+            Method::Delete => "DELETE",
+        }
+    }
+}
+
+/// One endpoint. A value of the type carries what goes into the path (an incident's id, a
+/// limit); the body is sent separately as [`Endpoint::Body`].
+pub trait Endpoint {
+    /// The HTTP method.
+    const METHOD: Method;
+    /// The route as the router writes it, with `{name}` for path parameters.
+    const ROUTE: &'static str;
+    /// The JSON request body (`()` for none, [`Empty`] for `{}`).
+    type Body: Serialize + DeserializeOwned;
+    /// The JSON answer on success.
+    type Answer: Serialize + DeserializeOwned;
+
+    /// The path to request, with this value's parameters filled in.
+    fn path(&self) -> String {
+        Self::ROUTE.to_owned()
+    }
+}
+
+/// The empty JSON object some `POST`s take as their body.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, serde::Deserialize)]
+pub struct Empty {}
+
+/// Declares endpoints without path parameters.
+macro_rules! endpoints {
+    ($($(#[$doc:meta])* $name:ident: $method:ident $route:literal, $body:ty => $answer:ty;)*) => {
+        $(
+            $(#[$doc])*
+            #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+            pub struct $name;
+
+            impl Endpoint for $name {
+                const METHOD: Method = Method::$method;
+                const ROUTE: &'static str = $route;
+                type Body = $body;
+                type Answer = $answer;
+            }
+        )*
+    };
+}
+
+endpoints! {
+    /// `GET /v1/status`: the one-screen state of the appliance.
+    Status: Get "/v1/status", () => types::Status;
+    /// `GET /v1/targets`: every configured or discovered device.
+    Targets: Get "/v1/targets", () => Vec<types::Device>;
+    /// `GET /v1/incidents`: the incidents that are not closed.
+    Incidents: Get "/v1/incidents", () => Vec<types::Incident>;
+    /// `GET /v1/evidence`: the evidence log's state.
+    Evidence: Get "/v1/evidence", () => types::EvidenceState;
+    /// `POST /v1/evidence/export`: an auditor kit into a directory.
+    Export: Post "/v1/evidence/export", types::ExportRequest => types::ExportResult;
+    /// `POST /v1/scan`: run the server scan now (or once more after the running one).
+    ScanNow: Post "/v1/scan", Empty => types::Triggered;
+    /// `POST /v1/heal`: healing follows every server scan, so this triggers a scan.
+    HealNow: Post "/v1/heal", Empty => types::Triggered;
+    /// `POST /v1/healing/pause`: stop automatic fixing (detection goes on).
+    PauseHealing: Post "/v1/healing/pause", types::PauseRequest => types::HealingState;
+    /// `POST /v1/healing/resume`: fix automatically again.
+    ResumeHealing: Post "/v1/healing/resume", types::PauseRequest => types::HealingState;
+    /// `POST /v1/maintenance`: a maintenance window.
+    AddMaintenance: Post "/v1/maintenance", types::MaintenanceRequest => types::Maintenance;
+    /// `GET /v1/setup`: the first-boot wizard's state.
+    Setup: Get "/v1/setup", () => types::SetupState;
+    /// `POST /v1/setup/network`: the appliance's network settings.
+    SetNetwork: Post "/v1/setup/network", types::NetworkSettings => types::SetupState;
+    /// `POST /v1/setup/claim`: the partner's claim code.
+    Claim: Post "/v1/setup/claim", types::ClaimRequest => types::SetupState;
+    /// `POST /v1/setup/directory/test`: a real bind and search against Active Directory.
+    TestDirectory: Post "/v1/setup/directory/test", types::DirectoryRequest => types::ConnectionTest;
+    /// `POST /v1/setup/directory`: the Active Directory settings (password to the vault).
+    SaveDirectory: Post "/v1/setup/directory", types::DirectoryRequest => types::SetupState;
+    /// `POST /v1/setup/credentials`: one credential slot (secret to the vault).
+    SetCredential: Post "/v1/setup/credentials", types::CredentialRequest => types::SetupState;
+    /// `POST /v1/setup/timezone`: the appliance's time zone.
+    SetTimezone: Post "/v1/setup/timezone", types::TimezoneRequest => types::SetupState;
+    /// `POST /v1/setup/complete`: the wizard is done; the first scan starts.
+    CompleteSetup: Post "/v1/setup/complete", Empty => types::SetupState;
+    /// `POST /v1/update/apply`: always refused (409); the partner applies updates.
+    ApplyUpdate: Post "/v1/update/apply", Empty => types::UpdateState;
+    /// `POST /v1/update/rollback`: always refused (409); the partner rolls back.
+    RollBackUpdate: Post "/v1/update/rollback", Empty => types::UpdateState;
+}
+
+/// `GET /v1/healing?limit=N`: the newest `limit` healing log entries.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Healing {
+    pub limit: u32,
+}
+
+impl Endpoint for Healing {
+    const METHOD: Method = Method::Get;
+    const ROUTE: &'static str = "/v1/healing";
+    type Body = ();
+    type Answer = Vec<types::HealingEntry>;
+
+    fn path(&self) -> String {
+        format!("{}?limit={}", Self::ROUTE, self.limit)
+    }
+}
+
+/// `POST /v1/incidents/{id}/ack`: a person took the incident.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Acknowledge {
+    pub id: u64,
+}
+
+impl Endpoint for Acknowledge {
+    const METHOD: Method = Method::Post;
+    const ROUTE: &'static str = "/v1/incidents/{id}/ack";
+    type Body = types::AckRequest;
+    type Answer = types::Incident;
+
+    fn path(&self) -> String {
+        format!("/v1/incidents/{}/ack", self.id)
+    }
+}
+
+/// `DELETE /v1/maintenance/{id}`: end a maintenance window early.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RemoveMaintenance {
+    pub id: u64,
+}
+
+impl Endpoint for RemoveMaintenance {
+    const METHOD: Method = Method::Delete;
+    const ROUTE: &'static str = "/v1/maintenance/{id}";
+    type Body = ();
+    type Answer = types::HealingState;
+
+    fn path(&self) -> String {
+        format!("/v1/maintenance/{}", self.id)
+    }
+}
+
+/// Method and route of every endpoint.
+pub const ALL: &[(Method, &str)] = &[
+    route::<Status>(),
+    route::<Targets>(),
+    route::<Incidents>(),
+    route::<Acknowledge>(),
+    route::<Healing>(),
+    route::<Evidence>(),
+    route::<Export>(),
+    route::<ScanNow>(),
+    route::<HealNow>(),
+    route::<PauseHealing>(),
+    route::<ResumeHealing>(),
+    route::<AddMaintenance>(),
+    route::<RemoveMaintenance>(),
+    route::<Setup>(),
+    route::<SetNetwork>(),
+    route::<Claim>(),
+    route::<TestDirectory>(),
+    route::<SaveDirectory>(),
+    route::<SetCredential>(),
+    route::<SetTimezone>(),
+    route::<CompleteSetup>(),
+    route::<ApplyUpdate>(),
+    route::<RollBackUpdate>(),
+];
+
+const fn route<E: Endpoint>() -> (Method, &'static str) {
+    (E::METHOD, E::ROUTE)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn paths_fill_in_their_parameters() {
+        assert_eq!(Acknowledge { id: 41 }.path(), "/v1/incidents/41/ack");
+        assert_eq!(RemoveMaintenance { id: 3 }.path(), "/v1/maintenance/3");
+        assert_eq!(Healing { limit: 200 }.path(), "/v1/healing?limit=200");
+        assert_eq!(Status.path(), "/v1/status");
+    }
+
+    #[test]
+    fn every_route_is_declared_once() {
+        let mut seen = std::collections::HashSet::new();
+        for (method, route) in ALL {
+            assert!(route.starts_with("/v1/"), "{route}");
+            assert!(
+                seen.insert((method, route)),
+                "{} {route} twice",
+                method.as_str()
+            );
+        }
+    }
+
+    #[test]
+    fn an_empty_body_is_the_empty_object() {
+        assert_eq!(serde_json::to_string(&Empty {}).ok().as_deref(), Some("{}"));
+    }
+}

@@ -1,0 +1,153 @@
+//! The queue of update evidence: `osiris update` appends the records it cannot seal while
+//! `osirisd` holds the evidence store, and the daemon seals them later, oldest first. A queue
+//! being sealed is renamed first, so records may repeat after a crash but never vanish.
+
+use std::fs;
+use std::io::{self, Write as _};
+use std::path::{Path, PathBuf};
+
+use crate::state::UpdateRecord;
+
+/// The queue's file name inside the updater's state directory.
+pub const PENDING_FILE: &str = "pending-evidence.jsonl";
+
+/// The queue could not be written or read.
+#[derive(Debug, thiserror::Error)]
+#[error("{action} the update evidence queue {}", path.display())]
+pub struct QueueError {
+    action: &'static str,
+    path: PathBuf,
+    source: io::Error,
+}
+
+/// Records taken from the queue for sealing; [`Pending::done`] removes them once all are sealed.
+#[derive(Debug)]
+pub struct Pending {
+    path: PathBuf,
+    lines: Vec<String>,
+}
+
+/// Appends the records' bodies to the queue in `state_dir`, one JSON object per line, and syncs.
+pub fn enqueue(state_dir: &Path, records: &[UpdateRecord]) -> Result<(), QueueError> {
+    let path = state_dir.join(PENDING_FILE);
+    let fail = |action| {
+        let path = path.clone();
+        move |source| QueueError {
+            action,
+            path,
+            source,
+        }
+    };
+    let mut file = fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&path)
+        .map_err(fail("opening"))?;
+    let mut text = String::new();
+    for record in records {
+        text.push_str(&record.body().to_string());
+        text.push('\n');
+    }
+    file.write_all(text.as_bytes()).map_err(fail("writing"))?;
+    file.sync_all().map_err(fail("syncing"))
+}
+
+/// The queued records of `state_dir`, if any: a queue left half-sealed by a crash comes first,
+/// otherwise the queue is moved aside so `osiris update` starts a new one.
+pub fn take_pending(state_dir: &Path) -> Result<Option<Pending>, QueueError> {
+    let queue = state_dir.join(PENDING_FILE);
+    let sealing = state_dir.join(format!("{PENDING_FILE}.sealing"));
+    if !sealing.exists() {
+        match fs::rename(&queue, &sealing) {
+            Ok(()) => {}
+            Err(err) if err.kind() == io::ErrorKind::NotFound => return Ok(None),
+            Err(source) => {
+                return Err(QueueError {
+                    action: "taking",
+                    path: queue,
+                    source,
+                });
+            }
+        }
+    }
+    let text = fs::read_to_string(&sealing).map_err(|source| QueueError {
+        action: "reading",
+        path: sealing.clone(),
+        source,
+    })?;
+    Ok(Some(Pending {
+        lines: text
+            .lines()
+            .filter(|line| !line.trim().is_empty())
+            .map(str::to_owned)
+            .collect(),
+        path: sealing,
+    }))
+}
+
+impl Pending {
+    /// The queued bodies, oldest first: each a record's JSON object, or the parser's complaint
+    /// about a line that is not one.
+    pub fn bodies(&self) -> impl Iterator<Item = Result<serde_json::Value, serde_json::Error>> {
+        self.lines.iter().map(|line| serde_json::from_str(line))
+    }
+
+    /// The file being sealed (for messages).
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Forgets the queued records once every one is sealed.
+    pub fn done(self) -> Result<(), QueueError> {
+        fs::remove_file(&self.path).map_err(|source| QueueError {
+            action: "removing",
+            path: self.path,
+            source,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn record(step: &str) -> UpdateRecord {
+        UpdateRecord {
+            step: step.to_owned(),
+            outcome: "ok".to_owned(),
+            at: "2026-01-01T00:00:00Z".to_owned(),
+            version: None,
+            system: None,
+            detail: serde_json::json!({}),
+        }
+    }
+
+    #[test]
+    fn queued_records_come_back_in_order_and_a_half_sealed_queue_first() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        assert!(take_pending(dir.path()).expect("empty").is_none());
+        enqueue(dir.path(), &[record("a"), record("b")]).expect("enqueue");
+        let steps = |pending: &Pending| -> Vec<String> {
+            pending
+                .bodies()
+                .map(|body| {
+                    body.expect("json")["step"]
+                        .as_str()
+                        .unwrap_or("")
+                        .to_owned()
+                })
+                .collect()
+        };
+        let pending = take_pending(dir.path()).expect("take").expect("some");
+        assert_eq!(steps(&pending), ["a", "b"]);
+        // A crash before `done`: the next start seals the same records, and new ones wait.
+        enqueue(dir.path(), &[record("c")]).expect("enqueue");
+        let again = take_pending(dir.path()).expect("take").expect("some");
+        assert_eq!(steps(&again), ["a", "b"]);
+        again.done().expect("done");
+        let next = take_pending(dir.path()).expect("take").expect("some");
+        assert_eq!(steps(&next), ["c"]);
+        next.done().expect("done");
+        assert!(take_pending(dir.path()).expect("empty").is_none());
+    }
+}
