@@ -93,6 +93,8 @@ pkgs.testers.runNixOSTest {
             "cache_url": "file://${testDir}/cache",
             "cache_keys": ["${cacheKey}"],
             "released": "2026-11-28T00:00:00Z",
+            "expires": "2099-01-01T00:00:00Z",
+            "counter": 1,
         }
         payload = json.dumps(manifest).encode()
         appliance.succeed(f"echo {base64.b64encode(payload).decode()} | base64 -d > /tmp/payload")

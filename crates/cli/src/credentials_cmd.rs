@@ -1,5 +1,6 @@
 //! `osiris credentials`: store, list, remove and re-key target credentials in the encrypted
-//! vault. Secrets come from stdin only (never argv) and are never printed.
+//! vault. Secrets come from stdin only (never argv) and are never printed; typed on a terminal,
+//! they are not echoed either.
 
 use std::io::{IsTerminal, Read, Write};
 use std::path::{Path, PathBuf};
@@ -80,6 +81,11 @@ pub(crate) fn run_args(args: CredentialsArgs) -> anyhow::Result<ExitCode> {
     let (vault_path, key) = locate(&args)?;
     let stdin = std::io::stdin();
     let stdin_is_tty = stdin.is_terminal();
+    // Restored when it goes out of scope, after the secret was read.
+    let _echo_off = match &args.command {
+        CredentialsCommand::Set { .. } if stdin_is_tty => Some(EchoOff::new(std::io::stdin())?),
+        _ => None,
+    };
     let mut stdin = stdin.lock();
     let mut stdout = std::io::stdout().lock();
     let mut stderr = std::io::stderr().lock();
@@ -132,7 +138,7 @@ pub(crate) fn run(
             if io.stdin_is_tty {
                 writeln!(
                     io.stderr,
-                    "reading the {kind} for `{name}` from stdin (shown as typed; end with Ctrl-D); prefer piping it from a file or password manager"
+                    "reading the {kind} for `{name}` from stdin (not shown; end with Enter, then Ctrl-D); prefer piping it from a file or password manager"
                 )?;
             }
             let secret = Secret::read(io.stdin, kind)?;
@@ -199,6 +205,38 @@ pub(crate) fn run(
 }
 
 /// The vault path and key source: flags first, then the configuration, then the defaults.
+/// Terminal echo turned off on a terminal until dropped; the previous modes come back then.
+/// Newlines are still echoed (`ECHONL`), so the cursor moves on as the user presses Enter.
+struct EchoOff {
+    tty: std::io::Stdin,
+    saved: rustix::termios::Termios,
+}
+
+impl EchoOff {
+    fn new(tty: std::io::Stdin) -> anyhow::Result<EchoOff> {
+        use rustix::termios::{LocalModes, OptionalActions, tcgetattr, tcsetattr};
+        let saved = tcgetattr(&tty).context("reading the terminal's modes to turn echo off")?;
+        let mut quiet = saved.clone();
+        quiet
+            .local_modes
+            .remove(LocalModes::ECHO | LocalModes::ECHOE | LocalModes::ECHOK);
+        quiet.local_modes.insert(LocalModes::ECHONL);
+        tcsetattr(&tty, OptionalActions::Flush, &quiet).context("turning terminal echo off")?;
+        Ok(EchoOff { tty, saved })
+    }
+}
+
+impl Drop for EchoOff {
+    fn drop(&mut self) {
+        // Nothing better to do if the terminal went away meanwhile.
+        let _ = rustix::termios::tcsetattr(
+            &self.tty,
+            rustix::termios::OptionalActions::Now,
+            &self.saved,
+        );
+    }
+}
+
 fn locate(args: &CredentialsArgs) -> anyhow::Result<(PathBuf, KeySource)> {
     if let (Some(vault), Some(key_file)) = (&args.vault, &args.key_file) {
         return Ok((vault.clone(), KeySource::File(key_file.clone())));

@@ -143,7 +143,7 @@ fn verify(
     if let Some(path) = headers_file {
         let text = std::fs::read_to_string(path)
             .with_context(|| format!("reading block headers {}", path.display()))?;
-        block_headers = ots::bitcoin::parse_headers_file(&text)
+        block_headers = ots::bitcoin::parse_headers_file(&text, ots::client::work_floor())
             .with_context(|| format!("parsing block headers {}", path.display()))?;
     }
     let mut opts = evidence::kit::VerifyOptions {
@@ -167,7 +167,7 @@ fn verify(
             .collect();
         if !missing.is_empty() {
             let fetched = setup::runtime()?.block_on(async {
-                let client = ots::client::EsploraClient::new(base_url)?;
+                let client = ots::client::EsploraClient::new(base_url, ots::client::work_floor())?;
                 let mut fetched = BTreeMap::new();
                 for height in missing {
                     let header = client
@@ -287,7 +287,8 @@ fn upgrade(place: Place) -> anyhow::Result<ExitCode> {
     let timeout = Duration::from_secs(config.evidence.timeout_secs);
     setup::runtime()?.block_on(async {
         let store = setup::open_store(&data_dir, &config.site).await?;
-        let upgraded = ops::anchor::upgrade_pending(&store, timeout).await;
+        let esplora = config.evidence.esplora_url.as_deref();
+        let upgraded = ops::anchor::upgrade_pending(&store, esplora, timeout).await;
         store.close().await;
         let mut out = std::io::stdout().lock();
         let upgraded = upgraded?;
@@ -296,14 +297,21 @@ fn upgrade(place: Place) -> anyhow::Result<ExitCode> {
         }
         for one in upgraded {
             let size = one.checkpoint_size;
-            match (one.bitcoin_height, one.problem) {
-                (Some(height), _) => {
+            match (one.bitcoin_height, one.unverified_height, one.problem) {
+                (Some(height), _, _) => {
                     writeln!(out, "checkpoint {size}: anchored in Bitcoin block {height}")?
                 }
-                (None, Some(problem)) => {
+                (None, Some(claimed), problem) => writeln!(
+                    out,
+                    "checkpoint {size}: still pending: a calendar claims Bitcoin block {claimed}, UNVERIFIED ({})",
+                    problem.unwrap_or_else(|| {
+                        "set evidence.esplora_url to check its block header".to_owned()
+                    })
+                )?,
+                (None, None, Some(problem)) => {
                     writeln!(out, "checkpoint {size}: still pending ({problem})")?
                 }
-                (None, None) => writeln!(out, "checkpoint {size}: still pending")?,
+                (None, None, None) => writeln!(out, "checkpoint {size}: still pending")?,
             }
         }
         Ok(ExitCode::SUCCESS)
@@ -373,7 +381,7 @@ fn ots_words(status: &evidence::kit::OtsStatus) -> String {
             )
         }
         OtsStatus::Bitcoin { height, .. } => format!(
-            "anchored in Bitcoin block {height} (header not checked: pass --block-headers FILE or --esplora URL)"
+            "Bitcoin attestation at block {height}, UNVERIFIED: its header was not checked (pass --block-headers FILE or --esplora URL)"
         ),
         OtsStatus::Invalid => "invalid proof (see problems)".to_owned(),
         _ => "unknown".to_owned(),

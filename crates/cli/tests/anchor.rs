@@ -15,8 +15,27 @@ fn osiris(dir: &Path, args: &[&str]) -> Output {
         .args(args)
         .current_dir(dir)
         .env_remove("RUST_LOG")
+        .env_remove(ots::client::REGTEST_ENV)
         .output()
         .unwrap()
+}
+
+/// `osiris` in the test mode that accepts the lab calendar's regtest proof-of-work.
+fn osiris_regtest(dir: &Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_osiris"))
+        .args(args)
+        .current_dir(dir)
+        .env_remove("RUST_LOG")
+        .env(ots::client::REGTEST_ENV, "1")
+        .output()
+        .unwrap()
+}
+
+/// A configuration (site `local`, as the default) whose Esplora is `url`.
+fn esplora_config(dir: &Path, url: &str) -> &'static str {
+    let config = format!("site = \"local\"\n[evidence]\nesplora_url = \"{url}\"\n");
+    std::fs::write(dir.join("esplora.toml"), config).unwrap();
+    "esplora.toml"
 }
 
 #[track_caller]
@@ -51,7 +70,25 @@ fn anchor_upgrade_export_and_verify_against_bitcoin_headers() {
     assert!(ok(&osiris(dir, &["evidence", "upgrade"])).contains("checkpoint 1: still pending"));
 
     let height = calendar.mine();
+    // Without an explorer to check the header, the calendar's claim is not believed.
     let out = ok(&osiris(dir, &["evidence", "upgrade"]));
+    assert!(
+        out.contains(&format!(
+            "checkpoint 1: still pending: a calendar claims Bitcoin block {height}, UNVERIFIED"
+        )),
+        "{out}"
+    );
+    // Regtest headers carry too little work for a real appliance.
+    let config = esplora_config(dir, url);
+    let out = ok(&osiris(dir, &["evidence", "upgrade", "--config", config]));
+    assert!(
+        out.contains("UNVERIFIED") && out.contains("too little proof-of-work"),
+        "{out}"
+    );
+    let out = ok(&osiris_regtest(
+        dir,
+        &["evidence", "upgrade", "--config", config],
+    ));
     assert!(
         out.contains(&format!("checkpoint 1: anchored in Bitcoin block {height}")),
         "{out}"
@@ -63,11 +100,35 @@ fn anchor_upgrade_export_and_verify_against_bitcoin_headers() {
     let ots_file = dir.join("kit/checkpoints/000000000001.txt.ots");
     assert!(ots_file.exists());
 
-    // Without headers the anchor is reported but not checked; with them it is.
+    // Without headers the anchor is reported as unverified; with them it is checked.
     let out = ok(&osiris(dir, &["evidence", "verify", "kit"]));
-    assert!(out.contains(&format!("Bitcoin block {height}")), "{out}");
+    assert!(
+        out.contains(&format!(
+            "Bitcoin attestation at block {height}, UNVERIFIED"
+        )),
+        "{out}"
+    );
     std::fs::write(dir.join("headers.txt"), calendar.headers_file()).unwrap();
-    let out = ok(&osiris(
+    // A headers file of cheap (regtest) headers is refused outside the test mode.
+    let out = osiris(
+        dir,
+        &[
+            "evidence",
+            "verify",
+            "kit",
+            "--block-headers",
+            "headers.txt",
+        ],
+    );
+    assert_ne!(out.status.code(), Some(0));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("too little proof-of-work"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = osiris(dir, &["evidence", "verify", "kit", "--esplora", url]);
+    assert_ne!(out.status.code(), Some(0));
+    let out = ok(&osiris_regtest(
         dir,
         &[
             "evidence",
@@ -78,14 +139,14 @@ fn anchor_upgrade_export_and_verify_against_bitcoin_headers() {
         ],
     ));
     assert!(out.contains("verified"), "{out}");
-    let out = ok(&osiris(
+    let out = ok(&osiris_regtest(
         dir,
         &["evidence", "verify", "kit", "--esplora", url],
     ));
     assert!(out.contains("verified"), "{out}");
     let config = format!("site = \"clinic\"\n[evidence]\nesplora_url = \"{url}\"\n");
     std::fs::write(dir.join("site.toml"), config).unwrap();
-    let out = ok(&osiris(
+    let out = ok(&osiris_regtest(
         dir,
         &["evidence", "verify", "kit", "--config", "site.toml"],
     ));
@@ -95,7 +156,7 @@ fn anchor_upgrade_export_and_verify_against_bitcoin_headers() {
     let next = calendar.mine();
     let wrong = format!("{height} {}\n", calendar.header(next).unwrap().to_hex());
     std::fs::write(dir.join("wrong.txt"), wrong).unwrap();
-    let out = osiris(
+    let out = osiris_regtest(
         dir,
         &["evidence", "verify", "kit", "--block-headers", "wrong.txt"],
     );
@@ -136,6 +197,65 @@ fn anchor_upgrade_export_and_verify_against_bitcoin_headers() {
         assert_eq!(bitcoin[0]["height"], height);
         assert!(bitcoin[0]["verified_time"].is_u64(), "{json}");
     }
+}
+
+/// Issue 14, finding 4: one calendar that answers with a Bitcoin attestation of its own making
+/// (here: a block of its own chain) must neither mark the proof anchored nor stop the upgrades
+/// from the honest calendar.
+#[test]
+fn a_lying_calendar_neither_anchors_the_proof_nor_stops_real_anchoring() {
+    let dir = tempfile::tempdir().unwrap();
+    let dir = dir.path();
+    let honest = LabCalendar::start().unwrap();
+    let liar = LabCalendar::start().unwrap();
+    let config = esplora_config(dir, honest.base_url());
+
+    ok(&osiris(dir, &["scan"]));
+    let out = ok(&osiris(
+        dir,
+        &[
+            "evidence",
+            "anchor",
+            "--calendar",
+            honest.base_url(),
+            "--calendar",
+            liar.base_url(),
+        ],
+    ));
+    assert!(out.contains("submitted to 2 of 2 calendars"), "{out}");
+
+    let claimed = liar.mine();
+    let out = ok(&osiris_regtest(
+        dir,
+        &["evidence", "upgrade", "--config", config],
+    ));
+    assert!(
+        out.contains(&format!(
+            "checkpoint 1: still pending: a calendar claims Bitcoin block {claimed}, UNVERIFIED"
+        )),
+        "{out}"
+    );
+    assert!(
+        ok(&osiris(dir, &["evidence", "show"])).contains("checkpoint 1: pending at"),
+        "the liar's claim anchored the proof"
+    );
+
+    // The honest calendar is still asked and its block, checked against the explorer, anchors.
+    let asked = honest.n_requests();
+    let height = honest.mine();
+    let out = ok(&osiris_regtest(
+        dir,
+        &["evidence", "upgrade", "--config", config],
+    ));
+    assert!(
+        out.contains(&format!("checkpoint 1: anchored in Bitcoin block {height}")),
+        "{out}"
+    );
+    assert!(honest.n_requests() > asked);
+    assert!(
+        ok(&osiris(dir, &["evidence", "show"]))
+            .contains(&format!("checkpoint 1: anchored in Bitcoin block {height}"))
+    );
 }
 
 #[test]

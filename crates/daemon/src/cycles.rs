@@ -293,7 +293,8 @@ async fn discovery(shared: &Arc<Shared>) -> anyhow::Result<Outcome> {
 async fn anchor(shared: &Arc<Shared>) -> anyhow::Result<Outcome> {
     let evidence = &shared.settings.config.evidence;
     let timeout = std::time::Duration::from_secs(evidence.timeout_secs);
-    let upgraded = ops::anchor::upgrade_pending(&shared.store, timeout).await?;
+    let esplora = evidence.esplora_url.as_deref();
+    let upgraded = ops::anchor::upgrade_pending(&shared.store, esplora, timeout).await?;
     let anchored = upgraded
         .iter()
         .filter(|u| u.bitcoin_height.is_some())

@@ -1,5 +1,11 @@
 //! A minimal DNS client over UDP for locating a domain controller: one SRV query
 //! (`_ldap._tcp.dc._msdcs.<domain>`) and one A/AAAA query, against a resolver the caller names.
+//!
+//! Against off-path spoofing on the LAN: each query has a random transaction id from the
+//! operating system's generator and a fresh random source port, the socket is connected (the
+//! kernel drops datagrams from any other address), and an answer counts only if it is a
+//! response with that id whose question section is exactly the one asked; anything else is
+//! ignored and the client keeps waiting until the timeout.
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::time::Duration;
@@ -143,12 +149,10 @@ async fn query(
         resolver,
         reason,
     };
-    let id = u16::try_from(
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |elapsed| elapsed.subsec_nanos() & 0xffff),
-    )
-    .unwrap_or(0);
+    let mut id_bytes = [0u8; 2];
+    getrandom::fill(&mut id_bytes)
+        .map_err(|err| fail(format!("no random transaction id: {err}")))?;
+    let id = u16::from_be_bytes(id_bytes);
     let request = encode_query(id, name, rtype).ok_or_else(|| fail("invalid name".to_owned()))?;
     let bind: SocketAddr = if resolver.is_ipv4() {
         (Ipv4Addr::UNSPECIFIED, 0).into()
@@ -162,7 +166,7 @@ async fn query(
         let mut buffer = vec![0u8; 4096];
         loop {
             let n = socket.recv(&mut buffer).await?;
-            if n >= 12 && buffer[0..2] == id.to_be_bytes() {
+            if answers(&request, &buffer[..n]) {
                 buffer.truncate(n);
                 return Ok::<_, std::io::Error>(buffer);
             }
@@ -188,6 +192,27 @@ async fn query(
     }
     let records = parse_records(&message).ok_or_else(|| fail("malformed response".to_owned()))?;
     Ok(Answer { message, records })
+}
+
+/// Whether `message` is a response to `request`: same id, QR set, opcode QUERY, and exactly the
+/// request's one question (name compared case-insensitively, type and class equal).
+fn answers(request: &[u8], message: &[u8]) -> bool {
+    if message.len() < 12 || message[0..2] != request[0..2] {
+        return false;
+    }
+    let is_response = message[2] & 0x80 != 0;
+    let opcode = (message[2] >> 3) & 0x0f;
+    if !is_response || opcode != 0 || read_u16(message, 4) != Some(1) {
+        return false;
+    }
+    let (Some((asked, asked_end)), Some((got, got_end))) =
+        (read_name(request, 12), read_name(message, 12))
+    else {
+        return false;
+    };
+    asked.eq_ignore_ascii_case(&got)
+        && request.get(asked_end..asked_end + 4).is_some()
+        && request.get(asked_end..asked_end + 4) == message.get(got_end..got_end + 4)
 }
 
 fn encode_query(id: u16, name: &str, rtype: u16) -> Option<Vec<u8>> {
@@ -327,5 +352,94 @@ mod tests {
         let looping = [0xc0u8, 0];
         assert!(read_name(&looping, 0).is_none());
         assert!(encode_query(1, "bad..name", TYPE_A).is_none());
+    }
+
+    /// A DNS name in wire form, without compression.
+    fn wire_name(name: &str) -> Vec<u8> {
+        let mut out = Vec::new();
+        for label in name.split('.') {
+            out.push(label.len() as u8);
+            out.extend_from_slice(label.as_bytes());
+        }
+        out.push(0);
+        out
+    }
+
+    /// A response with header `id` and `flags`, question (`question`, A), and one A record
+    /// `owner` -> `ip`.
+    fn response(id: u16, flags: u8, question: &str, owner: &str, ip: [u8; 4]) -> Vec<u8> {
+        let mut message = encode_query(id, question, TYPE_A).unwrap_or_default();
+        message[2] = flags;
+        message[7] = 1;
+        message.extend_from_slice(&wire_name(owner));
+        message.extend_from_slice(&[0, 1, 0, 1, 0, 0, 0, 60, 0, 4]);
+        message.extend_from_slice(&ip);
+        message
+    }
+
+    /// Issue 14: a LAN host that sees (or guesses) the transaction id answers first with its
+    /// own address for the asked name, but for another question, as a query, or with another
+    /// id; only the real answer may be taken.
+    #[tokio::test]
+    async fn spoofed_answers_with_another_question_flag_or_id_are_ignored() {
+        let resolver = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+        let address = resolver.local_addr().unwrap();
+        let host = "ws1.lab.example";
+        let server = std::thread::spawn(move || {
+            let mut ids = Vec::new();
+            for _ in 0..2 {
+                let mut buffer = [0u8; 512];
+                let (_, client) = resolver.recv_from(&mut buffer).unwrap();
+                let id = u16::from_be_bytes([buffer[0], buffer[1]]);
+                ids.push(id);
+                let attacker = [10, 66, 6, 6];
+                for spoof in [
+                    // Right id, answer for the host, but the question was another name.
+                    response(id, 0x81, "other.lab.example", host, attacker),
+                    // Right id and question, but not a response.
+                    response(id, 0x01, host, host, attacker),
+                    // Right question, wrong id.
+                    response(id ^ 0x5a5a, 0x81, host, host, attacker),
+                    // Right id, no question at all.
+                    {
+                        let mut bare = response(id, 0x81, host, host, attacker);
+                        bare[5] = 0;
+                        let question_len = wire_name(host).len() + 4;
+                        bare.drain(12..12 + question_len);
+                        bare
+                    },
+                ] {
+                    resolver.send_to(&spoof, client).unwrap();
+                }
+                // The real answer, its question in another letter case.
+                let real = response(id, 0x81, "WS1.lab.EXAMPLE", host, [10, 77, 0, 2]);
+                resolver.send_to(&real, client).unwrap();
+            }
+            ids
+        });
+        for _ in 0..2 {
+            let ip = resolve_host(address, host, Duration::from_secs(5))
+                .await
+                .unwrap();
+            assert_eq!(ip, IpAddr::from([10, 77, 0, 2]));
+        }
+        let ids = server.join().unwrap();
+        assert_ne!(ids[0], ids[1], "transaction ids repeat");
+    }
+
+    #[test]
+    fn only_a_response_to_the_exact_question_answers() {
+        let request = encode_query(0x1234, "dc.lab.example", TYPE_SRV).unwrap_or_default();
+        let mut reply = request.clone();
+        reply[2] |= 0x80;
+        assert!(answers(&request, &reply));
+        let mut other_type = reply.clone();
+        let end = other_type.len();
+        other_type[end - 3] = TYPE_A as u8;
+        assert!(!answers(&request, &other_type));
+        assert!(!answers(&request, &reply[..11]));
+        let mut two_questions = reply.clone();
+        two_questions[5] = 2;
+        assert!(!answers(&request, &two_questions));
     }
 }

@@ -11,7 +11,7 @@ use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 use model::Severity;
 
 use crate::notification::Notification;
-use crate::payload;
+use crate::payload::{self, plain};
 use crate::policy::{NotifyPolicy, routes};
 
 /// One configured destination.
@@ -304,7 +304,7 @@ async fn send_mail(
             from.parse::<Mailbox>()
                 .map_err(|err| permanent("from address", &err))?,
         )
-        .subject(n.headline())
+        .subject(plain(&n.headline()))
         .header(ContentType::TEXT_PLAIN);
     for rcpt in to {
         builder = builder.to(rcpt
@@ -313,13 +313,13 @@ async fn send_mail(
     }
     let body = format!(
         "{}\n\nSite: {}\nDevice: {}\nCheck: {}\nSeverity: {}\nKey: {}\n\n{}\n\n-- \nOsirisCare appliance. Every notification is recorded in the site's evidence log.\n",
-        n.headline(),
-        n.site,
-        n.target,
-        n.check,
+        plain(&n.headline()),
+        plain(&n.site),
+        plain(&n.target),
+        plain(&n.check),
         n.severity.as_str(),
-        n.key,
-        n.detail
+        plain(&n.key),
+        plain(&n.detail)
     );
     let message = builder
         .body(body)
@@ -396,16 +396,21 @@ async fn post_raw(
     body: String,
     headers: &[(&str, String)],
 ) -> Result<String, SendError> {
+    let parsed = checked_url(url).ok_or_else(|| {
+        SendError::Permanent(
+            "the URL must start with https:// (plain http only to this machine)".to_owned(),
+        )
+    })?;
     let client = http_client().map_err(SendError::Permanent)?;
     let mut request = client
-        .post(url)
+        .post(parsed.clone())
         .header("content-type", "application/json")
         .body(body);
     for (name, value) in headers {
         request = request.header(*name, value);
     }
     // Webhook URLs of Slack and Teams carry their secret: name only the host in messages.
-    let host = url.split('/').nth(2).unwrap_or("the receiver").to_owned();
+    let host = parsed.host_str().unwrap_or("the receiver").to_owned();
     let response = request.send().await.map_err(|err| SendError::Transient {
         message: format!("{host}: {}", error_chain(&err.without_url())),
         retry_after: None,
@@ -451,17 +456,33 @@ fn http_client() -> Result<reqwest::Client, String> {
 }
 
 fn url_problem(name: &str, url: &str) -> Option<String> {
-    let host = url.split('/').nth(2).unwrap_or_default();
-    let host = host.rsplit_once(':').map_or(host, |(h, _)| h);
-    let https = url.starts_with("https://") && !host.is_empty();
-    let local_http = url.starts_with("http://") && is_loopback(host);
-    if https || local_http {
-        None
-    } else {
-        Some(format!(
+    match checked_url(url) {
+        Some(_) => None,
+        None => Some(format!(
             "channel `{name}`: the URL must start with https:// (plain http only to this machine)"
-        ))
+        )),
     }
+}
+
+/// `url` parsed by `url::Url` (the parser reqwest uses, so the host checked is the host
+/// contacted) if it is `https://` with a host, or `http://` to this machine (a loopback IP or
+/// `localhost`) without a user name or password.
+fn checked_url(url: &str) -> Option<url::Url> {
+    let parsed = url::Url::parse(url).ok()?;
+    let allowed = match (parsed.scheme(), parsed.host()) {
+        ("https", Some(_)) => true,
+        ("http", Some(host)) => {
+            parsed.username().is_empty()
+                && parsed.password().is_none()
+                && match host {
+                    url::Host::Domain(name) => name == "localhost",
+                    url::Host::Ipv4(ip) => ip.is_loopback(),
+                    url::Host::Ipv6(ip) => ip.is_loopback(),
+                }
+        }
+        _ => false,
+    };
+    allowed.then_some(parsed)
 }
 
 fn is_loopback(host: &str) -> bool {
@@ -490,4 +511,45 @@ fn now_ms() -> u128 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_millis())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{checked_url, url_problem};
+
+    #[test]
+    fn hostile_urls_do_not_pass_as_this_machine() {
+        for hostile in [
+            "http://127.0.0.1:1@evil.example/",
+            "http://127.0.0.1@evil.example/hook",
+            "http://localhost:80@evil.example/",
+            "http://[::1]@evil.example/",
+            "http://evil.example/#@127.0.0.1",
+            "http://evil.example/?x=http://127.0.0.1/",
+            "http://evil.example\\@127.0.0.1/",
+            "http://127.0.0.1.evil.example/",
+            "http://localhost.evil.example/",
+            "http://10.0.0.5/hook",
+            "http://[::ffff:10.0.0.5]/",
+            "http://user:pw@127.0.0.1/",
+            "ftp://127.0.0.1/",
+            "https://",
+            "hooks.slack.com/services/x",
+        ] {
+            assert!(checked_url(hostile).is_none(), "{hostile} accepted");
+            assert!(url_problem("alerts", hostile).is_some(), "{hostile}");
+        }
+        for fine in [
+            "https://hooks.slack.com/services/T0/B0/x",
+            "https://user@webhook.example:8443/in",
+            "http://127.0.0.1:8080/hook",
+            "http://127.9.9.9/hook",
+            "http://[::1]:9/",
+            "http://localhost:3000/",
+        ] {
+            assert!(url_problem("alerts", fine).is_none(), "{fine} refused");
+        }
+        let parsed = checked_url("http://127.0.0.1:1/x").unwrap();
+        assert_eq!(parsed.host_str(), Some("127.0.0.1"));
+    }
 }

@@ -155,6 +155,62 @@ async fn mail_goes_to_a_real_smtp_server_over_starttls_with_auth() {
     );
 }
 
+/// Issue 14: output from a compromised target (or a computer name chosen by a domain user)
+/// must not add headers or recipients to the mail, nor arrive as HTML.
+#[tokio::test]
+async fn hostile_target_output_in_mail_is_plain_text_and_adds_no_headers() {
+    let Some(python) = test_support::python::reference_python() else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    test_support::smtp::pki(dir.path());
+    let smtp = test_support::smtp::Smtp::start(
+        &python,
+        dir.path(),
+        "alerts@clinic.example",
+        "smtp-Passw0rd",
+    );
+    let ca = std::fs::read(dir.path().join("ca.pem")).unwrap();
+    let hostile = Notification {
+        title: "Firewall off\r\nBcc: thief@evil.example\r\nX-Injected: 1".to_owned(),
+        detail: "<html><body><a href=\"http://evil.example/\">Re-enable the firewall</a></body></html>\n\r\n.\r\nMAIL FROM:<x@evil.example>\u{1b}[2J"
+            .to_owned(),
+        ..note(Severity::High)
+    };
+    let delivery = deliver(
+        &email(smtp.port, "smtp-Passw0rd", Some(ca)),
+        &hostile,
+        &quick_policy(),
+    )
+    .await
+    .unwrap();
+    assert!(delivery.delivered, "{delivery:?}");
+    let envelope: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(smtp.maildir.join("0001.json")).unwrap()).unwrap();
+    assert_eq!(
+        envelope["rcpt_tos"],
+        serde_json::json!(["it@msp.example", "manager@clinic.example"])
+    );
+    assert_eq!(
+        std::fs::read_dir(&smtp.maildir).unwrap().count(),
+        2,
+        "one mail only"
+    );
+    let mail = String::from_utf8(std::fs::read(smtp.maildir.join("0001.eml")).unwrap()).unwrap();
+    let (headers, _) = mail
+        .split_once("\r\n\r\n")
+        .or_else(|| mail.split_once("\n\n"))
+        .unwrap();
+    for line in headers.lines() {
+        assert!(
+            !line.starts_with("Bcc:") && !line.starts_with("X-Injected:"),
+            "{mail}"
+        );
+    }
+    assert!(headers.contains("Content-Type: text/plain"), "{mail}");
+    assert!(!mail.contains('\u{1b}'), "{mail}");
+}
+
 /// What the HTTP receiver saw.
 #[derive(Default)]
 struct Seen {

@@ -227,7 +227,7 @@ fn remediate(
             (None, code) => format!(
                 "remediation failed with exit code {}: {}",
                 code.map_or_else(|| "none".to_owned(), |c| c.to_string()),
-                step.stderr.lines().next().unwrap_or_default()
+                reason_line(&step.stderr)
             ),
         };
         record.result = roll_back(session, runbook, scripts, record, reason);
@@ -291,6 +291,22 @@ fn is_declarative(session: &mut dyn Session) -> bool {
         .is_ok_and(|out| out.stdout.starts_with(b"declarative"))
 }
 
+/// The first line of a target's output as it goes into a reason (and from there into
+/// escalations): at most 200 characters, control characters written as `\u{..}`, so a
+/// compromised host cannot send terminal escapes or extra lines. Each channel escapes the rest
+/// for its own format (`escalate::payload`).
+fn reason_line(output: &str) -> String {
+    let mut line = String::new();
+    for c in output.lines().next().unwrap_or_default().chars().take(200) {
+        if c.is_control() {
+            line.push_str(&format!("\\u{{{:x}}}", u32::from(c)));
+        } else {
+            line.push(c);
+        }
+    }
+    line
+}
+
 fn excerpt(bytes: &[u8]) -> String {
     let text = String::from_utf8_lossy(&bytes[..bytes.len().min(EXCERPT)]);
     text.into_owned()
@@ -312,5 +328,26 @@ fn hold_words(reason: &HoldReason, now: i64) -> String {
             )
         }
         other => other.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::reason_line;
+
+    #[test]
+    fn hostile_output_in_a_reason_is_one_bounded_line_without_control_characters() {
+        let hostile = format!(
+            "\u{1b}]0;owned\u{7}<!channel>{}\rBcc: x\nsecond line",
+            "A".repeat(500)
+        );
+        let line = reason_line(&hostile);
+        assert!(
+            line.starts_with("\\u{1b}]0;owned\\u{7}<!channel>AAA"),
+            "{line}"
+        );
+        assert!(!line.chars().any(char::is_control), "{line:?}");
+        assert!(!line.contains("second line"), "{line}");
+        assert!(line.chars().count() < 240, "{line}");
     }
 }

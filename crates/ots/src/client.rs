@@ -1,4 +1,8 @@
 //! HTTP clients: OpenTimestamps calendars (submit, upgrade) and an Esplora block explorer.
+//!
+//! Both reach only `https://` URLs (or plain `http://` to a loopback address, which no host on
+//! the LAN can answer for) and never follow redirects; upgrades ask only the calendars the
+//! caller allows, never whatever URI a proof names.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -6,7 +10,7 @@ use std::time::Duration;
 use rustls_platform_verifier::BuilderVerifierExt;
 
 use crate::attestation::Attestation;
-use crate::bitcoin::BlockHeader;
+use crate::bitcoin::{BlockHeader, WorkFloor};
 use crate::error::OtsError;
 use crate::op::Op;
 use crate::timestamp::{DetachedTimestamp, Timestamp};
@@ -52,6 +56,9 @@ pub enum UpgradeStatus {
         /// Why.
         error: OtsError,
     },
+    /// The pending attestation names a calendar the caller did not allow: nothing was sent
+    /// there and the attestation is kept as it is.
+    NotAllowed,
 }
 
 /// Reads block headers from an Esplora HTTP API (`/block-height/<h>`, `/block/<hash>/header`).
@@ -59,6 +66,121 @@ pub enum UpgradeStatus {
 pub struct EsploraClient {
     http: reqwest::Client,
     base_url: String,
+    floor: WorkFloor,
+}
+
+/// Environment variable that lowers the proof-of-work floor to regtest's for tests that run a
+/// local regtest chain (`1` to enable); unset, and in production, the floor is
+/// [`WorkFloor::MAINNET`].
+pub const REGTEST_ENV: &str = "OSIRIS_TEST_ALLOW_REGTEST";
+
+/// The proof-of-work floor in force: [`WorkFloor::MAINNET`] unless [`REGTEST_ENV`] is `1`.
+pub fn work_floor() -> WorkFloor {
+    if std::env::var_os(REGTEST_ENV).is_some_and(|value| value == "1") {
+        WorkFloor::REGTEST
+    } else {
+        WorkFloor::MAINNET
+    }
+}
+
+/// Checks that `url` may be contacted: `https://` with a host and no user name or password, or
+/// `http://` to a loopback IP literal (127.0.0.0/8, ::1). Anything else, a LAN host over
+/// plain HTTP included, is [`OtsError::InsecureUrl`].
+pub fn check_url(url: &str) -> Result<reqwest::Url, OtsError> {
+    let refused = || OtsError::InsecureUrl {
+        url: url.to_owned(),
+    };
+    let parsed = reqwest::Url::parse(url).map_err(|_| refused())?;
+    if !parsed.username().is_empty() || parsed.password().is_some() {
+        return Err(refused());
+    }
+    let allowed = match (parsed.scheme(), parsed.host()) {
+        ("https", Some(_)) => true,
+        ("http", Some(url::Host::Ipv4(ip))) => ip.is_loopback(),
+        ("http", Some(url::Host::Ipv6(ip))) => ip.is_loopback(),
+        _ => false,
+    };
+    if allowed { Ok(parsed) } else { Err(refused()) }
+}
+
+/// The form calendar URLs are compared in: without trailing slashes.
+fn calendar_key(url: &str) -> &str {
+    url.trim_end_matches('/')
+}
+
+/// Public aggregators ("pools") and the domain of the calendars their operator runs behind
+/// them: a pool answers with pending attestations naming those calendars
+/// (`https://alice.btc.calendar.opentimestamps.org`, …). The reference client whitelists the
+/// same `https://*.calendar.<operator>` names.
+const POOL_OPERATORS: [(&str, &str); 4] = [
+    (
+        "https://a.pool.opentimestamps.org",
+        "calendar.opentimestamps.org",
+    ),
+    (
+        "https://b.pool.opentimestamps.org",
+        "calendar.opentimestamps.org",
+    ),
+    (
+        "https://a.pool.eternitywall.com",
+        "calendar.eternitywall.com",
+    ),
+    ("https://ots.btc.catallaxy.com", "calendar.catallaxy.com"),
+];
+
+/// The calendars an upgrade may ask: built from the calendars the caller submitted to (its
+/// configuration), never from what a proof names.
+#[derive(Debug, Clone, Default)]
+pub struct CalendarAllowlist {
+    urls: Vec<String>,
+    operator_domains: Vec<&'static str>,
+}
+
+impl CalendarAllowlist {
+    /// Exactly `calendars` (compared without trailing slashes); for each public pool among
+    /// them, also `https://<name>.<operator calendar domain>` (DNS labels for `<name>`, no
+    /// port, path or query), the calendars that pool hands out.
+    pub fn for_submitted(calendars: &[String]) -> CalendarAllowlist {
+        let mut operator_domains = Vec::new();
+        for calendar in calendars {
+            for (pool, domain) in POOL_OPERATORS {
+                if calendar_key(calendar) == pool && !operator_domains.contains(&domain) {
+                    operator_domains.push(domain);
+                }
+            }
+        }
+        CalendarAllowlist {
+            urls: calendars
+                .iter()
+                .map(|url| calendar_key(url).to_owned())
+                .collect(),
+            operator_domains,
+        }
+    }
+
+    /// Whether an upgrade may ask the calendar at `uri`.
+    pub fn allows(&self, uri: &str) -> bool {
+        let uri = calendar_key(uri);
+        if self.urls.iter().any(|url| url == uri) {
+            return true;
+        }
+        let Some(host) = uri.strip_prefix("https://") else {
+            return false;
+        };
+        self.operator_domains.iter().any(|domain| {
+            host.strip_suffix(domain)
+                .and_then(|name| name.strip_suffix('.'))
+                .is_some_and(|name| {
+                    name.split('.').all(|label| {
+                        !label.is_empty()
+                            && label.len() <= 63
+                            && label
+                                .bytes()
+                                .all(|c| c.is_ascii_alphanumeric() || c == b'-')
+                    })
+                })
+        })
+    }
 }
 
 /// Media type calendars expect in `Accept`.
@@ -72,7 +194,7 @@ const ESPLORA_TIMEOUT: Duration = Duration::from_secs(30);
 
 impl CalendarClient {
     /// A client whose requests time out after `timeout`; TLS uses rustls with the ring provider
-    /// and the platform's trust roots, and plain `http://` URLs work too.
+    /// and the platform's trust roots. URLs must pass [`check_url`]; redirects are not followed.
     pub fn new(timeout: Duration) -> Result<Self, OtsError> {
         Ok(CalendarClient {
             http: build_http_client(timeout)?,
@@ -82,7 +204,8 @@ impl CalendarClient {
     /// Submits `digest` to the calendar at `calendar_url`; returns the calendar's proof for it
     /// (usually ending in a pending attestation).
     pub async fn submit(&self, calendar_url: &str, digest: &[u8]) -> Result<Timestamp, OtsError> {
-        let url = format!("{}/digest", calendar_url.trim_end_matches('/'));
+        let url = format!("{}/digest", calendar_key(calendar_url));
+        check_url(&url)?;
         let request = self
             .http
             .post(&url)
@@ -98,17 +221,31 @@ impl CalendarClient {
         })
     }
 
-    /// Asks the calendar of every pending attestation for a completed proof and merges what
-    /// it returns; a pending attestation is dropped once a Bitcoin attestation exists below it.
+    /// Asks the calendar of every pending attestation whose URI `allowed` allows (the calendars
+    /// the caller itself chose) for a completed proof and
+    /// merges what it returns; that calendar's pending attestation is dropped once a Bitcoin
+    /// attestation exists below it. Other calendars' pending attestations stay, so a calendar
+    /// that answers with a bogus attestation cannot stop the others' upgrades.
+    /// A pending URI not in `allowed` is [`UpgradeStatus::NotAllowed`] and is never contacted.
+    /// Merged Bitcoin attestations are unchecked: the caller checks them against block headers.
     /// Failures are reported per calendar and leave the proof unchanged.
     pub async fn upgrade(
         &self,
         detached: &mut DetachedTimestamp,
+        allowed: &CalendarAllowlist,
     ) -> Result<UpgradeReport, OtsError> {
         let mut pending = Vec::new();
         collect_pending(&detached.timestamp, &mut Vec::new(), &mut pending);
         let mut outcomes = Vec::new();
         for (path, uri, commitment) in pending {
+            if !allowed.allows(&uri) {
+                outcomes.push(CalendarOutcome {
+                    calendar: uri,
+                    commitment,
+                    status: UpgradeStatus::NotAllowed,
+                });
+                continue;
+            }
             let status = match self.fetch_upgrade(&uri, &commitment).await {
                 Ok(None) => UpgradeStatus::Pending,
                 Ok(Some(upgrade)) => {
@@ -135,9 +272,10 @@ impl CalendarClient {
     ) -> Result<Option<Timestamp>, OtsError> {
         let url = format!(
             "{}/timestamp/{}",
-            uri.trim_end_matches('/'),
+            calendar_key(uri),
             hex::encode(commitment)
         );
+        check_url(&url)?;
         let request = self
             .http
             .get(&url)
@@ -157,15 +295,19 @@ impl CalendarClient {
 }
 
 impl EsploraClient {
-    /// A client for the Esplora API at `base_url` (e.g. `https://blockstream.info/api`).
-    pub fn new(base_url: &str) -> Result<Self, OtsError> {
+    /// A client for the Esplora API at `base_url` (e.g. `https://blockstream.info/api`), which
+    /// must pass [`check_url`]; headers must meet `floor` (normally [`work_floor`]).
+    pub fn new(base_url: &str, floor: WorkFloor) -> Result<Self, OtsError> {
+        check_url(base_url)?;
         Ok(EsploraClient {
             http: build_http_client(ESPLORA_TIMEOUT)?,
             base_url: base_url.trim_end_matches('/').to_owned(),
+            floor,
         })
     }
 
-    /// The header of the block at `height`, checked to hash to the hash the explorer named.
+    /// The header of the block at `height`, checked to hash to the hash the explorer named and
+    /// to carry at least the floor's proof-of-work.
     pub async fn header(&self, height: u64) -> Result<BlockHeader, OtsError> {
         let url = format!("{}/block-height/{height}", self.base_url);
         let hash = self.get_text(&url).await?;
@@ -192,6 +334,7 @@ impl EsploraClient {
                 ),
             });
         }
+        header.check_work(self.floor)?;
         Ok(header)
     }
 
@@ -217,6 +360,7 @@ fn build_http_client(timeout: Duration) -> Result<reqwest::Client, OtsError> {
     reqwest::Client::builder()
         .tls_backend_preconfigured(tls)
         .timeout(timeout)
+        .redirect(reqwest::redirect::Policy::none())
         .user_agent(USER_AGENT)
         .build()
         .map_err(|err| OtsError::HttpClient(err.to_string()))

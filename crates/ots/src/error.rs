@@ -170,4 +170,34 @@ pub enum OtsError {
         /// What is wrong with it.
         reason: String,
     },
+    /// A header's `bits` claim less work than the floor the verifier demands.
+    #[error(
+        "block header {hash} claims too little proof-of-work (bits {bits:#010x}, easier than the floor {floor:#010x}); it is not a Bitcoin main-chain header"
+    )]
+    BelowWorkFloor {
+        /// Block hash in display order.
+        hash: String,
+        /// The header's compact target.
+        bits: u32,
+        /// The floor's compact target.
+        floor: u32,
+    },
+    /// Two headers at consecutive heights do not link.
+    #[error(
+        "block header at height {height} does not follow the header at height {prev_height}: its previous-block hash is not that header's hash"
+    )]
+    BrokenChain {
+        /// Height of the header whose link is wrong.
+        height: u64,
+        /// Height of the header before it.
+        prev_height: u64,
+    },
+    /// A URL is neither HTTPS nor plain HTTP to this machine's loopback.
+    #[error(
+        "refusing {url}: calendars and block explorers are reached over https:// only (plain http:// only to a loopback address such as 127.0.0.1)"
+    )]
+    InsecureUrl {
+        /// The refused URL.
+        url: String,
+    },
 }

@@ -5,7 +5,7 @@ use std::process::Command;
 use std::time::Duration;
 
 use ots::DetachedTimestamp;
-use ots::client::CalendarClient;
+use ots::client::{CalendarAllowlist, CalendarClient};
 use sha2::{Digest, Sha256};
 use test_support::calendar::LabCalendar;
 
@@ -73,7 +73,13 @@ async fn reference_library_reads_our_pending_and_complete_proofs() {
     }
 
     let height = calendar.mine();
-    client.upgrade(&mut detached).await.unwrap();
+    client
+        .upgrade(
+            &mut detached,
+            &CalendarAllowlist::for_submitted(&[calendar.base_url().to_owned()]),
+        )
+        .await
+        .unwrap();
     let header = calendar.header(height).unwrap();
     let complete_path = dir.join("complete.ots");
     std::fs::write(&complete_path, detached.to_bytes()).unwrap();

@@ -2,8 +2,8 @@
 
 use std::time::Duration;
 
-use ots::bitcoin::{parse_headers_file, verify_attestation};
-use ots::client::{CalendarClient, EsploraClient, UpgradeStatus};
+use ots::bitcoin::{WorkFloor, parse_headers_file, verify_attestation};
+use ots::client::{CalendarAllowlist, CalendarClient, EsploraClient, UpgradeStatus};
 use ots::{Attestation, DetachedTimestamp, Op, OtsError};
 use sha2::{Digest, Sha256};
 use test_support::calendar::LabCalendar;
@@ -12,6 +12,7 @@ use test_support::calendar::LabCalendar;
 async fn submit_mine_upgrade_and_verify() {
     let calendar = LabCalendar::start().unwrap();
     let client = CalendarClient::new(Duration::from_secs(10)).unwrap();
+    let allowed = CalendarAllowlist::for_submitted(&[calendar.base_url().to_owned()]);
     let digest: [u8; 32] = Sha256::digest(b"checkpoint 42\n").into();
 
     // Submit: the calendar's proof appends a nonce, hashes, and ends pending at the calendar.
@@ -34,7 +35,7 @@ async fn submit_mine_upgrade_and_verify() {
     assert_eq!(reparsed.digest(), digest);
 
     // Before mining the calendar says pending and nothing changes.
-    let report = client.upgrade(&mut detached).await.unwrap();
+    let report = client.upgrade(&mut detached, &allowed).await.unwrap();
     assert!(
         matches!(report.outcomes.as_slice(), [outcome] if matches!(outcome.status, UpgradeStatus::Pending))
     );
@@ -47,7 +48,7 @@ async fn submit_mine_upgrade_and_verify() {
     assert_eq!(height, test_support::calendar::FIRST_HEIGHT);
     assert_eq!(calendar.n_pending(), 0);
 
-    let report = client.upgrade(&mut detached).await.unwrap();
+    let report = client.upgrade(&mut detached, &allowed).await.unwrap();
     let [outcome] = report.outcomes.as_slice() else {
         panic!("expected one outcome, got {:?}", report.outcomes);
     };
@@ -71,13 +72,13 @@ async fn submit_mine_upgrade_and_verify() {
     );
 
     // Verify against the header from Esplora and from the headers file.
-    let esplora = EsploraClient::new(calendar.base_url()).unwrap();
+    let esplora = EsploraClient::new(calendar.base_url(), WorkFloor::REGTEST).unwrap();
     let header = esplora.header(height).await.unwrap();
     header.check_proof_of_work().unwrap();
     assert_eq!(header.bits(), 0x207f_ffff);
     let time = verify_attestation(merkle_root, &header).unwrap();
     assert_eq!(time, header.time());
-    let headers = parse_headers_file(&calendar.headers_file()).unwrap();
+    let headers = parse_headers_file(&calendar.headers_file(), WorkFloor::REGTEST).unwrap();
     assert_eq!(headers.get(&height), Some(&header));
 
     // A different block's header does not verify.
@@ -107,18 +108,19 @@ async fn calendar_refuses_oversized_digests_and_unknown_commitments_stay_pending
         "{err}"
     );
 
+    let allowed = CalendarAllowlist::for_submitted(&[format!("{}/", calendar.base_url())]);
     let mut detached = DetachedTimestamp::from_sha256_digest([9; 32]);
     detached
         .timestamp
         .add_attestation(Attestation::pending(calendar.base_url()).unwrap());
-    let report = client.upgrade(&mut detached).await.unwrap();
+    let report = client.upgrade(&mut detached, &allowed).await.unwrap();
     assert!(matches!(report.outcomes[0].status, UpgradeStatus::Pending));
     assert_eq!(calendar.n_requests(), 2);
 }
 
 #[test]
 fn headers_file_errors_name_the_line() {
-    let err = parse_headers_file("# comment\n\n800000 abcd\n").unwrap_err();
+    let err = parse_headers_file("# comment\n\n800000 abcd\n", WorkFloor::REGTEST).unwrap_err();
     assert!(
         matches!(err, OtsError::HeadersFile { line: 3, .. }),
         "{err}"
@@ -127,6 +129,9 @@ fn headers_file_errors_name_the_line() {
     calendar.mine();
     let text = calendar.headers_file();
     let doubled = format!("{text}{text}");
-    let err = parse_headers_file(&doubled).unwrap_err();
+    let err = parse_headers_file(&doubled, WorkFloor::REGTEST).unwrap_err();
     assert!(err.to_string().contains("appears twice"), "{err}");
+    // The lab chain's regtest headers are refused at the real floor.
+    let err = parse_headers_file(&text, WorkFloor::MAINNET).unwrap_err();
+    assert!(matches!(err, OtsError::BelowWorkFloor { .. }), "{err}");
 }

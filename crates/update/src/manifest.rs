@@ -1,5 +1,7 @@
 //! The signed update manifest: its JSON format, Ed25519 verification against the pinned vendor
-//! key, and the version rules (no downgrade, no skipping past `min_version`).
+//! key, the version rules (no downgrade, no skipping past `min_version`), and freshness: every
+//! manifest expires, and its counter never goes back (an old signed manifest replayed by
+//! whoever sits between the appliance and the vendor is refused).
 
 use std::fmt;
 use std::str::FromStr;
@@ -48,6 +50,15 @@ pub struct Manifest {
     pub cache_keys: Vec<String>,
     /// RFC 3339 release time (informational; recorded in evidence).
     pub released: String,
+    /// RFC 3339 time after which the manifest is refused, so a network attacker cannot keep
+    /// offering an old release forever (freeze) or hold one back for later. Required: a
+    /// manifest without it does not verify (`default` only lets old state files load).
+    #[serde(default)]
+    pub expires: String,
+    /// The vendor's manifest counter, increased with every manifest published; an appliance
+    /// never accepts a lower counter than the last manifest it accepted. Required, at least 1.
+    #[serde(default)]
+    pub counter: u64,
 }
 
 /// The pinned vendor key that signs manifests, written `name:base64(32-byte public key)`.
@@ -133,6 +144,26 @@ pub enum ManifestError {
         "update manifest names cache key `{0}`, which is not pinned on this appliance; refusing it"
     )]
     UnpinnedCacheKey(String),
+    /// The manifest's `expires` time has passed.
+    #[error(
+        "update manifest {counter} expired at {expires}; fetch the current manifest from the vendor"
+    )]
+    Expired {
+        /// The manifest's counter.
+        counter: u64,
+        /// The manifest's `expires`.
+        expires: String,
+    },
+    /// The manifest's counter is below (or, for another manifest, equal to) the last accepted.
+    #[error(
+        "update manifest counter {offered} is not above {accepted}, the counter of the last manifest this appliance accepted; an old manifest was replayed"
+    )]
+    Replayed {
+        /// The offered manifest's counter.
+        offered: u64,
+        /// The counter of the last accepted manifest.
+        accepted: u64,
+    },
 }
 
 /// A key string that could not be used.
@@ -247,6 +278,46 @@ impl Manifest {
         Ok(())
     }
 
+    /// Checks freshness at `now`: the manifest has not expired, and its counter is above the
+    /// counter of `last_accepted` (the manifest this appliance accepted last, if any); the same
+    /// manifest offered again is allowed.
+    pub fn check_fresh(
+        &self,
+        now: time::OffsetDateTime,
+        last_accepted: Option<&Manifest>,
+    ) -> Result<(), ManifestError> {
+        let expires = self.expiry()?;
+        if now > expires {
+            return Err(ManifestError::Expired {
+                counter: self.counter,
+                expires: self.expires.clone(),
+            });
+        }
+        if let Some(last) = last_accepted
+            && self != last
+            && self.counter <= last.counter
+        {
+            return Err(ManifestError::Replayed {
+                offered: self.counter,
+                accepted: last.counter,
+            });
+        }
+        Ok(())
+    }
+
+    fn expiry(&self) -> Result<time::OffsetDateTime, ManifestError> {
+        time::OffsetDateTime::parse(
+            &self.expires,
+            &time::format_description::well_known::Rfc3339,
+        )
+        .map_err(|err| {
+            ManifestError::Payload(format!(
+                "expires `{}` is not an RFC 3339 time: {err}",
+                self.expires
+            ))
+        })
+    }
+
     fn parsed(&self, text: &str) -> Result<Version, ManifestError> {
         text.parse()
             .map_err(|err: VersionParseError| ManifestError::Payload(err.to_string()))
@@ -277,6 +348,13 @@ impl Manifest {
         if self.cache_keys.is_empty() {
             return bad("cache_keys is empty: a closure must be signed".to_owned());
         }
+        if self.counter == 0 {
+            return bad(
+                "counter is missing or 0: every manifest carries a counter of at least 1"
+                    .to_owned(),
+            );
+        }
+        self.expiry()?;
         Ok(())
     }
 }
@@ -382,7 +460,75 @@ mod tests {
             cache_url: "https://updates.example.invalid/cache".to_owned(),
             cache_keys: vec!["cache-1:AAAA".to_owned()],
             released: "2026-11-28T00:00:00Z".to_owned(),
+            expires: "2026-12-28T00:00:00Z".to_owned(),
+            counter: 7,
         }
+    }
+
+    fn at(text: &str) -> time::OffsetDateTime {
+        time::OffsetDateTime::parse(text, &time::format_description::well_known::Rfc3339).unwrap()
+    }
+
+    #[test]
+    fn manifests_without_expiry_or_counter_do_not_verify() {
+        let pinned = VendorKey::from_signing_key("vendor-1", &key(1));
+        let mut old_style = serde_json::to_value(manifest("1.1.0")).unwrap();
+        let fields = old_style.as_object_mut().unwrap();
+        fields.remove("expires");
+        fields.remove("counter");
+        let payload = serde_json::to_vec(&old_style).unwrap();
+        let signed = SignedManifest {
+            key: "vendor-1".to_owned(),
+            payload: base64::engine::general_purpose::STANDARD.encode(&payload),
+            signature: base64::engine::general_purpose::STANDARD
+                .encode(key(1).sign(&signed_bytes(&payload)).to_bytes()),
+        };
+        let err = signed.verify(&pinned).unwrap_err();
+        assert!(err.to_string().contains("counter"), "{err}");
+        let mut no_expiry = manifest("1.1.0");
+        no_expiry.expires = "next year".to_owned();
+        let err = SignedManifest::sign(&no_expiry, "vendor-1", &key(1))
+            .verify(&pinned)
+            .unwrap_err();
+        assert!(err.to_string().contains("expires"), "{err}");
+    }
+
+    /// Issue 14: an attacker between appliance and vendor replays an old, validly signed
+    /// manifest (an older release the appliance has not passed yet, or one the vendor
+    /// withdrew), or keeps offering a stale one.
+    #[test]
+    fn expired_and_replayed_manifests_are_refused() {
+        let current = manifest("1.2.0");
+        let now = at("2026-12-01T00:00:00Z");
+        current.check_fresh(now, None).unwrap();
+        current.check_fresh(now, Some(&current)).unwrap();
+        let err = current
+            .check_fresh(at("2026-12-28T00:00:01Z"), None)
+            .unwrap_err();
+        assert!(
+            matches!(err, ManifestError::Expired { counter: 7, .. }),
+            "{err}"
+        );
+
+        let mut older = manifest("1.1.5");
+        older.counter = 6;
+        let err = older.check_fresh(now, Some(&current)).unwrap_err();
+        assert!(
+            matches!(
+                err,
+                ManifestError::Replayed {
+                    offered: 6,
+                    accepted: 7
+                }
+            ),
+            "{err}"
+        );
+        let mut same_counter = manifest("1.3.0");
+        same_counter.counter = 7;
+        assert!(same_counter.check_fresh(now, Some(&current)).is_err());
+        let mut newer = manifest("1.3.0");
+        newer.counter = 8;
+        newer.check_fresh(now, Some(&current)).unwrap();
     }
 
     #[test]

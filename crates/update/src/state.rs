@@ -346,6 +346,8 @@ impl<B: BootLoader> Updater<B> {
         }
         let checked = signed.verify(&policy.vendor_key).and_then(|manifest| {
             manifest.check_applicable(policy.installed, &policy.cache_keys)?;
+            // Every phase but Idle holds the last accepted manifest: its counter never goes back.
+            manifest.check_fresh(now, self.phase.manifest())?;
             Ok(manifest)
         });
         match checked {

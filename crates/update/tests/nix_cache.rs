@@ -211,6 +211,8 @@ impl World {
             cache_url: format!("file://{}", self.cache_dir.display()),
             cache_keys: vec![cache_key.to_owned()],
             released: "2026-11-28T00:00:00Z".to_owned(),
+            expires: "2099-01-01T00:00:00Z".to_owned(),
+            counter: 1,
         };
         SignedManifest::sign(&manifest, "osiris-vendor-test", &self.vendor)
     }

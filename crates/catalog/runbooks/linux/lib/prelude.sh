@@ -14,6 +14,10 @@ json_str() {
 json_lines_array() {
   head -n 50 | json_escape | awk 'BEGIN { printf "[" } { printf "%s\"%s\"", (NR > 1 ? "," : ""), $0 } END { printf "]" }'
 }
+# count_lines: the number of lines on stdin, a last line without a newline included (0 for none).
+count_lines() {
+  grep -c '' || true
+}
 # not_applicable REASON: report that the check does not apply here, and stop.
 not_applicable() {
   printf '{"applicable":false,"reason":%s}\n' "$(json_str "$1")"
@@ -81,13 +85,12 @@ sshd_set() {
   { printf '%s %s\n' "$1" "$2"; cat /etc/ssh/sshd_config; } > /etc/ssh/sshd_config.osiris-new
   chmod --reference=/etc/ssh/sshd_config /etc/ssh/sshd_config.osiris-new
   mv /etc/ssh/sshd_config.osiris-new /etc/ssh/sshd_config
-  if ! sshd -t 2>/tmp/osiris-sshd-t.$$; then
+  # sshd's complaint is kept in a variable, never a predictable file under /tmp.
+  if ! rejected=$(sshd -t 2>&1 >/dev/null); then
     restore_file /etc/ssh/sshd_config sshd_config
-    echo "sshd rejected the change, restored: $(cat /tmp/osiris-sshd-t.$$)" >&2
-    rm -f /tmp/osiris-sshd-t.$$
+    echo "sshd rejected the change, restored: $rejected" >&2
     exit 5
   fi
-  rm -f /tmp/osiris-sshd-t.$$
 }
 # suid_unexpected: SUID/SGID files under OSIRIS_PARAM_SEARCH_PATHS that are not in OSIRIS_PARAM_BASELINE
 # (both comma-separated absolute paths), one per line; exits 2 on a malformed parameter.

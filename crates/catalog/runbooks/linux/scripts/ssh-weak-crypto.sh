@@ -1,9 +1,8 @@
 # Detect: weak algorithms enabled in sshd's Ciphers, MACs and KexAlgorithms.
 require_sshd
 algorithms=$(for option in ciphers macs kexalgorithms; do sshd_option "$option" ""; printf ','; done)
-printf '%s' "$algorithms" | tr ',' '\n' |
+weak=$(printf '%s' "$algorithms" | tr ',' '\n' |
   grep -E '3des|arcfour|blowfish|cast128|rc4|-cbc$|hmac-md5|-96$|umac-64|diffie-hellman-group1-|diffie-hellman-group14-sha1|diffie-hellman-group-exchange-sha1' |
-  sort -u > "${TMPDIR:-/tmp}/osiris-weak.$$" || true
+  sort -u || true)
 printf '{"weak_algorithms":%s,"configured":%s}\n' \
-  "$(json_lines_array < "${TMPDIR:-/tmp}/osiris-weak.$$")" "$(json_str "$algorithms")"
-rm -f "${TMPDIR:-/tmp}/osiris-weak.$$"
+  "$(printf '%s' "$weak" | json_lines_array)" "$(json_str "$algorithms")"

@@ -1,6 +1,6 @@
 # Detect: set-user-ID and set-group-ID files where programs live (OSIRIS_PARAM_SEARCH_PATHS) that are not in the baseline.
 require_root "every program directory"
-suid_unexpected > "${TMPDIR:-/tmp}/osiris-suid.$$"
-count=$(wc -l < "${TMPDIR:-/tmp}/osiris-suid.$$" | tr -d ' ')
-printf '{"unexpected":%s,"count":%s}\n' "$(json_lines_array < "${TMPDIR:-/tmp}/osiris-suid.$$")" "$count"
-rm -f "${TMPDIR:-/tmp}/osiris-suid.$$"
+# Kept in a variable, never a file: a predictable temporary path is a root-write primitive.
+unexpected=$(suid_unexpected) || exit
+count=$(printf '%s' "$unexpected" | count_lines)
+printf '{"unexpected":%s,"count":%s}\n' "$(printf '%s' "$unexpected" | json_lines_array)" "$count"

@@ -1,6 +1,6 @@
 # Detect: world-writable files (not symlinks) under /etc.
 require_root "every directory under /etc"
-find /etc -xdev -type f -perm -0002 2>/dev/null | sort > "${TMPDIR:-/tmp}/osiris-ww.$$"
-count=$(wc -l < "${TMPDIR:-/tmp}/osiris-ww.$$" | tr -d ' ')
-printf '{"world_writable":%s,"count":%s}\n' "$(json_lines_array < "${TMPDIR:-/tmp}/osiris-ww.$$")" "$count"
-rm -f "${TMPDIR:-/tmp}/osiris-ww.$$"
+# Kept in a variable, never a file: a predictable temporary path is a root-write primitive.
+found=$(find /etc -xdev -type f -perm -0002 2>/dev/null | sort)
+count=$(printf '%s' "$found" | count_lines)
+printf '{"world_writable":%s,"count":%s}\n' "$(printf '%s' "$found" | json_lines_array)" "$count"

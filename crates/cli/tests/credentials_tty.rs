@@ -1,0 +1,76 @@
+//! Issue 14, finding 9: `osiris credentials set` typed on a terminal must not echo the secret
+//! (anyone behind the operator, a screen share or the scroll-back would read it), and must give
+//! the terminal its echo back afterwards. Driven on a real pseudo-terminal.
+
+#![allow(clippy::unwrap_used, reason = "test helpers outside #[test] functions")]
+
+use std::path::Path;
+use std::process::Command;
+
+const SECRET: &str = "Hunter2-not-for-screens";
+
+fn osiris_credentials(dir: &Path) -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_osiris"));
+    cmd.arg("credentials")
+        .arg("--vault")
+        .arg(dir.join("credentials.vault"))
+        .arg("--key-file")
+        .arg(dir.join("credentials.key"))
+        .current_dir(dir)
+        .env_remove("RUST_LOG");
+    cmd
+}
+
+#[test]
+fn a_secret_typed_on_a_terminal_is_not_echoed_and_echo_comes_back() {
+    let Some(python) = test_support::python::reference_python() else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let dir = dir.path();
+    assert!(
+        osiris_credentials(dir)
+            .arg("init-key")
+            .status()
+            .unwrap()
+            .success()
+    );
+
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/python/pty_run.py");
+    let out = Command::new(python)
+        .arg(script)
+        .arg(SECRET)
+        .arg("from stdin")
+        .arg("--")
+        .arg(env!("CARGO_BIN_EXE_osiris"))
+        .arg("credentials")
+        .arg("--vault")
+        .arg(dir.join("credentials.vault"))
+        .arg("--key-file")
+        .arg(dir.join("credentials.key"))
+        .args(["set", "clinic-admin", "--kind", "password"])
+        .current_dir(dir)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let screen = report["screen"].as_str().unwrap();
+    assert_eq!(report["code"], 0, "{screen}");
+    assert!(screen.contains("from stdin"), "no prompt: {screen}");
+    assert!(screen.contains("stored `clinic-admin`"), "{screen}");
+    assert!(!screen.contains(SECRET), "the secret was echoed: {screen}");
+    assert_eq!(report["echo_on_after"], true, "echo stays off: {screen}");
+
+    // The secret arrived intact.
+    let vault = credentials::Vault::open(
+        &dir.join("credentials.vault"),
+        &credentials::KeySource::File(dir.join("credentials.key")),
+    )
+    .unwrap();
+    let stored = vault.get("clinic-admin").unwrap().unwrap();
+    assert_eq!(stored.secret.expose(), SECRET);
+}
