@@ -2,6 +2,7 @@
 
 pub mod bench;
 pub mod checkpoint;
+pub mod credential;
 pub mod jcs;
 pub mod keys;
 pub mod kit;
@@ -10,6 +11,7 @@ pub mod merkle;
 pub mod note;
 
 pub use checkpoint::{Checkpoint, CheckpointError};
+pub use credential::ApplianceKeySource;
 pub use jcs::{JcsError, canonicalize};
 pub use keys::{ApplianceKey, KeyError, VerifierKey};
 pub use log::{BundleDraft, Entry, EvidenceError, LogWriter, PreparedDraft};
