@@ -83,7 +83,7 @@ let
                   ''
                 else
                   ''
-                    log "no TPM 2.0 found: turn on the TPM ("TPM", "PTT" or "fTPM") in the firmware setup and boot this installer again. Nothing was written."
+                    log "no TPM 2.0 found: turn on the TPM (TPM, PTT or fTPM) in the firmware setup and boot this installer again. Nothing was written."
                     exit 1
                   ''
               }
@@ -101,7 +101,11 @@ let
       LAYOUT
       udevadm settle
       part() { lsblk -nlo PATH "$disk" | sed -n "$(( $1 + 1 ))p"; }
-      mkfs.vfat -F 32 -n OSIRIS-ESP "$(part 1)"
+      # Taken now: once a LUKS volume is open, lsblk lists it among the partitions.
+      esp_part=$(part 1)
+      root_part=$(part 2)
+      data_part=$(part 3)
+      mkfs.vfat -F 32 -n OSIRIS-ESP "$esp_part"
       ${
         if cfg.encrypt then
           ''
@@ -113,8 +117,8 @@ let
             recovery=$(head -c 32 /dev/urandom | od -An -v -tx1 | tr -d ' \n' \
               | tr 0123456789abcdef cbdefghijklnrtuv | sed 's/.\{8\}/&-/g; s/-$//')
             printf %s "$recovery" >"$secrets/recovery"
-            osiris-encrypt-volume "$(part 2)" osiris-root "$secrets/recovery" "$tpm_pcrs"
-            osiris-encrypt-volume "$(part 3)" osiris-data "$secrets/recovery" "$tpm_pcrs"
+            osiris-encrypt-volume "$root_part" osiris-root "$secrets/recovery" "$tpm_pcrs"
+            osiris-encrypt-volume "$data_part" osiris-data "$secrets/recovery" "$tpm_pcrs"
             if [ "$tpm_pcrs" = none ]; then
               # No TPM: a passphrase chosen now opens both volumes at every start.
               while :; do
@@ -127,8 +131,8 @@ let
               done
               # systemd-ask-password ends its answer with a newline; the boot prompt does not.
               head -c -1 "$secrets/passphrase" >"$secrets/boot"
-              for p in 2 3; do
-                cryptsetup luksAddKey --batch-mode --key-file "$secrets/recovery" "$(part "$p")" "$secrets/boot"
+              for volume in "$root_part" "$data_part"; do
+                cryptsetup luksAddKey --batch-mode --key-file "$secrets/recovery" "$volume" "$secrets/boot"
               done
             fi
             root_dev=/dev/mapper/osiris-root
@@ -136,8 +140,8 @@ let
           ''
         else
           ''
-            root_dev=$(part 2)
-            data_dev=$(part 3)
+            root_dev=$root_part
+            data_dev=$data_part
           ''
       }
       mkfs.ext4 -q -F -L osiris-root "$root_dev"
@@ -145,10 +149,10 @@ let
       udevadm settle
 
       mkdir -p /mnt
-      mount /dev/disk/by-label/osiris-root /mnt
+      mount "$root_dev" /mnt
       mkdir -p /mnt/boot /mnt/var/lib/osiris
-      mount -o umask=0077 /dev/disk/by-label/OSIRIS-ESP /mnt/boot
-      mount /dev/disk/by-label/osiris-data /mnt/var/lib/osiris
+      mount -o umask=0077 "$esp_part" /mnt/boot
+      mount "$data_dev" /mnt/var/lib/osiris
 
       nixos-install --system ${system} --no-root-passwd --no-channel-copy --option substituters ""
 
