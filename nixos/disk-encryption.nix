@@ -129,18 +129,6 @@ in
       '';
     };
 
-    volumes = lib.mkOption {
-      type = lib.types.listOf (lib.types.strMatching "[a-z0-9-]+");
-      default = [
-        "osiris-root"
-        "osiris-data"
-      ];
-      description = ''
-        GPT partition labels of the LUKS2 volumes the initrd opens, each as
-        {file}`/dev/mapper/<label>` (the installer creates both; VM tests narrow the list).
-      '';
-    };
-
     allowNoTpm = lib.mkOption {
       type = lib.types.bool;
       default = false;
@@ -191,7 +179,10 @@ in
     # systemd-cryptsetup in the initrd is what reads the TPM2 token (crypttab `tpm2-device=`).
     boot.initrd.systemd.enable = true;
     boot.initrd.systemd.tpm2.enable = true;
-    boot.initrd.luks.devices = lib.genAttrs cfg.volumes luksDevice;
+    boot.initrd.luks.devices = {
+      osiris-root = luksDevice "osiris-root";
+      osiris-data = luksDevice "osiris-data";
+    };
     environment.systemPackages = [ pkgs.cryptsetup ];
 
     systemd.services = {

@@ -4,8 +4,9 @@
 # sealed keys decrypt there; the recovery key still opens it.
 #
 # The VM's root disk is the test framework's, so only the data volume is encrypted, by the
-# installer's own script (osiris-encrypt-volume) on a partition labelled as the installer labels it;
-# the initrd opens it through the disk-encryption module's own crypttab entry.
+# installer's own script (osiris-encrypt-volume) on a partition labelled as the installer labels it.
+# The VM framework replaces boot.initrd.luks.devices (mkVMOverride), so the specialisation restates
+# the disk-encryption module's entry for that volume.
 {
   pkgs,
   applianceModules,
@@ -39,15 +40,19 @@ pkgs.testers.runNixOSTest {
       };
       services.osiris.settings.site = site;
       services.osiris.hardening.immutableEtc = lib.mkForce false;
-      # First boot: no encrypted volume yet (the test creates it, as the installer would).
-      services.osiris.diskEncryption.volumes = lib.mkForce [ ];
       environment.systemPackages = [
         encryptVolume
         pkgs.e2fsprogs
       ];
 
       specialisation.encrypted.configuration = {
-        services.osiris.diskEncryption.volumes = lib.mkForce [ "osiris-data" ];
+        # As nixos/disk-encryption.nix declares it.
+        boot.initrd.luks.devices = lib.mkVMOverride {
+          osiris-data = {
+            device = "/dev/disk/by-partlabel/osiris-data";
+            crypttabExtraOpts = [ "tpm2-device=auto" ];
+          };
+        };
         virtualisation.fileSystems."/var/lib/osiris" = {
           device = "/dev/disk/by-label/osiris-data";
           fsType = "ext4";
