@@ -95,7 +95,10 @@ pkgs.testers.runNixOSTest {
               assert len(plain) > 0 and plain not in blob, f"{name}: the sealed file holds the key"
           # The vault key is 32 raw bytes; the signing key is a signer key for this appliance.
           appliance.succeed("test $(systemd-creds decrypt --name=credentials-key /var/lib/osiris-secrets/credentials-key.cred - | wc -c) = 32")
-          appliance.succeed("systemd-creds decrypt --name=appliance-key /var/lib/osiris-secrets/appliance-key.cred - | grep -q '^PRIVATE+KEY+osiris-appliance/'")
+          key_name = appliance.succeed("systemd-creds decrypt --name=appliance-key /var/lib/osiris-secrets/appliance-key.cred - | cut -d+ -f3")
+          assert key_name.startswith("osiris-appliance/"), "the sealed signing key is not a signer key"
+          # The evidence store osirisd opened belongs to the sealed key (its appliance id is recorded).
+          appliance.wait_until_succeeds(f"grep -rq '{key_name.strip().split('/')[1]}' /var/lib/osiris")
           # Under another name the blob does not decrypt (a credential cannot be swapped in).
           appliance.fail("systemd-creds decrypt --name=credentials-key /var/lib/osiris-secrets/appliance-key.cred -")
           appliance.fail("test -e /var/lib/osiris/keys/appliance.key")
