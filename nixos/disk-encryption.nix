@@ -210,9 +210,10 @@ in
           NoNewPrivileges = true;
           ProtectSystem = "strict";
           # Writes the sealed keys, removes clear keys left by older releases, and creates the host
-          # secret (/var/lib/systemd/credential.secret) on first use.
+          # secret (/var/lib/systemd/credential.secret) on first use. The data directory may not
+          # exist yet on a first boot without a data volume ("-": then it is skipped).
           ReadWritePaths = [
-            osiris.settings.data_dir
+            "-${osiris.settings.data_dir}"
             "/var/lib/systemd"
           ];
           ProtectHome = true;
