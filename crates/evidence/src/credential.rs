@@ -207,7 +207,7 @@ mod tests {
         let err = ApplianceKey::from_systemd_credential(APPLIANCE_KEY_CREDENTIAL, Some(dir.path()))
             .unwrap_err();
         assert!(matches!(err, KeyError::Malformed { .. }), "{err}");
-        // A sealed blob passed with LoadCredential= instead of LoadCredentialEncrypted= is refused.
+        // Anything larger than a key is refused before it is parsed.
         std::fs::write(&path, vec![b'A'; 5000]).unwrap();
         let err = ApplianceKey::from_systemd_credential(APPLIANCE_KEY_CREDENTIAL, Some(dir.path()))
             .unwrap_err();
