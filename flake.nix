@@ -32,10 +32,18 @@
           modules = [
             ./iso/iso.nix
             {
-              osiris.installer = {
-                system = self.nixosConfigurations.appliance.config.system.build.toplevel;
-                inherit release;
-              };
+              osiris.installer =
+                let
+                  appliance = self.nixosConfigurations.appliance.config;
+                  encryption = appliance.services.osiris.diskEncryption;
+                in
+                {
+                  system = appliance.system.build.toplevel;
+                  inherit release;
+                  encrypt = encryption.enable;
+                  inherit (encryption) tpm2Pcrs allowNoTpm;
+                  secureBoot = appliance.services.osiris.secureBoot.enable;
+                };
             }
           ];
         }).config.system.build.isoImage;
@@ -69,12 +77,16 @@
         console = import ./nixos/console.nix;
         hardening = import ./nixos/hardening.nix;
         updates = import ./nixos/updates.nix;
+        disk-encryption = import ./nixos/disk-encryption.nix;
+        secure-boot = import ./nixos/secure-boot.nix;
         default = {
           imports = [
             self.nixosModules.osiris
             self.nixosModules.console
             self.nixosModules.hardening
             self.nixosModules.updates
+            self.nixosModules.disk-encryption
+            self.nixosModules.secure-boot
           ];
           nixpkgs.overlays = [ self.overlays.default ];
         };

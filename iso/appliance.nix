@@ -1,10 +1,12 @@
 # The installed appliance: every OsirisCare module, systemd-boot with boot counting, and the
 # disk layout the installer creates (labels, not device names, so any internal disk works).
 #
-# Layout (see iso/README.md): ESP `OSIRIS-ESP` (1 GiB, FAT32) holds the kernels and boot entries
-# of the running and the next system (the A/B slots); `osiris-root` (ext4) holds the Nix store,
-# where both systems share their common store paths; `osiris-data` (ext4) holds
-# /var/lib/osiris, so evidence survives a reinstall of the system partition.
+# Layout (see iso/README.md): ESP `OSIRIS-ESP` (1 GiB, FAT32, not encrypted) holds the kernels
+# and boot entries of the running and the next system (the A/B slots); the GPT partitions
+# `osiris-root` and `osiris-data` are LUKS2 volumes (nixos/disk-encryption.nix) opened as
+# /dev/mapper/osiris-root and /dev/mapper/osiris-data, each holding an ext4 file system of the same
+# label: the root one holds the Nix store, where both systems share their common store paths; the
+# data one holds /var/lib/osiris, so evidence survives a reinstall of the system partition.
 {
   lib,
   modulesPath,
@@ -63,6 +65,9 @@
     enable = true;
     immutableEtc = true;
   };
+  # LUKS2 root and data unlocked by the TPM2 (PCR 7), keys sealed to it; the installer creates
+  # the volumes. See docs/DISK-ENCRYPTION.md.
+  services.osiris.diskEncryption.enable = lib.mkDefault true;
   services.osiris.updates = {
     enable = lib.mkDefault false;
     release = lib.mkDefault "0.0.0";

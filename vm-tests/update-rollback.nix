@@ -38,6 +38,8 @@ pkgs.testers.runNixOSTest {
       };
       services.osiris.settings.site = "vm-test-clinic";
       services.osiris.hardening.immutableEtc = lib.mkForce false;
+      # This VM has no LUKS partitions and no TPM; stolen-box.nix tests the encryption.
+      services.osiris.diskEncryption.enable = lib.mkForce false;
       services.osiris.updates = {
         enable = true;
         release = "1.0.0";

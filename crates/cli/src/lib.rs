@@ -11,6 +11,7 @@ mod evidence_cmd;
 mod heal_cmd;
 mod report;
 mod scan_cmd;
+mod signing_key_cmd;
 mod status_cmd;
 mod update_cmd;
 
@@ -64,6 +65,9 @@ enum Command {
     },
     /// Measure the evidence pipeline's performance.
     Bench(bench::BenchArgs),
+    /// Create the appliance signing key for sealing into a systemd credential.
+    #[command(subcommand)]
+    SigningKey(signing_key_cmd::SigningKeyCommand),
 }
 
 #[derive(Debug, Subcommand)]
@@ -143,6 +147,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             update_cmd::run(command, &config).map(|()| ExitCode::SUCCESS)
         }
         Command::Bench(args) => bench::run(args),
+        Command::SigningKey(cmd) => signing_key_cmd::run(cmd),
     }
 }
 

@@ -61,6 +61,14 @@ pub enum KeyError {
         /// What is wrong with it.
         reason: String,
     },
+    /// A systemd credential holding the key was requested but cannot be used.
+    #[error("systemd credential `{name}` {problem}")]
+    Credential {
+        /// The credential name.
+        name: String,
+        /// What is wrong, with what to do about it.
+        problem: String,
+    },
 }
 
 /// Algorithm byte of Ed25519 in the signed-note key encodings.

@@ -14,6 +14,7 @@ use std::ops::Range;
 use std::os::unix::fs::DirBuilderExt;
 use std::path::{Path, PathBuf};
 
+use evidence::ApplianceKeySource;
 use evidence::keys::ApplianceKey;
 use evidence::kit::{KitError, KitSource, KitSummary};
 use evidence::log::BundleDraft;
@@ -189,7 +190,9 @@ impl Store {
             }
             Err(std::fs::TryLockError::Error(source)) => return Err(not_writable(source)),
         }
-        let key = ApplianceKey::load_or_create(&data_dir.join("keys").join("appliance.key"))?;
+        // The systemd credential on the appliance (never written here), else the key file.
+        let key =
+            ApplianceKeySource::from_env(&data_dir.join("keys").join("appliance.key")).load()?;
         let appliance_id = key.appliance_id().to_owned();
         let db_path = data_dir.join("osiris.db");
         db::probe_existing(&db_path, &appliance_id).await?;

@@ -1,0 +1,46 @@
+# services.osiris.secureBoot: boot only unified kernel images (kernel, initrd and command line in
+# one EFI binary) signed with the vendor's Secure Boot key, so nobody with the disk can change
+# what the TPM-unlocked system runs. The UKI is built by nixpkgs (`system.build.uki`); it is signed
+# outside Nix (the key must never enter the store) and handed to the installer as
+# `osiris.installer.signedUki`. The vendor certificate is enrolled in the firmware before the
+# installer runs, so the TPM is bound to the Secure Boot state the appliance boots in.
+# See docs/DISK-ENCRYPTION.md, "Secure Boot".
+{
+  config,
+  lib,
+  ...
+}:
+let
+  cfg = config.services.osiris.secureBoot;
+in
+{
+  options.services.osiris.secureBoot = {
+    enable = lib.mkEnableOption ''
+      boot only vendor-signed unified kernel images; the installer must be given the signed UKI
+      (`osiris.installer.signedUki`)
+    '';
+  };
+
+  config = lib.mkIf cfg.enable {
+    assertions = [
+      {
+        # crates/update stages Boot Loader Specification type #1 entries (separate kernel and
+        # initrd); with Secure Boot on, systemd-boot would refuse the unsigned kernel and the
+        # initrd would be unchecked. UKI staging is documented as missing in docs/DISK-ENCRYPTION.md.
+        assertion = !config.services.osiris.updates.enable;
+        message = "services.osiris.secureBoot cannot be combined with services.osiris.updates yet: the updater stages type #1 boot entries, not signed UKIs (docs/DISK-ENCRYPTION.md, \"Secure Boot and updates\").";
+      }
+      {
+        assertion = config.boot.loader.systemd-boot.enable && !config.boot.loader.systemd-boot.editor;
+        message = "services.osiris.secureBoot needs systemd-boot with its editor off.";
+      }
+    ];
+
+    # The UKI the vendor signs: osiris_<release>.efi, with the command line built in (systemd-stub
+    # ignores a command line from the boot loader when Secure Boot is on).
+    boot.uki.name = "osiris";
+    boot.uki.version = config.services.osiris.updates.release;
+  };
+
+  meta.maintainers = [ ];
+}
