@@ -108,7 +108,11 @@ fn rogue_and_out_of_scope_computers_receive_nothing() {
             .arg(format!("-UAdministrator%{}", admin.trim()))
             .output()
             .unwrap();
-        assert!(out.status.success(), "dns add {name}: {}", text(&out.stderr));
+        assert!(
+            out.status.success(),
+            "dns add {name}: {}",
+            text(&out.stderr)
+        );
     }
 
     let site = std::fs::read_to_string(lab.dir.join("site.toml")).unwrap();
@@ -136,10 +140,7 @@ fn rogue_and_out_of_scope_computers_receive_nothing() {
         ),
     ] {
         let path = write(name, extra);
-        let out = osiris(
-            work.path(),
-            &["config", "validate", path.to_str().unwrap()],
-        );
+        let out = osiris(work.path(), &["config", "validate", path.to_str().unwrap()]);
         assert_eq!(out.status.code(), Some(78), "{}", text(&out.stderr));
         assert!(text(&out.stderr).contains(want), "{}", text(&out.stderr));
     }

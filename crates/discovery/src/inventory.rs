@@ -343,9 +343,8 @@ pub fn sid_to_string(bytes: &[u8]) -> String {
             .iter()
             .fold(0u64, |acc, byte| (acc << 8) | u64::from(*byte));
         let mut text = format!("S-{revision}-{authority}");
-        for chunk in rest.chunks_exact(4) {
-            let sub = u32::from_le_bytes([chunk[0], chunk[1], chunk[2], chunk[3]]);
-            text.push_str(&format!("-{sub}"));
+        for chunk in rest.as_chunks::<4>().0 {
+            text.push_str(&format!("-{}", u32::from_le_bytes(*chunk)));
         }
         Some(text)
     })();
