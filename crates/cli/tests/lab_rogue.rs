@@ -172,7 +172,7 @@ fn rogue_and_out_of_scope_computers_receive_nothing() {
     assert_eq!(
         reason("ROGUE1$"),
         format!(
-            "created by a non-administrator (ms-DS-CreatorSID {user_sid}); an administrator must re-create or approve it"
+            "created by a non-administrator (ms-DS-CreatorSID {user_sid}); an administrator must re-create or approve it (workstations.approved = [\"ROGUE1$\"])"
         )
     );
     assert_eq!(

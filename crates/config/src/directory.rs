@@ -65,6 +65,9 @@ pub struct WorkstationScope {
     pub ou: Option<String>,
     /// Distinguished name of a group, e.g. `CN=Scanned PCs,OU=Groups,DC=clinic,DC=local`.
     pub group: Option<String>,
+    /// Accounts (`sAMAccountName`, e.g. `KIOSK7$`) that a non-administrator created and an
+    /// administrator has checked and approves for scanning; they must still be in scope.
+    pub approved: Vec<String>,
 }
 
 /// `[directory]` as written.
@@ -117,6 +120,10 @@ pub(crate) struct RawWorkstations {
     /// Only direct members of this group are scanned, e.g. `CN=Scanned PCs,DC=clinic,DC=local`.
     #[serde(default)]
     group: Option<String>,
+    /// Computer accounts created by non-administrators (`mS-DS-CreatorSID` set) that an
+    /// administrator has checked and approves for scanning, e.g. `["KIOSK7$"]`.
+    #[serde(default)]
+    approved: Vec<String>,
     /// `ntlm` (default) or `basic`.
     #[serde(default)]
     auth: Option<String>,
@@ -286,9 +293,22 @@ impl RawWorkstations {
                 ok = false;
             }
         }
+        for account in &self.approved {
+            if !account.ends_with('$')
+                || !is_valid_windows_user(account)
+                || account.contains(['\\', '@'])
+            {
+                problems.push(format!(
+                    "workstations.approved: `{}` is not a computer account name (e.g. \"KIOSK7$\")",
+                    account.escape_debug()
+                ));
+                ok = false;
+            }
+        }
         ok.then(|| WorkstationScope {
             ou: self.scope.clone(),
             group: self.group.clone(),
+            approved: self.approved.clone(),
         })
     }
 }

@@ -762,7 +762,7 @@ min_severity = "critical"
             TargetConfig { name: "win1", platform: WindowsServer, transport: WinRm(WinRmConfig { address: "10.77.0.51", port: None, user: "LAB\\administrator", password: File("/p"), security: Https { auth: Basic, trust: PinSha256([0, 17, 34, 51, 68, 85, 102, 119, 136, 153, 170, 187, 204, 221, 238, 255, 0, 17, 34, 51, 68, 85, 102, 119, 136, 153, 170, 187, 204, 221, 238, 255]) }, verify_name: None }) }
             TargetConfig { name: "win2", platform: WindowsWorkstation, transport: WinRm(WinRmConfig { address: "ws2", port: None, user: "nurse", password: Credential("ws"), security: HttpNtlm, verify_name: None }) }
             Some((Some(10.77.0.2), StartTls, Credential("bind")))
-            Some((Ntlm, CaFile("/ws-ca.pem"), WorkstationScope { ou: Some("OU=Workstations,DC=lab,DC=example"), group: None }))
+            Some((Ntlm, CaFile("/ws-ca.pem"), WorkstationScope { ou: Some("OU=Workstations,DC=lab,DC=example"), group: None, approved: [] }))
             Some([ChannelConfig { name: "mail", min_severity: Critical, kind: Email(EmailConfig { server: "mx", port: 587, security: Tls, from: "a@b", to: ["c@d"], login: None, ca_file: None }) }])"#]].assert_eq(&actual);
     }
 
@@ -815,6 +815,7 @@ ca_file = "/ca.pem"
             Ok(Some(WorkstationScope {
                 ou: None,
                 group: Some("CN=Scanned PCs\\, front desk,DC=lab,DC=example".to_owned()),
+                approved: Vec::new(),
             }))
         );
     }

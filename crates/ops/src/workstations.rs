@@ -109,11 +109,16 @@ pub fn triage(
     for computer in workstations {
         let name = computer.dns_host_name.as_deref().map(str::to_lowercase);
         // The login goes only to objects an administrator made and placed: these come first.
+        let approved = scope
+            .approved
+            .iter()
+            .any(|account| account.eq_ignore_ascii_case(&computer.account));
         let refused = match &computer.creator_sid {
-            Some(sid) => Some(format!(
-                "created by a non-administrator (ms-DS-CreatorSID {sid}); an administrator must re-create or approve it"
+            Some(sid) if !approved => Some(format!(
+                "created by a non-administrator (ms-DS-CreatorSID {sid}); an administrator must re-create or approve it (workstations.approved = [\"{}\"])",
+                computer.account
             )),
-            None => out_of_scope(computer, scope),
+            _ => out_of_scope(computer, scope),
         };
         if let Some(reason) = refused {
             triage.not_checked.push(not_checked_for(computer, reason));
@@ -344,7 +349,8 @@ mod tests {
 
     /// `inventory`: one computer per line, `ACCOUNT DNS-NAME|- [class=…] [ou=…] [group=…]
     /// [creator=SID] [disabled] [stale]` (the OU defaults to `Workstations`);
-    /// `scope`: `ou=NAME`, `group=NAME` or both (space-separated), under `DC=clinic,DC=local`;
+    /// `scope`: `ou=NAME`, `group=NAME` or both (space-separated), under `DC=clinic,DC=local`,
+    /// plus any number of `approved=ACCOUNT`;
     /// `answers`: one probe answer per line, `dns-name IP` or `dns-name !reason`.
     #[track_caller]
     fn check(
@@ -365,6 +371,11 @@ mod tests {
         let scope = config::WorkstationScope {
             ou: word(&scope_words, "ou=").map(|ou| format!("OU={ou}, DC=Clinic,DC=local")),
             group: word(&scope_words, "group=").map(|g| format!("CN={g},DC=clinic,DC=local")),
+            approved: scope_words
+                .iter()
+                .filter_map(|w| w.strip_prefix("approved="))
+                .map(str::to_owned)
+                .collect(),
         };
         let computers: Vec<LatestComputer> = inventory
             .lines()
@@ -521,7 +532,7 @@ loose.clinic.local 10.0.0.69
                 scan ws1.clinic.local at 10.0.0.21:Some(5986) verifying Some("ws1.clinic.local") (WindowsWorkstation, Https { auth: Ntlm, trust: CaFile("/ws-ca.pem") })
                 not checked LOOSE$: not a member of the scanned group (workstations.group = CN=Scanned,DC=clinic,DC=local)
                 not checked NEST$: not a member of the scanned group (workstations.group = CN=Scanned,DC=clinic,DC=local)
-                not checked ROGUE$: created by a non-administrator (ms-DS-CreatorSID S-1-5-21-1-2-3-1105); an administrator must re-create or approve it
+                not checked ROGUE$: created by a non-administrator (ms-DS-CreatorSID S-1-5-21-1-2-3-1105); an administrator must re-create or approve it (workstations.approved = ["ROGUE$"])
                 not checked SPOOF$: outside the scanned OU (workstations.scope = OU=Workstations, DC=Clinic,DC=local)
             "#]],
         );
@@ -544,6 +555,27 @@ LOOK$ look.clinic.local ou=NotWorkstations
     }
 
     #[test]
+    fn an_administrator_can_approve_a_computer_a_user_created() {
+        check(
+            r"
+KIOSK7$ kiosk7.clinic.local creator=S-1-5-21-1-2-3-1105
+ROGUE$ rogue.clinic.local creator=S-1-5-21-1-2-3-1105
+FAR$ far.clinic.local ou=Computers creator=S-1-5-21-1-2-3-1105
+",
+            &[],
+            "ou=Workstations approved=KIOSK7$ approved=FAR$",
+            true,
+            "kiosk7.clinic.local 10.0.0.7\nrogue.clinic.local 10.0.0.66\nfar.clinic.local 10.0.0.8\n",
+            expect![[r#"
+                known 3, stale []
+                scan kiosk7.clinic.local at 10.0.0.7:Some(5986) verifying Some("kiosk7.clinic.local") (WindowsWorkstation, Https { auth: Ntlm, trust: CaFile("/ws-ca.pem") })
+                not checked FAR$: outside the scanned OU (workstations.scope = OU=Workstations, DC=Clinic,DC=local)
+                not checked ROGUE$: created by a non-administrator (ms-DS-CreatorSID S-1-5-21-1-2-3-1105); an administrator must re-create or approve it (workstations.approved = ["ROGUE$"])
+            "#]],
+        );
+    }
+
+    #[test]
     fn an_inventory_from_before_scopes_scans_nothing_until_rediscovered() {
         let old: Vec<LatestComputer> = serde_json::from_str(
             r#"[{"account": "WS1$", "class": "workstation", "operating_system": null,
@@ -553,6 +585,7 @@ LOOK$ look.clinic.local ou=NotWorkstations
         let scope = config::WorkstationScope {
             ou: Some("OU=Workstations,DC=clinic,DC=local".to_owned()),
             group: None,
+            approved: Vec::new(),
         };
         let triage = triage(&old, &[], &scope, true);
         assert!(triage.to_probe.is_empty());
