@@ -1,8 +1,9 @@
 //! Issue 14, finding 1: rogue workstations must not receive the workstation-admin login.
 //!
 //! The attack, against the lab's real Samba AD DC: a computer object that a plain domain user
-//! made (AD marks it with `mS-DS-CreatorSID`), and a computer outside the scope OU, each with a DNS
-//! record pointing at a listener this test runs and that records every connection. The workstation
+//! made (AD marks it with `mS-DS-CreatorSID`), a computer outside the scope OU and one outside the
+//! scope group, each with a DNS record pointing at a listener this test runs and that records
+//! every connection. The workstation
 //! scan must connect to neither (not even the online probe), name both in the coverage summary with
 //! the reason, and still scan a legitimate workstation, its certificate verified for its DNS name.
 //! Also: a `[workstations]` section with `https = false` or without a scope is refused (exit 78).
@@ -88,11 +89,33 @@ fn rogue_and_out_of_scope_computers_receive_nothing() {
         user_sid
     );
 
-    // ADIDNS: both names point at the attacker's host; ws001 at the lab's WinRM peer.
+    // The administrator's group of computers to scan: WS001 only (WS002 stays in the OU, outside
+    // the group).
+    let dc_url = format!("ldap://{}", env["LAB_DC_HOST"]);
+    let admin_login = format!("-UAdministrator%{}", admin.trim());
+    for args in [
+        &["group", "add", "Scanned PCs"][..],
+        &["group", "addmembers", "Scanned PCs", "WS001$"][..],
+    ] {
+        let out = Command::new("samba-tool")
+            .args(args)
+            .args(["-H", &dc_url, &admin_login])
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "samba-tool {args:?}: {}",
+            text(&out.stderr)
+        );
+    }
+
+    // ADIDNS: the rogue and unscoped names point at the attacker's host; ws001 at the lab's WinRM
+    // peer.
     let peer = env["LAB_WIN_HOSTS"].split_whitespace().next().unwrap();
     for (name, ip) in [
         ("rogue1", ROGUE_HOST),
         ("outside1", ROGUE_HOST),
+        ("ws002", ROGUE_HOST),
         ("ws001", peer),
     ] {
         let out = Command::new("samba-tool")
@@ -147,7 +170,9 @@ fn rogue_and_out_of_scope_computers_receive_nothing() {
 
     let config = write(
         "workstations.toml",
-        &format!("scope = \"OU=Workstations,{base_dn}\"\n"),
+        &format!(
+            "scope = \"OU=Workstations,{base_dn}\"\ngroup = \"CN=Scanned PCs,CN=Users,{base_dn}\"\n"
+        ),
     );
     let out = osiris(
         work.path(),
@@ -178,6 +203,12 @@ fn rogue_and_out_of_scope_computers_receive_nothing() {
     assert_eq!(
         reason("OUTSIDE1$"),
         format!("outside the scanned OU (workstations.scope = OU=Workstations,{base_dn})")
+    );
+    assert_eq!(
+        reason("WS002$"),
+        format!(
+            "not a member of the scanned group (workstations.group = CN=Scanned PCs,CN=Users,{base_dn})"
+        )
     );
     // The legitimate workstation is scanned over HTTPS, its certificate verified for its name.
     assert_eq!(summary["checked"], 1, "{summary:#}");
