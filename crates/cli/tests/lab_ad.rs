@@ -186,8 +186,8 @@ fn discovery_lists_exactly_the_seeded_computers_and_records_them() {
     }
     let mut ws_config = std::fs::read_to_string(&config).unwrap();
     ws_config.push_str(&format!(
-        "\n[workstations]\nuser = {:?}\npassword_file = {:?}\nca_file = {:?}\n",
-        env["LAB_WIN_USER"], env["LAB_WIN_PASSWORD_FILE"], env["LAB_CA"]
+        "\n[workstations]\nuser = {:?}\npassword_file = {:?}\nca_file = {:?}\nscope = \"OU=Workstations,{}\"\n",
+        env["LAB_WIN_USER"], env["LAB_WIN_PASSWORD_FILE"], env["LAB_CA"], env["LAB_DC_BASE_DN"]
     ));
     let ws_toml = lab.dir.join("workstations.toml");
     std::fs::write(&ws_toml, ws_config).unwrap();

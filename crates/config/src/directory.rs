@@ -6,7 +6,7 @@ use std::path::PathBuf;
 
 use serde::Deserialize;
 
-use crate::target::{PasswordSource, WinRmAuth, WinRmSecurity, WinRmTrust};
+use crate::target::{PasswordSource, WinRmAuth, WinRmTrust};
 use crate::{is_valid_windows_user, password_source};
 
 /// How to read the computer inventory from Active Directory.
@@ -40,14 +40,34 @@ pub enum DirectoryTls {
 }
 
 /// WinRM settings shared by every discovered workstation.
+///
+/// Always HTTPS, the certificate verified for the workstation's DNS name: the login goes only to
+/// hosts that prove that name, never over HTTP to whoever answers at an address DNS gave.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct WorkstationsConfig {
     /// Account with local admin rights on the workstations, e.g. `CLINIC\\osiris-scan`.
     pub user: String,
     pub password: PasswordSource,
-    pub security: WinRmSecurity,
+    pub auth: WinRmAuth,
+    /// How the workstations' HTTPS certificates are trusted (a CA file or the system roots).
+    pub trust: WinRmTrust,
+    /// Which directory objects may receive the login at all.
+    pub scope: WorkstationScope,
     /// How long the online probe (a TCP connect to the WinRM port) waits, in milliseconds (1 to 30000).
     pub probe_timeout_ms: u64,
+}
+
+/// The computers an administrator chose to scan: in the OU `ou` (or below it) and a direct member
+/// of `group`; at least one is set, and a computer must satisfy every one that is set.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WorkstationScope {
+    /// Distinguished name of an OU, e.g. `OU=Workstations,DC=clinic,DC=local`.
+    pub ou: Option<String>,
+    /// Distinguished name of a group, e.g. `CN=Scanned PCs,OU=Groups,DC=clinic,DC=local`.
+    pub group: Option<String>,
+    /// Accounts (`sAMAccountName`, e.g. `KIOSK7$`) that a non-administrator created and an
+    /// administrator has checked and approves for scanning; they must still be in scope.
+    pub approved: Vec<String>,
 }
 
 /// `[directory]` as written.
@@ -94,10 +114,20 @@ pub(crate) struct RawWorkstations {
     password_file: Option<PathBuf>,
     #[serde(default)]
     credential: Option<String>,
-    /// `ntlm` (default) or `basic` (HTTPS only).
+    /// Only computers in this OU (or below it) are scanned, e.g. `OU=Workstations,DC=clinic,DC=local`.
+    #[serde(default)]
+    scope: Option<String>,
+    /// Only direct members of this group are scanned, e.g. `CN=Scanned PCs,DC=clinic,DC=local`.
+    #[serde(default)]
+    group: Option<String>,
+    /// Computer accounts created by non-administrators (`mS-DS-CreatorSID` set) that an
+    /// administrator has checked and approves for scanning, e.g. `["KIOSK7$"]`.
+    #[serde(default)]
+    approved: Vec<String>,
+    /// `ntlm` (default) or `basic`.
     #[serde(default)]
     auth: Option<String>,
-    /// `true` (default, port 5986) or `false` (5985, NTLM message encryption).
+    /// Must stay `true` (the default, port 5986): HTTP towards discovered hosts is refused.
     #[serde(default)]
     https: Option<bool>,
     /// PEM file of the CA that issued the workstations' WinRM certificates.
@@ -209,50 +239,106 @@ impl RawWorkstations {
                 self.user.escape_debug()
             ));
         }
-        let https = self.https.unwrap_or(true);
+        if self.https == Some(false) {
+            problems.push(
+                "workstations: https = false is refused: the workstation login would go by NTLM over HTTP to whatever address DNS gives for a name in the directory, where a rogue host collects it; delete `https = false` and set `ca_file` to the CA that issues the workstations' WinRM certificates (e.g. your AD CS root)".to_owned(),
+            );
+        }
         let auth = match self.auth.as_deref().unwrap_or("ntlm") {
             "ntlm" => Some(WinRmAuth::Ntlm),
-            "basic" if https => Some(WinRmAuth::Basic),
-            "basic" => {
-                problems.push(
-                    "workstations: auth = \"basic\" sends the password readably over HTTP; use https = true or ntlm".to_owned(),
-                );
-                None
-            }
+            "basic" => Some(WinRmAuth::Basic),
             other => {
                 problems.push(format!(
-                    "workstations.auth `{other}` is unknown (use \"ntlm\" or \"basic\")"
+                    "workstations.auth `{}` is unknown (use \"ntlm\" or \"basic\")",
+                    other.escape_debug()
                 ));
                 None
             }
         };
-        if !https && self.ca_file.is_some() {
-            problems.push("workstations: `ca_file` needs https = true".to_owned());
-        }
+        let scope = self.scope(problems);
         if self.probe_timeout_ms == 0 || self.probe_timeout_ms > 30_000 {
             problems.push("workstations.probe_timeout_ms must be between 1 and 30000".to_owned());
         }
         if problems.len() > start {
             return None;
         }
-        let security = if https {
-            WinRmSecurity::Https {
-                auth: auth?,
-                trust: self
-                    .ca_file
-                    .clone()
-                    .map_or(WinRmTrust::SystemRoots, WinRmTrust::CaFile),
-            }
-        } else {
-            WinRmSecurity::HttpNtlm
-        };
         Some(WorkstationsConfig {
             user: self.user.clone(),
             password: password?,
-            security,
+            auth: auth?,
+            trust: self
+                .ca_file
+                .clone()
+                .map_or(WinRmTrust::SystemRoots, WinRmTrust::CaFile),
+            scope: scope?,
             probe_timeout_ms: self.probe_timeout_ms,
         })
     }
+
+    /// `scope` and `group`: at least one, each a distinguished name.
+    fn scope(&self, problems: &mut Vec<String>) -> Option<WorkstationScope> {
+        if self.scope.is_none() && self.group.is_none() {
+            problems.push(
+                "[workstations] needs `scope` (the OU whose computers receive the workstation login, e.g. scope = \"OU=Workstations,DC=clinic,DC=local\") or `group` (a group of the computers to scan, e.g. group = \"CN=Scanned PCs,OU=Groups,DC=clinic,DC=local\"), or both: without one, any domain user who joins a computer to the domain receives the login".to_owned(),
+            );
+            return None;
+        }
+        let mut ok = true;
+        for (field, value) in [("scope", &self.scope), ("group", &self.group)] {
+            if let Some(dn) = value.as_deref().filter(|dn| !is_distinguished_name(dn)) {
+                problems.push(format!(
+                    "workstations.{field} `{}` is not a distinguished name (e.g. \"OU=Workstations,DC=clinic,DC=local\")",
+                    dn.escape_debug()
+                ));
+                ok = false;
+            }
+        }
+        for account in &self.approved {
+            if !account.ends_with('$')
+                || !is_valid_windows_user(account)
+                || account.contains(['\\', '@'])
+            {
+                problems.push(format!(
+                    "workstations.approved: `{}` is not a computer account name (e.g. \"KIOSK7$\")",
+                    account.escape_debug()
+                ));
+                ok = false;
+            }
+        }
+        ok.then(|| WorkstationScope {
+            ou: self.scope.clone(),
+            group: self.group.clone(),
+            approved: self.approved.clone(),
+        })
+    }
+}
+
+/// `attribute=value` components separated by unescaped commas, without control characters.
+fn is_distinguished_name(dn: &str) -> bool {
+    if dn.trim().is_empty() || dn.chars().any(char::is_control) {
+        return false;
+    }
+    let mut components = Vec::new();
+    let mut current = String::new();
+    let mut escaped = false;
+    for ch in dn.chars() {
+        match ch {
+            ',' if !escaped => components.push(std::mem::take(&mut current)),
+            _ => current.push(ch),
+        }
+        escaped = ch == '\\' && !escaped;
+    }
+    components.push(current);
+    components.iter().all(|component| {
+        component.split_once('=').is_some_and(|(attribute, value)| {
+            let attribute = attribute.trim();
+            !attribute.is_empty()
+                && attribute
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '-')
+                && !value.trim().is_empty()
+        })
+    })
 }
 
 fn default_probe_timeout_ms() -> u64 {

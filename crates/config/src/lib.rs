@@ -21,7 +21,7 @@ pub use daemon::{
     ChannelConfig, ChannelKind, CredentialsConfig, DaemonConfig, EmailConfig, EmailLogin,
     EmailSecurity, EscalationConfig, MIN_INTERVAL_SECS, RemindAfter,
 };
-pub use directory::{DirectoryConfig, DirectoryTls, WorkstationsConfig};
+pub use directory::{DirectoryConfig, DirectoryTls, WorkstationScope, WorkstationsConfig};
 pub use target::{
     PasswordSource, SshConfig, SshLogin, TargetConfig, TransportConfig, WinRmAuth, WinRmConfig,
     WinRmSecurity, WinRmTrust,
@@ -730,6 +730,7 @@ ca_file = "/ca.pem"
 user = "LAB\\osiris"
 credential = "ws"
 ca_file = "/ws-ca.pem"
+scope = "OU=Workstations,DC=lab,DC=example"
 [escalation]
 [[escalation.channel]]
 name = "mail"
@@ -750,7 +751,7 @@ min_severity = "critical"
                     "{}\n{:?}\n{:?}\n{:?}",
                     targets.join("\n"),
                     config.directory.map(|d| (d.resolver, d.tls, d.password)),
-                    config.workstations.map(|w| w.security),
+                    config.workstations.map(|w| (w.auth, w.trust, w.scope)),
                     config.escalation.map(|e| e.channels),
                 )
             }
@@ -758,30 +759,64 @@ min_severity = "critical"
         };
         expect![[r#"
             TargetConfig { name: "web1", platform: Linux, transport: Ssh(SshConfig { address: "10.77.0.11", port: 22, user: "alice", login: Credential("web1-key"), become_root: true }) }
-            TargetConfig { name: "win1", platform: WindowsServer, transport: WinRm(WinRmConfig { address: "10.77.0.51", port: None, user: "LAB\\administrator", password: File("/p"), security: Https { auth: Basic, trust: PinSha256([0, 17, 34, 51, 68, 85, 102, 119, 136, 153, 170, 187, 204, 221, 238, 255, 0, 17, 34, 51, 68, 85, 102, 119, 136, 153, 170, 187, 204, 221, 238, 255]) } }) }
-            TargetConfig { name: "win2", platform: WindowsWorkstation, transport: WinRm(WinRmConfig { address: "ws2", port: None, user: "nurse", password: Credential("ws"), security: HttpNtlm }) }
+            TargetConfig { name: "win1", platform: WindowsServer, transport: WinRm(WinRmConfig { address: "10.77.0.51", port: None, user: "LAB\\administrator", password: File("/p"), security: Https { auth: Basic, trust: PinSha256([0, 17, 34, 51, 68, 85, 102, 119, 136, 153, 170, 187, 204, 221, 238, 255, 0, 17, 34, 51, 68, 85, 102, 119, 136, 153, 170, 187, 204, 221, 238, 255]) }, verify_name: None }) }
+            TargetConfig { name: "win2", platform: WindowsWorkstation, transport: WinRm(WinRmConfig { address: "ws2", port: None, user: "nurse", password: Credential("ws"), security: HttpNtlm, verify_name: None }) }
             Some((Some(10.77.0.2), StartTls, Credential("bind")))
-            Some(Https { auth: Ntlm, trust: CaFile("/ws-ca.pem") })
+            Some((Ntlm, CaFile("/ws-ca.pem"), WorkstationScope { ou: Some("OU=Workstations,DC=lab,DC=example"), group: None, approved: [] }))
             Some([ChannelConfig { name: "mail", min_severity: Critical, kind: Email(EmailConfig { server: "mx", port: 587, security: Tls, from: "a@b", to: ["c@d"], login: None, ca_file: None }) }])"#]].assert_eq(&actual);
     }
 
-    #[test]
-    fn workstations_without_https_take_no_ca_file() {
-        check(
-            r#"site = "lab"
+    const DIRECTORY: &str = r#"site = "lab"
 [directory]
 domain = "lab.example"
 dc = "dc1.lab.example"
 bind_user = "svc@lab.example"
 credential = "bind"
 ca_file = "/ca.pem"
-[workstations]
-user = "osiris"
-credential = "ws"
-https = false
-ca_file = "/ws-ca.pem"
-"#,
-            expect!["site.toml: workstations: `ca_file` needs https = true"],
+"#;
+
+    #[test]
+    fn workstations_are_never_reached_over_http() {
+        check(
+            &format!(
+                "{DIRECTORY}[workstations]\nuser = \"osiris\"\ncredential = \"ws\"\nhttps = false\nscope = \"OU=Workstations,DC=lab,DC=example\"\n"
+            ),
+            expect![
+                "site.toml: workstations: https = false is refused: the workstation login would go by NTLM over HTTP to whatever address DNS gives for a name in the directory, where a rogue host collects it; delete `https = false` and set `ca_file` to the CA that issues the workstations' WinRM certificates (e.g. your AD CS root)"
+            ],
+        );
+    }
+
+    #[test]
+    fn workstations_need_a_scope_chosen_by_an_administrator() {
+        check(
+            &format!("{DIRECTORY}[workstations]\nuser = \"osiris\"\ncredential = \"ws\"\n"),
+            expect![[
+                r#"site.toml: [workstations] needs `scope` (the OU whose computers receive the workstation login, e.g. scope = "OU=Workstations,DC=clinic,DC=local") or `group` (a group of the computers to scan, e.g. group = "CN=Scanned PCs,OU=Groups,DC=clinic,DC=local"), or both: without one, any domain user who joins a computer to the domain receives the login"#
+            ]],
+        );
+        check(
+            &format!(
+                "{DIRECTORY}[workstations]\nuser = \"osiris\"\ncredential = \"ws\"\nscope = \"Workstations\"\ngroup = \"CN=PCs,,DC=lab\"\n"
+            ),
+            expect![[r#"
+                site.toml: workstations.scope `Workstations` is not a distinguished name (e.g. "OU=Workstations,DC=clinic,DC=local")
+                site.toml: workstations.group `CN=PCs,,DC=lab` is not a distinguished name (e.g. "OU=Workstations,DC=clinic,DC=local")"#]],
+        );
+        let config = parse(
+            "site.toml",
+            &format!(
+                "{DIRECTORY}[workstations]\nuser = \"osiris\"\ncredential = \"ws\"\ngroup = 'CN=Scanned PCs\\, front desk,DC=lab,DC=example'\n"
+            ),
+        )
+        .map_err(|err| err.to_string());
+        assert_eq!(
+            config.map(|c| c.workstations.map(|w| w.scope)),
+            Ok(Some(WorkstationScope {
+                ou: None,
+                group: Some("CN=Scanned PCs\\, front desk,DC=lab,DC=example".to_owned()),
+                approved: Vec::new(),
+            }))
         );
     }
 

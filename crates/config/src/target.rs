@@ -73,6 +73,10 @@ pub struct WinRmConfig {
     pub user: String,
     pub password: PasswordSource,
     pub security: WinRmSecurity,
+    /// The DNS name the HTTPS certificate must carry while the connection goes to `address`;
+    /// set for discovered workstations (`address` is the IP their name resolved to), `None` for
+    /// configured targets (the certificate must carry `address` itself).
+    pub verify_name: Option<String>,
 }
 
 /// How WinRM messages are protected; only the safe combinations exist.
@@ -446,6 +450,7 @@ impl RawTarget {
             user: user?,
             password: password?,
             security,
+            verify_name: None,
         })
     }
 }

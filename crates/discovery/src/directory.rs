@@ -140,7 +140,7 @@ pub async fn search_computer_names(
     res
 }
 
-const COMPUTER_ATTRIBUTES: [&str; 9] = [
+const COMPUTER_ATTRIBUTES: [&str; 11] = [
     "cn",
     "sAMAccountName",
     "dNSHostName",
@@ -150,6 +150,8 @@ const COMPUTER_ATTRIBUTES: [&str; 9] = [
     "userAccountControl",
     "primaryGroupID",
     "whenCreated",
+    "memberOf",
+    "mS-DS-CreatorSID",
 ];
 
 struct Session {
@@ -460,7 +462,30 @@ fn raw_computer(entry: SearchEntry) -> RawComputer {
                     .map(|bytes| String::from_utf8_lossy(bytes).into_owned())
             })
     };
+    let values = |name: &str| -> Vec<String> {
+        attrs
+            .iter()
+            .find(|(key, _)| key.eq_ignore_ascii_case(name))
+            .map(|(_, values)| values.clone())
+            .unwrap_or_default()
+    };
+    // A SID whose bytes happen to be valid UTF-8 arrives as text; its bytes are the SID all the same.
+    let bytes = |name: &str| -> Option<Vec<u8>> {
+        attrs
+            .iter()
+            .find(|(key, _)| key.eq_ignore_ascii_case(name))
+            .and_then(|(_, values)| values.first())
+            .map(|text| text.as_bytes().to_vec())
+            .or_else(|| {
+                bin_attrs
+                    .iter()
+                    .find(|(key, _)| key.eq_ignore_ascii_case(name))
+                    .and_then(|(_, values)| values.first().cloned())
+            })
+    };
     RawComputer {
+        member_of: values("memberOf"),
+        creator_sid: bytes("mS-DS-CreatorSID"),
         cn: value("cn"),
         sam_account_name: value("sAMAccountName"),
         dns_host_name: value("dNSHostName"),

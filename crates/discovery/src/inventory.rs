@@ -67,6 +67,12 @@ pub struct Computer {
     pub primary_group_id: Option<u32>,
     /// At least one attribute value contained control characters (escaped in this struct).
     pub has_control_characters: bool,
+    /// `memberOf`: the groups the object is a direct member of (nested groups are not followed).
+    pub member_of: Vec<String>,
+    /// `mS-DS-CreatorSID` as text (`S-1-5-21-…`): a non-administrator created this object through
+    /// the machine account quota. An unparseable value is kept as `unparseable SID <hex>`, never
+    /// dropped.
+    pub creator_sid: Option<String>,
 }
 
 /// The result of one complete discovery: every computer object under the base DN.
@@ -137,6 +143,11 @@ pub struct RawComputer {
     pub primary_group_id: Option<String>,
     /// `whenCreated` (generalized time).
     pub when_created: Option<String>,
+    /// `memberOf`: the groups the object is a direct member of (distinguished names).
+    pub member_of: Vec<String>,
+    /// `mS-DS-CreatorSID` (binary SID): set by AD when a user without the right to create
+    /// computer objects added this one through the machine account quota.
+    pub creator_sid: Option<Vec<u8>>,
 }
 
 /// UAC flag ACCOUNTDISABLE.
@@ -297,6 +308,7 @@ pub fn computer_from_raw(
     let dns_host_name = raw.dns_host_name.as_deref().map(&mut clean);
     let operating_system = raw.operating_system.as_deref().map(&mut clean);
     let operating_system_version = raw.operating_system_version.as_deref().map(&mut clean);
+    let member_of = raw.member_of.iter().map(|dn| clean(dn)).collect();
     Computer {
         dn,
         name,
@@ -313,7 +325,33 @@ pub fn computer_from_raw(
         user_account_control,
         primary_group_id,
         has_control_characters,
+        member_of,
+        creator_sid: raw.creator_sid.as_deref().map(sid_to_string),
     }
+}
+
+/// A binary SID as text (`S-1-5-21-…`, MS-DTYP 2.4.2.2), or `unparseable SID <hex>`.
+pub fn sid_to_string(bytes: &[u8]) -> String {
+    let parsed = (|| {
+        let (&revision, rest) = bytes.split_first()?;
+        let (&count, rest) = rest.split_first()?;
+        let (authority, rest) = rest.split_at_checked(6)?;
+        if rest.len() != usize::from(count) * 4 {
+            return None;
+        }
+        let authority = authority
+            .iter()
+            .fold(0u64, |acc, byte| (acc << 8) | u64::from(*byte));
+        let mut text = format!("S-{revision}-{authority}");
+        for chunk in rest.as_chunks::<4>().0 {
+            text.push_str(&format!("-{}", u32::from_le_bytes(*chunk)));
+        }
+        Some(text)
+    })();
+    parsed.unwrap_or_else(|| {
+        let hex: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+        format!("unparseable SID {hex}")
+    })
 }
 
 /// Builds an inventory: sorts the computers and flags duplicate `dNSHostName`s.
@@ -415,7 +453,32 @@ mod tests {
             user_account_control: Some(uac.to_owned()),
             primary_group_id: Some(group.to_owned()),
             when_created: Some("20200101000000.0Z".to_owned()),
+            member_of: Vec::new(),
+            creator_sid: None,
         }
+    }
+
+    #[test]
+    fn creator_sids_read_as_windows_writes_them() {
+        // S-1-5-21-1004336348-1177238915-682003330-1105, as AD stores it.
+        let mut sid = vec![1u8, 5, 0, 0, 0, 0, 0, 5];
+        for sub in [21u32, 1_004_336_348, 1_177_238_915, 682_003_330, 1105] {
+            sid.extend_from_slice(&sub.to_le_bytes());
+        }
+        assert_eq!(
+            sid_to_string(&sid),
+            "S-1-5-21-1004336348-1177238915-682003330-1105"
+        );
+        assert_eq!(sid_to_string(&[1, 5, 0]), "unparseable SID 010500");
+        let mut computer = raw("ROGUE", Some("Windows 10 Pro"), "4096", "515");
+        computer.creator_sid = Some(sid);
+        computer.member_of = vec!["CN=Scanned PCs,DC=lab,DC=example".to_owned()];
+        let parsed = computer_from_raw(&computer, NOW, 90);
+        assert_eq!(
+            parsed.creator_sid.as_deref(),
+            Some("S-1-5-21-1004336348-1177238915-682003330-1105")
+        );
+        assert_eq!(parsed.member_of, ["CN=Scanned PCs,DC=lab,DC=example"]);
     }
 
     #[test]

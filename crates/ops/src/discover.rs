@@ -226,6 +226,15 @@ pub struct LatestComputer {
     pub disabled: bool,
     #[serde(default)]
     pub stale: bool,
+    /// Distinguished name (empty in an inventory kept before scopes existed).
+    #[serde(default)]
+    pub dn: String,
+    /// Direct group memberships (distinguished names).
+    #[serde(default)]
+    pub member_of: Vec<String>,
+    /// `mS-DS-CreatorSID`: set when a non-administrator created the object.
+    #[serde(default)]
+    pub creator_sid: Option<String>,
 }
 
 /// The computers of the last complete inventory (`None` before the first `osiris discover`).
@@ -250,6 +259,9 @@ impl From<&discovery::Computer> for LatestComputer {
             dns_host_name: c.dns_host_name.clone(),
             disabled: c.disabled,
             stale: c.stale,
+            dn: c.dn.clone(),
+            member_of: c.member_of.clone(),
+            creator_sid: c.creator_sid.clone(),
         }
     }
 }
@@ -278,6 +290,8 @@ impl LatestComputer {
             user_account_control: 0,
             primary_group_id: None,
             has_control_characters: false,
+            member_of: self.member_of,
+            creator_sid: self.creator_sid,
         }
     }
 }

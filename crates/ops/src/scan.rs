@@ -177,6 +177,7 @@ fn winrm_transport(
         user: winrm.user.clone(),
         password: secrets.password(&what, &winrm.password)?,
         tls,
+        server_name: winrm.verify_name.clone(),
         connect_timeout: std::time::Duration::from_secs(10),
         operation_timeout: std::time::Duration::from_secs(60),
     };

@@ -1,6 +1,9 @@
-//! The workstation cycle: the workstations of the last Active Directory inventory become WinRM
-//! targets after name resolution (through the site's DNS, usually the DC) and an online probe;
-//! every known workstation is accounted for in a signed site summary bundle, scanned or not.
+//! The workstation cycle: the workstations of the last Active Directory inventory that lie in the
+//! administrator's scope (`[workstations] scope`/`group`) and were not created by a
+//! non-administrator (`mS-DS-CreatorSID`) become WinRM targets after name resolution (through the
+//! site's DNS, usually the DC) and an online probe; they are reached over HTTPS only, the
+//! certificate verified for their DNS name. Every known workstation is accounted for in a signed
+//! site summary bundle, scanned or not.
 
 use std::collections::BTreeMap;
 use std::net::{IpAddr, SocketAddr};
@@ -65,10 +68,10 @@ pub async fn plan(config: &config::Config, data_dir: &Path) -> anyhow::Result<Op
         .iter()
         .map(|t| t.name.to_lowercase())
         .collect();
-    let triage = triage(&computers, &configured, resolver.is_some());
+    let triage = triage(&computers, &configured, &ws.scope, resolver.is_some());
     let outcomes = match resolver {
         Some(resolver) => {
-            let port = ws.security.default_port();
+            let port = HTTPS_PORT;
             let timeout = Duration::from_millis(ws.probe_timeout_ms);
             probe(&triage.to_probe, resolver, port, timeout).await?
         }
@@ -77,10 +80,19 @@ pub async fn plan(config: &config::Config, data_dir: &Path) -> anyhow::Result<Op
     Ok(Some(assemble(triage, outcomes, ws)))
 }
 
-/// Sorts the inventory's workstations into those to probe and those not checked (disabled, no or
-/// an invalid DNS name, configured as a server target, no DNS server to resolve them).
+/// The WinRM HTTPS port: discovered workstations are never reached over HTTP.
+const HTTPS_PORT: u16 = 5986;
+
+/// Sorts the inventory's workstations into those to probe and those not checked (disabled,
+/// created by a non-administrator, outside the scope, no or an invalid DNS name, configured as a
+/// server target, no DNS server to resolve them).
 /// `configured` holds the configured targets' names in lower case.
-pub fn triage(computers: &[LatestComputer], configured: &[String], has_resolver: bool) -> Triage {
+pub fn triage(
+    computers: &[LatestComputer],
+    configured: &[String],
+    scope: &config::WorkstationScope,
+    has_resolver: bool,
+) -> Triage {
     let workstations: Vec<&LatestComputer> = computers
         .iter()
         .filter(|c| c.class == "workstation")
@@ -96,6 +108,22 @@ pub fn triage(computers: &[LatestComputer], configured: &[String], has_resolver:
     };
     for computer in workstations {
         let name = computer.dns_host_name.as_deref().map(str::to_lowercase);
+        // The login goes only to objects an administrator made and placed: these come first.
+        let approved = scope
+            .approved
+            .iter()
+            .any(|account| account.eq_ignore_ascii_case(&computer.account));
+        let refused = match &computer.creator_sid {
+            Some(sid) if !approved => Some(format!(
+                "created by a non-administrator (ms-DS-CreatorSID {sid}); an administrator must re-create or approve it (workstations.approved = [\"{}\"])",
+                computer.account
+            )),
+            _ => out_of_scope(computer, scope),
+        };
+        if let Some(reason) = refused {
+            triage.not_checked.push(not_checked_for(computer, reason));
+            continue;
+        }
         let reason = match &name {
             _ if computer.disabled => Some("disabled in Active Directory"),
             None => Some("no DNS name in Active Directory"),
@@ -149,23 +177,79 @@ pub fn assemble(
     }
 }
 
-/// The WinRM target of one online workstation.
+/// The WinRM target of one online workstation: HTTPS to the address its name resolved to, the
+/// certificate verified for that name.
 pub fn workstation_target(
     name: String,
     ip: IpAddr,
     ws: &config::WorkstationsConfig,
 ) -> config::TargetConfig {
     config::TargetConfig {
-        name,
         platform: model::Platform::WindowsWorkstation,
         transport: config::TransportConfig::WinRm(config::WinRmConfig {
             address: ip.to_string(),
-            port: None,
+            port: Some(HTTPS_PORT),
             user: ws.user.clone(),
             password: ws.password.clone(),
-            security: ws.security.clone(),
+            security: config::WinRmSecurity::Https {
+                auth: ws.auth,
+                trust: ws.trust.clone(),
+            },
+            verify_name: Some(name.clone()),
         }),
+        name,
     }
+}
+
+/// Why a computer is outside the administrator's scope, or `None` when it is inside.
+fn out_of_scope(computer: &LatestComputer, scope: &config::WorkstationScope) -> Option<String> {
+    if computer.dn.is_empty() {
+        return Some(
+            "the stored inventory predates workstation scopes; run `osiris discover` again"
+                .to_owned(),
+        );
+    }
+    if let Some(ou) = &scope.ou {
+        let dn = normalize_dn(&computer.dn);
+        let ou_norm = normalize_dn(ou);
+        let inside = dn
+            .strip_suffix(&ou_norm)
+            .is_some_and(|head| head.ends_with(',') && !head.ends_with("\\,"));
+        if !inside {
+            return Some(format!(
+                "outside the scanned OU (workstations.scope = {ou})"
+            ));
+        }
+    }
+    if let Some(group) = &scope.group {
+        let group_norm = normalize_dn(group);
+        if !computer
+            .member_of
+            .iter()
+            .any(|dn| normalize_dn(dn) == group_norm)
+        {
+            return Some(format!(
+                "not a member of the scanned group (workstations.group = {group})"
+            ));
+        }
+    }
+    None
+}
+
+/// A distinguished name for comparison: lower case, no spaces around `,` and `=`.
+fn normalize_dn(dn: &str) -> String {
+    let mut out = String::with_capacity(dn.len());
+    for part in dn.trim().split(',') {
+        if !out.is_empty() {
+            out.push(',');
+        }
+        let part = match part.split_once('=') {
+            Some((attribute, value)) => format!("{}={}", attribute.trim(), value.trim()),
+            None => part.trim().to_owned(),
+        };
+        out.push_str(&part.to_lowercase());
+    }
+    out
 }
 
 /// Resolves each candidate through `resolver` and connects to its WinRM `port`, 64 at a time.
@@ -263,16 +347,36 @@ mod tests {
 
     use super::*;
 
-    /// `inventory`: one computer per line, `ACCOUNT DNS-NAME|- [class=…] [disabled] [stale]`;
+    /// `inventory`: one computer per line, `ACCOUNT DNS-NAME|- [class=…] [ou=…] [group=…]
+    /// [creator=SID] [disabled] [stale]` (the OU defaults to `Workstations`);
+    /// `scope`: `ou=NAME`, `group=NAME` or both (space-separated), under `DC=clinic,DC=local`,
+    /// plus any number of `approved=ACCOUNT`;
     /// `answers`: one probe answer per line, `dns-name IP` or `dns-name !reason`.
     #[track_caller]
     fn check(
         inventory: &str,
         configured: &[&str],
+        scope: &str,
         has_resolver: bool,
         answers: &str,
         expect: Expect,
     ) {
+        let word = |words: &[&str], key: &str| -> Option<String> {
+            words
+                .iter()
+                .find_map(|w| w.strip_prefix(key))
+                .map(str::to_owned)
+        };
+        let scope_words: Vec<&str> = scope.split_whitespace().collect();
+        let scope = config::WorkstationScope {
+            ou: word(&scope_words, "ou=").map(|ou| format!("OU={ou}, DC=Clinic,DC=local")),
+            group: word(&scope_words, "group=").map(|g| format!("CN={g},DC=clinic,DC=local")),
+            approved: scope_words
+                .iter()
+                .filter_map(|w| w.strip_prefix("approved="))
+                .map(str::to_owned)
+                .collect(),
+        };
         let computers: Vec<LatestComputer> = inventory
             .lines()
             .filter(|line| !line.trim().is_empty())
@@ -290,12 +394,21 @@ mod tests {
                     "dns_host_name": (words[1] != "-").then_some(words[1]),
                     "disabled": words.contains(&"disabled"),
                     "stale": words.contains(&"stale"),
+                    "dn": format!(
+                        "CN={},OU={},DC=clinic,DC=local",
+                        words[0].trim_end_matches('$'),
+                        word(&words, "ou=").unwrap_or_else(|| "Workstations".to_owned())
+                    ),
+                    "member_of": word(&words, "group=")
+                        .map(|g| vec![format!("CN={g},DC=clinic,DC=local")])
+                        .unwrap_or_default(),
+                    "creator_sid": word(&words, "creator="),
                 }))
                 .expect("fixture computer")
             })
             .collect();
         let configured: Vec<String> = configured.iter().map(|c| (*c).to_owned()).collect();
-        let triage = triage(&computers, &configured, has_resolver);
+        let triage = triage(&computers, &configured, &scope, has_resolver);
         let outcomes = triage
             .to_probe
             .iter()
@@ -315,17 +428,25 @@ mod tests {
         let ws = config::WorkstationsConfig {
             user: "CLINIC\\osiris-scan".to_owned(),
             password: config::PasswordSource::Credential("ws".to_owned()),
-            security: config::WinRmSecurity::HttpNtlm,
+            auth: config::WinRmAuth::Ntlm,
+            trust: config::WinRmTrust::CaFile("/ws-ca.pem".into()),
+            scope,
             probe_timeout_ms: 1500,
         };
         let plan = assemble(triage, outcomes, &ws);
         let mut actual = format!("known {}, stale {:?}\n", plan.known, plan.stale);
         for target in &plan.targets {
+            let config::TransportConfig::WinRm(winrm) = &target.transport else {
+                panic!("a workstation target is WinRM");
+            };
             actual += &format!(
-                "scan {} at {} ({:?})\n",
+                "scan {} at {}:{:?} verifying {:?} ({:?}, {:?})\n",
                 target.name,
-                target.address().unwrap_or("-"),
-                target.platform
+                winrm.address,
+                winrm.port,
+                winrm.verify_name,
+                target.platform,
+                winrm.security,
             );
         }
         for skipped in &plan.not_checked {
@@ -348,6 +469,7 @@ SRV$ srv.clinic.local class=server
 FRONT$ front.clinic.local
 ",
             &["front.clinic.local"],
+            "ou=Workstations",
             true,
             "
 ws1.clinic.local 10.0.0.21
@@ -356,7 +478,7 @@ ws3.clinic.local !not in DNS: no such name
 ",
             expect![[r#"
                 known 7, stale ["WS2$", "OLD$"]
-                scan ws1.clinic.local at 10.0.0.21 (WindowsWorkstation)
+                scan ws1.clinic.local at 10.0.0.21:Some(5986) verifying Some("ws1.clinic.local") (WindowsWorkstation, Https { auth: Ntlm, trust: CaFile("/ws-ca.pem") })
                 not checked BAD$: its DNS name is not a valid host name
                 not checked FRONT$: also configured as a server target; scanned there
                 not checked NONAME$: no DNS name in Active Directory
@@ -372,6 +494,7 @@ ws3.clinic.local !not in DNS: no such name
         check(
             "WS1$ ws1.clinic.local\nWS2$ ws2.clinic.local\n",
             &[],
+            "ou=Workstations",
             false,
             "",
             expect![[r#"
@@ -379,6 +502,96 @@ ws3.clinic.local !not in DNS: no such name
                 not checked WS1$: no DNS server to resolve it (set directory.resolver)
                 not checked WS2$: no DNS server to resolve it (set directory.resolver)
             "#]],
+        );
+    }
+
+    #[test]
+    fn only_objects_an_administrator_made_and_placed_receive_the_login() {
+        // ROGUE$ was joined by a plain domain user (MachineAccountQuota sets ms-DS-CreatorSID);
+        // SPOOF$ sits in the default Computers container; both answer, neither is probed.
+        check(
+            r"
+WS1$ ws1.clinic.local group=Scanned
+ROGUE$ rogue.clinic.local group=Scanned creator=S-1-5-21-1-2-3-1105
+SPOOF$ spoof.clinic.local ou=Computers group=Scanned
+NEST$ nest.clinic.local ou=Kiosks,OU=Workstations
+LOOSE$ loose.clinic.local
+",
+            &[],
+            "ou=Workstations group=Scanned",
+            true,
+            "
+ws1.clinic.local 10.0.0.21
+rogue.clinic.local 10.0.0.66
+spoof.clinic.local 10.0.0.67
+nest.clinic.local 10.0.0.68
+loose.clinic.local 10.0.0.69
+",
+            expect![[r#"
+                known 5, stale []
+                scan ws1.clinic.local at 10.0.0.21:Some(5986) verifying Some("ws1.clinic.local") (WindowsWorkstation, Https { auth: Ntlm, trust: CaFile("/ws-ca.pem") })
+                not checked LOOSE$: not a member of the scanned group (workstations.group = CN=Scanned,DC=clinic,DC=local)
+                not checked NEST$: not a member of the scanned group (workstations.group = CN=Scanned,DC=clinic,DC=local)
+                not checked ROGUE$: created by a non-administrator (ms-DS-CreatorSID S-1-5-21-1-2-3-1105); an administrator must re-create or approve it (workstations.approved = ["ROGUE$"])
+                not checked SPOOF$: outside the scanned OU (workstations.scope = OU=Workstations, DC=Clinic,DC=local)
+            "#]],
+        );
+        // Sub-OUs are inside the scope; an OU whose name merely ends the same is not.
+        check(
+            r"
+NEST$ nest.clinic.local ou=Kiosks,OU=Workstations
+LOOK$ look.clinic.local ou=NotWorkstations
+",
+            &[],
+            "ou=Workstations",
+            true,
+            "nest.clinic.local 10.0.0.68\nlook.clinic.local 10.0.0.70\n",
+            expect![[r#"
+                known 2, stale []
+                scan nest.clinic.local at 10.0.0.68:Some(5986) verifying Some("nest.clinic.local") (WindowsWorkstation, Https { auth: Ntlm, trust: CaFile("/ws-ca.pem") })
+                not checked LOOK$: outside the scanned OU (workstations.scope = OU=Workstations, DC=Clinic,DC=local)
+            "#]],
+        );
+    }
+
+    #[test]
+    fn an_administrator_can_approve_a_computer_a_user_created() {
+        check(
+            r"
+KIOSK7$ kiosk7.clinic.local creator=S-1-5-21-1-2-3-1105
+ROGUE$ rogue.clinic.local creator=S-1-5-21-1-2-3-1105
+FAR$ far.clinic.local ou=Computers creator=S-1-5-21-1-2-3-1105
+",
+            &[],
+            "ou=Workstations approved=KIOSK7$ approved=FAR$",
+            true,
+            "kiosk7.clinic.local 10.0.0.7\nrogue.clinic.local 10.0.0.66\nfar.clinic.local 10.0.0.8\n",
+            expect![[r#"
+                known 3, stale []
+                scan kiosk7.clinic.local at 10.0.0.7:Some(5986) verifying Some("kiosk7.clinic.local") (WindowsWorkstation, Https { auth: Ntlm, trust: CaFile("/ws-ca.pem") })
+                not checked FAR$: outside the scanned OU (workstations.scope = OU=Workstations, DC=Clinic,DC=local)
+                not checked ROGUE$: created by a non-administrator (ms-DS-CreatorSID S-1-5-21-1-2-3-1105); an administrator must re-create or approve it (workstations.approved = ["ROGUE$"])
+            "#]],
+        );
+    }
+
+    #[test]
+    fn an_inventory_from_before_scopes_scans_nothing_until_rediscovered() {
+        let old: Vec<LatestComputer> = serde_json::from_str(
+            r#"[{"account": "WS1$", "class": "workstation", "operating_system": null,
+                 "operating_system_version": null, "dns_host_name": "ws1.clinic.local"}]"#,
+        )
+        .expect("old inventory");
+        let scope = config::WorkstationScope {
+            ou: Some("OU=Workstations,DC=clinic,DC=local".to_owned()),
+            group: None,
+            approved: Vec::new(),
+        };
+        let triage = triage(&old, &[], &scope, true);
+        assert!(triage.to_probe.is_empty());
+        assert_eq!(
+            triage.not_checked[0].reason,
+            "the stored inventory predates workstation scopes; run `osiris discover` again"
         );
     }
 }

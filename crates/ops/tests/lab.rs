@@ -428,7 +428,7 @@ async fn discovery_keeps_the_inventory_and_the_plan_accounts_for_every_workstati
     let env = &world.lab.env;
     let directory = |password: &str| {
         format!(
-            "site = \"lab\"\n{}\n[directory]\ndomain = \"{}\"\ndc = \"{}\"\nbind_user = \"{}\"\n{password}\nca_file = {:?}\n\n[workstations]\nuser = \"{}\"\ncredential = \"win-admin\"\nca_file = {:?}\n",
+            "site = \"lab\"\n{}\n[directory]\ndomain = \"{}\"\ndc = \"{}\"\nbind_user = \"{}\"\n{password}\nca_file = {:?}\n\n[workstations]\nuser = \"{}\"\ncredential = \"win-admin\"\nca_file = {:?}\nscope = \"OU=Workstations,{}\"\n",
             world.credentials,
             env["LAB_DC_DOMAIN"],
             env["LAB_DC_HOST"],
@@ -436,6 +436,7 @@ async fn discovery_keeps_the_inventory_and_the_plan_accounts_for_every_workstati
             env["LAB_CA"],
             env["LAB_WIN_USER"],
             env["LAB_CA"],
+            env["LAB_DC_BASE_DN"],
         )
     };
     let config = load(&world.work, &directory("credential = \"ad-bind\"")).unwrap();

@@ -26,6 +26,14 @@ pub enum WinRmConfigError {
     /// A CA file or certificate pin was given for plain HTTP.
     #[error("a CA file or certificate pin needs HTTPS")]
     TlsWithoutHttps,
+    /// A host verified by its DNS name is only ever reached over HTTPS.
+    #[error(
+        "a host found in the directory is reached only over HTTPS, its certificate verified for its DNS name; never over HTTP"
+    )]
+    ServerNameWithoutHttps,
+    /// The name the certificate must carry is not a DNS name.
+    #[error("server name `{}` is not a DNS name the certificate could carry", .0.escape_debug())]
+    ServerName(String),
     /// The CA file does not exist.
     #[error("CA file {} does not exist or is not a file", .0.display())]
     CaFile(PathBuf),

@@ -2,10 +2,13 @@
 //! (docs/WINDOWS-PROTOCOL.md §1), on `winrm-rs`.
 //!
 //! HTTPS (5986) with CA verification or a pinned certificate by default; HTTP (5985) only with
-//! NTLM message sealing; Basic only over HTTPS. The script travels on stdin behind a fixed
+//! NTLM message sealing; Basic only over HTTPS. A target with a `server_name` (a discovered
+//! workstation) is reached at its resolved address while its certificate is verified for that
+//! name (SNI and name check), through a loopback relay ([`tunnel`]). The script travels on stdin behind a fixed
 //! `-EncodedCommand` bootstrap, so nothing of it reaches a command line.
 
 use std::fmt;
+use std::net::IpAddr;
 use std::path::PathBuf;
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
@@ -13,10 +16,12 @@ use std::time::{Duration, Instant};
 use base64::Engine as _;
 use transport::{Interpreter, Output, ScriptRun, Session, Transport, TransportError};
 use winrm_rs::{
-    AuthMethod, EncryptionMode, TlsProvider, WinrmClient, WinrmConfig, WinrmCredentials, WinrmError,
+    AuthMethod, EncryptionMode, SecretString, TlsProvider, WinrmClient, WinrmConfig,
+    WinrmCredentials, WinrmError,
 };
 
 mod error;
+mod tunnel;
 
 pub use error::WinRmConfigError;
 
@@ -79,6 +84,10 @@ pub struct WinRmTarget {
     pub user: String,
     pub password: String,
     pub tls: Tls,
+    /// The DNS name the HTTPS certificate must be valid for, while the connection goes to
+    /// `address` (an IP address): set for hosts found in the directory, whose address came from
+    /// DNS. `None`: the certificate must be valid for `address` itself.
+    pub server_name: Option<String>,
     pub connect_timeout: Duration,
     /// WS-Man operation timeout (each Receive waits at most this long on the host).
     pub operation_timeout: Duration,
@@ -95,6 +104,7 @@ impl fmt::Debug for WinRmTarget {
             .field("user", &self.user)
             .field("password", &"[REDACTED]")
             .field("tls", &self.tls)
+            .field("server_name", &self.server_name)
             .finish()
     }
 }
@@ -104,6 +114,8 @@ pub struct WinRmTransport {
     target: WinRmTarget,
     client: std::sync::Arc<WinrmClient>,
     port: u16,
+    /// The relay to `address` for a target verified by `server_name`; stops when dropped.
+    _tunnel: Option<tunnel::PinnedTunnel>,
 }
 
 impl fmt::Debug for WinRmTransport {
@@ -133,7 +145,37 @@ impl WinRmTransport {
         let port = target
             .port
             .unwrap_or(if target.https { 5986 } else { 5985 });
+        let tunnel = match &target.server_name {
+            None => None,
+            Some(name) => {
+                if !target.https {
+                    return Err(WinRmConfigError::ServerNameWithoutHttps);
+                }
+                if !model::is_valid_host(name) || name.parse::<IpAddr>().is_ok() {
+                    return Err(WinRmConfigError::ServerName(name.clone()));
+                }
+                let ip = target
+                    .address
+                    .parse::<IpAddr>()
+                    .map_err(|_| WinRmConfigError::Address(target.address.clone()))?;
+                let tunnel = tunnel::PinnedTunnel::start(
+                    name,
+                    ip,
+                    port,
+                    target.connect_timeout.max(Duration::from_secs(1)),
+                )
+                .map_err(|err| {
+                    WinRmConfigError::Client(format!(
+                        "cannot start the loopback relay to {ip}: {err}"
+                    ))
+                })?;
+                Some(tunnel)
+            }
+        };
         let config = WinrmConfig {
+            proxy: tunnel
+                .as_ref()
+                .map(|tunnel| SecretString::from(tunnel.proxy_url().as_str())),
             port: Some(port),
             use_tls: target.https,
             accept_invalid_certs: false,
@@ -174,6 +216,7 @@ impl WinRmTransport {
             target,
             client: std::sync::Arc::new(client),
             port,
+            _tunnel: tunnel,
         })
     }
 }
@@ -181,8 +224,12 @@ impl WinRmTransport {
 impl Transport for WinRmTransport {
     fn describe(&self) -> String {
         let scheme = if self.target.https { "https" } else { "http" };
+        let verified = match &self.target.server_name {
+            Some(name) => format!(" (certificate for {name})"),
+            None => String::new(),
+        };
         format!(
-            "winrm {scheme}://{}@{}:{}",
+            "winrm {scheme}://{}@{}:{}{verified}",
             self.target.user, self.target.address, self.port
         )
     }
@@ -191,7 +238,12 @@ impl Transport for WinRmTransport {
         let (requests, inbox) = tokio::sync::mpsc::unbounded_channel::<Request>();
         let (ready_tx, ready_rx) = mpsc::channel::<Result<(), TransportError>>();
         let client = std::sync::Arc::clone(&self.client);
-        let host = self.target.address.clone();
+        // The URL names the host the certificate must prove; the relay (if any) picks the address.
+        let host = self
+            .target
+            .server_name
+            .clone()
+            .unwrap_or_else(|| self.target.address.clone());
         let target = self.describe();
         let open_deadline = self.target.connect_timeout + self.target.operation_timeout;
         let worker = std::thread::Builder::new()
@@ -492,6 +544,7 @@ mod tests {
             user: "LAB\\administrator".to_owned(),
             password: "s3cret-Passw0rd".to_owned(),
             tls: Tls::SystemRoots,
+            server_name: None,
             connect_timeout: Duration::from_secs(5),
             operation_timeout: Duration::from_secs(20),
         }
@@ -562,6 +615,29 @@ mod tests {
                     ..target()
                 },
                 "/nonexistent/ca.pem",
+            ),
+            (
+                WinRmTarget {
+                    https: false,
+                    server_name: Some("ws1.clinic.local".to_owned()),
+                    ..target()
+                },
+                "never over HTTP",
+            ),
+            (
+                WinRmTarget {
+                    server_name: Some("10.0.0.6".to_owned()),
+                    ..target()
+                },
+                "not a DNS name",
+            ),
+            (
+                WinRmTarget {
+                    address: "ws1.clinic.local".to_owned(),
+                    server_name: Some("ws1.clinic.local".to_owned()),
+                    ..target()
+                },
+                "not an IP address",
             ),
         ];
         for (target, want) in cases {

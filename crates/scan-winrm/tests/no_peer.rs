@@ -17,6 +17,7 @@ fn target(port: u16) -> WinRmTarget {
         user: "administrator".to_owned(),
         password: "Passw0rd!".to_owned(),
         tls: Tls::SystemRoots,
+        server_name: None,
         connect_timeout: Duration::from_secs(2),
         operation_timeout: Duration::from_secs(2),
     }

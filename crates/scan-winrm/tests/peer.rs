@@ -56,6 +56,7 @@ fn target(peer: &FakeWinrm, https: bool, auth: Auth, tls: Tls) -> WinRmTarget {
         user: format!("{}\\{}", FakeWinrm::DOMAIN, FakeWinrm::USER),
         password: FakeWinrm::PASSWORD.to_owned(),
         tls,
+        server_name: None,
         connect_timeout: Duration::from_secs(5),
         operation_timeout: Duration::from_secs(20),
     }
@@ -225,6 +226,53 @@ fn wrong_password_untrusted_certificate_and_wrong_pin_are_clear_errors() {
         .filter(|e| e["action"] == "Create")
         .count();
     assert_eq!(creates, 0);
+}
+
+/// A directory host is reached at the address its name resolved to, with its certificate verified
+/// for that name (SNI and name check): a certificate for the name works, while a host at that
+/// address whose certificate does not name it (a rogue machine behind a forged DNS record) gets a
+/// failed TLS handshake and never an HTTP request, so never the login.
+#[test]
+fn directory_hosts_are_verified_by_name_while_connected_by_address() {
+    let dir = tempfile::tempdir().unwrap();
+    let Some(peer) = peer(dir.path()) else { return };
+    // The peer's certificate names `localhost` (and 127.0.0.1).
+    let by_name = WinRmTarget {
+        server_name: Some("localhost".to_owned()),
+        ..target(&peer, true, Auth::Ntlm, Tls::CaFile(peer.ca_path()))
+    };
+    let transport = WinRmTransport::new(by_name).unwrap();
+    assert!(
+        transport
+            .describe()
+            .ends_with("(certificate for localhost)"),
+        "{}",
+        transport.describe()
+    );
+    let outputs = run(&transport, &[batch("detect", 0)]).unwrap();
+    assert_eq!(outputs.len(), 1);
+    let before = peer.log_entries().unwrap().len();
+    assert!(before > 0);
+
+    // The same address, the same trusted CA, but the name the directory gave is not on the
+    // certificate: refused during the TLS handshake.
+    let rogue = WinRmTarget {
+        server_name: Some("ws9.lab.example".to_owned()),
+        ..target(&peer, true, Auth::Ntlm, Tls::CaFile(peer.ca_path()))
+    };
+    let err = WinRmTransport::new(rogue).unwrap().open().err().unwrap();
+    assert!(matches!(err, TransportError::Connect { .. }), "{err:?}");
+    assert!(
+        err.to_string().to_lowercase().contains("certificate"),
+        "{err}"
+    );
+    let after = peer.log_entries().unwrap();
+    assert_eq!(
+        after.len(),
+        before,
+        "the host must see no request at all: {:#?}",
+        &after[before..]
+    );
 }
 
 /// Our client against bytes a real Windows server sent (pypsrp's recording of `powershell.exe -`
