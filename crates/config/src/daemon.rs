@@ -43,8 +43,8 @@ pub struct DaemonConfig {
     #[serde(default = "default_drain")]
     pub drain_secs: u64,
     /// Prometheus metrics on this loopback address (off unless set), e.g. `127.0.0.1:9464`.
-    #[serde(default)]
-    pub metrics_listen: Option<String>,
+    #[serde(default, deserialize_with = "socket_addr")]
+    pub metrics_listen: Option<std::net::SocketAddr>,
     /// The partner portal's claim page; the console shows it with the appliance's code as a QR code.
     #[serde(default = "default_claim_url")]
     pub claim_url: String,
@@ -306,20 +306,29 @@ impl DaemonConfig {
                 self.claim_url.escape_debug()
             ));
         }
-        if let Some(listen) = &self.metrics_listen {
-            match listen.parse::<std::net::SocketAddr>() {
-                Ok(addr) if addr.ip().is_loopback() => {}
-                Ok(addr) => problems.push(format!(
-                    "daemon.metrics_listen `{addr}` is not a loopback address: metrics carry no authentication, so they are served on 127.0.0.1 or ::1 only"
-                )),
-                Err(_) => problems.push(format!(
-                    "daemon.metrics_listen `{}` is not an address:port (e.g. 127.0.0.1:9464)",
-                    listen.escape_debug()
-                )),
-            }
+        if let Some(addr) = self.metrics_listen
+            && !addr.ip().is_loopback()
+        {
+            problems.push(format!(
+                "daemon.metrics_listen `{addr}` is not a loopback address: metrics carry no authentication, so they are served on 127.0.0.1 or ::1 only"
+            ));
         }
         problems
     }
+}
+
+/// `"ADDR:PORT"` as a socket address, with a message that shows the expected form.
+fn socket_addr<'de, D>(deserializer: D) -> Result<Option<std::net::SocketAddr>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+{
+    let text = <String as serde::Deserialize>::deserialize(deserializer)?;
+    text.parse().map(Some).map_err(|_| {
+        serde::de::Error::custom(format!(
+            "daemon.metrics_listen `{}` is not an address:port (e.g. 127.0.0.1:9464)",
+            text.escape_debug()
+        ))
+    })
 }
 
 impl RawEscalation {

@@ -428,6 +428,16 @@ mod tests {
     }
 
     #[test]
+    fn metrics_listen_is_a_socket_address() {
+        check(
+            "site = \"lab\"\n[daemon]\nmetrics_listen = \"localhost:metrics\"\n",
+            expect![
+                "site.toml:3:18: daemon.metrics_listen `localhost:metrics` is not an address:port (e.g. 127.0.0.1:9464)"
+            ],
+        );
+    }
+
+    #[test]
     fn minimal() {
         check("site = \"clinic\"\n", expect!["ok: site=clinic targets=1"]);
     }

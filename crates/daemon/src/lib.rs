@@ -202,7 +202,7 @@ async fn run(loaded: Loaded) -> anyhow::Result<Stopped> {
     let config = &shared.settings.config;
     let listener = api::bind(&config.daemon)?;
     let metrics = match &config.daemon.metrics_listen {
-        Some(addr) => Some(metrics::bind(addr).await?),
+        Some(addr) => Some(metrics::bind(*addr).await?),
         None => None,
     };
     tracing::info!(

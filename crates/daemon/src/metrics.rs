@@ -8,7 +8,7 @@ use axum::routing::get;
 
 use crate::Shared;
 
-pub(crate) async fn bind(addr: &str) -> anyhow::Result<tokio::net::TcpListener> {
+pub(crate) async fn bind(addr: std::net::SocketAddr) -> anyhow::Result<tokio::net::TcpListener> {
     tokio::net::TcpListener::bind(addr)
         .await
         .map_err(|err| anyhow::anyhow!("cannot serve metrics on {addr}: {err}"))

@@ -131,7 +131,7 @@ fn transport_for(
                 address: ssh.address.clone(),
                 port: ssh.port,
                 user: ssh.user.clone(),
-                auth: secrets.ssh_auth(&ssh.login)?,
+                auth: secrets.ssh_auth(&what, &ssh.login)?,
                 become_root: ssh.become_root,
                 connect_timeout: std::time::Duration::from_secs(10),
             };

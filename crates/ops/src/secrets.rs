@@ -71,13 +71,17 @@ impl Secrets {
 
     /// A password from its file or its vault entry; `what` names the setting in messages.
     pub fn password(&self, what: &str, source: &PasswordSource) -> anyhow::Result<String> {
+        labelled(what, self.password_inner(source))
+    }
+
+    fn password_inner(&self, source: &PasswordSource) -> anyhow::Result<String> {
         match source {
             PasswordSource::File(path) => read_password_file(path),
             PasswordSource::Credential(name) => {
                 let found = self.credential(name)?;
                 if found.kind != credentials::CredentialKind::Password {
                     return Err(BadConfig(format!(
-                        "{what}: credential `{name}` holds an SSH key, but a password is needed"
+                        "credential `{name}` holds an SSH key, but a password is needed"
                     ))
                     .into());
                 }
@@ -86,8 +90,13 @@ impl Secrets {
         }
     }
 
-    /// How an SSH target logs in: a key file, a password file, or a vault entry of either kind.
-    pub fn ssh_auth(&self, login: &SshLogin) -> anyhow::Result<scan_ssh::SshAuth> {
+    /// How an SSH target logs in: a key file, a password file, or a vault entry of either kind;
+    /// `what` names the target in messages.
+    pub fn ssh_auth(&self, what: &str, login: &SshLogin) -> anyhow::Result<scan_ssh::SshAuth> {
+        labelled(what, self.ssh_auth_inner(login))
+    }
+
+    fn ssh_auth_inner(&self, login: &SshLogin) -> anyhow::Result<scan_ssh::SshAuth> {
         match login {
             SshLogin::KeyFile(key) => {
                 setup::check_secret_file(key)?;
@@ -112,6 +121,15 @@ impl Secrets {
             }
         }
     }
+}
+
+/// Puts `what` (the target or setting) in front of a secret's error, keeping a [`BadConfig`]
+/// a `BadConfig` so the caller still exits 78.
+fn labelled<T>(what: &str, res: anyhow::Result<T>) -> anyhow::Result<T> {
+    res.map_err(|err| match err.downcast::<BadConfig>() {
+        Ok(BadConfig(message)) => BadConfig(format!("{what}: {message}")).into(),
+        Err(err) => err.context(what.to_owned()),
+    })
 }
 
 /// Reads a password file, refusing one others can read; the trailing newline is not part of it.

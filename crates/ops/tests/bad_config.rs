@@ -76,7 +76,7 @@ user = "alice"
 key_file = "$DIR/open-key"
 "#,
         expect![
-            "credential file $DIR/open-key has mode 644: others can read it; run `chmod 600 $DIR/open-key`"
+            "target `fileserver`: credential file $DIR/open-key has mode 644: others can read it; run `chmod 600 $DIR/open-key`"
         ],
     );
 }
@@ -94,7 +94,9 @@ port = 1
 user = "alice"
 password_file = "$DIR/missing"
 "#,
-        expect!["credential file $DIR/missing: No such file or directory (os error 2)"],
+        expect![
+            "target `fileserver`: credential file $DIR/missing: No such file or directory (os error 2)"
+        ],
     );
 }
 
@@ -132,7 +134,7 @@ user = "alice"
 credential = "nobody-set-this"
 "#,
         expect![
-            "credential `nobody-set-this` is not in the vault $DIR/credentials.vault: add it with `osiris credentials set nobody-set-this --kind password` (the secret is read from stdin)"
+            "target `fileserver`: credential `nobody-set-this` is not in the vault $DIR/credentials.vault: add it with `osiris credentials set nobody-set-this --kind password` (the secret is read from stdin)"
         ],
     );
 }
@@ -173,7 +175,7 @@ credential = "win-pw"
 key_file = "$DIR/no-such.key"
 "#,
         expect![
-            "credential `win-pw`: cannot read key file $DIR/no-such.key: No such file or directory (os error 2)"
+            "target `frontdesk`: credential `win-pw`: cannot read key file $DIR/no-such.key: No such file or directory (os error 2)"
         ],
     );
 }
@@ -310,7 +312,7 @@ ca_file = "$DIR/ca.pem"
     let secrets = ops::secrets::Secrets::new(&config, dir.path());
     let err = ops::discover::directory_config(&config, &secrets).unwrap_err();
     expect![
-        "credential file $DIR/bind has mode 640: others can read it; run `chmod 600 $DIR/bind`"
+        "directory: credential file $DIR/bind has mode 640: others can read it; run `chmod 600 $DIR/bind`"
     ]
     .assert_eq(&bad_config(&err, dir.path()));
 }
