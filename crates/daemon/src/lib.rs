@@ -14,6 +14,7 @@
 //! Prometheus text).
 
 mod api;
+mod claim;
 mod cycles;
 mod derive;
 mod host;
@@ -168,6 +169,7 @@ async fn run(loaded: Loaded) -> anyhow::Result<Stopped> {
             _ => err,
         })?;
     let state = state::State::load(&data_dir, now()).context("loading the daemon state")?;
+    let claim_code = claim::load_or_create(&data_dir)?;
     let (shutdown_tx, shutdown_rx) = watch::channel(false);
     let cycles = CycleKind::ALL
         .into_iter()
@@ -186,6 +188,7 @@ async fn run(loaded: Loaded) -> anyhow::Result<Stopped> {
             channels,
             notify_policy,
             data_dir: data_dir.clone(),
+            claim_code,
         },
         store,
         state: StateCell::new(state, data_dir),

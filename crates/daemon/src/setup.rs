@@ -78,21 +78,10 @@ fn setup_state_with(shared: &Shared, interfaces: Vec<api::Interface>) -> api::Se
     }
 }
 
-/// The code that identifies this appliance to the partner's portal: 12 characters of its key id.
+/// The code that identifies this appliance to the partner's portal: a random secret kept in the data
+/// directory, never the key id that every kit prints.
 fn claim_code(shared: &Shared) -> String {
-    let id: String = shared
-        .store
-        .verifier()
-        .key_id_hex()
-        .to_uppercase()
-        .chars()
-        .take(12)
-        .collect();
-    id.as_bytes()
-        .chunks(4)
-        .map(|c| String::from_utf8_lossy(c).into_owned())
-        .collect::<Vec<_>>()
-        .join("-")
+    shared.settings.claim_code.clone()
 }
 
 async fn setup_state(State(shared): State<Arc<Shared>>) -> Answer<api::SetupState> {

@@ -43,6 +43,8 @@ pub(crate) struct Settings {
     pub(crate) notify_policy: escalate::NotifyPolicy,
     pub(crate) incident_policy: incidents::IncidentPolicy,
     pub(crate) data_dir: PathBuf,
+    /// The random claim code the console shows (see `claim`).
+    pub(crate) claim_code: String,
 }
 
 /// The live state and the one writer of its file.

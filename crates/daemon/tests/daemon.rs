@@ -146,6 +146,27 @@ fn a_second_daemon_refuses_and_sigterm_stops_the_first_cleanly() {
     let status = api::Client::new(&socket).status().unwrap();
     assert_eq!(status.site, "test");
     assert_eq!(status.devices.total, 0);
+    // The claim code is a secret of this appliance: kept 0600, never the key id every kit prints.
+    let setup = api::Client::new(&socket)
+        .call(&api::endpoint::Setup, &())
+        .unwrap();
+    let claim_file = dir.path().join("data/claim-code");
+    assert_eq!(
+        std::fs::read_to_string(&claim_file).unwrap().trim(),
+        setup.claim.code
+    );
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(&claim_file).unwrap().permissions().mode();
+    assert_eq!(mode & 0o777, 0o600);
+    // `PRIVATE+KEY+<name>+<key id hex>+<key>` (C2SP signed-note signer key).
+    let signer_key = std::fs::read_to_string(dir.path().join("data/keys/appliance.key")).unwrap();
+    let key_id = signer_key.trim().split('+').nth(3).unwrap().to_uppercase();
+    assert_eq!(key_id.len(), 8, "{key_id}");
+    assert!(
+        !setup.claim.code.replace('-', "").contains(&key_id[..4]),
+        "claim code {} is derived from key id {key_id}",
+        setup.claim.code
+    );
     assert!(
         !status
             .cycles
