@@ -70,8 +70,11 @@ pkgs.testers.runNixOSTest {
         )
         assert '"target"' in report, report
         appliance.succeed("osiris heal --config /etc/osiris/appliance.toml --data-dir /root/cli-data")
-        appliance.succeed("osiris evidence export --data-dir /root/cli-data /root/kit")
-        appliance.succeed("osiris evidence verify /root/kit")
+        appliance.succeed("osiris evidence export --data-dir /root/cli-data --out /root/kit")
+        key = appliance.succeed(
+            "osiris evidence show --data-dir /root/cli-data | sed -n 's/^key *//p'"
+        ).strip()
+        appliance.succeed(f"osiris evidence verify /root/kit --key '{key}'")
 
     with subtest("the drop above was the egress firewall's doing"):
         appliance.succeed("nft delete table inet osiris-egress")

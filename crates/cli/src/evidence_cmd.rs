@@ -23,13 +23,22 @@ pub(crate) enum EvidenceCommand {
         #[command(flatten)]
         place: Place,
     },
-    /// Check a kit offline; exit 0 only if every signature, hash, chain link and proof holds.
+    /// Check a kit offline; exit 0 only if every signature, hash, chain link and proof holds and
+    /// the kit is signed by the appliance key you pinned with --key.
+    ///
+    /// Exit codes: 0 verified against the pinned key; 1 a problem was found; 3 UNPINNED: everything
+    /// holds, but only against the key the kit carries itself (pass --key, or --trust-kit-key).
     Verify {
         /// The kit directory.
         dir: PathBuf,
-        /// Require this appliance key (verifier key text, or a file holding it) instead of trusting the kit's.
+        /// The appliance key to require (verifier key text, or a file holding it), obtained
+        /// independently of the kit: from the MSP's records or `osiris evidence show` on the appliance.
         #[arg(long)]
         key: Option<String>,
+        /// Accept the key the kit carries in appliance.pub without pinning it (exit 0 instead of 3).
+        /// A forged kit carries its own key too: this proves integrity, not origin.
+        #[arg(long, conflicts_with = "key")]
+        trust_kit_key: bool,
         /// Bitcoin block headers file (`<height> <header hex>` per line) for checking anchored proofs.
         #[arg(long)]
         block_headers: Option<PathBuf>,
@@ -77,6 +86,7 @@ pub(crate) fn run(command: EvidenceCommand) -> anyhow::Result<ExitCode> {
         EvidenceCommand::Verify {
             dir,
             key,
+            trust_kit_key,
             block_headers,
             esplora,
             config,
@@ -86,12 +96,12 @@ pub(crate) fn run(command: EvidenceCommand) -> anyhow::Result<ExitCode> {
                 (None, Some(path)) => setup::load_config(Some(&path))?.evidence.esplora_url,
                 (None, None) => None,
             };
-            verify(
-                &dir,
-                key.as_deref(),
-                block_headers.as_deref(),
-                esplora.as_deref(),
-            )
+            let trust = match key {
+                Some(key) => KeyTrust::Pinned(Box::new(parse_key_arg(&key)?)),
+                None if trust_kit_key => KeyTrust::KitKeyAccepted,
+                None => KeyTrust::Unpinned,
+            };
+            verify(&dir, trust, block_headers.as_deref(), esplora.as_deref())
         }
         EvidenceCommand::Anchor { place, calendars } => anchor(place, calendars),
         EvidenceCommand::Upgrade { place } => upgrade(place),
@@ -132,13 +142,29 @@ fn export(out: &Path, place: Place) -> anyhow::Result<ExitCode> {
     })
 }
 
+/// Exit code of `osiris evidence verify` when the kit holds together but only against its own key.
+const EXIT_UNPINNED: u8 = 3;
+
+/// Where the key a kit must be signed by comes from.
+enum KeyTrust {
+    /// `--key`: obtained independently of the kit; a different key is a problem.
+    Pinned(Box<evidence::VerifierKey>),
+    /// `--trust-kit-key`: the auditor knowingly accepts the kit's own `appliance.pub`.
+    KitKeyAccepted,
+    /// Neither: the kit's own key is checked for consistency, and the result is UNPINNED.
+    Unpinned,
+}
+
 fn verify(
     dir: &Path,
-    key: Option<&str>,
+    trust: KeyTrust,
     headers_file: Option<&Path>,
     esplora: Option<&str>,
 ) -> anyhow::Result<ExitCode> {
-    let pinned_key = key.map(parse_key_arg).transpose()?;
+    let pinned_key = match &trust {
+        KeyTrust::Pinned(key) => Some((**key).clone()),
+        KeyTrust::KitKeyAccepted | KeyTrust::Unpinned => None,
+    };
     let mut block_headers = BTreeMap::new();
     if let Some(path) = headers_file {
         let text = std::fs::read_to_string(path)
@@ -200,14 +226,23 @@ fn verify(
         ))
         .into());
     }
-    writeln!(out, "kit {} verifies", dir.display())?;
+    match trust {
+        KeyTrust::Unpinned => writeln!(
+            out,
+            "kit {} is intact but UNPINNED: it is checked only against the key it carries itself",
+            dir.display()
+        )?,
+        KeyTrust::Pinned(_) | KeyTrust::KitKeyAccepted => {
+            writeln!(out, "kit {} verifies", dir.display())?
+        }
+    }
     if let Some(key) = &report.key {
-        let pinned = if key_pinned(key, &opts) {
-            " (matches --key)"
-        } else {
-            " (taken from the kit: compare it with the key your MSP registered)"
+        let source = match trust {
+            KeyTrust::Pinned(_) => " (matches --key)",
+            KeyTrust::KitKeyAccepted => " (taken from the kit, NOT pinned: --trust-kit-key)",
+            KeyTrust::Unpinned => " (taken from the kit, NOT pinned)",
         };
-        writeln!(out, "  key          {key}{pinned}")?;
+        writeln!(out, "  key          {key}{source}")?;
     }
     writeln!(
         out,
@@ -237,13 +272,20 @@ fn verify(
             "  timestamp    none: no checkpoint has been anchored yet (osiris evidence anchor)"
         )?;
     }
+    if let KeyTrust::Unpinned = trust {
+        out.flush()?;
+        drop(out);
+        writeln!(
+            std::io::stderr(),
+            "UNPINNED: anyone can make a kit that is consistent with a key of their own, so this does not \
+             show the kit came from the appliance.\nPin the appliance key you obtained independently (your \
+             MSP's records, or `osiris evidence show` on the appliance): osiris evidence verify {} --key KEY\n\
+             (--trust-kit-key accepts the kit's own key knowingly.)",
+            dir.display()
+        )?;
+        return Ok(ExitCode::from(EXIT_UNPINNED));
+    }
     Ok(ExitCode::SUCCESS)
-}
-
-fn key_pinned(key: &evidence::VerifierKey, opts: &evidence::kit::VerifyOptions) -> bool {
-    opts.pinned_key
-        .as_ref()
-        .is_some_and(|pinned| pinned.to_string() == key.to_string())
 }
 
 /// `--key` takes the verifier key itself or a path to a file holding it.

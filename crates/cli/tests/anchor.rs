@@ -101,7 +101,10 @@ fn anchor_upgrade_export_and_verify_against_bitcoin_headers() {
     assert!(ots_file.exists());
 
     // Without headers the anchor is reported as unverified; with them it is checked.
-    let out = ok(&osiris(dir, &["evidence", "verify", "kit"]));
+    let out = ok(&osiris(
+        dir,
+        &["evidence", "verify", "kit", "--trust-kit-key"],
+    ));
     assert!(
         out.contains(&format!(
             "Bitcoin attestation at block {height}, UNVERIFIED"
@@ -116,6 +119,7 @@ fn anchor_upgrade_export_and_verify_against_bitcoin_headers() {
             "evidence",
             "verify",
             "kit",
+            "--trust-kit-key",
             "--block-headers",
             "headers.txt",
         ],
@@ -126,7 +130,17 @@ fn anchor_upgrade_export_and_verify_against_bitcoin_headers() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let out = osiris(dir, &["evidence", "verify", "kit", "--esplora", url]);
+    let out = osiris(
+        dir,
+        &[
+            "evidence",
+            "verify",
+            "kit",
+            "--trust-kit-key",
+            "--esplora",
+            url,
+        ],
+    );
     assert_ne!(out.status.code(), Some(0));
     let out = ok(&osiris_regtest(
         dir,
@@ -134,6 +148,7 @@ fn anchor_upgrade_export_and_verify_against_bitcoin_headers() {
             "evidence",
             "verify",
             "kit",
+            "--trust-kit-key",
             "--block-headers",
             "headers.txt",
         ],
@@ -141,14 +156,28 @@ fn anchor_upgrade_export_and_verify_against_bitcoin_headers() {
     assert!(out.contains("verified"), "{out}");
     let out = ok(&osiris_regtest(
         dir,
-        &["evidence", "verify", "kit", "--esplora", url],
+        &[
+            "evidence",
+            "verify",
+            "kit",
+            "--trust-kit-key",
+            "--esplora",
+            url,
+        ],
     ));
     assert!(out.contains("verified"), "{out}");
     let config = format!("site = \"clinic\"\n[evidence]\nesplora_url = \"{url}\"\n");
     std::fs::write(dir.join("site.toml"), config).unwrap();
     let out = ok(&osiris_regtest(
         dir,
-        &["evidence", "verify", "kit", "--config", "site.toml"],
+        &[
+            "evidence",
+            "verify",
+            "kit",
+            "--trust-kit-key",
+            "--config",
+            "site.toml",
+        ],
     ));
     assert!(out.contains("verified"), "{out}");
 
@@ -158,7 +187,14 @@ fn anchor_upgrade_export_and_verify_against_bitcoin_headers() {
     std::fs::write(dir.join("wrong.txt"), wrong).unwrap();
     let out = osiris_regtest(
         dir,
-        &["evidence", "verify", "kit", "--block-headers", "wrong.txt"],
+        &[
+            "evidence",
+            "verify",
+            "kit",
+            "--trust-kit-key",
+            "--block-headers",
+            "wrong.txt",
+        ],
     );
     assert_eq!(
         out.status.code(),

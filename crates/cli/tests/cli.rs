@@ -30,6 +30,18 @@ impl Sandbox {
             .unwrap()
     }
 
+    /// The appliance key as `osiris evidence show` prints it on the appliance: what an auditor
+    /// obtains independently of a kit.
+    fn appliance_key(&self) -> String {
+        let out = self.osiris(&["evidence", "show"]);
+        assert_exit(&out, 0);
+        stdout(&out)
+            .lines()
+            .find_map(|line| line.strip_prefix("key"))
+            .map(|key| key.trim().to_owned())
+            .expect("`osiris evidence show` prints the key")
+    }
+
     fn write(&self, rel: &str, text: &str) -> PathBuf {
         let path = self.path(rel);
         std::fs::create_dir_all(path.parent().unwrap()).unwrap();
@@ -105,7 +117,8 @@ fn scan_with_no_arguments_reports_stores_evidence_and_the_kit_verifies() {
     let out = sandbox.osiris(&["evidence", "export", "--out", "kit"]);
     assert_exit(&out, 0);
     assert!(stdout(&out).contains("2 bundles"), "{}", stdout(&out));
-    let out = sandbox.osiris(&["evidence", "verify", "kit"]);
+    let key = sandbox.appliance_key();
+    let out = sandbox.osiris(&["evidence", "verify", "kit", "--key", &key]);
     assert_exit(&out, 0);
     assert!(
         stdout(&out).starts_with("kit kit verifies"),
@@ -131,17 +144,65 @@ fn scan_with_no_arguments_reports_stores_evidence_and_the_kit_verifies() {
     assert_eq!(statuses(sealed).len(), n_linux_checks());
     assert_eq!(statuses(sealed), statuses(&json["results"]));
 
-    // Pinning the right key passes; pinning another appliance's key fails.
-    let key = std::fs::read_to_string(sandbox.path("kit/appliance.pub")).unwrap();
-    let out = sandbox.osiris(&["evidence", "verify", "kit", "--key", key.trim()]);
-    assert_exit(&out, 0);
+    // The key file in the kit is the one the appliance reports; a key file works as --key too.
+    let kit_key = std::fs::read_to_string(sandbox.path("kit/appliance.pub")).unwrap();
+    assert_eq!(kit_key.trim(), key);
+    sandbox.write("appliance.key", &key);
+    assert_exit(
+        &sandbox.osiris(&["evidence", "verify", "kit", "--key", "appliance.key"]),
+        0,
+    );
+    // Pinning another appliance's key fails.
     let other = Sandbox::new();
     assert_exit(&other.osiris(&["scan"]), 0);
-    assert_exit(&other.osiris(&["evidence", "export", "--out", "kit"]), 0);
-    let other_key = std::fs::read_to_string(other.path("kit/appliance.pub")).unwrap();
-    let out = sandbox.osiris(&["evidence", "verify", "kit", "--key", other_key.trim()]);
+    let other_key = other.appliance_key();
+    let out = sandbox.osiris(&["evidence", "verify", "kit", "--key", &other_key]);
     assert_exit(&out, 1);
     assert!(stdout(&out).contains("appliance.pub"), "{}", stdout(&out));
+}
+
+/// Issue 14 finding 3: a forger makes a consistent kit with a key of their own. Without a pinned
+/// key it must not pass as verified; pinned to the real appliance key it fails.
+#[test]
+fn a_kit_forged_with_its_own_key_is_unpinned_without_key_and_refused_with_it() {
+    let real = Sandbox::new();
+    assert_exit(&real.osiris(&["scan"]), 0);
+    let real_key = real.appliance_key();
+
+    // The forger runs their own appliance data (same site name, invented results) and exports.
+    let forger = Sandbox::new();
+    assert_exit(&forger.osiris(&["scan"]), 0);
+    assert_exit(&forger.osiris(&["evidence", "export", "--out", "kit"]), 0);
+    let forged = forger.path("kit");
+    let forged = forged.to_str().unwrap();
+
+    // The auditor without a key: everything is consistent, but the answer is UNPINNED, exit 3.
+    let out = real.osiris(&["evidence", "verify", forged]);
+    assert_exit(&out, 3);
+    assert!(stdout(&out).contains("UNPINNED"), "{}", stdout(&out));
+    assert!(!stdout(&out).contains(" verifies"), "{}", stdout(&out));
+    assert!(stderr(&out).contains("--key"), "{}", stderr(&out));
+    // With the real appliance's key: refused, naming the key file.
+    let out = real.osiris(&["evidence", "verify", forged, "--key", &real_key]);
+    assert_exit(&out, 1);
+    assert!(stdout(&out).contains("appliance.pub"), "{}", stdout(&out));
+    // Accepting the kit's key knowingly passes, and says that it is not pinned.
+    let out = real.osiris(&["evidence", "verify", forged, "--trust-kit-key"]);
+    assert_exit(&out, 0);
+    assert!(stdout(&out).contains("NOT pinned"), "{}", stdout(&out));
+    // --key and --trust-kit-key together are a usage error.
+    let out = real.osiris(&[
+        "evidence",
+        "verify",
+        forged,
+        "--key",
+        &real_key,
+        "--trust-kit-key",
+    ]);
+    assert_exit(&out, 2);
+    // A kit with a problem exits 1 even without a key (problems come first).
+    std::fs::write(forger.path("kit/extra.txt"), "smuggled\n").unwrap();
+    assert_exit(&real.osiris(&["evidence", "verify", forged]), 1);
 }
 
 #[test]
@@ -214,10 +275,17 @@ fn readme_is_the_only_unprotected_file() {
     let readme = sandbox.path("kit/README.md");
     let text = std::fs::read_to_string(&readme).unwrap();
     assert!(text.contains("osiris evidence verify"), "{text}");
+    // The unsigned README must not be where an auditor gets the key to compare.
+    let key = sandbox.appliance_key();
+    let key_b64 = key.rsplit('+').next().unwrap();
+    assert!(!text.contains(key_b64), "{text}");
     std::fs::write(&readme, "edited by someone\n").unwrap();
-    assert_exit(&sandbox.osiris(&["evidence", "verify", "kit"]), 0);
+    assert_exit(
+        &sandbox.osiris(&["evidence", "verify", "kit", "--key", &key]),
+        0,
+    );
     std::fs::write(sandbox.path("kit/extra.txt"), "smuggled\n").unwrap();
-    let out = sandbox.osiris(&["evidence", "verify", "kit"]);
+    let out = sandbox.osiris(&["evidence", "verify", "kit", "--key", &key]);
     assert_exit(&out, 1);
     assert!(stdout(&out).contains("extra.txt"), "{}", stdout(&out));
 }

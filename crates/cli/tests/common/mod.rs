@@ -62,13 +62,29 @@ pub(crate) fn verified_kit(dir: &Path, data_dir: &Path, name: &str) -> Vec<serde
         ],
     );
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
-    let out = osiris(dir, &["evidence", "verify", name]);
+    // The auditor pins the key the appliance itself reports, never the kit's own.
+    let key = appliance_key(dir, data_dir);
+    let out = osiris(dir, &["evidence", "verify", name, "--key", &key]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stdout));
     std::fs::read_to_string(dir.join(name).join("bundles.jsonl"))
         .unwrap()
         .lines()
         .map(|line| serde_json::from_str(line).unwrap())
         .collect()
+}
+
+/// The appliance's verifier key as `osiris evidence show` prints it on the appliance.
+pub(crate) fn appliance_key(dir: &Path, data_dir: &Path) -> String {
+    let out = osiris(
+        dir,
+        &["evidence", "show", "--data-dir", data_dir.to_str().unwrap()],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    text(&out.stdout)
+        .lines()
+        .find_map(|line| line.strip_prefix("key"))
+        .map(|key| key.trim().to_owned())
+        .expect("`osiris evidence show` prints the key")
 }
 
 /// The `results` of `osiris scan --json`.

@@ -12,16 +12,24 @@ It holds {bundles} evidence bundles and {checkpoints} signed checkpoints.
 Nothing in it requires trusting OsirisCare: every check below uses public algorithms and standard tools.
 The format is described in full in docs/EVIDENCE-FORMAT.md of the OsirisCare source.
 
+## Which key to trust
+
+Everything below proves that this directory is consistent with the key in `appliance.pub`.
+Anyone can make a consistent kit with a key of their own, so the key must come from somewhere
+else: your MSP's records of this appliance, or `osiris evidence show` run on the appliance itself.
+This README is not signed and deliberately does not print the key.
+
 ## Verify with the OsirisCare tool
 
-    osiris evidence verify DIR
+    osiris evidence verify DIR --key KEY
 
-It prints every problem it finds and exits non-zero if there is any.
-Compare the key it reports with the appliance key you recorded on site (`{verifier}`).
+`KEY` is the appliance key obtained as above (the text `<name>+<keyid>+<base64>`, or a file holding it).
+It prints every problem it finds and exits 0 only if everything holds against that key;
+1 if there is a problem; 3 (UNPINNED) if everything holds but no key was given.
 
 ## Verify by hand
 
-1. `appliance.pub` is the appliance's Ed25519 verifier key in the C2SP signed-note format (https://c2sp.org/signed-note).
+1. `appliance.pub` is the appliance's Ed25519 verifier key in the C2SP signed-note format (https://c2sp.org/signed-note); check that it equals the key you obtained independently.
 2. `MANIFEST` is a signed note by that key listing the SHA-256 and size of every other file; check it with `sha256sum` and any signed-note verifier.
 3. Each line of `bundles.jsonl` is one bundle in RFC 8785 canonical JSON.
    Its `sig` is an Ed25519 signature over the same object without `sig`; its `prev` is the SHA-256 of the previous line; its `seq` is its 0-based line index.
@@ -45,6 +53,5 @@ Compare the key it reports with the appliance key you recorded on site (`{verifi
 | proofs/ | consistency proofs between checkpoints |
 ",
         origin = key.origin(),
-        verifier = key.verifier(),
     )
 }

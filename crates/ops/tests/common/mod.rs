@@ -77,7 +77,12 @@ pub(crate) fn runtime() -> tokio::runtime::Runtime {
 /// would, and returns its bundles.
 pub(crate) async fn verified_kit(store: &store::Store, out: &Path) -> Vec<serde_json::Value> {
     store.export_kit(out).await.unwrap();
-    let report = evidence::kit::verify(out, &evidence::kit::VerifyOptions::default());
+    // Pinned to the key the appliance holds, as an auditor does with `--key`.
+    let opts = evidence::kit::VerifyOptions {
+        pinned_key: Some(store.verifier().clone()),
+        ..Default::default()
+    };
+    let report = evidence::kit::verify(out, &opts);
     assert!(
         report.problems.is_empty(),
         "the kit does not verify: {:?}",
