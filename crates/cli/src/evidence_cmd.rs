@@ -129,10 +129,13 @@ fn export(out: &Path, place: Place) -> anyhow::Result<ExitCode> {
             .export_kit(out)
             .await
             .with_context(|| format!("exporting the kit to {}", out.display()))?;
+        let key = store.verifier().to_string();
         store.close().await;
+        // The key is printed here, on the appliance, for the auditor to record; the kit itself
+        // cannot vouch for it.
         writeln!(
             std::io::stdout(),
-            "wrote auditor kit {}: {}, {}\ncheck it with: osiris evidence verify {}",
+            "wrote auditor kit {}: {}, {}\nappliance key: {key}\ncheck it with: osiris evidence verify {} --key '{key}'",
             out.display(),
             count(summary.bundles, "bundle"),
             count(summary.checkpoints, "checkpoint"),

@@ -118,6 +118,12 @@ fn scan_with_no_arguments_reports_stores_evidence_and_the_kit_verifies() {
     assert_exit(&out, 0);
     assert!(stdout(&out).contains("2 bundles"), "{}", stdout(&out));
     let key = sandbox.appliance_key();
+    // The export, run on the appliance, prints the key to record and the pinned command.
+    assert!(
+        stdout(&out).contains(&format!("--key '{key}'")),
+        "{}",
+        stdout(&out)
+    );
     let out = sandbox.osiris(&["evidence", "verify", "kit", "--key", &key]);
     assert_exit(&out, 0);
     assert!(
