@@ -1,8 +1,10 @@
 //! Test peers and helpers: a local OpenTimestamps calendar and Esplora server, a real SMTP server,
+//! a throwaway PostgreSQL server,
 //! the WinRM peer, the reference Python parser, and the gate for tests that need root.
 
 pub mod calendar;
 pub mod lab;
+pub mod postgres;
 pub mod python;
 pub mod root;
 pub mod smtp;

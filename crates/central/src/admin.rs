@@ -1,0 +1,194 @@
+//! `osiris-central admin …`: the operator's commands that create partners and their first users,
+//! each in one transaction with its audit-log entry.
+
+use sqlx::PgPool;
+
+use crate::password::{self, PasswordError};
+
+/// An administrative change that was refused; nothing was written.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum AdminError {
+    /// A name is empty, too long or holds control characters.
+    #[error("{what} `{value}` is not usable: {why}")]
+    BadName {
+        /// `partner name`, `practice name`, …
+        what: &'static str,
+        /// The value, with control characters escaped.
+        value: String,
+        /// What is wrong.
+        why: &'static str,
+    },
+    /// Not an e-mail address.
+    #[error("`{0}` is not an e-mail address (expected name@domain, no spaces)")]
+    BadEmail(String),
+    /// The password does not meet the policy.
+    #[error(transparent)]
+    Password(#[from] PasswordError),
+    /// A partner of that name exists (names compare case-insensitively).
+    #[error("a partner named `{0}` already exists")]
+    PartnerExists(String),
+    /// A user with that e-mail address exists.
+    #[error("a user with e-mail `{0}` already exists")]
+    UserExists(String),
+    /// No such partner.
+    #[error("no partner named `{0}`; `osiris-central admin partner list` shows them")]
+    NoSuchPartner(String),
+    /// The database refused or is unreachable.
+    #[error("database")]
+    Db(#[from] sqlx::Error),
+}
+
+/// The partner and its first administrator, as created.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CreatedPartner {
+    /// The partner's id.
+    pub partner_id: i64,
+    /// The administrator's user id.
+    pub admin_id: i64,
+}
+
+/// One row of `admin partner list`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PartnerRow {
+    /// Id.
+    pub id: i64,
+    /// Name, as stored.
+    pub name: String,
+    /// Number of users.
+    pub users: i64,
+}
+
+/// Creates partner `name` with its first partner administrator `email`, recording who did it.
+pub async fn create_partner(
+    pool: &PgPool,
+    name: &str,
+    email: &str,
+    password: &str,
+    actor: &str,
+) -> Result<CreatedPartner, AdminError> {
+    check_name("partner name", name)?;
+    let email = check_email(email)?;
+    // Hash before the transaction: argon2 takes tens of milliseconds of CPU.
+    let hash = password::hash(password)?;
+    let mut tx = pool.begin().await?;
+    let partner_id: i64 =
+        sqlx::query_scalar("INSERT INTO partners (name) VALUES ($1) RETURNING id")
+            .bind(name)
+            .fetch_one(&mut *tx)
+            .await
+            .map_err(|err| {
+                unique_to(err, "partners_name", || {
+                    AdminError::PartnerExists(name.to_owned())
+                })
+            })?;
+    let admin_id: i64 = sqlx::query_scalar(
+        "INSERT INTO users (partner_id, email, role, password_hash) VALUES ($1, $2, 'partner_admin', $3) RETURNING id",
+    )
+    .bind(partner_id)
+    .bind(&email)
+    .bind(&hash)
+    .fetch_one(&mut *tx)
+    .await
+    .map_err(|err| unique_to(err, "users_email", || AdminError::UserExists(email.clone())))?;
+    sqlx::query(
+        "INSERT INTO audit_log (partner_id, actor, action, detail) VALUES ($1, $2, 'partner.create', $3)",
+    )
+    .bind(partner_id)
+    .bind(actor)
+    .bind(serde_json::json!({"name": name, "admin": email, "admin_id": admin_id}))
+    .execute(&mut *tx)
+    .await?;
+    tx.commit().await?;
+    tracing::info!(partner_id, admin_id, actor, "partner created");
+    Ok(CreatedPartner {
+        partner_id,
+        admin_id,
+    })
+}
+
+/// Every partner with its number of users, by name.
+pub async fn list_partners(pool: &PgPool) -> Result<Vec<PartnerRow>, AdminError> {
+    let rows: Vec<(i64, String, i64)> = sqlx::query_as(
+        "SELECT p.id, p.name, count(u.id) FROM partners p LEFT JOIN users u ON u.partner_id = p.id GROUP BY p.id ORDER BY lower(p.name), p.id",
+    )
+    .fetch_all(pool)
+    .await?;
+    Ok(rows
+        .into_iter()
+        .map(|(id, name, users)| PartnerRow { id, name, users })
+        .collect())
+}
+
+fn unique_to(err: sqlx::Error, constraint: &str, to: impl FnOnce() -> AdminError) -> AdminError {
+    match &err {
+        sqlx::Error::Database(db) if db.constraint() == Some(constraint) => to(),
+        _ => AdminError::Db(err),
+    }
+}
+
+/// Names are shown on pages and in reports: 1–200 characters, no control characters.
+pub fn check_name(what: &'static str, value: &str) -> Result<(), AdminError> {
+    let bad = |why| AdminError::BadName {
+        what,
+        value: value.escape_debug().to_string(),
+        why,
+    };
+    if value.trim().is_empty() {
+        return Err(bad("it is empty"));
+    }
+    if value.chars().count() > 200 {
+        return Err(bad("it is longer than 200 characters"));
+    }
+    if value.chars().any(char::is_control) {
+        return Err(bad("it contains control characters"));
+    }
+    if value.trim() != value {
+        return Err(bad("it starts or ends with spaces"));
+    }
+    Ok(())
+}
+
+/// A plausible address, lower-cased: one `@`, something on both sides, no spaces or controls.
+pub fn check_email(value: &str) -> Result<String, AdminError> {
+    let bad = || AdminError::BadEmail(value.escape_debug().to_string());
+    let (local, domain) = value.split_once('@').ok_or_else(bad)?;
+    if local.is_empty()
+        || domain.is_empty()
+        || domain.contains('@')
+        || !domain.contains('.')
+        || value.len() > 254
+        || value.chars().any(|c| c.is_whitespace() || c.is_control())
+    {
+        return Err(bad());
+    }
+    Ok(value.to_lowercase())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_and_emails_are_checked_before_the_database_sees_them() {
+        assert!(check_name("partner name", "Acme IT").is_ok());
+        assert!(check_name("partner name", "O'Brien; DROP TABLE partners;--").is_ok());
+        for bad in ["", "  ", " lead", "a\u{1b}[31m", &"x".repeat(201)] {
+            assert!(check_name("partner name", bad).is_err(), "{bad:?}");
+        }
+        assert_eq!(
+            check_email("Admin@Acme.Example").unwrap(),
+            "admin@acme.example"
+        );
+        for bad in [
+            "admin",
+            "@acme.example",
+            "admin@",
+            "a b@acme.example",
+            "a@b@c.d",
+            "a@localhost",
+        ] {
+            assert!(check_email(bad).is_err(), "{bad:?}");
+        }
+    }
+}

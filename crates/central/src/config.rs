@@ -1,0 +1,268 @@
+//! Central Command's TOML configuration: where to listen, which database, metrics. Parsed into
+//! typed values; never holds a secret (the database password comes from `DATABASE_URL` in the
+//! environment or a 0600 `password_file`).
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+/// The default listen address of `serve` when neither the config nor `--listen` names one.
+pub const DEFAULT_LISTEN: &str = "127.0.0.1:8443";
+
+/// A configuration that cannot be used; the message names the field and what to do.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ConfigError {
+    /// The file could not be read.
+    #[error("reading {path}")]
+    Read {
+        /// The configuration file.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// TOML syntax, an unknown field or a wrong type.
+    #[error("{path}: {message}")]
+    Syntax {
+        /// The configuration file.
+        path: PathBuf,
+        /// The parser's message, with line and column.
+        message: String,
+    },
+    /// A value parsed but is not acceptable.
+    #[error("{path}: {field}: {message}")]
+    Invalid {
+        /// The configuration file.
+        path: PathBuf,
+        /// The field, e.g. `database.url`.
+        field: &'static str,
+        /// What is wrong and what to do.
+        message: String,
+    },
+}
+
+/// The validated configuration.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Config {
+    /// Where `serve` listens.
+    pub listen: SocketAddr,
+    /// The database, if the file names one (`DATABASE_URL` in the environment wins).
+    pub database: Option<Database>,
+    /// Where Prometheus metrics are served; off unless set.
+    pub metrics_listen: Option<SocketAddr>,
+}
+
+/// The database connection, without its password.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Database {
+    /// `postgres://user@host:port/dbname` (no password in it).
+    pub url: url::Url,
+    /// A 0600 file holding the password, if the server needs one.
+    pub password_file: Option<PathBuf>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawConfig {
+    listen: Option<String>,
+    metrics_listen: Option<String>,
+    database: Option<RawDatabase>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawDatabase {
+    url: String,
+    password_file: Option<PathBuf>,
+}
+
+impl Default for Config {
+    fn default() -> Config {
+        Config {
+            listen: DEFAULT_LISTEN.parse().unwrap_or_else(|_| unreachable!()),
+            database: None,
+            metrics_listen: None,
+        }
+    }
+}
+
+impl Config {
+    /// Reads and validates the file at `path`.
+    pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        Config::parse(&text, path)
+    }
+
+    /// Parses and validates `text`; `path` names the file in errors.
+    pub fn parse(text: &str, path: &Path) -> Result<Config, ConfigError> {
+        let raw: RawConfig = toml::from_str(text).map_err(|err| ConfigError::Syntax {
+            path: path.to_path_buf(),
+            message: err.to_string().trim_end().to_owned(),
+        })?;
+        let invalid = |field: &'static str, message: String| ConfigError::Invalid {
+            path: path.to_path_buf(),
+            field,
+            message,
+        };
+        let addr = |field: &'static str, value: &str| {
+            value.parse::<SocketAddr>().map_err(|_| {
+                invalid(
+                    field,
+                    format!("`{value}` is not an address with a port, e.g. 127.0.0.1:8443"),
+                )
+            })
+        };
+        let listen = match raw.listen {
+            Some(listen) => addr("listen", &listen)?,
+            None => Config::default().listen,
+        };
+        let metrics_listen = raw
+            .metrics_listen
+            .map(|value| addr("metrics_listen", &value))
+            .transpose()?;
+        let database = raw
+            .database
+            .map(|db| {
+                let url =
+                    parse_database_url(&db.url).map_err(|msg| invalid("database.url", msg))?;
+                if url.password().is_some() {
+                    return Err(invalid(
+                        "database.url",
+                        "holds a password; configuration files never hold secrets: put it in \
+                         database.password_file (mode 0600) or DATABASE_URL in the service's \
+                         environment"
+                            .to_owned(),
+                    ));
+                }
+                if let Some(file) = &db.password_file
+                    && !file.is_absolute()
+                {
+                    return Err(invalid(
+                        "database.password_file",
+                        format!("`{}` must be an absolute path", file.display()),
+                    ));
+                }
+                Ok(Database {
+                    url,
+                    password_file: db.password_file,
+                })
+            })
+            .transpose()?;
+        Ok(Config {
+            listen,
+            database,
+            metrics_listen,
+        })
+    }
+}
+
+/// Parses a PostgreSQL URL (`postgres://` or `postgresql://`), explaining what is wrong.
+pub fn parse_database_url(text: &str) -> Result<url::Url, String> {
+    let url = url::Url::parse(text)
+        .map_err(|err| format!("`{}` is not a URL ({err})", redact_url_text(text)))?;
+    if !matches!(url.scheme(), "postgres" | "postgresql") {
+        return Err(format!(
+            "`{}`: the scheme must be postgres:// (PostgreSQL is the only supported database)",
+            redact(&url)
+        ));
+    }
+    if url.host_str().is_none_or(str::is_empty) {
+        return Err(format!("`{}` names no host", redact(&url)));
+    }
+    Ok(url)
+}
+
+/// The URL with any password replaced, for messages and logs.
+pub fn redact(url: &url::Url) -> String {
+    let mut shown = url.clone();
+    if shown.password().is_some() {
+        let _ = shown.set_password(Some("REDACTED"));
+    }
+    shown.to_string()
+}
+
+/// Best effort for text that did not parse as a URL: drop anything between `:` and `@` of the
+/// authority, so a password never reaches an error message.
+fn redact_url_text(text: &str) -> String {
+    match (text.find("://"), text.rfind('@')) {
+        (Some(scheme_end), Some(at)) if at > scheme_end => {
+            let authority = &text[scheme_end + 3..at];
+            match authority.split_once(':') {
+                Some((user, _)) => {
+                    format!("{}{user}:REDACTED{}", &text[..scheme_end + 3], &text[at..])
+                }
+                None => text.to_owned(),
+            }
+        }
+        _ => text.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(text: &str) -> Result<Config, String> {
+        Config::parse(text, Path::new("central.toml")).map_err(|err| err.to_string())
+    }
+
+    #[test]
+    fn an_empty_file_is_the_default() {
+        assert_eq!(parse("").unwrap(), Config::default());
+    }
+
+    #[test]
+    fn a_full_file_parses_into_typed_values() {
+        let config = parse(
+            "listen = \"0.0.0.0:443\"\nmetrics_listen = \"127.0.0.1:9464\"\n[database]\nurl = \"postgres://central@db.example:5432/central\"\npassword_file = \"/run/keys/db\"\n",
+        )
+        .unwrap();
+        assert_eq!(config.listen.port(), 443);
+        assert_eq!(config.metrics_listen.unwrap().port(), 9464);
+        let db = config.database.unwrap();
+        assert_eq!(db.url.host_str(), Some("db.example"));
+        assert_eq!(db.password_file.unwrap(), Path::new("/run/keys/db"));
+    }
+
+    #[test]
+    fn bad_values_name_the_field_and_what_to_do() {
+        let cases = [
+            (
+                "listen = \"localhost\"",
+                "central.toml: listen: `localhost` is not an address with a port",
+            ),
+            ("lisen = \"1.2.3.4:1\"", "unknown field `lisen`"),
+            (
+                "[database]\nurl = \"mysql://db/x\"",
+                "database.url: `mysql://db/x`: the scheme must be postgres://",
+            ),
+            ("[database]\nurl = \"postgres:///x\"", "names no host"),
+            (
+                "[database]\nurl = \"postgres://u@db/x\"\npassword_file = \"db.pw\"",
+                "database.password_file: `db.pw` must be an absolute path",
+            ),
+        ];
+        for (text, expected) in cases {
+            let err = parse(text).unwrap_err();
+            assert!(err.contains(expected), "{text:?}: {err}");
+        }
+    }
+
+    #[test]
+    fn a_password_in_the_file_is_refused_and_never_echoed() {
+        let err = parse("[database]\nurl = \"postgres://central:hunter2-secret@db/central\"")
+            .unwrap_err();
+        assert!(err.contains("never hold secrets"), "{err}");
+        assert!(!err.contains("hunter2"), "{err}");
+        let err =
+            parse("[database]\nurl = \"mysql://central:hunter2-secret@db/central\"").unwrap_err();
+        assert!(!err.contains("hunter2"), "{err}");
+        let err = parse("[database]\nurl = \"postgres://central:hunter2-secret@[db/central\"")
+            .unwrap_err();
+        assert!(!err.contains("hunter2"), "{err}");
+    }
+}

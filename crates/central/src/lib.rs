@@ -1,0 +1,9 @@
+//! Central Command (`osiris-central`): the MSP partner's one server for all its sites, on
+//! PostgreSQL and stateless itself. This crate holds the configuration, the database and its
+//! migrations, the administrative commands and the HTTP server; `main.rs` only parses arguments.
+
+pub mod admin;
+pub mod config;
+pub mod db;
+pub mod password;
+pub mod server;
