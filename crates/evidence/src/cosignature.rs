@@ -355,7 +355,7 @@ mod tests {
     fn altered_checkpoints_other_witnesses_and_bad_blobs_are_refused() {
         let key = witness();
         let line = key.cosign(BODY, 1_700_000_000);
-        let altered = note_with(&[line.clone()]).replace("20852163", "20852164");
+        let altered = note_with(std::slice::from_ref(&line)).replace("20852163", "20852164");
         assert!(matches!(
             key.verifier().verify(&altered),
             Err(CosignatureError::BadSignature { .. })
