@@ -15,8 +15,14 @@ use zeroize::Zeroizing;
 use crate::config::{self, Config};
 
 /// The migrations compiled into the binary (`crates/central/migrations`), in order.
-const MIGRATIONS: &[(i64, &str, &str)] =
-    &[(1, "tenancy", include_str!("../migrations/0001_tenancy.sql"))];
+const MIGRATIONS: &[(i64, &str, &str)] = &[
+    (1, "tenancy", include_str!("../migrations/0001_tenancy.sql")),
+    (
+        2,
+        "appliances",
+        include_str!("../migrations/0002_appliances.sql"),
+    ),
+];
 
 fn migrator() -> Migrator {
     let migrations = MIGRATIONS

@@ -8,3 +8,4 @@ pub mod db;
 pub mod password;
 pub mod server;
 pub mod witness;
+pub mod witness_store;

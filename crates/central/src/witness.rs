@@ -59,16 +59,29 @@ pub enum WitnessError {
         /// Head size.
         head: u64,
     },
+    /// The proof starts from another size than the witnessed head (the appliance had not
+    /// learnt the newest head, e.g. two pushes crossed): not a fork; retry from `head`.
+    #[error(
+        "the consistency proof starts at size {from}, but the witnessed head has size {head}; send a proof from size {head}"
+    )]
+    ProofFromWrongSize {
+        /// The size the proof starts at.
+        from: u64,
+        /// The head's size.
+        head: u64,
+    },
     /// More proof hashes than any tree of 2^64 leaves needs: malformed or hostile.
     #[error("the consistency proof has {0} hashes; at most 128 are ever needed")]
     ProofTooLong(usize),
 }
 
-/// Judges `note` (signed by `appliance`) against `head`, with `proof` from `head` to it.
+/// Judges `note` (signed by `appliance`) against `head`, with `proof` from size `proof_from`
+/// (which must be the head's size when the checkpoint is larger) to it.
 pub fn judge(
     appliance: &VerifierKey,
     head: Option<&Head>,
     note: &str,
+    proof_from: u64,
     proof: &[[u8; 32]],
     witness: &WitnessKey,
     now: u64,
@@ -110,6 +123,12 @@ pub fn judge(
                 ),
                 offered,
             }
+        });
+    }
+    if proof_from != head.size {
+        return Err(WitnessError::ProofFromWrongSize {
+            from: proof_from,
+            head: head.size,
         });
     }
     if evidence::verify_consistency(head.size, offered.size, &head.root, &offered.root, proof) {
@@ -169,6 +188,25 @@ mod tests {
         fn proof(&self, old: u64) -> Vec<[u8; 32]> {
             self.tree.consistency_proof(old, self.tree.len()).unwrap()
         }
+
+        /// Judges this log's checkpoint against `head` with a proof from `from` to it.
+        fn judge(
+            &self,
+            head: Option<&Head>,
+            from: u64,
+            proof: &[[u8; 32]],
+            now: u64,
+        ) -> Result<Verdict, WitnessError> {
+            judge(
+                &self.key.verifier(),
+                head,
+                &self.checkpoint(),
+                from,
+                proof,
+                &witness(),
+                now,
+            )
+        }
     }
 
     fn witness() -> WitnessKey {
@@ -185,77 +223,33 @@ mod tests {
     #[test]
     fn an_extending_log_is_cosigned_and_the_cosignature_verifies() {
         let mut log = Log::new(1);
-        let w = witness();
         log.append(5, "a");
-        let (head, line) =
-            head_of(judge(&log.key.verifier(), None, &log.checkpoint(), &[], &w, 100).unwrap());
+        let (head, line) = head_of(log.judge(None, 0, &[], 100).unwrap());
         assert_eq!(head.size, 5);
-        assert_eq!(
-            w.verifier()
-                .verify(&format!("{}{line}", log.checkpoint()))
-                .unwrap()
-                .time,
-            100
-        );
+        let cosigned = format!("{}{line}", log.checkpoint());
+        assert_eq!(witness().verifier().verify(&cosigned).unwrap().time, 100);
         log.append(7, "b");
-        let proof = log.proof(5);
-        let (next, _) = head_of(
-            judge(
-                &log.key.verifier(),
-                Some(&head),
-                &log.checkpoint(),
-                &proof,
-                &w,
-                200,
-            )
-            .unwrap(),
-        );
+        let (next, _) = head_of(log.judge(Some(&head), 5, &log.proof(5), 200).unwrap());
         assert_eq!(next.size, 12);
         // A retried push of the same checkpoint is cosigned again, head unchanged.
         assert!(matches!(
-            judge(
-                &log.key.verifier(),
-                Some(&next),
-                &log.checkpoint(),
-                &[],
-                &w,
-                300
-            )
-            .unwrap(),
+            log.judge(Some(&next), 12, &[], 300).unwrap(),
             Verdict::Repeat { .. }
         ));
     }
 
     #[test]
     fn a_rewritten_history_is_a_fork_whatever_proof_comes_with_it() {
-        let w = witness();
         let mut honest = Log::new(1);
         honest.append(5, "a");
-        let (head, _) = head_of(
-            judge(
-                &honest.key.verifier(),
-                None,
-                &honest.checkpoint(),
-                &[],
-                &w,
-                1,
-            )
-            .unwrap(),
-        );
+        let (head, _) = head_of(honest.judge(None, 0, &[], 1).unwrap());
         // The same key signs a log whose first entries differ (the site rewrote its evidence).
         let mut rewritten = Log::new(1);
         rewritten.append(5, "forged");
         rewritten.append(3, "b");
-        let proof = rewritten.proof(5);
-        let verdict = judge(
-            &rewritten.key.verifier(),
-            Some(&head),
-            &rewritten.checkpoint(),
-            &proof,
-            &w,
-            2,
-        )
-        .unwrap();
+        let verdict = rewritten
+            .judge(Some(&head), 5, &rewritten.proof(5), 2)
+            .unwrap();
         assert!(
             matches!(&verdict, Verdict::Fork { reason, .. } if reason.contains("does not extend")),
             "{verdict:?}"
@@ -263,35 +257,30 @@ mod tests {
         // Same size, other root.
         let mut same_size = Log::new(1);
         same_size.append(5, "forged");
-        let verdict = judge(
-            &same_size.key.verifier(),
-            Some(&head),
-            &same_size.checkpoint(),
-            &[],
-            &w,
-            3,
-        )
-        .unwrap();
+        let verdict = same_size.judge(Some(&head), 5, &[], 3).unwrap();
         assert!(
             matches!(&verdict, Verdict::Fork { reason, .. } if reason.contains("two different logs")),
             "{verdict:?}"
         );
-        // An honest extension with a proof from the wrong size is also refused (not cosigned).
+        // A proof that claims to start at the head but does not prove it: not cosigned.
         let mut extended = Log::new(1);
         extended.append(5, "a");
         extended.append(3, "b");
         let wrong = extended.proof(4);
         assert!(matches!(
-            judge(
-                &extended.key.verifier(),
-                Some(&head),
-                &extended.checkpoint(),
-                &wrong,
-                &w,
-                4
-            )
-            .unwrap(),
+            extended.judge(Some(&head), 5, &wrong, 4).unwrap(),
             Verdict::Fork { .. }
+        ));
+        // A proof from another size than the head is a protocol error to retry, not a fork.
+        assert_eq!(
+            extended.judge(Some(&head), 4, &wrong, 4).unwrap_err(),
+            WitnessError::ProofFromWrongSize { from: 4, head: 5 }
+        );
+        assert!(matches!(
+            extended
+                .judge(Some(&head), 5, &extended.proof(5), 4)
+                .unwrap(),
+            Verdict::Cosign { .. }
         ));
     }
 
@@ -302,10 +291,9 @@ mod tests {
         log.append(5, "a");
         let old = log.checkpoint();
         log.append(5, "b");
-        let (head, _) =
-            head_of(judge(&log.key.verifier(), None, &log.checkpoint(), &[], &w, 1).unwrap());
+        let (head, _) = head_of(log.judge(None, 0, &[], 1).unwrap());
         assert_eq!(
-            judge(&log.key.verifier(), Some(&head), &old, &[], &w, 2).unwrap_err(),
+            judge(&log.key.verifier(), Some(&head), &old, 10, &[], &w, 2).unwrap_err(),
             WitnessError::Stale {
                 offered: 5,
                 head: 10
@@ -319,6 +307,7 @@ mod tests {
                 &log.key.verifier(),
                 Some(&head),
                 &other.checkpoint(),
+                10,
                 &[],
                 &w,
                 3
@@ -326,19 +315,11 @@ mod tests {
             Err(WitnessError::Invalid(_))
         ));
         assert!(matches!(
-            judge(&log.key.verifier(), None, "not a note", &[], &w, 3),
+            judge(&log.key.verifier(), None, "not a note", 0, &[], &w, 3),
             Err(WitnessError::Invalid(_))
         ));
         assert_eq!(
-            judge(
-                &log.key.verifier(),
-                None,
-                &log.checkpoint(),
-                &[[0; 32]; 129],
-                &w,
-                3
-            )
-            .unwrap_err(),
+            log.judge(None, 0, &[[0; 32]; 129], 3).unwrap_err(),
             WitnessError::ProofTooLong(129)
         );
     }
