@@ -1,0 +1,351 @@
+//! The appliance link's contract, shared by `osirisd` (client) and `osiris-central` (server): the
+//! JSON messages of each endpoint, the claim code's normal form, the claim proof (an HMAC keyed
+//! by the code the console shows, so the code itself never travels) and the messages the
+//! appliance signs with its evidence key. docs/CENTRAL-PROTOCOL.md is the prose version.
+
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD as BASE64;
+use hmac::{KeyInit, Mac};
+use serde::{Deserialize, Serialize};
+
+/// Endpoint paths (all under HTTPS; the `push` ones need the appliance's client certificate).
+pub mod path {
+    /// `POST` [`super::EnrollRequest`] → [`super::EnrollResponse`].
+    pub const ENROLL: &str = "/v1/link/enroll";
+    /// `POST` [`super::PickupRequest`] → [`super::PickupResponse`].
+    pub const PICKUP: &str = "/v1/link/certificate";
+    /// `POST` [`super::PushRequest`] → [`super::PushResponse`] (mutual TLS).
+    pub const PUSH: &str = "/v1/link/push";
+}
+
+/// The largest request body any link endpoint accepts.
+pub const MAX_BODY: usize = 256 * 1024;
+
+/// Crockford's base-32 digits, as the console shows them.
+const ALPHABET: &[u8; 32] = b"0123456789ABCDEFGHJKMNPQRSTVWXYZ";
+
+/// A claim code that cannot be one.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ClaimCodeError {
+    /// Wrong number of characters once dashes and spaces are removed.
+    #[error("a claim code has 12 characters (XXXX-XXXX-XXXX); this one has {0}")]
+    Length(usize),
+    /// A character the console never shows.
+    #[error("`{0}` is not a character of a claim code (digits and letters except U)")]
+    Character(char),
+}
+
+/// The code in its normal form (`XXXXXXXXXXXX`): upper case, without dashes or spaces, with the
+/// look-alikes the console never shows read as what they look like (`O` → `0`, `I`/`L` → `1`).
+pub fn normalize_claim_code(text: &str) -> Result<String, ClaimCodeError> {
+    let mut out = String::with_capacity(12);
+    for c in text.chars().filter(|c| *c != '-' && !c.is_whitespace()) {
+        let c = match c.to_ascii_uppercase() {
+            'O' => '0',
+            'I' | 'L' => '1',
+            other => other,
+        };
+        if !c.is_ascii() || !ALPHABET.contains(&(c as u8)) {
+            return Err(ClaimCodeError::Character(c));
+        }
+        out.push(c);
+    }
+    let len = out.chars().count();
+    if len != 12 {
+        return Err(ClaimCodeError::Length(len));
+    }
+    Ok(out)
+}
+
+/// The text both the claim proof and the enrollment signature cover.
+fn enrollment_text(label: &str, appliance_key: &str, tls_public_key: &str) -> Vec<u8> {
+    format!("{label}\n{appliance_key}\n{tls_public_key}\n").into_bytes()
+}
+
+/// HMAC-SHA256, keyed by the normalised claim code, over the appliance's evidence key and the
+/// public key of its link certificate. Central Command recomputes it for every open enrollment
+/// when a partner types the code, so the code never crosses the network.
+pub fn claim_proof(
+    code: &str,
+    appliance_key: &str,
+    tls_public_key: &str,
+) -> Result<[u8; 32], ClaimCodeError> {
+    let code = normalize_claim_code(code)?;
+    let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(code.as_bytes())
+        .unwrap_or_else(|_| unreachable!("HMAC takes keys of any length"));
+    mac.update(&enrollment_text(
+        "osiris-claim/v1",
+        appliance_key,
+        tls_public_key,
+    ));
+    Ok(mac.finalize().into_bytes().into())
+}
+
+/// Whether `proof` is the claim proof of `code` for these keys (constant-time comparison).
+pub fn claim_proof_matches(
+    code: &str,
+    appliance_key: &str,
+    tls_public_key: &str,
+    proof: &[u8],
+) -> bool {
+    let Ok(code) = normalize_claim_code(code) else {
+        return false;
+    };
+    let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(code.as_bytes())
+        .unwrap_or_else(|_| unreachable!("HMAC takes keys of any length"));
+    mac.update(&enrollment_text(
+        "osiris-claim/v1",
+        appliance_key,
+        tls_public_key,
+    ));
+    mac.verify_slice(proof).is_ok()
+}
+
+/// The bytes the appliance signs with its evidence key to ask for enrollment: proves it holds
+/// the key whose log it will push.
+pub fn enroll_message(appliance_key: &str, tls_public_key: &str) -> Vec<u8> {
+    enrollment_text("osiris-enroll/v1", appliance_key, tls_public_key)
+}
+
+/// The bytes the appliance signs to collect its certificate.
+pub fn pickup_message(enrollment_id: i64, time: u64) -> Vec<u8> {
+    format!("osiris-pickup/v1\n{enrollment_id}\n{time}\n").into_bytes()
+}
+
+/// Checks an Ed25519 signature (standard base64) by the appliance key over `message`.
+pub fn verify_appliance_signature(
+    key: &evidence::VerifierKey,
+    message: &[u8],
+    signature_b64: &str,
+) -> bool {
+    BASE64
+        .decode(signature_b64)
+        .ok()
+        .and_then(|bytes| <[u8; 64]>::try_from(bytes).ok())
+        .is_some_and(|signature| key.verify_strict(message, &signature))
+}
+
+/// Signs `message` with the appliance key, standard base64.
+pub fn sign_with_appliance_key(key: &evidence::ApplianceKey, message: &[u8]) -> String {
+    BASE64.encode(key.sign(message))
+}
+
+/// `POST /v1/link/enroll`: an appliance asks to be claimed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EnrollRequest {
+    /// The evidence verifier key (`<name>+<keyid>+<base64>`).
+    pub appliance_key: String,
+    /// Standard base64 of the DER SubjectPublicKeyInfo of the key its link certificate will name.
+    pub tls_public_key: String,
+    /// Standard base64 of [`claim_proof`].
+    pub claim_proof: String,
+    /// Standard base64 Ed25519 signature by the appliance key over [`enroll_message`].
+    pub signature: String,
+}
+
+/// The answer to an enrollment request.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EnrollResponse {
+    /// Quote it when collecting the certificate.
+    pub enrollment_id: i64,
+    /// RFC 3339 time after which an unclaimed request is forgotten (ask again).
+    pub expires_at: String,
+}
+
+/// `POST /v1/link/certificate`: collect the certificate once a partner has claimed the appliance.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PickupRequest {
+    /// From [`EnrollResponse`].
+    pub enrollment_id: i64,
+    /// POSIX seconds now (Central Command refuses more than 5 minutes of skew).
+    pub time: u64,
+    /// Standard base64 signature by the appliance key over [`pickup_message`].
+    pub signature: String,
+}
+
+/// The certificate, once issued.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PickupResponse {
+    /// `pending` (not claimed yet: ask again later) or `issued`.
+    pub status: String,
+    /// The appliance's id at Central Command.
+    pub appliance_id: Option<i64>,
+    /// PEM of the client certificate for mutual TLS.
+    pub certificate_pem: Option<String>,
+    /// The witness's verifier key (cosignature/v1 vkey) to pin for cosignatures.
+    pub witness_key: Option<String>,
+}
+
+/// `POST /v1/link/push` (mutual TLS): one item, in order.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PushRequest {
+    /// 1, 2, 3, … per appliance; Central Command takes only the next one, so an appliance that
+    /// was offline catches up in order and a replay changes nothing.
+    pub seq: u64,
+    /// What is pushed.
+    pub item: PushItem,
+}
+
+/// What an appliance pushes. No PHI: docs/CENTRAL-PROTOCOL.md lists every field.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
+#[non_exhaustive]
+pub enum PushItem {
+    /// A signed checkpoint and the consistency proof from `proof_from` (the witnessed head the
+    /// appliance last heard of; 0 for its first).
+    Checkpoint {
+        /// The signed checkpoint note.
+        note: String,
+        /// The size the proof starts at.
+        proof_from: u64,
+        /// The proof's hashes, standard base64.
+        proof: Vec<String>,
+    },
+}
+
+/// The answer to a push.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PushResponse {
+    /// The sequence number Central Command expects next.
+    pub next_seq: u64,
+    /// For a checkpoint: the witness's cosignature line.
+    pub cosignature: Option<String>,
+    /// The size of the newest witnessed checkpoint (the next proof starts there).
+    pub witness_size: Option<u64>,
+}
+
+/// The JSON body of every error answer.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ErrorBody {
+    /// What went wrong and what to do, in words.
+    pub error: String,
+    /// For an out-of-order push: the sequence number expected.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub next_seq: Option<u64>,
+    /// For a proof from the wrong size: the witnessed size to prove from.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub witness_size: Option<u64>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn claim_codes_normalise_as_read_out_on_the_phone() {
+        assert_eq!(
+            normalize_claim_code("7K3M-9Q2X-ABCD").unwrap(),
+            "7K3M9Q2XABCD"
+        );
+        assert_eq!(
+            normalize_claim_code(" 7k3m 9q2x abcd ").unwrap(),
+            "7K3M9Q2XABCD"
+        );
+        assert_eq!(
+            normalize_claim_code("OIL0-0000-0000").unwrap(),
+            "011000000000"
+        );
+        assert_eq!(
+            normalize_claim_code("7K3M-9Q2X-ABC").unwrap_err(),
+            ClaimCodeError::Length(11)
+        );
+        assert_eq!(
+            normalize_claim_code("7K3M-9Q2X-ABCU").unwrap_err(),
+            ClaimCodeError::Character('U')
+        );
+        assert_eq!(
+            normalize_claim_code("7K3M-9Q2X-AB;D").unwrap_err(),
+            ClaimCodeError::Character(';')
+        );
+    }
+
+    #[test]
+    fn the_claim_proof_binds_the_code_to_both_keys() {
+        let proof = claim_proof("7K3M-9Q2X-ABCD", "key-a", "tls-a").unwrap();
+        assert!(claim_proof_matches(
+            "7k3m9q2xabcd",
+            "key-a",
+            "tls-a",
+            &proof
+        ));
+        assert!(!claim_proof_matches(
+            "7K3M-9Q2X-ABCE",
+            "key-a",
+            "tls-a",
+            &proof
+        ));
+        assert!(!claim_proof_matches(
+            "7K3M-9Q2X-ABCD",
+            "key-b",
+            "tls-a",
+            &proof
+        ));
+        assert!(!claim_proof_matches(
+            "7K3M-9Q2X-ABCD",
+            "key-a",
+            "tls-b",
+            &proof
+        ));
+        assert!(!claim_proof_matches(
+            "7K3M-9Q2X-ABCD",
+            "key-a",
+            "tls-a",
+            &proof[..31]
+        ));
+    }
+
+    #[test]
+    fn enrollment_signatures_verify_only_for_the_signed_keys() {
+        let key = evidence::ApplianceKey::from_seed(&[4; 32]);
+        let message = enroll_message(&key.verifier().to_string(), "tls-a");
+        let signature = sign_with_appliance_key(&key, &message);
+        assert!(verify_appliance_signature(
+            &key.verifier(),
+            &message,
+            &signature
+        ));
+        let other = enroll_message(&key.verifier().to_string(), "tls-b");
+        assert!(!verify_appliance_signature(
+            &key.verifier(),
+            &other,
+            &signature
+        ));
+        assert!(!verify_appliance_signature(
+            &key.verifier(),
+            &message,
+            "not base64!"
+        ));
+    }
+
+    #[test]
+    fn push_items_are_tagged_and_unknown_fields_refused() {
+        let push = PushRequest {
+            seq: 3,
+            item: PushItem::Checkpoint {
+                note: "n".into(),
+                proof_from: 2,
+                proof: vec![],
+            },
+        };
+        let json = serde_json::to_string(&push).unwrap();
+        assert_eq!(
+            json,
+            r#"{"seq":3,"item":{"kind":"checkpoint","note":"n","proof_from":2,"proof":[]}}"#
+        );
+        assert!(
+            serde_json::from_str::<PushRequest>(&json.replace("\"seq\"", "\"sequence\"")).is_err()
+        );
+        assert!(
+            serde_json::from_str::<PushRequest>(r#"{"seq":1,"item":{"kind":"patient_list"}}"#)
+                .is_err()
+        );
+    }
+}
