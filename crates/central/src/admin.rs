@@ -32,8 +32,14 @@ pub enum AdminError {
     #[error("a user with e-mail `{0}` already exists")]
     UserExists(String),
     /// No such partner.
-    #[error("no partner named `{0}`; `osiris-central admin partner list` shows them")]
+    #[error("no partner `{0}`; `osiris-central admin partner list` shows them")]
     NoSuchPartner(String),
+    /// No such practice.
+    #[error("no practice with id {0}")]
+    NoSuchPractice(i64),
+    /// The name is taken (case-insensitively) within its parent.
+    #[error("a {0} named `{1}` already exists there")]
+    Exists(&'static str, String),
     /// The database refused or is unreachable.
     #[error("database")]
     Db(#[from] sqlx::Error),
@@ -105,6 +111,101 @@ pub async fn create_partner(
         partner_id,
         admin_id,
     })
+}
+
+/// Creates practice `name` of partner `partner_id`; returns its id.
+pub async fn create_practice(
+    pool: &PgPool,
+    partner_id: i64,
+    name: &str,
+    actor: &str,
+) -> Result<i64, AdminError> {
+    check_name("practice name", name)?;
+    let mut tx = pool.begin().await?;
+    let id: i64 =
+        sqlx::query_scalar("INSERT INTO practices (partner_id, name) VALUES ($1, $2) RETURNING id")
+            .bind(partner_id)
+            .bind(name)
+            .fetch_one(&mut *tx)
+            .await
+            .map_err(|err| match &err {
+                sqlx::Error::Database(db) if db.is_foreign_key_violation() => {
+                    AdminError::NoSuchPartner(partner_id.to_string())
+                }
+                sqlx::Error::Database(db) if db.constraint() == Some("practices_name") => {
+                    AdminError::Exists("practice", name.to_owned())
+                }
+                _ => AdminError::Db(err),
+            })?;
+    audit(
+        &mut tx,
+        Some(partner_id),
+        actor,
+        "practice.create",
+        serde_json::json!({"practice_id": id, "name": name}),
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(id)
+}
+
+/// Creates site `name` of practice `practice_id`; returns its id.
+pub async fn create_site(
+    pool: &PgPool,
+    practice_id: i64,
+    name: &str,
+    actor: &str,
+) -> Result<i64, AdminError> {
+    check_name("site name", name)?;
+    let mut tx = pool.begin().await?;
+    let partner_id: i64 = sqlx::query_scalar("SELECT partner_id FROM practices WHERE id = $1")
+        .bind(practice_id)
+        .fetch_optional(&mut *tx)
+        .await?
+        .ok_or(AdminError::NoSuchPractice(practice_id))?;
+    let id: i64 = sqlx::query_scalar(
+        "INSERT INTO sites (partner_id, practice_id, name) VALUES ($1, $2, $3) RETURNING id",
+    )
+    .bind(partner_id)
+    .bind(practice_id)
+    .bind(name)
+    .fetch_one(&mut *tx)
+    .await
+    .map_err(|err| match &err {
+        sqlx::Error::Database(db) if db.constraint() == Some("sites_name") => {
+            AdminError::Exists("site", name.to_owned())
+        }
+        _ => AdminError::Db(err),
+    })?;
+    audit(
+        &mut tx,
+        Some(partner_id),
+        actor,
+        "site.create",
+        serde_json::json!({"site_id": id, "practice_id": practice_id, "name": name}),
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(id)
+}
+
+async fn audit(
+    tx: &mut sqlx::Transaction<'_, sqlx::Postgres>,
+    partner_id: Option<i64>,
+    actor: &str,
+    action: &str,
+    detail: serde_json::Value,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "INSERT INTO audit_log (partner_id, actor, action, detail) VALUES ($1, $2, $3, $4)",
+    )
+    .bind(partner_id)
+    .bind(actor)
+    .bind(action)
+    .bind(detail)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
 }
 
 /// Every partner with its number of users, by name.

@@ -51,6 +51,28 @@ pub struct Config {
     pub database: Option<Database>,
     /// Where Prometheus metrics are served; off unless set.
     pub metrics_listen: Option<SocketAddr>,
+    /// The server's certificate and key (PEM files); required unless `listen` is loopback.
+    pub tls: Option<Tls>,
+    /// The appliance link: the link CA directory and the witness key.
+    pub link: Option<Link>,
+}
+
+/// The HTTPS server's certificate chain and key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Tls {
+    /// PEM certificate chain, leaf first.
+    pub cert_file: PathBuf,
+    /// PEM private key (0600).
+    pub key_file: PathBuf,
+}
+
+/// The appliance link's keys.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Link {
+    /// The link CA's directory (`ca.pem`, `ca.key`), made by `osiris-central link init`.
+    pub ca_dir: PathBuf,
+    /// The witness's signing key (0600), made by `osiris-central link init`.
+    pub witness_key_file: PathBuf,
 }
 
 /// The database connection, without its password.
@@ -68,6 +90,22 @@ struct RawConfig {
     listen: Option<String>,
     metrics_listen: Option<String>,
     database: Option<RawDatabase>,
+    tls: Option<RawTls>,
+    link: Option<RawLink>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawTls {
+    cert_file: PathBuf,
+    key_file: PathBuf,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawLink {
+    ca_dir: PathBuf,
+    witness_key_file: PathBuf,
 }
 
 #[derive(Debug, Deserialize)]
@@ -83,6 +121,8 @@ impl Default for Config {
             listen: DEFAULT_LISTEN.parse().unwrap_or_else(|_| unreachable!()),
             database: None,
             metrics_listen: None,
+            tls: None,
+            link: None,
         }
     }
 }
@@ -152,10 +192,48 @@ impl Config {
                 })
             })
             .transpose()?;
+        let absolute = |field: &'static str, path: PathBuf| {
+            if path.is_absolute() {
+                Ok(path)
+            } else {
+                Err(invalid(
+                    field,
+                    format!("`{}` must be an absolute path", path.display()),
+                ))
+            }
+        };
+        let tls = raw
+            .tls
+            .map(|tls| {
+                Ok::<_, ConfigError>(Tls {
+                    cert_file: absolute("tls.cert_file", tls.cert_file)?,
+                    key_file: absolute("tls.key_file", tls.key_file)?,
+                })
+            })
+            .transpose()?;
+        if tls.is_none() && !listen.ip().is_loopback() {
+            return Err(invalid(
+                "tls",
+                format!(
+                    "listening on {listen} needs [tls] cert_file and key_file: plain HTTP is only for this machine (127.0.0.1)"
+                ),
+            ));
+        }
+        let link = raw
+            .link
+            .map(|link| {
+                Ok::<_, ConfigError>(Link {
+                    ca_dir: absolute("link.ca_dir", link.ca_dir)?,
+                    witness_key_file: absolute("link.witness_key_file", link.witness_key_file)?,
+                })
+            })
+            .transpose()?;
         Ok(Config {
             listen,
             database,
             metrics_listen,
+            tls,
+            link,
         })
     }
 }
@@ -218,7 +296,21 @@ mod tests {
     #[test]
     fn a_full_file_parses_into_typed_values() {
         let config = parse(
-            "listen = \"0.0.0.0:443\"\nmetrics_listen = \"127.0.0.1:9464\"\n[database]\nurl = \"postgres://central@db.example:5432/central\"\npassword_file = \"/run/keys/db\"\n",
+            r#"listen = "0.0.0.0:443"
+metrics_listen = "127.0.0.1:9464"
+
+[database]
+url = "postgres://central@db.example:5432/central"
+password_file = "/run/keys/db"
+
+[tls]
+cert_file = "/etc/central/cert.pem"
+key_file = "/etc/central/key.pem"
+
+[link]
+ca_dir = "/var/lib/central/link-ca"
+witness_key_file = "/var/lib/central/witness.key"
+"#,
         )
         .unwrap();
         assert_eq!(config.listen.port(), 443);
@@ -226,6 +318,22 @@ mod tests {
         let db = config.database.unwrap();
         assert_eq!(db.url.host_str(), Some("db.example"));
         assert_eq!(db.password_file.unwrap(), Path::new("/run/keys/db"));
+        assert_eq!(
+            config.tls.unwrap().key_file,
+            Path::new("/etc/central/key.pem")
+        );
+        assert_eq!(
+            config.link.unwrap().ca_dir,
+            Path::new("/var/lib/central/link-ca")
+        );
+    }
+
+    #[test]
+    fn plain_http_is_only_for_this_machine() {
+        let err = parse("listen = \"0.0.0.0:8080\"").unwrap_err();
+        assert!(err.contains("needs [tls] cert_file and key_file"), "{err}");
+        assert!(parse("listen = \"127.0.0.1:8080\"").is_ok());
+        assert!(parse("listen = \"[::1]:8080\"").is_ok());
     }
 
     #[test]

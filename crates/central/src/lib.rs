@@ -3,8 +3,11 @@
 //! migrations, the administrative commands and the HTTP server; `main.rs` only parses arguments.
 
 pub mod admin;
+pub mod claim;
 pub mod config;
 pub mod db;
+pub mod link;
+pub mod link_ca;
 pub mod password;
 pub mod server;
 pub mod witness;

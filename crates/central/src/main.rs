@@ -40,6 +40,29 @@ enum Command {
         #[command(subcommand)]
         command: AdminCommand,
     },
+    /// The appliance link's keys.
+    Link {
+        #[command(subcommand)]
+        command: LinkCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum LinkCommand {
+    /// Create the link CA and the witness key (once per Central Command; every instance shares them).
+    Init {
+        /// Directory for the link CA (`ca.pem`, `ca.key`); default: the config's `link.ca_dir`.
+        #[arg(long)]
+        ca_dir: Option<PathBuf>,
+        /// File for the witness's signing key (0600); default: the config's `link.witness_key_file`.
+        #[arg(long)]
+        witness_key_file: Option<PathBuf>,
+        /// The witness's name in its cosignatures, a schema-less URL (e.g. central.example-msp.com/witness).
+        #[arg(long)]
+        witness_name: String,
+    },
+    /// Print the witness's public key: what auditors pass to `osiris evidence verify --witness-key`.
+    WitnessKey,
 }
 
 #[derive(Debug, Subcommand)]
@@ -48,6 +71,30 @@ enum AdminCommand {
     Partner {
         #[command(subcommand)]
         command: PartnerCommand,
+    },
+    /// Create a practice (a customer of a partner).
+    Practice {
+        /// The partner's id (`admin partner list`).
+        #[arg(long)]
+        partner: i64,
+        /// The practice's name.
+        name: String,
+    },
+    /// Create a site of a practice.
+    Site {
+        /// The practice's id.
+        #[arg(long)]
+        practice: i64,
+        /// The site's name.
+        name: String,
+    },
+    /// Claim the appliance whose console shows CODE for a site.
+    Claim {
+        /// The site's id.
+        #[arg(long)]
+        site: i64,
+        /// The claim code shown on the appliance's console (XXXX-XXXX-XXXX).
+        code: String,
     },
 }
 
@@ -106,13 +153,17 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         None => central::config::Config::default(),
     };
-    if let Command::Validate = cli.command {
-        let path = cli
-            .config
-            .as_deref()
-            .unwrap_or(Path::new("(built-in defaults)"));
-        writeln!(std::io::stdout(), "{}: valid", path.display())?;
-        return Ok(ExitCode::SUCCESS);
+    match &cli.command {
+        Command::Validate => {
+            let path = cli
+                .config
+                .as_deref()
+                .unwrap_or(Path::new("(built-in defaults)"));
+            writeln!(std::io::stdout(), "{}: valid", path.display())?;
+            return Ok(ExitCode::SUCCESS);
+        }
+        Command::Link { command } => return link_command(&config, command),
+        _ => {}
     }
     let env_url = std::env::var("DATABASE_URL").ok();
     let target = central::db::Target::resolve(&config, env_url.as_deref())
@@ -123,7 +174,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         .context("starting the async runtime")?;
     runtime.block_on(async move {
         match cli.command {
-            Command::Validate => unreachable!("handled above"),
+            Command::Validate | Command::Link { .. } => unreachable!("handled above"),
             Command::Migrate => {
                 let pool = target.connect(2).await?;
                 central::db::migrate(&pool).await?;
@@ -132,6 +183,29 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             }
             Command::Serve { listen } => {
                 let listen = listen.unwrap_or(config.listen);
+                if config.tls.is_none() && !listen.ip().is_loopback() {
+                    return Err(BadConfig(format!(
+                        "listening on {listen} needs [tls] cert_file and key_file: plain HTTP is only for this machine"
+                    ))
+                    .into());
+                }
+                let link = config
+                    .link
+                    .as_ref()
+                    .map(load_link_keys)
+                    .transpose()
+                    .map_err(|err| BadConfig(format!("{err:#}")))?;
+                let tls = match &config.tls {
+                    Some(tls) => Some(
+                        central::server::tls_config(
+                            &tls.cert_file,
+                            &tls.key_file,
+                            link.as_ref().map(|keys| keys.ca.cert_der()),
+                        )
+                        .map_err(|err| BadConfig(format!("{err:#}")))?,
+                    ),
+                    None => None,
+                };
                 let pool = target.connect_lazy(16);
                 if let Err(err) = central::db::migrate(&pool).await {
                     // Start anyway: /healthz says 503 until the database is back.
@@ -140,13 +214,63 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 let listener = tokio::net::TcpListener::bind(listen)
                     .await
                     .with_context(|| format!("listening on {listen}"))?;
-                central::server::serve(
-                    listener,
-                    central::server::AppState { pool },
-                    shutdown_signal(),
-                )
-                .await
-                .context("serving")?;
+                let state = central::server::AppState {
+                    pool,
+                    link: link.map(std::sync::Arc::new),
+                };
+                match tls {
+                    Some(tls) => central::server::serve_tls(listener, state, tls, shutdown_signal())
+                        .await
+                        .context("serving")?,
+                    None => central::server::serve_plain(listener, state, shutdown_signal())
+                        .await
+                        .context("serving")?,
+                }
+                Ok(ExitCode::SUCCESS)
+            }
+            Command::Admin {
+                command: AdminCommand::Practice { partner, name },
+            } => {
+                let pool = target.connect(2).await?;
+                central::db::migrate(&pool).await?;
+                let actor = format!("cli:uid={}", current_uid());
+                let id = central::admin::create_practice(&pool, partner, &name, &actor).await?;
+                writeln!(std::io::stdout(), "created practice `{}` (id {id})", name.escape_debug())?;
+                Ok(ExitCode::SUCCESS)
+            }
+            Command::Admin {
+                command: AdminCommand::Site { practice, name },
+            } => {
+                let pool = target.connect(2).await?;
+                central::db::migrate(&pool).await?;
+                let actor = format!("cli:uid={}", current_uid());
+                let id = central::admin::create_site(&pool, practice, &name, &actor).await?;
+                writeln!(std::io::stdout(), "created site `{}` (id {id})", name.escape_debug())?;
+                Ok(ExitCode::SUCCESS)
+            }
+            Command::Admin {
+                command: AdminCommand::Claim { site, code },
+            } => {
+                let link = config.link.as_ref().ok_or_else(|| {
+                    BadConfig("claiming needs [link] ca_dir and witness_key_file in the configuration".into())
+                })?;
+                let keys = load_link_keys(link).map_err(|err| BadConfig(format!("{err:#}")))?;
+                let pool = target.connect(2).await?;
+                central::db::migrate(&pool).await?;
+                let partner: i64 = sqlx::query_scalar("SELECT partner_id FROM sites WHERE id = $1")
+                    .bind(site)
+                    .fetch_optional(&pool)
+                    .await?
+                    .ok_or_else(|| anyhow::anyhow!("site {site} does not exist"))?;
+                let actor = format!("cli:uid={}", current_uid());
+                let claimed = central::claim::claim_appliance(&pool, &keys.ca, partner, site, &code, &actor, None)
+                    .await
+                    .context("claiming the appliance")?;
+                writeln!(
+                    std::io::stdout(),
+                    "claimed appliance {} (id {}) for site {site}; it collects its certificate on its next contact",
+                    claimed.appliance_key, claimed.appliance_id
+                )?;
                 Ok(ExitCode::SUCCESS)
             }
             Command::Admin {
@@ -195,6 +319,92 @@ async fn partner(pool: &sqlx::PgPool, command: PartnerCommand) -> anyhow::Result
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+fn link_command(
+    config: &central::config::Config,
+    command: &LinkCommand,
+) -> anyhow::Result<ExitCode> {
+    match command {
+        LinkCommand::Init {
+            ca_dir,
+            witness_key_file,
+            witness_name,
+        } => {
+            let ca_dir = ca_dir
+                .clone()
+                .or_else(|| config.link.as_ref().map(|link| link.ca_dir.clone()))
+                .ok_or_else(|| BadConfig("give --ca-dir or [link] ca_dir".into()))?;
+            let key_file = witness_key_file
+                .clone()
+                .or_else(|| {
+                    config
+                        .link
+                        .as_ref()
+                        .map(|link| link.witness_key_file.clone())
+                })
+                .ok_or_else(|| {
+                    BadConfig("give --witness-key-file or [link] witness_key_file".into())
+                })?;
+            if key_file.exists() {
+                anyhow::bail!(
+                    "{} already exists; the witness key is never replaced (auditors pin it)",
+                    key_file.display()
+                );
+            }
+            let mut seed = Zeroizing::new([0u8; 32]);
+            getrandom::fill(seed.as_mut_slice())
+                .context("reading the operating system's randomness")?;
+            let witness = evidence::WitnessKey::from_seed(witness_name, &seed)
+                .map_err(|err| BadConfig(format!("--witness-name: {err}")))?;
+            central::link_ca::LinkCa::create(&ca_dir)
+                .with_context(|| format!("creating the link CA in {}", ca_dir.display()))?;
+            durable::write(&key_file, witness.private_key_text().as_bytes(), 0o600)
+                .with_context(|| format!("saving the witness key to {}", key_file.display()))?;
+            writeln!(
+                std::io::stdout(),
+                "link CA created in {}\nwitness key: {}",
+                ca_dir.display(),
+                witness.verifier()
+            )?;
+        }
+        LinkCommand::WitnessKey => {
+            let link = config
+                .link
+                .as_ref()
+                .ok_or_else(|| BadConfig("this needs [link] in the configuration".into()))?;
+            let keys = load_link_keys(link).map_err(|err| BadConfig(format!("{err:#}")))?;
+            writeln!(std::io::stdout(), "{}", keys.witness.verifier())?;
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The link CA and the witness key from their files.
+fn load_link_keys(link: &central::config::Link) -> anyhow::Result<central::link::LinkKeys> {
+    use std::os::unix::fs::PermissionsExt;
+    let ca = central::link_ca::LinkCa::load(&link.ca_dir)
+        .with_context(|| format!("loading the link CA from {}", link.ca_dir.display()))?;
+    let path = &link.witness_key_file;
+    let mode = std::fs::metadata(path)
+        .with_context(|| format!("reading the witness key {}", path.display()))?
+        .permissions()
+        .mode()
+        & 0o777;
+    anyhow::ensure!(
+        mode & 0o077 == 0,
+        "the witness key {} is readable by others (mode {mode:o}); run `chmod 600 {}`",
+        path.display(),
+        path.display()
+    );
+    let text = Zeroizing::new(
+        std::fs::read_to_string(path)
+            .with_context(|| format!("reading the witness key {}", path.display()))?,
+    );
+    let witness = text
+        .parse()
+        .with_context(|| format!("the witness key {}", path.display()))?;
+    Ok(central::link::LinkKeys { ca, witness })
 }
 
 /// A password from a 0600 file or stdin (`-`), never from argv.

@@ -1,14 +1,26 @@
-//! The HTTP server: the router and its shared state. Today it answers `/healthz` only; every
-//! further route is added behind the session and tenant-scope layers.
+//! The HTTP server: the router, its shared state, and serving it over TLS (with the link CA's
+//! client certificates accepted but optional, so enrollment works before an appliance has one)
+//! or, on loopback only, plain HTTP.
 
 use std::net::SocketAddr;
+use std::path::Path;
+use std::sync::Arc;
 use std::time::Duration;
 
-use axum::Router;
-use axum::extract::State;
+use axum::extract::{DefaultBodyLimit, State};
 use axum::http::StatusCode;
-use axum::routing::get;
+use axum::routing::{get, post};
+use axum::{Extension, Router};
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use sqlx::PgPool;
+
+use crate::link::{self, LinkKeys, LinkState, PeerCert};
+
+/// Connections served at once; more wait in the kernel's accept queue.
+pub const MAX_CONNECTIONS: usize = 1024;
+/// Time allowed for a TLS handshake and for a request's headers.
+pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// What every handler can reach. Central Command keeps no state of its own: several instances
 /// share one database.
@@ -16,13 +28,52 @@ use sqlx::PgPool;
 pub struct AppState {
     /// The database pool (connects lazily, so the server starts while PostgreSQL is down).
     pub pool: PgPool,
+    /// The appliance link's keys, when `[link]` is configured.
+    pub link: Option<Arc<LinkKeys>>,
+}
+
+/// Why the server could not start.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ServeError {
+    /// A certificate or key file.
+    #[error("{path}: {message}")]
+    Pem {
+        /// The file.
+        path: String,
+        /// What is wrong.
+        message: String,
+    },
+    /// rustls refused the configuration.
+    #[error("TLS configuration")]
+    Tls(#[from] rustls::Error),
+    /// The client-certificate verifier could not be built.
+    #[error("client certificate verifier: {0}")]
+    Verifier(String),
+    /// Accepting connections failed.
+    #[error("accepting connections")]
+    Io(#[from] std::io::Error),
 }
 
 /// The router.
 pub fn router(state: AppState) -> Router {
-    Router::new()
+    let mut router = Router::new()
         .route("/healthz", get(healthz))
-        .with_state(state)
+        .with_state(state.clone());
+    if let Some(keys) = state.link {
+        let link_state = LinkState {
+            pool: state.pool.clone(),
+            keys,
+        };
+        router = router.merge(
+            Router::new()
+                .route(link_proto::path::ENROLL, post(link::enroll))
+                .route(link_proto::path::PICKUP, post(link::pickup))
+                .route(link_proto::path::PUSH, post(link::push))
+                .with_state(link_state),
+        );
+    }
+    router.layer(DefaultBodyLimit::max(link_proto::MAX_BODY))
 }
 
 /// 200 when this instance can reach the database, 503 otherwise (a load balancer then sends
@@ -38,15 +89,127 @@ async fn healthz(State(state): State<AppState>) -> (StatusCode, &'static str) {
     }
 }
 
-/// Serves until `shutdown` resolves.
-pub async fn serve(
+/// The TLS configuration: the server's chain and key; client certificates verified against the
+/// link CA when given, and optional (enrollment needs none; pushes check for one).
+pub fn tls_config(
+    cert_file: &Path,
+    key_file: &Path,
+    client_ca_der: Option<&[u8]>,
+) -> Result<Arc<rustls::ServerConfig>, ServeError> {
+    let pem_err = |path: &Path, message: String| ServeError::Pem {
+        path: path.display().to_string(),
+        message,
+    };
+    let chain = CertificateDer::pem_file_iter(cert_file)
+        .map_err(|err| pem_err(cert_file, err.to_string()))?
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|err| pem_err(cert_file, err.to_string()))?;
+    if chain.is_empty() {
+        return Err(pem_err(cert_file, "holds no certificate".to_owned()));
+    }
+    let key =
+        PrivateKeyDer::from_pem_file(key_file).map_err(|err| pem_err(key_file, err.to_string()))?;
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let builder = rustls::ServerConfig::builder_with_provider(provider.clone())
+        .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])?;
+    let config = match client_ca_der {
+        Some(ca) => {
+            let mut roots = rustls::RootCertStore::empty();
+            roots.add(CertificateDer::from(ca.to_vec()))?;
+            let verifier = rustls::server::WebPkiClientVerifier::builder_with_provider(
+                Arc::new(roots),
+                provider,
+            )
+            .allow_unauthenticated()
+            .build()
+            .map_err(|err| ServeError::Verifier(err.to_string()))?;
+            builder
+                .with_client_cert_verifier(verifier)
+                .with_single_cert(chain, key)?
+        }
+        None => builder.with_no_client_auth().with_single_cert(chain, key)?,
+    };
+    Ok(Arc::new(config))
+}
+
+/// Serves plain HTTP until `shutdown` resolves (loopback only: the configuration refuses
+/// anything else without TLS). No peer ever has a client certificate here.
+pub async fn serve_plain(
     listener: tokio::net::TcpListener,
     state: AppState,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let addr: Option<SocketAddr> = listener.local_addr().ok();
-    tracing::info!(listen = ?addr, "serving");
-    axum::serve(listener, router(state))
+    tracing::info!(listen = ?addr, tls = false, "serving");
+    axum::serve(listener, router(state).layer(Extension(PeerCert(None))))
         .with_graceful_shutdown(shutdown)
         .await
+}
+
+/// Serves HTTPS until `shutdown` resolves.
+pub async fn serve_tls(
+    listener: tokio::net::TcpListener,
+    state: AppState,
+    tls: Arc<rustls::ServerConfig>,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> Result<(), ServeError> {
+    let addr: Option<SocketAddr> = listener.local_addr().ok();
+    tracing::info!(listen = ?addr, tls = true, "serving");
+    let acceptor = tokio_rustls::TlsAcceptor::from(tls);
+    let router = router(state);
+    let slots = Arc::new(tokio::sync::Semaphore::new(MAX_CONNECTIONS));
+    tokio::pin!(shutdown);
+    loop {
+        let permit = tokio::select! {
+            () = &mut shutdown => return Ok(()),
+            permit = slots.clone().acquire_owned() => permit.map_err(|_| std::io::Error::other("closed"))?,
+        };
+        let (tcp, peer) = tokio::select! {
+            () = &mut shutdown => return Ok(()),
+            accepted = listener.accept() => match accepted {
+                Ok(accepted) => accepted,
+                Err(err) => {
+                    // EMFILE and friends: back off instead of spinning.
+                    tracing::warn!(error = %err, "accept failed");
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                    continue;
+                }
+            },
+        };
+        let acceptor = acceptor.clone();
+        let router = router.clone();
+        tokio::spawn(async move {
+            let _permit = permit;
+            let tls = match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(tcp)).await {
+                Ok(Ok(tls)) => tls,
+                Ok(Err(err)) => {
+                    tracing::debug!(%peer, error = %err, "TLS handshake failed");
+                    return;
+                }
+                Err(_) => {
+                    tracing::debug!(%peer, "TLS handshake timed out");
+                    return;
+                }
+            };
+            let cert = tls
+                .get_ref()
+                .1
+                .peer_certificates()
+                .and_then(|certs| certs.first())
+                .map(|cert| -> [u8; 32] {
+                    <sha2::Sha256 as sha2::Digest>::digest(cert.as_ref()).into()
+                });
+            let service = hyper_util::service::TowerToHyperService::new(
+                router.layer(Extension(PeerCert(cert))),
+            );
+            let served = hyper::server::conn::http1::Builder::new()
+                .timer(hyper_util::rt::TokioTimer::new())
+                .header_read_timeout(HANDSHAKE_TIMEOUT)
+                .serve_connection(hyper_util::rt::TokioIo::new(tls), service)
+                .await;
+            if let Err(err) = served {
+                tracing::debug!(%peer, error = %err, "connection ended with an error");
+            }
+        });
+    }
 }

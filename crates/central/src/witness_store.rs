@@ -53,11 +53,28 @@ pub async fn push_checkpoint(
     now: u64,
 ) -> Result<Outcome, WitnessStoreError> {
     let mut tx = pool.begin().await?;
+    let outcome =
+        push_checkpoint_in(&mut tx, appliance_id, note, proof_from, proof, witness, now).await?;
+    tx.commit().await?;
+    Ok(outcome)
+}
+
+/// [`push_checkpoint`] inside the caller's transaction (the link also advances the push
+/// sequence in it); the caller commits.
+pub async fn push_checkpoint_in(
+    tx: &mut sqlx::Transaction<'_, sqlx::Postgres>,
+    appliance_id: i64,
+    note: &str,
+    proof_from: u64,
+    proof: &[[u8; 32]],
+    witness: &WitnessKey,
+    now: u64,
+) -> Result<Outcome, WitnessStoreError> {
     // Lock the appliance row: concurrent pushes of one appliance are judged one at a time.
     let row: Option<(String, i64)> =
         sqlx::query_as("SELECT appliance_key, partner_id FROM appliances WHERE id = $1 FOR UPDATE")
             .bind(appliance_id)
-            .fetch_optional(&mut *tx)
+            .fetch_optional(&mut **tx)
             .await?;
     let (key_text, partner_id) = row.ok_or(WitnessStoreError::UnknownAppliance(appliance_id))?;
     let key: VerifierKey = key_text
@@ -66,7 +83,7 @@ pub async fn push_checkpoint(
     let head: Option<(i64, Vec<u8>, String)> =
         sqlx::query_as("SELECT size, root, note FROM witness_heads WHERE appliance_id = $1")
             .bind(appliance_id)
-            .fetch_optional(&mut *tx)
+            .fetch_optional(&mut **tx)
             .await?;
     let head = head.and_then(|(size, root, note)| {
         Some(Head {
@@ -92,15 +109,15 @@ pub async fn push_checkpoint(
             .bind(new.root.as_slice())
             .bind(&new.note)
             .bind(&cosignature)
-            .execute(&mut *tx)
+            .execute(&mut **tx)
             .await?;
-            record_cosignature(&mut tx, appliance_id, size, &new.root, &cosignature).await?;
+            record_cosignature(tx, appliance_id, size, &new.root, &cosignature).await?;
             Outcome::Cosigned { cosignature }
         }
         Verdict::Repeat { cosignature } => {
             if let Some(head) = &head {
                 let size = i64::try_from(head.size).unwrap_or(i64::MAX);
-                record_cosignature(&mut tx, appliance_id, size, &head.root, &cosignature).await?;
+                record_cosignature(tx, appliance_id, size, &head.root, &cosignature).await?;
             }
             Outcome::Cosigned { cosignature }
         }
@@ -115,7 +132,7 @@ pub async fn push_checkpoint(
             .bind(note)
             .bind(serde_json::json!(proof_json))
             .bind(&reason)
-            .execute(&mut *tx)
+            .execute(&mut **tx)
             .await?;
             sqlx::query(
                 "INSERT INTO alerts (partner_id, appliance_id, severity, kind, message) VALUES ($1, $2, 'critical', 'evidence_fork', $3)",
@@ -127,7 +144,7 @@ pub async fn push_checkpoint(
                 key.name(),
                 offered.size
             ))
-            .execute(&mut *tx)
+            .execute(&mut **tx)
             .await?;
             tracing::error!(appliance_id, partner_id, %reason, "evidence fork refused");
             Outcome::Fork { reason }
@@ -135,10 +152,22 @@ pub async fn push_checkpoint(
     };
     sqlx::query("UPDATE appliances SET last_seen = now() WHERE id = $1")
         .bind(appliance_id)
-        .execute(&mut *tx)
+        .execute(&mut **tx)
         .await?;
-    tx.commit().await?;
     Ok(outcome)
+}
+
+/// The size of the newest checkpoint witnessed for the appliance, if any.
+pub async fn head_size(
+    tx: &mut sqlx::Transaction<'_, sqlx::Postgres>,
+    appliance_id: i64,
+) -> Result<Option<u64>, sqlx::Error> {
+    let size: Option<i64> =
+        sqlx::query_scalar("SELECT size FROM witness_heads WHERE appliance_id = $1")
+            .bind(appliance_id)
+            .fetch_optional(&mut **tx)
+            .await?;
+    Ok(size.and_then(|size| u64::try_from(size).ok()))
 }
 
 async fn record_cosignature(

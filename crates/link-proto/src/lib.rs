@@ -195,7 +195,6 @@ pub struct PushRequest {
 /// What an appliance pushes. No PHI: docs/CENTRAL-PROTOCOL.md lists every field.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
-#[non_exhaustive]
 pub enum PushItem {
     /// A signed checkpoint and the consistency proof from `proof_from` (the witnessed head the
     /// appliance last heard of; 0 for its first).

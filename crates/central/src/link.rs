@@ -1,0 +1,362 @@
+//! The appliance link, server side: enrollment by claim code, certificate pickup, and in-order
+//! pushes over mutual TLS (docs/CENTRAL-PROTOCOL.md). Appliances always connect out to here.
+
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD as BASE64;
+use evidence::{VerifierKey, WitnessKey};
+use link_proto::{
+    EnrollRequest, EnrollResponse, ErrorBody, PickupRequest, PickupResponse, PushItem, PushRequest,
+    PushResponse,
+};
+use sqlx::PgPool;
+
+use crate::link_ca::{LinkCa, ed25519_from_spki};
+use crate::witness::WitnessError;
+use crate::witness_store::{self, Outcome, WitnessStoreError};
+
+/// How long an unclaimed enrollment request is kept.
+pub const ENROLLMENT_TTL: Duration = Duration::from_secs(24 * 3600);
+/// At most this many open enrollment requests; more are refused until some expire.
+pub const MAX_OPEN_ENROLLMENTS: i64 = 10_000;
+/// Clock skew tolerated on signed pickup requests.
+pub const MAX_SKEW: u64 = 300;
+
+/// The link's keys, shared by every request.
+#[derive(Debug)]
+pub struct LinkKeys {
+    /// Issues appliance client certificates.
+    pub ca: LinkCa,
+    /// Cosigns checkpoints.
+    pub witness: WitnessKey,
+}
+
+/// The SHA-256 of the client certificate the TLS layer verified against the link CA, if the
+/// peer presented one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PeerCert(pub Option<[u8; 32]>);
+
+/// What the link handlers need.
+#[derive(Debug, Clone)]
+pub struct LinkState {
+    /// The database.
+    pub pool: PgPool,
+    /// The CA and witness keys.
+    pub keys: Arc<LinkKeys>,
+}
+
+/// An error answer: status and words (JSON [`ErrorBody`]).
+#[derive(Debug)]
+pub struct LinkError {
+    status: StatusCode,
+    body: ErrorBody,
+}
+
+impl LinkError {
+    fn new(status: StatusCode, error: impl Into<String>) -> LinkError {
+        LinkError {
+            status,
+            body: ErrorBody {
+                error: error.into(),
+                next_seq: None,
+                witness_size: None,
+            },
+        }
+    }
+
+    fn bad(error: impl Into<String>) -> LinkError {
+        LinkError::new(StatusCode::BAD_REQUEST, error)
+    }
+}
+
+impl From<sqlx::Error> for LinkError {
+    fn from(err: sqlx::Error) -> LinkError {
+        tracing::warn!(error = %err, "link request: database unavailable");
+        LinkError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "the database is unavailable; keep the item queued and retry",
+        )
+    }
+}
+
+impl IntoResponse for LinkError {
+    fn into_response(self) -> Response {
+        (self.status, Json(self.body)).into_response()
+    }
+}
+
+fn now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
+fn decode(field: &str, text: &str) -> Result<Vec<u8>, LinkError> {
+    BASE64
+        .decode(text)
+        .map_err(|_| LinkError::bad(format!("{field} is not standard base64")))
+}
+
+/// `POST /v1/link/enroll`.
+pub async fn enroll(
+    State(state): State<LinkState>,
+    Json(request): Json<EnrollRequest>,
+) -> Result<(StatusCode, Json<EnrollResponse>), LinkError> {
+    let key: VerifierKey = request
+        .appliance_key
+        .parse()
+        .map_err(|err| LinkError::bad(format!("appliance_key: {err}")))?;
+    let spki = decode("tls_public_key", &request.tls_public_key)?;
+    ed25519_from_spki(&spki)
+        .ok_or_else(|| LinkError::bad("tls_public_key must be an Ed25519 SubjectPublicKeyInfo"))?;
+    let proof = decode("claim_proof", &request.claim_proof)?;
+    if proof.len() != 32 {
+        return Err(LinkError::bad("claim_proof must be 32 bytes"));
+    }
+    let message = link_proto::enroll_message(&request.appliance_key, &request.tls_public_key);
+    if !link_proto::verify_appliance_signature(&key, &message, &request.signature) {
+        return Err(LinkError::new(
+            StatusCode::UNAUTHORIZED,
+            "the signature does not verify with appliance_key",
+        ));
+    }
+    let mut tx = state.pool.begin().await?;
+    let claimed: Option<i64> =
+        sqlx::query_scalar("SELECT id FROM appliances WHERE appliance_key = $1")
+            .bind(&request.appliance_key)
+            .fetch_optional(&mut *tx)
+            .await?;
+    if claimed.is_some() {
+        return Err(LinkError::new(
+            StatusCode::CONFLICT,
+            "this appliance is already claimed; collect its certificate, or ask the partner to release it",
+        ));
+    }
+    let open: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM enrollments WHERE appliance_id IS NULL AND expires_at > now()",
+    )
+    .fetch_one(&mut *tx)
+    .await?;
+    if open >= MAX_OPEN_ENROLLMENTS {
+        return Err(LinkError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "too many open enrollment requests; retry later",
+        ));
+    }
+    let ttl = i64::try_from(ENROLLMENT_TTL.as_secs()).unwrap_or(86_400);
+    let (id, expires_at): (i64, String) = sqlx::query_as(
+        "INSERT INTO enrollments (appliance_key, tls_public_key, claim_proof, expires_at)
+         VALUES ($1, $2, $3, now() + make_interval(secs => $4))
+         RETURNING id, to_char(expires_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"')",
+    )
+    .bind(&request.appliance_key)
+    .bind(&spki)
+    .bind(&proof)
+    .bind(ttl as f64)
+    .fetch_one(&mut *tx)
+    .await?;
+    tx.commit().await?;
+    tracing::info!(
+        enrollment_id = id,
+        appliance = key.name(),
+        "enrollment requested"
+    );
+    Ok((
+        StatusCode::ACCEPTED,
+        Json(EnrollResponse {
+            enrollment_id: id,
+            expires_at,
+        }),
+    ))
+}
+
+/// `POST /v1/link/certificate`.
+pub async fn pickup(
+    State(state): State<LinkState>,
+    Json(request): Json<PickupRequest>,
+) -> Result<Json<PickupResponse>, LinkError> {
+    if now().abs_diff(request.time) > MAX_SKEW {
+        return Err(LinkError::bad(
+            "time is more than 5 minutes from Central Command's clock; check the appliance's time",
+        ));
+    }
+    let row: Option<(String, Option<i64>)> =
+        sqlx::query_as("SELECT appliance_key, appliance_id FROM enrollments WHERE id = $1")
+            .bind(request.enrollment_id)
+            .fetch_optional(&state.pool)
+            .await?;
+    let unknown = || LinkError::new(StatusCode::NOT_FOUND, "no such enrollment; enroll again");
+    let (key_text, appliance_id) = row.ok_or_else(unknown)?;
+    let key: VerifierKey = key_text.parse().map_err(|_| unknown())?;
+    let message = link_proto::pickup_message(request.enrollment_id, request.time);
+    if !link_proto::verify_appliance_signature(&key, &message, &request.signature) {
+        // The same answer as an unknown id: nobody learns which enrollments exist.
+        return Err(unknown());
+    }
+    let Some(appliance_id) = appliance_id else {
+        return Ok(Json(PickupResponse {
+            status: "pending".into(),
+            appliance_id: None,
+            certificate_pem: None,
+            witness_key: None,
+        }));
+    };
+    let cert: Vec<u8> = sqlx::query_scalar("SELECT certificate FROM appliances WHERE id = $1")
+        .bind(appliance_id)
+        .fetch_one(&state.pool)
+        .await?;
+    Ok(Json(PickupResponse {
+        status: "issued".into(),
+        appliance_id: Some(appliance_id),
+        certificate_pem: Some(der_to_pem(&cert)),
+        witness_key: Some(state.keys.witness.verifier().to_string()),
+    }))
+}
+
+/// `POST /v1/link/push` (mutual TLS).
+pub async fn push(
+    State(state): State<LinkState>,
+    axum::Extension(peer): axum::Extension<PeerCert>,
+    Json(request): Json<PushRequest>,
+) -> Result<Json<PushResponse>, LinkError> {
+    let Some(cert_sha) = peer.0 else {
+        return Err(LinkError::new(
+            StatusCode::UNAUTHORIZED,
+            "pushes need the appliance's client certificate (mutual TLS)",
+        ));
+    };
+    let mut tx = state.pool.begin().await?;
+    let row: Option<(i64, i64)> =
+        sqlx::query_as("SELECT id, next_seq FROM appliances WHERE cert_sha256 = $1 FOR UPDATE")
+            .bind(cert_sha.as_slice())
+            .fetch_optional(&mut *tx)
+            .await?;
+    let (appliance_id, next_seq) = row.ok_or_else(|| {
+        LinkError::new(
+            StatusCode::FORBIDDEN,
+            "this certificate belongs to no appliance here (released, or issued by another Central Command)",
+        )
+    })?;
+    let next_seq = u64::try_from(next_seq).unwrap_or(u64::MAX);
+    if request.seq != next_seq {
+        let mut err = LinkError::new(
+            StatusCode::CONFLICT,
+            if request.seq < next_seq {
+                format!(
+                    "item {} was already received; send item {next_seq}",
+                    request.seq
+                )
+            } else {
+                format!(
+                    "items must arrive in order: send item {next_seq} before {}",
+                    request.seq
+                )
+            },
+        );
+        err.body.next_seq = Some(next_seq);
+        return Err(err);
+    }
+    let mut response = PushResponse {
+        next_seq: next_seq + 1,
+        cosignature: None,
+        witness_size: None,
+    };
+    match request.item {
+        PushItem::Checkpoint {
+            note,
+            proof_from,
+            proof,
+        } => {
+            let proof = proof
+                .iter()
+                .map(|hash| {
+                    BASE64
+                        .decode(hash)
+                        .ok()
+                        .and_then(|bytes| <[u8; 32]>::try_from(bytes).ok())
+                        .ok_or_else(|| {
+                            LinkError::bad("every proof hash must be 32 bytes of standard base64")
+                        })
+                })
+                .collect::<Result<Vec<_>, _>>()?;
+            let outcome = witness_store::push_checkpoint_in(
+                &mut tx,
+                appliance_id,
+                &note,
+                proof_from,
+                &proof,
+                &state.keys.witness,
+                now(),
+            )
+            .await;
+            match outcome {
+                Ok(Outcome::Cosigned { cosignature }) => response.cosignature = Some(cosignature),
+                Ok(Outcome::Fork { reason }) => {
+                    // Recorded and alerted; the item is consumed so the queue moves on.
+                    advance(&mut tx, appliance_id).await?;
+                    tx.commit().await?;
+                    let mut err = LinkError::new(
+                        StatusCode::CONFLICT,
+                        format!(
+                            "checkpoint refused as a fork: {reason}; your partner has been alerted"
+                        ),
+                    );
+                    err.body.next_seq = Some(next_seq + 1);
+                    return Err(err);
+                }
+                Err(WitnessStoreError::Refused(refusal)) => {
+                    let size = witness_store::head_size(&mut tx, appliance_id).await?;
+                    let mut err = LinkError::new(StatusCode::CONFLICT, refusal.to_string());
+                    err.body.next_seq = Some(next_seq);
+                    err.body.witness_size = size;
+                    if matches!(
+                        refusal,
+                        WitnessError::Invalid(_) | WitnessError::ProofTooLong(_)
+                    ) {
+                        err.status = StatusCode::BAD_REQUEST;
+                    }
+                    return Err(err);
+                }
+                Err(WitnessStoreError::Db(err)) => return Err(err.into()),
+                Err(other) => {
+                    return Err(LinkError::new(
+                        StatusCode::INTERNAL_SERVER_ERROR,
+                        other.to_string(),
+                    ));
+                }
+            }
+            response.witness_size = witness_store::head_size(&mut tx, appliance_id).await?;
+        }
+    }
+    advance(&mut tx, appliance_id).await?;
+    tx.commit().await?;
+    Ok(Json(response))
+}
+
+async fn advance(
+    tx: &mut sqlx::Transaction<'_, sqlx::Postgres>,
+    appliance_id: i64,
+) -> Result<(), sqlx::Error> {
+    sqlx::query("UPDATE appliances SET next_seq = next_seq + 1, last_seen = now() WHERE id = $1")
+        .bind(appliance_id)
+        .execute(&mut **tx)
+        .await?;
+    Ok(())
+}
+
+fn der_to_pem(der: &[u8]) -> String {
+    let encoded = BASE64.encode(der);
+    let mut pem = String::from("-----BEGIN CERTIFICATE-----\n");
+    for chunk in encoded.as_bytes().chunks(64) {
+        pem.push_str(&String::from_utf8_lossy(chunk));
+        pem.push('\n');
+    }
+    pem.push_str("-----END CERTIFICATE-----\n");
+    pem
+}
