@@ -6,84 +6,17 @@
 
 #![allow(clippy::unwrap_used, reason = "test helpers outside #[test] functions")]
 
-use std::path::Path;
-use std::process::{Child, Command, Output};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as BASE64;
 use evidence::{ApplianceKey, Checkpoint, MerkleTree, WitnessVerifier, leaf_hash};
 use link_proto::{EnrollRequest, PickupRequest, PushItem, PushRequest};
-use rcgen::{CertificateParams, IsCa, Issuer, KeyPair, PKCS_ED25519, PublicKeyData};
+use rcgen::{KeyPair, PKCS_ED25519, PublicKeyData};
 use test_support::postgres::PgServer;
 
-const CODE: &str = "7K3M-9Q2X-ABCD";
-
-fn central(dir: &Path, url: &str, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_osiris-central"))
-        .args(["--config", "central.toml"])
-        .args(args)
-        .current_dir(dir)
-        .env("DATABASE_URL", url)
-        .env_remove("RUST_LOG")
-        .output()
-        .unwrap()
-}
-
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
-}
-
-#[track_caller]
-fn ok(out: &Output) -> String {
-    assert!(
-        out.status.success(),
-        "{}\n{}",
-        text(&out.stdout),
-        text(&out.stderr)
-    );
-    text(&out.stdout)
-}
-
-/// The server's own TLS: a test CA and a leaf for 127.0.0.1 (what a partner's real certificate is).
-fn server_tls(dir: &Path) -> String {
-    let ca_key = KeyPair::generate_for(&PKCS_ED25519).unwrap();
-    let mut ca_params = CertificateParams::new(Vec::<String>::new()).unwrap();
-    ca_params.is_ca = IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
-    let ca_cert = ca_params.self_signed(&ca_key).unwrap();
-    let issuer = Issuer::new(ca_params, ca_key);
-    let leaf_key = KeyPair::generate_for(&PKCS_ED25519).unwrap();
-    let leaf = CertificateParams::new(vec!["127.0.0.1".to_owned(), "localhost".to_owned()])
-        .unwrap()
-        .signed_by(&leaf_key, &issuer)
-        .unwrap();
-    std::fs::write(dir.join("server.pem"), leaf.pem()).unwrap();
-    write_private(&dir.join("server.key"), &leaf_key.serialize_pem());
-    ca_cert.pem()
-}
-
-fn write_private(path: &Path, text: &str) {
-    use std::os::unix::fs::PermissionsExt;
-    std::fs::write(path, text).unwrap();
-    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600)).unwrap();
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-struct Server(Child);
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
+mod common;
+use common::{CODE, Server, central, ok, setup, text};
 
 /// An HTTPS client trusting the test server CA, with an optional client identity (PEM cert, PEM key).
 fn client(server_ca: &str, identity: Option<(&str, &str)>) -> reqwest::Client {
@@ -224,31 +157,7 @@ fn an_appliance_is_claimed_by_code_and_its_checkpoints_are_witnessed_over_mutual
     let url = pg.create_database("central");
     let work = tempfile::tempdir().unwrap();
     let dir = work.path();
-    let server_ca = server_tls(dir);
-    let port = free_port();
-    std::fs::write(
-        dir.join("central.toml"),
-        format!(
-            "listen = \"127.0.0.1:{port}\"\n[tls]\ncert_file = \"{d}/server.pem\"\nkey_file = \"{d}/server.key\"\n[link]\nca_dir = \"{d}/link-ca\"\nwitness_key_file = \"{d}/witness.key\"\n",
-            d = dir.display()
-        ),
-    )
-    .unwrap();
-    let out = ok(&central(
-        dir,
-        &url,
-        &[
-            "link",
-            "init",
-            "--witness-name",
-            "central.acme-it.example/witness",
-        ],
-    ));
-    let witness_key = out
-        .lines()
-        .find_map(|l| l.strip_prefix("witness key: "))
-        .unwrap()
-        .to_owned();
+    let (port, server_ca, witness_key) = setup(dir, &url, &["Acme IT"]);
     let witness: WitnessVerifier = witness_key.parse().unwrap();
     // Never replaced.
     assert!(
@@ -264,44 +173,7 @@ fn an_appliance_is_claimed_by_code_and_its_checkpoints_are_witnessed_over_mutual
         ok(&central(dir, &url, &["link", "witness-key"])).trim(),
         witness_key
     );
-
-    std::fs::write(dir.join("admin.pw"), "a long admin password\n").unwrap();
-    write_private(&dir.join("admin.pw"), "a long admin password\n");
-    ok(&central(
-        dir,
-        &url,
-        &[
-            "admin",
-            "partner",
-            "create",
-            "Acme IT",
-            "--admin",
-            "admin@acme.example",
-            "--password-file",
-            "admin.pw",
-        ],
-    ));
-    ok(&central(
-        dir,
-        &url,
-        &["admin", "practice", "--partner", "1", "Smile Dental"],
-    ));
-    ok(&central(
-        dir,
-        &url,
-        &["admin", "site", "--practice", "1", "Main office"],
-    ));
-
-    let _server = Server(
-        Command::new(env!("CARGO_BIN_EXE_osiris-central"))
-            .args(["--config", "central.toml", "serve"])
-            .current_dir(dir)
-            .env("DATABASE_URL", &url)
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
-            .spawn()
-            .unwrap(),
-    );
+    let _server = Server::start(dir, &url, port);
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()

@@ -1,0 +1,166 @@
+//! What the link tests share: running `osiris-central` against a test PostgreSQL with its own
+//! TLS certificate, link CA and witness key.
+
+#![allow(dead_code, reason = "each test binary uses a different part")]
+#![allow(clippy::unwrap_used, reason = "test helpers")]
+
+use std::path::Path;
+use std::process::{Child, Command, Output};
+use std::time::{Duration, Instant};
+
+use rcgen::{CertificateParams, IsCa, Issuer, KeyPair, PKCS_ED25519};
+
+pub(crate) const CODE: &str = "7K3M-9Q2X-ABCD";
+
+pub(crate) fn central(dir: &Path, url: &str, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_osiris-central"))
+        .args(["--config", "central.toml"])
+        .args(args)
+        .current_dir(dir)
+        .env("DATABASE_URL", url)
+        .env_remove("RUST_LOG")
+        .output()
+        .unwrap()
+}
+
+pub(crate) fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+#[track_caller]
+pub(crate) fn ok(out: &Output) -> String {
+    assert!(
+        out.status.success(),
+        "{}\n{}",
+        text(&out.stdout),
+        text(&out.stderr)
+    );
+    text(&out.stdout)
+}
+
+/// The server's own TLS: a test CA and a leaf for 127.0.0.1 (what a partner's real certificate is).
+pub(crate) fn server_tls(dir: &Path) -> String {
+    let ca_key = KeyPair::generate_for(&PKCS_ED25519).unwrap();
+    let mut ca_params = CertificateParams::new(Vec::<String>::new()).unwrap();
+    ca_params.is_ca = IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+    let ca_cert = ca_params.self_signed(&ca_key).unwrap();
+    let issuer = Issuer::new(ca_params, ca_key);
+    let leaf_key = KeyPair::generate_for(&PKCS_ED25519).unwrap();
+    let leaf = CertificateParams::new(vec!["127.0.0.1".to_owned(), "localhost".to_owned()])
+        .unwrap()
+        .signed_by(&leaf_key, &issuer)
+        .unwrap();
+    std::fs::write(dir.join("server.pem"), leaf.pem()).unwrap();
+    write_private(&dir.join("server.key"), &leaf_key.serialize_pem());
+    ca_cert.pem()
+}
+
+pub(crate) fn write_private(path: &Path, text: &str) {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::write(path, text).unwrap();
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600)).unwrap();
+}
+
+pub(crate) fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+pub(crate) struct Server(Child);
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+impl Server {
+    /// Starts `osiris-central serve` in `dir` and waits until `/healthz` answers over TLS.
+    pub(crate) fn start(dir: &Path, url: &str, port: u16) -> Server {
+        let server = Server(
+            Command::new(env!("CARGO_BIN_EXE_osiris-central"))
+                .args(["--config", "central.toml", "serve"])
+                .current_dir(dir)
+                .env("DATABASE_URL", url)
+                .stdout(std::process::Stdio::null())
+                .stderr(std::process::Stdio::null())
+                .spawn()
+                .unwrap(),
+        );
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(Instant::now() < deadline, "the server did not come up");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        server
+    }
+}
+
+/// A Central Command in `dir`: config with TLS and link keys, `link init`, and one partner with
+/// one practice and one site per name in `partners`. Returns (port, server CA PEM, witness key).
+pub(crate) fn setup(dir: &Path, url: &str, partners: &[&str]) -> (u16, String, String) {
+    let server_ca = server_tls(dir);
+    let port = free_port();
+    std::fs::write(
+        dir.join("central.toml"),
+        format!(
+            "listen = \"127.0.0.1:{port}\"\n[tls]\ncert_file = \"{d}/server.pem\"\nkey_file = \"{d}/server.key\"\n[link]\nca_dir = \"{d}/link-ca\"\nwitness_key_file = \"{d}/witness.key\"\n",
+            d = dir.display()
+        ),
+    )
+    .unwrap();
+    let out = ok(&central(
+        dir,
+        url,
+        &[
+            "link",
+            "init",
+            "--witness-name",
+            "central.acme-it.example/witness",
+        ],
+    ));
+    let witness_key = out
+        .lines()
+        .find_map(|l| l.strip_prefix("witness key: "))
+        .unwrap()
+        .to_owned();
+    write_private(&dir.join("admin.pw"), "a long admin password\n");
+    for (idx, partner) in partners.iter().enumerate() {
+        let n = (idx + 1).to_string();
+        ok(&central(
+            dir,
+            url,
+            &[
+                "admin",
+                "partner",
+                "create",
+                partner,
+                "--admin",
+                &format!("admin{n}@{n}.example"),
+                "--password-file",
+                "admin.pw",
+            ],
+        ));
+        ok(&central(
+            dir,
+            url,
+            &[
+                "admin",
+                "practice",
+                "--partner",
+                &n,
+                &format!("Practice of {partner}"),
+            ],
+        ));
+        ok(&central(
+            dir,
+            url,
+            &["admin", "site", "--practice", &n, "Main office"],
+        ));
+    }
+    (port, server_ca, witness_key)
+}

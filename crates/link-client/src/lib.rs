@@ -1,0 +1,548 @@
+//! The appliance side of the link to Central Command (docs/CENTRAL-PROTOCOL.md): one `step` at
+//! a time, it enrolls with the claim proof, collects the certificate once a partner has claimed
+//! the appliance, and pushes the newest checkpoint over mutual TLS, keeping the witness's
+//! cosignature. Its state survives restarts in `<dir>/state.json` and `<dir>/tls.key` (0600).
+//! What it needs of the appliance (its evidence key, checkpoints, proofs, somewhere to keep
+//! cosignatures) comes through the [`Appliance`] trait.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD as BASE64;
+use link_proto::{
+    EnrollRequest, EnrollResponse, ErrorBody, PickupRequest, PickupResponse, PushItem, PushRequest,
+    PushResponse,
+};
+use rcgen::{KeyPair, PKCS_ED25519, PublicKeyData};
+use serde::{Deserialize, Serialize};
+use zeroize::Zeroizing;
+
+/// The largest answer read from Central Command.
+const MAX_ANSWER: usize = 256 * 1024;
+
+/// What the link needs from the appliance.
+pub trait Appliance {
+    /// The evidence verifier key, as text.
+    fn appliance_key(&self) -> String;
+    /// The claim code the console shows.
+    fn claim_code(&self) -> String;
+    /// A standard-base64 Ed25519 signature by the evidence key over a link message
+    /// (`link_proto::enroll_message` or `pickup_message`).
+    fn sign_link_message(&self, message: &[u8]) -> String;
+    /// The newest signed checkpoint: (size, note).
+    fn latest_checkpoint(
+        &self,
+    ) -> impl Future<Output = Result<Option<(u64, String)>, String>> + Send;
+    /// The consistency proof between two sizes of the log.
+    fn consistency_proof(
+        &self,
+        old: u64,
+        new: u64,
+    ) -> impl Future<Output = Result<Vec<[u8; 32]>, String>> + Send;
+    /// Keeps the witness's cosignature line of the checkpoint of `size` (for kits).
+    fn keep_cosignature(
+        &self,
+        size: u64,
+        line: &str,
+    ) -> impl Future<Output = Result<(), String>> + Send;
+}
+
+/// Where the link stands, for `osiris status` and the console.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "state", rename_all = "snake_case")]
+pub enum LinkStatus {
+    /// Waiting for the partner to type the claim code into Central Command.
+    WaitingForClaim {
+        /// The enrollment request's id.
+        enrollment_id: i64,
+    },
+    /// Claimed and pushing.
+    Linked {
+        /// The appliance's id at Central Command.
+        appliance_id: i64,
+        /// The newest witnessed checkpoint size.
+        witness_size: u64,
+    },
+    /// Central Command could not be reached or refused; retried on the next step.
+    Trouble {
+        /// What happened, in words.
+        problem: String,
+    },
+}
+
+/// Why a step failed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum LinkError {
+    /// Central Command could not be reached (network, TLS, timeout). Retry later.
+    #[error("Central Command at {url} cannot be reached: {reason}")]
+    Unreachable {
+        /// The base URL.
+        url: String,
+        /// Why.
+        reason: String,
+    },
+    /// Central Command answered with an error.
+    #[error("Central Command refused {what}: {message} (HTTP {status})")]
+    Refused {
+        /// Which request.
+        what: &'static str,
+        /// The status.
+        status: u16,
+        /// Its words.
+        message: String,
+    },
+    /// The appliance side failed (store, files).
+    #[error("{0}")]
+    Local(String),
+    /// Reading or writing the link's state.
+    #[error("the link state in {path}")]
+    State {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// Writing durably.
+    #[error("saving the link state")]
+    Write(#[from] durable::Error),
+}
+
+/// The durable part of the link's state.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct State {
+    enrollment_id: Option<i64>,
+    appliance_id: Option<i64>,
+    certificate_pem: Option<String>,
+    witness_key: Option<String>,
+    next_seq: u64,
+    witness_size: u64,
+    pushed_size: Option<u64>,
+}
+
+/// The link to one Central Command.
+pub struct Link {
+    base: url::Url,
+    dir: PathBuf,
+    server_roots: Option<Vec<u8>>,
+    state: State,
+    tls_key: Zeroizing<String>,
+}
+
+impl std::fmt::Debug for Link {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Link")
+            .field("base", &self.base.as_str())
+            .field("state", &self.state)
+            .finish_non_exhaustive()
+    }
+}
+
+fn now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
+impl Link {
+    /// Opens (or starts) the link state in `dir` for Central Command at `base` (`https://…`),
+    /// trusting `server_ca_pem` for its certificate if given, else the system's roots.
+    pub fn open(
+        base: &url::Url,
+        dir: &Path,
+        server_ca_pem: Option<Vec<u8>>,
+    ) -> Result<Link, LinkError> {
+        if base.scheme() != "https" {
+            return Err(LinkError::Local(format!(
+                "central.url `{base}` must be https://"
+            )));
+        }
+        std::fs::create_dir_all(dir).map_err(|source| LinkError::State {
+            path: dir.to_path_buf(),
+            source,
+        })?;
+        let key_path = dir.join("tls.key");
+        let tls_key = match std::fs::read_to_string(&key_path) {
+            Ok(text) => Zeroizing::new(text),
+            Err(err) if err.kind() == std::io::ErrorKind::NotFound => {
+                let key = KeyPair::generate_for(&PKCS_ED25519)
+                    .map_err(|err| LinkError::Local(format!("making the link key: {err}")))?;
+                let pem = Zeroizing::new(key.serialize_pem());
+                durable::write(&key_path, pem.as_bytes(), 0o600)?;
+                pem
+            }
+            Err(source) => {
+                return Err(LinkError::State {
+                    path: key_path,
+                    source,
+                });
+            }
+        };
+        let state_path = dir.join("state.json");
+        let state = match std::fs::read(&state_path) {
+            Ok(bytes) => serde_json::from_slice(&bytes).map_err(|err| LinkError::State {
+                path: state_path.clone(),
+                source: std::io::Error::new(std::io::ErrorKind::InvalidData, err),
+            })?,
+            Err(err) if err.kind() == std::io::ErrorKind::NotFound => State {
+                next_seq: 1,
+                ..State::default()
+            },
+            Err(source) => {
+                return Err(LinkError::State {
+                    path: state_path,
+                    source,
+                });
+            }
+        };
+        Ok(Link {
+            base: base.clone(),
+            dir: dir.to_path_buf(),
+            server_roots: server_ca_pem,
+            state,
+            tls_key,
+        })
+    }
+
+    /// The witness's key, once known (for `osiris evidence verify --witness-key`).
+    pub fn witness_key(&self) -> Option<&str> {
+        self.state.witness_key.as_deref()
+    }
+
+    /// Where things stand without contacting anybody.
+    pub fn status(&self) -> Option<LinkStatus> {
+        match (self.state.appliance_id, self.state.enrollment_id) {
+            (Some(appliance_id), _) => Some(LinkStatus::Linked {
+                appliance_id,
+                witness_size: self.state.witness_size,
+            }),
+            (None, Some(enrollment_id)) => Some(LinkStatus::WaitingForClaim { enrollment_id }),
+            (None, None) => None,
+        }
+    }
+
+    fn save(&self) -> Result<(), LinkError> {
+        let bytes = serde_json::to_vec_pretty(&self.state)
+            .map_err(|err| LinkError::Local(format!("encoding the link state: {err}")))?;
+        durable::write(&self.dir.join("state.json"), &bytes, 0o600)?;
+        Ok(())
+    }
+
+    fn tls_public_key(&self) -> Result<String, LinkError> {
+        let key = KeyPair::from_pem(&self.tls_key).map_err(|err| {
+            LinkError::Local(format!("the link key in {}: {err}", self.dir.display()))
+        })?;
+        Ok(BASE64.encode(key.subject_public_key_info()))
+    }
+
+    fn client(&self, with_certificate: bool) -> Result<reqwest::Client, LinkError> {
+        use rustls::pki_types::pem::PemObject;
+        use rustls_platform_verifier::BuilderVerifierExt;
+        let local =
+            |what: &str, err: &dyn std::fmt::Display| LinkError::Local(format!("{what}: {err}"));
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let builder = rustls::ClientConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .map_err(|err| local("TLS", &err))?;
+        let builder = match &self.server_roots {
+            Some(pem) => {
+                let mut roots = rustls::RootCertStore::empty();
+                for cert in rustls::pki_types::CertificateDer::pem_slice_iter(pem) {
+                    roots
+                        .add(cert.map_err(|err| local("central.ca_file", &err))?)
+                        .map_err(|err| local("central.ca_file", &err))?;
+                }
+                builder.with_root_certificates(roots)
+            }
+            None => builder
+                .with_platform_verifier()
+                .map_err(|err| local("TLS roots", &err))?,
+        };
+        let config = match (&self.state.certificate_pem, with_certificate) {
+            (Some(cert), true) => {
+                let chain = vec![
+                    rustls::pki_types::CertificateDer::from_pem_slice(cert.as_bytes())
+                        .map_err(|err| local("the link certificate", &err))?,
+                ];
+                let key = rustls::pki_types::PrivateKeyDer::from_pem_slice(self.tls_key.as_bytes())
+                    .map_err(|err| local("the link key", &err))?;
+                builder
+                    .with_client_auth_cert(chain, key)
+                    .map_err(|err| local("the link certificate", &err))?
+            }
+            _ => builder.with_no_client_auth(),
+        };
+        reqwest::Client::builder()
+            .tls_backend_preconfigured(config)
+            .timeout(Duration::from_secs(30))
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .map_err(|err| local("HTTP client", &err))
+    }
+
+    async fn post<Req: Serialize, Resp: for<'de> Deserialize<'de>>(
+        &self,
+        what: &'static str,
+        path: &str,
+        body: &Req,
+        with_certificate: bool,
+    ) -> Result<Result<(u16, Resp), (u16, ErrorBody)>, LinkError> {
+        let url = self
+            .base
+            .join(path)
+            .map_err(|err| LinkError::Local(format!("{}{path}: {err}", self.base)))?;
+        let unreachable = |err: &dyn std::fmt::Display| LinkError::Unreachable {
+            url: self.base.to_string(),
+            reason: err.to_string(),
+        };
+        let body = serde_json::to_vec(body).map_err(|err| LinkError::Local(err.to_string()))?;
+        let mut response = self
+            .client(with_certificate)?
+            .post(url)
+            .header("content-type", "application/json")
+            .body(body)
+            .send()
+            .await
+            .map_err(|err| unreachable(&error_chain(&err)))?;
+        let status = response.status().as_u16();
+        let mut bytes = Vec::new();
+        while let Some(chunk) = response.chunk().await.map_err(|err| unreachable(&err))? {
+            bytes.extend_from_slice(&chunk);
+            if bytes.len() > MAX_ANSWER {
+                return Err(unreachable(&"the answer is too large"));
+            }
+        }
+        if (200..300).contains(&status) {
+            let parsed = serde_json::from_slice(&bytes).map_err(|err| LinkError::Refused {
+                what,
+                status,
+                message: format!("unreadable answer: {err}"),
+            })?;
+            Ok(Ok((status, parsed)))
+        } else {
+            let error = serde_json::from_slice(&bytes).unwrap_or_else(|_| ErrorBody {
+                error: String::from_utf8_lossy(&bytes).chars().take(200).collect(),
+                next_seq: None,
+                witness_size: None,
+            });
+            Ok(Err((status, error)))
+        }
+    }
+
+    /// One step: enroll, collect the certificate, or push the newest checkpoint. Returns where
+    /// the link stands; an error means nothing changed and the step is to be retried later.
+    pub async fn step(&mut self, appliance: &impl Appliance) -> Result<LinkStatus, LinkError> {
+        if self.state.appliance_id.is_none() {
+            return self.enroll_or_pickup(appliance).await;
+        }
+        self.push_checkpoint(appliance).await
+    }
+
+    async fn enroll_or_pickup(
+        &mut self,
+        appliance: &impl Appliance,
+    ) -> Result<LinkStatus, LinkError> {
+        let Some(enrollment_id) = self.state.enrollment_id else {
+            let appliance_key = appliance.appliance_key();
+            let tls_public_key = self.tls_public_key()?;
+            let proof =
+                link_proto::claim_proof(&appliance.claim_code(), &appliance_key, &tls_public_key)
+                    .map_err(|err| LinkError::Local(format!("the claim code: {err}")))?;
+            let request = EnrollRequest {
+                signature: appliance.sign_link_message(&link_proto::enroll_message(
+                    &appliance_key,
+                    &tls_public_key,
+                )),
+                claim_proof: BASE64.encode(proof),
+                appliance_key,
+                tls_public_key,
+            };
+            return match self
+                .post::<_, EnrollResponse>(
+                    "the enrollment",
+                    link_proto::path::ENROLL,
+                    &request,
+                    false,
+                )
+                .await?
+            {
+                Ok((_, answer)) => {
+                    self.state.enrollment_id = Some(answer.enrollment_id);
+                    self.save()?;
+                    tracing::info!(
+                        enrollment_id = answer.enrollment_id,
+                        "asked Central Command to be claimed"
+                    );
+                    Ok(LinkStatus::WaitingForClaim {
+                        enrollment_id: answer.enrollment_id,
+                    })
+                }
+                Err((status, error)) => Err(LinkError::Refused {
+                    what: "the enrollment",
+                    status,
+                    message: error.error,
+                }),
+            };
+        };
+        let time = now();
+        let request = PickupRequest {
+            enrollment_id,
+            time,
+            signature: appliance
+                .sign_link_message(&link_proto::pickup_message(enrollment_id, time)),
+        };
+        match self
+            .post::<_, PickupResponse>(
+                "the certificate pickup",
+                link_proto::path::PICKUP,
+                &request,
+                false,
+            )
+            .await?
+        {
+            Ok((_, answer)) if answer.status == "issued" => {
+                let (Some(appliance_id), Some(cert), Some(witness)) = (
+                    answer.appliance_id,
+                    answer.certificate_pem,
+                    answer.witness_key,
+                ) else {
+                    return Err(LinkError::Refused {
+                        what: "the certificate pickup",
+                        status: 200,
+                        message: "an issued answer without certificate, id or witness key".into(),
+                    });
+                };
+                self.state.appliance_id = Some(appliance_id);
+                self.state.certificate_pem = Some(cert);
+                self.state.witness_key = Some(witness);
+                self.save()?;
+                tracing::info!(
+                    appliance_id,
+                    "claimed by the partner; linked to Central Command"
+                );
+                Ok(LinkStatus::Linked {
+                    appliance_id,
+                    witness_size: self.state.witness_size,
+                })
+            }
+            Ok(_) => Ok(LinkStatus::WaitingForClaim { enrollment_id }),
+            Err((404, _)) => {
+                // Expired (24 h) or unknown: ask again on the next step.
+                self.state.enrollment_id = None;
+                self.save()?;
+                Err(LinkError::Refused {
+                    what: "the certificate pickup",
+                    status: 404,
+                    message: "the enrollment request expired; a new one is made".into(),
+                })
+            }
+            Err((status, error)) => Err(LinkError::Refused {
+                what: "the certificate pickup",
+                status,
+                message: error.error,
+            }),
+        }
+    }
+
+    async fn push_checkpoint(
+        &mut self,
+        appliance: &impl Appliance,
+    ) -> Result<LinkStatus, LinkError> {
+        let appliance_id = self.state.appliance_id.unwrap_or_default();
+        let linked = |state: &State| LinkStatus::Linked {
+            appliance_id,
+            witness_size: state.witness_size,
+        };
+        let Some((size, note)) = appliance
+            .latest_checkpoint()
+            .await
+            .map_err(LinkError::Local)?
+        else {
+            return Ok(linked(&self.state));
+        };
+        if self.state.pushed_size == Some(size) {
+            return Ok(linked(&self.state));
+        }
+        let from = self.state.witness_size.min(size);
+        let proof = if from == 0 || from == size {
+            Vec::new()
+        } else {
+            appliance
+                .consistency_proof(from, size)
+                .await
+                .map_err(LinkError::Local)?
+        };
+        let request = PushRequest {
+            seq: self.state.next_seq,
+            item: PushItem::Checkpoint {
+                note,
+                proof_from: from,
+                proof: proof.iter().map(|hash| BASE64.encode(hash)).collect(),
+            },
+        };
+        match self
+            .post::<_, PushResponse>("the checkpoint", link_proto::path::PUSH, &request, true)
+            .await?
+        {
+            Ok((_, answer)) => {
+                if let Some(line) = &answer.cosignature {
+                    appliance
+                        .keep_cosignature(size, line)
+                        .await
+                        .map_err(LinkError::Local)?;
+                }
+                self.state.next_seq = answer.next_seq;
+                self.state.witness_size = answer.witness_size.unwrap_or(size);
+                self.state.pushed_size = Some(size);
+                self.save()?;
+                Ok(linked(&self.state))
+            }
+            Err((status, error)) => {
+                // Central Command is the authority on sequence numbers and the witnessed size:
+                // adopt what it says and let the next step retry.
+                let mut changed = false;
+                if let Some(next) = error.next_seq
+                    && next != self.state.next_seq
+                {
+                    self.state.next_seq = next;
+                    changed = true;
+                }
+                if let Some(witnessed) = error.witness_size
+                    && witnessed != self.state.witness_size
+                {
+                    self.state.witness_size = witnessed;
+                    changed = true;
+                }
+                if error.next_seq == Some(request.seq + 1) {
+                    // Consumed but refused (a fork): recorded and alerted at Central Command.
+                    // This checkpoint is not offered again; the next one will be.
+                    self.state.pushed_size = Some(size);
+                    changed = true;
+                }
+                if changed {
+                    self.save()?;
+                }
+                Err(LinkError::Refused {
+                    what: "the checkpoint",
+                    status,
+                    message: error.error,
+                })
+            }
+        }
+    }
+}
+
+/// An error and its causes on one line (reqwest hides the TLS reason in its source chain).
+fn error_chain(err: &dyn std::error::Error) -> String {
+    let mut text = err.to_string();
+    let mut source = err.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
+}
