@@ -37,8 +37,13 @@ pub(crate) enum EvidenceCommand {
         key: Option<String>,
         /// Accept the key the kit carries in appliance.pub without pinning it (exit 0 instead of 3).
         /// A forged kit carries its own key too: this proves integrity, not origin.
-        #[arg(long, conflicts_with = "key")]
+        #[arg(long, conflicts_with_all = ["key", "witness_key"])]
         trust_kit_key: bool,
+        /// Require cosignatures by this witness (the partner's Central Command; the key text
+        /// `osiris-central link witness-key` prints, or a file holding it). A checkpoint the
+        /// witness cosigned also vouches for the appliance key, so this pins it too.
+        #[arg(long)]
+        witness_key: Option<String>,
         /// Bitcoin block headers file (`<height> <header hex>` per line) for checking anchored proofs.
         #[arg(long)]
         block_headers: Option<PathBuf>,
@@ -87,6 +92,7 @@ pub(crate) fn run(command: EvidenceCommand) -> anyhow::Result<ExitCode> {
             dir,
             key,
             trust_kit_key,
+            witness_key,
             block_headers,
             esplora,
             config,
@@ -101,7 +107,14 @@ pub(crate) fn run(command: EvidenceCommand) -> anyhow::Result<ExitCode> {
                 None if trust_kit_key => KeyTrust::KitKeyAccepted,
                 None => KeyTrust::Unpinned,
             };
-            verify(&dir, trust, block_headers.as_deref(), esplora.as_deref())
+            let witness = witness_key.as_deref().map(parse_witness_arg).transpose()?;
+            verify(
+                &dir,
+                trust,
+                witness,
+                block_headers.as_deref(),
+                esplora.as_deref(),
+            )
         }
         EvidenceCommand::Anchor { place, calendars } => anchor(place, calendars),
         EvidenceCommand::Upgrade { place } => upgrade(place),
@@ -156,17 +169,20 @@ enum KeyTrust {
     KitKeyAccepted,
     /// Neither: the kit's own key is checked for consistency, and the result is UNPINNED.
     Unpinned,
+    /// `--witness-key` only, and the witness cosigned checkpoints of this log.
+    Witnessed,
 }
 
 fn verify(
     dir: &Path,
-    trust: KeyTrust,
+    mut trust: KeyTrust,
+    witness: Option<evidence::WitnessVerifier>,
     headers_file: Option<&Path>,
     esplora: Option<&str>,
 ) -> anyhow::Result<ExitCode> {
     let pinned_key = match &trust {
         KeyTrust::Pinned(key) => Some((**key).clone()),
-        KeyTrust::KitKeyAccepted | KeyTrust::Unpinned => None,
+        KeyTrust::KitKeyAccepted | KeyTrust::Unpinned | KeyTrust::Witnessed => None,
     };
     let mut block_headers = BTreeMap::new();
     if let Some(path) = headers_file {
@@ -178,6 +194,7 @@ fn verify(
     let mut opts = evidence::kit::VerifyOptions {
         pinned_key,
         block_headers,
+        witness: witness.clone(),
     };
     let mut report = evidence::kit::verify(dir, &opts);
     if let Some(base_url) = esplora {
@@ -229,13 +246,18 @@ fn verify(
         ))
         .into());
     }
+    // The witness only cosigns checkpoints signed by the key of the appliance it claimed, so a
+    // verified cosignature vouches for the kit's key.
+    if witness.is_some() && !report.witnessed.is_empty() && matches!(trust, KeyTrust::Unpinned) {
+        trust = KeyTrust::Witnessed;
+    }
     match trust {
         KeyTrust::Unpinned => writeln!(
             out,
             "kit {} is intact but UNPINNED: it is checked only against the key it carries itself",
             dir.display()
         )?,
-        KeyTrust::Pinned(_) | KeyTrust::KitKeyAccepted => {
+        KeyTrust::Pinned(_) | KeyTrust::KitKeyAccepted | KeyTrust::Witnessed => {
             writeln!(out, "kit {} verifies", dir.display())?
         }
     }
@@ -244,8 +266,34 @@ fn verify(
             KeyTrust::Pinned(_) => " (matches --key)",
             KeyTrust::KitKeyAccepted => " (taken from the kit, NOT pinned: --trust-kit-key)",
             KeyTrust::Unpinned => " (taken from the kit, NOT pinned)",
+            KeyTrust::Witnessed => " (vouched for by the witness's cosignatures)",
         };
         writeln!(out, "  key          {key}{source}")?;
+    }
+    if let Some(witness) = &witness
+        && let Some((newest, time)) = report.witnessed.iter().max().copied()
+    {
+        writeln!(
+            out,
+            "  witness      {}: {} cosigned, the newest covers bundles 1..{newest} ({})",
+            witness.name(),
+            count(report.witnessed.len() as u64, "checkpoint"),
+            rfc3339(time)
+        )?;
+        if newest < report.bundles {
+            writeln!(
+                out,
+                "               bundles {}..{} are not witnessed yet (appended after the newest cosigned checkpoint)",
+                newest + 1,
+                report.bundles
+            )?;
+        }
+    } else if report.cosigned_files > 0 {
+        writeln!(
+            out,
+            "  witness      {} carry cosignatures; pass --witness-key to check them",
+            count(report.cosigned_files, "checkpoint")
+        )?;
     }
     writeln!(
         out,
@@ -289,6 +337,31 @@ fn verify(
         return Ok(ExitCode::from(EXIT_UNPINNED));
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// `--witness-key` takes the witness's key itself or a path to a file holding it.
+fn parse_witness_arg(arg: &str) -> anyhow::Result<evidence::WitnessVerifier> {
+    let text = if Path::new(arg).is_file() {
+        std::fs::read_to_string(arg).with_context(|| format!("reading witness key file {arg}"))?
+    } else {
+        arg.to_owned()
+    };
+    text.trim().parse().map_err(|err| {
+        anyhow::anyhow!(
+            "--witness-key: not a witness key ({err}); expected `<name>+<keyid>+<base64>` as `osiris-central link witness-key` prints it"
+        )
+    })
+}
+
+fn rfc3339(time: u64) -> String {
+    i64::try_from(time)
+        .ok()
+        .and_then(|t| time::OffsetDateTime::from_unix_timestamp(t).ok())
+        .and_then(|t| {
+            t.format(&time::format_description::well_known::Rfc3339)
+                .ok()
+        })
+        .unwrap_or_else(|| time.to_string())
 }
 
 /// `--key` takes the verifier key itself or a path to a file holding it.

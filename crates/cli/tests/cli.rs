@@ -221,6 +221,7 @@ fn flipping_any_byte_of_a_real_kit_fails_verification_with_a_located_message() {
     let opts = evidence::kit::VerifyOptions {
         pinned_key: None,
         block_headers: Default::default(),
+        witness: None,
     };
     assert!(evidence::kit::verify(&kit, &opts).problems.is_empty());
 
@@ -461,4 +462,89 @@ fn files(dir: &Path) -> Vec<PathBuf> {
     }
     out.sort();
     out
+}
+
+/// A kit whose checkpoints Central Command's witness cosigned: `--witness-key` checks the
+/// cosignatures and, since the witness only cosigns the claimed appliance's log, pins the key;
+/// another witness's key fails; without it the cosignatures are only mentioned.
+#[test]
+fn a_witnessed_kit_verifies_with_the_witness_key_and_fails_with_another() {
+    let sandbox = Sandbox::new();
+    assert_exit(&sandbox.osiris(&["scan"]), 0);
+    let witness =
+        evidence::WitnessKey::from_seed("central.acme-it.example/witness", &[5; 32]).unwrap();
+    // What the appliance's link does with Central Command's answer: keep the cosignature.
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(async {
+        let store = store::Store::open(&store::StoreConfig {
+            data_dir: sandbox.path("osiris-data"),
+            site: "default".into(),
+        })
+        .await
+        .unwrap();
+        let checkpoint = store.create_checkpoint().await.unwrap();
+        let body = &checkpoint.note[..=checkpoint.note.rfind("\n\n").unwrap()];
+        let line = witness.cosign(body, 1_764_000_000);
+        store.put_cosignature(checkpoint.size, &line).await.unwrap();
+        // A line that is not a cosignature is refused before it is stored.
+        assert!(
+            store
+                .put_cosignature(checkpoint.size, "hello")
+                .await
+                .is_err()
+        );
+        store.close().await;
+    });
+    assert_exit(&sandbox.osiris(&["scan"]), 0);
+    assert_exit(&sandbox.osiris(&["evidence", "export", "--out", "kit"]), 0);
+
+    let key = witness.verifier().to_string();
+    let out = sandbox.osiris(&["evidence", "verify", "kit", "--witness-key", &key]);
+    assert_exit(&out, 0);
+    assert!(
+        stdout(&out).contains("vouched for by the witness's cosignatures"),
+        "{}",
+        stdout(&out)
+    );
+    assert!(
+        stdout(&out)
+            .contains("witness      central.acme-it.example/witness: 1 checkpoint cosigned"),
+        "{}",
+        stdout(&out)
+    );
+    assert!(
+        stdout(&out).contains("not witnessed yet"),
+        "{}",
+        stdout(&out)
+    );
+
+    let other = evidence::WitnessKey::from_seed("central.acme-it.example/witness", &[6; 32])
+        .unwrap()
+        .verifier()
+        .to_string();
+    let out = sandbox.osiris(&["evidence", "verify", "kit", "--witness-key", &other]);
+    assert_exit(&out, 1);
+    assert!(
+        stdout(&out).contains("no checkpoint carries a valid cosignature"),
+        "{}",
+        stdout(&out)
+    );
+
+    let out = sandbox.osiris(&["evidence", "verify", "kit"]);
+    assert_exit(&out, 3);
+    assert!(
+        stdout(&out).contains("carry cosignatures; pass --witness-key"),
+        "{}",
+        stdout(&out)
+    );
+    let out = sandbox.osiris(&["evidence", "verify", "kit", "--witness-key", "garbage"]);
+    assert_exit(&out, 1);
+    assert!(
+        stderr(&out).contains("not a witness key"),
+        "{}",
+        stderr(&out)
+    );
 }

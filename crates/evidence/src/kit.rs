@@ -28,6 +28,8 @@ pub struct KitSource<'a> {
     pub checkpoints: Vec<String>,
     /// OpenTimestamps proofs, keyed by the size of the checkpoint they timestamp.
     pub ots: Vec<(u64, Vec<u8>)>,
+    /// Witness cosignature lines (`— <witness> <base64>\n`), keyed by checkpoint size.
+    pub cosignatures: Vec<(u64, String)>,
 }
 
 /// What [`export`] wrote.
@@ -92,6 +94,9 @@ pub enum KitError {
     /// An `.ots` proof refers to no supplied checkpoint.
     #[error("OpenTimestamps proof for size {0} has no matching checkpoint")]
     OrphanOts(u64),
+    /// A cosignature refers to no supplied checkpoint.
+    #[error("a witness cosignature for size {0} has no matching checkpoint")]
+    OrphanCosignature(u64),
 }
 
 /// Options for [`verify`].
@@ -101,6 +106,9 @@ pub struct VerifyOptions {
     pub pinned_key: Option<VerifierKey>,
     /// Bitcoin block headers by height, to check Bitcoin attestations offline.
     pub block_headers: BTreeMap<u64, ots::bitcoin::BlockHeader>,
+    /// When set, at least one checkpoint must carry a valid cosignature by this witness, and
+    /// every cosignature by it must verify.
+    pub witness: Option<crate::cosignature::WitnessVerifier>,
 }
 
 /// One thing wrong with a kit.
@@ -162,6 +170,10 @@ pub struct VerifyReport {
     pub root: Option<[u8; 32]>,
     /// Timestamp status per checkpoint.
     pub ots: Vec<CheckpointOts>,
+    /// Checkpoints cosigned by the witness given in [`VerifyOptions::witness`]: (size, time).
+    pub witnessed: Vec<(u64, u64)>,
+    /// Checkpoints that carry cosignature files (checked only against a given witness key).
+    pub cosigned_files: u64,
 }
 
 /// Most problems listed individually in a [`VerifyReport`].

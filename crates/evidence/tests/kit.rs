@@ -63,6 +63,7 @@ fn export_log(
                 .map(|(size, idx)| (size, pending_ots(&log.checkpoints[idx])))
                 .into_iter()
                 .collect(),
+            cosignatures: Vec::new(),
         },
     )
 }
@@ -454,6 +455,7 @@ fn bitcoin_attestation_without_header_is_reported_as_header_missing() {
             lines: Box::new(log.lines.clone().into_iter().map(Ok)),
             checkpoints: log.checkpoints.clone(),
             ots: vec![(4, detached.to_bytes())],
+            cosignatures: Vec::new(),
         },
     )
     .expect("export");
@@ -508,7 +510,7 @@ fn kit_bytes_and_verify_output_are_stable() {
     export_log(&dir, &log, Some((9, 1))).expect("export");
     expect_test::expect![[r#"
         34562fa0d17b79a59c662d673adb723f713beaedffba2de1100041baeeb76c97 977 MANIFEST
-        ca34f621cdcd69d81fd74f22323faf8802792a7c6ab1bb206e5d4a237b9ec776 2168 README.md
+        e9f28139a08528043108eee0a294915e112236bd5d1e9cdd730e231b8b893be0 2650 README.md
         19012dea845bcb6dd0c573e79e0580e8f36a1938c9081ca5e31a533efe0c7616 88 appliance.pub
         a5ece445f22fcb7c9b7aae3384ee3f2febe7e83b5684a99e19d5eb0ccc4899d1 4480 bundles.jsonl
         12f6c9737adf9d6af53be347b6e97ab1deb15f78c69620f03c20e24418057819 213 checkpoints/000000000004.txt
@@ -554,4 +556,88 @@ fn kit_bytes_and_verify_output_are_stable() {
         checkpoints/000000000004.txt: listed in MANIFEST but missing: a file was deleted from the kit
         bundles 11 checkpoints 0 root 7d2c0a522784013b2a785ac991826e0655435f00d2291d9d48642c01c493e86a
     "#]].assert_eq(&rendered);
+}
+
+/// The witness's cosignatures travel beside their checkpoints, are covered by the MANIFEST, and
+/// with `--witness-key` must verify: a cosignature of another witness, an altered one, or none
+/// at all is a problem; without a witness key they are only counted.
+#[test]
+fn witness_cosignatures_are_carried_and_checked_against_the_witness_key() {
+    use evidence::{WitnessKey, WitnessVerifier};
+    let temp = tempfile::tempdir().expect("tempdir");
+    let log = build_log(ApplianceKey::from_seed(&[3; 32]), 6, &[2, 4, 6], "w");
+    let witness = WitnessKey::from_seed("central.acme-it.example/witness", &[5; 32]).expect("key");
+    let body = |note: &str| note[..=note.rfind("\n\n").expect("note")].to_owned();
+    let cosign = |idx: usize, size: u64| {
+        (
+            size,
+            witness.cosign(&body(&log.checkpoints[idx]), 1_764_000_000 + size),
+        )
+    };
+    let export = |name: &str, cosignatures: Vec<(u64, String)>| {
+        let dir = temp.path().join(name);
+        kit::export(
+            &dir,
+            KitSource {
+                key: &log.key,
+                lines: Box::new(log.lines.clone().into_iter().map(Ok)),
+                checkpoints: log.checkpoints.clone(),
+                ots: Vec::new(),
+                cosignatures,
+            },
+        )
+        .map(|_| dir)
+    };
+    let with_witness = |w: &WitnessVerifier| VerifyOptions {
+        witness: Some(w.clone()),
+        ..VerifyOptions::default()
+    };
+
+    let dir = export("cosigned", vec![cosign(0, 2), cosign(1, 4)]).expect("export");
+    assert!(dir.join("checkpoints/000000000004.txt.cosig").is_file());
+    let report = verify(&dir);
+    assert_eq!(problems(&report), Vec::<String>::new());
+    assert_eq!((report.cosigned_files, report.witnessed.len()), (2, 0));
+    let report = kit::verify(&dir, &with_witness(witness.verifier()));
+    assert_eq!(problems(&report), Vec::<String>::new());
+    assert_eq!(
+        report.witnessed,
+        vec![(2, 1_764_000_002), (4, 1_764_000_004)]
+    );
+
+    // Another witness's key: nothing it cosigned, so the kit fails that requirement.
+    let other = WitnessKey::from_seed("central.acme-it.example/witness", &[6; 32]).expect("key");
+    let report = kit::verify(&dir, &with_witness(other.verifier()));
+    assert_names(
+        &report,
+        "no checkpoint carries a valid cosignature by witness central.acme-it.example/witness",
+    );
+
+    // A cosignature moved onto another checkpoint does not verify there (MANIFEST re-signed by
+    // someone holding the appliance key, so only the cosignature check can catch it).
+    let moved = export("moved", vec![cosign(0, 2)]).expect("export");
+    fs::rename(
+        moved.join("checkpoints/000000000002.txt.cosig"),
+        moved.join("checkpoints/000000000004.txt.cosig"),
+    )
+    .expect("rename");
+    resign_manifest(&moved, &log.key);
+    let report = kit::verify(&moved, &with_witness(witness.verifier()));
+    assert_names(
+        &report,
+        "checkpoints/000000000004.txt.cosig: the cosignature by witness central.acme-it.example/witness does not verify",
+    );
+
+    // A cosignature file without its checkpoint, and one for a checkpoint the export lacks.
+    let orphan = export("orphan", vec![cosign(2, 6)]).expect("export");
+    fs::remove_file(orphan.join("checkpoints/000000000006.txt")).expect("remove");
+    resign_manifest(&orphan, &log.key);
+    assert_names(
+        &verify(&orphan),
+        "cosigns checkpoints/000000000006.txt, which is not in the kit",
+    );
+    assert!(matches!(
+        export("missing", vec![(3, cosign(0, 2).1)]),
+        Err(KitError::OrphanCosignature(3))
+    ));
 }

@@ -123,6 +123,7 @@ fn a_checkpoint_is_submitted_pending_anchored_and_proven_in_the_kit() {
             &evidence::kit::VerifyOptions {
                 pinned_key: None,
                 block_headers: headers,
+                witness: None,
             },
         );
         assert!(report.problems.is_empty(), "{:?}", report.problems);

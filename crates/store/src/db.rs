@@ -18,6 +18,11 @@ use crate::StoreError;
 pub(crate) const MIGRATIONS: &[(i64, &str, &str)] = &[
     (1, "init", include_str!("../migrations/0001_init.sql")),
     (2, "heal", include_str!("../migrations/0002_heal.sql")),
+    (
+        3,
+        "cosignatures",
+        include_str!("../migrations/0003_cosignatures.sql"),
+    ),
 ];
 
 /// The newest schema version this build knows.

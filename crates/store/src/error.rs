@@ -121,12 +121,15 @@ pub enum StoreError {
     },
     /// An OpenTimestamps proof was given for a checkpoint that is not stored.
     #[error(
-        "no checkpoint of size {size} is stored; create the checkpoint before storing its OpenTimestamps proof"
+        "no checkpoint of size {size} is stored; create the checkpoint before storing its OpenTimestamps proof or cosignature"
     )]
     NoSuchCheckpoint {
         /// The checkpoint size that was given.
         size: u64,
     },
+    /// A cosignature line that is not `— <witness> <signature>` on one line.
+    #[error("`{0}` is not a cosignature line (expected `— <witness name> <base64>`)")]
+    BadCosignature(String),
     /// The writer task has stopped, so the store can no longer write.
     #[error("the evidence writer has stopped (see the earlier error in the log); restart osiris")]
     WriterStopped,

@@ -371,6 +371,41 @@ impl Store {
         self.ask(|ack| Request::PutOts { update, ack }).await?
     }
 
+    /// Keeps a witness's cosignature line (`— <witness> <base64>`) of the stored checkpoint of
+    /// `size`, replacing an earlier one by the same witness. The line is checked for form only;
+    /// auditors check it with `osiris evidence verify --witness-key`.
+    pub async fn put_cosignature(&self, size: u64, line: &str) -> Result<(), StoreError> {
+        let line = line.trim_end_matches('\n');
+        let witness = line
+            .strip_prefix("\u{2014} ")
+            .and_then(|rest| rest.split_once(' '))
+            .map(|(name, _)| name.to_owned())
+            .filter(|name| !name.is_empty() && !line.contains('\n'))
+            .ok_or_else(|| StoreError::BadCosignature(line.chars().take(80).collect()))?;
+        let line = format!("{line}\n");
+        self.ask(|ack| Request::PutCosignature {
+            size,
+            witness,
+            line,
+            ack,
+        })
+        .await?
+    }
+
+    /// Every kept cosignature line, by checkpoint size.
+    pub async fn cosignatures(&self) -> Result<Vec<(u64, String)>, StoreError> {
+        let rows: Vec<(i64, String)> = sqlx::query_as(
+            "SELECT checkpoint_size, line FROM cosignatures ORDER BY checkpoint_size, witness",
+        )
+        .fetch_all(&self.readers)
+        .await
+        .map_err(|err| classify(&self.db_path, "reading cosignatures", err))?;
+        Ok(rows
+            .into_iter()
+            .map(|(size, line)| (size as u64, line))
+            .collect())
+    }
+
     /// Records one L1 remediation attempt (the healing history cool-downs and limits use).
     pub async fn record_heal_attempt(&self, attempt: HealAttempt) -> Result<(), StoreError> {
         self.ask(|ack| Request::RecordHeal { attempt, ack }).await?
@@ -434,6 +469,12 @@ impl Store {
             .filter(|proof| proof.checkpoint_size <= size)
             .map(|proof| (proof.checkpoint_size, proof.proof))
             .collect();
+        let cosignatures = self
+            .cosignatures()
+            .await?
+            .into_iter()
+            .filter(|(cosigned, _)| *cosigned <= size)
+            .collect();
         // The kit writer is synchronous file IO: run it on a blocking thread and feed it lines
         // through a bounded channel, so memory stays flat however large the log is.
         let (lines_tx, mut lines_rx) = mpsc::channel::<Result<Vec<u8>, KitError>>(1024);
@@ -448,6 +489,7 @@ impl Store {
                     lines: Box::new(lines),
                     checkpoints,
                     ots,
+                    cosignatures,
                 },
             )
         });

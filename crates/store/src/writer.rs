@@ -51,6 +51,13 @@ pub(crate) enum Request {
         update: OtsUpdate,
         ack: oneshot::Sender<Result<(), StoreError>>,
     },
+    /// Keep a witness's cosignature of a stored checkpoint.
+    PutCosignature {
+        size: u64,
+        witness: String,
+        line: String,
+        ack: oneshot::Sender<Result<(), StoreError>>,
+    },
     /// Record one L1 remediation attempt.
     RecordHeal {
         attempt: HealAttempt,
@@ -323,6 +330,16 @@ impl Writer {
                 let res = put_ots(&mut self.conn, &self.db_path, update).await;
                 let _ = ack.send(res);
             }
+            Request::PutCosignature {
+                size,
+                witness,
+                line,
+                ack,
+            } => {
+                let res =
+                    put_cosignature(&mut self.conn, &self.db_path, size, &witness, &line).await;
+                let _ = ack.send(res);
+            }
             Request::RecordHeal { attempt, ack } => {
                 let res = sqlx::query(
                     "INSERT INTO heal_attempts (rule, target, check_id, at, result, evidence_seq) VALUES (?, ?, ?, ?, ?, ?)",
@@ -483,6 +500,32 @@ async fn put_ots(
             })
         }
         Err(err) => Err(classify(db_path, "storing an OpenTimestamps proof", err)),
+    }
+}
+
+async fn put_cosignature(
+    conn: &mut SqliteConnection,
+    db_path: &Path,
+    size: u64,
+    witness: &str,
+    line: &str,
+) -> Result<(), StoreError> {
+    let res = sqlx::query(
+        "INSERT INTO cosignatures (checkpoint_size, witness, line, received_at) VALUES (?, ?, ?, ?) \
+         ON CONFLICT (checkpoint_size, witness) DO UPDATE SET line = excluded.line, received_at = excluded.received_at",
+    )
+    .bind(size as i64)
+    .bind(witness)
+    .bind(line)
+    .bind(now_rfc3339())
+    .execute(&mut *conn)
+    .await;
+    match res {
+        Ok(_) => Ok(()),
+        Err(sqlx::Error::Database(err)) if err.is_foreign_key_violation() => {
+            Err(StoreError::NoSuchCheckpoint { size })
+        }
+        Err(err) => Err(classify(db_path, "storing a cosignature", err)),
     }
 }
 

@@ -107,6 +107,7 @@ pub(crate) fn export_and_verify(out: &Path, bundles: u64) -> anyhow::Result<KitT
             lines: Box::new(lines.into_iter().map(Ok)),
             checkpoints,
             ots: Vec::new(),
+            cosignatures: Vec::new(),
         },
     )?;
     let export = started.elapsed();

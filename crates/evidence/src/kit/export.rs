@@ -52,6 +52,7 @@ fn write_kit(dir: &Path, src: KitSource<'_>) -> Result<KitSummary, KitError> {
         lines,
         checkpoints,
         ots,
+        cosignatures,
     } = src;
     for sub in ["", "checkpoints", "proofs"] {
         let path = dir.join(sub);
@@ -65,6 +66,28 @@ fn write_kit(dir: &Path, src: KitSource<'_>) -> Result<KitSummary, KitError> {
     }
     let sizes: Vec<u64> = by_size.keys().copied().collect();
     write_proofs(dir, &tree, &sizes, &mut manifest)?;
+    let mut cosigned: BTreeMap<u64, Vec<String>> = BTreeMap::new();
+    for (size, line) in cosignatures {
+        if !by_size.contains_key(&size) {
+            return Err(KitError::OrphanCosignature(size));
+        }
+        let line = if line.ends_with('\n') {
+            line
+        } else {
+            format!("{line}\n")
+        };
+        cosigned.entry(size).or_default().push(line);
+    }
+    for (size, mut lines) in cosigned {
+        lines.sort();
+        lines.dedup();
+        write_file(
+            dir,
+            &format!("{}.cosig", checkpoint_path(size)),
+            lines.concat().as_bytes(),
+            &mut manifest,
+        )?;
+    }
     for (size, bytes) in ots {
         if !by_size.contains_key(&size) {
             return Err(KitError::OrphanOts(size));

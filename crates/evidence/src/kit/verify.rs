@@ -442,6 +442,7 @@ impl Verifier<'_> {
             let name = &path["checkpoints/".len()..];
             let base = name
                 .strip_suffix(".txt.ots")
+                .or_else(|| name.strip_suffix(".txt.cosig"))
                 .or_else(|| name.strip_suffix(".txt"));
             let size = base
                 .filter(|base| base.len() == 12 && base.bytes().all(|b| b.is_ascii_digit()))
@@ -451,7 +452,7 @@ impl Verifier<'_> {
                     sizes.insert(size, path.clone());
                 }
                 Some(_) => {}
-                None => self.problem(path, None, "unexpected file name in checkpoints/ (expected <12-digit size>.txt or .txt.ots)"),
+                None => self.problem(path, None, "unexpected file name in checkpoints/ (expected <12-digit size>.txt, .txt.ots or .txt.cosig)"),
             }
         }
         for (&size, path) in &sizes {
@@ -504,6 +505,56 @@ impl Verifier<'_> {
         }
         self.check_proofs(&sizes, &roots, files);
         self.check_ots(&sizes, files);
+        self.check_cosignatures(&sizes, files);
+    }
+
+    /// Cosignature files: each beside its checkpoint; with a witness key, every line by that
+    /// witness verifies over its checkpoint, and at least one checkpoint is witnessed.
+    fn check_cosignatures(&mut self, sizes: &BTreeMap<u64, String>, files: &BTreeSet<String>) {
+        for path in files.iter().filter(|path| path.ends_with(".txt.cosig")) {
+            let checkpoint_path = &path[..path.len() - ".cosig".len()];
+            if !files.contains(checkpoint_path) {
+                self.problem(
+                    path,
+                    None,
+                    format!("cosigns {checkpoint_path}, which is not in the kit"),
+                );
+                continue;
+            }
+            self.report.cosigned_files += 1;
+            let Some(witness) = self.opts.witness.clone() else {
+                continue;
+            };
+            let size = sizes
+                .iter()
+                .find(|(_, p)| p.as_str() == checkpoint_path)
+                .map(|(size, _)| *size);
+            let (Some(size), Some(checkpoint), Some(lines)) =
+                (size, self.read(checkpoint_path), self.read(path))
+            else {
+                continue;
+            };
+            let note = [checkpoint, lines].concat();
+            let Ok(note) = String::from_utf8(note) else {
+                self.problem(path, None, "not UTF-8 text: the file was altered");
+                continue;
+            };
+            match witness.verify(&note) {
+                Ok(cosigned) => self.report.witnessed.push((size, cosigned.time)),
+                Err(crate::cosignature::CosignatureError::Missing { .. }) => {}
+                Err(err) => self.problem(path, None, err.to_string()),
+            }
+        }
+        if let Some(witness) = &self.opts.witness
+            && self.report.witnessed.is_empty()
+        {
+            let name = witness.name().to_owned();
+            self.problem(
+                "checkpoints",
+                None,
+                format!("no checkpoint carries a valid cosignature by witness {name}: Central Command never witnessed this log (or the witness key is not the partner's)"),
+            );
+        }
     }
 
     fn check_proofs(
