@@ -13,10 +13,12 @@ use serde::Deserialize;
 
 use model::{ParamValue, Platform};
 
+mod central;
 mod daemon;
 mod directory;
 mod target;
 
+pub use central::CentralConfig;
 pub use daemon::{
     ChannelConfig, ChannelKind, CredentialsConfig, DaemonConfig, EmailConfig, EmailLogin,
     EmailSecurity, EscalationConfig, MIN_INTERVAL_SECS, RemindAfter,
@@ -52,6 +54,8 @@ pub struct Config {
     pub escalation: Option<EscalationConfig>,
     /// The encrypted credential vault.
     pub credentials: CredentialsConfig,
+    /// The partner's Central Command (optional; without it the appliance stays on its own).
+    pub central: Option<CentralConfig>,
 }
 
 /// The file as written; [`parse`] turns it into a [`Config`] or the list of every problem.
@@ -80,6 +84,8 @@ struct RawConfig {
     escalation: Option<daemon::RawEscalation>,
     #[serde(default)]
     credentials: CredentialsConfig,
+    #[serde(default)]
+    central: Option<central::RawCentral>,
 }
 
 /// OpenTimestamps settings.
@@ -174,6 +180,7 @@ impl Config {
             daemon: DaemonConfig::default(),
             escalation: None,
             credentials: CredentialsConfig::default(),
+            central: None,
         }
     }
 
@@ -206,6 +213,7 @@ impl RawConfig {
         let directory = self.directory.as_ref().map(|dir| dir.parse(problems));
         problems.extend(self.daemon.problems());
         let escalation = self.escalation.as_ref().map(|esc| esc.parse(problems));
+        let central = self.central.as_ref().map(|c| c.parse(problems));
         let workstations = self
             .workstations
             .as_ref()
@@ -265,6 +273,7 @@ impl RawConfig {
             daemon: self.daemon,
             escalation: optional_section(escalation)?,
             credentials: self.credentials,
+            central: optional_section(central)?,
         })
     }
 }
@@ -583,6 +592,42 @@ key_file = "k"
                 site.toml: target `win2`: auth = "kerberos" is not available in this version; use "ntlm"
                 site.toml: target `win2`: give at most one of `ca_file` and `cert_sha256`
                 site.toml: target `win3`: platform `windows-server` is reached with transport `ssh`; Windows targets use `winrm`, others `local` or `ssh`"#]],
+        );
+    }
+
+    #[test]
+    fn central_settings_are_checked() {
+        check(
+            r#"site = "lab"
+[central]
+url = "https://central.acme-it.example"
+ca_file = "/etc/osiris/central-ca.pem"
+"#,
+            expect!["ok: site=lab targets=1"],
+        );
+        let config = parse(
+            "site.toml",
+            "site = \"lab\"\n[central]\nurl = \"https://central.acme-it.example\"\n",
+        )
+        .unwrap();
+        let central = config.central.unwrap();
+        assert_eq!(central.url, "https://central.acme-it.example/");
+        assert_eq!(central.push_secs, 300);
+        check(
+            r#"site = "lab"
+[central]
+url = "http://central.acme-it.example"
+ca_file = "central-ca.pem"
+push_secs = 1
+"#,
+            expect![[r#"
+                site.toml: central.url `http://central.acme-it.example` must be an https:// URL (the link to Central Command is always TLS)
+                site.toml: central.ca_file `central-ca.pem` must be an absolute path
+                site.toml: central.push_secs = 1 is out of range 5..=86400"#]],
+        );
+        check(
+            "site = \"lab\"\n[central]\nurl = \"https://user@evil.example\"\n",
+            expect!["site.toml: central.url `https://user@evil.example` has no usable host"],
         );
     }
 

@@ -14,6 +14,7 @@
 //! Prometheus text).
 
 mod api;
+mod central;
 mod claim;
 mod cycles;
 mod derive;
@@ -198,6 +199,7 @@ async fn run(loaded: Loaded) -> anyhow::Result<Stopped> {
         export: tokio::sync::Mutex::new(()),
         started_at: now(),
         shutdown: shutdown_rx,
+        link: std::sync::Mutex::new(None),
     });
     cycles::refresh_ots_counts(&shared).await;
     refresh_addresses(&shared).await;
@@ -231,6 +233,7 @@ async fn run(loaded: Loaded) -> anyhow::Result<Stopped> {
         services.spawn(metrics::serve(m, Arc::clone(&shared)));
     }
     services.spawn(addresses_loop(Arc::clone(&shared)));
+    services.spawn(central::link_loop(Arc::clone(&shared)));
     systemd::notify("READY=1\nSTATUS=running");
     if let Some(every) = systemd::watchdog_interval() {
         services.spawn(async move {

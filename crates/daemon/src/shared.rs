@@ -32,6 +32,17 @@ pub(crate) struct Shared {
     pub(crate) export: tokio::sync::Mutex<()>,
     pub(crate) started_at: i64,
     pub(crate) shutdown: watch::Receiver<bool>,
+    /// Where the link to Central Command stands (`None`: not configured or not started).
+    pub(crate) link: std::sync::Mutex<Option<link_client::LinkStatus>>,
+}
+
+impl Shared {
+    /// Records the link's state for status.
+    pub(crate) fn set_link_status(&self, status: Option<link_client::LinkStatus>) {
+        if let Ok(mut link) = self.link.lock() {
+            *link = status;
+        }
+    }
 }
 
 /// The parts of the configuration the daemon works from.

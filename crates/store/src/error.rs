@@ -127,6 +127,9 @@ pub enum StoreError {
         /// The checkpoint size that was given.
         size: u64,
     },
+    /// Something other than a link message was to be signed with the appliance key.
+    #[error("only messages of the link to Central Command are signed this way")]
+    NotALinkMessage,
     /// A cosignature line that is not `— <witness> <signature>` on one line.
     #[error("`{0}` is not a cosignature line (expected `— <witness name> <base64>`)")]
     BadCosignature(String),

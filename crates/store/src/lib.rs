@@ -371,6 +371,19 @@ impl Store {
         self.ask(|ack| Request::PutOts { update, ack }).await?
     }
 
+    /// Signs a message of the link to Central Command with the appliance key (standard base64
+    /// Ed25519). Only the link's own messages are signed — they start with `osiris-enroll/v1` or
+    /// `osiris-pickup/v1`, which no bundle, checkpoint or MANIFEST can — so this is no general
+    /// signing oracle for the evidence key.
+    pub fn sign_link_message(&self, message: &[u8]) -> Result<String, StoreError> {
+        const LINK_LABELS: [&[u8]; 2] = [b"osiris-enroll/v1\n", b"osiris-pickup/v1\n"];
+        if !LINK_LABELS.iter().any(|label| message.starts_with(label)) {
+            return Err(StoreError::NotALinkMessage);
+        }
+        use base64::Engine;
+        Ok(base64::engine::general_purpose::STANDARD.encode(self.key.sign(message)))
+    }
+
     /// Keeps a witness's cosignature line (`— <witness> <base64>`) of the stored checkpoint of
     /// `size`, replacing an earlier one by the same witness. The line is checked for form only;
     /// auditors check it with `osiris evidence verify --witness-key`.

@@ -1,0 +1,296 @@
+//! Real `osirisd` appliances linked to the real `osiris-central` (issue 15's acceptance, on
+//! loopback): two appliances claimed into two partners push and are witnessed; one catches up
+//! after Central Command was away; a kit exported afterwards verifies with `--witness-key`;
+//! a rewritten log is refused as a fork and alerted to its partner only.
+//! Needs the workspace's `osirisd` and `osiris` binaries (built by `cargo test --workspace`).
+
+#![allow(clippy::unwrap_used, reason = "test helpers outside #[test] functions")]
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use test_support::postgres::PgServer;
+
+mod common;
+use common::{Server, central, ok, setup, text};
+
+fn sibling(name: &str) -> PathBuf {
+    let path = Path::new(env!("CARGO_BIN_EXE_osiris-central")).with_file_name(name);
+    assert!(
+        path.exists(),
+        "{} is missing: build the workspace first (cargo test --workspace builds it)",
+        path.display()
+    );
+    path
+}
+
+struct Daemon(Child);
+
+impl Daemon {
+    fn stop(mut self) {
+        let _ = Command::new("kill")
+            .args(["-TERM", &self.0.id().to_string()])
+            .status();
+        let _ = self.0.wait();
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// An appliance's configuration: scans this machine every 5 s, checkpoints every 5 s, links to
+/// Central Command at `port`.
+fn appliance_config(dir: &Path, name: &str, data: &Path, port: u16, ca: &Path) -> PathBuf {
+    let config = dir.join(format!("{name}.toml"));
+    std::fs::write(
+        &config,
+        format!(
+            "site = \"{name}\"\ndata_dir = \"{data}\"\n[evidence]\ncalendars = []\n[daemon]\nsocket = \"{dir}/{name}.sock\"\nserver_scan_secs = 5\ndrift_rescan_secs = 5\ncheckpoint_secs = 5\njitter_percent = 0\n[central]\nurl = \"https://127.0.0.1:{port}\"\nca_file = \"{ca}\"\npush_secs = 5\n",
+            data = data.display(),
+            dir = dir.display(),
+            ca = ca.display(),
+        ),
+    )
+    .unwrap();
+    config
+}
+
+fn start_daemon(config: &Path) -> Daemon {
+    Daemon(
+        Command::new(sibling("osirisd"))
+            .args(["--config", config.to_str().unwrap()])
+            .env("RUST_LOG", "info")
+            .env_remove("NOTIFY_SOCKET")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    )
+}
+
+fn psql(pg: &PgServer, sql: &str) -> String {
+    let out = pg.client("psql", &["-d", "central", "-At", "-c", sql]);
+    assert!(out.status.success(), "{sql}: {}", text(&out.stderr));
+    text(&out.stdout).trim().to_owned()
+}
+
+/// Polls `sql` until `done` holds for its answer (60 s at most).
+fn wait_for(pg: &PgServer, sql: &str, what: &str, done: impl Fn(&str) -> bool) -> String {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let answer = psql(pg, sql);
+        if done(&answer) {
+            return answer;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "waited 60 s for {what}; last answer: {answer:?}"
+        );
+        std::thread::sleep(Duration::from_millis(250));
+    }
+}
+
+fn claim_code(data: &Path) -> String {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        if let Ok(code) = std::fs::read_to_string(data.join("claim-code")) {
+            return code.trim().to_owned();
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no claim code in {}",
+            data.display()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+fn head_size(pg: &PgServer, appliance: i64) -> u64 {
+    psql(
+        pg,
+        &format!(
+            "SELECT coalesce(max(size), 0) FROM witness_heads WHERE appliance_id = {appliance}"
+        ),
+    )
+    .parse()
+    .unwrap()
+}
+
+#[test]
+fn appliances_of_two_partners_are_witnessed_catch_up_and_a_rewritten_log_is_refused() {
+    let Some(pg) = PgServer::start(
+        "appliances_of_two_partners_are_witnessed_catch_up_and_a_rewritten_log_is_refused",
+    ) else {
+        return;
+    };
+    let url = pg.create_database("central");
+    let work = tempfile::tempdir().unwrap();
+    let dir = work.path();
+    let (port, server_ca, witness_key) = setup(dir, &url, &["Acme IT", "Beta MSP"]);
+    let ca = dir.join("server-ca.pem");
+    std::fs::write(&ca, &server_ca).unwrap();
+    let server = Server::start(dir, &url, port);
+
+    let (a_data, b_data) = (dir.join("a-data"), dir.join("b-data"));
+    let a_config = appliance_config(dir, "clinic-a", &a_data, port, &ca);
+    let b_config = appliance_config(dir, "clinic-b", &b_data, port, &ca);
+    let a = start_daemon(&a_config);
+    let b = start_daemon(&b_config);
+
+    // Each partner types the code its appliance's console shows, once the appliance has asked.
+    wait_for(
+        &pg,
+        "SELECT count(*) FROM enrollments",
+        "both enrollment requests",
+        |n| n == "2",
+    );
+    ok(&central(
+        dir,
+        &url,
+        &["admin", "claim", "--site", "1", &claim_code(&a_data)],
+    ));
+    ok(&central(
+        dir,
+        &url,
+        &["admin", "claim", "--site", "2", &claim_code(&b_data)],
+    ));
+    wait_for(
+        &pg,
+        "SELECT count(*) FROM witness_heads WHERE size > 0",
+        "both logs witnessed",
+        |n| n == "2",
+    );
+    let owners = psql(
+        &pg,
+        "SELECT a.id || ':' || a.partner_id FROM appliances a JOIN witness_heads h ON h.appliance_id = a.id ORDER BY a.id",
+    );
+    assert_eq!(owners, "1:1\n2:2");
+
+    // Central Command goes away; A keeps working; it comes back and A catches up.
+    let before = head_size(&pg, 1);
+    drop(server);
+    std::thread::sleep(Duration::from_secs(12));
+    let _server = Server::start(dir, &url, port);
+    wait_for(
+        &pg,
+        "SELECT size FROM witness_heads WHERE appliance_id = 1",
+        "A to catch up",
+        |size| size.parse::<u64>().unwrap() > before,
+    );
+    // Every push arrived in order: A's sequence numbers have no gaps (next_seq = pushes + 1).
+    let cosigned: u64 = psql(
+        &pg,
+        "SELECT count(*) FROM cosignatures WHERE appliance_id = 1",
+    )
+    .parse()
+    .unwrap();
+    let next_seq: u64 = psql(&pg, "SELECT next_seq FROM appliances WHERE id = 1")
+        .parse()
+        .unwrap();
+    assert_eq!(next_seq, cosigned + 1);
+
+    // A kit exported afterwards verifies with the partner's witness key alone.
+    a.stop();
+    b.stop();
+    let kit = dir.join("kit-a");
+    let out = Command::new(sibling("osiris"))
+        .args([
+            "evidence",
+            "export",
+            "--data-dir",
+            a_data.to_str().unwrap(),
+            "--out",
+            kit.to_str().unwrap(),
+        ])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let out = Command::new(sibling("osiris"))
+        .args([
+            "evidence",
+            "verify",
+            kit.to_str().unwrap(),
+            "--witness-key",
+            &witness_key,
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}\n{}",
+        text(&out.stdout),
+        text(&out.stderr)
+    );
+    assert!(
+        text(&out.stdout).contains("vouched for by the witness"),
+        "{}",
+        text(&out.stdout)
+    );
+
+    // A's site rewrites its history: same appliance key, same link, another log, longer than
+    // what was witnessed. Central Command refuses it as a fork and alerts A's partner only.
+    let witnessed = head_size(&pg, 1);
+    let forged = dir.join("a-forged");
+    std::fs::create_dir_all(forged.join("keys")).unwrap();
+    for keep in ["keys/appliance.key", "claim-code"] {
+        std::fs::copy(a_data.join(keep), forged.join(keep)).unwrap();
+    }
+    copy_dir(&a_data.join("central"), &forged.join("central"));
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(async {
+        let store = store::Store::open(&store::StoreConfig { data_dir: forged.clone(), site: "clinic-a".into() })
+            .await
+            .unwrap();
+        for n in 0..witnessed + 3 {
+            store
+                .append(evidence::BundleDraft {
+                    site: "clinic-a".into(),
+                    kind: "scan".into(),
+                    catalog: "forged".into(),
+                    time: time::OffsetDateTime::now_utc(),
+                    body: serde_json::json!({"results": [], "n": n, "note": "everything passed, honestly"}),
+                })
+                .await
+                .unwrap();
+        }
+        store.create_checkpoint().await.unwrap();
+        store.close().await;
+    });
+    let forged_config = appliance_config(dir, "clinic-a", &forged, port, &ca);
+    let _forged = start_daemon(&forged_config);
+    let alert = wait_for(
+        &pg,
+        "SELECT partner_id || ' ' || severity || ' ' || kind FROM alerts",
+        "the fork alert",
+        |a| !a.is_empty(),
+    );
+    assert_eq!(alert, "1 critical evidence_fork");
+    assert_eq!(
+        psql(
+            &pg,
+            "SELECT count(*) FROM witness_forks WHERE appliance_id = 1"
+        ),
+        "1"
+    );
+    assert_eq!(
+        head_size(&pg, 1),
+        witnessed,
+        "the witnessed head did not move"
+    );
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        std::fs::copy(entry.path(), to.join(entry.file_name())).unwrap();
+    }
+}

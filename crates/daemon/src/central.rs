@@ -1,0 +1,128 @@
+//! The link to the partner's Central Command (`[central]`): a background task that asks to be
+//! claimed with the console's claim code, then pushes the newest signed checkpoint and keeps the
+//! witness's cosignatures in the store (docs/CENTRAL-PROTOCOL.md). Outbound HTTPS only.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use link_client::{Appliance, Link, LinkStatus};
+
+use crate::shared::Shared;
+
+/// While waiting for the partner's claim, ask this often.
+const CLAIM_POLL: Duration = Duration::from_secs(30);
+/// After a failure (Central Command away, refused), retry this soon (at most).
+const RETRY: Duration = Duration::from_secs(60);
+
+/// What the link needs of this appliance, from the daemon's store and settings.
+struct ThisAppliance<'a> {
+    shared: &'a Shared,
+}
+
+impl Appliance for ThisAppliance<'_> {
+    fn appliance_key(&self) -> String {
+        self.shared.store.verifier().to_string()
+    }
+
+    fn claim_code(&self) -> String {
+        self.shared.settings.claim_code.clone()
+    }
+
+    fn sign_link_message(&self, message: &[u8]) -> String {
+        // Only link messages reach here (link-client builds them); a refusal would be a bug,
+        // and an empty signature is then refused by Central Command.
+        self.shared
+            .store
+            .sign_link_message(message)
+            .unwrap_or_default()
+    }
+
+    async fn latest_checkpoint(&self) -> Result<Option<(u64, String)>, String> {
+        self.shared
+            .store
+            .latest_checkpoint()
+            .await
+            .map(|checkpoint| checkpoint.map(|c| (c.size, c.note)))
+            .map_err(|err| err.to_string())
+    }
+
+    async fn consistency_proof(&self, old: u64, new: u64) -> Result<Vec<[u8; 32]>, String> {
+        self.shared
+            .store
+            .consistency_proof(old, new)
+            .await
+            .map_err(|err| err.to_string())
+    }
+
+    async fn keep_cosignature(&self, size: u64, line: &str) -> Result<(), String> {
+        self.shared
+            .store
+            .put_cosignature(size, line)
+            .await
+            .map_err(|err| err.to_string())
+    }
+}
+
+/// Runs the link until shutdown; returns at once when `[central]` is not configured.
+pub(crate) async fn link_loop(shared: Arc<Shared>) {
+    let Some(central) = shared.settings.config.central.clone() else {
+        return;
+    };
+    let mut shutdown = shared.shutdown.clone();
+    let mut link = loop {
+        match open(&shared, &central) {
+            Ok(link) => break link,
+            Err(err) => {
+                tracing::error!(error = %err, "cannot start the link to Central Command; retrying");
+                shared.set_link_status(Some(LinkStatus::Trouble {
+                    problem: err.clone(),
+                }));
+                tokio::select! {
+                    () = tokio::time::sleep(RETRY) => {}
+                    _ = shutdown.changed() => return,
+                }
+            }
+        }
+    };
+    shared.set_link_status(link.status());
+    let appliance = ThisAppliance { shared: &shared };
+    loop {
+        let wait = match link.step(&appliance).await {
+            Ok(status) => {
+                let wait = match status {
+                    LinkStatus::WaitingForClaim { .. } => {
+                        CLAIM_POLL.min(Duration::from_secs(central.push_secs))
+                    }
+                    LinkStatus::Linked { .. } | LinkStatus::Trouble { .. } => {
+                        Duration::from_secs(central.push_secs)
+                    }
+                };
+                shared.set_link_status(Some(status));
+                wait
+            }
+            Err(err) => {
+                tracing::warn!(error = %err, "link to Central Command");
+                shared.set_link_status(Some(LinkStatus::Trouble {
+                    problem: err.to_string(),
+                }));
+                RETRY.min(Duration::from_secs(central.push_secs))
+            }
+        };
+        tokio::select! {
+            () = tokio::time::sleep(wait) => {}
+            _ = shutdown.changed() => return,
+        }
+    }
+}
+
+fn open(shared: &Shared, central: &config::CentralConfig) -> Result<Link, String> {
+    let ca = match &central.ca_file {
+        Some(path) => Some(
+            std::fs::read(path)
+                .map_err(|err| format!("reading central.ca_file {}: {err}", path.display()))?,
+        ),
+        None => None,
+    };
+    let url = url::Url::parse(&central.url).map_err(|err| format!("central.url: {err}"))?;
+    Link::open(&url, &shared.settings.data_dir.join("central"), ca).map_err(|err| err.to_string())
+}
