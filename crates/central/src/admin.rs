@@ -37,6 +37,15 @@ pub enum AdminError {
     /// No such practice.
     #[error("no practice with id {0}")]
     NoSuchPractice(i64),
+    /// Not a role.
+    #[error("`{0}` is not a role (partner_admin, partner_technician, practice_viewer, auditor)")]
+    BadRole(String),
+    /// A practice viewer without a practice.
+    #[error("a practice_viewer sees one practice: give --practice")]
+    NeedsPractice,
+    /// An auditor without an expiry.
+    #[error("auditor access always expires: give --expires-days")]
+    NeedsExpiry,
     /// The name is taken (case-insensitively) within its parent.
     #[error("a {0} named `{1}` already exists there")]
     Exists(&'static str, String),
@@ -206,6 +215,68 @@ async fn audit(
     .execute(&mut **tx)
     .await?;
     Ok(())
+}
+
+/// Adds a user to a partner (and, for practice viewers, a practice of it); auditors get access
+/// that expires after `expires_days`. Returns the user's id.
+#[allow(
+    clippy::too_many_arguments,
+    reason = "one administrative command's fields"
+)]
+pub async fn add_user(
+    pool: &PgPool,
+    partner_id: i64,
+    email: &str,
+    role: &str,
+    password: &str,
+    practice_id: Option<i64>,
+    expires_days: Option<u32>,
+    actor: &str,
+) -> Result<i64, AdminError> {
+    let email = check_email(email)?;
+    if crate::scope::Role::parse(role).is_none() {
+        return Err(AdminError::BadRole(role.to_owned()));
+    }
+    if role == "practice_viewer" && practice_id.is_none() {
+        return Err(AdminError::NeedsPractice);
+    }
+    if role == "auditor" && expires_days.is_none() {
+        return Err(AdminError::NeedsExpiry);
+    }
+    let hash = password::hash(password)?;
+    let mut tx = pool.begin().await?;
+    let id: i64 = sqlx::query_scalar(
+        "INSERT INTO users (partner_id, practice_id, email, role, password_hash, expires_at)
+         VALUES ($1, $2, $3, $4::user_role, $5, now() + make_interval(days => $6))
+         RETURNING id",
+    )
+    .bind(partner_id)
+    .bind(practice_id)
+    .bind(&email)
+    .bind(role)
+    .bind(&hash)
+    .bind(expires_days.map(|d| i32::try_from(d).unwrap_or(i32::MAX)))
+    .fetch_one(&mut *tx)
+    .await
+    .map_err(|err| match &err {
+        sqlx::Error::Database(db) if db.constraint() == Some("users_email") => {
+            AdminError::UserExists(email.clone())
+        }
+        sqlx::Error::Database(db) if db.is_foreign_key_violation() => {
+            AdminError::NoSuchPartner(partner_id.to_string())
+        }
+        _ => AdminError::Db(err),
+    })?;
+    audit(
+        &mut tx,
+        Some(partner_id),
+        actor,
+        "user.create",
+        serde_json::json!({"user_id": id, "email": email, "role": role}),
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(id)
 }
 
 /// Every partner with its number of users, by name.

@@ -22,6 +22,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "appliances",
         include_str!("../migrations/0002_appliances.sql"),
     ),
+    (
+        3,
+        "sessions",
+        include_str!("../migrations/0003_sessions.sql"),
+    ),
 ];
 
 fn migrator() -> Migrator {

@@ -3,12 +3,16 @@
 //! migrations, the administrative commands and the HTTP server; `main.rs` only parses arguments.
 
 pub mod admin;
+pub mod api;
+pub mod auth;
 pub mod claim;
 pub mod config;
 pub mod db;
 pub mod link;
 pub mod link_ca;
 pub mod password;
+pub mod scope;
 pub mod server;
+pub mod totp;
 pub mod witness;
 pub mod witness_store;

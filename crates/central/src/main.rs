@@ -88,6 +88,27 @@ enum AdminCommand {
         /// The site's name.
         name: String,
     },
+    /// Add a user to a partner.
+    User {
+        /// The partner's id.
+        #[arg(long)]
+        partner: i64,
+        /// The login e-mail address.
+        #[arg(long)]
+        email: String,
+        /// partner_admin, partner_technician, practice_viewer or auditor.
+        #[arg(long)]
+        role: String,
+        /// File holding the initial password (mode 0600), or `-` for stdin.
+        #[arg(long)]
+        password_file: PathBuf,
+        /// The practice a practice_viewer (or auditor) is limited to.
+        #[arg(long)]
+        practice: Option<i64>,
+        /// Days until an auditor's access ends.
+        #[arg(long)]
+        expires_days: Option<u32>,
+    },
     /// Claim the appliance whose console shows CODE for a site.
     Claim {
         /// The site's id.
@@ -246,6 +267,29 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 let actor = format!("cli:uid={}", current_uid());
                 let id = central::admin::create_site(&pool, practice, &name, &actor).await?;
                 writeln!(std::io::stdout(), "created site `{}` (id {id})", name.escape_debug())?;
+                Ok(ExitCode::SUCCESS)
+            }
+            Command::Admin {
+                command:
+                    AdminCommand::User {
+                        partner,
+                        email,
+                        role,
+                        password_file,
+                        practice,
+                        expires_days,
+                    },
+            } => {
+                let password = read_password(&password_file)?;
+                let pool = target.connect(2).await?;
+                central::db::migrate(&pool).await?;
+                let actor = format!("cli:uid={}", current_uid());
+                let id = central::admin::add_user(
+                    &pool, partner, &email, &role, &password, practice, expires_days, &actor,
+                )
+                .await
+                .with_context(|| format!("adding user {}", email.escape_debug()))?;
+                writeln!(std::io::stdout(), "added {role} {} (user id {id})", email.to_lowercase())?;
                 Ok(ExitCode::SUCCESS)
             }
             Command::Admin {

@@ -59,7 +59,11 @@ pub enum ServeError {
 pub fn router(state: AppState) -> Router {
     let mut router = Router::new()
         .route("/healthz", get(healthz))
-        .with_state(state.clone());
+        .with_state(state.clone())
+        .merge(crate::api::router(crate::api::UserState {
+            pool: state.pool.clone(),
+            link: state.link.clone(),
+        }));
     if let Some(keys) = state.link {
         let link_state = LinkState {
             pool: state.pool.clone(),
@@ -141,9 +145,28 @@ pub async fn serve_plain(
 ) -> std::io::Result<()> {
     let addr: Option<SocketAddr> = listener.local_addr().ok();
     tracing::info!(listen = ?addr, tls = false, "serving");
-    axum::serve(listener, router(state).layer(Extension(PeerCert(None))))
-        .with_graceful_shutdown(shutdown)
-        .await
+    let app = router(state)
+        .layer(axum::middleware::from_fn(client_addr_from_connection))
+        .layer(Extension(PeerCert(None)));
+    axum::serve(
+        listener,
+        app.into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown)
+    .await
+}
+
+/// Plain serving knows the peer from axum's connect info; make it the [`ClientAddr`] the TLS
+/// path sets directly.
+async fn client_addr_from_connection(
+    axum::extract::ConnectInfo(peer): axum::extract::ConnectInfo<SocketAddr>,
+    mut request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    request
+        .extensions_mut()
+        .insert(crate::api::ClientAddr(peer.ip()));
+    next.run(request).await
 }
 
 /// Serves HTTPS until `shutdown` resolves.
@@ -200,7 +223,9 @@ pub async fn serve_tls(
                     <sha2::Sha256 as sha2::Digest>::digest(cert.as_ref()).into()
                 });
             let service = hyper_util::service::TowerToHyperService::new(
-                router.layer(Extension(PeerCert(cert))),
+                router
+                    .layer(Extension(PeerCert(cert)))
+                    .layer(Extension(crate::api::ClientAddr(peer.ip()))),
             );
             let served = hyper::server::conn::http1::Builder::new()
                 .timer(hyper_util::rt::TokioTimer::new())

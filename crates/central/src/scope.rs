@@ -1,0 +1,388 @@
+//! Tenant scoping in one place: the [`Scope`] of a logged-in user (partner, optional practice,
+//! role) and every query that reads or changes tenant data, each taking the scope and filtering
+//! by it in SQL. Handlers never write SQL of their own, so no handler can forget the filter.
+
+use serde::Serialize;
+use sqlx::PgPool;
+
+/// What a user is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Role {
+    /// Everything of the partner, including users and settings.
+    PartnerAdmin,
+    /// Everything of the partner's sites, not users.
+    PartnerTechnician,
+    /// One practice, read-only.
+    PracticeViewer,
+    /// Read-only evidence, for a limited time.
+    Auditor,
+}
+
+impl Role {
+    /// From the database's enum label.
+    pub fn parse(text: &str) -> Option<Role> {
+        Some(match text {
+            "partner_admin" => Role::PartnerAdmin,
+            "partner_technician" => Role::PartnerTechnician,
+            "practice_viewer" => Role::PracticeViewer,
+            "auditor" => Role::Auditor,
+            _ => return None,
+        })
+    }
+
+    /// Partner roles must use a second factor.
+    pub fn requires_mfa(self) -> bool {
+        matches!(self, Role::PartnerAdmin | Role::PartnerTechnician)
+    }
+}
+
+/// The caller's reach: one partner, perhaps one practice of it, and a role.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct Scope {
+    /// The user.
+    pub user_id: i64,
+    /// Their partner: nothing of another partner is ever visible.
+    pub partner_id: i64,
+    /// Set for users limited to one practice.
+    pub practice_id: Option<i64>,
+    /// What they may do.
+    pub role: Role,
+}
+
+/// An action the scope does not allow.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ScopeError {
+    /// Not found in this scope (also what another tenant's ids get: nothing is revealed).
+    #[error("not found")]
+    NotFound,
+    /// The role does not allow it.
+    #[error("your role does not allow this")]
+    Forbidden,
+    /// The database.
+    #[error("database")]
+    Db(#[from] sqlx::Error),
+}
+
+impl Scope {
+    fn may_change(self) -> Result<(), ScopeError> {
+        match self.role {
+            Role::PartnerAdmin | Role::PartnerTechnician => Ok(()),
+            Role::PracticeViewer | Role::Auditor => Err(ScopeError::Forbidden),
+        }
+    }
+
+    fn sees_operations(self) -> Result<(), ScopeError> {
+        match self.role {
+            Role::Auditor => Err(ScopeError::Forbidden),
+            _ => Ok(()),
+        }
+    }
+}
+
+/// SQL predicate on a `sites` row aliased `s`, with `$1` the partner and `$2` the practice (or
+/// NULL): the one filter every site-related query uses. Queries here are composed only of such
+/// constant fragments (hence `AssertSqlSafe`); every value travels as a bind parameter.
+const SITE_IN_SCOPE: &str = "s.partner_id = $1 AND ($2::bigint IS NULL OR s.practice_id = $2)";
+
+/// One site in a list.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct SiteRow {
+    /// Id.
+    pub id: i64,
+    /// Its practice's name.
+    pub practice: String,
+    /// Name.
+    pub name: String,
+    /// Claimed appliances.
+    pub appliances: i64,
+    /// Newest contact of any of its appliances (RFC 3339), if any.
+    pub last_seen: Option<String>,
+}
+
+/// One appliance as a partner sees it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ApplianceRow {
+    /// Id.
+    pub id: i64,
+    /// Its site.
+    pub site_id: i64,
+    /// The evidence key (its name is the log's origin).
+    pub appliance_key: String,
+    /// Last contact (RFC 3339), if any.
+    pub last_seen: Option<String>,
+    /// Size of the newest witnessed checkpoint.
+    pub witnessed_size: Option<i64>,
+    /// When it was cosigned (RFC 3339).
+    pub witnessed_at: Option<String>,
+    /// Refused forks of its log.
+    pub forks: i64,
+}
+
+/// An alert.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct AlertRow {
+    /// Id.
+    pub id: i64,
+    /// The appliance, if about one.
+    pub appliance_id: Option<i64>,
+    /// `info`, `warning` or `critical`.
+    pub severity: String,
+    /// What kind, e.g. `evidence_fork`.
+    pub kind: String,
+    /// In words.
+    pub message: String,
+    /// When (RFC 3339).
+    pub at: String,
+    /// Acknowledged, by whom.
+    pub acknowledged_by: Option<i64>,
+}
+
+/// An audit-log entry.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct AuditRow {
+    /// Id.
+    pub id: i64,
+    /// When (RFC 3339).
+    pub at: String,
+    /// Who (`user:<id>`, `cli:uid=<n>`).
+    pub actor: String,
+    /// What.
+    pub action: String,
+    /// Details.
+    pub detail: serde_json::Value,
+}
+
+const TS: &str = "'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'";
+
+/// The sites the scope sees, by practice and name.
+pub async fn sites(pool: &PgPool, scope: &Scope) -> Result<Vec<SiteRow>, ScopeError> {
+    let sql = format!(
+        "SELECT s.id, p.name AS practice, s.name,
+                (SELECT count(*) FROM appliances a WHERE a.site_id = s.id) AS appliances,
+                (SELECT to_char(max(a.last_seen) AT TIME ZONE 'UTC', {TS}) FROM appliances a WHERE a.site_id = s.id) AS last_seen
+         FROM sites s JOIN practices p ON p.id = s.practice_id
+         WHERE {SITE_IN_SCOPE} ORDER BY lower(p.name), lower(s.name), s.id"
+    );
+    let rows: Vec<(i64, String, String, i64, Option<String>)> =
+        sqlx::query_as(sqlx::AssertSqlSafe(sql))
+            .bind(scope.partner_id)
+            .bind(scope.practice_id)
+            .fetch_all(pool)
+            .await?;
+    Ok(rows
+        .into_iter()
+        .map(|(id, practice, name, appliances, last_seen)| SiteRow {
+            id,
+            practice,
+            name,
+            appliances,
+            last_seen,
+        })
+        .collect())
+}
+
+/// One site and its appliances.
+pub async fn site(
+    pool: &PgPool,
+    scope: &Scope,
+    id: i64,
+) -> Result<(SiteRow, Vec<ApplianceRow>), ScopeError> {
+    let site = sites(pool, scope)
+        .await?
+        .into_iter()
+        .find(|site| site.id == id)
+        .ok_or(ScopeError::NotFound)?;
+    let appliances = appliances_where(pool, scope, "a.site_id = $3", id).await?;
+    Ok((site, appliances))
+}
+
+/// One appliance.
+pub async fn appliance(pool: &PgPool, scope: &Scope, id: i64) -> Result<ApplianceRow, ScopeError> {
+    appliances_where(pool, scope, "a.id = $3", id)
+        .await?
+        .into_iter()
+        .next()
+        .ok_or(ScopeError::NotFound)
+}
+
+async fn appliances_where(
+    pool: &PgPool,
+    scope: &Scope,
+    filter: &str,
+    id: i64,
+) -> Result<Vec<ApplianceRow>, ScopeError> {
+    let sql = format!(
+        "SELECT a.id, a.site_id, a.appliance_key,
+                to_char(a.last_seen AT TIME ZONE 'UTC', {TS}) AS last_seen,
+                h.size AS witnessed_size,
+                to_char(h.cosigned_at AT TIME ZONE 'UTC', {TS}) AS witnessed_at,
+                (SELECT count(*) FROM witness_forks f WHERE f.appliance_id = a.id) AS forks
+         FROM appliances a JOIN sites s ON s.id = a.site_id
+         LEFT JOIN witness_heads h ON h.appliance_id = a.id
+         WHERE {SITE_IN_SCOPE} AND {filter} ORDER BY a.id"
+    );
+    type Row = (
+        i64,
+        i64,
+        String,
+        Option<String>,
+        Option<i64>,
+        Option<String>,
+        i64,
+    );
+    let rows: Vec<Row> = sqlx::query_as(sqlx::AssertSqlSafe(sql))
+        .bind(scope.partner_id)
+        .bind(scope.practice_id)
+        .bind(id)
+        .fetch_all(pool)
+        .await?;
+    Ok(rows
+        .into_iter()
+        .map(
+            |(id, site_id, appliance_key, last_seen, witnessed_size, witnessed_at, forks)| {
+                ApplianceRow {
+                    id,
+                    site_id,
+                    appliance_key,
+                    last_seen,
+                    witnessed_size,
+                    witnessed_at,
+                    forks,
+                }
+            },
+        )
+        .collect())
+}
+
+/// Open alerts, newest first (not for auditors).
+pub async fn alerts(pool: &PgPool, scope: &Scope) -> Result<Vec<AlertRow>, ScopeError> {
+    scope.sees_operations()?;
+    let sql = format!(
+        "SELECT al.id, al.appliance_id, al.severity::text AS severity, al.kind, al.message,
+                to_char(al.at AT TIME ZONE 'UTC', {TS}) AS at, al.acknowledged_by
+         FROM alerts al
+         LEFT JOIN appliances a ON a.id = al.appliance_id
+         LEFT JOIN sites s ON s.id = a.site_id
+         WHERE al.partner_id = $1 AND ($2::bigint IS NULL OR s.practice_id = $2)
+         ORDER BY al.at DESC, al.id DESC"
+    );
+    type Row = (
+        i64,
+        Option<i64>,
+        String,
+        String,
+        String,
+        String,
+        Option<i64>,
+    );
+    let rows: Vec<Row> = sqlx::query_as(sqlx::AssertSqlSafe(sql))
+        .bind(scope.partner_id)
+        .bind(scope.practice_id)
+        .fetch_all(pool)
+        .await?;
+    Ok(rows
+        .into_iter()
+        .map(
+            |(id, appliance_id, severity, kind, message, at, acknowledged_by)| AlertRow {
+                id,
+                appliance_id,
+                severity,
+                kind,
+                message,
+                at,
+                acknowledged_by,
+            },
+        )
+        .collect())
+}
+
+/// Acknowledges an alert (partner roles), recorded in the audit log.
+pub async fn acknowledge_alert(pool: &PgPool, scope: &Scope, id: i64) -> Result<(), ScopeError> {
+    scope.may_change()?;
+    let mut tx = pool.begin().await?;
+    let done = sqlx::query(
+        "UPDATE alerts SET acknowledged_by = $3, acknowledged_at = now()
+         WHERE id = $2 AND partner_id = $1 AND acknowledged_at IS NULL",
+    )
+    .bind(scope.partner_id)
+    .bind(id)
+    .bind(scope.user_id)
+    .execute(&mut *tx)
+    .await?;
+    if done.rows_affected() == 0 {
+        return Err(ScopeError::NotFound);
+    }
+    record(
+        &mut tx,
+        scope,
+        "alert.acknowledge",
+        serde_json::json!({"alert_id": id}),
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+/// Whether the scope may claim an appliance into site `site_id` (partner roles, own site).
+pub async fn check_claim(pool: &PgPool, scope: &Scope, site_id: i64) -> Result<(), ScopeError> {
+    scope.may_change()?;
+    let sql = format!("SELECT s.id FROM sites s WHERE {SITE_IN_SCOPE} AND s.id = $3");
+    let found: Option<i64> = sqlx::query_scalar(sqlx::AssertSqlSafe(sql))
+        .bind(scope.partner_id)
+        .bind(scope.practice_id)
+        .bind(site_id)
+        .fetch_optional(pool)
+        .await?;
+    found.map(|_| ()).ok_or(ScopeError::NotFound)
+}
+
+/// The partner's audit log, newest first (partner administrators only).
+pub async fn audit_log(
+    pool: &PgPool,
+    scope: &Scope,
+    limit: i64,
+) -> Result<Vec<AuditRow>, ScopeError> {
+    if scope.role != Role::PartnerAdmin {
+        return Err(ScopeError::Forbidden);
+    }
+    let sql = format!(
+        "SELECT id, to_char(at AT TIME ZONE 'UTC', {TS}) AS at, actor, action, detail
+         FROM audit_log WHERE partner_id = $1 ORDER BY id DESC LIMIT $2"
+    );
+    let rows: Vec<(i64, String, String, String, serde_json::Value)> =
+        sqlx::query_as(sqlx::AssertSqlSafe(sql))
+            .bind(scope.partner_id)
+            .bind(limit.clamp(1, 1000))
+            .fetch_all(pool)
+            .await?;
+    Ok(rows
+        .into_iter()
+        .map(|(id, at, actor, action, detail)| AuditRow {
+            id,
+            at,
+            actor,
+            action,
+            detail,
+        })
+        .collect())
+}
+
+async fn record(
+    tx: &mut sqlx::Transaction<'_, sqlx::Postgres>,
+    scope: &Scope,
+    action: &str,
+    detail: serde_json::Value,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "INSERT INTO audit_log (partner_id, actor, action, detail) VALUES ($1, $2, $3, $4)",
+    )
+    .bind(scope.partner_id)
+    .bind(format!("user:{}", scope.user_id))
+    .bind(action)
+    .bind(detail)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}

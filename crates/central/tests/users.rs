@@ -1,0 +1,583 @@
+//! Partners' users against the real server and PostgreSQL: login with TOTP enrolment and codes,
+//! the session cookie's attributes, CSRF, lockout and per-address rate limiting, roles, and a
+//! walk over every user route as a user of another partner that must find nothing of it.
+
+#![allow(clippy::unwrap_used, reason = "test helpers outside #[test] functions")]
+
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use hmac::{KeyInit, Mac};
+use test_support::postgres::PgServer;
+
+mod common;
+use common::{central, free_port, ok, text, write_private};
+
+struct Server(Child);
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// A user's HTTP conversation: the session cookie and CSRF token it was given.
+struct User {
+    http: reqwest::Client,
+    base: String,
+    cookie: Option<String>,
+    csrf: Option<String>,
+}
+
+struct Answer {
+    status: u16,
+    body: serde_json::Value,
+    set_cookie: Option<String>,
+}
+
+impl User {
+    fn new(port: u16) -> User {
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        User {
+            http: reqwest::Client::new(),
+            base: format!("http://127.0.0.1:{port}"),
+            cookie: None,
+            csrf: None,
+        }
+    }
+
+    async fn call(
+        &mut self,
+        method: &str,
+        path: &str,
+        body: Option<serde_json::Value>,
+        csrf: bool,
+    ) -> Answer {
+        let mut request = self
+            .http
+            .request(method.parse().unwrap(), format!("{}{path}", self.base));
+        if let Some(cookie) = &self.cookie {
+            request = request.header("cookie", format!("osiris_session={cookie}"));
+        }
+        if csrf && let Some(token) = &self.csrf {
+            request = request.header("x-csrf-token", token);
+        }
+        if let Some(body) = body {
+            request = request
+                .header("content-type", "application/json")
+                .body(serde_json::to_vec(&body).unwrap());
+        }
+        let response = request.send().await.unwrap();
+        let status = response.status().as_u16();
+        let set_cookie = response
+            .headers()
+            .get("set-cookie")
+            .map(|v| v.to_str().unwrap().to_owned());
+        let bytes = response.bytes().await.unwrap();
+        Answer {
+            status,
+            body: serde_json::from_slice(&bytes).unwrap_or(serde_json::Value::Null),
+            set_cookie,
+        }
+    }
+
+    async fn get(&mut self, path: &str) -> Answer {
+        self.call("GET", path, None, true).await
+    }
+
+    async fn post(&mut self, path: &str, body: serde_json::Value) -> Answer {
+        self.call("POST", path, Some(body), true).await
+    }
+
+    async fn login(&mut self, email: &str, password: &str, totp: Option<String>) -> Answer {
+        let answer = self
+            .call(
+                "POST",
+                "/v1/session/login",
+                Some(serde_json::json!({"email": email, "password": password, "totp": totp})),
+                false,
+            )
+            .await;
+        if answer.status == 200 {
+            let cookie = answer.set_cookie.clone().unwrap();
+            self.cookie = Some(
+                cookie
+                    .split(';')
+                    .next()
+                    .unwrap()
+                    .trim_start_matches("osiris_session=")
+                    .to_owned(),
+            );
+            self.csrf = answer.body["csrf_token"].as_str().map(str::to_owned);
+        }
+        answer
+    }
+
+    /// Logs in with a password, enrols TOTP, and returns the secret.
+    async fn enrol(&mut self, email: &str, password: &str) -> Vec<u8> {
+        let answer = self.login(email, password, None).await;
+        assert_eq!(answer.status, 200, "{}", answer.body);
+        assert_eq!(answer.body["mfa_done"], false);
+        let answer = self
+            .post("/v1/session/totp/begin", serde_json::json!({}))
+            .await;
+        assert_eq!(answer.status, 200, "{}", answer.body);
+        let secret = secret_of(answer.body["uri"].as_str().unwrap());
+        let answer = self
+            .post(
+                "/v1/session/totp/confirm",
+                serde_json::json!({"code": code(&secret, 0)}),
+            )
+            .await;
+        assert_eq!(answer.status, 204, "{}", answer.body);
+        secret
+    }
+}
+
+/// The secret in an `otpauth://` URI (base 32), as an authenticator app reads it.
+fn secret_of(uri: &str) -> Vec<u8> {
+    let encoded = uri
+        .split("secret=")
+        .nth(1)
+        .unwrap()
+        .split('&')
+        .next()
+        .unwrap();
+    let mut bits: u64 = 0;
+    let mut count = 0;
+    let mut out = Vec::new();
+    for c in encoded.chars() {
+        let value = "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567".find(c).unwrap() as u64;
+        bits = (bits << 5) | value;
+        count += 5;
+        if count >= 8 {
+            out.push((bits >> (count - 8)) as u8);
+            count -= 8;
+        }
+    }
+    out
+}
+
+/// The code an authenticator app shows, `offset` steps from now (an independent RFC 6238 here).
+fn code(secret: &[u8], offset: i64) -> String {
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64;
+    let counter = (now / 30 + offset) as u64;
+    let mut mac = hmac::Hmac::<sha1::Sha1>::new_from_slice(secret).unwrap();
+    mac.update(&counter.to_be_bytes());
+    let digest = mac.finalize().into_bytes();
+    let offset = usize::from(digest[19] & 0x0f);
+    let value = u32::from_be_bytes([
+        digest[offset] & 0x7f,
+        digest[offset + 1],
+        digest[offset + 2],
+        digest[offset + 3],
+    ]);
+    format!("{:06}", value % 1_000_000)
+}
+
+fn sql(pg: &PgServer, query: &str) -> String {
+    let out = pg.client("psql", &["-d", "central", "-At", "-c", query]);
+    assert!(out.status.success(), "{query}: {}", text(&out.stderr));
+    text(&out.stdout).trim().to_owned()
+}
+
+fn start(dir: &Path, url: &str) -> (Server, u16) {
+    let port = free_port();
+    std::fs::write(
+        dir.join("central.toml"),
+        format!("listen = \"127.0.0.1:{port}\"\n"),
+    )
+    .unwrap();
+    let server = Server(
+        Command::new(env!("CARGO_BIN_EXE_osiris-central"))
+            .args(["--config", "central.toml", "serve"])
+            .current_dir(dir)
+            .env("DATABASE_URL", url)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(Instant::now() < deadline, "the server did not come up");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    (server, port)
+}
+
+const PW: &str = "a long admin password";
+
+#[test]
+fn users_log_in_with_totp_and_never_see_another_partners_data() {
+    let Some(pg) = PgServer::start("users_log_in_with_totp_and_never_see_another_partners_data")
+    else {
+        return;
+    };
+    let url = pg.create_database("central");
+    let work = tempfile::tempdir().unwrap();
+    let dir = work.path();
+    write_private(&dir.join("pw"), &format!("{PW}\n"));
+    std::fs::write(dir.join("central.toml"), "").unwrap();
+    for (n, partner) in [(1, "Acme IT"), (2, "Beta MSP")] {
+        ok(&central(
+            dir,
+            &url,
+            &[
+                "admin",
+                "partner",
+                "create",
+                partner,
+                "--admin",
+                &format!("admin@{n}.example"),
+                "--password-file",
+                "pw",
+            ],
+        ));
+        ok(&central(
+            dir,
+            &url,
+            &[
+                "admin",
+                "practice",
+                "--partner",
+                &n.to_string(),
+                &format!("Practice <b>{n}</b>"),
+            ],
+        ));
+        ok(&central(
+            dir,
+            &url,
+            &[
+                "admin",
+                "site",
+                "--practice",
+                &n.to_string(),
+                &format!("Site of {partner}"),
+            ],
+        ));
+    }
+    ok(&central(
+        dir,
+        &url,
+        &[
+            "admin",
+            "user",
+            "--partner",
+            "1",
+            "--email",
+            "viewer@1.example",
+            "--role",
+            "practice_viewer",
+            "--practice",
+            "1",
+            "--password-file",
+            "pw",
+        ],
+    ));
+    ok(&central(
+        dir,
+        &url,
+        &[
+            "admin",
+            "user",
+            "--partner",
+            "1",
+            "--email",
+            "auditor@1.example",
+            "--role",
+            "auditor",
+            "--expires-days",
+            "30",
+            "--password-file",
+            "pw",
+        ],
+    ));
+    ok(&central(
+        dir,
+        &url,
+        &[
+            "admin",
+            "user",
+            "--partner",
+            "1",
+            "--email",
+            "old-auditor@1.example",
+            "--role",
+            "auditor",
+            "--expires-days",
+            "1",
+            "--password-file",
+            "pw",
+        ],
+    ));
+    sql(
+        &pg,
+        "UPDATE users SET expires_at = now() - interval '1 day' WHERE email = 'old-auditor@1.example'",
+    );
+    // Partner A has an appliance and a critical alert about it.
+    sql(
+        &pg,
+        "INSERT INTO appliances (partner_id, site_id, appliance_key, cert_sha256, certificate) VALUES (1, 1, 'osiris-appliance/acme0001+00000000+AQ==', decode(repeat('11', 32), 'hex'), '\\x00')",
+    );
+    sql(
+        &pg,
+        "INSERT INTO alerts (partner_id, appliance_id, severity, kind, message) VALUES (1, 1, 'critical', 'evidence_fork', 'Acme appliance log rewritten')",
+    );
+    let (_server, port) = start(dir, &url);
+
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(async {
+        // Partner A's administrator: the cookie's attributes, then TOTP enrolment before anything.
+        let mut a = User::new(port);
+        let answer = a.login("ADMIN@1.example", PW, None).await;
+        assert_eq!(answer.status, 200, "{}", answer.body);
+        let cookie = answer.set_cookie.unwrap();
+        for attribute in ["HttpOnly", "Secure", "SameSite=Strict", "Path=/"] {
+            assert!(cookie.contains(attribute), "{cookie}");
+        }
+        assert_eq!(
+            a.get("/v1/sites").await.status,
+            403,
+            "a partner role must enrol TOTP first"
+        );
+        let answer = a
+            .post("/v1/session/totp/begin", serde_json::json!({}))
+            .await;
+        let uri = answer.body["uri"].as_str().unwrap().to_owned();
+        assert!(
+            uri.starts_with(
+                "otpauth://totp/OsirisCare%20Central%20Command:admin%401.example?secret="
+            ),
+            "{uri}"
+        );
+        let secret = secret_of(&uri);
+        let wrong = a
+            .post(
+                "/v1/session/totp/confirm",
+                serde_json::json!({"code": "000000"}),
+            )
+            .await;
+        assert_eq!(wrong.status, 401);
+        assert_eq!(
+            a.post(
+                "/v1/session/totp/confirm",
+                serde_json::json!({"code": code(&secret, 0)})
+            )
+            .await
+            .status,
+            204
+        );
+        let sites = a.get("/v1/sites").await;
+        assert_eq!(sites.status, 200);
+        assert_eq!(sites.body[0]["name"], "Site of Acme IT");
+        assert_eq!(
+            sites.body[0]["practice"], "Practice <b>1</b>",
+            "stored and returned as data"
+        );
+
+        // CSRF: a state-changing request without the session's token is refused.
+        let alert_id = sql(&pg, "SELECT id FROM alerts").parse::<i64>().unwrap();
+        let path = format!("/v1/alerts/{alert_id}/acknowledge");
+        assert_eq!(
+            a.call("POST", &path, Some(serde_json::json!({})), false)
+                .await
+                .status,
+            403
+        );
+
+        // Later logins need the code; a code already used (the enrolment's step) is refused.
+        let mut again = User::new(port);
+        let answer = again.login("admin@1.example", PW, None).await;
+        assert_eq!(
+            (answer.status, answer.body["totp_required"].as_bool()),
+            (401, Some(true))
+        );
+        assert_eq!(
+            again
+                .login("admin@1.example", PW, Some(code(&secret, 0)))
+                .await
+                .status,
+            401,
+            "replayed code"
+        );
+        assert_eq!(
+            again
+                .login("admin@1.example", PW, Some(code(&secret, 1)))
+                .await
+                .status,
+            200
+        );
+
+        // Partner B's administrator walks every route with A's ids: nothing of A comes back.
+        let mut b = User::new(port);
+        b.enrol("admin@2.example", PW).await;
+        let appliance = sql(&pg, "SELECT id FROM appliances");
+        let ids = [
+            ("{site}", "1"),
+            ("{appliance}", appliance.as_str()),
+            ("{alert}", &alert_id.to_string()),
+        ];
+        for (method, template) in central::api::ROUTES {
+            if template.starts_with("/v1/session") {
+                continue;
+            }
+            let mut path = template.to_string();
+            for (placeholder, id) in ids {
+                path = path.replace(placeholder, id);
+            }
+            let body = (*method == "POST")
+                .then(|| serde_json::json!({"code": "AAAA-BBBB-CCCC"}).to_string());
+            let body = body.map(|b| {
+                if path.ends_with("/claim") {
+                    serde_json::from_str(&b).unwrap()
+                } else {
+                    serde_json::json!({})
+                }
+            });
+            let answer = b.call(method, &path, body, true).await;
+            let text = answer.body.to_string();
+            assert!(
+                !text.contains("Acme")
+                    && !text.contains("acme0001")
+                    && !text.contains("Practice <b>1</b>"),
+                "{method} {path} leaked partner A's data: {text}"
+            );
+            if template.contains('{') {
+                assert_eq!(answer.status, 404, "{method} {path}: {text}");
+            } else {
+                assert_eq!(answer.status, 200, "{method} {path}: {text}");
+            }
+        }
+        assert_eq!(
+            sql(&pg, "SELECT acknowledged_at IS NULL FROM alerts"),
+            "t",
+            "B acknowledged A's alert"
+        );
+
+        // A acknowledges its own alert; it is in A's audit log, not B's.
+        assert_eq!(a.post(&path, serde_json::json!({})).await.status, 204);
+        let audit = a.get("/v1/audit").await;
+        assert!(
+            audit.body.to_string().contains("alert.acknowledge"),
+            "{}",
+            audit.body
+        );
+        assert!(
+            !b.get("/v1/audit")
+                .await
+                .body
+                .to_string()
+                .contains("alert.acknowledge")
+        );
+
+        // Roles: a practice viewer reads but cannot change; an auditor sees no operations.
+        let mut viewer = User::new(port);
+        assert_eq!(viewer.login("viewer@1.example", PW, None).await.status, 200);
+        assert_eq!(
+            viewer.get("/v1/sites").await.body[0]["name"],
+            "Site of Acme IT"
+        );
+        assert_eq!(viewer.post(&path, serde_json::json!({})).await.status, 403);
+        assert_eq!(
+            viewer
+                .post(
+                    "/v1/sites/1/claim",
+                    serde_json::json!({"code": "AAAA-BBBB-CCCC"})
+                )
+                .await
+                .status,
+            403
+        );
+        assert_eq!(viewer.get("/v1/audit").await.status, 403);
+        let mut auditor = User::new(port);
+        assert_eq!(
+            auditor.login("auditor@1.example", PW, None).await.status,
+            200
+        );
+        assert_eq!(auditor.get("/v1/alerts").await.status, 403);
+        assert_eq!(
+            auditor
+                .get(&format!("/v1/appliances/{appliance}"))
+                .await
+                .status,
+            200
+        );
+        let expired = User::new(port)
+            .login("old-auditor@1.example", PW, None)
+            .await;
+        assert_eq!(expired.status, 403, "{}", expired.body);
+        assert!(expired.body["error"].as_str().unwrap().contains("expired"));
+
+        // Five wrong passwords lock the account, even for the right one afterwards.
+        let mut guesser = User::new(port);
+        for _ in 0..5 {
+            assert_eq!(
+                guesser
+                    .login("viewer@1.example", "wrong password!!", None)
+                    .await
+                    .status,
+                401
+            );
+        }
+        let locked = guesser.login("viewer@1.example", PW, None).await;
+        assert_eq!(locked.status, 423, "{}", locked.body);
+        // Unknown and known addresses get the same answer.
+        let unknown = guesser
+            .login("nobody@nowhere.example", "wrong password!!", None)
+            .await;
+        assert_eq!(
+            (unknown.status, unknown.body["error"].clone()),
+            (
+                401,
+                serde_json::json!("the e-mail address, password or code is wrong")
+            )
+        );
+        // Twenty failures from one address: the address waits, whatever account it tries.
+        for n in 0..20 {
+            guesser
+                .login(
+                    &format!("spray{n}@nowhere.example"),
+                    "wrong password!!",
+                    None,
+                )
+                .await;
+        }
+        assert_eq!(guesser.login("admin@2.example", PW, None).await.status, 429);
+
+        // Logging out ends the session on the server, not only in the browser.
+        let old_cookie = a.cookie.clone();
+        assert_eq!(
+            a.post("/v1/session/logout", serde_json::json!({}))
+                .await
+                .status,
+            204
+        );
+        a.cookie = old_cookie;
+        assert_eq!(a.get("/v1/sites").await.status, 401);
+    });
+    // Every login, failure and action is in the audit log, which cannot be edited.
+    assert!(
+        sql(
+            &pg,
+            "SELECT count(*) FROM audit_log WHERE action = 'session.login_failed'"
+        )
+        .parse::<i64>()
+        .unwrap()
+            >= 5
+    );
+    assert!(
+        pg.client("psql", &["-d", "central", "-c", "DELETE FROM audit_log"])
+            .status
+            .code()
+            != Some(0)
+    );
+}
