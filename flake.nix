@@ -79,6 +79,8 @@
         updates = import ./nixos/updates.nix;
         disk-encryption = import ./nixos/disk-encryption.nix;
         secure-boot = import ./nixos/secure-boot.nix;
+        # Central Command runs on the partner's server, not on appliances: not in `default`.
+        central = import ./nixos/central.nix;
         default = {
           imports = [
             self.nixosModules.osiris

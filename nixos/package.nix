@@ -1,5 +1,5 @@
 # The OsirisCare binaries, built from the Cargo workspace with nixpkgs' Rust tooling.
-# `osirisd` and `osiris-console` are built when their crates are in the tree and in the workspace;
+# `osirisd`, `osiris-console` and `osiris-central` are built when their crates are in the tree and in the workspace;
 # there is no agent crate yet, so there is no `osiris-agent` binary.
 {
   lib,
@@ -12,11 +12,13 @@ let
   workspace = builtins.readFile (root + "/Cargo.toml");
   hasDaemon = builtins.pathExists (root + "/crates/daemon/Cargo.toml");
   hasConsole = builtins.pathExists (root + "/tui/Cargo.toml") && lib.hasInfix "\"tui\"" workspace;
+  hasCentral = builtins.pathExists (root + "/crates/central/Cargo.toml");
   binaries = [
     "osiris"
   ]
   ++ lib.optional hasDaemon "osirisd"
-  ++ lib.optional hasConsole "osiris-console";
+  ++ lib.optional hasConsole "osiris-console"
+  ++ lib.optional hasCentral "osiris-central";
 in
 rustPlatform.buildRustPackage {
   pname = "osiris";
