@@ -5,6 +5,7 @@
 pub mod admin;
 pub mod api;
 pub mod auth;
+pub mod bench;
 pub mod claim;
 pub mod config;
 pub mod db;

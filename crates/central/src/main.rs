@@ -40,6 +40,21 @@ enum Command {
         #[command(subcommand)]
         command: AdminCommand,
     },
+    /// Measure the witness and the link under a fleet's load (needs an empty scratch database).
+    Bench {
+        /// Simulated appliances, each with its own client certificate.
+        #[arg(long, default_value_t = 1000)]
+        appliances: usize,
+        /// Seconds between one appliance's pushes.
+        #[arg(long, default_value_t = 300)]
+        interval_secs: u64,
+        /// How long the fleet runs, in seconds.
+        #[arg(long, default_value_t = 600)]
+        duration_secs: u64,
+        /// Bundles each appliance adds between pushes.
+        #[arg(long, default_value_t = 200)]
+        bundles_per_push: usize,
+    },
     /// The appliance link's keys.
     Link {
         #[command(subcommand)]
@@ -196,6 +211,38 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     runtime.block_on(async move {
         match cli.command {
             Command::Validate | Command::Link { .. } => unreachable!("handled above"),
+            Command::Bench {
+                appliances,
+                interval_secs,
+                duration_secs,
+                bundles_per_push,
+            } => {
+                let pool = target.connect(16).await?;
+                central::db::migrate(&pool).await?;
+                let scratch = tempfile_dir()?;
+                let opts = central::bench::BenchOptions {
+                    appliances,
+                    interval: std::time::Duration::from_secs(interval_secs.max(1)),
+                    duration: std::time::Duration::from_secs(duration_secs),
+                    bundles_per_push,
+                };
+                let report = central::bench::run(&pool, &opts, &scratch).await;
+                let _ = std::fs::remove_dir_all(&scratch);
+                let report = report?;
+                let (p50, p99, max) = report.latency_ms;
+                writeln!(
+                    std::io::stdout(),
+                    "witness judge (pure, 1 core)   {:.0} checkpoints/s\nwitness through PostgreSQL     {:.0} checkpoints/s sequential, {:.0} checkpoints/s with 16 appliances at once\nfleet                          {appliances} appliances, a push each {interval_secs} s for {duration_secs} s, {bundles_per_push} bundles per push\npushes                         {} ok, {} failed\npush-to-commit                 p50 {p50:.1} ms, p99 {p99:.1} ms, max {max:.1} ms\ndatabase growth                {:.0} bytes per push: {:.2} MiB per appliance per month at a push each {interval_secs} s",
+                    report.judge_per_sec,
+                    report.stored_per_sec,
+                    report.concurrent_per_sec,
+                    report.pushes,
+                    report.failures,
+                    report.bytes_per_push,
+                    report.growth_per_appliance_month / (1024.0 * 1024.0)
+                )?;
+                Ok(ExitCode::SUCCESS)
+            }
             Command::Migrate => {
                 let pool = target.connect(2).await?;
                 central::db::migrate(&pool).await?;
@@ -478,6 +525,15 @@ fn read_password(path: &Path) -> anyhow::Result<Zeroizing<String>> {
     Ok(Zeroizing::new(
         text.trim_end_matches(['\r', '\n']).to_owned(),
     ))
+}
+
+/// A private scratch directory for the bench's keys.
+fn tempfile_dir() -> anyhow::Result<PathBuf> {
+    let mut name = [0u8; 8];
+    getrandom::fill(&mut name).context("reading the operating system's randomness")?;
+    let dir = std::env::temp_dir().join(format!("osiris-central-bench-{}", hex::encode(name)));
+    std::fs::create_dir(&dir).with_context(|| format!("creating {}", dir.display()))?;
+    Ok(dir)
 }
 
 fn current_uid() -> u32 {
