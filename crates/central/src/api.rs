@@ -29,6 +29,7 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("POST", "/v1/session/totp/confirm"),
     ("GET", "/v1/sites"),
     ("GET", "/v1/sites/{site}"),
+    ("GET", "/v1/sites/{site}/devices"),
     ("POST", "/v1/sites/{site}/claim"),
     ("GET", "/v1/appliances/{appliance}"),
     ("GET", "/v1/alerts"),
@@ -201,6 +202,7 @@ pub fn router(state: UserState) -> Router {
         .route("/v1/session/totp/confirm", post(totp_confirm))
         .route("/v1/sites", get(sites))
         .route("/v1/sites/{site}", get(site))
+        .route("/v1/sites/{site}/devices", get(site_devices))
         .route("/v1/sites/{site}/claim", post(claim))
         .route("/v1/appliances/{appliance}", get(appliance))
         .route("/v1/alerts", get(alerts))
@@ -348,6 +350,16 @@ async fn site(
 ) -> Result<Json<SiteDetail>, ApiError> {
     let (site, appliances) = scope::site(&state.pool, &session.scope, id).await?;
     Ok(Json(SiteDetail { site, appliances }))
+}
+
+async fn site_devices(
+    State(state): State<UserState>,
+    Authenticated(session): Authenticated,
+    Path(id): Path<i64>,
+) -> Result<Json<Vec<scope::DeviceRow>>, ApiError> {
+    Ok(Json(
+        scope::site_devices(&state.pool, &session.scope, id).await?,
+    ))
 }
 
 /// `POST /v1/sites/{site}/claim`.

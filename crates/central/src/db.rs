@@ -27,6 +27,7 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "sessions",
         include_str!("../migrations/0003_sessions.sql"),
     ),
+    (4, "devices", include_str!("../migrations/0004_devices.sql")),
 ];
 
 fn migrator() -> Migrator {

@@ -333,10 +333,127 @@ pub async fn push(
             }
             response.witness_size = witness_store::head_size(&mut tx, appliance_id).await?;
         }
+        PushItem::Devices {
+            at,
+            devices,
+            compliance,
+        } => {
+            check_devices(&devices, &compliance)?;
+            store_devices(&mut tx, appliance_id, at, &devices, &compliance).await?;
+            response.witness_size = witness_store::head_size(&mut tx, appliance_id).await?;
+        }
     }
     advance(&mut tx, appliance_id).await?;
     tx.commit().await?;
     Ok(Json(response))
+}
+
+const CLASSES: [&str; 3] = ["windows_server", "workstation", "linux"];
+const STATUSES: [&str; 4] = ["compliant", "drifted", "error", "unknown"];
+
+/// Refuses a snapshot Central Command would not store whole: too many devices, a name with
+/// control characters, an unknown class or status, a check id that is not one.
+fn check_devices(
+    devices: &[link_proto::DeviceSummary],
+    compliance: &[link_proto::FrameworkSummary],
+) -> Result<(), LinkError> {
+    if devices.len() > link_proto::MAX_DEVICES {
+        return Err(LinkError::bad(format!(
+            "{} devices in one snapshot; at most {}",
+            devices.len(),
+            link_proto::MAX_DEVICES
+        )));
+    }
+    let mut names = std::collections::BTreeSet::new();
+    for device in devices {
+        let shown = device.name.escape_debug().to_string();
+        if !link_proto::is_plain_name(&device.name) {
+            return Err(LinkError::bad(format!(
+                "device name `{shown}`: 1-255 characters, no control characters"
+            )));
+        }
+        if !names.insert(device.name.to_lowercase()) {
+            return Err(LinkError::bad(format!("device `{shown}` is listed twice")));
+        }
+        if !CLASSES.contains(&device.class.as_str()) || !STATUSES.contains(&device.status.as_str())
+        {
+            return Err(LinkError::bad(format!(
+                "device `{shown}`: unknown class or status"
+            )));
+        }
+        let is_check_id = |id: &String| {
+            !id.is_empty()
+                && id.len() <= 64
+                && id
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+        };
+        if device.failing.len() > 1000 || !device.failing.iter().all(is_check_id) {
+            return Err(LinkError::bad(format!(
+                "device `{shown}`: failing must list check ids"
+            )));
+        }
+    }
+    for score in compliance {
+        if !link_proto::is_plain_name(&score.framework)
+            || score.framework.len() > 64
+            || score.permille.is_some_and(|p| p > 1000)
+        {
+            return Err(LinkError::bad(
+                "compliance: a framework name of at most 64 characters and a permille of 0-1000",
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Replaces the appliance's device snapshot and appends its compliance scores.
+async fn store_devices(
+    tx: &mut sqlx::Transaction<'_, sqlx::Postgres>,
+    appliance_id: i64,
+    at: i64,
+    devices: &[link_proto::DeviceSummary],
+    compliance: &[link_proto::FrameworkSummary],
+) -> Result<(), sqlx::Error> {
+    let names: Vec<String> = devices.iter().map(|d| d.name.clone()).collect();
+    sqlx::query("DELETE FROM devices WHERE appliance_id = $1 AND NOT (name = ANY($2))")
+        .bind(appliance_id)
+        .bind(&names)
+        .execute(&mut **tx)
+        .await?;
+    for device in devices {
+        sqlx::query(
+            "INSERT INTO devices (appliance_id, name, class, status, last_scan_at, checks_total, checks_failed, failing, observed_at)
+             VALUES ($1, $2, $3, $4, to_timestamp($5), $6, $7, $8, to_timestamp($9))
+             ON CONFLICT (appliance_id, name) DO UPDATE SET class = EXCLUDED.class, status = EXCLUDED.status,
+                 last_scan_at = EXCLUDED.last_scan_at, checks_total = EXCLUDED.checks_total,
+                 checks_failed = EXCLUDED.checks_failed, failing = EXCLUDED.failing, observed_at = EXCLUDED.observed_at",
+        )
+        .bind(appliance_id)
+        .bind(&device.name)
+        .bind(&device.class)
+        .bind(&device.status)
+        .bind(device.last_scan_at.map(|t| t as f64))
+        .bind(i32::try_from(device.checks_total).unwrap_or(i32::MAX))
+        .bind(i32::try_from(device.checks_failed).unwrap_or(i32::MAX))
+        .bind(serde_json::json!(device.failing))
+        .bind(at as f64)
+        .execute(&mut **tx)
+        .await?;
+    }
+    for score in compliance {
+        sqlx::query(
+            "INSERT INTO compliance (appliance_id, framework, permille, observed_at) VALUES ($1, $2, $3, to_timestamp($4))
+             ON CONFLICT DO NOTHING",
+        )
+        .bind(appliance_id)
+        .bind(&score.framework)
+        .bind(score.permille.map(|p| i32::try_from(p).unwrap_or(1000)))
+        .bind(at as f64)
+        .execute(&mut **tx)
+        .await?;
+    }
+    Ok(())
 }
 
 async fn advance(

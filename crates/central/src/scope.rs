@@ -256,6 +256,89 @@ async fn appliances_where(
         .collect())
 }
 
+/// A device as its appliance last reported it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct DeviceRow {
+    /// The appliance that reported it.
+    pub appliance_id: i64,
+    /// Name.
+    pub name: String,
+    /// `windows_server`, `workstation`, `linux`.
+    pub class: String,
+    /// `compliant`, `drifted`, `error`, `unknown`.
+    pub status: String,
+    /// Last scan (RFC 3339).
+    pub last_scan_at: Option<String>,
+    /// Checks at the last scan.
+    pub checks_total: i32,
+    /// Failed at the last scan.
+    pub checks_failed: i32,
+    /// Failed check ids.
+    pub failing: serde_json::Value,
+    /// When the appliance reported this (RFC 3339): every figure says when it was observed.
+    pub observed_at: String,
+}
+
+/// The devices of one site, worst first.
+pub async fn site_devices(
+    pool: &PgPool,
+    scope: &Scope,
+    site_id: i64,
+) -> Result<Vec<DeviceRow>, ScopeError> {
+    site(pool, scope, site_id).await?;
+    let sql = format!(
+        "SELECT d.appliance_id, d.name, d.class, d.status,
+                to_char(d.last_scan_at AT TIME ZONE 'UTC', {TS}), d.checks_total, d.checks_failed, d.failing,
+                to_char(d.observed_at AT TIME ZONE 'UTC', {TS})
+         FROM devices d JOIN appliances a ON a.id = d.appliance_id JOIN sites s ON s.id = a.site_id
+         WHERE {SITE_IN_SCOPE} AND s.id = $3
+         ORDER BY CASE d.status WHEN 'error' THEN 0 WHEN 'drifted' THEN 1 WHEN 'unknown' THEN 2 ELSE 3 END, lower(d.name)"
+    );
+    type Row = (
+        i64,
+        String,
+        String,
+        String,
+        Option<String>,
+        i32,
+        i32,
+        serde_json::Value,
+        String,
+    );
+    let rows: Vec<Row> = sqlx::query_as(sqlx::AssertSqlSafe(sql))
+        .bind(scope.partner_id)
+        .bind(scope.practice_id)
+        .bind(site_id)
+        .fetch_all(pool)
+        .await?;
+    Ok(rows
+        .into_iter()
+        .map(
+            |(
+                appliance_id,
+                name,
+                class,
+                status,
+                last_scan_at,
+                checks_total,
+                checks_failed,
+                failing,
+                observed_at,
+            )| DeviceRow {
+                appliance_id,
+                name,
+                class,
+                status,
+                last_scan_at,
+                checks_total,
+                checks_failed,
+                failing,
+                observed_at,
+            },
+        )
+        .collect())
+}
+
 /// Open alerts, newest first (not for auditors).
 pub async fn alerts(pool: &PgPool, scope: &Scope) -> Result<Vec<AlertRow>, ScopeError> {
     scope.sees_operations()?;

@@ -20,6 +20,19 @@ struct Box_ {
     code: String,
     tree: Mutex<MerkleTree>,
     cosignatures: Mutex<Vec<(u64, String)>>,
+    devices: Mutex<Vec<link_proto::DeviceSummary>>,
+}
+
+fn device(name: &str, status: &str, failing: &[&str]) -> link_proto::DeviceSummary {
+    link_proto::DeviceSummary {
+        name: name.to_owned(),
+        class: "workstation".to_owned(),
+        status: status.to_owned(),
+        last_scan_at: Some(1_764_000_000),
+        checks_total: 5,
+        checks_failed: failing.len() as u32,
+        failing: failing.iter().map(|s| (*s).to_owned()).collect(),
+    }
 }
 
 impl Box_ {
@@ -29,6 +42,7 @@ impl Box_ {
             code: code.to_owned(),
             tree: Mutex::new(MerkleTree::new()),
             cosignatures: Mutex::new(Vec::new()),
+            devices: Mutex::new(Vec::new()),
         }
     }
 
@@ -82,6 +96,14 @@ impl Appliance for Box_ {
             .unwrap()
             .push((size, line.to_owned()));
         Ok(())
+    }
+
+    async fn devices(&self) -> Result<link_client::Snapshot, String> {
+        let scores = vec![link_proto::FrameworkSummary {
+            framework: "HIPAA".into(),
+            permille: Some(875),
+        }];
+        Ok((1_764_000_100, self.devices.lock().unwrap().clone(), scores))
     }
 }
 
@@ -180,9 +202,36 @@ fn two_appliances_of_two_partners_are_claimed_witnessed_and_catch_up_after_an_ou
                 witness_size: 3
             }
         );
-        // Nothing new: nothing pushed.
+        // Nothing new: nothing pushed (the empty device snapshot went once, with the checkpoint).
+        let seq_before = std::fs::read_to_string(a_dir.join("state.json")).unwrap();
         la.step(&a).await.unwrap();
         assert_eq!(a.cosignatures.lock().unwrap().len(), 1);
+        assert_eq!(
+            std::fs::read_to_string(a_dir.join("state.json")).unwrap(),
+            seq_before
+        );
+        // The dashboard's view of A's devices: names, verdicts and failing check ids only.
+        *a.devices.lock().unwrap() = vec![
+            device(
+                "FRONTDESK-01",
+                "drifted",
+                &["WIN-BITLOCKER-001", "WIN-SCREENLOCK-001"],
+            ),
+            device("DR-OFFICE-02", "compliant", &[]),
+        ];
+        la.step(&a).await.unwrap();
+        // A hostile name is refused whole; the last good snapshot stays.
+        *a.devices.lock().unwrap() = vec![device("EVIL\u{1b}[2J", "compliant", &[])];
+        let err = la.step(&a).await.unwrap_err();
+        assert!(err.to_string().contains("control characters"), "{err}");
+        *a.devices.lock().unwrap() = vec![
+            device(
+                "FRONTDESK-01",
+                "drifted",
+                &["WIN-BITLOCKER-001", "WIN-SCREENLOCK-001"],
+            ),
+            device("DR-OFFICE-02", "compliant", &[]),
+        ];
         a.append(5, "a2");
         la.step(&a).await.unwrap();
         for (size, line) in a.cosignatures.lock().unwrap().iter() {
@@ -224,6 +273,7 @@ fn two_appliances_of_two_partners_are_claimed_witnessed_and_catch_up_after_an_ou
         // A's log is rewritten (same key, other history, longer): refused as a fork, alerted,
         // not offered again; the link keeps working for the next checkpoint.
         let rewritten = Box_::new(1, "AAAA-BBBB-CCCC");
+        *rewritten.devices.lock().unwrap() = a.devices.lock().unwrap().clone();
         rewritten.append(30, "rewritten");
         let err = la.step(&rewritten).await.unwrap_err();
         assert!(err.to_string().contains("fork"), "{err}");
@@ -247,6 +297,27 @@ fn two_appliances_of_two_partners_are_claimed_witnessed_and_catch_up_after_an_ou
         common::text(&alerts.stdout).trim(),
         "1 critical",
         "only A's partner is alerted"
+    );
+    let sql = |query: &str| {
+        let out = pg.client("psql", &["-d", "central", "-At", "-c", query]);
+        assert!(
+            out.status.success(),
+            "{query}: {}",
+            common::text(&out.stderr)
+        );
+        common::text(&out.stdout).trim().to_owned()
+    };
+    assert_eq!(
+        sql(
+            "SELECT appliance_id || ' ' || name || ' ' || status || ' ' || failing::text FROM devices ORDER BY appliance_id, name"
+        ),
+        "1 DR-OFFICE-02 compliant []\n1 FRONTDESK-01 drifted [\"WIN-BITLOCKER-001\", \"WIN-SCREENLOCK-001\"]"
+    );
+    assert_eq!(
+        sql(
+            "SELECT DISTINCT appliance_id || ' ' || framework || ' ' || permille FROM compliance ORDER BY 1"
+        ),
+        "1 HIPAA 875\n2 HIPAA 875"
     );
     let heads = pg.client(
         "psql",

@@ -61,6 +61,42 @@ impl Appliance for ThisAppliance<'_> {
             .await
             .map_err(|err| err.to_string())
     }
+
+    async fn devices(&self) -> Result<link_client::Snapshot, String> {
+        let state = self.shared.state();
+        // Names, classes, verdicts, counts and failing check ids only: no address, no observed
+        // value, no error text from a host (docs/CENTRAL-PROTOCOL.md lists every field).
+        let devices = state
+            .saved
+            .devices
+            .values()
+            .map(|device| link_proto::DeviceSummary {
+                name: device.name.clone(),
+                class: enum_word(&device.class),
+                status: enum_word(&device.status),
+                last_scan_at: device.last_scan_at,
+                checks_total: device.checks_total,
+                checks_failed: device.checks_failed,
+                failing: device.failing.iter().map(|f| f.check.clone()).collect(),
+            })
+            .collect();
+        let compliance = crate::derive::site_compliance(state.scores.values())
+            .into_iter()
+            .map(|(framework, _, _, permille)| link_proto::FrameworkSummary {
+                framework,
+                permille,
+            })
+            .collect();
+        Ok((crate::now(), devices, compliance))
+    }
+}
+
+/// The snake_case word serde gives a unit enum variant.
+fn enum_word(value: &impl serde::Serialize) -> String {
+    serde_json::to_value(value)
+        .ok()
+        .and_then(|v| v.as_str().map(str::to_owned))
+        .unwrap_or_default()
 }
 
 /// Runs the link until shutdown; returns at once when `[central]` is not configured.

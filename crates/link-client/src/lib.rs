@@ -47,7 +47,17 @@ pub trait Appliance {
         size: u64,
         line: &str,
     ) -> impl Future<Output = Result<(), String>> + Send;
+    /// The devices and compliance now, for the partner's dashboard (no observed values, no
+    /// addresses): `(POSIX seconds, devices, scores)`.
+    fn devices(&self) -> impl Future<Output = Result<Snapshot, String>> + Send;
 }
+
+/// A device snapshot: when, the devices, the scores per framework.
+pub type Snapshot = (
+    i64,
+    Vec<link_proto::DeviceSummary>,
+    Vec<link_proto::FrameworkSummary>,
+);
 
 /// Where the link stands, for `osiris status` and the console.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -121,6 +131,9 @@ struct State {
     next_seq: u64,
     witness_size: u64,
     pushed_size: Option<u64>,
+    /// SHA-256 (hex) of the last device snapshot Central Command took, without its time.
+    #[serde(default)]
+    devices_sent: Option<String>,
 }
 
 /// The link to one Central Command.
@@ -338,7 +351,54 @@ impl Link {
         if self.state.appliance_id.is_none() {
             return self.enroll_or_pickup(appliance).await;
         }
-        self.push_checkpoint(appliance).await
+        let status = self.push_checkpoint(appliance).await?;
+        self.push_devices(appliance).await?;
+        Ok(status)
+    }
+
+    /// Sends the device snapshot when it differs from the last one Central Command took.
+    async fn push_devices(&mut self, appliance: &impl Appliance) -> Result<(), LinkError> {
+        let (at, devices, compliance) = appliance.devices().await.map_err(LinkError::Local)?;
+        let digest = {
+            use sha2::Digest;
+            let bytes = serde_json::to_vec(&(&devices, &compliance)).unwrap_or_default();
+            hex::encode(sha2::Sha256::digest(&bytes))
+        };
+        if self.state.devices_sent.as_deref() == Some(digest.as_str()) {
+            return Ok(());
+        }
+        let request = PushRequest {
+            seq: self.state.next_seq,
+            item: PushItem::Devices {
+                at,
+                devices,
+                compliance,
+            },
+        };
+        match self
+            .post::<_, PushResponse>("the device summary", link_proto::path::PUSH, &request, true)
+            .await?
+        {
+            Ok((_, answer)) => {
+                self.state.next_seq = answer.next_seq;
+                self.state.devices_sent = Some(digest);
+                self.save()?;
+                Ok(())
+            }
+            Err((status, error)) => {
+                if let Some(next) = error.next_seq
+                    && next != self.state.next_seq
+                {
+                    self.state.next_seq = next;
+                    self.save()?;
+                }
+                Err(LinkError::Refused {
+                    what: "the device summary",
+                    status,
+                    message: error.error,
+                })
+            }
+        }
     }
 
     async fn enroll_or_pickup(

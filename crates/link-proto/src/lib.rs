@@ -206,6 +206,54 @@ pub enum PushItem {
         /// The proof's hashes, standard base64.
         proof: Vec<String>,
     },
+    /// The appliance's devices and compliance now: a whole snapshot that replaces the last one.
+    Devices {
+        /// POSIX seconds when it was taken.
+        at: i64,
+        /// Every known device.
+        devices: Vec<DeviceSummary>,
+        /// The site's score per framework.
+        compliance: Vec<FrameworkSummary>,
+    },
+}
+
+/// One device in a [`PushItem::Devices`] snapshot: what the partner's dashboard shows, never an
+/// observed value, an address or a host's own text.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DeviceSummary {
+    /// The device's name (host name or AD computer name).
+    pub name: String,
+    /// `windows_server`, `workstation` or `linux`.
+    pub class: String,
+    /// `compliant`, `drifted`, `error` or `unknown`.
+    pub status: String,
+    /// POSIX seconds of its last scan.
+    pub last_scan_at: Option<i64>,
+    /// Checks run at the last scan.
+    pub checks_total: u32,
+    /// Checks failed at the last scan.
+    pub checks_failed: u32,
+    /// The ids of the failed checks (catalogue ids such as `WIN-BITLOCKER-001`).
+    pub failing: Vec<String>,
+}
+
+/// One framework's score in a [`PushItem::Devices`] snapshot.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FrameworkSummary {
+    /// `HIPAA`, `SOC 2`, …
+    pub framework: String,
+    /// Passing share in tenths of a percent, when anything maps to it.
+    pub permille: Option<u32>,
+}
+
+/// The most devices one snapshot may carry.
+pub const MAX_DEVICES: usize = 20_000;
+
+/// Whether a device or check name is acceptable: 1–255 characters, no control characters.
+pub fn is_plain_name(text: &str) -> bool {
+    !text.is_empty() && text.chars().count() <= 255 && !text.chars().any(char::is_control)
 }
 
 /// The answer to a push.
