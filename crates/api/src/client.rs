@@ -10,11 +10,15 @@ use serde::de::DeserializeOwned;
 use crate::endpoint::{self, Endpoint, Method};
 use crate::types::*;
 
+/// The header that carries the site's claim code to re-open setup after it is complete.
+pub const CLAIM_CODE_HEADER: &str = "X-Osiris-Claim-Code";
+
 /// Talks to `osirisd` over its socket. Cheap to clone; holds no connection.
 #[derive(Debug, Clone)]
 pub struct Client {
     socket: PathBuf,
     timeout: Duration,
+    claim_code: Option<String>,
 }
 
 /// Why a request failed.
@@ -50,7 +54,20 @@ impl Client {
         Client {
             socket: socket.into(),
             timeout: Duration::from_secs(5),
+            claim_code: None,
         }
+    }
+
+    /// The same client sending the site's claim code, which re-opens the first-boot settings
+    /// after setup is complete (`X-Osiris-Claim-Code`; see [`CLAIM_CODE_HEADER`]).
+    pub fn with_claim_code(mut self, code: &str) -> Client {
+        // Only the characters a code has: nothing else can reach the request head.
+        self.claim_code = Some(
+            code.chars()
+                .filter(|c| c.is_ascii_alphanumeric() || *c == '-')
+                .collect(),
+        );
+        self
     }
 
     /// The same client with another per-request timeout (exports take longer).
@@ -164,8 +181,13 @@ impl Client {
         stream.set_read_timeout(Some(self.timeout)).map_err(io)?;
         stream.set_write_timeout(Some(self.timeout)).map_err(io)?;
         let body = body.unwrap_or_default();
+        let claim = self
+            .claim_code
+            .as_ref()
+            .map(|code| format!("{CLAIM_CODE_HEADER}: {code}\r\n"))
+            .unwrap_or_default();
         let head = format!(
-            "{method} {path} HTTP/1.1\r\nHost: osirisd\r\nConnection: close\r\nAccept: application/json\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n",
+            "{method} {path} HTTP/1.1\r\nHost: osirisd\r\nConnection: close\r\nAccept: application/json\r\nContent-Type: application/json\r\n{claim}Content-Length: {}\r\n\r\n",
             body.len()
         );
         stream.write_all(head.as_bytes()).map_err(io)?;

@@ -67,10 +67,19 @@ fn setup_state_with(shared: &Shared, interfaces: Vec<api::Interface>) -> api::Se
         complete: setup.complete,
         interfaces,
         network: setup.network.clone(),
-        claim: api::ClaimInfo {
-            url: format!("{}?code={code}", shared.settings.config.daemon.claim_url),
-            code,
-            claimed_with: setup.claimed_with.clone(),
+        // After setup the code is a secret of the partner's: the console no longer shows it.
+        claim: if setup.complete {
+            api::ClaimInfo {
+                url: shared.settings.config.daemon.claim_url.clone(),
+                code: String::new(),
+                claimed_with: setup.claimed_with.clone(),
+            }
+        } else {
+            api::ClaimInfo {
+                url: format!("{}?code={code}", shared.settings.config.daemon.claim_url),
+                code,
+                claimed_with: setup.claimed_with.clone(),
+            }
         },
         directory,
         credentials,
@@ -82,6 +91,53 @@ fn setup_state_with(shared: &Shared, interfaces: Vec<api::Interface>) -> api::Se
 /// directory, never the key id that every kit prints.
 fn claim_code(shared: &Shared) -> String {
     shared.settings.claim_code.clone()
+}
+
+/// Proof that a setup step may change settings: setup is not complete yet, or the request
+/// carries the site's claim code (`X-Osiris-Claim-Code`). Once setup is complete the console no
+/// longer shows the code, so only the partner, who recorded it when claiming the site, can
+/// re-open the settings.
+pub(crate) struct SetupOpen;
+
+impl axum::extract::FromRequestParts<Arc<Shared>> for SetupOpen {
+    type Rejection = Fail;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        shared: &Arc<Shared>,
+    ) -> Result<SetupOpen, Fail> {
+        if !shared.state().saved.setup.complete {
+            return Ok(SetupOpen);
+        }
+        let normal = |code: &str| -> String {
+            code.chars()
+                .filter(char::is_ascii_alphanumeric)
+                .map(|c| c.to_ascii_uppercase())
+                .collect()
+        };
+        let given = parts
+            .headers
+            .get(api::CLAIM_CODE_HEADER)
+            .and_then(|value| value.to_str().ok())
+            .map(normal)
+            .unwrap_or_default();
+        let expected = normal(&claim_code(shared));
+        let matches = given.len() == expected.len()
+            && given
+                .bytes()
+                .zip(expected.bytes())
+                .fold(0u8, |acc, (a, b)| acc | (a ^ b))
+                == 0;
+        if matches && !expected.is_empty() {
+            return Ok(SetupOpen);
+        }
+        tracing::warn!(peer = ?crate::api::current_peer(), "Refused a setup change after setup was completed (no or a wrong claim code).");
+        Err(Fail(
+            axum::http::StatusCode::FORBIDDEN,
+            "setup is complete; these settings can only be changed again with the site's claim code".to_owned(),
+            Some("your IT partner has the code; they enter it to re-open setup".to_owned()),
+        ))
+    }
 }
 
 async fn setup_state(State(shared): State<Arc<Shared>>) -> Answer<api::SetupState> {
@@ -219,6 +275,7 @@ pub(crate) fn networkd_file(settings: &api::NetworkSettings) -> String {
 
 async fn network(
     State(shared): State<Arc<Shared>>,
+    _open: SetupOpen,
     Json(settings): Json<api::NetworkSettings>,
 ) -> Answer<api::SetupState> {
     let mut interfaces = blocking(host::interfaces).await?;
@@ -249,6 +306,7 @@ async fn network(
 
 async fn claim(
     State(shared): State<Arc<Shared>>,
+    _open: SetupOpen,
     Json(request): Json<api::ClaimRequest>,
 ) -> Answer<api::SetupState> {
     let code = request.code.trim().to_uppercase();
@@ -369,6 +427,7 @@ fn plain_words(err: &discovery::DiscoveryError, cfg: &discovery::DirectoryConfig
 
 async fn test_directory(
     State(shared): State<Arc<Shared>>,
+    _open: SetupOpen,
     Json(request): Json<api::DirectoryRequest>,
 ) -> Answer<api::ConnectionTest> {
     let cfg = directory_settings(&shared, &request)?;
@@ -389,6 +448,7 @@ async fn test_directory(
 
 async fn save_directory(
     State(shared): State<Arc<Shared>>,
+    _open: SetupOpen,
     Json(request): Json<api::DirectoryRequest>,
 ) -> Answer<api::SetupState> {
     let cfg = directory_settings(&shared, &request)?;
@@ -421,6 +481,7 @@ async fn save_directory(
 
 async fn credentials(
     State(shared): State<Arc<Shared>>,
+    _open: SetupOpen,
     Json(request): Json<api::CredentialRequest>,
 ) -> Answer<api::SetupState> {
     let (slot, user_ok) = match request.slot {
@@ -485,6 +546,7 @@ pub(crate) fn valid_timezone(tz: &str) -> bool {
 
 async fn timezone(
     State(shared): State<Arc<Shared>>,
+    _open: SetupOpen,
     Json(request): Json<api::TimezoneRequest>,
 ) -> Answer<api::SetupState> {
     let tz = request.timezone.trim();
@@ -512,7 +574,7 @@ async fn timezone(
     Ok(Json(state_of(&shared).await?))
 }
 
-async fn complete(State(shared): State<Arc<Shared>>) -> Answer<api::SetupState> {
+async fn complete(State(shared): State<Arc<Shared>>, _open: SetupOpen) -> Answer<api::SetupState> {
     operator_action(
         &shared,
         "setup",

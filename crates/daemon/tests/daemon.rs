@@ -650,3 +650,201 @@ fn a_second_sigterm_while_draining_stops_at_once() {
     );
     assert_eq!(code.code(), Some(1), "a forced stop is not a clean one");
 }
+
+/// Issue 14 finding 8: setup closes when it is complete. Afterwards a caller without the site's
+/// claim code changes nothing, the console no longer shows the code, and the partner's code
+/// re-opens the settings.
+#[test]
+fn setup_closes_after_completion_unless_the_claim_code_is_given() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = quiet_config(dir.path(), "");
+    let socket = dir.path().join("run/api.sock");
+    let _daemon = start(&config, &socket);
+    let client = api::Client::new(&socket);
+    let tz = |zone: &str| api::TimezoneRequest {
+        timezone: zone.to_owned(),
+    };
+    // During setup: open to the console.
+    let state = client
+        .call(&api::endpoint::SetTimezone, &tz("Europe/Berlin"))
+        .unwrap();
+    assert_eq!(state.timezone, "Europe/Berlin");
+    let state = client
+        .call(&api::endpoint::CompleteSetup, &api::endpoint::Empty {})
+        .unwrap();
+    assert!(state.complete);
+    assert_eq!(state.claim.code, "", "the code is not shown after setup");
+    let code = std::fs::read_to_string(dir.path().join("data/claim-code")).unwrap();
+
+    // Afterwards: refused without the code, and with a wrong one; nothing changed.
+    let err = client
+        .call(&api::endpoint::SetTimezone, &tz("America/New_York"))
+        .unwrap_err();
+    assert!(err.to_string().contains("claim code"), "{err}");
+    let wrong = client.clone().with_claim_code("AAAA-BBBB-CCCC");
+    assert!(
+        wrong
+            .call(&api::endpoint::SetTimezone, &tz("America/New_York"))
+            .is_err()
+    );
+    assert!(
+        client
+            .call(&api::endpoint::CompleteSetup, &api::endpoint::Empty {})
+            .is_err()
+    );
+    let state = client.call(&api::endpoint::Setup, &()).unwrap();
+    assert_eq!(state.timezone, "Europe/Berlin");
+    // The partner's code (any case, with or without dashes) re-opens them.
+    let partner = client.clone().with_claim_code(&code.trim().to_lowercase());
+    let state = partner
+        .call(&api::endpoint::SetTimezone, &tz("America/New_York"))
+        .unwrap();
+    assert_eq!(state.timezone, "America/New_York");
+}
+
+/// Issue 14 finding 8: an operator action records who really asked (the kernel's peer
+/// credentials), not only the name the caller typed.
+#[test]
+fn operator_actions_record_the_callers_uid_not_only_the_claimed_name() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = quiet_config(dir.path(), "");
+    let socket = dir.path().join("run/api.sock");
+    let daemon = start(&config, &socket);
+    api::Client::new(&socket)
+        .call(
+            &api::endpoint::PauseHealing,
+            &api::PauseRequest {
+                reason: "vendor upgrade".into(),
+                by: "partner-admin".into(),
+            },
+        )
+        .unwrap();
+    let kill = Command::new("kill")
+        .args(["-TERM", &daemon.child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(kill.success());
+    let mut daemon = daemon;
+    daemon.child.wait().unwrap();
+    // Read the sealed bundle back through the evidence store, as an auditor's kit would show it.
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let body = runtime.block_on(async {
+        let store = store::Store::open(&store::StoreConfig {
+            data_dir: dir.path().join("data"),
+            site: "test".into(),
+        })
+        .await
+        .unwrap();
+        let mut found = None;
+        for seq in 0..store.size() {
+            let entry = store.entry(seq).await.unwrap().unwrap();
+            let bundle: serde_json::Value = serde_json::from_slice(&entry.line).unwrap();
+            if bundle["kind"] == "operator_action" {
+                found = Some(bundle["body"].clone());
+            }
+        }
+        store.close().await;
+        found.expect("an operator_action bundle")
+    });
+    assert_eq!(
+        body["by"], "partner-admin",
+        "the claimed name is kept as such"
+    );
+    let me = Command::new("id").arg("-u").output().unwrap();
+    assert_eq!(
+        body["peer"]["uid"].to_string(),
+        text(&me.stdout).trim(),
+        "{body}"
+    );
+    assert!(body["peer"]["pid"].as_i64().unwrap() > 0, "{body}");
+}
+
+/// Issue 14 finding 9: a local user who opens many connections and trickles bytes (slowloris)
+/// neither keeps root's `status` from being answered nor holds the connections for long.
+#[test]
+fn a_user_holding_connections_open_cannot_starve_the_api() {
+    if !test_support::require_root(
+        "a_user_holding_connections_open_cannot_starve_the_api",
+        &["setpriv", "python3"],
+    ) {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let config = quiet_config(dir.path(), "");
+    // Let `nobody` (group nogroup) use the socket, as the osiris group's members may.
+    let text_config = std::fs::read_to_string(&config)
+        .unwrap()
+        .replace("[daemon]\n", "[daemon]\nsocket_group = \"nogroup\"\n");
+    std::fs::write(&config, text_config).unwrap();
+    let socket = dir.path().join("run/api.sock");
+    let _daemon = start(&config, &socket);
+    for path in [dir.path(), &dir.path().join("run")] {
+        Command::new("chmod")
+            .args(["o+x", path.to_str().unwrap()])
+            .status()
+            .unwrap();
+    }
+    // The attacker: 60 connections, each sending half a request line and a byte now and then.
+    let attacker = Command::new("setpriv")
+        .args([
+            "--reuid=nobody",
+            "--regid=nogroup",
+            "--clear-groups",
+            "/usr/bin/python3",
+            "-c",
+        ])
+        .arg(format!(
+            r#"
+import socket, time
+held = []
+for _ in range(60):
+    s = socket.socket(socket.AF_UNIX)
+    s.connect({socket:?})
+    s.sendall(b"GET /v1/status HTTP/1.1\r\nHo")
+    held.append(s)
+print("opened", len(held), flush=True)
+closed = set()
+deadline = time.time() + 40
+while time.time() < deadline and len(closed) < len(held):
+    for i, s in enumerate(held):
+        if i in closed:
+            continue
+        try:
+            s.sendall(b"s")
+            s.settimeout(0.01)
+            if s.recv(1) == b"":
+                closed.add(i)
+        except socket.timeout:
+            pass
+        except OSError:
+            closed.add(i)
+    time.sleep(0.5)
+print("closed by the server", len(closed), flush=True)
+"#,
+            socket = socket.display().to_string()
+        ))
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_secs(2));
+    // Root is answered while the attacker holds its connections.
+    for _ in 0..5 {
+        let status = api::Client::new(&socket).status().unwrap();
+        assert_eq!(status.site, "test");
+    }
+    let out = attacker.wait_with_output().unwrap();
+    let report = text(&out.stdout);
+    assert!(
+        report.contains("opened 60"),
+        "{report}\n{}",
+        text(&out.stderr)
+    );
+    assert!(
+        report.contains("closed by the server 60"),
+        "the server must drop connections that never finish a request: {report}"
+    );
+}

@@ -320,9 +320,29 @@ pub const KIND_OPERATOR_ACTION: &str = "operator_action";
 pub struct OperatorActionBody {
     /// `pause_healing`, `resume_healing`, `maintenance`, `acknowledge`, `export`, `setup`.
     pub action: String,
-    /// Who, as they gave it (console user name, `osiris` CLI user).
+    /// Who, as they gave it (console user name, `osiris` CLI user): a claim, not proof.
     pub by: String,
     pub reason: String,
     /// Action-specific details (window bounds, incident id, export path).
     pub details: serde_json::Value,
+    /// The local process that asked, as the kernel reported it on the API socket
+    /// (`SO_PEERCRED`); absent only in bundles sealed before it was recorded.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub peer: Option<PeerCredentials>,
+}
+
+/// A local API caller's credentials from the kernel, with the user name `/etc/passwd` gives.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PeerCredentials {
+    /// User id.
+    pub uid: u32,
+    /// Group id.
+    pub gid: u32,
+    /// Process id, when the kernel gave one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pid: Option<i32>,
+    /// The user's name, when it has one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user: Option<String>,
 }

@@ -28,6 +28,8 @@ pub(crate) async fn operator_action(
         by: by.to_owned(),
         reason: reason.to_owned(),
         details,
+        // Who really asked, from the kernel; `by` is only what they typed.
+        peer: crate::api::current_peer(),
     };
     let appended = shared
         .store

@@ -24,10 +24,107 @@ use crate::Shared;
 pub(crate) use actions::operator_action;
 pub(crate) use socket::{Listener, bind};
 
-/// Serves the API until the task is aborted.
-pub(crate) async fn serve(listener: Listener, shared: Arc<Shared>) {
-    if let Err(err) = axum::serve(listener, router(shared)).await {
-        tracing::error!(error = %err, "The local API stopped.");
+/// Connections one user (uid) may hold open at once; another user is never starved by them.
+pub(crate) const MAX_CONNECTIONS_PER_USER: usize = 16;
+/// Connections in all.
+pub(crate) const MAX_CONNECTIONS: usize = 128;
+/// The largest request body (setup and action requests are small JSON objects).
+pub(crate) const MAX_BODY: usize = 1024 * 1024;
+/// A request's headers must arrive within this time (and an idle connection is closed after it).
+pub(crate) const HEADER_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+
+tokio::task_local! {
+    /// The credentials of the peer whose request this task serves (see `operator_action`).
+    static PEER: evidence_schema::PeerCredentials;
+}
+
+/// The peer of the request being served, if any.
+pub(crate) fn current_peer() -> Option<evidence_schema::PeerCredentials> {
+    PEER.try_with(Clone::clone).ok()
+}
+
+/// Serves the API until the task is aborted: each connection on its own task, with a header
+/// timeout and a cap per user and in all, so one local user holding connections open (or
+/// trickling bytes) cannot keep the console or `osiris status` from being answered.
+pub(crate) async fn serve(mut listener: Listener, shared: Arc<Shared>) {
+    use std::collections::HashMap;
+    use std::sync::Mutex;
+    let router = router(shared);
+    let open: Arc<Mutex<HashMap<u32, usize>>> = Arc::new(Mutex::new(HashMap::new()));
+    let all = Arc::new(tokio::sync::Semaphore::new(MAX_CONNECTIONS));
+    loop {
+        let Ok(permit) = Arc::clone(&all).acquire_owned().await else {
+            return;
+        };
+        let (stream, peer) = listener.accept().await;
+        let uid = peer.uid;
+        {
+            let mut open = open
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            let count = open.entry(uid).or_insert(0);
+            if *count >= MAX_CONNECTIONS_PER_USER {
+                tracing::warn!(
+                    uid,
+                    "Refused a local API connection: this user already holds {MAX_CONNECTIONS_PER_USER}."
+                );
+                continue;
+            }
+            *count += 1;
+        }
+        let router = router.clone();
+        let open = Arc::clone(&open);
+        tokio::spawn(async move {
+            let _permit = permit;
+            let service = hyper::service::service_fn(
+                move |request: hyper::Request<hyper::body::Incoming>| {
+                    let router = router.clone();
+                    let peer = peer.clone();
+                    async move {
+                        use tower::ServiceExt;
+                        // Read the whole body first, within the same time limit as the headers:
+                        // a caller cannot hold the connection by trickling it, and no unread
+                        // bytes are left when the answer closes the connection (which would
+                        // reset it under the client's feet).
+                        let (parts, body) = request.into_parts();
+                        let read = axum::body::to_bytes(axum::body::Body::new(body), MAX_BODY);
+                        let bytes = match tokio::time::timeout(HEADER_TIMEOUT, read).await {
+                            Ok(Ok(bytes)) => bytes,
+                            Ok(Err(_)) => {
+                                return Ok::<_, std::convert::Infallible>(
+                                    (StatusCode::PAYLOAD_TOO_LARGE, "request body too large\n")
+                                        .into_response(),
+                                );
+                            }
+                            Err(_) => {
+                                return Ok((
+                                    StatusCode::REQUEST_TIMEOUT,
+                                    "request body too slow\n",
+                                )
+                                    .into_response());
+                            }
+                        };
+                        let request =
+                            axum::http::Request::from_parts(parts, axum::body::Body::from(bytes));
+                        PEER.scope(peer, router.oneshot(request)).await
+                    }
+                },
+            );
+            let served = hyper::server::conn::http1::Builder::new()
+                .timer(hyper_util::rt::TokioTimer::new())
+                .header_read_timeout(HEADER_TIMEOUT)
+                .serve_connection(hyper_util::rt::TokioIo::new(stream), service)
+                .await;
+            if let Err(err) = served {
+                tracing::debug!(error = %err, uid, "A local API connection ended with an error.");
+            }
+            let mut open = open
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            if let Some(count) = open.get_mut(&uid) {
+                *count = count.saturating_sub(1);
+            }
+        });
     }
 }
 

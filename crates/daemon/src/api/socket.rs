@@ -69,16 +69,21 @@ pub(crate) fn bind(cfg: &config::DaemonConfig) -> anyhow::Result<Listener> {
     })
 }
 
-impl axum::serve::Listener for Listener {
-    type Io = UnixStream;
-    type Addr = ();
-
-    async fn accept(&mut self) -> (Self::Io, Self::Addr) {
+impl Listener {
+    /// The next permitted connection and its peer's credentials (refused peers are logged and
+    /// dropped here).
+    pub(crate) async fn accept(&mut self) -> (UnixStream, evidence_schema::PeerCredentials) {
         loop {
             match self.inner.accept().await {
                 Ok((stream, _)) => match stream.peer_cred() {
                     Ok(cred) if self.permits(cred.uid(), cred.gid(), cred.pid()) => {
-                        return (stream, ());
+                        let peer = evidence_schema::PeerCredentials {
+                            uid: cred.uid(),
+                            gid: cred.gid(),
+                            pid: cred.pid(),
+                            user: user_name(cred.uid()),
+                        };
+                        return (stream, peer);
                     }
                     Ok(cred) => {
                         tracing::warn!(uid = cred.uid(), gid = cred.gid(), pid = ?cred.pid(), "Refused a local API connection from a user outside root and the osiris group.");
@@ -95,12 +100,6 @@ impl axum::serve::Listener for Listener {
         }
     }
 
-    fn local_addr(&self) -> std::io::Result<Self::Addr> {
-        Ok(())
-    }
-}
-
-impl Listener {
     fn permits(&self, uid: u32, gid: u32, pid: Option<i32>) -> bool {
         if uid == 0 || uid == self.own_uid {
             return true;
@@ -111,6 +110,20 @@ impl Listener {
         // Reading /proc is a memory read of kernel state, not disk IO.
         gid == allowed || pid.is_some_and(|pid| supplementary_groups(pid).contains(&allowed))
     }
+}
+
+/// A user's name, from /etc/passwd.
+fn user_name(uid: u32) -> Option<String> {
+    let text = std::fs::read_to_string("/etc/passwd").ok()?;
+    user_name_in(&text, uid)
+}
+
+fn user_name_in(etc_passwd: &str, uid: u32) -> Option<String> {
+    etc_passwd.lines().find_map(|line| {
+        let mut fields = line.split(':');
+        let name = fields.next()?;
+        (fields.nth(1)?.parse::<u32>().ok()? == uid).then(|| name.to_owned())
+    })
 }
 
 /// The numeric id of a group, from /etc/group.
@@ -188,5 +201,8 @@ mod tests {
         let status = "Name:\tbash\nUid:\t1000\t1000\t1000\t1000\nGroups:\t4 24 977 \nNgid:\t0\n";
         assert_eq!(groups_in(status), vec![4, 24, 977]);
         assert!(groups_in("Name:\tbash\n").is_empty());
+        let passwd = "root:x:0:0:root:/root:/bin/sh\nalice:x:1000:1000::/home/alice:/bin/sh\n";
+        assert_eq!(user_name_in(passwd, 1000).as_deref(), Some("alice"));
+        assert_eq!(user_name_in(passwd, 1001), None);
     }
 }
