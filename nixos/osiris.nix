@@ -243,6 +243,12 @@ in
         CapabilityBoundingSet = [ "" ];
         AmbientCapabilities = [ "" ];
         ProtectSystem = "strict";
+        # Evidence kits go onto USB sticks mounted below these (daemon.export_roots); the daemon
+        # refuses any other destination. "-": absent directories do not fail the unit.
+        ReadWritePaths = [
+          "-/media"
+          "-/run/media"
+        ];
         ProtectHome = true;
         PrivateTmp = true;
         PrivateDevices = true;

@@ -29,6 +29,15 @@ impl Drop for Cleanup {
     }
 }
 
+/// Unmounts a test stick when dropped.
+struct Unmount(PathBuf);
+
+impl Drop for Unmount {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg(&self.0).status();
+    }
+}
+
 fn sibling(name: &str) -> PathBuf {
     let path = Path::new(env!("CARGO_BIN_EXE_osiris-console")).with_file_name(name);
     assert!(
@@ -105,8 +114,9 @@ fn the_console_sets_up_the_appliance_scans_and_exports_a_verifiable_kit() {
     std::fs::write(
         &config,
         format!(
-            "{site}\n[evidence]\ncalendars = []\n\n[daemon]\nsocket = \"{}\"\nserver_scan_secs = 3600\njitter_percent = 0\n",
-            socket.display()
+            "{site}\n[evidence]\ncalendars = []\n\n[daemon]\nsocket = \"{}\"\nserver_scan_secs = 3600\njitter_percent = 0\nexport_roots = [\"{}\"]\n",
+            socket.display(),
+            dir.path().join("media").display()
         ),
     )
     .unwrap();
@@ -198,8 +208,19 @@ fn the_console_sets_up_the_appliance_scans_and_exports_a_verifiable_kit() {
     assert_eq!(status.devices.checked, 2);
 
     // Export the kit from the Evidence screen to a "USB stick" directory.
-    let usb = dir.path().join("usb");
-    std::fs::create_dir(&usb).unwrap();
+    // The "USB stick": its own filesystem, mounted below the export root (as the appliance's
+    // automounter does), since kits go nowhere else.
+    let usb = dir.path().join("media/usb");
+    std::fs::create_dir_all(&usb).unwrap();
+    assert!(
+        Command::new("mount")
+            .args(["-t", "tmpfs", "-o", "size=256m", "osiris-test-usb"])
+            .arg(&usb)
+            .status()
+            .unwrap()
+            .success()
+    );
+    let _unmount = Unmount(usb.clone());
     keys(&session, &["F5"]);
     wait_for(&session, "Records", 15, &log);
     keys(&session, &["e"]);

@@ -51,6 +51,10 @@ pub struct DaemonConfig {
     /// The image updater's state directory (read for status; queued update evidence is sealed).
     #[serde(default = "default_update_state_dir")]
     pub update_state_dir: PathBuf,
+    /// Where removable media are mounted: evidence kits are written only into a filesystem
+    /// mounted below one of these (a USB stick), never elsewhere.
+    #[serde(default = "default_export_roots")]
+    pub export_roots: Vec<PathBuf>,
 }
 
 /// Where target secrets are kept: an encrypted vault, its key in a 0600 file or a systemd
@@ -232,6 +236,7 @@ impl Default for DaemonConfig {
             metrics_listen: None,
             claim_url: default_claim_url(),
             update_state_dir: default_update_state_dir(),
+            export_roots: default_export_roots(),
         }
     }
 }
@@ -285,6 +290,21 @@ impl DaemonConfig {
                 "daemon.drain_secs = {} is impossible: use 1 to 600 seconds",
                 self.drain_secs
             ));
+        }
+        for root in &self.export_roots {
+            let plain = root.is_absolute()
+                && root.components().all(|c| {
+                    matches!(
+                        c,
+                        std::path::Component::RootDir | std::path::Component::Normal(_)
+                    )
+                });
+            if !plain || root == std::path::Path::new("/") {
+                problems.push(format!(
+                    "daemon.export_roots: `{}` must be an absolute path without `..`, and not `/`",
+                    root.display()
+                ));
+            }
         }
         if !self.socket.is_absolute() {
             problems.push(format!(
@@ -525,6 +545,10 @@ impl RawChannel {
             ca_file: self.ca_file.clone(),
         })
     }
+}
+
+fn default_export_roots() -> Vec<PathBuf> {
+    vec![PathBuf::from("/media"), PathBuf::from("/run/media")]
 }
 
 fn default_update_state_dir() -> PathBuf {

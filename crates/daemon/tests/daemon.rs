@@ -33,9 +33,10 @@ fn osirisd(config: &Path) -> Command {
 /// A configuration with no targets (nothing is scanned), data and socket under `dir`.
 fn quiet_config(dir: &Path, extra: &str) -> PathBuf {
     let text = format!(
-        "site = \"test\"\ndata_dir = \"{data}\"\ntarget = []\n{extra}\n[evidence]\ncalendars = []\n[daemon]\nsocket = \"{socket}\"\n",
+        "site = \"test\"\ndata_dir = \"{data}\"\ntarget = []\n{extra}\n[evidence]\ncalendars = []\n[daemon]\nsocket = \"{socket}\"\nexport_roots = [\"{media}\"]\n",
         data = dir.join("data").display(),
         socket = dir.join("run/api.sock").display(),
+        media = dir.join("media").display(),
     );
     let path = dir.join("appliance.toml");
     std::fs::write(&path, text).unwrap();
@@ -295,30 +296,20 @@ fn the_api_answers_with_plain_errors() {
             },
         )
         .unwrap_err();
-    assert!(err.to_string().contains("USB stick plugged in"), "{err}");
-    let usb = dir.path().join("usb");
-    std::fs::create_dir(&usb).unwrap();
-    let kit = client
-        .clone()
-        .with_timeout(Duration::from_secs(30))
+    assert!(err.to_string().contains("removable media"), "{err}");
+    // Issue 14 finding 7: a directory that is not below an export root is refused, whatever it is.
+    let elsewhere = dir.path().join("usb");
+    std::fs::create_dir(&elsewhere).unwrap();
+    let err = client
         .call(
             &api::endpoint::Export,
             &api::ExportRequest {
-                dest_dir: usb.display().to_string(),
+                dest_dir: elsewhere.display().to_string(),
             },
         )
-        .unwrap();
-    assert_eq!(kit.bundles, 2);
-    let entries: Vec<String> = std::fs::read_dir(&usb)
-        .unwrap()
-        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-        .collect();
-    assert_eq!(
-        entries.len(),
-        1,
-        "only the finished kit, no partial: {entries:?}"
-    );
-    assert!(entries[0].starts_with("osiris-evidence-test-"));
+        .unwrap_err();
+    assert!(err.to_string().contains("not on removable media"), "{err}");
+    assert_eq!(std::fs::read_dir(&elsewhere).unwrap().count(), 0);
     // Maintenance windows: a backwards one is refused; a good one shows in status.
     let now = client.status().unwrap().now;
     let err = client
@@ -471,10 +462,10 @@ impl Drop for Mount {
 }
 
 #[test]
-fn an_export_to_a_full_or_read_only_stick_says_so_and_leaves_nothing_half_written() {
+fn exports_go_only_onto_mounted_sticks_with_room_and_leave_nothing_half_written() {
     // Mounting test media needs root.
     if !test_support::require_root(
-        "an_export_to_a_full_or_read_only_stick_says_so_and_leaves_nothing_half_written",
+        "exports_go_only_onto_mounted_sticks_with_room_and_leave_nothing_half_written",
         &["mount", "umount"],
     ) {
         return;
@@ -495,23 +486,73 @@ fn an_export_to_a_full_or_read_only_stick_says_so_and_leaves_nothing_half_writte
             .call(&api::endpoint::ResumeHealing, &request)
             .unwrap();
     }
-    let full = Mount::tmpfs(&dir.path().join("full-usb"), "size=16k");
-    let err = client
-        .call(
+    let export = |dest: &Path| {
+        client.call(
             &api::endpoint::Export,
             &api::ExportRequest {
-                dest_dir: full.0.display().to_string(),
+                dest_dir: dest.display().to_string(),
             },
         )
-        .unwrap_err();
-    assert!(err.to_string().contains("full"), "{err}");
+    };
+    let media = dir.path().join("media");
+    // A real stick: the kit is written, and nothing else.
+    let usb = Mount::tmpfs(&media.join("usb"), "size=64m");
+    let kit = export(&usb.0).unwrap();
+    assert_eq!(kit.bundles, 40);
+    let entries: Vec<String> = std::fs::read_dir(&usb.0)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(
+        entries.len(),
+        1,
+        "only the finished kit, no partial: {entries:?}"
+    );
+    assert!(entries[0].starts_with("osiris-evidence-test-"));
+    // Issue 14 finding 7, the attacks: the data directory, /etc, a link planted below the root
+    // that points at /etc, and a plain directory below the root (the system disk, which repeated
+    // exports would fill). Each is refused and nothing is written.
+    for dest in [
+        dir.path().join("data"),
+        PathBuf::from("/etc"),
+        PathBuf::from("/run"),
+    ] {
+        let err = export(&dest).unwrap_err();
+        assert!(
+            err.to_string().contains("not on removable media"),
+            "{}: {err}",
+            dest.display()
+        );
+    }
+    std::os::unix::fs::symlink("/etc", media.join("evil")).unwrap();
+    let err = export(&media.join("evil")).unwrap_err();
+    assert!(err.to_string().contains("symbolic link"), "{err}");
+    std::os::unix::fs::symlink(&usb.0, media.join("usb-link")).unwrap();
+    assert!(
+        export(&media.join("usb-link"))
+            .unwrap_err()
+            .to_string()
+            .contains("symbolic link")
+    );
+    std::fs::create_dir(media.join("plain")).unwrap();
+    let err = export(&media.join("plain")).unwrap_err();
+    assert!(err.to_string().contains("not a mounted USB stick"), "{err}");
+    assert_eq!(std::fs::read_dir(media.join("plain")).unwrap().count(), 0);
+    let err = export(&media.join("usb/../plain")).unwrap_err();
+    assert!(err.to_string().contains(".."), "{err}");
+
+    // A stick without room: refused before anything is written.
+    let full = Mount::tmpfs(&media.join("full-usb"), "size=16k");
+    let err = export(&full.0).unwrap_err();
+    assert!(err.to_string().contains("MiB free"), "{err}");
+    assert!(err.to_string().contains("free some space"), "{err}");
     assert_eq!(
         std::fs::read_dir(&full.0).unwrap().count(),
         0,
         "nothing half-written"
     );
 
-    let read_only = Mount::tmpfs(&dir.path().join("ro-usb"), "ro,size=1m");
+    let read_only = Mount::tmpfs(&media.join("ro-usb"), "ro,size=64m");
     let err = client
         .call(
             &api::endpoint::Export,

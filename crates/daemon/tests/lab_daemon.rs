@@ -138,6 +138,15 @@ fn ssh002_mails(smtp: &test_support::smtp::Smtp) -> Vec<String> {
         .collect()
 }
 
+/// Unmounts a test stick when dropped.
+struct Unmount(PathBuf);
+
+impl Drop for Unmount {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg(&self.0).status();
+    }
+}
+
 #[test]
 fn the_daemon_scans_escalates_and_survives_sigkill() {
     if !test_support::require_root("the_daemon_scans_escalates_and_survives_sigkill", LAB_TOOLS) {
@@ -215,6 +224,7 @@ timeout_secs = 5
 
 [daemon]
 socket = "{socket}"
+export_roots = ["{media}"]
 server_scan_secs = 8
 drift_rescan_secs = 5
 checkpoint_secs = 5
@@ -246,6 +256,7 @@ secret_file = "{hook_secret}"
 "#,
             calendar = calendar.base_url(),
             socket = socket.display(),
+            media = dir.path().join("media").display(),
             port = smtp.port,
             smtp_password = smtp_password.display(),
             ca = smtp_dir.join("ca.pem").display(),
@@ -356,8 +367,16 @@ secret_file = "{hook_secret}"
     assert_eq!(ssh002_mails(&smtp).len(), 1, "the restart must not re-send");
 
     // 5. The evidence verifies offline and holds the scans, heals and the notification.
-    let usb = dir.path().join("usb");
-    std::fs::create_dir(&usb).unwrap();
+    // The "USB stick": its own filesystem, mounted below the export root.
+    let usb = dir.path().join("media/usb");
+    std::fs::create_dir_all(&usb).unwrap();
+    let mounted = Command::new("mount")
+        .args(["-t", "tmpfs", "-o", "size=256m", "osiris-test-usb"])
+        .arg(&usb)
+        .status()
+        .unwrap();
+    assert!(mounted.success());
+    let _unmount = Unmount(usb.clone());
     let kit = client
         .clone()
         .with_timeout(Duration::from_secs(60))

@@ -1,7 +1,9 @@
 //! `POST /v1/evidence/export`: an auditor kit onto a USB stick. The kit writer publishes the kit
 //! atomically itself (written under a temporary name, synced, renamed into place), so a stick
-//! pulled out or full midway never holds something that looks like a kit. One export runs at a
-//! time; a second waits for the first.
+//! pulled out or full midway never holds something that looks like a kit. The destination must
+//! be a separately mounted filesystem below one of `daemon.export_roots` (`/media`,
+//! `/run/media`), reached without any symbolic link, with room for the kit; one export runs at
+//! a time and a second is refused while it does.
 
 use std::path::Path;
 use std::sync::Arc;
@@ -24,22 +26,17 @@ pub(crate) async fn export(
             "give the USB stick's mount point, e.g. /media/usb",
         ));
     }
-    let _one_at_a_time = shared.export.lock().await;
-    let checked = dest.clone();
-    let meta = blocking(move || std::fs::metadata(&checked))
-        .await?
-        .map_err(|err| {
-            bad_request(
-                format!("cannot use {}: {err}", dest.display()),
-                "is the USB stick plugged in and mounted?",
-            )
-        })?;
-    if !meta.is_dir() {
-        return Err(bad_request(
-            format!("{} is not a directory", dest.display()),
-            "give the USB stick's mount point",
+    let Ok(_one_at_a_time) = shared.export.try_lock() else {
+        return Err(Fail(
+            StatusCode::CONFLICT,
+            "an export is already running".to_owned(),
+            Some("wait for it to finish, then export again".to_owned()),
         ));
-    }
+    };
+    let roots = shared.settings.config.daemon.export_roots.clone();
+    let checked = dest.clone();
+    let db = shared.store.db_path().to_path_buf();
+    blocking(move || check_destination(&checked, &roots, &db)).await??;
     let stamp = time::OffsetDateTime::now_utc().unix_timestamp();
     let kit = dest.join(format!(
         "osiris-evidence-{}-{stamp}",
@@ -80,6 +77,98 @@ pub(crate) async fn export(
         bundles: summary.bundles,
         bytes,
     }))
+}
+
+/// Refuses a destination that is not a mounted filesystem below an export root, is reached
+/// through a symbolic link, or lacks room for a kit the size of the evidence database.
+fn check_destination(dest: &Path, roots: &[std::path::PathBuf], db: &Path) -> Result<(), Fail> {
+    use std::os::unix::fs::MetadataExt;
+    let usb_hint = "plug in a USB stick and give its mount point, e.g. /media/usb";
+    if dest.components().any(|c| {
+        !matches!(
+            c,
+            std::path::Component::RootDir | std::path::Component::Normal(_)
+        )
+    }) {
+        return Err(bad_request(
+            format!("`{}` contains `..` or `.`", dest.display()),
+            usb_hint,
+        ));
+    }
+    let Some(root) = roots
+        .iter()
+        .find(|root| dest.starts_with(root) && dest != root.as_path())
+    else {
+        let allowed: Vec<String> = roots.iter().map(|r| r.display().to_string()).collect();
+        return Err(bad_request(
+            format!(
+                "{} is not on removable media: kits are written only below {}",
+                dest.display(),
+                allowed.join(" or ")
+            ),
+            usb_hint,
+        ));
+    };
+    // Walk from `/` without following any link: every component must be a real directory.
+    let mut walked = std::path::PathBuf::from("/");
+    for component in dest.components().skip(1) {
+        walked.push(component);
+        let meta = std::fs::symlink_metadata(&walked).map_err(|err| {
+            bad_request(
+                format!("cannot use {}: {err}", walked.display()),
+                "is the USB stick plugged in and mounted?",
+            )
+        })?;
+        if meta.file_type().is_symlink() {
+            return Err(bad_request(
+                format!(
+                    "{} is a symbolic link; kits are never written through links",
+                    walked.display()
+                ),
+                usb_hint,
+            ));
+        }
+        if !meta.is_dir() {
+            return Err(bad_request(
+                format!("{} is not a directory", walked.display()),
+                usb_hint,
+            ));
+        }
+    }
+    // A USB stick is its own filesystem: a plain directory under /media is on the system disk.
+    let root_dev = std::fs::metadata(root).map(|m| m.dev()).unwrap_or(0);
+    let dest_dev = std::fs::metadata(dest).map(|m| m.dev()).unwrap_or(root_dev);
+    if dest_dev == root_dev {
+        return Err(bad_request(
+            format!(
+                "{} is not a mounted USB stick (it is on the same filesystem as {})",
+                dest.display(),
+                root.display()
+            ),
+            usb_hint,
+        ));
+    }
+    let needed = std::fs::metadata(db).map(|m| m.len()).unwrap_or(0) + 8 * 1024 * 1024;
+    let stat = rustix::fs::statvfs(dest).map_err(|err| {
+        bad_request(
+            format!("cannot read the free space of {}: {err}", dest.display()),
+            usb_hint,
+        )
+    })?;
+    let free = stat.f_bavail.saturating_mul(stat.f_frsize);
+    if free < needed {
+        return Err(Fail(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            format!(
+                "the USB stick at {} has {} MiB free; the kit needs about {} MiB",
+                dest.display(),
+                free / (1024 * 1024),
+                needed.div_ceil(1024 * 1024)
+            ),
+            Some("free some space or use a bigger stick".to_owned()),
+        ));
+    }
+    Ok(())
 }
 
 /// The kind of the first I/O error in an error's source chain.
