@@ -3,7 +3,19 @@
 # PowerShell 5.1 compatible; no code is ever built from data here.
 
 # Where remediations keep what they changed, so rollback restores exactly that.
+$OsirisRootKey = 'HKLM:\SOFTWARE\OsirisCare'
 $OsirisRollbackRoot = 'HKLM:\SOFTWARE\OsirisCare\Rollback'
+# Only SYSTEM and BUILTIN\Administrators, full control, inherited by every subkey; not inheriting
+# from HKLM\SOFTWARE (where Users may read), so no other account reads or plants rollback state.
+$OsirisKeySddl = 'D:P(A;OICI;KA;;;SY)(A;OICI;KA;;;BA)'
+
+# Creates the OsirisCare key if needed and (re)applies its access list; called before every write.
+function Protect-OsirisKey {
+    if (-not (Test-Path -LiteralPath $OsirisRootKey)) { New-Item -Path $OsirisRootKey -Force | Out-Null }
+    $acl = Get-Acl -LiteralPath $OsirisRootKey
+    $acl.SetSecurityDescriptorSddlForm($OsirisKeySddl, [System.Security.AccessControl.AccessControlSections]::Access)
+    Set-Acl -LiteralPath $OsirisRootKey -AclObject $acl
+}
 
 # A registry value, or $null when the key or value is absent.
 function Get-OsirisRegValue([string]$Path, [string]$Name) {
@@ -33,6 +45,7 @@ function Split-OsirisList([string]$Text) {
 # Saves a remediation's previous state (any object, stored as JSON) unless one is already saved,
 # so a second remediation never overwrites the original values.
 function Save-OsirisState([string]$Id, $State) {
+    Protect-OsirisKey
     $key = Join-Path $OsirisRollbackRoot $Id
     if (Test-Path -LiteralPath $key) { return $false }
     New-Item -Path $key -Force | Out-Null
