@@ -35,15 +35,14 @@ fn the_rollback_key_is_protected_before_every_write() {
         "the SDDL changed"
     );
     // Every function that writes under the key calls Protect-OsirisKey first.
-    for writer in ["function Save-OsirisState"] {
-        let start = prelude
-            .find(writer)
-            .unwrap_or_else(|| panic!("{writer} is gone"));
-        let body = &prelude[start..];
-        let protect = body.find("Protect-OsirisKey").unwrap();
-        let write = body.find("New-Item").unwrap();
-        assert!(protect < write, "{writer} writes before protecting the key");
-    }
+    let writer = "function Save-OsirisState";
+    let start = prelude
+        .find(writer)
+        .unwrap_or_else(|| panic!("{writer} is gone"));
+    let body = &prelude[start..];
+    let protect = body.find("Protect-OsirisKey").unwrap();
+    let write = body.find("New-Item").unwrap();
+    assert!(protect < write, "{writer} writes before protecting the key");
     // Writes to the key happen only in those functions (and Protect-OsirisKey itself).
     let mut scripts = Vec::new();
     powershell_scripts(&root, &mut scripts);

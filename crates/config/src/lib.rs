@@ -813,7 +813,7 @@ min_severity = "critical"
             Err(err) => err,
         };
         expect![[r#"
-            TargetConfig { name: "web1", platform: Linux, transport: Ssh(SshConfig { address: "10.77.0.11", port: 22, user: "alice", login: Credential("web1-key"), become_root: true }) }
+            TargetConfig { name: "web1", platform: Linux, transport: Ssh(SshConfig { address: "10.77.0.11", port: 22, user: "alice", login: Credential("web1-key"), become_root: true, host_key: None }) }
             TargetConfig { name: "win1", platform: WindowsServer, transport: WinRm(WinRmConfig { address: "10.77.0.51", port: None, user: "LAB\\administrator", password: File("/p"), security: Https { auth: Basic, trust: PinSha256([0, 17, 34, 51, 68, 85, 102, 119, 136, 153, 170, 187, 204, 221, 238, 255, 0, 17, 34, 51, 68, 85, 102, 119, 136, 153, 170, 187, 204, 221, 238, 255]) }, verify_name: None }) }
             TargetConfig { name: "win2", platform: WindowsWorkstation, transport: WinRm(WinRmConfig { address: "ws2", port: None, user: "nurse", password: Credential("ws"), security: HttpNtlm, verify_name: None }) }
             Some((Some(10.77.0.2), StartTls, Credential("bind")))

@@ -42,6 +42,10 @@ pub struct SshConfig {
     pub login: SshLogin,
     /// `become = "sudo"`: run checks as root through `sudo -n`.
     pub become_root: bool,
+    /// `host_key = "SHA256:…"`: the server's host key fingerprint as `ssh-keygen -lf` prints it.
+    /// With it, any other key is refused before logging in; without it, a password login is
+    /// refused on first contact (a key login pins the first key it sees).
+    pub host_key: Option<String>,
 }
 
 /// Where an SSH login's secret comes from.
@@ -178,6 +182,9 @@ pub(crate) struct RawTarget {
     /// WinRM over HTTPS: PEM file of the CA that issued the host's certificate (default: system roots).
     #[serde(default)]
     ca_file: Option<PathBuf>,
+    /// SSH: the host key's fingerprint, `SHA256:<base64>` as `ssh-keygen -lf` prints it.
+    #[serde(default)]
+    host_key: Option<String>,
     /// WinRM over HTTPS: pin the host's certificate by the SHA-256 of its DER bytes (64 hex digits)
     /// instead of trusting a CA.
     #[serde(default)]
@@ -235,6 +242,7 @@ impl RawTarget {
                     "password_file",
                     "credential",
                     "become",
+                    "host_key",
                 ],
             ),
             "winrm" => (
@@ -270,6 +278,7 @@ impl RawTarget {
             ("https", self.https.is_some()),
             ("ca_file", self.ca_file.is_some()),
             ("cert_sha256", self.cert_sha256.is_some()),
+            ("host_key", self.host_key.is_some()),
         ];
         for (field, _) in given
             .iter()
@@ -359,12 +368,24 @@ impl RawTarget {
                 None
             }
         };
+        let host_key = match &self.host_key {
+            None => Some(None),
+            Some(fingerprint) if is_ssh_fingerprint(fingerprint) => Some(Some(fingerprint.clone())),
+            Some(other) => {
+                problems.push(format!(
+                    "target `{name}`: host_key `{}` is not a SHA256 fingerprint; copy it from `ssh-keygen -lf /etc/ssh/ssh_host_ed25519_key.pub` on the server (e.g. SHA256:uNiVztksCsDhcc0u9e8BujQXVUpKZIDTMczCvj3tD2s)",
+                    other.escape_debug()
+                ));
+                None
+            }
+        };
         Some(SshConfig {
             address: address?,
             port: self.port.unwrap_or(22),
             user: user?,
             login: login?,
             become_root: become_root?,
+            host_key: host_key?,
         })
     }
 
@@ -466,4 +487,14 @@ fn parse_sha256(text: &str) -> Option<[u8; 32]> {
         *byte = u8::from_str_radix(std::str::from_utf8(pair).ok()?, 16).ok()?;
     }
     Some(out)
+}
+
+/// `SHA256:` and 43 characters of unpadded standard base64 (a SHA-256 digest).
+fn is_ssh_fingerprint(text: &str) -> bool {
+    text.strip_prefix("SHA256:").is_some_and(|b64| {
+        b64.len() == 43
+            && b64
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'+' || b == b'/')
+    })
 }

@@ -134,6 +134,7 @@ fn transport_for(
                 auth: secrets.ssh_auth(&what, &ssh.login)?,
                 become_root: ssh.become_root,
                 connect_timeout: std::time::Duration::from_secs(10),
+                host_key: ssh.host_key.clone(),
             };
             let transport = scan_ssh::SshTransport::new(ssh_target, Arc::clone(known_hosts))
                 .map_err(|err| crate::BadConfig(format!("{what}: {err}")))?;

@@ -388,6 +388,42 @@ fn check_host_key(shared: &Shared, session: &ssh2::Session) -> Result<(), Transp
             target: label.clone(),
             message: "the server sent no usable host key".to_owned(),
         })?;
+    if let Some(expected) = &shared.target.host_key {
+        // The administrator's pin decides; the known_hosts file is not consulted.
+        if presented.fingerprint() == *expected {
+            return Ok(());
+        }
+        tracing::error!(
+            target_name = %shared.target.name,
+            pinned = %expected,
+            presented = %presented.fingerprint(),
+            "SSH host key differs from the configured host_key; connection refused."
+        );
+        return Err(TransportError::HostKeyChanged {
+            target: label,
+            pinned: format!("{expected} (host_key in the configuration)"),
+            presented: format!("{} {}", presented.key_type(), presented.fingerprint()),
+            store: "the configuration's host_key".to_owned(),
+        });
+    }
+    // A password must never reach a server nobody vouched for: on first contact (no pin yet)
+    // a password login is refused; a key login may pin, since its signature is useless to an
+    // impostor.
+    if matches!(shared.target.auth, SshAuth::Password { .. })
+        && !shared
+            .known_hosts
+            .is_pinned(&shared.target.name, &shared.endpoint())
+    {
+        return Err(TransportError::Connect {
+            target: label,
+            message: format!(
+                "first contact, and the login is a password: the server's host key ({} {}, NOT verified) is not pinned, so the password is not sent. Check the fingerprint on the server (`ssh-keygen -lf /etc/ssh/ssh_host_ed25519_key.pub`) and set host_key = \"{}\" for this target, or log in with a key",
+                presented.key_type(),
+                presented.fingerprint(),
+                presented.fingerprint()
+            ),
+        });
+    }
     let verdict = shared
         .known_hosts
         .check_or_pin(&shared.target.name, &shared.endpoint(), &presented)

@@ -98,6 +98,14 @@ impl KnownHosts {
             .map(|entry| entry.key.clone())
     }
 
+    /// Whether any key is pinned for this target (by name, or by address and port).
+    pub(crate) fn is_pinned(&self, name: &str, endpoint: &str) -> bool {
+        let entries = self.entries.lock().unwrap_or_else(PoisonError::into_inner);
+        entries
+            .iter()
+            .any(|e| e.name == name || e.endpoint == endpoint)
+    }
+
     /// Compares `presented` with the pins for this target (by name or by address and port)
     /// and pins it when there is none yet. Check and pin happen under one lock.
     pub(crate) fn check_or_pin(

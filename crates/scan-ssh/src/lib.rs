@@ -31,6 +31,10 @@ pub struct SshTarget {
     pub become_root: bool,
     /// Bound on TCP connect, handshake and authentication.
     pub connect_timeout: Duration,
+    /// The host key fingerprint (`SHA256:…`) the administrator pinned in the configuration: any
+    /// other key is refused before logging in. Without it, keys are pinned on first contact,
+    /// except that a password is never sent to a server whose key is not pinned yet.
+    pub host_key: Option<String>,
 }
 
 /// How to log in.
@@ -122,6 +126,7 @@ mod tests {
             auth,
             become_root: false,
             connect_timeout: Duration::from_secs(5),
+            host_key: None,
         };
         let shown = format!("{target:?}");
         assert!(!shown.contains("hunter2"), "{shown}");

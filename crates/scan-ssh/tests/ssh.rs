@@ -22,6 +22,7 @@ fn target(sshd: &Sshd, user: &str, auth: SshAuth) -> SshTarget {
         auth,
         become_root: false,
         connect_timeout: Duration::from_secs(10),
+        host_key: None,
     }
 }
 
@@ -120,11 +121,34 @@ fn password_auth_logs_in() {
     let auth = SshAuth::Password {
         password: user.password.clone(),
     };
-    let transport = SshTransport::new(
-        target(&sshd, &user.name, auth),
+    // Issue 14 finding 9: on first contact, with no pin, the password is not sent to whoever
+    // answers (here the real server, but it could be anyone on the LAN): refused before login,
+    // naming the fingerprint to check and pin.
+    let unpinned = SshTransport::new(
+        target(&sshd, &user.name, auth.clone()),
         known_hosts(sshd.dir.path()),
     )
     .expect("valid");
+    let err = unpinned
+        .open()
+        .map(|_| ())
+        .expect_err("no password on first contact");
+    let message = err.to_string();
+    assert!(message.contains("NOT verified"), "{message}");
+    assert!(message.contains(&sshd.host_fingerprint()), "{message}");
+    assert!(
+        !sshd.log().contains("password for"),
+        "a password reached the server:\n{}",
+        sshd.log()
+    );
+    assert!(
+        !sshd.dir.path().join("known_hosts").exists(),
+        "nothing pinned on a refused first contact"
+    );
+    // With the fingerprint the administrator read on the server, the login works.
+    let mut pinned = target(&sshd, &user.name, auth);
+    pinned.host_key = Some(sshd.host_fingerprint());
+    let transport = SshTransport::new(pinned, known_hosts(sshd.dir.path())).expect("valid");
     let mut session = transport.open().expect("password login");
     let output = run(session.as_mut(), "id -un").expect("run");
     assert_eq!(
@@ -145,11 +169,9 @@ fn wrong_password_is_an_auth_error_that_does_not_contain_the_password() {
     let auth = SshAuth::Password {
         password: wrong.clone(),
     };
-    let transport = SshTransport::new(
-        target(&sshd, &user.name, auth),
-        known_hosts(sshd.dir.path()),
-    )
-    .expect("valid");
+    let mut pinned = target(&sshd, &user.name, auth);
+    pinned.host_key = Some(sshd.host_fingerprint());
+    let transport = SshTransport::new(pinned, known_hosts(sshd.dir.path())).expect("valid");
     let err = transport.open().map(|_| ()).expect_err("login must fail");
     let TransportError::Auth { message, .. } = &err else {
         panic!("expected an Auth error, got {err:?}");
@@ -218,6 +240,48 @@ fn first_contact_pins_and_a_different_host_key_is_refused() {
     );
 }
 
+/// A configured host_key that the server does not have: refused before any login, whatever
+/// the login is (an impostor at the address learns nothing).
+#[test]
+fn a_configured_host_key_is_enforced_before_logging_in() {
+    if !can_run("a_configured_host_key_is_enforced_before_logging_in") {
+        return;
+    }
+    let real = Sshd::start();
+    let impostor = Sshd::start();
+    let user = TempUser::create(false);
+    for auth in [
+        SshAuth::Password {
+            password: user.password.clone(),
+        },
+        SshAuth::Key {
+            private_key: impostor.client_key.clone(),
+        },
+    ] {
+        let mut at_impostor = target(&impostor, &user.name, auth);
+        at_impostor.host_key = Some(real.host_fingerprint());
+        let transport =
+            SshTransport::new(at_impostor, known_hosts(impostor.dir.path())).expect("valid");
+        match transport.open().map(|_| ()) {
+            Err(TransportError::HostKeyChanged {
+                pinned, presented, ..
+            }) => {
+                assert!(pinned.contains(&real.host_fingerprint()), "{pinned}");
+                assert!(
+                    presented.contains(&impostor.host_fingerprint()),
+                    "{presented}"
+                );
+            }
+            other => panic!("expected HostKeyChanged, got {other:?}"),
+        }
+    }
+    let log = impostor.log();
+    assert!(
+        !log.contains("password for") && !log.contains("Accepted") && !log.contains("Failed"),
+        "a login reached the impostor:\n{log}"
+    );
+}
+
 #[test]
 fn parameter_values_arrive_byte_for_byte_and_cannot_inject_commands() {
     if !can_run("parameter_values_arrive_byte_for_byte_and_cannot_inject_commands") {
@@ -265,6 +329,7 @@ fn hostile_host_and_user_names_are_refused_before_any_connection() {
         },
         become_root: false,
         connect_timeout: Duration::from_secs(1),
+        host_key: None,
     };
     for address in [
         "10.0.0.1; reboot",
@@ -316,6 +381,7 @@ fn nothing_listening_is_a_connect_error() {
         },
         become_root: false,
         connect_timeout: Duration::from_secs(2),
+        host_key: None,
     };
     let transport = SshTransport::new(target, known_hosts(dir.path())).expect("valid");
     match transport.open().map(|_| ()) {

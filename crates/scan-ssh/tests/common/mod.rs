@@ -94,6 +94,21 @@ impl Sshd {
         fs::read_to_string(self.dir.path().join("sshd.log")).unwrap_or_default()
     }
 
+    /// The host key's fingerprint as `ssh-keygen -lf` prints it on the server (`SHA256:…`):
+    /// what an administrator copies into `host_key`.
+    pub fn host_fingerprint(&self) -> String {
+        let out = std::process::Command::new("ssh-keygen")
+            .arg("-lf")
+            .arg(self.dir.path().join("host_ed25519.pub"))
+            .output()
+            .expect("ssh-keygen -lf");
+        String::from_utf8_lossy(&out.stdout)
+            .split_whitespace()
+            .nth(1)
+            .expect("a fingerprint")
+            .to_owned()
+    }
+
     fn wait_listening(&self) {
         let started = Instant::now();
         while started.elapsed() < Duration::from_secs(10) {
