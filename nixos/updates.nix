@@ -43,7 +43,9 @@ let
       osiris.settings.data_dir
     ];
     StateDirectory = "osiris-update";
-    StateDirectoryMode = "0700";
+    # 0711: the daemon (unprivileged) reads state.json (0644: the phase and the public manifest)
+    # and owns spool/, where update records wait for it to seal them; nothing else is listable.
+    StateDirectoryMode = "0711";
     ProtectHome = true;
     PrivateTmp = true;
     ProtectKernelTunables = true;
@@ -136,6 +138,13 @@ in
     ];
 
     environment.etc."osiris/update.toml".source = updateConfig;
+
+    # Update records wait here for osirisd, which runs as `osiris` and seals them as evidence.
+    systemd.tmpfiles.rules = [
+      "d ${stateDir} 0711 root root -"
+      "d ${stateDir}/spool 0700 osiris osiris -"
+    ];
+    systemd.services.osirisd.serviceConfig.ReadWritePaths = [ "${stateDir}/spool" ];
 
     # nix-daemon does the import's final signature check too: it trusts only the pinned keys,
     # and never substitutes from anywhere on its own.

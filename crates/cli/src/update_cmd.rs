@@ -323,7 +323,7 @@ fn record(ctx: &Context, records: &[UpdateRecord]) -> anyhow::Result<()> {
     });
     if let Err(err) = sealed {
         tracing::info!(error = %format!("{err:#}"), "Evidence store busy; queueing update records.");
-        update::enqueue(&ctx.cfg.state_dir, records)?;
+        update::enqueue(&spool(&ctx.cfg.state_dir)?, records)?;
     }
     Ok(())
 }
@@ -343,4 +343,20 @@ fn reboot_now(out: &mut impl std::io::Write) -> anyhow::Result<()> {
         .context("running systemctl reboot")?;
     anyhow::ensure!(status.success(), "systemctl reboot failed ({status})");
     Ok(())
+}
+
+/// The spool directory for update records, created (0700) if missing. On NixOS it exists and
+/// belongs to the daemon's user; records written here are given to that user.
+fn spool(state_dir: &std::path::Path) -> anyhow::Result<std::path::PathBuf> {
+    use anyhow::Context as _;
+    use std::os::unix::fs::DirBuilderExt;
+    let dir = update::spool_dir(state_dir);
+    if !dir.exists() {
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(&dir)
+            .with_context(|| format!("creating the update spool {}", dir.display()))?;
+    }
+    Ok(dir)
 }

@@ -31,6 +31,17 @@ pub(crate) fn state(state_dir: &Path) -> api::UpdateState {
             ));
         }
     };
+    // Records the updater queued but this daemon cannot read never reach the evidence log:
+    // say so rather than report an update as if it were recorded.
+    let spool = update::spool_dir(state_dir);
+    if let Err(err) = std::fs::read_dir(&spool)
+        && err.kind() != std::io::ErrorKind::NotFound
+    {
+        return unavailable(format!(
+            "the update records queued in {} cannot be read ({err}), so they are not in the evidence log; ask your IT partner",
+            spool.display()
+        ));
+    }
     let version = phase.manifest().map(|m| m.version.clone());
     let (state, detail) = match &phase {
         update::Phase::Idle => ("idle", None),
@@ -69,7 +80,8 @@ pub(crate) fn state(state_dir: &Path) -> api::UpdateState {
 
 /// Seals the records `osiris update` queued; the queue is removed once all are sealed.
 pub(crate) async fn seal_pending(shared: &Shared) {
-    let pending = match update::take_pending(&shared.settings.config.daemon.update_state_dir) {
+    let spool = update::spool_dir(&shared.settings.config.daemon.update_state_dir);
+    let pending = match update::take_pending(&spool) {
         Ok(Some(pending)) => pending,
         Ok(None) => return,
         Err(err) => {
@@ -125,5 +137,25 @@ mod tests {
         let damaged = state(dir.path());
         assert_eq!(damaged.state, "unavailable");
         assert!(damaged.detail.unwrap().contains("cannot be read"));
+    }
+
+    /// Issue 14 finding 5: update records the daemon cannot read are said in status, not
+    /// silently left out of the evidence log. (As root every directory is readable, so the spool
+    /// here is made unreadable by being a file; on NixOS the cause was the mode.)
+    #[test]
+    fn a_spool_the_daemon_cannot_read_shows_in_status() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join(update::STATE_FILE), b"{\"phase\":\"idle\"}").unwrap();
+        std::fs::create_dir(update::spool_dir(dir.path())).unwrap();
+        assert_eq!(state(dir.path()).state, "idle");
+        std::fs::remove_dir(update::spool_dir(dir.path())).unwrap();
+        std::fs::write(update::spool_dir(dir.path()), b"not a directory").unwrap();
+        let state = state(dir.path());
+        assert_eq!(state.state, "unavailable");
+        let detail = state.detail.unwrap();
+        assert!(
+            detail.contains("cannot be read") && detail.contains("not in the evidence log"),
+            "{detail}"
+        );
     }
 }

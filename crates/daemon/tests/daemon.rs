@@ -358,9 +358,11 @@ fn the_api_answers_with_plain_errors() {
 fn update_records_queued_by_osiris_update_are_sealed_at_start() {
     let dir = tempfile::tempdir().unwrap();
     let updates = dir.path().join("update");
-    std::fs::create_dir(&updates).unwrap();
+    // The records wait in the updater's spool (on NixOS owned by the daemon's user).
+    let spool = updates.join("spool");
+    std::fs::create_dir_all(&spool).unwrap();
     std::fs::write(
-        updates.join("pending-evidence.jsonl"),
+        spool.join("pending-evidence.jsonl"),
         "{\"step\":\"staged\",\"version\":\"1.2.0\"}\n{\"step\":\"rolled_back\",\"reason\":\"health gate: no scan\"}\n",
     )
     .unwrap();
@@ -377,8 +379,8 @@ fn update_records_queued_by_osiris_update_are_sealed_at_start() {
         "both queued records are evidence now"
     );
     assert_eq!(status.health.update.state, "idle");
-    assert!(!updates.join("pending-evidence.jsonl").exists());
-    assert!(!updates.join("pending-evidence.jsonl.sealing").exists());
+    assert!(!spool.join("pending-evidence.jsonl").exists());
+    assert!(!spool.join("pending-evidence.jsonl.sealing").exists());
 }
 
 #[test]

@@ -26,7 +26,7 @@ pub use manifest::{
     KeyParseError, MANIFEST_SCHEMA_V1, MANIFEST_SIGNING_CONTEXT, Manifest, ManifestError,
     SignedManifest, VendorKey, Version, VersionParseError,
 };
-pub use queue::{PENDING_FILE, Pending, QueueError, enqueue, take_pending};
+pub use queue::{PENDING_FILE, Pending, QueueError, enqueue, spool_dir, take_pending};
 pub use settings::{UpdateConfig, UpdateConfigError};
 pub use state::{
     GateDecision, HealthGate, Importer, KIND_UPDATE, Phase, Policy, Probe, STATE_FILE, Step,

@@ -1,6 +1,10 @@
-//! The queue of update evidence: `osiris update` appends the records it cannot seal while
+//! The queue of update evidence: `osiris update` (root) appends the records it cannot seal while
 //! `osirisd` holds the evidence store, and the daemon seals them later, oldest first. A queue
 //! being sealed is renamed first, so records may repeat after a crash but never vanish.
+//!
+//! The queue lives in its own spool directory (`<state_dir>/spool`), owned by the daemon's user,
+//! so the daemon (which runs unprivileged) can read and remove what root queued: `enqueue` gives
+//! each queue file to the spool directory's owner.
 
 use std::fs;
 use std::io::{self, Write as _};
@@ -8,8 +12,13 @@ use std::path::{Path, PathBuf};
 
 use crate::state::UpdateRecord;
 
-/// The queue's file name inside the updater's state directory.
+/// The queue's file name inside the spool directory.
 pub const PENDING_FILE: &str = "pending-evidence.jsonl";
+
+/// The spool directory of the updater whose state is in `state_dir`.
+pub fn spool_dir(state_dir: &Path) -> PathBuf {
+    state_dir.join("spool")
+}
 
 /// The queue could not be written or read.
 #[derive(Debug, thiserror::Error)]
@@ -27,9 +36,10 @@ pub struct Pending {
     lines: Vec<String>,
 }
 
-/// Appends the records' bodies to the queue in `state_dir`, one JSON object per line, and syncs.
-pub fn enqueue(state_dir: &Path, records: &[UpdateRecord]) -> Result<(), QueueError> {
-    let path = state_dir.join(PENDING_FILE);
+/// Appends the records' bodies to the queue in `spool`, one JSON object per line, and syncs; the
+/// file belongs to the spool directory's owner (the daemon's user), whoever writes it.
+pub fn enqueue(spool: &Path, records: &[UpdateRecord]) -> Result<(), QueueError> {
+    let path = spool.join(PENDING_FILE);
     let fail = |action| {
         let path = path.clone();
         move |source| QueueError {
@@ -49,14 +59,24 @@ pub fn enqueue(state_dir: &Path, records: &[UpdateRecord]) -> Result<(), QueueEr
         text.push('\n');
     }
     file.write_all(text.as_bytes()).map_err(fail("writing"))?;
-    file.sync_all().map_err(fail("syncing"))
+    file.sync_all().map_err(fail("syncing"))?;
+    let owner = fs::metadata(spool).map_err(fail("inspecting the spool of"))?;
+    let mine = fs::metadata(&path).map_err(fail("inspecting"))?;
+    {
+        use std::os::unix::fs::MetadataExt;
+        if (mine.uid(), mine.gid()) != (owner.uid(), owner.gid()) {
+            std::os::unix::fs::chown(&path, Some(owner.uid()), Some(owner.gid()))
+                .map_err(fail("giving to the daemon's user"))?;
+        }
+    }
+    Ok(())
 }
 
-/// The queued records of `state_dir`, if any: a queue left half-sealed by a crash comes first,
+/// The queued records in `spool`, if any: a queue left half-sealed by a crash comes first,
 /// otherwise the queue is moved aside so `osiris update` starts a new one.
-pub fn take_pending(state_dir: &Path) -> Result<Option<Pending>, QueueError> {
-    let queue = state_dir.join(PENDING_FILE);
-    let sealing = state_dir.join(format!("{PENDING_FILE}.sealing"));
+pub fn take_pending(spool: &Path) -> Result<Option<Pending>, QueueError> {
+    let queue = spool.join(PENDING_FILE);
+    let sealing = spool.join(format!("{PENDING_FILE}.sealing"));
     if !sealing.exists() {
         match fs::rename(&queue, &sealing) {
             Ok(()) => {}
@@ -149,5 +169,52 @@ mod tests {
         assert_eq!(steps(&next), ["c"]);
         next.done().expect("done");
         assert!(take_pending(dir.path()).expect("empty").is_none());
+    }
+
+    /// Issue 14 finding 5: root queues records; the daemon's (unprivileged) user must be able
+    /// to read and take them. The queue file is given to the spool's owner; a process running as
+    /// that user reads it and moves it aside.
+    #[test]
+    fn records_root_queues_belong_to_the_spools_owner() {
+        if !test_support::require_root(
+            "records_root_queues_belong_to_the_spools_owner",
+            &["setpriv", "chown"],
+        ) {
+            return;
+        }
+        let dir = tempfile::tempdir().expect("tempdir");
+        let spool = dir.path().join("spool");
+        std::fs::create_dir(&spool).expect("spool");
+        let chown = std::process::Command::new("chown")
+            .arg("nobody:nogroup")
+            .arg(&spool)
+            .status()
+            .expect("chown");
+        assert!(chown.success());
+        std::process::Command::new("chmod")
+            .args(["0711", dir.path().to_str().expect("utf-8")])
+            .status()
+            .expect("chmod");
+        enqueue(&spool, &[record("verify"), record("stage")]).expect("enqueue as root");
+        use std::os::unix::fs::MetadataExt;
+        let meta = std::fs::metadata(spool.join(PENDING_FILE)).expect("queued");
+        let nobody = std::fs::metadata(&spool).expect("spool");
+        assert_eq!((meta.uid(), meta.gid()), (nobody.uid(), nobody.gid()));
+        // The daemon's side, as that user: read every line and take the queue.
+        let out = std::process::Command::new("setpriv")
+            .args(["--reuid=nobody", "--regid=nogroup", "--clear-groups", "--"])
+            .args(["/bin/sh", "-c"])
+            .arg(format!(
+                "cat {q} && mv {q} {q}.sealing && echo taken",
+                q = spool.join(PENDING_FILE).display()
+            ))
+            .output()
+            .expect("setpriv");
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            text.contains("\"step\":\"verify\"") && text.contains("taken"),
+            "{text}{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
     }
 }

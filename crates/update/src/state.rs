@@ -814,7 +814,8 @@ fn write_state(path: &Path, phase: &Phase) -> Result<(), UpdateError> {
         path: path.to_path_buf(),
         reason: err.to_string(),
     })?;
-    Ok(durable::write(path, &bytes, 0o600)?)
+    // Readable by the daemon for status: it holds the phase and the manifest, no secret.
+    Ok(durable::write(path, &bytes, 0o644)?)
 }
 
 /// An error and its causes, each once, as evidence records them.
