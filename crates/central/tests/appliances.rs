@@ -43,14 +43,14 @@ impl Drop for Daemon {
     }
 }
 
-/// An appliance's configuration: scans this machine every 5 s, checkpoints every 5 s, links to
-/// Central Command at `port`.
+/// An appliance's configuration: scans this machine every 5 s (healing paused: a test must never
+/// change the machine it runs on), checkpoints every 5 s, links to Central Command at `port`.
 fn appliance_config(dir: &Path, name: &str, data: &Path, port: u16, ca: &Path) -> PathBuf {
     let config = dir.join(format!("{name}.toml"));
     std::fs::write(
         &config,
         format!(
-            "site = \"{name}\"\ndata_dir = \"{data}\"\n[evidence]\ncalendars = []\n[daemon]\nsocket = \"{dir}/{name}.sock\"\nserver_scan_secs = 5\ndrift_rescan_secs = 5\ncheckpoint_secs = 5\njitter_percent = 0\n[central]\nurl = \"https://127.0.0.1:{port}\"\nca_file = \"{ca}\"\npush_secs = 5\n",
+            "site = \"{name}\"\ndata_dir = \"{data}\"\n[evidence]\ncalendars = []\n[healing]\npaused = true\n[daemon]\nsocket = \"{dir}/{name}.sock\"\nserver_scan_secs = 5\ndrift_rescan_secs = 5\ncheckpoint_secs = 5\njitter_percent = 0\n[central]\nurl = \"https://127.0.0.1:{port}\"\nca_file = \"{ca}\"\npush_secs = 5\n",
             data = data.display(),
             dir = dir.display(),
             ca = ca.display(),
