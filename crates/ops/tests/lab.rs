@@ -154,6 +154,9 @@ fn scan_heal_discover_and_plan_against_the_lab() {
 async fn secrets_reach_the_targets_and_never_leak(world: &World, store: &store::Store) {
     let env = &world.lab.env;
     let hosts: Vec<&str> = env["LAB_LINUX_HOSTS"].split_whitespace().collect();
+    // Password logins go only to servers whose key is pinned (issue 14): pin target 2's key as
+    // read on the target itself.
+    let host_key = world.lab.host_fingerprint(2);
     let win = env["LAB_WIN_HOSTS"].split_whitespace().next().unwrap();
     let wrong_win = secret_file(
         &world.work.join("wrong-win-password"),
@@ -184,7 +187,7 @@ async fn secrets_reach_the_targets_and_never_leak(world: &World, store: &store::
             "by-vault-password",
             hosts[1],
             22,
-            "credential = \"alice-password\"",
+            &format!("credential = \"alice-password\"\nhost_key = \"{host_key}\""),
         ),
         ssh("by-vault-key", hosts[1], 22, "credential = \"alice-key\""),
         windows("win-by-vault", "credential = \"win-admin\""),
@@ -198,7 +201,7 @@ async fn secrets_reach_the_targets_and_never_leak(world: &World, store: &store::
             "wrong-vault-password",
             hosts[1],
             22,
-            "credential = \"alice-wrong\"",
+            &format!("credential = \"alice-wrong\"\nhost_key = \"{host_key}\""),
         ),
         windows(
             "win-wrong-password",

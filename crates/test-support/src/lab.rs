@@ -58,6 +58,27 @@ impl Lab {
             .unwrap()
     }
 
+    /// The SSH host key fingerprint of Linux target `n` (1-based), read on the target itself
+    /// (`ssh-keygen -lf` over the lab's key login), as an administrator pins it in `host_key`.
+    ///
+    /// # Panics
+    /// When the target does not answer.
+    pub fn host_fingerprint(&self, n: usize) -> String {
+        let out = self.script(&[
+            "ssh",
+            &n.to_string(),
+            "ssh-keygen",
+            "-lf",
+            "/etc/ssh/ssh_host_ed25519_key.pub",
+        ]);
+        let text = String::from_utf8_lossy(&out.stdout);
+        text.split_whitespace()
+            .nth(1)
+            .filter(|fp| fp.starts_with("SHA256:"))
+            .unwrap_or_else(|| panic!("no host key fingerprint from target {n}: {text}"))
+            .to_owned()
+    }
+
     pub fn config(&self) -> PathBuf {
         self.dir.join("site.toml")
     }
