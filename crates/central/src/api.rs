@@ -30,6 +30,8 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("GET", "/v1/sites"),
     ("GET", "/v1/sites/{site}"),
     ("GET", "/v1/sites/{site}/devices"),
+    ("GET", "/v1/sites/{site}/incidents"),
+    ("GET", "/v1/sites/{site}/healing"),
     ("POST", "/v1/sites/{site}/claim"),
     ("GET", "/v1/appliances/{appliance}"),
     ("GET", "/v1/alerts"),
@@ -203,6 +205,8 @@ pub fn router(state: UserState) -> Router {
         .route("/v1/sites", get(sites))
         .route("/v1/sites/{site}", get(site))
         .route("/v1/sites/{site}/devices", get(site_devices))
+        .route("/v1/sites/{site}/incidents", get(site_incidents))
+        .route("/v1/sites/{site}/healing", get(site_healing))
         .route("/v1/sites/{site}/claim", post(claim))
         .route("/v1/appliances/{appliance}", get(appliance))
         .route("/v1/alerts", get(alerts))
@@ -359,6 +363,26 @@ async fn site_devices(
 ) -> Result<Json<Vec<scope::DeviceRow>>, ApiError> {
     Ok(Json(
         scope::site_devices(&state.pool, &session.scope, id).await?,
+    ))
+}
+
+async fn site_incidents(
+    State(state): State<UserState>,
+    Authenticated(session): Authenticated,
+    Path(id): Path<i64>,
+) -> Result<Json<Vec<scope::IncidentRow>>, ApiError> {
+    Ok(Json(
+        scope::site_incidents(&state.pool, &session.scope, id).await?,
+    ))
+}
+
+async fn site_healing(
+    State(state): State<UserState>,
+    Authenticated(session): Authenticated,
+    Path(id): Path<i64>,
+) -> Result<Json<Vec<scope::HealingRow>>, ApiError> {
+    Ok(Json(
+        scope::site_healing(&state.pool, &session.scope, id).await?,
     ))
 }
 

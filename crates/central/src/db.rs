@@ -28,6 +28,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         include_str!("../migrations/0003_sessions.sql"),
     ),
     (4, "devices", include_str!("../migrations/0004_devices.sql")),
+    (
+        5,
+        "incidents",
+        include_str!("../migrations/0005_incidents.sql"),
+    ),
 ];
 
 fn migrator() -> Migrator {

@@ -342,6 +342,31 @@ pub async fn push(
             store_devices(&mut tx, appliance_id, at, &devices, &compliance).await?;
             response.witness_size = witness_store::head_size(&mut tx, appliance_id).await?;
         }
+        PushItem::Incidents { incidents } => {
+            check_incidents(&incidents)?;
+            store_incidents(&mut tx, appliance_id, &incidents).await?;
+            response.witness_size = witness_store::head_size(&mut tx, appliance_id).await?;
+        }
+        PushItem::Healing { entries } => {
+            check_healing(&entries)?;
+            store_healing(&mut tx, appliance_id, &entries).await?;
+            response.witness_size = witness_store::head_size(&mut tx, appliance_id).await?;
+        }
+        PushItem::Update { state } => {
+            check_update(&state)?;
+            sqlx::query(
+                "UPDATE appliances SET software_version = $2, update_state = $3, update_available = $4,
+                     update_detail = $5, update_observed_at = now() WHERE id = $1",
+            )
+            .bind(appliance_id)
+            .bind(&state.current)
+            .bind(&state.state)
+            .bind(&state.available)
+            .bind(&state.detail)
+            .execute(&mut *tx)
+            .await?;
+            response.witness_size = witness_store::head_size(&mut tx, appliance_id).await?;
+        }
     }
     advance(&mut tx, appliance_id).await?;
     tx.commit().await?;
@@ -452,6 +477,217 @@ async fn store_devices(
         .bind(at as f64)
         .execute(&mut **tx)
         .await?;
+    }
+    Ok(())
+}
+
+/// The shown form of a name in an error: control characters escaped, at most 80 characters.
+fn shown(text: &str) -> String {
+    text.chars()
+        .take(80)
+        .collect::<String>()
+        .escape_debug()
+        .to_string()
+}
+
+/// A plausible POSIX time: 2000-01-01 up to year 2200.
+fn is_time(t: i64) -> bool {
+    (946_684_800..7_258_118_400).contains(&t)
+}
+
+/// Refuses an incidents push Central Command would not store whole.
+fn check_incidents(incidents: &[link_proto::IncidentSummary]) -> Result<(), LinkError> {
+    if incidents.len() > link_proto::MAX_BATCH {
+        return Err(LinkError::bad(format!(
+            "{} incidents in one push; at most {}",
+            incidents.len(),
+            link_proto::MAX_BATCH
+        )));
+    }
+    let mut seen = std::collections::BTreeSet::new();
+    for incident in incidents {
+        let id = incident.id;
+        if !seen.insert((id, incident.opened_at)) {
+            return Err(LinkError::bad(format!("incident {id} is listed twice")));
+        }
+        if !link_proto::is_plain_name(&incident.device) {
+            return Err(LinkError::bad(format!(
+                "incident {id}: device `{}`: 1-255 characters, no control characters",
+                shown(&incident.device)
+            )));
+        }
+        if !link_proto::is_id(&incident.check) {
+            return Err(LinkError::bad(format!(
+                "incident {id}: check `{}` is not a check id",
+                shown(&incident.check)
+            )));
+        }
+        if !link_proto::SEVERITIES.contains(&incident.severity.as_str())
+            || !link_proto::INCIDENT_PHASES.contains(&incident.phase.as_str())
+        {
+            return Err(LinkError::bad(format!(
+                "incident {id}: unknown severity `{}` or phase `{}`",
+                shown(&incident.severity),
+                shown(&incident.phase)
+            )));
+        }
+        if i64::try_from(id).is_err()
+            || !is_time(incident.opened_at)
+            || !is_time(incident.updated_at)
+            || incident.updated_at < incident.opened_at
+        {
+            return Err(LinkError::bad(format!(
+                "incident {id}: its id or times are out of range"
+            )));
+        }
+        if incident.transitions.len() > 100
+            || !incident.transitions.iter().all(|t| {
+                is_time(t.at)
+                    && link_proto::INCIDENT_PHASES.contains(&t.from.as_str())
+                    && link_proto::INCIDENT_PHASES.contains(&t.to.as_str())
+            })
+        {
+            return Err(LinkError::bad(format!(
+                "incident {id}: at most 100 transitions between known phases"
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// Inserts or replaces each incident (a later push of the same incident is its newer state).
+async fn store_incidents(
+    tx: &mut sqlx::Transaction<'_, sqlx::Postgres>,
+    appliance_id: i64,
+    incidents: &[link_proto::IncidentSummary],
+) -> Result<(), sqlx::Error> {
+    for incident in incidents {
+        sqlx::query(
+            "INSERT INTO incidents (appliance_id, incident_id, opened_at, device, check_id, severity, phase,
+                 updated_at, occurrences, flapping, acknowledged, transitions, observed_at)
+             VALUES ($1, $2, to_timestamp($3), $4, $5, $6, $7, to_timestamp($8), $9, $10, $11, $12, now())
+             ON CONFLICT (appliance_id, incident_id, opened_at) DO UPDATE SET device = EXCLUDED.device,
+                 check_id = EXCLUDED.check_id, severity = EXCLUDED.severity, phase = EXCLUDED.phase,
+                 updated_at = EXCLUDED.updated_at, occurrences = EXCLUDED.occurrences,
+                 flapping = EXCLUDED.flapping, acknowledged = EXCLUDED.acknowledged,
+                 transitions = EXCLUDED.transitions, observed_at = now()",
+        )
+        .bind(appliance_id)
+        .bind(i64::try_from(incident.id).unwrap_or(i64::MAX))
+        .bind(incident.opened_at as f64)
+        .bind(&incident.device)
+        .bind(&incident.check)
+        .bind(&incident.severity)
+        .bind(&incident.phase)
+        .bind(incident.updated_at as f64)
+        .bind(i32::try_from(incident.occurrences).unwrap_or(i32::MAX))
+        .bind(incident.flapping)
+        .bind(incident.acknowledged)
+        .bind(serde_json::json!(incident.transitions))
+        .execute(&mut **tx)
+        .await?;
+    }
+    Ok(())
+}
+
+/// Refuses a healing push Central Command would not store whole.
+fn check_healing(entries: &[link_proto::HealEntry]) -> Result<(), LinkError> {
+    if entries.len() > link_proto::MAX_BATCH {
+        return Err(LinkError::bad(format!(
+            "{} healing entries in one push; at most {}",
+            entries.len(),
+            link_proto::MAX_BATCH
+        )));
+    }
+    let mut last = i64::MIN;
+    for entry in entries {
+        let id = entry.id;
+        if id <= last {
+            return Err(LinkError::bad(format!(
+                "healing entry {id}: ids must increase"
+            )));
+        }
+        last = id;
+        if !link_proto::is_plain_name(&entry.device)
+            || !link_proto::is_id(&entry.check)
+            || entry.rule.as_deref().is_some_and(|r| !link_proto::is_id(r))
+        {
+            return Err(LinkError::bad(format!(
+                "healing entry {id}: device `{}` must be 1-255 characters without control characters, check `{}` and rule ids",
+                shown(&entry.device),
+                shown(&entry.check)
+            )));
+        }
+        if !link_proto::TIERS.contains(&entry.tier.as_str())
+            || !link_proto::HEAL_RESULTS.contains(&entry.result.as_str())
+            || !is_time(entry.at)
+            || entry
+                .evidence_seq
+                .is_some_and(|s| i64::try_from(s).is_err())
+        {
+            return Err(LinkError::bad(format!(
+                "healing entry {id}: unknown tier `{}` or result `{}`, or a time out of range",
+                shown(&entry.tier),
+                shown(&entry.result)
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// Appends healing entries; one already taken (a retried push) changes nothing.
+async fn store_healing(
+    tx: &mut sqlx::Transaction<'_, sqlx::Postgres>,
+    appliance_id: i64,
+    entries: &[link_proto::HealEntry],
+) -> Result<(), sqlx::Error> {
+    for entry in entries {
+        sqlx::query(
+            "INSERT INTO healing_log (appliance_id, entry_id, at, device, check_id, tier, rule, result, evidence_seq)
+             VALUES ($1, $2, to_timestamp($3), $4, $5, $6, $7, $8, $9) ON CONFLICT DO NOTHING",
+        )
+        .bind(appliance_id)
+        .bind(entry.id)
+        .bind(entry.at as f64)
+        .bind(&entry.device)
+        .bind(&entry.check)
+        .bind(&entry.tier)
+        .bind(&entry.rule)
+        .bind(&entry.result)
+        .bind(entry.evidence_seq.map(|s| i64::try_from(s).unwrap_or(i64::MAX)))
+        .execute(&mut **tx)
+        .await?;
+    }
+    Ok(())
+}
+
+/// Refuses an update state that is not one.
+fn check_update(state: &link_proto::UpdateSummary) -> Result<(), LinkError> {
+    let version_ok = |v: &str| {
+        !v.is_empty()
+            && v.len() <= 64
+            && v.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"-_.+".contains(&b))
+    };
+    if !version_ok(&state.current) || state.available.as_deref().is_some_and(|v| !version_ok(v)) {
+        return Err(LinkError::bad(
+            "update: versions are 1-64 letters, digits and - _ . +",
+        ));
+    }
+    if !link_proto::UPDATE_STATES.contains(&state.state.as_str()) {
+        return Err(LinkError::bad(format!(
+            "update: unknown state `{}`",
+            shown(&state.state)
+        )));
+    }
+    if state
+        .detail
+        .as_deref()
+        .is_some_and(|d| d.chars().count() > 500 || d.chars().any(char::is_control))
+    {
+        return Err(LinkError::bad(
+            "update: detail is at most 500 characters without control characters",
+        ));
     }
     Ok(())
 }

@@ -118,6 +118,23 @@ pub struct ApplianceRow {
     pub witnessed_at: Option<String>,
     /// Refused forks of its log.
     pub forks: i64,
+    /// The osiris version it runs, once reported.
+    pub software_version: Option<String>,
+    /// Its image-update state, once reported.
+    pub update: Option<UpdateRow>,
+}
+
+/// An appliance's image-update state as it last reported it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct UpdateRow {
+    /// `idle`, `staged`, `rolled_back`, … (`osiris status`'s words).
+    pub state: String,
+    /// The version offered or being installed.
+    pub available: Option<String>,
+    /// The updater's words.
+    pub detail: Option<String>,
+    /// When the appliance reported it (RFC 3339).
+    pub observed_at: String,
 }
 
 /// An alert.
@@ -213,47 +230,50 @@ async fn appliances_where(
     filter: &str,
     id: i64,
 ) -> Result<Vec<ApplianceRow>, ScopeError> {
+    use sqlx::Row;
     let sql = format!(
         "SELECT a.id, a.site_id, a.appliance_key,
                 to_char(a.last_seen AT TIME ZONE 'UTC', {TS}) AS last_seen,
                 h.size AS witnessed_size,
                 to_char(h.cosigned_at AT TIME ZONE 'UTC', {TS}) AS witnessed_at,
-                (SELECT count(*) FROM witness_forks f WHERE f.appliance_id = a.id) AS forks
+                (SELECT count(*) FROM witness_forks f WHERE f.appliance_id = a.id) AS forks,
+                a.software_version, a.update_state, a.update_available, a.update_detail,
+                to_char(a.update_observed_at AT TIME ZONE 'UTC', {TS}) AS update_observed_at
          FROM appliances a JOIN sites s ON s.id = a.site_id
          LEFT JOIN witness_heads h ON h.appliance_id = a.id
          WHERE {SITE_IN_SCOPE} AND {filter} ORDER BY a.id"
     );
-    type Row = (
-        i64,
-        i64,
-        String,
-        Option<String>,
-        Option<i64>,
-        Option<String>,
-        i64,
-    );
-    let rows: Vec<Row> = sqlx::query_as(sqlx::AssertSqlSafe(sql))
+    let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
         .bind(scope.partner_id)
         .bind(scope.practice_id)
         .bind(id)
         .fetch_all(pool)
         .await?;
-    Ok(rows
-        .into_iter()
-        .map(
-            |(id, site_id, appliance_key, last_seen, witnessed_size, witnessed_at, forks)| {
-                ApplianceRow {
-                    id,
-                    site_id,
-                    appliance_key,
-                    last_seen,
-                    witnessed_size,
-                    witnessed_at,
-                    forks,
-                }
-            },
-        )
-        .collect())
+    rows.iter()
+        .map(|row| {
+            Ok(ApplianceRow {
+                id: row.try_get("id")?,
+                site_id: row.try_get("site_id")?,
+                appliance_key: row.try_get("appliance_key")?,
+                last_seen: row.try_get("last_seen")?,
+                witnessed_size: row.try_get("witnessed_size")?,
+                witnessed_at: row.try_get("witnessed_at")?,
+                forks: row.try_get("forks")?,
+                software_version: row.try_get("software_version")?,
+                update: match row.try_get::<Option<String>, _>("update_state")? {
+                    Some(state) => Some(UpdateRow {
+                        state,
+                        available: row.try_get("update_available")?,
+                        detail: row.try_get("update_detail")?,
+                        observed_at: row
+                            .try_get::<Option<String>, _>("update_observed_at")?
+                            .unwrap_or_default(),
+                    }),
+                    None => None,
+                },
+            })
+        })
+        .collect()
 }
 
 /// A device as its appliance last reported it.
@@ -337,6 +357,149 @@ pub async fn site_devices(
             },
         )
         .collect())
+}
+
+/// An incident as its appliance last reported it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct IncidentRow {
+    /// The appliance that reported it.
+    pub appliance_id: i64,
+    /// The appliance's incident id.
+    pub incident_id: i64,
+    /// The device.
+    pub device: String,
+    /// The check.
+    pub check: String,
+    /// `low` … `critical`.
+    pub severity: String,
+    /// `open`, `healing`, `escalated`, `resolved` or `closed`.
+    pub phase: String,
+    /// Opened (RFC 3339).
+    pub opened_at: String,
+    /// Last change (RFC 3339).
+    pub updated_at: String,
+    /// Failed scans seen while open.
+    pub occurrences: i32,
+    /// Resolving and failing again repeatedly.
+    pub flapping: bool,
+    /// A person acknowledged it on the appliance.
+    pub acknowledged: bool,
+    /// Phase changes `{at, from, to}` (POSIX seconds), oldest first.
+    pub transitions: serde_json::Value,
+    /// When the appliance reported this (RFC 3339).
+    pub observed_at: String,
+}
+
+/// The incidents of one site: those that need a person first (escalated, then open or healing),
+/// then the rest, newest first; at most 500 (not for auditors).
+pub async fn site_incidents(
+    pool: &PgPool,
+    scope: &Scope,
+    site_id: i64,
+) -> Result<Vec<IncidentRow>, ScopeError> {
+    use sqlx::Row;
+    scope.sees_operations()?;
+    site(pool, scope, site_id).await?;
+    let sql = format!(
+        "SELECT i.appliance_id, i.incident_id, i.device, i.check_id, i.severity, i.phase,
+                to_char(i.opened_at AT TIME ZONE 'UTC', {TS}) AS opened_at,
+                to_char(i.updated_at AT TIME ZONE 'UTC', {TS}) AS updated_at,
+                i.occurrences, i.flapping, i.acknowledged, i.transitions,
+                to_char(i.observed_at AT TIME ZONE 'UTC', {TS}) AS observed_at
+         FROM incidents i JOIN appliances a ON a.id = i.appliance_id JOIN sites s ON s.id = a.site_id
+         WHERE {SITE_IN_SCOPE} AND s.id = $3
+         ORDER BY CASE i.phase WHEN 'escalated' THEN 0 WHEN 'open' THEN 1 WHEN 'healing' THEN 1 ELSE 2 END,
+                  i.updated_at DESC, i.appliance_id, i.incident_id
+         LIMIT 500"
+    );
+    let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
+        .bind(scope.partner_id)
+        .bind(scope.practice_id)
+        .bind(site_id)
+        .fetch_all(pool)
+        .await?;
+    rows.iter()
+        .map(|row| {
+            Ok(IncidentRow {
+                appliance_id: row.try_get("appliance_id")?,
+                incident_id: row.try_get("incident_id")?,
+                device: row.try_get("device")?,
+                check: row.try_get("check_id")?,
+                severity: row.try_get("severity")?,
+                phase: row.try_get("phase")?,
+                opened_at: row.try_get("opened_at")?,
+                updated_at: row.try_get("updated_at")?,
+                occurrences: row.try_get("occurrences")?,
+                flapping: row.try_get("flapping")?,
+                acknowledged: row.try_get("acknowledged")?,
+                transitions: row.try_get("transitions")?,
+                observed_at: row.try_get("observed_at")?,
+            })
+        })
+        .collect()
+}
+
+/// One healing-log entry.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct HealingRow {
+    /// The appliance.
+    pub appliance_id: i64,
+    /// Its entry id.
+    pub entry_id: i64,
+    /// When (RFC 3339).
+    pub at: String,
+    /// The device.
+    pub device: String,
+    /// The check.
+    pub check: String,
+    /// `L1`, `L2` or `L3`.
+    pub tier: String,
+    /// The rule that acted.
+    pub rule: Option<String>,
+    /// `fixed`, `not_fixed` or `escalated`.
+    pub result: String,
+    /// The evidence bundle recording it.
+    pub evidence_seq: Option<i64>,
+}
+
+/// The newest 500 healing-log entries of one site, newest first (not for auditors).
+pub async fn site_healing(
+    pool: &PgPool,
+    scope: &Scope,
+    site_id: i64,
+) -> Result<Vec<HealingRow>, ScopeError> {
+    use sqlx::Row;
+    scope.sees_operations()?;
+    site(pool, scope, site_id).await?;
+    let sql = format!(
+        "SELECT h.appliance_id, h.entry_id, to_char(h.at AT TIME ZONE 'UTC', {TS}) AS at, h.device,
+                h.check_id, h.tier, h.rule, h.result, h.evidence_seq
+         FROM healing_log h JOIN appliances a ON a.id = h.appliance_id JOIN sites s ON s.id = a.site_id
+         WHERE {SITE_IN_SCOPE} AND s.id = $3
+         ORDER BY h.at DESC, h.appliance_id, h.entry_id DESC
+         LIMIT 500"
+    );
+    let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
+        .bind(scope.partner_id)
+        .bind(scope.practice_id)
+        .bind(site_id)
+        .fetch_all(pool)
+        .await?;
+    rows.iter()
+        .map(|row| {
+            Ok(HealingRow {
+                appliance_id: row.try_get("appliance_id")?,
+                entry_id: row.try_get("entry_id")?,
+                at: row.try_get("at")?,
+                device: row.try_get("device")?,
+                check: row.try_get("check_id")?,
+                tier: row.try_get("tier")?,
+                rule: row.try_get("rule")?,
+                result: row.try_get("result")?,
+                evidence_seq: row.try_get("evidence_seq")?,
+            })
+        })
+        .collect()
 }
 
 /// Open alerts, newest first (not for auditors).

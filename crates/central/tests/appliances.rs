@@ -178,6 +178,36 @@ fn appliances_of_two_partners_are_witnessed_catch_up_and_a_rewritten_log_is_refu
         |n| n == "2",
     );
 
+    // Its incidents follow: one open incident per failing check of its snapshot (healing is
+    // paused, so they stay open), and its software and update state.
+    let failing =
+        "SELECT coalesce(string_agg(d.name || '/' || f, ',' ORDER BY d.name || '/' || f), '')
+                   FROM devices d, jsonb_array_elements_text(d.failing) f WHERE d.appliance_id = 1";
+    let open = "SELECT coalesce(string_agg(device || '/' || check_id, ',' ORDER BY device || '/' || check_id), '')
+                FROM incidents WHERE appliance_id = 1 AND phase IN ('open', 'healing', 'escalated')";
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let (failing, open) = (psql(&pg, failing), psql(&pg, open));
+        if !open.is_empty() && failing == open {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the incidents never matched the failing checks (this machine fails some checks of the catalogue on a fresh install): failing {failing:?}, incidents {open:?}"
+        );
+        std::thread::sleep(Duration::from_millis(250));
+    }
+    assert_eq!(
+        wait_for(
+            &pg,
+            "SELECT coalesce(software_version || ' ' || update_state, '') FROM appliances WHERE id = 1",
+            "the update state",
+            |s| !s.is_empty(),
+        ),
+        format!("{} unavailable", env!("CARGO_PKG_VERSION")),
+        "the osiris version it runs; no image updater on a test machine"
+    );
+
     // Central Command goes away; A keeps working; it comes back and A catches up.
     let before = head_size(&pg, 1);
     drop(server);

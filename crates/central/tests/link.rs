@@ -144,7 +144,7 @@ impl Appliance {
 fn note_of(push: &PushRequest) -> String {
     match &push.item {
         PushItem::Checkpoint { note, .. } => note.clone(),
-        PushItem::Devices { .. } => unreachable!("only checkpoints here"),
+        _ => unreachable!("only checkpoints here"),
     }
 }
 
@@ -359,7 +359,7 @@ fn an_appliance_is_claimed_by_code_and_its_checkpoints_are_witnessed_over_mutual
                         .collect(),
                 },
             },
-            PushItem::Devices { .. } => unreachable!("a checkpoint push"),
+            _ => unreachable!("a checkpoint push"),
         };
         let (status, body) = post(&linked, port, link_proto::path::PUSH, &fork)
             .await

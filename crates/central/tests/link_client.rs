@@ -21,6 +21,9 @@ struct Box_ {
     tree: Mutex<MerkleTree>,
     cosignatures: Mutex<Vec<(u64, String)>>,
     devices: Mutex<Vec<link_proto::DeviceSummary>>,
+    incidents: Mutex<Vec<link_proto::IncidentSummary>>,
+    healing: Mutex<Vec<link_proto::HealEntry>>,
+    update: Mutex<link_proto::UpdateSummary>,
 }
 
 fn device(name: &str, status: &str, failing: &[&str]) -> link_proto::DeviceSummary {
@@ -43,6 +46,14 @@ impl Box_ {
             tree: Mutex::new(MerkleTree::new()),
             cosignatures: Mutex::new(Vec::new()),
             devices: Mutex::new(Vec::new()),
+            incidents: Mutex::new(Vec::new()),
+            healing: Mutex::new(Vec::new()),
+            update: Mutex::new(link_proto::UpdateSummary {
+                current: "0.4.0".into(),
+                available: None,
+                state: "idle".into(),
+                detail: None,
+            }),
         }
     }
 
@@ -104,6 +115,68 @@ impl Appliance for Box_ {
             permille: Some(875),
         }];
         Ok((1_764_000_100, self.devices.lock().unwrap().clone(), scores))
+    }
+
+    async fn incidents(&self) -> Result<Vec<link_proto::IncidentSummary>, String> {
+        Ok(self.incidents.lock().unwrap().clone())
+    }
+
+    async fn healing_after(
+        &self,
+        after: i64,
+        limit: usize,
+    ) -> Result<Vec<link_proto::HealEntry>, String> {
+        Ok(self
+            .healing
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|entry| entry.id > after)
+            .take(limit)
+            .cloned()
+            .collect())
+    }
+
+    async fn update_state(&self) -> Result<link_proto::UpdateSummary, String> {
+        Ok(self.update.lock().unwrap().clone())
+    }
+}
+
+fn incident(id: u64, device: &str, phase: &str) -> link_proto::IncidentSummary {
+    let opened_at = 1_764_000_000 + id as i64;
+    let mut transitions = Vec::new();
+    if phase != "open" {
+        transitions.push(link_proto::PhaseChange {
+            at: opened_at + 60,
+            from: "open".into(),
+            to: phase.into(),
+        });
+    }
+    link_proto::IncidentSummary {
+        id,
+        device: device.into(),
+        check: "WIN-BITLOCKER-001".into(),
+        severity: "high".into(),
+        phase: phase.into(),
+        opened_at,
+        updated_at: opened_at + 60,
+        occurrences: 1,
+        flapping: false,
+        acknowledged: false,
+        transitions,
+    }
+}
+
+fn heal_entry(id: i64, result: &str) -> link_proto::HealEntry {
+    link_proto::HealEntry {
+        id,
+        at: 1_764_000_000 + id,
+        device: "web1".into(),
+        check: "LIN-SSH-001".into(),
+        tier: "L1".into(),
+        rule: Some("L1-LIN-SSH-001".into()),
+        result: result.into(),
+        evidence_seq: Some(id as u64 * 2),
     }
 }
 
@@ -330,4 +403,166 @@ fn two_appliances_of_two_partners_are_claimed_witnessed_and_catch_up_after_an_ou
         ],
     );
     assert_eq!(common::text(&heads.stdout).trim(), "1:25\n2:3");
+}
+
+/// Incidents, the healing log and the update state reach Central Command: each incident once per
+/// change, the healing log in order in batches, a refused item retried without loss, an outage
+/// caught up; hostile text stays text.
+#[test]
+fn incidents_healing_and_update_state_arrive_in_order_once_and_as_sent() {
+    let Some(pg) =
+        PgServer::start("incidents_healing_and_update_state_arrive_in_order_once_and_as_sent")
+    else {
+        return;
+    };
+    let url = pg.create_database("central");
+    let work = tempfile::tempdir().unwrap();
+    let dir = work.path();
+    let (port, server_ca, _) = setup(dir, &url, &["Acme IT"]);
+    let base = format!("https://127.0.0.1:{port}/");
+    let server = Server::start(dir, &url, port);
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let sql = |query: &str| {
+        let out = pg.client("psql", &["-d", "central", "-At", "-c", query]);
+        assert!(
+            out.status.success(),
+            "{query}: {}",
+            common::text(&out.stderr)
+        );
+        common::text(&out.stdout).trim().to_owned()
+    };
+    let a = Box_::new(1, "AAAA-BBBB-CCCC");
+    let a_dir = dir.join("a-link");
+    runtime.block_on(async {
+        let mut la = link(&base, &a_dir, &server_ca);
+        la.step(&a).await.unwrap();
+    });
+    ok(&central(
+        dir,
+        &url,
+        &["admin", "claim", "--site", "1", "AAAA-BBBB-CCCC"],
+    ));
+    let hostile = "<script>alert(1)</script>'; DROP TABLE incidents; --";
+    *a.incidents.lock().unwrap() = vec![
+        incident(1, "FRONTDESK-01", "open"),
+        incident(2, hostile, "escalated"),
+    ];
+    *a.healing.lock().unwrap() = (1..=1200)
+        .map(|id| heal_entry(id, if id % 3 == 0 { "not_fixed" } else { "fixed" }))
+        .collect();
+    runtime.block_on(async {
+        let mut la = link(&base, &a_dir, &server_ca);
+        // The first step collects the certificate, the next pushes.
+        assert!(matches!(
+            la.step(&a).await.unwrap(),
+            LinkStatus::Linked { .. }
+        ));
+        assert_eq!(sql("SELECT count(*) FROM incidents"), "0");
+        la.step(&a).await.unwrap();
+    });
+    assert_eq!(
+        sql(
+            "SELECT incident_id || ' ' || device || ' ' || phase || ' ' || transitions::text FROM incidents ORDER BY incident_id"
+        ),
+        format!(
+            "1 FRONTDESK-01 open []\n2 {hostile} escalated [{{\"at\": 1764000062, \"to\": \"escalated\", \"from\": \"open\"}}]"
+        )
+    );
+    // 1,200 entries in three pushes of at most 500, every one once, in order.
+    assert_eq!(
+        sql(
+            "SELECT count(*) || ' ' || min(entry_id) || ' ' || max(entry_id) || ' ' || count(*) FILTER (WHERE result = 'not_fixed') FROM healing_log"
+        ),
+        "1200 1 1200 400"
+    );
+    assert_eq!(
+        sql("SELECT software_version || ' ' || update_state FROM appliances"),
+        "0.4.0 idle"
+    );
+    // Pushes so far: checkpoint none (empty log), devices 1, incidents 1, healing 3, update 1.
+    assert_eq!(sql("SELECT next_seq FROM appliances"), "7");
+
+    // One incident changes: only it is pushed again (one push), the other is untouched.
+    a.incidents.lock().unwrap()[0] = {
+        let mut resolved = incident(1, "FRONTDESK-01", "resolved");
+        resolved.updated_at += 600;
+        resolved
+    };
+    runtime.block_on(async {
+        let mut la = link(&base, &a_dir, &server_ca);
+        la.step(&a).await.unwrap();
+        // Nothing changed since: nothing is pushed.
+        la.step(&a).await.unwrap();
+    });
+    assert_eq!(sql("SELECT next_seq FROM appliances"), "8");
+    assert_eq!(
+        sql("SELECT incident_id || ' ' || phase FROM incidents ORDER BY 1"),
+        "1 resolved\n2 escalated"
+    );
+    // The appliance forgets a closed incident: Central Command keeps its history.
+    a.incidents.lock().unwrap().remove(0);
+    runtime.block_on(async {
+        let mut la = link(&base, &a_dir, &server_ca);
+        la.step(&a).await.unwrap();
+    });
+    assert_eq!(sql("SELECT count(*) FROM incidents"), "2");
+
+    // A malformed entry is refused whole with a clear reason; nothing after it is lost: once
+    // the appliance sends it correctly, it and the rest arrive in order.
+    a.healing.lock().unwrap().push(link_proto::HealEntry {
+        tier: "L9".into(),
+        ..heal_entry(1201, "fixed")
+    });
+    a.healing.lock().unwrap().push(heal_entry(1202, "fixed"));
+    runtime.block_on(async {
+        let mut la = link(&base, &a_dir, &server_ca);
+        let err = la.step(&a).await.unwrap_err();
+        assert!(err.to_string().contains("unknown tier `L9`"), "{err}");
+    });
+    assert_eq!(sql("SELECT max(entry_id) FROM healing_log"), "1200");
+    a.healing.lock().unwrap()[1200].tier = "L1".into();
+
+    // Central Command is away meanwhile; the appliance goes on healing and updating.
+    drop(server);
+    a.healing
+        .lock()
+        .unwrap()
+        .extend((1203..=1210).map(|id| heal_entry(id, "fixed")));
+    *a.update.lock().unwrap() = link_proto::UpdateSummary {
+        current: "0.4.0".into(),
+        available: Some("0.5.0".into()),
+        state: "rolled_back".into(),
+        detail: Some("went back to the previous version: health check failed".into()),
+    };
+    runtime.block_on(async {
+        let mut la = link(&base, &a_dir, &server_ca);
+        let err = la.step(&a).await.unwrap_err();
+        assert!(matches!(err, LinkError::Unreachable { .. }), "{err}");
+    });
+    let _server = Server::start(dir, &url, port);
+    runtime.block_on(async {
+        let mut la = link(&base, &a_dir, &server_ca);
+        la.step(&a).await.unwrap();
+    });
+    assert_eq!(
+        sql("SELECT count(*) || ' ' || max(entry_id) FROM healing_log"),
+        "1210 1210"
+    );
+    assert_eq!(
+        sql(
+            "SELECT update_state || ' ' || update_available || ' ' || update_detail FROM appliances"
+        ),
+        "rolled_back 0.5.0 went back to the previous version: health check failed"
+    );
+    // The table the hostile name would have dropped is there, and the name is stored as sent.
+    assert_eq!(
+        sql(&format!(
+            "SELECT count(*) FROM incidents WHERE device = '{}'",
+            hostile.replace('\'', "''")
+        )),
+        "1"
+    );
 }

@@ -329,6 +329,17 @@ fn users_log_in_with_totp_and_never_see_another_partners_data() {
         &pg,
         "INSERT INTO alerts (partner_id, appliance_id, severity, kind, message) VALUES (1, 1, 'critical', 'evidence_fork', 'Acme appliance log rewritten')",
     );
+    // … an incident and a healing-log entry its appliance reported.
+    sql(
+        &pg,
+        "INSERT INTO incidents (appliance_id, incident_id, opened_at, device, check_id, severity, phase, updated_at, occurrences, flapping, acknowledged)
+         VALUES (1, 7, now(), 'Acme-FRONTDESK', 'WIN-BITLOCKER-001', 'high', 'escalated', now(), 2, false, false)",
+    );
+    sql(
+        &pg,
+        "INSERT INTO healing_log (appliance_id, entry_id, at, device, check_id, tier, rule, result)
+         VALUES (1, 1, now(), 'Acme-web1', 'LIN-SSH-001', 'L1', 'L1-LIN-SSH-001', 'fixed')",
+    );
     let (_server, port) = start(dir, &url);
 
     let runtime = tokio::runtime::Builder::new_current_thread()
@@ -382,6 +393,25 @@ fn users_log_in_with_totp_and_never_see_another_partners_data() {
         assert_eq!(
             sites.body[0]["practice"], "Practice <b>1</b>",
             "stored and returned as data"
+        );
+
+        // The site's incidents and healing log, as the appliance reported them.
+        let incidents = a.get("/v1/sites/1/incidents").await;
+        assert_eq!(incidents.status, 200);
+        assert_eq!(
+            (
+                incidents.body[0]["device"].as_str(),
+                incidents.body[0]["phase"].as_str()
+            ),
+            (Some("Acme-FRONTDESK"), Some("escalated"))
+        );
+        let healing = a.get("/v1/sites/1/healing").await;
+        assert_eq!(
+            (
+                healing.body[0]["tier"].as_str(),
+                healing.body[0]["result"].as_str()
+            ),
+            (Some("L1"), Some("fixed"))
         );
 
         // CSRF: a state-changing request without the session's token is refused.
@@ -504,6 +534,9 @@ fn users_log_in_with_totp_and_never_see_another_partners_data() {
             200
         );
         assert_eq!(auditor.get("/v1/alerts").await.status, 403);
+        assert_eq!(auditor.get("/v1/sites/1/incidents").await.status, 403);
+        assert_eq!(auditor.get("/v1/sites/1/healing").await.status, 403);
+        assert_eq!(viewer.get("/v1/sites/1/incidents").await.status, 200);
         assert_eq!(
             auditor
                 .get(&format!("/v1/appliances/{appliance}"))

@@ -1,6 +1,7 @@
 //! The link to the partner's Central Command (`[central]`): a background task that asks to be
-//! claimed with the console's claim code, then pushes the newest signed checkpoint and keeps the
-//! witness's cosignatures in the store (docs/CENTRAL-PROTOCOL.md). Outbound HTTPS only.
+//! claimed with the console's claim code, then pushes the newest signed checkpoint (keeping the
+//! witness's cosignatures in the store), device summaries, incidents, the healing log and the
+//! update state (docs/CENTRAL-PROTOCOL.md lists every field). Outbound HTTPS only.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -88,6 +89,82 @@ impl Appliance for ThisAppliance<'_> {
             })
             .collect();
         Ok((crate::now(), devices, compliance))
+    }
+
+    async fn incidents(&self) -> Result<Vec<link_proto::IncidentSummary>, String> {
+        let state = self.shared.state();
+        // No transition reasons: they can carry what a host printed.
+        Ok(state
+            .ledger
+            .all()
+            .into_iter()
+            .map(|incident| {
+                let skip = incident.transitions.len().saturating_sub(100);
+                link_proto::IncidentSummary {
+                    id: incident.id,
+                    device: incident.target.clone(),
+                    check: incident.check.clone(),
+                    severity: incident.severity.as_str().to_owned(),
+                    phase: enum_word(&incident.phase),
+                    opened_at: incident.opened_at,
+                    updated_at: incident.updated_at,
+                    occurrences: incident.occurrences,
+                    flapping: incident.flapping,
+                    acknowledged: incident.acknowledged,
+                    transitions: incident
+                        .transitions
+                        .iter()
+                        .skip(skip)
+                        .map(|t| link_proto::PhaseChange {
+                            at: t.at,
+                            from: enum_word(&t.from),
+                            to: enum_word(&t.to),
+                        })
+                        .collect(),
+                }
+            })
+            .collect())
+    }
+
+    async fn healing_after(
+        &self,
+        after: i64,
+        limit: usize,
+    ) -> Result<Vec<link_proto::HealEntry>, String> {
+        let attempts = self
+            .shared
+            .store
+            .heal_attempts_after(after, limit)
+            .await
+            .map_err(|err| err.to_string())?;
+        Ok(attempts
+            .into_iter()
+            .map(|(id, attempt)| link_proto::HealEntry {
+                id,
+                at: attempt.at,
+                device: attempt.target,
+                check: attempt.check,
+                tier: "L1".to_owned(),
+                rule: Some(attempt.rule),
+                result: if attempt.verified {
+                    "fixed"
+                } else {
+                    "not_fixed"
+                }
+                .to_owned(),
+                evidence_seq: attempt.evidence_seq,
+            })
+            .collect())
+    }
+
+    async fn update_state(&self) -> Result<link_proto::UpdateSummary, String> {
+        let state = crate::updates::state(&self.shared.settings.config.daemon.update_state_dir);
+        Ok(link_proto::UpdateSummary {
+            current: state.current,
+            available: state.available,
+            state: state.state,
+            detail: state.detail.map(|d| d.chars().take(500).collect()),
+        })
     }
 }
 

@@ -1,7 +1,8 @@
 //! The appliance side of the link to Central Command (docs/CENTRAL-PROTOCOL.md): one `step` at
 //! a time, it enrolls with the claim proof, collects the certificate once a partner has claimed
-//! the appliance, and pushes the newest checkpoint over mutual TLS, keeping the witness's
-//! cosignature. Its state survives restarts in `<dir>/state.json` and `<dir>/tls.key` (0600).
+//! the appliance, and pushes over mutual TLS the newest checkpoint (keeping the witness's
+//! cosignature), device summaries, incidents, the healing log and the update state, each only
+//! when it changed. Its state survives restarts in `<dir>/state.json` and `<dir>/tls.key` (0600).
 //! What it needs of the appliance (its evidence key, checkpoints, proofs, somewhere to keep
 //! cosignatures) comes through the [`Appliance`] trait.
 
@@ -50,6 +51,20 @@ pub trait Appliance {
     /// The devices and compliance now, for the partner's dashboard (no observed values, no
     /// addresses): `(POSIX seconds, devices, scores)`.
     fn devices(&self) -> impl Future<Output = Result<Snapshot, String>> + Send;
+    /// Every incident the appliance keeps now (open and recently closed), each whole.
+    fn incidents(
+        &self,
+    ) -> impl Future<Output = Result<Vec<link_proto::IncidentSummary>, String>> + Send;
+    /// Healing-log entries with an id above `after`, oldest first, at most `limit`.
+    fn healing_after(
+        &self,
+        after: i64,
+        limit: usize,
+    ) -> impl Future<Output = Result<Vec<link_proto::HealEntry>, String>> + Send;
+    /// The software and image-update state now.
+    fn update_state(
+        &self,
+    ) -> impl Future<Output = Result<link_proto::UpdateSummary, String>> + Send;
 }
 
 /// A device snapshot: when, the devices, the scores per framework.
@@ -134,6 +149,15 @@ struct State {
     /// SHA-256 (hex) of the last device snapshot Central Command took, without its time.
     #[serde(default)]
     devices_sent: Option<String>,
+    /// Per incident (`id@opened_at`), the SHA-256 (hex) of what Central Command took last.
+    #[serde(default)]
+    incidents_sent: std::collections::BTreeMap<String, String>,
+    /// The id of the newest healing-log entry Central Command took.
+    #[serde(default)]
+    healing_sent: i64,
+    /// SHA-256 (hex) of the update state Central Command took last.
+    #[serde(default)]
+    update_sent: Option<String>,
 }
 
 /// The link to one Central Command.
@@ -345,45 +369,40 @@ impl Link {
         }
     }
 
-    /// One step: enroll, collect the certificate, or push the newest checkpoint. Returns where
-    /// the link stands; an error means nothing changed and the step is to be retried later.
+    /// One step: enroll, collect the certificate, or push what changed (the newest checkpoint,
+    /// the device snapshot, incidents, healing-log entries, the update state). Returns where the
+    /// link stands; an error means the item that failed is to be retried on a later step (what
+    /// was taken before it stays taken).
     pub async fn step(&mut self, appliance: &impl Appliance) -> Result<LinkStatus, LinkError> {
         if self.state.appliance_id.is_none() {
             return self.enroll_or_pickup(appliance).await;
         }
         let status = self.push_checkpoint(appliance).await?;
         self.push_devices(appliance).await?;
+        self.push_incidents(appliance).await?;
+        self.push_healing(appliance).await?;
+        self.push_update(appliance).await?;
         Ok(status)
     }
 
-    /// Sends the device snapshot when it differs from the last one Central Command took.
-    async fn push_devices(&mut self, appliance: &impl Appliance) -> Result<(), LinkError> {
-        let (at, devices, compliance) = appliance.devices().await.map_err(LinkError::Local)?;
-        let digest = {
-            use sha2::Digest;
-            let bytes = serde_json::to_vec(&(&devices, &compliance)).unwrap_or_default();
-            hex::encode(sha2::Sha256::digest(&bytes))
-        };
-        if self.state.devices_sent.as_deref() == Some(digest.as_str()) {
-            return Ok(());
-        }
+    /// Pushes one item with the next sequence number; on a refusal, adopts the sequence number
+    /// Central Command expects so the next step retries in order.
+    async fn push_item(
+        &mut self,
+        what: &'static str,
+        item: PushItem,
+    ) -> Result<PushResponse, LinkError> {
         let request = PushRequest {
             seq: self.state.next_seq,
-            item: PushItem::Devices {
-                at,
-                devices,
-                compliance,
-            },
+            item,
         };
         match self
-            .post::<_, PushResponse>("the device summary", link_proto::path::PUSH, &request, true)
+            .post::<_, PushResponse>(what, link_proto::path::PUSH, &request, true)
             .await?
         {
             Ok((_, answer)) => {
                 self.state.next_seq = answer.next_seq;
-                self.state.devices_sent = Some(digest);
-                self.save()?;
-                Ok(())
+                Ok(answer)
             }
             Err((status, error)) => {
                 if let Some(next) = error.next_seq
@@ -393,12 +412,93 @@ impl Link {
                     self.save()?;
                 }
                 Err(LinkError::Refused {
-                    what: "the device summary",
+                    what,
                     status,
                     message: error.error,
                 })
             }
         }
+    }
+
+    /// Sends the device snapshot when it differs from the last one Central Command took.
+    async fn push_devices(&mut self, appliance: &impl Appliance) -> Result<(), LinkError> {
+        let (at, devices, compliance) = appliance.devices().await.map_err(LinkError::Local)?;
+        let digest = digest(&(&devices, &compliance));
+        if self.state.devices_sent.as_deref() == Some(digest.as_str()) {
+            return Ok(());
+        }
+        let item = PushItem::Devices {
+            at,
+            devices,
+            compliance,
+        };
+        self.push_item("the device summary", item).await?;
+        self.state.devices_sent = Some(digest);
+        self.save()
+    }
+
+    /// Sends the incidents that changed since Central Command last took them, in batches.
+    async fn push_incidents(&mut self, appliance: &impl Appliance) -> Result<(), LinkError> {
+        let incidents = appliance.incidents().await.map_err(LinkError::Local)?;
+        let mut changed = Vec::new();
+        let mut kept = std::collections::BTreeMap::new();
+        for incident in incidents {
+            let key = format!("{}@{}", incident.id, incident.opened_at);
+            let sum = digest(&incident);
+            if self.state.incidents_sent.get(&key) != Some(&sum) {
+                changed.push((key.clone(), sum.clone(), incident));
+            }
+            kept.insert(key, sum);
+        }
+        // Forget incidents the appliance no longer keeps: Central Command keeps their history.
+        self.state
+            .incidents_sent
+            .retain(|key, _| kept.contains_key(key));
+        for batch in changed.chunks(link_proto::MAX_BATCH) {
+            let item = PushItem::Incidents {
+                incidents: batch.iter().map(|(_, _, i)| i.clone()).collect(),
+            };
+            self.push_item("the incidents", item).await?;
+            for (key, sum, _) in batch {
+                self.state.incidents_sent.insert(key.clone(), sum.clone());
+            }
+            self.save()?;
+        }
+        Ok(())
+    }
+
+    /// Sends healing-log entries after the last one Central Command took, in batches, in order.
+    async fn push_healing(&mut self, appliance: &impl Appliance) -> Result<(), LinkError> {
+        loop {
+            let entries = appliance
+                .healing_after(self.state.healing_sent, link_proto::MAX_BATCH)
+                .await
+                .map_err(LinkError::Local)?;
+            let Some(last) = entries.last().map(|entry| entry.id) else {
+                return Ok(());
+            };
+            let full = entries.len() >= link_proto::MAX_BATCH;
+            self.push_item("the healing log", PushItem::Healing { entries })
+                .await?;
+            self.state.healing_sent = last;
+            self.save()?;
+            if !full {
+                return Ok(());
+            }
+        }
+    }
+
+    /// Sends the update state when it changed.
+    async fn push_update(&mut self, appliance: &impl Appliance) -> Result<(), LinkError> {
+        let state = appliance.update_state().await.map_err(LinkError::Local)?;
+        let sum = digest(&state);
+        if self.state.update_sent.as_deref() == Some(sum.as_str()) {
+            return Ok(());
+        }
+        self.push_item("the update state", PushItem::Update { state })
+            .await?;
+        self.state.update_sent = Some(sum);
+        self.save()
     }
 
     async fn enroll_or_pickup(
@@ -593,6 +693,13 @@ impl Link {
             }
         }
     }
+}
+
+/// SHA-256 (hex) of a value's JSON: what was sent, to send only changes.
+fn digest(value: &impl Serialize) -> String {
+    use sha2::Digest;
+    let bytes = serde_json::to_vec(value).unwrap_or_default();
+    hex::encode(sha2::Sha256::digest(&bytes))
 }
 
 /// An error and its causes on one line (reqwest hides the TLS reason in its source chain).

@@ -215,6 +215,133 @@ pub enum PushItem {
         /// The site's score per framework.
         compliance: Vec<FrameworkSummary>,
     },
+    /// Incidents that changed since the last push, each whole with its phase changes.
+    Incidents {
+        /// At most [`MAX_BATCH`].
+        incidents: Vec<IncidentSummary>,
+    },
+    /// Healing-log entries after the last one pushed, oldest first.
+    Healing {
+        /// At most [`MAX_BATCH`], ids increasing.
+        entries: Vec<HealEntry>,
+    },
+    /// The appliance's software and image-update state, when it changed.
+    Update {
+        /// The state now.
+        state: UpdateSummary,
+    },
+}
+
+/// The most incidents or healing entries one push may carry.
+pub const MAX_BATCH: usize = 500;
+
+/// The incident phases, as pushed.
+pub const INCIDENT_PHASES: [&str; 5] = ["open", "healing", "escalated", "resolved", "closed"];
+/// The severities, as pushed.
+pub const SEVERITIES: [&str; 4] = ["low", "medium", "high", "critical"];
+/// The healing tiers: L1 deterministic runbooks, L2 the guarded LLM, L3 a person.
+pub const TIERS: [&str; 3] = ["L1", "L2", "L3"];
+/// The outcomes of a healing entry.
+pub const HEAL_RESULTS: [&str; 3] = ["fixed", "not_fixed", "escalated"];
+/// The image-update states, as `osiris status` words them.
+pub const UPDATE_STATES: [&str; 9] = [
+    "unavailable",
+    "idle",
+    "downloaded",
+    "verified",
+    "staged",
+    "pending_health",
+    "good",
+    "rolled_back",
+    "unknown",
+];
+
+/// One incident in a [`PushItem::Incidents`] push: one problem of one device and check. The
+/// appliance's incident id and its opening time together name it (ids restart if the appliance's
+/// state is ever reset).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct IncidentSummary {
+    /// The appliance's incident id.
+    pub id: u64,
+    /// The device (host or AD computer name).
+    pub device: String,
+    /// The failed check's catalogue id.
+    pub check: String,
+    /// `low`, `medium`, `high` or `critical`.
+    pub severity: String,
+    /// `open`, `healing`, `escalated`, `resolved` or `closed`.
+    pub phase: String,
+    /// POSIX seconds.
+    pub opened_at: i64,
+    /// POSIX seconds of the last change.
+    pub updated_at: i64,
+    /// Failed scans seen while it was open.
+    pub occurrences: u32,
+    /// Resolving and failing again repeatedly.
+    pub flapping: bool,
+    /// A person acknowledged it.
+    pub acknowledged: bool,
+    /// Its phase changes, oldest first (at most 100, the newest kept). No reason text: that can
+    /// carry what a host printed.
+    pub transitions: Vec<PhaseChange>,
+}
+
+/// One phase change of an incident.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PhaseChange {
+    /// POSIX seconds.
+    pub at: i64,
+    /// The phase before.
+    pub from: String,
+    /// The phase after.
+    pub to: String,
+}
+
+/// One healing-log entry: what a tier did about one failed check.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HealEntry {
+    /// The appliance's entry id, increasing.
+    pub id: i64,
+    /// POSIX seconds.
+    pub at: i64,
+    /// The device.
+    pub device: String,
+    /// The check's catalogue id.
+    pub check: String,
+    /// `L1`, `L2` or `L3`.
+    pub tier: String,
+    /// The rule (L1) or runbook that acted, if any.
+    pub rule: Option<String>,
+    /// `fixed`, `not_fixed` or `escalated`.
+    pub result: String,
+    /// The evidence bundle that records it (its sequence number in the log).
+    pub evidence_seq: Option<u64>,
+}
+
+/// The appliance's software and update state in a [`PushItem::Update`] push.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UpdateSummary {
+    /// The running osiris version.
+    pub current: String,
+    /// The image version offered or being installed, if any.
+    pub available: Option<String>,
+    /// One of [`UPDATE_STATES`].
+    pub state: String,
+    /// The updater's own words on it (at most 500 characters), e.g. why it rolled back.
+    pub detail: Option<String>,
+}
+
+/// Whether a catalogue or rule id is acceptable: 1–64 ASCII letters, digits, `-`, `_`, `.`.
+pub fn is_id(text: &str) -> bool {
+    !text.is_empty()
+        && text.len() <= 64
+        && text
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_' || b == b'.')
 }
 
 /// One device in a [`PushItem::Devices`] snapshot: what the partner's dashboard shows, never an

@@ -448,6 +448,41 @@ impl Store {
             .collect())
     }
 
+    /// Remediation attempts with a row id above `after`, oldest first, at most `limit`: the
+    /// healing log as Central Command receives it (the id is its cursor).
+    pub async fn heal_attempts_after(
+        &self,
+        after: i64,
+        limit: usize,
+    ) -> Result<Vec<(i64, HealAttempt)>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT id, rule, target, check_id, at, result, evidence_seq FROM heal_attempts WHERE id > ? ORDER BY id LIMIT ?",
+        )
+        .bind(after)
+        .bind(i64::try_from(limit).unwrap_or(i64::MAX))
+        .fetch_all(&self.readers)
+        .await
+        .map_err(|err| classify(&self.db_path, "reading heal attempts", err))?;
+        Ok(rows
+            .iter()
+            .map(|row| {
+                (
+                    row.get("id"),
+                    HealAttempt {
+                        rule: row.get("rule"),
+                        target: row.get("target"),
+                        check: row.get("check_id"),
+                        at: row.get("at"),
+                        verified: row.get::<String, _>("result") == "verified",
+                        evidence_seq: row
+                            .get::<Option<i64>, _>("evidence_seq")
+                            .map(|seq| seq as u64),
+                    },
+                )
+            })
+            .collect())
+    }
+
     /// Every stored OpenTimestamps proof, by checkpoint size.
     pub async fn ots_proofs(&self) -> Result<Vec<OtsProof>, StoreError> {
         let rows = sqlx::query(

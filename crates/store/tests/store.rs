@@ -545,5 +545,28 @@ async fn heal_attempts_are_kept_and_read_back_by_time() {
         .await
         .expect("reopen");
     assert_eq!(store.heal_attempts_since(0).await.expect("read").len(), 3);
+    // The healing log Central Command receives: by row id after a cursor, in pages.
+    let first = store.heal_attempts_after(0, 2).await.expect("page 1");
+    assert_eq!(
+        first.iter().map(|(_, a)| a.at).collect::<Vec<_>>(),
+        vec![100, 200]
+    );
+    let rest = store
+        .heal_attempts_after(first[1].0, 2)
+        .await
+        .expect("page 2");
+    assert_eq!(
+        rest.iter()
+            .map(|(_, a)| (a.at, a.verified))
+            .collect::<Vec<_>>(),
+        vec![(300, true)]
+    );
+    assert!(
+        store
+            .heal_attempts_after(rest[0].0, 2)
+            .await
+            .expect("page 3")
+            .is_empty()
+    );
     store.close().await;
 }
