@@ -207,6 +207,8 @@ pub(crate) fn run(
 /// The vault path and key source: flags first, then the configuration, then the defaults.
 /// Terminal echo turned off on a terminal until dropped; the previous modes come back then.
 /// Newlines are still echoed (`ECHONL`), so the cursor moves on as the user presses Enter.
+/// Interrupted meanwhile (Ctrl-C, `kill`, the terminal closing), the modes come back too and
+/// the command exits with the shell's code for that signal, having stored nothing.
 struct EchoOff {
     tty: std::io::Stdin,
     saved: rustix::termios::Termios,
@@ -215,7 +217,56 @@ struct EchoOff {
 impl EchoOff {
     fn new(tty: std::io::Stdin) -> anyhow::Result<EchoOff> {
         use rustix::termios::{LocalModes, OptionalActions, tcgetattr, tcsetattr};
+        use tokio::signal::unix::{SignalKind, signal};
         let saved = tcgetattr(&tty).context("reading the terminal's modes to turn echo off")?;
+        // Catch the signals before echo goes off, so none can end the command in between: the
+        // watcher thread says when it listens.
+        let restore = saved.clone();
+        // Its own handle on standard error: the command holds the stream's lock while it reads.
+        let mut stderr = std::fs::File::from(
+            std::os::fd::AsFd::as_fd(&std::io::stderr())
+                .try_clone_to_owned()
+                .context("duplicating standard error")?,
+        );
+        let (listening, ready) = std::sync::mpsc::channel::<Result<(), String>>();
+        std::thread::spawn(move || {
+            let runtime = match tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+            {
+                Ok(runtime) => runtime,
+                Err(err) => {
+                    let _ = listening.send(Err(err.to_string()));
+                    return;
+                }
+            };
+            let code = runtime.block_on(async {
+                let streams = (
+                    signal(SignalKind::interrupt()),
+                    signal(SignalKind::terminate()),
+                    signal(SignalKind::hangup()),
+                );
+                let (Ok(mut interrupt), Ok(mut terminate), Ok(mut hangup)) = streams else {
+                    let _ = listening.send(Err("cannot watch for Ctrl-C".to_owned()));
+                    return None;
+                };
+                let _ = listening.send(Ok(()));
+                Some(tokio::select! {
+                    _ = interrupt.recv() => 130,
+                    _ = terminate.recv() => 143,
+                    _ = hangup.recv() => 129,
+                })
+            });
+            if let Some(code) = code {
+                let _ = tcsetattr(std::io::stdin(), OptionalActions::Now, &restore);
+                let _ = writeln!(stderr, "\ninterrupted: nothing was stored");
+                std::process::exit(code);
+            }
+        });
+        ready
+            .recv()
+            .map_err(|_| anyhow::anyhow!("the signal watcher stopped"))?
+            .map_err(|err| anyhow::anyhow!("watching for Ctrl-C: {err}"))?;
         let mut quiet = saved.clone();
         quiet
             .local_modes

@@ -23,14 +23,14 @@ pub enum TlsMode {
     StartTls,
 }
 
-/// The bind password; never printed by `Debug`.
+/// The bind password; never printed by `Debug`, wiped from memory when dropped.
 #[derive(Clone)]
-pub struct BindPassword(String);
+pub struct BindPassword(zeroize::Zeroizing<String>);
 
 impl BindPassword {
     /// Wraps a password (read it from a credential file, never from config).
-    pub fn new(password: String) -> BindPassword {
-        BindPassword(password)
+    pub fn new(password: impl Into<zeroize::Zeroizing<String>>) -> BindPassword {
+        BindPassword(password.into())
     }
 
     /// The password itself, for the bind.

@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
 use anyhow::Context;
+use zeroize::Zeroizing;
 
 use config::{PasswordSource, SshLogin};
 
@@ -70,11 +71,15 @@ impl Secrets {
     }
 
     /// A password from its file or its vault entry; `what` names the setting in messages.
-    pub fn password(&self, what: &str, source: &PasswordSource) -> anyhow::Result<String> {
+    pub fn password(
+        &self,
+        what: &str,
+        source: &PasswordSource,
+    ) -> anyhow::Result<Zeroizing<String>> {
         labelled(what, self.password_inner(source))
     }
 
-    fn password_inner(&self, source: &PasswordSource) -> anyhow::Result<String> {
+    fn password_inner(&self, source: &PasswordSource) -> anyhow::Result<Zeroizing<String>> {
         match source {
             PasswordSource::File(path) => read_password_file(path),
             PasswordSource::Credential(name) => {
@@ -85,7 +90,7 @@ impl Secrets {
                     ))
                     .into());
                 }
-                Ok(found.secret.expose().to_owned())
+                Ok(Zeroizing::new(found.secret.expose().to_owned()))
             }
         }
     }
@@ -112,10 +117,10 @@ impl Secrets {
                 Ok(match found.kind {
                     credentials::CredentialKind::SshKey => scan_ssh::SshAuth::KeyData {
                         name: name.clone(),
-                        private_key: found.secret.expose().to_owned(),
+                        private_key: Zeroizing::new(found.secret.expose().to_owned()),
                     },
                     _ => scan_ssh::SshAuth::Password {
-                        password: found.secret.expose().to_owned(),
+                        password: Zeroizing::new(found.secret.expose().to_owned()),
                     },
                 })
             }
@@ -133,10 +138,13 @@ fn labelled<T>(what: &str, res: anyhow::Result<T>) -> anyhow::Result<T> {
 }
 
 /// Reads a password file, refusing one others can read; the trailing newline is not part of it.
-pub fn read_password_file(path: &Path) -> anyhow::Result<String> {
+pub fn read_password_file(path: &Path) -> anyhow::Result<Zeroizing<String>> {
     setup::check_secret_file(path)?;
-    Ok(std::fs::read_to_string(path)
-        .with_context(|| format!("reading password file {}", path.display()))?
-        .trim_end_matches(['\n', '\r'])
-        .to_owned())
+    let text = Zeroizing::new(
+        std::fs::read_to_string(path)
+            .with_context(|| format!("reading password file {}", path.display()))?,
+    );
+    Ok(Zeroizing::new(
+        text.trim_end_matches(['\n', '\r']).to_owned(),
+    ))
 }

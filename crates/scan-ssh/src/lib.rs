@@ -14,6 +14,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use transport::{Session, Transport, TransportError};
+use zeroize::Zeroizing;
 
 pub use crate::known_hosts::{HostKey, KnownHosts, KnownHostsError};
 
@@ -44,10 +45,13 @@ pub enum SshAuth {
     /// A private key file (ed25519 or RSA, without passphrase).
     Key { private_key: PathBuf },
     /// A password, read by the caller from a 0600 credential file. Never printed.
-    Password { password: String },
+    Password { password: Zeroizing<String> },
     /// A private key held in memory (from the credential vault), in OpenSSH or PEM text form,
     /// without passphrase. Never printed, never written to disk.
-    KeyData { name: String, private_key: String },
+    KeyData {
+        name: String,
+        private_key: Zeroizing<String>,
+    },
 }
 
 /// Runs scripts on one target over SSH.
@@ -116,7 +120,7 @@ mod tests {
     #[test]
     fn debug_output_redacts_the_password() {
         let auth = SshAuth::Password {
-            password: "hunter2-secret".to_owned(),
+            password: "hunter2-secret".to_owned().into(),
         };
         let target = SshTarget {
             name: "db".to_owned(),

@@ -119,7 +119,7 @@ fn password_auth_logs_in() {
     let sshd = Sshd::start();
     let user = TempUser::create(false);
     let auth = SshAuth::Password {
-        password: user.password.clone(),
+        password: user.password.clone().into(),
     };
     // Issue 14 finding 9: on first contact, with no pin, the password is not sent to whoever
     // answers (here the real server, but it could be anyone on the LAN): refused before login,
@@ -167,7 +167,7 @@ fn wrong_password_is_an_auth_error_that_does_not_contain_the_password() {
     let user = TempUser::create(false);
     let wrong = format!("wrong-{}", random_hex(10));
     let auth = SshAuth::Password {
-        password: wrong.clone(),
+        password: wrong.clone().into(),
     };
     let mut pinned = target(&sshd, &user.name, auth);
     pinned.host_key = Some(sshd.host_fingerprint());
@@ -252,7 +252,7 @@ fn a_configured_host_key_is_enforced_before_logging_in() {
     let user = TempUser::create(false);
     for auth in [
         SshAuth::Password {
-            password: user.password.clone(),
+            password: user.password.clone().into(),
         },
         SshAuth::Key {
             private_key: impostor.client_key.clone(),
@@ -325,7 +325,7 @@ fn hostile_host_and_user_names_are_refused_before_any_connection() {
         port: 22,
         user: user.to_owned(),
         auth: SshAuth::Password {
-            password: "p".to_owned(),
+            password: "p".to_owned().into(),
         },
         become_root: false,
         connect_timeout: Duration::from_secs(1),

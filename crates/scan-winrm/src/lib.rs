@@ -82,7 +82,8 @@ pub struct WinRmTarget {
     pub auth: Auth,
     /// `user`, `DOMAIN\user` or `user@domain`.
     pub user: String,
-    pub password: String,
+    /// Wiped from memory when the target is dropped.
+    pub password: zeroize::Zeroizing<String>,
     pub tls: Tls,
     /// The DNS name the HTTPS certificate must be valid for, while the connection goes to
     /// `address` (an IP address): set for hosts found in the directory, whose address came from
@@ -193,7 +194,7 @@ impl WinRmTransport {
             max_output_bytes: Some(transport::MAX_OUTPUT + 64 * 1024),
             ..WinrmConfig::default()
         };
-        let credentials = WinrmCredentials::new(username, target.password.clone(), domain);
+        let credentials = WinrmCredentials::new(username, target.password.to_string(), domain);
         let mut builder = WinrmClient::builder(config)
             .tls_provider(TlsProvider::Ring)
             .credentials(credentials);
@@ -542,7 +543,7 @@ mod tests {
             https: true,
             auth: Auth::Ntlm,
             user: "LAB\\administrator".to_owned(),
-            password: "s3cret-Passw0rd".to_owned(),
+            password: "s3cret-Passw0rd".to_owned().into(),
             tls: Tls::SystemRoots,
             server_name: None,
             connect_timeout: Duration::from_secs(5),

@@ -15,7 +15,7 @@ fn target(port: u16) -> WinRmTarget {
         https: false,
         auth: Auth::Ntlm,
         user: "administrator".to_owned(),
-        password: "Passw0rd!".to_owned(),
+        password: "Passw0rd!".to_owned().into(),
         tls: Tls::SystemRoots,
         server_name: None,
         connect_timeout: Duration::from_secs(2),

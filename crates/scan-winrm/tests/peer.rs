@@ -54,7 +54,7 @@ fn target(peer: &FakeWinrm, https: bool, auth: Auth, tls: Tls) -> WinRmTarget {
         https,
         auth,
         user: format!("{}\\{}", FakeWinrm::DOMAIN, FakeWinrm::USER),
-        password: FakeWinrm::PASSWORD.to_owned(),
+        password: FakeWinrm::PASSWORD.to_owned().into(),
         tls,
         server_name: None,
         connect_timeout: Duration::from_secs(5),
@@ -190,7 +190,7 @@ fn wrong_password_untrusted_certificate_and_wrong_pin_are_clear_errors() {
     let dir = tempfile::tempdir().unwrap();
     let Some(peer) = peer(dir.path()) else { return };
     let wrong = WinRmTarget {
-        password: "not-it".to_owned(),
+        password: "not-it".to_owned().into(),
         ..target(&peer, false, Auth::Ntlm, Tls::SystemRoots)
     };
     let err = WinRmTransport::new(wrong).unwrap().open().err().unwrap();

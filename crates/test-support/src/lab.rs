@@ -16,12 +16,26 @@ pub struct Lab {
     script: PathBuf,
     /// `lab.env`, parsed.
     pub env: BTreeMap<String, String>,
+    /// The machine-wide lab lock, held until the lab is down.
+    _lock: std::fs::File,
 }
+
+/// The lab's namespaces and addresses are fixed, so one lab runs on a machine at a time: every
+/// `Lab::up` (any test binary, any checkout) waits for this lock.
+const LOCK: &str = "/run/lock/osiris-lab.lock";
 
 impl Lab {
     /// `lab up` in `dir` with the given settings (`LAB_TARGETS`, `LAB_WIN_TARGETS`, `LAB_DC`, …).
     pub fn up(dir: &Path, settings: &[(&str, &str)]) -> Lab {
         let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../vm-tests/lab/lab");
+        let lock = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(LOCK)
+            .unwrap_or_else(|err| panic!("opening the lab lock {LOCK}: {err}"));
+        lock.lock()
+            .unwrap_or_else(|err| panic!("taking the lab lock {LOCK}: {err}"));
         let mut command = Command::new(&script);
         command.arg("up").env("LAB_DIR", dir);
         for (key, value) in settings {
@@ -33,6 +47,7 @@ impl Lab {
             dir: dir.to_owned(),
             script,
             env: BTreeMap::new(),
+            _lock: lock,
         };
         assert!(
             out.status.success(),
@@ -86,6 +101,7 @@ impl Lab {
 
 impl Drop for Lab {
     fn drop(&mut self) {
+        // The lock is released after this, when the file is closed.
         let _ = Command::new(&self.script)
             .arg("down")
             .env("LAB_DIR", &self.dir)

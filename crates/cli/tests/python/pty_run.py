@@ -1,11 +1,13 @@
 """Run a command on a real pseudo-terminal, type a secret when it asks, and report what the
 terminal showed: `pty_run.py SECRET PROMPT_WORDS -- ARGV...` prints JSON with the screen
-output, the exit code and whether echo is on again afterwards."""
+output, the exit code and whether echo is on again afterwards. SECRET `<SIGINT>` presses
+Ctrl-C at the prompt instead (the signal the terminal would send) and types nothing."""
 
 import json
 import os
 import pty
 import select
+import signal
 import subprocess
 import sys
 import termios
@@ -33,9 +35,13 @@ def read_for(seconds):
 deadline = time.time() + 20
 while prompt not in screen and proc.poll() is None and time.time() < deadline:
     read_for(0.1)
-os.write(master, secret + b"\n")
-read_for(0.5)
-os.write(master, b"\x04")
+if secret == b"<SIGINT>":
+    read_for(0.3)
+    os.kill(proc.pid, signal.SIGINT)
+else:
+    os.write(master, secret + b"\n")
+    read_for(0.5)
+    os.write(master, b"\x04")
 while proc.poll() is None and time.time() < deadline:
     read_for(0.1)
 read_for(0.3)
