@@ -89,13 +89,16 @@ fn rogue_and_out_of_scope_computers_receive_nothing() {
         user_sid
     );
 
-    // The administrator's group of computers to scan: WS001 only (WS002 stays in the OU, outside
-    // the group).
+    // The administrator's group of computers to scan holds the group "Front desk PCs", which
+    // holds WS001: a member through a group inside the scope group (WS002 stays in the OU,
+    // outside both).
     let dc_url = format!("ldap://{}", env["LAB_DC_HOST"]);
     let admin_login = format!("-UAdministrator%{}", admin.trim());
     for args in [
         &["group", "add", "Scanned PCs"][..],
-        &["group", "addmembers", "Scanned PCs", "WS001$"][..],
+        &["group", "add", "Front desk PCs"][..],
+        &["group", "addmembers", "Scanned PCs", "Front desk PCs"][..],
+        &["group", "addmembers", "Front desk PCs", "WS001$"][..],
     ] {
         let out = Command::new("samba-tool")
             .args(args)
@@ -210,7 +213,8 @@ fn rogue_and_out_of_scope_computers_receive_nothing() {
             "not a member of the scanned group (workstations.group = CN=Scanned PCs,CN=Users,{base_dn})"
         )
     );
-    // The legitimate workstation is scanned over HTTPS, its certificate verified for its name.
+    // The legitimate workstation, in the scope group through "Front desk PCs", is scanned over
+    // HTTPS, its certificate verified for its name.
     assert_eq!(summary["checked"], 1, "{summary:#}");
     let results = scan["results"].as_array().unwrap();
     assert!(

@@ -237,19 +237,65 @@ impl Session {
         cfg: &DirectoryConfig,
         now: OffsetDateTime,
     ) -> Result<Inventory, DiscoveryError> {
+        let mut computers = Vec::new();
+        let n_pages = self
+            .paged(
+                cfg,
+                "(objectCategory=computer)",
+                &COMPUTER_ATTRIBUTES,
+                |entry| {
+                    let raw = raw_computer(entry);
+                    computers.push(computer_from_raw(&raw, now, cfg.stale_after_days));
+                },
+            )
+            .await
+            .map_err(|(reason, n_pages)| DiscoveryError::SearchFailed {
+                address: self.address.clone(),
+                n_pages,
+                n_computers: computers.len(),
+                reason,
+            })?;
+        // The groups and the groups they are in, so a scope group reaches computers placed in
+        // groups inside it.
+        let mut parents = std::collections::BTreeMap::new();
+        self.paged(cfg, "(objectCategory=group)", &["memberOf"], |entry| {
+            let up = entry.attrs.get("memberOf").cloned().unwrap_or_default();
+            if !up.is_empty() {
+                parents.insert(entry.dn.to_lowercase(), up);
+            }
+        })
+        .await
+        .map_err(|(reason, n_pages)| DiscoveryError::SearchFailed {
+            address: self.address.clone(),
+            n_pages,
+            n_computers: computers.len(),
+            reason: format!("reading the groups: {reason}"),
+        })?;
+        crate::inventory::nest_groups(&mut computers, &parents);
+        tracing::debug!(
+            n_computers = computers.len(),
+            n_nested_groups = parents.len(),
+            n_pages,
+            dc = %self.address,
+            "Computer search finished."
+        );
+        Ok(build_inventory(computers, n_pages, self.address.clone()))
+    }
+
+    /// Runs a paged subtree search under the base DN, handing each entry to `each`; returns the
+    /// number of pages, or why it failed and after how many pages.
+    async fn paged(
+        &mut self,
+        cfg: &DirectoryConfig,
+        filter: &str,
+        attributes: &[&str],
+        mut each: impl FnMut(SearchEntry),
+    ) -> Result<u32, (String, u32)> {
         let base_dn = cfg.effective_base_dn();
         let page_size = i32::try_from(cfg.page_size.clamp(1, 1000)).unwrap_or(1000);
-        let mut computers = Vec::new();
         let mut n_pages: u32 = 0;
         let mut cookie = Vec::new();
         loop {
-            let failed =
-                |reason: String, n_pages: u32, n_computers: usize| DiscoveryError::SearchFailed {
-                    address: self.address.clone(),
-                    n_pages,
-                    n_computers,
-                    reason,
-                };
             let control = PagedResults {
                 size: page_size,
                 cookie: std::mem::take(&mut cookie),
@@ -258,26 +304,19 @@ impl Session {
                 .ldap
                 .with_controls(control)
                 .with_timeout(cfg.timeout)
-                .search(
-                    &base_dn,
-                    Scope::Subtree,
-                    "(objectCategory=computer)",
-                    COMPUTER_ATTRIBUTES.as_slice(),
-                )
+                .search(&base_dn, Scope::Subtree, filter, attributes.to_vec())
                 .await
-                .map_err(|err| failed(err.to_string(), n_pages, computers.len()))?;
+                .map_err(|err| (err.to_string(), n_pages))?;
             let ldap3::SearchResult(entries, result) = search;
             if result.rc != 0 {
-                return Err(failed(
+                return Err((
                     format!("LDAP result {}: {}", result.rc, result.text),
                     n_pages,
-                    computers.len(),
                 ));
             }
             n_pages += 1;
             for entry in entries {
-                let raw = raw_computer(SearchEntry::construct(entry));
-                computers.push(computer_from_raw(&raw, now, cfg.stale_after_days));
+                each(SearchEntry::construct(entry));
             }
             cookie = result
                 .ctrls
@@ -288,16 +327,9 @@ impl Session {
                 })
                 .unwrap_or_default();
             if cookie.is_empty() {
-                break;
+                return Ok(n_pages);
             }
         }
-        tracing::debug!(
-            n_computers = computers.len(),
-            n_pages,
-            dc = %self.address,
-            "Computer search finished."
-        );
-        Ok(build_inventory(computers, n_pages, self.address.clone()))
     }
 
     async fn search_names(

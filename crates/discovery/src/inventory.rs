@@ -67,12 +67,39 @@ pub struct Computer {
     pub primary_group_id: Option<u32>,
     /// At least one attribute value contained control characters (escaped in this struct).
     pub has_control_characters: bool,
-    /// `memberOf`: the groups the object is a direct member of (nested groups are not followed).
+    /// `memberOf`: the groups the object is a direct member of.
     pub member_of: Vec<String>,
+    /// Every group the object belongs to, directly or through groups inside groups, sorted
+    /// (filled in by [`nest_groups`] from the directory's groups; empty until then).
+    pub groups: Vec<String>,
     /// `mS-DS-CreatorSID` as text (`S-1-5-21-…`): a non-administrator created this object through
     /// the machine account quota. An unparseable value is kept as `unparseable SID <hex>`, never
     /// dropped.
     pub creator_sid: Option<String>,
+}
+
+/// Fills in each computer's [`Computer::groups`]: its direct groups and, through `parents`
+/// (each group's distinguished name, in lower case, to the groups it is a direct member of), the
+/// groups those belong to, and so on. A loop of groups inside each other ends where it closes.
+pub fn nest_groups(
+    computers: &mut [Computer],
+    parents: &std::collections::BTreeMap<String, Vec<String>>,
+) {
+    for computer in computers {
+        let mut seen = std::collections::BTreeMap::new();
+        let mut queue: Vec<String> = computer.member_of.clone();
+        while let Some(group) = queue.pop() {
+            let key = group.to_lowercase();
+            if seen.contains_key(&key) {
+                continue;
+            }
+            if let Some(up) = parents.get(&key) {
+                queue.extend(up.iter().cloned());
+            }
+            seen.insert(key, group);
+        }
+        computer.groups = seen.into_values().collect();
+    }
 }
 
 /// The result of one complete discovery: every computer object under the base DN.
@@ -326,6 +353,7 @@ pub fn computer_from_raw(
         primary_group_id,
         has_control_characters,
         member_of,
+        groups: Vec::new(),
         creator_sid: raw.creator_sid.as_deref().map(sid_to_string),
     }
 }
@@ -479,6 +507,49 @@ mod tests {
             Some("S-1-5-21-1004336348-1177238915-682003330-1105")
         );
         assert_eq!(parsed.member_of, ["CN=Scanned PCs,DC=lab,DC=example"]);
+    }
+
+    #[test]
+    fn groups_inside_groups_are_followed_and_loops_end() {
+        let mut computer = computer_from_raw(
+            &RawComputer {
+                member_of: vec!["CN=Front Desk,OU=Groups,DC=lab,DC=example".to_owned()],
+                ..raw("WS1", Some("Windows 11 Pro"), "4096", "515")
+            },
+            NOW,
+            90,
+        );
+        let mut loner = computer_from_raw(&raw("WS2", None, "4096", "515"), NOW, 90);
+        loner.member_of = vec!["CN=Lonely,DC=lab,DC=example".to_owned()];
+        let parents = std::collections::BTreeMap::from([
+            (
+                "cn=front desk,ou=groups,dc=lab,dc=example".to_owned(),
+                vec!["CN=Scanned PCs,DC=lab,DC=example".to_owned()],
+            ),
+            (
+                "cn=scanned pcs,dc=lab,dc=example".to_owned(),
+                vec!["CN=All PCs,DC=lab,DC=example".to_owned()],
+            ),
+            // A loop: All PCs is inside Front Desk again.
+            (
+                "cn=all pcs,dc=lab,dc=example".to_owned(),
+                vec!["CN=FRONT DESK,OU=Groups,DC=lab,DC=example".to_owned()],
+            ),
+        ]);
+        let mut both = [computer.clone(), loner];
+        nest_groups(&mut both, &parents);
+        assert_eq!(
+            both[0].groups,
+            [
+                "CN=All PCs,DC=lab,DC=example",
+                "CN=Front Desk,OU=Groups,DC=lab,DC=example",
+                "CN=Scanned PCs,DC=lab,DC=example",
+            ]
+        );
+        assert_eq!(both[1].groups, ["CN=Lonely,DC=lab,DC=example"]);
+        computer.member_of.clear();
+        nest_groups(std::slice::from_mut(&mut computer), &parents);
+        assert!(computer.groups.is_empty());
     }
 
     #[test]

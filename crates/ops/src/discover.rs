@@ -232,6 +232,10 @@ pub struct LatestComputer {
     /// Direct group memberships (distinguished names).
     #[serde(default)]
     pub member_of: Vec<String>,
+    /// Every group, directly or through groups inside groups (empty in an inventory kept before
+    /// nested groups were followed).
+    #[serde(default)]
+    pub groups: Vec<String>,
     /// `mS-DS-CreatorSID`: set when a non-administrator created the object.
     #[serde(default)]
     pub creator_sid: Option<String>,
@@ -261,6 +265,7 @@ impl From<&discovery::Computer> for LatestComputer {
             stale: c.stale,
             dn: c.dn.clone(),
             member_of: c.member_of.clone(),
+            groups: c.groups.clone(),
             creator_sid: c.creator_sid.clone(),
         }
     }
@@ -291,6 +296,7 @@ impl LatestComputer {
             primary_group_id: None,
             has_control_characters: false,
             member_of: self.member_of,
+            groups: self.groups,
             creator_sid: self.creator_sid,
         }
     }

@@ -223,9 +223,12 @@ fn out_of_scope(computer: &LatestComputer, scope: &config::WorkstationScope) -> 
     }
     if let Some(group) = &scope.group {
         let group_norm = normalize_dn(group);
+        // Members of groups inside the scope group count (`groups`); an inventory kept before
+        // those were followed has only the direct ones.
         if !computer
-            .member_of
+            .groups
             .iter()
+            .chain(&computer.member_of)
             .any(|dn| normalize_dn(dn) == group_norm)
         {
             return Some(format!(
@@ -348,7 +351,7 @@ mod tests {
     use super::*;
 
     /// `inventory`: one computer per line, `ACCOUNT DNS-NAME|- [class=…] [ou=…] [group=…]
-    /// [creator=SID] [disabled] [stale]` (the OU defaults to `Workstations`);
+    /// [nested=GROUP-THE-GROUP-IS-IN] [creator=SID] [disabled] [stale]` (the OU defaults to `Workstations`);
     /// `scope`: `ou=NAME`, `group=NAME` or both (space-separated), under `DC=clinic,DC=local`,
     /// plus any number of `approved=ACCOUNT`;
     /// `answers`: one probe answer per line, `dns-name IP` or `dns-name !reason`.
@@ -402,6 +405,11 @@ mod tests {
                     "member_of": word(&words, "group=")
                         .map(|g| vec![format!("CN={g},DC=clinic,DC=local")])
                         .unwrap_or_default(),
+                    "groups": word(&words, "group=")
+                        .into_iter()
+                        .chain(word(&words, "nested="))
+                        .map(|g| format!("CN={g},DC=clinic,DC=local"))
+                        .collect::<Vec<_>>(),
                     "creator_sid": word(&words, "creator="),
                 }))
                 .expect("fixture computer")
@@ -501,6 +509,29 @@ ws3.clinic.local !not in DNS: no such name
                 known 2, stale []
                 not checked WS1$: no DNS server to resolve it (set directory.resolver)
                 not checked WS2$: no DNS server to resolve it (set directory.resolver)
+            "#]],
+        );
+    }
+
+    #[test]
+    fn members_of_groups_inside_the_scope_group_are_in_scope() {
+        // FRONT$ is in "FrontDesk", which is inside "Scanned"; OTHER$'s group is inside another.
+        check(
+            r"
+FRONT$ front.clinic.local group=FrontDesk nested=Scanned
+OTHER$ other.clinic.local group=Lab nested=Research
+",
+            &[],
+            "ou=Workstations group=Scanned",
+            true,
+            "
+front.clinic.local 10.0.0.21
+other.clinic.local 10.0.0.22
+",
+            expect![[r#"
+                known 2, stale []
+                scan front.clinic.local at 10.0.0.21:Some(5986) verifying Some("front.clinic.local") (WindowsWorkstation, Https { auth: Ntlm, trust: CaFile("/ws-ca.pem") })
+                not checked OTHER$: not a member of the scanned group (workstations.group = CN=Scanned,DC=clinic,DC=local)
             "#]],
         );
     }
