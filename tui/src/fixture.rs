@@ -132,6 +132,7 @@ pub fn status() -> Status {
                 can_roll_back: false,
             },
         },
+        console: ConsoleLock::default(),
     }
 }
 
@@ -341,6 +342,7 @@ pub fn setup_state() -> SetupState {
         directory: None,
         credentials: Vec::new(),
         timezone: "UTC".into(),
+        pin_set: false,
     }
 }
 
