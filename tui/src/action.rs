@@ -3,7 +3,7 @@
 
 use api::{
     ConnectionTest, Device, DeviceClass, ExportResult, HealingEntry, HealingState, Incident,
-    SetupState, Status, Triggered,
+    SetupState, Status, Triggered, Unlocked,
 };
 
 use crate::model::Screen;
@@ -63,6 +63,8 @@ pub enum Action {
     // Time and terminal.
     /// The 2-second refresh timer.
     Tick,
+    /// The console's clock: time since it started (the idle lock counts on it).
+    Clock(std::time::Duration),
     Resize(u16, u16),
 
     // Daemon answers.
@@ -81,6 +83,8 @@ pub enum Action {
     Exported(Result<ExportResult, Failure>),
     /// The first mounted USB folder, to prefill the export path.
     UsbFound(Option<String>),
+    /// Answer to the PIN typed on the lock screen.
+    Unlocked(Result<Unlocked, Failure>),
 }
 
 /// Why a daemon request failed, already in plain words.
@@ -88,6 +92,8 @@ pub enum Action {
 pub struct Failure {
     /// True when nothing answers on the socket (the service is stopped or gone).
     pub daemon_down: bool,
+    /// True when the daemon refused because the console is locked (its unlock expired).
+    pub locked: bool,
     pub message: String,
 }
 
@@ -96,6 +102,7 @@ impl Failure {
     pub fn refused(message: impl Into<String>) -> Failure {
         Failure {
             daemon_down: false,
+            locked: false,
             message: message.into(),
         }
     }
@@ -104,6 +111,16 @@ impl Failure {
     pub fn down(message: impl Into<String>) -> Failure {
         Failure {
             daemon_down: true,
+            locked: false,
+            message: message.into(),
+        }
+    }
+
+    /// The daemon wants the PIN first (HTTP 423).
+    pub fn locked(message: impl Into<String>) -> Failure {
+        Failure {
+            daemon_down: false,
+            locked: true,
             message: message.into(),
         }
     }

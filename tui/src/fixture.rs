@@ -132,6 +132,10 @@ pub fn status() -> Status {
                 can_roll_back: false,
             },
         },
+        console: ConsoleLock {
+            pin_set: true,
+            lock_after_secs: 300,
+        },
     }
 }
 
@@ -341,6 +345,7 @@ pub fn setup_state() -> SetupState {
         directory: None,
         credentials: Vec::new(),
         timezone: "UTC".into(),
+        pin_set: false,
     }
 }
 
@@ -348,6 +353,7 @@ pub fn setup_state() -> SetupState {
 pub fn fresh_status() -> Status {
     let mut res = status();
     res.setup_complete = false;
+    res.console.pin_set = false;
     res.devices = DeviceCounts::default();
     res.last_scan_at = None;
     res.incidents = IncidentCounts::default();
@@ -378,11 +384,24 @@ pub fn fresh_status() -> Status {
     res
 }
 
-/// A console that has loaded the clinic's status and lists, at `size`.
+/// The clinic's console PIN in the recorded answers.
+pub const PIN: &str = "2468";
+
+/// The unlock token the recorded daemon gives for [`PIN`].
+pub fn unlocked() -> Unlocked {
+    Unlocked {
+        token: "0123456789abcdef".into(),
+        expires_after_secs: 300,
+    }
+}
+
+/// A console that has loaded the clinic's status, been unlocked with the PIN and loaded the
+/// lists, at `size`.
 pub fn loaded_model(size: (u16, u16)) -> Model {
     let mut model = Model::new(size);
     for action in [
         Action::StatusLoaded(Ok(status())),
+        Action::Unlocked(Ok(unlocked())),
         Action::DevicesLoaded(Ok(devices())),
         Action::IncidentsLoaded(Ok(incidents())),
         Action::HealingLoaded(Ok(healing())),
@@ -464,6 +483,17 @@ impl Recorded {
                 | "/v1/setup/credentials"
                 | "/v1/setup/timezone",
             ) => serde_json::to_vec(&setup_state()),
+            (Method::Post, "/v1/console/unlock") => {
+                let unlock: UnlockRequest = serde_json::from_slice(body).map_err(bad)?;
+                if unlock.pin != PIN {
+                    return Err("wrong PIN: wait 4 s before trying again".into());
+                }
+                serde_json::to_vec(&unlocked())
+            }
+            (Method::Post, "/v1/setup/pin") => serde_json::to_vec(&SetupState {
+                pin_set: true,
+                ..setup_state()
+            }),
             (Method::Post, "/v1/setup/complete") => serde_json::to_vec(&SetupState {
                 complete: true,
                 ..setup_state()

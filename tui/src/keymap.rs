@@ -14,6 +14,9 @@ pub fn action_for(model: &Model, key: KeyEvent) -> Option<Action> {
     if key.modifiers.contains(KeyModifiers::CONTROL) {
         return matches!(key.code, KeyCode::Char('c' | 'C')).then_some(Action::ForceQuitRequest);
     }
+    if locked(model) {
+        return text_key(key.code);
+    }
     match &model.modal {
         Some(Modal::Prompt(_)) => return text_key(key.code),
         Some(Modal::Confirm(_)) => {
@@ -55,6 +58,14 @@ pub fn action_for(model: &Model, key: KeyEvent) -> Option<Action> {
 
 /// The keys that work now, as (key, what it does), for the footer.
 pub fn hints(model: &Model) -> Vec<(&'static str, &'static str)> {
+    if locked(model) {
+        return vec![
+            ("0-9", "PIN"),
+            ("Enter", "Unlock"),
+            ("Esc", "Clear"),
+            ("Ctrl-C", "Quit"),
+        ];
+    }
     match &model.modal {
         Some(Modal::Prompt(_)) => return vec![("Enter", "OK"), ("Esc", "Cancel")],
         Some(Modal::Confirm(_)) => return vec![("Enter/Y", "Yes"), ("Esc/N", "No")],
@@ -123,6 +134,11 @@ pub fn hints(model: &Model) -> Vec<(&'static str, &'static str)> {
         },
     ));
     res
+}
+
+/// The lock screen has the keys (a quit question on top of it keeps its own).
+fn locked(model: &Model) -> bool {
+    model.lock.locked && !matches!(model.modal, Some(Modal::Confirm(_)))
 }
 
 fn text_key(code: KeyCode) -> Option<Action> {

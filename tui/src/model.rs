@@ -41,6 +41,29 @@ pub struct Model {
     pub in_flight: Vec<Pending>,
     /// Set when the user confirmed quitting.
     pub quit: bool,
+    /// The console PIN's idle lock.
+    pub lock: Lock,
+}
+
+/// The idle lock: with a console PIN set, the console starts locked and locks again after
+/// `Status.console.lock_after_secs` without a key; while locked it draws no site data and
+/// sends only status requests.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Lock {
+    pub locked: bool,
+    /// Digits typed on the lock screen (drawn as dots, sent once, then forgotten).
+    pub pin: String,
+    /// The daemon's answer to the last PIN, or why the console locked.
+    pub message: Option<Notice>,
+    /// A PIN is on its way to the daemon.
+    pub busy: bool,
+    /// The daemon's unlock token for the right PIN; sent with every request while unlocked.
+    pub token: Option<String>,
+    /// The console's clock (time since it started) as the runtime last told it
+    /// ([`crate::action::Action::Clock`]).
+    pub clock: std::time::Duration,
+    /// When a key was last pressed, on that clock.
+    pub last_key: std::time::Duration,
 }
 
 /// Whether the daemon answers.
@@ -216,6 +239,7 @@ pub enum WizardStep {
     Windows,
     Linux,
     Timezone,
+    Pin,
     Finish,
 }
 
@@ -261,11 +285,13 @@ pub enum FieldId {
     LinuxUser,
     LinuxPassword,
     Timezone,
+    Pin,
+    PinAgain,
 }
 
 impl FieldId {
     /// Every field, in [`FieldId::index`] order.
-    pub const ALL: [FieldId; 15] = [
+    pub const ALL: [FieldId; 17] = [
         FieldId::Interface,
         FieldId::Mode,
         FieldId::Address,
@@ -281,6 +307,8 @@ impl FieldId {
         FieldId::LinuxUser,
         FieldId::LinuxPassword,
         FieldId::Timezone,
+        FieldId::Pin,
+        FieldId::PinAgain,
     ];
 
     pub fn index(self) -> usize {
@@ -305,6 +333,8 @@ impl FieldId {
             FieldId::LinuxUser => "Linux account",
             FieldId::LinuxPassword => "Password",
             FieldId::Timezone => "Time zone",
+            FieldId::Pin => "Console PIN",
+            FieldId::PinAgain => "PIN again",
         }
     }
 
@@ -312,7 +342,11 @@ impl FieldId {
     pub fn is_secret(self) -> bool {
         matches!(
             self,
-            FieldId::BindPassword | FieldId::WindowsPassword | FieldId::LinuxPassword
+            FieldId::BindPassword
+                | FieldId::WindowsPassword
+                | FieldId::LinuxPassword
+                | FieldId::Pin
+                | FieldId::PinAgain
         )
     }
 
@@ -324,13 +358,14 @@ impl FieldId {
 
 impl WizardStep {
     /// Every step in order.
-    pub const ALL: [WizardStep; 7] = [
+    pub const ALL: [WizardStep; 8] = [
         WizardStep::Network,
         WizardStep::Claim,
         WizardStep::Directory,
         WizardStep::Windows,
         WizardStep::Linux,
         WizardStep::Timezone,
+        WizardStep::Pin,
         WizardStep::Finish,
     ];
 
@@ -347,6 +382,7 @@ impl WizardStep {
             WizardStep::Windows => "Windows credentials",
             WizardStep::Linux => "Linux credentials",
             WizardStep::Timezone => "Time zone",
+            WizardStep::Pin => "Console PIN",
             WizardStep::Finish => "Finish",
         }
     }
@@ -403,6 +439,7 @@ impl Wizard {
             WizardStep::Windows => &[WindowsUser, WindowsPassword],
             WizardStep::Linux => &[LinuxUser, LinuxPassword],
             WizardStep::Timezone => &[Timezone],
+            WizardStep::Pin => &[Pin, PinAgain],
             WizardStep::Finish => &[],
         };
         let mut res: Vec<Focusable> = fields.iter().copied().map(Focusable::Field).collect();
@@ -459,6 +496,7 @@ impl Model {
             size,
             in_flight: Vec::new(),
             quit: false,
+            lock: Lock::default(),
         }
     }
 
@@ -483,8 +521,21 @@ impl Model {
         self.status.as_ref().map(|s| s.now).unwrap_or_default()
     }
 
+    /// The daemon's console settings, once status arrived.
+    pub fn console(&self) -> Option<&api::ConsoleLock> {
+        self.status.as_ref().map(|s| &s.console)
+    }
+
+    /// True when a console PIN is set (the console locks when idle).
+    pub fn pin_set(&self) -> bool {
+        self.console().is_some_and(|c| c.pin_set)
+    }
+
     /// True when a text field has the keyboard (so letters are text, not commands).
     pub fn text_input_active(&self) -> bool {
+        if self.lock.locked && !matches!(self.modal, Some(Modal::Confirm(_))) {
+            return true;
+        }
         match &self.modal {
             Some(Modal::Prompt(_)) => return true,
             Some(_) => return false,

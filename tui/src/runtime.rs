@@ -24,6 +24,8 @@ pub struct Request {
     pub path: String,
     pub body: Option<Vec<u8>>,
     pub timeout: Duration,
+    /// The console's unlock token, sent as `X-Osiris-Unlock` while the console is unlocked.
+    pub unlock: Option<String>,
 }
 
 /// The daemon as the console needs it: something that answers requests. Implemented for
@@ -47,8 +49,11 @@ pub const REFRESH_EVERY: Duration = Duration::from_secs(2);
 
 impl Daemon for Client {
     fn send(&self, request: &Request) -> Result<Vec<u8>, Failure> {
-        self.clone()
-            .with_timeout(request.timeout)
+        let mut client = self.clone().with_timeout(request.timeout);
+        if let Some(token) = &request.unlock {
+            client = client.with_unlock_token(token);
+        }
+        client
             .send(request.method, &request.path, request.body.as_deref())
             .map_err(failure)
     }
@@ -60,6 +65,17 @@ pub fn call<E: Endpoint>(
     endpoint: &E,
     body: &E::Body,
     timeout: Duration,
+) -> Result<E::Answer, Failure> {
+    call_unlocked(daemon, endpoint, body, timeout, None)
+}
+
+/// [`call`] with the console's unlock token, if it holds one.
+pub fn call_unlocked<E: Endpoint>(
+    daemon: &dyn Daemon,
+    endpoint: &E,
+    body: &E::Body,
+    timeout: Duration,
+    unlock: Option<&str>,
 ) -> Result<E::Answer, Failure> {
     let body =
         match E::METHOD {
@@ -73,6 +89,7 @@ pub fn call<E: Endpoint>(
         path: endpoint.path(),
         body,
         timeout,
+        unlock: unlock.map(str::to_owned),
     };
     let answer = daemon.send(&request)?;
     serde_json::from_slice(&answer).map_err(|err| {
@@ -86,63 +103,62 @@ pub fn call<E: Endpoint>(
 
 /// Makes one request and turns the answer into the action that carries it.
 pub fn execute(daemon: &dyn Daemon, api_call: ApiCall) -> Action {
+    execute_unlocked(daemon, api_call, None)
+}
+
+/// [`execute`] with the console's unlock token (sent with every request while it holds one).
+pub fn execute_unlocked(daemon: &dyn Daemon, api_call: ApiCall, unlock: Option<&str>) -> Action {
     let quick = REQUEST_TIMEOUT;
+    macro_rules! call {
+        ($endpoint:expr, $body:expr, $timeout:expr $(,)?) => {
+            call_unlocked(daemon, $endpoint, $body, $timeout, unlock)
+        };
+    }
     match api_call {
-        ApiCall::Status => Action::StatusLoaded(call(daemon, &endpoint::Status, &(), quick)),
-        ApiCall::Setup => Action::SetupLoaded(call(daemon, &endpoint::Setup, &(), quick)),
-        ApiCall::Devices => Action::DevicesLoaded(call(daemon, &endpoint::Targets, &(), quick)),
-        ApiCall::Incidents => {
-            Action::IncidentsLoaded(call(daemon, &endpoint::Incidents, &(), quick))
-        }
-        ApiCall::Healing => Action::HealingLoaded(call(
-            daemon,
+        ApiCall::Status => Action::StatusLoaded(call!(&endpoint::Status, &(), quick)),
+        ApiCall::Setup => Action::SetupLoaded(call!(&endpoint::Setup, &(), quick)),
+        ApiCall::Devices => Action::DevicesLoaded(call!(&endpoint::Targets, &(), quick)),
+        ApiCall::Incidents => Action::IncidentsLoaded(call!(&endpoint::Incidents, &(), quick)),
+        ApiCall::Healing => Action::HealingLoaded(call!(
             &endpoint::Healing {
                 limit: HEALING_LIMIT,
             },
             &(),
             quick,
         )),
-        ApiCall::ScanNow => {
-            Action::ScanTriggered(call(daemon, &endpoint::ScanNow, &Empty {}, quick))
-        }
+        ApiCall::ScanNow => Action::ScanTriggered(call!(&endpoint::ScanNow, &Empty {}, quick)),
         ApiCall::PauseHealing(request) => {
-            Action::HealingToggled(call(daemon, &endpoint::PauseHealing, &request, quick))
+            Action::HealingToggled(call!(&endpoint::PauseHealing, &request, quick))
         }
         ApiCall::ResumeHealing(request) => {
-            Action::HealingToggled(call(daemon, &endpoint::ResumeHealing, &request, quick))
+            Action::HealingToggled(call!(&endpoint::ResumeHealing, &request, quick))
         }
         ApiCall::Acknowledge(id, request) => {
-            Action::Acknowledged(call(daemon, &endpoint::Acknowledge { id }, &request, quick))
+            Action::Acknowledged(call!(&endpoint::Acknowledge { id }, &request, quick))
         }
         ApiCall::Export(request) => {
-            Action::Exported(call(daemon, &endpoint::Export, &request, EXPORT_TIMEOUT))
+            Action::Exported(call!(&endpoint::Export, &request, EXPORT_TIMEOUT))
         }
         ApiCall::SetNetwork(request) => {
-            Action::SetupSaved(call(daemon, &endpoint::SetNetwork, &request, quick))
+            Action::SetupSaved(call!(&endpoint::SetNetwork, &request, quick))
         }
-        ApiCall::Claim(request) => {
-            Action::SetupSaved(call(daemon, &endpoint::Claim, &request, quick))
+        ApiCall::Claim(request) => Action::SetupSaved(call!(&endpoint::Claim, &request, quick)),
+        ApiCall::TestDirectory(request) => {
+            Action::DirectoryTested(call!(&endpoint::TestDirectory, &request, DIRECTORY_TIMEOUT,))
         }
-        ApiCall::TestDirectory(request) => Action::DirectoryTested(call(
-            daemon,
-            &endpoint::TestDirectory,
-            &request,
-            DIRECTORY_TIMEOUT,
-        )),
-        ApiCall::SaveDirectory(request) => Action::SetupSaved(call(
-            daemon,
-            &endpoint::SaveDirectory,
-            &request,
-            DIRECTORY_TIMEOUT,
-        )),
+        ApiCall::SaveDirectory(request) => {
+            Action::SetupSaved(call!(&endpoint::SaveDirectory, &request, DIRECTORY_TIMEOUT,))
+        }
         ApiCall::SetCredential(request) => {
-            Action::SetupSaved(call(daemon, &endpoint::SetCredential, &request, quick))
+            Action::SetupSaved(call!(&endpoint::SetCredential, &request, quick))
         }
         ApiCall::SetTimezone(request) => {
-            Action::SetupSaved(call(daemon, &endpoint::SetTimezone, &request, quick))
+            Action::SetupSaved(call!(&endpoint::SetTimezone, &request, quick))
         }
+        ApiCall::SetPin(request) => Action::SetupSaved(call!(&endpoint::SetPin, &request, quick)),
+        ApiCall::Unlock(request) => Action::Unlocked(call!(&endpoint::Unlock, &request, quick)),
         ApiCall::CompleteSetup => {
-            Action::SetupCompleted(call(daemon, &endpoint::CompleteSetup, &Empty {}, quick))
+            Action::SetupCompleted(call!(&endpoint::CompleteSetup, &Empty {}, quick))
         }
     }
 }
@@ -171,12 +187,18 @@ impl Executor {
 
     /// Starts a command; it never blocks the caller.
     pub fn spawn(&self, command: Command) {
+        self.spawn_unlocked(command, None);
+    }
+
+    /// Starts a command that sends the console's unlock token, if it holds one.
+    pub fn spawn_unlocked(&self, command: Command, unlock: Option<&str>) {
         let sender = self.sender.clone();
         match command {
             Command::Api(call) => {
                 let daemon = Arc::clone(&self.daemon);
+                let unlock = unlock.map(str::to_owned);
                 std::thread::spawn(move || {
-                    let _ = sender.send(execute(daemon.as_ref(), call));
+                    let _ = sender.send(execute_unlocked(daemon.as_ref(), call, unlock.as_deref()));
                 });
             }
             Command::FindUsb => {
@@ -199,10 +221,11 @@ where
     B::Error: Send + Sync + 'static,
 {
     let size = terminal.size()?;
+    let started = Instant::now();
     let mut model = Model::new((size.width, size.height));
     let executor = Executor::new(daemon);
     for command in update(&mut model, Action::Tick) {
-        executor.spawn(command);
+        executor.spawn_unlocked(command, model.lock.token.as_deref());
     }
     terminal.draw(|frame| view::render(&model, frame))?;
     let mut next_refresh = Instant::now() + REFRESH_EVERY;
@@ -223,13 +246,14 @@ where
         }
         if Instant::now() >= next_refresh {
             next_refresh = Instant::now() + REFRESH_EVERY;
+            actions.push(Action::Clock(started.elapsed()));
             actions.push(Action::Tick);
         }
         let mut dirty = false;
         for action in actions {
             let changes_view = !matches!(action, Action::Tick);
             for command in update(&mut model, action) {
-                executor.spawn(command);
+                executor.spawn_unlocked(command, model.lock.token.as_deref());
             }
             dirty |= changes_view;
         }
@@ -251,6 +275,7 @@ fn failure(err: ClientError) -> Failure {
             "This console may not talk to the appliance service (permission denied on {})",
             socket.display()
         )),
+        ClientError::Api { status: 423, .. } => Failure::locked(err.to_string()),
         other => Failure::refused(other.to_string()),
     }
 }

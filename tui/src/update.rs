@@ -3,7 +3,8 @@
 use api::{
     AckRequest, ClaimRequest, ConnectionTest, CredentialRequest, CredentialSlot, CycleKind,
     DirectoryRequest, ExportRequest, ExportResult, HealingState, Incident, NetworkMode,
-    NetworkSettings, PauseRequest, SetupState, Status, TimezoneRequest,
+    NetworkSettings, PauseRequest, PinRequest, SetupState, Status, TimezoneRequest, UnlockRequest,
+    Unlocked,
 };
 
 use crate::action::{Action, Failure};
@@ -42,7 +43,10 @@ pub enum ApiCall {
     SaveDirectory(DirectoryRequest),
     SetCredential(CredentialRequest),
     SetTimezone(TimezoneRequest),
+    SetPin(PinRequest),
     CompleteSetup,
+    /// The PIN typed on the lock screen.
+    Unlock(UnlockRequest),
 }
 
 /// How many healing log entries the console asks for.
@@ -52,6 +56,20 @@ pub const HEALING_LIMIT: u32 = 200;
 pub fn update(model: &mut Model, action: Action) -> Vec<Command> {
     match action {
         Action::Tick => tick(model),
+        Action::Clock(now) => {
+            model.lock.clock = now;
+            let idle = now.saturating_sub(model.lock.last_key);
+            let lock_after = model.console().map_or(0, |c| c.lock_after_secs);
+            if model.pin_set()
+                && !model.lock.locked
+                && !model.wizard_active
+                && idle.as_secs() >= lock_after
+            {
+                lock(model, "The console locked after a while without a key.");
+            }
+            Vec::new()
+        }
+        Action::Unlocked(res) => unlocked(model, res),
         Action::Resize(width, height) => {
             model.size = (width, height);
             Vec::new()
@@ -109,7 +127,10 @@ pub fn update(model: &mut Model, action: Action) -> Vec<Command> {
             Vec::new()
         }
         key_action => {
-            if model.modal.is_some() {
+            model.lock.last_key = model.lock.clock;
+            if model.lock.locked && !matches!(model.modal, Some(Modal::Confirm(_))) {
+                lock_key(model, key_action)
+            } else if model.modal.is_some() {
                 modal_key(model, key_action)
             } else if model.wizard_active {
                 wizard_key(model, key_action)
@@ -129,6 +150,9 @@ fn tick(model: &mut Model) -> Vec<Command> {
         }
     };
     want(model, Pending::Status, ApiCall::Status);
+    if model.lock.locked {
+        return res;
+    }
     if model.wizard_active && model.setup.is_none() {
         want(model, Pending::Setup, ApiCall::Setup);
     }
@@ -184,6 +208,14 @@ fn status_loaded(model: &mut Model, res: Result<Status, Failure>) -> Vec<Command
             }
         }
     }
+    // With a PIN set, a console that holds no unlock is locked: at start, and when a PIN was
+    // set elsewhere.
+    if model.pin_set() && !model.wizard_active && !model.lock.locked && model.lock.token.is_none() {
+        lock(
+            model,
+            "Type the console PIN to see and change this appliance.",
+        );
+    }
     res
 }
 
@@ -219,6 +251,8 @@ fn list_loaded<T>(
 ) -> Vec<Command> {
     done(model, pending);
     match res {
+        // Site data that arrives while locked is not kept.
+        Ok(_) if model.lock.locked => connected(model),
         Ok(list) => {
             connected(model);
             keep(model, list);
@@ -312,6 +346,13 @@ fn exported(model: &mut Model, res: Result<ExportResult, Failure>) -> Vec<Comman
                 ),
                 Tone::Good,
             )
+        }
+        Err(failure) if failure.locked => {
+            lock(
+                model,
+                "The console locked before the export: nothing was exported.",
+            );
+            return Vec::new();
         }
         Err(failure) => {
             failed(model, &failure);
@@ -485,7 +526,7 @@ fn wizard_submit(model: &mut Model) -> Vec<Command> {
     // Credential and directory steps may be skipped by leaving every field empty.
     let skippable = matches!(
         step,
-        WizardStep::Directory | WizardStep::Windows | WizardStep::Linux
+        WizardStep::Directory | WizardStep::Windows | WizardStep::Linux | WizardStep::Pin
     );
     let all_empty = fields
         .iter()
@@ -582,6 +623,17 @@ fn wizard_submit(model: &mut Model) -> Vec<Command> {
         WizardStep::Timezone => ApiCall::SetTimezone(TimezoneRequest {
             timezone: value(FieldId::Timezone),
         }),
+        WizardStep::Pin => {
+            if value(FieldId::Pin) != value(FieldId::PinAgain) {
+                model.wizard.error = Some("The two PINs are not the same: type it twice.".into());
+                model.wizard.focus = 1;
+                return Vec::new();
+            }
+            ApiCall::SetPin(PinRequest {
+                pin: value(FieldId::Pin),
+                current_pin: None,
+            })
+        }
         WizardStep::Finish => return Vec::new(),
     };
     model.wizard.busy = Some("Saving…".into());
@@ -685,6 +737,76 @@ fn prompt_submit(model: &mut Model, mut prompt: Prompt) -> Vec<Command> {
             vec![Command::Api(ApiCall::Export(ExportRequest {
                 dest_dir: value,
             }))]
+        }
+    }
+}
+
+/// Locks the console: the lock screen shows `why`; the unlock token, the typed name, dialogs,
+/// notices and every list of site data are dropped.
+fn lock(model: &mut Model, why: &str) {
+    model.lock.locked = true;
+    model.lock.token = None;
+    model.lock.pin.clear();
+    model.lock.busy = false;
+    model.lock.message = Some(Notice {
+        tone: Tone::Info,
+        text: why.to_owned(),
+    });
+    model.modal = None;
+    model.notice = None;
+    model.operator = None;
+    model.devices.clear();
+    model.incidents.clear();
+    model.healing.clear();
+    model.devices_view = Default::default();
+}
+
+/// Keys on the lock screen: digits, Backspace, Enter sends the PIN, Esc clears it.
+fn lock_key(model: &mut Model, action: Action) -> Vec<Command> {
+    let lock = &mut model.lock;
+    match action {
+        Action::Input(c) if c.is_ascii_digit() && lock.pin.len() < 12 && !lock.busy => {
+            lock.pin.push(c);
+        }
+        Action::Backspace => {
+            lock.pin.pop();
+        }
+        Action::Back => lock.pin.clear(),
+        Action::Submit if !lock.busy => {
+            if !validate::pin(&lock.pin) {
+                lock.message = Some(Notice {
+                    tone: Tone::Attention,
+                    text: format!("The console PIN is {}.", validate::PIN_HINT),
+                });
+                return Vec::new();
+            }
+            lock.busy = true;
+            let pin = std::mem::take(&mut lock.pin);
+            return vec![Command::Api(ApiCall::Unlock(UnlockRequest { pin }))];
+        }
+        _ => {}
+    }
+    Vec::new()
+}
+
+fn unlocked(model: &mut Model, res: Result<Unlocked, Failure>) -> Vec<Command> {
+    model.lock.busy = false;
+    match res {
+        Ok(unlocked) => {
+            connected(model);
+            model.lock.locked = false;
+            model.lock.token = Some(unlocked.token);
+            model.lock.message = None;
+            model.lock.last_key = model.lock.clock;
+            goto(model, model.screen)
+        }
+        Err(failure) => {
+            failed(model, &failure);
+            model.lock.message = Some(Notice {
+                tone: Tone::Problem,
+                text: sentence(&failure.message),
+            });
+            Vec::new()
         }
     }
 }
@@ -923,6 +1045,13 @@ fn failed(model: &mut Model, failure: &Failure) {
 }
 
 fn action_failed(model: &mut Model, what: &str, failure: &Failure) {
+    if failure.locked {
+        lock(
+            model,
+            &format!("{what}: the console locked. Type the PIN, then try again."),
+        );
+        return;
+    }
     failed(model, failure);
     let text = format!("{what}: {}", sentence(&failure.message));
     notice(model, Tone::Problem, text);

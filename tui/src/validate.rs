@@ -47,7 +47,16 @@ pub fn field(field: FieldId, value: &str) -> Result<(), &'static str> {
             "Type the account's password (it is never shown)",
         ),
         FieldId::Timezone => check(timezone(value), "Type Area/City, like America/Chicago"),
+        FieldId::Pin | FieldId::PinAgain => check(pin(value), PIN_HINT),
     }
+}
+
+/// The rule for a console PIN, as the daemon enforces it.
+pub const PIN_HINT: &str = "4 to 12 digits (0-9), nothing else";
+
+/// True for a console PIN: 4 to 12 ASCII digits.
+pub fn pin(value: &str) -> bool {
+    (4..=12).contains(&value.len()) && value.bytes().all(|b| b.is_ascii_digit())
 }
 
 /// Splits a DNS list ("a, b c") into addresses; `None` when empty or any entry is not an address.

@@ -240,11 +240,37 @@ fn the_wizard_sends_each_step_to_the_daemon() {
         }))]
     );
     drive(&mut model, [Action::SetupSaved(Ok(fixture::setup_state()))]);
+    assert_eq!(model.wizard.step, WizardStep::Pin);
+
+    // The console PIN: digits only, typed twice the same, never drawn.
+    drive(&mut model, typed("24a8"));
+    assert!(screen_text(&model, 80, 24).contains("4 to 12 digits"));
+    assert_eq!(drive(&mut model, [Action::Submit]), vec![]);
+    // The cursor is back on the wrong field.
+    drive(&mut model, vec![Action::Backspace; 4]);
+    drive(&mut model, typed("2468"));
+    drive(&mut model, [Action::NextField]);
+    drive(&mut model, typed("2469"));
+    assert_eq!(drive(&mut model, [Action::Submit]), vec![]);
+    let text = screen_text(&model, 80, 24);
+    assert!(text.contains("The two PINs are not the same"), "{text}");
+    assert!(!text.contains("2468") && !text.contains("2469"), "{text}");
+    drive(&mut model, [Action::Backspace]);
+    drive(&mut model, typed("8"));
+    let commands = drive(&mut model, [Action::Submit]);
+    assert_eq!(
+        commands,
+        vec![Command::Api(ApiCall::SetPin(api::PinRequest {
+            pin: "2468".into(),
+            current_pin: None,
+        }))]
+    );
+    drive(&mut model, [Action::SetupSaved(Ok(fixture::setup_state()))]);
     assert_eq!(model.wizard.step, WizardStep::Finish);
 
     // Esc goes back a step and Enter there returns.
     drive(&mut model, [Action::Back]);
-    assert_eq!(model.wizard.step, WizardStep::Timezone);
+    assert_eq!(model.wizard.step, WizardStep::Pin);
 }
 
 #[test]
@@ -496,6 +522,13 @@ fn every_call_goes_to_a_declared_endpoint_and_is_answered() {
         ApiCall::SetTimezone(api::TimezoneRequest {
             timezone: "America/Chicago".into(),
         }),
+        ApiCall::SetPin(api::PinRequest {
+            pin: fixture::PIN.into(),
+            current_pin: None,
+        }),
+        ApiCall::Unlock(api::UnlockRequest {
+            pin: fixture::PIN.into(),
+        }),
         ApiCall::CompleteSetup,
     ];
     let daemon = Recorded::default();
@@ -542,7 +575,7 @@ fn the_wizard_shows_until_setup_is_complete_and_asks_for_setup_state() {
     assert!(model.wizard_active);
     assert_eq!(commands, vec![Command::Api(ApiCall::Setup)]);
     let text = screen_text(&model, 80, 24);
-    assert!(text.contains("Step 1 of 7 — Network"), "{text}");
+    assert!(text.contains("Step 1 of 8 — Network"), "{text}");
     // Letters typed in the wizard are text even when they are command keys elsewhere.
     drive(
         &mut model,
@@ -581,11 +614,187 @@ fn a_daemon_without_the_setup_endpoint_is_said_in_the_wizard() {
 fn an_acknowledged_incident_no_longer_needs_you() {
     let mut model = Model::new((80, 24));
     let mut status = fixture::status();
-    drive(&mut model, [Action::StatusLoaded(Ok(status.clone()))]);
+    drive(
+        &mut model,
+        [
+            Action::StatusLoaded(Ok(status.clone())),
+            Action::Unlocked(Ok(fixture::unlocked())),
+        ],
+    );
     assert!(screen_text(&model, 80, 24).contains("1 needs you"));
     status.incidents.needs_you = 0;
     drive(&mut model, [Action::StatusLoaded(Ok(status))]);
     let text = screen_text(&model, 80, 24);
     assert!(text.contains("Nothing needs you"), "{text}");
     assert!(text.contains("1 acknowledged, with a person"), "{text}");
+}
+
+/// Issue 14 finding 8: a console left alone locks after the daemon's idle time (on the clock the
+/// runtime injects), draws none of the site's data while locked, shows the daemon's wait after a
+/// wrong PIN, and shows everything again after the right one.
+#[test]
+fn after_the_idle_time_the_console_hides_site_data_until_the_pin_is_typed() {
+    let daemon = Recorded::default();
+    let mut model = fixture::loaded_model((160, 48));
+    drive(&mut model, [Action::Goto(Screen::Devices)]);
+    drive(&mut model, [Action::DevicesLoaded(Ok(fixture::devices()))]);
+    let names: Vec<String> = fixture::devices().into_iter().map(|d| d.name).collect();
+    let shown = |model: &Model| {
+        let text = screen_text(model, 160, 48);
+        names
+            .iter()
+            .filter(|name| text.contains(name.as_str()))
+            .count()
+    };
+    assert!(shown(&model) > 5, "{}", screen_text(&model, 160, 48));
+
+    // A key at 100 s keeps it open until 400 s.
+    drive(
+        &mut model,
+        [
+            Action::Clock(Duration::from_secs(100)),
+            Action::Down,
+            Action::Clock(Duration::from_secs(399)),
+        ],
+    );
+    assert!(!model.lock.locked);
+    assert!(shown(&model) > 5);
+    drive(&mut model, [Action::Clock(Duration::from_secs(400))]);
+    assert!(model.lock.locked);
+    for (width, height) in [(80, 24), (160, 48)] {
+        let text = screen_text(&model, width, height);
+        for name in &names {
+            assert!(
+                !text.contains(name.as_str()),
+                "{name} shown while locked:\n{text}"
+            );
+        }
+        for secret in ["Lakeside", "Incident", "LAKE-7Q4M", "needs you"] {
+            assert!(
+                !text.contains(secret),
+                "{secret} shown while locked:\n{text}"
+            );
+        }
+        assert!(text.contains("This console is locked."), "{text}");
+        assert!(text.contains("Type the console PIN"), "{text}");
+    }
+    assert_eq!(model.lock.token, None, "the unlock is forgotten");
+    assert_eq!(
+        model.operator, None,
+        "the next person is asked who they are"
+    );
+    // Locked, the console asks only for status, and command keys are not commands.
+    assert_eq!(
+        drive(&mut model, [Action::Tick]),
+        vec![Command::Api(ApiCall::Status)]
+    );
+    drive(&mut model, [Action::StatusLoaded(Ok(fixture::status()))]);
+    assert_eq!(drive(&mut model, typed("sp")), vec![]);
+    assert_eq!(
+        drive(&mut model, [Action::DevicesLoaded(Ok(fixture::devices()))]),
+        vec![]
+    );
+    assert_eq!(shown(&model), 0);
+
+    // A wrong PIN: the daemon's refusal and its wait show; the digits never do.
+    drive(&mut model, typed("1357"));
+    let text = screen_text(&model, 80, 24);
+    assert!(text.contains("••••") && !text.contains("1357"), "{text}");
+    let commands = drive(&mut model, [Action::Submit]);
+    assert_eq!(
+        commands,
+        vec![Command::Api(ApiCall::Unlock(api::UnlockRequest {
+            pin: "1357".into()
+        }))]
+    );
+    for command in commands {
+        let Command::Api(call) = command else {
+            panic!("{command:?}")
+        };
+        drive(&mut model, [execute(&daemon, call)]);
+    }
+    assert!(model.lock.locked);
+    let text = screen_text(&model, 80, 24);
+    assert!(
+        text.contains("Wrong PIN: wait 4 s before trying again."),
+        "{text}"
+    );
+    assert_eq!(shown(&model), 0);
+
+    // The right PIN: unlocked, the screen's list is asked for again and shown.
+    drive(&mut model, typed(fixture::PIN));
+    let mut pending = drive(&mut model, [Action::Submit]);
+    while let Some(Command::Api(call)) = pending.pop() {
+        pending.extend(drive(&mut model, [execute(&daemon, call)]));
+    }
+    assert!(!model.lock.locked);
+    assert_eq!(model.lock.token.as_deref(), Some("0123456789abcdef"));
+    assert!(shown(&model) > 5, "{}", screen_text(&model, 160, 48));
+}
+
+#[test]
+fn with_a_pin_set_the_console_starts_locked_and_locks_when_the_daemon_says_so() {
+    let mut model = Model::new((80, 24));
+    drive(&mut model, [Action::StatusLoaded(Ok(fixture::status()))]);
+    assert!(
+        model.lock.locked,
+        "a restarted console is no way around the lock"
+    );
+    assert!(!screen_text(&model, 80, 24).contains("Lakeside"));
+
+    // The daemon's unlock expired (423): the console locks and says why.
+    let mut model = fixture::loaded_model((80, 24));
+    drive(&mut model, [Action::ToggleHealing]);
+    drive(&mut model, typed("Dana"));
+    drive(&mut model, [Action::Submit]);
+    drive(&mut model, typed("EHR upgrade"));
+    drive(&mut model, [Action::Submit]);
+    drive(
+        &mut model,
+        [Action::HealingToggled(Err(Failure::locked(
+            "the console is locked: type the console PIN to unlock it first",
+        )))],
+    );
+    assert!(model.lock.locked);
+    assert!(screen_text(&model, 80, 24).contains("the console locked"));
+
+    // Without a PIN nothing locks, and the console says a PIN should be set.
+    let mut status = fixture::status();
+    status.console.pin_set = false;
+    let mut model = Model::new((160, 48));
+    drive(
+        &mut model,
+        [
+            Action::StatusLoaded(Ok(status)),
+            Action::Clock(Duration::from_secs(100_000)),
+        ],
+    );
+    assert!(!model.lock.locked);
+    let text = screen_text(&model, 160, 48);
+    assert!(text.contains("No console PIN"), "{text}");
+}
+
+#[test]
+fn requests_carry_the_unlock_token_while_unlocked() {
+    use osiris_console::runtime::{Daemon, Request, execute_unlocked};
+    #[derive(Default)]
+    struct Tokens(std::sync::Mutex<Vec<Option<String>>>, Recorded);
+    impl Daemon for Tokens {
+        fn send(&self, request: &Request) -> Result<Vec<u8>, Failure> {
+            self.0.lock().unwrap().push(request.unlock.clone());
+            self.1.send(request)
+        }
+    }
+    let daemon = Tokens::default();
+    let model = fixture::loaded_model((80, 24));
+    let call = ApiCall::PauseHealing(api::PauseRequest {
+        reason: "EHR upgrade".into(),
+        by: "Dana".into(),
+    });
+    execute_unlocked(&daemon, call, model.lock.token.as_deref());
+    execute(&daemon, ApiCall::Status);
+    assert_eq!(
+        *daemon.0.lock().unwrap(),
+        vec![Some("0123456789abcdef".to_owned()), None]
+    );
 }

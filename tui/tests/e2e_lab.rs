@@ -148,7 +148,7 @@ fn the_console_sets_up_the_appliance_scans_and_exports_a_verifiable_kit() {
     ]);
 
     // Step 1: network, DHCP on the first port (once the daemon has listed the ports).
-    wait_for(&session, "Step 1 of 7 — Network", 30, &log);
+    wait_for(&session, "Step 1 of 8 — Network", 30, &log);
     let deadline = Instant::now() + Duration::from_secs(30);
     while screen(&session).contains("looking for network ports") {
         assert!(
@@ -159,19 +159,19 @@ fn the_console_sets_up_the_appliance_scans_and_exports_a_verifiable_kit() {
     }
     keys(&session, &["Enter"]);
     // Step 2: the claim code the partner reads out.
-    wait_for(&session, "Step 2 of 7 — Site claim", 15, &log);
+    wait_for(&session, "Step 2 of 8 — Site claim", 15, &log);
     text(&session, "LAB1-E2E0");
     wait_for(&session, "LAB1-E2E0", 15, &log);
     keys(&session, &["Enter"]);
     // Steps 3–5: no directory and no extra credentials on this site (left empty = skipped).
-    wait_for(&session, "Step 3 of 7 — Active Directory", 15, &log);
+    wait_for(&session, "Step 3 of 8 — Active Directory", 15, &log);
     keys(&session, &["Enter"]);
-    wait_for(&session, "Step 4 of 7 — Windows credentials", 15, &log);
+    wait_for(&session, "Step 4 of 8 — Windows credentials", 15, &log);
     keys(&session, &["Enter"]);
-    wait_for(&session, "Step 5 of 7 — Linux credentials", 15, &log);
+    wait_for(&session, "Step 5 of 8 — Linux credentials", 15, &log);
     keys(&session, &["Enter"]);
     // Step 6: time zone (garbage first: refused with a hint, nothing sent).
-    wait_for(&session, "Step 6 of 7 — Time zone", 15, &log);
+    wait_for(&session, "Step 6 of 8 — Time zone", 15, &log);
     keys(&session, &["BSpace", "BSpace", "BSpace"]);
     text(&session, "chicago");
     wait_for(&session, "chicago█", 15, &log);
@@ -181,12 +181,22 @@ fn the_console_sets_up_the_appliance_scans_and_exports_a_verifiable_kit() {
     keys(&session, &["BSpace"; "chicago".len()]);
     text(&session, "America/Chicago");
     let corrected = wait_for(&session, "America/Chicago█", 15, &log);
-    assert!(corrected.contains("Step 6 of 7"), "{corrected}");
+    assert!(corrected.contains("Step 6 of 8"), "{corrected}");
     keys(&session, &["Enter"]);
-    // Step 7: run the first scan; progress, then home with the result.
-    wait_for(&session, "Step 7 of 7 — Finish", 15, &log);
+    // Step 7: the console PIN, typed twice.
+    wait_for(&session, "Step 7 of 8 — Console PIN", 15, &log);
+    text(&session, "24681357");
+    keys(&session, &["Tab"]);
+    text(&session, "24681357");
+    wait_for(&session, "••••••••█", 15, &log);
     keys(&session, &["Enter"]);
-    let home = wait_for(&session, "╭ Today", 180, &log);
+    // Step 8: run the first scan; progress, then home with the result, behind the lock.
+    wait_for(&session, "Step 8 of 8 — Finish", 15, &log);
+    keys(&session, &["Enter"]);
+    wait_for(&session, "This console is locked.", 180, &log);
+    text(&session, "24681357");
+    keys(&session, &["Enter"]);
+    let home = wait_for(&session, "╭ Today", 30, &log);
     let home = if home.contains("devices checked") {
         home
     } else {
@@ -204,6 +214,7 @@ fn the_console_sets_up_the_appliance_scans_and_exports_a_verifiable_kit() {
     assert!(setup.complete);
     assert_eq!(setup.timezone, "America/Chicago");
     assert_eq!(setup.claim.claimed_with.as_deref(), Some("LAB1-E2E0"));
+    assert!(setup.pin_set);
     let status = api::Client::new(&socket).status().unwrap();
     assert_eq!(status.devices.checked, 2);
 

@@ -23,6 +23,8 @@ enum Step {
     },
     Resize(u16, u16),
     Tick,
+    /// The console's clock moves on (the idle lock may close it).
+    Clock(u64),
 }
 
 fn key() -> impl Strategy<Value = KeyEvent> {
@@ -60,6 +62,7 @@ fn step() -> impl Strategy<Value = Step> {
         2 => any::<bool>().prop_map(|down| Step::Answer { down }),
         1 => (1u16..=200, 1u16..=70).prop_map(|(w, h)| Step::Resize(w, h)),
         1 => Just(Step::Tick),
+        1 => (0u64..2000).prop_map(Step::Clock),
     ]
 }
 
@@ -102,6 +105,7 @@ proptest! {
                     vec![Action::Resize(w, h)]
                 }
                 Step::Tick => vec![Action::Tick],
+                Step::Clock(secs) => vec![Action::Clock(std::time::Duration::from_secs(secs))],
             };
             for action in actions {
                 pending.extend(update(&mut model, action));

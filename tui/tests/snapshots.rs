@@ -54,6 +54,48 @@ fn home_when_the_daemon_is_down() {
 }
 
 #[test]
+fn home_without_a_console_pin() {
+    snap("home_without_pin", |size| {
+        let mut status = fixture::status();
+        status.console.pin_set = false;
+        let mut model = Model::new(size);
+        drive(&mut model, [Action::StatusLoaded(Ok(status))]);
+        model
+    });
+}
+
+#[test]
+fn locked_after_the_idle_time() {
+    snap("locked", |size| {
+        let mut model = loaded_at(Screen::Devices, size);
+        drive(
+            &mut model,
+            [Action::Clock(std::time::Duration::from_secs(300))],
+        );
+        model
+    });
+    snap("locked_wrong_pin", |size| {
+        let mut model = loaded_at(Screen::Incidents, size);
+        drive(
+            &mut model,
+            [Action::Clock(std::time::Duration::from_secs(300))],
+        );
+        drive(&mut model, typed("1357"));
+        drive(
+            &mut model,
+            [
+                Action::Submit,
+                Action::Unlocked(Err(Failure::refused(
+                    "wrong PIN: wait 4 s before trying again (after 3 wrong PINs each try waits twice as long (at most 5 minutes); your IT partner can reset the PIN with the site's claim code)",
+                ))),
+            ],
+        );
+        drive(&mut model, typed("24"));
+        model
+    });
+}
+
+#[test]
 fn home_before_the_daemon_answered_once() {
     snap("home_connecting", Model::new);
 }
@@ -343,11 +385,22 @@ fn wizard_timezone() {
 }
 
 #[test]
+fn wizard_pin() {
+    snap("wizard_7_pin", |size| {
+        let mut model = wizard_at(WizardStep::Pin, size);
+        drive(&mut model, typed("2468"));
+        drive(&mut model, [Action::NextField]);
+        drive(&mut model, typed("24"));
+        model
+    });
+}
+
+#[test]
 fn wizard_finish() {
-    snap("wizard_7_finish", |size| {
+    snap("wizard_8_finish", |size| {
         wizard_at(WizardStep::Finish, size)
     });
-    snap("wizard_7_scanning", |size| {
+    snap("wizard_8_scanning", |size| {
         let mut model = wizard_at(WizardStep::Finish, size);
         let mut status = fixture::fresh_status();
         status.setup_complete = true;

@@ -13,12 +13,16 @@ use crate::types::*;
 /// The header that carries the site's claim code to re-open setup after it is complete.
 pub const CLAIM_CODE_HEADER: &str = "X-Osiris-Claim-Code";
 
+/// The header that carries a console unlock token (from `POST /v1/console/unlock`).
+pub const UNLOCK_HEADER: &str = "X-Osiris-Unlock";
+
 /// Talks to `osirisd` over its socket. Cheap to clone; holds no connection.
 #[derive(Debug, Clone)]
 pub struct Client {
     socket: PathBuf,
     timeout: Duration,
     claim_code: Option<String>,
+    unlock_token: Option<String>,
 }
 
 /// Why a request failed.
@@ -55,6 +59,7 @@ impl Client {
             socket: socket.into(),
             timeout: Duration::from_secs(5),
             claim_code: None,
+            unlock_token: None,
         }
     }
 
@@ -67,6 +72,14 @@ impl Client {
                 .filter(|c| c.is_ascii_alphanumeric() || *c == '-')
                 .collect(),
         );
+        self
+    }
+
+    /// The same client sending a console unlock token (`X-Osiris-Unlock`; see [`UNLOCK_HEADER`]),
+    /// which operator actions need when a console PIN is set and the caller is not root.
+    pub fn with_unlock_token(mut self, token: &str) -> Client {
+        // Only the characters a token has: nothing else can reach the request head.
+        self.unlock_token = Some(token.chars().filter(char::is_ascii_hexdigit).collect());
         self
     }
 
@@ -186,8 +199,13 @@ impl Client {
             .as_ref()
             .map(|code| format!("{CLAIM_CODE_HEADER}: {code}\r\n"))
             .unwrap_or_default();
+        let unlock = self
+            .unlock_token
+            .as_ref()
+            .map(|token| format!("{UNLOCK_HEADER}: {token}\r\n"))
+            .unwrap_or_default();
         let head = format!(
-            "{method} {path} HTTP/1.1\r\nHost: osirisd\r\nConnection: close\r\nAccept: application/json\r\nContent-Type: application/json\r\n{claim}Content-Length: {}\r\n\r\n",
+            "{method} {path} HTTP/1.1\r\nHost: osirisd\r\nConnection: close\r\nAccept: application/json\r\nContent-Type: application/json\r\n{claim}{unlock}Content-Length: {}\r\n\r\n",
             body.len()
         );
         stream.write_all(head.as_bytes()).map_err(io)?;

@@ -105,6 +105,11 @@ endpoints! {
     SetCredential: Post "/v1/setup/credentials", types::CredentialRequest => types::SetupState;
     /// `POST /v1/setup/timezone`: the appliance's time zone.
     SetTimezone: Post "/v1/setup/timezone", types::TimezoneRequest => types::SetupState;
+    /// `POST /v1/setup/pin`: the console PIN (salted argon2id hash in a 0600 file).
+    SetPin: Post "/v1/setup/pin", types::PinRequest => types::SetupState;
+    /// `POST /v1/console/unlock`: the console PIN for a token that unlocks operator actions;
+    /// wrong PINs are answered more and more slowly.
+    Unlock: Post "/v1/console/unlock", types::UnlockRequest => types::Unlocked;
     /// `POST /v1/setup/complete`: the wizard is done; the first scan starts.
     CompleteSetup: Post "/v1/setup/complete", Empty => types::SetupState;
     /// `POST /v1/update/apply`: always refused (409); the partner applies updates.
@@ -186,6 +191,8 @@ pub const ALL: &[(Method, &str)] = &[
     route::<SaveDirectory>(),
     route::<SetCredential>(),
     route::<SetTimezone>(),
+    route::<SetPin>(),
+    route::<Unlock>(),
     route::<CompleteSetup>(),
     route::<ApplyUpdate>(),
     route::<RollBackUpdate>(),

@@ -10,7 +10,7 @@ mod client;
 pub mod endpoint;
 mod types;
 
-pub use client::{CLAIM_CODE_HEADER, Client, ClientError};
+pub use client::{CLAIM_CODE_HEADER, Client, ClientError, UNLOCK_HEADER};
 pub use endpoint::{Endpoint, Method};
 pub use types::*;
 

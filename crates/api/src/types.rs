@@ -23,6 +23,54 @@ pub struct Status {
     pub compliance: Vec<FrameworkScore>,
     pub evidence: EvidenceState,
     pub health: ApplianceHealth,
+    /// The console's PIN and idle lock (absent from daemons that predate it: no PIN).
+    #[serde(default)]
+    pub console: ConsoleLock,
+}
+
+/// The console's PIN and idle lock, as status reports them.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ConsoleLock {
+    /// A console PIN is set: operator actions from anyone but root need an unlock
+    /// (`POST /v1/console/unlock`, then the token in [`crate::UNLOCK_HEADER`]).
+    pub pin_set: bool,
+    /// The console locks after this many seconds without a key (`daemon.console_lock_secs`);
+    /// an unlock token the console stops using expires after as long.
+    pub lock_after_secs: u64,
+}
+
+impl Default for ConsoleLock {
+    fn default() -> ConsoleLock {
+        ConsoleLock {
+            pin_set: false,
+            lock_after_secs: 300,
+        }
+    }
+}
+
+/// `POST /v1/console/unlock`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UnlockRequest {
+    pub pin: String,
+}
+
+/// The answer to a correct PIN: a token that unlocks operator actions for the same user
+/// (send it as [`crate::UNLOCK_HEADER`]).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Unlocked {
+    pub token: String,
+    /// The token expires after this many seconds in which no request carried it.
+    pub expires_after_secs: u64,
+}
+
+/// `POST /v1/setup/pin`: the console PIN, 4 to 12 digits.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PinRequest {
+    pub pin: String,
+    /// The PIN set now, which allows changing it after setup is complete (as does the site's
+    /// claim code in [`crate::CLAIM_CODE_HEADER`]).
+    #[serde(default)]
+    pub current_pin: Option<String>,
 }
 
 /// How many devices are in which state.
@@ -336,6 +384,9 @@ pub struct SetupState {
     pub credentials: Vec<CredentialSlot>,
     /// IANA name, e.g. `America/Chicago`.
     pub timezone: String,
+    /// A console PIN is set (`POST /v1/setup/pin`).
+    #[serde(default)]
+    pub pin_set: bool,
 }
 
 /// A network interface the appliance sees.

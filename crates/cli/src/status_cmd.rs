@@ -207,6 +207,7 @@ mod tests {
                 ..api::EvidenceState::default()
             },
             health: api::ApplianceHealth::default(),
+            console: api::ConsoleLock::default(),
         }
     }
 

@@ -55,6 +55,10 @@ pub struct DaemonConfig {
     /// mounted below one of these (a USB stick), never elsewhere.
     #[serde(default = "default_export_roots")]
     pub export_roots: Vec<PathBuf>,
+    /// The on-site console locks after this many seconds without a key, hiding site data until
+    /// the console PIN is typed; an unlock the console stops using expires after as long.
+    #[serde(default = "default_console_lock")]
+    pub console_lock_secs: u64,
 }
 
 /// Where target secrets are kept: an encrypted vault, its key in a 0600 file or a systemd
@@ -237,6 +241,7 @@ impl Default for DaemonConfig {
             claim_url: default_claim_url(),
             update_state_dir: default_update_state_dir(),
             export_roots: default_export_roots(),
+            console_lock_secs: default_console_lock(),
         }
     }
 }
@@ -251,6 +256,11 @@ impl Default for RemindAfter {
         }
     }
 }
+
+/// Shortest idle time before the console locks.
+pub(crate) const MIN_CONSOLE_LOCK_SECS: u64 = 30;
+/// Longest idle time before the console locks.
+pub(crate) const MAX_CONSOLE_LOCK_SECS: u64 = 3600;
 
 /// Shortest interval any cycle may have.
 pub const MIN_INTERVAL_SECS: u64 = 5;
@@ -305,6 +315,12 @@ impl DaemonConfig {
                     root.display()
                 ));
             }
+        }
+        if !(MIN_CONSOLE_LOCK_SECS..=MAX_CONSOLE_LOCK_SECS).contains(&self.console_lock_secs) {
+            problems.push(format!(
+                "daemon.console_lock_secs = {} is impossible: use {MIN_CONSOLE_LOCK_SECS} to {MAX_CONSOLE_LOCK_SECS} seconds",
+                self.console_lock_secs
+            ));
         }
         if !self.socket.is_absolute() {
             problems.push(format!(
@@ -582,6 +598,9 @@ const fn default_drift_rescan() -> u64 {
 }
 const fn default_jitter() -> u8 {
     10
+}
+const fn default_console_lock() -> u64 {
+    300
 }
 const fn default_drain() -> u64 {
     30

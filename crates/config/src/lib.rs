@@ -671,6 +671,7 @@ stale_after_days = 0
 server_scan_secs = 0
 drift_rescan_secs = 900
 jitter_percent = 90
+console_lock_secs = 5
 socket = "api.sock"
 metrics_listen = "0.0.0.0:9464"
 [escalation]
@@ -693,6 +694,7 @@ kind = "pager"
                 site.toml: daemon.server_scan_secs = 0 is impossible: use 5 to 604800 seconds
                 site.toml: daemon.drift_rescan_secs (900) is longer than server_scan_secs (0): the re-scan after drift must come sooner than the regular scan
                 site.toml: daemon.jitter_percent = 90 is too large: use 0 to 50
+                site.toml: daemon.console_lock_secs = 5 is impossible: use 30 to 3600 seconds
                 site.toml: daemon.socket `api.sock` must be an absolute path
                 site.toml: daemon.metrics_listen `0.0.0.0:9464` is not a loopback address: metrics carry no authentication, so they are served on 127.0.0.1 or ::1 only
                 site.toml: escalation channel `mail` (email): `from` is missing

@@ -10,7 +10,7 @@
 //! Modules: `shared` (what the components share, split by owner), `derive` (pure result →
 //! state translations), `schedule` (pure timing), `state` (persisted state), `cycles` (one run
 //! of each cycle), `notify` (L3 delivery), `api` (the socket, its routes and handlers), `setup`
-//! (first-boot wizard), `host` (box health), `systemd` (sd_notify), `metrics` (optional
+//! (first-boot wizard), `pin` (the console PIN and unlock tokens), `host` (box health), `systemd` (sd_notify), `metrics` (optional
 //! Prometheus text).
 
 mod api;
@@ -21,6 +21,7 @@ mod derive;
 mod host;
 mod metrics;
 mod notify;
+mod pin;
 mod schedule;
 mod secrets;
 mod setup;
@@ -171,6 +172,10 @@ async fn run(loaded: Loaded) -> anyhow::Result<Stopped> {
         })?;
     let state = state::State::load(&data_dir, now()).context("loading the daemon state")?;
     let claim_code = claim::load_or_create(&data_dir)?;
+    let console_pin = pin::ConsolePin::load(
+        &data_dir,
+        Duration::from_secs(config.daemon.console_lock_secs),
+    )?;
     let (shutdown_tx, shutdown_rx) = watch::channel(false);
     let cycles = CycleKind::ALL
         .into_iter()
@@ -200,6 +205,7 @@ async fn run(loaded: Loaded) -> anyhow::Result<Stopped> {
         started_at: now(),
         shutdown: shutdown_rx,
         link: std::sync::Mutex::new(None),
+        console_pin,
     });
     cycles::refresh_ots_counts(&shared).await;
     refresh_addresses(&shared).await;

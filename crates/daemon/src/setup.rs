@@ -1,6 +1,7 @@
 //! The first-boot wizard's side of the API: network settings (written as a systemd-networkd
 //! file the NixOS module applies), site claim, Active Directory test and save, credentials (to
-//! the encrypted vault), time zone, and completion (which starts the first scan).
+//! the encrypted vault), time zone, the console PIN (`crate::pin`), and completion (which starts
+//! the first scan).
 //!
 //! Each step is sealed as an `operator_action` bundle before it takes effect; file writes, the
 //! vault's encryption and `ip` run on blocking threads.
@@ -26,6 +27,7 @@ pub(crate) fn routes(routes: Routes) -> Routes {
         .on::<endpoint::SaveDirectory, _, _, _>(save_directory)
         .on::<endpoint::SetCredential, _, _, _>(credentials)
         .on::<endpoint::SetTimezone, _, _, _>(timezone)
+        .on::<endpoint::SetPin, _, _, _>(pin)
         .on::<endpoint::CompleteSetup, _, _, _>(complete)
 }
 
@@ -84,6 +86,7 @@ fn setup_state_with(shared: &Shared, interfaces: Vec<api::Interface>) -> api::Se
         directory,
         credentials,
         timezone: setup.timezone.clone().unwrap_or_else(|| "UTC".to_owned()),
+        pin_set: shared.console_pin.is_set(),
     }
 }
 
@@ -109,26 +112,7 @@ impl axum::extract::FromRequestParts<Arc<Shared>> for SetupOpen {
         if !shared.state().saved.setup.complete {
             return Ok(SetupOpen);
         }
-        let normal = |code: &str| -> String {
-            code.chars()
-                .filter(char::is_ascii_alphanumeric)
-                .map(|c| c.to_ascii_uppercase())
-                .collect()
-        };
-        let given = parts
-            .headers
-            .get(api::CLAIM_CODE_HEADER)
-            .and_then(|value| value.to_str().ok())
-            .map(normal)
-            .unwrap_or_default();
-        let expected = normal(&claim_code(shared));
-        let matches = given.len() == expected.len()
-            && given
-                .bytes()
-                .zip(expected.bytes())
-                .fold(0u8, |acc, (a, b)| acc | (a ^ b))
-                == 0;
-        if matches && !expected.is_empty() {
+        if claim_code_given(&parts.headers, shared) {
             return Ok(SetupOpen);
         }
         tracing::warn!(peer = ?crate::api::current_peer(), "Refused a setup change after setup was completed (no or a wrong claim code).");
@@ -138,6 +122,29 @@ impl axum::extract::FromRequestParts<Arc<Shared>> for SetupOpen {
             Some("your IT partner has the code; they enter it to re-open setup".to_owned()),
         ))
     }
+}
+
+/// Whether `headers` carry the site's claim code (`X-Osiris-Claim-Code`, any case, dashes or not).
+fn claim_code_given(headers: &axum::http::HeaderMap, shared: &Shared) -> bool {
+    let normal = |code: &str| -> String {
+        code.chars()
+            .filter(char::is_ascii_alphanumeric)
+            .map(|c| c.to_ascii_uppercase())
+            .collect()
+    };
+    let given = headers
+        .get(api::CLAIM_CODE_HEADER)
+        .and_then(|value| value.to_str().ok())
+        .map(normal)
+        .unwrap_or_default();
+    let expected = normal(&claim_code(shared));
+    let matches = given.len() == expected.len()
+        && given
+            .bytes()
+            .zip(expected.bytes())
+            .fold(0u8, |acc, (a, b)| acc | (a ^ b))
+            == 0;
+    matches && !expected.is_empty()
 }
 
 async fn setup_state(State(shared): State<Arc<Shared>>) -> Answer<api::SetupState> {
@@ -571,6 +578,55 @@ async fn timezone(
         .map_err(internal)?;
     shared.state().saved.setup.timezone = Some(tz.to_owned());
     shared.save().await;
+    Ok(Json(state_of(&shared).await?))
+}
+
+/// `POST /v1/setup/pin`. During setup anyone at the console may set it; afterwards the first
+/// PIN may still be set (an appliance set up before PINs existed has none, and a PIN only takes
+/// away), but changing one needs the current PIN (judged with the same wait as an unlock) or
+/// the site's claim code.
+async fn pin(
+    State(shared): State<Arc<Shared>>,
+    headers: axum::http::HeaderMap,
+    Json(request): Json<api::PinRequest>,
+) -> Answer<api::SetupState> {
+    crate::pin::check_rule(&request.pin).map_err(|(e, h)| bad_request(e, h))?;
+    let console_pin = &shared.console_pin;
+    let uid = crate::api::current_peer().map_or(u32::MAX, |peer| peer.uid);
+    let complete = shared.state().saved.setup.complete;
+    let change = console_pin.is_set();
+    if complete && change && !claim_code_given(&headers, &shared) {
+        let Some(current) = &request.current_pin else {
+            tracing::warn!(
+                uid,
+                "Refused a console PIN change after setup: no current PIN or claim code."
+            );
+            return Err(Fail(
+                axum::http::StatusCode::FORBIDDEN,
+                "setup is complete; the console PIN can only be changed with the current PIN or the site's claim code".to_owned(),
+                Some("type the current PIN; if it is lost, your IT partner re-opens it with the claim code".to_owned()),
+            ));
+        };
+        match console_pin.check(current).await? {
+            crate::pin::Verdict::Right | crate::pin::Verdict::NoPin => {}
+            verdict => {
+                return Err(crate::pin::refusal(
+                    verdict,
+                    "the current PIN is wrong",
+                    uid,
+                ));
+            }
+        }
+    }
+    let what = if change {
+        "console PIN changed"
+    } else {
+        "console PIN set"
+    };
+    // The PIN and its hash stay out of the evidence log and the journal.
+    operator_action(&shared, "setup", "console", what, serde_json::json!({})).await?;
+    console_pin.set(&request.pin).await?;
+    tracing::info!(uid, changed = change, "Console PIN set.");
     Ok(Json(state_of(&shared).await?))
 }
 

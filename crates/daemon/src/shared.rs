@@ -34,6 +34,8 @@ pub(crate) struct Shared {
     pub(crate) shutdown: watch::Receiver<bool>,
     /// Where the link to Central Command stands (`None`: not configured or not started).
     pub(crate) link: std::sync::Mutex<Option<link_client::LinkStatus>>,
+    /// The console PIN, the wait after wrong ones and the unlock tokens.
+    pub(crate) console_pin: crate::pin::ConsolePin,
 }
 
 impl Shared {

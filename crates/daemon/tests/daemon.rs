@@ -889,3 +889,258 @@ print("closed by the server", len(closed), flush=True)
         "the server must drop connections that never finish a request: {report}"
     );
 }
+
+/// One request to the API as `nobody` (a member of the socket's group, as the console's user
+/// is): status code and JSON body.
+fn as_nobody(
+    socket: &Path,
+    method: &str,
+    path: &str,
+    token: Option<&str>,
+    body: &serde_json::Value,
+) -> (u16, serde_json::Value) {
+    let mut headers = serde_json::json!({"Content-Type": "application/json"});
+    if let Some(token) = token {
+        headers[api::UNLOCK_HEADER] = token.into();
+    }
+    let out = Command::new("setpriv")
+        .args([
+            "--reuid=nobody",
+            "--regid=nogroup",
+            "--clear-groups",
+            "/usr/bin/python3",
+            "-c",
+            r#"
+import http.client, json, socket, sys
+class Unix(http.client.HTTPConnection):
+    def connect(self):
+        self.sock = socket.socket(socket.AF_UNIX)
+        self.sock.connect(sys.argv[1])
+connection = Unix("osirisd")
+body = sys.argv[5] if sys.argv[2] != "GET" else None
+connection.request(sys.argv[2], sys.argv[3], body=body, headers=json.loads(sys.argv[4]))
+answer = connection.getresponse()
+print(answer.status)
+print(answer.read().decode())
+"#,
+        ])
+        .arg(socket)
+        .args([method, path, &headers.to_string(), &body.to_string()])
+        .output()
+        .unwrap();
+    let stdout = text(&out.stdout);
+    let (status, body) = stdout
+        .split_once('\n')
+        .unwrap_or_else(|| panic!("{stdout}\n{}", text(&out.stderr)));
+    (
+        status.trim().parse().unwrap(),
+        serde_json::from_str(body.trim()).unwrap_or(serde_json::Value::Null),
+    )
+}
+
+/// Issue 14 finding 8: with a console PIN set, whoever stands at a console left open (any user
+/// but root) cannot pause healing, acknowledge, change maintenance or export without the PIN;
+/// guessing it is slowed down by the daemon; the PIN is stored only as a salted hash in a 0600
+/// file; and no log line carries it.
+#[test]
+fn a_console_pin_locks_operator_actions_and_slows_down_guessing() {
+    if !test_support::require_root(
+        "a_console_pin_locks_operator_actions_and_slows_down_guessing",
+        &["setpriv", "python3"],
+    ) {
+        return;
+    }
+    use std::os::unix::fs::PermissionsExt;
+    // Eight digits or more, so no timestamp in the log can hold one by chance.
+    const PIN: &str = "48291375";
+    const NEW_PIN: &str = "73058264";
+    let dir = tempfile::tempdir().unwrap();
+    let config = quiet_config(dir.path(), "");
+    let text_config = std::fs::read_to_string(&config)
+        .unwrap()
+        .replace("[daemon]\n", "[daemon]\nsocket_group = \"nogroup\"\n");
+    std::fs::write(&config, text_config).unwrap();
+    let socket = dir.path().join("run/api.sock");
+    let daemon = start(&config, &socket);
+    for path in [dir.path(), &dir.path().join("run")] {
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o711)).unwrap();
+    }
+    let root = api::Client::new(&socket);
+    let pause = serde_json::json!({"reason": "nobody should be able to", "by": "intruder"});
+
+    // No PIN yet: the console's user may act (today's behaviour, kept until a PIN is set).
+    let (status, body) = as_nobody(&socket, "POST", "/v1/healing/pause", None, &pause);
+    assert_eq!(status, 200, "{body}");
+    let state = root
+        .call(
+            &api::endpoint::SetPin,
+            &api::PinRequest {
+                pin: "12ab".into(),
+                current_pin: None,
+            },
+        )
+        .unwrap_err();
+    assert!(
+        state.to_string().contains("4 to 12 digits"),
+        "the rule is named: {state}"
+    );
+    let state = root
+        .call(
+            &api::endpoint::SetPin,
+            &api::PinRequest {
+                pin: PIN.into(),
+                current_pin: None,
+            },
+        )
+        .unwrap();
+    assert!(state.pin_set);
+    assert!(root.status().unwrap().console.pin_set);
+    let file = dir.path().join("data/console-pin");
+    let stored = std::fs::read_to_string(&file).unwrap();
+    assert!(stored.starts_with("$argon2id$"), "{stored}");
+    assert!(!stored.contains(PIN), "the PIN itself is not stored");
+    assert_eq!(
+        std::fs::metadata(&file).unwrap().permissions().mode() & 0o777,
+        0o600
+    );
+
+    // The attack: every state-changing action from the console's side is refused while locked.
+    let now = root.status().unwrap().now;
+    for (method, path, body) in [
+        ("POST", "/v1/healing/pause", pause.clone()),
+        ("POST", "/v1/healing/resume", pause.clone()),
+        (
+            "POST",
+            "/v1/incidents/1/ack",
+            serde_json::json!({"by": "intruder"}),
+        ),
+        (
+            "POST",
+            "/v1/maintenance",
+            serde_json::json!({"start": now, "end": now + 3600, "reason": "x", "targets": []}),
+        ),
+        ("DELETE", "/v1/maintenance/1", serde_json::Value::Null),
+        (
+            "POST",
+            "/v1/evidence/export",
+            serde_json::json!({"dest_dir": dir.path().join("media").display().to_string()}),
+        ),
+    ] {
+        let (status, body) = as_nobody(&socket, method, path, None, &body);
+        assert_eq!(status, 423, "{method} {path}: {body}");
+        assert_eq!(
+            body["error"], "the console is locked: type the console PIN to unlock it first",
+            "{method} {path}"
+        );
+        // A made-up token is no better.
+        let (status, _) = as_nobody(&socket, method, path, Some("00ff"), &body);
+        assert_eq!(status, 423, "{method} {path} with a forged token");
+    }
+    assert!(
+        root.status().unwrap().healing.paused,
+        "still as the first pause left it"
+    );
+
+    // Guessing: three wrong PINs are judged, then the daemon makes the guesser wait, and even
+    // the right PIN is not checked before the wait is over.
+    let unlock = |pin: &str| {
+        as_nobody(
+            &socket,
+            "POST",
+            "/v1/console/unlock",
+            None,
+            &serde_json::json!({"pin": pin}),
+        )
+    };
+    for (guess, wait) in [
+        ("10000001", "try again"),
+        ("20000002", "try again"),
+        ("30000003", "wait 1 s before trying again"),
+    ] {
+        let (status, body) = unlock(guess);
+        assert_eq!(status, 403, "{body}");
+        assert_eq!(body["error"], format!("wrong PIN: {wait}"));
+    }
+    let (status, body) = unlock(PIN);
+    assert_eq!(status, 429, "the right PIN during the wait: {body}");
+    assert!(
+        body["error"]
+            .as_str()
+            .unwrap()
+            .starts_with("too many wrong PINs: wait"),
+        "{body}"
+    );
+    std::thread::sleep(Duration::from_millis(1100));
+    let (status, body) = unlock("40000004");
+    assert_eq!(status, 403);
+    assert_eq!(
+        body["error"], "wrong PIN: wait 2 s before trying again",
+        "it doubles"
+    );
+    let (status, _) = unlock(PIN);
+    assert_eq!(status, 429);
+    std::thread::sleep(Duration::from_millis(2100));
+    let (status, body) = unlock(PIN);
+    assert_eq!(status, 200, "{body}");
+    let token = body["token"].as_str().unwrap().to_owned();
+    assert_eq!(body["expires_after_secs"], 300);
+
+    // Unlocked, the console's user may act; root (the `osiris` command) never needs the PIN.
+    let (status, body) = as_nobody(&socket, "POST", "/v1/healing/resume", Some(&token), &pause);
+    assert_eq!(status, 200, "{body}");
+    root.call(
+        &api::endpoint::PauseHealing,
+        &api::PauseRequest {
+            reason: "root is root".into(),
+            by: "partner".into(),
+        },
+    )
+    .unwrap();
+
+    // After setup the PIN changes only with the current one (or the claim code).
+    root.call(&api::endpoint::CompleteSetup, &api::endpoint::Empty {})
+        .unwrap();
+    let change = |current: Option<&str>| {
+        as_nobody(
+            &socket,
+            "POST",
+            "/v1/setup/pin",
+            None,
+            &serde_json::json!({"pin": NEW_PIN, "current_pin": current}),
+        )
+    };
+    let (status, body) = change(None);
+    assert_eq!(status, 403, "{body}");
+    assert!(
+        body["error"].as_str().unwrap().contains("current PIN"),
+        "{body}"
+    );
+    let (status, body) = change(Some("90000009"));
+    assert_eq!(status, 403);
+    assert_eq!(body["error"], "the current PIN is wrong: try again");
+    let (status, body) = change(Some(PIN));
+    assert_eq!(status, 200, "{body}");
+    // A new PIN ends every unlock made with the old one.
+    let (status, _) = as_nobody(&socket, "POST", "/v1/healing/resume", Some(&token), &pause);
+    assert_eq!(status, 423);
+
+    // Every attempt is in the log with its user; no line carries a PIN.
+    let mut daemon = daemon;
+    Command::new("kill")
+        .args(["-TERM", &daemon.child.id().to_string()])
+        .status()
+        .unwrap();
+    daemon.child.wait().unwrap();
+    let mut log = String::new();
+    std::io::Read::read_to_string(daemon.child.stderr.as_mut().unwrap(), &mut log).unwrap();
+    assert!(log.contains("Refused a console PIN: wrong."), "{log}");
+    assert!(log.contains("Refused a console PIN unchecked"), "{log}");
+    assert!(log.contains("Console unlocked with the PIN."), "{log}");
+    assert!(
+        log.contains("Refused an operator action: the console is locked."),
+        "{log}"
+    );
+    for pin in [PIN, NEW_PIN, "10000001", "40000004", "90000009"] {
+        assert!(!log.contains(pin), "{pin} in the log:\n{log}");
+    }
+}

@@ -15,13 +15,16 @@ use ratatui::text::{Line, Span, Text};
 use ratatui::widgets::{Block, BorderType, Clear, Paragraph, Wrap};
 
 use crate::keymap;
-use crate::model::{Confirm, Connection, Modal, Model, PromptPurpose, Screen, Tone};
+use crate::model::{Confirm, Connection, Modal, Model, Notice, PromptPurpose, Screen, Tone};
 
 /// The smallest terminal the console lays out for.
 pub const MIN_SIZE: (u16, u16) = (80, 24);
 
 /// Shown instead of the console when the terminal is smaller than [`MIN_SIZE`].
 pub const TOO_SMALL: &str = "Make the window bigger (needs 80×24)";
+
+/// Shown in the notice line while no console PIN is set.
+pub const NO_PIN: &str = "No console PIN: anyone here can pause fixing. Set one at setup.";
 
 /// Draws the whole console.
 pub fn render(model: &Model, frame: &mut Frame<'_>) {
@@ -48,7 +51,9 @@ pub fn render(model: &Model, frame: &mut Frame<'_>) {
         Constraint::Length(footer.len() as u16),
     ])
     .areas(area);
-    if model.wizard_active {
+    if model.lock.locked && !model.wizard_active {
+        render_lock(model, frame, header, body);
+    } else if model.wizard_active {
         wizard::render(model, frame, header, body);
     } else {
         render_header(model, frame, header);
@@ -60,7 +65,21 @@ pub fn render(model: &Model, frame: &mut Frame<'_>) {
             Screen::Evidence => home::evidence(model, frame, body),
         }
     }
-    if let Some(line) = &model.notice {
+    // Without a PIN the console never locks: say so whenever nothing else is said.
+    let no_pin = Notice {
+        tone: Tone::Attention,
+        text: NO_PIN.to_owned(),
+    };
+    let no_pin = (!model.wizard_active
+        && model.status.as_ref().is_some_and(|s| s.setup_complete)
+        && !model.pin_set())
+    .then_some(&no_pin);
+    if let Some(line) = model
+        .notice
+        .as_ref()
+        .or(no_pin)
+        .filter(|_| !model.lock.locked)
+    {
         frame.render_widget(
             Paragraph::new(Line::from(vec![
                 Span::styled(format!(" {} ", symbol(line.tone)), style(line.tone)),
@@ -70,9 +89,74 @@ pub fn render(model: &Model, frame: &mut Frame<'_>) {
         );
     }
     frame.render_widget(Paragraph::new(footer), footer_area);
-    if let Some(modal) = &model.modal {
+    let modal = model
+        .modal
+        .as_ref()
+        .filter(|modal| !model.lock.locked || matches!(modal, Modal::Confirm(_)));
+    if let Some(modal) = modal {
         render_modal(model, modal, frame, area);
     }
+}
+
+/// The lock screen: no site data at all (not even the practice's name), the PIN as dots, and
+/// the daemon's answer to the last one.
+fn render_lock(model: &Model, frame: &mut Frame<'_>, header: Rect, body: Rect) {
+    let connection = match &model.connection {
+        Connection::Connecting => badge(Tone::Info, "Connecting…"),
+        Connection::Up => badge(Tone::Good, "Service running"),
+        Connection::Down(_) => badge(Tone::Problem, "Service not running"),
+    };
+    frame.render_widget(
+        Paragraph::new(Line::from(vec![
+            Span::styled(" OsirisCare ", bold().add_modifier(Modifier::REVERSED)),
+            Span::raw("  "),
+            connection,
+        ])),
+        header,
+    );
+    let lock = &model.lock;
+    let mut lines = vec![
+        Line::styled("This console is locked.", bold()),
+        Line::raw(""),
+        Line::raw("Type the console PIN and press Enter."),
+        Line::raw(""),
+        Line::from(vec![
+            Span::raw("PIN  "),
+            Span::styled(
+                format!("{}█", "•".repeat(lock.pin.chars().count())),
+                bold().fg(Color::Indexed(39)),
+            ),
+        ]),
+    ];
+    if lock.busy {
+        lines.push(Line::raw(""));
+        lines.push(Line::from(badge(Tone::Info, "Checking…")));
+    } else if let Some(message) = &lock.message {
+        lines.push(Line::raw(""));
+        lines.push(Line::from(vec![
+            Span::styled(format!("{} ", symbol(message.tone)), style(message.tone)),
+            Span::raw(message.text.clone()),
+        ]));
+    }
+    lines.push(Line::raw(""));
+    lines.push(Line::styled(
+        "Forgot the PIN? Your IT partner can set a new one.",
+        dim(),
+    ));
+    let width = body.width.saturating_sub(4).min(72);
+    let height = (wrapped_height(&lines, width.saturating_sub(4)) + 2).min(body.height);
+    let rect = Rect {
+        x: body.x + (body.width - width) / 2,
+        y: body.y + body.height.saturating_sub(height) / 2,
+        width,
+        height,
+    };
+    frame.render_widget(
+        Paragraph::new(lines)
+            .wrap(Wrap { trim: false })
+            .block(panel("Locked").padding(ratatui::widgets::Padding::horizontal(1))),
+        rect,
+    );
 }
 
 /// The symbol that goes with a tone: the word or symbol always carries the meaning, colour

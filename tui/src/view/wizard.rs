@@ -245,6 +245,14 @@ fn intro(model: &Model) -> Vec<&'static str> {
         WizardStep::Timezone => {
             vec!["Which time zone is the office in? Reports and schedules use it."]
         }
+        WizardStep::Pin if model.setup.as_ref().is_some_and(|s| s.pin_set) => vec![
+            "A PIN locks this console when nobody uses it, so a passer-by cannot pause fixing or copy evidence.",
+            "✔ A PIN is already set. Leave both fields empty to keep it.",
+        ],
+        WizardStep::Pin => vec![
+            "A PIN locks this console when nobody uses it, so a passer-by cannot pause fixing or copy evidence.",
+            "Choose 4 to 12 digits and type them twice. Leave both empty to skip (not recommended).",
+        ],
         WizardStep::Finish => {
             vec!["Everything is set. The appliance now checks every device for the first time."]
         }
@@ -399,6 +407,14 @@ fn finish_summary(model: &Model) -> Vec<Line<'static>> {
         row("Windows account", vec![slot(CredentialSlot::Windows)]),
         row("Linux account", vec![slot(CredentialSlot::Linux)]),
         row("Time zone", vec![Span::raw(setup.timezone.clone())]),
+        row(
+            "Console PIN",
+            vec![if setup.pin_set {
+                badge(Tone::Good, "set")
+            } else {
+                badge(Tone::Attention, "not set: the console never locks")
+            }],
+        ),
     ]
 }
 

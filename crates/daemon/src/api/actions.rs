@@ -1,6 +1,7 @@
 //! Operator actions: acknowledge an incident, trigger a scan, pause or resume healing, add or
 //! remove a maintenance window. Each is sealed as an `operator_action` bundle before it takes
-//! effect; when sealing fails the action does not happen and the caller is told.
+//! effect; when sealing fails the action does not happen and the caller is told. When a console
+//! PIN is set, every action but a scan trigger needs an unlock (`crate::pin::ConsoleUnlocked`).
 
 use std::sync::Arc;
 
@@ -12,6 +13,7 @@ use api::{CycleKind, PauseRequest};
 
 use crate::api::read::{healing_state, incident};
 use crate::api::{Answer, Fail, bad_request, internal};
+use crate::pin::ConsoleUnlocked;
 use crate::state::{Maintenance, Pause};
 use crate::{Shared, now};
 
@@ -56,6 +58,7 @@ pub(crate) async fn operator_action(
 
 pub(crate) async fn acknowledge(
     State(shared): State<Arc<Shared>>,
+    _unlocked: ConsoleUnlocked,
     UrlPath(id): UrlPath<u64>,
     Json(request): Json<api::AckRequest>,
 ) -> Answer<api::Incident> {
@@ -163,6 +166,7 @@ fn reason(reason: &str) -> Result<String, Fail> {
 
 pub(crate) async fn pause(
     State(shared): State<Arc<Shared>>,
+    _unlocked: ConsoleUnlocked,
     Json(request): Json<PauseRequest>,
 ) -> Answer<api::HealingState> {
     let by = person(&request.by)?;
@@ -179,6 +183,7 @@ pub(crate) async fn pause(
 
 pub(crate) async fn resume(
     State(shared): State<Arc<Shared>>,
+    _unlocked: ConsoleUnlocked,
     Json(request): Json<PauseRequest>,
 ) -> Answer<api::HealingState> {
     let by = person(&request.by)?;
@@ -191,6 +196,7 @@ pub(crate) async fn resume(
 
 pub(crate) async fn add_maintenance(
     State(shared): State<Arc<Shared>>,
+    _unlocked: ConsoleUnlocked,
     Json(request): Json<api::MaintenanceRequest>,
 ) -> Answer<api::Maintenance> {
     let why = reason(&request.reason)?;
@@ -250,6 +256,7 @@ pub(crate) async fn add_maintenance(
 
 pub(crate) async fn remove_maintenance(
     State(shared): State<Arc<Shared>>,
+    _unlocked: ConsoleUnlocked,
     UrlPath(id): UrlPath<u64>,
 ) -> Answer<api::HealingState> {
     let exists = shared.state().saved.maintenance.iter().any(|m| m.id == id);

@@ -17,6 +17,7 @@ use crate::api::{Answer, Fail, bad_request, blocking, operator_action};
 
 pub(crate) async fn export(
     State(shared): State<Arc<Shared>>,
+    _unlocked: crate::pin::ConsoleUnlocked,
     Json(request): Json<api::ExportRequest>,
 ) -> Answer<api::ExportResult> {
     let dest = Path::new(&request.dest_dir).to_path_buf();

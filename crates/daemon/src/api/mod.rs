@@ -1,8 +1,8 @@
 //! The local API: HTTP/1.1 + JSON on a Unix socket that only root, the daemon's own user and the
 //! configured group may use (`socket`). Each endpoint of `api::endpoint` is bound here to its
 //! handler: reads of the live state (`read`), operator actions, each sealed as evidence before
-//! it takes effect (`actions`), evidence export (`export`) and the first-boot wizard
-//! (`crate::setup`). Handlers never block an async worker: slow work runs on blocking threads.
+//! it takes effect (`actions`), evidence export (`export`), the first-boot wizard
+//! (`crate::setup`) and the console unlock (`crate::pin`). Handlers never block an async worker: slow work runs on blocking threads.
 
 mod actions;
 mod export;
@@ -144,7 +144,8 @@ pub(crate) fn router(shared: Arc<Shared>) -> axum::Router {
         .on::<endpoint::RemoveMaintenance, _, _, _>(actions::remove_maintenance)
         .on::<endpoint::ApplyUpdate, _, _, _>(actions::update_unavailable)
         .on::<endpoint::RollBackUpdate, _, _, _>(actions::update_unavailable)
-        .on::<endpoint::Export, _, _, _>(export::export);
+        .on::<endpoint::Export, _, _, _>(export::export)
+        .on::<endpoint::Unlock, _, _, _>(crate::pin::unlock);
     crate::setup::routes(routes)
         .0
         .fallback(not_found)
@@ -192,8 +193,10 @@ answers!();
 answers!(A1);
 answers!(A1, A2);
 answers!(A1, A2, A3);
+answers!(A1, A2, A3, A4);
 
 /// An error answer: status plus the [`api::ApiError`] body.
+#[derive(Debug)]
 pub(crate) struct Fail(
     pub(crate) StatusCode,
     pub(crate) String,

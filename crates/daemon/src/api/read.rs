@@ -12,7 +12,16 @@ use api::CycleKind;
 use crate::api::{Answer, Fail, internal};
 use crate::{Shared, derive, host, now};
 
-pub(crate) async fn status(State(shared): State<Arc<Shared>>) -> Answer<api::Status> {
+pub(crate) async fn status(
+    State(shared): State<Arc<Shared>>,
+    headers: axum::http::HeaderMap,
+) -> Answer<api::Status> {
+    // An unlocked console asks for status every 2 s: its token lives as long as it does.
+    if let Some(peer) = crate::api::current_peer() {
+        shared
+            .console_pin
+            .session_valid(&headers, peer.uid, std::time::Instant::now());
+    }
     let evidence = evidence_state(&shared).await?;
     let settings = &shared.settings;
     let mut health = host::health(&settings.data_dir, shared.facts.addresses());
@@ -99,6 +108,10 @@ pub(crate) async fn status(State(shared): State<Arc<Shared>>) -> Answer<api::Sta
         compliance,
         evidence,
         health,
+        console: api::ConsoleLock {
+            pin_set: shared.console_pin.is_set(),
+            lock_after_secs: shared.console_pin.lock_after().as_secs(),
+        },
     }))
 }
 
