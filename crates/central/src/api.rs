@@ -34,6 +34,9 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("GET", "/v1/sites/{site}/healing"),
     ("POST", "/v1/sites/{site}/claim"),
     ("GET", "/v1/appliances/{appliance}"),
+    ("POST", "/v1/appliances/{appliance}/kits"),
+    ("GET", "/v1/kits"),
+    ("GET", "/v1/kits/{kit}/download"),
     ("GET", "/v1/alerts"),
     ("POST", "/v1/alerts/{alert}/acknowledge"),
     ("GET", "/v1/audit"),
@@ -110,6 +113,8 @@ impl From<ScopeError> for ApiError {
         let status = match &err {
             ScopeError::NotFound => StatusCode::NOT_FOUND,
             ScopeError::Forbidden => StatusCode::FORBIDDEN,
+            ScopeError::Invalid(_) => StatusCode::BAD_REQUEST,
+            ScopeError::Conflict(_) => StatusCode::CONFLICT,
             ScopeError::Db(error) => {
                 tracing::warn!(%error, "user request: database");
                 StatusCode::SERVICE_UNAVAILABLE
@@ -209,6 +214,9 @@ pub fn router(state: UserState) -> Router {
         .route("/v1/sites/{site}/healing", get(site_healing))
         .route("/v1/sites/{site}/claim", post(claim))
         .route("/v1/appliances/{appliance}", get(appliance))
+        .route("/v1/appliances/{appliance}/kits", post(request_kit))
+        .route("/v1/kits", get(kits))
+        .route("/v1/kits/{kit}/download", get(kit_download))
         .route("/v1/alerts", get(alerts))
         .route("/v1/alerts/{alert}/acknowledge", post(acknowledge))
         .route("/v1/audit", get(audit))
@@ -384,6 +392,68 @@ async fn site_healing(
     Ok(Json(
         scope::site_healing(&state.pool, &session.scope, id).await?,
     ))
+}
+
+/// `POST /v1/appliances/{appliance}/kits`: the period the requester cares about, both optional.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct KitRequestBody {
+    /// First day, `YYYY-MM-DD`.
+    #[serde(default)]
+    pub from: Option<String>,
+    /// Last day, `YYYY-MM-DD`.
+    #[serde(default)]
+    pub to: Option<String>,
+}
+
+async fn request_kit(
+    State(state): State<UserState>,
+    Authenticated(session): Authenticated,
+    Path(id): Path<i64>,
+    Json(body): Json<KitRequestBody>,
+) -> Result<(StatusCode, Json<serde_json::Value>), ApiError> {
+    let kit = scope::request_kit(
+        &state.pool,
+        &session.scope,
+        id,
+        body.from.as_deref(),
+        body.to.as_deref(),
+    )
+    .await?;
+    Ok((
+        StatusCode::ACCEPTED,
+        Json(serde_json::json!({"id": kit, "status": "pending"})),
+    ))
+}
+
+async fn kits(
+    State(state): State<UserState>,
+    Authenticated(session): Authenticated,
+) -> Result<Json<Vec<scope::KitRow>>, ApiError> {
+    Ok(Json(scope::kits(&state.pool, &session.scope).await?))
+}
+
+async fn kit_download(
+    State(state): State<UserState>,
+    Authenticated(session): Authenticated,
+    Path(id): Path<i64>,
+) -> Result<axum::response::Response, ApiError> {
+    use axum::response::IntoResponse;
+    let (kit, appliance) = scope::kit_download(&state.pool, &session.scope, id).await?;
+    Ok((
+        [
+            (
+                axum::http::header::CONTENT_TYPE,
+                "application/x-tar".to_owned(),
+            ),
+            (
+                axum::http::header::CONTENT_DISPOSITION,
+                format!("attachment; filename=\"osiris-kit-{appliance}-{id}.tar\""),
+            ),
+        ],
+        kit,
+    )
+        .into_response())
 }
 
 /// `POST /v1/sites/{site}/claim`.

@@ -33,6 +33,7 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "incidents",
         include_str!("../migrations/0005_incidents.sql"),
     ),
+    (6, "kits", include_str!("../migrations/0006_kits.sql")),
 ];
 
 fn migrator() -> Migrator {

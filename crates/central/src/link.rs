@@ -481,6 +481,265 @@ async fn store_devices(
     Ok(())
 }
 
+/// The appliance a verified client certificate belongs to: (id, partner, evidence key).
+async fn peer_appliance(pool: &PgPool, peer: PeerCert) -> Result<(i64, i64, String), LinkError> {
+    let Some(cert_sha) = peer.0 else {
+        return Err(LinkError::new(
+            StatusCode::UNAUTHORIZED,
+            "this needs the appliance's client certificate (mutual TLS)",
+        ));
+    };
+    sqlx::query_as("SELECT id, partner_id, appliance_key FROM appliances WHERE cert_sha256 = $1")
+        .bind(cert_sha.as_slice())
+        .fetch_optional(pool)
+        .await?
+        .ok_or_else(|| {
+            LinkError::new(
+                StatusCode::FORBIDDEN,
+                "this certificate belongs to no appliance here (released, or issued by another Central Command)",
+            )
+        })
+}
+
+/// `POST /v1/link/kit-requests`: the kits asked of this appliance, oldest first.
+pub async fn kit_requests(
+    State(state): State<LinkState>,
+    axum::Extension(peer): axum::Extension<PeerCert>,
+) -> Result<Json<link_proto::KitRequests>, LinkError> {
+    let (appliance_id, _, _) = peer_appliance(&state.pool, peer).await?;
+    let ids: Vec<i64> = sqlx::query_scalar(
+        "SELECT id FROM kit_requests WHERE appliance_id = $1 AND status = 'pending' ORDER BY id LIMIT 10",
+    )
+    .bind(appliance_id)
+    .fetch_all(&state.pool)
+    .await?;
+    Ok(Json(link_proto::KitRequests {
+        requests: ids
+            .into_iter()
+            .map(|id| link_proto::KitRequest { id })
+            .collect(),
+    }))
+}
+
+/// `POST /v1/link/kits/{id}`: a kit (tar) answering request `id`, verified with the same code as
+/// `osiris evidence verify` (the appliance's key pinned; the witness's cosignature required once
+/// this witness has cosigned the appliance's log). Kept for download only when it verifies; a
+/// refused kit raises a warning to the partner.
+pub async fn kit_upload(
+    State(state): State<LinkState>,
+    axum::Extension(peer): axum::Extension<PeerCert>,
+    axum::extract::Path(id): axum::extract::Path<i64>,
+    body: axum::body::Bytes,
+) -> Result<Json<link_proto::KitUploadResponse>, LinkError> {
+    let (appliance_id, partner_id, appliance_key) = peer_appliance(&state.pool, peer).await?;
+    let status: Option<String> =
+        sqlx::query_scalar("SELECT status FROM kit_requests WHERE id = $1 AND appliance_id = $2")
+            .bind(id)
+            .bind(appliance_id)
+            .fetch_optional(&state.pool)
+            .await?;
+    match status.as_deref() {
+        None => {
+            return Err(LinkError::new(
+                StatusCode::NOT_FOUND,
+                format!("no kit request {id} for this appliance"),
+            ));
+        }
+        Some("pending") => {}
+        Some(other) => {
+            return Err(LinkError::new(
+                StatusCode::CONFLICT,
+                format!("kit request {id} was already answered ({other})"),
+            ));
+        }
+    }
+    let witnessed: Option<i64> =
+        sqlx::query_scalar("SELECT size FROM witness_heads WHERE appliance_id = $1")
+            .bind(appliance_id)
+            .fetch_optional(&state.pool)
+            .await?;
+    let witness = witnessed
+        .filter(|size| *size > 0)
+        .map(|_| state.keys.witness.verifier().clone());
+    let key: VerifierKey = appliance_key.parse().map_err(|err| {
+        LinkError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            format!("the appliance's stored key does not parse: {err}"),
+        )
+    })?;
+    let archive = body.clone();
+    let judged = tokio::task::spawn_blocking(move || judge_kit(&archive, key, witness))
+        .await
+        .map_err(|err| LinkError::new(StatusCode::INTERNAL_SERVER_ERROR, err.to_string()))?;
+    let sha = {
+        use sha2::Digest;
+        sha2::Sha256::digest(&body).to_vec()
+    };
+    let mut tx = state.pool.begin().await?;
+    let (status, problems) = match &judged {
+        Ok(verdict) => {
+            sqlx::query(
+                "UPDATE kit_requests SET status = 'verified', finished_at = now(), bundles = $3,
+                     witnessed_size = $4, size_bytes = $5, sha256 = $6, kit = $7
+                 WHERE id = $1 AND appliance_id = $2 AND status = 'pending'",
+            )
+            .bind(id)
+            .bind(appliance_id)
+            .bind(i64::try_from(verdict.bundles).unwrap_or(i64::MAX))
+            .bind(
+                verdict
+                    .witnessed
+                    .map(|s| i64::try_from(s).unwrap_or(i64::MAX)),
+            )
+            .bind(i64::try_from(body.len()).unwrap_or(i64::MAX))
+            .bind(&sha)
+            .bind(body.as_ref())
+            .execute(&mut *tx)
+            .await?;
+            ("verified", Vec::new())
+        }
+        Err(problems) => {
+            sqlx::query(
+                "UPDATE kit_requests SET status = 'refused', finished_at = now(), problems = $3,
+                     size_bytes = $4, sha256 = $5
+                 WHERE id = $1 AND appliance_id = $2 AND status = 'pending'",
+            )
+            .bind(id)
+            .bind(appliance_id)
+            .bind(serde_json::json!(problems))
+            .bind(i64::try_from(body.len()).unwrap_or(i64::MAX))
+            .bind(&sha)
+            .execute(&mut *tx)
+            .await?;
+            sqlx::query(
+                "INSERT INTO alerts (partner_id, appliance_id, severity, kind, message) VALUES ($1, $2, 'warning', 'kit_refused', $3)",
+            )
+            .bind(partner_id)
+            .bind(appliance_id)
+            .bind(format!(
+                "the evidence kit of request {id} did not verify: {}",
+                problems.first().map_or("", String::as_str)
+            ))
+            .execute(&mut *tx)
+            .await?;
+            ("refused", problems.clone())
+        }
+    };
+    tx.commit().await?;
+    tracing::info!(
+        request = id,
+        appliance = appliance_id,
+        status,
+        bytes = body.len(),
+        "evidence kit received"
+    );
+    Ok(Json(link_proto::KitUploadResponse {
+        id,
+        status: status.to_owned(),
+        problems,
+    }))
+}
+
+/// What a verified kit holds.
+#[derive(Debug)]
+struct KitVerdict {
+    bundles: u64,
+    witnessed: Option<u64>,
+}
+
+/// Unpacks an uploaded kit into a private temporary directory and verifies it; the problems
+/// found (at most 20) when it does not verify.
+fn judge_kit(
+    archive: &[u8],
+    key: VerifierKey,
+    witness: Option<evidence::WitnessVerifier>,
+) -> Result<KitVerdict, Vec<String>> {
+    let scratch = tempfile::Builder::new()
+        .prefix("osiris-central-kit-")
+        .tempdir()
+        .map_err(|err| vec![format!("no room to unpack the kit: {err}")])?;
+    let dir = unpack_kit(archive, scratch.path()).map_err(|err| vec![err])?;
+    let report = evidence::kit::verify(
+        &dir,
+        &evidence::kit::VerifyOptions {
+            pinned_key: Some(key),
+            witness,
+            ..evidence::kit::VerifyOptions::default()
+        },
+    );
+    if report.problems.is_empty() {
+        Ok(KitVerdict {
+            bundles: report.bundles,
+            witnessed: report.witnessed.iter().map(|(size, _)| *size).max(),
+        })
+    } else {
+        Err(report
+            .problems
+            .iter()
+            .take(20)
+            .map(|p| match p.line {
+                Some(line) => format!("{}:{line}: {}", p.path, p.message),
+                None => format!("{}: {}", p.path, p.message),
+            })
+            .collect())
+    }
+}
+
+/// Unpacks a kit archive below `into`: only plain files and directories, every path inside one
+/// top directory, none leaving it; returns that directory.
+fn unpack_kit(archive: &[u8], into: &std::path::Path) -> Result<std::path::PathBuf, String> {
+    use std::path::Component;
+    let mut tar = tar::Archive::new(archive);
+    let mut top: Option<std::ffi::OsString> = None;
+    let entries = tar
+        .entries()
+        .map_err(|err| format!("not a tar archive: {err}"))?;
+    for (n, entry) in entries.enumerate() {
+        if n >= 100_000 {
+            return Err("more than 100,000 entries: not a kit".to_owned());
+        }
+        let mut entry = entry.map_err(|err| format!("the archive is damaged: {err}"))?;
+        let path = entry
+            .path()
+            .map_err(|err| format!("an entry's name is unreadable: {err}"))?
+            .into_owned();
+        let shown = path.display().to_string();
+        let kind = entry.header().entry_type();
+        if !(kind.is_file() || kind.is_dir()) {
+            return Err(format!(
+                "{shown}: only files and directories may be in a kit (links and devices are refused)"
+            ));
+        }
+        let mut parts = path.components();
+        let first = match parts.next() {
+            Some(Component::Normal(first)) => first.to_owned(),
+            _ => {
+                return Err(format!(
+                    "{shown}: every path must be inside the kit's directory"
+                ));
+            }
+        };
+        if !parts.all(|c| matches!(c, Component::Normal(_))) {
+            return Err(format!(
+                "{shown}: every path must be inside the kit's directory"
+            ));
+        }
+        match &top {
+            None => top = Some(first),
+            Some(top) if *top == first => {}
+            Some(_) => return Err(format!("{shown}: a kit has one top directory")),
+        }
+        let unpacked = entry
+            .unpack_in(into)
+            .map_err(|err| format!("{shown}: {err}"))?;
+        if !unpacked {
+            return Err(format!("{shown}: outside the kit's directory"));
+        }
+    }
+    let top = top.ok_or_else(|| "the archive is empty".to_owned())?;
+    Ok(into.join(top))
+}
+
 /// The shown form of a name in an error: control characters escaped, at most 80 characters.
 fn shown(text: &str) -> String {
     text.chars()
@@ -712,4 +971,91 @@ fn der_to_pem(der: &[u8]) -> String {
     }
     pem.push_str("-----END CERTIFICATE-----\n");
     pem
+}
+
+#[cfg(test)]
+mod tests {
+    use super::unpack_kit;
+
+    fn file(builder: &mut tar::Builder<Vec<u8>>, path: &str, data: &[u8]) {
+        let mut header = tar::Header::new_gnu();
+        header.set_size(data.len() as u64);
+        header.set_mode(0o644);
+        header.set_entry_type(tar::EntryType::Regular);
+        // Written raw, so names the tar crate itself would refuse (`..`, absolute) get through.
+        let name = &mut header.as_old_mut().name;
+        name[..path.len()].copy_from_slice(path.as_bytes());
+        header.set_cksum();
+        builder.append(&header, data).unwrap();
+    }
+
+    fn archive(build: impl FnOnce(&mut tar::Builder<Vec<u8>>)) -> Vec<u8> {
+        let mut builder = tar::Builder::new(Vec::new());
+        build(&mut builder);
+        builder.into_inner().unwrap()
+    }
+
+    #[test]
+    fn a_kit_unpacks_into_its_one_directory() {
+        let dir = tempfile::tempdir().unwrap();
+        let kit = archive(|b| {
+            file(b, "osiris-kit-7/bundles.jsonl", b"{}\n");
+            file(b, "osiris-kit-7/checkpoints/1.txt", b"note\n");
+        });
+        let top = unpack_kit(&kit, dir.path()).unwrap();
+        assert_eq!(top, dir.path().join("osiris-kit-7"));
+        assert_eq!(
+            std::fs::read(top.join("checkpoints/1.txt")).unwrap(),
+            b"note\n"
+        );
+    }
+
+    #[test]
+    fn hostile_archives_are_refused_and_write_nothing_outside() {
+        let dir = tempfile::tempdir().unwrap();
+        let scratch = dir.path().join("scratch");
+        std::fs::create_dir(&scratch).unwrap();
+        let link = archive(|b| {
+            let mut header = tar::Header::new_gnu();
+            header.set_entry_type(tar::EntryType::Symlink);
+            header.set_size(0);
+            header.set_path("osiris-kit-1/bundles.jsonl").unwrap();
+            header.set_link_name("/etc/shadow").unwrap();
+            header.set_cksum();
+            b.append(&header, std::io::empty()).unwrap();
+        });
+        let cases: [(&str, Vec<u8>, &str); 6] = [
+            (
+                "escape",
+                archive(|b| file(b, "osiris-kit-1/../../escaped", b"x")),
+                "inside the kit's directory",
+            ),
+            (
+                "absolute",
+                archive(|b| file(b, "/tmp/osiris-escaped", b"x")),
+                "inside the kit's directory",
+            ),
+            ("symlink", link, "links and devices are refused"),
+            (
+                "two tops",
+                archive(|b| {
+                    file(b, "a/x", b"x");
+                    file(b, "b/y", b"y");
+                }),
+                "one top directory",
+            ),
+            ("empty", archive(|_| {}), "empty"),
+            (
+                "garbage",
+                b"not a tar archive at all, just words".repeat(20),
+                "damaged",
+            ),
+        ];
+        for (what, bytes, want) in cases {
+            let err = unpack_kit(&bytes, &scratch).expect_err(what);
+            assert!(err.contains(want), "{what}: {err}");
+        }
+        assert!(!dir.path().join("escaped").exists());
+        assert!(!std::path::Path::new("/tmp/osiris-escaped").exists());
+    }
 }

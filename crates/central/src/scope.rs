@@ -60,6 +60,12 @@ pub enum ScopeError {
     /// The role does not allow it.
     #[error("your role does not allow this")]
     Forbidden,
+    /// The request is not one (words say what to change).
+    #[error("{0}")]
+    Invalid(String),
+    /// The request conflicts with the state of things (words say what).
+    #[error("{0}")]
+    Conflict(String),
     /// The database.
     #[error("database")]
     Db(#[from] sqlx::Error),
@@ -70,6 +76,13 @@ impl Scope {
         match self.role {
             Role::PartnerAdmin | Role::PartnerTechnician => Ok(()),
             Role::PracticeViewer | Role::Auditor => Err(ScopeError::Forbidden),
+        }
+    }
+
+    fn asks_for_evidence(self) -> Result<(), ScopeError> {
+        match self.role {
+            Role::PracticeViewer => Err(ScopeError::Forbidden),
+            _ => Ok(()),
         }
     }
 
@@ -613,6 +626,188 @@ pub async fn audit_log(
             detail,
         })
         .collect())
+}
+
+/// An evidence kit asked of an appliance.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct KitRow {
+    /// The request's id.
+    pub id: i64,
+    /// The appliance asked.
+    pub appliance_id: i64,
+    /// Its site.
+    pub site_id: i64,
+    /// When it was asked for (RFC 3339).
+    pub requested_at: String,
+    /// The period the requester cares about (`YYYY-MM-DD`); the kit holds the whole log.
+    pub period_from: Option<String>,
+    /// End of that period.
+    pub period_to: Option<String>,
+    /// `pending` (the appliance has not delivered it yet), `verified` (ready to download) or
+    /// `refused` (it did not verify; see `problems`).
+    pub status: String,
+    /// When it was delivered (RFC 3339).
+    pub finished_at: Option<String>,
+    /// Bundles in the kit.
+    pub bundles: Option<i64>,
+    /// The newest checkpoint size the witness cosigned in it.
+    pub witnessed_size: Option<i64>,
+    /// Why it was refused.
+    pub problems: serde_json::Value,
+    /// Archive size in bytes.
+    pub size_bytes: Option<i64>,
+    /// SHA-256 of the archive (hex): compare with the downloaded file.
+    pub sha256: Option<String>,
+}
+
+/// At most this many kits wait for one appliance at a time.
+pub const MAX_PENDING_KITS: i64 = 5;
+
+/// Parses `YYYY-MM-DD`.
+fn parse_day(what: &str, text: &str) -> Result<time::Date, ScopeError> {
+    time::Date::parse(
+        text,
+        time::macros::format_description!("[year]-[month]-[day]"),
+    )
+    .map_err(|_| {
+        ScopeError::Invalid(format!(
+            "{what} must be a date as YYYY-MM-DD, not `{}`",
+            text.escape_debug()
+        ))
+    })
+}
+
+/// Asks appliance `appliance_id` for an evidence kit (partner roles and auditors), recorded in
+/// the audit log; returns the request's id.
+pub async fn request_kit(
+    pool: &PgPool,
+    scope: &Scope,
+    appliance_id: i64,
+    from: Option<&str>,
+    to: Option<&str>,
+) -> Result<i64, ScopeError> {
+    scope.asks_for_evidence()?;
+    appliance(pool, scope, appliance_id).await?;
+    let from = from.map(|f| parse_day("from", f)).transpose()?;
+    let to = to.map(|t| parse_day("to", t)).transpose()?;
+    if let (Some(from), Some(to)) = (from, to)
+        && from > to
+    {
+        return Err(ScopeError::Invalid(format!(
+            "the period ends ({to}) before it starts ({from})"
+        )));
+    }
+    let mut tx = pool.begin().await?;
+    let pending: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM kit_requests WHERE appliance_id = $1 AND status = 'pending'",
+    )
+    .bind(appliance_id)
+    .fetch_one(&mut *tx)
+    .await?;
+    if pending >= MAX_PENDING_KITS {
+        return Err(ScopeError::Conflict(format!(
+            "{pending} kits already wait for this appliance; they are delivered at its next contact"
+        )));
+    }
+    let id: i64 = sqlx::query_scalar(
+        "INSERT INTO kit_requests (partner_id, appliance_id, requested_by, period_from, period_to)
+         VALUES ($1, $2, $3, $4::date, $5::date) RETURNING id",
+    )
+    .bind(scope.partner_id)
+    .bind(appliance_id)
+    .bind(scope.user_id)
+    .bind(from.map(|d| d.to_string()))
+    .bind(to.map(|d| d.to_string()))
+    .fetch_one(&mut *tx)
+    .await?;
+    record(
+        &mut tx,
+        scope,
+        "kit.request",
+        serde_json::json!({"kit_id": id, "appliance_id": appliance_id,
+            "from": from.map(|d| d.to_string()), "to": to.map(|d| d.to_string())}),
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(id)
+}
+
+/// The kits asked of the scope's appliances, newest first (at most 200).
+pub async fn kits(pool: &PgPool, scope: &Scope) -> Result<Vec<KitRow>, ScopeError> {
+    use sqlx::Row;
+    let sql = format!(
+        "SELECT k.id, k.appliance_id, a.site_id,
+                to_char(k.requested_at AT TIME ZONE 'UTC', {TS}) AS requested_at,
+                to_char(k.period_from, 'YYYY-MM-DD') AS period_from,
+                to_char(k.period_to, 'YYYY-MM-DD') AS period_to, k.status,
+                to_char(k.finished_at AT TIME ZONE 'UTC', {TS}) AS finished_at,
+                k.bundles, k.witnessed_size, k.problems, k.size_bytes, encode(k.sha256, 'hex') AS sha256
+         FROM kit_requests k JOIN appliances a ON a.id = k.appliance_id JOIN sites s ON s.id = a.site_id
+         WHERE {SITE_IN_SCOPE} AND k.partner_id = $1
+         ORDER BY k.id DESC LIMIT 200"
+    );
+    let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
+        .bind(scope.partner_id)
+        .bind(scope.practice_id)
+        .fetch_all(pool)
+        .await?;
+    rows.iter()
+        .map(|row| {
+            Ok(KitRow {
+                id: row.try_get("id")?,
+                appliance_id: row.try_get("appliance_id")?,
+                site_id: row.try_get("site_id")?,
+                requested_at: row.try_get("requested_at")?,
+                period_from: row.try_get("period_from")?,
+                period_to: row.try_get("period_to")?,
+                status: row.try_get("status")?,
+                finished_at: row.try_get("finished_at")?,
+                bundles: row.try_get("bundles")?,
+                witnessed_size: row.try_get("witnessed_size")?,
+                problems: row.try_get("problems")?,
+                size_bytes: row.try_get("size_bytes")?,
+                sha256: row.try_get("sha256")?,
+            })
+        })
+        .collect()
+}
+
+/// A verified kit's archive (tar) and its appliance, recorded in the audit log.
+pub async fn kit_download(
+    pool: &PgPool,
+    scope: &Scope,
+    id: i64,
+) -> Result<(Vec<u8>, i64), ScopeError> {
+    let sql = format!(
+        "SELECT k.status, k.kit, k.appliance_id
+         FROM kit_requests k JOIN appliances a ON a.id = k.appliance_id JOIN sites s ON s.id = a.site_id
+         WHERE {SITE_IN_SCOPE} AND k.partner_id = $1 AND k.id = $3"
+    );
+    let mut tx = pool.begin().await?;
+    let found: Option<(String, Option<Vec<u8>>, i64)> = sqlx::query_as(sqlx::AssertSqlSafe(sql))
+        .bind(scope.partner_id)
+        .bind(scope.practice_id)
+        .bind(id)
+        .fetch_optional(&mut *tx)
+        .await?;
+    let (status, kit, appliance_id) = found.ok_or(ScopeError::NotFound)?;
+    let Some(kit) = kit else {
+        return Err(ScopeError::Conflict(match status.as_str() {
+            "pending" => format!(
+                "kit {id} has not been delivered yet: the appliance sends it at its next contact"
+            ),
+            _ => format!("kit {id} did not verify and was not kept; see its problems in /v1/kits"),
+        }));
+    };
+    record(
+        &mut tx,
+        scope,
+        "kit.download",
+        serde_json::json!({"kit_id": id, "appliance_id": appliance_id}),
+    )
+    .await?;
+    tx.commit().await?;
+    Ok((kit, appliance_id))
 }
 
 async fn record(

@@ -208,6 +208,47 @@ fn appliances_of_two_partners_are_witnessed_catch_up_and_a_rewritten_log_is_refu
         "the osiris version it runs; no image updater on a test machine"
     );
 
+    // A's partner asks for an evidence kit: the appliance delivers it at its next contact,
+    // Central Command verifies it (A's key pinned, the witness's cosignature required) and keeps
+    // it; downloaded, it verifies offline with the witness key alone.
+    psql(
+        &pg,
+        "INSERT INTO kit_requests (partner_id, appliance_id, requested_by, period_from, period_to)
+         SELECT 1, 1, id, '2026-11-01', '2026-11-30' FROM users WHERE partner_id = 1 LIMIT 1",
+    );
+    let delivered = wait_for(
+        &pg,
+        "SELECT status || ' ' || coalesce((bundles > 0)::text, '-') || ' ' || coalesce((witnessed_size > 0)::text, '-') || ' ' || problems::text FROM kit_requests WHERE id = 1",
+        "the kit to be delivered and verified",
+        |s| !s.starts_with("pending"),
+    );
+    assert_eq!(delivered, "verified true true []");
+    let kit_b64 = psql(
+        &pg,
+        "SELECT encode(kit, 'base64') FROM kit_requests WHERE id = 1",
+    );
+    let kit_bytes = base64::Engine::decode(
+        &base64::engine::general_purpose::STANDARD,
+        kit_b64.replace('\n', ""),
+    )
+    .unwrap();
+    let unpacked = dir.join("downloaded-kit");
+    tar::Archive::new(kit_bytes.as_slice())
+        .unpack(&unpacked)
+        .unwrap();
+    let out = Command::new(sibling("osiris"))
+        .args(["evidence", "verify"])
+        .arg(unpacked.join("osiris-kit-1"))
+        .args(["--witness-key", &witness_key])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}\n{}",
+        text(&out.stdout),
+        text(&out.stderr)
+    );
+
     // Central Command goes away; A keeps working; it comes back and A catches up.
     let before = head_size(&pg, 1);
     drop(server);
@@ -324,6 +365,29 @@ fn appliances_of_two_partners_are_witnessed_catch_up_and_a_rewritten_log_is_refu
         head_size(&pg, 1),
         witnessed,
         "the witnessed head did not move"
+    );
+    // A kit asked of the rewritten appliance is refused: its checkpoints carry no cosignature
+    // of this witness. Nothing is kept to download; the partner is warned.
+    psql(
+        &pg,
+        "INSERT INTO kit_requests (partner_id, appliance_id, requested_by)
+         SELECT 1, 1, id FROM users WHERE partner_id = 1 LIMIT 1",
+    );
+    let refused = wait_for(
+        &pg,
+        "SELECT status || ' ' || (kit IS NULL) FROM kit_requests WHERE id = 2",
+        "the forged kit to be judged",
+        |s| !s.starts_with("pending"),
+    );
+    assert_eq!(refused, "refused true");
+    let problems = psql(&pg, "SELECT problems::text FROM kit_requests WHERE id = 2");
+    assert!(problems.contains("cosign"), "{problems}");
+    assert_eq!(
+        psql(
+            &pg,
+            "SELECT partner_id || ' ' || severity FROM alerts WHERE kind = 'kit_refused'"
+        ),
+        "1 warning"
     );
 }
 

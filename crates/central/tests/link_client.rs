@@ -140,6 +140,11 @@ impl Appliance for Box_ {
     async fn update_state(&self) -> Result<link_proto::UpdateSummary, String> {
         Ok(self.update.lock().unwrap().clone())
     }
+
+    async fn export_kit(&self, _dir: &std::path::Path) -> Result<(), String> {
+        // Kits are exercised with real appliances (tests/appliances.rs), whose logs hold bundles.
+        Err("this test appliance keeps no bundles".to_owned())
+    }
 }
 
 fn incident(id: u64, device: &str, phase: &str) -> link_proto::IncidentSummary {

@@ -34,6 +34,7 @@ struct User {
 struct Answer {
     status: u16,
     body: serde_json::Value,
+    raw: Vec<u8>,
     set_cookie: Option<String>,
 }
 
@@ -79,6 +80,7 @@ impl User {
         Answer {
             status,
             body: serde_json::from_slice(&bytes).unwrap_or(serde_json::Value::Null),
+            raw: bytes.to_vec(),
             set_cookie,
         }
     }
@@ -340,6 +342,12 @@ fn users_log_in_with_totp_and_never_see_another_partners_data() {
         "INSERT INTO healing_log (appliance_id, entry_id, at, device, check_id, tier, rule, result)
          VALUES (1, 1, now(), 'Acme-web1', 'LIN-SSH-001', 'L1', 'L1-LIN-SSH-001', 'fixed')",
     );
+    // … and an evidence kit it delivered, verified and kept.
+    sql(
+        &pg,
+        "INSERT INTO kit_requests (partner_id, appliance_id, requested_by, status, finished_at, bundles, kit)
+         VALUES (1, 1, 1, 'verified', now(), 3, convert_to('Acme kit bytes', 'UTF8'))",
+    );
     let (_server, port) = start(dir, &url);
 
     let runtime = tokio::runtime::Builder::new_current_thread()
@@ -414,6 +422,61 @@ fn users_log_in_with_totp_and_never_see_another_partners_data() {
             (Some("L1"), Some("fixed"))
         );
 
+        // Evidence kits: asked for with an optional period, listed, downloaded once verified.
+        let appliance_id = sql(&pg, "SELECT id FROM appliances");
+        let kits_path = format!("/v1/appliances/{appliance_id}/kits");
+        let asked = a
+            .post(
+                &kits_path,
+                serde_json::json!({"from": "2026-11-01", "to": "2026-11-30"}),
+            )
+            .await;
+        assert_eq!(
+            (asked.status, asked.body["status"].as_str()),
+            (202, Some("pending"))
+        );
+        let pending_id = asked.body["id"].as_i64().unwrap();
+        for (body, want) in [
+            (
+                serde_json::json!({"from": "yesterday"}),
+                "from must be a date as YYYY-MM-DD, not `yesterday`",
+            ),
+            (
+                serde_json::json!({"from": "2026-12-01", "to": "2026-11-01"}),
+                "the period ends (2026-11-01) before it starts (2026-12-01)",
+            ),
+        ] {
+            let refused = a.post(&kits_path, body).await;
+            assert_eq!(
+                (refused.status, refused.body["error"].as_str()),
+                (400, Some(want))
+            );
+        }
+        let listed = a.get("/v1/kits").await;
+        assert_eq!(listed.status, 200);
+        assert_eq!(
+            listed.body[0]["period_from"].as_str(),
+            Some("2026-11-01"),
+            "{}",
+            listed.body
+        );
+        let not_yet = a.get(&format!("/v1/kits/{pending_id}/download")).await;
+        assert_eq!(not_yet.status, 409);
+        assert!(
+            not_yet.body["error"]
+                .as_str()
+                .unwrap()
+                .contains("has not been delivered yet"),
+            "{}",
+            not_yet.body
+        );
+        let kit_id = sql(&pg, "SELECT id FROM kit_requests WHERE status = 'verified'");
+        let download = a.get(&format!("/v1/kits/{kit_id}/download")).await;
+        assert_eq!(
+            (download.status, download.raw.as_slice()),
+            (200, b"Acme kit bytes".as_slice())
+        );
+
         // CSRF: a state-changing request without the session's token is refused.
         let alert_id = sql(&pg, "SELECT id FROM alerts").parse::<i64>().unwrap();
         let path = format!("/v1/alerts/{alert_id}/acknowledge");
@@ -451,10 +514,12 @@ fn users_log_in_with_totp_and_never_see_another_partners_data() {
         let mut b = User::new(port);
         b.enrol("admin@2.example", PW).await;
         let appliance = sql(&pg, "SELECT id FROM appliances");
+        let kit_id = sql(&pg, "SELECT id FROM kit_requests WHERE status = 'verified'");
         let ids = [
             ("{site}", "1"),
             ("{appliance}", appliance.as_str()),
             ("{alert}", &alert_id.to_string()),
+            ("{kit}", kit_id.as_str()),
         ];
         for (method, template) in central::api::ROUTES {
             if template.starts_with("/v1/session") {
@@ -474,7 +539,7 @@ fn users_log_in_with_totp_and_never_see_another_partners_data() {
                 }
             });
             let answer = b.call(method, &path, body, true).await;
-            let text = answer.body.to_string();
+            let text = format!("{} {}", answer.body, String::from_utf8_lossy(&answer.raw));
             assert!(
                 !text.contains("Acme")
                     && !text.contains("acme0001")
@@ -534,6 +599,22 @@ fn users_log_in_with_totp_and_never_see_another_partners_data() {
             200
         );
         assert_eq!(auditor.get("/v1/alerts").await.status, 403);
+        // Auditors ask for kits and download them; practice viewers only read the list.
+        assert_eq!(
+            auditor.post(&kits_path, serde_json::json!({})).await.status,
+            202
+        );
+        assert_eq!(
+            auditor
+                .get(&format!("/v1/kits/{kit_id}/download"))
+                .await
+                .raw,
+            b"Acme kit bytes"
+        );
+        assert_eq!(
+            viewer.post(&kits_path, serde_json::json!({})).await.status,
+            403
+        );
         assert_eq!(auditor.get("/v1/sites/1/incidents").await.status, 403);
         assert_eq!(auditor.get("/v1/sites/1/healing").await.status, 403);
         assert_eq!(viewer.get("/v1/sites/1/incidents").await.status, 200);

@@ -157,6 +157,15 @@ impl Appliance for ThisAppliance<'_> {
             .collect())
     }
 
+    async fn export_kit(&self, dir: &std::path::Path) -> Result<(), String> {
+        self.shared
+            .store
+            .export_kit(dir)
+            .await
+            .map(|_| ())
+            .map_err(|err| err.to_string())
+    }
+
     async fn update_state(&self) -> Result<link_proto::UpdateSummary, String> {
         let state = crate::updates::state(&self.shared.settings.config.daemon.update_state_dir);
         Ok(link_proto::UpdateSummary {

@@ -65,6 +65,8 @@ pub trait Appliance {
     fn update_state(
         &self,
     ) -> impl Future<Output = Result<link_proto::UpdateSummary, String>> + Send;
+    /// Writes an auditor kit of the whole log as of now into `dir` (which does not exist yet).
+    fn export_kit(&self, dir: &Path) -> impl Future<Output = Result<(), String>> + Send;
 }
 
 /// A device snapshot: when, the devices, the scores per framework.
@@ -331,15 +333,27 @@ impl Link {
             .base
             .join(path)
             .map_err(|err| LinkError::Local(format!("{}{path}: {err}", self.base)))?;
+        let body = serde_json::to_vec(body).map_err(|err| LinkError::Local(err.to_string()))?;
+        self.post_raw(what, url, body, "application/json", with_certificate)
+            .await
+    }
+
+    async fn post_raw<Resp: for<'de> Deserialize<'de>>(
+        &self,
+        what: &'static str,
+        url: url::Url,
+        body: Vec<u8>,
+        content_type: &str,
+        with_certificate: bool,
+    ) -> Result<Result<(u16, Resp), (u16, ErrorBody)>, LinkError> {
         let unreachable = |err: &dyn std::fmt::Display| LinkError::Unreachable {
             url: self.base.to_string(),
             reason: err.to_string(),
         };
-        let body = serde_json::to_vec(body).map_err(|err| LinkError::Local(err.to_string()))?;
         let mut response = self
             .client(with_certificate)?
             .post(url)
-            .header("content-type", "application/json")
+            .header("content-type", content_type)
             .body(body)
             .send()
             .await
@@ -382,7 +396,87 @@ impl Link {
         self.push_incidents(appliance).await?;
         self.push_healing(appliance).await?;
         self.push_update(appliance).await?;
+        self.deliver_kits(appliance).await?;
         Ok(status)
+    }
+
+    /// Answers the kit requests waiting at Central Command: exports each kit, sends it as a tar
+    /// archive, and reports a kit Central Command refused (it is not asked for again).
+    async fn deliver_kits(&mut self, appliance: &impl Appliance) -> Result<(), LinkError> {
+        let pending = match self
+            .post::<_, link_proto::KitRequests>(
+                "the kit requests",
+                link_proto::path::KIT_REQUESTS,
+                &serde_json::json!({}),
+                true,
+            )
+            .await?
+        {
+            Ok((_, pending)) => pending.requests,
+            Err((status, error)) => {
+                return Err(LinkError::Refused {
+                    what: "the kit requests",
+                    status,
+                    message: error.error,
+                });
+            }
+        };
+        for request in pending {
+            let dir = self.dir.join(format!("kit-{}", request.id));
+            let _ = std::fs::remove_dir_all(&dir);
+            let archive = async {
+                appliance.export_kit(&dir).await.map_err(LinkError::Local)?;
+                let archive = tar_kit(&dir, request.id);
+                let _ = std::fs::remove_dir_all(&dir);
+                archive
+            }
+            .await;
+            let archive = match archive {
+                Ok(archive) => archive,
+                Err(err) => {
+                    let _ = std::fs::remove_dir_all(&dir);
+                    return Err(err);
+                }
+            };
+            let url = self
+                .base
+                .join(&link_proto::kit_upload_path(request.id))
+                .map_err(|err| LinkError::Local(err.to_string()))?;
+            let size = archive.len();
+            match self
+                .post_raw::<link_proto::KitUploadResponse>(
+                    "the evidence kit",
+                    url,
+                    archive,
+                    "application/x-tar",
+                    true,
+                )
+                .await?
+            {
+                Ok((_, answer)) if answer.status == "verified" => {
+                    tracing::info!(
+                        request = request.id,
+                        bytes = size,
+                        "evidence kit delivered and verified by Central Command"
+                    );
+                }
+                Ok((status, answer)) => {
+                    return Err(LinkError::Refused {
+                        what: "the evidence kit",
+                        status,
+                        message: answer.problems.join("; "),
+                    });
+                }
+                Err((status, error)) => {
+                    return Err(LinkError::Refused {
+                        what: "the evidence kit",
+                        status,
+                        message: error.error,
+                    });
+                }
+            }
+        }
+        Ok(())
     }
 
     /// Pushes one item with the next sequence number; on a refusal, adopts the sequence number
@@ -693,6 +787,29 @@ impl Link {
             }
         }
     }
+}
+
+/// The kit in `dir` as a tar archive whose one top directory is `osiris-kit-<request>`.
+fn tar_kit(dir: &Path, request: i64) -> Result<Vec<u8>, LinkError> {
+    let mut builder = tar::Builder::new(Vec::new());
+    builder.follow_symlinks(false);
+    builder.mode(tar::HeaderMode::Deterministic);
+    let io = |source: std::io::Error| LinkError::State {
+        path: dir.to_path_buf(),
+        source,
+    };
+    builder
+        .append_dir_all(format!("osiris-kit-{request}"), dir)
+        .map_err(io)?;
+    let archive = builder.into_inner().map_err(io)?;
+    if archive.len() > link_proto::MAX_KIT {
+        return Err(LinkError::Local(format!(
+            "the evidence kit is {} MiB, more than Central Command accepts ({} MiB)",
+            archive.len() >> 20,
+            link_proto::MAX_KIT >> 20
+        )));
+    }
+    Ok(archive)
 }
 
 /// SHA-256 (hex) of a value's JSON: what was sent, to send only changes.

@@ -16,10 +16,53 @@ pub mod path {
     pub const PICKUP: &str = "/v1/link/certificate";
     /// `POST` [`super::PushRequest`] → [`super::PushResponse`] (mutual TLS).
     pub const PUSH: &str = "/v1/link/push";
+    /// `POST {}` → [`super::KitRequests`] (mutual TLS): the evidence kits asked of this appliance.
+    pub const KIT_REQUESTS: &str = "/v1/link/kit-requests";
+    /// `POST` a kit as a tar archive → [`super::KitUploadResponse`] (mutual TLS); the route,
+    /// with `{id}` the request's id ([`super::kit_upload_path`]).
+    pub const KIT_UPLOAD: &str = "/v1/link/kits/{id}";
 }
 
-/// The largest request body any link endpoint accepts.
+/// Where the kit answering request `id` is uploaded.
+pub fn kit_upload_path(id: i64) -> String {
+    path::KIT_UPLOAD.replace("{id}", &id.to_string())
+}
+
+/// The largest request body any link endpoint accepts (kit uploads excepted).
 pub const MAX_BODY: usize = 256 * 1024;
+
+/// The largest kit archive Central Command accepts.
+pub const MAX_KIT: usize = 256 * 1024 * 1024;
+
+/// The kits asked of an appliance and not yet delivered, oldest first.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct KitRequests {
+    /// At most 10 at a time.
+    pub requests: Vec<KitRequest>,
+}
+
+/// One kit asked for: the appliance answers with a kit of its whole log as of now (a superset
+/// of any period: a kit is verifiable only whole).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct KitRequest {
+    /// The request's id (the upload goes to [`kit_upload_path`]).
+    pub id: i64,
+}
+
+/// Central Command's judgement of an uploaded kit (the same checks as `osiris evidence verify`
+/// with the appliance's key pinned and, once it has one, the witness's cosignature required).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct KitUploadResponse {
+    /// The request.
+    pub id: i64,
+    /// `verified` (kept for download) or `refused` (not kept).
+    pub status: String,
+    /// What is wrong, when refused (at most 20).
+    pub problems: Vec<String>,
+}
 
 /// Crockford's base-32 digits, as the console shows them.
 const ALPHABET: &[u8; 32] = b"0123456789ABCDEFGHJKMNPQRSTVWXYZ";
