@@ -7,7 +7,7 @@ use std::fs;
 use std::io;
 use std::path::{Path, PathBuf};
 
-use crate::manifest::Version;
+use update_manifest::Version;
 
 /// The systemd-boot loader-interface vendor GUID of `LoaderEntrySelected`.
 pub const LOADER_GUID: &str = "4a67b082-0a4c-41cf-b6c7-440b29bb8c4f";

@@ -9,7 +9,6 @@
 mod boot;
 mod closure;
 mod gate;
-mod manifest;
 mod queue;
 mod settings;
 mod state;
@@ -22,7 +21,7 @@ pub use closure::{
     VerifiedPath, fetch_and_verify, fetch_manifest,
 };
 pub use gate::DaemonGate;
-pub use manifest::{
+pub use update_manifest::{
     KeyParseError, MANIFEST_SCHEMA_V1, MANIFEST_SIGNING_CONTEXT, Manifest, ManifestError,
     SignedManifest, VendorKey, Version, VersionParseError,
 };

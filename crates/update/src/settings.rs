@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
-use crate::manifest::VendorKey;
+use update_manifest::VendorKey;
 use crate::state::Policy;
 
 /// Where the updater finds manifests and keeps its state, and what it trusts.

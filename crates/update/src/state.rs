@@ -13,7 +13,7 @@ use time::format_description::well_known::Rfc3339;
 
 use crate::boot::{BootError, BootLoader, EntrySpec};
 use crate::closure::{Cache, ClosureError, ImportError, VerifiedClosure, fetch_and_verify};
-use crate::manifest::{Manifest, ManifestError, SignedManifest, VendorKey, Version};
+use update_manifest::{Manifest, ManifestError, SignedManifest, VendorKey, Version};
 
 /// The `kind` of evidence bundles that carry an [`UpdateRecord`] body.
 pub const KIND_UPDATE: &str = "update";
