@@ -1,3 +1,7 @@
+//! The signed image update manifest (docs/UPDATES.md): its JSON format, Ed25519 verification
+//! against the pinned vendor key, the version rules (no downgrade, no skipping past
+//! `min_version`), and freshness: every manifest expires, and its counter never goes back (an old
+//! signed manifest replayed by whoever sits between the appliance and the vendor is refused).
 //! Pure: the appliance's updater and Central Command (which relays manifests to its fleet) both
 //! judge manifests with it.
 
