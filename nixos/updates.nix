@@ -76,7 +76,12 @@ in
     manifestUrl = lib.mkOption {
       type = lib.types.strMatching "(https|file)://.+";
       example = "https://updates.osiriscare.example/stable/manifest.json";
-      description = "Where the vendor-signed update manifest is published.";
+      description = ''
+        Where the vendor-signed update manifest is published. An appliance linked to its
+        partner's Central Command takes the release the partner's staged rollout offers it with
+        "file:///var/lib/osiris-update/spool/offered-manifest.json" (osirisd writes it there; the
+        updater verifies it against vendorKey as it would any manifest).
+      '';
     };
 
     vendorKey = lib.mkOption {

@@ -37,6 +37,9 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("POST", "/v1/appliances/{appliance}/kits"),
     ("GET", "/v1/kits"),
     ("GET", "/v1/kits/{kit}/download"),
+    ("GET", "/v1/releases"),
+    ("POST", "/v1/releases/{release}/rollout"),
+    ("GET", "/v1/fleet"),
     ("GET", "/v1/alerts"),
     ("POST", "/v1/alerts/{alert}/acknowledge"),
     ("GET", "/v1/audit"),
@@ -217,6 +220,9 @@ pub fn router(state: UserState) -> Router {
         .route("/v1/appliances/{appliance}/kits", post(request_kit))
         .route("/v1/kits", get(kits))
         .route("/v1/kits/{kit}/download", get(kit_download))
+        .route("/v1/releases", get(releases))
+        .route("/v1/releases/{release}/rollout", post(set_rollout))
+        .route("/v1/fleet", get(fleet))
         .route("/v1/alerts", get(alerts))
         .route("/v1/alerts/{alert}/acknowledge", post(acknowledge))
         .route("/v1/audit", get(audit))
@@ -454,6 +460,50 @@ async fn kit_download(
         kit,
     )
         .into_response())
+}
+
+async fn releases(
+    State(state): State<UserState>,
+    Authenticated(session): Authenticated,
+) -> Result<Json<Vec<scope::ReleaseRow>>, ApiError> {
+    Ok(Json(scope::releases(&state.pool, &session.scope).await?))
+}
+
+/// `POST /v1/releases/{release}/rollout`: offer a release to a share of the partner's
+/// appliances and to named practices first (partner administrators).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RolloutBody {
+    /// 0–100: the share of appliances offered it (each falls in a fixed bucket, so raising the
+    /// share only adds appliances).
+    pub percent: i64,
+    /// Practices offered it whatever the share.
+    #[serde(default)]
+    pub practices: Vec<i64>,
+}
+
+async fn set_rollout(
+    State(state): State<UserState>,
+    Authenticated(session): Authenticated,
+    Path(id): Path<i64>,
+    Json(body): Json<RolloutBody>,
+) -> Result<StatusCode, ApiError> {
+    scope::set_rollout(
+        &state.pool,
+        &session.scope,
+        id,
+        body.percent,
+        &body.practices,
+    )
+    .await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+async fn fleet(
+    State(state): State<UserState>,
+    Authenticated(session): Authenticated,
+) -> Result<Json<Vec<scope::FleetRow>>, ApiError> {
+    Ok(Json(scope::fleet(&state.pool, &session.scope).await?))
 }
 
 /// `POST /v1/sites/{site}/claim`.

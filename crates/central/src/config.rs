@@ -55,6 +55,15 @@ pub struct Config {
     pub tls: Option<Tls>,
     /// The appliance link: the link CA directory and the witness key.
     pub link: Option<Link>,
+    /// Image releases relayed to the fleet: the vendor key their manifests must be signed with.
+    pub fleet: Option<Fleet>,
+}
+
+/// What the fleet's image releases must carry.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Fleet {
+    /// The vendor's manifest key (`name:base64`), the same the appliances pin.
+    pub vendor_key: update_manifest::VendorKey,
 }
 
 /// The HTTPS server's certificate chain and key.
@@ -92,6 +101,13 @@ struct RawConfig {
     database: Option<RawDatabase>,
     tls: Option<RawTls>,
     link: Option<RawLink>,
+    fleet: Option<RawFleet>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawFleet {
+    vendor_key: String,
 }
 
 #[derive(Debug, Deserialize)]
@@ -123,6 +139,7 @@ impl Default for Config {
             metrics_listen: None,
             tls: None,
             link: None,
+            fleet: None,
         }
     }
 }
@@ -228,12 +245,26 @@ impl Config {
                 })
             })
             .transpose()?;
+        let fleet = raw
+            .fleet
+            .map(|fleet| {
+                update_manifest::VendorKey::parse(&fleet.vendor_key)
+                    .map(|vendor_key| Fleet { vendor_key })
+                    .map_err(|err| {
+                        invalid(
+                            "fleet.vendor_key",
+                            format!("{err}; write it as NAME:BASE64, the key the appliances pin (services.osiris.updates.vendorKey)"),
+                        )
+                    })
+            })
+            .transpose()?;
         Ok(Config {
             listen,
             database,
             metrics_listen,
             tls,
             link,
+            fleet,
         })
     }
 }

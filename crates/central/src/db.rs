@@ -34,6 +34,7 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         include_str!("../migrations/0005_incidents.sql"),
     ),
     (6, "kits", include_str!("../migrations/0006_kits.sql")),
+    (7, "fleet", include_str!("../migrations/0007_fleet.sql")),
 ];
 
 fn migrator() -> Migrator {

@@ -9,6 +9,7 @@ pub mod bench;
 pub mod claim;
 pub mod config;
 pub mod db;
+pub mod fleet;
 pub mod link;
 pub mod link_ca;
 pub mod password;

@@ -501,6 +501,40 @@ async fn peer_appliance(pool: &PgPool, peer: PeerCert) -> Result<(i64, i64, Stri
         })
 }
 
+/// `POST /v1/link/manifest`: the newest release the partner's rollouts offer this appliance.
+pub async fn manifest_offer(
+    State(state): State<LinkState>,
+    axum::Extension(peer): axum::Extension<PeerCert>,
+) -> Result<Json<link_proto::ManifestOffer>, LinkError> {
+    let (appliance_id, partner_id, appliance_key) = peer_appliance(&state.pool, peer).await?;
+    let practice_id: i64 = sqlx::query_scalar(
+        "SELECT s.practice_id FROM appliances a JOIN sites s ON s.id = a.site_id WHERE a.id = $1",
+    )
+    .bind(appliance_id)
+    .fetch_one(&state.pool)
+    .await?;
+    let rollouts = crate::fleet::partner_rollouts(&state.pool, partner_id).await?;
+    let plain: Vec<crate::fleet::Rollout> = rollouts.iter().map(|(r, _)| r.clone()).collect();
+    let now = i64::try_from(now()).unwrap_or(i64::MAX);
+    let offered =
+        crate::fleet::offer(&plain, &appliance_key, practice_id, now).and_then(|chosen| {
+            rollouts
+                .iter()
+                .find(|(r, _)| r.version == chosen.version)
+                .map(|(r, manifest)| (r.version.to_string(), manifest))
+        });
+    Ok(Json(match offered {
+        Some((version, manifest)) => link_proto::ManifestOffer {
+            version: Some(version),
+            manifest: Some(String::from_utf8_lossy(manifest).into_owned()),
+        },
+        None => link_proto::ManifestOffer {
+            version: None,
+            manifest: None,
+        },
+    }))
+}
+
 /// `POST /v1/link/kit-requests`: the kits asked of this appliance, oldest first.
 pub async fn kit_requests(
     State(state): State<LinkState>,

@@ -124,6 +124,11 @@ enum AdminCommand {
         #[arg(long)]
         expires_days: Option<u32>,
     },
+    /// Image releases relayed to the fleet.
+    Release {
+        #[command(subcommand)]
+        command: ReleaseCommand,
+    },
     /// Claim the appliance whose console shows CODE for a site.
     Claim {
         /// The site's id.
@@ -132,6 +137,19 @@ enum AdminCommand {
         /// The claim code shown on the appliance's console (XXXX-XXXX-XXXX).
         code: String,
     },
+}
+
+#[derive(Debug, Subcommand)]
+enum ReleaseCommand {
+    /// Keep a vendor-signed manifest (checked against `[fleet] vendor_key`) for partners to roll
+    /// out; a re-signed manifest of a kept version replaces it when its counter is higher.
+    Add {
+        /// The signed manifest JSON as the vendor published it.
+        #[arg(long)]
+        manifest: PathBuf,
+    },
+    /// The kept releases.
+    List,
 }
 
 #[derive(Debug, Subcommand)]
@@ -365,6 +383,13 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 Ok(ExitCode::SUCCESS)
             }
             Command::Admin {
+                command: AdminCommand::Release { command },
+            } => {
+                let pool = target.connect(2).await?;
+                central::db::migrate(&pool).await?;
+                release(&config, &pool, command).await
+            }
+            Command::Admin {
                 command: AdminCommand::Partner { command },
             } => {
                 let pool = target.connect(2).await?;
@@ -534,6 +559,55 @@ fn tempfile_dir() -> anyhow::Result<PathBuf> {
     let dir = std::env::temp_dir().join(format!("osiris-central-bench-{}", hex::encode(name)));
     std::fs::create_dir(&dir).with_context(|| format!("creating {}", dir.display()))?;
     Ok(dir)
+}
+
+async fn release(
+    config: &central::config::Config,
+    pool: &sqlx::PgPool,
+    command: ReleaseCommand,
+) -> anyhow::Result<ExitCode> {
+    match command {
+        ReleaseCommand::Add { manifest } => {
+            let fleet = config.fleet.as_ref().ok_or_else(|| {
+                BadConfig(
+                    "adding releases needs [fleet] vendor_key (NAME:BASE64, the key the appliances pin) in the configuration".into(),
+                )
+            })?;
+            let bytes = std::fs::read(&manifest)
+                .with_context(|| format!("reading {}", manifest.display()))?;
+            let actor = format!("cli:uid={}", current_uid());
+            let version = central::fleet::add_release(
+                pool,
+                &fleet.vendor_key,
+                &bytes,
+                &actor,
+                time::OffsetDateTime::now_utc(),
+            )
+            .await
+            .with_context(|| format!("adding the release in {}", manifest.display()))?;
+            writeln!(
+                std::io::stdout(),
+                "release {version} kept; partners offer it with POST /v1/releases/{{id}}/rollout"
+            )?;
+        }
+        ReleaseCommand::List => {
+            let rows: Vec<(i64, String, i64, String)> = sqlx::query_as(
+                "SELECT id, version, counter, to_char(expires_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"') FROM releases ORDER BY id",
+            )
+            .fetch_all(pool)
+            .await?;
+            let mut out = std::io::stdout().lock();
+            writeln!(
+                out,
+                "{:<6} {:<12} {:<8} EXPIRES",
+                "ID", "VERSION", "COUNTER"
+            )?;
+            for (id, version, counter, expires) in rows {
+                writeln!(out, "{id:<6} {version:<12} {counter:<8} {expires}")?;
+            }
+        }
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
 fn current_uid() -> u32 {

@@ -79,6 +79,13 @@ impl Scope {
         }
     }
 
+    fn administers(self) -> Result<(), ScopeError> {
+        match (self.role, self.practice_id) {
+            (Role::PartnerAdmin, None) => Ok(()),
+            _ => Err(ScopeError::Forbidden),
+        }
+    }
+
     fn asks_for_evidence(self) -> Result<(), ScopeError> {
         match self.role {
             Role::PracticeViewer => Err(ScopeError::Forbidden),
@@ -808,6 +815,167 @@ pub async fn kit_download(
     .await?;
     tx.commit().await?;
     Ok((kit, appliance_id))
+}
+
+/// An image release this Central Command relays.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ReleaseRow {
+    /// Id.
+    pub id: i64,
+    /// `MAJOR.MINOR.PATCH`.
+    pub version: String,
+    /// The manifest's counter.
+    pub counter: i64,
+    /// When its manifest expires (RFC 3339): the vendor re-signs it before then.
+    pub expires_at: String,
+    /// This partner's rollout of it: the share of appliances (0–100)…
+    pub percent: Option<i32>,
+    /// …and the practices offered it first.
+    pub practices: Option<Vec<i64>>,
+}
+
+/// The releases, newest first, with the scope's partner's rollout of each (partner roles).
+pub async fn releases(pool: &PgPool, scope: &Scope) -> Result<Vec<ReleaseRow>, ScopeError> {
+    use sqlx::Row;
+    scope.may_change()?;
+    let sql = format!(
+        "SELECT r.id, r.version, r.counter, to_char(r.expires_at AT TIME ZONE 'UTC', {TS}) AS expires_at,
+                o.percent, o.practices
+         FROM releases r LEFT JOIN rollouts o ON o.release_id = r.id AND o.partner_id = $1
+         ORDER BY r.id DESC LIMIT 100"
+    );
+    let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
+        .bind(scope.partner_id)
+        .fetch_all(pool)
+        .await?;
+    rows.iter()
+        .map(|row| {
+            Ok(ReleaseRow {
+                id: row.try_get("id")?,
+                version: row.try_get("version")?,
+                counter: row.try_get("counter")?,
+                expires_at: row.try_get("expires_at")?,
+                percent: row.try_get("percent")?,
+                practices: row.try_get("practices")?,
+            })
+        })
+        .collect()
+}
+
+/// Offers release `release_id` to `percent` of the partner's appliances and to `practices`
+/// whatever the share (partner administrators), recorded in the audit log.
+pub async fn set_rollout(
+    pool: &PgPool,
+    scope: &Scope,
+    release_id: i64,
+    percent: i64,
+    practices: &[i64],
+) -> Result<(), ScopeError> {
+    scope.administers()?;
+    if !(0..=100).contains(&percent) {
+        return Err(ScopeError::Invalid(format!(
+            "percent must be 0 to 100, not {percent}"
+        )));
+    }
+    let mut practices = practices.to_vec();
+    practices.sort_unstable();
+    practices.dedup();
+    let mut tx = pool.begin().await?;
+    let version: Option<String> = sqlx::query_scalar("SELECT version FROM releases WHERE id = $1")
+        .bind(release_id)
+        .fetch_optional(&mut *tx)
+        .await?;
+    let version = version.ok_or(ScopeError::NotFound)?;
+    let own: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM practices WHERE partner_id = $1 AND id = ANY($2)")
+            .bind(scope.partner_id)
+            .bind(&practices)
+            .fetch_one(&mut *tx)
+            .await?;
+    if own != practices.len() as i64 {
+        // Another partner's practice answers as an unknown one: nothing is revealed.
+        return Err(ScopeError::NotFound);
+    }
+    sqlx::query(
+        "INSERT INTO rollouts (partner_id, release_id, percent, practices, updated_by)
+         VALUES ($1, $2, $3, $4, $5)
+         ON CONFLICT (partner_id, release_id) DO UPDATE SET percent = EXCLUDED.percent,
+             practices = EXCLUDED.practices, updated_at = now(), updated_by = EXCLUDED.updated_by",
+    )
+    .bind(scope.partner_id)
+    .bind(release_id)
+    .bind(i32::try_from(percent).unwrap_or(0))
+    .bind(&practices)
+    .bind(format!("user:{}", scope.user_id))
+    .execute(&mut *tx)
+    .await?;
+    record(
+        &mut tx,
+        scope,
+        "rollout.set",
+        serde_json::json!({"version": version, "percent": percent, "practices": practices}),
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+/// One appliance of the fleet: what it runs, its update state, the release it is offered.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct FleetRow {
+    /// The appliance.
+    pub appliance_id: i64,
+    /// Its site.
+    pub site_id: i64,
+    /// Its practice.
+    pub practice_id: i64,
+    /// Last contact (RFC 3339).
+    pub last_seen: Option<String>,
+    /// The osiris version it reported.
+    pub software_version: Option<String>,
+    /// Its updater's state as it reported it.
+    pub update: Option<UpdateRow>,
+    /// The release the partner's rollouts offer it now.
+    pub offered: Option<String>,
+}
+
+/// The scope's appliances with their versions, update states and offered releases (not for
+/// auditors).
+pub async fn fleet(pool: &PgPool, scope: &Scope) -> Result<Vec<FleetRow>, ScopeError> {
+    scope.sees_operations()?;
+    // Every appliance in scope (the filter only has to use the bound parameter).
+    let appliances = appliances_where(pool, scope, "$3::bigint IS NOT NULL", 0).await?;
+    let practice_of: std::collections::BTreeMap<i64, i64> = sqlx::query_as(
+        "SELECT a.id, s.practice_id FROM appliances a JOIN sites s ON s.id = a.site_id WHERE a.partner_id = $1",
+    )
+    .bind(scope.partner_id)
+    .fetch_all(pool)
+    .await?
+    .into_iter()
+    .collect();
+    let rollouts: Vec<crate::fleet::Rollout> =
+        crate::fleet::partner_rollouts(pool, scope.partner_id)
+            .await?
+            .into_iter()
+            .map(|(rollout, _)| rollout)
+            .collect();
+    let now = time::OffsetDateTime::now_utc().unix_timestamp();
+    Ok(appliances
+        .into_iter()
+        .map(|a| {
+            let practice_id = practice_of.get(&a.id).copied().unwrap_or_default();
+            FleetRow {
+                offered: crate::fleet::offer(&rollouts, &a.appliance_key, practice_id, now)
+                    .map(|r| r.version.to_string()),
+                appliance_id: a.id,
+                site_id: a.site_id,
+                practice_id,
+                last_seen: a.last_seen,
+                software_version: a.software_version,
+                update: a.update,
+            }
+        })
+        .collect())
 }
 
 async fn record(

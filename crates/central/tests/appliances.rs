@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 use test_support::postgres::PgServer;
 
 mod common;
-use common::{Server, central, ok, setup, text};
+use common::{Server, central, ok, setup, signed_manifest, text};
 
 fn sibling(name: &str) -> PathBuf {
     let path = Path::new(env!("CARGO_BIN_EXE_osiris-central")).with_file_name(name);
@@ -44,13 +44,15 @@ impl Drop for Daemon {
 }
 
 /// An appliance's configuration: scans this machine every 5 s (healing paused: a test must never
-/// change the machine it runs on), checkpoints every 5 s, links to Central Command at `port`.
+/// change the machine it runs on), checkpoints every 5 s, links to Central Command at `port`;
+/// its image updater's state (with the spool the daemon owns) in `<dir>/<name>-update`.
 fn appliance_config(dir: &Path, name: &str, data: &Path, port: u16, ca: &Path) -> PathBuf {
     let config = dir.join(format!("{name}.toml"));
+    std::fs::create_dir_all(dir.join(format!("{name}-update/spool"))).unwrap();
     std::fs::write(
         &config,
         format!(
-            "site = \"{name}\"\ndata_dir = \"{data}\"\n[evidence]\ncalendars = []\n[healing]\npaused = true\n[daemon]\nsocket = \"{dir}/{name}.sock\"\nserver_scan_secs = 5\ndrift_rescan_secs = 5\ncheckpoint_secs = 5\njitter_percent = 0\n[central]\nurl = \"https://127.0.0.1:{port}\"\nca_file = \"{ca}\"\npush_secs = 5\n",
+            "site = \"{name}\"\ndata_dir = \"{data}\"\n[evidence]\ncalendars = []\n[healing]\npaused = true\n[daemon]\nsocket = \"{dir}/{name}.sock\"\nserver_scan_secs = 5\ndrift_rescan_secs = 5\ncheckpoint_secs = 5\njitter_percent = 0\nupdate_state_dir = \"{dir}/{name}-update\"\n[central]\nurl = \"https://127.0.0.1:{port}\"\nca_file = \"{ca}\"\npush_secs = 5\n",
             data = data.display(),
             dir = dir.display(),
             ca = ca.display(),
@@ -244,6 +246,65 @@ fn appliances_of_two_partners_are_witnessed_catch_up_and_a_rewritten_log_is_refu
         .unwrap();
     assert!(
         out.status.success(),
+        "{}\n{}",
+        text(&out.stdout),
+        text(&out.stderr)
+    );
+
+    // Fleet: the partner rolls out a vendor-signed release; A's daemon hands the vendor's bytes to
+    // its updater, whose own check accepts them against the vendor key it pins.
+    let (manifest, vendor) = signed_manifest(7, "1.2.0", 1);
+    std::fs::write(dir.join("manifest.json"), &manifest).unwrap();
+    let mut central_toml = std::fs::read_to_string(dir.join("central.toml")).unwrap();
+    central_toml.push_str(&format!("\n[fleet]\nvendor_key = \"{vendor}\"\n"));
+    std::fs::write(dir.join("central.toml"), central_toml).unwrap();
+    ok(&central(
+        dir,
+        &url,
+        &["admin", "release", "add", "--manifest", "manifest.json"],
+    ));
+    psql(
+        &pg,
+        "INSERT INTO rollouts (partner_id, release_id, percent, practices, updated_by) SELECT 1, id, 0, '{1}', 'test' FROM releases",
+    );
+    let offered = dir.join("clinic-a-update/spool/offered-manifest.json");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while std::fs::read(&offered).ok().as_deref() != Some(manifest.as_slice()) {
+        assert!(
+            Instant::now() < deadline,
+            "the offered release never reached A's updater"
+        );
+        std::thread::sleep(Duration::from_millis(250));
+    }
+    assert!(
+        !dir.join("clinic-b-update/spool/offered-manifest.json")
+            .exists(),
+        "B's partner offered nothing"
+    );
+    let cache_key = format!(
+        "osiris-cache-1:{}",
+        base64::Engine::encode(&base64::engine::general_purpose::STANDARD, [9u8; 32])
+    );
+    let esp = dir.join("esp");
+    std::fs::create_dir_all(esp.join("loader/entries")).unwrap();
+    let update_toml = dir.join("update.toml");
+    std::fs::write(
+        &update_toml,
+        format!(
+            "manifest_url = \"file://{offered}\"\nvendor_key = \"{vendor}\"\ncache_keys = [\"{cache_key}\"]\ninstalled_version = \"1.0.0\"\nstate_dir = \"{state}\"\nesp = \"{esp}\"\nefivars = \"{esp}/efivars\"\nappliance_config = \"{config}\"\n",
+            offered = offered.display(),
+            state = dir.join("clinic-a-update").display(),
+            esp = esp.display(),
+            config = a_config.display(),
+        ),
+    )
+    .unwrap();
+    let out = Command::new(sibling("osiris"))
+        .args(["update", "--config", update_toml.to_str().unwrap(), "check"])
+        .output()
+        .unwrap();
+    assert!(
+        text(&out.stdout).contains("update 1.2.0 is available (installed 1.0.0)"),
         "{}\n{}",
         text(&out.stdout),
         text(&out.stderr)

@@ -12,7 +12,7 @@ use link_client::{Appliance, Link, LinkError, LinkStatus};
 use test_support::postgres::PgServer;
 
 mod common;
-use common::{Server, central, ok, setup};
+use common::{Server, central, ok, setup, signed_manifest};
 
 /// An appliance in memory: its evidence key, its Merkle log, the cosignatures it kept.
 struct Box_ {
@@ -24,6 +24,7 @@ struct Box_ {
     incidents: Mutex<Vec<link_proto::IncidentSummary>>,
     healing: Mutex<Vec<link_proto::HealEntry>>,
     update: Mutex<link_proto::UpdateSummary>,
+    offered: Mutex<Option<(String, Vec<u8>)>>,
 }
 
 fn device(name: &str, status: &str, failing: &[&str]) -> link_proto::DeviceSummary {
@@ -54,6 +55,7 @@ impl Box_ {
                 state: "idle".into(),
                 detail: None,
             }),
+            offered: Mutex::new(None),
         }
     }
 
@@ -139,6 +141,11 @@ impl Appliance for Box_ {
 
     async fn update_state(&self) -> Result<link_proto::UpdateSummary, String> {
         Ok(self.update.lock().unwrap().clone())
+    }
+
+    async fn offer_manifest(&self, offer: Option<(String, Vec<u8>)>) -> Result<(), String> {
+        *self.offered.lock().unwrap() = offer;
+        Ok(())
     }
 
     async fn export_kit(&self, _dir: &std::path::Path) -> Result<(), String> {
@@ -569,5 +576,120 @@ fn incidents_healing_and_update_state_arrive_in_order_once_and_as_sent() {
             hostile.replace('\'', "''")
         )),
         "1"
+    );
+}
+
+/// Fleet: Central Command keeps only manifests the vendor signed; a partner's rollout offers one
+/// to the appliances it includes (named practices first, then a share); the appliance hands the
+/// vendor's bytes to its updater unchanged (they still verify under the vendor key); withdrawing
+/// the rollout withdraws the offer.
+#[test]
+fn a_rollout_hands_the_vendors_manifest_to_the_appliances_it_includes() {
+    let Some(pg) =
+        PgServer::start("a_rollout_hands_the_vendors_manifest_to_the_appliances_it_includes")
+    else {
+        return;
+    };
+    let url = pg.create_database("central");
+    let work = tempfile::tempdir().unwrap();
+    let dir = work.path();
+    let (port, server_ca, _) = setup(dir, &url, &["Acme IT"]);
+    let base = format!("https://127.0.0.1:{port}/");
+    let _server = Server::start(dir, &url, port);
+    let sql = |query: &str| {
+        let out = pg.client("psql", &["-d", "central", "-At", "-c", query]);
+        assert!(
+            out.status.success(),
+            "{query}: {}",
+            common::text(&out.stderr)
+        );
+        common::text(&out.stdout).trim().to_owned()
+    };
+    let (manifest, vendor) = signed_manifest(7, "1.2.0", 3);
+    let (forged, _) = signed_manifest(8, "1.2.0", 4);
+    std::fs::write(dir.join("manifest.json"), &manifest).unwrap();
+    std::fs::write(dir.join("forged.json"), &forged).unwrap();
+
+    // Without the vendor key configured, nothing can be added; with it, a manifest signed by
+    // another key is refused and the vendor's is kept.
+    let out = central(
+        dir,
+        &url,
+        &["admin", "release", "add", "--manifest", "manifest.json"],
+    );
+    assert_eq!(out.status.code(), Some(78), "{}", common::text(&out.stderr));
+    let mut config = std::fs::read_to_string(dir.join("central.toml")).unwrap();
+    config.push_str(&format!("\n[fleet]\nvendor_key = \"{vendor}\"\n"));
+    std::fs::write(dir.join("central.toml"), config).unwrap();
+    let out = central(
+        dir,
+        &url,
+        &["admin", "release", "add", "--manifest", "forged.json"],
+    );
+    assert!(!out.status.success());
+    assert!(
+        common::text(&out.stderr).contains("the manifest is refused"),
+        "{}",
+        common::text(&out.stderr)
+    );
+    ok(&central(
+        dir,
+        &url,
+        &["admin", "release", "add", "--manifest", "manifest.json"],
+    ));
+    assert_eq!(
+        sql("SELECT version || ' ' || counter FROM releases"),
+        "1.2.0 3"
+    );
+
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let a = Box_::new(1, "AAAA-BBBB-CCCC");
+    let a_dir = dir.join("a-link");
+    runtime.block_on(async {
+        link(&base, &a_dir, &server_ca).step(&a).await.unwrap();
+    });
+    ok(&central(
+        dir,
+        &url,
+        &["admin", "claim", "--site", "1", "AAAA-BBBB-CCCC"],
+    ));
+    let step = |a: &Box_| {
+        runtime.block_on(async {
+            link(&base, &a_dir, &server_ca).step(a).await.unwrap();
+        });
+    };
+    step(&a);
+    step(&a);
+    // No rollout yet: nothing offered.
+    assert_eq!(*a.offered.lock().unwrap(), None);
+
+    // The partner offers 1.2.0 to its practice first (share 0).
+    sql(
+        "INSERT INTO rollouts (partner_id, release_id, percent, practices, updated_by) SELECT 1, id, 0, '{1}', 'test' FROM releases",
+    );
+    step(&a);
+    let offered = a.offered.lock().unwrap().clone().expect("an offer");
+    assert_eq!(offered.0, "1.2.0");
+    assert_eq!(offered.1, manifest, "the vendor's bytes, unchanged");
+    update_manifest::SignedManifest::from_json(&offered.1)
+        .unwrap()
+        .verify(&vendor)
+        .expect("still the vendor's signature");
+
+    // Withdrawn: the appliance is told, and its updater loses the offer.
+    sql("DELETE FROM rollouts");
+    step(&a);
+    assert_eq!(*a.offered.lock().unwrap(), None);
+    // Offered to everyone (share 100): offered again.
+    sql(
+        "INSERT INTO rollouts (partner_id, release_id, percent, updated_by) SELECT 1, id, 100, 'test' FROM releases",
+    );
+    step(&a);
+    assert_eq!(
+        a.offered.lock().unwrap().as_ref().map(|(v, _)| v.clone()),
+        Some("1.2.0".to_owned())
     );
 }

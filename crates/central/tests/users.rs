@@ -348,6 +348,11 @@ fn users_log_in_with_totp_and_never_see_another_partners_data() {
         "INSERT INTO kit_requests (partner_id, appliance_id, requested_by, status, finished_at, bundles, kit)
          VALUES (1, 1, 1, 'verified', now(), 3, convert_to('Acme kit bytes', 'UTF8'))",
     );
+    // A release the operator added (releases belong to the server, rollouts to partners).
+    sql(
+        &pg,
+        "INSERT INTO releases (version, manifest, counter, expires_at, added_by) VALUES ('1.2.0', '\\x7b7d', 1, now() + interval '1 day', 'test')",
+    );
     let (_server, port) = start(dir, &url);
 
     let runtime = tokio::runtime::Builder::new_current_thread()
@@ -477,6 +482,34 @@ fn users_log_in_with_totp_and_never_see_another_partners_data() {
             (200, b"Acme kit bytes".as_slice())
         );
 
+        // Fleet: A's administrator offers the release to its practice first; the fleet view shows
+        // the offer next to each appliance's version and update state.
+        let release = sql(&pg, "SELECT id FROM releases");
+        let listed = a.get("/v1/releases").await;
+        assert_eq!(listed.body[0]["version"], "1.2.0", "{}", listed.body);
+        let practice = sql(&pg, "SELECT id FROM practices WHERE partner_id = 1");
+        let rollout_path = format!("/v1/releases/{release}/rollout");
+        for (body, status) in [
+            (serde_json::json!({"percent": 101}), 400),
+            (
+                serde_json::json!({"percent": 0, "practices": [999_999]}),
+                404,
+            ),
+            (
+                serde_json::json!({"percent": 0, "practices": [practice.parse::<i64>().unwrap()]}),
+                204,
+            ),
+        ] {
+            assert_eq!(a.post(&rollout_path, body).await.status, status);
+        }
+        let fleet = a.get("/v1/fleet").await;
+        assert_eq!(
+            (fleet.status, fleet.body[0]["offered"].as_str()),
+            (200, Some("1.2.0")),
+            "{}",
+            fleet.body
+        );
+
         // CSRF: a state-changing request without the session's token is refused.
         let alert_id = sql(&pg, "SELECT id FROM alerts").parse::<i64>().unwrap();
         let path = format!("/v1/alerts/{alert_id}/acknowledge");
@@ -520,6 +553,7 @@ fn users_log_in_with_totp_and_never_see_another_partners_data() {
             ("{appliance}", appliance.as_str()),
             ("{alert}", &alert_id.to_string()),
             ("{kit}", kit_id.as_str()),
+            ("{release}", release.as_str()),
         ];
         for (method, template) in central::api::ROUTES {
             if template.starts_with("/v1/session") {
@@ -534,6 +568,9 @@ fn users_log_in_with_totp_and_never_see_another_partners_data() {
             let body = body.map(|b| {
                 if path.ends_with("/claim") {
                     serde_json::from_str(&b).unwrap()
+                } else if path.ends_with("/rollout") {
+                    // B names A's practice (the release itself is the server's, seen by all).
+                    serde_json::json!({"percent": 100, "practices": [1]})
                 } else {
                     serde_json::json!({})
                 }
@@ -599,6 +636,15 @@ fn users_log_in_with_totp_and_never_see_another_partners_data() {
             200
         );
         assert_eq!(auditor.get("/v1/alerts").await.status, 403);
+        assert_eq!(auditor.get("/v1/fleet").await.status, 403);
+        assert_eq!(viewer.get("/v1/releases").await.status, 403);
+        assert_eq!(
+            viewer
+                .post(&rollout_path, serde_json::json!({"percent": 100}))
+                .await
+                .status,
+            403
+        );
         // Auditors ask for kits and download them; practice viewers only read the list.
         assert_eq!(
             auditor.post(&kits_path, serde_json::json!({})).await.status,

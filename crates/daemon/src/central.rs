@@ -166,6 +166,32 @@ impl Appliance for ThisAppliance<'_> {
             .map_err(|err| err.to_string())
     }
 
+    async fn offer_manifest(&self, offer: Option<(String, Vec<u8>)>) -> Result<(), String> {
+        // The updater (root) reads it from its spool, which this daemon owns, and verifies it
+        // against the vendor key it pins: this daemon can withhold an update, never forge one.
+        let spool = update::spool_dir(&self.shared.settings.config.daemon.update_state_dir);
+        let path = spool.join(update::OFFERED_MANIFEST);
+        tokio::task::spawn_blocking(move || match offer {
+            Some((version, manifest)) => {
+                if !spool.is_dir() {
+                    return Err(format!(
+                        "the partner offers release {version}, but the image updater is not set up here ({} is missing)",
+                        spool.display()
+                    ));
+                }
+                durable::write(&path, &manifest, 0o644)
+                    .map_err(|err| format!("writing the offered release {version}: {err}"))
+            }
+            None => match std::fs::remove_file(&path) {
+                Ok(()) => Ok(()),
+                Err(err) if err.kind() == std::io::ErrorKind::NotFound => Ok(()),
+                Err(err) => Err(format!("withdrawing the offered release {}: {err}", path.display())),
+            },
+        })
+        .await
+        .map_err(|err| err.to_string())?
+    }
+
     async fn update_state(&self) -> Result<link_proto::UpdateSummary, String> {
         let state = crate::updates::state(&self.shared.settings.config.daemon.update_state_dir);
         Ok(link_proto::UpdateSummary {

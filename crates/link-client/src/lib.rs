@@ -67,6 +67,12 @@ pub trait Appliance {
     ) -> impl Future<Output = Result<link_proto::UpdateSummary, String>> + Send;
     /// Writes an auditor kit of the whole log as of now into `dir` (which does not exist yet).
     fn export_kit(&self, dir: &Path) -> impl Future<Output = Result<(), String>> + Send;
+    /// Hands the updater the release the partner offers (`(version, signed manifest JSON)`), or
+    /// withdraws the offer (`None`). The updater verifies the manifest itself.
+    fn offer_manifest(
+        &self,
+        offer: Option<(String, Vec<u8>)>,
+    ) -> impl Future<Output = Result<(), String>> + Send;
 }
 
 /// A device snapshot: when, the devices, the scores per framework.
@@ -160,6 +166,9 @@ struct State {
     /// SHA-256 (hex) of the update state Central Command took last.
     #[serde(default)]
     update_sent: Option<String>,
+    /// SHA-256 (hex) of the release offer last handed to the updater (`none` for no offer).
+    #[serde(default)]
+    manifest_offered: Option<String>,
 }
 
 /// The link to one Central Command.
@@ -397,7 +406,53 @@ impl Link {
         self.push_healing(appliance).await?;
         self.push_update(appliance).await?;
         self.deliver_kits(appliance).await?;
+        self.take_manifest_offer(appliance).await?;
         Ok(status)
+    }
+
+    /// Asks which release the partner offers and hands a changed offer to the updater.
+    async fn take_manifest_offer(&mut self, appliance: &impl Appliance) -> Result<(), LinkError> {
+        let offer = match self
+            .post::<_, link_proto::ManifestOffer>(
+                "the release offer",
+                link_proto::path::MANIFEST,
+                &serde_json::json!({}),
+                true,
+            )
+            .await?
+        {
+            Ok((_, offer)) => offer,
+            Err((status, error)) => {
+                return Err(LinkError::Refused {
+                    what: "the release offer",
+                    status,
+                    message: error.error,
+                });
+            }
+        };
+        let offer = match (offer.version, offer.manifest) {
+            (Some(version), Some(manifest)) => Some((version, manifest.into_bytes())),
+            _ => None,
+        };
+        let sum = match &offer {
+            Some(offer) => digest(offer),
+            None => "none".to_owned(),
+        };
+        // Nothing offered yet and nothing offered now: nothing to tell the updater.
+        let unchanged = self.state.manifest_offered.as_deref() == Some(sum.as_str())
+            || (self.state.manifest_offered.is_none() && offer.is_none());
+        if unchanged {
+            return Ok(());
+        }
+        if let Some((version, _)) = &offer {
+            tracing::info!(version, "the partner offers an image release");
+        }
+        appliance
+            .offer_manifest(offer)
+            .await
+            .map_err(LinkError::Local)?;
+        self.state.manifest_offered = Some(sum);
+        self.save()
     }
 
     /// Answers the kit requests waiting at Central Command: exports each kit, sends it as a tar

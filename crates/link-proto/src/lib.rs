@@ -21,6 +21,9 @@ pub mod path {
     /// `POST` a kit as a tar archive → [`super::KitUploadResponse`] (mutual TLS); the route,
     /// with `{id}` the request's id ([`super::kit_upload_path`]).
     pub const KIT_UPLOAD: &str = "/v1/link/kits/{id}";
+    /// `POST {}` → [`super::ManifestOffer`] (mutual TLS): the image release offered to this
+    /// appliance by its partner's rollout.
+    pub const MANIFEST: &str = "/v1/link/manifest";
 }
 
 /// Where the kit answering request `id` is uploaded.
@@ -49,6 +52,17 @@ pub struct KitRequests {
 pub struct KitRequest {
     /// The request's id (the upload goes to [`kit_upload_path`]).
     pub id: i64,
+}
+
+/// The image release a partner's rollout offers this appliance, if any: the vendor's signed
+/// manifest verbatim (the appliance's updater verifies it against the vendor key it pins).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ManifestOffer {
+    /// The release's version.
+    pub version: Option<String>,
+    /// The signed manifest JSON, as the vendor published it.
+    pub manifest: Option<String>,
 }
 
 /// Central Command's judgement of an uploaded kit (the same checks as `osiris evidence verify`

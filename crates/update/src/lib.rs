@@ -21,13 +21,16 @@ pub use closure::{
     VerifiedPath, fetch_and_verify, fetch_manifest,
 };
 pub use gate::DaemonGate;
-pub use update_manifest::{
-    KeyParseError, MANIFEST_SCHEMA_V1, MANIFEST_SIGNING_CONTEXT, Manifest, ManifestError,
-    SignedManifest, VendorKey, Version, VersionParseError,
+pub use queue::{
+    OFFERED_MANIFEST, PENDING_FILE, Pending, QueueError, enqueue, offered_manifest_url, spool_dir,
+    take_pending,
 };
-pub use queue::{PENDING_FILE, Pending, QueueError, enqueue, spool_dir, take_pending};
 pub use settings::{UpdateConfig, UpdateConfigError};
 pub use state::{
     GateDecision, HealthGate, Importer, KIND_UPDATE, Phase, Policy, Probe, STATE_FILE, Step,
     UpdateError, UpdateRecord, Updater, read_phase,
+};
+pub use update_manifest::{
+    KeyParseError, MANIFEST_SCHEMA_V1, MANIFEST_SIGNING_CONTEXT, Manifest, ManifestError,
+    SignedManifest, VendorKey, Version, VersionParseError,
 };

@@ -15,6 +15,19 @@ use crate::state::UpdateRecord;
 /// The queue's file name inside the spool directory.
 pub const PENDING_FILE: &str = "pending-evidence.jsonl";
 
+/// The release a partner's Central Command offers this appliance, written by osirisd into the
+/// spool (the vendor-signed manifest JSON, verbatim); point `manifest_url` at it with
+/// [`offered_manifest_url`] to take updates from Central Command's staged rollout.
+pub const OFFERED_MANIFEST: &str = "offered-manifest.json";
+
+/// The `file://` URL of the offered manifest of the updater whose state is in `state_dir`.
+pub fn offered_manifest_url(state_dir: &Path) -> String {
+    format!(
+        "file://{}",
+        spool_dir(state_dir).join(OFFERED_MANIFEST).display()
+    )
+}
+
 /// The spool directory of the updater whose state is in `state_dir`.
 pub fn spool_dir(state_dir: &Path) -> PathBuf {
     state_dir.join("spool")

@@ -7,8 +7,8 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
-use update_manifest::VendorKey;
 use crate::state::Policy;
+use update_manifest::VendorKey;
 
 /// Where the updater finds manifests and keeps its state, and what it trusts.
 #[derive(Debug, Clone)]

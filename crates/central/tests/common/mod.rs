@@ -164,3 +164,33 @@ pub(crate) fn setup(dir: &Path, url: &str, partners: &[&str]) -> (u16, String, S
     }
     (port, server_ca, witness_key)
 }
+
+/// A vendor-signed manifest for `version`, signed with `seed`'s key, expiring in a day.
+pub(crate) fn signed_manifest(
+    seed: u8,
+    version: &str,
+    counter: u64,
+) -> (Vec<u8>, update_manifest::VendorKey) {
+    let signing = ed25519_dalek::SigningKey::from_bytes(&[seed; 32]);
+    let vendor = update_manifest::VendorKey::from_signing_key("osiris-vendor-1", &signing);
+    let fmt = &time::format_description::well_known::Rfc3339;
+    let now = time::OffsetDateTime::now_utc();
+    let manifest = update_manifest::Manifest {
+        schema: update_manifest::MANIFEST_SCHEMA_V1.to_owned(),
+        version: version.to_owned(),
+        min_version: "0.0.0".to_owned(),
+        system: format!(
+            "/nix/store/0123456789abcdfghijklmnpqrsvwxyz-nixos-system-osiris-{version}"
+        ),
+        cache_url: "https://cache.vendor.example".to_owned(),
+        cache_keys: vec![format!(
+            "osiris-cache-1:{}",
+            base64::Engine::encode(&base64::engine::general_purpose::STANDARD, [9u8; 32])
+        )],
+        released: now.format(fmt).unwrap(),
+        expires: (now + time::Duration::days(1)).format(fmt).unwrap(),
+        counter,
+    };
+    let signed = update_manifest::SignedManifest::sign(&manifest, "osiris-vendor-1", &signing);
+    (serde_json::to_vec(&signed).unwrap(), vendor)
+}
