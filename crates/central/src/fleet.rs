@@ -228,6 +228,9 @@ mod tests {
             Some(&everyone)
         );
         // An expired manifest is never offered (the appliance would refuse it).
-        assert_eq!(offer(std::slice::from_ref(&first), key, 7, 2_000_000_000), None);
+        assert_eq!(
+            offer(std::slice::from_ref(&first), key, 7, 2_000_000_000),
+            None
+        );
     }
 }

@@ -72,13 +72,13 @@ fn setup_state_with(shared: &Shared, interfaces: Vec<api::Interface>) -> api::Se
         // After setup the code is a secret of the partner's: the console no longer shows it.
         claim: if setup.complete {
             api::ClaimInfo {
-                url: shared.settings.config.daemon.claim_url.clone(),
+                url: claim_page(shared),
                 code: String::new(),
                 claimed_with: setup.claimed_with.clone(),
             }
         } else {
             api::ClaimInfo {
-                url: format!("{}?code={code}", shared.settings.config.daemon.claim_url),
+                url: format!("{}?code={code}", claim_page(shared)),
                 code,
                 claimed_with: setup.claimed_with.clone(),
             }
@@ -87,6 +87,15 @@ fn setup_state_with(shared: &Shared, interfaces: Vec<api::Interface>) -> api::Se
         credentials,
         timezone: setup.timezone.clone().unwrap_or_else(|| "UTC".to_owned()),
         pin_set: shared.console_pin.is_set(),
+    }
+}
+
+/// Where the partner claims this appliance: its own Central Command's claim page when the link is
+/// configured (`[central] url`), else `daemon.claim_url`.
+fn claim_page(shared: &Shared) -> String {
+    match &shared.settings.config.central {
+        Some(central) => format!("{}/claim", central.url.trim_end_matches('/')),
+        None => shared.settings.config.daemon.claim_url.clone(),
     }
 }
 

@@ -694,6 +694,30 @@ fn a_second_sigterm_while_draining_stops_at_once() {
     assert_eq!(code.code(), Some(1), "a forced stop is not a clean one");
 }
 
+/// Issue 15: the console's claim QR leads to the partner's own Central Command (the one the
+/// appliance links to), with the console's code, not to a fixed portal.
+#[test]
+fn the_claim_qr_points_at_the_partners_central_command() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = quiet_config(
+        dir.path(),
+        "[central]\nurl = \"https://central.partner.example:8443/\"\n",
+    );
+    let socket = dir.path().join("run/api.sock");
+    let _daemon = start(&config, &socket);
+    let state = api::Client::new(&socket)
+        .call(&api::endpoint::Setup, &())
+        .unwrap();
+    assert_eq!(
+        state.claim.url,
+        format!(
+            "https://central.partner.example:8443/claim?code={}",
+            state.claim.code
+        )
+    );
+    assert!(!state.claim.code.is_empty());
+}
+
 /// Issue 14 finding 8: setup closes when it is complete. Afterwards a caller without the site's
 /// claim code changes nothing, the console no longer shows the code, and the partner's code
 /// re-opens the settings.
