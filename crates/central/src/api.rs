@@ -40,6 +40,9 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("GET", "/v1/releases"),
     ("POST", "/v1/releases/{release}/rollout"),
     ("GET", "/v1/fleet"),
+    ("GET", "/v1/channels"),
+    ("POST", "/v1/channels"),
+    ("DELETE", "/v1/channels/{channel}"),
     ("GET", "/v1/alerts"),
     ("POST", "/v1/alerts/{alert}/acknowledge"),
     ("GET", "/v1/audit"),
@@ -223,6 +226,11 @@ pub fn router(state: UserState) -> Router {
         .route("/v1/releases", get(releases))
         .route("/v1/releases/{release}/rollout", post(set_rollout))
         .route("/v1/fleet", get(fleet))
+        .route("/v1/channels", get(channels).post(set_channel))
+        .route(
+            "/v1/channels/{channel}",
+            axum::routing::delete(delete_channel),
+        )
         .route("/v1/alerts", get(alerts))
         .route("/v1/alerts/{alert}/acknowledge", post(acknowledge))
         .route("/v1/audit", get(audit))
@@ -504,6 +512,45 @@ async fn fleet(
     Authenticated(session): Authenticated,
 ) -> Result<Json<Vec<scope::FleetRow>>, ApiError> {
     Ok(Json(scope::fleet(&state.pool, &session.scope).await?))
+}
+
+async fn channels(
+    State(state): State<UserState>,
+    Authenticated(session): Authenticated,
+) -> Result<Json<Vec<scope::ChannelRow>>, ApiError> {
+    Ok(Json(scope::channels(&state.pool, &session.scope).await?))
+}
+
+async fn set_channel(
+    State(state): State<UserState>,
+    Authenticated(session): Authenticated,
+    Json(channel): Json<scope::NewChannel>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let keys = state.link.as_ref().ok_or(ApiError {
+        status: StatusCode::SERVICE_UNAVAILABLE,
+        message: "this Central Command has no link keys configured ([link] in its configuration)"
+            .into(),
+        totp_required: false,
+    })?;
+    scope::set_channel(
+        &state.pool,
+        &session.scope,
+        &keys.channels.public(),
+        &channel,
+    )
+    .await?;
+    Ok(Json(
+        serde_json::json!({"name": channel.name, "kind": channel.kind}),
+    ))
+}
+
+async fn delete_channel(
+    State(state): State<UserState>,
+    Authenticated(session): Authenticated,
+    Path(name): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    scope::delete_channel(&state.pool, &session.scope, &name).await?;
+    Ok(StatusCode::NO_CONTENT)
 }
 
 /// `POST /v1/sites/{site}/claim`.

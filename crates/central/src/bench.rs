@@ -231,6 +231,7 @@ pub async fn run(
     let keys = Arc::new(LinkKeys {
         ca: LinkCa::load(&scratch.join("link-ca"))?,
         witness,
+        channels: crate::link::channel_key_from("bench"),
     });
     let state = crate::server::AppState {
         pool: pool.clone(),

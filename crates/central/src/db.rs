@@ -35,6 +35,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
     ),
     (6, "kits", include_str!("../migrations/0006_kits.sql")),
     (7, "fleet", include_str!("../migrations/0007_fleet.sql")),
+    (
+        8,
+        "channels",
+        include_str!("../migrations/0008_channels.sql"),
+    ),
 ];
 
 fn migrator() -> Migrator {

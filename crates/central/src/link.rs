@@ -16,6 +16,7 @@ use link_proto::{
     PushResponse,
 };
 use sqlx::PgPool;
+use zeroize::Zeroizing;
 
 use crate::link_ca::{LinkCa, ed25519_from_spki};
 use crate::witness::WitnessError;
@@ -35,6 +36,21 @@ pub struct LinkKeys {
     pub ca: LinkCa,
     /// Cosigns checkpoints.
     pub witness: WitnessKey,
+    /// Keeps the partners' escalation-channel secrets sealed at rest (derived from the witness
+    /// key file with [`channel_key_from`], so it needs no file of its own).
+    pub channels: link_proto::seal::OpeningKey,
+}
+
+/// The at-rest key for channel secrets, derived from the witness key file's secret text.
+pub fn channel_key_from(witness_key_text: &str) -> link_proto::seal::OpeningKey {
+    let ikm = Zeroizing::new(
+        [
+            b"osiris-central/channel-secrets-at-rest/v1\n".as_slice(),
+            witness_key_text.trim().as_bytes(),
+        ]
+        .concat(),
+    );
+    link_proto::seal::OpeningKey::derive(&ikm)
 }
 
 /// The SHA-256 of the client certificate the TLS layer verified against the link CA, if the
@@ -533,6 +549,69 @@ pub async fn manifest_offer(
             manifest: None,
         },
     }))
+}
+
+/// `POST /v1/link/channels`: the partner's escalation channels, each secret opened from its
+/// at-rest seal and sealed again to the key the appliance gives (bound to the appliance and the
+/// channel), so only that appliance can read it.
+pub async fn channels(
+    State(state): State<LinkState>,
+    axum::Extension(peer): axum::Extension<PeerCert>,
+    Json(request): Json<link_proto::ChannelsRequest>,
+) -> Result<Json<link_proto::ChannelsOffer>, LinkError> {
+    let (appliance_id, partner_id, _) = peer_appliance(&state.pool, peer).await?;
+    let key_ok = BASE64
+        .decode(&request.sealing_key)
+        .is_ok_and(|key| key.len() == 32);
+    if !key_ok {
+        return Err(LinkError::bad(
+            "sealing_key must be 32 bytes of standard base64 (an X25519 public key)",
+        ));
+    }
+    sqlx::query("UPDATE appliances SET sealing_key = $2 WHERE id = $1")
+        .bind(appliance_id)
+        .bind(&request.sealing_key)
+        .execute(&state.pool)
+        .await?;
+    type Row = (String, String, String, Option<String>, serde_json::Value);
+    let rows: Vec<Row> = sqlx::query_as(
+        "SELECT name, kind, min_severity, url, secret_sealed FROM partner_channels WHERE partner_id = $1 ORDER BY name",
+    )
+    .bind(partner_id)
+    .fetch_all(&state.pool)
+    .await?;
+    let mut offers = Vec::with_capacity(rows.len());
+    for (name, kind, min_severity, url, sealed) in rows {
+        let internal = |what: String| LinkError::new(StatusCode::INTERNAL_SERVER_ERROR, what);
+        let at_rest: link_proto::seal::Sealed = serde_json::from_value(sealed)
+            .map_err(|err| internal(format!("channel `{name}`: the kept secret: {err}")))?;
+        let secret = state
+            .keys
+            .channels
+            .open(
+                &at_rest,
+                &crate::scope::channel_at_rest_info(partner_id, &name),
+            )
+            .map_err(|err| {
+                internal(format!(
+                    "channel `{name}`: {err} (was the witness key file replaced?); set the channel again"
+                ))
+            })?;
+        let secret = link_proto::seal::seal(
+            &request.sealing_key,
+            &secret,
+            &link_proto::seal::channel_info(appliance_id, &name),
+        )
+        .map_err(|err| LinkError::bad(err.to_string()))?;
+        offers.push(link_proto::ChannelOffer {
+            name,
+            kind,
+            min_severity,
+            url,
+            secret,
+        });
+    }
+    Ok(Json(link_proto::ChannelsOffer { channels: offers }))
 }
 
 /// `POST /v1/link/kit-requests`: the kits asked of this appliance, oldest first.

@@ -520,7 +520,12 @@ fn load_link_keys(link: &central::config::Link) -> anyhow::Result<central::link:
     let witness = text
         .parse()
         .with_context(|| format!("the witness key {}", path.display()))?;
-    Ok(central::link::LinkKeys { ca, witness })
+    let channels = central::link::channel_key_from(&text);
+    Ok(central::link::LinkKeys {
+        ca,
+        witness,
+        channels,
+    })
 }
 
 /// A password from a 0600 file or stdin (`-`), never from argv.

@@ -978,6 +978,200 @@ pub async fn fleet(pool: &PgPool, scope: &Scope) -> Result<Vec<FleetRow>, ScopeE
         .collect())
 }
 
+/// A partner's escalation channel, as listed (never its secret).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ChannelRow {
+    /// Name.
+    pub name: String,
+    /// `slack`, `teams`, `pagerduty` or `webhook`.
+    pub kind: String,
+    /// The least severity it receives.
+    pub min_severity: String,
+    /// A webhook's URL.
+    pub url: Option<String>,
+    /// Last change (RFC 3339).
+    pub updated_at: String,
+}
+
+/// A channel to set: its secret arrives in the clear over HTTPS and is sealed before it is kept.
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NewChannel {
+    /// 1–48 of `a-z 0-9 - _`.
+    pub name: String,
+    /// `slack`, `teams`, `pagerduty` or `webhook`.
+    pub kind: String,
+    /// `low`, `medium`, `high` or `critical` (default `high`).
+    #[serde(default = "default_min_severity")]
+    pub min_severity: String,
+    /// For `webhook`: the https URL to POST to.
+    #[serde(default)]
+    pub url: Option<String>,
+    /// The Slack or Teams webhook URL, the PagerDuty routing key, or the webhook signing secret.
+    #[serde(deserialize_with = "zeroizing")]
+    pub secret: zeroize::Zeroizing<String>,
+}
+
+impl std::fmt::Debug for NewChannel {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("NewChannel")
+            .field("name", &self.name)
+            .field("kind", &self.kind)
+            .finish_non_exhaustive()
+    }
+}
+
+fn zeroizing<'de, D: serde::Deserializer<'de>>(
+    deserializer: D,
+) -> Result<zeroize::Zeroizing<String>, D::Error> {
+    <String as serde::Deserialize>::deserialize(deserializer).map(zeroize::Zeroizing::new)
+}
+
+fn default_min_severity() -> String {
+    "high".to_owned()
+}
+
+/// The `info` a channel secret is sealed with at rest.
+pub fn channel_at_rest_info(partner_id: i64, name: &str) -> Vec<u8> {
+    format!("osiris-central/channel-secret-at-rest/v1\n{partner_id}\n{name}").into_bytes()
+}
+
+/// Sets (adds or replaces) one of the partner's escalation channels (partner administrators),
+/// its secret sealed to `at_rest` (Central Command's key); recorded in the audit log without
+/// the secret. Every appliance of the partner takes it at its next contact.
+pub async fn set_channel(
+    pool: &PgPool,
+    scope: &Scope,
+    at_rest_public: &str,
+    channel: &NewChannel,
+) -> Result<(), ScopeError> {
+    scope.administers()?;
+    let invalid = |m: String| Err(ScopeError::Invalid(m));
+    if !link_proto::is_channel_name(&channel.name) {
+        return invalid(format!(
+            "channel name `{}`: 1-48 of a-z, 0-9, - and _",
+            channel.name.escape_debug()
+        ));
+    }
+    if !link_proto::CHANNEL_KINDS.contains(&channel.kind.as_str()) {
+        return invalid(format!(
+            "channel kind `{}`: one of slack, teams, pagerduty, webhook",
+            channel.kind.escape_debug()
+        ));
+    }
+    if !link_proto::SEVERITIES.contains(&channel.min_severity.as_str()) {
+        return invalid(format!(
+            "min_severity `{}`: one of low, medium, high, critical",
+            channel.min_severity.escape_debug()
+        ));
+    }
+    let https =
+        |u: &str| u.starts_with("https://") && u.len() <= 2048 && !u.chars().any(char::is_control);
+    match (channel.kind.as_str(), &channel.url) {
+        ("webhook", Some(url)) if https(url) => {}
+        ("webhook", _) => {
+            return invalid("a webhook channel needs url = an https:// address".into());
+        }
+        (_, Some(_)) => {
+            return invalid(
+                "only a webhook channel takes url (the others' URL is their secret)".into(),
+            );
+        }
+        _ => {}
+    }
+    let secret = channel.secret.trim();
+    let secret_ok = match channel.kind.as_str() {
+        "slack" | "teams" => https(secret),
+        _ => !secret.is_empty() && secret.len() <= 2048 && !secret.chars().any(char::is_control),
+    };
+    if !secret_ok {
+        return invalid(match channel.kind.as_str() {
+            "slack" | "teams" => "secret: the incoming-webhook https:// URL".to_owned(),
+            "pagerduty" => "secret: the integration's routing key".to_owned(),
+            _ => "secret: the signing secret (1-2048 characters)".to_owned(),
+        });
+    }
+    let sealed = link_proto::seal::seal(
+        at_rest_public,
+        secret.as_bytes(),
+        &channel_at_rest_info(scope.partner_id, &channel.name),
+    )
+    .map_err(|err| ScopeError::Invalid(err.to_string()))?;
+    let mut tx = pool.begin().await?;
+    sqlx::query(
+        "INSERT INTO partner_channels (partner_id, name, kind, min_severity, url, secret_sealed, updated_by)
+         VALUES ($1, $2, $3, $4, $5, $6, $7)
+         ON CONFLICT (partner_id, name) DO UPDATE SET kind = EXCLUDED.kind, min_severity = EXCLUDED.min_severity,
+             url = EXCLUDED.url, secret_sealed = EXCLUDED.secret_sealed, updated_at = now(), updated_by = EXCLUDED.updated_by",
+    )
+    .bind(scope.partner_id)
+    .bind(&channel.name)
+    .bind(&channel.kind)
+    .bind(&channel.min_severity)
+    .bind(&channel.url)
+    .bind(serde_json::json!(sealed))
+    .bind(format!("user:{}", scope.user_id))
+    .execute(&mut *tx)
+    .await?;
+    record(
+        &mut tx,
+        scope,
+        "channel.set",
+        serde_json::json!({"name": channel.name, "kind": channel.kind, "min_severity": channel.min_severity}),
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+/// The partner's channels (partner roles), never their secrets.
+pub async fn channels(pool: &PgPool, scope: &Scope) -> Result<Vec<ChannelRow>, ScopeError> {
+    scope.may_change()?;
+    let sql = format!(
+        "SELECT name, kind, min_severity, url, to_char(updated_at AT TIME ZONE 'UTC', {TS})
+         FROM partner_channels WHERE partner_id = $1 ORDER BY name"
+    );
+    let rows: Vec<(String, String, String, Option<String>, String)> =
+        sqlx::query_as(sqlx::AssertSqlSafe(sql))
+            .bind(scope.partner_id)
+            .fetch_all(pool)
+            .await?;
+    Ok(rows
+        .into_iter()
+        .map(|(name, kind, min_severity, url, updated_at)| ChannelRow {
+            name,
+            kind,
+            min_severity,
+            url,
+            updated_at,
+        })
+        .collect())
+}
+
+/// Removes one of the partner's channels (partner administrators); appliances drop it at their
+/// next contact.
+pub async fn delete_channel(pool: &PgPool, scope: &Scope, name: &str) -> Result<(), ScopeError> {
+    scope.administers()?;
+    let mut tx = pool.begin().await?;
+    let gone = sqlx::query("DELETE FROM partner_channels WHERE partner_id = $1 AND name = $2")
+        .bind(scope.partner_id)
+        .bind(name)
+        .execute(&mut *tx)
+        .await?;
+    if gone.rows_affected() == 0 {
+        return Err(ScopeError::NotFound);
+    }
+    record(
+        &mut tx,
+        scope,
+        "channel.delete",
+        serde_json::json!({"name": name}),
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(())
+}
+
 async fn record(
     tx: &mut sqlx::Transaction<'_, sqlx::Postgres>,
     scope: &Scope,

@@ -76,6 +76,7 @@ pub fn router(state: AppState) -> Router {
                 .route(link_proto::path::PUSH, post(link::push))
                 .route(link_proto::path::KIT_REQUESTS, post(link::kit_requests))
                 .route(link_proto::path::MANIFEST, post(link::manifest_offer))
+                .route(link_proto::path::CHANNELS, post(link::channels))
                 .route(
                     link_proto::path::KIT_UPLOAD,
                     post(link::kit_upload).layer(DefaultBodyLimit::max(link_proto::MAX_KIT)),

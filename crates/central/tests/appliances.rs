@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 use test_support::postgres::PgServer;
 
 mod common;
-use common::{Server, central, ok, setup, signed_manifest, text};
+use common::{Server, central, channel_sql, ok, setup, signed_manifest, text};
 
 fn sibling(name: &str) -> PathBuf {
     let path = Path::new(env!("CARGO_BIN_EXE_osiris-central")).with_file_name(name);
@@ -308,6 +308,40 @@ fn appliances_of_two_partners_are_witnessed_catch_up_and_a_rewritten_log_is_refu
         "{}\n{}",
         text(&out.stdout),
         text(&out.stderr)
+    );
+
+    // The partner's escalation channel reaches A (not B): its secret lands in A's credential
+    // vault, the channel list beside it, and the daemon delivers to it from now on.
+    let secret = "https://hooks.slack.example/services/T0/B0/acme-oncall-secret";
+    psql(&pg, &channel_sql(dir, 1, "oncall", "slack", secret));
+    let listed = a_data.join("partner-channels.json");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !std::fs::read_to_string(&listed).is_ok_and(|t| t.contains("\"oncall\"")) {
+        assert!(
+            Instant::now() < deadline,
+            "the partner's channel never reached A"
+        );
+        std::thread::sleep(Duration::from_millis(250));
+    }
+    let listed_text = std::fs::read_to_string(&listed).unwrap();
+    assert!(!listed_text.contains("oncall-secret"), "{listed_text}");
+    let vault = credentials::Vault::open(
+        &a_data.join("credentials.vault"),
+        &credentials::KeySource::File(a_data.join("keys/credentials.key")),
+    )
+    .unwrap();
+    assert_eq!(
+        vault
+            .get("partner-channel-oncall")
+            .unwrap()
+            .expect("the secret in the vault")
+            .secret
+            .expose(),
+        secret
+    );
+    assert!(
+        !b_data.join("partner-channels.json").exists(),
+        "B's partner set no channel"
     );
 
     // Central Command goes away; A keeps working; it comes back and A catches up.

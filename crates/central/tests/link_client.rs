@@ -12,7 +12,7 @@ use link_client::{Appliance, Link, LinkError, LinkStatus};
 use test_support::postgres::PgServer;
 
 mod common;
-use common::{Server, central, ok, setup, signed_manifest};
+use common::{Server, central, channel_sql, ok, setup, signed_manifest};
 
 /// An appliance in memory: its evidence key, its Merkle log, the cosignatures it kept.
 struct Box_ {
@@ -25,6 +25,8 @@ struct Box_ {
     healing: Mutex<Vec<link_proto::HealEntry>>,
     update: Mutex<link_proto::UpdateSummary>,
     offered: Mutex<Option<(String, Vec<u8>)>>,
+    channels: Mutex<Vec<link_client::PartnerChannel>>,
+    channel_changes: Mutex<u32>,
 }
 
 fn device(name: &str, status: &str, failing: &[&str]) -> link_proto::DeviceSummary {
@@ -56,6 +58,8 @@ impl Box_ {
                 detail: None,
             }),
             offered: Mutex::new(None),
+            channels: Mutex::new(Vec::new()),
+            channel_changes: Mutex::new(0),
         }
     }
 
@@ -145,6 +149,15 @@ impl Appliance for Box_ {
 
     async fn offer_manifest(&self, offer: Option<(String, Vec<u8>)>) -> Result<(), String> {
         *self.offered.lock().unwrap() = offer;
+        Ok(())
+    }
+
+    async fn set_partner_channels(
+        &self,
+        channels: Vec<link_client::PartnerChannel>,
+    ) -> Result<(), String> {
+        *self.channels.lock().unwrap() = channels;
+        *self.channel_changes.lock().unwrap() += 1;
         Ok(())
     }
 
@@ -692,4 +705,102 @@ fn a_rollout_hands_the_vendors_manifest_to_the_appliances_it_includes() {
         a.offered.lock().unwrap().as_ref().map(|(v, _)| v.clone()),
         Some("1.2.0".to_owned())
     );
+}
+
+/// Escalation channels set once at Central Command reach the partner's appliance with their
+/// secrets sealed to that appliance's own key; an unchanged set is not handed over again; a
+/// removed channel is removed.
+#[test]
+fn partner_channels_reach_the_appliance_sealed_to_its_key() {
+    let Some(pg) = PgServer::start("partner_channels_reach_the_appliance_sealed_to_its_key") else {
+        return;
+    };
+    let url = pg.create_database("central");
+    let work = tempfile::tempdir().unwrap();
+    let dir = work.path();
+    let (port, server_ca, _) = setup(dir, &url, &["Acme IT", "Beta MSP"]);
+    let base = format!("https://127.0.0.1:{port}/");
+    let _server = Server::start(dir, &url, port);
+    let sql = |query: &str| {
+        let out = pg.client("psql", &["-d", "central", "-At", "-c", query]);
+        assert!(
+            out.status.success(),
+            "{query}: {}",
+            common::text(&out.stderr)
+        );
+        common::text(&out.stdout).trim().to_owned()
+    };
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let a = Box_::new(1, "AAAA-BBBB-CCCC");
+    let a_dir = dir.join("a-link");
+    let step = |a: &Box_| {
+        runtime.block_on(async {
+            link(&base, &a_dir, &server_ca).step(a).await.unwrap();
+        });
+    };
+    step(&a);
+    ok(&central(
+        dir,
+        &url,
+        &["admin", "claim", "--site", "1", "AAAA-BBBB-CCCC"],
+    ));
+    step(&a);
+    step(&a);
+    assert_eq!(
+        *a.channel_changes.lock().unwrap(),
+        0,
+        "no channels yet, nothing handed over"
+    );
+
+    let secret = "https://hooks.slack.example/services/T0/B0/acme-oncall-secret";
+    sql(&channel_sql(dir, 1, "oncall", "slack", secret));
+    sql(&channel_sql(
+        dir,
+        2,
+        "beta-only",
+        "pagerduty",
+        "beta-routing-key",
+    ));
+    step(&a);
+    {
+        let channels = a.channels.lock().unwrap();
+        assert_eq!(
+            channels.len(),
+            1,
+            "only its own partner's channels: {channels:?}"
+        );
+        assert_eq!(
+            (
+                channels[0].name.as_str(),
+                channels[0].kind.as_str(),
+                channels[0].secret.as_str()
+            ),
+            ("oncall", "slack", secret)
+        );
+    }
+    // Central Command kept the key the secrets were sealed to; nothing in the database or the
+    // appliance's link state holds the secret in the clear.
+    assert_eq!(
+        sql("SELECT length(sealing_key) FROM appliances WHERE id = 1"),
+        "44"
+    );
+    assert_eq!(
+        sql(
+            "SELECT count(*) FROM partner_channels WHERE secret_sealed::text LIKE '%oncall-secret%'"
+        ),
+        "0"
+    );
+    let state = std::fs::read_to_string(a_dir.join("state.json")).unwrap();
+    assert!(!state.contains("oncall-secret"), "{state}");
+    // Unchanged: not handed over again.
+    step(&a);
+    assert_eq!(*a.channel_changes.lock().unwrap(), 1);
+    // Removed at Central Command: removed on the appliance.
+    sql("DELETE FROM partner_channels WHERE partner_id = 1");
+    step(&a);
+    assert!(a.channels.lock().unwrap().is_empty());
+    assert_eq!(*a.channel_changes.lock().unwrap(), 2);
 }

@@ -192,9 +192,31 @@ fn start(dir: &Path, url: &str) -> (Server, u16) {
     let port = free_port();
     std::fs::write(
         dir.join("central.toml"),
-        format!("listen = \"127.0.0.1:{port}\"\n"),
+        format!(
+            "listen = \"127.0.0.1:{port}\"\n[link]\nca_dir = \"{d}/link-ca\"\nwitness_key_file = \"{d}/witness.key\"\n",
+            d = dir.display()
+        ),
     )
     .unwrap();
+    // The link keys (the channel secrets' at-rest key is derived from the witness key).
+    let init = Command::new(env!("CARGO_BIN_EXE_osiris-central"))
+        .args([
+            "--config",
+            "central.toml",
+            "link",
+            "init",
+            "--witness-name",
+            "central.test/witness",
+        ])
+        .current_dir(dir)
+        .env("DATABASE_URL", url)
+        .output()
+        .unwrap();
+    assert!(
+        init.status.success(),
+        "{}",
+        String::from_utf8_lossy(&init.stderr)
+    );
     let server = Server(
         Command::new(env!("CARGO_BIN_EXE_osiris-central"))
             .args(["--config", "central.toml", "serve"])
@@ -510,6 +532,55 @@ fn users_log_in_with_totp_and_never_see_another_partners_data() {
             fleet.body
         );
 
+        // Escalation channels: set once for all of A's appliances; the secret never comes back.
+        let slack = "https://hooks.slack.example/services/T0/B0/Acme-secret-part";
+        for (body, status, words) in [
+            (
+                serde_json::json!({"name": "oncall", "kind": "carrier-pigeon", "secret": "x"}),
+                400,
+                "channel kind `carrier-pigeon`: one of slack, teams, pagerduty, webhook",
+            ),
+            (
+                serde_json::json!({"name": "hook", "kind": "webhook", "secret": "s3cret"}),
+                400,
+                "a webhook channel needs url = an https:// address",
+            ),
+            (
+                serde_json::json!({"name": "Bad Name", "kind": "slack", "secret": slack}),
+                400,
+                "channel name `Bad Name`: 1-48 of a-z, 0-9, - and _",
+            ),
+            (
+                serde_json::json!({"name": "oncall", "kind": "slack", "secret": "not a url"}),
+                400,
+                "secret: the incoming-webhook https:// URL",
+            ),
+        ] {
+            let refused = a.post("/v1/channels", body).await;
+            assert_eq!(
+                (refused.status, refused.body["error"].as_str()),
+                (status, Some(words))
+            );
+        }
+        let set = a
+            .post(
+                "/v1/channels",
+                serde_json::json!({"name": "oncall", "kind": "slack", "min_severity": "critical", "secret": slack}),
+            )
+            .await;
+        assert_eq!(set.status, 200, "{}", set.body);
+        let listed = a.get("/v1/channels").await;
+        assert_eq!(listed.body[0]["name"], "oncall");
+        assert_eq!(listed.body[0]["min_severity"], "critical");
+        assert!(!listed.body.to_string().contains("secret-part"), "{}", listed.body);
+        assert_eq!(
+            sql(&pg, "SELECT count(*) FROM partner_channels WHERE secret_sealed::text LIKE '%secret-part%'"),
+            "0",
+            "the secret is kept sealed"
+        );
+        let audit = a.get("/v1/audit").await.body.to_string();
+        assert!(audit.contains("channel.set") && !audit.contains("secret-part"), "{audit}");
+
         // CSRF: a state-changing request without the session's token is refused.
         let alert_id = sql(&pg, "SELECT id FROM alerts").parse::<i64>().unwrap();
         let path = format!("/v1/alerts/{alert_id}/acknowledge");
@@ -554,6 +625,7 @@ fn users_log_in_with_totp_and_never_see_another_partners_data() {
             ("{alert}", &alert_id.to_string()),
             ("{kit}", kit_id.as_str()),
             ("{release}", release.as_str()),
+            ("{channel}", "oncall"),
         ];
         for (method, template) in central::api::ROUTES {
             if template.starts_with("/v1/session") {
@@ -568,6 +640,9 @@ fn users_log_in_with_totp_and_never_see_another_partners_data() {
             let body = body.map(|b| {
                 if path.ends_with("/claim") {
                     serde_json::from_str(&b).unwrap()
+                } else if path == "/v1/channels" {
+                    // B sets its own channel: only B's appliances will ever see it.
+                    serde_json::json!({"name": "b-oncall", "kind": "pagerduty", "secret": "b-routing-key"})
                 } else if path.ends_with("/rollout") {
                     // B names A's practice (the release itself is the server's, seen by all).
                     serde_json::json!({"percent": 100, "practices": [1]})
@@ -594,6 +669,13 @@ fn users_log_in_with_totp_and_never_see_another_partners_data() {
             "t",
             "B acknowledged A's alert"
         );
+        assert_eq!(
+            sql(&pg, "SELECT partner_id || ' ' || name FROM partner_channels ORDER BY 1"),
+            "1 oncall\n2 b-oncall",
+            "B's DELETE of `oncall` removed A's channel"
+        );
+        assert_eq!(a.call("DELETE", "/v1/channels/oncall", None, true).await.status, 204);
+        assert_eq!(a.call("DELETE", "/v1/channels/oncall", None, true).await.status, 404);
 
         // A acknowledges its own alert; it is in A's audit log, not B's.
         assert_eq!(a.post(&path, serde_json::json!({})).await.status, 204);
@@ -638,6 +720,14 @@ fn users_log_in_with_totp_and_never_see_another_partners_data() {
         assert_eq!(auditor.get("/v1/alerts").await.status, 403);
         assert_eq!(auditor.get("/v1/fleet").await.status, 403);
         assert_eq!(viewer.get("/v1/releases").await.status, 403);
+        assert_eq!(viewer.get("/v1/channels").await.status, 403);
+        assert_eq!(
+            viewer
+                .call("DELETE", "/v1/channels/oncall", None, true)
+                .await
+                .status,
+            403
+        );
         assert_eq!(
             viewer
                 .post(&rollout_path, serde_json::json!({"percent": 100}))

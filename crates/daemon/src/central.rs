@@ -192,6 +192,28 @@ impl Appliance for ThisAppliance<'_> {
         .map_err(|err| err.to_string())?
     }
 
+    async fn set_partner_channels(
+        &self,
+        channels: Vec<link_client::PartnerChannel>,
+    ) -> Result<(), String> {
+        let config = self.shared.settings.config.clone();
+        let data_dir = self.shared.settings.data_dir.clone();
+        let names: Vec<String> = channels.iter().map(|c| c.name.clone()).collect();
+        let ready = tokio::task::spawn_blocking(move || {
+            crate::partner_channels::replace(&config, &data_dir, &channels)
+        })
+        .await
+        .map_err(|err| err.to_string())?
+        .map_err(|err| format!("{err:#}"))?;
+        if let Ok(mut partner) = self.shared.partner_channels.write() {
+            *partner = ready;
+        }
+        tracing::info!(channels = ?names, "the partner's escalation channels are in use");
+        // Escalations waiting for a channel may go out now.
+        self.shared.notifier.notify_one();
+        Ok(())
+    }
+
     async fn update_state(&self) -> Result<link_proto::UpdateSummary, String> {
         let state = crate::updates::state(&self.shared.settings.config.daemon.update_state_dir);
         Ok(link_proto::UpdateSummary {

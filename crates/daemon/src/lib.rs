@@ -21,6 +21,7 @@ mod derive;
 mod host;
 mod metrics;
 mod notify;
+mod partner_channels;
 mod pin;
 mod schedule;
 mod secrets;
@@ -172,6 +173,12 @@ async fn run(loaded: Loaded) -> anyhow::Result<Stopped> {
         })?;
     let state = state::State::load(&data_dir, now()).context("loading the daemon state")?;
     let claim_code = claim::load_or_create(&data_dir)?;
+    // The partner's channels as last brought by the link; unreadable ones are reported, and the
+    // link brings them again.
+    let partner_channels = partner_channels::load(&config, &data_dir).unwrap_or_else(|err| {
+        tracing::error!(error = %format!("{err:#}"), "The partner's escalation channels cannot be loaded; the link fetches them again.");
+        Vec::new()
+    });
     let console_pin = pin::ConsolePin::load(
         &data_dir,
         Duration::from_secs(config.daemon.console_lock_secs),
@@ -206,6 +213,7 @@ async fn run(loaded: Loaded) -> anyhow::Result<Stopped> {
         shutdown: shutdown_rx,
         link: std::sync::Mutex::new(None),
         console_pin,
+        partner_channels: std::sync::RwLock::new(partner_channels),
     });
     cycles::refresh_ots_counts(&shared).await;
     refresh_addresses(&shared).await;

@@ -103,9 +103,7 @@ pub(crate) fn channels(
 
 /// Sends what is due whenever an incident is escalated, and reminders on a timer, until shutdown.
 pub(crate) async fn notifier_loop(shared: Arc<Shared>) {
-    if shared.settings.channels.is_empty() {
-        return;
-    }
+    // Without configured channels the partner's may still arrive over the link: keep watching.
     let mut shutdown = shared.shutdown.clone();
     loop {
         if *shutdown.borrow() {
@@ -235,8 +233,7 @@ pub(crate) fn after_attempt(
 /// Delivers to every channel at once (each retries on its own schedule).
 async fn futures_join(shared: &Arc<Shared>, n: &Notification) -> Vec<escalate::Delivery> {
     let mut set = tokio::task::JoinSet::new();
-    for channel in &shared.settings.channels {
-        let channel = channel.clone();
+    for channel in shared.all_channels() {
         let n = n.clone();
         let policy = shared.settings.notify_policy.clone();
         set.spawn(async move { escalate::deliver(&channel, &n, &policy).await });

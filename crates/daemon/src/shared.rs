@@ -36,9 +36,20 @@ pub(crate) struct Shared {
     pub(crate) link: std::sync::Mutex<Option<link_client::LinkStatus>>,
     /// The console PIN, the wait after wrong ones and the unlock tokens.
     pub(crate) console_pin: crate::pin::ConsolePin,
+    /// The escalation channels the partner set at Central Command (besides the configured ones).
+    pub(crate) partner_channels: std::sync::RwLock<Vec<escalate::Channel>>,
 }
 
 impl Shared {
+    /// Every channel a notification goes to: the configured ones, then the partner's.
+    pub(crate) fn all_channels(&self) -> Vec<escalate::Channel> {
+        let mut all = self.settings.channels.clone();
+        if let Ok(partner) = self.partner_channels.read() {
+            all.extend(partner.iter().cloned());
+        }
+        all
+    }
+
     /// Records the link's state for status.
     pub(crate) fn set_link_status(&self, status: Option<link_client::LinkStatus>) {
         if let Ok(mut link) = self.link.lock() {

@@ -73,6 +73,37 @@ pub trait Appliance {
         &self,
         offer: Option<(String, Vec<u8>)>,
     ) -> impl Future<Output = Result<(), String>> + Send;
+    /// Replaces the partner's escalation channels (all of them; an empty list removes them).
+    fn set_partner_channels(
+        &self,
+        channels: Vec<PartnerChannel>,
+    ) -> impl Future<Output = Result<(), String>> + Send;
+}
+
+/// One of the partner's escalation channels, its secret opened.
+#[derive(Clone, PartialEq, Eq)]
+pub struct PartnerChannel {
+    /// Name (1–48 of `a-z 0-9 - _`).
+    pub name: String,
+    /// `slack`, `teams`, `pagerduty` or `webhook`.
+    pub kind: String,
+    /// The least severity it receives.
+    pub min_severity: String,
+    /// A webhook's URL.
+    pub url: Option<String>,
+    /// The secret.
+    pub secret: Zeroizing<String>,
+}
+
+impl std::fmt::Debug for PartnerChannel {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PartnerChannel")
+            .field("name", &self.name)
+            .field("kind", &self.kind)
+            .field("min_severity", &self.min_severity)
+            .field("url", &self.url)
+            .finish_non_exhaustive()
+    }
 }
 
 /// A device snapshot: when, the devices, the scores per framework.
@@ -169,6 +200,9 @@ struct State {
     /// SHA-256 (hex) of the release offer last handed to the updater (`none` for no offer).
     #[serde(default)]
     manifest_offered: Option<String>,
+    /// Keyed digest of the partner channels last handed to the appliance.
+    #[serde(default)]
+    channels_taken: Option<String>,
 }
 
 /// The link to one Central Command.
@@ -178,6 +212,9 @@ pub struct Link {
     server_roots: Option<Vec<u8>>,
     state: State,
     tls_key: Zeroizing<String>,
+    /// Opens what Central Command seals to this appliance (channel secrets).
+    seal_key: link_proto::seal::OpeningKey,
+    seal_seed: Zeroizing<Vec<u8>>,
 }
 
 impl std::fmt::Debug for Link {
@@ -229,6 +266,31 @@ impl Link {
                 });
             }
         };
+        let seal_path = dir.join("seal.key");
+        let seal_seed = match std::fs::read(&seal_path) {
+            Ok(bytes) if bytes.len() == 32 => Zeroizing::new(bytes),
+            Ok(_) => {
+                return Err(LinkError::Local(format!(
+                    "{} is not a sealing key (32 bytes); remove it and the link makes a new one",
+                    seal_path.display()
+                )));
+            }
+            Err(err) if err.kind() == std::io::ErrorKind::NotFound => {
+                let mut seed = Zeroizing::new(vec![0u8; 32]);
+                getrandom::fill(&mut seed).map_err(|err| {
+                    LinkError::Local(format!("randomness for the sealing key: {err}"))
+                })?;
+                durable::write(&seal_path, &seed, 0o600)?;
+                seed
+            }
+            Err(source) => {
+                return Err(LinkError::State {
+                    path: seal_path,
+                    source,
+                });
+            }
+        };
+        let seal_key = link_proto::seal::OpeningKey::derive(&seal_seed);
         let state_path = dir.join("state.json");
         let state = match std::fs::read(&state_path) {
             Ok(bytes) => serde_json::from_slice(&bytes).map_err(|err| LinkError::State {
@@ -252,6 +314,8 @@ impl Link {
             server_roots: server_ca_pem,
             state,
             tls_key,
+            seal_key,
+            seal_seed,
         })
     }
 
@@ -407,7 +471,102 @@ impl Link {
         self.push_update(appliance).await?;
         self.deliver_kits(appliance).await?;
         self.take_manifest_offer(appliance).await?;
+        self.take_channels(appliance).await?;
         Ok(status)
+    }
+
+    /// Asks for the partner's escalation channels, opens their secrets (sealed to this
+    /// appliance) and hands a changed set to the appliance.
+    async fn take_channels(&mut self, appliance: &impl Appliance) -> Result<(), LinkError> {
+        let request = link_proto::ChannelsRequest {
+            sealing_key: self.seal_key.public(),
+        };
+        let offer = match self
+            .post::<_, link_proto::ChannelsOffer>(
+                "the escalation channels",
+                link_proto::path::CHANNELS,
+                &request,
+                true,
+            )
+            .await?
+        {
+            Ok((_, offer)) => offer,
+            Err((status, error)) => {
+                return Err(LinkError::Refused {
+                    what: "the escalation channels",
+                    status,
+                    message: error.error,
+                });
+            }
+        };
+        let appliance_id = self.state.appliance_id.unwrap_or_default();
+        let mut channels = Vec::with_capacity(offer.channels.len());
+        for channel in offer.channels {
+            if !link_proto::is_channel_name(&channel.name)
+                || !link_proto::CHANNEL_KINDS.contains(&channel.kind.as_str())
+                || !link_proto::SEVERITIES.contains(&channel.min_severity.as_str())
+            {
+                return Err(LinkError::Local(format!(
+                    "Central Command sent an unusable channel `{}`",
+                    channel.name.escape_debug()
+                )));
+            }
+            let secret = self
+                .seal_key
+                .open(
+                    &channel.secret,
+                    &link_proto::seal::channel_info(appliance_id, &channel.name),
+                )
+                .map_err(|err| LinkError::Local(format!("channel `{}`: {err}", channel.name)))?;
+            let secret = Zeroizing::new(String::from_utf8(secret.to_vec()).map_err(|_| {
+                LinkError::Local(format!(
+                    "channel `{}`: the secret is not text",
+                    channel.name
+                ))
+            })?);
+            channels.push(PartnerChannel {
+                name: channel.name,
+                kind: channel.kind,
+                min_severity: channel.min_severity,
+                url: channel.url,
+                secret,
+            });
+        }
+        // Keyed with the sealing seed: the state file never holds a plain hash of a secret.
+        let sum = {
+            use hmac::{KeyInit, Mac};
+            let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(&self.seal_seed)
+                .map_err(|err| LinkError::Local(err.to_string()))?;
+            for c in &channels {
+                for part in [
+                    &c.name,
+                    &c.kind,
+                    &c.min_severity,
+                    c.url.as_deref().unwrap_or(""),
+                ] {
+                    mac.update(part.as_bytes());
+                    mac.update(b"\0");
+                }
+                mac.update(c.secret.as_bytes());
+                mac.update(b"\n");
+            }
+            hex::encode(mac.finalize().into_bytes())
+        };
+        let unchanged = self.state.channels_taken.as_deref() == Some(sum.as_str())
+            || (self.state.channels_taken.is_none() && channels.is_empty());
+        if unchanged {
+            return Ok(());
+        }
+        tracing::info!(
+            channels = channels.len(),
+            "the partner's escalation channels changed"
+        );
+        appliance
+            .set_partner_channels(channels)
+            .await
+            .map_err(LinkError::Local)?;
+        self.state.channels_taken = Some(sum);
+        self.save()
     }
 
     /// Asks which release the partner offers and hands a changed offer to the updater.

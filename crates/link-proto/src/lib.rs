@@ -3,6 +3,8 @@
 //! by the code the console shows, so the code itself never travels) and the messages the
 //! appliance signs with its evidence key. docs/CENTRAL-PROTOCOL.md is the prose version.
 
+pub mod seal;
+
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as BASE64;
 use hmac::{KeyInit, Mac};
@@ -24,6 +26,9 @@ pub mod path {
     /// `POST {}` → [`super::ManifestOffer`] (mutual TLS): the image release offered to this
     /// appliance by its partner's rollout.
     pub const MANIFEST: &str = "/v1/link/manifest";
+    /// `POST` [`super::ChannelsRequest`] → [`super::ChannelsOffer`] (mutual TLS): the partner's
+    /// escalation channels, their secrets sealed to the appliance.
+    pub const CHANNELS: &str = "/v1/link/channels";
 }
 
 /// Where the kit answering request `id` is uploaded.
@@ -63,6 +68,52 @@ pub struct ManifestOffer {
     pub version: Option<String>,
     /// The signed manifest JSON, as the vendor published it.
     pub manifest: Option<String>,
+}
+
+/// The escalation-channel kinds a partner can set for its appliances.
+pub const CHANNEL_KINDS: [&str; 4] = ["slack", "teams", "pagerduty", "webhook"];
+
+/// An appliance asks for its partner's channels, giving the X25519 key to seal secrets to.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ChannelsRequest {
+    /// The appliance's sealing public key, standard base64 of 32 bytes.
+    pub sealing_key: String,
+}
+
+/// The partner's escalation channels, as this appliance should use them.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ChannelsOffer {
+    /// Every channel (an empty list removes the partner's channels from the appliance).
+    pub channels: Vec<ChannelOffer>,
+}
+
+/// One partner channel.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ChannelOffer {
+    /// Its name (1–48 of `a-z 0-9 - _`).
+    pub name: String,
+    /// One of [`CHANNEL_KINDS`].
+    pub kind: String,
+    /// The least severity it receives: `low`, `medium`, `high` or `critical`.
+    pub min_severity: String,
+    /// For `webhook`: where to POST (not a secret; the signing secret is).
+    pub url: Option<String>,
+    /// The secret (Slack or Teams webhook URL, PagerDuty routing key, webhook signing secret),
+    /// sealed to the appliance with [`seal::channel_info`].
+    pub secret: seal::Sealed,
+}
+
+/// Whether `name` is a channel name: 1–48 of `a-z 0-9 - _` (the appliance keeps its secret in
+/// the vault as `partner-channel-<name>`).
+pub fn is_channel_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 48
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_')
 }
 
 /// Central Command's judgement of an uploaded kit (the same checks as `osiris evidence verify`

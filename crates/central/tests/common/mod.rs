@@ -194,3 +194,28 @@ pub(crate) fn signed_manifest(
     let signed = update_manifest::SignedManifest::sign(&manifest, "osiris-vendor-1", &signing);
     (serde_json::to_vec(&signed).unwrap(), vendor)
 }
+
+/// Sets partner `partner`'s channel as `POST /v1/channels` would: its secret sealed to Central
+/// Command's at-rest key (derived from the witness key in `dir`). Returns the SQL to run.
+pub(crate) fn channel_sql(
+    dir: &Path,
+    partner: i64,
+    name: &str,
+    kind: &str,
+    secret: &str,
+) -> String {
+    let witness = std::fs::read_to_string(dir.join("witness.key")).unwrap();
+    let at_rest = central::link::channel_key_from(&witness);
+    let sealed = link_proto::seal::seal(
+        &at_rest.public(),
+        secret.as_bytes(),
+        &central::scope::channel_at_rest_info(partner, name),
+    )
+    .unwrap();
+    format!(
+        "INSERT INTO partner_channels (partner_id, name, kind, min_severity, secret_sealed, updated_by)
+         VALUES ({partner}, '{name}', '{kind}', 'high', '{}', 'test')
+         ON CONFLICT (partner_id, name) DO UPDATE SET secret_sealed = EXCLUDED.secret_sealed",
+        serde_json::to_string(&sealed).unwrap()
+    )
+}
