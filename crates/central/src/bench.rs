@@ -47,6 +47,10 @@ pub struct BenchReport {
     pub failures: usize,
     /// Push-to-commit latency percentiles (ms): p50, p99, max.
     pub latency_ms: (f64, f64, f64),
+    /// The polls each link step makes after its pushes (kit requests, release offer, escalation
+    /// channels with their sealing): how many, how many failed, and p50, p99, max (ms) of the
+    /// three together.
+    pub polls: (usize, usize, (f64, f64, f64)),
     /// Database size growth per appliance per month (bytes), extrapolated from the run.
     pub growth_per_appliance_month: f64,
 }
@@ -161,6 +165,19 @@ pub async fn run(
     sqlx::query("INSERT INTO sites (partner_id, practice_id, name) VALUES (1, 1, 'Bench site')")
         .execute(pool)
         .await?;
+    // One escalation channel, so every channels poll opens and re-seals a secret.
+    let at_rest = link_proto::seal::seal(
+        &crate::link::channel_key_from("bench").public(),
+        b"https://hooks.slack.example/services/T0/B0/bench",
+        &crate::scope::channel_at_rest_info(1, "oncall"),
+    )?;
+    sqlx::query(
+        "INSERT INTO partner_channels (partner_id, name, kind, min_severity, secret_sealed, updated_by)
+         VALUES (1, 'oncall', 'slack', 'high', $1, 'bench')",
+    )
+    .bind(serde_json::json!(at_rest))
+    .execute(pool)
+    .await?;
     let ca = LinkCa::create(&scratch.join("link-ca"))?;
     let witness = WitnessKey::from_seed("bench.example/witness", &[2; 32])
         .map_err(|err| anyhow::anyhow!("{err}"))?;
@@ -271,6 +288,10 @@ pub async fn run(
         tasks.spawn(async move {
             let mut latencies = Vec::new();
             let mut failures = 0usize;
+            let mut polled = Vec::new();
+            let mut poll_failures = 0usize;
+            let sealing_key =
+                link_proto::seal::OpeningKey::derive(&(i as u64).to_le_bytes().repeat(4)).public();
             tokio::time::sleep(offset).await;
             let mut seq = 1u64;
             let mut tick = tokio::time::interval(interval);
@@ -304,17 +325,47 @@ pub async fn run(
                 } else {
                     failures += 1;
                 }
+                // What every link step asks after its pushes.
+                let polls_started = Instant::now();
+                let mut all_ok = true;
+                for (path, body) in [
+                    (link_proto::path::KIT_REQUESTS, serde_json::json!({})),
+                    (link_proto::path::MANIFEST, serde_json::json!({})),
+                    (
+                        link_proto::path::CHANNELS,
+                        serde_json::json!({"sealing_key": sealing_key}),
+                    ),
+                ] {
+                    all_ok &= http
+                        .post(format!("https://127.0.0.1:{port}{path}"))
+                        .header("content-type", "application/json")
+                        .body(serde_json::to_vec(&body).unwrap_or_default())
+                        .send()
+                        .await
+                        .map(|r| r.status().is_success())
+                        .unwrap_or(false);
+                }
+                if all_ok {
+                    polled.push(polls_started.elapsed().as_secs_f64() * 1000.0);
+                } else {
+                    poll_failures += 1;
+                }
             }
-            (latencies, failures)
+            (latencies, failures, polled, poll_failures)
         });
     }
     let mut latencies = Vec::new();
     let mut failures = 0;
+    let mut polled = Vec::new();
+    let mut poll_failures = 0;
     while let Some(result) = tasks.join_next().await {
-        let (mut l, f) = result?;
+        let (mut l, f, mut p, pf) = result?;
         latencies.append(&mut l);
         failures += f;
+        polled.append(&mut p);
+        poll_failures += pf;
     }
+    polled.sort_by(f64::total_cmp);
     let _ = stop_tx.send(());
     let _ = server.await;
     let size_after: i64 = sqlx::query_scalar("SELECT pg_database_size(current_database())")
@@ -338,6 +389,15 @@ pub async fn run(
             latencies.last().copied().unwrap_or(0.0),
         ),
         growth_per_appliance_month: growth,
+        polls: (
+            polled.len(),
+            poll_failures,
+            (
+                percentile(&polled, 0.50),
+                percentile(&polled, 0.99),
+                polled.last().copied().unwrap_or(0.0),
+            ),
+        ),
     })
 }
 

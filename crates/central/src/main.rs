@@ -248,9 +248,10 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 let _ = std::fs::remove_dir_all(&scratch);
                 let report = report?;
                 let (p50, p99, max) = report.latency_ms;
+                let (polls, poll_failures, (q50, q99, qmax)) = report.polls;
                 writeln!(
                     std::io::stdout(),
-                    "witness judge (pure, 1 core)   {:.0} checkpoints/s\nwitness through PostgreSQL     {:.0} checkpoints/s sequential, {:.0} checkpoints/s with 16 appliances at once\nfleet                          {appliances} appliances, a push each {interval_secs} s for {duration_secs} s, {bundles_per_push} bundles per push\npushes                         {} ok, {} failed\npush-to-commit                 p50 {p50:.1} ms, p99 {p99:.1} ms, max {max:.1} ms\ndatabase growth                {:.0} bytes per push: {:.2} MiB per appliance per month at a push each {interval_secs} s",
+                    "witness judge (pure, 1 core)   {:.0} checkpoints/s\nwitness through PostgreSQL     {:.0} checkpoints/s sequential, {:.0} checkpoints/s with 16 appliances at once\nfleet                          {appliances} appliances, a push each {interval_secs} s for {duration_secs} s, {bundles_per_push} bundles per push\npushes                         {} ok, {} failed\npush-to-commit                 p50 {p50:.1} ms, p99 {p99:.1} ms, max {max:.1} ms\ndatabase growth                {:.0} bytes per push: {:.2} MiB per appliance per month at a push each {interval_secs} s\nstep polls (kits, release, channels)  {polls} ok, {poll_failures} failed; p50 {q50:.1} ms, p99 {q99:.1} ms, max {qmax:.1} ms for the three",
                     report.judge_per_sec,
                     report.stored_per_sec,
                     report.concurrent_per_sec,
