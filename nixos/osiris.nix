@@ -116,6 +116,18 @@ in
       '';
     };
 
+    mountExportMedia = lib.mkOption {
+      type = lib.types.bool;
+      default = true;
+      description = ''
+        Mount a USB stick with a FAT or exFAT filesystem (what an auditor hands over) when it is
+        plugged in, at {file}`/media/usb-<kernel name>`, writable by the daemon's user only and
+        without set-uid, devices or executables, so the console's "export evidence kit" can write
+        onto it (osirisd writes kits only below `daemon.export_roots`, default /media). It is
+        unmounted when it is pulled out.
+      '';
+    };
+
     applyConsoleSettings = lib.mkOption {
       type = lib.types.bool;
       default = true;
@@ -163,6 +175,13 @@ in
       description = "OsirisCare daemon";
     };
     users.groups.osiris = { };
+
+    # USB sticks for evidence kits (see mountExportMedia): udev asks systemd to mount them; the
+    # mount unit is bound to the device, so pulling the stick stops it.
+    systemd.tmpfiles.rules = lib.mkIf cfg.mountExportMedia [ "d /media 0755 root root -" ];
+    services.udev.extraRules = lib.mkIf cfg.mountExportMedia ''
+      ACTION=="add", SUBSYSTEM=="block", ENV{ID_BUS}=="usb", ENV{ID_FS_USAGE}=="filesystem", ENV{ID_FS_TYPE}=="vfat|exfat", RUN{program}+="${config.systemd.package}/bin/systemd-mount --no-block --collect --type=$env{ID_FS_TYPE} --options=uid=osiris,gid=osiris,umask=0077,nosuid,nodev,noexec $devnode /media/usb-%k"
+    '';
 
     # The wizard's network and time-zone steps (see applyConsoleSettings).
     networking.useNetworkd = lib.mkIf cfg.applyConsoleSettings (lib.mkDefault true);
