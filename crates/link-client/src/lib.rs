@@ -470,8 +470,10 @@ impl Link {
         self.push_healing(appliance).await?;
         self.push_update(appliance).await?;
         self.deliver_kits(appliance).await?;
-        self.take_manifest_offer(appliance).await?;
+        // Channels before the release offer: an appliance whose updater is not set up refuses
+        // offers, and that must not keep its partner's escalation channels away.
         self.take_channels(appliance).await?;
+        self.take_manifest_offer(appliance).await?;
         Ok(status)
     }
 
