@@ -637,12 +637,14 @@ pub async fn kit_requests(
 /// `POST /v1/link/kits/{id}`: a kit (tar) answering request `id`, verified with the same code as
 /// `osiris evidence verify` (the appliance's key pinned; the witness's cosignature required once
 /// this witness has cosigned the appliance's log). Kept for download only when it verifies; a
-/// refused kit raises a warning to the partner.
+/// refused kit raises a warning to the partner. The body is read only after the certificate and
+/// the request were found waiting, so nobody can make Central Command buffer a large upload
+/// that was not asked for.
 pub async fn kit_upload(
     State(state): State<LinkState>,
     axum::Extension(peer): axum::Extension<PeerCert>,
     axum::extract::Path(id): axum::extract::Path<i64>,
-    body: axum::body::Bytes,
+    body: axum::body::Body,
 ) -> Result<Json<link_proto::KitUploadResponse>, LinkError> {
     let (appliance_id, partner_id, appliance_key) = peer_appliance(&state.pool, peer).await?;
     let status: Option<String> =
@@ -666,6 +668,17 @@ pub async fn kit_upload(
             ));
         }
     }
+    let body = axum::body::to_bytes(body, link_proto::MAX_KIT)
+        .await
+        .map_err(|err| {
+            LinkError::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                format!(
+                    "the kit could not be read whole (at most {} MiB): {err}",
+                    link_proto::MAX_KIT >> 20
+                ),
+            )
+        })?;
     let witnessed: Option<i64> =
         sqlx::query_scalar("SELECT size FROM witness_heads WHERE appliance_id = $1")
             .bind(appliance_id)
