@@ -40,6 +40,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "channels",
         include_str!("../migrations/0008_channels.sql"),
     ),
+    (
+        9,
+        "email channels",
+        include_str!("../migrations/0009_email_channels.sql"),
+    ),
 ];
 
 fn migrator() -> Migrator {

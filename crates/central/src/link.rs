@@ -573,16 +573,29 @@ pub async fn channels(
         .bind(&request.sealing_key)
         .execute(&state.pool)
         .await?;
-    type Row = (String, String, String, Option<String>, serde_json::Value);
+    type Row = (
+        String,
+        String,
+        String,
+        Option<String>,
+        serde_json::Value,
+        Option<serde_json::Value>,
+    );
     let rows: Vec<Row> = sqlx::query_as(
-        "SELECT name, kind, min_severity, url, secret_sealed FROM partner_channels WHERE partner_id = $1 ORDER BY name",
+        "SELECT name, kind, min_severity, url, secret_sealed, email FROM partner_channels WHERE partner_id = $1 ORDER BY name",
     )
     .bind(partner_id)
     .fetch_all(&state.pool)
     .await?;
     let mut offers = Vec::with_capacity(rows.len());
-    for (name, kind, min_severity, url, sealed) in rows {
+    for (name, kind, min_severity, url, sealed, email) in rows {
         let internal = |what: String| LinkError::new(StatusCode::INTERNAL_SERVER_ERROR, what);
+        let email: Option<link_proto::EmailSettings> = email
+            .map(serde_json::from_value)
+            .transpose()
+            .map_err(|err| {
+                internal(format!("channel `{name}`: the kept e-mail settings: {err}"))
+            })?;
         let at_rest: link_proto::seal::Sealed = serde_json::from_value(sealed)
             .map_err(|err| internal(format!("channel `{name}`: the kept secret: {err}")))?;
         let secret = state
@@ -608,6 +621,7 @@ pub async fn channels(
             kind,
             min_severity,
             url,
+            email,
             secret,
         });
     }

@@ -989,6 +989,8 @@ pub struct ChannelRow {
     pub min_severity: String,
     /// A webhook's URL.
     pub url: Option<String>,
+    /// An e-mail channel's server, addresses and login (never its password).
+    pub email: Option<serde_json::Value>,
     /// Last change (RFC 3339).
     pub updated_at: String,
 }
@@ -1007,7 +1009,11 @@ pub struct NewChannel {
     /// For `webhook`: the https URL to POST to.
     #[serde(default)]
     pub url: Option<String>,
-    /// The Slack or Teams webhook URL, the PagerDuty routing key, or the webhook signing secret.
+    /// For `email`: server, port, security, from, to and the SMTP login.
+    #[serde(default)]
+    pub email: Option<link_proto::EmailSettings>,
+    /// The Slack or Teams webhook URL, the PagerDuty routing key, the webhook signing secret, or
+    /// the SMTP password.
     #[serde(deserialize_with = "zeroizing")]
     pub secret: zeroize::Zeroizing<String>,
 }
@@ -1055,7 +1061,7 @@ pub async fn set_channel(
     }
     if !link_proto::CHANNEL_KINDS.contains(&channel.kind.as_str()) {
         return invalid(format!(
-            "channel kind `{}`: one of slack, teams, pagerduty, webhook",
+            "channel kind `{}`: one of slack, teams, pagerduty, webhook, email",
             channel.kind.escape_debug()
         ));
     }
@@ -1079,6 +1085,21 @@ pub async fn set_channel(
         }
         _ => {}
     }
+    match (channel.kind.as_str(), &channel.email) {
+        ("email", Some(email)) => {
+            if let Some(problem) = email.problem() {
+                return invalid(problem);
+            }
+        }
+        ("email", None) => {
+            return invalid(
+                "an email channel needs email = {server, port, security, from, to, username}"
+                    .into(),
+            );
+        }
+        (_, Some(_)) => return invalid("only an email channel takes email settings".into()),
+        _ => {}
+    }
     let secret = channel.secret.trim();
     let secret_ok = match channel.kind.as_str() {
         "slack" | "teams" => https(secret),
@@ -1088,6 +1109,7 @@ pub async fn set_channel(
         return invalid(match channel.kind.as_str() {
             "slack" | "teams" => "secret: the incoming-webhook https:// URL".to_owned(),
             "pagerduty" => "secret: the integration's routing key".to_owned(),
+            "email" => "secret: the SMTP password".to_owned(),
             _ => "secret: the signing secret (1-2048 characters)".to_owned(),
         });
     }
@@ -1099,10 +1121,11 @@ pub async fn set_channel(
     .map_err(|err| ScopeError::Invalid(err.to_string()))?;
     let mut tx = pool.begin().await?;
     sqlx::query(
-        "INSERT INTO partner_channels (partner_id, name, kind, min_severity, url, secret_sealed, updated_by)
-         VALUES ($1, $2, $3, $4, $5, $6, $7)
+        "INSERT INTO partner_channels (partner_id, name, kind, min_severity, url, secret_sealed, updated_by, email)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
          ON CONFLICT (partner_id, name) DO UPDATE SET kind = EXCLUDED.kind, min_severity = EXCLUDED.min_severity,
-             url = EXCLUDED.url, secret_sealed = EXCLUDED.secret_sealed, updated_at = now(), updated_by = EXCLUDED.updated_by",
+             url = EXCLUDED.url, secret_sealed = EXCLUDED.secret_sealed, updated_at = now(),
+             updated_by = EXCLUDED.updated_by, email = EXCLUDED.email",
     )
     .bind(scope.partner_id)
     .bind(&channel.name)
@@ -1111,6 +1134,7 @@ pub async fn set_channel(
     .bind(&channel.url)
     .bind(serde_json::json!(sealed))
     .bind(format!("user:{}", scope.user_id))
+    .bind(channel.email.as_ref().map(|e| serde_json::json!(e)))
     .execute(&mut *tx)
     .await?;
     record(
@@ -1126,26 +1150,28 @@ pub async fn set_channel(
 
 /// The partner's channels (partner roles), never their secrets.
 pub async fn channels(pool: &PgPool, scope: &Scope) -> Result<Vec<ChannelRow>, ScopeError> {
+    use sqlx::Row;
     scope.may_change()?;
     let sql = format!(
-        "SELECT name, kind, min_severity, url, to_char(updated_at AT TIME ZONE 'UTC', {TS})
+        "SELECT name, kind, min_severity, url, email, to_char(updated_at AT TIME ZONE 'UTC', {TS}) AS updated_at
          FROM partner_channels WHERE partner_id = $1 ORDER BY name"
     );
-    let rows: Vec<(String, String, String, Option<String>, String)> =
-        sqlx::query_as(sqlx::AssertSqlSafe(sql))
-            .bind(scope.partner_id)
-            .fetch_all(pool)
-            .await?;
-    Ok(rows
-        .into_iter()
-        .map(|(name, kind, min_severity, url, updated_at)| ChannelRow {
-            name,
-            kind,
-            min_severity,
-            url,
-            updated_at,
+    let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
+        .bind(scope.partner_id)
+        .fetch_all(pool)
+        .await?;
+    rows.iter()
+        .map(|row| {
+            Ok(ChannelRow {
+                name: row.try_get("name")?,
+                kind: row.try_get("kind")?,
+                min_severity: row.try_get("min_severity")?,
+                url: row.try_get("url")?,
+                email: row.try_get("email")?,
+                updated_at: row.try_get("updated_at")?,
+            })
         })
-        .collect())
+        .collect()
 }
 
 /// Removes one of the partner's channels (partner administrators); appliances drop it at their

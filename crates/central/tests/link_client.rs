@@ -764,21 +764,34 @@ fn partner_channels_reach_the_appliance_sealed_to_its_key() {
         "pagerduty",
         "beta-routing-key",
     ));
+    // An e-mail channel: its settings in the clear, its SMTP password sealed.
+    sql(&channel_sql(dir, 1, "mail", "pagerduty", "smtp-password"));
+    sql(
+        r#"UPDATE partner_channels SET kind = 'email', email = '{"server": "smtp.acme.example", "port": 587, "security": "starttls", "from": "osiris@acme.example", "to": ["oncall@acme.example"], "username": "osiris@acme.example"}' WHERE name = 'mail'"#,
+    );
     step(&a);
     {
         let channels = a.channels.lock().unwrap();
         assert_eq!(
             channels.len(),
-            1,
+            2,
             "only its own partner's channels: {channels:?}"
         );
         assert_eq!(
             (
-                channels[0].name.as_str(),
-                channels[0].kind.as_str(),
-                channels[0].secret.as_str()
+                channels[1].name.as_str(),
+                channels[1].kind.as_str(),
+                channels[1].secret.as_str()
             ),
             ("oncall", "slack", secret)
+        );
+        assert_eq!(
+            (
+                channels[0].kind.as_str(),
+                channels[0].secret.as_str(),
+                channels[0].email.as_ref().map(|e| e.server.as_str())
+            ),
+            ("email", "smtp-password", Some("smtp.acme.example"))
         );
     }
     // Central Command kept the key the secrets were sealed to; nothing in the database or the

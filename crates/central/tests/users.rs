@@ -538,7 +538,7 @@ fn users_log_in_with_totp_and_never_see_another_partners_data() {
             (
                 serde_json::json!({"name": "oncall", "kind": "carrier-pigeon", "secret": "x"}),
                 400,
-                "channel kind `carrier-pigeon`: one of slack, teams, pagerduty, webhook",
+                "channel kind `carrier-pigeon`: one of slack, teams, pagerduty, webhook, email",
             ),
             (
                 serde_json::json!({"name": "hook", "kind": "webhook", "secret": "s3cret"}),
@@ -555,6 +555,27 @@ fn users_log_in_with_totp_and_never_see_another_partners_data() {
                 400,
                 "secret: the incoming-webhook https:// URL",
             ),
+            (
+                serde_json::json!({"name": "mail", "kind": "email", "secret": "pw", "email": {
+                    "server": "smtp.acme.example", "port": 587, "security": "starttls",
+                    "from": "osiris@acme.example", "to": ["oncall@acme.example", "bob <bob@x.example>"],
+                    "username": "osiris@acme.example"}}),
+                400,
+                "email recipient `bob <bob@x.example>` is not an e-mail address",
+            ),
+            (
+                serde_json::json!({"name": "mail", "kind": "email", "secret": "pw", "email": {
+                    "server": "smtp.acme.example", "port": 25, "security": "none",
+                    "from": "osiris@acme.example", "to": ["oncall@acme.example"],
+                    "username": "osiris@acme.example"}}),
+                400,
+                "email security `none`: starttls or tls",
+            ),
+            (
+                serde_json::json!({"name": "mail", "kind": "email", "secret": "pw"}),
+                400,
+                "an email channel needs email = {server, port, security, from, to, username}",
+            ),
         ] {
             let refused = a.post("/v1/channels", body).await;
             assert_eq!(
@@ -569,10 +590,27 @@ fn users_log_in_with_totp_and_never_see_another_partners_data() {
             )
             .await;
         assert_eq!(set.status, 200, "{}", set.body);
+        let mail = a
+            .post(
+                "/v1/channels",
+                serde_json::json!({"name": "mail", "kind": "email", "secret": "smtp-Acme-password", "email": {
+                    "server": "smtp.acme.example", "port": 587, "security": "starttls",
+                    "from": "osiris@acme.example", "to": ["oncall@acme.example"],
+                    "username": "osiris@acme.example"}}),
+            )
+            .await;
+        assert_eq!(mail.status, 200, "{}", mail.body);
+        assert_eq!(
+            sql(&pg, "SELECT count(*) FROM partner_channels WHERE secret_sealed::text LIKE '%smtp-Acme%'"),
+            "0"
+        );
         let listed = a.get("/v1/channels").await;
-        assert_eq!(listed.body[0]["name"], "oncall");
-        assert_eq!(listed.body[0]["min_severity"], "critical");
-        assert!(!listed.body.to_string().contains("secret-part"), "{}", listed.body);
+        assert_eq!(listed.body[1]["name"], "oncall");
+        assert_eq!(listed.body[1]["min_severity"], "critical");
+        assert_eq!(listed.body[0]["kind"], "email");
+        assert_eq!(listed.body[0]["email"]["to"][0], "oncall@acme.example");
+        let text = listed.body.to_string();
+        assert!(!text.contains("secret-part") && !text.contains("smtp-Acme"), "{text}");
         assert_eq!(
             sql(&pg, "SELECT count(*) FROM partner_channels WHERE secret_sealed::text LIKE '%secret-part%'"),
             "0",
@@ -671,7 +709,7 @@ fn users_log_in_with_totp_and_never_see_another_partners_data() {
         );
         assert_eq!(
             sql(&pg, "SELECT partner_id || ' ' || name FROM partner_channels ORDER BY 1"),
-            "1 oncall\n2 b-oncall",
+            "1 mail\n1 oncall\n2 b-oncall",
             "B's DELETE of `oncall` removed A's channel"
         );
         assert_eq!(a.call("DELETE", "/v1/channels/oncall", None, true).await.status, 204);

@@ -20,6 +20,8 @@ struct Kept {
     kind: String,
     min_severity: String,
     url: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    email: Option<link_proto::EmailSettings>,
 }
 
 fn vault_name(channel: &str) -> String {
@@ -64,6 +66,23 @@ fn channel(kept: &Kept, secret: &str) -> anyhow::Result<escalate::Channel> {
             url: url.clone(),
             secret: secret.as_bytes().to_vec(),
         },
+        ("email", _) if kept.email.is_some() => {
+            let email = kept.email.clone().unwrap_or_else(|| unreachable!());
+            escalate::ChannelKind::Email {
+                server: email.server,
+                port: email.port,
+                security: if email.security == "tls" {
+                    escalate::EmailSecurity::Tls
+                } else {
+                    escalate::EmailSecurity::StartTls
+                },
+                from: email.from,
+                to: email.to,
+                username: Some(email.username),
+                password: Some(secret.to_owned()),
+                ca_pem: None,
+            }
+        }
         (kind, _) => anyhow::bail!("partner channel `{}`: unusable kind `{kind}`", kept.name),
     };
     let channel = escalate::Channel {
@@ -117,6 +136,7 @@ pub(crate) fn replace(
             kind: c.kind.clone(),
             min_severity: c.min_severity.clone(),
             url: c.url.clone(),
+            email: c.email.clone(),
         })
         .collect();
     // Judge them all before anything is written.
@@ -148,4 +168,57 @@ pub(crate) fn replace(
     let bytes = serde_json::to_vec_pretty(&kept).context("encoding the partner channels")?;
     durable::write(&data_dir.join(FILE), &bytes, 0o600)?;
     Ok(channels)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn kept(kind: &str, url: Option<&str>, email: Option<link_proto::EmailSettings>) -> Kept {
+        Kept {
+            name: "oncall".to_owned(),
+            kind: kind.to_owned(),
+            min_severity: "high".to_owned(),
+            url: url.map(str::to_owned),
+            email,
+        }
+    }
+
+    #[test]
+    fn partner_channels_become_deliverable_channels_or_a_clear_refusal() {
+        let email = link_proto::EmailSettings {
+            server: "smtp.acme.example".to_owned(),
+            port: 465,
+            security: "tls".to_owned(),
+            from: "osiris@acme.example".to_owned(),
+            to: vec!["oncall@acme.example".to_owned()],
+            username: "osiris@acme.example".to_owned(),
+        };
+        let mail = channel(&kept("email", None, Some(email)), "smtp-password").unwrap();
+        assert_eq!(mail.name, "partner-oncall");
+        assert_eq!(mail.kind.as_str(), "email");
+        assert!(matches!(
+            mail.kind,
+            escalate::ChannelKind::Email {
+                security: escalate::EmailSecurity::Tls,
+                ..
+            }
+        ));
+        let slack = channel(&kept("slack", None, None), "https://hooks.slack.example/x").unwrap();
+        assert_eq!(slack.kind.as_str(), "slack");
+        let hook = channel(
+            &kept("webhook", Some("https://hooks.acme.example/osiris"), None),
+            "signing",
+        )
+        .unwrap();
+        assert_eq!(hook.kind.as_str(), "webhook");
+        for (bad, why) in [
+            (kept("email", None, None), "unusable kind `email`"),
+            (kept("webhook", None, None), "unusable kind `webhook`"),
+            (kept("fax", None, None), "unusable kind `fax`"),
+        ] {
+            let err = channel(&bad, "x").unwrap_err().to_string();
+            assert!(err.contains(why), "{err}");
+        }
+    }
 }

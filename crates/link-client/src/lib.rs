@@ -91,6 +91,8 @@ pub struct PartnerChannel {
     pub min_severity: String,
     /// A webhook's URL.
     pub url: Option<String>,
+    /// An e-mail channel's settings.
+    pub email: Option<link_proto::EmailSettings>,
     /// The secret.
     pub secret: Zeroizing<String>,
 }
@@ -102,6 +104,7 @@ impl std::fmt::Debug for PartnerChannel {
             .field("kind", &self.kind)
             .field("min_severity", &self.min_severity)
             .field("url", &self.url)
+            .field("email", &self.email)
             .finish_non_exhaustive()
     }
 }
@@ -507,6 +510,11 @@ impl Link {
             if !link_proto::is_channel_name(&channel.name)
                 || !link_proto::CHANNEL_KINDS.contains(&channel.kind.as_str())
                 || !link_proto::SEVERITIES.contains(&channel.min_severity.as_str())
+                || (channel.kind == "email")
+                    != channel
+                        .email
+                        .as_ref()
+                        .is_some_and(|e| e.problem().is_none())
             {
                 return Err(LinkError::Local(format!(
                     "Central Command sent an unusable channel `{}`",
@@ -531,6 +539,7 @@ impl Link {
                 kind: channel.kind,
                 min_severity: channel.min_severity,
                 url: channel.url,
+                email: channel.email,
                 secret,
             });
         }
@@ -549,6 +558,11 @@ impl Link {
                     mac.update(part.as_bytes());
                     mac.update(b"\0");
                 }
+                mac.update(
+                    serde_json::to_string(&c.email)
+                        .unwrap_or_default()
+                        .as_bytes(),
+                );
                 mac.update(c.secret.as_bytes());
                 mac.update(b"\n");
             }

@@ -71,7 +71,78 @@ pub struct ManifestOffer {
 }
 
 /// The escalation-channel kinds a partner can set for its appliances.
-pub const CHANNEL_KINDS: [&str; 4] = ["slack", "teams", "pagerduty", "webhook"];
+pub const CHANNEL_KINDS: [&str; 5] = ["slack", "teams", "pagerduty", "webhook", "email"];
+
+/// An e-mail channel's settings (its SMTP password is the channel's secret).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EmailSettings {
+    /// The SMTP server's host name.
+    pub server: String,
+    /// Its port (587 for STARTTLS, 465 for TLS).
+    pub port: u16,
+    /// `starttls` or `tls`: partner channels never send mail in the clear.
+    pub security: String,
+    /// The sender address.
+    pub from: String,
+    /// The recipients (1–20).
+    pub to: Vec<String>,
+    /// The SMTP login.
+    pub username: String,
+}
+
+impl EmailSettings {
+    /// What is wrong with them, if anything.
+    pub fn problem(&self) -> Option<String> {
+        let host_ok = !self.server.is_empty()
+            && self.server.len() <= 253
+            && self
+                .server
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'.' || b == b'-');
+        let address_ok = |a: &str| {
+            a.len() <= 254
+                && a.split_once('@').is_some_and(|(local, domain)| {
+                    !local.is_empty() && domain.contains('.') && !domain.starts_with('.')
+                })
+                && !a
+                    .chars()
+                    .any(|c| c.is_control() || c.is_whitespace() || "<>,;\"".contains(c))
+        };
+        if !host_ok {
+            Some(format!(
+                "email server `{}` is not a host name",
+                self.server.escape_debug()
+            ))
+        } else if self.port == 0 {
+            Some("email port must be 1-65535".to_owned())
+        } else if !matches!(self.security.as_str(), "starttls" | "tls") {
+            Some(format!(
+                "email security `{}`: starttls or tls",
+                self.security.escape_debug()
+            ))
+        } else if !address_ok(&self.from) {
+            Some(format!(
+                "email from `{}` is not an e-mail address",
+                self.from.escape_debug()
+            ))
+        } else if self.to.is_empty() || self.to.len() > 20 {
+            Some("email to: 1 to 20 recipients".to_owned())
+        } else if let Some(bad) = self.to.iter().find(|a| !address_ok(a)) {
+            Some(format!(
+                "email recipient `{}` is not an e-mail address",
+                bad.escape_debug()
+            ))
+        } else if self.username.is_empty()
+            || self.username.len() > 254
+            || self.username.chars().any(char::is_control)
+        {
+            Some("email username: the SMTP login (1-254 characters)".to_owned())
+        } else {
+            None
+        }
+    }
+}
 
 /// An appliance asks for its partner's channels, giving the X25519 key to seal secrets to.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -101,7 +172,11 @@ pub struct ChannelOffer {
     pub min_severity: String,
     /// For `webhook`: where to POST (not a secret; the signing secret is).
     pub url: Option<String>,
-    /// The secret (Slack or Teams webhook URL, PagerDuty routing key, webhook signing secret),
+    /// For `email`: the server, addresses and login.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub email: Option<EmailSettings>,
+    /// The secret (Slack or Teams webhook URL, PagerDuty routing key, webhook signing secret,
+    /// SMTP password),
     /// sealed to the appliance with [`seal::channel_info`].
     pub secret: seal::Sealed,
 }
