@@ -58,6 +58,8 @@ pub struct Rollout {
     pub practices: Vec<i64>,
     /// POSIX seconds after which the manifest is refused by appliances.
     pub expires_at: i64,
+    /// The vendor's signed manifest, verbatim.
+    pub manifest: Vec<u8>,
 }
 
 /// Whether `rollout` includes the appliance with key `appliance_key` in practice `practice_id`.
@@ -93,16 +95,7 @@ pub async fn add_release(
     let manifest = signed.verify(vendor)?;
     manifest.check_fresh(now, None)?;
     let version = manifest.version()?.to_string();
-    let expires = time::OffsetDateTime::parse(
-        &manifest.expires,
-        &time::format_description::well_known::Rfc3339,
-    )
-    .map_err(|_| {
-        FleetError::Manifest(update_manifest::ManifestError::Expired {
-            counter: manifest.counter,
-            expires: manifest.expires.clone(),
-        })
-    })?;
+    let expires = manifest.expiry()?;
     let counter = i64::try_from(manifest.counter).unwrap_or(i64::MAX);
     let mut tx = pool.begin().await?;
     let kept: Option<i64> =
@@ -143,11 +136,8 @@ pub async fn add_release(
     Ok(version)
 }
 
-/// A partner's rollouts with what the offer needs, and each release's manifest.
-pub async fn partner_rollouts(
-    pool: &PgPool,
-    partner_id: i64,
-) -> Result<Vec<(Rollout, Vec<u8>)>, sqlx::Error> {
+/// A partner's rollouts, each with its release's manifest.
+pub async fn partner_rollouts(pool: &PgPool, partner_id: i64) -> Result<Vec<Rollout>, sqlx::Error> {
     /// Version, share, practices, expiry (POSIX seconds), manifest.
     type Row = (String, i32, Vec<i64>, i64, Vec<u8>);
     let rows: Vec<Row> = sqlx::query_as(
@@ -160,15 +150,13 @@ pub async fn partner_rollouts(
     Ok(rows
         .into_iter()
         .filter_map(|(version, percent, practices, expires_at, manifest)| {
-            Some((
-                Rollout {
-                    version: version.parse().ok()?,
-                    percent: u8::try_from(percent.clamp(0, 100)).unwrap_or(0),
-                    practices,
-                    expires_at,
-                },
+            Some(Rollout {
+                version: version.parse().ok()?,
+                percent: u8::try_from(percent.clamp(0, 100)).unwrap_or(0),
+                practices,
+                expires_at,
                 manifest,
-            ))
+            })
         })
         .collect())
 }
@@ -183,6 +171,7 @@ mod tests {
             percent,
             practices: practices.to_vec(),
             expires_at: 2_000_000_000,
+            manifest: Vec::new(),
         }
     }
 

@@ -530,24 +530,11 @@ pub async fn manifest_offer(
     .fetch_one(&state.pool)
     .await?;
     let rollouts = crate::fleet::partner_rollouts(&state.pool, partner_id).await?;
-    let plain: Vec<crate::fleet::Rollout> = rollouts.iter().map(|(r, _)| r.clone()).collect();
     let now = i64::try_from(now()).unwrap_or(i64::MAX);
-    let offered =
-        crate::fleet::offer(&plain, &appliance_key, practice_id, now).and_then(|chosen| {
-            rollouts
-                .iter()
-                .find(|(r, _)| r.version == chosen.version)
-                .map(|(r, manifest)| (r.version.to_string(), manifest))
-        });
-    Ok(Json(match offered {
-        Some((version, manifest)) => link_proto::ManifestOffer {
-            version: Some(version),
-            manifest: Some(String::from_utf8_lossy(manifest).into_owned()),
-        },
-        None => link_proto::ManifestOffer {
-            version: None,
-            manifest: None,
-        },
+    let offered = crate::fleet::offer(&rollouts, &appliance_key, practice_id, now);
+    Ok(Json(link_proto::ManifestOffer {
+        version: offered.map(|r| r.version.to_string()),
+        manifest: offered.map(|r| String::from_utf8_lossy(&r.manifest).into_owned()),
     }))
 }
 

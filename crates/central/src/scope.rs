@@ -953,12 +953,7 @@ pub async fn fleet(pool: &PgPool, scope: &Scope) -> Result<Vec<FleetRow>, ScopeE
     .await?
     .into_iter()
     .collect();
-    let rollouts: Vec<crate::fleet::Rollout> =
-        crate::fleet::partner_rollouts(pool, scope.partner_id)
-            .await?
-            .into_iter()
-            .map(|(rollout, _)| rollout)
-            .collect();
+    let rollouts = crate::fleet::partner_rollouts(pool, scope.partner_id).await?;
     let now = time::OffsetDateTime::now_utc().unix_timestamp();
     Ok(appliances
         .into_iter()

@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 use test_support::postgres::PgServer;
 
 mod common;
-use common::{Server, central, channel_sql, ok, setup, signed_manifest, text};
+use common::{Server, central, channel_sql, ok, psql, setup, signed_manifest, text};
 
 fn sibling(name: &str) -> PathBuf {
     let path = Path::new(env!("CARGO_BIN_EXE_osiris-central")).with_file_name(name);
@@ -73,12 +73,6 @@ fn start_daemon(config: &Path) -> Daemon {
             .spawn()
             .unwrap(),
     )
-}
-
-fn psql(pg: &PgServer, sql: &str) -> String {
-    let out = pg.client("psql", &["-d", "central", "-At", "-c", sql]);
-    assert!(out.status.success(), "{sql}: {}", text(&out.stderr));
-    text(&out.stdout).trim().to_owned()
 }
 
 /// Polls `sql` until `done` holds for its answer (60 s at most).

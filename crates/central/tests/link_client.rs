@@ -396,15 +396,7 @@ fn two_appliances_of_two_partners_are_claimed_witnessed_and_catch_up_after_an_ou
         "1 critical",
         "only A's partner is alerted"
     );
-    let sql = |query: &str| {
-        let out = pg.client("psql", &["-d", "central", "-At", "-c", query]);
-        assert!(
-            out.status.success(),
-            "{query}: {}",
-            common::text(&out.stderr)
-        );
-        common::text(&out.stdout).trim().to_owned()
-    };
+    let sql = |query: &str| common::psql(&pg, query);
     assert_eq!(
         sql(
             "SELECT appliance_id || ' ' || name || ' ' || status || ' ' || failing::text FROM devices ORDER BY appliance_id, name"
@@ -450,15 +442,7 @@ fn incidents_healing_and_update_state_arrive_in_order_once_and_as_sent() {
         .enable_all()
         .build()
         .unwrap();
-    let sql = |query: &str| {
-        let out = pg.client("psql", &["-d", "central", "-At", "-c", query]);
-        assert!(
-            out.status.success(),
-            "{query}: {}",
-            common::text(&out.stderr)
-        );
-        common::text(&out.stdout).trim().to_owned()
-    };
+    let sql = |query: &str| common::psql(&pg, query);
     let a = Box_::new(1, "AAAA-BBBB-CCCC");
     let a_dir = dir.join("a-link");
     runtime.block_on(async {
@@ -609,15 +593,7 @@ fn a_rollout_hands_the_vendors_manifest_to_the_appliances_it_includes() {
     let (port, server_ca, _) = setup(dir, &url, &["Acme IT"]);
     let base = format!("https://127.0.0.1:{port}/");
     let _server = Server::start(dir, &url, port);
-    let sql = |query: &str| {
-        let out = pg.client("psql", &["-d", "central", "-At", "-c", query]);
-        assert!(
-            out.status.success(),
-            "{query}: {}",
-            common::text(&out.stderr)
-        );
-        common::text(&out.stdout).trim().to_owned()
-    };
+    let sql = |query: &str| common::psql(&pg, query);
     let (manifest, vendor) = signed_manifest(7, "1.2.0", 3);
     let (forged, _) = signed_manifest(8, "1.2.0", 4);
     std::fs::write(dir.join("manifest.json"), &manifest).unwrap();
@@ -721,15 +697,7 @@ fn partner_channels_reach_the_appliance_sealed_to_its_key() {
     let (port, server_ca, _) = setup(dir, &url, &["Acme IT", "Beta MSP"]);
     let base = format!("https://127.0.0.1:{port}/");
     let _server = Server::start(dir, &url, port);
-    let sql = |query: &str| {
-        let out = pg.client("psql", &["-d", "central", "-At", "-c", query]);
-        assert!(
-            out.status.success(),
-            "{query}: {}",
-            common::text(&out.stderr)
-        );
-        common::text(&out.stdout).trim().to_owned()
-    };
+    let sql = |query: &str| common::psql(&pg, query);
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()

@@ -21,13 +21,9 @@ fn osiris_credentials(dir: &Path) -> Command {
     cmd
 }
 
-#[test]
-fn a_secret_typed_on_a_terminal_is_not_echoed_and_echo_comes_back() {
-    let Some(python) = test_support::python::reference_python() else {
-        return;
-    };
-    let dir = tempfile::tempdir().unwrap();
-    let dir = dir.path();
+/// Runs `osiris credentials set clinic-admin` on a real pseudo-terminal through `pty_run.py`,
+/// typing `typed` at the prompt (`<SIGINT>`: pressing Ctrl-C instead); returns its report.
+fn set_on_a_terminal(python: &Path, dir: &Path, typed: &str) -> serde_json::Value {
     assert!(
         osiris_credentials(dir)
             .arg("init-key")
@@ -35,11 +31,10 @@ fn a_secret_typed_on_a_terminal_is_not_echoed_and_echo_comes_back() {
             .unwrap()
             .success()
     );
-
     let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/python/pty_run.py");
     let out = Command::new(python)
         .arg(script)
-        .arg(SECRET)
+        .arg(typed)
         .arg("from stdin")
         .arg("--")
         .arg(env!("CARGO_BIN_EXE_osiris"))
@@ -57,7 +52,17 @@ fn a_secret_typed_on_a_terminal_is_not_echoed_and_echo_comes_back() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+#[test]
+fn a_secret_typed_on_a_terminal_is_not_echoed_and_echo_comes_back() {
+    let Some(python) = test_support::python::reference_python() else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let dir = dir.path();
+    let report = set_on_a_terminal(&python, dir, SECRET);
     let screen = report["screen"].as_str().unwrap();
     assert_eq!(report["code"], 0, "{screen}");
     assert!(screen.contains("from stdin"), "no prompt: {screen}");
@@ -84,35 +89,7 @@ fn ctrl_c_at_the_secret_prompt_gives_the_terminal_its_echo_back() {
     };
     let dir = tempfile::tempdir().unwrap();
     let dir = dir.path();
-    assert!(
-        osiris_credentials(dir)
-            .arg("init-key")
-            .status()
-            .unwrap()
-            .success()
-    );
-    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/python/pty_run.py");
-    let out = Command::new(python)
-        .arg(script)
-        .arg("<SIGINT>")
-        .arg("from stdin")
-        .arg("--")
-        .arg(env!("CARGO_BIN_EXE_osiris"))
-        .arg("credentials")
-        .arg("--vault")
-        .arg(dir.join("credentials.vault"))
-        .arg("--key-file")
-        .arg(dir.join("credentials.key"))
-        .args(["set", "clinic-admin", "--kind", "password"])
-        .current_dir(dir)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let report = set_on_a_terminal(&python, dir, "<SIGINT>");
     let screen = report["screen"].as_str().unwrap();
     assert!(screen.contains("from stdin"), "no prompt: {screen}");
     assert_eq!(report["code"], 130, "{screen}");

@@ -51,39 +51,36 @@ fn channel(kept: &Kept, secret: &str) -> anyhow::Result<escalate::Channel> {
         .min_severity
         .parse()
         .map_err(|_| anyhow::anyhow!("partner channel `{}`: severity", kept.name))?;
-    let kind = match (kept.kind.as_str(), &kept.url) {
-        ("slack", _) => escalate::ChannelKind::Slack {
+    let kind = match (kept.kind.as_str(), &kept.url, &kept.email) {
+        ("slack", None, None) => escalate::ChannelKind::Slack {
             url: secret.to_owned(),
         },
-        ("teams", _) => escalate::ChannelKind::Teams {
+        ("teams", None, None) => escalate::ChannelKind::Teams {
             url: secret.to_owned(),
         },
-        ("pagerduty", _) => escalate::ChannelKind::PagerDuty {
+        ("pagerduty", None, None) => escalate::ChannelKind::PagerDuty {
             routing_key: secret.to_owned(),
             events_url: escalate::channel::PAGERDUTY_EVENTS_URL.to_owned(),
         },
-        ("webhook", Some(url)) => escalate::ChannelKind::Webhook {
+        ("webhook", Some(url), None) => escalate::ChannelKind::Webhook {
             url: url.clone(),
             secret: secret.as_bytes().to_vec(),
         },
-        ("email", _) if kept.email.is_some() => {
-            let email = kept.email.clone().unwrap_or_else(|| unreachable!());
-            escalate::ChannelKind::Email {
-                server: email.server,
-                port: email.port,
-                security: if email.security == "tls" {
-                    escalate::EmailSecurity::Tls
-                } else {
-                    escalate::EmailSecurity::StartTls
-                },
-                from: email.from,
-                to: email.to,
-                username: Some(email.username),
-                password: Some(secret.to_owned()),
-                ca_pem: None,
-            }
-        }
-        (kind, _) => anyhow::bail!("partner channel `{}`: unusable kind `{kind}`", kept.name),
+        ("email", None, Some(email)) => escalate::ChannelKind::Email {
+            server: email.server.clone(),
+            port: email.port,
+            security: if email.security == "tls" {
+                escalate::EmailSecurity::Tls
+            } else {
+                escalate::EmailSecurity::StartTls
+            },
+            from: email.from.clone(),
+            to: email.to.clone(),
+            username: Some(email.username.clone()),
+            password: Some(secret.to_owned()),
+            ca_pem: None,
+        },
+        (kind, _, _) => anyhow::bail!("partner channel `{}`: unusable kind `{kind}`", kept.name),
     };
     let channel = escalate::Channel {
         name: format!("partner-{}", kept.name),

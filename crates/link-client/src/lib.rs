@@ -218,6 +218,8 @@ pub struct Link {
     /// Opens what Central Command seals to this appliance (channel secrets).
     seal_key: link_proto::seal::OpeningKey,
     seal_seed: Zeroizing<Vec<u8>>,
+    plain_client: std::sync::OnceLock<reqwest::Client>,
+    mtls_client: std::sync::OnceLock<reqwest::Client>,
 }
 
 impl std::fmt::Debug for Link {
@@ -319,6 +321,8 @@ impl Link {
             tls_key,
             seal_key,
             seal_seed,
+            plain_client: std::sync::OnceLock::new(),
+            mtls_client: std::sync::OnceLock::new(),
         })
     }
 
@@ -353,7 +357,23 @@ impl Link {
         Ok(BASE64.encode(key.subject_public_key_info()))
     }
 
+    /// The HTTPS client for a request, built once per kind (with or without the client
+    /// certificate) so a step's requests share connections instead of each making its own.
     fn client(&self, with_certificate: bool) -> Result<reqwest::Client, LinkError> {
+        let mtls = with_certificate && self.state.certificate_pem.is_some();
+        let cell = if mtls {
+            &self.mtls_client
+        } else {
+            &self.plain_client
+        };
+        if let Some(client) = cell.get() {
+            return Ok(client.clone());
+        }
+        let client = self.build_client(mtls)?;
+        Ok(cell.get_or_init(|| client).clone())
+    }
+
+    fn build_client(&self, with_certificate: bool) -> Result<reqwest::Client, LinkError> {
         use rustls::pki_types::pem::PemObject;
         use rustls_platform_verifier::BuilderVerifierExt;
         let local =
@@ -393,6 +413,9 @@ impl Link {
         reqwest::Client::builder()
             .tls_backend_preconfigured(config)
             .timeout(Duration::from_secs(30))
+            // Steps are minutes apart: a connection idle longer is not reused (the server may
+            // have closed it); within a step the requests share one.
+            .pool_idle_timeout(Duration::from_secs(20))
             .redirect(reqwest::redirect::Policy::none())
             .build()
             .map_err(|err| local("HTTP client", &err))
@@ -654,20 +677,10 @@ impl Link {
         for request in pending {
             let dir = self.dir.join(format!("kit-{}", request.id));
             let _ = std::fs::remove_dir_all(&dir);
-            let archive = async {
-                appliance.export_kit(&dir).await.map_err(LinkError::Local)?;
-                let archive = tar_kit(&dir, request.id);
-                let _ = std::fs::remove_dir_all(&dir);
-                archive
-            }
-            .await;
-            let archive = match archive {
-                Ok(archive) => archive,
-                Err(err) => {
-                    let _ = std::fs::remove_dir_all(&dir);
-                    return Err(err);
-                }
-            };
+            let exported = appliance.export_kit(&dir).await.map_err(LinkError::Local);
+            let archive = exported.and_then(|()| tar_kit(&dir, request.id));
+            let _ = std::fs::remove_dir_all(&dir);
+            let archive = archive?;
             let url = self
                 .base
                 .join(&link_proto::kit_upload_path(request.id))

@@ -433,19 +433,7 @@ impl Store {
         .fetch_all(&self.readers)
         .await
         .map_err(|err| classify(&self.db_path, "reading heal attempts", err))?;
-        Ok(rows
-            .iter()
-            .map(|row| HealAttempt {
-                rule: row.get("rule"),
-                target: row.get("target"),
-                check: row.get("check_id"),
-                at: row.get("at"),
-                verified: row.get::<String, _>("result") == "verified",
-                evidence_seq: row
-                    .get::<Option<i64>, _>("evidence_seq")
-                    .map(|seq| seq as u64),
-            })
-            .collect())
+        Ok(rows.iter().map(heal_from_row).collect())
     }
 
     /// Remediation attempts with a row id above `after`, oldest first, at most `limit`: the
@@ -465,21 +453,7 @@ impl Store {
         .map_err(|err| classify(&self.db_path, "reading heal attempts", err))?;
         Ok(rows
             .iter()
-            .map(|row| {
-                (
-                    row.get("id"),
-                    HealAttempt {
-                        rule: row.get("rule"),
-                        target: row.get("target"),
-                        check: row.get("check_id"),
-                        at: row.get("at"),
-                        verified: row.get::<String, _>("result") == "verified",
-                        evidence_seq: row
-                            .get::<Option<i64>, _>("evidence_seq")
-                            .map(|seq| seq as u64),
-                    },
-                )
-            })
+            .map(|row| (row.get("id"), heal_from_row(row)))
             .collect())
     }
 
@@ -625,6 +599,20 @@ pub(crate) fn checkpoint_from_row(
         note: row.try_get(1).map_err(read)?,
         created_at: row.try_get(2).map_err(read)?,
     })
+}
+
+/// A `heal_attempts` row (the columns both readers select).
+fn heal_from_row(row: &sqlx::sqlite::SqliteRow) -> HealAttempt {
+    HealAttempt {
+        rule: row.get("rule"),
+        target: row.get("target"),
+        check: row.get("check_id"),
+        at: row.get("at"),
+        verified: row.get::<String, _>("result") == "verified",
+        evidence_seq: row
+            .get::<Option<i64>, _>("evidence_seq")
+            .map(|seq| seq as u64),
+    }
 }
 
 fn ots_from_row(db_path: &Path, row: &SqliteRow) -> Result<OtsProof, StoreError> {

@@ -307,7 +307,8 @@ impl Manifest {
         Ok(())
     }
 
-    fn expiry(&self) -> Result<time::OffsetDateTime, ManifestError> {
+    /// When the manifest expires (`expires`, RFC 3339).
+    pub fn expiry(&self) -> Result<time::OffsetDateTime, ManifestError> {
         time::OffsetDateTime::parse(
             &self.expires,
             &time::format_description::well_known::Rfc3339,

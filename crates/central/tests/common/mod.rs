@@ -23,6 +23,14 @@ pub(crate) fn central(dir: &Path, url: &str, args: &[&str]) -> Output {
         .unwrap()
 }
 
+/// One query against the test database `central`, its answer unaligned and trimmed.
+#[track_caller]
+pub(crate) fn psql(pg: &test_support::postgres::PgServer, sql: &str) -> String {
+    let out = pg.client("psql", &["-d", "central", "-At", "-c", sql]);
+    assert!(out.status.success(), "{sql}: {}", text(&out.stderr));
+    text(&out.stdout).trim().to_owned()
+}
+
 pub(crate) fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
 }
