@@ -47,10 +47,44 @@ pub(crate) async fn probe_existing(path: &Path, appliance_id: &str) -> Result<()
     let mut conn = SqliteConnection::connect_with(&options)
         .await
         .map_err(|err| classify(path, "opening it read-only to check it", err))?;
+    if needs_crash_recovery(&mut conn).await {
+        // A writer was killed mid-transaction (power loss during the very first start, while the
+        // database was still being created): SQLite must roll its journal back before anyone can
+        // read, and a read-only connection may not. Rolling back only completes the dead
+        // writer's own transaction; nothing of ours is written before the checks below.
+        let _ = conn.close().await;
+        let mut recover = SqliteConnection::connect_with(&base_options(path))
+            .await
+            .map_err(|err| classify(path, "opening it to finish an interrupted write", err))?;
+        sqlx::query("SELECT count(*) FROM sqlite_master")
+            .execute(&mut recover)
+            .await
+            .map_err(|err| classify(path, "finishing an interrupted write", err))?;
+        let _ = recover.close().await;
+        conn = SqliteConnection::connect_with(&options)
+            .await
+            .map_err(|err| classify(path, "opening it read-only to check it", err))?;
+    }
     let res = probe_with(&mut conn, path, appliance_id).await;
     // Closing a read-only connection cannot lose data; a failure here is not worth reporting.
     let _ = conn.close().await;
     res
+}
+
+/// Whether a read on this read-only connection is refused because an interrupted write left a
+/// hot journal or WAL to recover (`SQLITE_READONLY_ROLLBACK`, `SQLITE_READONLY_RECOVERY`).
+async fn needs_crash_recovery(conn: &mut SqliteConnection) -> bool {
+    const READONLY_RECOVERY: &str = "264";
+    const READONLY_ROLLBACK: &str = "776";
+    match sqlx::query("SELECT count(*) FROM sqlite_master")
+        .execute(&mut *conn)
+        .await
+    {
+        Err(sqlx::Error::Database(err)) => err
+            .code()
+            .is_some_and(|code| code == READONLY_ROLLBACK || code == READONLY_RECOVERY),
+        _ => false,
+    }
 }
 
 /// Opens the read-write connection used by the writer and applies the migrations.
