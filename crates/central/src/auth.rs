@@ -393,6 +393,24 @@ pub async fn totp_begin(
     Ok(totp::otpauth_uri(issuer, &session.email, &secret))
 }
 
+/// The pending enrolment's `otpauth://` URI, starting one when none is pending (so that reloading
+/// the enrolment page or mistyping a code keeps the key already scanned).
+pub async fn totp_pending_or_begin(
+    pool: &PgPool,
+    session: &Session,
+    issuer: &str,
+) -> Result<String, AuthError> {
+    let pending: Option<Vec<u8>> =
+        sqlx::query_scalar("SELECT totp_pending FROM users WHERE id = $1")
+            .bind(session.scope.user_id)
+            .fetch_one(pool)
+            .await?;
+    match pending {
+        Some(secret) => Ok(totp::otpauth_uri(issuer, &session.email, &secret)),
+        None => totp_begin(pool, session, issuer).await,
+    }
+}
+
 /// Confirms enrolment with a code from the pending secret: the secret becomes the account's
 /// and this session's second factor is done.
 pub async fn totp_confirm(pool: &PgPool, session: &Session, code: &str) -> Result<(), AuthError> {

@@ -45,6 +45,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "email channels",
         include_str!("../migrations/0009_email_channels.sql"),
     ),
+    (
+        11,
+        "dashboard",
+        include_str!("../migrations/0011_dashboard.sql"),
+    ),
 ];
 
 fn migrator() -> Migrator {

@@ -372,13 +372,17 @@ pub async fn push(
             check_update(&state)?;
             sqlx::query(
                 "UPDATE appliances SET software_version = $2, update_state = $3, update_available = $4,
-                     update_detail = $5, update_observed_at = now() WHERE id = $1",
+                     update_detail = $5, update_observed_at = now(),
+                     ots_pending = coalesce($6, ots_pending), ots_anchored = coalesce($7, ots_anchored)
+                 WHERE id = $1",
             )
             .bind(appliance_id)
             .bind(&state.current)
             .bind(&state.state)
             .bind(&state.available)
             .bind(&state.detail)
+            .bind(state.ots.map(|o| i64::try_from(o.pending).unwrap_or(i64::MAX)))
+            .bind(state.ots.map(|o| i64::try_from(o.anchored).unwrap_or(i64::MAX)))
             .execute(&mut *tx)
             .await?;
             response.witness_size = witness_store::head_size(&mut tx, appliance_id).await?;
@@ -429,6 +433,16 @@ fn check_devices(
                     .bytes()
                     .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
         };
+        if device
+            .unchecked
+            .as_deref()
+            .is_some_and(|reason| !link_proto::UNCHECKED_REASONS.contains(&reason))
+        {
+            return Err(LinkError::bad(format!(
+                "device `{shown}`: unchecked must be one of {}",
+                link_proto::UNCHECKED_REASONS.join(", ")
+            )));
+        }
         if device.failing.len() > 1000 || !device.failing.iter().all(is_check_id) {
             return Err(LinkError::bad(format!(
                 "device `{shown}`: failing must list check ids"
@@ -448,7 +462,9 @@ fn check_devices(
     Ok(())
 }
 
-/// Replaces the appliance's device snapshot and appends its compliance scores.
+/// Replaces the appliance's device snapshot, appends its compliance scores, keeps each
+/// device's verdict history (only changes) and the day's compliance, and refreshes the
+/// appliance's counts the overview reads.
 async fn store_devices(
     tx: &mut sqlx::Transaction<'_, sqlx::Postgres>,
     appliance_id: i64,
@@ -462,38 +478,101 @@ async fn store_devices(
         .bind(&names)
         .execute(&mut **tx)
         .await?;
-    for device in devices {
-        sqlx::query(
-            "INSERT INTO devices (appliance_id, name, class, status, last_scan_at, checks_total, checks_failed, failing, observed_at)
-             VALUES ($1, $2, $3, $4, to_timestamp($5), $6, $7, $8, to_timestamp($9))
-             ON CONFLICT (appliance_id, name) DO UPDATE SET class = EXCLUDED.class, status = EXCLUDED.status,
-                 last_scan_at = EXCLUDED.last_scan_at, checks_total = EXCLUDED.checks_total,
-                 checks_failed = EXCLUDED.checks_failed, failing = EXCLUDED.failing, observed_at = EXCLUDED.observed_at",
-        )
-        .bind(appliance_id)
-        .bind(&device.name)
-        .bind(&device.class)
-        .bind(&device.status)
-        .bind(device.last_scan_at.map(|t| t as f64))
-        .bind(i32::try_from(device.checks_total).unwrap_or(i32::MAX))
-        .bind(i32::try_from(device.checks_failed).unwrap_or(i32::MAX))
-        .bind(serde_json::json!(device.failing))
-        .bind(at as f64)
-        .execute(&mut **tx)
-        .await?;
-    }
+    let column = |f: fn(&link_proto::DeviceSummary) -> serde_json::Value| -> serde_json::Value {
+        serde_json::Value::Array(devices.iter().map(f).collect())
+    };
+    // One statement for the whole snapshot: the history gets a row for every device whose
+    // verdict or failing checks changed (or that is new), then the snapshot is upserted.
+    let rows = serde_json::json!({
+        "name": column(|d| serde_json::json!(d.name)),
+        "class": column(|d| serde_json::json!(d.class)),
+        "status": column(|d| serde_json::json!(d.status)),
+        "last_scan_at": column(|d| serde_json::json!(d.last_scan_at)),
+        "checks_total": column(|d| serde_json::json!(d.checks_total)),
+        "checks_failed": column(|d| serde_json::json!(d.checks_failed)),
+        "failing": column(|d| serde_json::json!(d.failing)),
+        "unchecked": column(|d| serde_json::json!(d.unchecked)),
+    });
+    sqlx::query(
+        "WITH input AS (
+             SELECT n.name, c.class, st.status, ls.last_scan_at, t.checks_total, cf.checks_failed, f.failing, u.unchecked
+             FROM jsonb_array_elements_text($2->'name') WITH ORDINALITY n(name, i)
+             JOIN jsonb_array_elements_text($2->'class') WITH ORDINALITY c(class, i) USING (i)
+             JOIN jsonb_array_elements_text($2->'status') WITH ORDINALITY st(status, i) USING (i)
+             JOIN jsonb_array_elements($2->'last_scan_at') WITH ORDINALITY ls(last_scan_at, i) USING (i)
+             JOIN jsonb_array_elements($2->'checks_total') WITH ORDINALITY t(checks_total, i) USING (i)
+             JOIN jsonb_array_elements($2->'checks_failed') WITH ORDINALITY cf(checks_failed, i) USING (i)
+             JOIN jsonb_array_elements($2->'failing') WITH ORDINALITY f(failing, i) USING (i)
+             JOIN jsonb_array_elements($2->'unchecked') WITH ORDINALITY u(unchecked, i) USING (i)
+         ),
+         history AS (
+             INSERT INTO device_history (appliance_id, name, observed_at, status, checks_total, failing)
+             SELECT $1, i.name, to_timestamp($3), i.status, (i.checks_total)::text::int, i.failing
+             FROM input i LEFT JOIN devices d ON d.appliance_id = $1 AND d.name = i.name
+             WHERE d.name IS NULL OR d.status <> i.status OR d.failing <> i.failing
+             ON CONFLICT DO NOTHING
+         )
+         INSERT INTO devices (appliance_id, name, class, status, last_scan_at, checks_total, checks_failed, failing, observed_at, unchecked)
+         SELECT $1, i.name, i.class, i.status,
+                CASE WHEN jsonb_typeof(i.last_scan_at) = 'number' THEN to_timestamp((i.last_scan_at)::text::double precision) END,
+                (i.checks_total)::text::int, (i.checks_failed)::text::int, i.failing, to_timestamp($3),
+                CASE WHEN jsonb_typeof(i.unchecked) = 'string' THEN i.unchecked #>> '{}' END
+         FROM input i
+         ON CONFLICT (appliance_id, name) DO UPDATE SET class = EXCLUDED.class, status = EXCLUDED.status,
+             last_scan_at = EXCLUDED.last_scan_at, checks_total = EXCLUDED.checks_total,
+             checks_failed = EXCLUDED.checks_failed, failing = EXCLUDED.failing,
+             observed_at = EXCLUDED.observed_at, unchecked = EXCLUDED.unchecked",
+    )
+    .bind(appliance_id)
+    .bind(rows)
+    .bind(at as f64)
+    .execute(&mut **tx)
+    .await?;
+    let mut now = serde_json::Map::new();
     for score in compliance {
+        let permille = score.permille.map(|p| i32::try_from(p).unwrap_or(1000));
+        now.insert(score.framework.clone(), serde_json::json!(permille));
         sqlx::query(
             "INSERT INTO compliance (appliance_id, framework, permille, observed_at) VALUES ($1, $2, $3, to_timestamp($4))
              ON CONFLICT DO NOTHING",
         )
         .bind(appliance_id)
         .bind(&score.framework)
-        .bind(score.permille.map(|p| i32::try_from(p).unwrap_or(1000)))
+        .bind(permille)
+        .bind(at as f64)
+        .execute(&mut **tx)
+        .await?;
+        sqlx::query(
+            "INSERT INTO compliance_daily (appliance_id, framework, day, permille)
+             VALUES ($1, $2, (to_timestamp($4) AT TIME ZONE 'UTC')::date, $3)
+             ON CONFLICT (appliance_id, framework, day) DO UPDATE SET permille = EXCLUDED.permille",
+        )
+        .bind(appliance_id)
+        .bind(&score.framework)
+        .bind(permille)
         .bind(at as f64)
         .execute(&mut **tx)
         .await?;
     }
+    let workstations = devices.iter().filter(|d| d.class == "workstation");
+    let checked = |d: &&link_proto::DeviceSummary| d.status == "compliant" || d.status == "drifted";
+    let count = |n: usize| i32::try_from(n).unwrap_or(i32::MAX);
+    sqlx::query(
+        "UPDATE appliances SET devices_total = $2, devices_failing = $3, workstations_known = $4,
+             workstations_checked = $5, compliance_now = $6, devices_observed_at = to_timestamp($7)
+         WHERE id = $1",
+    )
+    .bind(appliance_id)
+    .bind(count(devices.len()))
+    .bind(count(
+        devices.iter().filter(|d| d.status != "compliant").count(),
+    ))
+    .bind(count(workstations.clone().count()))
+    .bind(count(workstations.filter(checked).count()))
+    .bind(serde_json::Value::Object(now))
+    .bind(at as f64)
+    .execute(&mut **tx)
+    .await?;
     Ok(())
 }
 

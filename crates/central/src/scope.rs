@@ -317,6 +317,9 @@ pub struct DeviceRow {
     pub failing: serde_json::Value,
     /// When the appliance reported this (RFC 3339): every figure says when it was observed.
     pub observed_at: String,
+    /// Why it has no current result (`not_scanned_yet`, `unreachable`, `login_refused`,
+    /// `scan_failed`), when it has none.
+    pub unchecked: Option<String>,
 }
 
 /// The devices of one site, worst first.
@@ -329,7 +332,7 @@ pub async fn site_devices(
     let sql = format!(
         "SELECT d.appliance_id, d.name, d.class, d.status,
                 to_char(d.last_scan_at AT TIME ZONE 'UTC', {TS}), d.checks_total, d.checks_failed, d.failing,
-                to_char(d.observed_at AT TIME ZONE 'UTC', {TS})
+                to_char(d.observed_at AT TIME ZONE 'UTC', {TS}), d.unchecked
          FROM devices d JOIN appliances a ON a.id = d.appliance_id JOIN sites s ON s.id = a.site_id
          WHERE {SITE_IN_SCOPE} AND s.id = $3
          ORDER BY CASE d.status WHEN 'error' THEN 0 WHEN 'drifted' THEN 1 WHEN 'unknown' THEN 2 ELSE 3 END, lower(d.name)"
@@ -344,6 +347,7 @@ pub async fn site_devices(
         i32,
         serde_json::Value,
         String,
+        Option<String>,
     );
     let rows: Vec<Row> = sqlx::query_as(sqlx::AssertSqlSafe(sql))
         .bind(scope.partner_id)
@@ -364,6 +368,7 @@ pub async fn site_devices(
                 checks_failed,
                 failing,
                 observed_at,
+                unchecked,
             )| DeviceRow {
                 appliance_id,
                 name,
@@ -374,6 +379,7 @@ pub async fn site_devices(
                 checks_failed,
                 failing,
                 observed_at,
+                unchecked,
             },
         )
         .collect())
@@ -1210,3 +1216,6 @@ async fn record(
     .await?;
     Ok(())
 }
+
+mod dashboard;
+pub use dashboard::*;

@@ -63,6 +63,11 @@ pub fn router(state: AppState) -> Router {
         .merge(crate::api::router(crate::api::UserState {
             pool: state.pool.clone(),
             link: state.link.clone(),
+        }))
+        .merge(crate::web::router(crate::web::WebState {
+            pool: state.pool.clone(),
+            link: state.link.clone(),
+            live_interval_ms: crate::web::LIVE_INTERVAL_MS,
         }));
     if let Some(keys) = state.link {
         let link_state = LinkState {

@@ -38,6 +38,7 @@ fn device(name: &str, status: &str, failing: &[&str]) -> link_proto::DeviceSumma
         checks_total: 5,
         checks_failed: failing.len() as u32,
         failing: failing.iter().map(|s| (*s).to_owned()).collect(),
+        unchecked: None,
     }
 }
 
@@ -56,6 +57,7 @@ impl Box_ {
                 available: None,
                 state: "idle".into(),
                 detail: None,
+                ots: None,
             }),
             offered: Mutex::new(None),
             channels: Mutex::new(Vec::new()),
@@ -545,6 +547,7 @@ fn incidents_healing_and_update_state_arrive_in_order_once_and_as_sent() {
         available: Some("0.5.0".into()),
         state: "rolled_back".into(),
         detail: Some("went back to the previous version: health check failed".into()),
+        ots: None,
     };
     runtime.block_on(async {
         let mut la = link(&base, &a_dir, &server_ca);

@@ -79,6 +79,7 @@ impl Appliance for ThisAppliance<'_> {
                 checks_total: device.checks_total,
                 checks_failed: device.checks_failed,
                 failing: device.failing.iter().map(|f| f.check.clone()).collect(),
+                unchecked: unchecked_reason(device).map(str::to_owned),
             })
             .collect();
         let compliance = crate::derive::site_compliance(state.scores.values())
@@ -221,6 +222,10 @@ impl Appliance for ThisAppliance<'_> {
             available: state.available,
             state: state.state,
             detail: state.detail.map(|d| d.chars().take(500).collect()),
+            ots: {
+                let (pending, anchored) = self.shared.facts.ots_counts();
+                Some(link_proto::OtsCounts { pending, anchored })
+            },
         })
     }
 }
@@ -295,4 +300,99 @@ fn open(shared: &Shared, central: &config::CentralConfig) -> Result<Link, String
     };
     let url = url::Url::parse(&central.url).map_err(|err| format!("central.url: {err}"))?;
     Link::open(&url, &shared.settings.data_dir.join("central"), ca).map_err(|err| err.to_string())
+}
+
+/// Why a device has no current result, in the link's fixed words (`link_proto::UNCHECKED_REASONS`):
+/// the host's own error text never leaves the appliance, only this classification of it.
+fn unchecked_reason(device: &api::Device) -> Option<&'static str> {
+    match device.status {
+        api::DeviceStatus::Compliant | api::DeviceStatus::Drifted => None,
+        api::DeviceStatus::Unknown => Some("not_scanned_yet"),
+        api::DeviceStatus::Error => {
+            let error = device.error.as_deref().unwrap_or_default().to_lowercase();
+            let any = |words: &[&str]| words.iter().any(|word| error.contains(word));
+            Some(
+                if any(&[
+                    "authenticat",
+                    "password",
+                    "login",
+                    "logon",
+                    "credential",
+                    "access is denied",
+                    "permission denied",
+                    "unauthorized",
+                    "401",
+                ]) {
+                    "login_refused"
+                } else if any(&[
+                    "unreachable",
+                    "timed out",
+                    "timeout",
+                    "connection refused",
+                    "no route",
+                    "resolve",
+                    "dns",
+                    "connect",
+                ]) {
+                    "unreachable"
+                } else {
+                    "scan_failed"
+                },
+            )
+        }
+    }
+}
+
+#[cfg(test)]
+mod unchecked_tests {
+    use super::*;
+
+    fn device(status: api::DeviceStatus, error: Option<&str>) -> api::Device {
+        api::Device {
+            name: "ws1".into(),
+            class: api::DeviceClass::Workstation,
+            platform: "windows-workstation".into(),
+            address: None,
+            status,
+            last_scan_at: None,
+            checks_total: 0,
+            checks_failed: 0,
+            failing: Vec::new(),
+            error: error.map(str::to_owned),
+        }
+    }
+
+    #[test]
+    fn reasons_are_fixed_words_whatever_the_host_said() {
+        let cases = [
+            (api::DeviceStatus::Compliant, None, None),
+            (api::DeviceStatus::Drifted, None, None),
+            (api::DeviceStatus::Unknown, None, Some("not_scanned_yet")),
+            (
+                api::DeviceStatus::Error,
+                Some("WinRM: HTTP 401 Unauthorized"),
+                Some("login_refused"),
+            ),
+            (
+                api::DeviceStatus::Error,
+                Some("ssh: Authentication failed for admin"),
+                Some("login_refused"),
+            ),
+            (
+                api::DeviceStatus::Error,
+                Some("connect to 10.0.0.5:5986: connection timed out"),
+                Some("unreachable"),
+            ),
+            (
+                api::DeviceStatus::Error,
+                Some("<script>alert(1)</script> exited 3"),
+                Some("scan_failed"),
+            ),
+        ];
+        for (status, error, want) in cases {
+            let got = unchecked_reason(&device(status, error));
+            assert_eq!(got, want, "{status:?} {error:?}");
+            assert!(got.is_none_or(|reason| link_proto::UNCHECKED_REASONS.contains(&reason)));
+        }
+    }
 }

@@ -516,6 +516,19 @@ pub struct UpdateSummary {
     pub state: String,
     /// The updater's own words on it (at most 500 characters), e.g. why it rolled back.
     pub detail: Option<String>,
+    /// The evidence log's OpenTimestamps anchoring, when the appliance reports it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ots: Option<OtsCounts>,
+}
+
+/// Checkpoints submitted to OpenTimestamps calendars: waiting for a Bitcoin block, and anchored.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OtsCounts {
+    /// Submitted, no Bitcoin attestation yet.
+    pub pending: u64,
+    /// With a complete Bitcoin attestation.
+    pub anchored: u64,
 }
 
 /// Whether a catalogue or rule id is acceptable: 1–64 ASCII letters, digits, `-`, `_`, `.`.
@@ -546,7 +559,20 @@ pub struct DeviceSummary {
     pub checks_failed: u32,
     /// The ids of the failed checks (catalogue ids such as `WIN-BITLOCKER-001`).
     pub failing: Vec<String>,
+    /// Why a known device has no current result, one of [`UNCHECKED_REASONS`] (never a host's
+    /// own words); absent when its last scan completed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub unchecked: Option<String>,
 }
+
+/// Why a known device was not checked: never scanned yet, no answer on the network, the login
+/// was refused, or the scan failed for another reason.
+pub const UNCHECKED_REASONS: [&str; 4] = [
+    "not_scanned_yet",
+    "unreachable",
+    "login_refused",
+    "scan_failed",
+];
 
 /// One framework's score in a [`PushItem::Devices`] snapshot.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
