@@ -35,6 +35,17 @@ CREATE TABLE compliance_daily (
 );
 CREATE INDEX compliance_daily_by_day ON compliance_daily (day, framework);
 
+-- The same summed per partner (total of the appliances' values and how many reported), kept in
+-- step with compliance_daily, so the partner's trend reads 90 rows, not one per appliance-day.
+CREATE TABLE compliance_daily_partner (
+    partner_id      BIGINT NOT NULL REFERENCES partners (id),
+    framework       TEXT NOT NULL,
+    day             DATE NOT NULL,
+    total           BIGINT NOT NULL,
+    reports         INTEGER NOT NULL,
+    PRIMARY KEY (partner_id, framework, day)
+);
+
 CREATE INDEX appliances_site ON appliances (site_id);
 CREATE INDEX witness_forks_appliance ON witness_forks (appliance_id);
 CREATE INDEX sites_partner ON sites (partner_id, practice_id);

@@ -30,7 +30,7 @@ pub struct Seeded {
 /// 11th has escalated incidents, HIPAA compliance varies by site and drifts over the 90 days.
 pub async fn seed(pool: &PgPool, partner_id: i64, sizes: Sizes) -> Result<Seeded, sqlx::Error> {
     let mut tx = pool.begin().await?;
-    let steps: [&str; 9] = [
+    let steps: [&str; 10] = [
         // Practices and sites.
         "INSERT INTO practices (partner_id, name)
          SELECT $1, 'Practice ' || lpad(p::text, 4, '0') FROM generate_series(0, ($2 - 1) / 5) p",
@@ -78,6 +78,10 @@ pub async fn seed(pool: &PgPool, partner_id: i64, sizes: Sizes) -> Result<Seeded
                 least(1000, greatest(0, 700 + (a.site_id * 37) % 300 - (g * ((a.site_id % 5) - 2)) / 3))
          FROM appliances a CROSS JOIN generate_series(0, 89) g CROSS JOIN unnest(ARRAY['HIPAA', 'SOC 2']) f
          WHERE a.partner_id = $1",
+        "INSERT INTO compliance_daily_partner (partner_id, framework, day, total, reports)
+         SELECT a.partner_id, c.framework, c.day, sum(c.permille), count(c.permille)
+         FROM compliance_daily c JOIN appliances a ON a.id = c.appliance_id
+         WHERE a.partner_id = $1 GROUP BY a.partner_id, c.framework, c.day",
         // Incidents: every drifted device has one; every 11th site escalated ones.
         "INSERT INTO incidents (appliance_id, incident_id, opened_at, device, check_id, severity, phase, updated_at, occurrences, flapping, acknowledged, transitions)
          SELECT d.appliance_id, row_number() OVER (PARTITION BY d.appliance_id ORDER BY d.name), now() - interval '3 hours', d.name,

@@ -6,6 +6,7 @@ pub mod admin;
 pub mod api;
 pub mod auth;
 pub mod bench;
+pub mod bench_pages;
 pub mod claim;
 pub mod config;
 pub mod db;

@@ -542,10 +542,25 @@ async fn store_devices(
         .bind(at as f64)
         .execute(&mut **tx)
         .await?;
+        // The day's value replaces the appliance's earlier one; the partner's sum moves by the
+        // difference (both statements see the row as it was before this one).
         sqlx::query(
-            "INSERT INTO compliance_daily (appliance_id, framework, day, permille)
-             VALUES ($1, $2, (to_timestamp($4) AT TIME ZONE 'UTC')::date, $3)
-             ON CONFLICT (appliance_id, framework, day) DO UPDATE SET permille = EXCLUDED.permille",
+            "WITH day AS (SELECT (to_timestamp($4) AT TIME ZONE 'UTC')::date AS d),
+             old AS (SELECT permille FROM compliance_daily, day WHERE appliance_id = $1 AND framework = $2 AND day = day.d),
+             up AS (
+                 INSERT INTO compliance_daily (appliance_id, framework, day, permille)
+                 SELECT $1, $2, d, $3 FROM day
+                 ON CONFLICT (appliance_id, framework, day) DO UPDATE SET permille = EXCLUDED.permille
+             )
+             INSERT INTO compliance_daily_partner (partner_id, framework, day, total, reports)
+             SELECT a.partner_id, $2, day.d,
+                    coalesce($3, 0) - coalesce((SELECT permille FROM old), 0),
+                    (CASE WHEN $3 IS NULL THEN 0 ELSE 1 END)
+                      - (CASE WHEN (SELECT permille FROM old) IS NULL THEN 0 ELSE 1 END)
+             FROM appliances a, day WHERE a.id = $1
+             ON CONFLICT (partner_id, framework, day) DO UPDATE
+                 SET total = compliance_daily_partner.total + EXCLUDED.total,
+                     reports = compliance_daily_partner.reports + EXCLUDED.reports",
         )
         .bind(appliance_id)
         .bind(&score.framework)

@@ -55,6 +55,19 @@ enum Command {
         #[arg(long, default_value_t = 200)]
         bundles_per_push: usize,
     },
+    /// Measure the partner pages' server time and weight with a large partner (needs an empty
+    /// scratch database; seeds it).
+    BenchPages {
+        /// Sites (one appliance each).
+        #[arg(long, default_value_t = 1000)]
+        sites: i64,
+        /// Devices per site.
+        #[arg(long, default_value_t = 200)]
+        devices: i64,
+        /// Requests per page.
+        #[arg(long, default_value_t = 50)]
+        rounds: usize,
+    },
     /// The appliance link's keys.
     Link {
         #[command(subcommand)]
@@ -260,6 +273,39 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                     report.bytes_per_push,
                     report.growth_per_appliance_month / (1024.0 * 1024.0)
                 )?;
+                Ok(ExitCode::SUCCESS)
+            }
+            Command::BenchPages {
+                sites,
+                devices,
+                rounds,
+            } => {
+                let pool = target.connect(16).await?;
+                central::db::migrate(&pool).await?;
+                let opts = central::bench_pages::PagesOptions {
+                    sites: sites.max(1),
+                    devices: devices.max(1),
+                    rounds: rounds.max(1),
+                };
+                let report = central::bench_pages::run(&pool, &opts).await?;
+                let mut out = std::io::stdout().lock();
+                writeln!(
+                    out,
+                    "seeded {sites} sites, {} devices in {:.1} s\n{:<34} {:>9} {:>9} {:>10}",
+                    report.devices,
+                    report.seed.as_secs_f64(),
+                    "page",
+                    "p50 ms",
+                    "p99 ms",
+                    "bytes"
+                )?;
+                for page in &report.pages {
+                    writeln!(
+                        out,
+                        "{:<34} {:>9.1} {:>9.1} {:>10}",
+                        page.page, page.p50_ms, page.p99_ms, page.bytes
+                    )?;
+                }
                 Ok(ExitCode::SUCCESS)
             }
             Command::Migrate => {

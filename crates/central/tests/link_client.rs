@@ -411,6 +411,32 @@ fn two_appliances_of_two_partners_are_claimed_witnessed_and_catch_up_after_an_ou
         ),
         "1 HIPAA 875\n2 HIPAA 875"
     );
+    // The pages' view: one value per appliance and day, the partner's sum moved only by changes
+    // (A's snapshot went twice that day), the counts the overview reads, each device's history.
+    assert_eq!(
+        sql(
+            "SELECT appliance_id || ' ' || day || ' ' || permille FROM compliance_daily ORDER BY 1"
+        ),
+        "1 2025-11-24 875\n2 2025-11-24 875"
+    );
+    assert_eq!(
+        sql(
+            "SELECT partner_id || ' ' || total || ' ' || reports FROM compliance_daily_partner ORDER BY 1"
+        ),
+        "1 875 1\n2 875 1"
+    );
+    assert_eq!(
+        sql(
+            "SELECT devices_total || ' ' || devices_failing || ' ' || workstations_known || ' ' || workstations_checked FROM appliances WHERE id = 1"
+        ),
+        "2 1 2 2"
+    );
+    assert_eq!(
+        sql(
+            "SELECT name || ' ' || status FROM device_history WHERE appliance_id = 1 ORDER BY name"
+        ),
+        "DR-OFFICE-02 compliant\nFRONTDESK-01 drifted"
+    );
     let heads = pg.client(
         "psql",
         &[

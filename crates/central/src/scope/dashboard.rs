@@ -184,6 +184,25 @@ pub async fn trend(
     if let Some(site_id) = site_id {
         site_in_scope(pool, scope, site_id).await?;
     }
+    if site_id.is_none() && scope.practice_id.is_none() {
+        // The whole partner: its daily sums.
+        let rows: Vec<(String, i64)> = sqlx::query_as(
+            "SELECT to_char(day, 'YYYY-MM-DD'), round(total::numeric / reports)::bigint
+             FROM compliance_daily_partner
+             WHERE partner_id = $1 AND framework = $2 AND reports > 0
+                   AND day > (now() AT TIME ZONE 'UTC')::date - $3
+             ORDER BY day",
+        )
+        .bind(scope.partner_id)
+        .bind(framework)
+        .bind(days)
+        .fetch_all(pool)
+        .await?;
+        return Ok(rows
+            .into_iter()
+            .map(|(day, permille)| TrendPoint { day, permille })
+            .collect());
+    }
     let sql = format!(
         "SELECT to_char(c.day, 'YYYY-MM-DD') AS day, round(avg(c.permille))::bigint AS permille
          FROM compliance_daily c JOIN appliances a ON a.id = c.appliance_id JOIN sites s ON s.id = a.site_id
@@ -317,6 +336,8 @@ pub async fn device_detail(
 pub struct EvidenceRow {
     /// The appliance.
     pub appliance_id: i64,
+    /// Its site.
+    pub site_id: i64,
     /// The newest cosigned checkpoint's size (bundles), if any.
     pub witnessed_size: Option<i64>,
     /// When it was cosigned (RFC 3339).
@@ -338,13 +359,26 @@ pub async fn site_evidence(
     site_id: i64,
 ) -> Result<Vec<EvidenceRow>, ScopeError> {
     site_in_scope(pool, scope, site_id).await?;
+    evidence_rows(pool, scope, Some(site_id)).await
+}
+
+/// The evidence state of every appliance in scope, by site (auditors too).
+pub async fn all_evidence(pool: &PgPool, scope: &Scope) -> Result<Vec<EvidenceRow>, ScopeError> {
+    evidence_rows(pool, scope, None).await
+}
+
+async fn evidence_rows(
+    pool: &PgPool,
+    scope: &Scope,
+    site_id: Option<i64>,
+) -> Result<Vec<EvidenceRow>, ScopeError> {
     let sql = format!(
-        "SELECT a.id, h.size, to_char(h.cosigned_at AT TIME ZONE 'UTC', {TS}) AS cosigned_at,
+        "SELECT a.id, a.site_id, h.size, to_char(h.cosigned_at AT TIME ZONE 'UTC', {TS}) AS cosigned_at,
                 (SELECT count(*) FROM cosignatures c WHERE c.appliance_id = a.id) AS cosignatures,
                 (SELECT count(*) FROM witness_forks f WHERE f.appliance_id = a.id) AS forks,
                 a.ots_pending, a.ots_anchored
          FROM appliances a JOIN sites s ON s.id = a.site_id LEFT JOIN witness_heads h ON h.appliance_id = a.id
-         WHERE {SITE_IN_SCOPE} AND s.id = $3 ORDER BY a.id"
+         WHERE {SITE_IN_SCOPE} AND ($3::bigint IS NULL OR s.id = $3) ORDER BY a.site_id, a.id"
     );
     let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
         .bind(scope.partner_id)
@@ -356,6 +390,7 @@ pub async fn site_evidence(
         .map(|row| {
             Ok(EvidenceRow {
                 appliance_id: row.try_get("id")?,
+                site_id: row.try_get("site_id")?,
                 witnessed_size: row.try_get("size")?,
                 witnessed_at: row.try_get("cosigned_at")?,
                 cosignatures: row.try_get("cosignatures")?,

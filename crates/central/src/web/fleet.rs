@@ -9,7 +9,18 @@ use serde::Deserialize;
 use super::{PageError, St, Viewer, ago, check_csrf, csrf_field, layout};
 use crate::scope::{self, Role};
 
-pub(super) async fn page(State(state): St, Viewer(session): Viewer) -> Result<Response, PageError> {
+/// `GET /fleet`'s query.
+#[derive(Debug, Default, Deserialize)]
+pub(crate) struct Params {
+    #[serde(default)]
+    page: Option<usize>,
+}
+
+pub(super) async fn page(
+    State(state): St,
+    Viewer(session): Viewer,
+    axum::extract::Query(params): axum::extract::Query<Params>,
+) -> Result<Response, PageError> {
     let scope = &session.scope;
     let fleet = scope::fleet(&state.pool, scope).await?;
     let releases = scope::releases(&state.pool, scope).await?;
@@ -23,6 +34,19 @@ pub(super) async fn page(State(state): St, Viewer(session): Viewer) -> Result<Re
     };
     let now = super::now();
     let may_roll_out = scope.role == Role::PartnerAdmin && scope.practice_id.is_none();
+    let page = params.page.unwrap_or(1).max(1);
+    // Those that need a look first: rolled back, then offered something, then by id.
+    let mut fleet = fleet;
+    fleet.sort_by_key(|a| {
+        let state = a.update.as_ref().map(|u| u.state.as_str());
+        (
+            state != Some("rolled_back"),
+            a.offered.is_none(),
+            a.appliance_id,
+        )
+    });
+    let total = fleet.len();
+    let fleet = super::page_of(&fleet, page);
     let content = html! {
         h1 { "Fleet" }
         section aria-labelledby="appliances-h" {
@@ -34,7 +58,7 @@ pub(super) async fn page(State(state): St, Viewer(session): Viewer) -> Result<Re
                         th scope="col" { "Update state" } th scope="col" { "Offered" } th scope="col" { "Last report" }
                     } }
                     tbody {
-                        @for a in &fleet {
+                        @for a in fleet {
                             tr {
                                 td data-label="Appliance" { "#" (a.appliance_id) }
                                 td data-label="Site" { a href=(format!("/sites/{}", a.site_id)) { (site_name(a.site_id)) } }
@@ -51,6 +75,7 @@ pub(super) async fn page(State(state): St, Viewer(session): Viewer) -> Result<Re
                         }
                     }
                 } }
+                (super::pager(total, page, |n| format!("/fleet?page={n}")))
             }
         }
         section aria-labelledby="releases-h" {

@@ -489,6 +489,30 @@ pub(crate) fn raw(text: String) -> PreEscaped<String> {
     PreEscaped(text)
 }
 
+/// Rows per page of a long list.
+pub const PER_PAGE: usize = 50;
+
+/// Page `page` (from 1) of `rows`.
+pub(crate) fn page_of<T>(rows: &[T], page: usize) -> &[T] {
+    let start = (page.max(1) - 1).saturating_mul(PER_PAGE).min(rows.len());
+    &rows[start..(start + PER_PAGE).min(rows.len())]
+}
+
+/// Links to the pages of a list of `total` rows (nothing when one page holds them).
+pub(crate) fn pager(total: usize, page: usize, url: impl Fn(usize) -> String) -> Markup {
+    let pages = total.div_ceil(PER_PAGE).max(1);
+    let page = page.clamp(1, pages);
+    html! {
+        @if pages > 1 {
+            nav .pager aria-label="Pages" {
+                @if page > 1 { a href=(url(page - 1)) rel="prev" { "← Previous" } " " }
+                span { "Page " (page) " of " (pages) " (" (total) " in all)" }
+                @if page < pages { " " a href=(url(page + 1)) rel="next" { "Next →" } }
+            }
+        }
+    }
+}
+
 /// Redirect after a successful form (POST-redirect-GET).
 pub(crate) fn see_other(path: &str) -> Response {
     Redirect::to(path).into_response()

@@ -27,6 +27,9 @@ pub(crate) struct Params {
     /// `sites`: only the table (live refresh).
     #[serde(default)]
     pub(crate) part: Option<String>,
+    /// Which page of [`super::PER_PAGE`] sites (from 1).
+    #[serde(default)]
+    pub(crate) page: Option<usize>,
 }
 
 /// The sort keys offered.
@@ -98,11 +101,13 @@ pub(super) async fn page(
 }
 
 fn overview_url(params: &Params, part: Option<&str>) -> String {
+    let page = params.page.filter(|p| *p > 1).map(|p| p.to_string());
     let mut query = Vec::new();
     for (name, value) in [
         ("q", params.q.as_deref()),
         ("verdict", params.verdict.as_deref()),
         ("sort", params.sort.as_deref()),
+        ("page", page.as_deref()),
         ("part", part),
     ] {
         if let Some(value) = value.filter(|v| !v.is_empty()) {
@@ -209,6 +214,7 @@ fn sort_link(params: &Params, key: &str, words: &str) -> Markup {
             verdict: params.verdict.clone(),
             sort: Some(key.to_owned()),
             part: None,
+            page: None,
         },
         None,
     );
@@ -221,7 +227,21 @@ fn sort_link(params: &Params, key: &str, words: &str) -> Markup {
     }
 }
 
-fn sites_table(rows: &[Judged], now: i64, params: &Params) -> Markup {
+fn sites_table(all: &[Judged], now: i64, params: &Params) -> Markup {
+    let page = params.page.unwrap_or(1).max(1);
+    let rows = super::page_of(all, page);
+    let pager = super::pager(all.len(), page, |n| {
+        overview_url(
+            &Params {
+                q: params.q.clone(),
+                verdict: params.verdict.clone(),
+                sort: params.sort.clone(),
+                part: None,
+                page: Some(n),
+            },
+            None,
+        )
+    });
     let frameworks: Vec<&str> = FRAMEWORKS
         .into_iter()
         .filter(|f| rows.iter().any(|r| r.site.compliance.contains_key(*f)))
@@ -232,7 +252,7 @@ fn sites_table(rows: &[Judged], now: i64, params: &Params) -> Markup {
         } @else {
             div .scroll {
                 table .sites {
-                    caption .sr { "Sites, " (rows.len()) " shown" }
+                    caption .sr { "Sites, " (rows.len()) " of " (all.len()) " shown" }
                     thead { tr {
                         th scope="col" { (sort_link(params, "worst", "Verdict")) }
                         th scope="col" { (sort_link(params, "name", "Site")) }
@@ -287,6 +307,7 @@ fn sites_table(rows: &[Judged], now: i64, params: &Params) -> Markup {
                     }
                 }
             }
+            (pager)
         }
     }
 }
@@ -341,6 +362,7 @@ mod tests {
                 verdict: verdict.map(str::to_owned),
                 sort: sort.map(str::to_owned),
                 part: None,
+                page: None,
             };
             names(&select(sites(), &params))
                 .into_iter()

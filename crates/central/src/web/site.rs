@@ -453,6 +453,8 @@ pub(crate) struct EvidenceParams {
     asked: Option<String>,
     #[serde(default)]
     part: Option<String>,
+    #[serde(default)]
+    page: Option<usize>,
 }
 
 /// Every site's evidence and the kits asked for: the auditor's portal (partners see it too).
@@ -506,13 +508,20 @@ pub(super) async fn evidence_page(
         return Ok(super::fragment(kits_table));
     }
     let sites = scope::sites(&state.pool, scope).await?;
-    let mut site_evidence = Vec::with_capacity(sites.len().min(200));
-    for site in sites.iter().take(200) {
-        site_evidence.push((
-            site,
-            scope::site_evidence(&state.pool, scope, site.id).await?,
-        ));
-    }
+    let evidence = scope::all_evidence(&state.pool, scope).await?;
+    let page = params.page.unwrap_or(1).max(1);
+    let shown = super::page_of(&sites, page);
+    let site_evidence: Vec<_> = shown
+        .iter()
+        .map(|site| {
+            let rows: Vec<EvidenceRow> = evidence
+                .iter()
+                .filter(|e| e.site_id == site.id)
+                .cloned()
+                .collect();
+            (site, rows)
+        })
+        .collect();
     let content = html! {
         h1 { "Evidence" }
         @if params.asked.is_some() { p .notice role="status" { "The appliance will deliver the kit at its next contact; it appears below when verified." } }
@@ -523,7 +532,7 @@ pub(super) async fn evidence_page(
         }
         section aria-labelledby="sites-h" {
             h2 #sites-h { "Sites" }
-            @if sites.len() > 200 { p .muted { "The first 200 sites are shown." } }
+            (super::pager(sites.len(), page, |n| format!("/evidence?page={n}")))
             @for (site, evidence) in &site_evidence {
                 h3 { (site.name) span .muted { " — " (site.practice) } }
                 (evidence_table(evidence, now))
