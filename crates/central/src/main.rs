@@ -142,6 +142,19 @@ enum AdminCommand {
         #[command(subcommand)]
         command: ReleaseCommand,
     },
+    /// Fill a partner with made-up practices, sites, appliances, devices, incidents and 90 days of
+    /// compliance, to try the pages (never on a production database).
+    Demo {
+        /// The partner's id.
+        #[arg(long)]
+        partner: i64,
+        /// Sites to make (one appliance each).
+        #[arg(long, default_value_t = 12)]
+        sites: i64,
+        /// Devices per site.
+        #[arg(long, default_value_t = 40)]
+        devices: i64,
+    },
     /// Claim the appliance whose console shows CODE for a site.
     Claim {
         /// The site's id.
@@ -426,6 +439,30 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                     std::io::stdout(),
                     "claimed appliance {} (id {}) for site {site}; it collects its certificate on its next contact",
                     claimed.appliance_key, claimed.appliance_id
+                )?;
+                Ok(ExitCode::SUCCESS)
+            }
+            Command::Admin {
+                command:
+                    AdminCommand::Demo {
+                        partner,
+                        sites,
+                        devices,
+                    },
+            } => {
+                let pool = target.connect(2).await?;
+                central::db::migrate(&pool).await?;
+                let sizes = central::demo::Sizes {
+                    sites: sites.clamp(1, 10_000),
+                    devices: devices.clamp(1, 2_000),
+                };
+                central::demo::seed(&pool, partner, sizes)
+                    .await
+                    .context("adding demo data (a partner that exists and has no demo data yet)")?;
+                writeln!(
+                    std::io::stdout(),
+                    "partner {partner}: {} demo sites with {} devices each",
+                    sizes.sites, sizes.devices
                 )?;
                 Ok(ExitCode::SUCCESS)
             }

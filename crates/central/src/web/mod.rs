@@ -6,6 +6,7 @@
 
 mod account;
 pub mod chart;
+mod claim;
 mod device;
 mod fleet;
 mod overview;
@@ -48,6 +49,8 @@ pub const LIVE_INTERVAL_MS: u32 = 5000;
 /// `{appliance}` are ids; `{device}` is a device name (percent-encoded).
 pub const ROUTES: &[(&str, &str)] = &[
     ("GET", "/"),
+    ("GET", "/claim"),
+    ("POST", "/claim"),
     ("GET", "/sites/{site}"),
     ("GET", "/devices/{appliance}/{device}"),
     ("GET", "/fleet"),
@@ -79,6 +82,7 @@ pub fn router(state: WebState) -> Router {
             "/account/totp",
             get(account::totp_page).post(account::totp_confirm),
         )
+        .route("/claim", get(claim::page).post(claim::claim))
         .route("/sites/{site}", get(site::page))
         .route("/devices/{appliance}/{device}", get(device::page))
         .route("/fleet", get(fleet::page))
