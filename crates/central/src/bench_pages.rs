@@ -40,6 +40,9 @@ pub struct PagesReport {
     pub devices: i64,
     /// Per page.
     pub pages: Vec<PageFigures>,
+    /// Storing one appliance's device snapshot as the link does (devices, their history,
+    /// compliance and the overview's counts in one transaction): p50 and p99, ms.
+    pub snapshot_ms: (f64, f64),
 }
 
 /// Why the benchmark could not run.
@@ -192,9 +195,56 @@ pub async fn run(pool: &PgPool, opts: &PagesOptions) -> Result<PagesReport, Page
     }
     let _ = stop.send(());
     let _ = server.await;
+    let snapshot_ms = time_snapshots(pool, appliance, opts).await?;
     Ok(PagesReport {
         seed,
         devices,
         pages: figures,
+        snapshot_ms,
     })
+}
+
+/// Pushes `opts.devices`-device snapshots of one appliance, each with a tenth of its devices
+/// changed (so history rows are written), and times each store.
+async fn time_snapshots(
+    pool: &PgPool,
+    appliance: i64,
+    opts: &PagesOptions,
+) -> Result<(f64, f64), PagesBenchError> {
+    let now = time::OffsetDateTime::now_utc().unix_timestamp();
+    let mut times = Vec::new();
+    for round in 0..opts.rounds + 2 {
+        let devices: Vec<link_proto::DeviceSummary> = (0..opts.devices)
+            .map(|d| {
+                let drifted = (d + round as i64) % 10 == 0;
+                link_proto::DeviceSummary {
+                    name: format!("ws-{d:04}.bench.clinic.example"),
+                    class: "workstation".to_owned(),
+                    status: if drifted { "drifted" } else { "compliant" }.to_owned(),
+                    last_scan_at: Some(now),
+                    checks_total: 5,
+                    checks_failed: u32::from(drifted),
+                    failing: if drifted {
+                        vec!["WIN-WSBL-001".to_owned()]
+                    } else {
+                        Vec::new()
+                    },
+                    unchecked: None,
+                }
+            })
+            .collect();
+        let compliance = vec![link_proto::FrameworkSummary {
+            framework: "HIPAA".to_owned(),
+            permille: Some(900 + (round % 10) as u32),
+        }];
+        let started = Instant::now();
+        crate::link::store_snapshot(pool, appliance, now + round as i64, &devices, &compliance)
+            .await?;
+        if round >= 2 {
+            times.push(started.elapsed().as_secs_f64() * 1000.0);
+        }
+    }
+    times.sort_by(f64::total_cmp);
+    let at = |q: f64| times[((times.len() as f64 - 1.0) * q).round() as usize];
+    Ok((at(0.5), at(0.99)))
 }

@@ -462,6 +462,19 @@ fn check_devices(
     Ok(())
 }
 
+/// [`store_devices`] in a transaction of its own (for `bench-pages`, which times it).
+pub async fn store_snapshot(
+    pool: &sqlx::PgPool,
+    appliance_id: i64,
+    at: i64,
+    devices: &[link_proto::DeviceSummary],
+    compliance: &[link_proto::FrameworkSummary],
+) -> Result<(), sqlx::Error> {
+    let mut tx = pool.begin().await?;
+    store_devices(&mut tx, appliance_id, at, devices, compliance).await?;
+    tx.commit().await
+}
+
 /// Replaces the appliance's device snapshot, appends its compliance scores, keeps each
 /// device's verdict history (only changes) and the day's compliance, and refreshes the
 /// appliance's counts the overview reads.
