@@ -45,6 +45,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "email channels",
         include_str!("../migrations/0009_email_channels.sql"),
     ),
+    (
+        10,
+        "incident actions",
+        include_str!("../migrations/0010_incident_actions.sql"),
+    ),
 ];
 
 fn migrator() -> Migrator {
