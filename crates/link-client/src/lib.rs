@@ -575,6 +575,9 @@ impl Link {
             .operator_actions(usable.clone())
             .await
             .map_err(LinkError::Local)?;
+        if let Some(problem) = sealed.iter().find_map(link_proto::SealedAction::problem) {
+            return Err(LinkError::Local(problem));
+        }
         // Report only what was asked for, each once.
         let mut reported = std::collections::BTreeSet::new();
         sealed.retain(|s| usable.iter().any(|a| a.id == s.id) && reported.insert(s.id));

@@ -168,6 +168,17 @@ pub async fn act_on_incident(
     let found = find_incident(&mut *tx, scope, key)
         .await?
         .ok_or(ScopeError::NotFound)?;
+    // One action on an incident at a time: two acknowledgements cannot both pass the checks
+    // below.
+    sqlx::query(
+        "SELECT 1 FROM incidents WHERE appliance_id = $1 AND incident_id = $2
+             AND opened_at = to_timestamp($3) FOR UPDATE",
+    )
+    .bind(key.appliance_id)
+    .bind(key.incident_id)
+    .bind(key.opened_at as f64)
+    .execute(&mut *tx)
+    .await?;
     let assignee = match &action {
         IncidentAction::Assign { to } => {
             Some(assignee(&mut tx, scope, to, found.practice_id).await?)
