@@ -21,7 +21,8 @@ use crate::scope::{self, ScopeError};
 pub const COOKIE: &str = "osiris_session";
 
 /// Every user route, for documentation and for the test that walks them all as another tenant.
-/// `{site}`, `{appliance}` and `{alert}` are ids.
+/// `{site}`, `{appliance}`, `{incident}` and `{alert}` are ids; `{opened}` is an incident's
+/// opening time in POSIX seconds.
 pub const ROUTES: &[(&str, &str)] = &[
     ("GET", "/v1/session"),
     ("POST", "/v1/session/logout"),
@@ -32,6 +33,11 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("GET", "/v1/sites/{site}/devices"),
     ("GET", "/v1/sites/{site}/incidents"),
     ("GET", "/v1/sites/{site}/healing"),
+    ("GET", "/v1/incidents/{appliance}/{incident}/{opened}"),
+    (
+        "POST",
+        "/v1/incidents/{appliance}/{incident}/{opened}/actions",
+    ),
     ("POST", "/v1/sites/{site}/claim"),
     ("GET", "/v1/appliances/{appliance}"),
     ("POST", "/v1/appliances/{appliance}/kits"),
@@ -219,6 +225,14 @@ pub fn router(state: UserState) -> Router {
         .route("/v1/sites/{site}/incidents", get(site_incidents))
         .route("/v1/sites/{site}/healing", get(site_healing))
         .route("/v1/sites/{site}/claim", post(claim))
+        .route(
+            "/v1/incidents/{appliance}/{incident}/{opened}",
+            get(incident_detail),
+        )
+        .route(
+            "/v1/incidents/{appliance}/{incident}/{opened}/actions",
+            post(act_on_incident),
+        )
         .route("/v1/appliances/{appliance}", get(appliance))
         .route("/v1/appliances/{appliance}/kits", post(request_kit))
         .route("/v1/kits", get(kits))
@@ -405,6 +419,42 @@ async fn site_healing(
 ) -> Result<Json<Vec<scope::HealingRow>>, ApiError> {
     Ok(Json(
         scope::site_healing(&state.pool, &session.scope, id).await?,
+    ))
+}
+
+async fn incident_detail(
+    State(state): State<UserState>,
+    Authenticated(session): Authenticated,
+    Path((appliance_id, incident_id, opened_at)): Path<(i64, i64, i64)>,
+) -> Result<Json<scope::IncidentDetail>, ApiError> {
+    let key = scope::IncidentKey {
+        appliance_id,
+        incident_id,
+        opened_at,
+    };
+    Ok(Json(
+        scope::incident_detail(&state.pool, &session.scope, key).await?,
+    ))
+}
+
+/// `POST /v1/incidents/{appliance}/{incident}/{opened}/actions` with an
+/// [`IncidentAction`](scope::IncidentAction): answers 202 `{"id", "status": "waiting"}` (the
+/// appliance seals it at its next contact).
+async fn act_on_incident(
+    State(state): State<UserState>,
+    Authenticated(session): Authenticated,
+    Path((appliance_id, incident_id, opened_at)): Path<(i64, i64, i64)>,
+    Json(action): Json<scope::IncidentAction>,
+) -> Result<(StatusCode, Json<serde_json::Value>), ApiError> {
+    let key = scope::IncidentKey {
+        appliance_id,
+        incident_id,
+        opened_at,
+    };
+    let id = scope::act_on_incident(&state.pool, &session.scope, key, action).await?;
+    Ok((
+        StatusCode::ACCEPTED,
+        Json(serde_json::json!({"id": id, "status": "waiting"})),
     ))
 }
 

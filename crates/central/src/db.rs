@@ -46,6 +46,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         include_str!("../migrations/0009_email_channels.sql"),
     ),
     (
+        10,
+        "incident actions",
+        include_str!("../migrations/0010_incident_actions.sql"),
+    ),
+    (
         11,
         "dashboard",
         include_str!("../migrations/0011_dashboard.sql"),

@@ -84,7 +84,7 @@ pub async fn seed(pool: &PgPool, partner_id: i64, sizes: Sizes) -> Result<Seeded
          WHERE a.partner_id = $1 GROUP BY a.partner_id, c.framework, c.day",
         // Incidents: every drifted device has one; every 11th site escalated ones.
         "INSERT INTO incidents (appliance_id, incident_id, opened_at, device, check_id, severity, phase, updated_at, occurrences, flapping, acknowledged, transitions)
-         SELECT d.appliance_id, row_number() OVER (PARTITION BY d.appliance_id ORDER BY d.name), now() - interval '3 hours', d.name,
+         SELECT d.appliance_id, row_number() OVER (PARTITION BY d.appliance_id ORDER BY d.name), date_trunc('second', now() - interval '3 hours'), d.name,
                 d.failing ->> 0, 'high',
                 CASE WHEN a.site_id % 11 = 0 THEN 'escalated' ELSE 'open' END, now() - interval '30 minutes', 3, false, false,
                 '[]'::jsonb

@@ -742,6 +742,158 @@ pub async fn kit_requests(
     }))
 }
 
+/// `POST /v1/link/operator-actions`: what partner users did about this appliance's incidents
+/// and the appliance has not reported sealed yet, oldest first (at most
+/// [`link_proto::MAX_OPERATOR_ACTIONS`]). Handing one out again is harmless: the appliance seals
+/// each id once and answers a repeat from its record.
+pub async fn operator_actions(
+    State(state): State<LinkState>,
+    axum::Extension(peer): axum::Extension<PeerCert>,
+) -> Result<Json<link_proto::OperatorActions>, LinkError> {
+    let (appliance_id, _, _) = peer_appliance(&state.pool, peer).await?;
+    type Row = (
+        i64,
+        i64,
+        i64,
+        String,
+        String,
+        Option<String>,
+        Option<String>,
+        i64,
+    );
+    let rows: Vec<Row> = sqlx::query_as(
+        "SELECT x.id, x.incident_id, extract(epoch from x.opened_at)::bigint, x.kind, u.email,
+                v.email, x.text, extract(epoch from x.created_at)::bigint
+         FROM incident_actions x JOIN users u ON u.id = x.by_user
+              LEFT JOIN users v ON v.id = x.assignee_user
+         WHERE x.appliance_id = $1 AND x.sealed_seq IS NULL
+         ORDER BY x.id LIMIT $2",
+    )
+    .bind(appliance_id)
+    .bind(i64::try_from(link_proto::MAX_OPERATOR_ACTIONS).unwrap_or(50))
+    .fetch_all(&state.pool)
+    .await?;
+    let mut actions = Vec::with_capacity(rows.len());
+    for (id, incident, opened_at, kind, by, assignee, text, at) in rows {
+        let action = link_proto::OperatorAction {
+            id,
+            incident: u64::try_from(incident).unwrap_or(u64::MAX),
+            opened_at,
+            kind,
+            by,
+            assignee,
+            text,
+            at,
+        };
+        match action.problem() {
+            None => actions.push(action),
+            // Kept only after the same checks; an ERROR: an operator must look at the row.
+            Some(problem) => tracing::error!(
+                appliance_id,
+                action_id = id,
+                %problem,
+                "A kept operator action is not one; it is not handed out."
+            ),
+        }
+    }
+    let ids: Vec<i64> = actions.iter().map(|action| action.id).collect();
+    sqlx::query(
+        "UPDATE incident_actions SET delivered_at = now()
+         WHERE appliance_id = $1 AND id = ANY($2) AND delivered_at IS NULL",
+    )
+    .bind(appliance_id)
+    .bind(&ids)
+    .execute(&state.pool)
+    .await?;
+    Ok(Json(link_proto::OperatorActions { actions }))
+}
+
+/// `POST /v1/link/operator-actions/sealed`: the appliance reports which of its operator actions
+/// it sealed, as which evidence bundle. Refused whole (nothing recorded) for more than
+/// [`link_proto::MAX_OPERATOR_ACTIONS`], an id listed twice, an out-of-range entry, or an action
+/// that is not this appliance's. An action reported before keeps its first report.
+pub async fn operator_actions_sealed(
+    State(state): State<LinkState>,
+    axum::Extension(peer): axum::Extension<PeerCert>,
+    Json(report): Json<link_proto::SealedActions>,
+) -> Result<Json<link_proto::SealedAnswer>, LinkError> {
+    let (appliance_id, _, _) = peer_appliance(&state.pool, peer).await?;
+    if report.sealed.len() > link_proto::MAX_OPERATOR_ACTIONS {
+        return Err(LinkError::bad(format!(
+            "{} sealed actions in one report; at most {}",
+            report.sealed.len(),
+            link_proto::MAX_OPERATOR_ACTIONS
+        )));
+    }
+    let mut seen = std::collections::BTreeSet::new();
+    for sealed in &report.sealed {
+        if let Some(problem) = sealed.problem() {
+            return Err(LinkError::bad(problem));
+        }
+        if !seen.insert(sealed.id) {
+            return Err(LinkError::bad(format!(
+                "sealed action {} is listed twice",
+                sealed.id
+            )));
+        }
+    }
+    let mut tx = state.pool.begin().await?;
+    let mut recorded = 0u32;
+    for sealed in &report.sealed {
+        let seq = i64::try_from(sealed.seq).unwrap_or(i64::MAX);
+        let kept: Option<Option<i64>> = sqlx::query_scalar(
+            "SELECT sealed_seq FROM incident_actions WHERE id = $1 AND appliance_id = $2 FOR UPDATE",
+        )
+        .bind(sealed.id)
+        .bind(appliance_id)
+        .fetch_optional(&mut *tx)
+        .await?;
+        match kept {
+            // Another appliance's action answers as an unknown one.
+            None => {
+                return Err(LinkError::new(
+                    StatusCode::NOT_FOUND,
+                    format!("no operator action {} for this appliance", sealed.id),
+                ));
+            }
+            Some(Some(first)) => {
+                if first != seq {
+                    tracing::warn!(
+                        appliance_id,
+                        action_id = sealed.id,
+                        first,
+                        now = seq,
+                        "An operator action was reported sealed again as another bundle; the first report stands."
+                    );
+                }
+            }
+            Some(None) => {
+                sqlx::query(
+                    "UPDATE incident_actions SET sealed_seq = $3, sealed_at = to_timestamp($4),
+                         delivered_at = coalesce(delivered_at, now())
+                     WHERE id = $1 AND appliance_id = $2",
+                )
+                .bind(sealed.id)
+                .bind(appliance_id)
+                .bind(seq)
+                .bind(sealed.at as f64)
+                .execute(&mut *tx)
+                .await?;
+                recorded += 1;
+            }
+        }
+    }
+    tx.commit().await?;
+    if recorded > 0 {
+        tracing::info!(
+            appliance_id,
+            recorded,
+            "Operator actions sealed on the appliance."
+        );
+    }
+    Ok(Json(link_proto::SealedAnswer { recorded }))
+}
+
 /// `POST /v1/link/kits/{id}`: a kit (tar) answering request `id`, verified with the same code as
 /// `osiris evidence verify` (the appliance's key pinned; the witness's cosignature required once
 /// this witness has cosigned the appliance's log). Kept for download only when it verifies; a

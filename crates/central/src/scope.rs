@@ -402,6 +402,9 @@ pub struct IncidentRow {
     pub phase: String,
     /// Opened (RFC 3339).
     pub opened_at: String,
+    /// Opened (POSIX seconds): with the appliance and incident ids, the incident's
+    /// [`IncidentKey`].
+    pub opened_unix: i64,
     /// Last change (RFC 3339).
     pub updated_at: String,
     /// Failed scans seen while open.
@@ -429,6 +432,7 @@ pub async fn site_incidents(
     let sql = format!(
         "SELECT i.appliance_id, i.incident_id, i.device, i.check_id, i.severity, i.phase,
                 to_char(i.opened_at AT TIME ZONE 'UTC', {TS}) AS opened_at,
+                extract(epoch from i.opened_at)::bigint AS opened_unix,
                 to_char(i.updated_at AT TIME ZONE 'UTC', {TS}) AS updated_at,
                 i.occurrences, i.flapping, i.acknowledged, i.transitions,
                 to_char(i.observed_at AT TIME ZONE 'UTC', {TS}) AS observed_at
@@ -454,6 +458,7 @@ pub async fn site_incidents(
                 severity: row.try_get("severity")?,
                 phase: row.try_get("phase")?,
                 opened_at: row.try_get("opened_at")?,
+                opened_unix: row.try_get("opened_unix")?,
                 updated_at: row.try_get("updated_at")?,
                 occurrences: row.try_get("occurrences")?,
                 flapping: row.try_get("flapping")?,
@@ -1218,4 +1223,6 @@ async fn record(
 }
 
 mod dashboard;
+mod incident;
 pub use dashboard::*;
+pub use incident::*;

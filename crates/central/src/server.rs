@@ -83,6 +83,14 @@ pub fn router(state: AppState) -> Router {
                 .route(link_proto::path::MANIFEST, post(link::manifest_offer))
                 .route(link_proto::path::CHANNELS, post(link::channels))
                 .route(
+                    link_proto::path::OPERATOR_ACTIONS,
+                    post(link::operator_actions),
+                )
+                .route(
+                    link_proto::path::OPERATOR_ACTIONS_SEALED,
+                    post(link::operator_actions_sealed),
+                )
+                .route(
                     link_proto::path::KIT_UPLOAD,
                     post(link::kit_upload).layer(DefaultBodyLimit::max(link_proto::MAX_KIT)),
                 )

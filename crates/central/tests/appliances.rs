@@ -487,3 +487,213 @@ fn copy_dir(from: &Path, to: &Path) {
         std::fs::copy(entry.path(), to.join(entry.file_name())).unwrap();
     }
 }
+
+/// The operator-action bundles of `data` (a stopped appliance's data directory) that came from
+/// Central Command, as (seq, body), in log order.
+fn central_actions_sealed(data: &Path, site: &str) -> Vec<(u64, serde_json::Value)> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(async {
+        let store = store::Store::open(&store::StoreConfig {
+            data_dir: data.to_path_buf(),
+            site: site.into(),
+        })
+        .await
+        .unwrap();
+        let mut found = Vec::new();
+        for seq in 0..store.size() {
+            let entry = store.entry(seq).await.unwrap().unwrap();
+            if entry.kind != "operator_action" {
+                continue;
+            }
+            let bundle: serde_json::Value = serde_json::from_slice(&entry.line).unwrap();
+            if bundle["body"]["details"]["source"] == "central_command" {
+                found.push((seq, bundle["body"].clone()));
+            }
+        }
+        store.close().await;
+        found
+    })
+}
+
+/// A partner user acknowledges and comments on an incident in Central Command's API; the real
+/// `osirisd` that reported it seals each action as an `operator_action` bundle (by the user's
+/// e-mail, from Central Command), acknowledges the incident in its ledger — which comes back in
+/// its next incidents push — and reports the bundles, which the API then shows. An action on an
+/// incident the appliance no longer keeps is sealed all the same. After a crash between sealing
+/// and recording, the action is found in the log and never sealed twice.
+#[test]
+fn an_acknowledgement_in_central_command_is_sealed_on_the_appliance() {
+    let Some(pg) =
+        PgServer::start("an_acknowledgement_in_central_command_is_sealed_on_the_appliance")
+    else {
+        return;
+    };
+    let url = pg.create_database("central");
+    let work = tempfile::tempdir().unwrap();
+    let dir = work.path();
+    let (port, server_ca, _) = setup(dir, &url, &["Acme IT"]);
+    let ca = dir.join("server-ca.pem");
+    std::fs::write(&ca, &server_ca).unwrap();
+    let _server = Server::start(dir, &url, port);
+    let data = dir.join("a-data");
+    let config = appliance_config(dir, "clinic-a", &data, port, &ca);
+    let daemon = start_daemon(&config);
+    wait_for(
+        &pg,
+        "SELECT count(*) FROM enrollments",
+        "the enrollment",
+        |n| n == "1",
+    );
+    ok(&central(
+        dir,
+        &url,
+        &["admin", "claim", "--site", "1", &claim_code(&data)],
+    ));
+    // An incident the appliance reported (this machine fails some checks on a fresh install;
+    // healing is paused, so it stays open).
+    let found = wait_for(
+        &pg,
+        "SELECT coalesce(min(incident_id || ' ' || extract(epoch from opened_at)::bigint || ' ' || device), '')
+         FROM incidents WHERE appliance_id = 1 AND phase IN ('open', 'escalated') AND NOT acknowledged",
+        "an open incident",
+        |s| !s.is_empty(),
+    );
+    let mut parts = found.splitn(3, ' ');
+    let (incident, opened, device) = (
+        parts.next().unwrap().to_owned(),
+        parts.next().unwrap().to_owned(),
+        parts.next().unwrap().to_owned(),
+    );
+    // One the appliance does not keep (Central Command keeps incidents as history).
+    psql(
+        &pg,
+        "INSERT INTO incidents (appliance_id, incident_id, opened_at, device, check_id, severity, phase, updated_at, occurrences, flapping, acknowledged)
+         VALUES (1, 999999, to_timestamp(1764000000), 'GONE-01', 'WIN-BITLOCKER-001', 'high', 'escalated', to_timestamp(1764000000), 1, false, false)",
+    );
+
+    let path = format!("/v1/incidents/1/{incident}/{opened}");
+    let comment = "<b>called the practice</b>\nthey will reboot tonight";
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let mut admin = common::user::User::https(port, &server_ca);
+    runtime.block_on(async {
+        admin
+            .enrol("admin1@1.example", "a long admin password")
+            .await;
+        for (path, body) in [
+            (&path, serde_json::json!({"action": "acknowledge"})),
+            (
+                &path,
+                serde_json::json!({"action": "comment", "text": comment}),
+            ),
+            (
+                &"/v1/incidents/1/999999/1764000000".to_owned(),
+                serde_json::json!({"action": "acknowledge"}),
+            ),
+        ] {
+            let answer = admin.post(&format!("{path}/actions"), body).await;
+            assert_eq!(answer.status, 202, "{}", answer.body);
+        }
+    });
+    let sealed = "SELECT string_agg(id || ':' || coalesce(sealed_seq::text, '-'), ' ' ORDER BY id) FROM incident_actions";
+    let seqs = wait_for(
+        &pg,
+        sealed,
+        "the appliance to seal the three actions",
+        |s| !s.contains('-'),
+    );
+    let seq_of = |id: &str| -> u64 {
+        seqs.split(' ')
+            .find_map(|pair| pair.strip_prefix(&format!("{id}:")))
+            .unwrap()
+            .parse()
+            .unwrap()
+    };
+    // The acknowledgement reached the appliance's ledger and came back with its incidents.
+    wait_for(
+        &pg,
+        &format!(
+            "SELECT acknowledged FROM incidents WHERE appliance_id = 1 AND incident_id = {incident}"
+        ),
+        "the incident to come back acknowledged",
+        |a| a == "t",
+    );
+    // The page's view: each action sealed as a bundle at a time; the incident acknowledged.
+    runtime.block_on(async {
+        let detail = admin.get(&path).await;
+        assert_eq!(detail.status, 200, "{}", detail.body);
+        assert_eq!(detail.body["incident"]["acknowledged"], true);
+        for row in detail.body["actions"].as_array().unwrap() {
+            assert!(row["sealed_seq"].is_u64(), "{row}");
+            assert!(row["sealed_at"].is_string(), "{row}");
+            assert!(row["delivered_at"].is_string(), "{row}");
+        }
+    });
+    daemon.stop();
+
+    // On the appliance: three operator-action bundles, by the partner user, from Central Command,
+    // each at the sequence number Central Command shows.
+    let bundles = central_actions_sealed(&data, "clinic-a");
+    assert_eq!(
+        bundles.iter().map(|(seq, _)| *seq).collect::<Vec<_>>(),
+        [seq_of("1"), seq_of("2"), seq_of("3")]
+    );
+    let (_, ack) = &bundles[0];
+    assert_eq!(
+        (
+            ack["action"].as_str(),
+            ack["by"].as_str(),
+            ack["details"]["central_action"].as_i64(),
+            ack["details"]["incident"].to_string(),
+            ack["details"]["target"].as_str(),
+        ),
+        (
+            Some("acknowledge"),
+            Some("admin1@1.example"),
+            Some(1),
+            incident.clone(),
+            Some(device.as_str())
+        ),
+        "{ack}"
+    );
+    assert!(ack.get("peer").is_none(), "no local caller: {ack}");
+    assert_eq!(bundles[1].1["action"], "comment");
+    assert_eq!(bundles[1].1["details"]["text"], comment, "sealed verbatim");
+    assert_eq!(
+        (
+            bundles[2].1["details"]["incident"].as_u64(),
+            &bundles[2].1["details"]["target"]
+        ),
+        (Some(999_999), &serde_json::Value::Null),
+        "an incident the appliance does not keep: sealed all the same"
+    );
+
+    // A crash after the acknowledgement was sealed but before it was recorded, and its report
+    // lost: the restarted appliance finds the bundle in its log and reports it, sealing nothing.
+    let record = data.join("central-actions.json");
+    let mut kept: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&record).unwrap()).unwrap();
+    kept["sealed"].as_object_mut().unwrap().remove("1").unwrap();
+    kept["sealing"] = serde_json::json!({"id": 1, "from": seq_of("1")});
+    std::fs::write(&record, serde_json::to_vec(&kept).unwrap()).unwrap();
+    psql(
+        &pg,
+        "UPDATE incident_actions SET sealed_seq = NULL, sealed_at = NULL WHERE id IN (1, 2)",
+    );
+    let daemon = start_daemon(&config);
+    wait_for(&pg, sealed, "the appliance to report again", |s| {
+        !s.contains('-')
+    });
+    daemon.stop();
+    assert_eq!(psql(&pg, sealed), seqs, "the same bundles");
+    assert_eq!(
+        central_actions_sealed(&data, "clinic-a").len(),
+        3,
+        "nothing sealed twice"
+    );
+}

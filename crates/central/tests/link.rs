@@ -16,35 +16,7 @@ use rcgen::{KeyPair, PKCS_ED25519, PublicKeyData};
 use test_support::postgres::PgServer;
 
 mod common;
-use common::{CODE, Server, central, ok, setup, text};
-
-/// An HTTPS client trusting the test server CA, with an optional client identity (PEM cert, PEM key).
-fn client(server_ca: &str, identity: Option<(&str, &str)>) -> reqwest::Client {
-    let _ = rustls::crypto::ring::default_provider().install_default();
-    let mut roots = rustls::RootCertStore::empty();
-    roots.add(pem_cert(server_ca)).unwrap();
-    let builder = rustls::ClientConfig::builder().with_root_certificates(roots);
-    let config = match identity {
-        Some((cert, key)) => {
-            use rustls::pki_types::pem::PemObject;
-            let key = rustls::pki_types::PrivateKeyDer::from_pem_slice(key.as_bytes()).unwrap();
-            builder
-                .with_client_auth_cert(vec![pem_cert(cert)], key)
-                .unwrap()
-        }
-        None => builder.with_no_client_auth(),
-    };
-    reqwest::Client::builder()
-        .tls_backend_preconfigured(config)
-        .timeout(Duration::from_secs(20))
-        .build()
-        .unwrap()
-}
-
-fn pem_cert(pem: &str) -> rustls::pki_types::CertificateDer<'static> {
-    use rustls::pki_types::pem::PemObject;
-    rustls::pki_types::CertificateDer::from_pem_slice(pem.as_bytes()).unwrap()
-}
+use common::{CODE, Server, central, https_client, ok, setup, text};
 
 async fn post(
     client: &reqwest::Client,
@@ -180,7 +152,7 @@ fn an_appliance_is_claimed_by_code_and_its_checkpoints_are_witnessed_over_mutual
         .build()
         .unwrap();
     runtime.block_on(async {
-        let anonymous = client(&server_ca, None);
+        let anonymous = https_client(&server_ca, None);
         let deadline = Instant::now() + Duration::from_secs(30);
         while anonymous
             .get(format!("https://127.0.0.1:{port}/healthz"))
@@ -306,7 +278,7 @@ fn an_appliance_is_claimed_by_code_and_its_checkpoints_are_witnessed_over_mutual
             .unwrap();
         assert_eq!(status, 401, "{body}");
 
-        let linked = client(&server_ca, Some((&cert, &tls_key)));
+        let linked = https_client(&server_ca, Some((&cert, &tls_key)));
         let (status, body) = post(&linked, port, link_proto::path::PUSH, &first)
             .await
             .unwrap();
@@ -384,7 +356,7 @@ fn an_appliance_is_claimed_by_code_and_its_checkpoints_are_witnessed_over_mutual
         let public =
             central::link_ca::ed25519_from_spki(&appliance.tls.subject_public_key_info()).unwrap();
         let (_, foreign) = foreign_ca.issue(&public, 1).unwrap();
-        let impostor = client(&server_ca, Some((&foreign, &tls_key)));
+        let impostor = https_client(&server_ca, Some((&foreign, &tls_key)));
         let next = appliance.checkpoint_push(4, 1, "c", 15);
         assert!(
             post(&impostor, port, link_proto::path::PUSH, &next)

@@ -12,7 +12,7 @@ use link_client::{Appliance, Link, LinkError, LinkStatus};
 use test_support::postgres::PgServer;
 
 mod common;
-use common::{Server, central, channel_sql, ok, setup, signed_manifest};
+use common::{Server, central, channel_sql, https_client, ok, setup, signed_manifest};
 
 /// An appliance in memory: its evidence key, its Merkle log, the cosignatures it kept.
 struct Box_ {
@@ -27,6 +27,12 @@ struct Box_ {
     offered: Mutex<Option<(String, Vec<u8>)>>,
     channels: Mutex<Vec<link_client::PartnerChannel>>,
     channel_changes: Mutex<u32>,
+    /// Every operator action handed to it, in order.
+    actions_seen: Mutex<Vec<link_proto::OperatorAction>>,
+    /// Action id → the "bundle" that seals it (each id sealed once).
+    sealed: Mutex<std::collections::BTreeMap<i64, link_proto::SealedAction>>,
+    /// A report it adds of its own (of an action it was not handed).
+    forged_report: Mutex<Option<link_proto::SealedAction>>,
 }
 
 fn device(name: &str, status: &str, failing: &[&str]) -> link_proto::DeviceSummary {
@@ -62,6 +68,9 @@ impl Box_ {
             offered: Mutex::new(None),
             channels: Mutex::new(Vec::new()),
             channel_changes: Mutex::new(0),
+            actions_seen: Mutex::new(Vec::new()),
+            sealed: Mutex::new(std::collections::BTreeMap::new()),
+            forged_report: Mutex::new(None),
         }
     }
 
@@ -161,6 +170,27 @@ impl Appliance for Box_ {
         *self.channels.lock().unwrap() = channels;
         *self.channel_changes.lock().unwrap() += 1;
         Ok(())
+    }
+
+    async fn operator_actions(
+        &self,
+        actions: Vec<link_proto::OperatorAction>,
+    ) -> Result<Vec<link_proto::SealedAction>, String> {
+        let mut sealed = self.sealed.lock().unwrap();
+        let mut answer = Vec::new();
+        for action in actions {
+            let next = 100 + sealed.len() as u64;
+            answer.push(
+                *sealed.entry(action.id).or_insert(link_proto::SealedAction {
+                    id: action.id,
+                    seq: next,
+                    at: 1_764_000_500,
+                }),
+            );
+            self.actions_seen.lock().unwrap().push(action);
+        }
+        answer.extend(*self.forged_report.lock().unwrap());
+        Ok(answer)
     }
 
     async fn export_kit(&self, _dir: &std::path::Path) -> Result<(), String> {
@@ -813,4 +843,214 @@ fn partner_channels_reach_the_appliance_sealed_to_its_key() {
     step(&a);
     assert!(a.channels.lock().unwrap().is_empty());
     assert_eq!(*a.channel_changes.lock().unwrap(), 2);
+}
+
+/// What partner users did about incidents reaches the incident's appliance, and only that one:
+/// handed out oldest first until the appliance reports them sealed, then not again (a lost
+/// report hands them out again, and the appliance answers from its record); an appliance cannot
+/// confirm another appliance's action, a report that is not one is refused whole, and a second
+/// report of an action does not replace the first.
+#[test]
+fn operator_actions_reach_their_appliance_and_come_back_sealed() {
+    let Some(pg) = PgServer::start("operator_actions_reach_their_appliance_and_come_back_sealed")
+    else {
+        return;
+    };
+    let url = pg.create_database("central");
+    let work = tempfile::tempdir().unwrap();
+    let dir = work.path();
+    let (port, server_ca, _) = setup(dir, &url, &["Acme IT", "Beta MSP"]);
+    let base = format!("https://127.0.0.1:{port}/");
+    let _server = Server::start(dir, &url, port);
+    let sql = |query: &str| common::psql(&pg, query);
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let a = Box_::new(1, "AAAA-BBBB-CCCC");
+    let b = Box_::new(2, "DDDD-EEEE-FFFF");
+    let (a_dir, b_dir) = (dir.join("a-link"), dir.join("b-link"));
+    let step = |appliance: &Box_, link_dir: &std::path::Path| {
+        runtime.block_on(async {
+            link(&base, link_dir, &server_ca)
+                .step(appliance)
+                .await
+                .unwrap();
+        });
+    };
+    step(&a, &a_dir);
+    step(&b, &b_dir);
+    ok(&central(
+        dir,
+        &url,
+        &["admin", "claim", "--site", "1", "AAAA-BBBB-CCCC"],
+    ));
+    ok(&central(
+        dir,
+        &url,
+        &["admin", "claim", "--site", "2", "DDDD-EEEE-FFFF"],
+    ));
+    *a.incidents.lock().unwrap() = vec![incident(1, "FRONTDESK-01", "escalated")];
+    *b.incidents.lock().unwrap() = vec![incident(1, "BETA-PC", "open")];
+    for _ in 0..2 {
+        step(&a, &a_dir);
+        step(&b, &b_dir);
+    }
+    assert_eq!(sql("SELECT count(*) FROM incidents"), "2");
+    assert!(a.actions_seen.lock().unwrap().is_empty());
+
+    // A's partner acknowledges, assigns and comments (markup and a line break, kept verbatim);
+    // B's partner acknowledges its own appliance's incident 1 (the same id, another appliance).
+    let comment = "<script>alert(1)</script>\nsecond line";
+    sql(&format!(
+        "INSERT INTO incident_actions (partner_id, appliance_id, incident_id, opened_at, kind, by_user, assignee_user, text) VALUES
+         (1, 1, 1, to_timestamp(1764000001), 'acknowledge', 1, NULL, NULL),
+         (1, 1, 1, to_timestamp(1764000001), 'comment', 1, NULL, E'{}'),
+         (1, 1, 1, to_timestamp(1764000001), 'assign', 1, 1, NULL),
+         (2, 2, 1, to_timestamp(1764000001), 'acknowledge', 2, NULL, NULL)",
+        comment.replace('\n', "\\n")
+    ));
+    // A claims to have sealed B's action too: the link reports only what it was handed.
+    *a.forged_report.lock().unwrap() = Some(link_proto::SealedAction {
+        id: 4,
+        seq: 9,
+        at: 1_764_000_500,
+    });
+    step(&a, &a_dir);
+    {
+        let seen = a.actions_seen.lock().unwrap();
+        let kinds: Vec<(i64, &str, &str)> = seen
+            .iter()
+            .map(|x| (x.id, x.kind.as_str(), x.by.as_str()))
+            .collect();
+        assert_eq!(
+            kinds,
+            [
+                (1, "acknowledge", "admin1@1.example"),
+                (2, "comment", "admin1@1.example"),
+                (3, "assign", "admin1@1.example")
+            ]
+        );
+        assert_eq!((seen[0].incident, seen[0].opened_at), (1, 1_764_000_001));
+        assert_eq!(seen[1].text.as_deref(), Some(comment));
+        assert_eq!(seen[2].assignee.as_deref(), Some("admin1@1.example"));
+    }
+    let sealed = "SELECT id || ' ' || coalesce(sealed_seq::text, '-') || ' ' || coalesce(extract(epoch from sealed_at)::bigint::text, '-') || ' ' || (delivered_at IS NOT NULL) FROM incident_actions ORDER BY id";
+    assert_eq!(
+        sql(sealed),
+        "1 100 1764000500 true\n2 101 1764000500 true\n3 102 1764000500 true\n4 - - false",
+        "B's action is neither handed to A nor confirmed by A"
+    );
+    // Sealed: not handed out again.
+    step(&a, &a_dir);
+    assert_eq!(a.actions_seen.lock().unwrap().len(), 3);
+    // B gets its own.
+    step(&b, &b_dir);
+    assert_eq!(
+        b.actions_seen
+            .lock()
+            .unwrap()
+            .iter()
+            .map(|x| (x.id, x.by.clone()))
+            .collect::<Vec<_>>(),
+        [(4, "admin2@2.example".to_owned())]
+    );
+    assert!(sql(sealed).ends_with("4 100 1764000500 true"));
+
+    // A report lost on the way: handed out again, answered from the appliance's record with the
+    // same bundle.
+    sql("UPDATE incident_actions SET sealed_seq = NULL, sealed_at = NULL WHERE id = 2");
+    step(&a, &a_dir);
+    assert_eq!(a.actions_seen.lock().unwrap().len(), 4);
+    assert!(sql(sealed).contains("2 101 1764000500 true"));
+
+    // Straight at the server with A's own certificate.
+    let state: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(a_dir.join("state.json")).unwrap()).unwrap();
+    let cert = state["certificate_pem"].as_str().unwrap().to_owned();
+    let key = std::fs::read_to_string(a_dir.join("tls.key")).unwrap();
+    let as_a = https_client(&server_ca, Some((&cert, &key)));
+    let anonymous = https_client(&server_ca, None);
+    runtime.block_on(async {
+        let post = |client: &reqwest::Client, path: &str, body: serde_json::Value| {
+            let request = client
+                .post(format!("https://127.0.0.1:{port}{path}"))
+                .header("content-type", "application/json")
+                .body(serde_json::to_vec(&body).unwrap())
+                .send();
+            async move {
+                let response = request.await.unwrap();
+                let status = response.status().as_u16();
+                let bytes = response.bytes().await.unwrap();
+                let body: serde_json::Value = serde_json::from_slice(&bytes).unwrap_or_default();
+                (
+                    status,
+                    body["error"].as_str().unwrap_or_default().to_owned(),
+                    body,
+                )
+            }
+        };
+        let report = |entries: serde_json::Value| serde_json::json!({"sealed": entries});
+        for (body, status, words) in [
+            (
+                report(serde_json::json!([{"id": 4, "seq": 9, "at": 1_764_000_500}])),
+                404,
+                "no operator action 4 for this appliance",
+            ),
+            (
+                report(
+                    serde_json::json!([{"id": 1, "seq": 100, "at": 1_764_000_500},
+                                          {"id": 1, "seq": 100, "at": 1_764_000_500}]),
+                ),
+                400,
+                "sealed action 1 is listed twice",
+            ),
+            (
+                report(serde_json::json!([{"id": 1, "seq": u64::MAX, "at": 1_764_000_500}])),
+                400,
+                "sealed action 1: its id, sequence number or time is out of range",
+            ),
+            (
+                report(
+                    serde_json::json!([{"id": 1, "seq": 100, "at": 1_764_000_500, "patient": "x"}]),
+                ),
+                422,
+                "",
+            ),
+        ] {
+            let (got, error, _) =
+                post(&as_a, link_proto::path::OPERATOR_ACTIONS_SEALED, body).await;
+            assert_eq!((got, error.as_str()), (status, words));
+        }
+        // A second report of an action keeps the first.
+        let (got, _, body) = post(
+            &as_a,
+            link_proto::path::OPERATOR_ACTIONS_SEALED,
+            report(serde_json::json!([{"id": 1, "seq": 555, "at": 1_764_000_900}])),
+        )
+        .await;
+        assert_eq!((got, body["recorded"].as_u64()), (200, Some(0)));
+        // Without the appliance's certificate nothing is handed out or taken.
+        let (got, _, _) = post(
+            &anonymous,
+            link_proto::path::OPERATOR_ACTIONS,
+            serde_json::json!({}),
+        )
+        .await;
+        assert_eq!(got, 401);
+        let (got, _, body) = post(
+            &as_a,
+            link_proto::path::OPERATOR_ACTIONS,
+            serde_json::json!({}),
+        )
+        .await;
+        assert_eq!(
+            (got, body["actions"].as_array().map(Vec::len)),
+            (200, Some(0))
+        );
+    });
+    assert_eq!(
+        sql(sealed),
+        "1 100 1764000500 true\n2 101 1764000500 true\n3 102 1764000500 true\n4 100 1764000500 true"
+    );
 }

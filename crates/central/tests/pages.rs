@@ -523,6 +523,86 @@ async fn partners_walk_every_page_log_in_with_totp_and_see_what_appliances_sent_
         assert_eq!(viewer.get(path).await.status, 403, "{path}");
     }
 
+    // An incident: its timeline, and the actions that travel to the appliance.
+    let (incident, opened): (i64, i64) = sqlx::query_as(
+        "SELECT incident_id, extract(epoch from opened_at)::bigint FROM incidents WHERE appliance_id = $1 ORDER BY incident_id LIMIT 1",
+    )
+    .bind(w.appliance)
+    .fetch_one(&w.pool)
+    .await
+    .unwrap();
+    let url = format!("/incidents/{}/{incident}/{opened}", w.appliance);
+    let site = admin.get(&format!("/sites/{}", w.site)).await.body;
+    assert!(
+        site.contains(&format!("href=\"{url}\"")),
+        "the site page links the incident"
+    );
+    let page = admin.get(&url).await;
+    assert_eq!(page.status, 200, "{}", page.body);
+    assert!(
+        page.body.contains("Opened on the appliance"),
+        "{}",
+        page.body
+    );
+    let csrf = Visitor::csrf(&page);
+    let acked = admin
+        .post(&format!("{url}/acknowledge"), &[("csrf", &csrf)])
+        .await;
+    assert_eq!(
+        (acked.status, acked.location.as_deref()),
+        (303, Some(url.as_str())),
+        "{}",
+        acked.body
+    );
+    let commented = admin
+        .post(
+            &format!("{url}/comment"),
+            &[
+                ("csrf", &csrf),
+                ("text", "<script>alert(2)</script> called the office"),
+            ],
+        )
+        .await;
+    assert_eq!(commented.status, 303, "{}", commented.body);
+    let assigned = admin
+        .post(
+            &format!("{url}/assign"),
+            &[("csrf", &csrf), ("to", "nobody@else.example")],
+        )
+        .await;
+    assert_eq!(
+        assigned.status, 400,
+        "an assignee who is not a partner user is refused"
+    );
+    let page = admin.get(&url).await.body;
+    assert!(page.contains("admin@1.example acknowledged it"), "{page}");
+    assert!(page.contains("waiting for the appliance"), "{page}");
+    assert!(
+        page.contains("&lt;script&gt;alert(2)&lt;/script&gt; called the office"),
+        "{page}"
+    );
+    assert!(!page.contains("<script>alert(2)"));
+    let waiting: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM incident_actions WHERE sealed_seq IS NULL")
+            .fetch_one(&w.pool)
+            .await
+            .unwrap();
+    assert_eq!(waiting, 2, "two actions wait for the appliance");
+    let seen = viewer.get(&url).await;
+    assert_eq!(seen.status, 200);
+    assert!(
+        !seen.body.contains("Acknowledge"),
+        "a practice viewer sees no forms"
+    );
+    let viewer_csrf = Visitor::csrf(&viewer.get("/account").await);
+    let refused = viewer
+        .post(
+            &format!("{url}/comment"),
+            &[("csrf", &viewer_csrf), ("text", "hi")],
+        )
+        .await;
+    assert_eq!(refused.status, 403);
+
     // Another partner's administrator finds nothing of this partner on any page.
     let mut other = Visitor::new(&w.base);
     other.log_in("admin@2.example", PW, None).await;
@@ -533,6 +613,8 @@ async fn partners_walk_every_page_log_in_with_totp_and_see_what_appliances_sent_
             .replace("{site}", &w.site.to_string())
             .replace("{appliance}", &w.appliance.to_string())
             .replace("{device}", &central::web::encode_component(XSS))
+            .replace("{incident}", &incident.to_string())
+            .replace("{opened}", &opened.to_string())
             .replace("{release}", "1");
         let page = if *method == "GET" {
             other.get(&path).await

@@ -6,12 +6,12 @@
 
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
-use hmac::{KeyInit, Mac};
 use test_support::postgres::PgServer;
 
 mod common;
+use common::user::{User, code, secret_of};
 use common::{central, free_port, ok, text, write_private};
 
 struct Server(Child);
@@ -21,165 +21,6 @@ impl Drop for Server {
         let _ = self.0.kill();
         let _ = self.0.wait();
     }
-}
-
-/// A user's HTTP conversation: the session cookie and CSRF token it was given.
-struct User {
-    http: reqwest::Client,
-    base: String,
-    cookie: Option<String>,
-    csrf: Option<String>,
-}
-
-struct Answer {
-    status: u16,
-    body: serde_json::Value,
-    raw: Vec<u8>,
-    set_cookie: Option<String>,
-}
-
-impl User {
-    fn new(port: u16) -> User {
-        let _ = rustls::crypto::ring::default_provider().install_default();
-        User {
-            http: reqwest::Client::new(),
-            base: format!("http://127.0.0.1:{port}"),
-            cookie: None,
-            csrf: None,
-        }
-    }
-
-    async fn call(
-        &mut self,
-        method: &str,
-        path: &str,
-        body: Option<serde_json::Value>,
-        csrf: bool,
-    ) -> Answer {
-        let mut request = self
-            .http
-            .request(method.parse().unwrap(), format!("{}{path}", self.base));
-        if let Some(cookie) = &self.cookie {
-            request = request.header("cookie", format!("osiris_session={cookie}"));
-        }
-        if csrf && let Some(token) = &self.csrf {
-            request = request.header("x-csrf-token", token);
-        }
-        if let Some(body) = body {
-            request = request
-                .header("content-type", "application/json")
-                .body(serde_json::to_vec(&body).unwrap());
-        }
-        let response = request.send().await.unwrap();
-        let status = response.status().as_u16();
-        let set_cookie = response
-            .headers()
-            .get("set-cookie")
-            .map(|v| v.to_str().unwrap().to_owned());
-        let bytes = response.bytes().await.unwrap();
-        Answer {
-            status,
-            body: serde_json::from_slice(&bytes).unwrap_or(serde_json::Value::Null),
-            raw: bytes.to_vec(),
-            set_cookie,
-        }
-    }
-
-    async fn get(&mut self, path: &str) -> Answer {
-        self.call("GET", path, None, true).await
-    }
-
-    async fn post(&mut self, path: &str, body: serde_json::Value) -> Answer {
-        self.call("POST", path, Some(body), true).await
-    }
-
-    async fn login(&mut self, email: &str, password: &str, totp: Option<String>) -> Answer {
-        let answer = self
-            .call(
-                "POST",
-                "/v1/session/login",
-                Some(serde_json::json!({"email": email, "password": password, "totp": totp})),
-                false,
-            )
-            .await;
-        if answer.status == 200 {
-            let cookie = answer.set_cookie.clone().unwrap();
-            self.cookie = Some(
-                cookie
-                    .split(';')
-                    .next()
-                    .unwrap()
-                    .trim_start_matches("osiris_session=")
-                    .to_owned(),
-            );
-            self.csrf = answer.body["csrf_token"].as_str().map(str::to_owned);
-        }
-        answer
-    }
-
-    /// Logs in with a password, enrols TOTP, and returns the secret.
-    async fn enrol(&mut self, email: &str, password: &str) -> Vec<u8> {
-        let answer = self.login(email, password, None).await;
-        assert_eq!(answer.status, 200, "{}", answer.body);
-        assert_eq!(answer.body["mfa_done"], false);
-        let answer = self
-            .post("/v1/session/totp/begin", serde_json::json!({}))
-            .await;
-        assert_eq!(answer.status, 200, "{}", answer.body);
-        let secret = secret_of(answer.body["uri"].as_str().unwrap());
-        let answer = self
-            .post(
-                "/v1/session/totp/confirm",
-                serde_json::json!({"code": code(&secret, 0)}),
-            )
-            .await;
-        assert_eq!(answer.status, 204, "{}", answer.body);
-        secret
-    }
-}
-
-/// The secret in an `otpauth://` URI (base 32), as an authenticator app reads it.
-fn secret_of(uri: &str) -> Vec<u8> {
-    let encoded = uri
-        .split("secret=")
-        .nth(1)
-        .unwrap()
-        .split('&')
-        .next()
-        .unwrap();
-    let mut bits: u64 = 0;
-    let mut count = 0;
-    let mut out = Vec::new();
-    for c in encoded.chars() {
-        let value = "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567".find(c).unwrap() as u64;
-        bits = (bits << 5) | value;
-        count += 5;
-        if count >= 8 {
-            out.push((bits >> (count - 8)) as u8);
-            count -= 8;
-        }
-    }
-    out
-}
-
-/// The code an authenticator app shows, `offset` steps from now (an independent RFC 6238 here).
-fn code(secret: &[u8], offset: i64) -> String {
-    let now = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap()
-        .as_secs() as i64;
-    let counter = (now / 30 + offset) as u64;
-    let mut mac = hmac::Hmac::<sha1::Sha1>::new_from_slice(secret).unwrap();
-    mac.update(&counter.to_be_bytes());
-    let digest = mac.finalize().into_bytes();
-    let offset = usize::from(digest[19] & 0x0f);
-    let value = u32::from_be_bytes([
-        digest[offset] & 0x7f,
-        digest[offset + 1],
-        digest[offset + 2],
-        digest[offset + 3],
-    ]);
-    format!("{:06}", value % 1_000_000)
 }
 
 fn sql(pg: &PgServer, query: &str) -> String {
@@ -657,9 +498,15 @@ fn users_log_in_with_totp_and_never_see_another_partners_data() {
         b.enrol("admin@2.example", PW).await;
         let appliance = sql(&pg, "SELECT id FROM appliances");
         let kit_id = sql(&pg, "SELECT id FROM kit_requests WHERE status = 'verified'");
+        let opened = sql(
+            &pg,
+            "SELECT extract(epoch from opened_at)::bigint FROM incidents WHERE incident_id = 7",
+        );
         let ids = [
             ("{site}", "1"),
             ("{appliance}", appliance.as_str()),
+            ("{incident}", "7"),
+            ("{opened}", opened.as_str()),
             ("{alert}", &alert_id.to_string()),
             ("{kit}", kit_id.as_str()),
             ("{release}", release.as_str()),
@@ -681,6 +528,9 @@ fn users_log_in_with_totp_and_never_see_another_partners_data() {
                 } else if path == "/v1/channels" {
                     // B sets its own channel: only B's appliances will ever see it.
                     serde_json::json!({"name": "b-oncall", "kind": "pagerduty", "secret": "b-routing-key"})
+                } else if path.ends_with("/actions") {
+                    // B comments on A's incident (a body that would be taken for B's own).
+                    serde_json::json!({"action": "comment", "text": "B was here"})
                 } else if path.ends_with("/rollout") {
                     // B names A's practice (the release itself is the server's, seen by all).
                     serde_json::json!({"percent": 100, "practices": [1]})
@@ -706,6 +556,11 @@ fn users_log_in_with_totp_and_never_see_another_partners_data() {
             sql(&pg, "SELECT acknowledged_at IS NULL FROM alerts"),
             "t",
             "B acknowledged A's alert"
+        );
+        assert_eq!(
+            sql(&pg, "SELECT count(*) FROM incident_actions"),
+            "0",
+            "B acted on A's incident"
         );
         assert_eq!(
             sql(&pg, "SELECT partner_id || ' ' || name FROM partner_channels ORDER BY 1"),
@@ -868,4 +723,351 @@ fn users_log_in_with_totp_and_never_see_another_partners_data() {
             .code()
             != Some(0)
     );
+}
+
+/// Partner users act on an incident (acknowledge, assign, comment) through the API: roles that
+/// do not change things are refused, another partner's incident is not found, a bad assignee or
+/// comment is refused with words saying what is wrong, markup in a comment is stored as typed,
+/// and every action is in the audit log (without the comment's text).
+#[test]
+fn partner_users_act_on_incidents_and_everyone_else_is_refused() {
+    let Some(pg) = PgServer::start("partner_users_act_on_incidents_and_everyone_else_is_refused")
+    else {
+        return;
+    };
+    let url = pg.create_database("central");
+    let work = tempfile::tempdir().unwrap();
+    let dir = work.path();
+    write_private(&dir.join("pw"), &format!("{PW}\n"));
+    std::fs::write(dir.join("central.toml"), "").unwrap();
+    let admin = |args: &[&str]| ok(&central(dir, &url, args));
+    for (n, partner) in [(1, "Acme IT"), (2, "Beta MSP")] {
+        let email = format!("admin@{n}.example");
+        admin(&[
+            "admin",
+            "partner",
+            "create",
+            partner,
+            "--admin",
+            &email,
+            "--password-file",
+            "pw",
+        ]);
+        admin(&[
+            "admin",
+            "practice",
+            "--partner",
+            &n.to_string(),
+            &format!("Practice {n}"),
+        ]);
+        admin(&[
+            "admin",
+            "site",
+            "--practice",
+            &n.to_string(),
+            &format!("Site {n}"),
+        ]);
+    }
+    // Acme's second practice (3), seen by a technician limited to it.
+    admin(&[
+        "admin",
+        "practice",
+        "--partner",
+        "1",
+        "Acme's other practice",
+    ]);
+    for (email, role, extra) in [
+        ("tech@1.example", "partner_technician", vec![]),
+        (
+            "tech-p3@1.example",
+            "partner_technician",
+            vec!["--practice", "3"],
+        ),
+        (
+            "viewer@1.example",
+            "practice_viewer",
+            vec!["--practice", "1"],
+        ),
+        ("auditor@1.example", "auditor", vec!["--expires-days", "30"]),
+    ] {
+        let mut args = vec![
+            "admin",
+            "user",
+            "--partner",
+            "1",
+            "--email",
+            email,
+            "--role",
+            role,
+            "--password-file",
+            "pw",
+        ];
+        args.extend(extra);
+        admin(&args);
+    }
+    // Each partner's appliance has reported an escalated incident 7 (same id, other appliance);
+    // Acme's incident 8 is acknowledged already.
+    for (appliance, partner, site) in [(1, 1, 1), (2, 2, 2)] {
+        sql(
+            &pg,
+            &format!(
+                "INSERT INTO appliances (partner_id, site_id, appliance_key, cert_sha256, certificate)
+                 VALUES ({partner}, {site}, 'osiris-appliance/box{appliance}+00000000+AQ==', decode(repeat('{appliance}{appliance}', 32), 'hex'), '\\x00')"
+            ),
+        );
+        sql(
+            &pg,
+            &format!(
+                "INSERT INTO incidents (appliance_id, incident_id, opened_at, device, check_id, severity, phase, updated_at, occurrences, flapping, acknowledged)
+                 VALUES ({appliance}, 7, to_timestamp(1764000000), 'FRONTDESK-{appliance}', 'WIN-BITLOCKER-001', 'high', 'escalated', to_timestamp(1764000060), 2, false, false)"
+            ),
+        );
+    }
+    sql(
+        &pg,
+        "INSERT INTO incidents (appliance_id, incident_id, opened_at, device, check_id, severity, phase, updated_at, occurrences, flapping, acknowledged)
+         VALUES (1, 8, to_timestamp(1764000100), 'FRONTDESK-1', 'WIN-SCREENLOCK-001', 'medium', 'open', to_timestamp(1764000100), 1, false, true)",
+    );
+    let (_server, port) = start(dir, &url);
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(async {
+        let mut a = User::new(port);
+        a.enrol("admin@1.example", PW).await;
+        // The site's incident list gives what names the incident.
+        let listed = a.get("/v1/sites/1/incidents").await;
+        let escalated = &listed.body[0];
+        assert_eq!(
+            (escalated["incident_id"].as_i64(), escalated["opened_unix"].as_i64()),
+            (Some(7), Some(1_764_000_000)),
+            "{}",
+            listed.body
+        );
+        let incident = "/v1/incidents/1/7/1764000000";
+        let actions = format!("{incident}/actions");
+        let detail = a.get(incident).await;
+        assert_eq!(detail.status, 200, "{}", detail.body);
+        assert_eq!(
+            (
+                detail.body["site_name"].as_str(),
+                detail.body["practice"].as_str(),
+                detail.body["incident"]["device"].as_str(),
+                detail.body["actions"].as_array().map(Vec::len),
+                &detail.body["assignee"],
+            ),
+            (
+                Some("Site 1"),
+                Some("Practice 1"),
+                Some("FRONTDESK-1"),
+                Some(0),
+                &serde_json::Value::Null
+            )
+        );
+
+        // Acknowledge once (a second one waits already), assign, comment.
+        let ack = a.post(&actions, serde_json::json!({"action": "acknowledge"})).await;
+        assert_eq!((ack.status, ack.body["status"].as_str()), (202, Some("waiting")));
+        let again = a.post(&actions, serde_json::json!({"action": "acknowledge"})).await;
+        assert_eq!(
+            (again.status, again.body["error"].as_str()),
+            (409, Some("an acknowledgement of this incident already waits for the appliance"))
+        );
+        let done = a
+            .post(
+                "/v1/incidents/1/8/1764000100/actions",
+                serde_json::json!({"action": "acknowledge"}),
+            )
+            .await;
+        assert_eq!(
+            (done.status, done.body["error"].as_str()),
+            (409, Some("this incident is already acknowledged on the appliance"))
+        );
+        let assigned = a
+            .post(&actions, serde_json::json!({"action": "assign", "to": " TECH@1.example "}))
+            .await;
+        assert_eq!(assigned.status, 202, "{}", assigned.body);
+        let typed = "  <script>alert('owned')</script>\r\nsecond line\n ";
+        let commented = a
+            .post(&actions, serde_json::json!({"action": "comment", "text": typed}))
+            .await;
+        assert_eq!(commented.status, 202, "{}", commented.body);
+        let stored = "<script>alert('owned')</script>\nsecond line";
+        assert_eq!(
+            sql(&pg, "SELECT text FROM incident_actions WHERE kind = 'comment'"),
+            stored,
+            "stored as typed (trimmed, line breaks as \\n): escaping is the page's job"
+        );
+
+        // Refused with words.
+        let long = "x".repeat(2001);
+        for (body, status, words) in [
+            (
+                serde_json::json!({"action": "assign", "to": "viewer@1.example"}),
+                400,
+                "`viewer@1.example` is not one of your partner administrators or technicians; assign the incident to one of them",
+            ),
+            (
+                serde_json::json!({"action": "assign", "to": "admin@2.example"}),
+                400,
+                "`admin@2.example` is not one of your partner administrators or technicians; assign the incident to one of them",
+            ),
+            (
+                serde_json::json!({"action": "assign", "to": "tech-p3@1.example"}),
+                400,
+                "`tech-p3@1.example` sees only another practice; assign the incident to someone who sees this site",
+            ),
+            (
+                serde_json::json!({"action": "assign", "to": "  "}),
+                400,
+                "assign needs `to`: the e-mail address of one of your partner administrators or technicians",
+            ),
+            (
+                serde_json::json!({"action": "comment", "text": " \n "}),
+                400,
+                "the comment is empty",
+            ),
+            (
+                serde_json::json!({"action": "comment", "text": long}),
+                400,
+                "the comment has 2001 characters; at most 2000",
+            ),
+            (
+                serde_json::json!({"action": "comment", "text": "ring\u{7}ring"}),
+                400,
+                "the comment holds a control character (U+0007); only line breaks may be in it",
+            ),
+        ] {
+            let refused = a.post(&actions, body.clone()).await;
+            assert_eq!(
+                (refused.status, refused.body["error"].as_str()),
+                (status, Some(words)),
+                "{body}"
+            );
+        }
+        for body in [
+            serde_json::json!({"action": "acknowledge", "by": "someone else"}),
+            serde_json::json!({"action": "delete"}),
+            serde_json::json!({"action": "comment"}),
+        ] {
+            assert_eq!(a.post(&actions, body.clone()).await.status, 422, "{body}");
+        }
+        assert_eq!(
+            a.get("/v1/incidents/1/7/1764000001").await.status,
+            404,
+            "another opening time is another incident"
+        );
+
+        // The page's view: oldest first, who did what, all waiting for the appliance.
+        let mut tech = User::new(port);
+        tech.enrol("tech@1.example", PW).await;
+        let detail = tech.get(incident).await;
+        assert_eq!(detail.status, 200);
+        let rows: Vec<(String, String, serde_json::Value, serde_json::Value)> = detail.body
+            ["actions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|row| {
+                (
+                    row["kind"].as_str().unwrap().to_owned(),
+                    row["by"].as_str().unwrap().to_owned(),
+                    row["sealed_seq"].clone(),
+                    row["delivered_at"].clone(),
+                )
+            })
+            .collect();
+        let waiting = serde_json::Value::Null;
+        assert_eq!(
+            rows,
+            [
+                ("acknowledge".into(), "admin@1.example".into(), waiting.clone(), waiting.clone()),
+                ("assign".into(), "admin@1.example".into(), waiting.clone(), waiting.clone()),
+                ("comment".into(), "admin@1.example".into(), waiting.clone(), waiting.clone()),
+            ]
+        );
+        assert_eq!(detail.body["assignee"], "tech@1.example");
+        assert_eq!(detail.body["actions"][2]["text"], stored);
+        // A technician acts too.
+        assert_eq!(
+            tech.post(&actions, serde_json::json!({"action": "comment", "text": "on it"}))
+                .await
+                .status,
+            202
+        );
+
+        // Roles: a practice viewer reads, an auditor does not see operations, neither acts.
+        let mut viewer = User::new(port);
+        assert_eq!(viewer.login("viewer@1.example", PW, None).await.status, 200);
+        assert_eq!(viewer.get(incident).await.status, 200);
+        let mut auditor = User::new(port);
+        assert_eq!(auditor.login("auditor@1.example", PW, None).await.status, 200);
+        assert_eq!(auditor.get(incident).await.status, 403);
+        for user in [&mut viewer, &mut auditor] {
+            let refused = user
+                .post(&actions, serde_json::json!({"action": "comment", "text": "hi"}))
+                .await;
+            assert_eq!(
+                (refused.status, refused.body["error"].as_str()),
+                (403, Some("your role does not allow this"))
+            );
+        }
+        // Another partner's administrator: A's incident is not found, and B's own is B's.
+        let mut b = User::new(port);
+        b.enrol("admin@2.example", PW).await;
+        assert_eq!(b.get(incident).await.status, 404);
+        assert_eq!(
+            b.post(&actions, serde_json::json!({"action": "acknowledge"})).await.status,
+            404
+        );
+        let own = b.get("/v1/incidents/2/7/1764000000").await;
+        assert_eq!(
+            (own.status, own.body["incident"]["device"].as_str()),
+            (200, Some("FRONTDESK-2"))
+        );
+        assert!(!own.body.to_string().contains("admin@1.example"), "{}", own.body);
+
+        // The audit log has every action, not the comment's text.
+        let audit = a.get("/v1/audit").await.body.to_string();
+        for action in ["incident.acknowledge", "incident.assign", "incident.comment"] {
+            assert!(audit.contains(action), "{action}: {audit}");
+        }
+        assert!(!audit.contains("owned"), "{audit}");
+    });
+    assert_eq!(
+        sql(
+            &pg,
+            "SELECT partner_id || ' ' || kind || ' ' || coalesce(assignee_user::text, '-') FROM incident_actions ORDER BY id"
+        ),
+        "1 acknowledge -\n1 assign 3\n1 comment -\n1 comment -"
+    );
+
+    // The people an incident can be assigned to: the partner's administrators and technicians.
+    runtime.block_on(async {
+        let pool = sqlx::PgPool::connect(&url).await.unwrap();
+        let scope = |role, practice_id| central::scope::Scope {
+            user_id: 1,
+            partner_id: 1,
+            practice_id,
+            role,
+        };
+        use central::scope::Role;
+        assert_eq!(
+            central::scope::partner_people(&pool, &scope(Role::PartnerTechnician, None))
+                .await
+                .unwrap(),
+            ["admin@1.example", "tech-p3@1.example", "tech@1.example"]
+        );
+        assert_eq!(
+            central::scope::partner_people(&pool, &scope(Role::PartnerTechnician, Some(1)))
+                .await
+                .unwrap(),
+            ["admin@1.example", "tech@1.example"]
+        );
+        assert!(matches!(
+            central::scope::partner_people(&pool, &scope(Role::PracticeViewer, Some(1))).await,
+            Err(central::scope::ScopeError::Forbidden)
+        ));
+    });
 }

@@ -1,7 +1,8 @@
 //! The link to the partner's Central Command (`[central]`): a background task that asks to be
 //! claimed with the console's claim code, then pushes the newest signed checkpoint (keeping the
 //! witness's cosignatures in the store), device summaries, incidents, the healing log and the
-//! update state (docs/CENTRAL-PROTOCOL.md lists every field). Outbound HTTPS only.
+//! update state (docs/CENTRAL-PROTOCOL.md lists every field), and seals what partner users did
+//! about its incidents there (`central_actions`). Outbound HTTPS only.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -213,6 +214,13 @@ impl Appliance for ThisAppliance<'_> {
         // Escalations waiting for a channel may go out now.
         self.shared.notifier.notify_one();
         Ok(())
+    }
+
+    async fn operator_actions(
+        &self,
+        actions: Vec<link_proto::OperatorAction>,
+    ) -> Result<Vec<link_proto::SealedAction>, String> {
+        crate::central_actions::seal(self.shared, actions).await
     }
 
     async fn update_state(&self) -> Result<link_proto::UpdateSummary, String> {

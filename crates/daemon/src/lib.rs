@@ -10,11 +10,13 @@
 //! Modules: `shared` (what the components share, split by owner), `derive` (pure result →
 //! state translations), `schedule` (pure timing), `state` (persisted state), `cycles` (one run
 //! of each cycle), `notify` (L3 delivery), `api` (the socket, its routes and handlers), `setup`
-//! (first-boot wizard), `pin` (the console PIN and unlock tokens), `host` (box health), `systemd` (sd_notify), `metrics` (optional
-//! Prometheus text).
+//! (first-boot wizard), `pin` (the console PIN and unlock tokens), `central` and
+//! `central_actions` (the link to Central Command and the partner users' incident actions),
+//! `host` (box health), `systemd` (sd_notify), `metrics` (optional Prometheus text).
 
 mod api;
 mod central;
+mod central_actions;
 mod claim;
 mod cycles;
 mod derive;

@@ -314,13 +314,16 @@ pub struct DeliveryAttempt {
 pub const KIND_OPERATOR_ACTION: &str = "operator_action";
 
 /// Body of an `operator_action` bundle: healing paused or resumed, a maintenance window added,
-/// an incident acknowledged, an export written.
+/// an incident acknowledged, an export written; or a partner user's action on an incident at
+/// Central Command (`details.source = "central_command"`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct OperatorActionBody {
-    /// `pause_healing`, `resume_healing`, `maintenance`, `acknowledge`, `export`, `setup`.
+    /// `pause_healing`, `resume_healing`, `maintenance`, `acknowledge`, `export`, `setup`; from
+    /// Central Command also `assign` and `comment`.
     pub action: String,
-    /// Who, as they gave it (console user name, `osiris` CLI user): a claim, not proof.
+    /// Who, as they gave it (console user name, `osiris` CLI user): a claim, not proof. From
+    /// Central Command: the partner user's e-mail address as Central Command authenticated it.
     pub by: String,
     pub reason: String,
     /// Action-specific details (window bounds, incident id, export path).

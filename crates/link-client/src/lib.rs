@@ -2,9 +2,11 @@
 //! a time, it enrolls with the claim proof, collects the certificate once a partner has claimed
 //! the appliance, and pushes over mutual TLS the newest checkpoint (keeping the witness's
 //! cosignature), device summaries, incidents, the healing log and the update state, each only
-//! when it changed. Its state survives restarts in `<dir>/state.json` and `<dir>/tls.key` (0600).
-//! What it needs of the appliance (its evidence key, checkpoints, proofs, somewhere to keep
-//! cosignatures) comes through the [`Appliance`] trait.
+//! when it changed; it has the appliance seal what partner users did about its incidents and
+//! reports as which bundles. Its state survives restarts in `<dir>/state.json` and
+//! `<dir>/tls.key` (0600). What it needs of the appliance (its evidence key, checkpoints, proofs,
+//! somewhere to keep cosignatures, a way to seal operator actions) comes through the
+//! [`Appliance`] trait.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -78,6 +80,15 @@ pub trait Appliance {
         &self,
         channels: Vec<PartnerChannel>,
     ) -> impl Future<Output = Result<(), String>> + Send;
+    /// Seals what partner users did about incidents at Central Command (each already checked
+    /// with [`link_proto::OperatorAction::problem`]) as operator-action evidence, in order, and
+    /// applies an acknowledgement to the incident. Each id is sealed once: an action handed out
+    /// again is answered from the appliance's record. Returns the sealed ones with their
+    /// bundles' sequence numbers.
+    fn operator_actions(
+        &self,
+        actions: Vec<link_proto::OperatorAction>,
+    ) -> impl Future<Output = Result<Vec<link_proto::SealedAction>, String>> + Send;
 }
 
 /// One of the partner's escalation channels, its secret opened.
@@ -483,15 +494,20 @@ impl Link {
     }
 
     /// One step: enroll, collect the certificate, or push what changed (the newest checkpoint,
-    /// the device snapshot, incidents, healing-log entries, the update state). Returns where the
-    /// link stands; an error means the item that failed is to be retried on a later step (what
-    /// was taken before it stays taken).
+    /// the device snapshot, incidents, healing-log entries, the update state), seal the partner
+    /// users' operator actions, deliver asked-for kits, and take the partner's channels and
+    /// release offer. Returns where the link stands; an error means the item that failed is to be
+    /// retried on a later step (what was taken before it stays taken).
     pub async fn step(&mut self, appliance: &impl Appliance) -> Result<LinkStatus, LinkError> {
         if self.state.appliance_id.is_none() {
             return self.enroll_or_pickup(appliance).await;
         }
         let status = self.push_checkpoint(appliance).await?;
         self.push_devices(appliance).await?;
+        // Before the incidents, so an acknowledgement sealed now goes out with this step's
+        // incidents; a failure here does not hold back the rest of the step and is reported
+        // at its end.
+        let actions = self.take_operator_actions(appliance).await;
         self.push_incidents(appliance).await?;
         self.push_healing(appliance).await?;
         self.push_update(appliance).await?;
@@ -500,7 +516,98 @@ impl Link {
         // offers, and that must not keep its partner's escalation channels away.
         self.take_channels(appliance).await?;
         self.take_manifest_offer(appliance).await?;
+        actions?;
         Ok(status)
+    }
+
+    /// Asks for what partner users did about this appliance's incidents, has the appliance seal
+    /// each (once: it answers a repeat from its record), and reports which bundles seal them.
+    /// An action that is not one is not sealed (and stays waiting at Central Command).
+    async fn take_operator_actions(&mut self, appliance: &impl Appliance) -> Result<(), LinkError> {
+        let offered = match self
+            .post::<_, link_proto::OperatorActions>(
+                "the operator actions",
+                link_proto::path::OPERATOR_ACTIONS,
+                &serde_json::json!({}),
+                true,
+            )
+            .await?
+        {
+            Ok((_, offered)) => offered.actions,
+            Err((404, _)) => {
+                // A Central Command from before operator actions: nothing to take.
+                tracing::debug!("Central Command hands out no operator actions.");
+                return Ok(());
+            }
+            Err((status, error)) => {
+                return Err(LinkError::Refused {
+                    what: "the operator actions",
+                    status,
+                    message: error.error,
+                });
+            }
+        };
+        if offered.len() > link_proto::MAX_OPERATOR_ACTIONS {
+            return Err(LinkError::Local(format!(
+                "Central Command handed out {} operator actions at once; at most {}",
+                offered.len(),
+                link_proto::MAX_OPERATOR_ACTIONS
+            )));
+        }
+        let mut usable: Vec<link_proto::OperatorAction> = Vec::with_capacity(offered.len());
+        for action in offered {
+            if usable.iter().any(|taken| taken.id == action.id) {
+                continue;
+            }
+            match action.problem() {
+                None => usable.push(action),
+                Some(problem) => tracing::warn!(
+                    action_id = action.id,
+                    %problem,
+                    "Central Command handed out an operator action that is not one; it is not sealed."
+                ),
+            }
+        }
+        if usable.is_empty() {
+            return Ok(());
+        }
+        let mut sealed = appliance
+            .operator_actions(usable.clone())
+            .await
+            .map_err(LinkError::Local)?;
+        if let Some(problem) = sealed.iter().find_map(link_proto::SealedAction::problem) {
+            return Err(LinkError::Local(problem));
+        }
+        // Report only what was asked for, each once.
+        let mut reported = std::collections::BTreeSet::new();
+        sealed.retain(|s| usable.iter().any(|a| a.id == s.id) && reported.insert(s.id));
+        if sealed.is_empty() {
+            return Ok(());
+        }
+        let report = link_proto::SealedActions { sealed };
+        match self
+            .post::<_, link_proto::SealedAnswer>(
+                "the sealed operator actions",
+                link_proto::path::OPERATOR_ACTIONS_SEALED,
+                &report,
+                true,
+            )
+            .await?
+        {
+            Ok((_, answer)) => {
+                tracing::info!(
+                    sealed = report.sealed.len(),
+                    recorded = answer.recorded,
+                    "Operator actions from Central Command are sealed as evidence."
+                );
+                Ok(())
+            }
+            Err((status, error)) => Err(LinkError::Refused {
+                what: "the sealed operator actions",
+                status,
+                message: error.error,
+            }),
+        }
     }
 
     /// Asks for the partner's escalation channels, opens their secrets (sealed to this

@@ -29,6 +29,12 @@ pub mod path {
     /// `POST` [`super::ChannelsRequest`] → [`super::ChannelsOffer`] (mutual TLS): the partner's
     /// escalation channels, their secrets sealed to the appliance.
     pub const CHANNELS: &str = "/v1/link/channels";
+    /// `POST {}` → [`super::OperatorActions`] (mutual TLS): what partner users did about this
+    /// appliance's incidents and the appliance has not reported sealed yet.
+    pub const OPERATOR_ACTIONS: &str = "/v1/link/operator-actions";
+    /// `POST` [`super::SealedActions`] → [`super::SealedAnswer`] (mutual TLS): which of them the
+    /// appliance sealed, as which evidence bundle.
+    pub const OPERATOR_ACTIONS_SEALED: &str = "/v1/link/operator-actions/sealed";
 }
 
 /// Where the kit answering request `id` is uploaded.
@@ -202,6 +208,184 @@ pub struct KitUploadResponse {
     pub status: String,
     /// What is wrong, when refused (at most 20).
     pub problems: Vec<String>,
+}
+
+/// What a partner user can do about an incident at Central Command.
+pub const OPERATOR_ACTION_KINDS: [&str; 3] = ["acknowledge", "assign", "comment"];
+
+/// The most operator actions one answer or one report carries.
+pub const MAX_OPERATOR_ACTIONS: usize = 50;
+
+/// The longest comment, in characters.
+pub const MAX_COMMENT_CHARS: usize = 2000;
+
+/// The operator actions waiting for this appliance, oldest first.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OperatorActions {
+    /// At most [`MAX_OPERATOR_ACTIONS`]; the rest come at the next step.
+    pub actions: Vec<OperatorAction>,
+}
+
+/// One thing a partner user did about one of this appliance's incidents, for the appliance to
+/// seal as an `operator_action` bundle (and, for `acknowledge`, to acknowledge the incident).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OperatorAction {
+    /// Central Command's id of the action (positive, increasing): the appliance seals each id
+    /// once.
+    pub id: i64,
+    /// The appliance's incident id…
+    pub incident: u64,
+    /// …and its opening time (POSIX seconds): together they name the incident.
+    pub opened_at: i64,
+    /// One of [`OPERATOR_ACTION_KINDS`].
+    pub kind: String,
+    /// The partner user's e-mail address, as Central Command authenticated them.
+    pub by: String,
+    /// For `assign`: the e-mail address of the partner user now in charge; else `null`.
+    pub assignee: Option<String>,
+    /// For `comment`: the comment ([`comment_problem`] says what a comment may be); else `null`.
+    pub text: Option<String>,
+    /// When the user did it at Central Command (POSIX seconds).
+    pub at: i64,
+}
+
+impl OperatorAction {
+    /// What is wrong with it, if anything: both sides refuse an action that is not one.
+    pub fn problem(&self) -> Option<String> {
+        let id = self.id;
+        if id < 1 {
+            return Some(format!("operator action {id}: ids are positive"));
+        }
+        if i64::try_from(self.incident).is_err() || !is_plausible_time(self.opened_at) {
+            return Some(format!(
+                "operator action {id}: the incident's id or opening time is out of range"
+            ));
+        }
+        if !is_plausible_time(self.at) {
+            return Some(format!("operator action {id}: its time is out of range"));
+        }
+        if !is_email(&self.by) {
+            return Some(format!(
+                "operator action {id}: by `{}` is not an e-mail address",
+                shown(&self.by)
+            ));
+        }
+        match (self.kind.as_str(), &self.assignee, &self.text) {
+            ("acknowledge", None, None) => None,
+            ("assign", Some(assignee), None) if is_email(assignee) => None,
+            ("assign", Some(assignee), None) => Some(format!(
+                "operator action {id}: assignee `{}` is not an e-mail address",
+                shown(assignee)
+            )),
+            ("comment", None, Some(text)) => {
+                comment_problem(text).map(|problem| format!("operator action {id}: {problem}"))
+            }
+            ("acknowledge" | "assign" | "comment", _, _) => Some(format!(
+                "operator action {id}: an acknowledge carries neither assignee nor text, an assign only an assignee, a comment only a text"
+            )),
+            (other, _, _) => Some(format!(
+                "operator action {id}: unknown kind `{}` (acknowledge, assign or comment)",
+                shown(other)
+            )),
+        }
+    }
+}
+
+/// The appliance's report of the operator actions it sealed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SealedActions {
+    /// At most [`MAX_OPERATOR_ACTIONS`], each id once.
+    pub sealed: Vec<SealedAction>,
+}
+
+/// One operator action the appliance sealed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SealedAction {
+    /// The action's id ([`OperatorAction::id`]).
+    pub id: i64,
+    /// The sequence number of the `operator_action` bundle that records it in the appliance's
+    /// evidence log.
+    pub seq: u64,
+    /// When it was sealed (POSIX seconds, the bundle's time).
+    pub at: i64,
+}
+
+impl SealedAction {
+    /// What is wrong with it, if anything.
+    pub fn problem(&self) -> Option<String> {
+        if self.id < 1 || i64::try_from(self.seq).is_err() || !is_plausible_time(self.at) {
+            Some(format!(
+                "sealed action {}: its id, sequence number or time is out of range",
+                self.id
+            ))
+        } else {
+            None
+        }
+    }
+}
+
+/// Central Command's answer to a [`SealedActions`] report.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SealedAnswer {
+    /// How many were recorded now (an action reported before keeps its first report).
+    pub recorded: u32,
+}
+
+/// A comment as it is kept: surrounding white space trimmed and `\r\n` line breaks made `\n`.
+/// [`comment_problem`] then judges it.
+pub fn normalize_comment(text: &str) -> String {
+    text.replace("\r\n", "\n").trim().to_owned()
+}
+
+/// What is wrong with a (normalised) comment, if anything: 1 to [`MAX_COMMENT_CHARS`]
+/// characters, no control characters but line breaks (`\n`), no white space around it.
+pub fn comment_problem(text: &str) -> Option<String> {
+    let chars = text.chars().count();
+    if text.trim().is_empty() {
+        Some("the comment is empty".to_owned())
+    } else if chars > MAX_COMMENT_CHARS {
+        Some(format!(
+            "the comment has {chars} characters; at most {MAX_COMMENT_CHARS}"
+        ))
+    } else if let Some(c) = text.chars().find(|c| c.is_control() && *c != '\n') {
+        Some(format!(
+            "the comment holds a control character (U+{:04X}); only line breaks may be in it",
+            u32::from(c)
+        ))
+    } else if text.trim() != text {
+        Some("the comment has white space around it".to_owned())
+    } else {
+        None
+    }
+}
+
+/// Whether `text` looks like a user's e-mail address as Central Command keeps them: 3–254
+/// characters, one `@` with something on both sides, no white space or control characters.
+pub fn is_email(text: &str) -> bool {
+    (3..=254).contains(&text.len())
+        && text.split_once('@').is_some_and(|(local, domain)| {
+            !local.is_empty() && !domain.is_empty() && !domain.contains('@')
+        })
+        && !text.chars().any(|c| c.is_whitespace() || c.is_control())
+}
+
+/// A plausible POSIX time: 2000-01-01 up to year 2200.
+fn is_plausible_time(t: i64) -> bool {
+    (946_684_800..7_258_118_400).contains(&t)
+}
+
+/// Text as shown in an error: at most 80 characters, control characters escaped.
+fn shown(text: &str) -> String {
+    text.chars()
+        .take(80)
+        .collect::<String>()
+        .escape_debug()
+        .to_string()
 }
 
 /// Crockford's base-32 digits, as the console shows them.
@@ -730,5 +914,107 @@ mod tests {
             serde_json::from_str::<PushRequest>(r#"{"seq":1,"item":{"kind":"patient_list"}}"#)
                 .is_err()
         );
+    }
+
+    fn action(kind: &str, assignee: Option<&str>, text: Option<&str>) -> OperatorAction {
+        OperatorAction {
+            id: 12,
+            incident: 7,
+            opened_at: 1_764_000_000,
+            kind: kind.into(),
+            by: "tech@acme.example".into(),
+            assignee: assignee.map(str::to_owned),
+            text: text.map(str::to_owned),
+            at: 1_764_000_100,
+        }
+    }
+
+    #[test]
+    fn operator_actions_are_judged_by_their_kind() {
+        assert_eq!(action("acknowledge", None, None).problem(), None);
+        assert_eq!(
+            action("assign", Some("admin@acme.example"), None).problem(),
+            None
+        );
+        assert_eq!(
+            action("comment", None, Some("<script>alert(1)</script>\nline two")).problem(),
+            None,
+            "markup is text: escaping is the page's job"
+        );
+        for (bad, want) in [
+            (
+                action("assign", Some("not an address"), None),
+                "assignee `not an address` is not an e-mail address",
+            ),
+            (
+                action("acknowledge", None, Some("why")),
+                "an acknowledge carries neither assignee nor text",
+            ),
+            (
+                action("comment", None, Some("beep\u{7}")),
+                "control character (U+0007)",
+            ),
+            (action("delete", None, None), "unknown kind `delete`"),
+            (
+                OperatorAction {
+                    by: "tech\n@acme.example".into(),
+                    ..action("acknowledge", None, None)
+                },
+                "by `tech\\n@acme.example` is not an e-mail address",
+            ),
+            (
+                OperatorAction {
+                    opened_at: 12,
+                    ..action("acknowledge", None, None)
+                },
+                "opening time is out of range",
+            ),
+            (
+                OperatorAction {
+                    id: 0,
+                    ..action("acknowledge", None, None)
+                },
+                "ids are positive",
+            ),
+        ] {
+            let problem = bad.problem().expect(want);
+            assert!(problem.contains(want), "{problem}");
+        }
+        let sealed = SealedAction {
+            id: 12,
+            seq: 40,
+            at: 1_764_000_200,
+        };
+        assert_eq!(sealed.problem(), None);
+        assert!(
+            SealedAction {
+                seq: u64::MAX,
+                ..sealed
+            }
+            .problem()
+            .is_some()
+        );
+        assert!(SealedAction { at: 0, ..sealed }.problem().is_some());
+    }
+
+    #[test]
+    fn comments_are_trimmed_line_breaks_kept_and_bounded() {
+        assert_eq!(normalize_comment("  one\r\ntwo\n "), "one\ntwo");
+        assert_eq!(comment_problem("one\ntwo"), None);
+        assert_eq!(
+            comment_problem(&normalize_comment(" \n\t ")).as_deref(),
+            Some("the comment is empty")
+        );
+        assert_eq!(comment_problem(&"é".repeat(MAX_COMMENT_CHARS)), None);
+        assert_eq!(
+            comment_problem(&"x".repeat(MAX_COMMENT_CHARS + 1)).as_deref(),
+            Some("the comment has 2001 characters; at most 2000")
+        );
+        assert!(
+            comment_problem("a\rb")
+                .unwrap()
+                .contains("control character (U+000D)")
+        );
+        assert!(comment_problem(" padded").is_some());
     }
 }

@@ -46,17 +46,26 @@ fn timeline(detail: &IncidentDetail, now: i64) -> Markup {
                 .unwrap_or_default();
             let from = change["from"].as_str().unwrap_or("?").to_owned();
             let to = change["to"].as_str().unwrap_or("?").to_owned();
-            lines.push((at, html! { "The appliance moved it from " (from) " to " strong { (to) } }));
+            lines.push((
+                at,
+                html! { "The appliance moved it from " (from) " to " strong { (to) } },
+            ));
         }
     }
     for action in &detail.actions {
         let what = match action.kind.as_str() {
             "acknowledge" => html! { (action.by) " acknowledged it" },
-            "assign" => html! { (action.by) " assigned it to " strong { (action.assignee.as_deref().unwrap_or("?")) } },
-            _ => html! { (action.by) " commented: " q .comment { (action.text.as_deref().unwrap_or_default()) } },
+            "assign" => {
+                html! { (action.by) " assigned it to " strong { (action.assignee.as_deref().unwrap_or("?")) } }
+            }
+            _ => {
+                html! { (action.by) " commented: " q .comment { (action.text.as_deref().unwrap_or_default()) } }
+            }
         };
         let sealed = match (action.sealed_seq, &action.sealed_at) {
-            (Some(seq), _) => html! { span .good .sealed { " — sealed on the appliance as bundle #" (seq) } },
+            (Some(seq), _) => {
+                html! { span .good .sealed { " — sealed on the appliance as bundle #" (seq) } }
+            }
             _ => html! { span .muted .waiting { " — waiting for the appliance" } },
         };
         lines.push((action.at.clone(), html! { (what) (sealed) }));

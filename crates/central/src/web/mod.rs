@@ -9,6 +9,7 @@ pub mod chart;
 mod claim;
 mod device;
 mod fleet;
+mod incident;
 mod overview;
 mod site;
 mod users;
@@ -53,6 +54,11 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("POST", "/claim"),
     ("GET", "/sites/{site}"),
     ("GET", "/devices/{appliance}/{device}"),
+    ("GET", "/incidents/{appliance}/{incident}/{opened}"),
+    (
+        "POST",
+        "/incidents/{appliance}/{incident}/{opened}/acknowledge",
+    ),
     ("GET", "/fleet"),
     ("POST", "/fleet/releases/{release}/rollout"),
     ("GET", "/users"),
@@ -85,6 +91,14 @@ pub fn router(state: WebState) -> Router {
         .route("/claim", get(claim::page).post(claim::claim))
         .route("/sites/{site}", get(site::page))
         .route("/devices/{appliance}/{device}", get(device::page))
+        .route(
+            "/incidents/{appliance}/{incident}/{opened}",
+            get(incident::page),
+        )
+        .route(
+            "/incidents/{appliance}/{incident}/{opened}/{action}",
+            axum::routing::post(incident::act),
+        )
         .route("/fleet", get(fleet::page))
         .route(
             "/fleet/releases/{release}/rollout",

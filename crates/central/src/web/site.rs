@@ -78,14 +78,9 @@ pub(super) fn device_url(appliance_id: i64, name: &str) -> String {
 }
 
 pub(super) fn incident_url(incident: &IncidentRow) -> String {
-    let opened = time::OffsetDateTime::parse(
-        &incident.opened_at,
-        &time::format_description::well_known::Rfc3339,
-    )
-    .map_or(0, |t| t.unix_timestamp());
     format!(
-        "/incidents/{}/{}/{opened}",
-        incident.appliance_id, incident.incident_id
+        "/incidents/{}/{}/{}",
+        incident.appliance_id, incident.incident_id, incident.opened_unix
     )
 }
 

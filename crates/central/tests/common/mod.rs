@@ -10,6 +10,8 @@ use std::time::{Duration, Instant};
 
 use rcgen::{CertificateParams, IsCa, Issuer, KeyPair, PKCS_ED25519};
 
+pub(crate) mod user;
+
 pub(crate) const CODE: &str = "7K3M-9Q2X-ABCD";
 
 pub(crate) fn central(dir: &Path, url: &str, args: &[&str]) -> Output {
@@ -61,6 +63,34 @@ pub(crate) fn server_tls(dir: &Path) -> String {
     std::fs::write(dir.join("server.pem"), leaf.pem()).unwrap();
     write_private(&dir.join("server.key"), &leaf_key.serialize_pem());
     ca_cert.pem()
+}
+
+/// An HTTPS client trusting the test server CA, with an optional client identity (PEM cert, PEM key).
+pub(crate) fn https_client(server_ca: &str, identity: Option<(&str, &str)>) -> reqwest::Client {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let mut roots = rustls::RootCertStore::empty();
+    roots.add(pem_cert(server_ca)).unwrap();
+    let builder = rustls::ClientConfig::builder().with_root_certificates(roots);
+    let config = match identity {
+        Some((cert, key)) => {
+            use rustls::pki_types::pem::PemObject;
+            let key = rustls::pki_types::PrivateKeyDer::from_pem_slice(key.as_bytes()).unwrap();
+            builder
+                .with_client_auth_cert(vec![pem_cert(cert)], key)
+                .unwrap()
+        }
+        None => builder.with_no_client_auth(),
+    };
+    reqwest::Client::builder()
+        .tls_backend_preconfigured(config)
+        .timeout(Duration::from_secs(20))
+        .build()
+        .unwrap()
+}
+
+pub(crate) fn pem_cert(pem: &str) -> rustls::pki_types::CertificateDer<'static> {
+    use rustls::pki_types::pem::PemObject;
+    rustls::pki_types::CertificateDer::from_pem_slice(pem.as_bytes()).unwrap()
 }
 
 pub(crate) fn write_private(path: &Path, text: &str) {
