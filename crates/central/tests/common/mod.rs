@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 
 use rcgen::{CertificateParams, IsCa, Issuer, KeyPair, PKCS_ED25519};
 
+pub(crate) mod appliance;
 pub(crate) mod user;
 
 pub(crate) const CODE: &str = "7K3M-9Q2X-ABCD";
