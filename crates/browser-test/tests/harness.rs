@@ -485,6 +485,74 @@ async fn no_process_outlives_the_browser() {
     assert!(!home.exists(), "{} was not removed", home.display());
 }
 
+/// Runs [`browser_gate`] in child processes with parts of the browser missing: under
+/// `OSIRIS_REQUIRE_ROOT=1` (as in `scripts/test`) the test fails and says to run
+/// `scripts/setup`; without it, the test skips loudly.
+#[test]
+fn a_missing_browser_fails_under_require_root() {
+    let missing = std::env::temp_dir().join("osiris-no-such-file/axe.min.js");
+    let out = std::process::Command::new(std::env::current_exe().unwrap())
+        .args(["--exact", "browser_gate", "--nocapture"])
+        .env("OSIRIS_AXE_JS", &missing)
+        .env("OSIRIS_REQUIRE_ROOT", "1")
+        .env_remove("CI")
+        .output()
+        .unwrap();
+    let output = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(!out.status.success(), "{output}");
+    assert!(
+        output.contains("browser_gate needs a browser: axe-core is not installed")
+            && output.contains(&missing.display().to_string())
+            && output.contains("run scripts/setup"),
+        "{output}"
+    );
+
+    let out = std::process::Command::new(std::env::current_exe().unwrap())
+        .args(["--exact", "browser_gate", "--nocapture"])
+        .env("OSIRIS_CHROMEDRIVER", "/nonexistent/chromedriver")
+        .env_remove("OSIRIS_REQUIRE_ROOT")
+        .env_remove("CI")
+        .output()
+        .unwrap();
+    let output = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(out.status.success(), "{output}");
+    assert!(
+        output.contains("SKIPPED browser_gate needs a browser: chromedriver is not installed"),
+        "{output}"
+    );
+}
+
+/// The gate agrees with what is installed: when it says yes, a browser starts and axe runs;
+/// when it says no, starting a browser or running axe fails and says to run `scripts/setup`.
+/// [`a_missing_browser_fails_under_require_root`] runs it with parts missing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn browser_gate() {
+    let ready = require_browser("browser_gate");
+    let res = match Browser::start(320, 240).await {
+        Ok(browser) => browser.axe().await.map(drop),
+        Err(err) => Err(err),
+    };
+    match res {
+        Ok(()) => assert!(ready),
+        Err(err) => {
+            assert!(!ready, "{err}");
+            assert!(
+                matches!(err, Error::NotInstalled { .. })
+                    && err.to_string().contains("run scripts/setup"),
+                "{err}"
+            );
+        }
+    }
+}
+
 /// The test site: every page the tests load.
 async fn serve() -> String {
     let router = Router::new()
