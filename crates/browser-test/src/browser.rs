@@ -42,7 +42,8 @@ impl Browser {
     /// CSS pixels (and, at a device scale factor of 1, screenshot pixels).
     ///
     /// The browser gets a fresh temporary profile and home directory, UTC, `en-US`, no proxy,
-    /// no network of its own (no component updates, sync or background requests).
+    /// no network of its own (no component updates, sync or background requests), and no name
+    /// resolution but `localhost`: pages are loaded from IP addresses or `localhost`.
     pub async fn start(width: u32, height: u32) -> Result<Browser> {
         let chromium = install::chromium()?;
         let chromedriver = install::chromedriver()?;
@@ -503,6 +504,8 @@ fn capabilities(chromium: &Path, profile: &Path, width: u32, height: u32) -> Val
         "--force-color-profile=srgb",
         "--font-render-hinting=none",
         "--lang=en-US",
+        // Only loopback resolves (rules apply to IP literals too): a page cannot reach further.
+        "--host-resolver-rules=MAP * ~NOTFOUND , EXCLUDE localhost , EXCLUDE 127.0.0.1 , EXCLUDE [::1]",
     ]
     .into_iter()
     .map(str::to_owned)

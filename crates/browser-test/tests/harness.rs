@@ -78,6 +78,34 @@ async fn find_click_type_and_read() {
             .contains("<ul id=\"list\">")
     );
 
+    // `localhost` resolves; no other name does, so a page cannot reach the network by name.
+    let port = site.rsplit(':').next().unwrap();
+    browser
+        .goto(&format!("http://localhost:{port}/form"))
+        .await
+        .unwrap();
+    assert_eq!(
+        browser
+            .find("#name")
+            .await
+            .unwrap()
+            .attr("value")
+            .await
+            .unwrap()
+            .as_deref(),
+        Some("old")
+    );
+    let hostname = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap();
+    let err = browser
+        .goto(&format!("http://{}:{port}/form", hostname.trim()))
+        .await;
+    let page = browser.page_source().await.unwrap();
+    assert!(
+        err.is_err() || page.contains("ERR_NAME_NOT_RESOLVED"),
+        "{err:?}: {page}"
+    );
+
+    browser.goto(&format!("{site}/form")).await.unwrap();
     let missing = browser.find("#no-such-thing").await.err().unwrap();
     assert!(matches!(missing, Error::NotFound { .. }), "{missing:?}");
     let message = missing.to_string();
