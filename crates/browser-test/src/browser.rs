@@ -291,10 +291,13 @@ impl Browser {
             }
         }
         let result = self.execute(axe::RUN, Vec::new()).await?;
-        axe::violations(&result).map_err(|message| Error::Script {
-            url: String::new(),
-            message,
-        })
+        match axe::violations(&result) {
+            Ok(violations) => Ok(violations),
+            Err(message) => Err(Error::Script {
+                url: self.session.url_for_error().await,
+                message,
+            }),
+        }
     }
 
     /// When the page first painted content, in milliseconds since navigation started: the
@@ -318,7 +321,7 @@ impl Browser {
             Err((error, _)) if error == "no such alert" => Ok(false),
             Err((error, message)) => Err(Error::WebDriver {
                 command: "GET /alert/text".to_owned(),
-                url: String::new(),
+                url: self.session.url_for_error().await,
                 error,
                 message,
             }),

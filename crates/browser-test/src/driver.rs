@@ -21,8 +21,16 @@ impl Driver {
     /// Starts `program` with `--port=0` and waits for the port it reports. `home` becomes
     /// `HOME` and the XDG directories (so neither ChromeDriver, Chromium nor Chromium's crash
     /// handler touches the real home directory); ChromeDriver's and the browser's output goes to
-    /// `home/chromedriver.log`.
+    /// `home/chromedriver.log`, temporary files to `home/tmp`.
     pub(crate) fn start(program: &Path, home: &Path) -> Result<Driver> {
+        // Chromium's shared memory files (`--disable-dev-shm-usage`) and ChromeDriver's scoped
+        // directories go here too, so even a killed browser leaves nothing in /tmp.
+        let tmp = home.join("tmp");
+        std::fs::create_dir_all(&tmp).map_err(|source| Error::Io {
+            action: "writing",
+            path: tmp.clone(),
+            source,
+        })?;
         let log_path = home.join("chromedriver.log");
         let log = File::create(&log_path).map_err(|source| Error::Io {
             action: "writing",
@@ -43,7 +51,7 @@ impl Driver {
             .env("XDG_CONFIG_HOME", home.join(".config"))
             .env("XDG_CACHE_HOME", home.join(".cache"))
             .env("XDG_DATA_HOME", home.join(".local/share"))
-            .env("TMPDIR", std::env::temp_dir())
+            .env("TMPDIR", &tmp)
             // Pages that format dates or numbers render the same on every machine.
             .env("TZ", "UTC")
             .env("LANG", "C.UTF-8")
