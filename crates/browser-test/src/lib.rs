@@ -25,6 +25,8 @@
 //! `chromium-driver` and `fonts-dejavu-core` (the only fonts, so text renders the same on every
 //! machine set up that way), and axe-core, pinned by `axe/package-lock.json` and installed with
 //! `npm ci` by `scripts/setup-axe`. [`require_browser`] is the gate a test calls first.
+//! `OSIRIS_CHROMIUM`, `OSIRIS_CHROMEDRIVER` and `OSIRIS_AXE_JS` (set by `scripts/test`) say
+//! where they are when not in their usual places.
 //!
 //! Why not fantoccini or thirtyfour: measured cold debug builds in a scratch project on the
 //! project's kind of machine (2 cores, Rust 1.98), fantoccini 0.22.1 compiles 116 crates in
