@@ -523,6 +523,9 @@ fn capabilities(chromium: &Path, profile: &Path, width: u32, height: u32) -> Val
             "pageLoadStrategy": "normal",
             // Dialogs stay open until `alerts_seen` looks at them.
             "unhandledPromptBehavior": "ignore",
+            // Test servers present certificates of a test CA the browser does not know; only
+            // loopback resolves, so nothing else is reached this way.
+            "acceptInsecureCerts": true,
             "timeouts": { "implicit": 0, "pageLoad": 30_000, "script": 60_000 },
             "goog:loggingPrefs": { "browser": "SEVERE" },
             "goog:chromeOptions": {

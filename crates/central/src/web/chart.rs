@@ -105,7 +105,9 @@ mod tests {
         .into_string();
         // The first day sits on the left edge at mid height, the last on the right at the top.
         assert!(svg.contains(r#"points="44.0,82.0 632.0,10.0""#), "{svg}");
-        assert!(svg.contains("50.0 % on 2026-09-06, 100.0 % on 2026-12-04 (2 days with reports)"));
+        assert!(svg.contains(
+            "50.0\u{a0}% on 2026-09-06, 100.0\u{a0}% on 2026-12-04 (2 days with reports)"
+        ));
         assert!(svg.contains("data-volatile>2026-09-06</text>"), "{svg}");
     }
 

@@ -477,10 +477,10 @@ pub fn relative(at: i64, now: i64) -> String {
     }
 }
 
-/// A permille as `91.5 %`, or `—` when unknown.
+/// A permille as `91.5 %` (a no-break space before the sign), or `—` when unknown.
 pub fn percent(permille: Option<i64>) -> String {
     match permille {
-        Some(p) => format!("{}.{} %", p / 10, p % 10),
+        Some(p) => format!("{}.{}\u{a0}%", p / 10, p % 10),
         None => "—".to_owned(),
     }
 }
@@ -555,8 +555,8 @@ mod tests {
 
     #[test]
     fn percent_shows_one_decimal_or_a_dash() {
-        assert_eq!(percent(Some(915)), "91.5 %");
-        assert_eq!(percent(Some(1000)), "100.0 %");
+        assert_eq!(percent(Some(915)), "91.5\u{a0}%");
+        assert_eq!(percent(Some(1000)), "100.0\u{a0}%");
         assert_eq!(percent(None), "—");
     }
 

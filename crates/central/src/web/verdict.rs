@@ -202,7 +202,7 @@ mod tests {
             (
                 site(|s| s.compliance = [("HIPAA".to_owned(), Some(855))].into()),
                 Verdict::Attention,
-                "HIPAA at 85.5 %",
+                "HIPAA at 85.5\u{a0}%",
             ),
             (
                 site(|s| s.not_updated = 1),

@@ -94,6 +94,24 @@ pub(crate) fn pem_cert(pem: &str) -> rustls::pki_types::CertificateDer<'static> 
     rustls::pki_types::CertificateDer::from_pem_slice(pem.as_bytes()).unwrap()
 }
 
+/// The same with ECDSA P-256 keys, which browsers accept (Chromium has no Ed25519 in TLS):
+/// replaces `server.pem` and `server.key` in `dir`; returns the CA's PEM.
+pub(crate) fn server_tls_for_browsers(dir: &Path) -> String {
+    let ca_key = KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).unwrap();
+    let mut ca_params = CertificateParams::new(Vec::<String>::new()).unwrap();
+    ca_params.is_ca = IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+    let ca_cert = ca_params.self_signed(&ca_key).unwrap();
+    let issuer = Issuer::new(ca_params, ca_key);
+    let leaf_key = KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).unwrap();
+    let leaf = CertificateParams::new(vec!["127.0.0.1".to_owned(), "localhost".to_owned()])
+        .unwrap()
+        .signed_by(&leaf_key, &issuer)
+        .unwrap();
+    std::fs::write(dir.join("server.pem"), leaf.pem()).unwrap();
+    write_private(&dir.join("server.key"), &leaf_key.serialize_pem());
+    ca_cert.pem()
+}
+
 pub(crate) fn write_private(path: &Path, text: &str) {
     use std::os::unix::fs::PermissionsExt;
     std::fs::write(path, text).unwrap();
