@@ -603,6 +603,42 @@ async fn partners_walk_every_page_log_in_with_totp_and_see_what_appliances_sent_
         .await;
     assert_eq!(refused.status, 403);
 
+    // Ending an auditor's access: logged out at once, and the login refused.
+    let users = admin.get("/users").await;
+    let auditor_id: i64 =
+        sqlx::query_scalar("SELECT id FROM users WHERE email = 'audit@cpa.example'")
+            .fetch_one(&w.pool)
+            .await
+            .unwrap();
+    assert!(
+        users
+            .body
+            .contains(&format!("action=\"/users/{auditor_id}/end\""))
+    );
+    let ended = admin
+        .post(
+            &format!("/users/{auditor_id}/end"),
+            &[("csrf", &Visitor::csrf(&users))],
+        )
+        .await;
+    assert_eq!(ended.status, 303, "{}", ended.body);
+    assert_eq!(
+        auditor.get("/evidence").await.status,
+        303,
+        "the auditor's session ended"
+    );
+    let again = auditor
+        .post(
+            "/login",
+            &[
+                ("email", "audit@cpa.example"),
+                ("password", "first password 123"),
+            ],
+        )
+        .await;
+    assert_eq!(again.status, 403);
+    assert!(again.body.contains("access has expired"), "{}", again.body);
+
     // Another partner's administrator finds nothing of this partner on any page.
     let mut other = Visitor::new(&w.base);
     other.log_in("admin@2.example", PW, None).await;
@@ -615,7 +651,8 @@ async fn partners_walk_every_page_log_in_with_totp_and_see_what_appliances_sent_
             .replace("{device}", &central::web::encode_component(XSS))
             .replace("{incident}", &incident.to_string())
             .replace("{opened}", &opened.to_string())
-            .replace("{release}", "1");
+            .replace("{release}", "1")
+            .replace("{user}", &auditor_id.to_string());
         let page = if *method == "GET" {
             other.get(&path).await
         } else {
@@ -629,6 +666,16 @@ async fn partners_walk_every_page_log_in_with_totp_and_see_what_appliances_sent_
             assert_eq!(page.status, 404, "{method} {path}: {}", page.body);
         }
     }
+    let other_csrf = Visitor::csrf(&other.get("/users").await);
+    let admin_id: i64 = sqlx::query_scalar("SELECT id FROM users WHERE email = 'admin@1.example'")
+        .fetch_one(&w.pool)
+        .await
+        .unwrap();
+    let foreign = other
+        .post(&format!("/users/{admin_id}/end"), &[("csrf", &other_csrf)])
+        .await;
+    assert_eq!(foreign.status, 404, "another partner's user is not found");
+    assert_eq!(admin.get("/").await.status, 200, "and keeps their access");
     assert_eq!(
         other.get(&format!("/sites/{}", w.other_site)).await.status,
         200,

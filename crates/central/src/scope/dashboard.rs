@@ -534,6 +534,42 @@ pub async fn create_user(pool: &PgPool, scope: &Scope, user: NewUser) -> Result<
     })
 }
 
+/// Ends a user's access at once (partner administrators; not their own): the account counts as
+/// expired and its sessions end. Audit-logged.
+pub async fn end_access(pool: &PgPool, scope: &Scope, user_id: i64) -> Result<(), ScopeError> {
+    scope.administers()?;
+    if user_id == scope.user_id {
+        return Err(ScopeError::Invalid(
+            "you cannot end your own access; ask another partner administrator".to_owned(),
+        ));
+    }
+    let mut tx = pool.begin().await?;
+    let email: Option<String> = sqlx::query_scalar(
+        "UPDATE users SET expires_at = now() WHERE id = $1 AND partner_id = $2 RETURNING email",
+    )
+    .bind(user_id)
+    .bind(scope.partner_id)
+    .fetch_optional(&mut *tx)
+    .await?;
+    let Some(email) = email else {
+        return Err(ScopeError::NotFound);
+    };
+    sqlx::query("DELETE FROM sessions WHERE user_id = $1")
+        .bind(user_id)
+        .execute(&mut *tx)
+        .await?;
+    sqlx::query(
+        "INSERT INTO audit_log (partner_id, actor, action, detail) VALUES ($1, $2, 'user.access_ended', $3)",
+    )
+    .bind(scope.partner_id)
+    .bind(format!("user:{}", scope.user_id))
+    .bind(serde_json::json!({"user_id": user_id, "email": email}))
+    .execute(&mut *tx)
+    .await?;
+    tx.commit().await?;
+    Ok(())
+}
+
 fn check_password(password: &str) -> Result<(), ScopeError> {
     if password.chars().count() < MIN_PASSWORD || password.len() > 1024 {
         return Err(ScopeError::Invalid(format!(

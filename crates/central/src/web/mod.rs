@@ -63,6 +63,7 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("POST", "/fleet/releases/{release}/rollout"),
     ("GET", "/users"),
     ("POST", "/users"),
+    ("POST", "/users/{user}/end"),
     ("GET", "/evidence"),
     ("POST", "/evidence/kits"),
     ("GET", "/account"),
@@ -105,6 +106,7 @@ pub fn router(state: WebState) -> Router {
             axum::routing::post(fleet::rollout),
         )
         .route("/users", get(users::page).post(users::create))
+        .route("/users/{user}/end", axum::routing::post(users::end))
         .route("/evidence", get(site::evidence_page))
         .route("/evidence/kits", axum::routing::post(site::request_kit))
         .route("/static/app.css", get(css))

@@ -69,6 +69,12 @@ pub(super) async fn page(
                             @else if let Some(until) = &u.expires_at { "ends " (ago(Some(until), now)) }
                             @else { "no end" }
                             @if let Some(locked) = &u.locked_until { br; span .bad { "locked until " (locked) } }
+                            @if !u.expired && u.id != session.scope.user_id {
+                                form method="post" action=(format!("/users/{}/end", u.id)) .inline {
+                                    (csrf_field(&session))
+                                    button type="submit" aria-label=(format!("End the access of {}", u.email)) { "End access" }
+                                }
+                            }
                         }
                     }
                 }
@@ -152,4 +158,21 @@ pub(super) async fn create(
         "/users?added={}",
         super::encode_component(&email)
     )))
+}
+
+/// `POST /users/{user}/end`.
+#[derive(Debug, Deserialize)]
+pub(crate) struct EndForm {
+    csrf: String,
+}
+
+pub(super) async fn end(
+    State(state): St,
+    Viewer(session): Viewer,
+    axum::extract::Path(user): axum::extract::Path<i64>,
+    Form(form): Form<EndForm>,
+) -> Result<Response, PageError> {
+    check_csrf(&session, &form.csrf)?;
+    scope::end_access(&state.pool, &session.scope, user).await?;
+    Ok(super::see_other("/users"))
 }
