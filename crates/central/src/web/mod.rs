@@ -24,7 +24,7 @@ use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::get;
-use maud::{DOCTYPE, Markup, PreEscaped, html};
+use maud::{DOCTYPE, Markup, html};
 use sqlx::PgPool;
 
 use crate::api::COOKIE;
@@ -501,12 +501,6 @@ pub(crate) fn live(id: &str, url: &str, interval_ms: u32, content: Markup) -> Ma
 /// An HTML fragment answer (for `?part=…`).
 pub(crate) fn fragment(markup: Markup) -> Response {
     html_response(markup)
-}
-
-/// Text that was already escaped by maud (for composing).
-#[allow(dead_code, reason = "kept for composing pre-rendered parts")]
-pub(crate) fn raw(text: String) -> PreEscaped<String> {
-    PreEscaped(text)
 }
 
 /// Rows per page of a long list.
