@@ -55,8 +55,9 @@ pub enum QueueError {
     /// The disk (or the file's size cap) refused a push even after the oldest items were dropped
     /// to make room; the item was not stored, the queue still holds everything else.
     #[error(
-        "queue {} is out of disk space: dropped the oldest {dropped} items (recorded as a disk_full gap) and the push still failed; free disk space",
-        path.display()
+        "queue {} is out of disk space: {}; free disk space",
+        path.display(),
+        disk_full_detail(*dropped)
     )]
     DiskFull {
         /// The queue file.
@@ -105,4 +106,14 @@ pub enum QueueError {
         /// The last sequence number pushed (0 when none was).
         last_pushed: u64,
     },
+}
+
+fn disk_full_detail(dropped: u64) -> String {
+    if dropped == 0 {
+        "the push failed and the queue holds no item to drop".to_owned()
+    } else {
+        format!(
+            "dropped the oldest {dropped} items (recorded as a disk_full gap) and the push still failed"
+        )
+    }
 }

@@ -30,6 +30,8 @@
 mod db;
 mod error;
 mod evict;
+#[cfg(test)]
+mod tests;
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
