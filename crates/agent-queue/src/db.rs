@@ -42,6 +42,10 @@ pub(crate) struct State {
 /// Opens (creating if missing) the queue file with the settings that make a returned commit
 /// durable, takes it for this connection alone, and applies the migrations.
 pub(crate) async fn open(path: &Path) -> Result<SqliteConnection, QueueError> {
+    create_private(path).map_err(|source| QueueError::Create {
+        path: path.to_owned(),
+        source,
+    })?;
     let options = SqliteConnectOptions::new()
         .filename(path)
         .create_if_missing(true)
@@ -200,6 +204,31 @@ fn check_extent(
             ));
         }
     }
+    Ok(())
+}
+
+/// Creates a missing queue file readable by its owner only: SQLite would create it with 0644
+/// (less the umask), and it gives the `-wal` file the database file's mode. An empty file is an
+/// empty database to SQLite.
+#[cfg(unix)]
+fn create_private(path: &Path) -> std::io::Result<()> {
+    use std::os::unix::fs::OpenOptionsExt;
+
+    let res = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path);
+    match res {
+        Ok(_) => Ok(()),
+        Err(err) if err.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
+        Err(err) => Err(err),
+    }
+}
+
+/// On Windows the agent's data directory's ACL protects the file.
+#[cfg(not(unix))]
+fn create_private(_path: &Path) -> std::io::Result<()> {
     Ok(())
 }
 

@@ -20,6 +20,15 @@ pub enum QueueError {
         /// The queue file.
         path: PathBuf,
     },
+    /// The queue file could not be created.
+    #[error("queue {} could not be created", path.display())]
+    Create {
+        /// The queue file.
+        path: PathBuf,
+        /// What the operating system reported.
+        #[source]
+        source: std::io::Error,
+    },
     /// The file is not an SQLite database.
     #[error(
         "{} is not an SQLite database (it is corrupt or something else wrote to it); move it aside",

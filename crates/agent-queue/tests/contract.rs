@@ -584,3 +584,19 @@ async fn a_file_that_is_not_a_database_is_refused_untouched() {
     );
     assert_eq!(std::fs::read_to_string(&path).expect("read"), text);
 }
+
+#[tokio::test]
+async fn the_files_are_private_to_their_owner() {
+    use std::os::unix::fs::PermissionsExt;
+
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("queue.db");
+    let queue = open(&path, GENEROUS).await;
+    queue.push("result", b"a", EPOCH).await.expect("push");
+    let mut modes = Vec::new();
+    for name in ["queue.db", "queue.db-wal"] {
+        let meta = std::fs::metadata(dir.path().join(name)).expect("metadata");
+        modes.push(format!("{name} {:o}", meta.permissions().mode() & 0o777));
+    }
+    assert_eq!(modes, ["queue.db 600", "queue.db-wal 600"]);
+}
