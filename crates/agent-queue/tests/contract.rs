@@ -195,6 +195,8 @@ fn pushes_come_back_in_order() {
          pending 0
          pending 1 1
          pending 3
+         pending 18446744073709551615
+         ack 18446744073709551615
          stats @10",
         expect![[r#"
             push result aaa @0: seq 1
@@ -207,6 +209,8 @@ fn pushes_come_back_in_order() {
             pending 1 1: 
               item 2 heartbeat "" @1
             pending 3: (none)
+            pending 18446744073709551615: (none)
+            ack 18446744073709551615: error: acknowledgement up to seq 18446744073709551615 is beyond the last pushed seq 3; the receiver and the queue disagree
             stats @10: items=3 bytes=6 oldest_age=Some(10) next_seq=4 acked_through=0 dropped=0
         "#]],
     );
