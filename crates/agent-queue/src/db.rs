@@ -126,10 +126,11 @@ pub(crate) async fn load_state(
     .fetch_one(&mut *conn)
     .await
     .map_err(|err| classify(path, action, err))?;
-    let gaps = sqlx::query("SELECT min(first), max(last) FROM gaps")
-        .fetch_one(&mut *conn)
-        .await
-        .map_err(|err| classify(path, action, err))?;
+    let gaps =
+        sqlx::query("SELECT min(first), max(last), coalesce(sum(last - first + 1), 0) FROM gaps")
+            .fetch_one(&mut *conn)
+            .await
+            .map_err(|err| classify(path, action, err))?;
     let front_at_ns = front_at_ns(conn, path).await?;
 
     let get = |row: &sqlx::sqlite::SqliteRow, idx: usize| -> Result<Option<u64>, QueueError> {
@@ -153,7 +154,9 @@ pub(crate) async fn load_state(
     };
     let items_span = get(&items, 2)?.zip(get(&items, 3)?);
     let gaps_span = get(&gaps, 0)?.zip(get(&gaps, 1)?);
-    check_extent(&state, items_span, gaps_span).map_err(|detail| corrupt(path, &detail))?;
+    let gap_seqs = required(get(&gaps, 2)?)?;
+    check_extent(&state, items_span, gaps_span, gap_seqs)
+        .map_err(|detail| corrupt(path, &detail))?;
     Ok(state)
 }
 
@@ -169,12 +172,14 @@ pub(crate) async fn front_at_ns(
 }
 
 /// Checks the invariants between the counters, the items' span and the gaps' span: everything
-/// queued lies after `acked_through` and before `next_seq`, the items are consecutive, and the
-/// gaps precede them.
+/// queued lies after `acked_through` and before `next_seq`, the items are consecutive, the gaps
+/// precede them, and items and gaps (`gap_seqs` sequence numbers) account for every sequence
+/// number in between.
 fn check_extent(
     state: &State,
     items: Option<(u64, u64)>,
     gaps: Option<(u64, u64)>,
+    gap_seqs: u64,
 ) -> Result<(), String> {
     let State {
         next_seq,
@@ -196,13 +201,24 @@ fn check_extent(
         }
     }
     if let Some((first, last)) = gaps {
-        let end = items.map_or(next_seq, |(items_first, _)| items_first);
-        if first <= acked_through || last >= end {
+        if first <= acked_through {
             return Err(format!(
-                "gaps {first}..={last} lie outside {}..{end}",
-                acked_through + 1
+                "gaps start at seq {first}, which is acknowledged (up to {acked_through})"
             ));
         }
+        let (end, what) = items.map_or((next_seq, "the next seq"), |(items_first, _)| {
+            (items_first, "the first item")
+        });
+        if last >= end {
+            return Err(format!("gaps end at seq {last}, not before {what} ({end})"));
+        }
+    }
+    let unacked = next_seq - 1 - acked_through;
+    if state.n_items + gap_seqs != unacked {
+        return Err(format!(
+            "{} items and {gap_seqs} dropped sequence numbers do not account for the {unacked} unacknowledged ones",
+            state.n_items
+        ));
     }
     Ok(())
 }

@@ -589,6 +589,7 @@ async fn a_file_that_is_not_a_database_is_refused_untouched() {
     assert_eq!(std::fs::read_to_string(&path).expect("read"), text);
 }
 
+#[cfg(unix)]
 #[tokio::test]
 async fn the_files_are_private_to_their_owner() {
     use std::os::unix::fs::PermissionsExt;
@@ -603,4 +604,45 @@ async fn the_files_are_private_to_their_owner() {
         modes.push(format!("{name} {:o}", meta.permissions().mode() & 0o777));
     }
     assert_eq!(modes, ["queue.db 600", "queue.db-wal 600"]);
+}
+
+#[tokio::test]
+async fn a_file_that_contradicts_itself_is_reported_not_repaired() {
+    use sqlx::Connection;
+
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("queue.db");
+    let mut out = String::new();
+    for tamper in [
+        "DELETE FROM items WHERE seq = 2",
+        "DELETE FROM items WHERE seq = 1",
+        "UPDATE counters SET next_seq = 3",
+        "UPDATE counters SET acked_through = 1",
+        "INSERT INTO gaps (first, last, reason) VALUES (2, 2, 'queue_full')",
+    ] {
+        let _ = std::fs::remove_file(&path);
+        let queue = open(&path, GENEROUS).await;
+        for payload in [b"a", b"b", b"c"] {
+            queue.push("result", payload, EPOCH).await.expect("push");
+        }
+        queue.close().await.expect("close");
+        let mut conn = sqlx::SqliteConnection::connect(&format!("sqlite://{}", path.display()))
+            .await
+            .expect("connect");
+        sqlx::query(tamper).execute(&mut conn).await.expect(tamper);
+        conn.close().await.expect("close");
+        let res = Queue::open(&path, GENEROUS).await;
+        let text = match res {
+            Err(QueueError::Corrupt { detail, .. }) => detail,
+            other => format!("not reported: {other:?}"),
+        };
+        writeln!(out, "{tamper}: {text}").expect("write");
+    }
+    expect![[r#"
+        DELETE FROM items WHERE seq = 2: items 1..=3 are not consecutive (2 items)
+        DELETE FROM items WHERE seq = 1: 2 items and 0 dropped sequence numbers do not account for the 3 unacknowledged ones
+        UPDATE counters SET next_seq = 3: items 1..=3 lie outside the unacknowledged range 1..3
+        UPDATE counters SET acked_through = 1: items 1..=3 lie outside the unacknowledged range 2..4
+        INSERT INTO gaps (first, last, reason) VALUES (2, 2, 'queue_full'): gaps end at seq 2, not before the first item (1)
+    "#]].assert_eq(&out);
 }
