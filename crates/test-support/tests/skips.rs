@@ -42,8 +42,8 @@ fn no_test_decides_on_its_own_to_skip() {
         let allowed = ALLOWED.iter().any(|(path, _)| *path == rel);
         let text = std::fs::read_to_string(file).unwrap();
         for (line_idx, line) in text.lines().enumerate() {
-            let own_skip = line.contains("SKIPPED")
-                && !SKIP_TEXT_ALLOWED.iter().any(|(path, _)| *path == rel);
+            let own_skip =
+                line.contains("SKIPPED") && !SKIP_TEXT_ALLOWED.iter().any(|(path, _)| *path == rel);
             let root_check =
                 line.contains("is_root") || line.contains("geteuid") || line.contains(r#""-u""#);
             if own_skip || (root_check && !allowed) {
