@@ -244,9 +244,7 @@ impl Validate for CheckResult {
                 });
             }
         }
-        if self.observed_at_unix_ms <= 0 {
-            return Err(missing(path, "observed_at_unix_ms"));
-        }
+        time(path, "observed_at_unix_ms", self.observed_at_unix_ms)?;
         printable(
             path,
             "catalog_version",
@@ -278,9 +276,7 @@ impl Validate for Gap {
             });
         }
         known::<GapReason>(path, "reason", "GapReason", self.reason)?;
-        if self.recorded_at_unix_ms <= 0 {
-            return Err(missing(path, "recorded_at_unix_ms"));
-        }
+        time(path, "recorded_at_unix_ms", self.recorded_at_unix_ms)?;
         Ok(())
     }
 }
@@ -300,9 +296,7 @@ impl Validate for RemediationOutcome {
             MAX_DETAIL_BYTES,
             Need::Optional,
         )?;
-        if self.finished_at_unix_ms <= 0 {
-            return Err(missing(path, "finished_at_unix_ms"));
-        }
+        time(path, "finished_at_unix_ms", self.finished_at_unix_ms)?;
         Ok(())
     }
 }
@@ -502,6 +496,17 @@ fn exact_len(path: &str, name: &str, value: &[u8], len: usize) -> Result<(), Val
 fn seq(path: &str, name: &str, value: u64) -> Result<(), ValidationError> {
     if value == 0 {
         return Err(missing(path, name));
+    }
+    Ok(())
+}
+
+/// A time in milliseconds since the Unix epoch: set, and not before 1970.
+fn time(path: &str, name: &str, unix_ms: i64) -> Result<(), ValidationError> {
+    if unix_ms == 0 {
+        return Err(missing(path, name));
+    }
+    if unix_ms < 0 {
+        return Err(malformed(path, name, format!("is {unix_ms}, before 1970")));
     }
     Ok(())
 }
