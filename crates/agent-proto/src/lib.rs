@@ -5,7 +5,16 @@
 //!
 //! It knows nothing of the appliance or the agent: no store, no SQL, no checks, no daemon.
 //!
-//! Build cost (measured: TODO).
+//! Build cost, measured on the project's machine kind (2 cores, Rust 1.98, fresh target directory,
+//! `cargo build -p agent-proto`, dev profile): 31.6 s wall clock (53 s user, 7.5 s system),
+//! 130 crates compiled, of which the heavy ones are tokio, hyper, h2, rustls/ring, axum (tonic's
+//! router), syn and prost-build with petgraph and regex for the build script, and nine
+//! `protoc-bin-vendored-*` crates that only carry protoc binaries (no system protoc is needed).
+//!
+//! Generated code is not committed: `build.rs` regenerates it from the `.proto` on every build with
+//! the vendored protoc, so it cannot go stale and needs no codegen check. The client is built with
+//! [`gateway_client`] over [`endpoint`] (the generated `connect(uri)` constructor is switched off:
+//! it would clash with the `Connect` call).
 
 pub mod limits;
 mod signing;

@@ -224,12 +224,8 @@ async fn an_agent_enrolls_and_streams_both_ways_over_mutual_tls() {
     let gateway = RunningGateway::start(toy, ServerLimits::STANDARD).await;
     let device = SigningKey::from_bytes(&[7; 32]);
 
-    // Enroll without a client certificate; the token is used up.
-    let (enrolled, mut agent) = enroll(&gateway, "token-1", &device).await;
-    assert_eq!(enrolled.agent_id, "agent-1");
-    assert_eq!(enrolled.agent_ca_der, ca.der);
-    assert_eq!(enrolled.config.as_ref().unwrap().revision, 1);
-    let again = client(
+    // A request whose CSR does not parse is refused and leaves the token usable.
+    let anonymous = client(
         channel(
             gateway.addr,
             ca.certificate(),
@@ -238,10 +234,23 @@ async fn an_agent_enrolls_and_streams_both_ways_over_mutual_tls() {
         )
         .await
         .unwrap(),
-    )
-    .enroll(enroll_request("token-1", &AgentTlsKey::new(), &device))
-    .await
-    .unwrap_err();
+    );
+    let mut broken = enroll_request("token-1", &AgentTlsKey::new(), &device);
+    broken.csr_der = vec![0x30, 0x03, 0x02, 0x01, 0x00];
+    let status = anonymous.clone().enroll(broken).await.unwrap_err();
+    assert_eq!(status.code(), Code::InvalidArgument, "{status:?}");
+    assert!(status.message().contains("EnrollRequest.csr_der"));
+
+    // Enroll without a client certificate; the token is used up.
+    let (enrolled, mut agent) = enroll(&gateway, "token-1", &device).await;
+    assert_eq!(enrolled.agent_id, "agent-1");
+    assert_eq!(enrolled.agent_ca_der, ca.der);
+    assert_eq!(enrolled.config.as_ref().unwrap().revision, 1);
+    let again = anonymous
+        .clone()
+        .enroll(enroll_request("token-1", &AgentTlsKey::new(), &device))
+        .await
+        .unwrap_err();
     assert_eq!(again.code(), Code::PermissionDenied, "{again:?}");
 
     // Hello is answered with the stored position and the configuration, then the queued orders.

@@ -256,7 +256,7 @@ impl AgentGateway for ToyGateway {
         let device_key = agent_proto::device_key(&request.device_public_key)
             .map_err(|err| Status::invalid_argument(err.to_string()))?;
         let mut state = self.state.lock().unwrap();
-        if !state.tokens.remove(&request.token) {
+        if !state.tokens.contains(&request.token) {
             return Err(Status::permission_denied(
                 "the enrollment token is unknown, used or expired",
             ));
@@ -266,6 +266,8 @@ impl AgentGateway for ToyGateway {
             .ca
             .sign_csr(&request.csr_der, &agent_id)
             .map_err(|err| Status::invalid_argument(format!("EnrollRequest.csr_der: {err}")))?;
+        // Only a successful enrollment uses the token up.
+        state.tokens.remove(&request.token);
         state.agents.insert(
             agent_id.clone(),
             Enrolled {
