@@ -31,6 +31,8 @@ rustPlatform.buildRustPackage {
       (root + "/Cargo.lock")
       (root + "/crates")
       (lib.fileset.maybeMissing (root + "/tui"))
+      # The agent gateway's .proto, compiled by crates/agent-proto's build script.
+      (lib.fileset.maybeMissing (root + "/proto"))
     ];
   };
   cargoLock.lockFile = root + "/Cargo.lock";
