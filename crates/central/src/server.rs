@@ -113,6 +113,14 @@ async fn healthz(State(state): State<AppState>) -> (StatusCode, &'static str) {
     }
 }
 
+/// Whether a private key is Ed25519 (which browsers do not accept in TLS).
+pub fn is_ed25519(provider: &rustls::crypto::CryptoProvider, key: &PrivateKeyDer<'_>) -> bool {
+    provider
+        .key_provider
+        .load_private_key(key.clone_key())
+        .is_ok_and(|signing| signing.algorithm() == rustls::SignatureAlgorithm::ED25519)
+}
+
 /// The TLS configuration: the server's chain and key; client certificates verified against the
 /// link CA when given, and optional (enrollment needs none; pushes check for one).
 pub fn tls_config(
@@ -134,6 +142,12 @@ pub fn tls_config(
     let key =
         PrivateKeyDer::from_pem_file(key_file).map_err(|err| pem_err(key_file, err.to_string()))?;
     let provider = Arc::new(rustls::crypto::ring::default_provider());
+    if is_ed25519(&provider, &key) {
+        tracing::warn!(
+            key = %key_file.display(),
+            "the server's TLS key is Ed25519: appliances accept it, but browsers refuse Ed25519 in TLS, so the partner pages will not open; use an ECDSA P-256 or RSA certificate"
+        );
+    }
     let builder = rustls::ServerConfig::builder_with_provider(provider.clone())
         .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])?;
     let config = match client_ca_der {
@@ -258,5 +272,24 @@ pub async fn serve_tls(
                 tracing::debug!(%peer, error = %err, "connection ended with an error");
             }
         });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_ed25519_server_key_is_told_apart_from_one_browsers_accept() {
+        let provider = rustls::crypto::ring::default_provider();
+        let key_of = |alg| {
+            let pair = rcgen::KeyPair::generate_for(alg).unwrap();
+            PrivateKeyDer::try_from(pair.serialize_der()).unwrap()
+        };
+        assert!(is_ed25519(&provider, &key_of(&rcgen::PKCS_ED25519)));
+        assert!(!is_ed25519(
+            &provider,
+            &key_of(&rcgen::PKCS_ECDSA_P256_SHA256)
+        ));
     }
 }
