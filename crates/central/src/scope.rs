@@ -426,16 +426,11 @@ pub async fn site_incidents(
     scope: &Scope,
     site_id: i64,
 ) -> Result<Vec<IncidentRow>, ScopeError> {
-    use sqlx::Row;
     scope.sees_operations()?;
     site(pool, scope, site_id).await?;
+    let columns = incident_columns();
     let sql = format!(
-        "SELECT i.appliance_id, i.incident_id, i.device, i.check_id, i.severity, i.phase,
-                to_char(i.opened_at AT TIME ZONE 'UTC', {TS}) AS opened_at,
-                extract(epoch from i.opened_at)::bigint AS opened_unix,
-                to_char(i.updated_at AT TIME ZONE 'UTC', {TS}) AS updated_at,
-                i.occurrences, i.flapping, i.acknowledged, i.transitions,
-                to_char(i.observed_at AT TIME ZONE 'UTC', {TS}) AS observed_at
+        "SELECT {columns}
          FROM incidents i JOIN appliances a ON a.id = i.appliance_id JOIN sites s ON s.id = a.site_id
          WHERE {SITE_IN_SCOPE} AND s.id = $3
          ORDER BY CASE i.phase WHEN 'escalated' THEN 0 WHEN 'open' THEN 1 WHEN 'healing' THEN 1 ELSE 2 END,
@@ -449,25 +444,69 @@ pub async fn site_incidents(
         .fetch_all(pool)
         .await?;
     rows.iter()
-        .map(|row| {
-            Ok(IncidentRow {
-                appliance_id: row.try_get("appliance_id")?,
-                incident_id: row.try_get("incident_id")?,
-                device: row.try_get("device")?,
-                check: row.try_get("check_id")?,
-                severity: row.try_get("severity")?,
-                phase: row.try_get("phase")?,
-                opened_at: row.try_get("opened_at")?,
-                opened_unix: row.try_get("opened_unix")?,
-                updated_at: row.try_get("updated_at")?,
-                occurrences: row.try_get("occurrences")?,
-                flapping: row.try_get("flapping")?,
-                acknowledged: row.try_get("acknowledged")?,
-                transitions: row.try_get("transitions")?,
-                observed_at: row.try_get("observed_at")?,
-            })
-        })
+        .map(|row| IncidentRow::read(row).map_err(ScopeError::from))
         .collect()
+}
+
+/// The columns [`IncidentRow::read`] takes, from `incidents` aliased `i`.
+fn incident_columns() -> String {
+    format!(
+        "i.appliance_id, i.incident_id, i.device, i.check_id, i.severity, i.phase,
+         to_char(i.opened_at AT TIME ZONE 'UTC', {TS}) AS opened_at,
+         extract(epoch from i.opened_at)::bigint AS opened_unix,
+         to_char(i.updated_at AT TIME ZONE 'UTC', {TS}) AS updated_at,
+         i.occurrences, i.flapping, i.acknowledged, i.transitions,
+         to_char(i.observed_at AT TIME ZONE 'UTC', {TS}) AS observed_at"
+    )
+}
+
+impl IncidentRow {
+    /// One row selected with [`incident_columns`].
+    fn read(row: &sqlx::postgres::PgRow) -> Result<IncidentRow, sqlx::Error> {
+        use sqlx::Row;
+        Ok(IncidentRow {
+            appliance_id: row.try_get("appliance_id")?,
+            incident_id: row.try_get("incident_id")?,
+            device: row.try_get("device")?,
+            check: row.try_get("check_id")?,
+            severity: row.try_get("severity")?,
+            phase: row.try_get("phase")?,
+            opened_at: row.try_get("opened_at")?,
+            opened_unix: row.try_get("opened_unix")?,
+            updated_at: row.try_get("updated_at")?,
+            occurrences: row.try_get("occurrences")?,
+            flapping: row.try_get("flapping")?,
+            acknowledged: row.try_get("acknowledged")?,
+            transitions: row.try_get("transitions")?,
+            observed_at: row.try_get("observed_at")?,
+        })
+    }
+}
+
+/// The columns [`HealingRow::read`] takes, from `healing_log` aliased `h`.
+fn healing_columns() -> String {
+    format!(
+        "h.appliance_id, h.entry_id, to_char(h.at AT TIME ZONE 'UTC', {TS}) AS at, h.device,
+         h.check_id, h.tier, h.rule, h.result, h.evidence_seq"
+    )
+}
+
+impl HealingRow {
+    /// One row selected with [`healing_columns`].
+    fn read(row: &sqlx::postgres::PgRow) -> Result<HealingRow, sqlx::Error> {
+        use sqlx::Row;
+        Ok(HealingRow {
+            appliance_id: row.try_get("appliance_id")?,
+            entry_id: row.try_get("entry_id")?,
+            at: row.try_get("at")?,
+            device: row.try_get("device")?,
+            check: row.try_get("check_id")?,
+            tier: row.try_get("tier")?,
+            rule: row.try_get("rule")?,
+            result: row.try_get("result")?,
+            evidence_seq: row.try_get("evidence_seq")?,
+        })
+    }
 }
 
 /// One healing-log entry.
@@ -499,12 +538,11 @@ pub async fn site_healing(
     scope: &Scope,
     site_id: i64,
 ) -> Result<Vec<HealingRow>, ScopeError> {
-    use sqlx::Row;
     scope.sees_operations()?;
     site(pool, scope, site_id).await?;
+    let columns = healing_columns();
     let sql = format!(
-        "SELECT h.appliance_id, h.entry_id, to_char(h.at AT TIME ZONE 'UTC', {TS}) AS at, h.device,
-                h.check_id, h.tier, h.rule, h.result, h.evidence_seq
+        "SELECT {columns}
          FROM healing_log h JOIN appliances a ON a.id = h.appliance_id JOIN sites s ON s.id = a.site_id
          WHERE {SITE_IN_SCOPE} AND s.id = $3
          ORDER BY h.at DESC, h.appliance_id, h.entry_id DESC
@@ -517,19 +555,7 @@ pub async fn site_healing(
         .fetch_all(pool)
         .await?;
     rows.iter()
-        .map(|row| {
-            Ok(HealingRow {
-                appliance_id: row.try_get("appliance_id")?,
-                entry_id: row.try_get("entry_id")?,
-                at: row.try_get("at")?,
-                device: row.try_get("device")?,
-                check: row.try_get("check_id")?,
-                tier: row.try_get("tier")?,
-                rule: row.try_get("rule")?,
-                result: row.try_get("result")?,
-                evidence_seq: row.try_get("evidence_seq")?,
-            })
-        })
+        .map(|row| HealingRow::read(row).map_err(ScopeError::from))
         .collect()
 }
 

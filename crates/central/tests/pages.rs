@@ -361,15 +361,24 @@ async fn partners_walk_every_page_log_in_with_totp_and_see_what_appliances_sent_
 
     // The overview: worst first, filtered, sorted.
     let overview = admin.get("/").await.body;
-    let verdicts: Vec<&str> = overview
+    // The rows' verdicts (the summary pills above the table are skipped), worst first.
+    let order = ["critical", "offline", "attention", "unclaimed", "healthy"];
+    let table = &overview[overview.find("<table").unwrap()..];
+    let ranks: Vec<usize> = table
         .match_indices("class=\"pill ")
-        .map(|(i, _)| &overview[i + 12..i + 20])
+        .map(|(i, _)| {
+            let word = table[i + 12..].split('"').next().unwrap();
+            order.iter().position(|o| *o == word).unwrap()
+        })
         .collect();
-    let first_healthy = verdicts.iter().position(|v| v.starts_with("healthy"));
-    let last_critical = verdicts.iter().rposition(|v| v.starts_with("critical"));
+    assert_eq!(ranks.len(), 12, "the twelve demo sites: {ranks:?}");
     assert!(
-        first_healthy.is_none() || last_critical.is_none() || last_critical < first_healthy,
-        "{verdicts:?}"
+        ranks.windows(2).all(|w| w[0] <= w[1]),
+        "worst first: {ranks:?}"
+    );
+    assert!(
+        ranks.first() < ranks.last(),
+        "more than one verdict: {ranks:?}"
     );
     let critical = admin.get("/?verdict=critical").await.body;
     assert!(

@@ -291,34 +291,30 @@ pub async fn device_detail(
         })
     })
     .collect::<Result<Vec<_>, sqlx::Error>>()?;
-    let incidents = super::site_incidents(pool, scope, site.id)
-        .await?
-        .into_iter()
-        .filter(|i| i.appliance_id == appliance_id && i.device == name)
-        .take(100)
-        .collect();
-    let healing = sqlx::query(sqlx::AssertSqlSafe(format!(
-        "SELECT entry_id, to_char(at AT TIME ZONE 'UTC', {TS}) AS at, check_id, tier, rule, result, evidence_seq
-         FROM healing_log WHERE appliance_id = $1 AND device = $2 ORDER BY at DESC, entry_id DESC LIMIT 100"
+    // Only this device's rows (the appliance is in scope, checked above).
+    let incident_columns = super::incident_columns();
+    let incidents = sqlx::query(sqlx::AssertSqlSafe(format!(
+        "SELECT {incident_columns} FROM incidents i WHERE i.appliance_id = $1 AND i.device = $2
+         ORDER BY i.updated_at DESC, i.incident_id DESC LIMIT 100"
     )))
     .bind(appliance_id)
     .bind(name)
     .fetch_all(pool)
     .await?
     .iter()
-    .map(|row| {
-        Ok(HealingRow {
-            appliance_id,
-            entry_id: row.try_get("entry_id")?,
-            at: row.try_get("at")?,
-            device: name.to_owned(),
-            check: row.try_get("check_id")?,
-            tier: row.try_get("tier")?,
-            rule: row.try_get("rule")?,
-            result: row.try_get("result")?,
-            evidence_seq: row.try_get("evidence_seq")?,
-        })
-    })
+    .map(IncidentRow::read)
+    .collect::<Result<Vec<_>, sqlx::Error>>()?;
+    let healing_columns = super::healing_columns();
+    let healing = sqlx::query(sqlx::AssertSqlSafe(format!(
+        "SELECT {healing_columns} FROM healing_log h WHERE h.appliance_id = $1 AND h.device = $2
+         ORDER BY h.at DESC, h.entry_id DESC LIMIT 100"
+    )))
+    .bind(appliance_id)
+    .bind(name)
+    .fetch_all(pool)
+    .await?
+    .iter()
+    .map(HealingRow::read)
     .collect::<Result<Vec<_>, sqlx::Error>>()?;
     Ok(DeviceDetail {
         site_id: site.id,

@@ -295,14 +295,10 @@ async fn find_incident<'e>(
     key: IncidentKey,
 ) -> Result<Option<Found>, ScopeError> {
     use sqlx::Row;
+    let columns = super::incident_columns();
     let sql = format!(
         "SELECT s.id AS site_id, s.name AS site_name, p.name AS practice, p.id AS practice_id,
-                i.appliance_id, i.incident_id, i.device, i.check_id, i.severity, i.phase,
-                to_char(i.opened_at AT TIME ZONE 'UTC', {TS}) AS opened_at,
-                extract(epoch from i.opened_at)::bigint AS opened_unix,
-                to_char(i.updated_at AT TIME ZONE 'UTC', {TS}) AS updated_at,
-                i.occurrences, i.flapping, i.acknowledged, i.transitions,
-                to_char(i.observed_at AT TIME ZONE 'UTC', {TS}) AS observed_at
+                {columns}
          FROM incidents i JOIN appliances a ON a.id = i.appliance_id JOIN sites s ON s.id = a.site_id
               JOIN practices p ON p.id = s.practice_id
          WHERE {SITE_IN_SCOPE} AND i.appliance_id = $3 AND i.incident_id = $4
@@ -324,22 +320,7 @@ async fn find_incident<'e>(
         site_name: row.try_get("site_name")?,
         practice: row.try_get("practice")?,
         practice_id: row.try_get("practice_id")?,
-        incident: IncidentRow {
-            appliance_id: row.try_get("appliance_id")?,
-            incident_id: row.try_get("incident_id")?,
-            device: row.try_get("device")?,
-            check: row.try_get("check_id")?,
-            severity: row.try_get("severity")?,
-            phase: row.try_get("phase")?,
-            opened_at: row.try_get("opened_at")?,
-            opened_unix: row.try_get("opened_unix")?,
-            updated_at: row.try_get("updated_at")?,
-            occurrences: row.try_get("occurrences")?,
-            flapping: row.try_get("flapping")?,
-            acknowledged: row.try_get("acknowledged")?,
-            transitions: row.try_get("transitions")?,
-            observed_at: row.try_get("observed_at")?,
-        },
+        incident: IncidentRow::read(&row)?,
     }))
 }
 
