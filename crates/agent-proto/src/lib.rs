@@ -16,6 +16,7 @@
 //! [`gateway_client`] over [`endpoint`] (the generated `connect(uri)` constructor is switched off:
 //! it would clash with the `Connect` call).
 
+mod identity;
 pub mod limits;
 mod signing;
 mod transport;
@@ -27,6 +28,7 @@ pub mod v1 {
     include!(concat!(env!("OUT_DIR"), "/osiris.agent.v1.rs"));
 }
 
+pub use identity::{AGENT_URI_PREFIX, CaPin, CaPinError, GATEWAY_TLS_NAME};
 pub use signing::{
     RESULT_SIGNING_DOMAIN, SignatureError, device_key, result_signing_bytes, sign_result,
     verify_result,
