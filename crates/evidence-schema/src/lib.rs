@@ -349,3 +349,114 @@ pub struct PeerCredentials {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub user: Option<String>,
 }
+
+/// The `kind` of a bundle that records an endpoint agent's enrollment (issue 17): the device key
+/// every later `agent_result` of that agent is signed with.
+pub const KIND_AGENT_ENROLLMENT: &str = "agent_enrollment";
+
+/// Body of an `agent_enrollment` bundle.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AgentEnrollmentBody {
+    /// The agent's ID on this appliance (1–128 of `A-Z a-z 0-9 . _ : -`).
+    pub agent_id: String,
+    /// The host name the device gave.
+    pub hostname: String,
+    /// Operating system name and version as the device gave them.
+    pub os: String,
+    pub os_version: String,
+    /// `linux-x86_64` or `windows-x86_64`.
+    pub platform: String,
+    /// The agent's version at enrollment.
+    pub agent_version: String,
+    /// The Ed25519 device public key (32 bytes), standard base64 with padding.
+    pub device_public_key: String,
+    /// SHA-256 of the client certificate issued (DER), lower-case hex.
+    pub certificate_sha256: String,
+    /// The enrollment token's ID (never the token itself).
+    pub token_id: String,
+}
+
+/// The `kind` of a bundle that records one check result an agent reported, with the device's own
+/// signature over it.
+pub const KIND_AGENT_RESULT: &str = "agent_result";
+
+/// Body of an `agent_result` bundle. `signed` is exactly the bytes the device signed (layout 1 of
+/// docs/AGENT-PROTOCOL.md, "What is signed"); the other members repeat what those bytes say, for
+/// people and tools that do not parse the layout, and a verifier checks that they agree.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AgentResultBody {
+    /// The agent (its `agent_enrollment` bundle comes earlier in the log).
+    pub agent_id: String,
+    /// The agent's sequence number of this item.
+    pub seq: u64,
+    /// The runbook ID of the check.
+    pub check_id: String,
+    /// `pass`, `fail`, `error` or `not_applicable`.
+    pub status: String,
+    /// What the check observed (keys in byte order).
+    pub facts: std::collections::BTreeMap<String, String>,
+    /// When the check ran by the device's clock, milliseconds since 1970 UTC.
+    pub observed_at_unix_ms: i64,
+    /// The catalogue version the agent ran the check from.
+    pub catalog_version: String,
+    /// The signing bytes, standard base64 with padding.
+    pub signed: String,
+    /// The device key's Ed25519 signature over `signed`, standard base64 with padding.
+    pub signature: String,
+}
+
+/// The `kind` of a bundle that records sequence numbers an agent had to drop.
+pub const KIND_AGENT_GAP: &str = "agent_gap";
+
+/// Body of an `agent_gap` bundle: "agent X: items 120–180 lost: queue full".
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AgentGapBody {
+    pub agent_id: String,
+    /// The first and last dropped sequence numbers (`last_seq` is also the gap's own number).
+    pub first_seq: u64,
+    pub last_seq: u64,
+    /// `queue_full`, `too_old` or `disk_full`.
+    pub reason: String,
+    /// When the agent dropped them by its clock, milliseconds since 1970 UTC.
+    pub recorded_at_unix_ms: i64,
+}
+
+/// The `kind` of a bundle that records one phase of a remediation an agent ran at the
+/// appliance's request.
+pub const KIND_AGENT_REMEDIATION: &str = "agent_remediation";
+
+/// Body of an `agent_remediation` bundle.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AgentRemediationBody {
+    pub agent_id: String,
+    /// The agent's sequence number of this item.
+    pub seq: u64,
+    /// The appliance's request ID.
+    pub request_id: String,
+    pub runbook_id: String,
+    /// `accepted`, `remediate`, `verify` or `rollback`.
+    pub phase: String,
+    /// `succeeded`, `failed`, `refused` or `timed_out`.
+    pub status: String,
+    pub detail: String,
+    /// When the phase ended by the device's clock, milliseconds since 1970 UTC.
+    pub finished_at_unix_ms: i64,
+}
+
+/// The `kind` of a bundle that records an agent's revocation: from it on, the appliance refuses
+/// the agent's certificate.
+pub const KIND_AGENT_REVOCATION: &str = "agent_revocation";
+
+/// Body of an `agent_revocation` bundle.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AgentRevocationBody {
+    pub agent_id: String,
+    /// Who asked (as `operator_action`'s `by`).
+    pub by: String,
+    pub reason: String,
+}
