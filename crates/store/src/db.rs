@@ -23,6 +23,7 @@ pub(crate) const MIGRATIONS: &[(i64, &str, &str)] = &[
         "cosignatures",
         include_str!("../migrations/0003_cosignatures.sql"),
     ),
+    (4, "agents", include_str!("../migrations/0004_agents.sql")),
 ];
 
 /// The newest schema version this build knows.

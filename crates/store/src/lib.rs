@@ -5,6 +5,7 @@
 //! transaction holding their bundles is durably committed (WAL, `synchronous=FULL`).
 //! Reads go through a small pool of read-only connections.
 
+mod agents;
 mod db;
 mod error;
 mod writer;
@@ -24,6 +25,7 @@ use sqlx::sqlite::{SqlitePool, SqliteRow};
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio::task::JoinHandle;
 
+pub use crate::agents::{AgentRecord, AgentTokenRecord, NewAgent, NewAgentToken, TokenRefusal};
 use crate::db::classify;
 pub use crate::error::StoreError;
 use crate::writer::{Head, Prepared, Request, Writer};
@@ -277,7 +279,12 @@ impl Store {
         if drafts.is_empty() {
             return Ok(Vec::new());
         }
-        self.ask(|ack| Request::Append { drafts, ack }).await?
+        self.ask(|ack| Request::Append {
+            drafts,
+            effects: Vec::new(),
+            ack,
+        })
+        .await?
     }
 
     /// The number of committed bundles.

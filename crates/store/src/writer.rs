@@ -9,6 +9,7 @@ use sqlx::sqlite::SqliteConnection;
 use sqlx::{AssertSqlSafe, Connection, Row};
 use tokio::sync::{mpsc, oneshot, watch};
 
+use crate::agents::{Effect, TokenOp, TokenRefusal};
 use crate::db::classify;
 use crate::error::with_causes;
 use crate::{Appended, HealAttempt, OtsUpdate, StoreError, StoredCheckpoint};
@@ -24,6 +25,8 @@ pub(crate) enum Request {
     /// Seal and store drafts; acknowledged after the commit.
     Append {
         drafts: Vec<Prepared>,
+        /// Registry changes committed in the same transaction.
+        effects: Vec<Effect>,
         ack: AppendAck,
     },
     /// Sign and store a checkpoint of the current tree (or return the stored one for this size).
@@ -58,6 +61,17 @@ pub(crate) enum Request {
         line: String,
         ack: oneshot::Sender<Result<(), StoreError>>,
     },
+    /// Take one use of an enrollment token.
+    TakeAgentToken {
+        hash: [u8; 32],
+        now: i64,
+        ack: oneshot::Sender<Result<Result<String, TokenRefusal>, StoreError>>,
+    },
+    /// Change the agent registry without a bundle.
+    AgentToken {
+        op: TokenOp,
+        ack: oneshot::Sender<Result<u64, StoreError>>,
+    },
     /// Record one L1 remediation attempt.
     RecordHeal {
         attempt: HealAttempt,
@@ -67,6 +81,9 @@ pub(crate) enum Request {
 
 /// Where the writer answers an append.
 pub(crate) type AppendAck = oneshot::Sender<Result<Vec<Appended>, StoreError>>;
+
+/// One queued append: its drafts, the registry changes that go with them, and where to answer.
+pub(crate) type QueuedAppend = (Vec<Prepared>, Vec<Effect>, AppendAck);
 
 /// A draft canonicalised by the caller, ready to be chained and signed.
 pub(crate) struct Prepared {
@@ -194,14 +211,22 @@ impl Writer {
             let mut appends = Vec::new();
             let mut n_drafts = 0;
             match first {
-                Request::Append { drafts, ack } => {
+                Request::Append {
+                    drafts,
+                    effects,
+                    ack,
+                } => {
                     n_drafts += drafts.len();
-                    appends.push((drafts, ack));
+                    appends.push((drafts, effects, ack));
                     while n_drafts < MAX_BATCH {
                         match requests.try_recv() {
-                            Ok(Request::Append { drafts, ack }) => {
+                            Ok(Request::Append {
+                                drafts,
+                                effects,
+                                ack,
+                            }) => {
                                 n_drafts += drafts.len();
-                                appends.push((drafts, ack));
+                                appends.push((drafts, effects, ack));
                             }
                             Ok(other) => {
                                 carried = Some(other);
@@ -225,16 +250,16 @@ impl Writer {
         }
     }
 
-    async fn append(&mut self, appends: Vec<(Vec<Prepared>, AppendAck)>) {
+    async fn append(&mut self, appends: Vec<QueuedAppend>) {
         let Some(log) = self.log.take() else {
             return fail_all(appends, StoreError::WriterStopped);
         };
-        let n_drafts: usize = appends.iter().map(|(drafts, _)| drafts.len()).sum();
+        let n_drafts: usize = appends.iter().map(|(drafts, _, _)| drafts.len()).sum();
         let seal = move || {
             let mut log = log;
             let sealed: Vec<Vec<Entry>> = appends
                 .iter()
-                .map(|(drafts, _)| {
+                .map(|(drafts, _, _)| {
                     drafts
                         .iter()
                         .map(|draft| log.seal_prepared(&draft.draft))
@@ -275,7 +300,7 @@ impl Writer {
                 last_line_hash: Some(last.line_hash),
             });
         }
-        for ((_, ack), entries) in appends.into_iter().zip(sealed) {
+        for ((_, _, ack), entries) in appends.into_iter().zip(sealed) {
             let acked = entries
                 .iter()
                 .map(|entry| Appended {
@@ -340,6 +365,15 @@ impl Writer {
                     put_cosignature(&mut self.conn, &self.db_path, size, &witness, &line).await;
                 let _ = ack.send(res);
             }
+            Request::TakeAgentToken { hash, now, ack } => {
+                let res =
+                    crate::agents::take_token(&mut self.conn, &self.db_path, &hash, now).await;
+                let _ = ack.send(res);
+            }
+            Request::AgentToken { op, ack } => {
+                let res = crate::agents::token_op(&mut self.conn, &self.db_path, op).await;
+                let _ = ack.send(res);
+            }
             Request::RecordHeal { attempt, ack } => {
                 let res = sqlx::query(
                     "INSERT INTO heal_attempts (rule, target, check_id, at, result, evidence_seq) VALUES (?, ?, ?, ?, ?, ?)",
@@ -400,14 +434,14 @@ fn insert_sql(n_rows: usize) -> String {
 
 async fn insert_all(
     conn: &mut SqliteConnection,
-    appends: &[(Vec<Prepared>, AppendAck)],
+    appends: &[QueuedAppend],
     sealed: &[Vec<Entry>],
     created_at: &str,
 ) -> Result<(), sqlx::Error> {
     let rows: Vec<(&Entry, &str)> = appends
         .iter()
         .zip(sealed)
-        .flat_map(|((drafts, _), entries)| {
+        .flat_map(|((drafts, _, _), entries)| {
             entries
                 .iter()
                 .zip(drafts)
@@ -422,6 +456,12 @@ async fn insert_all(
             query = bind_row(query, entry, kind, created_at);
         }
         query.execute(&mut *tx).await?;
+    }
+    for ((_, effects, _), entries) in appends.iter().zip(sealed) {
+        if !effects.is_empty() {
+            let seqs: Vec<u64> = entries.iter().map(|entry| entry.seq).collect();
+            crate::agents::apply(&mut tx, effects, &seqs).await?;
+        }
     }
     tx.commit().await
 }
@@ -539,9 +579,9 @@ fn hash_32(db_path: &Path, column: &str, seq: i64, bytes: &[u8]) -> Result<[u8; 
     })
 }
 
-fn fail_all(appends: Vec<(Vec<Prepared>, AppendAck)>, err: StoreError) {
+fn fail_all(appends: Vec<QueuedAppend>, err: StoreError) {
     let err = Arc::new(err);
-    for (_, ack) in appends {
+    for (_, _, ack) in appends {
         let _ = ack.send(Err(StoreError::NotCommitted {
             source: Arc::clone(&err),
         }));
