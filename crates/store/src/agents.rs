@@ -108,7 +108,7 @@ pub struct AgentRecord {
 #[derive(Debug, Clone)]
 pub(crate) enum Effect {
     /// Insert the agent; `draft` is the index of the enrollment bundle in the append.
-    Enrolled { agent: NewAgent, draft: usize },
+    Enrolled { agent: Box<NewAgent>, draft: usize },
     /// The agent's items up to `up_to` are in this append.
     Stored {
         agent_id: String,
@@ -314,7 +314,13 @@ impl Store {
         draft: BundleDraft,
     ) -> Result<Appended, StoreError> {
         let mut appended = self
-            .append_with(vec![draft], vec![Effect::Enrolled { agent, draft: 0 }])
+            .append_with(
+                vec![draft],
+                vec![Effect::Enrolled {
+                    agent: Box::new(agent),
+                    draft: 0,
+                }],
+            )
             .await?;
         appended.pop().ok_or(StoreError::WriterStopped)
     }
