@@ -13,11 +13,13 @@ use serde::Deserialize;
 
 use model::{ParamValue, Platform};
 
+mod agents;
 mod central;
 mod daemon;
 mod directory;
 mod target;
 
+pub use agents::AgentsConfig;
 pub use central::CentralConfig;
 pub use daemon::{
     ChannelConfig, ChannelKind, CredentialsConfig, DaemonConfig, EmailConfig, EmailLogin,
@@ -56,6 +58,8 @@ pub struct Config {
     pub credentials: CredentialsConfig,
     /// The partner's Central Command (optional; without it the appliance stays on its own).
     pub central: Option<CentralConfig>,
+    /// The gateway endpoint agents connect to (optional; off without it).
+    pub agents: Option<AgentsConfig>,
 }
 
 /// The file as written; [`parse`] turns it into a [`Config`] or the list of every problem.
@@ -86,6 +90,8 @@ struct RawConfig {
     credentials: CredentialsConfig,
     #[serde(default)]
     central: Option<central::RawCentral>,
+    #[serde(default)]
+    agents: Option<agents::RawAgents>,
 }
 
 /// OpenTimestamps settings.
@@ -181,6 +187,7 @@ impl Config {
             escalation: None,
             credentials: CredentialsConfig::default(),
             central: None,
+            agents: None,
         }
     }
 
@@ -214,6 +221,7 @@ impl RawConfig {
         problems.extend(self.daemon.problems());
         let escalation = self.escalation.as_ref().map(|esc| esc.parse(problems));
         let central = self.central.as_ref().map(|c| c.parse(problems));
+        let agents = self.agents.as_ref().map(|a| a.parse(problems));
         let workstations = self
             .workstations
             .as_ref()
@@ -274,6 +282,7 @@ impl RawConfig {
             escalation: optional_section(escalation)?,
             credentials: self.credentials,
             central: optional_section(central)?,
+            agents: optional_section(agents)?,
         })
     }
 }
