@@ -297,7 +297,7 @@ pub async fn create_token(
     by: &str,
 ) -> Result<CreatedToken, store::StoreError> {
     let (text, hash) = new_token();
-    let id = format!("t-{}", &base32(&hash[..5]));
+    let id = format!("t-{}", base32(&rand::random::<[u8; 5]>()));
     store
         .create_agent_token(store::NewAgentToken {
             id: id.clone(),

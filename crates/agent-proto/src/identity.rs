@@ -94,7 +94,7 @@ impl std::str::FromStr for CaPin {
             return Err(error("wrong length"));
         }
         let mut digest = [0u8; 32];
-        for (i, pair) in digits.chunks_exact(2).enumerate() {
+        for (i, pair) in digits.as_chunks::<2>().0.iter().enumerate() {
             let high = hex_value(pair[0]).ok_or_else(|| error("not hex"))?;
             let low = hex_value(pair[1]).ok_or_else(|| error("not hex"))?;
             digest[i] = high << 4 | low;
@@ -134,8 +134,7 @@ mod tests {
         );
         assert!(pin.matches(b"certificate"));
         assert!(!pin.matches(b"another"));
-        let colons: String = printed[7..]
-            .as_bytes()
+        let colons: String = printed.as_bytes()[7..]
             .chunks(2)
             .map(|pair| std::str::from_utf8(pair).unwrap())
             .collect::<Vec<_>>()

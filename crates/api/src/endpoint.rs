@@ -116,6 +116,16 @@ endpoints! {
     ApplyUpdate: Post "/v1/update/apply", Empty => types::UpdateState;
     /// `POST /v1/update/rollback`: always refused (409); the partner rolls back.
     RollBackUpdate: Post "/v1/update/rollback", Empty => types::UpdateState;
+    /// `POST /v1/agents/tokens`: a one-time enrollment token for endpoint agents.
+    CreateAgentToken: Post "/v1/agents/tokens", types::AgentTokenRequest => types::AgentToken;
+    /// `GET /v1/agents/tokens`: every enrollment token (never its text).
+    AgentTokens: Get "/v1/agents/tokens", () => Vec<types::AgentTokenInfo>;
+    /// `POST /v1/agents/tokens/revoke`: a token nobody may enroll with any more.
+    RevokeAgentToken: Post "/v1/agents/tokens/revoke", types::AgentTokenRevokeRequest => Vec<types::AgentTokenInfo>;
+    /// `GET /v1/agents`: the agent gateway and every enrolled agent.
+    Agents: Get "/v1/agents", () => types::AgentsState;
+    /// `POST /v1/agents/revoke`: an agent whose certificate is refused from now on.
+    RevokeAgent: Post "/v1/agents/revoke", types::AgentRevokeRequest => types::AgentView;
 }
 
 /// `GET /v1/healing?limit=N`: the newest `limit` healing log entries.
@@ -196,6 +206,11 @@ pub const ALL: &[(Method, &str)] = &[
     route::<CompleteSetup>(),
     route::<ApplyUpdate>(),
     route::<RollBackUpdate>(),
+    route::<CreateAgentToken>(),
+    route::<AgentTokens>(),
+    route::<RevokeAgentToken>(),
+    route::<Agents>(),
+    route::<RevokeAgent>(),
 ];
 
 const fn route<E: Endpoint>() -> (Method, &'static str) {

@@ -497,3 +497,93 @@ pub struct ApiError {
     /// What to do about it.
     pub hint: Option<String>,
 }
+
+/// `POST /v1/agents/tokens`: a new enrollment token.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AgentTokenRequest {
+    /// How many agents may enroll with it (1–10,000).
+    pub uses: u32,
+    /// How long it is valid, in seconds (60 s–30 days).
+    pub expires_secs: u64,
+    /// Who asks (recorded as evidence).
+    pub by: String,
+}
+
+/// A token just made. `token` is shown this once and never stored (only its SHA-256 is).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AgentToken {
+    pub token: String,
+    pub id: String,
+    pub uses: u32,
+    /// Unix seconds.
+    pub expires_at: i64,
+    /// What the agent connects to, `host:port`.
+    pub gateway: String,
+    /// The agent CA's fingerprint the agent pins (`sha256:…`).
+    pub ca_pin: String,
+}
+
+/// A stored token (never its text).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AgentTokenInfo {
+    pub id: String,
+    pub uses_total: u32,
+    pub uses_left: u32,
+    pub created_at: i64,
+    pub expires_at: i64,
+    pub created_by: String,
+    pub revoked_at: Option<i64>,
+    /// `usable`, `used up`, `expired` or `revoked`.
+    pub state: String,
+}
+
+/// `POST /v1/agents/tokens/revoke`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AgentTokenRevokeRequest {
+    pub id: String,
+    pub by: String,
+}
+
+/// `GET /v1/agents`: the gateway and every enrolled agent.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AgentsState {
+    /// `host:port` agents connect to; `None` when `[agents]` is not configured.
+    pub gateway: Option<String>,
+    /// The agent CA's fingerprint.
+    pub ca_pin: Option<String>,
+    pub agents: Vec<AgentView>,
+}
+
+/// One enrolled agent.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AgentView {
+    pub agent_id: String,
+    pub hostname: String,
+    /// `linux-x86_64` or `windows-x86_64`.
+    pub platform: String,
+    pub os: String,
+    pub agent_version: String,
+    /// Unix seconds.
+    pub enrolled_at: i64,
+    pub revoked_at: Option<i64>,
+    /// Whether its stream is open now.
+    pub connected: bool,
+    /// When it last delivered items (unix seconds).
+    pub last_seen_at: Option<i64>,
+    /// Every item up to this number is sealed.
+    pub stored_seq: u64,
+    /// Items waiting in its queue at its last heartbeat.
+    pub queue_items: u64,
+    /// Its clock minus the appliance's at its last heartbeat (ms).
+    pub clock_skew_ms: i64,
+    /// When its client certificate expires (unix seconds).
+    pub certificate_expires_at: i64,
+}
+
+/// `POST /v1/agents/revoke`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AgentRevokeRequest {
+    pub agent_id: String,
+    pub by: String,
+    pub reason: String,
+}

@@ -3,6 +3,7 @@
 //! Exit codes: 0 success, 1 runtime failure (including a kit that does not verify),
 //! 2 usage error, 78 invalid configuration or catalogue.
 
+mod agent_cmd;
 mod bench;
 mod bench_daemon;
 mod credentials_cmd;
@@ -55,6 +56,8 @@ enum Command {
     Credentials(credentials_cmd::CredentialsArgs),
     /// Show what the running daemon (osirisd) reports: devices, cycles, evidence, incidents.
     Status(status_cmd::StatusArgs),
+    /// Endpoint agents: enrollment tokens, the enrolled agents, revocation (through osirisd).
+    Agent(agent_cmd::AgentArgs),
     /// Check for, apply, health-gate and roll back signed image updates.
     Update {
         /// Update settings (written by the NixOS module).
@@ -142,6 +145,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Status(args) => status_cmd::run(args),
+        Command::Agent(args) => agent_cmd::run(args),
         Command::Credentials(args) => credentials_cmd::run_args(args),
         Command::Update { config, command } => {
             update_cmd::run(command, &config).map(|()| ExitCode::SUCCESS)

@@ -117,13 +117,22 @@ async fn workstation_scan(shared: &Arc<Shared>) -> anyhow::Result<Outcome> {
         });
     };
     let mut config = settings.config.clone();
-    config.targets = plan.targets.clone();
+    // A workstation with a fresh agent is checked by its agent, not polled over WinRM.
+    let now = now();
+    let (by_agent, by_winrm): (Vec<_>, Vec<_>) = plan.targets.iter().cloned().partition(|target| {
+        shared
+            .agents
+            .get()
+            .is_some_and(|a| a.covers(&target.name, now))
+    });
+    config.targets = by_winrm;
     let outcome = scan_and_heal(shared, &config, "workstations").await?;
     Ok(Outcome {
         summary: format!(
-            "{} ({} known, {} not reachable or not in DNS)",
+            "{} ({} known, {} checked by their agent, {} not reachable or not in DNS)",
             outcome.summary,
             plan.known,
+            by_agent.len(),
             plan.not_checked.len()
         ),
         drift: outcome.drift,
@@ -216,19 +225,14 @@ async fn scan_and_heal(
         let now = crate::now();
         for one in &healed {
             tally.add(&one.record.result);
-            for event in derive::heal_events(&one.record) {
-                state.ledger.apply(
-                    &one.target.name,
-                    &one.record.check,
-                    event,
-                    now,
-                    &settings.incident_policy,
-                );
-            }
-            if let Some(entry) = derive::healing_entry(&one.target.name, &one.record, one.seq, now)
-            {
-                state.log_healing(entry);
-            }
+            apply_heal(
+                &mut state,
+                settings,
+                &one.target.name,
+                &one.record,
+                one.seq,
+                now,
+            );
         }
         let effects = state.ledger.tick(now, &settings.incident_policy);
         tracing::debug!(closed = effects.len(), "Quiet resolved incidents closed.");
@@ -249,6 +253,25 @@ async fn scan_and_heal(
         ),
         drift,
     })
+}
+
+/// Applies one L1 outcome to the incident ledger and the healing log.
+pub(crate) fn apply_heal(
+    state: &mut crate::state::State,
+    settings: &crate::shared::Settings,
+    target: &str,
+    record: &heal::HealRecord,
+    seq: Option<u64>,
+    now: i64,
+) {
+    for event in derive::heal_events(record) {
+        state
+            .ledger
+            .apply(target, &record.check, event, now, &settings.incident_policy);
+    }
+    if let Some(entry) = derive::healing_entry(target, record, seq, now) {
+        state.log_healing(entry);
+    }
 }
 
 /// Reads AD; known workstations that were never scanned appear as devices of unknown state.

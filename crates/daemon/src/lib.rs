@@ -12,8 +12,11 @@
 //! of each cycle), `notify` (L3 delivery), `api` (the socket, its routes and handlers), `setup`
 //! (first-boot wizard), `pin` (the console PIN and unlock tokens), `central` and
 //! `central_actions` (the link to Central Command and the partner users' incident actions),
+//! `agents` and `agent_heal` (the endpoint agents' gateway, their results and L1 through them),
 //! `host` (box health), `systemd` (sd_notify), `metrics` (optional Prometheus text).
 
+mod agent_heal;
+mod agents;
 mod api;
 mod central;
 mod central_actions;
@@ -205,7 +208,7 @@ async fn run(loaded: Loaded) -> anyhow::Result<Stopped> {
             data_dir: data_dir.clone(),
             claim_code,
         },
-        store,
+        store: Arc::new(store),
         state: StateCell::new(state, data_dir),
         cycles,
         facts: Facts::new(),
@@ -216,6 +219,7 @@ async fn run(loaded: Loaded) -> anyhow::Result<Stopped> {
         link: std::sync::Mutex::new(None),
         console_pin,
         partner_channels: std::sync::RwLock::new(partner_channels),
+        agents: std::sync::OnceLock::new(),
     });
     cycles::refresh_ots_counts(&shared).await;
     refresh_addresses(&shared).await;
@@ -250,6 +254,7 @@ async fn run(loaded: Loaded) -> anyhow::Result<Stopped> {
     }
     services.spawn(addresses_loop(Arc::clone(&shared)));
     services.spawn(central::link_loop(Arc::clone(&shared)));
+    agents::start(&shared, &mut services)?;
     systemd::notify("READY=1\nSTATUS=running");
     if let Some(every) = systemd::watchdog_interval() {
         services.spawn(async move {
@@ -303,9 +308,9 @@ async fn run(loaded: Loaded) -> anyhow::Result<Stopped> {
     while services.join_next().await.is_some() {}
     shared.save().await;
     let _ = std::fs::remove_file(&shared.settings.config.daemon.socket);
-    match Arc::try_unwrap(shared) {
-        Ok(shared) => shared.store.close().await,
-        Err(_) => tracing::debug!("Store still referenced at exit; SQLite keeps committed data."),
+    match Arc::try_unwrap(shared).map(|shared| Arc::try_unwrap(shared.store)) {
+        Ok(Ok(store)) => store.close().await,
+        _ => tracing::debug!("Store still referenced at exit; SQLite keeps committed data."),
     }
     tracing::info!("osirisd stopped.");
     Ok(Stopped::Cleanly)

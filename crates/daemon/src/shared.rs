@@ -18,8 +18,8 @@ use crate::state::State;
 pub(crate) struct Shared {
     /// What the configuration fixed at start; never changes while the daemon runs.
     pub(crate) settings: Settings,
-    /// The evidence log (its own writer task serialises appends).
-    pub(crate) store: store::Store,
+    /// The evidence log (its own writer task serialises appends); shared with the agent gateway.
+    pub(crate) store: Arc<store::Store>,
     /// The incident ledger and everything saved in `daemon-state.json`.
     pub(crate) state: StateCell,
     /// Each cycle's trigger and schedule.
@@ -38,6 +38,8 @@ pub(crate) struct Shared {
     pub(crate) console_pin: crate::pin::ConsolePin,
     /// The escalation channels the partner set at Central Command (besides the configured ones).
     pub(crate) partner_channels: std::sync::RwLock<Vec<escalate::Channel>>,
+    /// The agent gateway, once started (`[agents]` configured).
+    pub(crate) agents: std::sync::OnceLock<crate::agents::Runtime>,
 }
 
 impl Shared {

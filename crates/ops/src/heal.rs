@@ -117,8 +117,9 @@ pub fn policy(cfg: &config::HealingConfig) -> Policy {
 }
 
 /// Seals a `heal` bundle for a remediation attempt (and records it in the history) or an
-/// `escalation` bundle; holds, plans and uncovered findings leave no bundle.
-async fn record_evidence(
+/// `escalation` bundle; holds, plans and uncovered findings leave no bundle. Also used for
+/// remediations an endpoint agent ran at the daemon's request.
+pub async fn record_evidence(
     store: &store::Store,
     config: &config::Config,
     catalog: &catalog::Catalog,

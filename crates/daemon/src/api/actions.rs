@@ -139,7 +139,7 @@ pub(crate) async fn heal_now(State(shared): State<Arc<Shared>>) -> Answer<api::T
 }
 
 /// A name someone gave for themselves: 1–64 printable characters.
-fn person(by: &str) -> Result<String, Fail> {
+pub(crate) fn person(by: &str) -> Result<String, Fail> {
     let by = by.trim();
     if by.is_empty() || by.chars().count() > 64 || by.chars().any(char::is_control) {
         return Err(bad_request(
@@ -150,7 +150,7 @@ fn person(by: &str) -> Result<String, Fail> {
     Ok(by.to_owned())
 }
 
-fn reason(reason: &str) -> Result<String, Fail> {
+pub(crate) fn reason(reason: &str) -> Result<String, Fail> {
     let reason = reason.trim();
     if reason.is_empty()
         || reason.chars().count() > 500

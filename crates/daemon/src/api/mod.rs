@@ -4,7 +4,8 @@
 //! it takes effect (`actions`), evidence export (`export`), the first-boot wizard
 //! (`crate::setup`) and the console unlock (`crate::pin`). Handlers never block an async worker: slow work runs on blocking threads.
 
-mod actions;
+pub(crate) mod actions;
+mod agents;
 mod export;
 mod read;
 mod socket;
@@ -145,7 +146,12 @@ pub(crate) fn router(shared: Arc<Shared>) -> axum::Router {
         .on::<endpoint::ApplyUpdate, _, _, _>(actions::update_unavailable)
         .on::<endpoint::RollBackUpdate, _, _, _>(actions::update_unavailable)
         .on::<endpoint::Export, _, _, _>(export::export)
-        .on::<endpoint::Unlock, _, _, _>(crate::pin::unlock);
+        .on::<endpoint::Unlock, _, _, _>(crate::pin::unlock)
+        .on::<endpoint::CreateAgentToken, _, _, _>(agents::create_token)
+        .on::<endpoint::AgentTokens, _, _, _>(agents::tokens)
+        .on::<endpoint::RevokeAgentToken, _, _, _>(agents::revoke_token)
+        .on::<endpoint::Agents, _, _, _>(agents::agents)
+        .on::<endpoint::RevokeAgent, _, _, _>(agents::revoke);
     crate::setup::routes(routes)
         .0
         .fallback(not_found)

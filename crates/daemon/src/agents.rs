@@ -1,0 +1,307 @@
+//! Endpoint agents in `osirisd` (`[agents]`): starts the gateway, and feeds what agents report
+//! into the same pipeline as WinRM and SSH scans — device records, scores, incidents, L1
+//! decisions (`agent_heal`) — under the host name the agent enrolled with.
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use agent_gateway::{AgentEvent, AgentInfo, GatewayHandle, GatewaySettings, ReportedResult};
+use agent_proto::v1::{AgentConfig, CheckSchedule, Platform as WirePlatform, QueueLimits};
+use anyhow::Context;
+use model::{CheckOutcome, CheckStatus, DeviceType, Platform, Target};
+use tokio::sync::mpsc;
+
+use crate::{Shared, derive, now};
+
+/// Events waiting for the daemon; when full, agent streams wait (their items are sealed already).
+const EVENTS: usize = 4096;
+
+/// The gateway as the rest of the daemon sees it.
+pub(crate) struct Runtime {
+    pub(crate) handle: GatewayHandle,
+    pub(crate) pin: agent_proto::CaPin,
+    pub(crate) listen: std::net::SocketAddr,
+    pub(crate) drafts: agent_gateway::DraftContext,
+    /// How long an agent's results keep its host off the WinRM cycle.
+    pub(crate) fresh_secs: i64,
+    /// The newest result of every check per host (since start; the device record is saved).
+    pub(crate) hosts: Mutex<BTreeMap<String, AgentHost>>,
+    /// Remediations asked of agents and not finished.
+    pub(crate) pending: crate::agent_heal::Pending,
+}
+
+/// What the daemon keeps of one agent's host.
+#[derive(Debug, Clone)]
+pub(crate) struct AgentHost {
+    pub(crate) agent_id: String,
+    pub(crate) platform: Platform,
+    pub(crate) results: BTreeMap<String, ReportedResult>,
+    /// When its last results arrived (unix seconds).
+    pub(crate) last_at: i64,
+}
+
+impl Runtime {
+    fn hosts(&self) -> std::sync::MutexGuard<'_, BTreeMap<String, AgentHost>> {
+        self.hosts
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Whether the workstation named `name` (a DNS name from AD) is covered by a fresh agent:
+    /// connected now, or reporting within `fresh_secs`. Matched by full name or first label.
+    pub(crate) fn covers(&self, name: &str, now: i64) -> bool {
+        let name = name.to_lowercase();
+        let short = name.split('.').next().unwrap_or_default().to_owned();
+        let matches = |host: &str| host == name || host.split('.').next() == Some(short.as_str());
+        self.hosts()
+            .iter()
+            .any(|(host, seen)| matches(host) && now - seen.last_at <= self.fresh_secs)
+            || self
+                .handle
+                .connected()
+                .iter()
+                .any(|agent| matches(&agent.hostname))
+    }
+}
+
+/// The gateway's settings from the configuration and the catalogue.
+pub(crate) fn settings(
+    config: &config::Config,
+    agents: &config::AgentsConfig,
+    catalog: &catalog::Catalog,
+    data_dir: &std::path::Path,
+) -> GatewaySettings {
+    let config_for = |platform: Platform| AgentConfig {
+        revision: 0,
+        checks: catalog
+            .for_platform(platform)
+            .take(agent_proto::limits::MAX_CHECKS)
+            .map(|runbook| CheckSchedule {
+                check_id: runbook.id.clone(),
+                interval_seconds: agents.check_secs,
+                jitter_seconds: agents.check_secs / 10,
+            })
+            .collect(),
+        heartbeat_interval_seconds: agents.heartbeat_secs,
+        full_report_interval_seconds: agents.full_report_hours * 3600,
+        queue: Some(QueueLimits {
+            max_items: agents.queue_items,
+            max_bytes: agents.queue_mib * 1024 * 1024,
+            max_age_seconds: agents.queue_hours * 3600,
+        }),
+        protocol_version: agent_proto::limits::PROTOCOL_VERSION,
+    };
+    let configs = [
+        (WirePlatform::LinuxX8664 as i32, config_for(Platform::Linux)),
+        (
+            WirePlatform::WindowsX8664 as i32,
+            config_for(Platform::WindowsWorkstation),
+        ),
+    ]
+    .into_iter()
+    .collect();
+    let per_minute = f64::from(agents.enroll_per_minute);
+    GatewaySettings {
+        listen: agents.listen,
+        dir: data_dir.join("agents"),
+        drafts: agent_gateway::DraftContext {
+            site: config.site.clone(),
+            catalog: catalog.version().to_owned(),
+        },
+        certificate_lifetime: Duration::from_secs(u64::from(agents.certificate_hours) * 3600),
+        configs,
+        enroll_limits: agent_gateway::EnrollLimits {
+            per_address_per_minute: per_minute,
+            total_per_minute: per_minute * 10.0,
+            burst: (per_minute * 2.0).max(10.0),
+            ..agent_gateway::EnrollLimits::STANDARD
+        },
+        server_limits: agent_proto::ServerLimits::STANDARD,
+    }
+}
+
+/// Starts the gateway when `[agents]` is configured, and the task that takes its events.
+pub(crate) fn start(
+    shared: &Arc<Shared>,
+    services: &mut tokio::task::JoinSet<()>,
+) -> anyhow::Result<()> {
+    let settings_all = &shared.settings;
+    let Some(agents) = &settings_all.config.agents else {
+        return Ok(());
+    };
+    let settings = settings(
+        &settings_all.config,
+        agents,
+        &settings_all.catalog,
+        &settings_all.data_dir,
+    );
+    let drafts = settings.drafts.clone();
+    let (events_tx, events_rx) = mpsc::channel(EVENTS);
+    let gateway = agent_gateway::start(settings, Arc::clone(&shared.store), events_tx)
+        .context("starting the agent gateway")?;
+    let runtime = Runtime {
+        handle: gateway.handle,
+        pin: gateway.pin,
+        listen: gateway.local_addr,
+        drafts,
+        fresh_secs: i64::from(agents.fresh_minutes) * 60,
+        hosts: Mutex::new(BTreeMap::new()),
+        pending: crate::agent_heal::Pending::default(),
+    };
+    if shared.agents.set(runtime).is_err() {
+        anyhow::bail!("the agent gateway was started twice");
+    }
+    let server = gateway.task;
+    services.spawn(async move {
+        match server.await {
+            Ok(Ok(())) => {}
+            Ok(Err(err)) => tracing::error!(error = %err, "The agent gateway stopped."),
+            Err(err) if err.is_cancelled() => {}
+            Err(err) => tracing::error!(error = %err, "The agent gateway failed."),
+        }
+    });
+    services.spawn(event_loop(Arc::clone(shared), events_rx));
+    Ok(())
+}
+
+/// Takes the gateway's events until it stops.
+async fn event_loop(shared: Arc<Shared>, mut events: mpsc::Receiver<AgentEvent>) {
+    while let Some(event) = events.recv().await {
+        match event {
+            AgentEvent::Results { agent, results } => on_results(&shared, &agent, results).await,
+            AgentEvent::Gap {
+                agent,
+                first_seq,
+                last_seq,
+                reason,
+                bundle_seq,
+            } => {
+                tracing::warn!(agent = %agent.agent_id, host = %agent.hostname, first_seq, last_seq, reason, bundle = bundle_seq, "An agent lost items; the gap is sealed as evidence.");
+            }
+            AgentEvent::Remediation {
+                agent,
+                outcome,
+                bundle_seq,
+            } => crate::agent_heal::on_outcome(&shared, &agent, outcome, bundle_seq).await,
+            AgentEvent::Connected(agent) => {
+                tracing::debug!(agent = %agent.agent_id, host = %agent.hostname, "Agent connected.");
+            }
+            AgentEvent::Disconnected(agent) => {
+                tracing::debug!(agent = %agent.agent_id, host = %agent.hostname, "Agent disconnected.");
+            }
+        }
+    }
+}
+
+/// The platform the device is filed under.
+pub(crate) fn platform_of(agent: &AgentInfo) -> Platform {
+    if agent.platform == "windows-x86_64" {
+        Platform::WindowsWorkstation
+    } else {
+        Platform::Linux
+    }
+}
+
+/// Results are filed under the host, evaluated like a scan of it, and failing checks go to L1.
+async fn on_results(shared: &Arc<Shared>, agent: &AgentInfo, results: Vec<ReportedResult>) {
+    let Some(runtime) = shared.agents.get() else {
+        return;
+    };
+    let now = now();
+    let report = {
+        let mut hosts = runtime.hosts();
+        let host = hosts
+            .entry(agent.hostname.clone())
+            .or_insert_with(|| AgentHost {
+                agent_id: agent.agent_id.clone(),
+                platform: platform_of(agent),
+                results: BTreeMap::new(),
+                last_at: now,
+            });
+        host.agent_id.clone_from(&agent.agent_id);
+        host.last_at = now;
+        for result in results {
+            host.results.insert(result.check_id.clone(), result);
+        }
+        report_of(&agent.hostname, host)
+    };
+    let catalog = &shared.settings.catalog;
+    let device = derive::device(catalog, &report, None);
+    let scores = derive::scores(catalog, &report);
+    let events = derive::scan_events(catalog, &report);
+    {
+        let mut state = shared.state();
+        state.scores.insert(device.name.clone(), scores);
+        state.saved.devices.insert(device.name.clone(), device);
+        for (target, check, event) in events {
+            state.ledger.apply(
+                &target,
+                &check,
+                event,
+                now,
+                &shared.settings.incident_policy,
+            );
+        }
+    }
+    shared.save().await;
+    crate::agent_heal::consider(shared, agent, &report).await;
+}
+
+/// A host's newest results as a scan report, so derivations and L1 treat them like any scan.
+pub(crate) fn report_of(hostname: &str, host: &AgentHost) -> scan::TargetReport {
+    let time = |ms: i64| {
+        time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000)
+            .unwrap_or(time::OffsetDateTime::UNIX_EPOCH)
+    };
+    let observed: Vec<i64> = host
+        .results
+        .values()
+        .map(|r| r.observed_at_unix_ms)
+        .collect();
+    let started = time(observed.iter().copied().min().unwrap_or_default());
+    let finished = time(host.last_at.saturating_mul(1000));
+    scan::TargetReport {
+        target: Target {
+            name: hostname.to_owned(),
+            platform: host.platform,
+            device_type: DeviceType::Workstation,
+        },
+        started,
+        finished,
+        results: host
+            .results
+            .values()
+            .map(|result| scan::CheckResult {
+                runbook_id: result.check_id.clone(),
+                outcome: outcome_of(&host.agent_id, result),
+                elapsed: Duration::ZERO,
+            })
+            .collect(),
+    }
+}
+
+fn outcome_of(agent_id: &str, result: &ReportedResult) -> CheckOutcome {
+    let status = match result.status {
+        "pass" => CheckStatus::Pass,
+        "fail" => CheckStatus::Fail,
+        "not_applicable" => CheckStatus::Skipped,
+        _ => CheckStatus::Error,
+    };
+    let observed = serde_json::Value::Object(
+        result
+            .facts
+            .iter()
+            .map(|(k, v)| (k.clone(), serde_json::Value::String(v.clone())))
+            .collect(),
+    );
+    CheckOutcome {
+        status,
+        observed,
+        expected: String::new(),
+        reason: format!(
+            "reported by agent {agent_id} (sealed as bundle #{})",
+            result.bundle_seq
+        ),
+    }
+}
