@@ -198,7 +198,7 @@ fn a_new_root_needs_both_the_old_and_its_own_root_keys() {
 
     // Only the old key: the new root keys never proved they exist (a typo would brick rotation).
     let only_old = vendor::sign_root(&spec, &[&root_a]).unwrap();
-    let err = root_1.walk(&[only_old.clone()]).unwrap_err();
+    let err = root_1.walk(std::slice::from_ref(&only_old)).unwrap_err();
     assert!(
         matches!(err, VerifyError::UnknownKey { ref role, .. } if role == "its own root keys"),
         "{err}"
@@ -369,7 +369,7 @@ fn root_skips_rollbacks_and_conflicts_are_refused() {
     let root_2 = vendor::sign_root(&root_spec(2, &[&root_a], &[&release_2]), &[&root_a]).unwrap();
     let root_3 = vendor::sign_root(&root_spec(3, &[&root_a], &[&release_2]), &[&root_a]).unwrap();
 
-    let err = root_1.walk(&[root_3.clone()]).unwrap_err();
+    let err = root_1.walk(&[&root_3]).unwrap_err();
     assert_eq!(
         err.to_string(),
         "root chain skips from version 1 to 3: root 2 is missing; every root must be walked in turn"

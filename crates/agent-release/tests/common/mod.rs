@@ -1,6 +1,7 @@
 //! Fixtures shared by the integration tests: deterministic keys, roots and manifests.
 
 #![allow(dead_code, unreachable_pub)]
+#![allow(clippy::unwrap_used, reason = "test helpers outside #[test] functions")]
 
 use agent_release::vendor::{self, ManifestSpec, RootSpec};
 use agent_release::{Platform, PublicKey, SecretKey, TrustedRoot, Version};
