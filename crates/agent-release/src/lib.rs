@@ -18,14 +18,18 @@
 
 mod document;
 mod error;
+mod fsx;
 mod key;
 mod manifest;
 mod root;
+#[cfg(unix)]
+pub mod store;
 pub mod vendor;
 mod version;
 
 pub use document::{MANIFEST_TYPE, ROOT_TYPE, SIGNING_DOMAIN, signing_bytes};
 pub use error::VerifyError;
+pub use fsx::{BinaryMismatch, IoError};
 pub use key::{KeyError, PublicKey, SecretKey};
 pub use manifest::{VerifiedRelease, verify_offer};
 pub use root::TrustedRoot;

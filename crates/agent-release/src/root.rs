@@ -84,6 +84,18 @@ impl TrustedRoot {
     /// error (nothing newer is trusted). Expiry is not checked here: as in TUF, an expired root
     /// can still lead to its successor; check the result with [`TrustedRoot::check_fresh`].
     pub fn walk<B: AsRef<[u8]>>(&self, newer: &[B]) -> Result<TrustedRoot, VerifyError> {
+        Ok(self
+            .walk_chain(newer)?
+            .pop()
+            .unwrap_or_else(|| self.clone()))
+    }
+
+    /// Like [`TrustedRoot::walk`], returning every root passed, oldest first (empty when nothing
+    /// newer was offered).
+    pub(crate) fn walk_chain<B: AsRef<[u8]>>(
+        &self,
+        newer: &[B],
+    ) -> Result<Vec<TrustedRoot>, VerifyError> {
         if newer.len() > MAX_ROOT_CHAIN {
             return Err(VerifyError::TooManyRoots {
                 count: newer.len(),
@@ -116,8 +128,9 @@ impl TrustedRoot {
                 }
             }
         }
-        let mut current = self.clone();
+        let mut chain: Vec<TrustedRoot> = Vec::with_capacity(by_version.len());
         for (version, (bytes, opened, root)) in by_version {
+            let current = chain.last().unwrap_or(self);
             let trusted = current.root.version;
             let expected = trusted.saturating_add(1);
             if version != expected {
@@ -140,12 +153,12 @@ impl TrustedRoot {
                 &root.root_keys,
                 root.root_threshold,
             )?;
-            current = TrustedRoot {
+            chain.push(TrustedRoot {
                 bytes: bytes.to_vec(),
                 root,
-            };
+            });
         }
-        Ok(current)
+        Ok(chain)
     }
 
     /// Refuses an expired root (`expires_unix` at or before `now_unix`).
