@@ -24,6 +24,7 @@ mod manifest;
 mod root;
 #[cfg(unix)]
 pub mod store;
+pub mod swap;
 pub mod vendor;
 mod version;
 

@@ -1,6 +1,7 @@
 //! The appliance's release store on a real directory: adding, refusing, staged rollout,
 //! rotation, and what an agent receives verifying end to end.
 
+#![allow(clippy::unwrap_used, reason = "test helpers outside #[test] functions")]
 mod common;
 
 use std::path::Path;
