@@ -9,6 +9,10 @@
 //! sign verify ROOT.json [--newer ROOT.json...] MANIFEST.json --running V --platform P
 //! ```
 
+#![allow(
+    clippy::print_stdout,
+    reason = "a program that prints its results, like a main.rs"
+)]
 use std::path::{Path, PathBuf};
 use std::time::{SystemTime, UNIX_EPOCH};
 

@@ -1,6 +1,10 @@
 //! Measures what the agent and the appliance pay: `verify_offer` with and without a root walk,
 //! and adding a 2 MB release to the store (`cargo run --release --example timing`).
 
+#![allow(
+    clippy::print_stdout,
+    reason = "a program that prints its results, like a main.rs"
+)]
 use std::time::Instant;
 
 use agent_release::store::ReleaseStore;
