@@ -386,11 +386,12 @@ impl ReleaseStore {
             })
     }
 
-    /// The file behind a `download_path` this store handed out, or `None` for any other path.
+    /// The file behind a `download_path` this store hands out, or `None` for any other path
+    /// (and for a release no longer offered because it does not verify under the current root).
     pub fn binary_for_download(&self, download_path: &str) -> Option<PathBuf> {
         self.releases
             .iter()
-            .find(|release| release.download_path == download_path)
+            .find(|release| release.problem.is_none() && release.download_path == download_path)
             .map(|release| {
                 self.release_dir(release.platform, release.version)
                     .join(&release.file_name)

@@ -2,6 +2,7 @@
 //! rotation, and what an agent receives verifying end to end.
 
 #![allow(clippy::unwrap_used, reason = "test helpers outside #[test] functions")]
+#![cfg(unix)]
 mod common;
 
 use std::path::Path;
@@ -222,6 +223,10 @@ fn rotation_reaches_agents_through_the_store() {
         store
             .offer_for("agent-1", Platform::LinuxX86_64, v("1.0.0"))
             .is_none()
+    );
+    assert_eq!(
+        store.binary_for_download("/agent-releases/linux-x86_64/1.1.0/osiris-agent"),
+        None
     );
 
     let (manifest, binary) = release(tmp.path(), "1.2.0", &release_2);
