@@ -13,6 +13,7 @@
 mod bundles;
 pub mod ca;
 pub mod limiter;
+mod offers;
 mod service;
 mod sessions;
 
@@ -33,6 +34,7 @@ pub use crate::bundles::{
 };
 pub use crate::ca::{AgentCa, CaError};
 pub use crate::limiter::EnrollLimits;
+pub use crate::offers::offer_to_connected;
 pub use crate::sessions::{ConnectedAgent, GatewayHandle, NotConnected};
 
 /// How the gateway runs.
@@ -52,7 +54,12 @@ pub struct GatewaySettings {
     pub enroll_limits: EnrollLimits,
     /// Connection settings.
     pub server_limits: ServerLimits,
+    /// Signed agent releases to offer (`None`: the appliance has no agent root configured).
+    pub releases: Option<Releases>,
 }
+
+/// The appliance's agent releases, shared with the daemon that adds them.
+pub type Releases = Arc<std::sync::RwLock<agent_release::store::ReleaseStore>>;
 
 /// What agents reported, for `osirisd` to evaluate; sent after the items are sealed.
 #[derive(Debug, Clone)]

@@ -11,8 +11,8 @@ use std::time::{Duration, Instant};
 
 use agent_proto::v1::agent_gateway_server::AgentGateway;
 use agent_proto::v1::{
-    Ack, AgentMessage, EnrollRequest, EnrollResponse, GatewayMessage, RenewCertificate,
-    agent_message, gateway_message,
+    Ack, AgentMessage, DownloadChunk, DownloadRequest, EnrollRequest, EnrollResponse,
+    GatewayMessage, RenewCertificate, agent_message, gateway_message,
 };
 use agent_proto::{CaPin, Validate};
 use ed25519_dalek::VerifyingKey;
@@ -197,6 +197,44 @@ impl AgentGateway for Service {
 
     type ConnectStream = Pin<Box<dyn Stream<Item = Result<GatewayMessage, Status>> + Send>>;
 
+    type DownloadStream = Pin<Box<dyn Stream<Item = Result<DownloadChunk, Status>> + Send>>;
+
+    async fn download(
+        &self,
+        request: Request<DownloadRequest>,
+    ) -> Result<Response<Self::DownloadStream>, Status> {
+        let certificate = agent_proto::client_certificate(&request)?;
+        let sha256 = *CaPin::of(certificate.as_ref()).digest();
+        let record = self
+            .store
+            .agent_by_certificate(&sha256, now())
+            .await
+            .map_err(|err| unavailable("look the agent up", &err))?
+            .filter(|record| record.revoked_at.is_none())
+            .ok_or_else(|| {
+                Status::permission_denied(
+                    "this certificate belongs to no enrolled, unrevoked agent",
+                )
+            })?;
+        let request = request.into_inner();
+        request.validate()?;
+        let file = self
+            .settings
+            .releases
+            .as_ref()
+            .and_then(|releases| crate::offers::binary(releases, &request.path))
+            .ok_or_else(|| {
+                Status::not_found(format!(
+                    "{} is not a release this appliance offers",
+                    request.path
+                ))
+            })?;
+        tracing::info!(agent = %record.agent.agent_id, path = %request.path, "Agent downloads a release.");
+        let (tx, rx) = mpsc::channel(4);
+        tokio::spawn(crate::offers::send_file(file, tx));
+        Ok(Response::new(Box::pin(ReceiverStream::new(rx))))
+    }
+
     async fn connect(
         &self,
         request: Request<Streaming<AgentMessage>>,
@@ -308,6 +346,16 @@ impl StreamTask {
                 .await?;
         }
         self.renew_if_due().await?;
+        if let Some(offer) = self.settings.releases.as_ref().and_then(|releases| {
+            crate::offers::offer(
+                releases,
+                &agent_id,
+                &self.record.agent.platform,
+                &hello.agent_version,
+            )
+        }) {
+            self.send(gateway_message::Kind::UpdateOffer(offer)).await?;
+        }
         let (commands_tx, mut commands) = mpsc::channel(32);
         let (generation, mut stop) = self.handle.register(
             ConnectedAgent {
@@ -319,6 +367,7 @@ impl StreamTask {
                 queue_items: 0,
                 clock_skew_ms: 0,
                 agent_version: hello.agent_version.clone(),
+                platform: self.record.agent.platform.clone(),
             },
             commands_tx,
         );

@@ -24,6 +24,8 @@ pub struct ConnectedAgent {
     pub clock_skew_ms: i64,
     /// The version it runs.
     pub agent_version: String,
+    /// `linux-x86_64` or `windows-x86_64`.
+    pub platform: String,
 }
 
 /// The agent is not connected now.

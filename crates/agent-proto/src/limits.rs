@@ -69,6 +69,12 @@ pub const MAX_MANIFEST_BYTES: usize = 64 * 1024;
 /// Longest download path, in bytes.
 pub const MAX_PATH_BYTES: usize = 512;
 
+/// Roots relayed in one `UpdateOffer`.
+pub const MAX_ROOTS: usize = 32;
+
+/// Bytes in one `DownloadChunk`.
+pub const MAX_CHUNK_BYTES: usize = 64 * 1024;
+
 /// Length of an Ed25519 public key, in bytes.
 pub const DEVICE_KEY_BYTES: usize = 32;
 

@@ -9,16 +9,18 @@
 use crate::limits::{
     CHECK_INTERVAL_SECONDS, DEVICE_KEY_BYTES, FULL_REPORT_INTERVAL_SECONDS,
     HEARTBEAT_INTERVAL_SECONDS, MAX_CERTIFICATE_BYTES, MAX_CHAIN_CERTIFICATES, MAX_CHECKS,
-    MAX_CSR_BYTES, MAX_DETAIL_BYTES, MAX_FACT_KEY_BYTES, MAX_FACT_VALUE_BYTES, MAX_FACTS,
-    MAX_HOSTNAME_BYTES, MAX_ID_BYTES, MAX_ITEMS_IN_FLIGHT, MAX_LABEL_BYTES, MAX_MANIFEST_BYTES,
-    MAX_MESSAGE_BYTES, MAX_PARAM_NAME_BYTES, MAX_PARAM_STRING_BYTES, MAX_PARAMS, MAX_PATH_BYTES,
-    MAX_TOKEN_BYTES, QUEUE_AGE_SECONDS, QUEUE_BYTES, QUEUE_ITEMS, SIGNATURE_BYTES,
+    MAX_CHUNK_BYTES, MAX_CSR_BYTES, MAX_DETAIL_BYTES, MAX_FACT_KEY_BYTES, MAX_FACT_VALUE_BYTES,
+    MAX_FACTS, MAX_HOSTNAME_BYTES, MAX_ID_BYTES, MAX_ITEMS_IN_FLIGHT, MAX_LABEL_BYTES,
+    MAX_MANIFEST_BYTES, MAX_MESSAGE_BYTES, MAX_PARAM_NAME_BYTES, MAX_PARAM_STRING_BYTES,
+    MAX_PARAMS, MAX_PATH_BYTES, MAX_ROOTS, MAX_TOKEN_BYTES, QUEUE_AGE_SECONDS, QUEUE_BYTES,
+    QUEUE_ITEMS, SIGNATURE_BYTES,
 };
 use crate::v1::{
     Ack, AgentConfig, AgentMessage, CheckResult, CheckSchedule, CheckStatus, DeviceFacts,
-    EnrollRequest, EnrollResponse, Gap, GapReason, GatewayMessage, Heartbeat, Hello, Platform,
-    QueueLimits, RemediationAction, RemediationOutcome, RemediationPhase, RemediationStatus,
-    RenewCertificate, RunNow, RunRemediation, UpdateOffer, agent_message, gateway_message, param,
+    DownloadChunk, DownloadRequest, EnrollRequest, EnrollResponse, Gap, GapReason, GatewayMessage,
+    Heartbeat, Hello, Platform, QueueLimits, RemediationAction, RemediationOutcome,
+    RemediationPhase, RemediationStatus, RenewCertificate, RunNow, RunRemediation, UpdateOffer,
+    agent_message, gateway_message, param,
 };
 
 /// A message that breaks one of the protocol's limits or rules.
@@ -335,7 +337,29 @@ impl Validate for UpdateOffer {
             Need::Required,
         )?;
         bytes(path, "manifest", &self.manifest, MAX_MANIFEST_BYTES)?;
-        download_path(path, &self.download_path)
+        if self.roots.len() > MAX_ROOTS {
+            return Err(ValidationError::TooMany {
+                field: format!("{path}.roots"),
+                count: self.roots.len(),
+                max: MAX_ROOTS,
+            });
+        }
+        for (i, root) in self.roots.iter().enumerate() {
+            bytes(path, &format!("roots[{i}]"), root, MAX_MANIFEST_BYTES)?;
+        }
+        download_path(path, "download_path", &self.download_path)
+    }
+}
+
+impl Validate for DownloadRequest {
+    fn validate(&self) -> Result<(), ValidationError> {
+        download_path("DownloadRequest", "path", &self.path)
+    }
+}
+
+impl Validate for DownloadChunk {
+    fn validate(&self) -> Result<(), ValidationError> {
+        too_long("DownloadChunk", "data", self.data.len(), MAX_CHUNK_BYTES)
     }
 }
 
@@ -740,8 +764,7 @@ fn param_name(name: &str) -> Result<(), ValidationError> {
 
 /// An absolute path on the gateway: starts with one `/`, printable ASCII without white space,
 /// `\`, `?`, `#` or `%`, and no `.` or `..` segment.
-fn download_path(path: &str, value: &str) -> Result<(), ValidationError> {
-    let name = "download_path";
+fn download_path(path: &str, name: &str, value: &str) -> Result<(), ValidationError> {
     if value.is_empty() {
         return Err(missing(path, name));
     }

@@ -200,6 +200,7 @@ async fn an_agent_enrolls_and_streams_both_ways_over_mutual_tls() {
         ]),
     };
     let update_offer = UpdateOffer {
+        roots: Vec::new(),
         platform: Platform::WindowsX8664.into(),
         version: "0.2.0".to_owned(),
         manifest: b"{\"signed\":\"manifest\"}".to_vec(),
@@ -577,6 +578,7 @@ async fn oversized_messages_are_refused_with_out_of_range() {
         .unwrap();
     push.send(Ok(GatewayMessage {
         kind: Some(gateway_message::Kind::UpdateOffer(UpdateOffer {
+            roots: Vec::new(),
             platform: Platform::WindowsX8664.into(),
             version: "0.2.0".to_owned(),
             manifest: huge.into_bytes(),

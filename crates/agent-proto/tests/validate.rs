@@ -7,17 +7,18 @@
 use std::collections::BTreeMap;
 
 use agent_proto::limits::{
-    MAX_CERTIFICATE_BYTES, MAX_CHAIN_CERTIFICATES, MAX_CHECKS, MAX_CSR_BYTES, MAX_DETAIL_BYTES,
-    MAX_FACT_KEY_BYTES, MAX_FACT_VALUE_BYTES, MAX_FACTS, MAX_HOSTNAME_BYTES, MAX_ID_BYTES,
-    MAX_ITEMS_IN_FLIGHT, MAX_LABEL_BYTES, MAX_MANIFEST_BYTES, MAX_PARAM_NAME_BYTES,
-    MAX_PARAM_STRING_BYTES, MAX_PARAMS, MAX_PATH_BYTES, MAX_TOKEN_BYTES, PROTOCOL_VERSION,
+    MAX_CERTIFICATE_BYTES, MAX_CHAIN_CERTIFICATES, MAX_CHECKS, MAX_CHUNK_BYTES, MAX_CSR_BYTES,
+    MAX_DETAIL_BYTES, MAX_FACT_KEY_BYTES, MAX_FACT_VALUE_BYTES, MAX_FACTS, MAX_HOSTNAME_BYTES,
+    MAX_ID_BYTES, MAX_ITEMS_IN_FLIGHT, MAX_LABEL_BYTES, MAX_MANIFEST_BYTES, MAX_PARAM_NAME_BYTES,
+    MAX_PARAM_STRING_BYTES, MAX_PARAMS, MAX_PATH_BYTES, MAX_ROOTS, MAX_TOKEN_BYTES,
+    PROTOCOL_VERSION,
 };
 use agent_proto::v1::{
     Ack, AgentConfig, AgentMessage, CheckResult, CheckSchedule, CheckStatus, DeviceFacts,
-    EnrollRequest, EnrollResponse, Gap, GapReason, GatewayMessage, Heartbeat, Hello, Param,
-    Platform, QueueLimits, RemediationAction, RemediationOutcome, RemediationPhase,
-    RemediationStatus, RenewCertificate, RunNow, RunRemediation, UpdateOffer, agent_message,
-    gateway_message, param,
+    DownloadChunk, DownloadRequest, EnrollRequest, EnrollResponse, Gap, GapReason, GatewayMessage,
+    Heartbeat, Hello, Param, Platform, QueueLimits, RemediationAction, RemediationOutcome,
+    RemediationPhase, RemediationStatus, RenewCertificate, RunNow, RunRemediation, UpdateOffer,
+    agent_message, gateway_message, param,
 };
 use agent_proto::{Validate, check_in_flight};
 use ed25519_dalek::SigningKey;
@@ -158,6 +159,7 @@ fn offer(change: impl FnOnce(&mut UpdateOffer)) -> GatewayMessage {
         version: "0.2.0".to_owned(),
         manifest: b"{}".to_vec(),
         download_path: "/agent/releases/0.2.0/linux-x86_64".to_owned(),
+        roots: vec![b"{}".to_vec()],
     };
     change(&mut offer);
     gateway(gateway_message::Kind::UpdateOffer(offer))
@@ -183,6 +185,39 @@ fn string_param(text: String) -> Param {
     Param {
         value: Some(param::Value::StringValue(text)),
     }
+}
+
+#[test]
+fn download_messages() {
+    let request = |path: &str| DownloadRequest {
+        path: path.to_owned(),
+    };
+    check(
+        &request("/agent-releases/linux-x86_64/1.0.0/osiris-agent"),
+        expect!["ok"],
+    );
+    check(
+        &request("../etc/shadow"),
+        expect![
+            "DownloadRequest.path must start with a single '/' (a path on the gateway, not a URL)"
+        ],
+    );
+    check(
+        &request("/a/../b"),
+        expect!["DownloadRequest.path holds a '.' or '..' segment"],
+    );
+    check(
+        &DownloadChunk {
+            data: vec![0; MAX_CHUNK_BYTES],
+        },
+        expect!["ok"],
+    );
+    check(
+        &DownloadChunk {
+            data: vec![0; MAX_CHUNK_BYTES + 1],
+        },
+        expect!["DownloadChunk.data is 65537 bytes, over the limit of 65536 bytes"],
+    );
 }
 
 #[test]
@@ -535,6 +570,18 @@ fn gateway_messages() {
     check(
         &offer(|o| o.manifest = vec![0; MAX_MANIFEST_BYTES + 1]),
         expect!["UpdateOffer.manifest is 65537 bytes, over the limit of 65536 bytes"],
+    );
+    check(
+        &offer(|o| o.roots = vec![b"{}".to_vec(); MAX_ROOTS + 1]),
+        expect!["UpdateOffer.roots has 33 entries, over the limit of 32"],
+    );
+    check(
+        &offer(|o| o.roots[0].clear()),
+        expect!["UpdateOffer.roots[0] is missing"],
+    );
+    check(
+        &offer(|o| o.roots[0] = vec![0; MAX_MANIFEST_BYTES + 1]),
+        expect!["UpdateOffer.roots[0] is 65537 bytes, over the limit of 65536 bytes"],
     );
     check(
         &offer(|o| o.download_path.clear()),

@@ -126,6 +126,12 @@ endpoints! {
     Agents: Get "/v1/agents", () => types::AgentsState;
     /// `POST /v1/agents/revoke`: an agent whose certificate is refused from now on.
     RevokeAgent: Post "/v1/agents/revoke", types::AgentRevokeRequest => types::AgentView;
+    /// `GET /v1/agents/releases`: the stored agent releases and their rollout.
+    AgentReleaseList: Get "/v1/agents/releases", () => types::AgentReleases;
+    /// `POST /v1/agents/releases`: store a vendor-signed agent release and offer it.
+    AddAgentRelease: Post "/v1/agents/releases", types::AgentReleaseRequest => types::AgentReleases;
+    /// `POST /v1/agents/releases/rollout`: change the share of agents offered a release.
+    SetAgentRollout: Post "/v1/agents/releases/rollout", types::AgentRolloutRequest => types::AgentReleases;
 }
 
 /// `GET /v1/healing?limit=N`: the newest `limit` healing log entries.
@@ -211,6 +217,9 @@ pub const ALL: &[(Method, &str)] = &[
     route::<RevokeAgentToken>(),
     route::<Agents>(),
     route::<RevokeAgent>(),
+    route::<AgentReleaseList>(),
+    route::<AddAgentRelease>(),
+    route::<SetAgentRollout>(),
 ];
 
 const fn route<E: Endpoint>() -> (Method, &'static str) {

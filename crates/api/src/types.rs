@@ -587,3 +587,52 @@ pub struct AgentRevokeRequest {
     pub by: String,
     pub reason: String,
 }
+
+/// `POST /v1/agents/releases`: a vendor-signed agent release to store and offer.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AgentReleaseRequest {
+    /// The signed manifest (JSON text, docs/AGENT-UPDATES.md).
+    pub manifest: String,
+    /// Newer signed roots that come with it, oldest first (JSON texts; may be empty).
+    pub roots: Vec<String>,
+    /// Absolute path of the binary on the appliance (the daemon reads and copies it).
+    pub binary_path: String,
+    /// Share of agents offered it, 0–100.
+    pub rollout_percent: u8,
+    pub by: String,
+}
+
+/// `POST /v1/agents/releases/rollout`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AgentRolloutRequest {
+    /// `linux-x86_64` or `windows-x86_64`.
+    pub platform: String,
+    pub version: String,
+    pub percent: u8,
+    pub by: String,
+}
+
+/// The stored agent releases.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AgentReleases {
+    /// The version of the newest agent root the appliance holds.
+    pub root_version: u64,
+    pub releases: Vec<AgentReleaseInfo>,
+    /// Connected agents offered a release by this request (0 for a plain listing).
+    pub offered_now: u64,
+}
+
+/// One stored agent release.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AgentReleaseInfo {
+    pub platform: String,
+    pub version: String,
+    pub file_name: String,
+    pub size: u64,
+    pub sha256: String,
+    pub rollout_percent: u8,
+    /// Unix seconds.
+    pub added_at: u64,
+    /// Why it is not offered (e.g. its key was rotated out).
+    pub problem: Option<String>,
+}

@@ -28,6 +28,9 @@ enum AgentCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Vendor-signed agent releases: add, list, widen or pause their rollout.
+    #[command(subcommand)]
+    Release(ReleaseCommand),
     /// Refuse an agent's certificate from now on (sealed as evidence); its stream ends at once.
     Revoke {
         /// The agent's ID (`osiris agent list`).
@@ -35,6 +38,39 @@ enum AgentCommand {
         /// Why (recorded as evidence).
         #[arg(long)]
         reason: String,
+    },
+}
+
+#[derive(Debug, clap::Subcommand)]
+enum ReleaseCommand {
+    /// Store a release (checked against the vendor's agent root) and offer it to a share of agents.
+    Add {
+        /// The signed manifest (JSON) the vendor published.
+        #[arg(long)]
+        manifest: PathBuf,
+        /// The binary it names.
+        #[arg(long)]
+        binary: PathBuf,
+        /// Newer signed roots published with it, oldest first (repeat the option).
+        #[arg(long = "root")]
+        roots: Vec<PathBuf>,
+        /// Share of agents offered it now, 0–100 (widen later with `rollout`).
+        #[arg(long, default_value_t = 10)]
+        rollout: u8,
+    },
+    /// The stored releases, their rollout and any problem.
+    List {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Change the share of agents offered a release (0 pauses it).
+    Rollout {
+        /// `linux-x86_64` or `windows-x86_64`.
+        platform: String,
+        /// `MAJOR.MINOR.PATCH`.
+        version: String,
+        /// 0–100.
+        percent: u8,
     },
 }
 
@@ -248,6 +284,7 @@ pub(crate) fn run(args: AgentArgs) -> anyhow::Result<ExitCode> {
                 )?;
             }
         }
+        AgentCommand::Release(command) => release(&client, command, &mut out)?,
         AgentCommand::Revoke { id, reason } => {
             let view = client
                 .call(
@@ -267,6 +304,96 @@ pub(crate) fn run(args: AgentArgs) -> anyhow::Result<ExitCode> {
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+fn release(
+    client: &api::Client,
+    command: ReleaseCommand,
+    out: &mut impl Write,
+) -> anyhow::Result<()> {
+    let call_failed = |err: api::ClientError| crate::Failed(err.to_string());
+    let read = |path: &PathBuf| {
+        std::fs::read_to_string(path)
+            .map_err(|err| crate::Failed(format!("cannot read {}: {err}", path.display())))
+    };
+    let (releases, json) = match command {
+        ReleaseCommand::Add {
+            manifest,
+            binary,
+            roots,
+            rollout,
+        } => {
+            let binary = binary.canonicalize().map_err(|err| {
+                crate::Failed(format!(
+                    "cannot find the binary {}: {err}",
+                    binary.display()
+                ))
+            })?;
+            let request = api::AgentReleaseRequest {
+                manifest: read(&manifest)?,
+                roots: roots.iter().map(read).collect::<Result<_, _>>()?,
+                binary_path: binary.display().to_string(),
+                rollout_percent: rollout,
+                by: who(),
+            };
+            let releases = client
+                .call(&endpoint::AddAgentRelease, &request)
+                .map_err(call_failed)?;
+            writeln!(
+                out,
+                "Release stored; offered to {} connected agent(s) now.",
+                releases.offered_now
+            )?;
+            (releases, false)
+        }
+        ReleaseCommand::List { json } => (
+            client
+                .call(&endpoint::AgentReleaseList, &())
+                .map_err(call_failed)?,
+            json,
+        ),
+        ReleaseCommand::Rollout {
+            platform,
+            version,
+            percent,
+        } => {
+            let request = api::AgentRolloutRequest {
+                platform,
+                version,
+                percent,
+                by: who(),
+            };
+            let releases = client
+                .call(&endpoint::SetAgentRollout, &request)
+                .map_err(call_failed)?;
+            writeln!(
+                out,
+                "Rollout changed; offered to {} connected agent(s) now.",
+                releases.offered_now
+            )?;
+            (releases, false)
+        }
+    };
+    if json {
+        writeln!(out, "{}", serde_json::to_string_pretty(&releases)?)?;
+        return Ok(());
+    }
+    writeln!(out, "Agent root version {}", releases.root_version)?;
+    if releases.releases.is_empty() {
+        writeln!(out, "No agent releases stored.")?;
+    }
+    for r in &releases.releases {
+        let state = r.problem.as_deref().map_or_else(
+            || format!("offered to {} %", r.rollout_percent),
+            |problem| format!("not offered: {problem}"),
+        );
+        writeln!(
+            out,
+            "{:<15} {:<10} {:>9} bytes  sha256 {}  {state}",
+            r.platform, r.version, r.size, r.sha256
+        )?;
+    }
+    Ok(())
 }
 
 #[cfg(test)]

@@ -28,6 +28,9 @@ pub struct AgentsConfig {
     pub fresh_minutes: u32,
     /// Enrollment attempts per minute from one address.
     pub enroll_per_minute: u32,
+    /// The vendor's agent root (a signed JSON file, docs/AGENT-UPDATES.md) that releases must
+    /// chain to; none: no agent releases are offered.
+    pub release_root: Option<std::path::PathBuf>,
 }
 
 /// The table as written.
@@ -55,6 +58,8 @@ pub(crate) struct RawAgents {
     fresh_minutes: u32,
     #[serde(default = "default_enroll")]
     enroll_per_minute: u32,
+    #[serde(default)]
+    release_root: Option<std::path::PathBuf>,
 }
 
 const fn default_certificate_hours() -> u32 {
@@ -157,6 +162,7 @@ impl RawAgents {
             queue_hours: self.queue_hours,
             fresh_minutes: self.fresh_minutes,
             enroll_per_minute: self.enroll_per_minute,
+            release_root: self.release_root.clone(),
         })
     }
 }

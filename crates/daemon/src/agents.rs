@@ -29,6 +29,8 @@ pub(crate) struct Runtime {
     pub(crate) hosts: Mutex<BTreeMap<String, AgentHost>>,
     /// Remediations asked of agents and not finished.
     pub(crate) pending: crate::agent_heal::Pending,
+    /// Signed agent releases (`[agents] release_root` configured).
+    pub(crate) releases: Option<agent_gateway::Releases>,
 }
 
 /// What the daemon keeps of one agent's host.
@@ -65,12 +67,36 @@ impl Runtime {
     }
 }
 
+/// The appliance's agent releases, when `[agents] release_root` names the vendor's root.
+fn releases(
+    agents: &config::AgentsConfig,
+    data_dir: &std::path::Path,
+) -> anyhow::Result<Option<agent_gateway::Releases>> {
+    let Some(root_path) = &agents.release_root else {
+        return Ok(None);
+    };
+    let bytes = std::fs::read(root_path)
+        .with_context(|| format!("reading the agent release root {}", root_path.display()))?;
+    let root = agent_release::TrustedRoot::pin(&bytes).map_err(|err| {
+        ops::BadConfig(format!(
+            "agents.release_root {} is not a valid signed agent root: {err}",
+            root_path.display()
+        ))
+    })?;
+    let now = u64::try_from(now()).unwrap_or(0);
+    let store =
+        agent_release::store::ReleaseStore::open(&data_dir.join("agent-releases"), root, now)
+            .context("opening the agent releases")?;
+    Ok(Some(Arc::new(std::sync::RwLock::new(store))))
+}
+
 /// The gateway's settings from the configuration and the catalogue.
 pub(crate) fn settings(
     config: &config::Config,
     agents: &config::AgentsConfig,
     catalog: &catalog::Catalog,
     data_dir: &std::path::Path,
+    releases: Option<agent_gateway::Releases>,
 ) -> GatewaySettings {
     let config_for = |platform: Platform| AgentConfig {
         revision: 0,
@@ -118,6 +144,7 @@ pub(crate) fn settings(
             ..agent_gateway::EnrollLimits::STANDARD
         },
         server_limits: agent_proto::ServerLimits::STANDARD,
+        releases,
     }
 }
 
@@ -130,11 +157,13 @@ pub(crate) fn start(
     let Some(agents) = &settings_all.config.agents else {
         return Ok(());
     };
+    let releases = releases(agents, &settings_all.data_dir)?;
     let settings = settings(
         &settings_all.config,
         agents,
         &settings_all.catalog,
         &settings_all.data_dir,
+        releases.clone(),
     );
     let drafts = settings.drafts.clone();
     let (events_tx, events_rx) = mpsc::channel(EVENTS);
@@ -148,6 +177,7 @@ pub(crate) fn start(
         fresh_secs: i64::from(agents.fresh_minutes) * 60,
         hosts: Mutex::new(BTreeMap::new()),
         pending: crate::agent_heal::Pending::default(),
+        releases,
     };
     if shared.agents.set(runtime).is_err() {
         anyhow::bail!("the agent gateway was started twice");

@@ -48,13 +48,18 @@ struct Site {
 
 impl Site {
     fn new() -> Self {
+        Self::with_agents("")
+    }
+
+    /// A site whose `[agents]` table has `extra` lines.
+    fn with_agents(extra: &str) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let socket = dir.path().join("run/api.sock");
         let config = dir.path().join("appliance.toml");
         std::fs::write(
             &config,
             format!(
-                "site = \"test\"\ndata_dir = \"{}\"\ntarget = []\n[agents]\nlisten = \"127.0.0.1:0\"\n[evidence]\ncalendars = []\n[daemon]\nsocket = \"{}\"\n",
+                "site = \"test\"\ndata_dir = \"{}\"\ntarget = []\n[agents]\nlisten = \"127.0.0.1:0\"\n{extra}\n[evidence]\ncalendars = []\n[daemon]\nsocket = \"{}\"\n",
                 dir.path().join("data").display(),
                 socket.display()
             ),
@@ -669,4 +674,155 @@ async fn bogus_enrollments_are_rate_limited_and_store_nothing() {
         "{}",
         refused.message()
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_signed_release_is_offered_to_connected_agents_and_downloaded_over_mutual_tls() {
+    use agent_release::vendor::{self, ManifestSpec, RootSpec};
+    use agent_release::{SecretKey, Version};
+    let keys = tempfile::tempdir().unwrap();
+    let root_key = SecretKey::generate("vendor-root-1").unwrap();
+    let release_key = SecretKey::generate("vendor-release-1").unwrap();
+    let root = vendor::sign_root(
+        &RootSpec {
+            version: 1,
+            expires_unix: 4_102_444_800,
+            root_keys: vec![root_key.public()],
+            root_threshold: 1,
+            release_keys: vec![release_key.public()],
+            release_threshold: 1,
+        },
+        &[&root_key],
+    )
+    .unwrap();
+    let root_path = keys.path().join("agent-root.json");
+    std::fs::write(&root_path, &root).unwrap();
+    let site = Site::with_agents(&format!("release_root = \"{}\"", root_path.display()));
+    let _daemon = site.start();
+    let issued = token(&site, "1");
+    let ca_der = std::fs::read(site.dir.path().join("data/agents/ca.der")).unwrap();
+    let agent = Agent::new();
+    let mut client =
+        agent_proto::gateway_client(channel(&issued.gateway, &ca_der, None).await.unwrap());
+    let enrolled = client
+        .enroll(agent.enroll_request(&issued.token))
+        .await
+        .unwrap()
+        .into_inner();
+    let chain: String = enrolled
+        .certificate_chain_der
+        .iter()
+        .map(|der| pem(der))
+        .collect();
+    let identity = Identity::from_pem(chain, agent.tls_key.serialize_pem());
+    let mut client = agent_proto::gateway_client(
+        channel(&issued.gateway, &ca_der, Some(identity))
+            .await
+            .unwrap(),
+    );
+    let mut stream = Stream::open(&mut client, &enrolled.agent_id, 0)
+        .await
+        .unwrap();
+    assert_eq!(stream.ack().await, 0);
+
+    // A release whose binary does not match its manifest is refused and nothing is offered.
+    let binary: Vec<u8> = (0..300_000u32).map(|i| (i % 251) as u8).collect();
+    let binary_path = keys.path().join("osiris-agent");
+    std::fs::write(&binary_path, &binary).unwrap();
+    let manifest = vendor::sign_manifest(
+        &ManifestSpec::for_binary(
+            agent_release::Platform::LinuxX86_64,
+            Version::new(0, 2, 0),
+            "osiris-agent",
+            &binary,
+        ),
+        &[&release_key],
+    )
+    .unwrap();
+    let manifest_path = keys.path().join("manifest.json");
+    std::fs::write(&manifest_path, &manifest).unwrap();
+    let wrong_binary = keys.path().join("wrong");
+    std::fs::write(&wrong_binary, b"something else").unwrap();
+    let out = site.osiris_raw(&[
+        "agent",
+        "release",
+        "add",
+        "--manifest",
+        manifest_path.to_str().unwrap(),
+        "--binary",
+        wrong_binary.to_str().unwrap(),
+        "--rollout",
+        "100",
+    ]);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("size") || err.contains("SHA-256") || err.contains("sha256"),
+        "{err}"
+    );
+
+    let out = site.osiris(&[
+        "agent",
+        "release",
+        "add",
+        "--manifest",
+        manifest_path.to_str().unwrap(),
+        "--binary",
+        binary_path.to_str().unwrap(),
+        "--rollout",
+        "100",
+    ]);
+    assert!(out.contains("offered to 1 connected agent"), "{out}");
+    let offer = loop {
+        if let gateway_message::Kind::UpdateOffer(offer) = stream.next().await.unwrap() {
+            break offer;
+        }
+    };
+    assert_eq!(offer.version, "0.2.0");
+    // The agent's side: the offer verifies against the root it pinned.
+    let pinned = agent_release::TrustedRoot::pin(&root).unwrap();
+    let verified = agent_release::verify_offer(
+        &pinned,
+        &offer.roots,
+        &offer.manifest,
+        Version::new(0, 1, 0),
+        agent_release::Platform::LinuxX86_64,
+        1_800_000_000,
+    )
+    .unwrap();
+    assert_eq!(verified.size(), binary.len() as u64);
+
+    let mut chunks = client
+        .download(agent_proto::v1::DownloadRequest {
+            path: offer.download_path.clone(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    let mut downloaded = Vec::new();
+    while let Some(chunk) = chunks.message().await.unwrap() {
+        assert!(chunk.data.len() <= agent_proto::limits::MAX_CHUNK_BYTES);
+        downloaded.extend_from_slice(&chunk.data);
+    }
+    assert_eq!(downloaded, binary, "the binary arrives whole");
+
+    let missing = client
+        .download(agent_proto::v1::DownloadRequest {
+            path: "/agent-releases/linux-x86_64/9.9.9/osiris-agent".to_owned(),
+        })
+        .await;
+    let status = match missing {
+        Err(status) => status,
+        Ok(response) => response.into_inner().message().await.unwrap_err(),
+    };
+    assert_eq!(status.code(), Code::NotFound, "{status:?}");
+    let listed = site.osiris(&["agent", "release", "list"]);
+    assert!(
+        listed.contains("0.2.0") && listed.contains("offered to 100 %"),
+        "{listed}"
+    );
+    // Pausing the rollout stops new offers.
+    site.osiris(&["agent", "release", "rollout", "linux-x86_64", "0.2.0", "0"]);
+    let listed = site.osiris(&["agent", "release", "list", "--json"]);
+    assert!(listed.contains("\"rollout_percent\": 0"), "{listed}");
 }

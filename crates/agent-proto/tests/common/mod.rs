@@ -286,6 +286,17 @@ impl AgentGateway for ToyGateway {
 
     type ConnectStream = Pin<Box<dyn Stream<Item = Result<GatewayMessage, Status>> + Send>>;
 
+    type DownloadStream =
+        Pin<Box<dyn Stream<Item = Result<agent_proto::v1::DownloadChunk, Status>> + Send>>;
+
+    /// The toy offers no releases.
+    async fn download(
+        &self,
+        _request: Request<agent_proto::v1::DownloadRequest>,
+    ) -> Result<Response<Self::DownloadStream>, Status> {
+        Err(Status::not_found("the toy gateway offers no releases"))
+    }
+
     async fn connect(
         &self,
         request: Request<Streaming<AgentMessage>>,

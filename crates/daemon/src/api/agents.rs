@@ -236,3 +236,148 @@ pub(crate) async fn revoke(
         .ok_or_else(|| internal("the revoked agent vanished from the registry"))?;
     Ok(Json(view(record, &runtime.handle.connected())))
 }
+
+fn releases(shared: &Shared) -> Result<(&crate::agents::Runtime, &agent_gateway::Releases), Fail> {
+    let runtime = runtime(shared)?;
+    let releases = runtime.releases.as_ref().ok_or_else(|| {
+        Fail(
+            StatusCode::CONFLICT,
+            "agent releases are off: no vendor agent root is configured".to_owned(),
+            Some("set `[agents] release_root` to the vendor's signed agent root file and restart osirisd".to_owned()),
+        )
+    })?;
+    Ok((runtime, releases))
+}
+
+fn release_list(
+    releases: &agent_gateway::Releases,
+    offered_now: usize,
+) -> Result<api::AgentReleases, Fail> {
+    let store = releases
+        .read()
+        .map_err(|_| internal("the release store lock is poisoned"))?;
+    Ok(api::AgentReleases {
+        root_version: store.current_root().version(),
+        offered_now: offered_now as u64,
+        releases: store
+            .list()
+            .into_iter()
+            .map(|r| api::AgentReleaseInfo {
+                platform: r.platform.as_str().to_owned(),
+                version: r.version.to_string(),
+                file_name: r.file_name,
+                size: r.size,
+                sha256: r.sha256,
+                rollout_percent: r.rollout_percent,
+                added_at: r.added_unix,
+                problem: r.problem,
+            })
+            .collect(),
+    })
+}
+
+/// A refusal of the release store, in its own words (they name the problem).
+fn refused(err: &agent_release::store::StoreError) -> Fail {
+    bad_request(
+        err.to_string(),
+        "check the manifest, the binary and the roots the vendor published together",
+    )
+}
+
+pub(crate) async fn release_list_handler(
+    State(shared): State<Arc<Shared>>,
+) -> Answer<api::AgentReleases> {
+    let (_, releases) = releases(&shared)?;
+    Ok(Json(release_list(releases, 0)?))
+}
+
+pub(crate) async fn add_release(
+    State(shared): State<Arc<Shared>>,
+    _unlocked: ConsoleUnlocked,
+    Json(request): Json<api::AgentReleaseRequest>,
+) -> Answer<api::AgentReleases> {
+    let (runtime, releases) = releases(&shared)?;
+    let by = person(&request.by)?;
+    let binary = std::path::PathBuf::from(&request.binary_path);
+    if !binary.is_absolute() {
+        return Err(bad_request(
+            format!("the binary path {:?} is not absolute", request.binary_path),
+            "give the full path of the release binary on the appliance",
+        ));
+    }
+    let store = Arc::clone(releases);
+    let roots = request.roots.clone();
+    let manifest = request.manifest.clone();
+    let percent = request.rollout_percent;
+    let now = u64::try_from(now()).unwrap_or(0);
+    let added = tokio::task::spawn_blocking(move || {
+        let mut store = store
+            .write()
+            .map_err(|_| internal("the release store lock is poisoned"))?;
+        if !roots.is_empty() {
+            store.add_roots(&roots, now).map_err(|err| refused(&err))?;
+        }
+        store
+            .add(manifest.as_bytes(), &binary, percent, now)
+            .map_err(|err| refused(&err))
+    })
+    .await
+    .map_err(internal)??;
+    operator_action(
+        &shared,
+        "agent_release_add",
+        &by,
+        "agent release added",
+        serde_json::json!({
+            "platform": added.platform.as_str(), "version": added.version.to_string(),
+            "sha256": added.sha256, "size": added.size, "rollout_percent": added.rollout_percent,
+        }),
+    )
+    .await?;
+    let offered = agent_gateway::offer_to_connected(&runtime.handle, releases);
+    Ok(Json(release_list(releases, offered)?))
+}
+
+pub(crate) async fn set_rollout(
+    State(shared): State<Arc<Shared>>,
+    _unlocked: ConsoleUnlocked,
+    Json(request): Json<api::AgentRolloutRequest>,
+) -> Answer<api::AgentReleases> {
+    let (runtime, releases) = releases(&shared)?;
+    let by = person(&request.by)?;
+    let platform: agent_release::Platform = request.platform.parse().map_err(|_| {
+        bad_request(
+            format!("unknown platform {:?}", request.platform),
+            "use linux-x86_64 or windows-x86_64",
+        )
+    })?;
+    let version: agent_release::Version = request.version.parse().map_err(|_| {
+        bad_request(
+            format!("{:?} is not a version", request.version),
+            "write it as MAJOR.MINOR.PATCH, as `osiris agent release list` shows it",
+        )
+    })?;
+    {
+        let mut store = releases
+            .write()
+            .map_err(|_| internal("the release store lock is poisoned"))?;
+        store
+            .set_rollout(
+                platform,
+                version,
+                request.percent,
+                u64::try_from(now()).unwrap_or(0),
+            )
+            .map_err(|err| refused(&err))?;
+    }
+    operator_action(
+        &shared,
+        "agent_release_rollout",
+        &by,
+        "agent release rollout changed",
+        serde_json::json!({"platform": platform.as_str(), "version": version.to_string(), "percent": request.percent}),
+    )
+    .await?;
+    let offered = agent_gateway::offer_to_connected(&runtime.handle, releases);
+    Ok(Json(release_list(releases, offered)?))
+}

@@ -151,7 +151,10 @@ pub(crate) fn router(shared: Arc<Shared>) -> axum::Router {
         .on::<endpoint::AgentTokens, _, _, _>(agents::tokens)
         .on::<endpoint::RevokeAgentToken, _, _, _>(agents::revoke_token)
         .on::<endpoint::Agents, _, _, _>(agents::agents)
-        .on::<endpoint::RevokeAgent, _, _, _>(agents::revoke);
+        .on::<endpoint::RevokeAgent, _, _, _>(agents::revoke)
+        .on::<endpoint::AgentReleaseList, _, _, _>(agents::release_list_handler)
+        .on::<endpoint::AddAgentRelease, _, _, _>(agents::add_release)
+        .on::<endpoint::SetAgentRollout, _, _, _>(agents::set_rollout);
     crate::setup::routes(routes)
         .0
         .fallback(not_found)
