@@ -168,6 +168,12 @@ in
     environment.systemPackages = [ cfg.package ];
     environment.etc."osiris/appliance.toml".source = validatedConfig;
 
+    # The agent gateway (`[agents] listen = "ADDR:PORT"`): endpoint agents connect in over mutual
+    # TLS, so its port is open to the LAN when agents are enabled and closed otherwise.
+    networking.firewall.allowedTCPPorts = lib.optional (cfg.settings ? agents) (
+      lib.toInt (lib.last (lib.splitString ":" cfg.settings.agents.listen))
+    );
+
     users.users.osiris = {
       isSystemUser = true;
       group = "osiris";
