@@ -826,3 +826,68 @@ async fn a_signed_release_is_offered_to_connected_agents_and_downloaded_over_mut
     let listed = site.osiris(&["agent", "release", "list", "--json"]);
     assert!(listed.contains("\"rollout_percent\": 0"), "{listed}");
 }
+
+/// The independent client (Python grpcio, stubs generated from agent.proto at test time) enrolls
+/// and streams against the real gateway, and the result it signed over signing bytes it built
+/// itself is sealed.
+#[test]
+fn a_grpcio_client_enrolls_and_streams_against_osirisd() {
+    const PROTO_ROOT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../proto");
+    const CLIENT: &str = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../agent-proto/tests/python/agent_client.py"
+    );
+    let Some(python) = test_support::python::reference_python() else {
+        return;
+    };
+    let site = Site::new();
+    let stubs = site.dir.path().join("stubs");
+    std::fs::create_dir(&stubs).unwrap();
+    let out = Command::new(&python)
+        .args(["-m", "grpc_tools.protoc", "-I", PROTO_ROOT])
+        .arg(format!("--python_out={}", stubs.display()))
+        .arg(format!("--grpc_python_out={}", stubs.display()))
+        .arg("osiris/agent/v1/agent.proto")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "grpc_tools.protoc: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let _daemon = site.start();
+    let issued = token(&site, "1");
+    let ca_file = site.dir.path().join("ca.pem");
+    let ca_der = std::fs::read(site.dir.path().join("data/agents/ca.der")).unwrap();
+    std::fs::write(&ca_file, pem(&ca_der)).unwrap();
+    let out = Command::new(&python)
+        .arg(CLIENT)
+        .arg(&issued.gateway)
+        .arg(&ca_file)
+        .arg(&issued.token)
+        .env("PYTHONPATH", &stubs)
+        .env("OSIRIS_GATEWAY_NAME", GATEWAY_TLS_NAME)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "the grpcio client failed:\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(report["certificates"], 2, "leaf and CA");
+    assert_eq!(report["ca_der_hex"].as_str().unwrap(), hex(&ca_der));
+    let seen = report["seen"].as_array().unwrap();
+    assert_eq!(seen.first(), Some(&serde_json::json!({"ack": 0})));
+    assert_eq!(seen.last(), Some(&serde_json::json!({"ack": 1})));
+    let state = site.agents();
+    let agent = &state.agents[0];
+    assert_eq!(
+        (agent.hostname.as_str(), agent.stored_seq),
+        ("py-workstation", 1)
+    );
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}

@@ -9,6 +9,7 @@ Usage: agent_client.py HOST:PORT CA_PEM_FILE TOKEN   (the stubs must be on PYTHO
 """
 
 import json
+import os
 import queue
 import struct
 import sys
@@ -21,7 +22,9 @@ from cryptography.x509.oid import NameOID
 
 from osiris.agent.v1 import agent_pb2, agent_pb2_grpc
 
-SERVER_NAME = "localhost"
+# The name the gateway's certificate carries: the toy gateway's, or the real gateway's
+# (`agent-gateway.osiris.invalid`, agent_proto::GATEWAY_TLS_NAME) when the caller says so.
+SERVER_NAME = os.environ.get("OSIRIS_GATEWAY_NAME", "localhost")
 MAX_MESSAGE_BYTES = 256 * 1024
 DOMAIN = b"osiris.agent.v1.CheckResult\x00"
 WAIT_SECONDS = 10
