@@ -604,11 +604,10 @@ async fn bad_input_is_refused_with_clear_status_and_never_stored() {
         .map(|der| pem(der))
         .collect();
     let identity = Identity::from_pem(chain, agent.tls_key.serialize_pem());
-    let mut client = agent_proto::gateway_client(
-        channel(&issued.gateway, &ca_der, Some(identity))
-            .await
-            .unwrap(),
-    );
+    let client_channel = channel(&issued.gateway, &ca_der, Some(identity))
+        .await
+        .unwrap();
+    let mut client = agent_proto::gateway_client(client_channel.clone());
     let mut stream = Stream::open(&mut client, &enrolled.agent_id, 0)
         .await
         .unwrap();
@@ -639,6 +638,86 @@ async fn bad_input_is_refused_with_clear_status_and_never_stored() {
             .stored_seq,
         0
     );
+    // A device clock an hour behind shows as the agent's clock skew.
+    let mut stream = Stream::open(&mut client, &enrolled.agent_id, 0)
+        .await
+        .unwrap();
+    assert_eq!(stream.ack().await, 0);
+    let now_ms = i64::try_from(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_millis(),
+    )
+    .unwrap();
+    stream
+        .send(AgentMessage {
+            kind: Some(agent_message::Kind::Heartbeat(agent_proto::v1::Heartbeat {
+                newest_seq: 0,
+                queue_items: 3,
+                queue_bytes: 900,
+                oldest_queued_age_seconds: 60,
+                sent_at_unix_ms: now_ms - 3_600_000,
+            })),
+        })
+        .await;
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let view = site
+            .agents()
+            .agents
+            .into_iter()
+            .find(|a| a.agent_id == enrolled.agent_id)
+            .unwrap();
+        if view.queue_items == 3 {
+            assert!(
+                (-3_610_000..=-3_590_000).contains(&view.clock_skew_ms),
+                "{view:?}"
+            );
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the heartbeat never showed: {view:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    // A message over 256 KiB is refused before it is decoded, with OUT_OF_RANGE (sent by a client
+    // without the contract's own sending limit).
+    let mut unlimited = AgentGatewayClient::new(client_channel.clone());
+    let mut stream = Stream::open(&mut unlimited, &enrolled.agent_id, 0)
+        .await
+        .unwrap();
+    assert_eq!(stream.ack().await, 0);
+    stream
+        .send(agent.result(1, &"X".repeat(300 * 1024), CheckStatus::Pass))
+        .await;
+    let ended = loop {
+        match stream.next().await {
+            Ok(_) => continue,
+            Err(status) => break status,
+        }
+    };
+    assert_eq!(ended.code(), Code::OutOfRange, "{ended:?}");
+    // A stream that never says Hello is ended after 30 s.
+    let (_silent_tx, outbound) = mpsc::channel::<AgentMessage>(1);
+    let started = Instant::now();
+    let mut silent = client
+        .connect(ReceiverStream::new(outbound))
+        .await
+        .unwrap()
+        .into_inner();
+    let ended = tokio::time::timeout(Duration::from_secs(60), silent.message())
+        .await
+        .unwrap()
+        .unwrap_err();
+    assert_eq!(ended.code(), Code::DeadlineExceeded, "{ended:?}");
+    assert!(started.elapsed() >= Duration::from_secs(29));
+    // The gateway still serves.
+    let mut stream = Stream::open(&mut client, &enrolled.agent_id, 0)
+        .await
+        .unwrap();
+    assert_eq!(stream.ack().await, 0);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
