@@ -43,8 +43,15 @@ impl Pending {
     }
 }
 
-/// Decides about every failed check of an agent's host and asks the agent to fix what L1 covers.
-pub(crate) async fn consider(shared: &Arc<Shared>, agent: &AgentInfo, report: &scan::TargetReport) {
+/// Decides about the checks of `fresh` (this batch's results) that failed on an agent's host and
+/// asks the agent to fix what L1 covers. Older results wait for the agent's next report of them
+/// (after a fix the agent reports the check again), so a stale failure is never decided twice.
+pub(crate) async fn consider(
+    shared: &Arc<Shared>,
+    agent: &AgentInfo,
+    report: &scan::TargetReport,
+    fresh: &[String],
+) {
     let Some(runtime) = shared.agents.get() else {
         return;
     };
@@ -52,7 +59,7 @@ pub(crate) async fn consider(shared: &Arc<Shared>, agent: &AgentInfo, report: &s
     let failed: Vec<&scan::CheckResult> = report
         .results
         .iter()
-        .filter(|r| r.outcome.status == CheckStatus::Fail)
+        .filter(|r| r.outcome.status == CheckStatus::Fail && fresh.contains(&r.runbook_id))
         .collect();
     if failed.is_empty() {
         return;

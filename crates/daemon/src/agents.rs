@@ -239,6 +239,7 @@ async fn on_results(shared: &Arc<Shared>, agent: &AgentInfo, results: Vec<Report
         return;
     };
     let now = now();
+    let fresh: Vec<String> = results.iter().map(|r| r.check_id.clone()).collect();
     let report = {
         let mut hosts = runtime.hosts();
         let host = hosts
@@ -275,7 +276,7 @@ async fn on_results(shared: &Arc<Shared>, agent: &AgentInfo, results: Vec<Report
         }
     }
     shared.save().await;
-    crate::agent_heal::consider(shared, agent, &report).await;
+    crate::agent_heal::consider(shared, agent, &report, &fresh).await;
 }
 
 /// A host's newest results as a scan report, so derivations and L1 treat them like any scan.

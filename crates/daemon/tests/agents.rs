@@ -78,7 +78,13 @@ impl Site {
             .env("RUST_LOG", "info")
             .env_remove("NOTIFY_SOCKET")
             .stdout(Stdio::null())
-            .stderr(Stdio::null())
+            .stderr(
+                std::fs::OpenOptions::new()
+                    .create(true)
+                    .append(true)
+                    .open(self.dir.path().join("osirisd.log"))
+                    .unwrap(),
+            )
             .spawn()
             .unwrap();
         let daemon = Daemon(child);
@@ -969,4 +975,195 @@ fn a_grpcio_client_enrolls_and_streams_against_osirisd() {
 
 fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn outcome(
+    seq: u64,
+    request: &agent_proto::v1::RunRemediation,
+    phase: agent_proto::v1::RemediationPhase,
+    status: agent_proto::v1::RemediationStatus,
+    detail: &str,
+) -> AgentMessage {
+    AgentMessage {
+        kind: Some(agent_message::Kind::RemediationOutcome(
+            agent_proto::v1::RemediationOutcome {
+                seq,
+                request_id: request.request_id.clone(),
+                runbook_id: request.runbook_id.clone(),
+                phase: phase as i32,
+                status: status as i32,
+                detail: detail.to_owned(),
+                finished_at_unix_ms: 1_780_000_001_000,
+            },
+        )),
+    }
+}
+
+/// The next remediation the appliance asks for.
+async fn next_remediation(stream: &mut Stream) -> agent_proto::v1::RunRemediation {
+    loop {
+        if let gateway_message::Kind::RunRemediation(request) = stream.next().await.unwrap() {
+            return request;
+        }
+    }
+}
+
+fn healing(site: &Site, host: &str, check: &str) -> Option<api::HealingEntry> {
+    api::Client::new(&site.socket)
+        .call(&api::endpoint::Healing { limit: 50 }, &())
+        .unwrap()
+        .into_iter()
+        .find(|entry| entry.target == host && entry.check == check)
+}
+
+/// Drift reported by an agent goes through the L1 rules; the appliance asks the agent to run the
+/// runbook by ID; the phases come back sealed; a verified fix is sealed as `fixed` and resolves
+/// the incident, a fix that does not verify is rolled back through the agent and escalated.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn drift_an_agent_reports_is_healed_through_the_agent_and_sealed() {
+    use agent_proto::v1::{RemediationAction, RemediationPhase as P, RemediationStatus as S};
+    let site = Site::new();
+    let _daemon = site.start();
+    let issued = token(&site, "1");
+    let ca_der = std::fs::read(site.dir.path().join("data/agents/ca.der")).unwrap();
+    let agent = Agent::new();
+    let mut client =
+        agent_proto::gateway_client(channel(&issued.gateway, &ca_der, None).await.unwrap());
+    let enrolled = client
+        .enroll(agent.enroll_request(&issued.token))
+        .await
+        .unwrap()
+        .into_inner();
+    let chain: String = enrolled
+        .certificate_chain_der
+        .iter()
+        .map(|der| pem(der))
+        .collect();
+    let identity = Identity::from_pem(chain, agent.tls_key.serialize_pem());
+    let mut client = agent_proto::gateway_client(
+        channel(&issued.gateway, &ca_der, Some(identity))
+            .await
+            .unwrap(),
+    );
+    let mut stream = Stream::open(&mut client, &enrolled.agent_id, 0)
+        .await
+        .unwrap();
+    assert_eq!(stream.ack().await, 0);
+
+    // SSH root login allowed: L1 covers it with runbook LIN-SSH-001.
+    stream
+        .send(agent.result(1, "LIN-SSH-001", CheckStatus::Fail))
+        .await;
+    let request = next_remediation(&mut stream).await;
+    assert_eq!(request.runbook_id, "LIN-SSH-001");
+    assert_eq!(request.action, RemediationAction::Remediate as i32);
+    stream
+        .send(outcome(2, &request, P::Accepted, S::Succeeded, ""))
+        .await;
+    stream
+        .send(outcome(
+            3,
+            &request,
+            P::Remediate,
+            S::Succeeded,
+            "PermitRootLogin set to no",
+        ))
+        .await;
+    stream
+        .send(outcome(4, &request, P::Verify, S::Succeeded, ""))
+        .await;
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let fixed = loop {
+        if let Some(entry) = healing(&site, "ws-frontdesk", "LIN-SSH-001") {
+            break entry;
+        }
+        assert!(Instant::now() < deadline, "no healing entry");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert_eq!(fixed.result, "fixed", "{fixed:?}");
+    assert_eq!(fixed.runbook.as_deref(), Some("LIN-SSH-001"));
+    assert!(fixed.evidence_seq.is_some());
+
+    // A fix that does not verify: the appliance asks for the rollback, and escalates.
+    stream
+        .send(agent.result(5, "LIN-FW-001", CheckStatus::Fail))
+        .await;
+    let request = next_remediation(&mut stream).await;
+    assert_eq!(request.runbook_id, "LIN-FW-001");
+    stream
+        .send(outcome(6, &request, P::Accepted, S::Succeeded, ""))
+        .await;
+    stream
+        .send(outcome(
+            7,
+            &request,
+            P::Remediate,
+            S::Failed,
+            "nft: permission denied",
+        ))
+        .await;
+    stream
+        .send(outcome(
+            8,
+            &request,
+            P::Verify,
+            S::Failed,
+            "the firewall is still off",
+        ))
+        .await;
+    let rollback = next_remediation(&mut stream).await;
+    assert_eq!(rollback.action, RemediationAction::Rollback as i32);
+    assert_eq!(rollback.runbook_id, "LIN-FW-001");
+    stream
+        .send(outcome(9, &rollback, P::Rollback, S::Succeeded, ""))
+        .await;
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let not_fixed = loop {
+        if let Some(entry) = healing(&site, "ws-frontdesk", "LIN-FW-001") {
+            break entry;
+        }
+        assert!(Instant::now() < deadline, "no healing entry");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert_eq!(not_fixed.result, "not_fixed", "{not_fixed:?}");
+    assert!(not_fixed.reason.contains("rolled back"), "{not_fixed:?}");
+    let incidents = api::Client::new(&site.socket).incidents().unwrap();
+    let incident = incidents
+        .iter()
+        .find(|i| i.target == "ws-frontdesk" && i.check == "LIN-FW-001")
+        .unwrap();
+    assert!(incident.needs_human, "{incident:?}");
+    assert_eq!(
+        site.agents().agents[0].stored_seq,
+        9,
+        "every phase was sealed"
+    );
+
+    // A runbook the agent refuses is escalated with the agent's words.
+    stream
+        .send(agent.result(10, "LIN-PERM-001", CheckStatus::Fail))
+        .await;
+    let request = next_remediation(&mut stream).await;
+    stream
+        .send(outcome(
+            11,
+            &request,
+            P::Accepted,
+            S::Refused,
+            "runbook LIN-PERM-001 is not in this agent's catalogue",
+        ))
+        .await;
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let refused = loop {
+        if let Some(entry) = healing(&site, "ws-frontdesk", "LIN-PERM-001") {
+            break entry;
+        }
+        assert!(Instant::now() < deadline, "no healing entry");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert_eq!(refused.result, "escalated");
+    assert!(
+        refused.reason.contains("not in this agent's catalogue"),
+        "{refused:?}"
+    );
 }
