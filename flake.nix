@@ -103,6 +103,10 @@
         inherit (pkgs) osiris;
         inherit iso;
         default = pkgs.osiris;
+        # The endpoint agent: one static Linux binary, and the Windows build cross-compiled with
+        # mingw-w64 (as CI does with Debian's toolchain).
+        osiris-agent = pkgs.pkgsStatic.callPackage ./nixos/agent-package.nix { };
+        osiris-agent-windows = pkgs.pkgsCross.mingwW64.callPackage ./nixos/agent-package.nix { };
       };
 
       checks.${system} = {

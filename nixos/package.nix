@@ -1,6 +1,6 @@
 # The OsirisCare binaries, built from the Cargo workspace with nixpkgs' Rust tooling.
 # `osirisd`, `osiris-console` and `osiris-central` are built when their crates are in the tree and in the workspace;
-# there is no agent crate yet, so there is no `osiris-agent` binary.
+# the endpoint agent `osiris-agent` is its own package (agent-package.nix), built static and small.
 {
   lib,
   rustPlatform,
