@@ -345,7 +345,8 @@ impl StreamTask {
             self.send(gateway_message::Kind::Config(config.clone()))
                 .await?;
         }
-        self.renew_if_due().await?;
+        let mut not_after = crate::ca::not_after(&self.certificate).unwrap_or(0);
+        self.renew_if_due(&mut not_after).await?;
         if let Some(offer) = self.settings.releases.as_ref().and_then(|releases| {
             crate::offers::offer(
                 releases,
@@ -379,8 +380,19 @@ impl StreamTask {
             .get(&platform)
             .map_or(60, |config| config.heartbeat_interval_seconds);
         let silent_limit = Duration::from_secs(u64::from(heartbeat) * 3 + 30);
+        // A stream may last longer than a certificate: check for renewal while it is open.
+        let mut renew_tick = tokio::time::interval(
+            (self.settings.certificate_lifetime / 8)
+                .clamp(Duration::from_secs(1), Duration::from_secs(3600)),
+        );
+        renew_tick.reset();
         let end = loop {
             tokio::select! {
+                _ = renew_tick.tick() => {
+                    if let Err(status) = self.renew_if_due(&mut not_after).await {
+                        break Err(status);
+                    }
+                }
                 why = &mut stop => {
                     break Err(Status::aborted(why.unwrap_or("the appliance ended the stream")));
                 }
@@ -421,12 +433,12 @@ impl StreamTask {
         end
     }
 
-    /// Sends a fresh certificate when the one in use is past half its life.
-    async fn renew_if_due(&self) -> Result<(), Status> {
+    /// Sends a fresh certificate when the newest one the agent has (`not_after`, updated) is past
+    /// half its life.
+    async fn renew_if_due(&self, not_after: &mut i64) -> Result<(), Status> {
         let lifetime =
             i64::try_from(self.settings.certificate_lifetime.as_secs()).unwrap_or(i64::MAX);
-        let not_after = crate::ca::not_after(&self.certificate).unwrap_or(0);
-        if not_after - now() > lifetime / 2 {
+        if *not_after - now() > lifetime / 2 {
             return Ok(());
         }
         let agent_id = &self.record.agent.agent_id;
@@ -443,6 +455,7 @@ impl StreamTask {
             .await
             .map_err(|err| unavailable("record the renewed certificate", &err))?;
         tracing::info!(agent = %agent_id, "Agent certificate renewed.");
+        *not_after = issued.not_after;
         self.send(gateway_message::Kind::RenewCertificate(RenewCertificate {
             certificate_chain_der: vec![issued.der, self.ca.der().to_vec()],
         }))
