@@ -248,13 +248,14 @@ async fn run(loaded: Loaded) -> anyhow::Result<Stopped> {
     tasks.spawn(notify::notifier_loop(Arc::clone(&shared)));
     // Stopped at once at shutdown: serving and housekeeping.
     let mut services = tokio::task::JoinSet::new();
+    // The gateway before the API: once the API answers, `osiris agent …` finds the gateway up.
+    agents::start(&shared, &mut services)?;
     services.spawn(api::serve(listener, Arc::clone(&shared)));
     if let Some(m) = metrics {
         services.spawn(metrics::serve(m, Arc::clone(&shared)));
     }
     services.spawn(addresses_loop(Arc::clone(&shared)));
     services.spawn(central::link_loop(Arc::clone(&shared)));
-    agents::start(&shared, &mut services)?;
     systemd::notify("READY=1\nSTATUS=running");
     if let Some(every) = systemd::watchdog_interval() {
         services.spawn(async move {
