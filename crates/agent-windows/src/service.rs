@@ -49,11 +49,30 @@ pub struct Installed {
     pub executable: PathBuf,
     /// The account it runs as (`LocalSystem` for the agent).
     pub account: Option<String>,
-    /// The recovery actions' delays (restarts only; other actions are reported as `None`).
+    /// The recovery actions (`None`: this service control manager cannot report them; Wine's
+    /// accepts them but cannot).
+    pub recovery: Option<Recovery>,
+    /// Whether a stop with a non-zero exit code counts as a failure for recovery (`None`: this
+    /// service control manager cannot say; Wine's cannot).
+    pub recover_on_error_exit: Option<bool>,
+}
+
+/// What `install` could not set up as asked, though the service is installed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum InstallWarning {
+    /// The service control manager does not know the "failure actions on non-crash failures"
+    /// setting (`ERROR_INVALID_LEVEL`; Windows has it since Vista, Wine 8 does not): the service
+    /// is restarted when it crashes, not when it stops with an error exit code.
+    NoRecoveryOnErrorExit,
+}
+
+/// What the service control manager does when the service fails.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Recovery {
+    /// Each action's delay when it is a restart (`None` for any other action).
     pub restart_delays: Vec<Option<Duration>>,
+    /// When earlier failures are forgotten (`None`: never).
     pub reset_after: Option<Duration>,
-    /// Whether a stop with a non-zero exit code counts as a failure for recovery.
-    pub recover_on_error_exit: bool,
 }
 
 /// A service's run state.
@@ -98,7 +117,7 @@ pub type ServiceBody = fn(Shutdown) -> Result<(), String>;
 /// Installs the service: own process, LocalSystem, automatic start, normal error control, the
 /// description, and the recovery actions (restart after [`RESTART_DELAYS`], also when the
 /// service stops with an error exit code). Does not start it.
-pub fn install(spec: &ServiceSpec) -> Result<(), ServiceError> {
+pub fn install(spec: &ServiceSpec) -> Result<Vec<InstallWarning>, ServiceError> {
     let manager = manager(ServiceManagerAccess::CONNECT | ServiceManagerAccess::CREATE_SERVICE)?;
     let info = ServiceInfo {
         name: OsString::from(&spec.name),
@@ -138,10 +157,11 @@ pub fn install(spec: &ServiceSpec) -> Result<(), ServiceError> {
             ),
         })
         .map_err(failed("setting the recovery actions"))?;
-    service
-        .set_failure_actions_on_non_crash_failures(true)
-        .map_err(failed("enabling recovery on error exits"))?;
-    Ok(())
+    match service.set_failure_actions_on_non_crash_failures(true) {
+        Ok(()) => Ok(Vec::new()),
+        Err(err) if is_invalid_level(&err) => Ok(vec![InstallWarning::NoRecoveryOnErrorExit]),
+        Err(err) => Err(failed("enabling recovery on error exits")(err)),
+    }
 }
 
 /// Stops the service if it runs (waiting up to [`STOP_TIMEOUT`]) and deletes it. A service
@@ -199,12 +219,29 @@ pub fn query(name: &str) -> Result<Option<Installed>, ServiceError> {
     let config = service
         .query_config()
         .map_err(failed("querying the service configuration"))?;
-    let recovery = service
-        .get_failure_actions()
-        .map_err(failed("querying the recovery actions"))?;
-    let recover_on_error_exit = service
-        .get_failure_actions_on_non_crash_failures()
-        .map_err(failed("querying recovery on error exits"))?;
+    let recovery = match service.get_failure_actions() {
+        Ok(actions) => Some(Recovery {
+            restart_delays: actions
+                .actions
+                .unwrap_or_default()
+                .iter()
+                .map(|action| {
+                    (action.action_type == ServiceActionType::Restart).then_some(action.delay)
+                })
+                .collect(),
+            reset_after: match actions.reset_period {
+                ServiceFailureResetPeriod::After(after) => Some(after),
+                ServiceFailureResetPeriod::Never => None,
+            },
+        }),
+        Err(err) if is_invalid_level(&err) => None,
+        Err(err) => return Err(failed("querying the recovery actions")(err)),
+    };
+    let recover_on_error_exit = match service.get_failure_actions_on_non_crash_failures() {
+        Ok(enabled) => Some(enabled),
+        Err(err) if is_invalid_level(&err) => None,
+        Err(err) => return Err(failed("querying recovery on error exits")(err)),
+    };
     Ok(Some(Installed {
         state: match status.current_state {
             ServiceState::Stopped => State::Stopped,
@@ -218,18 +255,7 @@ pub fn query(name: &str) -> Result<Option<Installed>, ServiceError> {
         account: config
             .account_name
             .map(|account| account.to_string_lossy().into_owned()),
-        restart_delays: recovery
-            .actions
-            .unwrap_or_default()
-            .iter()
-            .map(|action| {
-                (action.action_type == ServiceActionType::Restart).then_some(action.delay)
-            })
-            .collect(),
-        reset_after: match recovery.reset_period {
-            ServiceFailureResetPeriod::After(after) => Some(after),
-            ServiceFailureResetPeriod::Never => None,
-        },
+        recovery,
         recover_on_error_exit,
     }))
 }
@@ -342,6 +368,11 @@ fn failed(what: &str) -> impl FnOnce(windows_service::Error) -> ServiceError + '
         what: what.to_owned(),
         source,
     }
+}
+
+/// `ERROR_INVALID_LEVEL` (124): a configuration level this service control manager lacks.
+fn is_invalid_level(err: &windows_service::Error) -> bool {
+    matches!(err, windows_service::Error::Winapi(io) if io.raw_os_error() == Some(124))
 }
 
 /// `ERROR_SERVICE_DOES_NOT_EXIST` (1060).

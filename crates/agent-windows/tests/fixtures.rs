@@ -304,7 +304,7 @@ fn every_fixture_is_judged_above_and_every_check_has_a_passing_one() {
         let name = entry.unwrap().file_name().into_string().unwrap();
         let name = name.strip_suffix(".json").unwrap();
         assert!(
-            source.contains(&format!("check(\"{name}\"")),
+            source.contains(&format!("\"{name}\",")),
             "{name} is not tested"
         );
         let fixture = load(name);

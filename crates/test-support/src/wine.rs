@@ -112,6 +112,9 @@ impl Wine {
                 source,
             })?;
         succeeded("wineboot --init", &boot)?;
+        // Wait for wineboot's wineserver (and its services.exe) to exit: a program started while
+        // it lingers gets a second services.exe, and service calls then reach either at random.
+        this.wait_for_server();
         let system32 = this.prefix().join("drive_c/windows/system32");
         let source = this.dir.path().join("bcryptprimitives.c");
         std::fs::write(&source, include_str!("wine/bcryptprimitives.c")).map_err(|source| {
@@ -239,6 +242,22 @@ impl Wine {
 impl Drop for Wine {
     fn drop(&mut self) {
         self.kill_server();
+        self.wait_for_server();
+    }
+}
+
+impl Wine {
+    /// Waits until this prefix's wineserver has exited (`wineserver -w`).
+    fn wait_for_server(&self) {
+        if let Some(server) = wineserver_program() {
+            let _ = Command::new(server)
+                .arg("-w")
+                .env("WINEPREFIX", self.prefix())
+                .stdin(Stdio::null())
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .status();
+        }
     }
 }
 
