@@ -141,6 +141,23 @@ pub fn install(spec: &ServiceSpec) -> Result<Vec<InstallWarning>, ServiceError> 
     service
         .set_description(&spec.description)
         .map_err(failed("setting the service description"))?;
+    set_recovery(&service)
+}
+
+/// Sets the recovery actions of an installed service (what `install` does, and what `run`
+/// does at every start, so a service registered by the MSI, whose `wixl` cannot write them,
+/// gets them too).
+pub fn apply_recovery(name: &str) -> Result<Vec<InstallWarning>, ServiceError> {
+    let manager = manager(ServiceManagerAccess::CONNECT)?;
+    let service = manager
+        .open_service(name, ServiceAccess::CHANGE_CONFIG)
+        .map_err(failed(&format!("opening service {name}")))?;
+    set_recovery(&service)
+}
+
+fn set_recovery(
+    service: &windows_service::service::Service,
+) -> Result<Vec<InstallWarning>, ServiceError> {
     service
         .update_failure_actions(ServiceFailureActions {
             reset_period: ServiceFailureResetPeriod::After(RESET_AFTER),
@@ -341,6 +358,8 @@ fn service_main(_arguments: Vec<OsString>) {
             process_id: None,
         });
     };
+    // Best effort: a service that cannot set its own recovery actions still runs.
+    let _ = apply_recovery(name);
     report(
         ServiceState::Running,
         ServiceControlAccept::STOP | ServiceControlAccept::SHUTDOWN,

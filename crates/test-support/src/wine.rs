@@ -65,6 +65,17 @@ pub fn require_wine(test: &str) -> bool {
     gate(test, &missing)
 }
 
+/// Whether every program in `tools` is installed (e.g. `wixl`, `osslsigncode`): `true` to go
+/// on; otherwise a loud skip, or a failure under `OSIRIS_REQUIRE_ROOT=1` or `CI`.
+pub fn require_tools(test: &str, tools: &[&str]) -> bool {
+    let missing: Vec<String> = tools
+        .iter()
+        .filter(|tool| find_program(tool).is_none())
+        .map(|tool| format!("`{tool}` (scripts/setup-windows installs it)"))
+        .collect();
+    gate(test, &missing)
+}
+
 /// The cross-built agent that `scripts/test` names in [`AGENT_EXE_VAR`]: `Some` to go on;
 /// otherwise a loud skip, or a failure under `OSIRIS_REQUIRE_ROOT=1` or `CI`.
 pub fn agent_exe(test: &str) -> Option<PathBuf> {
