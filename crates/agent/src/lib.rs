@@ -4,9 +4,7 @@
 //! host). Enrollment, the stream to the appliance, the offline queue and self-update come next
 //! (issue 17).
 
-use std::collections::BTreeMap;
-
-use model::{DeviceType, Platform, Target};
+use model::Platform;
 use serde::Serialize;
 
 /// One check's result as the agent reports it.
@@ -38,6 +36,8 @@ pub enum AgentError {
 pub fn this_platform() -> Result<Platform, AgentError> {
     if cfg!(target_os = "linux") {
         Ok(Platform::Linux)
+    } else if cfg!(windows) {
+        Ok(Platform::WindowsWorkstation)
     } else {
         Err(AgentError::Platform(std::env::consts::OS))
     }
@@ -47,20 +47,45 @@ pub fn this_platform() -> Result<Platform, AgentError> {
 pub fn check_once() -> Result<Vec<LocalResult>, AgentError> {
     let catalog = catalog::embedded().map_err(|err| AgentError::Catalog(err.to_string()))?;
     let platform = this_platform()?;
+    Ok(run_checks(&catalog, platform))
+}
+
+/// On Windows the catalogue's checks run natively (WMI and the registry, no PowerShell), judged
+/// by the same expectations (crates/agent-windows).
+#[cfg(windows)]
+fn run_checks(catalog: &catalog::Catalog, platform: Platform) -> Vec<LocalResult> {
+    let runbooks: Vec<_> = catalog.for_platform(platform).collect();
+    agent_windows::check(&runbooks, &std::collections::BTreeMap::new())
+        .into_iter()
+        .map(|result| LocalResult {
+            check: result.check_id,
+            status: match result.status {
+                agent_windows::Status::NotApplicable => "skipped".to_owned(),
+                status => status.as_str().to_owned(),
+            },
+            observed: result.observed,
+            reason: result.reason,
+        })
+        .collect()
+}
+
+#[cfg(not(windows))]
+fn run_checks(catalog: &catalog::Catalog, platform: Platform) -> Vec<LocalResult> {
+    use model::{DeviceType, Target};
     let target = Target {
         name: "localhost".to_owned(),
         platform,
         device_type: DeviceType::Workstation,
     };
     let runbooks: Vec<_> = catalog.for_platform(platform).collect();
-    let overrides: scan::ParamOverrides = BTreeMap::new();
+    let overrides: scan::ParamOverrides = std::collections::BTreeMap::new();
     let context = scan::ScriptContext {
         overrides: &overrides,
         powershell_prelude: catalog.powershell_prelude(),
     };
     let (report, _diagnostics) =
         scan::scan_target(&target, &scan_local::LocalTransport, &runbooks, &context);
-    Ok(report
+    report
         .results
         .into_iter()
         .map(|result| LocalResult {
@@ -69,5 +94,5 @@ pub fn check_once() -> Result<Vec<LocalResult>, AgentError> {
             observed: result.outcome.observed,
             reason: result.outcome.reason,
         })
-        .collect())
+        .collect()
 }

@@ -1,6 +1,7 @@
 //! Test peers and helpers: a local OpenTimestamps calendar and Esplora server, a real SMTP server,
 //! a throwaway PostgreSQL server,
-//! the WinRM peer, the reference Python parser, and the gate for tests that need root.
+//! the WinRM peer, the reference Python parser, Wine for the Windows build, and the gate for tests
+//! that need root.
 
 pub mod calendar;
 pub mod lab;
@@ -8,6 +9,7 @@ pub mod postgres;
 pub mod python;
 pub mod root;
 pub mod smtp;
+pub mod wine;
 pub mod winrm;
 
 pub use root::require_root;
