@@ -353,7 +353,7 @@ impl AgentLedger {
             .map_or(2, usize::from)
             .clamp(1, 8);
         let per_thread = pending.len().div_ceil(threads).max(64);
-        let failed: Vec<&PendingSignature> = std::thread::scope(|scope| {
+        std::thread::scope(|scope| {
             let handles: Vec<_> = pending
                 .chunks(per_thread)
                 .map(|part| scope.spawn(move || failed_signatures(part)))
@@ -361,25 +361,27 @@ impl AgentLedger {
             let mut res = Vec::new();
             for (handle, part) in handles.into_iter().zip(pending.chunks(per_thread)) {
                 match handle.join() {
-                    Ok(part_failed) => res.extend(part_failed),
-                    // A worker panicked (a bug): its signatures count as unverified, never as good.
-                    Err(_) => res.extend(part),
+                    Ok(failed) => res.extend(failed.into_iter().map(|one| {
+                        (
+                            one.line,
+                            format!(
+                                "agent {}: the device signature does not verify with the key enrolled at line {} (the result was altered, or signed by another device)",
+                                one.agent_id, one.key_line
+                            ),
+                        )
+                    })),
+                    // A worker panicked (a bug): its signatures are reported unchecked, never good.
+                    Err(_) => res.extend(part.iter().map(|one| {
+                        (
+                            one.line,
+                            "internal error while checking the device signature of this line"
+                                .to_owned(),
+                        )
+                    })),
                 }
             }
             res
-        });
-        failed
-            .into_iter()
-            .map(|pending| {
-                (
-                    pending.line,
-                    format!(
-                        "agent {}: the device signature does not verify with the key enrolled at line {} (the result was altered, or signed by another device)",
-                        pending.agent_id, pending.key_line
-                    ),
-                )
-            })
-            .collect()
+        })
     }
 
     /// The agents and what the log accounts for of each, by agent ID.
