@@ -334,7 +334,9 @@ impl AgentLedger {
     /// Verifies the signatures queued since the last call; returns a problem for each that fails.
     ///
     /// Batch verification (`ed25519_dalek::verify_batch`) on the worker threads, not
-    /// `verify_strict` one by one, which costs about twice as much per signature. A batch accepts
+    /// `verify_strict` one by one, which costs several times as much per signature (measured on
+    /// one core of the 2-core test machine: 34 µs strict, 9.5 µs in batches of 4,000; the agent
+    /// checks then add 11 µs of CPU time per result in all, 5.8 µs of wall time). A batch accepts
     /// exactly what strict verification accepts, but for three differences, all closed before a
     /// signature gets here, as for the appliance's own signatures (`line.rs`): `R` must be a
     /// canonical encoding and not of small order ([`check_body`]), the device key must not be of
