@@ -1,8 +1,9 @@
 //! The auditor kit: a self-contained, signed directory of the log, written by [`export`] and checked offline by [`verify`].
 //!
 //! The kit's layout and every check are specified in docs/EVIDENCE-FORMAT.md.
-//! `export` writes a kit, `verify` checks one (`line` checks single bundle lines), `readme` is the kit's README.
+//! `export` writes a kit, `verify` checks one (`line` checks single bundle lines, `agent` the endpoint agents' bundles), `readme` is the kit's README.
 
+mod agent;
 mod export;
 mod line;
 mod readme;
@@ -174,6 +175,38 @@ pub struct VerifyReport {
     pub witnessed: Vec<(u64, u64)>,
     /// Checkpoints that carry cosignature files (checked only against a given witness key).
     pub cosigned_files: u64,
+    /// Every endpoint agent enrolled in the log, by agent ID: what it reported and what it lost.
+    pub agents: Vec<AgentSummary>,
+}
+
+/// One endpoint agent as the log accounts for it (its problems are in [`VerifyReport::problems`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AgentSummary {
+    /// The agent's ID on the appliance.
+    pub agent_id: String,
+    /// The line of `bundles.jsonl` with its `agent_enrollment` (1-based, like [`Problem::line`]).
+    pub enrollment_line: u64,
+    /// The line with its `agent_revocation`, if it was revoked.
+    pub revocation_line: Option<u64>,
+    /// Its `agent_result` bundles.
+    pub results: u64,
+    /// Its `agent_remediation` bundles.
+    pub remediations: u64,
+    /// The highest sequence number accounted for, by an item or a gap (0 for none).
+    pub last_seq: u64,
+    /// The numbers it dropped and why, in log order.
+    pub gaps: Vec<AgentGap>,
+}
+
+/// Sequence numbers an agent dropped, as its `agent_gap` bundle recorded them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AgentGap {
+    /// The first number dropped.
+    pub first_seq: u64,
+    /// The last number dropped.
+    pub last_seq: u64,
+    /// `queue_full`, `too_old` or `disk_full`.
+    pub reason: String,
 }
 
 /// Most problems listed individually in a [`VerifyReport`].

@@ -1,4 +1,4 @@
-//! Checks of single bundle lines, spread over worker threads: JSON structure, canonical (JCS) form, members, and signatures in batches.
+//! Checks of single bundle lines, spread over worker threads: JSON structure, canonical (JCS) form, members, the bodies of agent bundles, and signatures in batches.
 
 use std::sync::OnceLock;
 
@@ -9,6 +9,7 @@ use evidence_schema::{BUNDLE_MEMBERS, BUNDLE_SCHEMA_V1};
 use sha2::{Digest, Sha256};
 
 use crate::jcs;
+use crate::kit::agent::{self, AgentItem};
 use crate::merkle;
 
 /// What one worker found about one bundle line.
@@ -21,6 +22,8 @@ pub(crate) struct LineCheck {
     pub(crate) prev: Option<[u8; 32]>,
     /// Everything wrong with the line on its own.
     pub(crate) problems: Vec<String>,
+    /// What an `agent_*` bundle tells about its agent, for the checks in log order.
+    pub(crate) agent: Option<AgentItem>,
 }
 
 /// Checks a chunk of lines on two threads; results are in line order.
@@ -58,6 +61,7 @@ pub(crate) fn check_chunk(
                         leaf_hash: [0; 32],
                         prev: None,
                         problems: vec!["internal error while checking this line".to_owned()],
+                        agent: None,
                     }));
                 }
             }
@@ -82,6 +86,7 @@ fn check_part(
             leaf_hash: merkle::leaf_hash(line),
             prev: None,
             problems: Vec::new(),
+            agent: None,
         };
         if let Some((unsigned, signature)) = check_fields(line, seq, expected_fields, &mut check)
             && key.is_some()
@@ -134,6 +139,12 @@ fn check_fields(
     };
     let unsigned = check_canonical(line, map, check)?;
     check_members(map, seq, expected_fields, check);
+    if let (Some(kind), Some(body)) = (
+        map.get("kind").and_then(serde_json::Value::as_str),
+        map.get("body"),
+    ) {
+        check.agent = agent::check_body(kind, body, &mut check.problems);
+    }
     let signature = check_signature(map, check)?;
     Some((unsigned, signature))
 }
@@ -281,7 +292,7 @@ fn check_signature(
 /// its y coordinate must be canonical (y < 2^255 - 19) and it must not be one of the 8 small-order points.
 /// Comparing encodings with the sign bit masked covers both signs of every torsion point without decoding R.
 /// Non-canonical S (S ≥ L) is rejected by the batch verifier itself; the key is checked with `is_weak` once.
-fn r_is_canonical_and_not_small_order(signature: &[u8; 64]) -> bool {
+pub(crate) fn r_is_canonical_and_not_small_order(signature: &[u8; 64]) -> bool {
     static SMALL_ORDER: OnceLock<Vec<[u8; 32]>> = OnceLock::new();
     let small_order = SMALL_ORDER.get_or_init(|| {
         curve25519_dalek::constants::EIGHT_TORSION

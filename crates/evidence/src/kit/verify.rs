@@ -1,4 +1,4 @@
-//! Offline verification of a kit: the key, the signed MANIFEST, every bundle line, checkpoints, consistency proofs and OpenTimestamps proofs.
+//! Offline verification of a kit: the key, the signed MANIFEST, every bundle line (and what endpoint agents reported), checkpoints, consistency proofs and OpenTimestamps proofs.
 //!
 //! Every problem is reported with its file and line; verification never stops at the first one.
 
@@ -13,6 +13,7 @@ use sha2::{Digest, Sha256};
 
 use crate::checkpoint::Checkpoint;
 use crate::keys::VerifierKey;
+use crate::kit::agent::AgentLedger;
 use crate::kit::line::check_chunk;
 use crate::kit::{
     BUNDLES, CheckpointOts, KIT_HEADER, MANIFEST, MAX_PROBLEMS, OtsStatus, PUBKEY, Problem, README,
@@ -355,6 +356,12 @@ impl Verifier<'_> {
         let mut prev_line_hash = [0u8; 32];
         let strict_key = key.map(|key| *key.ed25519()).filter(|key| !key.is_weak());
         let expected_fields = key.map(|key| (key.derived_appliance_id(), key.key_id_hex()));
+        // The agent checks see the agent bundles in log order and need an agent's enrollment
+        // before its results. That holds because a kit is the whole log from bundle 0: line 1
+        // must have seq 0 and a zero prev, and every line seq = its index and the previous
+        // line's hash (all checked below), so a kit cut at the front or with bundles removed is
+        // reported as such, whatever the agent checks then add.
+        let mut agents = AgentLedger::default();
         loop {
             let mut chunk: Vec<Vec<u8>> = Vec::with_capacity(CHUNK_LINES);
             let mut truncated = false;
@@ -387,11 +394,16 @@ impl Verifier<'_> {
                 strict_key.as_ref(),
                 expected_fields.as_ref(),
             );
+            // (line, message), reported in line order once the chunk's agent signatures are checked.
+            let mut chunk_problems: Vec<(u64, String)> = Vec::new();
             for (seq, check) in (first_seq..).zip(checks) {
                 let line_number = seq + 1;
-                for message in check.problems {
-                    self.problem(BUNDLES, Some(line_number), message);
-                }
+                chunk_problems.extend(
+                    check
+                        .problems
+                        .into_iter()
+                        .map(|message| (line_number, message)),
+                );
                 if let Some(prev) = check.prev
                     && prev != prev_line_hash
                 {
@@ -402,10 +414,19 @@ impl Verifier<'_> {
                             "prev hash does not match line {seq} (a bundle was removed, inserted or reordered)"
                         )
                     };
-                    self.problem(BUNDLES, Some(line_number), message);
+                    chunk_problems.push((line_number, message));
+                }
+                if let Some(item) = check.agent {
+                    agents.observe(line_number, item, &mut chunk_problems);
                 }
                 prev_line_hash = check.line_hash;
                 tree.push(check.leaf_hash);
+            }
+            chunk_problems.extend(agents.verify_signatures());
+            // A stable sort: each line's problems keep the order they were found in.
+            chunk_problems.sort_by_key(|(line_number, _)| *line_number);
+            for (line_number, message) in chunk_problems {
+                self.problem(BUNDLES, Some(line_number), message);
             }
             if truncated {
                 self.problem(
@@ -423,6 +444,7 @@ impl Verifier<'_> {
             );
         }
         self.report.bundles = tree.len();
+        self.report.agents = agents.finish();
         computed.insert(
             BUNDLES.to_owned(),
             (file_hasher.finalize().into(), file_size),
