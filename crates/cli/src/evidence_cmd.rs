@@ -309,6 +309,38 @@ fn verify(
             count(report.checkpoints, "checkpoint")
         )?;
     }
+    for agent in &report.agents {
+        let gaps: Vec<String> = agent
+            .gaps
+            .iter()
+            .map(|gap| {
+                format!(
+                    "items {}–{} lost: {}",
+                    gap.first_seq,
+                    gap.last_seq,
+                    gap.reason.replace('_', " ")
+                )
+            })
+            .collect();
+        writeln!(
+            out,
+            "  agent        {}: {} signed by the device, {}, every number to {} accounted for{}{}",
+            agent.agent_id,
+            count(agent.results, "result"),
+            count(agent.remediations, "remediation step"),
+            agent.last_seq,
+            if gaps.is_empty() {
+                String::new()
+            } else {
+                format!("; {}", gaps.join("; "))
+            },
+            if agent.revocation_line.is_some() {
+                "; revoked"
+            } else {
+                ""
+            }
+        )?;
+    }
     for checkpoint in &report.ots {
         writeln!(
             out,

@@ -545,6 +545,13 @@ async fn agents_enroll_once_and_their_items_are_sealed_exactly_once_across_resta
         String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr)
     );
+    let said = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        said.contains("4 results signed by the device")
+            && said
+                .contains("every number to 7 accounted for; items 4–6 lost: queue full; revoked"),
+        "{said}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
