@@ -8,8 +8,8 @@
 //! once and then every `heartbeat_interval_seconds`.
 //!
 //! From the gateway: `Ack` removes what it covers from the queue (one that goes backwards is
-//! ignored, one beyond the last push is an error and ignored); `AgentConfig` is stored, then
-//! applied (schedule, heartbeat, queue bounds); `RunNow` and `RunRemediation` go to the worker
+//! ignored, one beyond the last push is an error and ignored); `AgentConfig` is stored and
+//! applied (schedule, heartbeat, queue bounds; applied even when the disk refuses it); `RunNow` and `RunRemediation` go to the worker
 //! (a request ID seen before is ignored); `RenewCertificate` is stored for the next connection
 //! when it is for this agent's TLS key and chains to the agent CA; an `UpdateOffer` is left
 //! to the self-update component, which this build does not have. A message that fails
@@ -269,7 +269,7 @@ impl Stream<'_> {
         };
         match kind {
             gateway_message::Kind::Ack(ack) => self.ack(ack.up_to_seq).await?,
-            gateway_message::Kind::Config(config) => self.configure(config).await?,
+            gateway_message::Kind::Config(config) => self.configure(config).await,
             gateway_message::Kind::RunNow(run_now) => {
                 tracing::info!(checks = ?run_now.check_ids, "The appliance asked for checks now.");
                 if self
@@ -365,16 +365,14 @@ impl Stream<'_> {
         Ok(())
     }
 
-    async fn configure(&mut self, config: AgentConfig) -> Result<(), String> {
+    async fn configure(&mut self, config: AgentConfig) {
         if *self.agent.config.borrow() == config {
-            return Ok(());
+            return;
         }
-        self.agent.state_dir.save_config(&config).map_err(|err| {
-            format!(
-                "storing the new configuration: {}",
-                crate::error_chain(&err)
-            )
-        })?;
+        // Applied even when it cannot be stored: the appliance sends it again on every connect.
+        if let Err(err) = self.agent.state_dir.save_config(&config) {
+            tracing::error!(error = %crate::error_chain(&err), "The new configuration could not be stored; it applies until the agent restarts.");
+        }
         if let Err(err) = self.agent.queue.set_limits(queue_limits(&config)).await {
             tracing::warn!(error = %err, "The new queue bounds are unusable; the old ones stay.");
         }
@@ -386,7 +384,6 @@ impl Stream<'_> {
         );
         self.agent.config.send_replace(config);
         self.agent.set_link(|_| {});
-        Ok(())
     }
 
     fn renew(&self, chain: Vec<Vec<u8>>) {
