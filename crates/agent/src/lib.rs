@@ -24,9 +24,6 @@ pub mod state;
 pub mod status;
 mod tls;
 
-use std::collections::BTreeMap;
-
-use model::{DeviceType, Target};
 use serde::Serialize;
 
 use crate::platform::Platform;
@@ -56,35 +53,23 @@ pub enum AgentError {
     Catalog(String),
 }
 
-/// Runs every catalogue check for `platform` on this machine, in catalogue order, as one batch
-/// (the appliance's scan engine, with `scan-local` as the transport).
+/// Runs every catalogue check for `platform` on this machine, in catalogue order (on Linux as
+/// one batch through the appliance's scan engine, with `scan-local` as the transport).
 ///
 /// # Errors
 /// When the embedded catalogue does not load.
 pub fn check_once(platform: &dyn Platform) -> Result<Vec<LocalResult>, AgentError> {
     let catalog = catalog::embedded().map_err(|err| AgentError::Catalog(err.to_string()))?;
-    let platform = platform.catalog_platform();
-    let target = Target {
-        name: "localhost".to_owned(),
-        platform,
-        device_type: DeviceType::Workstation,
-    };
-    let runbooks: Vec<_> = catalog.for_platform(platform).collect();
-    let overrides: scan::ParamOverrides = BTreeMap::new();
-    let context = scan::ScriptContext {
-        overrides: &overrides,
-        powershell_prelude: catalog.powershell_prelude(),
-    };
-    let (report, _diagnostics) =
-        scan::scan_target(&target, &scan_local::LocalTransport, &runbooks, &context);
-    Ok(report
-        .results
-        .into_iter()
-        .map(|result| LocalResult {
-            check: result.runbook_id,
-            status: result.outcome.status.to_string(),
-            observed: result.outcome.observed,
-            reason: result.outcome.reason,
+    let runbooks: Vec<_> = catalog.for_platform(platform.catalog_platform()).collect();
+    let outcomes = platform.run_checks(&catalog, &runbooks);
+    Ok(runbooks
+        .iter()
+        .zip(outcomes)
+        .map(|(runbook, outcome)| LocalResult {
+            check: runbook.id.clone(),
+            status: outcome.status.to_string(),
+            observed: outcome.observed,
+            reason: outcome.reason,
         })
         .collect())
 }

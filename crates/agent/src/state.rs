@@ -14,6 +14,7 @@
 //! | `status.json` | the running agent's connection and queue state | `run`, each heartbeat |
 
 use std::io;
+#[cfg(unix)]
 use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 

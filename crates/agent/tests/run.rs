@@ -575,3 +575,63 @@ async fn a_renewed_certificate_for_the_agents_key_is_used_from_the_next_connecti
         assert_eq!(state.connections[1], renewed);
     });
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_accepted_remediation_reports_each_phase_and_rolls_back_when_the_fix_fails() {
+    // LIN-PATCH-001's fix stops before changing anything when unattended-upgrades is missing
+    // (or on NixOS), and its rollback then finds nothing to restore: a real run of both scripts
+    // that leaves the machine as it was. Where the package is installed the fix would change
+    // the machine, so the test does not run there.
+    if std::path::Path::new("/usr/bin/unattended-upgrade").exists() {
+        eprintln!("unattended-upgrades is installed: the remediation is not tried here");
+        return;
+    }
+    let gateway =
+        RunningGateway::start(ToyGateway::new(&["tok-1"], config(1, &TEST_CHECKS)), 0).await;
+    let toy = gateway.toy.clone();
+    let mut agent = AgentProcess::new();
+    agent.enroll_ok(&gateway, "tok-1").await;
+    agent.start();
+    wait_for("the first three results", || stored_count(&toy) == 3).await;
+    toy.send(
+        "agent-1",
+        remediation("r-9", "LIN-PATCH-001", RemediationAction::Remediate, &[]),
+    )
+    .await;
+    wait_for("three outcomes", || {
+        toy.with(|state| outcomes(&state.items()).len() == 3)
+    })
+    .await;
+    let items = toy.with(|state| state.items());
+    assert!(accounts_for_every_number(&items));
+    let phases: Vec<(u64, RemediationPhase, RemediationStatus)> = outcomes(&items)
+        .into_iter()
+        .map(|outcome| {
+            assert_eq!(outcome.request_id, "r-9");
+            assert!(outcome.finished_at_unix_ms > 0);
+            if outcome.phase != i32::from(RemediationPhase::Accepted) {
+                assert!(outcome.detail.contains("exit code 4"), "{outcome:?}");
+            }
+            (
+                outcome.seq,
+                RemediationPhase::try_from(outcome.phase).unwrap(),
+                RemediationStatus::try_from(outcome.status).unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        phases,
+        [
+            (4, RemediationPhase::Accepted, RemediationStatus::Succeeded),
+            (5, RemediationPhase::Remediate, RemediationStatus::Failed),
+            (6, RemediationPhase::Rollback, RemediationStatus::Failed),
+        ]
+    );
+    let rollback = outcomes(&items).pop().unwrap();
+    assert!(
+        rollback
+            .detail
+            .contains("no recorded state of the fix to restore"),
+        "{rollback:?}"
+    );
+}

@@ -84,6 +84,27 @@ impl Platform for Linux {
         }
     }
 
+    fn run_checks(&self, catalog: &catalog::Catalog, runbooks: &[&Runbook]) -> Vec<CheckOutcome> {
+        let target = model::Target {
+            name: "localhost".to_owned(),
+            platform: model::Platform::Linux,
+            device_type: model::DeviceType::Workstation,
+        };
+        let overrides = scan::ParamOverrides::new();
+        let context = scan::ScriptContext {
+            overrides: &overrides,
+            powershell_prelude: catalog.powershell_prelude(),
+        };
+        // One batch, as the appliance's SSH scans run them.
+        let (report, _diagnostics) =
+            scan::scan_target(&target, &scan_local::LocalTransport, runbooks, &context);
+        report
+            .results
+            .into_iter()
+            .map(|result| result.outcome)
+            .collect()
+    }
+
     fn run_step(
         &self,
         _catalog: &catalog::Catalog,
@@ -177,6 +198,10 @@ impl Platform for Linux {
         done.push("systemctl daemon-reload".to_owned());
         systemctl(&["enable", "--now", UNIT_NAME])?;
         done.push(format!("systemctl enable --now {UNIT_NAME}"));
+        done.push(format!(
+            "the service runs {}: keep the binary there",
+            exe.display()
+        ));
         Ok(done)
     }
 

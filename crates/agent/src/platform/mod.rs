@@ -6,6 +6,7 @@
 //! the same trait (native WMI and registry checks, DPAPI for the device key, a Windows service)
 //! and hands it to the same [`crate::enroll`], [`crate::run`] and [`crate::status`].
 
+#[cfg(target_os = "linux")]
 mod linux;
 
 use std::collections::BTreeMap;
@@ -13,6 +14,7 @@ use std::path::{Path, PathBuf};
 
 use model::{CheckOutcome, ParamValue, Runbook, Script};
 
+#[cfg(target_os = "linux")]
 pub use crate::platform::linux::{Linux, systemd_unit};
 
 /// Typed parameters for one runbook's scripts, by name (absent ones take the runbook's defaults).
@@ -42,6 +44,15 @@ pub trait Platform: Send + Sync + 'static {
         runbook: &Runbook,
         params: &Params,
     ) -> CheckOutcome;
+
+    /// Runs `runbooks`' checks with their default parameters, in order (`check --once`); a
+    /// platform may batch them, as the Linux one does through the appliance's scan engine.
+    fn run_checks(&self, catalog: &catalog::Catalog, runbooks: &[&Runbook]) -> Vec<CheckOutcome> {
+        runbooks
+            .iter()
+            .map(|runbook| self.run_check(catalog, runbook, &Params::new()))
+            .collect()
+    }
 
     /// Runs one remediation or rollback script of `runbook` (`phase` says which) with `params`,
     /// which the caller has already checked against the runbook's declarations.
