@@ -316,7 +316,13 @@ impl Stream<'_> {
         let first = !self.answered;
         self.answered = true;
         if up_to_seq <= self.acked {
-            if up_to_seq < self.acked && !first {
+            if up_to_seq < self.acked && first {
+                tracing::error!(
+                    up_to_seq,
+                    acked = self.acked,
+                    "The appliance holds less than it acknowledged before (was its store restored?): the items in between are gone from both sides."
+                );
+            } else if up_to_seq < self.acked {
                 tracing::debug!(
                     up_to_seq,
                     acked = self.acked,
