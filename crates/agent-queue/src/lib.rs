@@ -4,8 +4,11 @@
 //! reused: not after acknowledgements, drops or restarts) and is committed to SQLite (WAL,
 //! `synchronous=FULL`) before it returns, so a push that returned `Ok` survives SIGKILL and power
 //! loss, and one that did not return is either wholly present or absent.
+//! [`Queue::push_with`] builds the payload from the number it gets, for payloads signed over
+//! their own sequence number.
 //! [`Queue::pending`] reads what is waiting after a sequence number, in order; [`Queue::ack`]
-//! removes everything up to the sequence number the appliance has durably stored.
+//! removes everything up to the sequence number the appliance has durably stored;
+//! [`Queue::set_limits`] changes the bounds of an open queue.
 //!
 //! The queue is bounded by [`Limits`]: when a push would exceed `max_items` or `max_bytes`, or
 //! the oldest items are older than `max_age` at the pushed item's time, the oldest items are
@@ -124,13 +127,13 @@ pub struct Stats {
 #[derive(Debug)]
 pub struct Queue {
     path: PathBuf,
-    limits: Limits,
     inner: Mutex<Inner>,
 }
 
 #[derive(Debug)]
 struct Inner {
     conn: SqliteConnection,
+    limits: Limits,
     state: State,
     /// An operation began and did not finish cleanly (an error, or its future was dropped): its
     /// transaction may still be open and `state` may be stale, so the next operation rolls back
@@ -193,26 +196,25 @@ impl Queue {
     ///
     /// Fails with [`QueueError::InUse`] while another `Queue` has the file open.
     pub async fn open(path: &Path, limits: Limits) -> Result<Queue, QueueError> {
-        if limits.max_items == 0 {
-            return Err(QueueError::Limits("max_items must be at least 1"));
-        }
-        if limits.max_bytes == 0 {
-            return Err(QueueError::Limits("max_bytes must be at least 1"));
-        }
-        if limits.max_age.is_zero() {
-            return Err(QueueError::Limits("max_age must be longer than zero"));
-        }
+        check_limits(&limits)?;
         let mut conn = db::open(path).await?;
         let state = db::load_state(&mut conn, path).await?;
         Ok(Queue {
             path: path.to_owned(),
-            limits,
             inner: Mutex::new(Inner {
                 conn,
+                limits,
                 state,
                 dirty: false,
             }),
         })
+    }
+
+    /// Replaces the bounds; they apply from the next push (nothing is dropped now).
+    pub async fn set_limits(&self, limits: Limits) -> Result<(), QueueError> {
+        check_limits(&limits)?;
+        self.inner.lock().await.limits = limits;
+        Ok(())
     }
 
     /// The queue file.
@@ -233,29 +235,45 @@ impl Queue {
         payload: &[u8],
         at: OffsetDateTime,
     ) -> Result<u64, QueueError> {
+        self.push_with(kind, at, |_seq| payload.to_vec()).await
+    }
+
+    /// [`Queue::push`] for a payload that carries its own sequence number (for example one
+    /// signed over it): `payload` is called once, with the number the item gets, before the
+    /// transaction begins. Pushes are serialised, so the number cannot change in between.
+    pub async fn push_with(
+        &self,
+        kind: &str,
+        at: OffsetDateTime,
+        payload: impl FnOnce(u64) -> Vec<u8>,
+    ) -> Result<u64, QueueError> {
         if kind.is_empty() || kind.len() > MAX_KIND_BYTES {
             return Err(QueueError::BadKind {
                 kind: kind.to_owned(),
             });
         }
-        let size = payload.len() as u64;
-        if size > self.limits.max_bytes {
-            return Err(QueueError::ItemTooLarge {
-                size,
-                max_bytes: self.limits.max_bytes,
-            });
-        }
         let at_ns = i64::try_from(at.unix_timestamp_nanos())
             .map_err(|_| QueueError::TimeOutOfRange { at })?;
-        let item = NewItem {
-            kind,
-            payload,
-            at_ns,
-        };
         let mut inner = self.inner.lock().await;
         let inner = &mut *inner;
         inner.begin(&self.path).await?;
-        let first_try = push_once(&mut inner.conn, &self.limits, inner.state, &item).await;
+        // Eviction and a refused commit never move `next_seq`, so this is the number the item
+        // gets on either attempt below.
+        let payload = payload(inner.state.next_seq);
+        let size = payload.len() as u64;
+        if size > inner.limits.max_bytes {
+            inner.dirty = false;
+            return Err(QueueError::ItemTooLarge {
+                size,
+                max_bytes: inner.limits.max_bytes,
+            });
+        }
+        let item = NewItem {
+            kind,
+            payload: &payload,
+            at_ns,
+        };
+        let first_try = push_once(&mut inner.conn, &inner.limits, inner.state, &item).await;
         let refused = match first_try {
             Ok((seq, state)) => return Ok(inner.finish(state, seq)),
             Err(Failed::Sql { source, .. }) if is_full(&source) => source,
@@ -284,7 +302,7 @@ impl Queue {
                 source: refused,
             });
         }
-        match push_once(&mut inner.conn, &self.limits, inner.state, &item).await {
+        match push_once(&mut inner.conn, &inner.limits, inner.state, &item).await {
             Ok((seq, state)) => Ok(inner.finish(state, seq)),
             Err(Failed::Sql { source, .. }) if is_full(&source) => Err(QueueError::DiskFull {
                 path: self.path.clone(),
@@ -365,6 +383,19 @@ impl Queue {
             .await
             .map_err(|err| classify(&self.path, "closing it", err))
     }
+}
+
+fn check_limits(limits: &Limits) -> Result<(), QueueError> {
+    if limits.max_items == 0 {
+        return Err(QueueError::Limits("max_items must be at least 1"));
+    }
+    if limits.max_bytes == 0 {
+        return Err(QueueError::Limits("max_bytes must be at least 1"));
+    }
+    if limits.max_age.is_zero() {
+        return Err(QueueError::Limits("max_age must be longer than zero"));
+    }
+    Ok(())
 }
 
 impl Inner {

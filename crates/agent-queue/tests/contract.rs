@@ -5,6 +5,8 @@
 //!   set them; otherwise they are generous);
 //! - `push KIND TEXT @S`: push TEXT (`-` for an empty payload) at S seconds after the epoch
 //!   below (`""` for an empty kind);
+//! - `set-limits items=N bytes=N age=S`: change the limits of the open queue (`set_limits`);
+//! - `push-own-seq KIND @S`: push (`push_with`) a payload that names its own sequence number;
 //! - `ack N`, `pending AFTER [LIMIT]`, `stats @S`, `reopen`.
 //!
 //! After every script the queue is reopened and must hold the same entries and statistics, so
@@ -65,6 +67,22 @@ async fn run(script: &str) -> String {
                     }
                 }
             }
+            "set-limits" => {
+                let new_limits = parse_limits(&words[1..]);
+                match q.set_limits(new_limits).await {
+                    Ok(()) => {
+                        limits = new_limits;
+                        "ok".to_owned()
+                    }
+                    Err(err) => format!("error: {err}"),
+                }
+            }
+            "push-own-seq" => q
+                .push_with(words[1], time_arg(words[2]), |seq| {
+                    format!("own-seq-{seq}").into_bytes()
+                })
+                .await
+                .map_or_else(|err| format!("error: {err}"), |seq| format!("seq {seq}")),
             "push" => {
                 let kind = if words[1] == "\"\"" { "" } else { words[1] };
                 let payload = if words[2] == "-" { "" } else { words[2] };
@@ -528,6 +546,46 @@ fn lowered_limits_apply_from_the_next_push() {
               gap 1..=3 queue_full
               item 4 result "d" @0
               item 5 result "e" @0
+        "#]],
+    );
+}
+
+#[test]
+fn limits_change_on_an_open_queue_and_a_payload_can_carry_its_own_seq() {
+    check(
+        "push-own-seq result @0
+         push result b @0
+         push-own-seq result @0
+         set-limits items=0 bytes=1000 age=3600
+         set-limits items=2 bytes=1000 age=3600
+         pending 0
+         push-own-seq result @0
+         pending 0
+         set-limits items=2 bytes=12 age=3600
+         push-own-seq result @0
+         push result thirteen-byte @0
+         pending 0",
+        expect![[r#"
+            push-own-seq result @0: seq 1
+            push result b @0: seq 2
+            push-own-seq result @0: seq 3
+            set-limits items=0 bytes=1000 age=3600: error: queue limits are unusable: max_items must be at least 1
+            set-limits items=2 bytes=1000 age=3600: ok
+            pending 0: 
+              item 1 result "own-seq-1" @0
+              item 2 result "b" @0
+              item 3 result "own-seq-3" @0
+            push-own-seq result @0: seq 4
+            pending 0: 
+              gap 1..=2 queue_full
+              item 3 result "own-seq-3" @0
+              item 4 result "own-seq-4" @0
+            set-limits items=2 bytes=12 age=3600: ok
+            push-own-seq result @0: seq 5
+            push result thirteen-byte @0: error: an item of 13 bytes cannot be queued: the queue holds at most 12 bytes
+            pending 0: 
+              gap 1..=4 queue_full
+              item 5 result "own-seq-5" @0
         "#]],
     );
 }

@@ -1,13 +1,37 @@
-//! `osiris-agent`'s library: what the agent checks on the machine it runs on. Built so far: the
-//! catalogue's checks for this platform run locally (the same embedded catalogue, detect scripts
-//! and evaluation as the appliance's SSH and WinRM scans: one catalogue, three ways to reach a
-//! host). Enrollment, the stream to the appliance, the offline queue and self-update come next
-//! (issue 17).
+//! `osiris-agent`'s library: the endpoint agent that checks the machine it runs on with the
+//! appliance's own catalogue and reports to the appliance's agent gateway (issue 17).
+//!
+//! - [`enroll`]: keys made on the device, the gateway trusted through the pinned agent CA only
+//!   ([`tls`]), the one-time token exchanged for a client certificate and a configuration.
+//! - [`run`]: checks on their schedule, results signed with the device key into the durable
+//!   queue, one `Connect` stream ([`session`]) that delivers them in order exactly once.
+//! - [`status`]: what the agent knows about itself, without the gateway.
+//! - [`platform`]: what differs between operating systems (running a check, keeping the device
+//!   key, installing the service); [`platform::Linux`] here, Windows in `agent-windows`.
+//! - [`check_once`]: the catalogue's checks once, printed (`check --once`).
+//!
+//! The state directory's files are described in [`state`]; docs/AGENT-PROTOCOL.md ("The
+//! agent") has the behaviour the gateway sees.
 
-use model::Platform;
+pub mod checks;
+pub mod enroll;
+pub mod platform;
+mod remediation;
+pub mod run;
+mod schedule;
+mod session;
+pub mod state;
+pub mod status;
+mod tls;
+
 use serde::Serialize;
 
-/// One check's result as the agent reports it.
+use crate::platform::Platform;
+
+/// The agent's version, as it reports it.
+pub const AGENT_VERSION: &str = env!("CARGO_PKG_VERSION");
+
+/// One check's result as `check --once` prints it.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct LocalResult {
     /// The catalogue id.
@@ -27,72 +51,48 @@ pub enum AgentError {
     /// The embedded catalogue did not load (a build defect).
     #[error("the embedded check catalogue is invalid: {0}")]
     Catalog(String),
-    /// This platform has no local checks in this build.
-    #[error("no local checks for this platform ({0}) in this build")]
-    Platform(&'static str),
 }
 
-/// The platform this agent was built for.
-pub fn this_platform() -> Result<Platform, AgentError> {
-    if cfg!(target_os = "linux") {
-        Ok(Platform::Linux)
-    } else if cfg!(windows) {
-        Ok(Platform::WindowsWorkstation)
-    } else {
-        Err(AgentError::Platform(std::env::consts::OS))
-    }
-}
-
-/// Runs every catalogue check for this platform on this machine, in catalogue order.
-pub fn check_once() -> Result<Vec<LocalResult>, AgentError> {
+/// Runs every catalogue check for `platform` on this machine, in catalogue order (on Linux as
+/// one batch through the appliance's scan engine, with `scan-local` as the transport).
+///
+/// # Errors
+/// When the embedded catalogue does not load.
+pub fn check_once(platform: &dyn Platform) -> Result<Vec<LocalResult>, AgentError> {
     let catalog = catalog::embedded().map_err(|err| AgentError::Catalog(err.to_string()))?;
-    let platform = this_platform()?;
-    Ok(run_checks(&catalog, platform))
+    let runbooks: Vec<_> = catalog.for_platform(platform.catalog_platform()).collect();
+    let outcomes = platform.run_checks(&catalog, &runbooks);
+    Ok(runbooks
+        .iter()
+        .zip(outcomes)
+        .map(|(runbook, outcome)| LocalResult {
+            check: runbook.id.clone(),
+            status: outcome.status.to_string(),
+            observed: outcome.observed,
+            reason: outcome.reason,
+        })
+        .collect())
 }
 
-/// On Windows the catalogue's checks run natively (WMI and the registry, no PowerShell), judged
-/// by the same expectations (crates/agent-windows).
-#[cfg(windows)]
-fn run_checks(catalog: &catalog::Catalog, platform: Platform) -> Vec<LocalResult> {
-    let runbooks: Vec<_> = catalog.for_platform(platform).collect();
-    agent_windows::check(&runbooks, &std::collections::BTreeMap::new())
-        .into_iter()
-        .map(|result| LocalResult {
-            check: result.check_id,
-            status: match result.status {
-                agent_windows::Status::NotApplicable => "skipped".to_owned(),
-                status => status.as_str().to_owned(),
-            },
-            observed: result.observed,
-            reason: result.reason,
-        })
-        .collect()
+/// Now, in milliseconds since 1970 UTC.
+#[must_use]
+pub fn now_unix_ms() -> i64 {
+    let nanos = time::OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000;
+    i64::try_from(nanos).unwrap_or(i64::MAX)
 }
 
-#[cfg(not(windows))]
-fn run_checks(catalog: &catalog::Catalog, platform: Platform) -> Vec<LocalResult> {
-    use model::{DeviceType, Target};
-    let target = Target {
-        name: "localhost".to_owned(),
-        platform,
-        device_type: DeviceType::Workstation,
-    };
-    let runbooks: Vec<_> = catalog.for_platform(platform).collect();
-    let overrides: scan::ParamOverrides = std::collections::BTreeMap::new();
-    let context = scan::ScriptContext {
-        overrides: &overrides,
-        powershell_prelude: catalog.powershell_prelude(),
-    };
-    let (report, _diagnostics) =
-        scan::scan_target(&target, &scan_local::LocalTransport, &runbooks, &context);
-    report
-        .results
-        .into_iter()
-        .map(|result| LocalResult {
-            check: result.runbook_id,
-            status: result.outcome.status.to_string(),
-            observed: result.outcome.observed,
-            reason: result.outcome.reason,
-        })
-        .collect()
+/// An error and its sources, joined with `: ` (what `{:#}` does for anyhow).
+#[must_use]
+pub fn error_chain(err: &dyn std::error::Error) -> String {
+    let mut text = err.to_string();
+    let mut source = err.source();
+    while let Some(cause) = source {
+        let cause_text = cause.to_string();
+        if !text.contains(&cause_text) {
+            text.push_str(": ");
+            text.push_str(&cause_text);
+        }
+        source = cause.source();
+    }
+    text
 }

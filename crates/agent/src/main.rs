@@ -1,12 +1,21 @@
-//! The `osiris-agent` binary: parse arguments, run, report. Today: `check --once`.
+//! The `osiris-agent` binary: parse arguments, set up logging and the runtime, run one
+//! subcommand from the library, and map its outcome to an exit code (0 success, 1 failure,
+//! 2 usage, 78 not enrolled or unusable state).
 
 use std::io::Write as _;
+use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::Arc;
 
+use agent::enroll::{EnrollOptions, TokenSource};
+use agent::platform::{Linux, Platform};
+use agent::run::RunError;
+use agent::state::{StateDir, StateError};
 use anyhow::Context as _;
 use clap::{Parser, Subcommand};
 
-/// OsirisCare's endpoint agent: checks this machine with the appliance's own catalogue.
+/// OsirisCare's endpoint agent: checks this machine with the appliance's own catalogue and
+/// reports to the appliance.
 #[derive(Debug, Parser)]
 #[command(name = "osiris-agent", version)]
 struct Cli {
@@ -16,9 +25,56 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// Enroll this machine with an appliance (once).
+    Enroll {
+        /// The appliance's agent gateway, HOST:PORT.
+        #[arg(long, value_name = "HOST:PORT")]
+        appliance: String,
+        /// A file holding the one-time token from `osiris agent token create`.
+        #[arg(
+            long,
+            value_name = "PATH",
+            conflicts_with = "token",
+            required_unless_present = "token"
+        )]
+        token_file: Option<PathBuf>,
+        /// `-` to read the token from stdin. The token itself is never accepted as an argument:
+        /// every local user can read arguments (`ps`) and shells keep them in their history.
+        #[arg(long, value_name = "-", value_parser = stdin_only)]
+        token: Option<String>,
+        /// The agent CA's fingerprint as `osiris agent token create` prints it (sha256:HEX).
+        #[arg(long, value_name = "sha256:HEX")]
+        ca_pin: agent_proto::CaPin,
+        /// Where the agent keeps its state.
+        #[arg(long, value_name = "DIR")]
+        state_dir: Option<PathBuf>,
+    },
+    /// Run the agent: check on schedule and report to the appliance until stopped.
+    Run {
+        /// Where the agent keeps its state.
+        #[arg(long, value_name = "DIR")]
+        state_dir: Option<PathBuf>,
+    },
+    /// Show whether this machine is enrolled, the connection and the queue.
+    Status {
+        /// One JSON document instead of text.
+        #[arg(long)]
+        json: bool,
+        /// Where the agent keeps its state.
+        #[arg(long, value_name = "DIR")]
+        state_dir: Option<PathBuf>,
+    },
+    /// Install the agent as a system service and start it (enroll first).
+    Install {
+        /// Where the agent keeps its state.
+        #[arg(long, value_name = "DIR")]
+        state_dir: Option<PathBuf>,
+    },
+    /// Stop and remove the system service (the state directory stays).
+    Uninstall,
     /// Run every check for this platform once and print the results.
     Check {
-        /// Run once and exit (the only mode until the agent is enrolled with an appliance).
+        /// Run once and exit.
         #[arg(long, required = true)]
         once: bool,
         /// One JSON document instead of a table.
@@ -27,25 +83,109 @@ enum Command {
     },
 }
 
+/// `EX_CONFIG`: not enrolled, or the state cannot be used; restarting does not help.
+const EXIT_CONFIG: u8 = 78;
+
 #[allow(
     clippy::print_stderr,
     reason = "the binary reports its final error on stderr"
 )]
 fn main() -> ExitCode {
-    match run(Cli::parse()) {
+    let cli = Cli::parse();
+    init_tracing(matches!(cli.command, Command::Run { .. }));
+    match dispatch(cli.command, Arc::new(Linux)) {
         Ok(code) => code,
         Err(err) => {
             eprintln!("error: {err:#}");
-            ExitCode::from(1)
+            let config = err
+                .chain()
+                .any(|cause| matches!(cause.downcast_ref::<RunError>(), Some(RunError::State(_))));
+            ExitCode::from(if config { EXIT_CONFIG } else { 1 })
         }
     }
 }
 
-fn run(cli: Cli) -> anyhow::Result<ExitCode> {
-    match cli.command {
+fn dispatch(command: Command, platform: Arc<dyn Platform>) -> anyhow::Result<ExitCode> {
+    let state_dir =
+        |dir: Option<PathBuf>| StateDir::new(&dir.unwrap_or_else(|| platform.default_state_dir()));
+    let mut out = std::io::stdout().lock();
+    match command {
+        Command::Enroll {
+            appliance,
+            token_file,
+            token,
+            ca_pin,
+            state_dir: dir,
+        } => {
+            // `--token` can only be `-` (see `stdin_only`); clap requires one of the two.
+            let _ = token;
+            let source = token_file.map_or(TokenSource::Stdin, TokenSource::File);
+            let token = agent::enroll::read_token(&source)?;
+            let options = EnrollOptions {
+                gateway: appliance,
+                token,
+                ca_pin,
+            };
+            let enrolled = runtime()?.block_on(agent::enroll::enroll(
+                platform.as_ref(),
+                &state_dir(dir),
+                options,
+            ))?;
+            writeln!(
+                out,
+                "enrolled as agent {} with {} ({} checks, configuration revision {}); state in {}",
+                enrolled.agent_id,
+                enrolled.gateway,
+                enrolled.n_checks,
+                enrolled.config_revision,
+                enrolled.state_dir.display()
+            )?;
+            writeln!(
+                out,
+                "start it with `osiris-agent install` (a service) or `osiris-agent run`"
+            )?;
+        }
+        Command::Run { state_dir: dir } => {
+            let state_dir = state_dir(dir);
+            runtime()?.block_on(agent::run::run(platform, state_dir, shutdown_signal()))?;
+        }
+        Command::Status {
+            json,
+            state_dir: dir,
+        } => {
+            let report = runtime()?.block_on(agent::status::report(&state_dir(dir)))?;
+            if json {
+                serde_json::to_writer_pretty(&mut out, &report)?;
+                writeln!(out)?;
+            } else {
+                write!(out, "{}", agent::status::render(&report))?;
+            }
+        }
+        Command::Install { state_dir: dir } => {
+            let state_dir = state_dir(dir);
+            if !state_dir.is_enrolled() {
+                return Err(StateError::NotEnrolled {
+                    dir: state_dir.path().to_owned(),
+                }
+                .into());
+            }
+            let exe = std::env::current_exe().context("finding this executable")?;
+            for step in platform.install_service(&exe, state_dir.path())? {
+                writeln!(out, "{step}")?;
+            }
+        }
+        Command::Uninstall => {
+            for step in platform.uninstall_service()? {
+                writeln!(out, "{step}")?;
+            }
+            writeln!(
+                out,
+                "the state directory {} stays; remove it to forget this enrollment",
+                platform.default_state_dir().display()
+            )?;
+        }
         Command::Check { once: _, json } => {
-            let results = agent::check_once().context("checking this machine")?;
-            let mut out = std::io::stdout().lock();
+            let results = agent::check_once(platform.as_ref()).context("checking this machine")?;
             if json {
                 serde_json::to_writer_pretty(&mut out, &serde_json::json!({ "results": results }))?;
                 writeln!(out)?;
@@ -58,8 +198,70 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                     )?;
                 }
             }
-            // Like `osiris scan`: failing checks are results, not an error of the run.
-            Ok(ExitCode::SUCCESS)
         }
     }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `--token`'s only value: the token itself never goes on a command line.
+fn stdin_only(value: &str) -> Result<String, String> {
+    if value == "-" {
+        return Ok(value.to_owned());
+    }
+    Err("only `-` (read the token from stdin) is accepted: a token given as an argument is visible to every user of this machine (ps) and stays in shell history; use --token-file PATH or --token -".to_owned())
+}
+
+/// One thread: the agent spends its life waiting, and a small footprint matters more.
+fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("starting the runtime")
+}
+
+/// Resolves at the first SIGTERM or SIGINT; a second one exits at once.
+async fn shutdown_signal() {
+    use tokio::signal::unix::{SignalKind, signal};
+    let (Ok(mut term), Ok(mut int)) = (
+        signal(SignalKind::terminate()),
+        signal(SignalKind::interrupt()),
+    ) else {
+        tracing::error!("Signal handlers could not be installed; stop the agent with SIGKILL.");
+        return std::future::pending().await;
+    };
+    tokio::select! {
+        _ = term.recv() => {}
+        _ = int.recv() => {}
+    }
+    tokio::spawn(async move {
+        tokio::select! {
+            _ = term.recv() => {}
+            _ = int.recv() => {}
+        }
+        tracing::warn!("Second signal: exiting now.");
+        std::process::exit(1);
+    });
+}
+
+/// Logs to stderr, filtered by `RUST_LOG` (default `info` for `run`, `warn` otherwise); under
+/// systemd without timestamps, which the journal adds.
+fn init_tracing(run: bool) {
+    let default = if run { "info" } else { "warn" };
+    let filter: tracing_subscriber::filter::Targets = std::env::var("RUST_LOG")
+        .ok()
+        .and_then(|text| text.parse().ok())
+        .unwrap_or_else(|| default.parse().unwrap_or_default());
+    let journald = std::env::var_os("JOURNAL_STREAM").is_some();
+    let builder = tracing_subscriber::fmt()
+        .with_max_level(tracing::Level::TRACE)
+        .with_writer(std::io::stderr)
+        .with_ansi(false)
+        .with_target(false);
+    use tracing_subscriber::layer::SubscriberExt as _;
+    use tracing_subscriber::util::SubscriberInitExt as _;
+    let _ = if journald {
+        builder.without_time().finish().with(filter).try_init()
+    } else {
+        builder.finish().with(filter).try_init()
+    };
 }
