@@ -238,7 +238,7 @@ pub async fn enroll(
             hostname: device.hostname,
             os: device.os,
             os_version: device.os_version,
-            agent_version: crate::AGENT_VERSION.to_owned(),
+            agent_version: crate::agent_version().to_owned(),
             platform: platform.wire_platform().into(),
         }),
     };

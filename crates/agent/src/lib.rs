@@ -23,13 +23,13 @@ mod session;
 pub mod state;
 pub mod status;
 mod tls;
+pub mod update;
 
 use serde::Serialize;
 
 use crate::platform::Platform;
 
-/// The agent's version, as it reports it.
-pub const AGENT_VERSION: &str = env!("CARGO_PKG_VERSION");
+pub use crate::update::agent_version;
 
 /// One check's result as `check --once` prints it.
 #[derive(Debug, Clone, PartialEq, Serialize)]

@@ -68,6 +68,9 @@ pub enum RunError {
     /// The queue could not be opened.
     #[error("opening the offline queue")]
     Queue(#[source] QueueError),
+    /// This version was rolled back at start; the previous one starts next.
+    #[error(transparent)]
+    RolledBack(#[from] crate::update::RolledBack),
     /// The TLS key in the state directory cannot be read.
     #[error("the TLS key in {path} is unusable: {detail}; enroll this machine again")]
     TlsKey {
@@ -113,6 +116,8 @@ pub(crate) struct Agent {
     pub(crate) link: Mutex<LinkState>,
     /// Told when the link comes up or goes down.
     pub(crate) link_changed: Notify,
+    /// Self-update: offers, the trial of a new version.
+    pub(crate) updates: crate::update::Updates,
 }
 
 /// Runs the agent from `state_dir` until `shutdown` resolves, then stops cleanly.
@@ -124,6 +129,7 @@ pub async fn run(
     state_dir: StateDir,
     shutdown: impl Future<Output = ()>,
 ) -> Result<(), RunError> {
+    let updates = crate::update::Updates::start(state_dir.path().to_owned())?;
     let enrollment = state_dir.load(platform.as_ref())?;
     let catalog = catalog::embedded().map_err(|err| RunError::Catalog(err.to_string()))?;
     let tls_key = KeyPair::from_pem(&enrollment.tls_key_pem).map_err(|err| RunError::TlsKey {
@@ -153,6 +159,7 @@ pub async fn run(
         requests: Mutex::new(VecDeque::new()),
         link: Mutex::new(LinkState::default()),
         link_changed: Notify::new(),
+        updates,
     });
     tracing::info!(
         agent_id = %agent.identity.agent_id,
@@ -162,6 +169,16 @@ pub async fn run(
         catalog_version = %agent.catalog.version(),
         "Agent started."
     );
+    if let Some(deadline) = agent.updates.trial_deadline() {
+        let agent = Arc::clone(&agent);
+        tokio::spawn(async move {
+            let now = u64::try_from(time::OffsetDateTime::now_utc().unix_timestamp()).unwrap_or(0);
+            tokio::time::sleep(Duration::from_secs(deadline.saturating_sub(now))).await;
+            if agent.updates.trial_deadline().is_some() {
+                agent.updates.trial_failed();
+            }
+        });
+    }
     let (stop, stopping) = watch::channel(false);
     let tasks = [
         tokio::spawn(worker(Arc::clone(&agent), job_rx, stopping.clone())),

@@ -11,8 +11,8 @@
 //! ignored, one beyond the last push is an error and ignored); `AgentConfig` is stored and
 //! applied (schedule, heartbeat, queue bounds; applied even when the disk refuses it); `RunNow` and `RunRemediation` go to the worker
 //! (a request ID seen before is ignored); `RenewCertificate` is stored for the next connection
-//! when it is for this agent's TLS key and chains to the agent CA; an `UpdateOffer` is left
-//! to the self-update component, which this build does not have. A message that fails
+//! when it is for this agent's TLS key and chains to the agent CA; an `UpdateOffer` goes to
+//! `update` (verified before anything is fetched; an installed update ends the process). A message that fails
 //! validation is logged and ignored.
 
 use std::collections::VecDeque;
@@ -77,7 +77,7 @@ pub(crate) async fn run_session(agent: &Agent, stopping: &mut watch::Receiver<bo
     let hello = AgentMessage {
         kind: Some(agent_message::Kind::Hello(Hello {
             agent_id: agent.identity.agent_id.clone(),
-            agent_version: crate::AGENT_VERSION.to_owned(),
+            agent_version: crate::agent_version().to_owned(),
             last_acked_seq: stats.acked_through,
             protocol_version: PROTOCOL_VERSION,
             config_revision,
@@ -86,7 +86,7 @@ pub(crate) async fn run_session(agent: &Agent, stopping: &mut watch::Receiver<bo
     if tx.send(hello).await.is_err() {
         return ended("the stream closed before Hello".to_owned(), false);
     }
-    let mut client = agent_proto::gateway_client(channel);
+    let mut client = agent_proto::gateway_client(channel.clone());
     let inbound = tokio::select! {
         _ = stopping.changed() => return SessionEnd::Stopping,
         res = client.connect(ReceiverStream::new(rx)) => match res {
@@ -97,6 +97,7 @@ pub(crate) async fn run_session(agent: &Agent, stopping: &mut watch::Receiver<bo
     tracing::debug!(gateway = %agent.identity.gateway, last_acked_seq = stats.acked_through, config_revision, "Stream open; Hello sent.");
     let mut stream = Stream {
         agent,
+        channel,
         tx,
         acked: stats.acked_through,
         answered: false,
@@ -121,6 +122,8 @@ fn ended(reason: String, established: bool) -> SessionEnd {
 /// An open stream's sending state.
 struct Stream<'a> {
     agent: &'a Agent,
+    /// The connection, for a `Download` beside the stream.
+    channel: tonic::transport::Channel,
     tx: mpsc::Sender<AgentMessage>,
     /// The highest sequence number the gateway has acknowledged (and the queue dropped).
     acked: u64,
@@ -306,7 +309,8 @@ impl Stream<'_> {
                 self.renew(renew.certificate_chain_der);
             }
             gateway_message::Kind::UpdateOffer(offer) => {
-                tracing::info!(version = %offer.version, "An update was offered; this build does not update itself.");
+                // Verified, downloaded and installed here; an installed update ends the process.
+                let _refused = self.agent.updates.offer(offer, self.channel.clone()).await;
             }
         }
         Ok(())
@@ -315,6 +319,9 @@ impl Stream<'_> {
     async fn ack(&mut self, up_to_seq: u64) -> Result<(), String> {
         let first = !self.answered;
         self.answered = true;
+        if first {
+            self.agent.updates.connected();
+        }
         if up_to_seq <= self.acked {
             if up_to_seq < self.acked && first {
                 tracing::error!(

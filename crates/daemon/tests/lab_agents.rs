@@ -234,7 +234,11 @@ fn lab_agents_enroll_heal_survive_restarts_and_deliver_exactly_what_they_queued(
     // The gateway listens on the lab bridge, where the targets reach it, on a port that stays the
     // same across restarts (the agents keep the address they enrolled with); no SSH targets, so
     // every result comes from the agents.
-    let port = std::net::TcpListener::bind("10.77.0.1:0").unwrap().local_addr().unwrap().port();
+    let port = std::net::TcpListener::bind("10.77.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
     std::fs::write(
         &site.config,
         format!(
