@@ -29,6 +29,7 @@ fn the_unit_is_hardened_and_says_why_for_each_relaxation() {
         Type=exec
         ExecStart=/usr/local/bin/osiris-agent run --state-dir /var/lib/osiris-agent
         Restart=always
+        # Exit 75 after an update is installed: the new version starts.
         RestartSec=10s
         # 78 (EX_CONFIG): not enrolled or unreadable state, which a restart does not mend.
         RestartPreventExitStatus=78
@@ -52,6 +53,8 @@ fn the_unit_is_hardened_and_says_why_for_each_relaxation() {
         # /usr, /boot and the rest stay read-only, so a remediation that would change them fails
         # and says so.
         ReadWritePaths=-/etc -/var/backups -/var/log -/tmp -/var/tmp
+        # The executable's directory: a verified update replaces the binary there (swap and rollback).
+        ReadWritePaths=/usr/local/bin
         ProtectHome=read-only
         # Not PrivateTmp, PrivateDevices or ProtectProc: checks must see the real /tmp, /dev/shm
         # and every process, or a check would pass on a private empty copy.

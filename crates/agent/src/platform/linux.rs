@@ -246,6 +246,10 @@ impl Platform for Linux {
 /// When a path holds characters a unit file would read differently (white space, quotes,
 /// backslashes, `%`, `$`, control characters) or is not absolute.
 pub fn systemd_unit(exe: &Path, state_dir: &Path) -> Result<String, PlatformError> {
+    let exe_dir = unit_path(
+        exe.parent().unwrap_or_else(|| Path::new("/")),
+        "the agent's executable's directory",
+    )?;
     let exe = unit_path(exe, "the agent's executable")?;
     let state = unit_path(state_dir, "the state directory")?;
     let state_lines = if state == DEFAULT_STATE_DIR {
@@ -266,6 +270,7 @@ After=network-online.target
 Type=exec
 ExecStart={exe} run --state-dir {state}
 Restart=always
+# Exit 75 after an update is installed: the new version starts.
 RestartSec=10s
 # 78 (EX_CONFIG): not enrolled or unreadable state, which a restart does not mend.
 RestartPreventExitStatus=78
@@ -287,6 +292,8 @@ ProtectSystem=strict
 # /usr, /boot and the rest stay read-only, so a remediation that would change them fails
 # and says so.
 ReadWritePaths=-/etc -/var/backups -/var/log -/tmp -/var/tmp
+# The executable's directory: a verified update replaces the binary there (swap and rollback).
+ReadWritePaths={exe_dir}
 ProtectHome=read-only
 # Not PrivateTmp, PrivateDevices or ProtectProc: checks must see the real /tmp, /dev/shm
 # and every process, or a check would pass on a private empty copy.
