@@ -4,6 +4,7 @@
 pub mod format;
 mod home;
 mod lists;
+mod qr;
 mod wizard;
 
 pub use home::verdict;
