@@ -2,11 +2,11 @@
 //! daemon's answers.
 
 use api::{
-    ConnectionTest, Device, DeviceClass, ExportResult, HealingEntry, HealingState, Incident,
-    SetupState, Status, Triggered, Unlocked,
+    AgentView, AgentsState, ConnectionTest, Device, DeviceClass, ExportResult, HealingEntry,
+    HealingState, Incident, SetupState, Status, Triggered, Unlocked,
 };
 
-use crate::model::Screen;
+use crate::model::{EnrollmentToken, Screen};
 
 /// One event for `update`.
 // A few actions a second are moved; boxing the status would only add noise at every use.
@@ -59,6 +59,10 @@ pub enum Action {
     Filter(Option<DeviceClass>),
     /// Start typing a device search.
     StartSearch,
+    /// Make an enrollment token for endpoint agents (asks who, then how many and how long).
+    NewAgentToken,
+    /// Revoke the selected agent (asks to confirm, then why).
+    RevokeAgent,
 
     // Time and terminal.
     /// The 2-second refresh timer.
@@ -73,6 +77,7 @@ pub enum Action {
     DevicesLoaded(Result<Vec<Device>, Failure>),
     IncidentsLoaded(Result<Vec<Incident>, Failure>),
     HealingLoaded(Result<Vec<HealingEntry>, Failure>),
+    AgentsLoaded(Result<AgentsState, Failure>),
     /// Answer to a wizard step's save (network, claim, directory, credentials, time zone).
     SetupSaved(Result<SetupState, Failure>),
     DirectoryTested(Result<ConnectionTest, Failure>),
@@ -81,6 +86,8 @@ pub enum Action {
     HealingToggled(Result<HealingState, Failure>),
     Acknowledged(Result<Incident, Failure>),
     Exported(Result<ExportResult, Failure>),
+    AgentTokenCreated(Result<EnrollmentToken, Failure>),
+    AgentRevoked(Result<AgentView, Failure>),
     /// The first mounted USB folder, to prefill the export path.
     UsbFound(Option<String>),
     /// Answer to the PIN typed on the lock screen.

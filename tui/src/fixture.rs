@@ -384,6 +384,116 @@ pub fn fresh_status() -> Status {
     res
 }
 
+/// Where the clinic's agents connect: the appliance's address and the gateway's port.
+pub const AGENT_GATEWAY: &str = "192.168.10.40:7443";
+
+/// The clinic's agent CA pin.
+pub const AGENT_CA_PIN: &str =
+    "sha256:5f3c9a1be2d4477c8e0a6b19d3f2c5e7a9b1c3d5e7f90a1b2c3d4e5f60718293";
+
+/// `GET /v1/agents` of the clinic: six agents, connected, quiet, silent for days, never
+/// reported and revoked.
+pub fn agents() -> AgentsState {
+    let agent = |id: &str, hostname: &str, platform: &str, os: &str, connected: bool| AgentView {
+        agent_id: format!("a-{id}"),
+        hostname: hostname.into(),
+        platform: platform.into(),
+        os: os.into(),
+        agent_version: "0.4.0".into(),
+        enrolled_at: NOW - 21 * 86_400,
+        revoked_at: None,
+        connected,
+        last_seen_at: Some(NOW - 20),
+        stored_seq: 18_240,
+        queue_items: 0,
+        clock_skew_ms: 120,
+        certificate_expires_at: NOW + 5 * 86_400,
+    };
+    let windows = "Windows 11 Pro 23H2";
+    AgentsState {
+        gateway: Some(AGENT_GATEWAY.into()),
+        ca_pin: Some(AGENT_CA_PIN.into()),
+        agents: vec![
+            agent(
+                "3f9c2e71d04a8b65",
+                "FRONT-DESK-01",
+                "windows-x86_64",
+                windows,
+                true,
+            ),
+            AgentView {
+                last_seen_at: Some(NOW - 12 * 60),
+                stored_seq: 9_311,
+                ..agent(
+                    "8a17d5c2e9f03b46",
+                    "EXAM-03",
+                    "windows-x86_64",
+                    windows,
+                    false,
+                )
+            },
+            AgentView {
+                queue_items: 3,
+                clock_skew_ms: -7_400,
+                ..agent(
+                    "c2e8b4f617a95d30",
+                    "backup-nas",
+                    "linux-x86_64",
+                    "Debian GNU/Linux 12",
+                    true,
+                )
+            },
+            AgentView {
+                last_seen_at: Some(NOW - 4 * 86_400),
+                stored_seq: 2_002,
+                ..agent(
+                    "51d9a3e7c0b6f284",
+                    "RECEPTION-02",
+                    "windows-x86_64",
+                    windows,
+                    false,
+                )
+            },
+            AgentView {
+                enrolled_at: NOW - 300,
+                last_seen_at: None,
+                stored_seq: 0,
+                certificate_expires_at: NOW - 300 + 7 * 86_400,
+                ..agent(
+                    "e6b0f7293c4d18a5",
+                    "BILLING-01",
+                    "windows-x86_64",
+                    "Windows 10 Pro 22H2",
+                    false,
+                )
+            },
+            AgentView {
+                revoked_at: Some(NOW - 2 * 86_400),
+                last_seen_at: Some(NOW - 3 * 86_400),
+                ..agent(
+                    "94a2c8e15f7b3d06",
+                    "DR-PATEL-LAPTOP",
+                    "windows-x86_64",
+                    windows,
+                    false,
+                )
+            },
+        ],
+    }
+}
+
+/// The enrollment token the recorded daemon makes.
+pub fn agent_token(uses: u32, expires_secs: u64) -> AgentToken {
+    AgentToken {
+        token: "osat_k3v7q2mx9d4hr6tj5wbn8yc2pzf7la3e4gs5uqd".into(),
+        id: "t-m4qz7k2a".into(),
+        uses,
+        expires_at: NOW + expires_secs as i64,
+        gateway: AGENT_GATEWAY.into(),
+        ca_pin: AGENT_CA_PIN.into(),
+    }
+}
+
 /// The clinic's console PIN in the recorded answers.
 pub const PIN: &str = "2468";
 
@@ -405,6 +515,7 @@ pub fn loaded_model(size: (u16, u16)) -> Model {
         Action::DevicesLoaded(Ok(devices())),
         Action::IncidentsLoaded(Ok(incidents())),
         Action::HealingLoaded(Ok(healing())),
+        Action::AgentsLoaded(Ok(agents())),
     ] {
         update(&mut model, action);
     }
@@ -489,6 +600,27 @@ impl Recorded {
                     return Err("wrong PIN: wait 4 s before trying again".into());
                 }
                 serde_json::to_vec(&unlocked())
+            }
+            (Method::Get, "/v1/agents") => serde_json::to_vec(&agents()),
+            (Method::Post, "/v1/agents/tokens") => {
+                let request: AgentTokenRequest = serde_json::from_slice(body).map_err(bad)?;
+                serde_json::to_vec(&agent_token(request.uses, request.expires_secs))
+            }
+            (Method::Post, "/v1/agents/revoke") => {
+                let request: AgentRevokeRequest = serde_json::from_slice(body).map_err(bad)?;
+                let Some(mut agent) = agents()
+                    .agents
+                    .into_iter()
+                    .find(|a| a.agent_id == request.agent_id && a.revoked_at.is_none())
+                else {
+                    return Err(format!(
+                        "no enrolled, unrevoked agent has the ID {:?} (`osiris agent list` shows the agents and their IDs)",
+                        request.agent_id
+                    ));
+                };
+                agent.revoked_at = Some(NOW);
+                agent.connected = false;
+                serde_json::to_vec(&agent)
             }
             (Method::Post, "/v1/setup/pin") => serde_json::to_vec(&SetupState {
                 pin_set: true,

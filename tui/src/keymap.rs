@@ -19,6 +19,13 @@ pub fn action_for(model: &Model, key: KeyEvent) -> Option<Action> {
     }
     match &model.modal {
         Some(Modal::Prompt(_)) => return text_key(key.code),
+        Some(Modal::TokenForm(_)) => {
+            return match key.code {
+                KeyCode::Tab | KeyCode::Down => Some(Action::NextField),
+                KeyCode::BackTab | KeyCode::Up => Some(Action::PreviousField),
+                code => text_key(code),
+            };
+        }
         Some(Modal::Confirm(_)) => {
             return match key.code {
                 KeyCode::Enter | KeyCode::Char('y' | 'Y') => Some(Action::Submit),
@@ -68,6 +75,13 @@ pub fn hints(model: &Model) -> Vec<(&'static str, &'static str)> {
     }
     match &model.modal {
         Some(Modal::Prompt(_)) => return vec![("Enter", "OK"), ("Esc", "Cancel")],
+        Some(Modal::TokenForm(_)) => {
+            return vec![
+                ("Tab", "Other field"),
+                ("Enter", "Make the token"),
+                ("Esc", "Cancel"),
+            ];
+        }
         Some(Modal::Confirm(_)) => return vec![("Enter/Y", "Yes"), ("Esc/N", "No")],
         Some(Modal::Update | Modal::Help | Modal::Working { .. }) => {
             return vec![("Esc", "Close")];
@@ -99,7 +113,7 @@ pub fn hints(model: &Model) -> Vec<(&'static str, &'static str)> {
     if model.screen == Screen::Devices && model.devices_view.searching {
         return vec![("Enter", "Done"), ("Esc", "Clear search")];
     }
-    let mut res = vec![("F1-F5/Tab", "Screens")];
+    let mut res = vec![("F1-F6/Tab", "Screens")];
     match model.screen {
         Screen::Home => {}
         Screen::Devices => {
@@ -109,6 +123,18 @@ pub fn hints(model: &Model) -> Vec<(&'static str, &'static str)> {
         Screen::Incidents => res.push(("A", "Acknowledge")),
         Screen::Healing => res.push(("↑/↓", "Scroll")),
         Screen::Evidence => res.push(("E", "Export to USB")),
+        Screen::Agents if model.agents_view.token.is_some() => {
+            res.push(("Esc", "Done: hide the token"));
+            res.push(("N", "Another token"));
+        }
+        Screen::Agents => {
+            if model.agents.as_ref().is_none_or(|a| a.gateway.is_some()) {
+                res.push(("N", "New enrollment token"));
+            }
+            if !model.agents().is_empty() {
+                res.push(("X", "Revoke agent"));
+            }
+        }
     }
     if matches!(model.connection, crate::model::Connection::Down(_)) {
         res.push(("R", "Retry"));
@@ -168,7 +194,7 @@ fn wizard_key(model: &Model, code: KeyCode) -> Option<Action> {
 
 fn screen_key(model: &Model, code: KeyCode) -> Option<Action> {
     let action = match code {
-        KeyCode::F(n @ 1..=5) => Action::Goto(Screen::ALL[usize::from(n) - 1]),
+        KeyCode::F(n @ 1..=6) => Action::Goto(Screen::ALL[usize::from(n) - 1]),
         KeyCode::Tab => Action::NextScreen,
         KeyCode::BackTab => Action::PreviousScreen,
         KeyCode::Up | KeyCode::Char('k') => Action::Up,
@@ -200,12 +226,13 @@ fn char_key(model: &Model, c: char) -> Option<Action> {
         }
     }
     let action = match c.to_ascii_lowercase() {
-        digit @ '1'..='5' => Action::Goto(Screen::ALL[usize::from(digit as u8 - b'1')]),
+        digit @ '1'..='6' => Action::Goto(Screen::ALL[usize::from(digit as u8 - b'1')]),
         'h' => Action::Goto(Screen::Home),
         'd' => Action::Goto(Screen::Devices),
         'i' => Action::Goto(Screen::Incidents),
         'l' => Action::Goto(Screen::Healing),
         'v' => Action::Goto(Screen::Evidence),
+        'g' => Action::Goto(Screen::Agents),
         'r' => Action::Retry,
         's' => Action::ScanNow,
         'p' => Action::ToggleHealing,
@@ -214,6 +241,8 @@ fn char_key(model: &Model, c: char) -> Option<Action> {
         'q' => Action::Quit,
         'a' if model.screen == Screen::Incidents => Action::Acknowledge,
         'e' if model.screen == Screen::Evidence => Action::Export,
+        'n' if model.screen == Screen::Agents => Action::NewAgentToken,
+        'x' if model.screen == Screen::Agents => Action::RevokeAgent,
         _ => return None,
     };
     Some(action)

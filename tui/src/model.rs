@@ -3,7 +3,8 @@
 //! Nothing here does IO; `update` changes it and `view` reads it.
 
 use api::{
-    ConnectionTest, Device, DeviceClass, HealingEntry, Incident, NetworkMode, SetupState, Status,
+    AgentToken, AgentView, AgentsState, ConnectionTest, Device, DeviceClass, HealingEntry,
+    Incident, NetworkMode, SetupState, Status,
 };
 
 use crate::validate;
@@ -20,6 +21,8 @@ pub struct Model {
     pub devices: Vec<Device>,
     pub incidents: Vec<Incident>,
     pub healing: Vec<HealingEntry>,
+    /// The newest `GET /v1/agents` answer (`None` until the agents screen asked once).
+    pub agents: Option<AgentsState>,
     /// Shown while setup is not finished (and until the first scan after it is done).
     pub wizard_active: bool,
     pub wizard: Wizard,
@@ -29,6 +32,7 @@ pub struct Model {
     pub incident_idx: usize,
     /// First shown row of the healing log.
     pub healing_offset: usize,
+    pub agents_view: AgentsView,
     /// A dialog on top of the screen, taking the keys.
     pub modal: Option<Modal>,
     /// One line above the footer: the answer to the last action.
@@ -84,16 +88,19 @@ pub enum Screen {
     Incidents,
     Healing,
     Evidence,
+    /// Endpoint agents: the enrolled ones, enrollment tokens, revocation.
+    Agents,
 }
 
 impl Screen {
     /// Every screen in tab order.
-    pub const ALL: [Screen; 5] = [
+    pub const ALL: [Screen; 6] = [
         Screen::Home,
         Screen::Devices,
         Screen::Incidents,
         Screen::Healing,
         Screen::Evidence,
+        Screen::Agents,
     ];
 
     /// The tab title.
@@ -104,6 +111,7 @@ impl Screen {
             Screen::Incidents => "Incidents",
             Screen::Healing => "Healing log",
             Screen::Evidence => "Evidence",
+            Screen::Agents => "Agents",
         }
     }
 
@@ -124,6 +132,37 @@ pub struct DevicesView {
     pub selected: usize,
 }
 
+/// Selection on the agents screen, and the enrollment token just made.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AgentsView {
+    /// Selected row among the agents.
+    pub selected: usize,
+    /// The token the daemon just made. It is a secret shown on this screen only: it is dropped
+    /// when the screen is left, when Esc hides it and when the console locks.
+    pub token: Option<EnrollmentToken>,
+    /// A token request is on its way (its answer is dropped if the screen was left meanwhile).
+    pub creating: bool,
+}
+
+/// An enrollment token as `POST /v1/agents/tokens` answered it. Anyone holding its text can
+/// enroll a computer, so `Debug` never prints it.
+#[derive(Clone, PartialEq, Eq)]
+pub struct EnrollmentToken(pub AgentToken);
+
+impl std::fmt::Debug for EnrollmentToken {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let token = &self.0;
+        f.debug_struct("EnrollmentToken")
+            .field("token", &"[redacted]")
+            .field("id", &token.id)
+            .field("uses", &token.uses)
+            .field("expires_at", &token.expires_at)
+            .field("gateway", &token.gateway)
+            .field("ca_pin", &token.ca_pin)
+            .finish()
+    }
+}
+
 /// A request kind that is on its way.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Pending {
@@ -132,6 +171,7 @@ pub enum Pending {
     Devices,
     Incidents,
     Healing,
+    Agents,
 }
 
 /// A one-line message above the footer.
@@ -165,6 +205,8 @@ pub enum Modal {
     Prompt(Prompt),
     /// Where image updates stand (the partner applies them with `osiris update`).
     Update,
+    /// How many computers may enroll with a new token, and for how long.
+    TokenForm(TokenForm),
     /// Waiting for a long request (export) or showing its result.
     Working {
         title: String,
@@ -174,9 +216,53 @@ pub enum Modal {
 }
 
 /// What a confirmation is about.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Confirm {
     Quit,
+    /// Revoke an enrolled agent (a reason is asked next).
+    RevokeAgent(AgentTarget),
+}
+
+/// The agent an action is about: its ID for the daemon, its host name for people.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AgentTarget {
+    pub agent_id: String,
+    pub hostname: String,
+}
+
+/// The "New enrollment token" form: typed text of both fields, checked on Enter.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TokenForm {
+    /// How many computers may enroll with it (1 to 10,000).
+    pub uses: String,
+    /// How long it is valid: `24h`, `7d`, `30m`, or a number of hours.
+    pub valid_for: String,
+    pub focus: TokenField,
+    /// The focused field's text is selected, as in a usual form: the next character typed
+    /// replaces it (true when the form opens and after Tab).
+    pub selected: bool,
+    /// Shown after a rejected submit.
+    pub hint: Option<String>,
+}
+
+/// A field of [`TokenForm`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TokenField {
+    Uses,
+    ValidFor,
+}
+
+impl Default for TokenForm {
+    /// One computer, for a day: what enrolling the machine in front of you needs.
+    fn default() -> TokenForm {
+        TokenForm {
+            uses: "1".into(),
+            valid_for: "24h".into(),
+            focus: TokenField::Uses,
+            selected: true,
+            hint: None,
+        }
+    }
 }
 
 /// A one-line text question and what to do with the answer.
@@ -189,7 +275,7 @@ pub struct Prompt {
 }
 
 /// Why a prompt asks.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum PromptPurpose {
     /// "Who are you?", then continue with the operation.
     Name(AfterName),
@@ -197,13 +283,19 @@ pub enum PromptPurpose {
     HealingReason,
     /// Where to write the evidence kit.
     ExportPath,
+    /// Why an agent is revoked (required, recorded as evidence).
+    RevokeReason(AgentTarget),
 }
 
 /// What to do once the operator's name is known.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum AfterName {
     Acknowledge(u64),
     ToggleHealing,
+    /// Open the "New enrollment token" form.
+    NewAgentToken,
+    /// Ask why the agent is revoked.
+    RevokeAgent(AgentTarget),
 }
 
 /// The first-boot wizard.
@@ -484,12 +576,14 @@ impl Model {
             devices: Vec::new(),
             incidents: Vec::new(),
             healing: Vec::new(),
+            agents: None,
             wizard_active: false,
             wizard: Wizard::default(),
             screen: Screen::Home,
             devices_view: DevicesView::default(),
             incident_idx: 0,
             healing_offset: 0,
+            agents_view: AgentsView::default(),
             modal: None,
             notice: None,
             operator: None,
@@ -516,6 +610,14 @@ impl Model {
             .collect()
     }
 
+    /// The agents in list order (as the daemon sent them), empty until they are loaded.
+    pub fn agents(&self) -> &[AgentView] {
+        self.agents
+            .as_ref()
+            .map(|a| a.agents.as_slice())
+            .unwrap_or_default()
+    }
+
     /// The daemon's clock as last seen (all "ago" texts are computed from it).
     pub fn now(&self) -> i64 {
         self.status.as_ref().map(|s| s.now).unwrap_or_default()
@@ -537,7 +639,7 @@ impl Model {
             return true;
         }
         match &self.modal {
-            Some(Modal::Prompt(_)) => return true,
+            Some(Modal::Prompt(_) | Modal::TokenForm(_)) => return true,
             Some(_) => return false,
             None => {}
         }

@@ -12,7 +12,7 @@ use ratatui::backend::Backend;
 use ratatui::crossterm::event::{self, Event};
 
 use crate::action::{Action, Failure};
-use crate::model::Model;
+use crate::model::{EnrollmentToken, Model};
 use crate::update::{ApiCall, Command, HEALING_LIMIT, update};
 use crate::{keymap, view};
 
@@ -159,6 +159,13 @@ pub fn execute_unlocked(daemon: &dyn Daemon, api_call: ApiCall, unlock: Option<&
         ApiCall::Unlock(request) => Action::Unlocked(call!(&endpoint::Unlock, &request, quick)),
         ApiCall::CompleteSetup => {
             Action::SetupCompleted(call!(&endpoint::CompleteSetup, &Empty {}, quick))
+        }
+        ApiCall::Agents => Action::AgentsLoaded(call!(&endpoint::Agents, &(), quick)),
+        ApiCall::CreateAgentToken(request) => Action::AgentTokenCreated(
+            call!(&endpoint::CreateAgentToken, &request, quick).map(EnrollmentToken),
+        ),
+        ApiCall::RevokeAgent(request) => {
+            Action::AgentRevoked(call!(&endpoint::RevokeAgent, &request, quick))
         }
     }
 }

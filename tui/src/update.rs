@@ -1,16 +1,17 @@
 //! The pure state machine: an action changes the model and yields the requests to make.
 
 use api::{
-    AckRequest, ClaimRequest, ConnectionTest, CredentialRequest, CredentialSlot, CycleKind,
-    DirectoryRequest, ExportRequest, ExportResult, HealingState, Incident, NetworkMode,
-    NetworkSettings, PauseRequest, PinRequest, SetupState, Status, TimezoneRequest, UnlockRequest,
-    Unlocked,
+    AckRequest, AgentRevokeRequest, AgentTokenRequest, AgentView, ClaimRequest, ConnectionTest,
+    CredentialRequest, CredentialSlot, CycleKind, DirectoryRequest, ExportRequest, ExportResult,
+    HealingState, Incident, NetworkMode, NetworkSettings, PauseRequest, PinRequest, SetupState,
+    Status, TimezoneRequest, UnlockRequest, Unlocked,
 };
 
 use crate::action::{Action, Failure};
 use crate::model::{
-    AfterName, Confirm, Connection, FieldId, FinishState, Focusable, Modal, Model, Notice, Pending,
-    Prompt, PromptPurpose, Screen, Tone, WizardStep,
+    AfterName, AgentTarget, Confirm, Connection, EnrollmentToken, FieldId, FinishState, Focusable,
+    Modal, Model, Notice, Pending, Prompt, PromptPurpose, Screen, TokenField, TokenForm, Tone,
+    WizardStep,
 };
 use crate::validate;
 
@@ -47,10 +48,21 @@ pub enum ApiCall {
     CompleteSetup,
     /// The PIN typed on the lock screen.
     Unlock(UnlockRequest),
+    /// The agent gateway and the enrolled agents.
+    Agents,
+    /// A new enrollment token for endpoint agents.
+    CreateAgentToken(AgentTokenRequest),
+    RevokeAgent(AgentRevokeRequest),
 }
 
 /// How many healing log entries the console asks for.
 pub const HEALING_LIMIT: u32 = 200;
+
+/// What the console says when the agent gateway is off…
+pub const AGENTS_OFF: &str = "Endpoint agents are off on this appliance.";
+
+/// …and what turns it on.
+pub const AGENTS_TURN_ON: &str = "Your IT partner turns them on with an [agents] section in the configuration (for example listen = \"0.0.0.0:7443\") and a restart of the appliance service.";
 
 /// Applies one action; returns the requests it calls for.
 pub fn update(model: &mut Model, action: Action) -> Vec<Command> {
@@ -110,6 +122,15 @@ pub fn update(model: &mut Model, action: Action) -> Vec<Command> {
                     .min(model.healing.len().saturating_sub(1));
             })
         }
+        Action::AgentsLoaded(res) => list_loaded(model, Pending::Agents, res, |model, agents| {
+            model.agents = Some(agents);
+            model.agents_view.selected = model
+                .agents_view
+                .selected
+                .min(model.agents().len().saturating_sub(1));
+        }),
+        Action::AgentTokenCreated(res) => agent_token_created(model, res),
+        Action::AgentRevoked(res) => agent_revoked(model, res),
         Action::SetupSaved(res) => setup_saved(model, res),
         Action::DirectoryTested(res) => directory_tested(model, res),
         Action::SetupCompleted(res) => setup_completed(model, res),
@@ -161,6 +182,7 @@ fn tick(model: &mut Model) -> Vec<Command> {
             Screen::Devices => want(model, Pending::Devices, ApiCall::Devices),
             Screen::Incidents => want(model, Pending::Incidents, ApiCall::Incidents),
             Screen::Healing => want(model, Pending::Healing, ApiCall::Healing),
+            Screen::Agents => want(model, Pending::Agents, ApiCall::Agents),
             Screen::Home | Screen::Evidence => {}
         }
     }
@@ -331,6 +353,64 @@ fn acknowledged(model: &mut Model, res: Result<Incident, Failure>) -> Vec<Comman
         Err(failure) => action_failed(model, "Could not acknowledge", &failure),
     }
     Vec::new()
+}
+
+fn agent_token_created(model: &mut Model, res: Result<EnrollmentToken, Failure>) -> Vec<Command> {
+    let waited = std::mem::take(&mut model.agents_view.creating);
+    match res {
+        Ok(token) if waited && model.screen == Screen::Agents && !model.lock.locked => {
+            connected(model);
+            model.notice = None;
+            model.agents_view.token = Some(token);
+        }
+        Ok(token) => {
+            // The screen was left (or the console locked) before the answer: the secret is not
+            // kept for a screen nobody looks at.
+            connected(model);
+            if !model.lock.locked {
+                notice(
+                    model,
+                    Tone::Attention,
+                    format!(
+                        "Enrollment token {} was made after you left the Agents screen, so it is not shown. Make a new one when you need it.",
+                        token.0.id
+                    ),
+                );
+            }
+        }
+        Err(failure) => refused(model, "New enrollment token", "No token was made", &failure),
+    }
+    Vec::new()
+}
+
+fn agent_revoked(model: &mut Model, res: Result<AgentView, Failure>) -> Vec<Command> {
+    match res {
+        Ok(agent) => {
+            connected(model);
+            notice(
+                model,
+                Tone::Good,
+                format!(
+                    "The agent on {} is revoked: the appliance refuses it from now on.",
+                    agent.hostname
+                ),
+            );
+            if let Some(agents) = &mut model.agents
+                && let Some(slot) = agents
+                    .agents
+                    .iter_mut()
+                    .find(|a| a.agent_id == agent.agent_id)
+            {
+                *slot = agent;
+            }
+        }
+        Err(failure) => refused(model, "Revoke agent", "The agent was not revoked", &failure),
+    }
+    if model.in_flight.contains(&Pending::Agents) || model.lock.locked {
+        return Vec::new();
+    }
+    model.in_flight.push(Pending::Agents);
+    vec![Command::Api(ApiCall::Agents)]
 }
 
 fn exported(model: &mut Model, res: Result<ExportResult, Failure>) -> Vec<Command> {
@@ -664,9 +744,17 @@ fn modal_key(model: &mut Model, action: Action) -> Vec<Command> {
         }
         Modal::Confirm(confirm) => match (action, confirm) {
             (Action::Submit, Confirm::Quit) => model.quit = true,
+            (Action::Submit, Confirm::RevokeAgent(agent)) => {
+                model.modal = Some(if model.operator.is_some() {
+                    revoke_reason_prompt(agent)
+                } else {
+                    name_prompt(AfterName::RevokeAgent(agent))
+                });
+            }
             (Action::Back, _) => {}
             (_, confirm) => model.modal = Some(Modal::Confirm(confirm)),
         },
+        Modal::TokenForm(form) => return token_form_key(model, form, action),
         Modal::Update => {
             if action != Action::Back {
                 model.modal = Some(Modal::Update);
@@ -695,7 +783,9 @@ fn modal_key(model: &mut Model, action: Action) -> Vec<Command> {
 fn prompt_submit(model: &mut Model, mut prompt: Prompt) -> Vec<Command> {
     let check = match prompt.purpose {
         PromptPurpose::Name(_) => validate::person(&prompt.value),
-        PromptPurpose::HealingReason => validate::reason(&prompt.value),
+        PromptPurpose::HealingReason | PromptPurpose::RevokeReason(_) => {
+            validate::reason(&prompt.value)
+        }
         PromptPurpose::ExportPath => validate::export_path(&prompt.value),
     };
     if let Err(hint) = check {
@@ -713,7 +803,27 @@ fn prompt_submit(model: &mut Model, mut prompt: Prompt) -> Vec<Command> {
                     model.modal = Some(reason_prompt());
                     Vec::new()
                 }
+                AfterName::NewAgentToken => {
+                    model.modal = Some(Modal::TokenForm(TokenForm::default()));
+                    Vec::new()
+                }
+                AfterName::RevokeAgent(agent) => {
+                    model.modal = Some(revoke_reason_prompt(agent));
+                    Vec::new()
+                }
             }
+        }
+        PromptPurpose::RevokeReason(agent) => {
+            notice(
+                model,
+                Tone::Info,
+                format!("Revoking the agent on {}…", agent.hostname),
+            );
+            vec![Command::Api(ApiCall::RevokeAgent(AgentRevokeRequest {
+                agent_id: agent.agent_id,
+                by: model.operator.clone().unwrap_or_default(),
+                reason: value,
+            }))]
         }
         PromptPurpose::HealingReason => {
             let request = PauseRequest {
@@ -741,8 +851,74 @@ fn prompt_submit(model: &mut Model, mut prompt: Prompt) -> Vec<Command> {
     }
 }
 
+/// Keys in the "New enrollment token" form: digits and letters into the focused field, Tab or
+/// ↑/↓ to the other one, Enter checks both and asks the daemon, Esc cancels.
+fn token_form_key(model: &mut Model, mut form: TokenForm, action: Action) -> Vec<Command> {
+    let field = match form.focus {
+        TokenField::Uses => &mut form.uses,
+        TokenField::ValidFor => &mut form.valid_for,
+    };
+    match action {
+        Action::Input(c) => {
+            if form.selected {
+                field.clear();
+            }
+            if !c.is_control() && field.chars().count() < 16 {
+                field.push(c);
+                form.hint = None;
+                form.selected = false;
+            }
+        }
+        Action::Backspace => {
+            field.pop();
+            form.hint = None;
+            form.selected = false;
+        }
+        Action::NextField | Action::PreviousField | Action::Up | Action::Down => {
+            form.focus = match form.focus {
+                TokenField::Uses => TokenField::ValidFor,
+                TokenField::ValidFor => TokenField::Uses,
+            };
+            form.selected = true;
+        }
+        Action::Back => return Vec::new(),
+        Action::Submit => {
+            let uses = validate::token_uses(&form.uses);
+            let validity = validate::token_validity(&form.valid_for);
+            let (uses, expires_secs) = match (uses, validity) {
+                (Ok(uses), Ok(expires_secs)) => (uses, expires_secs),
+                (Err(hint), _) => {
+                    form.focus = TokenField::Uses;
+                    form.selected = true;
+                    form.hint = Some(hint.to_owned());
+                    model.modal = Some(Modal::TokenForm(form));
+                    return Vec::new();
+                }
+                (_, Err(hint)) => {
+                    form.focus = TokenField::ValidFor;
+                    form.selected = true;
+                    form.hint = Some(hint.to_owned());
+                    model.modal = Some(Modal::TokenForm(form));
+                    return Vec::new();
+                }
+            };
+            model.agents_view.creating = true;
+            model.agents_view.token = None;
+            notice(model, Tone::Info, "Making an enrollment token…");
+            return vec![Command::Api(ApiCall::CreateAgentToken(AgentTokenRequest {
+                uses,
+                expires_secs,
+                by: model.operator.clone().unwrap_or_default(),
+            }))];
+        }
+        _ => {}
+    }
+    model.modal = Some(Modal::TokenForm(form));
+    Vec::new()
+}
+
 /// Locks the console: the lock screen shows `why`; the unlock token, the typed name, dialogs,
-/// notices and every list of site data are dropped.
+/// notices, every list of site data and an enrollment token on screen are dropped.
 fn lock(model: &mut Model, why: &str) {
     model.lock.locked = true;
     model.lock.token = None;
@@ -759,6 +935,8 @@ fn lock(model: &mut Model, why: &str) {
     model.incidents.clear();
     model.healing.clear();
     model.devices_view = Default::default();
+    model.agents = None;
+    model.agents_view = Default::default();
 }
 
 /// Keys on the lock screen: digits, Backspace, Enter sends the PIN, Esc clears it.
@@ -857,6 +1035,8 @@ fn screen_key(model: &mut Model, action: Action) -> Vec<Command> {
             if model.screen == Screen::Devices {
                 model.devices_view = Default::default();
             }
+            // Esc hides a token on the agents screen for good.
+            model.agents_view.token = None;
         }
         Action::ScanNow => return vec![Command::Api(ApiCall::ScanNow)],
         Action::ToggleHealing => {
@@ -903,18 +1083,67 @@ fn screen_key(model: &mut Model, action: Action) -> Vec<Command> {
             model.devices_view.selected = 0;
         }
         Action::StartSearch => model.devices_view.searching = true,
+        Action::NewAgentToken => new_agent_token(model),
+        Action::RevokeAgent => revoke_agent(model),
         _ => {}
     }
     Vec::new()
 }
 
+/// N on the agents screen: who is asking (once), then the token form.
+fn new_agent_token(model: &mut Model) {
+    if model.screen != Screen::Agents || model.agents_view.creating {
+        return;
+    }
+    if model.agents.as_ref().is_some_and(|a| a.gateway.is_none()) {
+        notice(
+            model,
+            Tone::Attention,
+            format!("{AGENTS_OFF} {AGENTS_TURN_ON}"),
+        );
+        return;
+    }
+    model.modal = Some(if model.operator.is_some() {
+        Modal::TokenForm(TokenForm::default())
+    } else {
+        name_prompt(AfterName::NewAgentToken)
+    });
+}
+
+/// X on the agents screen: confirm, who is asking (once), then why.
+fn revoke_agent(model: &mut Model) {
+    if model.screen != Screen::Agents || model.agents_view.token.is_some() {
+        return;
+    }
+    let Some(agent) = model.agents().get(model.agents_view.selected) else {
+        notice(model, Tone::Info, "There is no agent to revoke.");
+        return;
+    };
+    if agent.revoked_at.is_some() {
+        let text = format!("The agent on {} is already revoked.", agent.hostname);
+        notice(model, Tone::Info, text);
+        return;
+    }
+    let target = AgentTarget {
+        agent_id: agent.agent_id.clone(),
+        hostname: agent.hostname.clone(),
+    };
+    model.modal = Some(Modal::Confirm(Confirm::RevokeAgent(target)));
+}
+
 fn goto(model: &mut Model, screen: Screen) -> Vec<Command> {
+    if screen != model.screen {
+        // An enrollment token is shown on the agents screen only, and only until it is left.
+        model.agents_view.token = None;
+        model.agents_view.creating = false;
+    }
     model.screen = screen;
     model.notice = None;
     let (pending, call) = match screen {
         Screen::Devices => (Pending::Devices, ApiCall::Devices),
         Screen::Incidents => (Pending::Incidents, ApiCall::Incidents),
         Screen::Healing => (Pending::Healing, ApiCall::Healing),
+        Screen::Agents => (Pending::Agents, ApiCall::Agents),
         Screen::Home | Screen::Evidence => return Vec::new(),
     };
     if model.in_flight.contains(&pending) {
@@ -937,6 +1166,10 @@ fn move_selection(model: &mut Model, delta: isize) {
         }
         Screen::Incidents => model.incident_idx = step(model.incident_idx, model.incidents.len()),
         Screen::Healing => model.healing_offset = step(model.healing_offset, model.healing.len()),
+        Screen::Agents => {
+            let len = model.agents().len();
+            model.agents_view.selected = step(model.agents_view.selected, len);
+        }
         Screen::Home | Screen::Evidence => {}
     }
 }
@@ -949,6 +1182,14 @@ fn acknowledge(model: &mut Model, id: u64) -> Vec<Command> {
 fn name_prompt(after: AfterName) -> Modal {
     Modal::Prompt(Prompt {
         purpose: PromptPurpose::Name(after),
+        value: String::new(),
+        hint: None,
+    })
+}
+
+fn revoke_reason_prompt(agent: AgentTarget) -> Modal {
+    Modal::Prompt(Prompt {
+        purpose: PromptPurpose::RevokeReason(agent),
         value: String::new(),
         hint: None,
     })
@@ -1055,6 +1296,22 @@ fn action_failed(model: &mut Model, what: &str, failure: &Failure) {
     failed(model, failure);
     let text = format!("{what}: {}", sentence(&failure.message));
     notice(model, Tone::Problem, text);
+}
+
+/// A refused action whose answer matters enough to be read whole: a dialog with the daemon's
+/// words (the notice line cuts long ones), or the lock screen when the unlock expired.
+fn refused(model: &mut Model, title: &str, what: &str, failure: &Failure) {
+    if failure.locked {
+        action_failed(model, what, failure);
+        return;
+    }
+    failed(model, failure);
+    model.notice = None;
+    model.modal = Some(Modal::Working {
+        title: title.to_owned(),
+        text: format!("{what}: {}", sentence(&failure.message)),
+        done: Some(Tone::Problem),
+    });
 }
 
 fn notice(model: &mut Model, tone: Tone, text: impl Into<String>) {

@@ -97,6 +97,46 @@ pub fn export_path(value: &str) -> Result<(), &'static str> {
     )
 }
 
+/// The rule for how many computers may enroll with one token, as the daemon enforces it.
+pub const TOKEN_USES_HINT: &str = "How many computers: 1 to 10,000";
+
+/// The rule for how long a token is valid, as the daemon enforces it.
+pub const TOKEN_VALIDITY_HINT: &str =
+    "How long, like 24h, 7d or 30m (1 minute to 30 days; a plain number is hours)";
+
+/// Reads how many computers may enroll with a token: 1 to 10,000.
+pub fn token_uses(value: &str) -> Result<u32, &'static str> {
+    let value = value.trim().replace(',', "");
+    value
+        .parse::<u32>()
+        .ok()
+        .filter(|n| (1..=10_000).contains(n))
+        .ok_or(TOKEN_USES_HINT)
+}
+
+/// Reads how long a token is valid, in seconds: `30m`, `24h`, `7d`, `90s`, or a plain number of
+/// hours; 1 minute to 30 days.
+pub fn token_validity(value: &str) -> Result<u64, &'static str> {
+    let value = value.trim().to_ascii_lowercase();
+    let split = value
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(value.len());
+    let (digits, unit) = value.split_at(split);
+    let scale = match unit.trim() {
+        "s" => 1,
+        "m" => 60,
+        "" | "h" => 3600,
+        "d" => 86_400,
+        _ => return Err(TOKEN_VALIDITY_HINT),
+    };
+    digits
+        .parse::<u64>()
+        .ok()
+        .map(|n| n.saturating_mul(scale))
+        .filter(|secs| (60..=30 * 86_400).contains(secs))
+        .ok_or(TOKEN_VALIDITY_HINT)
+}
+
 /// Time zones offered as suggestions; any `Area/City` name is accepted too.
 pub const TIMEZONES: &[&str] = &[
     "America/New_York",
@@ -311,6 +351,33 @@ mod tests {
         ];
         for (field_id, value) in bad {
             assert!(field(field_id, value).is_err(), "{field_id:?} {value:?}");
+        }
+    }
+
+    #[test]
+    fn token_uses_and_validity_follow_the_daemon_limits() {
+        assert_eq!(token_uses("1"), Ok(1));
+        assert_eq!(token_uses(" 10,000 "), Ok(10_000));
+        for bad in ["", "0", "10001", "-1", "two"] {
+            assert_eq!(token_uses(bad), Err(TOKEN_USES_HINT), "{bad:?}");
+        }
+        assert_eq!(token_validity("24h"), Ok(86_400));
+        assert_eq!(token_validity("24"), Ok(86_400));
+        assert_eq!(token_validity("7d"), Ok(7 * 86_400));
+        assert_eq!(token_validity("30 m"), Ok(1800));
+        assert_eq!(token_validity("60s"), Ok(60));
+        assert_eq!(token_validity("30D"), Ok(30 * 86_400));
+        for bad in [
+            "",
+            "h",
+            "59s",
+            "31d",
+            "721",
+            "1w",
+            "1.5h",
+            "99999999999999999999d",
+        ] {
+            assert_eq!(token_validity(bad), Err(TOKEN_VALIDITY_HINT), "{bad:?}");
         }
     }
 

@@ -530,6 +530,17 @@ fn every_call_goes_to_a_declared_endpoint_and_is_answered() {
             pin: fixture::PIN.into(),
         }),
         ApiCall::CompleteSetup,
+        ApiCall::Agents,
+        ApiCall::CreateAgentToken(api::AgentTokenRequest {
+            uses: 1,
+            expires_secs: 86_400,
+            by: "Dana".into(),
+        }),
+        ApiCall::RevokeAgent(api::AgentRevokeRequest {
+            agent_id: fixture::agents().agents[0].agent_id.clone(),
+            by: "Dana".into(),
+            reason: "stolen laptop".into(),
+        }),
     ];
     let daemon = Recorded::default();
     for call in calls {
@@ -797,4 +808,250 @@ fn requests_carry_the_unlock_token_while_unlocked() {
         *daemon.0.lock().unwrap(),
         vec![Some("0123456789abcdef".to_owned()), None]
     );
+}
+
+/// The agents screen from the clinic's recorded answers, unlocked, with the agents loaded.
+fn agents_screen(size: (u16, u16)) -> Model {
+    let mut model = fixture::loaded_model(size);
+    let commands = drive(&mut model, [Action::Goto(Screen::Agents)]);
+    assert_eq!(commands, vec![Command::Api(ApiCall::Agents)]);
+    drive(&mut model, [Action::AgentsLoaded(Ok(fixture::agents()))]);
+    model
+}
+
+/// Keys as the keymap translates them in the model's current state.
+fn keys(model: &mut Model, codes: &[KeyCode]) -> Vec<Command> {
+    let mut res = Vec::new();
+    for code in codes {
+        let action = keymap::action_for(model, KeyEvent::new(*code, KeyModifiers::NONE));
+        res.extend(drive(model, action));
+    }
+    res
+}
+
+#[test]
+fn the_agents_screen_is_reached_like_the_others_and_refreshes_its_list() {
+    let mut model = fixture::loaded_model((80, 24));
+    for code in [KeyCode::F(6), KeyCode::Char('6'), KeyCode::Char('g')] {
+        drive(&mut model, [Action::Goto(Screen::Home)]);
+        keys(&mut model, &[code]);
+        assert_eq!(model.screen, Screen::Agents, "{code:?}");
+    }
+    drive(&mut model, [Action::Goto(Screen::Evidence)]);
+    keys(&mut model, &[KeyCode::Tab]);
+    assert_eq!(model.screen, Screen::Agents);
+    keys(&mut model, &[KeyCode::Tab]);
+    assert_eq!(model.screen, Screen::Home);
+    keys(&mut model, &[KeyCode::BackTab]);
+    assert_eq!(model.screen, Screen::Agents);
+    // The list is asked for every 2 s while the screen shows, one request at a time.
+    model.in_flight.clear();
+    assert_eq!(
+        drive(&mut model, [Action::Tick]),
+        vec![Command::Api(ApiCall::Status), Command::Api(ApiCall::Agents)]
+    );
+    assert_eq!(drive(&mut model, [Action::Tick]), vec![]);
+    drive(&mut model, [Action::AgentsLoaded(Ok(fixture::agents()))]);
+    let text = screen_text(&model, 80, 24);
+    for words in [
+        "Agents connect to 192.168.10.40:7443",
+        fixture::AGENT_CA_PIN,
+        "FRONT-DESK-01",
+        "✔ Connected",
+        "Last report 12 minutes ago",
+        "Last report 4 days ago",
+        "Never reported",
+        "Revoked 2 days ago",
+    ] {
+        assert!(text.contains(words), "{words:?} missing:\n{text}");
+    }
+    keys(&mut model, &[KeyCode::Down, KeyCode::Char('j')]);
+    assert_eq!(model.agents_view.selected, 2);
+    keys(&mut model, &[KeyCode::PageDown]);
+    assert_eq!(model.agents_view.selected, 5, "stops at the last agent");
+}
+
+/// Issue 17: the console shows a new enrollment token as text and as a QR code, only on the
+/// agents screen and only until it is left.
+#[test]
+fn a_new_token_is_shown_once_and_forgotten_when_the_screen_is_left() {
+    let mut model = agents_screen((160, 48));
+    // Who asks, then the form with one computer for a day; letters typed there are text.
+    assert_eq!(keys(&mut model, &[KeyCode::Char('n')]), vec![]);
+    let name: Vec<KeyCode> = "Sam".chars().map(KeyCode::Char).collect();
+    keys(&mut model, &name);
+    keys(&mut model, &[KeyCode::Enter]);
+    assert!(matches!(model.modal, Some(Modal::TokenForm(_))));
+    keys(&mut model, &[KeyCode::Tab, KeyCode::Char('q')]);
+    assert!(
+        !model.quit && model.modal.is_some(),
+        "q is text in the form"
+    );
+    assert_eq!(
+        keys(&mut model, &[KeyCode::Enter]),
+        vec![],
+        "q is no validity"
+    );
+    assert!(screen_text(&model, 160, 48).contains("How long, like 24h, 7d or 30m"));
+    keys(&mut model, &[KeyCode::Backspace]);
+    keys(&mut model, &[KeyCode::Char('2'), KeyCode::Char('d')]);
+    let commands = keys(&mut model, &[KeyCode::Enter]);
+    assert_eq!(
+        commands,
+        vec![Command::Api(ApiCall::CreateAgentToken(
+            api::AgentTokenRequest {
+                uses: 1,
+                expires_secs: 2 * 86_400,
+                by: "Sam".into(),
+            }
+        ))]
+    );
+    assert_eq!(model.modal, None);
+    let daemon = Recorded::default();
+    let Command::Api(call) = commands[0].clone() else {
+        panic!("{commands:?}")
+    };
+    drive(&mut model, [execute(&daemon, call)]);
+    let token = fixture::agent_token(1, 2 * 86_400);
+    let shown = model.agents_view.token.clone().map(|t| t.0);
+    assert_eq!(shown.as_ref(), Some(&token));
+    let text = screen_text(&model, 160, 48);
+    for words in [
+        token.token.as_str(),
+        "192.168.10.40:7443",
+        fixture::AGENT_CA_PIN,
+        "1 computer may enroll with it within 2 days",
+        "Scan me",
+        "osiris-agent enroll --appliance 192.168.10.40:7443 --ca-pin",
+    ] {
+        assert!(text.contains(words), "{words:?} missing:\n{text}");
+    }
+    // The model's Debug output (what a panic message or a log would print) never holds it.
+    assert!(!format!("{model:?}").contains(&token.token));
+
+    // Another screen drops it; coming back does not bring it back.
+    drive(&mut model, [Action::Goto(Screen::Devices)]);
+    assert_eq!(model.agents_view.token, None);
+    drive(&mut model, [Action::Goto(Screen::Agents)]);
+    assert!(!screen_text(&model, 160, 48).contains(&token.token));
+
+    // Esc hides it too, and so does the idle lock.
+    for hide in [Action::Back, Action::Clock(Duration::from_secs(100_000))] {
+        let mut model = agents_screen((160, 48));
+        drive(&mut model, [Action::NewAgentToken]);
+        drive(&mut model, typed("Sam"));
+        drive(&mut model, [Action::Submit, Action::Submit]);
+        drive(
+            &mut model,
+            [Action::AgentTokenCreated(Ok(
+                osiris_console::model::EnrollmentToken(token.clone()),
+            ))],
+        );
+        assert!(screen_text(&model, 160, 48).contains(&token.token));
+        drive(&mut model, [hide.clone()]);
+        assert_eq!(model.agents_view.token, None, "{hide:?}");
+        assert!(!screen_text(&model, 160, 48).contains(&token.token));
+    }
+
+    // An answer that arrives after the screen was left is not kept.
+    let mut model = agents_screen((80, 24));
+    drive(&mut model, [Action::NewAgentToken]);
+    drive(&mut model, typed("Sam"));
+    drive(&mut model, [Action::Submit, Action::Submit]);
+    drive(&mut model, [Action::Goto(Screen::Home)]);
+    drive(
+        &mut model,
+        [Action::AgentTokenCreated(Ok(
+            osiris_console::model::EnrollmentToken(token.clone()),
+        ))],
+    );
+    drive(&mut model, [Action::Goto(Screen::Agents)]);
+    assert_eq!(model.agents_view.token, None);
+    assert!(!screen_text(&model, 80, 24).contains(&token.token));
+}
+
+#[test]
+fn with_the_gateway_off_the_screen_says_so_and_makes_no_token() {
+    let mut model = agents_screen((80, 24));
+    drive(
+        &mut model,
+        [Action::AgentsLoaded(Ok(api::AgentsState {
+            gateway: None,
+            ca_pin: None,
+            agents: Vec::new(),
+        }))],
+    );
+    let text = screen_text(&model, 80, 24);
+    assert!(text.contains("Endpoint agents are off"), "{text}");
+    assert!(text.contains("[agents]"), "{text}");
+    assert_eq!(drive(&mut model, [Action::NewAgentToken]), vec![]);
+    assert_eq!(model.modal, None);
+    assert!(screen_text(&model, 80, 24).contains("Endpoint agents are off"));
+}
+
+#[test]
+fn revoking_an_agent_asks_to_confirm_then_why_and_shows_a_refusal_in_full() {
+    let mut model = agents_screen((80, 24));
+    let exam = fixture::agents().agents[1].clone();
+    keys(&mut model, &[KeyCode::Down, KeyCode::Char('x')]);
+    assert!(screen_text(&model, 80, 24).contains("Revoke the agent on EXAM-03?"));
+    // No: nothing happens.
+    assert_eq!(keys(&mut model, &[KeyCode::Esc]), vec![]);
+    assert_eq!(model.modal, None);
+    // Yes: who (once), then a reason is required.
+    keys(&mut model, &[KeyCode::Char('x'), KeyCode::Char('y')]);
+    drive(&mut model, typed("Dana"));
+    assert_eq!(drive(&mut model, [Action::Submit]), vec![]);
+    assert_eq!(drive(&mut model, [Action::Submit]), vec![], "no reason");
+    assert!(screen_text(&model, 80, 24).contains("Say in a few words why"));
+    drive(&mut model, typed("PC replaced"));
+    let commands = drive(&mut model, [Action::Submit]);
+    assert_eq!(
+        commands,
+        vec![Command::Api(ApiCall::RevokeAgent(
+            api::AgentRevokeRequest {
+                agent_id: exam.agent_id.clone(),
+                by: "Dana".into(),
+                reason: "PC replaced".into(),
+            }
+        ))]
+    );
+    // The daemon's refusal is shown whole, and nothing changed.
+    let refusal = "no enrolled, unrevoked agent has the ID \"a-8a17d5c2e9f03b46\" (`osiris agent list` shows the agents and their IDs)";
+    let commands = drive(
+        &mut model,
+        [Action::AgentRevoked(Err(Failure::refused(refusal)))],
+    );
+    assert_eq!(commands, vec![Command::Api(ApiCall::Agents)], "refreshed");
+    drive(&mut model, [Action::AgentsLoaded(Ok(fixture::agents()))]);
+    let text = screen_text(&model, 80, 24);
+    assert!(text.contains("The agent was not revoked"), "{text}");
+    assert!(text.contains("shows the agents and their"), "{text}");
+    assert_eq!(model.agents().get(1).and_then(|a| a.revoked_at), None);
+    drive(&mut model, [Action::Back]);
+    // Done: the name is not asked again, and the answer is shown in the list.
+    keys(&mut model, &[KeyCode::Char('x'), KeyCode::Enter]);
+    drive(&mut model, typed("PC replaced"));
+    let Some(Command::Api(call)) = drive(&mut model, [Action::Submit]).pop() else {
+        panic!("no request");
+    };
+    let daemon = Recorded::default();
+    let commands = drive(&mut model, [execute(&daemon, call)]);
+    assert_eq!(commands, vec![Command::Api(ApiCall::Agents)], "refreshed");
+    assert!(model.agents()[1].revoked_at.is_some());
+    let text = screen_text(&model, 80, 24);
+    assert!(text.contains("The agent on EXAM-03 is revoked"), "{text}");
+    // A revoked agent is not revoked twice.
+    assert_eq!(drive(&mut model, [Action::RevokeAgent]), vec![]);
+    assert_eq!(model.modal, None);
+    assert!(screen_text(&model, 80, 24).contains("already revoked"));
+    // A 423 (the unlock expired) locks the console, as for every operator action.
+    drive(
+        &mut model,
+        [Action::AgentRevoked(Err(Failure::locked(
+            "the console is locked: type the console PIN to unlock it first",
+        )))],
+    );
+    assert!(model.lock.locked);
+    assert_eq!(model.agents, None, "site data is dropped when locked");
 }

@@ -8,26 +8,14 @@
 
 #![allow(clippy::unwrap_used, reason = "tests")]
 
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+mod common;
+
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+use common::tmux::{Cleanup, keys, screen, sibling, start_console, text, wait_for};
 use test_support::lab::{LAB_TOOLS, Lab};
-
-struct Cleanup {
-    daemon: Child,
-    session: String,
-}
-
-impl Drop for Cleanup {
-    fn drop(&mut self) {
-        let _ = Command::new("tmux")
-            .args(["kill-session", "-t", &self.session])
-            .output();
-        let _ = self.daemon.kill();
-        let _ = self.daemon.wait();
-    }
-}
 
 /// Unmounts a test stick when dropped.
 struct Unmount(PathBuf);
@@ -36,59 +24,6 @@ impl Drop for Unmount {
     fn drop(&mut self) {
         let _ = Command::new("umount").arg(&self.0).status();
     }
-}
-
-fn sibling(name: &str) -> PathBuf {
-    let path = Path::new(env!("CARGO_BIN_EXE_osiris-console")).with_file_name(name);
-    assert!(
-        path.exists(),
-        "{} is missing: build the workspace first (cargo test --workspace builds it)",
-        path.display()
-    );
-    path
-}
-
-fn tmux(args: &[&str]) -> String {
-    let out = Command::new("tmux").args(args).output().unwrap();
-    assert!(
-        out.status.success(),
-        "tmux {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
-fn screen(session: &str) -> String {
-    tmux(&["capture-pane", "-p", "-t", session])
-}
-
-/// Waits until the screen shows `text`; fails with the screen and the daemon log.
-fn wait_for(session: &str, text: &str, secs: u64, log: &Path) -> String {
-    let deadline = Instant::now() + Duration::from_secs(secs);
-    loop {
-        let now = screen(session);
-        if now.contains(text) {
-            return now;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "waited {secs} s for {text:?}; the screen shows:\n{now}\ndaemon log:\n{}",
-            std::fs::read_to_string(log).unwrap_or_default()
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
-}
-
-/// Sends keys in order; the console reads them in order, so a test waits on the screen only
-/// where a key starts something asynchronous (a request to the daemon, a new dialog).
-fn keys(session: &str, keys: &[&str]) {
-    let mut args = vec!["send-keys", "-t", session];
-    args.extend_from_slice(keys);
-    tmux(&args);
-}
-
-fn text(session: &str, literal: &str) {
-    tmux(&["send-keys", "-t", session, "-l", literal]);
 }
 
 #[test]
@@ -132,20 +67,7 @@ fn the_console_sets_up_the_appliance_scans_and_exports_a_verifiable_kit() {
         daemon,
         session: session.clone(),
     };
-    let console = sibling("osiris-console");
-    tmux(&[
-        "new-session",
-        "-d",
-        "-s",
-        &session,
-        "-x",
-        "100",
-        "-y",
-        "30",
-        "-e",
-        "TERM=tmux-256color",
-        &format!("{} --socket {}", console.display(), socket.display()),
-    ]);
+    start_console(&session, &socket, 100, 30);
 
     // Step 1: network, DHCP on the first port (once the daemon has listed the ports).
     wait_for(&session, "Step 1 of 8 — Network", 30, &log);

@@ -7,7 +7,7 @@ use api::{ConnectionTest, CredentialSlot, CycleKind, NetworkMode};
 use common::{drive, focus, render, typed, wizard_at, wizard_start};
 use osiris_console::action::{Action, Failure};
 use osiris_console::fixture;
-use osiris_console::model::{FieldId, Model, Screen, WizardStep};
+use osiris_console::model::{EnrollmentToken, FieldId, Model, Screen, WizardStep};
 
 const SIZES: [(u16, u16); 2] = [(80, 24), (160, 48)];
 
@@ -303,6 +303,139 @@ fn scan_now_answer() {
                     queued: false,
                     message: "Scanning 6 devices.".into(),
                 })),
+            ],
+        );
+        model
+    });
+}
+
+#[test]
+fn agents() {
+    snap("agents", |size| {
+        let mut model = loaded_at(Screen::Agents, size);
+        drive(&mut model, [Action::AgentsLoaded(Ok(fixture::agents()))]);
+        drive(&mut model, [Action::Down, Action::Down]);
+        model
+    });
+    snap("agents_none_yet", |size| {
+        let mut model = loaded_at(Screen::Agents, size);
+        let mut agents = fixture::agents();
+        agents.agents.clear();
+        drive(&mut model, [Action::AgentsLoaded(Ok(agents))]);
+        model
+    });
+    snap("agents_off", |size| {
+        let mut model = loaded_at(Screen::Agents, size);
+        drive(
+            &mut model,
+            [Action::AgentsLoaded(Ok(api::AgentsState {
+                gateway: None,
+                ca_pin: None,
+                agents: Vec::new(),
+            }))],
+        );
+        model
+    });
+}
+
+#[test]
+fn agents_new_enrollment_token() {
+    snap("agents_token_form", |size| {
+        let mut model = loaded_at(Screen::Agents, size);
+        drive(&mut model, [Action::NewAgentToken]);
+        drive(&mut model, typed("Sam Ortiz (Northwind IT)"));
+        drive(&mut model, [Action::Submit, Action::Backspace]);
+        drive(&mut model, typed("3"));
+        drive(&mut model, [Action::NextField]);
+        drive(&mut model, typed("2d"));
+        model
+    });
+    snap("agents_token_form_refused", |size| {
+        let mut model = loaded_at(Screen::Agents, size);
+        drive(&mut model, [Action::NewAgentToken]);
+        drive(&mut model, typed("Sam Ortiz (Northwind IT)"));
+        drive(&mut model, [Action::Submit, Action::NextField]);
+        drive(&mut model, typed("0"));
+        drive(&mut model, [Action::Submit]);
+        model
+    });
+    snap("agents_token", |size| {
+        let mut model = loaded_at(Screen::Agents, size);
+        drive(&mut model, [Action::NewAgentToken]);
+        drive(&mut model, typed("Sam Ortiz (Northwind IT)"));
+        drive(&mut model, [Action::Submit, Action::Submit]);
+        drive(
+            &mut model,
+            [Action::AgentTokenCreated(Ok(EnrollmentToken(
+                fixture::agent_token(1, 86_400),
+            )))],
+        );
+        model
+    });
+    snap("agents_token_gateway_off", |size| {
+        let mut model = loaded_at(Screen::Agents, size);
+        drive(&mut model, [Action::NewAgentToken]);
+        drive(&mut model, typed("Sam Ortiz (Northwind IT)"));
+        drive(&mut model, [Action::Submit, Action::Submit]);
+        drive(
+            &mut model,
+            [Action::AgentTokenCreated(Err(Failure::refused(
+                "the agent gateway is off on this appliance (add an [agents] table with `listen = \"0.0.0.0:7443\"` to the configuration and restart osirisd)",
+            )))],
+        );
+        model
+    });
+}
+
+#[test]
+fn agents_revoke() {
+    snap("agents_revoke_confirm", |size| {
+        let mut model = loaded_at(Screen::Agents, size);
+        drive(&mut model, [Action::Down, Action::RevokeAgent]);
+        model
+    });
+    snap("agents_revoke_reason", |size| {
+        let mut model = loaded_at(Screen::Agents, size);
+        drive(
+            &mut model,
+            [Action::Down, Action::RevokeAgent, Action::Submit],
+        );
+        drive(&mut model, typed("Dana Whitfield"));
+        drive(&mut model, [Action::Submit]);
+        drive(&mut model, typed("Exam room PC replaced"));
+        model
+    });
+    snap("agents_revoked", |size| {
+        let mut model = loaded_at(Screen::Agents, size);
+        drive(
+            &mut model,
+            [Action::Down, Action::RevokeAgent, Action::Submit],
+        );
+        drive(&mut model, typed("Dana Whitfield"));
+        drive(&mut model, [Action::Submit]);
+        drive(&mut model, typed("Exam room PC replaced"));
+        drive(&mut model, [Action::Submit]);
+        let mut agent = fixture::agents().agents.remove(1);
+        agent.revoked_at = Some(fixture::NOW);
+        drive(&mut model, [Action::AgentRevoked(Ok(agent))]);
+        model
+    });
+    snap("agents_revoke_refused", |size| {
+        let mut model = loaded_at(Screen::Agents, size);
+        drive(
+            &mut model,
+            [Action::Down, Action::RevokeAgent, Action::Submit],
+        );
+        drive(&mut model, typed("Dana Whitfield"));
+        drive(&mut model, [Action::Submit]);
+        drive(&mut model, typed("Exam room PC replaced"));
+        drive(
+            &mut model,
+            [
+                Action::Submit,
+                Action::AgentRevoked(Err(Failure::refused(
+                    "no enrolled, unrevoked agent has the ID \"a-8a17d5c2e9f03b46\" (`osiris agent list` shows the agents and their IDs)",
+                ))),
             ],
         );
         model

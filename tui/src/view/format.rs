@@ -28,6 +28,26 @@ pub fn until(now: i64, then: i64) -> String {
     }
 }
 
+/// A length of time in words, rounded to the minute: "30 minutes", "24 hours", "7 days",
+/// "1 hour 30 minutes".
+pub fn span(secs: i64) -> String {
+    let minutes = (secs.max(0) + 30) / 60;
+    let plural = |n: i64, unit: &str| format!("{n} {unit}{}", if n == 1 { "" } else { "s" });
+    if minutes < 60 {
+        plural(minutes, "minute")
+    } else if minutes % 1440 == 0 {
+        plural(minutes / 1440, "day")
+    } else if minutes % 60 == 0 {
+        plural(minutes / 60, "hour")
+    } else {
+        format!(
+            "{} {}",
+            plural(minutes / 60, "hour"),
+            plural(minutes % 60, "minute")
+        )
+    }
+}
+
 /// Uptime as "3 days 4 h", "5 h 2 min", "12 min".
 pub fn duration(secs: u64) -> String {
     let days = secs / 86_400;
@@ -148,5 +168,11 @@ mod tests {
         assert_eq!(duration(3 * 86_400 + 4 * 3600), "3 days 4 h");
         assert_eq!(sparkline(&[1, 5, 9], 10), "▁▄█");
         assert_eq!(sparkline(&[], 10), "");
+        assert_eq!(span(86_400), "1 day");
+        assert_eq!(span(86_400 - 2), "1 day");
+        assert_eq!(span(36 * 3600), "36 hours");
+        assert_eq!(span(7 * 86_400), "7 days");
+        assert_eq!(span(60), "1 minute");
+        assert_eq!(span(5400), "1 hour 30 minutes");
     }
 }

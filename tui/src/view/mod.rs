@@ -1,11 +1,14 @@
 //! Pure rendering of the model into a frame: the frame around every screen, dialogs, and the
 //! "window too small" message.
 
+mod agents;
 pub mod format;
 mod home;
 mod lists;
+mod qr;
 mod wizard;
 
+pub use agents::{enroll_command, enrollment_link};
 pub use home::verdict;
 
 use ratatui::Frame;
@@ -15,7 +18,9 @@ use ratatui::text::{Line, Span, Text};
 use ratatui::widgets::{Block, BorderType, Clear, Paragraph, Wrap};
 
 use crate::keymap;
-use crate::model::{Confirm, Connection, Modal, Model, Notice, PromptPurpose, Screen, Tone};
+use crate::model::{
+    Confirm, Connection, Modal, Model, Notice, PromptPurpose, Screen, TokenField, TokenForm, Tone,
+};
 
 /// The smallest terminal the console lays out for.
 pub const MIN_SIZE: (u16, u16) = (80, 24);
@@ -63,6 +68,7 @@ pub fn render(model: &Model, frame: &mut Frame<'_>) {
             Screen::Incidents => lists::incidents(model, frame, body),
             Screen::Healing => lists::healing(model, frame, body),
             Screen::Evidence => home::evidence(model, frame, body),
+            Screen::Agents => agents::render(model, frame, body),
         }
     }
     // Without a PIN the console never locks: say so whenever nothing else is said.
@@ -229,6 +235,10 @@ fn render_header(model: &Model, frame: &mut Frame<'_>, area: Rect) {
         connection,
     ]);
     let mut tabs = vec![Span::raw(" ")];
+    // Tabs are spaced apart when they fit (each tab's text is padded on both sides anyway).
+    let n_tabs = Screen::ALL.len();
+    let text_width: usize = Screen::ALL.iter().map(|s| s.title().len() + 5).sum();
+    let spaced = 1 + text_width + n_tabs <= usize::from(area.width);
     for (idx, screen) in Screen::ALL.iter().enumerate() {
         let text = format!(" F{} {} ", idx + 1, screen.title());
         tabs.push(if *screen == model.screen {
@@ -236,7 +246,9 @@ fn render_header(model: &Model, frame: &mut Frame<'_>, area: Rect) {
         } else {
             Span::styled(text, dim())
         });
-        tabs.push(Span::raw(" "));
+        if spaced {
+            tabs.push(Span::raw(" "));
+        }
     }
     frame.render_widget(Paragraph::new(vec![title, Line::from(tabs)]), area);
 }
@@ -271,8 +283,12 @@ fn render_modal(model: &Model, modal: &Modal, frame: &mut Frame<'_>, area: Rect)
         Modal::Confirm(confirm) => {
             let question = match confirm {
                 Confirm::Quit => {
-                    "Close the console? The appliance keeps working in the background."
+                    "Close the console? The appliance keeps working in the background.".to_owned()
                 }
+                Confirm::RevokeAgent(agent) => format!(
+                    "Revoke the agent on {}? The appliance refuses it from now on and takes no more results from it. To check this computer again, it must be enrolled again with a new token.",
+                    agent.hostname
+                ),
             };
             (
                 "Please confirm",
@@ -284,28 +300,36 @@ fn render_modal(model: &Model, modal: &Modal, frame: &mut Frame<'_>, area: Rect)
             )
         }
         Modal::Prompt(prompt) => {
-            let (title, question) = match prompt.purpose {
+            let (title, question): (&str, String) = match &prompt.purpose {
                 PromptPurpose::Name(_) => (
                     "Who are you?",
-                    "Type your name. It is recorded with what you do here.",
+                    "Type your name. It is recorded with what you do here.".into(),
                 ),
                 PromptPurpose::HealingReason => {
                     let paused = model.status.as_ref().is_some_and(|s| s.healing.paused);
                     if paused {
                         (
                             "Resume automatic fixing",
-                            "Why is it safe to fix problems again? (kept in the evidence log)",
+                            "Why is it safe to fix problems again? (kept in the evidence log)"
+                                .into(),
                         )
                     } else {
                         (
                             "Pause automatic fixing",
-                            "Why pause? Problems are still found and shown, but not fixed. (kept in the evidence log)",
+                            "Why pause? Problems are still found and shown, but not fixed. (kept in the evidence log)".into(),
                         )
                     }
                 }
                 PromptPurpose::ExportPath => (
                     "Export evidence kit",
-                    "Plug in a USB stick. Folder to write the kit into:",
+                    "Plug in a USB stick. Folder to write the kit into:".into(),
+                ),
+                PromptPurpose::RevokeReason(agent) => (
+                    "Revoke agent",
+                    format!(
+                        "Why revoke the agent on {}? (kept in the evidence log)",
+                        agent.hostname
+                    ),
                 ),
             };
             let mut lines = vec![
@@ -326,6 +350,7 @@ fn render_modal(model: &Model, modal: &Modal, frame: &mut Frame<'_>, area: Rect)
             (title, Text::from(lines))
         }
         Modal::Update => ("Updates", update_text(model)),
+        Modal::TokenForm(form) => ("New enrollment token", token_form_text(form)),
         Modal::Working { title, text, done } => {
             let status = match done {
                 None => badge(Tone::Info, "Working…"),
@@ -385,10 +410,67 @@ fn help_text(model: &Model) -> Text<'static> {
         Line::raw(""),
         Line::raw("Give these to your IT partner when you call them."),
         Line::raw(""),
-        Line::raw("F1-F5 or Tab: screens   ↑/↓: move   S: scan now   P: pause/resume fixing"),
+        Line::raw("F1-F6 or Tab: screens   ↑/↓: move   S: scan now   P: pause/resume fixing"),
         Line::raw("U: updates   E: export evidence (Evidence screen)   A: acknowledge (Incidents)"),
+        Line::raw("N: new enrollment token   X: revoke an agent (Agents screen)"),
         Line::raw("Q: quit (from Home)   Esc: close a window"),
     ])
+}
+
+fn token_form_text(form: &TokenForm) -> Text<'static> {
+    let field = |field: TokenField, label: &str, value: &str, help: &str| {
+        let focused = form.focus == field;
+        let marker = if focused { "▸ " } else { "  " };
+        let cursor = if focused && !form.selected { "█" } else { "" };
+        Line::from(vec![
+            Span::styled(
+                format!("{marker}{label:<20}"),
+                if focused { bold() } else { Style::new() },
+            ),
+            Span::styled(
+                format!("{value}{cursor}"),
+                match (focused, form.selected) {
+                    (true, true) => bold()
+                        .fg(Color::Indexed(39))
+                        .add_modifier(Modifier::REVERSED),
+                    (true, false) => bold().fg(Color::Indexed(39)),
+                    (false, _) => Style::new(),
+                },
+            ),
+            Span::styled(format!("  {help}"), dim()),
+        ])
+    };
+    let mut lines = vec![
+        Line::raw(
+            "An agent on an office computer enrolls with a token. Anyone who has the token can enroll a computer, so make it for as few computers and as short a time as you need.",
+        ),
+        Line::raw(""),
+        field(
+            TokenField::Uses,
+            "How many computers",
+            &form.uses,
+            "1 to 10,000",
+        ),
+        field(
+            TokenField::ValidFor,
+            "Valid for",
+            &form.valid_for,
+            "like 24h, 7d or 30m",
+        ),
+    ];
+    if let Some(hint) = &form.hint {
+        lines.push(Line::raw(""));
+        lines.push(Line::from(vec![
+            badge(Tone::Attention, ""),
+            Span::styled(hint.clone(), style(Tone::Attention)),
+        ]));
+    }
+    lines.push(Line::raw(""));
+    lines.push(Line::styled(
+        "Enter = make the token     Tab = other field     Esc = cancel",
+        bold(),
+    ));
+    Text::from(lines)
 }
 
 fn update_text(model: &Model) -> Text<'static> {

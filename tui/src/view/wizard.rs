@@ -10,7 +10,7 @@ use ratatui::widgets::{Paragraph, Wrap};
 
 use crate::model::{Connection, FieldId, FinishState, Focusable, Model, Tone, WizardStep};
 use crate::validate;
-use crate::view::{badge, bold, dim, format, home, panel, style};
+use crate::view::{badge, bold, dim, format, home, panel, qr, style};
 
 pub(crate) fn render(model: &Model, frame: &mut Frame<'_>, header: Rect, body: Rect) {
     let step = model.wizard.step;
@@ -461,47 +461,12 @@ fn scan_progress(model: &Model) -> Vec<Line<'static>> {
     lines
 }
 
-/// The claim URL as a QR code in half-block characters, light modules drawn, with a quiet zone
-/// of two modules, in explicit black and white so it scans on any terminal theme.
+/// The claim URL as a QR code (level L keeps a typical claim URL at version 3, 29 modules, which
+/// fits 80×24).
 fn qr_lines(model: &Model) -> Vec<Line<'static>> {
-    let Some(url) = model.setup.as_ref().map(|s| s.claim.url.as_str()) else {
-        return Vec::new();
-    };
-    if url.is_empty() {
-        return Vec::new();
-    }
-    // Level L keeps a typical claim URL at version 3 (29 modules), which fits 80×24.
-    let Ok(code) = qrcode::QrCode::with_error_correction_level(url.as_bytes(), qrcode::EcLevel::L)
-    else {
-        return Vec::new();
-    };
-    let width = code.width();
-    let colors = code.to_colors();
-    const QUIET: usize = 2;
-    let size = width + 2 * QUIET;
-    let light = |x: usize, y: usize| -> bool {
-        if x < QUIET || y < QUIET || x >= width + QUIET || y >= width + QUIET {
-            return true;
-        }
-        colors[(y - QUIET) * width + (x - QUIET)] == qrcode::Color::Light
-    };
-    let qr_style = Style::new().fg(Color::White).bg(Color::Black);
-    (0..size)
-        .step_by(2)
-        .map(|y| {
-            let row: String = (0..size)
-                .map(|x| {
-                    let top = light(x, y);
-                    let bottom = y + 1 >= size || light(x, y + 1);
-                    match (top, bottom) {
-                        (true, true) => '█',
-                        (true, false) => '▀',
-                        (false, true) => '▄',
-                        (false, false) => ' ',
-                    }
-                })
-                .collect();
-            Line::styled(row, qr_style)
-        })
-        .collect()
+    model
+        .setup
+        .as_ref()
+        .map(|s| qr::lines(&s.claim.url))
+        .unwrap_or_default()
 }

@@ -2,6 +2,8 @@
 
 #![allow(dead_code, unreachable_pub)]
 
+pub mod tmux;
+
 use osiris_console::action::Action;
 use osiris_console::bench::ok;
 use osiris_console::fixture;
