@@ -65,7 +65,7 @@ pub(crate) async fn run_session(agent: &Agent, stopping: &mut watch::Receiver<bo
         _ = stopping.changed() => return SessionEnd::Stopping,
         res = connect => match res {
             Ok(channel) => channel,
-            Err(err) => return ended(format!("connecting: {}", crate::error_chain(&err)), false),
+            Err(err) => return ended(connect_words(&crate::error_chain(&err)), false),
         },
     };
     let stats = match agent.queue.stats(time::OffsetDateTime::now_utc()).await {
@@ -110,6 +110,21 @@ pub(crate) async fn run_session(agent: &Agent, stopping: &mut watch::Receiver<bo
         None => SessionEnd::Stopping,
         Some(reason) => ended(reason, stream.answered),
     }
+}
+
+/// Why a connection failed, in words that point at the usual cause on a laptop away from the
+/// practice: a proxy or firewall that blocks gRPC, or one that inspects TLS. The agent never
+/// trusts anything but the pinned agent CA, so both leave the results queued.
+fn connect_words(chain: &str) -> String {
+    let lower = chain.to_lowercase();
+    let cause = if lower.contains("invalidcontenttype") || lower.contains("corrupt message") {
+        " (the address answered with something that is not TLS: a proxy or firewall on this network blocks the connection to the appliance; results stay queued)"
+    } else if lower.contains("certificate") || lower.contains("unknownissuer") {
+        " (the certificate presented is not from this appliance's agent CA: a TLS-inspecting proxy, or another machine at the address; nothing was sent, results stay queued)"
+    } else {
+        ""
+    };
+    format!("connecting: {chain}{cause}")
 }
 
 fn ended(reason: String, established: bool) -> SessionEnd {

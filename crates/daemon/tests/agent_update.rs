@@ -354,3 +354,169 @@ fn a_release_is_installed_and_confirmed_and_one_that_cannot_connect_is_rolled_ba
     drop(agent);
     drop(daemon);
 }
+
+/// A listener that stands where the appliance should be: `Intercepting` answers TLS with a
+/// certificate of its own CA for the gateway's name (a TLS-inspecting proxy); `Blocking` answers
+/// any connection with an HTTP 403 page and closes (a proxy that blocks gRPC).
+#[derive(Clone, Copy)]
+enum Proxy {
+    Intercepting,
+    Blocking,
+}
+
+fn proxy(kind: Proxy) -> std::net::SocketAddr {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let key = rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).unwrap();
+    let cert = rcgen::CertificateParams::new(vec![agent_proto::GATEWAY_TLS_NAME.to_owned()])
+        .unwrap()
+        .self_signed(&key)
+        .unwrap();
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let config = std::sync::Arc::new(
+        rustls::ServerConfig::builder()
+            .with_no_client_auth()
+            .with_single_cert(
+                vec![cert.der().clone()],
+                rustls::pki_types::PrivateKeyDer::try_from(key.serialize_der()).unwrap(),
+            )
+            .unwrap(),
+    );
+    std::thread::spawn(move || {
+        for stream in listener.incoming().flatten() {
+            let config = std::sync::Arc::clone(&config);
+            std::thread::spawn(move || {
+                let mut stream = stream;
+                match kind {
+                    Proxy::Blocking => {
+                        let _ = stream.write_all(b"HTTP/1.1 403 Forbidden\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
+                    }
+                    Proxy::Intercepting => {
+                        let mut conn = rustls::ServerConnection::new(config).unwrap();
+                        let mut tls = rustls::Stream::new(&mut conn, &mut stream);
+                        let _ = tls.write_all(b"");
+                        let _ = std::io::Read::read(&mut tls, &mut [0u8; 64]);
+                    }
+                }
+            });
+        }
+    });
+    addr
+}
+
+/// Where gRPC to the appliance is blocked or intercepted (a laptop on a hotel or corporate
+/// network), the agent sends nothing anywhere else, keeps its results queued, says why in its
+/// status, and delivers them once it reaches the appliance again.
+#[test]
+fn behind_a_blocking_or_intercepting_proxy_the_agent_queues_says_why_and_delivers_later() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let site = Site {
+        dir: dir.path().to_owned(),
+        config: dir.path().join("appliance.toml"),
+        socket: dir.path().join("run/api.sock"),
+    };
+    std::fs::write(
+        &site.config,
+        format!(
+            "site = \"test\"\ndata_dir = \"{}\"\ntarget = []\n[agents]\nlisten = \"127.0.0.1:{port}\"\ncheck_secs = 60\n[evidence]\ncalendars = []\n[daemon]\nsocket = \"{}\"\n",
+            dir.path().join("data").display(),
+            site.socket.display()
+        ),
+    )
+    .unwrap();
+    let daemon = site.start();
+    let exe = sibling("osiris-agent");
+    let state = dir.path().join("state");
+    let token: api::AgentToken =
+        serde_json::from_str(&site.osiris(&["agent", "token", "create", "--json"])).unwrap();
+    let mut enroll = Command::new(&exe)
+        .args([
+            "enroll",
+            "--appliance",
+            &token.gateway,
+            "--ca-pin",
+            &token.ca_pin,
+            "--token",
+            "-",
+        ])
+        .args(["--state-dir", state.to_str().unwrap()])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    enroll
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(token.token.as_bytes())
+        .unwrap();
+    assert!(enroll.wait_with_output().unwrap().status.success());
+    let state_file = state.join("state.json");
+    let enrolled = std::fs::read_to_string(&state_file).unwrap();
+    let status = || -> serde_json::Value {
+        let out = Command::new(&exe)
+            .args(["status", "--json", "--state-dir", state.to_str().unwrap()])
+            .output()
+            .unwrap();
+        serde_json::from_slice(&out.stdout).unwrap()
+    };
+    let log = dir.path().join("agent.log");
+    for (kind, words) in [
+        (Proxy::Blocking, ["connecting", "not tls"]),
+        (
+            Proxy::Intercepting,
+            ["connecting", "not from this appliance's agent ca"],
+        ),
+    ] {
+        let addr = proxy(kind);
+        std::fs::write(
+            &state_file,
+            enrolled.replace(&token.gateway, &addr.to_string()),
+        )
+        .unwrap();
+        let agent = run_agent(&exe, &state, &log);
+        let mut last = serde_json::Value::Null;
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let now = status();
+            let queued = now["queue"]["items"].as_u64().unwrap_or(0) > 0;
+            let said = now["last_error"].as_str().is_some_and(|error| {
+                let error = error.to_lowercase();
+                words.iter().all(|word| error.contains(word))
+            });
+            if now["connected"] == serde_json::Value::Bool(false) && queued && said {
+                break;
+            }
+            last = now;
+            assert!(
+                Instant::now() < deadline,
+                "the agent should queue and say why it is not connected: {last}"
+            );
+            std::thread::sleep(Duration::from_millis(200));
+        }
+        let _ = last;
+        drop(agent);
+        assert_eq!(
+            site.agent().unwrap().stored_seq,
+            0,
+            "nothing reached the appliance"
+        );
+    }
+    // Back on the practice's network: everything queued is delivered.
+    std::fs::write(&state_file, &enrolled).unwrap();
+    let queued = status()["queue"]["newest_seq"].as_u64().unwrap();
+    let agent = run_agent(&exe, &state, &log);
+    wait(
+        Duration::from_secs(30),
+        "the queued results were delivered",
+        || site.agent().is_some_and(|a| a.stored_seq >= queued),
+    );
+    drop(agent);
+    drop(daemon);
+}
