@@ -295,10 +295,32 @@ mod tests {
         let listener = UnixListener::bind(dir.path().join("api.sock")).unwrap();
         let handle = std::thread::spawn(move || {
             let (mut conn, _) = listener.accept().unwrap();
+            // The whole request (headers, then the body its Content-Length announces) before the
+            // answer: answering after the first read and closing would break the client's second
+            // write under load.
+            let mut request = Vec::new();
             let mut buf = [0u8; 4096];
-            let n = conn.read(&mut buf).unwrap();
+            loop {
+                let n = conn.read(&mut buf).unwrap();
+                request.extend_from_slice(&buf[..n]);
+                let Some(end) = find(&request, b"\r\n\r\n") else {
+                    if n == 0 {
+                        break;
+                    }
+                    continue;
+                };
+                let head = String::from_utf8_lossy(&request[..end]).to_lowercase();
+                let length: usize = head
+                    .lines()
+                    .find_map(|line| line.strip_prefix("content-length:"))
+                    .and_then(|value| value.trim().parse().ok())
+                    .unwrap_or(0);
+                if n == 0 || request.len() >= end + 4 + length {
+                    break;
+                }
+            }
             conn.write_all(&answer).unwrap();
-            String::from_utf8_lossy(&buf[..n]).into_owned()
+            String::from_utf8_lossy(&request).into_owned()
         });
         (dir, handle)
     }

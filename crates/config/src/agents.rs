@@ -31,6 +31,9 @@ pub struct AgentsConfig {
     /// The vendor's agent root (a signed JSON file, docs/AGENT-UPDATES.md) that releases must
     /// chain to; none: no agent releases are offered.
     pub release_root: Option<std::path::PathBuf>,
+    /// The checks agents run (runbook IDs of any platform; each agent runs those of its own);
+    /// empty: every check of the catalogue for the agent's platform.
+    pub checks: Vec<String>,
 }
 
 /// The table as written.
@@ -60,6 +63,8 @@ pub(crate) struct RawAgents {
     enroll_per_minute: u32,
     #[serde(default)]
     release_root: Option<std::path::PathBuf>,
+    #[serde(default)]
+    checks: Vec<String>,
 }
 
 const fn default_certificate_hours() -> u32 {
@@ -163,6 +168,7 @@ impl RawAgents {
             fresh_minutes: self.fresh_minutes,
             enroll_per_minute: self.enroll_per_minute,
             release_root: self.release_root.clone(),
+            checks: self.checks.clone(),
         })
     }
 }

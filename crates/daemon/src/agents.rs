@@ -102,6 +102,7 @@ pub(crate) fn settings(
         revision: 0,
         checks: catalog
             .for_platform(platform)
+            .filter(|runbook| agents.checks.is_empty() || agents.checks.contains(&runbook.id))
             .take(agent_proto::limits::MAX_CHECKS)
             .map(|runbook| CheckSchedule {
                 check_id: runbook.id.clone(),
@@ -334,5 +335,58 @@ fn outcome_of(agent_id: &str, result: &ReportedResult) -> CheckOutcome {
             "reported by agent {agent_id} (sealed as bundle #{})",
             result.bundle_seq
         ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn runtime(hosts: &[(&str, i64)]) -> Runtime {
+        Runtime {
+            handle: GatewayHandle::default(),
+            pin: agent_proto::CaPin::of(b"ca"),
+            listen: "127.0.0.1:7443".parse().unwrap(),
+            drafts: agent_gateway::DraftContext {
+                site: "s".to_owned(),
+                catalog: "c".to_owned(),
+            },
+            fresh_secs: 7_200,
+            hosts: Mutex::new(
+                hosts
+                    .iter()
+                    .map(|(name, at)| {
+                        (
+                            (*name).to_owned(),
+                            AgentHost {
+                                agent_id: format!("a-{name}"),
+                                platform: Platform::WindowsWorkstation,
+                                results: BTreeMap::new(),
+                                last_at: *at,
+                            },
+                        )
+                    })
+                    .collect(),
+            ),
+            pending: crate::agent_heal::Pending::default(),
+            releases: None,
+        }
+    }
+
+    #[test]
+    fn a_workstation_with_a_fresh_agent_is_left_to_it_by_full_or_short_name() {
+        let now = 100_000;
+        let agents = runtime(&[
+            ("ws-frontdesk", now - 60),
+            ("ws-billing.clinic.local", now - 7_201),
+        ]);
+        // AD knows the DNS name; a Windows agent reports its short computer name.
+        assert!(agents.covers("WS-FRONTDESK.clinic.local", now));
+        assert!(agents.covers("ws-frontdesk", now));
+        // Reported more than `fresh_minutes` ago: WinRM checks it again.
+        assert!(!agents.covers("ws-billing.clinic.local", now));
+        // Another machine whose name merely starts the same is not covered.
+        assert!(!agents.covers("ws-front.clinic.local", now));
+        assert!(!agents.covers("ws-reception.clinic.local", now));
     }
 }

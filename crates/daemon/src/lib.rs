@@ -121,6 +121,21 @@ impl Loaded {
         let config = ops::setup::load_config(Some(path))?;
         let catalog = ops::setup::load_catalog()?;
         ops::setup::check_overrides(&config, &catalog)?;
+        if let Some(agents) = &config.agents {
+            let unknown: Vec<&str> = agents
+                .checks
+                .iter()
+                .filter(|id| catalog.get(id).is_none())
+                .map(String::as_str)
+                .collect();
+            if !unknown.is_empty() {
+                return Err(ops::BadConfig(format!(
+                    "agents.checks names checks the catalogue does not have: {} (`osiris catalog list` shows them)",
+                    unknown.join(", ")
+                ))
+                .into());
+            }
+        }
         let rules = rules::embedded(catalog.runbooks())
             .map_err(|err| ops::BadConfig(format!("built-in L1 rules are invalid:\n{err}")))?;
         let (channels, notify_policy) = match &config.escalation {

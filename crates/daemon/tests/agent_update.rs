@@ -6,6 +6,9 @@
 //!
 //! The "new versions" are this build's agent with its version marker rewritten (the version a
 //! binary reports is the marker in it), as a rebuilt release would differ.
+//!
+//! These agents run on the test machine itself, so the site pauses healing and lists checks that
+//! only read: the appliance never remediates the machine the tests run on.
 
 #![allow(clippy::unwrap_used, reason = "tests")]
 
@@ -199,7 +202,7 @@ fn a_release_is_installed_and_confirmed_and_one_that_cannot_connect_is_rolled_ba
     std::fs::write(
         &site.config,
         format!(
-            "site = \"test\"\ndata_dir = \"{}\"\ntarget = []\n[agents]\nlisten = \"127.0.0.1:{port}\"\ncheck_secs = 86400\nrelease_root = \"{}\"\n[evidence]\ncalendars = []\n[daemon]\nsocket = \"{}\"\n",
+            "site = \"test\"\ndata_dir = \"{}\"\ntarget = []\n[agents]\nlisten = \"127.0.0.1:{port}\"\ncheck_secs = 86400\nchecks = [\"LIN-SSH-002\"]\nrelease_root = \"{}\"\n[healing]\npaused = true\n[evidence]\ncalendars = []\n[daemon]\nsocket = \"{}\"\n",
             dir.path().join("data").display(),
             root_path.display(),
             site.socket.display()
@@ -423,7 +426,7 @@ fn behind_a_blocking_or_intercepting_proxy_the_agent_queues_says_why_and_deliver
     std::fs::write(
         &site.config,
         format!(
-            "site = \"test\"\ndata_dir = \"{}\"\ntarget = []\n[agents]\nlisten = \"127.0.0.1:{port}\"\ncheck_secs = 60\n[evidence]\ncalendars = []\n[daemon]\nsocket = \"{}\"\n",
+            "site = \"test\"\ndata_dir = \"{}\"\ntarget = []\n[agents]\nlisten = \"127.0.0.1:{port}\"\ncheck_secs = 60\nchecks = [\"LIN-SSH-002\", \"LIN-DISK-001\"]\n[healing]\npaused = true\n[evidence]\ncalendars = []\n[daemon]\nsocket = \"{}\"\n",
             dir.path().join("data").display(),
             site.socket.display()
         ),

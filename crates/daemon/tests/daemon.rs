@@ -78,6 +78,10 @@ fn a_bad_configuration_exits_78_before_binding_anything() {
     let cases = [
         ("[healing]\nspeed = 3\n", "unknown field `speed`"),
         ("[daemon2]\n", "unknown field `daemon2`"),
+        (
+            "[agents]\nlisten = \"127.0.0.1:0\"\nchecks = [\"LIN-SSH-001\", \"NOPE-001\"]\n",
+            "agents.checks names checks the catalogue does not have: NOPE-001",
+        ),
     ];
     for (extra, want) in cases {
         let config = quiet_config(dir.path(), extra);

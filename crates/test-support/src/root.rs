@@ -23,13 +23,29 @@ pub fn require_root(test: &str, tools: &[&str]) -> bool {
     if !is_root() {
         missing.push("root (run the tests as root, e.g. `sudo -E scripts/test`)".to_owned());
     }
-    for tool in tools {
-        if find_program(tool).is_none() {
-            missing.push(format!(
-                "`{tool}` (vm-tests/lab/install-deps or scripts/setup installs it)"
-            ));
-        }
-    }
+    missing.extend(missing_tools(tools));
+    gate(test, &missing)
+}
+
+/// Whether every program in `tools` is installed, for a test that needs them but not root
+/// (tmux for the console's end-to-end tests): the same skip-or-fail gate as [`require_root`].
+///
+/// # Panics
+/// When a tool is missing and the environment requires these tests to run.
+pub fn require_tools(test: &str, tools: &[&str]) -> bool {
+    gate(test, &missing_tools(tools))
+}
+
+fn missing_tools(tools: &[&str]) -> Vec<String> {
+    tools
+        .iter()
+        .filter(|tool| find_program(tool).is_none())
+        .map(|tool| format!("`{tool}` (vm-tests/lab/install-deps or scripts/setup installs it)"))
+        .collect()
+}
+
+/// `true` when nothing is missing; else a loud skip, or a failure when tests must run.
+pub(crate) fn gate(test: &str, missing: &[String]) -> bool {
     if missing.is_empty() {
         return true;
     }

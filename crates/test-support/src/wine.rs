@@ -10,12 +10,11 @@
 //! buffer from `RtlGenRandom`. Real Windows 10 and later have the DLL.
 
 use std::ffi::OsStr;
-use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-use crate::root::{find_program, root_tests_required};
+use crate::root::{find_program, gate};
 
 /// The environment variable through which `scripts/test` hands the tests the cross-built agent.
 pub const AGENT_EXE_VAR: &str = "OSIRIS_AGENT_WINDOWS_EXE";
@@ -293,20 +292,4 @@ fn succeeded(what: &str, output: &Output) -> Result<(), WineError> {
         status: output.status,
         stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
     })
-}
-
-fn gate(test: &str, missing: &[String]) -> bool {
-    if missing.is_empty() {
-        return true;
-    }
-    let message = format!("{test} needs {}", missing.join(" and "));
-    assert!(
-        !root_tests_required(),
-        "{message}; OSIRIS_REQUIRE_ROOT=1 (or CI) is set, so this test may not skip"
-    );
-    let _ = writeln!(
-        std::io::stderr(),
-        "\n*** SKIPPED {message} (set OSIRIS_REQUIRE_ROOT=1 to make this a failure) ***\n"
-    );
-    false
 }

@@ -102,22 +102,7 @@ pub fn text(session: &str, literal: &str) {
     tmux(&["send-keys", "-t", session, "-l", literal]);
 }
 
-/// Whether tmux is installed (the test needs no root). Otherwise a loud `SKIPPED` line, or a
-/// failure under `OSIRIS_REQUIRE_ROOT=1` or CI, as `test_support::require_root` does.
+/// Whether tmux is installed (the test needs no root): the project's skip-or-fail gate.
 pub fn available(test: &str) -> bool {
-    use std::io::Write as _;
-    if test_support::root::find_program("tmux").is_some() {
-        return true;
-    }
-    let message = format!("{test} needs `tmux` (scripts/setup installs it)");
-    assert!(
-        !test_support::root::root_tests_required(),
-        "{message}; OSIRIS_REQUIRE_ROOT=1 (or CI) is set, so this test may not skip"
-    );
-    // Straight to the stderr file descriptor: the harness captures `eprintln!`.
-    let _ = writeln!(
-        std::io::stderr(),
-        "\n*** SKIPPED {message} (set OSIRIS_REQUIRE_ROOT=1 to make this a failure) ***\n"
-    );
-    false
+    test_support::root::require_tools(test, &["tmux"])
 }
