@@ -96,7 +96,8 @@ pub(crate) enum BadFrame {
 ///
 /// # Panics
 /// If the body would exceed the format's largest frame: callers bound payloads by
-/// [`MAX_PAYLOAD_BYTES`] and kinds by 64 bytes first.
+/// [`MAX_PAYLOAD_BYTES`] and kinds by 64 bytes first, and a checkpoint reaches it only with
+/// about 4.9 million gaps (one per push whose drops changed reason, none acknowledged).
 pub(crate) fn encode(ops: &[Op<'_>]) -> Vec<u8> {
     let mut frame = vec![0; HEADER_BYTES];
     for op in ops {

@@ -629,12 +629,9 @@ impl Failed {
         }
     }
 
-    /// The OS error, when the disk (or a quota, or the file size limit) refused the write.
-    pub(crate) fn disk_full(&self) -> Option<&io::Error> {
-        match self {
-            Failed::Io { source, .. } if is_full(source) => Some(source),
-            _ => None,
-        }
+    /// Whether the disk (or a quota, or the file size limit) refused the write.
+    pub(crate) fn is_disk_full(&self) -> bool {
+        matches!(self, Failed::Io { source, .. } if is_full(source))
     }
 }
 

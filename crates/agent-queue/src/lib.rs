@@ -325,10 +325,8 @@ fn push_once_more_if_full(
     let path = journal.path().to_owned();
     let refused = match journal.try_push(seq, kind, payload, at_ns) {
         Ok(()) => return Ok(seq),
-        Err(failed) => match failed.disk_full() {
-            Some(_) => failed,
-            None => return Err(failed.into_error()),
-        },
+        Err(failed) if failed.is_disk_full() => failed,
+        Err(failed) => return Err(failed.into_error()),
     };
     // If cutting the refused frame off failed too, the files are read again; should the frame
     // have reached them after all, the item is there under `seq` but not known to be durable,
