@@ -31,7 +31,7 @@ pub(crate) const HEADER_BYTES: usize = 12;
 pub(crate) const MAX_PAYLOAD_BYTES: u64 = 64 * 1024 * 1024;
 
 /// The largest frame body: a payload of the largest size with room for the rest, or a checkpoint
-/// of about four million gaps. A longer length field is damage, not a frame.
+/// of about 4.9 million gaps. A longer length field is damage, not a frame.
 const MAX_BODY_BYTES: usize = 80 * 1024 * 1024;
 
 const TAG_CHECKPOINT: u8 = 1;
