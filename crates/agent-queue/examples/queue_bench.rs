@@ -1,4 +1,4 @@
-//! Benchmark: times pushes, reads and acknowledgements of the offline queue on a real file and prints the rates.
+//! Benchmark: times pushes, opening (the replay), reads and acknowledgements of the offline queue on real files and prints the rates.
 //! Usage: `queue_bench [directory] [items]` (default: the system's temporary directory, 5,000 items of 512 bytes).
 
 #![allow(clippy::print_stdout, reason = "a benchmark binary reports on stdout")]
@@ -44,6 +44,14 @@ async fn run(parent: &std::path::Path, n_items: u64) -> anyhow::Result<()> {
             .await?;
     }
     rate("push (one commit each)", n_items, started);
+    queue.close().await?;
+    let started = Instant::now();
+    let queue = Queue::open(&dir.path().join("one-by-one.db"), generous).await?;
+    let opened = started.elapsed();
+    println!(
+        "open (replay {n_items} items): {:.1} ms",
+        opened.as_secs_f64() * 1000.0
+    );
     let started = Instant::now();
     let mut cursor = 0;
     let mut n_read = 0u64;

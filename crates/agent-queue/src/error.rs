@@ -11,86 +11,100 @@ pub enum QueueError {
     /// The limits cannot bound a queue (a zero bound).
     #[error("queue limits are unusable: {0}")]
     Limits(&'static str),
-    /// Another process (or another `Queue` in this one) has the queue file open.
+    /// Another process (or another `Queue` in this one) has the queue open.
     #[error(
         "queue {} is in use by another process; stop that process or use another path",
         path.display()
     )]
     InUse {
-        /// The queue file.
+        /// The queue's anchor file.
         path: PathBuf,
     },
-    /// The queue file could not be created.
-    #[error("queue {} could not be created", path.display())]
+    /// The queue's anchor file could not be created or opened.
+    #[error("queue {} could not be created or opened", path.display())]
     Create {
-        /// The queue file.
+        /// The queue's anchor file.
         path: PathBuf,
         /// What the operating system reported.
         #[source]
         source: std::io::Error,
     },
-    /// The file is not an SQLite database.
+    /// The file at the queue's path is not a queue (for example the SQLite queue of an earlier build).
     #[error(
-        "{} is not an SQLite database (it is corrupt or something else wrote to it); move it aside",
+        "{} is not an agent queue (an earlier build's SQLite queue, a damaged file or something else); move it aside",
         path.display()
     )]
-    NotADatabase {
-        /// The queue file.
+    NotAQueue {
+        /// The queue's anchor file.
         path: PathBuf,
     },
-    /// Applying the schema migrations failed (for example, a newer agent wrote the file).
-    #[error("queue {} could not be migrated; move it aside", path.display())]
-    Migrate {
-        /// The queue file.
+    /// The queue was written in a format this build does not know (by a newer agent).
+    #[error("queue {} has format {format:?}, which this build does not read; move it aside", path.display())]
+    Format {
+        /// The queue's anchor file.
         path: PathBuf,
-        /// What the migrator reported.
-        #[source]
-        source: sqlx::migrate::MigrateError,
+        /// The format its anchor names.
+        format: String,
     },
-    /// An SQLite operation failed; nothing of the operation was stored.
+    /// Reading or writing one of the queue's files failed; nothing of the operation was stored.
     #[error(
-        "queue {} failed while {action} (check free disk space and the file's permissions)",
+        "queue file {} failed while {action} (check free disk space and the file's permissions)",
         path.display()
     )]
-    Database {
-        /// The queue file.
+    Io {
+        /// The file (or directory).
         path: PathBuf,
         /// What the queue was doing.
         action: &'static str,
-        /// What SQLite reported.
+        /// What the operating system reported.
         #[source]
-        source: sqlx::Error,
+        source: std::io::Error,
     },
-    /// The disk (or the file's size cap) refused a push even after the oldest items were dropped
-    /// to make room; the item was not stored, the queue still holds everything else.
+    /// The disk (or a quota) refused a push even after the oldest items were dropped to make
+    /// room; the item was not stored, the queue still holds everything else.
     #[error(
         "queue {} is out of disk space: {}; free disk space",
         path.display(),
         disk_full_detail(*dropped)
     )]
     DiskFull {
-        /// The queue file.
+        /// The queue's anchor file.
         path: PathBuf,
         /// How many items were dropped trying to make room (0 when the queue held none).
         dropped: u64,
-        /// What SQLite reported on the last attempt.
+        /// What the operating system reported on the last attempt.
         #[source]
-        source: sqlx::Error,
+        source: std::io::Error,
     },
-    /// The stored queue contradicts itself.
-    #[error("queue {} is inconsistent: {detail}; move it aside and report this as a bug", path.display())]
+    /// The stored queue contradicts itself (whole records that cannot follow each other).
+    #[error("queue file {} is inconsistent: {detail}; move the queue's files aside and report this as a bug", path.display())]
     Corrupt {
-        /// The queue file.
+        /// The file that holds the contradiction.
         path: PathBuf,
-        /// What is inconsistent.
+        /// What is inconsistent, and where.
         detail: String,
     },
-    /// One item is larger than the whole queue may hold.
+    /// A queue file holds bytes that fail their checksum with readable records after them (the
+    /// storage damaged them; a write cut short by a crash is only ever at the very end and is
+    /// discarded at open instead). Nothing is changed or skipped.
+    #[error(
+        "queue file {} is damaged at offset {offset}: {detail}; nothing was changed; move the queue's files aside",
+        path.display()
+    )]
+    Damaged {
+        /// The damaged file.
+        path: PathBuf,
+        /// Where the damage begins.
+        offset: u64,
+        /// What is wrong there.
+        detail: String,
+    },
+    /// One item is larger than the whole queue may hold (or than the 64 MiB the format stores).
     #[error("an item of {size} bytes cannot be queued: the queue holds at most {max_bytes} bytes")]
     ItemTooLarge {
         /// The payload's size.
         size: u64,
-        /// The queue's `max_bytes`.
+        /// The queue's `max_bytes`, or the format's limit when that is smaller.
         max_bytes: u64,
     },
     /// An item kind that is empty or longer than 64 bytes.

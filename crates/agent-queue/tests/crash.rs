@@ -1,4 +1,9 @@
-//! Crash durability: a child process pushes and acknowledges as fast as it can until it is SIGKILLed, 20 times over one queue file; every push it saw return is still there, every acknowledgement it saw return still holds, and nothing is torn, duplicated or out of order.
+//! Crash durability: a child process pushes and acknowledges as fast as it can until it is SIGKILLed, 20 times over one queue; every push it saw return is still there (or inside a gap that records its drop), every acknowledgement it saw return still holds, and nothing is torn, duplicated or out of order.
+//!
+//! Two runs: bounds so large that nothing is dropped and every kill lands in a push, an
+//! acknowledgement or an open; and bounds of 150 items and 64 KiB, so the segments are the
+//! smallest (64 KiB) and kills also land in segment rotations, removals and drops of the oldest
+//! items.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::{BufRead, BufReader, Write};
@@ -8,12 +13,13 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use agent_queue::{Entry, Limits, Queue};
+use agent_queue::{Entry, GapReason, Limits, Queue};
 use sha2::{Digest, Sha256};
 use time::OffsetDateTime;
 
 const CHILD_ENV: &str = "OSIRIS_QUEUE_CRASH_CHILD";
 const ROUND_ENV: &str = "OSIRIS_QUEUE_CRASH_ROUND";
+const BOUNDED_ENV: &str = "OSIRIS_QUEUE_CRASH_BOUNDED";
 const CHILD_TEST: &str = "crash_child_pushes_until_killed";
 const N_KILLS: u32 = 20;
 /// The child acknowledges up to this many pushes behind its newest, so items stay queued.
@@ -26,6 +32,14 @@ const LIMITS: Limits = Limits {
     max_items: 10_000_000,
     max_bytes: 1 << 40,
     max_age: Duration::from_secs(100 * 365 * 86_400),
+};
+
+/// At most 150 items (and 64 KiB): the oldest are dropped (`queue_full`) all the time, and the
+/// segments are the smallest there are (64 KiB, a few hundred of the children's items).
+const BOUNDED: Limits = Limits {
+    max_items: 150,
+    max_bytes: 64 * 1024,
+    ..LIMITS
 };
 
 /// Not a test on its own: started by `pushed_items_survive_sigkill`, it pushes numbered items
@@ -42,8 +56,13 @@ async fn crash_child_pushes_until_killed() {
         .expect("round")
         .parse()
         .expect("round number");
+    let limits = if std::env::var_os(BOUNDED_ENV).is_some() {
+        BOUNDED
+    } else {
+        LIMITS
+    };
     let queue = Arc::new(
-        Queue::open(Path::new(&path), LIMITS)
+        Queue::open(Path::new(&path), limits)
             .await
             .expect("child open"),
     );
@@ -82,6 +101,21 @@ async fn pushed_items_survive_sigkill() {
     if std::env::var_os(CHILD_ENV).is_some() {
         return;
     }
+    kill_children_and_check(false).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pushed_items_survive_sigkill_while_segments_rotate_and_items_drop() {
+    if std::env::var_os(CHILD_ENV).is_some() {
+        return;
+    }
+    kill_children_and_check(true).await;
+}
+
+/// Starts a child 20 times over one queue (bounded by [`BOUNDED`] or [`LIMITS`]), kills it
+/// after a varied delay, and checks the reopened queue against what the child reported.
+async fn kill_children_and_check(bounded: bool) {
+    let limits = if bounded { BOUNDED } else { LIMITS };
     let dir = tempfile::tempdir().expect("tempdir");
     let path = dir.path().join("queue.db");
     let exe = std::env::current_exe().expect("current exe");
@@ -89,18 +123,22 @@ async fn pushed_items_survive_sigkill() {
     let mut rng = 0x2545_f491_4f6c_dd1d_u64;
     let mut model = Model {
         last_next_seq: 1,
+        gaps_allowed: bounded,
         ..Model::default()
     };
     let started = Instant::now();
     for round in 0..N_KILLS {
-        let mut child = Command::new(&exe)
+        let mut command = Command::new(&exe);
+        command
             .args(["--exact", CHILD_TEST, "--nocapture", "--test-threads", "1"])
             .env(CHILD_ENV, &path)
             .env(ROUND_ENV, round.to_string())
             .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("spawn child");
+            .stderr(Stdio::null());
+        if bounded {
+            command.env(BOUNDED_ENV, "1");
+        }
+        let mut child = command.spawn().expect("spawn child");
         let stdout = child.stdout.take().expect("child stdout");
         let reader = std::thread::spawn(move || complete_lines(stdout));
         rng ^= rng << 13;
@@ -117,7 +155,7 @@ async fn pushed_items_survive_sigkill() {
         child.wait().expect("reap child");
         model.read_round(round, &reader.join().expect("reader thread"));
 
-        let queue = Queue::open(&path, LIMITS)
+        let queue = Queue::open(&path, limits)
             .await
             .unwrap_or_else(|err| panic!("reopen after kill {round} at {delay_ms} ms: {err}"));
         model
@@ -126,13 +164,23 @@ async fn pushed_items_survive_sigkill() {
             .unwrap_or_else(|problem| panic!("after kill {round} at {delay_ms} ms: {problem}"));
         queue.close().await.expect("close");
     }
+    let mut segments: Vec<String> = std::fs::read_dir(dir.path())
+        .expect("list")
+        .filter_map(|entry| {
+            let name = entry.ok()?.file_name().to_string_lossy().into_owned();
+            name.ends_with(".log").then_some(name)
+        })
+        .collect();
+    segments.sort();
     let mut report = std::io::stderr();
     writeln!(
         report,
-        "queue crash test: {N_KILLS} kills, {} pushes and {} acknowledgements seen to return, {} items queued at the end, {:.1} s",
+        "queue crash test ({}): {N_KILLS} kills, {} pushes and {} acknowledgements seen to return, {} items queued and {} dropped at the end, segment files {segments:?}, {:.1} s",
+        if bounded { "bounded" } else { "unbounded" },
         model.pushed.len(),
         model.n_acked,
-        model.last_next_seq - 1 - model.acked_lo,
+        model.last_n_items,
+        model.last_dropped,
         started.elapsed().as_secs_f64()
     )
     .expect("report");
@@ -142,6 +190,12 @@ async fn pushed_items_survive_sigkill() {
         model.pushed.len(),
         model.n_acked
     );
+    if bounded {
+        assert!(
+            model.last_dropped > 0,
+            "nothing was dropped; the bounded run proved little"
+        );
+    }
 }
 
 /// What the parent knows from the children's reports.
@@ -158,6 +212,11 @@ struct Model {
     last_next_seq: u64,
     /// The first seq each round's child pushed, as reported.
     round_first_seq: BTreeMap<u32, u64>,
+    /// Whether the queue may hold gaps (the bounded run): only `queue_full` ones, before the items.
+    gaps_allowed: bool,
+    /// The queue's items and dropped count when it was last reopened.
+    last_n_items: u64,
+    last_dropped: u64,
 }
 
 impl Model {
@@ -216,10 +275,28 @@ impl Model {
         let mut previous: Option<(u32, u64)> = None;
         let mut seen = BTreeSet::new();
         let mut n_bytes = 0;
+        let mut n_items = 0;
         for entry in &entries {
-            let Entry::Item { seq, payload, .. } = entry else {
-                return Err(format!("unexpected gap {entry:?}: nothing may be dropped"));
+            let (seq, payload) = match entry {
+                Entry::Item { seq, payload, .. } => (seq, payload),
+                Entry::Gap {
+                    first,
+                    last,
+                    reason: GapReason::QueueFull,
+                } if self.gaps_allowed && n_items == 0 => {
+                    if *first != expected_seq || last < first {
+                        return Err(format!(
+                            "expected seq {expected_seq}, found gap {first}..={last}"
+                        ));
+                    }
+                    expected_seq = last + 1;
+                    continue;
+                }
+                Entry::Gap { .. } => {
+                    return Err(format!("unexpected gap {entry:?}"));
+                }
             };
+            n_items += 1;
             if *seq != expected_seq {
                 return Err(format!("expected seq {expected_seq}, found {seq}"));
             }
@@ -259,15 +336,15 @@ impl Model {
                 stats.next_seq
             ));
         }
-        if stats.items != entries.len() as u64 || stats.bytes != n_bytes {
+        if stats.items != n_items || stats.bytes != n_bytes {
             return Err(format!(
-                "stats say {} items of {} bytes, the queue holds {} of {n_bytes}",
-                stats.items,
-                stats.bytes,
-                entries.len()
+                "stats say {} items of {} bytes, the queue holds {n_items} of {n_bytes}",
+                stats.items, stats.bytes
             ));
         }
         self.last_next_seq = stats.next_seq;
+        self.last_n_items = n_items;
+        self.last_dropped = stats.dropped;
         // Everything the parent knows is acknowledged is settled now.
         self.acked_lo = acked;
         self.acked_hi = acked;
