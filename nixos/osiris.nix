@@ -249,6 +249,9 @@ in
         RestartSec = 5;
         # 78 (EX_CONFIG): a bad configuration does not get better by restarting.
         RestartPreventExitStatus = 78;
+        # One descriptor per connected endpoint agent (10,000 measured) besides targets and files;
+        # systemd's default of 1,024 would stop the gateway at about a thousand agents.
+        LimitNOFILE = 65536;
         WatchdogSec = cfg.watchdogSec;
         TimeoutStopSec = 60;
 

@@ -546,9 +546,11 @@ impl StreamTask {
                 .await
                 .map_err(|err| unavailable("store the agent's items", &err))?;
             *stored = next - 1;
+            // Acknowledged as soon as it is durable; what osirisd makes of it follows.
+            self.send(gateway_message::Kind::Ack(Ack { up_to_seq: *stored }))
+                .await?;
             self.emit(pending, &sealed).await;
-        }
-        if sequenced {
+        } else if sequenced {
             self.send(gateway_message::Kind::Ack(Ack { up_to_seq: *stored }))
                 .await?;
         }
