@@ -65,6 +65,20 @@ enum What {
         #[arg(long, default_value_t = 2_000)]
         requests: usize,
     },
+    /// Start osirisd (built next to this binary) with its agent gateway on loopback; enroll N
+    /// agents (100 at once first), connect each over its own mutual-TLS connection, then send
+    /// signed results at a steady rate and time each one's acknowledgement; osirisd's RSS and CPU.
+    Agents {
+        /// Agents enrolled and connected at once.
+        #[arg(long, default_value_t = 10_000)]
+        agents: usize,
+        /// Results per second, all agents together.
+        #[arg(long, default_value_t = 1_000)]
+        rate: u32,
+        /// Seconds of steady load.
+        #[arg(long, default_value_t = 30)]
+        secs: u64,
+    },
     /// Time inclusion proofs in a Merkle tree of N leaves.
     Proof {
         #[arg(long, default_value_t = 1_000_000)]
@@ -148,6 +162,13 @@ pub(crate) fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
                 idle_secs,
                 requests,
             } => crate::bench_daemon::run(targets, idle_secs, requests)?,
+            What::Agents { agents, rate, secs } => {
+                crate::bench_agents::run(crate::bench_agents::AgentsBench {
+                    n_agents: agents,
+                    rate,
+                    secs,
+                })?
+            }
             What::Proof { n } => {
                 let times = evidence_log::inclusion_proof_time(n, 100_000)?;
                 format!(

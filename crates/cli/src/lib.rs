@@ -5,6 +5,7 @@
 
 mod agent_cmd;
 mod bench;
+mod bench_agents;
 mod bench_daemon;
 mod credentials_cmd;
 mod discover_cmd;
