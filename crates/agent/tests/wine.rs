@@ -7,7 +7,9 @@
 //! The stream test runs the exe against a real `osirisd` (the workspace's debug build, beside
 //! this test's binary): enroll, run, the appliance holding its results; the appliance down, the
 //! agent queueing and being killed; the appliance back, the queue delivered exactly once; the
-//! kit verified with every number accounted for.
+//! kit verified with every number accounted for. The remediation test runs it against the
+//! tests' toy gateway, which can ask for remediations: the catalogue's PowerShell runs through
+//! `powershell.exe` (Wine's is a stub that prints nothing), anything else is refused.
 
 #![allow(
     clippy::unwrap_used,
@@ -20,7 +22,14 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use agent_proto::v1::{
+    AgentMessage, RemediationAction, RemediationOutcome, RunRemediation, agent_message,
+    gateway_message,
+};
+use common::{RunningGateway, ToyGateway, config, wait_for};
 use test_support::wine::{Wine, agent_exe, require_wine, workspace_binaries};
+
+mod common;
 
 const TIMEOUT: Duration = Duration::from_secs(120);
 const POLICIES: &str = r"HKLM\SOFTWARE\Microsoft\Windows\CurrentVersion\Policies\System";
@@ -201,13 +210,15 @@ impl Appliance {
     }
 
     /// Writes the configuration with the gateway on `listen`. Checks every 60 s (the least
-    /// allowed; the first run comes within the 6 s jitter), heartbeats every 10 s.
+    /// allowed; the first run comes within the 6 s jitter), heartbeats every 10 s; healing
+    /// paused, so every item is a check result (the remediation test asks for remediations
+    /// itself).
     fn configure(&self, listen: &str) {
         let dir = self.dir.path();
         std::fs::write(
             &self.config,
             format!(
-                "site = \"wine\"\ndata_dir = \"{}\"\ntarget = []\n[agents]\nlisten = \"{listen}\"\ncheck_secs = 60\nheartbeat_secs = 10\n[evidence]\ncalendars = []\n[daemon]\nsocket = \"{}\"\n",
+                "site = \"wine\"\ndata_dir = \"{}\"\ntarget = []\n[agents]\nlisten = \"{listen}\"\ncheck_secs = 60\nheartbeat_secs = 10\n[healing]\npaused = true\n[evidence]\ncalendars = []\n[daemon]\nsocket = \"{}\"\n",
                 dir.join("data").display(),
                 dir.join("run/api.sock").display()
             ),
@@ -301,7 +312,8 @@ struct RunningAgent {
 }
 
 impl RunningAgent {
-    fn start(wine: &Wine, exe: &Path, log: &Path) -> Self {
+    /// `run` with `args`, its log appended to `log`.
+    fn start(wine: &Wine, exe: &Path, log: &Path, args: &[&str]) -> Self {
         let log = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
@@ -310,6 +322,7 @@ impl RunningAgent {
         let child = wine
             .command(exe)
             .arg("run")
+            .args(args)
             .env("RUST_LOG", "info")
             .stdin(Stdio::null())
             .stdout(Stdio::null())
@@ -449,8 +462,8 @@ fn under_wine_the_agent_enrolls_streams_queues_offline_and_delivers_exactly_once
         "{listed}"
     );
 
-    // Online: the five checks' results reach the appliance.
-    let run = RunningAgent::start(&wine, &exe, &agent_log);
+    // Online: the five checks' results reach the appliance (each check's first result is sent).
+    let run = RunningAgent::start(&wine, &exe, &agent_log, &[]);
     wait_until("results stored", Duration::from_secs(40), || {
         appliance.stored_seq() >= 5
     });
@@ -465,7 +478,7 @@ fn under_wine_the_agent_enrolls_streams_queues_offline_and_delivers_exactly_once
     // Offline: the appliance stops; the agent runs its checks again and queues them, and is
     // killed with them unsent.
     appliance.stop();
-    let run = RunningAgent::start(&wine, &exe, &agent_log);
+    let run = RunningAgent::start(&wine, &exe, &agent_log, &[]);
     let mut queued = 0;
     wait_until("results queued offline", Duration::from_secs(40), || {
         queued = queue_figures(&state_dir)
@@ -478,7 +491,7 @@ fn under_wine_the_agent_enrolls_streams_queues_offline_and_delivers_exactly_once
     // Back: the appliance on the same address; the queue is delivered, each item once.
     appliance.configure(&gateway);
     appliance.start();
-    let run = RunningAgent::start(&wine, &exe, &agent_log);
+    let run = RunningAgent::start(&wine, &exe, &agent_log, &[]);
     wait_until("the queue delivered", Duration::from_secs(40), || {
         appliance.stored_seq() >= queued
     });
@@ -503,8 +516,9 @@ fn under_wine_the_agent_enrolls_streams_queues_offline_and_delivers_exactly_once
                     .or_default()
                     .push(body["status"].as_str().unwrap().to_owned());
             }
-            "agent_remediation" => seqs.push(body["seq"].as_u64().unwrap()),
-            "agent_gap" => panic!("nothing was dropped, yet: {body}"),
+            "agent_remediation" | "agent_gap" => {
+                panic!("healing is paused and nothing was dropped, yet: {body}")
+            }
             _ => {}
         }
     }
@@ -546,5 +560,107 @@ fn under_wine_the_agent_enrolls_streams_queues_offline_and_delivers_exactly_once
         "{test}: {stored} items ({online} online, {} queued offline) in {:.1} s",
         queued - online,
         started.elapsed().as_secs_f64()
+    );
+}
+
+/// The remediation outcomes among `items`, as `request phase status: detail`.
+fn outcomes(items: &BTreeMap<u64, AgentMessage>) -> Vec<String> {
+    items
+        .values()
+        .filter_map(|message| match &message.kind {
+            Some(agent_message::Kind::RemediationOutcome(RemediationOutcome {
+                request_id,
+                phase,
+                status,
+                detail,
+                ..
+            })) => Some(format!(
+                "{request_id} {} {}: {detail}",
+                agent_proto::v1::RemediationPhase::try_from(*phase)
+                    .unwrap()
+                    .as_str_name(),
+                agent_proto::v1::RemediationStatus::try_from(*status)
+                    .unwrap()
+                    .as_str_name()
+            )),
+            _ => None,
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn under_wine_remediation_runs_the_catalogues_powershell_and_refuses_the_rest() {
+    let test = "under_wine_remediation_runs_the_catalogues_powershell_and_refuses_the_rest";
+    if !require_wine(test) {
+        return;
+    }
+    let Some(exe) = agent_exe(test) else {
+        return;
+    };
+    let wine = Wine::new().unwrap();
+    let gateway = RunningGateway::start(
+        ToyGateway::new(&["tok-w"], config(1, &["WIN-WSLOCK-001"])),
+        0,
+    )
+    .await;
+    let toy = gateway.toy.clone();
+    std::fs::write(wine.host_path(r"C:\token.txt"), "tok-w\n").unwrap();
+    let enrolled = wine
+        .run(
+            &exe,
+            [
+                "enroll",
+                "--appliance",
+                &gateway.address(),
+                "--ca-pin",
+                &toy.ca.pin(),
+                "--token-file",
+                r"C:\token.txt",
+                "--state-dir",
+                r"C:\agent",
+            ],
+            &[],
+            TIMEOUT,
+        )
+        .unwrap();
+    assert!(
+        enrolled.status.success(),
+        "{}",
+        String::from_utf8_lossy(&enrolled.stderr)
+    );
+    let log = wine.host_path(r"C:\agent.log");
+    let _show = ShowOnFailure(log.clone());
+    let _run = RunningAgent::start(&wine, &exe, &log, &["--state-dir", r"C:\agent"]);
+    wait_for("the first result", || {
+        toy.with(|state| state.items().len()) == 1
+    })
+    .await;
+    let ask = |request_id: &str, runbook_id: &str| {
+        gateway_message::Kind::RunRemediation(RunRemediation {
+            request_id: request_id.to_owned(),
+            runbook_id: runbook_id.to_owned(),
+            action: RemediationAction::Remediate.into(),
+            parameters: Default::default(),
+        })
+    };
+    toy.send("agent-1", ask("r-1", "WIN-WSLOCK-001")).await;
+    toy.send("agent-1", ask("r-2", "LIN-SSH-001")).await;
+    wait_for("every phase reported", || {
+        toy.with(|state| outcomes(&state.items()).len()) == 4
+    })
+    .await;
+    let said = toy.with(|state| outcomes(&state.items()));
+    // The remediation ran through powershell.exe with the script on stdin: Wine's stub reads
+    // nothing, prints nothing and exits 0, so no result document came back and the step failed;
+    // the rollback the same way. Real Windows runs the catalogue's script.
+    let stub = "PowerShell output is not one JSON document (EOF while parsing a value at line 1 column 0):  (PowerShell ended with exit code 0)";
+    assert_eq!(
+        said,
+        [
+            "r-1 REMEDIATION_PHASE_ACCEPTED REMEDIATION_STATUS_SUCCEEDED: accepted".to_owned(),
+            format!("r-1 REMEDIATION_PHASE_REMEDIATE REMEDIATION_STATUS_FAILED: {stub}"),
+            format!("r-1 REMEDIATION_PHASE_ROLLBACK REMEDIATION_STATUS_FAILED: {stub}"),
+            "r-2 REMEDIATION_PHASE_ACCEPTED REMEDIATION_STATUS_REFUSED: runbook LIN-SSH-001 is not for windows-workstation, the platform this agent runs on".to_owned(),
+        ],
     );
 }
