@@ -664,3 +664,104 @@ async fn under_wine_remediation_runs_the_catalogues_powershell_and_refuses_the_r
         ],
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn under_wine_install_runs_the_agent_as_a_service_and_uninstall_removes_it() {
+    let test = "under_wine_install_runs_the_agent_as_a_service_and_uninstall_removes_it";
+    if !require_wine(test) {
+        return;
+    }
+    let Some(exe) = agent_exe(test) else {
+        return;
+    };
+    let wine = Wine::new().unwrap();
+    let gateway = RunningGateway::start(
+        ToyGateway::new(&["tok-s"], config(1, &["WIN-WSLOCK-001"])),
+        0,
+    )
+    .await;
+    let toy = gateway.toy.clone();
+    // The service runs the exe from where it was installed: a copy on C:, as the MSI places it.
+    let installed = wine.host_path(r"C:\Program Files\OsirisCare\Agent\osiris-agent.exe");
+    std::fs::create_dir_all(installed.parent().unwrap()).unwrap();
+    std::fs::copy(&exe, &installed).unwrap();
+    let log = wine.host_path(r"C:\ProgramData\OsirisCare\Agent\agent.log");
+    let _show = ShowOnFailure(log.clone());
+    let agent = |args: &[&str]| wine.run(&installed, args, &[], TIMEOUT).unwrap();
+    let said = |out: &std::process::Output| {
+        format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        )
+    };
+
+    // Not enrolled: nothing to install.
+    wine.wait_for_server();
+    let refused = agent(&["install"]);
+    assert!(!refused.status.success());
+    assert!(
+        said(&refused).contains("not enrolled"),
+        "{}",
+        said(&refused)
+    );
+
+    std::fs::write(wine.host_path(r"C:\token.txt"), "tok-s\n").unwrap();
+    let enrolled = agent(&[
+        "enroll",
+        "--appliance",
+        &gateway.address(),
+        "--ca-pin",
+        &toy.ca.pin(),
+        "--token-file",
+        r"C:\token.txt",
+    ]);
+    assert!(enrolled.status.success(), "{}", said(&enrolled));
+    // The service manager of a fresh wineserver, not of the one the last command left behind.
+    wine.wait_for_server();
+    let done = agent(&["install"]);
+    assert!(done.status.success(), "{}", said(&done));
+    let text = said(&done);
+    assert!(
+        text.contains("installed service OsirisAgent")
+            && text.contains("started service OsirisAgent"),
+        "{text}"
+    );
+
+    // The service control manager runs `run --service`: it connects and reports, logging to
+    // agent.log in the state directory.
+    wait_for("the service's first result", || {
+        toy.with(|state| state.items().len()) >= 1
+    })
+    .await;
+    let logged = std::fs::read_to_string(&log).unwrap();
+    assert!(
+        logged.contains("Running as a Windows service.") && logged.contains("Agent started."),
+        "{logged}"
+    );
+    let again = agent(&["install"]);
+    assert!(!again.status.success());
+    assert!(
+        said(&again).contains("already installed"),
+        "{}",
+        said(&again)
+    );
+
+    // Uninstall stops it (it logs its stop) and removes it; the state stays.
+    let removed = agent(&["uninstall"]);
+    assert!(removed.status.success(), "{}", said(&removed));
+    assert!(
+        said(&removed).contains("stopped and removed service OsirisAgent"),
+        "{}",
+        said(&removed)
+    );
+    let logged = std::fs::read_to_string(&log).unwrap();
+    assert!(logged.contains("Stopped."), "{logged}");
+    assert!(
+        wine.host_path(r"C:\ProgramData\OsirisCare\Agent\state.json")
+            .is_file()
+    );
+    let gone = agent(&["uninstall"]);
+    assert!(!gone.status.success());
+    assert!(said(&gone).contains("not installed"), "{}", said(&gone));
+}

@@ -302,8 +302,10 @@ impl Drop for Wine {
 }
 
 impl Wine {
-    /// Waits until this prefix's wineserver has exited (`wineserver -w`).
-    fn wait_for_server(&self) {
+    /// Waits until this prefix's wineserver has exited (`wineserver -w`), which it does a few
+    /// seconds after its last process: a program started while it lingers can get a second
+    /// `services.exe`, and service calls then reach either at random.
+    pub fn wait_for_server(&self) {
         if let Some(server) = wineserver_program() {
             let _ = Command::new(server)
                 .arg("-w")
