@@ -461,6 +461,15 @@ fn under_wine_the_agent_enrolls_streams_queues_offline_and_delivers_exactly_once
         agent["os"].as_str().unwrap().contains("Windows"),
         "{listed}"
     );
+    let hostname = agent["hostname"].as_str().unwrap();
+    assert!(
+        !hostname.is_empty() && hostname == hostname.to_lowercase(),
+        "{listed}"
+    );
+    eprintln!(
+        "{test}: enrolled as {hostname}, {}",
+        agent["os"].as_str().unwrap()
+    );
 
     // Online: the five checks' results reach the appliance (each check's first result is sent).
     let run = RunningAgent::start(&wine, &exe, &agent_log, &[]);
@@ -471,6 +480,15 @@ fn under_wine_the_agent_enrolls_streams_queues_offline_and_delivers_exactly_once
         appliance.agents()["agents"][0]["connected"]
             .as_bool()
             .unwrap()
+    );
+    // `status` beside the running agent: the queue is held, so it reads status.json.
+    let status = wine.run(&exe, ["status", "--json"], &[], TIMEOUT).unwrap();
+    assert!(status.status.success());
+    let status: serde_json::Value = serde_json::from_slice(&status.stdout).unwrap();
+    assert_eq!(
+        (status["enrolled"].as_bool(), status["running"].as_bool()),
+        (Some(true), Some(true)),
+        "{status}"
     );
     assert!(run.interrupt().success(), "Ctrl+C stops the agent cleanly");
     let online = appliance.stored_seq();
