@@ -1,14 +1,23 @@
 //! DPAPI (`CryptProtectData`/`CryptUnprotectData`) for the agent's device key at rest.
 //!
-//! Scope: the account the agent runs as (the service runs as LocalSystem), not the machine:
-//! `CRYPTPROTECT_LOCAL_MACHINE` would let any process on the machine decrypt the blob. A fixed
-//! entropy value ties blobs to this use, so another DPAPI blob of the same account cannot be
-//! passed off as a device key and a device-key blob is useless to other programs' DPAPI calls.
-//! The blob is integrity-protected: a changed byte fails to unprotect.
+//! Two scopes ([`Scope`]): the account that protects (only that account opens the blob), or the
+//! machine (`CRYPTPROTECT_LOCAL_MACHINE`: any account on this machine that can read the blob
+//! opens it, no other machine does). The agent uses the machine scope, because the account
+//! that enrolls (an administrator in an elevated prompt, or a deployment tool) is not the
+//! account that runs the service (LocalSystem), and LocalSystem's own scope cannot be
+//! protected for from another account; what keeps other accounts from reading the blob is the
+//! state directory's ACL (`acl`: SYSTEM and Administrators only), and an administrator can act
+//! as LocalSystem anyway. Against a copied disk both scopes come down to the machine's DPAPI
+//! secret in its registry hives, which BitLocker protects.
+//!
+//! A fixed entropy value ties blobs to this use, so another DPAPI blob cannot be passed off as
+//! a device key and a device-key blob is useless to other programs' DPAPI calls. The blob is
+//! integrity-protected: a changed byte fails to unprotect.
 
 use windows_sys::Win32::Foundation::{GetLastError, LocalFree};
 use windows_sys::Win32::Security::Cryptography::{
-    CRYPT_INTEGER_BLOB, CRYPTPROTECT_UI_FORBIDDEN, CryptProtectData, CryptUnprotectData,
+    CRYPT_INTEGER_BLOB, CRYPTPROTECT_LOCAL_MACHINE, CRYPTPROTECT_UI_FORBIDDEN, CryptProtectData,
+    CryptUnprotectData,
 };
 use zeroize::{Zeroize, Zeroizing};
 
@@ -27,16 +36,29 @@ pub enum DpapiError {
     TooLarge(usize),
 }
 
+/// Who can open a blob.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Scope {
+    /// Only the account that protected it.
+    Account,
+    /// Any account on this machine (that can read the blob).
+    Machine,
+}
+
 /// Entropy mixed into every device-key blob (not a secret; a purpose label).
 const ENTROPY: &[u8] = b"OsirisCare osiris-agent device key v1";
 /// The description DPAPI stores in the blob (readable without the key).
 const DESCRIPTION: &str = "OsirisCare agent device key";
 
-/// Encrypts `secret` for the current account; the blob may be stored anywhere.
-pub fn protect(secret: &[u8]) -> Result<Vec<u8>, DpapiError> {
+/// Encrypts `secret` for `scope`; the blob may be stored anywhere.
+pub fn protect(secret: &[u8], scope: Scope) -> Result<Vec<u8>, DpapiError> {
     let input = blob(secret)?;
     let entropy = blob(ENTROPY)?;
     let description: Vec<u16> = DESCRIPTION.encode_utf16().chain([0]).collect();
+    let flags = match scope {
+        Scope::Account => 0,
+        Scope::Machine => CRYPTPROTECT_LOCAL_MACHINE,
+    };
     let mut output = empty_blob();
     // SAFETY: `input` and `entropy` point at live slices of their stated length (DPAPI only
     // reads them); `description` is NUL-terminated; no reserved or prompt structure; on
@@ -48,7 +70,7 @@ pub fn protect(secret: &[u8]) -> Result<Vec<u8>, DpapiError> {
             &entropy,
             std::ptr::null(),
             std::ptr::null(),
-            CRYPTPROTECT_UI_FORBIDDEN,
+            CRYPTPROTECT_UI_FORBIDDEN | flags,
             &mut output,
         )
     };
@@ -60,7 +82,8 @@ pub fn protect(secret: &[u8]) -> Result<Vec<u8>, DpapiError> {
     Ok(unsafe { take(&mut output) })
 }
 
-/// Decrypts a blob made by [`protect`] for this account; the secret is wiped when dropped.
+/// Decrypts a blob made by [`protect`] (for this account or this machine); the secret is wiped
+/// when dropped.
 pub fn unprotect(protected: &[u8]) -> Result<Zeroizing<Vec<u8>>, DpapiError> {
     let input = blob(protected)?;
     let entropy = blob(ENTROPY)?;

@@ -1,6 +1,8 @@
 //! `osiris-agent` on Windows: the five workstation checks read natively (WMI through COM and the
 //! registry; no PowerShell process), the Windows service (install with recovery actions,
-//! uninstall, run under the service control manager), and DPAPI for the device key at rest.
+//! uninstall, run under the service control manager), DPAPI for the device key at rest, the
+//! state directory's ACL (`acl`), the device's name and version from the registry (`device`),
+//! and PowerShell as a local transport for the catalogue's remediation scripts (`powershell`).
 //!
 //! Layout: what is read is data (`source`), reading it is Windows-only (`collect` over `wmi` and
 //! `registry`), and everything that decides is pure and tested on Linux with snapshots in the
@@ -27,19 +29,33 @@
 //! crate adds the figures in docs/AGENT-WINDOWS.md (exe size and cross-build time).
 //!
 //! **Architecture Invariant:** knows nothing of the appliance, gRPC, enrollment, the offline
-//! queue or the evidence format; never starts PowerShell or any other process to check; decides
+//! queue, the evidence format or `scan`; never starts PowerShell or any other process to check
+//! (only `powershell` starts one, for the scripts the agent's remediation hands it); decides
 //! nothing itself that the catalogue's expectations decide.
 
+pub mod device;
 mod judge;
 pub mod observe;
 pub mod source;
 mod value;
 
 #[cfg(windows)]
+#[allow(
+    unsafe_code,
+    reason = "security descriptors are a C API; every call is commented"
+)]
+pub mod acl;
+#[cfg(windows)]
 mod collect;
 #[cfg(windows)]
 #[allow(unsafe_code, reason = "DPAPI is a C API; every call is commented")]
 pub mod dpapi;
+#[cfg(windows)]
+#[allow(
+    unsafe_code,
+    reason = "job objects are a C API; every call is commented"
+)]
+pub mod powershell;
 #[cfg(windows)]
 #[allow(
     unsafe_code,

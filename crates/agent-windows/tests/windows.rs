@@ -16,8 +16,14 @@ use agent_windows::{Value, dpapi, read_snapshot};
 
 #[test]
 fn dpapi_round_trips_and_refuses_a_changed_blob() {
+    for scope in [dpapi::Scope::Account, dpapi::Scope::Machine] {
+        dpapi_round_trip(scope);
+    }
+}
+
+fn dpapi_round_trip(scope: dpapi::Scope) {
     let secret = b"ed25519 device key: 32 bytes....";
-    let blob = dpapi::protect(secret).unwrap();
+    let blob = dpapi::protect(secret, scope).unwrap();
     assert!(blob.len() > secret.len());
     assert!(
         !blob.windows(secret.len()).any(|w| w == secret),
@@ -25,7 +31,7 @@ fn dpapi_round_trips_and_refuses_a_changed_blob() {
     );
     assert_eq!(dpapi::unprotect(&blob).unwrap().as_slice(), secret);
     // Two protections of the same secret differ (a fresh salt), and both open.
-    let again = dpapi::protect(secret).unwrap();
+    let again = dpapi::protect(secret, scope).unwrap();
     assert_ne!(again, blob);
     assert_eq!(dpapi::unprotect(&again).unwrap().as_slice(), secret);
     let mut damaged = blob.clone();
@@ -198,4 +204,116 @@ fn wait_for(condition: impl Fn() -> bool) {
         assert!(Instant::now() < deadline, "timed out");
         std::thread::sleep(Duration::from_millis(100));
     }
+}
+
+#[test]
+fn the_state_directory_is_closed_to_everyone_but_system_and_administrators() {
+    let dir = std::env::temp_dir().join(format!("osiris-acl-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let before = agent_windows::acl::describe(&dir).unwrap();
+    agent_windows::acl::restrict_state_dir(&dir).unwrap();
+    let sddl = agent_windows::acl::describe(&dir).unwrap();
+    if is_wine() {
+        // Wine 8 accepts a file's security descriptor and keeps none of it (it derives one
+        // from the Unix mode): only real Windows confirms the ACL (docs/AGENT-WINDOWS.md).
+        assert_eq!(sddl, before);
+    } else {
+        assert_eq!(sddl, agent_windows::acl::STATE_DIR_SDDL);
+        // What is created inside inherits it, and this (administrator's) process still
+        // writes there.
+        let file = dir.join("tls.key");
+        std::fs::write(&file, b"key").unwrap();
+        let inherited = agent_windows::acl::describe(&file).unwrap();
+        assert!(
+            inherited.contains("(A;ID;FA;;;SY)")
+                && inherited.contains("(A;ID;FA;;;BA)")
+                && !inherited.contains(";;;BU)")
+                && !inherited.contains(";;;WD)"),
+            "{inherited}"
+        );
+    }
+    // Restricting again (a second enrollment into the same directory) is fine.
+    agent_windows::acl::restrict_state_dir(&dir).unwrap();
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// Whether this is Wine (its registry has `HKLM\Software\Wine`).
+fn is_wine() -> bool {
+    Command::new("reg")
+        .args(["query", r"HKLM\Software\Wine"])
+        .output()
+        .is_ok_and(|out| out.status.success())
+}
+
+#[test]
+fn the_device_describes_itself_from_the_registry() {
+    let device = agent_windows::device::read();
+    assert!(
+        !device.hostname.is_empty()
+            && !device.hostname.contains(char::is_whitespace)
+            && device.hostname == device.hostname.to_lowercase(),
+        "{device:?}"
+    );
+    assert!(
+        device.os.starts_with("Windows") || device.os.contains("Windows"),
+        "{device:?}"
+    );
+    assert!(
+        device.os_version.split('.').count() >= 2
+            && device
+                .os_version
+                .split('.')
+                .all(|part| part.parse::<u64>().is_ok()),
+        "{device:?}"
+    );
+}
+
+#[test]
+fn powershell_runs_by_full_path_with_the_script_on_stdin() {
+    use agent_windows::powershell::LocalPowerShell;
+    use transport::{Interpreter, ScriptRun, Transport, TransportError};
+    let run = ScriptRun {
+        interpreter: Interpreter::PowerShell,
+        script: "Write-Output 'hello'",
+        env: &[],
+        timeout: Duration::from_secs(30),
+    };
+    // Never found through PATH: the program is the one under %SystemRoot%.
+    let system = LocalPowerShell::system();
+    assert!(
+        system
+            .describe()
+            .ends_with(r"\System32\WindowsPowerShell\v1.0\powershell.exe"),
+        "{}",
+        system.describe()
+    );
+    let missing = LocalPowerShell::at(r"C:\nowhere\powershell.exe".into());
+    let err = missing.open().unwrap().run(&run).unwrap_err();
+    assert!(
+        matches!(&err, TransportError::Io(message) if message.contains(r"C:\nowhere\powershell.exe")),
+        "{err:?}"
+    );
+    // sh scripts are not run at all.
+    let sh = ScriptRun {
+        interpreter: Interpreter::Sh,
+        ..run
+    };
+    assert!(matches!(
+        system.open().unwrap().run(&sh),
+        Err(TransportError::Unsupported("sh"))
+    ));
+    // The pipes and the exit code, with cmd.exe standing in for PowerShell: it ignores the
+    // PowerShell arguments, reads the base64 payload from stdin as a command line it does not
+    // know, and ends at the end of its input.
+    let root = std::env::var("SystemRoot").unwrap();
+    let cmd = LocalPowerShell::at(std::path::Path::new(&root).join(r"System32\cmd.exe"));
+    let out = cmd.open().unwrap().run(&run).unwrap();
+    let expected = transport::powershell::stdin_payload(run.script);
+    let said = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(said.contains(expected.trim_end()), "{out:?}");
+    assert!(out.exit_code.is_some() && !out.truncated, "{out:?}");
 }

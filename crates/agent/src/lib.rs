@@ -7,7 +7,8 @@
 //!   queue, one `Connect` stream ([`session`]) that delivers them in order exactly once.
 //! - [`status`]: what the agent knows about itself, without the gateway.
 //! - [`platform`]: what differs between operating systems (running a check, keeping the device
-//!   key, installing the service); [`platform::Linux`] here, Windows in `agent-windows`.
+//!   key, installing the service): `platform::Linux`, and `platform::Windows` on the
+//!   `agent-windows` crate.
 //! - [`check_once`]: the catalogue's checks once, printed (`check --once`).
 //!
 //! The state directory's files are described in [`state`]; docs/AGENT-PROTOCOL.md ("The
@@ -54,7 +55,8 @@ pub enum AgentError {
 }
 
 /// Runs every catalogue check for `platform` on this machine, in catalogue order (on Linux as
-/// one batch through the appliance's scan engine, with `scan-local` as the transport).
+/// one batch through the appliance's scan engine, with `scan-local` as the transport; on
+/// Windows natively, with one WMI connection).
 ///
 /// # Errors
 /// When the embedded catalogue does not load.

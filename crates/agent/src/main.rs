@@ -1,6 +1,8 @@
 //! The `osiris-agent` binary: parse arguments, set up logging and the runtime, run one
 //! subcommand from the library, and map its outcome to an exit code (0 success, 1 failure,
-//! 2 usage, 78 not enrolled or unusable state).
+//! 2 usage, 78 not enrolled or unusable state). The same commands on Linux and Windows; the
+//! platform (`agent::platform::Linux` or `Windows`) decides what `install`, `uninstall` and
+//! `run --service` do.
 
 use std::io::Write as _;
 use std::path::PathBuf;
@@ -8,7 +10,11 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use agent::enroll::{EnrollOptions, TokenSource};
-use agent::platform::{Linux, Platform};
+#[cfg(target_os = "linux")]
+use agent::platform::Linux as ThisPlatform;
+use agent::platform::Platform;
+#[cfg(windows)]
+use agent::platform::Windows as ThisPlatform;
 use agent::run::RunError;
 use agent::state::{StateDir, StateError};
 use anyhow::Context as _;
@@ -54,6 +60,11 @@ enum Command {
         /// Where the agent keeps its state.
         #[arg(long, value_name = "DIR")]
         state_dir: Option<PathBuf>,
+        /// Run under the service manager: on Windows as the OsirisAgent service of the service
+        /// control manager, logging to agent.log in the state directory; under systemd the
+        /// same as without it.
+        #[arg(long)]
+        service: bool,
     },
     /// Show whether this machine is enrolled, the connection and the queue.
     Status {
@@ -92,8 +103,9 @@ const EXIT_CONFIG: u8 = 78;
 )]
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    init_tracing(matches!(cli.command, Command::Run { .. }));
-    match dispatch(cli.command, Arc::new(Linux)) {
+    let platform = Arc::new(ThisPlatform);
+    init_tracing(&cli.command, platform.as_ref());
+    match dispatch(cli.command, platform) {
         Ok(code) => code,
         Err(err) => {
             eprintln!("error: {err:#}");
@@ -145,8 +157,18 @@ fn dispatch(command: Command, platform: Arc<dyn Platform>) -> anyhow::Result<Exi
                 "start it with `osiris-agent install` (a service) or `osiris-agent run`"
             )?;
         }
-        Command::Run { state_dir: dir } => {
+        Command::Run {
+            state_dir: dir,
+            service,
+        } => {
             let state_dir = state_dir(dir);
+            #[cfg(windows)]
+            if service {
+                agent::platform::run_service(state_dir)?;
+                return Ok(ExitCode::SUCCESS);
+            }
+            // systemd needs nothing more than a process that stops at SIGTERM.
+            let _ = service;
             runtime()?.block_on(agent::run::run(platform, state_dir, shutdown_signal()))?;
         }
         Command::Status {
@@ -220,6 +242,7 @@ fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
 }
 
 /// Resolves at the first SIGTERM or SIGINT; a second one exits at once.
+#[cfg(unix)]
 async fn shutdown_signal() {
     use tokio::signal::unix::{SignalKind, signal};
     let (Ok(mut term), Ok(mut int)) = (
@@ -243,25 +266,92 @@ async fn shutdown_signal() {
     });
 }
 
+/// Resolves at the first Ctrl+C, Ctrl+Break or closed console; a second one exits at once.
+#[cfg(windows)]
+async fn shutdown_signal() {
+    use tokio::signal::windows::{ctrl_break, ctrl_c, ctrl_close};
+    let (Ok(mut c), Ok(mut brk), Ok(mut close)) = (ctrl_c(), ctrl_break(), ctrl_close()) else {
+        tracing::error!(
+            "Console handlers could not be installed; end the agent's process to stop it."
+        );
+        return std::future::pending().await;
+    };
+    tokio::select! {
+        _ = c.recv() => {}
+        _ = brk.recv() => {}
+        _ = close.recv() => {}
+    }
+    tokio::spawn(async move {
+        tokio::select! {
+            _ = c.recv() => {}
+            _ = brk.recv() => {}
+        }
+        tracing::warn!("Second signal: exiting now.");
+        std::process::exit(1);
+    });
+}
+
 /// Logs to stderr, filtered by `RUST_LOG` (default `info` for `run`, `warn` otherwise); under
-/// systemd without timestamps, which the journal adds.
-fn init_tracing(run: bool) {
+/// systemd without timestamps, which the journal adds. The Windows service has no stderr: it
+/// logs to `agent.log` in its state directory.
+fn init_tracing(command: &Command, platform: &dyn Platform) {
+    let run = matches!(command, Command::Run { .. });
     let default = if run { "info" } else { "warn" };
     let filter: tracing_subscriber::filter::Targets = std::env::var("RUST_LOG")
         .ok()
         .and_then(|text| text.parse().ok())
         .unwrap_or_else(|| default.parse().unwrap_or_default());
     let journald = std::env::var_os("JOURNAL_STREAM").is_some();
+    use tracing_subscriber::layer::SubscriberExt as _;
+    use tracing_subscriber::util::SubscriberInitExt as _;
+    if let Command::Run {
+        service: true,
+        state_dir,
+    } = command
+        && cfg!(windows)
+    {
+        let dir = state_dir
+            .clone()
+            .unwrap_or_else(|| platform.default_state_dir());
+        if let Some(file) = service_log(&dir) {
+            let _ = tracing_subscriber::fmt()
+                .with_max_level(tracing::Level::TRACE)
+                .with_writer(std::sync::Mutex::new(file))
+                .with_ansi(false)
+                .with_target(false)
+                .finish()
+                .with(filter)
+                .try_init();
+            return;
+        }
+    }
     let builder = tracing_subscriber::fmt()
         .with_max_level(tracing::Level::TRACE)
         .with_writer(std::io::stderr)
         .with_ansi(false)
         .with_target(false);
-    use tracing_subscriber::layer::SubscriberExt as _;
-    use tracing_subscriber::util::SubscriberInitExt as _;
     let _ = if journald {
         builder.without_time().finish().with(filter).try_init()
     } else {
         builder.finish().with(filter).try_init()
     };
 }
+
+/// The service's log file, `agent.log` in `dir`, appended to; at start, one that passed
+/// [`LOG_ROTATE_BYTES`] becomes `agent.log.1` (replacing the one before). `None` when it cannot
+/// be opened (the directory is missing: the agent is not enrolled, which the service then
+/// reports to the service control manager as a failure).
+fn service_log(dir: &std::path::Path) -> Option<std::fs::File> {
+    let path = dir.join("agent.log");
+    if std::fs::metadata(&path).is_ok_and(|meta| meta.len() > LOG_ROTATE_BYTES) {
+        let _ = std::fs::rename(&path, dir.join("agent.log.1"));
+    }
+    std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&path)
+        .ok()
+}
+
+/// See [`service_log`].
+const LOG_ROTATE_BYTES: u64 = 8 << 20;

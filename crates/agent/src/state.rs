@@ -1,6 +1,8 @@
 //! The state directory: what enrollment leaves on disk and `run` and `status` read. Every file
-//! is written whole through `durable` (a crash leaves the old or the new contents), 0600 in a
-//! 0700 directory.
+//! is written whole through `durable` (a crash leaves the old or the new contents); on Unix
+//! 0600 in a 0700 directory, on Windows in a directory owned by Administrators whose protected
+//! ACL lets only SYSTEM and Administrators in (`agent_windows::acl`), which every file inside
+//! inherits.
 //!
 //! | file | contents | written by |
 //! |---|---|---|
@@ -199,21 +201,33 @@ impl StateDir {
         self.file(STATE_FILE).exists()
     }
 
-    /// Creates the directory (0700) if it is missing, and makes it 0700 if it is not.
+    /// Creates the directory if it is missing and closes it to everyone but the agent's
+    /// account: on Unix mode 0700; on Windows owner Administrators and a protected ACL for
+    /// SYSTEM and Administrators only (also when it existed before).
     ///
     /// # Errors
-    /// When it cannot be created or its mode cannot be set.
+    /// When it cannot be created or its mode or ACL cannot be set.
     pub fn create(&self) -> Result<(), StateError> {
         let error = |source| StateError::CreateDir {
             path: self.path.clone(),
             source,
         };
-        std::fs::DirBuilder::new()
-            .recursive(true)
-            .mode(0o700)
-            .create(&self.path)
-            .map_err(error)?;
-        std::fs::set_permissions(&self.path, std::fs::Permissions::from_mode(0o700)).map_err(error)
+        #[cfg(unix)]
+        {
+            std::fs::DirBuilder::new()
+                .recursive(true)
+                .mode(0o700)
+                .create(&self.path)
+                .map_err(error)?;
+            std::fs::set_permissions(&self.path, std::fs::Permissions::from_mode(0o700))
+                .map_err(error)
+        }
+        #[cfg(windows)]
+        {
+            std::fs::create_dir_all(&self.path).map_err(error)?;
+            agent_windows::acl::restrict_state_dir(&self.path)
+                .map_err(|err| error(io::Error::other(err)))
+        }
     }
 
     /// The identity, if enrolled.
@@ -446,9 +460,11 @@ fn corrupt(path: &Path, problem: impl ToString) -> StateError {
 }
 
 fn root_hint(err: &io::Error) -> &'static str {
-    if err.kind() == io::ErrorKind::PermissionDenied {
-        " (the agent's state belongs to root: run as root)"
-    } else {
+    if err.kind() != io::ErrorKind::PermissionDenied {
         ""
+    } else if cfg!(windows) {
+        " (the agent's state belongs to SYSTEM and Administrators: run as an administrator)"
+    } else {
+        " (the agent's state belongs to root: run as root)"
     }
 }

@@ -13,7 +13,6 @@ use std::path::PathBuf;
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-use base64::Engine as _;
 use transport::{Interpreter, Output, ScriptRun, Session, Transport, TransportError};
 use winrm_rs::{
     AuthMethod, EncryptionMode, SecretString, TlsProvider, WinrmClient, WinrmConfig,
@@ -25,27 +24,7 @@ mod tunnel;
 
 pub use error::WinRmConfigError;
 
-/// The fixed PowerShell text sent as `-EncodedCommand`: it reads the base64 script from stdin and
-/// runs it.
-pub const BOOTSTRAP: &str = "$ErrorActionPreference = 'Stop'
-$ProgressPreference = 'SilentlyContinue'
-[Console]::OutputEncoding = New-Object System.Text.UTF8Encoding $false
-$osirisPayload = [Console]::In.ReadToEnd()
-$osirisScript = [System.Text.Encoding]::UTF8.GetString([System.Convert]::FromBase64String($osirisPayload.Trim()))
-& ([ScriptBlock]::Create($osirisScript))
-";
-
-/// The program and arguments of every script run; the last argument is the encoded bootstrap.
-pub const POWERSHELL: &str = "powershell.exe";
-const POWERSHELL_ARGS: [&str; 7] = [
-    "-NoLogo",
-    "-NoProfile",
-    "-NonInteractive",
-    "-ExecutionPolicy",
-    "Bypass",
-    "-EncodedCommand",
-    "",
-];
+pub use transport::powershell::{BOOTSTRAP, PROGRAM as POWERSHELL, encoded_bootstrap};
 
 /// How to authenticate.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -391,9 +370,9 @@ async fn run_script(
     request: &Request,
     started: Instant,
 ) -> Result<Output, TransportError> {
-    let mut args = POWERSHELL_ARGS;
     let encoded = encoded_bootstrap();
-    args[6] = &encoded;
+    let mut args = transport::powershell::ARGS.to_vec();
+    args.push(&encoded);
     // The whole run, starting the command included, counts against the script's timeout.
     let deadline = tokio::time::Instant::now() + request.timeout;
     let command_id =
@@ -407,8 +386,7 @@ async fn run_script(
             }
         };
     let work = async {
-        let mut payload = base64::engine::general_purpose::STANDARD.encode(&request.script);
-        payload.push_str("\r\n");
+        let payload = transport::powershell::stdin_payload(&request.script);
         let chunks: Vec<&[u8]> = payload.as_bytes().chunks(SEND_CHUNK).collect();
         for (idx, chunk) in chunks.iter().enumerate() {
             shell
@@ -447,15 +425,6 @@ async fn run_script(
             })
         }
     }
-}
-
-/// The bootstrap as PowerShell's `-EncodedCommand` wants it: base64 of UTF-16LE.
-pub fn encoded_bootstrap() -> String {
-    let utf16: Vec<u8> = BOOTSTRAP
-        .encode_utf16()
-        .flat_map(|unit| unit.to_le_bytes())
-        .collect();
-    base64::engine::general_purpose::STANDARD.encode(utf16)
 }
 
 /// Appends up to `MAX_OUTPUT` bytes; `true` when something was cut.
@@ -549,25 +518,6 @@ mod tests {
             connect_timeout: Duration::from_secs(5),
             operation_timeout: Duration::from_secs(20),
         }
-    }
-
-    #[test]
-    fn the_bootstrap_decodes_to_the_documented_text() {
-        let bytes = base64::engine::general_purpose::STANDARD
-            .decode(encoded_bootstrap())
-            .expect("base64");
-        let units: Vec<u16> = bytes
-            .chunks(2)
-            .map(|pair| u16::from_le_bytes([pair[0], pair[1]]))
-            .collect();
-        assert_eq!(String::from_utf16(&units).expect("utf-16"), BOOTSTRAP);
-        // Well under the 32,767-character command-line limit, whatever the script's size.
-        assert!(encoded_bootstrap().len() < 2000);
-        let doc = include_str!("../../../docs/WINDOWS-PROTOCOL.md");
-        assert!(
-            doc.contains(BOOTSTRAP.trim_end()),
-            "WINDOWS-PROTOCOL.md §1 and BOOTSTRAP differ"
-        );
     }
 
     #[test]

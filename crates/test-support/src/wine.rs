@@ -92,6 +92,39 @@ pub fn agent_exe(test: &str) -> Option<PathBuf> {
     None
 }
 
+/// The workspace's own binaries `names` (each with the package that builds it, for the hint)
+/// from the running test's target directory (`target/debug/`, which `cargo test --workspace`
+/// fills before any test runs; a test of another package cannot use `CARGO_BIN_EXE_…`): `Some`
+/// with their paths to go on; otherwise a loud skip, or a failure under `OSIRIS_REQUIRE_ROOT=1`
+/// or `CI`.
+pub fn workspace_binaries(test: &str, names: &[(&str, &str)]) -> Option<Vec<PathBuf>> {
+    // The test binary is target/debug/deps/NAME-HASH.
+    let dir = std::env::current_exe()
+        .ok()
+        .and_then(|exe| exe.parent()?.parent().map(Path::to_path_buf));
+    let found: Vec<Option<PathBuf>> = names
+        .iter()
+        .map(|(name, _)| {
+            dir.as_ref()
+                .map(|dir| dir.join(name))
+                .filter(|path| path.is_file())
+        })
+        .collect();
+    let missing: Vec<String> = names
+        .iter()
+        .zip(&found)
+        .filter(|(_, path)| path.is_none())
+        .map(|((name, package), _)| {
+            format!("`{name}` beside the test binary (build it with `cargo build -p {package}`)")
+        })
+        .collect();
+    if gate(test, &missing) {
+        found.into_iter().collect()
+    } else {
+        None
+    }
+}
+
 impl Wine {
     /// A fresh prefix, initialised (`wineboot --init`) and given the `bcryptprimitives.dll`
     /// stand-in.
@@ -234,6 +267,17 @@ impl Wine {
             .env_remove("XDG_RUNTIME_DIR");
     }
 
+    /// A Windows path's place on this machine: `C:\x\y` is `<prefix>/drive_c/x/y`.
+    pub fn host_path(&self, windows_path: &str) -> PathBuf {
+        let rest = windows_path
+            .strip_prefix("C:\\")
+            .or_else(|| windows_path.strip_prefix("c:\\"))
+            .unwrap_or(windows_path);
+        rest.split('\\')
+            .filter(|part| !part.is_empty())
+            .fold(self.prefix().join("drive_c"), |path, part| path.join(part))
+    }
+
     /// Ends this prefix's wineserver and every Wine process in it (`wineserver -k` with this
     /// `WINEPREFIX`: other prefixes are untouched).
     fn kill_server(&self) {
@@ -257,8 +301,10 @@ impl Drop for Wine {
 }
 
 impl Wine {
-    /// Waits until this prefix's wineserver has exited (`wineserver -w`).
-    fn wait_for_server(&self) {
+    /// Waits until this prefix's wineserver has exited (`wineserver -w`), which it does a few
+    /// seconds after its last process: a program started while it lingers can get a second
+    /// `services.exe`, and service calls then reach either at random.
+    pub fn wait_for_server(&self) {
         if let Some(server) = wineserver_program() {
             let _ = Command::new(server)
                 .arg("-w")

@@ -5,6 +5,8 @@
 
 use std::time::Duration;
 
+pub mod powershell;
+
 /// The interpreter a script needs on the target.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Interpreter {

@@ -2,12 +2,15 @@
 //! check or one remediation step of the embedded catalogue, protecting the device key at rest,
 //! describing the device, and installing the agent as a service.
 //!
-//! [`Linux`] is the Linux implementation. The Windows build (crate `agent-windows`) implements
-//! the same trait (native WMI and registry checks, DPAPI for the device key, a Windows service)
-//! and hands it to the same [`crate::enroll`], [`crate::run`] and [`crate::status`].
+//! `Linux` (`linux.rs`) and `Windows` (`windows.rs`, on crate `agent-windows`: native WMI and
+//! registry checks, PowerShell remediations, DPAPI for the device key, the state directory's
+//! ACL, a Windows service) implement it, one per build, and hand it to the same
+//! [`crate::enroll`], [`crate::run`] and [`crate::status`].
 
 #[cfg(target_os = "linux")]
 mod linux;
+#[cfg(windows)]
+mod windows;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -16,6 +19,8 @@ use model::{CheckOutcome, ParamValue, Runbook, Script};
 
 #[cfg(target_os = "linux")]
 pub use crate::platform::linux::{Linux, systemd_unit};
+#[cfg(windows)]
+pub use crate::platform::windows::{SERVICE_NAME, Windows, run_service};
 
 /// Typed parameters for one runbook's scripts, by name (absent ones take the runbook's defaults).
 pub type Params = BTreeMap<String, ParamValue>;
@@ -66,7 +71,8 @@ pub trait Platform: Send + Sync + 'static {
     ) -> StepOutcome;
 
     /// The device key's 32-byte seed as it is stored at rest (on Windows: DPAPI-sealed to the
-    /// machine; on Linux: as it is, in a file only root can read).
+    /// machine, in a directory only SYSTEM and Administrators can open; on Linux: as it is, in
+    /// a file only root can read).
     fn seal_device_key(&self, seed: &[u8; 32]) -> Result<Vec<u8>, PlatformError>;
 
     /// The seed back from what [`Platform::seal_device_key`] made.
