@@ -13,7 +13,7 @@ use agent_proto::v1::{
 };
 use heal::{HealRecord, HealResult, StepRecord};
 use model::{CheckStatus, Target};
-use rules::{Attempt, AttemptResult, Decision, Finding, RunbookFacts};
+use rules::{Decision, Finding, RunbookFacts};
 
 use crate::{Shared, now};
 
@@ -65,26 +65,13 @@ pub(crate) async fn consider(
         return;
     }
     let now = now();
-    let history = match shared.store.heal_attempts_since(now - 24 * 3600).await {
+    let history = match ops::heal::history(&shared.store, now).await {
         Ok(history) => history,
         Err(err) => {
-            tracing::error!(error = %err, "Cannot read the healing history; agent findings wait for the next report.");
+            tracing::error!(error = %format!("{err:#}"), "Cannot read the healing history; agent findings wait for the next report.");
             return;
         }
     };
-    let history: Vec<Attempt> = history
-        .into_iter()
-        .map(|a| Attempt {
-            rule: a.rule,
-            target: a.target,
-            at: a.at,
-            result: if a.verified {
-                AttemptResult::Verified
-            } else {
-                AttemptResult::Failed
-            },
-        })
-        .collect();
     let settings = &shared.settings;
     let mut policy = ops::heal::policy(&settings.config.healing);
     {

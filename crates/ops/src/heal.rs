@@ -45,22 +45,7 @@ pub async fn heal_scanned(
     options: &HealOptions<'_>,
 ) -> anyhow::Result<Vec<Healed>> {
     let now = OffsetDateTime::now_utc().unix_timestamp();
-    let mut history: Vec<Attempt> = store
-        .heal_attempts_since(now - HISTORY_SECS)
-        .await
-        .context("reading the healing history")?
-        .into_iter()
-        .map(|a| Attempt {
-            rule: a.rule,
-            target: a.target,
-            at: a.at,
-            result: if a.verified {
-                AttemptResult::Verified
-            } else {
-                AttemptResult::Failed
-            },
-        })
-        .collect();
+    let mut history = history(store, now).await?;
     let overrides = config.param_overrides();
     let mut all = Vec::new();
     for Scanned {
@@ -101,6 +86,30 @@ pub async fn heal_scanned(
         }
     }
     Ok(all)
+}
+
+/// The remediation attempts the L1 decision weighs (cool-downs, flapping, limits, the breaker):
+/// those of the last day, oldest first.
+///
+/// # Errors
+/// When the store cannot be read.
+pub async fn history(store: &store::Store, now: i64) -> anyhow::Result<Vec<Attempt>> {
+    Ok(store
+        .heal_attempts_since(now - HISTORY_SECS)
+        .await
+        .context("reading the healing history")?
+        .into_iter()
+        .map(|a| Attempt {
+            rule: a.rule,
+            target: a.target,
+            at: a.at,
+            result: if a.verified {
+                AttemptResult::Verified
+            } else {
+                AttemptResult::Failed
+            },
+        })
+        .collect())
 }
 
 /// The L1 policy the configuration asks for (pause and maintenance are applied per target).

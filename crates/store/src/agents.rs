@@ -9,7 +9,7 @@ use sqlx::Row;
 use sqlx::sqlite::{SqliteConnection, SqliteRow};
 
 use crate::db::classify;
-use crate::writer::{Prepared, Request};
+use crate::writer::Request;
 use crate::{Appended, Store, StoreError};
 
 /// A new enrollment token, as `osiris agent token create` makes it.
@@ -433,29 +433,6 @@ impl Store {
         rows.iter()
             .map(|row| agent_from_row(&self.db_path, row))
             .collect()
-    }
-
-    async fn append_with(
-        &self,
-        drafts: Vec<BundleDraft>,
-        effects: Vec<Effect>,
-    ) -> Result<Vec<Appended>, StoreError> {
-        let drafts = drafts
-            .into_iter()
-            .map(|draft| {
-                let prepared = draft.prepare().map_err(StoreError::Seal)?;
-                Ok(Prepared {
-                    draft: prepared,
-                    kind: draft.kind,
-                })
-            })
-            .collect::<Result<Vec<_>, StoreError>>()?;
-        self.ask(|ack| Request::Append {
-            drafts,
-            effects,
-            ack,
-        })
-        .await?
     }
 }
 

@@ -266,6 +266,18 @@ impl Store {
         &self,
         drafts: Vec<BundleDraft>,
     ) -> Result<Vec<Appended>, StoreError> {
+        if drafts.is_empty() {
+            return Ok(Vec::new());
+        }
+        self.append_with(drafts, Vec::new()).await
+    }
+
+    /// Seals `drafts` and commits them with the registry `effects` in one transaction.
+    pub(crate) async fn append_with(
+        &self,
+        drafts: Vec<BundleDraft>,
+        effects: Vec<agents::Effect>,
+    ) -> Result<Vec<Appended>, StoreError> {
         let drafts = drafts
             .into_iter()
             .map(|draft| {
@@ -276,12 +288,9 @@ impl Store {
                 })
             })
             .collect::<Result<Vec<_>, StoreError>>()?;
-        if drafts.is_empty() {
-            return Ok(Vec::new());
-        }
         self.ask(|ack| Request::Append {
             drafts,
-            effects: Vec::new(),
+            effects,
             ack,
         })
         .await?
