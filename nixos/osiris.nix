@@ -240,11 +240,19 @@ in
       wants = [ "network-online.target" ];
       after = [ "network-online.target" ];
       restartTriggers = [ validatedConfig ];
+      # kinit, for the workstations' Kerberos logins.
+      path = [ pkgs.krb5 ];
 
       serviceConfig = {
         Type = "notify";
         NotifyAccess = "main";
         ExecStart = "${lib.getExe' cfg.package "osirisd"} --config /etc/osiris/appliance.toml";
+        # Kerberos logins to the workstations: osirisd's own krb5 configuration and ticket caches
+        # (written at start from [directory]); set here so the daemon need not re-execute itself.
+        Environment = [
+          "KRB5_CONFIG=/var/lib/osiris/kerberos/krb5.conf"
+          "OSIRIS_KERBEROS_DIR=/var/lib/osiris/kerberos"
+        ];
         Restart = "on-failure";
         RestartSec = 5;
         # 78 (EX_CONFIG): a bad configuration does not get better by restarting.

@@ -6,6 +6,7 @@
   rustPlatform,
   pkg-config,
   openssl,
+  krb5,
 }:
 let
   root = ../.;
@@ -42,9 +43,16 @@ rustPlatform.buildRustPackage {
     binary
   ]) binaries;
 
-  # libssh2-sys links the system OpenSSL; SQLite is bundled by sqlx.
-  nativeBuildInputs = [ pkg-config ];
-  buildInputs = [ openssl ];
+  # libssh2-sys links the system OpenSSL; SQLite is bundled by sqlx. Kerberos logins to the
+  # workstations (scan-winrm) link MIT's libgssapi_krb5, whose bindings bindgen generates.
+  nativeBuildInputs = [
+    pkg-config
+    rustPlatform.bindgenHook
+  ];
+  buildInputs = [
+    openssl
+    krb5
+  ];
 
   # The integration tests need namespaces, peers and root, which the Nix sandbox does not give;
   # CI runs them (`scripts/test`).

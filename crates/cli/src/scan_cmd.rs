@@ -31,6 +31,7 @@ pub(crate) fn run(args: ScanArgs) -> anyhow::Result<ExitCode> {
     let catalog = setup::load_catalog()?;
     setup::check_overrides(&config, &catalog)?;
     let data_dir = setup::data_dir(args.data_dir, &config);
+    ops::workstations::prepare_kerberos(&config, &data_dir)?;
     let runtime = setup::runtime()?;
     runtime.block_on(async {
         // Open the store first: a data directory we cannot write should stop us before scanning.

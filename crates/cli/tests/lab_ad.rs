@@ -184,10 +184,15 @@ fn discovery_lists_exactly_the_seeded_computers_and_records_them() {
             text(&out.stderr)
         );
     }
+    // The workstation login is a domain account that logs in by Kerberos (the default): its
+    // password goes only to the DC's KDC, and each workstation proves its HTTP service key.
     let mut ws_config = std::fs::read_to_string(&config).unwrap();
     ws_config.push_str(&format!(
-        "\n[workstations]\nuser = {:?}\npassword_file = {:?}\nca_file = {:?}\nscope = \"OU=Workstations,{}\"\n",
-        env["LAB_WIN_USER"], env["LAB_WIN_PASSWORD_FILE"], env["LAB_CA"], env["LAB_DC_BASE_DN"]
+        "\n[workstations]\nuser = \"administrator@{}\"\npassword_file = {:?}\nca_file = {:?}\nscope = \"OU=Workstations,{}\"\n",
+        env["LAB_DC_DOMAIN"],
+        lab.dir.join("dc/samba/admin-password"),
+        env["LAB_CA"],
+        env["LAB_DC_BASE_DN"]
     ));
     let ws_toml = lab.dir.join("workstations.toml");
     std::fs::write(&ws_toml, ws_config).unwrap();
@@ -252,6 +257,27 @@ fn discovery_lists_exactly_the_seeded_computers_and_records_them() {
             "{name}: {results:#?}"
         );
     }
+    // Each checked workstation was reached by Kerberos with a ticket for the lab's account, its
+    // channel binding naming the peer's certificate; no Kerberos attempt was refused.
+    let peer_log = std::fs::read_to_string(&env["LAB_WIN_LOG"]).unwrap();
+    let kerberos: Vec<serde_json::Value> = peer_log
+        .lines()
+        .filter_map(|line| serde_json::from_str::<serde_json::Value>(line).ok())
+        .filter(|entry| entry["method"] == "kerberos")
+        .collect();
+    assert!(
+        kerberos.iter().all(|entry| entry.get("error").is_none()),
+        "{kerberos:#?}"
+    );
+    for ip in &peers[..3] {
+        assert!(
+            kerberos
+                .iter()
+                .any(|entry| entry["host"] == *ip
+                    && entry["principal"] == "administrator@LAB.EXAMPLE"),
+            "no Kerberos login reached {ip}: {kerberos:#?}"
+        );
+    }
     let bundles = verified_kit(work.path(), &data_dir, "kit2");
     // One bundle per discovered workstation (the lab's own win1..3 targets are configured ones).
     let devices = bundles
@@ -272,4 +298,49 @@ fn discovery_lists_exactly_the_seeded_computers_and_records_them() {
         .collect();
     assert_eq!(summaries.len(), 1);
     assert_eq!(&summaries[0]["body"], summary);
+
+    // An impostor at the workstations' addresses, even one holding a certificate the appliance
+    // trusts for their names, gets only tickets it cannot open: without the workstations' own
+    // service keys (the peer's keytab taken away) every login fails, and the appliance reports an
+    // authentication error instead of results. Nothing it received is crackable or relayable.
+    std::fs::rename(
+        lab.dir.join("dc/http.keytab"),
+        lab.dir.join("dc/http.keytab.away"),
+    )
+    .unwrap();
+    let before = peer_log.lines().count();
+    let out = osiris(
+        work.path(),
+        &["scan", "--json", "--config", ws_toml.to_str().unwrap()],
+    );
+    let scan: serde_json::Value = serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|_| panic!("{}\n{}", text(&out.stdout), text(&out.stderr)));
+    let results = scan["results"].as_array().unwrap();
+    for name in [
+        "ws001.lab.example",
+        "ws002.lab.example",
+        "ws003.lab.example",
+    ] {
+        let mine: Vec<_> = results.iter().filter(|r| r["target"] == name).collect();
+        assert!(!mine.is_empty(), "{name}: {results:#?}");
+        assert!(
+            mine.iter().all(|r| r["status"] == "error"
+                && r["reason"].as_str().unwrap().contains("authentication")),
+            "{name}: {mine:#?}"
+        );
+    }
+    let peer_log = std::fs::read_to_string(&env["LAB_WIN_LOG"]).unwrap();
+    let refused: Vec<serde_json::Value> = peer_log
+        .lines()
+        .skip(before)
+        .filter_map(|line| serde_json::from_str::<serde_json::Value>(line).ok())
+        .filter(|entry| entry["method"] == "kerberos")
+        .collect();
+    assert!(!refused.is_empty());
+    assert!(
+        refused
+            .iter()
+            .all(|entry| entry["error"].as_str().is_some() && entry.get("user").is_none()),
+        "{refused:#?}"
+    );
 }

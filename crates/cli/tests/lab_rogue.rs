@@ -142,9 +142,12 @@ fn rogue_and_out_of_scope_computers_receive_nothing() {
     }
 
     let site = std::fs::read_to_string(lab.dir.join("site.toml")).unwrap();
+    // The domain account the workstations are reached with, by Kerberos (the default).
     let workstations = format!(
-        "\n[workstations]\nuser = {:?}\npassword_file = {:?}\nca_file = {:?}\n",
-        env["LAB_WIN_USER"], env["LAB_WIN_PASSWORD_FILE"], env["LAB_CA"]
+        "\n[workstations]\nuser = \"administrator@{}\"\npassword_file = {:?}\nca_file = {:?}\n",
+        env["LAB_DC_DOMAIN"],
+        lab.dir.join("dc/samba/admin-password"),
+        env["LAB_CA"]
     );
     let write = |name: &str, extra: &str| {
         let path = lab.dir.join(name);

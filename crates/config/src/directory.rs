@@ -30,6 +30,26 @@ pub struct DirectoryConfig {
     pub stale_after_days: u32,
 }
 
+impl DirectoryConfig {
+    /// The Kerberos realm of the domain (its name in upper case) and its KDC (the DC when one is
+    /// named; otherwise found by DNS SRV records).
+    pub fn kerberos_realm(&self) -> KerberosRealm {
+        KerberosRealm {
+            realm: self.domain.to_ascii_uppercase(),
+            kdc: self.dc.clone(),
+        }
+    }
+}
+
+/// Where Kerberos tickets for the workstation logins come from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KerberosRealm {
+    /// e.g. `CLINIC.LOCAL`.
+    pub realm: String,
+    /// The KDC (host name or IP address); `None`: DNS SRV `_kerberos._tcp.<realm>`.
+    pub kdc: Option<String>,
+}
+
 /// How the LDAP connection is encrypted (unencrypted binds are not offered).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum DirectoryTls {
@@ -124,7 +144,7 @@ pub(crate) struct RawWorkstations {
     /// administrator has checked and approves for scanning, e.g. `["KIOSK7$"]`.
     #[serde(default)]
     approved: Vec<String>,
-    /// `ntlm` (default) or `basic`.
+    /// `kerberos` (default: tickets from the directory's KDC), `ntlm` or `basic`.
     #[serde(default)]
     auth: Option<String>,
     /// Must stay `true` (the default, port 5986): HTTP towards discovered hosts is refused.
@@ -244,12 +264,13 @@ impl RawWorkstations {
                 "workstations: https = false is refused: the workstation login would go by NTLM over HTTP to whatever address DNS gives for a name in the directory, where a rogue host collects it; delete `https = false` and set `ca_file` to the CA that issues the workstations' WinRM certificates (e.g. your AD CS root)".to_owned(),
             );
         }
-        let auth = match self.auth.as_deref().unwrap_or("ntlm") {
+        let auth = match self.auth.as_deref().unwrap_or("kerberos") {
+            "kerberos" => Some(WinRmAuth::Kerberos),
             "ntlm" => Some(WinRmAuth::Ntlm),
             "basic" => Some(WinRmAuth::Basic),
             other => {
                 problems.push(format!(
-                    "workstations.auth `{}` is unknown (use \"ntlm\" or \"basic\")",
+                    "workstations.auth `{}` is unknown (use \"kerberos\", \"ntlm\" or \"basic\")",
                     other.escape_debug()
                 ));
                 None

@@ -25,7 +25,9 @@ pub use daemon::{
     ChannelConfig, ChannelKind, CredentialsConfig, DaemonConfig, EmailConfig, EmailLogin,
     EmailSecurity, EscalationConfig, MIN_INTERVAL_SECS, RemindAfter,
 };
-pub use directory::{DirectoryConfig, DirectoryTls, WorkstationScope, WorkstationsConfig};
+pub use directory::{
+    DirectoryConfig, DirectoryTls, KerberosRealm, WorkstationScope, WorkstationsConfig,
+};
 pub use target::{
     PasswordSource, SshConfig, SshLogin, TargetConfig, TransportConfig, WinRmAuth, WinRmConfig,
     WinRmSecurity, WinRmTrust,
@@ -172,6 +174,14 @@ pub fn parse(path: &str, text: &str) -> Result<Config, ConfigError> {
 }
 
 impl Config {
+    /// The realm whose tickets the workstation logins use, when `[workstations]` logs in by
+    /// Kerberos (the default).
+    pub fn workstation_kerberos(&self) -> Option<KerberosRealm> {
+        let ws = self.workstations.as_ref()?;
+        let dir = self.directory.as_ref()?;
+        (ws.auth == WinRmAuth::Kerberos).then(|| dir.kerberos_realm())
+    }
+
     /// The configuration used when none is given: scan this machine, keep data in `./osiris-data`.
     pub fn embedded_default() -> Config {
         Config {
@@ -598,7 +608,7 @@ key_file = "k"
                 site.toml: target `win1`: auth = "basic" sends the password readably over HTTP; use https = true, or auth = "ntlm" (encrypted messages)
                 site.toml: target `win1`: `ca_file` and `cert_sha256` need https = true
                 site.toml: target `win1`: cert_sha256 must be 64 hex digits (colons allowed), the SHA-256 of the certificate
-                site.toml: target `win2`: auth = "kerberos" is not available in this version; use "ntlm"
+                site.toml: target `win2`: auth = "kerberos" is available for the workstations found in the directory ([workstations] auth); for a configured target use "ntlm" over HTTPS
                 site.toml: target `win2`: give at most one of `ca_file` and `cert_sha256`
                 site.toml: target `win3`: platform `windows-server` is reached with transport `ssh`; Windows targets use `winrm`, others `local` or `ssh`"#]],
         );
@@ -828,7 +838,7 @@ min_severity = "critical"
             TargetConfig { name: "win1", platform: WindowsServer, transport: WinRm(WinRmConfig { address: "10.77.0.51", port: None, user: "LAB\\administrator", password: File("/p"), security: Https { auth: Basic, trust: PinSha256([0, 17, 34, 51, 68, 85, 102, 119, 136, 153, 170, 187, 204, 221, 238, 255, 0, 17, 34, 51, 68, 85, 102, 119, 136, 153, 170, 187, 204, 221, 238, 255]) }, verify_name: None }) }
             TargetConfig { name: "win2", platform: WindowsWorkstation, transport: WinRm(WinRmConfig { address: "ws2", port: None, user: "nurse", password: Credential("ws"), security: HttpNtlm, verify_name: None }) }
             Some((Some(10.77.0.2), StartTls, Credential("bind")))
-            Some((Ntlm, CaFile("/ws-ca.pem"), WorkstationScope { ou: Some("OU=Workstations,DC=lab,DC=example"), group: None, approved: [] }))
+            Some((Kerberos, CaFile("/ws-ca.pem"), WorkstationScope { ou: Some("OU=Workstations,DC=lab,DC=example"), group: None, approved: [] }))
             Some([ChannelConfig { name: "mail", min_severity: Critical, kind: Email(EmailConfig { server: "mx", port: 587, security: Tls, from: "a@b", to: ["c@d"], login: None, ca_file: None }) }])"#]].assert_eq(&actual);
     }
 

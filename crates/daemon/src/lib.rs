@@ -75,6 +75,10 @@ pub fn main(args: Args) -> ExitCode {
             return ExitCode::from(EXIT_CONFIG);
         }
     };
+    if let Err(err) = ops::workstations::prepare_kerberos(&loaded.config, &loaded.data_dir) {
+        tracing::error!(error = %format!("{err:#}"), "Cannot set up the Kerberos logins; not starting.");
+        return ExitCode::from(EXIT_CONFIG);
+    }
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .worker_threads(4)
         .enable_all()

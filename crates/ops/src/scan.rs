@@ -160,6 +160,7 @@ fn winrm_transport(
             match auth {
                 WinRmAuth::Ntlm => scan_winrm::Auth::Ntlm,
                 WinRmAuth::Basic => scan_winrm::Auth::Basic,
+                WinRmAuth::Kerberos => scan_winrm::Auth::Kerberos,
             },
             match trust {
                 WinRmTrust::SystemRoots => scan_winrm::Tls::SystemRoots,

@@ -10,6 +10,8 @@ use std::net::{IpAddr, SocketAddr};
 use std::path::Path;
 use std::time::Duration;
 
+use anyhow::Context as _;
+
 use evidence_schema::{CheckCounts, NotChecked, WorkstationSummaryBody};
 use model::TargetVerdict;
 use scan::TargetReport;
@@ -78,6 +80,26 @@ pub async fn plan(config: &config::Config, data_dir: &Path) -> anyhow::Result<Op
         None => Vec::new(),
     };
     Ok(Some(assemble(triage, outcomes, ws)))
+}
+
+/// When the workstation logins use Kerberos: writes this program's krb5 configuration into
+/// `<data_dir>/kerberos` and makes sure the process runs with it, re-executing the program once if
+/// its environment does not point there yet (see `scan_winrm::kerberos`). Call it at start, before
+/// anything is printed.
+pub fn prepare_kerberos(config: &config::Config, data_dir: &Path) -> anyhow::Result<()> {
+    let Some(realm) = config.workstation_kerberos() else {
+        return Ok(());
+    };
+    let dir = std::path::absolute(data_dir.join("kerberos"))
+        .with_context(|| format!("cannot resolve {}", data_dir.display()))?;
+    scan_winrm::kerberos::prepare_process(
+        &dir,
+        &scan_winrm::kerberos::Realm {
+            realm: realm.realm,
+            kdc: realm.kdc,
+        },
+    )
+    .map_err(|err| crate::BadConfig(format!("workstations: {err}")).into())
 }
 
 /// The WinRM HTTPS port: discovered workstations are never reached over HTTP.

@@ -20,9 +20,15 @@ pub enum WinRmConfigError {
         "Basic authentication over HTTP sends the password readably; use HTTPS, or NTLM (encrypted messages)"
     )]
     BasicOverHttp,
-    /// Kerberos needs the AD integration that is not in this version.
-    #[error("Kerberos is not available in this version; use NTLM")]
-    KerberosUnavailable,
+    /// Kerberos is offered over HTTPS only (the service ticket would otherwise protect nothing
+    /// of the messages).
+    #[error("Kerberos logins go over HTTPS only; set https = true")]
+    KerberosOverHttp,
+    /// The program did not set up its Kerberos configuration ([`crate::kerberos::prepare_process`]).
+    #[error(
+        "this program did not set up its Kerberos configuration (osirisd and `osiris scan` do); use auth = \"ntlm\" here"
+    )]
+    KerberosNotPrepared,
     /// A CA file or certificate pin was given for plain HTTP.
     #[error("a CA file or certificate pin needs HTTPS")]
     TlsWithoutHttps,

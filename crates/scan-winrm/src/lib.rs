@@ -20,6 +20,7 @@ use winrm_rs::{
 };
 
 mod error;
+pub mod kerberos;
 mod tunnel;
 
 pub use error::WinRmConfigError;
@@ -34,7 +35,8 @@ pub enum Auth {
     Ntlm,
     /// Basic: HTTPS only.
     Basic,
-    /// Kerberos: not available in this version.
+    /// Kerberos (HTTPS only): a ticket from the process's KDC ([`kerberos`]); the password goes
+    /// only to the KDC, and the host proves its own key (mutual authentication).
     Kerberos,
 }
 
@@ -113,7 +115,16 @@ impl WinRmTransport {
         let (username, domain) =
             split_user(&target.user).ok_or_else(|| WinRmConfigError::User(target.user.clone()))?;
         let auth_method = match (target.auth, target.https) {
-            (Auth::Kerberos, _) => return Err(WinRmConfigError::KerberosUnavailable),
+            (Auth::Kerberos, false) => return Err(WinRmConfigError::KerberosOverHttp),
+            (Auth::Kerberos, true) => {
+                if std::env::var_os(kerberos::DIR_ENV).is_none() {
+                    return Err(WinRmConfigError::KerberosNotPrepared);
+                }
+                if username.starts_with('-') {
+                    return Err(WinRmConfigError::User(target.user.clone()));
+                }
+                AuthMethod::Kerberos
+            }
             (Auth::Basic, false) => return Err(WinRmConfigError::BasicOverHttp),
             (Auth::Basic, true) => AuthMethod::Basic,
             (Auth::Ntlm, _) => AuthMethod::Ntlm,
@@ -208,13 +219,27 @@ impl Transport for WinRmTransport {
             Some(name) => format!(" (certificate for {name})"),
             None => String::new(),
         };
+        let kerberos = if self.target.auth == Auth::Kerberos {
+            " (Kerberos)"
+        } else {
+            ""
+        };
         format!(
-            "winrm {scheme}://{}@{}:{}{verified}",
+            "winrm {scheme}://{}@{}:{}{verified}{kerberos}",
             self.target.user, self.target.address, self.port
         )
     }
 
     fn open(&self) -> Result<Box<dyn Session>, TransportError> {
+        if self.target.auth == Auth::Kerberos {
+            let principal = kerberos::principal(&self.target.user);
+            kerberos::ensure_ticket(&principal, &self.target.password).map_err(|err| {
+                TransportError::Auth {
+                    target: self.describe(),
+                    message: err.to_string(),
+                }
+            })?;
+        }
         let (requests, inbox) = tokio::sync::mpsc::unbounded_channel::<Request>();
         let (ready_tx, ready_rx) = mpsc::channel::<Result<(), TransportError>>();
         let client = std::sync::Arc::clone(&self.client);
@@ -550,7 +575,15 @@ mod tests {
                     auth: Auth::Kerberos,
                     ..target()
                 },
-                "Kerberos",
+                "did not set up its Kerberos configuration",
+            ),
+            (
+                WinRmTarget {
+                    auth: Auth::Kerberos,
+                    https: false,
+                    ..target()
+                },
+                "Kerberos logins go over HTTPS only",
             ),
             (
                 WinRmTarget {

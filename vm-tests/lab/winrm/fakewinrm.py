@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """The lab WinRM peer: a WS-Man/WinRS server at /wsman that simulates Windows hosts from fixtures.
 
-Wire contract: docs/WINDOWS-PROTOCOL.md. Auth: Basic (HTTPS only), Negotiate/NTLM via pyspnego
+Wire contract: docs/WINDOWS-PROTOCOL.md. Auth: Basic (HTTPS only), Negotiate/Kerberos over HTTPS
+(gsskrb5.py, MIT GSS-API with the keytab in KRB5_KTNAME, channel binding checked), Negotiate/NTLM via pyspnego
 (one handshake per TCP connection unless --ntlm-any-connection), MS-WSMV sealing required over HTTP,
 channel binding (tls-server-end-point, SHA-256 of the listener cert) checked over HTTPS with NTLM at
 the level pyspnego's acceptor implements, between Windows' CbtHardeningLevel=Relaxed and Strict: a
@@ -29,6 +30,8 @@ import time
 import traceback
 import uuid
 import xml.etree.ElementTree as ET
+
+import gsskrb5
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 NS = {
@@ -194,6 +197,23 @@ def load_replay(path):
     return data.get("messages", data) if isinstance(data, dict) else data
 
 
+def negotiate_token(header):
+    try:
+        return base64.b64decode(header.partition(" ")[2].strip())
+    except Exception:
+        return b""
+
+
+def kerberos_user(peer, principal):
+    """The account a Kerberos principal (`name@REALM`) is: a domain account of the users file whose
+    domain is the realm's first label."""
+    name, _, realm = principal.partition("@")
+    for u_domain, u_user, _ in peer.users:
+        if u_domain and u_user.lower() == name.lower() and u_domain.lower() == realm.split(".")[0].lower():
+            return f"{u_domain}\\{u_user}"
+    return None
+
+
 def basic_ok(peer, header):
     try:
         raw = base64.b64decode(header.split(" ", 1)[1]).decode("utf-8")
@@ -284,6 +304,11 @@ class Handler(BaseHTTPRequestHandler):
 
     def reply(self, status, body=b"", content_type="application/soap+xml;charset=UTF-8", headers=None):
         self.send_response(status)
+        # The AP-REP of a Kerberos login goes with the answer to the request that carried the AP-REQ.
+        auth_reply = getattr(self, "auth_reply", None)
+        if auth_reply is not None:
+            self.auth_reply = None
+            self.send_header("WWW-Authenticate", auth_reply)
         for key, value in (headers or {}).items():
             self.send_header(key, value)
         if body:
@@ -356,6 +381,9 @@ class Handler(BaseHTTPRequestHandler):
                 return
             self.user = user
             self.sealed = False
+        elif scheme == "negotiate" and gsskrb5.is_kerberos(negotiate_token(auth)):
+            if not self.kerberos_step(negotiate_token(auth)):
+                return
         elif scheme in ("negotiate", "ntlm"):
             if not self.ntlm_step(auth):
                 return
@@ -384,6 +412,38 @@ class Handler(BaseHTTPRequestHandler):
                        content_type=f'multipart/encrypted;protocol="{SPNEGO_ENC}";boundary="Encrypted Boundary"')
         else:
             self.reply(status, response)
+
+    def kerberos_step(self, token):
+        """Kerberos as HTTP.sys does it over HTTPS: the AP-REQ authenticates this connection, its
+        channel binding must name this listener's certificate, and the answer carries the AP-REP."""
+        base = {"client": self.client(), "host": self.local_addr(), "action": "auth", "method": "kerberos"}
+        if not os.environ.get("KRB5_KTNAME"):
+            self.peer.log({**base, "error": "Kerberos offered, but this peer has no keytab (KRB5_KTNAME)"})
+            self.challenge()
+            return False
+        if not self.https:
+            self.peer.log({**base, "error": "Kerberos over HTTP (unsealed) is not served"})
+            self.challenge()
+            return False
+        try:
+            principal, ap_rep = gsskrb5.accept(token, self.peer.cert_hash)
+        except gsskrb5.KerberosError as err:
+            self.peer.log({**base, "error": f"Kerberos authentication failed: {err}"})
+            self.user = None
+            self.challenge()
+            return False
+        user = kerberos_user(self.peer, principal)
+        if user is None:
+            self.peer.log({**base, "principal": principal, "error": "principal is not an account of this host"})
+            self.user = None
+            self.challenge()
+            return False
+        self.peer.log({**base, "principal": principal, "user": user})
+        self.user = user
+        self.ctx = None
+        self.sealed = False
+        self.auth_reply = "Negotiate " + base64.b64encode(ap_rep).decode()
+        return True
 
     def ntlm_step(self, auth):
         import spnego
