@@ -198,6 +198,74 @@ pub fn read_token(source: &TokenSource) -> Result<Zeroizing<String>, EnrollError
     Ok(token)
 }
 
+/// Reads an enrollment link (the console's QR code,
+/// `osiris-agent://enroll?appliance=HOST:PORT&ca-pin=sha256:HEX&token=TOKEN`, values
+/// percent-encoded) from `source` and returns what it names. Like the token, the link is never
+/// taken from the command line.
+pub fn read_link(source: &TokenSource) -> Result<EnrollOptions, EnrollError> {
+    let line = read_token(source)?;
+    parse_link(&line)
+}
+
+/// The gateway, pin and token of an enrollment link (see [`read_link`]).
+pub fn parse_link(link: &str) -> Result<EnrollOptions, EnrollError> {
+    let bad = |why: &str| {
+        EnrollError::BadToken(format!(
+            "the enrollment link is not one the appliance's console shows ({why}); it looks like osiris-agent://enroll?appliance=HOST:PORT&ca-pin=sha256:HEX&token=TOKEN"
+        ))
+    };
+    let query = link
+        .trim()
+        .strip_prefix("osiris-agent://enroll?")
+        .ok_or_else(|| bad("it does not start with osiris-agent://enroll?"))?;
+    let (mut gateway, mut ca_pin, mut token) = (None, None, None);
+    for pair in query.split('&') {
+        let (key, value) = pair
+            .split_once('=')
+            .ok_or_else(|| bad("a part has no `=`"))?;
+        let value = percent_decode(value).ok_or_else(|| bad("a value is badly percent-encoded"))?;
+        let slot = match key {
+            "appliance" => &mut gateway,
+            "ca-pin" => &mut ca_pin,
+            "token" => &mut token,
+            _ => return Err(bad("it has an unknown part")),
+        };
+        if slot.replace(value).is_some() {
+            return Err(bad("a part appears twice"));
+        }
+    }
+    let (Some(gateway), Some(ca_pin), Some(token)) = (gateway, ca_pin, token) else {
+        return Err(bad("appliance, ca-pin and token must all be present"));
+    };
+    let token = Zeroizing::new(token);
+    let ca_pin = ca_pin
+        .parse::<CaPin>()
+        .map_err(|err| bad(&err.to_string()))?;
+    Ok(EnrollOptions {
+        gateway,
+        token,
+        ca_pin,
+    })
+}
+
+/// RFC 3986 percent-decoding of one query value; `None` for a bad escape or non-UTF-8.
+fn percent_decode(text: &str) -> Option<String> {
+    let bytes = text.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut at = 0;
+    while at < bytes.len() {
+        if bytes[at] == b'%' {
+            let hex = text.get(at + 1..at + 3)?;
+            out.push(u8::from_str_radix(hex, 16).ok()?);
+            at += 3;
+        } else {
+            out.push(bytes[at]);
+            at += 1;
+        }
+    }
+    String::from_utf8(out).ok()
+}
+
 /// Enrolls this machine with the gateway in `options` and stores the result in `state_dir`.
 ///
 /// # Errors

@@ -15,6 +15,7 @@
 //! agent") has the behaviour the gateway sees.
 
 pub mod checks;
+pub mod cli;
 pub mod enroll;
 pub mod platform;
 mod remediation;

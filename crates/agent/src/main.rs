@@ -9,7 +9,8 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
 
-use agent::enroll::{EnrollOptions, TokenSource};
+use agent::cli::{Command, EnrollFrom, USAGE};
+use agent::enroll::EnrollOptions;
 #[cfg(target_os = "linux")]
 use agent::platform::Linux as ThisPlatform;
 use agent::platform::Platform;
@@ -18,94 +19,27 @@ use agent::platform::Windows as ThisPlatform;
 use agent::run::RunError;
 use agent::state::{StateDir, StateError};
 use anyhow::Context as _;
-use clap::{Parser, Subcommand};
-
-/// OsirisCare's endpoint agent: checks this machine with the appliance's own catalogue and
-/// reports to the appliance.
-#[derive(Debug, Parser)]
-#[command(name = "osiris-agent", version)]
-struct Cli {
-    #[command(subcommand)]
-    command: Command,
-}
-
-#[derive(Debug, Subcommand)]
-enum Command {
-    /// Enroll this machine with an appliance (once).
-    Enroll {
-        /// The appliance's agent gateway, HOST:PORT.
-        #[arg(long, value_name = "HOST:PORT")]
-        appliance: String,
-        /// A file holding the one-time token from `osiris agent token create`.
-        #[arg(
-            long,
-            value_name = "PATH",
-            conflicts_with = "token",
-            required_unless_present = "token"
-        )]
-        token_file: Option<PathBuf>,
-        /// `-` to read the token from stdin. The token itself is never accepted as an argument:
-        /// every local user can read arguments (`ps`) and shells keep them in their history.
-        #[arg(long, value_name = "-", value_parser = stdin_only)]
-        token: Option<String>,
-        /// The agent CA's fingerprint as `osiris agent token create` prints it (sha256:HEX).
-        #[arg(long, value_name = "sha256:HEX")]
-        ca_pin: agent_proto::CaPin,
-        /// Where the agent keeps its state.
-        #[arg(long, value_name = "DIR")]
-        state_dir: Option<PathBuf>,
-    },
-    /// Run the agent: check on schedule and report to the appliance until stopped.
-    Run {
-        /// Where the agent keeps its state.
-        #[arg(long, value_name = "DIR")]
-        state_dir: Option<PathBuf>,
-        /// Run under the service manager: on Windows as the OsirisAgent service of the service
-        /// control manager, logging to agent.log in the state directory; under systemd the
-        /// same as without it.
-        #[arg(long)]
-        service: bool,
-    },
-    /// Show whether this machine is enrolled, the connection and the queue.
-    Status {
-        /// One JSON document instead of text.
-        #[arg(long)]
-        json: bool,
-        /// Where the agent keeps its state.
-        #[arg(long, value_name = "DIR")]
-        state_dir: Option<PathBuf>,
-    },
-    /// Install the agent as a system service and start it (enroll first).
-    Install {
-        /// Where the agent keeps its state.
-        #[arg(long, value_name = "DIR")]
-        state_dir: Option<PathBuf>,
-    },
-    /// Stop and remove the system service (the state directory stays).
-    Uninstall,
-    /// Run every check for this platform once and print the results.
-    Check {
-        /// Run once and exit.
-        #[arg(long, required = true)]
-        once: bool,
-        /// One JSON document instead of a table.
-        #[arg(long)]
-        json: bool,
-    },
-}
 
 /// `EX_CONFIG`: not enrolled, or the state cannot be used; restarting does not help.
 const EXIT_CONFIG: u8 = 78;
+/// A command line that cannot be run.
+const EXIT_USAGE: u8 = 2;
 
 #[allow(
     clippy::print_stderr,
     reason = "the binary reports its final error on stderr"
 )]
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let command = match agent::cli::parse(std::env::args_os().skip(1)) {
+        Ok(command) => command,
+        Err(err) => {
+            eprintln!("error: {err}");
+            return ExitCode::from(EXIT_USAGE);
+        }
+    };
     let platform = Arc::new(ThisPlatform);
-    init_tracing(&cli.command, platform.as_ref());
-    match dispatch(cli.command, platform) {
+    init_tracing(&command, platform.as_ref());
+    match dispatch(command, platform) {
         Ok(code) => code,
         Err(err) => {
             eprintln!("error: {err:#}");
@@ -122,21 +56,23 @@ fn dispatch(command: Command, platform: Arc<dyn Platform>) -> anyhow::Result<Exi
         |dir: Option<PathBuf>| StateDir::new(&dir.unwrap_or_else(|| platform.default_state_dir()));
     let mut out = std::io::stdout().lock();
     match command {
+        Command::Help => write!(out, "{USAGE}")?,
+        Command::Version => writeln!(out, "osiris-agent {}", env!("CARGO_PKG_VERSION"))?,
         Command::Enroll {
-            appliance,
-            token_file,
-            token,
-            ca_pin,
+            how,
             state_dir: dir,
         } => {
-            // `--token` can only be `-` (see `stdin_only`); clap requires one of the two.
-            let _ = token;
-            let source = token_file.map_or(TokenSource::Stdin, TokenSource::File);
-            let token = agent::enroll::read_token(&source)?;
-            let options = EnrollOptions {
-                gateway: appliance,
-                token,
-                ca_pin,
+            let options = match how {
+                EnrollFrom::Flags {
+                    appliance,
+                    ca_pin,
+                    token,
+                } => EnrollOptions {
+                    gateway: appliance,
+                    token: agent::enroll::read_token(&token)?,
+                    ca_pin,
+                },
+                EnrollFrom::Link(source) => agent::enroll::read_link(&source)?,
             };
             let enrolled = runtime()?.block_on(agent::enroll::enroll(
                 platform.as_ref(),
@@ -206,7 +142,7 @@ fn dispatch(command: Command, platform: Arc<dyn Platform>) -> anyhow::Result<Exi
                 platform.default_state_dir().display()
             )?;
         }
-        Command::Check { once: _, json } => {
+        Command::Check { json } => {
             let results = agent::check_once(platform.as_ref()).context("checking this machine")?;
             if json {
                 serde_json::to_writer_pretty(&mut out, &serde_json::json!({ "results": results }))?;
@@ -223,14 +159,6 @@ fn dispatch(command: Command, platform: Arc<dyn Platform>) -> anyhow::Result<Exi
         }
     }
     Ok(ExitCode::SUCCESS)
-}
-
-/// `--token`'s only value: the token itself never goes on a command line.
-fn stdin_only(value: &str) -> Result<String, String> {
-    if value == "-" {
-        return Ok(value.to_owned());
-    }
-    Err("only `-` (read the token from stdin) is accepted: a token given as an argument is visible to every user of this machine (ps) and stays in shell history; use --token-file PATH or --token -".to_owned())
 }
 
 /// One thread: the agent spends its life waiting, and a small footprint matters more.

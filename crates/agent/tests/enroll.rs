@@ -224,6 +224,39 @@ async fn a_bad_token_is_refused_in_plain_words_and_nothing_is_stored() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn the_consoles_enrollment_link_enrolls_from_stdin() {
+    let gateway =
+        RunningGateway::start(ToyGateway::new(&["tok-link"], config(1, &TEST_CHECKS)), 0).await;
+    let agent = AgentProcess::new();
+    // What the console's QR code holds, as a phone or a file hands it over.
+    let link = format!(
+        "osiris-agent://enroll?appliance={}&ca-pin={}&token=tok-link\n",
+        gateway.address(),
+        gateway.toy.ca.pin()
+    );
+    let done = agent.command(&["enroll", "--link", "-"], &link).await;
+    assert!(done.status.success(), "{done:?}");
+    assert!(
+        done.stdout.starts_with("enrolled as agent agent-1"),
+        "{}",
+        done.stdout
+    );
+    let status = agent.status().await;
+    assert_eq!(status["enrolled"], true, "{status}");
+
+    // A link for another appliance's CA is refused like a wrong pin, and stores nothing.
+    let other = AgentProcess::new();
+    let link = format!(
+        "osiris-agent://enroll?appliance={}&ca-pin={}&token=tok-link\n",
+        gateway.address(),
+        TestCa::new("other").pin()
+    );
+    let done = other.command(&["enroll", "--link", "-"], &link).await;
+    assert_eq!(done.status.code(), Some(1), "{done:?}");
+    assert_eq!(other.status().await["enrolled"], false);
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn the_token_never_comes_from_the_command_line() {
     let agent = AgentProcess::new();
     let done = agent
