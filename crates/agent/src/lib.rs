@@ -17,6 +17,7 @@
 pub mod checks;
 pub mod cli;
 pub mod enroll;
+pub mod log;
 pub mod platform;
 mod remediation;
 pub mod run;
@@ -55,6 +56,15 @@ pub enum AgentError {
     Catalog(String),
 }
 
+/// The catalogue this agent carries: the appliance's catalogue cut to this platform and
+/// validated at build time (`build.rs`), with the full catalogue's version.
+///
+/// # Errors
+/// Only if the embedded JSON is damaged, which the build rules out.
+pub fn embedded_catalog() -> Result<catalog::Catalog, String> {
+    catalog::Catalog::from_json(include_str!(concat!(env!("OUT_DIR"), "/catalog.json")))
+}
+
 /// Runs every catalogue check for `platform` on this machine, in catalogue order (on Linux as
 /// one batch through the appliance's scan engine, with `scan-local` as the transport; on
 /// Windows natively, with one WMI connection).
@@ -62,7 +72,7 @@ pub enum AgentError {
 /// # Errors
 /// When the embedded catalogue does not load.
 pub fn check_once(platform: &dyn Platform) -> Result<Vec<LocalResult>, AgentError> {
-    let catalog = catalog::embedded().map_err(|err| AgentError::Catalog(err.to_string()))?;
+    let catalog = crate::embedded_catalog().map_err(|err| AgentError::Catalog(err.to_string()))?;
     let runbooks: Vec<_> = catalog.for_platform(platform.catalog_platform()).collect();
     let outcomes = platform.run_checks(&catalog, &runbooks);
     Ok(runbooks

@@ -223,15 +223,18 @@ async fn shutdown_signal() {
 /// systemd without timestamps, which the journal adds. The Windows service has no stderr: it
 /// logs to `agent.log` in its state directory.
 fn init_tracing(command: &Command, platform: &dyn Platform) {
+    use agent::log::{Filter, Logger};
     let run = matches!(command, Command::Run { .. });
-    let default = if run { "info" } else { "warn" };
-    let filter: tracing_subscriber::filter::Targets = std::env::var("RUST_LOG")
+    let default = if run {
+        tracing::level_filters::LevelFilter::INFO
+    } else {
+        tracing::level_filters::LevelFilter::WARN
+    };
+    let filter = std::env::var("RUST_LOG")
         .ok()
-        .and_then(|text| text.parse().ok())
-        .unwrap_or_else(|| default.parse().unwrap_or_default());
+        .and_then(|text| Filter::parse(&text))
+        .unwrap_or_else(|| Filter::at(default));
     let journald = std::env::var_os("JOURNAL_STREAM").is_some();
-    use tracing_subscriber::layer::SubscriberExt as _;
-    use tracing_subscriber::util::SubscriberInitExt as _;
     if let Command::Run {
         service: true,
         state_dir,
@@ -242,27 +245,11 @@ fn init_tracing(command: &Command, platform: &dyn Platform) {
             .clone()
             .unwrap_or_else(|| platform.default_state_dir());
         if let Some(file) = service_log(&dir) {
-            let _ = tracing_subscriber::fmt()
-                .with_max_level(tracing::Level::TRACE)
-                .with_writer(std::sync::Mutex::new(file))
-                .with_ansi(false)
-                .with_target(false)
-                .finish()
-                .with(filter)
-                .try_init();
+            Logger::new(filter, Box::new(file), true).install();
             return;
         }
     }
-    let builder = tracing_subscriber::fmt()
-        .with_max_level(tracing::Level::TRACE)
-        .with_writer(std::io::stderr)
-        .with_ansi(false)
-        .with_target(false);
-    let _ = if journald {
-        builder.without_time().finish().with(filter).try_init()
-    } else {
-        builder.finish().with(filter).try_init()
-    };
+    Logger::new(filter, Box::new(std::io::stderr()), !journald).install();
 }
 
 /// The service's log file, `agent.log` in `dir`, appended to; at start, one that passed

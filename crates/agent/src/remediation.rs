@@ -102,7 +102,7 @@ mod tests {
         params: &[(&str, Param)],
         expect: Expect,
     ) {
-        let catalog = catalog::embedded().unwrap();
+        let catalog = crate::embedded_catalog().unwrap();
         let request = RunRemediation {
             request_id: "r-1".to_owned(),
             runbook_id: runbook_id.to_owned(),
@@ -158,9 +158,8 @@ mod tests {
             "WIN-FW-001",
             RemediationAction::Remediate,
             &[],
-            expect![
-                "refused: runbook WIN-FW-001 is not for linux, the platform this agent runs on"
-            ],
+            // A Linux agent carries only the Linux runbooks (build.rs).
+            expect!["refused: runbook WIN-FW-001 is not in this agent's catalogue (version V)"],
         );
         check(
             "LIN-DISK-001",
@@ -184,7 +183,7 @@ mod tests {
 
     #[test]
     fn parameters_are_checked_against_their_declarations() {
-        let catalog = catalog::embedded().unwrap();
+        let catalog = crate::embedded_catalog().unwrap();
         let (runbook, spec) = catalog
             .for_platform(model::Platform::Linux)
             .filter(|runbook| runbook.remediate.is_some())

@@ -131,7 +131,7 @@ pub async fn run(
 ) -> Result<(), RunError> {
     let updates = crate::update::Updates::start(state_dir.path().to_owned())?;
     let enrollment = state_dir.load(platform.as_ref())?;
-    let catalog = catalog::embedded().map_err(|err| RunError::Catalog(err.to_string()))?;
+    let catalog = crate::embedded_catalog().map_err(|err| RunError::Catalog(err.to_string()))?;
     let tls_key = KeyPair::from_pem(&enrollment.tls_key_pem).map_err(|err| RunError::TlsKey {
         path: state_dir
             .file(crate::state::TLS_KEY_FILE)

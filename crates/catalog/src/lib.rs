@@ -16,7 +16,7 @@ use model::{Platform, Runbook};
 include!(concat!(env!("OUT_DIR"), "/embedded.rs"));
 
 /// A validated set of runbooks.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Catalog {
     runbooks: Vec<Runbook>,
     version: String,
@@ -140,6 +140,96 @@ impl Catalog {
     pub fn version(&self) -> &str {
         &self.version
     }
+
+    /// The runbooks for `platforms` only, with this catalogue's version (a subset of it, not
+    /// another catalogue): what a binary for one platform needs to carry.
+    pub fn subset(&self, platforms: &[Platform]) -> Catalog {
+        Catalog {
+            runbooks: self
+                .runbooks
+                .iter()
+                .filter(|rb| platforms.iter().any(|p| rb.applies_to(*p)))
+                .cloned()
+                .collect(),
+            version: self.version.clone(),
+            powershell_prelude: if platforms.iter().any(|p| p.is_windows()) {
+                self.powershell_prelude.clone()
+            } else {
+                String::new()
+            },
+        }
+    }
+
+    /// The validated catalogue as JSON, for a build script to embed (see [`Catalog::from_json`]).
+    /// Each `sh` script carries its directory's prelude; the JSON holds each prelude once.
+    pub fn to_json(&self) -> String {
+        let mut packed = Packed {
+            preludes: Vec::new(),
+            catalog: self.clone(),
+        };
+        for script in packed.catalog.runbooks.iter_mut().flat_map(scripts_mut) {
+            let marker = format!("\n# --- {}\n", script.source);
+            let Some(at) = script.body.find(&marker) else {
+                continue;
+            };
+            let prelude = &script.body[..at];
+            let idx = match packed.preludes.iter().position(|p| p == prelude) {
+                Some(idx) => idx,
+                None => {
+                    packed.preludes.push(prelude.to_owned());
+                    packed.preludes.len() - 1
+                }
+            };
+            script.body = format!("{PACKED}{idx}{PACKED}{}", &script.body[at..]);
+        }
+        serde_json::to_string(&packed).unwrap_or_default()
+    }
+
+    /// A catalogue that [`load`] validated and [`Catalog::to_json`] wrote at build time (the
+    /// endpoint agent's): read without the TOML parser and the checks, which the agent does not
+    /// carry. Not for catalogue files from elsewhere: those go through [`load`].
+    pub fn from_json(text: &str) -> Result<Catalog, String> {
+        let damaged = |why: String| format!("the embedded catalogue is damaged: {why}");
+        let mut packed: Packed =
+            serde_json::from_str(text).map_err(|err| damaged(err.to_string()))?;
+        for script in packed.catalog.runbooks.iter_mut().flat_map(scripts_mut) {
+            let Some(rest) = script.body.strip_prefix(PACKED) else {
+                continue;
+            };
+            let (idx, rest) = rest
+                .split_once(PACKED)
+                .ok_or_else(|| damaged(format!("{}: bad prelude reference", script.source)))?;
+            let prelude = idx
+                .parse::<usize>()
+                .ok()
+                .and_then(|idx| packed.preludes.get(idx))
+                .ok_or_else(|| damaged(format!("{}: unknown prelude", script.source)))?;
+            script.body = format!("{prelude}{rest}");
+        }
+        Ok(packed.catalog)
+    }
+}
+
+/// Marks a packed script body's prelude reference (`\0<index>\0`); no script contains NUL.
+const PACKED: char = '\0';
+
+/// [`Catalog::to_json`]'s form: the preludes once, the bodies referring to them.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct Packed {
+    preludes: Vec<String>,
+    catalog: Catalog,
+}
+
+fn scripts_mut(runbook: &mut Runbook) -> impl Iterator<Item = &mut model::Script> {
+    std::iter::once(&mut runbook.detect).chain(
+        [
+            runbook.remediate.as_mut(),
+            runbook.verify.as_mut(),
+            runbook.rollback.as_mut(),
+        ]
+        .into_iter()
+        .flatten(),
+    )
 }
 
 impl fmt::Display for CatalogError {

@@ -269,3 +269,47 @@ fn powershell_words_containing_iex_are_accepted() {
         ]],
     );
 }
+
+/// The endpoint agent embeds its platform's part of the catalogue as JSON made at build time:
+/// read back, it is exactly that part, every script with its prelude, and the JSON holds each
+/// prelude once.
+#[test]
+fn a_platform_subset_survives_its_json_form_exactly() {
+    let full = catalog::embedded().unwrap();
+    for platforms in [
+        &[model::Platform::Linux][..],
+        &[
+            model::Platform::WindowsWorkstation,
+            model::Platform::WindowsServer,
+        ][..],
+    ] {
+        let subset = full.subset(platforms);
+        assert!(!subset.runbooks().is_empty());
+        assert!(
+            subset
+                .runbooks()
+                .iter()
+                .all(|rb| platforms.iter().any(|p| rb.applies_to(*p)))
+        );
+        assert_eq!(
+            subset.runbooks().len(),
+            full.runbooks()
+                .iter()
+                .filter(|rb| platforms.iter().any(|p| rb.applies_to(*p)))
+                .count()
+        );
+        assert_eq!(subset.version(), full.version());
+        let json = subset.to_json();
+        assert_eq!(catalog::Catalog::from_json(&json).unwrap(), subset);
+        if platforms == [model::Platform::Linux] {
+            let first = &subset.runbooks()[0].detect.body;
+            assert!(first.len() > 1000, "the sh prelude is part of each body");
+            assert!(json.len() < 200_000, "{} bytes", json.len());
+        }
+    }
+    assert!(
+        catalog::Catalog::from_json("{\"preludes\":[],\"catalog\":{}}")
+            .unwrap_err()
+            .contains("the embedded catalogue is damaged")
+    );
+}

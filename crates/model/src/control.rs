@@ -4,7 +4,9 @@ use std::fmt;
 use std::str::FromStr;
 
 /// A compliance framework the catalogue maps checks to.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize,
+)]
 pub enum Framework {
     Hipaa,
     Soc2,
@@ -14,7 +16,9 @@ pub enum Framework {
 }
 
 /// One control of one framework, e.g. HIPAA `164.312(a)(1)`.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(
+    Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize,
+)]
 pub struct Control {
     pub framework: Framework,
     pub id: String,

@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use std::fmt;
 
 /// The declared type of a parameter, with its constraints.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum ParamType {
     Integer {
         min: Option<i64>,
@@ -27,7 +27,7 @@ pub enum ParamType {
 }
 
 /// A parameter a runbook accepts.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct ParamSpec {
     /// Lowercase `[a-z][a-z0-9_]*`.
     pub name: String,
@@ -37,7 +37,7 @@ pub struct ParamSpec {
 }
 
 /// A parameter value.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum ParamValue {
     Integer(i64),
     Boolean(bool),

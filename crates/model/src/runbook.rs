@@ -8,7 +8,7 @@ use crate::param::ParamSpec;
 use crate::target::Platform;
 
 /// A catalogue entry: detect → (remediate → verify) for one concern.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Runbook {
     /// Stable ID, e.g. `LIN-SSH-001`.
     pub id: String,
@@ -30,7 +30,9 @@ pub struct Runbook {
 }
 
 /// Severity of a failed check.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize,
+)]
 pub enum Severity {
     Low,
     Medium,
@@ -39,7 +41,7 @@ pub enum Severity {
 }
 
 /// The interpreter a script is written for.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 pub enum Shell {
     /// POSIX `sh`.
     Sh,
@@ -47,7 +49,7 @@ pub enum Shell {
 }
 
 /// A script with the catalogue path it came from.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Script {
     pub shell: Shell,
     pub body: String,
@@ -56,7 +58,7 @@ pub struct Script {
 }
 
 /// One assertion over the detect script's JSON output.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Expectation {
     /// Dot-separated path into the output object.
     pub field: String,
@@ -65,7 +67,7 @@ pub struct Expectation {
 }
 
 /// Comparison operators available to expectations.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum ExpectOp {
     Eq,
     Ne,
@@ -80,7 +82,7 @@ pub enum ExpectOp {
 }
 
 /// The right-hand side of an expectation.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub enum Operand {
     None,
     Literal(serde_json::Value),

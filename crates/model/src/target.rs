@@ -4,7 +4,9 @@ use std::fmt;
 use std::str::FromStr;
 
 /// The operating-system family a runbook applies to and a target runs.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize,
+)]
 pub enum Platform {
     Linux,
     WindowsServer,
