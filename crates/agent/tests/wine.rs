@@ -678,7 +678,11 @@ async fn under_wine_remediation_runs_the_catalogues_powershell_and_refuses_the_r
             "r-1 REMEDIATION_PHASE_ACCEPTED REMEDIATION_STATUS_SUCCEEDED: accepted".to_owned(),
             format!("r-1 REMEDIATION_PHASE_REMEDIATE REMEDIATION_STATUS_FAILED: {stub}"),
             format!("r-1 REMEDIATION_PHASE_ROLLBACK REMEDIATION_STATUS_FAILED: {stub}"),
-            "r-2 REMEDIATION_PHASE_ACCEPTED REMEDIATION_STATUS_REFUSED: runbook LIN-SSH-001 is not for windows-workstation, the platform this agent runs on".to_owned(),
+            // The Windows agent carries only the Windows runbooks (crates/agent/build.rs).
+            format!(
+                "r-2 REMEDIATION_PHASE_ACCEPTED REMEDIATION_STATUS_REFUSED: runbook LIN-SSH-001 is not in this agent's catalogue (version {})",
+                catalog::embedded().unwrap().version()
+            ),
         ],
     );
 }

@@ -53,7 +53,7 @@ pub(crate) fn run(args: ScanArgs) -> anyhow::Result<ExitCode> {
                     .iter()
                     .filter(|r| plan.targets.iter().any(|t| t.name == r.target.name))
                     .collect();
-                let body = ops::workstations::summary(plan, &ws_reports);
+                let body = ops::workstations::summary(plan, &ws_reports, &[]);
                 let appended = store
                     .append(evidence::BundleDraft {
                         site: config.site.clone(),

@@ -60,9 +60,7 @@ impl Runtime {
     /// Whether the workstation named `name` (a DNS name from AD) is covered by a fresh agent:
     /// connected now, or reporting within `fresh_secs`. Matched by full name or first label.
     pub(crate) fn covers(&self, name: &str, now: i64) -> bool {
-        let name = name.to_lowercase();
-        let short = name.split('.').next().unwrap_or_default().to_owned();
-        let matches = |host: &str| host == name || host.split('.').next() == Some(short.as_str());
+        let matches = host_matcher(name);
         self.hosts()
             .iter()
             .any(|(host, seen)| matches(host) && now - seen.last_at <= self.fresh_secs)
@@ -72,6 +70,36 @@ impl Runtime {
                 .iter()
                 .any(|agent| matches(&agent.hostname))
     }
+}
+
+impl Runtime {
+    /// The newest result of each check that the agent of workstation `name` reported (matched as
+    /// in [`Runtime::covers`]); empty when it has not reported since the daemon started.
+    pub(crate) fn latest(&self, name: &str) -> Vec<(String, CheckStatus)> {
+        let matches = host_matcher(name);
+        self.hosts()
+            .iter()
+            .filter(|(host, _)| matches(host))
+            .flat_map(|(_, seen)| seen.results.values())
+            .map(|result| {
+                let status = match result.status {
+                    "pass" => CheckStatus::Pass,
+                    "fail" => CheckStatus::Fail,
+                    "not_applicable" => CheckStatus::Skipped,
+                    _ => CheckStatus::Error,
+                };
+                (result.check_id.clone(), status)
+            })
+            .collect()
+    }
+}
+
+/// Whether an agent's host name is the workstation `name` (a DNS name from AD): the same full
+/// name, or the same first label.
+fn host_matcher(name: &str) -> impl Fn(&str) -> bool {
+    let name = name.to_lowercase();
+    let short = name.split('.').next().unwrap_or_default().to_owned();
+    move |host: &str| host == name || host.split('.').next() == Some(short.as_str())
 }
 
 /// The appliance's agent releases, when `[agents] release_root` names the vendor's root.

@@ -117,23 +117,62 @@ async fn workstation_scan(shared: &Arc<Shared>) -> anyhow::Result<Outcome> {
         });
     };
     let mut config = settings.config.clone();
-    // A workstation with a fresh agent is checked by its agent, not polled over WinRM.
+    // A workstation with a fresh agent is checked by its agent, not polled over WinRM; one that
+    // did not answer WinRM (a laptop away from the office) but whose agent reports counts too.
     let now = now();
-    let (by_agent, by_winrm): (Vec<_>, Vec<_>) = plan.targets.iter().cloned().partition(|target| {
-        shared
-            .agents
-            .get()
-            .is_some_and(|a| a.covers(&target.name, now))
+    let agents = shared.agents.get();
+    let covered = |name: &str| agents.is_some_and(|a| a.covers(name, now));
+    let (by_agent, by_winrm): (Vec<_>, Vec<_>) = plan
+        .targets
+        .iter()
+        .cloned()
+        .partition(|target| covered(&target.name));
+    let mut plan = plan;
+    let mut agent_names: Vec<String> = by_agent.iter().map(|t| t.name.clone()).collect();
+    plan.not_checked.retain(|entry| {
+        match entry.dns_host_name.as_deref().filter(|name| covered(name)) {
+            Some(name) => {
+                agent_names.push(name.to_lowercase());
+                false
+            }
+            None => true,
+        }
     });
+    let agent_reports: Vec<ops::workstations::AgentReport> = agent_names
+        .iter()
+        .map(|name| ops::workstations::AgentReport {
+            name: name.clone(),
+            results: agents.map(|a| a.latest(name)).unwrap_or_default(),
+        })
+        .collect();
+    let winrm_names: Vec<String> = by_winrm.iter().map(|t| t.name.clone()).collect();
     config.targets = by_winrm;
-    let outcome = scan_and_heal(shared, &config, "workstations").await?;
+    let (outcome, reports) = scan_and_heal_reports(shared, &config, "workstations").await?;
+    let ws_reports: Vec<&scan::TargetReport> = reports
+        .iter()
+        .filter(|r| winrm_names.contains(&r.target.name))
+        .collect();
+    let body = ops::workstations::summary(&plan, &ws_reports, &agent_reports);
+    let appended = shared
+        .store
+        .append(evidence::BundleDraft {
+            site: settings.config.site.clone(),
+            kind: evidence_schema::KIND_WORKSTATION_SUMMARY.to_owned(),
+            catalog: settings.catalog.version().to_owned(),
+            time: time::OffsetDateTime::now_utc(),
+            body: serde_json::to_value(&body)?,
+        })
+        .await
+        .context("recording the workstation summary")?;
     Ok(Outcome {
         summary: format!(
-            "{} ({} known, {} checked by their agent, {} not reachable or not in DNS)",
+            "{} ({} known, {} checked, {} of them by their agent, {} not checked; summary bundle #{})",
             outcome.summary,
-            plan.known,
-            by_agent.len(),
-            plan.not_checked.len()
+            body.known,
+            body.checked,
+            body.checked_by_agent,
+            body.not_checked.len(),
+            appended.seq
         ),
         drift: outcome.drift,
     })
@@ -144,6 +183,17 @@ async fn scan_and_heal(
     config: &config::Config,
     what: &str,
 ) -> anyhow::Result<Outcome> {
+    scan_and_heal_reports(shared, config, what)
+        .await
+        .map(|(outcome, _)| outcome)
+}
+
+/// [`scan_and_heal`], also returning the scan reports.
+async fn scan_and_heal_reports(
+    shared: &Arc<Shared>,
+    config: &config::Config,
+    what: &str,
+) -> anyhow::Result<(Outcome, Vec<scan::TargetReport>)> {
     let settings = &shared.settings;
     let catalog = &settings.catalog;
     let scanned = ops::scan::scan_all(config, catalog, &settings.data_dir).await?;
@@ -246,13 +296,16 @@ async fn scan_and_heal(
         for_person,
         held,
     } = tally;
-    Ok(Outcome {
-        summary: format!(
-            "{} {what} scanned; {fixed} fixed, {for_person} for a person, {held} held",
-            reports.len()
-        ),
-        drift,
-    })
+    Ok((
+        Outcome {
+            summary: format!(
+                "{} {what} scanned; {fixed} fixed, {for_person} for a person, {held} held",
+                reports.len()
+            ),
+            drift,
+        },
+        reports,
+    ))
 }
 
 /// Applies one L1 outcome to the incident ledger and the healing log.

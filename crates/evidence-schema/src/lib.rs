@@ -231,6 +231,10 @@ pub struct WorkstationSummaryBody {
     pub drifted: u64,
     /// Reached, but no check could be evaluated.
     pub scan_failed: u64,
+    /// Of the workstations counted above, those checked by their endpoint agent rather than over
+    /// WinRM (absent in bundles from before agents: 0).
+    #[serde(default)]
+    pub checked_by_agent: u64,
     /// Known workstations not checked this cycle, with the reason (disabled, offline, not in DNS…).
     pub not_checked: Vec<NotChecked>,
     /// Accounts the directory marks stale (no logon within the configured age).

@@ -82,6 +82,15 @@ pub async fn plan(config: &config::Config, data_dir: &Path) -> anyhow::Result<Op
     Ok(Some(assemble(triage, outcomes, ws)))
 }
 
+/// A workstation's newest results from its endpoint agent (the appliance's gateway), counted in
+/// the workstation summary like a WinRM scan: `(check, status)` per check it reported.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AgentReport {
+    /// The workstation's DNS name, as the plan names it.
+    pub name: String,
+    pub results: Vec<(String, model::CheckStatus)>,
+}
+
 /// When the workstation logins use Kerberos: writes this program's krb5 configuration into
 /// `<data_dir>/kerberos` and makes sure the process runs with it, re-executing the program once if
 /// its environment does not point there yet (see `scan_winrm::kerberos`). Call it at start, before
@@ -329,23 +338,49 @@ fn not_checked_for(computer: &LatestComputer, reason: String) -> NotChecked {
 }
 
 /// The site summary of one workstation cycle.
-pub fn summary(plan: &Plan, reports: &[&TargetReport]) -> WorkstationSummaryBody {
+pub fn summary(
+    plan: &Plan,
+    reports: &[&TargetReport],
+    agents: &[AgentReport],
+) -> WorkstationSummaryBody {
     let mut checks: BTreeMap<String, CheckCounts> = BTreeMap::new();
     let (mut compliant, mut drifted, mut failed) = (0u64, 0u64, 0u64);
-    for report in reports {
-        match report.verdict() {
-            TargetVerdict::ScanFailed => failed += 1,
-            TargetVerdict::Drifted => drifted += 1,
-            TargetVerdict::Compliant => compliant += 1,
+    let mut count = |check: &str, status: model::CheckStatus| {
+        let counts = checks.entry(check.to_owned()).or_default();
+        match status {
+            model::CheckStatus::Pass => counts.pass += 1,
+            model::CheckStatus::Fail => counts.fail += 1,
+            model::CheckStatus::Error => counts.error += 1,
+            model::CheckStatus::Skipped => counts.skipped += 1,
         }
+    };
+    let mut verdict = |verdict: TargetVerdict| match verdict {
+        TargetVerdict::ScanFailed => failed += 1,
+        TargetVerdict::Drifted => drifted += 1,
+        TargetVerdict::Compliant => compliant += 1,
+    };
+    for report in reports {
+        verdict(report.verdict());
         for result in &report.results {
-            let counts = checks.entry(result.runbook_id.clone()).or_default();
-            match result.outcome.status {
-                model::CheckStatus::Pass => counts.pass += 1,
-                model::CheckStatus::Fail => counts.fail += 1,
-                model::CheckStatus::Error => counts.error += 1,
-                model::CheckStatus::Skipped => counts.skipped += 1,
-            }
+            count(&result.runbook_id, result.outcome.status);
+        }
+    }
+    let mut checked_by_agent = 0;
+    for agent in agents {
+        let statuses = || agent.results.iter().map(|(_, status)| *status);
+        let agent_verdict = if statuses().any(|s| s == model::CheckStatus::Fail) {
+            TargetVerdict::Drifted
+        } else if statuses().any(|s| s == model::CheckStatus::Pass) {
+            TargetVerdict::Compliant
+        } else {
+            TargetVerdict::ScanFailed
+        };
+        if agent_verdict != TargetVerdict::ScanFailed {
+            checked_by_agent += 1;
+        }
+        verdict(agent_verdict);
+        for (check, status) in &agent.results {
+            count(check, *status);
         }
     }
     for counts in checks.values_mut() {
@@ -359,6 +394,7 @@ pub fn summary(plan: &Plan, reports: &[&TargetReport]) -> WorkstationSummaryBody
         compliant,
         drifted,
         scan_failed: failed,
+        checked_by_agent,
         not_checked: plan.not_checked.clone(),
         stale: plan.stale.clone(),
         coverage_permille: (checked * 1000).checked_div(plan.known).unwrap_or(0),
@@ -646,5 +682,70 @@ FAR$ far.clinic.local ou=Computers creator=S-1-5-21-1-2-3-1105
             triage.not_checked[0].reason,
             "the stored inventory predates workstation scopes; run `osiris discover` again"
         );
+    }
+
+    /// The workstation summary counts each workstation once, by WinRM or by its agent: a laptop
+    /// that did not answer WinRM but whose agent reports is checked; an agent that has reported
+    /// nothing yet is reached but not checked.
+    #[test]
+    fn workstations_checked_by_their_agent_count_in_the_summary() {
+        use model::CheckStatus::{Error, Fail, Pass, Skipped};
+        let winrm = TargetReport {
+            target: model::Target {
+                name: "ws1.clinic.local".into(),
+                platform: model::Platform::WindowsWorkstation,
+                device_type: model::DeviceType::Workstation,
+            },
+            started: time::OffsetDateTime::UNIX_EPOCH,
+            finished: time::OffsetDateTime::UNIX_EPOCH,
+            results: [("WIN-FW-001", Pass), ("WIN-AV-001", Pass)]
+                .iter()
+                .map(|(id, status)| scan::CheckResult {
+                    runbook_id: (*id).to_owned(),
+                    outcome: model::CheckOutcome {
+                        status: *status,
+                        observed: serde_json::Value::Null,
+                        expected: String::new(),
+                        reason: String::new(),
+                    },
+                    elapsed: Duration::ZERO,
+                })
+                .collect(),
+        };
+        let agent = |name: &str, results: &[(&str, model::CheckStatus)]| AgentReport {
+            name: name.to_owned(),
+            results: results.iter().map(|(c, s)| ((*c).to_owned(), *s)).collect(),
+        };
+        let plan = Plan {
+            targets: Vec::new(),
+            not_checked: vec![NotChecked {
+                account: "WS9$".to_owned(),
+                dns_host_name: Some("ws9.clinic.local".to_owned()),
+                reason: "offline: no answer on WinRM port 5986 within 1500 ms".to_owned(),
+                stale: false,
+            }],
+            known: 5,
+            stale: Vec::new(),
+        };
+        let body = summary(
+            &plan,
+            &[&winrm],
+            &[
+                agent("laptop1", &[("WIN-FW-001", Fail), ("WIN-AV-001", Pass)]),
+                agent("ws3", &[("WIN-FW-001", Pass), ("WIN-BL-001", Skipped)]),
+                agent("ws4", &[]),
+                agent("ws5", &[("WIN-FW-001", Error)]),
+            ],
+        );
+        assert_eq!(
+            (body.checked, body.compliant, body.drifted, body.scan_failed),
+            (3, 2, 1, 2)
+        );
+        assert_eq!(body.checked_by_agent, 2);
+        assert_eq!(body.coverage_permille, 600);
+        let fw = &body.checks["WIN-FW-001"];
+        assert_eq!((fw.pass, fw.fail, fw.error), (2, 1, 1));
+        assert_eq!(body.checks["WIN-BL-001"].skipped, 1);
+        assert_eq!(body.not_checked.len(), 1);
     }
 }
