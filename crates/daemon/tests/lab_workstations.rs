@@ -1,0 +1,190 @@
+//! The workstation cycle of a real `osirisd` against the namespace lab's real Samba AD DC: the
+//! daemon discovers the directory, logs in to the workstations that answer WinRM by Kerberos (its
+//! own krb5 configuration, tickets from the DC's KDC, the lab peer checking them with the keys
+//! the DC exported), and counts a workstation that does not answer WinRM but whose endpoint agent
+//! reports (a laptop away from the office) as checked by its agent; the sealed
+//! `workstation_summary` says so. Needs root (namespaces).
+
+#![allow(clippy::unwrap_used, reason = "tests")]
+
+mod agents_lab;
+
+use std::process::Command;
+use std::time::Duration;
+
+use agents_lab::{Site, agent_run, enroll, in_target, run, sibling, text, wait};
+use test_support::lab::{LAB_TOOLS, Lab};
+
+#[test]
+fn workstations_are_checked_by_kerberos_or_by_their_agent_and_the_summary_is_sealed() {
+    let mut tools = LAB_TOOLS.to_vec();
+    tools.extend(["nsenter", "samba", "kinit"]);
+    if !test_support::require_root(
+        "workstations_are_checked_by_kerberos_or_by_their_agent_and_the_summary_is_sealed",
+        &tools,
+    ) {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let lab = Lab::up(
+        &dir.path().join("lab"),
+        &[
+            ("LAB_TARGETS", "1"),
+            ("LAB_WIN_TARGETS", "2"),
+            ("LAB_WIN_PROFILES", "workstation-clean workstation-drift"),
+            ("DC_SEED", "small"),
+        ],
+    );
+    let env = &lab.env;
+    let admin_password = lab.dir.join("dc/samba/admin-password");
+    let admin = std::fs::read_to_string(&admin_password).unwrap();
+
+    // ws001 and ws002 are in DNS at the lab's WinRM peers; ws004 is a laptop: in the directory,
+    // not in DNS, never answering WinRM, but its agent (the lab's Linux target under that host
+    // name; Windows agents run only under Wine here) reports.
+    let peers: Vec<&str> = env["LAB_WIN_HOSTS"].split_whitespace().collect();
+    for (name, ip) in ["ws001", "ws002"].iter().zip(&peers) {
+        let out = Command::new("samba-tool")
+            .args([
+                "dns",
+                "add",
+                &env["LAB_DC_HOST"],
+                "lab.example",
+                name,
+                "A",
+                ip,
+            ])
+            .arg(format!("-UAdministrator%{}", admin.trim()))
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "dns add {name}: {}",
+            text(&out.stderr)
+        );
+    }
+    let out = run(in_target(&lab, 1, &["hostname", "ws004"]));
+    assert!(out.status.success(), "{}", text(&out.stderr));
+
+    let site = Site {
+        dir: dir.path().to_owned(),
+        config: dir.path().join("appliance.toml"),
+        socket: dir.path().join("run/api.sock"),
+    };
+    let port = std::net::TcpListener::bind("10.77.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    std::fs::write(
+        &site.config,
+        format!(
+            "site = \"lab\"\ndata_dir = \"{data}\"\ntarget = []\n\
+             [directory]\ndomain = \"{domain}\"\ndc = \"{dc}\"\nbind_user = \"{bind}\"\npassword_file = \"{bind_pw}\"\nca_file = \"{ca}\"\n\
+             [workstations]\nuser = \"administrator@{domain}\"\npassword_file = \"{admin_pw}\"\nca_file = \"{ca}\"\nscope = \"OU=Workstations,{base}\"\n\
+             [agents]\nlisten = \"10.77.0.1:{port}\"\ncheck_secs = 60\nheartbeat_secs = 10\nchecks = [\"LIN-SSH-001\"]\n\
+             [healing]\npaused = true\n\
+             [evidence]\ncalendars = []\n\
+             [daemon]\nsocket = \"{socket}\"\nworkstation_scan_secs = 10\ndiscovery_secs = 3600\njitter_percent = 0\n",
+            data = dir.path().join("data").display(),
+            domain = env["LAB_DC_DOMAIN"],
+            dc = env["LAB_DC_HOST"],
+            bind = env["LAB_DC_USER"],
+            bind_pw = env["LAB_DC_PASSWORD_FILE"],
+            ca = env["LAB_CA"],
+            admin_pw = admin_password.display(),
+            base = env["LAB_DC_BASE_DN"],
+            socket = site.socket.display(),
+        ),
+    )
+    .unwrap();
+    let daemon = site.start();
+
+    let token = site.token("1");
+    let out = enroll(&lab, 1, &token, &token.ca_pin);
+    assert!(
+        out.status.success(),
+        "{}{}",
+        text(&out.stdout),
+        text(&out.stderr)
+    );
+    let logs = dir.path().join("agents.log");
+    let _agent = agent_run(&lab, 1, &logs);
+
+    // A workstation cycle after the agent's first results: the two peers by Kerberos, the laptop
+    // by its agent.
+    let outcome = || {
+        api::Client::new(&site.socket)
+            .status()
+            .ok()?
+            .cycles
+            .into_iter()
+            .find(|c| c.kind == api::CycleKind::WorkstationScan)?
+            .last_outcome
+    };
+    wait(
+        Duration::from_secs(120),
+        "a workstation cycle counted the laptop's agent",
+        || outcome().is_some_and(|o| o.contains("1 of them by their agent")),
+    );
+    let said = outcome().unwrap();
+    assert!(said.contains("3 checked"), "{said}");
+    drop(daemon);
+
+    let peer_log = std::fs::read_to_string(&env["LAB_WIN_LOG"]).unwrap();
+    for ip in &peers {
+        assert!(
+            peer_log.lines().any(|line| {
+                let entry: serde_json::Value = serde_json::from_str(line).unwrap_or_default();
+                entry["method"] == "kerberos"
+                    && entry["host"] == *ip
+                    && entry["principal"] == "administrator@LAB.EXAMPLE"
+                    && entry.get("error").is_none()
+            }),
+            "osirisd reached {ip} by Kerberos: {peer_log}"
+        );
+    }
+
+    // The sealed summary: ws001 and ws002 over WinRM (one drifted), ws004 by its agent; ws004 is
+    // no longer among the workstations not checked.
+    let kit = dir.path().join("kit");
+    let out = run({
+        let mut command = Command::new(sibling("osiris"));
+        command.args([
+            "evidence",
+            "export",
+            "--out",
+            kit.to_str().unwrap(),
+            "--config",
+            site.config.to_str().unwrap(),
+        ]);
+        command
+    });
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let bundles = std::fs::read_to_string(kit.join("bundles.jsonl")).unwrap();
+    let summary = bundles
+        .lines()
+        .map(|line| serde_json::from_str::<serde_json::Value>(line).unwrap())
+        .filter(|b| b["kind"] == "workstation_summary")
+        .map(|b| b["body"].clone())
+        .find(|body| body["checked_by_agent"] == 1)
+        .unwrap_or_else(|| panic!("no summary counts the agent"));
+    assert_eq!(summary["checked"], 3, "{summary:#}");
+    assert_eq!(summary["drifted"], 1, "{summary:#}");
+    assert!(
+        !summary["not_checked"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|n| n["account"] == "WS004$"),
+        "{summary:#}"
+    );
+    assert!(
+        summary["not_checked"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|n| n["account"] == "WS003$"),
+        "a workstation neither in DNS nor with an agent stays not checked: {summary:#}"
+    );
+}
