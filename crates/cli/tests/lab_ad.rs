@@ -165,24 +165,7 @@ fn discovery_lists_exactly_the_seeded_computers_and_records_them() {
     let env = &lab.env;
     let peers: Vec<&str> = env["LAB_WIN_HOSTS"].split_whitespace().collect();
     for (name, ip) in ["ws001", "ws002", "ws003"].iter().zip(&peers) {
-        let out = Command::new("samba-tool")
-            .args([
-                "dns",
-                "add",
-                &env["LAB_DC_HOST"],
-                "lab.example",
-                name,
-                "A",
-                ip,
-            ])
-            .arg(format!("-UAdministrator%{}", admin.trim()))
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "samba-tool dns add {name}: {}",
-            text(&out.stderr)
-        );
+        lab.dns_add(name, ip);
     }
     // The workstation login is a domain account that logs in by Kerberos (the default): its
     // password goes only to the DC's KDC, and each workstation proves its HTTP service key.

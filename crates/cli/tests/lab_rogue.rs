@@ -121,24 +121,7 @@ fn rogue_and_out_of_scope_computers_receive_nothing() {
         ("ws002", ROGUE_HOST),
         ("ws001", peer),
     ] {
-        let out = Command::new("samba-tool")
-            .args([
-                "dns",
-                "add",
-                &env["LAB_DC_HOST"],
-                "lab.example",
-                name,
-                "A",
-                ip,
-            ])
-            .arg(format!("-UAdministrator%{}", admin.trim()))
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "dns add {name}: {}",
-            text(&out.stderr)
-        );
+        lab.dns_add(name, ip);
     }
 
     let site = std::fs::read_to_string(lab.dir.join("site.toml")).unwrap();

@@ -37,31 +37,13 @@ fn workstations_are_checked_by_kerberos_or_by_their_agent_and_the_summary_is_sea
     );
     let env = &lab.env;
     let admin_password = lab.dir.join("dc/samba/admin-password");
-    let admin = std::fs::read_to_string(&admin_password).unwrap();
 
     // ws001 and ws002 are in DNS at the lab's WinRM peers; ws004 is a laptop: in the directory,
     // not in DNS, never answering WinRM, but its agent (the lab's Linux target under that host
     // name; Windows agents run only under Wine here) reports.
     let peers: Vec<&str> = env["LAB_WIN_HOSTS"].split_whitespace().collect();
     for (name, ip) in ["ws001", "ws002"].iter().zip(&peers) {
-        let out = Command::new("samba-tool")
-            .args([
-                "dns",
-                "add",
-                &env["LAB_DC_HOST"],
-                "lab.example",
-                name,
-                "A",
-                ip,
-            ])
-            .arg(format!("-UAdministrator%{}", admin.trim()))
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "dns add {name}: {}",
-            text(&out.stderr)
-        );
+        lab.dns_add(name, ip);
     }
     let out = run(in_target(&lab, 1, &["hostname", "ws004"]));
     assert!(out.status.success(), "{}", text(&out.stderr));

@@ -94,6 +94,31 @@ impl Lab {
             .to_owned()
     }
 
+    /// Adds the A record `name.<the DC's domain>` → `ip` to the lab DC's DNS (ADIDNS, through
+    /// `samba-tool` as the domain administrator), as a workstation registers itself.
+    pub fn dns_add(&self, name: &str, ip: &str) {
+        let admin = std::fs::read_to_string(self.dir.join("dc/samba/admin-password"))
+            .expect("the lab runs a DC (LAB_DC=1)");
+        let out = std::process::Command::new("samba-tool")
+            .args([
+                "dns",
+                "add",
+                &self.env["LAB_DC_HOST"],
+                &self.env["LAB_DC_DOMAIN"],
+                name,
+                "A",
+                ip,
+            ])
+            .arg(format!("-UAdministrator%{}", admin.trim()))
+            .output()
+            .expect("samba-tool runs");
+        assert!(
+            out.status.success(),
+            "samba-tool dns add {name} {ip}: {}",
+            text(&out.stderr)
+        );
+    }
+
     pub fn config(&self) -> PathBuf {
         self.dir.join("site.toml")
     }
