@@ -79,11 +79,12 @@ fn render(status: &api::Status, incidents: &[api::Incident]) -> String {
         if let Some(permille) = score.permille {
             let _ = writeln!(
                 out,
-                "  {:<9} {:>3}.{}%  ({} passing, {} failing)",
+                "  {:<9} {:>3}.{}%  ({} of {} controls met, {} failing)",
                 score.framework,
                 permille / 10,
                 permille % 10,
                 score.passing,
+                score.controls,
                 score.failing
             );
         }
@@ -187,6 +188,7 @@ mod tests {
                     framework: "HIPAA".into(),
                     passing: 41,
                     failing: 3,
+                    controls: 44,
                     permille: Some(931),
                     trend: vec![900, 931],
                 },
@@ -194,6 +196,7 @@ mod tests {
                     framework: "SOC2".into(),
                     passing: 0,
                     failing: 0,
+                    controls: 0,
                     permille: None,
                     trend: Vec::new(),
                 },
