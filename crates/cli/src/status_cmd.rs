@@ -234,7 +234,7 @@ mod tests {
         expect![[r#"
             site clinic: 3 devices, 3 checked 1 min ago: 1 compliant, 1 need attention, 1 unreachable
             healing PAUSED by alice (PACS upgrade)
-              HIPAA      93.1%  (41 passing, 3 failing)
+              HIPAA      93.1%  (41 of 44 controls met, 3 failing)
             cycles:
               server_scan       idle     runs 12   last 1 min ago    3 servers scanned; 1 fixed, 1 for a person, 0 held
             evidence: 120 bundles, checkpoint at 118, OTS 4 anchored / 1 pending, key 9c3e8c54
