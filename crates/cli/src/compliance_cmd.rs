@@ -90,7 +90,7 @@ pub(crate) struct ReportArgs {
     /// Describe the state at this moment (RFC 3339 or YYYY-MM-DD) instead of the end of the period.
     #[arg(long)]
     as_of: Option<String>,
-    /// html, csv or oscal (OSCAL writes FILE as assessment-results and FILE's stem + `-poam.json`).
+    /// html, pdf, csv or oscal (OSCAL writes FILE as assessment-results and FILE's stem + `-poam.json`).
     #[arg(long, default_value = "html")]
     format: String,
     /// The file to write.
@@ -243,18 +243,17 @@ pub(crate) fn report(args: ReportArgs) -> anyhow::Result<ExitCode> {
     })?;
     let period = Period::month(&args.period)?;
     let format = match args.format.as_str() {
-        "html" | "csv" | "oscal" => args.format.as_str(),
-        "pdf" => anyhow::bail!(
-            "--format pdf is not built yet: write html and print it to PDF, or use csv or oscal"
-        ),
-        other => anyhow::bail!("unknown format `{other}` (known: html, csv, oscal)"),
+        "html" | "csv" | "oscal" | "pdf" => args.format.as_str(),
+        other => anyhow::bail!("unknown format `{other}` (known: html, pdf, csv, oscal)"),
     };
     let as_of = args.as_of.as_deref().map(parse_moment).transpose()?;
     let (config, data_dir) = open(&args.place, false)?;
     let runbooks = setup::load_catalog()?;
     let frameworks = catalog::embedded_frameworks()
         .map_err(|e| anyhow::anyhow!("built-in framework catalogues are broken: {e}"))?;
-    let (ledger, log) = read_ledger(&config, &data_dir, period, as_of)?;
+    // A period that has not ended yet is described as of now.
+    let until = as_of.unwrap_or_else(OffsetDateTime::now_utc);
+    let (ledger, log) = read_ledger(&config, &data_dir, period, Some(until))?;
     if let (Some(as_of), first) = (as_of, ledger.first_bundle_at()) {
         match first {
             Some(first) if as_of < first => anyhow::bail!(
@@ -288,6 +287,10 @@ pub(crate) fn report(args: ReportArgs) -> anyhow::Result<ExitCode> {
         "html" => write_file(
             &args.out,
             compliance::render::html(&assessment, &ledger, &cx).as_bytes(),
+        )?,
+        "pdf" => write_file(
+            &args.out,
+            &compliance::render::pdf(&assessment, &ledger, &cx),
         )?,
         "csv" => write_file(
             &args.out,

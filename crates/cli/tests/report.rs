@@ -188,6 +188,25 @@ fn report_on_a_plain_scan_lists_every_control_and_cites_bundles_the_kit_holds() 
     );
     let poam: serde_json::Value = serde_json::from_str(&sandbox.read("pci-poam.json")).unwrap();
     assert!(poam["plan-of-action-and-milestones"]["poam-items"].is_array());
+    sandbox.run(
+        &[
+            "report",
+            "--framework",
+            "nist-csf",
+            "--period",
+            &month,
+            "--format",
+            "pdf",
+            "--out",
+            "csf.pdf",
+        ],
+        0,
+    );
+    assert!(
+        std::fs::read(sandbox.path("csf.pdf"))
+            .unwrap()
+            .starts_with(b"%PDF-")
+    );
 }
 
 #[test]

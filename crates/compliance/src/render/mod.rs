@@ -3,9 +3,11 @@
 mod csv;
 mod html;
 pub mod oscal;
+mod pdf;
 
 pub use csv::csv;
 pub use html::html;
+pub use pdf::pdf;
 
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
