@@ -1,6 +1,7 @@
 //! What the evidence log says about one period: the newest result of each check on each target,
 //! how often each passed and failed, and the attestations and exceptions recorded so far.
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::str::FromStr as _;
 
@@ -9,7 +10,7 @@ use time::format_description::well_known::Rfc3339;
 use time::{Date, Month, OffsetDateTime, Time};
 
 use evidence_schema::{
-    AttestationBody, ExceptionBody, KIND_ATTESTATION, KIND_EXCEPTION, KIND_SCAN, ScanBody,
+    AttestationBody, ExceptionBody, KIND_ATTESTATION, KIND_EXCEPTION, KIND_SCAN,
 };
 use model::Framework;
 
@@ -93,8 +94,8 @@ pub struct LedgerError {
 pub struct Ledger {
     period: Period,
     until: OffsetDateTime,
-    latest: BTreeMap<(String, String), Observation>,
-    counts: BTreeMap<(String, String), (u32, u32)>,
+    /// Per target, per check: the newest observation and (passes, fails) over the period.
+    latest: BTreeMap<String, BTreeMap<String, Slot>>,
     attestations: Vec<Attestation>,
     exceptions: Vec<Exception>,
     scans_in_period: u64,
@@ -150,11 +151,57 @@ impl CheckStatus {
     }
 }
 
+#[derive(Debug, Clone)]
+struct Slot {
+    observation: Observation,
+    passes: u32,
+    fails: u32,
+}
+
+/// The members every line is read for first (the body is skipped unparsed).
+#[derive(Deserialize)]
+struct Head<'a> {
+    #[serde(borrow)]
+    kind: Cow<'a, str>,
+    #[serde(borrow)]
+    time: Cow<'a, str>,
+}
+
 #[derive(Deserialize)]
 struct Envelope {
-    kind: String,
-    time: String,
     body: serde_json::Value,
+}
+
+/// A scan line, read without building a JSON tree of the whole body.
+#[derive(Deserialize)]
+struct ScanLine<'a> {
+    #[serde(borrow)]
+    body: ScanLite<'a>,
+}
+
+#[derive(Deserialize)]
+struct ScanLite<'a> {
+    #[serde(borrow)]
+    target: TargetLite<'a>,
+    #[serde(borrow)]
+    results: Vec<ResultLite<'a>>,
+}
+
+#[derive(Deserialize)]
+struct TargetLite<'a> {
+    #[serde(borrow)]
+    name: Cow<'a, str>,
+}
+
+#[derive(Deserialize)]
+struct ResultLite<'a> {
+    #[serde(borrow)]
+    check: Cow<'a, str>,
+    #[serde(borrow)]
+    status: Cow<'a, str>,
+    observed: serde_json::Value,
+    #[serde(borrow)]
+    reason: Cow<'a, str>,
 }
 
 impl Ledger {
@@ -165,7 +212,6 @@ impl Ledger {
             period,
             until,
             latest: BTreeMap::new(),
-            counts: BTreeMap::new(),
             attestations: Vec::new(),
             exceptions: Vec::new(),
             scans_in_period: 0,
@@ -178,39 +224,45 @@ impl Ledger {
     /// exceptions only count towards the log's first bundle time.
     pub fn add_line(&mut self, seq: u64, line: &[u8]) -> Result<(), LedgerError> {
         let err = |message: String| LedgerError { seq, message };
-        let envelope: Envelope =
+        let head: Head<'_> =
             serde_json::from_slice(line).map_err(|e| err(format!("not a bundle: {e}")))?;
-        let at = OffsetDateTime::parse(&envelope.time, &Rfc3339)
-            .map_err(|e| err(format!("time `{}`: {e}", envelope.time)))?;
+        let at = OffsetDateTime::parse(&head.time, &Rfc3339)
+            .map_err(|e| err(format!("time `{}`: {e}", head.time)))?;
         self.first_bundle_at.get_or_insert(at);
         if at >= self.until {
             return Ok(());
         }
         self.newest_seq = Some(seq);
-        match envelope.kind.as_str() {
+        let body = || -> Result<serde_json::Value, LedgerError> {
+            let envelope: Envelope =
+                serde_json::from_slice(line).map_err(|e| err(format!("not a bundle: {e}")))?;
+            Ok(envelope.body)
+        };
+        match head.kind.as_ref() {
             KIND_SCAN => {
                 if at < self.period.start {
                     return Ok(());
                 }
-                let body: ScanBody = serde_json::from_value(envelope.body)
-                    .map_err(|e| err(format!("scan body: {e}")))?;
+                let scan: ScanLine<'_> =
+                    serde_json::from_slice(line).map_err(|e| err(format!("scan body: {e}")))?;
                 self.scans_in_period += 1;
-                for result in body.results {
+                let target = scan.body.target.name;
+                for result in scan.body.results {
                     let status = CheckStatus::parse(&result.status)
                         .ok_or_else(|| err(format!("unknown check status `{}`", result.status)))?;
-                    self.observe(Observation {
-                        target: body.target.name.clone(),
-                        check: result.check,
+                    self.record(
+                        &target,
+                        &result.check,
                         status,
-                        observed: result.observed.to_string(),
-                        reason: result.reason,
+                        || result.observed.to_string(),
+                        &result.reason,
                         at,
                         seq,
-                    });
+                    );
                 }
             }
             KIND_ATTESTATION => {
-                let body: AttestationBody = serde_json::from_value(envelope.body)
+                let body: AttestationBody = serde_json::from_value(body()?)
                     .map_err(|e| err(format!("attestation body: {e}")))?;
                 let (label, id) = body
                     .control
@@ -232,7 +284,7 @@ impl Ledger {
                 });
             }
             KIND_EXCEPTION => {
-                let body: ExceptionBody = serde_json::from_value(envelope.body)
+                let body: ExceptionBody = serde_json::from_value(body()?)
                     .map_err(|e| err(format!("exception body: {e}")))?;
                 self.exceptions.push(Exception {
                     check: body.check,
@@ -252,18 +304,74 @@ impl Ledger {
 
     /// Records one check result (newer results replace older ones of the same check and target).
     pub fn observe(&mut self, observation: Observation) {
-        let key = (observation.target.clone(), observation.check.clone());
-        let counts = self.counts.entry(key.clone()).or_default();
-        match observation.status {
-            CheckStatus::Pass => counts.0 += 1,
-            CheckStatus::Fail => counts.1 += 1,
-            CheckStatus::Error | CheckStatus::Skipped => {}
+        let Observation {
+            target,
+            check,
+            status,
+            observed,
+            reason,
+            at,
+            seq,
+        } = observation;
+        self.record(&target, &check, status, || observed, &reason, at, seq);
+    }
+
+    #[allow(
+        clippy::too_many_arguments,
+        reason = "the parts of one observation, not copied"
+    )]
+    fn record(
+        &mut self,
+        target: &str,
+        check: &str,
+        status: CheckStatus,
+        observed: impl FnOnce() -> String,
+        reason: &str,
+        at: OffsetDateTime,
+        seq: u64,
+    ) {
+        if !self.latest.contains_key(target) {
+            self.latest.insert(target.to_owned(), BTreeMap::new());
         }
-        match self.latest.get_mut(&key) {
-            Some(old) if old.at > observation.at => {}
-            Some(old) => *old = observation,
+        let Some(per_target) = self.latest.get_mut(target) else {
+            return;
+        };
+        let (pass, fail) = match status {
+            CheckStatus::Pass => (1, 0),
+            CheckStatus::Fail => (0, 1),
+            CheckStatus::Error | CheckStatus::Skipped => (0, 0),
+        };
+        match per_target.get_mut(check) {
+            Some(slot) => {
+                slot.passes += pass;
+                slot.fails += fail;
+                if at >= slot.observation.at {
+                    let o = &mut slot.observation;
+                    o.status = status;
+                    o.observed = observed();
+                    o.reason.clear();
+                    o.reason.push_str(reason);
+                    o.at = at;
+                    o.seq = seq;
+                }
+            }
             None => {
-                self.latest.insert(key, observation);
+                per_target.insert(
+                    check.to_owned(),
+                    Slot {
+                        observation: Observation {
+                            target: target.to_owned(),
+                            check: check.to_owned(),
+                            status,
+                            observed: observed(),
+                            reason: reason.to_owned(),
+                            at,
+                            seq,
+                        },
+                        passes: pass,
+                        fails: fail,
+                    },
+                );
             }
         }
     }
@@ -289,20 +397,24 @@ impl Ledger {
 
     /// The newest result of every check on every target, by (target, check).
     pub fn latest(&self) -> impl Iterator<Item = &Observation> {
-        self.latest.values()
+        self.latest
+            .values()
+            .flat_map(|checks| checks.values().map(|slot| &slot.observation))
     }
 
     /// The newest results of one check, one per target.
     pub fn latest_of<'a>(&'a self, check: &'a str) -> impl Iterator<Item = &'a Observation> + 'a {
-        self.latest.values().filter(move |o| o.check == check)
+        self.latest
+            .values()
+            .filter_map(move |checks| checks.get(check).map(|slot| &slot.observation))
     }
 
     /// `(passes, fails)` of one check on one target over the period.
     pub fn counts(&self, target: &str, check: &str) -> (u32, u32) {
-        self.counts
-            .get(&(target.to_owned(), check.to_owned()))
-            .copied()
-            .unwrap_or_default()
+        self.latest
+            .get(target)
+            .and_then(|checks| checks.get(check))
+            .map_or((0, 0), |slot| (slot.passes, slot.fails))
     }
 
     pub fn attestations(&self) -> &[Attestation] {
@@ -330,9 +442,7 @@ impl Ledger {
 
     /// Distinct targets with results in the period.
     pub fn targets(&self) -> Vec<&str> {
-        let mut targets: Vec<&str> = self.latest.keys().map(|(t, _)| t.as_str()).collect();
-        targets.dedup();
-        targets
+        self.latest.keys().map(String::as_str).collect()
     }
 
     /// The valid exception for a check on a target at `until`, if any (the newest one).
