@@ -207,6 +207,51 @@ fn report_on_a_plain_scan_lists_every_control_and_cites_bundles_the_kit_holds() 
             .unwrap()
             .starts_with(b"%PDF-")
     );
+
+    // verify-report recomputes a CSV report from the kit; a flipped status fails it.
+    sandbox.run(
+        &[
+            "report",
+            "--framework",
+            "hipaa",
+            "--period",
+            &month,
+            "--format",
+            "csv",
+            "--out",
+            "hipaa.csv",
+        ],
+        0,
+    );
+    sandbox.run(&["evidence", "export", "--out", "kit2"], 0);
+    let said = sandbox.run(
+        &[
+            "evidence",
+            "verify-report",
+            "hipaa.csv",
+            "kit2",
+            "--trust-kit-key",
+        ],
+        0,
+    );
+    assert!(said.starts_with("report matches the kit: "), "{said}");
+    let csv = sandbox.read("hipaa.csv");
+    let flipped = if csv.contains(",fail,") {
+        csv.replacen(",fail,", ",pass,", 1)
+    } else {
+        csv.replacen(",pass,", ",fail,", 1)
+    };
+    assert_ne!(flipped, csv);
+    std::fs::write(sandbox.path("flipped.csv"), flipped).unwrap();
+    let out = sandbox.osiris(&[
+        "evidence",
+        "verify-report",
+        "flipped.csv",
+        "kit2",
+        "--trust-kit-key",
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("FAILED: line "));
 }
 
 #[test]
@@ -452,6 +497,87 @@ fn attestations_and_exceptions_are_signed_shown_and_checked() {
     let old = sandbox.read("old.html");
     assert!(old.contains("No scan evidence was recorded in 2001-01"));
     assert!(!old.contains("class=\"failing\""));
+}
+
+#[test]
+fn as_of_shows_the_state_at_that_moment() {
+    let sandbox = Sandbox::new();
+    sandbox.run(&["scan"], 0);
+    std::thread::sleep(std::time::Duration::from_millis(1100));
+    let before = time::OffsetDateTime::now_utc()
+        .format(&time::format_description::well_known::Rfc3339)
+        .unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(1100));
+    sandbox.run(
+        &[
+            "attest",
+            "hipaa:164.308(a)(1)(ii)(A)",
+            "--statement",
+            "Risk analysis reviewed",
+            "--by",
+            "Dr. Ada",
+            "--expires",
+            &future_day(),
+        ],
+        0,
+    );
+    let month = this_month();
+    sandbox.run(
+        &[
+            "report",
+            "--framework",
+            "hipaa",
+            "--period",
+            &month,
+            "--format",
+            "csv",
+            "--out",
+            "now.csv",
+        ],
+        0,
+    );
+    sandbox.run(
+        &[
+            "report",
+            "--framework",
+            "hipaa",
+            "--period",
+            &month,
+            "--as-of",
+            &before,
+            "--format",
+            "csv",
+            "--out",
+            "then.csv",
+        ],
+        0,
+    );
+    let row = |file: &str| {
+        sandbox
+            .read(file)
+            .lines()
+            .find(|l| l.starts_with("HIPAA,164.308(a)(1)(ii)(A),"))
+            .unwrap()
+            .to_owned()
+    };
+    assert!(
+        row("now.csv").contains(",met,attested by Dr. Ada"),
+        "{}",
+        row("now.csv")
+    );
+    assert!(
+        row("then.csv").contains(",needs attestation,"),
+        "{}",
+        row("then.csv")
+    );
+    // Both verify against a kit exported later: the kit's newer bundles do not change the past.
+    sandbox.run(&["evidence", "export", "--out", "kit"], 0);
+    for file in ["now.csv", "then.csv"] {
+        sandbox.run(
+            &["evidence", "verify-report", file, "kit", "--trust-kit-key"],
+            0,
+        );
+    }
 }
 
 #[test]

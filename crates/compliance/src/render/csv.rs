@@ -7,13 +7,17 @@ use crate::assess::Assessment;
 use crate::ledger::Ledger;
 use crate::render::rfc3339;
 
-/// Renders `framework,control,group,kind,status,explanation,check,target,result,observed,passes,fails,bundle,exception_until,attested_by,attested_until,attestation_bundle,as_of`.
+/// Renders `framework,control,group,kind,status,explanation,check,target,result,observed,passes,fails,bundle,exception_until,attested_by,attested_until,attestation_bundle,period,as_of`.
+///
+/// The same evidence, framework, period and moment always give the same bytes, so
+/// `osiris evidence verify-report` can recompute a report from a kit and compare.
 pub fn csv(assessment: &Assessment<'_>, ledger: &Ledger) -> String {
     let mut out = String::from(
-        "framework,control,group,kind,status,explanation,check,target,result,observed,passes,fails,bundle,exception_until,attested_by,attested_until,attestation_bundle,as_of\r\n",
+        "framework,control,group,kind,status,explanation,check,target,result,observed,passes,fails,bundle,exception_until,attested_by,attested_until,attestation_bundle,period,as_of\r\n",
     );
     let framework = assessment.framework.framework.label();
     let as_of = rfc3339(ledger.until());
+    let period = &ledger.period().label;
     for control in &assessment.controls {
         let kind = control.def.kind.map_or("", |k| k.as_str());
         let explanation = control.explanation();
@@ -44,6 +48,7 @@ pub fn csv(assessment: &Assessment<'_>, ledger: &Ledger) -> String {
                 &by,
                 &until,
                 &attestation_seq,
+                period,
                 &as_of,
             ]);
         }
@@ -70,6 +75,7 @@ pub fn csv(assessment: &Assessment<'_>, ledger: &Ledger) -> String {
                 &by,
                 &until,
                 &attestation_seq,
+                period,
                 &as_of,
             ]);
         }
