@@ -321,7 +321,7 @@ pub(crate) fn report(args: ReportArgs) -> anyhow::Result<ExitCode> {
         f.partial,
         f.needs_attestation,
         f.no_evidence + f.could_not_check,
-        if ledger.scans_in_period() == 0 {
+        if !ledger.has_results() {
             " (no scan evidence in this period)"
         } else {
             ""

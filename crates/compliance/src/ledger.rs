@@ -10,7 +10,8 @@ use time::format_description::well_known::Rfc3339;
 use time::{Date, Month, OffsetDateTime, Time};
 
 use evidence_schema::{
-    AttestationBody, ExceptionBody, KIND_ATTESTATION, KIND_EXCEPTION, KIND_SCAN,
+    AgentEnrollmentBody, AgentResultBody, AttestationBody, ExceptionBody, KIND_AGENT_ENROLLMENT,
+    KIND_AGENT_RESULT, KIND_ATTESTATION, KIND_EXCEPTION, KIND_SCAN,
 };
 use model::Framework;
 
@@ -99,6 +100,9 @@ pub struct Ledger {
     attestations: Vec<Attestation>,
     exceptions: Vec<Exception>,
     scans_in_period: u64,
+    agent_results_in_period: u64,
+    /// Endpoint agents' host names by agent id (from their enrollment bundles).
+    agents: BTreeMap<String, String>,
     first_bundle_at: Option<OffsetDateTime>,
     newest_seq: Option<u64>,
 }
@@ -215,6 +219,8 @@ impl Ledger {
             attestations: Vec::new(),
             exceptions: Vec::new(),
             scans_in_period: 0,
+            agent_results_in_period: 0,
+            agents: BTreeMap::new(),
             first_bundle_at: None,
             newest_seq: None,
         }
@@ -260,6 +266,37 @@ impl Ledger {
                         seq,
                     );
                 }
+            }
+            KIND_AGENT_ENROLLMENT => {
+                let body: AgentEnrollmentBody = serde_json::from_value(body()?)
+                    .map_err(|e| err(format!("agent enrollment body: {e}")))?;
+                self.agents.insert(body.agent_id, body.hostname);
+            }
+            KIND_AGENT_RESULT => {
+                if at < self.period.start {
+                    return Ok(());
+                }
+                let body: AgentResultBody = serde_json::from_value(body()?)
+                    .map_err(|e| err(format!("agent result body: {e}")))?;
+                let status = CheckStatus::parse(&body.status)
+                    .ok_or_else(|| err(format!("unknown check status `{}`", body.status)))?;
+                // The device name the daemon shows: the host name the agent enrolled with.
+                let target = self
+                    .agents
+                    .get(&body.agent_id)
+                    .cloned()
+                    .unwrap_or_else(|| body.agent_id.clone());
+                self.agent_results_in_period += 1;
+                let reason = format!("reported by endpoint agent {}", body.agent_id);
+                self.record(
+                    &target,
+                    &body.check_id,
+                    status,
+                    || serde_json::to_string(&body.facts).unwrap_or_default(),
+                    &reason,
+                    at,
+                    seq,
+                );
             }
             KIND_ATTESTATION => {
                 let body: AttestationBody = serde_json::from_value(body()?)
@@ -428,6 +465,16 @@ impl Ledger {
     /// Scan bundles sealed within the period (before `until`).
     pub fn scans_in_period(&self) -> u64 {
         self.scans_in_period
+    }
+
+    /// Endpoint agent results sealed within the period (before `until`).
+    pub fn agent_results_in_period(&self) -> u64 {
+        self.agent_results_in_period
+    }
+
+    /// Whether the period holds any check result (scans or agent results).
+    pub fn has_results(&self) -> bool {
+        self.scans_in_period + self.agent_results_in_period > 0
     }
 
     /// When the log's first bundle was sealed.

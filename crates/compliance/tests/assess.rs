@@ -47,6 +47,21 @@ fn check(framework: Framework, as_of: Option<&str>, fixture: &str, expect: Expec
                 "attestation",
                 json!({"control": words[2], "statement": "s", "by": words[3], "expires": words[4], "document": null}),
             ),
+            "enroll" => (
+                "agent_enrollment",
+                json!({"agent_id": words[2], "hostname": words[3], "os": "Windows", "os_version": "11",
+                       "platform": "windows-x86_64", "agent_version": "0.1.0", "device_public_key": "k",
+                       "certificate_sha256": "c", "token_id": "t"}),
+            ),
+            "agent" => {
+                let (check, status) = words[3].split_once('=').unwrap();
+                (
+                    "agent_result",
+                    json!({"agent_id": words[2], "seq": 1, "check_id": check, "status": status,
+                           "facts": {"enabled": "false"}, "observed_at_unix_ms": 0, "catalog_version": "v",
+                           "signed": "", "signature": ""}),
+                )
+            }
             "except" => (
                 "exception",
                 json!({"check": words[2], "target": words[3], "reason": "r", "compensating": "c",
@@ -187,6 +202,22 @@ fn partial_mapping_alone_does_not_meet_a_cis_safeguard() {
             4.4 met: checks pass on 1 device(s)
             5.4 partly checked: its checks pass on 1 device(s) but cover it only in part (accepts PermitRootLogin prohibit-password (the CIS Benchmark item requires no), so root logins by key remain possible); a person's attestation must cover the rest
             7.3 could not check: its checks could not run in this period
+        "#]],
+    );
+}
+
+#[test]
+fn endpoint_agent_results_count_under_the_host_name_they_enrolled_with() {
+    check(
+        Framework::Hipaa,
+        None,
+        "2026-10-01T09:00:00Z enroll agent-7 reception-pc
+         2026-11-02T10:00:00Z agent agent-7 WIN-WSBL-001=fail
+         2026-11-02T10:05:00Z agent agent-7 WIN-WSLOCK-001=pass",
+        expect![[r#"
+            1 of 61 applicable met (Some(16)‰): 1 failing, 0 partly checked, 42 need attestation, 17 no evidence, 0 could not check, 4 not applicable
+            164.312(a)(2)(iii) met: checks pass on 1 device(s)
+            164.312(a)(2)(iv) failing: 1 check result(s) fail on 1 device(s) checked
         "#]],
     );
 }

@@ -40,7 +40,7 @@ pub fn summary_sentences(assessment: &Assessment<'_>, ledger: &Ledger) -> Vec<St
     let f = &assessment.figures;
     let name = &assessment.framework.name;
     let mut res = Vec::new();
-    if ledger.scans_in_period() == 0 {
+    if !ledger.has_results() {
         res.push(format!(
             "No scan evidence was recorded in {}{}: this report claims no status for the {} controls that checks cover.",
             ledger.period().label,
@@ -53,10 +53,14 @@ pub fn summary_sentences(assessment: &Assessment<'_>, ledger: &Ledger) -> Vec<St
         ));
     } else {
         res.push(format!(
-            "In {} the appliance checked {} device(s) in {} scan(s).",
+            "In {} the appliance checked {} device(s) in {} scan(s){}.",
             ledger.period().label,
             ledger.targets().len(),
-            ledger.scans_in_period()
+            ledger.scans_in_period(),
+            match ledger.agent_results_in_period() {
+                0 => String::new(),
+                n => format!(" and received {n} result(s) from endpoint agents"),
+            }
         ));
     }
     res.push(format!(
@@ -73,7 +77,7 @@ pub fn summary_sentences(assessment: &Assessment<'_>, ledger: &Ledger) -> Vec<St
             "{} control(s) fail: a check behind each found a problem on at least one device; the list below says which and where.",
             f.failing
         ));
-    } else if ledger.scans_in_period() > 0 {
+    } else if ledger.has_results() {
         res.push("No control fails a check.".to_owned());
     }
     if f.needs_attestation + f.partial > 0 {
@@ -82,7 +86,7 @@ pub fn summary_sentences(assessment: &Assessment<'_>, ledger: &Ledger) -> Vec<St
             f.needs_attestation + f.partial
         ));
     }
-    if f.could_not_check + f.no_evidence > 0 && ledger.scans_in_period() > 0 {
+    if f.could_not_check + f.no_evidence > 0 && ledger.has_results() {
         res.push(format!(
             "{} control(s) have checks that did not produce a result in this period (no matching device, or the check could not run): no status is claimed for them.",
             f.could_not_check + f.no_evidence
