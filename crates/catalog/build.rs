@@ -1,20 +1,40 @@
-//! Embeds every file under `runbooks/` into the crate as `(relative path, contents)`.
+//! Embeds every file under `runbooks/` and `frameworks/` into the crate as `(relative path, contents)`.
 
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
 fn main() {
-    let root = PathBuf::from(
+    let manifest_dir = PathBuf::from(
         std::env::var_os("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR"),
-    )
-    .join("runbooks");
+    );
+    let mut out = String::new();
+    embed(
+        &mut out,
+        &manifest_dir.join("runbooks"),
+        "FILES",
+        "runbooks/",
+    );
+    embed(
+        &mut out,
+        &manifest_dir.join("frameworks"),
+        "FRAMEWORK_FILES",
+        "frameworks/",
+    );
+    let dest =
+        PathBuf::from(std::env::var_os("OUT_DIR").expect("cargo sets OUT_DIR")).join("embedded.rs");
+    std::fs::write(dest, out).expect("write embedded.rs");
+}
+
+fn embed(out: &mut String, root: &Path, name: &str, what: &str) {
     println!("cargo:rerun-if-changed={}", root.display());
     let mut files = Vec::new();
-    walk(&root, &root, &mut files);
+    walk(root, root, &mut files);
     files.sort();
-    let mut out = String::from(
-        "/// Every catalogue file, `(path relative to runbooks/, contents)`.\npub(crate) static FILES: &[(&str, &str)] = &[\n",
-    );
+    writeln!(
+        out,
+        "/// Every file under {what}, `(relative path, contents)`.\npub(crate) static {name}: &[(&str, &str)] = &["
+    )
+    .expect("write to String");
     for (rel, abs) in &files {
         println!("cargo:rerun-if-changed={}", abs.display());
         writeln!(
@@ -25,9 +45,6 @@ fn main() {
         .expect("write to String");
     }
     out.push_str("];\n");
-    let dest =
-        PathBuf::from(std::env::var_os("OUT_DIR").expect("cargo sets OUT_DIR")).join("embedded.rs");
-    std::fs::write(dest, out).expect("write embedded.rs");
 }
 
 fn walk(root: &Path, dir: &Path, files: &mut Vec<(String, PathBuf)>) {

@@ -675,6 +675,7 @@ fn score(framework: &str, passing: u32, failing: u32, trend: &[u32]) -> Framewor
         framework: framework.into(),
         passing,
         failing,
+        controls: passing + failing,
         permille: Some(passing * 1000 / (passing + failing)),
         trend: trend.to_vec(),
     }

@@ -195,14 +195,20 @@ pub struct IncidentCounts {
     pub resolved: u32,
 }
 
-/// Compliance with one framework: the share of mapped check results that pass.
+/// Compliance with one framework, counted per control of the framework's catalogue.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct FrameworkScore {
-    /// `HIPAA`, `SOC 2`, `PCI DSS`, `NIST CSF`, `CIS`.
+    /// `HIPAA`, `SOC2`, `PCI`, `NIST-CSF`, `CIS`.
     pub framework: String,
+    /// Controls met (every check behind them passes).
     pub passing: u32,
+    /// Controls with a failing check.
     pub failing: u32,
-    /// passing / (passing + failing), in tenths of a percent; `None` when nothing maps to it yet.
+    /// Controls that apply (the rest are not applicable with a reason); controls neither met nor
+    /// failing need an attestation or have no evidence yet.
+    #[serde(default)]
+    pub controls: u32,
+    /// passing / controls, in tenths of a percent; `None` before the first result.
     pub permille: Option<u32>,
     /// Earlier values, oldest first (one per completed server scan cycle, at most 30).
     pub trend: Vec<u32>,

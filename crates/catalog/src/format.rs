@@ -13,7 +13,7 @@ use model::{
     Runbook, Script, Severity, Shell,
 };
 
-use crate::{CatalogError, SourceFile};
+use crate::{CatalogError, Frameworks, SourceFile};
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -44,15 +44,24 @@ struct RunbookFile {
 #[serde(deny_unknown_fields)]
 struct ControlsFile {
     #[serde(default)]
-    hipaa: Vec<String>,
+    hipaa: Vec<Spanned<ControlEntry>>,
     #[serde(default)]
-    soc2: Vec<String>,
+    soc2: Vec<Spanned<ControlEntry>>,
     #[serde(default)]
-    pci_dss: Vec<String>,
+    pci_dss: Vec<Spanned<ControlEntry>>,
     #[serde(default)]
-    nist_csf: Vec<String>,
+    nist_csf: Vec<Spanned<ControlEntry>>,
     #[serde(default)]
-    cis: Vec<String>,
+    cis: Vec<Spanned<ControlEntry>>,
+}
+
+/// `"164.312(b)"`, or `{ id = "5.4", partial = "what the check leaves out" }` when the check is
+/// weaker than the control's text.
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum ControlEntry {
+    Full(String),
+    Partial { id: String, partial: String },
 }
 
 #[derive(Deserialize)]
@@ -134,6 +143,7 @@ pub(crate) fn powershell_problem(body: &str) -> Option<(usize, usize, String)> {
 pub(crate) fn parse_runbook(
     file: &SourceFile<'_>,
     scripts: &BTreeMap<&str, &str>,
+    frameworks: &Frameworks,
 ) -> Result<(Runbook, usize), Vec<CatalogError>> {
     let mut cx = Cx {
         file,
@@ -178,8 +188,8 @@ pub(crate) fn parse_runbook(
         );
     }
 
-    let controls = controls(raw.controls.get_ref());
-    if controls.is_empty() {
+    let controls = cx.controls(&id, raw.controls.get_ref(), frameworks);
+    if controls.is_empty() && cx.errors.is_empty() {
         cx.error(
             raw.controls.span(),
             "no framework controls: map the runbook to at least one control".to_owned(),
@@ -241,25 +251,6 @@ fn find_word(line: &str, word: &str) -> Option<usize> {
     None
 }
 
-fn controls(raw: &ControlsFile) -> Vec<Control> {
-    let per_framework = [
-        (Framework::Hipaa, &raw.hipaa),
-        (Framework::Soc2, &raw.soc2),
-        (Framework::PciDss, &raw.pci_dss),
-        (Framework::NistCsf, &raw.nist_csf),
-        (Framework::Cis, &raw.cis),
-    ];
-    per_framework
-        .into_iter()
-        .flat_map(|(framework, ids)| {
-            ids.iter().map(move |id| Control {
-                framework,
-                id: id.clone(),
-            })
-        })
-        .collect()
-}
-
 struct Cx<'a> {
     file: &'a SourceFile<'a>,
     errors: Vec<CatalogError>,
@@ -274,6 +265,65 @@ struct Steps {
 }
 
 impl Cx<'_> {
+    /// The runbook's controls, each checked against its framework's control catalogue.
+    fn controls(
+        &mut self,
+        runbook_id: &str,
+        raw: &ControlsFile,
+        frameworks: &Frameworks,
+    ) -> Vec<Control> {
+        let per_framework = [
+            (Framework::Hipaa, &raw.hipaa),
+            (Framework::Soc2, &raw.soc2),
+            (Framework::PciDss, &raw.pci_dss),
+            (Framework::NistCsf, &raw.nist_csf),
+            (Framework::Cis, &raw.cis),
+        ];
+        let mut res = Vec::new();
+        for (framework, entries) in per_framework {
+            for entry in entries {
+                let (id, partial) = match entry.get_ref() {
+                    ControlEntry::Full(id) => (id.clone(), None),
+                    ControlEntry::Partial { id, partial } => (id.clone(), Some(partial.clone())),
+                };
+                if partial.as_deref().is_some_and(|p| p.trim().is_empty()) {
+                    self.error(
+                        entry.span(),
+                        format!("runbook {runbook_id}: partial mapping to {} `{id}` needs the reason (what the check leaves out)", framework.label()),
+                    );
+                }
+                match frameworks.get(framework).map(|c| (c, c.control(&id))) {
+                    Some((_, Some(def))) if def.not_applicable.is_some() => self.error(
+                        entry.span(),
+                        format!(
+                            "runbook {runbook_id} maps to {} control `{id}`, which frameworks/{}.toml marks not applicable; remove the mapping or the mark",
+                            framework.label(),
+                            framework.key()
+                        ),
+                    ),
+                    Some((_, Some(_))) => {}
+                    Some((catalog, None)) => self.error(
+                        entry.span(),
+                        format!(
+                            "runbook {runbook_id} maps to unknown {} control `{id}`: {} has no such control (see frameworks/{}.toml, or `osiris catalog controls {}`)",
+                            framework.label(),
+                            catalog.name,
+                            framework.key(),
+                            framework.cli_name()
+                        ),
+                    ),
+                    None => {}
+                }
+                res.push(Control {
+                    framework,
+                    id,
+                    partial,
+                });
+            }
+        }
+        res
+    }
+
     /// The runbook id, checked for its form and against the file name.
     fn runbook_id(&mut self, raw: &Spanned<String>) -> String {
         let id = raw.get_ref().clone();

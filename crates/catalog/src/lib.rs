@@ -5,6 +5,7 @@
 //! validates a catalogue under development.
 
 mod format;
+mod frameworks;
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -12,6 +13,10 @@ use std::fmt;
 use sha2::{Digest, Sha256};
 
 use model::{Platform, Runbook};
+
+pub use frameworks::{
+    ControlDef, FrameworkCatalog, Frameworks, HipaaKind, embedded_frameworks, load_frameworks,
+};
 
 include!(concat!(env!("OUT_DIR"), "/embedded.rs"));
 
@@ -61,12 +66,22 @@ pub const POWERSHELL_PRELUDE: &str = "windows/lib/prelude.ps1";
 /// Parses and validates a catalogue from its files.
 ///
 /// Files ending in `.toml` are runbooks; every other file is a script a runbook may reference.
+/// Every control a runbook maps to must exist in the embedded framework catalogues.
 pub fn load(files: &[SourceFile<'_>]) -> Result<Catalog, CatalogErrors> {
+    let frameworks = embedded_frameworks()?;
+    load_with(files, &frameworks)
+}
+
+/// `load` against the given framework catalogues.
+pub fn load_with(
+    files: &[SourceFile<'_>],
+    frameworks: &Frameworks,
+) -> Result<Catalog, CatalogErrors> {
     let scripts: BTreeMap<&str, &str> = files.iter().map(|f| (f.path, f.text)).collect();
     let mut errors = Vec::new();
     let mut runbooks: Vec<(Runbook, String, usize)> = Vec::new();
     for file in files.iter().filter(|f| f.path.ends_with(".toml")) {
-        match format::parse_runbook(file, &scripts) {
+        match format::parse_runbook(file, &scripts, frameworks) {
             Ok((runbook, id_line)) => {
                 if let Some((_, first_path, first_line)) =
                     runbooks.iter().find(|(rb, ..)| rb.id == runbook.id)

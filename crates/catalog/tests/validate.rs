@@ -313,3 +313,134 @@ fn a_platform_subset_survives_its_json_form_exactly() {
             .contains("the embedded catalogue is damaged")
     );
 }
+
+#[test]
+fn unknown_control_names_runbook_and_control() {
+    let text = GOOD.replace(
+        r#"hipaa = ["164.312(b)"]"#,
+        "hipaa = [\"164.312(b)\", \"164.312(z)\"]\ncis = [\"5.2.10\"]",
+    );
+    check(
+        &[("T-GOOD-001.toml", &text)],
+        expect![[r#"
+            T-GOOD-001.toml:8:24: runbook T-GOOD-001 maps to unknown HIPAA control `164.312(z)`: HIPAA Security Rule has no such control (see frameworks/hipaa.toml, or `osiris catalog controls hipaa`)
+            T-GOOD-001.toml:9:8: runbook T-GOOD-001 maps to unknown CIS control `5.2.10`: CIS Critical Security Controls v8.1, IG1 has no such control (see frameworks/cis.toml, or `osiris catalog controls cis`)"#]],
+    );
+}
+
+#[test]
+fn partial_mapping_needs_a_reason_and_not_applicable_controls_cannot_be_mapped() {
+    let text = GOOD.replace(
+        r#"hipaa = ["164.312(b)"]"#,
+        "hipaa = [{ id = \"164.312(b)\", partial = \" \" }, \"164.308(a)(4)(ii)(A)\"]",
+    );
+    check(
+        &[("T-GOOD-001.toml", &text)],
+        expect![[r#"
+            T-GOOD-001.toml:8:10: runbook T-GOOD-001: partial mapping to HIPAA `164.312(b)` needs the reason (what the check leaves out)
+            T-GOOD-001.toml:8:48: runbook T-GOOD-001 maps to HIPAA control `164.308(a)(4)(ii)(A)`, which frameworks/hipaa.toml marks not applicable; remove the mapping or the mark"#]],
+    );
+}
+
+#[test]
+fn partial_mapping_is_kept_with_its_reason() {
+    let text = GOOD.replace(
+        r#"hipaa = ["164.312(b)"]"#,
+        "hipaa = [{ id = \"164.312(b)\", partial = \"logs kept, not reviewed\" }]",
+    );
+    let sources = [
+        SourceFile {
+            path: "scripts/t.sh",
+            text: "echo '{}'",
+        },
+        SourceFile {
+            path: "T-GOOD-001.toml",
+            text: &text,
+        },
+    ];
+    let catalog = load(&sources).unwrap();
+    let control = &catalog.runbooks()[0].controls[0];
+    assert_eq!(control.id, "164.312(b)");
+    assert_eq!(control.partial.as_deref(), Some("logs kept, not reviewed"));
+    assert_eq!(catalog.runbooks()[0].control_refs(), ["HIPAA:164.312(b)"]);
+}
+
+#[test]
+fn shipped_framework_catalogues_list_every_control() {
+    let frameworks = catalog::embedded_frameworks()
+        .unwrap_or_else(|errors| panic!("shipped framework catalogues are broken:\n{errors}"));
+    let counts: Vec<String> = frameworks
+        .catalogs()
+        .iter()
+        .map(|c| {
+            let not_applicable = c
+                .controls
+                .iter()
+                .filter(|d| d.not_applicable.is_some())
+                .count();
+            format!(
+                "{}: {} controls, {not_applicable} not applicable",
+                c.framework.key(),
+                c.controls.len()
+            )
+        })
+        .collect();
+    // HIPAA 164.308–164.316: 65 standards and implementation specifications; NIST CSF 2.0 has
+    // 106 subcategories; CIS Controls v8.1 IG1 has 56 safeguards; SOC 2 TSC 2017 has 61 criteria.
+    // HIPAA: 22 standards, 21 required and 22 addressable implementation specifications.
+    expect![[r#"
+        hipaa: 65 controls, 4 not applicable
+        soc2: 61 controls, 23 not applicable
+        pci_dss: 250 controls, 22 not applicable
+        nist_csf: 106 controls, 0 not applicable
+        cis: 56 controls, 0 not applicable"#]]
+    .assert_eq(&counts.join("\n"));
+    let hipaa = frameworks.get(model::Framework::Hipaa).unwrap();
+    let kinds = |kind| {
+        hipaa
+            .controls
+            .iter()
+            .filter(|c| c.kind == Some(kind))
+            .count()
+    };
+    assert_eq!(
+        (
+            kinds(catalog::HipaaKind::Standard),
+            kinds(catalog::HipaaKind::Required),
+            kinds(catalog::HipaaKind::Addressable)
+        ),
+        (22, 21, 22)
+    );
+}
+
+#[test]
+fn broken_framework_catalogue_is_reported_with_file_and_line() {
+    let text = r#"framework = "hipaa"
+name = "HIPAA"
+version = "x"
+source = "y"
+
+[[control]]
+id = "164.312(b)"
+group = "Technical safeguards"
+title = "Audit controls"
+
+[[control]]
+id = "164.312(b)"
+group = "Technical safeguards"
+kind = "optional"
+title = "Audit controls"
+not_applicable = ""
+"#;
+    let err = catalog::load_frameworks(&[SourceFile {
+        path: "hipaa.toml",
+        text,
+    }])
+    .unwrap_err();
+    expect![[r#"
+        hipaa.toml:6:1: HIPAA control `164.312(b)` needs `kind` (standard, required or addressable)
+        hipaa.toml:12:6: duplicate control id `164.312(b)`; each control is listed once
+        hipaa.toml:11:1: control `164.312(b)`: `not_applicable` needs the reason, not an empty string
+        hipaa.toml:14:8: unknown kind `optional` (known: standard, required, addressable)"#]]
+    .assert_eq(&err.to_string());
+}

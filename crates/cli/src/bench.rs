@@ -4,6 +4,7 @@
 //! The measurement code lives here, not in the libraries it measures, so shipped libraries carry none of it.
 
 mod evidence_log;
+mod report;
 mod store_append;
 
 use std::io::Write;
@@ -78,6 +79,18 @@ enum What {
         /// Seconds of steady load.
         #[arg(long, default_value_t = 30)]
         secs: u64,
+    },
+    /// A month of a site through the report pipeline (read, assess, PDF, OSCAL); time and peak RSS.
+    Report {
+        #[arg(long, default_value_t = 200)]
+        devices: usize,
+        #[arg(long, default_value_t = 30)]
+        days: u32,
+        #[arg(long, default_value_t = 5)]
+        interval_mins: u32,
+        /// Check results per scan bundle (1: ≈ 1.7 M results for the defaults; the Linux catalogue runs 22).
+        #[arg(long, default_value_t = 1)]
+        checks: usize,
     },
     /// Time inclusion proofs in a Merkle tree of N leaves.
     Proof {
@@ -156,6 +169,35 @@ pub(crate) fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
                 )
             }
             What::Open { n } => bench_open(n)?,
+            What::Report {
+                devices,
+                days,
+                interval_mins,
+                checks,
+            } => {
+                let t = report::run(report::ReportBench {
+                    n_devices: devices,
+                    days,
+                    interval_mins,
+                    checks_per_scan: checks,
+                })?;
+                format!(
+                    "report: {} scan bundles ({:.0} MiB of lines), {} check results of {devices} devices over {days} days; read {:.2} s, assess HIPAA {:.3} s, PDF {:.3} s ({:.1} MiB), OSCAL {:.3} s ({:.1} MiB); to PDF {:.2} s, to OSCAL {:.2} s (targets ≤ 10 s / ≤ 5 s); peak RSS {} MiB (target ≤ 200 MiB)",
+                    t.n_bundles,
+                    t.line_bytes as f64 / (1024.0 * 1024.0),
+                    t.n_results,
+                    t.ingest.as_secs_f64(),
+                    t.assess.as_secs_f64(),
+                    t.pdf.as_secs_f64(),
+                    t.pdf_bytes as f64 / (1024.0 * 1024.0),
+                    t.oscal.as_secs_f64(),
+                    t.oscal_bytes as f64 / (1024.0 * 1024.0),
+                    (t.ingest + t.assess + t.pdf).as_secs_f64(),
+                    (t.ingest + t.assess + t.oscal).as_secs_f64(),
+                    t.peak_rss_kib
+                        .map_or("?".to_owned(), |k| (k / 1024).to_string())
+                )
+            }
             What::Decide { history } => bench_decide(history)?,
             What::Daemon {
                 targets,

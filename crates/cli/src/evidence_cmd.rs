@@ -62,6 +62,20 @@ pub(crate) enum EvidenceCommand {
         #[arg(long = "calendar")]
         calendars: Vec<String>,
     },
+    /// Check a CSV report against a kit: verify the kit, recompute every row of the report from
+    /// the kit's bundles (same framework, period and moment) and compare; exit 0 only if they agree.
+    VerifyReport {
+        /// The report (`osiris report --format csv`).
+        report: PathBuf,
+        /// The kit directory (`osiris evidence export`).
+        kit: PathBuf,
+        /// The appliance key to require (as for `evidence verify`).
+        #[arg(long)]
+        key: Option<String>,
+        /// Accept the key the kit carries (integrity, not origin).
+        #[arg(long, conflicts_with = "key")]
+        trust_kit_key: bool,
+    },
     /// Ask the calendars whether pending proofs are now anchored in Bitcoin.
     Upgrade {
         #[command(flatten)]
@@ -118,6 +132,15 @@ pub(crate) fn run(command: EvidenceCommand) -> anyhow::Result<ExitCode> {
         }
         EvidenceCommand::Anchor { place, calendars } => anchor(place, calendars),
         EvidenceCommand::Upgrade { place } => upgrade(place),
+        EvidenceCommand::VerifyReport {
+            report,
+            kit,
+            key,
+            trust_kit_key,
+        } => {
+            let pinned_key = key.as_deref().map(parse_key_arg).transpose()?;
+            crate::compliance_cmd::verify_report(&report, &kit, pinned_key, trust_kit_key)
+        }
         EvidenceCommand::Show { place } => show(place),
     }
 }

@@ -7,6 +7,7 @@ mod agent_cmd;
 mod bench;
 mod bench_agents;
 mod bench_daemon;
+mod compliance_cmd;
 mod credentials_cmd;
 mod discover_cmd;
 mod evidence_cmd;
@@ -67,6 +68,13 @@ enum Command {
         #[command(subcommand)]
         command: update_cmd::UpdateCommand,
     },
+    /// Record a signed attestation that a control holds (for what no scan can check).
+    Attest(compliance_cmd::AttestArgs),
+    /// Accepted risks: a check failing on one target that does not count until a date.
+    #[command(subcommand)]
+    Exception(compliance_cmd::ExceptionCommand),
+    /// Write a framework's compliance report for a month (HTML, CSV or OSCAL) from the evidence log.
+    Report(compliance_cmd::ReportArgs),
     /// Measure the evidence pipeline's performance.
     Bench(bench::BenchArgs),
     /// Create the appliance signing key for sealing into a systemd credential.
@@ -92,6 +100,11 @@ enum CatalogCommand {
     },
     /// List the runbooks in the built-in catalogue.
     List,
+    /// List a framework's controls (hipaa, soc2, pci, nist-csf, cis) and what covers each.
+    Controls {
+        /// The framework.
+        framework: String,
+    },
 }
 
 pub use ops::{BadConfig, Failed};
@@ -121,11 +134,16 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 Some(dir) => setup::load_catalog_dir(&dir)?,
                 None => setup::load_catalog()?,
             };
+            let frameworks = catalog::embedded_frameworks()
+                .map_err(|e| anyhow::anyhow!("built-in framework catalogues are broken: {e}"))?;
+            let n_controls: usize = frameworks.catalogs().iter().map(|c| c.controls.len()).sum();
             writeln!(
                 std::io::stdout(),
-                "catalogue valid: {} runbooks, version {}",
+                "catalogue valid: {} runbooks, version {}; every mapped control exists in the {} framework catalogues ({n_controls} controls, version {})",
                 catalog.runbooks().len(),
-                catalog.version()
+                catalog.version(),
+                frameworks.catalogs().len(),
+                frameworks.version()
             )?;
             Ok(ExitCode::SUCCESS)
         }
@@ -145,6 +163,46 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             }
             Ok(ExitCode::SUCCESS)
         }
+        Command::Catalog(CatalogCommand::Controls { framework }) => {
+            let framework = model::Framework::from_cli_name(&framework).map_err(|_| {
+                anyhow::anyhow!(
+                    "unknown framework `{framework}` (known: hipaa, soc2, pci, nist-csf, cis)"
+                )
+            })?;
+            let catalog = setup::load_catalog()?;
+            let frameworks = catalog::embedded_frameworks()
+                .map_err(|e| anyhow::anyhow!("built-in framework catalogues are broken: {e}"))?;
+            let Some(controls) = frameworks.get(framework) else {
+                anyhow::bail!("no catalogue for {}", framework.display_name());
+            };
+            let mut out = std::io::stdout().lock();
+            writeln!(out, "{} — {}", controls.name, controls.version)?;
+            for control in &controls.controls {
+                let covered: Vec<String> = catalog
+                    .runbooks()
+                    .iter()
+                    .flat_map(|rb| {
+                        rb.controls
+                            .iter()
+                            .filter(|c| c.framework == framework && c.id == control.id)
+                            .map(|c| match c.partial {
+                                Some(_) => format!("{} (partial)", rb.id),
+                                None => rb.id.clone(),
+                            })
+                    })
+                    .collect();
+                let coverage = match (&control.not_applicable, covered.is_empty()) {
+                    (Some(_), _) => "not applicable".to_owned(),
+                    (None, true) => "attestation".to_owned(),
+                    (None, false) => covered.join(", "),
+                };
+                writeln!(out, "{:<22} {:<40} {}", control.id, coverage, control.title)?;
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Attest(args) => compliance_cmd::attest(args),
+        Command::Exception(command) => compliance_cmd::exception(command),
+        Command::Report(args) => compliance_cmd::report(args),
         Command::Status(args) => status_cmd::run(args),
         Command::Agent(args) => agent_cmd::run(args),
         Command::Credentials(args) => credentials_cmd::run_args(args),

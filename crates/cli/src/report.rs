@@ -308,7 +308,7 @@ mod tests {
               1 need attention, 1 could not be checked — 1 fail, 1 error, 1 pass, 1 not applicable
 
             HIPAA Security Rule
-              164.308(a)(1)(ii)(D)   FAIL    LIN-NTP-001 fail, LIN-AUDIT-001 pass
+              164.308(a)(1)(ii)(D)   ok      LIN-AUDIT-001 pass
               164.312(a)(1)          ERROR   LIN-SSH-001 skipped, LIN-FW-001 error
               164.312(b)             FAIL    LIN-NTP-001 fail, LIN-AUDIT-001 pass
               164.312(d)             n/a     LIN-SSH-001 skipped
@@ -329,19 +329,15 @@ mod tests {
               10.6.1                 FAIL    LIN-NTP-001 fail
 
             NIST CSF
-              DE.AE-3                ok      LIN-AUDIT-001 pass
-              PR.AC-1                n/a     LIN-SSH-001 skipped
-              PR.AC-5                ERROR   LIN-FW-001 error
-              PR.PT-1                FAIL    LIN-NTP-001 fail, LIN-AUDIT-001 pass
-              PR.PT-4                ERROR   LIN-FW-001 error
+              DE.CM-09               ok      LIN-AUDIT-001 pass
+              PR.AA-05               n/a     LIN-SSH-001 skipped
+              PR.IR-01               ERROR   LIN-FW-001 error
+              PR.PS-04               FAIL    LIN-NTP-001 fail, LIN-AUDIT-001 pass
 
             CIS Controls
               4.4                    ERROR   LIN-FW-001 error
-              5.2.10                 n/a     LIN-SSH-001 skipped
+              5.4                    n/a     LIN-SSH-001 skipped
               8.2                    ok      LIN-AUDIT-001 pass
-              8.4                    FAIL    LIN-NTP-001 fail
-              8.5                    ok      LIN-AUDIT-001 pass
-              13.1                   ERROR   LIN-FW-001 error
 
             Needs attention
               ERROR   LIN-FW-001      critical Host firewall drops unsolicited inbound traffic

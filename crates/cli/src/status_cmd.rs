@@ -79,11 +79,12 @@ fn render(status: &api::Status, incidents: &[api::Incident]) -> String {
         if let Some(permille) = score.permille {
             let _ = writeln!(
                 out,
-                "  {:<9} {:>3}.{}%  ({} passing, {} failing)",
+                "  {:<9} {:>3}.{}%  ({} of {} controls met, {} failing)",
                 score.framework,
                 permille / 10,
                 permille % 10,
                 score.passing,
+                score.controls,
                 score.failing
             );
         }
@@ -187,6 +188,7 @@ mod tests {
                     framework: "HIPAA".into(),
                     passing: 41,
                     failing: 3,
+                    controls: 44,
                     permille: Some(931),
                     trend: vec![900, 931],
                 },
@@ -194,6 +196,7 @@ mod tests {
                     framework: "SOC2".into(),
                     passing: 0,
                     failing: 0,
+                    controls: 0,
                     permille: None,
                     trend: Vec::new(),
                 },
@@ -231,7 +234,7 @@ mod tests {
         expect![[r#"
             site clinic: 3 devices, 3 checked 1 min ago: 1 compliant, 1 need attention, 1 unreachable
             healing PAUSED by alice (PACS upgrade)
-              HIPAA      93.1%  (41 passing, 3 failing)
+              HIPAA      93.1%  (41 of 44 controls met, 3 failing)
             cycles:
               server_scan       idle     runs 12   last 1 min ago    3 servers scanned; 1 fixed, 1 for a person, 0 held
             evidence: 120 bundles, checkpoint at 118, OTS 4 anchored / 1 pending, key 9c3e8c54

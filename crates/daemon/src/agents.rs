@@ -314,7 +314,7 @@ async fn on_results(shared: &Arc<Shared>, agent: &AgentInfo, results: Vec<Report
     };
     let catalog = &shared.settings.catalog;
     let device = derive::device(catalog, &report, None);
-    let scores = derive::scores(catalog, &report);
+    let scores = derive::scores(&report);
     let events = derive::scan_events(catalog, &report);
     {
         let mut state = shared.state();

@@ -83,13 +83,19 @@ impl Appliance for ThisAppliance<'_> {
                 unchecked: unchecked_reason(device).map(str::to_owned),
             })
             .collect();
-        let compliance = crate::derive::site_compliance(state.scores.values())
-            .into_iter()
-            .map(|(framework, _, _, permille)| link_proto::FrameworkSummary {
+        let compliance = crate::derive::site_compliance(
+            &self.shared.settings.catalog,
+            crate::derive::frameworks(),
+            state.scores.iter(),
+        )
+        .into_iter()
+        .map(
+            |(framework, _, _, _, permille)| link_proto::FrameworkSummary {
                 framework,
                 permille,
-            })
-            .collect();
+            },
+        )
+        .collect();
         Ok((crate::now(), devices, compliance))
     }
 

@@ -214,7 +214,7 @@ async fn scan_and_heal_reports(
                 .map(|a| (*a).to_owned());
             (
                 derive::device(catalog, report, address),
-                derive::scores(catalog, report),
+                derive::scores(report),
                 derive::scan_events(catalog, report),
             )
         })
@@ -234,9 +234,9 @@ async fn scan_and_heal_reports(
             }
         }
         if what == "servers" {
-            let site = derive::site_compliance(state.scores.values());
+            let site = derive::site_compliance(catalog, derive::frameworks(), state.scores.iter());
             let points: Vec<(String, Option<u32>)> =
-                site.into_iter().map(|(f, _, _, p)| (f, p)).collect();
+                site.into_iter().map(|(f, _, _, _, p)| (f, p)).collect();
             state.push_trend(&points);
         }
     }

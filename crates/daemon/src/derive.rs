@@ -17,8 +17,8 @@ pub(crate) const FRAMEWORKS: [Framework; 5] = [
     Framework::Cis,
 ];
 
-/// Passing and failing check results per framework label (`HIPAA`, …) on one device.
-pub(crate) type Scores = BTreeMap<String, (u32, u32)>;
+/// The newest status of each check (by runbook id) on one device, for per-control compliance.
+pub(crate) type Scores = BTreeMap<String, compliance::CheckStatus>;
 
 /// The device record for a finished scan.
 pub(crate) fn device(
@@ -203,48 +203,80 @@ pub(crate) fn healing_entry(
     })
 }
 
-/// Passing and failing results per framework on one device (a result counts once per framework
-/// it maps to, however many controls of that framework it covers).
-pub(crate) fn scores(catalog: &catalog::Catalog, report: &TargetReport) -> Scores {
-    let mut scores = Scores::new();
-    for result in &report.results {
-        let Some(runbook) = catalog.get(&result.runbook_id) else {
-            continue;
-        };
-        let (pass, fail) = match result.outcome.status {
-            CheckStatus::Pass => (1, 0),
-            CheckStatus::Fail => (0, 1),
-            CheckStatus::Error | CheckStatus::Skipped => continue,
-        };
-        for framework in FRAMEWORKS {
-            if runbook.controls.iter().any(|c| c.framework == framework) {
-                let entry = scores.entry(framework.label().to_owned()).or_default();
-                entry.0 += pass;
-                entry.1 += fail;
-            }
-        }
-    }
-    scores
+/// The newest status of each check on one device.
+pub(crate) fn scores(report: &TargetReport) -> Scores {
+    report
+        .results
+        .iter()
+        .map(|result| {
+            let status = match result.outcome.status {
+                CheckStatus::Pass => compliance::CheckStatus::Pass,
+                CheckStatus::Fail => compliance::CheckStatus::Fail,
+                CheckStatus::Error => compliance::CheckStatus::Error,
+                CheckStatus::Skipped => compliance::CheckStatus::Skipped,
+            };
+            (result.runbook_id.clone(), status)
+        })
+        .collect()
 }
 
-/// Site-wide compliance per framework from every device's scores (HIPAA first).
+/// The framework control catalogues built into the daemon.
+///
+/// # Panics
+/// If the shipped catalogues are broken, which the catalogue's tests rule out.
+pub(crate) fn frameworks() -> &'static catalog::Frameworks {
+    static FRAMEWORK_CATALOGS: std::sync::OnceLock<catalog::Frameworks> =
+        std::sync::OnceLock::new();
+    FRAMEWORK_CATALOGS.get_or_init(|| {
+        catalog::embedded_frameworks()
+            .unwrap_or_else(|errors| panic!("shipped framework catalogues are broken: {errors}"))
+    })
+}
+
+/// Site-wide compliance per framework, counted per control of the framework's catalogue (HIPAA
+/// first): `(label, controls met, controls failing, applicable controls, ‰ met)`.
+///
+/// Attestations and exceptions live in the evidence log and are counted by `osiris report`;
+/// here a control no check covers counts as not met.
 pub(crate) fn site_compliance<'a>(
-    devices: impl Iterator<Item = &'a Scores>,
-) -> Vec<(String, u32, u32, Option<u32>)> {
-    let mut totals: BTreeMap<&str, (u32, u32)> = BTreeMap::new();
-    for scores in devices {
-        for (framework, (pass, fail)) in scores {
-            let entry = totals.entry(framework.as_str()).or_default();
-            entry.0 += pass;
-            entry.1 += fail;
+    catalog: &catalog::Catalog,
+    frameworks: &catalog::Frameworks,
+    devices: impl Iterator<Item = (&'a String, &'a Scores)>,
+) -> Vec<(String, u32, u32, u32, Option<u32>)> {
+    let now = time::OffsetDateTime::now_utc();
+    let period = compliance::Period {
+        label: "now".to_owned(),
+        start: time::OffsetDateTime::UNIX_EPOCH,
+        end: now,
+    };
+    let mut ledger = compliance::Ledger::new(period, None);
+    let mut any = false;
+    for (device, scores) in devices {
+        for (check, status) in scores {
+            any = true;
+            ledger.observe(compliance::Observation {
+                target: device.clone(),
+                check: check.clone(),
+                status: *status,
+                observed: String::new(),
+                reason: String::new(),
+                at: now,
+                seq: 0,
+            });
         }
     }
     FRAMEWORKS
         .iter()
-        .map(|f| {
-            let (pass, fail) = totals.get(f.label()).copied().unwrap_or_default();
-            let permille = (pass + fail > 0).then(|| pass * 1000 / (pass + fail));
-            (f.label().to_owned(), pass, fail, permille)
+        .filter_map(|f| frameworks.get(*f))
+        .map(|framework| {
+            let figures = compliance::assess(framework, catalog, &ledger).figures;
+            (
+                framework.framework.label().to_owned(),
+                figures.met,
+                figures.failing,
+                figures.applicable(),
+                figures.permille().filter(|_| any),
+            )
         })
         .collect()
 }
@@ -385,26 +417,21 @@ mod tests {
     }
 
     #[test]
-    fn compliance_counts_each_result_once_per_framework() {
+    fn compliance_counts_controls_of_each_framework() {
         let catalog = catalog();
-        let hipaa: Vec<&str> = catalog
-            .for_platform(Platform::Linux)
-            .filter(|rb| rb.controls.iter().any(|c| c.framework == Framework::Hipaa))
-            .map(|rb| rb.id.as_str())
-            .take(4)
-            .collect();
-        let scores = scores(
-            &catalog,
-            &report(&[
-                (hipaa[0], CheckStatus::Pass),
-                (hipaa[1], CheckStatus::Pass),
-                (hipaa[2], CheckStatus::Pass),
-                (hipaa[3], CheckStatus::Fail),
-            ]),
-        );
-        assert_eq!(scores["HIPAA"], (3, 1));
-        let site = site_compliance([&scores, &scores].into_iter());
-        assert_eq!(site[0], ("HIPAA".to_owned(), 6, 2, Some(750)));
+        let frameworks = catalog::embedded_frameworks().unwrap();
+        let scores = scores(&report(&[
+            ("LIN-SSH-002", CheckStatus::Fail),
+            ("LIN-AUDIT-001", CheckStatus::Pass),
+        ]));
+        let devices = [("web1".to_owned(), scores)];
+        let site = site_compliance(&catalog, &frameworks, devices.iter().map(|(n, s)| (n, s)));
+        let hipaa = &site[0];
+        // LIN-AUDIT-001 meets 164.312(b) and 164.308(a)(1)(ii)(D); LIN-SSH-002 fails
+        // 164.312(d) and 164.312(a)(2)(i); 61 HIPAA controls apply.
+        assert_eq!(hipaa, &("HIPAA".to_owned(), 2, 2, 61, Some(32)));
+        let nothing = site_compliance(&catalog, &frameworks, std::iter::empty());
+        assert_eq!(nothing[0].4, None);
     }
 
     #[test]

@@ -464,3 +464,58 @@ pub struct AgentRevocationBody {
     pub by: String,
     pub reason: String,
 }
+
+/// The `kind` of a bundle that carries an [`AttestationBody`]: a person's signed statement that a
+/// control holds, for the controls no scan can check.
+pub const KIND_ATTESTATION: &str = "attestation";
+
+/// Body of a bundle with `kind = "attestation"`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AttestationBody {
+    /// The attested control, e.g. `HIPAA:164.308(a)(1)(ii)(A)`.
+    pub control: String,
+    /// What the person states, in their words.
+    pub statement: String,
+    /// Who attests (name and role as given).
+    pub by: String,
+    /// The last day (UTC, `YYYY-MM-DD`) the attestation counts; after it the control needs a new one.
+    pub expires: String,
+    /// The supporting document, if any.
+    pub document: Option<DocumentRecord>,
+}
+
+/// A document kept in the data directory beside the evidence log.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DocumentRecord {
+    /// The file name the person gave.
+    pub name: String,
+    /// Hex SHA-256 of the file's bytes.
+    pub sha256: String,
+    /// Size in bytes.
+    pub size: u64,
+    /// Where the copy is kept, relative to the data directory (`documents/<sha256>`).
+    pub stored_as: String,
+}
+
+/// The `kind` of a bundle that carries an [`ExceptionBody`]: an accepted risk for one check on one target.
+pub const KIND_EXCEPTION: &str = "exception";
+
+/// Body of a bundle with `kind = "exception"`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ExceptionBody {
+    /// Check id, e.g. `LIN-SSH-002`.
+    pub check: String,
+    /// Target name as configured or as seen in scan evidence.
+    pub target: String,
+    /// Why the finding is accepted.
+    pub reason: String,
+    /// What limits the risk meanwhile.
+    pub compensating: String,
+    /// Who owns the risk and is told when it expires.
+    pub owner: String,
+    /// The last day (UTC, `YYYY-MM-DD`) the exception counts; after it the finding counts again.
+    pub expires: String,
+}

@@ -15,13 +15,16 @@ pub enum Framework {
     Cis,
 }
 
-/// One control of one framework, e.g. HIPAA `164.312(a)(1)`.
+/// One control of one framework that a runbook provides evidence for, e.g. HIPAA `164.312(a)(1)`.
 #[derive(
     Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize,
 )]
 pub struct Control {
     pub framework: Framework,
     pub id: String,
+    /// Set when the check is weaker than the control's text: what the check leaves to a person.
+    /// A control covered only partially by checks needs an attestation as well to be met.
+    pub partial: Option<String>,
 }
 
 /// A framework key that is not one we map to.
@@ -59,6 +62,25 @@ impl Framework {
             Framework::NistCsf => "NIST CSF",
             Framework::Cis => "CIS Controls",
         }
+    }
+
+    /// The name used on the command line (`osiris report --framework pci`).
+    pub fn cli_name(self) -> &'static str {
+        match self {
+            Framework::Hipaa => "hipaa",
+            Framework::Soc2 => "soc2",
+            Framework::PciDss => "pci",
+            Framework::NistCsf => "nist-csf",
+            Framework::Cis => "cis",
+        }
+    }
+
+    /// Parses a command-line name (`hipaa`, `soc2`, `pci`, `nist-csf`, `cis`) or a catalogue key.
+    pub fn from_cli_name(name: &str) -> Result<Framework, UnknownFramework> {
+        Framework::ALL
+            .into_iter()
+            .find(|f| f.cli_name() == name || f.key() == name)
+            .ok_or_else(|| UnknownFramework(name.to_owned()))
     }
 
     /// The short label used in control references (`HIPAA:164.312(b)`).

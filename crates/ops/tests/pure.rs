@@ -127,8 +127,8 @@ LIN-AUDIT-001 skipped
                     "HIPAA:164.312(d)",
                     "SOC2:CC6.1",
                     "PCI:8.2.1",
-                    "NIST-CSF:PR.AC-1",
-                    "CIS:5.2.10"
+                    "NIST-CSF:PR.AA-05",
+                    "CIS:5.4"
                   ]
                 },
                 {
@@ -140,11 +140,10 @@ LIN-AUDIT-001 skipped
                   "expected": "",
                   "reason": "",
                   "controls": [
-                    "HIPAA:164.308(a)(7)(ii)(A)",
                     "HIPAA:164.312(b)",
                     "SOC2:A1.1",
                     "PCI:10.5.1",
-                    "NIST-CSF:PR.DS-4",
+                    "NIST-CSF:PR.IR-04",
                     "CIS:8.3"
                   ]
                 },
@@ -158,11 +157,9 @@ LIN-AUDIT-001 skipped
                   "reason": "not checked: connection refused",
                   "controls": [
                     "HIPAA:164.312(b)",
-                    "HIPAA:164.308(a)(1)(ii)(D)",
                     "SOC2:CC7.2",
                     "PCI:10.6.1",
-                    "NIST-CSF:PR.PT-1",
-                    "CIS:8.4"
+                    "NIST-CSF:PR.PS-04"
                   ]
                 },
                 {
@@ -180,10 +177,9 @@ LIN-AUDIT-001 skipped
                     "SOC2:CC7.3",
                     "PCI:10.2.1",
                     "PCI:10.5.1",
-                    "NIST-CSF:DE.AE-3",
-                    "NIST-CSF:PR.PT-1",
-                    "CIS:8.2",
-                    "CIS:8.5"
+                    "NIST-CSF:PR.PS-04",
+                    "NIST-CSF:DE.CM-09",
+                    "CIS:8.2"
                   ]
                 }
               ],

@@ -1,0 +1,155 @@
+//! `osiris bench report`: a month of a large site through the report pipeline (read bundle lines,
+//! assess every control, write PDF and OSCAL), with the time of each step and the peak RSS.
+//!
+//! The bundle lines are generated in memory with every envelope member a sealed line has (the
+//! signature is random bytes: the report does not verify signatures, `evidence verify` does), so
+//! the parse cost is that of real lines; reading them from SQLite is not part of the figure.
+
+use std::time::{Duration, Instant};
+
+use rand::RngExt as _;
+use time::OffsetDateTime;
+
+use compliance::{Ledger, Period};
+use model::Framework;
+
+/// What to generate.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct ReportBench {
+    pub(crate) n_devices: usize,
+    pub(crate) days: u32,
+    pub(crate) interval_mins: u32,
+    /// Check results per scan bundle (the Linux catalogue has 22).
+    pub(crate) checks_per_scan: usize,
+}
+
+/// What it measured.
+#[derive(Debug)]
+pub(crate) struct ReportTimes {
+    pub(crate) n_bundles: u64,
+    pub(crate) n_results: u64,
+    pub(crate) line_bytes: u64,
+    pub(crate) ingest: Duration,
+    pub(crate) assess: Duration,
+    pub(crate) pdf: Duration,
+    pub(crate) pdf_bytes: usize,
+    pub(crate) oscal: Duration,
+    pub(crate) oscal_bytes: usize,
+    pub(crate) peak_rss_kib: Option<u64>,
+}
+
+pub(crate) fn run(cfg: ReportBench) -> anyhow::Result<ReportTimes> {
+    let catalog = crate::setup::load_catalog()?;
+    let frameworks = catalog::embedded_frameworks()
+        .map_err(|e| anyhow::anyhow!("built-in framework catalogues are broken: {e}"))?;
+    let checks: Vec<&str> = catalog
+        .for_platform(model::Platform::Linux)
+        .map(|rb| rb.id.as_str())
+        .collect();
+    anyhow::ensure!(
+        cfg.checks_per_scan >= 1 && cfg.checks_per_scan <= checks.len(),
+        "--checks must be 1..={}",
+        checks.len()
+    );
+    let period = Period::month("2026-11")?;
+    let cycles = u64::from(cfg.days) * 24 * 60 / u64::from(cfg.interval_mins);
+    let mut rng = rand::rng();
+    let signature: String = (0..86)
+        .map(|_| char::from(b'A' + rng.random_range(0..26u8)))
+        .collect();
+    let mut ledger = Ledger::new(period.clone(), None);
+    let mut n_bundles = 0;
+    let mut n_results = 0;
+    let mut line_bytes = 0;
+    let mut line = String::with_capacity(16 * 1024);
+    let started = Instant::now();
+    for cycle in 0..cycles {
+        let at =
+            period.start + time::Duration::minutes((cycle * u64::from(cfg.interval_mins)) as i64);
+        let time = at
+            .format(&time::format_description::well_known::Rfc3339)
+            .unwrap_or_default();
+        for device in 0..cfg.n_devices {
+            // Each device runs a rotating window of checks, so every check has results.
+            let offset = (device + cycle as usize) % checks.len();
+            line.clear();
+            line.push_str(&format!(
+                "{{\"appliance\":\"bench.example/appliance/0001\",\"body\":{{\"finished\":\"{time}\",\"results\":["
+            ));
+            for idx in 0..cfg.checks_per_scan {
+                let check = checks[(offset + idx) % checks.len()];
+                // About 3 % of results fail, with a device-specific bias.
+                let status = if rng.random_range(0..100) < 2 + device % 3 {
+                    "fail"
+                } else {
+                    "pass"
+                };
+                if idx > 0 {
+                    line.push(',');
+                }
+                line.push_str(&format!(
+                    "{{\"check\":\"{check}\",\"controls\":[\"HIPAA:164.312(b)\"],\"expected\":\"value is at most 90\",\"observed\":{{\"max_days\":{}}},\"reason\":\"max_days is {}\",\"severity\":\"high\",\"status\":\"{status}\",\"title\":\"A check\"}}",
+                    30 + device % 90,
+                    30 + device % 90
+                ));
+            }
+            line.push_str(&format!(
+                "],\"started\":\"{time}\",\"summary\":{{\"error\":0,\"fail\":0,\"pass\":0,\"skipped\":0,\"total\":{}}},\"target\":{{\"device_type\":\"server\",\"name\":\"device-{device:04}.clinic.example\",\"platform\":\"linux\"}}}},\"catalog\":\"{}\",\"key\":\"bench.example/appliance+0001+AAAA\",\"kind\":\"scan\",\"prev\":\"{}\",\"schema\":\"osiris.bundle/v1\",\"seq\":{n_bundles},\"sig\":\"{signature}\",\"site\":\"bench\",\"time\":\"{time}\"}}",
+                cfg.checks_per_scan,
+                catalog.version(),
+                "0".repeat(64),
+            ));
+            ledger.add_line(n_bundles, line.as_bytes())?;
+            n_bundles += 1;
+            n_results += cfg.checks_per_scan as u64;
+            line_bytes += line.len() as u64;
+        }
+    }
+    let ingest = started.elapsed();
+
+    let framework = frameworks
+        .get(Framework::Hipaa)
+        .ok_or_else(|| anyhow::anyhow!("no HIPAA catalogue"))?;
+    let started = Instant::now();
+    let assessment = compliance::assess(framework, &catalog, &ledger);
+    let assess = started.elapsed();
+    let cx = compliance::render::ReportContext {
+        site: "bench",
+        origin: "bench.example/appliance/0001",
+        key_id: "0001",
+        catalog_version: catalog.version(),
+        frameworks_version: frameworks.version(),
+        generated_at: OffsetDateTime::now_utc(),
+        checkpoint: None,
+        tool_version: env!("CARGO_PKG_VERSION"),
+    };
+    let started = Instant::now();
+    let pdf = compliance::render::pdf(&assessment, &ledger, &cx);
+    let pdf_time = started.elapsed();
+    let started = Instant::now();
+    let results = compliance::render::oscal::assessment_results(&assessment, &ledger, &cx);
+    let poam = compliance::render::oscal::poam(&assessment, &ledger, &cx);
+    let oscal_bytes = serde_json::to_vec(&results)?.len() + serde_json::to_vec(&poam)?.len();
+    let oscal = started.elapsed();
+    Ok(ReportTimes {
+        n_bundles,
+        n_results,
+        line_bytes,
+        ingest,
+        assess,
+        pdf: pdf_time,
+        pdf_bytes: pdf.len(),
+        oscal,
+        oscal_bytes,
+        peak_rss_kib: peak_rss_kib(),
+    })
+}
+
+/// `VmHWM` of this process, in KiB.
+fn peak_rss_kib() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+}

@@ -1,0 +1,631 @@
+//! `osiris attest`, `osiris exception …` and `osiris report`: signed attestations and accepted
+//! risks in the evidence log, and per-framework reports (HTML, CSV, OSCAL) read back from it.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::Context;
+use futures_util::TryStreamExt as _;
+use sha2::{Digest, Sha256};
+use time::format_description::well_known::Rfc3339;
+use time::{Date, OffsetDateTime, Time};
+
+use compliance::{Ledger, Period};
+use model::Framework;
+
+use crate::setup;
+
+/// Where the data lives.
+#[derive(Debug, clap::Args)]
+pub(crate) struct Place {
+    /// Configuration file (for the data directory and site).
+    #[arg(long)]
+    config: Option<PathBuf>,
+    /// Data directory (default: the config's `data_dir`, else ./osiris-data).
+    #[arg(long)]
+    data_dir: Option<PathBuf>,
+}
+
+#[derive(Debug, clap::Args)]
+pub(crate) struct AttestArgs {
+    /// The control, as FRAMEWORK:ID (e.g. `hipaa:164.308(a)(1)(ii)(A)`, `cis:14.1`).
+    control: String,
+    /// What you state about the control, in your words.
+    #[arg(long)]
+    statement: String,
+    /// A supporting document (policy, plan, contract); its SHA-256 goes into the signed bundle and
+    /// a copy is kept in the data directory.
+    #[arg(long)]
+    file: Option<PathBuf>,
+    /// Who attests (name and role).
+    #[arg(long)]
+    by: String,
+    /// The last day the attestation counts (YYYY-MM-DD, in the future).
+    #[arg(long)]
+    expires: String,
+    #[command(flatten)]
+    place: Place,
+}
+
+#[derive(Debug, clap::Subcommand)]
+pub(crate) enum ExceptionCommand {
+    /// Accept the risk of one check failing on one target until a date (a signed bundle).
+    Add {
+        /// The check (runbook id), e.g. LIN-SSH-002.
+        check: String,
+        /// The target, as configured or as named in scan evidence.
+        #[arg(long)]
+        target: String,
+        /// Why the finding is accepted.
+        #[arg(long)]
+        reason: String,
+        /// What limits the risk meanwhile.
+        #[arg(long)]
+        compensating: String,
+        /// Who owns the risk.
+        #[arg(long)]
+        owner: String,
+        /// The last day the exception counts (YYYY-MM-DD, in the future); after it the finding counts again.
+        #[arg(long)]
+        expires: String,
+        #[command(flatten)]
+        place: Place,
+    },
+    /// List the recorded exceptions and whether each still counts.
+    List {
+        #[command(flatten)]
+        place: Place,
+    },
+}
+
+#[derive(Debug, clap::Args)]
+pub(crate) struct ReportArgs {
+    /// hipaa, soc2, pci, nist-csf or cis.
+    #[arg(long)]
+    framework: String,
+    /// The month (YYYY-MM).
+    #[arg(long)]
+    period: String,
+    /// Describe the state at this moment (RFC 3339 or YYYY-MM-DD) instead of the end of the period.
+    #[arg(long)]
+    as_of: Option<String>,
+    /// html, pdf, csv or oscal (OSCAL writes FILE as assessment-results and FILE's stem + `-poam.json`).
+    #[arg(long, default_value = "html")]
+    format: String,
+    /// The file to write.
+    #[arg(long)]
+    out: PathBuf,
+    #[command(flatten)]
+    place: Place,
+}
+
+pub(crate) fn attest(args: AttestArgs) -> anyhow::Result<ExitCode> {
+    let frameworks = catalog::embedded_frameworks()
+        .map_err(|e| anyhow::anyhow!("built-in framework catalogues are broken: {e}"))?;
+    let (framework, id) = parse_control(&args.control)?;
+    let catalog = frameworks
+        .get(framework)
+        .context("framework without a catalogue")?;
+    let Some(def) = catalog.control(id) else {
+        anyhow::bail!(
+            "unknown control `{id}` in {}: see `osiris catalog controls {}` for the ids",
+            catalog.name,
+            framework.cli_name()
+        );
+    };
+    if let Some(reason) = &def.not_applicable {
+        anyhow::bail!(
+            "{} {} is not applicable ({reason}); there is nothing to attest",
+            framework.label(),
+            def.id
+        );
+    }
+    let expires = future_date(&args.expires)?;
+    non_empty("--statement", &args.statement)?;
+    non_empty("--by", &args.by)?;
+    let (config, data_dir) = open(&args.place, true)?;
+    let document = match &args.file {
+        Some(file) => Some(keep_document(file, &data_dir)?),
+        None => None,
+    };
+    let body = evidence_schema::AttestationBody {
+        control: format!("{}:{}", framework.label(), def.id),
+        statement: args.statement.trim().to_owned(),
+        by: args.by.trim().to_owned(),
+        expires: expires.to_string(),
+        document,
+    };
+    let seq = seal(
+        &config,
+        &data_dir,
+        evidence_schema::KIND_ATTESTATION,
+        serde_json::to_value(&body)?,
+    )?;
+    writeln!(
+        std::io::stdout(),
+        "attestation of {} {} by {} until {} sealed as bundle #{seq}",
+        framework.label(),
+        def.id,
+        body.by,
+        body.expires
+    )?;
+    Ok(ExitCode::SUCCESS)
+}
+
+pub(crate) fn exception(command: ExceptionCommand) -> anyhow::Result<ExitCode> {
+    match command {
+        ExceptionCommand::Add {
+            check,
+            target,
+            reason,
+            compensating,
+            owner,
+            expires,
+            place,
+        } => {
+            let runbooks = setup::load_catalog()?;
+            if runbooks.get(&check).is_none() {
+                anyhow::bail!(
+                    "unknown check `{check}`: see `osiris catalog list` for the check ids"
+                );
+            }
+            let expires = future_date(&expires)?;
+            non_empty("--reason", &reason)?;
+            non_empty("--compensating", &compensating)?;
+            non_empty("--owner", &owner)?;
+            let (config, data_dir) = open(&place, false)?;
+            let known = known_targets(&config, &data_dir)?;
+            if !known.iter().any(|t| t == &target) {
+                anyhow::bail!(
+                    "unknown target `{target}`: neither configured nor in any scan evidence (known: {})",
+                    if known.is_empty() {
+                        "none yet; run `osiris scan` first".to_owned()
+                    } else {
+                        known.join(", ")
+                    }
+                );
+            }
+            let body = evidence_schema::ExceptionBody {
+                check,
+                target,
+                reason: reason.trim().to_owned(),
+                compensating: compensating.trim().to_owned(),
+                owner: owner.trim().to_owned(),
+                expires: expires.to_string(),
+            };
+            let seq = seal(
+                &config,
+                &data_dir,
+                evidence_schema::KIND_EXCEPTION,
+                serde_json::to_value(&body)?,
+            )?;
+            writeln!(
+                std::io::stdout(),
+                "exception for {} on {} until {} sealed as bundle #{seq}",
+                body.check,
+                body.target,
+                body.expires
+            )?;
+            Ok(ExitCode::SUCCESS)
+        }
+        ExceptionCommand::List { place } => {
+            let (config, data_dir) = open(&place, false)?;
+            let now = OffsetDateTime::now_utc();
+            let ledger = read_ledger(&config, &data_dir, Period::month(&month_of(now))?, None)?.0;
+            let mut out = std::io::stdout().lock();
+            if ledger.exceptions().is_empty() {
+                writeln!(out, "no exceptions recorded")?;
+            }
+            for e in ledger.exceptions() {
+                let state = if e.expires >= now.date() {
+                    "counts"
+                } else {
+                    "EXPIRED"
+                };
+                writeln!(
+                    out,
+                    "#{:<6} {:<16} {:<20} until {} {state:<8} owner {}: {}",
+                    e.seq, e.check, e.target, e.expires, e.owner, e.reason
+                )?;
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+
+pub(crate) fn report(args: ReportArgs) -> anyhow::Result<ExitCode> {
+    let framework = Framework::from_cli_name(&args.framework).map_err(|_| {
+        anyhow::anyhow!(
+            "unknown framework `{}` (known: hipaa, soc2, pci, nist-csf, cis)",
+            args.framework
+        )
+    })?;
+    let period = Period::month(&args.period)?;
+    let format = match args.format.as_str() {
+        "html" | "csv" | "oscal" | "pdf" => args.format.as_str(),
+        other => anyhow::bail!("unknown format `{other}` (known: html, pdf, csv, oscal)"),
+    };
+    let as_of = args.as_of.as_deref().map(parse_moment).transpose()?;
+    let (config, data_dir) = open(&args.place, false)?;
+    let runbooks = setup::load_catalog()?;
+    let frameworks = catalog::embedded_frameworks()
+        .map_err(|e| anyhow::anyhow!("built-in framework catalogues are broken: {e}"))?;
+    // A period that has not ended yet is described as of now.
+    let until = as_of.unwrap_or_else(OffsetDateTime::now_utc);
+    let (ledger, log) = read_ledger(&config, &data_dir, period, Some(until))?;
+    if let (Some(as_of), first) = (as_of, ledger.first_bundle_at()) {
+        match first {
+            Some(first) if as_of < first => anyhow::bail!(
+                "--as-of {} is before the first evidence bundle ({}): there is no state to report then",
+                rfc3339(as_of),
+                rfc3339(first)
+            ),
+            None => anyhow::bail!("the evidence log is empty: run `osiris scan` first"),
+            Some(_) => {}
+        }
+    }
+    let catalog = frameworks
+        .get(framework)
+        .context("framework without a catalogue")?;
+    let assessment = compliance::assess(catalog, &runbooks, &ledger);
+    let cx = compliance::render::ReportContext {
+        site: &config.site,
+        origin: &log.origin,
+        key_id: &log.key_id,
+        catalog_version: runbooks.version(),
+        frameworks_version: frameworks.version(),
+        generated_at: OffsetDateTime::now_utc(),
+        checkpoint: log
+            .checkpoint
+            .as_ref()
+            .map(|(size, note)| (*size, note.as_str())),
+        tool_version: env!("CARGO_PKG_VERSION"),
+    };
+    let mut written = vec![args.out.clone()];
+    match format {
+        "html" => write_file(
+            &args.out,
+            compliance::render::html(&assessment, &ledger, &cx).as_bytes(),
+        )?,
+        "pdf" => write_file(
+            &args.out,
+            &compliance::render::pdf(&assessment, &ledger, &cx),
+        )?,
+        "csv" => write_file(
+            &args.out,
+            compliance::render::csv(&assessment, &ledger).as_bytes(),
+        )?,
+        _ => {
+            let results = compliance::render::oscal::assessment_results(&assessment, &ledger, &cx);
+            let poam = compliance::render::oscal::poam(&assessment, &ledger, &cx);
+            let poam_path = poam_path(&args.out);
+            write_file(&args.out, &serde_json::to_vec_pretty(&results)?)?;
+            write_file(&poam_path, &serde_json::to_vec_pretty(&poam)?)?;
+            written.push(poam_path);
+        }
+    }
+    let f = assessment.figures;
+    let mut out = std::io::stdout().lock();
+    for path in written {
+        writeln!(out, "wrote {}", path.display())?;
+    }
+    writeln!(
+        out,
+        "{} {}: {} of {} applicable controls met, {} failing, {} partly checked, {} need attestation, {} without evidence{}",
+        catalog.name,
+        ledger.period().label,
+        f.met,
+        f.applicable(),
+        f.failing,
+        f.partial,
+        f.needs_attestation,
+        f.no_evidence + f.could_not_check,
+        if !ledger.has_results() {
+            " (no scan evidence in this period)"
+        } else {
+            ""
+        }
+    )?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `osiris evidence verify-report`: the kit verifies, and the CSV report is exactly what the
+/// kit's evidence gives for its framework, period and moment.
+pub(crate) fn verify_report(
+    report: &Path,
+    kit: &Path,
+    pinned_key: Option<evidence::VerifierKey>,
+    trust_kit_key: bool,
+) -> anyhow::Result<ExitCode> {
+    let text =
+        std::fs::read_to_string(report).with_context(|| format!("reading {}", report.display()))?;
+    let mut out = std::io::stdout().lock();
+    let pinned = pinned_key.is_some();
+    let kit_report = evidence::kit::verify(
+        kit,
+        &evidence::kit::VerifyOptions {
+            pinned_key,
+            block_headers: std::collections::BTreeMap::new(),
+            witness: None,
+        },
+    );
+    if !kit_report.problems.is_empty() {
+        for problem in &kit_report.problems {
+            writeln!(out, "kit: {problem}")?;
+        }
+        writeln!(
+            out,
+            "FAILED: the kit does not verify, so the report cannot be checked against it"
+        )?;
+        return Ok(ExitCode::FAILURE);
+    }
+    let Some(first) = text.lines().nth(1) else {
+        anyhow::bail!(
+            "{} has no rows: is it a CSV report (osiris report --format csv)?",
+            report.display()
+        );
+    };
+    let cells: Vec<&str> = first.split(',').collect();
+    let (Some(label), Some(as_of), Some(period)) = (
+        cells.first(),
+        cells.last(),
+        cells.len().checked_sub(2).and_then(|i| cells.get(i)),
+    ) else {
+        anyhow::bail!("{} is not a CSV report", report.display());
+    };
+    let framework = Framework::ALL
+        .into_iter()
+        .find(|f| f.label() == *label)
+        .ok_or_else(|| anyhow::anyhow!("{}: unknown framework `{label}`", report.display()))?;
+    let period = Period::month(period)?;
+    let as_of = OffsetDateTime::parse(as_of.trim(), &Rfc3339)
+        .with_context(|| format!("{}: as_of `{as_of}`", report.display()))?;
+    let bundles_path = kit.join("bundles.jsonl");
+    let bundles = std::fs::read_to_string(&bundles_path)
+        .with_context(|| format!("reading {}", bundles_path.display()))?;
+    let mut ledger = Ledger::new(period, Some(as_of));
+    for (seq, line) in bundles.lines().enumerate() {
+        ledger
+            .add_line(seq as u64, line.as_bytes())
+            .with_context(|| format!("reading {}", bundles_path.display()))?;
+    }
+    let runbooks = setup::load_catalog()?;
+    let frameworks = catalog::embedded_frameworks()
+        .map_err(|e| anyhow::anyhow!("built-in framework catalogues are broken: {e}"))?;
+    let catalog = frameworks
+        .get(framework)
+        .context("framework without a catalogue")?;
+    let assessment = compliance::assess(catalog, &runbooks, &ledger);
+    let expected = compliance::render::csv(&assessment, &ledger);
+    if expected == text {
+        writeln!(
+            out,
+            "report matches the kit: {} rows of {} {} recomputed from {} bundles{}",
+            text.lines().count() - 1,
+            catalog.name,
+            ledger.period().label,
+            bundles.lines().count(),
+            if pinned {
+                ", signed by the pinned key"
+            } else {
+                ""
+            }
+        )?;
+        if !pinned && !trust_kit_key {
+            writeln!(
+                out,
+                "UNPINNED: pass --key to require the appliance key (or --trust-kit-key)"
+            )?;
+            return Ok(ExitCode::from(3));
+        }
+        return Ok(ExitCode::SUCCESS);
+    }
+    let (line_no, (report_line, kit_line)) = text
+        .split("\r\n")
+        .zip(expected.split("\r\n").chain(std::iter::repeat("")))
+        .enumerate()
+        .find(|(_, (a, b))| a != b)
+        .unwrap_or((0, ("", "")));
+    writeln!(
+        out,
+        "FAILED: line {} of {} differs from what the kit's evidence gives\n  report: {report_line}\n  kit:    {kit_line}",
+        line_no + 1,
+        report.display()
+    )?;
+    Ok(ExitCode::FAILURE)
+}
+
+/// The log's identity and newest checkpoint, for the report's appendix.
+struct LogFacts {
+    origin: String,
+    key_id: String,
+    checkpoint: Option<(u64, String)>,
+}
+
+fn read_ledger(
+    config: &config::Config,
+    data_dir: &Path,
+    period: Period,
+    as_of: Option<OffsetDateTime>,
+) -> anyhow::Result<(Ledger, LogFacts)> {
+    setup::runtime()?.block_on(async {
+        let store = setup::open_store(data_dir, &config.site).await?;
+        let mut ledger = Ledger::new(period, as_of);
+        let size = store.size();
+        {
+            let mut entries = std::pin::pin!(store.entries(0..size));
+            while let Some(entry) = entries
+                .try_next()
+                .await
+                .context("reading the evidence log")?
+            {
+                ledger
+                    .add_line(entry.seq, &entry.line)
+                    .context("reading the evidence log")?;
+            }
+        }
+        let checkpoint = store
+            .latest_checkpoint()
+            .await
+            .context("reading the newest checkpoint")?
+            .map(|c| (c.size, c.note));
+        let facts = LogFacts {
+            origin: store.origin().to_owned(),
+            key_id: store.verifier().key_id_hex(),
+            checkpoint,
+        };
+        store.close().await;
+        Ok((ledger, facts))
+    })
+}
+
+fn seal(
+    config: &config::Config,
+    data_dir: &Path,
+    kind: &str,
+    body: serde_json::Value,
+) -> anyhow::Result<u64> {
+    let catalog = setup::load_catalog()?;
+    setup::runtime()?.block_on(async {
+        let store = setup::open_store(data_dir, &config.site).await?;
+        let appended = store
+            .append(evidence::BundleDraft {
+                site: config.site.clone(),
+                kind: kind.to_owned(),
+                catalog: catalog.version().to_owned(),
+                time: OffsetDateTime::now_utc(),
+                body,
+            })
+            .await
+            .with_context(|| format!("sealing the {kind} bundle"))?;
+        store
+            .create_checkpoint()
+            .await
+            .context("signing a checkpoint")?;
+        store.close().await;
+        Ok(appended.seq)
+    })
+}
+
+/// Targets from the configuration and from scan evidence.
+fn known_targets(config: &config::Config, data_dir: &Path) -> anyhow::Result<Vec<String>> {
+    let mut targets: Vec<String> = config.targets.iter().map(|t| t.name.clone()).collect();
+    if data_dir.join("osiris.db").exists() {
+        let everything = Period {
+            label: "all".to_owned(),
+            start: OffsetDateTime::UNIX_EPOCH,
+            end: OffsetDateTime::now_utc() + time::Duration::days(1),
+        };
+        let (ledger, _) = read_ledger(config, data_dir, everything, None)?;
+        targets.extend(ledger.targets().into_iter().map(str::to_owned));
+    }
+    targets.sort();
+    targets.dedup();
+    Ok(targets)
+}
+
+fn open(place: &Place, create: bool) -> anyhow::Result<(config::Config, PathBuf)> {
+    let config = setup::load_config(place.config.as_deref())?;
+    let data_dir = setup::data_dir(place.data_dir.clone(), &config);
+    if !create && !data_dir.join("osiris.db").exists() {
+        anyhow::bail!(
+            "no evidence in {}: run `osiris scan` first, or point --data-dir at an appliance data directory",
+            data_dir.display()
+        );
+    }
+    Ok((config, data_dir))
+}
+
+/// Copies a document into `<data-dir>/documents/<sha256>` (never overwriting a different file).
+fn keep_document(file: &Path, data_dir: &Path) -> anyhow::Result<evidence_schema::DocumentRecord> {
+    let bytes = std::fs::read(file).with_context(|| format!("reading {}", file.display()))?;
+    let sha256 = hex::encode(Sha256::digest(&bytes));
+    let dir = data_dir.join("documents");
+    std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+    let stored = dir.join(&sha256);
+    if !stored.exists() {
+        durable::write(&stored, &bytes, 0o600)
+            .with_context(|| format!("keeping a copy in {}", stored.display()))?;
+    }
+    Ok(evidence_schema::DocumentRecord {
+        name: file.file_name().map_or_else(
+            || "document".to_owned(),
+            |n| n.to_string_lossy().into_owned(),
+        ),
+        sha256: sha256.clone(),
+        size: bytes.len() as u64,
+        stored_as: format!("documents/{sha256}"),
+    })
+}
+
+fn write_file(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
+    durable::write(path, bytes, 0o644).with_context(|| format!("writing {}", path.display()))
+}
+
+/// `report.json` → `report-poam.json`.
+fn poam_path(out: &Path) -> PathBuf {
+    let stem = out
+        .file_stem()
+        .map_or_else(|| "report".into(), |s| s.to_string_lossy().into_owned());
+    out.with_file_name(format!("{stem}-poam.json"))
+}
+
+/// `hipaa:164.312(b)` or `HIPAA:164.312(b)` → (framework, id).
+fn parse_control(text: &str) -> anyhow::Result<(Framework, &str)> {
+    let Some((framework, id)) = text.split_once(':') else {
+        anyhow::bail!(
+            "control `{text}` names no framework: write FRAMEWORK:ID, e.g. hipaa:164.308(a)(1)(ii)(A)"
+        );
+    };
+    let framework = Framework::from_cli_name(&framework.to_ascii_lowercase())
+        .or_else(|_| {
+            Framework::ALL
+                .into_iter()
+                .find(|f| f.label().eq_ignore_ascii_case(framework))
+                .ok_or(())
+        })
+        .map_err(|()| {
+            anyhow::anyhow!(
+                "unknown framework `{framework}` in `{text}` (known: hipaa, soc2, pci, nist-csf, cis)"
+            )
+        })?;
+    Ok((framework, id.trim()))
+}
+
+fn future_date(text: &str) -> anyhow::Result<Date> {
+    let format = time::macros::format_description!("[year]-[month]-[day]");
+    let date = Date::parse(text, &format)
+        .map_err(|_| anyhow::anyhow!("--expires `{text}` is not a date: write YYYY-MM-DD"))?;
+    let today = OffsetDateTime::now_utc().date();
+    if date < today {
+        anyhow::bail!("--expires {date} is in the past (today is {today}): give a future date");
+    }
+    Ok(date)
+}
+
+fn parse_moment(text: &str) -> anyhow::Result<OffsetDateTime> {
+    if let Ok(at) = OffsetDateTime::parse(text, &Rfc3339) {
+        return Ok(at);
+    }
+    let format = time::macros::format_description!("[year]-[month]-[day]");
+    let date = Date::parse(text, &format)
+        .map_err(|_| anyhow::anyhow!("--as-of `{text}` is neither RFC 3339 nor YYYY-MM-DD"))?;
+    // A date means the end of that day (UTC).
+    Ok(date.with_time(Time::MIDNIGHT).assume_utc() + time::Duration::days(1))
+}
+
+fn non_empty(flag: &str, value: &str) -> anyhow::Result<()> {
+    if value.trim().is_empty() {
+        anyhow::bail!("{flag} is empty: say it in words");
+    }
+    Ok(())
+}
+
+fn month_of(at: OffsetDateTime) -> String {
+    format!("{:04}-{:02}", at.year(), u8::from(at.month()))
+}
+
+fn rfc3339(at: OffsetDateTime) -> String {
+    at.format(&Rfc3339).unwrap_or_else(|_| at.to_string())
+}

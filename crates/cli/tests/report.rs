@@ -1,0 +1,602 @@
+//! `osiris report`, `osiris attest` and `osiris exception` on the data of a plain `osiris scan`
+//! of this machine: what a practice owner and an auditor would look for, and bad input refused.
+
+#![allow(clippy::unwrap_used, reason = "test helpers outside #[test] functions")]
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+struct Sandbox {
+    dir: tempfile::TempDir,
+}
+
+impl Sandbox {
+    fn new() -> Sandbox {
+        Sandbox {
+            dir: tempfile::tempdir().unwrap(),
+        }
+    }
+
+    fn path(&self, rel: &str) -> PathBuf {
+        self.dir.path().join(rel)
+    }
+
+    fn osiris(&self, args: &[&str]) -> Output {
+        Command::new(env!("CARGO_BIN_EXE_osiris"))
+            .args(args)
+            .current_dir(self.dir.path())
+            .env_remove("RUST_LOG")
+            .output()
+            .unwrap()
+    }
+
+    /// Runs and asserts the exit code; returns stdout (or stderr for failures).
+    #[track_caller]
+    fn run(&self, args: &[&str], code: i32) -> String {
+        let out = self.osiris(args);
+        assert_eq!(
+            out.status.code(),
+            Some(code),
+            "osiris {args:?}\nstdout: {}\nstderr: {}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        if code == 0 {
+            String::from_utf8(out.stdout).unwrap()
+        } else {
+            String::from_utf8(out.stderr).unwrap()
+        }
+    }
+
+    fn read(&self, rel: &str) -> String {
+        std::fs::read_to_string(self.path(rel)).unwrap()
+    }
+}
+
+fn this_month() -> String {
+    let now = time::OffsetDateTime::now_utc();
+    format!("{:04}-{:02}", now.year(), u8::from(now.month()))
+}
+
+fn future_day() -> String {
+    (time::OffsetDateTime::now_utc() + time::Duration::days(400))
+        .date()
+        .to_string()
+}
+
+#[test]
+fn report_on_a_plain_scan_lists_every_control_and_cites_bundles_the_kit_holds() {
+    let sandbox = Sandbox::new();
+    let scan: serde_json::Value =
+        serde_json::from_str(&sandbox.run(&["scan", "--json"], 0)).unwrap();
+    let month = this_month();
+
+    let said = sandbox.run(
+        &[
+            "report",
+            "--framework",
+            "hipaa",
+            "--period",
+            &month,
+            "--out",
+            "hipaa.html",
+        ],
+        0,
+    );
+    assert!(
+        said.starts_with("wrote hipaa.html\nHIPAA Security Rule "),
+        "{said}"
+    );
+    let html = sandbox.read("hipaa.html");
+    let controls = sandbox.run(&["catalog", "controls", "hipaa"], 0);
+    let ids: Vec<&str> = controls
+        .lines()
+        .skip(1)
+        .map(|l| l.split_whitespace().next().unwrap())
+        .collect();
+    assert_eq!(ids.len(), 65);
+    for id in &ids {
+        assert!(
+            html.contains(&format!("<b>{id}</b>")),
+            "{id} is not in the report"
+        );
+    }
+    assert!(html.contains(&format!(
+        "In {month} the appliance checked 1 device(s) in 1 scan(s)."
+    )));
+    // Each failing check of the scan appears with its device.
+    let failing: Vec<&str> = scan["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r["status"] == "fail")
+        .map(|r| r["check"].as_str().unwrap())
+        .collect();
+    for check in &failing {
+        assert!(
+            html.contains(&format!("{check} on <b>localhost</b>: fail")),
+            "{check} missing"
+        );
+    }
+
+    // Every bundle the report cites is in the auditor kit, and the kit verifies.
+    sandbox.run(&["evidence", "export", "--out", "kit"], 0);
+    sandbox.run(&["evidence", "verify", "kit", "--trust-kit-key"], 0);
+    let bundles = sandbox.read("kit/bundles.jsonl");
+    let n_bundles = bundles.lines().count();
+    let cited: Vec<usize> = html
+        .split("evidence bundle #")
+        .skip(1)
+        .map(|rest| {
+            rest.chars()
+                .take_while(char::is_ascii_digit)
+                .collect::<String>()
+                .parse()
+                .unwrap()
+        })
+        .collect();
+    assert!(!cited.is_empty());
+    assert!(
+        cited.iter().all(|seq| *seq < n_bundles),
+        "{cited:?} vs {n_bundles}"
+    );
+
+    // CSV and OSCAL of the same data.
+    sandbox.run(
+        &[
+            "report",
+            "--framework",
+            "cis",
+            "--period",
+            &month,
+            "--format",
+            "csv",
+            "--out",
+            "cis.csv",
+        ],
+        0,
+    );
+    let csv = sandbox.read("cis.csv");
+    assert!(csv.starts_with("framework,control,"));
+    assert_eq!(
+        csv.lines()
+            .skip(1)
+            .filter(|l| l.starts_with("CIS,"))
+            .map(|l| l.split(',').nth(1).unwrap())
+            .collect::<std::collections::BTreeSet<_>>()
+            .len(),
+        56
+    );
+    sandbox.run(
+        &[
+            "report",
+            "--framework",
+            "pci",
+            "--period",
+            &month,
+            "--format",
+            "oscal",
+            "--out",
+            "pci.json",
+        ],
+        0,
+    );
+    let oscal: serde_json::Value = serde_json::from_str(&sandbox.read("pci.json")).unwrap();
+    assert_eq!(
+        oscal["assessment-results"]["metadata"]["oscal-version"],
+        "1.2.1"
+    );
+    let poam: serde_json::Value = serde_json::from_str(&sandbox.read("pci-poam.json")).unwrap();
+    assert!(poam["plan-of-action-and-milestones"]["poam-items"].is_array());
+    sandbox.run(
+        &[
+            "report",
+            "--framework",
+            "nist-csf",
+            "--period",
+            &month,
+            "--format",
+            "pdf",
+            "--out",
+            "csf.pdf",
+        ],
+        0,
+    );
+    assert!(
+        std::fs::read(sandbox.path("csf.pdf"))
+            .unwrap()
+            .starts_with(b"%PDF-")
+    );
+
+    // verify-report recomputes a CSV report from the kit; a flipped status fails it.
+    sandbox.run(
+        &[
+            "report",
+            "--framework",
+            "hipaa",
+            "--period",
+            &month,
+            "--format",
+            "csv",
+            "--out",
+            "hipaa.csv",
+        ],
+        0,
+    );
+    sandbox.run(&["evidence", "export", "--out", "kit2"], 0);
+    let said = sandbox.run(
+        &[
+            "evidence",
+            "verify-report",
+            "hipaa.csv",
+            "kit2",
+            "--trust-kit-key",
+        ],
+        0,
+    );
+    assert!(said.starts_with("report matches the kit: "), "{said}");
+    let csv = sandbox.read("hipaa.csv");
+    let flipped = if csv.contains(",fail,") {
+        csv.replacen(",fail,", ",pass,", 1)
+    } else {
+        csv.replacen(",pass,", ",fail,", 1)
+    };
+    assert_ne!(flipped, csv);
+    std::fs::write(sandbox.path("flipped.csv"), flipped).unwrap();
+    let out = sandbox.osiris(&[
+        "evidence",
+        "verify-report",
+        "flipped.csv",
+        "kit2",
+        "--trust-kit-key",
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("FAILED: line "));
+}
+
+#[test]
+fn attestations_and_exceptions_are_signed_shown_and_checked() {
+    let sandbox = Sandbox::new();
+    let scan: serde_json::Value =
+        serde_json::from_str(&sandbox.run(&["scan", "--json"], 0)).unwrap();
+    let month = this_month();
+    let expires = future_day();
+    std::fs::write(sandbox.path("risk-analysis.txt"), "Our risk analysis.\n").unwrap();
+
+    let said = sandbox.run(
+        &[
+            "attest",
+            "hipaa:164.308(a)(1)(ii)(A)",
+            "--statement",
+            "Risk analysis reviewed",
+            "--file",
+            "risk-analysis.txt",
+            "--by",
+            "Dr. Ada Example, owner",
+            "--expires",
+            &expires,
+        ],
+        0,
+    );
+    assert!(
+        said.starts_with(
+            "attestation of HIPAA 164.308(a)(1)(ii)(A) by Dr. Ada Example, owner until "
+        ),
+        "{said}"
+    );
+    let kept = std::fs::read_dir(sandbox.path("osiris-data/documents"))
+        .unwrap()
+        .count();
+    assert_eq!(kept, 1);
+
+    // An exception for a check that failed on this machine, if one did.
+    let failed = scan["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["status"] == "fail")
+        .map(|r| r["check"].as_str().unwrap().to_owned());
+    if let Some(check) = &failed {
+        let said = sandbox.run(
+            &[
+                "exception",
+                "add",
+                check,
+                "--target",
+                "localhost",
+                "--reason",
+                "test machine",
+                "--compensating",
+                "no patient data",
+                "--owner",
+                "Dr. Ada",
+                "--expires",
+                &expires,
+            ],
+            0,
+        );
+        assert!(
+            said.starts_with(&format!("exception for {check} on localhost until ")),
+            "{said}"
+        );
+        let list = sandbox.run(&["exception", "list"], 0);
+        assert!(list.contains(check) && list.contains("counts"), "{list}");
+    }
+
+    sandbox.run(
+        &[
+            "report",
+            "--framework",
+            "hipaa",
+            "--period",
+            &month,
+            "--out",
+            "hipaa.html",
+        ],
+        0,
+    );
+    let html = sandbox.read("hipaa.html");
+    assert!(html.contains("Attested by Dr. Ada Example, owner"));
+    if failed.is_some() {
+        assert!(
+            html.contains("accepted by exception until"),
+            "exception not shown"
+        );
+    }
+
+    // Bad input: each refused with the reason, nothing sealed.
+    let size_before = sandbox.run(&["evidence", "show"], 0);
+    for (args, message) in [
+        (
+            vec![
+                "attest",
+                "hipaa:164.999(z)",
+                "--statement",
+                "s",
+                "--by",
+                "b",
+                "--expires",
+                &expires,
+            ],
+            "unknown control `164.999(z)` in HIPAA Security Rule",
+        ),
+        (
+            vec![
+                "attest",
+                "164.308(a)(2)",
+                "--statement",
+                "s",
+                "--by",
+                "b",
+                "--expires",
+                &expires,
+            ],
+            "names no framework",
+        ),
+        (
+            vec![
+                "attest",
+                "hipaa:164.314(b)(1)",
+                "--statement",
+                "s",
+                "--by",
+                "b",
+                "--expires",
+                &expires,
+            ],
+            "is not applicable",
+        ),
+        (
+            vec![
+                "attest",
+                "cis:14.1",
+                "--statement",
+                "s",
+                "--by",
+                "b",
+                "--expires",
+                "2020-01-01",
+            ],
+            "--expires 2020-01-01 is in the past",
+        ),
+        (
+            vec![
+                "exception",
+                "add",
+                "LIN-NOPE-001",
+                "--target",
+                "localhost",
+                "--reason",
+                "r",
+                "--compensating",
+                "c",
+                "--owner",
+                "o",
+                "--expires",
+                &expires,
+            ],
+            "unknown check `LIN-NOPE-001`",
+        ),
+        (
+            vec![
+                "exception",
+                "add",
+                "LIN-SSH-001",
+                "--target",
+                "ghost",
+                "--reason",
+                "r",
+                "--compensating",
+                "c",
+                "--owner",
+                "o",
+                "--expires",
+                &expires,
+            ],
+            "unknown target `ghost`",
+        ),
+        (
+            vec![
+                "report",
+                "--framework",
+                "iso27001",
+                "--period",
+                &month,
+                "--out",
+                "x.html",
+            ],
+            "unknown framework `iso27001`",
+        ),
+        (
+            vec![
+                "report",
+                "--framework",
+                "hipaa",
+                "--period",
+                "2026-13",
+                "--out",
+                "x.html",
+            ],
+            "period `2026-13` is not a month",
+        ),
+        (
+            vec![
+                "report",
+                "--framework",
+                "hipaa",
+                "--period",
+                &month,
+                "--as-of",
+                "2001-01-01",
+                "--out",
+                "x.html",
+            ],
+            "is before the first evidence bundle",
+        ),
+    ] {
+        let stderr = sandbox.run(&args, 1);
+        assert!(stderr.contains(message), "{args:?}: {stderr}");
+    }
+    assert_eq!(sandbox.run(&["evidence", "show"], 0), size_before);
+    assert!(!Path::new(&sandbox.path("x.html")).exists());
+
+    // A period without evidence says so and claims no status for what checks cover.
+    let said = sandbox.run(
+        &[
+            "report",
+            "--framework",
+            "hipaa",
+            "--period",
+            "2001-01",
+            "--out",
+            "old.html",
+        ],
+        0,
+    );
+    assert!(said.contains("(no scan evidence in this period)"), "{said}");
+    let old = sandbox.read("old.html");
+    assert!(old.contains("No scan evidence was recorded in 2001-01"));
+    assert!(!old.contains("class=\"failing\""));
+}
+
+#[test]
+fn as_of_shows_the_state_at_that_moment() {
+    let sandbox = Sandbox::new();
+    sandbox.run(&["scan"], 0);
+    std::thread::sleep(std::time::Duration::from_millis(1100));
+    let before = time::OffsetDateTime::now_utc()
+        .format(&time::format_description::well_known::Rfc3339)
+        .unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(1100));
+    sandbox.run(
+        &[
+            "attest",
+            "hipaa:164.308(a)(1)(ii)(A)",
+            "--statement",
+            "Risk analysis reviewed",
+            "--by",
+            "Dr. Ada",
+            "--expires",
+            &future_day(),
+        ],
+        0,
+    );
+    let month = this_month();
+    sandbox.run(
+        &[
+            "report",
+            "--framework",
+            "hipaa",
+            "--period",
+            &month,
+            "--format",
+            "csv",
+            "--out",
+            "now.csv",
+        ],
+        0,
+    );
+    sandbox.run(
+        &[
+            "report",
+            "--framework",
+            "hipaa",
+            "--period",
+            &month,
+            "--as-of",
+            &before,
+            "--format",
+            "csv",
+            "--out",
+            "then.csv",
+        ],
+        0,
+    );
+    let row = |file: &str| {
+        sandbox
+            .read(file)
+            .lines()
+            .find(|l| l.starts_with("HIPAA,164.308(a)(1)(ii)(A),"))
+            .unwrap()
+            .to_owned()
+    };
+    assert!(
+        row("now.csv").contains(",met,attested by Dr. Ada"),
+        "{}",
+        row("now.csv")
+    );
+    assert!(
+        row("then.csv").contains(",needs attestation,"),
+        "{}",
+        row("then.csv")
+    );
+    // Both verify against a kit exported later: the kit's newer bundles do not change the past.
+    sandbox.run(&["evidence", "export", "--out", "kit"], 0);
+    for file in ["now.csv", "then.csv"] {
+        sandbox.run(
+            &["evidence", "verify-report", file, "kit", "--trust-kit-key"],
+            0,
+        );
+    }
+}
+
+#[test]
+fn report_without_evidence_tells_what_to_do() {
+    let sandbox = Sandbox::new();
+    let stderr = sandbox.run(
+        &[
+            "report",
+            "--framework",
+            "hipaa",
+            "--period",
+            "2026-11",
+            "--out",
+            "r.html",
+        ],
+        1,
+    );
+    assert!(
+        stderr.contains("no evidence in osiris-data: run `osiris scan` first"),
+        "{stderr}"
+    );
+}

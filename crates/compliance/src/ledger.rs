@@ -1,0 +1,518 @@
+//! What the evidence log says about one period: the newest result of each check on each target,
+//! how often each passed and failed, and the attestations and exceptions recorded so far.
+
+use std::borrow::Cow;
+use std::collections::BTreeMap;
+use std::str::FromStr as _;
+
+use serde::Deserialize;
+use time::format_description::well_known::Rfc3339;
+use time::{Date, Month, OffsetDateTime, Time};
+
+use evidence_schema::{
+    AgentEnrollmentBody, AgentResultBody, AttestationBody, ExceptionBody, KIND_AGENT_ENROLLMENT,
+    KIND_AGENT_RESULT, KIND_ATTESTATION, KIND_EXCEPTION, KIND_SCAN,
+};
+use model::Framework;
+
+/// A reporting period: `[start, end)` in UTC.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Period {
+    /// `2026-11`.
+    pub label: String,
+    pub start: OffsetDateTime,
+    pub end: OffsetDateTime,
+}
+
+/// A period that is not a month in `YYYY-MM` form.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("period `{0}` is not a month: write it as YYYY-MM, e.g. 2026-11")]
+pub struct PeriodError(pub String);
+
+/// The status of one check on one target.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum CheckStatus {
+    Pass,
+    Fail,
+    Error,
+    /// The check does not apply to the target.
+    Skipped,
+}
+
+/// The newest result of one check on one target within the period.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Observation {
+    pub target: String,
+    pub check: String,
+    pub status: CheckStatus,
+    /// What the check observed, as compact JSON.
+    pub observed: String,
+    pub reason: String,
+    pub at: OffsetDateTime,
+    /// The bundle that holds it.
+    pub seq: u64,
+}
+
+/// A person's signed statement that a control holds.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Attestation {
+    pub framework: Framework,
+    pub control: String,
+    pub statement: String,
+    pub by: String,
+    pub at: OffsetDateTime,
+    /// The last day it counts.
+    pub expires: Date,
+    /// `(file name, hex SHA-256)` of the supporting document.
+    pub document: Option<(String, String)>,
+    pub seq: u64,
+}
+
+/// An accepted risk: one check's failure on one target does not count until it expires.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Exception {
+    pub check: String,
+    pub target: String,
+    pub reason: String,
+    pub compensating: String,
+    pub owner: String,
+    pub at: OffsetDateTime,
+    /// The last day it counts.
+    pub expires: Date,
+    pub seq: u64,
+}
+
+/// A bundle line the ledger cannot read.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("bundle {seq}: {message}")]
+pub struct LedgerError {
+    pub seq: u64,
+    pub message: String,
+}
+
+/// The evidence of one period, as of one moment (`until`).
+#[derive(Debug, Clone)]
+pub struct Ledger {
+    period: Period,
+    until: OffsetDateTime,
+    /// Per target, per check: the newest observation and (passes, fails) over the period.
+    latest: BTreeMap<String, BTreeMap<String, Slot>>,
+    attestations: Vec<Attestation>,
+    exceptions: Vec<Exception>,
+    scans_in_period: u64,
+    agent_results_in_period: u64,
+    /// Endpoint agents' host names by agent id (from their enrollment bundles).
+    agents: BTreeMap<String, String>,
+    first_bundle_at: Option<OffsetDateTime>,
+    newest_seq: Option<u64>,
+}
+
+impl Period {
+    /// Parses `YYYY-MM`.
+    pub fn month(text: &str) -> Result<Period, PeriodError> {
+        let bad = || PeriodError(text.to_owned());
+        let (year, month) = text.split_once('-').ok_or_else(bad)?;
+        if year.len() != 4 || month.len() != 2 {
+            return Err(bad());
+        }
+        let year = i32::from_str(year).map_err(|_| bad())?;
+        let month = u8::from_str(month)
+            .ok()
+            .and_then(|m| Month::try_from(m).ok())
+            .ok_or_else(bad)?;
+        let first = Date::from_calendar_date(year, month, 1).map_err(|_| bad())?;
+        let next = match month {
+            Month::December => Date::from_calendar_date(year + 1, Month::January, 1),
+            _ => Date::from_calendar_date(year, month.next(), 1),
+        }
+        .map_err(|_| bad())?;
+        Ok(Period {
+            label: text.to_owned(),
+            start: first.with_time(Time::MIDNIGHT).assume_utc(),
+            end: next.with_time(Time::MIDNIGHT).assume_utc(),
+        })
+    }
+}
+
+impl CheckStatus {
+    pub fn parse(text: &str) -> Option<CheckStatus> {
+        match text {
+            "pass" => Some(CheckStatus::Pass),
+            "fail" => Some(CheckStatus::Fail),
+            "error" => Some(CheckStatus::Error),
+            "skipped" | "not_applicable" => Some(CheckStatus::Skipped),
+            _ => None,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CheckStatus::Pass => "pass",
+            CheckStatus::Fail => "fail",
+            CheckStatus::Error => "error",
+            CheckStatus::Skipped => "not applicable",
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+struct Slot {
+    observation: Observation,
+    passes: u32,
+    fails: u32,
+}
+
+/// The members every line is read for first (the body is skipped unparsed).
+#[derive(Deserialize)]
+struct Head<'a> {
+    #[serde(borrow)]
+    kind: Cow<'a, str>,
+    #[serde(borrow)]
+    time: Cow<'a, str>,
+}
+
+#[derive(Deserialize)]
+struct Envelope {
+    body: serde_json::Value,
+}
+
+/// A scan line, read without building a JSON tree of the whole body.
+#[derive(Deserialize)]
+struct ScanLine<'a> {
+    #[serde(borrow)]
+    body: ScanLite<'a>,
+}
+
+#[derive(Deserialize)]
+struct ScanLite<'a> {
+    #[serde(borrow)]
+    target: TargetLite<'a>,
+    #[serde(borrow)]
+    results: Vec<ResultLite<'a>>,
+}
+
+#[derive(Deserialize)]
+struct TargetLite<'a> {
+    #[serde(borrow)]
+    name: Cow<'a, str>,
+}
+
+#[derive(Deserialize)]
+struct ResultLite<'a> {
+    #[serde(borrow)]
+    check: Cow<'a, str>,
+    #[serde(borrow)]
+    status: Cow<'a, str>,
+    observed: serde_json::Value,
+    #[serde(borrow)]
+    reason: Cow<'a, str>,
+}
+
+impl Ledger {
+    /// An empty ledger for `period`, evaluated at the end of the period or at `as_of` if earlier.
+    pub fn new(period: Period, as_of: Option<OffsetDateTime>) -> Ledger {
+        let until = as_of.map_or(period.end, |as_of| as_of.min(period.end));
+        Ledger {
+            period,
+            until,
+            latest: BTreeMap::new(),
+            attestations: Vec::new(),
+            exceptions: Vec::new(),
+            scans_in_period: 0,
+            agent_results_in_period: 0,
+            agents: BTreeMap::new(),
+            first_bundle_at: None,
+            newest_seq: None,
+        }
+    }
+
+    /// Reads one bundle line of the log (in seq order); kinds other than scans, attestations and
+    /// exceptions only count towards the log's first bundle time.
+    pub fn add_line(&mut self, seq: u64, line: &[u8]) -> Result<(), LedgerError> {
+        let err = |message: String| LedgerError { seq, message };
+        let head: Head<'_> =
+            serde_json::from_slice(line).map_err(|e| err(format!("not a bundle: {e}")))?;
+        let at = OffsetDateTime::parse(&head.time, &Rfc3339)
+            .map_err(|e| err(format!("time `{}`: {e}", head.time)))?;
+        self.first_bundle_at.get_or_insert(at);
+        if at >= self.until {
+            return Ok(());
+        }
+        self.newest_seq = Some(seq);
+        let body = || -> Result<serde_json::Value, LedgerError> {
+            let envelope: Envelope =
+                serde_json::from_slice(line).map_err(|e| err(format!("not a bundle: {e}")))?;
+            Ok(envelope.body)
+        };
+        match head.kind.as_ref() {
+            KIND_SCAN => {
+                if at < self.period.start {
+                    return Ok(());
+                }
+                let scan: ScanLine<'_> =
+                    serde_json::from_slice(line).map_err(|e| err(format!("scan body: {e}")))?;
+                self.scans_in_period += 1;
+                let target = scan.body.target.name;
+                for result in scan.body.results {
+                    let status = CheckStatus::parse(&result.status)
+                        .ok_or_else(|| err(format!("unknown check status `{}`", result.status)))?;
+                    self.record(
+                        &target,
+                        &result.check,
+                        status,
+                        || result.observed.to_string(),
+                        &result.reason,
+                        at,
+                        seq,
+                    );
+                }
+            }
+            KIND_AGENT_ENROLLMENT => {
+                let body: AgentEnrollmentBody = serde_json::from_value(body()?)
+                    .map_err(|e| err(format!("agent enrollment body: {e}")))?;
+                self.agents.insert(body.agent_id, body.hostname);
+            }
+            KIND_AGENT_RESULT => {
+                if at < self.period.start {
+                    return Ok(());
+                }
+                let body: AgentResultBody = serde_json::from_value(body()?)
+                    .map_err(|e| err(format!("agent result body: {e}")))?;
+                let status = CheckStatus::parse(&body.status)
+                    .ok_or_else(|| err(format!("unknown check status `{}`", body.status)))?;
+                // The device name the daemon shows: the host name the agent enrolled with.
+                let target = self
+                    .agents
+                    .get(&body.agent_id)
+                    .cloned()
+                    .unwrap_or_else(|| body.agent_id.clone());
+                self.agent_results_in_period += 1;
+                let reason = format!("reported by endpoint agent {}", body.agent_id);
+                self.record(
+                    &target,
+                    &body.check_id,
+                    status,
+                    || serde_json::to_string(&body.facts).unwrap_or_default(),
+                    &reason,
+                    at,
+                    seq,
+                );
+            }
+            KIND_ATTESTATION => {
+                let body: AttestationBody = serde_json::from_value(body()?)
+                    .map_err(|e| err(format!("attestation body: {e}")))?;
+                let (label, id) = body
+                    .control
+                    .split_once(':')
+                    .ok_or_else(|| err(format!("control `{}` has no framework", body.control)))?;
+                let framework = Framework::ALL
+                    .into_iter()
+                    .find(|f| f.label() == label)
+                    .ok_or_else(|| err(format!("unknown framework `{label}`")))?;
+                self.attestations.push(Attestation {
+                    framework,
+                    control: id.to_owned(),
+                    statement: body.statement,
+                    by: body.by,
+                    at,
+                    expires: parse_date(&body.expires).map_err(err)?,
+                    document: body.document.map(|d| (d.name, d.sha256)),
+                    seq,
+                });
+            }
+            KIND_EXCEPTION => {
+                let body: ExceptionBody = serde_json::from_value(body()?)
+                    .map_err(|e| err(format!("exception body: {e}")))?;
+                self.exceptions.push(Exception {
+                    check: body.check,
+                    target: body.target,
+                    reason: body.reason,
+                    compensating: body.compensating,
+                    owner: body.owner,
+                    at,
+                    expires: parse_date(&body.expires).map_err(err)?,
+                    seq,
+                });
+            }
+            _ => {}
+        }
+        Ok(())
+    }
+
+    /// Records one check result (newer results replace older ones of the same check and target).
+    pub fn observe(&mut self, observation: Observation) {
+        let Observation {
+            target,
+            check,
+            status,
+            observed,
+            reason,
+            at,
+            seq,
+        } = observation;
+        self.record(&target, &check, status, || observed, &reason, at, seq);
+    }
+
+    #[allow(
+        clippy::too_many_arguments,
+        reason = "the parts of one observation, not copied"
+    )]
+    fn record(
+        &mut self,
+        target: &str,
+        check: &str,
+        status: CheckStatus,
+        observed: impl FnOnce() -> String,
+        reason: &str,
+        at: OffsetDateTime,
+        seq: u64,
+    ) {
+        if !self.latest.contains_key(target) {
+            self.latest.insert(target.to_owned(), BTreeMap::new());
+        }
+        let Some(per_target) = self.latest.get_mut(target) else {
+            return;
+        };
+        let (pass, fail) = match status {
+            CheckStatus::Pass => (1, 0),
+            CheckStatus::Fail => (0, 1),
+            CheckStatus::Error | CheckStatus::Skipped => (0, 0),
+        };
+        match per_target.get_mut(check) {
+            Some(slot) => {
+                slot.passes += pass;
+                slot.fails += fail;
+                if at >= slot.observation.at {
+                    let o = &mut slot.observation;
+                    o.status = status;
+                    o.observed = observed();
+                    o.reason.clear();
+                    o.reason.push_str(reason);
+                    o.at = at;
+                    o.seq = seq;
+                }
+            }
+            None => {
+                per_target.insert(
+                    check.to_owned(),
+                    Slot {
+                        observation: Observation {
+                            target: target.to_owned(),
+                            check: check.to_owned(),
+                            status,
+                            observed: observed(),
+                            reason: reason.to_owned(),
+                            at,
+                            seq,
+                        },
+                        passes: pass,
+                        fails: fail,
+                    },
+                );
+            }
+        }
+    }
+
+    /// Records an attestation (for callers that read them elsewhere than from bundle lines).
+    pub fn attest(&mut self, attestation: Attestation) {
+        self.attestations.push(attestation);
+    }
+
+    /// Records an exception (for callers that read them elsewhere than from bundle lines).
+    pub fn except(&mut self, exception: Exception) {
+        self.exceptions.push(exception);
+    }
+
+    pub fn period(&self) -> &Period {
+        &self.period
+    }
+
+    /// The moment the report describes: the end of the period, or `as_of` if earlier.
+    pub fn until(&self) -> OffsetDateTime {
+        self.until
+    }
+
+    /// The newest result of every check on every target, by (target, check).
+    pub fn latest(&self) -> impl Iterator<Item = &Observation> {
+        self.latest
+            .values()
+            .flat_map(|checks| checks.values().map(|slot| &slot.observation))
+    }
+
+    /// The newest results of one check, one per target.
+    pub fn latest_of<'a>(&'a self, check: &'a str) -> impl Iterator<Item = &'a Observation> + 'a {
+        self.latest
+            .values()
+            .filter_map(move |checks| checks.get(check).map(|slot| &slot.observation))
+    }
+
+    /// `(passes, fails)` of one check on one target over the period.
+    pub fn counts(&self, target: &str, check: &str) -> (u32, u32) {
+        self.latest
+            .get(target)
+            .and_then(|checks| checks.get(check))
+            .map_or((0, 0), |slot| (slot.passes, slot.fails))
+    }
+
+    pub fn attestations(&self) -> &[Attestation] {
+        &self.attestations
+    }
+
+    pub fn exceptions(&self) -> &[Exception] {
+        &self.exceptions
+    }
+
+    /// Scan bundles sealed within the period (before `until`).
+    pub fn scans_in_period(&self) -> u64 {
+        self.scans_in_period
+    }
+
+    /// Endpoint agent results sealed within the period (before `until`).
+    pub fn agent_results_in_period(&self) -> u64 {
+        self.agent_results_in_period
+    }
+
+    /// Whether the period holds any check result (scans or agent results).
+    pub fn has_results(&self) -> bool {
+        self.scans_in_period + self.agent_results_in_period > 0
+    }
+
+    /// When the log's first bundle was sealed.
+    pub fn first_bundle_at(&self) -> Option<OffsetDateTime> {
+        self.first_bundle_at
+    }
+
+    /// The newest bundle the ledger read before `until`.
+    pub fn newest_seq(&self) -> Option<u64> {
+        self.newest_seq
+    }
+
+    /// Distinct targets with results in the period.
+    pub fn targets(&self) -> Vec<&str> {
+        self.latest.keys().map(String::as_str).collect()
+    }
+
+    /// The valid exception for a check on a target at `until`, if any (the newest one).
+    pub fn exception_for(&self, check: &str, target: &str) -> Option<&Exception> {
+        let day = self.until.date();
+        self.exceptions
+            .iter()
+            .rev()
+            .find(|e| e.check == check && e.target == target && e.expires >= day)
+    }
+
+    /// Exceptions for a check on a target that had expired by `until`.
+    pub fn expired_exception_for(&self, check: &str, target: &str) -> Option<&Exception> {
+        let day = self.until.date();
+        self.exceptions
+            .iter()
+            .rev()
+            .find(|e| e.check == check && e.target == target && e.expires < day)
+    }
+}
+
+/// Parses `YYYY-MM-DD`.
+pub(crate) fn parse_date(text: &str) -> Result<Date, String> {
+    let format = time::macros::format_description!("[year]-[month]-[day]");
+    Date::parse(text, &format).map_err(|_| format!("date `{text}` is not YYYY-MM-DD"))
+}

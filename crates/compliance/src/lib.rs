@@ -1,0 +1,14 @@
+//! Per-control compliance of each framework, computed from the evidence log, and the reports that say it.
+//!
+//! `Ledger` reads bundle lines (scans, attestations, exceptions) for one period; `assess` turns a
+//! ledger and one framework's control catalogue into a status per control; `render` writes that
+//! as HTML, CSV or OSCAL. Everything here is pure: the caller reads the log and writes the files.
+
+mod assess;
+mod ledger;
+pub mod render;
+
+pub use assess::{Assessment, CheckLine, ControlAssessment, ControlStatus, Figures, assess};
+pub use ledger::{
+    Attestation, CheckStatus, Exception, Ledger, LedgerError, Observation, Period, PeriodError,
+};
