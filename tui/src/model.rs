@@ -577,6 +577,7 @@ impl Model {
             incidents: Vec::new(),
             healing: Vec::new(),
             agents: None,
+            l2: None,
             wizard_active: false,
             wizard: Wizard::default(),
             screen: Screen::Home,
