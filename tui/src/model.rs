@@ -577,7 +577,6 @@ impl Model {
             incidents: Vec::new(),
             healing: Vec::new(),
             agents: None,
-            l2: None,
             wizard_active: false,
             wizard: Wizard::default(),
             screen: Screen::Home,
