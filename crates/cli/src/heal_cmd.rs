@@ -37,6 +37,7 @@ pub(crate) fn run(args: HealArgs) -> anyhow::Result<ExitCode> {
         policy: ops::heal::policy(&config.healing),
         in_maintenance: &|_| false,
         dry_run: args.dry_run,
+        l2: None,
     };
     setup::runtime()?.block_on(async {
         let store = setup::open_store(&data_dir, &config.site).await?;

@@ -209,6 +209,7 @@ async fn scan_and_heal(
         policy,
         in_maintenance: &in_maintenance,
         dry_run: false,
+        l2: settings.l2.as_ref(),
     };
     let healed = ops::heal::heal_scanned(
         &shared.store,

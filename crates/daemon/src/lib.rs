@@ -114,6 +114,8 @@ pub(crate) struct Loaded {
     pub(crate) channels: Vec<escalate::Channel>,
     pub(crate) notify_policy: escalate::NotifyPolicy,
     pub(crate) data_dir: PathBuf,
+    /// The L2 planner (`[l2]`; its API key already read), none when off.
+    pub(crate) l2: Option<ops::l2::Planner>,
 }
 
 impl Loaded {
@@ -146,7 +148,24 @@ impl Loaded {
             .data_dir
             .clone()
             .unwrap_or_else(|| PathBuf::from("/var/lib/osiris"));
+        if let Some(l2) = &config.l2 {
+            let unknown: Vec<&str> = l2
+                .approval_required
+                .iter()
+                .filter(|id| catalog.get(id).is_none())
+                .map(String::as_str)
+                .collect();
+            if !unknown.is_empty() {
+                return Err(ops::BadConfig(format!(
+                    "l2.approval_required names runbooks the catalogue does not have: {} (`osiris catalog list` shows them)",
+                    unknown.join(", ")
+                ))
+                .into());
+            }
+        }
+        let l2 = ops::l2::Planner::from_config(&config, &data_dir)?;
         Ok(Loaded {
+            l2,
             config,
             config_path: path.to_path_buf(),
             catalog: Arc::new(catalog),
@@ -179,6 +198,7 @@ async fn run(loaded: Loaded) -> anyhow::Result<Stopped> {
         channels,
         notify_policy,
         data_dir,
+        l2,
     } = loaded;
     // Signals are caught from the start, so a SIGTERM while starting is a clean stop too.
     let mut signals = Signals::install()?;
@@ -222,6 +242,7 @@ async fn run(loaded: Loaded) -> anyhow::Result<Stopped> {
             notify_policy,
             data_dir: data_dir.clone(),
             claim_code,
+            l2,
         },
         store: Arc::new(store),
         state: StateCell::new(state, data_dir),

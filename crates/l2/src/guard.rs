@@ -243,6 +243,21 @@ impl Guard {
         }
     }
 
+    /// The spending to persist across restarts: the UTC day number (Unix days), tokens and
+    /// trillionths of a dollar spent on it.
+    pub fn spending(&self) -> (i64, u64, u128) {
+        (self.day, self.tokens_today, self.pico_usd_today)
+    }
+
+    /// Restores spending saved by [`Guard::spending`] (ignored when `day` is not today's).
+    pub fn restore_spending(&mut self, day: i64, tokens: u64, pico_usd: u128, now: i64) {
+        self.roll_day(now);
+        if day == self.day {
+            self.tokens_today = tokens;
+            self.pico_usd_today = pico_usd;
+        }
+    }
+
     fn cost(&self, input_tokens: u64, output_tokens: u64) -> u128 {
         let price = self.settings.price;
         u128::from(input_tokens) * u128::from(price.input_micro_usd_per_mtok)

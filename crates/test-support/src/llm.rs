@@ -115,7 +115,22 @@ impl FakeLlm {
     /// Queues the answers to the next requests (`plan`, `shell`, `rate_limit`, …; see the
     /// script's docstring).
     pub fn script(&self, steps: &[&str]) -> Result<(), FakeLlmError> {
-        let body = serde_json::json!({ "steps": steps }).to_string();
+        self.control(&serde_json::json!({ "steps": steps }))
+    }
+
+    /// Queues the answers to the next requests about one failed check (matched by the
+    /// `Failed check ID:` line of the prompt), ahead of the general script.
+    pub fn script_check(&self, check: &str, steps: &[&str]) -> Result<(), FakeLlmError> {
+        self.control(&serde_json::json!({ "by_check": { check: steps } }))
+    }
+
+    /// The answer when nothing is queued (`plan` until set).
+    pub fn script_default(&self, step: &str) -> Result<(), FakeLlmError> {
+        self.control(&serde_json::json!({ "default": step }))
+    }
+
+    fn control(&self, script: &serde_json::Value) -> Result<(), FakeLlmError> {
+        let body = script.to_string();
         let mut stream = TcpStream::connect(("127.0.0.1", self.port))
             .map_err(|source| io("connecting to the peer", source))?;
         let request = format!(

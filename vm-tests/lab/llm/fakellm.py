@@ -9,8 +9,9 @@ misbehaviour. Every API request is appended to the log file as one JSON line (pa
 without the key's value, body text, what was answered), so tests can check what a model would
 have seen.
 
-The answer to each request is the next step of the script (POST /_script {"steps": [...]}),
-or `plan` when the script is empty:
+The answer to each request is the next step queued for its failed check (POST /_script
+{"by_check": {"LIN-SSH-001": [...]}}), else the next step of the script ({"steps": [...]}), else
+the default ({"default": "escalate"}; `plan` unless set):
   plan              a realistic plan: the failed check's own runbook when offered, with the
                     parameters the host data suggests (LIN-SVC-001: the failed units)
   escalate          the escalate_to_person tool
@@ -41,6 +42,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 LOCK = threading.Lock()
 SCRIPT = []
+BY_CHECK = {}
+DEFAULT = ["plan"]
 
 
 def tokens(text):
@@ -119,8 +122,13 @@ class Handler(BaseHTTPRequestHandler):
         length = int(self.headers.get("content-length", "0"))
         body = self.rfile.read(length).decode("utf-8", "replace")
         if self.path == "/_script":
+            script = json.loads(body)
             with LOCK:
-                SCRIPT.extend(json.loads(body)["steps"])
+                SCRIPT.extend(script.get("steps", []))
+                for check, steps in script.get("by_check", {}).items():
+                    BY_CHECK.setdefault(check, []).extend(steps)
+                if "default" in script:
+                    DEFAULT[0] = script["default"]
             return self._send(200, {"ok": True})
         if self.path == "/v1/messages":
             return self.api("anthropic", body)
@@ -129,8 +137,10 @@ class Handler(BaseHTTPRequestHandler):
         return self._send(404, {"error": {"type": "not_found_error", "message": f"no route {self.path}"}})
 
     def api(self, kind, body):
+        check = re.search(r"Failed check ([A-Z0-9-]+):", body)
+        queue = BY_CHECK.get(check.group(1), []) if check else []
         with LOCK:
-            step = SCRIPT.pop(0) if SCRIPT else "plan"
+            step = queue.pop(0) if queue else SCRIPT.pop(0) if SCRIPT else DEFAULT[0]
         entry = {
             "api": kind,
             "path": self.path,

@@ -1,0 +1,527 @@
+//! L2 healing of what L1 leaves: a failed check with no L1 rule, or whose rule escalates for a
+//! person's judgement, goes (scrubbed) to the configured model; the answer passes the `l2`
+//! guardrails; an accepted plan runs through the same remediate → verify → rollback path as L1
+//! (`heal::execute_plan`); every consultation is sealed as an `l2` bundle. Pause, maintenance
+//! and dry-run are the caller's (`heal::heal_scanned`).
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use anyhow::Context;
+use time::OffsetDateTime;
+
+use config::{L2Config, L2Key, L2Provider, PasswordSource, TransportConfig};
+use evidence_schema::{CheckState, L2Body, TargetRecord};
+use heal::{HealRecord, HealResult, PlanRun};
+use l2::{Guard, GuardSettings, Provider, Rejection, Verdict};
+use model::{ParamValue, Target};
+use rules::{Action, Decision, RuleSet};
+
+use crate::BadConfig;
+
+/// Most bytes of a provider's answer kept in evidence.
+const REPLY_EXCERPT: usize = 64 * 1024;
+
+/// The configured planner: the provider client and the site's guard (budget, rate limit,
+/// breaker), whose spending survives restarts in `<data_dir>/l2-spend.json`.
+pub struct Planner {
+    cfg: L2Config,
+    client: l2::ProviderClient,
+    guard: Mutex<Guard>,
+    spend_path: PathBuf,
+}
+
+/// What a consultation turned an L1 outcome into, and the `l2` bundle that records it.
+#[derive(Debug, Clone)]
+pub struct Consulted {
+    pub record: HealRecord,
+    pub l2_seq: u64,
+}
+
+impl Planner {
+    /// The planner `[l2]` asks for, `None` when L2 is off; the API key is read now (vault entry
+    /// or 0600 file) and kept only in the client.
+    ///
+    /// # Errors
+    /// [`BadConfig`] when the key cannot be read or the endpoint is unusable.
+    pub fn from_config(
+        config: &config::Config,
+        data_dir: &Path,
+    ) -> anyhow::Result<Option<Planner>> {
+        let Some(cfg) = config.l2.clone() else {
+            return Ok(None);
+        };
+        let secrets = crate::secrets::Secrets::new(config, data_dir);
+        let api_key = match &cfg.key {
+            L2Key::None => None,
+            L2Key::Vault(name) => Some(
+                secrets
+                    .password("l2.credential", &PasswordSource::Credential(name.clone()))?
+                    .to_string(),
+            ),
+            L2Key::File(path) => Some(
+                secrets
+                    .password("l2.api_key_file", &PasswordSource::File(path.clone()))?
+                    .to_string(),
+            ),
+        };
+        let client = l2::ProviderClient::new(l2::ClientSettings {
+            provider: provider(cfg.provider),
+            endpoint: cfg.endpoint.clone(),
+            api_key,
+            timeout: Duration::from_secs(cfg.timeout_secs),
+            max_retries: 2,
+            max_retry_wait: Duration::from_secs(30),
+        })
+        .map_err(|err| BadConfig(err.to_string()))?;
+        let mut guard = Guard::new(GuardSettings {
+            confidence_floor: cfg.confidence_floor,
+            approval_required: cfg.approval_required.clone(),
+            dry_run: cfg.dry_run,
+            budget: l2::Budget {
+                daily_tokens: cfg.daily_token_budget,
+                daily_micro_usd: cfg.daily_budget_micro_usd,
+            },
+            price: l2::Price {
+                input_micro_usd_per_mtok: cfg.price.input_micro_usd_per_mtok,
+                output_micro_usd_per_mtok: cfg.price.output_micro_usd_per_mtok,
+            },
+            max_per_hour: cfg.max_per_hour,
+            breaker_failures: cfg.breaker_failures,
+            breaker_cooldown_secs: i64::from(cfg.breaker_cooldown_minutes) * 60,
+        });
+        let spend_path = data_dir.join("l2-spend.json");
+        if let Ok(text) = std::fs::read_to_string(&spend_path) {
+            let saved: serde_json::Value = serde_json::from_str(&text)
+                .with_context(|| format!("reading {}", spend_path.display()))?;
+            let day = saved["day"].as_i64().unwrap_or(i64::MIN);
+            let tokens = saved["tokens"].as_u64().unwrap_or(0);
+            let pico: u128 = saved["pico_usd"]
+                .as_str()
+                .and_then(|s| s.parse().ok())
+                .unwrap_or(0);
+            guard.restore_spending(
+                day,
+                tokens,
+                pico,
+                OffsetDateTime::now_utc().unix_timestamp(),
+            );
+        }
+        Ok(Some(Planner {
+            cfg,
+            client,
+            guard: Mutex::new(guard),
+            spend_path,
+        }))
+    }
+
+    pub fn settings(&self) -> &L2Config {
+        &self.cfg
+    }
+
+    /// Tokens and trillionths of a dollar spent today.
+    pub fn spent(&self, now: i64) -> (u64, u128) {
+        self.lock().spent(now)
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Guard> {
+        // A panic while holding the guard cannot leave it half-updated in a way that matters
+        // more than stopping L2: keep going with what it holds.
+        self.guard
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    fn save_spending(&self) {
+        let (day, tokens, pico) = self.lock().spending();
+        let text = serde_json::json!({"day": day, "tokens": tokens, "pico_usd": pico.to_string()})
+            .to_string();
+        if let Err(err) = durable::write(&self.spend_path, text.as_bytes(), 0o600) {
+            tracing::error!(error = %err, "L2 spending could not be saved; the budget restarts from zero after a restart.");
+        }
+    }
+}
+
+/// Whether L2 may take this L1 outcome: no rule covers the finding, or its rule always
+/// escalates (the fix needs judgement). Declarative targets, flapping fixes and runbooks that
+/// need approval stay with L1's escalation.
+pub fn is_candidate(record: &HealRecord, rules: &RuleSet) -> bool {
+    match &record.decision {
+        Decision::NoRule => true,
+        Decision::Escalate {
+            rule: Some(id),
+            reason,
+        } => {
+            reason == "this finding always needs a person"
+                && rules
+                    .rules()
+                    .iter()
+                    .any(|rule| &rule.id == id && rule.action == Action::Escalate)
+        }
+        _ => false,
+    }
+}
+
+/// Consults the planner about one L1 outcome on `target`, runs an accepted plan and seals the
+/// consultation. The returned record replaces L1's (the caller seals it as a `heal` or
+/// `escalation` bundle like any other).
+///
+/// # Errors
+/// When the store cannot be read or written.
+#[allow(
+    clippy::too_many_arguments,
+    reason = "one consultation needs all of it"
+)]
+pub async fn consult(
+    planner: &Planner,
+    store: &store::Store,
+    config: &config::Config,
+    catalog: &catalog::Catalog,
+    target: &Target,
+    transport: &Arc<dyn transport::Transport>,
+    l1: &HealRecord,
+    now: i64,
+) -> anyhow::Result<Consulted> {
+    let check = catalog
+        .get(&l1.check)
+        .with_context(|| format!("check {} is not in the catalogue", l1.check))?;
+    let overrides = config.param_overrides();
+    let empty = BTreeMap::new();
+    let params: Vec<(String, ParamValue)> =
+        model::resolve_params(&check.params, overrides.get(&check.id).unwrap_or(&empty))
+            .map(|p| p.iter().map(|(k, v)| (k.to_owned(), v.clone())).collect())
+            .unwrap_or_default();
+    let history: Vec<l2::HistoryEntry> = store
+        .heal_attempts_since(now - 7 * 86_400)
+        .await
+        .context("reading the healing history")?
+        .into_iter()
+        .filter(|a| a.target == target.name && a.check == check.id)
+        .map(|a| l2::HistoryEntry {
+            age_secs: now - a.at,
+            what: format!(
+                "{} {}",
+                a.rule,
+                if a.verified {
+                    "fixed it"
+                } else {
+                    "did not fix it"
+                }
+            ),
+        })
+        .collect();
+    let l1_words = match &l1.decision {
+        Decision::Escalate {
+            rule: Some(rule),
+            reason,
+        } => format!("L1 rule {rule} escalates: {reason}"),
+        _ => "no L1 rule covers this finding".to_owned(),
+    };
+    let facts = vec![
+        ("platform".to_owned(), target.platform.as_str().to_owned()),
+        (
+            "device_type".to_owned(),
+            target.device_type.as_str().to_owned(),
+        ),
+    ];
+    let mut known_hosts: Vec<String> = vec![target.name.clone()];
+    for t in &config.targets {
+        known_hosts.push(t.name.clone());
+        match &t.transport {
+            TransportConfig::Ssh(ssh) => known_hosts.push(ssh.address.clone()),
+            TransportConfig::WinRm(winrm) => known_hosts.push(winrm.address.clone()),
+            TransportConfig::Local => {}
+        }
+    }
+    known_hosts.retain(|h| h != "localhost");
+    let known: Vec<&str> = known_hosts.iter().map(String::as_str).collect();
+    let incident = l2::Incident {
+        host: &target.name,
+        platform: target.platform,
+        check,
+        params: &params,
+        observed: &l1.before.observed,
+        reason: &l1.before.reason,
+        host_facts: &facts,
+        history: &history,
+        l1: &l1_words,
+    };
+    let runbooks: Vec<&model::Runbook> = catalog.runbooks().iter().collect();
+    let prepared = l2::prepare(
+        &incident,
+        &runbooks,
+        &l2::RequestSettings {
+            provider: provider(planner.cfg.provider),
+            model: &planner.cfg.model,
+            max_tokens: planner.cfg.max_tokens,
+            known_hosts: &known,
+        },
+    );
+    let mut body = L2Body {
+        target: TargetRecord {
+            name: target.name.clone(),
+            platform: target.platform.as_str().to_owned(),
+            device_type: target.device_type.as_str().to_owned(),
+        },
+        check: check.id.clone(),
+        provider: prepared.provider.to_string(),
+        model: prepared.model.clone(),
+        answered_by: None,
+        request_sha256: prepared.body_sha256.clone(),
+        request: prepared.body.clone(),
+        pseudonyms: prepared
+            .scrubber
+            .counts()
+            .into_iter()
+            .map(|(kind, n)| (kind.label().to_lowercase(), n as u64))
+            .collect(),
+        reply: None,
+        guardrails: Vec::new(),
+        verdict: "escalated".to_owned(),
+        reason: String::new(),
+        runbook: None,
+        params: BTreeMap::new(),
+        confidence: None,
+        input_tokens: 0,
+        output_tokens: 0,
+        tokens_estimated: false,
+        cost_usd: l2::money_words(0),
+        attempts: 0,
+        outcome: "escalated".to_owned(),
+        before: state(&l1.before),
+        after: None,
+        remediation: None,
+        rollback: None,
+    };
+    let verdict = ask(planner, &prepared, &runbooks, now, &mut body).await;
+    planner.save_spending();
+    let mut record = HealRecord {
+        target: target.name.clone(),
+        check: check.id.clone(),
+        decision: l1.decision.clone(),
+        before: l1.before.clone(),
+        remediation: None,
+        after: None,
+        rollback: None,
+        result: HealResult::NoRule,
+    };
+    let escalate = |reason: String| {
+        let reason = match &l1.decision {
+            Decision::Escalate {
+                reason: l1_reason, ..
+            } => format!("{l1_reason}; L2: {reason}"),
+            _ => format!("L2: {reason}"),
+        };
+        (
+            Decision::Escalate {
+                rule: None,
+                reason: reason.clone(),
+            },
+            HealResult::Escalated { reason },
+        )
+    };
+    match verdict {
+        Verdict::Escalate(rejection) => {
+            body.reason = rejection.to_string();
+            (record.decision, record.result) = escalate(rejection.to_string());
+            if !matches!(
+                rejection,
+                Rejection::BudgetExhausted(_)
+                    | Rejection::RateLimited { .. }
+                    | Rejection::BreakerOpen { .. }
+                    | Rejection::ModelEscalated(_)
+            ) {
+                planner.lock().record_outcome(false, now);
+            }
+        }
+        Verdict::NeedsApproval(plan) => {
+            body.verdict = "needs_approval".to_owned();
+            body.outcome = "awaiting_approval".to_owned();
+            set_plan(&mut body, &plan);
+            (record.decision, record.result) = escalate(format!(
+                "proposes {} {} (confidence {}): {}; the runbook is high-risk, so a person must approve it",
+                plan.runbook,
+                params_words(&plan.params),
+                plan.confidence,
+                plan.rationale
+            ));
+            planner.lock().record_outcome(true, now);
+        }
+        Verdict::DryRun { plan, .. } => {
+            body.verdict = "dry_run".to_owned();
+            body.outcome = "dry_run".to_owned();
+            set_plan(&mut body, &plan);
+            record.decision = Decision::Remediate {
+                rule: "L2".to_owned(),
+                runbook: plan.runbook.clone(),
+            };
+            record.result = HealResult::Planned {
+                runbook: plan.runbook.clone(),
+            };
+            planner.lock().record_outcome(true, now);
+        }
+        Verdict::Accept(plan) => {
+            body.verdict = "accepted".to_owned();
+            set_plan(&mut body, &plan);
+            record.decision = Decision::Remediate {
+                rule: "L2".to_owned(),
+                runbook: plan.runbook.clone(),
+            };
+            let runbook = catalog
+                .get(&plan.runbook)
+                .with_context(|| format!("runbook {} vanished from the catalogue", plan.runbook))?;
+            let mut plan_overrides = overrides.clone();
+            plan_overrides
+                .entry(plan.runbook.clone())
+                .or_default()
+                .extend(plan.params.clone());
+            let run = PlanRun {
+                runbook,
+                check,
+                plan_overrides: &plan_overrides,
+                site_overrides: &overrides,
+                powershell_prelude: catalog.powershell_prelude(),
+            };
+            // Blocking IO over the target's session, like L1's.
+            tokio::task::block_in_place(|| match transport.open() {
+                Ok(mut session) => heal::execute_plan(session.as_mut(), &run, &mut record),
+                Err(err) => {
+                    record.result = HealResult::NotFixed {
+                        rolled_back: false,
+                        reason: format!("target unreachable: {err}"),
+                    };
+                }
+            });
+            let fixed = record.result == HealResult::Fixed;
+            planner.lock().record_outcome(fixed, now);
+            body.outcome = if fixed { "fixed" } else { "not_fixed" }.to_owned();
+            if let HealResult::NotFixed { reason, .. } = &record.result {
+                body.reason = reason.clone();
+            }
+            body.after = record.after.as_ref().map(state);
+            body.remediation = record.remediation.as_ref().map(step);
+            body.rollback = record.rollback.as_ref().map(step);
+        }
+    }
+    tracing::info!(target_name = %target.name, check = %check.id, verdict = %body.verdict, outcome = %body.outcome, cost = %body.cost_usd, "L2 consultation.");
+    let draft = evidence::BundleDraft {
+        site: config.site.clone(),
+        kind: evidence_schema::KIND_L2.to_owned(),
+        catalog: catalog.version().to_owned(),
+        time: OffsetDateTime::now_utc(),
+        body: serde_json::to_value(&body)?,
+    };
+    let appended = store
+        .append(draft)
+        .await
+        .context("recording the L2 consultation")?;
+    Ok(Consulted {
+        record,
+        l2_seq: appended.seq,
+    })
+}
+
+/// Admit, call, charge, judge; fills the usage and reply parts of `body`.
+async fn ask(
+    planner: &Planner,
+    prepared: &l2::Prepared,
+    runbooks: &[&model::Runbook],
+    now: i64,
+    body: &mut L2Body,
+) -> Verdict {
+    let admitted = planner.lock().admit(prepared, now);
+    let reservation = match admitted {
+        Ok(reservation) => reservation,
+        Err(rejection) => {
+            body.guardrails
+                .push(format!("before the call: {rejection}"));
+            return Verdict::Escalate(rejection);
+        }
+    };
+    body.guardrails
+        .push("before the call: budget, rate limit and breaker allow it".to_owned());
+    let exchange = match planner.client.send(prepared).await {
+        Ok(exchange) => exchange,
+        Err(err) => {
+            // A timeout may have been billed: charge the worst case. Refusals are not billed.
+            if matches!(err, l2::ClientError::Timeout(_)) {
+                let charge = planner.lock().charge(reservation, None, now);
+                set_charge(body, &charge);
+            }
+            return Verdict::Escalate(Rejection::Provider(err.to_string()));
+        }
+    };
+    body.attempts = exchange.attempts;
+    body.reply = Some(
+        String::from_utf8_lossy(&exchange.body[..exchange.body.len().min(REPLY_EXCERPT)])
+            .into_owned(),
+    );
+    let reply = match l2::parse_reply(prepared.provider, &exchange.body) {
+        Ok(reply) => reply,
+        Err(err) => {
+            let usage = l2::usage_only(prepared.provider, &exchange.body);
+            let charge = planner.lock().charge(reservation, usage, now);
+            set_charge(body, &charge);
+            return Verdict::Escalate(Rejection::Provider(err.to_string()));
+        }
+    };
+    let charge = planner.lock().charge(reservation, Some(reply.usage), now);
+    set_charge(body, &charge);
+    body.answered_by = Some(reply.model.clone());
+    let settings = planner.lock().settings().clone();
+    l2::judge_reply(&reply, prepared, runbooks, &settings, &mut body.guardrails)
+}
+
+fn set_charge(body: &mut L2Body, charge: &l2::Charge) {
+    body.input_tokens = charge.input_tokens;
+    body.output_tokens = charge.output_tokens;
+    body.tokens_estimated = charge.estimated;
+    body.cost_usd = l2::money_words(charge.pico_usd);
+}
+
+fn set_plan(body: &mut L2Body, plan: &l2::Plan) {
+    body.runbook = Some(plan.runbook.clone());
+    body.params = plan
+        .params
+        .iter()
+        .map(|(k, v)| (k.clone(), v.to_json()))
+        .collect();
+    body.confidence = Some(plan.confidence);
+}
+
+fn params_words(params: &BTreeMap<String, ParamValue>) -> String {
+    if params.is_empty() {
+        return "with the site's parameters".to_owned();
+    }
+    let parts: Vec<String> = params
+        .iter()
+        .map(|(k, v)| format!("{k} = {}", v.to_json()))
+        .collect();
+    format!("with {}", parts.join(", "))
+}
+
+fn provider(provider: L2Provider) -> Provider {
+    match provider {
+        L2Provider::Anthropic => Provider::Anthropic,
+        L2Provider::Openai => Provider::OpenAi,
+    }
+}
+
+fn state(outcome: &model::CheckOutcome) -> CheckState {
+    CheckState {
+        status: outcome.status.as_str().to_owned(),
+        observed: outcome.observed.clone(),
+        reason: outcome.reason.clone(),
+    }
+}
+
+fn step(record: &heal::StepRecord) -> evidence_schema::StepRecord {
+    evidence_schema::StepRecord {
+        exit_code: record.exit_code,
+        stdout: record.stdout.clone(),
+        stderr: record.stderr.clone(),
+        error: record.error.clone(),
+    }
+}
