@@ -6,9 +6,11 @@
 //! body (the registered runbooks as one tool whose `runbook_id` is an `enum`, host data as a
 //! delimited JSON document), [`reply`] reads the provider's answer, and [`guard`] validates the
 //! plan and keeps the budget, rate limit and circuit breaker. [`client`] is the one IO part: the
-//! HTTPS call with timeouts and retries. docs/L2.md describes the whole flow.
+//! HTTPS call with timeouts and retries. [`flywheel`] groups executed plans into patterns and
+//! proposes the ones that keep working as L1 rules. docs/L2.md describes the whole flow.
 
 pub mod client;
+pub mod flywheel;
 pub mod guard;
 pub mod names;
 pub mod reply;

@@ -525,3 +525,46 @@ fn step(record: &heal::StepRecord) -> evidence_schema::StepRecord {
         error: record.error.clone(),
     }
 }
+
+/// Every executed L2 plan in the store (the `l2` bundles whose plan ran), for the flywheel.
+///
+/// # Errors
+/// When the store cannot be read or a bundle is not the `l2` schema.
+pub async fn flywheel_outcomes(store: &store::Store) -> anyhow::Result<Vec<l2::flywheel::Outcome>> {
+    let mut outcomes = Vec::new();
+    for seq in 0..=store.size() {
+        let Some(entry) = store.entry(seq).await.context("reading the evidence log")? else {
+            continue;
+        };
+        if entry.kind != evidence_schema::KIND_L2 {
+            continue;
+        }
+        let bundle: serde_json::Value =
+            serde_json::from_slice(&entry.line).context("reading an l2 bundle")?;
+        let body: L2Body = serde_json::from_value(bundle["body"].clone())
+            .with_context(|| format!("bundle {seq} is not an l2 body"))?;
+        let (Some(runbook), "fixed" | "not_fixed") = (body.runbook, body.outcome.as_str()) else {
+            continue;
+        };
+        let at = bundle["time"]
+            .as_str()
+            .and_then(|t| {
+                OffsetDateTime::parse(t, &time::format_description::well_known::Rfc3339).ok()
+            })
+            .map_or(0, OffsetDateTime::unix_timestamp);
+        outcomes.push(l2::flywheel::Outcome {
+            check: body.check,
+            observed: body.before.observed,
+            runbook,
+            params: body
+                .params
+                .iter()
+                .map(|(k, v)| (k.clone(), v.to_string()))
+                .collect(),
+            host: body.target.name,
+            fixed: body.outcome == "fixed",
+            at,
+        });
+    }
+    Ok(outcomes)
+}
