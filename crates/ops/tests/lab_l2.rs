@@ -208,6 +208,25 @@ fn l2_plans_fixes_and_seals_a_drift_no_l1_rule_covers() {
             tokens, billed,
             "the budget counts exactly what the bundles record"
         );
+        // The flywheel reads executed plans back from the sealed bundles: one pattern, one fix
+        // on one host, still learning (5 fixes on 2 hosts are needed for a proposal).
+        let outcomes = ops::l2::flywheel_outcomes(&store).await.unwrap();
+        let patterns = l2::flywheel::patterns(&outcomes);
+        let ssh: Vec<&l2::flywheel::Pattern> = patterns
+            .iter()
+            .filter(|p| p.key.check == "LIN-SSH-001")
+            .collect();
+        assert_eq!(ssh.len(), 1, "{patterns:?}");
+        assert_eq!((ssh[0].attempts, ssh[0].successes), (1, 1));
+        assert_eq!(ssh[0].hosts.iter().collect::<Vec<_>>(), ["target1"]);
+        assert_eq!(
+            l2::flywheel::standing(ssh[0], &l2::flywheel::Thresholds::DEFAULT, None),
+            l2::flywheel::Standing::Learning
+        );
+        // Its proposal is a rule the rules loader accepts.
+        let proposal = l2::flywheel::proposed_rule(ssh[0]);
+        let proposed = rules::parse("proposal.toml", &proposal, catalog.runbooks()).unwrap();
+        assert_eq!(proposed.rules()[0].check, "LIN-SSH-001");
     });
 }
 
