@@ -10,6 +10,7 @@ mod bench_daemon;
 mod credentials_cmd;
 mod discover_cmd;
 mod evidence_cmd;
+mod flywheel_cmd;
 mod heal_cmd;
 mod report;
 mod scan_cmd;
@@ -44,6 +45,8 @@ enum Command {
     Discover(discover_cmd::DiscoverArgs),
     /// Fix what L1 rules cover on the configured targets, verify each fix, record it as evidence.
     Heal(heal_cmd::HealArgs),
+    /// L2 patterns that keep working: list them, approve or reject their promotion to L1.
+    Flywheel(flywheel_cmd::FlywheelArgs),
     /// Export, verify, anchor and inspect the evidence log.
     #[command(subcommand)]
     Evidence(evidence_cmd::EvidenceCommand),
@@ -103,6 +106,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Heal(args) => heal_cmd::run(args),
         Command::Discover(args) => discover_cmd::run(args),
         Command::Evidence(cmd) => evidence_cmd::run(cmd),
+        Command::Flywheel(args) => flywheel_cmd::run(args),
         Command::Config(ConfigCommand::Validate { file }) => {
             let config = setup::load_config(Some(&file))?;
             let catalog = setup::load_catalog()?;

@@ -199,7 +199,8 @@ pub fn proposed_rule(pattern: &Pattern) -> String {
 
 impl fmt::Display for Standing {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
+        // `pad`, so `{standing:<9}` lines up a listing.
+        f.pad(match self {
             Standing::Learning => "learning",
             Standing::Proposed => "proposed",
             Standing::Promoted => "promoted",

@@ -145,21 +145,15 @@ impl Planner {
 }
 
 /// Whether L2 may take this L1 outcome: no rule covers the finding, or its rule always
-/// escalates (the fix needs judgement). Declarative targets, flapping fixes and runbooks that
-/// need approval stay with L1's escalation.
+/// escalates (the fix needs judgement). Escalations of remediate rules (a declarative target, a
+/// flapping fix, a runbook that needs approval) stay with L1.
 pub fn is_candidate(record: &HealRecord, rules: &RuleSet) -> bool {
     match &record.decision {
         Decision::NoRule => true,
-        Decision::Escalate {
-            rule: Some(id),
-            reason,
-        } => {
-            reason == "this finding always needs a person"
-                && rules
-                    .rules()
-                    .iter()
-                    .any(|rule| &rule.id == id && rule.action == Action::Escalate)
-        }
+        Decision::Escalate { rule: Some(id), .. } => rules
+            .rules()
+            .iter()
+            .any(|rule| &rule.id == id && rule.action == Action::Escalate),
         _ => false,
     }
 }
@@ -567,4 +561,142 @@ pub async fn flywheel_outcomes(store: &store::Store) -> anyhow::Result<Vec<l2::f
         });
     }
     Ok(outcomes)
+}
+
+/// A person's decisions about flywheel patterns, kept in `<data_dir>/flywheel.json`.
+fn decisions_path(data_dir: &Path) -> PathBuf {
+    data_dir.join("flywheel.json")
+}
+
+/// The decisions made so far (pattern id → decision).
+///
+/// # Errors
+/// When the file exists but cannot be read.
+pub fn flywheel_decisions(
+    data_dir: &Path,
+) -> anyhow::Result<BTreeMap<String, l2::flywheel::Decision>> {
+    let path = decisions_path(data_dir);
+    let text = match std::fs::read_to_string(&path) {
+        Ok(text) => text,
+        Err(err) if err.kind() == std::io::ErrorKind::NotFound => return Ok(BTreeMap::new()),
+        Err(err) => return Err(err).with_context(|| format!("reading {}", path.display())),
+    };
+    let saved: BTreeMap<String, String> =
+        serde_json::from_str(&text).with_context(|| format!("reading {}", path.display()))?;
+    Ok(saved
+        .into_iter()
+        .filter_map(|(id, d)| {
+            let decision = match d.as_str() {
+                "approved" => l2::flywheel::Decision::Approved,
+                "rejected" => l2::flywheel::Decision::Rejected,
+                _ => return None,
+            };
+            Some((id, decision))
+        })
+        .collect())
+}
+
+/// Every pattern with its standing.
+///
+/// # Errors
+/// When the store or the decisions cannot be read.
+pub async fn flywheel_list(
+    store: &store::Store,
+    data_dir: &Path,
+) -> anyhow::Result<Vec<(l2::flywheel::Pattern, l2::flywheel::Standing)>> {
+    let decisions = flywheel_decisions(data_dir)?;
+    let outcomes = flywheel_outcomes(store).await?;
+    Ok(l2::flywheel::patterns(&outcomes)
+        .into_iter()
+        .map(|p| {
+            let standing = l2::flywheel::standing(
+                &p,
+                &l2::flywheel::Thresholds::DEFAULT,
+                decisions.get(&p.id).copied(),
+            );
+            (p, standing)
+        })
+        .collect())
+}
+
+/// Records a person's decision about a pattern and seals it as an `operator_action` bundle
+/// (`flywheel_approve` or `flywheel_reject`, with the pattern, its record and the proposed
+/// rule); only a proposed pattern can be approved.
+///
+/// # Errors
+/// When the id is unknown or the pattern is not proposed (the message says what to do), or the
+/// store or the decisions file cannot be written.
+pub async fn flywheel_decide(
+    store: &store::Store,
+    config: &config::Config,
+    catalog: &catalog::Catalog,
+    data_dir: &Path,
+    id: &str,
+    decision: l2::flywheel::Decision,
+    by: &str,
+) -> anyhow::Result<u64> {
+    let list = flywheel_list(store, data_dir).await?;
+    let Some((pattern, standing)) = list.iter().find(|(p, _)| p.id == id) else {
+        anyhow::bail!("no flywheel pattern `{id}`: `osiris flywheel list` shows the ids");
+    };
+    if decision == l2::flywheel::Decision::Approved && *standing != l2::flywheel::Standing::Proposed
+    {
+        anyhow::bail!(
+            "pattern {id} is {standing}, not proposed: a pattern needs 5 verified fixes on 2 hosts at 90 % before it can be approved"
+        );
+    }
+    let mut decisions = flywheel_decisions(data_dir)?;
+    decisions.insert(id.to_owned(), decision);
+    let saved: BTreeMap<&str, &str> = decisions
+        .iter()
+        .map(|(k, d)| {
+            (
+                k.as_str(),
+                match d {
+                    l2::flywheel::Decision::Approved => "approved",
+                    l2::flywheel::Decision::Rejected => "rejected",
+                },
+            )
+        })
+        .collect();
+    let action = match decision {
+        l2::flywheel::Decision::Approved => "flywheel_approve",
+        l2::flywheel::Decision::Rejected => "flywheel_reject",
+    };
+    let body = evidence_schema::OperatorActionBody {
+        action: action.to_owned(),
+        by: by.to_owned(),
+        reason: String::new(),
+        details: serde_json::json!({
+            "pattern": pattern.id,
+            "check": pattern.key.check,
+            "observation": pattern.key.observation,
+            "runbook": pattern.key.runbook,
+            "params": pattern.key.params,
+            "attempts": pattern.attempts,
+            "successes": pattern.successes,
+            "hosts": pattern.hosts.len(),
+            "proposed_rule": l2::flywheel::proposed_rule(pattern),
+        }),
+        peer: None,
+    };
+    let draft = evidence::BundleDraft {
+        site: config.site.clone(),
+        kind: evidence_schema::KIND_OPERATOR_ACTION.to_owned(),
+        catalog: catalog.version().to_owned(),
+        time: OffsetDateTime::now_utc(),
+        body: serde_json::to_value(body)?,
+    };
+    // Sealed first: a decision that is in the file is always in the log.
+    let appended = store
+        .append(draft)
+        .await
+        .context("recording the flywheel decision")?;
+    durable::write(
+        &decisions_path(data_dir),
+        serde_json::to_string_pretty(&saved)?.as_bytes(),
+        0o600,
+    )
+    .context("saving the flywheel decisions")?;
+    Ok(appended.seq)
 }
