@@ -211,6 +211,27 @@ async fn run(loaded: Loaded) -> anyhow::Result<Stopped> {
             ),
             _ => err,
         })?;
+    // Patterns a person promoted from L2 join the L1 rules (docs/L2.md, "The flywheel").
+    let rules = match ops::l2::flywheel_rules(&store, &data_dir).await {
+        Ok(local) if local.is_empty() => rules,
+        Ok(local) => match rules::embedded_with(catalog.runbooks(), "flywheel.json", &local) {
+            Ok(with_local) => {
+                tracing::info!(
+                    rules = with_local.rules().len(),
+                    "L1 rules include the flywheel's promoted patterns."
+                );
+                with_local
+            }
+            Err(err) => {
+                tracing::error!(error = %err, "The flywheel's promoted rules are invalid; running with the built-in rules.");
+                rules
+            }
+        },
+        Err(err) => {
+            tracing::error!(error = %format!("{err:#}"), "The flywheel's decisions cannot be read; running with the built-in rules.");
+            rules
+        }
+    };
     let state = state::State::load(&data_dir, now()).context("loading the daemon state")?;
     let claim_code = claim::load_or_create(&data_dir)?;
     // The partner's channels as last brought by the link; unreadable ones are reported, and the

@@ -606,7 +606,27 @@ pub async fn flywheel_list(
 ) -> anyhow::Result<Vec<(l2::flywheel::Pattern, l2::flywheel::Standing)>> {
     let decisions = flywheel_decisions(data_dir)?;
     let outcomes = flywheel_outcomes(store).await?;
-    Ok(l2::flywheel::patterns(&outcomes)
+    let mut patterns = l2::flywheel::patterns(&outcomes);
+    // After promotion L1 runs the pattern's rule (`L1-FLY-<hex>` for `fw-<hex>`): its attempts
+    // count for the pattern too, so a rule that stops working is demoted.
+    let attempts = store
+        .heal_attempts_since(0)
+        .await
+        .context("reading the healing history")?;
+    for attempt in attempts {
+        let Some(hex) = attempt.rule.strip_prefix("L1-FLY-") else {
+            continue;
+        };
+        if let Some(pattern) = patterns.iter_mut().find(|p| p.id[3..] == *hex) {
+            pattern.attempts += 1;
+            if attempt.verified {
+                pattern.successes += 1;
+                pattern.hosts.insert(attempt.target.clone());
+            }
+            pattern.last_at = pattern.last_at.max(attempt.at);
+        }
+    }
+    Ok(patterns
         .into_iter()
         .map(|p| {
             let standing = l2::flywheel::standing(
@@ -617,6 +637,24 @@ pub async fn flywheel_list(
             (p, standing)
         })
         .collect())
+}
+
+/// The L1 rules of the promoted patterns (approved, still at 90 % or more), in the rules-file
+/// format, for `rules::embedded_with`; empty when there are none.
+///
+/// # Errors
+/// When the store or the decisions cannot be read.
+pub async fn flywheel_rules(store: &store::Store, data_dir: &Path) -> anyhow::Result<String> {
+    if !decisions_path(data_dir).exists() {
+        return Ok(String::new());
+    }
+    Ok(flywheel_list(store, data_dir)
+        .await?
+        .iter()
+        .filter(|(_, standing)| *standing == l2::flywheel::Standing::Promoted)
+        .map(|(pattern, _)| l2::flywheel::proposed_rule(pattern))
+        .collect::<Vec<_>>()
+        .join("\n"))
 }
 
 /// Records a person's decision about a pattern and seals it as an `operator_action` bundle

@@ -3,7 +3,9 @@
 //! planned by L2 through the peer, run through remediate → verify, fixed and sealed as an `l2`
 //! bundle and a `heal` bundle; a hostile answer (a shell command as a parameter) changes nothing
 //! and escalates with the reason; the prompts the peer received carry no host name or address,
-//! and the kit verifies offline.
+//! and the kit verifies offline. Then the flywheel: after six fixes on two hosts the pattern is
+//! proposed, a person approves it, and the next drift is fixed by the promoted L1 rule without
+//! asking the peer.
 
 #![allow(clippy::unwrap_used, reason = "tests")]
 
@@ -28,22 +30,29 @@ fn l2_plans_fixes_and_seals_a_drift_no_l1_rule_covers() {
         return;
     };
     let tmp = tempfile::tempdir().unwrap();
-    let lab = Lab::up(&tmp.path().join("lab"), &[("LAB_TARGETS", "1")]);
+    let lab = Lab::up(&tmp.path().join("lab"), &[("LAB_TARGETS", "2")]);
     let work = tmp.path().join("work");
     std::fs::create_dir(&work).unwrap();
     let data_dir = work.join("data");
     let key_file = secret_file(&work.join("l2.key"), FakeLlm::API_KEY, 0o600);
     let env = &lab.env;
-    let address = env["LAB_LINUX_HOSTS"]
+    let addresses: Vec<String> = env["LAB_LINUX_HOSTS"]
         .split_whitespace()
-        .next()
-        .unwrap()
-        .to_owned();
+        .map(str::to_owned)
+        .collect();
+    let target = |n: usize| {
+        format!(
+            "[[target]]\nname = \"target{n}\"\nplatform = \"linux\"\ntransport = \"ssh\"\naddress = \"{}\"\nuser = \"alice\"\nbecome = \"sudo\"\nkey_file = {:?}\n",
+            addresses[n - 1],
+            env["LAB_SSH_KEY"]
+        )
+    };
     let site = format!(
-        "site = \"lab\"\n[healing]\nmax_per_hour = 100\n[[target]]\nname = \"target1\"\nplatform = \"linux\"\ntransport = \"ssh\"\naddress = \"{address}\"\nuser = \"alice\"\nbecome = \"sudo\"\nkey_file = {:?}\n\
+        "site = \"lab\"\n[healing]\nmax_per_hour = 100\n{}{}\
          [l2]\nmode = \"local\"\nprovider = \"anthropic\"\nendpoint = \"{}\"\nmodel = \"lab-model\"\napi_key_file = {:?}\nmax_per_hour = 100\nconfidence_floor = 0.7\n\
          [l2.prices.lab-model]\ninput_usd_per_mtok = 3.0\noutput_usd_per_mtok = 15.0\n",
-        env["LAB_SSH_KEY"],
+        target(1),
+        target(2),
         peer.anthropic_url(),
         key_file.display().to_string(),
     );
@@ -56,38 +65,35 @@ fn l2_plans_fixes_and_seals_a_drift_no_l1_rule_covers() {
         .unwrap();
     let end = start + 8 + text_rules[start + 8..].find("[[rule]]").unwrap();
     let without = format!("{}{}", &text_rules[..start], &text_rules[end..]);
-    let rules = rules::parse(
-        "l1-rules-without-ssh-001.toml",
-        &without,
-        catalog.runbooks(),
-    )
-    .unwrap();
     let planner = ops::l2::Planner::from_config(&config, &data_dir)
         .unwrap()
         .unwrap();
-    let sshd_config = lab.dir.join("h1/upper/etc/ssh/sshd_config");
+    let sshd_config = |n: usize| lab.dir.join(format!("h{n}/upper/etc/ssh/sshd_config"));
     let drift = || {
-        on_target(
-            &lab,
-            "sed -i 's/^PermitRootLogin.*/PermitRootLogin yes/' /etc/ssh/sshd_config",
-        );
-        assert!(
-            std::fs::read_to_string(&sshd_config)
-                .unwrap()
-                .contains("PermitRootLogin yes")
-        );
+        for n in [1, 2] {
+            on_target(
+                &lab,
+                n,
+                "sed -i 's/^PermitRootLogin.*/PermitRootLogin yes/' /etc/ssh/sshd_config",
+            );
+            assert!(
+                std::fs::read_to_string(sshd_config(n))
+                    .unwrap()
+                    .contains("PermitRootLogin yes")
+            );
+        }
     };
     runtime().block_on(async {
         let store = ops::setup::open_store(&data_dir, "lab").await.unwrap();
-        let heal = |steps: &'static [&'static str]| {
-            let (config, catalog, rules, store, planner, peer, data_dir) = (
-                &config, &catalog, &rules, &store, &planner, &peer, &data_dir,
-            );
+        // One heal pass over both targets with `rules`; the LIN-SSH-001 outcomes, target1 first.
+        let heal = |rules: rules::RuleSet, steps: &'static [&'static str]| {
+            let (config, catalog, store, planner, peer, data_dir) =
+                (&config, &catalog, &store, &planner, &peer, &data_dir);
             async move {
                 let scanned = ops::scan::scan_all(config, catalog, data_dir)
                     .await
                     .unwrap();
-                // Every other L2 candidate on the target (checks whose rule escalates) gets
+                // Every other L2 candidate on the targets (checks whose rule escalates) gets
                 // `escalate_to_person` from the peer; LIN-SSH-001 gets `steps`.
                 peer.script_default("escalate").unwrap();
                 peer.script_check("LIN-SSH-001", steps).unwrap();
@@ -98,83 +104,109 @@ fn l2_plans_fixes_and_seals_a_drift_no_l1_rule_covers() {
                     l2: Some(planner),
                 };
                 let healed =
-                    ops::heal::heal_scanned(store, config, catalog, rules, scanned, &options)
+                    ops::heal::heal_scanned(store, config, catalog, &rules, scanned, &options)
                         .await
                         .unwrap();
-                healed
+                let ssh: Vec<ops::heal::Healed> = healed
                     .into_iter()
-                    .find(|h| h.record.check == "LIN-SSH-001")
-                    .expect("LIN-SSH-001 fails on target1")
+                    .filter(|h| h.record.check == "LIN-SSH-001")
+                    .collect();
+                assert_eq!(ssh.len(), 2, "LIN-SSH-001 fails on both targets");
+                ssh
             }
         };
+        let without_ssh = || {
+            rules::parse(
+                "l1-rules-without-ssh-001.toml",
+                &without,
+                catalog.runbooks(),
+            )
+            .unwrap()
+        };
 
-        // A hostile answer: a shell command as the parameter value. Nothing runs.
+        // A hostile answer: a parameter for a runbook that declares none, a shell command as
+        // its value. Nothing runs.
         drift();
-        let refused = heal(&["shell"]).await;
-        // LIN-SSH-001 declares no parameters, so any parameter is refused before the shell
-        // check; either way the plan does not run.
-        match &refused.record.result {
-            heal::HealResult::Escalated { reason } => assert!(
-                reason.starts_with("L2: invalid parameter: LIN-SSH-001 declares no parameter"),
-                "{reason}"
-            ),
-            other => panic!("{other:?}"),
+        let refused = heal(without_ssh(), &["shell", "shell"]).await;
+        for one in &refused {
+            match &one.record.result {
+                heal::HealResult::Escalated { reason } => assert!(
+                    reason.starts_with("L2: invalid parameter: LIN-SSH-001 declares no parameter"),
+                    "{reason}"
+                ),
+                other => panic!("{other:?}"),
+            }
+            assert!(one.record.remediation.is_none());
+            let seq = one.seq.expect("an escalation bundle");
+            assert_eq!(store.entry(seq).await.unwrap().unwrap().kind, "escalation");
         }
-        assert!(refused.record.remediation.is_none());
         // L1 fixed other checks in the same file (LIN-CRYPTO-001); root login is untouched.
-        let after_refusal = std::fs::read_to_string(&sshd_config).unwrap();
-        assert!(
-            after_refusal.contains("\nPermitRootLogin yes\n"),
-            "{after_refusal}"
-        );
-        assert!(
-            !after_refusal.contains("PermitRootLogin no"),
-            "{after_refusal}"
-        );
-        let seq = refused.seq.expect("an escalation bundle");
-        assert_eq!(store.entry(seq).await.unwrap().unwrap().kind, "escalation");
+        for n in [1, 2] {
+            let after_refusal = std::fs::read_to_string(sshd_config(n)).unwrap();
+            assert!(
+                after_refusal.contains("\nPermitRootLogin yes\n"),
+                "{after_refusal}"
+            );
+            assert!(
+                !after_refusal.contains("PermitRootLogin no"),
+                "{after_refusal}"
+            );
+        }
 
-        // A realistic plan: LIN-SSH-001's own runbook, run, verified, sealed.
-        let fixed = heal(&["plan"]).await;
-        assert_eq!(fixed.record.result, heal::HealResult::Fixed, "{fixed:?}");
-        assert_eq!(fixed.record.rule(), Some("L2"));
-        let fixed_config = std::fs::read_to_string(&sshd_config).unwrap();
-        assert!(
-            fixed_config.starts_with("PermitRootLogin no\n"),
-            "{fixed_config}"
-        );
-        let heal_seq = fixed.seq.expect("a heal bundle");
-        let bundle: serde_json::Value =
-            serde_json::from_slice(&store.entry(heal_seq).await.unwrap().unwrap().line).unwrap();
-        assert_eq!(bundle["kind"], "heal");
-        assert_eq!(bundle["body"]["rule"], "L2");
-        assert_eq!(bundle["body"]["after"]["status"], "pass");
+        // A realistic plan: LIN-SSH-001's own runbook, run, verified, sealed; three rounds on
+        // both targets, so six fixes on two hosts.
+        for round in 0..3 {
+            if round > 0 {
+                drift();
+            }
+            for fixed in heal(without_ssh(), &["plan", "plan"]).await {
+                assert_eq!(fixed.record.result, heal::HealResult::Fixed, "{fixed:?}");
+                assert_eq!(fixed.record.rule(), Some("L2"));
+                let heal_seq = fixed.seq.expect("a heal bundle");
+                let bundle: serde_json::Value =
+                    serde_json::from_slice(&store.entry(heal_seq).await.unwrap().unwrap().line)
+                        .unwrap();
+                assert_eq!(bundle["kind"], "heal");
+                assert_eq!(bundle["body"]["rule"], "L2");
+                assert_eq!(bundle["body"]["after"]["status"], "pass");
+            }
+            for n in [1, 2] {
+                let fixed_config = std::fs::read_to_string(sshd_config(n)).unwrap();
+                assert!(
+                    fixed_config.starts_with("PermitRootLogin no\n"),
+                    "{fixed_config}"
+                );
+            }
+        }
 
-        // The `l2` bundles: one per consultation, the last one for this fix.
+        // The `l2` bundles: one per consultation.
         let out = tmp.path().join("kit");
         let bundles = verified_kit(&store, &out).await;
         let l2: Vec<&serde_json::Value> = bundles
             .iter()
             .filter(|b| b["kind"] == "l2" && b["body"]["check"] == "LIN-SSH-001")
+            .map(|b| &b["body"])
             .collect();
-        assert_eq!(l2.len(), 2, "{l2:?}");
-        let last = &l2[1]["body"];
-        assert_eq!(last["verdict"], "accepted");
-        assert_eq!(last["outcome"], "fixed");
-        assert_eq!(last["runbook"], "LIN-SSH-001");
-        assert_eq!(last["after"]["status"], "pass");
-        assert!(last["input_tokens"].as_u64().unwrap() > 0);
-        assert!(last["cost_usd"].as_str().unwrap().starts_with("$0.0"));
-        let first = &l2[0]["body"];
-        assert_eq!(first["verdict"], "escalated");
-        assert!(
-            first["reason"]
-                .as_str()
-                .unwrap()
-                .contains("declares no parameter")
-        );
-        // The request sealed is byte for byte what the peer received, and it names neither the
-        // target nor its address.
+        assert_eq!(l2.len(), 8, "{l2:?}");
+        for refused in &l2[..2] {
+            assert_eq!(refused["verdict"], "escalated");
+            assert!(
+                refused["reason"]
+                    .as_str()
+                    .unwrap()
+                    .contains("declares no parameter")
+            );
+        }
+        for fixed in &l2[2..] {
+            assert_eq!(fixed["verdict"], "accepted");
+            assert_eq!(fixed["outcome"], "fixed");
+            assert_eq!(fixed["runbook"], "LIN-SSH-001");
+            assert_eq!(fixed["after"]["status"], "pass");
+            assert!(fixed["input_tokens"].as_u64().unwrap() > 0);
+            assert!(fixed["cost_usd"].as_str().unwrap().starts_with("$0.0"));
+        }
+        // The request sealed is byte for byte what the peer received, and no request names a
+        // target or its address.
         let received: Vec<String> = peer
             .requests()
             .unwrap()
@@ -182,18 +214,22 @@ fn l2_plans_fixes_and_seals_a_drift_no_l1_rule_covers() {
             .map(|r| r["body"].as_str().unwrap().to_owned())
             .collect();
         for b in &l2 {
-            let request = b["body"]["request"].as_str().unwrap();
+            let request = b["request"].as_str().unwrap();
             assert!(received.iter().any(|r| r == request));
         }
         for request in &received {
-            assert!(
-                !request.contains("target1"),
-                "the target's name left the appliance"
-            );
-            assert!(
-                !request.contains(&address),
-                "the target's address left the appliance"
-            );
+            for name in ["target1", "target2"] {
+                assert!(
+                    !request.contains(name),
+                    "a target's name left the appliance"
+                );
+            }
+            for address in &addresses {
+                assert!(
+                    !request.contains(address.as_str()),
+                    "a target's address left the appliance"
+                );
+            }
         }
         let (tokens, _) = planner.spent(time::OffsetDateTime::now_utc().unix_timestamp());
         let billed: u64 = bundles
@@ -208,34 +244,86 @@ fn l2_plans_fixes_and_seals_a_drift_no_l1_rule_covers() {
             tokens, billed,
             "the budget counts exactly what the bundles record"
         );
-        // The flywheel reads executed plans back from the sealed bundles: one pattern, one fix
-        // on one host, still learning (5 fixes on 2 hosts are needed for a proposal).
-        let outcomes = ops::l2::flywheel_outcomes(&store).await.unwrap();
-        let patterns = l2::flywheel::patterns(&outcomes);
-        let ssh: Vec<&l2::flywheel::Pattern> = patterns
+
+        // The flywheel: six fixes on two hosts, all verified: proposed.
+        let list = ops::l2::flywheel_list(&store, &data_dir).await.unwrap();
+        let (pattern, standing) = list
             .iter()
-            .filter(|p| p.key.check == "LIN-SSH-001")
-            .collect();
-        assert_eq!(ssh.len(), 1, "{patterns:?}");
-        assert_eq!((ssh[0].attempts, ssh[0].successes), (1, 1));
-        assert_eq!(ssh[0].hosts.iter().collect::<Vec<_>>(), ["target1"]);
+            .find(|(p, _)| p.key.check == "LIN-SSH-001")
+            .unwrap();
         assert_eq!(
-            l2::flywheel::standing(ssh[0], &l2::flywheel::Thresholds::DEFAULT, None),
-            l2::flywheel::Standing::Learning
+            (pattern.attempts, pattern.successes, pattern.hosts.len()),
+            (6, 6, 2)
         );
-        // Its proposal is a rule the rules loader accepts.
-        let proposal = l2::flywheel::proposed_rule(ssh[0]);
-        let proposed = rules::parse("proposal.toml", &proposal, catalog.runbooks()).unwrap();
-        assert_eq!(proposed.rules()[0].check, "LIN-SSH-001");
+        assert_eq!(*standing, l2::flywheel::Standing::Proposed);
+        ops::l2::flywheel_decide(
+            &store,
+            &config,
+            &catalog,
+            &data_dir,
+            &pattern.id,
+            l2::flywheel::Decision::Approved,
+            "Dr. Smith",
+        )
+        .await
+        .unwrap();
+        // Promoted: the rule joins L1, and the next drift is fixed by it without the peer.
+        let local = ops::l2::flywheel_rules(&store, &data_dir).await.unwrap();
+        let with_flywheel = rules::parse(
+            "l1-rules-without-ssh-001.toml + flywheel.json",
+            &format!("{without}\n{local}"),
+            catalog.runbooks(),
+        )
+        .unwrap();
+        let asked_before = peer
+            .requests()
+            .unwrap()
+            .iter()
+            .filter(|r| {
+                r["body"]
+                    .as_str()
+                    .unwrap()
+                    .contains("Failed check LIN-SSH-001:")
+            })
+            .count();
+        drift();
+        let rule_id = format!("L1-FLY-{}", &pattern.id[3..]);
+        for fixed in heal(with_flywheel, &[]).await {
+            assert_eq!(fixed.record.result, heal::HealResult::Fixed, "{fixed:?}");
+            assert_eq!(fixed.record.rule(), Some(rule_id.as_str()));
+        }
+        let asked_after = peer
+            .requests()
+            .unwrap()
+            .iter()
+            .filter(|r| {
+                r["body"]
+                    .as_str()
+                    .unwrap()
+                    .contains("Failed check LIN-SSH-001:")
+            })
+            .count();
+        assert_eq!(
+            asked_after, asked_before,
+            "L1 fixed it without asking the model"
+        );
+        // L1's fixes by the promoted rule count for the pattern.
+        let list = ops::l2::flywheel_list(&store, &data_dir).await.unwrap();
+        let (pattern, standing) = list
+            .iter()
+            .find(|(p, _)| p.key.check == "LIN-SSH-001")
+            .unwrap();
+        assert_eq!((pattern.attempts, pattern.successes), (8, 8));
+        assert_eq!(*standing, l2::flywheel::Standing::Promoted);
     });
 }
 
-fn on_target(lab: &Lab, command: &str) {
+fn on_target(lab: &Lab, n: usize, command: &str) {
     let quoted = format!("'{}'", command.replace('\'', "'\\''"));
-    let out = lab.script(&["ssh", "1", "sudo", "-n", "sh", "-c", &quoted]);
+    let out = lab.script(&["ssh", &n.to_string(), "sudo", "-n", "sh", "-c", &quoted]);
     assert!(
         out.status.success(),
-        "on target 1: {command}: {}",
+        "on target {n}: {command}: {}",
         text(&out.stderr)
     );
 }
