@@ -380,7 +380,8 @@ pub const KIND_OPERATOR_ACTION: &str = "operator_action";
 #[serde(deny_unknown_fields)]
 pub struct OperatorActionBody {
     /// `pause_healing`, `resume_healing`, `maintenance`, `acknowledge`, `export`, `setup`,
-    /// `flywheel_approve`, `flywheel_reject`; from Central Command also `assign` and `comment`.
+    /// `l2_approve`, `l2_reject`, `flywheel_approve`, `flywheel_reject`; from Central Command also
+    /// `assign` and `comment`.
     pub action: String,
     /// Who, as they gave it (console user name, `osiris` CLI user): a claim, not proof. From
     /// Central Command: the partner user's e-mail address as Central Command authenticated it.

@@ -31,6 +31,7 @@ pub struct Planner {
     client: l2::ProviderClient,
     guard: Mutex<Guard>,
     spend_path: PathBuf,
+    data_dir: PathBuf,
 }
 
 /// What a consultation turned an L1 outcome into, and the `l2` bundle that records it.
@@ -114,6 +115,7 @@ impl Planner {
             client,
             guard: Mutex::new(guard),
             spend_path,
+            data_dir: data_dir.to_path_buf(),
         }))
     }
 
@@ -290,6 +292,7 @@ pub async fn consult(
         rollback: None,
     };
     let verdict = ask(planner, &prepared, &runbooks, now, &mut body).await;
+    let mut pending = None;
     planner.save_spending();
     let mut record = HealRecord {
         target: target.name.clone(),
@@ -334,8 +337,19 @@ pub async fn consult(
             body.verdict = "needs_approval".to_owned();
             body.outcome = "awaiting_approval".to_owned();
             set_plan(&mut body, &plan);
+            pending = Some(PendingPlan {
+                id: String::new(),
+                l2_seq: 0,
+                target: target.name.clone(),
+                check: check.id.clone(),
+                runbook: plan.runbook.clone(),
+                params: body.params.clone(),
+                confidence: plan.confidence,
+                rationale: plan.rationale.clone(),
+                at: now,
+            });
             (record.decision, record.result) = escalate(format!(
-                "proposes {} {} (confidence {}): {}; the runbook is high-risk, so a person must approve it",
+                "proposes {} {} (confidence {}): {}; the runbook is high-risk, so a person must approve it (`osiris l2 list`)",
                 plan.runbook,
                 params_words(&plan.params),
                 plan.confidence,
@@ -411,6 +425,16 @@ pub async fn consult(
         .append(draft)
         .await
         .context("recording the L2 consultation")?;
+    if let Some(mut plan) = pending {
+        plan.id = format!("l2-{}", appended.seq);
+        plan.l2_seq = appended.seq;
+        let data_dir = &planner.data_dir;
+        let mut all = pending_plans(data_dir)?;
+        // One waiting plan per target and check: the newest.
+        all.retain(|p| !(p.target == plan.target && p.check == plan.check));
+        all.push(plan);
+        save_pending(data_dir, &all)?;
+    }
     Ok(Consulted {
         record,
         l2_seq: appended.seq,
@@ -737,4 +761,190 @@ pub async fn flywheel_decide(
     )
     .context("saving the flywheel decisions")?;
     Ok(appended.seq)
+}
+
+/// An L2 plan for a high-risk runbook, waiting for a person (`osiris l2 list | approve | reject`),
+/// kept in `<data_dir>/l2-pending.json`; its `l2` bundle is `l2_seq`.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct PendingPlan {
+    /// `l2-<seq>`.
+    pub id: String,
+    pub l2_seq: u64,
+    pub target: String,
+    pub check: String,
+    pub runbook: String,
+    pub params: BTreeMap<String, serde_json::Value>,
+    pub confidence: f64,
+    pub rationale: String,
+    /// Unix seconds.
+    pub at: i64,
+}
+
+/// What a person's decision about a waiting plan did.
+#[derive(Debug, Clone)]
+pub struct Decided {
+    /// The `operator_action` bundle that records the decision.
+    pub action_seq: u64,
+    /// For an approval: what running the plan did, and its `heal` bundle.
+    pub record: Option<HealRecord>,
+    pub heal_seq: Option<u64>,
+}
+
+fn pending_path(data_dir: &Path) -> PathBuf {
+    data_dir.join("l2-pending.json")
+}
+
+/// The plans waiting for approval, oldest first.
+///
+/// # Errors
+/// When the file exists but cannot be read.
+pub fn pending_plans(data_dir: &Path) -> anyhow::Result<Vec<PendingPlan>> {
+    let path = pending_path(data_dir);
+    match std::fs::read_to_string(&path) {
+        Ok(text) => {
+            serde_json::from_str(&text).with_context(|| format!("reading {}", path.display()))
+        }
+        Err(err) if err.kind() == std::io::ErrorKind::NotFound => Ok(Vec::new()),
+        Err(err) => Err(err).with_context(|| format!("reading {}", path.display())),
+    }
+}
+
+fn save_pending(data_dir: &Path, plans: &[PendingPlan]) -> anyhow::Result<()> {
+    durable::write(
+        &pending_path(data_dir),
+        serde_json::to_string_pretty(plans)?.as_bytes(),
+        0o600,
+    )
+    .context("saving the plans waiting for approval")
+}
+
+/// A person approves (runs it now: the check is re-run first, and a check that passes by now
+/// is left alone) or rejects a waiting plan; the decision is sealed as an `operator_action`
+/// bundle (`l2_approve`, `l2_reject`) before anything runs, an executed plan as a `heal` bundle.
+///
+/// # Errors
+/// When the id is unknown (the message says where to look), the target or runbook is gone, or
+/// the store or files cannot be written.
+#[allow(clippy::too_many_arguments, reason = "the decision needs all of it")]
+pub async fn decide_pending(
+    store: &store::Store,
+    config: &config::Config,
+    catalog: &catalog::Catalog,
+    data_dir: &Path,
+    id: &str,
+    approve: bool,
+    by: &str,
+    now: i64,
+) -> anyhow::Result<Decided> {
+    let mut all = pending_plans(data_dir)?;
+    let Some(idx) = all.iter().position(|p| p.id == id) else {
+        anyhow::bail!("no L2 plan `{id}` waits for approval: `osiris l2 list` shows them");
+    };
+    let plan = all[idx].clone();
+    let body = evidence_schema::OperatorActionBody {
+        action: if approve { "l2_approve" } else { "l2_reject" }.to_owned(),
+        by: by.to_owned(),
+        reason: String::new(),
+        details: serde_json::to_value(&plan)?,
+        peer: None,
+    };
+    let draft = evidence::BundleDraft {
+        site: config.site.clone(),
+        kind: evidence_schema::KIND_OPERATOR_ACTION.to_owned(),
+        catalog: catalog.version().to_owned(),
+        time: OffsetDateTime::now_utc(),
+        body: serde_json::to_value(body)?,
+    };
+    let action_seq = store
+        .append(draft)
+        .await
+        .context("recording the decision")?
+        .seq;
+    all.remove(idx);
+    save_pending(data_dir, &all)?;
+    if !approve {
+        return Ok(Decided {
+            action_seq,
+            record: None,
+            heal_seq: None,
+        });
+    }
+    let runbook = catalog
+        .get(&plan.runbook)
+        .with_context(|| format!("runbook {} is no longer in the catalogue", plan.runbook))?;
+    let check = catalog
+        .get(&plan.check)
+        .with_context(|| format!("check {} is no longer in the catalogue", plan.check))?;
+    // The parameters were validated when the plan was judged; check them again against today's
+    // catalogue before they reach a host.
+    let mut params = BTreeMap::new();
+    for (name, value) in &plan.params {
+        let typed = match value {
+            serde_json::Value::Bool(b) => ParamValue::Boolean(*b),
+            serde_json::Value::Number(n) => ParamValue::Integer(
+                n.as_i64()
+                    .with_context(|| format!("parameter `{name}` is not an integer"))?,
+            ),
+            serde_json::Value::String(text) => ParamValue::Text(text.clone()),
+            _ => anyhow::bail!("parameter `{name}` has an unusable value"),
+        };
+        params.insert(name.clone(), typed);
+    }
+    model::resolve_params(&runbook.params, &params).map_err(|err| {
+        anyhow::anyhow!("the plan's parameters no longer fit {}: {err}", runbook.id)
+    })?;
+    let (target, transport) = crate::scan::target_transport(config, data_dir, &plan.target)?;
+    let overrides = config.param_overrides();
+    let mut plan_overrides = overrides.clone();
+    plan_overrides
+        .entry(plan.runbook.clone())
+        .or_default()
+        .extend(params);
+    let prelude = catalog.powershell_prelude();
+    let site = scan::ScriptContext {
+        overrides: &overrides,
+        powershell_prelude: prelude,
+    };
+    let run = PlanRun {
+        runbook,
+        check,
+        plan_overrides: &plan_overrides,
+        site_overrides: &overrides,
+        powershell_prelude: prelude,
+    };
+    let record = tokio::task::block_in_place(|| -> anyhow::Result<Option<HealRecord>> {
+        let mut session = transport
+            .open()
+            .with_context(|| format!("connecting to {}", plan.target))?;
+        let before = scan::run_check(session.as_mut(), check, &site);
+        if before.status != model::CheckStatus::Fail {
+            return Ok(None);
+        }
+        let mut record = HealRecord {
+            target: plan.target.clone(),
+            check: plan.check.clone(),
+            decision: Decision::Remediate {
+                rule: "L2".to_owned(),
+                runbook: plan.runbook.clone(),
+            },
+            before,
+            remediation: None,
+            after: None,
+            rollback: None,
+            result: HealResult::NoRule,
+        };
+        heal::execute_plan(session.as_mut(), &run, &mut record);
+        Ok(Some(record))
+    })?;
+    let heal_seq = match &record {
+        Some(record) => {
+            crate::heal::record_evidence(store, config, catalog, &target, record, now).await?
+        }
+        None => None,
+    };
+    Ok(Decided {
+        action_seq,
+        record,
+        heal_seq,
+    })
 }

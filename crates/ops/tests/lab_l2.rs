@@ -315,6 +315,108 @@ fn l2_plans_fixes_and_seals_a_drift_no_l1_rule_covers() {
             .unwrap();
         assert_eq!((pattern.attempts, pattern.successes), (8, 8));
         assert_eq!(*standing, l2::flywheel::Standing::Promoted);
+
+        // A high-risk runbook (`approval_required`): the plans wait for a person, who approves
+        // the one for target1 (it runs now) and rejects the one for target2.
+        let strict = load(
+            &work,
+            &site.replace(
+                "confidence_floor = 0.7\n",
+                "confidence_floor = 0.7\napproval_required = [\"LIN-SSH-001\"]\n",
+            ),
+        )
+        .unwrap();
+        let strict_planner = ops::l2::Planner::from_config(&strict, &data_dir)
+            .unwrap()
+            .unwrap();
+        drift();
+        peer.script_check("LIN-SSH-001", &["plan", "plan"]).unwrap();
+        let scanned = ops::scan::scan_all(&strict, &catalog, &data_dir)
+            .await
+            .unwrap();
+        let options = ops::heal::HealOptions {
+            policy: ops::heal::policy(&strict.healing),
+            in_maintenance: &|_| false,
+            dry_run: false,
+            l2: Some(&strict_planner),
+        };
+        let healed =
+            ops::heal::heal_scanned(&store, &strict, &catalog, &without_ssh(), scanned, &options)
+                .await
+                .unwrap();
+        for one in healed.iter().filter(|h| h.record.check == "LIN-SSH-001") {
+            match &one.record.result {
+                heal::HealResult::Escalated { reason } => assert!(
+                    reason.starts_with(
+                        "L2: proposes LIN-SSH-001 with the site's parameters (confidence 0.86)"
+                    ) && reason.ends_with("a person must approve it (`osiris l2 list`)"),
+                    "{reason}"
+                ),
+                other => panic!("{other:?}"),
+            }
+            assert!(one.record.remediation.is_none());
+        }
+        let waiting = ops::l2::pending_plans(&data_dir).unwrap();
+        assert_eq!(waiting.len(), 2, "{waiting:?}");
+        let now = time::OffsetDateTime::now_utc().unix_timestamp();
+        let decide = |id: String, approve: bool| {
+            let (store, strict, catalog, data_dir) = (&store, &strict, &catalog, &data_dir);
+            async move {
+                ops::l2::decide_pending(
+                    store,
+                    strict,
+                    catalog,
+                    data_dir,
+                    &id,
+                    approve,
+                    "Dr. Smith",
+                    now,
+                )
+                .await
+            }
+        };
+        let err = decide("l2-999999".to_owned(), true).await.unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "no L2 plan `l2-999999` waits for approval: `osiris l2 list` shows them"
+        );
+        let for_target = |name: &str| {
+            waiting
+                .iter()
+                .find(|p| p.target == name)
+                .unwrap()
+                .id
+                .clone()
+        };
+        let approved = decide(for_target("target1"), true).await.unwrap();
+        let record = approved.record.expect("the plan ran");
+        assert_eq!(record.result, heal::HealResult::Fixed, "{record:?}");
+        assert!(approved.heal_seq.is_some());
+        let action: serde_json::Value = serde_json::from_slice(
+            &store
+                .entry(approved.action_seq)
+                .await
+                .unwrap()
+                .unwrap()
+                .line,
+        )
+        .unwrap();
+        assert_eq!(action["body"]["action"], "l2_approve");
+        assert_eq!(action["body"]["details"]["target"], "target1");
+        let rejected = decide(for_target("target2"), false).await.unwrap();
+        assert!(rejected.record.is_none());
+        assert!(ops::l2::pending_plans(&data_dir).unwrap().is_empty());
+        assert!(
+            std::fs::read_to_string(sshd_config(1))
+                .unwrap()
+                .starts_with("PermitRootLogin no\n")
+        );
+        let target2 = std::fs::read_to_string(sshd_config(2)).unwrap();
+        assert!(
+            target2.lines().any(|l| l == "PermitRootLogin yes")
+                && !target2.contains("PermitRootLogin no"),
+            "{target2}"
+        );
     });
 }
 
