@@ -73,6 +73,7 @@ pub(crate) fn run(args: FlywheelArgs) -> anyhow::Result<ExitCode> {
                         }
                     }
                 }
+                out.push_str(&tiers(&ops::l2::tier_shares(&store).await?));
                 Ok(())
             }
             FlywheelCommand::Approve { id, by } | FlywheelCommand::Reject { id, by } => {
@@ -109,4 +110,30 @@ pub(crate) fn run(args: FlywheelArgs) -> anyhow::Result<ExitCode> {
         std::io::stdout().lock().write_all(out.as_bytes())?;
         Ok(ExitCode::SUCCESS)
     })
+}
+
+/// Resolutions by tier per day and in all, e.g. `2026-12-04  L1 7 (70 %)  L2 2 (20 %)  L3 1 (10 %)`.
+fn tiers(days: &[ops::l2::TierDay]) -> String {
+    let mut out =
+        String::from("resolutions by tier (L1 fixed, L2 fixed, L3 handed to a person):\n");
+    let line = |label: String, l1: u64, l2: u64, l3: u64| {
+        let total = (l1 + l2 + l3).max(1);
+        let share = |n: u64| n * 100 / total;
+        format!(
+            "  {label}  L1 {l1} ({} %)  L2 {l2} ({} %)  L3 {l3} ({} %)\n",
+            share(l1),
+            share(l2),
+            share(l3)
+        )
+    };
+    let (mut l1, mut l2, mut l3) = (0, 0, 0);
+    for day in days {
+        let date = time::OffsetDateTime::from_unix_timestamp(day.day * 86_400)
+            .map(|t| t.date().to_string())
+            .unwrap_or_else(|_| day.day.to_string());
+        out.push_str(&line(date, day.l1, day.l2, day.l3));
+        (l1, l2, l3) = (l1 + day.l1, l2 + day.l2, l3 + day.l3);
+    }
+    out.push_str(&line("all       ".to_owned(), l1, l2, l3));
+    out
 }

@@ -99,6 +99,10 @@ fn list_approve_and_refuse_an_unknown_pattern() {
         "{listed}"
     );
     assert!(listed.contains("    [[rule]]\n"), "{listed}");
+    assert!(
+        listed.ends_with("resolutions by tier (L1 fixed, L2 fixed, L3 handed to a person):\n  all         L1 0 (0 %)  L2 0 (0 %)  L3 0 (0 %)\n"),
+        "{listed}"
+    );
     let id = listed.split_whitespace().next().unwrap().to_owned();
     assert!(id.starts_with("fw-"), "{listed}");
 

@@ -948,3 +948,56 @@ pub async fn decide_pending(
         heal_seq,
     })
 }
+
+/// Resolutions by tier on one UTC day: fixed by L1 (including promoted flywheel rules), fixed
+/// by L2, handed to a person (L3).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct TierDay {
+    /// Unix days.
+    pub day: i64,
+    pub l1: u64,
+    pub l2: u64,
+    pub l3: u64,
+}
+
+/// Resolutions by tier per UTC day, oldest first, from the sealed `heal` and `escalation`
+/// bundles (a fix is a `heal` bundle with result `fixed`; its rule `L2` makes it an L2 fix).
+///
+/// # Errors
+/// When the store cannot be read.
+pub async fn tier_shares(store: &store::Store) -> anyhow::Result<Vec<TierDay>> {
+    let mut days: BTreeMap<i64, TierDay> = BTreeMap::new();
+    for seq in 0..=store.size() {
+        let Some(entry) = store.entry(seq).await.context("reading the evidence log")? else {
+            continue;
+        };
+        if entry.kind != evidence_schema::KIND_HEAL
+            && entry.kind != evidence_schema::KIND_ESCALATION
+        {
+            continue;
+        }
+        let bundle: serde_json::Value =
+            serde_json::from_slice(&entry.line).context("reading a bundle")?;
+        let day = bundle["time"]
+            .as_str()
+            .and_then(|t| {
+                OffsetDateTime::parse(t, &time::format_description::well_known::Rfc3339).ok()
+            })
+            .map_or(0, |t| t.unix_timestamp().div_euclid(86_400));
+        let counts = days.entry(day).or_insert(TierDay {
+            day,
+            ..TierDay::default()
+        });
+        let body = &bundle["body"];
+        if entry.kind == evidence_schema::KIND_ESCALATION {
+            counts.l3 += 1;
+        } else if body["result"] == "fixed" {
+            if body["rule"] == "L2" {
+                counts.l2 += 1;
+            } else {
+                counts.l1 += 1;
+            }
+        }
+    }
+    Ok(days.into_values().collect())
+}

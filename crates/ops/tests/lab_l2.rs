@@ -403,6 +403,12 @@ fn l2_plans_fixes_and_seals_a_drift_no_l1_rule_covers() {
         .unwrap();
         assert_eq!(action["body"]["action"], "l2_approve");
         assert_eq!(action["body"]["details"]["target"], "target1");
+        // Resolutions by tier: six L2 fixes and the approved one; L1's include the two by the
+        // promoted rule; every escalation is L3.
+        let tiers = ops::l2::tier_shares(&store).await.unwrap();
+        let today = tiers.last().unwrap();
+        assert_eq!(today.l2, 7, "{tiers:?}");
+        assert!(today.l1 >= 2 && today.l3 >= 2, "{tiers:?}");
         let rejected = decide(for_target("target2"), false).await.unwrap();
         assert!(rejected.record.is_none());
         assert!(ops::l2::pending_plans(&data_dir).unwrap().is_empty());
