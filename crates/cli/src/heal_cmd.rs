@@ -30,16 +30,25 @@ pub(crate) fn run(args: HealArgs) -> anyhow::Result<ExitCode> {
     let config = setup::load_config(args.config.as_deref())?;
     let catalog = setup::load_catalog()?;
     setup::check_overrides(&config, &catalog)?;
-    let rules = rules::embedded(catalog.runbooks())
-        .map_err(|err| crate::BadConfig(format!("built-in L1 rules are invalid:\n{err}")))?;
     let data_dir = setup::data_dir(args.data_dir, &config);
+    // `[l2]` on: what L1 leaves to a person is put to the planner too (not in a dry run).
+    let planner = if args.dry_run {
+        None
+    } else {
+        ops::l2::Planner::from_config(&config, &data_dir)?
+    };
     let options = HealOptions {
         policy: ops::heal::policy(&config.healing),
         in_maintenance: &|_| false,
         dry_run: args.dry_run,
+        l2: planner.as_ref(),
     };
     setup::runtime()?.block_on(async {
         let store = setup::open_store(&data_dir, &config.site).await?;
+        // Patterns a person promoted from L2 join the L1 rules.
+        let local = ops::l2::flywheel_rules(&store, &data_dir).await?;
+        let rules = rules::embedded_with(catalog.runbooks(), "flywheel.json", &local)
+            .map_err(|err| crate::BadConfig(format!("L1 rules are invalid:\n{err}")))?;
         let catalog = Arc::new(catalog);
         let scanned = ops::scan::scan_all(&config, &catalog, &data_dir).await?;
         if !args.dry_run {

@@ -11,7 +11,9 @@ mod compliance_cmd;
 mod credentials_cmd;
 mod discover_cmd;
 mod evidence_cmd;
+mod flywheel_cmd;
 mod heal_cmd;
+mod l2_cmd;
 mod report;
 mod scan_cmd;
 mod signing_key_cmd;
@@ -45,6 +47,10 @@ enum Command {
     Discover(discover_cmd::DiscoverArgs),
     /// Fix what L1 rules cover on the configured targets, verify each fix, record it as evidence.
     Heal(heal_cmd::HealArgs),
+    /// L2 plans for high-risk runbooks that wait for a person: list, approve (runs it), reject.
+    L2(l2_cmd::L2Args),
+    /// L2 patterns that keep working: list them, approve or reject their promotion to L1.
+    Flywheel(flywheel_cmd::FlywheelArgs),
     /// Export, verify, anchor and inspect the evidence log.
     #[command(subcommand)]
     Evidence(evidence_cmd::EvidenceCommand),
@@ -116,6 +122,8 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Heal(args) => heal_cmd::run(args),
         Command::Discover(args) => discover_cmd::run(args),
         Command::Evidence(cmd) => evidence_cmd::run(cmd),
+        Command::Flywheel(args) => flywheel_cmd::run(args),
+        Command::L2(args) => l2_cmd::run(args),
         Command::Config(ConfigCommand::Validate { file }) => {
             let config = setup::load_config(Some(&file))?;
             let catalog = setup::load_catalog()?;

@@ -17,6 +17,7 @@ mod agents;
 mod central;
 mod daemon;
 mod directory;
+mod l2;
 mod target;
 
 pub use agents::AgentsConfig;
@@ -28,6 +29,7 @@ pub use daemon::{
 pub use directory::{
     DirectoryConfig, DirectoryTls, KerberosRealm, WorkstationScope, WorkstationsConfig,
 };
+pub use l2::{L2Config, L2Key, L2Mode, L2Price, L2Provider};
 pub use target::{
     PasswordSource, SshConfig, SshLogin, TargetConfig, TransportConfig, WinRmAuth, WinRmConfig,
     WinRmSecurity, WinRmTrust,
@@ -62,6 +64,8 @@ pub struct Config {
     pub central: Option<CentralConfig>,
     /// The gateway endpoint agents connect to (optional; off without it).
     pub agents: Option<AgentsConfig>,
+    /// The L2 planner (`None` when `[l2]` is absent or `mode = "off"`).
+    pub l2: Option<L2Config>,
 }
 
 /// The file as written; [`parse`] turns it into a [`Config`] or the list of every problem.
@@ -94,6 +98,8 @@ struct RawConfig {
     central: Option<central::RawCentral>,
     #[serde(default)]
     agents: Option<agents::RawAgents>,
+    #[serde(default)]
+    l2: Option<l2::RawL2>,
 }
 
 /// OpenTimestamps settings.
@@ -198,6 +204,7 @@ impl Config {
             credentials: CredentialsConfig::default(),
             central: None,
             agents: None,
+            l2: None,
         }
     }
 
@@ -232,6 +239,7 @@ impl RawConfig {
         let escalation = self.escalation.as_ref().map(|esc| esc.parse(problems));
         let central = self.central.as_ref().map(|c| c.parse(problems));
         let agents = self.agents.as_ref().map(|a| a.parse(problems));
+        let l2 = self.l2.as_ref().and_then(|l2| l2.parse(problems));
         let workstations = self
             .workstations
             .as_ref()
@@ -293,6 +301,7 @@ impl RawConfig {
             credentials: self.credentials,
             central: optional_section(central)?,
             agents: optional_section(agents)?,
+            l2,
         })
     }
 }
@@ -611,6 +620,101 @@ key_file = "k"
                 site.toml: target `win2`: auth = "kerberos" is available for the workstations found in the directory ([workstations] auth); for a configured target use "ntlm" over HTTPS
                 site.toml: target `win2`: give at most one of `ca_file` and `cert_sha256`
                 site.toml: target `win3`: platform `windows-server` is reached with transport `ssh`; Windows targets use `winrm`, others `local` or `ssh`"#]],
+        );
+    }
+
+    #[test]
+    fn l2_is_off_unless_asked_and_every_setting_is_checked() {
+        let off = parse("site.toml", "site = \"lab\"\n[l2]\nmode = \"off\"\n").unwrap();
+        assert_eq!(off.l2, None);
+        let on = parse(
+            "site.toml",
+            r#"site = "lab"
+[l2]
+mode = "local"
+provider = "anthropic"
+endpoint = "https://api.anthropic.com"
+model = "claude-sonnet-4-5"
+credential = "anthropic"
+daily_budget_usd = 5.25
+approval_required = ["LIN-FW-001"]
+[l2.prices."claude-sonnet-4-5"]
+input_usd_per_mtok = 3.0
+output_usd_per_mtok = 15.0
+"#,
+        )
+        .unwrap();
+        let l2 = on.l2.unwrap();
+        assert_eq!(l2.key, L2Key::Vault("anthropic".to_owned()));
+        assert_eq!(l2.daily_budget_micro_usd, 5_250_000);
+        assert_eq!(
+            l2.price,
+            L2Price {
+                input_micro_usd_per_mtok: 3_000_000,
+                output_micro_usd_per_mtok: 15_000_000
+            }
+        );
+        assert!(!l2.dry_run);
+        // A local model server on loopback needs no key.
+        check(
+            r#"site = "lab"
+[l2]
+mode = "local"
+provider = "openai"
+endpoint = "http://127.0.0.1:8080/v1"
+model = "qwen"
+[l2.prices.qwen]
+input_usd_per_mtok = 0
+output_usd_per_mtok = 0
+"#,
+            expect!["ok: site=lab targets=1"],
+        );
+        check(
+            r#"site = "lab"
+[l2]
+mode = "remote"
+endpoint = "http://llm.example.com/v1?key=sk-123"
+model = "gpt-x"
+credential = "openai"
+api_key_file = "key.txt"
+confidence_floor = 1.5
+daily_budget_usd = 0.0000001
+"#,
+            expect![[r#"
+                site.toml: l2.provider is required when l2.mode is not "off": "anthropic" or "openai"
+                site.toml: l2.endpoint `http://llm.example.com/v1?key=sk-123` must not carry a user name, password or query: the key goes in credential or api_key_file
+                site.toml: l2: set either credential or api_key_file, not both
+                site.toml: l2.prices has no entry for model `gpt-x`: add [l2.prices."gpt-x"] with input_usd_per_mtok and output_usd_per_mtok (0 for a local model), so the budget can be enforced
+                site.toml: l2.confidence_floor = 1.5 is out of range 0..=1
+                site.toml: l2.daily_budget_usd = 0.0000001 must be a dollar amount from 0 with at most 6 decimals"#]],
+        );
+        check(
+            r#"site = "lab"
+[l2]
+mode = "local"
+provider = "openai"
+endpoint = "http://10.0.0.9:8000/v1"
+model = "m"
+api_key = "sk-live-123"
+"#,
+            expect![[
+                r#"site.toml:7:1: unknown field `api_key`, expected one of `mode`, `provider`, `endpoint`, `model`, `credential`, `api_key_file`, `prices`, `max_tokens`, `timeout_secs`, `confidence_floor`, `approval_required`, `dry_run`, `daily_token_budget`, `daily_budget_usd`, `max_per_hour`, `breaker_failures`, `breaker_cooldown_minutes`"#
+            ]],
+        );
+        check(
+            r#"site = "lab"
+[l2]
+mode = "local"
+provider = "openai"
+endpoint = "http://10.0.0.9:8000/v1"
+model = "m"
+[l2.prices.m]
+input_usd_per_mtok = 1
+output_usd_per_mtok = 1
+"#,
+            expect![[r#"
+                site.toml: l2.endpoint `http://10.0.0.9:8000/v1` must be https:// (plain http:// only to a model server on this machine's loopback)
+                site.toml: l2: an endpoint off this machine needs credential = "NAME" (a vault entry) or api_key_file; the key itself never goes into the configuration"#]],
         );
     }
 

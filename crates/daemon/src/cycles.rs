@@ -259,6 +259,7 @@ async fn scan_and_heal_reports(
         policy,
         in_maintenance: &in_maintenance,
         dry_run: false,
+        l2: settings.l2.as_ref(),
     };
     let healed = ops::heal::heal_scanned(
         &shared.store,

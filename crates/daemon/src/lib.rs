@@ -118,6 +118,8 @@ pub(crate) struct Loaded {
     pub(crate) channels: Vec<escalate::Channel>,
     pub(crate) notify_policy: escalate::NotifyPolicy,
     pub(crate) data_dir: PathBuf,
+    /// The L2 planner (`[l2]`; its API key already read), none when off.
+    pub(crate) l2: Option<ops::l2::Planner>,
 }
 
 impl Loaded {
@@ -150,7 +152,24 @@ impl Loaded {
             .data_dir
             .clone()
             .unwrap_or_else(|| PathBuf::from("/var/lib/osiris"));
+        if let Some(l2) = &config.l2 {
+            let unknown: Vec<&str> = l2
+                .approval_required
+                .iter()
+                .filter(|id| catalog.get(id).is_none())
+                .map(String::as_str)
+                .collect();
+            if !unknown.is_empty() {
+                return Err(ops::BadConfig(format!(
+                    "l2.approval_required names runbooks the catalogue does not have: {} (`osiris catalog list` shows them)",
+                    unknown.join(", ")
+                ))
+                .into());
+            }
+        }
+        let l2 = ops::l2::Planner::from_config(&config, &data_dir)?;
         Ok(Loaded {
+            l2,
             config,
             config_path: path.to_path_buf(),
             catalog: Arc::new(catalog),
@@ -183,6 +202,7 @@ async fn run(loaded: Loaded) -> anyhow::Result<Stopped> {
         channels,
         notify_policy,
         data_dir,
+        l2,
     } = loaded;
     // Signals are caught from the start, so a SIGTERM while starting is a clean stop too.
     let mut signals = Signals::install()?;
@@ -195,6 +215,27 @@ async fn run(loaded: Loaded) -> anyhow::Result<Stopped> {
             ),
             _ => err,
         })?;
+    // Patterns a person promoted from L2 join the L1 rules (docs/L2.md, "The flywheel").
+    let rules = match ops::l2::flywheel_rules(&store, &data_dir).await {
+        Ok(local) if local.is_empty() => rules,
+        Ok(local) => match rules::embedded_with(catalog.runbooks(), "flywheel.json", &local) {
+            Ok(with_local) => {
+                tracing::info!(
+                    rules = with_local.rules().len(),
+                    "L1 rules include the flywheel's promoted patterns."
+                );
+                with_local
+            }
+            Err(err) => {
+                tracing::error!(error = %err, "The flywheel's promoted rules are invalid; running with the built-in rules.");
+                rules
+            }
+        },
+        Err(err) => {
+            tracing::error!(error = %format!("{err:#}"), "The flywheel's decisions cannot be read; running with the built-in rules.");
+            rules
+        }
+    };
     let state = state::State::load(&data_dir, now()).context("loading the daemon state")?;
     let claim_code = claim::load_or_create(&data_dir)?;
     // The partner's channels as last brought by the link; unreadable ones are reported, and the
@@ -226,6 +267,7 @@ async fn run(loaded: Loaded) -> anyhow::Result<Stopped> {
             notify_policy,
             data_dir: data_dir.clone(),
             claim_code,
+            l2,
         },
         store: Arc::new(store),
         state: StateCell::new(state, data_dir),

@@ -71,6 +71,8 @@ pub(crate) struct Settings {
     pub(crate) data_dir: PathBuf,
     /// The random claim code the console shows (see `claim`).
     pub(crate) claim_code: String,
+    /// The L2 planner, none when `[l2]` is off.
+    pub(crate) l2: Option<ops::l2::Planner>,
 }
 
 /// The live state and the one writer of its file.

@@ -152,6 +152,66 @@ pub struct StepRecord {
     pub error: Option<String>,
 }
 
+/// The `kind` of a bundle that records one L2 consultation (docs/L2.md).
+pub const KIND_L2: &str = "l2";
+
+/// Body of an `l2` bundle: one consultation of the LLM planner about one failed check, from the
+/// scrubbed request to the outcome. Only scrubbed text left the appliance; `params` are the
+/// plan's parameters after the pseudonyms were mapped back, as they ran.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct L2Body {
+    /// The target.
+    pub target: TargetRecord,
+    /// The failed check.
+    pub check: String,
+    /// `anthropic` or `openai`.
+    pub provider: String,
+    /// The model asked (the configuration's name).
+    pub model: String,
+    /// The model that answered, as the provider named it.
+    pub answered_by: Option<String>,
+    /// SHA-256 (hex) of the request body exactly as sent.
+    pub request_sha256: String,
+    /// The request body exactly as sent (scrubbed).
+    pub request: String,
+    /// How many distinct values of each kind were replaced by pseudonyms (never the values).
+    pub pseudonyms: std::collections::BTreeMap<String, u64>,
+    /// The provider's answer body as received (at most 64 KiB), if any.
+    pub reply: Option<String>,
+    /// One line per guardrail applied, in order.
+    pub guardrails: Vec<String>,
+    /// `accepted`, `needs_approval`, `dry_run` or `escalated`.
+    pub verdict: String,
+    /// Why it escalated (empty otherwise).
+    pub reason: String,
+    /// The runbook of the plan, if the answer named a valid one.
+    pub runbook: Option<String>,
+    /// The plan's parameters as they ran (pseudonyms mapped back).
+    pub params: std::collections::BTreeMap<String, serde_json::Value>,
+    /// The model's confidence, if it gave a valid plan.
+    pub confidence: Option<f64>,
+    /// Tokens billed: input (with cache reads and writes) and output.
+    pub input_tokens: u64,
+    pub output_tokens: u64,
+    /// The provider reported no usage (a cut-off answer): the reserved worst case was charged.
+    pub tokens_estimated: bool,
+    /// The cost at the configured prices, e.g. `$0.004542`.
+    pub cost_usd: String,
+    /// HTTP attempts made (retries after 429/529 included).
+    pub attempts: u32,
+    /// `fixed`, `not_fixed`, `escalated`, `awaiting_approval` or `dry_run`.
+    pub outcome: String,
+    /// The check before.
+    pub before: CheckState,
+    /// The failed check re-run after the remediation (with the site's parameters).
+    pub after: Option<CheckState>,
+    /// The remediation script run.
+    pub remediation: Option<StepRecord>,
+    /// The rollback script run, when the fix did not verify.
+    pub rollback: Option<StepRecord>,
+}
+
 /// The `kind` of a bundle that records one complete Active Directory inventory.
 pub const KIND_INVENTORY: &str = "inventory";
 
@@ -323,8 +383,9 @@ pub const KIND_OPERATOR_ACTION: &str = "operator_action";
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct OperatorActionBody {
-    /// `pause_healing`, `resume_healing`, `maintenance`, `acknowledge`, `export`, `setup`; from
-    /// Central Command also `assign` and `comment`.
+    /// `pause_healing`, `resume_healing`, `maintenance`, `acknowledge`, `export`, `setup`,
+    /// `l2_approve`, `l2_reject`, `flywheel_approve`, `flywheel_reject`; from Central Command also
+    /// `assign` and `comment`.
     pub action: String,
     /// Who, as they gave it (console user name, `osiris` CLI user): a claim, not proof. From
     /// Central Command: the partner user's e-mail address as Central Command authenticated it.

@@ -157,7 +157,13 @@ pub fn heal_target(
                         overrides: ctx.overrides,
                         powershell_prelude: ctx.catalog.powershell_prelude(),
                     };
-                    remediate(session.as_mut(), runbook, &scripts, &mut record);
+                    remediate(
+                        session.as_mut(),
+                        runbook,
+                        &scripts,
+                        (runbook, &scripts),
+                        &mut record,
+                    );
                     let verified = record.result == HealResult::Fixed;
                     history.push(Attempt {
                         rule,
@@ -193,10 +199,47 @@ impl HealRecord {
     }
 }
 
+/// A plan from L2: run `runbook`'s remediation with the plan's parameters, then verify with the
+/// failed check's own detect script and the site's parameters (so a plan can never make its own
+/// verification easier), and roll back with the plan's parameters if it does not verify.
+#[derive(Debug, Clone, Copy)]
+pub struct PlanRun<'a> {
+    /// The runbook whose remediation runs.
+    pub runbook: &'a Runbook,
+    /// The failed check, re-run to verify.
+    pub check: &'a Runbook,
+    /// The site's overrides with the plan's parameters for `runbook` on top.
+    pub plan_overrides: &'a ParamOverrides,
+    /// The site's overrides, for the verification.
+    pub site_overrides: &'a ParamOverrides,
+    pub powershell_prelude: &'a str,
+}
+
+/// Runs an L2 plan through the same remediate → verify → rollback path as an L1 fix, filling in
+/// `record`'s remediation, after, rollback and result.
+pub fn execute_plan(session: &mut dyn Session, plan: &PlanRun<'_>, record: &mut HealRecord) {
+    let scripts = ScriptContext {
+        overrides: plan.plan_overrides,
+        powershell_prelude: plan.powershell_prelude,
+    };
+    let verify = ScriptContext {
+        overrides: plan.site_overrides,
+        powershell_prelude: plan.powershell_prelude,
+    };
+    remediate(
+        session,
+        plan.runbook,
+        &scripts,
+        (plan.check, &verify),
+        record,
+    );
+}
+
 fn remediate(
     session: &mut dyn Session,
     runbook: &Runbook,
     scripts: &ScriptContext<'_>,
+    (check, verify): (&Runbook, &ScriptContext<'_>),
     record: &mut HealRecord,
 ) {
     let Some(script) = &runbook.remediate else {
@@ -209,7 +252,7 @@ fn remediate(
     let ran_ok = step.exit_code == Some(0) && step.error.is_none();
     record.remediation = Some(step.clone());
     if ran_ok {
-        let after = scan::run_check(session, runbook, scripts);
+        let after = scan::run_check(session, check, verify);
         let verified = after.status == CheckStatus::Pass;
         let reason = format!(
             "after the fix the check is {}: {}",

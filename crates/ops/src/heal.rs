@@ -30,8 +30,10 @@ pub struct HealOptions<'a> {
     pub policy: Policy,
     /// Whether a target is inside a maintenance window now (remediation held, detection goes on).
     pub in_maintenance: &'a (dyn Fn(&str) -> bool + Sync),
-    /// Plan only: change nothing, record nothing.
+    /// Plan only: change nothing, record nothing (L2 is not consulted either).
     pub dry_run: bool,
+    /// The L2 planner, consulted about findings L1 leaves to a person (`[l2]`; none: off).
+    pub l2: Option<&'a crate::l2::Planner>,
 }
 
 /// Heals every scanned target in turn (so the site-wide limits see every attempt); within a
@@ -72,7 +74,19 @@ pub async fn heal_scanned(
         for diagnostic in diagnostics {
             tracing::warn!(target_name = %diagnostic.target, error = %diagnostic.message, "Healing problem.");
         }
-        for record in records {
+        for mut record in records {
+            if let Some(planner) = options.l2.filter(|_| {
+                !options.dry_run
+                    && !policy.paused
+                    && !policy.in_maintenance
+                    && crate::l2::is_candidate(&record, rules)
+            }) {
+                let consulted = crate::l2::consult(
+                    planner, store, config, catalog, &target, &transport, &record, now,
+                )
+                .await?;
+                record = consulted.record;
+            }
             let seq = if options.dry_run {
                 None
             } else {

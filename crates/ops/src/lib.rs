@@ -7,6 +7,7 @@
 pub mod anchor;
 pub mod discover;
 pub mod heal;
+pub mod l2;
 pub mod scan;
 pub mod secrets;
 pub mod setup;

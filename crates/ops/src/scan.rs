@@ -113,6 +113,41 @@ pub async fn record_scans(
     Ok(bundles)
 }
 
+/// One configured target and its transport (credentials read now), by name; for running an
+/// approved L2 plan outside a scan.
+///
+/// # Errors
+/// When no target has that name or its credentials cannot be read.
+pub fn target_transport(
+    config: &config::Config,
+    data_dir: &std::path::Path,
+    name: &str,
+) -> anyhow::Result<(Target, Arc<dyn transport::Transport>)> {
+    let target_config = config
+        .targets
+        .iter()
+        .find(|t| t.name == name)
+        .with_context(|| format!("no target `{name}` in the configuration"))?;
+    let known_hosts_path = data_dir.join("known_hosts");
+    let known_hosts = Arc::new(
+        scan_ssh::KnownHosts::open(&known_hosts_path)
+            .with_context(|| format!("opening {}", known_hosts_path.display()))?,
+    );
+    let secrets = crate::secrets::Secrets::new(config, data_dir);
+    let platform = target_config.platform;
+    let target = Target {
+        name: target_config.name.clone(),
+        platform,
+        device_type: if platform == Platform::WindowsWorkstation {
+            DeviceType::Workstation
+        } else {
+            DeviceType::Server
+        },
+    };
+    let transport = Arc::from(transport_for(target_config, &known_hosts, &secrets)?);
+    Ok((target, transport))
+}
+
 /// How many targets are scanned at once.
 const SCAN_CONCURRENCY: usize = 16;
 

@@ -326,6 +326,7 @@ async fn drift_is_planned_then_fixed_then_held_when_paused(world: &World, store:
                 policy: ops::heal::policy(&config.healing),
                 in_maintenance: &|_| false,
                 dry_run,
+                l2: None,
             };
             let healed = ops::heal::heal_scanned(
                 store,
@@ -396,6 +397,7 @@ async fn drift_is_planned_then_fixed_then_held_when_paused(world: &World, store:
         policy: ops::heal::policy(&paused.healing),
         in_maintenance: &|_| false,
         dry_run: false,
+        l2: None,
     };
     let healed = ops::heal::heal_scanned(
         store,

@@ -47,6 +47,7 @@ fn this_machine_is_scanned_sealed_and_a_dry_run_heal_changes_and_records_nothing
             policy: ops::heal::policy(&config.healing),
             in_maintenance: &|_| false,
             dry_run: true,
+            l2: None,
         };
         let healed = ops::heal::heal_scanned(&store, &config, &catalog, &rules, scanned, &options)
             .await
@@ -152,6 +153,7 @@ password_file = {password_file:?}
             policy: ops::heal::policy(&config.healing),
             in_maintenance: &|_| false,
             dry_run: false,
+            l2: None,
         };
         let healed = ops::heal::heal_scanned(&store, &config, &catalog, &rules, scanned, &options)
             .await

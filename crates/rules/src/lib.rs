@@ -10,7 +10,7 @@ mod load;
 pub use decide::{
     Attempt, AttemptResult, Decision, Finding, HoldReason, Policy, RunbookFacts, decide,
 };
-pub use load::{RuleError, embedded, parse};
+pub use load::{RuleError, embedded, embedded_with, parse};
 
 use model::Expectation;
 

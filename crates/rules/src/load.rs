@@ -62,6 +62,23 @@ pub fn embedded(runbooks: &[Runbook]) -> Result<RuleSet, RuleError> {
     parse("l1-rules.toml", EMBEDDED, runbooks)
 }
 
+/// The built-in rules with `local` (more rules in the same format, e.g. the flywheel's approved
+/// ones) appended; `local_path` names them in messages.
+pub fn embedded_with(
+    runbooks: &[Runbook],
+    local_path: &str,
+    local: &str,
+) -> Result<RuleSet, RuleError> {
+    if local.trim().is_empty() {
+        return embedded(runbooks);
+    }
+    parse(
+        &format!("l1-rules.toml + {local_path}"),
+        &format!("{EMBEDDED}\n{local}"),
+        runbooks,
+    )
+}
+
 /// Parses a rule file and checks every rule against the catalogue's runbooks.
 pub fn parse(path: &str, text: &str, runbooks: &[Runbook]) -> Result<RuleSet, RuleError> {
     let file: RuleFile = toml::from_str(text)

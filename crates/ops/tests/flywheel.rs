@@ -1,0 +1,152 @@
+//! The flywheel over a real store: `l2` bundles of executed plans become patterns; five verified
+//! fixes on two hosts are proposed; approval and rejection are sealed and kept; a promoted
+//! pattern whose success rate falls is demoted; the kit verifies with the decisions in it.
+
+#![allow(clippy::unwrap_used, reason = "tests")]
+
+mod common;
+
+use evidence_schema::{CheckState, L2Body, TargetRecord};
+use l2::flywheel::Standing;
+
+use common::{load, runtime, verified_kit};
+
+fn l2_bundle(host: &str, outcome: &str) -> evidence::BundleDraft {
+    let state = |status: &str| CheckState {
+        status: status.to_owned(),
+        observed: serde_json::json!({"permit_root_login": "yes"}),
+        reason: String::new(),
+    };
+    let body = L2Body {
+        target: TargetRecord {
+            name: host.to_owned(),
+            platform: "linux".to_owned(),
+            device_type: "server".to_owned(),
+        },
+        check: "LIN-SSH-001".to_owned(),
+        provider: "anthropic".to_owned(),
+        model: "m".to_owned(),
+        answered_by: Some("m".to_owned()),
+        request_sha256: "00".repeat(32),
+        request: "{}".to_owned(),
+        pseudonyms: Default::default(),
+        reply: None,
+        guardrails: vec![],
+        verdict: "accepted".to_owned(),
+        reason: String::new(),
+        runbook: Some("LIN-SSH-001".to_owned()),
+        params: Default::default(),
+        confidence: Some(0.9),
+        input_tokens: 100,
+        output_tokens: 10,
+        tokens_estimated: false,
+        cost_usd: "$0.000450".to_owned(),
+        attempts: 1,
+        outcome: outcome.to_owned(),
+        before: state("fail"),
+        after: Some(state(if outcome == "fixed" { "pass" } else { "fail" })),
+        remediation: None,
+        rollback: None,
+    };
+    evidence::BundleDraft {
+        site: "lab".to_owned(),
+        kind: "l2".to_owned(),
+        catalog: "test".to_owned(),
+        time: time::OffsetDateTime::now_utc(),
+        body: serde_json::to_value(body).unwrap(),
+    }
+}
+
+#[test]
+fn patterns_are_proposed_approved_sealed_and_demoted() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data_dir = tmp.path().join("data");
+    let config = load(
+        tmp.path(),
+        &format!(
+            "site = \"lab\"\ndata_dir = {:?}\n",
+            data_dir.display().to_string()
+        ),
+    )
+    .unwrap();
+    let catalog = common::catalog();
+    let id = runtime().block_on(async {
+        let store = ops::setup::open_store(&data_dir, "lab").await.unwrap();
+        for host in ["pc1", "pc1", "pc1", "pc2"] {
+            store.append(l2_bundle(host, "fixed")).await.unwrap();
+        }
+        let list = ops::l2::flywheel_list(&store, &data_dir).await.unwrap();
+        assert_eq!(list.len(), 1);
+        let (pattern, standing) = &list[0];
+        assert_eq!(*standing, Standing::Learning, "4 fixes are not enough");
+        let id = pattern.id.clone();
+        let err = ops::l2::flywheel_decide(
+            &store,
+            &config,
+            &catalog,
+            &data_dir,
+            &id,
+            l2::flywheel::Decision::Approved,
+            "Dr. Smith",
+        )
+        .await
+        .unwrap_err();
+        assert!(
+            err.to_string().contains("is learning, not proposed"),
+            "{err}"
+        );
+        store.append(l2_bundle("pc2", "fixed")).await.unwrap();
+        let list = ops::l2::flywheel_list(&store, &data_dir).await.unwrap();
+        assert_eq!(list[0].1, Standing::Proposed);
+        let err = ops::l2::flywheel_decide(
+            &store,
+            &config,
+            &catalog,
+            &data_dir,
+            "fw-0000000000",
+            l2::flywheel::Decision::Approved,
+            "x",
+        )
+        .await
+        .unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "no flywheel pattern `fw-0000000000`: `osiris flywheel list` shows the ids"
+        );
+        let seq = ops::l2::flywheel_decide(
+            &store,
+            &config,
+            &catalog,
+            &data_dir,
+            &id,
+            l2::flywheel::Decision::Approved,
+            "Dr. Smith",
+        )
+        .await
+        .unwrap();
+        let sealed: serde_json::Value =
+            serde_json::from_slice(&store.entry(seq).await.unwrap().unwrap().line).unwrap();
+        assert_eq!(sealed["kind"], "operator_action");
+        assert_eq!(sealed["body"]["action"], "flywheel_approve");
+        assert_eq!(sealed["body"]["by"], "Dr. Smith");
+        assert_eq!(sealed["body"]["details"]["pattern"], id.as_str());
+        assert!(
+            sealed["body"]["details"]["proposed_rule"]
+                .as_str()
+                .unwrap()
+                .contains("[[rule]]")
+        );
+        let list = ops::l2::flywheel_list(&store, &data_dir).await.unwrap();
+        assert_eq!(list[0].1, Standing::Promoted);
+        // A failure: 5 of 6 is below 90 %, the promoted pattern is demoted.
+        store.append(l2_bundle("pc3", "not_fixed")).await.unwrap();
+        let list = ops::l2::flywheel_list(&store, &data_dir).await.unwrap();
+        assert_eq!(list[0].1, Standing::Demoted);
+        store.create_checkpoint().await.unwrap();
+        verified_kit(&store, &tmp.path().join("kit")).await;
+        store.close().await;
+        id
+    });
+    assert!(id.starts_with("fw-"));
+    assert!(data_dir.join("flywheel.json").exists());
+}
