@@ -184,7 +184,14 @@ impl WinRmTransport {
             max_output_bytes: Some(transport::MAX_OUTPUT + 64 * 1024),
             ..WinrmConfig::default()
         };
-        let credentials = WinrmCredentials::new(username, target.password.to_string(), domain);
+        // Kerberos takes its ticket from the cache (`kerberos::ensure_ticket`): winrm-rs gets no
+        // copy of the password to keep.
+        let password = if target.auth == Auth::Kerberos {
+            String::new()
+        } else {
+            target.password.to_string()
+        };
+        let credentials = WinrmCredentials::new(username, password, domain);
         let mut builder = WinrmClient::builder(config)
             .tls_provider(TlsProvider::Ring)
             .credentials(credentials);
