@@ -22,22 +22,45 @@ pub(crate) struct RawResult {
 }
 
 /// Builds the batch script for `checks`; `None` if a body contains every delimiter we try.
+///
+/// A body that starts with its directory's prelude (the catalogue prepends `lib/prelude.sh`,
+/// followed by `# --- <path>`) travels without it: each distinct prelude is sent once, and the
+/// target puts it back in front of the rest, so every check file holds exactly its body.
 pub(crate) fn build(checks: &[(&Runbook, &ResolvedParams)]) -> Option<String> {
     let mut script = String::from(PREAMBLE);
+    let mut preludes: Vec<&str> = Vec::new();
     for (idx, (runbook, params)) in checks.iter().enumerate() {
-        let body = &runbook.detect.body;
-        let delimiter = (0..16u32)
-            .map(|attempt| {
-                format!(
-                    "OSIRIS_EOF_{idx}_{attempt}_{:08x}",
-                    fnv(body.as_bytes()) ^ attempt
-                )
-            })
-            .find(|delimiter| !body.lines().any(|line| line.trim() == delimiter))?;
+        let body = runbook.detect.body.as_str();
+        let marker = format!("\n# --- {}\n", runbook.detect.source);
+        let (prelude, rest) = match body.find(&marker) {
+            Some(at) if at > 0 => (Some(&body[..at]), &body[at..]),
+            _ => (None, body),
+        };
+        let source = match prelude {
+            None => String::new(),
+            Some(prelude) => {
+                let k = match preludes.iter().position(|p| *p == prelude) {
+                    Some(k) => k,
+                    None => {
+                        let k = preludes.len();
+                        let delimiter = delimiter_for(&format!("P{k}"), prelude)?;
+                        script.push_str(&format!(
+                            "cat > \"$osiris_dir/p{k}.sh\" <<'{delimiter}'\n{prelude}\n{delimiter}\n"
+                        ));
+                        preludes.push(prelude);
+                        k
+                    }
+                };
+                // The here-document below adds a newline after the prelude's last line; `head`
+                // drops it again so the check file is byte for byte the body.
+                format!("head -c {} \"$osiris_dir/p{k}.sh\"; ", prelude.len())
+            }
+        };
+        let delimiter = delimiter_for(&idx.to_string(), rest)?;
         script.push_str(&format!(
-            "cat > \"$osiris_dir/{idx}.sh\" <<'{delimiter}'\n{body}"
+            "{{ {source}cat; }} > \"$osiris_dir/{idx}.sh\" <<'{delimiter}'\n{rest}"
         ));
-        if !body.ends_with('\n') {
+        if !rest.ends_with('\n') {
             script.push('\n');
         }
         script.push_str(&format!("{delimiter}\n( "));
@@ -104,6 +127,18 @@ osiris_report() {
 }
 "#;
 
+/// A here-document delimiter that no line of `text` equals; `None` if every one tried does.
+fn delimiter_for(tag: &str, text: &str) -> Option<String> {
+    (0..16u32)
+        .map(|attempt| {
+            format!(
+                "OSIRIS_EOF_{tag}_{attempt}_{:08x}",
+                fnv(text.as_bytes()) ^ attempt
+            )
+        })
+        .find(|delimiter| !text.lines().any(|line| line.trim() == delimiter))
+}
+
 /// FNV-1a, to vary delimiters with the body; uniqueness is checked, not assumed.
 fn fnv(bytes: &[u8]) -> u32 {
     bytes.iter().fold(0x811c_9dc5u32, |hash, b| {
@@ -133,5 +168,51 @@ mod tests {
         assert!(parse(b"OSIRIS-RESULT 1 0 0 0\n", 1).is_none());
         assert!(parse(b"OSIRIS-RESULT 0 0 9 0\nhello", 1).is_none());
         assert!(parse(stdout, 3).is_none());
+    }
+
+    /// The prelude crosses the wire once per batch, and every check still runs exactly its body:
+    /// here each check prints its own script file, run through `sh` as a target would.
+    #[test]
+    fn the_prelude_travels_once_and_each_check_runs_exactly_its_body() {
+        let catalog = catalog::embedded().unwrap();
+        let linux: Vec<Runbook> = catalog
+            .for_platform(model::Platform::Linux)
+            .take(5)
+            .cloned()
+            .map(|mut runbook| {
+                // The body as shipped (with the prelude), then a line that prints the file.
+                runbook.detect.body.push_str("\ncat \"$0\"; exit 0\n");
+                runbook
+            })
+            .collect();
+        let prelude_len = linux[0]
+            .detect
+            .body
+            .find(&format!("\n# --- {}\n", linux[0].detect.source))
+            .unwrap();
+        assert!(prelude_len > 1000, "the catalogue prepends its prelude");
+        let prelude = &linux[0].detect.body[..prelude_len];
+        let params = ResolvedParams::default();
+        let checks: Vec<(&Runbook, &ResolvedParams)> =
+            linux.iter().map(|runbook| (runbook, &params)).collect();
+        let script = build(&checks).unwrap();
+        assert_eq!(script.matches(prelude).count(), 1);
+        let total: usize = linux.iter().map(|r| r.detect.body.len()).sum();
+        assert!(script.len() < total - 3 * prelude.len(), "{} of {total}", script.len());
+
+        let out = std::process::Command::new("sh")
+            .arg("-c")
+            .arg(&script)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        let results = parse(&out.stdout, linux.len()).unwrap();
+        // Each check prints its detect result, then its own file: exactly its body.
+        for (runbook, result) in linux.iter().zip(&results) {
+            let printed = String::from_utf8_lossy(&result.stdout);
+            let (verdict, file) = printed.split_at(printed.len() - runbook.detect.body.len());
+            assert_eq!(file, runbook.detect.body, "{}", runbook.id);
+            assert!(verdict.starts_with('{'), "{}: {verdict}", runbook.id);
+        }
     }
 }
