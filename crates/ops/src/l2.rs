@@ -75,6 +75,7 @@ impl Planner {
             timeout: Duration::from_secs(cfg.timeout_secs),
             max_retries: 2,
             max_retry_wait: Duration::from_secs(30),
+            remote: cfg.mode == config::L2Mode::Remote,
         })
         .map_err(|err| BadConfig(err.to_string()))?;
         let mut guard = Guard::new(GuardSettings {
