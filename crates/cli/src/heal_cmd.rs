@@ -46,7 +46,7 @@ pub(crate) fn run(args: HealArgs) -> anyhow::Result<ExitCode> {
     setup::runtime()?.block_on(async {
         let store = setup::open_store(&data_dir, &config.site).await?;
         // Patterns a person promoted from L2 join the L1 rules.
-        let local = ops::l2::flywheel_rules(&store, &data_dir).await?;
+        let local = ops::l2::flywheel_rules(&store, &config, &catalog, &data_dir).await?;
         let rules = rules::embedded_with(catalog.runbooks(), "flywheel.json", &local)
             .map_err(|err| crate::BadConfig(format!("L1 rules are invalid:\n{err}")))?;
         let catalog = Arc::new(catalog);

@@ -216,7 +216,7 @@ async fn run(loaded: Loaded) -> anyhow::Result<Stopped> {
             _ => err,
         })?;
     // Patterns a person promoted from L2 join the L1 rules (docs/L2.md, "The flywheel").
-    let rules = match ops::l2::flywheel_rules(&store, &data_dir).await {
+    let rules = match ops::l2::flywheel_rules(&store, &config, &catalog, &data_dir).await {
         Ok(local) if local.is_empty() => rules,
         Ok(local) => match rules::embedded_with(catalog.runbooks(), "flywheel.json", &local) {
             Ok(with_local) => {

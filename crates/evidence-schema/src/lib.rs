@@ -212,6 +212,31 @@ pub struct L2Body {
     pub rollback: Option<StepRecord>,
 }
 
+/// The `kind` of a bundle that records an automatic flywheel event (docs/L2.md, "The flywheel").
+pub const KIND_FLYWHEEL: &str = "flywheel";
+
+/// Body of a `flywheel` bundle: a promoted pattern demoted because its success rate fell below
+/// the threshold (promotions are `operator_action` bundles, `flywheel_approve`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FlywheelBody {
+    /// `demoted`.
+    pub event: String,
+    /// The pattern id, `fw-` and 10 hex digits.
+    pub pattern: String,
+    pub check: String,
+    pub runbook: String,
+    /// The pattern's parameters as JSON text.
+    pub params: std::collections::BTreeMap<String, String>,
+    /// Plans (L2) and rule runs (L1) counted for the pattern, and how many verified.
+    pub attempts: u64,
+    pub successes: u64,
+    /// Distinct hosts with a verified fix.
+    pub hosts: u64,
+    /// The L1 rule that is no longer loaded.
+    pub rule: String,
+}
+
 /// The `kind` of a bundle that records one complete Active Directory inventory.
 pub const KIND_INVENTORY: &str = "inventory";
 

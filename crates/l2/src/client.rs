@@ -25,6 +25,10 @@ pub struct ClientSettings {
     pub max_retries: u32,
     /// A `retry-after` longer than this ends the call instead of waiting.
     pub max_retry_wait: Duration,
+    /// Remote L2 (`mode = "remote"`): post to `{endpoint}/v1/l2/plan` (Central Command's
+    /// planner, docs/L2.md "Remote L2") with the provider named in `x-osiris-provider` and the
+    /// key as a bearer token, instead of to the provider's own path.
+    pub remote: bool,
 }
 
 /// A client for one provider endpoint.
@@ -92,6 +96,7 @@ impl fmt::Debug for ClientSettings {
             .field("timeout", &self.timeout)
             .field("max_retries", &self.max_retries)
             .field("max_retry_wait", &self.max_retry_wait)
+            .field("remote", &self.remote)
             .finish()
     }
 }
@@ -100,9 +105,10 @@ impl ProviderClient {
     pub fn new(settings: ClientSettings) -> Result<ProviderClient, ClientError> {
         let base = checked_url(&settings.endpoint)
             .ok_or_else(|| ClientError::BadEndpoint(settings.endpoint.clone()))?;
-        let path = match settings.provider {
-            Provider::Anthropic => "v1/messages",
-            Provider::OpenAi => "chat/completions",
+        let path = match (settings.remote, settings.provider) {
+            (true, _) => "v1/l2/plan",
+            (false, Provider::Anthropic) => "v1/messages",
+            (false, Provider::OpenAi) => "chat/completions",
         };
         let mut base_text = base.to_string();
         if !base_text.ends_with('/') {
@@ -148,10 +154,13 @@ impl ProviderClient {
                 .post(self.url.clone())
                 .header(reqwest::header::CONTENT_TYPE, "application/json")
                 .body(prepared.body.clone());
+            if self.settings.remote {
+                request = request.header("x-osiris-provider", self.settings.provider.to_string());
+            }
             if let Some(key) = &self.settings.api_key {
-                let (name, value) = match self.settings.provider {
-                    Provider::Anthropic => ("x-api-key", key.clone()),
-                    Provider::OpenAi => ("authorization", format!("Bearer {key}")),
+                let (name, value) = match (self.settings.remote, self.settings.provider) {
+                    (false, Provider::Anthropic) => ("x-api-key", key.clone()),
+                    _ => ("authorization", format!("Bearer {key}")),
                 };
                 let mut value = reqwest::header::HeaderValue::from_str(&value).map_err(|_| {
                     ClientError::Setup(
@@ -161,7 +170,7 @@ impl ProviderClient {
                 value.set_sensitive(true);
                 request = request.header(name, value);
             }
-            if self.settings.provider == Provider::Anthropic {
+            if self.settings.provider == Provider::Anthropic && !self.settings.remote {
                 request = request.header("anthropic-version", "2023-06-01");
             }
             let response = request

@@ -46,11 +46,14 @@ pub struct Thresholds {
     pub min_hosts: u32,
 }
 
-/// A person's decision about a proposal.
+/// A person's decision about a proposal, or the recorded demotion of an approved one.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Decision {
     Approved,
     Rejected,
+    /// Approved earlier, demoted when its success rate fell (sealed once); only a new approval
+    /// of a new pattern brings the lesson back.
+    Demoted,
 }
 
 /// Where a pattern stands.
@@ -129,6 +132,7 @@ pub fn standing(
         >= u64::from(thresholds.min_rate_permille) * u64::from(pattern.attempts.max(1));
     match decision {
         Some(Decision::Rejected) => Standing::Rejected,
+        Some(Decision::Demoted) => Standing::Demoted,
         Some(Decision::Approved) if rate_ok => Standing::Promoted,
         Some(Decision::Approved) => Standing::Demoted,
         None if rate_ok

@@ -209,8 +209,7 @@ impl Scrubber {
         for host in self.known_hosts.clone() {
             let prepared_host = host.replace('_', "\u{1}");
             if out.contains(&prepared_host) {
-                let token = self.marked(Kind::Host, &host);
-                out = out.replace(&prepared_host, &token);
+                out = self.replace_whole(&out, &prepared_host, &host);
             }
         }
         out = replace(&PATTERNS.fqdn, &out, |caps| {
@@ -298,6 +297,30 @@ impl Scrubber {
             .into_iter()
             .filter_map(|kind| self.counters.get(&kind).map(|n| (kind, *n)))
             .collect()
+    }
+
+    /// `text` with every occurrence of the known host `needle` that is not part of a longer
+    /// name (`pc1` in `pc1.lan` or `pc1:22`, not in `pc10` or `mypc1`) replaced.
+    fn replace_whole(&mut self, text: &str, needle: &str, host: &str) -> String {
+        let is_name_char = |c: char| c.is_alphanumeric() || c == '-' || c == '\u{1}';
+        let mut out = String::with_capacity(text.len());
+        let mut last = 0;
+        for (start, _) in text.match_indices(needle) {
+            if start < last {
+                continue;
+            }
+            let end = start + needle.len();
+            let before = text[..start].chars().next_back();
+            let after = text[end..].chars().next();
+            if before.is_some_and(is_name_char) || after.is_some_and(is_name_char) {
+                continue;
+            }
+            out.push_str(&text[last..start]);
+            out.push_str(&self.marked(Kind::Host, host));
+            last = end;
+        }
+        out.push_str(&text[last..]);
+        out
     }
 
     fn scrub_secrets(&mut self, text: &str) -> String {
@@ -629,6 +652,13 @@ mod tests {
                 "auditd.service failed; unexpected_ports [8080, 31337]; /var/log/syslog 93% used; HOST_1 unreachable"
             ],
         );
+    }
+
+    #[test]
+    fn known_hosts_are_replaced_as_whole_names_only() {
+        let mut scrubber = Scrubber::new(&["pc1"]);
+        expect![["HOST_1 HOST_1:22 ssh://HOST_1/ pc10 mypc1"]]
+            .assert_eq(&scrubber.scrub("pc1 pc1:22 ssh://pc1/ pc10 mypc1"));
     }
 
     #[test]

@@ -30,6 +30,7 @@ fn client(peer: &FakeLlm, provider: Provider, timeout: Duration) -> ProviderClie
         timeout,
         max_retries: 2,
         max_retry_wait: Duration::from_secs(5),
+        remote: false,
     })
     .expect("client")
 }
@@ -208,6 +209,7 @@ async fn retries_timeouts_and_cut_off_answers() {
         timeout: Duration::from_secs(5),
         max_retries: 0,
         max_retry_wait: Duration::from_secs(1),
+        remote: false,
     })
     .expect("client");
     let prepared = prepare_for(Provider::Anthropic, &catalog, &[], &[]);
@@ -226,6 +228,7 @@ async fn retries_timeouts_and_cut_off_answers() {
         timeout: Duration::from_secs(5),
         max_retries: 0,
         max_retry_wait: Duration::from_secs(1),
+        remote: false,
     });
     assert_eq!(
         remote.map(|_| ()),
@@ -403,5 +406,47 @@ async fn no_prompt_the_peer_receives_contains_the_planted_phi_says_presidio_too(
             hits.is_empty(),
             "Presidio found PHI in prompt {idx}: {hits:?}"
         );
+    }
+}
+
+#[tokio::test]
+async fn remote_mode_posts_the_same_request_to_the_documented_endpoint() {
+    let Some(peer) = FakeLlm::start().expect("peer") else {
+        return;
+    };
+    let catalog = catalog();
+    for provider in [Provider::Anthropic, Provider::OpenAi] {
+        let remote = ProviderClient::new(ClientSettings {
+            provider,
+            endpoint: peer.anthropic_url(),
+            api_key: Some(FakeLlm::API_KEY.to_owned()),
+            timeout: Duration::from_secs(10),
+            max_retries: 0,
+            max_retry_wait: Duration::from_secs(1),
+            remote: true,
+        })
+        .expect("client");
+        assert_eq!(remote.url(), format!("{}/v1/l2/plan", peer.anthropic_url()));
+        let prepared = prepare_for(provider, &catalog, &default_params(), &history());
+        let exchange = remote.send(&prepared).await.expect("answered");
+        let reply = parse_reply(provider, &exchange.body).expect("the provider's shape");
+        let mut checks = Vec::new();
+        let verdict = judge_reply(
+            &reply,
+            &prepared,
+            &runbooks(&catalog),
+            &guard_settings(),
+            &mut checks,
+        );
+        assert!(
+            matches!(verdict, Verdict::Accept(_)),
+            "{provider}: {verdict:?}"
+        );
+        let requests = peer.requests().expect("log");
+        let last = requests.last().expect("a request");
+        assert_eq!(last["path"], "/v1/l2/plan");
+        assert_eq!(last["headers"]["x-osiris-provider"], provider.to_string());
+        assert_eq!(last["headers"]["authorization"], "[key]");
+        assert_eq!(last["body"].as_str(), Some(prepared.body.as_str()));
     }
 }

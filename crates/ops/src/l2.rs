@@ -75,6 +75,7 @@ impl Planner {
             timeout: Duration::from_secs(cfg.timeout_secs),
             max_retries: 2,
             max_retry_wait: Duration::from_secs(30),
+            remote: cfg.mode == config::L2Mode::Remote,
         })
         .map_err(|err| BadConfig(err.to_string()))?;
         let mut guard = Guard::new(GuardSettings {
@@ -613,6 +614,7 @@ pub fn flywheel_decisions(
             let decision = match d.as_str() {
                 "approved" => l2::flywheel::Decision::Approved,
                 "rejected" => l2::flywheel::Decision::Rejected,
+                "demoted" => l2::flywheel::Decision::Demoted,
                 _ => return None,
             };
             Some((id, decision))
@@ -664,21 +666,84 @@ pub async fn flywheel_list(
 }
 
 /// The L1 rules of the promoted patterns (approved, still at 90 % or more), in the rules-file
-/// format, for `rules::embedded_with`; empty when there are none.
+/// format, for `rules::embedded_with`; empty when there are none. An approved pattern that fell
+/// below the threshold is demoted here: sealed once as a `flywheel` bundle and recorded in the
+/// decisions, and its rule is left out.
 ///
 /// # Errors
-/// When the store or the decisions cannot be read.
-pub async fn flywheel_rules(store: &store::Store, data_dir: &Path) -> anyhow::Result<String> {
+/// When the store or the decisions cannot be read or written.
+pub async fn flywheel_rules(
+    store: &store::Store,
+    config: &config::Config,
+    catalog: &catalog::Catalog,
+    data_dir: &Path,
+) -> anyhow::Result<String> {
     if !decisions_path(data_dir).exists() {
         return Ok(String::new());
     }
-    Ok(flywheel_list(store, data_dir)
-        .await?
+    let mut decisions = flywheel_decisions(data_dir)?;
+    let mut rules = Vec::new();
+    for (pattern, standing) in flywheel_list(store, data_dir).await? {
+        match standing {
+            l2::flywheel::Standing::Promoted => rules.push(l2::flywheel::proposed_rule(&pattern)),
+            l2::flywheel::Standing::Demoted
+                if decisions.get(&pattern.id) == Some(&l2::flywheel::Decision::Approved) =>
+            {
+                let body = evidence_schema::FlywheelBody {
+                    event: "demoted".to_owned(),
+                    pattern: pattern.id.clone(),
+                    check: pattern.key.check.clone(),
+                    runbook: pattern.key.runbook.clone(),
+                    params: pattern.key.params.clone(),
+                    attempts: u64::from(pattern.attempts),
+                    successes: u64::from(pattern.successes),
+                    hosts: pattern.hosts.len() as u64,
+                    rule: format!("L1-FLY-{}", &pattern.id[3..]),
+                };
+                let draft = evidence::BundleDraft {
+                    site: config.site.clone(),
+                    kind: evidence_schema::KIND_FLYWHEEL.to_owned(),
+                    catalog: catalog.version().to_owned(),
+                    time: OffsetDateTime::now_utc(),
+                    body: serde_json::to_value(body)?,
+                };
+                store
+                    .append(draft)
+                    .await
+                    .context("recording the demotion")?;
+                tracing::warn!(pattern = %pattern.id, check = %pattern.key.check, "A promoted flywheel rule fell below 90 % and is demoted.");
+                decisions.insert(pattern.id.clone(), l2::flywheel::Decision::Demoted);
+                save_decisions(data_dir, &decisions)?;
+            }
+            _ => {}
+        }
+    }
+    Ok(rules.join("\n"))
+}
+
+fn save_decisions(
+    data_dir: &Path,
+    decisions: &BTreeMap<String, l2::flywheel::Decision>,
+) -> anyhow::Result<()> {
+    let saved: BTreeMap<&str, &str> = decisions
         .iter()
-        .filter(|(_, standing)| *standing == l2::flywheel::Standing::Promoted)
-        .map(|(pattern, _)| l2::flywheel::proposed_rule(pattern))
-        .collect::<Vec<_>>()
-        .join("\n"))
+        .map(|(k, d)| {
+            (
+                k.as_str(),
+                match d {
+                    l2::flywheel::Decision::Approved => "approved",
+                    l2::flywheel::Decision::Rejected => "rejected",
+                    l2::flywheel::Decision::Demoted => "demoted",
+                },
+            )
+        })
+        .collect();
+    durable::write(
+        &decisions_path(data_dir),
+        serde_json::to_string_pretty(&saved)?.as_bytes(),
+        0o600,
+    )
+    .context("saving the flywheel decisions")
 }
 
 /// Records a person's decision about a pattern and seals it as an `operator_action` bundle
@@ -709,21 +774,9 @@ pub async fn flywheel_decide(
     }
     let mut decisions = flywheel_decisions(data_dir)?;
     decisions.insert(id.to_owned(), decision);
-    let saved: BTreeMap<&str, &str> = decisions
-        .iter()
-        .map(|(k, d)| {
-            (
-                k.as_str(),
-                match d {
-                    l2::flywheel::Decision::Approved => "approved",
-                    l2::flywheel::Decision::Rejected => "rejected",
-                },
-            )
-        })
-        .collect();
     let action = match decision {
         l2::flywheel::Decision::Approved => "flywheel_approve",
-        l2::flywheel::Decision::Rejected => "flywheel_reject",
+        l2::flywheel::Decision::Rejected | l2::flywheel::Decision::Demoted => "flywheel_reject",
     };
     let body = evidence_schema::OperatorActionBody {
         action: action.to_owned(),
@@ -754,12 +807,7 @@ pub async fn flywheel_decide(
         .append(draft)
         .await
         .context("recording the flywheel decision")?;
-    durable::write(
-        &decisions_path(data_dir),
-        serde_json::to_string_pretty(&saved)?.as_bytes(),
-        0o600,
-    )
-    .context("saving the flywheel decisions")?;
+    save_decisions(data_dir, &decisions)?;
     Ok(appended.seq)
 }
 

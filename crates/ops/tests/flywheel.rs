@@ -1,6 +1,7 @@
 //! The flywheel over a real store: `l2` bundles of executed plans become patterns; five verified
 //! fixes on two hosts are proposed; approval and rejection are sealed and kept; a promoted
-//! pattern whose success rate falls is demoted; the kit verifies with the decisions in it.
+//! pattern whose success rate falls is demoted, sealed once; the kit verifies with the decisions
+//! and the demotion in it.
 
 #![allow(clippy::unwrap_used, reason = "tests")]
 
@@ -140,6 +141,47 @@ fn patterns_are_proposed_approved_sealed_and_demoted() {
         assert_eq!(list[0].1, Standing::Promoted);
         // A failure: 5 of 6 is below 90 %, the promoted pattern is demoted.
         store.append(l2_bundle("pc3", "not_fixed")).await.unwrap();
+        let list = ops::l2::flywheel_list(&store, &data_dir).await.unwrap();
+        assert_eq!(list[0].1, Standing::Demoted);
+        // Loading the rules seals the demotion once and leaves the rule out; again: nothing new.
+        let size = store.size();
+        assert_eq!(
+            ops::l2::flywheel_rules(&store, &config, &catalog, &data_dir)
+                .await
+                .unwrap(),
+            ""
+        );
+        assert_eq!(store.size(), size + 1);
+        let demotion: serde_json::Value = serde_json::from_slice(
+            &store
+                .entry(store.head().unwrap().seq)
+                .await
+                .unwrap()
+                .unwrap()
+                .line,
+        )
+        .unwrap();
+        assert_eq!(demotion["kind"], "flywheel");
+        assert_eq!(demotion["body"]["event"], "demoted");
+        assert_eq!(demotion["body"]["pattern"], id.as_str());
+        assert_eq!(demotion["body"]["rule"], format!("L1-FLY-{}", &id[3..]));
+        assert_eq!(
+            (
+                demotion["body"]["attempts"].as_u64(),
+                demotion["body"]["successes"].as_u64()
+            ),
+            (Some(6), Some(5))
+        );
+        assert_eq!(
+            ops::l2::flywheel_rules(&store, &config, &catalog, &data_dir)
+                .await
+                .unwrap(),
+            ""
+        );
+        assert_eq!(store.size(), size + 1, "a demotion is sealed once");
+        // Even if it recovers, a demoted pattern needs a new approval.
+        store.append(l2_bundle("pc3", "fixed")).await.unwrap();
+        store.append(l2_bundle("pc3", "fixed")).await.unwrap();
         let list = ops::l2::flywheel_list(&store, &data_dir).await.unwrap();
         assert_eq!(list[0].1, Standing::Demoted);
         store.create_checkpoint().await.unwrap();

@@ -268,7 +268,9 @@ fn l2_plans_fixes_and_seals_a_drift_no_l1_rule_covers() {
         .await
         .unwrap();
         // Promoted: the rule joins L1, and the next drift is fixed by it without the peer.
-        let local = ops::l2::flywheel_rules(&store, &data_dir).await.unwrap();
+        let local = ops::l2::flywheel_rules(&store, &config, &catalog, &data_dir)
+            .await
+            .unwrap();
         let with_flywheel = rules::parse(
             "l1-rules-without-ssh-001.toml + flywheel.json",
             &format!("{without}\n{local}"),

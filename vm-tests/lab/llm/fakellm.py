@@ -28,6 +28,9 @@ the default ({"default": "escalate"}; `plan` unless set):
   timeout           no answer for 30 s
   truncated         a 200 whose JSON body is cut in half (Content-Length of the cut body)
 
+It also serves remote L2's documented endpoint, POST /v1/l2/plan (either API's request and
+answer, the provider in `x-osiris-provider`, the key as `Authorization: Bearer`).
+
 Usage: fakellm.py --port 0 --api-key KEY --log FILE; prints "READY <port>" once listening.
 """
 
@@ -134,6 +137,13 @@ class Handler(BaseHTTPRequestHandler):
             return self.api("anthropic", body)
         if self.path in ("/v1/chat/completions", "/chat/completions"):
             return self.api("openai", body)
+        if self.path == "/v1/l2/plan":
+            # Remote L2 (docs/L2.md): the provider's own request and answer, the provider named
+            # in a header, the key as a bearer token.
+            kind = self.headers.get("x-osiris-provider", "")
+            if kind not in ("anthropic", "openai"):
+                return self._send(400, {"error": {"type": "invalid_request_error", "message": "x-osiris-provider must be anthropic or openai"}})
+            return self.api(kind, body)
         return self._send(404, {"error": {"type": "not_found_error", "message": f"no route {self.path}"}})
 
     def api(self, kind, body):
@@ -172,7 +182,7 @@ class Handler(BaseHTTPRequestHandler):
             # The API documents `x-api-key`; the 2026 SDKs send `Authorization: Bearer`. Either.
             if self.headers.get("x-api-key") != key and self.headers.get("authorization") != f"Bearer {key}":
                 return self.error(kind, 401, "authentication_error", "invalid x-api-key")
-            if not self.headers.get("anthropic-version"):
+            if self.path == "/v1/messages" and not self.headers.get("anthropic-version"):
                 return self.error(kind, 400, "invalid_request_error", "anthropic-version: header is required")
         elif self.headers.get("authorization") != f"Bearer {key}":
             return self.error(kind, 401, "invalid_api_key", "Incorrect API key provided.")
