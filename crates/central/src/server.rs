@@ -97,7 +97,24 @@ pub fn router(state: AppState) -> Router {
                 .with_state(link_state),
         );
     }
-    router.layer(DefaultBodyLimit::max(link_proto::MAX_BODY))
+    router
+        .layer(axum::middleware::map_response(close_after_refused_body))
+        .layer(DefaultBodyLimit::max(link_proto::MAX_BODY))
+}
+
+/// A body refused for its size was not read to its end, so hyper closes the connection after
+/// the answer; `Connection: close` tells the client, which otherwise may send its next request
+/// on that connection as it closes and see the request fail.
+async fn close_after_refused_body(
+    mut response: axum::response::Response,
+) -> axum::response::Response {
+    if response.status() == StatusCode::PAYLOAD_TOO_LARGE {
+        response.headers_mut().insert(
+            axum::http::header::CONNECTION,
+            axum::http::HeaderValue::from_static("close"),
+        );
+    }
+    response
 }
 
 /// 200 when this instance can reach the database, 503 otherwise (a load balancer then sends
