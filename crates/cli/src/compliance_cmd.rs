@@ -453,18 +453,7 @@ fn read_ledger(
         let store = setup::open_store(data_dir, &config.site).await?;
         let mut ledger = Ledger::new(period, as_of);
         let size = store.size();
-        {
-            let mut entries = std::pin::pin!(store.entries(0..size));
-            while let Some(entry) = entries
-                .try_next()
-                .await
-                .context("reading the evidence log")?
-            {
-                ledger
-                    .add_line(entry.seq, &entry.line)
-                    .context("reading the evidence log")?;
-            }
-        }
+        fill_ledger(&store, &mut ledger, size).await?;
         let checkpoint = store
             .latest_checkpoint()
             .await
@@ -478,6 +467,24 @@ fn read_ledger(
         store.close().await;
         Ok((ledger, facts))
     })
+}
+
+/// Reads the bundles a ledger needs from the store, in seq order (only their lines, only the kinds
+/// the ledger reads). Returns the bytes read.
+pub(crate) async fn fill_ledger(
+    store: &store::Store,
+    ledger: &mut Ledger,
+    size: u64,
+) -> anyhow::Result<u64> {
+    let mut n_bytes = 0;
+    let mut lines = std::pin::pin!(store.lines_of_kinds(0..size, &compliance::LEDGER_KINDS));
+    while let Some((seq, line)) = lines.try_next().await.context("reading the evidence log")? {
+        n_bytes += line.len() as u64;
+        ledger
+            .add_line(seq, &line)
+            .context("reading the evidence log")?;
+    }
+    Ok(n_bytes)
 }
 
 fn seal(
