@@ -212,7 +212,8 @@ struct ResultLite<'a> {
     check: Cow<'a, str>,
     #[serde(borrow)]
     status: Cow<'a, str>,
-    observed: serde_json::Value,
+    #[serde(borrow)]
+    observed: &'a serde_json::value::RawValue,
     #[serde(borrow)]
     reason: Cow<'a, str>,
 }
@@ -273,7 +274,7 @@ impl Ledger {
                         &target,
                         &result.check,
                         status,
-                        || result.observed.to_string(),
+                        result.observed.get(),
                         &result.reason,
                         at,
                         seq,
@@ -301,15 +302,8 @@ impl Ledger {
                     .unwrap_or_else(|| body.agent_id.clone());
                 self.agent_results_in_period += 1;
                 let reason = format!("reported by endpoint agent {}", body.agent_id);
-                self.record(
-                    &target,
-                    &body.check_id,
-                    status,
-                    || serde_json::to_string(&body.facts).unwrap_or_default(),
-                    &reason,
-                    at,
-                    seq,
-                );
+                let facts = serde_json::to_string(&body.facts).unwrap_or_default();
+                self.record(&target, &body.check_id, status, &facts, &reason, at, seq);
             }
             KIND_ATTESTATION => {
                 let body: AttestationBody = serde_json::from_value(body()?)
@@ -363,7 +357,7 @@ impl Ledger {
             at,
             seq,
         } = observation;
-        self.record(&target, &check, status, || observed, &reason, at, seq);
+        self.record(&target, &check, status, &observed, &reason, at, seq);
     }
 
     #[allow(
@@ -375,7 +369,7 @@ impl Ledger {
         target: &str,
         check: &str,
         status: CheckStatus,
-        observed: impl FnOnce() -> String,
+        observed: &str,
         reason: &str,
         at: OffsetDateTime,
         seq: u64,
@@ -398,9 +392,15 @@ impl Ledger {
                 if at >= slot.observation.at {
                     let o = &mut slot.observation;
                     o.status = status;
-                    o.observed = observed();
-                    o.reason.clear();
-                    o.reason.push_str(reason);
+                    // Reuse the buffers: most results repeat the previous cycle's text.
+                    if o.observed != observed {
+                        o.observed.clear();
+                        o.observed.push_str(observed);
+                    }
+                    if o.reason != reason {
+                        o.reason.clear();
+                        o.reason.push_str(reason);
+                    }
                     o.at = at;
                     o.seq = seq;
                 }
@@ -413,7 +413,7 @@ impl Ledger {
                             target: target.to_owned(),
                             check: check.to_owned(),
                             status,
-                            observed: observed(),
+                            observed: observed.to_owned(),
                             reason: reason.to_owned(),
                             at,
                             seq,
