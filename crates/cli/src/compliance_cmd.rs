@@ -96,6 +96,10 @@ pub(crate) struct ReportArgs {
     /// The file to write.
     #[arg(long)]
     out: PathBuf,
+    /// Auditor sample dates (YYYY-MM-DD or RFC 3339, separated by commas, within the period): the
+    /// HTML report adds each control's status and evidence as of each (end of that day).
+    #[arg(long, value_delimiter = ',')]
+    sample_dates: Vec<String>,
     #[command(flatten)]
     place: Place,
 }
@@ -247,13 +251,38 @@ pub(crate) fn report(args: ReportArgs) -> anyhow::Result<ExitCode> {
         other => anyhow::bail!("unknown format `{other}` (known: html, pdf, csv, oscal)"),
     };
     let as_of = args.as_of.as_deref().map(parse_moment).transpose()?;
+    let samples = args
+        .sample_dates
+        .iter()
+        .map(|d| {
+            parse_moment(d).map_err(|_| {
+                anyhow::anyhow!("--sample-dates `{d}` is neither RFC 3339 nor YYYY-MM-DD")
+            })
+        })
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    if !samples.is_empty() && format != "html" {
+        anyhow::bail!("--sample-dates is for --format html");
+    }
+    for sample in &samples {
+        if *sample <= period.start || *sample > period.end {
+            anyhow::bail!(
+                "--sample-dates {} is outside the period {}: give dates in that month",
+                rfc3339(*sample),
+                period.label
+            );
+        }
+    }
     let (config, data_dir) = open(&args.place, false)?;
     let runbooks = setup::load_catalog()?;
     let frameworks = catalog::embedded_frameworks()
         .map_err(|e| anyhow::anyhow!("built-in framework catalogues are broken: {e}"))?;
     // A period that has not ended yet is described as of now.
     let until = as_of.unwrap_or_else(OffsetDateTime::now_utc);
-    let (ledger, log) = read_ledger(&config, &data_dir, period, Some(until))?;
+    let (ledger, log) = read_ledger(&config, &data_dir, period.clone(), Some(until))?;
+    let sample_ledgers = samples
+        .iter()
+        .map(|at| read_ledger(&config, &data_dir, period.clone(), Some(*at)).map(|(l, _)| l))
+        .collect::<anyhow::Result<Vec<_>>>()?;
     if let (Some(as_of), first) = (as_of, ledger.first_bundle_at()) {
         match first {
             Some(first) if as_of < first => anyhow::bail!(
@@ -284,10 +313,17 @@ pub(crate) fn report(args: ReportArgs) -> anyhow::Result<ExitCode> {
     };
     let mut written = vec![args.out.clone()];
     match format {
-        "html" => write_file(
-            &args.out,
-            compliance::render::html(&assessment, &ledger, &cx).as_bytes(),
-        )?,
+        "html" => {
+            let sample_assessments: Vec<_> = sample_ledgers
+                .iter()
+                .map(|l| compliance::assess(catalog, &runbooks, l))
+                .collect();
+            let pairs: Vec<_> = sample_assessments.iter().zip(&sample_ledgers).collect();
+            write_file(
+                &args.out,
+                compliance::render::html_with_samples(&assessment, &ledger, &cx, &pairs).as_bytes(),
+            )?
+        }
         "pdf" => write_file(
             &args.out,
             &compliance::render::pdf(&assessment, &ledger, &cx),

@@ -570,6 +570,47 @@ fn as_of_shows_the_state_at_that_moment() {
         "{}",
         row("then.csv")
     );
+    // An auditor's sample date in the HTML report: the control as it stood then.
+    sandbox.run(
+        &[
+            "report",
+            "--framework",
+            "hipaa",
+            "--period",
+            &month,
+            "--sample-dates",
+            &before,
+            "--out",
+            "samples.html",
+        ],
+        0,
+    );
+    let html = sandbox.read("samples.html");
+    let samples = &html[html.find("<h2>Auditor samples</h2>").unwrap()..];
+    assert!(
+        samples.contains(&format!("<h3>As of {before}</h3>")),
+        "{samples}"
+    );
+    assert!(
+        samples
+            .contains("<td>164.308(a)(1)(ii)(A)</td><td class=\"status\">needs attestation</td>"),
+        "{samples}"
+    );
+    let stderr = sandbox.run(
+        &[
+            "report",
+            "--framework",
+            "hipaa",
+            "--period",
+            &month,
+            "--sample-dates",
+            "2001-01-01",
+            "--out",
+            "x.html",
+        ],
+        1,
+    );
+    assert!(stderr.contains("is outside the period"), "{stderr}");
     // Both verify against a kit exported later: the kit's newer bundles do not change the past.
     sandbox.run(&["evidence", "export", "--out", "kit"], 0);
     for file in ["now.csv", "then.csv"] {
