@@ -486,10 +486,47 @@ fn read_ledger(
     as_of: Option<OffsetDateTime>,
 ) -> anyhow::Result<(Ledger, LogFacts)> {
     setup::runtime()?.block_on(async {
-        let store = setup::open_store(data_dir, &config.site).await?;
         let mut ledger = Ledger::new(period, as_of);
+        let store = match setup::open_store(data_dir, &config.site).await {
+            Ok(store) => store,
+            Err(err) if in_use(&err) => {
+                // osirisd holds the data directory: read its log through a read-only connection.
+                let reader = store::LogReader::open(data_dir).await.with_context(|| {
+                    format!("reading the evidence log in {}", data_dir.display())
+                })?;
+                let size = reader.size().await?;
+                fill_ledger(
+                    reader.lines_of_kinds(0..size, &compliance::LEDGER_KINDS),
+                    &mut ledger,
+                )
+                .await?;
+                let checkpoint = reader
+                    .latest_checkpoint()
+                    .await
+                    .context("reading the newest checkpoint")?
+                    .map(|c| (c.size, c.note));
+                reader.close().await;
+                let (origin, key_id) = checkpoint
+                    .as_ref()
+                    .map(|(_, note)| note_signer(note))
+                    .unwrap_or_default();
+                return Ok((
+                    ledger,
+                    LogFacts {
+                        origin,
+                        key_id,
+                        checkpoint,
+                    },
+                ));
+            }
+            Err(err) => return Err(err),
+        };
         let size = store.size();
-        fill_ledger(&store, &mut ledger, size).await?;
+        fill_ledger(
+            store.lines_of_kinds(0..size, &compliance::LEDGER_KINDS),
+            &mut ledger,
+        )
+        .await?;
         let checkpoint = store
             .latest_checkpoint()
             .await
@@ -505,15 +542,39 @@ fn read_ledger(
     })
 }
 
-/// Reads the bundles a ledger needs from the store, in seq order (only their lines, only the kinds
-/// the ledger reads). Returns the bytes read.
+/// Whether opening the store failed because another process (osirisd) holds the data directory.
+fn in_use(err: &anyhow::Error) -> bool {
+    err.chain().any(|cause| {
+        matches!(
+            cause.downcast_ref::<store::StoreError>(),
+            Some(store::StoreError::InUse { .. })
+        )
+    })
+}
+
+/// `(origin, key id hex)` of a signed note: its first line, and the key hash of its signature.
+fn note_signer(note: &str) -> (String, String) {
+    use base64::Engine as _;
+    let origin = note.lines().next().unwrap_or_default().to_owned();
+    let key_id = note
+        .lines()
+        .find_map(|l| l.strip_prefix("— "))
+        .and_then(|l| l.rsplit(' ').next())
+        .and_then(|b64| base64::engine::general_purpose::STANDARD.decode(b64).ok())
+        .filter(|bytes| bytes.len() >= 4)
+        .map(|bytes| hex::encode(&bytes[..4]))
+        .unwrap_or_default();
+    (origin, key_id)
+}
+
+/// Feeds a ledger the lines of the kinds it reads (from a store or a read-only view), in seq
+/// order. Returns the bytes read.
 pub(crate) async fn fill_ledger(
-    store: &store::Store,
+    lines: impl futures_util::Stream<Item = Result<(u64, Vec<u8>), store::StoreError>>,
     ledger: &mut Ledger,
-    size: u64,
 ) -> anyhow::Result<u64> {
     let mut n_bytes = 0;
-    let mut lines = std::pin::pin!(store.lines_of_kinds(0..size, &compliance::LEDGER_KINDS));
+    let mut lines = std::pin::pin!(lines);
     while let Some((seq, line)) = lines.try_next().await.context("reading the evidence log")? {
         n_bytes += line.len() as u64;
         ledger

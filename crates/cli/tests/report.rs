@@ -622,6 +622,99 @@ fn as_of_shows_the_state_at_that_moment() {
 }
 
 #[test]
+fn report_reads_the_log_while_another_process_holds_the_data_directory() {
+    let sandbox = Sandbox::new();
+    sandbox.run(&["scan"], 0);
+    let month = this_month();
+    let alone = sandbox.run(
+        &[
+            "report",
+            "--framework",
+            "hipaa",
+            "--period",
+            &month,
+            "--format",
+            "csv",
+            "--out",
+            "alone.csv",
+        ],
+        0,
+    );
+    // Hold the store as osirisd would (the lock, the writer) while the report runs.
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let held = runtime
+        .block_on(store::Store::open(&store::StoreConfig {
+            data_dir: sandbox.path("osiris-data"),
+            site: "default".to_owned(),
+        }))
+        .unwrap();
+    let shared = sandbox.run(
+        &[
+            "report",
+            "--framework",
+            "hipaa",
+            "--period",
+            &month,
+            "--format",
+            "csv",
+            "--out",
+            "shared.csv",
+        ],
+        0,
+    );
+    assert_eq!(
+        alone.lines().nth(1),
+        shared.lines().nth(1),
+        "the same figures with the data directory held"
+    );
+    let strip_as_of = |text: String| -> Vec<String> {
+        text.lines()
+            .map(|l| l.rsplit_once(',').unwrap().0.to_owned())
+            .collect()
+    };
+    assert_eq!(
+        strip_as_of(sandbox.read("alone.csv")),
+        strip_as_of(sandbox.read("shared.csv"))
+    );
+    sandbox.run(
+        &[
+            "report",
+            "--framework",
+            "hipaa",
+            "--period",
+            &month,
+            "--out",
+            "shared.html",
+        ],
+        0,
+    );
+    assert!(
+        sandbox
+            .read("shared.html")
+            .contains("this signed checkpoint covers the first 1 bundles")
+    );
+    // Sealing needs the writer: refused with the reason, nothing written.
+    let stderr = sandbox.run(
+        &[
+            "attest",
+            "hipaa:164.308(a)(2)",
+            "--statement",
+            "s",
+            "--by",
+            "b",
+            "--expires",
+            &future_day(),
+        ],
+        1,
+    );
+    assert!(
+        stderr.contains("is in use by another osiris process"),
+        "{stderr}"
+    );
+    runtime.block_on(held.close());
+}
+
+#[test]
 fn report_without_evidence_tells_what_to_do() {
     let sandbox = Sandbox::new();
     let stderr = sandbox.run(
