@@ -81,7 +81,8 @@ pub(crate) enum ExceptionCommand {
 
 #[derive(Debug, clap::Args)]
 pub(crate) struct ReportArgs {
-    /// hipaa, soc2, pci, nist-csf or cis.
+    /// hipaa, soc2, pci, nist-csf or cis; `all` writes the month's packet: every framework in
+    /// every format into the directory --out, with a SHA-256 manifest.
     #[arg(long)]
     framework: String,
     /// The month (YYYY-MM).
@@ -239,6 +240,9 @@ pub(crate) fn exception(command: ExceptionCommand) -> anyhow::Result<ExitCode> {
 }
 
 pub(crate) fn report(args: ReportArgs) -> anyhow::Result<ExitCode> {
+    if args.framework == "all" {
+        return packet(&args);
+    }
     let framework = Framework::from_cli_name(&args.framework).map_err(|_| {
         anyhow::anyhow!(
             "unknown framework `{}` (known: hipaa, soc2, pci, nist-csf, cis)",
@@ -362,6 +366,108 @@ pub(crate) fn report(args: ReportArgs) -> anyhow::Result<ExitCode> {
         } else {
             ""
         }
+    )?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `osiris report --framework all`: the month's packet, every framework in every format, and
+/// `MANIFEST.sha256` (`sha256sum -c` checks it).
+fn packet(args: &ReportArgs) -> anyhow::Result<ExitCode> {
+    let period = Period::month(&args.period)?;
+    if !args.sample_dates.is_empty() {
+        anyhow::bail!("--sample-dates is for one framework's HTML report");
+    }
+    let as_of = args.as_of.as_deref().map(parse_moment).transpose()?;
+    let dir = &args.out;
+    if dir.exists()
+        && std::fs::read_dir(dir)
+            .with_context(|| format!("reading {}", dir.display()))?
+            .next()
+            .is_some()
+    {
+        anyhow::bail!(
+            "{} exists and is not empty: give a new directory for the packet",
+            dir.display()
+        );
+    }
+    let (config, data_dir) = open(&args.place, false)?;
+    let runbooks = setup::load_catalog()?;
+    let frameworks = catalog::embedded_frameworks()
+        .map_err(|e| anyhow::anyhow!("built-in framework catalogues are broken: {e}"))?;
+    let until = as_of.unwrap_or_else(OffsetDateTime::now_utc);
+    let (ledger, log) = read_ledger(&config, &data_dir, period, Some(until))?;
+    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    let cx = compliance::render::ReportContext {
+        site: &config.site,
+        origin: &log.origin,
+        key_id: &log.key_id,
+        catalog_version: runbooks.version(),
+        frameworks_version: frameworks.version(),
+        generated_at: OffsetDateTime::now_utc(),
+        checkpoint: log
+            .checkpoint
+            .as_ref()
+            .map(|(size, note)| (*size, note.as_str())),
+        tool_version: env!("CARGO_PKG_VERSION"),
+    };
+    let mut manifest = String::new();
+    let mut out = std::io::stdout().lock();
+    for catalog in frameworks.catalogs() {
+        let assessment = compliance::assess(catalog, &runbooks, &ledger);
+        let stem = format!("{}-{}", catalog.framework.cli_name(), ledger.period().label);
+        let files: [(String, Vec<u8>); 5] = [
+            (
+                format!("{stem}.html"),
+                compliance::render::html(&assessment, &ledger, &cx).into_bytes(),
+            ),
+            (
+                format!("{stem}.pdf"),
+                compliance::render::pdf(&assessment, &ledger, &cx),
+            ),
+            (
+                format!("{stem}.csv"),
+                compliance::render::csv(&assessment, &ledger).into_bytes(),
+            ),
+            (
+                format!("{stem}-assessment-results.json"),
+                serde_json::to_vec_pretty(&compliance::render::oscal::assessment_results(
+                    &assessment,
+                    &ledger,
+                    &cx,
+                ))?,
+            ),
+            (
+                format!("{stem}-poam.json"),
+                serde_json::to_vec_pretty(&compliance::render::oscal::poam(
+                    &assessment,
+                    &ledger,
+                    &cx,
+                ))?,
+            ),
+        ];
+        for (name, bytes) in files {
+            write_file(&dir.join(&name), &bytes)?;
+            manifest.push_str(&format!(
+                "{}  {name}\n",
+                hex::encode(Sha256::digest(&bytes))
+            ));
+        }
+        let f = assessment.figures;
+        writeln!(
+            out,
+            "{}: {} of {} applicable controls met, {} failing",
+            catalog.name,
+            f.met,
+            f.applicable(),
+            f.failing
+        )?;
+    }
+    write_file(&dir.join("MANIFEST.sha256"), manifest.as_bytes())?;
+    writeln!(
+        out,
+        "wrote the {} packet to {}",
+        ledger.period().label,
+        dir.display()
     )?;
     Ok(ExitCode::SUCCESS)
 }

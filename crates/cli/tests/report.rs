@@ -715,6 +715,54 @@ fn report_reads_the_log_while_another_process_holds_the_data_directory() {
 }
 
 #[test]
+fn the_monthly_packet_holds_every_framework_in_every_format_with_a_manifest() {
+    let sandbox = Sandbox::new();
+    sandbox.run(&["scan"], 0);
+    let month = this_month();
+    let said = sandbox.run(
+        &[
+            "report",
+            "--framework",
+            "all",
+            "--period",
+            &month,
+            "--out",
+            "packet",
+        ],
+        0,
+    );
+    assert_eq!(said.lines().count(), 6, "{said}");
+    let manifest = sandbox.read("packet/MANIFEST.sha256");
+    assert_eq!(manifest.lines().count(), 25);
+    for line in manifest.lines() {
+        let (hash, name) = line.split_once("  ").unwrap();
+        let bytes = std::fs::read(sandbox.path("packet").join(name)).unwrap();
+        assert_eq!(
+            hash,
+            hex::encode(<sha2::Sha256 as sha2::Digest>::digest(&bytes)),
+            "{name}"
+        );
+    }
+    for framework in ["hipaa", "soc2", "pci", "nist-csf", "cis"] {
+        assert!(manifest.contains(&format!("  {framework}-{month}.pdf\n")));
+    }
+    // A packet never overwrites one.
+    let stderr = sandbox.run(
+        &[
+            "report",
+            "--framework",
+            "all",
+            "--period",
+            &month,
+            "--out",
+            "packet",
+        ],
+        1,
+    );
+    assert!(stderr.contains("exists and is not empty"), "{stderr}");
+}
+
+#[test]
 fn report_without_evidence_tells_what_to_do() {
     let sandbox = Sandbox::new();
     let stderr = sandbox.run(
