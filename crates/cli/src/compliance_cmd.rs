@@ -81,7 +81,8 @@ pub(crate) enum ExceptionCommand {
 
 #[derive(Debug, clap::Args)]
 pub(crate) struct ReportArgs {
-    /// hipaa, soc2, pci, nist-csf or cis.
+    /// hipaa, soc2, pci, nist-csf or cis; `all` writes the month's packet: every framework in
+    /// every format into the directory --out, with a SHA-256 manifest.
     #[arg(long)]
     framework: String,
     /// The month (YYYY-MM).
@@ -96,6 +97,10 @@ pub(crate) struct ReportArgs {
     /// The file to write.
     #[arg(long)]
     out: PathBuf,
+    /// Auditor sample dates (YYYY-MM-DD or RFC 3339, separated by commas, within the period): the
+    /// HTML report adds each control's status and evidence as of each (end of that day).
+    #[arg(long, value_delimiter = ',')]
+    sample_dates: Vec<String>,
     #[command(flatten)]
     place: Place,
 }
@@ -235,6 +240,9 @@ pub(crate) fn exception(command: ExceptionCommand) -> anyhow::Result<ExitCode> {
 }
 
 pub(crate) fn report(args: ReportArgs) -> anyhow::Result<ExitCode> {
+    if args.framework == "all" {
+        return packet(&args);
+    }
     let framework = Framework::from_cli_name(&args.framework).map_err(|_| {
         anyhow::anyhow!(
             "unknown framework `{}` (known: hipaa, soc2, pci, nist-csf, cis)",
@@ -247,13 +255,38 @@ pub(crate) fn report(args: ReportArgs) -> anyhow::Result<ExitCode> {
         other => anyhow::bail!("unknown format `{other}` (known: html, pdf, csv, oscal)"),
     };
     let as_of = args.as_of.as_deref().map(parse_moment).transpose()?;
+    let samples = args
+        .sample_dates
+        .iter()
+        .map(|d| {
+            parse_moment(d).map_err(|_| {
+                anyhow::anyhow!("--sample-dates `{d}` is neither RFC 3339 nor YYYY-MM-DD")
+            })
+        })
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    if !samples.is_empty() && format != "html" {
+        anyhow::bail!("--sample-dates is for --format html");
+    }
+    for sample in &samples {
+        if *sample <= period.start || *sample > period.end {
+            anyhow::bail!(
+                "--sample-dates {} is outside the period {}: give dates in that month",
+                rfc3339(*sample),
+                period.label
+            );
+        }
+    }
     let (config, data_dir) = open(&args.place, false)?;
     let runbooks = setup::load_catalog()?;
     let frameworks = catalog::embedded_frameworks()
         .map_err(|e| anyhow::anyhow!("built-in framework catalogues are broken: {e}"))?;
     // A period that has not ended yet is described as of now.
     let until = as_of.unwrap_or_else(OffsetDateTime::now_utc);
-    let (ledger, log) = read_ledger(&config, &data_dir, period, Some(until))?;
+    let (ledger, log) = read_ledger(&config, &data_dir, period.clone(), Some(until))?;
+    let sample_ledgers = samples
+        .iter()
+        .map(|at| read_ledger(&config, &data_dir, period.clone(), Some(*at)).map(|(l, _)| l))
+        .collect::<anyhow::Result<Vec<_>>>()?;
     if let (Some(as_of), first) = (as_of, ledger.first_bundle_at()) {
         match first {
             Some(first) if as_of < first => anyhow::bail!(
@@ -284,10 +317,17 @@ pub(crate) fn report(args: ReportArgs) -> anyhow::Result<ExitCode> {
     };
     let mut written = vec![args.out.clone()];
     match format {
-        "html" => write_file(
-            &args.out,
-            compliance::render::html(&assessment, &ledger, &cx).as_bytes(),
-        )?,
+        "html" => {
+            let sample_assessments: Vec<_> = sample_ledgers
+                .iter()
+                .map(|l| compliance::assess(catalog, &runbooks, l))
+                .collect();
+            let pairs: Vec<_> = sample_assessments.iter().zip(&sample_ledgers).collect();
+            write_file(
+                &args.out,
+                compliance::render::html_with_samples(&assessment, &ledger, &cx, &pairs).as_bytes(),
+            )?
+        }
         "pdf" => write_file(
             &args.out,
             &compliance::render::pdf(&assessment, &ledger, &cx),
@@ -326,6 +366,108 @@ pub(crate) fn report(args: ReportArgs) -> anyhow::Result<ExitCode> {
         } else {
             ""
         }
+    )?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `osiris report --framework all`: the month's packet, every framework in every format, and
+/// `MANIFEST.sha256` (`sha256sum -c` checks it).
+fn packet(args: &ReportArgs) -> anyhow::Result<ExitCode> {
+    let period = Period::month(&args.period)?;
+    if !args.sample_dates.is_empty() {
+        anyhow::bail!("--sample-dates is for one framework's HTML report");
+    }
+    let as_of = args.as_of.as_deref().map(parse_moment).transpose()?;
+    let dir = &args.out;
+    if dir.exists()
+        && std::fs::read_dir(dir)
+            .with_context(|| format!("reading {}", dir.display()))?
+            .next()
+            .is_some()
+    {
+        anyhow::bail!(
+            "{} exists and is not empty: give a new directory for the packet",
+            dir.display()
+        );
+    }
+    let (config, data_dir) = open(&args.place, false)?;
+    let runbooks = setup::load_catalog()?;
+    let frameworks = catalog::embedded_frameworks()
+        .map_err(|e| anyhow::anyhow!("built-in framework catalogues are broken: {e}"))?;
+    let until = as_of.unwrap_or_else(OffsetDateTime::now_utc);
+    let (ledger, log) = read_ledger(&config, &data_dir, period, Some(until))?;
+    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    let cx = compliance::render::ReportContext {
+        site: &config.site,
+        origin: &log.origin,
+        key_id: &log.key_id,
+        catalog_version: runbooks.version(),
+        frameworks_version: frameworks.version(),
+        generated_at: OffsetDateTime::now_utc(),
+        checkpoint: log
+            .checkpoint
+            .as_ref()
+            .map(|(size, note)| (*size, note.as_str())),
+        tool_version: env!("CARGO_PKG_VERSION"),
+    };
+    let mut manifest = String::new();
+    let mut out = std::io::stdout().lock();
+    for catalog in frameworks.catalogs() {
+        let assessment = compliance::assess(catalog, &runbooks, &ledger);
+        let stem = format!("{}-{}", catalog.framework.cli_name(), ledger.period().label);
+        let files: [(String, Vec<u8>); 5] = [
+            (
+                format!("{stem}.html"),
+                compliance::render::html(&assessment, &ledger, &cx).into_bytes(),
+            ),
+            (
+                format!("{stem}.pdf"),
+                compliance::render::pdf(&assessment, &ledger, &cx),
+            ),
+            (
+                format!("{stem}.csv"),
+                compliance::render::csv(&assessment, &ledger).into_bytes(),
+            ),
+            (
+                format!("{stem}-assessment-results.json"),
+                serde_json::to_vec_pretty(&compliance::render::oscal::assessment_results(
+                    &assessment,
+                    &ledger,
+                    &cx,
+                ))?,
+            ),
+            (
+                format!("{stem}-poam.json"),
+                serde_json::to_vec_pretty(&compliance::render::oscal::poam(
+                    &assessment,
+                    &ledger,
+                    &cx,
+                ))?,
+            ),
+        ];
+        for (name, bytes) in files {
+            write_file(&dir.join(&name), &bytes)?;
+            manifest.push_str(&format!(
+                "{}  {name}\n",
+                hex::encode(Sha256::digest(&bytes))
+            ));
+        }
+        let f = assessment.figures;
+        writeln!(
+            out,
+            "{}: {} of {} applicable controls met, {} failing",
+            catalog.name,
+            f.met,
+            f.applicable(),
+            f.failing
+        )?;
+    }
+    write_file(&dir.join("MANIFEST.sha256"), manifest.as_bytes())?;
+    writeln!(
+        out,
+        "wrote the {} packet to {}",
+        ledger.period().label,
+        dir.display()
     )?;
     Ok(ExitCode::SUCCESS)
 }
@@ -450,21 +592,47 @@ fn read_ledger(
     as_of: Option<OffsetDateTime>,
 ) -> anyhow::Result<(Ledger, LogFacts)> {
     setup::runtime()?.block_on(async {
-        let store = setup::open_store(data_dir, &config.site).await?;
         let mut ledger = Ledger::new(period, as_of);
-        let size = store.size();
-        {
-            let mut entries = std::pin::pin!(store.entries(0..size));
-            while let Some(entry) = entries
-                .try_next()
-                .await
-                .context("reading the evidence log")?
-            {
-                ledger
-                    .add_line(entry.seq, &entry.line)
-                    .context("reading the evidence log")?;
+        let store = match setup::open_store(data_dir, &config.site).await {
+            Ok(store) => store,
+            Err(err) if in_use(&err) => {
+                // osirisd holds the data directory: read its log through a read-only connection.
+                let reader = store::LogReader::open(data_dir).await.with_context(|| {
+                    format!("reading the evidence log in {}", data_dir.display())
+                })?;
+                let size = reader.size().await?;
+                fill_ledger(
+                    reader.lines_of_kinds(0..size, &compliance::LEDGER_KINDS),
+                    &mut ledger,
+                )
+                .await?;
+                let checkpoint = reader
+                    .latest_checkpoint()
+                    .await
+                    .context("reading the newest checkpoint")?
+                    .map(|c| (c.size, c.note));
+                reader.close().await;
+                let (origin, key_id) = checkpoint
+                    .as_ref()
+                    .map(|(_, note)| note_signer(note))
+                    .unwrap_or_default();
+                return Ok((
+                    ledger,
+                    LogFacts {
+                        origin,
+                        key_id,
+                        checkpoint,
+                    },
+                ));
             }
-        }
+            Err(err) => return Err(err),
+        };
+        let size = store.size();
+        fill_ledger(
+            store.lines_of_kinds(0..size, &compliance::LEDGER_KINDS),
+            &mut ledger,
+        )
+        .await?;
         let checkpoint = store
             .latest_checkpoint()
             .await
@@ -478,6 +646,48 @@ fn read_ledger(
         store.close().await;
         Ok((ledger, facts))
     })
+}
+
+/// Whether opening the store failed because another process (osirisd) holds the data directory.
+fn in_use(err: &anyhow::Error) -> bool {
+    err.chain().any(|cause| {
+        matches!(
+            cause.downcast_ref::<store::StoreError>(),
+            Some(store::StoreError::InUse { .. })
+        )
+    })
+}
+
+/// `(origin, key id hex)` of a signed note: its first line, and the key hash of its signature.
+fn note_signer(note: &str) -> (String, String) {
+    use base64::Engine as _;
+    let origin = note.lines().next().unwrap_or_default().to_owned();
+    let key_id = note
+        .lines()
+        .find_map(|l| l.strip_prefix("— "))
+        .and_then(|l| l.rsplit(' ').next())
+        .and_then(|b64| base64::engine::general_purpose::STANDARD.decode(b64).ok())
+        .filter(|bytes| bytes.len() >= 4)
+        .map(|bytes| hex::encode(&bytes[..4]))
+        .unwrap_or_default();
+    (origin, key_id)
+}
+
+/// Feeds a ledger the lines of the kinds it reads (from a store or a read-only view), in seq
+/// order. Returns the bytes read.
+pub(crate) async fn fill_ledger(
+    lines: impl futures_util::Stream<Item = Result<(u64, Vec<u8>), store::StoreError>>,
+    ledger: &mut Ledger,
+) -> anyhow::Result<u64> {
+    let mut n_bytes = 0;
+    let mut lines = std::pin::pin!(lines);
+    while let Some((seq, line)) = lines.try_next().await.context("reading the evidence log")? {
+        n_bytes += line.len() as u64;
+        ledger
+            .add_line(seq, &line)
+            .context("reading the evidence log")?;
+    }
+    Ok(n_bytes)
 }
 
 fn seal(

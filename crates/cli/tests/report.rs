@@ -570,6 +570,47 @@ fn as_of_shows_the_state_at_that_moment() {
         "{}",
         row("then.csv")
     );
+    // An auditor's sample date in the HTML report: the control as it stood then.
+    sandbox.run(
+        &[
+            "report",
+            "--framework",
+            "hipaa",
+            "--period",
+            &month,
+            "--sample-dates",
+            &before,
+            "--out",
+            "samples.html",
+        ],
+        0,
+    );
+    let html = sandbox.read("samples.html");
+    let samples = &html[html.find("<h2>Auditor samples</h2>").unwrap()..];
+    assert!(
+        samples.contains(&format!("<h3>As of {before}</h3>")),
+        "{samples}"
+    );
+    assert!(
+        samples
+            .contains("<td>164.308(a)(1)(ii)(A)</td><td class=\"status\">needs attestation</td>"),
+        "{samples}"
+    );
+    let stderr = sandbox.run(
+        &[
+            "report",
+            "--framework",
+            "hipaa",
+            "--period",
+            &month,
+            "--sample-dates",
+            "2001-01-01",
+            "--out",
+            "x.html",
+        ],
+        1,
+    );
+    assert!(stderr.contains("is outside the period"), "{stderr}");
     // Both verify against a kit exported later: the kit's newer bundles do not change the past.
     sandbox.run(&["evidence", "export", "--out", "kit"], 0);
     for file in ["now.csv", "then.csv"] {
@@ -578,6 +619,147 @@ fn as_of_shows_the_state_at_that_moment() {
             0,
         );
     }
+}
+
+#[test]
+fn report_reads_the_log_while_another_process_holds_the_data_directory() {
+    let sandbox = Sandbox::new();
+    sandbox.run(&["scan"], 0);
+    let month = this_month();
+    let alone = sandbox.run(
+        &[
+            "report",
+            "--framework",
+            "hipaa",
+            "--period",
+            &month,
+            "--format",
+            "csv",
+            "--out",
+            "alone.csv",
+        ],
+        0,
+    );
+    // Hold the store as osirisd would (the lock, the writer) while the report runs.
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let held = runtime
+        .block_on(store::Store::open(&store::StoreConfig {
+            data_dir: sandbox.path("osiris-data"),
+            site: "default".to_owned(),
+        }))
+        .unwrap();
+    let shared = sandbox.run(
+        &[
+            "report",
+            "--framework",
+            "hipaa",
+            "--period",
+            &month,
+            "--format",
+            "csv",
+            "--out",
+            "shared.csv",
+        ],
+        0,
+    );
+    assert_eq!(
+        alone.lines().nth(1),
+        shared.lines().nth(1),
+        "the same figures with the data directory held"
+    );
+    let strip_as_of = |text: String| -> Vec<String> {
+        text.lines()
+            .map(|l| l.rsplit_once(',').unwrap().0.to_owned())
+            .collect()
+    };
+    assert_eq!(
+        strip_as_of(sandbox.read("alone.csv")),
+        strip_as_of(sandbox.read("shared.csv"))
+    );
+    sandbox.run(
+        &[
+            "report",
+            "--framework",
+            "hipaa",
+            "--period",
+            &month,
+            "--out",
+            "shared.html",
+        ],
+        0,
+    );
+    assert!(
+        sandbox
+            .read("shared.html")
+            .contains("this signed checkpoint covers the first 1 bundles")
+    );
+    // Sealing needs the writer: refused with the reason, nothing written.
+    let stderr = sandbox.run(
+        &[
+            "attest",
+            "hipaa:164.308(a)(2)",
+            "--statement",
+            "s",
+            "--by",
+            "b",
+            "--expires",
+            &future_day(),
+        ],
+        1,
+    );
+    assert!(
+        stderr.contains("is in use by another osiris process"),
+        "{stderr}"
+    );
+    runtime.block_on(held.close());
+}
+
+#[test]
+fn the_monthly_packet_holds_every_framework_in_every_format_with_a_manifest() {
+    let sandbox = Sandbox::new();
+    sandbox.run(&["scan"], 0);
+    let month = this_month();
+    let said = sandbox.run(
+        &[
+            "report",
+            "--framework",
+            "all",
+            "--period",
+            &month,
+            "--out",
+            "packet",
+        ],
+        0,
+    );
+    assert_eq!(said.lines().count(), 6, "{said}");
+    let manifest = sandbox.read("packet/MANIFEST.sha256");
+    assert_eq!(manifest.lines().count(), 25);
+    for line in manifest.lines() {
+        let (hash, name) = line.split_once("  ").unwrap();
+        let bytes = std::fs::read(sandbox.path("packet").join(name)).unwrap();
+        assert_eq!(
+            hash,
+            hex::encode(<sha2::Sha256 as sha2::Digest>::digest(&bytes)),
+            "{name}"
+        );
+    }
+    for framework in ["hipaa", "soc2", "pci", "nist-csf", "cis"] {
+        assert!(manifest.contains(&format!("  {framework}-{month}.pdf\n")));
+    }
+    // A packet never overwrites one.
+    let stderr = sandbox.run(
+        &[
+            "report",
+            "--framework",
+            "all",
+            "--period",
+            &month,
+            "--out",
+            "packet",
+        ],
+        1,
+    );
+    assert!(stderr.contains("exists and is not empty"), "{stderr}");
 }
 
 #[test]

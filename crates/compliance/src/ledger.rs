@@ -15,6 +15,15 @@ use evidence_schema::{
 };
 use model::Framework;
 
+/// The bundle kinds a ledger reads; a reader may skip every other kind.
+pub const LEDGER_KINDS: [&str; 5] = [
+    KIND_SCAN,
+    KIND_AGENT_ENROLLMENT,
+    KIND_AGENT_RESULT,
+    KIND_ATTESTATION,
+    KIND_EXCEPTION,
+];
+
 /// A reporting period: `[start, end)` in UTC.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Period {
@@ -203,7 +212,8 @@ struct ResultLite<'a> {
     check: Cow<'a, str>,
     #[serde(borrow)]
     status: Cow<'a, str>,
-    observed: serde_json::Value,
+    #[serde(borrow)]
+    observed: &'a serde_json::value::RawValue,
     #[serde(borrow)]
     reason: Cow<'a, str>,
 }
@@ -226,19 +236,23 @@ impl Ledger {
         }
     }
 
-    /// Reads one bundle line of the log (in seq order); kinds other than scans, attestations and
-    /// exceptions only count towards the log's first bundle time.
+    /// Reads one bundle line of the log (lines may come in any order); kinds other than scans,
+    /// agent results and enrollments, attestations and exceptions only count towards the log's
+    /// first bundle time.
     pub fn add_line(&mut self, seq: u64, line: &[u8]) -> Result<(), LedgerError> {
         let err = |message: String| LedgerError { seq, message };
         let head: Head<'_> =
             serde_json::from_slice(line).map_err(|e| err(format!("not a bundle: {e}")))?;
         let at = OffsetDateTime::parse(&head.time, &Rfc3339)
             .map_err(|e| err(format!("time `{}`: {e}", head.time)))?;
-        self.first_bundle_at.get_or_insert(at);
+        // Lines may come in any order (a reader may read ranges in parallel): keep the extremes.
+        if self.first_bundle_at.is_none_or(|first| at < first) {
+            self.first_bundle_at = Some(at);
+        }
         if at >= self.until {
             return Ok(());
         }
-        self.newest_seq = Some(seq);
+        self.newest_seq = Some(self.newest_seq.map_or(seq, |newest| newest.max(seq)));
         let body = || -> Result<serde_json::Value, LedgerError> {
             let envelope: Envelope =
                 serde_json::from_slice(line).map_err(|e| err(format!("not a bundle: {e}")))?;
@@ -260,7 +274,7 @@ impl Ledger {
                         &target,
                         &result.check,
                         status,
-                        || result.observed.to_string(),
+                        result.observed.get(),
                         &result.reason,
                         at,
                         seq,
@@ -288,15 +302,8 @@ impl Ledger {
                     .unwrap_or_else(|| body.agent_id.clone());
                 self.agent_results_in_period += 1;
                 let reason = format!("reported by endpoint agent {}", body.agent_id);
-                self.record(
-                    &target,
-                    &body.check_id,
-                    status,
-                    || serde_json::to_string(&body.facts).unwrap_or_default(),
-                    &reason,
-                    at,
-                    seq,
-                );
+                let facts = serde_json::to_string(&body.facts).unwrap_or_default();
+                self.record(&target, &body.check_id, status, &facts, &reason, at, seq);
             }
             KIND_ATTESTATION => {
                 let body: AttestationBody = serde_json::from_value(body()?)
@@ -309,7 +316,7 @@ impl Ledger {
                     .into_iter()
                     .find(|f| f.label() == label)
                     .ok_or_else(|| err(format!("unknown framework `{label}`")))?;
-                self.attestations.push(Attestation {
+                self.attest(Attestation {
                     framework,
                     control: id.to_owned(),
                     statement: body.statement,
@@ -323,7 +330,7 @@ impl Ledger {
             KIND_EXCEPTION => {
                 let body: ExceptionBody = serde_json::from_value(body()?)
                     .map_err(|e| err(format!("exception body: {e}")))?;
-                self.exceptions.push(Exception {
+                self.except(Exception {
                     check: body.check,
                     target: body.target,
                     reason: body.reason,
@@ -350,7 +357,7 @@ impl Ledger {
             at,
             seq,
         } = observation;
-        self.record(&target, &check, status, || observed, &reason, at, seq);
+        self.record(&target, &check, status, &observed, &reason, at, seq);
     }
 
     #[allow(
@@ -362,7 +369,7 @@ impl Ledger {
         target: &str,
         check: &str,
         status: CheckStatus,
-        observed: impl FnOnce() -> String,
+        observed: &str,
         reason: &str,
         at: OffsetDateTime,
         seq: u64,
@@ -385,9 +392,15 @@ impl Ledger {
                 if at >= slot.observation.at {
                     let o = &mut slot.observation;
                     o.status = status;
-                    o.observed = observed();
-                    o.reason.clear();
-                    o.reason.push_str(reason);
+                    // Reuse the buffers: most results repeat the previous cycle's text.
+                    if o.observed != observed {
+                        o.observed.clear();
+                        o.observed.push_str(observed);
+                    }
+                    if o.reason != reason {
+                        o.reason.clear();
+                        o.reason.push_str(reason);
+                    }
                     o.at = at;
                     o.seq = seq;
                 }
@@ -400,7 +413,7 @@ impl Ledger {
                             target: target.to_owned(),
                             check: check.to_owned(),
                             status,
-                            observed: observed(),
+                            observed: observed.to_owned(),
                             reason: reason.to_owned(),
                             at,
                             seq,
@@ -415,12 +428,17 @@ impl Ledger {
 
     /// Records an attestation (for callers that read them elsewhere than from bundle lines).
     pub fn attest(&mut self, attestation: Attestation) {
-        self.attestations.push(attestation);
+        // Kept in seq order, whatever order lines come in: "newest" means the highest seq.
+        let at = self
+            .attestations
+            .partition_point(|a| a.seq <= attestation.seq);
+        self.attestations.insert(at, attestation);
     }
 
     /// Records an exception (for callers that read them elsewhere than from bundle lines).
     pub fn except(&mut self, exception: Exception) {
-        self.exceptions.push(exception);
+        let at = self.exceptions.partition_point(|e| e.seq <= exception.seq);
+        self.exceptions.insert(at, exception);
     }
 
     pub fn period(&self) -> &Period {

@@ -10,5 +10,6 @@ pub mod render;
 
 pub use assess::{Assessment, CheckLine, ControlAssessment, ControlStatus, Figures, assess};
 pub use ledger::{
-    Attestation, CheckStatus, Exception, Ledger, LedgerError, Observation, Period, PeriodError,
+    Attestation, CheckStatus, Exception, LEDGER_KINDS, Ledger, LedgerError, Observation, Period,
+    PeriodError,
 };

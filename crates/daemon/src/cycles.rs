@@ -234,7 +234,12 @@ async fn scan_and_heal_reports(
             }
         }
         if what == "servers" {
-            let site = derive::site_compliance(catalog, derive::frameworks(), state.scores.iter());
+            let site = derive::site_compliance(
+                catalog,
+                derive::frameworks(),
+                &shared.accepted,
+                state.scores.iter(),
+            );
             let points: Vec<(String, Option<u32>)> =
                 site.into_iter().map(|(f, _, _, _, p)| (f, p)).collect();
             state.push_trend(&points);

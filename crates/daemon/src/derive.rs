@@ -220,6 +220,43 @@ pub(crate) fn scores(report: &TargetReport) -> Scores {
         .collect()
 }
 
+/// The attestations and exceptions of the evidence log, read once at start.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Accepted {
+    pub(crate) attestations: Vec<compliance::Attestation>,
+    pub(crate) exceptions: Vec<compliance::Exception>,
+}
+
+/// Reads every attestation and exception bundle of the log.
+pub(crate) async fn accepted_risks(store: &store::Store) -> anyhow::Result<Accepted> {
+    use anyhow::Context as _;
+    use futures_util::TryStreamExt as _;
+    let period = compliance::Period {
+        label: "all".to_owned(),
+        start: time::OffsetDateTime::UNIX_EPOCH,
+        end: time::OffsetDateTime::now_utc() + time::Duration::days(1),
+    };
+    let mut ledger = compliance::Ledger::new(period, None);
+    let kinds = [
+        evidence_schema::KIND_ATTESTATION,
+        evidence_schema::KIND_EXCEPTION,
+    ];
+    let mut lines = std::pin::pin!(store.lines_of_kinds(0..store.size(), &kinds));
+    while let Some((seq, line)) = lines
+        .try_next()
+        .await
+        .context("reading attestations and exceptions")?
+    {
+        ledger
+            .add_line(seq, &line)
+            .context("reading attestations and exceptions")?;
+    }
+    Ok(Accepted {
+        attestations: ledger.attestations().to_vec(),
+        exceptions: ledger.exceptions().to_vec(),
+    })
+}
+
 /// The framework control catalogues built into the daemon.
 ///
 /// # Panics
@@ -236,11 +273,12 @@ pub(crate) fn frameworks() -> &'static catalog::Frameworks {
 /// Site-wide compliance per framework, counted per control of the framework's catalogue (HIPAA
 /// first): `(label, controls met, controls failing, applicable controls, ‰ met)`.
 ///
-/// Attestations and exceptions live in the evidence log and are counted by `osiris report`;
-/// here a control no check covers counts as not met.
+/// Valid attestations meet controls and valid exceptions accept failures, as in `osiris report`;
+/// expired ones count no more.
 pub(crate) fn site_compliance<'a>(
     catalog: &catalog::Catalog,
     frameworks: &catalog::Frameworks,
+    accepted: &Accepted,
     devices: impl Iterator<Item = (&'a String, &'a Scores)>,
 ) -> Vec<(String, u32, u32, u32, Option<u32>)> {
     let now = time::OffsetDateTime::now_utc();
@@ -250,6 +288,12 @@ pub(crate) fn site_compliance<'a>(
         end: now,
     };
     let mut ledger = compliance::Ledger::new(period, None);
+    for attestation in &accepted.attestations {
+        ledger.attest(attestation.clone());
+    }
+    for exception in &accepted.exceptions {
+        ledger.except(exception.clone());
+    }
     let mut any = false;
     for (device, scores) in devices {
         for (check, status) in scores {
@@ -425,13 +469,61 @@ mod tests {
             ("LIN-AUDIT-001", CheckStatus::Pass),
         ]));
         let devices = [("web1".to_owned(), scores)];
-        let site = site_compliance(&catalog, &frameworks, devices.iter().map(|(n, s)| (n, s)));
+        let none = Accepted::default();
+        let site = site_compliance(
+            &catalog,
+            &frameworks,
+            &none,
+            devices.iter().map(|(n, s)| (n, s)),
+        );
         let hipaa = &site[0];
         // LIN-AUDIT-001 meets 164.312(b) and 164.308(a)(1)(ii)(D); LIN-SSH-002 fails
         // 164.312(d) and 164.312(a)(2)(i); 61 HIPAA controls apply.
         assert_eq!(hipaa, &("HIPAA".to_owned(), 2, 2, 61, Some(32)));
-        let nothing = site_compliance(&catalog, &frameworks, std::iter::empty());
+        let nothing = site_compliance(&catalog, &frameworks, &none, std::iter::empty());
         assert_eq!(nothing[0].4, None);
+
+        // An exception accepts the SSH failure and an attestation meets the risk analysis;
+        // once both expire the figures are as before.
+        let today = time::OffsetDateTime::now_utc().date();
+        let accepted = |expires: time::Date| Accepted {
+            attestations: vec![compliance::Attestation {
+                framework: Framework::Hipaa,
+                control: "164.308(a)(1)(ii)(A)".to_owned(),
+                statement: "s".to_owned(),
+                by: "Dr. Ada".to_owned(),
+                at: time::OffsetDateTime::UNIX_EPOCH,
+                expires,
+                document: None,
+                seq: 1,
+            }],
+            exceptions: vec![compliance::Exception {
+                check: "LIN-SSH-002".to_owned(),
+                target: "web1".to_owned(),
+                reason: "r".to_owned(),
+                compensating: "c".to_owned(),
+                owner: "o".to_owned(),
+                at: time::OffsetDateTime::UNIX_EPOCH,
+                expires,
+                seq: 2,
+            }],
+        };
+        let valid = accepted(today + time::Duration::days(30));
+        let site = site_compliance(
+            &catalog,
+            &frameworks,
+            &valid,
+            devices.iter().map(|(n, s)| (n, s)),
+        );
+        assert_eq!(site[0], ("HIPAA".to_owned(), 5, 0, 61, Some(81)));
+        let expired = accepted(today - time::Duration::days(1));
+        let site = site_compliance(
+            &catalog,
+            &frameworks,
+            &expired,
+            devices.iter().map(|(n, s)| (n, s)),
+        );
+        assert_eq!(site[0], ("HIPAA".to_owned(), 2, 2, 61, Some(32)));
     }
 
     #[test]

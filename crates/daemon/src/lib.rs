@@ -237,6 +237,10 @@ async fn run(loaded: Loaded) -> anyhow::Result<Stopped> {
         }
     };
     let state = state::State::load(&data_dir, now()).context("loading the daemon state")?;
+    // Attestations and accepted risks in the log count in the compliance figures (they are sealed
+    // by `osiris attest` / `osiris exception add` while no daemon runs, so reading them once here
+    // sees them all).
+    let accepted = derive::accepted_risks(&store).await?;
     let claim_code = claim::load_or_create(&data_dir)?;
     // The partner's channels as last brought by the link; unreadable ones are reported, and the
     // link brings them again.
@@ -279,6 +283,7 @@ async fn run(loaded: Loaded) -> anyhow::Result<Stopped> {
         shutdown: shutdown_rx,
         link: std::sync::Mutex::new(None),
         console_pin,
+        accepted,
         partner_channels: std::sync::RwLock::new(partner_channels),
         agents: std::sync::OnceLock::new(),
     });

@@ -38,6 +38,8 @@ pub(crate) struct Shared {
     pub(crate) console_pin: crate::pin::ConsolePin,
     /// The escalation channels the partner set at Central Command (besides the configured ones).
     pub(crate) partner_channels: std::sync::RwLock<Vec<escalate::Channel>>,
+    /// Attestations and exceptions from the evidence log, for the compliance figures.
+    pub(crate) accepted: crate::derive::Accepted,
     /// The agent gateway, once started (`[agents]` configured).
     pub(crate) agents: std::sync::OnceLock<crate::agents::Runtime>,
 }

@@ -342,6 +342,16 @@ impl Store {
             })
     }
 
+    /// Streams `(seq, line)` of the bundles whose kind is one of `kinds`, with seq in `range`, in
+    /// seq order; nothing else of a row is read (reports read a month of scans this way).
+    pub fn lines_of_kinds(
+        &self,
+        range: Range<u64>,
+        kinds: &[&str],
+    ) -> impl Stream<Item = Result<(u64, Vec<u8>), StoreError>> + Send + '_ {
+        lines_of_kinds_in(&self.readers, &self.db_path, range, kinds)
+    }
+
     /// Signs and stores a checkpoint of the current tree, or returns the stored one if the size did not change.
     pub async fn create_checkpoint(&self) -> Result<StoredCheckpoint, StoreError> {
         self.ask(|ack| Request::Checkpoint { ack }).await?
@@ -575,6 +585,81 @@ impl Store {
 
 const ENTRY_SELECT_ONE: &str =
     "SELECT seq, line, leaf_hash, line_hash, kind, created_at FROM evidence WHERE seq = ?";
+/// A read-only view of the evidence log of a data directory that another process (`osirisd`)
+/// may be writing: no lock, no key, no writer; for reports on a running appliance.
+pub struct LogReader {
+    readers: SqlitePool,
+    db_path: PathBuf,
+}
+
+impl LogReader {
+    /// Opens `<data_dir>/osiris.db` read-only; it must exist.
+    pub async fn open(data_dir: &Path) -> Result<LogReader, StoreError> {
+        let db_path = data_dir.join("osiris.db");
+        let readers = db::open_readers(&db_path).await?;
+        Ok(LogReader { readers, db_path })
+    }
+
+    /// The number of committed bundles when asked.
+    pub async fn size(&self) -> Result<u64, StoreError> {
+        let size: i64 = sqlx::query_scalar("SELECT COALESCE(MAX(seq) + 1, 0) FROM evidence")
+            .fetch_one(&self.readers)
+            .await
+            .map_err(|err| classify(&self.db_path, "reading the log size", err))?;
+        Ok(u64::try_from(size).unwrap_or_default())
+    }
+
+    /// As [`Store::lines_of_kinds`].
+    pub fn lines_of_kinds(
+        &self,
+        range: Range<u64>,
+        kinds: &[&str],
+    ) -> impl Stream<Item = Result<(u64, Vec<u8>), StoreError>> + Send + '_ {
+        lines_of_kinds_in(&self.readers, &self.db_path, range, kinds)
+    }
+
+    /// The newest stored checkpoint.
+    pub async fn latest_checkpoint(&self) -> Result<Option<StoredCheckpoint>, StoreError> {
+        let row = sqlx::query(
+            "SELECT size, note, created_at FROM checkpoints ORDER BY size DESC LIMIT 1",
+        )
+        .fetch_optional(&self.readers)
+        .await
+        .map_err(|err| classify(&self.db_path, "reading checkpoints", err))?;
+        row.map(|row| checkpoint_from_row(&self.db_path, &row))
+            .transpose()
+    }
+
+    pub async fn close(self) {
+        self.readers.close().await;
+    }
+}
+
+fn lines_of_kinds_in<'a>(
+    readers: &'a SqlitePool,
+    db_path: &'a Path,
+    range: Range<u64>,
+    kinds: &[&str],
+) -> impl Stream<Item = Result<(u64, Vec<u8>), StoreError>> + Send + 'a {
+    let kinds = serde_json::Value::from(kinds.to_vec()).to_string();
+    sqlx::query(LINES_OF_KINDS)
+        .bind(to_i64(range.start))
+        .bind(to_i64(range.end))
+        .bind(kinds)
+        .fetch(readers)
+        .map(move |row| {
+            let row = row.map_err(|err| classify(db_path, "reading entries", err))?;
+            let seq: i64 = row
+                .try_get("seq")
+                .map_err(|err| classify(db_path, "reading entries", err))?;
+            let line: Vec<u8> = row
+                .try_get("line")
+                .map_err(|err| classify(db_path, "reading entries", err))?;
+            Ok((u64::try_from(seq).unwrap_or_default(), line))
+        })
+}
+
+const LINES_OF_KINDS: &str = "SELECT seq, line FROM evidence WHERE seq >= ? AND seq < ? AND kind IN (SELECT value FROM json_each(?)) ORDER BY seq";
 const ENTRY_SELECT_RANGE: &str = "SELECT seq, line, leaf_hash, line_hash, kind, created_at FROM evidence WHERE seq >= ? AND seq < ? ORDER BY seq";
 
 fn to_i64(value: u64) -> i64 {

@@ -570,3 +570,31 @@ async fn heal_attempts_are_kept_and_read_back_by_time() {
     );
     store.close().await;
 }
+
+#[tokio::test]
+async fn lines_of_kinds_reads_only_those_kinds_in_seq_order() {
+    use futures_util::TryStreamExt as _;
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(&config(dir.path())).await.unwrap();
+    for n in 0..6 {
+        let mut draft = scan_draft(n);
+        if n % 3 == 1 {
+            draft.kind = "heal".to_owned();
+        }
+        if n == 4 {
+            draft.kind = "attestation".to_owned();
+        }
+        store.append(draft).await.unwrap();
+    }
+    let read: Vec<(u64, Vec<u8>)> = store
+        .lines_of_kinds(1..6, &["scan", "attestation"])
+        .try_collect()
+        .await
+        .unwrap();
+    let seqs: Vec<u64> = read.iter().map(|(seq, _)| *seq).collect();
+    assert_eq!(seqs, [2, 3, 4, 5]);
+    for (seq, line) in &read {
+        assert_eq!(&store.entry(*seq).await.unwrap().unwrap().line, line);
+    }
+    store.close().await;
+}

@@ -1,9 +1,11 @@
 //! `osiris bench report`: a month of a large site through the report pipeline (read bundle lines,
 //! assess every control, write PDF and OSCAL), with the time of each step and the peak RSS.
 //!
-//! The bundle lines are generated in memory with every envelope member a sealed line has (the
-//! signature is random bytes: the report does not verify signatures, `evidence verify` does), so
-//! the parse cost is that of real lines; reading them from SQLite is not part of the figure.
+//! By default the bundle lines are generated in memory with every envelope member a sealed line
+//! has (the signature is random bytes: the report does not verify signatures, `evidence verify`
+//! does), so the parse cost is that of real lines. With `--store` they are sealed into a real
+//! store in a temporary directory first (not timed), and the report reads them back through
+//! `Store::entries` as `osiris report` does.
 
 use std::time::{Duration, Instant};
 
@@ -21,6 +23,8 @@ pub(crate) struct ReportBench {
     pub(crate) interval_mins: u32,
     /// Check results per scan bundle (the Linux catalogue has 22).
     pub(crate) checks_per_scan: usize,
+    /// Seal the bundles into a real store and read them back from SQLite.
+    pub(crate) through_store: bool,
 }
 
 /// What it measured.
@@ -29,6 +33,8 @@ pub(crate) struct ReportTimes {
     pub(crate) n_bundles: u64,
     pub(crate) n_results: u64,
     pub(crate) line_bytes: u64,
+    /// Sealing into the store (`--store` only; not part of the report's time).
+    pub(crate) fill: Option<Duration>,
     pub(crate) ingest: Duration,
     pub(crate) assess: Duration,
     pub(crate) pdf: Duration,
@@ -61,48 +67,61 @@ pub(crate) fn run(cfg: ReportBench) -> anyhow::Result<ReportTimes> {
     let mut n_bundles = 0;
     let mut n_results = 0;
     let mut line_bytes = 0;
-    let mut line = String::with_capacity(16 * 1024);
-    let started = Instant::now();
-    for cycle in 0..cycles {
-        let at =
-            period.start + time::Duration::minutes((cycle * u64::from(cfg.interval_mins)) as i64);
-        let time = at
-            .format(&time::format_description::well_known::Rfc3339)
-            .unwrap_or_default();
-        for device in 0..cfg.n_devices {
-            // Each device runs a rotating window of checks, so every check has results.
-            let offset = (device + cycle as usize) % checks.len();
-            line.clear();
-            line.push_str(&format!(
-                "{{\"appliance\":\"bench.example/appliance/0001\",\"body\":{{\"finished\":\"{time}\",\"results\":["
-            ));
-            for idx in 0..cfg.checks_per_scan {
-                let check = checks[(offset + idx) % checks.len()];
-                // About 3 % of results fail, with a device-specific bias.
-                let status = if rng.random_range(0..100) < 2 + device % 3 {
-                    "fail"
-                } else {
-                    "pass"
-                };
-                if idx > 0 {
-                    line.push(',');
+    let mut fill = None;
+    let started;
+    if cfg.through_store {
+        let dir = tempfile::tempdir()?;
+        let runtime = crate::setup::runtime()?;
+        let fill_started = Instant::now();
+        let store = runtime.block_on(crate::setup::open_store(dir.path(), "bench"))?;
+        let mut drafts = Vec::with_capacity(1000);
+        for cycle in 0..cycles {
+            let at = period.start
+                + time::Duration::minutes((cycle * u64::from(cfg.interval_mins)) as i64);
+            for device in 0..cfg.n_devices {
+                let body = scan_body(&mut rng, &checks, cfg, device, cycle, &rfc3339(at));
+                drafts.push(evidence::BundleDraft {
+                    site: "bench".to_owned(),
+                    kind: evidence_schema::KIND_SCAN.to_owned(),
+                    catalog: catalog.version().to_owned(),
+                    time: at,
+                    body: serde_json::from_str(&body)?,
+                });
+                n_results += cfg.checks_per_scan as u64;
+                if drafts.len() == 1000 {
+                    runtime.block_on(store.append_batch(std::mem::take(&mut drafts)))?;
                 }
-                line.push_str(&format!(
-                    "{{\"check\":\"{check}\",\"controls\":[\"HIPAA:164.312(b)\"],\"expected\":\"value is at most 90\",\"observed\":{{\"max_days\":{}}},\"reason\":\"max_days is {}\",\"severity\":\"high\",\"status\":\"{status}\",\"title\":\"A check\"}}",
-                    30 + device % 90,
-                    30 + device % 90
-                ));
             }
-            line.push_str(&format!(
-                "],\"started\":\"{time}\",\"summary\":{{\"error\":0,\"fail\":0,\"pass\":0,\"skipped\":0,\"total\":{}}},\"target\":{{\"device_type\":\"server\",\"name\":\"device-{device:04}.clinic.example\",\"platform\":\"linux\"}}}},\"catalog\":\"{}\",\"key\":\"bench.example/appliance+0001+AAAA\",\"kind\":\"scan\",\"prev\":\"{}\",\"schema\":\"osiris.bundle/v1\",\"seq\":{n_bundles},\"sig\":\"{signature}\",\"site\":\"bench\",\"time\":\"{time}\"}}",
-                cfg.checks_per_scan,
-                catalog.version(),
-                "0".repeat(64),
-            ));
-            ledger.add_line(n_bundles, line.as_bytes())?;
-            n_bundles += 1;
-            n_results += cfg.checks_per_scan as u64;
-            line_bytes += line.len() as u64;
+        }
+        runtime.block_on(store.append_batch(drafts))?;
+        fill = Some(fill_started.elapsed());
+        started = Instant::now();
+        line_bytes = runtime.block_on(crate::compliance_cmd::fill_ledger(
+            store.lines_of_kinds(0..store.size(), &compliance::LEDGER_KINDS),
+            &mut ledger,
+        ))?;
+        n_bundles = store.size();
+        runtime.block_on(store.close());
+    } else {
+        let mut line = String::with_capacity(16 * 1024);
+        started = Instant::now();
+        for cycle in 0..cycles {
+            let at = period.start
+                + time::Duration::minutes((cycle * u64::from(cfg.interval_mins)) as i64);
+            let time = rfc3339(at);
+            for device in 0..cfg.n_devices {
+                let body = scan_body(&mut rng, &checks, cfg, device, cycle, &time);
+                line.clear();
+                line.push_str(&format!(
+                    "{{\"appliance\":\"bench.example/appliance/0001\",\"body\":{body},\"catalog\":\"{}\",\"key\":\"bench.example/appliance+0001+AAAA\",\"kind\":\"scan\",\"prev\":\"{}\",\"schema\":\"osiris.bundle/v1\",\"seq\":{n_bundles},\"sig\":\"{signature}\",\"site\":\"bench\",\"time\":\"{time}\"}}",
+                    catalog.version(),
+                    "0".repeat(64),
+                ));
+                ledger.add_line(n_bundles, line.as_bytes())?;
+                n_bundles += 1;
+                n_results += cfg.checks_per_scan as u64;
+                line_bytes += line.len() as u64;
+            }
         }
     }
     let ingest = started.elapsed();
@@ -135,6 +154,7 @@ pub(crate) fn run(cfg: ReportBench) -> anyhow::Result<ReportTimes> {
         n_bundles,
         n_results,
         line_bytes,
+        fill,
         ingest,
         assess,
         pdf: pdf_time,
@@ -143,6 +163,45 @@ pub(crate) fn run(cfg: ReportBench) -> anyhow::Result<ReportTimes> {
         oscal_bytes,
         peak_rss_kib: peak_rss_kib(),
     })
+}
+
+/// The body of one device's scan in one cycle: a rotating window of checks, about 3 % failing.
+fn scan_body(
+    rng: &mut impl rand::Rng,
+    checks: &[&str],
+    cfg: ReportBench,
+    device: usize,
+    cycle: u64,
+    time: &str,
+) -> String {
+    let offset = (device + cycle as usize) % checks.len();
+    let mut body = format!("{{\"finished\":\"{time}\",\"results\":[");
+    for idx in 0..cfg.checks_per_scan {
+        let check = checks[(offset + idx) % checks.len()];
+        let status = if rng.random_range(0..100) < 2 + device % 3 {
+            "fail"
+        } else {
+            "pass"
+        };
+        if idx > 0 {
+            body.push(',');
+        }
+        body.push_str(&format!(
+            "{{\"check\":\"{check}\",\"controls\":[\"HIPAA:164.312(b)\"],\"expected\":\"value is at most 90\",\"observed\":{{\"max_days\":{}}},\"reason\":\"max_days is {}\",\"severity\":\"high\",\"status\":\"{status}\",\"title\":\"A check\"}}",
+            30 + device % 90,
+            30 + device % 90
+        ));
+    }
+    body.push_str(&format!(
+        "],\"started\":\"{time}\",\"summary\":{{\"error\":0,\"fail\":0,\"pass\":0,\"skipped\":0,\"total\":{}}},\"target\":{{\"device_type\":\"server\",\"name\":\"device-{device:04}.clinic.example\",\"platform\":\"linux\"}}}}",
+        cfg.checks_per_scan
+    ));
+    body
+}
+
+fn rfc3339(at: OffsetDateTime) -> String {
+    at.format(&time::format_description::well_known::Rfc3339)
+        .unwrap_or_default()
 }
 
 /// `VmHWM` of this process, in KiB.

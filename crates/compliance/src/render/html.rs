@@ -9,6 +9,18 @@ use crate::render::{ReportContext, needs_action, rfc3339, summary_sentences};
 
 /// Renders the report as one HTML document.
 pub fn html(assessment: &Assessment<'_>, ledger: &Ledger, cx: &ReportContext<'_>) -> String {
+    html_with_samples(assessment, ledger, cx, &[])
+}
+
+/// The report with an "Auditor samples" section: for each sample moment, every control's status
+/// then and the evidence bundles behind it (`samples`: the assessment of the same framework as of
+/// each moment, with its ledger).
+pub fn html_with_samples(
+    assessment: &Assessment<'_>,
+    ledger: &Ledger,
+    cx: &ReportContext<'_>,
+    samples: &[(&Assessment<'_>, &Ledger)],
+) -> String {
     let framework = assessment.framework;
     let f = &assessment.figures;
     let mut out = String::with_capacity(64 * 1024);
@@ -176,6 +188,38 @@ pub fn html(assessment: &Assessment<'_>, ledger: &Ledger, cx: &ReportContext<'_>
         out.push_str("</tbody></table>\n");
     }
     out.push_str("</section>\n");
+
+    if !samples.is_empty() {
+        out.push_str("<section id=\"samples\">\n<h2>Auditor samples</h2>\n");
+        for (sample, sample_ledger) in samples {
+            let _ = writeln!(
+                out,
+                "<h3>As of {}</h3>\n<table class=\"samples\"><thead><tr><th>Control</th><th>Status then</th><th>Evidence then</th></tr></thead><tbody>",
+                esc(&rfc3339(sample_ledger.until()))
+            );
+            for control in &sample.controls {
+                let mut bundles: Vec<u64> = control.checks.iter().map(|c| c.seq).collect();
+                bundles.extend(control.attestation.map(|a| a.seq));
+                bundles.sort_unstable();
+                bundles.dedup();
+                let evidence: Vec<String> = bundles.iter().map(|seq| format!("#{seq}")).collect();
+                let _ = writeln!(
+                    out,
+                    "<tr class=\"{}\"><td>{}</td><td class=\"status\">{}</td><td>{}</td></tr>",
+                    status_class(control.status),
+                    esc(&control.def.id),
+                    esc(control.status.as_str()),
+                    if evidence.is_empty() {
+                        "none".to_owned()
+                    } else {
+                        format!("bundle {}", evidence.join(", "))
+                    }
+                );
+            }
+            out.push_str("</tbody></table>\n");
+        }
+        out.push_str("</section>\n");
+    }
 
     // Technical appendix for the MSP.
     out.push_str("<section id=\"appendix\">\n<h2>Technical appendix</h2>\n<dl>\n");

@@ -6,7 +6,7 @@ pub mod oscal;
 mod pdf;
 
 pub use csv::csv;
-pub use html::html;
+pub use html::{html, html_with_samples};
 pub use pdf::pdf;
 
 use time::OffsetDateTime;

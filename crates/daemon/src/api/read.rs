@@ -77,25 +77,29 @@ pub(crate) async fn status(
             incidents::Phase::Closed => {}
         }
     }
-    let compliance =
-        derive::site_compliance(&settings.catalog, derive::frameworks(), state.scores.iter())
-            .into_iter()
-            .map(
-                |(framework, passing, failing, controls, permille)| api::FrameworkScore {
-                    trend: state
-                        .saved
-                        .trend
-                        .get(&framework)
-                        .cloned()
-                        .unwrap_or_default(),
-                    framework,
-                    passing,
-                    failing,
-                    controls,
-                    permille,
-                },
-            )
-            .collect();
+    let compliance = derive::site_compliance(
+        &settings.catalog,
+        derive::frameworks(),
+        &shared.accepted,
+        state.scores.iter(),
+    )
+    .into_iter()
+    .map(
+        |(framework, passing, failing, controls, permille)| api::FrameworkScore {
+            trend: state
+                .saved
+                .trend
+                .get(&framework)
+                .cloned()
+                .unwrap_or_default(),
+            framework,
+            passing,
+            failing,
+            controls,
+            permille,
+        },
+    )
+    .collect();
     Ok(Json(api::Status {
         site: settings.config.site.clone(),
         version: env!("CARGO_PKG_VERSION").to_owned(),
