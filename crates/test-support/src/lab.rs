@@ -95,28 +95,37 @@ impl Lab {
     }
 
     /// Adds the A record `name.<the DC's domain>` → `ip` to the lab DC's DNS (ADIDNS, through
-    /// `samba-tool` as the domain administrator), as a workstation registers itself.
+    /// `samba-tool` as the domain administrator), as a workstation registers itself. A DC that
+    /// has just started (a freshly provisioned one especially) answers LDAP before its RPC
+    /// logins work, so this tries for up to 30 s before failing with samba-tool's last words.
     pub fn dns_add(&self, name: &str, ip: &str) {
         let admin = std::fs::read_to_string(self.dir.join("dc/samba/admin-password"))
             .expect("the lab runs a DC (LAB_DC=1)");
-        let out = std::process::Command::new("samba-tool")
-            .args([
-                "dns",
-                "add",
-                &self.env["LAB_DC_HOST"],
-                &self.env["LAB_DC_DOMAIN"],
-                name,
-                "A",
-                ip,
-            ])
-            .arg(format!("-UAdministrator%{}", admin.trim()))
-            .output()
-            .expect("samba-tool runs");
-        assert!(
-            out.status.success(),
-            "samba-tool dns add {name} {ip}: {}",
-            text(&out.stderr)
-        );
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        loop {
+            let out = std::process::Command::new("samba-tool")
+                .args([
+                    "dns",
+                    "add",
+                    &self.env["LAB_DC_HOST"],
+                    &self.env["LAB_DC_DOMAIN"],
+                    name,
+                    "A",
+                    ip,
+                ])
+                .arg(format!("-UAdministrator%{}", admin.trim()))
+                .output()
+                .expect("samba-tool runs");
+            if out.status.success() {
+                return;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "samba-tool dns add {name} {ip}: {}",
+                text(&out.stderr)
+            );
+            std::thread::sleep(std::time::Duration::from_millis(500));
+        }
     }
 
     pub fn config(&self) -> PathBuf {
