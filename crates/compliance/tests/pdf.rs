@@ -195,28 +195,9 @@ fn temp_dir(name: &str) -> PathBuf {
     dir
 }
 
-/// poppler-utils (`pdftotext`, `pdftoppm`): a loud skip without them, a failure under `CI` or
-/// `OSIRIS_REQUIRE_POPPLER=1` (scripts/setup installs them).
-#[allow(
-    clippy::print_stderr,
-    reason = "the skip must be loud in the test output"
-)]
+/// poppler-utils (`pdftotext`, `pdftoppm`; scripts/setup installs them): the shared gate, a loud
+/// skip on a developer's machine and a failure under CI.
 fn poppler() -> Option<()> {
-    let present = ["pdftotext", "pdftoppm"].iter().all(|tool| {
-        Command::new(tool)
-            .arg("-v")
-            .output()
-            .is_ok_and(|o| o.status.success())
-    });
-    if present {
-        return Some(());
-    }
-    let required = std::env::var_os("CI").is_some()
-        || std::env::var("OSIRIS_REQUIRE_POPPLER").as_deref() == Ok("1");
-    assert!(
-        !required,
-        "pdftotext/pdftoppm missing: run scripts/setup (poppler-utils)"
-    );
-    eprintln!("SKIPPED PDF read-back: pdftotext/pdftoppm missing (poppler-utils)");
-    None
+    test_support::root::require_tools("the PDF read-back tests", &["pdftotext", "pdftoppm"])
+        .then_some(())
 }

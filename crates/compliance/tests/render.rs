@@ -190,31 +190,8 @@ fn oscal_documents_are_read_back_by_compliance_trestle() {
     expect_test::expect![[r#"{"findings": {"not-satisfied": 43, "satisfied": 9}, "observations": 5, "oscal_version": "1.2.1", "poam_items": 45, "reviewed_controls": 65, "risks": ["deviation-approved", "deviation-approved", "open", "open"], "trestle_oscal_version": "1.2.1"}"#]].assert_eq(String::from_utf8_lossy(&out.stdout).trim());
 }
 
-/// The test venv's interpreter; a loud skip without it, a failure under `OSIRIS_REQUIRE_PYTHON=1`.
-#[allow(
-    clippy::print_stderr,
-    reason = "the skip must be loud in the test output"
-)]
+/// The test venv's interpreter with compliance-trestle; the shared gate (a loud skip, or a failure
+/// under `OSIRIS_REQUIRE_PYTHON=1`).
 fn reference_python() -> Option<std::path::PathBuf> {
-    let path = std::path::PathBuf::from(
-        std::env::var("OSIRIS_PYTHON")
-            .unwrap_or_else(|_| "/var/cache/osiris/venv/bin/python3".to_owned()),
-    );
-    let has_trestle = path.exists()
-        && std::process::Command::new(&path)
-            .args(["-c", "import trestle"])
-            .status()
-            .is_ok_and(|s| s.success());
-    if has_trestle {
-        return Some(path);
-    }
-    let required = std::env::var_os("CI").is_some()
-        || std::env::var("OSIRIS_REQUIRE_PYTHON").as_deref() == Ok("1");
-    let message = format!(
-        "compliance-trestle not importable by {}: run scripts/setup-python (or set OSIRIS_PYTHON)",
-        path.display()
-    );
-    assert!(!required, "{message}");
-    eprintln!("SKIPPED OSCAL cross-check: {message}");
-    None
+    test_support::python::reference_python_with("trestle")
 }

@@ -328,6 +328,11 @@ async fn no_prompt_the_peer_receives_contains_the_planted_phi_says_presidio_too(
     let Some(peer) = FakeLlm::start().expect("peer") else {
         return;
     };
+    // Presidio is the independent detector: its absence is the shared gate's loud skip or, in CI,
+    // a failure.
+    let Some(presidio) = test_support::python::reference_python_with("presidio_analyzer") else {
+        return;
+    };
     for provider in [Provider::Anthropic, Provider::OpenAi] {
         for step in ["plan", "shell", "escalate"] {
             peer.script(&[step]).expect("script");
@@ -361,7 +366,7 @@ async fn no_prompt_the_peer_receives_contains_the_planted_phi_says_presidio_too(
     let dir = tempfile::tempdir().expect("tempdir");
     let path = dir.path().join("texts.json");
     std::fs::write(&path, serde_json::json!({ "texts": texts }).to_string()).expect("write");
-    let output = Command::new(peer.python())
+    let output = Command::new(&presidio)
         .arg(concat!(
             env!("CARGO_MANIFEST_DIR"),
             "/tests/python/presidio_check.py"
@@ -369,22 +374,11 @@ async fn no_prompt_the_peer_receives_contains_the_planted_phi_says_presidio_too(
         .arg(&path)
         .output()
         .expect("python");
-    if !output.status.success() {
-        let stderr = String::from_utf8_lossy(&output.stderr);
-        let required = std::env::var("OSIRIS_REQUIRE_PYTHON").as_deref() == Ok("1")
-            || std::env::var_os("CI").is_some();
-        assert!(
-            !required && stderr.contains("No module named 'presidio_analyzer'"),
-            "{stderr}"
-        );
-        #[allow(clippy::print_stderr, reason = "the skip must be loud")]
-        {
-            eprintln!(
-                "SKIPPED Presidio cross-check: presidio-analyzer missing from the venv: run scripts/setup-python"
-            );
-        }
-        return;
-    }
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
     let found: Vec<Vec<(String, String, f64)>> =
         serde_json::from_slice(&output.stdout).expect("JSON");
     let raw_kinds: Vec<&str> = found[0].iter().map(|(kind, _, _)| kind.as_str()).collect();
