@@ -62,14 +62,16 @@ fn appliance_config(dir: &Path, name: &str, data: &Path, port: u16, ca: &Path) -
     config
 }
 
+/// Starts `osirisd` on `config`, its log in `config` with the extension `log`.
 fn start_daemon(config: &Path) -> Daemon {
+    let log = std::fs::File::create(config.with_extension("log")).unwrap();
     Daemon(
         Command::new(sibling("osirisd"))
             .args(["--config", config.to_str().unwrap()])
             .env("RUST_LOG", "info")
             .env_remove("NOTIFY_SOCKET")
             .stdout(Stdio::null())
-            .stderr(Stdio::null())
+            .stderr(log)
             .spawn()
             .unwrap(),
     )
@@ -781,6 +783,12 @@ fn an_agent_release_rolled_out_to_a_practice_reaches_only_its_appliance_and_is_v
         &url,
         &["admin", "site", "--practice", "2", "Branch office"],
     ));
+    // And a second site of practice 1 (site 3).
+    ok(&central(
+        dir,
+        &url,
+        &["admin", "site", "--practice", "1", "Annex"],
+    ));
     let ca = dir.join("server-ca.pem");
     std::fs::write(&ca, &server_ca).unwrap();
     let vendor = AgentVendor::new("vendor");
@@ -796,15 +804,19 @@ fn an_agent_release_rolled_out_to_a_practice_reaches_only_its_appliance_and_is_v
     let b_data = dir.join("b-data");
     let b_config = appliance_config(dir, "clinic-b", &b_data, port, &ca);
     with_agents(&b_config, &dir.join("stranger-root.json"));
+    // Appliance C (practice 1, site 3) has no [agents] at all.
+    let c_data = dir.join("c-data");
+    let c_config = appliance_config(dir, "clinic-c", &c_data, port, &ca);
     let _a = start_daemon(&a_config);
     let _b = start_daemon(&b_config);
+    let _c = start_daemon(&c_config);
     wait_for(
         &pg,
         "SELECT count(*) FROM enrollments",
-        "both enrollments",
-        |n| n == "2",
+        "the three enrollments",
+        |n| n == "3",
     );
-    for (data, site) in [(&a_data, "1"), (&b_data, "2")] {
+    for (data, site) in [(&a_data, "1"), (&b_data, "2"), (&c_data, "3")] {
         ok(&central(
             dir,
             &url,
@@ -868,7 +880,11 @@ fn an_agent_release_rolled_out_to_a_practice_reaches_only_its_appliance_and_is_v
     rows.sort_by_key(|(practice, _)| *practice);
     assert_eq!(
         rows,
-        vec![(1, serde_json::json!({})), (2, serde_json::json!({}))]
+        vec![
+            (1, serde_json::json!({})),
+            (1, serde_json::json!({})),
+            (2, serde_json::json!({}))
+        ]
     );
     runtime.block_on(async {
         let answer = admin
@@ -884,6 +900,7 @@ fn an_agent_release_rolled_out_to_a_practice_reaches_only_its_appliance_and_is_v
     assert_eq!(
         rows,
         vec![
+            (1, serde_json::json!({"linux-x86_64": "1.4.2"})),
             (1, serde_json::json!({"linux-x86_64": "1.4.2"})),
             (2, serde_json::json!({}))
         ]
@@ -975,6 +992,15 @@ fn an_agent_release_rolled_out_to_a_practice_reaches_only_its_appliance_and_is_v
         agent_offer_judged(&b_data)
     });
     assert_eq!(agent_store(&b_config), vec![]);
+    let log = |config: &Path| std::fs::read_to_string(config.with_extension("log")).unwrap();
+    let b_log = log(&b_config);
+    assert!(
+        b_log.contains("the partner's agent release is refused")
+            && b_log.contains(
+                "the document of linux-x86_64 1.4.2 does not verify under this appliance's agent root"
+            ),
+        "{b_log}"
+    );
 
     // A Central Command that swaps a release's binary: the vendor's 1.5.0 document, another
     // binary of the same length. A refuses it and keeps 1.4.2.
@@ -1015,5 +1041,25 @@ fn an_agent_release_rolled_out_to_a_practice_reaches_only_its_appliance_and_is_v
     assert_eq!(
         agent_store(&a_config),
         vec![("linux-x86_64".to_owned(), "1.4.2".to_owned(), sha, 100)]
+    );
+    let a_log = log(&a_config);
+    assert!(
+        a_log.contains("the partner's agent release is refused")
+            && a_log.contains("linux-x86_64 1.5.0 from Central Command")
+            && a_log.contains("does not match its manifest"),
+        "{a_log}"
+    );
+
+    // C, without agent releases, was offered both and says once that it ignores them.
+    wait_until("appliance C to judge the 1.5.0 offer", || {
+        agent_offer_judged(&c_data).filter(|sum| *sum != judged_before)
+    });
+    let c_log = log(&c_config);
+    assert_eq!(
+        c_log
+            .matches("Central Command offers agent releases; they are ignored")
+            .count(),
+        1,
+        "{c_log}"
     );
 }
