@@ -257,7 +257,8 @@ struct State {
     /// SHA-256 (hex) of the update state Central Command took last.
     #[serde(default)]
     update_sent: Option<String>,
-    /// Per platform, SHA-256 (hex) of the agent release document last judged by the appliance.
+    /// Per platform, SHA-256 (hex) of the agent release document the appliance last added or
+    /// found held already.
     #[serde(default)]
     agent_releases_taken: std::collections::BTreeMap<String, String>,
     /// SHA-256 (hex) of the release offer last handed to the updater (`none` for no offer).
@@ -280,6 +281,10 @@ pub struct Link {
     seal_seed: Zeroizing<Vec<u8>>,
     plain_client: std::sync::OnceLock<reqwest::Client>,
     mtls_client: std::sync::OnceLock<reqwest::Client>,
+    /// Per platform, SHA-256 (hex) of the agent release document the appliance refused or did
+    /// not want, in memory only: judged again after a restart (the appliance's root or
+    /// configuration may have changed), never on every step.
+    agent_releases_declined: std::collections::BTreeMap<String, String>,
 }
 
 impl std::fmt::Debug for Link {
@@ -383,6 +388,7 @@ impl Link {
             seal_seed,
             plain_client: std::sync::OnceLock::new(),
             mtls_client: std::sync::OnceLock::new(),
+            agent_releases_declined: std::collections::BTreeMap::new(),
         })
     }
 
@@ -769,9 +775,11 @@ impl Link {
     }
 
     /// Asks which endpoint-agent releases the partner offers and has the appliance judge each new
-    /// one (fetching its binary when the appliance wants it). Each offer is judged once: an
-    /// answer (added, held, not wanted, refused) is remembered until the offer changes; only a
-    /// failure (network, a refused download, the appliance's store) is retried next step.
+    /// one (fetching its binary when the appliance wants it). Each offer is judged once: added
+    /// or held is remembered (durably) until the offer changes, refused or not wanted until the
+    /// offer changes or the link is opened again (osirisd restarted, perhaps with another
+    /// `[agents]` configuration); a failure (network, a refused download, the appliance's
+    /// store) is retried next step.
     async fn take_agent_releases(&mut self, appliance: &impl Appliance) -> Result<(), LinkError> {
         let what = "the agent release offers";
         let offers = match self
@@ -798,7 +806,9 @@ impl Link {
         };
         for offer in offers {
             let sum = digest(&offer.manifest);
-            if self.state.agent_releases_taken.get(&offer.platform) == Some(&sum) {
+            if self.state.agent_releases_taken.get(&offer.platform) == Some(&sum)
+                || self.agent_releases_declined.get(&offer.platform) == Some(&sum)
+            {
                 continue;
             }
             let answer = match appliance
@@ -815,28 +825,32 @@ impl Link {
                         .map_err(LinkError::Local)?
                 }
             };
+            let (platform, version) = (&offer.platform, &offer.version);
             match &answer {
                 AgentReleaseAnswer::Added => tracing::info!(
-                    platform = offer.platform,
-                    version = offer.version,
-                    "the partner's agent release is added to the appliance's store"
+                    "the partner's agent release {platform} {version} is added to the appliance's store"
                 ),
                 AgentReleaseAnswer::Held => {}
-                AgentReleaseAnswer::NotWanted(why) => tracing::debug!(
-                    platform = offer.platform,
-                    version = offer.version,
-                    "an agent release offer is not taken: {why}"
+                AgentReleaseAnswer::NotWanted(why) => tracing::info!(
+                    "agent release {platform} {version} offered by Central Command is not taken: {why}"
                 ),
                 AgentReleaseAnswer::Refused(why) => tracing::warn!(
-                    platform = offer.platform,
-                    version = offer.version,
-                    "the partner's agent release is refused (not tried again until the offer changes): {why}"
+                    "the partner's agent release {platform} {version} is refused (not tried again until the offer changes or osirisd restarts): {why}"
                 ),
             }
-            self.state
-                .agent_releases_taken
-                .insert(offer.platform.clone(), sum);
-            self.save()?;
+            match answer {
+                AgentReleaseAnswer::Added | AgentReleaseAnswer::Held => {
+                    self.agent_releases_declined.remove(&offer.platform);
+                    self.state
+                        .agent_releases_taken
+                        .insert(offer.platform.clone(), sum);
+                    self.save()?;
+                }
+                AgentReleaseAnswer::NotWanted(_) | AgentReleaseAnswer::Refused(_) => {
+                    self.agent_releases_declined
+                        .insert(offer.platform.clone(), sum);
+                }
+            }
         }
         Ok(())
     }
