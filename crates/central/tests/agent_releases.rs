@@ -137,4 +137,18 @@ fn agent_releases_are_kept_only_as_the_vendor_signed_them_and_never_downgraded()
         sql("SELECT string_agg(version, ' ' ORDER BY id) FROM agent_releases"),
         "1.4.2 1.5.0"
     );
+
+    // Without [fleet] agent_root only the binary is checked, and the operator is told so (every
+    // appliance still verifies the document against its own root).
+    std::fs::write(dir.join("central.toml"), &config).unwrap();
+    let unchecked = stranger.release(dir, "unchecked", "1.6.0", b"agent 1.6.0");
+    let out = ok(&add(&unchecked));
+    assert!(
+        out.contains("note: [fleet] agent_root is not set, so only the binary was checked"),
+        "{out}"
+    );
+    assert!(
+        sql("SELECT detail::text FROM audit_log WHERE action = 'agent_release.add' ORDER BY id DESC LIMIT 1")
+            .contains("\"verified\": false")
+    );
 }
