@@ -198,22 +198,14 @@ mod tests {
         let script = build(&checks).unwrap();
         assert_eq!(script.matches(prelude).count(), 1);
         let total: usize = linux.iter().map(|r| r.detect.body.len()).sum();
-        assert!(
-            script.len() < total - 3 * prelude.len(),
-            "{} of {total}",
-            script.len()
-        );
+        assert!(script.len() < total - 3 * prelude.len(), "{} of {total}", script.len());
 
         let out = std::process::Command::new("sh")
             .arg("-c")
             .arg(&script)
             .output()
             .unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
         let results = parse(&out.stdout, linux.len()).unwrap();
         // Each check prints its detect result, then its own file: exactly its body.
         for (runbook, result) in linux.iter().zip(&results) {
