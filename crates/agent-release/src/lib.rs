@@ -32,7 +32,7 @@ pub use document::{MANIFEST_TYPE, ROOT_TYPE, SIGNING_DOMAIN, signing_bytes};
 pub use error::VerifyError;
 pub use fsx::{BinaryMismatch, IoError};
 pub use key::{KeyError, PublicKey, SecretKey};
-pub use manifest::{VerifiedRelease, verify_offer};
+pub use manifest::{UnverifiedManifest, VerifiedRelease, read_unverified, verify_offer};
 pub use root::TrustedRoot;
 pub use version::{Platform, Version};
 

@@ -226,3 +226,44 @@ fn parse_sha256(text: &str) -> Option<[u8; 32]> {
     }
     Some(bytes)
 }
+
+/// What a manifest says, read **without** checking its signatures: for a relay (Central
+/// Command) that keeps documents verbatim and is not configured with the vendor's root. Whoever
+/// installs or offers the release verifies it with [`TrustedRoot::verify_manifest`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UnverifiedManifest {
+    /// The platform the binary is for.
+    pub platform: Platform,
+    /// The release's version.
+    pub version: Version,
+    /// The binary's file name.
+    pub file_name: String,
+    /// The binary's exact size in bytes.
+    pub size: u64,
+    /// The binary's SHA-256.
+    pub sha256: [u8; 32],
+}
+
+/// Reads a manifest envelope and checks its payload's form (platform, version, file name, size,
+/// SHA-256), not its signatures; see [`UnverifiedManifest`].
+pub fn read_unverified(manifest: &[u8]) -> Result<UnverifiedManifest, VerifyError> {
+    let what = "release manifest";
+    let opened = document::open(manifest, MANIFEST_TYPE, what)?;
+    let raw: ManifestPayload =
+        serde_json::from_slice(&opened.payload).map_err(|err| VerifyError::Malformed {
+            what: what.to_owned(),
+            reason: format!("not a manifest payload: {err}"),
+        })?;
+    let (platform, version, sha256) =
+        check_payload(&raw).map_err(|reason| VerifyError::Malformed {
+            what: what.to_owned(),
+            reason,
+        })?;
+    Ok(UnverifiedManifest {
+        platform,
+        version,
+        file_name: raw.file_name,
+        size: raw.size,
+        sha256,
+    })
+}

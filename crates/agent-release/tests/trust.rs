@@ -523,3 +523,25 @@ fn signing_bytes_are_domain_separated_and_length_prefixed() {
         signing_bytes(agent_release::MANIFEST_TYPE, b"x")
     );
 }
+
+/// A relay (Central Command without the vendor's root) reads what a document says without
+/// vouching for it; a root, or a payload that is not a manifest, is refused with its reason.
+#[test]
+fn a_relay_reads_a_manifest_without_its_root_but_only_a_manifest() {
+    let (root, _, release_1) = first_root();
+    let document = manifest("1.1.0", &release_1);
+    let read = agent_release::read_unverified(&document).unwrap();
+    assert_eq!(
+        (read.platform, read.version, read.file_name.as_str()),
+        (Platform::LinuxX86_64, v("1.1.0"), "osiris-agent")
+    );
+    let verified = root.verify_manifest(&document, NOW).unwrap();
+    assert_eq!(
+        (read.size, &read.sha256),
+        (verified.size(), verified.sha256())
+    );
+    let err = agent_release::read_unverified(root.bytes()).unwrap_err();
+    assert!(matches!(err, VerifyError::WrongType { .. }), "{err}");
+    let err = agent_release::read_unverified(b"{\"not\": \"an envelope\"}").unwrap_err();
+    assert!(err.to_string().contains("not a signed envelope"), "{err}");
+}

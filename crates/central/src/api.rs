@@ -45,6 +45,8 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("GET", "/v1/kits/{kit}/download"),
     ("GET", "/v1/releases"),
     ("POST", "/v1/releases/{release}/rollout"),
+    ("GET", "/v1/agent-releases"),
+    ("POST", "/v1/agent-releases/{agent_release}/rollout"),
     ("GET", "/v1/fleet"),
     ("GET", "/v1/channels"),
     ("POST", "/v1/channels"),
@@ -239,6 +241,11 @@ pub fn router(state: UserState) -> Router {
         .route("/v1/kits/{kit}/download", get(kit_download))
         .route("/v1/releases", get(releases))
         .route("/v1/releases/{release}/rollout", post(set_rollout))
+        .route("/v1/agent-releases", get(agent_releases))
+        .route(
+            "/v1/agent-releases/{agent_release}/rollout",
+            post(set_agent_rollout),
+        )
         .route("/v1/fleet", get(fleet))
         .route("/v1/channels", get(channels).post(set_channel))
         .route(
@@ -547,6 +554,34 @@ async fn set_rollout(
     Json(body): Json<RolloutBody>,
 ) -> Result<StatusCode, ApiError> {
     scope::set_rollout(
+        &state.pool,
+        &session.scope,
+        id,
+        body.percent,
+        &body.practices,
+    )
+    .await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+async fn agent_releases(
+    State(state): State<UserState>,
+    Authenticated(session): Authenticated,
+) -> Result<Json<Vec<scope::AgentReleaseRow>>, ApiError> {
+    Ok(Json(
+        scope::agent_releases(&state.pool, &session.scope).await?,
+    ))
+}
+
+/// `POST /v1/agent-releases/{agent_release}/rollout`: as `/v1/releases/{release}/rollout`, for
+/// an endpoint-agent release (same body).
+async fn set_agent_rollout(
+    State(state): State<UserState>,
+    Authenticated(session): Authenticated,
+    Path(id): Path<i64>,
+    Json(body): Json<RolloutBody>,
+) -> Result<StatusCode, ApiError> {
+    scope::set_agent_rollout(
         &state.pool,
         &session.scope,
         id,

@@ -331,6 +331,7 @@ pub async fn run(
                 for (path, body) in [
                     (link_proto::path::KIT_REQUESTS, serde_json::json!({})),
                     (link_proto::path::MANIFEST, serde_json::json!({})),
+                    (link_proto::path::AGENT_RELEASES, serde_json::json!({})),
                     (link_proto::path::OPERATOR_ACTIONS, serde_json::json!({})),
                     (
                         link_proto::path::CHANNELS,

@@ -55,15 +55,19 @@ pub struct Config {
     pub tls: Option<Tls>,
     /// The appliance link: the link CA directory and the witness key.
     pub link: Option<Link>,
-    /// Image releases relayed to the fleet: the vendor key their manifests must be signed with.
+    /// Image and agent releases relayed to the fleet: the vendor keys they must be signed with.
     pub fleet: Option<Fleet>,
 }
 
-/// What the fleet's image releases must carry.
+/// What the fleet's releases must carry.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Fleet {
-    /// The vendor's manifest key (`name:base64`), the same the appliances pin.
-    pub vendor_key: update_manifest::VendorKey,
+    /// The vendor's manifest key (`name:base64`), the same the appliances pin; image releases
+    /// cannot be added without it.
+    pub vendor_key: Option<update_manifest::VendorKey>,
+    /// The vendor's signed agent release root (a file, the one the appliances name in
+    /// `[agents] release_root`); when set, agent releases are verified against it when added.
+    pub agent_root: Option<PathBuf>,
 }
 
 /// The HTTPS server's certificate chain and key.
@@ -107,7 +111,8 @@ struct RawConfig {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawFleet {
-    vendor_key: String,
+    vendor_key: Option<String>,
+    agent_root: Option<PathBuf>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -248,14 +253,31 @@ impl Config {
         let fleet = raw
             .fleet
             .map(|fleet| {
-                update_manifest::VendorKey::parse(&fleet.vendor_key)
-                    .map(|vendor_key| Fleet { vendor_key })
-                    .map_err(|err| {
-                        invalid(
-                            "fleet.vendor_key",
-                            format!("{err}; write it as NAME:BASE64, the key the appliances pin (services.osiris.updates.vendorKey)"),
-                        )
+                let vendor_key = fleet
+                    .vendor_key
+                    .map(|key| {
+                        update_manifest::VendorKey::parse(&key).map_err(|err| {
+                            invalid(
+                                "fleet.vendor_key",
+                                format!("{err}; write it as NAME:BASE64, the key the appliances pin (services.osiris.updates.vendorKey)"),
+                            )
+                        })
                     })
+                    .transpose()?;
+                let agent_root = fleet
+                    .agent_root
+                    .map(|path| absolute("fleet.agent_root", path))
+                    .transpose()?;
+                if vendor_key.is_none() && agent_root.is_none() {
+                    return Err(invalid(
+                        "fleet",
+                        "an empty [fleet] table: set vendor_key (image releases) or agent_root (agent releases), or remove the table".to_owned(),
+                    ));
+                }
+                Ok(Fleet {
+                    vendor_key,
+                    agent_root,
+                })
             })
             .transpose()?;
         Ok(Config {
@@ -341,6 +363,9 @@ key_file = "/etc/central/key.pem"
 [link]
 ca_dir = "/var/lib/central/link-ca"
 witness_key_file = "/var/lib/central/witness.key"
+
+[fleet]
+agent_root = "/etc/central/agent-root.json"
 "#,
         )
         .unwrap();
@@ -356,6 +381,11 @@ witness_key_file = "/var/lib/central/witness.key"
         assert_eq!(
             config.link.unwrap().ca_dir,
             Path::new("/var/lib/central/link-ca")
+        );
+        let fleet = config.fleet.unwrap();
+        assert_eq!(
+            (fleet.vendor_key, fleet.agent_root.as_deref()),
+            (None, Some(Path::new("/etc/central/agent-root.json")))
         );
     }
 
@@ -383,6 +413,15 @@ witness_key_file = "/var/lib/central/witness.key"
             (
                 "[database]\nurl = \"postgres://u@db/x\"\npassword_file = \"db.pw\"",
                 "database.password_file: `db.pw` must be an absolute path",
+            ),
+            (
+                "[fleet]\nagent_root = \"root.json\"",
+                "fleet.agent_root: `root.json` must be an absolute path",
+            ),
+            ("[fleet]\n", "fleet: an empty [fleet] table: set vendor_key"),
+            (
+                "[fleet]\nagent_roots = \"/x\"",
+                "unknown field `agent_roots`",
             ),
         ];
         for (text, expected) in cases {

@@ -55,6 +55,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "dashboard",
         include_str!("../migrations/0011_dashboard.sql"),
     ),
+    (
+        12,
+        "agent releases",
+        include_str!("../migrations/0012_agent_releases.sql"),
+    ),
 ];
 
 fn migrator() -> Migrator {

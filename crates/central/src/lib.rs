@@ -3,6 +3,7 @@
 //! migrations, the administrative commands and the HTTP server; `main.rs` only parses arguments.
 
 pub mod admin;
+pub mod agent_fleet;
 pub mod api;
 pub mod auth;
 pub mod bench;

@@ -645,6 +645,88 @@ pub async fn manifest_offer(
     }))
 }
 
+/// The agent releases the partner's rollouts offer the appliance of `peer`, per platform.
+async fn agent_offers(
+    pool: &PgPool,
+    peer: PeerCert,
+) -> Result<Vec<crate::agent_fleet::AgentRollout>, LinkError> {
+    let (appliance_id, partner_id, appliance_key) = peer_appliance(pool, peer).await?;
+    let practice_id: i64 = sqlx::query_scalar(
+        "SELECT s.practice_id FROM appliances a JOIN sites s ON s.id = a.site_id WHERE a.id = $1",
+    )
+    .bind(appliance_id)
+    .fetch_one(pool)
+    .await?;
+    let rollouts = crate::agent_fleet::partner_rollouts(pool, partner_id).await?;
+    Ok(
+        crate::agent_fleet::offers(&rollouts, &appliance_key, practice_id)
+            .into_values()
+            .cloned()
+            .collect(),
+    )
+}
+
+/// `POST /v1/link/agent-releases`: per platform, the newest endpoint-agent release the
+/// partner's rollouts offer this appliance, with the vendor's document verbatim.
+pub async fn agent_release_offers(
+    State(state): State<LinkState>,
+    axum::Extension(peer): axum::Extension<PeerCert>,
+) -> Result<Json<link_proto::AgentReleaseOffers>, LinkError> {
+    let offered = agent_offers(&state.pool, peer).await?;
+    let ids: Vec<i64> = offered.iter().map(|r| r.id).collect();
+    type Row = (i64, String, String, Vec<u8>, i64, Vec<u8>);
+    let rows: Vec<Row> = sqlx::query_as(
+        "SELECT id, platform, version, manifest, size, sha256 FROM agent_releases WHERE id = ANY($1) ORDER BY platform",
+    )
+    .bind(&ids)
+    .fetch_all(&state.pool)
+    .await?;
+    Ok(Json(link_proto::AgentReleaseOffers {
+        releases: rows
+            .into_iter()
+            .map(
+                |(id, platform, version, manifest, size, sha256)| link_proto::AgentReleaseOffer {
+                    id,
+                    platform,
+                    version,
+                    manifest: String::from_utf8_lossy(&manifest).into_owned(),
+                    size: u64::try_from(size).unwrap_or(0),
+                    sha256: hex::encode(sha256),
+                },
+            )
+            .collect(),
+    }))
+}
+
+/// `POST /v1/link/agent-releases/{id}/binary`: the binary of an agent release offered to this
+/// appliance now; any other id answers 404 (unknown and not offered look the same).
+pub async fn agent_release_binary(
+    State(state): State<LinkState>,
+    axum::Extension(peer): axum::Extension<PeerCert>,
+    axum::extract::Path(id): axum::extract::Path<i64>,
+) -> Result<Response, LinkError> {
+    let offered = agent_offers(&state.pool, peer).await?;
+    let not_offered = || {
+        LinkError::new(
+            StatusCode::NOT_FOUND,
+            format!("agent release {id} is not offered to this appliance"),
+        )
+    };
+    if !offered.iter().any(|r| r.id == id) {
+        return Err(not_offered());
+    }
+    let body: Vec<u8> = sqlx::query_scalar("SELECT body FROM agent_releases WHERE id = $1")
+        .bind(id)
+        .fetch_optional(&state.pool)
+        .await?
+        .ok_or_else(not_offered)?;
+    Ok((
+        [(axum::http::header::CONTENT_TYPE, "application/octet-stream")],
+        body,
+    )
+        .into_response())
+}
+
 /// `POST /v1/link/channels`: the partner's escalation channels, each secret opened from its
 /// at-rest seal and sealed again to the key the appliance gives (bound to the appliance and the
 /// channel), so only that appliance can read it.

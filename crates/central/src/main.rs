@@ -142,6 +142,11 @@ enum AdminCommand {
         #[command(subcommand)]
         command: ReleaseCommand,
     },
+    /// Endpoint-agent releases relayed to the fleet.
+    AgentRelease {
+        #[command(subcommand)]
+        command: AgentReleaseCommand,
+    },
     /// Fill a partner with made-up practices, sites, appliances, devices, incidents and 90 days of
     /// compliance, to try the pages (never on a production database).
     Demo {
@@ -175,6 +180,23 @@ enum ReleaseCommand {
         manifest: PathBuf,
     },
     /// The kept releases.
+    List,
+}
+
+#[derive(Debug, Subcommand)]
+enum AgentReleaseCommand {
+    /// Keep a vendor-signed agent release document and its binary for partners to roll out
+    /// (verified against `[fleet] agent_root` when it is set; the binary always against the
+    /// document's size and SHA-256; downgrades and a changed binary under a kept version refused).
+    Add {
+        /// The signed release document (manifest JSON) as the vendor published it.
+        #[arg(long)]
+        manifest: PathBuf,
+        /// The agent binary it names.
+        #[arg(long)]
+        binary: PathBuf,
+    },
+    /// The kept agent releases.
     List,
 }
 
@@ -277,7 +299,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 let (polls, poll_failures, (q50, q99, qmax)) = report.polls;
                 writeln!(
                     std::io::stdout(),
-                    "witness judge (pure, 1 core)   {:.0} checkpoints/s\nwitness through PostgreSQL     {:.0} checkpoints/s sequential, {:.0} checkpoints/s with 16 appliances at once\nfleet                          {appliances} appliances, a push each {interval_secs} s for {duration_secs} s, {bundles_per_push} bundles per push\npushes                         {} ok, {} failed\npush-to-commit                 p50 {p50:.1} ms, p99 {p99:.1} ms, max {max:.1} ms\ndatabase growth                {:.0} bytes per push: {:.2} MiB per appliance per month at a push each {interval_secs} s\nstep polls (kits, release, incident actions, channels)  {polls} ok, {poll_failures} failed; p50 {q50:.1} ms, p99 {q99:.1} ms, max {qmax:.1} ms for the four",
+                    "witness judge (pure, 1 core)   {:.0} checkpoints/s\nwitness through PostgreSQL     {:.0} checkpoints/s sequential, {:.0} checkpoints/s with 16 appliances at once\nfleet                          {appliances} appliances, a push each {interval_secs} s for {duration_secs} s, {bundles_per_push} bundles per push\npushes                         {} ok, {} failed\npush-to-commit                 p50 {p50:.1} ms, p99 {p99:.1} ms, max {max:.1} ms\ndatabase growth                {:.0} bytes per push: {:.2} MiB per appliance per month at a push each {interval_secs} s\nstep polls (kits, release, agent releases, incident actions, channels)  {polls} ok, {poll_failures} failed; p50 {q50:.1} ms, p99 {q99:.1} ms, max {qmax:.1} ms for the five",
                     report.judge_per_sec,
                     report.stored_per_sec,
                     report.concurrent_per_sec,
@@ -476,6 +498,13 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 release(&config, &pool, command).await
             }
             Command::Admin {
+                command: AdminCommand::AgentRelease { command },
+            } => {
+                let pool = target.connect(2).await?;
+                central::db::migrate(&pool).await?;
+                agent_release(&config, &pool, command).await
+            }
+            Command::Admin {
                 command: AdminCommand::Partner { command },
             } => {
                 let pool = target.connect(2).await?;
@@ -659,17 +688,21 @@ async fn release(
 ) -> anyhow::Result<ExitCode> {
     match command {
         ReleaseCommand::Add { manifest } => {
-            let fleet = config.fleet.as_ref().ok_or_else(|| {
-                BadConfig(
-                    "adding releases needs [fleet] vendor_key (NAME:BASE64, the key the appliances pin) in the configuration".into(),
-                )
-            })?;
+            let vendor_key = config
+                .fleet
+                .as_ref()
+                .and_then(|fleet| fleet.vendor_key.as_ref())
+                .ok_or_else(|| {
+                    BadConfig(
+                        "adding releases needs [fleet] vendor_key (NAME:BASE64, the key the appliances pin) in the configuration".into(),
+                    )
+                })?;
             let bytes = std::fs::read(&manifest)
                 .with_context(|| format!("reading {}", manifest.display()))?;
             let actor = format!("cli:uid={}", current_uid());
             let version = central::fleet::add_release(
                 pool,
-                &fleet.vendor_key,
+                vendor_key,
                 &bytes,
                 &actor,
                 time::OffsetDateTime::now_utc(),
@@ -695,6 +728,85 @@ async fn release(
             )?;
             for (id, version, counter, expires) in rows {
                 writeln!(out, "{id:<6} {version:<12} {counter:<8} {expires}")?;
+            }
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn agent_release(
+    config: &central::config::Config,
+    pool: &sqlx::PgPool,
+    command: AgentReleaseCommand,
+) -> anyhow::Result<ExitCode> {
+    match command {
+        AgentReleaseCommand::Add { manifest, binary } => {
+            let root = match config.fleet.as_ref().and_then(|f| f.agent_root.as_ref()) {
+                Some(path) => {
+                    let bytes = std::fs::read(path).with_context(|| {
+                        format!("reading [fleet] agent_root {}", path.display())
+                    })?;
+                    Some(agent_release::TrustedRoot::pin(&bytes).map_err(|err| {
+                        BadConfig(format!(
+                            "fleet.agent_root {} is not a valid signed agent root: {err}; name the vendor's root file, the one the appliances name in [agents] release_root",
+                            path.display()
+                        ))
+                    })?)
+                }
+                None => None,
+            };
+            let document = std::fs::read(&manifest)
+                .with_context(|| format!("reading {}", manifest.display()))?;
+            let bytes =
+                std::fs::read(&binary).with_context(|| format!("reading {}", binary.display()))?;
+            let actor = format!("cli:uid={}", current_uid());
+            let now = u64::try_from(time::OffsetDateTime::now_utc().unix_timestamp()).unwrap_or(0);
+            let added = central::agent_fleet::add_agent_release(
+                pool,
+                root.as_ref(),
+                &document,
+                &bytes,
+                &actor,
+                now,
+            )
+            .await
+            .with_context(|| {
+                format!(
+                    "adding the agent release in {} with {}",
+                    manifest.display(),
+                    binary.display()
+                )
+            })?;
+            let mut out = std::io::stdout().lock();
+            writeln!(
+                out,
+                "agent release {} {} kept as id {}; partners offer it with POST /v1/agent-releases/{}/rollout",
+                added.platform, added.version, added.id, added.id
+            )?;
+            if !added.verified {
+                writeln!(
+                    out,
+                    "note: [fleet] agent_root is not set, so only the binary was checked against the document; every appliance verifies the signatures against its own [agents] release_root"
+                )?;
+            }
+        }
+        AgentReleaseCommand::List => {
+            let rows: Vec<(i64, String, String, i64, String, String)> = sqlx::query_as(
+                "SELECT id, platform, version, size, encode(sha256, 'hex'), to_char(added_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"') FROM agent_releases ORDER BY id",
+            )
+            .fetch_all(pool)
+            .await?;
+            let mut out = std::io::stdout().lock();
+            writeln!(
+                out,
+                "{:<6} {:<16} {:<10} {:<10} {:<64} ADDED",
+                "ID", "PLATFORM", "VERSION", "SIZE", "SHA256"
+            )?;
+            for (id, platform, version, size, sha256, added) in rows {
+                writeln!(
+                    out,
+                    "{id:<6} {platform:<16} {version:<10} {size:<10} {sha256:<64} {added}"
+                )?;
             }
         }
     }

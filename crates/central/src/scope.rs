@@ -957,6 +957,120 @@ pub async fn set_rollout(
     Ok(())
 }
 
+/// An endpoint-agent release this Central Command relays.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct AgentReleaseRow {
+    /// Id.
+    pub id: i64,
+    /// `linux-x86_64` or `windows-x86_64`.
+    pub platform: String,
+    /// `MAJOR.MINOR.PATCH`.
+    pub version: String,
+    /// The binary's size in bytes.
+    pub size: i64,
+    /// The binary's SHA-256, lowercase hex.
+    pub sha256: String,
+    /// When it was added (RFC 3339).
+    pub added_at: String,
+    /// This partner's rollout of it: the share of appliances (0–100)…
+    pub percent: Option<i32>,
+    /// …and the practices offered it first.
+    pub practices: Option<Vec<i64>>,
+}
+
+/// The agent releases, newest first, with the scope's partner's rollout of each (partner roles).
+pub async fn agent_releases(
+    pool: &PgPool,
+    scope: &Scope,
+) -> Result<Vec<AgentReleaseRow>, ScopeError> {
+    use sqlx::Row;
+    scope.may_change()?;
+    let sql = format!(
+        "SELECT r.id, r.platform, r.version, r.size, encode(r.sha256, 'hex') AS sha256,
+                to_char(r.added_at AT TIME ZONE 'UTC', {TS}) AS added_at, o.percent, o.practices
+         FROM agent_releases r
+         LEFT JOIN agent_rollouts o ON o.agent_release_id = r.id AND o.partner_id = $1
+         ORDER BY r.id DESC LIMIT 100"
+    );
+    let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
+        .bind(scope.partner_id)
+        .fetch_all(pool)
+        .await?;
+    rows.iter()
+        .map(|row| {
+            Ok(AgentReleaseRow {
+                id: row.try_get("id")?,
+                platform: row.try_get("platform")?,
+                version: row.try_get("version")?,
+                size: row.try_get("size")?,
+                sha256: row.try_get("sha256")?,
+                added_at: row.try_get("added_at")?,
+                percent: row.try_get("percent")?,
+                practices: row.try_get("practices")?,
+            })
+        })
+        .collect()
+}
+
+/// Offers agent release `release_id` to `percent` of the partner's appliances and to
+/// `practices` whatever the share (partner administrators), recorded in the audit log.
+pub async fn set_agent_rollout(
+    pool: &PgPool,
+    scope: &Scope,
+    release_id: i64,
+    percent: i64,
+    practices: &[i64],
+) -> Result<(), ScopeError> {
+    scope.administers()?;
+    if !(0..=100).contains(&percent) {
+        return Err(ScopeError::Invalid(format!(
+            "percent must be 0 to 100, not {percent}"
+        )));
+    }
+    let mut practices = practices.to_vec();
+    practices.sort_unstable();
+    practices.dedup();
+    let mut tx = pool.begin().await?;
+    let release: Option<(String, String)> =
+        sqlx::query_as("SELECT platform, version FROM agent_releases WHERE id = $1")
+            .bind(release_id)
+            .fetch_optional(&mut *tx)
+            .await?;
+    let (platform, version) = release.ok_or(ScopeError::NotFound)?;
+    let own: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM practices WHERE partner_id = $1 AND id = ANY($2)")
+            .bind(scope.partner_id)
+            .bind(&practices)
+            .fetch_one(&mut *tx)
+            .await?;
+    if own != practices.len() as i64 {
+        // Another partner's practice answers as an unknown one: nothing is revealed.
+        return Err(ScopeError::NotFound);
+    }
+    sqlx::query(
+        "INSERT INTO agent_rollouts (partner_id, agent_release_id, percent, practices, updated_by)
+         VALUES ($1, $2, $3, $4, $5)
+         ON CONFLICT (partner_id, agent_release_id) DO UPDATE SET percent = EXCLUDED.percent,
+             practices = EXCLUDED.practices, updated_at = now(), updated_by = EXCLUDED.updated_by",
+    )
+    .bind(scope.partner_id)
+    .bind(release_id)
+    .bind(i32::try_from(percent).unwrap_or(0))
+    .bind(&practices)
+    .bind(format!("user:{}", scope.user_id))
+    .execute(&mut *tx)
+    .await?;
+    record(
+        &mut tx,
+        scope,
+        "agent_rollout.set",
+        serde_json::json!({"platform": platform, "version": version, "percent": percent, "practices": practices}),
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(())
+}
+
 /// One appliance of the fleet: what it runs, its update state, the release it is offered.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct FleetRow {
@@ -974,6 +1088,8 @@ pub struct FleetRow {
     pub update: Option<UpdateRow>,
     /// The release the partner's rollouts offer it now.
     pub offered: Option<String>,
+    /// The agent releases the partner's rollouts offer it now, by platform.
+    pub agents_offered: std::collections::BTreeMap<String, String>,
 }
 
 /// The scope's appliances with their versions, update states and offered releases (not for
@@ -991,6 +1107,7 @@ pub async fn fleet(pool: &PgPool, scope: &Scope) -> Result<Vec<FleetRow>, ScopeE
     .into_iter()
     .collect();
     let rollouts = crate::fleet::partner_rollouts(pool, scope.partner_id).await?;
+    let agent_rollouts = crate::agent_fleet::partner_rollouts(pool, scope.partner_id).await?;
     let now = time::OffsetDateTime::now_utc().unix_timestamp();
     Ok(appliances
         .into_iter()
@@ -999,6 +1116,14 @@ pub async fn fleet(pool: &PgPool, scope: &Scope) -> Result<Vec<FleetRow>, ScopeE
             FleetRow {
                 offered: crate::fleet::offer(&rollouts, &a.appliance_key, practice_id, now)
                     .map(|r| r.version.to_string()),
+                agents_offered: crate::agent_fleet::offers(
+                    &agent_rollouts,
+                    &a.appliance_key,
+                    practice_id,
+                )
+                .into_iter()
+                .map(|(platform, r)| (platform.to_string(), r.version.to_string()))
+                .collect(),
                 appliance_id: a.id,
                 site_id: a.site_id,
                 practice_id,

@@ -81,6 +81,14 @@ pub fn router(state: AppState) -> Router {
                 .route(link_proto::path::PUSH, post(link::push))
                 .route(link_proto::path::KIT_REQUESTS, post(link::kit_requests))
                 .route(link_proto::path::MANIFEST, post(link::manifest_offer))
+                .route(
+                    link_proto::path::AGENT_RELEASES,
+                    post(link::agent_release_offers),
+                )
+                .route(
+                    link_proto::path::AGENT_RELEASE_BINARY,
+                    post(link::agent_release_binary),
+                )
                 .route(link_proto::path::CHANNELS, post(link::channels))
                 .route(
                     link_proto::path::OPERATOR_ACTIONS,

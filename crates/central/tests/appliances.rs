@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 use test_support::postgres::PgServer;
 
 mod common;
-use common::{Server, central, channel_sql, ok, psql, setup, signed_manifest, text};
+use common::{AgentVendor, Server, central, channel_sql, ok, psql, setup, signed_manifest, text};
 
 fn sibling(name: &str) -> PathBuf {
     let path = Path::new(env!("CARGO_BIN_EXE_osiris-central")).with_file_name(name);
@@ -62,14 +62,16 @@ fn appliance_config(dir: &Path, name: &str, data: &Path, port: u16, ca: &Path) -
     config
 }
 
+/// Starts `osirisd` on `config`, its log in `config` with the extension `log`.
 fn start_daemon(config: &Path) -> Daemon {
+    let log = std::fs::File::create(config.with_extension("log")).unwrap();
     Daemon(
         Command::new(sibling("osirisd"))
             .args(["--config", config.to_str().unwrap()])
             .env("RUST_LOG", "info")
             .env_remove("NOTIFY_SOCKET")
             .stdout(Stdio::null())
-            .stderr(Stdio::null())
+            .stderr(log)
             .spawn()
             .unwrap(),
     )
@@ -696,4 +698,363 @@ fn an_acknowledgement_in_central_command_is_sealed_on_the_appliance() {
         3,
         "nothing sealed twice"
     );
+}
+
+/// Adds `[agents]` to an appliance's configuration, its release root the file `root`.
+fn with_agents(config: &Path, root: &Path) {
+    let mut text = std::fs::read_to_string(config).unwrap();
+    text.push_str(&format!(
+        "[agents]\nlisten = \"127.0.0.1:{}\"\ncheck_secs = 86400\nrelease_root = \"{}\"\n",
+        common::free_port(),
+        root.display()
+    ));
+    std::fs::write(config, text).unwrap();
+}
+
+/// `osiris agent release list --json` on the appliance of `config`: (platform, version, sha256,
+/// rollout percent) of each release its gateway offers agents from.
+fn agent_store(config: &Path) -> Vec<(String, String, String, u64)> {
+    let out = Command::new(sibling("osiris"))
+        .args(["agent", "release", "list", "--json", "--config"])
+        .arg(config)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let list: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    list["releases"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| {
+            (
+                r["platform"].as_str().unwrap().to_owned(),
+                r["version"].as_str().unwrap().to_owned(),
+                r["sha256"].as_str().unwrap().to_owned(),
+                r["rollout_percent"].as_u64().unwrap(),
+            )
+        })
+        .collect()
+}
+
+/// The log of the appliance of `config` once it contains `needle`.
+fn log_with(config: &Path, needle: &str) -> String {
+    wait_until(&format!("`{needle}` in {}", config.display()), || {
+        std::fs::read_to_string(config.with_extension("log"))
+            .ok()
+            .filter(|log| log.contains(needle))
+    })
+}
+
+fn wait_until<T>(what: &str, mut probe: impl FnMut() -> Option<T>) -> T {
+    let deadline = Instant::now() + Duration::from_secs(90);
+    loop {
+        if let Some(found) = probe() {
+            return found;
+        }
+        assert!(Instant::now() < deadline, "waited 90 s for {what}");
+        std::thread::sleep(Duration::from_millis(250));
+    }
+}
+
+/// Issue 15, fleet: an endpoint-agent release added at Central Command and rolled out to one
+/// named practice reaches only that practice's appliance, whose own store verifies it against
+/// its own agent root and offers it to its agents; an appliance configured with another vendor's
+/// root refuses it, and a binary tampered with at Central Command is refused.
+#[test]
+fn an_agent_release_rolled_out_to_a_practice_reaches_only_its_appliance_and_is_verified_there() {
+    let Some(pg) = PgServer::start(
+        "an_agent_release_rolled_out_to_a_practice_reaches_only_its_appliance_and_is_verified_there",
+    ) else {
+        return;
+    };
+    let url = pg.create_database("central");
+    let work = tempfile::tempdir().unwrap();
+    let dir = work.path();
+    let (port, server_ca, _) = setup(dir, &url, &["Acme IT"]);
+    // A second practice of the same partner, with its own site (practice 2, site 2).
+    ok(&central(
+        dir,
+        &url,
+        &["admin", "practice", "--partner", "1", "Second practice"],
+    ));
+    ok(&central(
+        dir,
+        &url,
+        &["admin", "site", "--practice", "2", "Branch office"],
+    ));
+    // And a second site of practice 1 (site 3).
+    ok(&central(
+        dir,
+        &url,
+        &["admin", "site", "--practice", "1", "Annex"],
+    ));
+    let ca = dir.join("server-ca.pem");
+    std::fs::write(&ca, &server_ca).unwrap();
+    let vendor = AgentVendor::new("vendor");
+    let stranger = AgentVendor::new("stranger");
+    std::fs::write(dir.join("vendor-root.json"), &vendor.root).unwrap();
+    std::fs::write(dir.join("stranger-root.json"), &stranger.root).unwrap();
+    let _server = Server::start(dir, &url, port);
+
+    // Appliance A (practice 1) trusts the vendor's root; appliance B (practice 2) another one.
+    let a_data = dir.join("a-data");
+    let a_config = appliance_config(dir, "clinic-a", &a_data, port, &ca);
+    with_agents(&a_config, &dir.join("vendor-root.json"));
+    let b_data = dir.join("b-data");
+    let b_config = appliance_config(dir, "clinic-b", &b_data, port, &ca);
+    with_agents(&b_config, &dir.join("stranger-root.json"));
+    // Appliance C (practice 1, site 3) has no [agents] at all.
+    let c_data = dir.join("c-data");
+    let c_config = appliance_config(dir, "clinic-c", &c_data, port, &ca);
+    let _a = start_daemon(&a_config);
+    let _b = start_daemon(&b_config);
+    let _c = start_daemon(&c_config);
+    wait_for(
+        &pg,
+        "SELECT count(*) FROM enrollments",
+        "the three enrollments",
+        |n| n == "3",
+    );
+    for (data, site) in [(&a_data, "1"), (&b_data, "2"), (&c_data, "3")] {
+        ok(&central(
+            dir,
+            &url,
+            &["admin", "claim", "--site", site, &claim_code(data)],
+        ));
+    }
+
+    // The operator keeps the vendor's release; the partner rolls it out to 0 %, then to
+    // practice 1 first.
+    let (manifest, binary) = vendor.release(dir, "142", "1.4.2", b"osiris-agent 1.4.2 build");
+    ok(&central(
+        dir,
+        &url,
+        &[
+            "admin",
+            "agent-release",
+            "add",
+            "--manifest",
+            &manifest,
+            "--binary",
+            &binary,
+        ],
+    ));
+    let sha = psql(&pg, "SELECT encode(sha256, 'hex') FROM agent_releases");
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let mut admin = common::user::User::https(port, &server_ca);
+    let fleet = |admin: &mut common::user::User| {
+        runtime.block_on(async {
+            let fleet = admin.get("/v1/fleet").await;
+            assert_eq!(fleet.status, 200, "{}", fleet.body);
+            fleet
+                .body
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|row| {
+                    (
+                        row["practice_id"].as_i64().unwrap(),
+                        row["agents_offered"].clone(),
+                    )
+                })
+                .collect::<Vec<_>>()
+        })
+    };
+    runtime.block_on(async {
+        admin
+            .enrol("admin1@1.example", "a long admin password")
+            .await;
+        let answer = admin
+            .post(
+                "/v1/agent-releases/1/rollout",
+                serde_json::json!({"percent": 0}),
+            )
+            .await;
+        assert_eq!(answer.status, 204, "{}", answer.body);
+    });
+    let mut rows = fleet(&mut admin);
+    rows.sort_by_key(|(practice, _)| *practice);
+    assert_eq!(
+        rows,
+        vec![
+            (1, serde_json::json!({})),
+            (1, serde_json::json!({})),
+            (2, serde_json::json!({}))
+        ]
+    );
+    runtime.block_on(async {
+        let answer = admin
+            .post(
+                "/v1/agent-releases/1/rollout",
+                serde_json::json!({"percent": 0, "practices": [1]}),
+            )
+            .await;
+        assert_eq!(answer.status, 204, "{}", answer.body);
+    });
+    let mut rows = fleet(&mut admin);
+    rows.sort_by_key(|(practice, _)| *practice);
+    assert_eq!(
+        rows,
+        vec![
+            (1, serde_json::json!({"linux-x86_64": "1.4.2"})),
+            (1, serde_json::json!({"linux-x86_64": "1.4.2"})),
+            (2, serde_json::json!({}))
+        ]
+    );
+
+    // A's store holds it, verified, offered to all of A's agents.
+    let held = wait_until("appliance A to hold the release", || {
+        let store = agent_store(&a_config);
+        (!store.is_empty()).then_some(store)
+    });
+    assert_eq!(
+        held,
+        vec![(
+            "linux-x86_64".to_owned(),
+            "1.4.2".to_owned(),
+            sha.clone(),
+            100
+        )]
+    );
+
+    // B is not offered it: with B's own link certificate, the offers are empty and the download
+    // is refused; with A's, the vendor's bytes come back.
+    let identity = |data: &Path| {
+        let state: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(data.join("central/state.json")).unwrap())
+                .unwrap();
+        let cert = state["certificate_pem"].as_str().unwrap().to_owned();
+        let key = std::fs::read_to_string(data.join("central/tls.key")).unwrap();
+        common::https_client(&server_ca, Some((&cert, &key)))
+    };
+    let base = format!("https://127.0.0.1:{port}");
+    runtime.block_on(async {
+        let b = identity(&b_data);
+        let offers: serde_json::Value = serde_json::from_slice(
+            &b.post(format!("{base}/v1/link/agent-releases"))
+                .header("content-type", "application/json")
+                .body("{}")
+                .send()
+                .await
+                .unwrap()
+                .bytes()
+                .await
+                .unwrap(),
+        )
+        .unwrap();
+        assert_eq!(offers, serde_json::json!({"releases": []}));
+        let download = b
+            .post(format!("{base}/v1/link/agent-releases/1/binary"))
+            .header("content-type", "application/json")
+            .body("{}")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(download.status(), 404);
+        assert!(
+            download
+                .text()
+                .await
+                .unwrap()
+                .contains("agent release 1 is not offered to this appliance")
+        );
+        let download = identity(&a_data)
+            .post(format!("{base}/v1/link/agent-releases/1/binary"))
+            .header("content-type", "application/json")
+            .body("{}")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(download.status(), 200);
+        assert_eq!(
+            download.bytes().await.unwrap().as_ref(),
+            b"osiris-agent 1.4.2 build"
+        );
+    });
+
+    // Offered to everyone: B is offered it and refuses it (another vendor's root), and holds
+    // nothing.
+    runtime.block_on(async {
+        let answer = admin
+            .post(
+                "/v1/agent-releases/1/rollout",
+                serde_json::json!({"percent": 100, "practices": [1]}),
+            )
+            .await;
+        assert_eq!(answer.status, 204, "{}", answer.body);
+    });
+    let b_refused = "the partner's agent release linux-x86_64 1.4.2 is refused";
+    let b_log = log_with(&b_config, b_refused);
+    assert!(
+        b_log.contains(
+            "the document of linux-x86_64 1.4.2 does not verify under this appliance's agent root"
+        ),
+        "{b_log}"
+    );
+    assert_eq!(agent_store(&b_config), vec![]);
+
+    // A Central Command that swaps a release's binary: the vendor's 1.5.0 document, another
+    // binary of the same length. A refuses it and keeps 1.4.2.
+    let (manifest, binary) = vendor.release(dir, "150", "1.5.0", b"osiris-agent 1.5.0 build");
+    ok(&central(
+        dir,
+        &url,
+        &[
+            "admin",
+            "agent-release",
+            "add",
+            "--manifest",
+            &manifest,
+            "--binary",
+            &binary,
+        ],
+    ));
+    psql(
+        &pg,
+        "UPDATE agent_releases SET body = convert_to('evil!-agent 1.5.0 build!', 'UTF8') WHERE version = '1.5.0'",
+    );
+    runtime.block_on(async {
+        let answer = admin
+            .post(
+                "/v1/agent-releases/2/rollout",
+                serde_json::json!({"percent": 100}),
+            )
+            .await;
+        assert_eq!(answer.status, 204, "{}", answer.body);
+    });
+    let a_refused = "the partner's agent release linux-x86_64 1.5.0 is refused";
+    let a_log = log_with(&a_config, a_refused);
+    assert!(
+        a_log.contains("linux-x86_64 1.5.0 from Central Command")
+            && a_log.contains("does not match its manifest"),
+        "{a_log}"
+    );
+    assert_eq!(
+        agent_store(&a_config),
+        vec![("linux-x86_64".to_owned(), "1.4.2".to_owned(), sha, 100)]
+    );
+
+    // C, without agent releases, was offered both and said once that it ignores them.
+    let c_log = log_with(
+        &c_config,
+        "agent release linux-x86_64 1.5.0 offered by Central Command is not taken",
+    );
+    assert!(
+        c_log.contains("agent release linux-x86_64 1.4.2 offered by Central Command is not taken"),
+        "{c_log}"
+    );
+    assert_eq!(
+        c_log
+            .matches("Central Command offers agent releases; they are ignored")
+            .count(),
+        1,
+        "{c_log}"
+    );
+    // Each refusal was judged once, not again at every later step (B's many steps since).
+    let read = |config: &Path| std::fs::read_to_string(config.with_extension("log")).unwrap();
+    assert_eq!(read(&b_config).matches(b_refused).count(), 1);
+    assert_eq!(read(&a_config).matches(a_refused).count(), 1);
 }

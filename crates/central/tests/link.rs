@@ -277,8 +277,50 @@ fn an_appliance_is_claimed_by_code_and_its_checkpoints_are_witnessed_over_mutual
             .await
             .unwrap();
         assert_eq!(status, 401, "{body}");
+        // Nor are agent releases offered or handed out.
+        for path in [
+            link_proto::path::AGENT_RELEASES.to_owned(),
+            link_proto::agent_release_binary_path(1),
+        ] {
+            let (status, body) = post(&anonymous, port, &path, &serde_json::json!({}))
+                .await
+                .unwrap();
+            assert_eq!(
+                (status, body["error"].as_str()),
+                (
+                    401,
+                    Some("this needs the appliance's client certificate (mutual TLS)")
+                ),
+                "{path}"
+            );
+        }
 
         let linked = https_client(&server_ca, Some((&cert, &tls_key)));
+        // Linked, with no rollout: nothing is offered and the binary is not handed out.
+        let (status, body) = post(
+            &linked,
+            port,
+            link_proto::path::AGENT_RELEASES,
+            &serde_json::json!({}),
+        )
+        .await
+        .unwrap();
+        assert_eq!((status, body), (200, serde_json::json!({"releases": []})));
+        let (status, body) = post(
+            &linked,
+            port,
+            &link_proto::agent_release_binary_path(1),
+            &serde_json::json!({}),
+        )
+        .await
+        .unwrap();
+        assert_eq!(
+            (status, body["error"].as_str()),
+            (
+                404,
+                Some("agent release 1 is not offered to this appliance")
+            )
+        );
         let (status, body) = post(&linked, port, link_proto::path::PUSH, &first)
             .await
             .unwrap();

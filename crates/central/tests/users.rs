@@ -216,6 +216,12 @@ fn users_log_in_with_totp_and_never_see_another_partners_data() {
         &pg,
         "INSERT INTO releases (version, manifest, counter, expires_at, added_by) VALUES ('1.2.0', '\\x7b7d', 1, now() + interval '1 day', 'test')",
     );
+    // … and an agent release (its document is only relayed here; appliances verify it).
+    sql(
+        &pg,
+        "INSERT INTO agent_releases (platform, version, manifest, file_name, body, sha256, size, added_by)
+         VALUES ('linux-x86_64', '1.4.2', '\\x7b7d', 'osiris-agent', '\\x00', sha256('\\x00'), 1, 'test')",
+    );
     let (_server, port) = start(dir, &url);
 
     let runtime = tokio::runtime::Builder::new_current_thread()
@@ -372,6 +378,49 @@ fn users_log_in_with_totp_and_never_see_another_partners_data() {
             "{}",
             fleet.body
         );
+        assert_eq!(fleet.body[0]["agents_offered"], serde_json::json!({}));
+
+        // Agent releases: the same, per platform; the fleet view shows what each is offered.
+        let agent_release = sql(&pg, "SELECT id FROM agent_releases");
+        let listed = a.get("/v1/agent-releases").await;
+        assert_eq!(
+            (listed.body[0]["platform"].as_str(), listed.body[0]["version"].as_str()),
+            (Some("linux-x86_64"), Some("1.4.2")),
+            "{}",
+            listed.body
+        );
+        let agent_rollout_path = format!("/v1/agent-releases/{agent_release}/rollout");
+        for (body, status) in [
+            (serde_json::json!({"percent": -1}), 400),
+            (
+                serde_json::json!({"percent": 0, "practices": [999_999]}),
+                404,
+            ),
+            (
+                serde_json::json!({"percent": 0, "practices": [practice.parse::<i64>().unwrap()]}),
+                204,
+            ),
+        ] {
+            assert_eq!(a.post(&agent_rollout_path, body).await.status, status);
+        }
+        assert_eq!(
+            a.post("/v1/agent-releases/999999/rollout", serde_json::json!({"percent": 1}))
+                .await
+                .status,
+            404
+        );
+        let fleet = a.get("/v1/fleet").await;
+        assert_eq!(
+            fleet.body[0]["agents_offered"],
+            serde_json::json!({"linux-x86_64": "1.4.2"}),
+            "{}",
+            fleet.body
+        );
+        let listed = a.get("/v1/agent-releases").await;
+        assert_eq!(
+            (listed.body[0]["percent"].as_i64(), listed.body[0]["practices"].clone()),
+            (Some(0), serde_json::json!([practice.parse::<i64>().unwrap()]))
+        );
 
         // Escalation channels: set once for all of A's appliances; the secret never comes back.
         let slack = "https://hooks.slack.example/services/T0/B0/Acme-secret-part";
@@ -459,6 +508,7 @@ fn users_log_in_with_totp_and_never_see_another_partners_data() {
         );
         let audit = a.get("/v1/audit").await.body.to_string();
         assert!(audit.contains("channel.set") && !audit.contains("secret-part"), "{audit}");
+        assert!(audit.contains("agent_rollout.set"), "{audit}");
 
         // CSRF: a state-changing request without the session's token is refused.
         let alert_id = sql(&pg, "SELECT id FROM alerts").parse::<i64>().unwrap();
@@ -510,6 +560,7 @@ fn users_log_in_with_totp_and_never_see_another_partners_data() {
             ("{alert}", &alert_id.to_string()),
             ("{kit}", kit_id.as_str()),
             ("{release}", release.as_str()),
+            ("{agent_release}", agent_release.as_str()),
             ("{channel}", "oncall"),
         ];
         for (method, template) in central::api::ROUTES {

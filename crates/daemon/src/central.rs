@@ -230,6 +230,21 @@ impl Appliance for ThisAppliance<'_> {
         crate::central_actions::seal(self.shared, actions).await
     }
 
+    async fn judge_agent_release(
+        &self,
+        offer: &link_proto::AgentReleaseOffer,
+    ) -> Result<Option<link_client::AgentReleaseAnswer>, String> {
+        crate::central_agents::judge(self.shared, offer)
+    }
+
+    async fn add_agent_release(
+        &self,
+        offer: &link_proto::AgentReleaseOffer,
+        binary: Vec<u8>,
+    ) -> Result<link_client::AgentReleaseAnswer, String> {
+        crate::central_agents::add(self.shared, offer, binary).await
+    }
+
     async fn update_state(&self) -> Result<link_proto::UpdateSummary, String> {
         let state = crate::updates::state(&self.shared.settings.config.daemon.update_state_dir);
         Ok(link_proto::UpdateSummary {

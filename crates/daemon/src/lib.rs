@@ -20,6 +20,7 @@ mod agents;
 mod api;
 mod central;
 mod central_actions;
+mod central_agents;
 mod claim;
 mod cycles;
 mod derive;

@@ -24,6 +24,8 @@ use zeroize::Zeroizing;
 
 /// The largest answer read from Central Command.
 const MAX_ANSWER: usize = 256 * 1024;
+/// The largest agent binary fetched (`agent_release::limits::MAX_BINARY_BYTES`).
+const MAX_AGENT_BINARY: u64 = 64 * 1024 * 1024;
 
 /// What the link needs from the appliance.
 pub trait Appliance {
@@ -89,6 +91,50 @@ pub trait Appliance {
         &self,
         actions: Vec<link_proto::OperatorAction>,
     ) -> impl Future<Output = Result<Vec<link_proto::SealedAction>, String>> + Send;
+    /// Judges an endpoint-agent release the partner offers before its binary is fetched:
+    /// `None` to fetch it and hand it to [`Appliance::add_agent_release`], or the answer without
+    /// it (already held, not wanted, or refused: the appliance verifies the document against its
+    /// own agent root). An appliance without agent releases answers `NotWanted`.
+    fn judge_agent_release(
+        &self,
+        offer: &link_proto::AgentReleaseOffer,
+    ) -> impl Future<Output = Result<Option<AgentReleaseAnswer>, String>> + Send {
+        let _ = offer;
+        async {
+            Ok(Some(AgentReleaseAnswer::NotWanted(
+                "this appliance keeps no agent releases".to_owned(),
+            )))
+        }
+    }
+    /// Adds an offered endpoint-agent release with its fetched binary to the appliance's own
+    /// store, after verifying both itself. An `Err` is retried on a later step; an answer is
+    /// final for this offer.
+    fn add_agent_release(
+        &self,
+        offer: &link_proto::AgentReleaseOffer,
+        binary: Vec<u8>,
+    ) -> impl Future<Output = Result<AgentReleaseAnswer, String>> + Send {
+        let _ = (offer, binary);
+        async {
+            Ok(AgentReleaseAnswer::NotWanted(
+                "this appliance keeps no agent releases".to_owned(),
+            ))
+        }
+    }
+}
+
+/// What the appliance made of an offered endpoint-agent release (final for that offer: it is
+/// not handed over again until the offer changes).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AgentReleaseAnswer {
+    /// Added to the appliance's store.
+    Added,
+    /// The store holds it (or a newer one for its platform) already.
+    Held,
+    /// The appliance takes no agent releases (why).
+    NotWanted(String),
+    /// The document or the binary did not verify (why).
+    Refused(String),
 }
 
 /// One of the partner's escalation channels, its secret opened.
@@ -211,6 +257,10 @@ struct State {
     /// SHA-256 (hex) of the update state Central Command took last.
     #[serde(default)]
     update_sent: Option<String>,
+    /// Per platform, SHA-256 (hex) of the agent release document the appliance last added or
+    /// found held already.
+    #[serde(default)]
+    agent_releases_taken: std::collections::BTreeMap<String, String>,
     /// SHA-256 (hex) of the release offer last handed to the updater (`none` for no offer).
     #[serde(default)]
     manifest_offered: Option<String>,
@@ -231,6 +281,10 @@ pub struct Link {
     seal_seed: Zeroizing<Vec<u8>>,
     plain_client: std::sync::OnceLock<reqwest::Client>,
     mtls_client: std::sync::OnceLock<reqwest::Client>,
+    /// Per platform, SHA-256 (hex) of the agent release document the appliance refused or did
+    /// not want, in memory only: judged again after a restart (the appliance's root or
+    /// configuration may have changed), never on every step.
+    agent_releases_declined: std::collections::BTreeMap<String, String>,
 }
 
 impl std::fmt::Debug for Link {
@@ -334,6 +388,7 @@ impl Link {
             seal_seed,
             plain_client: std::sync::OnceLock::new(),
             mtls_client: std::sync::OnceLock::new(),
+            agent_releases_declined: std::collections::BTreeMap::new(),
         })
     }
 
@@ -515,8 +570,12 @@ impl Link {
         // Channels before the release offer: an appliance whose updater is not set up refuses
         // offers, and that must not keep its partner's escalation channels away.
         self.take_channels(appliance).await?;
+        // Agent releases before the image offer, for the same reason; a failure is reported
+        // at the end of the step.
+        let agents = self.take_agent_releases(appliance).await;
         self.take_manifest_offer(appliance).await?;
         actions?;
+        agents?;
         Ok(status)
     }
 
@@ -713,6 +772,142 @@ impl Link {
             .map_err(LinkError::Local)?;
         self.state.channels_taken = Some(sum);
         self.save()
+    }
+
+    /// Asks which endpoint-agent releases the partner offers and has the appliance judge each new
+    /// one (fetching its binary when the appliance wants it). Each offer is judged once: added
+    /// or held is remembered (durably) until the offer changes, refused or not wanted until the
+    /// offer changes or the link is opened again (osirisd restarted, perhaps with another
+    /// `[agents]` configuration); a failure (network, a refused download, the appliance's
+    /// store) is retried next step.
+    async fn take_agent_releases(&mut self, appliance: &impl Appliance) -> Result<(), LinkError> {
+        let what = "the agent release offers";
+        let offers = match self
+            .post::<_, link_proto::AgentReleaseOffers>(
+                what,
+                link_proto::path::AGENT_RELEASES,
+                &serde_json::json!({}),
+                true,
+            )
+            .await?
+        {
+            Ok((_, offers)) => offers.releases,
+            Err((404, _)) => {
+                tracing::debug!("Central Command offers no agent releases.");
+                return Ok(());
+            }
+            Err((status, error)) => {
+                return Err(LinkError::Refused {
+                    what,
+                    status,
+                    message: error.error,
+                });
+            }
+        };
+        for offer in offers {
+            let sum = digest(&offer.manifest);
+            if self.state.agent_releases_taken.get(&offer.platform) == Some(&sum)
+                || self.agent_releases_declined.get(&offer.platform) == Some(&sum)
+            {
+                continue;
+            }
+            let answer = match appliance
+                .judge_agent_release(&offer)
+                .await
+                .map_err(LinkError::Local)?
+            {
+                Some(answer) => answer,
+                None => {
+                    let binary = self.fetch_agent_binary(&offer).await?;
+                    appliance
+                        .add_agent_release(&offer, binary)
+                        .await
+                        .map_err(LinkError::Local)?
+                }
+            };
+            let (platform, version) = (&offer.platform, &offer.version);
+            match &answer {
+                AgentReleaseAnswer::Added => tracing::info!(
+                    "the partner's agent release {platform} {version} is added to the appliance's store"
+                ),
+                AgentReleaseAnswer::Held => {}
+                AgentReleaseAnswer::NotWanted(why) => tracing::info!(
+                    "agent release {platform} {version} offered by Central Command is not taken: {why}"
+                ),
+                AgentReleaseAnswer::Refused(why) => tracing::warn!(
+                    "the partner's agent release {platform} {version} is refused (not tried again until the offer changes or osirisd restarts): {why}"
+                ),
+            }
+            match answer {
+                AgentReleaseAnswer::Added | AgentReleaseAnswer::Held => {
+                    self.agent_releases_declined.remove(&offer.platform);
+                    self.state
+                        .agent_releases_taken
+                        .insert(offer.platform.clone(), sum);
+                    self.save()?;
+                }
+                AgentReleaseAnswer::NotWanted(_) | AgentReleaseAnswer::Refused(_) => {
+                    self.agent_releases_declined
+                        .insert(offer.platform.clone(), sum);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// The binary of an offered agent release, at most its announced size.
+    async fn fetch_agent_binary(
+        &self,
+        offer: &link_proto::AgentReleaseOffer,
+    ) -> Result<Vec<u8>, LinkError> {
+        let what = "the agent release binary";
+        let path = link_proto::agent_release_binary_path(offer.id);
+        let url = self
+            .base
+            .join(&path)
+            .map_err(|err| LinkError::Local(format!("{}{path}: {err}", self.base)))?;
+        let unreachable = |err: &dyn std::fmt::Display| LinkError::Unreachable {
+            url: self.base.to_string(),
+            reason: err.to_string(),
+        };
+        let limit = usize::try_from(offer.size.min(MAX_AGENT_BINARY)).unwrap_or(0);
+        let mut response = self
+            .client(true)?
+            .post(url)
+            .header("content-type", "application/json")
+            .body("{}")
+            .send()
+            .await
+            .map_err(|err| unreachable(&error_chain(&err)))?;
+        let status = response.status().as_u16();
+        let mut bytes = Vec::new();
+        while let Some(chunk) = response.chunk().await.map_err(|err| unreachable(&err))? {
+            bytes.extend_from_slice(&chunk);
+            if (200..300).contains(&status) && bytes.len() > limit {
+                return Err(LinkError::Refused {
+                    what,
+                    status,
+                    message: format!(
+                        "the binary is longer than the {} bytes announced",
+                        offer.size
+                    ),
+                });
+            }
+            if !(200..300).contains(&status) && bytes.len() > MAX_ANSWER {
+                break;
+            }
+        }
+        if !(200..300).contains(&status) {
+            let error = serde_json::from_slice::<ErrorBody>(&bytes)
+                .map(|body| body.error)
+                .unwrap_or_else(|_| String::from_utf8_lossy(&bytes).chars().take(200).collect());
+            return Err(LinkError::Refused {
+                what,
+                status,
+                message: error,
+            });
+        }
+        Ok(bytes)
     }
 
     /// Asks which release the partner offers and hands a changed offer to the updater.

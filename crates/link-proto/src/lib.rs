@@ -26,6 +26,13 @@ pub mod path {
     /// `POST {}` → [`super::ManifestOffer`] (mutual TLS): the image release offered to this
     /// appliance by its partner's rollout.
     pub const MANIFEST: &str = "/v1/link/manifest";
+    /// `POST {}` → [`super::AgentReleaseOffers`] (mutual TLS): per platform, the newest
+    /// endpoint-agent release the partner's rollouts offer this appliance.
+    pub const AGENT_RELEASES: &str = "/v1/link/agent-releases";
+    /// `POST {}` → the binary of an offered agent release (`application/octet-stream`, mutual
+    /// TLS; 404 unless the release is offered to this appliance); the route, with `{id}` the
+    /// release's id ([`super::agent_release_binary_path`]).
+    pub const AGENT_RELEASE_BINARY: &str = "/v1/link/agent-releases/{id}/binary";
     /// `POST` [`super::ChannelsRequest`] → [`super::ChannelsOffer`] (mutual TLS): the partner's
     /// escalation channels, their secrets sealed to the appliance.
     pub const CHANNELS: &str = "/v1/link/channels";
@@ -35,6 +42,11 @@ pub mod path {
     /// `POST` [`super::SealedActions`] → [`super::SealedAnswer`] (mutual TLS): which of them the
     /// appliance sealed, as which evidence bundle.
     pub const OPERATOR_ACTIONS_SEALED: &str = "/v1/link/operator-actions/sealed";
+}
+
+/// Where the binary of offered agent release `id` is fetched.
+pub fn agent_release_binary_path(id: i64) -> String {
+    path::AGENT_RELEASE_BINARY.replace("{id}", &id.to_string())
 }
 
 /// Where the kit answering request `id` is uploaded.
@@ -74,6 +86,34 @@ pub struct ManifestOffer {
     pub version: Option<String>,
     /// The signed manifest JSON, as the vendor published it.
     pub manifest: Option<String>,
+}
+
+/// The endpoint-agent releases the partner's rollouts offer this appliance: per platform the
+/// newest, at most one each.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AgentReleaseOffers {
+    /// The offers, by platform.
+    pub releases: Vec<AgentReleaseOffer>,
+}
+
+/// One offered endpoint-agent release: the vendor's signed document verbatim (the appliance
+/// verifies it, and the binary, against its own `[agents] release_root`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AgentReleaseOffer {
+    /// The release's id (its binary is at [`agent_release_binary_path`]).
+    pub id: i64,
+    /// `linux-x86_64` or `windows-x86_64`.
+    pub platform: String,
+    /// `MAJOR.MINOR.PATCH`.
+    pub version: String,
+    /// The signed release document (manifest JSON), as the vendor published it.
+    pub manifest: String,
+    /// The binary's size in bytes.
+    pub size: u64,
+    /// The binary's SHA-256, lowercase hex.
+    pub sha256: String,
 }
 
 /// The escalation-channel kinds a partner can set for its appliances.

@@ -276,3 +276,58 @@ pub(crate) fn channel_sql(
         serde_json::to_string(&sealed).unwrap()
     )
 }
+
+/// A vendor of endpoint-agent releases: its signed root and the release key that signs
+/// manifests (as `scripts/agent-release-sign` makes them).
+pub(crate) struct AgentVendor {
+    /// The signed root (what `[fleet] agent_root` and `[agents] release_root` name).
+    pub(crate) root: Vec<u8>,
+    release_key: agent_release::SecretKey,
+}
+
+impl AgentVendor {
+    pub(crate) fn new(name: &str) -> AgentVendor {
+        use agent_release::vendor::{self, RootSpec};
+        let root_key = agent_release::SecretKey::generate(&format!("{name}-root")).unwrap();
+        let release_key = agent_release::SecretKey::generate(&format!("{name}-release")).unwrap();
+        let root = vendor::sign_root(
+            &RootSpec {
+                version: 1,
+                expires_unix: 4_102_444_800,
+                root_keys: vec![root_key.public()],
+                root_threshold: 1,
+                release_keys: vec![release_key.public()],
+                release_threshold: 1,
+            },
+            &[&root_key],
+        )
+        .unwrap();
+        AgentVendor { root, release_key }
+    }
+
+    /// A Linux agent release of `version` for `binary`: writes `manifest-{tag}.json` and
+    /// `agent-{tag}` into `dir` and returns their file names.
+    pub(crate) fn release(
+        &self,
+        dir: &Path,
+        tag: &str,
+        version: &str,
+        binary: &[u8],
+    ) -> (String, String) {
+        use agent_release::vendor::{self, ManifestSpec};
+        let manifest = vendor::sign_manifest(
+            &ManifestSpec::for_binary(
+                agent_release::Platform::LinuxX86_64,
+                version.parse().unwrap(),
+                "osiris-agent",
+                binary,
+            ),
+            &[&self.release_key],
+        )
+        .unwrap();
+        let (m, b) = (format!("manifest-{tag}.json"), format!("agent-{tag}"));
+        std::fs::write(dir.join(&m), manifest).unwrap();
+        std::fs::write(dir.join(&b), binary).unwrap();
+        (m, b)
+    }
+}
