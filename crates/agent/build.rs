@@ -1,6 +1,6 @@
 //! Embeds the catalogue for the target's platform as JSON, validated here at build time, so the
 //! agent carries neither the other platforms' scripts nor the TOML parser and the catalogue
-//! checks (about 0.25 MB of its 3 MB budget; docs/PERFORMANCE.md).
+//! checks (301 KB of its 3 MB budget; docs/PERFORMANCE.md).
 
 use std::path::PathBuf;
 

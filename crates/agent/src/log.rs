@@ -1,7 +1,7 @@
 //! The agent's log: one line per `tracing` event (and per `log` record of its libraries),
 //! `TIME LEVEL message key=value…`, to stderr or the Windows service's file, filtered by level
 //! per target as `RUST_LOG` says (`info`, or `warn,agent=debug`). Written here rather than with
-//! `tracing-subscriber`, which cost about 60 KB of the agent's 3 MB budget; spans are not shown.
+//! `tracing-subscriber`, which cost 70 KB of the agent's 3 MB budget; spans are not shown.
 
 use std::fmt::Write as _;
 use std::io::Write as _;
