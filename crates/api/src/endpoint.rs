@@ -132,6 +132,59 @@ endpoints! {
     AddAgentRelease: Post "/v1/agents/releases", types::AgentReleaseRequest => types::AgentReleases;
     /// `POST /v1/agents/releases/rollout`: change the share of agents offered a release.
     SetAgentRollout: Post "/v1/agents/releases/rollout", types::AgentRolloutRequest => types::AgentReleases;
+    /// `GET /v1/l2/pending`: the L2 plans waiting for a person, oldest first.
+    L2Pending: Get "/v1/l2/pending", () => Vec<types::L2Plan>;
+    /// `GET /v1/flywheel`: the flywheel's patterns and the resolutions by tier.
+    Flywheel: Get "/v1/flywheel", () => types::FlywheelState;
+}
+
+/// Declares endpoints that take one id in their path, `{id}` in the route.
+macro_rules! id_endpoints {
+    ($($(#[$doc:meta])* $name:ident: $method:ident $route:literal, $body:ty => $answer:ty;)*) => {
+        $(
+            $(#[$doc])*
+            #[derive(Debug, Clone, PartialEq, Eq)]
+            pub struct $name {
+                pub id: String,
+            }
+
+            impl Endpoint for $name {
+                const METHOD: Method = Method::$method;
+                const ROUTE: &'static str = $route;
+                type Body = $body;
+                type Answer = $answer;
+
+                fn path(&self) -> String {
+                    Self::ROUTE.replace("{id}", &path_segment(&self.id))
+                }
+            }
+        )*
+    };
+}
+
+id_endpoints! {
+    /// `POST /v1/l2/pending/{id}/approve`: run a waiting plan now (its check is re-run first).
+    ApproveL2: Post "/v1/l2/pending/{id}/approve", types::DecisionRequest => types::L2Decided;
+    /// `POST /v1/l2/pending/{id}/reject`: drop a waiting plan.
+    RejectL2: Post "/v1/l2/pending/{id}/reject", types::DecisionRequest => types::L2Decided;
+    /// `POST /v1/flywheel/{id}/approve`: promote a proposed pattern to an L1 rule, in effect at once.
+    ApproveFlywheel: Post "/v1/flywheel/{id}/approve", types::DecisionRequest => types::FlywheelDecided;
+    /// `POST /v1/flywheel/{id}/reject`: a pattern that is never proposed again.
+    RejectFlywheel: Post "/v1/flywheel/{id}/reject", types::DecisionRequest => types::FlywheelDecided;
+}
+
+/// An id as one path segment: anything but ASCII letters, digits, `-` and `_` is
+/// percent-encoded, so an id can neither add segments nor a query.
+fn path_segment(id: &str) -> String {
+    let mut out = String::with_capacity(id.len());
+    for byte in id.bytes() {
+        if byte.is_ascii_alphanumeric() || byte == b'-' || byte == b'_' {
+            out.push(char::from(byte));
+        } else {
+            out.push_str(&format!("%{byte:02X}"));
+        }
+    }
+    out
 }
 
 /// `GET /v1/healing?limit=N`: the newest `limit` healing log entries.
@@ -220,6 +273,12 @@ pub const ALL: &[(Method, &str)] = &[
     route::<AgentReleaseList>(),
     route::<AddAgentRelease>(),
     route::<SetAgentRollout>(),
+    route::<L2Pending>(),
+    route::<ApproveL2>(),
+    route::<RejectL2>(),
+    route::<Flywheel>(),
+    route::<ApproveFlywheel>(),
+    route::<RejectFlywheel>(),
 ];
 
 const fn route<E: Endpoint>() -> (Method, &'static str) {
@@ -236,6 +295,21 @@ mod tests {
         assert_eq!(RemoveMaintenance { id: 3 }.path(), "/v1/maintenance/3");
         assert_eq!(Healing { limit: 200 }.path(), "/v1/healing?limit=200");
         assert_eq!(Status.path(), "/v1/status");
+        assert_eq!(
+            ApproveFlywheel {
+                id: "fw-0a1b2c3d4e".to_owned()
+            }
+            .path(),
+            "/v1/flywheel/fw-0a1b2c3d4e/approve"
+        );
+        // An id cannot reach another endpoint or add a query.
+        assert_eq!(
+            RejectL2 {
+                id: "../../agents/revoke?x=1".to_owned()
+            }
+            .path(),
+            "/v1/l2/pending/%2E%2E%2F%2E%2E%2Fagents%2Frevoke%3Fx%3D1/reject"
+        );
     }
 
     #[test]

@@ -642,3 +642,92 @@ pub struct AgentReleaseInfo {
     /// Why it is not offered (e.g. its key was rotated out).
     pub problem: Option<String>,
 }
+
+/// `GET /v1/l2/pending`: an L2 plan for a high-risk runbook, waiting for a person.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct L2Plan {
+    /// `l2-<seq>`, the sequence number of its `l2` bundle.
+    pub id: String,
+    pub target: String,
+    pub check: String,
+    pub runbook: String,
+    /// The plan's parameters (absent ones keep the site's values).
+    pub params: std::collections::BTreeMap<String, serde_json::Value>,
+    pub confidence: f64,
+    pub rationale: String,
+    /// Unix seconds.
+    pub at: i64,
+}
+
+/// The body of a person's decision (`…/approve`, `…/reject`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DecisionRequest {
+    /// Who decides (a claim, recorded beside the caller's uid).
+    pub by: String,
+}
+
+/// What deciding a waiting L2 plan did.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct L2Decided {
+    pub id: String,
+    pub approved: bool,
+    /// The `operator_action` bundle that records the decision.
+    pub action_seq: u64,
+    /// For an approval: `fixed`, `not fixed: <reason>`, or none when the check passed by then
+    /// and nothing was run.
+    pub outcome: Option<String>,
+    pub target: String,
+    pub check: String,
+    /// The `heal` bundle of the run.
+    pub heal_seq: Option<u64>,
+}
+
+/// `GET /v1/flywheel`: the patterns of executed L2 plans and the resolutions by tier.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FlywheelState {
+    /// Most attempts first.
+    pub patterns: Vec<FlywheelPattern>,
+    /// Oldest day first.
+    pub tiers: Vec<TierDay>,
+}
+
+/// One pattern: a check, the shape of what was observed, a runbook and its parameters.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FlywheelPattern {
+    /// `fw-` and 10 hex digits.
+    pub id: String,
+    pub check: String,
+    pub runbook: String,
+    pub successes: u32,
+    pub attempts: u32,
+    pub hosts: u32,
+    /// `learning`, `proposed`, `promoted`, `demoted` or `rejected`.
+    pub standing: String,
+    /// The L1 rule a promotion adds, in the rules-file format (for proposed patterns).
+    pub proposed_rule: Option<String>,
+    /// Whether the running daemon's L1 rules include this pattern's rule now.
+    pub in_effect: bool,
+}
+
+/// Resolutions on one UTC day: fixed by L1 (promoted flywheel rules included), fixed by L2,
+/// handed to a person (L3).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TierDay {
+    /// Unix days.
+    pub day: i64,
+    pub l1: u64,
+    pub l2: u64,
+    pub l3: u64,
+}
+
+/// What a person's decision about a pattern did.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FlywheelDecided {
+    pub id: String,
+    /// `approved` or `rejected`.
+    pub decision: String,
+    /// The `operator_action` bundle that records it.
+    pub action_seq: u64,
+    /// The running daemon's L1 rules after the decision was applied (built-in plus promoted).
+    pub rules_in_effect: u32,
+}

@@ -1,6 +1,7 @@
 //! `osiris l2 list | approve | reject`: L2 plans for high-risk runbooks wait for a person; an
 //! approval runs the plan now (remediate → verify → rollback) and both the decision and the run
-//! are sealed. Reads the store directly, so it runs while `osirisd` is stopped.
+//! are sealed. A decision goes through the running `osirisd`'s local API (which holds the
+//! store); while it is stopped, the command opens the store itself.
 
 use std::io::Write;
 use std::path::PathBuf;
@@ -82,43 +83,90 @@ pub(crate) fn run(args: L2Args) -> anyhow::Result<ExitCode> {
         L2Command::Approve { id, by } => (id, true, by),
         L2Command::Reject { id, by } => (id, false, by),
     };
+    let request = api::DecisionRequest { by: by.clone() };
+    let client = api::Client::new(&config.daemon.socket).with_timeout(DECISION_TIMEOUT);
+    let answer = if approve {
+        client.call(&api::endpoint::ApproveL2 { id: id.clone() }, &request)
+    } else {
+        client.call(&api::endpoint::RejectL2 { id: id.clone() }, &request)
+    };
+    let decided = match answer {
+        Ok(decided) => decided,
+        Err(api::ClientError::DaemonDown { .. }) => {
+            decide_offline(&config, &catalog, &data_dir, id, approve, by)?
+        }
+        Err(err) => return Err(crate::Failed(err.to_string()).into()),
+    };
+    out.push_str(&said(&decided));
+    std::io::stdout().lock().write_all(out.as_bytes())?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// How long an approval may take through the daemon: the check, the fix, its verification and
+/// a rollback run on the target before the answer.
+const DECISION_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(600);
+
+/// The decision with the store opened here (`osirisd` is stopped).
+fn decide_offline(
+    config: &config::Config,
+    catalog: &catalog::Catalog,
+    data_dir: &std::path::Path,
+    id: &str,
+    approve: bool,
+    by: &str,
+) -> anyhow::Result<api::L2Decided> {
+    let plan = ops::l2::pending_plans(data_dir)?
+        .into_iter()
+        .find(|plan| plan.id == id);
     setup::runtime()?.block_on(async {
-        let store = setup::open_store(&data_dir, &config.site).await?;
+        let store = setup::open_store(data_dir, &config.site).await?;
         let now = time::OffsetDateTime::now_utc().unix_timestamp();
-        let res =
-            ops::l2::decide_pending(&store, &config, &catalog, &data_dir, id, approve, by, now)
-                .await;
+        let res = ops::l2::decide_pending(
+            &store, config, catalog, data_dir, id, approve, by, None, now,
+        )
+        .await;
         if res.is_ok() {
             store.create_checkpoint().await?;
         }
         store.close().await;
         let decided = res?;
-        match (&decided.record, approve) {
-            (_, false) => out.push_str(&format!(
-                "{id}: rejected (sealed as bundle {})\n",
-                decided.action_seq
-            )),
-            (None, true) => out.push_str(&format!(
-                "{id}: approved (bundle {}); the check passes now, nothing was run\n",
-                decided.action_seq
-            )),
-            (Some(record), true) => out.push_str(&format!(
-                "{id}: approved (bundle {}); {} on {}: {}{}\n",
-                decided.action_seq,
-                record.check,
-                record.target,
-                match &record.result {
-                    heal::HealResult::Fixed => "fixed".to_owned(),
-                    heal::HealResult::NotFixed { reason, .. } => format!("not fixed: {reason}"),
-                    other => format!("{other:?}"),
-                },
-                decided
-                    .heal_seq
-                    .map(|seq| format!(" (sealed as bundle {seq})"))
-                    .unwrap_or_default()
-            )),
-        }
-        std::io::stdout().lock().write_all(out.as_bytes())?;
-        Ok(ExitCode::SUCCESS)
+        let (target, check) = plan
+            .map(|plan| (plan.target, plan.check))
+            .unwrap_or_default();
+        Ok(api::L2Decided {
+            id: id.to_owned(),
+            approved: approve,
+            action_seq: decided.action_seq,
+            outcome: decided.record.as_ref().map(|record| match &record.result {
+                heal::HealResult::Fixed => "fixed".to_owned(),
+                heal::HealResult::NotFixed { reason, .. } => format!("not fixed: {reason}"),
+                other => format!("{other:?}"),
+            }),
+            target,
+            check,
+            heal_seq: decided.heal_seq,
+        })
     })
+}
+
+/// What the decision did, in one line.
+fn said(decided: &api::L2Decided) -> String {
+    let id = &decided.id;
+    match (&decided.outcome, decided.approved) {
+        (_, false) => format!("{id}: rejected (sealed as bundle {})\n", decided.action_seq),
+        (None, true) => format!(
+            "{id}: approved (bundle {}); the check passes now, nothing was run\n",
+            decided.action_seq
+        ),
+        (Some(outcome), true) => format!(
+            "{id}: approved (bundle {}); {} on {}: {outcome}{}\n",
+            decided.action_seq,
+            decided.check,
+            decided.target,
+            decided
+                .heal_seq
+                .map(|seq| format!(" (sealed as bundle {seq})"))
+                .unwrap_or_default()
+        ),
+    }
 }

@@ -105,7 +105,7 @@ pub(crate) async fn consider(
             observed: &result.outcome.observed,
             declarative: false,
         };
-        let decision = rules::decide(&finding, &settings.rules, &facts, &history, &policy, now);
+        let decision = rules::decide(&finding, &shared.l1.get(), &facts, &history, &policy, now);
         tracing::info!(agent = %agent.agent_id, host = %report.target.name, check = %result.runbook_id, decision = ?decision, "L1 decision for an agent's finding.");
         let mut record = HealRecord {
             target: report.target.name.clone(),

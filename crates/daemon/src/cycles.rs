@@ -266,15 +266,11 @@ async fn scan_and_heal_reports(
         dry_run: false,
         l2: settings.l2.as_ref(),
     };
-    let healed = ops::heal::heal_scanned(
-        &shared.store,
-        config,
-        catalog,
-        &settings.rules,
-        scanned,
-        &options,
-    )
-    .await?;
+    // A person's flywheel decision, or a demotion the last heals earned, takes effect now.
+    crate::flywheel::reload(shared).await;
+    let rules = shared.l1.get();
+    let healed =
+        ops::heal::heal_scanned(&shared.store, config, catalog, &rules, scanned, &options).await?;
     let mut tally = derive::Tally::default();
     {
         let mut state = shared.state();

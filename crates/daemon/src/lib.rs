@@ -24,6 +24,7 @@ mod central_agents;
 mod claim;
 mod cycles;
 mod derive;
+mod flywheel;
 mod host;
 mod metrics;
 mod notify;
@@ -216,27 +217,15 @@ async fn run(loaded: Loaded) -> anyhow::Result<Stopped> {
             ),
             _ => err,
         })?;
-    // Patterns a person promoted from L2 join the L1 rules (docs/L2.md, "The flywheel").
-    let rules = match ops::l2::flywheel_rules(&store, &config, &catalog, &data_dir).await {
-        Ok(local) if local.is_empty() => rules,
-        Ok(local) => match rules::embedded_with(catalog.runbooks(), "flywheel.json", &local) {
-            Ok(with_local) => {
-                tracing::info!(
-                    rules = with_local.rules().len(),
-                    "L1 rules include the flywheel's promoted patterns."
-                );
-                with_local
-            }
-            Err(err) => {
-                tracing::error!(error = %err, "The flywheel's promoted rules are invalid; running with the built-in rules.");
-                rules
-            }
-        },
-        Err(err) => {
-            tracing::error!(error = %format!("{err:#}"), "The flywheel's decisions cannot be read; running with the built-in rules.");
-            rules
-        }
-    };
+    // Patterns a person promoted from L2 join the L1 rules (docs/L2.md, "The flywheel"); they are
+    // loaded again before every heal and after each decision (`flywheel`).
+    let (l1_rules, promoted) = flywheel::load(&store, &config, &catalog, &rules, &data_dir).await;
+    if !promoted.is_empty() {
+        tracing::info!(
+            rules = l1_rules.rules().len(),
+            "L1 rules include the flywheel's promoted patterns."
+        );
+    }
     let state = state::State::load(&data_dir, now()).context("loading the daemon state")?;
     // Attestations and accepted risks in the log count in the compliance figures (they are sealed
     // by `osiris attest` / `osiris exception add` while no daemon runs, so reading them once here
@@ -287,6 +276,7 @@ async fn run(loaded: Loaded) -> anyhow::Result<Stopped> {
         accepted,
         partner_channels: std::sync::RwLock::new(partner_channels),
         agents: std::sync::OnceLock::new(),
+        l1: flywheel::L1Rules::new(l1_rules, promoted),
     });
     cycles::refresh_ots_counts(&shared).await;
     refresh_addresses(&shared).await;

@@ -42,6 +42,8 @@ pub(crate) struct Shared {
     pub(crate) accepted: crate::derive::Accepted,
     /// The agent gateway, once started (`[agents]` configured).
     pub(crate) agents: std::sync::OnceLock<crate::agents::Runtime>,
+    /// The L1 rules in effect: the built-in ones plus the flywheel's promoted patterns.
+    pub(crate) l1: crate::flywheel::L1Rules,
 }
 
 impl Shared {
@@ -66,6 +68,7 @@ impl Shared {
 pub(crate) struct Settings {
     pub(crate) config: config::Config,
     pub(crate) catalog: Arc<catalog::Catalog>,
+    /// The built-in L1 rules (the ones in effect, with promoted patterns, are `Shared::l1`).
     pub(crate) rules: rules::RuleSet,
     pub(crate) channels: Vec<escalate::Channel>,
     pub(crate) notify_policy: escalate::NotifyPolicy,

@@ -430,6 +430,7 @@ pub async fn consult(
         plan.id = format!("l2-{}", appended.seq);
         plan.l2_seq = appended.seq;
         let data_dir = &planner.data_dir;
+        let _file = pending_lock();
         let mut all = pending_plans(data_dir)?;
         // One waiting plan per target and check: the newest.
         all.retain(|p| !(p.target == plan.target && p.check == plan.check));
@@ -681,6 +682,7 @@ pub async fn flywheel_rules(
     if !decisions_path(data_dir).exists() {
         return Ok(String::new());
     }
+    let _file = DECISIONS_FILE.lock().await;
     let mut decisions = flywheel_decisions(data_dir)?;
     let mut rules = Vec::new();
     for (pattern, standing) in flywheel_list(store, data_dir).await? {
@@ -721,6 +723,10 @@ pub async fn flywheel_rules(
     Ok(rules.join("\n"))
 }
 
+/// Serialises every read-modify-write of the flywheel's decisions in this process (a person's
+/// decision through the local API while `osirisd` reloads its rules and records a demotion).
+static DECISIONS_FILE: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
 fn save_decisions(
     data_dir: &Path,
     decisions: &BTreeMap<String, l2::flywheel::Decision>,
@@ -753,6 +759,7 @@ fn save_decisions(
 /// # Errors
 /// When the id is unknown or the pattern is not proposed (the message says what to do), or the
 /// store or the decisions file cannot be written.
+#[allow(clippy::too_many_arguments, reason = "the decision needs all of it")]
 pub async fn flywheel_decide(
     store: &store::Store,
     config: &config::Config,
@@ -761,7 +768,9 @@ pub async fn flywheel_decide(
     id: &str,
     decision: l2::flywheel::Decision,
     by: &str,
+    peer: Option<evidence_schema::PeerCredentials>,
 ) -> anyhow::Result<u64> {
+    let _file = DECISIONS_FILE.lock().await;
     let list = flywheel_list(store, data_dir).await?;
     let Some((pattern, standing)) = list.iter().find(|(p, _)| p.id == id) else {
         anyhow::bail!("no flywheel pattern `{id}`: `osiris flywheel list` shows the ids");
@@ -793,7 +802,7 @@ pub async fn flywheel_decide(
             "hosts": pattern.hosts.len(),
             "proposed_rule": l2::flywheel::proposed_rule(pattern),
         }),
-        peer: None,
+        peer,
     };
     let draft = evidence::BundleDraft {
         site: config.site.clone(),
@@ -842,6 +851,45 @@ fn pending_path(data_dir: &Path) -> PathBuf {
     data_dir.join("l2-pending.json")
 }
 
+/// Plans being decided in this process: an id here is refused a second decision meanwhile.
+static DECIDING: Mutex<Vec<String>> = Mutex::new(Vec::new());
+/// Serialises every read-modify-write of the waiting plans' file in this process (a heal cycle
+/// adding a plan while a person's decision removes another, both in `osirisd`).
+static PENDING_FILE: Mutex<()> = Mutex::new(());
+
+fn pending_lock() -> std::sync::MutexGuard<'static, ()> {
+    PENDING_FILE
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// The claim on a plan while it is decided; released on drop.
+struct Deciding(String);
+
+impl Deciding {
+    fn claim(id: &str) -> anyhow::Result<Deciding> {
+        let mut deciding = DECIDING
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if deciding.iter().any(|d| d == id) {
+            anyhow::bail!(
+                "L2 plan `{id}` is being decided right now; `osiris l2 list` shows whether it still waits"
+            );
+        }
+        deciding.push(id.to_owned());
+        Ok(Deciding(id.to_owned()))
+    }
+}
+
+impl Drop for Deciding {
+    fn drop(&mut self) {
+        DECIDING
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .retain(|d| *d != self.0);
+    }
+}
+
 /// The plans waiting for approval, oldest first.
 ///
 /// # Errors
@@ -882,19 +930,20 @@ pub async fn decide_pending(
     id: &str,
     approve: bool,
     by: &str,
+    peer: Option<evidence_schema::PeerCredentials>,
     now: i64,
 ) -> anyhow::Result<Decided> {
-    let mut all = pending_plans(data_dir)?;
-    let Some(idx) = all.iter().position(|p| p.id == id) else {
+    let _claim = Deciding::claim(id)?;
+    let plan = pending_plans(data_dir)?.into_iter().find(|p| p.id == id);
+    let Some(plan) = plan else {
         anyhow::bail!("no L2 plan `{id}` waits for approval: `osiris l2 list` shows them");
     };
-    let plan = all[idx].clone();
     let body = evidence_schema::OperatorActionBody {
         action: if approve { "l2_approve" } else { "l2_reject" }.to_owned(),
         by: by.to_owned(),
         reason: String::new(),
         details: serde_json::to_value(&plan)?,
-        peer: None,
+        peer,
     };
     let draft = evidence::BundleDraft {
         site: config.site.clone(),
@@ -908,8 +957,13 @@ pub async fn decide_pending(
         .await
         .context("recording the decision")?
         .seq;
-    all.remove(idx);
-    save_pending(data_dir, &all)?;
+    {
+        // Read again: a heal cycle may have added a plan while the decision was sealed.
+        let _file = pending_lock();
+        let mut all = pending_plans(data_dir)?;
+        all.retain(|p| p.id != id);
+        save_pending(data_dir, &all)?;
+    }
     if !approve {
         return Ok(Decided {
             action_seq,

@@ -89,6 +89,7 @@ fn patterns_are_proposed_approved_sealed_and_demoted() {
             &id,
             l2::flywheel::Decision::Approved,
             "Dr. Smith",
+            None,
         )
         .await
         .unwrap_err();
@@ -107,6 +108,7 @@ fn patterns_are_proposed_approved_sealed_and_demoted() {
             "fw-0000000000",
             l2::flywheel::Decision::Approved,
             "x",
+            None,
         )
         .await
         .unwrap_err();
@@ -122,6 +124,7 @@ fn patterns_are_proposed_approved_sealed_and_demoted() {
             &id,
             l2::flywheel::Decision::Approved,
             "Dr. Smith",
+            None,
         )
         .await
         .unwrap();

@@ -264,6 +264,7 @@ fn l2_plans_fixes_and_seals_a_drift_no_l1_rule_covers() {
             &pattern.id,
             l2::flywheel::Decision::Approved,
             "Dr. Smith",
+            None,
         )
         .await
         .unwrap();
@@ -372,6 +373,7 @@ fn l2_plans_fixes_and_seals_a_drift_no_l1_rule_covers() {
                     &id,
                     approve,
                     "Dr. Smith",
+                    None,
                     now,
                 )
                 .await

@@ -7,6 +7,7 @@
 pub(crate) mod actions;
 mod agents;
 mod export;
+mod l2;
 mod read;
 mod socket;
 
@@ -154,7 +155,13 @@ pub(crate) fn router(shared: Arc<Shared>) -> axum::Router {
         .on::<endpoint::RevokeAgent, _, _, _>(agents::revoke)
         .on::<endpoint::AgentReleaseList, _, _, _>(agents::release_list_handler)
         .on::<endpoint::AddAgentRelease, _, _, _>(agents::add_release)
-        .on::<endpoint::SetAgentRollout, _, _, _>(agents::set_rollout);
+        .on::<endpoint::SetAgentRollout, _, _, _>(agents::set_rollout)
+        .on::<endpoint::L2Pending, _, _, _>(l2::pending)
+        .on::<endpoint::ApproveL2, _, _, _>(l2::approve_plan)
+        .on::<endpoint::RejectL2, _, _, _>(l2::reject_plan)
+        .on::<endpoint::Flywheel, _, _, _>(l2::flywheel)
+        .on::<endpoint::ApproveFlywheel, _, _, _>(l2::approve_pattern)
+        .on::<endpoint::RejectFlywheel, _, _, _>(l2::reject_pattern);
     crate::setup::routes(routes)
         .0
         .fallback(not_found)
