@@ -49,9 +49,157 @@ pub enum AdminError {
     /// The name is taken (case-insensitively) within its parent.
     #[error("a {0} named `{1}` already exists there")]
     Exists(&'static str, String),
+    /// No such appliance.
+    #[error("no appliance with id {0}")]
+    NoSuchAppliance(i64),
+    /// The system's random number generator failed.
+    #[error("no random numbers for a key: {0}")]
+    Random(String),
     /// The database refused or is unreachable.
     #[error("database")]
     Db(#[from] sqlx::Error),
+}
+
+/// One partner's L2 spending on one UTC day.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct L2UsageRow {
+    /// `YYYY-MM-DD`.
+    pub day: String,
+    pub partner_id: i64,
+    pub partner: String,
+    pub tokens: i64,
+    /// Trillionths of a dollar.
+    pub pico_usd: i64,
+    pub requests: i64,
+    pub refused: i64,
+}
+
+/// Makes a new L2 key for an appliance (remote L2); returns the key, which is stored only as
+/// its SHA-256.
+pub async fn create_l2_key(
+    pool: &PgPool,
+    appliance_id: i64,
+    actor: &str,
+) -> Result<zeroize::Zeroizing<String>, AdminError> {
+    let key = zeroize::Zeroizing::new(
+        crate::l2_relay::new_key().map_err(|err| AdminError::Random(err.to_string()))?,
+    );
+    let mut tx = pool.begin().await?;
+    let partner_id: i64 = sqlx::query_scalar("SELECT partner_id FROM appliances WHERE id = $1")
+        .bind(appliance_id)
+        .fetch_optional(&mut *tx)
+        .await?
+        .ok_or(AdminError::NoSuchAppliance(appliance_id))?;
+    sqlx::query("INSERT INTO l2_keys (appliance_id, key_sha256) VALUES ($1, $2)")
+        .bind(appliance_id)
+        .bind(crate::l2_relay::key_digest(&key).as_slice())
+        .execute(&mut *tx)
+        .await?;
+    audit(
+        &mut tx,
+        Some(partner_id),
+        actor,
+        "l2.key_create",
+        serde_json::json!({"appliance_id": appliance_id}),
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(key)
+}
+
+/// Revokes every L2 key of an appliance; returns how many were live.
+pub async fn revoke_l2_keys(
+    pool: &PgPool,
+    appliance_id: i64,
+    actor: &str,
+) -> Result<u64, AdminError> {
+    let mut tx = pool.begin().await?;
+    let partner_id: i64 = sqlx::query_scalar("SELECT partner_id FROM appliances WHERE id = $1")
+        .bind(appliance_id)
+        .fetch_optional(&mut *tx)
+        .await?
+        .ok_or(AdminError::NoSuchAppliance(appliance_id))?;
+    let revoked = sqlx::query(
+        "UPDATE l2_keys SET revoked_at = now() WHERE appliance_id = $1 AND revoked_at IS NULL",
+    )
+    .bind(appliance_id)
+    .execute(&mut *tx)
+    .await?
+    .rows_affected();
+    audit(
+        &mut tx,
+        Some(partner_id),
+        actor,
+        "l2.key_revoke",
+        serde_json::json!({"appliance_id": appliance_id, "revoked": revoked}),
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(revoked)
+}
+
+/// Sets a partner's daily L2 budget (tokens, millionths of a dollar).
+pub async fn set_l2_budget(
+    pool: &PgPool,
+    partner_id: i64,
+    daily_tokens: u64,
+    daily_micro_usd: u64,
+    actor: &str,
+) -> Result<(), AdminError> {
+    let mut tx = pool.begin().await?;
+    let exists: Option<i64> = sqlx::query_scalar("SELECT id FROM partners WHERE id = $1")
+        .bind(partner_id)
+        .fetch_optional(&mut *tx)
+        .await?;
+    if exists.is_none() {
+        return Err(AdminError::NoSuchPartner(partner_id.to_string()));
+    }
+    let tokens = i64::try_from(daily_tokens).unwrap_or(i64::MAX);
+    let micro = i64::try_from(daily_micro_usd).unwrap_or(i64::MAX);
+    sqlx::query(
+        "INSERT INTO l2_budgets (partner_id, daily_tokens, daily_micro_usd) VALUES ($1, $2, $3) \
+         ON CONFLICT (partner_id) DO UPDATE SET daily_tokens = $2, daily_micro_usd = $3",
+    )
+    .bind(partner_id)
+    .bind(tokens)
+    .bind(micro)
+    .execute(&mut *tx)
+    .await?;
+    audit(
+        &mut tx,
+        Some(partner_id),
+        actor,
+        "l2.budget_set",
+        serde_json::json!({"daily_tokens": tokens, "daily_micro_usd": micro}),
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+/// Every partner's L2 spending per UTC day over the last 30 days, newest first.
+pub async fn l2_usage(pool: &PgPool) -> Result<Vec<L2UsageRow>, AdminError> {
+    let rows: Vec<(String, i64, String, i64, i64, i64, i64)> = sqlx::query_as(
+        "SELECT u.day::text, u.partner_id, p.name, u.tokens, u.pico_usd, u.requests, u.refused \
+         FROM l2_usage u JOIN partners p ON p.id = u.partner_id \
+         WHERE u.day > (now() AT TIME ZONE 'UTC')::date - 30 ORDER BY u.day DESC, u.partner_id",
+    )
+    .fetch_all(pool)
+    .await?;
+    Ok(rows
+        .into_iter()
+        .map(
+            |(day, partner_id, partner, tokens, pico_usd, requests, refused)| L2UsageRow {
+                day,
+                partner_id,
+                partner,
+                tokens,
+                pico_usd,
+                requests,
+                refused,
+            },
+        )
+        .collect())
 }
 
 /// The partner and its first administrator, as created.

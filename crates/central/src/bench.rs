@@ -253,6 +253,7 @@ pub async fn run(
     let state = crate::server::AppState {
         pool: pool.clone(),
         link: Some(keys),
+        l2: None,
     };
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
     let server = tokio::spawn(crate::server::serve_tls(listener, state, tls, async {

@@ -119,6 +119,7 @@ pub async fn run(pool: &PgPool, opts: &PagesOptions) -> Result<PagesReport, Page
     let state = crate::server::AppState {
         pool: pool.clone(),
         link: None,
+        l2: None,
     };
     let server = tokio::spawn(crate::server::serve_plain(listener, state, async {
         let _ = stopped.await;

@@ -57,6 +57,31 @@ pub struct Config {
     pub link: Option<Link>,
     /// Image and agent releases relayed to the fleet: the vendor keys they must be signed with.
     pub fleet: Option<Fleet>,
+    /// Remote L2: the provider Central Command calls for its appliances (`POST /v1/l2/plan`).
+    pub l2: Option<L2>,
+}
+
+/// Remote L2 (docs/L2.md, "Remote L2"): Central Command holds the provider's API key and each
+/// partner's daily budget; appliances in `mode = "remote"` send it their scrubbed requests.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct L2 {
+    /// `anthropic` or `openai` (OpenAI-compatible servers included).
+    pub provider: l2::Provider,
+    /// The provider's base URL as its SDK takes it; `http://` only to loopback.
+    pub endpoint: String,
+    /// The model every relayed request is sent to (the appliance's choice is replaced).
+    pub model: String,
+    /// A 0600 file holding only the provider's API key.
+    pub api_key_file: PathBuf,
+    /// Millionths of a dollar per million input and output tokens of `model`.
+    pub input_micro_usd_per_mtok: u64,
+    pub output_micro_usd_per_mtok: u64,
+    /// A request's `max_tokens` is lowered to this.
+    pub max_tokens: u32,
+    pub timeout_secs: u64,
+    /// Each partner's daily limits (UTC days) unless `osiris-central admin l2 budget` sets others.
+    pub partner_daily_tokens: u64,
+    pub partner_daily_micro_usd: u64,
 }
 
 /// What the fleet's releases must carry.
@@ -106,6 +131,32 @@ struct RawConfig {
     tls: Option<RawTls>,
     link: Option<RawLink>,
     fleet: Option<RawFleet>,
+    l2: Option<RawL2>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawL2 {
+    provider: String,
+    endpoint: String,
+    model: String,
+    api_key_file: PathBuf,
+    input_usd_per_mtok: f64,
+    output_usd_per_mtok: f64,
+    #[serde(default = "default_l2_max_tokens")]
+    max_tokens: u32,
+    #[serde(default = "default_l2_timeout")]
+    timeout_secs: u64,
+    partner_daily_token_budget: u64,
+    partner_daily_budget_usd: f64,
+}
+
+fn default_l2_max_tokens() -> u32 {
+    1024
+}
+
+fn default_l2_timeout() -> u64 {
+    60
 }
 
 #[derive(Debug, Deserialize)]
@@ -145,6 +196,7 @@ impl Default for Config {
             tls: None,
             link: None,
             fleet: None,
+            l2: None,
         }
     }
 }
@@ -280,6 +332,61 @@ impl Config {
                 })
             })
             .transpose()?;
+        let l2 = raw
+            .l2
+            .map(|raw| {
+                let provider = match raw.provider.as_str() {
+                    "anthropic" => l2::Provider::Anthropic,
+                    "openai" => l2::Provider::OpenAi,
+                    other => {
+                        return Err(invalid(
+                            "l2.provider",
+                            format!("`{other}` is not a provider: write \"anthropic\" or \"openai\" (OpenAI-compatible servers use \"openai\")"),
+                        ));
+                    }
+                };
+                let endpoint = raw.endpoint.trim().to_owned();
+                let endpoint_ok = url::Url::parse(&endpoint).is_ok_and(|url| match url.scheme() {
+                    "https" => url.host().is_some(),
+                    "http" => matches!(url.host_str(), Some("127.0.0.1" | "localhost" | "[::1]")),
+                    _ => false,
+                });
+                if !endpoint_ok {
+                    return Err(invalid(
+                        "l2.endpoint",
+                        format!("`{endpoint}` must be an https:// URL (plain http:// only to this machine)"),
+                    ));
+                }
+                if raw.model.trim().is_empty() || raw.model.len() > 200 || raw.model.chars().any(char::is_control) {
+                    return Err(invalid("l2.model", "name the provider's model, e.g. \"claude-sonnet-4-5\"".to_owned()));
+                }
+                let usd = |field: &'static str, value: f64, most: f64| {
+                    if value.is_finite() && (0.0..=most).contains(&value) {
+                        Ok((value * 1_000_000.0).round() as u64)
+                    } else {
+                        Err(invalid(field, format!("{value} is not an amount between 0 and {most} US dollars")))
+                    }
+                };
+                if !(1..=100_000).contains(&raw.max_tokens) {
+                    return Err(invalid("l2.max_tokens", format!("{} is not between 1 and 100000", raw.max_tokens)));
+                }
+                if !(1..=600).contains(&raw.timeout_secs) {
+                    return Err(invalid("l2.timeout_secs", format!("{} is not between 1 and 600", raw.timeout_secs)));
+                }
+                Ok(L2 {
+                    provider,
+                    endpoint,
+                    model: raw.model.trim().to_owned(),
+                    api_key_file: absolute("l2.api_key_file", raw.api_key_file)?,
+                    input_micro_usd_per_mtok: usd("l2.input_usd_per_mtok", raw.input_usd_per_mtok, 10_000.0)?,
+                    output_micro_usd_per_mtok: usd("l2.output_usd_per_mtok", raw.output_usd_per_mtok, 10_000.0)?,
+                    max_tokens: raw.max_tokens,
+                    timeout_secs: raw.timeout_secs,
+                    partner_daily_tokens: raw.partner_daily_token_budget,
+                    partner_daily_micro_usd: usd("l2.partner_daily_budget_usd", raw.partner_daily_budget_usd, 1_000_000.0)?,
+                })
+            })
+            .transpose()?;
         Ok(Config {
             listen,
             database,
@@ -287,6 +394,7 @@ impl Config {
             tls,
             link,
             fleet,
+            l2,
         })
     }
 }

@@ -60,6 +60,7 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "agent releases",
         include_str!("../migrations/0012_agent_releases.sql"),
     ),
+    (13, "remote l2", include_str!("../migrations/0013_l2.sql")),
 ];
 
 fn migrator() -> Migrator {

@@ -13,6 +13,7 @@ pub mod config;
 pub mod db;
 pub mod demo;
 pub mod fleet;
+pub mod l2_relay;
 pub mod link;
 pub mod link_ca;
 pub mod password;

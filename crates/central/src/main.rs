@@ -160,6 +160,11 @@ enum AdminCommand {
         #[arg(long, default_value_t = 40)]
         devices: i64,
     },
+    /// Remote L2: appliances' keys and partners' daily budgets (`[l2]` in the configuration).
+    L2 {
+        #[command(subcommand)]
+        command: L2Command,
+    },
     /// Claim the appliance whose console shows CODE for a site.
     Claim {
         /// The site's id.
@@ -168,6 +173,34 @@ enum AdminCommand {
         /// The claim code shown on the appliance's console (XXXX-XXXX-XXXX).
         code: String,
     },
+}
+
+#[derive(Debug, Subcommand)]
+enum L2Command {
+    /// Make an appliance's L2 key (printed once; only its SHA-256 is kept). The appliance keeps it
+    /// in its vault and names it in `[l2] credential`.
+    Key {
+        /// The appliance's id (`osiris-central admin` pages list them).
+        #[arg(long)]
+        appliance: i64,
+        /// Revoke every L2 key of the appliance instead.
+        #[arg(long)]
+        revoke: bool,
+    },
+    /// Set a partner's daily L2 budget (instead of `[l2]`'s default for every partner).
+    Budget {
+        /// The partner's id (`admin partner list`).
+        #[arg(long)]
+        partner: i64,
+        /// Tokens per UTC day (input and output).
+        #[arg(long)]
+        daily_tokens: u64,
+        /// US dollars per UTC day, at most 6 decimals.
+        #[arg(long)]
+        daily_usd: f64,
+    },
+    /// What each partner spent on L2 per UTC day (the last 30 days).
+    Usage,
 }
 
 #[derive(Debug, Subcommand)]
@@ -384,9 +417,16 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 let listener = tokio::net::TcpListener::bind(listen)
                     .await
                     .with_context(|| format!("listening on {listen}"))?;
+                let l2 = config
+                    .l2
+                    .as_ref()
+                    .map(central::l2_relay::L2Relay::new)
+                    .transpose()
+                    .map_err(|err| BadConfig(err.to_string()))?;
                 let state = central::server::AppState {
                     pool,
                     link: link.map(std::sync::Arc::new),
+                    l2: l2.map(std::sync::Arc::new),
                 };
                 match tls {
                     Some(tls) => central::server::serve_tls(listener, state, tls, shutdown_signal())
@@ -511,6 +551,13 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 central::db::migrate(&pool).await?;
                 partner(&pool, command).await
             }
+            Command::Admin {
+                command: AdminCommand::L2 { command },
+            } => {
+                let pool = target.connect(2).await?;
+                central::db::migrate(&pool).await?;
+                l2_command(&pool, &command).await
+            }
         }
     })
 }
@@ -545,6 +592,66 @@ async fn partner(pool: &sqlx::PgPool, command: PartnerCommand) -> anyhow::Result
                     row.id,
                     row.name.escape_debug(),
                     row.users
+                )?;
+            }
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn l2_command(pool: &sqlx::PgPool, command: &L2Command) -> anyhow::Result<ExitCode> {
+    let mut out = std::io::stdout().lock();
+    let actor = format!("cli:uid={}", current_uid());
+    match command {
+        L2Command::Key {
+            appliance,
+            revoke: false,
+        } => {
+            let key = central::admin::create_l2_key(pool, *appliance, &actor).await?;
+            writeln!(
+                out,
+                "L2 key for appliance {appliance} (shown once; on the appliance: `osiris credentials set central-l2` and `[l2] mode = \"remote\"`, `credential = \"central-l2\"`):\n{}",
+                key.as_str()
+            )?;
+        }
+        L2Command::Key {
+            appliance,
+            revoke: true,
+        } => {
+            let revoked = central::admin::revoke_l2_keys(pool, *appliance, &actor).await?;
+            writeln!(out, "revoked {revoked} L2 key(s) of appliance {appliance}")?;
+        }
+        L2Command::Budget {
+            partner,
+            daily_tokens,
+            daily_usd,
+        } => {
+            if !daily_usd.is_finite() || *daily_usd < 0.0 || *daily_usd > 1_000_000.0 {
+                return Err(BadConfig(format!(
+                    "--daily-usd {daily_usd} is not an amount between 0 and 1000000 US dollars"
+                ))
+                .into());
+            }
+            let micro = (daily_usd * 1_000_000.0).round() as u64;
+            central::admin::set_l2_budget(pool, *partner, *daily_tokens, micro, &actor).await?;
+            writeln!(
+                out,
+                "partner {partner}: {daily_tokens} tokens and {} a day for L2",
+                l2::money_words(u128::from(micro) * 1_000_000)
+            )?;
+        }
+        L2Command::Usage => {
+            for row in central::admin::l2_usage(pool).await? {
+                writeln!(
+                    out,
+                    "{}  partner {:>4} {:<30}  {:>9} tokens  {:>12}  {} requests, {} refused",
+                    row.day,
+                    row.partner_id,
+                    row.partner.escape_debug(),
+                    row.tokens,
+                    l2::money_words(u128::try_from(row.pico_usd).unwrap_or(0)),
+                    row.requests,
+                    row.refused
                 )?;
             }
         }

@@ -30,6 +30,8 @@ pub struct AppState {
     pub pool: PgPool,
     /// The appliance link's keys, when `[link]` is configured.
     pub link: Option<Arc<LinkKeys>>,
+    /// The remote L2 relay, when `[l2]` is configured.
+    pub l2: Option<Arc<crate::l2_relay::L2Relay>>,
 }
 
 /// Why the server could not start.
@@ -103,6 +105,16 @@ pub fn router(state: AppState) -> Router {
                     post(link::kit_upload).layer(DefaultBodyLimit::max(link_proto::MAX_KIT)),
                 )
                 .with_state(link_state),
+        );
+    }
+    if let Some(relay) = state.l2 {
+        router = router.merge(
+            Router::new()
+                .route("/v1/l2/plan", post(crate::l2_relay::plan))
+                .with_state(crate::l2_relay::L2State {
+                    pool: state.pool.clone(),
+                    relay,
+                }),
         );
     }
     router

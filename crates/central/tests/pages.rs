@@ -250,6 +250,7 @@ async fn world(test: &str) -> Option<World> {
     let state = central::server::AppState {
         pool: pool.clone(),
         link: None,
+        l2: None,
     };
     tokio::spawn(central::server::serve_plain(listener, state, async {
         let _ = stopped.await;

@@ -48,6 +48,15 @@ pub struct Exchange {
     pub attempts: u32,
 }
 
+/// One answer, whatever its status.
+#[derive(Debug, Clone)]
+pub struct Answer {
+    pub status: u16,
+    pub body: Vec<u8>,
+    /// `retry-after-ms` or `retry-after`, when the provider sent one.
+    pub wait: Option<Duration>,
+}
+
 /// Why a call produced no answer.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
@@ -149,41 +158,7 @@ impl ProviderClient {
         let mut attempts = 0;
         loop {
             attempts += 1;
-            let mut request = self
-                .http
-                .post(self.url.clone())
-                .header(reqwest::header::CONTENT_TYPE, "application/json")
-                .body(prepared.body.clone());
-            if self.settings.remote {
-                request = request.header("x-osiris-provider", self.settings.provider.to_string());
-            }
-            if let Some(key) = &self.settings.api_key {
-                let (name, value) = match (self.settings.remote, self.settings.provider) {
-                    (false, Provider::Anthropic) => ("x-api-key", key.clone()),
-                    _ => ("authorization", format!("Bearer {key}")),
-                };
-                let mut value = reqwest::header::HeaderValue::from_str(&value).map_err(|_| {
-                    ClientError::Setup(
-                        "the API key contains characters a header cannot carry".to_owned(),
-                    )
-                })?;
-                value.set_sensitive(true);
-                request = request.header(name, value);
-            }
-            if self.settings.provider == Provider::Anthropic && !self.settings.remote {
-                request = request.header("anthropic-version", "2023-06-01");
-            }
-            let response = request
-                .send()
-                .await
-                .map_err(|err| self.transport_error(&err))?;
-            let status = response.status().as_u16();
-            let wait = retry_after(response.headers());
-            let body = response
-                .bytes()
-                .await
-                .map_err(|err| self.transport_error(&err))?
-                .to_vec();
+            let Answer { status, body, wait } = self.post_once(&prepared.body).await?;
             if (200..300).contains(&status) {
                 return Ok(Exchange {
                     status,
@@ -218,6 +193,51 @@ impl ProviderClient {
             );
             tokio::time::sleep(wait).await;
         }
+    }
+
+    /// Posts `body` once and returns the provider's answer whatever its status, for a relay
+    /// that passes it on unchanged (Central Command's `POST /v1/l2/plan`; its caller retries).
+    pub async fn forward(&self, body: &str) -> Result<Answer, ClientError> {
+        self.post_once(body).await
+    }
+
+    async fn post_once(&self, body: &str) -> Result<Answer, ClientError> {
+        let mut request = self
+            .http
+            .post(self.url.clone())
+            .header(reqwest::header::CONTENT_TYPE, "application/json")
+            .body(body.to_owned());
+        if self.settings.remote {
+            request = request.header("x-osiris-provider", self.settings.provider.to_string());
+        }
+        if let Some(key) = &self.settings.api_key {
+            let (name, value) = match (self.settings.remote, self.settings.provider) {
+                (false, Provider::Anthropic) => ("x-api-key", key.clone()),
+                _ => ("authorization", format!("Bearer {key}")),
+            };
+            let mut value = reqwest::header::HeaderValue::from_str(&value).map_err(|_| {
+                ClientError::Setup(
+                    "the API key contains characters a header cannot carry".to_owned(),
+                )
+            })?;
+            value.set_sensitive(true);
+            request = request.header(name, value);
+        }
+        if self.settings.provider == Provider::Anthropic && !self.settings.remote {
+            request = request.header("anthropic-version", "2023-06-01");
+        }
+        let response = request
+            .send()
+            .await
+            .map_err(|err| self.transport_error(&err))?;
+        let status = response.status().as_u16();
+        let wait = retry_after(response.headers());
+        let body = response
+            .bytes()
+            .await
+            .map_err(|err| self.transport_error(&err))?
+            .to_vec();
+        Ok(Answer { status, body, wait })
     }
 
     fn transport_error(&self, err: &reqwest::Error) -> ClientError {
