@@ -2,8 +2,9 @@
 //! daemon's answers.
 
 use api::{
-    AgentView, AgentsState, ConnectionTest, Device, DeviceClass, ExportResult, HealingEntry,
-    HealingState, Incident, SetupState, Status, Triggered, Unlocked,
+    AgentView, AgentsState, ConnectionTest, Device, DeviceClass, ExportResult, FlywheelDecided,
+    FlywheelState, HealingEntry, HealingState, Incident, L2Decided, L2Plan, SetupState, Status,
+    Triggered, Unlocked,
 };
 
 use crate::model::{EnrollmentToken, Screen};
@@ -11,7 +12,7 @@ use crate::model::{EnrollmentToken, Screen};
 /// One event for `update`.
 // A few actions a second are moved; boxing the status would only add noise at every use.
 #[allow(clippy::large_enum_variant)]
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub enum Action {
     // Navigation.
     /// Show a screen (ignored while the wizard runs).
@@ -63,6 +64,10 @@ pub enum Action {
     NewAgentToken,
     /// Revoke the selected agent (asks to confirm, then why).
     RevokeAgent,
+    /// Approve the selected fix (approvals screen; asks to confirm, then who).
+    Approve,
+    /// Reject the selected fix (approvals screen; asks to confirm, then who).
+    Reject,
 
     // Time and terminal.
     /// The 2-second refresh timer.
@@ -78,6 +83,8 @@ pub enum Action {
     IncidentsLoaded(Result<Vec<Incident>, Failure>),
     HealingLoaded(Result<Vec<HealingEntry>, Failure>),
     AgentsLoaded(Result<AgentsState, Failure>),
+    PlansLoaded(Result<Vec<L2Plan>, Failure>),
+    FlywheelLoaded(Result<FlywheelState, Failure>),
     /// Answer to a wizard step's save (network, claim, directory, credentials, time zone).
     SetupSaved(Result<SetupState, Failure>),
     DirectoryTested(Result<ConnectionTest, Failure>),
@@ -88,6 +95,8 @@ pub enum Action {
     Exported(Result<ExportResult, Failure>),
     AgentTokenCreated(Result<EnrollmentToken, Failure>),
     AgentRevoked(Result<AgentView, Failure>),
+    PlanDecided(Result<L2Decided, Failure>),
+    PatternDecided(Result<FlywheelDecided, Failure>),
     /// The first mounted USB folder, to prefill the export path.
     UsbFound(Option<String>),
     /// Answer to the PIN typed on the lock screen.

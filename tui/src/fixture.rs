@@ -494,6 +494,57 @@ pub fn agent_token(uses: u32, expires_secs: u64) -> AgentToken {
     }
 }
 
+/// `GET /v1/l2/pending` of the clinic: the assistant proposes to turn the firewall back on at
+/// the front desk, a runbook the catalogue marks as needing a person.
+pub fn l2_plans() -> Vec<L2Plan> {
+    vec![L2Plan {
+        id: "l2-4812".into(),
+        target: "FRONTDESK-01".into(),
+        check: "WIN-FW-001".into(),
+        runbook: "WIN-FW-001".into(),
+        params: Default::default(),
+        confidence: 0.86,
+        rationale:
+            "The domain profile of the firewall is off; turning it on restores the baseline.".into(),
+        at: NOW - 1_800,
+    }]
+}
+
+/// `GET /v1/flywheel` of the clinic: one learned fix ready to become automatic, one automatic,
+/// one still learning; 30 days of resolutions.
+pub fn flywheel() -> FlywheelState {
+    let pattern =
+        |id: &str, check: &str, successes: u32, attempts: u32, hosts: u32, standing: &str| {
+            FlywheelPattern {
+                id: id.into(),
+                check: check.into(),
+                runbook: check.into(),
+                successes,
+                attempts,
+                hosts,
+                standing: standing.into(),
+                proposed_rule: (standing == "proposed")
+                    .then(|| "[[rule]]\nid = \"L1-FLY-3f2a9c1d0e\"\n".into()),
+                in_effect: standing == "promoted",
+            }
+        };
+    FlywheelState {
+        patterns: vec![
+            pattern("fw-3f2a9c1d0e", "LIN-SSH-001", 6, 6, 3, "proposed"),
+            pattern("fw-91b0e2d7a4", "WIN-SMB-001", 12, 12, 5, "promoted"),
+            pattern("fw-0c7d5e3b21", "LIN-NTP-001", 2, 3, 1, "learning"),
+        ],
+        tiers: (0..30)
+            .map(|d| TierDay {
+                day: NOW / 86_400 - 29 + d,
+                l1: 7,
+                l2: 2,
+                l3: 1,
+            })
+            .collect(),
+    }
+}
+
 /// The clinic's console PIN in the recorded answers.
 pub const PIN: &str = "2468";
 
@@ -621,6 +672,40 @@ impl Recorded {
                 agent.revoked_at = Some(NOW);
                 agent.connected = false;
                 serde_json::to_vec(&agent)
+            }
+            (Method::Get, "/v1/l2/pending") => serde_json::to_vec(&l2_plans()),
+            (Method::Get, "/v1/flywheel") => serde_json::to_vec(&flywheel()),
+            (Method::Post, path) if path.starts_with("/v1/l2/pending/") => {
+                let request: DecisionRequest = serde_json::from_slice(body).map_err(bad)?;
+                let plan = l2_plans().remove(0);
+                let approved = path.ends_with("/approve");
+                if !request.by.trim().is_empty() && path.contains(&plan.id) {
+                    serde_json::to_vec(&L2Decided {
+                        id: plan.id,
+                        approved,
+                        action_seq: 4_913,
+                        outcome: approved.then(|| "fixed".into()),
+                        target: plan.target,
+                        check: plan.check,
+                        heal_seq: approved.then_some(4_914),
+                    })
+                } else {
+                    return Err(format!("no L2 plan waits at {path}"));
+                }
+            }
+            (Method::Post, path) if path.starts_with("/v1/flywheel/") => {
+                let _: DecisionRequest = serde_json::from_slice(body).map_err(bad)?;
+                serde_json::to_vec(&FlywheelDecided {
+                    id: "fw-3f2a9c1d0e".into(),
+                    decision: if path.ends_with("/approve") {
+                        "approved"
+                    } else {
+                        "rejected"
+                    }
+                    .into(),
+                    action_seq: 4_915,
+                    rules_in_effect: 61,
+                })
             }
             (Method::Post, "/v1/setup/pin") => serde_json::to_vec(&SetupState {
                 pin_set: true,

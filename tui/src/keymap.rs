@@ -113,7 +113,7 @@ pub fn hints(model: &Model) -> Vec<(&'static str, &'static str)> {
     if model.screen == Screen::Devices && model.devices_view.searching {
         return vec![("Enter", "Done"), ("Esc", "Clear search")];
     }
-    let mut res = vec![("F1-F6/Tab", "Screens")];
+    let mut res = vec![("F1-F7/Tab", "Screens")];
     match model.screen {
         Screen::Home => {}
         Screen::Devices => {
@@ -133,6 +133,12 @@ pub fn hints(model: &Model) -> Vec<(&'static str, &'static str)> {
             }
             if !model.agents().is_empty() {
                 res.push(("X", "Revoke agent"));
+            }
+        }
+        Screen::Approvals => {
+            if !model.approvals.rows().is_empty() {
+                res.push(("A", "Approve"));
+                res.push(("X", "Reject"));
             }
         }
     }
@@ -194,7 +200,7 @@ fn wizard_key(model: &Model, code: KeyCode) -> Option<Action> {
 
 fn screen_key(model: &Model, code: KeyCode) -> Option<Action> {
     let action = match code {
-        KeyCode::F(n @ 1..=6) => Action::Goto(Screen::ALL[usize::from(n) - 1]),
+        KeyCode::F(n @ 1..=7) => Action::Goto(Screen::ALL[usize::from(n) - 1]),
         KeyCode::Tab => Action::NextScreen,
         KeyCode::BackTab => Action::PreviousScreen,
         KeyCode::Up | KeyCode::Char('k') => Action::Up,
@@ -226,13 +232,14 @@ fn char_key(model: &Model, c: char) -> Option<Action> {
         }
     }
     let action = match c.to_ascii_lowercase() {
-        digit @ '1'..='6' => Action::Goto(Screen::ALL[usize::from(digit as u8 - b'1')]),
+        digit @ '1'..='7' => Action::Goto(Screen::ALL[usize::from(digit as u8 - b'1')]),
         'h' => Action::Goto(Screen::Home),
         'd' => Action::Goto(Screen::Devices),
         'i' => Action::Goto(Screen::Incidents),
         'l' => Action::Goto(Screen::Healing),
         'v' => Action::Goto(Screen::Evidence),
         'g' => Action::Goto(Screen::Agents),
+        'f' => Action::Goto(Screen::Approvals),
         'r' => Action::Retry,
         's' => Action::ScanNow,
         'p' => Action::ToggleHealing,
@@ -243,6 +250,8 @@ fn char_key(model: &Model, c: char) -> Option<Action> {
         'e' if model.screen == Screen::Evidence => Action::Export,
         'n' if model.screen == Screen::Agents => Action::NewAgentToken,
         'x' if model.screen == Screen::Agents => Action::RevokeAgent,
+        'a' if model.screen == Screen::Approvals => Action::Approve,
+        'x' if model.screen == Screen::Approvals => Action::Reject,
         _ => return None,
     };
     Some(action)

@@ -3,14 +3,14 @@
 //! Nothing here does IO; `update` changes it and `view` reads it.
 
 use api::{
-    AgentToken, AgentView, AgentsState, ConnectionTest, Device, DeviceClass, HealingEntry,
-    Incident, NetworkMode, SetupState, Status,
+    AgentToken, AgentView, AgentsState, ConnectionTest, Device, DeviceClass, FlywheelPattern,
+    FlywheelState, HealingEntry, Incident, L2Plan, NetworkMode, SetupState, Status,
 };
 
 use crate::validate;
 
 /// Everything the console knows.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Model {
     /// Whether the daemon answers.
     pub connection: Connection,
@@ -33,6 +33,8 @@ pub struct Model {
     /// First shown row of the healing log.
     pub healing_offset: usize,
     pub agents_view: AgentsView,
+    /// The approvals screen: fixes waiting for a person, and learned fixes.
+    pub approvals: ApprovalsView,
     /// A dialog on top of the screen, taking the keys.
     pub modal: Option<Modal>,
     /// One line above the footer: the answer to the last action.
@@ -90,17 +92,20 @@ pub enum Screen {
     Evidence,
     /// Endpoint agents: the enrolled ones, enrollment tokens, revocation.
     Agents,
+    /// Fixes planned by L2 that wait for a person, and learned fixes to make automatic.
+    Approvals,
 }
 
 impl Screen {
     /// Every screen in tab order.
-    pub const ALL: [Screen; 6] = [
+    pub const ALL: [Screen; 7] = [
         Screen::Home,
         Screen::Devices,
         Screen::Incidents,
         Screen::Healing,
         Screen::Evidence,
         Screen::Agents,
+        Screen::Approvals,
     ];
 
     /// The tab title.
@@ -112,6 +117,15 @@ impl Screen {
             Screen::Healing => "Healing log",
             Screen::Evidence => "Evidence",
             Screen::Agents => "Agents",
+            Screen::Approvals => "Approvals",
+        }
+    }
+
+    /// The tab title where the terminal is narrow.
+    pub fn short_title(self) -> &'static str {
+        match self {
+            Screen::Healing => "Healing",
+            other => other.title(),
         }
     }
 
@@ -144,6 +158,58 @@ pub struct AgentsView {
     pub creating: bool,
 }
 
+/// The approvals screen's lists as the daemon last sent them, and the selection.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ApprovalsView {
+    /// `GET /v1/l2/pending` (`None` until asked once).
+    pub plans: Option<Vec<L2Plan>>,
+    /// `GET /v1/flywheel` (`None` until asked once).
+    pub flywheel: Option<FlywheelState>,
+    /// Selected row: the plans first, then the learned fixes.
+    pub selected: usize,
+}
+
+/// One row of the approvals screen.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum ApprovalRow<'a> {
+    Plan(&'a L2Plan),
+    Pattern(&'a FlywheelPattern),
+}
+
+impl ApprovalsView {
+    /// The rows in screen order: the waiting plans, then the learned fixes.
+    pub fn rows(&self) -> Vec<ApprovalRow<'_>> {
+        let plans = self.plans.iter().flatten().map(ApprovalRow::Plan);
+        let patterns = self
+            .flywheel
+            .iter()
+            .flat_map(|f| f.patterns.iter())
+            .map(ApprovalRow::Pattern);
+        plans.chain(patterns).collect()
+    }
+}
+
+/// A person's decision about a waiting fix or a learned fix, as confirmed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Decision {
+    pub approve: bool,
+    pub item: DecisionItem,
+}
+
+/// What a decision is about.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DecisionItem {
+    /// A fix L2 planned for one computer (`l2-…`).
+    Plan {
+        id: String,
+        target: String,
+        check: String,
+        runbook: String,
+    },
+    /// A fix that worked often enough to become automatic (`fw-…`).
+    Pattern { id: String, check: String },
+}
+
 /// An enrollment token as `POST /v1/agents/tokens` answered it. Anyone holding its text can
 /// enroll a computer, so `Debug` never prints it.
 #[derive(Clone, PartialEq, Eq)]
@@ -172,6 +238,8 @@ pub enum Pending {
     Incidents,
     Healing,
     Agents,
+    Plans,
+    Flywheel,
 }
 
 /// A one-line message above the footer.
@@ -221,6 +289,8 @@ pub enum Confirm {
     Quit,
     /// Revoke an enrolled agent (a reason is asked next).
     RevokeAgent(AgentTarget),
+    /// Approve or reject a waiting fix or a learned fix.
+    Decide(Decision),
 }
 
 /// The agent an action is about: its ID for the daemon, its host name for people.
@@ -296,6 +366,8 @@ pub enum AfterName {
     NewAgentToken,
     /// Ask why the agent is revoked.
     RevokeAgent(AgentTarget),
+    /// Send the confirmed decision.
+    Decide(Decision),
 }
 
 /// The first-boot wizard.
@@ -584,6 +656,7 @@ impl Model {
             incident_idx: 0,
             healing_offset: 0,
             agents_view: AgentsView::default(),
+            approvals: ApprovalsView::default(),
             modal: None,
             notice: None,
             operator: None,

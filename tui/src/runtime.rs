@@ -41,6 +41,10 @@ pub const EXPORT_TIMEOUT: Duration = Duration::from_secs(600);
 /// How long a directory test or save may take (a bind against an unreachable DC is slow).
 pub const DIRECTORY_TIMEOUT: Duration = Duration::from_secs(30);
 
+/// How long approving a fix may take: the daemon checks, fixes, verifies and may roll back on
+/// the computer before it answers.
+pub const DECISION_TIMEOUT: Duration = Duration::from_secs(600);
+
 /// How long any other request may take.
 pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(5);
 
@@ -166,6 +170,23 @@ pub fn execute_unlocked(daemon: &dyn Daemon, api_call: ApiCall, unlock: Option<&
         ),
         ApiCall::RevokeAgent(request) => {
             Action::AgentRevoked(call!(&endpoint::RevokeAgent, &request, quick))
+        }
+        ApiCall::Plans => Action::PlansLoaded(call!(&endpoint::L2Pending, &(), quick)),
+        ApiCall::Flywheel => Action::FlywheelLoaded(call!(&endpoint::Flywheel, &(), quick)),
+        // An approval runs the fix on the computer before the answer.
+        ApiCall::ApprovePlan(id, request) => Action::PlanDecided(call!(
+            &endpoint::ApproveL2 { id },
+            &request,
+            DECISION_TIMEOUT
+        )),
+        ApiCall::RejectPlan(id, request) => {
+            Action::PlanDecided(call!(&endpoint::RejectL2 { id }, &request, quick))
+        }
+        ApiCall::ApprovePattern(id, request) => {
+            Action::PatternDecided(call!(&endpoint::ApproveFlywheel { id }, &request, quick))
+        }
+        ApiCall::RejectPattern(id, request) => {
+            Action::PatternDecided(call!(&endpoint::RejectFlywheel { id }, &request, quick))
         }
     }
 }

@@ -2,16 +2,16 @@
 
 use api::{
     AckRequest, AgentRevokeRequest, AgentTokenRequest, AgentView, ClaimRequest, ConnectionTest,
-    CredentialRequest, CredentialSlot, CycleKind, DirectoryRequest, ExportRequest, ExportResult,
-    HealingState, Incident, NetworkMode, NetworkSettings, PauseRequest, PinRequest, SetupState,
-    Status, TimezoneRequest, UnlockRequest, Unlocked,
+    CredentialRequest, CredentialSlot, CycleKind, DecisionRequest, DirectoryRequest, ExportRequest,
+    ExportResult, FlywheelDecided, HealingState, Incident, L2Decided, NetworkMode, NetworkSettings,
+    PauseRequest, PinRequest, SetupState, Status, TimezoneRequest, UnlockRequest, Unlocked,
 };
 
 use crate::action::{Action, Failure};
 use crate::model::{
-    AfterName, AgentTarget, Confirm, Connection, EnrollmentToken, FieldId, FinishState, Focusable,
-    Modal, Model, Notice, Pending, Prompt, PromptPurpose, Screen, TokenField, TokenForm, Tone,
-    WizardStep,
+    AfterName, AgentTarget, ApprovalRow, Confirm, Connection, Decision, DecisionItem,
+    EnrollmentToken, FieldId, FinishState, Focusable, Modal, Model, Notice, Pending, Prompt,
+    PromptPurpose, Screen, TokenField, TokenForm, Tone, WizardStep,
 };
 use crate::validate;
 
@@ -53,6 +53,16 @@ pub enum ApiCall {
     /// A new enrollment token for endpoint agents.
     CreateAgentToken(AgentTokenRequest),
     RevokeAgent(AgentRevokeRequest),
+    /// The L2 plans waiting for a person.
+    Plans,
+    /// The flywheel's learned fixes.
+    Flywheel,
+    /// Run a waiting plan now (`l2-…`).
+    ApprovePlan(String, DecisionRequest),
+    RejectPlan(String, DecisionRequest),
+    /// Make a learned fix automatic (`fw-…`).
+    ApprovePattern(String, DecisionRequest),
+    RejectPattern(String, DecisionRequest),
 }
 
 /// How many healing log entries the console asks for.
@@ -129,6 +139,18 @@ pub fn update(model: &mut Model, action: Action) -> Vec<Command> {
                 .selected
                 .min(model.agents().len().saturating_sub(1));
         }),
+        Action::PlansLoaded(res) => list_loaded(model, Pending::Plans, res, |model, plans| {
+            model.approvals.plans = Some(plans);
+            clamp_approval_selection(model);
+        }),
+        Action::FlywheelLoaded(res) => {
+            list_loaded(model, Pending::Flywheel, res, |model, flywheel| {
+                model.approvals.flywheel = Some(flywheel);
+                clamp_approval_selection(model);
+            })
+        }
+        Action::PlanDecided(res) => plan_decided(model, res),
+        Action::PatternDecided(res) => pattern_decided(model, res),
         Action::AgentTokenCreated(res) => agent_token_created(model, res),
         Action::AgentRevoked(res) => agent_revoked(model, res),
         Action::SetupSaved(res) => setup_saved(model, res),
@@ -183,6 +205,10 @@ fn tick(model: &mut Model) -> Vec<Command> {
             Screen::Incidents => want(model, Pending::Incidents, ApiCall::Incidents),
             Screen::Healing => want(model, Pending::Healing, ApiCall::Healing),
             Screen::Agents => want(model, Pending::Agents, ApiCall::Agents),
+            Screen::Approvals => {
+                want(model, Pending::Plans, ApiCall::Plans);
+                want(model, Pending::Flywheel, ApiCall::Flywheel);
+            }
             Screen::Home | Screen::Evidence => {}
         }
     }
@@ -751,6 +777,12 @@ fn modal_key(model: &mut Model, action: Action) -> Vec<Command> {
                     name_prompt(AfterName::RevokeAgent(agent))
                 });
             }
+            (Action::Submit, Confirm::Decide(decision)) => {
+                if model.operator.is_some() {
+                    return send_decision(model, decision);
+                }
+                model.modal = Some(name_prompt(AfterName::Decide(decision)));
+            }
             (Action::Back, _) => {}
             (_, confirm) => model.modal = Some(Modal::Confirm(confirm)),
         },
@@ -811,6 +843,7 @@ fn prompt_submit(model: &mut Model, mut prompt: Prompt) -> Vec<Command> {
                     model.modal = Some(revoke_reason_prompt(agent));
                     Vec::new()
                 }
+                AfterName::Decide(decision) => send_decision(model, decision),
             }
         }
         PromptPurpose::RevokeReason(agent) => {
@@ -937,6 +970,7 @@ fn lock(model: &mut Model, why: &str) {
     model.devices_view = Default::default();
     model.agents = None;
     model.agents_view = Default::default();
+    model.approvals = Default::default();
 }
 
 /// Keys on the lock screen: digits, Backspace, Enter sends the PIN, Esc clears it.
@@ -1085,9 +1119,153 @@ fn screen_key(model: &mut Model, action: Action) -> Vec<Command> {
         Action::StartSearch => model.devices_view.searching = true,
         Action::NewAgentToken => new_agent_token(model),
         Action::RevokeAgent => revoke_agent(model),
+        Action::Approve => decide(model, true),
+        Action::Reject => decide(model, false),
         _ => {}
     }
     Vec::new()
+}
+
+/// A or X on the approvals screen: what the selected row allows, then a confirmation.
+fn decide(model: &mut Model, approve: bool) {
+    if model.screen != Screen::Approvals {
+        return;
+    }
+    let rows = model.approvals.rows();
+    let Some(row) = rows.get(model.approvals.selected) else {
+        notice(model, Tone::Info, "Nothing waits for your decision.");
+        return;
+    };
+    let item = match row {
+        ApprovalRow::Plan(plan) => DecisionItem::Plan {
+            id: plan.id.clone(),
+            target: plan.target.clone(),
+            check: plan.check.clone(),
+            runbook: plan.runbook.clone(),
+        },
+        ApprovalRow::Pattern(pattern) if pattern.standing == "proposed" => DecisionItem::Pattern {
+            id: pattern.id.clone(),
+            check: pattern.check.clone(),
+        },
+        ApprovalRow::Pattern(pattern) => {
+            let text = format!(
+                "This learned fix for {} is {}: only a proposed one can be approved or rejected.",
+                pattern.check, pattern.standing
+            );
+            notice(model, Tone::Info, text);
+            return;
+        }
+    };
+    model.modal = Some(Modal::Confirm(Confirm::Decide(Decision { approve, item })));
+}
+
+fn send_decision(model: &mut Model, decision: Decision) -> Vec<Command> {
+    let request = DecisionRequest {
+        by: model.operator.clone().unwrap_or_default(),
+    };
+    let (text, call) = match (decision.item, decision.approve) {
+        (DecisionItem::Plan { id, target, .. }, true) => (
+            format!("Running the fix on {target}; this can take a minute…"),
+            ApiCall::ApprovePlan(id, request),
+        ),
+        (DecisionItem::Plan { id, .. }, false) => (
+            "Rejecting the fix…".to_owned(),
+            ApiCall::RejectPlan(id, request),
+        ),
+        (DecisionItem::Pattern { id, .. }, true) => (
+            "Making the fix automatic…".to_owned(),
+            ApiCall::ApprovePattern(id, request),
+        ),
+        (DecisionItem::Pattern { id, .. }, false) => (
+            "Rejecting the learned fix…".to_owned(),
+            ApiCall::RejectPattern(id, request),
+        ),
+    };
+    notice(model, Tone::Info, text);
+    vec![Command::Api(call)]
+}
+
+fn plan_decided(model: &mut Model, res: Result<L2Decided, Failure>) -> Vec<Command> {
+    match res {
+        Ok(decided) => {
+            connected(model);
+            let (tone, text) = match (&decided.outcome, decided.approved) {
+                (_, false) => (
+                    Tone::Good,
+                    format!(
+                        "The fix for {} on {} is rejected; nothing was changed.",
+                        decided.check, decided.target
+                    ),
+                ),
+                (None, true) => (
+                    Tone::Good,
+                    format!(
+                        "{} on {} passes by now, so nothing was run.",
+                        decided.check, decided.target
+                    ),
+                ),
+                (Some(outcome), true) if outcome == "fixed" => (
+                    Tone::Good,
+                    format!("{} on {} is fixed.", decided.check, decided.target),
+                ),
+                (Some(outcome), true) => (
+                    Tone::Attention,
+                    format!(
+                        "{} on {} was not fixed ({outcome}); it stays an incident for your IT partner.",
+                        decided.check, decided.target
+                    ),
+                ),
+            };
+            notice(model, tone, text);
+        }
+        Err(failure) => refused(model, "Decide on a fix", "Nothing was decided", &failure),
+    }
+    refresh_approvals(model)
+}
+
+fn pattern_decided(model: &mut Model, res: Result<FlywheelDecided, Failure>) -> Vec<Command> {
+    match res {
+        Ok(decided) if decided.decision == "approved" => {
+            connected(model);
+            notice(
+                model,
+                Tone::Good,
+                "The appliance now makes this fix automatically when the problem comes back.",
+            );
+        }
+        Ok(_) => {
+            connected(model);
+            notice(
+                model,
+                Tone::Good,
+                "The learned fix is rejected; it will not be suggested again.",
+            );
+        }
+        Err(failure) => refused(model, "Decide on a fix", "Nothing was decided", &failure),
+    }
+    refresh_approvals(model)
+}
+
+fn refresh_approvals(model: &mut Model) -> Vec<Command> {
+    let mut res = Vec::new();
+    if model.lock.locked {
+        return res;
+    }
+    for (pending, call) in [
+        (Pending::Plans, ApiCall::Plans),
+        (Pending::Flywheel, ApiCall::Flywheel),
+    ] {
+        if !model.in_flight.contains(&pending) {
+            model.in_flight.push(pending);
+            res.push(Command::Api(call));
+        }
+    }
+    res
+}
+
+fn clamp_approval_selection(model: &mut Model) {
+    let len = model.approvals.rows().len();
+    model.approvals.selected = model.approvals.selected.min(len.saturating_sub(1));
 }
 
 /// N on the agents screen: who is asking (once), then the token form.
@@ -1144,6 +1322,7 @@ fn goto(model: &mut Model, screen: Screen) -> Vec<Command> {
         Screen::Incidents => (Pending::Incidents, ApiCall::Incidents),
         Screen::Healing => (Pending::Healing, ApiCall::Healing),
         Screen::Agents => (Pending::Agents, ApiCall::Agents),
+        Screen::Approvals => return refresh_approvals(model),
         Screen::Home | Screen::Evidence => return Vec::new(),
     };
     if model.in_flight.contains(&pending) {
@@ -1169,6 +1348,10 @@ fn move_selection(model: &mut Model, delta: isize) {
         Screen::Agents => {
             let len = model.agents().len();
             model.agents_view.selected = step(model.agents_view.selected, len);
+        }
+        Screen::Approvals => {
+            let len = model.approvals.rows().len();
+            model.approvals.selected = step(model.approvals.selected, len);
         }
         Screen::Home | Screen::Evidence => {}
     }

@@ -840,9 +840,9 @@ fn the_agents_screen_is_reached_like_the_others_and_refreshes_its_list() {
     drive(&mut model, [Action::Goto(Screen::Evidence)]);
     keys(&mut model, &[KeyCode::Tab]);
     assert_eq!(model.screen, Screen::Agents);
-    keys(&mut model, &[KeyCode::Tab]);
+    keys(&mut model, &[KeyCode::Tab, KeyCode::Tab]);
     assert_eq!(model.screen, Screen::Home);
-    keys(&mut model, &[KeyCode::BackTab]);
+    keys(&mut model, &[KeyCode::BackTab, KeyCode::BackTab]);
     assert_eq!(model.screen, Screen::Agents);
     // The list is asked for every 2 s while the screen shows, one request at a time.
     model.in_flight.clear();
@@ -1054,4 +1054,141 @@ fn revoking_an_agent_asks_to_confirm_then_why_and_shows_a_refusal_in_full() {
     );
     assert!(model.lock.locked);
     assert_eq!(model.agents, None, "site data is dropped when locked");
+}
+
+/// Issue 18: the approvals screen shows the fixes the assistant planned that wait for a person
+/// and the learned fixes; approving asks to confirm and who (once), sends the decision with that
+/// name, and shows what the fix did.
+#[test]
+fn approvals_are_shown_confirmed_and_sent_with_the_name() {
+    let mut model = fixture::loaded_model((160, 48));
+    for code in [KeyCode::F(7), KeyCode::Char('7'), KeyCode::Char('f')] {
+        drive(&mut model, [Action::Goto(Screen::Home)]);
+        model.in_flight.clear();
+        let commands = keys(&mut model, &[code]);
+        assert_eq!(model.screen, Screen::Approvals, "{code:?}");
+        assert_eq!(
+            commands,
+            vec![
+                Command::Api(ApiCall::Plans),
+                Command::Api(ApiCall::Flywheel)
+            ],
+            "{code:?}"
+        );
+    }
+    let text = screen_text(&model, 160, 48);
+    assert!(text.contains("Asking the appliance"), "{text}");
+    drive(
+        &mut model,
+        [
+            Action::PlansLoaded(Ok(fixture::l2_plans())),
+            Action::FlywheelLoaded(Ok(fixture::flywheel())),
+        ],
+    );
+    let text = screen_text(&model, 160, 48);
+    for words in [
+        "Fixes waiting for your OK — 1",
+        "FRONTDESK-01",
+        "WIN-FW-001",
+        "86 %",
+        "ready for your OK",
+        "✔ automatic",
+        "learning",
+        "6 of 6 on 3 computers",
+        "Automatic 210 (70 %) · by the assistant 60 (20 %) · by a person 30 (10 %)",
+        "Why (FRONTDESK-01): The domain profile of the firewall is off",
+    ] {
+        assert!(text.contains(words), "{words:?} missing:\n{text}");
+    }
+    // Approving the plan: confirm, who, then the request with that name.
+    keys(&mut model, &[KeyCode::Char('a')]);
+    let text = screen_text(&model, 160, 48);
+    assert!(
+        text.contains("Run fix WIN-FW-001 on FRONTDESK-01 now for WIN-FW-001?"),
+        "{text}"
+    );
+    assert_eq!(keys(&mut model, &[KeyCode::Esc]), vec![]);
+    assert_eq!(model.modal, None);
+    keys(&mut model, &[KeyCode::Char('a'), KeyCode::Char('y')]);
+    drive(&mut model, typed("Dana Whitfield"));
+    let commands = drive(&mut model, [Action::Submit]);
+    assert_eq!(
+        commands,
+        vec![Command::Api(ApiCall::ApprovePlan(
+            "l2-4812".into(),
+            api::DecisionRequest {
+                by: "Dana Whitfield".into()
+            }
+        ))]
+    );
+    let Some(Command::Api(call)) = commands.into_iter().next() else {
+        panic!("no request");
+    };
+    let daemon = Recorded::default();
+    model.in_flight.clear();
+    let commands = drive(&mut model, [execute(&daemon, call)]);
+    assert_eq!(
+        commands,
+        vec![
+            Command::Api(ApiCall::Plans),
+            Command::Api(ApiCall::Flywheel)
+        ],
+        "refreshed"
+    );
+    let text = screen_text(&model, 160, 48);
+    assert!(
+        text.contains("WIN-FW-001 on FRONTDESK-01 is fixed."),
+        "{text}"
+    );
+    // A learning pattern cannot be approved; the proposed one can, without asking the name again.
+    drive(
+        &mut model,
+        [
+            Action::PlansLoaded(Ok(Vec::new())),
+            Action::FlywheelLoaded(Ok(fixture::flywheel())),
+        ],
+    );
+    assert!(screen_text(&model, 160, 48).contains("No fix waits for your OK."));
+    keys(
+        &mut model,
+        &[KeyCode::Down, KeyCode::Down, KeyCode::Char('a')],
+    );
+    assert_eq!(model.modal, None);
+    assert!(screen_text(&model, 160, 48).contains("only a proposed one can be approved"));
+    keys(&mut model, &[KeyCode::Up, KeyCode::Up, KeyCode::Char('a')]);
+    assert!(
+        screen_text(&model, 160, 48)
+            .contains("Let the appliance make this fix for LIN-SSH-001 automatically")
+    );
+    let commands = keys(&mut model, &[KeyCode::Enter]);
+    assert_eq!(
+        commands,
+        vec![Command::Api(ApiCall::ApprovePattern(
+            "fw-3f2a9c1d0e".into(),
+            api::DecisionRequest {
+                by: "Dana Whitfield".into()
+            }
+        ))]
+    );
+    // A refusal is shown in full; locking drops the lists.
+    drive(
+        &mut model,
+        [Action::PatternDecided(Err(Failure::refused(
+            "pattern fw-3f2a9c1d0e is promoted, not proposed (a pattern needs 5 verified fixes on 2 hosts at 90 % before it can be approved)",
+        )))],
+    );
+    let text = screen_text(&model, 160, 48);
+    assert!(text.contains("Nothing was decided"), "{text}");
+    assert!(text.contains("is promoted, not proposed"), "{text}");
+    drive(
+        &mut model,
+        [Action::PatternDecided(Err(Failure::locked(
+            "the console is locked: type the console PIN to unlock it first",
+        )))],
+    );
+    assert!(model.lock.locked);
+    assert_eq!(
+        model.approvals.plans, None,
+        "site data is dropped when locked"
+    );
 }

@@ -586,3 +586,38 @@ fn a_terminal_of_20_by_10_asks_for_a_bigger_window() {
     let text = common::screen_text(&wizard, 79, 24);
     assert!(text.contains("Make the window bigger"), "{text}");
 }
+
+#[test]
+fn approvals() {
+    let loaded = |size| {
+        let mut model = loaded_at(Screen::Approvals, size);
+        drive(
+            &mut model,
+            [
+                Action::PlansLoaded(Ok(fixture::l2_plans())),
+                Action::FlywheelLoaded(Ok(fixture::flywheel())),
+            ],
+        );
+        model
+    };
+    snap("approvals", loaded);
+    snap("approvals_confirm_plan", |size| {
+        let mut model = loaded(size);
+        drive(&mut model, [Action::Approve]);
+        model
+    });
+    snap("approvals_nothing_yet", |size| {
+        let mut model = loaded_at(Screen::Approvals, size);
+        drive(
+            &mut model,
+            [
+                Action::PlansLoaded(Ok(Vec::new())),
+                Action::FlywheelLoaded(Ok(api::FlywheelState {
+                    patterns: Vec::new(),
+                    tiers: Vec::new(),
+                })),
+            ],
+        );
+        model
+    });
+}

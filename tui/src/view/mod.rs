@@ -2,6 +2,7 @@
 //! "window too small" message.
 
 mod agents;
+mod approvals;
 pub mod format;
 mod home;
 mod lists;
@@ -69,6 +70,7 @@ pub fn render(model: &Model, frame: &mut Frame<'_>) {
             Screen::Healing => lists::healing(model, frame, body),
             Screen::Evidence => home::evidence(model, frame, body),
             Screen::Agents => agents::render(model, frame, body),
+            Screen::Approvals => approvals::render(model, frame, body),
         }
     }
     // Without a PIN the console never locks: say so whenever nothing else is said.
@@ -235,12 +237,18 @@ fn render_header(model: &Model, frame: &mut Frame<'_>, area: Rect) {
         connection,
     ]);
     let mut tabs = vec![Span::raw(" ")];
-    // Tabs are spaced apart when they fit (each tab's text is padded on both sides anyway).
+    // Tabs are spaced apart when they fit (each tab's text is padded on both sides anyway); a
+    // narrow terminal gets the digit keys (which work as well as F1-F7) and short titles.
     let n_tabs = Screen::ALL.len();
     let text_width: usize = Screen::ALL.iter().map(|s| s.title().len() + 5).sum();
     let spaced = 1 + text_width + n_tabs <= usize::from(area.width);
+    let full = 1 + text_width <= usize::from(area.width);
     for (idx, screen) in Screen::ALL.iter().enumerate() {
-        let text = format!(" F{} {} ", idx + 1, screen.title());
+        let text = if full {
+            format!(" F{} {} ", idx + 1, screen.title())
+        } else {
+            format!(" {} {} ", idx + 1, screen.short_title())
+        };
         tabs.push(if *screen == model.screen {
             Span::styled(format!("[{}]", text.trim()), bold().fg(Color::Indexed(39)))
         } else {
@@ -289,6 +297,7 @@ fn render_modal(model: &Model, modal: &Modal, frame: &mut Frame<'_>, area: Rect)
                     "Revoke the agent on {}? The appliance refuses it from now on and takes no more results from it. To check this computer again, it must be enrolled again with a new token.",
                     agent.hostname
                 ),
+                Confirm::Decide(decision) => decision_question(decision),
             };
             (
                 "Please confirm",
@@ -392,6 +401,33 @@ fn render_modal(model: &Model, modal: &Modal, frame: &mut Frame<'_>, area: Rect)
     );
 }
 
+/// The confirmation of a decision about a fix, in plain words.
+fn decision_question(decision: &crate::model::Decision) -> String {
+    use crate::model::DecisionItem;
+    match (&decision.item, decision.approve) {
+        (
+            DecisionItem::Plan {
+                target,
+                check,
+                runbook,
+                ..
+            },
+            true,
+        ) => format!(
+            "Run fix {runbook} on {target} now for {check}? The appliance checks the problem again first, then fixes it, checks the fix and undoes it if it did not work. Your name is recorded as evidence."
+        ),
+        (DecisionItem::Plan { target, check, .. }, false) => format!(
+            "Reject the proposed fix for {check} on {target}? Nothing is changed on the computer; the problem stays an incident. Your name is recorded as evidence."
+        ),
+        (DecisionItem::Pattern { check, .. }, true) => format!(
+            "Let the appliance make this fix for {check} automatically from now on? It stops by itself if the fix stops working. Your name is recorded as evidence."
+        ),
+        (DecisionItem::Pattern { check, .. }, false) => format!(
+            "Reject the learned fix for {check}? It will not be suggested again. Your name is recorded as evidence."
+        ),
+    }
+}
+
 fn help_text(model: &Model) -> Text<'static> {
     let (addresses, support) = model
         .status
@@ -410,9 +446,10 @@ fn help_text(model: &Model) -> Text<'static> {
         Line::raw(""),
         Line::raw("Give these to your IT partner when you call them."),
         Line::raw(""),
-        Line::raw("F1-F6 or Tab: screens   ↑/↓: move   S: scan now   P: pause/resume fixing"),
+        Line::raw("F1-F7 or Tab: screens   ↑/↓: move   S: scan now   P: pause/resume fixing"),
         Line::raw("U: updates   E: export evidence (Evidence screen)   A: acknowledge (Incidents)"),
         Line::raw("N: new enrollment token   X: revoke an agent (Agents screen)"),
+        Line::raw("A: approve   X: reject a fix (Approvals screen)"),
         Line::raw("Q: quit (from Home)   Esc: close a window"),
     ])
 }
