@@ -242,7 +242,7 @@ fn render_header(model: &Model, frame: &mut Frame<'_>, area: Rect) {
     let n_tabs = Screen::ALL.len();
     let text_width: usize = Screen::ALL.iter().map(|s| s.title().len() + 5).sum();
     let spaced = 1 + text_width + n_tabs <= usize::from(area.width);
-    let full = 1 + text_width <= usize::from(area.width);
+    let full = text_width < usize::from(area.width);
     for (idx, screen) in Screen::ALL.iter().enumerate() {
         let text = if full {
             format!(" F{} {} ", idx + 1, screen.title())
