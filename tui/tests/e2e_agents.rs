@@ -8,10 +8,7 @@
 
 mod common;
 
-use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
-
-use common::tmux::{self, Cleanup, keys, screen, sibling, start_console, text, wait_for};
+use common::tmux::{self, keys, screen, text, unlocked_console, wait_for};
 
 const PIN: &str = "24681357";
 
@@ -33,51 +30,13 @@ fn the_console_makes_an_enrollment_token_through_a_real_daemon() {
     )
     .unwrap();
     let log = dir.path().join("osirisd.log");
-    let daemon = Command::new(sibling("osirisd"))
-        .args(["--config", config.to_str().unwrap()])
-        .env("RUST_LOG", "info")
-        .env_remove("NOTIFY_SOCKET")
-        .stdout(Stdio::null())
-        .stderr(std::fs::File::create(&log).unwrap())
-        .spawn()
-        .unwrap();
     let session = format!("osiris-e2e-agents-{}", std::process::id());
-    let _cleanup = Cleanup {
-        daemon,
-        session: session.clone(),
-    };
-    let client = api::Client::new(&socket);
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while client.status().is_err() {
-        assert!(
-            Instant::now() < deadline,
-            "osirisd did not answer within 20 s:\n{}",
-            std::fs::read_to_string(&log).unwrap_or_default()
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
     // Set up as the wizard would, with a console PIN, so the token needs the console's unlock.
-    client
-        .call(
-            &api::endpoint::SetPin,
-            &api::PinRequest {
-                pin: PIN.into(),
-                current_pin: None,
-            },
-        )
-        .unwrap();
-    client
-        .call(&api::endpoint::CompleteSetup, &api::endpoint::Empty {})
-        .unwrap();
+    let (_cleanup, client) = unlocked_console(&config, &socket, &log, &session, PIN);
     let agents = client.call(&api::endpoint::Agents, &()).unwrap();
     let gateway = agents.gateway.expect("the gateway is on");
     let ca_pin = agents.ca_pin.expect("the gateway has a CA pin");
 
-    start_console(&session, &socket, 160, 48);
-    wait_for(&session, "This console is locked.", 30, &log);
-    text(&session, PIN);
-    keys(&session, &["Enter"]);
-    wait_for(&session, "╭ Today", 30, &log);
     keys(&session, &["F6"]);
     let list = wait_for(&session, "Agents — none enrolled yet", 15, &log);
     assert!(

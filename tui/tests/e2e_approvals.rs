@@ -6,10 +6,7 @@
 
 mod common;
 
-use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
-
-use common::tmux::{self, Cleanup, keys, sibling, start_console, text, wait_for};
+use common::tmux::{self, keys, text, unlocked_console, wait_for};
 
 const PIN: &str = "13572468";
 
@@ -41,47 +38,8 @@ fn the_console_rejects_a_waiting_fix_through_a_real_daemon() {
     )
     .unwrap();
     let log = dir.path().join("osirisd.log");
-    let daemon = Command::new(sibling("osirisd"))
-        .args(["--config", config.to_str().unwrap()])
-        .env("RUST_LOG", "info")
-        .env_remove("NOTIFY_SOCKET")
-        .stdout(Stdio::null())
-        .stderr(std::fs::File::create(&log).unwrap())
-        .spawn()
-        .unwrap();
     let session = format!("osiris-e2e-approvals-{}", std::process::id());
-    let _cleanup = Cleanup {
-        daemon,
-        session: session.clone(),
-    };
-    let client = api::Client::new(&socket);
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while client.status().is_err() {
-        assert!(
-            Instant::now() < deadline,
-            "osirisd did not answer within 20 s:\n{}",
-            std::fs::read_to_string(&log).unwrap_or_default()
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    client
-        .call(
-            &api::endpoint::SetPin,
-            &api::PinRequest {
-                pin: PIN.into(),
-                current_pin: None,
-            },
-        )
-        .unwrap();
-    client
-        .call(&api::endpoint::CompleteSetup, &api::endpoint::Empty {})
-        .unwrap();
-
-    start_console(&session, &socket, 160, 48);
-    wait_for(&session, "This console is locked.", 30, &log);
-    text(&session, PIN);
-    keys(&session, &["Enter"]);
-    wait_for(&session, "╭ Today", 30, &log);
+    let (_cleanup, client) = unlocked_console(&config, &socket, &log, &session, PIN);
     keys(&session, &["F7"]);
     let shown = wait_for(&session, "Fixes waiting for your OK — 1", 15, &log);
     for words in [

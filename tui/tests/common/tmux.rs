@@ -102,6 +102,59 @@ pub fn text(session: &str, literal: &str) {
     tmux(&["send-keys", "-t", session, "-l", literal]);
 }
 
+/// Starts `osirisd --config CONFIG` (its log in `log`), waits for its API, sets the console
+/// PIN and completes setup as the wizard would; then starts the console in `session` at
+/// 160×48 and unlocks it with the PIN, so the test begins on the home screen. The returned
+/// guard ends both.
+pub fn unlocked_console(
+    config: &Path,
+    socket: &Path,
+    log: &Path,
+    session: &str,
+    pin: &str,
+) -> (Cleanup, api::Client) {
+    let daemon = Command::new(sibling("osirisd"))
+        .args(["--config", config.to_str().unwrap()])
+        .env("RUST_LOG", "info")
+        .env_remove("NOTIFY_SOCKET")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::fs::File::create(log).unwrap())
+        .spawn()
+        .unwrap();
+    let cleanup = Cleanup {
+        daemon,
+        session: session.to_owned(),
+    };
+    let client = api::Client::new(socket);
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while client.status().is_err() {
+        assert!(
+            Instant::now() < deadline,
+            "osirisd did not answer within 20 s:\n{}",
+            std::fs::read_to_string(log).unwrap_or_default()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    client
+        .call(
+            &api::endpoint::SetPin,
+            &api::PinRequest {
+                pin: pin.into(),
+                current_pin: None,
+            },
+        )
+        .unwrap();
+    client
+        .call(&api::endpoint::CompleteSetup, &api::endpoint::Empty {})
+        .unwrap();
+    start_console(session, socket, 160, 48);
+    wait_for(session, "This console is locked.", 30, log);
+    text(session, pin);
+    keys(session, &["Enter"]);
+    wait_for(session, "╭ Today", 30, log);
+    (cleanup, client)
+}
+
 /// Whether tmux is installed (the test needs no root): the project's skip-or-fail gate.
 pub fn available(test: &str) -> bool {
     test_support::root::require_tools(test, &["tmux"])
