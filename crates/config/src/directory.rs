@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use serde::Deserialize;
 
 use crate::target::{PasswordSource, WinRmAuth, WinRmTrust};
-use crate::{is_valid_windows_user, password_source};
+use crate::{is_valid_local_account, is_valid_windows_user, password_source};
 
 /// How to read the computer inventory from Active Directory.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -75,6 +75,26 @@ pub struct WorkstationsConfig {
     pub scope: WorkstationScope,
     /// How long the online probe (a TCP connect to the WinRM port) waits, in milliseconds (1 to 30000).
     pub probe_timeout_ms: u64,
+    /// Whether each workstation is reached with its own LAPS-managed local administrator account.
+    pub laps: Laps,
+    /// The local account legacy Microsoft LAPS manages (`ms-Mcs-AdmPwd` does not name it), e.g.
+    /// `Administrator`; Windows LAPS names its account itself.
+    pub laps_account: String,
+}
+
+/// Per-host local administrator passwords from the directory (Windows LAPS `msLAPS-Password`,
+/// legacy Microsoft LAPS `ms-Mcs-AdmPwd`). With one, the host is reached with its own local
+/// account by NTLM inside HTTPS (local accounts cannot use Kerberos), its certificate verified for
+/// its DNS name as always.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Laps {
+    /// Never read: every workstation gets the `[workstations]` account (the default).
+    Off,
+    /// The host's LAPS account where the directory holds a readable password, else the
+    /// `[workstations]` account.
+    Prefer,
+    /// Only the host's LAPS account: a host without a readable LAPS password is not scanned.
+    Require,
 }
 
 /// The computers an administrator chose to scan: in the OU `ou` (or below it) and a direct member
@@ -156,6 +176,13 @@ pub(crate) struct RawWorkstations {
     /// How long the online probe (a TCP connect to the WinRM port) waits, in milliseconds.
     #[serde(default = "default_probe_timeout_ms")]
     probe_timeout_ms: u64,
+    /// `off` (default), `prefer` or `require`: log into each workstation with its own LAPS
+    /// password from the directory.
+    #[serde(default)]
+    laps: Option<String>,
+    /// The local account legacy Microsoft LAPS manages (default `Administrator`).
+    #[serde(default)]
+    laps_account: Option<String>,
 }
 
 impl RawDirectory {
@@ -277,6 +304,25 @@ impl RawWorkstations {
             }
         };
         let scope = self.scope(problems);
+        let laps = match self.laps.as_deref().unwrap_or("off") {
+            "off" => Some(Laps::Off),
+            "prefer" => Some(Laps::Prefer),
+            "require" => Some(Laps::Require),
+            other => {
+                problems.push(format!(
+                    "workstations.laps `{}` is unknown (use \"off\", \"prefer\" or \"require\")",
+                    other.escape_debug()
+                ));
+                None
+            }
+        };
+        let laps_account = self.laps_account.as_deref().unwrap_or("Administrator");
+        if !is_valid_local_account(laps_account) {
+            problems.push(format!(
+                "workstations.laps_account `{}` is not a local account name (e.g. \"Administrator\", without a domain)",
+                laps_account.escape_debug()
+            ));
+        }
         if self.probe_timeout_ms == 0 || self.probe_timeout_ms > 30_000 {
             problems.push("workstations.probe_timeout_ms must be between 1 and 30000".to_owned());
         }
@@ -293,6 +339,8 @@ impl RawWorkstations {
                 .map_or(WinRmTrust::SystemRoots, WinRmTrust::CaFile),
             scope: scope?,
             probe_timeout_ms: self.probe_timeout_ms,
+            laps: laps?,
+            laps_account: laps_account.to_owned(),
         })
     }
 

@@ -27,7 +27,7 @@ pub use daemon::{
     EmailSecurity, EscalationConfig, MIN_INTERVAL_SECS, RemindAfter,
 };
 pub use directory::{
-    DirectoryConfig, DirectoryTls, KerberosRealm, WorkstationScope, WorkstationsConfig,
+    DirectoryConfig, DirectoryTls, KerberosRealm, Laps, WorkstationScope, WorkstationsConfig,
 };
 pub use l2::{L2Config, L2Key, L2Mode, L2Price, L2Provider};
 pub use target::{
@@ -379,6 +379,12 @@ pub fn is_valid_windows_user(user: &str) -> bool {
     } else {
         part(user)
     }
+}
+
+/// A local account name without a domain (as LAPS names it), e.g. `Administrator`: at most 20
+/// characters, the characters [`is_valid_windows_user`] allows, no `\\` or `@`.
+pub fn is_valid_local_account(name: &str) -> bool {
+    name.len() <= 20 && !name.contains(['\\', '@']) && is_valid_windows_user(name)
 }
 
 impl Default for HealingConfig {
