@@ -974,6 +974,34 @@ ca_file = "/ca.pem"
     }
 
     #[test]
+    fn laps_modes_and_the_legacy_account_are_checked() {
+        let ws = |extra: &str| {
+            format!(
+                "{DIRECTORY}[workstations]\nuser = \"osiris\"\ncredential = \"ws\"\nscope = \"OU=Workstations,DC=lab,DC=example\"\n{extra}"
+            )
+        };
+        check(
+            &ws("laps = \"always\"\nlaps_account = \"LAB\\\\admin\"\n"),
+            expect![[r#"
+                site.toml: workstations.laps `always` is unknown (use "off", "prefer" or "require")
+                site.toml: workstations.laps_account `LAB\\admin` is not a local account name (e.g. "Administrator", without a domain)"#]],
+        );
+        let parsed = |extra: &str| {
+            parse("site.toml", &ws(extra))
+                .map(|c| c.workstations.map(|w| (w.laps, w.laps_account)))
+                .map_err(|err| err.to_string())
+        };
+        assert_eq!(
+            parsed(""),
+            Ok(Some((Laps::Off, "Administrator".to_owned())))
+        );
+        assert_eq!(
+            parsed("laps = \"require\"\nlaps_account = \"ClinicAdmin\"\n"),
+            Ok(Some((Laps::Require, "ClinicAdmin".to_owned())))
+        );
+    }
+
+    #[test]
     fn workstations_need_a_scope_chosen_by_an_administrator() {
         check(
             &format!("{DIRECTORY}[workstations]\nuser = \"osiris\"\ncredential = \"ws\"\n"),
