@@ -28,7 +28,7 @@ const IMPOSTOR_HOST: &str = "10.77.0.1";
 fn each_workstation_gets_only_its_own_laps_account() {
     if !test_support::require_root(
         "each_workstation_gets_only_its_own_laps_account",
-        &[LAB_TOOLS, &["samba", "openssl"]].concat(),
+        &[LAB_TOOLS, &["samba", "openssl", "ldapsearch"]].concat(),
     ) {
         return;
     }
@@ -190,6 +190,46 @@ fn each_workstation_gets_only_its_own_laps_account() {
         "{log:#?}"
     );
 
+    // The attributes are confidential: the discovery account reads WS001's password through the
+    // grant on the OU, while a plain domain user gets the object without it, exactly as for a
+    // computer without LAPS (so a missing grant looks like "no LAPS").
+    let admin = std::fs::read_to_string(lab.dir.join("dc/samba/admin-password")).unwrap();
+    let plain_password = "Plain!User-9a7b3c";
+    let out = Command::new("samba-tool")
+        .args(["user", "create", "plainuser", plain_password])
+        .args(["-H", &format!("ldap://{}", env["LAB_DC_HOST"])])
+        .arg(format!("-UAdministrator%{}", admin.trim()))
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let plain_file = lab.dir.join("plain-password");
+    write_private(&plain_file, plain_password);
+    let ws1_dn = format!("CN=WS001,OU=Workstations,{}", env["LAB_DC_BASE_DN"]);
+    let read_as = |user: &str, password_file: &Path| {
+        let out = Command::new("ldapsearch")
+            .args(["-LLL", "-x", "-ZZ", "-o", "ldif-wrap=no"])
+            .args(["-H", &format!("ldap://{}", env["LAB_DC_HOST"])])
+            .args(["-D", &format!("{user}@{}", env["LAB_DC_DOMAIN"])])
+            .arg("-y")
+            .arg(password_file)
+            .args(["-s", "base", "-b", &ws1_dn, "(objectClass=computer)"])
+            .args(["sAMAccountName", "msLAPS-Password"])
+            .env("LDAPTLS_CACERT", &env["LAB_CA"])
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "ldapsearch as {user}: {}",
+            text(&out.stderr)
+        );
+        text(&out.stdout)
+    };
+    let as_discovery = read_as("svc-osiris", Path::new(&env["LAB_DC_PASSWORD_FILE"]));
+    assert!(as_discovery.contains("msLAPS-Password"), "{as_discovery}");
+    let as_plain = read_as("plainuser", &plain_file);
+    assert!(as_plain.contains("sAMAccountName: WS001$"), "{as_plain}");
+    assert!(!as_plain.contains("msLAPS-Password"), "{as_plain}");
+
     // require: WS003 is skipped with the reason; the LAPS hosts are scanned as before.
     let before = log.len();
     let scan = scan_json(work.path(), &ws_config("require"));
@@ -212,7 +252,6 @@ fn each_workstation_gets_only_its_own_laps_account() {
     // The attack: ws001's DNS record now points at an impostor holding a certificate from the
     // CA the appliance trusts, but for another name; it serves HTTPS and plain HTTP and would
     // accept every account the lab knows.
-    let admin = std::fs::read_to_string(lab.dir.join("dc/samba/admin-password")).unwrap();
     let out = Command::new("samba-tool")
         .args([
             "dns",
