@@ -364,18 +364,7 @@ impl Impostor {
         [http, https]: [&str; 2],
     ) -> Impostor {
         let pki = lab_dir.join("pki");
-        let openssl = |args: &[&str]| {
-            let out = Command::new("openssl")
-                .args(args)
-                .current_dir(dir)
-                .output()
-                .unwrap();
-            assert!(
-                out.status.success(),
-                "openssl {args:?}: {}",
-                text(&out.stderr)
-            );
-        };
+        let openssl = |args: &[&str]| test_support::smtp::openssl_in(dir, args);
         if !dir.join("cert.pem").exists() {
             openssl(&[
                 "req",

@@ -776,14 +776,12 @@ WS5$ ws5.clinic.local
 ";
         let answers = "ws1.clinic.local 10.0.0.1\nws2.clinic.local 10.0.0.2\nws3.clinic.local 10.0.0.3\nws4.clinic.local 10.0.0.4\nws5.clinic.local 10.0.0.5\n";
         let directory = "WS1$ windows:LapsAdmin\nWS2$ legacy\nWS3$ absent\nWS4$ encrypted\nWS5$ windows:bad\\name\n";
-        check_laps(
-            inventory,
-            &[],
-            "ou=Workstations",
-            true,
-            answers,
-            (config::Laps::Prefer, Ok(directory)),
-            expect![[r#"
+        // `prefer`: the host without a LAPS password gets the domain account; `require`: it is not
+        // scanned, with what to do.
+        for (mode, expect) in [
+            (
+                config::Laps::Prefer,
+                expect![[r#"
                 known 5, stale []
                 scan ws1.clinic.local at 10.0.0.1:Some(5986) verifying Some("ws1.clinic.local") (WindowsWorkstation, Https { auth: Ntlm, trust: CaFile("/ws-ca.pem") })
                   as WS1\LapsAdmin (Directory, password read)
@@ -794,16 +792,10 @@ WS5$ ws5.clinic.local
                 not checked WS4$: its LAPS password is stored only encrypted (msLAPS-EncryptedPassword, DPAPI-NG), which the appliance cannot decrypt; let Windows LAPS store it unencrypted for this computer's OU (ADPasswordEncryptionEnabled = 0) and give the appliance's directory account read access to msLAPS-Password, or set workstations.laps = "off" to use the domain account
                 not checked WS5$: its LAPS password names the account `bad\\name`, which is not a local account name
             "#]],
-        );
-        // `require`: the host without a LAPS password is not scanned, with what to do.
-        check_laps(
-            inventory,
-            &[],
-            "ou=Workstations",
-            true,
-            answers,
-            (config::Laps::Require, Ok(directory)),
-            expect![[r#"
+            ),
+            (
+                config::Laps::Require,
+                expect![[r#"
                 known 5, stale []
                 scan ws1.clinic.local at 10.0.0.1:Some(5986) verifying Some("ws1.clinic.local") (WindowsWorkstation, Https { auth: Ntlm, trust: CaFile("/ws-ca.pem") })
                   as WS1\LapsAdmin (Directory, password read)
@@ -813,7 +805,18 @@ WS5$ ws5.clinic.local
                 not checked WS4$: its LAPS password is stored only encrypted (msLAPS-EncryptedPassword, DPAPI-NG), which the appliance cannot decrypt; let Windows LAPS store it unencrypted for this computer's OU (ADPasswordEncryptionEnabled = 0) and give the appliance's directory account read access to msLAPS-Password, or set workstations.laps = "off" to use the domain account
                 not checked WS5$: its LAPS password names the account `bad\\name`, which is not a local account name
             "#]],
-        );
+            ),
+        ] {
+            check_laps(
+                inventory,
+                &[],
+                "ou=Workstations",
+                true,
+                answers,
+                (mode, Ok(directory)),
+                expect,
+            );
+        }
         // A directory that cannot be read gives no host the domain account in its place.
         check_laps(
             "WS1$ ws1.clinic.local\n",
