@@ -338,8 +338,16 @@ fn login_for(
                 ));
             }
             let computer_name = computer.account.trim_end_matches('$');
+            let user = format!("{computer_name}\\{account}");
+            // The name reaches the transport's account check; a bad one must not stop the run.
+            if !config::is_valid_windows_user(&user) {
+                return Err(format!(
+                    "its computer account `{}` cannot name a local account",
+                    computer.account.escape_debug()
+                ));
+            }
             Ok(Login::Laps {
-                user: format!("{computer_name}\\{account}"),
+                user,
                 password: found.password,
             })
         }
@@ -773,38 +781,41 @@ WS2$ ws2.clinic.local
 WS3$ ws3.clinic.local
 WS4$ ws4.clinic.local
 WS5$ ws5.clinic.local
+W@6$ ws6.clinic.local
 ";
-        let answers = "ws1.clinic.local 10.0.0.1\nws2.clinic.local 10.0.0.2\nws3.clinic.local 10.0.0.3\nws4.clinic.local 10.0.0.4\nws5.clinic.local 10.0.0.5\n";
-        let directory = "WS1$ windows:LapsAdmin\nWS2$ legacy\nWS3$ absent\nWS4$ encrypted\nWS5$ windows:bad\\name\n";
+        let answers = "ws1.clinic.local 10.0.0.1\nws2.clinic.local 10.0.0.2\nws3.clinic.local 10.0.0.3\nws4.clinic.local 10.0.0.4\nws5.clinic.local 10.0.0.5\nws6.clinic.local 10.0.0.6\n";
+        let directory = "WS1$ windows:LapsAdmin\nWS2$ legacy\nWS3$ absent\nWS4$ encrypted\nWS5$ windows:bad\\name\nW@6$ legacy\n";
         // `prefer`: the host without a LAPS password gets the domain account; `require`: it is not
         // scanned, with what to do.
         for (mode, expect) in [
             (
                 config::Laps::Prefer,
                 expect![[r#"
-                known 5, stale []
-                scan ws1.clinic.local at 10.0.0.1:Some(5986) verifying Some("ws1.clinic.local") (WindowsWorkstation, Https { auth: Ntlm, trust: CaFile("/ws-ca.pem") })
-                  as WS1\LapsAdmin (Directory, password read)
-                scan ws2.clinic.local at 10.0.0.2:Some(5986) verifying Some("ws2.clinic.local") (WindowsWorkstation, Https { auth: Ntlm, trust: CaFile("/ws-ca.pem") })
-                  as WS2\Administrator (Directory, password read)
-                scan ws3.clinic.local at 10.0.0.3:Some(5986) verifying Some("ws3.clinic.local") (WindowsWorkstation, Https { auth: Ntlm, trust: CaFile("/ws-ca.pem") })
-                  as CLINIC\osiris-scan (Credential("ws"))
-                not checked WS4$: its LAPS password is stored only encrypted (msLAPS-EncryptedPassword, DPAPI-NG), which the appliance cannot decrypt; let Windows LAPS store it unencrypted for this computer's OU (ADPasswordEncryptionEnabled = 0) and give the appliance's directory account read access to msLAPS-Password, or set workstations.laps = "off" to use the domain account
-                not checked WS5$: its LAPS password names the account `bad\\name`, which is not a local account name
-            "#]],
+                    known 6, stale []
+                    scan ws1.clinic.local at 10.0.0.1:Some(5986) verifying Some("ws1.clinic.local") (WindowsWorkstation, Https { auth: Ntlm, trust: CaFile("/ws-ca.pem") })
+                      as WS1\LapsAdmin (Directory, password read)
+                    scan ws2.clinic.local at 10.0.0.2:Some(5986) verifying Some("ws2.clinic.local") (WindowsWorkstation, Https { auth: Ntlm, trust: CaFile("/ws-ca.pem") })
+                      as WS2\Administrator (Directory, password read)
+                    scan ws3.clinic.local at 10.0.0.3:Some(5986) verifying Some("ws3.clinic.local") (WindowsWorkstation, Https { auth: Ntlm, trust: CaFile("/ws-ca.pem") })
+                      as CLINIC\osiris-scan (Credential("ws"))
+                    not checked W@6$: its computer account `W@6$` cannot name a local account
+                    not checked WS4$: its LAPS password is stored only encrypted (msLAPS-EncryptedPassword, DPAPI-NG), which the appliance cannot decrypt; let Windows LAPS store it unencrypted for this computer's OU (ADPasswordEncryptionEnabled = 0) and give the appliance's directory account read access to msLAPS-Password, or set workstations.laps = "off" to use the domain account
+                    not checked WS5$: its LAPS password names the account `bad\\name`, which is not a local account name
+                "#]],
             ),
             (
                 config::Laps::Require,
                 expect![[r#"
-                known 5, stale []
-                scan ws1.clinic.local at 10.0.0.1:Some(5986) verifying Some("ws1.clinic.local") (WindowsWorkstation, Https { auth: Ntlm, trust: CaFile("/ws-ca.pem") })
-                  as WS1\LapsAdmin (Directory, password read)
-                scan ws2.clinic.local at 10.0.0.2:Some(5986) verifying Some("ws2.clinic.local") (WindowsWorkstation, Https { auth: Ntlm, trust: CaFile("/ws-ca.pem") })
-                  as WS2\Administrator (Directory, password read)
-                not checked WS3$: no LAPS password readable in the directory (workstations.laps = "require"): manage it with LAPS and give the appliance's directory account read access to msLAPS-Password (or ms-Mcs-AdmPwd) on its OU, or set laps = "prefer" to use the domain account for such hosts
-                not checked WS4$: its LAPS password is stored only encrypted (msLAPS-EncryptedPassword, DPAPI-NG), which the appliance cannot decrypt; let Windows LAPS store it unencrypted for this computer's OU (ADPasswordEncryptionEnabled = 0) and give the appliance's directory account read access to msLAPS-Password, or set workstations.laps = "off" to use the domain account
-                not checked WS5$: its LAPS password names the account `bad\\name`, which is not a local account name
-            "#]],
+                    known 6, stale []
+                    scan ws1.clinic.local at 10.0.0.1:Some(5986) verifying Some("ws1.clinic.local") (WindowsWorkstation, Https { auth: Ntlm, trust: CaFile("/ws-ca.pem") })
+                      as WS1\LapsAdmin (Directory, password read)
+                    scan ws2.clinic.local at 10.0.0.2:Some(5986) verifying Some("ws2.clinic.local") (WindowsWorkstation, Https { auth: Ntlm, trust: CaFile("/ws-ca.pem") })
+                      as WS2\Administrator (Directory, password read)
+                    not checked W@6$: its computer account `W@6$` cannot name a local account
+                    not checked WS3$: no LAPS password readable in the directory (workstations.laps = "require"): manage it with LAPS and give the appliance's directory account read access to msLAPS-Password (or ms-Mcs-AdmPwd) on its OU, or set laps = "prefer" to use the domain account for such hosts
+                    not checked WS4$: its LAPS password is stored only encrypted (msLAPS-EncryptedPassword, DPAPI-NG), which the appliance cannot decrypt; let Windows LAPS store it unencrypted for this computer's OU (ADPasswordEncryptionEnabled = 0) and give the appliance's directory account read access to msLAPS-Password, or set workstations.laps = "off" to use the domain account
+                    not checked WS5$: its LAPS password names the account `bad\\name`, which is not a local account name
+                "#]],
             ),
         ] {
             check_laps(
