@@ -9,6 +9,7 @@
 
 mod agents_lab;
 
+use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
 
@@ -26,17 +27,8 @@ fn workstations_are_checked_by_kerberos_or_by_their_agent_and_the_summary_is_sea
         return;
     }
     let dir = tempfile::tempdir().unwrap();
-    let lab = Lab::up(
-        &dir.path().join("lab"),
-        &[
-            ("LAB_TARGETS", "1"),
-            ("LAB_WIN_TARGETS", "2"),
-            ("LAB_WIN_PROFILES", "workstation-clean workstation-drift"),
-            ("DC_SEED", "small"),
-        ],
-    );
+    let lab = workstation_lab(dir.path(), "workstation-clean workstation-drift");
     let env = &lab.env;
-    let admin_password = lab.dir.join("dc/samba/admin-password");
 
     // ws001 and ws002 are in DNS at the lab's WinRM peers; ws004 is a laptop: in the directory,
     // not in DNS, never answering WinRM, but its agent (the lab's Linux target under that host
@@ -48,38 +40,19 @@ fn workstations_are_checked_by_kerberos_or_by_their_agent_and_the_summary_is_sea
     let out = run(in_target(&lab, 1, &["hostname", "ws004"]));
     assert!(out.status.success(), "{}", text(&out.stderr));
 
-    let site = Site {
-        dir: dir.path().to_owned(),
-        config: dir.path().join("appliance.toml"),
-        socket: dir.path().join("run/api.sock"),
-    };
     let port = std::net::TcpListener::bind("10.77.0.1:0")
         .unwrap()
         .local_addr()
         .unwrap()
         .port();
-    std::fs::write(
-        &site.config,
-        format!(
-            "site = \"lab\"\ndata_dir = \"{data}\"\ntarget = []\n\
-             [directory]\ndomain = \"{domain}\"\ndc = \"{dc}\"\nbind_user = \"{bind}\"\npassword_file = \"{bind_pw}\"\nca_file = \"{ca}\"\n\
-             [workstations]\nuser = \"administrator@{domain}\"\npassword_file = \"{admin_pw}\"\nca_file = \"{ca}\"\nscope = \"OU=Workstations,{base}\"\n\
-             [agents]\nlisten = \"10.77.0.1:{port}\"\ncheck_secs = 60\nheartbeat_secs = 10\nchecks = [\"LIN-SSH-001\"]\n\
-             [healing]\npaused = true\n\
-             [evidence]\ncalendars = []\n\
-             [daemon]\nsocket = \"{socket}\"\nworkstation_scan_secs = 10\ndiscovery_secs = 3600\njitter_percent = 0\n",
-            data = dir.path().join("data").display(),
-            domain = env["LAB_DC_DOMAIN"],
-            dc = env["LAB_DC_HOST"],
-            bind = env["LAB_DC_USER"],
-            bind_pw = env["LAB_DC_PASSWORD_FILE"],
-            ca = env["LAB_CA"],
-            admin_pw = admin_password.display(),
-            base = env["LAB_DC_BASE_DN"],
-            socket = site.socket.display(),
+    let site = workstation_site(
+        dir.path(),
+        &lab,
+        10,
+        &format!(
+            "[agents]\nlisten = \"10.77.0.1:{port}\"\ncheck_secs = 60\nheartbeat_secs = 10\nchecks = [\"LIN-SSH-001\"]\n"
         ),
-    )
-    .unwrap();
+    );
     let daemon = site.start();
 
     let token = site.token("1");
@@ -186,15 +159,7 @@ fn a_ticket_a_workstation_refused_is_not_offered_again() {
         return;
     }
     let dir = tempfile::tempdir().unwrap();
-    let lab = Lab::up(
-        &dir.path().join("lab"),
-        &[
-            ("LAB_TARGETS", "1"),
-            ("LAB_WIN_TARGETS", "1"),
-            ("LAB_WIN_PROFILES", "workstation-clean"),
-            ("DC_SEED", "small"),
-        ],
-    );
+    let lab = workstation_lab(dir.path(), "workstation-clean");
     let env = &lab.env;
     let peer = env["LAB_WIN_HOSTS"]
         .split_whitespace()
@@ -202,32 +167,7 @@ fn a_ticket_a_workstation_refused_is_not_offered_again() {
         .unwrap()
         .to_owned();
     lab.dns_add("ws001", &peer);
-    let site = Site {
-        dir: dir.path().to_owned(),
-        config: dir.path().join("appliance.toml"),
-        socket: dir.path().join("run/api.sock"),
-    };
-    std::fs::write(
-        &site.config,
-        format!(
-            "site = \"lab\"\ndata_dir = \"{data}\"\ntarget = []\n\
-             [directory]\ndomain = \"{domain}\"\ndc = \"{dc}\"\nbind_user = \"{bind}\"\npassword_file = \"{bind_pw}\"\nca_file = \"{ca}\"\n\
-             [workstations]\nuser = \"administrator@{domain}\"\npassword_file = \"{admin_pw}\"\nca_file = \"{ca}\"\nscope = \"OU=Workstations,{base}\"\n\
-             [healing]\npaused = true\n\
-             [evidence]\ncalendars = []\n\
-             [daemon]\nsocket = \"{socket}\"\nworkstation_scan_secs = 5\ndiscovery_secs = 3600\njitter_percent = 0\n",
-            data = dir.path().join("data").display(),
-            domain = env["LAB_DC_DOMAIN"],
-            dc = env["LAB_DC_HOST"],
-            bind = env["LAB_DC_USER"],
-            bind_pw = env["LAB_DC_PASSWORD_FILE"],
-            ca = env["LAB_CA"],
-            admin_pw = lab.dir.join("dc/samba/admin-password").display(),
-            base = env["LAB_DC_BASE_DN"],
-            socket = site.socket.display(),
-        ),
-    )
-    .unwrap();
+    let site = workstation_site(dir.path(), &lab, 5, "");
     let kerberos_at_peer = |skip: usize| -> Vec<serde_json::Value> {
         std::fs::read_to_string(&env["LAB_WIN_LOG"])
             .unwrap()
@@ -285,4 +225,51 @@ fn a_ticket_a_workstation_refused_is_not_offered_again() {
                 .is_some_and(|refused| after[refused..].iter().any(|e| e.get("error").is_none()))
         },
     );
+}
+
+/// The lab with the small DC seed, one Linux target and one WinRM peer host per profile.
+fn workstation_lab(dir: &Path, profiles: &str) -> Lab {
+    let hosts = profiles.split_whitespace().count().to_string();
+    Lab::up(
+        &dir.join("lab"),
+        &[
+            ("LAB_TARGETS", "1"),
+            ("LAB_WIN_TARGETS", &hosts),
+            ("LAB_WIN_PROFILES", profiles),
+            ("DC_SEED", "small"),
+        ],
+    )
+}
+
+/// An appliance in `dir` that discovers the lab's directory and logs in to its workstations by
+/// Kerberos every `secs` seconds (healing paused), with `extra` sections appended.
+fn workstation_site(dir: &Path, lab: &Lab, secs: u64, extra: &str) -> Site {
+    let env = &lab.env;
+    let site = Site {
+        dir: dir.to_owned(),
+        config: dir.join("appliance.toml"),
+        socket: dir.join("run/api.sock"),
+    };
+    std::fs::write(
+        &site.config,
+        format!(
+            "site = \"lab\"\ndata_dir = \"{data}\"\ntarget = []\n\
+             [directory]\ndomain = \"{domain}\"\ndc = \"{dc}\"\nbind_user = \"{bind}\"\npassword_file = \"{bind_pw}\"\nca_file = \"{ca}\"\n\
+             [workstations]\nuser = \"administrator@{domain}\"\npassword_file = \"{admin_pw}\"\nca_file = \"{ca}\"\nscope = \"OU=Workstations,{base}\"\n\
+             [healing]\npaused = true\n\
+             [evidence]\ncalendars = []\n\
+             [daemon]\nsocket = \"{socket}\"\nworkstation_scan_secs = {secs}\ndiscovery_secs = 3600\njitter_percent = 0\n{extra}",
+            data = dir.join("data").display(),
+            domain = env["LAB_DC_DOMAIN"],
+            dc = env["LAB_DC_HOST"],
+            bind = env["LAB_DC_USER"],
+            bind_pw = env["LAB_DC_PASSWORD_FILE"],
+            ca = env["LAB_CA"],
+            admin_pw = lab.dir.join("dc/samba/admin-password").display(),
+            base = env["LAB_DC_BASE_DN"],
+            socket = site.socket.display(),
+        ),
+    )
+    .unwrap();
+    site
 }
