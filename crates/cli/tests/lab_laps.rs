@@ -101,15 +101,20 @@ fn each_workstation_gets_only_its_own_laps_account() {
         })
         .collect();
     assert!(directory_only.contains("[directory]"));
+    // `require` needs no domain account: the site gives none.
     let ws_config = |mode: &str| {
         let mut text = directory_only.clone();
         text.push_str(&format!(
-            "\n[workstations]\nuser = \"administrator@{}\"\npassword_file = {:?}\nca_file = {:?}\nscope = \"OU=Workstations,{}\"\nlaps = \"{mode}\"\n",
-            env["LAB_DC_DOMAIN"],
-            lab.dir.join("dc/samba/admin-password"),
-            env["LAB_CA"],
-            env["LAB_DC_BASE_DN"]
+            "\n[workstations]\nca_file = {:?}\nscope = \"OU=Workstations,{}\"\nlaps = \"{mode}\"\n",
+            env["LAB_CA"], env["LAB_DC_BASE_DN"]
         ));
+        if mode != "require" {
+            text.push_str(&format!(
+                "user = \"administrator@{}\"\npassword_file = {:?}\n",
+                env["LAB_DC_DOMAIN"],
+                lab.dir.join("dc/samba/admin-password"),
+            ));
+        }
         let path = lab.dir.join(format!("laps-{mode}.toml"));
         std::fs::write(&path, text).unwrap();
         path

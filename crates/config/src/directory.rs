@@ -65,9 +65,9 @@ pub enum DirectoryTls {
 /// hosts that prove that name, never over HTTP to whoever answers at an address DNS gave.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct WorkstationsConfig {
-    /// Account with local admin rights on the workstations, e.g. `CLINIC\\osiris-scan`.
-    pub user: String,
-    pub password: PasswordSource,
+    /// The domain account with local admin rights on the workstations; `None` only with
+    /// `laps = "require"`, where no workstation receives it.
+    pub account: Option<WorkstationAccount>,
     pub auth: WinRmAuth,
     /// How the workstations' HTTPS certificates are trusted (a CA file or the system roots).
     pub trust: WinRmTrust,
@@ -80,6 +80,14 @@ pub struct WorkstationsConfig {
     /// The local account legacy Microsoft LAPS manages (`ms-Mcs-AdmPwd` does not name it), e.g.
     /// `Administrator`; Windows LAPS names its account itself.
     pub laps_account: String,
+}
+
+/// The `[workstations]` domain account.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WorkstationAccount {
+    /// e.g. `CLINIC\\osiris-scan` or `osiris-scan@clinic.local`.
+    pub user: String,
+    pub password: PasswordSource,
 }
 
 /// Per-host local administrator passwords from the directory (Windows LAPS `msLAPS-Password`,
@@ -147,8 +155,10 @@ pub(crate) struct RawDirectory {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct RawWorkstations {
-    /// Account with local admin rights on the workstations, e.g. `CLINIC\\osiris-scan`.
-    user: String,
+    /// Account with local admin rights on the workstations, e.g. `CLINIC\\osiris-scan`
+    /// (optional only with `laps = "require"`).
+    #[serde(default)]
+    user: Option<String>,
     /// File (mode 0600) holding its password; or `credential`, a vault entry.
     #[serde(default)]
     password_file: Option<PathBuf>,
@@ -274,18 +284,8 @@ impl RawWorkstations {
                 "[workstations] needs a [directory] section to discover them from".to_owned(),
             );
         }
-        let password = password_source(
-            "workstations",
-            &self.password_file,
-            &self.credential,
-            problems,
-        );
-        if !is_valid_windows_user(&self.user) {
-            problems.push(format!(
-                "workstations.user `{}` is not a valid Windows account name (use `user`, `DOMAIN\\user` or `user@domain`)",
-                self.user.escape_debug()
-            ));
-        }
+        let laps = self.laps(problems);
+        let account = self.account(laps, problems);
         if self.https == Some(false) {
             problems.push(
                 "workstations: https = false is refused: the workstation login would go by NTLM over HTTP to whatever address DNS gives for a name in the directory, where a rogue host collects it; delete `https = false` and set `ca_file` to the CA that issues the workstations' WinRM certificates (e.g. your AD CS root)".to_owned(),
@@ -304,18 +304,6 @@ impl RawWorkstations {
             }
         };
         let scope = self.scope(problems);
-        let laps = match self.laps.as_deref().unwrap_or("off") {
-            "off" => Some(Laps::Off),
-            "prefer" => Some(Laps::Prefer),
-            "require" => Some(Laps::Require),
-            other => {
-                problems.push(format!(
-                    "workstations.laps `{}` is unknown (use \"off\", \"prefer\" or \"require\")",
-                    other.escape_debug()
-                ));
-                None
-            }
-        };
         let laps_account = self.laps_account.as_deref().unwrap_or("Administrator");
         if !is_valid_local_account(laps_account) {
             problems.push(format!(
@@ -330,8 +318,7 @@ impl RawWorkstations {
             return None;
         }
         Some(WorkstationsConfig {
-            user: self.user.clone(),
-            password: password?,
+            account: account?,
             auth: auth?,
             trust: self
                 .ca_file
@@ -342,6 +329,60 @@ impl RawWorkstations {
             laps: laps?,
             laps_account: laps_account.to_owned(),
         })
+    }
+
+    /// `laps`: off (the default), prefer or require.
+    fn laps(&self, problems: &mut Vec<String>) -> Option<Laps> {
+        match self.laps.as_deref().unwrap_or("off") {
+            "off" => Some(Laps::Off),
+            "prefer" => Some(Laps::Prefer),
+            "require" => Some(Laps::Require),
+            other => {
+                problems.push(format!(
+                    "workstations.laps `{}` is unknown (use \"off\", \"prefer\" or \"require\")",
+                    other.escape_debug()
+                ));
+                None
+            }
+        }
+    }
+
+    /// `user` with `password_file` or `credential`; all three may be left out only with
+    /// `laps = "require"` (`Some(None)`).
+    fn account(
+        &self,
+        laps: Option<Laps>,
+        problems: &mut Vec<String>,
+    ) -> Option<Option<WorkstationAccount>> {
+        let Some(user) = &self.user else {
+            if laps == Some(Laps::Require)
+                && self.password_file.is_none()
+                && self.credential.is_none()
+            {
+                return Some(None);
+            }
+            problems.push(
+                "workstations.user is missing: the domain account with local admin rights on the workstations (e.g. user = \"osiris-scan@clinic.local\") with its password_file or credential; only with laps = \"require\" may all three be left out".to_owned(),
+            );
+            return None;
+        };
+        let password = password_source(
+            "workstations",
+            &self.password_file,
+            &self.credential,
+            problems,
+        );
+        if !is_valid_windows_user(user) {
+            problems.push(format!(
+                "workstations.user `{}` is not a valid Windows account name (use `user`, `DOMAIN\\user` or `user@domain`)",
+                user.escape_debug()
+            ));
+            return None;
+        }
+        Some(Some(WorkstationAccount {
+            user: user.clone(),
+            password: password?,
+        }))
     }
 
     /// `scope` and `group`: at least one, each a distinguished name.

@@ -27,7 +27,8 @@ pub use daemon::{
     EmailSecurity, EscalationConfig, MIN_INTERVAL_SECS, RemindAfter,
 };
 pub use directory::{
-    DirectoryConfig, DirectoryTls, KerberosRealm, Laps, WorkstationScope, WorkstationsConfig,
+    DirectoryConfig, DirectoryTls, KerberosRealm, Laps, WorkstationAccount, WorkstationScope,
+    WorkstationsConfig,
 };
 pub use l2::{L2Config, L2Key, L2Mode, L2Price, L2Provider};
 pub use target::{
@@ -185,7 +186,7 @@ impl Config {
     pub fn workstation_kerberos(&self) -> Option<KerberosRealm> {
         let ws = self.workstations.as_ref()?;
         let dir = self.directory.as_ref()?;
-        (ws.auth == WinRmAuth::Kerberos).then(|| dir.kerberos_realm())
+        (ws.auth == WinRmAuth::Kerberos && ws.account.is_some()).then(|| dir.kerberos_realm())
     }
 
     /// The configuration used when none is given: scan this machine, keep data in `./osiris-data`.
@@ -998,6 +999,29 @@ ca_file = "/ca.pem"
         assert_eq!(
             parsed("laps = \"require\"\nlaps_account = \"ClinicAdmin\"\n"),
             Ok(Some((Laps::Require, "ClinicAdmin".to_owned())))
+        );
+        // Only `require` may do without the domain account, which it never sends anywhere.
+        let without_account = |laps: &str| {
+            parse(
+                "site.toml",
+                &format!(
+                    "{DIRECTORY}[workstations]\nscope = \"OU=Workstations,DC=lab,DC=example\"\nlaps = \"{laps}\"\n"
+                ),
+            )
+            .map(|c| {
+                let kerberos = c.workstation_kerberos();
+                c.workstations.map(|w| (w.account, kerberos))
+            })
+            .map_err(|err| err.to_string())
+        };
+        assert_eq!(without_account("require"), Ok(Some((None, None))));
+        check(
+            &format!(
+                "{DIRECTORY}[workstations]\nscope = \"OU=Workstations,DC=lab,DC=example\"\nlaps = \"prefer\"\n"
+            ),
+            expect![[
+                r#"site.toml: workstations.user is missing: the domain account with local admin rights on the workstations (e.g. user = "osiris-scan@clinic.local") with its password_file or credential; only with laps = "require" may all three be left out"#
+            ]],
         );
     }
 

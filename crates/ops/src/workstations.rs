@@ -259,10 +259,25 @@ pub fn assemble(
             }
         };
         match login_for(&computer, &mut laps, ws) {
-            Ok(Login::Domain) => targets.push(workstation_target(name, ip, ws)),
+            Ok(Login::Domain(account)) => targets.push(workstation_target(
+                name,
+                ip,
+                account.user.clone(),
+                account.password.clone(),
+                ws.auth,
+                ws,
+            )),
             Ok(Login::Laps { user, password }) => {
                 passwords.insert(name.clone(), password);
-                targets.push(laps_target(name, ip, user, ws));
+                // Local accounts have no Kerberos: NTLM inside the same verified HTTPS.
+                targets.push(workstation_target(
+                    name,
+                    ip,
+                    user,
+                    config::PasswordSource::Directory,
+                    config::WinRmAuth::Ntlm,
+                    ws,
+                ));
             }
             Err(reason) => not_checked.push(not_checked_for(&computer, reason)),
         }
@@ -279,10 +294,13 @@ pub fn assemble(
 }
 
 /// The WinRM target of one online workstation: HTTPS to the address its name resolved to, the
-/// certificate verified for that name.
+/// certificate verified for that name, as `user`.
 pub fn workstation_target(
     name: String,
     ip: IpAddr,
+    user: String,
+    password: config::PasswordSource,
+    auth: config::WinRmAuth,
     ws: &config::WorkstationsConfig,
 ) -> config::TargetConfig {
     config::TargetConfig {
@@ -290,10 +308,10 @@ pub fn workstation_target(
         transport: config::TransportConfig::WinRm(config::WinRmConfig {
             address: ip.to_string(),
             port: Some(HTTPS_PORT),
-            user: ws.user.clone(),
-            password: ws.password.clone(),
+            user,
+            password,
             security: config::WinRmSecurity::Https {
-                auth: ws.auth,
+                auth,
                 trust: ws.trust.clone(),
             },
             verify_name: Some(name.clone()),
@@ -303,9 +321,9 @@ pub fn workstation_target(
 }
 
 /// How one online workstation logs in.
-enum Login {
+enum Login<'a> {
     /// The `[workstations]` account.
-    Domain,
+    Domain(&'a config::WorkstationAccount),
     /// Its own LAPS-managed local account, `COMPUTER\\account`.
     Laps {
         user: String,
@@ -317,13 +335,20 @@ enum Login {
 pub const ENCRYPTED_ONLY: &str = "its LAPS password is stored only encrypted (msLAPS-EncryptedPassword, DPAPI-NG), which the appliance cannot decrypt; let Windows LAPS store it unencrypted for this computer's OU (ADPasswordEncryptionEnabled = 0) and give the appliance's directory account read access to msLAPS-Password, or set workstations.laps = \"off\" to use the domain account";
 
 /// The login of one online workstation under `ws.laps`, or why it gets none.
-fn login_for(
+fn login_for<'a>(
     computer: &LatestComputer,
     laps: &mut LapsRead,
-    ws: &config::WorkstationsConfig,
-) -> Result<Login, String> {
+    ws: &'a config::WorkstationsConfig,
+) -> Result<Login<'a>, String> {
+    // The configuration gives an account unless laps = "require", which never uses it.
+    let domain = || {
+        ws.account
+            .as_ref()
+            .map(Login::Domain)
+            .ok_or_else(|| "no [workstations] account is configured".to_owned())
+    };
     if ws.laps == config::Laps::Off {
-        return Ok(Login::Domain);
+        return domain();
     }
     let states = laps
         .as_mut()
@@ -357,29 +382,9 @@ fn login_for(
         }
         Some(LapsState::Absent) | None => match ws.laps {
             config::Laps::Require => Err("no LAPS password readable in the directory (workstations.laps = \"require\"): manage it with LAPS and give the appliance's directory account read access to msLAPS-Password (or ms-Mcs-AdmPwd) on its OU, or set laps = \"prefer\" to use the domain account for such hosts".to_owned()),
-            _ => Ok(Login::Domain),
+            _ => domain(),
         },
     }
-}
-
-/// The WinRM target of an online workstation with a LAPS password: its own local `user` by NTLM
-/// inside HTTPS (local accounts have no Kerberos), the certificate verified for its name.
-fn laps_target(
-    name: String,
-    ip: IpAddr,
-    user: String,
-    ws: &config::WorkstationsConfig,
-) -> config::TargetConfig {
-    let mut target = workstation_target(name, ip, ws);
-    if let config::TransportConfig::WinRm(winrm) = &mut target.transport {
-        winrm.user = user;
-        winrm.password = config::PasswordSource::Directory;
-        winrm.security = config::WinRmSecurity::Https {
-            auth: config::WinRmAuth::Ntlm,
-            trust: ws.trust.clone(),
-        };
-    }
-    target
 }
 
 /// Why a computer is outside the administrator's scope, or `None` when it is inside.
@@ -665,8 +670,10 @@ mod tests {
             })
             .collect();
         let ws = config::WorkstationsConfig {
-            user: "CLINIC\\osiris-scan".to_owned(),
-            password: config::PasswordSource::Credential("ws".to_owned()),
+            account: Some(config::WorkstationAccount {
+                user: "CLINIC\\osiris-scan".to_owned(),
+                password: config::PasswordSource::Credential("ws".to_owned()),
+            }),
             auth: config::WinRmAuth::Ntlm,
             trust: config::WinRmTrust::CaFile("/ws-ca.pem".into()),
             scope,
