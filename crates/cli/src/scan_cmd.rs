@@ -43,7 +43,9 @@ pub(crate) fn run(args: ScanArgs) -> anyhow::Result<ExitCode> {
         if let Some(plan) = &plan {
             config.targets.extend(plan.targets.iter().cloned());
         }
-        let scanned = ops::scan::scan_all(&config, &catalog, &data_dir).await?;
+        let no_passwords = ops::secrets::HostPasswords::default();
+        let passwords = plan.as_ref().map_or(&no_passwords, |plan| &plan.passwords);
+        let scanned = ops::scan::scan_with(&config, &catalog, &data_dir, passwords).await?;
         let reports: Vec<TargetReport> =
             scanned.into_iter().map(|scanned| scanned.report).collect();
         let mut bundles = ops::scan::record_scans(&store, &config, &catalog, &reports).await?;

@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use serde::Deserialize;
 
 use crate::target::{PasswordSource, WinRmAuth, WinRmTrust};
-use crate::{is_valid_windows_user, password_source};
+use crate::{is_valid_local_account, is_valid_windows_user, password_source};
 
 /// How to read the computer inventory from Active Directory.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -65,9 +65,9 @@ pub enum DirectoryTls {
 /// hosts that prove that name, never over HTTP to whoever answers at an address DNS gave.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct WorkstationsConfig {
-    /// Account with local admin rights on the workstations, e.g. `CLINIC\\osiris-scan`.
-    pub user: String,
-    pub password: PasswordSource,
+    /// The domain account with local admin rights on the workstations; `None` only with
+    /// `laps = "require"`, where no workstation receives it.
+    pub account: Option<WorkstationAccount>,
     pub auth: WinRmAuth,
     /// How the workstations' HTTPS certificates are trusted (a CA file or the system roots).
     pub trust: WinRmTrust,
@@ -75,6 +75,34 @@ pub struct WorkstationsConfig {
     pub scope: WorkstationScope,
     /// How long the online probe (a TCP connect to the WinRM port) waits, in milliseconds (1 to 30000).
     pub probe_timeout_ms: u64,
+    /// Whether each workstation is reached with its own LAPS-managed local administrator account.
+    pub laps: Laps,
+    /// The local account legacy Microsoft LAPS manages (`ms-Mcs-AdmPwd` does not name it), e.g.
+    /// `Administrator`; Windows LAPS names its account itself.
+    pub laps_account: String,
+}
+
+/// The `[workstations]` domain account.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WorkstationAccount {
+    /// e.g. `CLINIC\\osiris-scan` or `osiris-scan@clinic.local`.
+    pub user: String,
+    pub password: PasswordSource,
+}
+
+/// Per-host local administrator passwords from the directory (Windows LAPS `msLAPS-Password`,
+/// legacy Microsoft LAPS `ms-Mcs-AdmPwd`). With one, the host is reached with its own local
+/// account by NTLM inside HTTPS (local accounts cannot use Kerberos), its certificate verified for
+/// its DNS name as always.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Laps {
+    /// Never read: every workstation gets the `[workstations]` account (the default).
+    Off,
+    /// The host's LAPS account where the directory holds a readable password, else the
+    /// `[workstations]` account.
+    Prefer,
+    /// Only the host's LAPS account: a host without a readable LAPS password is not scanned.
+    Require,
 }
 
 /// The computers an administrator chose to scan: in the OU `ou` (or below it) and a direct member
@@ -127,8 +155,10 @@ pub(crate) struct RawDirectory {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct RawWorkstations {
-    /// Account with local admin rights on the workstations, e.g. `CLINIC\\osiris-scan`.
-    user: String,
+    /// Account with local admin rights on the workstations, e.g. `CLINIC\\osiris-scan`
+    /// (optional only with `laps = "require"`).
+    #[serde(default)]
+    user: Option<String>,
     /// File (mode 0600) holding its password; or `credential`, a vault entry.
     #[serde(default)]
     password_file: Option<PathBuf>,
@@ -156,6 +186,13 @@ pub(crate) struct RawWorkstations {
     /// How long the online probe (a TCP connect to the WinRM port) waits, in milliseconds.
     #[serde(default = "default_probe_timeout_ms")]
     probe_timeout_ms: u64,
+    /// `off` (default), `prefer` or `require`: log into each workstation with its own LAPS
+    /// password from the directory.
+    #[serde(default)]
+    laps: Option<String>,
+    /// The local account legacy Microsoft LAPS manages (default `Administrator`).
+    #[serde(default)]
+    laps_account: Option<String>,
 }
 
 impl RawDirectory {
@@ -247,18 +284,8 @@ impl RawWorkstations {
                 "[workstations] needs a [directory] section to discover them from".to_owned(),
             );
         }
-        let password = password_source(
-            "workstations",
-            &self.password_file,
-            &self.credential,
-            problems,
-        );
-        if !is_valid_windows_user(&self.user) {
-            problems.push(format!(
-                "workstations.user `{}` is not a valid Windows account name (use `user`, `DOMAIN\\user` or `user@domain`)",
-                self.user.escape_debug()
-            ));
-        }
+        let laps = self.laps(problems);
+        let account = self.account(laps, problems);
         if self.https == Some(false) {
             problems.push(
                 "workstations: https = false is refused: the workstation login would go by NTLM over HTTP to whatever address DNS gives for a name in the directory, where a rogue host collects it; delete `https = false` and set `ca_file` to the CA that issues the workstations' WinRM certificates (e.g. your AD CS root)".to_owned(),
@@ -277,6 +304,13 @@ impl RawWorkstations {
             }
         };
         let scope = self.scope(problems);
+        let laps_account = self.laps_account.as_deref().unwrap_or("Administrator");
+        if !is_valid_local_account(laps_account) {
+            problems.push(format!(
+                "workstations.laps_account `{}` is not a local account name (e.g. \"Administrator\", without a domain)",
+                laps_account.escape_debug()
+            ));
+        }
         if self.probe_timeout_ms == 0 || self.probe_timeout_ms > 30_000 {
             problems.push("workstations.probe_timeout_ms must be between 1 and 30000".to_owned());
         }
@@ -284,8 +318,7 @@ impl RawWorkstations {
             return None;
         }
         Some(WorkstationsConfig {
-            user: self.user.clone(),
-            password: password?,
+            account: account?,
             auth: auth?,
             trust: self
                 .ca_file
@@ -293,7 +326,63 @@ impl RawWorkstations {
                 .map_or(WinRmTrust::SystemRoots, WinRmTrust::CaFile),
             scope: scope?,
             probe_timeout_ms: self.probe_timeout_ms,
+            laps: laps?,
+            laps_account: laps_account.to_owned(),
         })
+    }
+
+    /// `laps`: off (the default), prefer or require.
+    fn laps(&self, problems: &mut Vec<String>) -> Option<Laps> {
+        match self.laps.as_deref().unwrap_or("off") {
+            "off" => Some(Laps::Off),
+            "prefer" => Some(Laps::Prefer),
+            "require" => Some(Laps::Require),
+            other => {
+                problems.push(format!(
+                    "workstations.laps `{}` is unknown (use \"off\", \"prefer\" or \"require\")",
+                    other.escape_debug()
+                ));
+                None
+            }
+        }
+    }
+
+    /// `user` with `password_file` or `credential`; all three may be left out only with
+    /// `laps = "require"` (`Some(None)`).
+    fn account(
+        &self,
+        laps: Option<Laps>,
+        problems: &mut Vec<String>,
+    ) -> Option<Option<WorkstationAccount>> {
+        let Some(user) = &self.user else {
+            if laps == Some(Laps::Require)
+                && self.password_file.is_none()
+                && self.credential.is_none()
+            {
+                return Some(None);
+            }
+            problems.push(
+                "workstations.user is missing: the domain account with local admin rights on the workstations (e.g. user = \"osiris-scan@clinic.local\") with its password_file or credential; only with laps = \"require\" may all three be left out".to_owned(),
+            );
+            return None;
+        };
+        let password = password_source(
+            "workstations",
+            &self.password_file,
+            &self.credential,
+            problems,
+        );
+        if !is_valid_windows_user(user) {
+            problems.push(format!(
+                "workstations.user `{}` is not a valid Windows account name (use `user`, `DOMAIN\\user` or `user@domain`)",
+                user.escape_debug()
+            ));
+            return None;
+        }
+        Some(Some(WorkstationAccount {
+            user: user.clone(),
+            password: password?,
+        }))
     }
 
     /// `scope` and `group`: at least one, each a distinguished name.

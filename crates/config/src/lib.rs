@@ -27,7 +27,8 @@ pub use daemon::{
     EmailSecurity, EscalationConfig, MIN_INTERVAL_SECS, RemindAfter,
 };
 pub use directory::{
-    DirectoryConfig, DirectoryTls, KerberosRealm, WorkstationScope, WorkstationsConfig,
+    DirectoryConfig, DirectoryTls, KerberosRealm, Laps, WorkstationAccount, WorkstationScope,
+    WorkstationsConfig,
 };
 pub use l2::{L2Config, L2Key, L2Mode, L2Price, L2Provider};
 pub use target::{
@@ -185,7 +186,7 @@ impl Config {
     pub fn workstation_kerberos(&self) -> Option<KerberosRealm> {
         let ws = self.workstations.as_ref()?;
         let dir = self.directory.as_ref()?;
-        (ws.auth == WinRmAuth::Kerberos).then(|| dir.kerberos_realm())
+        (ws.auth == WinRmAuth::Kerberos && ws.account.is_some()).then(|| dir.kerberos_realm())
     }
 
     /// The configuration used when none is given: scan this machine, keep data in `./osiris-data`.
@@ -379,6 +380,12 @@ pub fn is_valid_windows_user(user: &str) -> bool {
     } else {
         part(user)
     }
+}
+
+/// A local account name without a domain (as LAPS names it), e.g. `Administrator`: at most 20
+/// characters, the characters [`is_valid_windows_user`] allows, no `\\` or `@`.
+pub fn is_valid_local_account(name: &str) -> bool {
+    name.len() <= 20 && !name.contains(['\\', '@']) && is_valid_windows_user(name)
 }
 
 impl Default for HealingConfig {
@@ -964,6 +971,57 @@ ca_file = "/ca.pem"
             expect![
                 "site.toml: workstations: https = false is refused: the workstation login would go by NTLM over HTTP to whatever address DNS gives for a name in the directory, where a rogue host collects it; delete `https = false` and set `ca_file` to the CA that issues the workstations' WinRM certificates (e.g. your AD CS root)"
             ],
+        );
+    }
+
+    #[test]
+    fn laps_modes_and_the_legacy_account_are_checked() {
+        let ws = |extra: &str| {
+            format!(
+                "{DIRECTORY}[workstations]\nuser = \"osiris\"\ncredential = \"ws\"\nscope = \"OU=Workstations,DC=lab,DC=example\"\n{extra}"
+            )
+        };
+        check(
+            &ws("laps = \"always\"\nlaps_account = \"LAB\\\\admin\"\n"),
+            expect![[r#"
+                site.toml: workstations.laps `always` is unknown (use "off", "prefer" or "require")
+                site.toml: workstations.laps_account `LAB\\admin` is not a local account name (e.g. "Administrator", without a domain)"#]],
+        );
+        let parsed = |extra: &str| {
+            parse("site.toml", &ws(extra))
+                .map(|c| c.workstations.map(|w| (w.laps, w.laps_account)))
+                .map_err(|err| err.to_string())
+        };
+        assert_eq!(
+            parsed(""),
+            Ok(Some((Laps::Off, "Administrator".to_owned())))
+        );
+        assert_eq!(
+            parsed("laps = \"require\"\nlaps_account = \"ClinicAdmin\"\n"),
+            Ok(Some((Laps::Require, "ClinicAdmin".to_owned())))
+        );
+        // Only `require` may do without the domain account, which it never sends anywhere.
+        let without_account = |laps: &str| {
+            parse(
+                "site.toml",
+                &format!(
+                    "{DIRECTORY}[workstations]\nscope = \"OU=Workstations,DC=lab,DC=example\"\nlaps = \"{laps}\"\n"
+                ),
+            )
+            .map(|c| {
+                let kerberos = c.workstation_kerberos();
+                c.workstations.map(|w| (w.account, kerberos))
+            })
+            .map_err(|err| err.to_string())
+        };
+        assert_eq!(without_account("require"), Ok(Some((None, None))));
+        check(
+            &format!(
+                "{DIRECTORY}[workstations]\nscope = \"OU=Workstations,DC=lab,DC=example\"\nlaps = \"prefer\"\n"
+            ),
+            expect![[
+                r#"site.toml: workstations.user is missing: the domain account with local admin rights on the workstations (e.g. user = "osiris-scan@clinic.local") with its password_file or credential; only with laps = "require" may all three be left out"#
+            ]],
         );
     }
 

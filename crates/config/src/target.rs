@@ -64,6 +64,9 @@ pub enum SshLogin {
 pub enum PasswordSource {
     File(PathBuf),
     Credential(String),
+    /// The host's own LAPS password, read from the directory for this cycle and held in memory
+    /// only; never written in a configuration file (the workstation plan sets it).
+    Directory,
 }
 
 /// A WinRM target.

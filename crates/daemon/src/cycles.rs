@@ -147,7 +147,8 @@ async fn workstation_scan(shared: &Arc<Shared>) -> anyhow::Result<Outcome> {
         .collect();
     let winrm_names: Vec<String> = by_winrm.iter().map(|t| t.name.clone()).collect();
     config.targets = by_winrm;
-    let (outcome, reports) = scan_and_heal_reports(shared, &config, "workstations").await?;
+    let (outcome, reports) =
+        scan_and_heal_reports(shared, &config, &plan.passwords, "workstations").await?;
     let ws_reports: Vec<&scan::TargetReport> = reports
         .iter()
         .filter(|r| winrm_names.contains(&r.target.name))
@@ -183,20 +184,27 @@ async fn scan_and_heal(
     config: &config::Config,
     what: &str,
 ) -> anyhow::Result<Outcome> {
-    scan_and_heal_reports(shared, config, what)
-        .await
-        .map(|(outcome, _)| outcome)
+    scan_and_heal_reports(
+        shared,
+        config,
+        &ops::secrets::HostPasswords::default(),
+        what,
+    )
+    .await
+    .map(|(outcome, _)| outcome)
 }
 
 /// [`scan_and_heal`], also returning the scan reports.
+/// `passwords`: this cycle's LAPS passwords of the discovered workstations.
 async fn scan_and_heal_reports(
     shared: &Arc<Shared>,
     config: &config::Config,
+    passwords: &ops::secrets::HostPasswords,
     what: &str,
 ) -> anyhow::Result<(Outcome, Vec<scan::TargetReport>)> {
     let settings = &shared.settings;
     let catalog = &settings.catalog;
-    let scanned = ops::scan::scan_all(config, catalog, &settings.data_dir).await?;
+    let scanned = ops::scan::scan_with(config, catalog, &settings.data_dir, passwords).await?;
     let reports: Vec<scan::TargetReport> = scanned.iter().map(|s| s.report.clone()).collect();
     ops::scan::record_scans(&shared.store, config, catalog, &reports).await?;
     let now = now();

@@ -9,6 +9,7 @@
 
 mod agents_lab;
 
+use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
 
@@ -26,17 +27,8 @@ fn workstations_are_checked_by_kerberos_or_by_their_agent_and_the_summary_is_sea
         return;
     }
     let dir = tempfile::tempdir().unwrap();
-    let lab = Lab::up(
-        &dir.path().join("lab"),
-        &[
-            ("LAB_TARGETS", "1"),
-            ("LAB_WIN_TARGETS", "2"),
-            ("LAB_WIN_PROFILES", "workstation-clean workstation-drift"),
-            ("DC_SEED", "small"),
-        ],
-    );
+    let lab = workstation_lab(dir.path(), "workstation-clean workstation-drift");
     let env = &lab.env;
-    let admin_password = lab.dir.join("dc/samba/admin-password");
 
     // ws001 and ws002 are in DNS at the lab's WinRM peers; ws004 is a laptop: in the directory,
     // not in DNS, never answering WinRM, but its agent (the lab's Linux target under that host
@@ -48,38 +40,19 @@ fn workstations_are_checked_by_kerberos_or_by_their_agent_and_the_summary_is_sea
     let out = run(in_target(&lab, 1, &["hostname", "ws004"]));
     assert!(out.status.success(), "{}", text(&out.stderr));
 
-    let site = Site {
-        dir: dir.path().to_owned(),
-        config: dir.path().join("appliance.toml"),
-        socket: dir.path().join("run/api.sock"),
-    };
     let port = std::net::TcpListener::bind("10.77.0.1:0")
         .unwrap()
         .local_addr()
         .unwrap()
         .port();
-    std::fs::write(
-        &site.config,
-        format!(
-            "site = \"lab\"\ndata_dir = \"{data}\"\ntarget = []\n\
-             [directory]\ndomain = \"{domain}\"\ndc = \"{dc}\"\nbind_user = \"{bind}\"\npassword_file = \"{bind_pw}\"\nca_file = \"{ca}\"\n\
-             [workstations]\nuser = \"administrator@{domain}\"\npassword_file = \"{admin_pw}\"\nca_file = \"{ca}\"\nscope = \"OU=Workstations,{base}\"\n\
-             [agents]\nlisten = \"10.77.0.1:{port}\"\ncheck_secs = 60\nheartbeat_secs = 10\nchecks = [\"LIN-SSH-001\"]\n\
-             [healing]\npaused = true\n\
-             [evidence]\ncalendars = []\n\
-             [daemon]\nsocket = \"{socket}\"\nworkstation_scan_secs = 10\ndiscovery_secs = 3600\njitter_percent = 0\n",
-            data = dir.path().join("data").display(),
-            domain = env["LAB_DC_DOMAIN"],
-            dc = env["LAB_DC_HOST"],
-            bind = env["LAB_DC_USER"],
-            bind_pw = env["LAB_DC_PASSWORD_FILE"],
-            ca = env["LAB_CA"],
-            admin_pw = admin_password.display(),
-            base = env["LAB_DC_BASE_DN"],
-            socket = site.socket.display(),
+    let site = workstation_site(
+        dir.path(),
+        &lab,
+        10,
+        &format!(
+            "[agents]\nlisten = \"10.77.0.1:{port}\"\ncheck_secs = 60\nheartbeat_secs = 10\nchecks = [\"LIN-SSH-001\"]\n"
         ),
-    )
-    .unwrap();
+    );
     let daemon = site.start();
 
     let token = site.token("1");
@@ -169,4 +142,134 @@ fn workstations_are_checked_by_kerberos_or_by_their_agent_and_the_summary_is_sea
             .any(|n| n["account"] == "WS003$"),
         "a workstation neither in DNS nor with an agent stays not checked: {summary:#}"
     );
+}
+
+/// A Kerberos login a workstation refuses makes `osirisd` ask the KDC afresh at the next cycle
+/// instead of offering the refused ticket again for the rest of its half-hour reuse: the lab
+/// rotates the workstation's HTTP service key (new password, the peer's keytab re-exported), the
+/// daemon's cached service ticket is refused once, and the next cycle logs in with a new one.
+#[test]
+fn a_ticket_a_workstation_refused_is_not_offered_again() {
+    let mut tools = LAB_TOOLS.to_vec();
+    tools.extend(["samba", "samba-tool", "kinit"]);
+    if !test_support::require_root(
+        "a_ticket_a_workstation_refused_is_not_offered_again",
+        &tools,
+    ) {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let lab = workstation_lab(dir.path(), "workstation-clean");
+    let env = &lab.env;
+    let peer = env["LAB_WIN_HOSTS"]
+        .split_whitespace()
+        .next()
+        .unwrap()
+        .to_owned();
+    lab.dns_add("ws001", &peer);
+    let site = workstation_site(dir.path(), &lab, 5, "");
+    let kerberos_at_peer = |skip: usize| -> Vec<serde_json::Value> {
+        std::fs::read_to_string(&env["LAB_WIN_LOG"])
+            .unwrap()
+            .lines()
+            .skip(skip)
+            .filter_map(|line| serde_json::from_str::<serde_json::Value>(line).ok())
+            .filter(|e| e["method"] == "kerberos" && e["host"] == peer.as_str())
+            .collect()
+    };
+    let _daemon = site.start();
+    wait(Duration::from_secs(90), "a first Kerberos login", || {
+        kerberos_at_peer(0).iter().any(|e| e.get("error").is_none())
+    });
+
+    // The workstation's service key changes (its password is reset and the peer's keytab holds
+    // only the new key), as when a computer account's password is changed.
+    let admin = std::fs::read_to_string(lab.dir.join("dc/samba/admin-password")).unwrap();
+    let out = run({
+        let mut command = Command::new("samba-tool");
+        command
+            .args(["user", "setpassword", "winrm-http"])
+            .arg(format!("--newpassword=Http!Rotated-{}", std::process::id()))
+            .args(["-H", &format!("ldap://{}", env["LAB_DC_HOST"])])
+            .arg(format!("-UAdministrator%{}", admin.trim()));
+        command
+    });
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let fresh = lab.dir.join("dc/http.keytab.new");
+    let out = run({
+        let mut command = Command::new("samba-tool");
+        command
+            .args(["domain", "exportkeytab"])
+            .arg(&fresh)
+            .arg("--principal=HTTP/ws001.lab.example")
+            .arg("-s")
+            .arg(lab.dir.join("dc/samba/etc/smb.conf"));
+        command
+    });
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let log_lines = std::fs::read_to_string(&env["LAB_WIN_LOG"])
+        .unwrap()
+        .lines()
+        .count();
+    std::fs::rename(&fresh, lab.dir.join("dc/http.keytab")).unwrap();
+
+    // The cached ticket is refused once; a later cycle gets a new one and logs in.
+    wait(
+        Duration::from_secs(90),
+        "a refused login and then a login with a new ticket",
+        || {
+            let after = kerberos_at_peer(log_lines);
+            after
+                .iter()
+                .position(|e| e.get("error").is_some())
+                .is_some_and(|refused| after[refused..].iter().any(|e| e.get("error").is_none()))
+        },
+    );
+}
+
+/// The lab with the small DC seed, one Linux target and one WinRM peer host per profile.
+fn workstation_lab(dir: &Path, profiles: &str) -> Lab {
+    let hosts = profiles.split_whitespace().count().to_string();
+    Lab::up(
+        &dir.join("lab"),
+        &[
+            ("LAB_TARGETS", "1"),
+            ("LAB_WIN_TARGETS", &hosts),
+            ("LAB_WIN_PROFILES", profiles),
+            ("DC_SEED", "small"),
+        ],
+    )
+}
+
+/// An appliance in `dir` that discovers the lab's directory and logs in to its workstations by
+/// Kerberos every `secs` seconds (healing paused), with `extra` sections appended.
+fn workstation_site(dir: &Path, lab: &Lab, secs: u64, extra: &str) -> Site {
+    let env = &lab.env;
+    let site = Site {
+        dir: dir.to_owned(),
+        config: dir.join("appliance.toml"),
+        socket: dir.join("run/api.sock"),
+    };
+    std::fs::write(
+        &site.config,
+        format!(
+            "site = \"lab\"\ndata_dir = \"{data}\"\ntarget = []\n\
+             [directory]\ndomain = \"{domain}\"\ndc = \"{dc}\"\nbind_user = \"{bind}\"\npassword_file = \"{bind_pw}\"\nca_file = \"{ca}\"\n\
+             [workstations]\nuser = \"administrator@{domain}\"\npassword_file = \"{admin_pw}\"\nca_file = \"{ca}\"\nscope = \"OU=Workstations,{base}\"\n\
+             [healing]\npaused = true\n\
+             [evidence]\ncalendars = []\n\
+             [daemon]\nsocket = \"{socket}\"\nworkstation_scan_secs = {secs}\ndiscovery_secs = 3600\njitter_percent = 0\n{extra}",
+            data = dir.join("data").display(),
+            domain = env["LAB_DC_DOMAIN"],
+            dc = env["LAB_DC_HOST"],
+            bind = env["LAB_DC_USER"],
+            bind_pw = env["LAB_DC_PASSWORD_FILE"],
+            ca = env["LAB_CA"],
+            admin_pw = lab.dir.join("dc/samba/admin-password").display(),
+            base = env["LAB_DC_BASE_DN"],
+            socket = site.socket.display(),
+        ),
+    )
+    .unwrap();
+    site
 }

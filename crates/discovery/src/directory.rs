@@ -11,6 +11,7 @@ use rustls::pki_types::pem::PemObject;
 use time::OffsetDateTime;
 
 use crate::inventory::{Inventory, RawComputer, build_inventory, computer_from_raw};
+use crate::laps::{LAPS_ATTRIBUTES, LapsState};
 use crate::{DirectoryConfig, TlsMode, dns, escape_filter_value};
 
 /// Why discovery failed. No variant ever comes with a partial inventory.
@@ -136,6 +137,19 @@ pub async fn search_computer_names(
     );
     let mut session = Session::open(cfg).await?;
     let res = session.search_names(cfg, &filter).await;
+    session.close().await;
+    res
+}
+
+/// The LAPS state of each computer named by its distinguished name, in the order given: one base
+/// search per computer on one connection. Only the computers about to be scanned are asked for,
+/// so no other host's password is ever held.
+pub async fn read_laps(
+    cfg: &DirectoryConfig,
+    dns: &[String],
+) -> Result<Vec<LapsState>, DiscoveryError> {
+    let mut session = Session::open(cfg).await?;
+    let res = session.read_laps(cfg, dns).await;
     session.close().await;
     res
 }
@@ -357,6 +371,57 @@ impl Session {
             .collect();
         names.sort();
         Ok(names)
+    }
+
+    async fn read_laps(
+        &mut self,
+        cfg: &DirectoryConfig,
+        dns: &[String],
+    ) -> Result<Vec<LapsState>, DiscoveryError> {
+        let mut states = Vec::with_capacity(dns.len());
+        for (n, dn) in dns.iter().enumerate() {
+            let failed = |reason: String| DiscoveryError::SearchFailed {
+                address: self.address.clone(),
+                n_pages: 0,
+                n_computers: n,
+                reason: format!("reading the LAPS attributes of {dn}: {reason}"),
+            };
+            let search = self
+                .ldap
+                .with_timeout(cfg.timeout)
+                .search(
+                    dn,
+                    Scope::Base,
+                    "(objectClass=computer)",
+                    LAPS_ATTRIBUTES.to_vec(),
+                )
+                .await
+                .map_err(|err| failed(err.to_string()))?;
+            let ldap3::SearchResult(entries, result) = search;
+            // noSuchObject: the computer left the directory after the last discovery.
+            if result.rc == 32 {
+                states.push(LapsState::Invalid(
+                    "the computer object is no longer in the directory; run discovery again"
+                        .to_owned(),
+                ));
+                continue;
+            }
+            if result.rc != 0 {
+                return Err(failed(format!(
+                    "LDAP result {}: {}",
+                    result.rc, result.text
+                )));
+            }
+            let state = match entries.into_iter().next() {
+                Some(entry) => {
+                    let mut entry = SearchEntry::construct(entry);
+                    crate::laps::interpret(crate::laps::raw_from_entry(&mut entry))
+                }
+                None => LapsState::Absent,
+            };
+            states.push(state);
+        }
+        Ok(states)
     }
 
     async fn close(mut self) {

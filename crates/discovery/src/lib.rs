@@ -4,11 +4,12 @@
 mod directory;
 pub mod dns;
 pub mod inventory;
+pub mod laps;
 
 use std::net::SocketAddr;
 use std::time::Duration;
 
-pub use crate::directory::{DiscoveryError, discover, search_computer_names};
+pub use crate::directory::{DiscoveryError, discover, read_laps, search_computer_names};
 pub use crate::inventory::{
     Computer, ComputerClass, Inventory, InventoryChange, escape_filter_value,
 };

@@ -6,10 +6,12 @@ use std::sync::Arc;
 use anyhow::Context;
 use time::OffsetDateTime;
 
-use config::{TransportConfig, WinRmAuth, WinRmConfig, WinRmSecurity, WinRmTrust};
+use config::{PasswordSource, TransportConfig, WinRmAuth, WinRmConfig, WinRmSecurity, WinRmTrust};
 use evidence_schema::{CheckResultRecord, ScanBody, Summary, TargetRecord};
 use model::{DeviceType, Platform, Runbook, Target};
 use scan::TargetReport;
+
+use crate::secrets::HostPasswords;
 
 /// One scanned target, with the transport that reached it (healing reuses it).
 pub struct Scanned {
@@ -23,6 +25,17 @@ pub async fn scan_all(
     config: &config::Config,
     catalog: &Arc<catalog::Catalog>,
     data_dir: &std::path::Path,
+) -> anyhow::Result<Vec<Scanned>> {
+    scan_with(config, catalog, data_dir, &HostPasswords::default()).await
+}
+
+/// [`scan_all`], with the per-host passwords of this cycle (discovered workstations' LAPS
+/// passwords) for the targets whose password comes from the directory.
+pub async fn scan_with(
+    config: &config::Config,
+    catalog: &Arc<catalog::Catalog>,
+    data_dir: &std::path::Path,
+    host_passwords: &HostPasswords,
 ) -> anyhow::Result<Vec<Scanned>> {
     let overrides = Arc::new(config.param_overrides());
     let known_hosts_path = data_dir.join("known_hosts");
@@ -44,8 +57,12 @@ pub async fn scan_all(
                 DeviceType::Server
             },
         };
-        let transport: Arc<dyn transport::Transport> =
-            Arc::from(transport_for(target_config, &known_hosts, &secrets)?);
+        let transport: Arc<dyn transport::Transport> = Arc::from(transport_for(
+            target_config,
+            &known_hosts,
+            &secrets,
+            host_passwords,
+        )?);
         jobs.push((target, transport));
     }
     let limit = Arc::new(tokio::sync::Semaphore::new(SCAN_CONCURRENCY));
@@ -144,7 +161,12 @@ pub fn target_transport(
             DeviceType::Server
         },
     };
-    let transport = Arc::from(transport_for(target_config, &known_hosts, &secrets)?);
+    let transport = Arc::from(transport_for(
+        target_config,
+        &known_hosts,
+        &secrets,
+        &HostPasswords::default(),
+    )?);
     Ok((target, transport))
 }
 
@@ -156,6 +178,7 @@ fn transport_for(
     target: &config::TargetConfig,
     known_hosts: &Arc<scan_ssh::KnownHosts>,
     secrets: &crate::secrets::Secrets,
+    host_passwords: &HostPasswords,
 ) -> anyhow::Result<Box<dyn transport::Transport>> {
     let what = format!("target `{}`", target.name);
     match &target.transport {
@@ -175,9 +198,12 @@ fn transport_for(
                 .map_err(|err| crate::BadConfig(format!("{what}: {err}")))?;
             Ok(Box::new(transport))
         }
-        TransportConfig::WinRm(winrm) => {
-            Ok(Box::new(winrm_transport(&target.name, winrm, secrets)?))
-        }
+        TransportConfig::WinRm(winrm) => Ok(Box::new(winrm_transport(
+            &target.name,
+            winrm,
+            secrets,
+            host_passwords,
+        )?)),
     }
 }
 
@@ -187,6 +213,7 @@ fn winrm_transport(
     name: &str,
     winrm: &WinRmConfig,
     secrets: &crate::secrets::Secrets,
+    host_passwords: &HostPasswords,
 ) -> anyhow::Result<scan_winrm::WinRmTransport> {
     let what = format!("target `{name}`");
     let (https, auth, tls) = match &winrm.security {
@@ -212,7 +239,14 @@ fn winrm_transport(
         https,
         auth,
         user: winrm.user.clone(),
-        password: secrets.password(&what, &winrm.password)?,
+        password: match &winrm.password {
+            // Read from the directory for this cycle (LAPS); a copy lives as long as the target.
+            PasswordSource::Directory => host_passwords
+                .get(name)
+                .cloned()
+                .with_context(|| format!("{what}: no LAPS password was read for it this cycle"))?,
+            source => secrets.password(&what, source)?,
+        },
         tls,
         server_name: winrm.verify_name.clone(),
         connect_timeout: std::time::Duration::from_secs(10),

@@ -2,6 +2,7 @@
 //! encrypted credential vault (one source of truth: `osiris credentials set NAME`). The vault is
 //! opened once, on first use, so a site that uses only files never needs a vault key.
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
@@ -82,6 +83,10 @@ impl Secrets {
     fn password_inner(&self, source: &PasswordSource) -> anyhow::Result<Zeroizing<String>> {
         match source {
             PasswordSource::File(path) => read_password_file(path),
+            PasswordSource::Directory => Err(BadConfig(
+                "a password from the directory (LAPS) exists only for a discovered workstation during its cycle".to_owned(),
+            )
+            .into()),
             PasswordSource::Credential(name) => {
                 let found = self.credential(name)?;
                 if found.kind != credentials::CredentialKind::Password {
@@ -125,6 +130,34 @@ impl Secrets {
                 })
             }
         }
+    }
+}
+
+/// Per-host passwords for one cycle only (the workstations' LAPS passwords read from the
+/// directory), by target name: held in memory, wiped when dropped, never written or logged.
+#[derive(Default)]
+pub struct HostPasswords(BTreeMap<String, Zeroizing<String>>);
+
+impl HostPasswords {
+    /// Keeps `password` for the target `name`.
+    pub fn insert(&mut self, name: String, password: Zeroizing<String>) {
+        self.0.insert(name, password);
+    }
+
+    /// The password of target `name`, if this cycle read one.
+    pub fn get(&self, name: &str) -> Option<&Zeroizing<String>> {
+        self.0.get(name)
+    }
+
+    /// The targets that have one.
+    pub fn names(&self) -> impl Iterator<Item = &str> {
+        self.0.keys().map(String::as_str)
+    }
+}
+
+impl std::fmt::Debug for HostPasswords {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_set().entries(self.0.keys()).finish()
     }
 }
 

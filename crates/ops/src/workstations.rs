@@ -2,8 +2,10 @@
 //! administrator's scope (`[workstations] scope`/`group`) and were not created by a
 //! non-administrator (`mS-DS-CreatorSID`) become WinRM targets after name resolution (through the
 //! site's DNS, usually the DC) and an online probe; they are reached over HTTPS only, the
-//! certificate verified for their DNS name. Every known workstation is accounted for in a signed
-//! site summary bundle, scanned or not.
+//! certificate verified for their DNS name, with the `[workstations]` account or, with
+//! `laps = "prefer" | "require"`, each with its own LAPS-managed local account (password read
+//! from the directory each cycle, NTLM inside that HTTPS). Every known workstation is accounted
+//! for in a signed site summary bundle, scanned or not.
 
 use std::collections::BTreeMap;
 use std::net::{IpAddr, SocketAddr};
@@ -16,13 +18,18 @@ use evidence_schema::{CheckCounts, NotChecked, WorkstationSummaryBody};
 use model::TargetVerdict;
 use scan::TargetReport;
 
+use discovery::laps::LapsState;
+
 use crate::discover::{LatestComputer, stored_computers};
+use crate::secrets::HostPasswords;
 
 /// Which workstations to scan, and why the others are not scanned.
 #[derive(Debug, Default)]
 pub struct Plan {
     /// WinRM targets for the workstations that answered the probe, by name.
     pub targets: Vec<config::TargetConfig>,
+    /// This cycle's LAPS passwords of the targets that log in with their own local account.
+    pub passwords: HostPasswords,
     /// Known workstations that will not be scanned this cycle, with the reason, by account.
     pub not_checked: Vec<NotChecked>,
     /// Every workstation in the inventory (enabled or not).
@@ -45,6 +52,10 @@ pub struct Triage {
 
 /// What the probe found for one workstation: its address, or why it will not be scanned.
 pub type ProbeOutcome = Result<IpAddr, String>;
+
+/// The LAPS state of the online workstations by account (`sAMAccountName`), or why the
+/// directory could not be read; empty when `laps = "off"`.
+pub type LapsRead = Result<BTreeMap<String, LapsState>, String>;
 
 /// Builds the cycle's plan, or `None` when no `[workstations]` section is configured: the
 /// inventory is triaged, the candidates are resolved through the site's DNS and probed on the
@@ -79,7 +90,53 @@ pub async fn plan(config: &config::Config, data_dir: &Path) -> anyhow::Result<Op
         }
         None => Vec::new(),
     };
-    Ok(Some(assemble(triage, outcomes, ws)))
+    let laps = match ws.laps {
+        config::Laps::Off => Ok(BTreeMap::new()),
+        config::Laps::Prefer | config::Laps::Require => {
+            read_laps(config, data_dir, &outcomes).await
+        }
+    };
+    Ok(Some(assemble(triage, outcomes, laps, ws)))
+}
+
+/// Reads the LAPS attributes of the workstations that answered the probe, and only theirs.
+async fn read_laps(
+    config: &config::Config,
+    data_dir: &Path,
+    outcomes: &[(LatestComputer, String, ProbeOutcome)],
+) -> LapsRead {
+    let online: Vec<&LatestComputer> = outcomes
+        .iter()
+        .filter(|(_, _, outcome)| outcome.is_ok())
+        .map(|(computer, _, _)| computer)
+        .collect();
+    if online.is_empty() {
+        return Ok(BTreeMap::new());
+    }
+    let secrets = crate::secrets::Secrets::new(config, data_dir);
+    let directory =
+        crate::discover::directory_config(config, &secrets).map_err(|err| format!("{err:#}"))?;
+    let dns: Vec<String> = online.iter().map(|c| c.dn.clone()).collect();
+    let started = std::time::Instant::now();
+    let states = discovery::read_laps(&directory, &dns)
+        .await
+        .map_err(|err| err.to_string())?;
+    let now = time::OffsetDateTime::now_utc();
+    let mut found = BTreeMap::new();
+    for (computer, state) in online.into_iter().zip(states) {
+        if let LapsState::Password(password) = &state
+            && password.expires.is_some_and(|expires| expires < now)
+        {
+            tracing::warn!(account = %computer.account, "LAPS password is past its expiration time; the host has not rotated it yet.");
+        }
+        found.insert(computer.account.clone(), state);
+    }
+    tracing::debug!(
+        n_computers = found.len(),
+        elapsed_ms = started.elapsed().as_millis() as u64,
+        "LAPS attributes read."
+    );
+    Ok(found)
 }
 
 /// A workstation's newest results from its endpoint agent (the appliance's gateway), counted in
@@ -182,26 +239,54 @@ pub fn triage(
 
 /// The plan from the triage and the probe outcomes: one WinRM target per workstation that
 /// answered (with the `[workstations]` settings), the others not checked with the probe's reason.
+/// With `laps` on, a workstation whose LAPS password the directory gave is reached with its own
+/// local account (`laps`: the states read for the online ones).
 pub fn assemble(
     triage: Triage,
     outcomes: Vec<(LatestComputer, String, ProbeOutcome)>,
+    mut laps: LapsRead,
     ws: &config::WorkstationsConfig,
 ) -> Plan {
     let mut not_checked = triage.not_checked;
-    let mut online = Vec::new();
+    let mut passwords = HostPasswords::default();
+    let mut targets = Vec::new();
     for (computer, name, outcome) in outcomes {
-        match outcome {
-            Ok(ip) => online.push((name, ip)),
+        let ip = match outcome {
+            Ok(ip) => ip,
+            Err(reason) => {
+                not_checked.push(not_checked_for(&computer, reason));
+                continue;
+            }
+        };
+        match login_for(&computer, &mut laps, ws) {
+            Ok(Login::Domain(account)) => targets.push(workstation_target(
+                name,
+                ip,
+                account.user.clone(),
+                account.password.clone(),
+                ws.auth,
+                ws,
+            )),
+            Ok(Login::Laps { user, password }) => {
+                passwords.insert(name.clone(), password);
+                // Local accounts have no Kerberos: NTLM inside the same verified HTTPS.
+                targets.push(workstation_target(
+                    name,
+                    ip,
+                    user,
+                    config::PasswordSource::Directory,
+                    config::WinRmAuth::Ntlm,
+                    ws,
+                ));
+            }
             Err(reason) => not_checked.push(not_checked_for(&computer, reason)),
         }
     }
-    online.sort();
+    targets.sort_by(|a, b| a.name.cmp(&b.name));
     not_checked.sort_by(|a, b| a.account.cmp(&b.account));
     Plan {
-        targets: online
-            .into_iter()
-            .map(|(name, ip)| workstation_target(name, ip, ws))
-            .collect(),
+        targets,
+        passwords,
         not_checked,
         known: triage.known,
         stale: triage.stale,
@@ -209,10 +294,13 @@ pub fn assemble(
 }
 
 /// The WinRM target of one online workstation: HTTPS to the address its name resolved to, the
-/// certificate verified for that name.
+/// certificate verified for that name, as `user`.
 pub fn workstation_target(
     name: String,
     ip: IpAddr,
+    user: String,
+    password: config::PasswordSource,
+    auth: config::WinRmAuth,
     ws: &config::WorkstationsConfig,
 ) -> config::TargetConfig {
     config::TargetConfig {
@@ -220,15 +308,82 @@ pub fn workstation_target(
         transport: config::TransportConfig::WinRm(config::WinRmConfig {
             address: ip.to_string(),
             port: Some(HTTPS_PORT),
-            user: ws.user.clone(),
-            password: ws.password.clone(),
+            user,
+            password,
             security: config::WinRmSecurity::Https {
-                auth: ws.auth,
+                auth,
                 trust: ws.trust.clone(),
             },
             verify_name: Some(name.clone()),
         }),
         name,
+    }
+}
+
+/// How one online workstation logs in.
+enum Login<'a> {
+    /// The `[workstations]` account.
+    Domain(&'a config::WorkstationAccount),
+    /// Its own LAPS-managed local account, `COMPUTER\\account`.
+    Laps {
+        user: String,
+        password: zeroize::Zeroizing<String>,
+    },
+}
+
+/// What a host whose LAPS password is stored only encrypted is told to do.
+pub const ENCRYPTED_ONLY: &str = "its LAPS password is stored only encrypted (msLAPS-EncryptedPassword, DPAPI-NG), which the appliance cannot decrypt; let Windows LAPS store it unencrypted for this computer's OU (ADPasswordEncryptionEnabled = 0) and give the appliance's directory account read access to msLAPS-Password, or set workstations.laps = \"off\" to use the domain account";
+
+/// The login of one online workstation under `ws.laps`, or why it gets none.
+fn login_for<'a>(
+    computer: &LatestComputer,
+    laps: &mut LapsRead,
+    ws: &'a config::WorkstationsConfig,
+) -> Result<Login<'a>, String> {
+    // The configuration gives an account unless laps = "require", which never uses it.
+    let domain = || {
+        ws.account
+            .as_ref()
+            .map(Login::Domain)
+            .ok_or_else(|| "no [workstations] account is configured".to_owned())
+    };
+    if ws.laps == config::Laps::Off {
+        return domain();
+    }
+    let states = laps
+        .as_mut()
+        .map_err(|err| format!("its LAPS password could not be read from the directory: {err}"))?;
+    match states.remove(&computer.account) {
+        Some(LapsState::Password(found)) => {
+            let account = found.account.as_deref().unwrap_or(&ws.laps_account);
+            if !config::is_valid_local_account(account) {
+                return Err(format!(
+                    "its LAPS password names the account `{}`, which is not a local account name",
+                    account.escape_debug()
+                ));
+            }
+            let computer_name = computer.account.trim_end_matches('$');
+            let user = format!("{computer_name}\\{account}");
+            // The name reaches the transport's account check; a bad one must not stop the run.
+            if !config::is_valid_windows_user(&user) {
+                return Err(format!(
+                    "its computer account `{}` cannot name a local account",
+                    computer.account.escape_debug()
+                ));
+            }
+            Ok(Login::Laps {
+                user,
+                password: found.password,
+            })
+        }
+        Some(LapsState::EncryptedOnly) => Err(ENCRYPTED_ONLY.to_owned()),
+        Some(LapsState::Invalid(reason)) => {
+            Err(format!("its LAPS password cannot be used: {reason}"))
+        }
+        Some(LapsState::Absent) | None => match ws.laps {
+            config::Laps::Require => Err("no LAPS password readable in the directory (workstations.laps = \"require\"): manage it with LAPS and give the appliance's directory account read access to msLAPS-Password (or ms-Mcs-AdmPwd) on its OU, or set laps = \"prefer\" to use the domain account for such hosts".to_owned()),
+            _ => domain(),
+        },
     }
 }
 
@@ -422,6 +577,29 @@ mod tests {
         answers: &str,
         expect: Expect,
     ) {
+        check_laps(
+            inventory,
+            configured,
+            scope,
+            has_resolver,
+            answers,
+            (config::Laps::Off, Ok("")),
+            expect,
+        );
+    }
+
+    /// [`check`] with `laps`: the mode and what the directory holds, one line per account,
+    /// `ACCOUNT windows:NAME | legacy | encrypted | absent | invalid:REASON` (or the read's error).
+    #[track_caller]
+    fn check_laps(
+        inventory: &str,
+        configured: &[&str],
+        scope: &str,
+        has_resolver: bool,
+        answers: &str,
+        laps: (config::Laps, Result<&str, &str>),
+        expect: Expect,
+    ) {
         let word = |words: &[&str], key: &str| -> Option<String> {
             words
                 .iter()
@@ -492,14 +670,49 @@ mod tests {
             })
             .collect();
         let ws = config::WorkstationsConfig {
-            user: "CLINIC\\osiris-scan".to_owned(),
-            password: config::PasswordSource::Credential("ws".to_owned()),
+            account: Some(config::WorkstationAccount {
+                user: "CLINIC\\osiris-scan".to_owned(),
+                password: config::PasswordSource::Credential("ws".to_owned()),
+            }),
             auth: config::WinRmAuth::Ntlm,
             trust: config::WinRmTrust::CaFile("/ws-ca.pem".into()),
             scope,
             probe_timeout_ms: 1500,
+            laps: laps.0,
+            laps_account: "Administrator".to_owned(),
         };
-        let plan = assemble(triage, outcomes, &ws);
+        let read: LapsRead = laps
+            .1
+            .map(|lines| {
+                lines
+                    .lines()
+                    .filter_map(|line| line.split_once(' '))
+                    .map(|(account, state)| {
+                        let password = |account: Option<&str>, kind| {
+                            LapsState::Password(discovery::laps::LapsPassword {
+                                kind,
+                                account: account.map(str::to_owned),
+                                password: zeroize::Zeroizing::new(format!("pw-of-{account:?}")),
+                                expires: None,
+                            })
+                        };
+                        let state = match state.split_once(':') {
+                            Some(("windows", name)) => {
+                                password(Some(name), discovery::laps::LapsKind::Windows)
+                            }
+                            Some(("invalid", reason)) => LapsState::Invalid(reason.to_owned()),
+                            _ if state == "legacy" => {
+                                password(None, discovery::laps::LapsKind::Legacy)
+                            }
+                            _ if state == "encrypted" => LapsState::EncryptedOnly,
+                            _ => LapsState::Absent,
+                        };
+                        (account.to_owned(), state)
+                    })
+                    .collect()
+            })
+            .map_err(str::to_owned);
+        let plan = assemble(triage, outcomes, read, &ws);
         let mut actual = format!("known {}, stale {:?}\n", plan.known, plan.stale);
         for target in &plan.targets {
             let config::TransportConfig::WinRm(winrm) = &target.transport else {
@@ -514,6 +727,18 @@ mod tests {
                 target.platform,
                 winrm.security,
             );
+            if ws.laps != config::Laps::Off {
+                actual += &format!(
+                    "  as {} ({:?}{})\n",
+                    winrm.user,
+                    winrm.password,
+                    if plan.passwords.get(&target.name).is_some() {
+                        ", password read"
+                    } else {
+                        ""
+                    }
+                );
+            }
         }
         for skipped in &plan.not_checked {
             actual += &format!("not checked {}: {}\n", skipped.account, skipped.reason);
@@ -551,6 +776,79 @@ ws3.clinic.local !not in DNS: no such name
                 not checked OLD$: disabled in Active Directory
                 not checked WS2$: offline: WinRM port 5985 refused
                 not checked WS3$: not in DNS: no such name
+            "#]],
+        );
+    }
+
+    #[test]
+    fn laps_hosts_log_in_with_their_own_local_account_by_ntlm_inside_https() {
+        let inventory = r"
+WS1$ ws1.clinic.local
+WS2$ ws2.clinic.local
+WS3$ ws3.clinic.local
+WS4$ ws4.clinic.local
+WS5$ ws5.clinic.local
+W@6$ ws6.clinic.local
+";
+        let answers = "ws1.clinic.local 10.0.0.1\nws2.clinic.local 10.0.0.2\nws3.clinic.local 10.0.0.3\nws4.clinic.local 10.0.0.4\nws5.clinic.local 10.0.0.5\nws6.clinic.local 10.0.0.6\n";
+        let directory = "WS1$ windows:LapsAdmin\nWS2$ legacy\nWS3$ absent\nWS4$ encrypted\nWS5$ windows:bad\\name\nW@6$ legacy\n";
+        // `prefer`: the host without a LAPS password gets the domain account; `require`: it is not
+        // scanned, with what to do.
+        for (mode, expect) in [
+            (
+                config::Laps::Prefer,
+                expect![[r#"
+                    known 6, stale []
+                    scan ws1.clinic.local at 10.0.0.1:Some(5986) verifying Some("ws1.clinic.local") (WindowsWorkstation, Https { auth: Ntlm, trust: CaFile("/ws-ca.pem") })
+                      as WS1\LapsAdmin (Directory, password read)
+                    scan ws2.clinic.local at 10.0.0.2:Some(5986) verifying Some("ws2.clinic.local") (WindowsWorkstation, Https { auth: Ntlm, trust: CaFile("/ws-ca.pem") })
+                      as WS2\Administrator (Directory, password read)
+                    scan ws3.clinic.local at 10.0.0.3:Some(5986) verifying Some("ws3.clinic.local") (WindowsWorkstation, Https { auth: Ntlm, trust: CaFile("/ws-ca.pem") })
+                      as CLINIC\osiris-scan (Credential("ws"))
+                    not checked W@6$: its computer account `W@6$` cannot name a local account
+                    not checked WS4$: its LAPS password is stored only encrypted (msLAPS-EncryptedPassword, DPAPI-NG), which the appliance cannot decrypt; let Windows LAPS store it unencrypted for this computer's OU (ADPasswordEncryptionEnabled = 0) and give the appliance's directory account read access to msLAPS-Password, or set workstations.laps = "off" to use the domain account
+                    not checked WS5$: its LAPS password names the account `bad\\name`, which is not a local account name
+                "#]],
+            ),
+            (
+                config::Laps::Require,
+                expect![[r#"
+                    known 6, stale []
+                    scan ws1.clinic.local at 10.0.0.1:Some(5986) verifying Some("ws1.clinic.local") (WindowsWorkstation, Https { auth: Ntlm, trust: CaFile("/ws-ca.pem") })
+                      as WS1\LapsAdmin (Directory, password read)
+                    scan ws2.clinic.local at 10.0.0.2:Some(5986) verifying Some("ws2.clinic.local") (WindowsWorkstation, Https { auth: Ntlm, trust: CaFile("/ws-ca.pem") })
+                      as WS2\Administrator (Directory, password read)
+                    not checked W@6$: its computer account `W@6$` cannot name a local account
+                    not checked WS3$: no LAPS password readable in the directory (workstations.laps = "require"): manage it with LAPS and give the appliance's directory account read access to msLAPS-Password (or ms-Mcs-AdmPwd) on its OU, or set laps = "prefer" to use the domain account for such hosts
+                    not checked WS4$: its LAPS password is stored only encrypted (msLAPS-EncryptedPassword, DPAPI-NG), which the appliance cannot decrypt; let Windows LAPS store it unencrypted for this computer's OU (ADPasswordEncryptionEnabled = 0) and give the appliance's directory account read access to msLAPS-Password, or set workstations.laps = "off" to use the domain account
+                    not checked WS5$: its LAPS password names the account `bad\\name`, which is not a local account name
+                "#]],
+            ),
+        ] {
+            check_laps(
+                inventory,
+                &[],
+                "ou=Workstations",
+                true,
+                answers,
+                (mode, Ok(directory)),
+                expect,
+            );
+        }
+        // A directory that cannot be read gives no host the domain account in its place.
+        check_laps(
+            "WS1$ ws1.clinic.local\n",
+            &[],
+            "ou=Workstations",
+            true,
+            "ws1.clinic.local 10.0.0.1\n",
+            (
+                config::Laps::Prefer,
+                Err("the DC at 10.0.0.9:636 is unreachable"),
+            ),
+            expect![[r#"
+                known 1, stale []
+                not checked WS1$: its LAPS password could not be read from the directory: the DC at 10.0.0.9:636 is unreachable
             "#]],
         );
     }
@@ -718,6 +1016,7 @@ FAR$ far.clinic.local ou=Computers creator=S-1-5-21-1-2-3-1105
         };
         let plan = Plan {
             targets: Vec::new(),
+            passwords: HostPasswords::default(),
             not_checked: vec![NotChecked {
                 account: "WS9$".to_owned(),
                 dns_host_name: Some("ws9.clinic.local".to_owned()),

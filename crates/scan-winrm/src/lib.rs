@@ -269,6 +269,12 @@ impl Transport for WinRmTransport {
             })),
             Ok(Err(err)) => {
                 let _ = worker.join();
+                // A refused ticket (the host's key changed, the account was reset) must not be
+                // offered again for half an hour: the next login asks the KDC afresh.
+                if self.target.auth == Auth::Kerberos && matches!(err, TransportError::Auth { .. })
+                {
+                    kerberos::forget_ticket(&kerberos::principal(&self.target.user));
+                }
                 Err(err)
             }
             Err(_) => {

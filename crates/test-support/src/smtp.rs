@@ -90,6 +90,24 @@ impl Smtp {
     }
 }
 
+/// Runs the openssl CLI with `args` in `dir`.
+///
+/// # Panics
+/// When openssl cannot run or fails (a test setup failure), with its message.
+#[allow(clippy::unwrap_used, reason = "test helper")]
+pub fn openssl_in(dir: &Path, args: &[&str]) {
+    let out = Command::new("openssl")
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "openssl {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
 /// A throwaway CA (`ca.pem`) and a server certificate for 127.0.0.1 (`server.pem`,
 /// `server.key`) in `dir`, made with the openssl CLI.
 ///
@@ -97,18 +115,7 @@ impl Smtp {
 /// When openssl fails (a test setup failure).
 #[allow(clippy::unwrap_used, reason = "test helper")]
 pub fn pki(dir: &Path) {
-    let run = |args: &[&str]| {
-        let out = Command::new("openssl")
-            .args(args)
-            .current_dir(dir)
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "openssl {args:?}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-    };
+    let run = |args: &[&str]| openssl_in(dir, args);
     run(&[
         "req",
         "-x509",

@@ -13,6 +13,12 @@ binding AV pair at all (which Relaxed would accept), is refused with 401.
 (tests/responses/*.yml in pypsrp's sdist), in order, after checking that each request's wsa:Action is
 the recorded one (with --replay-skip, recorded pairs are skipped forward to the next one with the
 request's action, for clients that send fewer requests); RelatesTo is rewritten to the request's MessageID. No auth is checked in replay mode.
+
+--host-users FILE.json gives hosts local accounts of their own, as LAPS manages them:
+{"ADDRESS": [["COMPUTER", "account", "password"], ...]}. Such an account logs in by NTLM only at its
+own address (COMPUTER\\account); at any other address it is refused. The file is read again when it
+changes. Every NTLM login attempt is logged with the account its AUTHENTICATE message names
+(method "ntlm"), accepted or not.
 """
 
 import argparse
@@ -103,6 +109,47 @@ class Peer:
         self.replay_idx = 0
         self.replay_skip = bool(args.replay_skip)
         self.cert_hash = None
+        self.host_users = {}
+        self.host_users_mtime = None
+        self.ntlm_store = None
+        self.store_written = False
+
+    def refresh_host_users(self):
+        """Re-reads --host-users when it changed and rewrites the NTLM store pyspnego reads
+        (the domain accounts plus every host's own accounts; who may log in where is checked after
+        the handshake, in owner_of)."""
+        path = self.args.host_users
+        if not path:
+            return
+        try:
+            mtime = os.stat(path).st_mtime_ns
+        except FileNotFoundError:
+            mtime = None
+        with self.lock:
+            if self.store_written and mtime == self.host_users_mtime:
+                return
+            self.host_users = {}
+            if mtime is not None:
+                with open(path) as f:
+                    self.host_users = {addr: [tuple(u) for u in users] for addr, users in json.load(f).items()}
+            self.host_users_mtime = mtime
+            lines = [f"{d}:{u}:{p}" for d, u, p in self.users]
+            lines += [f"{d}:{u}:{p}" for users in self.host_users.values() for d, u, p in users]
+            tmp = self.ntlm_store + ".tmp"
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            with os.fdopen(fd, "w") as f:
+                f.write("\n".join(lines) + "\n")
+            os.replace(tmp, self.ntlm_store)
+            self.store_written = True
+
+    def owner_of(self, domain, user):
+        """The address whose own local account DOMAIN\\user is, or None for other accounts."""
+        with self.lock:
+            for addr, users in self.host_users.items():
+                for u_domain, u_user, _ in users:
+                    if u_domain.lower() == (domain or "").lower() and u_user.lower() == (user or "").lower():
+                        return addr
+        return None
 
     def log(self, entry):
         entry = {"time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), **entry}
@@ -195,6 +242,25 @@ def load_replay(path):
     with open(path) as f:
         data = yaml.safe_load(f)
     return data.get("messages", data) if isinstance(data, dict) else data
+
+
+def ntlm_authenticate_names(token):
+    """(domain, user) named by an NTLM AUTHENTICATE message (raw or inside SPNEGO), else None."""
+    start = token.find(b"NTLMSSP\x00\x03\x00\x00\x00")
+    if start < 0:
+        return None
+    msg = token[start:]
+    try:
+        flags = struct.unpack_from("<I", msg, 60)[0]
+
+        def field(at):
+            length, _, offset = struct.unpack_from("<HHI", msg, at)
+            raw = msg[offset:offset + length]
+            return raw.decode("utf-16-le" if flags & 1 else "latin-1", errors="replace")
+
+        return field(28), field(36)
+    except struct.error:
+        return None
 
 
 def negotiate_token(header):
@@ -474,15 +540,30 @@ class Handler(BaseHTTPRequestHandler):
                 protocol = "ntlm" if token.startswith(b"NTLMSSP") else "negotiate"
                 self.ctx = spnego.server(protocol=protocol, channel_bindings=cbt)
                 self.ntlm_scheme = scheme
+        names = ntlm_authenticate_names(token)
+        attempt = None
+        if names is not None:
+            self.peer.refresh_host_users()
+            attempt = {"client": self.client(), "host": self.local_addr(), "action": "auth", "method": "ntlm",
+                       "https": self.https, "account": f"{names[0]}\\{names[1]}" if names[0] else names[1]}
         try:
             out = self.ctx.step(token)
         except Exception as err:
-            self.peer.log({"client": self.client(), "host": self.local_addr(), "action": "auth",
+            self.peer.log({**(attempt or {"client": self.client(), "host": self.local_addr(), "action": "auth"}),
                            "error": f"NTLM authentication failed: {err}"})
             self.ctx = None
             self.user = None
             self.challenge()
             return False
+        if attempt is not None:
+            owner = self.peer.owner_of(*names)
+            if owner is not None and owner != self.local_addr():
+                self.peer.log({**attempt, "error": f"a local account of the host at {owner}, not of this one"})
+                self.ctx = None
+                self.user = None
+                self.challenge()
+                return False
+            self.peer.log({**attempt, "user": self.ctx.client_principal})
         if not self.ctx.complete:
             if self.peer.args.ntlm_any_connection:
                 with self.peer.lock:
@@ -778,6 +859,7 @@ def main():
     parser.add_argument("--users", required=True)
     parser.add_argument("--fixtures", required=True)
     parser.add_argument("--hosts")
+    parser.add_argument("--host-users", help="JSON: each address's own local accounts (LAPS)")
     parser.add_argument("--log", required=True)
     parser.add_argument("--default-profile")
     parser.add_argument("--ntlm-any-connection", action="store_true")
@@ -787,8 +869,14 @@ def main():
     args = parser.parse_args()
     if args.https_port >= 0 and not (args.cert and args.key):
         parser.error("--https-port needs --cert and --key")
-    os.environ["NTLM_USER_FILE"] = os.path.abspath(args.users)
     peer = Peer(args)
+    if args.host_users:
+        # Beside the users file, private like it.
+        peer.ntlm_store = os.path.abspath(args.users) + ".ntlm"
+        peer.refresh_host_users()
+        os.environ["NTLM_USER_FILE"] = peer.ntlm_store
+    else:
+        os.environ["NTLM_USER_FILE"] = os.path.abspath(args.users)
     if args.ntlm_any_connection:
         peer.log({"action": "start", "note": "NOTE: --ntlm-any-connection: NTLM handshakes may span TCP connections"})
     servers = []
