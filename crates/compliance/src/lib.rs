@@ -10,6 +10,6 @@ pub mod render;
 
 pub use assess::{Assessment, CheckLine, ControlAssessment, ControlStatus, Figures, assess};
 pub use ledger::{
-    Attestation, CheckStatus, Exception, LEDGER_KINDS, Ledger, LedgerError, Observation, Period,
-    PeriodError,
+    Attestation, CheckStatus, DayBundles, DayPlan, DayResult, Exception, LEDGER_KINDS, Ledger,
+    LedgerError, Observation, Period, PeriodError,
 };

@@ -8,6 +8,7 @@
 mod agents;
 mod db;
 mod error;
+mod summary;
 mod writer;
 
 use std::fs::{DirBuilder, File, OpenOptions};
@@ -28,6 +29,7 @@ use tokio::task::JoinHandle;
 pub use crate::agents::{AgentRecord, AgentTokenRecord, NewAgent, NewAgentToken, TokenRefusal};
 use crate::db::classify;
 pub use crate::error::StoreError;
+pub use crate::summary::{BundleDay, CheckDay, LogReads};
 use crate::writer::{Head, Prepared, Request, Writer};
 
 /// Where and for which site the store keeps its data.
@@ -349,7 +351,20 @@ impl Store {
         range: Range<u64>,
         kinds: &[&str],
     ) -> impl Stream<Item = Result<(u64, Vec<u8>), StoreError>> + Send + '_ {
-        lines_of_kinds_in(&self.readers, &self.db_path, range, kinds)
+        self.reads().lines_of_kinds(range, kinds)
+    }
+
+    /// What reports read: bundle lines by kind, the report summary, the newest checkpoint.
+    pub fn reads(&self) -> LogReads<'_> {
+        LogReads {
+            readers: &self.readers,
+            db_path: &self.db_path,
+        }
+    }
+
+    /// Empties the report summary and fills it again from the stored bundles.
+    pub async fn rebuild_report_summary(&self) -> Result<(), StoreError> {
+        self.ask(|ack| Request::RebuildSummary { ack }).await?
     }
 
     /// Signs and stores a checkpoint of the current tree, or returns the stored one if the size did not change.
@@ -359,14 +374,7 @@ impl Store {
 
     /// The newest stored checkpoint.
     pub async fn latest_checkpoint(&self) -> Result<Option<StoredCheckpoint>, StoreError> {
-        let row = sqlx::query(
-            "SELECT size, note, created_at FROM checkpoints ORDER BY size DESC LIMIT 1",
-        )
-        .fetch_optional(&self.readers)
-        .await
-        .map_err(|err| classify(&self.db_path, "reading checkpoints", err))?;
-        row.map(|row| checkpoint_from_row(&self.db_path, &row))
-            .transpose()
+        self.reads().latest_checkpoint().await
     }
 
     /// Every stored checkpoint, oldest first.
@@ -615,19 +623,20 @@ impl LogReader {
         range: Range<u64>,
         kinds: &[&str],
     ) -> impl Stream<Item = Result<(u64, Vec<u8>), StoreError>> + Send + '_ {
-        lines_of_kinds_in(&self.readers, &self.db_path, range, kinds)
+        self.reads().lines_of_kinds(range, kinds)
+    }
+
+    /// As [`Store::reads`].
+    pub fn reads(&self) -> LogReads<'_> {
+        LogReads {
+            readers: &self.readers,
+            db_path: &self.db_path,
+        }
     }
 
     /// The newest stored checkpoint.
     pub async fn latest_checkpoint(&self) -> Result<Option<StoredCheckpoint>, StoreError> {
-        let row = sqlx::query(
-            "SELECT size, note, created_at FROM checkpoints ORDER BY size DESC LIMIT 1",
-        )
-        .fetch_optional(&self.readers)
-        .await
-        .map_err(|err| classify(&self.db_path, "reading checkpoints", err))?;
-        row.map(|row| checkpoint_from_row(&self.db_path, &row))
-            .transpose()
+        self.reads().latest_checkpoint().await
     }
 
     pub async fn close(self) {
@@ -635,34 +644,9 @@ impl LogReader {
     }
 }
 
-fn lines_of_kinds_in<'a>(
-    readers: &'a SqlitePool,
-    db_path: &'a Path,
-    range: Range<u64>,
-    kinds: &[&str],
-) -> impl Stream<Item = Result<(u64, Vec<u8>), StoreError>> + Send + 'a {
-    let kinds = serde_json::Value::from(kinds.to_vec()).to_string();
-    sqlx::query(LINES_OF_KINDS)
-        .bind(to_i64(range.start))
-        .bind(to_i64(range.end))
-        .bind(kinds)
-        .fetch(readers)
-        .map(move |row| {
-            let row = row.map_err(|err| classify(db_path, "reading entries", err))?;
-            let seq: i64 = row
-                .try_get("seq")
-                .map_err(|err| classify(db_path, "reading entries", err))?;
-            let line: Vec<u8> = row
-                .try_get("line")
-                .map_err(|err| classify(db_path, "reading entries", err))?;
-            Ok((u64::try_from(seq).unwrap_or_default(), line))
-        })
-}
-
-const LINES_OF_KINDS: &str = "SELECT seq, line FROM evidence WHERE seq >= ? AND seq < ? AND kind IN (SELECT value FROM json_each(?)) ORDER BY seq";
 const ENTRY_SELECT_RANGE: &str = "SELECT seq, line, leaf_hash, line_hash, kind, created_at FROM evidence WHERE seq >= ? AND seq < ? ORDER BY seq";
 
-fn to_i64(value: u64) -> i64 {
+pub(crate) fn to_i64(value: u64) -> i64 {
     i64::try_from(value).unwrap_or(i64::MAX)
 }
 

@@ -72,6 +72,10 @@ pub(crate) enum Request {
         op: TokenOp,
         ack: oneshot::Sender<Result<u64, StoreError>>,
     },
+    /// Empty the report summary and fill it again from the log.
+    RebuildSummary {
+        ack: oneshot::Sender<Result<(), StoreError>>,
+    },
     /// Record one L1 remediation attempt.
     RecordHeal {
         attempt: HealAttempt,
@@ -373,6 +377,9 @@ impl Writer {
             Request::AgentToken { op, ack } => {
                 let res = crate::agents::token_op(&mut self.conn, &self.db_path, op).await;
                 let _ = ack.send(res);
+            }
+            Request::RebuildSummary { ack } => {
+                let _ = ack.send(crate::summary::rebuild(&mut self.conn, &self.db_path).await);
             }
             Request::RecordHeal { attempt, ack } => {
                 let res = sqlx::query(
