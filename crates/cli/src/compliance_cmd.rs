@@ -593,69 +593,129 @@ fn read_ledger(
 ) -> anyhow::Result<(Ledger, LogFacts)> {
     setup::runtime()?.block_on(async {
         let mut ledger = Ledger::new(period, as_of);
-        let store = match setup::open_store(data_dir, &config.site).await {
-            Ok(store) => store,
-            Err(err) if in_use(&err) => {
-                // osirisd holds the data directory: read its log through a read-only connection.
-                let reader = store::LogReader::open(data_dir).await.with_context(|| {
+        let cfg = store::StoreConfig {
+            data_dir: data_dir.to_owned(),
+            site: config.site.clone(),
+        };
+        let (reader, identity) = match store::LogReader::open_migrated(&cfg).await {
+            Ok((reader, identity)) => (reader, Some(identity)),
+            // osirisd holds the data directory (and has migrated it): read through a read-only
+            // connection; who signs the log is read from its newest checkpoint.
+            Err(store::StoreError::InUse { .. }) => (
+                store::LogReader::open(data_dir).await.with_context(|| {
                     format!("reading the evidence log in {}", data_dir.display())
-                })?;
-                let size = reader.size().await?;
-                fill_ledger(
-                    reader.lines_of_kinds(0..size, &compliance::LEDGER_KINDS),
-                    &mut ledger,
-                )
-                .await?;
-                let checkpoint = reader
-                    .latest_checkpoint()
-                    .await
-                    .context("reading the newest checkpoint")?
-                    .map(|c| (c.size, c.note));
-                reader.close().await;
-                let (origin, key_id) = checkpoint
-                    .as_ref()
-                    .map(|(_, note)| note_signer(note))
-                    .unwrap_or_default();
-                return Ok((
-                    ledger,
-                    LogFacts {
-                        origin,
-                        key_id,
-                        checkpoint,
-                    },
-                ));
+                })?,
+                None,
+            ),
+            Err(err) => {
+                return Err(err).with_context(|| {
+                    format!("opening the evidence store in {}", data_dir.display())
+                });
             }
-            Err(err) => return Err(err),
         };
-        let size = store.size();
-        fill_ledger(
-            store.lines_of_kinds(0..size, &compliance::LEDGER_KINDS),
-            &mut ledger,
-        )
-        .await?;
-        let checkpoint = store
-            .latest_checkpoint()
-            .await
-            .context("reading the newest checkpoint")?
-            .map(|c| (c.size, c.note));
-        let facts = LogFacts {
-            origin: store.origin().to_owned(),
-            key_id: store.verifier().key_id_hex(),
-            checkpoint,
+        let size = reader.size().await?;
+        fill_ledger_from_summary(reader.reads(), size, &mut ledger).await?;
+        let checkpoint = newest_checkpoint(reader.reads()).await?;
+        reader.close().await;
+        let (origin, key_id) = match identity {
+            Some(identity) => (identity.origin, identity.key_id),
+            None => checkpoint
+                .as_ref()
+                .map(|(_, note)| note_signer(note))
+                .unwrap_or_default(),
         };
-        store.close().await;
-        Ok((ledger, facts))
+        Ok((
+            ledger,
+            LogFacts {
+                origin,
+                key_id,
+                checkpoint,
+            },
+        ))
     })
 }
 
-/// Whether opening the store failed because another process (osirisd) holds the data directory.
-fn in_use(err: &anyhow::Error) -> bool {
-    err.chain().any(|cause| {
-        matches!(
-            cause.downcast_ref::<store::StoreError>(),
-            Some(store::StoreError::InUse { .. })
-        )
-    })
+async fn newest_checkpoint(reads: store::LogReads<'_>) -> anyhow::Result<Option<(u64, String)>> {
+    Ok(reads
+        .latest_checkpoint()
+        .await
+        .context("reading the newest checkpoint")?
+        .map(|c| (c.size, c.note)))
+}
+
+/// Fills a ledger from the store without reading a month of scans: attestations, exceptions and
+/// agent enrollments from their bundles, whole days from the report summary (per device, check
+/// and day: counts and the newest result), and the last day, when the moment described is not a
+/// midnight, bundle by bundle.
+pub(crate) async fn fill_ledger_from_summary(
+    reads: store::LogReads<'_>,
+    size: u64,
+    ledger: &mut Ledger,
+) -> anyhow::Result<()> {
+    use evidence_schema::{
+        KIND_AGENT_ENROLLMENT, KIND_AGENT_RESULT, KIND_ATTESTATION, KIND_EXCEPTION, KIND_SCAN,
+    };
+    let context = "reading the evidence log's report summary";
+    fill_ledger(
+        reads.lines_of_kinds(
+            0..size,
+            &[KIND_AGENT_ENROLLMENT, KIND_ATTESTATION, KIND_EXCEPTION],
+        ),
+        ledger,
+    )
+    .await?;
+    let plan = ledger.day_plan();
+    let mut partial: Option<std::ops::Range<u64>> = None;
+    for day in reads.bundle_days().await.context(context)? {
+        let date = parse_day(&day.day).context(context)?;
+        ledger
+            .add_day_bundles(compliance::DayBundles {
+                day: date,
+                kind: &day.kind,
+                bundles: day.bundles,
+                first_seq: day.first_seq,
+                last_seq: day.last_seq,
+                first_at: &day.first_at,
+            })
+            .context(context)?;
+        if plan.partial == Some(date) {
+            let range = day.first_seq..day.last_seq + 1;
+            partial = Some(match partial {
+                Some(r) => r.start.min(range.start)..r.end.max(range.end),
+                None => range,
+            });
+        }
+    }
+    let mut rows = std::pin::pin!(reads.check_days(&plan.from.to_string(), &plan.to.to_string()));
+    while let Some(row) = rows.try_next().await.context(context)? {
+        ledger
+            .add_day_result(compliance::DayResult {
+                agent: row.agent,
+                target: &row.target,
+                check: &row.check,
+                passes: row.passes,
+                fails: row.fails,
+                status: &row.status,
+                observed: &row.observed,
+                reason: &row.reason,
+                at: &row.at,
+                seq: row.seq,
+            })
+            .context(context)?;
+    }
+    if let (Some(day), Some(range)) = (plan.partial, partial) {
+        let mut lines =
+            std::pin::pin!(reads.lines_of_kinds(range, &[KIND_SCAN, KIND_AGENT_RESULT]));
+        while let Some((seq, line)) = lines.try_next().await.context(context)? {
+            ledger.add_line_of_day(seq, &line, day).context(context)?;
+        }
+    }
+    Ok(())
+}
+
+fn parse_day(text: &str) -> anyhow::Result<Date> {
+    let format = time::macros::format_description!("[year]-[month]-[day]");
+    Date::parse(text, &format).with_context(|| format!("day `{text}` is not YYYY-MM-DD"))
 }
 
 /// `(origin, key id hex)` of a signed note: its first line, and the key hash of its signature.
@@ -839,3 +899,7 @@ fn month_of(at: OffsetDateTime) -> String {
 fn rfc3339(at: OffsetDateTime) -> String {
     at.format(&Rfc3339).unwrap_or_else(|_| at.to_string())
 }
+
+#[cfg(test)]
+#[path = "compliance_cmd_tests.rs"]
+mod tests;

@@ -151,9 +151,10 @@ pub struct DayBundles<'a> {
     pub first_at: &'a str,
 }
 
-/// How to read a ledger from day summaries: the whole UTC days `from..to` from the summary
-/// (`Ledger::add_day_bundles`, `Ledger::add_day_result`), then, when the moment described is not
-/// a midnight, the scan and agent result bundles of `partial` itself (`Ledger::add_line_of_day`);
+/// How to read a ledger from day summaries: every day's bundle counts (`Ledger::add_day_bundles`)
+/// and the check results of the whole UTC days `from..to` (`Ledger::add_day_result`), then, when
+/// the moment described is not a midnight, the scan and agent result bundles of the day `partial`
+/// itself (`Ledger::add_line_of_day`);
 /// attestations, exceptions and agent enrollments always come from their bundles (`add_line`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct DayPlan {
@@ -295,18 +296,11 @@ impl Ledger {
     /// Which days a reader takes from a day summary and which it reads bundle by bundle.
     pub fn day_plan(&self) -> DayPlan {
         let from = self.period.start.date();
-        if self.until <= self.period.start {
-            return DayPlan {
-                from,
-                to: from,
-                partial: None,
-            };
-        }
-        let to = self.until.date();
+        let until_day = self.until.date();
         DayPlan {
             from,
-            to,
-            partial: (self.until.time() != Time::MIDNIGHT).then_some(to),
+            to: until_day.max(from),
+            partial: (self.until.time() != Time::MIDNIGHT).then_some(until_day),
         }
     }
 
@@ -317,15 +311,15 @@ impl Ledger {
         if self.first_bundle_at.is_none_or(|first| at < first) {
             self.first_bundle_at = Some(at);
         }
-        let plan = self.day_plan();
-        if day.day >= plan.to {
+        if day.day >= self.until.date() {
             return Ok(());
         }
         self.newest_seq = Some(
             self.newest_seq
                 .map_or(day.last_seq, |n| n.max(day.last_seq)),
         );
-        if day.day < plan.from {
+        let plan = self.day_plan();
+        if day.day < plan.from || day.day >= plan.to {
             return Ok(());
         }
         match day.kind {
@@ -370,7 +364,8 @@ impl Ledger {
     }
 
     /// Reads one scan or agent result bundle of the day `day_plan().partial` (a reader may pass
-    /// a seq range that also holds other days' bundles: only that day's count).
+    /// a seq range that also holds other days' bundles: only that day's results count, and only
+    /// within the period).
     pub fn add_line_of_day(&mut self, seq: u64, line: &[u8], day: Date) -> Result<(), LedgerError> {
         let since = day.with_time(Time::MIDNIGHT).assume_utc();
         self.add(seq, line, since.max(self.period.start))

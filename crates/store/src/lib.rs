@@ -21,8 +21,8 @@ use evidence::keys::ApplianceKey;
 use evidence::kit::{KitError, KitSource, KitSummary};
 use evidence::log::BundleDraft;
 use futures_util::{Stream, StreamExt};
-use sqlx::Row;
 use sqlx::sqlite::{SqlitePool, SqliteRow};
+use sqlx::{Connection as _, Row};
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio::task::JoinHandle;
 
@@ -169,39 +169,13 @@ impl Store {
     /// Nothing is written to an existing database until it has been checked to be SQLite, of a
     /// schema this build knows, and owned by this appliance's key.
     pub async fn open(cfg: &StoreConfig) -> Result<Store, StoreError> {
-        let data_dir = &cfg.data_dir;
-        let not_writable = |source| StoreError::DataDirNotWritable {
-            path: data_dir.clone(),
-            source,
-        };
-        DirBuilder::new()
-            .recursive(true)
-            .mode(0o700)
-            .create(data_dir)
-            .map_err(not_writable)?;
-        let lock = OpenOptions::new()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .open(data_dir.join("osiris.lock"))
-            .map_err(not_writable)?;
-        match lock.try_lock() {
-            Ok(()) => {}
-            Err(std::fs::TryLockError::WouldBlock) => {
-                return Err(StoreError::InUse {
-                    path: data_dir.clone(),
-                });
-            }
-            Err(std::fs::TryLockError::Error(source)) => return Err(not_writable(source)),
-        }
-        // The systemd credential on the appliance (never written here), else the key file.
-        let key =
-            ApplianceKeySource::from_env(&data_dir.join("keys").join("appliance.key")).load()?;
+        let Opened {
+            lock,
+            key,
+            db_path,
+            mut conn,
+        } = prepare(cfg).await?;
         let appliance_id = key.appliance_id().to_owned();
-        let db_path = data_dir.join("osiris.db");
-        db::probe_existing(&db_path, &appliance_id).await?;
-        let mut conn = db::open_writer(&db_path).await?;
-        db::claim(&mut conn, &db_path, &appliance_id, &cfg.site).await?;
         let (log, head) = writer::load_log(&mut conn, &db_path, key.clone()).await?;
         let readers = db::open_readers(&db_path).await?;
         let (head_tx, head_rx) = watch::channel(head);
@@ -591,6 +565,65 @@ impl Store {
     }
 }
 
+/// A data directory opened for writing: its lock held, its key loaded, its database checked to
+/// belong to that key and brought to this build's schema.
+struct Opened {
+    lock: File,
+    key: ApplianceKey,
+    db_path: PathBuf,
+    conn: sqlx::SqliteConnection,
+}
+
+async fn prepare(cfg: &StoreConfig) -> Result<Opened, StoreError> {
+    let data_dir = &cfg.data_dir;
+    let not_writable = |source| StoreError::DataDirNotWritable {
+        path: data_dir.clone(),
+        source,
+    };
+    DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(data_dir)
+        .map_err(not_writable)?;
+    let lock = OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(data_dir.join("osiris.lock"))
+        .map_err(not_writable)?;
+    match lock.try_lock() {
+        Ok(()) => {}
+        Err(std::fs::TryLockError::WouldBlock) => {
+            return Err(StoreError::InUse {
+                path: data_dir.clone(),
+            });
+        }
+        Err(std::fs::TryLockError::Error(source)) => return Err(not_writable(source)),
+    }
+    // The systemd credential on the appliance (never written here), else the key file.
+    let key = ApplianceKeySource::from_env(&data_dir.join("keys").join("appliance.key")).load()?;
+    let appliance_id = key.appliance_id().to_owned();
+    let db_path = data_dir.join("osiris.db");
+    db::probe_existing(&db_path, &appliance_id).await?;
+    let mut conn = db::open_writer(&db_path).await?;
+    db::claim(&mut conn, &db_path, &appliance_id, &cfg.site).await?;
+    Ok(Opened {
+        lock,
+        key,
+        db_path,
+        conn,
+    })
+}
+
+/// Whose log a reader reads: what reports print about it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LogIdentity {
+    /// The log origin, `osiris-appliance/<appliance id>`.
+    pub origin: String,
+    /// Hex id of the appliance key.
+    pub key_id: String,
+}
+
 const ENTRY_SELECT_ONE: &str =
     "SELECT seq, line, leaf_hash, line_hash, kind, created_at FROM evidence WHERE seq = ?";
 /// A read-only view of the evidence log of a data directory that another process (`osirisd`)
@@ -606,6 +639,28 @@ impl LogReader {
         let db_path = data_dir.join("osiris.db");
         let readers = db::open_readers(&db_path).await?;
         Ok(LogReader { readers, db_path })
+    }
+
+    /// Opens the store of `cfg` for reading as [`Store::open`] would for writing (the data
+    /// directory's lock, the key, the ownership check, migrations), but without loading the log
+    /// into memory; the lock is released once the database has this build's schema. Reports read
+    /// this way: a million-bundle log's Merkle tree is never built for them.
+    pub async fn open_migrated(cfg: &StoreConfig) -> Result<(LogReader, LogIdentity), StoreError> {
+        let Opened {
+            lock,
+            key,
+            db_path,
+            conn,
+        } = prepare(cfg).await?;
+        let identity = LogIdentity {
+            origin: key.origin().to_owned(),
+            key_id: key.verifier().key_id_hex(),
+        };
+        // Closing the write connection after the migrations loses nothing.
+        let _ = conn.close().await;
+        drop(lock);
+        let readers = db::open_readers(&db_path).await?;
+        Ok((LogReader { readers, db_path }, identity))
     }
 
     /// The number of committed bundles when asked.

@@ -47,7 +47,10 @@ fn log() -> Vec<BundleDraft> {
         scan(
             datetime!(2026-11-02 08:00 UTC),
             "pacs-01",
-            &[("LIN-SSH-001", "pass", "no"), ("LIN-NTP-001", "fail", "off")],
+            &[
+                ("LIN-SSH-001", "pass", "no"),
+                ("LIN-NTP-001", "fail", "off"),
+            ],
         ),
         scan(
             datetime!(2026-11-02 08:05 UTC),
@@ -99,7 +102,7 @@ fn log() -> Vec<BundleDraft> {
 
 async fn summary(store: &Store) -> String {
     let mut out = String::new();
-    for day in store.reads().bundle_days().await.unwrap() {
+    for day in store.reads().bundle_days().await.expect("bundle days") {
         let _ = writeln!(
             out,
             "{} {:<12} {} bundles #{}..#{} from {}",
@@ -111,7 +114,7 @@ async fn summary(store: &Store) -> String {
         .check_days("2026-11-01", "2026-12-01")
         .try_collect()
         .await
-        .unwrap();
+        .expect("check days");
     for r in rows {
         let _ = writeln!(
             out,
