@@ -645,8 +645,9 @@ async fn newest_checkpoint(reads: store::LogReads<'_>) -> anyhow::Result<Option<
 
 /// Fills a ledger from the store without reading a month of scans: attestations, exceptions and
 /// agent enrollments from their bundles, whole days from the report summary (per device, check
-/// and day: counts and the newest result), and the last day, when the moment described is not a
-/// midnight, bundle by bundle.
+/// and day: counts and the newest result), the last day, when the moment described is not a
+/// midnight, bundle by bundle, and the bundles the summary does not cover yet (sealed since the
+/// last checkpoint) bundle by bundle.
 pub(crate) async fn fill_ledger_from_summary(
     reads: store::LogReads<'_>,
     size: u64,
@@ -665,6 +666,7 @@ pub(crate) async fn fill_ledger_from_summary(
     )
     .await?;
     let plan = ledger.day_plan();
+    let through = reads.summary_through().await.context(context)?.min(size);
     let mut partial: Option<std::ops::Range<u64>> = None;
     for day in reads.bundle_days().await.context(context)? {
         let date = parse_day(&day.day).context(context)?;
@@ -679,7 +681,7 @@ pub(crate) async fn fill_ledger_from_summary(
             })
             .context(context)?;
         if plan.partial == Some(date) {
-            let range = day.first_seq..day.last_seq + 1;
+            let range = day.first_seq..(day.last_seq + 1).min(through);
             partial = Some(match partial {
                 Some(r) => r.start.min(range.start)..r.end.max(range.end),
                 None => range,
@@ -710,6 +712,11 @@ pub(crate) async fn fill_ledger_from_summary(
             ledger.add_line_of_day(seq, &line, day).context(context)?;
         }
     }
+    fill_ledger(
+        reads.lines_of_kinds(through..size, &[KIND_SCAN, KIND_AGENT_RESULT]),
+        ledger,
+    )
+    .await?;
     Ok(())
 }
 

@@ -27,15 +27,9 @@ pub(crate) const MIGRATIONS: &[(i64, &str, &str)] = &[
     (
         5,
         "report_summary",
-        concat!(
-            include_str!("../migrations/0005_report_summary.sql"),
-            include_str!("../migrations/report_summary_fill.sql")
-        ),
+        include_str!("../migrations/0005_report_summary.sql"),
     ),
 ];
-
-/// Fills the report summary from the stored bundles (migration 0005 runs the same text).
-pub(crate) const REPORT_SUMMARY_FILL: &str = include_str!("../migrations/report_summary_fill.sql");
 
 /// The newest schema version this build knows.
 pub(crate) fn known_schema_version() -> i64 {

@@ -607,6 +607,10 @@ async fn prepare(cfg: &StoreConfig) -> Result<Opened, StoreError> {
     db::probe_existing(&db_path, &appliance_id).await?;
     let mut conn = db::open_writer(&db_path).await?;
     db::claim(&mut conn, &db_path, &appliance_id, &cfg.site).await?;
+    let filled = summary::fill_in(&mut conn, &db_path).await?;
+    if filled > 0 {
+        tracing::info!(bundles = filled, path = %db_path.display(), "Report summary filled in from stored bundles.");
+    }
     Ok(Opened {
         lock,
         key,

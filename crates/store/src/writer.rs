@@ -322,6 +322,11 @@ impl Writer {
         match request {
             Request::Append { .. } => {}
             Request::Checkpoint { ack } => {
+                // The report summary catches up with the log at every checkpoint (off the append
+                // path); readers take bundles it does not cover yet from the log itself.
+                if let Err(err) = crate::summary::fill_in(&mut self.conn, &self.db_path).await {
+                    tracing::warn!(error = %with_causes(&err), "Report summary not filled in.");
+                }
                 let res = checkpoint(&mut self.conn, &self.db_path, log).await;
                 let _ = ack.send(res);
             }

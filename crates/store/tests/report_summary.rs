@@ -1,6 +1,6 @@
-//! The report summary against real SQLite files: what the triggers keep as bundles are stored,
-//! that a rebuild and the migration's backfill from existing bundles give the same rows, and that
-//! no bundle body, however odd, stops an append.
+//! The report summary against real SQLite files: what a checkpoint brings it up to,
+//! that a rebuild and the fill-in of bundles stored before migration 0005 give the same rows, and
+//! that no bundle body, however odd, stops an append.
 
 mod common;
 
@@ -141,13 +141,21 @@ fn check(actual: &str, expect: Expect) {
 }
 
 #[tokio::test]
-async fn triggers_keep_day_counts_and_the_newest_result_and_a_rebuild_agrees() {
+async fn appends_keep_day_counts_and_the_newest_result_and_a_rebuild_agrees() {
     let dir = tempfile::tempdir().unwrap();
     let store = Store::open(&config(dir.path())).await.unwrap();
     for draft in log() {
         store.append(draft).await.unwrap();
     }
     assert_eq!(store.size(), 10, "no bundle body stops an append");
+    assert_eq!(store.reads().summary_through().await.unwrap(), 0);
+    assert_eq!(
+        summary(&store).await,
+        "",
+        "appends leave the summary to the checkpoint"
+    );
+    store.create_checkpoint().await.unwrap();
+    assert_eq!(store.reads().summary_through().await.unwrap(), 10);
     let kept = summary(&store).await;
     check(
         &kept,
@@ -166,15 +174,24 @@ async fn triggers_keep_day_counts_and_the_newest_result_and_a_rebuild_agrees() {
     store.rebuild_report_summary().await.unwrap();
     assert_eq!(summary(&store).await, kept, "a rebuild gives the same rows");
     store.close().await;
+
+    // One batch (one transaction, aggregated in memory first) gives the same rows.
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(&config(dir.path())).await.unwrap();
+    store.append_batch(log()).await.unwrap();
+    store.create_checkpoint().await.unwrap();
+    assert_eq!(summary(&store).await, kept, "one batch gives the same rows");
+    store.close().await;
 }
 
 #[tokio::test]
-async fn the_migration_fills_the_summary_from_bundles_stored_before_it() {
+async fn opening_fills_the_summary_in_from_bundles_stored_before_it() {
     let dir = tempfile::tempdir().unwrap();
     let store = Store::open(&config(dir.path())).await.unwrap();
     for draft in log() {
         store.append(draft).await.unwrap();
     }
+    store.create_checkpoint().await.unwrap();
     let kept = summary(&store).await;
     store.close().await;
     // Take the database back to schema 4, as a build before the summary left it.
@@ -187,12 +204,10 @@ async fn the_migration_fills_the_summary_from_bundles_stored_before_it() {
         .await
         .unwrap();
         for sql in [
-            "DROP TRIGGER evidence_summary",
-            "DROP VIEW evidence_results",
-            "DROP VIEW evidence_bundle_times",
             "DROP INDEX evidence_by_kind",
             "DROP TABLE check_days",
             "DROP TABLE bundle_days",
+            "DELETE FROM meta WHERE key = 'report_summary_through'",
             "DELETE FROM _sqlx_migrations WHERE version = 5",
         ] {
             sqlx::query(sql).execute(&mut conn).await.unwrap();
@@ -201,7 +216,7 @@ async fn the_migration_fills_the_summary_from_bundles_stored_before_it() {
     }
     let store = Store::open(&config(dir.path())).await.unwrap();
     assert_eq!(summary(&store).await, kept);
-    // And the triggers work on after the backfill.
+    // And checkpoints go on adding to it after the fill-in.
     store
         .append(scan(
             datetime!(2026-11-03 13:00 UTC),
@@ -210,6 +225,7 @@ async fn the_migration_fills_the_summary_from_bundles_stored_before_it() {
         ))
         .await
         .unwrap();
+    store.create_checkpoint().await.unwrap();
     let after = summary(&store).await;
     assert!(
         after.contains("2026-11-03 scan dc-01 LIN-SSH-001 +1 -0 newest pass"),
