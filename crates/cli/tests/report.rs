@@ -428,6 +428,15 @@ fn every_format_is_checked_against_the_kit_and_an_edit_fails_it() {
         "{err}"
     );
 
+    // A file that is no report is refused with the reason.
+    std::fs::write(sandbox.path("notes.txt"), "minutes of the audit\n").unwrap();
+    let (code, _, err) = verify(&sandbox, "notes.txt", "kit");
+    assert_eq!(code, Some(1));
+    assert!(
+        err.contains("notes.txt is not a report osiris writes (CSV, HTML, PDF or OSCAL JSON"),
+        "{err}"
+    );
+
     // A report of evidence newer than the kit cannot be vouched for by it.
     sandbox.run(&["scan"], 0);
     sandbox.run(
