@@ -2,7 +2,8 @@
 -- and per check, the pass and fail counts and the newest result of the day; per day and bundle
 -- kind, how many bundles and their seq range. Derived data, not evidence: the store fills in
 -- what is missing (`meta` key `report_summary_through`, the seq up to which it is complete; all
--- of it after this migration) when it opens and before each checkpoint, never on the append path;
+-- of it after this migration) before each checkpoint and when a report opens the store
+-- (`LogReader::open_migrated`), never on the append path;
 -- readers take the bundles after `report_summary_through` from the log itself, and
 -- `Store::rebuild_report_summary` starts it over. Reports name the bundles they summarise;
 -- `osiris evidence verify-report` recomputes them from the bundles.

@@ -607,10 +607,6 @@ async fn prepare(cfg: &StoreConfig) -> Result<Opened, StoreError> {
     db::probe_existing(&db_path, &appliance_id).await?;
     let mut conn = db::open_writer(&db_path).await?;
     db::claim(&mut conn, &db_path, &appliance_id, &cfg.site).await?;
-    let filled = summary::fill_in(&mut conn, &db_path).await?;
-    if filled > 0 {
-        tracing::info!(bundles = filled, path = %db_path.display(), "Report summary filled in from stored bundles.");
-    }
     Ok(Opened {
         lock,
         key,
@@ -647,15 +643,19 @@ impl LogReader {
 
     /// Opens the store of `cfg` for reading as [`Store::open`] would for writing (the data
     /// directory's lock, the key, the ownership check, migrations), but without loading the log
-    /// into memory; the lock is released once the database has this build's schema. Reports read
-    /// this way: a million-bundle log's Merkle tree is never built for them.
+    /// into memory, and brings the report summary up to the log; the lock is released before
+    /// reading. Reports read this way: a million-bundle log's Merkle tree is never built for them.
     pub async fn open_migrated(cfg: &StoreConfig) -> Result<(LogReader, LogIdentity), StoreError> {
         let Opened {
             lock,
             key,
             db_path,
-            conn,
+            mut conn,
         } = prepare(cfg).await?;
+        let filled = summary::fill_in(&mut conn, &db_path).await?;
+        if filled > 0 {
+            tracing::info!(bundles = filled, path = %db_path.display(), "Report summary filled in from stored bundles.");
+        }
         let identity = LogIdentity {
             origin: key.origin().to_owned(),
             key_id: key.verifier().key_id_hex(),

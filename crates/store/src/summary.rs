@@ -1,7 +1,7 @@
 //! The report summary (migration 0005): per UTC day, per device and check, pass/fail counts and
 //! the newest result, and per day and kind the bundles' seq range; derived from the stored
-//! bundles up to `report_summary_through`, filled in when the store opens and before each
-//! checkpoint (never on the append path), rebuilt on request.
+//! bundles up to `report_summary_through`, filled in before each checkpoint and when a report
+//! opens the store (never on the append path), rebuilt on request.
 
 use std::borrow::Cow;
 use std::collections::BTreeMap;

@@ -1,5 +1,5 @@
-//! The report summary against real SQLite files: what a checkpoint brings it up to,
-//! that a rebuild and the fill-in of bundles stored before migration 0005 give the same rows, and
+//! The report summary against real SQLite files: what a checkpoint brings it up to, that a
+//! rebuild and a report's fill-in of bundles stored before migration 0005 give the same rows, and
 //! that no bundle body, however odd, stops an append.
 
 mod common;
@@ -101,16 +101,19 @@ fn log() -> Vec<BundleDraft> {
 }
 
 async fn summary(store: &Store) -> String {
+    summary_of(store.reads()).await
+}
+
+async fn summary_of(reads: store::LogReads<'_>) -> String {
     let mut out = String::new();
-    for day in store.reads().bundle_days().await.expect("bundle days") {
+    for day in reads.bundle_days().await.expect("bundle days") {
         let _ = writeln!(
             out,
             "{} {:<12} {} bundles #{}..#{} from {}",
             day.day, day.kind, day.bundles, day.first_seq, day.last_seq, day.first_at
         );
     }
-    let rows: Vec<store::CheckDay> = store
-        .reads()
+    let rows: Vec<store::CheckDay> = reads
         .check_days("2026-11-01", "2026-12-01")
         .try_collect()
         .await
@@ -185,7 +188,7 @@ async fn appends_keep_day_counts_and_the_newest_result_and_a_rebuild_agrees() {
 }
 
 #[tokio::test]
-async fn opening_fills_the_summary_in_from_bundles_stored_before_it() {
+async fn a_report_fills_the_summary_in_from_bundles_stored_before_it() {
     let dir = tempfile::tempdir().unwrap();
     let store = Store::open(&config(dir.path())).await.unwrap();
     for draft in log() {
@@ -214,6 +217,17 @@ async fn opening_fills_the_summary_in_from_bundles_stored_before_it() {
         }
         conn.close().await.unwrap();
     }
+    // Opening the store alone leaves the summary to the next checkpoint or report.
+    let store = Store::open(&config(dir.path())).await.unwrap();
+    assert_eq!(summary(&store).await, "");
+    store.close().await;
+    // A report's view fills it in.
+    let (reader, identity) = store::LogReader::open_migrated(&config(dir.path()))
+        .await
+        .unwrap();
+    assert!(identity.origin.starts_with("osiris-appliance/"));
+    assert_eq!(summary_of(reader.reads()).await, kept);
+    reader.close().await;
     let store = Store::open(&config(dir.path())).await.unwrap();
     assert_eq!(summary(&store).await, kept);
     // And checkpoints go on adding to it after the fill-in.
