@@ -20,7 +20,7 @@ pub(crate) struct BenchArgs {
     what: Option<What>,
 }
 
-#[derive(Debug, Clone, Copy, clap::Subcommand)]
+#[derive(Debug, Clone, clap::Subcommand)]
 enum What {
     /// Seal scan bundles in memory (canonicalise, chain, sign, Merkle) on one core.
     Seal {
@@ -37,6 +37,10 @@ enum What {
         /// Appends each producer keeps waiting at once.
         #[arg(long, default_value_t = 64)]
         in_flight: usize,
+        /// Scans of this many devices (default: every bundle a device of its own, the report
+        /// summary's worst case: a new row per bundle).
+        #[arg(long)]
+        devices: Option<u64>,
     },
     /// Fill a store with N bundles, then time opening it (the Merkle tree is rebuilt from stored leaf hashes).
     Open {
@@ -94,6 +98,10 @@ enum What {
         /// Seal the bundles into a real store first (not timed) and read them back from SQLite.
         #[arg(long)]
         store: bool,
+        /// With --store: keep the store in this data directory (reused when it already holds
+        /// bundles), so `osiris report --data-dir DIR` can be timed on it.
+        #[arg(long, requires = "store")]
+        data_dir: Option<std::path::PathBuf>,
     },
     /// Time inclusion proofs in a Merkle tree of N leaves.
     Proof {
@@ -114,6 +122,7 @@ pub(crate) fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
                 n: 200_000,
                 producers: 8,
                 in_flight: 64,
+                devices: None,
             },
             What::Proof { n: 1_000_000 },
             What::Decide { history: 1_000 },
@@ -138,18 +147,21 @@ pub(crate) fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
                 n,
                 producers,
                 in_flight,
+                devices,
             } => {
                 let dir = tempfile::tempdir().context("creating a temporary directory")?;
                 let cfg = ThroughputConfig {
                     n_bundles: n,
                     n_producers: producers,
                     in_flight_per_producer: in_flight,
+                    n_devices: devices,
                 };
                 let run = crate::setup::runtime()?
                     .block_on(store_append::append_throughput(dir.path(), cfg))?;
                 format!(
-                    "append: {} bundles, {producers} producers × {in_flight} in flight, durably committed in {:.2} s = {:.0} bundles/s (target ≥ 20,000)",
+                    "append: {} bundles of {}, {producers} producers × {in_flight} in flight, durably committed in {:.2} s = {:.0} bundles/s (target ≥ 20,000)",
                     run.n_bundles,
+                    devices.map_or("a device each".to_owned(), |d| format!("{d} devices")),
                     run.elapsed.as_secs_f64(),
                     run.per_second()
                 )
@@ -178,6 +190,7 @@ pub(crate) fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
                 interval_mins,
                 checks,
                 store,
+                data_dir,
             } => {
                 let t = report::run(report::ReportBench {
                     n_devices: devices,
@@ -185,18 +198,22 @@ pub(crate) fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
                     interval_mins,
                     checks_per_scan: checks,
                     through_store: store,
+                    data_dir,
                 })?;
                 format!(
-                    "report{}: {} scan bundles ({:.0} MiB of lines), {} check results of {devices} devices over {days} days; read {:.2} s, assess HIPAA {:.3} s, PDF {:.3} s ({:.1} MiB), OSCAL {:.3} s ({:.1} MiB); to PDF {:.2} s, to OSCAL {:.2} s (targets ≤ 10 s / ≤ 5 s); peak RSS {} MiB (target ≤ 200 MiB)",
-                    match t.fill {
-                        Some(fill) => format!(
-                            " (through SQLite; sealing took {:.0} s)",
-                            fill.as_secs_f64()
+                    "report{}: {} scan bundles ({:.0} MiB of {}), {} check results of {devices} devices over {days} days; read {:.2} s, assess HIPAA {:.3} s, PDF {:.3} s ({:.1} MiB), OSCAL {:.3} s ({:.1} MiB); to PDF {:.2} s, to OSCAL {:.2} s (targets ≤ 10 s / ≤ 5 s); peak RSS {} MiB (target ≤ 200 MiB)",
+                    match (t.fill, t.summarise) {
+                        (Some(fill), Some(summarise)) => format!(
+                            " (through SQLite's report summary; sealing took {:.0} s, summarising at the checkpoint {:.1} s)",
+                            fill.as_secs_f64(),
+                            summarise.as_secs_f64()
                         ),
-                        None => " (lines in memory)".to_owned(),
+                        _ if store => " (through SQLite's report summary)".to_owned(),
+                        _ => " (lines in memory)".to_owned(),
                     },
                     t.n_bundles,
                     t.line_bytes as f64 / (1024.0 * 1024.0),
+                    if store { "database" } else { "lines" },
                     t.n_results,
                     t.ingest.as_secs_f64(),
                     t.assess.as_secs_f64(),
@@ -247,6 +264,7 @@ fn bench_open(n: u64) -> anyhow::Result<String> {
             n_bundles: n,
             n_producers: 8,
             in_flight_per_producer: 64,
+            n_devices: None,
         },
     ))?;
     let reopen = runtime.block_on(store_append::append_throughput(
@@ -255,6 +273,7 @@ fn bench_open(n: u64) -> anyhow::Result<String> {
             n_bundles: 1,
             n_producers: 1,
             in_flight_per_producer: 1,
+            n_devices: None,
         },
     ))?;
     anyhow::ensure!(

@@ -283,9 +283,13 @@ pub(crate) fn report(args: ReportArgs) -> anyhow::Result<ExitCode> {
     // A period that has not ended yet is described as of now.
     let until = as_of.unwrap_or_else(OffsetDateTime::now_utc);
     let (ledger, log) = read_ledger(&config, &data_dir, period.clone(), Some(until))?;
+    // A sample moment after the one the report describes (later today) is taken as that moment:
+    // evidence sealed after the report was made must not change what it says.
     let sample_ledgers = samples
         .iter()
-        .map(|at| read_ledger(&config, &data_dir, period.clone(), Some(*at)).map(|(l, _)| l))
+        .map(|at| {
+            read_ledger(&config, &data_dir, period.clone(), Some((*at).min(until))).map(|(l, _)| l)
+        })
         .collect::<anyhow::Result<Vec<_>>>()?;
     if let (Some(as_of), first) = (as_of, ledger.first_bundle_at()) {
         match first {
@@ -472,112 +476,6 @@ fn packet(args: &ReportArgs) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// `osiris evidence verify-report`: the kit verifies, and the CSV report is exactly what the
-/// kit's evidence gives for its framework, period and moment.
-pub(crate) fn verify_report(
-    report: &Path,
-    kit: &Path,
-    pinned_key: Option<evidence::VerifierKey>,
-    trust_kit_key: bool,
-) -> anyhow::Result<ExitCode> {
-    let text =
-        std::fs::read_to_string(report).with_context(|| format!("reading {}", report.display()))?;
-    let mut out = std::io::stdout().lock();
-    let pinned = pinned_key.is_some();
-    let kit_report = evidence::kit::verify(
-        kit,
-        &evidence::kit::VerifyOptions {
-            pinned_key,
-            block_headers: std::collections::BTreeMap::new(),
-            witness: None,
-        },
-    );
-    if !kit_report.problems.is_empty() {
-        for problem in &kit_report.problems {
-            writeln!(out, "kit: {problem}")?;
-        }
-        writeln!(
-            out,
-            "FAILED: the kit does not verify, so the report cannot be checked against it"
-        )?;
-        return Ok(ExitCode::FAILURE);
-    }
-    let Some(first) = text.lines().nth(1) else {
-        anyhow::bail!(
-            "{} has no rows: is it a CSV report (osiris report --format csv)?",
-            report.display()
-        );
-    };
-    let cells: Vec<&str> = first.split(',').collect();
-    let (Some(label), Some(as_of), Some(period)) = (
-        cells.first(),
-        cells.last(),
-        cells.len().checked_sub(2).and_then(|i| cells.get(i)),
-    ) else {
-        anyhow::bail!("{} is not a CSV report", report.display());
-    };
-    let framework = Framework::ALL
-        .into_iter()
-        .find(|f| f.label() == *label)
-        .ok_or_else(|| anyhow::anyhow!("{}: unknown framework `{label}`", report.display()))?;
-    let period = Period::month(period)?;
-    let as_of = OffsetDateTime::parse(as_of.trim(), &Rfc3339)
-        .with_context(|| format!("{}: as_of `{as_of}`", report.display()))?;
-    let bundles_path = kit.join("bundles.jsonl");
-    let bundles = std::fs::read_to_string(&bundles_path)
-        .with_context(|| format!("reading {}", bundles_path.display()))?;
-    let mut ledger = Ledger::new(period, Some(as_of));
-    for (seq, line) in bundles.lines().enumerate() {
-        ledger
-            .add_line(seq as u64, line.as_bytes())
-            .with_context(|| format!("reading {}", bundles_path.display()))?;
-    }
-    let runbooks = setup::load_catalog()?;
-    let frameworks = catalog::embedded_frameworks()
-        .map_err(|e| anyhow::anyhow!("built-in framework catalogues are broken: {e}"))?;
-    let catalog = frameworks
-        .get(framework)
-        .context("framework without a catalogue")?;
-    let assessment = compliance::assess(catalog, &runbooks, &ledger);
-    let expected = compliance::render::csv(&assessment, &ledger);
-    if expected == text {
-        writeln!(
-            out,
-            "report matches the kit: {} rows of {} {} recomputed from {} bundles{}",
-            text.lines().count() - 1,
-            catalog.name,
-            ledger.period().label,
-            bundles.lines().count(),
-            if pinned {
-                ", signed by the pinned key"
-            } else {
-                ""
-            }
-        )?;
-        if !pinned && !trust_kit_key {
-            writeln!(
-                out,
-                "UNPINNED: pass --key to require the appliance key (or --trust-kit-key)"
-            )?;
-            return Ok(ExitCode::from(3));
-        }
-        return Ok(ExitCode::SUCCESS);
-    }
-    let (line_no, (report_line, kit_line)) = text
-        .split("\r\n")
-        .zip(expected.split("\r\n").chain(std::iter::repeat("")))
-        .enumerate()
-        .find(|(_, (a, b))| a != b)
-        .unwrap_or((0, ("", "")));
-    writeln!(
-        out,
-        "FAILED: line {} of {} differs from what the kit's evidence gives\n  report: {report_line}\n  kit:    {kit_line}",
-        line_no + 1,
-        report.display()
-    )?;
-    Ok(ExitCode::FAILURE)
-}
-
 /// The log's identity and newest checkpoint, for the report's appendix.
 struct LogFacts {
     origin: String,
@@ -593,69 +491,136 @@ fn read_ledger(
 ) -> anyhow::Result<(Ledger, LogFacts)> {
     setup::runtime()?.block_on(async {
         let mut ledger = Ledger::new(period, as_of);
-        let store = match setup::open_store(data_dir, &config.site).await {
-            Ok(store) => store,
-            Err(err) if in_use(&err) => {
-                // osirisd holds the data directory: read its log through a read-only connection.
-                let reader = store::LogReader::open(data_dir).await.with_context(|| {
+        let cfg = store::StoreConfig {
+            data_dir: data_dir.to_owned(),
+            site: config.site.clone(),
+        };
+        let (reader, identity) = match store::LogReader::open_migrated(&cfg).await {
+            Ok((reader, identity)) => (reader, Some(identity)),
+            // osirisd holds the data directory (and has migrated it): read through a read-only
+            // connection; who signs the log is read from its newest checkpoint.
+            Err(store::StoreError::InUse { .. }) => (
+                store::LogReader::open(data_dir).await.with_context(|| {
                     format!("reading the evidence log in {}", data_dir.display())
-                })?;
-                let size = reader.size().await?;
-                fill_ledger(
-                    reader.lines_of_kinds(0..size, &compliance::LEDGER_KINDS),
-                    &mut ledger,
-                )
-                .await?;
-                let checkpoint = reader
-                    .latest_checkpoint()
-                    .await
-                    .context("reading the newest checkpoint")?
-                    .map(|c| (c.size, c.note));
-                reader.close().await;
-                let (origin, key_id) = checkpoint
-                    .as_ref()
-                    .map(|(_, note)| note_signer(note))
-                    .unwrap_or_default();
-                return Ok((
-                    ledger,
-                    LogFacts {
-                        origin,
-                        key_id,
-                        checkpoint,
-                    },
-                ));
+                })?,
+                None,
+            ),
+            Err(err) => {
+                return Err(err).with_context(|| {
+                    format!("opening the evidence store in {}", data_dir.display())
+                });
             }
-            Err(err) => return Err(err),
         };
-        let size = store.size();
-        fill_ledger(
-            store.lines_of_kinds(0..size, &compliance::LEDGER_KINDS),
-            &mut ledger,
-        )
-        .await?;
-        let checkpoint = store
-            .latest_checkpoint()
-            .await
-            .context("reading the newest checkpoint")?
-            .map(|c| (c.size, c.note));
-        let facts = LogFacts {
-            origin: store.origin().to_owned(),
-            key_id: store.verifier().key_id_hex(),
-            checkpoint,
+        let size = reader.size().await?;
+        fill_ledger_from_summary(reader.reads(), size, &mut ledger).await?;
+        let checkpoint = newest_checkpoint(reader.reads()).await?;
+        reader.close().await;
+        let (origin, key_id) = match identity {
+            Some(identity) => (identity.origin, identity.key_id),
+            None => checkpoint
+                .as_ref()
+                .map(|(_, note)| note_signer(note))
+                .unwrap_or_default(),
         };
-        store.close().await;
-        Ok((ledger, facts))
+        Ok((
+            ledger,
+            LogFacts {
+                origin,
+                key_id,
+                checkpoint,
+            },
+        ))
     })
 }
 
-/// Whether opening the store failed because another process (osirisd) holds the data directory.
-fn in_use(err: &anyhow::Error) -> bool {
-    err.chain().any(|cause| {
-        matches!(
-            cause.downcast_ref::<store::StoreError>(),
-            Some(store::StoreError::InUse { .. })
-        )
-    })
+async fn newest_checkpoint(reads: store::LogReads<'_>) -> anyhow::Result<Option<(u64, String)>> {
+    Ok(reads
+        .latest_checkpoint()
+        .await
+        .context("reading the newest checkpoint")?
+        .map(|c| (c.size, c.note)))
+}
+
+/// Fills a ledger from the store without reading a month of scans: attestations, exceptions and
+/// agent enrollments from their bundles, whole days from the report summary (per device, check
+/// and day: counts and the newest result), the last day, when the moment described is not a
+/// midnight, bundle by bundle, and the bundles the summary does not cover yet (sealed since the
+/// last checkpoint) bundle by bundle.
+pub(crate) async fn fill_ledger_from_summary(
+    reads: store::LogReads<'_>,
+    size: u64,
+    ledger: &mut Ledger,
+) -> anyhow::Result<()> {
+    use evidence_schema::{
+        KIND_AGENT_ENROLLMENT, KIND_AGENT_RESULT, KIND_ATTESTATION, KIND_EXCEPTION, KIND_SCAN,
+    };
+    let context = "reading the evidence log's report summary";
+    fill_ledger(
+        reads.lines_of_kinds(
+            0..size,
+            &[KIND_AGENT_ENROLLMENT, KIND_ATTESTATION, KIND_EXCEPTION],
+        ),
+        ledger,
+    )
+    .await?;
+    let plan = ledger.day_plan();
+    let through = reads.summary_through().await.context(context)?.min(size);
+    let mut partial: Option<std::ops::Range<u64>> = None;
+    for day in reads.bundle_days().await.context(context)? {
+        let date = parse_day(&day.day).context(context)?;
+        ledger
+            .add_day_bundles(compliance::DayBundles {
+                day: date,
+                kind: &day.kind,
+                bundles: day.bundles,
+                first_seq: day.first_seq,
+                last_seq: day.last_seq,
+                first_at: &day.first_at,
+            })
+            .context(context)?;
+        if plan.partial == Some(date) {
+            let range = day.first_seq..(day.last_seq + 1).min(through);
+            partial = Some(match partial {
+                Some(r) => r.start.min(range.start)..r.end.max(range.end),
+                None => range,
+            });
+        }
+    }
+    let mut rows = std::pin::pin!(reads.check_days(&plan.from.to_string(), &plan.to.to_string()));
+    while let Some(row) = rows.try_next().await.context(context)? {
+        ledger
+            .add_day_result(compliance::DayResult {
+                agent: row.agent,
+                target: &row.target,
+                check: &row.check,
+                passes: row.passes,
+                fails: row.fails,
+                status: &row.status,
+                observed: &row.observed,
+                reason: &row.reason,
+                at: &row.at,
+                seq: row.seq,
+            })
+            .context(context)?;
+    }
+    if let (Some(day), Some(range)) = (plan.partial, partial) {
+        let mut lines =
+            std::pin::pin!(reads.lines_of_kinds(range, &[KIND_SCAN, KIND_AGENT_RESULT]));
+        while let Some((seq, line)) = lines.try_next().await.context(context)? {
+            ledger.add_line_of_day(seq, &line, day).context(context)?;
+        }
+    }
+    fill_ledger(
+        reads.lines_of_kinds(through..size, &[KIND_SCAN, KIND_AGENT_RESULT]),
+        ledger,
+    )
+    .await?;
+    Ok(())
+}
+
+fn parse_day(text: &str) -> anyhow::Result<Date> {
+    let format = time::macros::format_description!("[year]-[month]-[day]");
+    Date::parse(text, &format).with_context(|| format!("day `{text}` is not YYYY-MM-DD"))
 }
 
 /// `(origin, key id hex)` of a signed note: its first line, and the key hash of its signature.
@@ -839,3 +804,7 @@ fn month_of(at: OffsetDateTime) -> String {
 fn rfc3339(at: OffsetDateTime) -> String {
     at.format(&Rfc3339).unwrap_or_else(|_| at.to_string())
 }
+
+#[cfg(test)]
+#[path = "compliance_cmd_tests.rs"]
+mod tests;

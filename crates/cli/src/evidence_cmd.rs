@@ -62,10 +62,11 @@ pub(crate) enum EvidenceCommand {
         #[arg(long = "calendar")]
         calendars: Vec<String>,
     },
-    /// Check a CSV report against a kit: verify the kit, recompute every row of the report from
-    /// the kit's bundles (same framework, period and moment) and compare; exit 0 only if they agree.
+    /// Check a report against a kit: verify the kit, make the report again from the kit's
+    /// bundles (same framework, period and moment; for HTML, PDF and OSCAL the context its stamp
+    /// names) and compare; exit 0 only if they agree.
     VerifyReport {
-        /// The report (`osiris report --format csv`).
+        /// The report (`osiris report`: CSV, HTML, PDF, or OSCAL assessment results or POA&M).
         report: PathBuf,
         /// The kit directory (`osiris evidence export`).
         kit: PathBuf,
@@ -139,7 +140,7 @@ pub(crate) fn run(command: EvidenceCommand) -> anyhow::Result<ExitCode> {
             trust_kit_key,
         } => {
             let pinned_key = key.as_deref().map(parse_key_arg).transpose()?;
-            crate::compliance_cmd::verify_report(&report, &kit, pinned_key, trust_kit_key)
+            crate::verify_report::verify_report(&report, &kit, pinned_key, trust_kit_key)
         }
         EvidenceCommand::Show { place } => show(place),
     }

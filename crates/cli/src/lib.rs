@@ -19,6 +19,7 @@ mod scan_cmd;
 mod signing_key_cmd;
 mod status_cmd;
 mod update_cmd;
+mod verify_report;
 
 use ops::setup;
 

@@ -251,7 +251,214 @@ fn report_on_a_plain_scan_lists_every_control_and_cites_bundles_the_kit_holds() 
         "--trust-kit-key",
     ]);
     assert_eq!(out.status.code(), Some(1));
-    assert!(String::from_utf8_lossy(&out.stdout).contains("FAILED: line "));
+    let said = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        said.starts_with(
+            "FAILED: flipped.csv is not what the kit's evidence gives for HIPAA Security Rule"
+        ),
+        "{said}"
+    );
+    assert!(said.contains(" differs\n  report: HIPAA,"), "{said}");
+}
+
+/// Verifies a report against a kit; returns (exit code, stdout, stderr).
+fn verify(sandbox: &Sandbox, report: &str, kit: &str) -> (Option<i32>, String, String) {
+    let out = sandbox.osiris(&["evidence", "verify-report", report, kit, "--trust-kit-key"]);
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn every_format_is_checked_against_the_kit_and_an_edit_fails_it() {
+    let sandbox = Sandbox::new();
+    sandbox.run(&["scan"], 0);
+    let month = this_month();
+    let today = time::OffsetDateTime::now_utc().date().to_string();
+    // Every format of one moment, so they describe the same state.
+    let as_of = time::OffsetDateTime::now_utc()
+        .format(&time::format_description::well_known::Rfc3339)
+        .unwrap();
+    let report = |format: &str, out: &str, extra: &[&str]| {
+        let mut args = vec![
+            "report",
+            "--framework",
+            "hipaa",
+            "--period",
+            &month,
+            "--as-of",
+            &as_of,
+            "--format",
+            format,
+            "--out",
+            out,
+        ];
+        args.extend_from_slice(extra);
+        sandbox.run(&args, 0);
+    };
+    report("html", "hipaa.html", &["--sample-dates", &today]);
+    report("pdf", "hipaa.pdf", &[]);
+    report("oscal", "hipaa.json", &[]);
+    report("csv", "hipaa.csv", &[]);
+    // A bundle sealed after the reports: the kit is newer than they are, and they still verify.
+    sandbox.run(&["scan"], 0);
+    sandbox.run(&["evidence", "export", "--out", "kit"], 0);
+    for (file, format) in [
+        ("hipaa.html", "HTML"),
+        ("hipaa.pdf", "PDF"),
+        ("hipaa.json", "OSCAL"),
+        ("hipaa-poam.json", "OSCAL"),
+        ("hipaa.csv", "CSV"),
+    ] {
+        let (code, said, err) = verify(&sandbox, file, "kit");
+        assert_eq!(code, Some(0), "{file}: {said}{err}");
+        assert!(
+            said.starts_with("report matches the kit: HIPAA Security Rule "),
+            "{said}"
+        );
+        assert!(
+            said.contains(&format!(", {format}) recomputed from ")),
+            "{said}"
+        );
+    }
+
+    // Every format names the same content digest: the SHA-256 of the CSV rendering.
+    let digest = {
+        use sha2::Digest as _;
+        hex::encode(sha2::Sha256::digest(sandbox.read("hipaa.csv").as_bytes()))
+    };
+    let html = sandbox.read("hipaa.html");
+    assert!(
+        html.contains(&format!("SHA-256 {digest} of this report")),
+        "digest not in the HTML"
+    );
+    let oscal: serde_json::Value = serde_json::from_str(&sandbox.read("hipaa.json")).unwrap();
+    let props = oscal["assessment-results"]["metadata"]["props"]
+        .as_array()
+        .unwrap();
+    assert!(
+        props
+            .iter()
+            .any(|p| p["name"] == "content-sha256" && p["value"] == digest.as_str())
+    );
+
+    // HTML: a control's status changed by hand.
+    assert!(html.contains("<td class=\"status\">needs attestation</td>"));
+    std::fs::write(
+        sandbox.path("edited.html"),
+        html.replacen(
+            "<td class=\"status\">needs attestation</td>",
+            "<td class=\"status\">met</td>",
+            1,
+        ),
+    )
+    .unwrap();
+    let (code, said, _) = verify(&sandbox, "edited.html", "kit");
+    assert_eq!(code, Some(1), "{said}");
+    assert!(
+        said.starts_with(
+            "FAILED: edited.html is not what the kit's evidence gives for HIPAA Security Rule"
+        ),
+        "{said}"
+    );
+    assert!(
+        said.contains("differs\n  report: ") && said.contains(">met</td>"),
+        "{said}"
+    );
+
+    // OSCAL: a finding's claim turned around.
+    let mut edited = oscal.clone();
+    let findings = edited["assessment-results"]["results"][0]["findings"]
+        .as_array_mut()
+        .unwrap();
+    let (at, state) = findings
+        .iter()
+        .enumerate()
+        .find_map(|(i, f)| {
+            f["target"]["status"]["state"]
+                .as_str()
+                .map(|s| (i, s.to_owned()))
+        })
+        .unwrap();
+    findings[at]["target"]["status"]["state"] = serde_json::json!(if state == "satisfied" {
+        "not-satisfied"
+    } else {
+        "satisfied"
+    });
+    std::fs::write(
+        sandbox.path("edited.json"),
+        serde_json::to_vec_pretty(&edited).unwrap(),
+    )
+    .unwrap();
+    let (code, said, _) = verify(&sandbox, "edited.json", "kit");
+    assert_eq!(code, Some(1), "{said}");
+    assert!(
+        said.contains(&format!(
+            "$.assessment-results.results[0].findings[{at}].target.status.state differs"
+        )),
+        "{said}"
+    );
+
+    // PDF: one glyph of the text changed.
+    let pdf = std::fs::read(sandbox.path("hipaa.pdf")).unwrap();
+    let shown = pdf.windows(5).position(|w| w == b") Tj\n").unwrap();
+    let mut edited = pdf.clone();
+    edited[shown - 1] = if edited[shown - 1] == b'X' {
+        b'Y'
+    } else {
+        b'X'
+    };
+    std::fs::write(sandbox.path("edited.pdf"), &edited).unwrap();
+    let (code, said, _) = verify(&sandbox, "edited.pdf", "kit");
+    assert_eq!(code, Some(1), "{said}");
+    assert!(said.contains("the PDF differs from byte "), "{said}");
+
+    // A report without its stamp cannot be checked, and says why.
+    std::fs::write(
+        sandbox.path("stripped.html"),
+        html.replace("osiris-report-stamp-v1:", "x:"),
+    )
+    .unwrap();
+    let (code, _, err) = verify(&sandbox, "stripped.html", "kit");
+    assert_eq!(code, Some(1));
+    assert!(
+        err.contains("carries no `osiris-report-stamp-v1:` stamp"),
+        "{err}"
+    );
+
+    // A file that is no report is refused with the reason.
+    std::fs::write(sandbox.path("notes.txt"), "minutes of the audit\n").unwrap();
+    let (code, _, err) = verify(&sandbox, "notes.txt", "kit");
+    assert_eq!(code, Some(1));
+    assert!(
+        err.contains("notes.txt is not a report osiris writes (CSV, HTML, PDF or OSCAL JSON"),
+        "{err}"
+    );
+
+    // A report of evidence newer than the kit cannot be vouched for by it.
+    sandbox.run(&["scan"], 0);
+    sandbox.run(
+        &[
+            "report",
+            "--framework",
+            "hipaa",
+            "--period",
+            &month,
+            "--format",
+            "pdf",
+            "--out",
+            "later.pdf",
+        ],
+        0,
+    );
+    let (code, said, _) = verify(&sandbox, "later.pdf", "kit");
+    assert_eq!(code, Some(1), "{said}");
+    assert!(
+        said.contains("that the kit does not hold: export a kit that covers it"),
+        "{said}"
+    );
 }
 
 #[test]

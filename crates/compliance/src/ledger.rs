@@ -114,6 +114,53 @@ pub struct Ledger {
     agents: BTreeMap<String, String>,
     first_bundle_at: Option<OffsetDateTime>,
     newest_seq: Option<u64>,
+    /// The lowest and highest seq of the check results counted (scans and agent results).
+    results_seqs: Option<(u64, u64)>,
+}
+
+/// One check on one device on one UTC day, as a day summary of the log gives it: the day's
+/// pass and fail counts and its newest result (`osiris report` reads these from the store's
+/// report summary instead of every bundle of the month).
+#[derive(Debug, Clone, Copy)]
+pub struct DayResult<'a> {
+    /// From an endpoint agent (`target` is then the agent id), else from a scan.
+    pub agent: bool,
+    pub target: &'a str,
+    pub check: &'a str,
+    pub passes: u32,
+    pub fails: u32,
+    /// The newest result's status as the bundle says it (`pass`, `fail`, …).
+    pub status: &'a str,
+    pub observed: &'a str,
+    pub reason: &'a str,
+    /// The newest result's bundle time (RFC 3339).
+    pub at: &'a str,
+    pub seq: u64,
+}
+
+/// The bundles of one kind sealed on one UTC day, as a day summary of the log gives them.
+#[derive(Debug, Clone, Copy)]
+pub struct DayBundles<'a> {
+    pub day: Date,
+    /// `scan` or `agent_result`.
+    pub kind: &'a str,
+    pub bundles: u64,
+    pub first_seq: u64,
+    pub last_seq: u64,
+    /// The earliest bundle time of the day (RFC 3339).
+    pub first_at: &'a str,
+}
+
+/// How to read a ledger from day summaries: every day's bundle counts (`Ledger::add_day_bundles`)
+/// and the check results of the whole UTC days `from..to` (`Ledger::add_day_result`), then, when
+/// the moment described is not a midnight, the scan and agent result bundles of the day `partial`
+/// itself (`Ledger::add_line_of_day`);
+/// attestations, exceptions and agent enrollments always come from their bundles (`add_line`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DayPlan {
+    pub from: Date,
+    pub to: Date,
+    pub partial: Option<Date>,
 }
 
 impl Period {
@@ -151,6 +198,15 @@ impl CheckStatus {
             "error" => Some(CheckStatus::Error),
             "skipped" | "not_applicable" => Some(CheckStatus::Skipped),
             _ => None,
+        }
+    }
+
+    /// `(passes, fails)` one result of this status adds.
+    fn counts(self) -> (u32, u32) {
+        match self {
+            CheckStatus::Pass => (1, 0),
+            CheckStatus::Fail => (0, 1),
+            CheckStatus::Error | CheckStatus::Skipped => (0, 0),
         }
     }
 
@@ -233,18 +289,108 @@ impl Ledger {
             agents: BTreeMap::new(),
             first_bundle_at: None,
             newest_seq: None,
+            results_seqs: None,
         }
+    }
+
+    /// Which days a reader takes from a day summary and which it reads bundle by bundle.
+    pub fn day_plan(&self) -> DayPlan {
+        let from = self.period.start.date();
+        let until_day = self.until.date();
+        DayPlan {
+            from,
+            to: until_day.max(from),
+            partial: (self.until.time() != Time::MIDNIGHT).then_some(until_day),
+        }
+    }
+
+    /// Counts one day's bundles of one kind from a day summary (days of any date: the log's first
+    /// bundle and the newest bundle read count every day before the moment described).
+    pub fn add_day_bundles(&mut self, day: DayBundles<'_>) -> Result<(), LedgerError> {
+        let at = parse_time(day.first_seq, day.first_at)?;
+        if self.first_bundle_at.is_none_or(|first| at < first) {
+            self.first_bundle_at = Some(at);
+        }
+        if day.day >= self.until.date() {
+            return Ok(());
+        }
+        self.newest_seq = Some(
+            self.newest_seq
+                .map_or(day.last_seq, |n| n.max(day.last_seq)),
+        );
+        let plan = self.day_plan();
+        if day.day < plan.from || day.day >= plan.to {
+            return Ok(());
+        }
+        match day.kind {
+            KIND_SCAN => self.scans_in_period += day.bundles,
+            KIND_AGENT_RESULT => self.agent_results_in_period += day.bundles,
+            _ => return Ok(()),
+        }
+        self.count_results_seq(day.first_seq);
+        self.count_results_seq(day.last_seq);
+        Ok(())
+    }
+
+    /// Merges one device's check of one whole day (of `day_plan().from..to`) from a day summary;
+    /// days must come in order, after the attestations, exceptions and enrollments.
+    pub fn add_day_result(&mut self, day: DayResult<'_>) -> Result<(), LedgerError> {
+        let err = |message: String| LedgerError {
+            seq: day.seq,
+            message,
+        };
+        let at = parse_time(day.seq, day.at)?;
+        let status = CheckStatus::parse(day.status)
+            .ok_or_else(|| err(format!("unknown check status `{}`", day.status)))?;
+        let target = if day.agent {
+            self.agents
+                .get(day.target)
+                .cloned()
+                .unwrap_or_else(|| day.target.to_owned())
+        } else {
+            day.target.to_owned()
+        };
+        self.record(
+            &target,
+            day.check,
+            status,
+            (day.passes, day.fails),
+            day.observed,
+            day.reason,
+            at,
+            day.seq,
+        );
+        Ok(())
+    }
+
+    /// Reads one scan or agent result bundle of the day `day_plan().partial` (a reader may pass
+    /// a seq range that also holds other days' bundles: only that day's results count, and only
+    /// within the period).
+    pub fn add_line_of_day(&mut self, seq: u64, line: &[u8], day: Date) -> Result<(), LedgerError> {
+        let since = day.with_time(Time::MIDNIGHT).assume_utc();
+        self.add(seq, line, since.max(self.period.start))
+    }
+
+    fn count_results_seq(&mut self, seq: u64) {
+        self.results_seqs = Some(match self.results_seqs {
+            Some((low, high)) => (low.min(seq), high.max(seq)),
+            None => (seq, seq),
+        });
     }
 
     /// Reads one bundle line of the log (lines may come in any order); kinds other than scans,
     /// agent results and enrollments, attestations and exceptions only count towards the log's
     /// first bundle time.
     pub fn add_line(&mut self, seq: u64, line: &[u8]) -> Result<(), LedgerError> {
+        self.add(seq, line, self.period.start)
+    }
+
+    /// As `add_line`; check results before `since` are left out.
+    fn add(&mut self, seq: u64, line: &[u8], since: OffsetDateTime) -> Result<(), LedgerError> {
         let err = |message: String| LedgerError { seq, message };
         let head: Head<'_> =
             serde_json::from_slice(line).map_err(|e| err(format!("not a bundle: {e}")))?;
-        let at = OffsetDateTime::parse(&head.time, &Rfc3339)
-            .map_err(|e| err(format!("time `{}`: {e}", head.time)))?;
+        let at = parse_time(seq, &head.time)?;
         // Lines may come in any order (a reader may read ranges in parallel): keep the extremes.
         if self.first_bundle_at.is_none_or(|first| at < first) {
             self.first_bundle_at = Some(at);
@@ -260,12 +406,13 @@ impl Ledger {
         };
         match head.kind.as_ref() {
             KIND_SCAN => {
-                if at < self.period.start {
+                if at < since {
                     return Ok(());
                 }
                 let scan: ScanLine<'_> =
                     serde_json::from_slice(line).map_err(|e| err(format!("scan body: {e}")))?;
                 self.scans_in_period += 1;
+                self.count_results_seq(seq);
                 let target = scan.body.target.name;
                 for result in scan.body.results {
                     let status = CheckStatus::parse(&result.status)
@@ -274,6 +421,7 @@ impl Ledger {
                         &target,
                         &result.check,
                         status,
+                        status.counts(),
                         result.observed.get(),
                         &result.reason,
                         at,
@@ -287,7 +435,7 @@ impl Ledger {
                 self.agents.insert(body.agent_id, body.hostname);
             }
             KIND_AGENT_RESULT => {
-                if at < self.period.start {
+                if at < since {
                     return Ok(());
                 }
                 let body: AgentResultBody = serde_json::from_value(body()?)
@@ -301,9 +449,19 @@ impl Ledger {
                     .cloned()
                     .unwrap_or_else(|| body.agent_id.clone());
                 self.agent_results_in_period += 1;
+                self.count_results_seq(seq);
                 let reason = format!("reported by endpoint agent {}", body.agent_id);
                 let facts = serde_json::to_string(&body.facts).unwrap_or_default();
-                self.record(&target, &body.check_id, status, &facts, &reason, at, seq);
+                self.record(
+                    &target,
+                    &body.check_id,
+                    status,
+                    status.counts(),
+                    &facts,
+                    &reason,
+                    at,
+                    seq,
+                );
             }
             KIND_ATTESTATION => {
                 let body: AttestationBody = serde_json::from_value(body()?)
@@ -357,7 +515,16 @@ impl Ledger {
             at,
             seq,
         } = observation;
-        self.record(&target, &check, status, &observed, &reason, at, seq);
+        self.record(
+            &target,
+            &check,
+            status,
+            status.counts(),
+            &observed,
+            &reason,
+            at,
+            seq,
+        );
     }
 
     #[allow(
@@ -369,6 +536,7 @@ impl Ledger {
         target: &str,
         check: &str,
         status: CheckStatus,
+        (pass, fail): (u32, u32),
         observed: &str,
         reason: &str,
         at: OffsetDateTime,
@@ -379,11 +547,6 @@ impl Ledger {
         }
         let Some(per_target) = self.latest.get_mut(target) else {
             return;
-        };
-        let (pass, fail) = match status {
-            CheckStatus::Pass => (1, 0),
-            CheckStatus::Fail => (0, 1),
-            CheckStatus::Error | CheckStatus::Skipped => (0, 0),
         };
         match per_target.get_mut(check) {
             Some(slot) => {
@@ -495,6 +658,11 @@ impl Ledger {
         self.scans_in_period + self.agent_results_in_period > 0
     }
 
+    /// The lowest and highest seq of the scan and agent result bundles counted in the period.
+    pub fn results_seqs(&self) -> Option<(u64, u64)> {
+        self.results_seqs
+    }
+
     /// When the log's first bundle was sealed.
     pub fn first_bundle_at(&self) -> Option<OffsetDateTime> {
         self.first_bundle_at
@@ -527,6 +695,14 @@ impl Ledger {
             .rev()
             .find(|e| e.check == check && e.target == target && e.expires < day)
     }
+}
+
+/// Parses a bundle's RFC 3339 time.
+fn parse_time(seq: u64, text: &str) -> Result<OffsetDateTime, LedgerError> {
+    OffsetDateTime::parse(text, &Rfc3339).map_err(|e| LedgerError {
+        seq,
+        message: format!("time `{text}`: {e}"),
+    })
 }
 
 /// Parses `YYYY-MM-DD`.

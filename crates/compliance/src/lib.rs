@@ -1,8 +1,9 @@
 //! Per-control compliance of each framework, computed from the evidence log, and the reports that say it.
 //!
-//! `Ledger` reads bundle lines (scans, attestations, exceptions) for one period; `assess` turns a
-//! ledger and one framework's control catalogue into a status per control; `render` writes that
-//! as HTML, CSV or OSCAL. Everything here is pure: the caller reads the log and writes the files.
+//! `Ledger` reads bundle lines (scans, attestations, exceptions) for one period, or whole days of
+//! a day summary of them; `assess` turns a ledger and one framework's control catalogue into a
+//! status per control; `render` writes that as HTML, CSV, OSCAL or PDF, each but CSV with a stamp
+//! to make it again from. Everything here is pure: the caller reads the log and writes the files.
 
 mod assess;
 mod ledger;
@@ -10,6 +11,6 @@ pub mod render;
 
 pub use assess::{Assessment, CheckLine, ControlAssessment, ControlStatus, Figures, assess};
 pub use ledger::{
-    Attestation, CheckStatus, Exception, LEDGER_KINDS, Ledger, LedgerError, Observation, Period,
-    PeriodError,
+    Attestation, CheckStatus, DayBundles, DayPlan, DayResult, Exception, LEDGER_KINDS, Ledger,
+    LedgerError, Observation, Period, PeriodError,
 };

@@ -116,6 +116,49 @@ fn html_escapes_markup_from_host_names_and_observed_values() {
 }
 
 #[test]
+fn every_format_carries_a_stamp_that_makes_the_report_again() {
+    use compliance::render::{Stamp, StampError, pdf};
+    let catalog = catalog::embedded().unwrap();
+    let frameworks = catalog::embedded_frameworks().unwrap();
+    let ledger = ledger();
+    let assessment = assess(frameworks.get(Framework::Hipaa).unwrap(), &catalog, &ledger);
+    let cx = context();
+    let page = html(&assessment, &ledger, &cx);
+    let document = pdf(&assessment, &ledger, &cx);
+    let results =
+        serde_json::to_vec(&oscal::assessment_results(&assessment, &ledger, &cx)).unwrap();
+    let poam = serde_json::to_vec(&oscal::poam(&assessment, &ledger, &cx)).unwrap();
+    let stamp = Stamp::find(page.as_bytes()).unwrap();
+    for other in [&document, &results, &poam] {
+        assert_eq!(Stamp::find(other).unwrap(), stamp);
+    }
+    assert_eq!(stamp.framework, "hipaa");
+    assert_eq!(stamp.as_of, "2026-12-01T00:00:00Z");
+    assert_eq!(stamp.evidence, Some((0, 1)), "the two scan bundles");
+    assert_eq!(
+        stamp.checkpoint,
+        Some((
+            4,
+            "osiris.example/appliance/abc\n4\nROOT=\n\n— sig\n".to_owned()
+        ))
+    );
+    // Its context makes the same bytes again.
+    let again = stamp.context().unwrap();
+    assert_eq!(html(&assessment, &ledger, &again), page);
+    assert_eq!(pdf(&assessment, &ledger, &again), document);
+    assert!(page.contains(
+        "2 scan bundle(s) and 0 agent result(s) of the period, bundles #0 to #1 of the log"
+    ));
+    // A damaged or missing stamp says so.
+    let damaged = page.replacen("osiris-report-stamp-v1:ey", "osiris-report-stamp-v1:zz", 1);
+    assert!(matches!(
+        Stamp::find(damaged.as_bytes()),
+        Err(StampError::Damaged(_))
+    ));
+    assert_eq!(Stamp::find(b"<html></html>"), Err(StampError::Missing));
+}
+
+#[test]
 fn csv_quotes_fields_and_defuses_formulas() {
     let catalog = catalog::embedded().unwrap();
     let frameworks = catalog::embedded_frameworks().unwrap();

@@ -24,6 +24,11 @@ pub(crate) const MIGRATIONS: &[(i64, &str, &str)] = &[
         include_str!("../migrations/0003_cosignatures.sql"),
     ),
     (4, "agents", include_str!("../migrations/0004_agents.sql")),
+    (
+        5,
+        "report_summary",
+        include_str!("../migrations/0005_report_summary.sql"),
+    ),
 ];
 
 /// The newest schema version this build knows.

@@ -8,6 +8,7 @@
 mod agents;
 mod db;
 mod error;
+mod summary;
 mod writer;
 
 use std::fs::{DirBuilder, File, OpenOptions};
@@ -20,14 +21,15 @@ use evidence::keys::ApplianceKey;
 use evidence::kit::{KitError, KitSource, KitSummary};
 use evidence::log::BundleDraft;
 use futures_util::{Stream, StreamExt};
-use sqlx::Row;
 use sqlx::sqlite::{SqlitePool, SqliteRow};
+use sqlx::{Connection as _, Row};
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio::task::JoinHandle;
 
 pub use crate::agents::{AgentRecord, AgentTokenRecord, NewAgent, NewAgentToken, TokenRefusal};
 use crate::db::classify;
 pub use crate::error::StoreError;
+pub use crate::summary::{BundleDay, CheckDay, LogReads};
 use crate::writer::{Head, Prepared, Request, Writer};
 
 /// Where and for which site the store keeps its data.
@@ -167,39 +169,13 @@ impl Store {
     /// Nothing is written to an existing database until it has been checked to be SQLite, of a
     /// schema this build knows, and owned by this appliance's key.
     pub async fn open(cfg: &StoreConfig) -> Result<Store, StoreError> {
-        let data_dir = &cfg.data_dir;
-        let not_writable = |source| StoreError::DataDirNotWritable {
-            path: data_dir.clone(),
-            source,
-        };
-        DirBuilder::new()
-            .recursive(true)
-            .mode(0o700)
-            .create(data_dir)
-            .map_err(not_writable)?;
-        let lock = OpenOptions::new()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .open(data_dir.join("osiris.lock"))
-            .map_err(not_writable)?;
-        match lock.try_lock() {
-            Ok(()) => {}
-            Err(std::fs::TryLockError::WouldBlock) => {
-                return Err(StoreError::InUse {
-                    path: data_dir.clone(),
-                });
-            }
-            Err(std::fs::TryLockError::Error(source)) => return Err(not_writable(source)),
-        }
-        // The systemd credential on the appliance (never written here), else the key file.
-        let key =
-            ApplianceKeySource::from_env(&data_dir.join("keys").join("appliance.key")).load()?;
+        let Opened {
+            lock,
+            key,
+            db_path,
+            mut conn,
+        } = prepare(cfg).await?;
         let appliance_id = key.appliance_id().to_owned();
-        let db_path = data_dir.join("osiris.db");
-        db::probe_existing(&db_path, &appliance_id).await?;
-        let mut conn = db::open_writer(&db_path).await?;
-        db::claim(&mut conn, &db_path, &appliance_id, &cfg.site).await?;
         let (log, head) = writer::load_log(&mut conn, &db_path, key.clone()).await?;
         let readers = db::open_readers(&db_path).await?;
         let (head_tx, head_rx) = watch::channel(head);
@@ -349,7 +325,20 @@ impl Store {
         range: Range<u64>,
         kinds: &[&str],
     ) -> impl Stream<Item = Result<(u64, Vec<u8>), StoreError>> + Send + '_ {
-        lines_of_kinds_in(&self.readers, &self.db_path, range, kinds)
+        self.reads().lines_of_kinds(range, kinds)
+    }
+
+    /// What reports read: bundle lines by kind, the report summary, the newest checkpoint.
+    pub fn reads(&self) -> LogReads<'_> {
+        LogReads {
+            readers: &self.readers,
+            db_path: &self.db_path,
+        }
+    }
+
+    /// Empties the report summary and fills it again from the stored bundles.
+    pub async fn rebuild_report_summary(&self) -> Result<(), StoreError> {
+        self.ask(|ack| Request::RebuildSummary { ack }).await?
     }
 
     /// Signs and stores a checkpoint of the current tree, or returns the stored one if the size did not change.
@@ -359,14 +348,7 @@ impl Store {
 
     /// The newest stored checkpoint.
     pub async fn latest_checkpoint(&self) -> Result<Option<StoredCheckpoint>, StoreError> {
-        let row = sqlx::query(
-            "SELECT size, note, created_at FROM checkpoints ORDER BY size DESC LIMIT 1",
-        )
-        .fetch_optional(&self.readers)
-        .await
-        .map_err(|err| classify(&self.db_path, "reading checkpoints", err))?;
-        row.map(|row| checkpoint_from_row(&self.db_path, &row))
-            .transpose()
+        self.reads().latest_checkpoint().await
     }
 
     /// Every stored checkpoint, oldest first.
@@ -583,6 +565,65 @@ impl Store {
     }
 }
 
+/// A data directory opened for writing: its lock held, its key loaded, its database checked to
+/// belong to that key and brought to this build's schema.
+struct Opened {
+    lock: File,
+    key: ApplianceKey,
+    db_path: PathBuf,
+    conn: sqlx::SqliteConnection,
+}
+
+async fn prepare(cfg: &StoreConfig) -> Result<Opened, StoreError> {
+    let data_dir = &cfg.data_dir;
+    let not_writable = |source| StoreError::DataDirNotWritable {
+        path: data_dir.clone(),
+        source,
+    };
+    DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(data_dir)
+        .map_err(not_writable)?;
+    let lock = OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(data_dir.join("osiris.lock"))
+        .map_err(not_writable)?;
+    match lock.try_lock() {
+        Ok(()) => {}
+        Err(std::fs::TryLockError::WouldBlock) => {
+            return Err(StoreError::InUse {
+                path: data_dir.clone(),
+            });
+        }
+        Err(std::fs::TryLockError::Error(source)) => return Err(not_writable(source)),
+    }
+    // The systemd credential on the appliance (never written here), else the key file.
+    let key = ApplianceKeySource::from_env(&data_dir.join("keys").join("appliance.key")).load()?;
+    let appliance_id = key.appliance_id().to_owned();
+    let db_path = data_dir.join("osiris.db");
+    db::probe_existing(&db_path, &appliance_id).await?;
+    let mut conn = db::open_writer(&db_path).await?;
+    db::claim(&mut conn, &db_path, &appliance_id, &cfg.site).await?;
+    Ok(Opened {
+        lock,
+        key,
+        db_path,
+        conn,
+    })
+}
+
+/// Whose log a reader reads: what reports print about it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LogIdentity {
+    /// The log origin, `osiris-appliance/<appliance id>`.
+    pub origin: String,
+    /// Hex id of the appliance key.
+    pub key_id: String,
+}
+
 const ENTRY_SELECT_ONE: &str =
     "SELECT seq, line, leaf_hash, line_hash, kind, created_at FROM evidence WHERE seq = ?";
 /// A read-only view of the evidence log of a data directory that another process (`osirisd`)
@@ -600,6 +641,32 @@ impl LogReader {
         Ok(LogReader { readers, db_path })
     }
 
+    /// Opens the store of `cfg` for reading as [`Store::open`] would for writing (the data
+    /// directory's lock, the key, the ownership check, migrations), but without loading the log
+    /// into memory, and brings the report summary up to the log; the lock is released before
+    /// reading. Reports read this way: a million-bundle log's Merkle tree is never built for them.
+    pub async fn open_migrated(cfg: &StoreConfig) -> Result<(LogReader, LogIdentity), StoreError> {
+        let Opened {
+            lock,
+            key,
+            db_path,
+            mut conn,
+        } = prepare(cfg).await?;
+        let filled = summary::fill_in(&mut conn, &db_path).await?;
+        if filled > 0 {
+            tracing::info!(bundles = filled, path = %db_path.display(), "Report summary filled in from stored bundles.");
+        }
+        let identity = LogIdentity {
+            origin: key.origin().to_owned(),
+            key_id: key.verifier().key_id_hex(),
+        };
+        // Closing the write connection after the migrations loses nothing.
+        let _ = conn.close().await;
+        drop(lock);
+        let readers = db::open_readers(&db_path).await?;
+        Ok((LogReader { readers, db_path }, identity))
+    }
+
     /// The number of committed bundles when asked.
     pub async fn size(&self) -> Result<u64, StoreError> {
         let size: i64 = sqlx::query_scalar("SELECT COALESCE(MAX(seq) + 1, 0) FROM evidence")
@@ -615,19 +682,20 @@ impl LogReader {
         range: Range<u64>,
         kinds: &[&str],
     ) -> impl Stream<Item = Result<(u64, Vec<u8>), StoreError>> + Send + '_ {
-        lines_of_kinds_in(&self.readers, &self.db_path, range, kinds)
+        self.reads().lines_of_kinds(range, kinds)
+    }
+
+    /// As [`Store::reads`].
+    pub fn reads(&self) -> LogReads<'_> {
+        LogReads {
+            readers: &self.readers,
+            db_path: &self.db_path,
+        }
     }
 
     /// The newest stored checkpoint.
     pub async fn latest_checkpoint(&self) -> Result<Option<StoredCheckpoint>, StoreError> {
-        let row = sqlx::query(
-            "SELECT size, note, created_at FROM checkpoints ORDER BY size DESC LIMIT 1",
-        )
-        .fetch_optional(&self.readers)
-        .await
-        .map_err(|err| classify(&self.db_path, "reading checkpoints", err))?;
-        row.map(|row| checkpoint_from_row(&self.db_path, &row))
-            .transpose()
+        self.reads().latest_checkpoint().await
     }
 
     pub async fn close(self) {
@@ -635,34 +703,9 @@ impl LogReader {
     }
 }
 
-fn lines_of_kinds_in<'a>(
-    readers: &'a SqlitePool,
-    db_path: &'a Path,
-    range: Range<u64>,
-    kinds: &[&str],
-) -> impl Stream<Item = Result<(u64, Vec<u8>), StoreError>> + Send + 'a {
-    let kinds = serde_json::Value::from(kinds.to_vec()).to_string();
-    sqlx::query(LINES_OF_KINDS)
-        .bind(to_i64(range.start))
-        .bind(to_i64(range.end))
-        .bind(kinds)
-        .fetch(readers)
-        .map(move |row| {
-            let row = row.map_err(|err| classify(db_path, "reading entries", err))?;
-            let seq: i64 = row
-                .try_get("seq")
-                .map_err(|err| classify(db_path, "reading entries", err))?;
-            let line: Vec<u8> = row
-                .try_get("line")
-                .map_err(|err| classify(db_path, "reading entries", err))?;
-            Ok((u64::try_from(seq).unwrap_or_default(), line))
-        })
-}
-
-const LINES_OF_KINDS: &str = "SELECT seq, line FROM evidence WHERE seq >= ? AND seq < ? AND kind IN (SELECT value FROM json_each(?)) ORDER BY seq";
 const ENTRY_SELECT_RANGE: &str = "SELECT seq, line, leaf_hash, line_hash, kind, created_at FROM evidence WHERE seq >= ? AND seq < ? ORDER BY seq";
 
-fn to_i64(value: u64) -> i64 {
+pub(crate) fn to_i64(value: u64) -> i64 {
     i64::try_from(value).unwrap_or(i64::MAX)
 }
 

@@ -72,6 +72,10 @@ pub(crate) enum Request {
         op: TokenOp,
         ack: oneshot::Sender<Result<u64, StoreError>>,
     },
+    /// Empty the report summary and fill it again from the log.
+    RebuildSummary {
+        ack: oneshot::Sender<Result<(), StoreError>>,
+    },
     /// Record one L1 remediation attempt.
     RecordHeal {
         attempt: HealAttempt,
@@ -318,6 +322,11 @@ impl Writer {
         match request {
             Request::Append { .. } => {}
             Request::Checkpoint { ack } => {
+                // The report summary catches up with the log at every checkpoint (off the append
+                // path); readers take bundles it does not cover yet from the log itself.
+                if let Err(err) = crate::summary::fill_in(&mut self.conn, &self.db_path).await {
+                    tracing::warn!(error = %with_causes(&err), "Report summary not filled in.");
+                }
                 let res = checkpoint(&mut self.conn, &self.db_path, log).await;
                 let _ = ack.send(res);
             }
@@ -373,6 +382,9 @@ impl Writer {
             Request::AgentToken { op, ack } => {
                 let res = crate::agents::token_op(&mut self.conn, &self.db_path, op).await;
                 let _ = ack.send(res);
+            }
+            Request::RebuildSummary { ack } => {
+                let _ = ack.send(crate::summary::rebuild(&mut self.conn, &self.db_path).await);
             }
             Request::RecordHeal { attempt, ack } => {
                 let res = sqlx::query(

@@ -147,7 +147,7 @@ async fn newer_schema_is_refused_and_file_is_untouched() {
             err,
             StoreError::NewerSchema {
                 found: 9999,
-                known: 4,
+                known: 5,
                 ..
             }
         ),
@@ -157,7 +157,7 @@ async fn newer_schema_is_refused_and_file_is_untouched() {
     assert_eq!(
         message,
         format!(
-            "database {} was written by a newer osiris (schema version 9999, this build knows up to 4); upgrade osiris or use another --data-dir",
+            "database {} was written by a newer osiris (schema version 9999, this build knows up to 5); upgrade osiris or use another --data-dir",
             db_path.display()
         )
     );

@@ -29,6 +29,8 @@ pub(crate) struct ThroughputConfig {
     pub(crate) n_producers: usize,
     /// Appends each producer keeps awaiting at once; 1 means each append waits for the previous ack.
     pub(crate) in_flight_per_producer: usize,
+    /// Distinct devices the bundles are scans of (`None`: every bundle its own device).
+    pub(crate) n_devices: Option<u64>,
 }
 
 impl Throughput {
@@ -60,9 +62,10 @@ pub(crate) async fn append_throughput(
     for producer_idx in 0..n_producers {
         let store = Arc::clone(&store);
         let share = n_bundles / n_producers + u64::from(producer_idx < n_bundles % n_producers);
+        let devices = cfg.n_devices;
         tasks.push(tokio::spawn(async move {
             for n in 0..share {
-                store.append(scan_draft(producer_idx, n)).await?;
+                store.append(scan_draft(producer_idx, n, devices)).await?;
             }
             Ok::<(), StoreError>(())
         }));
@@ -83,8 +86,10 @@ pub(crate) async fn append_throughput(
 }
 
 /// A scan bundle draft of about 600 bytes once sealed.
-fn scan_draft(producer_idx: u64, n: u64) -> BundleDraft {
-    let mut draft = crate::bench::evidence_log::sample_scan_draft(producer_idx << 32 | n);
+fn scan_draft(producer_idx: u64, n: u64, devices: Option<u64>) -> BundleDraft {
+    let id = producer_idx << 32 | n;
+    let mut draft =
+        crate::bench::evidence_log::sample_scan_draft(devices.map_or(id, |d| id % d.max(1)));
     draft.time = time::OffsetDateTime::now_utc();
     draft
 }

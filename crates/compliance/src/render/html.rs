@@ -5,6 +5,7 @@ use std::fmt::Write as _;
 
 use crate::assess::{Assessment, ControlStatus};
 use crate::ledger::{CheckStatus, Ledger};
+use crate::render::stamp::{Stamp, evidence_text};
 use crate::render::{ReportContext, needs_action, rfc3339, summary_sentences};
 
 /// Renders the report as one HTML document.
@@ -23,6 +24,8 @@ pub fn html_with_samples(
 ) -> String {
     let framework = assessment.framework;
     let f = &assessment.figures;
+    let sample_ledgers: Vec<&Ledger> = samples.iter().map(|(_, l)| *l).collect();
+    let stamp = Stamp::new(assessment, ledger, cx, &sample_ledgers);
     let mut out = String::with_capacity(64 * 1024);
     let title = format!(
         "{} compliance report — {} — {}",
@@ -34,7 +37,9 @@ pub fn html_with_samples(
         out,
         "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n\
          <meta http-equiv=\"Content-Security-Policy\" content=\"default-src 'none'; style-src 'unsafe-inline'\">\n\
+         <meta name=\"osiris-report\" content=\"{}\">\n\
          <title>{}</title>\n<style>{STYLE}</style>\n</head>\n<body>\n",
+        esc(&stamp.encode()),
         esc(&title)
     );
     let _ = writeln!(out, "<h1>{}</h1>", esc(&title));
@@ -241,6 +246,14 @@ pub fn html_with_samples(
             ledger
                 .newest_seq()
                 .map_or("none".to_owned(), |seq| format!("#{seq}")),
+        ),
+        ("Evidence summarised", evidence_text(&stamp, ledger)),
+        (
+            "Content digest",
+            format!(
+                "SHA-256 {} of this report's CSV rendering; `osiris evidence verify-report` makes this report again from the auditor kit and compares",
+                stamp.content_sha256
+            ),
         ),
     ];
     for (term, value) in rows {

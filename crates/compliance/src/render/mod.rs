@@ -4,10 +4,12 @@ mod csv;
 mod html;
 pub mod oscal;
 mod pdf;
+pub mod stamp;
 
 pub use csv::csv;
 pub use html::{html, html_with_samples};
 pub use pdf::pdf;
+pub use stamp::{STAMP_MARKER, Stamp, StampError};
 
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;

@@ -9,6 +9,7 @@ use sha2::{Digest, Sha256};
 
 use crate::assess::{Assessment, ControlAssessment, ControlStatus};
 use crate::ledger::{CheckStatus, Ledger};
+use crate::render::stamp::Stamp;
 use crate::render::{ReportContext, rfc3339};
 
 /// The OSCAL version the documents follow.
@@ -333,6 +334,7 @@ fn metadata(
     cx: &ReportContext<'_>,
     what: &str,
 ) -> Metadata {
+    let stamp = Stamp::new(assessment, ledger, cx, &[]);
     Metadata {
         title: format!(
             "{what}: {} for {} ({})",
@@ -343,7 +345,17 @@ fn metadata(
         last_modified: rfc3339(cx.generated_at),
         version: format!("{}+{}", ledger.period().label, cx.catalog_version),
         oscal_version: OSCAL_VERSION,
-        props: vec![prop("generator", &format!("osiris {}", cx.tool_version))],
+        props: vec![
+            prop("generator", &format!("osiris {}", cx.tool_version)),
+            prop(
+                "evidence-bundles",
+                &stamp
+                    .evidence
+                    .map_or("none".to_owned(), |(low, high)| format!("{low}-{high}")),
+            ),
+            prop("content-sha256", &stamp.content_sha256),
+            prop("report-stamp", &stamp.encode()),
+        ],
     }
 }
 

@@ -9,6 +9,7 @@ use pdf_writer::{Content, Finish, Name, Pdf, Rect, Ref, Str};
 
 use crate::assess::{Assessment, ControlStatus};
 use crate::ledger::Ledger;
+use crate::render::stamp::{Stamp, evidence_text};
 use crate::render::{ReportContext, needs_action, rfc3339, summary_sentences};
 
 const REGULAR: &[u8] = include_bytes!("../../fonts/DejaVuSans.ttf");
@@ -23,6 +24,7 @@ const MARGIN: f32 = 50.0;
 /// # Panics
 /// If the embedded fonts cannot be parsed, which the tests rule out.
 pub fn pdf(assessment: &Assessment<'_>, ledger: &Ledger, cx: &ReportContext<'_>) -> Vec<u8> {
+    let stamp = Stamp::new(assessment, ledger, cx, &[]);
     let mut doc = Layout::new();
     let framework = assessment.framework;
     let f = &assessment.figures;
@@ -177,6 +179,14 @@ pub fn pdf(assessment: &Assessment<'_>, ledger: &Ledger, cx: &ReportContext<'_>)
             "Made",
             format!("{} by osiris {}", rfc3339(cx.generated_at), cx.tool_version),
         ),
+        ("Evidence summarised", evidence_text(&stamp, ledger)),
+        (
+            "Content digest",
+            format!(
+                "SHA-256 {} of this report's CSV rendering; osiris evidence verify-report makes this report again from the auditor kit and compares",
+                stamp.content_sha256
+            ),
+        ),
     ] {
         doc.para(&format!("{term}: {value}"), Style::Regular, 9.5, 0.0, BLACK);
     }
@@ -202,12 +212,15 @@ pub fn pdf(assessment: &Assessment<'_>, ledger: &Ledger, cx: &ReportContext<'_>)
             BLACK,
         ),
     }
-    doc.finish(&format!(
-        "{} — {} — {}",
-        framework.name,
-        cx.site,
-        ledger.period().label
-    ))
+    doc.finish(
+        &format!(
+            "{} — {} — {}",
+            framework.name,
+            cx.site,
+            ledger.period().label
+        ),
+        &stamp.encode(),
+    )
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -342,7 +355,7 @@ impl Layout {
         lines
     }
 
-    fn finish(mut self, title: &str) -> Vec<u8> {
+    fn finish(mut self, title: &str, stamp: &str) -> Vec<u8> {
         let n_pages = self.pages.len();
         // Page numbers at the foot of each page.
         let pages = std::mem::take(&mut self.pages);
@@ -378,7 +391,8 @@ impl Layout {
         pdf.catalog(catalog_id).pages(tree_id);
         pdf.document_info(info_id)
             .title(pdf_writer::TextStr(title))
-            .producer(pdf_writer::TextStr("osiris"));
+            .producer(pdf_writer::TextStr("osiris"))
+            .pair(Name(b"OsirisReport"), pdf_writer::TextStr(stamp));
         pdf.pages(tree_id)
             .kids(page_ids.iter().map(|(page, _)| *page))
             .count(n_pages as i32);
