@@ -243,7 +243,11 @@ impl RawConfig {
             None => Some(vec![TargetConfig::localhost()]),
             Some(raw_targets) => parse_targets(raw_targets, problems),
         };
-        let cloud = parse_cloud(&self.cloud, targets.as_deref().unwrap_or_default(), problems);
+        let cloud = parse_cloud(
+            &self.cloud,
+            targets.as_deref().unwrap_or_default(),
+            problems,
+        );
         let directory = self.directory.as_ref().map(|dir| dir.parse(problems));
         problems.extend(self.daemon.problems());
         let escalation = self.escalation.as_ref().map(|esc| esc.parse(problems));
