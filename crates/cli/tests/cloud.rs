@@ -214,7 +214,7 @@ fn a_revoked_secret_is_reported_on_every_check_and_still_sealed() {
         report.contains("14 could not be checked — 0 fail, 14 error, 0 pass"),
         "{report}"
     );
-    assert!(report.contains("bundle #1 (smith-m365)"), "{report}");
+    assert!(report.contains("bundle #0 (smith-m365)"), "{report}");
     site.kit_verifies();
     // Graph itself was never asked.
     assert!(site.peer.requests().iter().all(|r| r["method"] == "POST"));
