@@ -15,7 +15,7 @@ throttling guidance):
   GET  /v1.0/policies/identitySecurityDefaultsEnforcementPolicy
   GET  /v1.0/identity/conditionalAccess/policies
   GET  /v1.0/policies/authorizationPolicy
-  GET  /v1.0/directoryRoles(roleTemplateId='...')/members
+  GET  /v1.0/directoryRoles(roleTemplateId='...')[/members], /v1.0/directoryRoles/{id}/members
   GET  /v1.0/deviceManagement/managedDevices (max $top 1000)
   GET  /v1.0/security/alerts_v2
   GET  /v1.0/security/secureScores
@@ -54,6 +54,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 GLOBAL_ADMIN = "62e90394-69f5-4237-9190-012177145e10"
 PHISHING_RESISTANT = "00000000-0000-0000-0000-000000000004"
+# The tenant's activated Global Administrator role object (its own ID, not the template's).
+GLOBAL_ADMIN_ROLE_ID = "5b7c0e9d-1a2b-4c3d-8e4f-a0b1c2d3e4f5"
 ALL_ROLES = [
     "User.Read.All",
     "AuditLog.Read.All",
@@ -141,7 +143,7 @@ def practice(now):
             "signInActivity": {"lastSignInDateTime": iso(last), "lastNonInteractiveSignInDateTime": None,
                                "lastSuccessfulSignInDateTime": iso(last)},
         })
-    admins = [u for u in users if u["userPrincipalName"].split("@")[0] in ("ann.smith", "bob.jones", "carla.diaz")]
+    admins = [member(u) for u in users if u["userPrincipalName"].split("@")[0] in ("ann.smith", "bob.jones", "carla.diaz")]
     devices = []
     for idx in range(40):
         kind = ["Windows", "iOS", "Android", "macOS"][idx % 4]
@@ -234,12 +236,17 @@ def large(now, n_users, n_devices):
         ],
         "authorization_policy": authorization_policy("adminsAndGuestInviters", "2af84b1e-32c8-42b7-82bc-daa82404023b",
                                                      False, []),
-        "admins": users[:3],
+        "admins": [member(u) for u in users[:3]],
         "devices": devices,
         "alerts": [alert(i, f"Alert {i}", "medium", "resolved", now - dt.timedelta(days=i)) for i in range(30)],
         "secure_score": (70.0, 80.0),
         "audit_newest": now - dt.timedelta(minutes=5),
     }
+
+
+def member(user):
+    """A user as a directoryObject collection lists it: typed by `@odata.type`."""
+    return dict({"@odata.type": "#microsoft.graph.user"}, **user)
 
 
 def alert(idx, title, severity, status, created):
@@ -462,6 +469,11 @@ class Graph(BaseHTTPRequestHandler):
                                    "displayName": "Security Defaults",
                                    "description": "Security defaults is a set of basic identity security mechanisms recommended by Microsoft.",
                                    "isEnabled": data["security_defaults"]})
+        if key == "global_admin_role":
+            return self.send(200, {"@odata.context": "https://graph.microsoft.com/v1.0/$metadata#directoryRoles/$entity",
+                                   "id": GLOBAL_ADMIN_ROLE_ID, "deletedDateTime": None,
+                                   "description": "Can manage all aspects of Microsoft Entra ID and Microsoft services that use Microsoft Entra identities.",
+                                   "displayName": "Global Administrator", "roleTemplateId": GLOBAL_ADMIN})
         if key == "authorization_policy":
             return self.send(200, dict(data["authorization_policy"],
                                        **{"@odata.context": "https://graph.microsoft.com/v1.0/$metadata#policies/authorizationPolicy/$entity"}))
@@ -504,7 +516,8 @@ class Graph(BaseHTTPRequestHandler):
         select = [s for s in query.get("$select", "").split(",") if s]
         chunk = items[skip:skip + top]
         if select:
-            chunk = [{k: v for k, v in item.items() if k in select or k == "id"} for item in chunk]
+            chunk = [{k: v for k, v in item.items() if k in select or k == "id" or k.startswith("@odata.")}
+                     for item in chunk]
         body = {"@odata.context": f"https://graph.microsoft.com/v1.0/$metadata#{resource}", "value": chunk}
         if skip + top < len(items) and not resource.startswith(("security/secureScores", "auditLogs/")):
             next_query = dict(query, **{"$skiptoken": str(skip + top)})
@@ -524,6 +537,8 @@ ROUTES = {
     "identity/conditionalAccess/policies": (["Policy.Read.All"], "identity", "ca_policies", None),
     "policies/authorizationPolicy": (["Policy.Read.All"], "identity", "authorization_policy", None),
     f"directoryRoles(roleTemplateId='{GLOBAL_ADMIN}')/members": (["RoleManagement.Read.Directory"], "identity", "admins", 999),
+    f"directoryRoles(roleTemplateId='{GLOBAL_ADMIN}')": (["RoleManagement.Read.Directory"], "identity", "global_admin_role", None),
+    f"directoryRoles/{GLOBAL_ADMIN_ROLE_ID}/members": (["RoleManagement.Read.Directory"], "identity", "admins", 999),
     "deviceManagement/managedDevices": (["DeviceManagementManagedDevices.Read.All"], "intune", "devices", 1000),
     "security/alerts_v2": (["SecurityAlert.Read.All"], "security", "alerts", 2000),
     "security/secureScores": (["SecurityEvents.Read.All"], "security", "secure_score", None),
