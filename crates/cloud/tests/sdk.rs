@@ -19,7 +19,13 @@ fn microsoft_s_sdk_reads_the_peer_as_graph() {
     let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/python/msgraph_check.py");
     let out = Command::new(&python)
         .arg(script)
-        .args([&peer.authority(), &peer.graph_base(), TENANT, CLIENT_ID, SECRET])
+        .args([
+            &peer.authority(),
+            &peer.graph_base(),
+            TENANT,
+            CLIENT_ID,
+            SECRET,
+        ])
         .env("SSL_CERT_FILE", peer.ca_file())
         .env("REQUESTS_CA_BUNDLE", peer.ca_file())
         .output()
@@ -121,5 +127,6 @@ fn microsoft_s_sdk_reads_the_peer_as_graph() {
          ],
          "wrong_secret": "AADSTS7000215"
         }
-    "#]].assert_eq(&String::from_utf8_lossy(&out.stdout));
+    "#]]
+    .assert_eq(&String::from_utf8_lossy(&out.stdout));
 }
