@@ -20,7 +20,7 @@ pub(crate) struct BenchArgs {
     what: Option<What>,
 }
 
-#[derive(Debug, Clone, Copy, clap::Subcommand)]
+#[derive(Debug, Clone, clap::Subcommand)]
 enum What {
     /// Seal scan bundles in memory (canonicalise, chain, sign, Merkle) on one core.
     Seal {
@@ -94,6 +94,19 @@ enum What {
         /// Seal the bundles into a real store first (not timed) and read them back from SQLite.
         #[arg(long)]
         store: bool,
+    },
+    /// Scan a generated Microsoft 365 tenant on the Graph peer (throttling on); time and peak RSS.
+    Cloud {
+        #[arg(long, default_value_t = 5_000)]
+        users: usize,
+        #[arg(long, default_value_t = 2_000)]
+        devices: usize,
+        /// The Python interpreter that runs the peer.
+        #[arg(long, default_value = "python3")]
+        python: std::path::PathBuf,
+        /// The Graph peer script.
+        #[arg(long, default_value = "vm-tests/lab/cloud/fakegraph.py")]
+        peer: std::path::PathBuf,
     },
     /// Time inclusion proofs in a Merkle tree of N leaves.
     Proof {
@@ -172,6 +185,17 @@ pub(crate) fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
                 )
             }
             What::Open { n } => bench_open(n)?,
+            What::Cloud {
+                users,
+                devices,
+                ref python,
+                ref peer,
+            } => crate::bench_cloud::run(&crate::bench_cloud::CloudBench {
+                users,
+                devices,
+                python: python.clone(),
+                peer: peer.clone(),
+            })?,
             What::Report {
                 devices,
                 days,

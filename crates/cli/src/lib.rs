@@ -6,6 +6,7 @@
 mod agent_cmd;
 mod bench;
 mod bench_agents;
+mod bench_cloud;
 mod bench_daemon;
 mod cloud_cmd;
 mod compliance_cmd;

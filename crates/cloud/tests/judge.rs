@@ -135,18 +135,26 @@ fn registration_is_not_enforcement() {
     // Everyone registered, but the MFA policy only reports and nothing else requires MFA.
     let mut tenant = good();
     tenant["ConditionalAccess"][0]["state"] = json!("enabledForReportingButNotEnforced");
-    check(&tenant, &[], expect![[r#"
+    check(
+        &tenant,
+        &[],
+        expect![[r#"
         M365-MFA-002 fail: `enforced` is false
-    "#]]);
+    "#]],
+    );
     // Security defaults enforce MFA and block legacy authentication without any policy.
     let tenant = with(
         with(good(), "ConditionalAccess", json!([])),
         "SecurityDefaults",
         json!({"isEnabled": true}),
     );
-    check(&tenant, &[], expect![[r#"
+    check(
+        &tenant,
+        &[],
+        expect![[r#"
         M365-MFA-003 fail: `enforced` is false
-    "#]]);
+    "#]],
+    );
 }
 
 #[test]
@@ -166,10 +174,14 @@ fn accounts_unused_for_the_limit_and_never_used_accounts() {
         json!({"id": "u7", "userPrincipalName": "gone@clinic.example", "accountEnabled": false,
         "userType": "Member", "createdDateTime": "2020-01-01T00:00:00Z"}),
     );
-    check(&tenant, &[], expect![[r#"
+    check(
+        &tenant,
+        &[],
+        expect![[r#"
         M365-INACTIVE-001 fail: `inactive` is 2
         M365-MFA-001 fail: `without_mfa` is 2
-    "#]]);
+    "#]],
+    );
     // The site's own limit: 30 days also catches the guest (last seen 30 days ago, 1 November).
     check(
         &good(),
@@ -189,14 +201,18 @@ fn admins_devices_alerts_and_score_at_their_limits() {
     tenant["Alerts"][1]["createdDateTime"] = json!("2026-11-20T00:00:00Z");
     tenant["SecureScores"]["value"][0]["currentScore"] = json!(59.9);
     tenant["Registration"][0]["methodsRegistered"] = json!(["microsoftAuthenticatorPush"]);
-    check(&tenant, &[], expect![[r#"
+    check(
+        &tenant,
+        &[],
+        expect![[r#"
         M365-ADMIN-001 fail: `global_admins` is 1
         M365-ALERT-001 fail: `overdue` is 1
         M365-DEV-001 fail: `noncompliant` is 1
         M365-DEV-002 fail: `unencrypted` is 1
         M365-MFA-003 fail: `admins_without_phishing_resistant` is 1
         M365-SCORE-001 fail: `percent` is 59
-    "#]]);
+    "#]],
+    );
 }
 
 #[test]
@@ -210,12 +226,16 @@ fn nothing_to_judge_is_skipped_or_an_error_never_a_pass() {
         "DirectoryAudits",
         json!({"value": []}),
     );
-    check(&tenant, &[], expect![[r#"
+    check(
+        &tenant,
+        &[],
+        expect![[r#"
         M365-AUDIT-001 fail: `recording` is false
         M365-DEV-001 skipped: no device is enrolled in Intune
         M365-DEV-002 skipped: no device is enrolled in Intune
         M365-SCORE-001 error: the Secure Score 10 of 0 cannot be a percentage
-    "#]]);
+    "#]],
+    );
 }
 
 #[test]
