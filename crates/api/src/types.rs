@@ -116,6 +116,8 @@ pub enum CycleKind {
     WorkstationScan,
     /// Reading the computer inventory from Active Directory.
     Discovery,
+    /// The `[[cloud]]` tenants through their providers' APIs (no healing).
+    CloudScan,
     /// Submitting checkpoints to OpenTimestamps calendars and upgrading pending proofs.
     Anchor,
     /// Signing a checkpoint of the evidence log.
@@ -124,10 +126,11 @@ pub enum CycleKind {
 
 impl CycleKind {
     /// Every cycle, in the order status lists them.
-    pub const ALL: [CycleKind; 5] = [
+    pub const ALL: [CycleKind; 6] = [
         CycleKind::ServerScan,
         CycleKind::WorkstationScan,
         CycleKind::Discovery,
+        CycleKind::CloudScan,
         CycleKind::Anchor,
         CycleKind::Checkpoint,
     ];
@@ -138,6 +141,7 @@ impl CycleKind {
             CycleKind::ServerScan => "server_scan",
             CycleKind::WorkstationScan => "workstation_scan",
             CycleKind::Discovery => "discovery",
+            CycleKind::CloudScan => "cloud_scan",
             CycleKind::Anchor => "anchor",
             CycleKind::Checkpoint => "checkpoint",
         }

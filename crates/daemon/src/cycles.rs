@@ -64,6 +64,7 @@ pub(crate) async fn run_once(shared: &Arc<Shared>, kind: CycleKind) -> bool {
         CycleKind::ServerScan => server_scan(shared).await,
         CycleKind::WorkstationScan => workstation_scan(shared).await,
         CycleKind::Discovery => discovery(shared).await,
+        CycleKind::CloudScan => cloud_scan(shared).await,
         CycleKind::Anchor => anchor(shared).await,
         CycleKind::Checkpoint => checkpoint(shared).await,
     };
@@ -175,6 +176,59 @@ async fn workstation_scan(shared: &Arc<Shared>) -> anyhow::Result<Outcome> {
             appended.seq
         ),
         drift: outcome.drift,
+    })
+}
+
+/// Scans the `[[cloud]]` tenants, seals their reports, and files their results as incidents and
+/// compliance scores like a target's. Tenants are not machines, so they join no device list
+/// (nor Central Command's, whose device classes are machines'); nothing heals them.
+async fn cloud_scan(shared: &Arc<Shared>) -> anyhow::Result<Outcome> {
+    let settings = &shared.settings;
+    let config = &settings.config;
+    let catalog = &settings.catalog;
+    let reports = ops::cloud::scan_tenants(config, catalog, &settings.data_dir, None).await?;
+    let bundles = ops::scan::record_scans(&shared.store, config, catalog, &reports).await?;
+    let derived: Vec<_> = reports
+        .iter()
+        .map(|report| {
+            (
+                report.target.name.clone(),
+                derive::scores(report),
+                derive::scan_events(catalog, report),
+                report.summary(),
+            )
+        })
+        .collect();
+    let (mut failed, mut errors) = (0, 0);
+    {
+        let mut state = shared.state();
+        let now = now();
+        for (name, scores, events, summary) in derived {
+            failed += summary.fail;
+            errors += summary.error;
+            state.scores.insert(name, scores);
+            for (target, check, event) in events {
+                state
+                    .ledger
+                    .apply(&target, &check, event, now, &settings.incident_policy);
+            }
+        }
+    }
+    shared.save().await;
+    if failed > 0 {
+        shared.notifier.notify_one();
+    }
+    Ok(Outcome {
+        summary: format!(
+            "{} tenants scanned; {failed} checks failed, {errors} could not be checked; bundles {}",
+            reports.len(),
+            bundles
+                .iter()
+                .map(|(name, seq)| format!("#{seq} ({name})"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+        drift: false,
     })
 }
 

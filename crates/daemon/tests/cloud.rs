@@ -1,0 +1,161 @@
+//! `osirisd`'s cloud cycle against the Microsoft Graph peer (`vm-tests/lab/cloud/fakegraph.py`):
+//! the real daemon scans the `[[cloud]]` tenant on its own schedule with the secret from its
+//! vault, opens incidents for the tenant's failing checks, and the kit exported afterwards
+//! (with the real `osiris`, built beside `osirisd`) verifies against the appliance's key.
+
+#![allow(clippy::unwrap_used, reason = "tests")]
+
+mod daemon_proc;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use test_support::graph::{CLIENT_ID, FakeGraph, SECRET, TENANT};
+
+fn osiris(dir: &Path, args: &[&str]) -> String {
+    let osiris = PathBuf::from(env!("CARGO_BIN_EXE_osirisd")).with_file_name("osiris");
+    assert!(
+        osiris.exists(),
+        "{} is missing: build it first (`cargo build -p cli`)",
+        osiris.display()
+    );
+    let out = Command::new(osiris)
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "osiris {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+#[test]
+fn the_cloud_cycle_scans_the_tenant_opens_its_incidents_and_the_kit_verifies() {
+    let Some(python) = test_support::python::reference_python() else {
+        return;
+    };
+    let peer = FakeGraph::start(&python, &[]);
+    let dir = tempfile::tempdir().unwrap();
+    let dir = dir.path();
+    let data = dir.join("data");
+    std::fs::create_dir_all(&data).unwrap();
+    let (vault_path, key_path) = (data.join("credentials.vault"), data.join("credentials.key"));
+    credentials::Vault::init_key(&key_path).unwrap();
+    let key = credentials::KeySource::File(key_path.clone());
+    let mut vault = credentials::Vault::open(&vault_path, &key).unwrap();
+    vault
+        .set(
+            "m365-app",
+            credentials::CredentialKind::Password,
+            credentials::Secret::new(SECRET.to_owned()),
+        )
+        .unwrap();
+    let config = dir.join("appliance.toml");
+    std::fs::write(
+        &config,
+        format!(
+            r#"site = "smith-family-practice"
+data_dir = "{data}"
+target = []
+
+[credentials]
+vault = "{vault}"
+key_file = "{key}"
+
+[[cloud]]
+name = "smith-m365"
+kind = "microsoft365"
+tenant_id = "{TENANT}"
+client_id = "{CLIENT_ID}"
+credential = "m365-app"
+authority = "{authority}"
+graph_base = "{graph}"
+ca_file = "{ca}"
+
+[evidence]
+calendars = []
+
+[daemon]
+socket = "{socket}"
+"#,
+            data = data.display(),
+            vault = vault_path.display(),
+            key = key_path.display(),
+            authority = peer.authority(),
+            graph = peer.graph_base(),
+            ca = peer.ca_file().display(),
+            socket = dir.join("run/api.sock").display(),
+        ),
+    )
+    .unwrap();
+    let log = dir.join("osirisd.log");
+    let daemon = daemon_proc::start(&config, &log);
+    let client = api::Client::new(&dir.join("run/api.sock"));
+    let cycle = daemon_proc::wait_for(60, "the cloud cycle's first run", &log, || {
+        let status = client.status().ok()?;
+        status
+            .cycles
+            .into_iter()
+            .find(|c| c.kind == api::CycleKind::CloudScan && c.runs >= 1)
+    });
+    assert!(cycle.enabled && !cycle.last_failed, "{cycle:?}");
+    let outcome = cycle.last_outcome.unwrap();
+    assert!(
+        outcome.starts_with("1 tenants scanned; 8 checks failed, 0 could not be checked"),
+        "{outcome}"
+    );
+    let mut failing: Vec<String> = client
+        .incidents()
+        .unwrap()
+        .into_iter()
+        .filter(|i| i.target == "smith-m365" && i.phase == "open")
+        .map(|i| i.check)
+        .collect();
+    failing.sort();
+    assert_eq!(
+        failing,
+        [
+            "M365-ALERT-001",
+            "M365-APPS-001",
+            "M365-DEV-001",
+            "M365-DEV-002",
+            "M365-GUEST-002",
+            "M365-INACTIVE-001",
+            "M365-MFA-001",
+            "M365-MFA-003",
+        ]
+    );
+    // The daemon's Graph traffic: one token, every source read once.
+    let requests = peer.requests();
+    assert_eq!(requests.iter().filter(|r| r["method"] == "POST").count(), 1);
+    drop(daemon);
+
+    let kit = dir.join("kit");
+    let data_arg = data.to_str().unwrap();
+    osiris(
+        dir,
+        &[
+            "evidence",
+            "export",
+            "--data-dir",
+            data_arg,
+            "--out",
+            kit.to_str().unwrap(),
+        ],
+    );
+    let show = osiris(dir, &["evidence", "show", "--data-dir", data_arg]);
+    let key = show
+        .lines()
+        .find_map(|line| line.strip_prefix("key").map(|k| k.trim().to_owned()))
+        .unwrap();
+    let verified = osiris(
+        dir,
+        &["evidence", "verify", kit.to_str().unwrap(), "--key", &key],
+    );
+    assert!(verified.contains("verifies"), "{verified}");
+    let bundles = std::fs::read_to_string(kit.join("bundles.jsonl")).unwrap();
+    assert!(bundles.contains("\"name\":\"smith-m365\",\"platform\":\"microsoft365\""));
+}
