@@ -8,12 +8,11 @@ use std::time::Duration;
 
 use test_support::graph::{CLIENT_ID, FakeGraph, SECRET, TENANT};
 
+/// A check's ID, status and reason.
+type Judged = (String, String, String);
+
 /// The catalogue's Microsoft 365 checks against a peer started with `flags`.
-fn scan(
-    flags: &[&str],
-    secret: &str,
-    timeout: Duration,
-) -> Option<(Vec<(String, String, String)>, FakeGraph)> {
+fn scan(flags: &[&str], secret: &str, timeout: Duration) -> Option<(Vec<Judged>, FakeGraph)> {
     let python = test_support::python::reference_python()?;
     let peer = FakeGraph::start(&python, flags);
     let catalog = catalog::embedded().unwrap();
@@ -55,7 +54,7 @@ fn scan(
     Some((results, peer))
 }
 
-fn statuses(results: &[(String, String, String)]) -> String {
+fn statuses(results: &[Judged]) -> String {
     results
         .iter()
         .map(|(id, status, _)| format!("{id} {status}\n"))
@@ -87,7 +86,7 @@ fn small_practice_fails_exactly_its_known_problems() {
 }
 
 /// The status and reason of each check whose status is not `expected`.
-fn others(results: &[(String, String, String)], expected: &str) -> String {
+fn others(results: &[Judged], expected: &str) -> String {
     results
         .iter()
         .filter(|(_, status, _)| status != expected)

@@ -93,7 +93,7 @@ socket = "{socket}"
     .unwrap();
     let log = dir.join("osirisd.log");
     let daemon = daemon_proc::start(&config, &log);
-    let client = api::Client::new(&dir.join("run/api.sock"));
+    let client = api::Client::new(dir.join("run/api.sock"));
     let cycle = daemon_proc::wait_for(60, "the cloud cycle's first run", &log, || {
         let status = client.status().ok()?;
         status
