@@ -77,7 +77,7 @@ pub(crate) fn run(bench: &CloudBench) -> anyhow::Result<String> {
             token_url: format!("https://127.0.0.1:{port}/{TENANT}/oauth2/v2.0/token"),
             graph_base: format!("https://127.0.0.1:{port}/v1.0"),
             client_id: CLIENT_ID.to_owned(),
-            client_secret: zeroize::Zeroizing::new(secret),
+            credential: cloud::graph::ClientCredential::Secret(zeroize::Zeroizing::new(secret)),
             ca_pem: Some(ca_pem.into_bytes()),
             request_timeout: Duration::from_secs(30),
         },

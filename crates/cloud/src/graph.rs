@@ -11,6 +11,8 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 use zeroize::Zeroizing;
 
+mod assertion;
+
 /// How to reach one tenant's Graph.
 #[derive(Clone)]
 pub struct GraphSettings {
@@ -20,12 +22,23 @@ pub struct GraphSettings {
     pub graph_base: String,
     /// The application (client) ID.
     pub client_id: String,
-    /// The application's client secret.
-    pub client_secret: Zeroizing<String>,
+    /// How the application proves itself.
+    pub credential: ClientCredential,
     /// PEM text of the only CA to trust; `None`: the system's roots.
     pub ca_pem: Option<Vec<u8>>,
     /// Per request, connect to last byte.
     pub request_timeout: Duration,
+}
+
+/// The application's credential, as Entra ID's client-credentials flow takes it.
+#[derive(Clone)]
+pub enum ClientCredential {
+    /// A client secret (`client_secret`).
+    Secret(Zeroizing<String>),
+    /// A certificate: PEM text holding the RSA private key and the certificate registered on
+    /// the application; each token request carries a fresh JWT assertion signed with PS256
+    /// (`client_assertion`, header `x5t#S256`).
+    Certificate(Zeroizing<String>),
 }
 
 /// One tenant's Graph client; cheap to clone (the token cache is shared).
@@ -34,6 +47,7 @@ pub struct GraphClient {
     http: reqwest::Client,
     settings: Arc<GraphSettings>,
     base: url::Url,
+    signer: Option<Arc<assertion::Signer>>,
     token: Arc<tokio::sync::Mutex<Option<Token>>>,
     deadline: Instant,
 }
@@ -97,7 +111,7 @@ impl std::fmt::Debug for GraphSettings {
             .field("token_url", &self.token_url)
             .field("graph_base", &self.graph_base)
             .field("client_id", &self.client_id)
-            .field("client_secret", &"[redacted]")
+            .field("credential", &"[redacted]")
             .field("request_timeout", &self.request_timeout)
             .finish_non_exhaustive()
     }
@@ -131,10 +145,17 @@ impl GraphClient {
             ))
         })?;
         let http = http_client(settings.ca_pem.as_deref(), settings.request_timeout)?;
+        let signer = match &settings.credential {
+            ClientCredential::Secret(_) => None,
+            ClientCredential::Certificate(pem) => Some(Arc::new(
+                assertion::Signer::from_pem(pem.as_bytes()).map_err(GraphError::Setup)?,
+            )),
+        };
         Ok(GraphClient {
             http,
             settings: Arc::new(settings),
             base,
+            signer,
             token: Arc::new(tokio::sync::Mutex::new(None)),
             deadline,
         })
@@ -310,14 +331,7 @@ impl GraphClient {
 
     async fn fetch_token(&self) -> Result<Token, GraphError> {
         let scope = format!("{}/.default", origin(&self.base));
-        let body = Zeroizing::new(
-            url::form_urlencoded::Serializer::new(String::new())
-                .append_pair("grant_type", "client_credentials")
-                .append_pair("client_id", &self.settings.client_id)
-                .append_pair("client_secret", &self.settings.client_secret)
-                .append_pair("scope", &scope)
-                .finish(),
-        );
+        let body = self.token_form(&scope)?;
         let response = self
             .http
             .post(&self.settings.token_url)
@@ -348,10 +362,14 @@ impl GraphClient {
                 .lines()
                 .next()
                 .unwrap_or("");
-            let advice = if code == "invalid_client" {
-                " (the client secret is wrong, expired or revoked: create a new one in Entra ID and store it with `osiris credentials set`)"
-            } else {
-                ""
+            let advice = match (code, &self.settings.credential) {
+                ("invalid_client", ClientCredential::Secret(_)) => {
+                    " (the client secret is wrong, expired or revoked: create a new one in Entra ID and store it with `osiris credentials set`)"
+                }
+                ("invalid_client", ClientCredential::Certificate(_)) => {
+                    " (the certificate is not the one registered on the application, or it expired: upload its public part in Entra ID)"
+                }
+                _ => "",
             };
             return Err(GraphError::Token(format!(
                 "HTTP {status} {code}: {description}{advice}"
@@ -372,6 +390,39 @@ impl GraphClient {
             value: Zeroizing::new(value.to_owned()),
             renew_at: Instant::now() + Duration::from_secs(lifetime - margin),
         })
+    }
+
+    /// The token request's form: the grant, the application and its secret or a fresh assertion.
+    fn token_form(&self, scope: &str) -> Result<Zeroizing<String>, GraphError> {
+        let mut form = url::form_urlencoded::Serializer::new(String::new());
+        form.append_pair("grant_type", "client_credentials")
+            .append_pair("client_id", &self.settings.client_id)
+            .append_pair("scope", scope);
+        match (&self.settings.credential, &self.signer) {
+            (ClientCredential::Secret(secret), _) => {
+                form.append_pair("client_secret", secret);
+            }
+            (ClientCredential::Certificate(_), Some(signer)) => {
+                let jwt = signer
+                    .assertion(
+                        &self.settings.client_id,
+                        &self.settings.token_url,
+                        time::OffsetDateTime::now_utc().unix_timestamp(),
+                    )
+                    .map_err(GraphError::Token)?;
+                form.append_pair(
+                    "client_assertion_type",
+                    "urn:ietf:params:oauth:client-assertion-type:jwt-bearer",
+                )
+                .append_pair("client_assertion", &jwt);
+            }
+            (ClientCredential::Certificate(_), None) => {
+                return Err(GraphError::Setup(
+                    "the certificate was not loaded".to_owned(),
+                ));
+            }
+        }
+        Ok(Zeroizing::new(form.finish()))
     }
 }
 

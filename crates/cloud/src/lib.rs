@@ -7,6 +7,8 @@
 //! half for any provider behind the [`Provider`] trait, so evaluation is a sync function of
 //! facts, parameters and time. A source that could not be read makes every check that needs it
 //! `error` with the reason (a refusal names the missing permission), never `pass`.
+//! Providers to come (Google Workspace, Okta, AWS, RMM inventories) slot in as further modules
+//! with their own client and an implementation of [`Provider`].
 
 pub mod graph;
 pub mod microsoft365;

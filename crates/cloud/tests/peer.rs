@@ -13,6 +13,19 @@ type Judged = (String, String, String);
 
 /// The catalogue's Microsoft 365 checks against a peer started with `flags`.
 fn scan(flags: &[&str], secret: &str, timeout: Duration) -> Option<(Vec<Judged>, FakeGraph)> {
+    scan_with(
+        flags,
+        cloud::graph::ClientCredential::Secret(zeroize::Zeroizing::new(secret.to_owned())),
+        timeout,
+    )
+}
+
+/// [`scan`] with any credential.
+fn scan_with(
+    flags: &[&str],
+    credential: cloud::graph::ClientCredential,
+    timeout: Duration,
+) -> Option<(Vec<Judged>, FakeGraph)> {
     let python = test_support::python::reference_python()?;
     let peer = FakeGraph::start(&python, flags);
     let catalog = catalog::embedded().unwrap();
@@ -25,7 +38,7 @@ fn scan(flags: &[&str], secret: &str, timeout: Duration) -> Option<(Vec<Judged>,
             token_url: format!("{}/{TENANT}/oauth2/v2.0/token", peer.authority()),
             graph_base: peer.graph_base(),
             client_id: CLIENT_ID.to_owned(),
-            client_secret: zeroize::Zeroizing::new(secret.to_owned()),
+            credential,
             ca_pem: Some(std::fs::read(peer.ca_file()).unwrap()),
             request_timeout: Duration::from_secs(20),
         },
@@ -238,5 +251,54 @@ fn an_expired_token_is_renewed_and_throttled_calls_are_retried() {
     assert!(
         requests.iter().filter(|r| r["method"] == "POST").count() >= 2,
         "the token was renewed"
+    );
+}
+
+#[test]
+fn a_certificate_credential_signs_in_and_another_certificate_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let (registered, crt) = test_support::graph::app_certificate(dir.path(), "registered");
+    let (other, _) = test_support::graph::app_certificate(dir.path(), "other");
+    let flags = ["--client-cert", crt.to_str().unwrap()];
+    let pem = |path: &std::path::Path| {
+        cloud::graph::ClientCredential::Certificate(zeroize::Zeroizing::new(
+            std::fs::read_to_string(path).unwrap(),
+        ))
+    };
+    let Some((results, _peer)) = scan_with(&flags, pem(&registered), Duration::from_secs(60))
+    else {
+        return;
+    };
+    // The same practice, the same known failures as with the client secret.
+    expect_test::expect![[r#"
+        M365-ADMIN-001 pass
+        M365-ALERT-001 fail
+        M365-APPS-001 fail
+        M365-AUDIT-001 pass
+        M365-DEV-001 fail
+        M365-DEV-002 fail
+        M365-GUEST-001 pass
+        M365-GUEST-002 fail
+        M365-INACTIVE-001 fail
+        M365-LEGACY-001 pass
+        M365-MFA-001 fail
+        M365-MFA-002 pass
+        M365-MFA-003 fail
+        M365-SCORE-001 pass
+    "#]]
+    .assert_eq(&statuses(&results));
+    assert_eq!(results.iter().filter(|r| r.1 == "error").count(), 0);
+    let Some((results, _peer)) = scan_with(&flags, pem(&other), Duration::from_secs(60)) else {
+        return;
+    };
+    assert_eq!(
+        results.iter().filter(|r| r.1 == "error").count(),
+        results.len()
+    );
+    assert!(results[0].2.contains("AADSTS700027"), "{}", results[0].2);
+    assert!(
+        results[0].2.contains("upload its public part in Entra ID"),
+        "{}",
+        results[0].2
     );
 }

@@ -2,7 +2,8 @@
 //! with azure-identity (MSAL) against the peer's authority and reads every source the checks
 //! use through msgraph-sdk's typed models, with paging. What it reads must be the small
 //! practice the Rust client judges (`tests/peer.rs`), and a wrong secret must fail the way
-//! Entra ID fails it.
+//! Entra ID fails it; MSAL's certificate-signed assertion must be accepted, an unknown
+//! certificate refused.
 
 #![allow(clippy::unwrap_used, reason = "tests")]
 
@@ -127,6 +128,38 @@ fn microsoft_s_sdk_reads_the_peer_as_graph() {
          ],
          "wrong_secret": "AADSTS7000215"
         }
+    "#]]
+    .assert_eq(&String::from_utf8_lossy(&out.stdout));
+}
+
+#[test]
+fn msal_s_certificate_assertion_is_accepted_and_an_unknown_certificate_refused() {
+    let Some(python) = test_support::python::reference_python_with("msgraph") else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let (registered, crt) = test_support::graph::app_certificate(dir.path(), "registered");
+    let (other, _) = test_support::graph::app_certificate(dir.path(), "other");
+    let peer = FakeGraph::start(&python, &["--client-cert", crt.to_str().unwrap()]);
+    let script = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/python/msal_certificate.py"
+    );
+    let out = Command::new(&python)
+        .arg(script)
+        .args([&peer.authority(), &peer.graph_base(), TENANT, CLIENT_ID])
+        .arg(&registered)
+        .arg(&other)
+        .env("SSL_CERT_FILE", peer.ca_file())
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    expect_test::expect![[r#"
+        {"other_certificate": "AADSTS700027", "users": 25}
     "#]]
     .assert_eq(&String::from_utf8_lossy(&out.stdout));
 }

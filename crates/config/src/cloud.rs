@@ -34,12 +34,24 @@ pub struct Microsoft365Config {
     pub tenant_id: String,
     /// The application (client) ID, a GUID.
     pub client_id: String,
-    /// The vault entry holding the application's client secret.
+    /// The vault entry holding the application's client secret, or its certificate and key.
     pub credential: String,
+    /// How the application proves itself.
+    pub auth: Microsoft365Auth,
     /// The token endpoint, `https://…/{tenant}/oauth2/v2.0/token` with the tenant filled in.
     pub token_url: String,
     /// Microsoft Graph's base, `https://graph.microsoft.com/v1.0` or a national cloud's.
     pub graph_base: String,
+}
+
+/// How a Microsoft 365 application signs in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Microsoft365Auth {
+    /// The vault entry is the client secret.
+    ClientSecret,
+    /// The vault entry is PEM text with the RSA private key and the certificate registered on
+    /// the application (a signed JWT assertion per token).
+    Certificate,
 }
 
 /// The table as written.
@@ -59,6 +71,10 @@ pub(crate) struct RawCloud {
     /// The vault entry with the client secret (`osiris credentials set NAME --kind password`).
     #[serde(default)]
     credential: Option<String>,
+    /// Microsoft 365: `client_secret` (default) or `certificate` (the vault entry holds the
+    /// application's RSA key and certificate as PEM).
+    #[serde(default)]
+    auth: Option<String>,
     /// Refused with a message: secrets live in the vault.
     #[serde(default)]
     client_secret: Option<toml::Value>,
@@ -158,6 +174,17 @@ impl RawCloud {
                 "{what}: `credential` must name the vault entry holding the application's client secret (`osiris credentials set NAME --kind password`)"
             ));
         }
+        let auth = match self.auth.as_deref().unwrap_or("client_secret") {
+            "client_secret" => Some(Microsoft365Auth::ClientSecret),
+            "certificate" => Some(Microsoft365Auth::Certificate),
+            other => {
+                problems.push(format!(
+                    "{what}: auth `{}` is unknown (known: client_secret, certificate)",
+                    other.escape_debug()
+                ));
+                None
+            }
+        };
         let authority = https_base(
             what,
             "authority",
@@ -178,6 +205,7 @@ impl RawCloud {
             tenant_id: tenant_id.to_owned(),
             client_id: client_id.to_owned(),
             credential,
+            auth: auth?,
             graph_base: graph_base?,
         }))
     }
@@ -245,6 +273,7 @@ credential = "m365-app"
                                 tenant_id: "8a6f1c3e-2b4d-4e5f-9a0b-1c2d3e4f5a6b",
                                 client_id: "0f1e2d3c-4b5a-6978-8796-a5b4c3d2e1f0",
                                 credential: "m365-app",
+                                auth: ClientSecret,
                                 token_url: "https://login.microsoftonline.com/8a6f1c3e-2b4d-4e5f-9a0b-1c2d3e4f5a6b/oauth2/v2.0/token",
                                 graph_base: "https://graph.microsoft.com/v1.0",
                             },
@@ -268,6 +297,7 @@ client_id = "0f1e2d3c-4b5a-6978-8796-a5b4c3d2e1f0"
 credential = "m365-gov"
 authority = "https://login.microsoftonline.us/"
 graph_base = "https://graph.microsoft.us/v1.0"
+auth = "certificate"
 ca_file = "/etc/osiris/proxy-ca.pem"
 timeout_secs = 60
 "#,
@@ -280,6 +310,7 @@ timeout_secs = 60
                                 tenant_id: "clinic.onmicrosoft.us",
                                 client_id: "0f1e2d3c-4b5a-6978-8796-a5b4c3d2e1f0",
                                 credential: "m365-gov",
+                                auth: Certificate,
                                 token_url: "https://login.microsoftonline.us/clinic.onmicrosoft.us/oauth2/v2.0/token",
                                 graph_base: "https://graph.microsoft.us/v1.0",
                             },
@@ -307,6 +338,7 @@ kind = "microsoft365"
 tenant_id = "../../evil"
 client_id = "not-a-guid"
 client_secret = "hunter2"
+auth = "password"
 authority = "http://login.example/"
 graph_base = "https://user@graph.example/v1.0"
 ca_file = "relative.pem"
@@ -323,6 +355,7 @@ kind = "okta"
                 site.toml: cloud `m365`: tenant_id `../../evil` must be the directory (tenant) ID, a GUID such as 00000000-0000-0000-0000-000000000000, or the tenant's domain such as contoso.onmicrosoft.com
                 site.toml: cloud `m365`: client_id `not-a-guid` must be the application (client) ID, a GUID
                 site.toml: cloud `m365`: `credential` must name the vault entry holding the application's client secret (`osiris credentials set NAME --kind password`)
+                site.toml: cloud `m365`: auth `password` is unknown (known: client_secret, certificate)
                 site.toml: cloud `m365`: authority `http://login.example/` must be an https:// URL without user, query or fragment
                 site.toml: cloud `m365`: graph_base `https://user@graph.example/v1.0` must be an https:// URL without user, query or fragment
                 site.toml: cloud `okta`: unknown kind `okta` (known: microsoft365)"#]],

@@ -24,7 +24,8 @@ mod target;
 pub use agents::AgentsConfig;
 pub use central::CentralConfig;
 pub use cloud::{
-    CloudProvider, CloudTenantConfig, DEFAULT_AUTHORITY, DEFAULT_GRAPH_BASE, Microsoft365Config,
+    CloudProvider, CloudTenantConfig, DEFAULT_AUTHORITY, DEFAULT_GRAPH_BASE, Microsoft365Auth,
+    Microsoft365Config,
 };
 pub use daemon::{
     ChannelConfig, ChannelKind, CredentialsConfig, DaemonConfig, EmailConfig, EmailLogin,

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 
-use config::{CloudProvider, CloudTenantConfig, PasswordSource};
+use config::{CloudProvider, CloudTenantConfig, Microsoft365Auth, PasswordSource};
 use model::Platform;
 use scan::TargetReport;
 
@@ -73,8 +73,11 @@ fn microsoft365_tenant(
     let CloudProvider::Microsoft365(m365) = &tenant.provider else {
         return Err(BadConfig(format!("{what}: this appliance cannot scan its kind")).into());
     };
-    let client_secret =
-        secrets.password(&what, &PasswordSource::Credential(m365.credential.clone()))?;
+    let stored = secrets.password(&what, &PasswordSource::Credential(m365.credential.clone()))?;
+    let credential = match m365.auth {
+        Microsoft365Auth::ClientSecret => cloud::graph::ClientCredential::Secret(stored),
+        Microsoft365Auth::Certificate => cloud::graph::ClientCredential::Certificate(stored),
+    };
     let ca_pem = tenant
         .ca_file
         .as_ref()
@@ -89,7 +92,7 @@ fn microsoft365_tenant(
             token_url: m365.token_url.clone(),
             graph_base: m365.graph_base.clone(),
             client_id: m365.client_id.clone(),
-            client_secret,
+            credential,
             ca_pem,
             request_timeout: Duration::from_secs(30),
         },

@@ -103,3 +103,35 @@ impl Drop for FakeGraph {
         let _ = self.child.wait();
     }
 }
+
+/// An RSA key and a self-signed certificate for an application's certificate credential, made
+/// with the openssl CLI in `dir`: `<name>.pem` (key and certificate, as the vault holds it) and
+/// `<name>.crt` (the certificate alone, as Entra ID registers it).
+///
+/// # Panics
+/// When openssl fails (a test setup failure).
+#[allow(clippy::unwrap_used, reason = "test helper")]
+pub fn app_certificate(dir: &Path, name: &str) -> (PathBuf, PathBuf) {
+    let key = dir.join(format!("{name}.key"));
+    let crt = dir.join(format!("{name}.crt"));
+    let out = Command::new("openssl")
+        .args([
+            "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
+        ])
+        .args(["-subj", &format!("/CN={name}")])
+        .arg("-keyout")
+        .arg(&key)
+        .arg("-out")
+        .arg(&crt)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "openssl: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let pem = dir.join(format!("{name}.pem"));
+    let both = std::fs::read_to_string(&key).unwrap() + &std::fs::read_to_string(&crt).unwrap();
+    std::fs::write(&pem, both).unwrap();
+    (pem, crt)
+}

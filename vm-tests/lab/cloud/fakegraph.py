@@ -7,8 +7,11 @@ throttling guidance):
 
   POST /{tenant}/oauth2/v2.0/token          client credentials (grant_type, client_id,
                                             client_secret, scope ending in /.default); a wrong
-                                            secret is 401 invalid_client AADSTS7000215; the
-                                            token is a JWT carrying the granted app `roles`
+                                            secret is 401 invalid_client AADSTS7000215; or a
+                                            certificate-signed client_assertion (PS256 or RS256,
+                                            x5t#S256 or x5t of --client-cert; AADSTS700027 for
+                                            another key, 700024 for a wrong audience or time);
+                                            the token is a JWT carrying the granted app `roles`
   GET  /{tenant}/v2.0/.well-known/openid-configuration   what MSAL reads before a token
   GET  /v1.0/users                          $select, $top (max 999), @odata.nextLink paging
   GET  /v1.0/reports/authenticationMethods/userRegistrationDetails
@@ -51,6 +54,11 @@ import time
 import urllib.parse
 import uuid
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+from cryptography import x509
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import padding
 
 GLOBAL_ADMIN = "62e90394-69f5-4237-9190-012177145e10"
 PHISHING_RESISTANT = "00000000-0000-0000-0000-000000000004"
@@ -382,7 +390,11 @@ class Graph(BaseHTTPRequestHandler):
         if one("client_id") != opts.client_id:
             return refuse(400, "unauthorized_client", 700016,
                           f"Application with identifier '{one('client_id')}' was not found in the directory.")
-        if not hmac.compare_digest(one("client_secret"), opts.secret):
+        if one("client_assertion_type") or one("client_assertion"):
+            problem = self.assertion_problem(one("client_assertion_type"), one("client_assertion"))
+            if problem:
+                return refuse(401, "invalid_client", *problem)
+        elif not hmac.compare_digest(one("client_secret"), opts.secret):
             return refuse(401, "invalid_client", 7000215,
                           "Invalid client secret provided. Ensure the secret being sent in the request is "
                           "the client secret value, not the client secret ID, for a secret added to app "
@@ -400,6 +412,50 @@ class Graph(BaseHTTPRequestHandler):
         sig = b64url(hmac.new(SIGNING_KEY, f"{head}.{body}".encode(), hashlib.sha256).digest())
         self.send(200, {"token_type": "Bearer", "expires_in": opts.token_lifetime,
                         "ext_expires_in": opts.token_lifetime, "access_token": f"{head}.{body}.{sig}"})
+
+    def assertion_problem(self, kind, assertion):
+        """Why a certificate-signed client assertion is refused: (AADSTS code, text), or None."""
+        if kind != "urn:ietf:params:oauth:client-assertion-type:jwt-bearer":
+            return 700025, "Client is public so neither 'client_assertion' nor 'client_secret' should be presented."
+        parts = assertion.split(".")
+        if len(parts) != 3:
+            return 50027, "JWT token is invalid or malformed."
+        try:
+            header = json.loads(b64url_decode(parts[0]))
+            claims = json.loads(b64url_decode(parts[1]))
+            signature = b64url_decode(parts[2])
+        except ValueError:
+            return 50027, "JWT token is invalid or malformed."
+        cert = self.server.client_cert
+        thumbprints = {}
+        if cert is not None:
+            der = cert.public_bytes(serialization.Encoding.DER)
+            thumbprints = {"x5t#S256": b64url(hashlib.sha256(der).digest()), "x5t": b64url(hashlib.sha1(der).digest())}
+        # Thumbprints are base64url, with or without padding (MSAL pads, Entra ID accepts both).
+        if not any(str(header.get(k, "")).rstrip("=") == v for k, v in thumbprints.items()):
+            used = header.get("x5t#S256") or header.get("x5t") or ""
+            return 700027, ("The certificate with identifier used to sign the client assertion is not registered "
+                            f"on application. [Reason - The key was not found., Thumbprint of key used by client: '{used}']")
+        signed = f"{parts[0]}.{parts[1]}".encode()
+        try:
+            if header.get("alg") == "PS256":
+                pad = padding.PSS(mgf=padding.MGF1(hashes.SHA256()), salt_length=padding.PSS.AUTO)
+            elif header.get("alg") == "RS256":
+                pad = padding.PKCS1v15()
+            else:
+                return 5002738, f"Invalid JWT token. '{header.get('alg')}' is not a supported signature algorithm."
+            cert.public_key().verify(signature, signed, pad, hashes.SHA256())
+        except InvalidSignature:
+            return 700027, "Client assertion failed signature validation."
+        now = time.time()
+        endpoint = f"https://{self.headers.get('Host')}/{self.server.opts.tenant}/oauth2/v2.0/token"
+        if claims.get("aud") != endpoint:
+            return 700024, "Client assertion audience claim does not match Realm issuer."
+        if claims.get("iss") != self.server.opts.client_id or claims.get("sub") != self.server.opts.client_id:
+            return 700023, "Client assertion issuer or subject is not the application."
+        if not claims.get("nbf", 0) - 300 <= now < claims.get("exp", 0):
+            return 700024, "Client assertion is not within its valid time range."
+        return None
 
     def claims(self):
         auth = self.headers.get("Authorization") or ""
@@ -554,6 +610,7 @@ def main():
     parser.add_argument("--tenant", required=True)
     parser.add_argument("--client-id", required=True)
     parser.add_argument("--secret", required=True)
+    parser.add_argument("--client-cert", help="PEM certificate registered on the application")
     parser.add_argument("--roles", default=",".join(ALL_ROLES))
     parser.add_argument("--profile", choices=["small", "large"], default="small")
     parser.add_argument("--users", type=int, default=5000)
@@ -572,6 +629,10 @@ def main():
     server.roles = [r for r in opts.roles.split(",") if r]
     server.data = practice(now) if opts.profile == "small" else large(now, opts.users, opts.devices)
     server.first_seen = set()
+    server.client_cert = None
+    if opts.client_cert:
+        with open(opts.client_cert, "rb") as pem:
+            server.client_cert = x509.load_pem_x509_certificate(pem.read())
     server.windows = {"security": Window(150, 60), "intune": Window(1000, 20), "identity": Window(3500, 10)}
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     context.load_cert_chain(opts.cert, opts.key)
