@@ -4,7 +4,7 @@
 //! The measurement code lives here, not in the libraries it measures, so shipped libraries carry none of it.
 
 mod evidence_log;
-mod report;
+pub(crate) mod report;
 mod store_append;
 
 use std::io::Write;

@@ -102,7 +102,8 @@ pub(crate) fn run(bench: &CloudBench) -> anyhow::Result<String> {
         .lines()
         .filter(|l| l.contains("\"status\": 429"))
         .count();
-    let peak = peak_rss_kib().map_or_else(|| "?".to_owned(), |kib| format!("{} MiB", kib / 1024));
+    let peak = crate::bench::report::peak_rss_kib()
+        .map_or_else(|| "?".to_owned(), |kib| format!("{} MiB", kib / 1024));
     Ok(format!(
         "cloud: Microsoft 365 tenant of {} users and {} devices, {} checks judged in {:.2} s (target ≤ 30 s) over {requests} requests, {throttled} answered 429 and retried after Retry-After; peak RSS {peak} (target ≤ 100 MiB)",
         bench.users,
@@ -135,13 +136,4 @@ fn pki(dir: &Path) -> anyhow::Result<String> {
     std::fs::write(dir.join("server.pem"), cert.pem()).context("writing server.pem")?;
     std::fs::write(dir.join("server.key"), key.serialize_pem()).context("writing server.key")?;
     Ok(ca_pem)
-}
-
-/// `VmHWM` of this process, in KiB.
-fn peak_rss_kib() -> Option<u64> {
-    let status = std::fs::read_to_string("/proc/self/status").ok()?;
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmHWM:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
 }

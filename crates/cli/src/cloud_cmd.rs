@@ -5,8 +5,6 @@ use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use anyhow::Context;
-
 use crate::report::{self, EvidenceNote};
 use crate::setup;
 
@@ -44,17 +42,7 @@ pub(crate) fn run(command: CloudCommand) -> anyhow::Result<ExitCode> {
         let reports =
             ops::cloud::scan_tenants(&config, &catalog, &data_dir, args.tenant.as_deref()).await?;
         let bundles = ops::scan::record_scans(&store, &config, &catalog, &reports).await?;
-        let checkpoint = store
-            .create_checkpoint()
-            .await
-            .context("signing a checkpoint")?;
-        let note = EvidenceNote {
-            data_dir: data_dir.display().to_string(),
-            bundles,
-            log_size: checkpoint.size,
-            origin: store.origin().to_owned(),
-            key_id: store.verifier().key_id_hex(),
-        };
+        let note = EvidenceNote::checkpoint(&store, &data_dir, bundles).await?;
         let mut out = std::io::stdout().lock();
         if args.json {
             let json = report::render_json(&catalog, &reports, &note);

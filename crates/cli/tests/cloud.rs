@@ -8,7 +8,7 @@ use std::io::Write as _;
 use std::path::Path;
 use std::process::{Command, Output, Stdio};
 
-use test_support::graph::{CLIENT_ID, FakeGraph, SECRET, TENANT};
+use test_support::graph::{FakeGraph, SECRET};
 
 fn osiris(dir: &Path, args: &[&str], stdin: Option<&str>) -> Output {
     let mut child = Command::new(env!("CARGO_BIN_EXE_osiris"))
@@ -60,21 +60,10 @@ impl Site {
 vault = "{dir}/credentials.vault"
 key_file = "{dir}/credentials.key"
 
-[[cloud]]
-name = "smith-m365"
-kind = "microsoft365"
-tenant_id = "{TENANT}"
-client_id = "{CLIENT_ID}"
-credential = "m365-app"
-authority = "{authority}"
-graph_base = "{graph}"
-ca_file = "{ca}"
-timeout_secs = 60
+{cloud}timeout_secs = 60
 "#,
             dir = dir.path().display(),
-            authority = peer.authority(),
-            graph = peer.graph_base(),
-            ca = peer.ca_file().display(),
+            cloud = peer.cloud_table("smith-m365", "m365-app"),
         );
         std::fs::write(dir.path().join("site.toml"), config).unwrap();
         let vault = dir.path().join("credentials.vault");
@@ -150,16 +139,7 @@ fn the_small_practice_fails_its_known_checks_and_the_sealed_bundle_verifies() {
     let (json, stderr) = site.scan_json();
     assert_eq!(
         with_status(&json, "fail"),
-        [
-            "M365-ALERT-001",
-            "M365-APPS-001",
-            "M365-DEV-001",
-            "M365-DEV-002",
-            "M365-GUEST-002",
-            "M365-INACTIVE-001",
-            "M365-MFA-001",
-            "M365-MFA-003",
-        ]
+        test_support::graph::SMALL_PRACTICE_FAILURES
     );
     assert_eq!(with_status(&json, "error"), Vec::<String>::new());
     let results = json["results"].as_array().unwrap();

@@ -8,6 +8,24 @@ use std::time::Duration;
 
 use test_support::graph::{CLIENT_ID, FakeGraph, SECRET, TENANT};
 
+/// The small practice's statuses: its known failures (see the peer's `practice()`).
+const SMALL_PRACTICE: &str = "\
+M365-ADMIN-001 pass
+M365-ALERT-001 fail
+M365-APPS-001 fail
+M365-AUDIT-001 pass
+M365-DEV-001 fail
+M365-DEV-002 fail
+M365-GUEST-001 pass
+M365-GUEST-002 fail
+M365-INACTIVE-001 fail
+M365-LEGACY-001 pass
+M365-MFA-001 fail
+M365-MFA-002 pass
+M365-MFA-003 fail
+M365-SCORE-001 pass
+";
+
 /// A check's ID, status and reason.
 type Judged = (String, String, String);
 
@@ -79,23 +97,7 @@ fn small_practice_fails_exactly_its_known_problems() {
     let Some((results, _peer)) = scan(&[], SECRET, Duration::from_secs(60)) else {
         return;
     };
-    expect_test::expect![[r#"
-        M365-ADMIN-001 pass
-        M365-ALERT-001 fail
-        M365-APPS-001 fail
-        M365-AUDIT-001 pass
-        M365-DEV-001 fail
-        M365-DEV-002 fail
-        M365-GUEST-001 pass
-        M365-GUEST-002 fail
-        M365-INACTIVE-001 fail
-        M365-LEGACY-001 pass
-        M365-MFA-001 fail
-        M365-MFA-002 pass
-        M365-MFA-003 fail
-        M365-SCORE-001 pass
-    "#]]
-    .assert_eq(&statuses(&results));
+    assert_eq!(statuses(&results), SMALL_PRACTICE);
 }
 
 /// The status and reason of each check whose status is not `expected`.
@@ -229,23 +231,7 @@ fn an_expired_token_is_renewed_and_throttled_calls_are_retried() {
     ) else {
         return;
     };
-    expect_test::expect![[r#"
-        M365-ADMIN-001 pass
-        M365-ALERT-001 fail
-        M365-APPS-001 fail
-        M365-AUDIT-001 pass
-        M365-DEV-001 fail
-        M365-DEV-002 fail
-        M365-GUEST-001 pass
-        M365-GUEST-002 fail
-        M365-INACTIVE-001 fail
-        M365-LEGACY-001 pass
-        M365-MFA-001 fail
-        M365-MFA-002 pass
-        M365-MFA-003 fail
-        M365-SCORE-001 pass
-    "#]]
-    .assert_eq(&statuses(&results));
+    assert_eq!(statuses(&results), SMALL_PRACTICE);
     let requests = peer.requests();
     assert!(requests.iter().any(|r| r["status"] == 429));
     assert!(
@@ -270,23 +256,7 @@ fn a_certificate_credential_signs_in_and_another_certificate_is_refused() {
         return;
     };
     // The same practice, the same known failures as with the client secret.
-    expect_test::expect![[r#"
-        M365-ADMIN-001 pass
-        M365-ALERT-001 fail
-        M365-APPS-001 fail
-        M365-AUDIT-001 pass
-        M365-DEV-001 fail
-        M365-DEV-002 fail
-        M365-GUEST-001 pass
-        M365-GUEST-002 fail
-        M365-INACTIVE-001 fail
-        M365-LEGACY-001 pass
-        M365-MFA-001 fail
-        M365-MFA-002 pass
-        M365-MFA-003 fail
-        M365-SCORE-001 pass
-    "#]]
-    .assert_eq(&statuses(&results));
+    assert_eq!(statuses(&results), SMALL_PRACTICE);
     assert_eq!(results.iter().filter(|r| r.1 == "error").count(), 0);
     let Some((results, _peer)) = scan_with(&flags, pem(&other), Duration::from_secs(60)) else {
         return;

@@ -11,22 +11,15 @@ use std::process::Command;
 
 use test_support::graph::{CLIENT_ID, FakeGraph, SECRET, TENANT};
 
-#[test]
-fn microsoft_s_sdk_reads_the_peer_as_graph() {
-    let Some(python) = test_support::python::reference_python_with("msgraph") else {
-        return;
-    };
-    let peer = FakeGraph::start(&python, &[]);
-    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/python/msgraph_check.py");
-    let out = Command::new(&python)
-        .arg(script)
-        .args([
-            &peer.authority(),
-            &peer.graph_base(),
-            TENANT,
-            CLIENT_ID,
-            SECRET,
-        ])
+/// Runs `tests/python/SCRIPT AUTHORITY GRAPH_BASE ARGS…` trusting the peer's CA; its stdout.
+fn run(python: &std::path::Path, peer: &FakeGraph, script: &str, args: &[&str]) -> String {
+    let out = Command::new(python)
+        .arg(format!(
+            "{}/tests/python/{script}",
+            env!("CARGO_MANIFEST_DIR")
+        ))
+        .args([&peer.authority(), &peer.graph_base()])
+        .args(args)
         .env("SSL_CERT_FILE", peer.ca_file())
         .env("REQUESTS_CA_BUNDLE", peer.ca_file())
         .output()
@@ -35,6 +28,21 @@ fn microsoft_s_sdk_reads_the_peer_as_graph() {
         out.status.success(),
         "{}",
         String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+#[test]
+fn microsoft_s_sdk_reads_the_peer_as_graph() {
+    let Some(python) = test_support::python::reference_python_with("msgraph") else {
+        return;
+    };
+    let peer = FakeGraph::start(&python, &[]);
+    let stdout = run(
+        &python,
+        &peer,
+        "msgraph_check.py",
+        &[TENANT, CLIENT_ID, SECRET],
     );
     expect_test::expect![[r#"
         {
@@ -129,7 +137,7 @@ fn microsoft_s_sdk_reads_the_peer_as_graph() {
          "wrong_secret": "AADSTS7000215"
         }
     "#]]
-    .assert_eq(&String::from_utf8_lossy(&out.stdout));
+    .assert_eq(&stdout);
 }
 
 #[test]
@@ -141,25 +149,19 @@ fn msal_s_certificate_assertion_is_accepted_and_an_unknown_certificate_refused()
     let (registered, crt) = test_support::graph::app_certificate(dir.path(), "registered");
     let (other, _) = test_support::graph::app_certificate(dir.path(), "other");
     let peer = FakeGraph::start(&python, &["--client-cert", crt.to_str().unwrap()]);
-    let script = concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/tests/python/msal_certificate.py"
-    );
-    let out = Command::new(&python)
-        .arg(script)
-        .args([&peer.authority(), &peer.graph_base(), TENANT, CLIENT_ID])
-        .arg(&registered)
-        .arg(&other)
-        .env("SSL_CERT_FILE", peer.ca_file())
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+    let stdout = run(
+        &python,
+        &peer,
+        "msal_certificate.py",
+        &[
+            TENANT,
+            CLIENT_ID,
+            registered.to_str().unwrap(),
+            other.to_str().unwrap(),
+        ],
     );
     expect_test::expect![[r#"
         {"other_certificate": "AADSTS700027", "users": 25}
     "#]]
-    .assert_eq(&String::from_utf8_lossy(&out.stdout));
+    .assert_eq(&stdout);
 }

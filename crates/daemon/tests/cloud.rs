@@ -10,7 +10,7 @@ mod daemon_proc;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use test_support::graph::{CLIENT_ID, FakeGraph, SECRET, TENANT};
+use test_support::graph::{FakeGraph, SECRET};
 
 fn osiris(dir: &Path, args: &[&str]) -> String {
     let osiris = PathBuf::from(env!("CARGO_BIN_EXE_osirisd")).with_file_name("osiris");
@@ -65,16 +65,7 @@ target = []
 vault = "{vault}"
 key_file = "{key}"
 
-[[cloud]]
-name = "smith-m365"
-kind = "microsoft365"
-tenant_id = "{TENANT}"
-client_id = "{CLIENT_ID}"
-credential = "m365-app"
-authority = "{authority}"
-graph_base = "{graph}"
-ca_file = "{ca}"
-
+{cloud}
 [evidence]
 calendars = []
 
@@ -84,9 +75,7 @@ socket = "{socket}"
             data = data.display(),
             vault = vault_path.display(),
             key = key_path.display(),
-            authority = peer.authority(),
-            graph = peer.graph_base(),
-            ca = peer.ca_file().display(),
+            cloud = peer.cloud_table("smith-m365", "m365-app"),
             socket = dir.join("run/api.sock").display(),
         ),
     )
@@ -115,19 +104,7 @@ socket = "{socket}"
         .map(|i| i.check)
         .collect();
     failing.sort();
-    assert_eq!(
-        failing,
-        [
-            "M365-ALERT-001",
-            "M365-APPS-001",
-            "M365-DEV-001",
-            "M365-DEV-002",
-            "M365-GUEST-002",
-            "M365-INACTIVE-001",
-            "M365-MFA-001",
-            "M365-MFA-003",
-        ]
-    );
+    assert_eq!(failing, test_support::graph::SMALL_PRACTICE_FAILURES);
     // The daemon's Graph traffic: one token, every source read once.
     let requests = peer.requests();
     assert_eq!(requests.iter().filter(|r| r["method"] == "POST").count(), 1);

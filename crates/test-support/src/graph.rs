@@ -19,6 +19,18 @@ pub const CLIENT_ID: &str = "0f1e2d3c-4b5a-6978-8796-a5b4c3d2e1f0";
 /// The client secret it accepts.
 pub const SECRET: &str = "Xq8~fakegraph.secret-value_0123456789";
 
+/// The checks the small practice (`--profile small`, the default) fails, in ID order.
+pub const SMALL_PRACTICE_FAILURES: [&str; 8] = [
+    "M365-ALERT-001",
+    "M365-APPS-001",
+    "M365-DEV-001",
+    "M365-DEV-002",
+    "M365-GUEST-002",
+    "M365-INACTIVE-001",
+    "M365-MFA-001",
+    "M365-MFA-003",
+];
+
 /// A running peer on 127.0.0.1; killed on drop.
 #[derive(Debug)]
 pub struct FakeGraph {
@@ -81,6 +93,16 @@ impl FakeGraph {
     /// The CA that issued the peer's certificate (PEM file).
     pub fn ca_file(&self) -> PathBuf {
         self.dir.path().join("ca.pem")
+    }
+
+    /// A `[[cloud]]` table for this peer: tenant `name`, its secret in vault entry `credential`.
+    pub fn cloud_table(&self, name: &str, credential: &str) -> String {
+        format!(
+            "[[cloud]]\nname = \"{name}\"\nkind = \"microsoft365\"\ntenant_id = \"{TENANT}\"\nclient_id = \"{CLIENT_ID}\"\ncredential = \"{credential}\"\nauthority = \"{}\"\ngraph_base = \"{}\"\nca_file = \"{}\"\n",
+            self.authority(),
+            self.graph_base(),
+            self.ca_file().display()
+        )
     }
 
     /// Every request the peer answered: `{"method", "path", "status"}`.

@@ -152,22 +152,22 @@ impl Got<'_> {
         }))
     }
 
-    fn conditional_access(&self) -> Result<&[CaPolicy], String> {
-        read(&self.facts.conditional_access).map(Vec::as_slice)
+    /// The names of the Conditional Access policies that satisfy `holds`.
+    fn policies(&self, holds: impl Fn(&CaPolicy) -> bool) -> Result<Vec<String>, String> {
+        Ok(read(&self.facts.conditional_access)?
+            .iter()
+            .filter(|p| holds(p))
+            .map(|p| p.name.clone())
+            .collect())
     }
 
     fn mfa_enforcement(&self) -> Result<Value, String> {
         let defaults = *read(&self.facts.security_defaults)?;
-        let policies: Vec<String> = self
-            .conditional_access()?
-            .iter()
-            .filter(|p| {
-                enforced_for_everyone(p)
-                    && (p.built_in_controls.iter().any(|c| c == "mfa")
-                        || p.authentication_strength.is_some())
-            })
-            .map(|p| p.name.clone())
-            .collect();
+        let policies = self.policies(|p| {
+            enforced_for_everyone(p)
+                && (p.built_in_controls.iter().any(|c| c == "mfa")
+                    || p.authentication_strength.is_some())
+        })?;
         Ok(json!({
             "security_defaults": defaults,
             "mfa_policies_for_all_users": listed(policies.iter().cloned()),
@@ -189,17 +189,12 @@ impl Got<'_> {
             })
             .map(|r| r.user_principal_name.clone())
             .collect();
-        let policies: Vec<String> = self
-            .conditional_access()?
-            .iter()
-            .filter(|p| {
-                p.state == "enabled"
-                    && (p.include_users.iter().any(|u| u == "All")
-                        || p.include_roles.iter().any(|r| r == GLOBAL_ADMIN_ROLE))
-                    && p.authentication_strength.as_deref() == Some(PHISHING_RESISTANT_STRENGTH)
-            })
-            .map(|p| p.name.clone())
-            .collect();
+        let policies = self.policies(|p| {
+            p.state == "enabled"
+                && (p.include_users.iter().any(|u| u == "All")
+                    || p.include_roles.iter().any(|r| r == GLOBAL_ADMIN_ROLE))
+                && p.authentication_strength.as_deref() == Some(PHISHING_RESISTANT_STRENGTH)
+        })?;
         Ok(json!({
             "admins": admins.len(),
             "admins_without_phishing_resistant": without.len(),
@@ -211,18 +206,13 @@ impl Got<'_> {
 
     fn legacy_auth(&self) -> Result<Value, String> {
         let defaults = *read(&self.facts.security_defaults)?;
-        let policies: Vec<String> = self
-            .conditional_access()?
-            .iter()
-            .filter(|p| {
-                enforced_for_everyone(p)
-                    && ["exchangeActiveSync", "other"]
-                        .iter()
-                        .all(|t| p.client_app_types.iter().any(|c| c == t))
-                    && p.built_in_controls.iter().any(|c| c == "block")
-            })
-            .map(|p| p.name.clone())
-            .collect();
+        let policies = self.policies(|p| {
+            enforced_for_everyone(p)
+                && ["exchangeActiveSync", "other"]
+                    .iter()
+                    .all(|t| p.client_app_types.iter().any(|c| c == t))
+                && p.built_in_controls.iter().any(|c| c == "block")
+        })?;
         Ok(json!({
             "security_defaults": defaults,
             "blocking_policies": listed(policies.iter().cloned()),
