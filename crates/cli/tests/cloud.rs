@@ -286,3 +286,85 @@ fn an_unknown_tenant_a_missing_vault_entry_and_a_secret_in_config_are_configurat
         text(&out.stderr)
     );
 }
+
+#[test]
+fn hostile_and_huge_tenants_end_in_errors_or_whole_results_and_the_kit_verifies() {
+    // A tenant that throttles every call: every check an error, within the tenant's timeout.
+    let Some(site) = Site::new(&["--throttle-all"], SECRET) else {
+        return;
+    };
+    let config = std::fs::read_to_string(site.dir.path().join("site.toml")).unwrap();
+    std::fs::write(
+        site.dir.path().join("site.toml"),
+        config.replace("timeout_secs = 60", "timeout_secs = 10"),
+    )
+    .unwrap();
+    let (json, _) = site.scan_json();
+    assert_eq!(with_status(&json, "error").len(), 14);
+    assert!(json.to_string().contains("kept throttling"), "{json}");
+    site.kit_verifies();
+
+    // A page link to another host: refused, never requested; the checks on users are errors.
+    let Some(site) = Site::new(
+        &[
+            "--profile",
+            "large",
+            "--users",
+            "1500",
+            "--foreign-link",
+            "users",
+        ],
+        SECRET,
+    ) else {
+        return;
+    };
+    let (json, _) = site.scan_json();
+    assert_eq!(
+        with_status(&json, "error"),
+        ["M365-GUEST-002", "M365-INACTIVE-001", "M365-MFA-001"]
+    );
+    assert!(
+        json.to_string()
+            .contains("refused to follow @odata.nextLink")
+    );
+    let user_pages = site
+        .peer
+        .requests()
+        .iter()
+        .filter(|r| r["path"].as_str().unwrap().starts_with("/v1.0/users"))
+        .count();
+    assert_eq!(user_pages, 1, "the foreign page was never requested");
+
+    // Malformed JSON from the alerts endpoint: that check is an error, the others stand.
+    let Some(site) = Site::new(&["--malformed", "security/alerts_v2"], SECRET) else {
+        return;
+    };
+    let (json, _) = site.scan_json();
+    assert_eq!(with_status(&json, "error"), ["M365-ALERT-001"]);
+    assert_eq!(with_status(&json, "fail").len(), 7);
+
+    // A 10,000-user tenant is read whole and judged.
+    let Some(site) = Site::new(
+        &[
+            "--profile",
+            "large",
+            "--users",
+            "10000",
+            "--devices",
+            "3000",
+        ],
+        SECRET,
+    ) else {
+        return;
+    };
+    let (json, _) = site.scan_json();
+    assert_eq!(with_status(&json, "pass").len(), 14, "{json}");
+    let mfa = json["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["check"] == "M365-MFA-001")
+        .unwrap();
+    assert_eq!(mfa["observed"]["enabled_members"], 10_000);
+    site.kit_verifies();
+}

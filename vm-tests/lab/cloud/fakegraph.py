@@ -180,13 +180,8 @@ def practice(now):
         "users": users,
         "registration": registration,
         "security_defaults": False,
-        "ca_policies": [
-            ca(1, "Require MFA for all users", "enabled", ["All"], [], ["All"], ["all"], ["mfa"]),
-            ca(2, "Block legacy authentication", "enabled", ["All"], [], ["All"],
-               ["exchangeActiveSync", "other"], ["block"]),
-            ca(3, "Phishing-resistant MFA for admins", "enabledForReportingButNotEnforced", [],
-               [GLOBAL_ADMIN], ["All"], ["all"], [], PHISHING_RESISTANT),
-        ],
+        # The admins' policy only reports: registration is not enforcement.
+        "ca_policies": ca_policies("enabledForReportingButNotEnforced"),
         "authorization_policy": authorization_policy("adminsAndGuestInviters", "10dae51f-b6af-4016-8d66-8c2a99b929b3",
                                                      True, ["ManagePermissionGrantsForSelf.microsoft-user-default-legacy"]),
         "admins": admins,
@@ -235,13 +230,7 @@ def large(now, n_users, n_devices):
         "users": users,
         "registration": registration,
         "security_defaults": False,
-        "ca_policies": [
-            ca(1, "Require MFA for all users", "enabled", ["All"], [], ["All"], ["all"], ["mfa"]),
-            ca(2, "Block legacy authentication", "enabled", ["All"], [], ["All"],
-               ["exchangeActiveSync", "other"], ["block"]),
-            ca(3, "Phishing-resistant MFA for admins", "enabled", [], [GLOBAL_ADMIN], ["All"], ["all"], [],
-               PHISHING_RESISTANT),
-        ],
+        "ca_policies": ca_policies("enabled"),
         "authorization_policy": authorization_policy("adminsAndGuestInviters", "2af84b1e-32c8-42b7-82bc-daa82404023b",
                                                      False, []),
         "admins": [member(u) for u in users[:3]],
@@ -270,6 +259,17 @@ def alert(idx, title, severity, status, created):
         "createdDateTime": iso(created),
         "lastUpdateDateTime": iso(created),
     }
+
+
+def ca_policies(admins_state):
+    """MFA for everyone, legacy authentication blocked, phishing-resistant MFA for admins."""
+    return [
+        ca(1, "Require MFA for all users", "enabled", ["All"], [], ["All"], ["all"], ["mfa"]),
+        ca(2, "Block legacy authentication", "enabled", ["All"], [], ["All"],
+           ["exchangeActiveSync", "other"], ["block"]),
+        ca(3, "Phishing-resistant MFA for admins", admins_state, [], [GLOBAL_ADMIN], ["All"], ["all"], [],
+           PHISHING_RESISTANT),
+    ]
 
 
 def ca(idx, name, state, users, roles, apps, client_apps, controls, strength=None):
