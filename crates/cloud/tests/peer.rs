@@ -272,3 +272,27 @@ fn a_certificate_credential_signs_in_and_another_certificate_is_refused() {
         results[0].2
     );
 }
+
+#[test]
+fn a_tenant_without_entra_id_p1_errs_the_sign_in_checks_naming_the_licence() {
+    let Some((results, _peer)) = scan(&["--no-premium"], SECRET, Duration::from_secs(60)) else {
+        return;
+    };
+    let errors: Vec<&str> = results
+        .iter()
+        .filter(|r| r.1 == "error")
+        .map(|r| r.0.as_str())
+        .collect();
+    assert_eq!(
+        errors,
+        ["M365-GUEST-002", "M365-INACTIVE-001", "M365-MFA-001"]
+    );
+    let inactive = results.iter().find(|r| r.0 == "M365-INACTIVE-001").unwrap();
+    assert!(
+        inactive
+            .2
+            .contains("no Microsoft Entra ID P1 or P2 licence"),
+        "{}",
+        inactive.2
+    );
+}

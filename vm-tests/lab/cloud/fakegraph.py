@@ -34,7 +34,8 @@ Scenarios (flags): --profile small (a practice of 25 users, 40 devices, a few al
 known failures) or large (--users, --devices generated); --roles (the app roles granted);
 --throttle-all (every Graph call 429, Retry-After 1); --throttle-first (the first call of each
 path 429, Retry-After 1); --malformed PATH (200 with a cut JSON body); --foreign-link PATH
-(the first page's @odata.nextLink on another host); --token-lifetime SECS.
+(the first page's @odata.nextLink on another host); --no-premium (no Entra ID P1: reading
+signInActivity is 403 Authentication_RequestFromNonPremiumTenantOrB2CTenant); --token-lifetime SECS.
 
 Usage: fakegraph.py --port 0 --cert server.pem --key server.key --tenant T --client-id C
        --secret S [...] --log FILE; prints "READY <port>" once listening.
@@ -505,6 +506,9 @@ class Graph(BaseHTTPRequestHandler):
         needs, throttle, key, max_top = route
         if resource == "users" and "signInActivity" in query.get("$select", ""):
             needs = needs + ["AuditLog.Read.All"]
+            if opts.no_premium:
+                return self.graph_error(403, "Authentication_RequestFromNonPremiumTenantOrB2CTenant",
+                                        "Neither tenant is B2C or tenant doesn't have premium license")
         missing = [role for role in needs if role not in claims["roles"]]
         if missing:
             return self.graph_error(403, "Authorization_RequestDenied",
@@ -616,6 +620,8 @@ def main():
     parser.add_argument("--users", type=int, default=5000)
     parser.add_argument("--devices", type=int, default=2000)
     parser.add_argument("--throttle-all", action="store_true")
+    parser.add_argument("--no-premium", action="store_true",
+                        help="the tenant has no Entra ID P1/P2: signInActivity is refused")
     parser.add_argument("--throttle-first", action="store_true")
     parser.add_argument("--malformed", action="append", default=[])
     parser.add_argument("--foreign-link", action="append", default=[])

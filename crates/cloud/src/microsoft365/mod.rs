@@ -57,6 +57,15 @@ fn explain(source: Source, err: &GraphError) -> String {
     let (path, _) = source.request();
     let path = path.split('?').next().unwrap_or(path);
     match err {
+        // Documented for `signInActivity` and the sign-in reports: a licence, not a permission.
+        GraphError::Forbidden { code, .. }
+            if code == "Authentication_RequestFromNonPremiumTenantOrB2CTenant" =>
+        {
+            format!(
+                "the tenant has no Microsoft Entra ID P1 or P2 licence, which {} needs; GET /{path}: {err}",
+                source.describe()
+            )
+        }
         GraphError::Forbidden { .. } => format!(
             "needs application permission {} (grant it to the app registration and give admin consent); GET /{path}: {err}",
             source.permission()
