@@ -208,9 +208,24 @@ async fn cloud_scan(shared: &Arc<Shared>) -> anyhow::Result<Outcome> {
             errors += summary.error;
             state.scores.insert(name, scores);
             for (target, check, event) in events {
+                let failing = matches!(event, incidents::Event::Failed { .. });
                 state
                     .ledger
                     .apply(&target, &check, event, now, &settings.incident_policy);
+                // Nothing heals a tenant's setting: a person changes it in the provider's admin
+                // centre, so a failure goes to a person as an L1 finding without a rule does.
+                if failing {
+                    let reason =
+                        "a cloud tenant's setting: change it in the provider's admin centre"
+                            .to_owned();
+                    state.ledger.apply(
+                        &target,
+                        &check,
+                        incidents::Event::Escalated { reason },
+                        now,
+                        &settings.incident_policy,
+                    );
+                }
             }
         }
     }

@@ -1,6 +1,7 @@
 //! `osirisd`'s cloud cycle against the Microsoft Graph peer (`vm-tests/lab/cloud/fakegraph.py`):
 //! the real daemon scans the `[[cloud]]` tenant on its own schedule with the secret from its
-//! vault, opens incidents for the tenant's failing checks, and the kit exported afterwards
+//! vault, opens incidents for the tenant's failing checks and escalates them to a person
+//! (nothing heals a tenant's setting), and the kit exported afterwards
 //! (with the real `osiris`, built beside `osirisd`) verifies against the appliance's key.
 
 #![allow(clippy::unwrap_used, reason = "tests")]
@@ -100,7 +101,7 @@ socket = "{socket}"
         .incidents()
         .unwrap()
         .into_iter()
-        .filter(|i| i.target == "smith-m365" && i.phase == "open")
+        .filter(|i| i.target == "smith-m365" && i.phase == "escalated" && i.needs_human)
         .map(|i| i.check)
         .collect();
     failing.sort();
