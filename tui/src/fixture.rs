@@ -715,5 +715,6 @@ fn device(
             })
             .collect(),
         error: None,
+        intune: None,
     }
 }

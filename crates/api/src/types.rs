@@ -276,6 +276,22 @@ pub struct Device {
     pub failing: Vec<FailingCheck>,
     /// Why the last scan could not complete, in plain words.
     pub error: Option<String>,
+    /// What Microsoft Intune last reported about this machine (a `[[cloud]]` tenant's managed
+    /// device of the same name), so a laptop that never reaches the office still shows it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub intune: Option<IntuneState>,
+}
+
+/// A managed device's state as the tenant's Intune reported it in the last cloud scan.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct IntuneState {
+    /// The `[[cloud]]` tenant that reported it.
+    pub tenant: String,
+    /// Intune's `complianceState`: `compliant`, `noncompliant`, `inGracePeriod`, `unknown`, ….
+    pub compliance: String,
+    pub encrypted: bool,
+    /// When the cloud scan read it (Unix seconds).
+    pub seen_at: i64,
 }
 
 /// A device's state after its last scan.

@@ -86,7 +86,9 @@ pub(crate) fn run(bench: &CloudBench) -> anyhow::Result<String> {
     let runtime = crate::setup::runtime()?;
     let overrides = Default::default();
     let started = Instant::now();
-    let (report, _) = runtime.block_on(cloud::scan_microsoft365(tenant, &runbooks, &overrides));
+    let report = runtime
+        .block_on(cloud::scan_microsoft365(tenant, &runbooks, &overrides))
+        .report;
     let elapsed = started.elapsed();
     let not_judged: Vec<_> = report
         .results

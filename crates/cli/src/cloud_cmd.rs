@@ -39,8 +39,12 @@ pub(crate) fn run(command: CloudCommand) -> anyhow::Result<ExitCode> {
     let runtime = setup::runtime()?;
     runtime.block_on(async {
         let store = setup::open_store(&data_dir, &config.site).await?;
-        let reports =
-            ops::cloud::scan_tenants(&config, &catalog, &data_dir, args.tenant.as_deref()).await?;
+        let reports: Vec<scan::TargetReport> =
+            ops::cloud::scan_tenants(&config, &catalog, &data_dir, args.tenant.as_deref())
+                .await?
+                .into_iter()
+                .map(|scan| scan.report)
+                .collect();
         let bundles = ops::scan::record_scans(&store, &config, &catalog, &reports).await?;
         let note = EvidenceNote::checkpoint(&store, &data_dir, bundles).await?;
         let mut out = std::io::stdout().lock();

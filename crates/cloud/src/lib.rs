@@ -65,6 +65,15 @@ impl Provider for Microsoft365 {
     }
 }
 
+/// One tenant's scan: the report to seal, what an operator should know, and the Intune managed
+/// devices read on the way (empty when none were read), for the machines' own records.
+#[derive(Debug)]
+pub struct TenantScan {
+    pub report: TargetReport,
+    pub diagnostics: Vec<Diagnostic>,
+    pub managed_devices: Vec<microsoft365::source::Device>,
+}
+
 /// Judges every runbook against the facts (pure): the collector's observation through the
 /// runbook's expectations; a missing fact, an unknown collector or a bad parameter is `error`.
 pub fn judge<P: Provider>(
@@ -101,7 +110,7 @@ pub async fn scan_microsoft365(
     tenant: Microsoft365Tenant,
     runbooks: &[&Runbook],
     overrides: &ParamOverrides,
-) -> (TargetReport, Vec<Diagnostic>) {
+) -> TenantScan {
     let started = OffsetDateTime::now_utc();
     let clock = Instant::now();
     let target = Target {
@@ -110,6 +119,7 @@ pub async fn scan_microsoft365(
         device_type: model::DeviceType::Tenant,
     };
     let mut diagnostics = Vec::new();
+    let mut managed_devices = Vec::new();
     let signed_in = match graph::GraphClient::new(tenant.graph, clock + tenant.timeout) {
         Ok(client) => client.sign_in().await.map(|()| client),
         Err(err) => Err(err),
@@ -119,7 +129,12 @@ pub async fn scan_microsoft365(
             let sources =
                 microsoft365::sources_for(runbooks.iter().map(|rb| rb.detect.body.as_str()));
             let facts = microsoft365::collect(&client, &sources).await;
-            judge::<Microsoft365>(runbooks, &facts, overrides, OffsetDateTime::now_utc())
+            let outcomes =
+                judge::<Microsoft365>(runbooks, &facts, overrides, OffsetDateTime::now_utc());
+            if let Some(Ok(devices)) = facts.managed_devices {
+                managed_devices = devices;
+            }
+            outcomes
         }
         Err(err) => {
             tracing::warn!(tenant = %tenant.name, error = %err, "Cannot sign in to the tenant.");
@@ -148,7 +163,11 @@ pub async fn scan_microsoft365(
         finished: OffsetDateTime::now_utc(),
         results,
     };
-    (report, diagnostics)
+    TenantScan {
+        report,
+        diagnostics,
+        managed_devices,
+    }
 }
 
 fn error_outcome(reason: String) -> CheckOutcome {

@@ -66,11 +66,13 @@ fn scan_with(
         .enable_all()
         .build()
         .unwrap();
-    let (report, _) = runtime.block_on(cloud::scan_microsoft365(
-        tenant,
-        &runbooks,
-        &Default::default(),
-    ));
+    let report = runtime
+        .block_on(cloud::scan_microsoft365(
+            tenant,
+            &runbooks,
+            &Default::default(),
+        ))
+        .report;
     let results = report
         .results
         .iter()

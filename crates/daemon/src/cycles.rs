@@ -186,7 +186,8 @@ async fn cloud_scan(shared: &Arc<Shared>) -> anyhow::Result<Outcome> {
     let settings = &shared.settings;
     let config = &settings.config;
     let catalog = &settings.catalog;
-    let reports = ops::cloud::scan_tenants(config, catalog, &settings.data_dir, None).await?;
+    let scans = ops::cloud::scan_tenants(config, catalog, &settings.data_dir, None).await?;
+    let reports: Vec<scan::TargetReport> = scans.iter().map(|s| s.report.clone()).collect();
     let bundles = ops::scan::record_scans(&shared.store, config, catalog, &reports).await?;
     let derived: Vec<_> = reports
         .iter()
@@ -199,10 +200,15 @@ async fn cloud_scan(shared: &Arc<Shared>) -> anyhow::Result<Outcome> {
             )
         })
         .collect();
-    let (mut failed, mut errors) = (0, 0);
+    let (mut failed, mut errors, mut joined) = (0, 0, 0);
     {
         let mut state = shared.state();
         let now = now();
+        for scan in &scans {
+            let tenant = &scan.report.target.name;
+            let reported = derive::intune_states(tenant, &scan.managed_devices, now);
+            joined = state.set_intune(tenant, reported);
+        }
         for (name, scores, events, summary) in derived {
             failed += summary.fail;
             errors += summary.error;
@@ -235,7 +241,7 @@ async fn cloud_scan(shared: &Arc<Shared>) -> anyhow::Result<Outcome> {
     }
     Ok(Outcome {
         summary: format!(
-            "{} tenants scanned; {failed} checks failed, {errors} could not be checked; bundles {}",
+            "{} tenants scanned; {failed} checks failed, {errors} could not be checked; {joined} machines joined with Intune; bundles {}",
             reports.len(),
             bundles
                 .iter()
@@ -295,7 +301,7 @@ async fn scan_and_heal_reports(
         let mut state = shared.state();
         for (device, device_scores, events) in derived {
             state.scores.insert(device.name.clone(), device_scores);
-            state.saved.devices.insert(device.name.clone(), device);
+            state.put_device(device);
             for (target, check, event) in events {
                 state
                     .ledger

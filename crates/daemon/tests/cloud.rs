@@ -1,7 +1,8 @@
 //! `osirisd`'s cloud cycle against the Microsoft Graph peer (`vm-tests/lab/cloud/fakegraph.py`):
 //! the real daemon scans the `[[cloud]]` tenant on its own schedule with the secret from its
 //! vault, opens incidents for the tenant's failing checks and escalates them to a person
-//! (nothing heals a tenant's setting), and the kit exported afterwards
+//! (nothing heals a tenant's setting), joins Intune's state to the machine of the same name,
+//! and the kit exported afterwards
 //! (with the real `osiris`, built beside `osirisd`) verifies against the appliance's key.
 
 #![allow(clippy::unwrap_used, reason = "tests")]
@@ -54,13 +55,29 @@ fn the_cloud_cycle_scans_the_tenant_opens_its_incidents_and_the_kit_verifies() {
             credentials::Secret::new(SECRET.to_owned()),
         )
         .unwrap();
+    let ssh_key = dir.join("ssh-key");
+    std::fs::write(&ssh_key, "not a key: the target never answers\n").unwrap();
+    std::fs::set_permissions(
+        &ssh_key,
+        std::os::unix::fs::PermissionsExt::from_mode(0o600),
+    )
+    .unwrap();
     let config = dir.join("appliance.toml");
     std::fs::write(
         &config,
         format!(
             r#"site = "smith-family-practice"
 data_dir = "{data}"
-target = []
+
+# A laptop that does not answer here (nothing listens on port 1), enrolled in Intune.
+[[target]]
+name = "sfp-win-12.smith.local"
+platform = "linux"
+transport = "ssh"
+address = "127.0.0.1"
+port = 1
+user = "osiris"
+key_file = "{key_file}"
 
 [credentials]
 vault = "{vault}"
@@ -74,6 +91,7 @@ calendars = []
 socket = "{socket}"
 "#,
             data = data.display(),
+            key_file = ssh_key.display(),
             vault = vault_path.display(),
             key = key_path.display(),
             cloud = peer.cloud_table("smith-m365", "m365-app"),
@@ -106,6 +124,24 @@ socket = "{socket}"
         .collect();
     failing.sort();
     assert_eq!(failing, test_support::graph::SMALL_PRACTICE_FAILURES);
+    // The laptop that never answered still shows what Intune says: not encrypted.
+    let laptop = daemon_proc::wait_for(30, "the laptop's record with Intune's state", &log, || {
+        client
+            .call(&api::endpoint::Targets, &())
+            .ok()?
+            .into_iter()
+            .find(|d| d.name == "sfp-win-12.smith.local" && d.intune.is_some())
+    });
+    assert_eq!(laptop.status, api::DeviceStatus::Error);
+    assert_eq!(
+        laptop.intune,
+        Some(api::IntuneState {
+            tenant: "smith-m365".to_owned(),
+            compliance: "compliant".to_owned(),
+            encrypted: false,
+            seen_at: laptop.intune.as_ref().unwrap().seen_at,
+        })
+    );
     // The daemon's Graph traffic: one token, every source read once.
     let requests = peer.requests();
     assert_eq!(requests.iter().filter(|r| r["method"] == "POST").count(), 1);

@@ -8,11 +8,10 @@ use anyhow::Context;
 
 use config::{CloudProvider, CloudTenantConfig, Microsoft365Auth, PasswordSource};
 use model::Platform;
-use scan::TargetReport;
 
 use crate::BadConfig;
 
-/// Scans the configured tenants (only `only` when given), concurrently; one report per tenant,
+/// Scans the configured tenants (only `only` when given), concurrently; one scan per tenant,
 /// in configuration order. A tenant that cannot be reached yields `error` results, not an error.
 ///
 /// # Errors
@@ -22,7 +21,7 @@ pub async fn scan_tenants(
     catalog: &catalog::Catalog,
     data_dir: &std::path::Path,
     only: Option<&str>,
-) -> anyhow::Result<Vec<TargetReport>> {
+) -> anyhow::Result<Vec<cloud::TenantScan>> {
     let tenants: Vec<&CloudTenantConfig> = config
         .cloud
         .iter()
@@ -54,14 +53,11 @@ pub async fn scan_tenants(
     let scans = jobs
         .into_iter()
         .map(|tenant| cloud::scan_microsoft365(tenant, &runbooks, &overrides));
-    let mut reports = Vec::new();
-    for (report, diagnostics) in futures_util::future::join_all(scans).await {
-        for diagnostic in diagnostics {
-            tracing::warn!(tenant = %diagnostic.target, error = %diagnostic.message, "Cloud scan problem.");
-        }
-        reports.push(report);
+    let done = futures_util::future::join_all(scans).await;
+    for diagnostic in done.iter().flat_map(|scan| &scan.diagnostics) {
+        tracing::warn!(tenant = %diagnostic.target, error = %diagnostic.message, "Cloud scan problem.");
     }
-    Ok(reports)
+    Ok(done)
 }
 
 /// The `cloud` crate's settings for one tenant, its secret read from the vault now.
