@@ -118,7 +118,8 @@ in
         '';
         description = ''
           Further destinations outside the LAN: Central, the update cache, OpenTimestamps
-          calendars, SMTP relays and webhook receivers.
+          calendars, SMTP relays and webhook receivers, and for `[[cloud]]` tenants Microsoft
+          Entra ID's sign-in and Microsoft Graph (the address ranges Microsoft publishes for them).
         '';
       };
       logDrops = lib.mkOption {

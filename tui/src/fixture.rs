@@ -800,5 +800,6 @@ fn device(
             })
             .collect(),
         error: None,
+        intune: None,
     }
 }

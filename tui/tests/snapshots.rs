@@ -145,6 +145,25 @@ fn devices() {
 }
 
 #[test]
+fn a_device_shows_what_intune_reported() {
+    snap("devices_intune", |size| {
+        let mut model = fixture::loaded_model(size);
+        drive(&mut model, [Action::Goto(Screen::Devices)]);
+        let mut devices = fixture::devices();
+        for device in &mut devices {
+            device.intune = Some(api::IntuneState {
+                tenant: "smith-m365".into(),
+                compliance: "noncompliant".into(),
+                encrypted: false,
+                seen_at: fixture::NOW - 600,
+            });
+        }
+        drive(&mut model, [Action::DevicesLoaded(Ok(devices))]);
+        model
+    });
+}
+
+#[test]
 fn devices_filtered_to_servers() {
     snap("devices_servers", |size| {
         let mut model = loaded_at(Screen::Devices, size);

@@ -116,6 +116,8 @@ pub enum CycleKind {
     WorkstationScan,
     /// Reading the computer inventory from Active Directory.
     Discovery,
+    /// The `[[cloud]]` tenants through their providers' APIs (no healing).
+    CloudScan,
     /// Submitting checkpoints to OpenTimestamps calendars and upgrading pending proofs.
     Anchor,
     /// Signing a checkpoint of the evidence log.
@@ -124,10 +126,11 @@ pub enum CycleKind {
 
 impl CycleKind {
     /// Every cycle, in the order status lists them.
-    pub const ALL: [CycleKind; 5] = [
+    pub const ALL: [CycleKind; 6] = [
         CycleKind::ServerScan,
         CycleKind::WorkstationScan,
         CycleKind::Discovery,
+        CycleKind::CloudScan,
         CycleKind::Anchor,
         CycleKind::Checkpoint,
     ];
@@ -138,6 +141,7 @@ impl CycleKind {
             CycleKind::ServerScan => "server_scan",
             CycleKind::WorkstationScan => "workstation_scan",
             CycleKind::Discovery => "discovery",
+            CycleKind::CloudScan => "cloud_scan",
             CycleKind::Anchor => "anchor",
             CycleKind::Checkpoint => "checkpoint",
         }
@@ -272,6 +276,22 @@ pub struct Device {
     pub failing: Vec<FailingCheck>,
     /// Why the last scan could not complete, in plain words.
     pub error: Option<String>,
+    /// What Microsoft Intune last reported about this machine (a `[[cloud]]` tenant's managed
+    /// device of the same name), so a laptop that never reaches the office still shows it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub intune: Option<IntuneState>,
+}
+
+/// A managed device's state as the tenant's Intune reported it in the last cloud scan.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct IntuneState {
+    /// The `[[cloud]]` tenant that reported it.
+    pub tenant: String,
+    /// Intune's `complianceState`: `compliant`, `noncompliant`, `inGracePeriod`, `unknown`, ….
+    pub compliance: String,
+    pub encrypted: bool,
+    /// When the cloud scan read it (Unix seconds).
+    pub seen_at: i64,
 }
 
 /// A device's state after its last scan.

@@ -83,8 +83,12 @@ struct ParamFile {
 struct ScriptFile {
     #[serde(default = "default_shell")]
     shell: Spanned<String>,
-    /// Path of the script, relative to the runbook file's directory.
-    script: Spanned<String>,
+    /// Path of the script, relative to the runbook file's directory (not for `shell = "cloud"`).
+    #[serde(default)]
+    script: Option<Spanned<String>>,
+    /// The `cloud` crate's collector that observes the tenant (only for `shell = "cloud"`).
+    #[serde(default)]
+    collector: Option<Spanned<String>>,
 }
 
 #[derive(Deserialize)]
@@ -210,6 +214,22 @@ pub(crate) fn parse_runbook(
         rollback,
     } = cx.steps(&raw, scripts);
     let expect = cx.expectations(&raw.expect, &params);
+    if let Some(detect) = &detect {
+        let cloud_platforms = platforms.iter().filter(|p| p.is_cloud()).count();
+        let is_cloud = detect.shell == Shell::Cloud;
+        if (cloud_platforms > 0 && !is_cloud) || (is_cloud && cloud_platforms != platforms.len()) {
+            cx.error(
+                raw.id.span(),
+                "a cloud platform's checks detect with `shell = \"cloud\"` and name only cloud platforms; host checks name no cloud platform".to_owned(),
+            );
+        }
+        if is_cloud && (raw.remediate.is_some() || raw.rollback.is_some()) {
+            cx.error(
+                raw.id.span(),
+                "cloud checks only observe the tenant: drop `remediate` and `rollback`".to_owned(),
+            );
+        }
+    }
 
     let id_line = cx.line_col(raw.id.span().start).0;
     let Some(detect) = detect.filter(|_| cx.errors.is_empty()) else {
@@ -416,16 +436,33 @@ impl Cx<'_> {
         let shell = match raw.shell.get_ref().as_str() {
             "sh" => Shell::Sh,
             "powershell" => Shell::PowerShell,
+            "cloud" => return self.collector(raw),
             other => {
                 self.error(
                     raw.shell.span(),
-                    format!("unknown shell `{other}` (known: sh, powershell)"),
+                    format!("unknown shell `{other}` (known: sh, powershell, cloud)"),
                 );
                 return None;
             }
         };
+        if let Some(collector) = &raw.collector {
+            self.error(
+                collector.span(),
+                "`collector` belongs to `shell = \"cloud\"` steps; a script step names its `script`"
+                    .to_owned(),
+            );
+            return None;
+        }
+        let Some(script) = &raw.script else {
+            self.error(
+                raw.shell.span(),
+                "this step has no `script`: name the script file (relative to the runbook's directory)"
+                    .to_owned(),
+            );
+            return None;
+        };
         let dir = self.file.path.rsplit_once('/').map_or("", |(dir, _)| dir);
-        let rel = raw.script.get_ref();
+        let rel = script.get_ref();
         let path = if dir.is_empty() {
             rel.clone()
         } else {
@@ -434,7 +471,7 @@ impl Cx<'_> {
         let want_ext = if shell == Shell::Sh { ".sh" } else { ".ps1" };
         if !rel.ends_with(want_ext) {
             self.error(
-                raw.script.span(),
+                script.span(),
                 format!("a {} script must end in `{want_ext}`", raw.shell.get_ref()),
             );
             return None;
@@ -472,14 +509,51 @@ impl Cx<'_> {
                 })
             }
             Some(_) => {
-                self.error(raw.script.span(), format!("script `{path}` is empty"));
+                self.error(script.span(), format!("script `{path}` is empty"));
                 None
             }
             None => {
-                self.error(raw.script.span(), format!("script `{path}` not found; create it or fix the path (relative to the runbook's directory)"));
+                self.error(script.span(), format!("script `{path}` not found; create it or fix the path (relative to the runbook's directory)"));
                 None
             }
         }
+    }
+
+    /// A cloud step: the name of a typed collector (`lower_snake_case`), never a script.
+    fn collector(&mut self, raw: &ScriptFile) -> Option<Script> {
+        if let Some(script) = &raw.script {
+            self.error(
+                script.span(),
+                "a `shell = \"cloud\"` step runs no script: name its `collector` instead"
+                    .to_owned(),
+            );
+            return None;
+        }
+        let Some(collector) = &raw.collector else {
+            self.error(
+                raw.shell.span(),
+                "a `shell = \"cloud\"` step needs a `collector` (the cloud crate's observation, e.g. `mfa_registration`)"
+                    .to_owned(),
+            );
+            return None;
+        };
+        let name = collector.get_ref();
+        let valid = name.chars().next().is_some_and(|c| c.is_ascii_lowercase())
+            && name
+                .chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_');
+        if !valid {
+            self.error(
+                collector.span(),
+                format!("collector `{name}` is invalid: use lowercase letters, digits and `_`"),
+            );
+            return None;
+        }
+        Some(Script {
+            shell: Shell::Cloud,
+            body: name.clone(),
+            source: format!("cloud:{name}"),
+        })
     }
 
     fn param(&mut self, name: &str, raw: &Spanned<ParamFile>) -> Option<ParamSpec> {

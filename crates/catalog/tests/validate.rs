@@ -444,3 +444,73 @@ not_applicable = ""
         hipaa.toml:14:8: unknown kind `optional` (known: standard, required, addressable)"#]]
     .assert_eq(&err.to_string());
 }
+
+#[test]
+fn cloud_checks_name_a_collector_and_only_cloud_platforms() {
+    let cloud = GOOD.replace("[\"linux\"]", "[\"microsoft365\"]").replace(
+        "script = \"scripts/t.sh\"",
+        "shell = \"cloud\"\ncollector = \"mfa_registration\"",
+    );
+    check(
+        &[("T-GOOD-001.toml", &cloud)],
+        expect![[r#"ok: 1 runbooks"#]],
+    );
+    let with_script = cloud.replace(
+        "collector = \"mfa_registration\"",
+        "script = \"scripts/t.sh\"",
+    );
+    check(
+        &[("T-GOOD-001.toml", &with_script)],
+        expect![[
+            r#"T-GOOD-001.toml:17:10: a `shell = "cloud"` step runs no script: name its `collector` instead"#
+        ]],
+    );
+    let bad_name = cloud.replace("mfa_registration", "Mfa Registration");
+    check(
+        &[("T-GOOD-001.toml", &bad_name)],
+        expect![
+            "T-GOOD-001.toml:17:13: collector `Mfa Registration` is invalid: use lowercase letters, digits and `_`"
+        ],
+    );
+    let mixed = cloud.replace("[\"microsoft365\"]", "[\"microsoft365\", \"linux\"]");
+    check(
+        &[("T-GOOD-001.toml", &mixed)],
+        expect![[
+            r#"T-GOOD-001.toml:1:6: a cloud platform's checks detect with `shell = "cloud"` and name only cloud platforms; host checks name no cloud platform"#
+        ]],
+    );
+    let host_on_cloud = GOOD.replace("[\"linux\"]", "[\"microsoft365\"]");
+    check(
+        &[("T-GOOD-001.toml", &host_on_cloud)],
+        expect![[
+            r#"T-GOOD-001.toml:1:6: a cloud platform's checks detect with `shell = "cloud"` and name only cloud platforms; host checks name no cloud platform"#
+        ]],
+    );
+    let collector_on_host = GOOD.replace(
+        "script = \"scripts/t.sh\"",
+        "script = \"scripts/t.sh\"\ncollector = \"x\"",
+    );
+    check(
+        &[("T-GOOD-001.toml", &collector_on_host)],
+        expect![[
+            r#"T-GOOD-001.toml:17:13: `collector` belongs to `shell = "cloud"` steps; a script step names its `script`"#
+        ]],
+    );
+}
+
+#[test]
+fn shipped_microsoft365_checks_map_hipaa() {
+    let catalog = catalog::embedded().unwrap();
+    let m365: Vec<_> = catalog
+        .for_platform(model::Platform::Microsoft365)
+        .collect();
+    assert!(m365.len() >= 12, "only {} Microsoft 365 checks", m365.len());
+    for runbook in m365 {
+        assert_eq!(runbook.detect.shell, model::Shell::Cloud, "{}", runbook.id);
+        assert!(
+            runbook.remediate.is_none() && !runbook.auto_heal,
+            "{}",
+            runbook.id
+        );
+    }
+}

@@ -4,7 +4,7 @@
 //! The measurement code lives here, not in the libraries it measures, so shipped libraries carry none of it.
 
 mod evidence_log;
-mod report;
+pub(crate) mod report;
 mod store_append;
 
 use std::io::Write;
@@ -103,6 +103,19 @@ enum What {
         #[arg(long, requires = "store")]
         data_dir: Option<std::path::PathBuf>,
     },
+    /// Scan a generated Microsoft 365 tenant on the Graph peer (throttling on); time and peak RSS.
+    Cloud {
+        #[arg(long, default_value_t = 5_000)]
+        users: usize,
+        #[arg(long, default_value_t = 2_000)]
+        devices: usize,
+        /// The Python interpreter that runs the peer.
+        #[arg(long, default_value = "python3")]
+        python: std::path::PathBuf,
+        /// The Graph peer script.
+        #[arg(long, default_value = "vm-tests/lab/cloud/fakegraph.py")]
+        peer: std::path::PathBuf,
+    },
     /// Time inclusion proofs in a Merkle tree of N leaves.
     Proof {
         #[arg(long, default_value_t = 1_000_000)]
@@ -184,6 +197,17 @@ pub(crate) fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
                 )
             }
             What::Open { n } => bench_open(n)?,
+            What::Cloud {
+                users,
+                devices,
+                ref python,
+                ref peer,
+            } => crate::bench_cloud::run(&crate::bench_cloud::CloudBench {
+                users,
+                devices,
+                python: python.clone(),
+                peer: peer.clone(),
+            })?,
             What::Report {
                 devices,
                 days,

@@ -6,7 +6,9 @@
 mod agent_cmd;
 mod bench;
 mod bench_agents;
+mod bench_cloud;
 mod bench_daemon;
+mod cloud_cmd;
 mod compliance_cmd;
 mod credentials_cmd;
 mod discover_cmd;
@@ -44,6 +46,9 @@ pub struct Cli {
 enum Command {
     /// Scan the configured targets (by default: this machine) and record signed evidence.
     Scan(scan_cmd::ScanArgs),
+    /// Cloud tenants (`[[cloud]]`, Microsoft 365): scan them through their providers' APIs.
+    #[command(subcommand)]
+    Cloud(cloud_cmd::CloudCommand),
     /// Read the computer inventory from Active Directory and record it as evidence.
     Discover(discover_cmd::DiscoverArgs),
     /// Fix what L1 rules cover on the configured targets, verify each fix, record it as evidence.
@@ -120,6 +125,7 @@ pub use ops::{BadConfig, Failed};
 pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Scan(args) => scan_cmd::run(args),
+        Command::Cloud(command) => cloud_cmd::run(command),
         Command::Heal(args) => heal_cmd::run(args),
         Command::Discover(args) => discover_cmd::run(args),
         Command::Evidence(cmd) => evidence_cmd::run(cmd),
@@ -131,9 +137,10 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             setup::check_overrides(&config, &catalog)?;
             writeln!(
                 std::io::stdout(),
-                "{}: valid ({} targets, site `{}`)",
+                "{}: valid ({} targets, {} cloud tenants, site `{}`)",
                 file.display(),
                 config.targets.len(),
+                config.cloud.len(),
                 config.site
             )?;
             Ok(ExitCode::SUCCESS)

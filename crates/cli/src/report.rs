@@ -16,6 +16,25 @@ pub(crate) struct EvidenceNote {
     pub(crate) key_id: String,
 }
 
+impl EvidenceNote {
+    /// Signs a checkpoint over what was sealed and notes where the evidence went.
+    pub(crate) async fn checkpoint(
+        store: &store::Store,
+        data_dir: &std::path::Path,
+        bundles: Vec<(String, u64)>,
+    ) -> anyhow::Result<EvidenceNote> {
+        let checkpoint =
+            anyhow::Context::context(store.create_checkpoint().await, "signing a checkpoint")?;
+        Ok(EvidenceNote {
+            data_dir: data_dir.display().to_string(),
+            bundles,
+            log_size: checkpoint.size,
+            origin: store.origin().to_owned(),
+            key_id: store.verifier().key_id_hex(),
+        })
+    }
+}
+
 /// Renders the human report.
 pub(crate) fn render_text(
     catalog: &catalog::Catalog,

@@ -71,17 +71,7 @@ pub(crate) fn run(args: ScanArgs) -> anyhow::Result<ExitCode> {
             }
             None => None,
         };
-        let checkpoint = store
-            .create_checkpoint()
-            .await
-            .context("signing a checkpoint")?;
-        let note = EvidenceNote {
-            data_dir: data_dir.display().to_string(),
-            bundles,
-            log_size: checkpoint.size,
-            origin: store.origin().to_owned(),
-            key_id: store.verifier().key_id_hex(),
-        };
+        let note = EvidenceNote::checkpoint(&store, &data_dir, bundles).await?;
         let mut out = std::io::stdout().lock();
         if args.json {
             let mut json = report::render_json(&catalog, &reports, &note);

@@ -90,10 +90,24 @@ pub fn assess<'a>(
     let day = ledger.until().date();
     let mut controls = Vec::with_capacity(framework.controls.len());
     let mut figures = Figures::default();
+    // A cloud platform's checks count only for a site that scans such a tenant (some check of
+    // that platform has a result in the period); elsewhere their controls stay as they were.
+    let cloud_seen: std::collections::BTreeSet<model::Platform> = catalog
+        .runbooks()
+        .iter()
+        .filter(|rb| ledger.latest_of(&rb.id).next().is_some())
+        .flat_map(|rb| rb.platforms.iter().copied().filter(|p| p.is_cloud()))
+        .collect();
+    let counts = |rb: &model::Runbook| {
+        rb.platforms
+            .iter()
+            .any(|p| !p.is_cloud() || cloud_seen.contains(p))
+    };
     for def in &framework.controls {
         let runbooks: Vec<(&str, Option<&str>)> = catalog
             .runbooks()
             .iter()
+            .filter(|rb| counts(rb))
             .flat_map(|rb| {
                 rb.controls
                     .iter()

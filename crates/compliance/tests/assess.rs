@@ -118,6 +118,25 @@ fn empty_period_claims_nothing() {
 }
 
 #[test]
+fn a_cloud_tenant_s_checks_count_only_where_a_tenant_is_scanned() {
+    // With a Microsoft 365 tenant's scan in the period, its checks cover controls that otherwise
+    // need an attestation (164.308(a)(6)(ii) security incidents, 164.310(c) workstations, …).
+    check(
+        Framework::Hipaa,
+        None,
+        "2026-11-02T10:00:00Z scan smith-m365 M365-MFA-001=fail M365-DEV-002=pass M365-ALERT-001=pass",
+        expect![[r#"
+            4 of 61 applicable met (Some(65)‰): 1 failing, 0 partly checked, 37 need attestation, 19 no evidence, 0 could not check, 4 not applicable
+            164.308(a)(1)(ii)(D) met: checks pass on 1 device(s)
+            164.308(a)(6)(ii) met: checks pass on 1 device(s)
+            164.310(d)(1) met: checks pass on 1 device(s)
+            164.312(a)(2)(iv) met: checks pass on 1 device(s)
+            164.312(d) failing: 1 check result(s) fail on 1 device(s) checked
+        "#]],
+    );
+}
+
+#[test]
 fn one_failing_check_fails_each_control_it_maps_to_and_nothing_else() {
     check(
         Framework::Hipaa,

@@ -28,6 +28,9 @@ pub struct DaemonConfig {
     /// AD discovery.
     #[serde(default = "default_discovery")]
     pub discovery_secs: u64,
+    /// The `[[cloud]]` tenants (Graph's reports change over hours, not minutes).
+    #[serde(default = "default_cloud_scan")]
+    pub cloud_scan_secs: u64,
     /// OpenTimestamps submit and upgrade.
     #[serde(default = "default_anchor")]
     pub anchor_secs: u64,
@@ -232,6 +235,7 @@ impl Default for DaemonConfig {
             server_scan_secs: default_server_scan(),
             workstation_scan_secs: default_workstation_scan(),
             discovery_secs: default_discovery(),
+            cloud_scan_secs: default_cloud_scan(),
             anchor_secs: default_anchor(),
             checkpoint_secs: default_checkpoint(),
             drift_rescan_secs: default_drift_rescan(),
@@ -273,6 +277,7 @@ impl DaemonConfig {
             ("server_scan_secs", self.server_scan_secs),
             ("workstation_scan_secs", self.workstation_scan_secs),
             ("discovery_secs", self.discovery_secs),
+            ("cloud_scan_secs", self.cloud_scan_secs),
             ("anchor_secs", self.anchor_secs),
             ("checkpoint_secs", self.checkpoint_secs),
             ("drift_rescan_secs", self.drift_rescan_secs),
@@ -585,6 +590,9 @@ const fn default_workstation_scan() -> u64 {
     600
 }
 const fn default_discovery() -> u64 {
+    3600
+}
+const fn default_cloud_scan() -> u64 {
     3600
 }
 const fn default_anchor() -> u64 {

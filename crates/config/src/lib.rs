@@ -15,6 +15,7 @@ use model::{ParamValue, Platform};
 
 mod agents;
 mod central;
+mod cloud;
 mod daemon;
 mod directory;
 mod l2;
@@ -22,6 +23,10 @@ mod target;
 
 pub use agents::AgentsConfig;
 pub use central::CentralConfig;
+pub use cloud::{
+    CloudProvider, CloudTenantConfig, DEFAULT_AUTHORITY, DEFAULT_GRAPH_BASE, Microsoft365Auth,
+    Microsoft365Config,
+};
 pub use daemon::{
     ChannelConfig, ChannelKind, CredentialsConfig, DaemonConfig, EmailConfig, EmailLogin,
     EmailSecurity, EscalationConfig, MIN_INTERVAL_SECS, RemindAfter,
@@ -47,6 +52,8 @@ pub struct Config {
     pub evidence: EvidenceConfig,
     /// Machines to scan. Default: only the machine osiris runs on.
     pub targets: Vec<TargetConfig>,
+    /// Cloud tenants to check through their providers' APIs (`[[cloud]]`; `osiris cloud scan`).
+    pub cloud: Vec<CloudTenantConfig>,
     /// L1 healing limits.
     pub healing: HealingConfig,
     /// Per-runbook parameter overrides: `[checks.LIN-DISK-001] threshold_percent = 95`.
@@ -81,6 +88,8 @@ struct RawConfig {
     /// Absent: only the machine osiris runs on.
     #[serde(default, rename = "target")]
     targets: Option<Vec<target::RawTarget>>,
+    #[serde(default)]
+    cloud: Vec<cloud::RawCloud>,
     #[serde(default)]
     healing: HealingConfig,
     #[serde(default)]
@@ -197,6 +206,7 @@ impl Config {
             evidence: EvidenceConfig::default(),
             healing: HealingConfig::default(),
             targets: vec![TargetConfig::localhost()],
+            cloud: Vec::new(),
             checks: BTreeMap::new(),
             directory: None,
             workstations: None,
@@ -235,6 +245,11 @@ impl RawConfig {
             None => Some(vec![TargetConfig::localhost()]),
             Some(raw_targets) => parse_targets(raw_targets, problems),
         };
+        let cloud = parse_cloud(
+            &self.cloud,
+            targets.as_deref().unwrap_or_default(),
+            problems,
+        );
         let directory = self.directory.as_ref().map(|dir| dir.parse(problems));
         problems.extend(self.daemon.problems());
         let escalation = self.escalation.as_ref().map(|esc| esc.parse(problems));
@@ -293,6 +308,7 @@ impl RawConfig {
             data_dir: self.data_dir,
             evidence: self.evidence,
             targets: targets?,
+            cloud: cloud?,
             healing: self.healing,
             checks,
             directory: optional_section(directory)?,
@@ -325,10 +341,42 @@ fn parse_targets(
             .platform
             .parse::<Platform>()
             .map_err(|err| problems.push(format!("target `{}`: {err}", raw.name)))
-            .ok();
+            .ok()
+            .filter(|platform| {
+                let cloud = platform.is_cloud();
+                if cloud {
+                    problems.push(format!(
+                        "target `{}`: {platform} is a cloud tenant, not a machine: configure it as a `[[cloud]]` table",
+                        raw.name
+                    ));
+                }
+                !cloud
+            });
         targets.extend(raw.parse(platform, problems));
     }
     (targets.len() == raw_targets.len()).then_some(targets)
+}
+
+/// The `[[cloud]]` tables, each typed, or `None` when any has a problem (all are reported);
+/// a tenant's name may not repeat another tenant's or a target's.
+fn parse_cloud(
+    raw_tenants: &[cloud::RawCloud],
+    targets: &[TargetConfig],
+    problems: &mut Vec<String>,
+) -> Option<Vec<CloudTenantConfig>> {
+    let mut names: std::collections::BTreeSet<&str> =
+        targets.iter().map(|t| t.name.as_str()).collect();
+    let mut tenants = Vec::new();
+    for raw in raw_tenants {
+        if !names.insert(raw.name.as_str()) {
+            problems.push(format!(
+                "cloud `{}`: the name is already used by a target or another tenant; names must be unique",
+                raw.name
+            ));
+        }
+        tenants.extend(raw.parse(problems));
+    }
+    (tenants.len() == raw_tenants.len()).then_some(tenants)
 }
 
 /// An optional section after parsing: `Some(None)` when absent, `None` when present but unusable.
@@ -519,7 +567,7 @@ threshold_percent = 1.5
                 site.toml: target `a`: transport `ssh` needs `user`
                 site.toml: target `a`: give exactly one of `key_file`, `password_file` and `credential`
                 site.toml: target `a` is listed twice; names must be unique
-                site.toml: target `a`: unknown platform `windoze` (known: linux, windows-server, windows-workstation, macos)
+                site.toml: target `a`: unknown platform `windoze` (known: linux, windows-server, windows-workstation, macos, microsoft365)
                 site.toml: evidence.calendars: `ftp://x` is not an http(s) URL
                 site.toml: checks.LIN-DISK-001.threshold_percent: float values are not accepted; use an integer, boolean or string"#]],
         );

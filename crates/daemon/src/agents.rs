@@ -319,7 +319,7 @@ async fn on_results(shared: &Arc<Shared>, agent: &AgentInfo, results: Vec<Report
     {
         let mut state = shared.state();
         state.scores.insert(device.name.clone(), scores);
-        state.saved.devices.insert(device.name.clone(), device);
+        state.put_device(device);
         for (target, check, event) in events {
             state.ledger.apply(
                 &target,

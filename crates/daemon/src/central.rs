@@ -381,6 +381,7 @@ mod unchecked_tests {
         api::Device {
             name: "ws1".into(),
             class: api::DeviceClass::Workstation,
+            intune: None,
             platform: "windows-workstation".into(),
             address: None,
             status,

@@ -64,6 +64,7 @@ pub(crate) async fn run_once(shared: &Arc<Shared>, kind: CycleKind) -> bool {
         CycleKind::ServerScan => server_scan(shared).await,
         CycleKind::WorkstationScan => workstation_scan(shared).await,
         CycleKind::Discovery => discovery(shared).await,
+        CycleKind::CloudScan => cloud_scan(shared).await,
         CycleKind::Anchor => anchor(shared).await,
         CycleKind::Checkpoint => checkpoint(shared).await,
     };
@@ -179,6 +180,80 @@ async fn workstation_scan(shared: &Arc<Shared>) -> anyhow::Result<Outcome> {
     })
 }
 
+/// Scans the `[[cloud]]` tenants, seals their reports, and files their results as incidents and
+/// compliance scores like a target's. Tenants are not machines, so they join no device list
+/// (nor Central Command's, whose device classes are machines'); nothing heals them.
+async fn cloud_scan(shared: &Arc<Shared>) -> anyhow::Result<Outcome> {
+    let settings = &shared.settings;
+    let config = &settings.config;
+    let catalog = &settings.catalog;
+    let scans = ops::cloud::scan_tenants(config, catalog, &settings.data_dir, None).await?;
+    let reports: Vec<scan::TargetReport> = scans.iter().map(|s| s.report.clone()).collect();
+    let bundles = ops::scan::record_scans(&shared.store, config, catalog, &reports).await?;
+    let derived: Vec<_> = reports
+        .iter()
+        .map(|report| {
+            (
+                report.target.name.clone(),
+                derive::scores(report),
+                derive::scan_events(catalog, report),
+                report.summary(),
+            )
+        })
+        .collect();
+    let (mut failed, mut errors, mut joined) = (0, 0, 0);
+    {
+        let mut state = shared.state();
+        let now = now();
+        for scan in &scans {
+            let tenant = &scan.report.target.name;
+            let reported = derive::intune_states(tenant, &scan.managed_devices, now);
+            joined = state.set_intune(tenant, reported);
+        }
+        for (name, scores, events, summary) in derived {
+            failed += summary.fail;
+            errors += summary.error;
+            state.scores.insert(name, scores);
+            for (target, check, event) in events {
+                let failing = matches!(event, incidents::Event::Failed { .. });
+                state
+                    .ledger
+                    .apply(&target, &check, event, now, &settings.incident_policy);
+                // Nothing heals a tenant's setting: a person changes it in the provider's admin
+                // centre, so a failure goes to a person as an L1 finding without a rule does.
+                if failing {
+                    let reason =
+                        "a cloud tenant's setting: change it in the provider's admin centre"
+                            .to_owned();
+                    state.ledger.apply(
+                        &target,
+                        &check,
+                        incidents::Event::Escalated { reason },
+                        now,
+                        &settings.incident_policy,
+                    );
+                }
+            }
+        }
+    }
+    shared.save().await;
+    if failed > 0 {
+        shared.notifier.notify_one();
+    }
+    Ok(Outcome {
+        summary: format!(
+            "{} tenants scanned; {failed} checks failed, {errors} could not be checked; {joined} machines joined with Intune; bundles {}",
+            reports.len(),
+            bundles
+                .iter()
+                .map(|(name, seq)| format!("#{seq} ({name})"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+        drift: false,
+    })
+}
+
 async fn scan_and_heal(
     shared: &Arc<Shared>,
     config: &config::Config,
@@ -234,7 +309,7 @@ async fn scan_and_heal_reports(
         let mut state = shared.state();
         for (device, device_scores, events) in derived {
             state.scores.insert(device.name.clone(), device_scores);
-            state.saved.devices.insert(device.name.clone(), device);
+            state.put_device(device);
             for (target, check, event) in events {
                 state
                     .ledger

@@ -63,6 +63,7 @@ pub(crate) fn device(
         checks_failed: summary.fail as u32,
         failing,
         error,
+        intune: None,
     }
 }
 
@@ -79,7 +80,36 @@ pub(crate) fn unscanned(name: String, platform: Platform, address: Option<String
         checks_failed: 0,
         failing: Vec::new(),
         error: None,
+        intune: None,
     }
+}
+
+/// The key a machine and an Intune managed device share: the first DNS label, lowercase
+/// (Intune's `deviceName` is the computer name).
+pub(crate) fn machine_key(name: &str) -> String {
+    name.split('.').next().unwrap_or(name).to_ascii_lowercase()
+}
+
+/// What one tenant's Intune reported, by machine key.
+pub(crate) fn intune_states(
+    tenant: &str,
+    managed: &[cloud::microsoft365::source::Device],
+    now: i64,
+) -> BTreeMap<String, api::IntuneState> {
+    managed
+        .iter()
+        .map(|device| {
+            (
+                machine_key(&device.name),
+                api::IntuneState {
+                    tenant: tenant.to_owned(),
+                    compliance: device.compliance_state.clone(),
+                    encrypted: device.encrypted,
+                    seen_at: now,
+                },
+            )
+        })
+        .collect()
 }
 
 /// The class the console groups a platform under.

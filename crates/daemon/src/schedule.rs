@@ -9,6 +9,7 @@ pub(crate) fn enabled(config: &config::Config, kind: CycleKind) -> bool {
         CycleKind::ServerScan => !config.targets.is_empty(),
         CycleKind::WorkstationScan => config.workstations.is_some() && config.directory.is_some(),
         CycleKind::Discovery => config.directory.is_some(),
+        CycleKind::CloudScan => !config.cloud.is_empty(),
         CycleKind::Anchor => !config.evidence.calendars.is_empty(),
         CycleKind::Checkpoint => true,
     }
@@ -20,6 +21,7 @@ pub(crate) fn interval(daemon: &config::DaemonConfig, kind: CycleKind) -> u64 {
         CycleKind::ServerScan => daemon.server_scan_secs,
         CycleKind::WorkstationScan => daemon.workstation_scan_secs,
         CycleKind::Discovery => daemon.discovery_secs,
+        CycleKind::CloudScan => daemon.cloud_scan_secs,
         CycleKind::Anchor => daemon.anchor_secs,
         CycleKind::Checkpoint => daemon.checkpoint_secs,
     }
@@ -43,7 +45,7 @@ pub(crate) fn first_due(
     let soon = now
         + match kind {
             CycleKind::Discovery | CycleKind::ServerScan => 1,
-            CycleKind::WorkstationScan => 3,
+            CycleKind::WorkstationScan | CycleKind::CloudScan => 3,
             CycleKind::Anchor | CycleKind::Checkpoint => interval_secs.min(60) as i64,
         };
     match last_started {

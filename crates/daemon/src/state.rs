@@ -29,6 +29,9 @@ pub(crate) struct State {
     pub(crate) saved: Saved,
     /// Device scores for compliance (rebuilt by scans; not saved: the trend is).
     pub(crate) scores: BTreeMap<String, crate::derive::Scores>,
+    /// What the cloud tenants' Intune last reported, by machine name (the first DNS label,
+    /// lowercase); not saved: the cloud cycle reads it again minutes after a start.
+    pub(crate) intune: BTreeMap<String, api::IntuneState>,
 }
 
 /// Everything in [`State`] that is saved besides the ledger.
@@ -195,6 +198,36 @@ impl Snapshot {
 }
 
 impl State {
+    /// Files a device's new record with what Intune last said about a machine of its name
+    /// (a scan of the machine itself does not know it).
+    pub(crate) fn put_device(&mut self, mut device: api::Device) {
+        device.intune = self
+            .intune
+            .get(&crate::derive::machine_key(&device.name))
+            .cloned();
+        self.saved.devices.insert(device.name.clone(), device);
+    }
+
+    /// Replaces what one tenant's Intune reported and joins it to the known machines; returns
+    /// how many of them it describes.
+    pub(crate) fn set_intune(
+        &mut self,
+        tenant: &str,
+        reported: BTreeMap<String, api::IntuneState>,
+    ) -> usize {
+        self.intune.retain(|_, state| state.tenant != tenant);
+        self.intune.extend(reported);
+        let mut joined = 0;
+        for device in self.saved.devices.values_mut() {
+            device.intune = self
+                .intune
+                .get(&crate::derive::machine_key(&device.name))
+                .cloned();
+            joined += usize::from(device.intune.is_some());
+        }
+        joined
+    }
+
     /// Appends to the healing log, dropping the oldest entries beyond the cap.
     pub(crate) fn log_healing(&mut self, entry: api::HealingEntry) {
         self.saved.healing_log.push_back(entry);

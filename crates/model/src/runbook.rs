@@ -46,6 +46,9 @@ pub enum Shell {
     /// POSIX `sh`.
     Sh,
     PowerShell,
+    /// Not a script: a typed collector of the `cloud` crate, named by [`Script::body`], whose
+    /// observation (one JSON object) the expectations judge like a detect script's output.
+    Cloud,
 }
 
 /// A script with the catalogue path it came from.

@@ -12,6 +12,9 @@ pub enum Platform {
     WindowsServer,
     WindowsWorkstation,
     Macos,
+    /// A Microsoft 365 tenant (Entra ID, Intune, Defender): checked through Microsoft Graph by
+    /// the `cloud` crate, never by a script on a host.
+    Microsoft365,
 }
 
 /// Whether a target is a server or an end-user workstation (reported separately in evidence).
@@ -19,6 +22,8 @@ pub enum Platform {
 pub enum DeviceType {
     Server,
     Workstation,
+    /// A cloud tenant (the target of a cloud scan).
+    Tenant,
 }
 
 /// One machine to check.
@@ -32,15 +37,18 @@ pub struct Target {
 
 /// A platform name that is not one of ours.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("unknown platform `{0}` (known: linux, windows-server, windows-workstation, macos)")]
+#[error(
+    "unknown platform `{0}` (known: linux, windows-server, windows-workstation, macos, microsoft365)"
+)]
 pub struct UnknownPlatform(pub String);
 
 impl Platform {
-    pub const ALL: [Platform; 4] = [
+    pub const ALL: [Platform; 5] = [
         Platform::Linux,
         Platform::WindowsServer,
         Platform::WindowsWorkstation,
         Platform::Macos,
+        Platform::Microsoft365,
     ];
 
     /// Windows platforms are reached over WinRM, the others locally or over SSH.
@@ -54,7 +62,14 @@ impl Platform {
             Platform::WindowsServer => "windows-server",
             Platform::WindowsWorkstation => "windows-workstation",
             Platform::Macos => "macos",
+            Platform::Microsoft365 => "microsoft365",
         }
+    }
+
+    /// A cloud tenant rather than a machine: its checks are typed collectors over a provider's
+    /// API (`osiris cloud scan`), and no `[[target]]` may name it.
+    pub fn is_cloud(self) -> bool {
+        matches!(self, Platform::Microsoft365)
     }
 }
 
@@ -80,6 +95,7 @@ impl DeviceType {
         match self {
             DeviceType::Server => "server",
             DeviceType::Workstation => "workstation",
+            DeviceType::Tenant => "tenant",
         }
     }
 }

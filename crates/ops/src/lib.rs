@@ -5,6 +5,7 @@
 //! explained to the user.
 
 pub mod anchor;
+pub mod cloud;
 pub mod discover;
 pub mod heal;
 pub mod l2;

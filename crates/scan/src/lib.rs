@@ -335,6 +335,7 @@ pub fn run_check(
     let interpreter = match runbook.detect.shell {
         Shell::Sh => Interpreter::Sh,
         Shell::PowerShell => Interpreter::PowerShell,
+        Shell::Cloud => return error_outcome(CLOUD_ON_HOST.to_owned()),
     };
     let run = ScriptRun {
         interpreter,
@@ -407,6 +408,7 @@ pub fn run_step(
                 },
             })
         }
+        Shell::Cloud => Err(CLOUD_ON_HOST.to_owned()),
         Shell::Sh => {
             let env = params.env();
             let run = ScriptRun {
@@ -424,6 +426,10 @@ pub fn run_step(
         }
     }
 }
+
+/// Why a cloud check met a host (the catalogue gives them cloud platforms only).
+const CLOUD_ON_HOST: &str =
+    "a cloud check has no script to run on a host; `osiris cloud scan` checks the tenant";
 
 /// Runs a PowerShell batch; one result per check, in order. A batch that cannot be built, run
 /// or read makes every one of its checks an error with the reason.

@@ -388,6 +388,7 @@ pub(crate) fn cycle_name(kind: CycleKind) -> &'static str {
         CycleKind::Discovery => "Finding computers",
         CycleKind::Anchor => "Timestamping",
         CycleKind::Checkpoint => "Checkpoint",
+        CycleKind::CloudScan => "Cloud scan",
     }
 }
 

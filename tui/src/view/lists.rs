@@ -98,6 +98,9 @@ pub(crate) fn devices(model: &Model, frame: &mut Frame<'_>, area: Rect) {
             if lines.is_empty() {
                 lines.push(Line::from(badge(Tone::Good, "Every check passed.")));
             }
+            if let Some(intune) = &device.intune {
+                lines.push(intune_line(intune));
+            }
             lines
         }
     };
@@ -304,6 +307,24 @@ fn class_word(class: DeviceClass) -> &'static str {
         DeviceClass::Workstation => "Workstation",
         DeviceClass::Linux => "Linux",
     }
+}
+
+/// What Intune last said about a machine: compliance and encryption, in one line.
+fn intune_line(intune: &api::IntuneState) -> Line<'static> {
+    let good = intune.compliance == "compliant" && intune.encrypted;
+    Line::from(vec![
+        badge(if good { Tone::Good } else { Tone::Attention }, "Intune:"),
+        Span::raw(format!(
+            " {}, {} (tenant {})",
+            intune.compliance,
+            if intune.encrypted {
+                "encrypted"
+            } else {
+                "NOT encrypted"
+            },
+            intune.tenant
+        )),
+    ])
 }
 
 fn device_status(status: DeviceStatus) -> (Tone, &'static str) {

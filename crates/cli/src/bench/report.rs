@@ -227,7 +227,7 @@ fn rfc3339(at: OffsetDateTime) -> String {
 }
 
 /// `VmHWM` of this process, in KiB.
-fn peak_rss_kib() -> Option<u64> {
+pub(crate) fn peak_rss_kib() -> Option<u64> {
     let status = std::fs::read_to_string("/proc/self/status").ok()?;
     status
         .lines()

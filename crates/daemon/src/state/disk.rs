@@ -166,6 +166,7 @@ impl File {
                 setup: self.setup.into(),
             },
             scores: BTreeMap::new(),
+            intune: BTreeMap::new(),
         }
     }
 }
@@ -207,6 +208,8 @@ impl From<&api::Device> for Device {
 impl From<Device> for api::Device {
     fn from(d: Device) -> api::Device {
         api::Device {
+            // Not kept on disk: the next cloud cycle (minutes after a start) reads it again.
+            intune: None,
             name: d.name,
             class: match d.class {
                 DeviceClass::WindowsServer => api::DeviceClass::WindowsServer,

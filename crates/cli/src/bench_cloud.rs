@@ -1,0 +1,141 @@
+//! `osiris bench cloud`: one Microsoft 365 tenant scan against the Graph peer
+//! (`vm-tests/lab/cloud/fakegraph.py`, a generated tenant, throttling at the published limits
+//! plus a 429 on the first call of every path) over HTTPS with a throwaway CA made here; the
+//! scan's wall time, requests, throttled answers and this process's peak RSS.
+
+use std::io::BufRead as _;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use rcgen::{BasicConstraints, CertificateParams, IsCa, Issuer, KeyPair};
+
+/// The peer's tenant, application and secret (a throwaway value the peer is started with).
+const TENANT: &str = "8a6f1c3e-2b4d-4e5f-9a0b-1c2d3e4f5a6b";
+const CLIENT_ID: &str = "0f1e2d3c-4b5a-6978-8796-a5b4c3d2e1f0";
+
+/// What to run.
+#[derive(Debug, Clone)]
+pub(crate) struct CloudBench {
+    pub(crate) users: usize,
+    pub(crate) devices: usize,
+    pub(crate) python: PathBuf,
+    pub(crate) peer: PathBuf,
+}
+
+/// Runs the bench; the report line.
+pub(crate) fn run(bench: &CloudBench) -> anyhow::Result<String> {
+    let dir = tempfile::tempdir().context("creating a temporary directory")?;
+    let ca_pem = pki(dir.path())?;
+    let secret = hex::encode(rand::random::<[u8; 16]>());
+    let mut peer = Peer(
+        Command::new(&bench.python)
+            .arg(&bench.peer)
+            .args(["--port", "0", "--tenant", TENANT, "--client-id", CLIENT_ID])
+            .args([
+                "--secret",
+                &secret,
+                "--profile",
+                "large",
+                "--throttle-first",
+            ])
+            .args(["--users", &bench.users.to_string()])
+            .args(["--devices", &bench.devices.to_string()])
+            .arg("--cert")
+            .arg(dir.path().join("server.pem"))
+            .arg("--key")
+            .arg(dir.path().join("server.key"))
+            .arg("--log")
+            .arg(dir.path().join("requests.jsonl"))
+            .stdout(Stdio::piped())
+            .spawn()
+            .with_context(|| {
+                format!(
+                    "starting {} {} (give --python and --peer)",
+                    bench.python.display(),
+                    bench.peer.display()
+                )
+            })?,
+    );
+    let mut line = String::new();
+    std::io::BufReader::new(peer.0.stdout.take().context("the peer's stdout")?)
+        .read_line(&mut line)
+        .context("reading the peer's READY line")?;
+    let port: u16 = line
+        .trim()
+        .strip_prefix("READY ")
+        .and_then(|p| p.parse().ok())
+        .with_context(|| format!("the Graph peer did not start: {line:?}"))?;
+    let catalog = crate::setup::load_catalog()?;
+    let runbooks: Vec<_> = catalog
+        .for_platform(model::Platform::Microsoft365)
+        .collect();
+    let tenant = cloud::Microsoft365Tenant {
+        name: "bench".to_owned(),
+        graph: cloud::graph::GraphSettings {
+            token_url: format!("https://127.0.0.1:{port}/{TENANT}/oauth2/v2.0/token"),
+            graph_base: format!("https://127.0.0.1:{port}/v1.0"),
+            client_id: CLIENT_ID.to_owned(),
+            credential: cloud::graph::ClientCredential::Secret(zeroize::Zeroizing::new(secret)),
+            ca_pem: Some(ca_pem.into_bytes()),
+            request_timeout: Duration::from_secs(30),
+        },
+        timeout: Duration::from_secs(120),
+    };
+    let runtime = crate::setup::runtime()?;
+    let overrides = Default::default();
+    let started = Instant::now();
+    let report = runtime
+        .block_on(cloud::scan_microsoft365(tenant, &runbooks, &overrides))
+        .report;
+    let elapsed = started.elapsed();
+    let not_judged: Vec<_> = report
+        .results
+        .iter()
+        .filter(|r| r.outcome.status == model::CheckStatus::Error)
+        .map(|r| format!("{}: {}", r.runbook_id, r.outcome.reason))
+        .collect();
+    anyhow::ensure!(not_judged.is_empty(), "checks in error: {not_judged:?}");
+    let log = std::fs::read_to_string(dir.path().join("requests.jsonl"))
+        .context("reading the peer's log")?;
+    let requests = log.lines().count();
+    let throttled = log
+        .lines()
+        .filter(|l| l.contains("\"status\": 429"))
+        .count();
+    let peak = crate::bench::report::peak_rss_kib()
+        .map_or_else(|| "?".to_owned(), |kib| format!("{} MiB", kib / 1024));
+    Ok(format!(
+        "cloud: Microsoft 365 tenant of {} users and {} devices, {} checks judged in {:.2} s (target ≤ 30 s) over {requests} requests, {throttled} answered 429 and retried after Retry-After; peak RSS {peak} (target ≤ 100 MiB)",
+        bench.users,
+        bench.devices,
+        report.results.len(),
+        elapsed.as_secs_f64(),
+    ))
+}
+
+/// The peer process, killed on drop.
+struct Peer(Child);
+
+impl Drop for Peer {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// A throwaway CA and a certificate for 127.0.0.1 signed by it (`server.pem`, `server.key` in
+/// `dir`); the CA's PEM.
+fn pki(dir: &Path) -> anyhow::Result<String> {
+    let ca_key = KeyPair::generate().context("making the CA key")?;
+    let mut ca_params = CertificateParams::new(Vec::<String>::new())?;
+    ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    let ca_pem = ca_params.self_signed(&ca_key)?.pem();
+    let issuer = Issuer::new(ca_params, ca_key);
+    let key = KeyPair::generate().context("making the server key")?;
+    let cert = CertificateParams::new(vec!["127.0.0.1".to_owned()])?.signed_by(&key, &issuer)?;
+    std::fs::write(dir.join("server.pem"), cert.pem()).context("writing server.pem")?;
+    std::fs::write(dir.join("server.key"), key.serialize_pem()).context("writing server.key")?;
+    Ok(ca_pem)
+}

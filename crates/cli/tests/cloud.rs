@@ -1,0 +1,370 @@
+//! `osiris cloud scan` end to end against the Microsoft Graph peer (`vm-tests/lab/cloud/
+//! fakegraph.py`, HTTPS with a throwaway CA): the real binary, a real vault holding the
+//! application's secret, sealed bundles that verify in an auditor kit.
+
+#![allow(clippy::unwrap_used, reason = "test helpers outside #[test] functions")]
+
+use std::io::Write as _;
+use std::path::Path;
+use std::process::{Command, Output, Stdio};
+
+use test_support::graph::{FakeGraph, SECRET};
+
+fn osiris(dir: &Path, args: &[&str], stdin: Option<&str>) -> Output {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_osiris"))
+        .args(args)
+        .current_dir(dir)
+        .env_remove("RUST_LOG")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut input = child.stdin.take().unwrap();
+    input
+        .write_all(stdin.unwrap_or_default().as_bytes())
+        .unwrap();
+    drop(input);
+    child.wait_with_output().unwrap()
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+#[track_caller]
+fn assert_exit(out: &Output, code: i32) {
+    assert_eq!(
+        out.status.code(),
+        Some(code),
+        "stdout:\n{}\nstderr:\n{}",
+        text(&out.stdout),
+        text(&out.stderr)
+    );
+}
+
+/// A sandbox with the peer, the vault holding `secret` as `m365-app`, and `site.toml`.
+struct Site {
+    dir: tempfile::TempDir,
+    peer: FakeGraph,
+}
+
+impl Site {
+    fn new(peer_flags: &[&str], secret: &str) -> Option<Site> {
+        let python = test_support::python::reference_python()?;
+        let peer = FakeGraph::start(&python, peer_flags);
+        let dir = tempfile::tempdir().unwrap();
+        let config = format!(
+            r#"site = "smith-family-practice"
+[credentials]
+vault = "{dir}/credentials.vault"
+key_file = "{dir}/credentials.key"
+
+{cloud}timeout_secs = 60
+"#,
+            dir = dir.path().display(),
+            cloud = peer.cloud_table("smith-m365", "m365-app"),
+        );
+        std::fs::write(dir.path().join("site.toml"), config).unwrap();
+        let vault = dir.path().join("credentials.vault");
+        let key = dir.path().join("credentials.key");
+        let credentials = |args: &[&str], stdin: Option<&str>| {
+            let mut all = vec![
+                "credentials",
+                "--vault",
+                vault.to_str().unwrap(),
+                "--key-file",
+                key.to_str().unwrap(),
+            ];
+            all.extend_from_slice(args);
+            assert_exit(&osiris(dir.path(), &all, stdin), 0);
+        };
+        credentials(&["init-key"], None);
+        credentials(
+            &["set", "m365-app", "--kind", "password"],
+            Some(&format!("{secret}\n")),
+        );
+        Some(Site { dir, peer })
+    }
+
+    fn osiris(&self, args: &[&str]) -> Output {
+        osiris(self.dir.path(), args, None)
+    }
+
+    /// `osiris cloud scan --json`, with debug logs on stderr.
+    fn scan_json(&self) -> (serde_json::Value, String) {
+        let out = self.osiris(&["-vv", "cloud", "scan", "--config", "site.toml", "--json"]);
+        assert_exit(&out, 0);
+        (
+            serde_json::from_slice(&out.stdout).unwrap(),
+            text(&out.stderr),
+        )
+    }
+
+    /// Exports the kit and verifies it against the appliance key, as an auditor would.
+    fn kit_verifies(&self) {
+        let out = self.osiris(&["evidence", "export", "--out", "kit"]);
+        assert_exit(&out, 0);
+        let out = self.osiris(&["evidence", "show"]);
+        assert_exit(&out, 0);
+        let key = text(&out.stdout)
+            .lines()
+            .find_map(|line| line.strip_prefix("key").map(|k| k.trim().to_owned()))
+            .unwrap();
+        let out = self.osiris(&["evidence", "verify", "kit", "--key", &key]);
+        assert_exit(&out, 0);
+        assert!(
+            text(&out.stdout).contains("verifies"),
+            "{}",
+            text(&out.stdout)
+        );
+    }
+}
+
+fn with_status(json: &serde_json::Value, status: &str) -> Vec<String> {
+    json["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r["status"] == status)
+        .map(|r| r["check"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+#[test]
+fn the_small_practice_fails_its_known_checks_and_the_sealed_bundle_verifies() {
+    let Some(site) = Site::new(&[], SECRET) else {
+        return;
+    };
+    let (json, stderr) = site.scan_json();
+    assert_eq!(
+        with_status(&json, "fail"),
+        test_support::graph::SMALL_PRACTICE_FAILURES
+    );
+    assert_eq!(with_status(&json, "error"), Vec::<String>::new());
+    let results = json["results"].as_array().unwrap();
+    assert!(results.iter().all(|r| r["target"] == "smith-m365"));
+    // What a person reads: who lacks MFA, which device is not encrypted, the HIPAA control.
+    let mfa = results
+        .iter()
+        .find(|r| r["check"] == "M365-MFA-001")
+        .unwrap();
+    assert_eq!(mfa["observed"]["without_mfa"], 2);
+    assert_eq!(
+        mfa["observed"]["without_mfa_users"],
+        serde_json::json!([
+            "gina.rossi@smithfamilypractice.onmicrosoft.com",
+            "ivy.chen@smithfamilypractice.onmicrosoft.com"
+        ])
+    );
+    assert!(mfa["controls"].to_string().contains("164.312(d)"));
+    let encryption = results
+        .iter()
+        .find(|r| r["check"] == "M365-DEV-002")
+        .unwrap();
+    assert_eq!(
+        encryption["observed"]["unencrypted_devices"],
+        serde_json::json!(["SFP-WIN-12 (Windows)"])
+    );
+    assert_eq!(json["evidence"]["bundles"][0]["target"], "smith-m365");
+    // The secret never reaches the output or the logs, nor the token the peer issued.
+    assert!(!stderr.contains(SECRET) && !json.to_string().contains(SECRET));
+    assert!(!stderr.contains("eyJ"), "a bearer token was logged");
+    site.kit_verifies();
+    // The kit holds the tenant's scan as any target's.
+    let bundles = std::fs::read_to_string(site.dir.path().join("kit/bundles.jsonl")).unwrap();
+    assert!(bundles.contains("\"platform\":\"microsoft365\""));
+    assert!(bundles.contains("\"device_type\":\"tenant\""));
+}
+
+#[test]
+fn a_revoked_secret_is_reported_on_every_check_and_still_sealed() {
+    let Some(site) = Site::new(&[], "revoked~secret-value") else {
+        return;
+    };
+    let out = site.osiris(&["cloud", "scan", "--config", "site.toml"]);
+    assert_exit(&out, 0);
+    let report = text(&out.stdout);
+    assert!(report.contains("AADSTS7000215"), "{report}");
+    assert!(
+        report.contains("create a new one in Entra ID and store it with `osiris credentials set`"),
+        "{report}"
+    );
+    assert!(
+        report.contains("14 could not be checked — 0 fail, 14 error, 0 pass"),
+        "{report}"
+    );
+    assert!(report.contains("bundle #0 (smith-m365)"), "{report}");
+    site.kit_verifies();
+    // Graph itself was never asked.
+    assert!(site.peer.requests().iter().all(|r| r["method"] == "POST"));
+}
+
+#[test]
+fn a_missing_permission_is_named_in_the_check_that_needs_it() {
+    let roles = "User.Read.All,AuditLog.Read.All,Policy.Read.All,RoleManagement.Read.Directory,SecurityAlert.Read.All,SecurityEvents.Read.All";
+    let Some(site) = Site::new(&["--roles", roles], SECRET) else {
+        return;
+    };
+    let (json, _) = site.scan_json();
+    assert_eq!(
+        with_status(&json, "error"),
+        ["M365-DEV-001", "M365-DEV-002"]
+    );
+    let device = json["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["check"] == "M365-DEV-002")
+        .unwrap();
+    assert!(
+        device["reason"]
+            .as_str()
+            .unwrap()
+            .contains("needs application permission DeviceManagementManagedDevices.Read.All"),
+        "{device}"
+    );
+}
+
+#[test]
+fn an_unknown_tenant_a_missing_vault_entry_and_a_secret_in_config_are_configuration_errors() {
+    let Some(site) = Site::new(&[], SECRET) else {
+        return;
+    };
+    let out = site.osiris(&[
+        "cloud",
+        "scan",
+        "--config",
+        "site.toml",
+        "--tenant",
+        "other",
+    ]);
+    assert_exit(&out, 78);
+    assert!(
+        text(&out.stderr).contains(
+            "no `[[cloud]]` tenant named `other` in the configuration (configured: smith-m365)"
+        ),
+        "{}",
+        text(&out.stderr)
+    );
+
+    let config = std::fs::read_to_string(site.dir.path().join("site.toml")).unwrap();
+    std::fs::write(
+        site.dir.path().join("other.toml"),
+        config.replace("credential = \"m365-app\"", "credential = \"m365-missing\""),
+    )
+    .unwrap();
+    let out = site.osiris(&["cloud", "scan", "--config", "other.toml"]);
+    assert_exit(&out, 78);
+    assert!(
+        text(&out.stderr)
+            .contains("cloud `smith-m365`: credential `m365-missing` is not in the vault"),
+        "{}",
+        text(&out.stderr)
+    );
+
+    let out = site.osiris(&["config", "validate", "site.toml"]);
+    assert_exit(&out, 0);
+    assert!(
+        text(&out.stdout).contains("1 cloud tenants"),
+        "{}",
+        text(&out.stdout)
+    );
+    std::fs::write(
+        site.dir.path().join("secret.toml"),
+        config.replace(
+            "timeout_secs = 60",
+            "timeout_secs = 60\nclient_secret = \"hunter2\"",
+        ),
+    )
+    .unwrap();
+    let out = site.osiris(&["config", "validate", "secret.toml"]);
+    assert_exit(&out, 78);
+    assert!(
+        text(&out.stderr).contains("`client_secret` does not belong in the configuration"),
+        "{}",
+        text(&out.stderr)
+    );
+}
+
+#[test]
+fn hostile_and_huge_tenants_end_in_errors_or_whole_results_and_the_kit_verifies() {
+    // A tenant that throttles every call: every check an error, within the tenant's timeout.
+    let Some(site) = Site::new(&["--throttle-all"], SECRET) else {
+        return;
+    };
+    let config = std::fs::read_to_string(site.dir.path().join("site.toml")).unwrap();
+    std::fs::write(
+        site.dir.path().join("site.toml"),
+        config.replace("timeout_secs = 60", "timeout_secs = 10"),
+    )
+    .unwrap();
+    let (json, _) = site.scan_json();
+    assert_eq!(with_status(&json, "error").len(), 14);
+    assert!(json.to_string().contains("kept throttling"), "{json}");
+    site.kit_verifies();
+
+    // A page link to another host: refused, never requested; the checks on users are errors.
+    let Some(site) = Site::new(
+        &[
+            "--profile",
+            "large",
+            "--users",
+            "1500",
+            "--foreign-link",
+            "users",
+        ],
+        SECRET,
+    ) else {
+        return;
+    };
+    let (json, _) = site.scan_json();
+    assert_eq!(
+        with_status(&json, "error"),
+        ["M365-GUEST-002", "M365-INACTIVE-001", "M365-MFA-001"]
+    );
+    assert!(
+        json.to_string()
+            .contains("refused to follow @odata.nextLink")
+    );
+    let user_pages = site
+        .peer
+        .requests()
+        .iter()
+        .filter(|r| r["path"].as_str().unwrap().starts_with("/v1.0/users"))
+        .count();
+    assert_eq!(user_pages, 1, "the foreign page was never requested");
+
+    // Malformed JSON from the alerts endpoint: that check is an error, the others stand.
+    let Some(site) = Site::new(&["--malformed", "security/alerts_v2"], SECRET) else {
+        return;
+    };
+    let (json, _) = site.scan_json();
+    assert_eq!(with_status(&json, "error"), ["M365-ALERT-001"]);
+    assert_eq!(with_status(&json, "fail").len(), 7);
+
+    // A 10,000-user tenant is read whole and judged.
+    let Some(site) = Site::new(
+        &[
+            "--profile",
+            "large",
+            "--users",
+            "10000",
+            "--devices",
+            "3000",
+        ],
+        SECRET,
+    ) else {
+        return;
+    };
+    let (json, _) = site.scan_json();
+    assert_eq!(with_status(&json, "pass").len(), 14, "{json}");
+    let mfa = json["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["check"] == "M365-MFA-001")
+        .unwrap();
+    assert_eq!(mfa["observed"]["enabled_members"], 10_000);
+    site.kit_verifies();
+}

@@ -1,0 +1,180 @@
+//! Cloud and SaaS posture: a tenant is the target, its provider's API the transport.
+//!
+//! Each provider is a module (`microsoft365` so far) with two halves: IO that reads the sources
+//! the selected checks need into typed facts (`collect`), and pure observations that turn facts
+//! and a check's parameters into the JSON object the catalogue's expectations judge, exactly as
+//! a host check's detect script output is judged (`model::evaluate`). [`judge`] is that second
+//! half for any provider behind the [`Provider`] trait, so evaluation is a sync function of
+//! facts, parameters and time. A source that could not be read makes every check that needs it
+//! `error` with the reason (a refusal names the missing permission), never `pass`.
+//! Providers to come (Google Workspace, Okta, AWS, RMM inventories) slot in as further modules
+//! with their own client and an implementation of [`Provider`].
+
+pub mod graph;
+pub mod microsoft365;
+
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+use time::OffsetDateTime;
+
+use model::{CheckOutcome, CheckStatus, Platform, ResolvedParams, Runbook, Shell, Target};
+use scan::{CheckResult, Diagnostic, ParamOverrides, TargetReport};
+
+/// One provider's pure half: the platform its checks carry and its observations.
+pub trait Provider {
+    /// What the provider read from one tenant.
+    type Facts;
+    /// The catalogue platform of its checks.
+    const PLATFORM: Platform;
+    /// The JSON object `collector` observes in `facts`, or why it cannot.
+    fn observe(
+        collector: &str,
+        facts: &Self::Facts,
+        params: &ResolvedParams,
+        now: OffsetDateTime,
+    ) -> Result<Value, String>;
+}
+
+/// Microsoft 365 through Microsoft Graph.
+#[derive(Debug, Clone, Copy)]
+pub struct Microsoft365;
+
+/// One Microsoft 365 tenant to scan.
+#[derive(Debug)]
+pub struct Microsoft365Tenant {
+    /// The target name in evidence (the `[[cloud]]` name).
+    pub name: String,
+    pub graph: graph::GraphSettings,
+    /// The whole scan, throttling waits included.
+    pub timeout: Duration,
+}
+
+impl Provider for Microsoft365 {
+    type Facts = microsoft365::source::Facts;
+    const PLATFORM: Platform = Platform::Microsoft365;
+
+    fn observe(
+        collector: &str,
+        facts: &Self::Facts,
+        params: &ResolvedParams,
+        now: OffsetDateTime,
+    ) -> Result<Value, String> {
+        microsoft365::observe::observe(collector, facts, params, now)
+    }
+}
+
+/// One tenant's scan: the report to seal, what an operator should know, and the Intune managed
+/// devices read on the way (empty when none were read), for the machines' own records.
+#[derive(Debug)]
+pub struct TenantScan {
+    pub report: TargetReport,
+    pub diagnostics: Vec<Diagnostic>,
+    pub managed_devices: Vec<microsoft365::source::Device>,
+}
+
+/// Judges every runbook against the facts (pure): the collector's observation through the
+/// runbook's expectations; a missing fact, an unknown collector or a bad parameter is `error`.
+pub fn judge<P: Provider>(
+    runbooks: &[&Runbook],
+    facts: &P::Facts,
+    overrides: &ParamOverrides,
+    now: OffsetDateTime,
+) -> Vec<(String, CheckOutcome)> {
+    let empty = BTreeMap::new();
+    runbooks
+        .iter()
+        .map(|runbook| {
+            let outcome = match model::resolve_params(
+                &runbook.params,
+                overrides.get(&runbook.id).unwrap_or(&empty),
+            ) {
+                Err(err) => error_outcome(format!("configuration: {err}")),
+                Ok(_) if runbook.detect.shell != Shell::Cloud => {
+                    error_outcome("not a cloud check".to_owned())
+                }
+                Ok(params) => match P::observe(&runbook.detect.body, facts, &params, now) {
+                    Ok(observed) => model::evaluate(runbook, &params, &observed.to_string()),
+                    Err(reason) => error_outcome(reason),
+                },
+            };
+            (runbook.id.clone(), outcome)
+        })
+        .collect()
+}
+
+/// Scans one Microsoft 365 tenant with the given runbooks (its platform's): sign in, read what
+/// they need, judge. Never fails as a whole: a refused sign-in makes every check `error`.
+pub async fn scan_microsoft365(
+    tenant: Microsoft365Tenant,
+    runbooks: &[&Runbook],
+    overrides: &ParamOverrides,
+) -> TenantScan {
+    let started = OffsetDateTime::now_utc();
+    let clock = Instant::now();
+    let target = Target {
+        name: tenant.name.clone(),
+        platform: Platform::Microsoft365,
+        device_type: model::DeviceType::Tenant,
+    };
+    let mut diagnostics = Vec::new();
+    let mut managed_devices = Vec::new();
+    let signed_in = match graph::GraphClient::new(tenant.graph, clock + tenant.timeout) {
+        Ok(client) => client.sign_in().await.map(|()| client),
+        Err(err) => Err(err),
+    };
+    let outcomes = match signed_in {
+        Ok(client) => {
+            let sources =
+                microsoft365::sources_for(runbooks.iter().map(|rb| rb.detect.body.as_str()));
+            let facts = microsoft365::collect(&client, &sources).await;
+            let outcomes =
+                judge::<Microsoft365>(runbooks, &facts, overrides, OffsetDateTime::now_utc());
+            if let Some(Ok(devices)) = facts.managed_devices {
+                managed_devices = devices;
+            }
+            outcomes
+        }
+        Err(err) => {
+            tracing::warn!(tenant = %tenant.name, error = %err, "Cannot sign in to the tenant.");
+            diagnostics.push(Diagnostic {
+                target: tenant.name.clone(),
+                message: err.to_string(),
+            });
+            runbooks
+                .iter()
+                .map(|rb| (rb.id.clone(), error_outcome(format!("not checked: {err}"))))
+                .collect()
+        }
+    };
+    let elapsed = clock.elapsed();
+    let results = outcomes
+        .into_iter()
+        .map(|(runbook_id, outcome)| CheckResult {
+            runbook_id,
+            outcome,
+            elapsed,
+        })
+        .collect();
+    let report = TargetReport {
+        target,
+        started,
+        finished: OffsetDateTime::now_utc(),
+        results,
+    };
+    TenantScan {
+        report,
+        diagnostics,
+        managed_devices,
+    }
+}
+
+fn error_outcome(reason: String) -> CheckOutcome {
+    CheckOutcome {
+        status: CheckStatus::Error,
+        observed: Value::Null,
+        expected: String::new(),
+        reason,
+    }
+}

@@ -1,0 +1,364 @@
+//! `[[cloud]]`: the cloud tenants the appliance checks through their providers' APIs (Microsoft
+//! 365 so far), each with its application's credential named by vault entry, never held here.
+
+use std::path::PathBuf;
+
+use serde::Deserialize;
+
+/// One cloud tenant, typed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CloudTenantConfig {
+    /// Display name, unique among targets and tenants; the scan's target name in evidence.
+    pub name: String,
+    /// Which provider and how to reach it.
+    pub provider: CloudProvider,
+    /// Seconds a whole tenant scan may take, throttling waits included.
+    pub timeout_secs: u64,
+    /// A PEM file of the only CA to trust for the provider's endpoints (a TLS-inspecting proxy,
+    /// a private cloud); none: the system's roots.
+    pub ca_file: Option<PathBuf>,
+}
+
+/// A provider and its settings; one variant per provider.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum CloudProvider {
+    /// Microsoft 365 through Microsoft Graph with an Entra ID application (client credentials).
+    Microsoft365(Microsoft365Config),
+}
+
+/// A Microsoft 365 tenant's Entra ID application.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Microsoft365Config {
+    /// The directory (tenant) ID, a GUID, or its verified domain name.
+    pub tenant_id: String,
+    /// The application (client) ID, a GUID.
+    pub client_id: String,
+    /// The vault entry holding the application's client secret, or its certificate and key.
+    pub credential: String,
+    /// How the application proves itself.
+    pub auth: Microsoft365Auth,
+    /// The token endpoint, `https://…/{tenant}/oauth2/v2.0/token` with the tenant filled in.
+    pub token_url: String,
+    /// Microsoft Graph's base, `https://graph.microsoft.com/v1.0` or a national cloud's.
+    pub graph_base: String,
+}
+
+/// How a Microsoft 365 application signs in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Microsoft365Auth {
+    /// The vault entry is the client secret.
+    ClientSecret,
+    /// The vault entry is PEM text with the RSA private key and the certificate registered on
+    /// the application (a signed JWT assertion per token).
+    Certificate,
+}
+
+/// The table as written.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawCloud {
+    /// Display name; unique.
+    pub(crate) name: String,
+    /// `microsoft365`.
+    kind: String,
+    /// Microsoft 365: the directory (tenant) ID or its domain.
+    #[serde(default)]
+    tenant_id: Option<String>,
+    /// Microsoft 365: the application (client) ID.
+    #[serde(default)]
+    client_id: Option<String>,
+    /// The vault entry with the client secret (`osiris credentials set NAME --kind password`).
+    #[serde(default)]
+    credential: Option<String>,
+    /// Microsoft 365: `client_secret` (default) or `certificate` (the vault entry holds the
+    /// application's RSA key and certificate as PEM).
+    #[serde(default)]
+    auth: Option<String>,
+    /// Refused with a message: secrets live in the vault.
+    #[serde(default)]
+    client_secret: Option<toml::Value>,
+    /// Microsoft 365: the authority, default `https://login.microsoftonline.com` (national clouds:
+    /// `https://login.microsoftonline.us`, `https://login.chinacloudapi.cn`).
+    #[serde(default)]
+    authority: Option<String>,
+    /// Microsoft 365: Graph's base URL, default `https://graph.microsoft.com/v1.0`.
+    #[serde(default)]
+    graph_base: Option<String>,
+    /// Seconds a tenant scan may take (default 300).
+    #[serde(default = "default_timeout")]
+    timeout_secs: u64,
+    /// PEM file of the only CA to trust (default: the system's roots).
+    #[serde(default)]
+    ca_file: Option<PathBuf>,
+}
+
+const fn default_timeout() -> u64 {
+    300
+}
+
+/// Microsoft's public authority.
+pub const DEFAULT_AUTHORITY: &str = "https://login.microsoftonline.com";
+/// Microsoft Graph's public v1.0 endpoint.
+pub const DEFAULT_GRAPH_BASE: &str = "https://graph.microsoft.com/v1.0";
+
+impl RawCloud {
+    /// The typed tenant, or `None` with every problem pushed.
+    pub(crate) fn parse(&self, problems: &mut Vec<String>) -> Option<CloudTenantConfig> {
+        let before = problems.len();
+        let what = format!("cloud `{}`", self.name.escape_debug());
+        if !model::is_valid_host(&self.name) {
+            problems.push(format!(
+                "{what}: the name is invalid: use letters, digits, `-` and `.` (it names the tenant in evidence like a host name)"
+            ));
+        }
+        if self.client_secret.is_some() {
+            problems.push(format!(
+                "{what}: `client_secret` does not belong in the configuration; store it with `osiris credentials set NAME --kind password` and name it with `credential = \"NAME\"`"
+            ));
+        }
+        if !(10..=3600).contains(&self.timeout_secs) {
+            problems.push(format!(
+                "{what}: timeout_secs = {} is out of range 10..=3600",
+                self.timeout_secs
+            ));
+        }
+        if let Some(file) = self.ca_file.as_ref().filter(|f| !f.is_absolute()) {
+            problems.push(format!(
+                "{what}: ca_file `{}` must be an absolute path",
+                file.display()
+            ));
+        }
+        let provider = match self.kind.as_str() {
+            "microsoft365" => self.microsoft365(&what, problems),
+            other => {
+                problems.push(format!(
+                    "{what}: unknown kind `{}` (known: microsoft365)",
+                    other.escape_debug()
+                ));
+                None
+            }
+        };
+        let provider = provider?;
+        (problems.len() == before).then(|| CloudTenantConfig {
+            name: self.name.clone(),
+            provider,
+            timeout_secs: self.timeout_secs,
+            ca_file: self.ca_file.clone(),
+        })
+    }
+
+    fn microsoft365(&self, what: &str, problems: &mut Vec<String>) -> Option<CloudProvider> {
+        let before = problems.len();
+        let tenant_id = self.tenant_id.as_deref().unwrap_or_default();
+        let tenant_ok = is_guid(tenant_id)
+            || (tenant_id.contains('.')
+                && tenant_id.len() <= 253
+                && model::is_valid_host(tenant_id));
+        if !tenant_ok {
+            problems.push(format!(
+                "{what}: tenant_id `{}` must be the directory (tenant) ID, a GUID such as 00000000-0000-0000-0000-000000000000, or the tenant's domain such as contoso.onmicrosoft.com",
+                tenant_id.escape_debug()
+            ));
+        }
+        let client_id = self.client_id.as_deref().unwrap_or_default();
+        if !is_guid(client_id) {
+            problems.push(format!(
+                "{what}: client_id `{}` must be the application (client) ID, a GUID",
+                client_id.escape_debug()
+            ));
+        }
+        let credential = self.credential.clone().unwrap_or_default();
+        if credential.is_empty() {
+            problems.push(format!(
+                "{what}: `credential` must name the vault entry holding the application's client secret (`osiris credentials set NAME --kind password`)"
+            ));
+        }
+        let auth = match self.auth.as_deref().unwrap_or("client_secret") {
+            "client_secret" => Some(Microsoft365Auth::ClientSecret),
+            "certificate" => Some(Microsoft365Auth::Certificate),
+            other => {
+                problems.push(format!(
+                    "{what}: auth `{}` is unknown (known: client_secret, certificate)",
+                    other.escape_debug()
+                ));
+                None
+            }
+        };
+        let authority = https_base(
+            what,
+            "authority",
+            self.authority.as_deref().unwrap_or(DEFAULT_AUTHORITY),
+            problems,
+        );
+        let graph_base = https_base(
+            what,
+            "graph_base",
+            self.graph_base.as_deref().unwrap_or(DEFAULT_GRAPH_BASE),
+            problems,
+        );
+        if problems.len() != before {
+            return None;
+        }
+        Some(CloudProvider::Microsoft365(Microsoft365Config {
+            token_url: format!("{}/{tenant_id}/oauth2/v2.0/token", authority?),
+            tenant_id: tenant_id.to_owned(),
+            client_id: client_id.to_owned(),
+            credential,
+            auth: auth?,
+            graph_base: graph_base?,
+        }))
+    }
+}
+
+/// A GUID in its 8-4-4-4-12 hexadecimal form.
+fn is_guid(text: &str) -> bool {
+    let groups: Vec<&str> = text.split('-').collect();
+    groups.len() == 5
+        && groups
+            .iter()
+            .zip([8, 4, 4, 4, 12])
+            .all(|(g, n)| g.len() == n && g.chars().all(|c| c.is_ascii_hexdigit()))
+}
+
+/// An `https://host[:port][/path]` base without user info, query or fragment, with no trailing `/`.
+fn https_base(what: &str, key: &str, text: &str, problems: &mut Vec<String>) -> Option<String> {
+    let trimmed = text.trim().trim_end_matches('/');
+    let rest = trimmed.strip_prefix("https://");
+    let host = rest.map(|r| r.split('/').next().unwrap_or_default());
+    let ok = host.is_some_and(|h| !h.is_empty())
+        && !trimmed.contains(['@', '?', '#'])
+        && !trimmed.chars().any(|c| c.is_whitespace() || c.is_control());
+    if ok {
+        Some(trimmed.to_owned())
+    } else {
+        problems.push(format!(
+            "{what}: {key} `{}` must be an https:// URL without user, query or fragment",
+            text.escape_debug()
+        ));
+        None
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use expect_test::{Expect, expect};
+
+    #[track_caller]
+    fn check(text: &str, expect: Expect) {
+        let actual = match crate::parse("site.toml", text) {
+            Ok(config) => format!("{:#?}", config.cloud),
+            Err(err) => err.to_string(),
+        };
+        expect.assert_eq(&actual);
+    }
+
+    #[test]
+    fn a_microsoft365_tenant_with_defaults() {
+        check(
+            r#"site = "clinic"
+[[cloud]]
+name = "clinic-m365"
+kind = "microsoft365"
+tenant_id = "8a6f1c3e-2b4d-4e5f-9a0b-1c2d3e4f5a6b"
+client_id = "0f1e2d3c-4b5a-6978-8796-a5b4c3d2e1f0"
+credential = "m365-app"
+"#,
+            expect![[r#"
+                [
+                    CloudTenantConfig {
+                        name: "clinic-m365",
+                        provider: Microsoft365(
+                            Microsoft365Config {
+                                tenant_id: "8a6f1c3e-2b4d-4e5f-9a0b-1c2d3e4f5a6b",
+                                client_id: "0f1e2d3c-4b5a-6978-8796-a5b4c3d2e1f0",
+                                credential: "m365-app",
+                                auth: ClientSecret,
+                                token_url: "https://login.microsoftonline.com/8a6f1c3e-2b4d-4e5f-9a0b-1c2d3e4f5a6b/oauth2/v2.0/token",
+                                graph_base: "https://graph.microsoft.com/v1.0",
+                            },
+                        ),
+                        timeout_secs: 300,
+                        ca_file: None,
+                    },
+                ]"#]],
+        );
+    }
+
+    #[test]
+    fn a_national_cloud_by_domain() {
+        check(
+            r#"site = "clinic"
+[[cloud]]
+name = "gov"
+kind = "microsoft365"
+tenant_id = "clinic.onmicrosoft.us"
+client_id = "0f1e2d3c-4b5a-6978-8796-a5b4c3d2e1f0"
+credential = "m365-gov"
+authority = "https://login.microsoftonline.us/"
+graph_base = "https://graph.microsoft.us/v1.0"
+auth = "certificate"
+ca_file = "/etc/osiris/proxy-ca.pem"
+timeout_secs = 60
+"#,
+            expect![[r#"
+                [
+                    CloudTenantConfig {
+                        name: "gov",
+                        provider: Microsoft365(
+                            Microsoft365Config {
+                                tenant_id: "clinic.onmicrosoft.us",
+                                client_id: "0f1e2d3c-4b5a-6978-8796-a5b4c3d2e1f0",
+                                credential: "m365-gov",
+                                auth: Certificate,
+                                token_url: "https://login.microsoftonline.us/clinic.onmicrosoft.us/oauth2/v2.0/token",
+                                graph_base: "https://graph.microsoft.us/v1.0",
+                            },
+                        ),
+                        timeout_secs: 60,
+                        ca_file: Some(
+                            "/etc/osiris/proxy-ca.pem",
+                        ),
+                    },
+                ]"#]],
+        );
+    }
+
+    #[test]
+    fn every_problem_is_named() {
+        check(
+            r#"site = "clinic"
+[[target]]
+name = "m365"
+platform = "microsoft365"
+transport = "local"
+[[cloud]]
+name = "m365"
+kind = "microsoft365"
+tenant_id = "../../evil"
+client_id = "not-a-guid"
+client_secret = "hunter2"
+auth = "password"
+authority = "http://login.example/"
+graph_base = "https://user@graph.example/v1.0"
+ca_file = "relative.pem"
+timeout_secs = 5
+[[cloud]]
+name = "okta"
+kind = "okta"
+"#,
+            expect![[r#"
+                site.toml: target `m365`: microsoft365 is a cloud tenant, not a machine: configure it as a `[[cloud]]` table
+                site.toml: cloud `m365`: `client_secret` does not belong in the configuration; store it with `osiris credentials set NAME --kind password` and name it with `credential = "NAME"`
+                site.toml: cloud `m365`: timeout_secs = 5 is out of range 10..=3600
+                site.toml: cloud `m365`: ca_file `relative.pem` must be an absolute path
+                site.toml: cloud `m365`: tenant_id `../../evil` must be the directory (tenant) ID, a GUID such as 00000000-0000-0000-0000-000000000000, or the tenant's domain such as contoso.onmicrosoft.com
+                site.toml: cloud `m365`: client_id `not-a-guid` must be the application (client) ID, a GUID
+                site.toml: cloud `m365`: `credential` must name the vault entry holding the application's client secret (`osiris credentials set NAME --kind password`)
+                site.toml: cloud `m365`: auth `password` is unknown (known: client_secret, certificate)
+                site.toml: cloud `m365`: authority `http://login.example/` must be an https:// URL without user, query or fragment
+                site.toml: cloud `m365`: graph_base `https://user@graph.example/v1.0` must be an https:// URL without user, query or fragment
+                site.toml: cloud `okta`: unknown kind `okta` (known: microsoft365)"#]],
+        );
+    }
+}

@@ -1,0 +1,97 @@
+//! Scanning the configured cloud tenants (`[[cloud]]`): each tenant's application secret read
+//! from the vault, its catalogue checks run through the `cloud` crate, all tenants at once, and
+//! the reports sealed like any target's (`scan::record_scans`).
+
+use std::time::Duration;
+
+use anyhow::Context;
+
+use config::{CloudProvider, CloudTenantConfig, Microsoft365Auth, PasswordSource};
+use model::Platform;
+
+use crate::BadConfig;
+
+/// Scans the configured tenants (only `only` when given), concurrently; one scan per tenant,
+/// in configuration order. A tenant that cannot be reached yields `error` results, not an error.
+///
+/// # Errors
+/// When no tenant is configured or named `only`, or a secret or CA file cannot be read.
+pub async fn scan_tenants(
+    config: &config::Config,
+    catalog: &catalog::Catalog,
+    data_dir: &std::path::Path,
+    only: Option<&str>,
+) -> anyhow::Result<Vec<cloud::TenantScan>> {
+    let tenants: Vec<&CloudTenantConfig> = config
+        .cloud
+        .iter()
+        .filter(|t| only.is_none_or(|name| t.name == name))
+        .collect();
+    if tenants.is_empty() {
+        return Err(BadConfig(match only {
+            Some(name) => format!(
+                "no `[[cloud]]` tenant named `{name}` in the configuration (configured: {})",
+                config
+                    .cloud
+                    .iter()
+                    .map(|t| t.name.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+            None => "no `[[cloud]]` tenant in the configuration: add one (kind, tenant_id, client_id, credential)".to_owned(),
+        })
+        .into());
+    }
+    // Read every secret first, so a credential problem stops the run before any request.
+    let secrets = crate::secrets::Secrets::new(config, data_dir);
+    let mut jobs = Vec::new();
+    for tenant in tenants {
+        jobs.push(microsoft365_tenant(tenant, &secrets)?);
+    }
+    let overrides = config.param_overrides();
+    let runbooks: Vec<&model::Runbook> = catalog.for_platform(Platform::Microsoft365).collect();
+    let scans = jobs
+        .into_iter()
+        .map(|tenant| cloud::scan_microsoft365(tenant, &runbooks, &overrides));
+    let done = futures_util::future::join_all(scans).await;
+    for diagnostic in done.iter().flat_map(|scan| &scan.diagnostics) {
+        tracing::warn!(tenant = %diagnostic.target, error = %diagnostic.message, "Cloud scan problem.");
+    }
+    Ok(done)
+}
+
+/// The `cloud` crate's settings for one tenant, its secret read from the vault now.
+fn microsoft365_tenant(
+    tenant: &CloudTenantConfig,
+    secrets: &crate::secrets::Secrets,
+) -> anyhow::Result<cloud::Microsoft365Tenant> {
+    let what = format!("cloud `{}`", tenant.name);
+    let CloudProvider::Microsoft365(m365) = &tenant.provider else {
+        return Err(BadConfig(format!("{what}: this appliance cannot scan its kind")).into());
+    };
+    let stored = secrets.password(&what, &PasswordSource::Credential(m365.credential.clone()))?;
+    let credential = match m365.auth {
+        Microsoft365Auth::ClientSecret => cloud::graph::ClientCredential::Secret(stored),
+        Microsoft365Auth::Certificate => cloud::graph::ClientCredential::Certificate(stored),
+    };
+    let ca_pem = tenant
+        .ca_file
+        .as_ref()
+        .map(|path| {
+            std::fs::read(path)
+                .with_context(|| format!("{what}: reading ca_file {}", path.display()))
+        })
+        .transpose()?;
+    Ok(cloud::Microsoft365Tenant {
+        name: tenant.name.clone(),
+        graph: cloud::graph::GraphSettings {
+            token_url: m365.token_url.clone(),
+            graph_base: m365.graph_base.clone(),
+            client_id: m365.client_id.clone(),
+            credential,
+            ca_pem,
+            request_timeout: Duration::from_secs(30),
+        },
+        timeout: Duration::from_secs(tenant.timeout_secs),
+    })
+}
