@@ -105,6 +105,17 @@ impl FakeGraph {
         )
     }
 
+    /// How many requests below `prefix` (a path such as `/v1.0/users`) the peer answered
+    /// with `status`.
+    pub fn answered(&self, prefix: &str, status: u16) -> usize {
+        self.requests()
+            .iter()
+            .filter(|r| {
+                r["path"].as_str().is_some_and(|p| p.starts_with(prefix)) && r["status"] == status
+            })
+            .count()
+    }
+
     /// Every request the peer answered: `{"method", "path", "status"}`.
     ///
     /// # Panics
