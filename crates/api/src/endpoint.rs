@@ -136,6 +136,8 @@ endpoints! {
     L2Pending: Get "/v1/l2/pending", () => Vec<types::L2Plan>;
     /// `GET /v1/flywheel`: the flywheel's patterns and the resolutions by tier.
     Flywheel: Get "/v1/flywheel", () => types::FlywheelState;
+    /// `POST /v1/compliance/records`: seal an attestation or an exception; in effect at once.
+    SealComplianceRecord: Post "/v1/compliance/records", types::ComplianceRecordRequest => types::SealedRecord;
 }
 
 /// Declares endpoints that take one id in their path, `{id}` in the route.
@@ -279,6 +281,7 @@ pub const ALL: &[(Method, &str)] = &[
     route::<Flywheel>(),
     route::<ApproveFlywheel>(),
     route::<RejectFlywheel>(),
+    route::<SealComplianceRecord>(),
 ];
 
 const fn route<E: Endpoint>() -> (Method, &'static str) {

@@ -751,3 +751,20 @@ pub struct FlywheelDecided {
     /// The running daemon's L1 rules after the decision was applied (built-in plus promoted).
     pub rules_in_effect: u32,
 }
+
+/// `POST /v1/compliance/records`: an attestation or an exception to seal while `osirisd` holds
+/// the store (`osiris attest`, `osiris exception add`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ComplianceRecordRequest {
+    /// `attestation` or `exception`.
+    pub kind: String,
+    /// The bundle body as docs/EVIDENCE-FORMAT.md describes it for that kind.
+    pub body: serde_json::Value,
+}
+
+/// What sealing a compliance record did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SealedRecord {
+    /// The bundle's sequence number.
+    pub seq: u64,
+}

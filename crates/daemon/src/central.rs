@@ -86,7 +86,7 @@ impl Appliance for ThisAppliance<'_> {
         let compliance = crate::derive::site_compliance(
             &self.shared.settings.catalog,
             crate::derive::frameworks(),
-            &self.shared.accepted,
+            &self.shared.accepted(),
             state.scores.iter(),
         )
         .into_iter()

@@ -320,7 +320,7 @@ async fn scan_and_heal_reports(
             let site = derive::site_compliance(
                 catalog,
                 derive::frameworks(),
-                &shared.accepted,
+                &shared.accepted(),
                 state.scores.iter(),
             );
             let points: Vec<(String, Option<u32>)> =

@@ -227,9 +227,9 @@ async fn run(loaded: Loaded) -> anyhow::Result<Stopped> {
         );
     }
     let state = state::State::load(&data_dir, now()).context("loading the daemon state")?;
-    // Attestations and accepted risks in the log count in the compliance figures (they are sealed
-    // by `osiris attest` / `osiris exception add` while no daemon runs, so reading them once here
-    // sees them all).
+    // Attestations and accepted risks in the log count in the compliance figures: those sealed by
+    // `osiris attest` / `osiris exception add` while no daemon ran are read here, those sealed
+    // through the local API since are added as they come (`api/compliance.rs`).
     let accepted = derive::accepted_risks(&store).await?;
     let claim_code = claim::load_or_create(&data_dir)?;
     // The partner's channels as last brought by the link; unreadable ones are reported, and the
@@ -273,7 +273,7 @@ async fn run(loaded: Loaded) -> anyhow::Result<Stopped> {
         shutdown: shutdown_rx,
         link: std::sync::Mutex::new(None),
         console_pin,
-        accepted,
+        accepted: std::sync::RwLock::new(Arc::new(accepted)),
         partner_channels: std::sync::RwLock::new(partner_channels),
         agents: std::sync::OnceLock::new(),
         l1: flywheel::L1Rules::new(l1_rules, promoted),

@@ -38,8 +38,9 @@ pub(crate) struct Shared {
     pub(crate) console_pin: crate::pin::ConsolePin,
     /// The escalation channels the partner set at Central Command (besides the configured ones).
     pub(crate) partner_channels: std::sync::RwLock<Vec<escalate::Channel>>,
-    /// Attestations and exceptions from the evidence log, for the compliance figures.
-    pub(crate) accepted: crate::derive::Accepted,
+    /// Attestations and exceptions from the evidence log, for the compliance figures (read at
+    /// start, and again after one is sealed through the local API).
+    pub(crate) accepted: std::sync::RwLock<Arc<crate::derive::Accepted>>,
     /// The agent gateway, once started (`[agents]` configured).
     pub(crate) agents: std::sync::OnceLock<crate::agents::Runtime>,
     /// The L1 rules in effect: the built-in ones plus the flywheel's promoted patterns.
@@ -54,6 +55,24 @@ impl Shared {
             all.extend(partner.iter().cloned());
         }
         all
+    }
+
+    /// The attestations and exceptions the compliance figures count now.
+    pub(crate) fn accepted(&self) -> Arc<crate::derive::Accepted> {
+        Arc::clone(
+            &self
+                .accepted
+                .read()
+                .unwrap_or_else(std::sync::PoisonError::into_inner),
+        )
+    }
+
+    /// Replaces them after a record was sealed through the local API.
+    pub(crate) fn set_accepted(&self, accepted: crate::derive::Accepted) {
+        *self
+            .accepted
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = Arc::new(accepted);
     }
 
     /// Records the link's state for status.

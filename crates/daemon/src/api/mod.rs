@@ -6,6 +6,7 @@
 
 pub(crate) mod actions;
 mod agents;
+mod compliance;
 mod export;
 mod l2;
 mod read;
@@ -161,7 +162,8 @@ pub(crate) fn router(shared: Arc<Shared>) -> axum::Router {
         .on::<endpoint::RejectL2, _, _, _>(l2::reject_plan)
         .on::<endpoint::Flywheel, _, _, _>(l2::flywheel)
         .on::<endpoint::ApproveFlywheel, _, _, _>(l2::approve_pattern)
-        .on::<endpoint::RejectFlywheel, _, _, _>(l2::reject_pattern);
+        .on::<endpoint::RejectFlywheel, _, _, _>(l2::reject_pattern)
+        .on::<endpoint::SealComplianceRecord, _, _, _>(compliance::seal_record);
     crate::setup::routes(routes)
         .0
         .fallback(not_found)

@@ -80,7 +80,7 @@ pub(crate) async fn status(
     let compliance = derive::site_compliance(
         &settings.catalog,
         derive::frameworks(),
-        &shared.accepted,
+        &shared.accepted(),
         state.scores.iter(),
     )
     .into_iter()
