@@ -231,6 +231,7 @@ async fn run(loaded: Loaded) -> anyhow::Result<Stopped> {
     // `osiris attest` / `osiris exception add` while no daemon ran are read here, those sealed
     // through the local API since are added as they come (`api/compliance.rs`).
     let accepted = derive::accepted_risks(&store).await?;
+    let expiry_notices = notify::expiry_keys(&store).await?;
     let claim_code = claim::load_or_create(&data_dir)?;
     // The partner's channels as last brought by the link; unreadable ones are reported, and the
     // link brings them again.
@@ -277,6 +278,7 @@ async fn run(loaded: Loaded) -> anyhow::Result<Stopped> {
         partner_channels: std::sync::RwLock::new(partner_channels),
         agents: std::sync::OnceLock::new(),
         l1: flywheel::L1Rules::new(l1_rules, promoted),
+        expiry_notices: std::sync::Mutex::new(expiry_notices),
     });
     cycles::refresh_ots_counts(&shared).await;
     refresh_addresses(&shared).await;

@@ -112,6 +112,9 @@ pub(crate) async fn notifier_loop(shared: Arc<Shared>) {
         if let Err(err) = notify_due(&shared).await {
             tracing::error!(error = %format!("{err:#}"), "Escalation round failed; will retry.");
         }
+        if let Err(err) = notify_expired(&shared).await {
+            tracing::error!(error = %format!("{err:#}"), "Expiry notices failed; will retry.");
+        }
         tokio::select! {
             _ = shared.notifier.notified() => {}
             _ = tokio::time::sleep(REMINDER_TICK) => {}
@@ -165,6 +168,117 @@ async fn notify_due(shared: &Arc<Shared>) -> anyhow::Result<()> {
             state.saved.sent.insert(n.key.clone(), entry);
         }
         shared.save().await;
+    }
+    Ok(())
+}
+
+/// The key of the one notice about an expired attestation or exception (bundle `seq`); notices
+/// already sealed are found in the log at start (`expiry_keys`), so a restart sends none again.
+pub(crate) fn expiry_key(site: &str, kind: &str, seq: u64) -> String {
+    format!("{site}/expired/{kind}/{seq}")
+}
+
+/// The expiry notices already sealed in the log.
+pub(crate) async fn expiry_keys(
+    store: &store::Store,
+) -> anyhow::Result<std::collections::BTreeSet<String>> {
+    use futures_util::TryStreamExt as _;
+    let mut keys = std::collections::BTreeSet::new();
+    let kinds = [evidence_schema::KIND_NOTIFICATION];
+    let mut lines = std::pin::pin!(store.lines_of_kinds(0..store.size(), &kinds));
+    while let Some((_, line)) = lines.try_next().await.context("reading notifications")? {
+        let bundle: serde_json::Value =
+            serde_json::from_slice(&line).context("reading a notification")?;
+        if let Some(key) = bundle["body"]["key"].as_str()
+            && key.contains("/expired/")
+        {
+            keys.insert(key.to_owned());
+        }
+    }
+    Ok(keys)
+}
+
+/// Tells the people on the L3 channels, once, that an accepted risk or an attestation expired:
+/// from the day after its last day the finding counts again or the control needs a new
+/// attestation. Sealed as a `notification` bundle like any other; retried while no channel took
+/// it.
+async fn notify_expired(shared: &Arc<Shared>) -> anyhow::Result<()> {
+    let today = time::OffsetDateTime::now_utc().date();
+    let site = &shared.settings.config.site;
+    let accepted = shared.accepted();
+    let mut due = Vec::new();
+    for exception in accepted.exceptions.iter().filter(|e| e.expires < today) {
+        let key = expiry_key(site, evidence_schema::KIND_EXCEPTION, exception.seq);
+        due.push(Notification {
+            key,
+            site: site.clone(),
+            target: exception.target.clone(),
+            check: exception.check.clone(),
+            severity: model::Severity::Medium,
+            title: format!(
+                "The accepted risk for {} on {} expired",
+                exception.check, exception.target
+            ),
+            detail: format!(
+                "The exception (bundle {seq}) for {check} on {target} ended on {expires}; from now on the finding counts again in the compliance figures and reports.\nReason given: {reason}\nCompensating control: {compensating}\nOwner: {owner}\nWhat to do: fix {check} on {target}, or record a new exception with `osiris exception add` if the risk is still accepted.",
+                seq = exception.seq,
+                check = exception.check,
+                target = exception.target,
+                expires = exception.expires,
+                reason = exception.reason,
+                compensating = exception.compensating,
+                owner = exception.owner,
+            ),
+            opened_at: exception.at.unix_timestamp(),
+            reminder: false,
+        });
+    }
+    for attestation in accepted.attestations.iter().filter(|a| a.expires < today) {
+        let key = expiry_key(site, evidence_schema::KIND_ATTESTATION, attestation.seq);
+        due.push(Notification {
+            key,
+            site: site.clone(),
+            target: site.clone(),
+            check: format!("{}:{}", attestation.framework.label(), attestation.control),
+            severity: model::Severity::Medium,
+            title: format!(
+                "The attestation of {} {} expired",
+                attestation.framework.label(),
+                attestation.control
+            ),
+            detail: format!(
+                "The attestation (bundle {seq}) of {framework} {control} by {by} ended on {expires}; the control needs a new one.\nWhat to do: review it and record a new attestation with `osiris attest`.",
+                seq = attestation.seq,
+                framework = attestation.framework.label(),
+                control = attestation.control,
+                by = attestation.by,
+                expires = attestation.expires,
+            ),
+            opened_at: attestation.at.unix_timestamp(),
+            reminder: false,
+        });
+    }
+    for n in due {
+        let sent = shared
+            .expiry_notices
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .contains(&n.key);
+        if sent || *shared.shutdown.borrow() {
+            continue;
+        }
+        let deliveries = futures_join(shared, &n).await;
+        if !deliveries.iter().any(|d| d.delivered) {
+            // No channel took it (or none is configured yet): ask again next round.
+            continue;
+        }
+        record(shared, &n, 0, &deliveries).await?;
+        tracing::info!(key = %n.key, "An expiry notice was sent.");
+        shared
+            .expiry_notices
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .insert(n.key);
     }
     Ok(())
 }

@@ -43,6 +43,8 @@ pub(crate) struct Shared {
     pub(crate) accepted: std::sync::RwLock<Arc<crate::derive::Accepted>>,
     /// The agent gateway, once started (`[agents]` configured).
     pub(crate) agents: std::sync::OnceLock<crate::agents::Runtime>,
+    /// The keys of the expiry notices sealed so far (`notify::expiry_key`).
+    pub(crate) expiry_notices: Mutex<std::collections::BTreeSet<String>>,
     /// The L1 rules in effect: the built-in ones plus the flywheel's promoted patterns.
     pub(crate) l1: crate::flywheel::L1Rules,
 }

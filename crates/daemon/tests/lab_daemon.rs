@@ -12,71 +12,8 @@ use std::process::Command;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use daemon_proc::{start, wait_for};
+use daemon_proc::{HOOK_SECRET, Hooks, start, wait_for, webhook_receiver};
 use test_support::lab::{LAB_TOOLS, Lab};
-
-/// What the webhook receiver accepted: bodies whose HMAC signature verified.
-#[derive(Default)]
-struct Hooks {
-    verified: Vec<serde_json::Value>,
-    rejected: u32,
-}
-
-const HOOK_SECRET: &str = "hook-secret-for-the-lab-0123456789";
-
-/// A receiver on 127.0.0.1 that checks our signature like a PSA would.
-fn webhook_receiver(hooks: Arc<Mutex<Hooks>>) -> String {
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap();
-        runtime.block_on(async move {
-            let app = axum::Router::new().route(
-                "/hook",
-                axum::routing::post(
-                    move |headers: axum::http::HeaderMap, body: axum::body::Bytes| {
-                        let hooks = Arc::clone(&hooks);
-                        async move {
-                            let header = |name: &str| {
-                                headers
-                                    .get(name)
-                                    .and_then(|v| v.to_str().ok())
-                                    .unwrap_or_default()
-                                    .to_owned()
-                            };
-                            let timestamp: i64 = header(escalate::payload::TIMESTAMP_HEADER)
-                                .parse()
-                                .unwrap_or_default();
-                            let now = time::OffsetDateTime::now_utc().unix_timestamp();
-                            let ok = escalate::payload::verify(
-                                HOOK_SECRET.as_bytes(),
-                                timestamp,
-                                &body,
-                                &header(escalate::payload::SIGNATURE_HEADER),
-                                now,
-                                300,
-                            );
-                            let mut hooks = hooks.lock().unwrap();
-                            if ok {
-                                hooks.verified.push(serde_json::from_slice(&body).unwrap());
-                                axum::http::StatusCode::NO_CONTENT
-                            } else {
-                                hooks.rejected += 1;
-                                axum::http::StatusCode::UNAUTHORIZED
-                            }
-                        }
-                    },
-                ),
-            );
-            let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-            tx.send(listener.local_addr().unwrap()).unwrap();
-            axum::serve(listener, app).await.unwrap();
-        });
-    });
-    format!("http://{}/hook", rx.recv().unwrap())
-}
 
 fn server_scan(status: &api::Status) -> &api::CycleState {
     status

@@ -1,8 +1,13 @@
-//! A real `osirisd` started by a lab test (`lab_daemon.rs`, `lab_l2.rs`): its log appended to a
-//! file, killed when dropped, and a bounded wait that shows that log when it gives up.
+//! A real `osirisd` started by a test (`lab_daemon.rs`, `lab_l2.rs`, `cloud.rs`,
+//! `expiry_notices.rs`): its log appended to a file, killed when dropped, a bounded wait that
+//! shows that log when it gives up, and a webhook receiver that checks the daemon's signatures
+//! as a PSA would.
+
+#![allow(dead_code, reason = "each test binary uses a different part")]
 
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 /// The daemon's process, killed on drop.
@@ -52,4 +57,67 @@ pub(crate) fn wait_for<T>(
         );
         std::thread::sleep(Duration::from_millis(100));
     }
+}
+
+/// What the webhook receiver accepted: bodies whose HMAC signature verified.
+#[derive(Default)]
+pub(crate) struct Hooks {
+    pub(crate) verified: Vec<serde_json::Value>,
+    pub(crate) rejected: u32,
+}
+
+pub(crate) const HOOK_SECRET: &str = "hook-secret-for-the-lab-0123456789";
+
+/// A receiver on 127.0.0.1 that checks our signature like a PSA would.
+pub(crate) fn webhook_receiver(hooks: Arc<Mutex<Hooks>>) -> String {
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        runtime.block_on(async move {
+            let app = axum::Router::new().route(
+                "/hook",
+                axum::routing::post(
+                    move |headers: axum::http::HeaderMap, body: axum::body::Bytes| {
+                        let hooks = Arc::clone(&hooks);
+                        async move {
+                            let header = |name: &str| {
+                                headers
+                                    .get(name)
+                                    .and_then(|v| v.to_str().ok())
+                                    .unwrap_or_default()
+                                    .to_owned()
+                            };
+                            let timestamp: i64 = header(escalate::payload::TIMESTAMP_HEADER)
+                                .parse()
+                                .unwrap_or_default();
+                            let now = time::OffsetDateTime::now_utc().unix_timestamp();
+                            let ok = escalate::payload::verify(
+                                HOOK_SECRET.as_bytes(),
+                                timestamp,
+                                &body,
+                                &header(escalate::payload::SIGNATURE_HEADER),
+                                now,
+                                300,
+                            );
+                            let mut hooks = hooks.lock().unwrap();
+                            if ok {
+                                hooks.verified.push(serde_json::from_slice(&body).unwrap());
+                                axum::http::StatusCode::NO_CONTENT
+                            } else {
+                                hooks.rejected += 1;
+                                axum::http::StatusCode::UNAUTHORIZED
+                            }
+                        }
+                    },
+                ),
+            );
+            let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+            tx.send(listener.local_addr().unwrap()).unwrap();
+            axum::serve(listener, app).await.unwrap();
+        });
+    });
+    format!("http://{}/hook", rx.recv().unwrap())
 }
