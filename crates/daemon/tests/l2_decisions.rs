@@ -5,33 +5,9 @@
 
 #![allow(clippy::unwrap_used, reason = "tests")]
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
-use std::time::{Duration, Instant};
+mod daemon_proc;
 
-struct Daemon(std::process::Child);
-
-impl Drop for Daemon {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn osiris(config: &Path, args: &[&str]) -> Output {
-    let bin = PathBuf::from(env!("CARGO_BIN_EXE_osirisd")).with_file_name("osiris");
-    assert!(bin.exists(), "{} is missing: build it first", bin.display());
-    Command::new(bin)
-        .args(args)
-        .args(["--config", config.to_str().unwrap()])
-        .env_remove("RUST_LOG")
-        .output()
-        .unwrap()
-}
-
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
-}
+use daemon_proc::{osiris, start_answering, text};
 
 /// An executed L2 plan that fixed LIN-SSH-001 on `host`, as the heal path seals it.
 fn executed_plan(host: &str) -> evidence::BundleDraft {
@@ -100,25 +76,7 @@ fn decisions_reach_the_running_daemon_and_are_sealed_with_the_callers_uid() {
     )
     .unwrap();
 
-    let mut daemon = Daemon(
-        Command::new(env!("CARGO_BIN_EXE_osirisd"))
-            .args(["--config", config.to_str().unwrap()])
-            .env("RUST_LOG", "info")
-            .env_remove("NOTIFY_SOCKET")
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap(),
-    );
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while api::Client::new(&socket).status().is_err() {
-        assert!(
-            daemon.0.try_wait().unwrap().is_none(),
-            "osirisd exited early"
-        );
-        assert!(Instant::now() < deadline, "osirisd did not answer");
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    let daemon = start_answering(&config, &socket, &dir.path().join("osirisd.log"));
 
     // The store is the daemon's now; the listing comes through the API.
     let out = osiris(&config, &["flywheel", "list"]);

@@ -37,6 +37,37 @@ pub(crate) fn start(config: &Path, log: &Path) -> Daemon {
     Daemon(child)
 }
 
+/// Starts osirisd (its log in `log`) and waits until its API on `socket` answers.
+pub(crate) fn start_answering(config: &Path, socket: &Path, log: &Path) -> Daemon {
+    let mut daemon = start(config, log);
+    wait_for(30, "the daemon's API", log, || {
+        assert!(
+            daemon.0.try_wait().unwrap().is_none(),
+            "osirisd exited early:\n{}",
+            std::fs::read_to_string(log).unwrap_or_default()
+        );
+        api::Client::new(socket).status().ok()
+    });
+    daemon
+}
+
+/// Runs the `osiris` built beside osirisd with `--config CONFIG`.
+pub(crate) fn osiris(config: &Path, args: &[&str]) -> std::process::Output {
+    let bin = std::path::PathBuf::from(env!("CARGO_BIN_EXE_osirisd")).with_file_name("osiris");
+    assert!(bin.exists(), "{} is missing: build it first", bin.display());
+    Command::new(bin)
+        .args(args)
+        .args(["--config", config.to_str().unwrap()])
+        .env_remove("RUST_LOG")
+        .output()
+        .unwrap()
+}
+
+/// Output as text.
+pub(crate) fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
 /// Polls `f` every 100 ms until it returns `Some`, or fails after `secs` with `what` and the
 /// daemon's log.
 pub(crate) fn wait_for<T>(
