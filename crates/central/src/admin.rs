@@ -85,11 +85,7 @@ pub async fn create_l2_key(
         crate::l2_relay::new_key().map_err(|err| AdminError::Random(err.to_string()))?,
     );
     let mut tx = pool.begin().await?;
-    let partner_id: i64 = sqlx::query_scalar("SELECT partner_id FROM appliances WHERE id = $1")
-        .bind(appliance_id)
-        .fetch_optional(&mut *tx)
-        .await?
-        .ok_or(AdminError::NoSuchAppliance(appliance_id))?;
+    let partner_id = appliance_partner(&mut tx, appliance_id).await?;
     sqlx::query("INSERT INTO l2_keys (appliance_id, key_sha256) VALUES ($1, $2)")
         .bind(appliance_id)
         .bind(crate::l2_relay::key_digest(&key).as_slice())
@@ -107,6 +103,18 @@ pub async fn create_l2_key(
     Ok(key)
 }
 
+/// The partner an appliance belongs to.
+async fn appliance_partner(
+    tx: &mut sqlx::Transaction<'_, sqlx::Postgres>,
+    appliance_id: i64,
+) -> Result<i64, AdminError> {
+    sqlx::query_scalar("SELECT partner_id FROM appliances WHERE id = $1")
+        .bind(appliance_id)
+        .fetch_optional(&mut **tx)
+        .await?
+        .ok_or(AdminError::NoSuchAppliance(appliance_id))
+}
+
 /// Revokes every L2 key of an appliance; returns how many were live.
 pub async fn revoke_l2_keys(
     pool: &PgPool,
@@ -114,11 +122,7 @@ pub async fn revoke_l2_keys(
     actor: &str,
 ) -> Result<u64, AdminError> {
     let mut tx = pool.begin().await?;
-    let partner_id: i64 = sqlx::query_scalar("SELECT partner_id FROM appliances WHERE id = $1")
-        .bind(appliance_id)
-        .fetch_optional(&mut *tx)
-        .await?
-        .ok_or(AdminError::NoSuchAppliance(appliance_id))?;
+    let partner_id = appliance_partner(&mut tx, appliance_id).await?;
     let revoked = sqlx::query(
         "UPDATE l2_keys SET revoked_at = now() WHERE appliance_id = $1 AND revoked_at IS NULL",
     )

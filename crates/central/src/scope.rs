@@ -899,6 +899,38 @@ pub async fn releases(pool: &PgPool, scope: &Scope) -> Result<Vec<ReleaseRow>, S
         .collect()
 }
 
+/// A rollout's practices, sorted and without repeats, once its share is 0 to 100.
+fn rollout_practices(percent: i64, practices: &[i64]) -> Result<Vec<i64>, ScopeError> {
+    if !(0..=100).contains(&percent) {
+        return Err(ScopeError::Invalid(format!(
+            "percent must be 0 to 100, not {percent}"
+        )));
+    }
+    let mut practices = practices.to_vec();
+    practices.sort_unstable();
+    practices.dedup();
+    Ok(practices)
+}
+
+/// Every practice named is the partner's; another partner's answers as an unknown one, so
+/// nothing is revealed.
+async fn own_practices(
+    tx: &mut sqlx::Transaction<'_, sqlx::Postgres>,
+    scope: &Scope,
+    practices: &[i64],
+) -> Result<(), ScopeError> {
+    let own: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM practices WHERE partner_id = $1 AND id = ANY($2)")
+            .bind(scope.partner_id)
+            .bind(practices)
+            .fetch_one(&mut **tx)
+            .await?;
+    if own != practices.len() as i64 {
+        return Err(ScopeError::NotFound);
+    }
+    Ok(())
+}
+
 /// Offers release `release_id` to `percent` of the partner's appliances and to `practices`
 /// whatever the share (partner administrators), recorded in the audit log.
 pub async fn set_rollout(
@@ -909,30 +941,14 @@ pub async fn set_rollout(
     practices: &[i64],
 ) -> Result<(), ScopeError> {
     scope.administers()?;
-    if !(0..=100).contains(&percent) {
-        return Err(ScopeError::Invalid(format!(
-            "percent must be 0 to 100, not {percent}"
-        )));
-    }
-    let mut practices = practices.to_vec();
-    practices.sort_unstable();
-    practices.dedup();
+    let practices = rollout_practices(percent, practices)?;
     let mut tx = pool.begin().await?;
     let version: Option<String> = sqlx::query_scalar("SELECT version FROM releases WHERE id = $1")
         .bind(release_id)
         .fetch_optional(&mut *tx)
         .await?;
     let version = version.ok_or(ScopeError::NotFound)?;
-    let own: i64 =
-        sqlx::query_scalar("SELECT count(*) FROM practices WHERE partner_id = $1 AND id = ANY($2)")
-            .bind(scope.partner_id)
-            .bind(&practices)
-            .fetch_one(&mut *tx)
-            .await?;
-    if own != practices.len() as i64 {
-        // Another partner's practice answers as an unknown one: nothing is revealed.
-        return Err(ScopeError::NotFound);
-    }
+    own_practices(&mut tx, scope, &practices).await?;
     sqlx::query(
         "INSERT INTO rollouts (partner_id, release_id, percent, practices, updated_by)
          VALUES ($1, $2, $3, $4, $5)
@@ -1022,14 +1038,7 @@ pub async fn set_agent_rollout(
     practices: &[i64],
 ) -> Result<(), ScopeError> {
     scope.administers()?;
-    if !(0..=100).contains(&percent) {
-        return Err(ScopeError::Invalid(format!(
-            "percent must be 0 to 100, not {percent}"
-        )));
-    }
-    let mut practices = practices.to_vec();
-    practices.sort_unstable();
-    practices.dedup();
+    let practices = rollout_practices(percent, practices)?;
     let mut tx = pool.begin().await?;
     let release: Option<(String, String)> =
         sqlx::query_as("SELECT platform, version FROM agent_releases WHERE id = $1")
@@ -1037,16 +1046,7 @@ pub async fn set_agent_rollout(
             .fetch_optional(&mut *tx)
             .await?;
     let (platform, version) = release.ok_or(ScopeError::NotFound)?;
-    let own: i64 =
-        sqlx::query_scalar("SELECT count(*) FROM practices WHERE partner_id = $1 AND id = ANY($2)")
-            .bind(scope.partner_id)
-            .bind(&practices)
-            .fetch_one(&mut *tx)
-            .await?;
-    if own != practices.len() as i64 {
-        // Another partner's practice answers as an unknown one: nothing is revealed.
-        return Err(ScopeError::NotFound);
-    }
+    own_practices(&mut tx, scope, &practices).await?;
     sqlx::query(
         "INSERT INTO agent_rollouts (partner_id, agent_release_id, percent, practices, updated_by)
          VALUES ($1, $2, $3, $4, $5)

@@ -7,7 +7,6 @@
 use std::path::Path;
 use std::process::{Command, Output};
 
-use evidence_schema::{CheckState, L2Body, TargetRecord};
 use test_support::lab::text;
 
 fn osiris(dir: &Path, args: &[&str]) -> Output {
@@ -20,48 +19,12 @@ fn osiris(dir: &Path, args: &[&str]) -> Output {
 }
 
 fn l2_bundle(host: &str) -> evidence::BundleDraft {
-    let state = |status: &str| CheckState {
-        status: status.to_owned(),
-        observed: serde_json::json!({"permit_root_login": "yes"}),
-        reason: String::new(),
-    };
-    let body = L2Body {
-        target: TargetRecord {
-            name: host.to_owned(),
-            platform: "linux".to_owned(),
-            device_type: "server".to_owned(),
-        },
-        check: "LIN-SSH-001".to_owned(),
-        provider: "openai".to_owned(),
-        model: "m".to_owned(),
-        answered_by: None,
-        request_sha256: "00".repeat(32),
-        request: "{}".to_owned(),
-        pseudonyms: Default::default(),
-        reply: None,
-        guardrails: vec![],
-        verdict: "accepted".to_owned(),
-        reason: String::new(),
-        runbook: Some("LIN-SSH-001".to_owned()),
-        params: Default::default(),
-        confidence: Some(0.9),
-        input_tokens: 100,
-        output_tokens: 10,
-        tokens_estimated: false,
-        cost_usd: "$0.000065".to_owned(),
-        attempts: 1,
-        outcome: "fixed".to_owned(),
-        before: state("fail"),
-        after: Some(state("pass")),
-        remediation: None,
-        rollback: None,
-    };
     evidence::BundleDraft {
         site: "lab".to_owned(),
         kind: "l2".to_owned(),
         catalog: "test".to_owned(),
         time: time::OffsetDateTime::now_utc(),
-        body: serde_json::to_value(body).unwrap(),
+        body: test_support::llm::executed_plan_body(host, "fixed"),
     }
 }
 

@@ -11,16 +11,7 @@ use daemon_proc::{osiris, start_answering, text};
 
 /// An executed L2 plan that fixed LIN-SSH-001 on `host`, as the heal path seals it.
 fn executed_plan(host: &str) -> evidence::BundleDraft {
-    let state = |status: &str| serde_json::json!({"status": status, "observed": {"permit_root_login": "yes"}, "reason": ""});
-    let body = serde_json::json!({
-        "target": {"name": host, "platform": "linux", "device_type": "server"},
-        "check": "LIN-SSH-001", "provider": "openai", "model": "m", "answered_by": null,
-        "request_sha256": "00".repeat(32), "request": "{}", "pseudonyms": {}, "reply": null,
-        "guardrails": [], "verdict": "accepted", "reason": "", "runbook": "LIN-SSH-001",
-        "params": {}, "confidence": 0.9, "input_tokens": 100, "output_tokens": 10,
-        "tokens_estimated": false, "cost_usd": "$0.000065", "attempts": 1, "outcome": "fixed",
-        "before": state("fail"), "after": state("pass"), "remediation": null, "rollback": null,
-    });
+    let body = test_support::llm::executed_plan_body(host, "fixed");
     // The body must be what the heal path writes, or the flywheel would not read it.
     let _: evidence_schema::L2Body = serde_json::from_value(body.clone()).unwrap();
     evidence::BundleDraft {

@@ -7,54 +7,21 @@
 
 mod common;
 
-use evidence_schema::{CheckState, L2Body, TargetRecord};
+use evidence_schema::L2Body;
 use l2::flywheel::Standing;
 
 use common::{load, runtime, verified_kit};
 
 fn l2_bundle(host: &str, outcome: &str) -> evidence::BundleDraft {
-    let state = |status: &str| CheckState {
-        status: status.to_owned(),
-        observed: serde_json::json!({"permit_root_login": "yes"}),
-        reason: String::new(),
-    };
-    let body = L2Body {
-        target: TargetRecord {
-            name: host.to_owned(),
-            platform: "linux".to_owned(),
-            device_type: "server".to_owned(),
-        },
-        check: "LIN-SSH-001".to_owned(),
-        provider: "anthropic".to_owned(),
-        model: "m".to_owned(),
-        answered_by: Some("m".to_owned()),
-        request_sha256: "00".repeat(32),
-        request: "{}".to_owned(),
-        pseudonyms: Default::default(),
-        reply: None,
-        guardrails: vec![],
-        verdict: "accepted".to_owned(),
-        reason: String::new(),
-        runbook: Some("LIN-SSH-001".to_owned()),
-        params: Default::default(),
-        confidence: Some(0.9),
-        input_tokens: 100,
-        output_tokens: 10,
-        tokens_estimated: false,
-        cost_usd: "$0.000450".to_owned(),
-        attempts: 1,
-        outcome: outcome.to_owned(),
-        before: state("fail"),
-        after: Some(state(if outcome == "fixed" { "pass" } else { "fail" })),
-        remediation: None,
-        rollback: None,
-    };
+    let body = test_support::llm::executed_plan_body(host, outcome);
+    // The shape the heal path seals, or the flywheel would not read it.
+    let _: L2Body = serde_json::from_value(body.clone()).unwrap();
     evidence::BundleDraft {
         site: "lab".to_owned(),
         kind: "l2".to_owned(),
         catalog: "test".to_owned(),
         time: time::OffsetDateTime::now_utc(),
-        body: serde_json::to_value(body).unwrap(),
+        body,
     }
 }
 

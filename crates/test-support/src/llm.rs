@@ -191,3 +191,21 @@ fn io(what: &str, source: std::io::Error) -> FakeLlmError {
         source,
     }
 }
+
+/// The body of an `l2` bundle for an executed plan that fixed LIN-SSH-001 on `host` (`outcome`
+/// `fixed` or `not_fixed`), as the heal path seals it (`evidence_schema::L2Body`); the flywheel's
+/// tests fill stores with these.
+pub fn executed_plan_body(host: &str, outcome: &str) -> serde_json::Value {
+    let state = |status: &str| serde_json::json!({"status": status, "observed": {"permit_root_login": "yes"}, "reason": ""});
+    serde_json::json!({
+        "target": {"name": host, "platform": "linux", "device_type": "server"},
+        "check": "LIN-SSH-001", "provider": "anthropic", "model": "m", "answered_by": "m",
+        "request_sha256": "00".repeat(32), "request": "{}", "pseudonyms": {}, "reply": null,
+        "guardrails": [], "verdict": "accepted", "reason": "", "runbook": "LIN-SSH-001",
+        "params": {}, "confidence": 0.9, "input_tokens": 100, "output_tokens": 10,
+        "tokens_estimated": false, "cost_usd": "$0.000450", "attempts": 1, "outcome": outcome,
+        "before": state("fail"),
+        "after": state(if outcome == "fixed" { "pass" } else { "fail" }),
+        "remediation": null, "rollback": null,
+    })
+}
