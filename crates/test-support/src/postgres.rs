@@ -63,28 +63,35 @@ impl PgServer {
                 "--no-sync",
             ],
         );
-        let port = free_port();
-        let options = format!(
-            "-p {port} -k {} -c listen_addresses=127.0.0.1 -c fsync=off -c synchronous_commit=off -c full_page_writes=off",
-            path_str(dir.path())
-        );
         let log = dir.path().join("server.log");
-        run(
-            &bin,
-            "pg_ctl",
-            &[
-                "-D",
-                path_str(&data),
-                "-o",
-                &options,
-                "-l",
-                path_str(&log),
-                "-w",
-                "-t",
-                "60",
-                "start",
-            ],
-        );
+        // The port is free when chosen but another test may take it before the server binds
+        // it; then the server exits at once, and another port is tried.
+        let mut attempt = 0;
+        let port = loop {
+            attempt += 1;
+            let port = free_port();
+            let options = format!(
+                "-p {port} -k {} -c listen_addresses=127.0.0.1 -c fsync=off -c synchronous_commit=off -c full_page_writes=off",
+                path_str(dir.path())
+            );
+            let out = as_server_user(&bin.join("pg_ctl"))
+                .args(["-D", path_str(&data), "-o", &options, "-l", path_str(&log)])
+                .args(["-w", "-t", "120", "start"])
+                .output()
+                .unwrap_or_else(|err| panic!("running pg_ctl: {err}"));
+            if out.status.success() {
+                break port;
+            }
+            let server_log = std::fs::read_to_string(&log).unwrap_or_default();
+            let port_taken = server_log.contains("could not bind")
+                || server_log.contains("Address already in use");
+            assert!(
+                port_taken && attempt < 5,
+                "pg_ctl start failed (attempt {attempt}): {}\n{}\nserver log:\n{server_log}",
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            );
+        };
         Some(PgServer {
             dir,
             bin,
