@@ -116,6 +116,15 @@ enum What {
         #[arg(long, default_value = "vm-tests/lab/cloud/fakegraph.py")]
         peer: std::path::PathBuf,
     },
+    /// Scan the configured targets (e.g. the lab's `site.toml`) RUNS times on one fresh data
+    /// directory: cold with every check, then steady (what is due); each check's CPU time on the
+    /// targets.
+    Scan {
+        #[arg(long)]
+        config: std::path::PathBuf,
+        #[arg(long, default_value_t = 3)]
+        runs: usize,
+    },
     /// Time inclusion proofs in a Merkle tree of N leaves.
     Proof {
         #[arg(long, default_value_t = 1_000_000)]
@@ -197,6 +206,12 @@ pub(crate) fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
                 )
             }
             What::Open { n } => bench_open(n)?,
+            What::Scan { ref config, runs } => {
+                crate::bench_scan::run(&crate::bench_scan::ScanBench {
+                    config: config.clone(),
+                    runs,
+                })?
+            }
             What::Cloud {
                 users,
                 devices,

@@ -161,6 +161,8 @@ pub async fn scan_microsoft365(
         target,
         started,
         finished: OffsetDateTime::now_utc(),
+        carried: Default::default(),
+        target_cpu: Default::default(),
         results,
     };
     TenantScan {

@@ -279,6 +279,7 @@ async fn run(loaded: Loaded) -> anyhow::Result<Stopped> {
         agents: std::sync::OnceLock::new(),
         l1: flywheel::L1Rules::new(l1_rules, promoted),
         expiry_notices: std::sync::Mutex::new(expiry_notices),
+        drift_focus: std::sync::Mutex::new(std::collections::BTreeMap::new()),
     });
     cycles::refresh_ots_counts(&shared).await;
     refresh_addresses(&shared).await;
