@@ -113,7 +113,8 @@ struct Outcome {
 async fn server_scan(shared: &Arc<Shared>) -> anyhow::Result<Outcome> {
     let config = &shared.settings.config;
     let focus = take_drift_focus(shared);
-    if !focus.is_empty() {
+    let focused = !focus.is_empty();
+    if focused {
         let checks: usize = focus.values().map(BTreeSet::len).sum();
         tracing::info!(
             targets = focus.len(),
@@ -133,7 +134,9 @@ async fn server_scan(shared: &Arc<Shared>) -> anyhow::Result<Outcome> {
         &options,
     )
     .await?;
-    if outcome.drift {
+    // Only a full run names the next run's focus: while drift persists, focused and full runs
+    // alternate, so the checks that pass are never carried for longer than one quick re-scan.
+    if outcome.drift && !focused {
         let focus: BTreeMap<String, BTreeSet<String>> = reports
             .iter()
             .filter_map(|report| {

@@ -314,6 +314,16 @@ pub fn target_transport(
 /// How many targets are scanned at once.
 const SCAN_CONCURRENCY: usize = 16;
 
+/// Where SSH connections wait between scans, once [`keep_ssh_sessions_warm`] was called.
+static SSH_POOL: std::sync::OnceLock<Arc<scan_ssh::SessionPool>> = std::sync::OnceLock::new();
+
+/// From now on, keep up to `max_idle` SSH connections open between scans, each at most
+/// `max_age` unused, so a cycle does not pay key exchange and login on every target (`osirisd`
+/// calls this; a one-off `osiris scan` has nothing to keep them for). Only the first call counts.
+pub fn keep_ssh_sessions_warm(max_idle: usize, max_age: std::time::Duration) {
+    let _ = SSH_POOL.set(Arc::new(scan_ssh::SessionPool::new(max_idle, max_age)));
+}
+
 /// The transport a target's configuration asks for, with its credentials read from their files.
 fn transport_for(
     target: &config::TargetConfig,
@@ -335,8 +345,15 @@ fn transport_for(
                 connect_timeout: std::time::Duration::from_secs(10),
                 host_key: ssh.host_key.clone(),
             };
-            let transport = scan_ssh::SshTransport::new(ssh_target, Arc::clone(known_hosts))
-                .map_err(|err| crate::BadConfig(format!("{what}: {err}")))?;
+            let transport = match SSH_POOL.get() {
+                Some(pool) => scan_ssh::SshTransport::pooled(
+                    ssh_target,
+                    Arc::clone(known_hosts),
+                    Arc::clone(pool),
+                ),
+                None => scan_ssh::SshTransport::new(ssh_target, Arc::clone(known_hosts)),
+            }
+            .map_err(|err| crate::BadConfig(format!("{what}: {err}")))?;
             Ok(Box::new(transport))
         }
         TransportConfig::WinRm(winrm) => Ok(Box::new(winrm_transport(
