@@ -137,7 +137,9 @@ pub async fn scan_with(
             } else {
                 scan::scan_target(&target, transport.as_ref(), &plan.run, &scripts)
             };
-            let report = scan::cadence::merge(&runbooks, report, plan.carried);
+            // Diagnostics mean no session opened: nothing is carried then.
+            let unreachable = !diagnostics.is_empty();
+            let report = scan::cadence::merge(&runbooks, report, plan.carried, unreachable);
             let fingerprints = runbooks
                 .iter()
                 .map(|runbook| runbook.id.clone())

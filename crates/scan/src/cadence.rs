@@ -128,12 +128,41 @@ pub fn plan<'a>(
 
 /// The whole report of a target: `report` (the checks that ran, in their order) with the carried
 /// results put back in catalogue order (`runbooks`), each with the time it was observed.
+/// When the target could not be reached (`unreachable`: no session opened, so every check that
+/// ran is an error saying why), nothing is carried: a host that cannot be checked now (or whose
+/// host key changed) shows every check in error, not an older pass.
 pub fn merge(
     runbooks: &[&Runbook],
     mut report: TargetReport,
     carried: BTreeMap<String, LastRun>,
+    unreachable: bool,
 ) -> TargetReport {
     if carried.is_empty() {
+        return report;
+    }
+    if unreachable {
+        let reason = report
+            .results
+            .first()
+            .map(|result| result.outcome.reason.clone())
+            .unwrap_or_else(|| "not checked: the target could not be reached".to_owned());
+        let mut ran: BTreeMap<String, CheckResult> = report
+            .results
+            .drain(..)
+            .map(|result| (result.runbook_id.clone(), result))
+            .collect();
+        for runbook in runbooks {
+            if let Some(result) = ran.remove(&runbook.id) {
+                report.results.push(result);
+            } else if carried.contains_key(&runbook.id) {
+                report.results.push(CheckResult {
+                    runbook_id: runbook.id.clone(),
+                    outcome: crate::error_outcome(reason.clone()),
+                    elapsed: Duration::ZERO,
+                });
+            }
+        }
+        report.results.extend(ran.into_values());
         return report;
     }
     let mut ran: BTreeMap<String, CheckResult> = report
@@ -396,7 +425,13 @@ mod tests {
         };
         let carried: BTreeMap<String, LastRun> =
             [("B".to_owned(), run(3, CheckStatus::Pass, &fps["B"]))].into();
-        let report = merge(&refs, report, carried);
+        let unreachable = merge(&refs, report.clone(), carried.clone(), true);
+        // Unreachable: nothing carried, every check an error saying why.
+        assert!(unreachable.carried.is_empty());
+        assert_eq!(unreachable.results[1].runbook_id, "B");
+        assert_eq!(unreachable.results[1].outcome.status, CheckStatus::Error);
+        assert_eq!(unreachable.results[1].outcome.reason, "r");
+        let report = merge(&refs, report, carried, false);
         let order: Vec<&str> = report
             .results
             .iter()

@@ -519,7 +519,7 @@ fn judge_powershell(
     }
 }
 
-fn error_outcome(reason: String) -> CheckOutcome {
+pub(crate) fn error_outcome(reason: String) -> CheckOutcome {
     CheckOutcome {
         status: CheckStatus::Error,
         observed: serde_json::Value::Null,
