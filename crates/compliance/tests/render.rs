@@ -64,6 +64,8 @@ fn ledger() -> Ledger {
     ledger
 }
 
+static NO_PROOFS: compliance::Proofs = compliance::Proofs::NONE;
+
 fn context() -> ReportContext<'static> {
     ReportContext {
         site: "clinic-<1>",
@@ -74,6 +76,8 @@ fn context() -> ReportContext<'static> {
         generated_at: OffsetDateTime::UNIX_EPOCH,
         checkpoint: Some((4, "osiris.example/appliance/abc\n4\nROOT=\n\n— sig\n")),
         tool_version: "0.0.0",
+        samples: &[],
+        proofs: &NO_PROOFS,
     }
 }
 
@@ -164,7 +168,7 @@ fn csv_quotes_fields_and_defuses_formulas() {
     let frameworks = catalog::embedded_frameworks().unwrap();
     let ledger = ledger();
     let assessment = assess(frameworks.get(Framework::Hipaa).unwrap(), &catalog, &ledger);
-    let text = csv(&assessment, &ledger);
+    let text = csv(&assessment, &ledger, &context());
     let mut lines = text.split("\r\n");
     assert!(
         lines

@@ -8,6 +8,7 @@
 mod agents;
 mod db;
 mod error;
+mod proofs;
 mod summary;
 mod writer;
 
@@ -29,6 +30,7 @@ use tokio::task::JoinHandle;
 pub use crate::agents::{AgentRecord, AgentTokenRecord, NewAgent, NewAgentToken, TokenRefusal};
 use crate::db::classify;
 pub use crate::error::StoreError;
+pub use crate::proofs::CheckpointState;
 pub use crate::summary::{BundleDay, CheckDay, LogReads};
 use crate::writer::{Head, Prepared, Request, Writer};
 
