@@ -266,12 +266,6 @@ pub(crate) fn report(args: ReportArgs) -> anyhow::Result<ExitCode> {
         .collect::<anyhow::Result<Vec<_>>>()?;
     let now = OffsetDateTime::now_utc();
     for (sample, text) in samples.iter().zip(&args.sample_dates) {
-        if *sample <= period.start || *sample > period.end {
-            anyhow::bail!(
-                "--sample-dates {text} is outside the period {}: give dates in that month",
-                period.label
-            );
-        }
         // A date is the end of that day, so today is allowed (it means "now").
         let future = match OffsetDateTime::parse(text, &Rfc3339) {
             Ok(at) => at > now,
@@ -281,6 +275,12 @@ pub(crate) fn report(args: ReportArgs) -> anyhow::Result<ExitCode> {
             anyhow::bail!(
                 "--sample-dates {text} is in the future (now is {}): an auditor samples evidence that exists",
                 rfc3339(now)
+            );
+        }
+        if *sample <= period.start || *sample > period.end {
+            anyhow::bail!(
+                "--sample-dates {text} is outside the period {}: give dates in that month",
+                period.label
             );
         }
     }
