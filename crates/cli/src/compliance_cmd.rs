@@ -572,6 +572,105 @@ fn read_ledger(
     })
 }
 
+/// `osiris evidence export --period …`: which index the kit carries.
+#[derive(Debug, Clone)]
+pub(crate) struct IndexArgs {
+    pub(crate) period: String,
+    pub(crate) framework: String,
+    pub(crate) as_of: Option<String>,
+}
+
+/// [`IndexArgs`] checked: the frameworks, the period and the moment.
+pub(crate) struct Index {
+    frameworks: Vec<Framework>,
+    period: Period,
+    until: OffsetDateTime,
+    site: String,
+}
+
+impl IndexArgs {
+    pub(crate) fn validate(&self, site: &str) -> anyhow::Result<Index> {
+        let frameworks = if self.framework == "all" {
+            Framework::ALL.to_vec()
+        } else {
+            vec![Framework::from_cli_name(&self.framework).map_err(|_| {
+                anyhow::anyhow!(
+                    "unknown framework `{}` (known: hipaa, soc2, pci, nist-csf, cis, all)",
+                    self.framework
+                )
+            })?]
+        };
+        let period = Period::month(&self.period)?;
+        let until = match &self.as_of {
+            Some(text) => parse_moment(text)?,
+            None => OffsetDateTime::now_utc().min(period.end),
+        };
+        Ok(Index {
+            frameworks,
+            period,
+            until,
+            site: site.to_owned(),
+        })
+    }
+}
+
+/// The auditor's files of a kit: the control-to-evidence index of each framework (CSV) and the
+/// same as the HTML manifest's section.
+pub(crate) async fn auditor_files(
+    store: &store::Store,
+    index: &Index,
+) -> anyhow::Result<evidence::kit::AuditorFiles> {
+    let runbooks = setup::load_catalog()?;
+    let frameworks = catalog::embedded_frameworks()
+        .map_err(|e| anyhow::anyhow!("built-in framework catalogues are broken: {e}"))?;
+    // The checkpoint brings the report summary up to the log.
+    store
+        .create_checkpoint()
+        .await
+        .context("signing a checkpoint")?;
+    let mut ledger = Ledger::new(index.period.clone(), Some(index.until));
+    fill_ledger_from_summary(store.reads(), store.size(), &mut ledger).await?;
+    let assessments = index
+        .frameworks
+        .iter()
+        .map(|framework| {
+            frameworks
+                .get(*framework)
+                .context("framework without a catalogue")
+                .map(|catalog| compliance::assess(catalog, &runbooks, &ledger))
+        })
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    let refs: Vec<&compliance::Assessment<'_>> = assessments.iter().collect();
+    let mut line_sha256 = std::collections::BTreeMap::new();
+    for seq in compliance::cited_bundles(&refs) {
+        let entry = store
+            .entry(seq)
+            .await
+            .with_context(|| format!("reading bundle #{seq}"))?
+            .with_context(|| format!("bundle #{seq} is cited but not stored"))?;
+        line_sha256.insert(seq, hex::encode(entry.line_hash));
+    }
+    let (csv, html) = compliance::render::evidence_index(&refs, &line_sha256);
+    Ok(evidence::kit::AuditorFiles {
+        title: format!(
+            "Auditor kit of {} — {} as of {}",
+            index.site,
+            index.period.label,
+            rfc3339(index.until)
+        ),
+        files: vec![(
+            "control-evidence.csv".to_owned(),
+            csv.into_bytes(),
+            format!(
+                "Control-to-evidence index of {} as of {}: framework, control, status, check, device, bundle seq, SHA-256 of the bundle's line in bundles.jsonl",
+                index.period.label,
+                rfc3339(index.until)
+            ),
+        )],
+        html_section: html,
+    })
+}
+
 /// The inclusion proofs of `cited` to the report's checkpoint and, for a report `--as-of` a
 /// moment, the consistency proof from the checkpoint of that moment, read from the store.
 fn read_proofs(

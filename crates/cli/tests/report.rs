@@ -1249,3 +1249,95 @@ fn bad_sample_dates_are_refused_with_the_reason() {
     }
     assert!(!sandbox.path("x").exists());
 }
+
+#[test]
+fn the_auditor_kit_carries_a_control_to_evidence_index_and_an_html_manifest() {
+    let sandbox = Sandbox::new();
+    sandbox.run(&["scan"], 0);
+    let month = this_month();
+    sandbox.run(
+        &[
+            "evidence",
+            "export",
+            "--out",
+            "kit",
+            "--period",
+            &month,
+            "--framework",
+            "hipaa",
+        ],
+        0,
+    );
+    // The kit with its auditor files verifies: both are signed by the MANIFEST.
+    let out = sandbox.osiris(&["evidence", "verify", "kit", "--trust-kit-key"]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    let lines: Vec<String> = sandbox
+        .read("kit/bundles.jsonl")
+        .lines()
+        .map(str::to_owned)
+        .collect();
+    let index = sandbox.read("kit/auditor/control-evidence.csv");
+    let mut rows = index.split("\r\n");
+    assert_eq!(
+        rows.next(),
+        Some("framework,control,status,check,device,bundle_seq,bundle_sha256")
+    );
+    let mut with_bundle = 0;
+    for row in rows.filter(|r| !r.is_empty()) {
+        assert!(row.starts_with("HIPAA,"), "{row}");
+        let cells: Vec<&str> = row.rsplitn(3, ',').collect();
+        let (hash, seq) = (cells[0], cells[1]);
+        if seq.is_empty() {
+            continue;
+        }
+        // The hash an auditor computes from the kit's own line of that bundle.
+        let line = &lines[seq.parse::<usize>().unwrap()];
+        use sha2::Digest as _;
+        assert_eq!(
+            hash,
+            hex::encode(sha2::Sha256::digest(line.as_bytes())),
+            "{row}"
+        );
+        with_bundle += 1;
+    }
+    assert!(with_bundle > 0, "no row cites a bundle:\n{index}");
+    let html = sandbox.read("kit/auditor/manifest.html");
+    assert!(html.contains("<h2>Control-to-evidence index</h2>"));
+    for file in [
+        "bundles.jsonl",
+        "appliance.pub",
+        "auditor/control-evidence.csv",
+    ] {
+        use sha2::Digest as _;
+        let hash = hex::encode(sha2::Sha256::digest(
+            std::fs::read(sandbox.path(&format!("kit/{file}"))).unwrap(),
+        ));
+        assert!(
+            html.contains(&format!(
+                "<tr><td><code>{file}</code></td><td><code>{hash}</code>"
+            )),
+            "{file} not listed with its SHA-256"
+        );
+    }
+    // Bad input: an unknown framework is refused before anything is written.
+    let stderr = sandbox.run(
+        &[
+            "evidence",
+            "export",
+            "--out",
+            "kit2",
+            "--period",
+            &month,
+            "--framework",
+            "iso",
+        ],
+        1,
+    );
+    assert!(stderr.contains("unknown framework `iso`"), "{stderr}");
+    assert!(!sandbox.path("kit2").exists());
+}

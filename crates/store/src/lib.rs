@@ -485,6 +485,15 @@ impl Store {
     /// Signs and stores a checkpoint of the current size first if none exists, so the kit's newest
     /// checkpoint covers every exported bundle; bundles appended meanwhile are left for the next kit.
     pub async fn export_kit(&self, out: &Path) -> Result<KitSummary, StoreError> {
+        self.export_kit_with(out, None).await
+    }
+
+    /// As [`Store::export_kit`], with files for the auditor (`auditor/…` and the HTML manifest).
+    pub async fn export_kit_with(
+        &self,
+        out: &Path,
+        auditor: Option<evidence::kit::AuditorFiles>,
+    ) -> Result<KitSummary, StoreError> {
         let checkpoint = self.create_checkpoint().await?;
         let size = checkpoint.size;
         let checkpoints = self
@@ -522,6 +531,7 @@ impl Store {
                     checkpoints,
                     ots,
                     cosignatures,
+                    auditor,
                 },
             )
         });

@@ -2,12 +2,14 @@
 
 mod csv;
 mod html;
+mod index;
 pub mod oscal;
 mod pdf;
 pub mod stamp;
 
 pub use csv::{CSV_HEADER, csv, parse_records};
 pub use html::html;
+pub use index::{INDEX_HEADER, evidence_index};
 pub use pdf::pdf;
 pub use stamp::{STAMP_MARKER, Stamp, StampError};
 
