@@ -754,7 +754,7 @@ fn read_consistency(
         .iter()
         .filter(in_tree)
         .rfind(|s| s.anchored)
-        .or_else(|| states.iter().filter(in_tree).next_back())
+        .or_else(|| states.iter().rfind(in_tree))
         .unwrap_or(from);
     let path = tree
         .consistency_proof(from.checkpoint.size, to.checkpoint.size)
