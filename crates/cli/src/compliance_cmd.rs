@@ -329,12 +329,10 @@ pub(crate) fn report(args: ReportArgs) -> anyhow::Result<ExitCode> {
         .map(|l| compliance::assess(catalog, &runbooks, l))
         .collect();
     let pairs: Vec<_> = sample_assessments.iter().zip(&sample_ledgers).collect();
-    let mut cited_by: Vec<&compliance::Assessment<'_>> = vec![&assessment];
-    cited_by.extend(&sample_assessments);
     let proofs = read_proofs(
         &data_dir,
         log.checkpoint.as_ref(),
-        &compliance::cited_bundles(&cited_by),
+        &compliance::cited_bundles(std::iter::once(&assessment).chain(&sample_assessments)),
         as_of,
     )?;
     let cx = compliance::render::ReportContext {
@@ -439,7 +437,7 @@ fn packet(args: &ReportArgs) -> anyhow::Result<ExitCode> {
         let assessment = compliance::assess(catalog, &runbooks, &ledger);
         let proofs = proofs_from_tree(
             tree.as_ref(),
-            &compliance::cited_bundles(&[&assessment]),
+            &compliance::cited_bundles([&assessment]),
             consistency.clone(),
         );
         let cx = compliance::render::ReportContext {
@@ -642,7 +640,7 @@ pub(crate) async fn auditor_files(
         .collect::<anyhow::Result<Vec<_>>>()?;
     let refs: Vec<&compliance::Assessment<'_>> = assessments.iter().collect();
     let mut line_sha256 = std::collections::BTreeMap::new();
-    for seq in compliance::cited_bundles(&refs) {
+    for seq in compliance::cited_bundles(refs.iter().copied()) {
         let entry = store
             .entry(seq)
             .await
@@ -651,21 +649,22 @@ pub(crate) async fn auditor_files(
         line_sha256.insert(seq, hex::encode(entry.line_hash));
     }
     let (csv, html) = compliance::render::evidence_index(&refs, &line_sha256);
+    let escape = compliance::render::escape_html;
     Ok(evidence::kit::AuditorFiles {
-        title: format!(
+        title: escape(&format!(
             "Auditor kit of {} — {} as of {}",
             index.site,
             index.period.label,
             rfc3339(index.until)
-        ),
+        )),
         files: vec![(
             "control-evidence.csv".to_owned(),
             csv.into_bytes(),
-            format!(
+            escape(&format!(
                 "Control-to-evidence index of {} as of {}: framework, control, status, check, device, bundle seq, SHA-256 of the bundle's line in bundles.jsonl",
                 index.period.label,
                 rfc3339(index.until)
-            ),
+            )),
         )],
         html_section: html,
     })

@@ -156,9 +156,7 @@ pub(crate) fn verify_report(
         .map(|l| compliance::assess(catalog, &runbooks, l))
         .collect();
     let pairs: Vec<_> = sample_assessments.iter().zip(&samples).collect();
-    let mut cited_by: Vec<&compliance::Assessment<'_>> = vec![&assessment];
-    cited_by.extend(&sample_assessments);
-    let cited = compliance::cited_bundles(&cited_by);
+    let cited = compliance::cited_bundles(std::iter::once(&assessment).chain(&sample_assessments));
     // The proofs the kit gives for what the kit's evidence cites; the report must carry exactly these.
     let checkpoint_size = match (&stamp, &csv_claims) {
         (Some(stamp), _) => stamp.checkpoint.as_ref().map(|(size, _)| *size),

@@ -143,7 +143,9 @@ impl InclusionProof {
 
 /// The bundles a report cites: each check result's bundle, the exceptions and attestations it
 /// names, in the report's own assessment and in each auditor sample's.
-pub fn cited_bundles(assessments: &[&Assessment<'_>]) -> BTreeSet<u64> {
+pub fn cited_bundles<'a, 'c: 'a>(
+    assessments: impl IntoIterator<Item = &'a Assessment<'c>>,
+) -> BTreeSet<u64> {
     let mut res = BTreeSet::new();
     for assessment in assessments {
         for control in &assessment.controls {

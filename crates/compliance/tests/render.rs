@@ -249,7 +249,7 @@ fn the_kit_index_escapes_device_names_and_names_each_bundle_by_its_hash() {
     let frameworks = catalog::embedded_frameworks().unwrap();
     let ledger = ledger();
     let assessment = assess(frameworks.get(Framework::Hipaa).unwrap(), &catalog, &ledger);
-    let hashes = compliance::cited_bundles(&[&assessment])
+    let hashes = compliance::cited_bundles([&assessment])
         .into_iter()
         .map(|seq| (seq, format!("{seq:064x}")))
         .collect();

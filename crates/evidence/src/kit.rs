@@ -18,7 +18,6 @@ use crate::checkpoint::CheckpointError;
 use crate::keys::{ApplianceKey, VerifierKey};
 
 pub use crate::kit::export::export;
-pub use crate::kit::manifest_html::escape_html;
 pub use crate::kit::verify::verify;
 
 /// What to export: the signing key, the bundle lines in `seq` order, signed checkpoints and their `.ots` proofs.
@@ -39,13 +38,13 @@ pub struct KitSource<'a> {
 
 /// What a kit carries for an auditor beyond the log: files under `auditor/` and the HTML
 /// manifest `auditor/manifest.html`, which lists every other file of the kit with its SHA-256 and
-/// what it is, then the caller's section (escaped by the caller). Both are listed in, and so
-/// signed by, the MANIFEST.
+/// what it is, then the caller's section. Both are listed in, and so signed by, the MANIFEST.
+/// `title`, the descriptions and `html_section` are HTML: the caller escapes every value in them.
 #[derive(Debug, Clone)]
 pub struct AuditorFiles {
-    /// Title of the HTML manifest (escaped here).
+    /// Title of the HTML manifest (HTML, escaped by the caller).
     pub title: String,
-    /// `(file name under auditor/, bytes, what it is)`.
+    /// `(file name under auditor/, bytes, what it is as HTML escaped by the caller)`.
     pub files: Vec<(String, Vec<u8>, String)>,
     /// HTML appended to the manifest after the file list; the caller escapes every value in it.
     pub html_section: String,

@@ -171,7 +171,7 @@ pub(crate) fn run(cfg: ReportBench) -> anyhow::Result<ReportTimes> {
     let proofs_started = Instant::now();
     let proofs = crate::compliance_cmd::proofs_from_tree(
         tree.as_ref(),
-        &compliance::cited_bundles(&[&assessment]),
+        &compliance::cited_bundles([&assessment]),
         None,
     );
     let proofs_time = tree_time.map(|t| t + proofs_started.elapsed());

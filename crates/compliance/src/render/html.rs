@@ -300,7 +300,7 @@ tr.unknown .status{background:#eee}code{word-break:break-all}.proofs{font-size:.
 @media print{section{page-break-after:always}}";
 
 /// Escapes text for HTML element content and double-quoted attribute values.
-pub(crate) fn esc(text: &str) -> String {
+pub fn esc(text: &str) -> String {
     let mut res = String::with_capacity(text.len());
     for c in text.chars() {
         match c {

@@ -8,7 +8,7 @@ mod pdf;
 pub mod stamp;
 
 pub use csv::{CSV_HEADER, csv, parse_records};
-pub use html::html;
+pub use html::{esc as escape_html, html};
 pub use index::{INDEX_HEADER, evidence_index};
 pub use pdf::pdf;
 pub use stamp::{STAMP_MARKER, Stamp, StampError};

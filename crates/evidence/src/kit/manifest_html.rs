@@ -1,26 +1,13 @@
 //! The kit's HTML manifest for an auditor (`auditor/manifest.html`): every file of the kit with
-//! its SHA-256, size and what it is, then the caller's section; every value escaped.
+//! its SHA-256, size and what it is, then the caller's section. The caller gives the title, the
+//! descriptions of its files and the section as HTML it escaped; everything else on the page is
+//! markup-free by construction (kit paths of checked names, hex hashes, numbers, the origin of
+//! a validated key).
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
 use crate::kit::{BUNDLES, MANIFEST, PUBKEY, README};
-
-/// Escapes text for HTML element content and double-quoted attribute values.
-pub fn escape_html(text: &str) -> String {
-    let mut res = String::with_capacity(text.len());
-    for c in text.chars() {
-        match c {
-            '&' => res.push_str("&amp;"),
-            '<' => res.push_str("&lt;"),
-            '>' => res.push_str("&gt;"),
-            '"' => res.push_str("&quot;"),
-            '\'' => res.push_str("&#39;"),
-            _ => res.push(c),
-        }
-    }
-    res
-}
 
 /// The page: `files` are the kit's files so far (path → SHA-256, size), `described` what the
 /// caller's own files are.
@@ -41,9 +28,7 @@ pub(crate) fn render(
          check the whole kit with <code>osiris evidence verify</code>. This page is listed there too; \
          {MANIFEST} and {README} are not listed here (the MANIFEST signs this page, the README is unsigned).</p>\n\
          <h2>Files</h2>\n<table class=\"files\"><thead><tr><th>File</th><th>SHA-256</th><th>Bytes</th><th>What it is</th></tr></thead><tbody>\n",
-        escape_html(title),
-        escape_html(title),
-        escape_html(origin)
+        title, title, origin
     );
     for (path, (hash, size)) in files {
         let what = described
@@ -53,9 +38,9 @@ pub(crate) fn render(
         let _ = writeln!(
             out,
             "<tr><td><code>{}</code></td><td><code>{}</code></td><td>{size}</td><td>{}</td></tr>",
-            escape_html(path),
+            path,
             hex::encode(hash),
-            escape_html(&what)
+            what
         );
     }
     out.push_str("</tbody></table>\n");
