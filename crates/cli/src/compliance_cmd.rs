@@ -335,21 +335,14 @@ pub(crate) fn report(args: ReportArgs) -> anyhow::Result<ExitCode> {
         &compliance::cited_bundles(std::iter::once(&assessment).chain(&sample_assessments)),
         as_of,
     )?;
-    let cx = compliance::render::ReportContext {
-        site: &config.site,
-        origin: &log.origin,
-        key_id: &log.key_id,
-        catalog_version: runbooks.version(),
-        frameworks_version: frameworks.version(),
-        generated_at: OffsetDateTime::now_utc(),
-        checkpoint: log
-            .checkpoint
-            .as_ref()
-            .map(|(size, note)| (*size, note.as_str())),
-        tool_version: env!("CARGO_PKG_VERSION"),
-        samples: &pairs,
-        proofs: &proofs,
-    };
+    let cx = log.context(
+        &config,
+        &runbooks,
+        &frameworks,
+        OffsetDateTime::now_utc(),
+        &pairs,
+        &proofs,
+    );
     let mut written = vec![args.out.clone()];
     match format {
         "html" => write_file(
@@ -440,21 +433,7 @@ fn packet(args: &ReportArgs) -> anyhow::Result<ExitCode> {
             &compliance::cited_bundles([&assessment]),
             consistency.clone(),
         );
-        let cx = compliance::render::ReportContext {
-            site: &config.site,
-            origin: &log.origin,
-            key_id: &log.key_id,
-            catalog_version: runbooks.version(),
-            frameworks_version: frameworks.version(),
-            generated_at,
-            checkpoint: log
-                .checkpoint
-                .as_ref()
-                .map(|(size, note)| (*size, note.as_str())),
-            tool_version: env!("CARGO_PKG_VERSION"),
-            samples: &[],
-            proofs: &proofs,
-        };
+        let cx = log.context(&config, &runbooks, &frameworks, generated_at, &[], &proofs);
         let stem = format!("{}-{}", catalog.framework.cli_name(), ledger.period().label);
         let files: [(String, Vec<u8>); 5] = [
             (
@@ -518,6 +497,35 @@ struct LogFacts {
     origin: String,
     key_id: String,
     checkpoint: Option<(u64, String)>,
+}
+
+impl LogFacts {
+    /// The context of a report made now from this log.
+    fn context<'a>(
+        &'a self,
+        config: &'a config::Config,
+        runbooks: &'a catalog::Catalog,
+        frameworks: &'a catalog::Frameworks,
+        generated_at: OffsetDateTime,
+        samples: &'a [(&'a compliance::Assessment<'a>, &'a Ledger)],
+        proofs: &'a compliance::Proofs,
+    ) -> compliance::render::ReportContext<'a> {
+        compliance::render::ReportContext {
+            site: &config.site,
+            origin: &self.origin,
+            key_id: &self.key_id,
+            catalog_version: runbooks.version(),
+            frameworks_version: frameworks.version(),
+            generated_at,
+            checkpoint: self
+                .checkpoint
+                .as_ref()
+                .map(|(size, note)| (*size, note.as_str())),
+            tool_version: env!("CARGO_PKG_VERSION"),
+            samples,
+            proofs,
+        }
+    }
 }
 
 fn read_ledger(

@@ -650,23 +650,29 @@ fn auditor_files_are_signed_and_the_html_manifest_lists_every_file() {
     let temp = tempfile::tempdir().expect("tempdir");
     let log = build_log(ApplianceKey::generate(), 5, &[3, 5], "auditor");
     let out = temp.path().join("kit");
-    kit::export(
+    let export = |out: &Path, auditor: kit::AuditorFiles| {
+        kit::export(
+            out,
+            KitSource {
+                key: &log.key,
+                lines: Box::new(log.lines.clone().into_iter().map(Ok)),
+                checkpoints: log.checkpoints.clone(),
+                ots: Vec::new(),
+                cosignatures: Vec::new(),
+                auditor: Some(auditor),
+            },
+        )
+    };
+    export(
         &out,
-        KitSource {
-            key: &log.key,
-            lines: Box::new(log.lines.clone().into_iter().map(Ok)),
-            checkpoints: log.checkpoints.clone(),
-            ots: Vec::new(),
-            cosignatures: Vec::new(),
-            auditor: Some(kit::AuditorFiles {
-                title: "Kit of &lt;b&gt;clinic&lt;/b&gt;".to_owned(),
-                files: vec![(
-                    "index.csv".to_owned(),
-                    b"a,b\r\n".to_vec(),
-                    "The index".to_owned(),
-                )],
-                html_section: "<p>section</p>\n".to_owned(),
-            }),
+        kit::AuditorFiles {
+            title: "Kit of &lt;b&gt;clinic&lt;/b&gt;".to_owned(),
+            files: vec![(
+                "index.csv".to_owned(),
+                b"a,b\r\n".to_vec(),
+                "The index".to_owned(),
+            )],
+            html_section: "<p>section</p>\n".to_owned(),
         },
     )
     .expect("export");
@@ -700,19 +706,12 @@ fn auditor_files_are_signed_and_the_html_manifest_lists_every_file() {
     .expect("write");
     assert_names(&verify(&out), "auditor/manifest.html");
     // A name that leaves auditor/ is refused.
-    let refused = kit::export(
+    let refused = export(
         &temp.path().join("kit2"),
-        KitSource {
-            key: &log.key,
-            lines: Box::new(log.lines.clone().into_iter().map(Ok)),
-            checkpoints: log.checkpoints.clone(),
-            ots: Vec::new(),
-            cosignatures: Vec::new(),
-            auditor: Some(kit::AuditorFiles {
-                title: String::new(),
-                files: vec![("../escape".to_owned(), Vec::new(), String::new())],
-                html_section: String::new(),
-            }),
+        kit::AuditorFiles {
+            title: String::new(),
+            files: vec![("../escape".to_owned(), Vec::new(), String::new())],
+            html_section: String::new(),
         },
     );
     assert!(matches!(refused, Err(KitError::AuditorFileName(_))));
