@@ -361,17 +361,14 @@ async fn ebs_encryption(client: &AwsClient) -> Result<Vec<RegionEncryption>, Str
             (idx, region, res)
         });
     }
-    let mut regions = Vec::new();
+    let mut answers = Vec::new();
     while let Some(joined) = tasks.join_next().await {
-        let (idx, region, res) = joined.map_err(|err| format!("{action}: {err}"))?;
-        regions.push((
-            idx,
-            RegionEncryption {
-                region,
-                by_default: res?,
-            },
-        ));
+        answers.push(joined.map_err(|err| format!("{action}: {err}"))?);
     }
-    regions.sort_by_key(|(idx, _)| *idx);
-    Ok(regions.into_iter().map(|(_, r)| r).collect())
+    // In configuration order, so the first failure named is the same on every run.
+    answers.sort_by_key(|(idx, _, _)| *idx);
+    answers
+        .into_iter()
+        .map(|(_, region, res)| res.map(|by_default| RegionEncryption { region, by_default }))
+        .collect()
 }

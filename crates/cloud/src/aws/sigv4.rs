@@ -39,6 +39,63 @@ pub struct Scope<'a> {
     pub amz_date: &'a str,
 }
 
+impl Credentials {
+    /// The access key from a vault entry written as the AWS credentials file writes a profile:
+    /// `aws_access_key_id = …` and `aws_secret_access_key = …` lines, optionally
+    /// `aws_session_token = …` (a `[profile]` header and `#` comments are ignored).
+    ///
+    /// # Errors
+    /// What is missing or unknown, never a secret's text.
+    pub fn from_vault_text(text: &str) -> Result<Credentials, String> {
+        let mut key_id = None;
+        let mut secret = None;
+        let mut token = None;
+        for (idx, line) in text.lines().enumerate() {
+            let line = line.trim();
+            if line.is_empty() || line.starts_with('#') || line.starts_with('[') {
+                continue;
+            }
+            let Some((name, value)) = line.split_once('=') else {
+                return Err(format!(
+                    "line {} of the access key entry is not `name = value`",
+                    idx + 1
+                ));
+            };
+            let value = value.trim().to_owned();
+            match name.trim() {
+                "aws_access_key_id" => key_id = Some(value),
+                "aws_secret_access_key" => secret = Some(Zeroizing::new(value)),
+                "aws_session_token" => token = Some(Zeroizing::new(value)),
+                other => {
+                    return Err(format!(
+                        "line {} of the access key entry names `{}`; known: aws_access_key_id, aws_secret_access_key, aws_session_token",
+                        idx + 1,
+                        other.chars().take(40).collect::<String>().escape_debug()
+                    ));
+                }
+            }
+        }
+        let key_id = key_id.unwrap_or_default();
+        if !(16..=128).contains(&key_id.len()) || !key_id.bytes().all(|b| b.is_ascii_alphanumeric())
+        {
+            return Err("the access key entry needs an `aws_access_key_id = AKIA…` line (16 to 128 letters and digits)".to_owned());
+        }
+        let secret = secret
+            .filter(|s| !s.is_empty())
+            .ok_or("the access key entry needs an `aws_secret_access_key = …` line")?;
+        if secret.chars().any(|c| c.is_whitespace() || c.is_control()) {
+            return Err(
+                "the access key entry's secret holds spaces or control characters".to_owned(),
+            );
+        }
+        Ok(Credentials {
+            access_key_id: key_id,
+            secret_access_key: secret,
+            session_token: token.filter(|t| !t.is_empty()),
+        })
+    }
+}
+
 impl std::fmt::Debug for Credentials {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Credentials")
@@ -174,6 +231,39 @@ mod tests {
     use super::*;
 
     /// The `get-vanilla` case of the AWS SigV4 test suite (published credentials and time).
+    #[test]
+    fn vault_text() {
+        let ok = Credentials::from_vault_text(
+            "[default]\naws_access_key_id = AKIAIOSFODNN7EXAMPLE\naws_secret_access_key = wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY\n",
+        )
+        .unwrap();
+        assert_eq!(ok.access_key_id, "AKIAIOSFODNN7EXAMPLE");
+        assert!(
+            !format!("{ok:?}").contains("wJalr"),
+            "the secret never prints"
+        );
+        for (text, error) in [
+            (
+                "wJalrXUtnFEMI",
+                "line 1 of the access key entry is not `name = value`",
+            ),
+            (
+                "aws_access_key_id = AKIA$(reboot)\naws_secret_access_key = x",
+                "the access key entry needs an `aws_access_key_id = AKIA…` line (16 to 128 letters and digits)",
+            ),
+            (
+                "aws_access_key_id = AKIAIOSFODNN7EXAMPLE",
+                "the access key entry needs an `aws_secret_access_key = …` line",
+            ),
+            (
+                "region = us-east-1",
+                "line 1 of the access key entry names `region`; known: aws_access_key_id, aws_secret_access_key, aws_session_token",
+            ),
+        ] {
+            assert_eq!(Credentials::from_vault_text(text).unwrap_err(), error);
+        }
+    }
+
     #[test]
     fn the_test_suite_s_get_vanilla() {
         let credentials = Credentials {
