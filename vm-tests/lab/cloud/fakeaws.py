@@ -365,7 +365,7 @@ class Aws(BaseHTTPRequestHandler):
     def handle_any(self, method):
         length = int(self.headers.get("Content-Length") or 0)
         body = self.rfile.read(length) if length else b""
-        service, operation = "s3", "?"
+        self.service, operation = "s3", "?"
         try:
             service, region = self.authenticate(method, body)
             op, params = self.operation(service, method, body)
@@ -384,6 +384,7 @@ class Aws(BaseHTTPRequestHandler):
                 import traceback
                 traceback.print_exc()
                 err = AwsError(500, "InternalError", "We encountered an internal error. Please try again.")
+            service = self.service
             self.log(method, service, operation, err.status, err.code)
             content_type, payload = error_body(service, err.status, err.code, err.message)
             headers = dict(err.headers)
@@ -422,6 +423,7 @@ class Aws(BaseHTTPRequestHandler):
             service = "s3control"
         if service not in MODELS:
             raise AwsError(400, "InvalidAction", f"The service {service} is not served here.")
+        self.service = service
         if key_id != opts.access_key_id:
             raise AwsError(*UNKNOWN_KEY[service])
         token = self.headers.get("X-Amz-Security-Token")

@@ -117,7 +117,7 @@ def read(endpoint, account, key_id, secret, regions):
 
 def sign():
     for case in json.load(sys.stdin):
-        query = urllib.parse.urlencode(case["query"], quote_via=urllib.parse.quote)
+        query = urllib.parse.urlencode([tuple(p) for p in case["query"]], quote_via=lambda s, *_: urllib.parse.quote(s, safe="-_.~"))
         url = f"https://{case['host']}{urllib.parse.quote(case['path'], safe='/~')}" + (f"?{query}" if query else "")
         request = AWSRequest(method=case["method"], url=url, headers=dict(case["headers"]),
                              data=case["body"].encode())
@@ -125,23 +125,13 @@ def sign():
         signer_class = S3SigV4Auth if case["service"] == "s3" else SigV4Auth
         signer = signer_class(credentials, case["service"], case["region"])
         when = dt.datetime.strptime(case["time"], "%Y%m%dT%H%M%SZ")
-
-        class Frozen(dt.datetime):
-            @classmethod
-            def utcnow(cls):
-                return when
-
-            @classmethod
-            def now(cls, tz=None):
-                return when.replace(tzinfo=tz) if tz else when
-
         import botocore.auth
-        real = botocore.auth.datetime.datetime
-        botocore.auth.datetime.datetime = Frozen
+        real = botocore.auth.get_current_datetime
+        botocore.auth.get_current_datetime = lambda *_, **__: when
         try:
             signer.add_auth(request)
         finally:
-            botocore.auth.datetime.datetime = real
+            botocore.auth.get_current_datetime = real
         print(request.headers["Authorization"])
 
 
