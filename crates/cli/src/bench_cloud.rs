@@ -70,22 +70,8 @@ pub(crate) fn run(bench: &CloudBench) -> anyhow::Result<String> {
         .block_on(cloud::scan_microsoft365(tenant, &runbooks, &overrides))
         .report;
     let elapsed = started.elapsed();
-    let not_judged: Vec<_> = report
-        .results
-        .iter()
-        .filter(|r| r.outcome.status == model::CheckStatus::Error)
-        .map(|r| format!("{}: {}", r.runbook_id, r.outcome.reason))
-        .collect();
-    anyhow::ensure!(not_judged.is_empty(), "checks in error: {not_judged:?}");
-    let log = std::fs::read_to_string(dir.path().join("requests.jsonl"))
-        .context("reading the peer's log")?;
-    let requests = log.lines().count();
-    let throttled = log
-        .lines()
-        .filter(|l| l.contains("\"status\": 429"))
-        .count();
-    let peak = crate::bench::report::peak_rss_kib()
-        .map_or_else(|| "?".to_owned(), |kib| format!("{} MiB", kib / 1024));
+    let (requests, throttled, peak) =
+        measured(&report, dir.path(), |l| l.contains("\"status\": 429"))?;
     Ok(format!(
         "cloud: Microsoft 365 tenant of {} users and {} devices, {} checks judged in {:.2} s (target ≤ 30 s) over {requests} requests, {throttled} answered 429 and retried after Retry-After; peak RSS {peak} (target ≤ 100 MiB)",
         bench.users,
@@ -153,6 +139,32 @@ pub(crate) fn run_aws(bench: &AwsBench) -> anyhow::Result<String> {
         .block_on(cloud::scan_aws(account, &runbooks, &overrides))
         .report;
     let elapsed = started.elapsed();
+    let (requests, throttled, peak) = measured(&report, dir.path(), |l| {
+        [
+            "\"Throttling\"",
+            "ThrottlingException",
+            "SlowDown",
+            "RequestLimitExceeded",
+        ]
+        .iter()
+        .any(|code| l.contains(code))
+    })?;
+    Ok(format!(
+        "cloud: AWS account of {} IAM users and {} buckets in 3 regions, {} checks judged in {:.2} s (target ≤ 30 s) over {requests} SigV4-signed requests, {throttled} throttled and retried with back-off; peak RSS {peak}",
+        bench.users,
+        bench.buckets,
+        report.results.len(),
+        elapsed.as_secs_f64(),
+    ))
+}
+
+/// After a bench scan: every check judged (none in error), the peer's request count, how many of
+/// its log lines `throttled` matches, and this process's peak RSS in words.
+fn measured(
+    report: &scan::TargetReport,
+    dir: &Path,
+    throttled: impl Fn(&str) -> bool,
+) -> anyhow::Result<(usize, usize, String)> {
     let not_judged: Vec<_> = report
         .results
         .iter()
@@ -160,30 +172,14 @@ pub(crate) fn run_aws(bench: &AwsBench) -> anyhow::Result<String> {
         .map(|r| format!("{}: {}", r.runbook_id, r.outcome.reason))
         .collect();
     anyhow::ensure!(not_judged.is_empty(), "checks in error: {not_judged:?}");
-    let log = std::fs::read_to_string(dir.path().join("requests.jsonl"))
-        .context("reading the peer's log")?;
-    let requests = log.lines().count();
-    let throttled = log
-        .lines()
-        .filter(|l| {
-            [
-                "\"Throttling\"",
-                "ThrottlingException",
-                "SlowDown",
-                "RequestLimitExceeded",
-            ]
-            .iter()
-            .any(|code| l.contains(code))
-        })
-        .count();
+    let log =
+        std::fs::read_to_string(dir.join("requests.jsonl")).context("reading the peer's log")?;
     let peak = crate::bench::report::peak_rss_kib()
         .map_or_else(|| "?".to_owned(), |kib| format!("{} MiB", kib / 1024));
-    Ok(format!(
-        "cloud: AWS account of {} IAM users and {} buckets in 3 regions, {} checks judged in {:.2} s (target ≤ 30 s) over {requests} SigV4-signed requests, {throttled} throttled and retried with back-off; peak RSS {peak}",
-        bench.users,
-        bench.buckets,
-        report.results.len(),
-        elapsed.as_secs_f64(),
+    Ok((
+        log.lines().count(),
+        log.lines().filter(|l| throttled(l)).count(),
+        peak,
     ))
 }
 

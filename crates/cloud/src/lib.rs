@@ -165,17 +165,7 @@ pub async fn scan_microsoft365(
             }
             outcomes
         }
-        Err(err) => {
-            tracing::warn!(tenant = %tenant.name, error = %err, "Cannot sign in to the tenant.");
-            diagnostics.push(Diagnostic {
-                target: tenant.name.clone(),
-                message: err.to_string(),
-            });
-            runbooks
-                .iter()
-                .map(|rb| (rb.id.clone(), error_outcome(format!("not checked: {err}"))))
-                .collect()
-        }
+        Err(err) => not_checked(&tenant.name, &err.to_string(), runbooks, &mut diagnostics),
     };
     TenantScan {
         report: report(target, started, clock.elapsed(), outcomes),
@@ -210,22 +200,67 @@ pub async fn scan_aws(
             let facts = aws::collect(&client, &sources).await;
             judge::<Aws>(runbooks, &facts, overrides, OffsetDateTime::now_utc())
         }
-        Err(err) => {
-            tracing::warn!(account = %account.name, error = %err, "Cannot use the AWS access key.");
-            diagnostics.push(Diagnostic {
-                target: account.name.clone(),
-                message: err.clone(),
-            });
-            runbooks
-                .iter()
-                .map(|rb| (rb.id.clone(), error_outcome(format!("not checked: {err}"))))
-                .collect()
-        }
+        Err(err) => not_checked(&account.name, &err, runbooks, &mut diagnostics),
     };
     TenantScan {
         report: report(target, started, clock.elapsed(), outcomes),
         diagnostics,
         managed_devices: Vec::new(),
+    }
+}
+
+/// Every check `error` because the tenant could not be signed in to (`err` says why), and the
+/// diagnostic for the operator.
+fn not_checked(
+    name: &str,
+    err: &str,
+    runbooks: &[&Runbook],
+    diagnostics: &mut Vec<Diagnostic>,
+) -> Vec<(String, CheckOutcome)> {
+    tracing::warn!(tenant = %name, error = %err, "Cannot sign in to the tenant.");
+    diagnostics.push(Diagnostic {
+        target: name.to_owned(),
+        message: err.to_owned(),
+    });
+    runbooks
+        .iter()
+        .map(|rb| (rb.id.clone(), error_outcome(format!("not checked: {err}"))))
+        .collect()
+}
+
+/// The sources of `collector` in a provider's table of collectors; `None` for an unknown name.
+pub(crate) fn sources_in<S>(
+    table: &'static [(&str, &'static [S])],
+    collector: &str,
+) -> Option<&'static [S]> {
+    table
+        .iter()
+        .find(|(name, _)| *name == collector)
+        .map(|(_, sources)| *sources)
+}
+
+/// `Ok` when every source a collector needs was read; else what was not, and why.
+pub(crate) fn all_read<'a>(
+    collector: &str,
+    sources: Option<impl IntoIterator<Item = (&'static str, Option<Result<(), &'a str>>)>>,
+) -> Result<(), String> {
+    let Some(sources) = sources else {
+        return Err(format!(
+            "unknown collector `{collector}`: this appliance's cloud crate does not provide it"
+        ));
+    };
+    let missing: Vec<String> = sources
+        .into_iter()
+        .filter_map(|(describe, state)| match state {
+            Some(Ok(())) => None,
+            Some(Err(err)) => Some(format!("{describe}: {err}")),
+            None => Some(format!("{describe} was not read")),
+        })
+        .collect();
+    if missing.is_empty() {
+        Ok(())
+    } else {
+        Err(format!("could not read {}", missing.join("; ")))
     }
 }
 

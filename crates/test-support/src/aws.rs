@@ -2,9 +2,8 @@
 //! shaped by botocore's service models, checking SigV4 with botocore's signer) over HTTPS on
 //! loopback with a throwaway CA, for the cloud tests and `osiris bench cloud --provider aws`.
 
-use std::io::BufRead as _;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command};
 
 /// The peer script.
 pub const FAKEAWS_SCRIPT: &str = concat!(
@@ -39,35 +38,14 @@ impl FakeAws {
     pub fn start(python: &Path, flags: &[&str]) -> FakeAws {
         let dir = tempfile::tempdir().unwrap();
         crate::smtp::pki(dir.path());
-        let mut child = Command::new(python)
-            .arg(FAKEAWS_SCRIPT)
-            .args(["--port", "0", "--account", ACCOUNT])
-            .args([
-                "--access-key-id",
-                ACCESS_KEY_ID,
-                "--secret",
-                SECRET,
-                "--cert",
-            ])
-            .arg(dir.path().join("server.pem"))
-            .arg("--key")
-            .arg(dir.path().join("server.key"))
-            .arg("--log")
-            .arg(dir.path().join("requests.jsonl"))
-            .args(flags)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .unwrap();
-        let mut line = String::new();
-        std::io::BufReader::new(child.stdout.take().unwrap())
-            .read_line(&mut line)
-            .unwrap();
-        let port = line
-            .trim()
-            .strip_prefix("READY ")
-            .and_then(|p| p.parse().ok())
-            .unwrap_or_else(|| panic!("fakeaws.py did not start: {line:?}"));
+        let (child, port) = crate::graph::spawn_peer(
+            Command::new(python)
+                .arg(FAKEAWS_SCRIPT)
+                .args(["--port", "0", "--account", ACCOUNT])
+                .args(["--access-key-id", ACCESS_KEY_ID, "--secret", SECRET])
+                .args(flags),
+            dir.path(),
+        );
         FakeAws { child, dir, port }
     }
 

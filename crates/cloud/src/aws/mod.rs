@@ -203,7 +203,7 @@ async fn buckets(client: &AwsClient) -> Result<Vec<Bucket>, String> {
     let action = "s3:ListAllMyBuckets";
     let home = client.home_region().to_owned();
     let page_size = BUCKET_PAGE.to_string();
-    let mut names: Vec<(String, Option<String>)> = Vec::new();
+    let mut names: Vec<source::NamedBucket> = Vec::new();
     let mut token: Option<String> = None;
     let mut pages = 0;
     loop {

@@ -306,8 +306,11 @@ pub fn public_access_block(what: &str, text: &str) -> Result<PublicAccessBlock, 
     })
 }
 
-/// One ListBuckets page: the buckets (name, region) and the continuation token.
-pub fn bucket_page(text: &str) -> Result<(Vec<(String, Option<String>)>, Option<String>), String> {
+/// A bucket's name and, when ListBuckets gives it, its region.
+pub type NamedBucket = (String, Option<String>);
+
+/// One ListBuckets page: the buckets and the continuation token.
+pub fn bucket_page(text: &str) -> Result<(Vec<NamedBucket>, Option<String>), String> {
     let doc = xml("ListBuckets", text)?;
     let root = doc.root_element();
     if root.tag_name().name() != "ListAllMyBucketsResult" {
