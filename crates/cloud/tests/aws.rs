@@ -336,3 +336,28 @@ fn endpoints_and_regions_are_validated_before_any_request() {
     .assert_debug_eq(&reasons.iter().map(|r| r.replace(&port, "PORT")).collect::<Vec<_>>());
     assert!(peer.requests().is_empty(), "nothing was sent");
 }
+
+#[test]
+fn every_shipped_aws_check_names_a_collector_this_crate_provides_and_maps_hipaa() {
+    let catalog = catalog::embedded().unwrap();
+    let shipped: Vec<_> = catalog.for_platform(model::Platform::Aws).collect();
+    assert_eq!(shipped.len(), 7);
+    for runbook in shipped {
+        assert!(
+            cloud::aws::observe::sources_of(&runbook.detect.body).is_some(),
+            "{} names unknown collector `{}`",
+            runbook.id,
+            runbook.detect.body
+        );
+        assert_eq!(runbook.detect.shell, model::Shell::Cloud, "{}", runbook.id);
+        assert!(runbook.remediate.is_none() && !runbook.auto_heal, "{}", runbook.id);
+        assert!(
+            runbook
+                .controls
+                .iter()
+                .any(|c| c.framework == model::Framework::Hipaa),
+            "{} maps no HIPAA control",
+            runbook.id
+        );
+    }
+}
