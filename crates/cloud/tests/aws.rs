@@ -350,7 +350,11 @@ fn every_shipped_aws_check_names_a_collector_this_crate_provides_and_maps_hipaa(
             runbook.detect.body
         );
         assert_eq!(runbook.detect.shell, model::Shell::Cloud, "{}", runbook.id);
-        assert!(runbook.remediate.is_none() && !runbook.auto_heal, "{}", runbook.id);
+        assert!(
+            runbook.remediate.is_none() && !runbook.auto_heal,
+            "{}",
+            runbook.id
+        );
         assert!(
             runbook
                 .controls
