@@ -273,8 +273,13 @@ fn another_account_s_key_is_refused_before_any_read() {
 }
 
 #[test]
-fn malformed_xml_errs_the_checks_that_read_it() {
-    let Some((results, _peer)) = scan(&["--malformed", "GetAccountSummary"]) else {
+fn malformed_xml_or_json_errs_the_checks_that_read_it() {
+    let Some((results, _peer)) = scan(&[
+        "--malformed",
+        "GetAccountSummary",
+        "--malformed",
+        "DescribeTrails",
+    ]) else {
         return;
     };
     let root = reason(&results, "AWS-ROOT-001");
@@ -283,13 +288,18 @@ fn malformed_xml_errs_the_checks_that_read_it() {
         "{root}"
     );
     assert_eq!(reason(&results, "AWS-ROOT-002"), root);
+    let trail = reason(&results, "AWS-TRAIL-001");
+    assert!(
+        trail.starts_with("could not read the CloudTrail trails: cloudtrail:DescribeTrails: AWS's answer is malformed: com.amazonaws.cloudtrail.v20131101.CloudTrail_20131101.DescribeTrails: the JSON does not parse: "),
+        "{trail}"
+    );
     assert_eq!(
         statuses(&results)
             .lines()
             .filter(|l| l.ends_with("error"))
             .count(),
-        2,
-        "only the account summary's checks"
+        3,
+        "only the checks of the account summary and the trails"
     );
 }
 
