@@ -103,18 +103,26 @@ enum What {
         #[arg(long, requires = "store")]
         data_dir: Option<std::path::PathBuf>,
     },
-    /// Scan a generated Microsoft 365 tenant on the Graph peer (throttling on); time and peak RSS.
+    /// Scan a generated Microsoft 365 tenant on the Graph peer, or (`--provider aws`) a generated
+    /// AWS account on the AWS peer (throttling on); time and peak RSS.
     Cloud {
-        #[arg(long, default_value_t = 5_000)]
-        users: usize,
+        /// `microsoft365` or `aws`.
+        #[arg(long, default_value = "microsoft365")]
+        provider: String,
+        /// Users (default: 5,000 for Microsoft 365, 500 IAM users for AWS).
+        #[arg(long)]
+        users: Option<usize>,
         #[arg(long, default_value_t = 2_000)]
         devices: usize,
-        /// The Python interpreter that runs the peer.
+        /// AWS: S3 buckets.
+        #[arg(long, default_value_t = 1_000)]
+        buckets: usize,
+        /// The Python interpreter that runs the peer (AWS: one that imports botocore).
         #[arg(long, default_value = "python3")]
         python: std::path::PathBuf,
-        /// The Graph peer script.
-        #[arg(long, default_value = "vm-tests/lab/cloud/fakegraph.py")]
-        peer: std::path::PathBuf,
+        /// The peer script (default: vm-tests/lab/cloud/fakegraph.py, or fakeaws.py for AWS).
+        #[arg(long)]
+        peer: Option<std::path::PathBuf>,
     },
     /// Scan the configured targets (e.g. the lab's `site.toml`) RUNS times on one fresh data
     /// directory: cold with every check, then steady (what is due); each check's CPU time on the
@@ -213,16 +221,41 @@ pub(crate) fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
                 })?
             }
             What::Cloud {
+                ref provider,
+                users,
+                buckets,
+                ref python,
+                ref peer,
+                ..
+            } if provider == "aws" => crate::bench_cloud::run_aws(&crate::bench_cloud::AwsBench {
+                users: users.unwrap_or(500),
+                buckets,
+                python: python.clone(),
+                peer: peer
+                    .clone()
+                    .unwrap_or_else(|| "vm-tests/lab/cloud/fakeaws.py".into()),
+            })?,
+            What::Cloud {
+                ref provider,
                 users,
                 devices,
                 ref python,
                 ref peer,
-            } => crate::bench_cloud::run(&crate::bench_cloud::CloudBench {
-                users,
-                devices,
-                python: python.clone(),
-                peer: peer.clone(),
-            })?,
+                ..
+            } => {
+                anyhow::ensure!(
+                    provider == "microsoft365",
+                    "--provider `{provider}` is unknown (known: microsoft365, aws)"
+                );
+                crate::bench_cloud::run(&crate::bench_cloud::CloudBench {
+                    users: users.unwrap_or(5_000),
+                    devices,
+                    python: python.clone(),
+                    peer: peer
+                        .clone()
+                        .unwrap_or_else(|| "vm-tests/lab/cloud/fakegraph.py".into()),
+                })?
+            }
             What::Report {
                 devices,
                 days,

@@ -1,6 +1,8 @@
 //! `osiris bench cloud`: one Microsoft 365 tenant scan against the Graph peer
 //! (`vm-tests/lab/cloud/fakegraph.py`, a generated tenant, throttling at the published limits
-//! plus a 429 on the first call of every path) over HTTPS with a throwaway CA made here; the
+//! plus a 429 on the first call of every path), or (`--provider aws`) one AWS account scan
+//! against the AWS peer (`vm-tests/lab/cloud/fakeaws.py`, generated IAM users and buckets, the
+//! first call of every operation throttled), over HTTPS with a throwaway CA made here; the
 //! scan's wall time, requests, throttled answers and this process's peak RSS.
 
 use std::io::BufRead as _;
@@ -29,7 +31,7 @@ pub(crate) fn run(bench: &CloudBench) -> anyhow::Result<String> {
     let dir = tempfile::tempdir().context("creating a temporary directory")?;
     let ca_pem = pki(dir.path())?;
     let secret = hex::encode(rand::random::<[u8; 16]>());
-    let mut peer = Peer(
+    let (_peer, port) = start_peer(
         Command::new(&bench.python)
             .arg(&bench.peer)
             .args(["--port", "0", "--tenant", TENANT, "--client-id", CLIENT_ID])
@@ -41,32 +43,10 @@ pub(crate) fn run(bench: &CloudBench) -> anyhow::Result<String> {
                 "--throttle-first",
             ])
             .args(["--users", &bench.users.to_string()])
-            .args(["--devices", &bench.devices.to_string()])
-            .arg("--cert")
-            .arg(dir.path().join("server.pem"))
-            .arg("--key")
-            .arg(dir.path().join("server.key"))
-            .arg("--log")
-            .arg(dir.path().join("requests.jsonl"))
-            .stdout(Stdio::piped())
-            .spawn()
-            .with_context(|| {
-                format!(
-                    "starting {} {} (give --python and --peer)",
-                    bench.python.display(),
-                    bench.peer.display()
-                )
-            })?,
-    );
-    let mut line = String::new();
-    std::io::BufReader::new(peer.0.stdout.take().context("the peer's stdout")?)
-        .read_line(&mut line)
-        .context("reading the peer's READY line")?;
-    let port: u16 = line
-        .trim()
-        .strip_prefix("READY ")
-        .and_then(|p| p.parse().ok())
-        .with_context(|| format!("the Graph peer did not start: {line:?}"))?;
+            .args(["--devices", &bench.devices.to_string()]),
+        dir.path(),
+        (&bench.python, &bench.peer),
+    )?;
     let catalog = crate::setup::load_catalog()?;
     let runbooks: Vec<_> = catalog
         .for_platform(model::Platform::Microsoft365)
@@ -90,22 +70,8 @@ pub(crate) fn run(bench: &CloudBench) -> anyhow::Result<String> {
         .block_on(cloud::scan_microsoft365(tenant, &runbooks, &overrides))
         .report;
     let elapsed = started.elapsed();
-    let not_judged: Vec<_> = report
-        .results
-        .iter()
-        .filter(|r| r.outcome.status == model::CheckStatus::Error)
-        .map(|r| format!("{}: {}", r.runbook_id, r.outcome.reason))
-        .collect();
-    anyhow::ensure!(not_judged.is_empty(), "checks in error: {not_judged:?}");
-    let log = std::fs::read_to_string(dir.path().join("requests.jsonl"))
-        .context("reading the peer's log")?;
-    let requests = log.lines().count();
-    let throttled = log
-        .lines()
-        .filter(|l| l.contains("\"status\": 429"))
-        .count();
-    let peak = crate::bench::report::peak_rss_kib()
-        .map_or_else(|| "?".to_owned(), |kib| format!("{} MiB", kib / 1024));
+    let (requests, throttled, peak) =
+        measured(&report, dir.path(), |l| l.contains("\"status\": 429"))?;
     Ok(format!(
         "cloud: Microsoft 365 tenant of {} users and {} devices, {} checks judged in {:.2} s (target ≤ 30 s) over {requests} requests, {throttled} answered 429 and retried after Retry-After; peak RSS {peak} (target ≤ 100 MiB)",
         bench.users,
@@ -113,6 +79,145 @@ pub(crate) fn run(bench: &CloudBench) -> anyhow::Result<String> {
         report.results.len(),
         elapsed.as_secs_f64(),
     ))
+}
+
+/// What to run against the AWS peer.
+#[derive(Debug, Clone)]
+pub(crate) struct AwsBench {
+    pub(crate) users: usize,
+    pub(crate) buckets: usize,
+    pub(crate) python: PathBuf,
+    pub(crate) peer: PathBuf,
+}
+
+/// The AWS peer's account and access key ID (the secret is made per run).
+const AWS_ACCOUNT: &str = "404122885710";
+const AWS_KEY_ID: &str = "AKIAQ3EGOSIRISBENCH1";
+
+/// Runs the AWS bench; the report line.
+pub(crate) fn run_aws(bench: &AwsBench) -> anyhow::Result<String> {
+    let dir = tempfile::tempdir().context("creating a temporary directory")?;
+    let ca_pem = pki(dir.path())?;
+    let secret = hex::encode(rand::random::<[u8; 20]>());
+    let (_peer, port) = start_peer(
+        Command::new(&bench.python)
+            .arg(&bench.peer)
+            .args(["--port", "0", "--account", AWS_ACCOUNT])
+            .args(["--access-key-id", AWS_KEY_ID, "--secret", &secret])
+            .args(["--profile", "large", "--throttle-first"])
+            .args(["--users", &bench.users.to_string()])
+            .args(["--buckets", &bench.buckets.to_string()]),
+        dir.path(),
+        (&bench.python, &bench.peer),
+    )?;
+    let catalog = crate::setup::load_catalog()?;
+    let runbooks: Vec<_> = catalog.for_platform(model::Platform::Aws).collect();
+    let account = cloud::AwsAccount {
+        name: "bench".to_owned(),
+        settings: cloud::aws::client::AwsSettings {
+            account_id: AWS_ACCOUNT.to_owned(),
+            regions: vec![
+                "us-east-1".to_owned(),
+                "us-west-2".to_owned(),
+                "eu-west-1".to_owned(),
+            ],
+            credentials: cloud::aws::sigv4::Credentials {
+                access_key_id: AWS_KEY_ID.to_owned(),
+                secret_access_key: zeroize::Zeroizing::new(secret),
+                session_token: None,
+            },
+            endpoint: Some(format!("https://127.0.0.1:{port}")),
+            ca_pem: Some(ca_pem.into_bytes()),
+            request_timeout: Duration::from_secs(30),
+        },
+        timeout: Duration::from_secs(120),
+    };
+    let runtime = crate::setup::runtime()?;
+    let overrides = Default::default();
+    let started = Instant::now();
+    let report = runtime
+        .block_on(cloud::scan_aws(account, &runbooks, &overrides))
+        .report;
+    let elapsed = started.elapsed();
+    let (requests, throttled, peak) = measured(&report, dir.path(), |l| {
+        [
+            "\"Throttling\"",
+            "ThrottlingException",
+            "SlowDown",
+            "RequestLimitExceeded",
+        ]
+        .iter()
+        .any(|code| l.contains(code))
+    })?;
+    Ok(format!(
+        "cloud: AWS account of {} IAM users and {} buckets in 3 regions, {} checks judged in {:.2} s (target ≤ 30 s) over {requests} SigV4-signed requests, {throttled} throttled and retried with back-off; peak RSS {peak}",
+        bench.users,
+        bench.buckets,
+        report.results.len(),
+        elapsed.as_secs_f64(),
+    ))
+}
+
+/// After a bench scan: every check judged (none in error), the peer's request count, how many of
+/// its log lines `throttled` matches, and this process's peak RSS in words.
+fn measured(
+    report: &scan::TargetReport,
+    dir: &Path,
+    throttled: impl Fn(&str) -> bool,
+) -> anyhow::Result<(usize, usize, String)> {
+    let not_judged: Vec<_> = report
+        .results
+        .iter()
+        .filter(|r| r.outcome.status == model::CheckStatus::Error)
+        .map(|r| format!("{}: {}", r.runbook_id, r.outcome.reason))
+        .collect();
+    anyhow::ensure!(not_judged.is_empty(), "checks in error: {not_judged:?}");
+    let log =
+        std::fs::read_to_string(dir.join("requests.jsonl")).context("reading the peer's log")?;
+    let peak = crate::bench::report::peak_rss_kib()
+        .map_or_else(|| "?".to_owned(), |kib| format!("{} MiB", kib / 1024));
+    Ok((
+        log.lines().count(),
+        log.lines().filter(|l| throttled(l)).count(),
+        peak,
+    ))
+}
+
+/// Starts a peer (`command` plus the certificate, key and log in `dir`); the process and the
+/// port of its `READY` line.
+fn start_peer(
+    command: &mut Command,
+    dir: &Path,
+    (python, script): (&Path, &Path),
+) -> anyhow::Result<(Peer, u16)> {
+    let mut peer = Peer(
+        command
+            .arg("--cert")
+            .arg(dir.join("server.pem"))
+            .arg("--key")
+            .arg(dir.join("server.key"))
+            .arg("--log")
+            .arg(dir.join("requests.jsonl"))
+            .stdout(Stdio::piped())
+            .spawn()
+            .with_context(|| {
+                format!(
+                    "starting {} {} (give --python and --peer)",
+                    python.display(),
+                    script.display()
+                )
+            })?,
+    );
+    let mut line = String::new();
+    std::io::BufReader::new(peer.0.stdout.take().context("the peer's stdout")?)
+        .read_line(&mut line)
+        .context("reading the peer's READY line")?;
+    let port = line
+        .trim()
+        .strip_prefix("READY ")
+        .and_then(|p| p.parse().ok())
+        .with_context(|| format!("the peer did not start: {line:?}"))?;
+    Ok((peer, port))
 }
 
 /// The peer process, killed on drop.

@@ -7,9 +7,10 @@
 //! half for any provider behind the [`Provider`] trait, so evaluation is a sync function of
 //! facts, parameters and time. A source that could not be read makes every check that needs it
 //! `error` with the reason (a refusal names the missing permission), never `pass`.
-//! Providers to come (Google Workspace, Okta, AWS, RMM inventories) slot in as further modules
+//! Providers to come (Google Workspace, Okta, RMM inventories) slot in as further modules
 //! with their own client and an implementation of [`Provider`].
 
+pub mod aws;
 pub mod graph;
 pub mod microsoft365;
 
@@ -62,6 +63,34 @@ impl Provider for Microsoft365 {
         now: OffsetDateTime,
     ) -> Result<Value, String> {
         microsoft365::observe::observe(collector, facts, params, now)
+    }
+}
+
+/// AWS through IAM, S3, CloudTrail and EC2 (SigV4).
+#[derive(Debug, Clone, Copy)]
+pub struct Aws;
+
+/// One AWS account to scan.
+#[derive(Debug)]
+pub struct AwsAccount {
+    /// The target name in evidence (the `[[cloud]]` name).
+    pub name: String,
+    pub settings: aws::client::AwsSettings,
+    /// The whole scan, back-off waits included.
+    pub timeout: Duration,
+}
+
+impl Provider for Aws {
+    type Facts = aws::source::Facts;
+    const PLATFORM: Platform = Platform::Aws;
+
+    fn observe(
+        collector: &str,
+        facts: &Self::Facts,
+        params: &ResolvedParams,
+        now: OffsetDateTime,
+    ) -> Result<Value, String> {
+        aws::observe::observe(collector, facts, params, now)
     }
 }
 
@@ -136,19 +165,112 @@ pub async fn scan_microsoft365(
             }
             outcomes
         }
-        Err(err) => {
-            tracing::warn!(tenant = %tenant.name, error = %err, "Cannot sign in to the tenant.");
-            diagnostics.push(Diagnostic {
-                target: tenant.name.clone(),
-                message: err.to_string(),
-            });
-            runbooks
-                .iter()
-                .map(|rb| (rb.id.clone(), error_outcome(format!("not checked: {err}"))))
-                .collect()
-        }
+        Err(err) => not_checked(&tenant.name, &err.to_string(), runbooks, &mut diagnostics),
     };
-    let elapsed = clock.elapsed();
+    TenantScan {
+        report: report(target, started, clock.elapsed(), outcomes),
+        diagnostics,
+        managed_devices,
+    }
+}
+
+/// Scans one AWS account with the given runbooks (its platform's): confirm the key belongs to
+/// the account, read what they need, judge. Never fails as a whole: a refused key makes every
+/// check `error`.
+pub async fn scan_aws(
+    account: AwsAccount,
+    runbooks: &[&Runbook],
+    overrides: &ParamOverrides,
+) -> TenantScan {
+    let started = OffsetDateTime::now_utc();
+    let clock = Instant::now();
+    let target = Target {
+        name: account.name.clone(),
+        platform: Platform::Aws,
+        device_type: model::DeviceType::Tenant,
+    };
+    let signed_in = match aws::client::AwsClient::new(account.settings, clock + account.timeout) {
+        Ok(client) => aws::sign_in(&client).await.map(|()| client),
+        Err(err) => Err(err.to_string()),
+    };
+    let mut diagnostics = Vec::new();
+    let outcomes = match signed_in {
+        Ok(client) => {
+            let sources = aws::sources_for(runbooks.iter().map(|rb| rb.detect.body.as_str()));
+            let facts = aws::collect(&client, &sources).await;
+            judge::<Aws>(runbooks, &facts, overrides, OffsetDateTime::now_utc())
+        }
+        Err(err) => not_checked(&account.name, &err, runbooks, &mut diagnostics),
+    };
+    TenantScan {
+        report: report(target, started, clock.elapsed(), outcomes),
+        diagnostics,
+        managed_devices: Vec::new(),
+    }
+}
+
+/// Every check `error` because the tenant could not be signed in to (`err` says why), and the
+/// diagnostic for the operator.
+fn not_checked(
+    name: &str,
+    err: &str,
+    runbooks: &[&Runbook],
+    diagnostics: &mut Vec<Diagnostic>,
+) -> Vec<(String, CheckOutcome)> {
+    tracing::warn!(tenant = %name, error = %err, "Cannot sign in to the tenant.");
+    diagnostics.push(Diagnostic {
+        target: name.to_owned(),
+        message: err.to_owned(),
+    });
+    runbooks
+        .iter()
+        .map(|rb| (rb.id.clone(), error_outcome(format!("not checked: {err}"))))
+        .collect()
+}
+
+/// The sources of `collector` in a provider's table of collectors; `None` for an unknown name.
+pub(crate) fn sources_in<S>(
+    table: &'static [(&str, &'static [S])],
+    collector: &str,
+) -> Option<&'static [S]> {
+    table
+        .iter()
+        .find(|(name, _)| *name == collector)
+        .map(|(_, sources)| *sources)
+}
+
+/// `Ok` when every source a collector needs was read; else what was not, and why.
+pub(crate) fn all_read<'a>(
+    collector: &str,
+    sources: Option<impl IntoIterator<Item = (&'static str, Option<Result<(), &'a str>>)>>,
+) -> Result<(), String> {
+    let Some(sources) = sources else {
+        return Err(format!(
+            "unknown collector `{collector}`: this appliance's cloud crate does not provide it"
+        ));
+    };
+    let missing: Vec<String> = sources
+        .into_iter()
+        .filter_map(|(describe, state)| match state {
+            Some(Ok(())) => None,
+            Some(Err(err)) => Some(format!("{describe}: {err}")),
+            None => Some(format!("{describe} was not read")),
+        })
+        .collect();
+    if missing.is_empty() {
+        Ok(())
+    } else {
+        Err(format!("could not read {}", missing.join("; ")))
+    }
+}
+
+/// The target's report: every outcome with the scan's elapsed time.
+fn report(
+    target: Target,
+    started: OffsetDateTime,
+    elapsed: Duration,
+    outcomes: Vec<(String, CheckOutcome)>,
+) -> TargetReport {
     let results = outcomes
         .into_iter()
         .map(|(runbook_id, outcome)| CheckResult {
@@ -157,18 +279,13 @@ pub async fn scan_microsoft365(
             elapsed,
         })
         .collect();
-    let report = TargetReport {
+    TargetReport {
         target,
         started,
         finished: OffsetDateTime::now_utc(),
         carried: Default::default(),
         target_cpu: Default::default(),
         results,
-    };
-    TenantScan {
-        report,
-        diagnostics,
-        managed_devices,
     }
 }
 

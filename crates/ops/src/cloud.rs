@@ -46,18 +46,76 @@ pub async fn scan_tenants(
     let secrets = crate::secrets::Secrets::new(config, data_dir);
     let mut jobs = Vec::new();
     for tenant in tenants {
-        jobs.push(microsoft365_tenant(tenant, &secrets)?);
+        jobs.push(match &tenant.provider {
+            CloudProvider::Aws(aws) => Job::Aws(aws_account(tenant, aws, &secrets)?),
+            _ => Job::Microsoft365(microsoft365_tenant(tenant, &secrets)?),
+        });
     }
     let overrides = config.param_overrides();
     let runbooks: Vec<&model::Runbook> = catalog.for_platform(Platform::Microsoft365).collect();
-    let scans = jobs
-        .into_iter()
-        .map(|tenant| cloud::scan_microsoft365(tenant, &runbooks, &overrides));
+    let aws_runbooks: Vec<&model::Runbook> = catalog.for_platform(Platform::Aws).collect();
+    let scans = jobs.into_iter().map(|job| {
+        let (runbooks, aws_runbooks, overrides) = (&runbooks, &aws_runbooks, &overrides);
+        async move {
+            match job {
+                Job::Microsoft365(tenant) => {
+                    cloud::scan_microsoft365(tenant, runbooks, overrides).await
+                }
+                Job::Aws(account) => cloud::scan_aws(account, aws_runbooks, overrides).await,
+            }
+        }
+    });
     let done = futures_util::future::join_all(scans).await;
     for diagnostic in done.iter().flat_map(|scan| &scan.diagnostics) {
         tracing::warn!(tenant = %diagnostic.target, error = %diagnostic.message, "Cloud scan problem.");
     }
     Ok(done)
+}
+
+/// One tenant's scan to run, by provider.
+enum Job {
+    Microsoft365(cloud::Microsoft365Tenant),
+    Aws(cloud::AwsAccount),
+}
+
+/// The `cloud` crate's settings for one AWS account, its access key read from the vault now.
+fn aws_account(
+    tenant: &CloudTenantConfig,
+    aws: &config::AwsConfig,
+    secrets: &crate::secrets::Secrets,
+) -> anyhow::Result<cloud::AwsAccount> {
+    let what = format!("cloud `{}`", tenant.name);
+    let stored = secrets.password(&what, &PasswordSource::Credential(aws.credential.clone()))?;
+    let credentials = cloud::aws::sigv4::Credentials::from_vault_text(&stored).map_err(|err| {
+        BadConfig(format!(
+            "{what}: vault entry `{}`: {err} (store it again with `osiris credentials set {} --kind password`)",
+            aws.credential, aws.credential
+        ))
+    })?;
+    Ok(cloud::AwsAccount {
+        name: tenant.name.clone(),
+        settings: cloud::aws::client::AwsSettings {
+            account_id: aws.account_id.clone(),
+            regions: aws.regions.clone(),
+            credentials,
+            endpoint: aws.endpoint.clone(),
+            ca_pem: ca_pem(tenant, &what)?,
+            request_timeout: Duration::from_secs(30),
+        },
+        timeout: Duration::from_secs(tenant.timeout_secs),
+    })
+}
+
+/// The tenant's `ca_file`, read now.
+fn ca_pem(tenant: &CloudTenantConfig, what: &str) -> anyhow::Result<Option<Vec<u8>>> {
+    tenant
+        .ca_file
+        .as_ref()
+        .map(|path| {
+            std::fs::read(path)
+                .with_context(|| format!("{what}: reading ca_file {}", path.display()))
+        })
+        .transpose()
 }
 
 /// The `cloud` crate's settings for one tenant, its secret read from the vault now.
@@ -74,14 +132,7 @@ fn microsoft365_tenant(
         Microsoft365Auth::ClientSecret => cloud::graph::ClientCredential::Secret(stored),
         Microsoft365Auth::Certificate => cloud::graph::ClientCredential::Certificate(stored),
     };
-    let ca_pem = tenant
-        .ca_file
-        .as_ref()
-        .map(|path| {
-            std::fs::read(path)
-                .with_context(|| format!("{what}: reading ca_file {}", path.display()))
-        })
-        .transpose()?;
+    let ca_pem = ca_pem(tenant, &what)?;
     Ok(cloud::Microsoft365Tenant {
         name: tenant.name.clone(),
         graph: cloud::graph::GraphSettings {

@@ -49,29 +49,14 @@ impl FakeGraph {
     pub fn start(python: &Path, flags: &[&str]) -> FakeGraph {
         let dir = tempfile::tempdir().unwrap();
         crate::smtp::pki(dir.path());
-        let mut child = Command::new(python)
-            .arg(FAKEGRAPH_SCRIPT)
-            .args(["--port", "0", "--tenant", TENANT, "--client-id", CLIENT_ID])
-            .args(["--secret", SECRET, "--cert"])
-            .arg(dir.path().join("server.pem"))
-            .arg("--key")
-            .arg(dir.path().join("server.key"))
-            .arg("--log")
-            .arg(dir.path().join("requests.jsonl"))
-            .args(flags)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .unwrap();
-        let mut line = String::new();
-        std::io::BufReader::new(child.stdout.take().unwrap())
-            .read_line(&mut line)
-            .unwrap();
-        let port = line
-            .trim()
-            .strip_prefix("READY ")
-            .and_then(|p| p.parse().ok())
-            .unwrap_or_else(|| panic!("fakegraph.py did not start: {line:?}"));
+        let (child, port) = spawn_peer(
+            Command::new(python)
+                .arg(FAKEGRAPH_SCRIPT)
+                .args(["--port", "0", "--tenant", TENANT, "--client-id", CLIENT_ID])
+                .args(["--secret", SECRET])
+                .args(flags),
+            dir.path(),
+        );
         FakeGraph { child, dir, port }
     }
 
@@ -128,6 +113,36 @@ impl FakeGraph {
             .map(|line| serde_json::from_str(line).unwrap())
             .collect()
     }
+}
+
+/// Starts a loopback peer script (`command`, to which the certificate, key and request log in
+/// `dir` are added); the process and the port of its `READY <port>` line.
+///
+/// # Panics
+/// When the peer does not start (a test setup failure).
+#[allow(clippy::unwrap_used, reason = "test helper")]
+pub(crate) fn spawn_peer(command: &mut Command, dir: &Path) -> (Child, u16) {
+    let mut child = command
+        .arg("--cert")
+        .arg(dir.join("server.pem"))
+        .arg("--key")
+        .arg(dir.join("server.key"))
+        .arg("--log")
+        .arg(dir.join("requests.jsonl"))
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    std::io::BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let port = line
+        .trim()
+        .strip_prefix("READY ")
+        .and_then(|p| p.parse().ok())
+        .unwrap_or_else(|| panic!("the peer {command:?} did not start: {line:?}"));
+    (child, port)
 }
 
 impl Drop for FakeGraph {

@@ -3,6 +3,7 @@
 //! the WinRM peer, the LLM API peer (Anthropic and OpenAI), the Microsoft Graph peer, the reference Python parser, Wine for the Windows build, and the gate for tests
 //! that need root.
 
+pub mod aws;
 pub mod calendar;
 pub mod graph;
 pub mod lab;
