@@ -286,7 +286,6 @@ mod tests {
         let runbooks = catalog();
         let refs: Vec<&Runbook> = runbooks.iter().collect();
         let fps: Vec<String> = refs.iter().map(|r| fingerprint(r, None)).collect();
-        let at = |minutes: i64| OffsetDateTime::UNIX_EPOCH + time::Duration::minutes(minutes);
         let last = |b: LastRun, c: LastRun| -> BTreeMap<String, LastRun> {
             [
                 ("A".to_owned(), run(0, CheckStatus::Pass, &fps[0])),
@@ -300,93 +299,125 @@ mod tests {
             run(0, CheckStatus::Pass, &fps[1]),
             run(0, CheckStatus::Pass, &fps[2]),
         );
-        let s = |v: &[&str]| v.iter().map(|s| (*s).to_owned()).collect::<Vec<_>>();
-        // Never ran: everything.
-        assert_eq!(
-            ids(&plan(&refs, &fps, None, at(5), Due::Cadence, None)),
-            (s(&["A", "B", "C"]), s(&[]))
-        );
-        // 5 minutes after passing runs: only the check without an interval.
-        assert_eq!(
-            ids(&plan(&refs, &fps, Some(&fresh), at(5), Due::Cadence, None)),
-            (s(&["A"]), s(&["B", "C"]))
-        );
-        // An hour later B is due again; a day later C too.
-        assert_eq!(
-            ids(&plan(&refs, &fps, Some(&fresh), at(60), Due::Cadence, None)),
-            (s(&["A", "B"]), s(&["C"]))
-        );
-        assert_eq!(
-            ids(&plan(
-                &refs,
-                &fps,
-                Some(&fresh),
-                at(24 * 60),
-                Due::Cadence,
-                None
-            )),
-            (s(&["A", "B", "C"]), s(&[]))
-        );
-        // `--all`.
-        assert_eq!(
-            ids(&plan(&refs, &fps, Some(&fresh), at(5), Due::All, None)),
-            (s(&["A", "B", "C"]), s(&[]))
-        );
-        // A failing or erroring check runs every time until it passes.
         let failing = last(
             run(0, CheckStatus::Fail, &fps[1]),
             run(0, CheckStatus::Error, &fps[2]),
         );
-        assert_eq!(
-            ids(&plan(
-                &refs,
-                &fps,
-                Some(&failing),
-                at(5),
-                Due::Cadence,
-                None
-            )),
-            (s(&["A", "B", "C"]), s(&[]))
-        );
-        // Other parameters or another script since: runs.
         let changed = last(
             run(0, CheckStatus::Pass, "other"),
             run(0, CheckStatus::Pass, &fps[2]),
         );
-        assert_eq!(
-            ids(&plan(
-                &refs,
-                &fps,
-                Some(&changed),
-                at(5),
-                Due::Cadence,
-                None
-            )),
-            (s(&["A", "B"]), s(&["C"]))
-        );
-        // The clock went back: a run "in the future" is not fresh.
-        assert_eq!(
-            ids(&plan(&refs, &fps, Some(&fresh), at(-5), Due::Cadence, None)),
-            (s(&["A", "B", "C"]), s(&[]))
-        );
-        // A re-scan after drift: only the drifted check, even one without an interval is carried.
         let focus: BTreeSet<String> = ["B".to_owned()].into();
-        assert_eq!(
-            ids(&plan(
-                &refs,
-                &fps,
-                Some(&failing),
-                at(5),
+        type Row<'a> = (
+            &'a str,
+            Option<&'a BTreeMap<String, LastRun>>,
+            i64,
+            Due,
+            Option<&'a BTreeSet<String>>,
+            &'a [&'a str],
+            &'a [&'a str],
+        );
+        let rows: [Row<'_>; 10] = [
+            (
+                "never ran",
+                None,
+                5,
                 Due::Cadence,
-                Some(&focus)
-            )),
-            (s(&["B"]), s(&["A", "C"]))
-        );
-        // ...but a check that never ran (nothing to carry) still runs.
-        assert_eq!(
-            ids(&plan(&refs, &fps, None, at(5), Due::Cadence, Some(&focus))),
-            (s(&["A", "B", "C"]), s(&[]))
-        );
+                None,
+                &["A", "B", "C"],
+                &[],
+            ),
+            (
+                "5 min after passing runs",
+                Some(&fresh),
+                5,
+                Due::Cadence,
+                None,
+                &["A"],
+                &["B", "C"],
+            ),
+            (
+                "an hour later",
+                Some(&fresh),
+                60,
+                Due::Cadence,
+                None,
+                &["A", "B"],
+                &["C"],
+            ),
+            (
+                "a day later",
+                Some(&fresh),
+                24 * 60,
+                Due::Cadence,
+                None,
+                &["A", "B", "C"],
+                &[],
+            ),
+            (
+                "--all",
+                Some(&fresh),
+                5,
+                Due::All,
+                None,
+                &["A", "B", "C"],
+                &[],
+            ),
+            (
+                "failing or erroring",
+                Some(&failing),
+                5,
+                Due::Cadence,
+                None,
+                &["A", "B", "C"],
+                &[],
+            ),
+            (
+                "other parameters",
+                Some(&changed),
+                5,
+                Due::Cadence,
+                None,
+                &["A", "B"],
+                &["C"],
+            ),
+            (
+                "the clock went back",
+                Some(&fresh),
+                -5,
+                Due::Cadence,
+                None,
+                &["A", "B", "C"],
+                &[],
+            ),
+            (
+                "re-scan after drift",
+                Some(&failing),
+                5,
+                Due::Cadence,
+                Some(&focus),
+                &["B"],
+                &["A", "C"],
+            ),
+            (
+                "drift, never ran",
+                None,
+                5,
+                Due::Cadence,
+                Some(&focus),
+                &["A", "B", "C"],
+                &[],
+            ),
+        ];
+        for (what, last, minutes, due, focus, run, carried) in rows {
+            let at = OffsetDateTime::UNIX_EPOCH + time::Duration::minutes(minutes);
+            let planned = plan(&refs, &fps, last, at, due, focus);
+            let expected = (
+                run.iter().map(|s| (*s).to_owned()).collect::<Vec<_>>(),
+                carried.iter().map(|s| (*s).to_owned()).collect::<Vec<_>>(),
+            );
+            assert_eq!(ids(&planned), expected, "{what}");
+        }
     }
 
     /// Carried results come back in catalogue order with their observation time, and are not
