@@ -427,7 +427,10 @@ impl GraphClient {
 }
 
 /// A reqwest client on rustls (ring) trusting `ca_pem` only, or the system's roots.
-fn http_client(ca_pem: Option<&[u8]>, timeout: Duration) -> Result<reqwest::Client, GraphError> {
+pub(crate) fn http_client(
+    ca_pem: Option<&[u8]>,
+    timeout: Duration,
+) -> Result<reqwest::Client, GraphError> {
     use rustls::pki_types::pem::PemObject;
     use rustls_platform_verifier::BuilderVerifierExt;
     let setup =
@@ -465,7 +468,7 @@ fn http_client(ca_pem: Option<&[u8]>, timeout: Duration) -> Result<reqwest::Clie
 }
 
 /// An `https://` URL with a host and no user info.
-fn https_url(text: &str) -> Option<url::Url> {
+pub(crate) fn https_url(text: &str) -> Option<url::Url> {
     let url = url::Url::parse(text).ok()?;
     (url.scheme() == "https"
         && url.host().is_some()
@@ -494,7 +497,7 @@ fn graph_error(body: &[u8]) -> (String, String) {
 }
 
 /// `Retry-After` in seconds (Graph sends whole seconds).
-fn retry_after(headers: &reqwest::header::HeaderMap) -> Option<Duration> {
+pub(crate) fn retry_after(headers: &reqwest::header::HeaderMap) -> Option<Duration> {
     headers
         .get(reqwest::header::RETRY_AFTER)
         .and_then(|v| v.to_str().ok())
@@ -503,8 +506,13 @@ fn retry_after(headers: &reqwest::header::HeaderMap) -> Option<Duration> {
 }
 
 fn connect_error(err: &reqwest::Error) -> GraphError {
+    GraphError::Connect(reqwest_error_text(err))
+}
+
+/// A failed request in words: "no answer in time", or the error with its sources.
+pub(crate) fn reqwest_error_text(err: &reqwest::Error) -> String {
     if err.is_timeout() {
-        return GraphError::Connect("no answer in time".to_owned());
+        return "no answer in time".to_owned();
     }
     let mut text = err.to_string();
     let mut source = std::error::Error::source(err);
@@ -512,5 +520,5 @@ fn connect_error(err: &reqwest::Error) -> GraphError {
         text.push_str(&format!(": {inner}"));
         source = inner.source();
     }
-    GraphError::Connect(text)
+    text
 }

@@ -15,6 +15,9 @@ pub enum Platform {
     /// A Microsoft 365 tenant (Entra ID, Intune, Defender): checked through Microsoft Graph by
     /// the `cloud` crate, never by a script on a host.
     Microsoft365,
+    /// A Google Workspace account (Directory users, mobile devices, admin roles): checked
+    /// through the Admin SDK Directory API by the `cloud` crate.
+    GoogleWorkspace,
 }
 
 /// Whether a target is a server or an end-user workstation (reported separately in evidence).
@@ -38,17 +41,18 @@ pub struct Target {
 /// A platform name that is not one of ours.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error(
-    "unknown platform `{0}` (known: linux, windows-server, windows-workstation, macos, microsoft365)"
+    "unknown platform `{0}` (known: linux, windows-server, windows-workstation, macos, microsoft365, google-workspace)"
 )]
 pub struct UnknownPlatform(pub String);
 
 impl Platform {
-    pub const ALL: [Platform; 5] = [
+    pub const ALL: [Platform; 6] = [
         Platform::Linux,
         Platform::WindowsServer,
         Platform::WindowsWorkstation,
         Platform::Macos,
         Platform::Microsoft365,
+        Platform::GoogleWorkspace,
     ];
 
     /// Windows platforms are reached over WinRM, the others locally or over SSH.
@@ -63,13 +67,14 @@ impl Platform {
             Platform::WindowsWorkstation => "windows-workstation",
             Platform::Macos => "macos",
             Platform::Microsoft365 => "microsoft365",
+            Platform::GoogleWorkspace => "google-workspace",
         }
     }
 
     /// A cloud tenant rather than a machine: its checks are typed collectors over a provider's
     /// API (`osiris cloud scan`), and no `[[target]]` may name it.
     pub fn is_cloud(self) -> bool {
-        matches!(self, Platform::Microsoft365)
+        matches!(self, Platform::Microsoft365 | Platform::GoogleWorkspace)
     }
 }
 

@@ -1,5 +1,5 @@
-//! Scanning the configured cloud tenants (`[[cloud]]`): each tenant's application secret read
-//! from the vault, its catalogue checks run through the `cloud` crate, all tenants at once, and
+//! Scanning the configured cloud tenants (`[[cloud]]`): each tenant's application secret (or
+//! service account key) read from the vault, its catalogue checks run through the `cloud` crate, all tenants at once, and
 //! the reports sealed like any target's (`scan::record_scans`).
 
 use std::time::Duration;
@@ -46,18 +46,77 @@ pub async fn scan_tenants(
     let secrets = crate::secrets::Secrets::new(config, data_dir);
     let mut jobs = Vec::new();
     for tenant in tenants {
-        jobs.push(microsoft365_tenant(tenant, &secrets)?);
+        jobs.push(match &tenant.provider {
+            CloudProvider::GoogleWorkspace(google) => {
+                Job::GoogleWorkspace(google_workspace_tenant(tenant, google, &secrets)?)
+            }
+            _ => Job::Microsoft365(microsoft365_tenant(tenant, &secrets)?),
+        });
     }
     let overrides = config.param_overrides();
     let runbooks: Vec<&model::Runbook> = catalog.for_platform(Platform::Microsoft365).collect();
-    let scans = jobs
-        .into_iter()
-        .map(|tenant| cloud::scan_microsoft365(tenant, &runbooks, &overrides));
+    let google_runbooks: Vec<&model::Runbook> =
+        catalog.for_platform(Platform::GoogleWorkspace).collect();
+    let scans = jobs.into_iter().map(|job| async {
+        match job {
+            Job::Microsoft365(tenant) => {
+                cloud::scan_microsoft365(tenant, &runbooks, &overrides).await
+            }
+            Job::GoogleWorkspace(tenant) => {
+                cloud::scan_google_workspace(tenant, &google_runbooks, &overrides).await
+            }
+        }
+    });
     let done = futures_util::future::join_all(scans).await;
     for diagnostic in done.iter().flat_map(|scan| &scan.diagnostics) {
         tracing::warn!(tenant = %diagnostic.target, error = %diagnostic.message, "Cloud scan problem.");
     }
     Ok(done)
+}
+
+/// One tenant's scan to run, by provider.
+enum Job {
+    Microsoft365(cloud::Microsoft365Tenant),
+    GoogleWorkspace(cloud::GoogleWorkspaceTenant),
+}
+
+/// The `cloud` crate's settings for one Google Workspace account, the service account's JSON key
+/// read from the vault now.
+fn google_workspace_tenant(
+    tenant: &CloudTenantConfig,
+    google: &config::GoogleWorkspaceConfig,
+    secrets: &crate::secrets::Secrets,
+) -> anyhow::Result<cloud::GoogleWorkspaceTenant> {
+    let what = format!("cloud `{}`", tenant.name);
+    let key_json = secrets.password(
+        &what,
+        &PasswordSource::Credential(google.credential.clone()),
+    )?;
+    Ok(cloud::GoogleWorkspaceTenant {
+        name: tenant.name.clone(),
+        customer_id: google.customer_id.clone(),
+        directory: cloud::google::GoogleSettings {
+            token_url: google.token_url.clone(),
+            directory_base: google.directory_base.clone(),
+            subject: google.admin_subject.clone(),
+            key_json,
+            ca_pem: ca_pem(tenant, &what)?,
+            request_timeout: Duration::from_secs(30),
+        },
+        timeout: Duration::from_secs(tenant.timeout_secs),
+    })
+}
+
+/// The tenant's `ca_file`, read now.
+fn ca_pem(tenant: &CloudTenantConfig, what: &str) -> anyhow::Result<Option<Vec<u8>>> {
+    tenant
+        .ca_file
+        .as_ref()
+        .map(|path| {
+            std::fs::read(path)
+                .with_context(|| format!("{what}: reading ca_file {}", path.display()))
+        })
+        .transpose()
 }
 
 /// The `cloud` crate's settings for one tenant, its secret read from the vault now.
@@ -74,14 +133,7 @@ fn microsoft365_tenant(
         Microsoft365Auth::ClientSecret => cloud::graph::ClientCredential::Secret(stored),
         Microsoft365Auth::Certificate => cloud::graph::ClientCredential::Certificate(stored),
     };
-    let ca_pem = tenant
-        .ca_file
-        .as_ref()
-        .map(|path| {
-            std::fs::read(path)
-                .with_context(|| format!("{what}: reading ca_file {}", path.display()))
-        })
-        .transpose()?;
+    let ca_pem = ca_pem(tenant, &what)?;
     Ok(cloud::Microsoft365Tenant {
         name: tenant.name.clone(),
         graph: cloud::graph::GraphSettings {
