@@ -103,8 +103,12 @@ enum What {
         #[arg(long, requires = "store")]
         data_dir: Option<std::path::PathBuf>,
     },
-    /// Scan a generated Microsoft 365 tenant on the Graph peer (throttling on); time and peak RSS.
+    /// Scan a generated Microsoft 365 tenant on the Graph peer (throttling on), or a Google
+    /// Workspace account on the Google peer; time and peak RSS.
     Cloud {
+        /// `microsoft365`, or `google-workspace` (give `--peer vm-tests/lab/cloud/fakegoogle.py`).
+        #[arg(long, default_value = "microsoft365")]
+        provider: String,
         #[arg(long, default_value_t = 5_000)]
         users: usize,
         #[arg(long, default_value_t = 2_000)]
@@ -112,7 +116,7 @@ enum What {
         /// The Python interpreter that runs the peer.
         #[arg(long, default_value = "python3")]
         python: std::path::PathBuf,
-        /// The Graph peer script.
+        /// The peer script (the Graph peer, or the Google peer for `--provider google-workspace`).
         #[arg(long, default_value = "vm-tests/lab/cloud/fakegraph.py")]
         peer: std::path::PathBuf,
     },
@@ -198,11 +202,13 @@ pub(crate) fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
             }
             What::Open { n } => bench_open(n)?,
             What::Cloud {
+                ref provider,
                 users,
                 devices,
                 ref python,
                 ref peer,
             } => crate::bench_cloud::run(&crate::bench_cloud::CloudBench {
+                provider: provider.parse()?,
                 users,
                 devices,
                 python: python.clone(),

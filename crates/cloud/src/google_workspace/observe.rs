@@ -56,6 +56,9 @@ pub fn observe(
     if !missing.is_empty() {
         return Err(format!("could not read {}", missing.join("; ")));
     }
+    if matches!(collector, "mobile_encryption" | "mobile_compromised") {
+        return mobile(collector, facts);
+    }
     let users = read(&facts.users)?;
     let active: Vec<&User> = users
         .iter()
@@ -135,7 +138,6 @@ pub fn observe(
             res["max_days"] = json!(max_days);
             Ok(res)
         }
-        "mobile_encryption" | "mobile_compromised" => mobile(collector, facts),
         other => Err(format!("collector `{other}` has no observation")),
     }
 }

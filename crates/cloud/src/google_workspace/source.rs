@@ -157,6 +157,10 @@ fn user(value: Value) -> Result<User, String> {
     }
     let raw: Raw = serde_json::from_value(value)
         .map_err(|err| format!("a user record does not parse: {err}"))?;
+    let last_login = timestamp(raw.last_login_time.as_deref())
+        .map_err(|err| format!("user `{}`: lastLoginTime {err}", raw.primary_email))?;
+    let created = timestamp(raw.creation_time.as_deref())
+        .map_err(|err| format!("user `{}`: creationTime {err}", raw.primary_email))?;
     Ok(User {
         id: raw.id,
         email: raw.primary_email,
@@ -164,8 +168,8 @@ fn user(value: Value) -> Result<User, String> {
         delegated_admin: raw.is_delegated_admin,
         suspended: raw.suspended,
         archived: raw.archived,
-        last_login: timestamp(raw.last_login_time.as_deref())?,
-        created: timestamp(raw.creation_time.as_deref())?,
+        last_login,
+        created,
         enrolled_2sv: raw.is_enrolled_in2_sv,
         enforced_2sv: raw.is_enforced_in2_sv,
     })
