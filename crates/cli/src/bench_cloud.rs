@@ -68,14 +68,11 @@ pub(crate) fn run(bench: &CloudBench) -> anyhow::Result<String> {
         },
         timeout: Duration::from_secs(120),
     };
-    let runtime = crate::setup::runtime()?;
     let overrides = Default::default();
-    let started = Instant::now();
-    let report = runtime
-        .block_on(cloud::scan_microsoft365(tenant, &runbooks, &overrides))
-        .report;
-    let elapsed = started.elapsed();
-    let (requests, throttled, peak) = outcome(&report, dir.path())?;
+    let (report, elapsed, requests, throttled, peak) = timed(
+        cloud::scan_microsoft365(tenant, &runbooks, &overrides),
+        dir.path(),
+    )?;
     Ok(format!(
         "cloud: Microsoft 365 tenant of {} users and {} devices, {} checks judged in {:.2} s (target ≤ 30 s) over {requests} requests, {throttled} answered 429 and retried after Retry-After; peak RSS {peak} (target ≤ 100 MiB)",
         bench.users,
@@ -149,14 +146,11 @@ fn run_google(bench: &CloudBench) -> anyhow::Result<String> {
         },
         timeout: Duration::from_secs(120),
     };
-    let runtime = crate::setup::runtime()?;
     let overrides = Default::default();
-    let started = Instant::now();
-    let report = runtime
-        .block_on(cloud::scan_google_workspace(tenant, &runbooks, &overrides))
-        .report;
-    let elapsed = started.elapsed();
-    let (requests, throttled, peak) = outcome(&report, dir.path())?;
+    let (report, elapsed, requests, throttled, peak) = timed(
+        cloud::scan_google_workspace(tenant, &runbooks, &overrides),
+        dir.path(),
+    )?;
     Ok(format!(
         "cloud: Google Workspace account of {} users and {} mobile devices, {} checks judged in {:.2} s over {requests} requests, {throttled} answered 429 and retried with back-off; peak RSS {peak}",
         bench.users,
@@ -204,9 +198,17 @@ fn start_peer(bench: &CloudBench, dir: &Path, flags: &[&str]) -> anyhow::Result<
     Ok((peer, port))
 }
 
-/// Fails when a check could not be judged; else the peer's requests, its 429 answers and this
-/// process's peak RSS.
-fn outcome(report: &scan::TargetReport, dir: &Path) -> anyhow::Result<(usize, usize, String)> {
+/// Runs `scan` on a new runtime; fails when a check could not be judged; else the report, the
+/// scan's wall time, the peer's requests (logged in `dir`), its 429 answers and this process's
+/// peak RSS.
+fn timed(
+    scan: impl std::future::Future<Output = cloud::TenantScan>,
+    dir: &Path,
+) -> anyhow::Result<(scan::TargetReport, Duration, usize, usize, String)> {
+    let runtime = crate::setup::runtime()?;
+    let started = Instant::now();
+    let report = runtime.block_on(scan).report;
+    let elapsed = started.elapsed();
     let not_judged: Vec<_> = report
         .results
         .iter()
@@ -223,7 +225,7 @@ fn outcome(report: &scan::TargetReport, dir: &Path) -> anyhow::Result<(usize, us
         .count();
     let peak = crate::bench::report::peak_rss_kib()
         .map_or_else(|| "?".to_owned(), |kib| format!("{} MiB", kib / 1024));
-    Ok((requests, throttled, peak))
+    Ok((report, elapsed, requests, throttled, peak))
 }
 
 /// The peer process, killed on drop.

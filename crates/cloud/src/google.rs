@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 use zeroize::Zeroizing;
 
-use crate::graph;
+use crate::graph::{self, Token};
 
 mod assertion;
 
@@ -89,11 +89,6 @@ pub enum DirectoryError {
 
 /// Most pages one listing may have (10,000 users at 500 a page are 20).
 pub const MAX_PAGES: usize = 2_000;
-
-struct Token {
-    value: Zeroizing<String>,
-    renew_at: Instant,
-}
 
 impl std::fmt::Debug for GoogleSettings {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -314,13 +309,9 @@ impl DirectoryClient {
 
     /// What is left of the scan's time, at most the per-request timeout.
     fn request_timeout(&self) -> Result<Duration, DirectoryError> {
-        let left = self.deadline.saturating_duration_since(Instant::now());
-        if left.is_zero() {
-            return Err(DirectoryError::Connect(
-                "the scan's time ran out before this request".to_owned(),
-            ));
-        }
-        Ok(left.min(self.settings.request_timeout))
+        graph::time_left(self.deadline, self.settings.request_timeout).ok_or_else(|| {
+            DirectoryError::Connect("the scan's time ran out before this request".to_owned())
+        })
     }
 
     /// The cached token for `scope`, or a new one (always a new one when `renew`).
@@ -398,16 +389,8 @@ impl DirectoryClient {
             };
             return Err(format!("HTTP {status} {code}: {description}{advice}"));
         }
-        let Some(value) = json["access_token"].as_str().filter(|t| !t.is_empty()) else {
-            return Err("the token endpoint's answer has no access_token".to_owned());
-        };
-        let lifetime = json["expires_in"].as_u64().unwrap_or(300);
-        // Renew a minute early (or at half the lifetime when it is short).
-        let margin = (lifetime / 2).min(60);
-        Ok(Token {
-            value: Zeroizing::new(value.to_owned()),
-            renew_at: Instant::now() + Duration::from_secs(lifetime - margin),
-        })
+        Token::from_answer(&json)
+            .ok_or_else(|| "the token endpoint's answer has no access_token".to_owned())
     }
 }
 

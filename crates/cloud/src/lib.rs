@@ -170,14 +170,7 @@ pub async fn scan_microsoft365(
         }
         Err(err) => {
             tracing::warn!(tenant = %tenant.name, error = %err, "Cannot sign in to the tenant.");
-            diagnostics.push(Diagnostic {
-                target: tenant.name.clone(),
-                message: err.to_string(),
-            });
-            runbooks
-                .iter()
-                .map(|rb| (rb.id.clone(), error_outcome(format!("not checked: {err}"))))
-                .collect()
+            not_checked(&tenant.name, runbooks, &err, &mut diagnostics)
         }
     };
     TenantScan {
@@ -220,14 +213,7 @@ pub async fn scan_google_workspace(
         }
         Err(err) => {
             tracing::warn!(tenant = %tenant.name, error = %err, "Cannot use the service account.");
-            diagnostics.push(Diagnostic {
-                target: tenant.name.clone(),
-                message: err.to_string(),
-            });
-            runbooks
-                .iter()
-                .map(|rb| (rb.id.clone(), error_outcome(format!("not checked: {err}"))))
-                .collect()
+            not_checked(&tenant.name, runbooks, &err, &mut diagnostics)
         }
     };
     TenantScan {
@@ -235,6 +221,24 @@ pub async fn scan_google_workspace(
         diagnostics,
         managed_devices: Vec::new(),
     }
+}
+
+/// Every runbook `error` with `err` (the tenant could not be read at all), and `err` as the
+/// tenant's diagnostic.
+fn not_checked(
+    tenant: &str,
+    runbooks: &[&Runbook],
+    err: &dyn std::fmt::Display,
+    diagnostics: &mut Vec<Diagnostic>,
+) -> Vec<(String, CheckOutcome)> {
+    diagnostics.push(Diagnostic {
+        target: tenant.to_owned(),
+        message: err.to_string(),
+    });
+    runbooks
+        .iter()
+        .map(|rb| (rb.id.clone(), error_outcome(format!("not checked: {err}"))))
+        .collect()
 }
 
 /// The report of one tenant's judged checks, each with the scan's whole time.
@@ -258,6 +262,25 @@ fn report(
         started,
         finished: OffsetDateTime::now_utc(),
         results,
+    }
+}
+
+/// `Err("could not read …")` naming each source (in words) that failed or was not read.
+pub(crate) fn all_read<'a>(
+    states: impl IntoIterator<Item = (&'static str, Option<Result<(), &'a str>>)>,
+) -> Result<(), String> {
+    let missing: Vec<String> = states
+        .into_iter()
+        .filter_map(|(what, state)| match state {
+            Some(Ok(())) => None,
+            Some(Err(err)) => Some(format!("{what}: {err}")),
+            None => Some(format!("{what} was not read")),
+        })
+        .collect();
+    if missing.is_empty() {
+        Ok(())
+    } else {
+        Err(format!("could not read {}", missing.join("; ")))
     }
 }
 

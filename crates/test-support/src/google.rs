@@ -3,9 +3,8 @@
 //! with a throwaway CA, and a service account's JSON key it trusts, for the cloud tests and
 //! `osiris bench cloud --provider google-workspace`.
 
-use std::io::BufRead as _;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command};
 
 /// The peer script.
 pub const FAKEGOOGLE_SCRIPT: &str = concat!(
@@ -51,34 +50,18 @@ impl FakeGoogle {
         let dir = tempfile::tempdir().unwrap();
         crate::smtp::pki(dir.path());
         let (_, sa_cert) = crate::graph::app_certificate(dir.path(), "service-account");
-        let mut child = Command::new(python)
-            .arg(FAKEGOOGLE_SCRIPT)
-            .args(["--port", "0", "--customer-id", CUSTOMER_ID])
-            .args(["--sa-email", SERVICE_ACCOUNT, "--sa-key-id", KEY_ID])
-            .arg("--sa-cert")
-            .arg(&sa_cert)
-            .arg("--cert")
-            .arg(dir.path().join("server.pem"))
-            .arg("--key")
-            .arg(dir.path().join("server.key"))
-            .arg("--log")
-            .arg(dir.path().join("requests.jsonl"))
-            .arg("--assertions")
-            .arg(dir.path().join("assertions.txt"))
-            .args(flags)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .unwrap();
-        let mut line = String::new();
-        std::io::BufReader::new(child.stdout.take().unwrap())
-            .read_line(&mut line)
-            .unwrap();
-        let port = line
-            .trim()
-            .strip_prefix("READY ")
-            .and_then(|p| p.parse().ok())
-            .unwrap_or_else(|| panic!("fakegoogle.py did not start: {line:?}"));
+        let (child, port) = crate::graph::spawn_peer(
+            Command::new(python)
+                .arg(FAKEGOOGLE_SCRIPT)
+                .args(["--customer-id", CUSTOMER_ID])
+                .args(["--sa-email", SERVICE_ACCOUNT, "--sa-key-id", KEY_ID])
+                .arg("--sa-cert")
+                .arg(&sa_cert)
+                .arg("--assertions")
+                .arg(dir.path().join("assertions.txt"))
+                .args(flags),
+            dir.path(),
+        );
         FakeGoogle { child, dir, port }
     }
 
@@ -160,25 +143,12 @@ impl FakeGoogle {
     /// How many requests below `prefix` (a path such as `/admin/directory/v1/users`) the peer
     /// answered with `status`.
     pub fn answered(&self, prefix: &str, status: u16) -> usize {
-        self.requests()
-            .iter()
-            .filter(|r| {
-                r["path"].as_str().is_some_and(|p| p.starts_with(prefix)) && r["status"] == status
-            })
-            .count()
+        crate::graph::answered(&self.requests(), prefix, status)
     }
 
     /// Every request the peer answered: `{"method", "path", "status"}`.
-    ///
-    /// # Panics
-    /// When the log cannot be read.
-    #[allow(clippy::unwrap_used, reason = "test helper")]
     pub fn requests(&self) -> Vec<serde_json::Value> {
-        let path = self.dir.path().join("requests.jsonl");
-        let text = std::fs::read_to_string(path).unwrap_or_default();
-        text.lines()
-            .map(|line| serde_json::from_str(line).unwrap())
-            .collect()
+        crate::graph::logged_requests(self.dir.path())
     }
 
     /// Every JWT the token endpoint received, in order.

@@ -49,29 +49,14 @@ impl FakeGraph {
     pub fn start(python: &Path, flags: &[&str]) -> FakeGraph {
         let dir = tempfile::tempdir().unwrap();
         crate::smtp::pki(dir.path());
-        let mut child = Command::new(python)
-            .arg(FAKEGRAPH_SCRIPT)
-            .args(["--port", "0", "--tenant", TENANT, "--client-id", CLIENT_ID])
-            .args(["--secret", SECRET, "--cert"])
-            .arg(dir.path().join("server.pem"))
-            .arg("--key")
-            .arg(dir.path().join("server.key"))
-            .arg("--log")
-            .arg(dir.path().join("requests.jsonl"))
-            .args(flags)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .unwrap();
-        let mut line = String::new();
-        std::io::BufReader::new(child.stdout.take().unwrap())
-            .read_line(&mut line)
-            .unwrap();
-        let port = line
-            .trim()
-            .strip_prefix("READY ")
-            .and_then(|p| p.parse().ok())
-            .unwrap_or_else(|| panic!("fakegraph.py did not start: {line:?}"));
+        let (child, port) = spawn_peer(
+            Command::new(python)
+                .arg(FAKEGRAPH_SCRIPT)
+                .args(["--tenant", TENANT, "--client-id", CLIENT_ID])
+                .args(["--secret", SECRET])
+                .args(flags),
+            dir.path(),
+        );
         FakeGraph { child, dir, port }
     }
 
@@ -108,26 +93,66 @@ impl FakeGraph {
     /// How many requests below `prefix` (a path such as `/v1.0/users`) the peer answered
     /// with `status`.
     pub fn answered(&self, prefix: &str, status: u16) -> usize {
-        self.requests()
-            .iter()
-            .filter(|r| {
-                r["path"].as_str().is_some_and(|p| p.starts_with(prefix)) && r["status"] == status
-            })
-            .count()
+        answered(&self.requests(), prefix, status)
     }
 
     /// Every request the peer answered: `{"method", "path", "status"}`.
-    ///
-    /// # Panics
-    /// When the log cannot be read.
-    #[allow(clippy::unwrap_used, reason = "test helper")]
     pub fn requests(&self) -> Vec<serde_json::Value> {
-        let path = self.dir.path().join("requests.jsonl");
-        let text = std::fs::read_to_string(path).unwrap_or_default();
-        text.lines()
-            .map(|line| serde_json::from_str(line).unwrap())
-            .collect()
+        logged_requests(self.dir.path())
     }
+}
+
+/// Starts a lab cloud peer (`command`: the script and its own flags) on a free loopback port
+/// with the TLS files of `dir` (`crate::smtp::pki`) and its request log in
+/// `dir/requests.jsonl`; the process and the port of its `READY <port>` line.
+///
+/// # Panics
+/// When the peer does not start (a test setup failure).
+#[allow(clippy::unwrap_used, reason = "test helper")]
+pub(crate) fn spawn_peer(command: &mut Command, dir: &Path) -> (Child, u16) {
+    let mut child = command
+        .args(["--port", "0", "--cert"])
+        .arg(dir.join("server.pem"))
+        .arg("--key")
+        .arg(dir.join("server.key"))
+        .arg("--log")
+        .arg(dir.join("requests.jsonl"))
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    std::io::BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let port = line
+        .trim()
+        .strip_prefix("READY ")
+        .and_then(|p| p.parse().ok())
+        .unwrap_or_else(|| panic!("the peer {command:?} did not start: {line:?}"));
+    (child, port)
+}
+
+/// The requests a peer started by [`spawn_peer`] in `dir` answered.
+///
+/// # Panics
+/// When a log line is not JSON.
+#[allow(clippy::unwrap_used, reason = "test helper")]
+pub(crate) fn logged_requests(dir: &Path) -> Vec<serde_json::Value> {
+    let text = std::fs::read_to_string(dir.join("requests.jsonl")).unwrap_or_default();
+    text.lines()
+        .map(|line| serde_json::from_str(line).unwrap())
+        .collect()
+}
+
+/// How many of `requests` below `prefix` were answered with `status`.
+pub(crate) fn answered(requests: &[serde_json::Value], prefix: &str, status: u16) -> usize {
+    requests
+        .iter()
+        .filter(|r| {
+            r["path"].as_str().is_some_and(|p| p.starts_with(prefix)) && r["status"] == status
+        })
+        .count()
 }
 
 impl Drop for FakeGraph {

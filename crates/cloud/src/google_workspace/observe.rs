@@ -45,17 +45,7 @@ pub fn observe(
             "unknown collector `{collector}`: this appliance's cloud crate does not provide it"
         ));
     };
-    let missing: Vec<String> = sources
-        .iter()
-        .filter_map(|source| match source.collected(facts) {
-            Some(Ok(())) => None,
-            Some(Err(err)) => Some(format!("{}: {err}", source.describe())),
-            None => Some(format!("{} was not read", source.describe())),
-        })
-        .collect();
-    if !missing.is_empty() {
-        return Err(format!("could not read {}", missing.join("; ")));
-    }
+    crate::all_read(sources.iter().map(|s| (s.describe(), s.collected(facts))))?;
     if matches!(collector, "mobile_encryption" | "mobile_compromised") {
         return mobile(collector, facts);
     }

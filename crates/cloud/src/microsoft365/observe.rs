@@ -62,17 +62,7 @@ pub fn observe(
             "unknown collector `{collector}`: this appliance's cloud crate does not provide it"
         ));
     };
-    let mut missing = Vec::new();
-    for &source in sources {
-        match source.collected(facts) {
-            Some(Ok(())) => {}
-            Some(Err(err)) => missing.push(format!("{}: {err}", source.describe())),
-            None => missing.push(format!("{} was not read", source.describe())),
-        }
-    }
-    if !missing.is_empty() {
-        return Err(format!("could not read {}", missing.join("; ")));
-    }
+    crate::all_read(sources.iter().map(|s| (s.describe(), s.collected(facts))))?;
     let got = Got { facts, params, now };
     match collector {
         "mfa_registration" => got.mfa_registration(),
