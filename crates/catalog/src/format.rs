@@ -29,6 +29,8 @@ struct RunbookFile {
     auto_heal: bool,
     #[serde(default = "default_timeout")]
     timeout_secs: u64,
+    /// How often the check must run while it passes, e.g. `"24h"`; absent: every scan.
+    interval: Option<Spanned<String>>,
     controls: Spanned<ControlsFile>,
     #[serde(default)]
     params: BTreeMap<String, Spanned<ParamFile>>,
@@ -192,6 +194,12 @@ pub(crate) fn parse_runbook(
         );
     }
 
+    let interval = raw.interval.as_ref().and_then(|interval| {
+        parse_interval(interval.get_ref())
+            .map_err(|err| cx.error(interval.span(), err))
+            .ok()
+    });
+
     let controls = cx.controls(&id, raw.controls.get_ref(), frameworks);
     if controls.is_empty() && cx.errors.is_empty() {
         cx.error(
@@ -250,8 +258,34 @@ pub(crate) fn parse_runbook(
         rollback,
         auto_heal: raw.auto_heal,
         timeout: Duration::from_secs(raw.timeout_secs),
+        interval,
     };
     Ok((runbook, id_line))
+}
+
+/// `interval = "30m"`, `"6h"`, `"1d"`: a whole number of minutes, hours or days, from 10 minutes
+/// to 30 days.
+fn parse_interval(text: &str) -> Result<Duration, String> {
+    let bad = || {
+        format!(
+            "interval {text:?} is not a duration: write a whole number of minutes, hours or days, such as \"30m\", \"6h\" or \"1d\" (10 minutes to 30 days)"
+        )
+    };
+    let (number, unit) = text.split_at(text.len().saturating_sub(1));
+    let count: u64 = match number.parse() {
+        Ok(count) if number.bytes().all(|b| b.is_ascii_digit()) => count,
+        _ => return Err(bad()),
+    };
+    let minutes = match unit {
+        "m" => count,
+        "h" => count.saturating_mul(60),
+        "d" => count.saturating_mul(24 * 60),
+        _ => return Err(bad()),
+    };
+    if !(10..=30 * 24 * 60).contains(&minutes) {
+        return Err(bad());
+    }
+    Ok(Duration::from_secs(minutes * 60))
 }
 
 /// The char column of `word` in `line` where it stands alone (not inside a longer identifier).

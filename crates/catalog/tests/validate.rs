@@ -153,6 +153,48 @@ fn bad_default_unknown_op_and_undeclared_param_are_all_reported() {
 }
 
 #[test]
+fn an_interval_is_a_whole_number_of_minutes_hours_or_days() {
+    let with = |interval: &str| {
+        GOOD.replace(
+            "severity = \"high\"\n",
+            &format!("severity = \"high\"\ninterval = {interval}\n"),
+        )
+    };
+    check(
+        &[("T-GOOD-001.toml", &with("\"6h\""))],
+        expect!["ok: 1 runbooks"],
+    );
+    check(
+        &[("T-GOOD-001.toml", &with("\"1d\""))],
+        expect!["ok: 1 runbooks"],
+    );
+    check(
+        &[("T-GOOD-001.toml", &with("\"90s\""))],
+        expect![[
+            r#"T-GOOD-001.toml:6:12: interval "90s" is not a duration: write a whole number of minutes, hours or days, such as "30m", "6h" or "1d" (10 minutes to 30 days)"#
+        ]],
+    );
+    check(
+        &[("T-GOOD-001.toml", &with("\"5m\""))],
+        expect![[
+            r#"T-GOOD-001.toml:6:12: interval "5m" is not a duration: write a whole number of minutes, hours or days, such as "30m", "6h" or "1d" (10 minutes to 30 days)"#
+        ]],
+    );
+    check(
+        &[("T-GOOD-001.toml", &with("\"+1h\""))],
+        expect![[
+            r#"T-GOOD-001.toml:6:12: interval "+1h" is not a duration: write a whole number of minutes, hours or days, such as "30m", "6h" or "1d" (10 minutes to 30 days)"#
+        ]],
+    );
+    // The shipped catalogue's intervals survive the agent's JSON form.
+    let catalog = catalog::embedded().unwrap();
+    let json = catalog::Catalog::from_json(&catalog.to_json()).unwrap();
+    let hourly = json.get("LIN-PWQUALITY-001").unwrap();
+    assert_eq!(hourly.interval, Some(std::time::Duration::from_secs(3600)));
+    assert_eq!(json.get("LIN-SSH-001").unwrap().interval, None);
+}
+
+#[test]
 fn id_must_match_file_name() {
     check(
         &[("T-OTHER-001.toml", GOOD)],

@@ -103,22 +103,36 @@ enum What {
         #[arg(long, requires = "store")]
         data_dir: Option<std::path::PathBuf>,
     },
-    /// Scan a generated Microsoft 365 tenant on the Graph peer (throttling on), or a Google
-    /// Workspace account on the Google peer; time and peak RSS.
+    /// Scan a generated Microsoft 365 tenant on the Graph peer (throttling on), a Google
+    /// Workspace account on the Google peer, or an AWS account on the AWS peer; time and peak RSS.
     Cloud {
-        /// `microsoft365`, or `google-workspace` (give `--peer vm-tests/lab/cloud/fakegoogle.py`).
+        /// `microsoft365`, `google-workspace` or `aws`.
         #[arg(long, default_value = "microsoft365")]
         provider: String,
-        #[arg(long, default_value_t = 5_000)]
-        users: usize,
+        /// Users (default: 5,000, or 500 IAM users for AWS).
+        #[arg(long)]
+        users: Option<usize>,
         #[arg(long, default_value_t = 2_000)]
         devices: usize,
-        /// The Python interpreter that runs the peer.
+        /// AWS: S3 buckets.
+        #[arg(long, default_value_t = 1_000)]
+        buckets: usize,
+        /// The Python interpreter that runs the peer (AWS: one that imports botocore).
         #[arg(long, default_value = "python3")]
         python: std::path::PathBuf,
-        /// The peer script (the Graph peer, or the Google peer for `--provider google-workspace`).
-        #[arg(long, default_value = "vm-tests/lab/cloud/fakegraph.py")]
-        peer: std::path::PathBuf,
+        /// The peer script (default: vm-tests/lab/cloud/fakegraph.py, fakegoogle.py for Google
+        /// Workspace, fakeaws.py for AWS).
+        #[arg(long)]
+        peer: Option<std::path::PathBuf>,
+    },
+    /// Scan the configured targets (e.g. the lab's `site.toml`) RUNS times on one fresh data
+    /// directory: cold with every check, then steady (what is due); each check's CPU time on the
+    /// targets.
+    Scan {
+        #[arg(long)]
+        config: std::path::PathBuf,
+        #[arg(long, default_value_t = 3)]
+        runs: usize,
     },
     /// Time inclusion proofs in a Merkle tree of N leaves.
     Proof {
@@ -201,19 +215,49 @@ pub(crate) fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
                 )
             }
             What::Open { n } => bench_open(n)?,
+            What::Scan { ref config, runs } => {
+                crate::bench_scan::run(&crate::bench_scan::ScanBench {
+                    config: config.clone(),
+                    runs,
+                })?
+            }
             What::Cloud {
                 ref provider,
                 users,
                 devices,
+                buckets,
                 ref python,
                 ref peer,
-            } => crate::bench_cloud::run(&crate::bench_cloud::CloudBench {
-                provider: provider.parse()?,
-                users,
-                devices,
-                python: python.clone(),
-                peer: peer.clone(),
-            })?,
+            } => {
+                let provider = provider
+                    .parse::<model::Platform>()
+                    .ok()
+                    .filter(|p| p.is_cloud())
+                    .ok_or_else(|| {
+                        anyhow::anyhow!(
+                            "--provider `{provider}` is unknown (known: microsoft365, google-workspace, aws)"
+                        )
+                    })?;
+                let peer = peer
+                    .clone()
+                    .unwrap_or_else(|| crate::bench_cloud::default_peer(provider).into());
+                if provider == model::Platform::Aws {
+                    crate::bench_cloud::run_aws(&crate::bench_cloud::AwsBench {
+                        users: users.unwrap_or(500),
+                        buckets,
+                        python: python.clone(),
+                        peer,
+                    })?
+                } else {
+                    crate::bench_cloud::run(&crate::bench_cloud::CloudBench {
+                        provider,
+                        users: users.unwrap_or(5_000),
+                        devices,
+                        python: python.clone(),
+                        peer,
+                    })?
+                }
+            }
             What::Report {
                 devices,
                 days,
@@ -231,7 +275,7 @@ pub(crate) fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
                     data_dir,
                 })?;
                 format!(
-                    "report{}: {} scan bundles ({:.0} MiB of {}), {} check results of {devices} devices over {days} days; read {:.2} s, assess HIPAA {:.3} s, PDF {:.3} s ({:.1} MiB), OSCAL {:.3} s ({:.1} MiB); to PDF {:.2} s, to OSCAL {:.2} s (targets ≤ 10 s / ≤ 5 s); peak RSS {} MiB (target ≤ 200 MiB)",
+                    "report{}: {} scan bundles ({:.0} MiB of {}), {} check results of {devices} devices over {days} days; read {:.2} s, assess HIPAA {:.3} s, inclusion proofs {}, PDF {:.3} s ({:.1} MiB), OSCAL {:.3} s ({:.1} MiB); to PDF {:.2} s, to OSCAL {:.2} s (targets ≤ 10 s / ≤ 5 s); peak RSS {} MiB (target ≤ 200 MiB)",
                     match (t.fill, t.summarise) {
                         (Some(fill), Some(summarise)) => format!(
                             " (through SQLite's report summary; sealing took {:.0} s, summarising at the checkpoint {:.1} s)",
@@ -247,12 +291,17 @@ pub(crate) fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
                     t.n_results,
                     t.ingest.as_secs_f64(),
                     t.assess.as_secs_f64(),
+                    t.proofs
+                        .map_or("not measured (lines in memory)".to_owned(), |p| format!(
+                            "{:.2} s",
+                            p.as_secs_f64()
+                        )),
                     t.pdf.as_secs_f64(),
                     t.pdf_bytes as f64 / (1024.0 * 1024.0),
                     t.oscal.as_secs_f64(),
                     t.oscal_bytes as f64 / (1024.0 * 1024.0),
-                    (t.ingest + t.assess + t.pdf).as_secs_f64(),
-                    (t.ingest + t.assess + t.oscal).as_secs_f64(),
+                    (t.ingest + t.assess + t.proofs.unwrap_or_default() + t.pdf).as_secs_f64(),
+                    (t.ingest + t.assess + t.proofs.unwrap_or_default() + t.oscal).as_secs_f64(),
                     t.peak_rss_kib
                         .map_or("?".to_owned(), |k| (k / 1024).to_string())
                 )

@@ -2,9 +2,10 @@
 //! (`vm-tests/lab/cloud/fakegraph.py`, a generated tenant, throttling at the published limits
 //! plus a 429 on the first call of every path), or one Google Workspace account scan against the
 //! Google peer (`fakegoogle.py`, the Directory API's per-user limit plus a 429 on the first call
-//! of every resource, the service account's key made here with the openssl CLI), over HTTPS with
-//! a throwaway CA made here; the scan's wall time, requests, throttled answers and this
-//! process's peak RSS.
+//! of every resource, the service account's key made here with the openssl CLI), or one AWS
+//! account scan against the AWS peer (`fakeaws.py`, generated IAM users and buckets, the first
+//! call of every operation throttled), over HTTPS with a throwaway CA made here; the scan's wall
+//! time, requests, throttled answers and this process's peak RSS.
 
 use std::io::BufRead as _;
 use std::path::{Path, PathBuf};
@@ -28,6 +29,15 @@ pub(crate) struct CloudBench {
     pub(crate) peer: PathBuf,
 }
 
+/// The peer script a provider's bench runs unless `--peer` names another.
+pub(crate) fn default_peer(provider: model::Platform) -> &'static str {
+    match provider {
+        model::Platform::GoogleWorkspace => "vm-tests/lab/cloud/fakegoogle.py",
+        model::Platform::Aws => "vm-tests/lab/cloud/fakeaws.py",
+        _ => "vm-tests/lab/cloud/fakegraph.py",
+    }
+}
+
 /// Runs the bench; the report line.
 pub(crate) fn run(bench: &CloudBench) -> anyhow::Result<String> {
     if bench.provider == model::Platform::GoogleWorkspace {
@@ -35,13 +45,13 @@ pub(crate) fn run(bench: &CloudBench) -> anyhow::Result<String> {
     }
     anyhow::ensure!(
         bench.provider == model::Platform::Microsoft365,
-        "--provider must be microsoft365 or google-workspace"
+        "--provider must be microsoft365, google-workspace or aws"
     );
     let dir = tempfile::tempdir().context("creating a temporary directory")?;
     let ca_pem = pki(dir.path())?;
     let secret = hex::encode(rand::random::<[u8; 16]>());
     let (_peer, port) = start_peer(
-        bench,
+        (&bench.python, &bench.peer),
         dir.path(),
         &[
             "--tenant",
@@ -50,6 +60,10 @@ pub(crate) fn run(bench: &CloudBench) -> anyhow::Result<String> {
             CLIENT_ID,
             "--secret",
             &secret,
+            "--users",
+            &bench.users.to_string(),
+            "--devices",
+            &bench.devices.to_string(),
         ],
     )?;
     let catalog = crate::setup::load_catalog()?;
@@ -72,6 +86,7 @@ pub(crate) fn run(bench: &CloudBench) -> anyhow::Result<String> {
     let (report, elapsed, requests, throttled, peak) = timed(
         cloud::scan_microsoft365(tenant, &runbooks, &overrides),
         dir.path(),
+        |l| l.contains("\"status\": 429"),
     )?;
     Ok(format!(
         "cloud: Microsoft 365 tenant of {} users and {} devices, {} checks judged in {:.2} s (target ≤ 30 s) over {requests} requests, {throttled} answered 429 and retried after Retry-After; peak RSS {peak} (target ≤ 100 MiB)",
@@ -108,7 +123,7 @@ fn run_google(bench: &CloudBench) -> anyhow::Result<String> {
     );
     let cert_arg = cert.to_string_lossy().into_owned();
     let (_peer, port) = start_peer(
-        bench,
+        (&bench.python, &bench.peer),
         dir.path(),
         &[
             "--customer-id",
@@ -119,6 +134,10 @@ fn run_google(bench: &CloudBench) -> anyhow::Result<String> {
             KEY_ID,
             "--sa-cert",
             &cert_arg,
+            "--users",
+            &bench.users.to_string(),
+            "--devices",
+            &bench.devices.to_string(),
         ],
     )?;
     let token_url = format!("https://127.0.0.1:{port}/token");
@@ -150,6 +169,7 @@ fn run_google(bench: &CloudBench) -> anyhow::Result<String> {
     let (report, elapsed, requests, throttled, peak) = timed(
         cloud::scan_google_workspace(tenant, &runbooks, &overrides),
         dir.path(),
+        |l| l.contains("\"status\": 429"),
     )?;
     Ok(format!(
         "cloud: Google Workspace account of {} users and {} mobile devices, {} checks judged in {:.2} s over {requests} requests, {throttled} answered 429 and retried with back-off; peak RSS {peak}",
@@ -160,16 +180,98 @@ fn run_google(bench: &CloudBench) -> anyhow::Result<String> {
     ))
 }
 
-/// Starts the peer script with the bench's size, the first call of every path throttled, TLS
-/// from `dir` and `flags`; the process and its port.
-fn start_peer(bench: &CloudBench, dir: &Path, flags: &[&str]) -> anyhow::Result<(Peer, u16)> {
+/// What to run against the AWS peer.
+#[derive(Debug, Clone)]
+pub(crate) struct AwsBench {
+    pub(crate) users: usize,
+    pub(crate) buckets: usize,
+    pub(crate) python: PathBuf,
+    pub(crate) peer: PathBuf,
+}
+
+/// The AWS peer's account and access key ID (the secret is made per run).
+const AWS_ACCOUNT: &str = "404122885710";
+const AWS_KEY_ID: &str = "AKIAQ3EGOSIRISBENCH1";
+
+/// Runs the AWS bench; the report line.
+pub(crate) fn run_aws(bench: &AwsBench) -> anyhow::Result<String> {
+    let dir = tempfile::tempdir().context("creating a temporary directory")?;
+    let ca_pem = pki(dir.path())?;
+    let secret = hex::encode(rand::random::<[u8; 20]>());
+    let (_peer, port) = start_peer(
+        (&bench.python, &bench.peer),
+        dir.path(),
+        &[
+            "--account",
+            AWS_ACCOUNT,
+            "--access-key-id",
+            AWS_KEY_ID,
+            "--secret",
+            &secret,
+            "--users",
+            &bench.users.to_string(),
+            "--buckets",
+            &bench.buckets.to_string(),
+        ],
+    )?;
+    let catalog = crate::setup::load_catalog()?;
+    let runbooks: Vec<_> = catalog.for_platform(model::Platform::Aws).collect();
+    let account = cloud::AwsAccount {
+        name: "bench".to_owned(),
+        settings: cloud::aws::client::AwsSettings {
+            account_id: AWS_ACCOUNT.to_owned(),
+            regions: vec![
+                "us-east-1".to_owned(),
+                "us-west-2".to_owned(),
+                "eu-west-1".to_owned(),
+            ],
+            credentials: cloud::aws::sigv4::Credentials {
+                access_key_id: AWS_KEY_ID.to_owned(),
+                secret_access_key: zeroize::Zeroizing::new(secret),
+                session_token: None,
+            },
+            endpoint: Some(format!("https://127.0.0.1:{port}")),
+            ca_pem: Some(ca_pem.into_bytes()),
+            request_timeout: Duration::from_secs(30),
+        },
+        timeout: Duration::from_secs(120),
+    };
+    let overrides = Default::default();
+    let (report, elapsed, requests, throttled, peak) = timed(
+        cloud::scan_aws(account, &runbooks, &overrides),
+        dir.path(),
+        |l| {
+            [
+                "\"Throttling\"",
+                "ThrottlingException",
+                "SlowDown",
+                "RequestLimitExceeded",
+            ]
+            .iter()
+            .any(|code| l.contains(code))
+        },
+    )?;
+    Ok(format!(
+        "cloud: AWS account of {} IAM users and {} buckets in 3 regions, {} checks judged in {:.2} s (target ≤ 30 s) over {requests} SigV4-signed requests, {throttled} throttled and retried with back-off; peak RSS {peak}",
+        bench.users,
+        bench.buckets,
+        report.results.len(),
+        elapsed.as_secs_f64(),
+    ))
+}
+
+/// Starts the peer script (`python script`) with its large profile, the first call of every
+/// path throttled, TLS from `dir` and `flags` (its account and size); the process and its port.
+fn start_peer(
+    (python, script): (&Path, &Path),
+    dir: &Path,
+    flags: &[&str],
+) -> anyhow::Result<(Peer, u16)> {
     let mut peer = Peer(
-        Command::new(&bench.python)
-            .arg(&bench.peer)
+        Command::new(python)
+            .arg(script)
             .args(["--port", "0", "--profile", "large", "--throttle-first"])
             .args(flags)
-            .args(["--users", &bench.users.to_string()])
-            .args(["--devices", &bench.devices.to_string()])
             .arg("--cert")
             .arg(dir.join("server.pem"))
             .arg("--key")
@@ -181,8 +283,8 @@ fn start_peer(bench: &CloudBench, dir: &Path, flags: &[&str]) -> anyhow::Result<
             .with_context(|| {
                 format!(
                     "starting {} {} (give --python and --peer)",
-                    bench.python.display(),
-                    bench.peer.display()
+                    python.display(),
+                    script.display()
                 )
             })?,
     );
@@ -199,11 +301,12 @@ fn start_peer(bench: &CloudBench, dir: &Path, flags: &[&str]) -> anyhow::Result<
 }
 
 /// Runs `scan` on a new runtime; fails when a check could not be judged; else the report, the
-/// scan's wall time, the peer's requests (logged in `dir`), its 429 answers and this process's
-/// peak RSS.
+/// scan's wall time, the peer's requests (logged in `dir`), how many of its log lines
+/// `throttled` matches and this process's peak RSS.
 fn timed(
     scan: impl std::future::Future<Output = cloud::TenantScan>,
     dir: &Path,
+    throttled: impl Fn(&str) -> bool,
 ) -> anyhow::Result<(scan::TargetReport, Duration, usize, usize, String)> {
     let runtime = crate::setup::runtime()?;
     let started = Instant::now();
@@ -219,10 +322,7 @@ fn timed(
     let log =
         std::fs::read_to_string(dir.join("requests.jsonl")).context("reading the peer's log")?;
     let requests = log.lines().count();
-    let throttled = log
-        .lines()
-        .filter(|l| l.contains("\"status\": 429"))
-        .count();
+    let throttled = log.lines().filter(|l| throttled(l)).count();
     let peak = crate::bench::report::peak_rss_kib()
         .map_or_else(|| "?".to_owned(), |kib| format!("{} MiB", kib / 1024));
     Ok((report, elapsed, requests, throttled, peak))

@@ -264,14 +264,22 @@ pub(crate) fn report(args: ReportArgs) -> anyhow::Result<ExitCode> {
             })
         })
         .collect::<anyhow::Result<Vec<_>>>()?;
-    if !samples.is_empty() && format != "html" {
-        anyhow::bail!("--sample-dates is for --format html");
-    }
-    for sample in &samples {
+    let now = OffsetDateTime::now_utc();
+    for (sample, text) in samples.iter().zip(&args.sample_dates) {
+        // A date is the end of that day, so today is allowed (it means "now").
+        let future = match OffsetDateTime::parse(text, &Rfc3339) {
+            Ok(at) => at > now,
+            Err(_) => *sample - time::Duration::days(1) > now,
+        };
+        if future {
+            anyhow::bail!(
+                "--sample-dates {text} is in the future (now is {}): an auditor samples evidence that exists",
+                rfc3339(now)
+            );
+        }
         if *sample <= period.start || *sample > period.end {
             anyhow::bail!(
-                "--sample-dates {} is outside the period {}: give dates in that month",
-                rfc3339(*sample),
+                "--sample-dates {text} is outside the period {}: give dates in that month",
                 period.label
             );
         }
@@ -302,43 +310,52 @@ pub(crate) fn report(args: ReportArgs) -> anyhow::Result<ExitCode> {
             Some(_) => {}
         }
     }
+    for (sample, text) in samples.iter().zip(&args.sample_dates) {
+        match ledger.first_bundle_at() {
+            Some(first) if *sample < first => anyhow::bail!(
+                "--sample-dates {text} is before the first evidence bundle ({}): the log holds no evidence then; give dates after it",
+                rfc3339(first)
+            ),
+            None => anyhow::bail!("the evidence log is empty: run `osiris scan` first"),
+            Some(_) => {}
+        }
+    }
     let catalog = frameworks
         .get(framework)
         .context("framework without a catalogue")?;
     let assessment = compliance::assess(catalog, &runbooks, &ledger);
-    let cx = compliance::render::ReportContext {
-        site: &config.site,
-        origin: &log.origin,
-        key_id: &log.key_id,
-        catalog_version: runbooks.version(),
-        frameworks_version: frameworks.version(),
-        generated_at: OffsetDateTime::now_utc(),
-        checkpoint: log
-            .checkpoint
-            .as_ref()
-            .map(|(size, note)| (*size, note.as_str())),
-        tool_version: env!("CARGO_PKG_VERSION"),
-    };
+    let sample_assessments: Vec<_> = sample_ledgers
+        .iter()
+        .map(|l| compliance::assess(catalog, &runbooks, l))
+        .collect();
+    let pairs: Vec<_> = sample_assessments.iter().zip(&sample_ledgers).collect();
+    let proofs = read_proofs(
+        &data_dir,
+        log.checkpoint.as_ref(),
+        &compliance::cited_bundles(std::iter::once(&assessment).chain(&sample_assessments)),
+        as_of,
+    )?;
+    let cx = log.context(
+        &config,
+        &runbooks,
+        &frameworks,
+        OffsetDateTime::now_utc(),
+        &pairs,
+        &proofs,
+    );
     let mut written = vec![args.out.clone()];
     match format {
-        "html" => {
-            let sample_assessments: Vec<_> = sample_ledgers
-                .iter()
-                .map(|l| compliance::assess(catalog, &runbooks, l))
-                .collect();
-            let pairs: Vec<_> = sample_assessments.iter().zip(&sample_ledgers).collect();
-            write_file(
-                &args.out,
-                compliance::render::html_with_samples(&assessment, &ledger, &cx, &pairs).as_bytes(),
-            )?
-        }
+        "html" => write_file(
+            &args.out,
+            compliance::render::html(&assessment, &ledger, &cx).as_bytes(),
+        )?,
         "pdf" => write_file(
             &args.out,
             &compliance::render::pdf(&assessment, &ledger, &cx),
         )?,
         "csv" => write_file(
             &args.out,
-            compliance::render::csv(&assessment, &ledger).as_bytes(),
+            compliance::render::csv(&assessment, &ledger, &cx).as_bytes(),
         )?,
         _ => {
             let results = compliance::render::oscal::assessment_results(&assessment, &ledger, &cx);
@@ -379,7 +396,7 @@ pub(crate) fn report(args: ReportArgs) -> anyhow::Result<ExitCode> {
 fn packet(args: &ReportArgs) -> anyhow::Result<ExitCode> {
     let period = Period::month(&args.period)?;
     if !args.sample_dates.is_empty() {
-        anyhow::bail!("--sample-dates is for one framework's HTML report");
+        anyhow::bail!("--sample-dates is for one framework's report, not the packet");
     }
     let as_of = args.as_of.as_deref().map(parse_moment).transpose()?;
     let dir = &args.out;
@@ -401,23 +418,22 @@ fn packet(args: &ReportArgs) -> anyhow::Result<ExitCode> {
     let until = as_of.unwrap_or_else(OffsetDateTime::now_utc);
     let (ledger, log) = read_ledger(&config, &data_dir, period, Some(until))?;
     std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
-    let cx = compliance::render::ReportContext {
-        site: &config.site,
-        origin: &log.origin,
-        key_id: &log.key_id,
-        catalog_version: runbooks.version(),
-        frameworks_version: frameworks.version(),
-        generated_at: OffsetDateTime::now_utc(),
-        checkpoint: log
-            .checkpoint
-            .as_ref()
-            .map(|(size, note)| (*size, note.as_str())),
-        tool_version: env!("CARGO_PKG_VERSION"),
-    };
     let mut manifest = String::new();
     let mut out = std::io::stdout().lock();
+    let generated_at = OffsetDateTime::now_utc();
+    let tree = read_tree(&data_dir, log.checkpoint.as_ref())?;
+    let consistency = match (as_of, &tree) {
+        (Some(as_of), Some(tree)) => read_consistency(&data_dir, tree, as_of)?,
+        _ => None,
+    };
     for catalog in frameworks.catalogs() {
         let assessment = compliance::assess(catalog, &runbooks, &ledger);
+        let proofs = proofs_from_tree(
+            tree.as_ref(),
+            &compliance::cited_bundles([&assessment]),
+            consistency.clone(),
+        );
+        let cx = log.context(&config, &runbooks, &frameworks, generated_at, &[], &proofs);
         let stem = format!("{}-{}", catalog.framework.cli_name(), ledger.period().label);
         let files: [(String, Vec<u8>); 5] = [
             (
@@ -430,7 +446,7 @@ fn packet(args: &ReportArgs) -> anyhow::Result<ExitCode> {
             ),
             (
                 format!("{stem}.csv"),
-                compliance::render::csv(&assessment, &ledger).into_bytes(),
+                compliance::render::csv(&assessment, &ledger, &cx).into_bytes(),
             ),
             (
                 format!("{stem}-assessment-results.json"),
@@ -483,6 +499,35 @@ struct LogFacts {
     checkpoint: Option<(u64, String)>,
 }
 
+impl LogFacts {
+    /// The context of a report made now from this log.
+    fn context<'a>(
+        &'a self,
+        config: &'a config::Config,
+        runbooks: &'a catalog::Catalog,
+        frameworks: &'a catalog::Frameworks,
+        generated_at: OffsetDateTime,
+        samples: &'a [(&'a compliance::Assessment<'a>, &'a Ledger)],
+        proofs: &'a compliance::Proofs,
+    ) -> compliance::render::ReportContext<'a> {
+        compliance::render::ReportContext {
+            site: &config.site,
+            origin: &self.origin,
+            key_id: &self.key_id,
+            catalog_version: runbooks.version(),
+            frameworks_version: frameworks.version(),
+            generated_at,
+            checkpoint: self
+                .checkpoint
+                .as_ref()
+                .map(|(size, note)| (*size, note.as_str())),
+            tool_version: env!("CARGO_PKG_VERSION"),
+            samples,
+            proofs,
+        }
+    }
+}
+
 fn read_ledger(
     config: &config::Config,
     data_dir: &Path,
@@ -531,6 +576,231 @@ fn read_ledger(
             },
         ))
     })
+}
+
+/// `osiris evidence export --period …`: which index the kit carries.
+#[derive(Debug, Clone)]
+pub(crate) struct IndexArgs {
+    pub(crate) period: String,
+    pub(crate) framework: String,
+    pub(crate) as_of: Option<String>,
+}
+
+/// [`IndexArgs`] checked: the frameworks, the period and the moment.
+pub(crate) struct Index {
+    frameworks: Vec<Framework>,
+    period: Period,
+    until: OffsetDateTime,
+    site: String,
+}
+
+impl IndexArgs {
+    pub(crate) fn validate(&self, site: &str) -> anyhow::Result<Index> {
+        let frameworks = if self.framework == "all" {
+            Framework::ALL.to_vec()
+        } else {
+            vec![Framework::from_cli_name(&self.framework).map_err(|_| {
+                anyhow::anyhow!(
+                    "unknown framework `{}` (known: hipaa, soc2, pci, nist-csf, cis, all)",
+                    self.framework
+                )
+            })?]
+        };
+        let period = Period::month(&self.period)?;
+        let until = match &self.as_of {
+            Some(text) => parse_moment(text)?,
+            None => OffsetDateTime::now_utc().min(period.end),
+        };
+        Ok(Index {
+            frameworks,
+            period,
+            until,
+            site: site.to_owned(),
+        })
+    }
+}
+
+/// The auditor's files of a kit: the control-to-evidence index of each framework (CSV) and the
+/// same as the HTML manifest's section.
+pub(crate) async fn auditor_files(
+    store: &store::Store,
+    index: &Index,
+) -> anyhow::Result<evidence::kit::AuditorFiles> {
+    let runbooks = setup::load_catalog()?;
+    let frameworks = catalog::embedded_frameworks()
+        .map_err(|e| anyhow::anyhow!("built-in framework catalogues are broken: {e}"))?;
+    // The checkpoint brings the report summary up to the log.
+    store
+        .create_checkpoint()
+        .await
+        .context("signing a checkpoint")?;
+    let mut ledger = Ledger::new(index.period.clone(), Some(index.until));
+    fill_ledger_from_summary(store.reads(), store.size(), &mut ledger).await?;
+    let assessments = index
+        .frameworks
+        .iter()
+        .map(|framework| {
+            frameworks
+                .get(*framework)
+                .context("framework without a catalogue")
+                .map(|catalog| compliance::assess(catalog, &runbooks, &ledger))
+        })
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    let refs: Vec<&compliance::Assessment<'_>> = assessments.iter().collect();
+    let mut line_sha256 = std::collections::BTreeMap::new();
+    for seq in compliance::cited_bundles(refs.iter().copied()) {
+        let entry = store
+            .entry(seq)
+            .await
+            .with_context(|| format!("reading bundle #{seq}"))?
+            .with_context(|| format!("bundle #{seq} is cited but not stored"))?;
+        line_sha256.insert(seq, hex::encode(entry.line_hash));
+    }
+    let (csv, html) = compliance::render::evidence_index(&refs, &line_sha256);
+    let escape = compliance::render::escape_html;
+    Ok(evidence::kit::AuditorFiles {
+        title: escape(&format!(
+            "Auditor kit of {} — {} as of {}",
+            index.site,
+            index.period.label,
+            rfc3339(index.until)
+        )),
+        files: vec![(
+            "control-evidence.csv".to_owned(),
+            csv.into_bytes(),
+            escape(&format!(
+                "Control-to-evidence index of {} as of {}: framework, control, status, check, device, bundle seq, SHA-256 of the bundle's line in bundles.jsonl",
+                index.period.label,
+                rfc3339(index.until)
+            )),
+        )],
+        html_section: html,
+    })
+}
+
+/// The inclusion proofs of `cited` to the report's checkpoint and, for a report `--as-of` a
+/// moment, the consistency proof from the checkpoint of that moment, read from the store.
+fn read_proofs(
+    data_dir: &Path,
+    checkpoint: Option<&(u64, String)>,
+    cited: &std::collections::BTreeSet<u64>,
+    as_of: Option<OffsetDateTime>,
+) -> anyhow::Result<compliance::Proofs> {
+    let tree = read_tree(data_dir, checkpoint)?;
+    let consistency = match (as_of, &tree) {
+        (Some(as_of), Some(tree)) => read_consistency(data_dir, tree, as_of)?,
+        _ => None,
+    };
+    Ok(proofs_from_tree(tree.as_ref(), cited, consistency))
+}
+
+/// The log's Merkle tree at the report's checkpoint, with that checkpoint's size.
+fn read_tree(
+    data_dir: &Path,
+    checkpoint: Option<&(u64, String)>,
+) -> anyhow::Result<Option<(u64, evidence::MerkleTree)>> {
+    let Some((size, _)) = checkpoint else {
+        return Ok(None);
+    };
+    let size = *size;
+    setup::runtime()?.block_on(async {
+        let reader = store::LogReader::open(data_dir)
+            .await
+            .with_context(|| format!("reading the evidence log in {}", data_dir.display()))?;
+        let tree = reader
+            .reads()
+            .merkle_tree(size)
+            .await
+            .context("reading the evidence log's Merkle tree");
+        reader.close().await;
+        Ok(Some((size, tree?)))
+    })
+}
+
+/// The consistency proof from the newest checkpoint signed at or before `as_of` to the newest
+/// anchored checkpoint the tree covers (else the report's own), or `None` when no checkpoint
+/// was signed by then.
+fn read_consistency(
+    data_dir: &Path,
+    (size, tree): &(u64, evidence::MerkleTree),
+    as_of: OffsetDateTime,
+) -> anyhow::Result<Option<compliance::ConsistencyProof>> {
+    let states = setup::runtime()?.block_on(async {
+        let reader = store::LogReader::open(data_dir)
+            .await
+            .with_context(|| format!("reading the evidence log in {}", data_dir.display()))?;
+        let states = reader
+            .reads()
+            .checkpoint_states()
+            .await
+            .context("reading the checkpoints");
+        reader.close().await;
+        states
+    })?;
+    let signed_at = |s: &store::CheckpointState| {
+        OffsetDateTime::parse(&s.checkpoint.created_at, &Rfc3339).with_context(|| {
+            format!(
+                "checkpoint {} has an unreadable time `{}`",
+                s.checkpoint.size, s.checkpoint.created_at
+            )
+        })
+    };
+    let mut from = None;
+    for state in &states {
+        if signed_at(state)? <= as_of {
+            from = Some(state);
+        }
+    }
+    let Some(from) = from else {
+        return Ok(None);
+    };
+    let in_tree = |s: &&store::CheckpointState| {
+        s.checkpoint.size >= from.checkpoint.size && s.checkpoint.size <= *size
+    };
+    let to = states
+        .iter()
+        .filter(in_tree)
+        .rfind(|s| s.anchored)
+        .or_else(|| states.iter().rfind(in_tree))
+        .unwrap_or(from);
+    let path = tree
+        .consistency_proof(from.checkpoint.size, to.checkpoint.size)
+        .context("the tree is smaller than the checkpoints it should cover")?;
+    Ok(Some(compliance::ConsistencyProof {
+        from: (from.checkpoint.size, from.checkpoint.note.clone()),
+        to: (to.checkpoint.size, to.checkpoint.note.clone()),
+        from_signed_at: from.checkpoint.created_at.clone(),
+        to_anchored: to.anchored,
+        path: path.iter().map(hex::encode).collect(),
+    }))
+}
+
+/// Inclusion proofs of `cited` in the tree of the checkpoint's size; bundles sealed after the
+/// checkpoint are listed as not covered yet.
+pub(crate) fn proofs_from_tree(
+    tree: Option<&(u64, evidence::MerkleTree)>,
+    cited: &std::collections::BTreeSet<u64>,
+    consistency: Option<compliance::ConsistencyProof>,
+) -> compliance::Proofs {
+    let Some((size, tree)) = tree else {
+        return compliance::Proofs::default();
+    };
+    let mut proofs = compliance::Proofs {
+        tree_size: *size,
+        consistency,
+        ..compliance::Proofs::default()
+    };
+    for &seq in cited {
+        match (tree.leaf(seq), tree.inclusion_proof(seq, *size)) {
+            (Some(leaf), Some(path)) => proofs.inclusion.push(compliance::InclusionProof {
+                seq,
+                leaf: hex::encode(leaf),
+                path: path.iter().map(hex::encode).collect(),
+            }),
+            _ => proofs.uncovered.push(seq),
+        }
+    }
+    proofs
 }
 
 async fn newest_checkpoint(reads: store::LogReads<'_>) -> anyhow::Result<Option<(u64, String)>> {

@@ -20,6 +20,19 @@ pub(crate) enum EvidenceCommand {
         /// Directory to create; must not exist or be empty.
         #[arg(long)]
         out: PathBuf,
+        /// Also write the auditor's files for this month (YYYY-MM): `auditor/control-evidence.csv`
+        /// (framework, control, status, check, device, bundle seq, bundle SHA-256) and
+        /// `auditor/manifest.html` (every file of the kit with its SHA-256 and what it is, and the
+        /// index), both signed by the MANIFEST.
+        #[arg(long)]
+        period: Option<String>,
+        /// The frameworks of the index: hipaa, soc2, pci, nist-csf, cis or all.
+        #[arg(long, default_value = "all", requires = "period")]
+        framework: String,
+        /// The index describes the state at this moment (RFC 3339 or YYYY-MM-DD) instead of the
+        /// end of the period.
+        #[arg(long, requires = "period")]
+        as_of: Option<String>,
         #[command(flatten)]
         place: Place,
     },
@@ -102,7 +115,23 @@ pub(crate) struct Place {
 
 pub(crate) fn run(command: EvidenceCommand) -> anyhow::Result<ExitCode> {
     match command {
-        EvidenceCommand::Export { out, place } => export(&out, place),
+        EvidenceCommand::Export {
+            out,
+            period,
+            framework,
+            as_of,
+            place,
+        } => export(
+            &out,
+            period
+                .map(|period| crate::compliance_cmd::IndexArgs {
+                    period,
+                    framework,
+                    as_of,
+                })
+                .as_ref(),
+            place,
+        ),
         EvidenceCommand::Verify {
             dir,
             key,
@@ -158,12 +187,23 @@ fn open(place: Place) -> anyhow::Result<(config::Config, PathBuf)> {
     Ok((config, data_dir))
 }
 
-fn export(out: &Path, place: Place) -> anyhow::Result<ExitCode> {
+fn export(
+    out: &Path,
+    index: Option<&crate::compliance_cmd::IndexArgs>,
+    place: Place,
+) -> anyhow::Result<ExitCode> {
     let (config, data_dir) = open(place)?;
+    let index = index
+        .map(|index| index.validate(&config.site))
+        .transpose()?;
     setup::runtime()?.block_on(async {
         let store = setup::open_store(&data_dir, &config.site).await?;
+        let auditor = match &index {
+            Some(index) => Some(crate::compliance_cmd::auditor_files(&store, index).await?),
+            None => None,
+        };
         let summary = store
-            .export_kit(out)
+            .export_kit_with(out, auditor)
             .await
             .with_context(|| format!("exporting the kit to {}", out.display()))?;
         let key = store.verifier().to_string();

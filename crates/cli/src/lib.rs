@@ -8,6 +8,7 @@ mod bench;
 mod bench_agents;
 mod bench_cloud;
 mod bench_daemon;
+mod bench_scan;
 mod cloud_cmd;
 mod compliance_cmd;
 mod credentials_cmd;

@@ -77,7 +77,12 @@ pub(crate) fn render_json(
         .flat_map(|report| {
             report.results.iter().map(move |result| {
                 let runbook = catalog.get(&result.runbook_id);
-                serde_json::json!({
+                // A result carried from an earlier scan (not due now) says when it was observed.
+                let carried_from = report.carried.get(&result.runbook_id).and_then(|at| {
+                    at.format(&time::format_description::well_known::Rfc3339)
+                        .ok()
+                });
+                let mut json = serde_json::json!({
                     "target": report.target.name,
                     "check": result.runbook_id,
                     "title": runbook.map(|rb| rb.title.as_str()),
@@ -87,7 +92,12 @@ pub(crate) fn render_json(
                     "expected": result.outcome.expected,
                     "reason": result.outcome.reason,
                     "controls": runbook.map(Runbook::control_refs).unwrap_or_default(),
-                })
+                });
+                if let (Some(at), Some(map)) = (carried_from, json.as_object_mut()) {
+                    map.insert("carried".to_owned(), true.into());
+                    map.insert("observed_at".to_owned(), at.into());
+                }
+                json
             })
         })
         .collect();
@@ -111,9 +121,26 @@ pub(crate) fn render_json(
 fn render_target(out: &mut String, catalog: &catalog::Catalog, report: &TargetReport) {
     let summary = report.summary();
     let elapsed = (report.finished - report.started).as_seconds_f64();
+    let not_due = if report.carried.is_empty() {
+        String::new()
+    } else {
+        let oldest = report.carried.values().min().copied();
+        let since = oldest
+            .and_then(|at| {
+                at.format(time::macros::format_description!(
+                    "[year]-[month]-[day] [hour]:[minute] UTC"
+                ))
+                .ok()
+            })
+            .unwrap_or_default();
+        format!(
+            " ({} not due, carried from earlier scans since {since}; `osiris scan --all` runs them now)",
+            report.carried.len()
+        )
+    };
     let _ = writeln!(
         out,
-        "Scan of {} ({}): {} checks in {elapsed:.1} s",
+        "Scan of {} ({}): {} checks in {elapsed:.1} s{not_due}",
         report.target.name, report.target.platform, summary.total
     );
     let verdict = match (summary.fail, summary.error) {
@@ -300,6 +327,8 @@ mod tests {
             },
             started: datetime!(2026-11-28 03:40:00 UTC),
             finished: datetime!(2026-11-28 03:40:01.5 UTC),
+            carried: Default::default(),
+            target_cpu: Default::default(),
             results: vec![
                 result("LIN-NTP-001", CheckStatus::Fail, "`synchronized` is false"),
                 result("LIN-AUDIT-001", CheckStatus::Pass, ""),

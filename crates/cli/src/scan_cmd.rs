@@ -24,6 +24,10 @@ pub(crate) struct ScanArgs {
     /// Print machine-readable JSON instead of the report.
     #[arg(long)]
     json: bool,
+    /// Run every check now, including those whose interval has not passed since they last
+    /// passed (by default those are carried, with the time they were observed).
+    #[arg(long)]
+    all: bool,
 }
 
 pub(crate) fn run(args: ScanArgs) -> anyhow::Result<ExitCode> {
@@ -45,7 +49,16 @@ pub(crate) fn run(args: ScanArgs) -> anyhow::Result<ExitCode> {
         }
         let no_passwords = ops::secrets::HostPasswords::default();
         let passwords = plan.as_ref().map_or(&no_passwords, |plan| &plan.passwords);
-        let scanned = ops::scan::scan_with(&config, &catalog, &data_dir, passwords).await?;
+        let options = ops::scan::ScanOptions {
+            due: if args.all {
+                scan::cadence::Due::All
+            } else {
+                scan::cadence::Due::Cadence
+            },
+            ..Default::default()
+        };
+        let scanned =
+            ops::scan::scan_with(&config, &catalog, &data_dir, passwords, &options).await?;
         let reports: Vec<TargetReport> =
             scanned.into_iter().map(|scanned| scanned.report).collect();
         let mut bundles = ops::scan::record_scans(&store, &config, &catalog, &reports).await?;

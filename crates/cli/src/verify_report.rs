@@ -80,13 +80,19 @@ pub(crate) fn verify_report(
     let bundles_path = kit.join("bundles.jsonl");
     let bundles = std::fs::read_to_string(&bundles_path)
         .with_context(|| format!("reading {}", bundles_path.display()))?;
+    let mut tree = evidence::MerkleTree::new();
+    for line in bundles.lines() {
+        tree.push(evidence::leaf_hash(line.as_bytes()));
+    }
     let runbooks = setup::load_catalog()?;
     let frameworks = catalog::embedded_frameworks()
         .map_err(|e| anyhow::anyhow!("built-in framework catalogues are broken: {e}"))?;
-    let (framework, period, as_of, stamp) = match format {
+    let text = String::from_utf8_lossy(&bytes);
+    let (framework, period, as_of, stamp, csv_claims) = match format {
         Format::Csv => {
             let (framework, period, as_of) = csv_header(report, &bytes)?;
-            (framework, period, as_of, None)
+            let claims = csv_claims(&text)?;
+            (framework, period, as_of, None, Some(claims))
         }
         _ => {
             let stamp =
@@ -104,44 +110,100 @@ pub(crate) fn verify_report(
             })?;
             let period = Period::month(&stamp.period)?;
             let as_of = stamp.as_of()?;
-            (framework, period, as_of, Some(stamp))
+            (framework, period, as_of, Some(stamp), None)
         }
     };
+    // Every proof the report carries must hold against the kit's own checkpoints.
+    let proof_problems = match (&stamp, &csv_claims) {
+        (Some(stamp), _) => stamp_proof_problems(stamp, kit, &tree),
+        (None, Some(claims)) => claims
+            .proofs
+            .iter()
+            .filter_map(|(row, proof, size)| {
+                inclusion_problem(proof, *size, kit, &tree).map(|p| format!("row {row}: {p}"))
+            })
+            .collect(),
+        (None, None) => Vec::new(),
+    };
+    if !proof_problems.is_empty() {
+        for problem in &proof_problems {
+            writeln!(out, "proof: {problem}")?;
+        }
+        writeln!(
+            out,
+            "FAILED: {} proof(s) in {} do not hold against the kit's checkpoints",
+            proof_problems.len(),
+            report.display()
+        )?;
+        return Ok(ExitCode::FAILURE);
+    }
     let catalog = frameworks
         .get(framework)
         .context("framework without a catalogue")?;
     let ledger = kit_ledger(&bundles, &bundles_path, period.clone(), as_of)?;
     let assessment = compliance::assess(catalog, &runbooks, &ledger);
+    let sample_moments = match (&stamp, &csv_claims) {
+        (Some(stamp), _) => stamp.sample_moments()?,
+        (None, Some(claims)) => claims.samples.clone(),
+        (None, None) => Vec::new(),
+    };
+    let samples = sample_moments
+        .into_iter()
+        .map(|at| kit_ledger(&bundles, &bundles_path, period.clone(), at))
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    let sample_assessments: Vec<_> = samples
+        .iter()
+        .map(|l| compliance::assess(catalog, &runbooks, l))
+        .collect();
+    let pairs: Vec<_> = sample_assessments.iter().zip(&samples).collect();
+    let cited = compliance::cited_bundles(std::iter::once(&assessment).chain(&sample_assessments));
+    // The proofs the kit gives for what the kit's evidence cites; the report must carry exactly these.
+    let checkpoint_size = match (&stamp, &csv_claims) {
+        (Some(stamp), _) => stamp.checkpoint.as_ref().map(|(size, _)| *size),
+        (None, Some(claims)) => claims.tree_size,
+        (None, None) => None,
+    };
+    let sized_tree = checkpoint_size.map(|size| (size, tree));
+    let expected_proofs = crate::compliance_cmd::proofs_from_tree(
+        sized_tree.as_ref(),
+        &cited,
+        stamp.as_ref().and_then(|s| s.proofs.consistency.clone()),
+    );
+    let csv_note = checkpoint_size
+        .map(|size| kit_checkpoint_note(kit, size))
+        .transpose()?;
     let difference = match (format, &stamp) {
-        (Format::Csv, _) | (_, None) => text_difference(
-            &String::from_utf8_lossy(&bytes),
-            &compliance::render::csv(&assessment, &ledger),
-        ),
-        (Format::Html, Some(stamp)) => {
-            let samples = stamp
-                .sample_moments()?
-                .into_iter()
-                .map(|at| kit_ledger(&bundles, &bundles_path, period.clone(), at))
-                .collect::<anyhow::Result<Vec<_>>>()?;
-            let sample_assessments: Vec<_> = samples
-                .iter()
-                .map(|l| compliance::assess(catalog, &runbooks, l))
-                .collect();
-            let pairs: Vec<_> = sample_assessments.iter().zip(&samples).collect();
-            let expected = compliance::render::html_with_samples(
-                &assessment,
-                &ledger,
-                &stamp.context()?,
-                &pairs,
-            );
-            text_difference(&String::from_utf8_lossy(&bytes), &expected)
+        (Format::Csv, _) | (_, None) => {
+            let cx = compliance::render::ReportContext {
+                site: "",
+                origin: "",
+                key_id: "",
+                catalog_version: "",
+                frameworks_version: "",
+                generated_at: OffsetDateTime::UNIX_EPOCH,
+                checkpoint: checkpoint_size.zip(csv_note.as_deref()),
+                tool_version: "",
+                samples: &pairs,
+                proofs: &expected_proofs,
+            };
+            text_difference(&text, &compliance::render::csv(&assessment, &ledger, &cx))
         }
-        (Format::Pdf, Some(stamp)) => byte_difference(
-            &bytes,
-            &compliance::render::pdf(&assessment, &ledger, &stamp.context()?),
-        ),
+        (Format::Html, Some(stamp)) => {
+            let mut cx = stamp.context()?;
+            cx.samples = &pairs;
+            cx.proofs = &expected_proofs;
+            text_difference(&text, &compliance::render::html(&assessment, &ledger, &cx))
+        }
+        (Format::Pdf, Some(stamp)) => {
+            let mut cx = stamp.context()?;
+            cx.samples = &pairs;
+            cx.proofs = &expected_proofs;
+            byte_difference(&bytes, &compliance::render::pdf(&assessment, &ledger, &cx))
+        }
         (Format::Oscal, Some(stamp)) => {
-            let cx = stamp.context()?;
+            let mut cx = stamp.context()?;
+            cx.samples = &pairs;
+            cx.proofs = &expected_proofs;
             let found: serde_json::Value = serde_json::from_slice(&bytes)
                 .with_context(|| format!("{} is not JSON", report.display()))?;
             let expected = if found.get("plan-of-action-and-milestones").is_some() {
@@ -191,6 +253,183 @@ pub(crate) fn verify_report(
         return Ok(ExitCode::from(3));
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// What a CSV report claims beyond its rows: the proofs it carries (with their row) and its
+/// auditor sample moments.
+struct CsvClaims {
+    /// `(row number, proof, tree size)`.
+    proofs: Vec<(usize, compliance::InclusionProof, u64)>,
+    /// The checkpoint size its proofs name.
+    tree_size: Option<u64>,
+    samples: Vec<OffsetDateTime>,
+}
+
+fn csv_claims(text: &str) -> anyhow::Result<CsvClaims> {
+    let records = compliance::render::parse_records(text);
+    let header: Vec<&str> = compliance::render::CSV_HEADER.split(',').collect();
+    let column = |name: &str| header.iter().position(|h| *h == name);
+    let (Some(proofs_at), Some(sample_at)) = (column("proofs"), column("sample_date")) else {
+        anyhow::bail!("the CSV header lacks the proofs or sample_date column");
+    };
+    if records.first().map(|r| r.join(",")).as_deref() != Some(compliance::render::CSV_HEADER) {
+        anyhow::bail!(
+            "the CSV's header is not `{}`: it was edited, or made by another version of osiris",
+            compliance::render::CSV_HEADER
+        );
+    }
+    let mut claims = CsvClaims {
+        proofs: Vec::new(),
+        tree_size: None,
+        samples: Vec::new(),
+    };
+    for (idx, record) in records.iter().enumerate().skip(1) {
+        let row = idx + 1;
+        if record.len() != header.len() {
+            anyhow::bail!(
+                "row {row} has {} fields, the header {}: the CSV was edited",
+                record.len(),
+                header.len()
+            );
+        }
+        let sample = &record[sample_at];
+        if !sample.is_empty() {
+            let at = OffsetDateTime::parse(sample, &Rfc3339)
+                .with_context(|| format!("row {row}: sample_date `{sample}`"))?;
+            if !claims.samples.contains(&at) {
+                claims.samples.push(at);
+            }
+        }
+        for text in record[proofs_at].split("; ").filter(|t| !t.is_empty()) {
+            if let Some(size) = text
+                .split_once(" sealed after the checkpoint of ")
+                .and_then(|(_, rest)| rest.strip_suffix(" bundles"))
+                .and_then(|n| n.parse::<u64>().ok())
+            {
+                claims.tree_size.get_or_insert(size);
+                continue;
+            }
+            let (proof, size) = compliance::InclusionProof::parse(text)
+                .with_context(|| format!("row {row} of the CSV"))?;
+            claims.tree_size.get_or_insert(size);
+            claims.proofs.push((row, proof, size));
+        }
+    }
+    Ok(claims)
+}
+
+/// The problems of a stamped report's proofs: each inclusion proof and the consistency proof.
+fn stamp_proof_problems(stamp: &Stamp, kit: &Path, tree: &evidence::MerkleTree) -> Vec<String> {
+    let mut res: Vec<String> = stamp
+        .proofs
+        .inclusion
+        .iter()
+        .filter_map(|proof| inclusion_problem(proof, stamp.proofs.tree_size, kit, tree))
+        .collect();
+    if let Some(consistency) = &stamp.proofs.consistency {
+        let roots = [&consistency.from, &consistency.to].map(|(size, note)| {
+            let kit_note = kit_checkpoint_note(kit, *size).ok();
+            match kit_note {
+                Some(kit_note) if kit_note.trim_end() == note.trim_end() => note_root(note)
+                    .ok_or_else(|| {
+                        format!("the checkpoint of {size} bundles it names is malformed")
+                    }),
+                Some(_) => Err(format!(
+                    "the checkpoint of {size} bundles it names differs from the kit's"
+                )),
+                None => Err(format!(
+                    "the kit holds no checkpoint of {size} bundles: export a kit that covers it"
+                )),
+            }
+        });
+        match roots {
+            [Ok(from_root), Ok(to_root)] => {
+                let path = decode_hashes(&consistency.path);
+                let holds = path.as_ref().is_some_and(|path| {
+                    evidence::verify_consistency(
+                        consistency.from.0,
+                        consistency.to.0,
+                        &from_root,
+                        &to_root,
+                        path,
+                    )
+                });
+                if !holds {
+                    res.push(format!(
+                        "the consistency proof from the checkpoint of {} bundles to that of {} does not hold: the log was not extended from the one signed then",
+                        consistency.from.0, consistency.to.0
+                    ));
+                }
+            }
+            [from, to] => {
+                for problem in [from.err(), to.err()].into_iter().flatten() {
+                    res.push(format!("consistency proof: {problem}"));
+                }
+            }
+        }
+    }
+    res
+}
+
+/// Why one inclusion proof does not hold against the kit's checkpoint of `size`, if it does not.
+fn inclusion_problem(
+    proof: &compliance::InclusionProof,
+    size: u64,
+    kit: &Path,
+    tree: &evidence::MerkleTree,
+) -> Option<String> {
+    let seq = proof.seq;
+    let Ok(note) = kit_checkpoint_note(kit, size) else {
+        return Some(format!(
+            "bundle #{seq}: the kit holds no checkpoint of {size} bundles: export a kit that covers it"
+        ));
+    };
+    let Some(root) = note_root(&note) else {
+        return Some(format!(
+            "the kit's checkpoint of {size} bundles is malformed"
+        ));
+    };
+    let (Some(leaf), Some(path)) = (
+        decode_hashes(std::slice::from_ref(&proof.leaf)),
+        decode_hashes(&proof.path),
+    ) else {
+        return Some(format!(
+            "bundle #{seq}: its proof is not hex SHA-256 hashes"
+        ));
+    };
+    if tree.leaf(seq) != Some(leaf[0]) {
+        return Some(format!(
+            "bundle #{seq}: the leaf hash the report gives is not the hash of the kit's bundle #{seq}"
+        ));
+    }
+    (!evidence::verify_inclusion(&leaf[0], seq, size, &path, &root)).then(|| {
+        format!(
+            "bundle #{seq}: its inclusion proof does not lead to the root of the kit's checkpoint of {size} bundles"
+        )
+    })
+}
+
+/// The signed note of the kit's checkpoint of `size`.
+fn kit_checkpoint_note(kit: &Path, size: u64) -> anyhow::Result<String> {
+    let path = kit.join(format!("checkpoints/{size:012}.txt"));
+    std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))
+}
+
+/// The root hash a checkpoint note's body names.
+fn note_root(note: &str) -> Option<[u8; 32]> {
+    let body: String = note.lines().take(3).map(|l| format!("{l}\n")).collect();
+    evidence::Checkpoint::parse_body(&body).ok().map(|c| c.root)
+}
+
+fn decode_hashes(hexes: &[String]) -> Option<Vec<[u8; 32]>> {
+    hexes
+        .iter()
+        .map(|h| {
+            hex::decode(h)
+                .ok()
+                .and_then(|b| <[u8; 32]>::try_from(b).ok())
+        })
+        .collect()
 }
 
 /// The framework, period and moment a CSV report's first row names.

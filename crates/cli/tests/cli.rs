@@ -131,24 +131,39 @@ fn scan_with_no_arguments_reports_stores_evidence_and_the_kit_verifies() {
         "{}",
         stdout(&out)
     );
-    // What `--json` printed is what the sealed bundle #1 says, check by check.
+    // What `--json` printed is what the sealed bundle #1 says, check by check: the checks that
+    // ran in its results, those not due yet (carried from bundle #0) in its `carried` list.
     let bundles: Vec<serde_json::Value> =
         std::fs::read_to_string(sandbox.path("kit/bundles.jsonl"))
             .unwrap()
             .lines()
             .map(|line| serde_json::from_str(line).unwrap())
             .collect();
-    let sealed = &bundles.iter().find(|b| b["seq"] == 1).unwrap()["body"]["results"];
+    let body = &bundles.iter().find(|b| b["seq"] == 1).unwrap()["body"];
     let statuses = |results: &serde_json::Value| -> std::collections::BTreeMap<String, String> {
         results
             .as_array()
-            .unwrap()
-            .iter()
+            .into_iter()
+            .flatten()
             .map(|r| (r["check"].to_string(), r["status"].to_string()))
             .collect()
     };
-    assert_eq!(statuses(sealed).len(), n_linux_checks());
-    assert_eq!(statuses(sealed), statuses(&json["results"]));
+    let mut sealed = statuses(&body["results"]);
+    let carried = statuses(&body["carried"]);
+    assert_eq!(
+        body["summary"]["total"].as_u64(),
+        Some(sealed.len() as u64),
+        "the summary counts what ran"
+    );
+    sealed.extend(carried.clone());
+    assert_eq!(sealed.len(), n_linux_checks());
+    assert_eq!(sealed, statuses(&json["results"]));
+    let marked: std::collections::BTreeSet<String> = results
+        .iter()
+        .filter(|r| r["carried"] == true)
+        .map(|r| r["check"].to_string())
+        .collect();
+    assert_eq!(marked, carried.into_keys().collect());
 
     // The key file in the kit is the one the appliance reports; a key file works as --key too.
     let kit_key = std::fs::read_to_string(sandbox.path("kit/appliance.pub")).unwrap();

@@ -9,16 +9,9 @@ mod common;
 
 use common::{LAB_TOOLS, Lab, osiris, result, scan_results, text, verified_kit};
 
-/// Runs a command as root on lab target `n` (1-based) through the lab's own ssh helper.
+/// Runs a command as root on lab target `n` (1-based).
 fn on_target(lab: &Lab, n: usize, command: &str) {
-    // ssh joins its arguments into one remote command line, so the script is quoted once more.
-    let quoted = format!("'{}'", command.replace('\'', "'\\''"));
-    let out = lab.script(&["ssh", &n.to_string(), "sudo", "-n", "sh", "-c", &quoted]);
-    assert!(
-        out.status.success(),
-        "on target {n}: {command}: {}",
-        text(&out.stderr)
-    );
+    lab.as_root(&n.to_string(), command);
 }
 
 fn status<'a>(

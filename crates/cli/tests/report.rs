@@ -298,10 +298,12 @@ fn every_format_is_checked_against_the_kit_and_an_edit_fails_it() {
         args.extend_from_slice(extra);
         sandbox.run(&args, 0);
     };
-    report("html", "hipaa.html", &["--sample-dates", &today]);
-    report("pdf", "hipaa.pdf", &[]);
-    report("oscal", "hipaa.json", &[]);
-    report("csv", "hipaa.csv", &[]);
+    // The same auditor sample date in every format, so each names the same content digest.
+    let samples = ["--sample-dates", today.as_str()];
+    report("html", "hipaa.html", &samples);
+    report("pdf", "hipaa.pdf", &samples);
+    report("oscal", "hipaa.json", &samples);
+    report("csv", "hipaa.csv", &samples);
     // A bundle sealed after the reports: the kit is newer than they are, and they still verify.
     sandbox.run(&["scan"], 0);
     sandbox.run(&["evidence", "export", "--out", "kit"], 0);
@@ -988,4 +990,371 @@ fn report_without_evidence_tells_what_to_do() {
         stderr.contains("no evidence in osiris-data: run `osiris scan` first"),
         "{stderr}"
     );
+}
+
+/// The stamp of a report, as JSON, and the same report with the stamp replaced.
+fn stamp_of(report: &str) -> serde_json::Value {
+    use base64::Engine as _;
+    let marker = "osiris-report-stamp-v1:";
+    let start = report.find(marker).unwrap() + marker.len();
+    let text: String = report[start..]
+        .chars()
+        .take_while(|c| c.is_ascii_alphanumeric() || *c == '-' || *c == '_')
+        .collect();
+    serde_json::from_slice(
+        &base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(text)
+            .unwrap(),
+    )
+    .unwrap()
+}
+
+fn with_stamp(report: &str, stamp: &serde_json::Value) -> String {
+    use base64::Engine as _;
+    let marker = "osiris-report-stamp-v1:";
+    let start = report.find(marker).unwrap() + marker.len();
+    let len = report[start..]
+        .chars()
+        .take_while(|c| c.is_ascii_alphanumeric() || *c == '-' || *c == '_')
+        .count();
+    let encoded =
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(serde_json::to_vec(stamp).unwrap());
+    format!("{}{encoded}{}", &report[..start], &report[start + len..])
+}
+
+/// A hex hash with its first digit changed.
+fn flip_hex(hash: &str) -> String {
+    let first = if hash.starts_with('0') { '1' } else { '0' };
+    format!("{first}{}", &hash[1..])
+}
+
+#[test]
+fn every_cited_bundle_carries_a_proof_that_verify_report_checks() {
+    let sandbox = Sandbox::new();
+    sandbox.run(&["scan"], 0);
+    let month = this_month();
+    let rfc3339 = |at: time::OffsetDateTime| {
+        at.format(&time::format_description::well_known::Rfc3339)
+            .unwrap()
+    };
+    // The moment after the first scan's checkpoint; a second scan extends the log after it.
+    let then = rfc3339(time::OffsetDateTime::now_utc());
+    sandbox.run(&["scan"], 0);
+    let report = |format: &str, out: &str| {
+        sandbox.run(
+            &[
+                "report",
+                "--framework",
+                "hipaa",
+                "--period",
+                &month,
+                "--as-of",
+                &then,
+                "--sample-dates",
+                &then,
+                "--format",
+                format,
+                "--out",
+                out,
+            ],
+            0,
+        );
+    };
+    report("html", "then.html");
+    report("csv", "then.csv");
+    report("oscal", "then.json");
+    report("pdf", "then.pdf");
+    sandbox.run(&["evidence", "export", "--out", "kit"], 0);
+    for file in [
+        "then.html",
+        "then.csv",
+        "then.json",
+        "then-poam.json",
+        "then.pdf",
+    ] {
+        let (code, said, err) = verify(&sandbox, file, "kit");
+        assert_eq!(code, Some(0), "{file}: {said}{err}");
+    }
+
+    // The stamp's proofs: one per cited bundle, to the newest checkpoint, and the consistency
+    // proof from the checkpoint of the --as-of moment to it.
+    let html = sandbox.read("then.html");
+    let stamp = stamp_of(&html);
+    let (size, _) = (
+        stamp["checkpoint"][0].as_u64().unwrap(),
+        stamp["checkpoint"][1].as_str().unwrap(),
+    );
+    let proofs = &stamp["proofs"];
+    assert_eq!(proofs["tree_size"].as_u64(), Some(size));
+    let inclusion = proofs["inclusion"].as_array().unwrap();
+    assert!(!inclusion.is_empty(), "{proofs}");
+    let consistency = &proofs["consistency"];
+    let (from, to) = (
+        consistency["from"][0].as_u64().unwrap(),
+        consistency["to"][0].as_u64().unwrap(),
+    );
+    assert!(from < to && to == size, "{consistency}");
+    // Every bundle the report cites has its proof in the appendix.
+    let cited: std::collections::BTreeSet<u64> = html
+        .match_indices("evidence bundle #")
+        .map(|(at, m)| {
+            html[at + m.len()..]
+                .chars()
+                .take_while(char::is_ascii_digit)
+                .collect::<String>()
+                .parse()
+                .unwrap()
+        })
+        .collect();
+    assert!(!cited.is_empty());
+    for seq in &cited {
+        assert!(
+            html.contains(&format!("<tr id=\"proof-{seq}\"><td>#{seq}</td>")),
+            "no proof of bundle #{seq} in the appendix"
+        );
+    }
+    assert!(
+        html.contains(&format!(
+            "Consistency proof (RFC 9162) from the checkpoint of {from} bundles"
+        )),
+        "no consistency proof in the appendix"
+    );
+    // OSCAL: a back-matter resource per proof.
+    let oscal: serde_json::Value = serde_json::from_str(&sandbox.read("then.json")).unwrap();
+    let resources = oscal["assessment-results"]["back-matter"]["resources"]
+        .as_array()
+        .unwrap();
+    assert_eq!(resources.len(), inclusion.len() + 1);
+    // compliance-trestle reads the documents with their back matter and sample observations.
+    if let Some(python) = test_support::python::reference_python_with("trestle") {
+        let out = Command::new(python)
+            .arg(concat!(
+                env!("CARGO_MANIFEST_DIR"),
+                "/../compliance/tests/python/check_oscal.py"
+            ))
+            .arg(sandbox.path("then.json"))
+            .arg(sandbox.path("then-poam.json"))
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "trestle rejected the documents:\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    // CSV: each row's proofs column, and rows of the sample date.
+    let csv = sandbox.read("then.csv");
+    assert!(csv.contains(&format!(" {} ", inclusion[0]["leaf"].as_str().unwrap())));
+    assert!(
+        csv.contains(&format!(",{then},{month},{then}\r\n")),
+        "no sample rows"
+    );
+
+    // A tampered inclusion proof in the stamp fails, naming the bundle.
+    let mut tampered = stamp.clone();
+    let seq = tampered["proofs"]["inclusion"][0]["seq"].as_u64().unwrap();
+    let node = tampered["proofs"]["inclusion"][0]["path"][0]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    tampered["proofs"]["inclusion"][0]["path"][0] = serde_json::json!(flip_hex(&node));
+    std::fs::write(sandbox.path("bad-proof.html"), with_stamp(&html, &tampered)).unwrap();
+    let (code, said, _) = verify(&sandbox, "bad-proof.html", "kit");
+    assert_eq!(code, Some(1), "{said}");
+    assert!(
+        said.contains(&format!(
+            "proof: bundle #{seq}: its inclusion proof does not lead to the root of the kit's checkpoint of {size} bundles"
+        )),
+        "{said}"
+    );
+    // A tampered consistency proof fails, naming the checkpoints.
+    let mut tampered = stamp.clone();
+    let node = tampered["proofs"]["consistency"]["path"][0]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    tampered["proofs"]["consistency"]["path"][0] = serde_json::json!(flip_hex(&node));
+    std::fs::write(
+        sandbox.path("bad-consistency.html"),
+        with_stamp(&html, &tampered),
+    )
+    .unwrap();
+    let (code, said, _) = verify(&sandbox, "bad-consistency.html", "kit");
+    assert_eq!(code, Some(1), "{said}");
+    assert!(
+        said.contains(&format!(
+            "the consistency proof from the checkpoint of {from} bundles to that of {to} does not hold"
+        )),
+        "{said}"
+    );
+    // A proof edited in the CSV fails, naming the row and the bundle.
+    let leaf = inclusion[0]["leaf"].as_str().unwrap();
+    let seq = inclusion[0]["seq"].as_u64().unwrap();
+    let path = inclusion[0]["path"][0].as_str().unwrap();
+    let bad = csv.replacen(
+        &format!("{leaf} {path}"),
+        &format!("{leaf} {}", flip_hex(path)),
+        1,
+    );
+    assert_ne!(bad, csv);
+    std::fs::write(sandbox.path("bad-proof.csv"), bad).unwrap();
+    let (code, said, _) = verify(&sandbox, "bad-proof.csv", "kit");
+    assert_eq!(code, Some(1), "{said}");
+    assert!(
+        said.contains(&format!(
+            ": bundle #{seq}: its inclusion proof does not lead to the root"
+        )) && said.contains("proof: row "),
+        "{said}"
+    );
+    // A sample row edited (its status flipped) fails.
+    let sample_row = csv
+        .split("\r\n")
+        .find(|row| {
+            row.ends_with(&format!(",{then},{month},{then}")) && row.contains(",needs attestation,")
+        })
+        .unwrap();
+    let edited = sample_row.replacen(",needs attestation,", ",met,", 1);
+    std::fs::write(
+        sandbox.path("bad-sample.csv"),
+        csv.replacen(sample_row, &edited, 1),
+    )
+    .unwrap();
+    let (code, said, _) = verify(&sandbox, "bad-sample.csv", "kit");
+    assert_eq!(code, Some(1), "{said}");
+    assert!(
+        said.contains("differs\n  report: ") && said.contains(",met,"),
+        "{said}"
+    );
+}
+
+#[test]
+fn bad_sample_dates_are_refused_with_the_reason() {
+    let sandbox = Sandbox::new();
+    sandbox.run(&["scan"], 0);
+    let month = this_month();
+    let tomorrow = (time::OffsetDateTime::now_utc() + time::Duration::days(1))
+        .date()
+        .to_string();
+    for (date, reason) in [
+        ("2026-13-45", "is neither RFC 3339 nor YYYY-MM-DD"),
+        ("2001-01-01", "is outside the period"),
+        (tomorrow.as_str(), "is in the future"),
+        (
+            &format!("{month}-01T00:00:01Z"),
+            "is before the first evidence bundle",
+        ),
+    ] {
+        for format in ["csv", "pdf"] {
+            let stderr = sandbox.run(
+                &[
+                    "report",
+                    "--framework",
+                    "hipaa",
+                    "--period",
+                    &month,
+                    "--sample-dates",
+                    date,
+                    "--format",
+                    format,
+                    "--out",
+                    "x",
+                ],
+                1,
+            );
+            assert!(stderr.contains(reason), "{date}: {stderr}");
+        }
+    }
+    assert!(!sandbox.path("x").exists());
+}
+
+#[test]
+fn the_auditor_kit_carries_a_control_to_evidence_index_and_an_html_manifest() {
+    let sandbox = Sandbox::new();
+    sandbox.run(&["scan"], 0);
+    let month = this_month();
+    sandbox.run(
+        &[
+            "evidence",
+            "export",
+            "--out",
+            "kit",
+            "--period",
+            &month,
+            "--framework",
+            "hipaa",
+        ],
+        0,
+    );
+    // The kit with its auditor files verifies: both are signed by the MANIFEST.
+    let out = sandbox.osiris(&["evidence", "verify", "kit", "--trust-kit-key"]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    let lines: Vec<String> = sandbox
+        .read("kit/bundles.jsonl")
+        .lines()
+        .map(str::to_owned)
+        .collect();
+    let index = sandbox.read("kit/auditor/control-evidence.csv");
+    let mut rows = index.split("\r\n");
+    assert_eq!(
+        rows.next(),
+        Some("framework,control,status,check,device,bundle_seq,bundle_sha256")
+    );
+    let mut with_bundle = 0;
+    for row in rows.filter(|r| !r.is_empty()) {
+        assert!(row.starts_with("HIPAA,"), "{row}");
+        let cells: Vec<&str> = row.rsplitn(3, ',').collect();
+        let (hash, seq) = (cells[0], cells[1]);
+        if seq.is_empty() {
+            continue;
+        }
+        // The hash an auditor computes from the kit's own line of that bundle.
+        let line = &lines[seq.parse::<usize>().unwrap()];
+        use sha2::Digest as _;
+        assert_eq!(
+            hash,
+            hex::encode(sha2::Sha256::digest(line.as_bytes())),
+            "{row}"
+        );
+        with_bundle += 1;
+    }
+    assert!(with_bundle > 0, "no row cites a bundle:\n{index}");
+    let html = sandbox.read("kit/auditor/manifest.html");
+    assert!(html.contains("<h2>Control-to-evidence index</h2>"));
+    for file in [
+        "bundles.jsonl",
+        "appliance.pub",
+        "auditor/control-evidence.csv",
+    ] {
+        use sha2::Digest as _;
+        let hash = hex::encode(sha2::Sha256::digest(
+            std::fs::read(sandbox.path(&format!("kit/{file}"))).unwrap(),
+        ));
+        assert!(
+            html.contains(&format!(
+                "<tr><td><code>{file}</code></td><td><code>{hash}</code>"
+            )),
+            "{file} not listed with its SHA-256"
+        );
+    }
+    // Bad input: an unknown framework is refused before anything is written.
+    let stderr = sandbox.run(
+        &[
+            "evidence",
+            "export",
+            "--out",
+            "kit2",
+            "--period",
+            &month,
+            "--framework",
+            "iso",
+        ],
+        1,
+    );
+    assert!(stderr.contains("unknown framework `iso`"), "{stderr}");
+    assert!(!sandbox.path("kit2").exists());
 }

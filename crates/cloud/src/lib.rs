@@ -1,15 +1,16 @@
 //! Cloud and SaaS posture: a tenant is the target, its provider's API the transport.
 //!
-//! Each provider is a module (`microsoft365`, `google_workspace`) with two halves: IO that reads the sources
+//! Each provider is a module (`microsoft365`, `google_workspace`, `aws`) with two halves: IO that reads the sources
 //! the selected checks need into typed facts (`collect`), and pure observations that turn facts
 //! and a check's parameters into the JSON object the catalogue's expectations judge, exactly as
 //! a host check's detect script output is judged (`model::evaluate`). [`judge`] is that second
 //! half for any provider behind the [`Provider`] trait, so evaluation is a sync function of
 //! facts, parameters and time. A source that could not be read makes every check that needs it
 //! `error` with the reason (a refusal names the missing permission), never `pass`.
-//! Providers to come (Okta, AWS, RMM inventories) slot in as further modules
+//! Providers to come (Okta, RMM inventories) slot in as further modules
 //! with their own client and an implementation of [`Provider`].
 
+pub mod aws;
 pub mod google;
 pub mod google_workspace;
 pub mod graph;
@@ -97,6 +98,34 @@ impl Provider for GoogleWorkspace {
     }
 }
 
+/// AWS through IAM, S3, CloudTrail and EC2 (SigV4).
+#[derive(Debug, Clone, Copy)]
+pub struct Aws;
+
+/// One AWS account to scan.
+#[derive(Debug)]
+pub struct AwsAccount {
+    /// The target name in evidence (the `[[cloud]]` name).
+    pub name: String,
+    pub settings: aws::client::AwsSettings,
+    /// The whole scan, back-off waits included.
+    pub timeout: Duration,
+}
+
+impl Provider for Aws {
+    type Facts = aws::source::Facts;
+    const PLATFORM: Platform = Platform::Aws;
+
+    fn observe(
+        collector: &str,
+        facts: &Self::Facts,
+        params: &ResolvedParams,
+        now: OffsetDateTime,
+    ) -> Result<Value, String> {
+        aws::observe::observe(collector, facts, params, now)
+    }
+}
+
 /// One tenant's scan: the report to seal, what an operator should know, and the Intune managed
 /// devices read on the way (empty when none were read), for the machines' own records.
 #[derive(Debug)]
@@ -168,13 +197,10 @@ pub async fn scan_microsoft365(
             }
             outcomes
         }
-        Err(err) => {
-            tracing::warn!(tenant = %tenant.name, error = %err, "Cannot sign in to the tenant.");
-            not_checked(&tenant.name, runbooks, &err, &mut diagnostics)
-        }
+        Err(err) => not_checked(&tenant.name, &err.to_string(), runbooks, &mut diagnostics),
     };
     TenantScan {
-        report: report(target, started, clock, outcomes),
+        report: report(target, started, clock.elapsed(), outcomes),
         diagnostics,
         managed_devices,
     }
@@ -211,29 +237,62 @@ pub async fn scan_google_workspace(
             }
             judge::<GoogleWorkspace>(runbooks, &facts, overrides, OffsetDateTime::now_utc())
         }
-        Err(err) => {
-            tracing::warn!(tenant = %tenant.name, error = %err, "Cannot use the service account.");
-            not_checked(&tenant.name, runbooks, &err, &mut diagnostics)
-        }
+        Err(err) => not_checked(&tenant.name, &err.to_string(), runbooks, &mut diagnostics),
     };
     TenantScan {
-        report: report(target, started, clock, outcomes),
+        report: report(target, started, clock.elapsed(), outcomes),
         diagnostics,
         managed_devices: Vec::new(),
     }
 }
 
-/// Every runbook `error` with `err` (the tenant could not be read at all), and `err` as the
-/// tenant's diagnostic.
-fn not_checked(
-    tenant: &str,
+/// Scans one AWS account with the given runbooks (its platform's): confirm the key belongs to
+/// the account, read what they need, judge. Never fails as a whole: a refused key makes every
+/// check `error`.
+pub async fn scan_aws(
+    account: AwsAccount,
     runbooks: &[&Runbook],
-    err: &dyn std::fmt::Display,
+    overrides: &ParamOverrides,
+) -> TenantScan {
+    let started = OffsetDateTime::now_utc();
+    let clock = Instant::now();
+    let target = Target {
+        name: account.name.clone(),
+        platform: Platform::Aws,
+        device_type: model::DeviceType::Tenant,
+    };
+    let signed_in = match aws::client::AwsClient::new(account.settings, clock + account.timeout) {
+        Ok(client) => aws::sign_in(&client).await.map(|()| client),
+        Err(err) => Err(err.to_string()),
+    };
+    let mut diagnostics = Vec::new();
+    let outcomes = match signed_in {
+        Ok(client) => {
+            let sources = aws::sources_for(runbooks.iter().map(|rb| rb.detect.body.as_str()));
+            let facts = aws::collect(&client, &sources).await;
+            judge::<Aws>(runbooks, &facts, overrides, OffsetDateTime::now_utc())
+        }
+        Err(err) => not_checked(&account.name, &err, runbooks, &mut diagnostics),
+    };
+    TenantScan {
+        report: report(target, started, clock.elapsed(), outcomes),
+        diagnostics,
+        managed_devices: Vec::new(),
+    }
+}
+
+/// Every check `error` because the tenant could not be signed in to (`err` says why), and the
+/// diagnostic for the operator.
+fn not_checked(
+    name: &str,
+    err: &str,
+    runbooks: &[&Runbook],
     diagnostics: &mut Vec<Diagnostic>,
 ) -> Vec<(String, CheckOutcome)> {
+    tracing::warn!(tenant = %name, error = %err, "Cannot sign in to the tenant.");
     diagnostics.push(Diagnostic {
-        target: tenant.to_owned(),
-        message: err.to_string(),
+        target: name.to_owned(),
+        message: err.to_owned(),
     });
     runbooks
         .iter()
@@ -241,14 +300,49 @@ fn not_checked(
         .collect()
 }
 
-/// The report of one tenant's judged checks, each with the scan's whole time.
+/// The sources of `collector` in a provider's table of collectors; `None` for an unknown name.
+pub(crate) fn sources_in<S>(
+    table: &'static [(&str, &'static [S])],
+    collector: &str,
+) -> Option<&'static [S]> {
+    table
+        .iter()
+        .find(|(name, _)| *name == collector)
+        .map(|(_, sources)| *sources)
+}
+
+/// `Ok` when every source a collector needs was read; else what was not, and why.
+pub(crate) fn all_read<'a>(
+    collector: &str,
+    sources: Option<impl IntoIterator<Item = (&'static str, Option<Result<(), &'a str>>)>>,
+) -> Result<(), String> {
+    let Some(sources) = sources else {
+        return Err(format!(
+            "unknown collector `{collector}`: this appliance's cloud crate does not provide it"
+        ));
+    };
+    let missing: Vec<String> = sources
+        .into_iter()
+        .filter_map(|(describe, state)| match state {
+            Some(Ok(())) => None,
+            Some(Err(err)) => Some(format!("{describe}: {err}")),
+            None => Some(format!("{describe} was not read")),
+        })
+        .collect();
+    if missing.is_empty() {
+        Ok(())
+    } else {
+        Err(format!("could not read {}", missing.join("; ")))
+    }
+}
+
+/// The target's report: every outcome with the scan's elapsed time.
 fn report(
     target: Target,
     started: OffsetDateTime,
-    clock: Instant,
+    elapsed: Duration,
     outcomes: Vec<(String, CheckOutcome)>,
 ) -> TargetReport {
-    let elapsed = clock.elapsed();
     let results = outcomes
         .into_iter()
         .map(|(runbook_id, outcome)| CheckResult {
@@ -261,26 +355,9 @@ fn report(
         target,
         started,
         finished: OffsetDateTime::now_utc(),
+        carried: Default::default(),
+        target_cpu: Default::default(),
         results,
-    }
-}
-
-/// `Err("could not read …")` naming each source (in words) that failed or was not read.
-pub(crate) fn all_read<'a>(
-    states: impl IntoIterator<Item = (&'static str, Option<Result<(), &'a str>>)>,
-) -> Result<(), String> {
-    let missing: Vec<String> = states
-        .into_iter()
-        .filter_map(|(what, state)| match state {
-            Some(Ok(())) => None,
-            Some(Err(err)) => Some(format!("{what}: {err}")),
-            None => Some(format!("{what} was not read")),
-        })
-        .collect();
-    if missing.is_empty() {
-        Ok(())
-    } else {
-        Err(format!("could not read {}", missing.join("; ")))
     }
 }
 

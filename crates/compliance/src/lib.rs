@@ -7,6 +7,7 @@
 
 mod assess;
 mod ledger;
+mod proofs;
 pub mod render;
 
 pub use assess::{Assessment, CheckLine, ControlAssessment, ControlStatus, Figures, assess};
@@ -14,3 +15,4 @@ pub use ledger::{
     Attestation, CheckStatus, DayBundles, DayPlan, DayResult, Exception, LEDGER_KINDS, Ledger,
     LedgerError, Observation, Period, PeriodError,
 };
+pub use proofs::{ConsistencyProof, InclusionProof, ProofTextError, Proofs, cited_bundles};

@@ -38,6 +38,8 @@ fn ledger() -> Ledger {
     ledger
 }
 
+static NO_PROOFS: compliance::Proofs = compliance::Proofs::NONE;
+
 fn context() -> ReportContext<'static> {
     ReportContext {
         site: "example-clinic",
@@ -48,6 +50,8 @@ fn context() -> ReportContext<'static> {
         generated_at: OffsetDateTime::UNIX_EPOCH,
         checkpoint: Some((2, "osiris.example/appliance/abc\n2\nROOT=\n\n— sig\n")),
         tool_version: "0.0.0",
+        samples: &[],
+        proofs: &NO_PROOFS,
     }
 }
 

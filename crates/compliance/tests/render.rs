@@ -64,6 +64,8 @@ fn ledger() -> Ledger {
     ledger
 }
 
+static NO_PROOFS: compliance::Proofs = compliance::Proofs::NONE;
+
 fn context() -> ReportContext<'static> {
     ReportContext {
         site: "clinic-<1>",
@@ -74,6 +76,8 @@ fn context() -> ReportContext<'static> {
         generated_at: OffsetDateTime::UNIX_EPOCH,
         checkpoint: Some((4, "osiris.example/appliance/abc\n4\nROOT=\n\n— sig\n")),
         tool_version: "0.0.0",
+        samples: &[],
+        proofs: &NO_PROOFS,
     }
 }
 
@@ -164,7 +168,7 @@ fn csv_quotes_fields_and_defuses_formulas() {
     let frameworks = catalog::embedded_frameworks().unwrap();
     let ledger = ledger();
     let assessment = assess(frameworks.get(Framework::Hipaa).unwrap(), &catalog, &ledger);
-    let text = csv(&assessment, &ledger);
+    let text = csv(&assessment, &ledger, &context());
     let mut lines = text.split("\r\n");
     assert!(
         lines
@@ -237,4 +241,39 @@ fn oscal_documents_are_read_back_by_compliance_trestle() {
 /// under `OSIRIS_REQUIRE_PYTHON=1`).
 fn reference_python() -> Option<std::path::PathBuf> {
     test_support::python::reference_python_with("trestle")
+}
+
+#[test]
+fn the_kit_index_escapes_device_names_and_names_each_bundle_by_its_hash() {
+    let catalog = catalog::embedded().unwrap();
+    let frameworks = catalog::embedded_frameworks().unwrap();
+    let ledger = ledger();
+    let assessment = assess(frameworks.get(Framework::Hipaa).unwrap(), &catalog, &ledger);
+    let hashes = compliance::cited_bundles([&assessment])
+        .into_iter()
+        .map(|seq| (seq, format!("{seq:064x}")))
+        .collect();
+    let (text, section) = compliance::render::evidence_index(&[&assessment], &hashes);
+    assert!(!section.contains("<script"), "a device name became markup");
+    assert!(section.contains("&lt;script&gt;alert(&#39;host&#39;)&lt;/script&gt;"));
+    let records = compliance::render::parse_records(&text);
+    assert_eq!(records[0].join(","), compliance::render::INDEX_HEADER);
+    // Every control appears; every row with a bundle names that bundle's hash.
+    for control in &assessment.controls {
+        assert!(
+            records.iter().any(|r| r[1] == control.def.id),
+            "{}",
+            control.def.id
+        );
+    }
+    for record in records.iter().skip(1).filter(|r| !r[5].is_empty()) {
+        let seq: u64 = record[5].parse().unwrap();
+        assert_eq!(record[6], format!("{seq:064x}"));
+    }
+    assert!(
+        records
+            .iter()
+            .any(|r| r[4] == EVIL_HOST && r[3] == "LIN-FW-001"),
+        "the device's row is missing"
+    );
 }

@@ -1,5 +1,5 @@
 //! `[[cloud]]`: the cloud tenants the appliance checks through their providers' APIs (Microsoft
-//! 365, Google Workspace), each with its application's credential named by vault entry, never
+//! 365, Google Workspace, AWS), each with its application's credential named by vault entry, never
 //! held here.
 
 use std::path::PathBuf;
@@ -29,6 +29,23 @@ pub enum CloudProvider {
     /// Google Workspace through the Admin SDK Directory API with a service account and
     /// domain-wide delegation.
     GoogleWorkspace(GoogleWorkspaceConfig),
+    /// An AWS account through IAM, S3, CloudTrail and EC2 with an IAM user's access key (SigV4).
+    Aws(AwsConfig),
+}
+
+/// An AWS account and the IAM user's access key that reads it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AwsConfig {
+    /// The 12-digit account ID; the access key must belong to it.
+    pub account_id: String,
+    /// The regions to check, the first being the home region (S3's bucket list, CloudTrail).
+    pub regions: Vec<String>,
+    /// The vault entry holding the access key, as the AWS credentials file writes it:
+    /// `aws_access_key_id = …`, `aws_secret_access_key = …`, optionally `aws_session_token = …`.
+    pub credential: String,
+    /// One `https://` base for every service instead of AWS's public endpoints (a private
+    /// endpoint proxy); `None`: AWS's endpoints.
+    pub endpoint: Option<String>,
 }
 
 /// A Microsoft 365 tenant's Entra ID application.
@@ -80,7 +97,7 @@ pub enum Microsoft365Auth {
 pub(crate) struct RawCloud {
     /// Display name; unique.
     pub(crate) name: String,
-    /// `microsoft365` or `google-workspace`.
+    /// `microsoft365`, `google-workspace` or `aws`.
     kind: String,
     /// Microsoft 365: the directory (tenant) ID or its domain.
     #[serde(default)]
@@ -121,6 +138,18 @@ pub(crate) struct RawCloud {
     /// `https://admin.googleapis.com/admin/directory/v1`.
     #[serde(default)]
     directory_base: Option<String>,
+    /// AWS: the 12-digit account ID.
+    #[serde(default)]
+    account_id: Option<String>,
+    /// AWS: the regions to check (the first is the home region), such as `["us-east-1"]`.
+    #[serde(default)]
+    regions: Option<Vec<String>>,
+    /// AWS: one https:// base for every service instead of AWS's public endpoints.
+    #[serde(default)]
+    endpoint: Option<String>,
+    /// Refused with a message: secrets live in the vault.
+    #[serde(default)]
+    aws_secret_access_key: Option<toml::Value>,
     /// Seconds a tenant scan may take (default 300).
     #[serde(default = "default_timeout")]
     timeout_secs: u64,
@@ -172,9 +201,10 @@ impl RawCloud {
         let provider = match self.kind.as_str() {
             "microsoft365" => self.microsoft365(&what, problems),
             "google-workspace" => self.google_workspace(&what, problems),
+            "aws" => self.aws(&what, problems),
             other => {
                 problems.push(format!(
-                    "{what}: unknown kind `{}` (known: microsoft365, google-workspace)",
+                    "{what}: unknown kind `{}` (known: microsoft365, google-workspace, aws)",
                     other.escape_debug()
                 ));
                 None
@@ -267,6 +297,20 @@ impl RawCloud {
                 "{what}: `{key}` belongs to kind = \"microsoft365\"; a Google Workspace account is named by customer_id and admin_subject"
             ));
         }
+        let aws_keys = [
+            ("account_id", self.account_id.is_some()),
+            ("regions", self.regions.is_some()),
+            ("endpoint", self.endpoint.is_some()),
+            (
+                "aws_secret_access_key",
+                self.aws_secret_access_key.is_some(),
+            ),
+        ];
+        for (key, _) in aws_keys.iter().filter(|(_, set)| *set) {
+            problems.push(format!(
+                "{what}: `{key}` belongs to kind = \"aws\"; a Google Workspace account is named by customer_id and admin_subject"
+            ));
+        }
         if self.private_key.is_some() {
             problems.push(format!(
                 "{what}: `private_key` does not belong in the configuration; store the service account's JSON key with `osiris credentials set NAME --kind password` and name it with `credential = \"NAME\"`"
@@ -317,6 +361,88 @@ impl RawCloud {
             credential,
             token_url: token_url?,
             directory_base: directory_base?,
+        }))
+    }
+
+    fn aws(&self, what: &str, problems: &mut Vec<String>) -> Option<CloudProvider> {
+        let before = problems.len();
+        if self.aws_secret_access_key.is_some() {
+            problems.push(format!(
+                "{what}: `aws_secret_access_key` does not belong in the configuration; store the access key with `osiris credentials set NAME --kind password` (the text `aws_access_key_id = …` and `aws_secret_access_key = …` on two lines) and name it with `credential = \"NAME\"`"
+            ));
+        }
+        let account_id = self.account_id.as_deref().unwrap_or_default();
+        if !(account_id.len() == 12 && account_id.bytes().all(|b| b.is_ascii_digit())) {
+            problems.push(format!(
+                "{what}: account_id `{}` must be the 12-digit AWS account ID, such as \"123456789012\" (a quoted string: leading zeros count)",
+                account_id.escape_debug()
+            ));
+        }
+        let regions = self.regions.clone().unwrap_or_default();
+        if regions.is_empty() {
+            problems.push(format!(
+                "{what}: `regions` must list the regions to check, the home region first, such as [\"us-east-1\"]"
+            ));
+        }
+        for region in &regions {
+            if !model::is_aws_region(region) {
+                problems.push(format!(
+                    "{what}: region `{}` is not an AWS region name such as us-east-1 or eu-west-2",
+                    region.escape_debug()
+                ));
+            }
+        }
+        let mut seen = std::collections::BTreeSet::new();
+        if let Some(twice) = regions.iter().find(|r| !seen.insert(r.as_str())) {
+            problems.push(format!(
+                "{what}: region `{}` is listed twice",
+                twice.escape_debug()
+            ));
+        }
+        let credential = self.credential.clone().unwrap_or_default();
+        if credential.is_empty() {
+            problems.push(format!(
+                "{what}: `credential` must name the vault entry holding the access key (`osiris credentials set NAME --kind password`)"
+            ));
+        }
+        for (key, set) in [
+            ("tenant_id", self.tenant_id.is_some()),
+            ("client_id", self.client_id.is_some()),
+            ("auth", self.auth.is_some()),
+            ("authority", self.authority.is_some()),
+            ("graph_base", self.graph_base.is_some()),
+        ] {
+            if set {
+                problems.push(format!(
+                    "{what}: `{key}` is a Microsoft 365 setting; an AWS account takes account_id, regions, credential and endpoint"
+                ));
+            }
+        }
+        for (key, set) in [
+            ("customer_id", self.customer_id.is_some()),
+            ("admin_subject", self.admin_subject.is_some()),
+            ("private_key", self.private_key.is_some()),
+            ("token_url", self.token_url.is_some()),
+            ("directory_base", self.directory_base.is_some()),
+        ] {
+            if set {
+                problems.push(format!(
+                    "{what}: `{key}` is a Google Workspace setting; an AWS account takes account_id, regions, credential and endpoint"
+                ));
+            }
+        }
+        let endpoint = self
+            .endpoint
+            .as_deref()
+            .map(|text| https_base(what, "endpoint", text, problems));
+        if problems.len() != before {
+            return None;
+        }
+        Some(CloudProvider::Aws(AwsConfig {
+            account_id: account_id.to_owned(),
+            regions,
+            credential,
+            endpoint: endpoint.flatten(),
         }))
     }
 }
@@ -492,7 +618,7 @@ kind = "okta"
                 site.toml: cloud `m365`: auth `password` is unknown (known: client_secret, certificate)
                 site.toml: cloud `m365`: authority `http://login.example/` must be an https:// URL without user, query or fragment
                 site.toml: cloud `m365`: graph_base `https://user@graph.example/v1.0` must be an https:// URL without user, query or fragment
-                site.toml: cloud `okta`: unknown kind `okta` (known: microsoft365, google-workspace)"#]],
+                site.toml: cloud `okta`: unknown kind `okta` (known: microsoft365, google-workspace, aws)"#]],
         );
     }
 
@@ -574,6 +700,7 @@ customer_id = "C01abc/../../users?customer=other"
 admin_subject = "admin@clinic.example&sub=root@other.example"
 private_key = "-----BEGIN PRIVATE KEY-----"
 tenant_id = "clinic.onmicrosoft.com"
+regions = ["us-east-1"]
 token_url = "https://oauth2.googleapis.com@evil.example/token"
 directory_base = "http://admin.googleapis.com/admin/directory/v1"
 [[cloud]]
@@ -584,6 +711,7 @@ admin_subject = "admin"
 "#,
             expect![[r#"
                 site.toml: cloud `clinic-google`: `tenant_id` belongs to kind = "microsoft365"; a Google Workspace account is named by customer_id and admin_subject
+                site.toml: cloud `clinic-google`: `regions` belongs to kind = "aws"; a Google Workspace account is named by customer_id and admin_subject
                 site.toml: cloud `clinic-google`: `private_key` does not belong in the configuration; store the service account's JSON key with `osiris credentials set NAME --kind password` and name it with `credential = "NAME"`
                 site.toml: cloud `clinic-google`: customer_id `C01abc/../../users?customer=other` must be the account's customer ID from the Admin console (Account > Account settings), such as C01abc2de, or `my_customer`
                 site.toml: cloud `clinic-google`: admin_subject `admin@clinic.example&sub=root@other.example` must be the address of an administrator the service account acts for, such as admin@clinic.example
@@ -592,6 +720,123 @@ admin_subject = "admin"
                 site.toml: cloud `clinic-google`: directory_base `http://admin.googleapis.com/admin/directory/v1` must be an https:// URL without user, query or fragment
                 site.toml: cloud `second`: admin_subject `admin` must be the address of an administrator the service account acts for, such as admin@clinic.example
                 site.toml: cloud `second`: `credential` must name the vault entry holding the service account's JSON key (`osiris credentials set NAME --kind password`)"#]],
+        );
+    }
+
+    #[test]
+    fn an_aws_account() {
+        check(
+            r#"site = "clinic"
+[[cloud]]
+name = "clinic-aws"
+kind = "aws"
+account_id = "012345678901"
+regions = ["us-east-1", "us-west-2"]
+credential = "aws-audit"
+"#,
+            expect![[r#"
+                [
+                    CloudTenantConfig {
+                        name: "clinic-aws",
+                        provider: Aws(
+                            AwsConfig {
+                                account_id: "012345678901",
+                                regions: [
+                                    "us-east-1",
+                                    "us-west-2",
+                                ],
+                                credential: "aws-audit",
+                                endpoint: None,
+                            },
+                        ),
+                        timeout_secs: 300,
+                        ca_file: None,
+                    },
+                ]"#]],
+        );
+    }
+
+    #[test]
+    fn an_aws_account_behind_an_endpoint() {
+        check(
+            r#"site = "clinic"
+[[cloud]]
+name = "clinic-aws"
+kind = "aws"
+account_id = "012345678901"
+regions = ["us-gov-west-1"]
+credential = "aws-audit"
+endpoint = "https://aws-proxy.clinic.example:8443/"
+ca_file = "/etc/osiris/proxy-ca.pem"
+"#,
+            expect![[r#"
+                [
+                    CloudTenantConfig {
+                        name: "clinic-aws",
+                        provider: Aws(
+                            AwsConfig {
+                                account_id: "012345678901",
+                                regions: [
+                                    "us-gov-west-1",
+                                ],
+                                credential: "aws-audit",
+                                endpoint: Some(
+                                    "https://aws-proxy.clinic.example:8443",
+                                ),
+                            },
+                        ),
+                        timeout_secs: 300,
+                        ca_file: Some(
+                            "/etc/osiris/proxy-ca.pem",
+                        ),
+                    },
+                ]"#]],
+        );
+    }
+
+    #[test]
+    fn every_aws_problem_is_named() {
+        check(
+            r#"site = "clinic"
+[[cloud]]
+name = "aws"
+kind = "aws"
+account_id = "1234-5678-9012"
+regions = ["us-east-1", "us-east-1", "eu-west-1.evil.example/", "us-east-1?x=${HOME}", ""]
+aws_secret_access_key = "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY"
+tenant_id = "8a6f1c3e-2b4d-4e5f-9a0b-1c2d3e4f5a6b"
+customer_id = "my_customer"
+endpoint = "http://127.0.0.1:9000"
+[[cloud]]
+name = "aws3"
+kind = "aws"
+regions = []
+endpoint = "https://evil.example/?a=b"
+"#,
+            expect![[r#"
+                site.toml: cloud `aws`: `aws_secret_access_key` does not belong in the configuration; store the access key with `osiris credentials set NAME --kind password` (the text `aws_access_key_id = …` and `aws_secret_access_key = …` on two lines) and name it with `credential = "NAME"`
+                site.toml: cloud `aws`: account_id `1234-5678-9012` must be the 12-digit AWS account ID, such as "123456789012" (a quoted string: leading zeros count)
+                site.toml: cloud `aws`: region `eu-west-1.evil.example/` is not an AWS region name such as us-east-1 or eu-west-2
+                site.toml: cloud `aws`: region `us-east-1?x=${HOME}` is not an AWS region name such as us-east-1 or eu-west-2
+                site.toml: cloud `aws`: region `` is not an AWS region name such as us-east-1 or eu-west-2
+                site.toml: cloud `aws`: region `us-east-1` is listed twice
+                site.toml: cloud `aws`: `credential` must name the vault entry holding the access key (`osiris credentials set NAME --kind password`)
+                site.toml: cloud `aws`: `tenant_id` is a Microsoft 365 setting; an AWS account takes account_id, regions, credential and endpoint
+                site.toml: cloud `aws`: `customer_id` is a Google Workspace setting; an AWS account takes account_id, regions, credential and endpoint
+                site.toml: cloud `aws`: endpoint `http://127.0.0.1:9000` must be an https:// URL without user, query or fragment
+                site.toml: cloud `aws3`: account_id `` must be the 12-digit AWS account ID, such as "123456789012" (a quoted string: leading zeros count)
+                site.toml: cloud `aws3`: `regions` must list the regions to check, the home region first, such as ["us-east-1"]
+                site.toml: cloud `aws3`: `credential` must name the vault entry holding the access key (`osiris credentials set NAME --kind password`)
+                site.toml: cloud `aws3`: endpoint `https://evil.example/?a=b` must be an https:// URL without user, query or fragment"#]],
+        );
+        check(
+            r#"site = "clinic"
+[[cloud]]
+name = "aws2"
+kind = "aws"
+account_id = 12345678901
+"#,
+            expect!["site.toml:5:14: invalid type: integer `12345678901`, expected a string"],
         );
     }
 }

@@ -357,6 +357,8 @@ pub(crate) fn report_of(hostname: &str, host: &AgentHost) -> scan::TargetReport 
         },
         started,
         finished,
+        carried: Default::default(),
+        target_cpu: Default::default(),
         results: host
             .results
             .values()

@@ -1,6 +1,7 @@
 //! One run of each cycle, and the loop that schedules it. Runs of the same cycle never overlap:
 //! each cycle has one loop; a trigger while it runs queues exactly one more run.
 
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
 use anyhow::Context;
@@ -26,13 +27,17 @@ pub(crate) async fn cycle_loop(shared: Arc<Shared>, kind: CycleKind) {
     loop {
         let due = control.next_due().unwrap_or_else(now);
         let wait = std::time::Duration::from_secs(due.saturating_sub(now()).max(0) as u64);
-        tokio::select! {
-            _ = tokio::time::sleep(wait) => {}
-            _ = control.trigger.notified() => {}
-            _ = shutdown.changed() => {}
-        }
+        let triggered = tokio::select! {
+            _ = tokio::time::sleep(wait) => false,
+            _ = control.trigger.notified() => true,
+            _ = shutdown.changed() => false,
+        };
         if *shutdown.borrow() {
             return;
+        }
+        if triggered {
+            // Someone asked for a scan: it runs what is due, not only the last drift.
+            take_drift_focus(&shared);
         }
         let found_drift = run_once(&shared, kind).await;
         let draw: f64 = rand::random();
@@ -103,9 +108,60 @@ struct Outcome {
 }
 
 /// Scans the configured targets, heals what L1 covers, and updates devices and incidents.
+/// The quicker run after drift checks only what still failed then; its other results are
+/// carried from the run that found the drift.
 async fn server_scan(shared: &Arc<Shared>) -> anyhow::Result<Outcome> {
     let config = &shared.settings.config;
-    scan_and_heal(shared, config, "servers").await
+    let focus = take_drift_focus(shared);
+    let focused = !focus.is_empty();
+    if focused {
+        let checks: usize = focus.values().map(BTreeSet::len).sum();
+        tracing::info!(
+            targets = focus.len(),
+            checks,
+            "Re-scanning only the checks that drifted."
+        );
+    }
+    let options = ops::scan::ScanOptions {
+        focus: (!focus.is_empty()).then_some(focus),
+        ..Default::default()
+    };
+    let (outcome, reports) = scan_and_heal_reports(
+        shared,
+        config,
+        &ops::secrets::HostPasswords::default(),
+        "servers",
+        &options,
+    )
+    .await?;
+    // Only a full run names the next run's focus: while drift persists, focused and full runs
+    // alternate, so the checks that pass are never carried for longer than one quick re-scan.
+    if outcome.drift && !focused {
+        let focus: BTreeMap<String, BTreeSet<String>> = reports
+            .iter()
+            .filter_map(|report| {
+                let failing: BTreeSet<String> = report
+                    .results
+                    .iter()
+                    .filter(|r| r.outcome.status == model::CheckStatus::Fail)
+                    .map(|r| r.runbook_id.clone())
+                    .collect();
+                (!failing.is_empty()).then(|| (report.target.name.clone(), failing))
+            })
+            .collect();
+        if let Ok(mut slot) = shared.drift_focus.lock() {
+            *slot = focus;
+        }
+    }
+    Ok(outcome)
+}
+
+fn take_drift_focus(shared: &Shared) -> BTreeMap<String, BTreeSet<String>> {
+    shared
+        .drift_focus
+        .lock()
+        .map(|mut slot| std::mem::take(&mut *slot))
+        .unwrap_or_default()
 }
 
 /// Scans the workstations of the last AD inventory that answer, then heals them like servers.
@@ -148,8 +204,14 @@ async fn workstation_scan(shared: &Arc<Shared>) -> anyhow::Result<Outcome> {
         .collect();
     let winrm_names: Vec<String> = by_winrm.iter().map(|t| t.name.clone()).collect();
     config.targets = by_winrm;
-    let (outcome, reports) =
-        scan_and_heal_reports(shared, &config, &plan.passwords, "workstations").await?;
+    let (outcome, reports) = scan_and_heal_reports(
+        shared,
+        &config,
+        &plan.passwords,
+        "workstations",
+        &ops::scan::ScanOptions::default(),
+    )
+    .await?;
     let ws_reports: Vec<&scan::TargetReport> = reports
         .iter()
         .filter(|r| winrm_names.contains(&r.target.name))
@@ -254,32 +316,20 @@ async fn cloud_scan(shared: &Arc<Shared>) -> anyhow::Result<Outcome> {
     })
 }
 
-async fn scan_and_heal(
-    shared: &Arc<Shared>,
-    config: &config::Config,
-    what: &str,
-) -> anyhow::Result<Outcome> {
-    scan_and_heal_reports(
-        shared,
-        config,
-        &ops::secrets::HostPasswords::default(),
-        what,
-    )
-    .await
-    .map(|(outcome, _)| outcome)
-}
-
-/// [`scan_and_heal`], also returning the scan reports.
+/// Scans `config`'s targets, heals what L1 covers, and updates devices and incidents; returns
+/// the outcome and the scan reports.
 /// `passwords`: this cycle's LAPS passwords of the discovered workstations.
 async fn scan_and_heal_reports(
     shared: &Arc<Shared>,
     config: &config::Config,
     passwords: &ops::secrets::HostPasswords,
     what: &str,
+    options: &ops::scan::ScanOptions,
 ) -> anyhow::Result<(Outcome, Vec<scan::TargetReport>)> {
     let settings = &shared.settings;
     let catalog = &settings.catalog;
-    let scanned = ops::scan::scan_with(config, catalog, &settings.data_dir, passwords).await?;
+    let scanned =
+        ops::scan::scan_with(config, catalog, &settings.data_dir, passwords, options).await?;
     let reports: Vec<scan::TargetReport> = scanned.iter().map(|s| s.report.clone()).collect();
     ops::scan::record_scans(&shared.store, config, catalog, &reports).await?;
     let now = now();

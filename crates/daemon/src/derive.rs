@@ -410,6 +410,8 @@ mod tests {
             },
             started: OffsetDateTime::UNIX_EPOCH,
             finished: OffsetDateTime::UNIX_EPOCH + Duration::from_secs(60),
+            carried: Default::default(),
+            target_cpu: Default::default(),
             results: results
                 .iter()
                 .map(|(id, status)| scan::CheckResult {

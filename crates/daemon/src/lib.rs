@@ -191,6 +191,9 @@ enum Stopped {
     Forced,
 }
 
+/// SSH connections kept open between cycles (each holds two file descriptors).
+const WARM_SSH_SESSIONS: usize = 256;
+
 pub(crate) fn now() -> i64 {
     time::OffsetDateTime::now_utc().unix_timestamp()
 }
@@ -279,7 +282,14 @@ async fn run(loaded: Loaded) -> anyhow::Result<Stopped> {
         agents: std::sync::OnceLock::new(),
         l1: flywheel::L1Rules::new(l1_rules, promoted),
         expiry_notices: std::sync::Mutex::new(expiry_notices),
+        drift_focus: std::sync::Mutex::new(std::collections::BTreeMap::new()),
     });
+    // SSH logins once, not every cycle: connections wait for the next scan (a missed cycle
+    // included) and are replaced when the target closed them.
+    ops::scan::keep_ssh_sessions_warm(
+        WARM_SSH_SESSIONS,
+        std::time::Duration::from_secs(3 * shared.settings.config.daemon.server_scan_secs.max(60)),
+    );
     cycles::refresh_ots_counts(&shared).await;
     refresh_addresses(&shared).await;
     updates::seal_pending(&shared).await;

@@ -47,6 +47,10 @@ pub(crate) struct Shared {
     pub(crate) expiry_notices: Mutex<std::collections::BTreeSet<String>>,
     /// The L1 rules in effect: the built-in ones plus the flywheel's promoted patterns.
     pub(crate) l1: crate::flywheel::L1Rules,
+    /// After a server scan that found drift: the checks that still failed, per target. The
+    /// quicker re-scan that follows runs only those (`ops::scan::ScanOptions::focus`); a
+    /// trigger or a regular run clears it.
+    pub(crate) drift_focus: Mutex<BTreeMap<String, std::collections::BTreeSet<String>>>,
 }
 
 impl Shared {

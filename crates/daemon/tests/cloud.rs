@@ -1,5 +1,6 @@
-//! `osirisd`'s cloud cycle against the Microsoft Graph peer (`vm-tests/lab/cloud/fakegraph.py`):
-//! the real daemon scans the `[[cloud]]` tenant on its own schedule with the secret from its
+//! `osirisd`'s cloud cycle against the Microsoft Graph peer (`vm-tests/lab/cloud/fakegraph.py`)
+//! and the AWS peer (`vm-tests/lab/cloud/fakeaws.py`): the real daemon scans the `[[cloud]]`
+//! tenant and account on its own schedule with the secret from its
 //! vault, opens incidents for the tenant's failing checks and escalates them to a person
 //! (nothing heals a tenant's setting), joins Intune's state to the machine of the same name,
 //! and the kit exported afterwards
@@ -36,10 +37,11 @@ fn osiris(dir: &Path, args: &[&str]) -> String {
 
 #[test]
 fn the_cloud_cycle_scans_the_tenant_opens_its_incidents_and_the_kit_verifies() {
-    let Some(python) = test_support::python::reference_python() else {
+    let Some(python) = test_support::python::reference_python_with("botocore") else {
         return;
     };
     let peer = FakeGraph::start(&python, &[]);
+    let aws = test_support::aws::FakeAws::start(&python, &[]);
     let dir = tempfile::tempdir().unwrap();
     let dir = dir.path();
     let data = dir.join("data");
@@ -53,6 +55,13 @@ fn the_cloud_cycle_scans_the_tenant_opens_its_incidents_and_the_kit_verifies() {
             "m365-app",
             credentials::CredentialKind::Password,
             credentials::Secret::new(SECRET.to_owned()),
+        )
+        .unwrap();
+    vault
+        .set(
+            "aws-audit",
+            credentials::CredentialKind::Password,
+            credentials::Secret::new(test_support::aws::FakeAws::vault_text()),
         )
         .unwrap();
     let ssh_key = dir.join("ssh-key");
@@ -94,7 +103,8 @@ socket = "{socket}"
             key_file = ssh_key.display(),
             vault = vault_path.display(),
             key = key_path.display(),
-            cloud = peer.cloud_table("smith-m365", "m365-app"),
+            cloud = peer.cloud_table("smith-m365", "m365-app")
+                + &aws.cloud_table("smith-aws", "aws-audit"),
             socket = dir.join("run/api.sock").display(),
         ),
     )
@@ -112,7 +122,7 @@ socket = "{socket}"
     assert!(cycle.enabled && !cycle.last_failed, "{cycle:?}");
     let outcome = cycle.last_outcome.unwrap();
     assert!(
-        outcome.starts_with("1 tenants scanned; 8 checks failed, 0 could not be checked"),
+        outcome.starts_with("2 tenants scanned; 12 checks failed, 0 could not be checked"),
         "{outcome}"
     );
     let mut failing: Vec<String> = client
@@ -124,6 +134,18 @@ socket = "{socket}"
         .collect();
     failing.sort();
     assert_eq!(failing, test_support::graph::SMALL_PRACTICE_FAILURES);
+    let mut failing_aws: Vec<String> = client
+        .incidents()
+        .unwrap()
+        .into_iter()
+        .filter(|i| i.target == "smith-aws" && i.phase == "escalated" && i.needs_human)
+        .map(|i| i.check)
+        .collect();
+    failing_aws.sort();
+    assert_eq!(
+        failing_aws,
+        ["AWS-EBS-001", "AWS-IAM-001", "AWS-IAM-002", "AWS-S3-001"]
+    );
     // The laptop that never answered still shows what Intune says: not encrypted.
     let laptop = daemon_proc::wait_for(30, "the laptop's record with Intune's state", &log, || {
         client
@@ -172,4 +194,5 @@ socket = "{socket}"
     assert!(verified.contains("verifies"), "{verified}");
     let bundles = std::fs::read_to_string(kit.join("bundles.jsonl")).unwrap();
     assert!(bundles.contains("\"name\":\"smith-m365\",\"platform\":\"microsoft365\""));
+    assert!(bundles.contains("\"name\":\"smith-aws\",\"platform\":\"aws\""));
 }

@@ -233,6 +233,13 @@ secret_file = "{hook_secret}"
         .unwrap();
     assert!(healing.iter().any(|h| h.result == "fixed"), "{healing:?}");
 
+    // A SUID program dropped into /usr/share while the daemon runs: a later cycle's incremental
+    // walk finds it (checked in the kit below).
+    lab.as_root(
+        "2",
+        "cp /bin/true /usr/share/osiris-planted-live && chmod 4755 /usr/share/osiris-planted-live",
+    );
+
     // 3. SIGKILL in the middle of a cycle.
     wait_for(60, "a server scan in progress", &log, || {
         client.status().ok().filter(|s| server_scan(s).running)
@@ -301,6 +308,28 @@ secret_file = "{hook_secret}"
     assert!(kinds("scan") >= 4, "two targets, at least two scans each");
     assert!(kinds("heal") >= 1);
     assert!(kinds("escalation") >= 1);
+    let suid_found = |b: &&serde_json::Value| {
+        b["kind"] == "scan"
+            && b["body"]["target"]["name"] == "target2"
+            && b["body"]["results"].as_array().unwrap().iter().any(|r| {
+                r["check"] == "LIN-SUIDBASE-001"
+                    && r["observed"]["unexpected"]
+                        .as_array()
+                        .is_some_and(|u| u.iter().any(|p| p == "/usr/share/osiris-planted-live"))
+            })
+    };
+    assert!(
+        bundles.iter().any(|b| suid_found(&b)),
+        "the SUID program planted while the daemon ran was found"
+    );
+    // The hourly checks that pass are carried between the 8-second cycles, never re-run.
+    assert!(
+        bundles.iter().any(|b| b["kind"] == "scan"
+            && b["body"]["carried"]
+                .as_array()
+                .is_some_and(|c| !c.is_empty())),
+        "some scan carried a result that was not due"
+    );
     let notification = bundles
         .iter()
         .find(|b| {

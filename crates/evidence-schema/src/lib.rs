@@ -42,6 +42,24 @@ pub struct ScanBody {
     pub results: Vec<CheckResultRecord>,
     /// Counts per status.
     pub summary: Summary,
+    /// The target's checks that were not run at this scan (their interval had not passed since
+    /// a passing run, or a re-scan after drift looked only at what drifted), each with the
+    /// status and time of the run it carries; absent when every check ran. Their results are in the bundle of that earlier scan, not in `results`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub carried: Vec<CarriedRecord>,
+}
+
+/// A check that a scan did not run because its last result was still fresh.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CarriedRecord {
+    /// Check id, e.g. `LIN-SUIDBASE-001`.
+    pub check: String,
+    /// The status it carries (`pass` or `skipped` when it was not due; any status when a
+    /// re-scan after drift looked only at the drifted checks).
+    pub status: String,
+    /// RFC 3339 UTC time the carried result was observed, millisecond precision.
+    pub observed_at: String,
 }
 
 /// The target a scan ran against.

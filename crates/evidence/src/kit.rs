@@ -6,6 +6,7 @@
 mod agent;
 mod export;
 mod line;
+mod manifest_html;
 mod readme;
 mod verify;
 
@@ -31,6 +32,22 @@ pub struct KitSource<'a> {
     pub ots: Vec<(u64, Vec<u8>)>,
     /// Witness cosignature lines (`— <witness> <base64>\n`), keyed by checkpoint size.
     pub cosignatures: Vec<(u64, String)>,
+    /// Files for the auditor (`auditor/…`), listed in the signed MANIFEST, with an HTML manifest.
+    pub auditor: Option<AuditorFiles>,
+}
+
+/// What a kit carries for an auditor beyond the log: files under `auditor/` and the HTML
+/// manifest `auditor/manifest.html`, which lists every other file of the kit with its SHA-256 and
+/// what it is, then the caller's section. Both are listed in, and so signed by, the MANIFEST.
+/// `title`, the descriptions and `html_section` are HTML: the caller escapes every value in them.
+#[derive(Debug, Clone)]
+pub struct AuditorFiles {
+    /// Title of the HTML manifest (HTML, escaped by the caller).
+    pub title: String,
+    /// `(file name under auditor/, bytes, what it is as HTML escaped by the caller)`.
+    pub files: Vec<(String, Vec<u8>, String)>,
+    /// HTML appended to the manifest after the file list; the caller escapes every value in it.
+    pub html_section: String,
 }
 
 /// What [`export`] wrote.
@@ -98,6 +115,9 @@ pub enum KitError {
     /// A cosignature refers to no supplied checkpoint.
     #[error("a witness cosignature for size {0} has no matching checkpoint")]
     OrphanCosignature(u64),
+    /// An auditor file's name is not a plain file name (letters, digits, `-`, `_`, `.`).
+    #[error("auditor file name {0:?} is not a plain file name, or is reserved")]
+    AuditorFileName(String),
 }
 
 /// Options for [`verify`].
@@ -216,6 +236,8 @@ const BUNDLES: &str = "bundles.jsonl";
 const MANIFEST: &str = "MANIFEST";
 const PUBKEY: &str = "appliance.pub";
 const README: &str = "README.md";
+const AUDITOR_DIR: &str = "auditor";
+const MANIFEST_HTML: &str = "auditor/manifest.html";
 const KIT_HEADER: &str = "osiris-kit/v1";
 
 impl fmt::Display for Problem {

@@ -203,6 +203,7 @@ fn verify(log: &Log) -> VerifyReport {
             checkpoints: vec![writer.checkpoint().1],
             ots: Vec::new(),
             cosignatures: Vec::new(),
+            auditor: None,
         },
     )
     .expect("export");

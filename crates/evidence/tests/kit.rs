@@ -64,6 +64,7 @@ fn export_log(
                 .into_iter()
                 .collect(),
             cosignatures: Vec::new(),
+            auditor: None,
         },
     )
 }
@@ -456,6 +457,7 @@ fn bitcoin_attestation_without_header_is_reported_as_header_missing() {
             checkpoints: log.checkpoints.clone(),
             ots: vec![(4, detached.to_bytes())],
             cosignatures: Vec::new(),
+            auditor: None,
         },
     )
     .expect("export");
@@ -584,6 +586,7 @@ fn witness_cosignatures_are_carried_and_checked_against_the_witness_key() {
                 checkpoints: log.checkpoints.clone(),
                 ots: Vec::new(),
                 cosignatures,
+                auditor: None,
             },
         )
         .map(|_| dir)
@@ -640,4 +643,76 @@ fn witness_cosignatures_are_carried_and_checked_against_the_witness_key() {
         export("missing", vec![(3, cosign(0, 2).1)]),
         Err(KitError::OrphanCosignature(3))
     ));
+}
+
+#[test]
+fn auditor_files_are_signed_and_the_html_manifest_lists_every_file() {
+    let temp = tempfile::tempdir().expect("tempdir");
+    let log = build_log(ApplianceKey::generate(), 5, &[3, 5], "auditor");
+    let out = temp.path().join("kit");
+    let export = |out: &Path, auditor: kit::AuditorFiles| {
+        kit::export(
+            out,
+            KitSource {
+                key: &log.key,
+                lines: Box::new(log.lines.clone().into_iter().map(Ok)),
+                checkpoints: log.checkpoints.clone(),
+                ots: Vec::new(),
+                cosignatures: Vec::new(),
+                auditor: Some(auditor),
+            },
+        )
+    };
+    export(
+        &out,
+        kit::AuditorFiles {
+            title: "Kit of &lt;b&gt;clinic&lt;/b&gt;".to_owned(),
+            files: vec![(
+                "index.csv".to_owned(),
+                b"a,b\r\n".to_vec(),
+                "The index".to_owned(),
+            )],
+            html_section: "<p>section</p>\n".to_owned(),
+        },
+    )
+    .expect("export");
+    let report = verify(&out);
+    assert!(report.problems.is_empty(), "{:?}", problems(&report));
+    let html = fs::read_to_string(out.join("auditor/manifest.html")).expect("manifest.html");
+    assert!(
+        !html.contains("<b>clinic") && !html.contains("<img"),
+        "{html}"
+    );
+    assert!(html.contains("Kit of &lt;b&gt;clinic&lt;/b&gt;"));
+    // Every file but the page itself, MANIFEST and README, with its SHA-256.
+    for file in all_files(&out) {
+        if ["auditor/manifest.html", "MANIFEST", "README.md"].contains(&file.as_str()) {
+            continue;
+        }
+        let hash = hex::encode(Sha256::digest(fs::read(out.join(&file)).expect("read")));
+        assert!(
+            html.contains(&format!(
+                "<tr><td><code>{file}</code></td><td><code>{hash}</code></td>"
+            )),
+            "{file} missing from the HTML manifest"
+        );
+    }
+    assert!(html.ends_with("<p>section</p>\n</body>\n</html>\n"));
+    // An edited manifest page is caught like any signed file.
+    fs::write(
+        out.join("auditor/manifest.html"),
+        html.replace("section", "edited"),
+    )
+    .expect("write");
+    assert_names(&verify(&out), "auditor/manifest.html");
+    // A name that leaves auditor/ is refused.
+    let refused = export(
+        &temp.path().join("kit2"),
+        kit::AuditorFiles {
+            title: String::new(),
+            files: vec![("../escape".to_owned(), Vec::new(), String::new())],
+            html_section: String::new(),
+        },
+    );
+    assert!(matches!(refused, Err(KitError::AuditorFileName(_))));
 }

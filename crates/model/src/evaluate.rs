@@ -13,7 +13,10 @@ use crate::param::ResolvedParams;
 use crate::runbook::{ExpectOp, Expectation, Operand, Runbook};
 
 /// The result of one check on one target.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize,
+)]
+#[serde(rename_all = "lowercase")]
 pub enum CheckStatus {
     Pass,
     Fail,
@@ -272,6 +275,7 @@ mod tests {
             rollback: None,
             auto_heal: false,
             timeout: Duration::from_secs(5),
+            interval: None,
         }
     }
 

@@ -32,6 +32,21 @@ pub fn is_valid_user(text: &str) -> bool {
         && chars.all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_' || c == '-')
 }
 
+/// An AWS region name: lowercase words and a one- or two-digit number joined by `-`
+/// (`us-east-1`, `us-gov-west-1`, `ap-southeast-4`), at most 32 characters; such a name is safe
+/// in a host name and a URL.
+pub fn is_aws_region(text: &str) -> bool {
+    let parts: Vec<&str> = text.split('-').collect();
+    text.len() <= 32
+        && parts.len() >= 3
+        && parts[..parts.len() - 1]
+            .iter()
+            .all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_lowercase()))
+        && parts
+            .last()
+            .is_some_and(|n| !n.is_empty() && n.len() <= 2 && n.bytes().all(|b| b.is_ascii_digit()))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

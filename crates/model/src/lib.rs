@@ -13,7 +13,7 @@ mod verdict;
 
 pub use control::{Control, Framework, UnknownFramework};
 pub use evaluate::{CheckOutcome, CheckStatus, all_hold, evaluate};
-pub use host::{is_valid_host, is_valid_user};
+pub use host::{is_aws_region, is_valid_host, is_valid_user};
 pub use param::{ParamError, ParamSpec, ParamType, ParamValue, ResolvedParams, resolve_params};
 pub use runbook::{
     ExpectOp, Expectation, Operand, Runbook, Script, Severity, Shell, UnknownSeverity,

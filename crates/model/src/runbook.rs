@@ -27,6 +27,11 @@ pub struct Runbook {
     /// Whether L1 may run `remediate` without a human.
     pub auto_heal: bool,
     pub timeout: Duration,
+    /// How often the check needs to run on a target while it passes; `None`: every scan.
+    /// A check whose last result was not a pass (or was made with other parameters) runs at
+    /// every scan regardless, and `osiris scan --all` runs everything.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub interval: Option<Duration>,
 }
 
 /// Severity of a failed check.

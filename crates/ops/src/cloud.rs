@@ -1,5 +1,5 @@
-//! Scanning the configured cloud tenants (`[[cloud]]`): each tenant's application secret (or
-//! service account key) read from the vault, its catalogue checks run through the `cloud` crate, all tenants at once, and
+//! Scanning the configured cloud tenants (`[[cloud]]`): each tenant's application secret (a
+//! service account key, an access key) read from the vault, its catalogue checks run through the `cloud` crate, all tenants at once, and
 //! the reports sealed like any target's (`scan::record_scans`).
 
 use std::time::Duration;
@@ -50,6 +50,7 @@ pub async fn scan_tenants(
             CloudProvider::GoogleWorkspace(google) => {
                 Job::GoogleWorkspace(google_workspace_tenant(tenant, google, &secrets)?)
             }
+            CloudProvider::Aws(aws) => Job::Aws(aws_account(tenant, aws, &secrets)?),
             _ => Job::Microsoft365(microsoft365_tenant(tenant, &secrets)?),
         });
     }
@@ -57,13 +58,19 @@ pub async fn scan_tenants(
     let runbooks: Vec<&model::Runbook> = catalog.for_platform(Platform::Microsoft365).collect();
     let google_runbooks: Vec<&model::Runbook> =
         catalog.for_platform(Platform::GoogleWorkspace).collect();
-    let scans = jobs.into_iter().map(|job| async {
-        match job {
-            Job::Microsoft365(tenant) => {
-                cloud::scan_microsoft365(tenant, &runbooks, &overrides).await
-            }
-            Job::GoogleWorkspace(tenant) => {
-                cloud::scan_google_workspace(tenant, &google_runbooks, &overrides).await
+    let aws_runbooks: Vec<&model::Runbook> = catalog.for_platform(Platform::Aws).collect();
+    let scans = jobs.into_iter().map(|job| {
+        let (runbooks, google_runbooks, aws_runbooks, overrides) =
+            (&runbooks, &google_runbooks, &aws_runbooks, &overrides);
+        async move {
+            match job {
+                Job::Microsoft365(tenant) => {
+                    cloud::scan_microsoft365(tenant, runbooks, overrides).await
+                }
+                Job::GoogleWorkspace(tenant) => {
+                    cloud::scan_google_workspace(tenant, google_runbooks, overrides).await
+                }
+                Job::Aws(account) => cloud::scan_aws(account, aws_runbooks, overrides).await,
             }
         }
     });
@@ -78,6 +85,7 @@ pub async fn scan_tenants(
 enum Job {
     Microsoft365(cloud::Microsoft365Tenant),
     GoogleWorkspace(cloud::GoogleWorkspaceTenant),
+    Aws(cloud::AwsAccount),
 }
 
 /// The `cloud` crate's settings for one Google Workspace account, the service account's JSON key
@@ -100,6 +108,34 @@ fn google_workspace_tenant(
             directory_base: google.directory_base.clone(),
             subject: google.admin_subject.clone(),
             key_json,
+            ca_pem: ca_pem(tenant, &what)?,
+            request_timeout: Duration::from_secs(30),
+        },
+        timeout: Duration::from_secs(tenant.timeout_secs),
+    })
+}
+
+/// The `cloud` crate's settings for one AWS account, its access key read from the vault now.
+fn aws_account(
+    tenant: &CloudTenantConfig,
+    aws: &config::AwsConfig,
+    secrets: &crate::secrets::Secrets,
+) -> anyhow::Result<cloud::AwsAccount> {
+    let what = format!("cloud `{}`", tenant.name);
+    let stored = secrets.password(&what, &PasswordSource::Credential(aws.credential.clone()))?;
+    let credentials = cloud::aws::sigv4::Credentials::from_vault_text(&stored).map_err(|err| {
+        BadConfig(format!(
+            "{what}: vault entry `{}`: {err} (store it again with `osiris credentials set {} --kind password`)",
+            aws.credential, aws.credential
+        ))
+    })?;
+    Ok(cloud::AwsAccount {
+        name: tenant.name.clone(),
+        settings: cloud::aws::client::AwsSettings {
+            account_id: aws.account_id.clone(),
+            regions: aws.regions.clone(),
+            credentials,
+            endpoint: aws.endpoint.clone(),
             ca_pem: ca_pem(tenant, &what)?,
             request_timeout: Duration::from_secs(30),
         },

@@ -53,9 +53,14 @@ pub async fn heal_scanned(
     for Scanned {
         target,
         transport,
-        report,
+        mut report,
     } in scanned
     {
+        // Only what this scan observed is acted on; carried results were handled when they ran.
+        let carried = std::mem::take(&mut report.carried);
+        report
+            .results
+            .retain(|result| !carried.contains_key(&result.runbook_id));
         let mut policy = options.policy;
         policy.in_maintenance = (options.in_maintenance)(&target.name);
         let ctx = HealContext {

@@ -996,6 +996,8 @@ FAR$ far.clinic.local ou=Computers creator=S-1-5-21-1-2-3-1105
             },
             started: time::OffsetDateTime::UNIX_EPOCH,
             finished: time::OffsetDateTime::UNIX_EPOCH,
+            carried: Default::default(),
+            target_cpu: Default::default(),
             results: [("WIN-FW-001", Pass), ("WIN-AV-001", Pass)]
                 .iter()
                 .map(|(id, status)| scan::CheckResult {

@@ -65,6 +65,8 @@ fn check_scan_body(results: &str, expect: Expect) {
         },
         started: time::OffsetDateTime::UNIX_EPOCH,
         finished: time::OffsetDateTime::UNIX_EPOCH + time::Duration::seconds(3),
+        carried: Default::default(),
+        target_cpu: Default::default(),
         results: results
             .lines()
             .filter(|line| !line.trim().is_empty())

@@ -51,6 +51,7 @@ fn runbook(id: &str, auto_heal: bool) -> Runbook {
         rollback: None,
         auto_heal,
         timeout: Duration::from_secs(5),
+        interval: None,
     }
 }
 

@@ -20,25 +20,38 @@ use crate::known_hosts::Verdict;
 use transport::sh_quote as shell_quote;
 
 use crate::validate::is_env_name;
-use crate::{HostKey, KnownHosts, SshAuth, SshTarget};
+use crate::{HostKey, KnownHosts, SessionPool, SshAuth, SshTarget};
 
 /// What every session of one transport shares.
 pub(crate) struct Shared {
     pub(crate) target: SshTarget,
     known_hosts: Arc<KnownHosts>,
+    /// Where connections wait between sessions, and this target's key there.
+    pool: Option<(Arc<SessionPool>, u64)>,
 }
 
 /// A session: one SSH connection, reopened after a run that left it unusable.
 pub(crate) struct SshSession {
     shared: Arc<Shared>,
     connection: Option<Connection>,
+    /// The connection came from the pool and has not run anything yet in this session.
+    warm: bool,
 }
 
 impl Shared {
-    pub(crate) fn new(target: SshTarget, known_hosts: Arc<KnownHosts>) -> Self {
+    pub(crate) fn new(
+        target: SshTarget,
+        known_hosts: Arc<KnownHosts>,
+        pool: Option<Arc<SessionPool>>,
+    ) -> Self {
+        let pool = pool.map(|pool| {
+            let key = pool.key(&target);
+            (pool, key)
+        });
         Self {
             target,
             known_hosts,
+            pool,
         }
     }
 
@@ -69,10 +82,16 @@ impl Shared {
 
 impl SshSession {
     pub(crate) fn open(shared: Arc<Shared>) -> Result<Self, TransportError> {
-        let connection = Connection::open(&shared)?;
+        let pooled = shared.pool.as_ref().and_then(|(pool, key)| pool.take(*key));
+        let warm = pooled.is_some();
+        let connection = match pooled {
+            Some(connection) => connection,
+            None => Connection::open(&shared)?,
+        };
         Ok(Self {
             shared,
             connection: Some(connection),
+            warm,
         })
     }
 }
@@ -83,20 +102,46 @@ impl Session for SshSession {
             return Err(TransportError::Unsupported(run.interpreter.as_str()));
         }
         let input = script_input(run)?;
+        let warm = std::mem::take(&mut self.warm);
         let connection = match &mut self.connection {
             Some(connection) => connection,
             None => self.connection.insert(Connection::open(&self.shared)?),
         };
-        let res = connection.run(&self.shared, &input, run.timeout);
-        if res.is_err() {
+        let res = match connection.run(&self.shared, &input, run.timeout) {
+            // A kept connection the server closed meanwhile: nothing ran; connect afresh.
+            Err(failed) if warm && failed.nothing_ran => {
+                tracing::debug!(target_name = %self.shared.target.name, error = %failed.error, "A kept SSH connection was closed; connecting again.");
+                self.connection = None;
+                let connection = self.connection.insert(Connection::open(&self.shared)?);
+                connection.run(&self.shared, &input, run.timeout)
+            }
+            res => res,
+        };
+        res.map_err(|failed| {
             // The channel may be half-closed or the socket dead: start afresh next time.
             self.connection = None;
-        }
-        res
+            failed.error
+        })
     }
 }
 
-struct Connection {
+impl Drop for SshSession {
+    fn drop(&mut self) {
+        // A connection that ran its scripts cleanly waits for the next session to this target.
+        if let (Some(connection), Some((pool, key))) = (self.connection.take(), &self.shared.pool) {
+            pool.put(*key, connection);
+        }
+    }
+}
+
+/// A run that failed, and whether it failed before the script was handed over (so nothing ran
+/// on the target and running it on a new connection is safe).
+struct RunFailed {
+    error: TransportError,
+    nothing_ran: bool,
+}
+
+pub(crate) struct Connection {
     session: ssh2::Session,
     /// A second handle on the session's socket, used only to wait for readiness.
     socket: TcpStream,
@@ -178,7 +223,15 @@ impl Connection {
         shared: &Shared,
         input: &[u8],
         timeout: Duration,
-    ) -> Result<Output, TransportError> {
+    ) -> Result<Output, RunFailed> {
+        let before = |error: TransportError| RunFailed {
+            error,
+            nothing_ran: true,
+        };
+        let after = |error: TransportError| RunFailed {
+            error,
+            nothing_ran: false,
+        };
         let started = Instant::now();
         let deadline = started + timeout;
         let timed_out = || TransportError::Timeout { after: timeout };
@@ -196,19 +249,21 @@ impl Connection {
         let session = &self.session;
         session.set_blocking(true);
         session.set_timeout(millis(deadline.saturating_duration_since(Instant::now())).max(1));
+        // Until the end of the input is sent the remote shell runs nothing: it reads the whole
+        // script, one parenthesised list, before running any of it.
         let mut channel = session
             .channel_session()
-            .map_err(|err| ssh_err("cannot open an SSH channel", err))?;
+            .map_err(|err| before(ssh_err("cannot open an SSH channel", err)))?;
         let command = remote_command(shared.target.become_root, timeout);
         channel
             .exec(&command)
-            .map_err(|err| ssh_err("cannot start sh", err))?;
+            .map_err(|err| before(ssh_err("cannot start sh", err)))?;
         channel
             .write_all(input)
-            .map_err(|err| io_err("cannot send the script", &err))?;
+            .map_err(|err| before(io_err("cannot send the script", &err)))?;
         channel
             .send_eof()
-            .map_err(|err| ssh_err("cannot send the script", err))?;
+            .map_err(|err| before(ssh_err("cannot send the script", err)))?;
 
         session.set_blocking(false);
         let mut stdout = Bounded::default();
@@ -226,7 +281,9 @@ impl Connection {
                             progressed = true;
                         }
                         Err(err) if err.kind() == io::ErrorKind::WouldBlock => break,
-                        Err(err) => return Err(io_err("reading script output failed", &err)),
+                        Err(err) => {
+                            return Err(after(io_err("reading script output failed", &err)));
+                        }
                     }
                 }
             }
@@ -239,10 +296,10 @@ impl Connection {
         };
         if let Err(err) = res {
             self.abandon(channel);
-            return Err(match err {
+            return Err(after(match err {
                 Some(err) => io_err("waiting for script output failed", &err),
                 None => timed_out(),
-            });
+            }));
         }
         // Wait for the server's close, which follows the exit status.
         let closed = self
@@ -250,10 +307,10 @@ impl Connection {
             .and_then(|()| self.retry(deadline, || channel.wait_close()));
         match closed {
             Ok(()) => {}
-            Err(Some(err)) => return Err(io_err("closing the SSH channel failed", &err)),
+            Err(Some(err)) => return Err(after(io_err("closing the SSH channel failed", &err))),
             Err(None) => {
                 self.abandon(channel);
-                return Err(timed_out());
+                return Err(after(timed_out()));
             }
         }
         let signal = channel
@@ -265,7 +322,7 @@ impl Connection {
             None => Some(
                 channel
                     .exit_status()
-                    .map_err(|err| io_err("reading the exit status failed", &err))?,
+                    .map_err(|err| after(io_err("reading the exit status failed", &err)))?,
             ),
         };
         Ok(Output {

@@ -6,6 +6,7 @@
 
 mod connection;
 mod known_hosts;
+mod pool;
 mod validate;
 
 use std::fmt;
@@ -17,6 +18,7 @@ use transport::{Session, Transport, TransportError};
 use zeroize::Zeroizing;
 
 pub use crate::known_hosts::{HostKey, KnownHosts, KnownHostsError};
+pub use crate::pool::SessionPool;
 
 /// One SSH target as the configuration describes it.
 #[derive(Debug, Clone)]
@@ -68,7 +70,22 @@ impl SshTransport {
     pub fn new(target: SshTarget, known_hosts: Arc<KnownHosts>) -> Result<Self, TransportError> {
         validate::target(&target)?;
         Ok(Self {
-            shared: Arc::new(connection::Shared::new(target, known_hosts)),
+            shared: Arc::new(connection::Shared::new(target, known_hosts, None)),
+        })
+    }
+
+    /// [`SshTransport::new`], its connections kept warm in `pool` between sessions: a session
+    /// takes an idle connection to the same target (same user, credentials and host key pin)
+    /// when there is one, and gives its own back when it ends healthy. A kept connection that
+    /// the server closed meanwhile is replaced by a new one before anything runs.
+    pub fn pooled(
+        target: SshTarget,
+        known_hosts: Arc<KnownHosts>,
+        pool: Arc<SessionPool>,
+    ) -> Result<Self, TransportError> {
+        validate::target(&target)?;
+        Ok(Self {
+            shared: Arc::new(connection::Shared::new(target, known_hosts, Some(pool))),
         })
     }
 }

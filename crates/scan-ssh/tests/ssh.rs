@@ -111,6 +111,62 @@ fn several_scripts_share_one_connection() {
     );
 }
 
+/// Warm sessions: a pooled transport logs in once for several sessions, and a kept connection
+/// the server closed meanwhile is replaced before anything runs; another user never gets it.
+#[test]
+fn a_pool_keeps_one_login_across_sessions_and_replaces_a_closed_one() {
+    if !can_run("a_pool_keeps_one_login_across_sessions_and_replaces_a_closed_one") {
+        return;
+    }
+    let sshd = Sshd::start();
+    let pool = Arc::new(scan_ssh::SessionPool::new(8, Duration::from_secs(600)));
+    let auth = SshAuth::Key {
+        private_key: sshd.client_key.clone(),
+    };
+    let pins = known_hosts(sshd.dir.path());
+    let transport = SshTransport::pooled(
+        target(&sshd, "root", auth.clone()),
+        Arc::clone(&pins),
+        Arc::clone(&pool),
+    )
+    .expect("valid");
+    let logins = || sshd.log().matches("Accepted publickey for root").count();
+    for round in 0..3 {
+        let mut session = transport.open().expect("open");
+        let out = run(session.as_mut(), "echo round").expect("run");
+        assert_eq!(out.stdout, b"round\n");
+        drop(session);
+        assert_eq!(
+            pool.idle(),
+            1,
+            "round {round}: the connection waits in the pool"
+        );
+    }
+    assert_eq!(logins(), 1, "three sessions, one login:\n{}", sshd.log());
+
+    // The server ends the kept connection; the next session notices before running anything,
+    // connects again and runs the script exactly once.
+    sshd.drop_connections();
+    std::thread::sleep(Duration::from_millis(300));
+    let marker = sshd.dir.path().join("ran");
+    let mut session = transport.open().expect("open");
+    let script = format!("echo x >> {}; echo again", marker.display());
+    let out = run(session.as_mut(), &script).expect("run on a new connection");
+    assert_eq!(out.stdout, b"again\n");
+    drop(session);
+    assert_eq!(std::fs::read_to_string(&marker).unwrap(), "x\n", "ran once");
+    assert_eq!(logins(), 2, "{}", sshd.log());
+
+    // Another target entry (another name, so another pin and maybe other credentials) never
+    // takes this one's connection.
+    let mut other = target(&sshd, "root", auth);
+    other.name = "other-target".to_owned();
+    let other = SshTransport::pooled(other, pins, Arc::clone(&pool)).expect("valid");
+    let mut session = other.open().expect("open");
+    run(session.as_mut(), "true").expect("run");
+    assert_eq!(logins(), 3, "{}", sshd.log());
+}
+
 #[test]
 fn password_auth_logs_in() {
     if !can_run("password_auth_logs_in") {

@@ -19,14 +19,20 @@ pub(crate) struct RawResult {
     pub(crate) stdout: Vec<u8>,
     pub(crate) stderr: Vec<u8>,
     pub(crate) truncated: bool,
+    /// CPU time (user + system) of the batch shell's children after this check: the
+    /// cumulative figure `times` gives, so one check's cost is the difference to the previous.
+    pub(crate) children_cpu: Option<std::time::Duration>,
 }
 
-/// Builds the batch script for `checks`; `None` if a body contains every delimiter we try.
+/// Builds the batch script for `checks`.
 ///
 /// A body that starts with its directory's prelude (the catalogue prepends `lib/prelude.sh`,
-/// followed by `# --- <path>`) travels without it: each distinct prelude is sent once, and the
-/// target puts it back in front of the rest, so every check file holds exactly its body.
-pub(crate) fn build(checks: &[(&Runbook, &ResolvedParams)]) -> Option<String> {
+/// followed by `# --- <path>`) travels without it: each distinct prelude is sent once, as a shell
+/// variable, and the target puts it back in front of the rest, so every check file holds exactly
+/// its body. The target's shell writes and reads its files with builtins; apart from each
+/// check's own processes the batch starts five (`mktemp`, `timeout` per check aside, one `wc`,
+/// one `cat`, `rm`), so the framing costs the target next to nothing.
+pub(crate) fn build(checks: &[(&Runbook, &ResolvedParams)]) -> String {
     let mut script = String::from(PREAMBLE);
     let mut preludes: Vec<&str> = Vec::new();
     for (idx, (runbook, params)) in checks.iter().enumerate() {
@@ -43,107 +49,138 @@ pub(crate) fn build(checks: &[(&Runbook, &ResolvedParams)]) -> Option<String> {
                     Some(k) => k,
                     None => {
                         let k = preludes.len();
-                        let delimiter = delimiter_for(&format!("P{k}"), prelude)?;
-                        script.push_str(&format!(
-                            "cat > \"$osiris_dir/p{k}.sh\" <<'{delimiter}'\n{prelude}\n{delimiter}\n"
-                        ));
+                        script.push_str(&format!("osiris_p{k}={}\n", transport::sh_quote(prelude)));
                         preludes.push(prelude);
                         k
                     }
                 };
-                // The here-document below adds a newline after the prelude's last line; `head`
-                // drops it again so the check file is byte for byte the body.
-                format!("head -c {} \"$osiris_dir/p{k}.sh\"; ", prelude.len())
+                format!("\"$osiris_p{k}\"")
             }
         };
-        let delimiter = delimiter_for(&idx.to_string(), rest)?;
         script.push_str(&format!(
-            "{{ {source}cat; }} > \"$osiris_dir/{idx}.sh\" <<'{delimiter}'\n{rest}"
+            "printf '%s%s' {source}{} {} > \"$osiris_dir/{idx}.sh\"\n( ",
+            if source.is_empty() { "''" } else { "" },
+            transport::sh_quote(rest)
         ));
-        if !rest.ends_with('\n') {
-            script.push('\n');
-        }
-        script.push_str(&format!("{delimiter}\n( "));
         for (name, value) in params.env() {
             script.push_str(&format!("export {name}={}; ", transport::sh_quote(&value)));
         }
         script.push_str(&format!(
-            "osiris_run {idx} {} ) > \"$osiris_dir/{idx}.out\" 2> \"$osiris_dir/{idx}.err\" < /dev/null\necho $? > \"$osiris_dir/{idx}.rc\"\n",
+            "osiris_run {idx} {} ) > \"$osiris_dir/{idx}.out\" 2> \"$osiris_dir/{idx}.err\" < /dev/null\necho $? > \"$osiris_dir/{idx}.rc\"\ntimes > \"$osiris_dir/{idx}.t\"\n",
             runbook.timeout.as_secs().max(1)
         ));
     }
+    let indices: Vec<String> = (0..checks.len()).map(|i| i.to_string()).collect();
+    let files: Vec<String> = indices
+        .iter()
+        .flat_map(|i| [format!("{i}.out"), format!("{i}.err")])
+        .collect();
     script.push_str(&format!(
-        "osiris_i=0\nwhile [ \"$osiris_i\" -lt {} ]; do\n  osiris_report \"$osiris_i\"\n  osiris_i=$((osiris_i + 1))\ndone\n",
-        checks.len()
+        "cd \"$osiris_dir\" || exit 97\nfor osiris_i in {}; do\n  osiris_report \"$osiris_i\"\ndone\necho OSIRIS-SIZES\nwc -c {files} || exit 97\necho OSIRIS-DATA\ncat {files} || exit 97\n",
+        indices.join(" "),
+        files = files.join(" ")
     ));
-    Some(script)
+    script
 }
 
-/// Splits a batch's stdout into `n` results; `None` if it is not exactly `n` well-formed frames.
-pub(crate) fn parse(mut stdout: &[u8], n: usize) -> Option<Vec<RawResult>> {
-    let mut results = Vec::with_capacity(n);
+/// Splits a batch's stdout into `n` results; `None` if it is not exactly `n` well-formed
+/// results: a status line per check in order, the sizes of their outputs, then exactly that
+/// many bytes. The sizes come before any byte a check printed, so no check can forge another's
+/// result.
+pub(crate) fn parse(stdout: &[u8], n: usize) -> Option<Vec<RawResult>> {
+    let data_at = find(stdout, b"\nOSIRIS-DATA\n")?;
+    let head = std::str::from_utf8(&stdout[..data_at]).ok()?;
+    let mut data = &stdout[data_at + b"\nOSIRIS-DATA\n".len()..];
+    let mut lines = head.lines();
+    let mut status = Vec::with_capacity(n);
     for idx in 0..n {
-        let newline = stdout.iter().position(|b| *b == b'\n')?;
-        let header = std::str::from_utf8(&stdout[..newline]).ok()?;
-        stdout = &stdout[newline + 1..];
-        let fields: Vec<&str> = header.split(' ').collect();
-        let [tag, index, exit_code, out_size, err_size] = fields[..] else {
-            return None;
+        let fields: Vec<&str> = lines.next()?.split(' ').collect();
+        let (index, exit_code, cpu) = match fields[..] {
+            ["OSIRIS-RC", index, exit_code] => (index, exit_code, None),
+            ["OSIRIS-RC", index, exit_code, user, system] => {
+                (index, exit_code, parse_times(user, system))
+            }
+            _ => return None,
         };
-        if tag != "OSIRIS-RESULT" || index.parse::<usize>().ok()? != idx {
+        if index.parse::<usize>().ok()? != idx {
             return None;
         }
-        let exit_code: i32 = exit_code.parse().ok()?;
-        let out_size: usize = out_size.parse().ok()?;
-        let err_size: usize = err_size.parse().ok()?;
-        let out_len = out_size.min(CHECK_STDOUT_MAX);
-        let err_len = err_size.min(CHECK_STDERR_MAX);
-        if stdout.len() < out_len + err_len {
+        status.push((exit_code.parse::<i32>().ok()?, cpu));
+    }
+    if lines.next()? != "OSIRIS-SIZES" {
+        return None;
+    }
+    let mut sizes = Vec::with_capacity(2 * n);
+    for idx in 0..n {
+        for stream in ["out", "err"] {
+            let mut fields = lines.next()?.split_whitespace();
+            let size: usize = fields.next()?.parse().ok()?;
+            if fields.next()? != format!("{idx}.{stream}") || fields.next().is_some() {
+                return None;
+            }
+            sizes.push(size);
+        }
+    }
+    // `wc` ends with a total line when it counts several files.
+    if let Some(total) = lines.next()
+        && (!total.trim_end().ends_with("total") || lines.next().is_some())
+    {
+        return None;
+    }
+    let mut results = Vec::with_capacity(n);
+    for (idx, (exit_code, children_cpu)) in status.into_iter().enumerate() {
+        let (out_size, err_size) = (sizes[2 * idx], sizes[2 * idx + 1]);
+        if data.len() < out_size + err_size {
             return None;
         }
-        let (out, rest) = stdout.split_at(out_len);
-        let (err, rest) = rest.split_at(err_len);
-        stdout = rest;
+        let (out, rest) = data.split_at(out_size);
+        let (err, rest) = rest.split_at(err_size);
+        data = rest;
         results.push(RawResult {
             exit_code,
-            stdout: out.to_vec(),
-            stderr: err.to_vec(),
+            stdout: out[..out_size.min(CHECK_STDOUT_MAX)].to_vec(),
+            stderr: err[..err_size.min(CHECK_STDERR_MAX)].to_vec(),
             truncated: out_size > CHECK_STDOUT_MAX,
+            children_cpu,
         });
     }
-    stdout.is_empty().then_some(results)
+    data.is_empty().then_some(results)
+}
+
+fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
+    haystack
+        .windows(needle.len())
+        .position(|window| window == needle)
 }
 
 const PREAMBLE: &str = r#"osiris_dir=$(mktemp -d 2>/dev/null) || { echo "cannot create a temporary directory" >&2; exit 97; }
 trap 'rm -rf "$osiris_dir"' EXIT
+# Private to this batch (mode 0700): what one detect script computed for the others.
+OSIRIS_BATCH_DIR=$osiris_dir; export OSIRIS_BATCH_DIR
 if command -v timeout >/dev/null 2>&1; then osiris_has_timeout=1; else osiris_has_timeout=0; fi
 osiris_run() {
   if [ "$osiris_has_timeout" = 1 ]; then timeout -s KILL "$2" sh "$osiris_dir/$1.sh"; else sh "$osiris_dir/$1.sh"; fi
 }
 osiris_report() {
-  printf 'OSIRIS-RESULT %s %s %s %s\n' "$1" "$(cat "$osiris_dir/$1.rc")" "$(wc -c < "$osiris_dir/$1.out" | tr -d ' ')" "$(wc -c < "$osiris_dir/$1.err" | tr -d ' ')"
-  head -c 65536 "$osiris_dir/$1.out"
-  head -c 4096 "$osiris_dir/$1.err"
+  read -r osiris_rc < "$1.rc"
+  osiris_t=
+  while IFS= read -r osiris_l; do osiris_t=$osiris_l; done < "$1.t"
+  printf 'OSIRIS-RC %s %s %s\n' "$1" "$osiris_rc" "$osiris_t"
 }
 "#;
 
-/// A here-document delimiter that no line of `text` equals; `None` if every one tried does.
-fn delimiter_for(tag: &str, text: &str) -> Option<String> {
-    (0..16u32)
-        .map(|attempt| {
-            format!(
-                "OSIRIS_EOF_{tag}_{attempt}_{:08x}",
-                fnv(text.as_bytes()) ^ attempt
-            )
-        })
-        .find(|delimiter| !text.lines().any(|line| line.trim() == delimiter))
-}
-
-/// FNV-1a, to vary delimiters with the body; uniqueness is checked, not assumed.
-fn fnv(bytes: &[u8]) -> u32 {
-    bytes.iter().fold(0x811c_9dc5u32, |hash, b| {
-        (hash ^ u32::from(*b)).wrapping_mul(0x0100_0193)
-    })
+/// The children's line of `times` (`0m0.012s 0m0.008s`: user and system) as one duration;
+/// `None` when it is not in that form.
+fn parse_times(user: &str, system: &str) -> Option<std::time::Duration> {
+    let one = |part: &str| -> Option<f64> {
+        let (minutes, seconds) = part.strip_suffix('s')?.split_once('m')?;
+        let minutes: u32 = minutes.parse().ok()?;
+        let seconds: f64 = seconds.parse().ok()?;
+        (seconds.is_finite() && seconds >= 0.0).then(|| f64::from(minutes) * 60.0 + seconds)
+    };
+    Some(std::time::Duration::from_secs_f64(
+        one(user)? + one(system)?,
+    ))
 }
 
 #[cfg(test)]
@@ -151,23 +188,46 @@ mod tests {
     use super::*;
 
     #[test]
-    fn frames_parse_and_forged_frames_do_not() {
-        let stdout = b"OSIRIS-RESULT 0 0 5 0\nhelloOSIRIS-RESULT 1 3 2 3\n{}err";
+    fn results_parse_and_forged_results_do_not() {
+        let stdout = b"OSIRIS-RC 0 0 0m0.250000s 0m0.005s\nOSIRIS-RC 1 3\nOSIRIS-SIZES\n 5 0.out\n 0 0.err\n 2 1.out\n 3 1.err\n 10 total\nOSIRIS-DATA\nhello{}err";
         let results = parse(stdout, 2).unwrap();
         assert_eq!(results[0].stdout, b"hello");
+        assert_eq!(
+            results[0].children_cpu,
+            Some(std::time::Duration::from_millis(255))
+        );
         assert_eq!(
             (
                 results[1].exit_code,
                 results[1].stdout.as_slice(),
-                results[1].stderr.as_slice()
+                results[1].stderr.as_slice(),
+                results[1].children_cpu
             ),
-            (3, &b"{}"[..], &b"err"[..])
+            (3, &b"{}"[..], &b"err"[..], None)
         );
-        // Extra or missing bytes, wrong order, or a frame count mismatch: not trusted.
-        assert!(parse(b"OSIRIS-RESULT 0 0 5 0\nhello!", 1).is_none());
-        assert!(parse(b"OSIRIS-RESULT 1 0 0 0\n", 1).is_none());
-        assert!(parse(b"OSIRIS-RESULT 0 0 9 0\nhello", 1).is_none());
+        // A byte more or less, a count mismatch, results out of order, a size line for another
+        // file: not trusted.
+        let swap = |from: &str, to: &str| {
+            String::from_utf8_lossy(stdout)
+                .replacen(from, to, 1)
+                .into_bytes()
+        };
+        assert!(parse(&[stdout.as_slice(), b"!"].concat(), 2).is_none());
+        assert!(parse(&stdout[..stdout.len() - 1], 2).is_none());
         assert!(parse(stdout, 3).is_none());
+        assert!(parse(&swap("OSIRIS-RC 1 3", "OSIRIS-RC 0 3"), 2).is_none());
+        assert!(parse(&swap(" 2 1.out", " 2 0.out"), 2).is_none());
+        // What a check prints after the sizes cannot add a result.
+        let forged = b"OSIRIS-RC 0 0\nOSIRIS-SIZES\n 29 0.out\n 0 0.err\nOSIRIS-DATA\n{}\nOSIRIS-RC 1 0\nOSIRIS-DATA\n";
+        let one = parse(forged, 1).unwrap();
+        assert_eq!(one.len(), 1);
+        assert!(parse(forged, 2).is_none());
+        // `times` as dash, bash and busybox print it; anything else is no figure, not an error.
+        assert_eq!(
+            parse_times("1m2.5s", "0m0.000000s"),
+            Some(std::time::Duration::from_millis(62_500))
+        );
+        assert_eq!(parse_times("1.2", "x"), None);
     }
 
     /// The prelude crosses the wire once per batch, and every check still runs exactly its body:
@@ -195,8 +255,8 @@ mod tests {
         let params = ResolvedParams::default();
         let checks: Vec<(&Runbook, &ResolvedParams)> =
             linux.iter().map(|runbook| (runbook, &params)).collect();
-        let script = build(&checks).unwrap();
-        assert_eq!(script.matches(prelude).count(), 1);
+        let script = build(&checks);
+        assert_eq!(script.matches(&transport::sh_quote(prelude)).count(), 1);
         let total: usize = linux.iter().map(|r| r.detect.body.len()).sum();
         assert!(
             script.len() < total - 3 * prelude.len(),

@@ -5,6 +5,7 @@
 //! results plus diagnostics, and the other checks still run.
 
 mod batch;
+pub mod cadence;
 pub mod powershell;
 
 use std::collections::BTreeMap;
@@ -52,7 +53,14 @@ pub struct TargetReport {
     pub target: Target,
     pub started: OffsetDateTime,
     pub finished: OffsetDateTime,
+    /// Every check's result: those that ran in this scan and those carried from an earlier one.
     pub results: Vec<CheckResult>,
+    /// The checks of `results` that did not run in this scan ([`cadence`]), with the time their
+    /// result was observed.
+    pub carried: BTreeMap<String, OffsetDateTime>,
+    /// CPU time the target spent on each batched `sh` check that ran (the batch shell's
+    /// `times` around it), when the target reports it.
+    pub target_cpu: BTreeMap<String, Duration>,
 }
 
 /// Something an operator should know about a scan, besides the results themselves.
@@ -94,8 +102,15 @@ pub fn scan_target(
         }
     };
     let started_checks = std::time::Instant::now();
+    let mut target_cpu = BTreeMap::new();
     let outcomes: Vec<CheckOutcome> = match &mut session {
-        Ok(session) => run_all(session.as_mut(), &target.name, runbooks, ctx),
+        Ok(session) => run_all(
+            session.as_mut(),
+            &target.name,
+            runbooks,
+            ctx,
+            &mut target_cpu,
+        ),
         // Every check of an unreachable target records why, so the evidence says it was not checked.
         Err(err) => runbooks
             .iter()
@@ -117,6 +132,8 @@ pub fn scan_target(
         started,
         finished: OffsetDateTime::now_utc(),
         results,
+        carried: BTreeMap::new(),
+        target_cpu,
     };
     (report, diagnostics)
 }
@@ -151,6 +168,7 @@ fn run_all(
     target_name: &str,
     runbooks: &[&Runbook],
     ctx: &ScriptContext<'_>,
+    target_cpu: &mut BTreeMap<String, Duration>,
 ) -> Vec<CheckOutcome> {
     let empty = BTreeMap::new();
     let overrides = ctx.overrides;
@@ -199,6 +217,13 @@ fn run_all(
             .filter_map(|&idx| params[idx].as_ref().ok().map(|p| (runbooks[idx], p)))
             .collect();
         if let Some(results) = run_batch(session, &checks) {
+            let mut before = Duration::ZERO;
+            for (&idx, raw) in batchable.iter().zip(&results) {
+                if let Some(after) = raw.children_cpu {
+                    target_cpu.insert(runbooks[idx].id.clone(), after.saturating_sub(before));
+                    before = after;
+                }
+            }
             for (&idx, raw) in batchable.iter().zip(results) {
                 if let Ok(params) = &params[idx] {
                     outcomes[idx] = Some(judge_batched(runbooks[idx], params, &raw));
@@ -220,7 +245,7 @@ fn run_batch(
     session: &mut dyn transport::Session,
     checks: &[(&Runbook, &model::ResolvedParams)],
 ) -> Option<Vec<batch::RawResult>> {
-    let script = batch::build(checks)?;
+    let script = batch::build(checks);
     let timeout = checks
         .iter()
         .map(|(rb, _)| rb.timeout)
@@ -494,7 +519,7 @@ fn judge_powershell(
     }
 }
 
-fn error_outcome(reason: String) -> CheckOutcome {
+pub(crate) fn error_outcome(reason: String) -> CheckOutcome {
     CheckOutcome {
         status: CheckStatus::Error,
         observed: serde_json::Value::Null,

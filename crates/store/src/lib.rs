@@ -8,6 +8,7 @@
 mod agents;
 mod db;
 mod error;
+mod proofs;
 mod summary;
 mod writer;
 
@@ -29,6 +30,7 @@ use tokio::task::JoinHandle;
 pub use crate::agents::{AgentRecord, AgentTokenRecord, NewAgent, NewAgentToken, TokenRefusal};
 use crate::db::classify;
 pub use crate::error::StoreError;
+pub use crate::proofs::CheckpointState;
 pub use crate::summary::{BundleDay, CheckDay, LogReads};
 use crate::writer::{Head, Prepared, Request, Writer};
 
@@ -483,6 +485,15 @@ impl Store {
     /// Signs and stores a checkpoint of the current size first if none exists, so the kit's newest
     /// checkpoint covers every exported bundle; bundles appended meanwhile are left for the next kit.
     pub async fn export_kit(&self, out: &Path) -> Result<KitSummary, StoreError> {
+        self.export_kit_with(out, None).await
+    }
+
+    /// As [`Store::export_kit`], with files for the auditor (`auditor/…` and the HTML manifest).
+    pub async fn export_kit_with(
+        &self,
+        out: &Path,
+        auditor: Option<evidence::kit::AuditorFiles>,
+    ) -> Result<KitSummary, StoreError> {
         let checkpoint = self.create_checkpoint().await?;
         let size = checkpoint.size;
         let checkpoints = self
@@ -520,6 +531,7 @@ impl Store {
                     checkpoints,
                     ots,
                     cosignatures,
+                    auditor,
                 },
             )
         });

@@ -248,3 +248,52 @@ async fn a_report_fills_the_summary_in_from_bundles_stored_before_it() {
     assert!(after.contains("2026-11-03 scan         6 bundles #4..#10"));
     store.close().await;
 }
+
+#[tokio::test]
+async fn a_report_rebuilds_the_tree_of_each_checkpoint_and_its_proofs_hold() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(&config(dir.path())).await.unwrap();
+    let mut drafts = log().into_iter();
+    for draft in drafts.by_ref().take(4) {
+        store.append(draft).await.unwrap();
+    }
+    let first = store.create_checkpoint().await.unwrap();
+    for draft in drafts {
+        store.append(draft).await.unwrap();
+    }
+    let second = store.create_checkpoint().await.unwrap();
+    let states = store.reads().checkpoint_states().await.unwrap();
+    assert_eq!(
+        states
+            .iter()
+            .map(|s| (s.checkpoint.size, s.anchored))
+            .collect::<Vec<_>>(),
+        [(first.size, false), (second.size, false)]
+    );
+    // The tree from the stored leaf hashes has the signed roots and gives the writer's proofs.
+    for checkpoint in [&first, &second] {
+        let tree = store.reads().merkle_tree(checkpoint.size).await.unwrap();
+        let body: String = checkpoint
+            .note
+            .lines()
+            .take(3)
+            .map(|l| format!("{l}\n"))
+            .collect();
+        let signed = evidence::Checkpoint::parse_body(&body).unwrap();
+        assert_eq!(tree.len(), checkpoint.size);
+        assert_eq!(tree.root(), signed.root);
+        for seq in 0..checkpoint.size {
+            assert_eq!(
+                tree.inclusion_proof(seq, checkpoint.size).unwrap(),
+                store.inclusion_proof(seq, checkpoint.size).await.unwrap()
+            );
+        }
+    }
+    // A size beyond the log is refused with the reason.
+    let err = store
+        .reads()
+        .merkle_tree(second.size + 1)
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("missing"), "{err}");
+}

@@ -73,6 +73,23 @@ impl Lab {
             .unwrap()
     }
 
+    /// Runs `command` with `sh` as root (`sudo -n sh -c`) on lab host `host` (`1`, `2`, … for
+    /// the hostoverlay targets, `s1`, `s2`, … for the systemd targets) through the lab's own ssh
+    /// helper, as drift is planted.
+    ///
+    /// # Panics
+    /// When the command fails.
+    pub fn as_root(&self, host: &str, command: &str) {
+        // ssh joins its arguments into one remote command line, so the script is quoted once more.
+        let quoted = format!("'{}'", command.replace('\'', "'\\''"));
+        let out = self.script(&["ssh", host, "sudo", "-n", "sh", "-c", &quoted]);
+        assert!(
+            out.status.success(),
+            "on lab host {host}: {command}: {}",
+            text(&out.stderr)
+        );
+    }
+
     /// The SSH host key fingerprint of Linux target `n` (1-based), read on the target itself
     /// (`ssh-keygen -lf` over the lab's key login), as an administrator pins it in `host_key`.
     ///

@@ -3,6 +3,7 @@
 //! the WinRM peer, the LLM API peer (Anthropic and OpenAI), the Microsoft Graph and Google Directory API peers, the reference Python parser, Wine for the Windows build, and the gate for tests
 //! that need root.
 
+pub mod aws;
 pub mod calendar;
 pub mod google;
 pub mod graph;

@@ -108,6 +108,7 @@ pub(crate) fn export_and_verify(out: &Path, bundles: u64) -> anyhow::Result<KitT
             checkpoints,
             ots: Vec::new(),
             cosignatures: Vec::new(),
+            auditor: None,
         },
     )?;
     let export = started.elapsed();

@@ -95,17 +95,9 @@ pub(crate) fn scan_results(dir: &Path, config: &Path) -> Vec<serde_json::Value> 
         .clone()
 }
 
-/// Runs `command` as root (`sudo -n sh -c`) on lab host `host` (`1`, `2`, … for the hostoverlay
-/// targets, `s1`, `s2`, … for the systemd targets) through the lab's own ssh helper; asserts success.
+/// Runs `command` as root on lab host `host` ([`Lab::as_root`]).
 pub(crate) fn on_lab_host(lab: &Lab, host: &str, command: &str) {
-    // ssh joins its arguments into one remote command line, so the script is quoted once more.
-    let quoted = format!("'{}'", command.replace('\'', "'\\''"));
-    let out = lab.script(&["ssh", host, "sudo", "-n", "sh", "-c", &quoted]);
-    assert!(
-        out.status.success(),
-        "on lab host {host}: {command}: {}",
-        text(&out.stderr)
-    );
+    lab.as_root(host, command);
 }
 
 /// The checks that do not pass (fail or error) on `target` in a scan's `results`, sorted.

@@ -43,10 +43,7 @@ pub const COLLECTORS: &[(&str, &[Source])] = &[
 
 /// The sources a collector reads; `None` for a name this crate does not know.
 pub fn sources_of(collector: &str) -> Option<&'static [Source]> {
-    COLLECTORS
-        .iter()
-        .find(|(name, _)| *name == collector)
-        .map(|(_, sources)| *sources)
+    crate::sources_in(COLLECTORS, collector)
 }
 
 /// The observation of `collector` over `facts` at `now`; `Err` when a source it needs was not
@@ -57,12 +54,14 @@ pub fn observe(
     params: &ResolvedParams,
     now: OffsetDateTime,
 ) -> Result<Value, String> {
-    let Some(sources) = sources_of(collector) else {
-        return Err(format!(
-            "unknown collector `{collector}`: this appliance's cloud crate does not provide it"
-        ));
-    };
-    crate::all_read(sources.iter().map(|s| (s.describe(), s.collected(facts))))?;
+    crate::all_read(
+        collector,
+        sources_of(collector).map(|sources| {
+            sources
+                .iter()
+                .map(|&source| (source.describe(), source.collected(facts)))
+        }),
+    )?;
     let got = Got { facts, params, now };
     match collector {
         "mfa_registration" => got.mfa_registration(),

@@ -1,37 +1,78 @@
 //! The CSV report: one row per control and check result (RFC 4180 quoting), so a spreadsheet
-//! can filter by status, device or check; also the control-to-evidence index of a kit.
+//! can filter by status, device or check; each row carries the inclusion proofs of the bundles
+//! it cites, and each auditor sample moment adds its own rows.
 
 use std::fmt::Write as _;
 
-use crate::assess::Assessment;
+use crate::assess::{Assessment, ControlAssessment};
 use crate::ledger::Ledger;
-use crate::render::rfc3339;
+use crate::render::{ReportContext, rfc3339};
 
-/// Renders `framework,control,group,kind,status,explanation,check,target,result,observed,passes,fails,bundle,exception_until,attested_by,attested_until,attestation_bundle,period,as_of`.
+/// The header row (without its line end).
+pub const CSV_HEADER: &str = "framework,control,group,kind,status,explanation,check,target,result,observed,passes,fails,bundle,exception_until,attested_by,attested_until,attestation_bundle,proofs,sample_date,period,as_of";
+
+/// Renders one row per control and check result of the report's moment, then the same rows for
+/// each auditor sample moment (`sample_date` set, `passes`/`fails` counted up to that moment).
 ///
-/// The same evidence, framework, period and moment always give the same bytes, so
-/// `osiris evidence verify-report` can recompute a report from a kit and compare.
-pub fn csv(assessment: &Assessment<'_>, ledger: &Ledger) -> String {
-    let mut out = String::from(
-        "framework,control,group,kind,status,explanation,check,target,result,observed,passes,fails,bundle,exception_until,attested_by,attested_until,attestation_bundle,period,as_of\r\n",
-    );
-    let framework = assessment.framework.framework.label();
+/// `proofs`: the inclusion proof of each bundle the row cites (`#SEQ@SIZE LEAF PATH/…`,
+/// separated by `; `; see `InclusionProof::text`). The same evidence, framework, period, moment, samples
+/// and checkpoint always give the same bytes, so `osiris evidence verify-report` can recompute a
+/// report from a kit and compare.
+pub fn csv(assessment: &Assessment<'_>, ledger: &Ledger, cx: &ReportContext<'_>) -> String {
+    let mut out = format!("{CSV_HEADER}\r\n");
     let as_of = rfc3339(ledger.until());
-    let period = &ledger.period().label;
+    let rows = Rows {
+        framework: assessment.framework.framework.label(),
+        period: &ledger.period().label,
+        as_of: &as_of,
+        cx,
+    };
     for control in &assessment.controls {
+        rows.control(&mut out, control, "");
+    }
+    for (sample, sample_ledger) in cx.samples {
+        let at = rfc3339(sample_ledger.until());
+        for control in &sample.controls {
+            rows.control(&mut out, control, &at);
+        }
+    }
+    out
+}
+
+struct Rows<'a> {
+    framework: &'a str,
+    period: &'a str,
+    as_of: &'a str,
+    cx: &'a ReportContext<'a>,
+}
+
+impl Rows<'_> {
+    fn control(&self, out: &mut String, control: &ControlAssessment<'_>, sample_date: &str) {
         let kind = control.def.kind.map_or("", |k| k.as_str());
         let explanation = control.explanation();
         let (by, until, attestation_seq) = match control.attestation {
             Some(a) => (a.by.clone(), a.expires.to_string(), a.seq.to_string()),
             None => (String::new(), String::new(), String::new()),
         };
+        let proofs_of = |seqs: &[Option<u64>]| -> String {
+            if self.cx.checkpoint.is_none() {
+                return String::new();
+            }
+            let texts: Vec<String> = seqs
+                .iter()
+                .flatten()
+                .map(|seq| self.cx.proofs.text_of(*seq))
+                .collect();
+            texts.join("; ")
+        };
         let mut row = |fields: &[&str]| {
             let cells: Vec<String> = fields.iter().map(|f| field(f)).collect();
             let _ = write!(out, "{}\r\n", cells.join(","));
         };
+        let attestation = control.attestation.map(|a| a.seq);
         if control.checks.is_empty() {
             row(&[
-                framework,
+                self.framework,
                 &control.def.id,
                 &control.def.group,
                 kind,
@@ -48,8 +89,10 @@ pub fn csv(assessment: &Assessment<'_>, ledger: &Ledger) -> String {
                 &by,
                 &until,
                 &attestation_seq,
-                period,
-                &as_of,
+                &proofs_of(&[attestation]),
+                sample_date,
+                self.period,
+                self.as_of,
             ]);
         }
         for line in &control.checks {
@@ -58,7 +101,7 @@ pub fn csv(assessment: &Assessment<'_>, ledger: &Ledger) -> String {
                 .map(|e| e.expires.to_string())
                 .unwrap_or_default();
             row(&[
-                framework,
+                self.framework,
                 &control.def.id,
                 &control.def.group,
                 kind,
@@ -75,17 +118,18 @@ pub fn csv(assessment: &Assessment<'_>, ledger: &Ledger) -> String {
                 &by,
                 &until,
                 &attestation_seq,
-                period,
-                &as_of,
+                &proofs_of(&[Some(line.seq), line.exception.map(|e| e.seq), attestation]),
+                sample_date,
+                self.period,
+                self.as_of,
             ]);
         }
     }
-    out
 }
 
 /// One RFC 4180 field; a leading `=`, `+`, `-` or `@` is prefixed with `'` so a spreadsheet
 /// never runs a host's text as a formula.
-fn field(text: &str) -> String {
+pub(crate) fn field(text: &str) -> String {
     let text = if text.starts_with(['=', '+', '-', '@']) {
         format!("'{text}")
     } else {
@@ -96,4 +140,37 @@ fn field(text: &str) -> String {
     } else {
         text
     }
+}
+
+/// Splits RFC 4180 text into records of fields (quoted fields may hold commas, quotes and line
+/// breaks); the reverse of what [`csv`] writes, for checking a report.
+pub fn parse_records(text: &str) -> Vec<Vec<String>> {
+    let mut records = Vec::new();
+    let mut record = Vec::new();
+    let mut cell = String::new();
+    let mut quoted = false;
+    let mut chars = text.chars().peekable();
+    while let Some(c) = chars.next() {
+        match (quoted, c) {
+            (true, '"') if chars.peek() == Some(&'"') => {
+                chars.next();
+                cell.push('"');
+            }
+            (true, '"') => quoted = false,
+            (true, c) => cell.push(c),
+            (false, '"') => quoted = true,
+            (false, ',') => record.push(std::mem::take(&mut cell)),
+            (false, '\r') => {}
+            (false, '\n') => {
+                record.push(std::mem::take(&mut cell));
+                records.push(std::mem::take(&mut record));
+            }
+            (false, c) => cell.push(c),
+        }
+    }
+    if !cell.is_empty() || !record.is_empty() {
+        record.push(cell);
+        records.push(record);
+    }
+    records
 }

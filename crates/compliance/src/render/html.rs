@@ -6,26 +6,19 @@ use std::fmt::Write as _;
 use crate::assess::{Assessment, ControlStatus};
 use crate::ledger::{CheckStatus, Ledger};
 use crate::render::stamp::{Stamp, evidence_text};
-use crate::render::{ReportContext, needs_action, rfc3339, summary_sentences};
+use crate::render::{
+    ReportContext, consistency_text, needs_action, proofs_intro, rfc3339, sample_bundles,
+    sample_devices, summary_sentences,
+};
 
-/// Renders the report as one HTML document.
+/// Renders the report as one HTML document, with an "Auditor samples" section when the context
+/// has samples: for each sample moment, every control's status then and the evidence bundles
+/// behind it.
 pub fn html(assessment: &Assessment<'_>, ledger: &Ledger, cx: &ReportContext<'_>) -> String {
-    html_with_samples(assessment, ledger, cx, &[])
-}
-
-/// The report with an "Auditor samples" section: for each sample moment, every control's status
-/// then and the evidence bundles behind it (`samples`: the assessment of the same framework as of
-/// each moment, with its ledger).
-pub fn html_with_samples(
-    assessment: &Assessment<'_>,
-    ledger: &Ledger,
-    cx: &ReportContext<'_>,
-    samples: &[(&Assessment<'_>, &Ledger)],
-) -> String {
     let framework = assessment.framework;
     let f = &assessment.figures;
-    let sample_ledgers: Vec<&Ledger> = samples.iter().map(|(_, l)| *l).collect();
-    let stamp = Stamp::new(assessment, ledger, cx, &sample_ledgers);
+    let samples = cx.samples;
+    let stamp = Stamp::new(assessment, ledger, cx);
     let mut out = String::with_capacity(64 * 1024);
     let title = format!(
         "{} compliance report — {} — {}",
@@ -199,21 +192,19 @@ pub fn html_with_samples(
         for (sample, sample_ledger) in samples {
             let _ = writeln!(
                 out,
-                "<h3>As of {}</h3>\n<table class=\"samples\"><thead><tr><th>Control</th><th>Status then</th><th>Evidence then</th></tr></thead><tbody>",
+                "<h3>As of {}</h3>\n<table class=\"samples\"><thead><tr><th>Control</th><th>Status then</th><th>Devices</th><th>Evidence then</th></tr></thead><tbody>",
                 esc(&rfc3339(sample_ledger.until()))
             );
             for control in &sample.controls {
-                let mut bundles: Vec<u64> = control.checks.iter().map(|c| c.seq).collect();
-                bundles.extend(control.attestation.map(|a| a.seq));
-                bundles.sort_unstable();
-                bundles.dedup();
+                let bundles = sample_bundles(control);
                 let evidence: Vec<String> = bundles.iter().map(|seq| format!("#{seq}")).collect();
                 let _ = writeln!(
                     out,
-                    "<tr class=\"{}\"><td>{}</td><td class=\"status\">{}</td><td>{}</td></tr>",
+                    "<tr class=\"{}\"><td>{}</td><td class=\"status\">{}</td><td>{}</td><td>{}</td></tr>",
                     status_class(control.status),
                     esc(&control.def.id),
                     esc(control.status.as_str()),
+                    esc(&sample_devices(control).join(", ")),
                     if evidence.is_empty() {
                         "none".to_owned()
                     } else {
@@ -270,6 +261,32 @@ pub fn html_with_samples(
         }
         None => out.push_str("<p>No checkpoint covers this evidence yet.</p>\n"),
     }
+    let proofs = cx.proofs;
+    if let Some(consistency) = &proofs.consistency {
+        let _ = writeln!(
+            out,
+            "<p class=\"consistency\"><code>{}</code></p>",
+            esc(&consistency_text(consistency))
+        );
+    }
+    if cx.checkpoint.is_some() {
+        let _ = writeln!(
+            out,
+            "<p>{}</p>\n<table class=\"proofs\"><thead><tr><th>Bundle</th><th>Leaf hash</th><th>Audit path</th></tr></thead><tbody>",
+            esc(&proofs_intro(proofs))
+        );
+        for proof in &proofs.inclusion {
+            let _ = writeln!(
+                out,
+                "<tr id=\"proof-{}\"><td>#{}</td><td><code>{}</code></td><td><code>{}</code></td></tr>",
+                proof.seq,
+                proof.seq,
+                esc(&proof.leaf),
+                esc(&proof.path.join(" "))
+            );
+        }
+        out.push_str("</tbody></table>\n");
+    }
     out.push_str("</section>\n</body>\n</html>\n");
     out
 }
@@ -279,11 +296,11 @@ h1{font-size:1.5rem}.meta{color:#555}table{border-collapse:collapse;width:100%;m
 th,td{border:1px solid #ccc;padding:.3rem .5rem;vertical-align:top;text-align:left}\
 .figures td{font-size:1.4rem;text-align:center}.kind{color:#555;font-size:.85em}\
 tr.failing .status{background:#fdd}tr.met .status{background:#dfd}tr.partial .status,tr.attest .status{background:#ffd}\
-tr.unknown .status{background:#eee}code{word-break:break-all}pre{white-space:pre-wrap}\
+tr.unknown .status{background:#eee}code{word-break:break-all}.proofs{font-size:.7em}pre{white-space:pre-wrap}\
 @media print{section{page-break-after:always}}";
 
 /// Escapes text for HTML element content and double-quoted attribute values.
-pub(crate) fn esc(text: &str) -> String {
+pub fn esc(text: &str) -> String {
     let mut res = String::with_capacity(text.len());
     for c in text.chars() {
         match c {

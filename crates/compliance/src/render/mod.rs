@@ -2,20 +2,23 @@
 
 mod csv;
 mod html;
+mod index;
 pub mod oscal;
 mod pdf;
 pub mod stamp;
 
-pub use csv::csv;
-pub use html::{html, html_with_samples};
+pub use csv::{CSV_HEADER, csv, parse_records};
+pub use html::{esc as escape_html, html};
+pub use index::{INDEX_HEADER, evidence_index};
 pub use pdf::pdf;
 pub use stamp::{STAMP_MARKER, Stamp, StampError};
 
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
-use crate::assess::{Assessment, ControlStatus};
+use crate::assess::{Assessment, ControlAssessment, ControlStatus};
 use crate::ledger::Ledger;
+use crate::proofs::{ConsistencyProof, Proofs};
 
 /// What every report states about where it comes from.
 #[derive(Debug, Clone)]
@@ -35,6 +38,11 @@ pub struct ReportContext<'a> {
     pub checkpoint: Option<(u64, &'a str)>,
     /// The version of osiris that made it.
     pub tool_version: &'a str,
+    /// Auditor samples: the assessment of the same framework as of each sample moment, with its
+    /// ledger (every format has a section, rows or observations for each).
+    pub samples: &'a [(&'a Assessment<'a>, &'a Ledger)],
+    /// The inclusion proofs of the cited bundles and the `--as-of` consistency proof.
+    pub proofs: &'a Proofs,
 }
 
 /// The practice owner's summary in plain words (a few sentences).
@@ -122,4 +130,58 @@ pub(crate) fn needs_action(status: ControlStatus) -> bool {
 
 pub(crate) fn rfc3339(at: OffsetDateTime) -> String {
     at.format(&Rfc3339).unwrap_or_else(|_| at.to_string())
+}
+
+/// The bundles behind a control at an auditor sample moment (check results and attestation).
+pub(crate) fn sample_bundles(control: &ControlAssessment<'_>) -> Vec<u64> {
+    let mut bundles: Vec<u64> = control.checks.iter().map(|c| c.seq).collect();
+    bundles.extend(control.attestation.map(|a| a.seq));
+    bundles.sort_unstable();
+    bundles.dedup();
+    bundles
+}
+
+/// The devices behind a control at an auditor sample moment, sorted.
+pub(crate) fn sample_devices<'a>(control: &ControlAssessment<'a>) -> Vec<&'a str> {
+    let mut devices: Vec<&str> = control.checks.iter().map(|c| c.target).collect();
+    devices.sort_unstable();
+    devices.dedup();
+    devices
+}
+
+/// What the appendices say about the proofs, before the list of inclusion proofs.
+pub(crate) fn proofs_intro(proofs: &Proofs) -> String {
+    let mut res = format!(
+        "Inclusion proofs (RFC 9162) of the {} cited bundle(s) to the checkpoint of {} bundles: bundle, leaf hash (SHA-256 of 0x00 and the bundle's line), audit path from the leaf up, in hex.",
+        proofs.inclusion.len(),
+        proofs.tree_size
+    );
+    if !proofs.uncovered.is_empty() {
+        let seqs: Vec<String> = proofs.uncovered.iter().map(|s| format!("#{s}")).collect();
+        res.push_str(&format!(
+            " Sealed after that checkpoint, so not proven yet: {}.",
+            seqs.join(", ")
+        ));
+    }
+    res
+}
+
+/// The `--as-of` consistency proof in words and hex.
+pub(crate) fn consistency_text(proof: &ConsistencyProof) -> String {
+    format!(
+        "Consistency proof (RFC 9162) from the checkpoint of {} bundles signed {} (the newest at the moment described) to the {}checkpoint of {} bundles: {}. It shows that the log this report was made from extends, unchanged, the log as it was signed then.",
+        proof.from.0,
+        proof.from_signed_at,
+        if proof.to_anchored {
+            "Bitcoin-anchored "
+        } else {
+            ""
+        },
+        proof.to.0,
+        if proof.path.is_empty() {
+            "empty (same tree)".to_owned()
+        } else {
+            proof.path.join("/")
+        }
+    )
 }

@@ -10,7 +10,7 @@ use sha2::{Digest, Sha256};
 use crate::assess::{Assessment, ControlAssessment, ControlStatus};
 use crate::ledger::{CheckStatus, Ledger};
 use crate::render::stamp::Stamp;
-use crate::render::{ReportContext, rfc3339};
+use crate::render::{ReportContext, consistency_text, rfc3339, sample_bundles, sample_devices};
 
 /// The OSCAL version the documents follow.
 pub const OSCAL_VERSION: &str = "1.2.1";
@@ -25,7 +25,8 @@ pub fn assessment_results(
     cx: &ReportContext<'_>,
 ) -> serde_json::Value {
     let ids = Ids::new(assessment, ledger, cx);
-    let (observations, inventory) = observations(assessment, ledger, &ids);
+    let (mut observations, inventory) = observations(assessment, ledger, &ids);
+    observations.extend(sample_observations(cx, &ids));
     let findings: Vec<Finding> = assessment
         .controls
         .iter()
@@ -77,6 +78,7 @@ pub fn assessment_results(
                 observations: non_empty(observations),
                 findings: non_empty(findings),
             }],
+            back_matter: back_matter(cx, &ids),
         },
     };
     serde_json::to_value(doc).unwrap_or_default()
@@ -328,13 +330,127 @@ fn observations(
     (res, inventory)
 }
 
+/// An observation per control per auditor sample moment: its status then, the devices and the
+/// bundles behind it.
+fn sample_observations(cx: &ReportContext<'_>, ids: &Ids) -> Vec<Observation> {
+    let mut res = Vec::new();
+    for (sample, sample_ledger) in cx.samples {
+        let at = rfc3339(sample_ledger.until());
+        for control in &sample.controls {
+            let bundles = sample_bundles(control);
+            let devices = sample_devices(control);
+            let key = format!("{at}/{}", control.def.id);
+            res.push(Observation {
+                uuid: ids.uuid("sample", &key),
+                title: Some(format!(
+                    "Auditor sample as of {at}: {} {}",
+                    control.def.id,
+                    control.status.as_str()
+                )),
+                description: format!(
+                    "{} was {} as of {at}: {}",
+                    control.def.id,
+                    control.status.as_str(),
+                    control.explanation()
+                ),
+                methods: vec!["EXAMINE"],
+                props: vec![
+                    prop("sample-date", &at),
+                    prop("control", &control.def.id),
+                    prop("status", control.status.as_str()),
+                    prop("devices", &devices.join(" ")),
+                    prop(
+                        "bundle-seqs",
+                        &bundles
+                            .iter()
+                            .map(u64::to_string)
+                            .collect::<Vec<_>>()
+                            .join(" "),
+                    ),
+                ],
+                subjects: devices
+                    .iter()
+                    .map(|device| Subject {
+                        subject_uuid: ids.uuid("inventory-item", device),
+                        kind: "inventory-item",
+                    })
+                    .collect(),
+                relevant_evidence: bundles
+                    .iter()
+                    .map(|seq| Evidence {
+                        href: format!("bundles.jsonl#seq={seq}"),
+                        description: format!("Signed evidence bundle #{seq}"),
+                    })
+                    .collect(),
+                collected: at.clone(),
+            });
+        }
+    }
+    res
+}
+
+/// A back-matter resource per inclusion proof and one for the `--as-of` consistency proof.
+fn back_matter(cx: &ReportContext<'_>, ids: &Ids) -> Option<BackMatter> {
+    let (size, _) = cx.checkpoint?;
+    let proofs = cx.proofs;
+    let mut resources: Vec<Resource> = proofs
+        .inclusion
+        .iter()
+        .map(|proof| Resource {
+            uuid: ids.uuid("inclusion-proof", &proof.seq.to_string()),
+            title: format!("Inclusion proof of bundle #{}", proof.seq),
+            description: format!(
+                "RFC 9162 inclusion proof of bundles.jsonl line {} in the checkpoint of {size} bundles",
+                proof.seq + 1
+            ),
+            props: vec![
+                prop("bundle-seq", &proof.seq.to_string()),
+                prop("tree-size", &size.to_string()),
+                prop("leaf-hash", &proof.leaf),
+                prop(
+                    "audit-path",
+                    &if proof.path.is_empty() {
+                        "-".to_owned()
+                    } else {
+                        proof.path.join(" ")
+                    },
+                ),
+            ],
+        })
+        .collect();
+    if let Some(consistency) = &proofs.consistency {
+        resources.push(Resource {
+            uuid: ids.uuid("consistency-proof", &consistency.from.0.to_string()),
+            title: format!(
+                "Consistency proof from checkpoint {} to checkpoint {}",
+                consistency.from.0, consistency.to.0
+            ),
+            description: consistency_text(consistency),
+            props: vec![
+                prop("from-tree-size", &consistency.from.0.to_string()),
+                prop("to-tree-size", &consistency.to.0.to_string()),
+                prop("from-signed-at", &consistency.from_signed_at),
+                prop(
+                    "proof",
+                    &if consistency.path.is_empty() {
+                        "-".to_owned()
+                    } else {
+                        consistency.path.join(" ")
+                    },
+                ),
+            ],
+        });
+    }
+    non_empty(resources).map(|resources| BackMatter { resources })
+}
+
 fn metadata(
     assessment: &Assessment<'_>,
     ledger: &Ledger,
     cx: &ReportContext<'_>,
     what: &str,
 ) -> Metadata {
-    let stamp = Stamp::new(assessment, ledger, cx, &[]);
+    let stamp = Stamp::new(assessment, ledger, cx);
     Metadata {
         title: format!(
             "{what}: {} for {} ({})",
@@ -432,6 +548,21 @@ struct AssessmentResults {
     metadata: Metadata,
     import_ap: Href,
     results: Vec<AssessmentResult>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    back_matter: Option<BackMatter>,
+}
+
+#[derive(Serialize)]
+struct BackMatter {
+    resources: Vec<Resource>,
+}
+
+#[derive(Serialize)]
+struct Resource {
+    uuid: String,
+    title: String,
+    description: String,
+    props: Vec<Prop>,
 }
 
 #[derive(Serialize)]
@@ -516,6 +647,7 @@ struct Observation {
     methods: Vec<&'static str>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     subjects: Vec<Subject>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
     relevant_evidence: Vec<Evidence>,
     collected: String,
 }

@@ -10,7 +10,10 @@ use pdf_writer::{Content, Finish, Name, Pdf, Rect, Ref, Str};
 use crate::assess::{Assessment, ControlStatus};
 use crate::ledger::Ledger;
 use crate::render::stamp::{Stamp, evidence_text};
-use crate::render::{ReportContext, needs_action, rfc3339, summary_sentences};
+use crate::render::{
+    ReportContext, consistency_text, needs_action, proofs_intro, rfc3339, sample_bundles,
+    sample_devices, summary_sentences,
+};
 
 const REGULAR: &[u8] = include_bytes!("../../fonts/DejaVuSans.ttf");
 const BOLD: &[u8] = include_bytes!("../../fonts/DejaVuSans-Bold.ttf");
@@ -24,7 +27,7 @@ const MARGIN: f32 = 50.0;
 /// # Panics
 /// If the embedded fonts cannot be parsed, which the tests rule out.
 pub fn pdf(assessment: &Assessment<'_>, ledger: &Ledger, cx: &ReportContext<'_>) -> Vec<u8> {
-    let stamp = Stamp::new(assessment, ledger, cx, &[]);
+    let stamp = Stamp::new(assessment, ledger, cx);
     let mut doc = Layout::new();
     let framework = assessment.framework;
     let f = &assessment.figures;
@@ -160,6 +163,49 @@ pub fn pdf(assessment: &Assessment<'_>, ledger: &Ledger, cx: &ReportContext<'_>)
         }
     }
 
+    if !cx.samples.is_empty() {
+        doc.new_page();
+        doc.para("Auditor samples", Style::Bold, 14.0, 0.0, BLACK);
+        for (sample, sample_ledger) in cx.samples {
+            doc.gap(6.0);
+            doc.para(
+                &format!("As of {}", rfc3339(sample_ledger.until())),
+                Style::Bold,
+                12.0,
+                0.0,
+                BLACK,
+            );
+            for control in &sample.controls {
+                let bundles: Vec<String> = sample_bundles(control)
+                    .iter()
+                    .map(|seq| format!("#{seq}"))
+                    .collect();
+                let devices = sample_devices(control);
+                doc.para(
+                    &format!(
+                        "{} — {}; devices: {}; evidence: {}",
+                        control.def.id,
+                        control.status.as_str(),
+                        if devices.is_empty() {
+                            "none".to_owned()
+                        } else {
+                            devices.join(", ")
+                        },
+                        if bundles.is_empty() {
+                            "none".to_owned()
+                        } else {
+                            format!("bundle {}", bundles.join(", "))
+                        }
+                    ),
+                    Style::Regular,
+                    8.5,
+                    10.0,
+                    status_colour(control.status),
+                );
+            }
+        }
+    }
+
     doc.new_page();
     doc.para("Technical appendix", Style::Bold, 14.0, 0.0, BLACK);
     for (term, value) in [
@@ -211,6 +257,37 @@ pub fn pdf(assessment: &Assessment<'_>, ledger: &Ledger, cx: &ReportContext<'_>)
             0.0,
             BLACK,
         ),
+    }
+    if let Some(consistency) = &cx.proofs.consistency {
+        doc.gap(6.0);
+        doc.para(
+            &consistency_text(consistency),
+            Style::Regular,
+            8.0,
+            0.0,
+            BLACK,
+        );
+    }
+    if cx.checkpoint.is_some() {
+        doc.gap(6.0);
+        doc.para(&proofs_intro(cx.proofs), Style::Regular, 8.0, 0.0, BLACK);
+        // Compactly: the bundle and its leaf hash; the audit paths are in this PDF's stamp
+        // (`/OsirisReport`), which `osiris evidence verify-report` checks, and in the HTML, CSV
+        // and OSCAL renderings.
+        doc.para(
+            "The audit paths are in this document's stamp (document information /OsirisReport), which osiris evidence verify-report checks against the auditor kit.",
+            Style::Regular,
+            8.0,
+            0.0,
+            BLACK,
+        );
+        for chunk in cx.proofs.inclusion.chunks(2) {
+            let line: Vec<String> = chunk
+                .iter()
+                .map(|proof| format!("#{} {}", proof.seq, proof.leaf))
+                .collect();
+            doc.para(&line.join("   "), Style::Regular, 5.5, 10.0, BLACK);
+        }
     }
     doc.finish(
         &format!(

@@ -13,6 +13,7 @@ use time::format_description::well_known::Rfc3339;
 
 use crate::assess::Assessment;
 use crate::ledger::Ledger;
+use crate::proofs::Proofs;
 use crate::render::{ReportContext, rfc3339};
 
 /// What precedes the stamp's base64url text in a report.
@@ -28,7 +29,7 @@ pub struct Stamp {
     pub period: String,
     /// The moment described (RFC 3339).
     pub as_of: String,
-    /// Auditor sample moments (RFC 3339), HTML only.
+    /// Auditor sample moments (RFC 3339).
     pub sample_dates: Vec<String>,
     pub site: String,
     pub origin: String,
@@ -44,6 +45,9 @@ pub struct Stamp {
     pub evidence: Option<(u64, u64)>,
     /// Hex SHA-256 of the CSV rendering of the same assessment.
     pub content_sha256: String,
+    /// The inclusion proofs of the cited bundles and the `--as-of` consistency proof.
+    #[serde(default)]
+    pub proofs: Proofs,
 }
 
 /// A stamp that cannot be read.
@@ -58,18 +62,13 @@ pub enum StampError {
 }
 
 impl Stamp {
-    /// The stamp of a report of `assessment` (`samples`: the ledgers of its auditor sample dates).
-    pub fn new(
-        assessment: &Assessment<'_>,
-        ledger: &Ledger,
-        cx: &ReportContext<'_>,
-        samples: &[&Ledger],
-    ) -> Stamp {
+    /// The stamp of a report of `assessment`.
+    pub fn new(assessment: &Assessment<'_>, ledger: &Ledger, cx: &ReportContext<'_>) -> Stamp {
         Stamp {
             framework: assessment.framework.framework.cli_name().to_owned(),
             period: ledger.period().label.clone(),
             as_of: rfc3339(ledger.until()),
-            sample_dates: samples.iter().map(|l| rfc3339(l.until())).collect(),
+            sample_dates: cx.samples.iter().map(|(_, l)| rfc3339(l.until())).collect(),
             site: cx.site.to_owned(),
             origin: cx.origin.to_owned(),
             key_id: cx.key_id.to_owned(),
@@ -79,7 +78,8 @@ impl Stamp {
             generated_at: rfc3339(cx.generated_at),
             checkpoint: cx.checkpoint.map(|(size, note)| (size, note.to_owned())),
             evidence: ledger.results_seqs(),
-            content_sha256: content_sha256(assessment, ledger),
+            content_sha256: content_sha256(assessment, ledger, cx),
+            proofs: cx.proofs.clone(),
         }
     }
 
@@ -119,7 +119,8 @@ impl Stamp {
         self.sample_dates.iter().map(|d| parse(d)).collect()
     }
 
-    /// The context the report was made in, to make it again.
+    /// The context the report was made in, to make it again (with no samples: the caller
+    /// assesses the sample moments and sets them).
     pub fn context(&self) -> Result<ReportContext<'_>, StampError> {
         Ok(ReportContext {
             site: &self.site,
@@ -133,13 +134,19 @@ impl Stamp {
                 .as_ref()
                 .map(|(size, note)| (*size, note.as_str())),
             tool_version: &self.tool_version,
+            samples: &[],
+            proofs: &self.proofs,
         })
     }
 }
 
 /// Hex SHA-256 of the CSV rendering of an assessment.
-pub fn content_sha256(assessment: &Assessment<'_>, ledger: &Ledger) -> String {
-    Sha256::digest(crate::render::csv(assessment, ledger).as_bytes())
+pub fn content_sha256(
+    assessment: &Assessment<'_>,
+    ledger: &Ledger,
+    cx: &ReportContext<'_>,
+) -> String {
+    Sha256::digest(crate::render::csv(assessment, ledger, cx).as_bytes())
         .iter()
         .map(|b| format!("{b:02x}"))
         .collect()

@@ -13,8 +13,8 @@ use crate::checkpoint::Checkpoint;
 use crate::keys::ApplianceKey;
 use crate::kit::readme::readme;
 use crate::kit::{
-    BUNDLES, KIT_HEADER, KitError, KitSource, KitSummary, MANIFEST, PUBKEY, README,
-    checkpoint_path, proof_path,
+    AUDITOR_DIR, AuditorFiles, BUNDLES, KIT_HEADER, KitError, KitSource, KitSummary, MANIFEST,
+    MANIFEST_HTML, PUBKEY, README, checkpoint_path, manifest_html, proof_path,
 };
 use crate::merkle::{self, MerkleTree};
 use crate::note;
@@ -53,6 +53,7 @@ fn write_kit(dir: &Path, src: KitSource<'_>) -> Result<KitSummary, KitError> {
         checkpoints,
         ots,
         cosignatures,
+        auditor,
     } = src;
     for sub in ["", "checkpoints", "proofs"] {
         let path = dir.join(sub);
@@ -105,7 +106,13 @@ fn write_kit(dir: &Path, src: KitSource<'_>) -> Result<KitSummary, KitError> {
         format!("{}\n", key.verifier()).as_bytes(),
         &mut manifest,
     )?;
+    if let Some(auditor) = auditor {
+        write_auditor_files(dir, key, auditor, &mut manifest)?;
+    }
     write_manifest_and_readme(dir, key, &manifest, tree.len(), sizes.len())?;
+    if dir.join(AUDITOR_DIR).exists() {
+        durable::sync_dir(&dir.join(AUDITOR_DIR))?;
+    }
     for sub in ["checkpoints", "proofs", ""] {
         durable::sync_dir(&dir.join(sub))?;
     }
@@ -245,6 +252,39 @@ fn write_manifest_and_readme(
         readme(key, bundles, checkpoints).as_bytes(),
         &mut unlisted,
     )
+}
+
+/// Writes the auditor's files, then the HTML manifest of every file written so far.
+fn write_auditor_files(
+    dir: &Path,
+    key: &ApplianceKey,
+    auditor: AuditorFiles,
+    manifest: &mut Manifest,
+) -> Result<(), KitError> {
+    let path = dir.join(AUDITOR_DIR);
+    fs::create_dir_all(&path).map_err(io_error("creating directory", &path))?;
+    let mut described = Vec::new();
+    for (name, bytes, what) in auditor.files {
+        let safe = !name.is_empty()
+            && name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+            && !name.starts_with('.');
+        if !safe || name == "manifest.html" {
+            return Err(KitError::AuditorFileName(name));
+        }
+        let relative = format!("{AUDITOR_DIR}/{name}");
+        write_file(dir, &relative, &bytes, manifest)?;
+        described.push((relative, what));
+    }
+    let html = manifest_html::render(
+        &auditor.title,
+        key.origin(),
+        manifest,
+        &described,
+        &auditor.html_section,
+    );
+    write_file(dir, MANIFEST_HTML, html.as_bytes(), manifest)
 }
 
 /// Writes `bytes` to `dir/relative`, fsyncs it and records it for the MANIFEST.

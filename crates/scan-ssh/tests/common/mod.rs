@@ -90,6 +90,16 @@ impl Sshd {
         sshd
     }
 
+    /// Ends every connection the server holds (its per-connection processes), as a restart or
+    /// an idle timeout on the server would, while the server keeps listening.
+    pub fn drop_connections(&self) {
+        let status = Command::new("pkill")
+            .args(["-TERM", "-P", &self.child.id().to_string()])
+            .status()
+            .expect("run pkill");
+        assert!(status.success(), "no connection to drop");
+    }
+
     pub fn log(&self) -> String {
         fs::read_to_string(self.dir.path().join("sshd.log")).unwrap_or_default()
     }

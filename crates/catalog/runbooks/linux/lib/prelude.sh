@@ -27,8 +27,18 @@ not_applicable() {
 sshd_option() {
   value=""
   if command -v sshd >/dev/null 2>&1; then
-    # `sshd -T` is the slow part: run it once per script.
-    [ -n "${osiris_sshd_t+set}" ] || osiris_sshd_t=$(sshd -T 2>/dev/null || true)
+    # `sshd -T` is the slow part: run it once per script, and once per batch of detect scripts
+    # (the batch's private directory, OSIRIS_BATCH_DIR, keeps its output for the others).
+    if [ -z "${osiris_sshd_t+set}" ]; then
+      if [ -n "${OSIRIS_BATCH_DIR:-}" ] && [ -f "$OSIRIS_BATCH_DIR/sshd-T" ]; then
+        osiris_sshd_t=$(cat "$OSIRIS_BATCH_DIR/sshd-T")
+      else
+        osiris_sshd_t=$(sshd -T 2>/dev/null || true)
+        if [ -n "${OSIRIS_BATCH_DIR:-}" ] && [ -d "$OSIRIS_BATCH_DIR" ]; then
+          printf '%s\n' "$osiris_sshd_t" > "$OSIRIS_BATCH_DIR/sshd-T"
+        fi
+      fi
+    fi
     value=$(printf '%s\n' "$osiris_sshd_t" | awk -v k="$1" 'tolower($1) == k { $1 = ""; sub(/^ /, ""); print; exit }')
   fi
   if [ -z "$value" ] && [ -r /etc/ssh/sshd_config ]; then
@@ -92,8 +102,10 @@ sshd_set() {
     exit 5
   fi
 }
-# suid_unexpected: SUID/SGID files under OSIRIS_PARAM_SEARCH_PATHS that are not in OSIRIS_PARAM_BASELINE
-# (both comma-separated absolute paths), one per line; exits 2 on a malformed parameter.
+# suid_unexpected [full]: SUID/SGID files under OSIRIS_PARAM_SEARCH_PATHS that are not in
+# OSIRIS_PARAM_BASELINE (both comma-separated absolute paths), one per line; exits 2 on a malformed
+# parameter. The whole tree is walked at most every OSIRIS_PARAM_FULL_WALK_HOURS (and always with
+# `full`); in between only what changed since that walk is looked at (suid_changed).
 suid_unexpected() {
   case "${OSIRIS_PARAM_BASELINE:-}" in
     *[!A-Za-z0-9/._+@,\ -]* ) echo "baseline may hold only absolute paths separated by commas: fix the parameter" >&2; exit 2 ;;
@@ -108,9 +120,61 @@ suid_unexpected() {
   done
   [ -n "$suid_dirs" ] || return 0
   suid_list=",$(printf '%s' "$OSIRIS_PARAM_BASELINE" | tr -d ' '),"
-  # shellcheck disable=SC2086
-  find $suid_dirs -xdev \( -path /nix/store \) -prune -o -type f \( -perm -4000 -o -perm -2000 \) -print 2>/dev/null |
-    sort -u | while IFS= read -r suid_file; do
-      case "$suid_list" in *",$suid_file,"*) ;; *) printf '%s\n' "$suid_file" ;; esac
-    done
+  suid_found "${1:-}" | sort -u | while IFS= read -r suid_file; do
+    case "$suid_list" in *",$suid_file,"*) ;; *) printf '%s\n' "$suid_file" ;; esac
+  done
+}
+# suid_found [full]: every SUID/SGID file under $suid_dirs, one per line (possibly repeated).
+# A full walk stats every file. It also leaves, in a root-only state directory, the list of every
+# directory it saw, the SUID/SGID files it found and a stamp of its start; the walks that follow
+# (until the next full one) stat only those directories, read the ones whose change time is newer
+# than the stamp (an entry added, removed or renamed changes it, and a change time cannot be set
+# back), walk whole any directory that is new, and look again at the files found before. What
+# this does not see between full walks: the mode of an existing file changed in place (chmod).
+suid_found() {
+  suid_state=/var/cache/osiris-scan
+  suid_key=$(printf '%s' "$suid_dirs" | cksum | cut -d ' ' -f 1)
+  suid_prefix="$suid_state/suid-$suid_key"
+  suid_hours=${OSIRIS_PARAM_FULL_WALK_HOURS:-24}
+  case "$suid_hours" in '' | *[!0-9]*) echo "full_walk_hours must be a whole number" >&2; exit 2 ;; esac
+  # The incremental walk needs GNU find and coreutils (-fprint0, -cnewer, sort -z, comm -z) and a
+  # state directory that is ours alone; without them every walk is a full one, uncached.
+  if ! mkdir -p -m 700 "$suid_state" 2>/dev/null || [ -L "$suid_state" ] || [ ! -O "$suid_state" ] ||
+    ! find / -maxdepth 0 -fprint0 /dev/null 2>/dev/null || ! printf 'a\000' | sort -z >/dev/null 2>&1 ||
+    ! printf 'a\000' | comm -z -23 - /dev/null >/dev/null 2>&1; then
+    # shellcheck disable=SC2086
+    find $suid_dirs -xdev \( -path /nix/store \) -prune -o -type f \( -perm -4000 -o -perm -2000 \) -print 2>/dev/null
+    return 0
+  fi
+  chmod 700 "$suid_state"
+  if [ "${1:-}" = full ] || [ ! -f "$suid_prefix.stamp" ] || [ ! -f "$suid_prefix.dirs" ] || [ ! -f "$suid_prefix.found" ] ||
+    [ -n "$(find "$suid_prefix.stamp" -mmin "+$((suid_hours * 60))" 2>/dev/null)" ]; then
+    : > "$suid_prefix.stamp.new"
+    # shellcheck disable=SC2086
+    find $suid_dirs -xdev \( -path /nix/store \) -prune -o -type d -fprint0 "$suid_prefix.dirs.new" -o \
+      -type f \( -perm -4000 -o -perm -2000 \) -print 2>/dev/null > "$suid_prefix.found.new"
+    sort -z -o "$suid_prefix.dirs.new" "$suid_prefix.dirs.new"
+    mv "$suid_prefix.dirs.new" "$suid_prefix.dirs"
+    mv "$suid_prefix.found.new" "$suid_prefix.found"
+    mv "$suid_prefix.stamp.new" "$suid_prefix.stamp"
+    cat "$suid_prefix.found"
+    return 0
+  fi
+  suid_changed
+}
+# suid_changed: the incremental walk of suid_found (its state in $suid_prefix.*).
+suid_changed() {
+  # The files found before, if they still are SUID/SGID files.
+  tr '\n' '\000' < "$suid_prefix.found" |
+    xargs -0 -r sh -c 'find "$@" -maxdepth 0 -type f \( -perm -4000 -o -perm -2000 \) -print 2>/dev/null' osiris-suid
+  # The known directories whose entries changed since the full walk (one stat each).
+  xargs -0 -r sh -c 'find "$@" -maxdepth 0 -type d -cnewer "$0" -print0 2>/dev/null' "$suid_prefix.stamp" \
+    < "$suid_prefix.dirs" > "$suid_prefix.changed"
+  [ -s "$suid_prefix.changed" ] || return 0
+  # Their SUID/SGID files, and the directories in them that the full walk did not see, walked whole.
+  xargs -0 -r sh -c 'find "$@" -mindepth 1 -maxdepth 1 -type f \( -perm -4000 -o -perm -2000 \) -print 2>/dev/null' osiris-suid \
+    < "$suid_prefix.changed"
+  xargs -0 -r sh -c 'find "$@" -mindepth 1 -maxdepth 1 -xdev -type d -print0 2>/dev/null' osiris-suid < "$suid_prefix.changed" |
+    sort -z | comm -z -23 - "$suid_prefix.dirs" |
+    xargs -0 -r sh -c 'find "$@" -xdev \( -path /nix/store \) -prune -o -type f \( -perm -4000 -o -perm -2000 \) -print 2>/dev/null' osiris-suid
 }
