@@ -103,13 +103,13 @@ enum What {
         #[arg(long, requires = "store")]
         data_dir: Option<std::path::PathBuf>,
     },
-    /// Scan a generated Microsoft 365 tenant on the Graph peer, or (`--provider aws`) a generated
-    /// AWS account on the AWS peer (throttling on); time and peak RSS.
+    /// Scan a generated Microsoft 365 tenant on the Graph peer (throttling on), a Google
+    /// Workspace account on the Google peer, or an AWS account on the AWS peer; time and peak RSS.
     Cloud {
-        /// `microsoft365` or `aws`.
+        /// `microsoft365`, `google-workspace` or `aws`.
         #[arg(long, default_value = "microsoft365")]
         provider: String,
-        /// Users (default: 5,000 for Microsoft 365, 500 IAM users for AWS).
+        /// Users (default: 5,000, or 500 IAM users for AWS).
         #[arg(long)]
         users: Option<usize>,
         #[arg(long, default_value_t = 2_000)]
@@ -120,7 +120,8 @@ enum What {
         /// The Python interpreter that runs the peer (AWS: one that imports botocore).
         #[arg(long, default_value = "python3")]
         python: std::path::PathBuf,
-        /// The peer script (default: vm-tests/lab/cloud/fakegraph.py, or fakeaws.py for AWS).
+        /// The peer script (default: vm-tests/lab/cloud/fakegraph.py, fakegoogle.py for Google
+        /// Workspace, fakeaws.py for AWS).
         #[arg(long)]
         peer: Option<std::path::PathBuf>,
     },
@@ -223,38 +224,39 @@ pub(crate) fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
             What::Cloud {
                 ref provider,
                 users,
-                buckets,
-                ref python,
-                ref peer,
-                ..
-            } if provider == "aws" => crate::bench_cloud::run_aws(&crate::bench_cloud::AwsBench {
-                users: users.unwrap_or(500),
-                buckets,
-                python: python.clone(),
-                peer: peer
-                    .clone()
-                    .unwrap_or_else(|| "vm-tests/lab/cloud/fakeaws.py".into()),
-            })?,
-            What::Cloud {
-                ref provider,
-                users,
                 devices,
+                buckets,
                 ref python,
                 ref peer,
-                ..
             } => {
-                anyhow::ensure!(
-                    provider == "microsoft365",
-                    "--provider `{provider}` is unknown (known: microsoft365, aws)"
-                );
-                crate::bench_cloud::run(&crate::bench_cloud::CloudBench {
-                    users: users.unwrap_or(5_000),
-                    devices,
-                    python: python.clone(),
-                    peer: peer
-                        .clone()
-                        .unwrap_or_else(|| "vm-tests/lab/cloud/fakegraph.py".into()),
-                })?
+                let provider = provider
+                    .parse::<model::Platform>()
+                    .ok()
+                    .filter(|p| p.is_cloud())
+                    .ok_or_else(|| {
+                        anyhow::anyhow!(
+                            "--provider `{provider}` is unknown (known: microsoft365, google-workspace, aws)"
+                        )
+                    })?;
+                let peer = peer
+                    .clone()
+                    .unwrap_or_else(|| crate::bench_cloud::default_peer(provider).into());
+                if provider == model::Platform::Aws {
+                    crate::bench_cloud::run_aws(&crate::bench_cloud::AwsBench {
+                        users: users.unwrap_or(500),
+                        buckets,
+                        python: python.clone(),
+                        peer,
+                    })?
+                } else {
+                    crate::bench_cloud::run(&crate::bench_cloud::CloudBench {
+                        provider,
+                        users: users.unwrap_or(5_000),
+                        devices,
+                        python: python.clone(),
+                        peer,
+                    })?
+                }
             }
             What::Report {
                 devices,

@@ -1,9 +1,11 @@
 //! `osiris bench cloud`: one Microsoft 365 tenant scan against the Graph peer
 //! (`vm-tests/lab/cloud/fakegraph.py`, a generated tenant, throttling at the published limits
-//! plus a 429 on the first call of every path), or (`--provider aws`) one AWS account scan
-//! against the AWS peer (`vm-tests/lab/cloud/fakeaws.py`, generated IAM users and buckets, the
-//! first call of every operation throttled), over HTTPS with a throwaway CA made here; the
-//! scan's wall time, requests, throttled answers and this process's peak RSS.
+//! plus a 429 on the first call of every path), or one Google Workspace account scan against the
+//! Google peer (`fakegoogle.py`, the Directory API's per-user limit plus a 429 on the first call
+//! of every resource, the service account's key made here with the openssl CLI), or one AWS
+//! account scan against the AWS peer (`fakeaws.py`, generated IAM users and buckets, the first
+//! call of every operation throttled), over HTTPS with a throwaway CA made here; the scan's wall
+//! time, requests, throttled answers and this process's peak RSS.
 
 use std::io::BufRead as _;
 use std::path::{Path, PathBuf};
@@ -20,32 +22,49 @@ const CLIENT_ID: &str = "0f1e2d3c-4b5a-6978-8796-a5b4c3d2e1f0";
 /// What to run.
 #[derive(Debug, Clone)]
 pub(crate) struct CloudBench {
+    pub(crate) provider: model::Platform,
     pub(crate) users: usize,
     pub(crate) devices: usize,
     pub(crate) python: PathBuf,
     pub(crate) peer: PathBuf,
 }
 
+/// The peer script a provider's bench runs unless `--peer` names another.
+pub(crate) fn default_peer(provider: model::Platform) -> &'static str {
+    match provider {
+        model::Platform::GoogleWorkspace => "vm-tests/lab/cloud/fakegoogle.py",
+        model::Platform::Aws => "vm-tests/lab/cloud/fakeaws.py",
+        _ => "vm-tests/lab/cloud/fakegraph.py",
+    }
+}
+
 /// Runs the bench; the report line.
 pub(crate) fn run(bench: &CloudBench) -> anyhow::Result<String> {
+    if bench.provider == model::Platform::GoogleWorkspace {
+        return run_google(bench);
+    }
+    anyhow::ensure!(
+        bench.provider == model::Platform::Microsoft365,
+        "--provider must be microsoft365, google-workspace or aws"
+    );
     let dir = tempfile::tempdir().context("creating a temporary directory")?;
     let ca_pem = pki(dir.path())?;
     let secret = hex::encode(rand::random::<[u8; 16]>());
     let (_peer, port) = start_peer(
-        Command::new(&bench.python)
-            .arg(&bench.peer)
-            .args(["--port", "0", "--tenant", TENANT, "--client-id", CLIENT_ID])
-            .args([
-                "--secret",
-                &secret,
-                "--profile",
-                "large",
-                "--throttle-first",
-            ])
-            .args(["--users", &bench.users.to_string()])
-            .args(["--devices", &bench.devices.to_string()]),
-        dir.path(),
         (&bench.python, &bench.peer),
+        dir.path(),
+        &[
+            "--tenant",
+            TENANT,
+            "--client-id",
+            CLIENT_ID,
+            "--secret",
+            &secret,
+            "--users",
+            &bench.users.to_string(),
+            "--devices",
+            &bench.devices.to_string(),
+        ],
     )?;
     let catalog = crate::setup::load_catalog()?;
     let runbooks: Vec<_> = catalog
@@ -63,17 +82,97 @@ pub(crate) fn run(bench: &CloudBench) -> anyhow::Result<String> {
         },
         timeout: Duration::from_secs(120),
     };
-    let runtime = crate::setup::runtime()?;
     let overrides = Default::default();
-    let started = Instant::now();
-    let report = runtime
-        .block_on(cloud::scan_microsoft365(tenant, &runbooks, &overrides))
-        .report;
-    let elapsed = started.elapsed();
-    let (requests, throttled, peak) =
-        measured(&report, dir.path(), |l| l.contains("\"status\": 429"))?;
+    let (report, elapsed, requests, throttled, peak) = timed(
+        cloud::scan_microsoft365(tenant, &runbooks, &overrides),
+        dir.path(),
+        |l| l.contains("\"status\": 429"),
+    )?;
     Ok(format!(
         "cloud: Microsoft 365 tenant of {} users and {} devices, {} checks judged in {:.2} s (target ≤ 30 s) over {requests} requests, {throttled} answered 429 and retried after Retry-After; peak RSS {peak} (target ≤ 100 MiB)",
+        bench.users,
+        bench.devices,
+        report.results.len(),
+        elapsed.as_secs_f64(),
+    ))
+}
+
+/// The Google Workspace bench: a service account key made with openssl, the account scanned.
+fn run_google(bench: &CloudBench) -> anyhow::Result<String> {
+    const CUSTOMER: &str = "C03az79cb";
+    const SERVICE_ACCOUNT: &str = "bench@osiris-bench.iam.gserviceaccount.com";
+    const KEY_ID: &str = "0123456789abcdef0123456789abcdef01234567";
+    let dir = tempfile::tempdir().context("creating a temporary directory")?;
+    let ca_pem = pki(dir.path())?;
+    let (key, cert) = (dir.path().join("sa.key"), dir.path().join("sa.crt"));
+    let made = Command::new("openssl")
+        .args([
+            "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
+        ])
+        .args(["-subj", "/CN=bench"])
+        .arg("-keyout")
+        .arg(&key)
+        .arg("-out")
+        .arg(&cert)
+        .output()
+        .context("running openssl to make the service account's key")?;
+    anyhow::ensure!(
+        made.status.success(),
+        "openssl: {}",
+        String::from_utf8_lossy(&made.stderr)
+    );
+    let cert_arg = cert.to_string_lossy().into_owned();
+    let (_peer, port) = start_peer(
+        (&bench.python, &bench.peer),
+        dir.path(),
+        &[
+            "--customer-id",
+            CUSTOMER,
+            "--sa-email",
+            SERVICE_ACCOUNT,
+            "--sa-key-id",
+            KEY_ID,
+            "--sa-cert",
+            &cert_arg,
+            "--users",
+            &bench.users.to_string(),
+            "--devices",
+            &bench.devices.to_string(),
+        ],
+    )?;
+    let token_url = format!("https://127.0.0.1:{port}/token");
+    let key_json = serde_json::json!({
+        "type": "service_account",
+        "private_key_id": KEY_ID,
+        "private_key": std::fs::read_to_string(&key).context("reading the service account's key")?,
+        "client_email": SERVICE_ACCOUNT,
+        "token_uri": token_url,
+    });
+    let catalog = crate::setup::load_catalog()?;
+    let runbooks: Vec<_> = catalog
+        .for_platform(model::Platform::GoogleWorkspace)
+        .collect();
+    let tenant = cloud::GoogleWorkspaceTenant {
+        name: "bench".to_owned(),
+        customer_id: CUSTOMER.to_owned(),
+        directory: cloud::google::GoogleSettings {
+            token_url,
+            directory_base: format!("https://127.0.0.1:{port}/admin/directory/v1"),
+            subject: "ann.smith@smithfamilypractice.com".to_owned(),
+            key_json: zeroize::Zeroizing::new(key_json.to_string()),
+            ca_pem: Some(ca_pem.into_bytes()),
+            request_timeout: Duration::from_secs(30),
+        },
+        timeout: Duration::from_secs(120),
+    };
+    let overrides = Default::default();
+    let (report, elapsed, requests, throttled, peak) = timed(
+        cloud::scan_google_workspace(tenant, &runbooks, &overrides),
+        dir.path(),
+        |l| l.contains("\"status\": 429"),
+    )?;
+    Ok(format!(
+        "cloud: Google Workspace account of {} users and {} mobile devices, {} checks judged in {:.2} s over {requests} requests, {throttled} answered 429 and retried with back-off; peak RSS {peak}",
         bench.users,
         bench.devices,
         report.results.len(),
@@ -100,15 +199,20 @@ pub(crate) fn run_aws(bench: &AwsBench) -> anyhow::Result<String> {
     let ca_pem = pki(dir.path())?;
     let secret = hex::encode(rand::random::<[u8; 20]>());
     let (_peer, port) = start_peer(
-        Command::new(&bench.python)
-            .arg(&bench.peer)
-            .args(["--port", "0", "--account", AWS_ACCOUNT])
-            .args(["--access-key-id", AWS_KEY_ID, "--secret", &secret])
-            .args(["--profile", "large", "--throttle-first"])
-            .args(["--users", &bench.users.to_string()])
-            .args(["--buckets", &bench.buckets.to_string()]),
-        dir.path(),
         (&bench.python, &bench.peer),
+        dir.path(),
+        &[
+            "--account",
+            AWS_ACCOUNT,
+            "--access-key-id",
+            AWS_KEY_ID,
+            "--secret",
+            &secret,
+            "--users",
+            &bench.users.to_string(),
+            "--buckets",
+            &bench.buckets.to_string(),
+        ],
     )?;
     let catalog = crate::setup::load_catalog()?;
     let runbooks: Vec<_> = catalog.for_platform(model::Platform::Aws).collect();
@@ -132,23 +236,21 @@ pub(crate) fn run_aws(bench: &AwsBench) -> anyhow::Result<String> {
         },
         timeout: Duration::from_secs(120),
     };
-    let runtime = crate::setup::runtime()?;
     let overrides = Default::default();
-    let started = Instant::now();
-    let report = runtime
-        .block_on(cloud::scan_aws(account, &runbooks, &overrides))
-        .report;
-    let elapsed = started.elapsed();
-    let (requests, throttled, peak) = measured(&report, dir.path(), |l| {
-        [
-            "\"Throttling\"",
-            "ThrottlingException",
-            "SlowDown",
-            "RequestLimitExceeded",
-        ]
-        .iter()
-        .any(|code| l.contains(code))
-    })?;
+    let (report, elapsed, requests, throttled, peak) = timed(
+        cloud::scan_aws(account, &runbooks, &overrides),
+        dir.path(),
+        |l| {
+            [
+                "\"Throttling\"",
+                "ThrottlingException",
+                "SlowDown",
+                "RequestLimitExceeded",
+            ]
+            .iter()
+            .any(|code| l.contains(code))
+        },
+    )?;
     Ok(format!(
         "cloud: AWS account of {} IAM users and {} buckets in 3 regions, {} checks judged in {:.2} s (target ≤ 30 s) over {requests} SigV4-signed requests, {throttled} throttled and retried with back-off; peak RSS {peak}",
         bench.users,
@@ -158,40 +260,18 @@ pub(crate) fn run_aws(bench: &AwsBench) -> anyhow::Result<String> {
     ))
 }
 
-/// After a bench scan: every check judged (none in error), the peer's request count, how many of
-/// its log lines `throttled` matches, and this process's peak RSS in words.
-fn measured(
-    report: &scan::TargetReport,
-    dir: &Path,
-    throttled: impl Fn(&str) -> bool,
-) -> anyhow::Result<(usize, usize, String)> {
-    let not_judged: Vec<_> = report
-        .results
-        .iter()
-        .filter(|r| r.outcome.status == model::CheckStatus::Error)
-        .map(|r| format!("{}: {}", r.runbook_id, r.outcome.reason))
-        .collect();
-    anyhow::ensure!(not_judged.is_empty(), "checks in error: {not_judged:?}");
-    let log =
-        std::fs::read_to_string(dir.join("requests.jsonl")).context("reading the peer's log")?;
-    let peak = crate::bench::report::peak_rss_kib()
-        .map_or_else(|| "?".to_owned(), |kib| format!("{} MiB", kib / 1024));
-    Ok((
-        log.lines().count(),
-        log.lines().filter(|l| throttled(l)).count(),
-        peak,
-    ))
-}
-
-/// Starts a peer (`command` plus the certificate, key and log in `dir`); the process and the
-/// port of its `READY` line.
+/// Starts the peer script (`python script`) with its large profile, the first call of every
+/// path throttled, TLS from `dir` and `flags` (its account and size); the process and its port.
 fn start_peer(
-    command: &mut Command,
-    dir: &Path,
     (python, script): (&Path, &Path),
+    dir: &Path,
+    flags: &[&str],
 ) -> anyhow::Result<(Peer, u16)> {
     let mut peer = Peer(
-        command
+        Command::new(python)
+            .arg(script)
+            .args(["--port", "0", "--profile", "large", "--throttle-first"])
+            .args(flags)
             .arg("--cert")
             .arg(dir.join("server.pem"))
             .arg("--key")
@@ -212,12 +292,40 @@ fn start_peer(
     std::io::BufReader::new(peer.0.stdout.take().context("the peer's stdout")?)
         .read_line(&mut line)
         .context("reading the peer's READY line")?;
-    let port = line
+    let port: u16 = line
         .trim()
         .strip_prefix("READY ")
         .and_then(|p| p.parse().ok())
         .with_context(|| format!("the peer did not start: {line:?}"))?;
     Ok((peer, port))
+}
+
+/// Runs `scan` on a new runtime; fails when a check could not be judged; else the report, the
+/// scan's wall time, the peer's requests (logged in `dir`), how many of its log lines
+/// `throttled` matches and this process's peak RSS.
+fn timed(
+    scan: impl std::future::Future<Output = cloud::TenantScan>,
+    dir: &Path,
+    throttled: impl Fn(&str) -> bool,
+) -> anyhow::Result<(scan::TargetReport, Duration, usize, usize, String)> {
+    let runtime = crate::setup::runtime()?;
+    let started = Instant::now();
+    let report = runtime.block_on(scan).report;
+    let elapsed = started.elapsed();
+    let not_judged: Vec<_> = report
+        .results
+        .iter()
+        .filter(|r| r.outcome.status == model::CheckStatus::Error)
+        .map(|r| format!("{}: {}", r.runbook_id, r.outcome.reason))
+        .collect();
+    anyhow::ensure!(not_judged.is_empty(), "checks in error: {not_judged:?}");
+    let log =
+        std::fs::read_to_string(dir.join("requests.jsonl")).context("reading the peer's log")?;
+    let requests = log.lines().count();
+    let throttled = log.lines().filter(|l| throttled(l)).count();
+    let peak = crate::bench::report::peak_rss_kib()
+        .map_or_else(|| "?".to_owned(), |kib| format!("{} MiB", kib / 1024));
+    Ok((report, elapsed, requests, throttled, peak))
 }
 
 /// The peer process, killed on drop.

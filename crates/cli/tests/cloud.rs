@@ -1,6 +1,7 @@
 //! `osiris cloud scan` end to end against the Microsoft Graph peer (`vm-tests/lab/cloud/
-//! fakegraph.py`, HTTPS with a throwaway CA): the real binary, a real vault holding the
-//! application's secret, sealed bundles that verify in an auditor kit.
+//! fakegraph.py`) and the Google peer (`fakegoogle.py`), HTTPS with a throwaway CA: the real
+//! binary, a real vault holding the application's secret or the service account's key, sealed
+//! bundles that verify in an auditor kit.
 
 #![allow(clippy::unwrap_used, reason = "test helpers outside #[test] functions")]
 
@@ -66,24 +67,7 @@ key_file = "{dir}/credentials.key"
             cloud = peer.cloud_table("smith-m365", "m365-app"),
         );
         std::fs::write(dir.path().join("site.toml"), config).unwrap();
-        let vault = dir.path().join("credentials.vault");
-        let key = dir.path().join("credentials.key");
-        let credentials = |args: &[&str], stdin: Option<&str>| {
-            let mut all = vec![
-                "credentials",
-                "--vault",
-                vault.to_str().unwrap(),
-                "--key-file",
-                key.to_str().unwrap(),
-            ];
-            all.extend_from_slice(args);
-            assert_exit(&osiris(dir.path(), &all, stdin), 0);
-        };
-        credentials(&["init-key"], None);
-        credentials(
-            &["set", "m365-app", "--kind", "password"],
-            Some(&format!("{secret}\n")),
-        );
+        vault_with(dir.path(), "m365-app", &format!("{secret}\n"));
         Some(Site { dir, peer })
     }
 
@@ -103,22 +87,46 @@ key_file = "{dir}/credentials.key"
 
     /// Exports the kit and verifies it against the appliance key, as an auditor would.
     fn kit_verifies(&self) {
-        let out = self.osiris(&["evidence", "export", "--out", "kit"]);
-        assert_exit(&out, 0);
-        let out = self.osiris(&["evidence", "show"]);
-        assert_exit(&out, 0);
-        let key = text(&out.stdout)
-            .lines()
-            .find_map(|line| line.strip_prefix("key").map(|k| k.trim().to_owned()))
-            .unwrap();
-        let out = self.osiris(&["evidence", "verify", "kit", "--key", &key]);
-        assert_exit(&out, 0);
-        assert!(
-            text(&out.stdout).contains("verifies"),
-            "{}",
-            text(&out.stdout)
-        );
+        kit_verifies_in(self.dir.path());
     }
+}
+
+/// A new vault in `dir` (`credentials.vault`, `credentials.key`) holding `secret` as `name`.
+fn vault_with(dir: &Path, name: &str, secret: &str) {
+    let vault = dir.join("credentials.vault");
+    let key = dir.join("credentials.key");
+    let credentials = |args: &[&str], stdin: Option<&str>| {
+        let mut all = vec![
+            "credentials",
+            "--vault",
+            vault.to_str().unwrap(),
+            "--key-file",
+            key.to_str().unwrap(),
+        ];
+        all.extend_from_slice(args);
+        assert_exit(&osiris(dir, &all, stdin), 0);
+    };
+    credentials(&["init-key"], None);
+    credentials(&["set", name, "--kind", "password"], Some(secret));
+}
+
+/// Exports the kit of the site in `dir` and verifies it against the appliance key.
+fn kit_verifies_in(dir: &Path) {
+    let out = osiris(dir, &["evidence", "export", "--out", "kit"], None);
+    assert_exit(&out, 0);
+    let out = osiris(dir, &["evidence", "show"], None);
+    assert_exit(&out, 0);
+    let key = text(&out.stdout)
+        .lines()
+        .find_map(|line| line.strip_prefix("key").map(|k| k.trim().to_owned()))
+        .unwrap();
+    let out = osiris(dir, &["evidence", "verify", "kit", "--key", &key], None);
+    assert_exit(&out, 0);
+    assert!(
+        text(&out.stdout).contains("verifies"),
+        "{}",
+        text(&out.stdout)
+    );
 }
 
 fn with_status(json: &serde_json::Value, status: &str) -> Vec<String> {
@@ -365,4 +373,90 @@ fn hostile_and_huge_tenants_end_in_errors_or_whole_results_and_the_kit_verifies(
         .unwrap();
     assert_eq!(mfa["observed"]["enabled_members"], 10_000);
     site.kit_verifies();
+}
+
+#[test]
+fn a_google_workspace_account_and_a_microsoft_365_tenant_are_scanned_in_one_run() {
+    let Some(python) = test_support::python::reference_python() else {
+        return;
+    };
+    let graph = FakeGraph::start(&python, &[]);
+    let google = test_support::google::FakeGoogle::start(&python, &[]);
+    let dir = tempfile::tempdir().unwrap();
+    let config = format!(
+        "site = \"smith-family-practice\"\n[credentials]\nvault = \"{dir}/credentials.vault\"\nkey_file = \"{dir}/credentials.key\"\n\n{m365}\n{google}",
+        dir = dir.path().display(),
+        m365 = graph.cloud_table("smith-m365", "m365-app"),
+        google = google.cloud_table("smith-google", "google-sa"),
+    );
+    std::fs::write(dir.path().join("site.toml"), config).unwrap();
+    vault_with(dir.path(), "google-sa", &google.key_json());
+    let key = dir.path().join("credentials.key");
+    let out = osiris(
+        dir.path(),
+        &[
+            "credentials",
+            "--vault",
+            dir.path().join("credentials.vault").to_str().unwrap(),
+            "--key-file",
+            key.to_str().unwrap(),
+            "set",
+            "m365-app",
+            "--kind",
+            "password",
+        ],
+        Some(SECRET),
+    );
+    assert_exit(&out, 0);
+    let out = osiris(
+        dir.path(),
+        &["-vv", "cloud", "scan", "--config", "site.toml", "--json"],
+        None,
+    );
+    assert_exit(&out, 0);
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let failing = |target: &str| -> Vec<String> {
+        json["results"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|r| r["target"] == target && r["status"] == "fail")
+            .map(|r| r["check"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    assert_eq!(
+        failing("smith-google"),
+        test_support::google::SMALL_PRACTICE_FAILURES
+    );
+    assert_eq!(
+        failing("smith-m365"),
+        test_support::graph::SMALL_PRACTICE_FAILURES
+    );
+    assert_eq!(with_status(&json, "error"), Vec::<String>::new());
+    let enforcement = json["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["check"] == "GWS-2SV-001")
+        .unwrap();
+    assert_eq!(
+        enforcement["observed"]["not_enforced_users"],
+        serde_json::json!([
+            "gina.rossi@smithfamilypractice.com",
+            "hal.berg@smithfamilypractice.com",
+            "ivy.chen@smithfamilypractice.com"
+        ])
+    );
+    assert!(enforcement["controls"].to_string().contains("164.312(d)"));
+    // Neither the key nor a token reaches the output or the logs.
+    let stderr = text(&out.stderr);
+    for leak in ["PRIVATE KEY", "ya29.", "private_key"] {
+        assert!(
+            !stderr.contains(leak) && !json.to_string().contains(leak),
+            "{leak} leaked"
+        );
+    }
+    kit_verifies_in(dir.path());
+    let bundles = std::fs::read_to_string(dir.path().join("kit/bundles.jsonl")).unwrap();
+    assert!(bundles.contains("\"name\":\"smith-google\",\"platform\":\"google-workspace\""));
 }

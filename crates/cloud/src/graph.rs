@@ -100,9 +100,34 @@ pub enum GraphError {
 /// Most pages one listing may have (5,000 users at 999 a page are 6).
 pub const MAX_PAGES: usize = 2_000;
 
-struct Token {
-    value: Zeroizing<String>,
-    renew_at: Instant,
+/// A cached access token and when to fetch the next one.
+pub(crate) struct Token {
+    pub(crate) value: Zeroizing<String>,
+    pub(crate) renew_at: Instant,
+}
+
+impl Token {
+    /// The token of an OAuth 2.0 token endpoint's answer (`access_token`, `expires_in` as a
+    /// number or a string, 300 s when absent), renewed a minute early (or at half the lifetime
+    /// when it is short); `None` without an `access_token`.
+    pub(crate) fn from_answer(json: &Value) -> Option<Token> {
+        let value = json["access_token"].as_str().filter(|t| !t.is_empty())?;
+        let lifetime = json["expires_in"]
+            .as_u64()
+            .or_else(|| json["expires_in"].as_str().and_then(|s| s.parse().ok()))
+            .unwrap_or(300);
+        let margin = (lifetime / 2).min(60);
+        Some(Token {
+            value: Zeroizing::new(value.to_owned()),
+            renew_at: Instant::now() + Duration::from_secs(lifetime - margin),
+        })
+    }
+}
+
+/// What is left until `deadline`, at most `per_request`; `None` when nothing is.
+pub(crate) fn time_left(deadline: Instant, per_request: Duration) -> Option<Duration> {
+    let left = deadline.saturating_duration_since(Instant::now());
+    (!left.is_zero()).then(|| left.min(per_request))
 }
 
 impl std::fmt::Debug for GraphSettings {
@@ -308,13 +333,9 @@ impl GraphClient {
 
     /// What is left of the scan's time, at most the per-request timeout.
     fn request_timeout(&self) -> Result<Duration, GraphError> {
-        let left = self.deadline.saturating_duration_since(Instant::now());
-        if left.is_zero() {
-            return Err(GraphError::Connect(
-                "the scan's time ran out before this request".to_owned(),
-            ));
-        }
-        Ok(left.min(self.settings.request_timeout))
+        time_left(self.deadline, self.settings.request_timeout).ok_or_else(|| {
+            GraphError::Connect("the scan's time ran out before this request".to_owned())
+        })
     }
 
     /// The cached token, or a new one (always a new one when `renew`).
@@ -375,20 +396,8 @@ impl GraphClient {
                 "HTTP {status} {code}: {description}{advice}"
             )));
         }
-        let Some(value) = json["access_token"].as_str().filter(|t| !t.is_empty()) else {
-            return Err(GraphError::Token(
-                "the authority's answer has no access_token".to_owned(),
-            ));
-        };
-        let lifetime = json["expires_in"]
-            .as_u64()
-            .or_else(|| json["expires_in"].as_str().and_then(|s| s.parse().ok()))
-            .unwrap_or(300);
-        // Renew a minute early (or at half the lifetime when it is short).
-        let margin = (lifetime / 2).min(60);
-        Ok(Token {
-            value: Zeroizing::new(value.to_owned()),
-            renew_at: Instant::now() + Duration::from_secs(lifetime - margin),
+        Token::from_answer(&json).ok_or_else(|| {
+            GraphError::Token("the authority's answer has no access_token".to_owned())
         })
     }
 
@@ -497,7 +506,7 @@ fn graph_error(body: &[u8]) -> (String, String) {
 }
 
 /// `Retry-After` in seconds (Graph sends whole seconds).
-fn retry_after(headers: &reqwest::header::HeaderMap) -> Option<Duration> {
+pub(crate) fn retry_after(headers: &reqwest::header::HeaderMap) -> Option<Duration> {
     headers
         .get(reqwest::header::RETRY_AFTER)
         .and_then(|v| v.to_str().ok())
@@ -509,7 +518,7 @@ fn connect_error(err: &reqwest::Error) -> GraphError {
     GraphError::Connect(reqwest_error_text(err))
 }
 
-/// A reqwest error with its causes, or "no answer in time" for a timeout.
+/// A failed request in words: "no answer in time", or the error with its sources.
 pub(crate) fn reqwest_error_text(err: &reqwest::Error) -> String {
     if err.is_timeout() {
         return "no answer in time".to_owned();

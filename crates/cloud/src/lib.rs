@@ -1,16 +1,18 @@
 //! Cloud and SaaS posture: a tenant is the target, its provider's API the transport.
 //!
-//! Each provider is a module (`microsoft365` so far) with two halves: IO that reads the sources
+//! Each provider is a module (`microsoft365`, `google_workspace`, `aws`) with two halves: IO that reads the sources
 //! the selected checks need into typed facts (`collect`), and pure observations that turn facts
 //! and a check's parameters into the JSON object the catalogue's expectations judge, exactly as
 //! a host check's detect script output is judged (`model::evaluate`). [`judge`] is that second
 //! half for any provider behind the [`Provider`] trait, so evaluation is a sync function of
 //! facts, parameters and time. A source that could not be read makes every check that needs it
 //! `error` with the reason (a refusal names the missing permission), never `pass`.
-//! Providers to come (Google Workspace, Okta, RMM inventories) slot in as further modules
+//! Providers to come (Okta, RMM inventories) slot in as further modules
 //! with their own client and an implementation of [`Provider`].
 
 pub mod aws;
+pub mod google;
+pub mod google_workspace;
 pub mod graph;
 pub mod microsoft365;
 
@@ -63,6 +65,36 @@ impl Provider for Microsoft365 {
         now: OffsetDateTime,
     ) -> Result<Value, String> {
         microsoft365::observe::observe(collector, facts, params, now)
+    }
+}
+
+/// Google Workspace through the Admin SDK Directory API.
+#[derive(Debug, Clone, Copy)]
+pub struct GoogleWorkspace;
+
+/// One Google Workspace account to scan.
+#[derive(Debug)]
+pub struct GoogleWorkspaceTenant {
+    /// The target name in evidence (the `[[cloud]]` name).
+    pub name: String,
+    /// The account's customer ID, or `my_customer` (validated by the configuration).
+    pub customer_id: String,
+    pub directory: google::GoogleSettings,
+    /// The whole scan, throttling waits included.
+    pub timeout: Duration,
+}
+
+impl Provider for GoogleWorkspace {
+    type Facts = google_workspace::source::Facts;
+    const PLATFORM: Platform = Platform::GoogleWorkspace;
+
+    fn observe(
+        collector: &str,
+        facts: &Self::Facts,
+        params: &ResolvedParams,
+        now: OffsetDateTime,
+    ) -> Result<Value, String> {
+        google_workspace::observe::observe(collector, facts, params, now)
     }
 }
 
@@ -171,6 +203,46 @@ pub async fn scan_microsoft365(
         report: report(target, started, clock.elapsed(), outcomes),
         diagnostics,
         managed_devices,
+    }
+}
+
+/// Scans one Google Workspace account with the given runbooks (its platform's): a token per
+/// scope the selected checks need, read, judge. Never fails as a whole: an unusable key makes
+/// every check `error`, a refused token the checks of its scope.
+pub async fn scan_google_workspace(
+    tenant: GoogleWorkspaceTenant,
+    runbooks: &[&Runbook],
+    overrides: &ParamOverrides,
+) -> TenantScan {
+    let started = OffsetDateTime::now_utc();
+    let clock = Instant::now();
+    let target = Target {
+        name: tenant.name.clone(),
+        platform: Platform::GoogleWorkspace,
+        device_type: model::DeviceType::Tenant,
+    };
+    let mut diagnostics = Vec::new();
+    let outcomes = match google::DirectoryClient::new(tenant.directory, clock + tenant.timeout) {
+        Ok(client) => {
+            let sources =
+                google_workspace::sources_for(runbooks.iter().map(|rb| rb.detect.body.as_str()));
+            let facts = google_workspace::collect(&client, &tenant.customer_id, &sources).await;
+            for source in &sources {
+                if let Some(Err(err)) = source.collected(&facts) {
+                    diagnostics.push(Diagnostic {
+                        target: tenant.name.clone(),
+                        message: format!("{}: {err}", source.describe()),
+                    });
+                }
+            }
+            judge::<GoogleWorkspace>(runbooks, &facts, overrides, OffsetDateTime::now_utc())
+        }
+        Err(err) => not_checked(&tenant.name, &err.to_string(), runbooks, &mut diagnostics),
+    };
+    TenantScan {
+        report: report(target, started, clock.elapsed(), outcomes),
+        diagnostics,
+        managed_devices: Vec::new(),
     }
 }
 

@@ -1,5 +1,6 @@
 //! `[[cloud]]`: the cloud tenants the appliance checks through their providers' APIs (Microsoft
-//! 365 so far), each with its application's credential named by vault entry, never held here.
+//! 365, Google Workspace, AWS), each with its application's credential named by vault entry, never
+//! held here.
 
 use std::path::PathBuf;
 
@@ -25,6 +26,9 @@ pub struct CloudTenantConfig {
 pub enum CloudProvider {
     /// Microsoft 365 through Microsoft Graph with an Entra ID application (client credentials).
     Microsoft365(Microsoft365Config),
+    /// Google Workspace through the Admin SDK Directory API with a service account and
+    /// domain-wide delegation.
+    GoogleWorkspace(GoogleWorkspaceConfig),
     /// An AWS account through IAM, S3, CloudTrail and EC2 with an IAM user's access key (SigV4).
     Aws(AwsConfig),
 }
@@ -61,6 +65,22 @@ pub struct Microsoft365Config {
     pub graph_base: String,
 }
 
+/// A Google Workspace account's service account, acting for one of its administrators.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GoogleWorkspaceConfig {
+    /// The account's customer ID (`C0…` from the Admin console), or `my_customer`: the
+    /// account of `admin_subject`.
+    pub customer_id: String,
+    /// The administrator the service account acts as (domain-wide delegation's `sub`).
+    pub admin_subject: String,
+    /// The vault entry holding the service account's JSON key, as the Cloud console gives it.
+    pub credential: String,
+    /// Google's OAuth 2.0 token endpoint.
+    pub token_url: String,
+    /// The Directory API's base, `https://admin.googleapis.com/admin/directory/v1`.
+    pub directory_base: String,
+}
+
 /// How a Microsoft 365 application signs in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Microsoft365Auth {
@@ -77,7 +97,7 @@ pub enum Microsoft365Auth {
 pub(crate) struct RawCloud {
     /// Display name; unique.
     pub(crate) name: String,
-    /// `microsoft365`.
+    /// `microsoft365`, `google-workspace` or `aws`.
     kind: String,
     /// Microsoft 365: the directory (tenant) ID or its domain.
     #[serde(default)]
@@ -102,6 +122,22 @@ pub(crate) struct RawCloud {
     /// Microsoft 365: Graph's base URL, default `https://graph.microsoft.com/v1.0`.
     #[serde(default)]
     graph_base: Option<String>,
+    /// Google Workspace: the customer ID (`C0…`) or `my_customer`.
+    #[serde(default)]
+    customer_id: Option<String>,
+    /// Google Workspace: the administrator's address the service account acts as.
+    #[serde(default)]
+    admin_subject: Option<String>,
+    /// Refused with a message: the service account's key lives in the vault.
+    #[serde(default)]
+    private_key: Option<toml::Value>,
+    /// Google Workspace: the token endpoint, default `https://oauth2.googleapis.com/token`.
+    #[serde(default)]
+    token_url: Option<String>,
+    /// Google Workspace: the Directory API's base URL, default
+    /// `https://admin.googleapis.com/admin/directory/v1`.
+    #[serde(default)]
+    directory_base: Option<String>,
     /// AWS: the 12-digit account ID.
     #[serde(default)]
     account_id: Option<String>,
@@ -130,6 +166,10 @@ const fn default_timeout() -> u64 {
 pub const DEFAULT_AUTHORITY: &str = "https://login.microsoftonline.com";
 /// Microsoft Graph's public v1.0 endpoint.
 pub const DEFAULT_GRAPH_BASE: &str = "https://graph.microsoft.com/v1.0";
+/// Google's OAuth 2.0 token endpoint.
+pub const DEFAULT_GOOGLE_TOKEN_URL: &str = "https://oauth2.googleapis.com/token";
+/// The Admin SDK Directory API's public base.
+pub const DEFAULT_DIRECTORY_BASE: &str = "https://admin.googleapis.com/admin/directory/v1";
 
 impl RawCloud {
     /// The typed tenant, or `None` with every problem pushed.
@@ -160,10 +200,11 @@ impl RawCloud {
         }
         let provider = match self.kind.as_str() {
             "microsoft365" => self.microsoft365(&what, problems),
+            "google-workspace" => self.google_workspace(&what, problems),
             "aws" => self.aws(&what, problems),
             other => {
                 problems.push(format!(
-                    "{what}: unknown kind `{}` (known: microsoft365, aws)",
+                    "{what}: unknown kind `{}` (known: microsoft365, google-workspace, aws)",
                     other.escape_debug()
                 ));
                 None
@@ -242,6 +283,87 @@ impl RawCloud {
 }
 
 impl RawCloud {
+    fn google_workspace(&self, what: &str, problems: &mut Vec<String>) -> Option<CloudProvider> {
+        let before = problems.len();
+        let microsoft_keys = [
+            ("tenant_id", self.tenant_id.is_some()),
+            ("client_id", self.client_id.is_some()),
+            ("auth", self.auth.is_some()),
+            ("authority", self.authority.is_some()),
+            ("graph_base", self.graph_base.is_some()),
+        ];
+        for (key, _) in microsoft_keys.iter().filter(|(_, set)| *set) {
+            problems.push(format!(
+                "{what}: `{key}` belongs to kind = \"microsoft365\"; a Google Workspace account is named by customer_id and admin_subject"
+            ));
+        }
+        let aws_keys = [
+            ("account_id", self.account_id.is_some()),
+            ("regions", self.regions.is_some()),
+            ("endpoint", self.endpoint.is_some()),
+            (
+                "aws_secret_access_key",
+                self.aws_secret_access_key.is_some(),
+            ),
+        ];
+        for (key, _) in aws_keys.iter().filter(|(_, set)| *set) {
+            problems.push(format!(
+                "{what}: `{key}` belongs to kind = \"aws\"; a Google Workspace account is named by customer_id and admin_subject"
+            ));
+        }
+        if self.private_key.is_some() {
+            problems.push(format!(
+                "{what}: `private_key` does not belong in the configuration; store the service account's JSON key with `osiris credentials set NAME --kind password` and name it with `credential = \"NAME\"`"
+            ));
+        }
+        let customer_id = self.customer_id.as_deref().unwrap_or_default();
+        if !is_customer_id(customer_id) {
+            problems.push(format!(
+                "{what}: customer_id `{}` must be the account's customer ID from the Admin console (Account > Account settings), such as C01abc2de, or `my_customer`",
+                customer_id.escape_debug()
+            ));
+        }
+        let admin_subject = self.admin_subject.as_deref().unwrap_or_default();
+        if !is_mail_address(admin_subject) {
+            problems.push(format!(
+                "{what}: admin_subject `{}` must be the address of an administrator the service account acts for, such as admin@clinic.example",
+                admin_subject.escape_debug()
+            ));
+        }
+        let credential = self.credential.clone().unwrap_or_default();
+        if credential.is_empty() {
+            problems.push(format!(
+                "{what}: `credential` must name the vault entry holding the service account's JSON key (`osiris credentials set NAME --kind password`)"
+            ));
+        }
+        let token_url = https_base(
+            what,
+            "token_url",
+            self.token_url
+                .as_deref()
+                .unwrap_or(DEFAULT_GOOGLE_TOKEN_URL),
+            problems,
+        );
+        let directory_base = https_base(
+            what,
+            "directory_base",
+            self.directory_base
+                .as_deref()
+                .unwrap_or(DEFAULT_DIRECTORY_BASE),
+            problems,
+        );
+        if problems.len() != before {
+            return None;
+        }
+        Some(CloudProvider::GoogleWorkspace(GoogleWorkspaceConfig {
+            customer_id: customer_id.to_owned(),
+            admin_subject: admin_subject.to_owned(),
+            credential,
+            token_url: token_url?,
+            directory_base: directory_base?,
+        }))
+    }
+
     fn aws(&self, what: &str, problems: &mut Vec<String>) -> Option<CloudProvider> {
         let before = problems.len();
         if self.aws_secret_access_key.is_some() {
@@ -296,6 +418,19 @@ impl RawCloud {
                 ));
             }
         }
+        for (key, set) in [
+            ("customer_id", self.customer_id.is_some()),
+            ("admin_subject", self.admin_subject.is_some()),
+            ("private_key", self.private_key.is_some()),
+            ("token_url", self.token_url.is_some()),
+            ("directory_base", self.directory_base.is_some()),
+        ] {
+            if set {
+                problems.push(format!(
+                    "{what}: `{key}` is a Google Workspace setting; an AWS account takes account_id, regions, credential and endpoint"
+                ));
+            }
+        }
         let endpoint = self
             .endpoint
             .as_deref()
@@ -310,6 +445,30 @@ impl RawCloud {
             endpoint: endpoint.flatten(),
         }))
     }
+}
+
+/// `my_customer`, or a customer ID as the Admin console shows it (`C` and letters and digits).
+fn is_customer_id(text: &str) -> bool {
+    text == "my_customer"
+        || (text.starts_with('C')
+            && (6..=20).contains(&text.len())
+            && text.chars().all(|c| c.is_ascii_alphanumeric()))
+}
+
+/// A plain mail address: `local@domain`, the local part of letters, digits and `._%+-`, the
+/// domain a host name with a dot.
+fn is_mail_address(text: &str) -> bool {
+    let Some((local, domain)) = text.split_once('@') else {
+        return false;
+    };
+    !local.is_empty()
+        && local.len() <= 64
+        && local
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "._%+-".contains(c))
+        && domain.contains('.')
+        && domain.len() <= 253
+        && model::is_valid_host(domain)
 }
 
 /// A GUID in its 8-4-4-4-12 hexadecimal form.
@@ -459,7 +618,108 @@ kind = "okta"
                 site.toml: cloud `m365`: auth `password` is unknown (known: client_secret, certificate)
                 site.toml: cloud `m365`: authority `http://login.example/` must be an https:// URL without user, query or fragment
                 site.toml: cloud `m365`: graph_base `https://user@graph.example/v1.0` must be an https:// URL without user, query or fragment
-                site.toml: cloud `okta`: unknown kind `okta` (known: microsoft365, aws)"#]],
+                site.toml: cloud `okta`: unknown kind `okta` (known: microsoft365, google-workspace, aws)"#]],
+        );
+    }
+
+    #[test]
+    fn a_google_workspace_account_with_defaults() {
+        check(
+            r#"site = "clinic"
+[[cloud]]
+name = "clinic-google"
+kind = "google-workspace"
+customer_id = "C01abc2de"
+admin_subject = "it.admin@smithfamilypractice.example"
+credential = "google-sa"
+"#,
+            expect![[r#"
+                [
+                    CloudTenantConfig {
+                        name: "clinic-google",
+                        provider: GoogleWorkspace(
+                            GoogleWorkspaceConfig {
+                                customer_id: "C01abc2de",
+                                admin_subject: "it.admin@smithfamilypractice.example",
+                                credential: "google-sa",
+                                token_url: "https://oauth2.googleapis.com/token",
+                                directory_base: "https://admin.googleapis.com/admin/directory/v1",
+                            },
+                        ),
+                        timeout_secs: 300,
+                        ca_file: None,
+                    },
+                ]"#]],
+        );
+    }
+
+    #[test]
+    fn a_google_workspace_account_through_other_endpoints() {
+        check(
+            r#"site = "clinic"
+[[cloud]]
+name = "clinic-google"
+kind = "google-workspace"
+customer_id = "my_customer"
+admin_subject = "admin@clinic.example"
+credential = "google-sa"
+token_url = "https://oauth2.proxy.example/token"
+directory_base = "https://admin.proxy.example:8443/admin/directory/v1/"
+ca_file = "/etc/osiris/proxy-ca.pem"
+"#,
+            expect![[r#"
+                [
+                    CloudTenantConfig {
+                        name: "clinic-google",
+                        provider: GoogleWorkspace(
+                            GoogleWorkspaceConfig {
+                                customer_id: "my_customer",
+                                admin_subject: "admin@clinic.example",
+                                credential: "google-sa",
+                                token_url: "https://oauth2.proxy.example/token",
+                                directory_base: "https://admin.proxy.example:8443/admin/directory/v1",
+                            },
+                        ),
+                        timeout_secs: 300,
+                        ca_file: Some(
+                            "/etc/osiris/proxy-ca.pem",
+                        ),
+                    },
+                ]"#]],
+        );
+    }
+
+    #[test]
+    fn google_workspace_values_that_would_change_a_url_are_refused() {
+        check(
+            r#"site = "clinic"
+[[cloud]]
+name = "clinic-google"
+kind = "google-workspace"
+customer_id = "C01abc/../../users?customer=other"
+admin_subject = "admin@clinic.example&sub=root@other.example"
+private_key = "-----BEGIN PRIVATE KEY-----"
+tenant_id = "clinic.onmicrosoft.com"
+regions = ["us-east-1"]
+token_url = "https://oauth2.googleapis.com@evil.example/token"
+directory_base = "http://admin.googleapis.com/admin/directory/v1"
+[[cloud]]
+name = "second"
+kind = "google-workspace"
+customer_id = "my_customer"
+admin_subject = "admin"
+"#,
+            expect![[r#"
+                site.toml: cloud `clinic-google`: `tenant_id` belongs to kind = "microsoft365"; a Google Workspace account is named by customer_id and admin_subject
+                site.toml: cloud `clinic-google`: `regions` belongs to kind = "aws"; a Google Workspace account is named by customer_id and admin_subject
+                site.toml: cloud `clinic-google`: `private_key` does not belong in the configuration; store the service account's JSON key with `osiris credentials set NAME --kind password` and name it with `credential = "NAME"`
+                site.toml: cloud `clinic-google`: customer_id `C01abc/../../users?customer=other` must be the account's customer ID from the Admin console (Account > Account settings), such as C01abc2de, or `my_customer`
+                site.toml: cloud `clinic-google`: admin_subject `admin@clinic.example&sub=root@other.example` must be the address of an administrator the service account acts for, such as admin@clinic.example
+                site.toml: cloud `clinic-google`: `credential` must name the vault entry holding the service account's JSON key (`osiris credentials set NAME --kind password`)
+                site.toml: cloud `clinic-google`: token_url `https://oauth2.googleapis.com@evil.example/token` must be an https:// URL without user, query or fragment
+                site.toml: cloud `clinic-google`: directory_base `http://admin.googleapis.com/admin/directory/v1` must be an https:// URL without user, query or fragment
+                site.toml: cloud `second`: admin_subject `admin` must be the address of an administrator the service account acts for, such as admin@clinic.example
+                site.toml: cloud `second`: `credential` must name the vault entry holding the service account's JSON key (`osiris credentials set NAME --kind password`)"#]],
         );
     }
 
@@ -545,6 +805,7 @@ account_id = "1234-5678-9012"
 regions = ["us-east-1", "us-east-1", "eu-west-1.evil.example/", "us-east-1?x=${HOME}", ""]
 aws_secret_access_key = "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY"
 tenant_id = "8a6f1c3e-2b4d-4e5f-9a0b-1c2d3e4f5a6b"
+customer_id = "my_customer"
 endpoint = "http://127.0.0.1:9000"
 [[cloud]]
 name = "aws3"
@@ -561,6 +822,7 @@ endpoint = "https://evil.example/?a=b"
                 site.toml: cloud `aws`: region `us-east-1` is listed twice
                 site.toml: cloud `aws`: `credential` must name the vault entry holding the access key (`osiris credentials set NAME --kind password`)
                 site.toml: cloud `aws`: `tenant_id` is a Microsoft 365 setting; an AWS account takes account_id, regions, credential and endpoint
+                site.toml: cloud `aws`: `customer_id` is a Google Workspace setting; an AWS account takes account_id, regions, credential and endpoint
                 site.toml: cloud `aws`: endpoint `http://127.0.0.1:9000` must be an https:// URL without user, query or fragment
                 site.toml: cloud `aws3`: account_id `` must be the 12-digit AWS account ID, such as "123456789012" (a quoted string: leading zeros count)
                 site.toml: cloud `aws3`: `regions` must list the regions to check, the home region first, such as ["us-east-1"]

@@ -15,6 +15,9 @@ pub enum Platform {
     /// A Microsoft 365 tenant (Entra ID, Intune, Defender): checked through Microsoft Graph by
     /// the `cloud` crate, never by a script on a host.
     Microsoft365,
+    /// A Google Workspace account (Directory users, mobile devices, admin roles): checked
+    /// through the Admin SDK Directory API by the `cloud` crate.
+    GoogleWorkspace,
     /// An AWS account (IAM, S3, CloudTrail, EC2): checked through the AWS APIs by the `cloud`
     /// crate, never by a script on a host.
     Aws,
@@ -41,17 +44,18 @@ pub struct Target {
 /// A platform name that is not one of ours.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error(
-    "unknown platform `{0}` (known: linux, windows-server, windows-workstation, macos, microsoft365, aws)"
+    "unknown platform `{0}` (known: linux, windows-server, windows-workstation, macos, microsoft365, google-workspace, aws)"
 )]
 pub struct UnknownPlatform(pub String);
 
 impl Platform {
-    pub const ALL: [Platform; 6] = [
+    pub const ALL: [Platform; 7] = [
         Platform::Linux,
         Platform::WindowsServer,
         Platform::WindowsWorkstation,
         Platform::Macos,
         Platform::Microsoft365,
+        Platform::GoogleWorkspace,
         Platform::Aws,
     ];
 
@@ -67,6 +71,7 @@ impl Platform {
             Platform::WindowsWorkstation => "windows-workstation",
             Platform::Macos => "macos",
             Platform::Microsoft365 => "microsoft365",
+            Platform::GoogleWorkspace => "google-workspace",
             Platform::Aws => "aws",
         }
     }
@@ -74,7 +79,10 @@ impl Platform {
     /// A cloud tenant rather than a machine: its checks are typed collectors over a provider's
     /// API (`osiris cloud scan`), and no `[[target]]` may name it.
     pub fn is_cloud(self) -> bool {
-        matches!(self, Platform::Microsoft365 | Platform::Aws)
+        matches!(
+            self,
+            Platform::Microsoft365 | Platform::GoogleWorkspace | Platform::Aws
+        )
     }
 }
 

@@ -1,5 +1,5 @@
-//! Scanning the configured cloud tenants (`[[cloud]]`): each tenant's application secret read
-//! from the vault, its catalogue checks run through the `cloud` crate, all tenants at once, and
+//! Scanning the configured cloud tenants (`[[cloud]]`): each tenant's application secret (a
+//! service account key, an access key) read from the vault, its catalogue checks run through the `cloud` crate, all tenants at once, and
 //! the reports sealed like any target's (`scan::record_scans`).
 
 use std::time::Duration;
@@ -47,19 +47,28 @@ pub async fn scan_tenants(
     let mut jobs = Vec::new();
     for tenant in tenants {
         jobs.push(match &tenant.provider {
+            CloudProvider::GoogleWorkspace(google) => {
+                Job::GoogleWorkspace(google_workspace_tenant(tenant, google, &secrets)?)
+            }
             CloudProvider::Aws(aws) => Job::Aws(aws_account(tenant, aws, &secrets)?),
             _ => Job::Microsoft365(microsoft365_tenant(tenant, &secrets)?),
         });
     }
     let overrides = config.param_overrides();
     let runbooks: Vec<&model::Runbook> = catalog.for_platform(Platform::Microsoft365).collect();
+    let google_runbooks: Vec<&model::Runbook> =
+        catalog.for_platform(Platform::GoogleWorkspace).collect();
     let aws_runbooks: Vec<&model::Runbook> = catalog.for_platform(Platform::Aws).collect();
     let scans = jobs.into_iter().map(|job| {
-        let (runbooks, aws_runbooks, overrides) = (&runbooks, &aws_runbooks, &overrides);
+        let (runbooks, google_runbooks, aws_runbooks, overrides) =
+            (&runbooks, &google_runbooks, &aws_runbooks, &overrides);
         async move {
             match job {
                 Job::Microsoft365(tenant) => {
                     cloud::scan_microsoft365(tenant, runbooks, overrides).await
+                }
+                Job::GoogleWorkspace(tenant) => {
+                    cloud::scan_google_workspace(tenant, google_runbooks, overrides).await
                 }
                 Job::Aws(account) => cloud::scan_aws(account, aws_runbooks, overrides).await,
             }
@@ -75,7 +84,35 @@ pub async fn scan_tenants(
 /// One tenant's scan to run, by provider.
 enum Job {
     Microsoft365(cloud::Microsoft365Tenant),
+    GoogleWorkspace(cloud::GoogleWorkspaceTenant),
     Aws(cloud::AwsAccount),
+}
+
+/// The `cloud` crate's settings for one Google Workspace account, the service account's JSON key
+/// read from the vault now.
+fn google_workspace_tenant(
+    tenant: &CloudTenantConfig,
+    google: &config::GoogleWorkspaceConfig,
+    secrets: &crate::secrets::Secrets,
+) -> anyhow::Result<cloud::GoogleWorkspaceTenant> {
+    let what = format!("cloud `{}`", tenant.name);
+    let key_json = secrets.password(
+        &what,
+        &PasswordSource::Credential(google.credential.clone()),
+    )?;
+    Ok(cloud::GoogleWorkspaceTenant {
+        name: tenant.name.clone(),
+        customer_id: google.customer_id.clone(),
+        directory: cloud::google::GoogleSettings {
+            token_url: google.token_url.clone(),
+            directory_base: google.directory_base.clone(),
+            subject: google.admin_subject.clone(),
+            key_json,
+            ca_pem: ca_pem(tenant, &what)?,
+            request_timeout: Duration::from_secs(30),
+        },
+        timeout: Duration::from_secs(tenant.timeout_secs),
+    })
 }
 
 /// The `cloud` crate's settings for one AWS account, its access key read from the vault now.

@@ -41,7 +41,7 @@ impl FakeAws {
         let (child, port) = crate::graph::spawn_peer(
             Command::new(python)
                 .arg(FAKEAWS_SCRIPT)
-                .args(["--port", "0", "--account", ACCOUNT])
+                .args(["--account", ACCOUNT])
                 .args(["--access-key-id", ACCESS_KEY_ID, "--secret", SECRET])
                 .args(flags),
             dir.path(),
@@ -83,16 +83,8 @@ impl FakeAws {
 
     /// Every request the peer answered: `{"method", "path", "service", "operation", "status",
     /// "code"}`.
-    ///
-    /// # Panics
-    /// When the log cannot be read.
-    #[allow(clippy::unwrap_used, reason = "test helper")]
     pub fn requests(&self) -> Vec<serde_json::Value> {
-        let path = self.dir.path().join("requests.jsonl");
-        let text = std::fs::read_to_string(path).unwrap_or_default();
-        text.lines()
-            .map(|line| serde_json::from_str(line).unwrap())
-            .collect()
+        crate::graph::logged_requests(self.dir.path())
     }
 }
 

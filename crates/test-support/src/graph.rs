@@ -52,7 +52,7 @@ impl FakeGraph {
         let (child, port) = spawn_peer(
             Command::new(python)
                 .arg(FAKEGRAPH_SCRIPT)
-                .args(["--port", "0", "--tenant", TENANT, "--client-id", CLIENT_ID])
+                .args(["--tenant", TENANT, "--client-id", CLIENT_ID])
                 .args(["--secret", SECRET])
                 .args(flags),
             dir.path(),
@@ -93,37 +93,25 @@ impl FakeGraph {
     /// How many requests below `prefix` (a path such as `/v1.0/users`) the peer answered
     /// with `status`.
     pub fn answered(&self, prefix: &str, status: u16) -> usize {
-        self.requests()
-            .iter()
-            .filter(|r| {
-                r["path"].as_str().is_some_and(|p| p.starts_with(prefix)) && r["status"] == status
-            })
-            .count()
+        answered(&self.requests(), prefix, status)
     }
 
     /// Every request the peer answered: `{"method", "path", "status"}`.
-    ///
-    /// # Panics
-    /// When the log cannot be read.
-    #[allow(clippy::unwrap_used, reason = "test helper")]
     pub fn requests(&self) -> Vec<serde_json::Value> {
-        let path = self.dir.path().join("requests.jsonl");
-        let text = std::fs::read_to_string(path).unwrap_or_default();
-        text.lines()
-            .map(|line| serde_json::from_str(line).unwrap())
-            .collect()
+        logged_requests(self.dir.path())
     }
 }
 
-/// Starts a loopback peer script (`command`, to which the certificate, key and request log in
-/// `dir` are added); the process and the port of its `READY <port>` line.
+/// Starts a lab cloud peer (`command`: the script and its own flags) on a free loopback port
+/// with the TLS files of `dir` (`crate::smtp::pki`) and its request log in
+/// `dir/requests.jsonl`; the process and the port of its `READY <port>` line.
 ///
 /// # Panics
 /// When the peer does not start (a test setup failure).
 #[allow(clippy::unwrap_used, reason = "test helper")]
 pub(crate) fn spawn_peer(command: &mut Command, dir: &Path) -> (Child, u16) {
     let mut child = command
-        .arg("--cert")
+        .args(["--port", "0", "--cert"])
         .arg(dir.join("server.pem"))
         .arg("--key")
         .arg(dir.join("server.key"))
@@ -143,6 +131,28 @@ pub(crate) fn spawn_peer(command: &mut Command, dir: &Path) -> (Child, u16) {
         .and_then(|p| p.parse().ok())
         .unwrap_or_else(|| panic!("the peer {command:?} did not start: {line:?}"));
     (child, port)
+}
+
+/// The requests a peer started by [`spawn_peer`] in `dir` answered.
+///
+/// # Panics
+/// When a log line is not JSON.
+#[allow(clippy::unwrap_used, reason = "test helper")]
+pub(crate) fn logged_requests(dir: &Path) -> Vec<serde_json::Value> {
+    let text = std::fs::read_to_string(dir.join("requests.jsonl")).unwrap_or_default();
+    text.lines()
+        .map(|line| serde_json::from_str(line).unwrap())
+        .collect()
+}
+
+/// How many of `requests` below `prefix` were answered with `status`.
+pub(crate) fn answered(requests: &[serde_json::Value], prefix: &str, status: u16) -> usize {
+    requests
+        .iter()
+        .filter(|r| {
+            r["path"].as_str().is_some_and(|p| p.starts_with(prefix)) && r["status"] == status
+        })
+        .count()
 }
 
 impl Drop for FakeGraph {

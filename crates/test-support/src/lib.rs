@@ -1,10 +1,11 @@
 //! Test peers and helpers: a local OpenTimestamps calendar and Esplora server, a real SMTP server,
 //! a throwaway PostgreSQL server,
-//! the WinRM peer, the LLM API peer (Anthropic and OpenAI), the Microsoft Graph peer, the reference Python parser, Wine for the Windows build, and the gate for tests
+//! the WinRM peer, the LLM API peer (Anthropic and OpenAI), the Microsoft Graph and Google Directory API peers, the reference Python parser, Wine for the Windows build, and the gate for tests
 //! that need root.
 
 pub mod aws;
 pub mod calendar;
+pub mod google;
 pub mod graph;
 pub mod lab;
 pub mod llm;

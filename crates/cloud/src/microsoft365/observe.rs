@@ -100,7 +100,7 @@ struct Got<'a> {
 }
 
 /// A fact the caller has checked is present (see [`observe`]).
-fn read<T>(slot: &Option<Result<T, String>>) -> Result<&T, String> {
+pub(crate) fn read<T>(slot: &Option<Result<T, String>>) -> Result<&T, String> {
     match slot {
         Some(Ok(value)) => Ok(value),
         Some(Err(err)) => Err(err.clone()),
@@ -108,7 +108,7 @@ fn read<T>(slot: &Option<Result<T, String>>) -> Result<&T, String> {
     }
 }
 
-fn listed(names: impl IntoIterator<Item = String>) -> Vec<String> {
+pub(crate) fn listed(names: impl IntoIterator<Item = String>) -> Vec<String> {
     names.into_iter().take(MAX_LISTED).collect()
 }
 
