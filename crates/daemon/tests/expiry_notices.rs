@@ -99,6 +99,11 @@ fn expired_exceptions_and_attestations_are_told_once() {
         2,
         "the exception that still counts is not told: {text}"
     );
+    // A notice is sealed right after it is delivered: wait for both seals before stopping.
+    wait_for(30, "both expiry notices sealed", &log, || {
+        let log = std::fs::read_to_string(&log).unwrap_or_default();
+        (log.matches("An expiry notice was sent.").count() >= 2).then_some(())
+    });
     drop(daemon);
 
     // Sealed once each, under the notice's key.
