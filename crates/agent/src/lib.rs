@@ -60,9 +60,16 @@ pub enum AgentError {
 /// validated at build time (`build.rs`), with the full catalogue's version.
 ///
 /// # Errors
-/// Only if the embedded JSON is damaged, which the build rules out.
+/// Only if the embedded data is damaged, which the build rules out.
 pub fn embedded_catalog() -> Result<catalog::Catalog, String> {
-    catalog::Catalog::from_json(include_str!(concat!(env!("OUT_DIR"), "/catalog.json")))
+    /// Far above the catalogue's size (92 KB for Linux), so a damaged stream cannot take memory.
+    const MAX_JSON: usize = 4 << 20;
+    let deflated = include_bytes!(concat!(env!("OUT_DIR"), "/catalog.json.deflate"));
+    let json = miniz_oxide::inflate::decompress_to_vec_with_limit(deflated, MAX_JSON)
+        .map_err(|err| format!("the embedded catalogue does not inflate: {err}"))?;
+    let json = String::from_utf8(json)
+        .map_err(|err| format!("the embedded catalogue is not UTF-8: {err}"))?;
+    catalog::Catalog::from_json(&json)
 }
 
 /// Runs every catalogue check for `platform` on this machine, in catalogue order (on Linux as
