@@ -1,7 +1,7 @@
 //! `osiris bench scan`: the site's scan (its configured targets, e.g. the lab's) run several
 //! times on one fresh data directory: the first run with every check (`--all`, cold: new SSH
-//! connections), the rest as a steady `osirisd` cycle would (what is due, over the connections
-//! kept warm); per run the wall time, hosts per second, the machine's
+//! connections and shells), the rest as a steady `osirisd` cycle would (what is due, over the
+//! connections and shells kept warm); per run the wall time, hosts per second, the machine's
 //! CPU (targets included, when they share it) and osiris's own; then each check's CPU time on
 //! the targets, averaged per host, from the batch shell's `times`.
 
@@ -29,8 +29,10 @@ pub(crate) fn run(bench: &ScanBench) -> anyhow::Result<String> {
     let data_dir = dir.path().to_path_buf();
     let runtime = crate::setup::runtime()?;
     let hosts = config.targets.len();
-    // As in osirisd: SSH connections stay open between runs (the cold run opens them).
+    // As in osirisd: SSH connections and WinRS shells stay open between runs (the cold run
+    // opens them).
     ops::scan::keep_ssh_sessions_warm(hosts.max(1), Duration::from_secs(600));
+    ops::scan::keep_winrm_shells_warm(hosts.max(1), Duration::from_secs(600));
     let mut out = String::new();
     let mut per_check: Vec<BTreeMap<String, (Duration, usize)>> = Vec::new();
     for run in 0..bench.runs.max(1) {

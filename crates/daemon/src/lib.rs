@@ -194,6 +194,13 @@ enum Stopped {
 /// SSH connections kept open between cycles (each holds two file descriptors).
 const WARM_SSH_SESSIONS: usize = 256;
 
+/// WinRS shells kept open between cycles (each holds an idle thread and its HTTP connection):
+/// the servers and workstations of a practice, which has at most about a hundred.
+const WARM_WINRM_SHELLS: usize = 128;
+
+/// Kept WinRS shells are dropped before Windows' default WinRS `IdleTimeout` (two hours) would.
+const WINRM_SHELL_MAX_AGE_SECS: u64 = 90 * 60;
+
 pub(crate) fn now() -> i64 {
     time::OffsetDateTime::now_utc().unix_timestamp()
 }
@@ -289,6 +296,18 @@ async fn run(loaded: Loaded) -> anyhow::Result<Stopped> {
     ops::scan::keep_ssh_sessions_warm(
         WARM_SSH_SESSIONS,
         std::time::Duration::from_secs(3 * shared.settings.config.daemon.server_scan_secs.max(60)),
+    );
+    // WinRS shells likewise, for servers and workstations; replaced when the host dropped them.
+    let daemon_config = &shared.settings.config.daemon;
+    ops::scan::keep_winrm_shells_warm(
+        WARM_WINRM_SHELLS,
+        std::time::Duration::from_secs(
+            (3 * daemon_config
+                .server_scan_secs
+                .max(daemon_config.workstation_scan_secs)
+                .max(60))
+            .min(WINRM_SHELL_MAX_AGE_SECS),
+        ),
     );
     cycles::refresh_ots_counts(&shared).await;
     refresh_addresses(&shared).await;

@@ -159,7 +159,15 @@ fn a_ticket_a_workstation_refused_is_not_offered_again() {
         return;
     }
     let dir = tempfile::tempdir().unwrap();
-    let lab = workstation_lab(dir.path(), "workstation-clean");
+    // osirisd keeps its WinRM shell and connection between cycles; Windows (HTTP.sys) closes a
+    // connection idle for two minutes, longer than the daemon's default cycles leave it, so
+    // each cycle logs in anew. The peer does the same after 2 s, shorter than this test's
+    // 5-second cycles.
+    let lab = workstation_lab_with(
+        dir.path(),
+        "workstation-clean",
+        &[("LAB_WIN_IDLE_CONNECTION_SECS", "2")],
+    );
     let env = &lab.env;
     let peer = env["LAB_WIN_HOSTS"]
         .split_whitespace()
@@ -229,16 +237,20 @@ fn a_ticket_a_workstation_refused_is_not_offered_again() {
 
 /// The lab with the small DC seed, one Linux target and one WinRM peer host per profile.
 fn workstation_lab(dir: &Path, profiles: &str) -> Lab {
+    workstation_lab_with(dir, profiles, &[])
+}
+
+/// [`workstation_lab`] with more lab settings.
+fn workstation_lab_with(dir: &Path, profiles: &str, more: &[(&str, &str)]) -> Lab {
     let hosts = profiles.split_whitespace().count().to_string();
-    Lab::up(
-        &dir.join("lab"),
-        &[
-            ("LAB_TARGETS", "1"),
-            ("LAB_WIN_TARGETS", &hosts),
-            ("LAB_WIN_PROFILES", profiles),
-            ("DC_SEED", "small"),
-        ],
-    )
+    let mut settings = vec![
+        ("LAB_TARGETS", "1"),
+        ("LAB_WIN_TARGETS", hosts.as_str()),
+        ("LAB_WIN_PROFILES", profiles),
+        ("DC_SEED", "small"),
+    ];
+    settings.extend_from_slice(more);
+    Lab::up(&dir.join("lab"), &settings)
 }
 
 /// An appliance in `dir` that discovers the lab's directory and logs in to its workstations by

@@ -326,6 +326,17 @@ pub fn keep_ssh_sessions_warm(max_idle: usize, max_age: std::time::Duration) {
     let _ = SSH_POOL.set(Arc::new(scan_ssh::SessionPool::new(max_idle, max_age)));
 }
 
+/// Where WinRS shells wait between scans, once [`keep_winrm_shells_warm`] was called.
+static WINRM_POOL: std::sync::OnceLock<Arc<scan_winrm::ShellPool>> = std::sync::OnceLock::new();
+
+/// From now on, keep up to `max_idle` WinRS shells open between scans, each at most `max_age`
+/// unused, so a cycle does not pay the login and the Create/Delete Shell exchange on every
+/// Windows host (`osirisd` calls this). A shell the host dropped meanwhile is replaced before
+/// anything runs. Only the first call counts.
+pub fn keep_winrm_shells_warm(max_idle: usize, max_age: std::time::Duration) {
+    let _ = WINRM_POOL.set(Arc::new(scan_winrm::ShellPool::new(max_idle, max_age)));
+}
+
 /// The transport a target's configuration asks for, with its credentials read from their files.
 fn transport_for(
     target: &config::TargetConfig,
@@ -412,8 +423,11 @@ fn winrm_transport(
         connect_timeout: std::time::Duration::from_secs(10),
         operation_timeout: std::time::Duration::from_secs(60),
     };
-    scan_winrm::WinRmTransport::new(winrm_target)
-        .map_err(|err| crate::BadConfig(format!("{what}: {err}")).into())
+    match WINRM_POOL.get() {
+        Some(pool) => scan_winrm::WinRmTransport::pooled(winrm_target, Arc::clone(pool)),
+        None => scan_winrm::WinRmTransport::new(winrm_target),
+    }
+    .map_err(|err| crate::BadConfig(format!("{what}: {err}")).into())
 }
 
 /// The evidence body of one target's scan (schema: docs/EVIDENCE-FORMAT.md).

@@ -1,5 +1,5 @@
 //! WinRM transport: runs PowerShell scripts on Windows hosts through one WinRS shell per session
-//! (docs/WINDOWS-PROTOCOL.md §1), on `winrm-rs`.
+//! (docs/WINDOWS-PROTOCOL.md §1), on `winrm-rs`; with a [`ShellPool`], shells outlive sessions.
 //!
 //! HTTPS (5986) with CA verification or a pinned certificate by default; HTTP (5985) only with
 //! NTLM message sealing; Basic only over HTTPS. A target with a `server_name` (a discovered
@@ -21,9 +21,11 @@ use winrm_rs::{
 
 mod error;
 pub mod kerberos;
+mod pool;
 mod tunnel;
 
 pub use error::WinRmConfigError;
+pub use pool::ShellPool;
 
 pub use transport::powershell::{BOOTSTRAP, PROGRAM as POWERSHELL, encoded_bootstrap};
 
@@ -96,8 +98,11 @@ pub struct WinRmTransport {
     target: WinRmTarget,
     client: std::sync::Arc<WinrmClient>,
     port: u16,
-    /// The relay to `address` for a target verified by `server_name`; stops when dropped.
-    _tunnel: Option<tunnel::PinnedTunnel>,
+    /// The relay to `address` for a target verified by `server_name`; stops when the transport
+    /// and every shell opened through it are gone.
+    tunnel: Option<std::sync::Arc<tunnel::PinnedTunnel>>,
+    /// Where shells wait between sessions, with this target's key in it.
+    pool: Option<(std::sync::Arc<ShellPool>, u64)>,
 }
 
 impl fmt::Debug for WinRmTransport {
@@ -107,6 +112,19 @@ impl fmt::Debug for WinRmTransport {
 }
 
 impl WinRmTransport {
+    /// Like [`WinRmTransport::new`], but a session takes a shell kept in `pool` from an earlier
+    /// one (same host, account, credentials and trust) instead of opening one, and hands its
+    /// shell back there when it ends healthy.
+    pub fn pooled(
+        target: WinRmTarget,
+        pool: std::sync::Arc<ShellPool>,
+    ) -> Result<WinRmTransport, WinRmConfigError> {
+        let key = pool.key(&target);
+        let mut transport = WinRmTransport::new(target)?;
+        transport.pool = Some((pool, key));
+        Ok(transport)
+    }
+
     /// Validates the target and builds its client; nothing connects yet.
     pub fn new(target: WinRmTarget) -> Result<WinRmTransport, WinRmConfigError> {
         if !model::is_valid_host(&target.address) {
@@ -160,7 +178,7 @@ impl WinRmTransport {
                         "cannot start the loopback relay to {ip}: {err}"
                     ))
                 })?;
-                Some(tunnel)
+                Some(std::sync::Arc::new(tunnel))
             }
         };
         let config = WinrmConfig {
@@ -214,8 +232,15 @@ impl WinRmTransport {
             target,
             client: std::sync::Arc::new(client),
             port,
-            _tunnel: tunnel,
+            tunnel,
+            pool: None,
         })
+    }
+}
+
+impl WinRmTransport {
+    fn kerberos_principal(&self) -> Option<String> {
+        (self.target.auth == Auth::Kerberos).then(|| kerberos::principal(&self.target.user))
     }
 }
 
@@ -247,6 +272,18 @@ impl Transport for WinRmTransport {
                 }
             })?;
         }
+        if let Some((pool, key)) = &self.pool
+            && let Some(shell) = pool.take(*key)
+        {
+            tracing::debug!(target_name = %self.target.name, "Reusing a kept WinRM shell.");
+            return Ok(Box::new(WinRmSession {
+                shell: Some(shell),
+                pool: Some((std::sync::Arc::clone(pool), *key)),
+                healthy: true,
+                unchecked: true,
+                kerberos: self.kerberos_principal(),
+            }));
+        }
         let (requests, inbox) = tokio::sync::mpsc::unbounded_channel::<Request>();
         let (ready_tx, ready_rx) = mpsc::channel::<Result<(), TransportError>>();
         let client = std::sync::Arc::clone(&self.client);
@@ -264,8 +301,15 @@ impl Transport for WinRmTransport {
             .map_err(|err| TransportError::Io(format!("cannot start a WinRM worker: {err}")))?;
         match ready_rx.recv() {
             Ok(Ok(())) => Ok(Box::new(WinRmSession {
-                requests: Some(requests),
-                worker: Some(worker),
+                shell: Some(ShellWorker {
+                    requests: Some(requests),
+                    worker: Some(worker),
+                    _tunnel: self.tunnel.clone(),
+                }),
+                pool: self.pool.clone(),
+                healthy: true,
+                unchecked: false,
+                kerberos: self.kerberos_principal(),
             })),
             Ok(Err(err)) => {
                 let _ = worker.join();
@@ -285,15 +329,43 @@ impl Transport for WinRmTransport {
     }
 }
 
-/// An open WinRS shell, served by a worker thread that owns the async client.
-struct WinRmSession {
+/// An open WinRS shell, served by a worker thread that owns the async client; the shell is
+/// deleted and the thread ends when this is dropped.
+pub(crate) struct ShellWorker {
     requests: Option<tokio::sync::mpsc::UnboundedSender<Request>>,
     worker: Option<std::thread::JoinHandle<()>>,
+    /// The relay the worker's client connects through, if any.
+    _tunnel: Option<std::sync::Arc<tunnel::PinnedTunnel>>,
+}
+
+impl Drop for ShellWorker {
+    fn drop(&mut self) {
+        // Closing the channel makes the worker delete the shell (bounded) and exit.
+        self.requests.take();
+        if let Some(worker) = self.worker.take() {
+            let _ = worker.join();
+        }
+    }
+}
+
+/// A session: one shell, kept in the pool afterwards when it ended healthy.
+struct WinRmSession {
+    shell: Option<ShellWorker>,
+    pool: Option<(std::sync::Arc<ShellPool>, u64)>,
+    /// No run of this session failed below the script (transport, timeout).
+    healthy: bool,
+    /// The shell came from the pool and has not run anything in this session yet.
+    unchecked: bool,
+    /// The Kerberos principal whose ticket a refused login makes us forget.
+    kerberos: Option<String>,
 }
 
 struct Request {
     script: String,
     timeout: Duration,
+    /// The shell was kept from an earlier session: if the host no longer knows it, open a new
+    /// one and run the script there (the host said it did not start it).
+    reopen_if_gone: bool,
     reply: mpsc::Sender<Result<Output, TransportError>>,
 }
 
@@ -312,24 +384,37 @@ impl Session for WinRmSession {
         let request = Request {
             script: run.script.to_owned(),
             timeout: run.timeout,
+            reopen_if_gone: std::mem::take(&mut self.unchecked),
             reply,
         };
-        self.requests
+        let result = self
+            .shell
             .as_ref()
+            .and_then(|shell| shell.requests.as_ref())
             .and_then(|tx| tx.send(request).ok())
-            .ok_or_else(|| TransportError::Io("the WinRM session is closed".to_owned()))?;
-        answer
-            .recv()
-            .map_err(|_| TransportError::Io("the WinRM worker stopped".to_owned()))?
+            .ok_or_else(|| TransportError::Io("the WinRM session is closed".to_owned()))
+            .and_then(|()| {
+                answer
+                    .recv()
+                    .map_err(|_| TransportError::Io("the WinRM worker stopped".to_owned()))?
+            });
+        if let Err(err) = &result {
+            self.healthy = false;
+            // A ticket refused on a kept shell (the host's key changed) is not offered again.
+            if let (TransportError::Auth { .. }, Some(principal)) = (err, &self.kerberos) {
+                kerberos::forget_ticket(principal);
+            }
+        }
+        result
     }
 }
 
 impl Drop for WinRmSession {
     fn drop(&mut self) {
-        // Closing the channel makes the worker delete the shell (bounded) and exit.
-        self.requests.take();
-        if let Some(worker) = self.worker.take() {
-            let _ = worker.join();
+        if let (Some(shell), Some((pool, key)), true) =
+            (self.shell.take(), self.pool.as_ref(), self.healthy)
+        {
+            pool.put(*key, shell);
         }
     }
 }
@@ -386,10 +471,26 @@ fn worker(
             let _ = tokio::time::timeout(CLOSE_TIMEOUT, shell.close()).await;
             return;
         }
+        let mut shell = shell;
         while let Some(request) = inbox.recv().await {
             let started = Instant::now();
-            let result = run_script(&client, &host, &target, &shell, &request, started).await;
-            let _ = request.reply.send(result);
+            let mut result = run_script(&client, &host, &target, &shell, &request, started).await;
+            if request.reopen_if_gone && matches!(result, Err(Failure::NotStarted(_))) {
+                tracing::debug!(target_name = %target, "The kept WinRM shell is gone; opening another.");
+                result = match tokio::time::timeout(open_deadline, client.open_shell(&host)).await {
+                    Ok(Ok(fresh)) => {
+                        let gone = std::mem::replace(&mut shell, fresh);
+                        let _ = tokio::time::timeout(SIGNAL_TIMEOUT, gone.close()).await;
+                        run_script(&client, &host, &target, &shell, &request, started).await
+                    }
+                    Ok(Err(err)) => Err(Failure::Other(map_error(&target, err))),
+                    Err(_) => Err(Failure::Other(TransportError::Connect {
+                        target: target.clone(),
+                        message: format!("no shell after {}s", open_deadline.as_secs()),
+                    })),
+                };
+            }
+            let _ = request.reply.send(result.map_err(Failure::into_error));
         }
         if tokio::time::timeout(CLOSE_TIMEOUT, shell.close())
             .await
@@ -400,6 +501,23 @@ fn worker(
     });
 }
 
+/// Why a script did not produce its output.
+enum Failure {
+    /// The host answered that it did not start the command (a fault to the Command request,
+    /// such as a shell it no longer knows): the script did not run.
+    NotStarted(TransportError),
+    /// Anything else: the script may have run.
+    Other(TransportError),
+}
+
+impl Failure {
+    fn into_error(self) -> TransportError {
+        match self {
+            Failure::NotStarted(err) | Failure::Other(err) => err,
+        }
+    }
+}
+
 async fn run_script(
     client: &WinrmClient,
     host: &str,
@@ -407,7 +525,7 @@ async fn run_script(
     shell: &winrm_rs::Shell<'_>,
     request: &Request,
     started: Instant,
-) -> Result<Output, TransportError> {
+) -> Result<Output, Failure> {
     let encoded = encoded_bootstrap();
     let mut args = transport::powershell::ARGS.to_vec();
     args.push(&encoded);
@@ -416,11 +534,14 @@ async fn run_script(
     let command_id =
         match tokio::time::timeout_at(deadline, shell.start_command(POWERSHELL, &args)).await {
             Ok(Ok(id)) => id,
-            Ok(Err(err)) => return Err(map_error(target, err)),
+            Ok(Err(err @ WinrmError::Soap(_))) => {
+                return Err(Failure::NotStarted(map_error(target, err)));
+            }
+            Ok(Err(err)) => return Err(Failure::Other(map_error(target, err))),
             Err(_) => {
-                return Err(TransportError::Timeout {
+                return Err(Failure::Other(TransportError::Timeout {
                     after: request.timeout,
-                });
+                }));
             }
         };
     let work = async {
@@ -451,16 +572,16 @@ async fn run_script(
     };
     match tokio::time::timeout_at(deadline, work).await {
         Ok(Ok(output)) => Ok(output),
-        Ok(Err(err)) => Err(map_error(target, err)),
+        Ok(Err(err)) => Err(Failure::Other(map_error(target, err))),
         Err(_) => {
             let stop = client.signal_terminate(host, shell.shell_id(), &command_id);
             // Best effort and short: a host that stopped answering should not hold the caller.
             if tokio::time::timeout(SIGNAL_TIMEOUT, stop).await.is_err() {
                 tracing::warn!(target_name = %target, "Stopping a timed-out command timed out.");
             }
-            Err(TransportError::Timeout {
+            Err(Failure::Other(TransportError::Timeout {
                 after: request.timeout,
-            })
+            }))
         }
     }
 }

@@ -6,7 +6,9 @@
 use std::path::Path;
 use std::time::Duration;
 
-use scan_winrm::{Auth, Tls, WinRmTarget, WinRmTransport};
+use std::sync::Arc;
+
+use scan_winrm::{Auth, ShellPool, Tls, WinRmTarget, WinRmTransport};
 use test_support::winrm::{FakeWinrm, FakeWinrmConfig};
 use transport::{Interpreter, ScriptRun, Transport, TransportError};
 
@@ -31,6 +33,11 @@ fn fixtures(dir: &Path) {
 }
 
 fn peer(dir: &Path) -> Option<FakeWinrm> {
+    peer_with(dir, None)
+}
+
+/// The peer, deleting shells unused for `shell_idle_timeout` as Windows does.
+fn peer_with(dir: &Path, shell_idle_timeout: Option<Duration>) -> Option<FakeWinrm> {
     fixtures(dir);
     FakeWinrm::start(&FakeWinrmConfig {
         fixtures: dir.to_owned(),
@@ -38,6 +45,7 @@ fn peer(dir: &Path) -> Option<FakeWinrm> {
         ntlm_any_connection: false,
         replay: None,
         replay_skip: false,
+        shell_idle_timeout,
     })
     .unwrap()
 }
@@ -289,6 +297,7 @@ fn real_windows_responses_are_parsed_correctly() {
         ntlm_any_connection: false,
         replay: Some(recording),
         replay_skip: true,
+        shell_idle_timeout: None,
     })
     .unwrap() else {
         return;
@@ -346,6 +355,7 @@ fn output_beyond_the_limit_is_cut_and_marked() {
         ntlm_any_connection: false,
         replay: None,
         replay_skip: false,
+        shell_idle_timeout: None,
     })
     .unwrap() else {
         return;
@@ -467,4 +477,84 @@ fn a_host_that_stops_answering_times_out_within_the_deadline() {
         "{:?}",
         started.elapsed()
     );
+}
+
+fn count(log: &[serde_json::Value], action: &str) -> usize {
+    log.iter().filter(|e| e["action"] == action).count()
+}
+
+/// Warm shells (`osirisd` keeps a pool): a pooled transport opens one shell for several sessions
+/// and for the next cycle's transport to the same host; another login never gets that shell; the
+/// pool deletes it on the host when it goes.
+#[test]
+fn kept_shells_serve_later_sessions_of_the_same_login_only() {
+    let dir = tempfile::tempdir().unwrap();
+    let Some(peer) = peer(dir.path()) else { return };
+    let pool = Arc::new(ShellPool::new(8, Duration::from_secs(600)));
+    let https = || target(&peer, true, Auth::Ntlm, Tls::CaFile(peer.ca_path()));
+    let transport = WinRmTransport::pooled(https(), Arc::clone(&pool)).unwrap();
+    for _ in 0..3 {
+        let docs = run(&transport, &[batch("detect", 0), batch("detect", 0)]).unwrap();
+        assert_eq!(docs[1]["results"][0]["output"]["enabled"], false);
+    }
+    // The next cycle builds its transports anew, as ops does.
+    let next_cycle = WinRmTransport::pooled(https(), Arc::clone(&pool)).unwrap();
+    run(&next_cycle, &[batch("detect", 0)]).unwrap();
+    assert_eq!(pool.idle(), 1);
+    let log = peer.log_entries().unwrap();
+    assert_eq!(
+        count(&log, "Create"),
+        1,
+        "one shell for four sessions: {log:?}"
+    );
+    assert_eq!(count(&log, "Command"), 7, "every script ran once");
+    assert_eq!(count(&log, "Delete"), 0, "the shell is kept");
+
+    // Another password is another login: it must not be handed the shell of the first.
+    let mut wrong = https();
+    wrong.password = "Not-The-Passw0rd!".to_owned().into();
+    let wrong = WinRmTransport::pooled(wrong, Arc::clone(&pool)).unwrap();
+    let err = run(&wrong, &[batch("detect", 0)]).unwrap_err();
+    assert!(matches!(err, TransportError::Auth { .. }), "{err}");
+    assert_eq!(pool.idle(), 1, "the kept shell is still there");
+
+    drop((transport, next_cycle, wrong));
+    drop(pool);
+    let log = peer.log_entries().unwrap();
+    assert_eq!(
+        count(&log, "Delete"),
+        1,
+        "the pool deletes its shell when it goes"
+    );
+}
+
+/// A kept shell the host dropped meanwhile (its WinRS idle timeout) is replaced before the
+/// script runs, and the script runs exactly once: a remediation is not applied twice.
+#[test]
+fn a_kept_shell_the_host_dropped_is_replaced_and_the_script_runs_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let Some(peer) = peer_with(dir.path(), Some(Duration::from_secs(1))) else {
+        return;
+    };
+    let pool = Arc::new(ShellPool::new(8, Duration::from_secs(600)));
+    let transport = WinRmTransport::pooled(
+        target(&peer, false, Auth::Ntlm, Tls::SystemRoots),
+        Arc::clone(&pool),
+    )
+    .unwrap();
+    let before = run(&transport, &[batch("detect", 0)]).unwrap();
+    assert_eq!(before[0]["results"][0]["output"]["enabled"], false);
+    std::thread::sleep(Duration::from_secs(3));
+    let docs = run(&transport, &[batch("remediate", 0), batch("detect", 0)]).unwrap();
+    assert_eq!(docs[0]["results"][0]["output"]["changed"], true);
+    assert_eq!(docs[1]["results"][0]["output"]["enabled"], true);
+    let log = peer.log_entries().unwrap();
+    assert_eq!(count(&log, "ShellExpired"), 1, "{log:?}");
+    assert_eq!(count(&log, "Create"), 2, "a new shell for the dropped one");
+    let remediations = log
+        .iter()
+        .filter_map(|e| e["script"].as_str())
+        .filter(|script| *script == batch("remediate", 0))
+        .count();
+    assert_eq!(remediations, 1, "the remediation ran once");
 }

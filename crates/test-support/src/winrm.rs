@@ -27,6 +27,9 @@ pub struct FakeWinrmConfig {
     pub replay: Option<PathBuf>,
     /// In replay mode, skip recorded requests the client does not make (`--replay-skip`).
     pub replay_skip: bool,
+    /// Delete shells unused this long, as Windows' WinRS `IdleTimeout` does
+    /// (`--shell-idle-timeout`).
+    pub shell_idle_timeout: Option<std::time::Duration>,
 }
 
 /// Why the peer could not start or its log could not be read.
@@ -146,6 +149,11 @@ impl FakeWinrm {
             .args(["--default-profile", &cfg.default_profile]);
         if cfg.ntlm_any_connection {
             command.arg("--ntlm-any-connection");
+        }
+        if let Some(idle) = cfg.shell_idle_timeout {
+            command
+                .arg("--shell-idle-timeout")
+                .arg(idle.as_secs_f64().to_string());
         }
         if let Some(replay) = &cfg.replay {
             command.arg("--replay").arg(replay);

@@ -159,6 +159,7 @@ fn start_with(fixtures: &Path, ntlm_any_connection: bool) -> Option<FakeWinrm> {
         ntlm_any_connection,
         replay: None,
         replay_skip: false,
+        shell_idle_timeout: None,
     })
     .unwrap()
 }
@@ -427,6 +428,7 @@ fn replay(recording: &str, client: &str, command: &str, args: &[&str]) -> Option
         ntlm_any_connection: false,
         replay: Some(path),
         replay_skip: false,
+        shell_idle_timeout: None,
     })
     .unwrap()?;
     let cfg = json!({"client": client, "port": peer.http_port(), "command": command, "args": args});
@@ -599,6 +601,7 @@ fn replay_of_real_windows_stdin_chunks_and_unicode_satisfies_pypsrp() {
             ntlm_any_connection: false,
             replay: Some(recording),
             replay_skip: false,
+            shell_idle_timeout: None,
         })
         .unwrap() else {
             return;

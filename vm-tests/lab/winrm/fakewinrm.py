@@ -19,6 +19,14 @@ request's action, for clients that send fewer requests); RelatesTo is rewritten 
 own address (COMPUTER\\account); at any other address it is refused. The file is read again when it
 changes. Every NTLM login attempt is logged with the account its AUTHENTICATE message names
 (method "ntlm"), accepted or not.
+
+--shell-idle-timeout SECONDS deletes a shell nobody used for that long, as Windows does after its WinRS
+IdleTimeout (two hours by default): later requests naming it get the "shell was not found" fault, and
+the peer logs {"action": "ShellExpired"}.
+
+--idle-connection-timeout SECONDS closes a keep-alive connection that sent no request for that long, as
+HTTP.sys does after its IdleConnectionTimeout (two minutes by default): the client's next request needs a
+new connection, and with it a new login.
 """
 
 import argparse
@@ -624,7 +632,7 @@ class Handler(BaseHTTPRequestHandler):
         if action == ACT_CREATE:
             shell_id = str(uuid.uuid4()).upper()
             with peer.lock:
-                peer.shells[shell_id] = {"addr": addr, "commands": {}}
+                peer.shells[shell_id] = {"addr": addr, "commands": {}, "used": time.monotonic()}
             entry["shell_id"] = shell_id
             peer.log(entry)
             host_url = f"http{'s' if self.https else ''}://{addr}:{self.connection.getsockname()[1]}/wsman"
@@ -649,8 +657,17 @@ class Handler(BaseHTTPRequestHandler):
                          "The action is not supported by the service.", 2150858792,
                          f"The WS-Management service cannot process the request because the action {xml_escape(action)} is not supported."), 500
 
+        expired = False
         with peer.lock:
             shell = peer.shells.get(shell_id)
+            idle = peer.args.shell_idle_timeout
+            if shell is not None and idle is not None and time.monotonic() - shell["used"] > idle:
+                peer.shells.pop(shell_id, None)
+                shell, expired = None, True
+            if shell is not None:
+                shell["used"] = time.monotonic()
+        if expired:
+            peer.log({"client": entry["client"], "host": addr, "action": "ShellExpired", "shell_id": shell_id})
         if shell is None:
             entry["error"] = "InvalidSelectors"
             peer.log(entry)
@@ -863,6 +880,9 @@ def main():
     parser.add_argument("--log", required=True)
     parser.add_argument("--default-profile")
     parser.add_argument("--ntlm-any-connection", action="store_true")
+    parser.add_argument("--shell-idle-timeout", type=float, help="seconds a shell may sit unused before the peer deletes it")
+    parser.add_argument("--idle-connection-timeout", type=float,
+                        help="seconds a keep-alive connection may wait for its next request before the peer closes it")
     parser.add_argument("--replay")
     parser.add_argument("--replay-skip", action="store_true",
                         help="in --replay, answer a request with the next recorded response to the same action, skipping others")
@@ -870,6 +890,9 @@ def main():
     if args.https_port >= 0 and not (args.cert and args.key):
         parser.error("--https-port needs --cert and --key")
     peer = Peer(args)
+    # StreamRequestHandler applies it to the socket: a connection that sends nothing for this long
+    # (between requests, or stalled within one) is closed.
+    Handler.timeout = args.idle_connection_timeout
     if args.host_users:
         # Beside the users file, private like it.
         peer.ntlm_store = os.path.abspath(args.users) + ".ntlm"
