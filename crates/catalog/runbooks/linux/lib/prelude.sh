@@ -4,15 +4,20 @@ set -u
 export LC_ALL=C PATH="/usr/sbin:/usr/bin:/sbin:/bin:${PATH:-}"
 # json_escape: stdin with JSON string escaping (backslash, quote); control characters other than newline become `?`.
 json_escape() {
-  tr '\001-\011\013-\037\177' '?' | sed -e 's/\\/\\\\/g' -e 's/"/\\"/g'
+  sed -e 's/[[:cntrl:]]/?/g' -e 's/\\/\\\\/g' -e 's/"/\\"/g'
 }
-# json_str VALUE: VALUE as one JSON string (newlines kept as \n).
+# json_str VALUE: VALUE as one JSON string (newlines kept as \n). Printable ASCII without a quote or
+# a backslash (most values: names, states, numbers) needs no escaping and starts no process.
 json_str() {
-  printf '%s' "$1" | json_escape | awk 'BEGIN { ORS = ""; printf "\"" } { if (NR > 1) printf "\\n"; printf "%s", $0 } END { printf "\"" }'
+  case "$1" in
+    *[!\ -~]* | *[\"\\]*)
+      printf '%s' "$1" | json_escape | awk 'BEGIN { ORS = ""; printf "\"" } { if (NR > 1) printf "\\n"; printf "%s", $0 } END { printf "\"" }' ;;
+    *) printf '"%s"' "$1" ;;
+  esac
 }
 # json_lines_array: stdin lines (at most 50) as a JSON array of strings.
 json_lines_array() {
-  head -n 50 | json_escape | awk 'BEGIN { printf "[" } { printf "%s\"%s\"", (NR > 1 ? "," : ""), $0 } END { printf "]" }'
+  json_escape | awk 'BEGIN { printf "[" } NR <= 50 { printf "%s\"%s\"", (NR > 1 ? "," : ""), $0 } END { printf "]" }'
 }
 # count_lines: the number of lines on stdin, a last line without a newline included (0 for none).
 count_lines() {
@@ -39,14 +44,18 @@ sshd_option() {
         fi
       fi
     fi
-    value=$(printf '%s\n' "$osiris_sshd_t" | awk -v k="$1" 'tolower($1) == k { $1 = ""; sub(/^ /, ""); print; exit }')
+    value=$(printf '%s\n' "$osiris_sshd_t" | awk -v k="$1" 'tolower($1) == k { $1 = ""; sub(/^ /, ""); print tolower($0); exit }')
   fi
   if [ -z "$value" ] && [ -r /etc/ssh/sshd_config ]; then
     value=$(cat /etc/ssh/sshd_config /etc/ssh/sshd_config.d/*.conf 2>/dev/null |
-      awk -v k="$1" 'tolower($1) == k { $1 = ""; sub(/^[ \t]+/, ""); print; exit }')
+      awk -v k="$1" 'tolower($1) == k { $1 = ""; sub(/^[ \t]+/, ""); print tolower($0); exit }')
   fi
+  # Lowercase, as sshd -T prints it (awk lowered what it found; a default may need it).
   [ -n "$value" ] || value="$2"
-  printf '%s' "$value" | tr 'A-Z' 'a-z'
+  case "$value" in
+    *[A-Z]*) printf '%s' "$value" | tr 'A-Z' 'a-z' ;;
+    *) printf '%s' "$value" ;;
+  esac
 }
 require_sshd() {
   if ! command -v sshd >/dev/null 2>&1 && [ ! -e /etc/ssh/sshd_config ]; then

@@ -4,6 +4,13 @@ usage=$(df -P -x tmpfs -x devtmpfs -x squashfs -x overlay -x proc -x sysfs 2>/de
 if [ -z "$usage" ]; then
   usage=$(df -P / | awk 'NR > 1 { gsub(/%/, "", $5); print $5, $6 }')
 fi
-max=$(printf '%s\n' "$usage" | awk 'BEGIN { m = 0 } $1 > m { m = $1 } END { print m }')
+# The largest usage with the shell's own arithmetic (no process).
+max=0
+while read -r used _mount; do
+  case "$used" in '' | *[!0-9]*) continue ;; esac
+  [ "$used" -gt "$max" ] && max=$used
+done <<EOF
+$usage
+EOF
 printf '{"max_used_percent":%s,"threshold_percent":%s,"over_threshold":%s}\n' "$max" "$threshold" \
   "$(printf '%s\n' "$usage" | awk -v t="$threshold" '$1 > t { print $2 " " $1 "%" }' | json_lines_array)"

@@ -14,9 +14,10 @@ listening=$(ss -Htln | awk '{
   if (host ~ /^127\./ || host == "::1" || host ~ /^::ffff:127\./) next
   print port
 }' | sort -n -u)
+allowed_list=$(printf '%s' "$allowed" | tr -d ' ')
 unexpected=$(printf '%s\n' "$listening" | while IFS= read -r port; do
   [ -n "$port" ] || continue
-  case ",$(printf '%s' "$allowed" | tr -d ' ')," in *",$port,"*) ;; *) printf '%s\n' "$port" ;; esac
+  case ",$allowed_list," in *",$port,"*) ;; *) printf '%s\n' "$port" ;; esac
 done)
 numbers() { printf '%s\n' "$1" | awk 'BEGIN { printf "[" } NF { printf "%s%s", (n++ ? "," : ""), $1 } END { printf "]" }'; }
 printf '{"listening_tcp_ports":%s,"unexpected_ports":%s}\n' "$(numbers "$listening")" "$(numbers "$unexpected")"
