@@ -176,9 +176,10 @@ suid_changed() {
   # The files found before, if they still are SUID/SGID files.
   tr '\n' '\000' < "$suid_prefix.found" |
     xargs -0 -r sh -c 'find "$@" -maxdepth 0 -type f \( -perm -4000 -o -perm -2000 \) -print 2>/dev/null' osiris-suid
-  # The known directories whose entries changed since the full walk (one stat each).
-  xargs -0 -r sh -c 'find "$@" -maxdepth 0 -type d -cnewer "$0" -print0 2>/dev/null' "$suid_prefix.stamp" \
-    < "$suid_prefix.dirs" > "$suid_prefix.changed"
+  # The known directories whose entries changed since the full walk (one stat each), in as few
+  # `find`s as the argument space allows (xargs's default 128 KiB would start one per 3,000).
+  xargs -0 -r -s 1000000 sh -c 'find "$@" -maxdepth 0 -type d -cnewer "$0" -print0 2>/dev/null' "$suid_prefix.stamp" \
+    < "$suid_prefix.dirs" 2>/dev/null > "$suid_prefix.changed"
   [ -s "$suid_prefix.changed" ] || return 0
   # Their SUID/SGID files, and the directories in them that the full walk did not see, walked whole.
   xargs -0 -r sh -c 'find "$@" -mindepth 1 -maxdepth 1 -type f \( -perm -4000 -o -perm -2000 \) -print 2>/dev/null' osiris-suid \
