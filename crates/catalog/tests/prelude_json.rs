@@ -22,7 +22,13 @@ fn expected(value: &str) -> String {
     let value = value.strip_suffix('\n').unwrap_or(value);
     value
         .chars()
-        .map(|c| if c.is_ascii_control() && c != '\n' { '?' } else { c })
+        .map(|c| {
+            if c.is_ascii_control() && c != '\n' {
+                '?'
+            } else {
+                c
+            }
+        })
         .collect()
 }
 
