@@ -5,6 +5,7 @@
 
 use std::time::Duration;
 
+pub mod pool;
 pub mod powershell;
 
 /// The interpreter a script needs on the target.
