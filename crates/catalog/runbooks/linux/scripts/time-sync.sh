@@ -24,8 +24,17 @@ service=none
 active=false
 since=0
 if [ "$systemd" = true ]; then
+  # Every unit's state from one systemctl, a line each in this order ("inactive" for a unit that
+  # does not exist); `is-active --quiet` counts "reloading" as active too.
+  states=$(systemctl is-active chrony.service chronyd.service ntpsec.service ntp.service ntpd.service \
+    openntpd.service systemd-timesyncd.service 2>/dev/null || true)
   for unit in chrony chronyd ntpsec ntp ntpd openntpd systemd-timesyncd; do
-    if systemctl is-active --quiet "$unit.service" 2>/dev/null; then
+    unit_state=${states%%
+*}
+    case "$states" in *"
+"*) states=${states#*
+} ;; *) states= ;; esac
+    if [ "$unit_state" = active ] || [ "$unit_state" = reloading ]; then
       service=$unit
       active=true
       since=$(systemctl show -p ActiveEnterTimestamp --timestamp=unix --value "$unit.service" 2>/dev/null | tr -d '@')
