@@ -552,12 +552,23 @@ impl Link {
     /// the device snapshot, incidents, healing-log entries, the update state), seal the partner
     /// users' operator actions, deliver asked-for kits, and take the partner's channels and
     /// release offer. Returns where the link stands; an error means the item that failed is to be
-    /// retried on a later step (what was taken before it stays taken).
+    /// retried on a later step (what was taken before it stays taken). When Central Command
+    /// refuses the checkpoint, only the asked-for kits are delivered before the error returns.
     pub async fn step(&mut self, appliance: &impl Appliance) -> Result<LinkStatus, LinkError> {
         if self.state.appliance_id.is_none() {
             return self.enroll_or_pickup(appliance).await;
         }
-        let status = self.push_checkpoint(appliance).await?;
+        let status = match self.push_checkpoint(appliance).await {
+            Ok(status) => status,
+            // A refused checkpoint (a log Central Command's witness calls rewritten) holds back
+            // everything else this step would push, but not the kits Central Command asked
+            // for: it judges them itself and tells the partner why it refuses them.
+            Err(err @ LinkError::Refused { .. }) => {
+                self.deliver_kits(appliance).await?;
+                return Err(err);
+            }
+            Err(err) => return Err(err),
+        };
         self.push_devices(appliance).await?;
         // Before the incidents, so an acknowledgement sealed now goes out with this step's
         // incidents; a failure here does not hold back the rest of the step and is reported
