@@ -199,6 +199,7 @@ impl World {
             installed: "1.0.0".parse().unwrap(),
             tries: 3,
             health_deadline: Duration::from_secs(600),
+            secure_boot: false,
         }
     }
 
@@ -639,6 +640,7 @@ fn health_gate_deadline_expiry_rolls_back() {
     let world = World::new(fx);
     let policy = Policy {
         health_deadline: Duration::from_millis(300),
+        secure_boot: false,
         ..world.policy(&fx.cache_key)
     };
     let mut updater = world.booted_into_new(fx, &policy);
