@@ -455,3 +455,56 @@ fn run(command: &mut Command) {
         String::from_utf8_lossy(&output.stderr)
     );
 }
+
+/// A real Secure Boot boot under qemu (vm-tests/secure-boot-uki.sh): OVMF with Secure Boot on
+/// and a throwaway certificate enrolled boots the signed UKI, directly and through signed
+/// systemd-boot from the type #2 entry `EFI/Linux/osiris_1.2.0+3.efi` (which it counts down to
+/// `+2-1`), and refuses the unsigned UKI and a byte-flipped copy.
+#[test]
+fn a_signed_uki_boots_under_secure_boot_and_altered_ones_are_refused() {
+    let Some((kernel, _)) = uki_inputs() else {
+        return;
+    };
+    if !test_support::root::require_tools(
+        "Secure Boot boot under qemu (qemu-system-x86, gcc, cpio)",
+        &["qemu-system-x86_64", "gcc", "cpio"],
+    ) {
+        return;
+    }
+    let python = std::env::var_os("OSIRIS_PYTHON").map(PathBuf::from);
+    let virt_fw_vars = python
+        .as_ref()
+        .and_then(|python| python.parent())
+        .map(|bin| bin.join("virt-fw-vars"))
+        .filter(|path| path.is_file());
+    let ovmf = Path::new("/usr/share/OVMF/OVMF_CODE_4M.secboot.fd");
+    if virt_fw_vars.is_none() || !ovmf.is_file() {
+        let message = "Secure Boot boot test needs OVMF (Debian ovmf) and virt-fw-vars in OSIRIS_PYTHON's venv (scripts/setup-python)";
+        assert!(
+            std::env::var("OSIRIS_REQUIRE_ROOT").as_deref() != Ok("1"),
+            "{message}"
+        );
+        let _ = writeln!(std::io::stderr(), "SKIPPED: {message}");
+        return;
+    }
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../vm-tests/secure-boot-uki.sh");
+    let output = Command::new("bash")
+        .arg(&script)
+        .env("OSIRIS_TEST_KERNEL", &kernel)
+        .env("OSIRIS_PYTHON", python.unwrap())
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "{stdout}\n{stderr}");
+    for line in [
+        "signed: booted",
+        "loader: booted",
+        "loader: entry after the boot: osiris_1.2.0+2-1.efi",
+        "unsigned: refused",
+        "flipped: refused",
+        "secure-boot-uki: ok",
+    ] {
+        assert!(stdout.contains(line), "no `{line}` in:\n{stdout}\n{stderr}");
+    }
+}
