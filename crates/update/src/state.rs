@@ -376,20 +376,18 @@ impl<B: BootLoader> Updater<B> {
             });
         match checked {
             Ok((manifest, uki)) => {
-                let record = record(
-                    "manifest_verified",
-                    "ok",
-                    now,
-                    Some(&manifest),
-                    serde_json::json!({
-                        "key": signed.key,
-                        "installed": policy.installed.to_string(),
-                        "min_version": manifest.min_version,
-                        "cache_url": manifest.cache_url,
-                        "released": manifest.released,
-                        "uki": uki,
-                    }),
-                );
+                let mut detail = serde_json::json!({
+                    "key": signed.key,
+                    "installed": policy.installed.to_string(),
+                    "min_version": manifest.min_version,
+                    "cache_url": manifest.cache_url,
+                    "released": manifest.released,
+                });
+                // Only with Secure Boot: the signed UKI the appliance will boot.
+                if let (Some(uki), Some(fields)) = (&uki, detail.as_object_mut()) {
+                    fields.insert("uki".to_owned(), serde_json::json!(uki));
+                }
+                let record = record("manifest_verified", "ok", now, Some(&manifest), detail);
                 self.transition(
                     Phase::Downloaded {
                         manifest: manifest.clone(),
