@@ -896,3 +896,65 @@ fn secure_boot_update_stages_the_signed_uki_as_a_type_2_entry() {
         "osiris-1.0.0"
     );
 }
+
+/// The UKI's store path is held to the same signatures as the closure: with its narinfo's
+/// signature removed, the fetch is refused at `uki_refused`, and nothing is staged.
+#[test]
+fn an_unsigned_uki_store_path_is_refused_and_nothing_staged() {
+    let Some(fx) = fixture() else { return };
+    let world = World::new(fx);
+    let policy = Policy {
+        secure_boot: true,
+        ..world.policy(&fx.cache_key)
+    };
+    let now = OffsetDateTime::now_utc();
+    let narinfo = world.narinfo(&fx.uki);
+    let text = fs::read_to_string(&narinfo).unwrap();
+    assert!(text.contains("Sig: "), "{text}");
+    let unsigned: String = text
+        .lines()
+        .filter(|line| !line.starts_with("Sig: "))
+        .map(|line| format!("{line}\n"))
+        .collect();
+    fs::write(&narinfo, unsigned).unwrap();
+    let uki_file = format!("{}/osiris_1.1.0.efi", fx.uki);
+    let manifest = world
+        .signed_manifest(fx, &fx.cache_key)
+        .verify(&policy.vendor_key)
+        .unwrap();
+    let uki = update::Uki {
+        path: uki_file.clone(),
+        sha256: hex::encode(<sha2::Sha256 as sha2::Digest>::digest(
+            fs::read(&uki_file).unwrap(),
+        )),
+    };
+    let signed =
+        SignedManifest::sign_release(&manifest, Some(&uki), "osiris-vendor-test", &world.vendor);
+    let mut updater = world.updater();
+    updater
+        .accept_manifest(&signed, &policy, now)
+        .result
+        .unwrap();
+    let step = updater.fetch(&world.cache(), &world.importer(), now);
+    let err = step.result.unwrap_err();
+    assert!(
+        matches!(err, UpdateError::Closure(ClosureError::Unsigned { .. })),
+        "{err}"
+    );
+    let steps: Vec<String> = step
+        .records
+        .iter()
+        .map(|r| format!("{}:{}", r.step, r.outcome))
+        .collect();
+    assert_eq!(
+        steps,
+        [
+            "closure_verified:ok",
+            "closure_imported:ok",
+            "uki_refused:refused"
+        ]
+    );
+    assert_eq!(updater.phase().name(), "downloaded");
+    assert!(!world.tmp.path().join("esp/EFI/Linux").exists());
+    assert_eq!(world.entry_files(), ["osiris-1.0.0.conf"]);
+}
