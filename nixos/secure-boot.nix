@@ -4,7 +4,9 @@
 # outside Nix (the key must never enter the store) and handed to the installer as
 # `osiris.installer.signedUki`. The vendor certificate is enrolled in the firmware before the
 # installer runs, so the TPM is bound to the Secure Boot state the appliance boots in.
-# See docs/DISK-ENCRYPTION.md, "Secure Boot".
+# With services.osiris.updates, the updater is told (`secure_boot` in update.toml) to require the
+# manifest's signed UKI and stage it as a type #2 entry (EFI/Linux/osiris_<version>.efi).
+# See docs/DISK-ENCRYPTION.md, "Secure Boot" and "Secure Boot and updates".
 {
   config,
   lib,
@@ -23,13 +25,6 @@ in
 
   config = lib.mkIf cfg.enable {
     assertions = [
-      {
-        # crates/update stages Boot Loader Specification type #1 entries (separate kernel and
-        # initrd); with Secure Boot on, systemd-boot would refuse the unsigned kernel and the
-        # initrd would be unchecked. UKI staging is documented as missing in docs/DISK-ENCRYPTION.md.
-        assertion = !config.services.osiris.updates.enable;
-        message = "services.osiris.secureBoot cannot be combined with services.osiris.updates yet: the updater stages type #1 boot entries, not signed UKIs (docs/DISK-ENCRYPTION.md, \"Secure Boot and updates\").";
-      }
       {
         assertion = config.boot.loader.systemd-boot.enable && !config.boot.loader.systemd-boot.editor;
         message = "services.osiris.secureBoot needs systemd-boot with its editor off.";

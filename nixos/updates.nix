@@ -1,6 +1,7 @@
 # services.osiris.updates: signed atomic image updates. A timer fetches the vendor-signed
 # manifest; `osiris update apply` verifies the closure against the pinned keys, imports it,
-# and stages it as the next systemd-boot entry with boot counting; after the reboot the health
+# and stages it as the next systemd-boot entry with boot counting (with Secure Boot: the release's
+# signed UKI as a type #2 entry); after the reboot the health
 # gate marks it good or rolls back. See docs/UPDATES.md.
 {
   config,
@@ -26,6 +27,9 @@ let
     health_deadline_secs = cfg.healthDeadlineSec;
     appliance_config = "/etc/osiris/appliance.toml";
     nix = "${config.nix.package}/bin/nix";
+    # With Secure Boot (nixos/secure-boot.nix, which may not be imported), manifests must name a
+    # signed UKI and it is staged as a type #2 boot entry (docs/UPDATES.md).
+    secure_boot = config.services.osiris.secureBoot.enable or false;
   };
 
   keyType = lib.types.strMatching "[A-Za-z0-9._-]+:[A-Za-z0-9+/]{43}=";

@@ -18,6 +18,12 @@ pub const MANIFEST_SIGNING_CONTEXT: &[u8] = b"osiris-update-manifest/v1\n";
 /// The `schema` value of every v1 manifest payload.
 pub const MANIFEST_SCHEMA_V1: &str = "osiris.update/v1";
 
+/// The payload key naming the signed UKI.
+const UKI_KEY: &str = "uki";
+
+/// The Nix store directory every store path in a manifest lives in.
+const STORE_DIR: &str = "/nix/store/";
+
 /// What the vendor publishes: the payload (manifest JSON) and a detached signature over it.
 ///
 /// The payload travels base64-encoded so that the signed bytes are exactly the bytes verified;
@@ -61,6 +67,21 @@ pub struct Manifest {
     /// never accepts a lower counter than the last manifest it accepted. Required, at least 1.
     #[serde(default)]
     pub counter: u64,
+}
+
+/// A signed unified kernel image (kernel, initrd and command line in one EFI binary) named by the
+/// optional `uki` key of a manifest payload, beside the [`Manifest`] fields and covered by the same
+/// signature ([`SignedManifest::verify_release`]). A payload without `uki` verifies as before; it
+/// is applicable only on appliances without Secure Boot ([`check_secure_boot`]). The UKI is: its own store path in the binary cache (signed like every closure path) and the
+/// SHA-256 of the file, checked again before it is copied to the ESP.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Uki {
+    /// The UKI file: a store path, or a file directly inside one
+    /// (`/nix/store/…-osiris-uki-1.2.0/osiris_1.2.0.efi`).
+    pub path: String,
+    /// Lowercase hex SHA-256 of the file's bytes.
+    pub sha256: String,
 }
 
 /// The pinned vendor key that signs manifests, written `name:base64(32-byte public key)`.
@@ -156,6 +177,11 @@ pub enum ManifestError {
         /// The manifest's `expires`.
         expires: String,
     },
+    /// The appliance boots with Secure Boot on and the manifest names no signed UKI.
+    #[error(
+        "update {0} names no signed kernel image (`uki`), but this appliance boots with Secure Boot on and would refuse an unsigned kernel; ask the vendor for a manifest with `uki`"
+    )]
+    NoUki(String),
     /// The manifest's counter is below (or, for another manifest, equal to) the last accepted.
     #[error(
         "update manifest counter {offered} is not above {accepted}, the counter of the last manifest this appliance accepted; an old manifest was replayed"
@@ -191,8 +217,25 @@ impl SignedManifest {
 
     /// Signs a manifest (vendor side and tests): the payload is the manifest's JSON.
     pub fn sign(manifest: &Manifest, key_name: &str, signing_key: &SigningKey) -> SignedManifest {
+        SignedManifest::sign_release(manifest, None, key_name, signing_key)
+    }
+
+    /// Signs a manifest naming the release's signed UKI (`uki` beside the manifest's fields).
+    pub fn sign_release(
+        manifest: &Manifest,
+        uki: Option<&Uki>,
+        key_name: &str,
+        signing_key: &SigningKey,
+    ) -> SignedManifest {
         // Serialising a struct of strings cannot fail.
-        let payload = serde_json::to_vec(manifest).unwrap_or_default();
+        let mut value = serde_json::to_value(manifest).unwrap_or_default();
+        if let (Some(uki), Some(fields)) = (uki, value.as_object_mut()) {
+            fields.insert(
+                UKI_KEY.to_owned(),
+                serde_json::to_value(uki).unwrap_or_default(),
+            );
+        }
+        let payload = serde_json::to_vec(&value).unwrap_or_default();
         let signature = signing_key.sign(&signed_bytes(&payload));
         let b64 = base64::engine::general_purpose::STANDARD;
         SignedManifest {
@@ -202,8 +245,18 @@ impl SignedManifest {
         }
     }
 
-    /// Verifies the signature under `pinned` (strict Ed25519) and returns the manifest.
+    /// Verifies the signature under `pinned` (strict Ed25519) and returns the manifest (a `uki`
+    /// in the payload is checked and dropped; see [`SignedManifest::verify_release`]).
     pub fn verify(&self, pinned: &VendorKey) -> Result<Manifest, ManifestError> {
+        self.verify_release(pinned).map(|(manifest, _)| manifest)
+    }
+
+    /// Verifies the signature under `pinned` (strict Ed25519) and returns the manifest and the
+    /// signed UKI it names, if any.
+    pub fn verify_release(
+        &self,
+        pinned: &VendorKey,
+    ) -> Result<(Manifest, Option<Uki>), ManifestError> {
         if self.key != pinned.name {
             return Err(ManifestError::WrongKey {
                 got: self.key.clone(),
@@ -236,10 +289,24 @@ impl SignedManifest {
             .map_err(|_| ManifestError::BadSignature {
                 key: pinned.name.clone(),
             })?;
-        let manifest: Manifest = serde_json::from_slice(&payload)
+        let mut value: serde_json::Value = serde_json::from_slice(&payload)
             .map_err(|err| ManifestError::Payload(err.to_string()))?;
+        let uki = match value
+            .as_object_mut()
+            .and_then(|fields| fields.remove(UKI_KEY))
+        {
+            None => None,
+            Some(uki) => {
+                let uki: Uki = serde_json::from_value(uki)
+                    .map_err(|err| ManifestError::Payload(format!("uki: {err}")))?;
+                uki.check_shape()?;
+                Some(uki)
+            }
+        };
+        let manifest: Manifest =
+            serde_json::from_value(value).map_err(|err| ManifestError::Payload(err.to_string()))?;
         manifest.check_shape()?;
-        Ok(manifest)
+        Ok((manifest, uki))
     }
 }
 
@@ -362,6 +429,66 @@ impl Manifest {
     }
 }
 
+/// Checks a release fits the appliance's boot chain: with Secure Boot on, the manifest must name a
+/// signed UKI; without, a `uki` is allowed and unused (a type #1 entry is staged).
+pub fn check_secure_boot(
+    manifest: &Manifest,
+    uki: Option<&Uki>,
+    secure_boot: bool,
+) -> Result<(), ManifestError> {
+    if secure_boot && uki.is_none() {
+        return Err(ManifestError::NoUki(manifest.version.clone()));
+    }
+    Ok(())
+}
+
+impl Uki {
+    /// The store path holding the file (`/nix/store/<hash>-<name>`).
+    pub fn store_path(&self) -> &str {
+        let rest = self.path.strip_prefix(STORE_DIR).unwrap_or(&self.path);
+        let end = rest.find('/').unwrap_or(rest.len());
+        &self.path[..self.path.len() - rest.len() + end]
+    }
+
+    fn check_shape(&self) -> Result<(), ManifestError> {
+        let bad = |reason: String| Err(ManifestError::Payload(reason));
+        let rest = self.path.strip_prefix(STORE_DIR).unwrap_or_default();
+        let mut parts = rest.split('/');
+        let name = parts.next().unwrap_or_default();
+        let inner: Vec<&str> = parts.collect();
+        let ok_component = |part: &str| {
+            !part.is_empty()
+                && !part.starts_with('.')
+                && part
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b"+-._".contains(&b))
+        };
+        if name.len() < 34
+            || name.as_bytes()[32] != b'-'
+            || !ok_component(name)
+            || inner.len() > 1
+            || !inner.iter().all(|part| ok_component(part))
+        {
+            return bad(format!(
+                "uki path `{}` is not a store path or a file directly inside one",
+                self.path
+            ));
+        }
+        if self.sha256.len() != 64
+            || !self
+                .sha256
+                .bytes()
+                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+        {
+            return bad(format!(
+                "uki sha256 `{}` is not 64 lowercase hex digits",
+                self.sha256
+            ));
+        }
+        Ok(())
+    }
+}
+
 impl VendorKey {
     /// Parses `name:base64`.
     pub fn parse(input: &str) -> Result<VendorKey, KeyParseError> {
@@ -466,6 +593,104 @@ mod tests {
             expires: "2026-12-28T00:00:00Z".to_owned(),
             counter: 7,
         }
+    }
+
+    const UKI_STORE: &str = "/nix/store/0c3n6lv3nn7d8ywh7jm0bqdj7xqrvrhf-osiris-uki-1.2.0";
+
+    /// The `uki` key: covered by the signature, optional for appliances without Secure Boot,
+    /// required with it, and shape-checked (a store path, a hex SHA-256).
+    #[test]
+    fn uki_is_signed_optional_without_secure_boot_and_required_with_it() {
+        let pinned = VendorKey::from_signing_key("vendor-1", &key(1));
+        let plain = manifest("1.2.0");
+        // A manifest without `uki` signs the same bytes as before the key existed.
+        let signed = SignedManifest::sign(&plain, "vendor-1", &key(1));
+        let b64 = base64::engine::general_purpose::STANDARD;
+        assert_eq!(
+            b64.decode(&signed.payload).unwrap(),
+            serde_json::to_vec(&plain).unwrap()
+        );
+        let (verified, uki) = signed.verify_release(&pinned).unwrap();
+        assert_eq!(uki, None);
+        check_secure_boot(&verified, None, false).unwrap();
+        let err = check_secure_boot(&verified, None, true).unwrap_err();
+        assert!(matches!(err, ManifestError::NoUki(_)), "{err}");
+        assert!(err.to_string().contains("Secure Boot"), "{err}");
+
+        let uki = Uki {
+            path: format!("{UKI_STORE}/osiris_1.2.0.efi"),
+            sha256: "ab".repeat(32),
+        };
+        let signed = SignedManifest::sign_release(&plain, Some(&uki), "vendor-1", &key(1));
+        let (verified, got) = signed.verify_release(&pinned).unwrap();
+        assert_eq!(verified, plain);
+        assert_eq!(got.as_ref(), Some(&uki));
+        check_secure_boot(&verified, got.as_ref(), true).unwrap();
+        assert_eq!(uki.store_path(), UKI_STORE);
+        // `verify` (Central Command's relay) accepts the payload and drops the UKI.
+        assert_eq!(signed.verify(&pinned).unwrap(), plain);
+
+        // The signature covers the UKI: another hash in the same envelope does not verify.
+        let mut altered = signed.clone();
+        let forged = Uki {
+            sha256: "cd".repeat(32),
+            ..uki.clone()
+        };
+        altered.payload =
+            SignedManifest::sign_release(&plain, Some(&forged), "vendor-1", &key(1)).payload;
+        assert!(matches!(
+            altered.verify_release(&pinned),
+            Err(ManifestError::BadSignature { .. })
+        ));
+        // Unknown keys inside `uki` are refused like anywhere else in the payload.
+        let mut value = serde_json::to_value(&plain).unwrap();
+        value["uki"] =
+            serde_json::json!({"path": UKI_STORE, "sha256": "ab".repeat(32), "extra": 1});
+        let payload = serde_json::to_vec(&value).unwrap();
+        let odd = SignedManifest {
+            key: "vendor-1".to_owned(),
+            payload: b64.encode(&payload),
+            signature: b64.encode(key(1).sign(&signed_bytes(&payload)).to_bytes()),
+        };
+        let err = odd.verify_release(&pinned).unwrap_err();
+        assert!(err.to_string().contains("uki"), "{err}");
+    }
+
+    #[test]
+    fn uki_paths_and_hashes_are_shape_checked() {
+        let pinned = VendorKey::from_signing_key("vendor-1", &key(1));
+        let good = "ab".repeat(32);
+        for (path, sha256, complaint) in [
+            ("/boot/EFI/Linux/osiris.efi", good.as_str(), "store path"),
+            (
+                &format!("{UKI_STORE}/../../etc/shadow") as &str,
+                &good,
+                "store path",
+            ),
+            (&format!("{UKI_STORE}/a/b.efi"), &good, "store path"),
+            ("/nix/store/short-uki", &good, "store path"),
+            (UKI_STORE, "AB", "sha256"),
+            (UKI_STORE, &"AB".repeat(32), "sha256"),
+        ] {
+            let uki = Uki {
+                path: path.to_owned(),
+                sha256: sha256.to_owned(),
+            };
+            let err =
+                SignedManifest::sign_release(&manifest("1.2.0"), Some(&uki), "vendor-1", &key(1))
+                    .verify_release(&pinned)
+                    .unwrap_err();
+            assert!(err.to_string().contains(complaint), "{path}: {err}");
+        }
+        let bare = Uki {
+            path: UKI_STORE.to_owned(),
+            sha256: good,
+        };
+        let (_, got) =
+            SignedManifest::sign_release(&manifest("1.2.0"), Some(&bare), "vendor-1", &key(1))
+                .verify_release(&pinned)
+                .unwrap();
+        assert_eq!(got.unwrap().store_path(), UKI_STORE);
     }
 
     fn at(text: &str) -> time::OffsetDateTime {

@@ -1,12 +1,14 @@
 //! Boot entries with automatic boot assessment: the [`BootLoader`] seam and its systemd-boot
-//! implementation over an EFI system partition (Boot Loader Specification type #1 entries whose
-//! file names carry `+LEFT[-DONE]` try counters).
+//! implementation over an EFI system partition: Boot Loader Specification type #1 entries
+//! (`loader/entries/*.conf`) and, with Secure Boot, type #2 entries (signed unified kernel images,
+//! `EFI/Linux/osiris_<version>.efi`), whose file names carry `+LEFT[-DONE]` try counters.
 
 use std::cmp::Ordering;
 use std::fs;
 use std::io;
 use std::path::{Path, PathBuf};
 
+use sha2::{Digest as _, Sha256};
 use update_manifest::Version;
 
 /// The systemd-boot loader-interface vendor GUID of `LoaderEntrySelected`.
@@ -15,10 +17,15 @@ pub const LOADER_GUID: &str = "4a67b082-0a4c-41cf-b6c7-440b29bb8c4f";
 /// Entry ids written by the updater (and the installer) start with this.
 pub const ENTRY_PREFIX: &str = "osiris-";
 
+/// Type #2 (UKI) entry files written by the updater start with this: `osiris_<version>.efi`.
+pub const UKI_PREFIX: &str = "osiris_";
+
 /// A boot entry as the boot loader sees it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct BootEntry {
-    /// Entry id: the file name without counter and `.conf`, e.g. `osiris-1.2.0`.
+    /// Entry id: for type #1 the file name without counter and `.conf` (`osiris-1.2.0`); for
+    /// type #2 the file name without counter (`osiris_1.2.0.efi`), as `LoaderEntrySelected`
+    /// names it.
     pub id: String,
     /// Release version of the system it boots.
     pub version: String,
@@ -48,6 +55,18 @@ pub struct EntrySpec {
     pub system: String,
     /// Where the system's files can be read (the store path itself on the appliance).
     pub system_dir: PathBuf,
+    /// With Secure Boot: stage this signed UKI as a type #2 entry instead of a type #1 entry.
+    pub uki: Option<UkiSource>,
+}
+
+/// A signed UKI to stage: where its verified store copy is read and the SHA-256 the signed
+/// manifest names for it (checked again before anything is written to the ESP).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UkiSource {
+    /// The UKI file in the store (never followed if it is a symlink).
+    pub file: PathBuf,
+    /// Lowercase hex SHA-256 from the manifest.
+    pub sha256: String,
 }
 
 /// The boot loader seam: the updater only needs these operations.
@@ -103,6 +122,50 @@ pub enum BootError {
         "boot entry `{0}` does not exist in the ESP; run `osiris update status` to see the entries"
     )]
     NoSuchEntry(String),
+    /// The UKI's bytes do not hash to what the signed manifest names.
+    #[error(
+        "kernel image {file} has SHA-256 {actual}, but the signed manifest names {expected}; it was altered or is not this release's image, and nothing was written to the ESP"
+    )]
+    UkiHash {
+        /// The UKI file read.
+        file: PathBuf,
+        /// The manifest's hash.
+        expected: String,
+        /// The file's hash.
+        actual: String,
+    },
+    /// The UKI source or a directory on the ESP is a symlink or not a regular file/directory.
+    #[error(
+        "{path} is a symlink or not a regular {what}; refusing to stage a kernel image through it (nothing was written)"
+    )]
+    NotRegular {
+        /// The offending path.
+        path: PathBuf,
+        /// `file` or `directory`.
+        what: &'static str,
+    },
+    /// The UKI's target directory resolves outside the ESP.
+    #[error(
+        "{dir} resolves outside the EFI system partition {esp}; refusing to stage a kernel image there (nothing was written)"
+    )]
+    OutsideEsp {
+        /// `EFI/Linux` on the ESP.
+        dir: PathBuf,
+        /// The ESP mount point.
+        esp: PathBuf,
+    },
+    /// A UKI older than an entry the boot loader still considers good.
+    #[error(
+        "kernel image {offered} is older than boot entry `{newer}` ({newer_version}); versions never go backwards, nothing was written"
+    )]
+    Backwards {
+        /// The offered version.
+        offered: String,
+        /// The newer entry's id.
+        newer: String,
+        /// Its version.
+        newer_version: String,
+    },
     /// An entry id would escape the entries directory or is otherwise unusable.
     #[error("boot entry id `{0}` is invalid: use letters, digits, `.`, `_` and `-`")]
     BadId(String),
@@ -123,7 +186,18 @@ impl EntrySpec {
             version: version.to_owned(),
             system: system.to_owned(),
             system_dir: system_dir.to_path_buf(),
+            uki: None,
         }
+    }
+
+    /// The same release staged as a type #2 entry from the signed UKI `file` (hash `sha256`).
+    pub fn with_uki(mut self, file: &Path, sha256: &str) -> EntrySpec {
+        self.id = format!("{UKI_PREFIX}{}.efi", self.version);
+        self.uki = Some(UkiSource {
+            file: file.to_path_buf(),
+            sha256: sha256.to_owned(),
+        });
+        self
     }
 }
 
@@ -155,7 +229,12 @@ impl SystemdBoot {
         }
         let var = self.efivar_path();
         let mut bytes = vec![7, 0, 0, 0];
-        for unit in format!("{}.conf\0", entry.id).encode_utf16() {
+        let selected = if is_uki_id(&entry.id) {
+            format!("{}\0", entry.id)
+        } else {
+            format!("{}.conf\0", entry.id)
+        };
+        for unit in selected.encode_utf16() {
             bytes.extend_from_slice(&unit.to_le_bytes());
         }
         fs::create_dir_all(&self.efivars).map_err(io_error("creating", &self.efivars))?;
@@ -165,6 +244,18 @@ impl SystemdBoot {
 
     fn entries_dir(&self) -> PathBuf {
         self.esp.join("loader").join("entries")
+    }
+
+    fn uki_dir(&self) -> PathBuf {
+        self.esp.join("EFI").join("Linux")
+    }
+
+    fn dir_of(&self, id: &str) -> PathBuf {
+        if is_uki_id(id) {
+            self.uki_dir()
+        } else {
+            self.entries_dir()
+        }
     }
 
     fn efivar_path(&self) -> PathBuf {
@@ -180,21 +271,122 @@ impl SystemdBoot {
     }
 
     fn file_name(id: &str, counter: Option<Counter>) -> String {
+        let (base, ext) = match id.strip_suffix(".efi") {
+            Some(base) => (base, "efi"),
+            None => (id, "conf"),
+        };
         match counter {
-            None => format!("{id}.conf"),
+            None => format!("{base}.{ext}"),
             Some(Counter {
                 tries_left,
                 tries_done: 0,
-            }) => format!("{id}+{tries_left}.conf"),
+            }) => format!("{base}+{tries_left}.{ext}"),
             Some(Counter {
                 tries_left,
                 tries_done,
-            }) => format!("{id}+{tries_left}-{tries_done}.conf"),
+            }) => format!("{base}+{tries_left}-{tries_done}.{ext}"),
         }
     }
 
+    /// Stages a signed UKI as a type #2 entry. Every check comes before the first write: the
+    /// version, the source (a regular file, not a symlink, with the manifest's SHA-256), the
+    /// target directory (inside the ESP, no symlinks), and no good entry newer than it.
+    fn install_uki(
+        &mut self,
+        spec: &EntrySpec,
+        uki: &UkiSource,
+        tries: u32,
+    ) -> Result<BootEntry, BootError> {
+        let offered: Version = spec
+            .version
+            .parse()
+            .map_err(|_| BootError::BadId(spec.id.clone()))?;
+        if spec.id != format!("{UKI_PREFIX}{offered}.efi") {
+            return Err(BootError::BadId(spec.id.clone()));
+        }
+        let not_regular = |path: &Path, what| BootError::NotRegular {
+            path: path.to_path_buf(),
+            what,
+        };
+        let meta = fs::symlink_metadata(&uki.file).map_err(io_error("reading", &uki.file))?;
+        if !meta.file_type().is_file() {
+            return Err(not_regular(&uki.file, "file"));
+        }
+        let bytes = fs::read(&uki.file).map_err(io_error("reading", &uki.file))?;
+        let actual = hex::encode(Sha256::digest(&bytes));
+        if actual != uki.sha256 {
+            return Err(BootError::UkiHash {
+                file: uki.file.clone(),
+                expected: uki.sha256.clone(),
+                actual,
+            });
+        }
+        // `EFI` and `EFI/Linux` may not exist yet; those that do must be real directories, and
+        // the target must resolve inside the ESP.
+        let dir = self.uki_dir();
+        for path in [self.esp.join("EFI"), dir.clone()] {
+            match fs::symlink_metadata(&path) {
+                Ok(meta) if meta.file_type().is_dir() => {}
+                Ok(_) => return Err(not_regular(&path, "directory")),
+                Err(err) if err.kind() == io::ErrorKind::NotFound => {}
+                Err(err) => return Err(io_error("reading", &path)(err)),
+            }
+        }
+        if dir.exists() {
+            let esp = fs::canonicalize(&self.esp).map_err(io_error("reading", &self.esp))?;
+            let real = fs::canonicalize(&dir).map_err(io_error("reading", &dir))?;
+            if real != esp.join("EFI").join("Linux") {
+                return Err(BootError::OutsideEsp {
+                    dir,
+                    esp: self.esp.clone(),
+                });
+            }
+        }
+        let entries = self.entries()?;
+        if let Some(newer) = entries.iter().find(|entry| {
+            !entry.is_bad()
+                && entry
+                    .version
+                    .parse::<Version>()
+                    .is_ok_and(|version| version > offered)
+        }) {
+            return Err(BootError::Backwards {
+                offered: spec.version.clone(),
+                newer: newer.id.clone(),
+                newer_version: newer.version.clone(),
+            });
+        }
+        // Garbage collection before the write (an ESP holds few UKIs): keep the running entry
+        // (the rollback target); drop every other UKI of ours, this release's old copy included.
+        // Type #1 entries are left alone (they are small and the installer may have written them).
+        // Without `LoaderEntrySelected`, the entry the loader would pick now is the target.
+        let keep = match self.booted()? {
+            Some(booted) => Some(booted),
+            None => entries
+                .iter()
+                .find(|entry| !entry.is_bad() && entry.id != spec.id)
+                .map(|entry| entry.id.clone()),
+        };
+        for old in entries.iter().filter(|entry| {
+            is_uki_id(&entry.id)
+                && entry.id.starts_with(UKI_PREFIX)
+                && Some(&entry.id) != keep.as_ref()
+        }) {
+            let path = dir.join(Self::file_name(&old.id, old.counter));
+            fs::remove_file(&path).map_err(io_error("removing", &path))?;
+        }
+        fs::create_dir_all(&dir).map_err(io_error("creating", &dir))?;
+        let counter = Some(Counter {
+            tries_left: tries,
+            tries_done: 0,
+        });
+        write_synced(&dir.join(Self::file_name(&spec.id, counter)), &bytes)?;
+        write_loader_conf(&self.esp)?;
+        self.find(&spec.id)
+    }
+
     fn rename(&self, entry: &BootEntry, counter: Option<Counter>) -> Result<(), BootError> {
-        let dir = self.entries_dir();
+        let dir = self.dir_of(&entry.id);
         let from = dir.join(Self::file_name(&entry.id, entry.counter));
         let to = dir.join(Self::file_name(&entry.id, counter));
         fs::rename(&from, &to).map_err(io_error("renaming", &from))?;
@@ -206,17 +398,20 @@ impl BootLoader for SystemdBoot {
     fn entries(&self) -> Result<Vec<BootEntry>, BootError> {
         let dir = self.entries_dir();
         let read = match fs::read_dir(&dir) {
-            Ok(read) => read,
-            Err(err) if err.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
+            Ok(read) => Some(read),
+            Err(err) if err.kind() == io::ErrorKind::NotFound => None,
             Err(err) => return Err(io_error("reading", &dir)(err)),
         };
         let mut entries = Vec::new();
-        for item in read {
+        for item in read.into_iter().flatten() {
             let item = item.map_err(io_error("reading", &dir))?;
             let name = item.file_name().to_string_lossy().into_owned();
             let Some((id, counter)) = parse_file_name(&name) else {
                 continue;
             };
+            if is_uki_id(&id) {
+                continue;
+            }
             let path = item.path();
             let text = fs::read_to_string(&path).map_err(io_error("reading", &path))?;
             let field = |key: &str| {
@@ -240,11 +435,41 @@ impl BootLoader for SystemdBoot {
                 counter,
             });
         }
+        let uki_dir = self.uki_dir();
+        match fs::read_dir(&uki_dir) {
+            Ok(read) => {
+                for item in read {
+                    let item = item.map_err(io_error("reading", &uki_dir))?;
+                    let name = item.file_name().to_string_lossy().into_owned();
+                    let Some((id, counter)) = parse_file_name(&name) else {
+                        continue;
+                    };
+                    let Some(version) = id
+                        .strip_prefix(UKI_PREFIX)
+                        .and_then(|rest| rest.strip_suffix(".efi"))
+                    else {
+                        continue;
+                    };
+                    entries.push(BootEntry {
+                        version: version.to_owned(),
+                        id,
+                        // Built into the signed image; the updater does not read PE sections.
+                        system: String::new(),
+                        counter,
+                    });
+                }
+            }
+            Err(err) if err.kind() == io::ErrorKind::NotFound => {}
+            Err(err) => return Err(io_error("reading", &uki_dir)(err)),
+        }
         entries.sort_by(compare_entries);
         Ok(entries)
     }
 
     fn install(&mut self, spec: &EntrySpec, tries: u32) -> Result<BootEntry, BootError> {
+        if let Some(uki) = &spec.uki {
+            return self.install_uki(spec, uki, tries);
+        }
         if spec.id.is_empty()
             || spec.id.starts_with('.')
             || !spec
@@ -291,14 +516,7 @@ impl BootLoader for SystemdBoot {
             &dir.join(Self::file_name(&spec.id, counter)),
             text.as_bytes(),
         )?;
-        let loader_conf = self.esp.join("loader").join("loader.conf");
-        write_synced(
-            &loader_conf,
-            // No `default` line: systemd-boot then boots the first entry in its order, which puts
-            // entries with tries left before bad ones and newer versions first. A `default`
-            // pattern could still select a known-bad entry and defeat the rollback.
-            b"timeout 0\nconsole-mode keep\neditor no\n",
-        )?;
+        write_loader_conf(&self.esp)?;
         self.find(&spec.id)
     }
 
@@ -348,14 +566,21 @@ impl BootLoader for SystemdBoot {
     }
 }
 
-/// `osiris-1.2.0+2-1.conf` → (`osiris-1.2.0`, counter 2 left, 1 done).
+/// `osiris-1.2.0+2-1.conf` → (`osiris-1.2.0`, counter 2 left, 1 done);
+/// `osiris_1.2.0+0-3.efi` → (`osiris_1.2.0.efi`, counter 0 left, 3 done).
 fn parse_file_name(name: &str) -> Option<(String, Option<Counter>)> {
-    let stem = name.strip_suffix(".conf")?;
+    let (stem, suffix) = match name.strip_suffix(".conf") {
+        Some(stem) => (stem, ""),
+        None => (name.strip_suffix(".efi")?, ".efi"),
+    };
+    if name.starts_with('.') {
+        return None;
+    }
     if let Some((id, counter)) = stem.rsplit_once('+') {
         let (left, done) = counter.split_once('-').unwrap_or((counter, "0"));
         if let (Ok(tries_left), Ok(tries_done)) = (left.parse(), done.parse()) {
             return Some((
-                id.to_owned(),
+                format!("{id}{suffix}"),
                 Some(Counter {
                     tries_left,
                     tries_done,
@@ -363,7 +588,24 @@ fn parse_file_name(name: &str) -> Option<(String, Option<Counter>)> {
             ));
         }
     }
-    Some((stem.to_owned(), None))
+    Some((format!("{stem}{suffix}"), None))
+}
+
+/// Type #2 entry ids keep their `.efi`; type #1 ids have no extension.
+fn is_uki_id(id: &str) -> bool {
+    id.ends_with(".efi")
+}
+
+fn write_loader_conf(esp: &Path) -> Result<(), BootError> {
+    let dir = esp.join("loader");
+    fs::create_dir_all(&dir).map_err(io_error("creating", &dir))?;
+    write_synced(
+        &dir.join("loader.conf"),
+        // No `default` line: systemd-boot then boots the first entry in its order, which puts
+        // entries with tries left before bad ones and newer versions first. A `default`
+        // pattern could still select a known-bad entry and defeat the rollback.
+        b"timeout 0\nconsole-mode keep\neditor no\n",
+    )
 }
 
 /// systemd-boot's order for entries sharing one sort-key (every entry here has `sort-key osiris`):

@@ -1,5 +1,6 @@
 //! Signed atomic appliance updates: verify a vendor-signed manifest, fetch and verify the NixOS
-//! system closure from a binary cache, stage it as the next boot entry with boot counting, gate
+//! system closure from a binary cache, stage it as the next boot entry with boot counting (with Secure Boot: the release's signed UKI as a
+//! type #2 entry), gate
 //! it on health after the reboot, and mark it good or roll back. Every step comes back as an
 //! [`UpdateRecord`] for the caller to append to the evidence log; this crate writes no evidence.
 //! It also owns what `osiris update` and `osirisd` share: the settings file ([`UpdateConfig`]),
@@ -15,6 +16,7 @@ mod state;
 
 pub use boot::{
     BootEntry, BootError, BootLoader, Counter, ENTRY_PREFIX, EntrySpec, LOADER_GUID, SystemdBoot,
+    UKI_PREFIX, UkiSource,
 };
 pub use closure::{
     Cache, ClosureError, ImportError, MAX_CLOSURE_PATHS, MAX_NARINFO_BYTES, VerifiedClosure,
@@ -32,5 +34,5 @@ pub use state::{
 };
 pub use update_manifest::{
     KeyParseError, MANIFEST_SCHEMA_V1, MANIFEST_SIGNING_CONTEXT, Manifest, ManifestError,
-    SignedManifest, VendorKey, Version, VersionParseError,
+    SignedManifest, Uki, VendorKey, Version, VersionParseError, check_secure_boot,
 };

@@ -94,6 +94,10 @@ struct RawUpdateConfig {
     /// Network timeout per request, in seconds.
     #[serde(default = "default_timeout")]
     timeout_secs: u64,
+    /// The appliance boots only signed UKIs (`services.osiris.secureBoot`): stage the manifest's
+    /// `uki` as a type #2 entry and refuse manifests without one.
+    #[serde(default)]
+    secure_boot: bool,
 }
 
 impl UpdateConfig {
@@ -127,6 +131,7 @@ impl UpdateConfig {
                 .map_err(|err| invalid("installed_version", &err))?,
             tries: raw.tries,
             health_deadline: Duration::from_secs(raw.health_deadline_secs),
+            secure_boot: raw.secure_boot,
         };
         Ok(UpdateConfig {
             manifest_url: raw.manifest_url,
@@ -167,12 +172,13 @@ mod tests {
     fn check(text: &str, expect: Expect) {
         let actual = match UpdateConfig::parse(Path::new("update.toml"), text) {
             Ok(cfg) => format!(
-                "ok: installed {} tries {} deadline {:?} timeout {:?} nix {}",
+                "ok: installed {} tries {} deadline {:?} timeout {:?} nix {} secure boot {}",
                 cfg.policy.installed,
                 cfg.policy.tries,
                 cfg.policy.health_deadline,
                 cfg.timeout,
-                cfg.nix.display()
+                cfg.nix.display(),
+                cfg.policy.secure_boot
             ),
             Err(err) => err.to_string(),
         };
@@ -190,7 +196,15 @@ mod tests {
         };
         check(
             &base("installed_version = \"1.2.3\"\n"),
-            expect!["ok: installed 1.2.3 tries 3 deadline 900s timeout 60s nix nix"],
+            expect![
+                "ok: installed 1.2.3 tries 3 deadline 900s timeout 60s nix nix secure boot false"
+            ],
+        );
+        check(
+            &base("installed_version = \"1.2.3\"\nsecure_boot = true\n"),
+            expect![
+                "ok: installed 1.2.3 tries 3 deadline 900s timeout 60s nix nix secure boot true"
+            ],
         );
         check(
             &base("installed_version = \"one\"\n"),

@@ -13,7 +13,9 @@ use time::format_description::well_known::Rfc3339;
 
 use crate::boot::{BootError, BootLoader, EntrySpec};
 use crate::closure::{Cache, ClosureError, ImportError, VerifiedClosure, fetch_and_verify};
-use update_manifest::{Manifest, ManifestError, SignedManifest, VendorKey, Version};
+use update_manifest::{
+    Manifest, ManifestError, SignedManifest, Uki, VendorKey, Version, check_secure_boot,
+};
 
 /// The `kind` of evidence bundles that carry an [`UpdateRecord`] body.
 pub const KIND_UPDATE: &str = "update";
@@ -32,6 +34,9 @@ pub enum Phase {
     Downloaded {
         /// The accepted manifest.
         manifest: Manifest,
+        /// The signed UKI it names, kept only when this appliance boots with Secure Boot.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        uki: Option<Uki>,
     },
     /// The closure verified and was imported into the store.
     Verified {
@@ -39,6 +44,9 @@ pub enum Phase {
         manifest: Manifest,
         /// Number of store paths in the closure.
         paths: usize,
+        /// The signed UKI, verified and imported with the closure (Secure Boot only).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        uki: Option<Uki>,
     },
     /// The new system is the next boot entry, with boot counting.
     Staged {
@@ -95,6 +103,9 @@ pub struct Policy {
     pub tries: u32,
     /// How long after boot the health gate may take.
     pub health_deadline: Duration,
+    /// The appliance boots only signed UKIs: manifests must name one, and it is staged as a
+    /// type #2 entry.
+    pub secure_boot: bool,
 }
 
 /// How the verified closure gets into the store the boot entry points at.
@@ -249,7 +260,7 @@ impl Phase {
     pub fn manifest(&self) -> Option<&Manifest> {
         match self {
             Phase::Idle => None,
-            Phase::Downloaded { manifest }
+            Phase::Downloaded { manifest, .. }
             | Phase::Verified { manifest, .. }
             | Phase::Staged { manifest, .. }
             | Phase::Booted { manifest, .. }
@@ -293,6 +304,16 @@ impl Importer {
             Importer::Nix { root, .. } => root.join(system.trim_start_matches('/')),
             Importer::Unpack { store_root } => {
                 store_root.join(system.rsplit('/').next().unwrap_or(system))
+            }
+        }
+    }
+
+    /// Where the store file `path` (a store path or a file inside one) can be read after import.
+    pub fn store_file(&self, path: &str) -> PathBuf {
+        match self {
+            Importer::Nix { root, .. } => root.join(path.trim_start_matches('/')),
+            Importer::Unpack { store_root } => {
+                store_root.join(path.strip_prefix("/nix/store/").unwrap_or(path))
             }
         }
     }
@@ -344,30 +365,33 @@ impl<B: BootLoader> Updater<B> {
         ) {
             return self.wrong_phase("accept a new manifest");
         }
-        let checked = signed.verify(&policy.vendor_key).and_then(|manifest| {
-            manifest.check_applicable(policy.installed, &policy.cache_keys)?;
-            // Every phase but Idle holds the last accepted manifest: its counter never goes back.
-            manifest.check_fresh(now, self.phase.manifest())?;
-            Ok(manifest)
-        });
+        let checked = signed
+            .verify_release(&policy.vendor_key)
+            .and_then(|(manifest, uki)| {
+                manifest.check_applicable(policy.installed, &policy.cache_keys)?;
+                // Every phase but Idle holds the last accepted manifest: its counter never goes back.
+                manifest.check_fresh(now, self.phase.manifest())?;
+                check_secure_boot(&manifest, uki.as_ref(), policy.secure_boot)?;
+                Ok((manifest, uki.filter(|_| policy.secure_boot)))
+            });
         match checked {
-            Ok(manifest) => {
-                let record = record(
-                    "manifest_verified",
-                    "ok",
-                    now,
-                    Some(&manifest),
-                    serde_json::json!({
-                        "key": signed.key,
-                        "installed": policy.installed.to_string(),
-                        "min_version": manifest.min_version,
-                        "cache_url": manifest.cache_url,
-                        "released": manifest.released,
-                    }),
-                );
+            Ok((manifest, uki)) => {
+                let mut detail = serde_json::json!({
+                    "key": signed.key,
+                    "installed": policy.installed.to_string(),
+                    "min_version": manifest.min_version,
+                    "cache_url": manifest.cache_url,
+                    "released": manifest.released,
+                });
+                // Only with Secure Boot: the signed UKI the appliance will boot.
+                if let (Some(uki), Some(fields)) = (&uki, detail.as_object_mut()) {
+                    fields.insert("uki".to_owned(), serde_json::json!(uki));
+                }
+                let record = record("manifest_verified", "ok", now, Some(&manifest), detail);
                 self.transition(
                     Phase::Downloaded {
                         manifest: manifest.clone(),
+                        uki,
                     },
                     vec![record],
                     manifest,
@@ -389,36 +413,88 @@ impl<B: BootLoader> Updater<B> {
     /// Fetches and verifies the closure, then imports it: Downloaded → Verified.
     /// On refusal the phase stays Downloaded and nothing is staged.
     pub fn fetch(&mut self, cache: &Cache, importer: &Importer, now: OffsetDateTime) -> Step<()> {
-        let Phase::Downloaded { manifest } = &self.phase else {
+        let Phase::Downloaded { manifest, uki } = &self.phase else {
             return self.wrong_phase("fetch the closure");
         };
         let manifest = manifest.clone();
+        let uki = uki.clone();
+        let mut records = Vec::new();
         let local_cache = self.state_dir.join(format!("cache-{}", manifest.version));
-        let _ = fs::remove_dir_all(&local_cache);
-        let closure =
-            match fetch_and_verify(cache, &manifest.system, &manifest.cache_keys, &local_cache) {
-                Ok(closure) => closure,
-                Err(err) => {
-                    let records = vec![record(
-                        "closure_refused",
-                        "refused",
-                        now,
-                        Some(&manifest),
-                        serde_json::json!({"cache_url": cache.url(), "error": error_text(&err)}),
-                    )];
-                    return Step {
-                        records,
-                        result: Err(err.into()),
-                    };
-                }
-            };
+        let paths = match self.fetch_one(
+            cache,
+            importer,
+            (&manifest.system, &local_cache),
+            ("closure", &manifest, now),
+            &mut records,
+        ) {
+            Ok(paths) => paths,
+            Err(err) => {
+                return Step {
+                    records,
+                    result: Err(err),
+                };
+            }
+        };
+        // The signed UKI is its own store path in the cache, verified and imported the same way.
+        if let Some(uki) = &uki {
+            let local_cache = self
+                .state_dir
+                .join(format!("cache-{}-uki", manifest.version));
+            if let Err(err) = self.fetch_one(
+                cache,
+                importer,
+                (uki.store_path(), &local_cache),
+                ("uki", &manifest, now),
+                &mut records,
+            ) {
+                return Step {
+                    records,
+                    result: Err(err),
+                };
+            }
+        }
+        self.transition(
+            Phase::Verified {
+                manifest,
+                paths,
+                uki,
+            },
+            records,
+            (),
+        )
+    }
+
+    /// Fetches, verifies and imports the closure of `root` into `local_cache`, recording
+    /// `<what>_refused`/`<what>_verified`/`<what>_imported`; returns its number of paths.
+    fn fetch_one(
+        &self,
+        cache: &Cache,
+        importer: &Importer,
+        (root, local_cache): (&str, &Path),
+        (what, manifest, now): (&str, &Manifest, OffsetDateTime),
+        records: &mut Vec<UpdateRecord>,
+    ) -> Result<usize, UpdateError> {
+        let _ = fs::remove_dir_all(local_cache);
+        let closure = match fetch_and_verify(cache, root, &manifest.cache_keys, local_cache) {
+            Ok(closure) => closure,
+            Err(err) => {
+                records.push(record(
+                    &format!("{what}_refused"),
+                    "refused",
+                    now,
+                    Some(manifest),
+                    serde_json::json!({"cache_url": cache.url(), "root": root, "error": error_text(&err)}),
+                ));
+                return Err(err.into());
+            }
+        };
         let nar_bytes: u64 = closure.paths.iter().map(|path| path.nar_size).sum();
         let file_bytes: u64 = closure.paths.iter().map(|path| path.file_size).sum();
-        let mut records = vec![record(
-            "closure_verified",
+        records.push(record(
+            &format!("{what}_verified"),
             "ok",
             now,
-            Some(&manifest),
+            Some(manifest),
             serde_json::json!({
                 "cache_url": cache.url(),
                 "paths": closure.paths.len(),
@@ -427,38 +503,39 @@ impl<B: BootLoader> Updater<B> {
                 "root_nar_hash": closure.paths.first().map(|path| path.nar_hash.clone()),
                 "signed_by": closure.paths.first().map(|path| path.signed_by.clone()),
             }),
-        )];
+        ));
         if let Err(err) = importer.import(&closure) {
             records.push(record(
-                "closure_imported",
+                &format!("{what}_imported"),
                 "failed",
                 now,
-                Some(&manifest),
+                Some(manifest),
                 serde_json::json!({"error": error_text(&err)}),
             ));
-            return Step {
-                records,
-                result: Err(err.into()),
-            };
+            return Err(err.into());
         }
         records.push(record(
-            "closure_imported",
+            &format!("{what}_imported"),
             "ok",
             now,
-            Some(&manifest),
+            Some(manifest),
             serde_json::json!({"paths": closure.paths.len()}),
         ));
-        let paths = closure.paths.len();
-        self.transition(Phase::Verified { manifest, paths }, records, ())
+        Ok(closure.paths.len())
     }
 
     /// Installs the new boot entry with `policy.tries` attempts: Verified → Staged.
     /// The caller reboots afterwards.
     pub fn stage(&mut self, importer: &Importer, policy: &Policy, now: OffsetDateTime) -> Step<()> {
-        let Phase::Verified { manifest, .. } = &self.phase else {
+        let Phase::Verified { manifest, uki, .. } = &self.phase else {
             return self.wrong_phase("stage a boot entry");
         };
         let manifest = manifest.clone();
+        let uki = uki.clone();
+        if policy.secure_boot && uki.is_none() {
+            let err = ManifestError::NoUki(manifest.version.clone());
+            return self.failed("entry_staged", &manifest, err.into(), now);
+        }
         let previous = match self.boot.booted() {
             Ok(booted) => booted,
             Err(err) => return self.failed("entry_staged", &manifest, err.into(), now),
@@ -468,6 +545,10 @@ impl<B: BootLoader> Updater<B> {
             &manifest.system,
             &importer.system_dir(&manifest.system),
         );
+        let spec = match uki.as_ref().filter(|_| policy.secure_boot) {
+            Some(uki) => spec.with_uki(&importer.store_file(&uki.path), &uki.sha256),
+            None => spec,
+        };
         let entry = match self.boot.install(&spec, policy.tries) {
             Ok(entry) => entry,
             Err(err) => return self.failed("entry_staged", &manifest, err.into(), now),

@@ -48,6 +48,7 @@ fn an_old_or_expired_signed_manifest_is_refused_by_the_state_machine() {
         installed: "1.0.0".parse().unwrap(),
         tries: 3,
         health_deadline: Duration::from_secs(600),
+        secure_boot: false,
     };
     let now = at("2026-12-01T00:00:00Z");
 

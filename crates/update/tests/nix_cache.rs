@@ -24,6 +24,8 @@ use update::{
 struct Fixture {
     dir: tempfile::TempDir,
     system: String,
+    /// A stand-in for the signed UKI: its own store path holding `osiris_1.1.0.efi`.
+    uki: String,
     payload: String,
     cache_key: String,
     cache_secret: PathBuf,
@@ -61,23 +63,38 @@ fn build_fixture() -> Option<Fixture> {
     builder = "/bin/sh";
     args = [ "-c" "/bin/mkdir -p $out/bin && echo hello-{unique} > $out/data && /bin/ln -s data $out/link && printf '#!/bin/sh\necho hi\n' > $out/bin/hi && /bin/chmod +x $out/bin/hi" ];
   }};
-in derivation {{
+in {{
+  uki = derivation {{
+    name = "osiris-uki-1.1.0";
+    system = builtins.currentSystem;
+    builder = "/bin/sh";
+    args = [ "-c" "/bin/mkdir -p $out && echo MZ-signed-uki-{unique} > $out/osiris_1.1.0.efi" ];
+  }};
+  system = derivation {{
   name = "nixos-system-osiris-1.1.0";
   system = builtins.currentSystem;
   builder = "/bin/sh";
   args = [ "-c" "/bin/mkdir -p $out && echo kernel-{unique} > $out/kernel && echo initrd > $out/initrd && echo 'quiet loglevel=4' > $out/kernel-params && /bin/ln -s ${{payload}} $out/sw" ];
+  }};
 }}
 "#
         ),
     )
     .unwrap();
-    let system = run(Command::new("nix-build").arg(&nix_file).args([
-        "--no-out-link",
-        "--option",
-        "substituters",
-        "",
-    ]));
-    let system = system.trim().to_owned();
+    let build = |attr: &str| {
+        run(Command::new("nix-build").arg(&nix_file).args([
+            "-A",
+            attr,
+            "--no-out-link",
+            "--option",
+            "substituters",
+            "",
+        ]))
+        .trim()
+        .to_owned()
+    };
+    let system = build("system");
+    let uki = build("uki");
     let payload = run(Command::new("nix-store").args(["-q", "--references", &system]));
     let payload = payload.trim().to_owned();
     let key = |name: &str| {
@@ -105,10 +122,12 @@ in derivation {{
             cache_secret.display()
         ))
         .args(["--option", "substituters", ""])
-        .arg(&system));
+        .arg(&system)
+        .arg(&uki));
     Some(Fixture {
         dir,
         system,
+        uki,
         payload,
         cache_key,
         cache_secret,
@@ -199,6 +218,7 @@ impl World {
             installed: "1.0.0".parse().unwrap(),
             tries: 3,
             health_deadline: Duration::from_secs(600),
+            secure_boot: false,
         }
     }
 
@@ -639,6 +659,7 @@ fn health_gate_deadline_expiry_rolls_back() {
     let world = World::new(fx);
     let policy = Policy {
         health_deadline: Duration::from_millis(300),
+        secure_boot: false,
         ..world.policy(&fx.cache_key)
     };
     let mut updater = world.booted_into_new(fx, &policy);
@@ -771,4 +792,169 @@ fn operator_can_roll_back_a_staged_update_and_a_new_manifest_is_then_accepted() 
     );
     step.result.unwrap();
     assert_eq!(updater.phase().name(), "downloaded");
+}
+
+/// Secure Boot: a manifest without `uki` is refused; with one, the UKI's store path is fetched
+/// and verified like the closure, staged as `EFI/Linux/osiris_1.1.0+3.efi`, booted (the firmware
+/// names `osiris_1.1.0.efi`) and rolled back to the previous entry by marking it bad; a `uki`
+/// whose signed hash does not match the store file stages nothing.
+#[test]
+fn secure_boot_update_stages_the_signed_uki_as_a_type_2_entry() {
+    let Some(fx) = fixture() else { return };
+    let world = World::new(fx);
+    let policy = Policy {
+        secure_boot: true,
+        ..world.policy(&fx.cache_key)
+    };
+    let now = OffsetDateTime::now_utc();
+    let plain = world.signed_manifest(fx, &fx.cache_key);
+    let mut updater = world.updater();
+    let step = updater.accept_manifest(&plain, &policy, now);
+    let err = step.result.unwrap_err();
+    assert!(err.to_string().contains("Secure Boot"), "{err}");
+    assert_eq!(step.records[0].step, "manifest_refused");
+
+    let uki_file = format!("{}/osiris_1.1.0.efi", fx.uki);
+    let uki_bytes = fs::read(&uki_file).unwrap();
+    let sign = |sha256: String| {
+        let manifest = plain.verify(&policy.vendor_key).unwrap();
+        let uki = update::Uki {
+            path: uki_file.clone(),
+            sha256,
+        };
+        SignedManifest::sign_release(&manifest, Some(&uki), "osiris-vendor-test", &world.vendor)
+    };
+
+    // The signed hash does not match the file in the (validly signed) store path: nothing staged.
+    updater
+        .accept_manifest(&sign("00".repeat(32)), &policy, now)
+        .result
+        .unwrap();
+    updater
+        .fetch(&world.cache(), &world.importer(), now)
+        .result
+        .unwrap();
+    let err = updater
+        .stage(&world.importer(), &policy, now)
+        .result
+        .unwrap_err();
+    assert!(err.to_string().contains("SHA-256"), "{err}");
+    assert!(!world.tmp.path().join("esp/EFI/Linux").exists());
+    assert_eq!(updater.phase().name(), "verified");
+
+    let mut updater = {
+        drop(updater);
+        fs::remove_dir_all(world.tmp.path().join("state")).unwrap();
+        world.updater()
+    };
+    let hash = hex::encode(<sha2::Sha256 as sha2::Digest>::digest(&uki_bytes));
+    updater
+        .accept_manifest(&sign(hash), &policy, now)
+        .result
+        .unwrap();
+    let step = updater.fetch(&world.cache(), &world.importer(), now);
+    step.result.unwrap();
+    let steps: Vec<String> = step
+        .records
+        .iter()
+        .map(|r| format!("{}:{}", r.step, r.outcome))
+        .collect();
+    assert_eq!(
+        steps,
+        [
+            "closure_verified:ok",
+            "closure_imported:ok",
+            "uki_verified:ok",
+            "uki_imported:ok"
+        ]
+    );
+    updater
+        .stage(&world.importer(), &policy, now)
+        .result
+        .unwrap();
+    let staged = world.tmp.path().join("esp/EFI/Linux/osiris_1.1.0+3.efi");
+    assert_eq!(fs::read(&staged).unwrap(), uki_bytes);
+    assert_eq!(
+        world.boot().emulate_firmware_boot().unwrap().as_deref(),
+        Some("osiris_1.1.0.efi")
+    );
+    drop(updater);
+    let mut updater = world.updater();
+    let step = updater.after_boot(&policy, now);
+    assert_eq!(step.result.unwrap(), GateDecision::Wait);
+    assert_eq!(updater.phase().name(), "booted");
+    updater.rollback("operator test", now).result.unwrap();
+    assert!(
+        world
+            .tmp
+            .path()
+            .join("esp/EFI/Linux/osiris_1.1.0+0-3.efi")
+            .exists()
+    );
+    assert_eq!(
+        world.boot().next_boot().unwrap().unwrap().id,
+        "osiris-1.0.0"
+    );
+}
+
+/// The UKI's store path is held to the same signatures as the closure: with its narinfo's
+/// signature removed, the fetch is refused at `uki_refused`, and nothing is staged.
+#[test]
+fn an_unsigned_uki_store_path_is_refused_and_nothing_staged() {
+    let Some(fx) = fixture() else { return };
+    let world = World::new(fx);
+    let policy = Policy {
+        secure_boot: true,
+        ..world.policy(&fx.cache_key)
+    };
+    let now = OffsetDateTime::now_utc();
+    let narinfo = world.narinfo(&fx.uki);
+    let text = fs::read_to_string(&narinfo).unwrap();
+    assert!(text.contains("Sig: "), "{text}");
+    let unsigned: String = text
+        .lines()
+        .filter(|line| !line.starts_with("Sig: "))
+        .map(|line| format!("{line}\n"))
+        .collect();
+    fs::write(&narinfo, unsigned).unwrap();
+    let uki_file = format!("{}/osiris_1.1.0.efi", fx.uki);
+    let manifest = world
+        .signed_manifest(fx, &fx.cache_key)
+        .verify(&policy.vendor_key)
+        .unwrap();
+    let uki = update::Uki {
+        path: uki_file.clone(),
+        sha256: hex::encode(<sha2::Sha256 as sha2::Digest>::digest(
+            fs::read(&uki_file).unwrap(),
+        )),
+    };
+    let signed =
+        SignedManifest::sign_release(&manifest, Some(&uki), "osiris-vendor-test", &world.vendor);
+    let mut updater = world.updater();
+    updater
+        .accept_manifest(&signed, &policy, now)
+        .result
+        .unwrap();
+    let step = updater.fetch(&world.cache(), &world.importer(), now);
+    let err = step.result.unwrap_err();
+    assert!(
+        matches!(err, UpdateError::Closure(ClosureError::Unsigned { .. })),
+        "{err}"
+    );
+    let steps: Vec<String> = step
+        .records
+        .iter()
+        .map(|r| format!("{}:{}", r.step, r.outcome))
+        .collect();
+    assert_eq!(
+        steps,
+        [
+            "closure_verified:ok",
+            "closure_imported:ok",
+            "uki_refused:refused"
+        ]
+    );
+    assert_eq!(updater.phase().name(), "downloaded");
+    assert!(!world.tmp.path().join("esp/EFI/Linux").exists());
+    assert_eq!(world.entry_files(), ["osiris-1.0.0.conf"]);
 }
