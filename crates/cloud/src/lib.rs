@@ -15,6 +15,7 @@ pub mod google;
 pub mod google_workspace;
 pub mod graph;
 pub mod microsoft365;
+pub mod okta;
 
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
