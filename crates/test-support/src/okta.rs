@@ -1,0 +1,71 @@
+//! The Okta peer (`vm-tests/lab/cloud/fakeokta.py`: the Management API endpoints the Okta
+//! client reads) over HTTPS on loopback with a throwaway CA, for the cloud tests.
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command};
+
+/// The peer script.
+pub const FAKEOKTA_SCRIPT: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/../../vm-tests/lab/cloud/fakeokta.py"
+);
+
+/// The API token the peer accepts.
+pub const TOKEN: &str = "00Xk3v9QpLr7Tz2Wm5Yb8Nc1Hd4Gf6Js0Aa-OsirisPosture";
+/// A token the peer answers with 401 E0000011 (expired or revoked).
+pub const EXPIRED_TOKEN: &str = "00Expired0Token0Revoked0In0The0Admin0Console";
+
+/// A running peer on 127.0.0.1; killed on drop.
+#[derive(Debug)]
+pub struct FakeOkta {
+    child: Child,
+    dir: tempfile::TempDir,
+    port: u16,
+}
+
+impl FakeOkta {
+    /// Starts the peer with `python` and extra flags (`--profile large`, `--deny users`,
+    /// `--throttle-first`, …; see the script's docstring).
+    ///
+    /// # Panics
+    /// When the peer does not start (a test setup failure).
+    #[allow(clippy::unwrap_used, reason = "test helper")]
+    pub fn start(python: &Path, flags: &[&str]) -> FakeOkta {
+        let dir = tempfile::tempdir().unwrap();
+        crate::smtp::pki(dir.path());
+        let (child, port) = crate::graph::spawn_peer(
+            Command::new(python)
+                .arg(FAKEOKTA_SCRIPT)
+                .args(["--token", TOKEN, "--expired-token", EXPIRED_TOKEN])
+                .args(flags),
+            dir.path(),
+        );
+        FakeOkta { child, dir, port }
+    }
+
+    /// The org URL, as the appliance's `org_url` takes it.
+    pub fn org_url(&self) -> String {
+        format!("https://127.0.0.1:{}", self.port)
+    }
+
+    /// The CA that issued the peer's certificate (PEM file).
+    pub fn ca_file(&self) -> PathBuf {
+        self.dir.path().join("ca.pem")
+    }
+
+    /// How many requests below `prefix` the peer answered with `status`.
+    pub fn answered(&self, prefix: &str, status: u16) -> usize {
+        crate::graph::answered(
+            &crate::graph::logged_requests(self.dir.path()),
+            prefix,
+            status,
+        )
+    }
+}
+
+impl Drop for FakeOkta {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
