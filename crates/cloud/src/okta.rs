@@ -1,5 +1,7 @@
 //! The Okta Management API client (the crate's IO for Okta, transport only so far): an SSWS API
-//! token from the vault on every request; listings that follow `Link: <…>; rel="next"` only
+//! token from the vault on every request, or a service app's `private_key_jwt` client credentials
+//! (an RS256 client assertion for `{org}/oauth2/v1/token`, one access token for every scope,
+//! cached, renewed once after a 401); listings that follow `Link: <…>; rel="next"` only
 //! while the next link stays on the org's own origin and below `/api/v1/`; 429 waited out until
 //! `X-Rate-Limit-Reset` (at most [`MAX_RATE_LIMIT_WAIT`] a time, never past the scan's
 //! deadline); 401 and 403 answered with the scope the request needed (`okta.users.read`, …) so
@@ -18,8 +20,8 @@ use crate::graph;
 pub struct OktaSettings {
     /// The org's URL, `https://{yourOktaDomain}`; every request stays on its origin.
     pub org_url: String,
-    /// An SSWS API token (from the vault).
-    pub api_token: Zeroizing<String>,
+    /// The API token or the service app's key (from the vault).
+    pub credential: OktaCredential,
     /// PEM text of the only CA to trust; `None`: the system's roots.
     pub ca_pem: Option<Vec<u8>>,
     /// Per request, connect to last byte.
@@ -30,9 +32,43 @@ impl std::fmt::Debug for OktaSettings {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("OktaSettings")
             .field("org_url", &self.org_url)
-            .field("api_token", &"[redacted]")
+            .field("credential", &self.credential)
             .field("request_timeout", &self.request_timeout)
             .finish_non_exhaustive()
+    }
+}
+
+/// How the appliance signs in to an org.
+#[derive(Clone)]
+pub enum OktaCredential {
+    /// An SSWS API token (a read-only administrator's).
+    ApiToken(Zeroizing<String>),
+    /// A service app's client credentials with `private_key_jwt`.
+    PrivateKeyJwt {
+        /// The service app's client ID (the assertion's `iss` and `sub`).
+        client_id: String,
+        /// The app's RSA private key, PEM (PKCS#8 or PKCS#1).
+        private_key_pem: Zeroizing<String>,
+        /// The key's ID in the app's JWKS, when it has one (the assertion's `kid`).
+        key_id: Option<String>,
+        /// The scopes to ask for (`okta.users.read`, …), all granted to the app.
+        scopes: Vec<String>,
+    },
+}
+
+impl std::fmt::Debug for OktaCredential {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            OktaCredential::ApiToken(_) => f.write_str("ApiToken([redacted])"),
+            OktaCredential::PrivateKeyJwt {
+                client_id, scopes, ..
+            } => f
+                .debug_struct("PrivateKeyJwt")
+                .field("client_id", client_id)
+                .field("private_key_pem", &"[redacted]")
+                .field("scopes", scopes)
+                .finish_non_exhaustive(),
+        }
     }
 }
 
@@ -43,6 +79,9 @@ pub enum OktaError {
     /// The settings cannot be used.
     #[error("{0}")]
     Setup(String),
+    /// The org's token endpoint refused the service app's assertion or scopes.
+    #[error("could not get an access token from Okta: {0}")]
+    Token(String),
     /// The org refused the credential (expired, revoked or unknown).
     #[error(
         "Okta refused the API token (HTTP 401 {code}: {summary}): create a new token in the Admin Console (Security > API > Tokens) and store it with `osiris credentials set`"
@@ -96,6 +135,8 @@ pub struct OktaClient {
     settings: Arc<OktaSettings>,
     org: url::Url,
     deadline: Instant,
+    key: Option<Arc<ring::signature::RsaKeyPair>>,
+    token: Arc<tokio::sync::Mutex<Option<graph::Token>>>,
 }
 
 impl std::fmt::Debug for OktaClient {
@@ -121,14 +162,40 @@ impl OktaClient {
                     settings.org_url
                 ))
             })?;
-        if settings.api_token.trim().is_empty()
-            || reqwest::header::HeaderValue::from_str(&format!("SSWS {}", *settings.api_token))
-                .is_err()
-        {
-            return Err(OktaError::Setup(
-                "the Okta API token is empty or holds characters a token cannot have: store it again with `osiris credentials set`".to_owned(),
-            ));
-        }
+        let key = match &settings.credential {
+            OktaCredential::ApiToken(token) => {
+                if token.trim().is_empty()
+                    || reqwest::header::HeaderValue::from_str(&format!("SSWS {}", **token)).is_err()
+                {
+                    return Err(OktaError::Setup(
+                        "the Okta API token is empty or holds characters a token cannot have: store it again with `osiris credentials set`".to_owned(),
+                    ));
+                }
+                None
+            }
+            OktaCredential::PrivateKeyJwt {
+                client_id,
+                private_key_pem,
+                scopes,
+                ..
+            } => {
+                if client_id.is_empty() || scopes.is_empty() {
+                    return Err(OktaError::Setup(
+                        "private_key_jwt needs the service app's client ID and at least one scope"
+                            .to_owned(),
+                    ));
+                }
+                let key = crate::google::assertion::rsa_key(private_key_pem.as_bytes()).map_err(
+                    |err| {
+                        OktaError::Setup(err.replace(
+                            "service account's `private_key`",
+                            "service app's private key",
+                        ))
+                    },
+                )?;
+                Some(Arc::new(key))
+            }
+        };
         let http = graph::http_client(settings.ca_pem.as_deref(), settings.request_timeout)
             .map_err(|err| OktaError::Setup(err.to_string()))?;
         Ok(OktaClient {
@@ -136,7 +203,113 @@ impl OktaClient {
             settings: Arc::new(settings),
             org,
             deadline,
+            key,
+            token: Arc::new(tokio::sync::Mutex::new(None)),
         })
+    }
+
+    /// The org's token endpoint, `{org}/oauth2/v1/token` (the assertion's `aud`).
+    fn token_url(&self) -> String {
+        format!("{}oauth2/v1/token", self.org)
+    }
+
+    /// The `Authorization` value: `SSWS …`, or `Bearer …` with a cached (or, when `renew`, a
+    /// new) access token.
+    async fn authorization(&self, renew: bool) -> Result<Zeroizing<String>, OktaError> {
+        let (client_id, key_id, scopes) = match &self.settings.credential {
+            OktaCredential::ApiToken(token) => {
+                return Ok(Zeroizing::new(format!("SSWS {}", **token)));
+            }
+            OktaCredential::PrivateKeyJwt {
+                client_id,
+                key_id,
+                scopes,
+                ..
+            } => (client_id, key_id, scopes),
+        };
+        let mut cached = self.token.lock().await;
+        if !renew && let Some(token) = cached.as_ref().filter(|t| Instant::now() < t.renew_at) {
+            return Ok(Zeroizing::new(format!("Bearer {}", *token.value)));
+        }
+        let key = self
+            .key
+            .as_ref()
+            .ok_or_else(|| OktaError::Setup("no signing key".to_owned()))?;
+        let assertion = Zeroizing::new(
+            client_assertion(
+                key,
+                client_id,
+                key_id.as_deref(),
+                &self.token_url(),
+                time::OffsetDateTime::now_utc().unix_timestamp(),
+            )
+            .map_err(OktaError::Token)?,
+        );
+        let body = Zeroizing::new(
+            url::form_urlencoded::Serializer::new(String::new())
+                .append_pair("grant_type", "client_credentials")
+                .append_pair("scope", &scopes.join(" "))
+                .append_pair(
+                    "client_assertion_type",
+                    "urn:ietf:params:oauth:client-assertion-type:jwt-bearer",
+                )
+                .append_pair("client_assertion", &assertion)
+                .finish(),
+        );
+        let timeout =
+            graph::time_left(self.deadline, self.settings.request_timeout).ok_or_else(|| {
+                OktaError::Connect("the scan's time ran out before sign-in".to_owned())
+            })?;
+        let response = self
+            .http
+            .post(self.token_url())
+            .header(
+                reqwest::header::CONTENT_TYPE,
+                "application/x-www-form-urlencoded",
+            )
+            .header(reqwest::header::ACCEPT, "application/json")
+            .timeout(timeout)
+            .body(body.as_bytes().to_vec())
+            .send()
+            .await
+            .map_err(|err| OktaError::Connect(graph::reqwest_error_text(&err)))?;
+        let status = response.status().as_u16();
+        let bytes = response
+            .bytes()
+            .await
+            .map_err(|err| OktaError::Connect(graph::reqwest_error_text(&err)))?;
+        let json: Value = serde_json::from_slice(&bytes).map_err(|_| {
+            OktaError::Token(format!(
+                "the token endpoint answered HTTP {status} with a body that is not JSON"
+            ))
+        })?;
+        if status != 200 {
+            let code = json["error"].as_str().unwrap_or("unknown_error");
+            let description: String = json["error_description"]
+                .as_str()
+                .unwrap_or("")
+                .chars()
+                .take(300)
+                .collect();
+            let advice = match code {
+                "invalid_scope" => {
+                    " (grant the scopes to the service app in the Admin Console: Applications > the app > Okta API Scopes)"
+                }
+                "invalid_client" => {
+                    " (the app's public key or client ID does not match: register the key's public half under the app's Client Credentials, or store the right key with `osiris credentials set`)"
+                }
+                _ => "",
+            };
+            return Err(OktaError::Token(format!(
+                "HTTP {status} {code}: {description}{advice}"
+            )));
+        }
+        let token = graph::Token::from_answer(&json).ok_or_else(|| {
+            OktaError::Token("the token endpoint's answer has no access_token".to_owned())
+        })?;
+        let value = Zeroizing::new(format!("Bearer {}", *token.value));
+        *cached = Some(token);
+        Ok(value)
     }
 
     /// Every item of a collection: `GET {org}/api/v1/{segments…}?{query}`, then each
@@ -217,13 +390,15 @@ impl OktaClient {
     async fn get(&self, url: &url::Url, scope: &str) -> Result<(Value, Option<String>), OktaError> {
         let mut attempts = 0u32;
         let mut waited = Duration::ZERO;
+        let mut renew = false;
+        let mut renewed = false;
         loop {
             attempts += 1;
-            let mut auth = reqwest::header::HeaderValue::from_str(&format!(
-                "SSWS {}",
-                *self.settings.api_token
-            ))
-            .map_err(|_| OktaError::Setup("the API token cannot travel in a header".to_owned()))?;
+            let mut auth = reqwest::header::HeaderValue::from_str(
+                &self.authorization(renew).await?,
+            )
+            .map_err(|_| OktaError::Setup("the credential cannot travel in a header".to_owned()))?;
+            renew = false;
             auth.set_sensitive(true);
             let timeout = graph::time_left(self.deadline, self.settings.request_timeout)
                 .ok_or_else(|| {
@@ -274,6 +449,11 @@ impl OktaClient {
                     tokio::time::sleep(wait).await;
                     waited += wait;
                 }
+                401 if self.key.is_some() && !renewed => {
+                    // The cached access token expired or was revoked early: get another, once.
+                    renew = true;
+                    renewed = true;
+                }
                 401 => return Err(OktaError::Unauthorized { code, summary }),
                 403 => {
                     return Err(OktaError::Forbidden {
@@ -292,6 +472,54 @@ impl OktaClient {
             }
         }
     }
+}
+
+/// The `private_key_jwt` client assertion (RFC 7523 as Okta documents it): header
+/// `{"alg": "RS256", "kid"?}`, claims `iss` = `sub` = the client ID, `aud` the org's token
+/// endpoint, `iat`, `exp` five minutes on (Okta's most is an hour) and a random `jti` (Okta
+/// refuses a reused one).
+fn client_assertion(
+    key: &ring::signature::RsaKeyPair,
+    client_id: &str,
+    key_id: Option<&str>,
+    audience: &str,
+    now: i64,
+) -> Result<String, String> {
+    use base64::Engine as _;
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    let mut header = serde_json::json!({"alg": "RS256", "typ": "JWT"});
+    if let Some(kid) = key_id {
+        header["kid"] = Value::String(kid.to_owned());
+    }
+    let rng = ring::rand::SystemRandom::new();
+    let mut jti = [0u8; 16];
+    ring::rand::SecureRandom::fill(&rng, &mut jti)
+        .map_err(|_| "no randomness for the assertion's jti".to_owned())?;
+    let claims = serde_json::json!({
+        "iss": client_id,
+        "sub": client_id,
+        "aud": audience,
+        "iat": now,
+        "exp": now + 300,
+        "jti": hex::encode(jti),
+    });
+    let signing_input = format!(
+        "{}.{}",
+        URL_SAFE_NO_PAD.encode(header.to_string()),
+        URL_SAFE_NO_PAD.encode(claims.to_string())
+    );
+    let mut signature = vec![0u8; key.public().modulus_len()];
+    key.sign(
+        &ring::signature::RSA_PKCS1_SHA256,
+        &rng,
+        signing_input.as_bytes(),
+        &mut signature,
+    )
+    .map_err(|_| "signing the client assertion failed".to_owned())?;
+    Ok(format!(
+        "{signing_input}.{}",
+        URL_SAFE_NO_PAD.encode(signature)
+    ))
 }
 
 /// The `rel="next"` target of a `Link` header (RFC 8288; Okta sends one `Link` per relation,
@@ -394,7 +622,7 @@ mod tests {
         let client = OktaClient::new(
             OktaSettings {
                 org_url: "https://clinic.okta.com".to_owned(),
-                api_token: Zeroizing::new("00abc".to_owned()),
+                credential: OktaCredential::ApiToken(Zeroizing::new("00abc".to_owned())),
                 ca_pem: None,
                 request_timeout: Duration::from_secs(5),
             },
@@ -431,7 +659,7 @@ mod tests {
             let err = OktaClient::new(
                 OktaSettings {
                     org_url: org_url.to_owned(),
-                    api_token: Zeroizing::new("00abc".to_owned()),
+                    credential: OktaCredential::ApiToken(Zeroizing::new("00abc".to_owned())),
                     ca_pem: None,
                     request_timeout: Duration::from_secs(5),
                 },

@@ -7,14 +7,14 @@
 
 use std::time::{Duration, Instant};
 
-use cloud::okta::{OktaClient, OktaError, OktaSettings};
-use test_support::okta::{EXPIRED_TOKEN, FakeOkta, TOKEN};
+use cloud::okta::{OktaClient, OktaCredential, OktaError, OktaSettings};
+use test_support::okta::{CLIENT_ID, EXPIRED_TOKEN, FakeOkta, TOKEN};
 
 fn client(peer: &FakeOkta, token: &str, timeout: Duration) -> OktaClient {
     OktaClient::new(
         OktaSettings {
             org_url: peer.org_url(),
-            api_token: zeroize::Zeroizing::new(token.to_owned()),
+            credential: OktaCredential::ApiToken(zeroize::Zeroizing::new(token.to_owned())),
             ca_pem: Some(std::fs::read(peer.ca_file()).unwrap()),
             request_timeout: Duration::from_secs(20),
         },
@@ -128,4 +128,75 @@ fn rate_limit_exhaustion_ends_at_the_deadline() {
     let err = block_on(okta.list(&["users"], &[("limit", "2")], "okta.users.read")).unwrap_err();
     assert!(matches!(err, OktaError::Throttled { .. }), "{err}");
     assert_eq!(peer.answered("/api/v1/users", 200), 2);
+}
+
+fn app_client(peer: &FakeOkta, key_pem: String, scopes: &[&str]) -> OktaClient {
+    OktaClient::new(
+        OktaSettings {
+            org_url: peer.org_url(),
+            credential: OktaCredential::PrivateKeyJwt {
+                client_id: CLIENT_ID.to_owned(),
+                private_key_pem: zeroize::Zeroizing::new(key_pem),
+                key_id: Some("osiris-posture-1".to_owned()),
+                scopes: scopes.iter().map(|s| (*s).to_owned()).collect(),
+            },
+            ca_pem: Some(std::fs::read(peer.ca_file()).unwrap()),
+            request_timeout: Duration::from_secs(20),
+        },
+        Instant::now() + Duration::from_secs(60),
+    )
+    .unwrap()
+}
+
+#[test]
+fn a_service_app_signs_in_with_private_key_jwt() {
+    let Some(python) = test_support::python::reference_python() else {
+        return;
+    };
+    let peer = FakeOkta::start(&python, &[]);
+    let okta = app_client(&peer, peer.app_key_pem(), &["okta.users.read"]);
+    let users = block_on(async {
+        let users = okta
+            .list(&["users"], &[("limit", "5")], "okta.users.read")
+            .await?;
+        // A second listing reuses the cached token: one assertion in all.
+        okta.list(&["users"], &[("limit", "200")], "okta.users.read")
+            .await?;
+        Ok::<_, OktaError>(users)
+    })
+    .unwrap();
+    assert_eq!(users.len(), 12);
+    assert_eq!(peer.assertions().len(), 1);
+    assert_eq!(peer.answered("/oauth2/v1/token", 200), 1);
+
+    // A token without okta.users.read: the listing's 403 names the scope.
+    let narrow = app_client(&peer, peer.app_key_pem(), &["okta.policies.read"]);
+    let err = block_on(narrow.list(&["users"], &[], "okta.users.read")).unwrap_err();
+    assert!(
+        matches!(err, OktaError::Forbidden { ref scope, .. } if scope == "okta.users.read"),
+        "{err}"
+    );
+}
+
+#[test]
+fn a_scope_not_granted_and_an_unknown_key_are_refused_at_sign_in() {
+    let Some(python) = test_support::python::reference_python() else {
+        return;
+    };
+    let peer = FakeOkta::start(&python, &["--granted-scopes", "okta.users.read"]);
+    let okta = app_client(
+        &peer,
+        peer.app_key_pem(),
+        &["okta.users.read", "okta.policies.read"],
+    );
+    let err = block_on(okta.list(&["users"], &[], "okta.users.read")).unwrap_err();
+    let text = err.to_string();
+    assert!(
+        text.contains("invalid_scope") && text.contains("okta.policies.read"),
+        "{text}"
+    );
+    let other = app_client(&peer, peer.other_key_pem(), &["okta.users.read"]);
+    let err = block_on(other.list(&["users"], &[], "okta.users.read")).unwrap_err();
+    assert!(err.to_string().contains("invalid_client"), "{err}");
+    assert_eq!(peer.answered("/api/v1/users", 200), 0);
 }

@@ -8,7 +8,7 @@
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use cloud::okta::{OktaClient, OktaSettings};
+use cloud::okta::{OktaClient, OktaCredential, OktaSettings};
 use test_support::okta::{EXPIRED_TOKEN, FakeOkta, TOKEN};
 
 #[test]
@@ -43,7 +43,7 @@ fn okta_s_sdk_reads_what_the_appliance_reads() {
     let okta = OktaClient::new(
         OktaSettings {
             org_url: peer.org_url(),
-            api_token: zeroize::Zeroizing::new(TOKEN.to_owned()),
+            credential: OktaCredential::ApiToken(zeroize::Zeroizing::new(TOKEN.to_owned())),
             ca_pem: Some(std::fs::read(peer.ca_file()).unwrap()),
             request_timeout: Duration::from_secs(20),
         },

@@ -14,10 +14,18 @@ headers (`X-Rate-Limit-Limit`, `X-Rate-Limit-Remaining`, `X-Rate-Limit-Reset` in
 seconds), with Okta's published default limits for /api/v1/users (600 requests a minute) and
 /api/v1/users/{id}/factors (the /api/v1/users/{id} bucket, 2,000 a minute).
 
+  POST /oauth2/v1/token                client_credentials with private_key_jwt: the client
+                                       assertion verified with PyJWT against --client-cert's key
+                                       (RS256, iss = sub = --client-id, aud this endpoint, at most
+                                       an hour, jti never reused); each requested scope must be
+                                       granted (--granted-scopes) else 400 invalid_scope; the
+                                       access token (Bearer) carries the scopes
   GET /api/v1/users                    limit (1..200, default 200), after
   GET /api/v1/users/{id}/factors       the user's enrolled factors
 
-Authorization: `SSWS <token>`; --token is valid, --expired-token answers 401 E0000011.
+Authorization: `SSWS <token>`; --token is valid, --expired-token answers 401 E0000011; or
+`Bearer <access token>` from the token endpoint, which must carry the resource's scope (403
+E0000006 with WWW-Authenticate insufficient_scope otherwise).
 Scenarios (flags): --profile small (a practice of 12 users) or large (--users generated);
 --deny RESOURCE (403 E0000006 with a WWW-Authenticate insufficient_scope naming the scope);
 --throttle-first (the first call of each resource 429 with X-Rate-Limit-Reset one second on);
@@ -38,6 +46,9 @@ import sys
 import threading
 import time
 import urllib.parse
+
+import jwt
+from cryptography import x509
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 LOCK = threading.Lock()
@@ -156,12 +167,52 @@ class Okta(BaseHTTPRequestHandler):
         self.send(status, {"errorCode": code, "errorSummary": summary, "errorLink": code,
                            "errorId": "oae" + secrets.token_hex(8), "errorCauses": []}, headers)
 
+    def do_POST(self):
+        srv, opts = self.server, self.server.opts
+        length = int(self.headers.get("Content-Length") or 0)
+        form = urllib.parse.parse_qs(self.rfile.read(length).decode())
+        one = lambda key: (form.get(key) or [""])[0]
+        if urllib.parse.urlsplit(self.path).path != "/oauth2/v1/token":
+            return self.error(404, "E0000022", "The endpoint does not support the provided HTTP method")
+        oauth = lambda code, text: self.send(400 if code != "invalid_client" else 401,
+                                             {"error": code, "error_description": text})
+        if one("grant_type") != "client_credentials":
+            return oauth("unsupported_grant_type", "The authorization grant type is not supported.")
+        if one("client_assertion_type") != "urn:ietf:params:oauth:client-assertion-type:jwt-bearer":
+            return oauth("invalid_client", "Client authentication failed.")
+        audience = f"https://{self.headers.get('Host')}/oauth2/v1/token"
+        try:
+            claims = jwt.decode(one("client_assertion"), srv.client_key, algorithms=["RS256"],
+                                audience=audience, issuer=opts.client_id,
+                                options={"require": ["iss", "sub", "aud", "exp", "iat", "jti"]})
+        except jwt.PyJWTError as err:
+            return oauth("invalid_client", f"The client_assertion signature or claims are invalid: {err}")
+        with LOCK:
+            reused = claims["jti"] in srv.jtis
+            srv.jtis.add(claims["jti"])
+            with open(opts.log + ".assertions", "a", encoding="utf-8") as out:
+                out.write(one("client_assertion") + "\n")
+        if claims["sub"] != opts.client_id or claims["exp"] - claims["iat"] > 3600 or reused:
+            return oauth("invalid_client", "The client_assertion token is invalid.")
+        scopes = one("scope").split()
+        missing = [s for s in scopes if s not in srv.granted]
+        if not scopes or missing:
+            return oauth("invalid_scope", "The following scopes are not allowed: " + " ".join(missing))
+        token = secrets.token_urlsafe(32)
+        with LOCK:
+            srv.access[token] = set(scopes)
+        return self.send(200, {"token_type": "Bearer", "expires_in": 3600, "access_token": token,
+                               "scope": " ".join(scopes)})
+
     def do_GET(self):
         srv, opts = self.server, self.server.opts
         parts = urllib.parse.urlsplit(self.path)
         query = urllib.parse.parse_qs(parts.query)
         auth = self.headers.get("Authorization", "")
-        if auth == f"SSWS {opts.expired_token}" or auth != f"SSWS {opts.token}":
+        scopes = None
+        if auth.startswith("Bearer ") and auth[7:] in srv.access:
+            scopes = srv.access[auth[7:]]
+        elif auth == f"SSWS {opts.expired_token}" or auth != f"SSWS {opts.token}":
             return self.error(401, "E0000011", "Invalid token provided")
         segments = parts.path.strip("/").split("/")
         if segments[:3] != ["api", "v1", "users"]:
@@ -173,7 +224,7 @@ class Okta(BaseHTTPRequestHandler):
         allowed, remaining, reset = window.take()
         rl = [("X-Rate-Limit-Limit", str(window.limit)), ("X-Rate-Limit-Remaining", str(remaining)),
               ("X-Rate-Limit-Reset", str(reset))]
-        if resource in opts.deny:
+        if resource in opts.deny or (scopes is not None and SCOPES[resource] not in scopes):
             scope = SCOPES[resource]
             return self.error(403, "E0000006", "You do not have permission to perform the requested action",
                               [("WWW-Authenticate", f'Bearer authorization_uri="http://{self.headers.get("Host")}/oauth2/v1/authorize", '
@@ -229,6 +280,9 @@ def main():
     parser.add_argument("--throttle-first", action="store_true")
     parser.add_argument("--quota", type=int, default=600)
     parser.add_argument("--foreign-next-link", action="store_true")
+    parser.add_argument("--client-id", default="0oa1b2c3d4e5f6g7h8i9")
+    parser.add_argument("--client-cert", help="PEM certificate of the service app's key")
+    parser.add_argument("--granted-scopes", default="okta.users.read,okta.policies.read,okta.factors.read")
     parser.add_argument("--log", required=True)
     opts = parser.parse_args()
     now = dt.datetime.now(dt.timezone.utc)
@@ -239,6 +293,12 @@ def main():
     server.index = {u["id"]: i for i, u in enumerate(server.users)}
     server.windows = {"users": Window(opts.quota), "factors": Window(2000)}
     server.first_seen = set()
+    server.access, server.jtis = {}, set()
+    server.granted = {s for s in opts.granted_scopes.split(",") if s}
+    server.client_key = None
+    if opts.client_cert:
+        with open(opts.client_cert, "rb") as pem:
+            server.client_key = x509.load_pem_x509_certificate(pem.read()).public_key()
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     context.load_cert_chain(opts.cert, opts.key)
     server.socket = context.wrap_socket(server.socket, server_side=True)
