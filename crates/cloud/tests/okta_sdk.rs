@@ -1,7 +1,8 @@
 //! The Okta peer as Okta's own SDK sees it: `tests/python/okta_check.py` reads users (with the
 //! SDK's `Link` paging) and their factors through the `okta` package. What it reads must be what
 //! the Rust client reads from the same peer, and an expired token must fail with E0000011 there
-//! too.
+//! too. `tests/python/okta_jwt_check.py` signs in with the SDK's own `private_key_jwt` and
+//! verifies the appliance's client assertions against the service app's certificate.
 
 #![allow(clippy::unwrap_used, reason = "tests")]
 
@@ -9,7 +10,7 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use cloud::okta::{OktaClient, OktaCredential, OktaSettings};
-use test_support::okta::{EXPIRED_TOKEN, FakeOkta, TOKEN};
+use test_support::okta::{CLIENT_ID, EXPIRED_TOKEN, FakeOkta, TOKEN};
 
 #[test]
 fn okta_s_sdk_reads_what_the_appliance_reads() {
@@ -88,4 +89,65 @@ fn okta_s_sdk_reads_what_the_appliance_reads() {
             "ivy.chen@smithfamilypractice.com"
         ]
     );
+}
+
+#[test]
+fn okta_s_sdk_signs_in_like_the_appliance_and_verifies_its_assertions() {
+    let Some(python) = test_support::python::reference_python_with("okta") else {
+        return;
+    };
+    let peer = FakeOkta::start(&python, &[]);
+    let okta = OktaClient::new(
+        OktaSettings {
+            org_url: peer.org_url(),
+            credential: OktaCredential::PrivateKeyJwt {
+                client_id: CLIENT_ID.to_owned(),
+                private_key_pem: zeroize::Zeroizing::new(peer.app_key_pem()),
+                key_id: None,
+                scopes: vec!["okta.users.read".to_owned()],
+            },
+            ca_pem: Some(std::fs::read(peer.ca_file()).unwrap()),
+            request_timeout: Duration::from_secs(20),
+        },
+        Instant::now() + Duration::from_secs(60),
+    )
+    .unwrap();
+    let users = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+        .block_on(okta.list(&["users"], &[], "okta.users.read"))
+        .unwrap();
+    assert_eq!(users.len(), 12);
+    let dir = tempfile::tempdir().unwrap();
+    let ours = dir.path().join("assertions.txt");
+    std::fs::write(&ours, peer.assertions().join("\n")).unwrap();
+    let output = Command::new(&python)
+        .arg(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/tests/python/okta_jwt_check.py"
+        ))
+        .arg(peer.org_url())
+        .arg(CLIENT_ID)
+        .arg(peer.app_key_file())
+        .arg(peer.app_certificate())
+        .arg(&ours)
+        .env("SSL_CERT_FILE", peer.ca_file())
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let sdk: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(sdk["sdk_users"], 12, "{sdk}");
+    assert_eq!(
+        sdk["ours"],
+        serde_json::json!([{"alg_matches": true, "claims_match": true, "sub": CLIENT_ID}]),
+        "{sdk}"
+    );
+    assert_eq!(sdk["tampered_rejected"], true);
+    // The SDK's sign-in and ours: two assertions, both accepted by the peer.
+    assert_eq!(peer.answered("/oauth2/v1/token", 200), 2);
 }

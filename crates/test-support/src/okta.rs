@@ -79,6 +79,16 @@ impl FakeOkta {
         std::fs::read_to_string(self.dir.path().join("other-app.key")).unwrap()
     }
 
+    /// The service app's certificate (PEM file) the peer verifies assertions with.
+    pub fn app_certificate(&self) -> PathBuf {
+        self.dir.path().join("service-app.crt")
+    }
+
+    /// The service app's private key (PEM file).
+    pub fn app_key_file(&self) -> PathBuf {
+        self.dir.path().join("service-app.key")
+    }
+
     /// Every client assertion the token endpoint received, in order.
     pub fn assertions(&self) -> Vec<String> {
         std::fs::read_to_string(self.dir.path().join("requests.jsonl.assertions"))
