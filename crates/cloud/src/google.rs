@@ -16,7 +16,7 @@ use zeroize::Zeroizing;
 
 use crate::graph::{self, Token};
 
-mod assertion;
+pub(crate) mod assertion;
 
 /// How to reach one Google Workspace account.
 #[derive(Clone)]

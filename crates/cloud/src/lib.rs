@@ -7,14 +7,15 @@
 //! half for any provider behind the [`Provider`] trait, so evaluation is a sync function of
 //! facts, parameters and time. A source that could not be read makes every check that needs it
 //! `error` with the reason (a refusal names the missing permission), never `pass`.
-//! Providers to come (Okta, RMM inventories) slot in as further modules
-//! with their own client and an implementation of [`Provider`].
+//! `okta` is so far the Okta Management API client alone (no `Provider`, checks or scan yet);
+//! providers to come slot in as further modules with their own client and a [`Provider`].
 
 pub mod aws;
 pub mod google;
 pub mod google_workspace;
 pub mod graph;
 pub mod microsoft365;
+pub mod okta;
 
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};

@@ -268,6 +268,43 @@ impl RawCloud {
             self.graph_base.as_deref().unwrap_or(DEFAULT_GRAPH_BASE),
             problems,
         );
+        for (key, set, provider) in [
+            (
+                "customer_id",
+                self.customer_id.is_some(),
+                "a Google Workspace",
+            ),
+            (
+                "admin_subject",
+                self.admin_subject.is_some(),
+                "a Google Workspace",
+            ),
+            (
+                "private_key",
+                self.private_key.is_some(),
+                "a Google Workspace",
+            ),
+            ("token_url", self.token_url.is_some(), "a Google Workspace"),
+            (
+                "directory_base",
+                self.directory_base.is_some(),
+                "a Google Workspace",
+            ),
+            ("account_id", self.account_id.is_some(), "an AWS"),
+            ("regions", self.regions.is_some(), "an AWS"),
+            ("endpoint", self.endpoint.is_some(), "an AWS"),
+            (
+                "aws_secret_access_key",
+                self.aws_secret_access_key.is_some(),
+                "an AWS",
+            ),
+        ] {
+            if set {
+                problems.push(format!(
+                    "{what}: `{key}` is {provider} setting; a Microsoft 365 tenant takes tenant_id, client_id, auth, credential, authority and graph_base"
+                ));
+            }
+        }
         if problems.len() != before {
             return None;
         }
@@ -828,6 +865,27 @@ endpoint = "https://evil.example/?a=b"
                 site.toml: cloud `aws3`: `regions` must list the regions to check, the home region first, such as ["us-east-1"]
                 site.toml: cloud `aws3`: `credential` must name the vault entry holding the access key (`osiris credentials set NAME --kind password`)
                 site.toml: cloud `aws3`: endpoint `https://evil.example/?a=b` must be an https:// URL without user, query or fragment"#]],
+        );
+        check(
+            r#"site = "clinic"
+[[cloud]]
+name = "m365"
+kind = "microsoft365"
+tenant_id = "8a6f1c3e-2b4d-4e5f-9a0b-1c2d3e4f5a6b"
+client_id = "0b1c2d3e-4f5a-4b6c-8d7e-9f0a1b2c3d4e"
+credential = "graph"
+customer_id = "my_customer"
+private_key = "-----BEGIN PRIVATE KEY-----"
+account_id = "123456789012"
+regions = ["us-east-1"]
+aws_secret_access_key = "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY"
+"#,
+            expect![[r#"
+                site.toml: cloud `m365`: `customer_id` is a Google Workspace setting; a Microsoft 365 tenant takes tenant_id, client_id, auth, credential, authority and graph_base
+                site.toml: cloud `m365`: `private_key` is a Google Workspace setting; a Microsoft 365 tenant takes tenant_id, client_id, auth, credential, authority and graph_base
+                site.toml: cloud `m365`: `account_id` is an AWS setting; a Microsoft 365 tenant takes tenant_id, client_id, auth, credential, authority and graph_base
+                site.toml: cloud `m365`: `regions` is an AWS setting; a Microsoft 365 tenant takes tenant_id, client_id, auth, credential, authority and graph_base
+                site.toml: cloud `m365`: `aws_secret_access_key` is an AWS setting; a Microsoft 365 tenant takes tenant_id, client_id, auth, credential, authority and graph_base"#]],
         );
         check(
             r#"site = "clinic"

@@ -9,6 +9,7 @@ pub mod google;
 pub mod graph;
 pub mod lab;
 pub mod llm;
+pub mod okta;
 pub mod postgres;
 pub mod python;
 pub mod root;

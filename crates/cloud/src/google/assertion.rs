@@ -102,7 +102,7 @@ impl ServiceAccount {
 }
 
 /// The RSA key of a PEM `PRIVATE KEY` (PKCS#8, as Google issues it) or `RSA PRIVATE KEY`.
-fn rsa_key(pem: &[u8]) -> Result<ring::signature::RsaKeyPair, String> {
+pub(crate) fn rsa_key(pem: &[u8]) -> Result<ring::signature::RsaKeyPair, String> {
     use rustls::pki_types::PrivateKeyDer;
     use rustls::pki_types::pem::PemObject;
     match PrivateKeyDer::from_pem_slice(pem) {
