@@ -8,7 +8,7 @@
 
 use catalog::{Catalog, ControlDef, FrameworkCatalog};
 
-use crate::ledger::{Attestation, CheckStatus, Exception, Ledger};
+use crate::ledger::{Attestation, CheckStatus, Exception, Ledger, Week};
 
 /// What is known about one control.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -58,6 +58,9 @@ pub struct ControlAssessment<'a> {
     pub attestation: Option<&'a Attestation>,
     /// The newest attestation that had expired, when no valid one exists.
     pub expired_attestation: Option<&'a Attestation>,
+    /// Its checks' passing and failing results per week of the period, up to the moment
+    /// described (empty weeks have no results; a control without checks has all weeks empty).
+    pub trend: Vec<Week>,
 }
 
 /// Counts of controls by status.
@@ -116,12 +119,18 @@ pub fn assess<'a>(
             })
             .collect();
         let mut checks = Vec::new();
+        let mut trend = ledger.weeks();
         for (check, _) in &runbooks {
             for observation in ledger.latest_of(check) {
                 if observation.status == CheckStatus::Skipped {
                     continue;
                 }
                 let (passes, fails) = ledger.counts(&observation.target, check);
+                let weekly = ledger.weekly_counts(&observation.target, check);
+                for (week, (p, f)) in trend.iter_mut().zip(weekly) {
+                    week.passes += p;
+                    week.fails += f;
+                }
                 let failing = observation.status == CheckStatus::Fail;
                 checks.push(CheckLine {
                     check: observation.check.as_str(),
@@ -171,6 +180,7 @@ pub fn assess<'a>(
             checks,
             attestation,
             expired_attestation,
+            trend,
         });
     }
     Assessment {
@@ -209,6 +219,25 @@ impl Figures {
 }
 
 impl ControlAssessment<'_> {
+    /// The trend in words: each week's share of passing results (`1–7 Nov 2026: 96 % of 25`),
+    /// or `no results` for a week without any; empty when no check covers the control.
+    pub fn trend_text(&self) -> String {
+        if self.runbooks.is_empty() {
+            return String::new();
+        }
+        self.trend
+            .iter()
+            .map(|w| {
+                let span = format!("{}–{}", w.first, w.last);
+                match w.pass_percent() {
+                    Some(pct) => format!("{span}: {pct} % pass of {}", w.passes + w.fails),
+                    None => format!("{span}: no results"),
+                }
+            })
+            .collect::<Vec<_>>()
+            .join("; ")
+    }
+
     /// One sentence on why the control has its status.
     pub fn explanation(&self) -> String {
         let failing = self

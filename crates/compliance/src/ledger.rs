@@ -225,6 +225,28 @@ struct Slot {
     observation: Observation,
     passes: u32,
     fails: u32,
+    /// `(passes, fails)` per week of the period (days 1–7, 8–14, 15–21, 22–28, 29–31).
+    weeks: [(u32, u32); WEEKS],
+}
+
+/// The weeks a month is cut into for its trend: days 1–7, 8–14, 15–21, 22–28 and 29 to the end.
+pub const WEEKS: usize = 5;
+
+/// One week of a period's trend: its first and last day (within the period) and the results.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Week {
+    pub first: Date,
+    pub last: Date,
+    pub passes: u32,
+    pub fails: u32,
+}
+
+impl Week {
+    /// The share of passing results in percent (rounded down); `None` without results.
+    pub fn pass_percent(&self) -> Option<u32> {
+        let total = u64::from(self.passes) + u64::from(self.fails);
+        (total > 0).then(|| (u64::from(self.passes) * 100 / total) as u32)
+    }
 }
 
 /// The members every line is read for first (the body is skipped unparsed).
@@ -545,6 +567,7 @@ impl Ledger {
         if !self.latest.contains_key(target) {
             self.latest.insert(target.to_owned(), BTreeMap::new());
         }
+        let week = week_of(self.period.start.date(), at.date());
         let Some(per_target) = self.latest.get_mut(target) else {
             return;
         };
@@ -552,6 +575,8 @@ impl Ledger {
             Some(slot) => {
                 slot.passes += pass;
                 slot.fails += fail;
+                slot.weeks[week].0 += pass;
+                slot.weeks[week].1 += fail;
                 if at >= slot.observation.at {
                     let o = &mut slot.observation;
                     o.status = status;
@@ -583,6 +608,11 @@ impl Ledger {
                         },
                         passes: pass,
                         fails: fail,
+                        weeks: {
+                            let mut weeks = [(0, 0); WEEKS];
+                            weeks[week] = (pass, fail);
+                            weeks
+                        },
                     },
                 );
             }
@@ -633,6 +663,44 @@ impl Ledger {
             .get(target)
             .and_then(|checks| checks.get(check))
             .map_or((0, 0), |slot| (slot.passes, slot.fails))
+    }
+
+    /// `(passes, fails)` of one check on one target per week of the period (`WEEKS` entries).
+    pub fn weekly_counts(&self, target: &str, check: &str) -> [(u32, u32); WEEKS] {
+        self.latest
+            .get(target)
+            .and_then(|checks| checks.get(check))
+            .map_or([(0, 0); WEEKS], |slot| slot.weeks)
+    }
+
+    /// The weeks of the period up to the moment described, with no results counted yet: the
+    /// first and last day of each (the last week runs to the month's end, or to `until`).
+    pub fn weeks(&self) -> Vec<Week> {
+        let start = self.period.start.date();
+        // The last day with results: the day before `until` when it is a midnight.
+        let last_day = (self.until - time::Duration::nanoseconds(1))
+            .date()
+            .max(start);
+        let period_last = (self.period.end - time::Duration::days(1)).date();
+        (0..WEEKS)
+            .filter_map(|i| {
+                let first = start + time::Duration::days(7 * i as i64);
+                if first > last_day {
+                    return None;
+                }
+                let last = if i + 1 == WEEKS {
+                    period_last
+                } else {
+                    first + time::Duration::days(6)
+                };
+                Some(Week {
+                    first,
+                    last: last.min(last_day),
+                    passes: 0,
+                    fails: 0,
+                })
+            })
+            .collect()
     }
 
     pub fn attestations(&self) -> &[Attestation] {
@@ -695,6 +763,12 @@ impl Ledger {
             .rev()
             .find(|e| e.check == check && e.target == target && e.expires < day)
     }
+}
+
+/// The week of the period (0 for days 1–7, …, 4 for day 29 onwards) a day falls in.
+fn week_of(period_start: Date, day: Date) -> usize {
+    let days = (day - period_start).whole_days().max(0);
+    ((days / 7) as usize).min(WEEKS - 1)
 }
 
 /// Parses a bundle's RFC 3339 time.

@@ -186,6 +186,21 @@ fn csv_quotes_fields_and_defuses_formulas() {
         ssh.iter()
             .any(|l| l.contains("\"{\"\"value\"\":\"\"<img src=x onerror=alert(1)>\"\"}\""))
     );
+    // The trend column: LIN-SSH-002 passed on web2 and failed on the other host in week 1.
+    let trend = "2026-11-01–2026-11-07: 50 % pass of 2; 2026-11-08–2026-11-14: no results; \
+                 2026-11-15–2026-11-21: no results; 2026-11-22–2026-11-28: no results; \
+                 2026-11-29–2026-11-30: no results";
+    assert!(text.starts_with(compliance::render::CSV_HEADER));
+    assert!(compliance::render::CSV_HEADER.ends_with(",trend"));
+    assert!(
+        ssh.iter().all(|l| l.ends_with(&format!(",{trend}"))),
+        "{ssh:?}"
+    );
+    // A control no check covers has an empty trend.
+    assert!(
+        text.split("\r\n")
+            .any(|l| l.starts_with("HIPAA,164.308(a)(1)(ii)(A),") && l.ends_with(','))
+    );
     // One row per control without checks: every control appears.
     for control in &assessment.controls {
         assert!(text.contains(&format!("HIPAA,{},", control.def.id)));
@@ -210,6 +225,30 @@ fn oscal_documents_are_read_back_by_compliance_trestle() {
         oscal::assessment_results(&assessment, &ledger, &context())
     );
 
+    // The trend as one property per week on each finding of a checked control.
+    let finding = results["assessment-results"]["results"][0]["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["title"].as_str().unwrap().starts_with("164.312(d) "))
+        .unwrap();
+    let weeks: Vec<&str> = finding["props"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|p| p["name"] == "trend-week")
+        .map(|p| p["value"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        weeks,
+        [
+            "2026-11-01/2026-11-07 passes=1 fails=1",
+            "2026-11-08/2026-11-14 passes=0 fails=0",
+            "2026-11-15/2026-11-21 passes=0 fails=0",
+            "2026-11-22/2026-11-28 passes=0 fails=0",
+            "2026-11-29/2026-11-30 passes=0 fails=0",
+        ]
+    );
     let Some(python) = reference_python() else {
         return;
     };

@@ -9,7 +9,7 @@ use crate::ledger::Ledger;
 use crate::render::{ReportContext, rfc3339};
 
 /// The header row (without its line end).
-pub const CSV_HEADER: &str = "framework,control,group,kind,status,explanation,check,target,result,observed,passes,fails,bundle,exception_until,attested_by,attested_until,attestation_bundle,proofs,sample_date,period,as_of";
+pub const CSV_HEADER: &str = "framework,control,group,kind,status,explanation,check,target,result,observed,passes,fails,bundle,exception_until,attested_by,attested_until,attestation_bundle,proofs,sample_date,period,as_of,trend";
 
 /// Renders one row per control and check result of the report's moment, then the same rows for
 /// each auditor sample moment (`sample_date` set, `passes`/`fails` counted up to that moment).
@@ -70,6 +70,7 @@ impl Rows<'_> {
             let _ = write!(out, "{}\r\n", cells.join(","));
         };
         let attestation = control.attestation.map(|a| a.seq);
+        let trend = control.trend_text();
         if control.checks.is_empty() {
             row(&[
                 self.framework,
@@ -93,6 +94,7 @@ impl Rows<'_> {
                 sample_date,
                 self.period,
                 self.as_of,
+                &trend,
             ]);
         }
         for line in &control.checks {
@@ -122,6 +124,7 @@ impl Rows<'_> {
                 sample_date,
                 self.period,
                 self.as_of,
+                &trend,
             ]);
         }
     }

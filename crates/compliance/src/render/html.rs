@@ -129,6 +129,11 @@ pub fn html(assessment: &Assessment<'_>, ledger: &Ledger, cx: &ReportContext<'_>
                 })
                 .collect();
             let _ = write!(out, "<br><small>Checks: {}</small>", runbooks.join(", "));
+            let _ = write!(
+                out,
+                "<br><small>Trend (share of passing results per week): {}</small>",
+                esc(&control.trend_text())
+            );
         }
         if !control.checks.is_empty() {
             out.push_str("<ul class=\"checks\">");

@@ -119,6 +119,15 @@ pub fn pdf(assessment: &Assessment<'_>, ledger: &Ledger, cx: &ReportContext<'_>)
         );
         doc.para(&control.def.title, Style::Regular, 9.5, 10.0, BLACK);
         doc.para(&control.explanation(), Style::Regular, 9.0, 10.0, GREY);
+        if !control.runbooks.is_empty() {
+            doc.para(
+                &format!("Trend (passing per week): {}", control.trend_text()),
+                Style::Regular,
+                8.0,
+                10.0,
+                GREY,
+            );
+        }
         for line in &control.checks {
             let exception = match line.exception {
                 Some(e) => format!(
