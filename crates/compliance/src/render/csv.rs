@@ -9,7 +9,7 @@ use crate::ledger::Ledger;
 use crate::render::{ReportContext, rfc3339};
 
 /// The header row (without its line end).
-pub const CSV_HEADER: &str = "framework,control,group,kind,status,explanation,check,target,result,observed,passes,fails,bundle,exception_until,attested_by,attested_until,attestation_bundle,proofs,sample_date,period,as_of,trend";
+pub const CSV_HEADER: &str = "framework,control,group,kind,status,explanation,check,target,result,observed,passes,fails,trend,bundle,exception_until,attested_by,attested_until,attestation_bundle,proofs,sample_date,period,as_of";
 
 /// Renders one row per control and check result of the report's moment, then the same rows for
 /// each auditor sample moment (`sample_date` set, `passes`/`fails` counted up to that moment).
@@ -85,6 +85,7 @@ impl Rows<'_> {
                 "",
                 "",
                 "",
+                &trend,
                 "",
                 "",
                 &by,
@@ -94,7 +95,6 @@ impl Rows<'_> {
                 sample_date,
                 self.period,
                 self.as_of,
-                &trend,
             ]);
         }
         for line in &control.checks {
@@ -115,6 +115,7 @@ impl Rows<'_> {
                 line.observed,
                 &line.passes.to_string(),
                 &line.fails.to_string(),
+                &trend,
                 &line.seq.to_string(),
                 &exception_until,
                 &by,
@@ -124,7 +125,6 @@ impl Rows<'_> {
                 sample_date,
                 self.period,
                 self.as_of,
-                &trend,
             ]);
         }
     }
