@@ -8,7 +8,7 @@
 
 use catalog::{Catalog, ControlDef, FrameworkCatalog};
 
-use crate::ledger::{Attestation, CheckStatus, Exception, Ledger, Week};
+use crate::ledger::{Attestation, CheckStatus, Exception, Incident, Ledger, Week};
 
 /// What is known about one control.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -44,6 +44,8 @@ pub struct CheckLine<'a> {
     pub exception: Option<&'a Exception>,
     /// An exception that expired, so the failure counts again.
     pub expired_exception: Option<&'a Exception>,
+    /// The open incident behind a failing result (escalated to a person, still failing).
+    pub incident: Option<&'a Incident>,
 }
 
 /// One control with its status and everything behind it.
@@ -147,6 +149,7 @@ pub fn assess<'a>(
                     expired_exception: failing
                         .then(|| ledger.expired_exception_for(check, &observation.target))
                         .flatten(),
+                    incident: ledger.open_incident_for(check, &observation.target),
                 });
             }
         }
@@ -219,6 +222,15 @@ impl Figures {
 }
 
 impl ControlAssessment<'_> {
+    /// The open incidents behind it in words (`LIN-SSH-002 on web1: escalated 2026-11-04 (…),
+    /// bundle #12`), one per failing check result with an open incident.
+    pub fn incidents(&self) -> Vec<String> {
+        self.checks
+            .iter()
+            .filter_map(|c| c.incident)
+            .map(incident_text)
+            .collect()
+    }
     /// The trend in words: each week's share of passing results (`1–7 Nov 2026: 96 % of 25`),
     /// or `no results` for a week without any; empty when no check covers the control.
     pub fn trend_text(&self) -> String {
@@ -347,4 +359,16 @@ fn status(
     } else {
         ControlStatus::NoEvidence
     }
+}
+
+/// One open incident in words.
+pub(crate) fn incident_text(incident: &Incident) -> String {
+    format!(
+        "{} on {}: escalated {} ({}), bundle #{}",
+        incident.check,
+        incident.target,
+        incident.at.date(),
+        incident.reason,
+        incident.seq
+    )
 }

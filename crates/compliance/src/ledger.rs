@@ -11,17 +11,18 @@ use time::{Date, Month, OffsetDateTime, Time};
 
 use evidence_schema::{
     AgentEnrollmentBody, AgentResultBody, AttestationBody, ExceptionBody, KIND_AGENT_ENROLLMENT,
-    KIND_AGENT_RESULT, KIND_ATTESTATION, KIND_EXCEPTION, KIND_SCAN,
+    KIND_AGENT_RESULT, KIND_ATTESTATION, KIND_ESCALATION, KIND_EXCEPTION, KIND_SCAN,
 };
 use model::Framework;
 
 /// The bundle kinds a ledger reads; a reader may skip every other kind.
-pub const LEDGER_KINDS: [&str; 5] = [
+pub const LEDGER_KINDS: [&str; 6] = [
     KIND_SCAN,
     KIND_AGENT_ENROLLMENT,
     KIND_AGENT_RESULT,
     KIND_ATTESTATION,
     KIND_EXCEPTION,
+    KIND_ESCALATION,
 ];
 
 /// A reporting period: `[start, end)` in UTC.
@@ -91,6 +92,18 @@ pub struct Exception {
     pub seq: u64,
 }
 
+/// A failed check handed to a person (an `escalation` bundle): an incident, open while the
+/// check's newest result on that device still fails.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Incident {
+    pub check: String,
+    pub target: String,
+    /// Why it went to a person.
+    pub reason: String,
+    pub at: OffsetDateTime,
+    pub seq: u64,
+}
+
 /// A bundle line the ledger cannot read.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("bundle {seq}: {message}")]
@@ -108,6 +121,8 @@ pub struct Ledger {
     latest: BTreeMap<String, BTreeMap<String, Slot>>,
     attestations: Vec<Attestation>,
     exceptions: Vec<Exception>,
+    /// The newest escalation per (target, check).
+    escalations: BTreeMap<(String, String), Incident>,
     scans_in_period: u64,
     agent_results_in_period: u64,
     /// Endpoint agents' host names by agent id (from their enrollment bundles).
@@ -278,6 +293,23 @@ struct ScanLite<'a> {
     results: Vec<ResultLite<'a>>,
 }
 
+/// An escalation line (a `HealBody`), read for its device, check and reason only.
+#[derive(Deserialize)]
+struct EscalationLine<'a> {
+    #[serde(borrow)]
+    body: EscalationLite<'a>,
+}
+
+#[derive(Deserialize)]
+struct EscalationLite<'a> {
+    #[serde(borrow)]
+    target: TargetLite<'a>,
+    #[serde(borrow)]
+    check: Cow<'a, str>,
+    #[serde(borrow)]
+    reason: Cow<'a, str>,
+}
+
 #[derive(Deserialize)]
 struct TargetLite<'a> {
     #[serde(borrow)]
@@ -306,6 +338,7 @@ impl Ledger {
             latest: BTreeMap::new(),
             attestations: Vec::new(),
             exceptions: Vec::new(),
+            escalations: BTreeMap::new(),
             scans_in_period: 0,
             agent_results_in_period: 0,
             agents: BTreeMap::new(),
@@ -506,6 +539,30 @@ impl Ledger {
                     document: body.document.map(|d| (d.name, d.sha256)),
                     seq,
                 });
+            }
+            KIND_ESCALATION => {
+                let line: EscalationLine<'_> = serde_json::from_slice(line)
+                    .map_err(|e| err(format!("escalation body: {e}")))?;
+                let key = (
+                    line.body.target.name.into_owned(),
+                    line.body.check.into_owned(),
+                );
+                let newer = self
+                    .escalations
+                    .get(&key)
+                    .is_none_or(|old| (at, seq) > (old.at, old.seq));
+                if newer {
+                    self.escalations.insert(
+                        key.clone(),
+                        Incident {
+                            target: key.0,
+                            check: key.1,
+                            reason: line.body.reason.into_owned(),
+                            at,
+                            seq,
+                        },
+                    );
+                }
             }
             KIND_EXCEPTION => {
                 let body: ExceptionBody = serde_json::from_value(body()?)
@@ -753,6 +810,16 @@ impl Ledger {
             .iter()
             .rev()
             .find(|e| e.check == check && e.target == target && e.expires >= day)
+    }
+
+    /// The open incident of a check on a target at `until`: its newest escalation, while the
+    /// check's newest result on that target in the period still fails.
+    pub fn open_incident_for(&self, check: &str, target: &str) -> Option<&Incident> {
+        let slot = self.latest.get(target)?.get(check)?;
+        if slot.observation.status != CheckStatus::Fail {
+            return None;
+        }
+        self.escalations.get(&(target.to_owned(), check.to_owned()))
     }
 
     /// Exceptions for a check on a target that had expired by `until`.

@@ -103,6 +103,13 @@ fn ledger_of(as_of: Option<&str>, fixture: &str) -> Ledger {
                 json!({"check": words[2], "target": words[3], "reason": "r", "compensating": "c",
                        "owner": "o", "expires": words[4]}),
             ),
+            "escalate" => (
+                "escalation",
+                json!({"target": {"name": words[2], "platform": "linux", "device_type": "server"},
+                       "check": words[3], "rule": null, "runbook": null, "result": "escalated",
+                       "reason": "no automatic fix", "before": {"status": "fail", "observed": {}, "reason": "r"},
+                       "after": null, "remediation": null, "rollback": null}),
+            ),
             other => panic!("unknown fixture word {other}"),
         };
         let line = json!({"kind": kind, "time": words[0], "body": body}).to_string();
@@ -333,4 +340,34 @@ fn each_control_s_trend_is_its_checks_share_of_passing_results_per_week() {
             ("2026-11-08".into(), "2026-11-10".into(), 0, 0),
         ]
     );
+}
+
+#[test]
+fn an_escalated_failure_is_an_open_incident_of_its_controls_until_the_check_passes() {
+    let fixture = "2026-11-02T10:00:00Z scan web1 LIN-SSH-002=fail
+                   2026-11-02T10:05:00Z escalate web1 LIN-SSH-002
+                   2026-11-02T10:00:00Z scan web2 LIN-SSH-002=fail
+                   2026-11-09T10:00:00Z scan web1 LIN-SSH-002=pass";
+    let catalog = catalog::embedded().unwrap();
+    let frameworks = catalog::embedded_frameworks().unwrap();
+    let hipaa = frameworks.get(Framework::Hipaa).unwrap();
+    let incidents_at = |as_of: &str| {
+        let ledger = ledger_of(Some(as_of), fixture);
+        let assessment = assess(hipaa, &catalog, &ledger);
+        let control = assessment
+            .controls
+            .iter()
+            .find(|c| c.def.id == "164.312(d)")
+            .unwrap();
+        control.incidents()
+    };
+    // Open while web1 still fails; web2 fails too but nobody was handed it.
+    assert_eq!(
+        incidents_at("2026-11-05T00:00:00Z"),
+        ["LIN-SSH-002 on web1: escalated 2026-11-02 (no automatic fix), bundle #1"]
+    );
+    // Before it was escalated: none.
+    assert!(incidents_at("2026-11-02T10:01:00Z").is_empty());
+    // Once web1 passes again, it is closed.
+    assert!(incidents_at("2026-11-10T00:00:00Z").is_empty());
 }

@@ -57,6 +57,15 @@ fn ledger() -> Ledger {
                 "document": {"name": "risk.pdf", "sha256": "ab", "size": 2, "stored_as": "documents/ab"}}})
             .to_string(),
         ),
+        (
+            4,
+            json!({"kind": "escalation", "time": "2026-11-05T10:00:00Z", "body": {
+                "target": {"name": EVIL_HOST, "platform": "linux", "device_type": "server"},
+                "check": "LIN-SSH-002", "rule": null, "runbook": null, "result": "escalated",
+                "reason": "=fix <i>by hand</i>", "before": {"status": "fail", "observed": {}, "reason": "r"},
+                "after": null, "remediation": null, "rollback": null}})
+            .to_string(),
+        ),
     ];
     for (seq, line) in lines {
         ledger.add_line(seq, line.as_bytes()).unwrap();
@@ -117,6 +126,14 @@ fn html_escapes_markup_from_host_names_and_observed_values() {
     assert!(page.contains("accepted by exception until 2027-01-31"));
     assert!(page.contains("accepted by exception until 2027-01-31"));
     assert!(page.contains("SHA-256 ab"));
+    // The open incident behind the failing SSH check, its reason escaped.
+    assert!(
+        !page.contains("<i>by hand"),
+        "an incident's reason became markup"
+    );
+    assert!(page.contains(
+        "<b>open incident</b>: escalated 2026-11-05 (=fix &lt;i&gt;by hand&lt;/i&gt;), bundle #4"
+    ));
 }
 
 #[test]
@@ -209,6 +226,16 @@ fn csv_quotes_fields_and_defuses_formulas() {
         ssh_rows.iter().all(|r| r[trend_at] == trend),
         "{ssh_rows:?}"
     );
+    // The open incident: on the failing host's row only (web2 passes).
+    let incident_at = compliance::render::CSV_HEADER
+        .split(',')
+        .position(|c| c == "open_incident")
+        .unwrap();
+    let incidents: Vec<&str> = ssh_rows.iter().map(|r| r[incident_at].as_str()).collect();
+    assert!(incidents.contains(&""));
+    assert!(incidents.contains(
+        &"LIN-SSH-002 on <script>alert('host')</script>: escalated 2026-11-05 (=fix <i>by hand</i>), bundle #4"
+    ));
     // A control no check covers has an empty trend.
     assert_eq!(of("164.308(a)(1)(ii)(A)")[0][trend_at], "");
     // One row per control without checks: every control appears.
@@ -259,6 +286,15 @@ fn oscal_documents_are_read_back_by_compliance_trestle() {
             "2026-11-29/2026-11-30 passes=0 fails=0",
         ]
     );
+    let open: Vec<&str> = finding["props"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|p| p["name"] == "open-incident")
+        .map(|p| p["value"].as_str().unwrap())
+        .collect();
+    assert_eq!(open.len(), 1);
+    assert!(open[0].ends_with("bundle #4"), "{open:?}");
     let Some(python) = reference_python() else {
         return;
     };

@@ -232,6 +232,12 @@ fn finding(control: &ControlAssessment<'_>, ids: &Ids) -> Option<Finding> {
         ]
         .into_iter()
         .chain(trend_props(control))
+        .chain(
+            control
+                .incidents()
+                .iter()
+                .map(|text| prop("open-incident", text)),
+        )
         .collect(),
         target: FindingTarget {
             kind: "objective-id",

@@ -136,9 +136,20 @@ pub fn pdf(assessment: &Assessment<'_>, ledger: &Ledger, cx: &ReportContext<'_>)
                 ),
                 None => String::new(),
             };
+            let incident = line
+                .incident
+                .map(|i| {
+                    format!(
+                        "; open incident: escalated {} ({}), bundle #{}",
+                        i.at.date(),
+                        i.reason,
+                        i.seq
+                    )
+                })
+                .unwrap_or_default();
             doc.para(
                 &format!(
-                    "{} on {}: {} — observed {}; {} pass / {} fail; evidence bundle #{}{exception}",
+                    "{} on {}: {} — observed {}; {} pass / {} fail; evidence bundle #{}{exception}{incident}",
                     line.check,
                     line.target,
                     line.status.as_str(),
