@@ -313,11 +313,33 @@ fn oscal_documents_are_read_back_by_compliance_trestle() {
         .arg(&poam_path)
         .output()
         .unwrap();
+    // NIST's official schema (checked first by the script) refuses a property name that is not
+    // an OSCAL token.
+    let mut broken = results.clone();
+    broken["assessment-results"]["results"][0]["findings"][0]["props"][0]["name"] =
+        serde_json::json!("control id");
+    let broken_path = dir.join("broken.json");
+    std::fs::write(&broken_path, serde_json::to_vec_pretty(&broken).unwrap()).unwrap();
+    let refused = std::process::Command::new(reference_python().unwrap())
+        .arg(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/tests/python/check_oscal.py"
+        ))
+        .arg(&broken_path)
+        .arg(&poam_path)
+        .output()
+        .unwrap();
     let _ = std::fs::remove_dir_all(&dir);
     assert!(
         out.status.success(),
-        "trestle rejected the documents:\n{}",
+        "trestle or NIST's schema rejected the documents:\n{}",
         String::from_utf8_lossy(&out.stderr)
+    );
+    let why = String::from_utf8_lossy(&refused.stderr);
+    assert!(!refused.status.success());
+    assert!(
+        why.contains("is not valid against NIST's OSCAL schema") && why.contains("'control id'"),
+        "{why}"
     );
     expect_test::expect![[r#"{"findings": {"not-satisfied": 43, "satisfied": 9}, "observations": 5, "oscal_version": "1.2.1", "poam_items": 45, "reviewed_controls": 65, "risks": ["deviation-approved", "deviation-approved", "open", "open"], "trestle_oscal_version": "1.2.1"}"#]].assert_eq(String::from_utf8_lossy(&out.stdout).trim());
 }
