@@ -811,8 +811,8 @@ async fn newest_checkpoint(reads: store::LogReads<'_>) -> anyhow::Result<Option<
         .map(|c| (c.size, c.note)))
 }
 
-/// Fills a ledger from the store without reading a month of scans: attestations, exceptions and
-/// agent enrollments from their bundles, whole days from the report summary (per device, check
+/// Fills a ledger from the store without reading a month of scans: attestations, exceptions,
+/// escalations and agent enrollments from their bundles, whole days from the report summary (per device, check
 /// and day: counts and the newest result), the last day, when the moment described is not a
 /// midnight, bundle by bundle, and the bundles the summary does not cover yet (sealed since the
 /// last checkpoint) bundle by bundle.
@@ -822,13 +822,19 @@ pub(crate) async fn fill_ledger_from_summary(
     ledger: &mut Ledger,
 ) -> anyhow::Result<()> {
     use evidence_schema::{
-        KIND_AGENT_ENROLLMENT, KIND_AGENT_RESULT, KIND_ATTESTATION, KIND_EXCEPTION, KIND_SCAN,
+        KIND_AGENT_ENROLLMENT, KIND_AGENT_RESULT, KIND_ATTESTATION, KIND_ESCALATION,
+        KIND_EXCEPTION, KIND_SCAN,
     };
     let context = "reading the evidence log's report summary";
     fill_ledger(
         reads.lines_of_kinds(
             0..size,
-            &[KIND_AGENT_ENROLLMENT, KIND_ATTESTATION, KIND_EXCEPTION],
+            &[
+                KIND_AGENT_ENROLLMENT,
+                KIND_ATTESTATION,
+                KIND_EXCEPTION,
+                KIND_ESCALATION,
+            ],
         ),
         ledger,
     )

@@ -8,7 +8,7 @@
 
 use catalog::{Catalog, ControlDef, FrameworkCatalog};
 
-use crate::ledger::{Attestation, CheckStatus, Exception, Ledger};
+use crate::ledger::{Attestation, CheckStatus, Exception, Incident, Ledger, Week};
 
 /// What is known about one control.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -44,6 +44,8 @@ pub struct CheckLine<'a> {
     pub exception: Option<&'a Exception>,
     /// An exception that expired, so the failure counts again.
     pub expired_exception: Option<&'a Exception>,
+    /// The open incident behind a failing result (escalated to a person, still failing).
+    pub incident: Option<&'a Incident>,
 }
 
 /// One control with its status and everything behind it.
@@ -58,6 +60,9 @@ pub struct ControlAssessment<'a> {
     pub attestation: Option<&'a Attestation>,
     /// The newest attestation that had expired, when no valid one exists.
     pub expired_attestation: Option<&'a Attestation>,
+    /// Its checks' passing and failing results per week of the period, up to the moment
+    /// described (empty weeks have no results; a control without checks has all weeks empty).
+    pub trend: Vec<Week>,
 }
 
 /// Counts of controls by status.
@@ -116,12 +121,18 @@ pub fn assess<'a>(
             })
             .collect();
         let mut checks = Vec::new();
+        let mut trend = ledger.weeks();
         for (check, _) in &runbooks {
             for observation in ledger.latest_of(check) {
                 if observation.status == CheckStatus::Skipped {
                     continue;
                 }
                 let (passes, fails) = ledger.counts(&observation.target, check);
+                let weekly = ledger.weekly_counts(&observation.target, check);
+                for (week, (p, f)) in trend.iter_mut().zip(weekly) {
+                    week.passes += p;
+                    week.fails += f;
+                }
                 let failing = observation.status == CheckStatus::Fail;
                 checks.push(CheckLine {
                     check: observation.check.as_str(),
@@ -138,6 +149,7 @@ pub fn assess<'a>(
                     expired_exception: failing
                         .then(|| ledger.expired_exception_for(check, &observation.target))
                         .flatten(),
+                    incident: ledger.open_incident_for(check, &observation.target),
                 });
             }
         }
@@ -171,6 +183,7 @@ pub fn assess<'a>(
             checks,
             attestation,
             expired_attestation,
+            trend,
         });
     }
     Assessment {
@@ -209,6 +222,34 @@ impl Figures {
 }
 
 impl ControlAssessment<'_> {
+    /// The open incidents behind it in words (`LIN-SSH-002 on web1: escalated 2026-11-04 (…),
+    /// bundle #12`), one per failing check result with an open incident.
+    pub fn incidents(&self) -> Vec<String> {
+        self.checks
+            .iter()
+            .filter_map(|c| c.incident)
+            .map(incident_text)
+            .collect()
+    }
+    /// The trend in words: each week's share of passing results (`1–7 Nov 2026: 96 % of 25`),
+    /// or `no results` for a week without any; empty when no check covers the control.
+    pub fn trend_text(&self) -> String {
+        if self.runbooks.is_empty() {
+            return String::new();
+        }
+        self.trend
+            .iter()
+            .map(|w| {
+                let span = format!("{}–{}", w.first, w.last);
+                match w.pass_percent() {
+                    Some(pct) => format!("{span}: {pct} % pass of {}", w.passes + w.fails),
+                    None => format!("{span}: no results"),
+                }
+            })
+            .collect::<Vec<_>>()
+            .join("; ")
+    }
+
     /// One sentence on why the control has its status.
     pub fn explanation(&self) -> String {
         let failing = self
@@ -318,4 +359,16 @@ fn status(
     } else {
         ControlStatus::NoEvidence
     }
+}
+
+/// One open incident in words.
+pub(crate) fn incident_text(incident: &Incident) -> String {
+    format!(
+        "{} on {}: escalated {} ({}), bundle #{}",
+        incident.check,
+        incident.target,
+        incident.at.date(),
+        incident.reason,
+        incident.seq
+    )
 }

@@ -11,17 +11,18 @@ use time::{Date, Month, OffsetDateTime, Time};
 
 use evidence_schema::{
     AgentEnrollmentBody, AgentResultBody, AttestationBody, ExceptionBody, KIND_AGENT_ENROLLMENT,
-    KIND_AGENT_RESULT, KIND_ATTESTATION, KIND_EXCEPTION, KIND_SCAN,
+    KIND_AGENT_RESULT, KIND_ATTESTATION, KIND_ESCALATION, KIND_EXCEPTION, KIND_SCAN,
 };
 use model::Framework;
 
 /// The bundle kinds a ledger reads; a reader may skip every other kind.
-pub const LEDGER_KINDS: [&str; 5] = [
+pub const LEDGER_KINDS: [&str; 6] = [
     KIND_SCAN,
     KIND_AGENT_ENROLLMENT,
     KIND_AGENT_RESULT,
     KIND_ATTESTATION,
     KIND_EXCEPTION,
+    KIND_ESCALATION,
 ];
 
 /// A reporting period: `[start, end)` in UTC.
@@ -91,6 +92,18 @@ pub struct Exception {
     pub seq: u64,
 }
 
+/// A failed check handed to a person (an `escalation` bundle): an incident, open while the
+/// check's newest result on that device still fails.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Incident {
+    pub check: String,
+    pub target: String,
+    /// Why it went to a person.
+    pub reason: String,
+    pub at: OffsetDateTime,
+    pub seq: u64,
+}
+
 /// A bundle line the ledger cannot read.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("bundle {seq}: {message}")]
@@ -108,6 +121,8 @@ pub struct Ledger {
     latest: BTreeMap<String, BTreeMap<String, Slot>>,
     attestations: Vec<Attestation>,
     exceptions: Vec<Exception>,
+    /// The newest escalation per (target, check).
+    escalations: BTreeMap<(String, String), Incident>,
     scans_in_period: u64,
     agent_results_in_period: u64,
     /// Endpoint agents' host names by agent id (from their enrollment bundles).
@@ -225,6 +240,28 @@ struct Slot {
     observation: Observation,
     passes: u32,
     fails: u32,
+    /// `(passes, fails)` per week of the period (days 1–7, 8–14, 15–21, 22–28, 29–31).
+    weeks: [(u32, u32); WEEKS],
+}
+
+/// The weeks a month is cut into for its trend: days 1–7, 8–14, 15–21, 22–28 and 29 to the end.
+pub const WEEKS: usize = 5;
+
+/// One week of a period's trend: its first and last day (within the period) and the results.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Week {
+    pub first: Date,
+    pub last: Date,
+    pub passes: u32,
+    pub fails: u32,
+}
+
+impl Week {
+    /// The share of passing results in percent (rounded down); `None` without results.
+    pub fn pass_percent(&self) -> Option<u32> {
+        let total = u64::from(self.passes) + u64::from(self.fails);
+        (total > 0).then(|| (u64::from(self.passes) * 100 / total) as u32)
+    }
 }
 
 /// The members every line is read for first (the body is skipped unparsed).
@@ -256,6 +293,23 @@ struct ScanLite<'a> {
     results: Vec<ResultLite<'a>>,
 }
 
+/// An escalation line (a `HealBody`), read for its device, check and reason only.
+#[derive(Deserialize)]
+struct EscalationLine<'a> {
+    #[serde(borrow)]
+    body: EscalationLite<'a>,
+}
+
+#[derive(Deserialize)]
+struct EscalationLite<'a> {
+    #[serde(borrow)]
+    target: TargetLite<'a>,
+    #[serde(borrow)]
+    check: Cow<'a, str>,
+    #[serde(borrow)]
+    reason: Cow<'a, str>,
+}
+
 #[derive(Deserialize)]
 struct TargetLite<'a> {
     #[serde(borrow)]
@@ -284,6 +338,7 @@ impl Ledger {
             latest: BTreeMap::new(),
             attestations: Vec::new(),
             exceptions: Vec::new(),
+            escalations: BTreeMap::new(),
             scans_in_period: 0,
             agent_results_in_period: 0,
             agents: BTreeMap::new(),
@@ -485,6 +540,30 @@ impl Ledger {
                     seq,
                 });
             }
+            KIND_ESCALATION => {
+                let line: EscalationLine<'_> = serde_json::from_slice(line)
+                    .map_err(|e| err(format!("escalation body: {e}")))?;
+                let key = (
+                    line.body.target.name.into_owned(),
+                    line.body.check.into_owned(),
+                );
+                let newer = self
+                    .escalations
+                    .get(&key)
+                    .is_none_or(|old| (at, seq) > (old.at, old.seq));
+                if newer {
+                    self.escalations.insert(
+                        key.clone(),
+                        Incident {
+                            target: key.0,
+                            check: key.1,
+                            reason: line.body.reason.into_owned(),
+                            at,
+                            seq,
+                        },
+                    );
+                }
+            }
             KIND_EXCEPTION => {
                 let body: ExceptionBody = serde_json::from_value(body()?)
                     .map_err(|e| err(format!("exception body: {e}")))?;
@@ -545,6 +624,7 @@ impl Ledger {
         if !self.latest.contains_key(target) {
             self.latest.insert(target.to_owned(), BTreeMap::new());
         }
+        let week = week_of(self.period.start.date(), at.date());
         let Some(per_target) = self.latest.get_mut(target) else {
             return;
         };
@@ -552,6 +632,8 @@ impl Ledger {
             Some(slot) => {
                 slot.passes += pass;
                 slot.fails += fail;
+                slot.weeks[week].0 += pass;
+                slot.weeks[week].1 += fail;
                 if at >= slot.observation.at {
                     let o = &mut slot.observation;
                     o.status = status;
@@ -583,6 +665,11 @@ impl Ledger {
                         },
                         passes: pass,
                         fails: fail,
+                        weeks: {
+                            let mut weeks = [(0, 0); WEEKS];
+                            weeks[week] = (pass, fail);
+                            weeks
+                        },
                     },
                 );
             }
@@ -633,6 +720,44 @@ impl Ledger {
             .get(target)
             .and_then(|checks| checks.get(check))
             .map_or((0, 0), |slot| (slot.passes, slot.fails))
+    }
+
+    /// `(passes, fails)` of one check on one target per week of the period (`WEEKS` entries).
+    pub fn weekly_counts(&self, target: &str, check: &str) -> [(u32, u32); WEEKS] {
+        self.latest
+            .get(target)
+            .and_then(|checks| checks.get(check))
+            .map_or([(0, 0); WEEKS], |slot| slot.weeks)
+    }
+
+    /// The weeks of the period up to the moment described, with no results counted yet: the
+    /// first and last day of each (the last week runs to the month's end, or to `until`).
+    pub fn weeks(&self) -> Vec<Week> {
+        let start = self.period.start.date();
+        // The last day with results: the day before `until` when it is a midnight.
+        let last_day = (self.until - time::Duration::nanoseconds(1))
+            .date()
+            .max(start);
+        let period_last = (self.period.end - time::Duration::days(1)).date();
+        (0..WEEKS)
+            .filter_map(|i| {
+                let first = start + time::Duration::days(7 * i as i64);
+                if first > last_day {
+                    return None;
+                }
+                let last = if i + 1 == WEEKS {
+                    period_last
+                } else {
+                    first + time::Duration::days(6)
+                };
+                Some(Week {
+                    first,
+                    last: last.min(last_day),
+                    passes: 0,
+                    fails: 0,
+                })
+            })
+            .collect()
     }
 
     pub fn attestations(&self) -> &[Attestation] {
@@ -687,6 +812,16 @@ impl Ledger {
             .find(|e| e.check == check && e.target == target && e.expires >= day)
     }
 
+    /// The open incident of a check on a target at `until`: its newest escalation, while the
+    /// check's newest result on that target in the period still fails.
+    pub fn open_incident_for(&self, check: &str, target: &str) -> Option<&Incident> {
+        let slot = self.latest.get(target)?.get(check)?;
+        if slot.observation.status != CheckStatus::Fail {
+            return None;
+        }
+        self.escalations.get(&(target.to_owned(), check.to_owned()))
+    }
+
     /// Exceptions for a check on a target that had expired by `until`.
     pub fn expired_exception_for(&self, check: &str, target: &str) -> Option<&Exception> {
         let day = self.until.date();
@@ -695,6 +830,12 @@ impl Ledger {
             .rev()
             .find(|e| e.check == check && e.target == target && e.expires < day)
     }
+}
+
+/// The week of the period (0 for days 1–7, …, 4 for day 29 onwards) a day falls in.
+fn week_of(period_start: Date, day: Date) -> usize {
+    let days = (day - period_start).whole_days().max(0);
+    ((days / 7) as usize).min(WEEKS - 1)
 }
 
 /// Parses a bundle's RFC 3339 time.

@@ -12,7 +12,7 @@ pub mod render;
 
 pub use assess::{Assessment, CheckLine, ControlAssessment, ControlStatus, Figures, assess};
 pub use ledger::{
-    Attestation, CheckStatus, DayBundles, DayPlan, DayResult, Exception, LEDGER_KINDS, Ledger,
-    LedgerError, Observation, Period, PeriodError,
+    Attestation, CheckStatus, DayBundles, DayPlan, DayResult, Exception, Incident, LEDGER_KINDS,
+    Ledger, LedgerError, Observation, Period, PeriodError, WEEKS, Week,
 };
 pub use proofs::{ConsistencyProof, InclusionProof, ProofTextError, Proofs, cited_bundles};

@@ -152,6 +152,7 @@ pub fn cited_bundles<'a, 'c: 'a>(
             for line in &control.checks {
                 res.insert(line.seq);
                 res.extend(line.exception.map(|e| e.seq));
+                res.extend(line.incident.map(|i| i.seq));
             }
             res.extend(control.attestation.map(|a| a.seq));
         }

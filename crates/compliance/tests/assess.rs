@@ -17,6 +17,42 @@ use model::Framework;
 fn check(framework: Framework, as_of: Option<&str>, fixture: &str, expect: Expect) {
     let catalog = catalog::embedded().unwrap();
     let frameworks = catalog::embedded_frameworks().unwrap();
+    let ledger = ledger_of(as_of, fixture);
+    let framework = frameworks.get(framework).unwrap();
+    let assessment = assess(framework, &catalog, &ledger);
+    let f = assessment.figures;
+    let mut out = format!(
+        "{} of {} applicable met ({:?}‰): {} failing, {} partly checked, {} need attestation, {} no evidence, {} could not check, {} not applicable\n",
+        f.met,
+        f.applicable(),
+        f.permille(),
+        f.failing,
+        f.partial,
+        f.needs_attestation,
+        f.no_evidence,
+        f.could_not_check,
+        f.not_applicable
+    );
+    for control in &assessment.controls {
+        let interesting = !control.checks.is_empty()
+            || control.attestation.is_some()
+            || control.expired_attestation.is_some();
+        if interesting && control.status != ControlStatus::NotApplicable {
+            writeln!(
+                out,
+                "{} {}: {}",
+                control.def.id,
+                control.status.as_str(),
+                control.explanation()
+            )
+            .unwrap();
+        }
+    }
+    expect.assert_eq(&out);
+}
+
+/// The ledger of November 2026 as of `as_of` from fixture lines (see `check`).
+fn ledger_of(as_of: Option<&str>, fixture: &str) -> Ledger {
     let as_of = as_of.map(|t| {
         time::OffsetDateTime::parse(t, &time::format_description::well_known::Rfc3339).unwrap()
     });
@@ -67,42 +103,19 @@ fn check(framework: Framework, as_of: Option<&str>, fixture: &str, expect: Expec
                 json!({"check": words[2], "target": words[3], "reason": "r", "compensating": "c",
                        "owner": "o", "expires": words[4]}),
             ),
+            "escalate" => (
+                "escalation",
+                json!({"target": {"name": words[2], "platform": "linux", "device_type": "server"},
+                       "check": words[3], "rule": null, "runbook": null, "result": "escalated",
+                       "reason": "no automatic fix", "before": {"status": "fail", "observed": {}, "reason": "r"},
+                       "after": null, "remediation": null, "rollback": null}),
+            ),
             other => panic!("unknown fixture word {other}"),
         };
         let line = json!({"kind": kind, "time": words[0], "body": body}).to_string();
         ledger.add_line(seq as u64, line.as_bytes()).unwrap();
     }
-    let framework = frameworks.get(framework).unwrap();
-    let assessment = assess(framework, &catalog, &ledger);
-    let f = assessment.figures;
-    let mut out = format!(
-        "{} of {} applicable met ({:?}‰): {} failing, {} partly checked, {} need attestation, {} no evidence, {} could not check, {} not applicable\n",
-        f.met,
-        f.applicable(),
-        f.permille(),
-        f.failing,
-        f.partial,
-        f.needs_attestation,
-        f.no_evidence,
-        f.could_not_check,
-        f.not_applicable
-    );
-    for control in &assessment.controls {
-        let interesting = !control.checks.is_empty()
-            || control.attestation.is_some()
-            || control.expired_attestation.is_some();
-        if interesting && control.status != ControlStatus::NotApplicable {
-            writeln!(
-                out,
-                "{} {}: {}",
-                control.def.id,
-                control.status.as_str(),
-                control.explanation()
-            )
-            .unwrap();
-        }
-    }
-    expect.assert_eq(&out);
+    ledger
 }
 
 #[test]
@@ -252,4 +265,109 @@ fn scans_outside_the_period_are_not_evidence_for_it() {
             0 of 38 applicable met (Some(0)‰): 0 failing, 0 partly checked, 26 need attestation, 12 no evidence, 0 could not check, 23 not applicable
         "#]],
     );
+}
+
+#[test]
+fn each_control_s_trend_is_its_checks_share_of_passing_results_per_week() {
+    // Week 1 (1–7 Nov): 2 passes, 1 fail on two devices; week 2: nothing; week 3: 1 fail;
+    // the partial week 5 (29–30 Nov) up to the moment described: 1 pass; LIN-SSH-002 covers
+    // HIPAA 164.312(d) and 164.312(a)(2)(i), both get the same trend.
+    let fixture = "2026-11-01T00:00:00Z scan web1 LIN-SSH-002=pass
+                   2026-11-03T10:00:00Z scan web2 LIN-SSH-002=fail
+                   2026-11-07T23:59:59Z scan web1 LIN-SSH-002=pass
+                   2026-11-15T10:00:00Z scan web1 LIN-SSH-002=fail
+                   2026-11-29T08:00:00Z scan web1 LIN-SSH-002=pass
+                   2026-11-30T08:00:00Z scan web1 LIN-SSH-002=pass";
+    let catalog = catalog::embedded().unwrap();
+    let frameworks = catalog::embedded_frameworks().unwrap();
+    let hipaa = frameworks.get(Framework::Hipaa).unwrap();
+    let ledger = ledger_of(Some("2026-11-30T00:00:00Z"), fixture);
+    let assessment = assess(hipaa, &catalog, &ledger);
+    let trend_of = |id: &str| {
+        let control = assessment.controls.iter().find(|c| c.def.id == id).unwrap();
+        let weeks: Vec<_> = control
+            .trend
+            .iter()
+            .map(|w| {
+                (
+                    w.first.to_string(),
+                    w.last.to_string(),
+                    w.passes,
+                    w.fails,
+                    w.pass_percent(),
+                )
+            })
+            .collect();
+        (weeks, control.trend_text())
+    };
+    let (weeks, text) = trend_of("164.312(d)");
+    assert_eq!(
+        weeks,
+        vec![
+            ("2026-11-01".into(), "2026-11-07".into(), 2, 1, Some(66)),
+            ("2026-11-08".into(), "2026-11-14".into(), 0, 0, None),
+            ("2026-11-15".into(), "2026-11-21".into(), 0, 1, Some(0)),
+            ("2026-11-22".into(), "2026-11-28".into(), 0, 0, None),
+            ("2026-11-29".into(), "2026-11-29".into(), 1, 0, Some(100)),
+        ]
+    );
+    assert_eq!(
+        text,
+        "2026-11-01–2026-11-07: 66 % pass of 3; 2026-11-08–2026-11-14: no results; \
+         2026-11-15–2026-11-21: 0 % pass of 1; 2026-11-22–2026-11-28: no results; \
+         2026-11-29–2026-11-29: 100 % pass of 1"
+    );
+    assert_eq!(trend_of("164.312(a)(2)(i)").0, weeks);
+    // A control no check covers has no trend to show.
+    assert_eq!(trend_of("164.308(a)(1)(ii)(A)").1, "");
+    // Earlier moment: only the weeks begun by then, the running week cut at the day before.
+    let ledger = ledger_of(Some("2026-11-10T12:00:00Z"), fixture);
+    let assessment = assess(hipaa, &catalog, &ledger);
+    let control = assessment
+        .controls
+        .iter()
+        .find(|c| c.def.id == "164.312(d)")
+        .unwrap();
+    let spans: Vec<_> = control
+        .trend
+        .iter()
+        .map(|w| (w.first.to_string(), w.last.to_string(), w.passes, w.fails))
+        .collect();
+    assert_eq!(
+        spans,
+        vec![
+            ("2026-11-01".into(), "2026-11-07".into(), 2, 1),
+            ("2026-11-08".into(), "2026-11-10".into(), 0, 0),
+        ]
+    );
+}
+
+#[test]
+fn an_escalated_failure_is_an_open_incident_of_its_controls_until_the_check_passes() {
+    let fixture = "2026-11-02T10:00:00Z scan web1 LIN-SSH-002=fail
+                   2026-11-02T10:05:00Z escalate web1 LIN-SSH-002
+                   2026-11-02T10:00:00Z scan web2 LIN-SSH-002=fail
+                   2026-11-09T10:00:00Z scan web1 LIN-SSH-002=pass";
+    let catalog = catalog::embedded().unwrap();
+    let frameworks = catalog::embedded_frameworks().unwrap();
+    let hipaa = frameworks.get(Framework::Hipaa).unwrap();
+    let incidents_at = |as_of: &str| {
+        let ledger = ledger_of(Some(as_of), fixture);
+        let assessment = assess(hipaa, &catalog, &ledger);
+        let control = assessment
+            .controls
+            .iter()
+            .find(|c| c.def.id == "164.312(d)")
+            .unwrap();
+        control.incidents()
+    };
+    // Open while web1 still fails; web2 fails too but nobody was handed it.
+    assert_eq!(
+        incidents_at("2026-11-05T00:00:00Z"),
+        ["LIN-SSH-002 on web1: escalated 2026-11-02 (no automatic fix), bundle #1"]
+    );
+    // Before it was escalated: none.
+    assert!(incidents_at("2026-11-02T10:01:00Z").is_empty());
+    // Once web1 passes again, it is closed.
+    assert!(incidents_at("2026-11-10T00:00:00Z").is_empty());
 }

@@ -57,6 +57,15 @@ fn ledger() -> Ledger {
                 "document": {"name": "risk.pdf", "sha256": "ab", "size": 2, "stored_as": "documents/ab"}}})
             .to_string(),
         ),
+        (
+            4,
+            json!({"kind": "escalation", "time": "2026-11-05T10:00:00Z", "body": {
+                "target": {"name": EVIL_HOST, "platform": "linux", "device_type": "server"},
+                "check": "LIN-SSH-002", "rule": null, "runbook": null, "result": "escalated",
+                "reason": "=fix <i>by hand</i>", "before": {"status": "fail", "observed": {}, "reason": "r"},
+                "after": null, "remediation": null, "rollback": null}})
+            .to_string(),
+        ),
     ];
     for (seq, line) in lines {
         ledger.add_line(seq, line.as_bytes()).unwrap();
@@ -117,6 +126,14 @@ fn html_escapes_markup_from_host_names_and_observed_values() {
     assert!(page.contains("accepted by exception until 2027-01-31"));
     assert!(page.contains("accepted by exception until 2027-01-31"));
     assert!(page.contains("SHA-256 ab"));
+    // The open incident behind the failing SSH check, its reason escaped.
+    assert!(
+        !page.contains("<i>by hand"),
+        "an incident's reason became markup"
+    );
+    assert!(page.contains(
+        "<b>open incident</b>: escalated 2026-11-05 (=fix &lt;i&gt;by hand&lt;/i&gt;), bundle #4"
+    ));
 }
 
 #[test]
@@ -186,6 +203,41 @@ fn csv_quotes_fields_and_defuses_formulas() {
         ssh.iter()
             .any(|l| l.contains("\"{\"\"value\"\":\"\"<img src=x onerror=alert(1)>\"\"}\""))
     );
+    // The trend column: LIN-SSH-002 passed on web2 and failed on the other host in week 1.
+    let trend = "2026-11-01–2026-11-07: 50 % pass of 2; 2026-11-08–2026-11-14: no results; \
+                 2026-11-15–2026-11-21: no results; 2026-11-22–2026-11-28: no results; \
+                 2026-11-29–2026-11-30: no results";
+    assert!(text.starts_with(compliance::render::CSV_HEADER));
+    assert!(compliance::render::CSV_HEADER.contains(",passes,fails,trend,bundle,"));
+    let trend_at = compliance::render::CSV_HEADER
+        .split(',')
+        .position(|c| c == "trend")
+        .unwrap();
+    let records = compliance::render::parse_records(&text);
+    let of = |control: &str| -> Vec<&Vec<String>> {
+        records.iter().filter(|r| r[1] == control).collect()
+    };
+    let ssh_rows: Vec<_> = of("164.312(d)")
+        .into_iter()
+        .filter(|r| r[6] == "LIN-SSH-002")
+        .collect();
+    assert_eq!(ssh_rows.len(), 2);
+    assert!(
+        ssh_rows.iter().all(|r| r[trend_at] == trend),
+        "{ssh_rows:?}"
+    );
+    // The open incident: on the failing host's row only (web2 passes).
+    let incident_at = compliance::render::CSV_HEADER
+        .split(',')
+        .position(|c| c == "open_incident")
+        .unwrap();
+    let incidents: Vec<&str> = ssh_rows.iter().map(|r| r[incident_at].as_str()).collect();
+    assert!(incidents.contains(&""));
+    assert!(incidents.contains(
+        &"LIN-SSH-002 on <script>alert('host')</script>: escalated 2026-11-05 (=fix <i>by hand</i>), bundle #4"
+    ));
+    // A control no check covers has an empty trend.
+    assert_eq!(of("164.308(a)(1)(ii)(A)")[0][trend_at], "");
     // One row per control without checks: every control appears.
     for control in &assessment.controls {
         assert!(text.contains(&format!("HIPAA,{},", control.def.id)));
@@ -210,6 +262,39 @@ fn oscal_documents_are_read_back_by_compliance_trestle() {
         oscal::assessment_results(&assessment, &ledger, &context())
     );
 
+    // The trend as one property per week on each finding of a checked control.
+    let finding = results["assessment-results"]["results"][0]["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["title"].as_str().unwrap().starts_with("164.312(d) "))
+        .unwrap();
+    let weeks: Vec<&str> = finding["props"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|p| p["name"] == "trend-week")
+        .map(|p| p["value"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        weeks,
+        [
+            "2026-11-01/2026-11-07 passes=1 fails=1",
+            "2026-11-08/2026-11-14 passes=0 fails=0",
+            "2026-11-15/2026-11-21 passes=0 fails=0",
+            "2026-11-22/2026-11-28 passes=0 fails=0",
+            "2026-11-29/2026-11-30 passes=0 fails=0",
+        ]
+    );
+    let open: Vec<&str> = finding["props"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|p| p["name"] == "open-incident")
+        .map(|p| p["value"].as_str().unwrap())
+        .collect();
+    assert_eq!(open.len(), 1);
+    assert!(open[0].ends_with("bundle #4"), "{open:?}");
     let Some(python) = reference_python() else {
         return;
     };
@@ -228,11 +313,33 @@ fn oscal_documents_are_read_back_by_compliance_trestle() {
         .arg(&poam_path)
         .output()
         .unwrap();
+    // NIST's official schema (checked first by the script) refuses a property name that is not
+    // an OSCAL token.
+    let mut broken = results.clone();
+    broken["assessment-results"]["results"][0]["findings"][0]["props"][0]["name"] =
+        serde_json::json!("control id");
+    let broken_path = dir.join("broken.json");
+    std::fs::write(&broken_path, serde_json::to_vec_pretty(&broken).unwrap()).unwrap();
+    let refused = std::process::Command::new(reference_python().unwrap())
+        .arg(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/tests/python/check_oscal.py"
+        ))
+        .arg(&broken_path)
+        .arg(&poam_path)
+        .output()
+        .unwrap();
     let _ = std::fs::remove_dir_all(&dir);
     assert!(
         out.status.success(),
-        "trestle rejected the documents:\n{}",
+        "trestle or NIST's schema rejected the documents:\n{}",
         String::from_utf8_lossy(&out.stderr)
+    );
+    let why = String::from_utf8_lossy(&refused.stderr);
+    assert!(!refused.status.success());
+    assert!(
+        why.contains("is not valid against NIST's OSCAL schema") && why.contains("'control id'"),
+        "{why}"
     );
     expect_test::expect![[r#"{"findings": {"not-satisfied": 43, "satisfied": 9}, "observations": 5, "oscal_version": "1.2.1", "poam_items": 45, "reviewed_controls": 65, "risks": ["deviation-approved", "deviation-approved", "open", "open"], "trestle_oscal_version": "1.2.1"}"#]].assert_eq(String::from_utf8_lossy(&out.stdout).trim());
 }

@@ -9,7 +9,7 @@ use crate::ledger::Ledger;
 use crate::render::{ReportContext, rfc3339};
 
 /// The header row (without its line end).
-pub const CSV_HEADER: &str = "framework,control,group,kind,status,explanation,check,target,result,observed,passes,fails,bundle,exception_until,attested_by,attested_until,attestation_bundle,proofs,sample_date,period,as_of";
+pub const CSV_HEADER: &str = "framework,control,group,kind,status,explanation,check,target,result,observed,passes,fails,trend,bundle,exception_until,open_incident,attested_by,attested_until,attestation_bundle,proofs,sample_date,period,as_of";
 
 /// Renders one row per control and check result of the report's moment, then the same rows for
 /// each auditor sample moment (`sample_date` set, `passes`/`fails` counted up to that moment).
@@ -70,6 +70,7 @@ impl Rows<'_> {
             let _ = write!(out, "{}\r\n", cells.join(","));
         };
         let attestation = control.attestation.map(|a| a.seq);
+        let trend = control.trend_text();
         if control.checks.is_empty() {
             row(&[
                 self.framework,
@@ -83,6 +84,8 @@ impl Rows<'_> {
                 "",
                 "",
                 "",
+                "",
+                &trend,
                 "",
                 "",
                 "",
@@ -113,12 +116,22 @@ impl Rows<'_> {
                 line.observed,
                 &line.passes.to_string(),
                 &line.fails.to_string(),
+                &trend,
                 &line.seq.to_string(),
                 &exception_until,
+                &line
+                    .incident
+                    .map(crate::assess::incident_text)
+                    .unwrap_or_default(),
                 &by,
                 &until,
                 &attestation_seq,
-                &proofs_of(&[Some(line.seq), line.exception.map(|e| e.seq), attestation]),
+                &proofs_of(&[
+                    Some(line.seq),
+                    line.exception.map(|e| e.seq),
+                    line.incident.map(|i| i.seq),
+                    attestation,
+                ]),
                 sample_date,
                 self.period,
                 self.as_of,

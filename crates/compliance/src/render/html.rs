@@ -129,6 +129,11 @@ pub fn html(assessment: &Assessment<'_>, ledger: &Ledger, cx: &ReportContext<'_>
                 })
                 .collect();
             let _ = write!(out, "<br><small>Checks: {}</small>", runbooks.join(", "));
+            let _ = write!(
+                out,
+                "<br><small>Trend (share of passing results per week): {}</small>",
+                esc(&control.trend_text())
+            );
         }
         if !control.checks.is_empty() {
             out.push_str("<ul class=\"checks\">");
@@ -149,9 +154,20 @@ pub fn html(assessment: &Assessment<'_>, ledger: &Ledger, cx: &ReportContext<'_>
                     ),
                     (None, None) => String::new(),
                 };
+                let incident = line
+                    .incident
+                    .map(|i| {
+                        format!(
+                            " — <b>open incident</b>: escalated {} ({}), bundle #{}",
+                            i.at.date(),
+                            esc(&i.reason),
+                            i.seq
+                        )
+                    })
+                    .unwrap_or_default();
                 let _ = write!(
                     out,
-                    "<li class=\"{}\">{} on <b>{}</b>: {} — observed <code>{}</code>; {} pass / {} fail in the period; evidence bundle #{}{exception}</li>",
+                    "<li class=\"{}\">{} on <b>{}</b>: {} — observed <code>{}</code>; {} pass / {} fail in the period; evidence bundle #{}{exception}{incident}</li>",
                     check_class(line.status),
                     esc(line.check),
                     esc(line.target),

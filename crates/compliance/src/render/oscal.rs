@@ -226,10 +226,19 @@ fn finding(control: &ControlAssessment<'_>, ids: &Ids) -> Option<Finding> {
         uuid: ids.uuid("finding", &control.def.id),
         title: format!("{} {}", control.def.id, control.def.title),
         description: control.explanation(),
-        props: vec![
+        props: [
             prop("control-id", &control.def.id),
             prop("control-status", control.status.as_str()),
-        ],
+        ]
+        .into_iter()
+        .chain(trend_props(control))
+        .chain(
+            control
+                .incidents()
+                .iter()
+                .map(|text| prop("open-incident", text)),
+        )
+        .collect(),
         target: FindingTarget {
             kind: "objective-id",
             target_id: ids
@@ -473,6 +482,27 @@ fn metadata(
             prop("report-stamp", &stamp.encode()),
         ],
     }
+}
+
+/// The control's trend: a `trend-week` property per week of the period
+/// (`2026-11-01/2026-11-07 passes=12 fails=1`), none for a control no check covers.
+fn trend_props(control: &ControlAssessment<'_>) -> Vec<Prop> {
+    if control.runbooks.is_empty() {
+        return Vec::new();
+    }
+    control
+        .trend
+        .iter()
+        .map(|w| {
+            prop(
+                "trend-week",
+                &format!(
+                    "{}/{} passes={} fails={}",
+                    w.first, w.last, w.passes, w.fails
+                ),
+            )
+        })
+        .collect()
 }
 
 fn prop(name: &str, value: &str) -> Prop {

@@ -119,6 +119,15 @@ pub fn pdf(assessment: &Assessment<'_>, ledger: &Ledger, cx: &ReportContext<'_>)
         );
         doc.para(&control.def.title, Style::Regular, 9.5, 10.0, BLACK);
         doc.para(&control.explanation(), Style::Regular, 9.0, 10.0, GREY);
+        if !control.runbooks.is_empty() {
+            doc.para(
+                &format!("Trend (passing per week): {}", control.trend_text()),
+                Style::Regular,
+                8.0,
+                10.0,
+                GREY,
+            );
+        }
         for line in &control.checks {
             let exception = match line.exception {
                 Some(e) => format!(
@@ -127,9 +136,20 @@ pub fn pdf(assessment: &Assessment<'_>, ledger: &Ledger, cx: &ReportContext<'_>)
                 ),
                 None => String::new(),
             };
+            let incident = line
+                .incident
+                .map(|i| {
+                    format!(
+                        "; open incident: escalated {} ({}), bundle #{}",
+                        i.at.date(),
+                        i.reason,
+                        i.seq
+                    )
+                })
+                .unwrap_or_default();
             doc.para(
                 &format!(
-                    "{} on {}: {} — observed {}; {} pass / {} fail; evidence bundle #{}{exception}",
+                    "{} on {}: {} — observed {}; {} pass / {} fail; evidence bundle #{}{exception}{incident}",
                     line.check,
                     line.target,
                     line.status.as_str(),
