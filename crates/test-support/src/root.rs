@@ -36,6 +36,16 @@ pub fn require_tools(test: &str, tools: &[&str]) -> bool {
     gate(test, &missing_tools(tools))
 }
 
+/// The same skip-or-fail gate for a test that needs what a setup script provides other than
+/// programs (a kernel image, firmware, a venv tool): `missing` names each absent thing and what
+/// provides it; empty means go on.
+///
+/// # Panics
+/// When something is missing and tests may not skip (`OSIRIS_REQUIRE_ROOT=1` or `CI`).
+pub fn require_setup(test: &str, missing: &[String]) -> bool {
+    gate(test, missing)
+}
+
 fn missing_tools(tools: &[&str]) -> Vec<String> {
     tools
         .iter()

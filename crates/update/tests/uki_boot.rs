@@ -8,7 +8,6 @@
 #![allow(clippy::unwrap_used, reason = "test helpers outside #[test] functions")]
 
 use std::fs;
-use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -432,12 +431,8 @@ fn uki_inputs() -> Option<(PathBuf, PathBuf)> {
     if missing.is_empty() {
         return kernel.map(|kernel| (kernel, stub));
     }
-    let message = format!("real UKI test needs {}", missing.join(" and "));
-    assert!(
-        std::env::var("OSIRIS_REQUIRE_ROOT").as_deref() != Ok("1"),
-        "{message}"
-    );
-    let _ = writeln!(std::io::stderr(), "SKIPPED: {message}");
+    let missing: Vec<String> = missing.into_iter().map(str::to_owned).collect();
+    test_support::root::require_setup("the real UKI test", &missing);
     None
 }
 
@@ -478,13 +473,14 @@ fn a_signed_uki_boots_under_secure_boot_and_altered_ones_are_refused() {
         .map(|bin| bin.join("virt-fw-vars"))
         .filter(|path| path.is_file());
     let ovmf = Path::new("/usr/share/OVMF/OVMF_CODE_4M.secboot.fd");
-    if virt_fw_vars.is_none() || !ovmf.is_file() {
-        let message = "Secure Boot boot test needs OVMF (Debian ovmf) and virt-fw-vars in OSIRIS_PYTHON's venv (scripts/setup-python)";
-        assert!(
-            std::env::var("OSIRIS_REQUIRE_ROOT").as_deref() != Ok("1"),
-            "{message}"
-        );
-        let _ = writeln!(std::io::stderr(), "SKIPPED: {message}");
+    let mut missing = Vec::new();
+    if !ovmf.is_file() {
+        missing.push("OVMF's Secure Boot firmware (Debian package ovmf)".to_owned());
+    }
+    if virt_fw_vars.is_none() {
+        missing.push("virt-fw-vars in OSIRIS_PYTHON's venv (scripts/setup-python)".to_owned());
+    }
+    if !test_support::root::require_setup("the Secure Boot boot test", &missing) {
         return;
     }
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../vm-tests/secure-boot-uki.sh");
