@@ -102,3 +102,35 @@ fn json_lines_array_gives_valid_json_of_at_most_fifty_lines() {
     let want: Vec<String> = lines.iter().take(50).map(|line| expected(line)).collect();
     assert_eq!(parsed, want);
 }
+
+#[test]
+fn json_lines_gives_what_json_lines_array_and_count_lines_give_with_builtins() {
+    let prelude = prelude();
+    let mut many: Vec<String> = (0..60).map(|n| format!("line {n}")).collect();
+    many.push("last \"quoted\"".to_owned());
+    let many = many.join("\n");
+    let mut texts: Vec<&str> = VALUES.to_vec();
+    texts.push(&many);
+    for text in texts {
+        // The text as a script's `$(...)` holds it: no trailing newlines.
+        let text = text.trim_end_matches('\n');
+        let out = Command::new("sh")
+            .arg("-c")
+            .arg(format!(
+                "{prelude}\njson_lines \"$1\"\nprintf '%s\\n%s\\n' \"$json_array\" \"$json_count\"\n\
+                 printf '%s' \"$1\" | json_lines_array; printf '\\n'; printf '%s' \"$1\" | count_lines"
+            ))
+            .arg("sh")
+            .arg(text)
+            .output()
+            .unwrap();
+        assert!(out.status.success());
+        let out = String::from_utf8(out.stdout).unwrap();
+        let got: Vec<&str> = out.lines().collect();
+        assert_eq!(got.len(), 4, "{out}");
+        assert_eq!(got[0], got[2], "array of {text:?}");
+        assert_eq!(got[1], got[3], "count of {text:?}");
+        let parsed: Vec<String> = serde_json::from_str(got[0]).unwrap();
+        assert_eq!(parsed.len(), got[1].parse::<usize>().unwrap().min(50));
+    }
+}

@@ -1,9 +1,9 @@
 //! Batching: every `sh` detect script of one target in one script run, so a remote target pays
 //! for one channel instead of one session per check.
 //!
-//! Each check's body is written to its own file (quoted here-document with a delimiter that does
-//! not occur in it) and run in a subshell with its parameters exported as single-quoted values,
-//! under `timeout` when the target has it. Results come back framed by byte counts, so nothing a
+//! Each check's body is written to its own file (with `printf` of a single-quoted string) and
+//! sourced in a subshell with its parameters exported as single-quoted values, under the batch's
+//! watchdog, which kills a check (and everything it started) that outlives its `timeout_secs`. Results come back framed by byte counts, so nothing a
 //! check prints can forge another check's result.
 
 use model::{ResolvedParams, Runbook};
@@ -29,9 +29,12 @@ pub(crate) struct RawResult {
 /// A body that starts with its directory's prelude (the catalogue prepends `lib/prelude.sh`,
 /// followed by `# --- <path>`) travels without it: each distinct prelude is sent once, as a shell
 /// variable, and the target puts it back in front of the rest, so every check file holds exactly
-/// its body. The target's shell writes and reads its files with builtins; apart from each
-/// check's own processes the batch starts five (`mktemp`, `timeout` per check aside, one `wc`,
-/// one `cat`, `rm`), so the framing costs the target next to nothing.
+/// its body. Each check runs in a subshell of the batch shell that sources its file (a fork, no
+/// `exec` of a new shell), under one watchdog for the whole batch instead of a `timeout` process
+/// per check. The target's shell writes and reads its files with builtins; apart from each
+/// check's own processes the batch starts `mktemp`, `id`, the watchdog (one `sleep` per second
+/// the batch runs), one `wc`, one `cat` and `rm`, so the framing costs the target next to
+/// nothing: what a plain script running the same checks in subshells would cost.
 pub(crate) fn build(checks: &[(&Runbook, &ResolvedParams)]) -> String {
     let mut script = String::from(PREAMBLE);
     let mut preludes: Vec<&str> = Vec::new();
@@ -66,7 +69,7 @@ pub(crate) fn build(checks: &[(&Runbook, &ResolvedParams)]) -> String {
             script.push_str(&format!("export {name}={}; ", transport::sh_quote(&value)));
         }
         script.push_str(&format!(
-            "osiris_run {idx} {} ) > \"$osiris_dir/{idx}.out\" 2> \"$osiris_dir/{idx}.err\" < /dev/null\necho $? > \"$osiris_dir/{idx}.rc\"\ntimes > \"$osiris_dir/{idx}.t\"\n",
+            ". \"$osiris_dir/{idx}.sh\" ) > \"$osiris_dir/{idx}.out\" 2> \"$osiris_dir/{idx}.err\" < /dev/null &\nosiris_wait {idx} {}\n",
             runbook.timeout.as_secs().max(1)
         ));
     }
@@ -157,9 +160,46 @@ const PREAMBLE: &str = r#"osiris_dir=$(mktemp -d 2>/dev/null) || { echo "cannot 
 trap 'rm -rf "$osiris_dir"' EXIT
 # Private to this batch (mode 0700): what one detect script computed for the others.
 OSIRIS_BATCH_DIR=$osiris_dir; export OSIRIS_BATCH_DIR
-if command -v timeout >/dev/null 2>&1; then osiris_has_timeout=1; else osiris_has_timeout=0; fi
-osiris_run() {
-  if [ "$osiris_has_timeout" = 1 ]; then timeout -s KILL "$2" sh "$osiris_dir/$1.sh"; else sh "$osiris_dir/$1.sh"; fi
+OSIRIS_EUID=$(id -u); export OSIRIS_EUID
+# One watchdog for the whole batch instead of a `timeout` process per check: `w` names the
+# running check's process and its limit in seconds; past it, the check and every process under
+# it are stopped and killed (exit status 137, as `timeout -s KILL` gives).
+osiris_kill() {
+  kill -STOP "$1" 2>/dev/null
+  for osiris_c in $(pgrep -P "$1" 2>/dev/null); do osiris_kill "$osiris_c"; done
+  kill -KILL "$1" 2>/dev/null
+}
+osiris_watch() {
+  osiris_tick=0
+  osiris_seen=
+  osiris_start=0
+  while [ -f "$osiris_dir/w" ] && kill -0 "$1" 2>/dev/null; do
+    sleep 1 || break
+    osiris_tick=$((osiris_tick + 1))
+    osiris_pid=
+    osiris_limit=
+    read -r osiris_pid osiris_limit < "$osiris_dir/w" 2>/dev/null || continue
+    case "$osiris_pid$osiris_limit" in '' | *[!0-9]*) continue ;; esac
+    if [ "$osiris_pid" != "$osiris_seen" ]; then
+      osiris_seen=$osiris_pid
+      osiris_start=$osiris_tick
+    elif [ $((osiris_tick - osiris_start)) -ge "$osiris_limit" ]; then
+      osiris_kill "$osiris_pid"
+    fi
+  done
+}
+: > "$osiris_dir/w"
+osiris_watch $$ < /dev/null > /dev/null 2>&1 &
+osiris_watcher=$!
+trap 'kill "$osiris_watcher" 2>/dev/null; rm -rf "$osiris_dir"' EXIT
+# osiris_wait INDEX LIMIT: waits for the check just started in the background, under the watchdog.
+osiris_wait() {
+  osiris_pid=$!
+  printf '%s %s\n' "$osiris_pid" "$2" > "$osiris_dir/w"
+  wait "$osiris_pid"
+  echo $? > "$osiris_dir/$1.rc"
+  : > "$osiris_dir/w"
+  times > "$osiris_dir/$1.t"
 }
 osiris_report() {
   read -r osiris_rc < "$1.rc"

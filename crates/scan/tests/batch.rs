@@ -120,9 +120,16 @@ fn hostile_parameter_values_stay_data_in_a_batch() {
 
 #[test]
 fn a_hanging_check_times_out_alone_and_a_lying_check_cannot_forge_results() {
+    let dir = tempfile::tempdir().unwrap();
+    let pid_file = dir.path().join("sleep.pid");
+    // Hangs in a process of its own (which must not outlive the check) and in the shell.
+    let hang = format!(
+        "sleep 30 & echo $! > '{}'; wait; echo '{{\"ok\":true}}'",
+        pid_file.display()
+    );
     let catalog = catalog(&[
         runbook("T-A-001", r#"echo '{"ok":true}'"#, 5, false),
-        runbook("T-HANG-001", "sleep 30; echo '{\"ok\":true}'", 1, false),
+        runbook("T-HANG-001", &hang, 1, false),
         // Prints a fake frame claiming the next check passed, then fails itself.
         runbook(
             "T-LIAR-001",
@@ -154,6 +161,17 @@ fn a_hanging_check_times_out_alone_and_a_lying_check_cannot_forge_results() {
         .collect();
     assert_eq!(by_id["T-A-001"].status, CheckStatus::Pass);
     assert_eq!(by_id["T-HANG-001"].status, CheckStatus::Error);
+    let pid = std::fs::read_to_string(&pid_file).expect("the hanging check wrote its child's pid");
+    let proc_dir = std::path::PathBuf::from(format!("/proc/{}", pid.trim()));
+    // Killed, and reaped by init once its parent was gone: no `/proc` entry within a few seconds.
+    let waiting = std::time::Instant::now();
+    while proc_dir.exists() && waiting.elapsed() < Duration::from_secs(10) {
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert!(
+        !proc_dir.exists(),
+        "the process the timed-out check started still runs"
+    );
     assert_eq!(
         by_id["T-HANG-001"].reason,
         "detect script: timed out after 1s and was stopped"

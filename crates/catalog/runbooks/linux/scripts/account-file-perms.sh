@@ -20,4 +20,5 @@ done
 done <<EOF
 $(stat -c '%n %a %U' "$@")
 EOF
-printf '{"problems":%s}\n' "$(printf '%s' "$problems" | json_lines_array)"
+json_lines "$problems"
+printf '{"problems":%s}\n' "$json_array"

@@ -4,13 +4,17 @@ usage=$(df -P -x tmpfs -x devtmpfs -x squashfs -x overlay -x proc -x sysfs 2>/de
 if [ -z "$usage" ]; then
   usage=$(df -P / | awk 'NR > 1 { gsub(/%/, "", $5); print $5, $6 }')
 fi
-# The largest usage with the shell's own arithmetic (no process).
+case "$threshold" in '' | *[!0-9]*) echo "threshold_percent must be a whole number" >&2; exit 2 ;; esac
+# The largest usage and those over the threshold with the shell's own arithmetic (no process).
 max=0
-while read -r used _mount; do
+over=""
+while read -r used mount; do
   case "$used" in '' | *[!0-9]*) continue ;; esac
   [ "$used" -gt "$max" ] && max=$used
+  [ "$used" -gt "$threshold" ] && over="${over:+$over
+}$mount $used%"
 done <<EOF
 $usage
 EOF
-printf '{"max_used_percent":%s,"threshold_percent":%s,"over_threshold":%s}\n' "$max" "$threshold" \
-  "$(printf '%s\n' "$usage" | awk -v t="$threshold" '$1 > t { print $2 " " $1 "%" }' | json_lines_array)"
+json_lines "$over"
+printf '{"max_used_percent":%s,"threshold_percent":%s,"over_threshold":%s}\n' "$max" "$threshold" "$json_array"

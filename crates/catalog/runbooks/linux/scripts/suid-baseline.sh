@@ -2,5 +2,5 @@
 require_root "every program directory"
 # Kept in a variable, never a file: a predictable temporary path is a root-write primitive.
 unexpected=$(suid_unexpected) || exit
-count=$(printf '%s' "$unexpected" | count_lines)
-printf '{"unexpected":%s,"count":%s}\n' "$(printf '%s' "$unexpected" | json_lines_array)" "$count"
+json_lines "$unexpected"
+printf '{"unexpected":%s,"count":%s}\n' "$json_array" "$json_count"

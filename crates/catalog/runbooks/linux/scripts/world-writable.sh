@@ -2,5 +2,5 @@
 require_root "every directory under /etc"
 # Kept in a variable, never a file: a predictable temporary path is a root-write primitive.
 found=$(find /etc -xdev -type f -perm -0002 2>/dev/null | sort)
-count=$(printf '%s' "$found" | count_lines)
-printf '{"world_writable":%s,"count":%s}\n' "$(printf '%s' "$found" | json_lines_array)" "$count"
+json_lines "$found"
+printf '{"world_writable":%s,"count":%s}\n' "$json_array" "$json_count"
