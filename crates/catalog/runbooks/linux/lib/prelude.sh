@@ -49,22 +49,22 @@ not_applicable() {
   printf '{"applicable":false,"reason":%s}\n' "$(json_str "$1")"
   exit 0
 }
+# sshd_t_cached: true when the batch's copy of `sshd -T`'s output ($sshd_t_src) is there and not
+# empty, running `sshd -T` for it when no check of the batch did yet (it is the slow part).
+sshd_t_cached() {
+  { [ -n "${OSIRIS_BATCH_DIR:-}" ] && [ -d "$OSIRIS_BATCH_DIR" ] && command -v sshd >/dev/null 2>&1; } || return 1
+  sshd_t_src="$OSIRIS_BATCH_DIR/sshd-T"
+  [ -f "$sshd_t_src" ] || { sshd -T 2>/dev/null || true; } > "$sshd_t_src"
+  [ -s "$sshd_t_src" ]
+}
 # sshd_option NAME DEFAULT: the effective value of an sshd option (lowercase), from `sshd -T` or the config.
 sshd_option() {
   value=""
-  if command -v sshd >/dev/null 2>&1; then
-    # `sshd -T` is the slow part: run it once per script, and once per batch of detect scripts
-    # (the batch's private directory, OSIRIS_BATCH_DIR, keeps its output for the others).
-    if [ -z "${osiris_sshd_t+set}" ]; then
-      if [ -n "${OSIRIS_BATCH_DIR:-}" ] && [ -f "$OSIRIS_BATCH_DIR/sshd-T" ]; then
-        osiris_sshd_t=$(cat "$OSIRIS_BATCH_DIR/sshd-T")
-      else
-        osiris_sshd_t=$(sshd -T 2>/dev/null || true)
-        if [ -n "${OSIRIS_BATCH_DIR:-}" ] && [ -d "$OSIRIS_BATCH_DIR" ]; then
-          printf '%s\n' "$osiris_sshd_t" > "$OSIRIS_BATCH_DIR/sshd-T"
-        fi
-      fi
-    fi
+  if sshd_t_cached; then
+    value=$(awk -v k="$1" 'tolower($1) == k { $1 = ""; sub(/^ /, ""); print tolower($0); exit }' "$sshd_t_src")
+  elif [ -z "${sshd_t_src:-}" ] && command -v sshd >/dev/null 2>&1; then
+    # Outside a batch: once per script.
+    [ -n "${osiris_sshd_t+set}" ] || osiris_sshd_t=$(sshd -T 2>/dev/null || true)
     value=$(printf '%s\n' "$osiris_sshd_t" | awk -v k="$1" 'tolower($1) == k { $1 = ""; sub(/^ /, ""); print tolower($0); exit }')
   fi
   if [ -z "$value" ] && [ -r /etc/ssh/sshd_config ]; then

@@ -5,10 +5,10 @@ for file in /etc/pam.d/common-auth /etc/pam.d/system-auth; do
 done
 [ -n "$stack" ] || not_applicable "no PAM auth stack (/etc/pam.d/common-auth or system-auth)"
 # shellcheck disable=SC2086
-lines=$(cat $stack | sed -e 's/#.*//' | awk '$1 == "auth" || $1 == "-auth"')
+lines=$(awk '{ sub(/#.*/, "") } $1 == "auth" || $1 == "-auth"' $stack)
 module=none
 deny=0
-if printf '%s\n' "$lines" | grep -q 'pam_faillock\.so'; then
+if case "$lines" in *pam_faillock.so*) true ;; *) false ;; esac; then
   module=faillock
   # faillock.conf applies first; an argument on the PAM line overrides it. pam_faillock's default is 3.
   deny=3
@@ -16,7 +16,7 @@ if printf '%s\n' "$lines" | grep -q 'pam_faillock\.so'; then
   [ -n "$conf" ] && deny=$conf
   arg=$(printf '%s\n' "$lines" | grep 'pam_faillock\.so' | tr -s '[:blank:]' '\n' | sed -n 's/^deny=//p' | tail -n 1)
   [ -n "$arg" ] && deny=$arg
-elif printf '%s\n' "$lines" | grep -q 'pam_tally2\.so'; then
+elif case "$lines" in *pam_tally2.so*) true ;; *) false ;; esac; then
   module=tally2
   arg=$(printf '%s\n' "$lines" | grep 'pam_tally2\.so' | tr -s '[:blank:]' '\n' | sed -n 's/^deny=//p' | tail -n 1)
   [ -n "$arg" ] && deny=$arg

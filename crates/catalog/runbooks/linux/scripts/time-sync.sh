@@ -55,8 +55,13 @@ if [ "$systemd" = true ]; then
     done
   fi
 else
+  # One pgrep for all of them; the first in this order wins.
+  running=$(pgrep -l -x 'chronyd|ntpd|ntpsec|openntpd' 2>/dev/null || true)
   for daemon in chronyd ntpd ntpsec openntpd; do
-    if pgrep -x "$daemon" >/dev/null 2>&1; then service=$daemon; active=true; break; fi
+    case "
+$running
+" in *" $daemon
+"*) service=$daemon; active=true; break ;; esac
   done
 fi
 case "$since" in '' | *[!0-9]*) since=0 ;; esac
