@@ -8,6 +8,8 @@
 use std::fmt;
 use std::str::FromStr;
 
+pub mod release;
+
 use base64::Engine as _;
 use ed25519_dalek::{Signature, Signer as _, SigningKey, VerifyingKey};
 use serde::{Deserialize, Serialize};
