@@ -69,7 +69,7 @@ pub(crate) fn build(checks: &[(&Runbook, &ResolvedParams)]) -> String {
             script.push_str(&format!("export {name}={}; ", transport::sh_quote(&value)));
         }
         script.push_str(&format!(
-            ". \"$osiris_dir/{idx}.sh\" ) > \"$osiris_dir/{idx}.out\" 2> \"$osiris_dir/{idx}.err\" < /dev/null &\nosiris_wait {idx} {}\n",
+            "osiris_check=\"$osiris_dir/{idx}.sh\"; . \"$osiris_check\" ) > \"$osiris_dir/{idx}.out\" 2> \"$osiris_dir/{idx}.err\" < /dev/null &\nosiris_wait {idx} {}\n",
             runbook.timeout.as_secs().max(1)
         ));
     }
@@ -281,7 +281,7 @@ mod tests {
             .cloned()
             .map(|mut runbook| {
                 // The body as shipped (with the prelude), then a line that prints the file.
-                runbook.detect.body.push_str("\ncat \"$0\"; exit 0\n");
+                runbook.detect.body.push_str("\ncat \"$osiris_check\"; exit 0\n");
                 runbook
             })
             .collect();
