@@ -274,11 +274,11 @@ suid_changed() {
     fi
   done < "$suid_prefix.found"
   # The known directories whose entries changed since the last walk: one stat each, by one
-  # `stat` for all of them (xargs's default 128 KiB would start one per 3,000), compared as
-  # fixed-width strings (seconds.nanoseconds: awk's numbers would round them). Not older, rather
+  # `stat` for all of them (up to 2 MB of names: xargs's default 128 KiB would start one `stat`
+  # per 3,000), compared as fixed-width strings (seconds.nanoseconds: awk's numbers would round them). Not older, rather
   # than newer: a change in the same clock tick as the stamp is read again, never missed.
   rm -f "$suid_prefix.xargs"
-  { xargs -0 -r -s 1000000 stat --printf '%.9Z %n\0' < "$suid_prefix.dirs" 2>/dev/null; echo "$?" > "$suid_prefix.xargs"; } |
+  { xargs -0 -r -s 2000000 stat --printf '%.9Z %n\0' < "$suid_prefix.dirs" 2>/dev/null; echo "$?" > "$suid_prefix.xargs"; } |
     awk -v since="$suid_since" 'BEGIN { RS = "\0"; ORS = "\0" } ($1 "") >= (since "") { print substr($0, index($0, " ") + 1) }' \
     > "$suid_prefix.changed" || return 1
   read -r suid_status < "$suid_prefix.xargs" || return 1
