@@ -98,6 +98,15 @@ impl FakeOkta {
             .collect()
     }
 
+    /// The scopes of every token request, space-separated as sent, in order.
+    pub fn token_scopes(&self) -> Vec<String> {
+        std::fs::read_to_string(self.dir.path().join("requests.jsonl.scopes"))
+            .unwrap_or_default()
+            .lines()
+            .map(str::to_owned)
+            .collect()
+    }
+
     /// How many requests below `prefix` the peer answered with `status`.
     pub fn answered(&self, prefix: &str, status: u16) -> usize {
         crate::graph::answered(

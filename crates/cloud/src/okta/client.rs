@@ -1,4 +1,4 @@
-//! The Okta Management API client (the crate's IO for Okta, transport only so far): an SSWS API
+//! The Okta Management API client (the crate's IO for Okta): an SSWS API
 //! token from the vault on every request, or a service app's `private_key_jwt` client credentials
 //! (an RS256 client assertion for `{org}/oauth2/v1/token`, one access token for every scope,
 //! cached, renewed once after a 401); listings that follow `Link: <…>; rel="next"` only
@@ -324,6 +324,33 @@ impl OktaClient {
         query: &[(&str, &str)],
         scope: &str,
     ) -> Result<Vec<Value>, OktaError> {
+        self.pages(segments, query, scope, None).await
+    }
+
+    /// Every item of a collection whose pages are objects holding the items under `field`
+    /// (`{"value": […], "_links": {"next": {"href": …}}}`, as the role assignment listings
+    /// answer), following the body's next link or a `Link` header, held to the org like
+    /// [`OktaClient::list`].
+    ///
+    /// # Errors
+    /// See [`OktaError`].
+    pub async fn list_in(
+        &self,
+        segments: &[&str],
+        query: &[(&str, &str)],
+        field: &str,
+        scope: &str,
+    ) -> Result<Vec<Value>, OktaError> {
+        self.pages(segments, query, scope, Some(field)).await
+    }
+
+    async fn pages(
+        &self,
+        segments: &[&str],
+        query: &[(&str, &str)],
+        scope: &str,
+        field: Option<&str>,
+    ) -> Result<Vec<Value>, OktaError> {
         let mut url = self.org.clone();
         url.path_segments_mut()
             .map_err(|()| OktaError::Setup("org_url cannot take a path".to_owned()))?
@@ -335,7 +362,13 @@ impl OktaClient {
         }
         let mut items = Vec::new();
         for _ in 0..MAX_PAGES {
-            let (page, next) = self.get(&url, scope).await?;
+            let (mut page, mut next) = self.get(&url, scope).await?;
+            if let Some(field) = field {
+                if let Some(href) = page["_links"]["next"]["href"].as_str() {
+                    next = Some(href.to_owned());
+                }
+                page = page.get_mut(field).map(Value::take).unwrap_or(Value::Null);
+            }
             match page {
                 Value::Array(values) => items.extend(values),
                 _ => {
