@@ -26,7 +26,7 @@ pub use central::CentralConfig;
 pub use cloud::{
     AwsConfig, CloudProvider, CloudTenantConfig, DEFAULT_AUTHORITY, DEFAULT_DIRECTORY_BASE,
     DEFAULT_GOOGLE_TOKEN_URL, DEFAULT_GRAPH_BASE, GoogleWorkspaceConfig, Microsoft365Auth,
-    Microsoft365Config,
+    Microsoft365Config, OktaAuth, OktaConfig,
 };
 pub use daemon::{
     ChannelConfig, ChannelKind, CredentialsConfig, DaemonConfig, EmailConfig, EmailLogin,

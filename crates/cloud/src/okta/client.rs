@@ -284,14 +284,9 @@ impl OktaClient {
             ))
         })?;
         if status != 200 {
-            let code = json["error"].as_str().unwrap_or("unknown_error");
-            let description: String = json["error_description"]
-                .as_str()
-                .unwrap_or("")
-                .chars()
-                .take(300)
-                .collect();
-            let advice = match code {
+            let code = printable(json["error"].as_str().unwrap_or("unknown_error"));
+            let description = printable(json["error_description"].as_str().unwrap_or(""));
+            let advice = match code.as_str() {
                 "invalid_scope" => {
                     " (grant the scopes to the service app in the Admin Console: Applications > the app > Okta API Scopes)"
                 }
@@ -596,12 +591,27 @@ pub fn rate_limit_reset(headers: &reqwest::header::HeaderMap, now: i64) -> Optio
 /// Okta's error envelope: `{"errorCode", "errorSummary", "errorLink", "errorId", "errorCauses"}`.
 fn okta_error(body: &[u8]) -> (String, String) {
     let json: Value = serde_json::from_slice(body).unwrap_or(Value::Null);
-    let code = json["errorCode"].as_str().unwrap_or("unknown").to_owned();
+    let code = printable(json["errorCode"].as_str().unwrap_or("unknown"));
     let summary = json["errorSummary"]
         .as_str()
-        .map(|m| m.chars().take(300).collect())
-        .unwrap_or_else(|| "no error summary".to_owned());
+        .map_or_else(|| "no error summary".to_owned(), printable);
     (code, summary)
+}
+
+/// At most 300 characters of text from the org, control characters escaped (`\u{1b}`), so a
+/// message shown on a terminal or in a log carries it as data.
+pub fn printable(text: &str) -> String {
+    text.chars()
+        .take(300)
+        .flat_map(|c| {
+            let escaped: Vec<char> = if c.is_control() {
+                c.escape_unicode().collect()
+            } else {
+                vec![c]
+            };
+            escaped
+        })
+        .collect()
 }
 
 #[cfg(test)]
@@ -637,6 +647,20 @@ mod tests {
         assert_eq!(
             next_link(&headers(&[&format!("<{org}>; rel=\"self\"")])),
             None
+        );
+    }
+
+    #[test]
+    fn text_from_the_org_is_printable() {
+        assert_eq!(
+            printable("no\u{1b}[31m <b>\u{7}"),
+            "no\\u{1b}[31m <b>\\u{7}"
+        );
+        let (code, summary) =
+            okta_error(br#"{"errorCode":"E1\u0007","errorSummary":"x\u001b]0;t"}"#);
+        assert_eq!(
+            (code.as_str(), summary.as_str()),
+            ("E1\\u{7}", "x\\u{1b}]0;t")
         );
     }
 
