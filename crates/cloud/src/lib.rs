@@ -14,6 +14,7 @@ pub mod google;
 pub mod google_workspace;
 pub mod graph;
 pub mod microsoft365;
+pub mod oauth;
 pub mod okta;
 
 use std::collections::BTreeMap;

@@ -185,14 +185,11 @@ impl OktaClient {
                             .to_owned(),
                     ));
                 }
-                let key = crate::google::assertion::rsa_key(private_key_pem.as_bytes()).map_err(
-                    |err| {
-                        OktaError::Setup(err.replace(
-                            "service account's `private_key`",
-                            "service app's private key",
-                        ))
-                    },
-                )?;
+                let key = crate::oauth::rsa_key(
+                    private_key_pem.as_bytes(),
+                    "the service app's private key",
+                )
+                .map_err(OktaError::Setup)?;
                 Some(Arc::new(key))
             }
         };
@@ -284,8 +281,8 @@ impl OktaClient {
             ))
         })?;
         if status != 200 {
-            let code = printable(json["error"].as_str().unwrap_or("unknown_error"));
-            let description = printable(json["error_description"].as_str().unwrap_or(""));
+            let crate::oauth::TokenRefusal { code, description } =
+                crate::oauth::TokenRefusal::from_answer(&json);
             let advice = match code.as_str() {
                 "invalid_scope" => {
                     " (grant the scopes to the service app in the Admin Console: Applications > the app > Okta API Scopes)"
@@ -513,41 +510,16 @@ fn client_assertion(
     audience: &str,
     now: i64,
 ) -> Result<String, String> {
-    use base64::Engine as _;
-    use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-    let mut header = serde_json::json!({"alg": "RS256", "typ": "JWT"});
-    if let Some(kid) = key_id {
-        header["kid"] = Value::String(kid.to_owned());
-    }
-    let rng = ring::rand::SystemRandom::new();
-    let mut jti = [0u8; 16];
-    ring::rand::SecureRandom::fill(&rng, &mut jti)
-        .map_err(|_| "no randomness for the assertion's jti".to_owned())?;
     let claims = serde_json::json!({
         "iss": client_id,
         "sub": client_id,
         "aud": audience,
         "iat": now,
         "exp": now + 300,
-        "jti": hex::encode(jti),
+        "jti": crate::oauth::jti()?,
     });
-    let signing_input = format!(
-        "{}.{}",
-        URL_SAFE_NO_PAD.encode(header.to_string()),
-        URL_SAFE_NO_PAD.encode(claims.to_string())
-    );
-    let mut signature = vec![0u8; key.public().modulus_len()];
-    key.sign(
-        &ring::signature::RSA_PKCS1_SHA256,
-        &rng,
-        signing_input.as_bytes(),
-        &mut signature,
-    )
-    .map_err(|_| "signing the client assertion failed".to_owned())?;
-    Ok(format!(
-        "{signing_input}.{}",
-        URL_SAFE_NO_PAD.encode(signature)
-    ))
+    let kid: Vec<(&str, &str)> = key_id.map(|kid| ("kid", kid)).into_iter().collect();
+    crate::oauth::signed_jwt(key, crate::oauth::Alg::Rs256, &kid, &claims)
 }
 
 /// The `rel="next"` target of a `Link` header (RFC 8288; Okta sends one `Link` per relation,
@@ -591,27 +563,11 @@ pub fn rate_limit_reset(headers: &reqwest::header::HeaderMap, now: i64) -> Optio
 /// Okta's error envelope: `{"errorCode", "errorSummary", "errorLink", "errorId", "errorCauses"}`.
 fn okta_error(body: &[u8]) -> (String, String) {
     let json: Value = serde_json::from_slice(body).unwrap_or(Value::Null);
-    let code = printable(json["errorCode"].as_str().unwrap_or("unknown"));
+    let code = crate::oauth::printable(json["errorCode"].as_str().unwrap_or("unknown"));
     let summary = json["errorSummary"]
         .as_str()
-        .map_or_else(|| "no error summary".to_owned(), printable);
+        .map_or_else(|| "no error summary".to_owned(), crate::oauth::printable);
     (code, summary)
-}
-
-/// At most 300 characters of text from the org, control characters escaped (`\u{1b}`), so a
-/// message shown on a terminal or in a log carries it as data.
-pub fn printable(text: &str) -> String {
-    text.chars()
-        .take(300)
-        .flat_map(|c| {
-            let escaped: Vec<char> = if c.is_control() {
-                c.escape_unicode().collect()
-            } else {
-                vec![c]
-            };
-            escaped
-        })
-        .collect()
 }
 
 #[cfg(test)]
@@ -651,11 +607,7 @@ mod tests {
     }
 
     #[test]
-    fn text_from_the_org_is_printable() {
-        assert_eq!(
-            printable("no\u{1b}[31m <b>\u{7}"),
-            "no\\u{1b}[31m <b>\\u{7}"
-        );
+    fn okta_s_error_text_is_printable() {
         let (code, summary) =
             okta_error(br#"{"errorCode":"E1\u0007","errorSummary":"x\u001b]0;t"}"#);
         assert_eq!(
