@@ -199,7 +199,7 @@ fn a_revoked_secret_is_reported_on_every_check_and_still_sealed() {
         "{report}"
     );
     assert!(
-        report.contains("14 could not be checked — 0 fail, 14 error, 0 pass"),
+        report.contains("15 could not be checked — 0 fail, 15 error, 0 pass"),
         "{report}"
     );
     assert!(report.contains("bundle #0 (smith-m365)"), "{report}");
@@ -308,7 +308,7 @@ fn hostile_and_huge_tenants_end_in_errors_or_whole_results_and_the_kit_verifies(
     )
     .unwrap();
     let (json, _) = site.scan_json();
-    assert_eq!(with_status(&json, "error").len(), 14);
+    assert_eq!(with_status(&json, "error").len(), 15);
     assert!(json.to_string().contains("kept throttling"), "{json}");
     site.kit_verifies();
 
@@ -347,7 +347,7 @@ fn hostile_and_huge_tenants_end_in_errors_or_whole_results_and_the_kit_verifies(
     };
     let (json, _) = site.scan_json();
     assert_eq!(with_status(&json, "error"), ["M365-ALERT-001"]);
-    assert_eq!(with_status(&json, "fail").len(), 7);
+    assert_eq!(with_status(&json, "fail").len(), 8);
 
     // A 10,000-user tenant is read whole and judged.
     let Some(site) = Site::new(
@@ -364,7 +364,7 @@ fn hostile_and_huge_tenants_end_in_errors_or_whole_results_and_the_kit_verifies(
         return;
     };
     let (json, _) = site.scan_json();
-    assert_eq!(with_status(&json, "pass").len(), 14, "{json}");
+    assert_eq!(with_status(&json, "pass").len(), 15, "{json}");
     let mfa = json["results"]
         .as_array()
         .unwrap()

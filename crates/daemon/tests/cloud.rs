@@ -131,7 +131,7 @@ socket = "{socket}"
     assert!(cycle.enabled && !cycle.last_failed, "{cycle:?}");
     let outcome = cycle.last_outcome.unwrap();
     assert!(
-        outcome.starts_with("3 tenants scanned; 16 checks failed, 0 could not be checked"),
+        outcome.starts_with("3 tenants scanned; 17 checks failed, 0 could not be checked"),
         "{outcome}"
     );
     let mut failing: Vec<String> = client
