@@ -257,7 +257,7 @@ impl Source {
                         .iter()
                         .map(secure_score)
                         .collect::<Result<Vec<_>, _>>()?;
-                    scores.sort_by(|a, b| b.created.cmp(&a.created));
+                    scores.sort_by_key(|s| std::cmp::Reverse(s.created));
                     Ok(scores)
                 }));
             }
