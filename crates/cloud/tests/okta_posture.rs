@@ -1,8 +1,8 @@
 //! The Okta posture scan against the Okta peer (`vm-tests/lab/cloud/fakeokta.py`) over HTTPS:
-//! the small practice's known failures with an API token and with a service app (which asks for
-//! exactly the scopes the checks need), one endpoint refused (its checks `error` naming the
-//! scope, the others judged), a rate limit waited out, a next link to another host refused, and
-//! hostile names from the tenant kept as data.
+//! the small practice's known failures with an API token and with a service app (a token for
+//! each scope the checks need; a scope not granted errs only its checks), one endpoint refused
+//! (its checks `error` naming the scope, the others judged), a rate limit waited out, a next
+//! link to another host refused, and hostile names from the tenant kept as data.
 
 #![allow(clippy::unwrap_used, reason = "tests")]
 
@@ -117,11 +117,29 @@ fn a_service_app_asks_for_exactly_the_scopes_the_checks_need() {
         return;
     };
     assert_eq!(statuses(&results), SMALL_PRACTICE);
-    assert_eq!(peer.assertions().len(), 1, "one token for every source");
-    let token_requests = peer.token_scopes();
+    // One token per scope, each asked once however many requests use it.
+    let mut scopes = peer.token_scopes();
+    scopes.sort();
     assert_eq!(
-        token_requests,
-        ["okta.policies.read okta.roles.read okta.users.read"]
+        scopes,
+        ["okta.policies.read", "okta.roles.read", "okta.users.read"]
+    );
+    assert_eq!(peer.assertions().len(), 3);
+
+    // A scope the app was not granted errs only the checks that need it, naming it.
+    let Some((results, _peer)) = scan(
+        &["--granted-scopes", "okta.users.read,okta.policies.read"],
+        Auth::ServiceApp,
+    ) else {
+        return;
+    };
+    let errors: Vec<_> = results.iter().filter(|r| r.1 == "error").collect();
+    assert_eq!(errors.len(), 1, "{results:?}");
+    assert_eq!(errors[0].0, "OKTA-ADMIN-001");
+    assert!(
+        errors[0].2.contains("invalid_scope") && errors[0].2.contains("okta.roles.read"),
+        "{}",
+        errors[0].2
     );
 }
 

@@ -1,7 +1,8 @@
 //! The Okta Management API client (the crate's IO for Okta): an SSWS API
 //! token from the vault on every request, or a service app's `private_key_jwt` client credentials
-//! (an RS256 client assertion for `{org}/oauth2/v1/token`, one access token for every scope,
-//! cached, renewed once after a 401); listings that follow `Link: <…>; rel="next"` only
+//! (an RS256 client assertion for `{org}/oauth2/v1/token`, one access token per scope, so a
+//! scope the app was not granted errs only the requests that need it; cached, renewed once
+//! after a 401); listings that follow `Link: <…>; rel="next"` only
 //! while the next link stays on the org's own origin and below `/api/v1/`; 429 waited out until
 //! `X-Rate-Limit-Reset` (at most [`MAX_RATE_LIMIT_WAIT`] a time, never past the scan's
 //! deadline); 401 and 403 answered with the scope the request needed (`okta.users.read`, …) so
@@ -51,7 +52,8 @@ pub enum OktaCredential {
         private_key_pem: Zeroizing<String>,
         /// The key's ID in the app's JWKS, when it has one (the assertion's `kid`).
         key_id: Option<String>,
-        /// The scopes to ask for (`okta.users.read`, …), all granted to the app.
+        /// The scopes the app may be asked for (`okta.users.read`, …); a request asks a token for
+        /// its own scope when it is among them, else for all of them.
         scopes: Vec<String>,
     },
 }
@@ -136,7 +138,8 @@ pub struct OktaClient {
     org: url::Url,
     deadline: Instant,
     key: Option<Arc<ring::signature::RsaKeyPair>>,
-    token: Arc<tokio::sync::Mutex<Option<graph::Token>>>,
+    /// Access tokens by the scopes they were asked for.
+    tokens: Arc<tokio::sync::Mutex<std::collections::HashMap<String, graph::Token>>>,
 }
 
 impl std::fmt::Debug for OktaClient {
@@ -201,7 +204,7 @@ impl OktaClient {
             org,
             deadline,
             key,
-            token: Arc::new(tokio::sync::Mutex::new(None)),
+            tokens: Arc::new(tokio::sync::Mutex::new(std::collections::HashMap::new())),
         })
     }
 
@@ -210,9 +213,13 @@ impl OktaClient {
         format!("{}oauth2/v1/token", self.org)
     }
 
-    /// The `Authorization` value: `SSWS …`, or `Bearer …` with a cached (or, when `renew`, a
-    /// new) access token.
-    async fn authorization(&self, renew: bool) -> Result<Zeroizing<String>, OktaError> {
+    /// The `Authorization` value for a request needing `scope`: `SSWS …`, or `Bearer …` with a
+    /// cached (or, when `renew`, a new) access token.
+    async fn authorization(
+        &self,
+        scope: &str,
+        renew: bool,
+    ) -> Result<Zeroizing<String>, OktaError> {
         let (client_id, key_id, scopes) = match &self.settings.credential {
             OktaCredential::ApiToken(token) => {
                 return Ok(Zeroizing::new(format!("SSWS {}", **token)));
@@ -224,8 +231,13 @@ impl OktaClient {
                 ..
             } => (client_id, key_id, scopes),
         };
-        let mut cached = self.token.lock().await;
-        if !renew && let Some(token) = cached.as_ref().filter(|t| Instant::now() < t.renew_at) {
+        let asked = if scopes.iter().any(|s| s == scope) {
+            scope.to_owned()
+        } else {
+            scopes.join(" ")
+        };
+        let mut cached = self.tokens.lock().await;
+        if !renew && let Some(token) = cached.get(&asked).filter(|t| Instant::now() < t.renew_at) {
             return Ok(Zeroizing::new(format!("Bearer {}", *token.value)));
         }
         let key = self
@@ -245,7 +257,7 @@ impl OktaClient {
         let body = Zeroizing::new(
             url::form_urlencoded::Serializer::new(String::new())
                 .append_pair("grant_type", "client_credentials")
-                .append_pair("scope", &scopes.join(" "))
+                .append_pair("scope", &asked)
                 .append_pair(
                     "client_assertion_type",
                     "urn:ietf:params:oauth:client-assertion-type:jwt-bearer",
@@ -300,7 +312,7 @@ impl OktaClient {
             OktaError::Token("the token endpoint's answer has no access_token".to_owned())
         })?;
         let value = Zeroizing::new(format!("Bearer {}", *token.value));
-        *cached = Some(token);
+        cached.insert(asked, token);
         Ok(value)
     }
 
@@ -419,10 +431,11 @@ impl OktaClient {
         let mut renewed = false;
         loop {
             attempts += 1;
-            let mut auth = reqwest::header::HeaderValue::from_str(
-                &self.authorization(renew).await?,
-            )
-            .map_err(|_| OktaError::Setup("the credential cannot travel in a header".to_owned()))?;
+            let mut auth =
+                reqwest::header::HeaderValue::from_str(&self.authorization(scope, renew).await?)
+                    .map_err(|_| {
+                        OktaError::Setup("the credential cannot travel in a header".to_owned())
+                    })?;
             renew = false;
             auth.set_sensitive(true);
             let timeout = graph::time_left(self.deadline, self.settings.request_timeout)
