@@ -27,7 +27,7 @@ seconds), with Okta's published default limits for /api/v1/users (600 requests a
   GET /api/v1/policies?type=T          PASSWORD, OKTA_SIGN_ON or ACCESS_POLICY policies (Policy
                                        objects with their type's settings)
   GET /api/v1/policies/{id}/rules      the policy's rules (OKTA_SIGN_ON: actions.signon with
-                                       access and requireFactor; ACCESS_POLICY: actions.appSignOn
+                                       access, requireFactor and primaryFactor; ACCESS_POLICY: actions.appSignOn
                                        with access and verificationMethod.factorMode)
 
 Authorization: `SSWS <token>`; --token is valid, --expired-token answers 401 E0000011; or
@@ -99,9 +99,9 @@ def policies(now, hostile=False):
                 "type": None, "created": stamp, "lastUpdated": stamp, "conditions": None,
                 "actions": actions}
 
-    def signon(access, require):
+    def signon(access, require, primary="PASSWORD_IDP"):
         return {"signon": {"access": access, "requireFactor": require, "factorPromptMode": "ALWAYS" if require else None,
-                           "rememberDeviceByDefault": False, "primaryFactor": "PASSWORD_IDP_ANY_FACTOR",
+                           "rememberDeviceByDefault": False, "primaryFactor": primary,
                            "session": {"maxSessionIdleMinutes": 120, "maxSessionLifetimeMinutes": 0,
                                        "usePersistentCookie": False}}}
 
@@ -126,7 +126,7 @@ def policies(now, hostile=False):
             rule("0pr1office", HOSTILE_RULE if hostile else "Office network", "ACTIVE", signon("ALLOW", False), 1),
             rule("0pr2blocked", "Blocked countries", "ACTIVE", signon("DENY", False), 2),
             rule("0pr3old", "Old kiosk", "INACTIVE", signon("ALLOW", False), 3),
-            rule("0pr4default", "Default Rule", "ACTIVE", signon("ALLOW", True), 99),
+            rule("0pr4default", "Default Rule", "ACTIVE", signon("ALLOW", False, "PASSWORD_IDP_ANY_FACTOR"), 99),
         ],
         "rst1anytwo": [
             rule("rul1catchall", "Catch-all Rule", "ACTIVE", app("ALLOW", "2FA"), 99),

@@ -76,7 +76,10 @@ pub struct PasswordPolicy {
     pub history: i64,
 }
 
-/// One rule of a sign-on or authentication policy that allows access.
+/// One rule of a sign-on or authentication policy that allows access. A global session rule
+/// requires MFA when it requires a factor or leaves the factors to the authentication policies
+/// (`primaryFactor` `PASSWORD_IDP_ANY_FACTOR`); an authentication policy rule when its
+/// verification method asks for two factors (`factorMode` `2FA`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SignOnRule {
     /// `policy name / rule name`, for messages.
@@ -311,9 +314,12 @@ pub fn sign_on_rules(
         let (access, requires_mfa) = match kind {
             "OKTA_SIGN_ON" => {
                 let signon = &rule["actions"]["signon"];
+                // Identity Engine's "any factor used to meet the authentication policy" leaves
+                // the factors to the authentication policies, whose rules are judged as well.
                 (
                     signon["access"].as_str(),
-                    signon["requireFactor"].as_bool() == Some(true),
+                    signon["requireFactor"].as_bool() == Some(true)
+                        || signon["primaryFactor"].as_str() == Some("PASSWORD_IDP_ANY_FACTOR"),
                 )
             }
             _ => {
@@ -339,4 +345,67 @@ pub fn sign_on_rules(
         }
     }
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, reason = "tests")]
+
+    use super::*;
+    use serde_json::json;
+
+    fn signon(name: &str, status: &str, access: &str, require: bool, primary: &str) -> Value {
+        json!({"name": name, "status": status, "actions": {"signon": {
+            "access": access, "requireFactor": require, "primaryFactor": primary}}})
+    }
+
+    #[test]
+    fn which_rules_require_mfa() {
+        let rules = sign_on_rules(
+            "Default Policy",
+            "OKTA_SIGN_ON",
+            vec![
+                signon("Office", "ACTIVE", "ALLOW", false, "PASSWORD_IDP"),
+                signon(
+                    "Deferred",
+                    "ACTIVE",
+                    "ALLOW",
+                    false,
+                    "PASSWORD_IDP_ANY_FACTOR",
+                ),
+                signon("Strict", "ACTIVE", "ALLOW", true, "PASSWORD_IDP"),
+                signon("Blocked", "ACTIVE", "DENY", false, "PASSWORD_IDP"),
+                signon("Old", "INACTIVE", "ALLOW", false, "PASSWORD_IDP"),
+            ],
+        )
+        .unwrap();
+        let judged: Vec<_> = rules
+            .iter()
+            .map(|r| (r.name.as_str(), r.requires_mfa))
+            .collect();
+        assert_eq!(
+            judged,
+            [
+                ("Default Policy / Office", false),
+                ("Default Policy / Deferred", true),
+                ("Default Policy / Strict", true),
+            ]
+        );
+        let app = |mode: &str| {
+            json!({"name": mode, "status": "ACTIVE", "actions": {"appSignOn": {
+                "access": "ALLOW", "verificationMethod": {"type": "ASSURANCE", "factorMode": mode}}}})
+        };
+        let rules = sign_on_rules("Apps", "ACCESS_POLICY", vec![app("1FA"), app("2FA")]).unwrap();
+        assert_eq!(
+            rules.iter().map(|r| r.requires_mfa).collect::<Vec<_>>(),
+            [false, true]
+        );
+        let err = sign_on_rules(
+            "Apps",
+            "ACCESS_POLICY",
+            vec![json!({"name": "x", "status": "ACTIVE", "actions": {}})],
+        )
+        .unwrap_err();
+        assert_eq!(err, "rule `Apps / x` has no access action (ALLOW or DENY)");
+    }
 }
