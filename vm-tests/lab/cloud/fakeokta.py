@@ -77,7 +77,9 @@ def policies(now, hostile=False):
     def policy(pid, kind, name, status, settings=None, priority=1):
         out = {"id": pid, "type": kind, "name": name, "status": status, "priority": priority,
                "system": name == "Default Policy", "description": None, "created": stamp,
-               "lastUpdated": stamp, "conditions": {"people": {"groups": {"include": ["00g1everyone"]}}},
+               "lastUpdated": stamp,
+               # Authentication policies carry no conditions (their rules do).
+               "conditions": None if kind == "ACCESS_POLICY" else {"people": {"groups": {"include": ["00g1everyone"]}}},
                "_links": {"self": {"href": f"/api/v1/policies/{pid}"}}}
         if settings is not None:
             out["settings"] = settings
@@ -95,8 +97,9 @@ def policies(now, hostile=False):
             "delegation": {"options": {"skipUnlock": False}}}
 
     def rule(rid, name, status, actions, priority=1):
+        kind = "SIGN_ON" if "signon" in actions else "ACCESS_POLICY"
         return {"id": rid, "name": name, "status": status, "priority": priority, "system": False,
-                "type": None, "created": stamp, "lastUpdated": stamp, "conditions": None,
+                "type": kind, "created": stamp, "lastUpdated": stamp, "conditions": None,
                 "actions": actions}
 
     def signon(access, require, primary="PASSWORD_IDP"):
