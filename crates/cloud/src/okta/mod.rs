@@ -42,8 +42,8 @@ pub fn scopes_for(sources: &BTreeSet<Source>) -> Vec<String> {
 }
 
 /// Reads `sources` of the org: the users (then each active user's factors) beside the role
-/// assignments and the policies; each source's failure is kept beside it, so one missing scope
-/// errs only the checks that need it.
+/// assignments and the policies; each source's failure is kept beside it (a refusal names the
+/// scope to grant), so one missing scope errs only the checks that need it.
 pub async fn collect(client: &OktaClient, sources: &BTreeSet<Source>) -> Facts {
     let wanted = |s: Source| sources.contains(&s);
     let people = async {
@@ -53,7 +53,7 @@ pub async fn collect(client: &OktaClient, sources: &BTreeSet<Source>) -> Facts {
         let users = client
             .list(&["users"], &[("limit", PAGE)], Source::Users.scope())
             .await
-            .map_err(|err| explain(Source::Users, &err))
+            .map_err(|err| err.to_string())
             .and_then(|values| {
                 values
                     .into_iter()
@@ -83,7 +83,7 @@ pub async fn collect(client: &OktaClient, sources: &BTreeSet<Source>) -> Facts {
                     Source::Admins.scope(),
                 )
                 .await
-                .map_err(|err| explain(Source::Admins, &err))
+                .map_err(|err| err.to_string())
                 .and_then(|values| values.into_iter().map(source::assignee).collect()),
         )
     };
@@ -99,7 +99,7 @@ pub async fn collect(client: &OktaClient, sources: &BTreeSet<Source>) -> Facts {
                     Source::PasswordPolicies.scope(),
                 )
                 .await
-                .map_err(|err| explain(Source::PasswordPolicies, &err))
+                .map_err(|err| err.to_string())
                 .and_then(|values| values.into_iter().map(source::password_policy).collect()),
         )
     };
@@ -142,7 +142,7 @@ async fn factors(
             let res = client
                 .list(&["users", &id, "factors"], &[], Source::Factors.scope())
                 .await
-                .map_err(|err| explain(Source::Factors, &err))
+                .map_err(|err| err.to_string())
                 .and_then(|values| values.into_iter().map(source::factor).collect());
             (id, res)
         });
@@ -166,13 +166,12 @@ async fn factors(
 /// The allowing rules of every active global session and authentication policy.
 async fn sign_on_rules(client: &OktaClient) -> Result<Vec<source::SignOnRule>, String> {
     let scope = Source::SignOnRules.scope();
-    let explained = |err: OktaError| explain(Source::SignOnRules, &err);
     let mut out = Vec::new();
     for kind in ["OKTA_SIGN_ON", "ACCESS_POLICY"] {
         let policies = client
             .list(&["policies"], &[("type", kind)], scope)
             .await
-            .map_err(explained)?;
+            .map_err(|err| err.to_string())?;
         for policy in policies {
             if policy["status"].as_str() != Some("ACTIVE") {
                 continue;
@@ -183,14 +182,9 @@ async fn sign_on_rules(client: &OktaClient) -> Result<Vec<source::SignOnRule>, S
             let rules = client
                 .list(&["policies", id, "rules"], &[], scope)
                 .await
-                .map_err(explained)?;
+                .map_err(|err| err.to_string())?;
             out.extend(source::sign_on_rules(name, kind, rules)?);
         }
     }
     Ok(out)
-}
-
-/// A source's failure in words (a refusal already names the scope to grant).
-fn explain(_source: Source, err: &OktaError) -> String {
-    err.to_string()
 }
