@@ -235,7 +235,7 @@ pub(crate) fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
                     .filter(|p| p.is_cloud())
                     .ok_or_else(|| {
                         anyhow::anyhow!(
-                            "--provider `{provider}` is unknown (known: microsoft365, google-workspace, aws)"
+                            "--provider `{provider}` is unknown (known: microsoft365, google-workspace, aws, okta)"
                         )
                     })?;
                 let peer = peer

@@ -4,7 +4,9 @@
 //! Google peer (`fakegoogle.py`, the Directory API's per-user limit plus a 429 on the first call
 //! of every resource, the service account's key made here with the openssl CLI), or one AWS
 //! account scan against the AWS peer (`fakeaws.py`, generated IAM users and buckets, the first
-//! call of every operation throttled), over HTTPS with a throwaway CA made here; the scan's wall
+//! call of every operation throttled), or one Okta org scan against the Okta peer (`fakeokta.py`,
+//! generated users each with a factor, Okta's per-minute limits per endpoint plus a 429 on the
+//! first call of every resource, an API token made here), over HTTPS with a throwaway CA made here; the scan's wall
 //! time, requests, throttled answers and this process's peak RSS.
 
 use std::io::BufRead as _;
@@ -34,6 +36,7 @@ pub(crate) fn default_peer(provider: model::Platform) -> &'static str {
     match provider {
         model::Platform::GoogleWorkspace => "vm-tests/lab/cloud/fakegoogle.py",
         model::Platform::Aws => "vm-tests/lab/cloud/fakeaws.py",
+        model::Platform::Okta => "vm-tests/lab/cloud/fakeokta.py",
         _ => "vm-tests/lab/cloud/fakegraph.py",
     }
 }
@@ -43,9 +46,12 @@ pub(crate) fn run(bench: &CloudBench) -> anyhow::Result<String> {
     if bench.provider == model::Platform::GoogleWorkspace {
         return run_google(bench);
     }
+    if bench.provider == model::Platform::Okta {
+        return run_okta(bench);
+    }
     anyhow::ensure!(
         bench.provider == model::Platform::Microsoft365,
-        "--provider must be microsoft365, google-workspace or aws"
+        "--provider must be microsoft365, google-workspace, aws or okta"
     );
     let dir = tempfile::tempdir().context("creating a temporary directory")?;
     let ca_pem = pki(dir.path())?;
@@ -175,6 +181,43 @@ fn run_google(bench: &CloudBench) -> anyhow::Result<String> {
         "cloud: Google Workspace account of {} users and {} mobile devices, {} checks judged in {:.2} s over {requests} requests, {throttled} answered 429 and retried with back-off; peak RSS {peak}",
         bench.users,
         bench.devices,
+        report.results.len(),
+        elapsed.as_secs_f64(),
+    ))
+}
+
+/// The Okta bench: an API token made here, the org's users (each active user's factors one
+/// request each, at Okta's per-minute limits) and policies read and judged.
+fn run_okta(bench: &CloudBench) -> anyhow::Result<String> {
+    let dir = tempfile::tempdir().context("creating a temporary directory")?;
+    let ca_pem = pki(dir.path())?;
+    let token = format!("00{}", hex::encode(rand::random::<[u8; 20]>()));
+    let (_peer, port) = start_peer(
+        (&bench.python, &bench.peer),
+        dir.path(),
+        &["--token", &token, "--users", &bench.users.to_string()],
+    )?;
+    let catalog = crate::setup::load_catalog()?;
+    let runbooks: Vec<_> = catalog.for_platform(model::Platform::Okta).collect();
+    let org = cloud::OktaOrg {
+        name: "bench".to_owned(),
+        settings: cloud::okta::OktaSettings {
+            org_url: format!("https://127.0.0.1:{port}"),
+            credential: cloud::okta::OktaCredential::ApiToken(zeroize::Zeroizing::new(token)),
+            ca_pem: Some(ca_pem.into_bytes()),
+            request_timeout: Duration::from_secs(30),
+        },
+        timeout: Duration::from_secs(1_800),
+    };
+    let overrides = Default::default();
+    let (report, elapsed, requests, throttled, peak) = timed(
+        cloud::scan_okta(org, &runbooks, &overrides),
+        dir.path(),
+        |l| l.contains("\"status\": 429"),
+    )?;
+    Ok(format!(
+        "cloud: Okta org of {} users, {} checks judged in {:.2} s over {requests} requests, {throttled} answered 429 and waited out until X-Rate-Limit-Reset; peak RSS {peak}",
+        bench.users,
         report.results.len(),
         elapsed.as_secs_f64(),
     ))

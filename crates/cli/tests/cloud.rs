@@ -1,5 +1,5 @@
 //! `osiris cloud scan` end to end against the Microsoft Graph peer (`vm-tests/lab/cloud/
-//! fakegraph.py`) and the Google peer (`fakegoogle.py`), HTTPS with a throwaway CA: the real
+//! fakegraph.py`), the Google peer (`fakegoogle.py`) and the Okta peer (`fakeokta.py`), HTTPS with a throwaway CA: the real
 //! binary, a real vault holding the application's secret or the service account's key, sealed
 //! bundles that verify in an auditor kit.
 
@@ -199,7 +199,7 @@ fn a_revoked_secret_is_reported_on_every_check_and_still_sealed() {
         "{report}"
     );
     assert!(
-        report.contains("14 could not be checked — 0 fail, 14 error, 0 pass"),
+        report.contains("15 could not be checked — 0 fail, 15 error, 0 pass"),
         "{report}"
     );
     assert!(report.contains("bundle #0 (smith-m365)"), "{report}");
@@ -308,7 +308,7 @@ fn hostile_and_huge_tenants_end_in_errors_or_whole_results_and_the_kit_verifies(
     )
     .unwrap();
     let (json, _) = site.scan_json();
-    assert_eq!(with_status(&json, "error").len(), 14);
+    assert_eq!(with_status(&json, "error").len(), 15);
     assert!(json.to_string().contains("kept throttling"), "{json}");
     site.kit_verifies();
 
@@ -347,7 +347,7 @@ fn hostile_and_huge_tenants_end_in_errors_or_whole_results_and_the_kit_verifies(
     };
     let (json, _) = site.scan_json();
     assert_eq!(with_status(&json, "error"), ["M365-ALERT-001"]);
-    assert_eq!(with_status(&json, "fail").len(), 7);
+    assert_eq!(with_status(&json, "fail").len(), 8);
 
     // A 10,000-user tenant is read whole and judged.
     let Some(site) = Site::new(
@@ -364,7 +364,7 @@ fn hostile_and_huge_tenants_end_in_errors_or_whole_results_and_the_kit_verifies(
         return;
     };
     let (json, _) = site.scan_json();
-    assert_eq!(with_status(&json, "pass").len(), 14, "{json}");
+    assert_eq!(with_status(&json, "pass").len(), 15, "{json}");
     let mfa = json["results"]
         .as_array()
         .unwrap()
@@ -459,4 +459,72 @@ fn a_google_workspace_account_and_a_microsoft_365_tenant_are_scanned_in_one_run(
     kit_verifies_in(dir.path());
     let bundles = std::fs::read_to_string(dir.path().join("kit/bundles.jsonl")).unwrap();
     assert!(bundles.contains("\"name\":\"smith-google\",\"platform\":\"google-workspace\""));
+}
+
+#[test]
+fn an_okta_org_is_scanned_with_a_service_app_key_and_its_names_stay_data() {
+    let Some(python) = test_support::python::reference_python() else {
+        return;
+    };
+    let okta = test_support::okta::FakeOkta::start(&python, &["--hostile"]);
+    let dir = tempfile::tempdir().unwrap();
+    let config = format!(
+        "site = \"smith-family-practice\"\n[credentials]\nvault = \"{dir}/credentials.vault\"\nkey_file = \"{dir}/credentials.key\"\n\n{okta}",
+        dir = dir.path().display(),
+        okta = okta.cloud_table("smith-okta", "okta-app", true),
+    );
+    std::fs::write(dir.path().join("site.toml"), config).unwrap();
+    vault_with(dir.path(), "okta-app", &okta.app_key_pem());
+    let out = osiris(
+        dir.path(),
+        &["-vv", "cloud", "scan", "--config", "site.toml", "--json"],
+        None,
+    );
+    assert_exit(&out, 0);
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        with_status(&json, "fail"),
+        test_support::okta::SMALL_PRACTICE_FAILURES
+    );
+    assert_eq!(with_status(&json, "error"), Vec::<String>::new());
+    let result = |check: &str| {
+        json["results"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["check"] == check)
+            .unwrap()
+            .clone()
+    };
+    // The tenant's names arrive as the strings they are, markup and escapes included.
+    let mfa = result("OKTA-MFA-001");
+    assert_eq!(
+        mfa["observed"]["not_enrolled_users"][2],
+        "mal<script>alert(\"x\")</script>\u{1b}[31m@smithfamilypractice.com"
+    );
+    assert!(mfa["controls"].to_string().contains("164.312(d)"));
+    let signon = result("OKTA-SIGNON-001");
+    assert!(
+        signon["observed"]["rules_without_mfa"][0]
+            .as_str()
+            .unwrap()
+            .starts_with("Default Policy / Front desk <img")
+    );
+    // Never a raw escape on the console, in JSON or in the plain report.
+    assert!(!out.stdout.contains(&0x1b) && !out.stdout.contains(&0x07));
+    let plain = osiris(
+        dir.path(),
+        &["cloud", "scan", "--config", "site.toml"],
+        None,
+    );
+    assert_exit(&plain, 0);
+    assert!(!plain.stdout.contains(&0x1b) && !plain.stdout.contains(&0x07));
+    assert!(text(&plain.stdout).contains("Scan of smith-okta (okta)"));
+    // The key never reaches the output or the logs, nor an access token.
+    let stderr = text(&out.stderr);
+    assert!(!stderr.contains("PRIVATE KEY") && !json.to_string().contains("PRIVATE KEY"));
+    assert!(!stderr.contains(&okta.app_key_pem()[40..80]));
+    kit_verifies_in(dir.path());
+    let bundles = std::fs::read_to_string(dir.path().join("kit/bundles.jsonl")).unwrap();
+    assert!(bundles.contains("\"name\":\"smith-okta\",\"platform\":\"okta\""));
 }

@@ -365,14 +365,9 @@ impl DirectoryClient {
             format!("the token endpoint answered HTTP {status} with a body that is not JSON")
         })?;
         if status != 200 {
-            let code = json["error"].as_str().unwrap_or("unknown_error");
-            let description: String = json["error_description"]
-                .as_str()
-                .unwrap_or("")
-                .chars()
-                .take(300)
-                .collect();
-            let advice = match code {
+            let crate::oauth::TokenRefusal { code, description } =
+                crate::oauth::TokenRefusal::from_answer(&json);
+            let advice = match code.as_str() {
                 "invalid_grant" if description.contains("Invalid JWT Signature") => {
                     " (the service account's key was deleted or disabled: create a new JSON key in the Google Cloud console and store it with `osiris credentials set`)".to_owned()
                 }
@@ -406,8 +401,7 @@ fn google_error(body: &[u8]) -> (String, String) {
         .to_owned();
     let message = error["message"]
         .as_str()
-        .map(|m| m.chars().take(300).collect())
-        .unwrap_or_else(|| "no error message".to_owned());
+        .map_or_else(|| "no error message".to_owned(), crate::oauth::printable);
     (reason, message)
 }
 

@@ -376,14 +376,9 @@ impl GraphClient {
             ))
         })?;
         if status != 200 {
-            let code = json["error"].as_str().unwrap_or("unknown_error");
-            let description = json["error_description"]
-                .as_str()
-                .unwrap_or("")
-                .lines()
-                .next()
-                .unwrap_or("");
-            let advice = match (code, &self.settings.credential) {
+            let crate::oauth::TokenRefusal { code, description } =
+                crate::oauth::TokenRefusal::from_answer(&json);
+            let advice = match (code.as_str(), &self.settings.credential) {
                 ("invalid_client", ClientCredential::Secret(_)) => {
                     " (the client secret is wrong, expired or revoked: create a new one in Entra ID and store it with `osiris credentials set`)"
                 }
@@ -500,8 +495,7 @@ fn graph_error(body: &[u8]) -> (String, String) {
         .to_owned();
     let message = json["error"]["message"]
         .as_str()
-        .map(|m| m.chars().take(300).collect())
-        .unwrap_or_else(|| "no error message".to_owned());
+        .map_or_else(|| "no error message".to_owned(), crate::oauth::printable);
     (code, message)
 }
 

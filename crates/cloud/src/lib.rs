@@ -1,20 +1,20 @@
 //! Cloud and SaaS posture: a tenant is the target, its provider's API the transport.
 //!
-//! Each provider is a module (`microsoft365`, `google_workspace`, `aws`) with two halves: IO that reads the sources
+//! Each provider is a module (`microsoft365`, `google_workspace`, `aws`, `okta`) with two halves: IO that reads the sources
 //! the selected checks need into typed facts (`collect`), and pure observations that turn facts
 //! and a check's parameters into the JSON object the catalogue's expectations judge, exactly as
 //! a host check's detect script output is judged (`model::evaluate`). [`judge`] is that second
 //! half for any provider behind the [`Provider`] trait, so evaluation is a sync function of
 //! facts, parameters and time. A source that could not be read makes every check that needs it
 //! `error` with the reason (a refusal names the missing permission), never `pass`.
-//! `okta` is so far the Okta Management API client alone (no `Provider`, checks or scan yet);
-//! providers to come slot in as further modules with their own client and a [`Provider`].
+//! Providers to come slot in as further modules with their own client and a [`Provider`].
 
 pub mod aws;
 pub mod google;
 pub mod google_workspace;
 pub mod graph;
 pub mod microsoft365;
+pub mod oauth;
 pub mod okta;
 
 use std::collections::BTreeMap;
@@ -124,6 +124,36 @@ impl Provider for Aws {
         now: OffsetDateTime,
     ) -> Result<Value, String> {
         aws::observe::observe(collector, facts, params, now)
+    }
+}
+
+/// Okta through the Management API.
+#[derive(Debug, Clone, Copy)]
+pub struct Okta;
+
+/// One Okta org to scan.
+#[derive(Debug)]
+pub struct OktaOrg {
+    /// The target name in evidence (the `[[cloud]]` name).
+    pub name: String,
+    /// How to reach the org; a service app's scopes are replaced by the ones the selected checks
+    /// need.
+    pub settings: okta::OktaSettings,
+    /// The whole scan, rate-limit waits included.
+    pub timeout: Duration,
+}
+
+impl Provider for Okta {
+    type Facts = okta::source::Facts;
+    const PLATFORM: Platform = Platform::Okta;
+
+    fn observe(
+        collector: &str,
+        facts: &Self::Facts,
+        params: &ResolvedParams,
+        now: OffsetDateTime,
+    ) -> Result<Value, String> {
+        okta::observe::observe(collector, facts, params, now)
     }
 }
 
@@ -274,6 +304,49 @@ pub async fn scan_aws(
             judge::<Aws>(runbooks, &facts, overrides, OffsetDateTime::now_utc())
         }
         Err(err) => not_checked(&account.name, &err, runbooks, &mut diagnostics),
+    };
+    TenantScan {
+        report: report(target, started, clock.elapsed(), outcomes),
+        diagnostics,
+        managed_devices: Vec::new(),
+    }
+}
+
+/// Scans one Okta org with the given runbooks (its platform's): read what they need (a service
+/// app asks for exactly their scopes), judge. Never fails as a whole: a refused credential makes
+/// every check `error`, a missing scope the checks of its sources.
+pub async fn scan_okta(
+    org: OktaOrg,
+    runbooks: &[&Runbook],
+    overrides: &ParamOverrides,
+) -> TenantScan {
+    let started = OffsetDateTime::now_utc();
+    let clock = Instant::now();
+    let target = Target {
+        name: org.name.clone(),
+        platform: Platform::Okta,
+        device_type: model::DeviceType::Tenant,
+    };
+    let sources = okta::sources_for(runbooks.iter().map(|rb| rb.detect.body.as_str()));
+    let mut settings = org.settings;
+    if let okta::OktaCredential::PrivateKeyJwt { scopes, .. } = &mut settings.credential {
+        *scopes = okta::scopes_for(&sources);
+    }
+    let mut diagnostics = Vec::new();
+    let outcomes = match okta::OktaClient::new(settings, clock + org.timeout) {
+        Ok(client) => {
+            let facts = okta::collect(&client, &sources).await;
+            for source in &sources {
+                if let Some(Err(err)) = source.collected(&facts) {
+                    diagnostics.push(Diagnostic {
+                        target: org.name.clone(),
+                        message: format!("{}: {err}", source.describe()),
+                    });
+                }
+            }
+            judge::<Okta>(runbooks, &facts, overrides, OffsetDateTime::now_utc())
+        }
+        Err(err) => not_checked(&org.name, &err.to_string(), runbooks, &mut diagnostics),
     };
     TenantScan {
         report: report(target, started, clock.elapsed(), outcomes),

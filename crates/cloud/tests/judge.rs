@@ -65,7 +65,11 @@ fn good() -> Value {
             {"id": "a2", "title": "Fresh phish", "severity": "high", "status": "new", "createdDateTime": "2026-11-29T00:00:00Z"},
             {"id": "a3", "title": "Odd sign-in", "severity": "medium", "status": "new", "createdDateTime": "2026-09-01T00:00:00Z"}
         ],
-        "SecureScores": {"value": [{"currentScore": 61.5, "maxScore": 100.0}]},
+        "SecureScores": {"value": [
+            {"currentScore": 61.5, "maxScore": 100.0, "createdDateTime": "2026-11-30T03:00:00Z"},
+            {"currentScore": 80.0, "maxScore": 100.0, "createdDateTime": "2026-09-03T03:00:00Z"},
+            {"currentScore": 63.0, "maxScore": 100.0, "createdDateTime": "2026-11-02T03:00:00Z"}
+        ]},
         "DirectoryAudits": {"value": [{"activityDateTime": "2026-11-30T23:00:00Z"}]}
     })
 }
@@ -200,6 +204,8 @@ fn admins_devices_alerts_and_score_at_their_limits() {
     tenant["ManagedDevices"][0]["isEncrypted"] = json!(false);
     tenant["Alerts"][1]["createdDateTime"] = json!("2026-11-20T00:00:00Z");
     tenant["SecureScores"]["value"][0]["currentScore"] = json!(59.9);
+    // 5 points lost within the 30 days (the 80 of September is older): the most allowed.
+    tenant["SecureScores"]["value"][2]["currentScore"] = json!(64.9);
     tenant["Registration"][0]["methodsRegistered"] = json!(["microsoftAuthenticatorPush"]);
     check(
         &tenant,
@@ -221,7 +227,7 @@ fn nothing_to_judge_is_skipped_or_an_error_never_a_pass() {
         with(
             with(good(), "ManagedDevices", json!([])),
             "SecureScores",
-            json!({"value": [{"currentScore": 10.0, "maxScore": 0.0}]}),
+            json!({"value": [{"currentScore": 10.0, "maxScore": 0.0, "createdDateTime": "2026-11-30T03:00:00Z"}]}),
         ),
         "DirectoryAudits",
         json!({"value": []}),
@@ -230,11 +236,12 @@ fn nothing_to_judge_is_skipped_or_an_error_never_a_pass() {
         &tenant,
         &[],
         expect![[r#"
-        M365-AUDIT-001 fail: `recording` is false
-        M365-DEV-001 skipped: no device is enrolled in Intune
-        M365-DEV-002 skipped: no device is enrolled in Intune
-        M365-SCORE-001 error: the Secure Score 10 of 0 cannot be a percentage
-    "#]],
+            M365-AUDIT-001 fail: `recording` is false
+            M365-DEV-001 skipped: no device is enrolled in Intune
+            M365-DEV-002 skipped: no device is enrolled in Intune
+            M365-SCORE-001 error: the Secure Score 10 of 0 cannot be a percentage
+            M365-SCORE-002 skipped: fewer than two Secure Scores in the last 30 days: no trend yet
+        "#]],
     );
 }
 
@@ -281,4 +288,25 @@ fn every_shipped_check_names_a_collector_this_crate_provides() {
             runbook.detect.body
         );
     }
+}
+
+#[test]
+fn a_secure_score_that_fell_over_the_period_fails() {
+    let mut tenant = good();
+    tenant["SecureScores"]["value"][2]["currentScore"] = json!(64.9);
+    check(
+        &tenant,
+        &[("M365-SCORE-002", "max_drop_points", 3)],
+        expect![[r#"
+            M365-SCORE-002 fail: `drop` is 3.4
+        "#]],
+    );
+    // Over 90 days the September score counts: 18.5 points lost.
+    check(
+        &good(),
+        &[("M365-SCORE-002", "period_days", 90)],
+        expect![[r#"
+            M365-SCORE-002 fail: `drop` is 18.5
+        "#]],
+    );
 }

@@ -189,14 +189,22 @@ fn a_scope_not_granted_and_an_unknown_key_are_refused_at_sign_in() {
         peer.app_key_pem(),
         &["okta.users.read", "okta.policies.read"],
     );
-    let err = block_on(okta.list(&["users"], &[], "okta.users.read")).unwrap_err();
+    // A token per scope: the granted one reads, the other is refused naming the scope.
+    let users = block_on(okta.list(&["users"], &[], "okta.users.read")).unwrap();
+    assert_eq!(users.len(), 12);
+    let err = block_on(okta.list(&["policies"], &[("type", "PASSWORD")], "okta.policies.read"))
+        .unwrap_err();
     let text = err.to_string();
     assert!(
         text.contains("invalid_scope") && text.contains("okta.policies.read"),
         "{text}"
     );
+    assert_eq!(
+        peer.token_scopes(),
+        ["okta.users.read", "okta.policies.read"]
+    );
     let other = app_client(&peer, peer.other_key_pem(), &["okta.users.read"]);
     let err = block_on(other.list(&["users"], &[], "okta.users.read")).unwrap_err();
     assert!(err.to_string().contains("invalid_client"), "{err}");
-    assert_eq!(peer.answered("/api/v1/users", 200), 0);
+    assert_eq!(peer.answered("/api/v1/users", 200), 1);
 }

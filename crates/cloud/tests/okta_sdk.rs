@@ -1,5 +1,6 @@
 //! The Okta peer as Okta's own SDK sees it: `tests/python/okta_check.py` reads users (with the
-//! SDK's `Link` paging) and their factors through the `okta` package. What it reads must be what
+//! SDK's `Link` paging), their factors, the administrators, the password policies and the
+//! sign-on rules through the `okta` package's typed models. What it reads must be what
 //! the Rust client reads from the same peer, and an expired token must fail with E0000011 there
 //! too. `tests/python/okta_jwt_check.py` signs in with the SDK's own `private_key_jwt` and
 //! verifies the appliance's client assertions against the service app's certificate.
@@ -89,6 +90,55 @@ fn okta_s_sdk_reads_what_the_appliance_reads() {
             "ivy.chen@smithfamilypractice.com"
         ]
     );
+
+    // The posture sources as the SDK's typed models read them, and as the scan collects them.
+    let sources = cloud::okta::source::Source::ALL.into_iter().collect();
+    let facts = runtime.block_on(cloud::okta::collect(&okta, &sources));
+    let logins: std::collections::BTreeMap<_, _> = facts
+        .users
+        .as_ref()
+        .unwrap()
+        .as_ref()
+        .unwrap()
+        .iter()
+        .map(|u| (u.id.clone(), u.login.clone()))
+        .collect();
+    let mut admins: Vec<_> = facts
+        .admins
+        .unwrap()
+        .unwrap()
+        .iter()
+        .map(|id| logins[id].clone())
+        .collect();
+    admins.sort();
+    assert_eq!(serde_json::json!(admins), sdk["admins"]);
+    let password: Vec<_> = facts
+        .password_policies
+        .unwrap()
+        .unwrap()
+        .into_iter()
+        .map(|p| {
+            serde_json::json!({"name": p.name, "status": p.status, "min_length": p.min_length,
+                "history": p.history, "lockout": p.lockout_attempts})
+        })
+        .collect();
+    assert_eq!(serde_json::json!(password), sdk["password_policies"]);
+    let rules: Vec<_> = facts
+        .sign_on_rules
+        .unwrap()
+        .unwrap()
+        .into_iter()
+        .map(|r| serde_json::json!({"rule": r.name, "mfa": r.requires_mfa}))
+        .collect();
+    assert_eq!(serde_json::json!(rules), sdk["allowing_rules"]);
+    expect_test::expect![[r#"
+        ["ann.smith@smithfamilypractice.com","bob.jones@smithfamilypractice.com","carla.diaz@smithfamilypractice.com"]
+        [{"name":"Default Policy","status":"ACTIVE","min_length":12,"history":4,"lockout":6},{"name":"Legacy vendors","status":"INACTIVE","min_length":6,"history":0,"lockout":0}]
+        [{"rule":"Default Policy / Office network","mfa":false},{"rule":"Default Policy / Default Rule","mfa":true},{"rule":"Any two factors / Catch-all Rule","mfa":true}]
+    "#]].assert_eq(&format!(
+        "{}\n{}\n{}\n",
+        sdk["admins"], sdk["password_policies"], sdk["allowing_rules"]
+    ));
 }
 
 #[test]

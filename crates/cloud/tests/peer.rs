@@ -24,6 +24,7 @@ M365-MFA-001 fail
 M365-MFA-002 pass
 M365-MFA-003 fail
 M365-SCORE-001 pass
+M365-SCORE-002 fail
 ";
 
 /// A check's ID, status and reason.
@@ -100,6 +101,10 @@ fn small_practice_fails_exactly_its_known_problems() {
         return;
     };
     assert_eq!(statuses(&results), SMALL_PRACTICE);
+    // The 90 days of history: 8 points lost over the last 30 (msgraph's SDK reads the same, see
+    // sdk.rs).
+    let trend = results.iter().find(|r| r.0 == "M365-SCORE-002").unwrap();
+    assert_eq!(trend.2, "`drop` is 8.0");
 }
 
 /// The status and reason of each check whose status is not `expected`.

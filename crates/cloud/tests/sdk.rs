@@ -122,6 +122,8 @@ fn microsoft_s_sdk_reads_the_peer_as_graph() {
           54.4,
           80.0
          ],
+         "secure_score_days": 90,
+         "secure_score_drop_30_days": 8.0,
          "security_defaults": false,
          "signed_in": 25,
          "unencrypted": [

@@ -1,5 +1,5 @@
 //! `[[cloud]]`: the cloud tenants the appliance checks through their providers' APIs (Microsoft
-//! 365, Google Workspace, AWS), each with its application's credential named by vault entry, never
+//! 365, Google Workspace, AWS, Okta), each with its application's credential named by vault entry, never
 //! held here.
 
 use std::path::PathBuf;
@@ -31,6 +31,34 @@ pub enum CloudProvider {
     GoogleWorkspace(GoogleWorkspaceConfig),
     /// An AWS account through IAM, S3, CloudTrail and EC2 with an IAM user's access key (SigV4).
     Aws(AwsConfig),
+    /// An Okta org through the Management API with an API token or a service app's
+    /// `private_key_jwt` client credentials.
+    Okta(OktaConfig),
+}
+
+/// An Okta org and how the appliance signs in to it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OktaConfig {
+    /// The org's URL, `https://{yourOktaDomain}` (an origin, no path).
+    pub org_url: String,
+    pub auth: OktaAuth,
+    /// The vault entry holding the API token (`ssws`) or the service app's RSA private key as
+    /// PEM (`private_key_jwt`).
+    pub credential: String,
+}
+
+/// How the appliance signs in to an Okta org.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum OktaAuth {
+    /// An API token (`Authorization: SSWS …`) of a read-only administrator.
+    Ssws,
+    /// A service app's client credentials: an RS256 client assertion signed with its key.
+    PrivateKeyJwt {
+        /// The service app's client ID (`0oa…`).
+        client_id: String,
+        /// The key's ID in the app's JWKS (the assertion's `kid`), when the app has several.
+        key_id: Option<String>,
+    },
 }
 
 /// An AWS account and the IAM user's access key that reads it.
@@ -97,7 +125,7 @@ pub enum Microsoft365Auth {
 pub(crate) struct RawCloud {
     /// Display name; unique.
     pub(crate) name: String,
-    /// `microsoft365`, `google-workspace` or `aws`.
+    /// `microsoft365`, `google-workspace`, `aws` or `okta`.
     kind: String,
     /// Microsoft 365: the directory (tenant) ID or its domain.
     #[serde(default)]
@@ -150,6 +178,15 @@ pub(crate) struct RawCloud {
     /// Refused with a message: secrets live in the vault.
     #[serde(default)]
     aws_secret_access_key: Option<toml::Value>,
+    /// Okta: the org's URL, `https://your-org.okta.com`.
+    #[serde(default)]
+    org_url: Option<String>,
+    /// Okta (`private_key_jwt`): the key's ID in the service app's JWKS.
+    #[serde(default)]
+    key_id: Option<String>,
+    /// Refused with a message: the API token lives in the vault.
+    #[serde(default)]
+    api_token: Option<toml::Value>,
     /// Seconds a tenant scan may take (default 300).
     #[serde(default = "default_timeout")]
     timeout_secs: u64,
@@ -202,9 +239,10 @@ impl RawCloud {
             "microsoft365" => self.microsoft365(&what, problems),
             "google-workspace" => self.google_workspace(&what, problems),
             "aws" => self.aws(&what, problems),
+            "okta" => self.okta(&what, problems),
             other => {
                 problems.push(format!(
-                    "{what}: unknown kind `{}` (known: microsoft365, google-workspace, aws)",
+                    "{what}: unknown kind `{}` (known: microsoft365, google-workspace, aws, okta)",
                     other.escape_debug()
                 ));
                 None
@@ -305,6 +343,7 @@ impl RawCloud {
                 ));
             }
         }
+        self.refuse_okta_keys(what, "a Microsoft 365 tenant", problems);
         if problems.len() != before {
             return None;
         }
@@ -320,6 +359,145 @@ impl RawCloud {
 }
 
 impl RawCloud {
+    /// Pushes a problem for each Okta-only key set on a tenant of another kind.
+    fn refuse_okta_keys(&self, what: &str, kind: &str, problems: &mut Vec<String>) {
+        for (key, set) in [
+            ("org_url", self.org_url.is_some()),
+            ("key_id", self.key_id.is_some()),
+            ("api_token", self.api_token.is_some()),
+        ] {
+            if set {
+                problems.push(format!(
+                    "{what}: `{key}` belongs to kind = \"okta\"; it means nothing to {kind}"
+                ));
+            }
+        }
+    }
+
+    fn okta(&self, what: &str, problems: &mut Vec<String>) -> Option<CloudProvider> {
+        let before = problems.len();
+        if self.api_token.is_some() {
+            problems.push(format!(
+                "{what}: `api_token` does not belong in the configuration; store the token with `osiris credentials set NAME --kind password` and name it with `credential = \"NAME\"`"
+            ));
+        }
+        if self.private_key.is_some() {
+            problems.push(format!(
+                "{what}: `private_key` does not belong in the configuration; store the service app's PEM key with `osiris credentials set NAME --kind password` and name it with `credential = \"NAME\"`"
+            ));
+        }
+        for (key, set, kind) in [
+            ("tenant_id", self.tenant_id.is_some(), "microsoft365"),
+            ("authority", self.authority.is_some(), "microsoft365"),
+            ("graph_base", self.graph_base.is_some(), "microsoft365"),
+            (
+                "customer_id",
+                self.customer_id.is_some(),
+                "google-workspace",
+            ),
+            (
+                "admin_subject",
+                self.admin_subject.is_some(),
+                "google-workspace",
+            ),
+            ("token_url", self.token_url.is_some(), "google-workspace"),
+            (
+                "directory_base",
+                self.directory_base.is_some(),
+                "google-workspace",
+            ),
+            ("account_id", self.account_id.is_some(), "aws"),
+            ("regions", self.regions.is_some(), "aws"),
+            ("endpoint", self.endpoint.is_some(), "aws"),
+            (
+                "aws_secret_access_key",
+                self.aws_secret_access_key.is_some(),
+                "aws",
+            ),
+        ] {
+            if set {
+                problems.push(format!(
+                    "{what}: `{key}` belongs to kind = \"{kind}\"; an Okta org takes org_url, auth, client_id, key_id and credential"
+                ));
+            }
+        }
+        let org_url = self.org_url.as_deref().unwrap_or_default();
+        let org_ok = org_url.strip_prefix("https://").is_some_and(|host| {
+            let host = host.strip_suffix('/').unwrap_or(host);
+            let (name, port) = host.split_once(':').unwrap_or((host, "443"));
+            model::is_valid_host(name)
+                && name.len() <= 253
+                && port.parse::<u16>().is_ok_and(|p| p > 0)
+        });
+        if !org_ok {
+            problems.push(format!(
+                "{what}: org_url `{}` must be the org's https:// address without a path, such as https://clinic.okta.com",
+                org_url.escape_debug()
+            ));
+        }
+        let credential = self.credential.clone().unwrap_or_default();
+        if credential.is_empty() {
+            problems.push(format!(
+                "{what}: `credential` must name the vault entry holding the API token or the service app's private key (`osiris credentials set NAME --kind password`)"
+            ));
+        }
+        let client_id = self.client_id.clone().unwrap_or_default();
+        let auth = match self.auth.as_deref() {
+            Some("ssws") => {
+                for (key, set) in [
+                    ("client_id", self.client_id.is_some()),
+                    ("key_id", self.key_id.is_some()),
+                ] {
+                    if set {
+                        problems.push(format!(
+                            "{what}: `{key}` is for auth = \"private_key_jwt\"; an API token (ssws) needs none"
+                        ));
+                    }
+                }
+                Some(OktaAuth::Ssws)
+            }
+            Some("private_key_jwt") => {
+                if !(10..=64).contains(&client_id.len())
+                    || !client_id.chars().all(|c| c.is_ascii_alphanumeric())
+                {
+                    problems.push(format!(
+                        "{what}: client_id `{}` must be the service app's client ID from the Admin Console (Applications > the app > General), such as 0oa1b2c3d4e5f6g7h8i9",
+                        client_id.escape_debug()
+                    ));
+                }
+                let key_id = self.key_id.clone();
+                if let Some(kid) = key_id.as_deref().filter(|k| {
+                    k.is_empty()
+                        || k.len() > 128
+                        || !k
+                            .chars()
+                            .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
+                }) {
+                    problems.push(format!(
+                        "{what}: key_id `{}` must be the key's ID as the app's public keys list it (letters, digits, `-`, `_`, `.`)",
+                        kid.escape_debug()
+                    ));
+                }
+                Some(OktaAuth::PrivateKeyJwt { client_id, key_id })
+            }
+            other => {
+                problems.push(format!(
+                    "{what}: auth `{}` must be \"private_key_jwt\" (a service app, recommended) or \"ssws\" (an API token)",
+                    other.unwrap_or_default().escape_debug()
+                ));
+                None
+            }
+        };
+        if problems.len() != before {
+            return None;
+        }
+        Some(CloudProvider::Okta(OktaConfig {
+            org_url: org_url.trim_end_matches('/').to_owned(),
+            auth: auth?,
+            credential,
+        }))
+    }
+
     fn google_workspace(&self, what: &str, problems: &mut Vec<String>) -> Option<CloudProvider> {
         let before = problems.len();
         let microsoft_keys = [
@@ -389,6 +567,7 @@ impl RawCloud {
                 .unwrap_or(DEFAULT_DIRECTORY_BASE),
             problems,
         );
+        self.refuse_okta_keys(what, "a Google Workspace account", problems);
         if problems.len() != before {
             return None;
         }
@@ -472,6 +651,7 @@ impl RawCloud {
             .endpoint
             .as_deref()
             .map(|text| https_base(what, "endpoint", text, problems));
+        self.refuse_okta_keys(what, "an AWS account", problems);
         if problems.len() != before {
             return None;
         }
@@ -641,8 +821,8 @@ graph_base = "https://user@graph.example/v1.0"
 ca_file = "relative.pem"
 timeout_secs = 5
 [[cloud]]
-name = "okta"
-kind = "okta"
+name = "mystery"
+kind = "onelogin"
 "#,
             expect![[r#"
                 site.toml: target `m365`: microsoft365 is a cloud tenant, not a machine: configure it as a `[[cloud]]` table
@@ -655,7 +835,7 @@ kind = "okta"
                 site.toml: cloud `m365`: auth `password` is unknown (known: client_secret, certificate)
                 site.toml: cloud `m365`: authority `http://login.example/` must be an https:// URL without user, query or fragment
                 site.toml: cloud `m365`: graph_base `https://user@graph.example/v1.0` must be an https:// URL without user, query or fragment
-                site.toml: cloud `okta`: unknown kind `okta` (known: microsoft365, google-workspace, aws)"#]],
+                site.toml: cloud `mystery`: unknown kind `onelogin` (known: microsoft365, google-workspace, aws, okta)"#]],
         );
     }
 
@@ -895,6 +1075,112 @@ kind = "aws"
 account_id = 12345678901
 "#,
             expect!["site.toml:5:14: invalid type: integer `12345678901`, expected a string"],
+        );
+    }
+
+    #[test]
+    fn an_okta_org_with_a_service_app_and_one_with_a_token() {
+        check(
+            r#"site = "clinic"
+[[cloud]]
+name = "clinic-okta"
+kind = "okta"
+org_url = "https://smithfamily.okta.com/"
+auth = "private_key_jwt"
+client_id = "0oa1b2c3d4e5f6g7h8i9"
+key_id = "osiris-1"
+credential = "okta-app-key"
+[[cloud]]
+name = "clinic-okta-token"
+kind = "okta"
+org_url = "https://smithfamily.oktapreview.com"
+auth = "ssws"
+credential = "okta-token"
+"#,
+            expect![[r#"
+                [
+                    CloudTenantConfig {
+                        name: "clinic-okta",
+                        provider: Okta(
+                            OktaConfig {
+                                org_url: "https://smithfamily.okta.com",
+                                auth: PrivateKeyJwt {
+                                    client_id: "0oa1b2c3d4e5f6g7h8i9",
+                                    key_id: Some(
+                                        "osiris-1",
+                                    ),
+                                },
+                                credential: "okta-app-key",
+                            },
+                        ),
+                        timeout_secs: 300,
+                        ca_file: None,
+                    },
+                    CloudTenantConfig {
+                        name: "clinic-okta-token",
+                        provider: Okta(
+                            OktaConfig {
+                                org_url: "https://smithfamily.oktapreview.com",
+                                auth: Ssws,
+                                credential: "okta-token",
+                            },
+                        ),
+                        timeout_secs: 300,
+                        ca_file: None,
+                    },
+                ]"#]],
+        );
+    }
+
+    #[test]
+    fn every_okta_problem_is_named() {
+        check(
+            r#"site = "clinic"
+[[cloud]]
+name = "clinic-okta"
+kind = "okta"
+org_url = "https://evil.example/api/v1?x=1"
+auth = "private_key_jwt"
+client_id = "0oa/../../x"
+key_id = "k\"1"
+private_key = "-----BEGIN PRIVATE KEY-----"
+api_token = "00abc"
+tenant_id = "8a6f1c3e-2b4d-4e5f-9a0b-1c2d3e4f5a6b"
+regions = ["us-east-1"]
+[[cloud]]
+name = "clinic-okta-token"
+kind = "okta"
+org_url = "http://smithfamily.okta.com"
+auth = "password"
+[[cloud]]
+name = "clinic-okta-ssws"
+kind = "okta"
+org_url = "https://smithfamily.okta.com"
+auth = "ssws"
+client_id = "0oa1b2c3d4e5f6g7h8i9"
+credential = "okta-token"
+[[cloud]]
+name = "clinic-aws"
+kind = "aws"
+account_id = "123456789012"
+regions = ["us-east-1"]
+credential = "aws-key"
+org_url = "https://smithfamily.okta.com"
+"#,
+            expect![[r#"
+                site.toml: cloud `clinic-okta`: `api_token` does not belong in the configuration; store the token with `osiris credentials set NAME --kind password` and name it with `credential = "NAME"`
+                site.toml: cloud `clinic-okta`: `private_key` does not belong in the configuration; store the service app's PEM key with `osiris credentials set NAME --kind password` and name it with `credential = "NAME"`
+                site.toml: cloud `clinic-okta`: `tenant_id` belongs to kind = "microsoft365"; an Okta org takes org_url, auth, client_id, key_id and credential
+                site.toml: cloud `clinic-okta`: `regions` belongs to kind = "aws"; an Okta org takes org_url, auth, client_id, key_id and credential
+                site.toml: cloud `clinic-okta`: org_url `https://evil.example/api/v1?x=1` must be the org's https:// address without a path, such as https://clinic.okta.com
+                site.toml: cloud `clinic-okta`: `credential` must name the vault entry holding the API token or the service app's private key (`osiris credentials set NAME --kind password`)
+                site.toml: cloud `clinic-okta`: client_id `0oa/../../x` must be the service app's client ID from the Admin Console (Applications > the app > General), such as 0oa1b2c3d4e5f6g7h8i9
+                site.toml: cloud `clinic-okta`: key_id `k\"1` must be the key's ID as the app's public keys list it (letters, digits, `-`, `_`, `.`)
+                site.toml: cloud `clinic-okta-token`: org_url `http://smithfamily.okta.com` must be the org's https:// address without a path, such as https://clinic.okta.com
+                site.toml: cloud `clinic-okta-token`: `credential` must name the vault entry holding the API token or the service app's private key (`osiris credentials set NAME --kind password`)
+                site.toml: cloud `clinic-okta-token`: auth `password` must be "private_key_jwt" (a service app, recommended) or "ssws" (an API token)
+                site.toml: cloud `clinic-okta-ssws`: `client_id` is for auth = "private_key_jwt"; an API token (ssws) needs none
+                site.toml: cloud `clinic-aws`: `org_url` belongs to kind = "okta"; it means nothing to an AWS account"#]],
         );
     }
 }

@@ -26,7 +26,7 @@ pub use central::CentralConfig;
 pub use cloud::{
     AwsConfig, CloudProvider, CloudTenantConfig, DEFAULT_AUTHORITY, DEFAULT_DIRECTORY_BASE,
     DEFAULT_GOOGLE_TOKEN_URL, DEFAULT_GRAPH_BASE, GoogleWorkspaceConfig, Microsoft365Auth,
-    Microsoft365Config,
+    Microsoft365Config, OktaAuth, OktaConfig,
 };
 pub use daemon::{
     ChannelConfig, ChannelKind, CredentialsConfig, DaemonConfig, EmailConfig, EmailLogin,
@@ -568,7 +568,7 @@ threshold_percent = 1.5
                 site.toml: target `a`: transport `ssh` needs `user`
                 site.toml: target `a`: give exactly one of `key_file`, `password_file` and `credential`
                 site.toml: target `a` is listed twice; names must be unique
-                site.toml: target `a`: unknown platform `windoze` (known: linux, windows-server, windows-workstation, macos, microsoft365, google-workspace, aws)
+                site.toml: target `a`: unknown platform `windoze` (known: linux, windows-server, windows-workstation, macos, microsoft365, google-workspace, aws, okta)
                 site.toml: evidence.calendars: `ftp://x` is not an http(s) URL
                 site.toml: checks.LIN-DISK-001.threshold_percent: float values are not accepted; use an integer, boolean or string"#]],
         );

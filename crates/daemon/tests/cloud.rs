@@ -1,6 +1,6 @@
-//! `osirisd`'s cloud cycle against the Microsoft Graph peer (`vm-tests/lab/cloud/fakegraph.py`)
-//! and the AWS peer (`vm-tests/lab/cloud/fakeaws.py`): the real daemon scans the `[[cloud]]`
-//! tenant and account on its own schedule with the secret from its
+//! `osirisd`'s cloud cycle against the Microsoft Graph peer (`vm-tests/lab/cloud/fakegraph.py`),
+//! the AWS peer (`vm-tests/lab/cloud/fakeaws.py`) and the Okta peer (`fakeokta.py`): the real
+//! daemon scans the `[[cloud]]` tenant, account and org on its own schedule with the secret from its
 //! vault, opens incidents for the tenant's failing checks and escalates them to a person
 //! (nothing heals a tenant's setting), joins Intune's state to the machine of the same name,
 //! and the kit exported afterwards
@@ -42,6 +42,7 @@ fn the_cloud_cycle_scans_the_tenant_opens_its_incidents_and_the_kit_verifies() {
     };
     let peer = FakeGraph::start(&python, &[]);
     let aws = test_support::aws::FakeAws::start(&python, &[]);
+    let okta = test_support::okta::FakeOkta::start(&python, &[]);
     let dir = tempfile::tempdir().unwrap();
     let dir = dir.path();
     let data = dir.join("data");
@@ -62,6 +63,13 @@ fn the_cloud_cycle_scans_the_tenant_opens_its_incidents_and_the_kit_verifies() {
             "aws-audit",
             credentials::CredentialKind::Password,
             credentials::Secret::new(test_support::aws::FakeAws::vault_text()),
+        )
+        .unwrap();
+    vault
+        .set(
+            "okta-token",
+            credentials::CredentialKind::Password,
+            credentials::Secret::new(test_support::okta::TOKEN.to_owned()),
         )
         .unwrap();
     let ssh_key = dir.join("ssh-key");
@@ -104,7 +112,8 @@ socket = "{socket}"
             vault = vault_path.display(),
             key = key_path.display(),
             cloud = peer.cloud_table("smith-m365", "m365-app")
-                + &aws.cloud_table("smith-aws", "aws-audit"),
+                + &aws.cloud_table("smith-aws", "aws-audit")
+                + &okta.cloud_table("smith-okta", "okta-token", false),
             socket = dir.join("run/api.sock").display(),
         ),
     )
@@ -122,7 +131,7 @@ socket = "{socket}"
     assert!(cycle.enabled && !cycle.last_failed, "{cycle:?}");
     let outcome = cycle.last_outcome.unwrap();
     assert!(
-        outcome.starts_with("2 tenants scanned; 12 checks failed, 0 could not be checked"),
+        outcome.starts_with("3 tenants scanned; 17 checks failed, 0 could not be checked"),
         "{outcome}"
     );
     let mut failing: Vec<String> = client
@@ -146,6 +155,15 @@ socket = "{socket}"
         failing_aws,
         ["AWS-EBS-001", "AWS-IAM-001", "AWS-IAM-002", "AWS-S3-001"]
     );
+    let mut failing_okta: Vec<String> = client
+        .incidents()
+        .unwrap()
+        .into_iter()
+        .filter(|i| i.target == "smith-okta" && i.phase == "escalated" && i.needs_human)
+        .map(|i| i.check)
+        .collect();
+    failing_okta.sort();
+    assert_eq!(failing_okta, test_support::okta::SMALL_PRACTICE_FAILURES);
     // The laptop that never answered still shows what Intune says: not encrypted.
     let laptop = daemon_proc::wait_for(30, "the laptop's record with Intune's state", &log, || {
         client
@@ -195,4 +213,5 @@ socket = "{socket}"
     let bundles = std::fs::read_to_string(kit.join("bundles.jsonl")).unwrap();
     assert!(bundles.contains("\"name\":\"smith-m365\",\"platform\":\"microsoft365\""));
     assert!(bundles.contains("\"name\":\"smith-aws\",\"platform\":\"aws\""));
+    assert!(bundles.contains("\"name\":\"smith-okta\",\"platform\":\"okta\""));
 }

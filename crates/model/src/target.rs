@@ -21,6 +21,9 @@ pub enum Platform {
     /// An AWS account (IAM, S3, CloudTrail, EC2): checked through the AWS APIs by the `cloud`
     /// crate, never by a script on a host.
     Aws,
+    /// An Okta org (users, enrolled factors, administrator roles, password and sign-on
+    /// policies): checked through the Okta Management API by the `cloud` crate.
+    Okta,
 }
 
 /// Whether a target is a server or an end-user workstation (reported separately in evidence).
@@ -44,12 +47,12 @@ pub struct Target {
 /// A platform name that is not one of ours.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error(
-    "unknown platform `{0}` (known: linux, windows-server, windows-workstation, macos, microsoft365, google-workspace, aws)"
+    "unknown platform `{0}` (known: linux, windows-server, windows-workstation, macos, microsoft365, google-workspace, aws, okta)"
 )]
 pub struct UnknownPlatform(pub String);
 
 impl Platform {
-    pub const ALL: [Platform; 7] = [
+    pub const ALL: [Platform; 8] = [
         Platform::Linux,
         Platform::WindowsServer,
         Platform::WindowsWorkstation,
@@ -57,6 +60,7 @@ impl Platform {
         Platform::Microsoft365,
         Platform::GoogleWorkspace,
         Platform::Aws,
+        Platform::Okta,
     ];
 
     /// Windows platforms are reached over WinRM, the others locally or over SSH.
@@ -73,6 +77,7 @@ impl Platform {
             Platform::Microsoft365 => "microsoft365",
             Platform::GoogleWorkspace => "google-workspace",
             Platform::Aws => "aws",
+            Platform::Okta => "okta",
         }
     }
 
@@ -81,7 +86,7 @@ impl Platform {
     pub fn is_cloud(self) -> bool {
         matches!(
             self,
-            Platform::Microsoft365 | Platform::GoogleWorkspace | Platform::Aws
+            Platform::Microsoft365 | Platform::GoogleWorkspace | Platform::Aws | Platform::Okta
         )
     }
 }

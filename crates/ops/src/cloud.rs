@@ -1,5 +1,5 @@
 //! Scanning the configured cloud tenants (`[[cloud]]`): each tenant's application secret (a
-//! service account key, an access key) read from the vault, its catalogue checks run through the `cloud` crate, all tenants at once, and
+//! service account key, an access key, an Okta API token or service app key) read from the vault, its catalogue checks run through the `cloud` crate, all tenants at once, and
 //! the reports sealed like any target's (`scan::record_scans`).
 
 use std::time::Duration;
@@ -51,6 +51,7 @@ pub async fn scan_tenants(
                 Job::GoogleWorkspace(google_workspace_tenant(tenant, google, &secrets)?)
             }
             CloudProvider::Aws(aws) => Job::Aws(aws_account(tenant, aws, &secrets)?),
+            CloudProvider::Okta(okta) => Job::Okta(okta_org(tenant, okta, &secrets)?),
             _ => Job::Microsoft365(microsoft365_tenant(tenant, &secrets)?),
         });
     }
@@ -59,9 +60,15 @@ pub async fn scan_tenants(
     let google_runbooks: Vec<&model::Runbook> =
         catalog.for_platform(Platform::GoogleWorkspace).collect();
     let aws_runbooks: Vec<&model::Runbook> = catalog.for_platform(Platform::Aws).collect();
+    let okta_runbooks: Vec<&model::Runbook> = catalog.for_platform(Platform::Okta).collect();
     let scans = jobs.into_iter().map(|job| {
-        let (runbooks, google_runbooks, aws_runbooks, overrides) =
-            (&runbooks, &google_runbooks, &aws_runbooks, &overrides);
+        let (runbooks, google_runbooks, aws_runbooks, okta_runbooks, overrides) = (
+            &runbooks,
+            &google_runbooks,
+            &aws_runbooks,
+            &okta_runbooks,
+            &overrides,
+        );
         async move {
             match job {
                 Job::Microsoft365(tenant) => {
@@ -71,6 +78,7 @@ pub async fn scan_tenants(
                     cloud::scan_google_workspace(tenant, google_runbooks, overrides).await
                 }
                 Job::Aws(account) => cloud::scan_aws(account, aws_runbooks, overrides).await,
+                Job::Okta(org) => cloud::scan_okta(org, okta_runbooks, overrides).await,
             }
         }
     });
@@ -86,6 +94,39 @@ enum Job {
     Microsoft365(cloud::Microsoft365Tenant),
     GoogleWorkspace(cloud::GoogleWorkspaceTenant),
     Aws(cloud::AwsAccount),
+    Okta(cloud::OktaOrg),
+}
+
+/// The `cloud` crate's settings for one Okta org, its API token or service app key read from
+/// the vault now (the scan asks for the scopes its checks need).
+fn okta_org(
+    tenant: &CloudTenantConfig,
+    okta: &config::OktaConfig,
+    secrets: &crate::secrets::Secrets,
+) -> anyhow::Result<cloud::OktaOrg> {
+    let what = format!("cloud `{}`", tenant.name);
+    let stored = secrets.password(&what, &PasswordSource::Credential(okta.credential.clone()))?;
+    let credential = match &okta.auth {
+        config::OktaAuth::Ssws => cloud::okta::OktaCredential::ApiToken(stored),
+        config::OktaAuth::PrivateKeyJwt { client_id, key_id } => {
+            cloud::okta::OktaCredential::PrivateKeyJwt {
+                client_id: client_id.clone(),
+                private_key_pem: stored,
+                key_id: key_id.clone(),
+                scopes: vec!["okta.users.read".to_owned()],
+            }
+        }
+    };
+    Ok(cloud::OktaOrg {
+        name: tenant.name.clone(),
+        settings: cloud::okta::OktaSettings {
+            org_url: okta.org_url.clone(),
+            credential,
+            ca_pem: ca_pem(tenant, &what)?,
+            request_timeout: Duration::from_secs(30),
+        },
+        timeout: Duration::from_secs(tenant.timeout_secs),
+    })
 }
 
 /// The `cloud` crate's settings for one Google Workspace account, the service account's JSON key

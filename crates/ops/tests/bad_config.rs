@@ -209,7 +209,7 @@ user = "alice"
 key_file = "$DIR/key"
 "#,
         expect![
-            "$DIR/site.toml: target `printer`: unknown platform `amiga` (known: linux, windows-server, windows-workstation, macos, microsoft365, google-workspace, aws)"
+            "$DIR/site.toml: target `printer`: unknown platform `amiga` (known: linux, windows-server, windows-workstation, macos, microsoft365, google-workspace, aws, okta)"
         ],
     );
 }

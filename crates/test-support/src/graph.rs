@@ -20,7 +20,7 @@ pub const CLIENT_ID: &str = "0f1e2d3c-4b5a-6978-8796-a5b4c3d2e1f0";
 pub const SECRET: &str = "Xq8~fakegraph.secret-value_0123456789";
 
 /// The checks the small practice (`--profile small`, the default) fails, in ID order.
-pub const SMALL_PRACTICE_FAILURES: [&str; 8] = [
+pub const SMALL_PRACTICE_FAILURES: [&str; 9] = [
     "M365-ALERT-001",
     "M365-APPS-001",
     "M365-DEV-001",
@@ -29,6 +29,7 @@ pub const SMALL_PRACTICE_FAILURES: [&str; 8] = [
     "M365-INACTIVE-001",
     "M365-MFA-001",
     "M365-MFA-003",
+    "M365-SCORE-002",
 ];
 
 /// A running peer on 127.0.0.1; killed on drop.

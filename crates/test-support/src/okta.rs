@@ -18,6 +18,14 @@ pub const EXPIRED_TOKEN: &str = "00Expired0Token0Revoked0In0The0Admin0Console";
 /// The service app's client ID.
 pub const CLIENT_ID: &str = "0oa9x8w7v6u5t4s3r2q1";
 
+/// The small practice's failing checks, in catalogue order (see the peer's `practice()`).
+pub const SMALL_PRACTICE_FAILURES: [&str; 4] = [
+    "OKTA-ADMIN-001",
+    "OKTA-INACTIVE-001",
+    "OKTA-MFA-001",
+    "OKTA-SIGNON-001",
+];
+
 /// A running peer on 127.0.0.1; killed on drop.
 #[derive(Debug)]
 pub struct FakeOkta {
@@ -53,6 +61,22 @@ impl FakeOkta {
     /// The org URL, as the appliance's `org_url` takes it.
     pub fn org_url(&self) -> String {
         format!("https://127.0.0.1:{}", self.port)
+    }
+
+    /// A `[[cloud]]` table for this peer: `auth = "private_key_jwt"` with the service app's
+    /// client ID when `service_app`, else `auth = "ssws"`; the secret in vault entry
+    /// `credential`.
+    pub fn cloud_table(&self, name: &str, credential: &str, service_app: bool) -> String {
+        let auth = if service_app {
+            format!("auth = \"private_key_jwt\"\nclient_id = \"{CLIENT_ID}\"\n")
+        } else {
+            "auth = \"ssws\"\n".to_owned()
+        };
+        format!(
+            "[[cloud]]\nname = \"{name}\"\nkind = \"okta\"\norg_url = \"{}\"\n{auth}credential = \"{credential}\"\nca_file = \"{}\"\n",
+            self.org_url(),
+            self.ca_file().display()
+        )
     }
 
     /// The CA that issued the peer's certificate (PEM file).
@@ -92,6 +116,15 @@ impl FakeOkta {
     /// Every client assertion the token endpoint received, in order.
     pub fn assertions(&self) -> Vec<String> {
         std::fs::read_to_string(self.dir.path().join("requests.jsonl.assertions"))
+            .unwrap_or_default()
+            .lines()
+            .map(str::to_owned)
+            .collect()
+    }
+
+    /// The scopes of every token request, space-separated as sent, in order.
+    pub fn token_scopes(&self) -> Vec<String> {
+        std::fs::read_to_string(self.dir.path().join("requests.jsonl.scopes"))
             .unwrap_or_default()
             .lines()
             .map(str::to_owned)

@@ -21,7 +21,7 @@ throttling guidance):
   GET  /v1.0/directoryRoles(roleTemplateId='...')[/members], /v1.0/directoryRoles/{id}/members
   GET  /v1.0/deviceManagement/managedDevices (max $top 1000)
   GET  /v1.0/security/alerts_v2
-  GET  /v1.0/security/secureScores
+  GET  /v1.0/security/secureScores      one score a day for 90 days, newest first ($top)
   GET  /v1.0/auditLogs/directoryAudits
 
 Each Graph path needs the app role Microsoft documents for it (403 Authorization_RequestDenied
@@ -189,6 +189,9 @@ def practice(now):
         "devices": devices,
         "alerts": alerts,
         "secure_score": (54.4, 80.0),
+        # One score a day, newest first: 8 points lost 12 days ago (MFA for all users switched
+        # to report-only), a slow rise before.
+        "secure_score_history": [54.4] * 12 + [62.4] * 33 + [60.0] * 45,
         "audit_newest": now - dt.timedelta(hours=1),
     }
 
@@ -238,6 +241,7 @@ def large(now, n_users, n_devices):
         "devices": devices,
         "alerts": [alert(i, f"Alert {i}", "medium", "resolved", now - dt.timedelta(days=i)) for i in range(30)],
         "secure_score": (70.0, 80.0),
+        "secure_score_history": [70.0] * 90,
         "audit_newest": now - dt.timedelta(minutes=5),
     }
 
@@ -538,12 +542,15 @@ class Graph(BaseHTTPRequestHandler):
             return self.send(200, dict(data["authorization_policy"],
                                        **{"@odata.context": "https://graph.microsoft.com/v1.0/$metadata#policies/authorizationPolicy/$entity"}))
         if key == "secure_score":
-            current, maximum = data["secure_score"]
-            value = [{"id": f"{opts.tenant}_{dt.date.today()}", "azureTenantId": opts.tenant,
-                      "activeUserCount": len(data["users"]), "createdDateTime": iso(dt.datetime.now(dt.timezone.utc)),
+            _, maximum = data["secure_score"]
+            today = dt.datetime.now(dt.timezone.utc).replace(minute=0, second=0, microsecond=0) - dt.timedelta(hours=1)
+            value = [{"id": f"{opts.tenant}_{(today - dt.timedelta(days=ago)).date()}", "azureTenantId": opts.tenant,
+                      "activeUserCount": len(data["users"]),
+                      "createdDateTime": iso(today - dt.timedelta(days=ago)),
                       "currentScore": current, "maxScore": maximum, "enabledServices": ["HasExchange"],
                       "licensedUserCount": len(data["users"]), "averageComparativeScores": [],
-                      "controlScores": []}]
+                      "controlScores": []}
+                     for ago, current in enumerate(data["secure_score_history"])]
         if key == "audit_newest":
             value = [{"id": "Directory_" + str(uuid.uuid4()), "category": "UserManagement",
                       "correlationId": str(uuid.uuid4()), "result": "success", "resultReason": "",

@@ -22,6 +22,13 @@ seconds), with Okta's published default limits for /api/v1/users (600 requests a
                                        access token (Bearer) carries the scopes
   GET /api/v1/users                    limit (1..200, default 200), after
   GET /api/v1/users/{id}/factors       the user's enrolled factors
+  GET /api/v1/iam/assignees/users      the users with an administrator role, RoleAssignedUsers
+                                       (`{"value": [{id, orn, _links}], "_links": {"next"}}`)
+  GET /api/v1/policies?type=T          PASSWORD, OKTA_SIGN_ON or ACCESS_POLICY policies (Policy
+                                       objects with their type's settings)
+  GET /api/v1/policies/{id}/rules      the policy's rules (OKTA_SIGN_ON: actions.signon with
+                                       access, requireFactor and primaryFactor; ACCESS_POLICY: actions.appSignOn
+                                       with access and verificationMethod.factorMode)
 
 Authorization: `SSWS <token>`; --token is valid, --expired-token answers 401 E0000011; or
 `Bearer <access token>` from the token endpoint, which must carry the resource's scope (403
@@ -30,7 +37,10 @@ Scenarios (flags): --profile small (a practice of 12 users) or large (--users ge
 --deny RESOURCE (403 E0000006 with a WWW-Authenticate insufficient_scope naming the scope);
 --throttle-first (the first call of each resource 429 with X-Rate-Limit-Reset one second on);
 --quota N (requests a minute on /api/v1/users; default 600); --foreign-next-link (the first
-page's next link names another host). RESOURCE is `users` or `factors`.
+page's next link names another host); --hostile (a user's login and a sign-on rule's name hold
+markup, quotes and a terminal escape). RESOURCE is `users`, `factors`, `roles` or `policies`.
+Buckets: /api/v1/policies and /api/v1/iam 1,200 requests a minute (the peer's figure for
+endpoints without a published limit of their own).
 
 Usage: fakeokta.py --port 0 --cert server.pem --key server.key --token T [...] --log FILE;
 prints "READY <port>".
@@ -52,7 +62,80 @@ from cryptography import x509
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 LOCK = threading.Lock()
-SCOPES = {"users": "okta.users.read", "factors": "okta.users.read"}
+SCOPES = {"users": "okta.users.read", "factors": "okta.users.read", "roles": "okta.roles.read",
+          "policies": "okta.policies.read"}
+HOSTILE_LOGIN = 'mal<script>alert("x")</script>\u001b[31m@smithfamilypractice.com'
+HOSTILE_RULE = 'Front desk <img src=x onerror=alert(1)> & "kiosk"\u001b]0;pwned\u0007'
+
+
+def policies(now, hostile=False):
+    """The practice's policies: a password policy that meets the expectation (an inactive weak
+    one beside it), a global session policy with one rule allowing a password alone, and an
+    authentication policy demanding two factors."""
+    stamp = iso(now - dt.timedelta(days=200))
+
+    def policy(pid, kind, name, status, settings=None, priority=1):
+        out = {"id": pid, "type": kind, "name": name, "status": status, "priority": priority,
+               "system": name == "Default Policy", "description": None, "created": stamp,
+               "lastUpdated": stamp,
+               # Authentication policies carry no conditions (their rules do).
+               "conditions": None if kind == "ACCESS_POLICY" else {"people": {"groups": {"include": ["00g1everyone"]}}},
+               "_links": {"self": {"href": f"/api/v1/policies/{pid}"}}}
+        if settings is not None:
+            out["settings"] = settings
+        return out
+
+    def password(min_length, lower, upper, number, symbol, history, attempts):
+        return {"password": {
+            "complexity": {"minLength": min_length, "minLowerCase": lower, "minUpperCase": upper,
+                           "minNumber": number, "minSymbol": symbol, "excludeUsername": True,
+                           "excludeAttributes": [], "dictionary": {"common": {"exclude": True}}},
+            "age": {"maxAgeDays": 0, "expireWarnDays": 0, "minAgeMinutes": 0, "historyCount": history},
+            "lockout": {"maxAttempts": attempts, "autoUnlockMinutes": 0, "showLockoutFailures": True,
+                        "userLockoutNotificationChannels": ["EMAIL"]}},
+            "recovery": {"factors": {"okta_email": {"status": "ACTIVE"}}},
+            "delegation": {"options": {"skipUnlock": False}}}
+
+    def rule(rid, name, status, actions, priority=1):
+        kind = "SIGN_ON" if "signon" in actions else "ACCESS_POLICY"
+        return {"id": rid, "name": name, "status": status, "priority": priority, "system": False,
+                "type": kind, "created": stamp, "lastUpdated": stamp, "conditions": None,
+                "actions": actions}
+
+    def signon(access, require, primary="PASSWORD_IDP"):
+        return {"signon": {"access": access, "requireFactor": require, "factorPromptMode": "ALWAYS" if require else None,
+                           "rememberDeviceByDefault": False, "primaryFactor": primary,
+                           "session": {"maxSessionIdleMinutes": 120, "maxSessionLifetimeMinutes": 0,
+                                       "usePersistentCookie": False}}}
+
+    def app(access, mode):
+        return {"appSignOn": {"access": access, "verificationMethod": {
+            "type": "ASSURANCE", "factorMode": mode, "reauthenticateIn": "PT2H", "constraints": []}}}
+
+    listing = {
+        "PASSWORD": [
+            policy("00p1pwddefault", "PASSWORD", "Default Policy", "ACTIVE", password(12, 1, 1, 1, 0, 4, 6), 2),
+            policy("00p2pwdlegacy", "PASSWORD", "Legacy vendors", "INACTIVE", password(6, 0, 0, 0, 0, 0, 0), 1),
+        ],
+        "OKTA_SIGN_ON": [
+            policy("00p3signon", "OKTA_SIGN_ON", "Default Policy", "ACTIVE"),
+        ],
+        "ACCESS_POLICY": [
+            policy("rst1anytwo", "ACCESS_POLICY", "Any two factors", "ACTIVE"),
+        ],
+    }
+    rules = {
+        "00p3signon": [
+            rule("0pr1office", HOSTILE_RULE if hostile else "Office network", "ACTIVE", signon("ALLOW", False), 1),
+            rule("0pr2blocked", "Blocked countries", "ACTIVE", signon("DENY", False), 2),
+            rule("0pr3old", "Old kiosk", "INACTIVE", signon("ALLOW", False), 3),
+            rule("0pr4default", "Default Rule", "ACTIVE", signon("ALLOW", False, "PASSWORD_IDP_ANY_FACTOR"), 99),
+        ],
+        "rst1anytwo": [
+            rule("rul1catchall", "Catch-all Rule", "ACTIVE", app("ALLOW", "2FA"), 99),
+        ],
+    }
+    return listing, rules
 
 
 def iso(when):
@@ -89,8 +172,9 @@ def factor(kind, idx, now):
             "lastUpdated": iso(now - dt.timedelta(days=100)), "profile": {}}
 
 
-def practice(now):
-    """18 users minus the inactive ones: two without MFA, one unused for 200 days."""
+def practice(now, hostile=False):
+    """12 users: two active without MFA, one unused for 200 days; administrators ann (WebAuthn),
+    carla (FastPass) and bob (push only)."""
     rows = [
         ("ann.smith", ["webauthn", "push"], "ACTIVE", 0),
         ("bob.jones", ["push"], "ACTIVE", 2),
@@ -104,16 +188,19 @@ def practice(now):
         ("jon.park", ["push"], "LOCKED_OUT", 6),
         ("kim.lee", [], "DEPROVISIONED", 300),
         ("lou.grant", [], "STAGED", None),
-    ]
+    ] + ([(HOSTILE_LOGIN.split("@")[0], [], "ACTIVE", 1)] if hostile else [])
     users, factors, n = [], {}, 0
     for idx, (login, kinds, status, last) in enumerate(rows, start=1):
         u = user(idx, login, now, status=status, last_login_days=last)
+        if login == HOSTILE_LOGIN.split("@")[0]:
+            u["profile"]["login"] = u["profile"]["email"] = HOSTILE_LOGIN
         users.append(u)
         factors[u["id"]] = []
         for kind in kinds:
             n += 1
             factors[u["id"]].append(factor(kind, n, now))
-    return users, factors
+    admins = [users[0]["id"], users[1]["id"], users[2]["id"]]
+    return users, factors, admins
 
 
 def large(now, count):
@@ -122,8 +209,8 @@ def large(now, count):
     for idx in range(1, count + 1):
         u = user(idx, f"user{idx:05d}.staff", now, last_login_days=rng.randint(0, 60))
         users.append(u)
-        factors[u["id"]] = [factor("push", idx, now)]
-    return users, factors
+        factors[u["id"]] = [factor("webauthn" if idx <= 5 else "push", idx, now)]
+    return users, factors, [users[i]["id"] for i in range(5)]
 
 
 class Window:
@@ -195,6 +282,8 @@ class Okta(BaseHTTPRequestHandler):
         if claims["sub"] != opts.client_id or claims["exp"] - claims["iat"] > 3600 or reused:
             return oauth("invalid_client", "The client_assertion token is invalid.")
         scopes = one("scope").split()
+        with LOCK, open(opts.log + ".scopes", "a", encoding="utf-8") as out:
+            out.write(" ".join(scopes) + "\n")
         missing = [s for s in scopes if s not in srv.granted]
         if not scopes or missing:
             return oauth("invalid_scope", "The following scopes are not allowed: " + " ".join(missing))
@@ -215,9 +304,16 @@ class Okta(BaseHTTPRequestHandler):
         elif auth == f"SSWS {opts.expired_token}" or auth != f"SSWS {opts.token}":
             return self.error(401, "E0000011", "Invalid token provided")
         segments = parts.path.strip("/").split("/")
-        if segments[:3] != ["api", "v1", "users"]:
+        if segments[:2] != ["api", "v1"]:
             return self.error(404, "E0000022", "The endpoint does not support the provided HTTP method")
-        resource = "users" if len(segments) == 3 else "factors" if len(segments) == 5 and segments[4] == "factors" else None
+        if segments[2:] == ["iam", "assignees", "users"]:
+            resource = "roles"
+        elif segments[2:3] == ["policies"] and (len(segments) == 3 or (len(segments) == 5 and segments[4] == "rules")):
+            resource = "policies"
+        elif segments[2:3] != ["users"]:
+            resource = None
+        else:
+            resource = "users" if len(segments) == 3 else "factors" if len(segments) == 5 and segments[4] == "factors" else None
         if resource is None:
             return self.error(404, "E0000007", f"Not found: Resource not found: {parts.path} (Service)")
         window = srv.windows[resource]
@@ -238,6 +334,21 @@ class Okta(BaseHTTPRequestHandler):
             return self.error(429, "E0000047", "API call exceeded rate limit due to too many requests.",
                               [("X-Rate-Limit-Limit", str(window.limit)), ("X-Rate-Limit-Remaining", "0"),
                                ("X-Rate-Limit-Reset", str(reset))])
+        if resource == "roles":
+            value = [{"id": uid, "orn": f"orn:okta:directory:00o1clinic:users:{uid}",
+                      "_links": {"user": {"href": f"https://{self.headers.get('Host')}/api/v1/users/{uid}"}}}
+                     for uid in srv.admins]
+            return self.send(200, {"value": value, "_links": {}}, rl)
+        if resource == "policies":
+            if len(segments) == 5:
+                found = srv.rules.get(segments[3])
+                if found is None:
+                    return self.error(404, "E0000007", f"Not found: Resource not found: {segments[3]} (Policy)")
+                return self.send(200, found, rl)
+            kind = (query.get("type") or [""])[0]
+            if kind not in srv.policies:
+                return self.error(400, "E0000001", "Api validation failed: type")
+            return self.send(200, srv.policies[kind], rl)
         if resource == "factors":
             found = srv.factors.get(segments[3])
             if found is None:
@@ -280,18 +391,22 @@ def main():
     parser.add_argument("--throttle-first", action="store_true")
     parser.add_argument("--quota", type=int, default=600)
     parser.add_argument("--foreign-next-link", action="store_true")
+    parser.add_argument("--hostile", action="store_true")
     parser.add_argument("--client-id", default="0oa1b2c3d4e5f6g7h8i9")
     parser.add_argument("--client-cert", help="PEM certificate of the service app's key")
-    parser.add_argument("--granted-scopes", default="okta.users.read,okta.policies.read,okta.factors.read")
+    parser.add_argument("--granted-scopes", default="okta.users.read,okta.roles.read,okta.policies.read")
     parser.add_argument("--log", required=True)
     opts = parser.parse_args()
     now = dt.datetime.now(dt.timezone.utc)
     server = ThreadingHTTPServer(("127.0.0.1", opts.port), Okta)
     server.daemon_threads = True
     server.opts = opts
-    server.users, server.factors = practice(now) if opts.profile == "small" else large(now, opts.users)
+    server.users, server.factors, server.admins = (practice(now, opts.hostile) if opts.profile == "small"
+                                                   else large(now, opts.users))
+    server.policies, server.rules = policies(now, opts.hostile)
     server.index = {u["id"]: i for i, u in enumerate(server.users)}
-    server.windows = {"users": Window(opts.quota), "factors": Window(2000)}
+    server.windows = {"users": Window(opts.quota), "factors": Window(2000), "roles": Window(1200),
+                      "policies": Window(1200)}
     server.first_seen = set()
     server.access, server.jtis = {}, set()
     server.granted = {s for s in opts.granted_scopes.split(",") if s}

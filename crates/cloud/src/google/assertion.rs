@@ -2,10 +2,9 @@
 //! documents it for service accounts): header `{"alg": "RS256", "typ": "JWT", "kid": <key ID>}`,
 //! claims `iss` (the service account), `sub` (the administrator it acts for: domain-wide
 //! delegation), `scope`, `aud` (the token endpoint), `iat`, `exp` (one hour, Google's most),
-//! signed RSASSA-PKCS1-v1_5 with SHA-256 by the key of the service account's JSON key (ring).
+//! signed RSASSA-PKCS1-v1_5 with SHA-256 by the key of the service account's JSON key
+//! (`crate::oauth`).
 
-use base64::Engine as _;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde::Deserialize;
 use zeroize::Zeroizing;
 
@@ -59,7 +58,7 @@ impl ServiceAccount {
             .private_key
             .map(Zeroizing::new)
             .ok_or_else(|| "the service account's JSON key has no `private_key`".to_owned())?;
-        let key = rsa_key(pem.as_bytes())?;
+        let key = crate::oauth::rsa_key(pem.as_bytes(), "the service account's `private_key`")?;
         Ok(ServiceAccount {
             email,
             key_id,
@@ -70,7 +69,6 @@ impl ServiceAccount {
 
     /// A fresh assertion acting as `subject` for `scope`, issued at `now`.
     pub(crate) fn assertion(&self, subject: &str, scope: &str, now: i64) -> Result<String, String> {
-        let header = serde_json::json!({"alg": "RS256", "typ": "JWT", "kid": self.key_id});
         let claims = serde_json::json!({
             "iss": self.email,
             "sub": subject,
@@ -79,44 +77,11 @@ impl ServiceAccount {
             "iat": now,
             "exp": now + 3600,
         });
-        let signing_input = format!(
-            "{}.{}",
-            URL_SAFE_NO_PAD.encode(header.to_string()),
-            URL_SAFE_NO_PAD.encode(claims.to_string())
-        );
-        let rng = ring::rand::SystemRandom::new();
-        let mut signature = vec![0u8; self.key.public().modulus_len()];
-        self.key
-            .sign(
-                &ring::signature::RSA_PKCS1_SHA256,
-                &rng,
-                signing_input.as_bytes(),
-                &mut signature,
-            )
-            .map_err(|_| "signing the service account's JWT failed".to_owned())?;
-        Ok(format!(
-            "{signing_input}.{}",
-            URL_SAFE_NO_PAD.encode(signature)
-        ))
+        crate::oauth::signed_jwt(
+            &self.key,
+            crate::oauth::Alg::Rs256,
+            &[("kid", &self.key_id)],
+            &claims,
+        )
     }
-}
-
-/// The RSA key of a PEM `PRIVATE KEY` (PKCS#8, as Google issues it) or `RSA PRIVATE KEY`.
-pub(crate) fn rsa_key(pem: &[u8]) -> Result<ring::signature::RsaKeyPair, String> {
-    use rustls::pki_types::PrivateKeyDer;
-    use rustls::pki_types::pem::PemObject;
-    match PrivateKeyDer::from_pem_slice(pem) {
-        Ok(PrivateKeyDer::Pkcs8(der)) => {
-            ring::signature::RsaKeyPair::from_pkcs8(der.secret_pkcs8_der())
-        }
-        Ok(PrivateKeyDer::Pkcs1(der)) => {
-            ring::signature::RsaKeyPair::from_der(der.secret_pkcs1_der())
-        }
-        _ => {
-            return Err(
-                "the service account's `private_key` is not an RSA private key in PEM".to_owned(),
-            );
-        }
-    }
-    .map_err(|err| format!("the service account's `private_key` is not a usable RSA key: {err}"))
 }

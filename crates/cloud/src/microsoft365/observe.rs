@@ -37,6 +37,7 @@ pub const COLLECTORS: &[(&str, &[Source])] = &[
     ("device_encryption", &[Source::ManagedDevices]),
     ("defender_alerts", &[Source::Alerts]),
     ("secure_score", &[Source::SecureScores]),
+    ("secure_score_trend", &[Source::SecureScores]),
     ("audit_log", &[Source::DirectoryAudits]),
     ("app_consent", &[Source::AuthorizationPolicy]),
 ];
@@ -76,6 +77,7 @@ pub fn observe(
         "device_encryption" => got.devices(false),
         "defender_alerts" => got.defender_alerts(),
         "secure_score" => got.secure_score(),
+        "secure_score_trend" => got.secure_score_trend(),
         "audit_log" => got.audit_log(),
         "app_consent" => got.app_consent(),
         other => Err(format!("collector `{other}` has no observation")),
@@ -328,7 +330,7 @@ impl Got<'_> {
     }
 
     fn secure_score(&self) -> Result<Value, String> {
-        let Some(score) = read(&self.facts.secure_score)? else {
+        let Some(score) = read(&self.facts.secure_score)?.first() else {
             return Err("Graph holds no Secure Score for this tenant yet".to_owned());
         };
         if !(score.max > 0.0 && score.current >= 0.0) {
@@ -342,6 +344,35 @@ impl Got<'_> {
             "current_score": score.current,
             "max_score": score.max,
             "percent": percent,
+        }))
+    }
+
+    /// The change of the score (points) from the oldest score within the period to the newest:
+    /// `drop` is how far it fell (negative when it rose).
+    fn secure_score_trend(&self) -> Result<Value, String> {
+        let days = self.days("period_days")?;
+        let scores = read(&self.facts.secure_score)?;
+        let Some(newest) = scores.first() else {
+            return Err("Graph holds no Secure Score for this tenant yet".to_owned());
+        };
+        let since = self.now - time::Duration::days(days);
+        let in_period: Vec<_> = scores.iter().filter(|s| s.created >= since).collect();
+        let oldest = in_period.last().copied().unwrap_or(newest);
+        if in_period.len() < 2 {
+            return Ok(json!({
+                "applicable": false,
+                "reason": format!("fewer than two Secure Scores in the last {days} days: no trend yet"),
+            }));
+        }
+        // Two decimals, as Microsoft shows scores.
+        let drop = ((oldest.current - newest.current) * 100.0).round() / 100.0;
+        Ok(json!({
+            "newest_score": newest.current,
+            "oldest_score": oldest.current,
+            "oldest_date": oldest.created.date().to_string(),
+            "scores": in_period.len(),
+            "drop": drop,
+            "period_days": days,
         }))
     }
 

@@ -109,11 +109,16 @@ pub struct Alert {
     pub created: OffsetDateTime,
 }
 
-/// The newest Secure Score.
+/// The days of Secure Score history read (`$top`; Microsoft keeps one score a day).
+pub const SECURE_SCORE_DAYS: usize = 90;
+
+/// One day's Secure Score.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct SecureScore {
     pub current: f64,
     pub max: f64,
+    /// When Microsoft computed it (`createdDateTime`).
+    pub created: OffsetDateTime,
 }
 
 /// Everything read from one tenant, each source on its own (one failing does not hide another).
@@ -127,7 +132,8 @@ pub struct Facts {
     pub global_admins: Option<Result<Vec<RoleMember>, String>>,
     pub managed_devices: Option<Result<Vec<Device>, String>>,
     pub alerts: Option<Result<Vec<Alert>, String>>,
-    pub secure_score: Option<Result<Option<SecureScore>, String>>,
+    /// The recent Secure Scores (one a day, up to [`SECURE_SCORE_DAYS`]), newest first.
+    pub secure_score: Option<Result<Vec<SecureScore>, String>>,
     pub newest_audit: Option<Result<Option<OffsetDateTime>, String>>,
 }
 
@@ -174,7 +180,7 @@ impl Source {
                 true,
             ),
             Source::SecureScores => (
-                "security/secureScores?$select=currentScore,maxScore,createdDateTime&$top=1",
+                "security/secureScores?$select=currentScore,maxScore,createdDateTime&$top=90",
                 false,
             ),
             Source::DirectoryAudits => ("auditLogs/directoryAudits?$top=1", false),
@@ -244,13 +250,15 @@ impl Source {
             Source::SecureScores => {
                 facts.secure_score = Some(answer.and_then(|v| {
                     let page = one(v)?;
-                    let newest = page
+                    let mut scores = page
                         .get("value")
                         .and_then(Value::as_array)
                         .ok_or_else(|| "Secure Score: no `value` array".to_owned())?
-                        .first()
-                        .cloned();
-                    newest.map(|s| secure_score(&s)).transpose()
+                        .iter()
+                        .map(secure_score)
+                        .collect::<Result<Vec<_>, _>>()?;
+                    scores.sort_by_key(|s| std::cmp::Reverse(s.created));
+                    Ok(scores)
                 }));
             }
             Source::DirectoryAudits => {
@@ -495,8 +503,11 @@ fn secure_score(value: &Value) -> Result<SecureScore, String> {
             .as_f64()
             .ok_or_else(|| format!("the Secure Score has no number `{name}`"))
     };
+    let created = timestamp(value.get("createdDateTime"))?
+        .ok_or_else(|| "a Secure Score has no `createdDateTime`".to_owned())?;
     Ok(SecureScore {
         current: number("currentScore")?,
         max: number("maxScore")?,
+        created,
     })
 }

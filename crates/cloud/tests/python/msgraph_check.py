@@ -10,6 +10,7 @@ Usage: msgraph_check.py AUTHORITY GRAPH_BASE TENANT CLIENT_ID SECRET
 (the peer's CA in SSL_CERT_FILE)."""
 
 import asyncio
+import datetime as dt
 import json
 import sys
 
@@ -20,6 +21,7 @@ from kiota_authentication_azure.azure_identity_authentication_provider import (
     AzureIdentityAuthenticationProvider,
 )
 from msgraph import GraphRequestAdapter, GraphServiceClient
+from msgraph.generated.security.secure_scores.secure_scores_request_builder import SecureScoresRequestBuilder
 from msgraph.generated.users.users_request_builder import UsersRequestBuilder
 
 GLOBAL_ADMIN = "62e90394-69f5-4237-9190-012177145e10"
@@ -59,7 +61,12 @@ async def read(authority, graph_base, tenant, client_id, secret):
         admins = await client.directory_roles.by_directory_role_id(role.id).members.get()
         devices = await client.device_management.managed_devices.get()
         alerts = await client.security.alerts_v2.get()
-        scores = await client.security.secure_scores.get()
+        scores = await client.security.secure_scores.get(RequestConfiguration(
+            query_parameters=SecureScoresRequestBuilder.SecureScoresRequestBuilderGetQueryParameters(
+                select=["currentScore", "maxScore", "createdDateTime"], top=90)))
+        history = sorted(scores.value, key=lambda s: s.created_date_time, reverse=True)
+        since = history[0].created_date_time - dt.timedelta(days=30)
+        month = [s for s in history if s.created_date_time > since]
         return {
             "users": len(users),
             "user_pages": pages,
@@ -89,7 +96,9 @@ async def read(authority, graph_base, tenant, client_id, secret):
             "noncompliant": sorted(d.device_name for d in devices.value if enum(d.compliance_state) == "noncompliant"),
             "unencrypted": sorted(d.device_name for d in devices.value if d.is_encrypted is False),
             "alerts": sorted(f"{enum(a.severity)} {enum(a.status)} {a.title}" for a in alerts.value),
-            "secure_score": [scores.value[0].current_score, scores.value[0].max_score],
+            "secure_score": [history[0].current_score, history[0].max_score],
+            "secure_score_days": len(history),
+            "secure_score_drop_30_days": round(month[-1].current_score - history[0].current_score, 2),
         }
     finally:
         await credential.close()

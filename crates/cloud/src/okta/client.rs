@@ -1,7 +1,8 @@
-//! The Okta Management API client (the crate's IO for Okta, transport only so far): an SSWS API
+//! The Okta Management API client (the crate's IO for Okta): an SSWS API
 //! token from the vault on every request, or a service app's `private_key_jwt` client credentials
-//! (an RS256 client assertion for `{org}/oauth2/v1/token`, one access token for every scope,
-//! cached, renewed once after a 401); listings that follow `Link: <…>; rel="next"` only
+//! (an RS256 client assertion for `{org}/oauth2/v1/token`, one access token per scope, so a
+//! scope the app was not granted errs only the requests that need it; cached, renewed once
+//! after a 401); listings that follow `Link: <…>; rel="next"` only
 //! while the next link stays on the org's own origin and below `/api/v1/`; 429 waited out until
 //! `X-Rate-Limit-Reset` (at most [`MAX_RATE_LIMIT_WAIT`] a time, never past the scan's
 //! deadline); 401 and 403 answered with the scope the request needed (`okta.users.read`, …) so
@@ -51,7 +52,8 @@ pub enum OktaCredential {
         private_key_pem: Zeroizing<String>,
         /// The key's ID in the app's JWKS, when it has one (the assertion's `kid`).
         key_id: Option<String>,
-        /// The scopes to ask for (`okta.users.read`, …), all granted to the app.
+        /// The scopes the app may be asked for (`okta.users.read`, …); a request asks a token for
+        /// its own scope when it is among them, else for all of them.
         scopes: Vec<String>,
     },
 }
@@ -136,7 +138,8 @@ pub struct OktaClient {
     org: url::Url,
     deadline: Instant,
     key: Option<Arc<ring::signature::RsaKeyPair>>,
-    token: Arc<tokio::sync::Mutex<Option<graph::Token>>>,
+    /// Access tokens by the scopes they were asked for.
+    tokens: Arc<tokio::sync::Mutex<std::collections::HashMap<String, graph::Token>>>,
 }
 
 impl std::fmt::Debug for OktaClient {
@@ -185,14 +188,11 @@ impl OktaClient {
                             .to_owned(),
                     ));
                 }
-                let key = crate::google::assertion::rsa_key(private_key_pem.as_bytes()).map_err(
-                    |err| {
-                        OktaError::Setup(err.replace(
-                            "service account's `private_key`",
-                            "service app's private key",
-                        ))
-                    },
-                )?;
+                let key = crate::oauth::rsa_key(
+                    private_key_pem.as_bytes(),
+                    "the service app's private key",
+                )
+                .map_err(OktaError::Setup)?;
                 Some(Arc::new(key))
             }
         };
@@ -204,7 +204,7 @@ impl OktaClient {
             org,
             deadline,
             key,
-            token: Arc::new(tokio::sync::Mutex::new(None)),
+            tokens: Arc::new(tokio::sync::Mutex::new(std::collections::HashMap::new())),
         })
     }
 
@@ -213,9 +213,13 @@ impl OktaClient {
         format!("{}oauth2/v1/token", self.org)
     }
 
-    /// The `Authorization` value: `SSWS …`, or `Bearer …` with a cached (or, when `renew`, a
-    /// new) access token.
-    async fn authorization(&self, renew: bool) -> Result<Zeroizing<String>, OktaError> {
+    /// The `Authorization` value for a request needing `scope`: `SSWS …`, or `Bearer …` with a
+    /// cached (or, when `renew`, a new) access token.
+    async fn authorization(
+        &self,
+        scope: &str,
+        renew: bool,
+    ) -> Result<Zeroizing<String>, OktaError> {
         let (client_id, key_id, scopes) = match &self.settings.credential {
             OktaCredential::ApiToken(token) => {
                 return Ok(Zeroizing::new(format!("SSWS {}", **token)));
@@ -227,8 +231,13 @@ impl OktaClient {
                 ..
             } => (client_id, key_id, scopes),
         };
-        let mut cached = self.token.lock().await;
-        if !renew && let Some(token) = cached.as_ref().filter(|t| Instant::now() < t.renew_at) {
+        let asked = if scopes.iter().any(|s| s == scope) {
+            scope.to_owned()
+        } else {
+            scopes.join(" ")
+        };
+        let mut cached = self.tokens.lock().await;
+        if !renew && let Some(token) = cached.get(&asked).filter(|t| Instant::now() < t.renew_at) {
             return Ok(Zeroizing::new(format!("Bearer {}", *token.value)));
         }
         let key = self
@@ -248,7 +257,7 @@ impl OktaClient {
         let body = Zeroizing::new(
             url::form_urlencoded::Serializer::new(String::new())
                 .append_pair("grant_type", "client_credentials")
-                .append_pair("scope", &scopes.join(" "))
+                .append_pair("scope", &asked)
                 .append_pair(
                     "client_assertion_type",
                     "urn:ietf:params:oauth:client-assertion-type:jwt-bearer",
@@ -284,14 +293,9 @@ impl OktaClient {
             ))
         })?;
         if status != 200 {
-            let code = json["error"].as_str().unwrap_or("unknown_error");
-            let description: String = json["error_description"]
-                .as_str()
-                .unwrap_or("")
-                .chars()
-                .take(300)
-                .collect();
-            let advice = match code {
+            let crate::oauth::TokenRefusal { code, description } =
+                crate::oauth::TokenRefusal::from_answer(&json);
+            let advice = match code.as_str() {
                 "invalid_scope" => {
                     " (grant the scopes to the service app in the Admin Console: Applications > the app > Okta API Scopes)"
                 }
@@ -308,7 +312,7 @@ impl OktaClient {
             OktaError::Token("the token endpoint's answer has no access_token".to_owned())
         })?;
         let value = Zeroizing::new(format!("Bearer {}", *token.value));
-        *cached = Some(token);
+        cached.insert(asked, token);
         Ok(value)
     }
 
@@ -324,6 +328,33 @@ impl OktaClient {
         query: &[(&str, &str)],
         scope: &str,
     ) -> Result<Vec<Value>, OktaError> {
+        self.pages(segments, query, scope, None).await
+    }
+
+    /// Every item of a collection whose pages are objects holding the items under `field`
+    /// (`{"value": […], "_links": {"next": {"href": …}}}`, as the role assignment listings
+    /// answer), following the body's next link or a `Link` header, held to the org like
+    /// [`OktaClient::list`].
+    ///
+    /// # Errors
+    /// See [`OktaError`].
+    pub async fn list_in(
+        &self,
+        segments: &[&str],
+        query: &[(&str, &str)],
+        field: &str,
+        scope: &str,
+    ) -> Result<Vec<Value>, OktaError> {
+        self.pages(segments, query, scope, Some(field)).await
+    }
+
+    async fn pages(
+        &self,
+        segments: &[&str],
+        query: &[(&str, &str)],
+        scope: &str,
+        field: Option<&str>,
+    ) -> Result<Vec<Value>, OktaError> {
         let mut url = self.org.clone();
         url.path_segments_mut()
             .map_err(|()| OktaError::Setup("org_url cannot take a path".to_owned()))?
@@ -335,7 +366,13 @@ impl OktaClient {
         }
         let mut items = Vec::new();
         for _ in 0..MAX_PAGES {
-            let (page, next) = self.get(&url, scope).await?;
+            let (mut page, mut next) = self.get(&url, scope).await?;
+            if let Some(field) = field {
+                if let Some(href) = page["_links"]["next"]["href"].as_str() {
+                    next = Some(href.to_owned());
+                }
+                page = page.get_mut(field).map(Value::take).unwrap_or(Value::Null);
+            }
             match page {
                 Value::Array(values) => items.extend(values),
                 _ => {
@@ -394,10 +431,11 @@ impl OktaClient {
         let mut renewed = false;
         loop {
             attempts += 1;
-            let mut auth = reqwest::header::HeaderValue::from_str(
-                &self.authorization(renew).await?,
-            )
-            .map_err(|_| OktaError::Setup("the credential cannot travel in a header".to_owned()))?;
+            let mut auth =
+                reqwest::header::HeaderValue::from_str(&self.authorization(scope, renew).await?)
+                    .map_err(|_| {
+                        OktaError::Setup("the credential cannot travel in a header".to_owned())
+                    })?;
             renew = false;
             auth.set_sensitive(true);
             let timeout = graph::time_left(self.deadline, self.settings.request_timeout)
@@ -485,41 +523,16 @@ fn client_assertion(
     audience: &str,
     now: i64,
 ) -> Result<String, String> {
-    use base64::Engine as _;
-    use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-    let mut header = serde_json::json!({"alg": "RS256", "typ": "JWT"});
-    if let Some(kid) = key_id {
-        header["kid"] = Value::String(kid.to_owned());
-    }
-    let rng = ring::rand::SystemRandom::new();
-    let mut jti = [0u8; 16];
-    ring::rand::SecureRandom::fill(&rng, &mut jti)
-        .map_err(|_| "no randomness for the assertion's jti".to_owned())?;
     let claims = serde_json::json!({
         "iss": client_id,
         "sub": client_id,
         "aud": audience,
         "iat": now,
         "exp": now + 300,
-        "jti": hex::encode(jti),
+        "jti": crate::oauth::jti()?,
     });
-    let signing_input = format!(
-        "{}.{}",
-        URL_SAFE_NO_PAD.encode(header.to_string()),
-        URL_SAFE_NO_PAD.encode(claims.to_string())
-    );
-    let mut signature = vec![0u8; key.public().modulus_len()];
-    key.sign(
-        &ring::signature::RSA_PKCS1_SHA256,
-        &rng,
-        signing_input.as_bytes(),
-        &mut signature,
-    )
-    .map_err(|_| "signing the client assertion failed".to_owned())?;
-    Ok(format!(
-        "{signing_input}.{}",
-        URL_SAFE_NO_PAD.encode(signature)
-    ))
+    let kid: Vec<(&str, &str)> = key_id.map(|kid| ("kid", kid)).into_iter().collect();
+    crate::oauth::signed_jwt(key, crate::oauth::Alg::Rs256, &kid, &claims)
 }
 
 /// The `rel="next"` target of a `Link` header (RFC 8288; Okta sends one `Link` per relation,
@@ -563,11 +576,10 @@ pub fn rate_limit_reset(headers: &reqwest::header::HeaderMap, now: i64) -> Optio
 /// Okta's error envelope: `{"errorCode", "errorSummary", "errorLink", "errorId", "errorCauses"}`.
 fn okta_error(body: &[u8]) -> (String, String) {
     let json: Value = serde_json::from_slice(body).unwrap_or(Value::Null);
-    let code = json["errorCode"].as_str().unwrap_or("unknown").to_owned();
+    let code = crate::oauth::printable(json["errorCode"].as_str().unwrap_or("unknown"));
     let summary = json["errorSummary"]
         .as_str()
-        .map(|m| m.chars().take(300).collect())
-        .unwrap_or_else(|| "no error summary".to_owned());
+        .map_or_else(|| "no error summary".to_owned(), crate::oauth::printable);
     (code, summary)
 }
 
@@ -604,6 +616,16 @@ mod tests {
         assert_eq!(
             next_link(&headers(&[&format!("<{org}>; rel=\"self\"")])),
             None
+        );
+    }
+
+    #[test]
+    fn okta_s_error_text_is_printable() {
+        let (code, summary) =
+            okta_error(br#"{"errorCode":"E1\u0007","errorSummary":"x\u001b]0;t"}"#);
+        assert_eq!(
+            (code.as_str(), summary.as_str()),
+            ("E1\\u{7}", "x\\u{1b}]0;t")
         );
     }
 
