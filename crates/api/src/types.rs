@@ -232,6 +232,24 @@ pub struct EvidenceState {
     pub ots_anchored: u64,
     /// Hex id of the appliance's signing key.
     pub key_id: String,
+    /// The newest monthly compliance packet `osirisd` made (absent from daemons that predate it).
+    #[serde(default)]
+    pub last_packet: Option<PacketState>,
+}
+
+/// A month's compliance packet kept in the data directory and sealed as a `packet` bundle.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PacketState {
+    /// The month it reports, `YYYY-MM`.
+    pub period: String,
+    /// When its bundle was sealed (Unix seconds).
+    pub made_at: i64,
+    /// The `packet` bundle's number.
+    pub seq: u64,
+    /// How many files it holds (the reports and `MANIFEST.sha256`).
+    pub files: u32,
+    /// False when the month held no scan evidence (its reports say so).
+    pub evidence: bool,
 }
 
 /// The appliance box itself.
