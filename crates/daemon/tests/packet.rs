@@ -280,3 +280,74 @@ fn a_month_without_scan_evidence_gets_a_packet_that_says_so() {
     let csv = std::fs::read_to_string(packet_dir.join(format!("hipaa-{period}.csv"))).unwrap();
     assert!(!csv.contains(",failing,"), "{csv}");
 }
+
+#[test]
+fn a_packet_kept_but_not_sealed_is_sealed_as_it_is_and_a_damaged_one_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let data_dir = dir.path().join("data");
+    let now = OffsetDateTime::now_utc();
+    let period = previous_month(now);
+    seed(&data_dir, vec![scan(in_previous_month(now), "fail")]);
+    let config = write_config(dir.path(), &data_dir);
+    // A crash after the packet was kept and before its bundle was sealed leaves the directory:
+    // made here by hand the same way (`osiris report --framework all`).
+    let packet_dir = data_dir.join("packets").join(&period);
+    let out = osiris(
+        &config,
+        &[
+            "report",
+            "--framework",
+            "all",
+            "--period",
+            &period,
+            "--out",
+            packet_dir.to_str().unwrap(),
+        ],
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let pdf = packet_dir.join(format!("cis-{period}.pdf"));
+    let kept = std::fs::read(&pdf).unwrap();
+
+    // Damaged first: one byte of a report changed. Refused with what to do, nothing sealed.
+    let mut damaged = kept.clone();
+    let last = damaged.len() - 10;
+    damaged[last] ^= 1;
+    std::fs::write(&pdf, &damaged).unwrap();
+    let log = dir.path().join("osirisd.log");
+    let daemon = start(&config, &log);
+    wait_for(60, "the damaged packet refused", &log, || {
+        let text = std::fs::read_to_string(&log).unwrap_or_default();
+        text.contains("Making the monthly compliance packet failed")
+            .then_some(text)
+    });
+    drop(daemon);
+    let text_log = std::fs::read_to_string(&log).unwrap();
+    assert!(
+        text_log.contains(&format!("cis-{period}.pdf has SHA-256"))
+            && text_log.contains("remove the directory to make the packet again"),
+        "{text_log}"
+    );
+    assert!(packets(&data_dir).is_empty());
+
+    // Repaired: sealed as it is, not made again.
+    std::fs::write(&pdf, &kept).unwrap();
+    let daemon = start(&config, &log);
+    wait_for(60, "the kept packet sealed", &log, || {
+        let text = std::fs::read_to_string(&log).unwrap_or_default();
+        text.contains("Monthly compliance packet made and sealed.")
+            .then_some(())
+    });
+    drop(daemon);
+    let sealed = packets(&data_dir);
+    assert_eq!(sealed.len(), 1);
+    assert_eq!(std::fs::read(&pdf).unwrap(), kept);
+    let named = sealed[0].1["body"]["files"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["name"] == format!("cis-{period}.pdf"))
+        .unwrap()["sha256"]
+        .clone();
+    assert_eq!(named, hex::encode(sha2::Sha256::digest(&kept)).as_str());
+    assert_eq!(sealed[0].1["body"]["evidence"], true);
+}

@@ -716,3 +716,56 @@ fn auditor_files_are_signed_and_the_html_manifest_lists_every_file() {
     );
     assert!(matches!(refused, Err(KitError::AuditorFileName(_))));
 }
+
+#[test]
+fn packet_bundles_are_checked_against_their_schema() {
+    let key = ApplianceKey::from_seed(&[7; 32]);
+    let mut writer = LogWriter::new(key.clone());
+    let good = serde_json::json!({
+        "period": "2026-11", "generated_at": "2026-12-01T00:00:05Z", "directory": "packets/2026-11",
+        "evidence": true,
+        "files": [
+            {"name": "hipaa-2026-11.pdf", "sha256": "a".repeat(64), "size": 10},
+            {"name": "MANIFEST.sha256", "sha256": "b".repeat(64), "size": 86}
+        ]
+    });
+    let mut traversal = good.clone();
+    traversal["files"][0]["name"] = "../../etc/passwd".into();
+    let mut bad_hash = good.clone();
+    bad_hash["files"][0]["sha256"] = "A".repeat(64).into();
+    let mut unknown_member = good.clone();
+    unknown_member["signed_by"] = "someone".into();
+    let mut elsewhere = good.clone();
+    elsewhere["directory"] = "/tmp/packets".into();
+    let mut lines = Vec::new();
+    for body in [good, traversal, bad_hash, unknown_member, elsewhere] {
+        let draft = BundleDraft {
+            site: "clinic-1".to_owned(),
+            kind: "packet".to_owned(),
+            catalog: "2026.11".to_owned(),
+            time: time::macros::datetime!(2026-12-01 00:00:06 UTC),
+            body,
+        };
+        lines.push(writer.seal(&draft).expect("seal").line);
+    }
+    let checkpoints = vec![writer.checkpoint().1];
+    let log = Log {
+        key,
+        lines,
+        checkpoints,
+    };
+    let temp = tempfile::tempdir().expect("tempdir");
+    let out = temp.path().join("kit");
+    export_log(&out, &log, None).expect("export");
+    let report = verify(&out);
+    let found = problems(&report);
+    assert_eq!(found.len(), 4, "{found:#?}");
+    assert!(!found.iter().any(|p| p.contains("line 1:")), "{found:#?}");
+    assert_names(&report, "file name `../../etc/passwd` is not a plain name");
+    assert_names(&report, "is not 64 lowercase hex digits");
+    assert_names(
+        &report,
+        "packet body does not fit its schema: unknown field `signed_by`",
+    );
+    assert_names(&report, "directory `/tmp/packets` is not packets/2026-11");
+}
