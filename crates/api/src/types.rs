@@ -415,6 +415,63 @@ pub struct ExportResult {
     pub bytes: u64,
 }
 
+/// `POST /v1/compliance/packets/export`: one month's packet onto a USB stick.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PacketExportRequest {
+    /// The month, `YYYY-MM`, of a packet the daemon made.
+    pub period: String,
+    /// An existing, writable directory on removable media; the packet goes into a new
+    /// subdirectory of it.
+    pub dest_dir: String,
+}
+
+/// A packet copied onto a stick.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PacketExportResult {
+    /// The directory that was written.
+    pub path: String,
+    pub files: u32,
+    pub bytes: u64,
+}
+
+/// `GET /v1/compliance/records`: the accepted risks and attestations in the log, with their expiry.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ComplianceRecords {
+    /// Newest first.
+    pub exceptions: Vec<ExceptionRecord>,
+    /// Newest first.
+    pub attestations: Vec<AttestationRecord>,
+}
+
+/// An accepted risk: one check failing on one target does not count until `expires`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ExceptionRecord {
+    pub check: String,
+    pub target: String,
+    pub reason: String,
+    pub owner: String,
+    /// The last day it counts (`YYYY-MM-DD`, UTC).
+    pub expires: String,
+    /// False once `expires` has passed: the finding counts again.
+    pub counts: bool,
+    /// Its bundle.
+    pub seq: u64,
+}
+
+/// A person's signed statement that a control holds.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AttestationRecord {
+    /// `HIPAA 164.308(a)(1)(ii)(A)`.
+    pub control: String,
+    pub statement: String,
+    pub by: String,
+    /// The last day it counts (`YYYY-MM-DD`, UTC).
+    pub expires: String,
+    /// False once `expires` has passed: the control needs a new attestation.
+    pub counts: bool,
+    pub seq: u64,
+}
+
 /// `GET /v1/setup`: the first-boot wizard's state.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SetupState {

@@ -85,7 +85,11 @@ async fn first_bundle_at(store: &store::Store) -> anyhow::Result<Option<OffsetDa
     ))
 }
 
-fn state_of(body: &evidence_schema::PacketBody, seq: u64, sealed_at: &str) -> api::PacketState {
+pub(crate) fn state_of(
+    body: &evidence_schema::PacketBody,
+    seq: u64,
+    sealed_at: &str,
+) -> api::PacketState {
     api::PacketState {
         period: body.period.clone(),
         made_at: OffsetDateTime::parse(sealed_at, &Rfc3339)

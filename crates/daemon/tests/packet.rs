@@ -50,14 +50,48 @@ fn scan(at: OffsetDateTime, status: &str) -> evidence::BundleDraft {
     }
 }
 
+fn record(kind: &str, body: serde_json::Value, at: OffsetDateTime) -> evidence::BundleDraft {
+    evidence::BundleDraft {
+        site: "clinic".to_owned(),
+        kind: kind.to_owned(),
+        catalog: "test".to_owned(),
+        time: at,
+        body,
+    }
+}
+
+/// A tmpfs mounted as a fake USB stick, unmounted when dropped.
+struct Stick(std::path::PathBuf);
+
+impl Stick {
+    fn mount(at: &Path) -> Stick {
+        std::fs::create_dir_all(at).unwrap();
+        let ok = std::process::Command::new("mount")
+            .args(["-t", "tmpfs", "-o", "size=64m", "osiris-test-usb"])
+            .arg(at)
+            .status()
+            .unwrap()
+            .success();
+        assert!(ok, "mount tmpfs at {}", at.display());
+        Stick(at.to_owned())
+    }
+}
+
+impl Drop for Stick {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("umount").arg(&self.0).status();
+    }
+}
+
 fn write_config(dir: &Path, data_dir: &Path) -> std::path::PathBuf {
     let config = dir.join("appliance.toml");
     std::fs::write(
         &config,
         format!(
-            "site = \"clinic\"\ndata_dir = \"{}\"\ntarget = []\n[evidence]\ncalendars = []\n[daemon]\nsocket = \"{}\"\n",
+            "site = \"clinic\"\ndata_dir = \"{}\"\ntarget = []\n[evidence]\ncalendars = []\n[daemon]\nsocket = \"{}\"\nexport_roots = [\"{}\"]\n",
             data_dir.display(),
             dir.join("api.sock").display(),
+            dir.join("media").display(),
         ),
     )
     .unwrap();
@@ -113,9 +147,31 @@ fn the_previous_months_packet_is_made_once_sealed_and_shown_in_status() {
     let now = OffsetDateTime::now_utc();
     let period = previous_month(now);
     let at = in_previous_month(now);
+    let today = now.date();
     seed(
         &data_dir,
-        vec![scan(at, "pass"), scan(at + time::Duration::days(1), "fail")],
+        vec![
+            scan(at, "pass"),
+            scan(at + time::Duration::days(1), "fail"),
+            record(
+                evidence_schema::KIND_EXCEPTION,
+                serde_json::json!({
+                    "check": "LIN-SSH-001", "target": "pacs-02", "reason": "vendor <b>needs</b> root",
+                    "compensating": "imaging VLAN only", "owner": "Dr. Ada Example",
+                    "expires": (today + time::Duration::days(30)).to_string(),
+                }),
+                at,
+            ),
+            record(
+                evidence_schema::KIND_ATTESTATION,
+                serde_json::json!({
+                    "control": "HIPAA:164.308(a)(1)(ii)(A)", "statement": "Risk analysis reviewed",
+                    "by": "Dr. Ada Example", "expires": (today - time::Duration::days(1)).to_string(),
+                    "document": null,
+                }),
+                at,
+            ),
+        ],
     );
     let config = write_config(dir.path(), &data_dir);
     let log = dir.path().join("osirisd.log");
@@ -141,6 +197,72 @@ fn the_previous_months_packet_is_made_once_sealed_and_shown_in_status() {
         text(&out.stdout),
         text(&out.stderr)
     );
+    // The console's reads: the packets, and the exceptions and attestations with their expiry.
+    let client = api::Client::new(&socket).with_timeout(std::time::Duration::from_secs(60));
+    let listed = client.call(&api::endpoint::Packets, &()).unwrap();
+    assert_eq!(listed, vec![last.clone()]);
+    let records = client.call(&api::endpoint::ComplianceRecords, &()).unwrap();
+    assert_eq!(records.exceptions.len(), 1);
+    assert_eq!(records.exceptions[0].check, "LIN-SSH-001");
+    assert!(records.exceptions[0].counts);
+    assert_eq!(records.attestations.len(), 1);
+    assert_eq!(
+        records.attestations[0].control,
+        "HIPAA 164.308(a)(1)(ii)(A)"
+    );
+    assert!(!records.attestations[0].counts, "it expired yesterday");
+    // Export onto a USB stick, through the kit export's checks.
+    if test_support::require_root("packet export onto a stick", &["mount", "umount"]) {
+        let export = |period: &str, dest: &Path| {
+            client.call(
+                &api::endpoint::ExportPacket,
+                &api::PacketExportRequest {
+                    period: period.to_owned(),
+                    dest_dir: dest.display().to_string(),
+                },
+            )
+        };
+        let err = export(&period, Path::new("/etc")).unwrap_err();
+        assert!(err.to_string().contains("not on removable media"), "{err}");
+        let stick = Stick::mount(&dir.path().join("media/usb"));
+        let err = export("1999-01", &stick.0).unwrap_err();
+        assert!(
+            err.to_string().contains("no packet of `1999-01` was made"),
+            "{err}"
+        );
+        let exported = export(&period, &stick.0).unwrap();
+        assert_eq!(exported.files, 26);
+        let copy = Path::new(&exported.path);
+        assert!(copy.starts_with(&stick.0));
+        let html = std::fs::read(copy.join(format!("hipaa-{period}.html"))).unwrap();
+        let manifest = std::fs::read_to_string(
+            data_dir
+                .join("packets")
+                .join(&period)
+                .join("MANIFEST.sha256"),
+        )
+        .unwrap();
+        let line = format!(
+            "{}  hipaa-{period}.html",
+            hex::encode(sha2::Sha256::digest(&html))
+        );
+        assert!(manifest.lines().any(|l| l == line), "{manifest}");
+        // A report changed in the data directory after it was sealed is not exported.
+        let kept = data_dir
+            .join("packets")
+            .join(&period)
+            .join(format!("soc2-{period}.csv"));
+        let original = std::fs::read(&kept).unwrap();
+        std::fs::write(&kept, b"framework,control\nsoc2,edited\n").unwrap();
+        let err = export(&period, &stick.0).unwrap_err();
+        assert!(
+            err.to_string().contains("no longer matches the SHA-256"),
+            "{err}"
+        );
+        std::fs::write(&kept, original).unwrap();
+        let entries = std::fs::read_dir(&stick.0).unwrap().count();
+        assert_eq!(entries, 1, "only the first, finished copy");
+    }
     drop(daemon);
 
     // Sealed once, naming every file with its SHA-256; the files are there with those hashes.
