@@ -333,6 +333,12 @@ fn render_modal(model: &Model, modal: &Modal, frame: &mut Frame<'_>, area: Rect)
                     "Export evidence kit",
                     "Plug in a USB stick. Folder to write the kit into:".into(),
                 ),
+                PromptPurpose::PacketExportPath(period) => (
+                    "Export monthly packet",
+                    format!(
+                        "Plug in a USB stick. Folder to write the {period} compliance packet into:"
+                    ),
+                ),
                 PromptPurpose::RevokeReason(agent) => (
                     "Revoke agent",
                     format!(
