@@ -104,6 +104,12 @@ pub fn router(state: AppState) -> Router {
                     link_proto::path::KIT_UPLOAD,
                     post(link::kit_upload).layer(DefaultBodyLimit::max(link_proto::MAX_KIT)),
                 )
+                .route(link_proto::path::PACKETS, post(link::packets::held))
+                .route(
+                    link_proto::path::PACKET_UPLOAD,
+                    post(link::packets::upload)
+                        .layer(DefaultBodyLimit::max(link_proto::MAX_PACKET)),
+                )
                 .with_state(link_state),
         );
     }

@@ -121,6 +121,23 @@ pub trait Appliance {
             ))
         }
     }
+    /// The monthly compliance packets sealed in the log, oldest first (none by default).
+    fn packets(&self) -> impl Future<Output = Result<Vec<LocalPacket>, String>> + Send {
+        async { Ok(Vec::new()) }
+    }
+}
+
+/// A monthly packet the appliance made: its files and the line of its sealed `packet` bundle.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LocalPacket {
+    /// `YYYY-MM`.
+    pub period: String,
+    /// The directory that holds its files.
+    pub dir: PathBuf,
+    /// The `packet` bundle's line (without its newline).
+    pub bundle_line: Vec<u8>,
+    /// The file names the bundle lists.
+    pub files: Vec<String>,
 }
 
 /// What the appliance made of an offered endpoint-agent release (final for that offer: it is
@@ -285,6 +302,8 @@ pub struct Link {
     /// not want, in memory only: judged again after a restart (the appliance's root or
     /// configuration may have changed), never on every step.
     agent_releases_declined: std::collections::BTreeMap<String, String>,
+    /// The packets Central Command refused, in memory only: not sent again until a restart.
+    packets_refused: std::collections::BTreeSet<String>,
 }
 
 impl std::fmt::Debug for Link {
@@ -389,6 +408,7 @@ impl Link {
             plain_client: std::sync::OnceLock::new(),
             mtls_client: std::sync::OnceLock::new(),
             agent_releases_declined: std::collections::BTreeMap::new(),
+            packets_refused: std::collections::BTreeSet::new(),
         })
     }
 
@@ -585,8 +605,11 @@ impl Link {
         // at the end of the step.
         let agents = self.take_agent_releases(appliance).await;
         self.take_manifest_offer(appliance).await?;
+        // Last: a packet is large, and a failure must not hold back the rest of the step.
+        let packets = self.deliver_packets(appliance).await;
         actions?;
         agents?;
+        packets?;
         Ok(status)
     }
 
@@ -1035,6 +1058,77 @@ impl Link {
         Ok(())
     }
 
+    /// Sends the monthly packets Central Command does not keep yet, one tar archive each (its
+    /// files and the sealed bundle that names them); a refused one is not sent again until the
+    /// appliance restarts.
+    async fn deliver_packets(&mut self, appliance: &impl Appliance) -> Result<(), LinkError> {
+        let local = appliance.packets().await.map_err(LinkError::Local)?;
+        if local.is_empty() {
+            return Ok(());
+        }
+        let held = match self
+            .post::<_, link_proto::PacketsHeld>(
+                "the packets held",
+                link_proto::path::PACKETS,
+                &serde_json::json!({}),
+                true,
+            )
+            .await?
+        {
+            Ok((_, held)) => held.periods,
+            // A Central Command without packets: nothing to deliver to.
+            Err((404, _)) => return Ok(()),
+            Err((status, error)) => {
+                return Err(LinkError::Refused {
+                    what: "the packets held",
+                    status,
+                    message: error.error,
+                });
+            }
+        };
+        for packet in local {
+            if held.contains(&packet.period) || self.packets_refused.contains(&packet.period) {
+                continue;
+            }
+            let archive = tar_packet(&packet)?;
+            let url = self
+                .base
+                .join(&link_proto::packet_upload_path(&packet.period))
+                .map_err(|err| LinkError::Local(err.to_string()))?;
+            let size = archive.len();
+            match self
+                .post_raw::<link_proto::PacketUploadResponse>(
+                    "the monthly packet",
+                    url,
+                    archive,
+                    "application/x-tar",
+                    true,
+                )
+                .await?
+            {
+                Ok((_, answer)) => {
+                    tracing::info!(
+                        period = %answer.period,
+                        files = answer.files,
+                        bytes = size,
+                        "monthly packet delivered to Central Command"
+                    );
+                }
+                // Kept already (another step crossed this one).
+                Err((409, _)) => {}
+                Err((status, error)) => {
+                    self.packets_refused.insert(packet.period.clone());
+                    return Err(LinkError::Refused {
+                        what: "the monthly packet",
+                        status,
+                        message: error.error,
+                    });
+                }
+            }
+        }
+        Ok(())
+    }
+
     /// Pushes one item with the next sequence number; on a refusal, adopts the sequence number
     /// Central Command expects so the next step retries in order.
     async fn push_item(
@@ -1363,6 +1457,45 @@ fn tar_kit(dir: &Path, request: i64) -> Result<Vec<u8>, LinkError> {
             "the evidence kit is {} MiB, more than Central Command accepts ({} MiB)",
             archive.len() >> 20,
             link_proto::MAX_KIT >> 20
+        )));
+    }
+    Ok(archive)
+}
+
+/// A packet as a tar archive whose one top directory is `osiris-packet-<period>`: the files its
+/// bundle names and the bundle's line (`link_proto::PACKET_BUNDLE_FILE`).
+fn tar_packet(packet: &LocalPacket) -> Result<Vec<u8>, LinkError> {
+    let mut builder = tar::Builder::new(Vec::new());
+    builder.follow_symlinks(false);
+    builder.mode(tar::HeaderMode::Deterministic);
+    let top = format!("osiris-packet-{}", packet.period);
+    let io = |source: std::io::Error| LinkError::State {
+        path: packet.dir.clone(),
+        source,
+    };
+    for name in &packet.files {
+        builder
+            .append_path_with_name(packet.dir.join(name), format!("{top}/{name}"))
+            .map_err(io)?;
+    }
+    let mut header = tar::Header::new_gnu();
+    header.set_size(packet.bundle_line.len() as u64);
+    header.set_mode(0o644);
+    header.set_cksum();
+    builder
+        .append_data(
+            &mut header,
+            format!("{top}/{}", link_proto::PACKET_BUNDLE_FILE),
+            packet.bundle_line.as_slice(),
+        )
+        .map_err(io)?;
+    let archive = builder.into_inner().map_err(io)?;
+    if archive.len() > link_proto::MAX_PACKET {
+        return Err(LinkError::Local(format!(
+            "the monthly packet of {} is {} MiB, more than Central Command accepts ({} MiB)",
+            packet.period,
+            archive.len() >> 20,
+            link_proto::MAX_PACKET >> 20
         )));
     }
     Ok(archive)

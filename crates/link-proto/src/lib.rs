@@ -42,6 +42,42 @@ pub mod path {
     /// `POST` [`super::SealedActions`] → [`super::SealedAnswer`] (mutual TLS): which of them the
     /// appliance sealed, as which evidence bundle.
     pub const OPERATOR_ACTIONS_SEALED: &str = "/v1/link/operator-actions/sealed";
+    /// `POST {}` → [`super::PacketsHeld`] (mutual TLS): the monthly packets Central Command
+    /// already keeps for this appliance.
+    pub const PACKETS: &str = "/v1/link/packets";
+    /// `POST` a monthly packet as a tar archive → [`super::PacketUploadResponse`] (mutual TLS);
+    /// the route, with `{period}` its month ([`super::packet_upload_path`]).
+    pub const PACKET_UPLOAD: &str = "/v1/link/packets/{period}";
+}
+
+/// Where the monthly packet of `period` (`YYYY-MM`) is uploaded.
+pub fn packet_upload_path(period: &str) -> String {
+    path::PACKET_UPLOAD.replace("{period}", period)
+}
+
+/// The largest packet archive Central Command accepts (as a kit).
+pub const MAX_PACKET: usize = MAX_KIT;
+
+/// The name, inside a packet archive's one top directory `osiris-packet-<period>`, of the
+/// sealed `packet` bundle's line (docs/EVIDENCE-FORMAT.md) that names every other file with its
+/// SHA-256.
+pub const PACKET_BUNDLE_FILE: &str = "packet-bundle.jsonl";
+
+/// The monthly packets Central Command keeps for the asking appliance.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PacketsHeld {
+    /// Their months (`YYYY-MM`).
+    pub periods: Vec<String>,
+}
+
+/// A packet Central Command checked against its sealed bundle and kept.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PacketUploadResponse {
+    pub period: String,
+    /// The files kept (the reports and `MANIFEST.sha256`).
+    pub files: u32,
 }
 
 /// Where the binary of offered agent release `id` is fetched.
