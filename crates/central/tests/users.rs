@@ -345,6 +345,22 @@ fn users_log_in_with_totp_and_never_see_another_partners_data() {
             not_yet.body
         );
         let kit_id = sql(&pg, "SELECT id FROM kit_requests WHERE status = 'verified'");
+        // A monthly packet of A's appliance, whose report names A.
+        let packet_id = sql(
+            &pg,
+            &format!(
+                "WITH kept AS (INSERT INTO packets (partner_id, appliance_id, period, bundle_seq, bundle_line, evidence, generated_at)
+                 SELECT partner_id, id, '2026-11', 9, '\\x7b7d'::bytea, true, '2026-12-01T00:00:04Z' FROM appliances WHERE id = {appliance_id}
+                 RETURNING id) SELECT id FROM kept"
+            ),
+        );
+        sql(
+            &pg,
+            &format!(
+                "INSERT INTO packet_files (packet_id, name, sha256, size_bytes, content)
+                 VALUES ({packet_id}, 'hipaa-2026-11.html', sha256('Acme report'::bytea), 11, 'Acme report'::bytea)"
+            ),
+        );
         let download = a.get(&format!("/v1/kits/{kit_id}/download")).await;
         assert_eq!(
             (download.status, download.raw.as_slice()),
@@ -559,6 +575,8 @@ fn users_log_in_with_totp_and_never_see_another_partners_data() {
             ("{opened}", opened.as_str()),
             ("{alert}", &alert_id.to_string()),
             ("{kit}", kit_id.as_str()),
+            ("{packet}", packet_id.as_str()),
+            ("{name}", "hipaa-2026-11.html"),
             ("{release}", release.as_str()),
             ("{agent_release}", agent_release.as_str()),
             ("{channel}", "oncall"),

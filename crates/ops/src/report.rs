@@ -176,7 +176,7 @@ pub fn write_packet(dir: &Path, packet: &compliance::packet::Packet) -> anyhow::
     std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
     for file in &packet.files {
         let path = dir.join(&file.name);
-        durable::write(&path, &file.bytes, 0o640)
+        durable::write(&path, &file.bytes, 0o644)
             .with_context(|| format!("writing {}", path.display()))?;
     }
     Ok(())
@@ -237,6 +237,12 @@ fn kept_body(
                 manifest_path.display()
             )
         })?;
+        if name.is_empty() || name.starts_with('.') || name.contains(['/', '\\']) {
+            anyhow::bail!(
+                "{}: `{name}` is not a plain file name; remove the directory to make the packet again",
+                manifest_path.display()
+            );
+        }
         let bytes = std::fs::read(dir.join(name))
             .with_context(|| format!("reading {}", dir.join(name).display()))?;
         let actual = hex::encode(sha2::Sha256::digest(&bytes));
