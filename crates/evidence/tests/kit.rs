@@ -512,7 +512,7 @@ fn kit_bytes_and_verify_output_are_stable() {
     export_log(&dir, &log, Some((9, 1))).expect("export");
     expect_test::expect![[r#"
         34562fa0d17b79a59c662d673adb723f713beaedffba2de1100041baeeb76c97 977 MANIFEST
-        2bd4f9e6555ced27cee02e7ce28a82aa1f6b40ee446b71ef1f04307a1175070a 3189 README.md
+        2bf8a9464aa3dbe66b247c512ee0be69397c91bba4cacdf4e055dd6b07e41c74 3470 README.md
         19012dea845bcb6dd0c573e79e0580e8f36a1938c9081ca5e31a533efe0c7616 88 appliance.pub
         a5ece445f22fcb7c9b7aae3384ee3f2febe7e83b5684a99e19d5eb0ccc4899d1 4480 bundles.jsonl
         12f6c9737adf9d6af53be347b6e97ab1deb15f78c69620f03c20e24418057819 213 checkpoints/000000000004.txt

@@ -453,7 +453,9 @@ fn help_text(model: &Model) -> Text<'static> {
         Line::raw("Give these to your IT partner when you call them."),
         Line::raw(""),
         Line::raw("F1-F7 or Tab: screens   ↑/↓: move   S: scan now   P: pause/resume fixing"),
-        Line::raw("U: updates   E: export evidence (Evidence screen)   A: acknowledge (Incidents)"),
+        Line::raw(
+            "U: updates   E: export evidence, M: monthly packet (Evidence screen)   A: acknowledge (Incidents)",
+        ),
         Line::raw("N: new enrollment token   X: revoke an agent (Agents screen)"),
         Line::raw("A: approve   X: reject a fix (Approvals screen)"),
         Line::raw("Q: quit (from Home)   Esc: close a window"),
