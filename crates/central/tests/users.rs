@@ -1138,5 +1138,34 @@ fn partner_users_act_on_incidents_and_everyone_else_is_refused() {
             central::scope::partner_people(&pool, &scope(Role::PracticeViewer, Some(1))).await,
             Err(central::scope::ScopeError::Forbidden)
         ));
+
+        // A monthly packet of Acme's appliance (practice 1): seen and served within practice 1
+        // and partner-wide, not to a user limited to Acme's other practice (3).
+        let packet: i64 = sqlx::query_scalar(
+            "INSERT INTO packets (partner_id, appliance_id, period, bundle_seq, bundle_line, evidence, generated_at)
+             VALUES (1, 1, '2026-11', 9, '\\x7b7d'::bytea, true, '2026-12-01T00:00:04Z') RETURNING id",
+        )
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+        sqlx::query(
+            "INSERT INTO packet_files (packet_id, name, sha256, size_bytes, content)
+             VALUES ($1, 'cis-2026-11.csv', sha256('framework'::bytea), 9, 'framework'::bytea)",
+        )
+        .bind(packet)
+        .execute(&pool)
+        .await
+        .unwrap();
+        for (practice, seen) in [(None, true), (Some(1), true), (Some(3), false)] {
+            let scope = scope(Role::PartnerTechnician, practice);
+            let listed = central::scope::packets(&pool, &scope).await.unwrap();
+            assert_eq!(listed.len(), usize::from(seen), "{practice:?}");
+            let file = central::scope::packet_file(&pool, &scope, packet, "cis-2026-11.csv").await;
+            match file {
+                Ok((content, _)) => assert!(seen && content == b"framework", "{practice:?}"),
+                Err(central::scope::ScopeError::NotFound) => assert!(!seen, "{practice:?}"),
+                Err(err) => panic!("{practice:?}: {err}"),
+            }
+        }
     });
 }
