@@ -1,7 +1,7 @@
 -- The monthly compliance packets appliances make on the 1st (docs/REPORTS.md, "The monthly
--- packet"): uploaded over the link, each file checked against the SHA-256 the appliance's signed
--- `packet` bundle names, kept once per appliance and month, listed and served to the users of
--- that partner (and practice).
+-- packet"): the appliance's signed `packet` bundle first, then each file it names, checked
+-- against its SHA-256 and size on arrival; kept once per appliance and month, and listed and
+-- served to the users of that partner (and practice) once every file is in.
 CREATE TABLE packets (
     id              BIGSERIAL PRIMARY KEY,
     partner_id      BIGINT NOT NULL,
@@ -14,6 +14,8 @@ CREATE TABLE packets (
     evidence        BOOLEAN NOT NULL,
     generated_at    TEXT NOT NULL,
     received_at     TIMESTAMPTZ NOT NULL DEFAULT now(),
+    -- Every file the bundle names has arrived.
+    complete        BOOLEAN NOT NULL DEFAULT false,
     FOREIGN KEY (appliance_id, partner_id) REFERENCES appliances (id, partner_id),
     UNIQUE (appliance_id, period)
 );
@@ -24,7 +26,8 @@ CREATE TABLE packet_files (
     name            TEXT NOT NULL CHECK (name ~ '^[A-Za-z0-9_][A-Za-z0-9._-]{0,127}$'),
     sha256          BYTEA NOT NULL CHECK (length(sha256) = 32),
     size_bytes      BIGINT NOT NULL CHECK (size_bytes >= 0),
-    content         BYTEA NOT NULL,
+    -- NULL until the file has arrived.
+    content         BYTEA,
     PRIMARY KEY (packet_id, name),
-    CHECK (length(content) = size_bytes)
+    CHECK (content IS NULL OR length(content) = size_bytes)
 );

@@ -886,7 +886,7 @@ pub async fn packets(pool: &PgPool, scope: &Scope) -> Result<Vec<PacketRow>, Sco
                 (SELECT coalesce(json_agg(json_build_object('name', f.name, 'sha256', encode(f.sha256, 'hex'), 'size', f.size_bytes) ORDER BY f.name), '[]'::json)
                  FROM packet_files f WHERE f.packet_id = k.id)::jsonb AS files
          FROM packets k JOIN appliances a ON a.id = k.appliance_id JOIN sites s ON s.id = a.site_id
-         WHERE {SITE_IN_SCOPE} AND k.partner_id = $1
+         WHERE {SITE_IN_SCOPE} AND k.partner_id = $1 AND k.complete
          ORDER BY k.period DESC, k.id DESC LIMIT 500"
     );
     let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
@@ -922,17 +922,19 @@ pub async fn packet_file(
         "SELECT f.content, encode(f.sha256, 'hex'), k.appliance_id, k.period
          FROM packet_files f JOIN packets k ON k.id = f.packet_id
               JOIN appliances a ON a.id = k.appliance_id JOIN sites s ON s.id = a.site_id
-         WHERE {SITE_IN_SCOPE} AND k.partner_id = $1 AND k.id = $3 AND f.name = $4"
+         WHERE {SITE_IN_SCOPE} AND k.partner_id = $1 AND k.id = $3 AND f.name = $4 AND k.complete"
     );
     let mut tx = pool.begin().await?;
-    let found: Option<(Vec<u8>, String, i64, String)> = sqlx::query_as(sqlx::AssertSqlSafe(sql))
-        .bind(scope.partner_id)
-        .bind(scope.practice_id)
-        .bind(id)
-        .bind(name)
-        .fetch_optional(&mut *tx)
-        .await?;
+    let found: Option<(Option<Vec<u8>>, String, i64, String)> =
+        sqlx::query_as(sqlx::AssertSqlSafe(sql))
+            .bind(scope.partner_id)
+            .bind(scope.practice_id)
+            .bind(id)
+            .bind(name)
+            .fetch_optional(&mut *tx)
+            .await?;
     let (content, sha256, appliance_id, period) = found.ok_or(ScopeError::NotFound)?;
+    let content = content.ok_or(ScopeError::NotFound)?;
     record(
         &mut tx,
         scope,

@@ -349,8 +349,8 @@ fn users_log_in_with_totp_and_never_see_another_partners_data() {
         let packet_id = sql(
             &pg,
             &format!(
-                "WITH kept AS (INSERT INTO packets (partner_id, appliance_id, period, bundle_seq, bundle_line, evidence, generated_at)
-                 SELECT partner_id, id, '2026-11', 9, '\\x7b7d'::bytea, true, '2026-12-01T00:00:04Z' FROM appliances WHERE id = {appliance_id}
+                "WITH kept AS (INSERT INTO packets (partner_id, appliance_id, period, bundle_seq, bundle_line, evidence, generated_at, complete)
+                 SELECT partner_id, id, '2026-11', 9, '\\x7b7d'::bytea, true, '2026-12-01T00:00:04Z', true FROM appliances WHERE id = {appliance_id}
                  RETURNING id) SELECT id FROM kept"
             ),
         );
@@ -1142,8 +1142,8 @@ fn partner_users_act_on_incidents_and_everyone_else_is_refused() {
         // A monthly packet of Acme's appliance (practice 1): seen and served within practice 1
         // and partner-wide, not to a user limited to Acme's other practice (3).
         let packet: i64 = sqlx::query_scalar(
-            "INSERT INTO packets (partner_id, appliance_id, period, bundle_seq, bundle_line, evidence, generated_at)
-             VALUES (1, 1, '2026-11', 9, '\\x7b7d'::bytea, true, '2026-12-01T00:00:04Z') RETURNING id",
+            "INSERT INTO packets (partner_id, appliance_id, period, bundle_seq, bundle_line, evidence, generated_at, complete)
+             VALUES (1, 1, '2026-11', 9, '\\x7b7d'::bytea, true, '2026-12-01T00:00:04Z', true) RETURNING id",
         )
         .fetch_one(&pool)
         .await

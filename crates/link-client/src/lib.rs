@@ -1058,9 +1058,9 @@ impl Link {
         Ok(())
     }
 
-    /// Sends the monthly packets Central Command does not keep yet, one tar archive each (its
-    /// files and the sealed bundle that names them); a refused one is not sent again until the
-    /// appliance restarts.
+    /// Sends the monthly packets Central Command does not keep yet: the sealed bundle, then each
+    /// file it still lacks, one request per file (a packet of any size, no request above one
+    /// file). A refused packet is not sent again until the appliance restarts.
     async fn deliver_packets(&mut self, appliance: &impl Appliance) -> Result<(), LinkError> {
         let local = appliance.packets().await.map_err(LinkError::Local)?;
         if local.is_empty() {
@@ -1075,7 +1075,7 @@ impl Link {
             )
             .await?
         {
-            Ok((_, held)) => held.periods,
+            Ok((_, held)) => held,
             // A Central Command without packets: nothing to deliver to.
             Err((404, _)) => return Ok(()),
             Err((status, error)) => {
@@ -1087,44 +1087,93 @@ impl Link {
             }
         };
         for packet in local {
-            if held.contains(&packet.period) || self.packets_refused.contains(&packet.period) {
+            if held.periods.contains(&packet.period)
+                || self.packets_refused.contains(&packet.period)
+            {
                 continue;
             }
-            let archive = tar_packet(&packet)?;
-            let url = self
-                .base
-                .join(&link_proto::packet_upload_path(&packet.period))
-                .map_err(|err| LinkError::Local(err.to_string()))?;
-            let size = archive.len();
-            match self
-                .post_raw::<link_proto::PacketUploadResponse>(
-                    "the monthly packet",
-                    url,
-                    archive,
-                    "application/x-tar",
-                    true,
-                )
-                .await?
-            {
-                Ok((_, answer)) => {
-                    tracing::info!(
-                        period = %answer.period,
-                        files = answer.files,
-                        bytes = size,
-                        "monthly packet delivered to Central Command"
-                    );
+            let begun = held.pending.iter().find(|p| p.period == packet.period);
+            let missing = match begun {
+                Some(progress) => progress.missing.clone(),
+                None => {
+                    let offer = link_proto::PacketOffer {
+                        bundle: String::from_utf8_lossy(&packet.bundle_line).into_owned(),
+                    };
+                    match self
+                        .post::<_, link_proto::PacketProgress>(
+                            "the monthly packet",
+                            &link_proto::packet_path(&packet.period),
+                            &offer,
+                            true,
+                        )
+                        .await?
+                    {
+                        Ok((_, progress)) => progress.missing,
+                        Err((status, error)) => {
+                            self.packets_refused.insert(packet.period.clone());
+                            return Err(LinkError::Refused {
+                                what: "the monthly packet",
+                                status,
+                                message: error.error,
+                            });
+                        }
+                    }
                 }
-                // Kept already (another step crossed this one).
-                Err((409, _)) => {}
-                Err((status, error)) => {
+            };
+            let mut bytes_sent = 0;
+            for name in &missing {
+                if !packet.files.contains(name) {
                     self.packets_refused.insert(packet.period.clone());
+                    return Err(LinkError::Local(format!(
+                        "Central Command asks for `{name}`, which the packet of {} does not hold",
+                        packet.period
+                    )));
+                }
+                let path = packet.dir.join(name);
+                let bytes = std::fs::read(&path).map_err(|source| LinkError::State {
+                    path: path.clone(),
+                    source,
+                })?;
+                if bytes.len() > link_proto::MAX_PACKET_FILE {
+                    self.packets_refused.insert(packet.period.clone());
+                    return Err(LinkError::Local(format!(
+                        "{} is {} MiB, more than Central Command accepts in one file ({} MiB)",
+                        path.display(),
+                        bytes.len() >> 20,
+                        link_proto::MAX_PACKET_FILE >> 20
+                    )));
+                }
+                bytes_sent += bytes.len();
+                let url = self
+                    .base
+                    .join(&link_proto::packet_file_path(&packet.period, name))
+                    .map_err(|err| LinkError::Local(err.to_string()))?;
+                if let Err((status, error)) = self
+                    .post_raw::<link_proto::PacketProgress>(
+                        "a monthly packet's file",
+                        url,
+                        bytes,
+                        "application/octet-stream",
+                        true,
+                    )
+                    .await?
+                {
+                    if status == 400 {
+                        self.packets_refused.insert(packet.period.clone());
+                    }
                     return Err(LinkError::Refused {
-                        what: "the monthly packet",
+                        what: "a monthly packet's file",
                         status,
                         message: error.error,
                     });
                 }
             }
+            tracing::info!(
+                period = %packet.period,
+                files = missing.len(),
+                bytes = bytes_sent,
+                "monthly packet delivered to Central Command"
+            );
         }
         Ok(())
     }
@@ -1457,45 +1506,6 @@ fn tar_kit(dir: &Path, request: i64) -> Result<Vec<u8>, LinkError> {
             "the evidence kit is {} MiB, more than Central Command accepts ({} MiB)",
             archive.len() >> 20,
             link_proto::MAX_KIT >> 20
-        )));
-    }
-    Ok(archive)
-}
-
-/// A packet as a tar archive whose one top directory is `osiris-packet-<period>`: the files its
-/// bundle names and the bundle's line (`link_proto::PACKET_BUNDLE_FILE`).
-fn tar_packet(packet: &LocalPacket) -> Result<Vec<u8>, LinkError> {
-    let mut builder = tar::Builder::new(Vec::new());
-    builder.follow_symlinks(false);
-    builder.mode(tar::HeaderMode::Deterministic);
-    let top = format!("osiris-packet-{}", packet.period);
-    let io = |source: std::io::Error| LinkError::State {
-        path: packet.dir.clone(),
-        source,
-    };
-    for name in &packet.files {
-        builder
-            .append_path_with_name(packet.dir.join(name), format!("{top}/{name}"))
-            .map_err(io)?;
-    }
-    let mut header = tar::Header::new_gnu();
-    header.set_size(packet.bundle_line.len() as u64);
-    header.set_mode(0o644);
-    header.set_cksum();
-    builder
-        .append_data(
-            &mut header,
-            format!("{top}/{}", link_proto::PACKET_BUNDLE_FILE),
-            packet.bundle_line.as_slice(),
-        )
-        .map_err(io)?;
-    let archive = builder.into_inner().map_err(io)?;
-    if archive.len() > link_proto::MAX_PACKET {
-        return Err(LinkError::Local(format!(
-            "the monthly packet of {} is {} MiB, more than Central Command accepts ({} MiB)",
-            packet.period,
-            archive.len() >> 20,
-            link_proto::MAX_PACKET >> 20
         )));
     }
     Ok(archive)

@@ -1,10 +1,10 @@
 //! The monthly compliance packets over the link (docs/CENTRAL-PROTOCOL.md, "Monthly packets"):
-//! `POST /v1/link/packets` tells the appliance which months Central Command keeps for it;
-//! `POST /v1/link/packets/{period}` takes one as a tar archive, checks that the appliance's
-//! evidence key signed its `packet` bundle and that every file is there with the SHA-256 and
-//! size the bundle names (and nothing else), and keeps it once.
-
-use std::collections::BTreeMap;
+//! `POST /v1/link/packets` tells the appliance which months Central Command keeps for it and
+//! what it still lacks of those begun; `POST /v1/link/packets/{period}` takes the packet's sealed
+//! `packet` bundle (signed by the appliance's evidence key, naming every file with its SHA-256
+//! and size), and `POST /v1/link/packets/{period}/files/{name}` one file at a time, each checked
+//! against the bundle on arrival, so no request is larger than one file. A packet is complete,
+//! and shown to partner users, once every file is in.
 
 use axum::Json;
 use axum::extract::State;
@@ -16,239 +16,235 @@ use evidence::VerifierKey;
 
 use crate::link::{LinkError, LinkState, PeerCert, peer_appliance};
 
-/// At most this many files in a packet archive (a packet holds 26).
-const MAX_FILES: usize = 64;
-
-/// `POST /v1/link/packets`: the months of the packets kept for this appliance.
+/// `POST /v1/link/packets`: the months of the complete packets kept for this appliance, and
+/// the files the begun ones lack.
 pub async fn held(
     State(state): State<LinkState>,
     axum::Extension(peer): axum::Extension<PeerCert>,
 ) -> Result<Json<link_proto::PacketsHeld>, LinkError> {
     let (appliance_id, _, _) = peer_appliance(&state.pool, peer).await?;
-    let periods: Vec<String> =
-        sqlx::query_scalar("SELECT period FROM packets WHERE appliance_id = $1 ORDER BY period")
-            .bind(appliance_id)
-            .fetch_all(&state.pool)
-            .await?;
-    Ok(Json(link_proto::PacketsHeld { periods }))
+    let rows: Vec<(String, bool, Option<String>)> = sqlx::query_as(
+        "SELECT k.period, k.complete, f.name FROM packets k
+         LEFT JOIN packet_files f ON f.packet_id = k.id AND f.content IS NULL
+         WHERE k.appliance_id = $1 ORDER BY k.period, f.name",
+    )
+    .bind(appliance_id)
+    .fetch_all(&state.pool)
+    .await?;
+    let mut held = link_proto::PacketsHeld {
+        periods: Vec::new(),
+        pending: Vec::new(),
+    };
+    for (period, complete, missing) in rows {
+        if complete {
+            held.periods.push(period);
+            continue;
+        }
+        match held.pending.last_mut() {
+            Some(last) if last.period == period => last.missing.extend(missing),
+            _ => held.pending.push(link_proto::PacketProgress {
+                period,
+                missing: missing.into_iter().collect(),
+            }),
+        }
+    }
+    Ok(Json(held))
 }
 
-/// `POST /v1/link/packets/{period}`: one month's packet (tar), checked against its sealed bundle
-/// and kept. The body is read only after the certificate was found and the month is not kept yet.
-pub async fn upload(
+/// `POST /v1/link/packets/{period}`: a packet's sealed bundle. Taken when it is this
+/// appliance's, signed, canonical and of this month; offering the same bundle again answers
+/// where the packet stands; another bundle for a month begun is refused.
+pub async fn offer(
     State(state): State<LinkState>,
     axum::Extension(peer): axum::Extension<PeerCert>,
     axum::extract::Path(period): axum::extract::Path<String>,
-    body: axum::body::Body,
-) -> Result<Json<link_proto::PacketUploadResponse>, LinkError> {
+    Json(offer): Json<link_proto::PacketOffer>,
+) -> Result<Json<link_proto::PacketProgress>, LinkError> {
     let (appliance_id, partner_id, appliance_key) = peer_appliance(&state.pool, peer).await?;
-    if !is_period(&period) {
-        return Err(LinkError::new(
-            StatusCode::BAD_REQUEST,
-            format!("`{}` is not a month (YYYY-MM)", period.escape_debug()),
-        ));
-    }
-    let kept: Option<i64> =
-        sqlx::query_scalar("SELECT id FROM packets WHERE appliance_id = $1 AND period = $2")
-            .bind(appliance_id)
-            .bind(&period)
-            .fetch_optional(&state.pool)
-            .await?;
-    if kept.is_some() {
-        return Err(LinkError::new(
-            StatusCode::CONFLICT,
-            format!("the packet of {period} is kept already"),
-        ));
-    }
-    let body = axum::body::to_bytes(body, link_proto::MAX_PACKET)
-        .await
-        .map_err(|err| {
-            LinkError::new(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                format!(
-                    "the packet could not be read whole (at most {} MiB): {err}",
-                    link_proto::MAX_PACKET >> 20
-                ),
-            )
-        })?;
+    check_period(&period)?;
     let key: VerifierKey = appliance_key.parse().map_err(|err| {
         LinkError::new(
             StatusCode::INTERNAL_SERVER_ERROR,
             format!("the appliance's stored key does not parse: {err}"),
         )
     })?;
-    let checked_period = period.clone();
-    let judged = tokio::task::spawn_blocking(move || judge(&body, &key, &checked_period))
-        .await
-        .map_err(|err| LinkError::new(StatusCode::INTERNAL_SERVER_ERROR, err.to_string()))?;
-    let packet = judged.map_err(|problem| {
+    let line = offer.bundle.into_bytes();
+    let (seq, body) = check_bundle(&line, &key, &period).map_err(|problem| {
         LinkError::new(
             StatusCode::BAD_REQUEST,
             format!("the packet of {period} is refused: {problem}"),
         )
     })?;
     let mut tx = state.pool.begin().await?;
-    let id: Option<i64> = sqlx::query_scalar(
-        "INSERT INTO packets (partner_id, appliance_id, period, bundle_seq, bundle_line, evidence, generated_at)
-         VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (appliance_id, period) DO NOTHING RETURNING id",
+    let kept: Option<(i64, Vec<u8>)> = sqlx::query_as(
+        "SELECT id, bundle_line FROM packets WHERE appliance_id = $1 AND period = $2 FOR UPDATE",
     )
-    .bind(partner_id)
     .bind(appliance_id)
     .bind(&period)
-    .bind(i64::try_from(packet.seq).unwrap_or(i64::MAX))
-    .bind(&packet.line)
-    .bind(packet.body.evidence)
-    .bind(&packet.body.generated_at)
     .fetch_optional(&mut *tx)
     .await?;
-    let Some(id) = id else {
+    match kept {
+        Some((_, kept_line)) if kept_line != line => {
+            return Err(LinkError::new(
+                StatusCode::CONFLICT,
+                format!("another packet of {period} is kept already"),
+            ));
+        }
+        Some(_) => {}
+        None => {
+            let id: i64 = sqlx::query_scalar(
+                "INSERT INTO packets (partner_id, appliance_id, period, bundle_seq, bundle_line, evidence, generated_at)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id",
+            )
+            .bind(partner_id)
+            .bind(appliance_id)
+            .bind(&period)
+            .bind(i64::try_from(seq).unwrap_or(i64::MAX))
+            .bind(&line)
+            .bind(body.evidence)
+            .bind(&body.generated_at)
+            .fetch_one(&mut *tx)
+            .await?;
+            for record in &body.files {
+                sqlx::query(
+                    "INSERT INTO packet_files (packet_id, name, sha256, size_bytes) VALUES ($1, $2, $3, $4)",
+                )
+                .bind(id)
+                .bind(&record.name)
+                .bind(hex::decode(&record.sha256).unwrap_or_default())
+                .bind(i64::try_from(record.size).unwrap_or(i64::MAX))
+                .execute(&mut *tx)
+                .await?;
+            }
+        }
+    }
+    let progress = progress(&mut tx, appliance_id, &period).await?;
+    tx.commit().await?;
+    Ok(Json(progress))
+}
+
+/// `POST /v1/link/packets/{period}/files/{name}`: one file of a begun packet, kept when it has
+/// the SHA-256 and size the sealed bundle names. The body is read only after the file was found
+/// missing, so nobody can make Central Command buffer a file that was not expected.
+pub async fn file(
+    State(state): State<LinkState>,
+    axum::Extension(peer): axum::Extension<PeerCert>,
+    axum::extract::Path((period, name)): axum::extract::Path<(String, String)>,
+    body: axum::body::Body,
+) -> Result<Json<link_proto::PacketProgress>, LinkError> {
+    let (appliance_id, _, _) = peer_appliance(&state.pool, peer).await?;
+    check_period(&period)?;
+    let expected: Option<(i64, Vec<u8>, i64, bool)> = sqlx::query_as(
+        "SELECT k.id, f.sha256, f.size_bytes, f.content IS NOT NULL FROM packets k
+         JOIN packet_files f ON f.packet_id = k.id
+         WHERE k.appliance_id = $1 AND k.period = $2 AND f.name = $3",
+    )
+    .bind(appliance_id)
+    .bind(&period)
+    .bind(&name)
+    .fetch_optional(&state.pool)
+    .await?;
+    let Some((id, sha256, size, arrived)) = expected else {
         return Err(LinkError::new(
-            StatusCode::CONFLICT,
-            format!("the packet of {period} is kept already"),
+            StatusCode::NOT_FOUND,
+            format!(
+                "the packet of {period} names no file `{}` (offer its bundle first)",
+                name.escape_debug()
+            ),
         ));
     };
-    for record in &packet.body.files {
-        let content = packet.files.get(&record.name).cloned().unwrap_or_default();
+    if !arrived {
+        let bytes = axum::body::to_bytes(body, link_proto::MAX_PACKET_FILE)
+            .await
+            .map_err(|err| {
+                LinkError::new(
+                    StatusCode::PAYLOAD_TOO_LARGE,
+                    format!(
+                        "{name} could not be read whole (at most {} MiB): {err}",
+                        link_proto::MAX_PACKET_FILE >> 20
+                    ),
+                )
+            })?;
+        let actual = sha2::Sha256::digest(&bytes);
+        if actual.as_slice() != sha256.as_slice() || i64::try_from(bytes.len()) != Ok(size) {
+            return Err(LinkError::new(
+                StatusCode::BAD_REQUEST,
+                format!(
+                    "{name} has SHA-256 {} and {} bytes; the sealed bundle names {} and {size} bytes",
+                    hex::encode(actual),
+                    bytes.len(),
+                    hex::encode(&sha256)
+                ),
+            ));
+        }
         sqlx::query(
-            "INSERT INTO packet_files (packet_id, name, sha256, size_bytes, content) VALUES ($1, $2, $3, $4, $5)",
+            "UPDATE packet_files SET content = $3 WHERE packet_id = $1 AND name = $2 AND content IS NULL",
         )
         .bind(id)
-        .bind(&record.name)
-        .bind(hex::decode(&record.sha256).unwrap_or_default())
-        .bind(i64::try_from(record.size).unwrap_or(i64::MAX))
-        .bind(content)
-        .execute(&mut *tx)
+        .bind(&name)
+        .bind(bytes.as_ref())
+        .execute(&state.pool)
         .await?;
     }
+    let mut tx = state.pool.begin().await?;
+    let progress = progress(&mut tx, appliance_id, &period).await?;
+    if progress.missing.is_empty() {
+        let completed =
+            sqlx::query("UPDATE packets SET complete = true WHERE id = $1 AND NOT complete")
+                .bind(id)
+                .execute(&mut *tx)
+                .await?;
+        if completed.rows_affected() > 0 {
+            tracing::info!(appliance = appliance_id, period = %period, "Monthly packet received whole.");
+        }
+    }
     tx.commit().await?;
-    tracing::info!(appliance = appliance_id, period = %period, files = packet.body.files.len(), "Monthly packet received and kept.");
-    Ok(Json(link_proto::PacketUploadResponse {
-        period,
-        files: u32::try_from(packet.body.files.len()).unwrap_or(u32::MAX),
-    }))
+    Ok(Json(progress))
 }
 
-/// A packet that holds together.
-struct Judged {
-    seq: u64,
-    line: Vec<u8>,
-    body: evidence_schema::PacketBody,
-    files: BTreeMap<String, Vec<u8>>,
-}
-
-/// `YYYY-MM`.
-fn is_period(text: &str) -> bool {
-    let b = text.as_bytes();
-    b.len() == 7
-        && b[4] == b'-'
-        && b.iter()
-            .enumerate()
-            .all(|(i, c)| i == 4 || c.is_ascii_digit())
-}
-
-/// Reads the archive (plain files directly inside `osiris-packet-<period>/`), checks the bundle
-/// line's signature under `key` and its body, then every file against it.
-fn judge(archive: &[u8], key: &VerifierKey, period: &str) -> Result<Judged, String> {
-    let top = format!("osiris-packet-{period}");
-    let mut files = BTreeMap::new();
-    let mut entries = tar::Archive::new(archive);
-    for entry in entries
-        .entries()
-        .map_err(|err| format!("not a tar archive: {err}"))?
-    {
-        let mut entry = entry.map_err(|err| format!("not a tar archive: {err}"))?;
-        let path = entry
-            .path()
-            .map_err(|err| format!("an entry's name does not read: {err}"))?
-            .into_owned();
-        let shown = path.display().to_string();
-        let kind = entry.header().entry_type();
-        if kind.is_dir() && path == std::path::Path::new(&top) {
-            continue;
-        }
-        if !kind.is_file() {
-            return Err(format!(
-                "{shown}: only files may be in a packet (links, devices and subdirectories are refused)"
-            ));
-        }
-        let mut parts = path.components();
-        let (
-            Some(std::path::Component::Normal(dir)),
-            Some(std::path::Component::Normal(name)),
-            None,
-        ) = (parts.next(), parts.next(), parts.next())
-        else {
-            return Err(format!(
-                "{shown}: every file must be directly inside {top}/"
-            ));
-        };
-        if dir.to_str() != Some(top.as_str()) {
-            return Err(format!(
-                "{shown}: every file must be directly inside {top}/"
-            ));
-        }
-        let name = name
-            .to_str()
-            .ok_or_else(|| format!("{shown}: a file name must be UTF-8"))?
-            .to_owned();
-        if files.len() >= MAX_FILES {
-            return Err(format!("more than {MAX_FILES} files: not a packet"));
-        }
-        let mut bytes = Vec::new();
-        std::io::Read::read_to_end(&mut entry, &mut bytes)
-            .map_err(|err| format!("{shown}: {err}"))?;
-        if files.insert(name, bytes).is_some() {
-            return Err(format!("{shown} is in the archive twice"));
-        }
-    }
-    let line = files
-        .remove(link_proto::PACKET_BUNDLE_FILE)
-        .ok_or_else(|| format!("{top}/{} is missing", link_proto::PACKET_BUNDLE_FILE))?;
-    let line = line.strip_suffix(b"\n").map(<[u8]>::to_vec).unwrap_or(line);
-    let (seq, body) = check_bundle(&line, key)?;
-    if body.period != period {
-        return Err(format!(
-            "the bundle is the packet of {}, not of {period}",
-            body.period
-        ));
-    }
-    for record in &body.files {
-        let Some(bytes) = files.get(&record.name) else {
-            return Err(format!(
-                "{} is named by the bundle but missing",
-                record.name
-            ));
-        };
-        let actual = hex::encode(sha2::Sha256::digest(bytes));
-        if actual != record.sha256 || bytes.len() as u64 != record.size {
-            return Err(format!(
-                "{} has SHA-256 {actual} and {} bytes; the sealed bundle names {} and {} bytes",
-                record.name,
-                bytes.len(),
-                record.sha256,
-                record.size
-            ));
-        }
-    }
-    if let Some(extra) = files
-        .keys()
-        .find(|name| !body.files.iter().any(|f| &f.name == *name))
-    {
-        return Err(format!("{extra} is not named by the sealed bundle"));
-    }
-    Ok(Judged {
-        seq,
-        line,
-        body,
-        files,
+/// The files of this appliance's packet of `period` that have not arrived.
+async fn progress(
+    tx: &mut sqlx::Transaction<'_, sqlx::Postgres>,
+    appliance_id: i64,
+    period: &str,
+) -> Result<link_proto::PacketProgress, sqlx::Error> {
+    let missing: Vec<String> = sqlx::query_scalar(
+        "SELECT f.name FROM packets k JOIN packet_files f ON f.packet_id = k.id
+         WHERE k.appliance_id = $1 AND k.period = $2 AND f.content IS NULL ORDER BY f.name",
+    )
+    .bind(appliance_id)
+    .bind(period)
+    .fetch_all(&mut **tx)
+    .await?;
+    Ok(link_proto::PacketProgress {
+        period: period.to_owned(),
+        missing,
     })
 }
 
-/// Checks that `line` is a canonical bundle of kind `packet` of this appliance signed by `key`;
-/// returns its sequence number and body.
+fn check_period(period: &str) -> Result<(), LinkError> {
+    let b = period.as_bytes();
+    let valid = b.len() == 7
+        && b[4] == b'-'
+        && b.iter()
+            .enumerate()
+            .all(|(i, c)| i == 4 || c.is_ascii_digit());
+    if valid {
+        Ok(())
+    } else {
+        Err(LinkError::new(
+            StatusCode::BAD_REQUEST,
+            format!("`{}` is not a month (YYYY-MM)", period.escape_debug()),
+        ))
+    }
+}
+
+/// Checks that `line` is a canonical bundle of kind `packet` of this appliance, signed by `key`,
+/// whose body fits its schema and is the packet of `period`; returns its sequence number and body.
 fn check_bundle(
     line: &[u8],
     key: &VerifierKey,
+    period: &str,
 ) -> Result<(u64, evidence_schema::PacketBody), String> {
     let value: serde_json::Value =
         serde_json::from_slice(line).map_err(|err| format!("the bundle is not JSON: {err}"))?;
@@ -293,123 +289,97 @@ fn check_bundle(
     if let Some(problem) = body.problem() {
         return Err(format!("the packet body: {problem}"));
     }
+    if body.period != period {
+        return Err(format!(
+            "the bundle is the packet of {}, not of {period}",
+            body.period
+        ));
+    }
     Ok((seq, body))
 }
 
 #[cfg(test)]
 mod tests {
-    use sha2::Digest as _;
+    use crate::link::packets::check_bundle;
 
-    use crate::link::packets::judge;
-
-    /// A packet of two reports, its bundle sealed by `key`, as the appliance tars it; `edit` may
-    /// change the files (name → bytes) before they are archived.
-    fn packet(
-        key: &evidence::ApplianceKey,
-        edit: impl FnOnce(&mut Vec<(String, Vec<u8>)>),
-    ) -> Vec<u8> {
-        let mut files = vec![
-            (
-                "hipaa-2026-11.csv".to_owned(),
-                b"framework,control\n".to_vec(),
-            ),
-            ("hipaa-2026-11.html".to_owned(), b"<html></html>".to_vec()),
-        ];
-        let manifest: String = files
-            .iter()
-            .map(|(name, bytes)| format!("{}  {name}\n", hex::encode(sha2::Sha256::digest(bytes))))
-            .collect();
-        files.push(("MANIFEST.sha256".to_owned(), manifest.into_bytes()));
-        let records: Vec<serde_json::Value> = files
-            .iter()
-            .map(|(name, bytes)| {
-                serde_json::json!({"name": name, "sha256": hex::encode(sha2::Sha256::digest(bytes)), "size": bytes.len()})
-            })
-            .collect();
-        let mut writer = evidence::LogWriter::new(key.clone());
-        let line = writer
+    /// The line of a `packet` bundle sealed by `key`, with `body`.
+    fn sealed(key: &evidence::ApplianceKey, body: serde_json::Value) -> Vec<u8> {
+        evidence::LogWriter::new(key.clone())
             .seal(&evidence::BundleDraft {
                 site: "clinic".into(),
                 kind: "packet".into(),
                 catalog: "test".into(),
                 time: time::macros::datetime!(2026-12-01 00:00:05 UTC),
-                body: serde_json::json!({"period": "2026-11", "generated_at": "2026-12-01T00:00:04Z",
-                    "directory": "packets/2026-11", "evidence": true, "files": records}),
+                body,
             })
             .unwrap()
-            .line;
-        edit(&mut files);
-        files.push((link_proto::PACKET_BUNDLE_FILE.to_owned(), line));
-        let mut builder = tar::Builder::new(Vec::new());
-        for (name, bytes) in files {
-            let mut header = tar::Header::new_gnu();
-            header.set_size(bytes.len() as u64);
-            header.set_mode(0o644);
-            header.set_cksum();
-            // Written as raw bytes: the tar crate itself refuses to write `..` (a hostile
-            // appliance would not use it).
-            let path = format!("osiris-packet-2026-11/{name}");
-            header.as_old_mut().name[..path.len()].copy_from_slice(path.as_bytes());
-            header.set_cksum();
-            builder.append(&header, bytes.as_slice()).unwrap();
-        }
-        builder.into_inner().unwrap()
+            .line
+    }
+
+    fn body() -> serde_json::Value {
+        serde_json::json!({"period": "2026-11", "generated_at": "2026-12-01T00:00:04Z",
+            "directory": "packets/2026-11", "evidence": true,
+            "files": [{"name": "hipaa-2026-11.csv", "sha256": "a".repeat(64), "size": 18},
+                      {"name": "MANIFEST.sha256", "sha256": "b".repeat(64), "size": 86}]})
     }
 
     #[test]
-    fn a_packet_is_kept_only_as_its_sealed_bundle_names_it() {
+    fn a_packet_bundle_is_taken_only_signed_canonical_and_of_its_month() {
         let key = evidence::ApplianceKey::from_seed(&[3; 32]);
         let verifier = key.verifier();
-        let judged = judge(&packet(&key, |_| {}), &verifier, "2026-11").unwrap();
-        assert_eq!(judged.seq, 0);
-        assert_eq!(judged.files.len(), 3);
-        assert!(judged.body.evidence);
+        let (seq, taken) = check_bundle(&sealed(&key, body()), &verifier, "2026-11").unwrap();
+        assert_eq!(seq, 0);
+        assert_eq!(taken.files.len(), 2);
 
-        let cases: Vec<(&str, Vec<u8>, &str)> = vec![
-            (
-                "an edited report",
-                packet(&key, |files| {
-                    files[0].1 = b"framework,control\nedited\n".to_vec()
-                }),
-                "hipaa-2026-11.csv has SHA-256",
-            ),
-            (
-                "a file the bundle does not name",
-                packet(&key, |files| {
-                    files.push(("extra.html".into(), b"<script>".to_vec()))
-                }),
-                "extra.html is not named by the sealed bundle",
-            ),
-            (
-                "a missing report",
-                packet(&key, |files| {
-                    files.remove(1);
-                }),
-                "hipaa-2026-11.html is named by the bundle but missing",
-            ),
+        let mut traversal = body();
+        traversal["files"][0]["name"] = "../../etc/cron.d/x".into();
+        let mut spaced = sealed(&key, body());
+        spaced.insert(1, b' ');
+        let cases: Vec<(&str, Vec<u8>, &str, &str)> = vec![
             (
                 "another appliance's key",
-                packet(&evidence::ApplianceKey::from_seed(&[4; 32]), |_| {}),
+                sealed(&evidence::ApplianceKey::from_seed(&[4; 32]), body()),
+                "2026-11",
                 "does not verify under this appliance's evidence key",
             ),
             (
-                "a path outside the packet",
-                packet(&key, |files| {
-                    files.push(("../../etc/cron.d/x".into(), b"x".to_vec()))
-                }),
-                "every file must be directly inside osiris-packet-2026-11/",
+                "another month's route",
+                sealed(&key, body()),
+                "2026-10",
+                "the bundle is the packet of 2026-11, not of 2026-10",
+            ),
+            (
+                "a file name that leaves the packet",
+                sealed(&key, traversal),
+                "2026-11",
+                "is not a plain name",
+            ),
+            (
+                "a line that is not canonical",
+                spaced,
+                "2026-11",
+                "not in canonical (JCS) form",
             ),
         ];
-        for (what, archive, expected) in cases {
-            let problem = judge(&archive, &verifier, "2026-11")
+        for (what, line, period, expected) in cases {
+            let problem = check_bundle(&line, &verifier, period)
                 .err()
-                .unwrap_or_else(|| panic!("{what} was accepted"));
+                .unwrap_or_else(|| panic!("{what} was taken"));
             assert!(problem.contains(expected), "{what}: {problem}");
         }
-        // Another month's route.
-        let problem = judge(&packet(&key, |_| {}), &verifier, "2026-10")
-            .err()
-            .unwrap();
-        assert!(problem.contains("osiris-packet-2026-10"), "{problem}");
+        // Another kind of bundle, signed all the same.
+        let mut writer = evidence::LogWriter::new(key.clone());
+        let scan = writer
+            .seal(&evidence::BundleDraft {
+                site: "clinic".into(),
+                kind: "scan".into(),
+                catalog: "test".into(),
+                time: time::macros::datetime!(2026-12-01 00:00:05 UTC),
+                body: body(),
+            })
+            .unwrap()
+            .line;
+        let problem = check_bundle(&scan, &verifier, "2026-11").err().unwrap();
+        assert!(problem.contains("not a packet bundle"), "{problem}");
     }
 }
