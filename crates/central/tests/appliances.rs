@@ -1187,6 +1187,16 @@ fn the_monthly_packet_reaches_central_command_and_only_its_partner_sees_it() {
         assert_eq!(file.status, 404, "{}", file.body);
         let missing = admin.get("/v1/packets/1/files/..%2Fbundles.jsonl").await;
         assert_eq!(missing.status, 404, "{}", missing.body);
+        // The dashboard's evidence page links its reports; the other partner's does not.
+        let link = format!("/v1/packets/1/files/{pdf_name}");
+        let page = admin.get("/evidence").await;
+        assert_eq!(page.status, 200);
+        let page = String::from_utf8_lossy(&page.raw).into_owned();
+        assert!(page.contains(&link) && page.contains(&period), "{page}");
+        let page = other.get("/evidence").await;
+        let page = String::from_utf8_lossy(&page.raw).into_owned();
+        assert!(!page.contains("/v1/packets/"), "{page}");
+        assert!(page.contains("No monthly packet yet"), "{page}");
     });
     assert_eq!(
         psql(
