@@ -56,6 +56,8 @@ pub enum Action {
     Acknowledge,
     /// Export the evidence kit (asks for the USB path).
     Export,
+    /// Export the selected monthly packet (asks for the USB path).
+    ExportPacket,
     /// Devices filter: `None` shows every class.
     Filter(Option<DeviceClass>),
     /// Start typing a device search.
@@ -85,6 +87,8 @@ pub enum Action {
     AgentsLoaded(Result<AgentsState, Failure>),
     PlansLoaded(Result<Vec<L2Plan>, Failure>),
     FlywheelLoaded(Result<FlywheelState, Failure>),
+    PacketsLoaded(Result<Vec<api::PacketState>, Failure>),
+    RecordsLoaded(Result<api::ComplianceRecords, Failure>),
     /// Answer to a wizard step's save (network, claim, directory, credentials, time zone).
     SetupSaved(Result<SetupState, Failure>),
     DirectoryTested(Result<ConnectionTest, Failure>),
@@ -93,6 +97,7 @@ pub enum Action {
     HealingToggled(Result<HealingState, Failure>),
     Acknowledged(Result<Incident, Failure>),
     Exported(Result<ExportResult, Failure>),
+    PacketExported(Result<api::PacketExportResult, Failure>),
     AgentTokenCreated(Result<EnrollmentToken, Failure>),
     AgentRevoked(Result<AgentView, Failure>),
     PlanDecided(Result<L2Decided, Failure>),

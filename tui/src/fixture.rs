@@ -114,6 +114,7 @@ pub fn status() -> Status {
             ots_pending: 2,
             ots_anchored: 68,
             key_id: "ed25519:4b1e7c39d5a08f6e".into(),
+            last_packet: packets().into_iter().next(),
         },
         health: ApplianceHealth {
             uptime_secs: 3 * 86_400 + 4 * 3600,
@@ -558,6 +559,59 @@ pub fn unlocked() -> Unlocked {
 
 /// A console that has loaded the clinic's status, been unlocked with the PIN and loaded the
 /// lists, at `size`.
+/// The monthly packets the daemon made, newest first.
+pub fn packets() -> Vec<api::PacketState> {
+    vec![
+        api::PacketState {
+            period: "2025-12".into(),
+            made_at: NOW - 14 * 86_400,
+            seq: 4_101,
+            files: 26,
+            evidence: true,
+        },
+        api::PacketState {
+            period: "2025-11".into(),
+            made_at: NOW - 45 * 86_400,
+            seq: 2_977,
+            files: 26,
+            evidence: false,
+        },
+    ]
+}
+
+/// The exceptions and attestations with their expiry.
+pub fn records() -> api::ComplianceRecords {
+    api::ComplianceRecords {
+        exceptions: vec![api::ExceptionRecord {
+            check: "LIN-SSH-002".into(),
+            target: "pacs-01".into(),
+            reason: "Vendor appliance, password login required by the vendor".into(),
+            owner: "Dr. Ada Example".into(),
+            expires: "2026-03-31".into(),
+            counts: true,
+            seq: 3_960,
+        }],
+        attestations: vec![
+            api::AttestationRecord {
+                control: "HIPAA 164.308(a)(1)(ii)(A)".into(),
+                statement: "Risk analysis reviewed with the MSP".into(),
+                by: "Dr. Ada Example, owner".into(),
+                expires: "2026-06-30".into(),
+                counts: true,
+                seq: 3_961,
+            },
+            api::AttestationRecord {
+                control: "HIPAA 164.308(a)(5)(i)".into(),
+                statement: "Security awareness training done".into(),
+                by: "Office manager".into(),
+                expires: "2026-01-10".into(),
+                counts: false,
+                seq: 1_204,
+            },
+        ],
+    }
+}
+
 pub fn loaded_model(size: (u16, u16)) -> Model {
     let mut model = Model::new(size);
     for action in [
@@ -567,6 +621,8 @@ pub fn loaded_model(size: (u16, u16)) -> Model {
         Action::IncidentsLoaded(Ok(incidents())),
         Action::HealingLoaded(Ok(healing())),
         Action::AgentsLoaded(Ok(agents())),
+        Action::PacketsLoaded(Ok(packets())),
+        Action::RecordsLoaded(Ok(records())),
     ] {
         update(&mut model, action);
     }
@@ -674,6 +730,19 @@ impl Recorded {
                 serde_json::to_vec(&agent)
             }
             (Method::Get, "/v1/l2/pending") => serde_json::to_vec(&l2_plans()),
+            (Method::Get, "/v1/compliance/packets") => serde_json::to_vec(&packets()),
+            (Method::Get, "/v1/compliance/records") => serde_json::to_vec(&records()),
+            (Method::Post, "/v1/compliance/packets/export") => {
+                let export: api::PacketExportRequest = serde_json::from_slice(body).map_err(bad)?;
+                serde_json::to_vec(&api::PacketExportResult {
+                    path: format!(
+                        "{}/osiris-packet-lakeside-{}-1768435200",
+                        export.dest_dir, export.period
+                    ),
+                    files: 26,
+                    bytes: 9_100_000,
+                })
+            }
             (Method::Get, "/v1/flywheel") => serde_json::to_vec(&flywheel()),
             (Method::Post, path) if path.starts_with("/v1/l2/pending/") => {
                 let request: DecisionRequest = serde_json::from_slice(body).map_err(bad)?;

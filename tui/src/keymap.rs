@@ -122,7 +122,10 @@ pub fn hints(model: &Model) -> Vec<(&'static str, &'static str)> {
         }
         Screen::Incidents => res.push(("A", "Acknowledge")),
         Screen::Healing => res.push(("↑/↓", "Scroll")),
-        Screen::Evidence => res.push(("E", "Export to USB")),
+        Screen::Evidence => {
+            res.push(("E", "Export kit to USB"));
+            res.push(("M", "Export monthly packet"));
+        }
         Screen::Agents if model.agents_view.token.is_some() => {
             res.push(("Esc", "Done: hide the token"));
             res.push(("N", "Another token"));
@@ -248,6 +251,7 @@ fn char_key(model: &Model, c: char) -> Option<Action> {
         'q' => Action::Quit,
         'a' if model.screen == Screen::Incidents => Action::Acknowledge,
         'e' if model.screen == Screen::Evidence => Action::Export,
+        'm' if model.screen == Screen::Evidence => Action::ExportPacket,
         'n' if model.screen == Screen::Agents => Action::NewAgentToken,
         'x' if model.screen == Screen::Agents => Action::RevokeAgent,
         'a' if model.screen == Screen::Approvals => Action::Approve,

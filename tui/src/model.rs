@@ -23,6 +23,12 @@ pub struct Model {
     pub healing: Vec<HealingEntry>,
     /// The newest `GET /v1/agents` answer (`None` until the agents screen asked once).
     pub agents: Option<AgentsState>,
+    /// The monthly compliance packets, newest first (`None` until the evidence screen asked once).
+    pub packets: Option<Vec<api::PacketState>>,
+    /// Selected packet on the evidence screen.
+    pub packet_idx: usize,
+    /// The exceptions and attestations with their expiry (`None` until the evidence screen asked once).
+    pub records: Option<api::ComplianceRecords>,
     /// Shown while setup is not finished (and until the first scan after it is done).
     pub wizard_active: bool,
     pub wizard: Wizard,
@@ -240,6 +246,8 @@ pub enum Pending {
     Agents,
     Plans,
     Flywheel,
+    Packets,
+    Records,
 }
 
 /// A one-line message above the footer.
@@ -353,6 +361,8 @@ pub enum PromptPurpose {
     HealingReason,
     /// Where to write the evidence kit.
     ExportPath,
+    /// Where to write the monthly packet of this period (`YYYY-MM`).
+    PacketExportPath(String),
     /// Why an agent is revoked (required, recorded as evidence).
     RevokeReason(AgentTarget),
 }
@@ -649,6 +659,9 @@ impl Model {
             incidents: Vec::new(),
             healing: Vec::new(),
             agents: None,
+            packets: None,
+            packet_idx: 0,
+            records: None,
             wizard_active: false,
             wizard: Wizard::default(),
             screen: Screen::Home,

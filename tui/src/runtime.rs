@@ -143,6 +143,11 @@ pub fn execute_unlocked(daemon: &dyn Daemon, api_call: ApiCall, unlock: Option<&
         ApiCall::Export(request) => {
             Action::Exported(call!(&endpoint::Export, &request, EXPORT_TIMEOUT))
         }
+        ApiCall::Packets => Action::PacketsLoaded(call!(&endpoint::Packets, &(), quick)),
+        ApiCall::Records => Action::RecordsLoaded(call!(&endpoint::ComplianceRecords, &(), quick)),
+        ApiCall::ExportPacket(request) => {
+            Action::PacketExported(call!(&endpoint::ExportPacket, &request, EXPORT_TIMEOUT))
+        }
         ApiCall::SetNetwork(request) => {
             Action::SetupSaved(call!(&endpoint::SetNetwork, &request, quick))
         }

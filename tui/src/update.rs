@@ -38,6 +38,11 @@ pub enum ApiCall {
     ResumeHealing(PauseRequest),
     Acknowledge(u64, AckRequest),
     Export(ExportRequest),
+    /// The monthly compliance packets.
+    Packets,
+    /// The exceptions and attestations.
+    Records,
+    ExportPacket(api::PacketExportRequest),
     SetNetwork(NetworkSettings),
     Claim(ClaimRequest),
     TestDirectory(DirectoryRequest),
@@ -151,6 +156,18 @@ pub fn update(model: &mut Model, action: Action) -> Vec<Command> {
         }
         Action::PlanDecided(res) => plan_decided(model, res),
         Action::PatternDecided(res) => pattern_decided(model, res),
+        Action::PacketsLoaded(res) => {
+            list_loaded(model, Pending::Packets, res, |model, packets| {
+                model.packet_idx = model.packet_idx.min(packets.len().saturating_sub(1));
+                model.packets = Some(packets);
+            })
+        }
+        Action::RecordsLoaded(res) => {
+            list_loaded(model, Pending::Records, res, |model, records| {
+                model.records = Some(records);
+            })
+        }
+        Action::PacketExported(res) => packet_exported(model, res),
         Action::AgentTokenCreated(res) => agent_token_created(model, res),
         Action::AgentRevoked(res) => agent_revoked(model, res),
         Action::SetupSaved(res) => setup_saved(model, res),
@@ -162,7 +179,10 @@ pub fn update(model: &mut Model, action: Action) -> Vec<Command> {
         Action::Exported(res) => exported(model, res),
         Action::UsbFound(path) => {
             if let (Some(Modal::Prompt(prompt)), Some(path)) = (&mut model.modal, path)
-                && prompt.purpose == PromptPurpose::ExportPath
+                && matches!(
+                    prompt.purpose,
+                    PromptPurpose::ExportPath | PromptPurpose::PacketExportPath(_)
+                )
                 && prompt.value.is_empty()
             {
                 prompt.value = path;
@@ -209,7 +229,11 @@ fn tick(model: &mut Model) -> Vec<Command> {
                 want(model, Pending::Plans, ApiCall::Plans);
                 want(model, Pending::Flywheel, ApiCall::Flywheel);
             }
-            Screen::Home | Screen::Evidence => {}
+            Screen::Evidence => {
+                want(model, Pending::Packets, ApiCall::Packets);
+                want(model, Pending::Records, ApiCall::Records);
+            }
+            Screen::Home => {}
         }
     }
     res
@@ -437,6 +461,49 @@ fn agent_revoked(model: &mut Model, res: Result<AgentView, Failure>) -> Vec<Comm
     }
     model.in_flight.push(Pending::Agents);
     vec![Command::Api(ApiCall::Agents)]
+}
+
+fn packet_exported(
+    model: &mut Model,
+    res: Result<api::PacketExportResult, Failure>,
+) -> Vec<Command> {
+    let (text, tone) = match res {
+        Ok(export) => {
+            connected(model);
+            (
+                format!(
+                    "The packet is on the USB stick: {} ({} files, {}). You can remove the stick now.",
+                    export.path,
+                    export.files,
+                    crate::view::format::bytes(export.bytes)
+                ),
+                Tone::Good,
+            )
+        }
+        Err(failure) if failure.locked => {
+            lock(
+                model,
+                "The console locked before the export: nothing was exported.",
+            );
+            return Vec::new();
+        }
+        Err(failure) => {
+            failed(model, &failure);
+            (
+                format!(
+                    "Nothing was exported: {} Check that the USB stick is plugged in, not full and not write-protected.",
+                    sentence(&failure.message)
+                ),
+                Tone::Problem,
+            )
+        }
+    };
+    model.modal = Some(Modal::Working {
+        title: "Export the monthly packet".into(),
+        text,
+        done: Some(tone),
+    });
+    Vec::new()
 }
 
 fn exported(model: &mut Model, res: Result<ExportResult, Failure>) -> Vec<Command> {
@@ -818,7 +885,9 @@ fn prompt_submit(model: &mut Model, mut prompt: Prompt) -> Vec<Command> {
         PromptPurpose::HealingReason | PromptPurpose::RevokeReason(_) => {
             validate::reason(&prompt.value)
         }
-        PromptPurpose::ExportPath => validate::export_path(&prompt.value),
+        PromptPurpose::ExportPath | PromptPurpose::PacketExportPath(_) => {
+            validate::export_path(&prompt.value)
+        }
     };
     if let Err(hint) = check {
         prompt.hint = Some(hint.to_owned());
@@ -880,6 +949,21 @@ fn prompt_submit(model: &mut Model, mut prompt: Prompt) -> Vec<Command> {
             vec![Command::Api(ApiCall::Export(ExportRequest {
                 dest_dir: value,
             }))]
+        }
+        PromptPurpose::PacketExportPath(period) => {
+            model.modal = Some(Modal::Working {
+                title: format!("Export the {period} packet"),
+                text: format!(
+                    "Copying the {period} compliance packet to {value}… Do not remove the USB stick."
+                ),
+                done: None,
+            });
+            vec![Command::Api(ApiCall::ExportPacket(
+                api::PacketExportRequest {
+                    period,
+                    dest_dir: value,
+                },
+            ))]
         }
     }
 }
@@ -1112,6 +1196,26 @@ fn screen_key(model: &mut Model, action: Action) -> Vec<Command> {
             }));
             return vec![Command::FindUsb];
         }
+        Action::ExportPacket => {
+            let Some(packet) = model
+                .packets
+                .as_deref()
+                .and_then(|packets| packets.get(model.packet_idx))
+            else {
+                notice(
+                    model,
+                    Tone::Info,
+                    "No monthly packet was made yet: the appliance makes the previous month's on the 1st.",
+                );
+                return Vec::new();
+            };
+            model.modal = Some(Modal::Prompt(Prompt {
+                purpose: PromptPurpose::PacketExportPath(packet.period.clone()),
+                value: String::new(),
+                hint: None,
+            }));
+            return vec![Command::FindUsb];
+        }
         Action::Filter(class) => {
             model.devices_view.class = class;
             model.devices_view.selected = 0;
@@ -1323,7 +1427,8 @@ fn goto(model: &mut Model, screen: Screen) -> Vec<Command> {
         Screen::Healing => (Pending::Healing, ApiCall::Healing),
         Screen::Agents => (Pending::Agents, ApiCall::Agents),
         Screen::Approvals => return refresh_approvals(model),
-        Screen::Home | Screen::Evidence => return Vec::new(),
+        Screen::Evidence => return refresh_evidence(model),
+        Screen::Home => return Vec::new(),
     };
     if model.in_flight.contains(&pending) {
         return Vec::new();
@@ -1353,8 +1458,27 @@ fn move_selection(model: &mut Model, delta: isize) {
             let len = model.approvals.rows().len();
             model.approvals.selected = step(model.approvals.selected, len);
         }
-        Screen::Home | Screen::Evidence => {}
+        Screen::Evidence => {
+            let len = model.packets.as_ref().map_or(0, Vec::len);
+            model.packet_idx = step(model.packet_idx, len);
+        }
+        Screen::Home => {}
     }
+}
+
+/// Asks for the packets and the exceptions and attestations (the evidence screen).
+fn refresh_evidence(model: &mut Model) -> Vec<Command> {
+    let mut res = Vec::new();
+    for (pending, call) in [
+        (Pending::Packets, ApiCall::Packets),
+        (Pending::Records, ApiCall::Records),
+    ] {
+        if !model.in_flight.contains(&pending) {
+            model.in_flight.push(pending);
+            res.push(Command::Api(call));
+        }
+    }
+    res
 }
 
 fn acknowledge(model: &mut Model, id: u64) -> Vec<Command> {

@@ -1192,3 +1192,83 @@ fn approvals_are_shown_confirmed_and_sent_with_the_name() {
         "site data is dropped when locked"
     );
 }
+
+/// Issue 19: the evidence screen lists the monthly packets and the accepted risks and
+/// attestations; M exports the selected packet through the daemon's export, ↓ selects another.
+#[test]
+fn the_selected_monthly_packet_is_exported_to_the_stick_given() {
+    let mut model = fixture::loaded_model((80, 24));
+    let commands = drive(&mut model, [Action::Goto(Screen::Evidence)]);
+    assert!(
+        commands.contains(&Command::Api(ApiCall::Packets))
+            && commands.contains(&Command::Api(ApiCall::Records)),
+        "{commands:?}"
+    );
+    let text = screen_text(&model, 80, 24);
+    assert!(
+        text.contains("› 2025-12  made 14 days ago · 26 files"),
+        "{text}"
+    );
+    assert!(text.contains("no scans that month"), "{text}");
+    assert!(
+        text.contains("Expired 2026-01-10, counts no more: attested: HIPAA 164.308(a)(5)(i)"),
+        "{text}"
+    );
+    let m = KeyEvent::new(KeyCode::Char('m'), KeyModifiers::NONE);
+    assert_eq!(keymap::action_for(&model, m), Some(Action::ExportPacket));
+    drive(&mut model, [Action::Down]);
+    assert!(screen_text(&model, 80, 24).contains("› 2025-11"));
+    let commands = drive(&mut model, [Action::ExportPacket]);
+    assert_eq!(commands, vec![Command::FindUsb]);
+    assert!(screen_text(&model, 80, 24).contains("2025-11 compliance packet"));
+    drive(
+        &mut model,
+        [Action::UsbFound(Some("/media/usb-sdb1".into()))],
+    );
+    let commands = drive(&mut model, [Action::Submit]);
+    assert_eq!(
+        commands,
+        vec![Command::Api(ApiCall::ExportPacket(
+            api::PacketExportRequest {
+                period: "2025-11".into(),
+                dest_dir: "/media/usb-sdb1".into(),
+            }
+        ))]
+    );
+    drive(
+        &mut model,
+        [Action::PacketExported(Err(Failure::refused(
+            "the USB stick at /media/usb-sdb1 has 1 MiB free; the packet needs about 10 MiB",
+        )))],
+    );
+    let text = screen_text(&model, 80, 24);
+    assert!(text.contains("Nothing was exported"), "{text}");
+    drive(
+        &mut model,
+        [
+            Action::Back,
+            Action::ExportPacket,
+            Action::Submit,
+            Action::PacketExported(Ok(api::PacketExportResult {
+                path: "/media/usb-sdb1/osiris-packet-lakeside-2025-11-1768435200".into(),
+                files: 26,
+                bytes: 9_100_000,
+            })),
+        ],
+    );
+    let text = screen_text(&model, 160, 48);
+    assert!(text.contains("The packet is on the USB stick"), "{text}");
+
+    // Without packets, M says when one comes.
+    let mut model = fixture::loaded_model((80, 24));
+    drive(
+        &mut model,
+        [
+            Action::Goto(Screen::Evidence),
+            Action::PacketsLoaded(Ok(Vec::new())),
+        ],
+    );
+    assert!(drive(&mut model, [Action::ExportPacket]).is_empty());
+    let text = screen_text(&model, 80, 24);
+    assert!(text.contains("No monthly packet was made yet"), "{text}");
+}

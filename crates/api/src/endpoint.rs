@@ -138,6 +138,12 @@ endpoints! {
     Flywheel: Get "/v1/flywheel", () => types::FlywheelState;
     /// `POST /v1/compliance/records`: seal an attestation or an exception; in effect at once.
     SealComplianceRecord: Post "/v1/compliance/records", types::ComplianceRecordRequest => types::SealedRecord;
+    /// `GET /v1/compliance/records`: the exceptions and attestations with their expiry.
+    ComplianceRecords: Get "/v1/compliance/records", () => types::ComplianceRecords;
+    /// `GET /v1/compliance/packets`: the monthly packets the daemon made, newest first.
+    Packets: Get "/v1/compliance/packets", () => Vec<types::PacketState>;
+    /// `POST /v1/compliance/packets/export`: one packet onto a USB stick (as the kit export).
+    ExportPacket: Post "/v1/compliance/packets/export", types::PacketExportRequest => types::PacketExportResult;
 }
 
 /// Declares endpoints that take one id in their path, `{id}` in the route.
@@ -282,6 +288,9 @@ pub const ALL: &[(Method, &str)] = &[
     route::<ApproveFlywheel>(),
     route::<RejectFlywheel>(),
     route::<SealComplianceRecord>(),
+    route::<ComplianceRecords>(),
+    route::<Packets>(),
+    route::<ExportPacket>(),
 ];
 
 const fn route<E: Endpoint>() -> (Method, &'static str) {

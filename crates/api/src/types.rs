@@ -232,6 +232,24 @@ pub struct EvidenceState {
     pub ots_anchored: u64,
     /// Hex id of the appliance's signing key.
     pub key_id: String,
+    /// The newest monthly compliance packet `osirisd` made (absent from daemons that predate it).
+    #[serde(default)]
+    pub last_packet: Option<PacketState>,
+}
+
+/// A month's compliance packet kept in the data directory and sealed as a `packet` bundle.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PacketState {
+    /// The month it reports, `YYYY-MM`.
+    pub period: String,
+    /// When its bundle was sealed (Unix seconds).
+    pub made_at: i64,
+    /// The `packet` bundle's number.
+    pub seq: u64,
+    /// How many files it holds (the reports and `MANIFEST.sha256`).
+    pub files: u32,
+    /// False when the month held no scan evidence (its reports say so).
+    pub evidence: bool,
 }
 
 /// The appliance box itself.
@@ -395,6 +413,63 @@ pub struct ExportResult {
     pub path: String,
     pub bundles: u64,
     pub bytes: u64,
+}
+
+/// `POST /v1/compliance/packets/export`: one month's packet onto a USB stick.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PacketExportRequest {
+    /// The month, `YYYY-MM`, of a packet the daemon made.
+    pub period: String,
+    /// An existing, writable directory on removable media; the packet goes into a new
+    /// subdirectory of it.
+    pub dest_dir: String,
+}
+
+/// A packet copied onto a stick.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PacketExportResult {
+    /// The directory that was written.
+    pub path: String,
+    pub files: u32,
+    pub bytes: u64,
+}
+
+/// `GET /v1/compliance/records`: the accepted risks and attestations in the log, with their expiry.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ComplianceRecords {
+    /// Newest first.
+    pub exceptions: Vec<ExceptionRecord>,
+    /// Newest first.
+    pub attestations: Vec<AttestationRecord>,
+}
+
+/// An accepted risk: one check failing on one target does not count until `expires`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ExceptionRecord {
+    pub check: String,
+    pub target: String,
+    pub reason: String,
+    pub owner: String,
+    /// The last day it counts (`YYYY-MM-DD`, UTC).
+    pub expires: String,
+    /// False once `expires` has passed: the finding counts again.
+    pub counts: bool,
+    /// Its bundle.
+    pub seq: u64,
+}
+
+/// A person's signed statement that a control holds.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AttestationRecord {
+    /// `HIPAA 164.308(a)(1)(ii)(A)`.
+    pub control: String,
+    pub statement: String,
+    pub by: String,
+    /// The last day it counts (`YYYY-MM-DD`, UTC).
+    pub expires: String,
+    /// False once `expires` has passed: the control needs a new attestation.
+    pub counts: bool,
+    pub seq: u64,
 }
 
 /// `GET /v1/setup`: the first-boot wizard's state.

@@ -43,6 +43,8 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("POST", "/v1/appliances/{appliance}/kits"),
     ("GET", "/v1/kits"),
     ("GET", "/v1/kits/{kit}/download"),
+    ("GET", "/v1/packets"),
+    ("GET", "/v1/packets/{packet}/files/{name}"),
     ("GET", "/v1/releases"),
     ("POST", "/v1/releases/{release}/rollout"),
     ("GET", "/v1/agent-releases"),
@@ -239,6 +241,8 @@ pub fn router(state: UserState) -> Router {
         .route("/v1/appliances/{appliance}/kits", post(request_kit))
         .route("/v1/kits", get(kits))
         .route("/v1/kits/{kit}/download", get(kit_download))
+        .route("/v1/packets", get(packets))
+        .route("/v1/packets/{packet}/files/{name}", get(packet_file))
         .route("/v1/releases", get(releases))
         .route("/v1/releases/{release}/rollout", post(set_rollout))
         .route("/v1/agent-releases", get(agent_releases))
@@ -523,6 +527,46 @@ async fn kit_download(
             ),
         ],
         kit,
+    )
+        .into_response())
+}
+
+async fn packets(
+    State(state): State<UserState>,
+    Authenticated(session): Authenticated,
+) -> Result<Json<Vec<scope::PacketRow>>, ApiError> {
+    Ok(Json(scope::packets(&state.pool, &session.scope).await?))
+}
+
+async fn packet_file(
+    State(state): State<UserState>,
+    Authenticated(session): Authenticated,
+    Path((id, name)): Path<(i64, String)>,
+) -> Result<axum::response::Response, ApiError> {
+    use axum::response::IntoResponse;
+    let (content, sha256) = scope::packet_file(&state.pool, &session.scope, id, &name).await?;
+    let content_type = match name.rsplit('.').next() {
+        Some("pdf") => "application/pdf",
+        Some("html") => "text/html; charset=utf-8",
+        Some("csv") => "text/csv; charset=utf-8",
+        Some("json") => "application/json",
+        _ => "text/plain; charset=utf-8",
+    };
+    Ok((
+        [
+            (axum::http::header::CONTENT_TYPE, content_type.to_owned()),
+            // Served as a download, never rendered in Central Command's origin (a report's HTML
+            // is the appliance's, not ours).
+            (
+                axum::http::header::CONTENT_DISPOSITION,
+                format!("attachment; filename=\"{name}\""),
+            ),
+            (
+                axum::http::header::HeaderName::from_static("x-content-sha256"),
+                sha256,
+            ),
+        ],
+        content,
     )
         .into_response())
 }

@@ -61,6 +61,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         include_str!("../migrations/0012_agent_releases.sql"),
     ),
     (13, "remote l2", include_str!("../migrations/0013_l2.sql")),
+    (
+        14,
+        "packets",
+        include_str!("../migrations/0014_packets.sql"),
+    ),
 ];
 
 fn migrator() -> Migrator {

@@ -18,6 +18,8 @@ use link_proto::{
 use sqlx::PgPool;
 use zeroize::Zeroizing;
 
+pub mod packets;
+
 use crate::link_ca::{LinkCa, ed25519_from_spki};
 use crate::witness::WitnessError;
 use crate::witness_store::{self, Outcome, WitnessStoreError};
@@ -75,7 +77,7 @@ pub struct LinkError {
 }
 
 impl LinkError {
-    fn new(status: StatusCode, error: impl Into<String>) -> LinkError {
+    pub(crate) fn new(status: StatusCode, error: impl Into<String>) -> LinkError {
         LinkError {
             status,
             body: ErrorBody {
@@ -605,7 +607,10 @@ async fn store_devices(
 }
 
 /// The appliance a verified client certificate belongs to: (id, partner, evidence key).
-async fn peer_appliance(pool: &PgPool, peer: PeerCert) -> Result<(i64, i64, String), LinkError> {
+pub(crate) async fn peer_appliance(
+    pool: &PgPool,
+    peer: PeerCert,
+) -> Result<(i64, i64, String), LinkError> {
     let Some(cert_sha) = peer.0 else {
         return Err(LinkError::new(
             StatusCode::UNAUTHORIZED,

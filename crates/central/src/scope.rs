@@ -854,6 +854,98 @@ pub async fn kit_download(
     Ok((kit, appliance_id))
 }
 
+/// A monthly compliance packet an appliance sent, kept whole.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct PacketRow {
+    /// Its id.
+    pub id: i64,
+    /// The appliance that made it.
+    pub appliance_id: i64,
+    /// Its site.
+    pub site_id: i64,
+    /// The month it reports (`YYYY-MM`).
+    pub period: String,
+    /// False when the month held no scan evidence (its reports say so).
+    pub evidence: bool,
+    /// When the appliance made it (RFC 3339).
+    pub generated_at: String,
+    /// When Central Command received it (RFC 3339).
+    pub received_at: String,
+    /// The `packet` bundle that names its files, in the appliance's evidence log.
+    pub bundle_seq: i64,
+    /// `[{"name", "sha256", "size"}]`, as the sealed bundle names them.
+    pub files: serde_json::Value,
+}
+
+/// The packets of the scope's appliances, newest month first (at most 500).
+pub async fn packets(pool: &PgPool, scope: &Scope) -> Result<Vec<PacketRow>, ScopeError> {
+    use sqlx::Row;
+    let sql = format!(
+        "SELECT k.id, k.appliance_id, a.site_id, k.period, k.evidence, k.generated_at,
+                to_char(k.received_at AT TIME ZONE 'UTC', {TS}) AS received_at, k.bundle_seq,
+                (SELECT coalesce(json_agg(json_build_object('name', f.name, 'sha256', encode(f.sha256, 'hex'), 'size', f.size_bytes) ORDER BY f.name), '[]'::json)
+                 FROM packet_files f WHERE f.packet_id = k.id)::jsonb AS files
+         FROM packets k JOIN appliances a ON a.id = k.appliance_id JOIN sites s ON s.id = a.site_id
+         WHERE {SITE_IN_SCOPE} AND k.partner_id = $1 AND k.complete
+         ORDER BY k.period DESC, k.id DESC LIMIT 500"
+    );
+    let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
+        .bind(scope.partner_id)
+        .bind(scope.practice_id)
+        .fetch_all(pool)
+        .await?;
+    rows.iter()
+        .map(|row| {
+            Ok(PacketRow {
+                id: row.try_get("id")?,
+                appliance_id: row.try_get("appliance_id")?,
+                site_id: row.try_get("site_id")?,
+                period: row.try_get("period")?,
+                evidence: row.try_get("evidence")?,
+                generated_at: row.try_get("generated_at")?,
+                received_at: row.try_get("received_at")?,
+                bundle_seq: row.try_get("bundle_seq")?,
+                files: row.try_get("files")?,
+            })
+        })
+        .collect()
+}
+
+/// One file of a packet of the scope's appliances and its SHA-256 (hex), recorded in the audit log.
+pub async fn packet_file(
+    pool: &PgPool,
+    scope: &Scope,
+    id: i64,
+    name: &str,
+) -> Result<(Vec<u8>, String), ScopeError> {
+    let sql = format!(
+        "SELECT f.content, encode(f.sha256, 'hex'), k.appliance_id, k.period
+         FROM packet_files f JOIN packets k ON k.id = f.packet_id
+              JOIN appliances a ON a.id = k.appliance_id JOIN sites s ON s.id = a.site_id
+         WHERE {SITE_IN_SCOPE} AND k.partner_id = $1 AND k.id = $3 AND f.name = $4 AND k.complete"
+    );
+    let mut tx = pool.begin().await?;
+    let found: Option<(Option<Vec<u8>>, String, i64, String)> =
+        sqlx::query_as(sqlx::AssertSqlSafe(sql))
+            .bind(scope.partner_id)
+            .bind(scope.practice_id)
+            .bind(id)
+            .bind(name)
+            .fetch_optional(&mut *tx)
+            .await?;
+    let (content, sha256, appliance_id, period) = found.ok_or(ScopeError::NotFound)?;
+    let content = content.ok_or(ScopeError::NotFound)?;
+    record(
+        &mut tx,
+        scope,
+        "packet.download",
+        serde_json::json!({"packet_id": id, "appliance_id": appliance_id, "period": period, "file": name}),
+    )
+    .await?;
+    tx.commit().await?;
+    Ok((content, sha256))
+}
+
 /// An image release this Central Command relays.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct ReleaseRow {

@@ -104,6 +104,13 @@ pub fn router(state: AppState) -> Router {
                     link_proto::path::KIT_UPLOAD,
                     post(link::kit_upload).layer(DefaultBodyLimit::max(link_proto::MAX_KIT)),
                 )
+                .route(link_proto::path::PACKETS, post(link::packets::held))
+                .route(link_proto::path::PACKET, post(link::packets::offer))
+                .route(
+                    link_proto::path::PACKET_FILE,
+                    post(link::packets::file)
+                        .layer(DefaultBodyLimit::max(link_proto::MAX_PACKET_FILE)),
+                )
                 .with_state(link_state),
         );
     }

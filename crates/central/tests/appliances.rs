@@ -10,6 +10,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use sha2::Digest as _;
 use test_support::postgres::PgServer;
 
 mod common;
@@ -1057,4 +1058,151 @@ fn an_agent_release_rolled_out_to_a_practice_reaches_only_its_appliance_and_is_v
     let read = |config: &Path| std::fs::read_to_string(config.with_extension("log")).unwrap();
     assert_eq!(read(&b_config).matches(b_refused).count(), 1);
     assert_eq!(read(&a_config).matches(a_refused).count(), 1);
+}
+
+/// Issue 19, item 7: the real `osirisd` makes last month's compliance packet at start (its log
+/// begins then), and once claimed delivers it over the link; Central Command checks it against
+/// the sealed bundle, keeps it once, and lists and serves it to the users of that partner only:
+/// another partner's administrator sees no packet and gets 404 for its files.
+#[test]
+fn the_monthly_packet_reaches_central_command_and_only_its_partner_sees_it() {
+    let Some(pg) =
+        PgServer::start("the_monthly_packet_reaches_central_command_and_only_its_partner_sees_it")
+    else {
+        return;
+    };
+    let url = pg.create_database("central");
+    let work = tempfile::tempdir().unwrap();
+    let dir = work.path();
+    let (port, server_ca, _) = setup(dir, &url, &["Acme IT", "Other MSP"]);
+    let ca = dir.join("server-ca.pem");
+    std::fs::write(&ca, &server_ca).unwrap();
+    let _server = Server::start(dir, &url, port);
+    let data = dir.join("a-data");
+    // Last month's evidence, so the appliance's log begins before this month.
+    let now = time::OffsetDateTime::now_utc();
+    let at = now
+        .date()
+        .replace_day(1)
+        .unwrap()
+        .previous_day()
+        .unwrap()
+        .replace_day(3)
+        .unwrap()
+        .with_hms(12, 0, 0)
+        .unwrap()
+        .assume_utc();
+    let period = format!("{:04}-{:02}", at.year(), u8::from(at.month()));
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(async {
+        let store = store::Store::open(&store::StoreConfig {
+            data_dir: data.clone(),
+            site: "clinic-a".into(),
+        })
+        .await
+        .unwrap();
+        store
+            .append(evidence::BundleDraft {
+                site: "clinic-a".into(),
+                kind: "attestation".into(),
+                catalog: "test".into(),
+                time: at,
+                body: serde_json::json!({
+                    "control": "HIPAA:164.308(a)(1)(ii)(A)", "statement": "Risk analysis reviewed",
+                    "by": "Office manager", "expires": "2099-12-31", "document": null,
+                }),
+            })
+            .await
+            .unwrap();
+        store.create_checkpoint().await.unwrap();
+        store.close().await;
+    });
+    let config = appliance_config(dir, "clinic-a", &data, port, &ca);
+    let daemon = start_daemon(&config);
+    wait_for(
+        &pg,
+        "SELECT count(*) FROM enrollments",
+        "the enrollment",
+        |n| n == "1",
+    );
+    ok(&central(
+        dir,
+        &url,
+        &["admin", "claim", "--site", "1", &claim_code(&data)],
+    ));
+    wait_for(
+        &pg,
+        "SELECT count(*) FROM packets",
+        "the monthly packet at Central Command",
+        |n| n == "1",
+    );
+    // Kept once, even as the appliance keeps stepping.
+    std::thread::sleep(Duration::from_secs(6));
+    assert_eq!(psql(&pg, "SELECT count(*) FROM packets"), "1");
+    assert_eq!(
+        psql(&pg, "SELECT count(*) FROM packet_files WHERE packet_id = 1"),
+        "26"
+    );
+    daemon.stop();
+
+    let pdf_name = format!("hipaa-{period}.pdf");
+    let local_pdf = std::fs::read(data.join("packets").join(&period).join(&pdf_name)).unwrap();
+    let mut admin = common::user::User::https(port, &server_ca);
+    let mut other = common::user::User::https(port, &server_ca);
+    runtime.block_on(async {
+        admin
+            .enrol("admin1@1.example", "a long admin password")
+            .await;
+        other
+            .enrol("admin2@2.example", "a long admin password")
+            .await;
+        let listed = admin.get("/v1/packets").await;
+        assert_eq!(listed.status, 200, "{}", listed.body);
+        let rows = listed.body.as_array().unwrap();
+        assert_eq!(rows.len(), 1, "{}", listed.body);
+        assert_eq!(rows[0]["period"], period.as_str());
+        assert_eq!(rows[0]["appliance_id"], 1);
+        let files = rows[0]["files"].as_array().unwrap();
+        assert_eq!(files.len(), 26);
+        let listed_sha = files
+            .iter()
+            .find(|f| f["name"] == pdf_name.as_str())
+            .unwrap()["sha256"]
+            .clone();
+        let file = admin.get(&format!("/v1/packets/1/files/{pdf_name}")).await;
+        assert_eq!(file.status, 200);
+        assert_eq!(file.raw, local_pdf, "the appliance's own bytes");
+        assert_eq!(
+            listed_sha,
+            hex::encode(sha2::Sha256::digest(&file.raw)).as_str()
+        );
+        // Another partner: nothing listed, nothing served (404, as for an unknown id).
+        let listed = other.get("/v1/packets").await;
+        assert_eq!(listed.status, 200, "{}", listed.body);
+        assert_eq!(listed.body, serde_json::json!([]));
+        let file = other.get(&format!("/v1/packets/1/files/{pdf_name}")).await;
+        assert_eq!(file.status, 404, "{}", file.body);
+        let missing = admin.get("/v1/packets/1/files/..%2Fbundles.jsonl").await;
+        assert_eq!(missing.status, 404, "{}", missing.body);
+        // The dashboard's evidence page links its reports; the other partner's does not.
+        let link = format!("/v1/packets/1/files/{pdf_name}");
+        let page = admin.get("/evidence").await;
+        assert_eq!(page.status, 200);
+        let page = String::from_utf8_lossy(&page.raw).into_owned();
+        assert!(page.contains(&link) && page.contains(&period), "{page}");
+        let page = other.get("/evidence").await;
+        let page = String::from_utf8_lossy(&page.raw).into_owned();
+        assert!(!page.contains("/v1/packets/"), "{page}");
+        assert!(page.contains("No monthly packet yet"), "{page}");
+    });
+    assert_eq!(
+        psql(
+            &pg,
+            "SELECT count(*) FROM audit_log WHERE action = 'packet.download' AND partner_id = 1"
+        ),
+        "1"
+    );
 }

@@ -826,3 +826,127 @@ fn operator_actions_reach_their_appliance_and_come_back_sealed() {
         "1 100 1764000500 true\n2 101 1764000500 true\n3 102 1764000500 true\n4 100 1764000500 true"
     );
 }
+
+/// A packet in `dir` of two files, its `packet` bundle sealed by `key` (as the appliance's log
+/// would), naming their SHA-256 and sizes as they are now.
+fn sealed_packet(key: &evidence::ApplianceKey, dir: &std::path::Path) -> link_client::LocalPacket {
+    use sha2::Digest as _;
+    std::fs::create_dir_all(dir).unwrap();
+    std::fs::write(
+        dir.join("hipaa-2026-11.csv"),
+        "framework,control\nHIPAA,164.308\n",
+    )
+    .unwrap();
+    let csv = std::fs::read(dir.join("hipaa-2026-11.csv")).unwrap();
+    let manifest = format!(
+        "{}  hipaa-2026-11.csv\n",
+        hex::encode(sha2::Sha256::digest(&csv))
+    );
+    std::fs::write(dir.join("MANIFEST.sha256"), &manifest).unwrap();
+    let files: Vec<serde_json::Value> = [("hipaa-2026-11.csv", csv), ("MANIFEST.sha256", manifest.into_bytes())]
+        .iter()
+        .map(|(name, bytes)| serde_json::json!({"name": name, "sha256": hex::encode(sha2::Sha256::digest(bytes)), "size": bytes.len()}))
+        .collect();
+    let line = evidence::LogWriter::new(key.clone())
+        .seal(&evidence::BundleDraft {
+            site: "clinic".into(),
+            kind: "packet".into(),
+            catalog: "test".into(),
+            time: time::macros::datetime!(2026-12-01 00:00:05 UTC),
+            body: serde_json::json!({"period": "2026-11", "generated_at": "2026-12-01T00:00:04Z",
+                "directory": "packets/2026-11", "evidence": true, "files": files}),
+        })
+        .unwrap()
+        .line;
+    link_client::LocalPacket {
+        period: "2026-11".into(),
+        dir: dir.to_owned(),
+        bundle_line: line,
+        files: vec!["hipaa-2026-11.csv".into(), "MANIFEST.sha256".into()],
+    }
+}
+
+/// Issue 19: a monthly packet goes over the link bundle first, then file by file; a file changed
+/// after sealing is refused and the packet stays incomplete (and unlisted); another appliance's
+/// bundle is refused; once the file is as sealed, the packet completes with the sealed bytes.
+#[test]
+fn a_packet_is_taken_file_by_file_only_as_its_sealed_bundle_names_it() {
+    let Some(pg) =
+        PgServer::start("a_packet_is_taken_file_by_file_only_as_its_sealed_bundle_names_it")
+    else {
+        return;
+    };
+    let url = pg.create_database("central");
+    let work = tempfile::tempdir().unwrap();
+    let dir = work.path();
+    let (port, server_ca, _) = setup(dir, &url, &["Acme IT", "Beta MSP"]);
+    let base = format!("https://127.0.0.1:{port}/");
+    let _server = Server::start(dir, &url, port);
+    let sql = |query: &str| common::psql(&pg, query);
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let a = Box_::new(1, "AAAA-BBBB-CCCC");
+    let b = Box_::new(2, "DDDD-EEEE-FFFF");
+    let (a_dir, b_dir) = (dir.join("a-link"), dir.join("b-link"));
+    let step = |appliance: &Box_, link_dir: &std::path::Path| {
+        runtime.block_on(async { link(&base, link_dir, &server_ca).step(appliance).await })
+    };
+    step(&a, &a_dir).unwrap();
+    step(&b, &b_dir).unwrap();
+    for (site, code) in [("1", "AAAA-BBBB-CCCC"), ("2", "DDDD-EEEE-FFFF")] {
+        ok(&central(
+            dir,
+            &url,
+            &["admin", "claim", "--site", site, code],
+        ));
+    }
+    step(&a, &a_dir).unwrap();
+    step(&b, &b_dir).unwrap();
+
+    // A's report edited after its bundle was sealed.
+    let packet = sealed_packet(&a.key, &dir.join("a-packets/2026-11"));
+    let csv = packet.dir.join("hipaa-2026-11.csv");
+    let sealed_csv = std::fs::read(&csv).unwrap();
+    std::fs::write(&csv, "framework,control\nHIPAA,edited\n").unwrap();
+    *a.packets.lock().unwrap() = vec![packet.clone()];
+    let err = step(&a, &a_dir).unwrap_err();
+    assert!(
+        matches!(&err, LinkError::Refused { status: 400, message, .. } if message.contains("hipaa-2026-11.csv has SHA-256")),
+        "{err}"
+    );
+    assert_eq!(
+        sql("SELECT period || ' ' || complete FROM packets"),
+        "2026-11 false"
+    );
+    assert_eq!(
+        sql("SELECT string_agg(name, ' ' ORDER BY name) FROM packet_files WHERE content IS NULL"),
+        "hipaa-2026-11.csv",
+        "the manifest arrived, the edited report did not"
+    );
+    // B offers A's sealed bundle as its own: refused (not signed by B's key); nothing kept.
+    *b.packets.lock().unwrap() = vec![packet.clone()];
+    let err = step(&b, &b_dir).unwrap_err();
+    assert!(
+        matches!(&err, LinkError::Refused { status: 400, message, .. } if message.contains("does not verify under this appliance's evidence key")),
+        "{err}"
+    );
+    assert_eq!(
+        sql("SELECT count(*) FROM packets WHERE appliance_id = 2"),
+        "0"
+    );
+
+    // The report as sealed: the packet completes (a new link process; the refusal was
+    // remembered only in memory).
+    std::fs::write(&csv, &sealed_csv).unwrap();
+    step(&a, &a_dir).unwrap();
+    assert_eq!(sql("SELECT complete FROM packets"), "t");
+    assert_eq!(
+        sql("SELECT encode(content, 'escape') FROM packet_files WHERE name = 'hipaa-2026-11.csv'"),
+        String::from_utf8(sealed_csv).unwrap().trim_end()
+    );
+    // Sent once: another step sends nothing again.
+    step(&a, &a_dir).unwrap();
+    assert_eq!(sql("SELECT count(*) FROM packet_files"), "2");
+}

@@ -345,6 +345,22 @@ fn users_log_in_with_totp_and_never_see_another_partners_data() {
             not_yet.body
         );
         let kit_id = sql(&pg, "SELECT id FROM kit_requests WHERE status = 'verified'");
+        // A monthly packet of A's appliance, whose report names A.
+        let packet_id = sql(
+            &pg,
+            &format!(
+                "WITH kept AS (INSERT INTO packets (partner_id, appliance_id, period, bundle_seq, bundle_line, evidence, generated_at, complete)
+                 SELECT partner_id, id, '2026-11', 9, '\\x7b7d'::bytea, true, '2026-12-01T00:00:04Z', true FROM appliances WHERE id = {appliance_id}
+                 RETURNING id) SELECT id FROM kept"
+            ),
+        );
+        sql(
+            &pg,
+            &format!(
+                "INSERT INTO packet_files (packet_id, name, sha256, size_bytes, content)
+                 VALUES ({packet_id}, 'hipaa-2026-11.html', sha256('Acme report'::bytea), 11, 'Acme report'::bytea)"
+            ),
+        );
         let download = a.get(&format!("/v1/kits/{kit_id}/download")).await;
         assert_eq!(
             (download.status, download.raw.as_slice()),
@@ -559,6 +575,8 @@ fn users_log_in_with_totp_and_never_see_another_partners_data() {
             ("{opened}", opened.as_str()),
             ("{alert}", &alert_id.to_string()),
             ("{kit}", kit_id.as_str()),
+            ("{packet}", packet_id.as_str()),
+            ("{name}", "hipaa-2026-11.html"),
             ("{release}", release.as_str()),
             ("{agent_release}", agent_release.as_str()),
             ("{channel}", "oncall"),
@@ -1120,5 +1138,34 @@ fn partner_users_act_on_incidents_and_everyone_else_is_refused() {
             central::scope::partner_people(&pool, &scope(Role::PracticeViewer, Some(1))).await,
             Err(central::scope::ScopeError::Forbidden)
         ));
+
+        // A monthly packet of Acme's appliance (practice 1): seen and served within practice 1
+        // and partner-wide, not to a user limited to Acme's other practice (3).
+        let packet: i64 = sqlx::query_scalar(
+            "INSERT INTO packets (partner_id, appliance_id, period, bundle_seq, bundle_line, evidence, generated_at, complete)
+             VALUES (1, 1, '2026-11', 9, '\\x7b7d'::bytea, true, '2026-12-01T00:00:04Z', true) RETURNING id",
+        )
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+        sqlx::query(
+            "INSERT INTO packet_files (packet_id, name, sha256, size_bytes, content)
+             VALUES ($1, 'cis-2026-11.csv', sha256('framework'::bytea), 9, 'framework'::bytea)",
+        )
+        .bind(packet)
+        .execute(&pool)
+        .await
+        .unwrap();
+        for (practice, seen) in [(None, true), (Some(1), true), (Some(3), false)] {
+            let scope = scope(Role::PartnerTechnician, practice);
+            let listed = central::scope::packets(&pool, &scope).await.unwrap();
+            assert_eq!(listed.len(), usize::from(seen), "{practice:?}");
+            let file = central::scope::packet_file(&pool, &scope, packet, "cis-2026-11.csv").await;
+            match file {
+                Ok((content, _)) => assert!(seen && content == b"framework", "{practice:?}"),
+                Err(central::scope::ScopeError::NotFound) => assert!(!seen, "{practice:?}"),
+                Err(err) => panic!("{practice:?}: {err}"),
+            }
+        }
     });
 }

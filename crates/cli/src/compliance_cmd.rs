@@ -6,7 +6,6 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::Context;
-use futures_util::TryStreamExt as _;
 use sha2::{Digest, Sha256};
 use time::format_description::well_known::Rfc3339;
 use time::{Date, OffsetDateTime, Time};
@@ -15,6 +14,10 @@ use compliance::{Ledger, Period};
 use model::Framework;
 
 use crate::setup;
+
+#[cfg(test)]
+use ops::report::fill_ledger;
+pub(crate) use ops::report::{fill_ledger_from_summary, proofs_from_tree};
 
 /// Where the data lives.
 #[derive(Debug, clap::Args)]
@@ -417,8 +420,6 @@ fn packet(args: &ReportArgs) -> anyhow::Result<ExitCode> {
         .map_err(|e| anyhow::anyhow!("built-in framework catalogues are broken: {e}"))?;
     let until = as_of.unwrap_or_else(OffsetDateTime::now_utc);
     let (ledger, log) = read_ledger(&config, &data_dir, period, Some(until))?;
-    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
-    let mut manifest = String::new();
     let mut out = std::io::stdout().lock();
     let generated_at = OffsetDateTime::now_utc();
     let tree = read_tree(&data_dir, log.checkpoint.as_ref())?;
@@ -426,63 +427,37 @@ fn packet(args: &ReportArgs) -> anyhow::Result<ExitCode> {
         (Some(as_of), Some(tree)) => read_consistency(&data_dir, tree, as_of)?,
         _ => None,
     };
-    for catalog in frameworks.catalogs() {
-        let assessment = compliance::assess(catalog, &runbooks, &ledger);
-        let proofs = proofs_from_tree(
-            tree.as_ref(),
-            &compliance::cited_bundles([&assessment]),
-            consistency.clone(),
-        );
-        let cx = log.context(&config, &runbooks, &frameworks, generated_at, &[], &proofs);
-        let stem = format!("{}-{}", catalog.framework.cli_name(), ledger.period().label);
-        let files: [(String, Vec<u8>); 5] = [
-            (
-                format!("{stem}.html"),
-                compliance::render::html(&assessment, &ledger, &cx).into_bytes(),
-            ),
-            (
-                format!("{stem}.pdf"),
-                compliance::render::pdf(&assessment, &ledger, &cx),
-            ),
-            (
-                format!("{stem}.csv"),
-                compliance::render::csv(&assessment, &ledger, &cx).into_bytes(),
-            ),
-            (
-                format!("{stem}-assessment-results.json"),
-                serde_json::to_vec_pretty(&compliance::render::oscal::assessment_results(
-                    &assessment,
-                    &ledger,
-                    &cx,
-                ))?,
-            ),
-            (
-                format!("{stem}-poam.json"),
-                serde_json::to_vec_pretty(&compliance::render::oscal::poam(
-                    &assessment,
-                    &ledger,
-                    &cx,
-                ))?,
-            ),
-        ];
-        for (name, bytes) in files {
-            write_file(&dir.join(&name), &bytes)?;
-            manifest.push_str(&format!(
-                "{}  {name}\n",
-                hex::encode(Sha256::digest(&bytes))
-            ));
-        }
-        let f = assessment.figures;
+    let packet = compliance::packet::packet(
+        &ledger,
+        &runbooks,
+        &frameworks,
+        compliance::packet::PacketSource {
+            site: &config.site,
+            origin: &log.origin,
+            key_id: &log.key_id,
+            checkpoint: log
+                .checkpoint
+                .as_ref()
+                .map(|(size, note)| (*size, note.as_str())),
+            generated_at,
+            tool_version: env!("CARGO_PKG_VERSION"),
+        },
+        |cited| proofs_from_tree(tree.as_ref(), cited, consistency.clone()),
+    )?;
+    ops::report::write_packet(dir, &packet)?;
+    for (framework, f) in &packet.figures {
+        let name = Framework::from_cli_name(framework)
+            .ok()
+            .and_then(|framework| frameworks.get(framework))
+            .map_or(*framework, |catalog| catalog.name.as_str());
         writeln!(
             out,
-            "{}: {} of {} applicable controls met, {} failing",
-            catalog.name,
+            "{name}: {} of {} applicable controls met, {} failing",
             f.met,
             f.applicable(),
             f.failing
         )?;
     }
-    write_file(&dir.join("MANIFEST.sha256"), manifest.as_bytes())?;
     writeln!(
         out,
         "wrote the {} packet to {}",
@@ -775,128 +750,12 @@ fn read_consistency(
     }))
 }
 
-/// Inclusion proofs of `cited` in the tree of the checkpoint's size; bundles sealed after the
-/// checkpoint are listed as not covered yet.
-pub(crate) fn proofs_from_tree(
-    tree: Option<&(u64, evidence::MerkleTree)>,
-    cited: &std::collections::BTreeSet<u64>,
-    consistency: Option<compliance::ConsistencyProof>,
-) -> compliance::Proofs {
-    let Some((size, tree)) = tree else {
-        return compliance::Proofs::default();
-    };
-    let mut proofs = compliance::Proofs {
-        tree_size: *size,
-        consistency,
-        ..compliance::Proofs::default()
-    };
-    for &seq in cited {
-        match (tree.leaf(seq), tree.inclusion_proof(seq, *size)) {
-            (Some(leaf), Some(path)) => proofs.inclusion.push(compliance::InclusionProof {
-                seq,
-                leaf: hex::encode(leaf),
-                path: path.iter().map(hex::encode).collect(),
-            }),
-            _ => proofs.uncovered.push(seq),
-        }
-    }
-    proofs
-}
-
 async fn newest_checkpoint(reads: store::LogReads<'_>) -> anyhow::Result<Option<(u64, String)>> {
     Ok(reads
         .latest_checkpoint()
         .await
         .context("reading the newest checkpoint")?
         .map(|c| (c.size, c.note)))
-}
-
-/// Fills a ledger from the store without reading a month of scans: attestations, exceptions,
-/// escalations and agent enrollments from their bundles, whole days from the report summary (per device, check
-/// and day: counts and the newest result), the last day, when the moment described is not a
-/// midnight, bundle by bundle, and the bundles the summary does not cover yet (sealed since the
-/// last checkpoint) bundle by bundle.
-pub(crate) async fn fill_ledger_from_summary(
-    reads: store::LogReads<'_>,
-    size: u64,
-    ledger: &mut Ledger,
-) -> anyhow::Result<()> {
-    use evidence_schema::{
-        KIND_AGENT_ENROLLMENT, KIND_AGENT_RESULT, KIND_ATTESTATION, KIND_ESCALATION,
-        KIND_EXCEPTION, KIND_SCAN,
-    };
-    let context = "reading the evidence log's report summary";
-    fill_ledger(
-        reads.lines_of_kinds(
-            0..size,
-            &[
-                KIND_AGENT_ENROLLMENT,
-                KIND_ATTESTATION,
-                KIND_EXCEPTION,
-                KIND_ESCALATION,
-            ],
-        ),
-        ledger,
-    )
-    .await?;
-    let plan = ledger.day_plan();
-    let through = reads.summary_through().await.context(context)?.min(size);
-    let mut partial: Option<std::ops::Range<u64>> = None;
-    for day in reads.bundle_days().await.context(context)? {
-        let date = parse_day(&day.day).context(context)?;
-        ledger
-            .add_day_bundles(compliance::DayBundles {
-                day: date,
-                kind: &day.kind,
-                bundles: day.bundles,
-                first_seq: day.first_seq,
-                last_seq: day.last_seq,
-                first_at: &day.first_at,
-            })
-            .context(context)?;
-        if plan.partial == Some(date) {
-            let range = day.first_seq..(day.last_seq + 1).min(through);
-            partial = Some(match partial {
-                Some(r) => r.start.min(range.start)..r.end.max(range.end),
-                None => range,
-            });
-        }
-    }
-    let mut rows = std::pin::pin!(reads.check_days(&plan.from.to_string(), &plan.to.to_string()));
-    while let Some(row) = rows.try_next().await.context(context)? {
-        ledger
-            .add_day_result(compliance::DayResult {
-                agent: row.agent,
-                target: &row.target,
-                check: &row.check,
-                passes: row.passes,
-                fails: row.fails,
-                status: &row.status,
-                observed: &row.observed,
-                reason: &row.reason,
-                at: &row.at,
-                seq: row.seq,
-            })
-            .context(context)?;
-    }
-    if let (Some(day), Some(range)) = (plan.partial, partial) {
-        let mut lines =
-            std::pin::pin!(reads.lines_of_kinds(range, &[KIND_SCAN, KIND_AGENT_RESULT]));
-        while let Some((seq, line)) = lines.try_next().await.context(context)? {
-            ledger.add_line_of_day(seq, &line, day).context(context)?;
-        }
-    }
-    fill_ledger(
-        reads.lines_of_kinds(through..size, &[KIND_SCAN, KIND_AGENT_RESULT]),
-        ledger,
-    )
-    .await?;
-    Ok(())
-}
-
-fn parse_day(text: &str) -> anyhow::Result<Date> {
-    let format = time::macros::format_description!("[year]-[month]-[day]");
-    Date::parse(text, &format).with_context(|| format!("day `{text}` is not YYYY-MM-DD"))
 }
 
 /// `(origin, key id hex)` of a signed note: its first line, and the key hash of its signature.
@@ -912,23 +771,6 @@ fn note_signer(note: &str) -> (String, String) {
         .map(|bytes| hex::encode(&bytes[..4]))
         .unwrap_or_default();
     (origin, key_id)
-}
-
-/// Feeds a ledger the lines of the kinds it reads (from a store or a read-only view), in seq
-/// order. Returns the bytes read.
-pub(crate) async fn fill_ledger(
-    lines: impl futures_util::Stream<Item = Result<(u64, Vec<u8>), store::StoreError>>,
-    ledger: &mut Ledger,
-) -> anyhow::Result<u64> {
-    let mut n_bytes = 0;
-    let mut lines = std::pin::pin!(lines);
-    while let Some((seq, line)) = lines.try_next().await.context("reading the evidence log")? {
-        n_bytes += line.len() as u64;
-        ledger
-            .add_line(seq, &line)
-            .context("reading the evidence log")?;
-    }
-    Ok(n_bytes)
 }
 
 fn seal(

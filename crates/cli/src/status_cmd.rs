@@ -107,6 +107,21 @@ fn render(status: &api::Status, incidents: &[api::Incident]) -> String {
         "evidence: {} bundles, checkpoint at {}, OTS {} anchored / {} pending, key {}",
         e.bundles, e.checkpoint_size, e.ots_anchored, e.ots_pending, e.key_id
     );
+    if let Some(packet) = &e.last_packet {
+        let _ = writeln!(
+            out,
+            "monthly packet: {} made {} (bundle #{}, {} files{})",
+            packet.period,
+            ago(status.now, Some(packet.made_at)),
+            packet.seq,
+            packet.files,
+            if packet.evidence {
+                ""
+            } else {
+                "; no scan evidence that month"
+            }
+        );
+    }
     let open: Vec<&api::Incident> = incidents
         .iter()
         .filter(|i| matches!(i.phase.as_str(), "open" | "healing" | "escalated"))

@@ -245,6 +245,29 @@ impl Appliance for ThisAppliance<'_> {
         crate::central_agents::add(self.shared, offer, binary).await
     }
 
+    async fn packets(&self) -> Result<Vec<link_client::LocalPacket>, String> {
+        // The packets the log says were made (`packet.rs`), each with its sealed bundle's line.
+        let store = &self.shared.store;
+        let sealed = ops::report::sealed_packets(store.reads(), store.size())
+            .await
+            .map_err(|err| format!("{err:#}"))?;
+        let mut res = Vec::new();
+        for (period, packet) in sealed {
+            let entry = store
+                .entry(packet.seq)
+                .await
+                .map_err(|err| err.to_string())?
+                .ok_or_else(|| format!("packet bundle #{} is not stored", packet.seq))?;
+            res.push(link_client::LocalPacket {
+                period,
+                dir: self.shared.settings.data_dir.join(&packet.body.directory),
+                bundle_line: entry.line,
+                files: packet.body.files.iter().map(|f| f.name.clone()).collect(),
+            });
+        }
+        Ok(res)
+    }
+
     async fn update_state(&self) -> Result<link_proto::UpdateSummary, String> {
         let state = crate::updates::state(&self.shared.settings.config.daemon.update_state_dir);
         Ok(link_proto::UpdateSummary {

@@ -28,6 +28,7 @@ mod flywheel;
 mod host;
 mod metrics;
 mod notify;
+mod packet;
 mod partner_channels;
 mod pin;
 mod schedule;
@@ -290,6 +291,7 @@ async fn run(loaded: Loaded) -> anyhow::Result<Stopped> {
         l1: flywheel::L1Rules::new(l1_rules, promoted),
         expiry_notices: std::sync::Mutex::new(expiry_notices),
         drift_focus: std::sync::Mutex::new(std::collections::BTreeMap::new()),
+        last_packet: std::sync::Mutex::new(None),
     });
     // SSH logins once, not every cycle: connections wait for the next scan (a missed cycle
     // included) and are replaced when the target closed them.
@@ -334,6 +336,7 @@ async fn run(loaded: Loaded) -> anyhow::Result<Stopped> {
         }
     }
     tasks.spawn(notify::notifier_loop(Arc::clone(&shared)));
+    tasks.spawn(packet::packet_loop(Arc::clone(&shared)));
     // Stopped at once at shutdown: serving and housekeeping.
     let mut services = tokio::task::JoinSet::new();
     // The gateway before the API: once the API answers, `osiris agent …` finds the gateway up.

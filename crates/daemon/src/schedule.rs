@@ -71,9 +71,110 @@ pub(crate) fn next_server_scan(
     now + jittered(base, daemon.jitter_percent, draw) as i64
 }
 
+/// The month whose packet is due at `now` (`YYYY-MM`): the previous one, unless its packet is
+/// sealed already or the month ended before the log's first bundle (the appliance did not exist
+/// then; an empty log has nothing to report either).
+pub(crate) fn packet_due(
+    now: time::OffsetDateTime,
+    first_bundle_at: Option<time::OffsetDateTime>,
+    sealed: &std::collections::BTreeSet<String>,
+) -> Option<String> {
+    let month_start = month_start(now);
+    let first = first_bundle_at?;
+    let period = ops::report::previous_month(now);
+    (first < month_start && !sealed.contains(&period)).then_some(period)
+}
+
+/// Midnight (UTC) of the 1st of the month after the one `now` falls in: when the next packet is due.
+pub(crate) fn next_month_start(now: time::OffsetDateTime) -> time::OffsetDateTime {
+    let start = month_start(now);
+    // The 1st plus 32 days is always in the next month.
+    month_start(start + time::Duration::days(32))
+}
+
+fn month_start(now: time::OffsetDateTime) -> time::OffsetDateTime {
+    let now = now.to_offset(time::UtcOffset::UTC);
+    now.replace_date(now.date().replace_day(1).unwrap_or(now.date()))
+        .replace_time(time::Time::MIDNIGHT)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_packet_of_the_previous_month_is_due_once_from_the_1st() {
+        use time::macros::datetime;
+        let sealed = std::collections::BTreeSet::new();
+        let first = Some(datetime!(2026-10-20 08:00 UTC));
+        // On the 1st at midnight, and any day after while it is missing (the daemon was off).
+        for now in [
+            datetime!(2026-12-01 00:00 UTC),
+            datetime!(2026-12-17 13:05 UTC),
+            datetime!(2026-12-31 23:59:59 UTC),
+        ] {
+            assert_eq!(
+                packet_due(now, first, &sealed).as_deref(),
+                Some("2026-11"),
+                "{now}"
+            );
+        }
+        // January's packet reports December of the year before.
+        assert_eq!(
+            packet_due(datetime!(2027-01-01 00:00:01 UTC), first, &sealed).as_deref(),
+            Some("2026-12")
+        );
+        // Sealed already: not again.
+        let done = std::collections::BTreeSet::from(["2026-11".to_owned()]);
+        assert_eq!(
+            packet_due(datetime!(2026-12-02 00:00 UTC), first, &done),
+            None
+        );
+        // A month that ended before the first bundle, and an empty log: nothing.
+        assert_eq!(
+            packet_due(
+                datetime!(2026-12-02 00:00 UTC),
+                Some(datetime!(2026-12-01 00:00 UTC)),
+                &sealed
+            ),
+            None
+        );
+        assert_eq!(
+            packet_due(datetime!(2026-12-02 00:00 UTC), None, &sealed),
+            None
+        );
+        // A log that began in November, the month reported: due.
+        assert_eq!(
+            packet_due(
+                datetime!(2026-12-02 00:00 UTC),
+                Some(datetime!(2026-11-30 23:59 UTC)),
+                &sealed
+            )
+            .as_deref(),
+            Some("2026-11")
+        );
+    }
+
+    #[test]
+    fn the_next_packet_is_looked_for_on_the_next_1st() {
+        use time::macros::datetime;
+        for (now, next) in [
+            (
+                datetime!(2026-12-01 00:00 UTC),
+                datetime!(2027-01-01 00:00 UTC),
+            ),
+            (
+                datetime!(2026-01-31 23:00 UTC),
+                datetime!(2026-02-01 00:00 UTC),
+            ),
+            (
+                datetime!(2026-02-28 12:00 UTC),
+                datetime!(2026-03-01 00:00 UTC),
+            ),
+        ] {
+            assert_eq!(next_month_start(now), next, "{now}");
+        }
+    }
 
     #[test]
     fn jitter_stays_within_its_percentage() {

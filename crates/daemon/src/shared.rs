@@ -51,6 +51,8 @@ pub(crate) struct Shared {
     /// quicker re-scan that follows runs only those (`ops::scan::ScanOptions::focus`); a
     /// trigger or a regular run clears it.
     pub(crate) drift_focus: Mutex<BTreeMap<String, std::collections::BTreeSet<String>>>,
+    /// The newest monthly compliance packet sealed (`packet.rs`), for status.
+    pub(crate) last_packet: Mutex<Option<api::PacketState>>,
 }
 
 impl Shared {
@@ -79,6 +81,22 @@ impl Shared {
             .accepted
             .write()
             .unwrap_or_else(std::sync::PoisonError::into_inner) = Arc::new(accepted);
+    }
+
+    /// The newest monthly packet, for status.
+    pub(crate) fn last_packet(&self) -> Option<api::PacketState> {
+        self.last_packet
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
+    }
+
+    /// Records the newest monthly packet.
+    pub(crate) fn set_last_packet(&self, packet: Option<api::PacketState>) {
+        *self
+            .last_packet
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = packet;
     }
 
     /// Records the link's state for status.

@@ -623,3 +623,90 @@ pub struct ExceptionBody {
     /// The last day (UTC, `YYYY-MM-DD`) the exception counts; after it the finding counts again.
     pub expires: String,
 }
+
+/// The `kind` of a bundle that carries a [`PacketBody`]: the month's packet of compliance reports
+/// that `osirisd` made and keeps, each file named with its SHA-256.
+pub const KIND_PACKET: &str = "packet";
+
+/// Body of a bundle with `kind = "packet"`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PacketBody {
+    /// The month the packet reports (`YYYY-MM`).
+    pub period: String,
+    /// When the reports were made (RFC 3339 UTC).
+    pub generated_at: String,
+    /// Where the files are kept, relative to the data directory (`packets/<period>`).
+    pub directory: String,
+    /// False when the month holds no scan or agent result: its reports say so and claim no status
+    /// a check would give.
+    pub evidence: bool,
+    /// Every file of the packet, `MANIFEST.sha256` last.
+    pub files: Vec<PacketFileRecord>,
+}
+
+/// One file of a packet.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PacketFileRecord {
+    /// A plain file name (`hipaa-2026-11.pdf`).
+    pub name: String,
+    /// Lowercase hex SHA-256 of the file's bytes.
+    pub sha256: String,
+    /// Size in bytes.
+    pub size: u64,
+}
+
+impl PacketBody {
+    /// What is wrong with the body, if anything: a period that is not `YYYY-MM`, a directory other
+    /// than `packets/<period>`, a file name that is not a plain name, a SHA-256 that is not 64
+    /// lowercase hex digits, a name twice, no `MANIFEST.sha256` last.
+    pub fn problem(&self) -> Option<String> {
+        let p = self.period.as_bytes();
+        let period_ok = p.len() == 7
+            && p[4] == b'-'
+            && p.iter()
+                .enumerate()
+                .all(|(i, b)| i == 4 || b.is_ascii_digit());
+        if !period_ok {
+            return Some(format!("period `{}` is not YYYY-MM", self.period));
+        }
+        if self.directory != format!("packets/{}", self.period) {
+            return Some(format!(
+                "directory `{}` is not packets/{}",
+                self.directory, self.period
+            ));
+        }
+        let mut seen = std::collections::BTreeSet::new();
+        for file in &self.files {
+            let plain = !file.name.is_empty()
+                && file.name.len() <= 128
+                && !file.name.starts_with('.')
+                && file
+                    .name
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b'_'));
+            if !plain {
+                return Some(format!("file name `{}` is not a plain name", file.name));
+            }
+            if file.sha256.len() != 64
+                || !file
+                    .sha256
+                    .bytes()
+                    .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+            {
+                return Some(format!(
+                    "{}: SHA-256 `{}` is not 64 lowercase hex digits",
+                    file.name, file.sha256
+                ));
+            }
+            if !seen.insert(file.name.as_str()) {
+                return Some(format!("{} is listed twice", file.name));
+            }
+        }
+        if self.files.last().map(|f| f.name.as_str()) != Some("MANIFEST.sha256") {
+            return Some("MANIFEST.sha256 is not the last file".to_owned());
+        }
+        None
+    }
+}

@@ -512,7 +512,7 @@ fn kit_bytes_and_verify_output_are_stable() {
     export_log(&dir, &log, Some((9, 1))).expect("export");
     expect_test::expect![[r#"
         34562fa0d17b79a59c662d673adb723f713beaedffba2de1100041baeeb76c97 977 MANIFEST
-        2bd4f9e6555ced27cee02e7ce28a82aa1f6b40ee446b71ef1f04307a1175070a 3189 README.md
+        2bf8a9464aa3dbe66b247c512ee0be69397c91bba4cacdf4e055dd6b07e41c74 3470 README.md
         19012dea845bcb6dd0c573e79e0580e8f36a1938c9081ca5e31a533efe0c7616 88 appliance.pub
         a5ece445f22fcb7c9b7aae3384ee3f2febe7e83b5684a99e19d5eb0ccc4899d1 4480 bundles.jsonl
         12f6c9737adf9d6af53be347b6e97ab1deb15f78c69620f03c20e24418057819 213 checkpoints/000000000004.txt
@@ -715,4 +715,57 @@ fn auditor_files_are_signed_and_the_html_manifest_lists_every_file() {
         },
     );
     assert!(matches!(refused, Err(KitError::AuditorFileName(_))));
+}
+
+#[test]
+fn packet_bundles_are_checked_against_their_schema() {
+    let key = ApplianceKey::from_seed(&[7; 32]);
+    let mut writer = LogWriter::new(key.clone());
+    let good = serde_json::json!({
+        "period": "2026-11", "generated_at": "2026-12-01T00:00:05Z", "directory": "packets/2026-11",
+        "evidence": true,
+        "files": [
+            {"name": "hipaa-2026-11.pdf", "sha256": "a".repeat(64), "size": 10},
+            {"name": "MANIFEST.sha256", "sha256": "b".repeat(64), "size": 86}
+        ]
+    });
+    let mut traversal = good.clone();
+    traversal["files"][0]["name"] = "../../etc/passwd".into();
+    let mut bad_hash = good.clone();
+    bad_hash["files"][0]["sha256"] = "A".repeat(64).into();
+    let mut unknown_member = good.clone();
+    unknown_member["signed_by"] = "someone".into();
+    let mut elsewhere = good.clone();
+    elsewhere["directory"] = "/tmp/packets".into();
+    let mut lines = Vec::new();
+    for body in [good, traversal, bad_hash, unknown_member, elsewhere] {
+        let draft = BundleDraft {
+            site: "clinic-1".to_owned(),
+            kind: "packet".to_owned(),
+            catalog: "2026.11".to_owned(),
+            time: time::macros::datetime!(2026-12-01 00:00:06 UTC),
+            body,
+        };
+        lines.push(writer.seal(&draft).expect("seal").line);
+    }
+    let checkpoints = vec![writer.checkpoint().1];
+    let log = Log {
+        key,
+        lines,
+        checkpoints,
+    };
+    let temp = tempfile::tempdir().expect("tempdir");
+    let out = temp.path().join("kit");
+    export_log(&out, &log, None).expect("export");
+    let report = verify(&out);
+    let found = problems(&report);
+    assert_eq!(found.len(), 4, "{found:#?}");
+    assert!(!found.iter().any(|p| p.contains("line 1:")), "{found:#?}");
+    assert_names(&report, "file name `../../etc/passwd` is not a plain name");
+    assert_names(&report, "is not 64 lowercase hex digits");
+    assert_names(
+        &report,
+        "packet body does not fit its schema: unknown field `signed_by`",
+    );
+    assert_names(&report, "directory `/tmp/packets` is not packets/2026-11");
 }

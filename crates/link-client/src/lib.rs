@@ -121,6 +121,23 @@ pub trait Appliance {
             ))
         }
     }
+    /// The monthly compliance packets sealed in the log, oldest first (none by default).
+    fn packets(&self) -> impl Future<Output = Result<Vec<LocalPacket>, String>> + Send {
+        async { Ok(Vec::new()) }
+    }
+}
+
+/// A monthly packet the appliance made: its files and the line of its sealed `packet` bundle.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LocalPacket {
+    /// `YYYY-MM`.
+    pub period: String,
+    /// The directory that holds its files.
+    pub dir: PathBuf,
+    /// The `packet` bundle's line (without its newline).
+    pub bundle_line: Vec<u8>,
+    /// The file names the bundle lists.
+    pub files: Vec<String>,
 }
 
 /// What the appliance made of an offered endpoint-agent release (final for that offer: it is
@@ -285,6 +302,8 @@ pub struct Link {
     /// not want, in memory only: judged again after a restart (the appliance's root or
     /// configuration may have changed), never on every step.
     agent_releases_declined: std::collections::BTreeMap<String, String>,
+    /// The packets Central Command refused, in memory only: not sent again until a restart.
+    packets_refused: std::collections::BTreeSet<String>,
 }
 
 impl std::fmt::Debug for Link {
@@ -389,6 +408,7 @@ impl Link {
             plain_client: std::sync::OnceLock::new(),
             mtls_client: std::sync::OnceLock::new(),
             agent_releases_declined: std::collections::BTreeMap::new(),
+            packets_refused: std::collections::BTreeSet::new(),
         })
     }
 
@@ -585,8 +605,11 @@ impl Link {
         // at the end of the step.
         let agents = self.take_agent_releases(appliance).await;
         self.take_manifest_offer(appliance).await?;
+        // Last: a packet is large, and a failure must not hold back the rest of the step.
+        let packets = self.deliver_packets(appliance).await;
         actions?;
         agents?;
+        packets?;
         Ok(status)
     }
 
@@ -1031,6 +1054,126 @@ impl Link {
                     });
                 }
             }
+        }
+        Ok(())
+    }
+
+    /// Sends the monthly packets Central Command does not keep yet: the sealed bundle, then each
+    /// file it still lacks, one request per file (a packet of any size, no request above one
+    /// file). A refused packet is not sent again until the appliance restarts.
+    async fn deliver_packets(&mut self, appliance: &impl Appliance) -> Result<(), LinkError> {
+        let local = appliance.packets().await.map_err(LinkError::Local)?;
+        if local.is_empty() {
+            return Ok(());
+        }
+        let held = match self
+            .post::<_, link_proto::PacketsHeld>(
+                "the packets held",
+                link_proto::path::PACKETS,
+                &serde_json::json!({}),
+                true,
+            )
+            .await?
+        {
+            Ok((_, held)) => held,
+            // A Central Command without packets: nothing to deliver to.
+            Err((404, _)) => return Ok(()),
+            Err((status, error)) => {
+                return Err(LinkError::Refused {
+                    what: "the packets held",
+                    status,
+                    message: error.error,
+                });
+            }
+        };
+        for packet in local {
+            if held.periods.contains(&packet.period)
+                || self.packets_refused.contains(&packet.period)
+            {
+                continue;
+            }
+            let begun = held.pending.iter().find(|p| p.period == packet.period);
+            let missing = match begun {
+                Some(progress) => progress.missing.clone(),
+                None => {
+                    let offer = link_proto::PacketOffer {
+                        bundle: String::from_utf8_lossy(&packet.bundle_line).into_owned(),
+                    };
+                    match self
+                        .post::<_, link_proto::PacketProgress>(
+                            "the monthly packet",
+                            &link_proto::packet_path(&packet.period),
+                            &offer,
+                            true,
+                        )
+                        .await?
+                    {
+                        Ok((_, progress)) => progress.missing,
+                        Err((status, error)) => {
+                            self.packets_refused.insert(packet.period.clone());
+                            return Err(LinkError::Refused {
+                                what: "the monthly packet",
+                                status,
+                                message: error.error,
+                            });
+                        }
+                    }
+                }
+            };
+            let mut bytes_sent = 0;
+            for name in &missing {
+                if !packet.files.contains(name) {
+                    self.packets_refused.insert(packet.period.clone());
+                    return Err(LinkError::Local(format!(
+                        "Central Command asks for `{name}`, which the packet of {} does not hold",
+                        packet.period
+                    )));
+                }
+                let path = packet.dir.join(name);
+                let bytes = std::fs::read(&path).map_err(|source| LinkError::State {
+                    path: path.clone(),
+                    source,
+                })?;
+                if bytes.len() > link_proto::MAX_PACKET_FILE {
+                    self.packets_refused.insert(packet.period.clone());
+                    return Err(LinkError::Local(format!(
+                        "{} is {} MiB, more than Central Command accepts in one file ({} MiB)",
+                        path.display(),
+                        bytes.len() >> 20,
+                        link_proto::MAX_PACKET_FILE >> 20
+                    )));
+                }
+                bytes_sent += bytes.len();
+                let url = self
+                    .base
+                    .join(&link_proto::packet_file_path(&packet.period, name))
+                    .map_err(|err| LinkError::Local(err.to_string()))?;
+                if let Err((status, error)) = self
+                    .post_raw::<link_proto::PacketProgress>(
+                        "a monthly packet's file",
+                        url,
+                        bytes,
+                        "application/octet-stream",
+                        true,
+                    )
+                    .await?
+                {
+                    if status == 400 {
+                        self.packets_refused.insert(packet.period.clone());
+                    }
+                    return Err(LinkError::Refused {
+                        what: "a monthly packet's file",
+                        status,
+                        message: error.error,
+                    });
+                }
+            }
+            tracing::info!(
+                period = %packet.period,
+                files = missing.len(),
+                bytes = bytes_sent,
+                "monthly packet delivered to Central Command"
+            );
         }
         Ok(())
     }

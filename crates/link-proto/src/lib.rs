@@ -42,6 +42,61 @@ pub mod path {
     /// `POST` [`super::SealedActions`] → [`super::SealedAnswer`] (mutual TLS): which of them the
     /// appliance sealed, as which evidence bundle.
     pub const OPERATOR_ACTIONS_SEALED: &str = "/v1/link/operator-actions/sealed";
+    /// `POST {}` → [`super::PacketsHeld`] (mutual TLS): the monthly packets Central Command
+    /// keeps for this appliance, and what it still lacks of those it began.
+    pub const PACKETS: &str = "/v1/link/packets";
+    /// `POST` [`super::PacketOffer`] → [`super::PacketProgress`] (mutual TLS): a packet's sealed
+    /// bundle, which names its files; the route, with `{period}` its month
+    /// ([`super::packet_path`]).
+    pub const PACKET: &str = "/v1/link/packets/{period}";
+    /// `POST` one file of a packet (`application/octet-stream`) → [`super::PacketProgress`]
+    /// (mutual TLS); the route ([`super::packet_file_path`]).
+    pub const PACKET_FILE: &str = "/v1/link/packets/{period}/files/{name}";
+}
+
+/// Where the sealed bundle of the monthly packet of `period` (`YYYY-MM`) is offered.
+pub fn packet_path(period: &str) -> String {
+    path::PACKET.replace("{period}", period)
+}
+
+/// Where one file of the monthly packet of `period` is uploaded (`name` is a plain file name,
+/// as the sealed bundle names it).
+pub fn packet_file_path(period: &str, name: &str) -> String {
+    path::PACKET_FILE
+        .replace("{period}", period)
+        .replace("{name}", name)
+}
+
+/// The largest packet file Central Command accepts in one request (as a kit); a packet is sent
+/// file by file, so its whole size is not bounded by this.
+pub const MAX_PACKET_FILE: usize = MAX_KIT;
+
+/// The monthly packets Central Command keeps for the asking appliance.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PacketsHeld {
+    /// The months (`YYYY-MM`) whose packet is complete.
+    pub periods: Vec<String>,
+    /// Packets begun (their bundle taken) and the files they still lack.
+    pub pending: Vec<PacketProgress>,
+}
+
+/// A packet's sealed `packet` bundle (docs/EVIDENCE-FORMAT.md), which names every file with its
+/// SHA-256 and size.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PacketOffer {
+    /// The bundle's line as the appliance signed it (without its newline).
+    pub bundle: String,
+}
+
+/// Where a packet stands at Central Command.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PacketProgress {
+    pub period: String,
+    /// The files still to send; empty when the packet is complete.
+    pub missing: Vec<String>,
 }
 
 /// Where the binary of offered agent release `id` is fetched.

@@ -1,5 +1,5 @@
 //! The appliance's operations, from configuration to sealed evidence: scanning the configured
-//! targets, L1 healing, Active Directory discovery and the workstation cycle. `osiris` runs each
+//! targets, L1 healing, Active Directory discovery, the workstation cycle and the month's compliance packet. `osiris` runs each
 //! once per command; `osirisd` runs them on its schedule. Application glue: errors are `anyhow`
 //! with context; [`BadConfig`] marks a configuration problem (exit 78), [`Failed`] one already
 //! explained to the user.
@@ -9,6 +9,7 @@ pub mod cloud;
 pub mod discover;
 pub mod heal;
 pub mod l2;
+pub mod report;
 pub mod scan;
 pub mod secrets;
 pub mod setup;

@@ -179,9 +179,18 @@ pub(crate) fn evidence(model: &Model, frame: &mut Frame<'_>, area: Rect) {
         spans.extend(value);
         Line::from(spans)
     };
-    let lines = vec![
-        Line::raw("Every check, fix and decision is written to a signed, chained evidence log."),
-        Line::raw(""),
+    // On short terminals the introduction gives its rows to the packets and records.
+    let mut lines = if area.height >= 30 {
+        vec![
+            Line::raw(
+                "Every check, fix and decision is written to a signed, chained evidence log.",
+            ),
+            Line::raw(""),
+        ]
+    } else {
+        Vec::new()
+    };
+    lines.extend([
         row(
             "Records",
             vec![Span::styled(format::count(evidence.bundles), bold())],
@@ -192,13 +201,136 @@ pub(crate) fn evidence(model: &Model, frame: &mut Frame<'_>, area: Rect) {
         row("Signing key", vec![Span::raw(evidence.key_id.clone())]),
         Line::raw(""),
         Line::raw("Press E to copy the evidence kit to a USB stick for your auditor."),
-    ];
+    ]);
+    let inner_width = area.width.saturating_sub(2);
+    let top = (crate::view::wrapped_height(&lines, inner_width) + 2).min(area.height);
+    let [top_area, bottom_area] =
+        Layout::vertical([Constraint::Length(top), Constraint::Min(0)]).areas(area);
     frame.render_widget(
         Paragraph::new(lines)
             .wrap(Wrap { trim: false })
             .block(panel("Evidence")),
-        area,
+        top_area,
     );
+    if bottom_area.height > 2 {
+        let rows = usize::from(bottom_area.height - 2);
+        frame.render_widget(
+            Paragraph::new(packet_and_record_lines(model, status.now, rows))
+                .block(panel("Monthly packets and accepted risks")),
+            bottom_area,
+        );
+    }
+}
+
+/// The monthly packets (the selected one marked), then the accepted risks and attestations with
+/// their expiry, in at most `rows` lines.
+fn packet_and_record_lines(model: &Model, now: i64, rows: usize) -> Vec<Line<'static>> {
+    let mut packets: Vec<Line<'static>> = Vec::new();
+    match model.packets.as_deref() {
+        None => packets.push(Line::styled("Monthly packets: loading…", dim())),
+        Some([]) => packets.push(Line::raw(
+            "No monthly packet yet: the appliance makes the previous month's reports on the 1st.",
+        )),
+        Some(list) => {
+            packets.push(Line::from(vec![
+                Span::styled("Monthly packets", bold()),
+                Span::styled("  (M copies the selected one to a USB stick)", dim()),
+            ]));
+            for (idx, packet) in list.iter().enumerate() {
+                let selected = idx == model.packet_idx;
+                let mut text = format!(
+                    "{} {}  made {} · {} files",
+                    if selected { "›" } else { " " },
+                    packet.period,
+                    format::ago(now, packet.made_at),
+                    packet.files
+                );
+                if !packet.evidence {
+                    text.push_str(" · no scans that month");
+                }
+                packets.push(if selected {
+                    Line::styled(text, bold())
+                } else {
+                    Line::raw(text)
+                });
+            }
+        }
+    }
+    let mut records: Vec<Line<'static>> = Vec::new();
+    match &model.records {
+        None => {}
+        Some(r) if r.exceptions.is_empty() && r.attestations.is_empty() => {
+            records.push(Line::raw("No accepted risks or attestations recorded."));
+        }
+        Some(r) => {
+            records.push(Line::styled("Accepted risks and attestations", bold()));
+            for e in &r.exceptions {
+                records.push(record_line(
+                    e.counts,
+                    format!("risk accepted: {} on {}", e.check, e.target),
+                    &e.expires,
+                    &e.owner,
+                ));
+            }
+            for a in &r.attestations {
+                records.push(record_line(
+                    a.counts,
+                    format!("attested: {}", a.control),
+                    &a.expires,
+                    &a.by,
+                ));
+            }
+        }
+    }
+    // Packets get the rows first (keeping the selected one in view), records the rest.
+    let packet_rows = packets
+        .len()
+        .min(rows.saturating_sub(records.len().min(3)).max(2));
+    let mut res = window(packets, packet_rows, model.packet_idx + 1);
+    let left = rows.saturating_sub(res.len());
+    let n_records = records.len();
+    if n_records > left && left > 0 {
+        records.truncate(left - 1);
+        records.push(Line::styled(
+            format!("… {} more (osiris exception list)", n_records - left + 1),
+            dim(),
+        ));
+    }
+    res.extend(records.into_iter().take(left));
+    res
+}
+
+/// `✔ Risk accepted: … until DATE (who)`, or `! Expired DATE: …` once it counts no more.
+fn record_line(counts: bool, what: String, expires: &str, who: &str) -> Line<'static> {
+    if counts {
+        let mut chars = what.chars();
+        let what: String = chars
+            .next()
+            .map(|c| c.to_uppercase().chain(chars).collect())
+            .unwrap_or_default();
+        Line::from(vec![
+            badge(Tone::Good, ""),
+            Span::raw(format!("{what} until {expires} ({who})")),
+        ])
+    } else {
+        Line::from(vec![
+            badge(Tone::Attention, ""),
+            Span::raw(format!("Expired {expires}, counts no more: {what} ({who})")),
+        ])
+    }
+}
+
+/// `lines[0]` (the heading) and a window of the rest of `rows` lines that shows line `keep`.
+fn window(lines: Vec<Line<'static>>, rows: usize, keep: usize) -> Vec<Line<'static>> {
+    if lines.len() <= rows || rows < 2 {
+        return lines.into_iter().take(rows).collect();
+    }
+    let shown = rows - 1;
+    let first = (keep + 1).saturating_sub(shown).max(1);
+    let mut iter = lines.into_iter();
+    let mut res: Vec<Line<'static>> = iter.next().into_iter().collect();
+    res.extend(iter.skip(first - 1).take(shown));
+    res
 }
 
 fn compliance_lines(status: &Status, width: u16) -> Vec<Line<'static>> {

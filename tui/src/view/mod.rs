@@ -333,6 +333,12 @@ fn render_modal(model: &Model, modal: &Modal, frame: &mut Frame<'_>, area: Rect)
                     "Export evidence kit",
                     "Plug in a USB stick. Folder to write the kit into:".into(),
                 ),
+                PromptPurpose::PacketExportPath(period) => (
+                    "Export monthly packet",
+                    format!(
+                        "Plug in a USB stick. Folder to write the {period} compliance packet into:"
+                    ),
+                ),
                 PromptPurpose::RevokeReason(agent) => (
                     "Revoke agent",
                     format!(
@@ -447,7 +453,9 @@ fn help_text(model: &Model) -> Text<'static> {
         Line::raw("Give these to your IT partner when you call them."),
         Line::raw(""),
         Line::raw("F1-F7 or Tab: screens   ↑/↓: move   S: scan now   P: pause/resume fixing"),
-        Line::raw("U: updates   E: export evidence (Evidence screen)   A: acknowledge (Incidents)"),
+        Line::raw(
+            "U: updates   E: export evidence, M: monthly packet (Evidence screen)   A: acknowledge (Incidents)",
+        ),
         Line::raw("N: new enrollment token   X: revoke an agent (Agents screen)"),
         Line::raw("A: approve   X: reject a fix (Approvals screen)"),
         Line::raw("Q: quit (from Home)   Esc: close a window"),

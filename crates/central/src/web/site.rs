@@ -1,7 +1,7 @@
 //! The site page (verdict, compliance and its trend, appliances, the workstation × five checks
 //! grid with coverage and the reasons a workstation was not checked, servers, incidents, the
 //! healing log by tier, the evidence the witness holds) and the evidence page (every site's
-//! evidence, kits to ask for and download).
+//! evidence, the appliances' monthly compliance packets, kits to ask for and download).
 
 use axum::extract::{Form, Path, Query, State};
 use axum::response::Response;
@@ -12,7 +12,7 @@ use super::verdict;
 use super::{
     PageError, St, Viewer, ago, check_csrf, csrf_field, encode_component, layout, live, percent,
 };
-use crate::scope::{self, DeviceRow, EvidenceRow, HealingRow, IncidentRow, Role};
+use crate::scope::{self, DeviceRow, EvidenceRow, HealingRow, IncidentRow, PacketRow, Role};
 
 /// The five workstation checks, in the grid's column order: catalogue id and column title.
 pub(crate) const WORKSTATION_CHECKS: [(&str, &str); 5] = [
@@ -407,6 +407,61 @@ fn kit_forms(session: &crate::auth::Session, evidence: &[EvidenceRow]) -> Markup
     }
 }
 
+/// The monthly packets: month, appliance, when made, whether the month held evidence, and a
+/// download link per report (`/v1/packets/{id}/files/{name}`, within the viewer's scope).
+fn packets_table(packets: &[PacketRow], now: i64) -> Markup {
+    const KINDS: [(&str, &str); 5] = [
+        (".pdf", "PDF"),
+        (".html", "HTML"),
+        (".csv", "CSV"),
+        ("-assessment-results.json", "OSCAL"),
+        ("-poam.json", "POA&M"),
+    ];
+    html! {
+        @if packets.is_empty() {
+            p .empty { "No monthly packet yet: appliances send the previous month's after the 1st." }
+        } @else {
+            div .scroll { table .packets {
+                thead { tr {
+                    th scope="col" { "Month" } th scope="col" { "Appliance" } th scope="col" { "Made" }
+                    th scope="col" { "Reports" }
+                } }
+                tbody {
+                    @for p in packets {
+                        @let names: Vec<&str> = p.files.as_array().map(|f| f.iter().filter_map(|f| f["name"].as_str()).collect()).unwrap_or_default();
+                        tr {
+                            td data-label="Month" {
+                                (p.period)
+                                @if !p.evidence { br; span .muted { "no scans that month" } }
+                            }
+                            td data-label="Appliance" { "#" (p.appliance_id) }
+                            td data-label="Made" { (ago(Some(&p.received_at), now)) }
+                            td data-label="Reports" {
+                                @for framework in ["hipaa", "soc2", "pci", "nist-csf", "cis"] {
+                                    @let stem = format!("{framework}-{}", p.period);
+                                    span .report-links {
+                                        (framework) ": "
+                                        @for (suffix, label) in KINDS {
+                                            @let name = format!("{stem}{suffix}");
+                                            @if names.contains(&name.as_str()) {
+                                                a href=(format!("/v1/packets/{}/files/{}", p.id, encode_component(&name))) download { (label) } " "
+                                            }
+                                        }
+                                    }
+                                    br;
+                                }
+                                @if names.contains(&"MANIFEST.sha256") {
+                                    a href=(format!("/v1/packets/{}/files/MANIFEST.sha256", p.id)) download { "MANIFEST.sha256" }
+                                }
+                            }
+                        }
+                    }
+                }
+            } }
+        }
+    }
+}
+
 /// `POST /evidence/kits`.
 #[derive(Debug, Deserialize)]
 pub(crate) struct KitForm {
@@ -502,6 +557,7 @@ pub(super) async fn evidence_page(
     if params.part.as_deref() == Some("kits") {
         return Ok(super::fragment(kits_table));
     }
+    let packets = scope::packets(&state.pool, scope).await?;
     let sites = scope::sites(&state.pool, scope).await?;
     let evidence = scope::all_evidence(&state.pool, scope).await?;
     let page = params.page.unwrap_or(1).max(1);
@@ -521,6 +577,11 @@ pub(super) async fn evidence_page(
         h1 { "Evidence" }
         @if params.asked.is_some() { p .notice role="status" { "The appliance will deliver the kit at its next contact; it appears below when verified." } }
         p { "Each kit holds an appliance's whole evidence log, verified here against the appliance's key and the witness's cosignatures before it is offered. Verify it again offline with " code { "osiris evidence verify" } "." }
+        section aria-labelledby="packets-h" {
+            h2 #packets-h { "Monthly packets" }
+            p { "On the 1st each appliance makes the previous month's reports of every framework; they are kept here once every file matched the SHA-256 its signed evidence bundle names." }
+            (packets_table(&packets, now))
+        }
         section aria-labelledby="kits-h" {
             h2 #kits-h { "Kits" }
             (live("kits", "/evidence?part=kits", state.live_interval_ms, kits_table))

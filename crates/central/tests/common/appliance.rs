@@ -28,6 +28,8 @@ pub(crate) struct Box_ {
     pub(crate) sealed: Mutex<std::collections::BTreeMap<i64, link_proto::SealedAction>>,
     /// A report it adds of its own (of an action it was not handed).
     pub(crate) forged_report: Mutex<Option<link_proto::SealedAction>>,
+    /// The monthly packets it offers.
+    pub(crate) packets: Mutex<Vec<link_client::LocalPacket>>,
 }
 
 pub(crate) fn device(name: &str, status: &str, failing: &[&str]) -> link_proto::DeviceSummary {
@@ -66,6 +68,7 @@ impl Box_ {
             actions_seen: Mutex::new(Vec::new()),
             sealed: Mutex::new(std::collections::BTreeMap::new()),
             forged_report: Mutex::new(None),
+            packets: Mutex::new(Vec::new()),
         }
     }
 
@@ -186,6 +189,10 @@ impl Appliance for Box_ {
         }
         answer.extend(*self.forged_report.lock().unwrap());
         Ok(answer)
+    }
+
+    async fn packets(&self) -> Result<Vec<link_client::LocalPacket>, String> {
+        Ok(self.packets.lock().unwrap().clone())
     }
 
     async fn export_kit(&self, _dir: &std::path::Path) -> Result<(), String> {

@@ -14,6 +14,41 @@ use crate::Shared;
 use crate::api::{Answer, Fail, bad_request, internal};
 use crate::pin::ConsoleUnlocked;
 
+/// `GET /v1/compliance/records`: what the compliance figures count (or no longer count), newest first.
+pub(crate) async fn records(State(shared): State<Arc<Shared>>) -> Answer<api::ComplianceRecords> {
+    let today = time::OffsetDateTime::now_utc().date();
+    let accepted = shared.accepted();
+    Ok(Json(api::ComplianceRecords {
+        exceptions: accepted
+            .exceptions
+            .iter()
+            .rev()
+            .map(|e| api::ExceptionRecord {
+                check: e.check.clone(),
+                target: e.target.clone(),
+                reason: e.reason.clone(),
+                owner: e.owner.clone(),
+                expires: e.expires.to_string(),
+                counts: e.expires >= today,
+                seq: e.seq,
+            })
+            .collect(),
+        attestations: accepted
+            .attestations
+            .iter()
+            .rev()
+            .map(|a| api::AttestationRecord {
+                control: format!("{} {}", a.framework.label(), a.control),
+                statement: a.statement.clone(),
+                by: a.by.clone(),
+                expires: a.expires.to_string(),
+                counts: a.expires >= today,
+                seq: a.seq,
+            })
+            .collect(),
+    }))
+}
+
 pub(crate) async fn seal_record(
     State(shared): State<Arc<Shared>>,
     _unlocked: ConsoleUnlocked,

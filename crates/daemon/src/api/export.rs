@@ -37,7 +37,11 @@ pub(crate) async fn export(
     let roots = shared.settings.config.daemon.export_roots.clone();
     let checked = dest.clone();
     let db = shared.store.db_path().to_path_buf();
-    blocking(move || check_destination(&checked, &roots, &db)).await??;
+    blocking(move || {
+        let needed = std::fs::metadata(&db).map(|m| m.len()).unwrap_or(0) + 8 * 1024 * 1024;
+        check_destination(&checked, &roots, needed, "the kit")
+    })
+    .await??;
     let stamp = time::OffsetDateTime::now_utc().unix_timestamp();
     let kit = dest.join(format!(
         "osiris-evidence-{}-{stamp}",
@@ -81,8 +85,13 @@ pub(crate) async fn export(
 }
 
 /// Refuses a destination that is not a mounted filesystem below an export root, is reached
-/// through a symbolic link, or lacks room for a kit the size of the evidence database.
-fn check_destination(dest: &Path, roots: &[std::path::PathBuf], db: &Path) -> Result<(), Fail> {
+/// through a symbolic link, or lacks room for `needed` bytes of `what`.
+pub(crate) fn check_destination(
+    dest: &Path,
+    roots: &[std::path::PathBuf],
+    needed: u64,
+    what: &str,
+) -> Result<(), Fail> {
     use std::os::unix::fs::MetadataExt;
     let usb_hint = "plug in a USB stick and give its mount point, e.g. /media/usb";
     if dest.components().any(|c| {
@@ -149,7 +158,6 @@ fn check_destination(dest: &Path, roots: &[std::path::PathBuf], db: &Path) -> Re
             usb_hint,
         ));
     }
-    let needed = std::fs::metadata(db).map(|m| m.len()).unwrap_or(0) + 8 * 1024 * 1024;
     let stat = rustix::fs::statvfs(dest).map_err(|err| {
         bad_request(
             format!("cannot read the free space of {}: {err}", dest.display()),
@@ -161,7 +169,7 @@ fn check_destination(dest: &Path, roots: &[std::path::PathBuf], db: &Path) -> Re
         return Err(Fail(
             StatusCode::UNPROCESSABLE_ENTITY,
             format!(
-                "the USB stick at {} has {} MiB free; the kit needs about {} MiB",
+                "the USB stick at {} has {} MiB free; {what} needs about {} MiB",
                 dest.display(),
                 free / (1024 * 1024),
                 needed.div_ceil(1024 * 1024)
@@ -173,7 +181,7 @@ fn check_destination(dest: &Path, roots: &[std::path::PathBuf], db: &Path) -> Re
 }
 
 /// The kind of the first I/O error in an error's source chain.
-fn io_kind(err: &(dyn std::error::Error + 'static)) -> Option<std::io::ErrorKind> {
+pub(crate) fn io_kind(err: &(dyn std::error::Error + 'static)) -> Option<std::io::ErrorKind> {
     let mut next = Some(err);
     while let Some(err) = next {
         if let Some(io) = err.downcast_ref::<std::io::Error>() {
@@ -187,7 +195,7 @@ fn io_kind(err: &(dyn std::error::Error + 'static)) -> Option<std::io::ErrorKind
     None
 }
 
-fn tree_size(dir: &Path) -> u64 {
+pub(crate) fn tree_size(dir: &Path) -> u64 {
     std::fs::read_dir(dir)
         .map(|entries| {
             entries

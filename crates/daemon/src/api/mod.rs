@@ -9,6 +9,7 @@ mod agents;
 mod compliance;
 mod export;
 mod l2;
+mod packets;
 mod read;
 mod socket;
 
@@ -163,7 +164,10 @@ pub(crate) fn router(shared: Arc<Shared>) -> axum::Router {
         .on::<endpoint::Flywheel, _, _, _>(l2::flywheel)
         .on::<endpoint::ApproveFlywheel, _, _, _>(l2::approve_pattern)
         .on::<endpoint::RejectFlywheel, _, _, _>(l2::reject_pattern)
-        .on::<endpoint::SealComplianceRecord, _, _, _>(compliance::seal_record);
+        .on::<endpoint::SealComplianceRecord, _, _, _>(compliance::seal_record)
+        .on::<endpoint::ComplianceRecords, _, _, _>(compliance::records)
+        .on::<endpoint::Packets, _, _, _>(packets::list)
+        .on::<endpoint::ExportPacket, _, _, _>(packets::export);
     crate::setup::routes(routes)
         .0
         .fallback(not_found)

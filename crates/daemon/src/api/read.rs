@@ -144,6 +144,7 @@ async fn evidence_state(shared: &Shared) -> Result<api::EvidenceState, Fail> {
         ots_pending,
         ots_anchored,
         key_id: store.verifier().key_id_hex(),
+        last_packet: shared.last_packet(),
     })
 }
 

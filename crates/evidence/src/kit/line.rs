@@ -1,4 +1,4 @@
-//! Checks of single bundle lines, spread over worker threads: JSON structure, canonical (JCS) form, members, the bodies of agent bundles, and signatures in batches.
+//! Checks of single bundle lines, spread over worker threads: JSON structure, canonical (JCS) form, members, the bodies of agent and packet bundles, and signatures in batches.
 
 use std::sync::OnceLock;
 
@@ -6,6 +6,7 @@ use base64::Engine;
 use base64::engine::general_purpose::STANDARD as BASE64;
 use ed25519_dalek::{Signature, VerifyingKey};
 use evidence_schema::{BUNDLE_MEMBERS, BUNDLE_SCHEMA_V1};
+use serde::Deserialize as _;
 use sha2::{Digest, Sha256};
 
 use crate::jcs;
@@ -144,6 +145,9 @@ fn check_fields(
         map.get("body"),
     ) {
         check.agent = agent::check_body(kind, body, &mut check.problems);
+        if kind == evidence_schema::KIND_PACKET {
+            check_packet(body, &mut check.problems);
+        }
     }
     let signature = check_signature(map, check)?;
     Some((unsigned, signature))
@@ -323,4 +327,17 @@ fn is_bundle_time(time: &str) -> bool {
             23 => *byte == b'Z',
             _ => byte.is_ascii_digit(),
         })
+}
+
+/// A `packet` body fits its schema and names its files plainly with their SHA-256
+/// (docs/EVIDENCE-FORMAT.md, "Body of `kind = \"packet\"`").
+fn check_packet(body: &serde_json::Value, problems: &mut Vec<String>) {
+    match evidence_schema::PacketBody::deserialize(body) {
+        Ok(packet) => {
+            if let Some(problem) = packet.problem() {
+                problems.push(format!("packet body: {problem}"));
+            }
+        }
+        Err(error) => problems.push(format!("packet body does not fit its schema: {error}")),
+    }
 }

@@ -35,6 +35,7 @@ It prints every problem it finds and exits 0 only if everything holds against th
    Its `sig` is an Ed25519 signature over the same object without `sig`; its `prev` is the SHA-256 of the previous line; its `seq` is its 0-based line index.
    A bundle of kind `agent_result` also carries the signature of the endpoint device that reported it: its `signature` verifies over the base64-decoded `signed` under the `device_public_key` of the agent's earlier `agent_enrollment` bundle, and its other members repeat what `signed` says (layout in docs/AGENT-PROTOCOL.md, \"What is signed\").
    Each agent numbers its results, gaps and remediations from 1 without a hole or a repeat; an `agent_gap` accounts for the numbers it lost (docs/EVIDENCE-FORMAT.md, \"Bodies of the agent kinds\").
+   A bundle of kind `packet` names the files of a month's compliance packet (kept on the appliance, not in this kit) with their SHA-256: `sha256sum` of a packet's files, its `MANIFEST.sha256` included, must give those values (docs/EVIDENCE-FORMAT.md, \"Body of `kind = \"packet\"`\").
 4. `checkpoints/<size>.txt` are signed checkpoints (https://c2sp.org/tlog-checkpoint): the RFC 9162 Merkle root of the first `<size>` bundles (leaf = SHA-256(0x00 ‖ line)).
 5. `proofs/consistency-<old>-<new>.txt` are RFC 9162 consistency proofs between consecutive checkpoints, one base64 hash per line.
 6. `checkpoints/<size>.txt.ots` are OpenTimestamps proofs of the checkpoint files; check them with the standard client:
