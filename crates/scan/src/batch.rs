@@ -281,7 +281,10 @@ mod tests {
             .cloned()
             .map(|mut runbook| {
                 // The body as shipped (with the prelude), then a line that prints the file.
-                runbook.detect.body.push_str("\ncat \"$osiris_check\"; exit 0\n");
+                runbook
+                    .detect
+                    .body
+                    .push_str("\ncat \"$osiris_check\"; exit 0\n");
                 runbook
             })
             .collect();
