@@ -9,6 +9,7 @@
 //!     --cache-url URL --cache-key NAME:KEY... --counter N [--expires-days D]
 //!     [--uki FILE --db-cert CERT] --out manifest.json
 //! osiris-release show --vendor-key NAME:KEY manifest.json
+//! osiris-release sign-iso --key db.key --cert db.crt --out signed.iso installer.iso
 //! ```
 
 #![allow(
@@ -29,6 +30,8 @@ use ed25519_dalek::SigningKey;
 use sha2::Digest as _;
 use update_manifest::release::{self, MAX_VALIDITY_DAYS, Release};
 use update_manifest::{SignedManifest, Uki, VendorKey};
+
+mod iso;
 
 /// Publish appliance releases: vendor keys and signed update manifests.
 #[derive(Parser)]
@@ -85,6 +88,21 @@ enum Command {
         vendor_key: String,
         manifest: PathBuf,
     },
+    /// Secure Boot-sign the installer ISO: every EFI binary in its El Torito UEFI boot image
+    /// (the installer UKI as EFI/BOOT/BOOTX64.EFI), into a new ISO (src/iso.rs).
+    SignIso {
+        /// The Secure Boot signing key (`db.key`, mode 0600); only named to sbsign.
+        #[arg(long)]
+        key: PathBuf,
+        /// Its certificate (`db.crt`), the one enrolled in the machines' db.
+        #[arg(long)]
+        cert: PathBuf,
+        /// The signed ISO to write; never overwritten.
+        #[arg(long)]
+        out: PathBuf,
+        /// The installer ISO as built; never changed.
+        iso: PathBuf,
+    },
 }
 
 fn main() -> ExitCode {
@@ -100,6 +118,25 @@ fn main() -> ExitCode {
 fn run(args: Args) -> anyhow::Result<()> {
     match args.command {
         Command::Keygen { name, out } => keygen(&name, &out),
+        Command::SignIso {
+            key,
+            cert,
+            out,
+            iso,
+        } => {
+            let signed = iso::sign_iso(&key, &cert, &out, &iso)?;
+            for (path, verdict) in &signed.binaries {
+                println!("{path}: {verdict}");
+            }
+            println!(
+                "wrote {}: only its EFI boot image ({} bytes at byte {}) differs from {}",
+                out.display(),
+                signed.image_len,
+                signed.image_offset,
+                iso.display()
+            );
+            Ok(())
+        }
         Command::Manifest {
             signing_key,
             version,
