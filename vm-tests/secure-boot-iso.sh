@@ -1,0 +1,130 @@
+#!/usr/bin/env bash
+# A real Secure Boot boot of a signed installer ISO under qemu: the ISO's El Torito UEFI boot
+# image is a FAT image whose EFI/BOOT/BOOTX64.EFI is a unified kernel image, built as
+# vm-tests/secure-boot-uki.sh builds it (the Debian kernel from OSIRIS_TEST_KERNEL, systemd's
+# EFI stub, a static /init that prints a marker on the serial console and powers off). The ISO
+# is made with xorriso, signed with `osiris-release sign-iso` (OSIRIS_RELEASE, the built binary)
+# and booted as a CD-ROM by OVMF with Secure Boot on and the test certificate enrolled as PK,
+# KEK and db. Three boots: the signed ISO prints the marker; the unsigned ISO and one signed by
+# another key are refused by the firmware ("Access Denied"). Prints the time of each boot.
+# Needs: qemu-system-x86, ovmf, sbsigntool, systemd-boot-efi, binutils, gcc with static libc,
+# cpio, openssl, xorriso, mtools, and virt-fw-vars (PyPI virt-firmware) in OSIRIS_PYTHON's venv.
+set -euo pipefail
+kernel="${OSIRIS_TEST_KERNEL:?set OSIRIS_TEST_KERNEL to a kernel image (scripts/setup extracts one)}"
+venv_bin="$(dirname "${OSIRIS_PYTHON:?set OSIRIS_PYTHON to the venv python (scripts/setup-python)}")"
+release="${OSIRIS_RELEASE:?set OSIRIS_RELEASE to the osiris-release binary}"
+stub=/usr/lib/systemd/boot/efi/linuxx64.efi.stub
+code=/usr/share/OVMF/OVMF_CODE_4M.secboot.fd
+vars=/usr/share/OVMF/OVMF_VARS_4M.fd
+timeout_s="${OSIRIS_SB_TIMEOUT:-90}"
+marker="OSIRIS-ISO-BOOTED"
+work="$(mktemp -d)"
+[ -n "${OSIRIS_SB_KEEP:-}" ] || trap 'rm -rf "$work"' EXIT
+cd "$work"
+
+cat > init.c <<'C'
+#include <fcntl.h>
+#include <sys/mount.h>
+#include <sys/reboot.h>
+#include <unistd.h>
+int main(void) {
+    mount("devtmpfs", "/dev", "devtmpfs", 0, 0);
+    int fd = open("/dev/console", O_WRONLY);
+    static const char msg[] = "\nOSIRIS-ISO-BOOTED\n";
+    if (fd >= 0) write(fd, msg, sizeof msg - 1);
+    sync();
+    reboot(RB_POWER_OFF);
+    return 0;
+}
+C
+gcc -static -Os -o init init.c
+mkdir -p root/dev && cp init root/init
+(cd root && find . | cpio -o -H newc --quiet) | gzip -9 > initrd.gz
+printf 'ID=osiris\nVERSION_ID=1.2.0\n' > os-release
+printf 'console=ttyS0 panic=-1 quiet\0' > cmdline
+objcopy \
+    --add-section .osrel=os-release --change-section-vma .osrel=0x20000 \
+    --add-section .cmdline=cmdline --change-section-vma .cmdline=0x30000 \
+    --add-section .linux="$kernel" --change-section-vma .linux=0x2000000 \
+    --add-section .initrd=initrd.gz --change-section-vma .initrd=0x3000000 \
+    "$stub" uki.efi
+
+# The EFI system partition image: the UKI as the removable-media loader, with room to spare.
+size_kib=$(( ($(stat -c %s uki.efi) / 1024) + 2048 ))
+truncate -s "${size_kib}K" efi.img
+mformat -i efi.img -v EFIBOOT ::
+mmd -i efi.img ::/EFI ::/EFI/BOOT
+mcopy -i efi.img uki.efi ::/EFI/BOOT/BOOTX64.EFI
+mkdir -p iso/boot && cp efi.img iso/boot/efi.img && echo "OsirisCare installer (test)" > iso/README.TXT
+xorriso -as mkisofs -quiet -o installer.iso -V OSIRIS_TEST -J -R \
+    -e boot/efi.img -no-emul-boot -isohybrid-gpt-basdat iso
+
+openssl req -x509 -newkey rsa:2048 -nodes -days 1 -subj "/CN=osiris test db/" \
+    -keyout db.key -out db.crt 2>/dev/null
+openssl req -x509 -newkey rsa:2048 -nodes -days 1 -subj "/CN=another vendor/" \
+    -keyout other.key -out other.crt 2>/dev/null
+chmod 600 db.key other.key
+start="$(date +%s%N)"
+"$release" sign-iso --key db.key --cert db.crt --out signed.iso installer.iso
+end="$(date +%s%N)"
+echo "sign-iso: $(((end - start) / 1000000)) ms for $(stat -c %s installer.iso) bytes"
+"$release" sign-iso --key other.key --cert other.crt --out other.iso installer.iso
+
+guid=a0baa8a3-041d-48a6-9a47-5a7f5a2e5c10
+"$venv_bin/virt-fw-vars" --input "$vars" --output vars.fd --secure-boot \
+    --set-pk "$guid" db.crt --add-kek "$guid" db.crt --add-db "$guid" db.crt >/dev/null 2>&1
+
+accel=(-accel "${OSIRIS_SB_ACCEL:-tcg}")
+
+# boot NAME ISO: boots ISO as a CD-ROM and prints "NAME: booted (Ns)" when the marker appears,
+# "NAME: refused (Ns)" when the firmware says Access Denied, or "NAME: no verdict (Ns)".
+boot() {
+    local name="$1" iso="$2"
+    cp vars.fd "vars-$name.fd"
+    : > "serial-$name.log"
+    local start verdict="no verdict"
+    start="$(date +%s%N)"
+    qemu-system-x86_64 -machine q35,smm=on "${accel[@]}" -m 512 -nodefaults \
+        -global driver=cfi.pflash01,property=secure,value=on \
+        -drive if=pflash,format=raw,unit=0,readonly=on,file="$code" \
+        -drive if=pflash,format=raw,unit=1,file="vars-$name.fd" \
+        -drive file="$iso",format=raw,media=cdrom,readonly=on,if=none,id=cd \
+        -device ide-cd,drive=cd,bus=ide.0 \
+        -display none -serial file:"serial-$name.log" -no-reboot >"qemu-$name.log" 2>&1 &
+    local qemu=$!
+    while [ $(($(date +%s%N) - start)) -lt $((timeout_s * 1000000000)) ]; do
+        if grep -q "$marker" "serial-$name.log"; then
+            verdict=booted
+            break
+        fi
+        if grep -q 'failed to load Boot.*Access Denied' "serial-$name.log"; then
+            verdict=refused
+            break
+        fi
+        kill -0 "$qemu" 2>/dev/null || break
+        sleep 0.2
+    done
+    local end
+    end="$(date +%s%N)"
+    kill "$qemu" 2>/dev/null || true
+    wait "$qemu" 2>/dev/null || true
+    [ "$verdict" = "no verdict" ] && grep -q "$marker" "serial-$name.log" && verdict=booted
+    echo "$name: $verdict ($(((end - start) / 1000000000)).$(((end - start) / 100000000 % 10))s)"
+}
+
+result_signed="$(boot signed signed.iso)"
+echo "$result_signed"
+result_unsigned="$(boot unsigned installer.iso)"
+echo "$result_unsigned"
+result_other="$(boot other other.iso)"
+echo "$result_other"
+case "$result_signed $result_unsigned $result_other" in
+    "signed: booted"*"unsigned: refused"*"other: refused"*)
+        echo "secure-boot-iso: ok"
+        ;;
+    *)
+        echo "secure-boot-iso: FAILED; serial logs:" >&2
+        for log in serial-*.log; do echo "== $log" >&2; tail -n 20 "$log" >&2; done
+        exit 1
+        ;;
+esac
