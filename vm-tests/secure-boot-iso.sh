@@ -18,36 +18,15 @@ code=/usr/share/OVMF/OVMF_CODE_4M.secboot.fd
 vars=/usr/share/OVMF/OVMF_VARS_4M.fd
 timeout_s="${OSIRIS_SB_TIMEOUT:-90}"
 marker="OSIRIS-ISO-BOOTED"
+here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 work="$(mktemp -d)"
 [ -n "${OSIRIS_SB_KEEP:-}" ] || trap 'rm -rf "$work"' EXIT
 cd "$work"
 
-cat > init.c <<'C'
-#include <fcntl.h>
-#include <sys/mount.h>
-#include <sys/reboot.h>
-#include <unistd.h>
-int main(void) {
-    mount("devtmpfs", "/dev", "devtmpfs", 0, 0);
-    int fd = open("/dev/console", O_WRONLY);
-    static const char msg[] = "\nOSIRIS-ISO-BOOTED\n";
-    if (fd >= 0) write(fd, msg, sizeof msg - 1);
-    sync();
-    reboot(RB_POWER_OFF);
-    return 0;
-}
-C
-gcc -static -Os -o init init.c
-mkdir -p root/dev && cp init root/init
-(cd root && find . | cpio -o -H newc --quiet) | gzip -9 > initrd.gz
-printf 'ID=osiris\nVERSION_ID=1.2.0\n' > os-release
-printf 'console=ttyS0 panic=-1 quiet\0' > cmdline
-objcopy \
-    --add-section .osrel=os-release --change-section-vma .osrel=0x20000 \
-    --add-section .cmdline=cmdline --change-section-vma .cmdline=0x30000 \
-    --add-section .linux="$kernel" --change-section-vma .linux=0x2000000 \
-    --add-section .initrd=initrd.gz --change-section-vma .initrd=0x3000000 \
-    "$stub" uki.efi
+# The UKI: its initrd is one static program as /init that prints the marker.
+# shellcheck source=vm-tests/lib/test-uki.sh
+. "$here/lib/test-uki.sh"
+make_test_uki "$marker" uki.efi
 
 # The EFI system partition image: the UKI as the removable-media loader, with room to spare.
 size_kib=$(( ($(stat -c %s uki.efi) / 1024) + 2048 ))
