@@ -6,46 +6,17 @@
 
 #![allow(clippy::unwrap_used, reason = "test helpers outside #[test] functions")]
 
+mod common;
+
 use std::os::unix::fs::PermissionsExt as _;
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::path::Path;
+use std::process::Command;
+
+use common::{db_key, run, text, tool};
 
 use sha2::Digest as _;
 
-const STUB: &str = "/usr/lib/systemd/boot/efi/systemd-bootx64.efi";
-
-fn tool(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_osiris-release"))
-        .args(args)
-        .output()
-        .unwrap()
-}
-
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
-}
-
-fn run(command: &mut Command) -> String {
-    let out = command.output().unwrap();
-    assert!(out.status.success(), "{command:?}: {}", text(&out.stderr));
-    text(&out.stdout)
-}
-
-/// A Secure Boot signing key and certificate (what the vendor's `db` holds).
-fn db_key(dir: &Path, name: &str) -> (PathBuf, PathBuf) {
-    let key = dir.join(format!("{name}.key"));
-    let cert = dir.join(format!("{name}.crt"));
-    run(Command::new("openssl")
-        .args([
-            "req", "-new", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "30", "-subj",
-        ])
-        .arg(format!("/CN={name}/"))
-        .arg("-keyout")
-        .arg(&key)
-        .arg("-out")
-        .arg(&cert));
-    (key, cert)
-}
+const STUB: &str = common::EFI_BINARY;
 
 fn in_store(file: &Path) -> String {
     run(Command::new("nix-store").arg("--add").arg(file))

@@ -9,44 +9,15 @@
 
 #![allow(clippy::unwrap_used, reason = "test helpers outside #[test] functions")]
 
+mod common;
+
 use std::os::unix::fs::PermissionsExt as _;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Command;
 
-const LOADER: &str = "/usr/lib/systemd/boot/efi/systemd-bootx64.efi";
+use common::{db_key, run, text, tool};
 
-fn tool(args: &[&Path]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_osiris-release"))
-        .args(args)
-        .output()
-        .unwrap()
-}
-
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
-}
-
-fn run(command: &mut Command) -> String {
-    let out = command.output().unwrap();
-    assert!(out.status.success(), "{command:?}: {}", text(&out.stderr));
-    text(&out.stdout)
-}
-
-fn db_key(dir: &Path, name: &str) -> (PathBuf, PathBuf) {
-    let key = dir.join(format!("{name}.key"));
-    let cert = dir.join(format!("{name}.crt"));
-    run(Command::new("openssl")
-        .args([
-            "req", "-new", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "30", "-subj",
-        ])
-        .arg(format!("/CN={name}/"))
-        .arg("-keyout")
-        .arg(&key)
-        .arg("-out")
-        .arg(&cert));
-    std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o600)).unwrap();
-    (key, cert)
-}
+const LOADER: &str = common::EFI_BINARY;
 
 /// An ISO whose El Torito UEFI entry is a 4 MiB FAT image holding `files` (FAT path, host file).
 fn make_iso(dir: &Path, name: &str, files: &[(&str, &Path)]) -> PathBuf {
