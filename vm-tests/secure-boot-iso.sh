@@ -53,42 +53,10 @@ guid=a0baa8a3-041d-48a6-9a47-5a7f5a2e5c10
 "$venv_bin/virt-fw-vars" --input "$vars" --output vars.fd --secure-boot \
     --set-pk "$guid" db.crt --add-kek "$guid" db.crt --add-db "$guid" db.crt >/dev/null 2>&1
 
-accel=(-accel "${OSIRIS_SB_ACCEL:-tcg}")
-
-# boot NAME ISO: boots ISO as a CD-ROM and prints "NAME: booted (Ns)" when the marker appears,
-# "NAME: refused (Ns)" when the firmware says Access Denied, or "NAME: no verdict (Ns)".
+# boot NAME ISO: boots ISO as a CD-ROM (sb_boot: booted, refused or no verdict).
 boot() {
-    local name="$1" iso="$2"
-    cp vars.fd "vars-$name.fd"
-    : > "serial-$name.log"
-    local start verdict="no verdict"
-    start="$(date +%s%N)"
-    qemu-system-x86_64 -machine q35,smm=on "${accel[@]}" -m 512 -nodefaults \
-        -global driver=cfi.pflash01,property=secure,value=on \
-        -drive if=pflash,format=raw,unit=0,readonly=on,file="$code" \
-        -drive if=pflash,format=raw,unit=1,file="vars-$name.fd" \
-        -drive file="$iso",format=raw,media=cdrom,readonly=on,if=none,id=cd \
-        -device ide-cd,drive=cd,bus=ide.0 \
-        -display none -serial file:"serial-$name.log" -no-reboot >"qemu-$name.log" 2>&1 &
-    local qemu=$!
-    while [ $(($(date +%s%N) - start)) -lt $((timeout_s * 1000000000)) ]; do
-        if grep -q "$marker" "serial-$name.log"; then
-            verdict=booted
-            break
-        fi
-        if grep -q 'failed to load Boot.*Access Denied' "serial-$name.log"; then
-            verdict=refused
-            break
-        fi
-        kill -0 "$qemu" 2>/dev/null || break
-        sleep 0.2
-    done
-    local end
-    end="$(date +%s%N)"
-    kill "$qemu" 2>/dev/null || true
-    wait "$qemu" 2>/dev/null || true
-    [ "$verdict" = "no verdict" ] && grep -q "$marker" "serial-$name.log" && verdict=booted
-    echo "$name: $verdict ($(((end - start) / 1000000000)).$(((end - start) / 100000000 % 10))s)"
+    sb_boot "$1" 'failed to load Boot.*Access Denied' \
+        -drive file="$2",format=raw,media=cdrom,readonly=on,if=none,id=cd -device ide-cd,drive=cd,bus=ide.0
 }
 
 result_signed="$(boot signed signed.iso)"

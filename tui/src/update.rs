@@ -467,58 +467,35 @@ fn packet_exported(
     model: &mut Model,
     res: Result<api::PacketExportResult, Failure>,
 ) -> Vec<Command> {
-    let (text, tone) = match res {
-        Ok(export) => {
-            connected(model);
-            (
-                format!(
-                    "The packet is on the USB stick: {} ({} files, {}). You can remove the stick now.",
-                    export.path,
-                    export.files,
-                    crate::view::format::bytes(export.bytes)
-                ),
-                Tone::Good,
-            )
-        }
-        Err(failure) if failure.locked => {
-            lock(
-                model,
-                "The console locked before the export: nothing was exported.",
-            );
-            return Vec::new();
-        }
-        Err(failure) => {
-            failed(model, &failure);
-            (
-                format!(
-                    "Nothing was exported: {} Check that the USB stick is plugged in, not full and not write-protected.",
-                    sentence(&failure.message)
-                ),
-                Tone::Problem,
-            )
-        }
-    };
-    model.modal = Some(Modal::Working {
-        title: "Export the monthly packet".into(),
-        text,
-        done: Some(tone),
+    let res = res.map(|export| {
+        format!(
+            "The packet is on the USB stick: {} ({} files, {}). You can remove the stick now.",
+            export.path,
+            export.files,
+            crate::view::format::bytes(export.bytes)
+        )
     });
-    Vec::new()
+    export_finished(model, "Export the monthly packet", res)
 }
 
 fn exported(model: &mut Model, res: Result<ExportResult, Failure>) -> Vec<Command> {
+    let res = res.map(|export| {
+        format!(
+            "The evidence kit is on the USB stick: {} ({} records, {}). You can remove the stick now.",
+            export.path,
+            export.bundles,
+            crate::view::format::bytes(export.bytes)
+        )
+    });
+    export_finished(model, "Export evidence kit", res)
+}
+
+/// The end of an export onto a USB stick (the kit or a packet): `done` says what is on the stick.
+fn export_finished(model: &mut Model, title: &str, res: Result<String, Failure>) -> Vec<Command> {
     let (text, tone) = match res {
-        Ok(export) => {
+        Ok(done) => {
             connected(model);
-            (
-                format!(
-                    "The evidence kit is on the USB stick: {} ({} records, {}). You can remove the stick now.",
-                    export.path,
-                    export.bundles,
-                    crate::view::format::bytes(export.bytes)
-                ),
-                Tone::Good,
-            )
+            (done, Tone::Good)
         }
         Err(failure) if failure.locked => {
             lock(
@@ -539,7 +516,7 @@ fn exported(model: &mut Model, res: Result<ExportResult, Failure>) -> Vec<Comman
         }
     };
     model.modal = Some(Modal::Working {
-        title: "Export evidence kit".into(),
+        title: title.into(),
         text,
         done: Some(tone),
     });

@@ -277,7 +277,6 @@ suid_changed() {
   # `stat` for all of them (up to 2 MB of names: xargs's default 128 KiB would start one `stat`
   # per 3,000), compared as fixed-width strings (seconds.nanoseconds: awk's numbers would round them). Not older, rather
   # than newer: a change in the same clock tick as the stamp is read again, never missed.
-  rm -f "$suid_prefix.xargs"
   { xargs -0 -r -s 2000000 stat --printf '%.9Z %n\0' < "$suid_prefix.dirs" 2>/dev/null; echo "$?" > "$suid_prefix.xargs"; } |
     awk -v since="$suid_since" 'BEGIN { RS = "\0"; ORS = "\0" } ($1 "") >= (since "") { print substr($0, index($0, " ") + 1) }' \
     > "$suid_prefix.changed" || return 1
