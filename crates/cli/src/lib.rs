@@ -18,6 +18,7 @@ mod flywheel_cmd;
 mod heal_cmd;
 mod l2_cmd;
 mod report;
+mod rmm_cmd;
 mod scan_cmd;
 mod signing_key_cmd;
 mod status_cmd;
@@ -52,6 +53,10 @@ enum Command {
     Cloud(cloud_cmd::CloudCommand),
     /// Read the computer inventory from Active Directory and record it as evidence.
     Discover(discover_cmd::DiscoverArgs),
+    /// RMMs (`[[rmm]]`, Datto RMM, ConnectWise Automate): import their device inventory,
+    /// reconciled with Active Directory, as evidence.
+    #[command(subcommand)]
+    Rmm(rmm_cmd::RmmCommand),
     /// Fix what L1 rules cover on the configured targets, verify each fix, record it as evidence.
     Heal(heal_cmd::HealArgs),
     /// L2 plans for high-risk runbooks that wait for a person: list, approve (runs it), reject.
@@ -129,6 +134,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Cloud(command) => cloud_cmd::run(command),
         Command::Heal(args) => heal_cmd::run(args),
         Command::Discover(args) => discover_cmd::run(args),
+        Command::Rmm(command) => rmm_cmd::run(command),
         Command::Evidence(cmd) => evidence_cmd::run(cmd),
         Command::Flywheel(args) => flywheel_cmd::run(args),
         Command::L2(args) => l2_cmd::run(args),

@@ -8,6 +8,8 @@
 //! facts, parameters and time. A source that could not be read makes every check that needs it
 //! `error` with the reason (a refusal names the missing permission), never `pass`.
 //! Providers to come slot in as further modules with their own client and a [`Provider`].
+//! `rmm` is not a posture provider: it imports an RMM's device inventory (Datto RMM, ConnectWise
+//! Automate) and reconciles it with the directory's.
 
 pub mod aws;
 pub mod google;
@@ -16,6 +18,7 @@ pub mod graph;
 pub mod microsoft365;
 pub mod oauth;
 pub mod okta;
+pub mod rmm;
 
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};

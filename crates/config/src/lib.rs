@@ -19,6 +19,7 @@ mod cloud;
 mod daemon;
 mod directory;
 mod l2;
+mod rmm;
 mod target;
 
 pub use agents::AgentsConfig;
@@ -37,6 +38,7 @@ pub use directory::{
     WorkstationsConfig,
 };
 pub use l2::{L2Config, L2Key, L2Mode, L2Price, L2Provider};
+pub use rmm::{RmmConfig, RmmKind};
 pub use target::{
     PasswordSource, SshConfig, SshLogin, TargetConfig, TransportConfig, WinRmAuth, WinRmConfig,
     WinRmSecurity, WinRmTrust,
@@ -55,6 +57,9 @@ pub struct Config {
     pub targets: Vec<TargetConfig>,
     /// Cloud tenants to check through their providers' APIs (`[[cloud]]`; `osiris cloud scan`).
     pub cloud: Vec<CloudTenantConfig>,
+    /// RMMs whose device inventory is imported and reconciled with the directory (`[[rmm]]`;
+    /// `osiris rmm import`).
+    pub rmm: Vec<RmmConfig>,
     /// L1 healing limits.
     pub healing: HealingConfig,
     /// Per-runbook parameter overrides: `[checks.LIN-DISK-001] threshold_percent = 95`.
@@ -91,6 +96,8 @@ struct RawConfig {
     targets: Option<Vec<target::RawTarget>>,
     #[serde(default)]
     cloud: Vec<cloud::RawCloud>,
+    #[serde(default)]
+    rmm: Vec<rmm::RawRmm>,
     #[serde(default)]
     healing: HealingConfig,
     #[serde(default)]
@@ -208,6 +215,7 @@ impl Config {
             healing: HealingConfig::default(),
             targets: vec![TargetConfig::localhost()],
             cloud: Vec::new(),
+            rmm: Vec::new(),
             checks: BTreeMap::new(),
             directory: None,
             workstations: None,
@@ -251,6 +259,7 @@ impl RawConfig {
             targets.as_deref().unwrap_or_default(),
             problems,
         );
+        let rmm = rmm::parse_rmm(&self.rmm, problems);
         let directory = self.directory.as_ref().map(|dir| dir.parse(problems));
         problems.extend(self.daemon.problems());
         let escalation = self.escalation.as_ref().map(|esc| esc.parse(problems));
@@ -310,6 +319,7 @@ impl RawConfig {
             evidence: self.evidence,
             targets: targets?,
             cloud: cloud?,
+            rmm: rmm?,
             healing: self.healing,
             checks,
             directory: optional_section(directory)?,

@@ -316,6 +316,87 @@ pub struct InventoryChangeRecord {
     pub to: Option<String>,
 }
 
+/// The `kind` of a bundle that records one RMM's device inventory, reconciled with the last
+/// complete Active Directory inventory.
+pub const KIND_RMM_INVENTORY: &str = "rmm_inventory";
+
+/// Body of an `rmm_inventory` bundle: every device the RMM holds for the practice's site, and
+/// each machine's standing between the RMM and the directory. Only complete imports are
+/// recorded.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RmmInventoryBody {
+    /// The `[[rmm]]` name.
+    pub source: String,
+    /// `datto` or `connectwise-automate`.
+    pub provider: String,
+    /// The RMM's site UID or client ID.
+    pub site: String,
+    /// The directory inventory reconciled against; `None` before the first `osiris discover`
+    /// (then `reconciliation` is empty).
+    pub directory: Option<RmmDirectoryRecord>,
+    pub counts: RmmCounts,
+    /// Every device, sorted by host name then ID.
+    pub devices: Vec<RmmDeviceRecord>,
+    /// Each machine once: `matched`, `rmm_only`, `directory_only` or `directory_only_inactive`.
+    pub reconciliation: Vec<RmmReconcileRecord>,
+}
+
+/// The directory inventory an RMM import was reconciled with.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RmmDirectoryRecord {
+    /// DNS domain.
+    pub domain: String,
+    /// Computers in that inventory.
+    pub computers: u64,
+    /// The sequence number of its `inventory` bundle, when the log holds it.
+    pub inventory_seq: Option<u64>,
+}
+
+/// RMM inventory counts.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RmmCounts {
+    /// Devices the RMM holds for the site (all, retired and non-computers included).
+    pub devices: u64,
+    pub matched: u64,
+    pub rmm_only: u64,
+    pub directory_only: u64,
+    pub directory_only_inactive: u64,
+}
+
+/// One device as the RMM holds it (control characters escaped).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RmmDeviceRecord {
+    pub id: String,
+    pub hostname: String,
+    pub domain: Option<String>,
+    pub operating_system: Option<String>,
+    pub device_type: Option<String>,
+    pub ip_address: Option<String>,
+    /// RFC 3339 UTC.
+    pub last_seen: Option<String>,
+    pub online: Option<bool>,
+    /// A computer with an agent (not a printer or network device).
+    pub computer: bool,
+    /// Deleted or suspended in the RMM.
+    pub retired: bool,
+}
+
+/// One machine's standing between the RMM and the directory.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RmmReconcileRecord {
+    /// The host name's first label, lower case (the matching key).
+    pub name: String,
+    pub standing: String,
+    pub directory_account: Option<String>,
+    pub rmm_ids: Vec<String>,
+    pub note: String,
+}
+
 /// The `kind` of the site summary of one workstation cycle.
 pub const KIND_WORKSTATION_SUMMARY: &str = "workstation_summary";
 

@@ -85,6 +85,7 @@ pub async fn discover_and_record(
         .await
         .context("signing a checkpoint")?;
     write_latest(data_dir, &inventory)?;
+    write_latest_seq(data_dir, appended.seq, inventory.computers.len())?;
     Ok((body, appended.seq))
 }
 
@@ -211,6 +212,31 @@ fn write_latest(data_dir: &Path, inventory: &Inventory) -> anyhow::Result<()> {
     durable::write(&data_dir.join(LATEST), &serde_json::to_vec(&latest)?, 0o600)
         .context("keeping the latest inventory")?;
     Ok(())
+}
+
+/// Which `inventory` bundle the latest inventory was sealed in.
+const LATEST_SEQ: &str = "inventory.seq.json";
+
+#[derive(serde::Serialize, serde::Deserialize)]
+struct LatestSeq {
+    seq: u64,
+    computers: usize,
+}
+
+/// Kept after the latest inventory, so a crash between the two writes leaves a record whose
+/// count does not match ([`stored_inventory_seq`] then says `None`).
+fn write_latest_seq(data_dir: &Path, seq: u64, computers: usize) -> anyhow::Result<()> {
+    let bytes = serde_json::to_vec(&LatestSeq { seq, computers })?;
+    durable::write(&data_dir.join(LATEST_SEQ), &bytes, 0o600)
+        .context("keeping the latest inventory's sequence number")
+}
+
+/// The sequence number of the `inventory` bundle `computers` (the stored latest) was sealed in,
+/// when known.
+pub fn stored_inventory_seq(data_dir: &Path, computers: &[LatestComputer]) -> Option<u64> {
+    let bytes = std::fs::read(data_dir.join(LATEST_SEQ)).ok()?;
+    let latest: LatestSeq = serde_json::from_slice(&bytes).ok()?;
+    (latest.computers == computers.len()).then_some(latest.seq)
 }
 
 /// What the change history and the workstation cycle need of each computer.

@@ -10,6 +10,7 @@ pub mod discover;
 pub mod heal;
 pub mod l2;
 pub mod report;
+pub mod rmm;
 pub mod scan;
 pub mod secrets;
 pub mod setup;

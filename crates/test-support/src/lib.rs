@@ -12,6 +12,7 @@ pub mod llm;
 pub mod okta;
 pub mod postgres;
 pub mod python;
+pub mod rmm;
 pub mod root;
 pub mod smtp;
 pub mod wine;
