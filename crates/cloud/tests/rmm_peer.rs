@@ -111,7 +111,8 @@ fn automate_reads_only_the_practice_client() {
         return;
     };
     let devices = import(&peer, Vendor::Automate, SECRET, Duration::from_secs(30)).unwrap();
-    assert_eq!(devices.len(), 11);
+    // The practice's ten machines with an agent (the printer is not an Automate computer).
+    assert_eq!(devices.len(), 10);
     assert_eq!(devices[0].hostname, "FRONT-01");
     assert_eq!(devices[6].device_type.as_deref(), Some("Server"));
     assert!(
@@ -188,7 +189,8 @@ fn an_expired_token_is_renewed_once_and_throttling_is_waited_out() {
             return;
         };
         let devices = import(&peer, vendor, SECRET, Duration::from_secs(30)).unwrap();
-        assert_eq!(devices.len(), 11, "{vendor:?}");
+        let expected = if vendor == Vendor::Datto { 11 } else { 10 };
+        assert_eq!(devices.len(), expected, "{vendor:?}");
         let token = match vendor {
             Vendor::Datto => "/auth/oauth/token",
             Vendor::Automate => "/cwa/api/v1/apitoken",

@@ -392,7 +392,9 @@ def main():
         OTHER_SITE: [datto_device(i, r, OTHER_SITE, "Other Dental", now) for i, r in enumerate(OTHER_PRACTICE)],
     }
     # Automate lists every client's computers by ID; the other practice's are interleaved.
-    ours = [automate_computer(i, r, opts.client, "Smith Family Practice", now) for i, r in enumerate(rows)]
+    # Automate's computers are machines with its agent; printers are network devices elsewhere.
+    ours = [automate_computer(i, r, opts.client, "Smith Family Practice", now)
+            for i, r in enumerate(rows) if r[6] == "device"]
     theirs = [automate_computer(i, r, OTHER_CLIENT, "Other Dental", now) for i, r in enumerate(OTHER_PRACTICE)]
     server.computers = sorted(ours + theirs, key=lambda c: int(c["Id"]))
     server.tokens, server.expired_done = set(), False
