@@ -150,9 +150,19 @@ fn discovery_lists_exactly_the_seeded_computers_and_records_them() {
         text(&out.stderr)
     );
 
+    // The RMM's inventory reconciled with the directory's (issue 20, item 4).
+    let rmm = rmm_reconciles_with_the_directory(work.path(), &lab, &config, &second["inventory"]);
+
     // The inventory is signed evidence: two inventory bundles, and the kit verifies.
     let data_dir = lab.dir.join("osiris-data");
     let bundles = verified_kit(work.path(), &data_dir, "kit");
+    let sealed: Vec<&serde_json::Value> = bundles
+        .iter()
+        .filter(|b| b["kind"] == "rmm_inventory")
+        .collect();
+    // Two good imports (text, then JSON); the refused one recorded nothing.
+    assert_eq!(sealed.len(), 2);
+    assert_eq!(sealed[1]["body"], rmm);
     let inventories: Vec<&serde_json::Value> = bundles
         .iter()
         .filter(|b| b["kind"] == "inventory")
@@ -326,4 +336,211 @@ fn discovery_lists_exactly_the_seeded_computers_and_records_them() {
             .all(|entry| entry["error"].as_str().is_some() && entry.get("user").is_none()),
         "{refused:#?}"
     );
+}
+
+/// A Datto RMM peer that knows the directory's enabled, in-use computers except three, one
+/// disabled computer, the computer deleted from the directory above and a workgroup laptop;
+/// `osiris rmm import` must place every machine on the right side and seal the result. Returns
+/// the body it printed.
+fn rmm_reconciles_with_the_directory(
+    dir: &std::path::Path,
+    lab: &Lab,
+    config: &std::path::Path,
+    inventory: &serde_json::Value,
+) -> serde_json::Value {
+    use std::io::Write as _;
+
+    let python = test_support::python::reference_python().unwrap();
+    let key = |c: &serde_json::Value| {
+        c["dns_host_name"]
+            .as_str()
+            .map(|d| d.split('.').next().unwrap().to_lowercase())
+            .unwrap_or_else(|| {
+                c["account"]
+                    .as_str()
+                    .unwrap()
+                    .trim_end_matches('$')
+                    .to_lowercase()
+            })
+    };
+    let computers = inventory["computers"].as_array().unwrap();
+    let in_use: Vec<&serde_json::Value> = computers
+        .iter()
+        .filter(|c| c["disabled"] == false && c["stale"] == false)
+        .collect();
+    // Machines whose DNS name another computer shares match together; keep them out of the
+    // choices so each choice decides its own line.
+    let unique = |c: &&serde_json::Value| c["duplicate_dns_host_name"] == false;
+    let without_agent: Vec<String> = in_use
+        .iter()
+        .copied()
+        .filter(unique)
+        .take(3)
+        .map(|c| key(c))
+        .collect();
+    let disabled = computers
+        .iter()
+        .filter(unique)
+        .find(|c| c["disabled"] == true)
+        .unwrap();
+    let mut devices: Vec<serde_json::Value> = in_use
+        .iter()
+        .filter(|c| !without_agent.contains(&key(c)))
+        .copied()
+        .chain(std::iter::once(disabled))
+        .map(|c| serde_json::json!({"hostname": key(c).to_ascii_uppercase(), "domain": "LAB"}))
+        .collect();
+    devices.push(serde_json::json!({"hostname": "WSNEW", "domain": "LAB", "online": false}));
+    devices.push(serde_json::json!({"hostname": "HOME-LAPTOP", "domain": "WORKGROUP"}));
+    let devices_file = lab.dir.join("rmm-devices.json");
+    std::fs::write(&devices_file, serde_json::to_vec(&devices).unwrap()).unwrap();
+    let peer = test_support::rmm::FakeRmm::start(
+        &python,
+        test_support::rmm::Vendor::Datto,
+        &["--devices", devices_file.to_str().unwrap()],
+    );
+
+    // The API secret goes into the vault through stdin, the table into the configuration.
+    let rmm_config = lab.dir.join("rmm.toml");
+    std::fs::write(
+        &rmm_config,
+        format!(
+            "{}\n{}",
+            std::fs::read_to_string(config).unwrap(),
+            peer.rmm_table("datto", "datto-api-secret")
+        ),
+    )
+    .unwrap();
+    let credentials = |args: &[&str], stdin: Option<&str>| {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_osiris"))
+            .args(["credentials", "--config", rmm_config.to_str().unwrap()])
+            .args(args)
+            .current_dir(dir)
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        if let Some(secret) = stdin {
+            child
+                .stdin
+                .take()
+                .unwrap()
+                .write_all(secret.as_bytes())
+                .unwrap();
+        }
+        drop(child.stdin.take());
+        child.wait_with_output().unwrap()
+    };
+    // The lab's configuration may already have a vault key; a second init-key is refused.
+    let _ = credentials(&["init-key"], None);
+    let out = credentials(
+        &["set", "datto-api-secret", "--kind", "password"],
+        Some(test_support::rmm::SECRET),
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+
+    let out = osiris(
+        dir,
+        &["rmm", "import", "--config", rmm_config.to_str().unwrap()],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let shown = text(&out.stdout);
+    assert!(
+        shown.contains(&format!(
+            "against {} computers of lab.example",
+            computers.len()
+        )),
+        "{shown}"
+    );
+    assert!(!shown.contains(test_support::rmm::SECRET));
+    let out = osiris(
+        dir,
+        &[
+            "rmm",
+            "import",
+            "--json",
+            "--config",
+            rmm_config.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let body = json["imported"][0]["inventory"].clone();
+    let standing: BTreeMap<String, String> = body["reconciliation"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| {
+            (
+                l["name"].as_str().unwrap().to_owned(),
+                l["standing"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    // Every directory computer has its line; its standing follows from the two inventories.
+    for computer in computers {
+        let name = key(computer);
+        let want = if without_agent.contains(&name) {
+            "directory_only"
+        } else if computer["disabled"] == true && name == key(disabled) {
+            "matched"
+        } else if computer["disabled"] == true || computer["stale"] == true {
+            "directory_only_inactive"
+        } else {
+            "matched"
+        };
+        assert_eq!(standing[&name], want, "{name}");
+    }
+    assert_eq!(standing["wsnew"], "rmm_only");
+    assert_eq!(standing["home-laptop"], "rmm_only");
+    assert_eq!(body["counts"]["rmm_only"], 2);
+    assert_eq!(body["counts"]["directory_only"], 3);
+    assert_eq!(body["counts"]["devices"], devices.len() as u64);
+    let line = |name: &str| {
+        body["reconciliation"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|l| l["name"] == name)
+            .unwrap()
+            .clone()
+    };
+    assert!(
+        line("wsnew")["note"]
+            .as_str()
+            .unwrap()
+            .contains("deleted computer object"),
+        "{body}"
+    );
+    assert!(
+        line(&key(disabled))["note"]
+            .as_str()
+            .unwrap()
+            .contains("disabled in the directory but online in the RMM")
+    );
+    // The second import's bundle names the directory inventory it was reconciled with.
+    assert!(
+        body["directory"]["inventory_seq"].as_u64().is_some(),
+        "{body}"
+    );
+
+    // A revoked secret: the import fails, says what to check, and records nothing.
+    let out = credentials(
+        &["set", "datto-api-secret", "--kind", "password"],
+        Some("revoked-secret"),
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let out = osiris(
+        dir,
+        &["rmm", "import", "--config", rmm_config.to_str().unwrap()],
+    );
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stdout));
+    assert!(
+        text(&out.stdout).contains("Bad credentials")
+            && text(&out.stdout).contains("nothing recorded"),
+        "{}",
+        text(&out.stdout)
+    );
+    body
 }
