@@ -118,6 +118,8 @@ pub enum CycleKind {
     Discovery,
     /// The `[[cloud]]` tenants through their providers' APIs (no healing).
     CloudScan,
+    /// The `[[rmm]]` device inventories, reconciled with Active Directory's.
+    RmmImport,
     /// Submitting checkpoints to OpenTimestamps calendars and upgrading pending proofs.
     Anchor,
     /// Signing a checkpoint of the evidence log.
@@ -126,11 +128,12 @@ pub enum CycleKind {
 
 impl CycleKind {
     /// Every cycle, in the order status lists them.
-    pub const ALL: [CycleKind; 6] = [
+    pub const ALL: [CycleKind; 7] = [
         CycleKind::ServerScan,
         CycleKind::WorkstationScan,
         CycleKind::Discovery,
         CycleKind::CloudScan,
+        CycleKind::RmmImport,
         CycleKind::Anchor,
         CycleKind::Checkpoint,
     ];
@@ -142,6 +145,7 @@ impl CycleKind {
             CycleKind::WorkstationScan => "workstation_scan",
             CycleKind::Discovery => "discovery",
             CycleKind::CloudScan => "cloud_scan",
+            CycleKind::RmmImport => "rmm_import",
             CycleKind::Anchor => "anchor",
             CycleKind::Checkpoint => "checkpoint",
         }

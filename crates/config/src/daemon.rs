@@ -31,6 +31,9 @@ pub struct DaemonConfig {
     /// The `[[cloud]]` tenants (Graph's reports change over hours, not minutes).
     #[serde(default = "default_cloud_scan")]
     pub cloud_scan_secs: u64,
+    /// The `[[rmm]]` device inventories (they change over days).
+    #[serde(default = "default_rmm_import")]
+    pub rmm_import_secs: u64,
     /// OpenTimestamps submit and upgrade.
     #[serde(default = "default_anchor")]
     pub anchor_secs: u64,
@@ -236,6 +239,7 @@ impl Default for DaemonConfig {
             workstation_scan_secs: default_workstation_scan(),
             discovery_secs: default_discovery(),
             cloud_scan_secs: default_cloud_scan(),
+            rmm_import_secs: default_rmm_import(),
             anchor_secs: default_anchor(),
             checkpoint_secs: default_checkpoint(),
             drift_rescan_secs: default_drift_rescan(),
@@ -278,6 +282,7 @@ impl DaemonConfig {
             ("workstation_scan_secs", self.workstation_scan_secs),
             ("discovery_secs", self.discovery_secs),
             ("cloud_scan_secs", self.cloud_scan_secs),
+            ("rmm_import_secs", self.rmm_import_secs),
             ("anchor_secs", self.anchor_secs),
             ("checkpoint_secs", self.checkpoint_secs),
             ("drift_rescan_secs", self.drift_rescan_secs),
@@ -594,6 +599,9 @@ const fn default_discovery() -> u64 {
 }
 const fn default_cloud_scan() -> u64 {
     3600
+}
+const fn default_rmm_import() -> u64 {
+    21_600
 }
 const fn default_anchor() -> u64 {
     3600

@@ -70,6 +70,7 @@ pub(crate) async fn run_once(shared: &Arc<Shared>, kind: CycleKind) -> bool {
         CycleKind::WorkstationScan => workstation_scan(shared).await,
         CycleKind::Discovery => discovery(shared).await,
         CycleKind::CloudScan => cloud_scan(shared).await,
+        CycleKind::RmmImport => rmm_import(shared).await,
         CycleKind::Anchor => anchor(shared).await,
         CycleKind::Checkpoint => checkpoint(shared).await,
     };
@@ -497,6 +498,63 @@ async fn discovery(shared: &Arc<Shared>) -> anyhow::Result<Outcome> {
             "{} computers in {} ({} workstations), inventory bundle #{seq}",
             body.counts.total, body.domain, body.counts.workstations
         ),
+        drift: false,
+    })
+}
+
+/// Imports each `[[rmm]]` inventory, reconciled with the last AD inventory, and seals it. One
+/// RMM failing does not stop the others; the cycle fails naming every one that did.
+async fn rmm_import(shared: &Arc<Shared>) -> anyhow::Result<Outcome> {
+    let settings = &shared.settings;
+    let config = &settings.config;
+    let secrets = ops::secrets::Secrets::new(config, &settings.data_dir);
+    let mut done = Vec::new();
+    let mut failed = Vec::new();
+    for rmm in ops::rmm::selected(config, None)? {
+        let imported = match ops::rmm::settings(rmm, &secrets) {
+            Ok(rmm_settings) => {
+                ops::rmm::import_and_record(
+                    &shared.store,
+                    config,
+                    rmm,
+                    &rmm_settings,
+                    &settings.data_dir,
+                )
+                .await
+            }
+            Err(err) => Err(err),
+        };
+        match imported {
+            Ok((body, seq)) => {
+                let c = &body.counts;
+                done.push(if body.directory.is_some() {
+                    format!(
+                        "{}: {} devices, {} only in the RMM, {} without an RMM agent (bundle #{seq})",
+                        rmm.name, c.devices, c.rmm_only, c.directory_only
+                    )
+                } else {
+                    format!(
+                        "{}: {} devices, not reconciled (no AD inventory yet) (bundle #{seq})",
+                        rmm.name, c.devices
+                    )
+                });
+            }
+            Err(err) => failed.push(format!("{}: {err:#}", rmm.name)),
+        }
+    }
+    if !failed.is_empty() {
+        anyhow::bail!(
+            "{}{}",
+            failed.join("; "),
+            if done.is_empty() {
+                String::new()
+            } else {
+                format!(" (imported: {})", done.join("; "))
+            }
+        );
+    }
+    Ok(Outcome {
+        summary: done.join("; "),
         drift: false,
     })
 }

@@ -10,6 +10,7 @@ pub(crate) fn enabled(config: &config::Config, kind: CycleKind) -> bool {
         CycleKind::WorkstationScan => config.workstations.is_some() && config.directory.is_some(),
         CycleKind::Discovery => config.directory.is_some(),
         CycleKind::CloudScan => !config.cloud.is_empty(),
+        CycleKind::RmmImport => !config.rmm.is_empty(),
         CycleKind::Anchor => !config.evidence.calendars.is_empty(),
         CycleKind::Checkpoint => true,
     }
@@ -22,6 +23,7 @@ pub(crate) fn interval(daemon: &config::DaemonConfig, kind: CycleKind) -> u64 {
         CycleKind::WorkstationScan => daemon.workstation_scan_secs,
         CycleKind::Discovery => daemon.discovery_secs,
         CycleKind::CloudScan => daemon.cloud_scan_secs,
+        CycleKind::RmmImport => daemon.rmm_import_secs,
         CycleKind::Anchor => daemon.anchor_secs,
         CycleKind::Checkpoint => daemon.checkpoint_secs,
     }
@@ -46,6 +48,8 @@ pub(crate) fn first_due(
         + match kind {
             CycleKind::Discovery | CycleKind::ServerScan => 1,
             CycleKind::WorkstationScan | CycleKind::CloudScan => 3,
+            // After discovery, so the first import reconciles with a fresh inventory.
+            CycleKind::RmmImport => 5,
             CycleKind::Anchor | CycleKind::Checkpoint => interval_secs.min(60) as i64,
         };
     match last_started {

@@ -3,7 +3,8 @@
 //! daemon scans the `[[cloud]]` tenant, account and org on its own schedule with the secret from its
 //! vault, opens incidents for the tenant's failing checks and escalates them to a person
 //! (nothing heals a tenant's setting), joins Intune's state to the machine of the same name,
-//! and the kit exported afterwards
+//! imports the `[[rmm]]` inventories of the RMM peer (`fakermm.py`, Datto and Automate) in its
+//! RMM cycle, and the kit exported afterwards
 //! (with the real `osiris`, built beside `osirisd`) verifies against the appliance's key.
 
 #![allow(clippy::unwrap_used, reason = "tests")]
@@ -43,6 +44,9 @@ fn the_cloud_cycle_scans_the_tenant_opens_its_incidents_and_the_kit_verifies() {
     let peer = FakeGraph::start(&python, &[]);
     let aws = test_support::aws::FakeAws::start(&python, &[]);
     let okta = test_support::okta::FakeOkta::start(&python, &[]);
+    use test_support::rmm::{FakeRmm, Vendor};
+    let datto = FakeRmm::start(&python, Vendor::Datto, &[]);
+    let automate = FakeRmm::start(&python, Vendor::Automate, &["--throttle-first"]);
     let dir = tempfile::tempdir().unwrap();
     let dir = dir.path();
     let data = dir.join("data");
@@ -70,6 +74,13 @@ fn the_cloud_cycle_scans_the_tenant_opens_its_incidents_and_the_kit_verifies() {
             "okta-token",
             credentials::CredentialKind::Password,
             credentials::Secret::new(test_support::okta::TOKEN.to_owned()),
+        )
+        .unwrap();
+    vault
+        .set(
+            "rmm-secret",
+            credentials::CredentialKind::Password,
+            credentials::Secret::new(test_support::rmm::SECRET.to_owned()),
         )
         .unwrap();
     let ssh_key = dir.join("ssh-key");
@@ -113,7 +124,9 @@ socket = "{socket}"
             key = key_path.display(),
             cloud = peer.cloud_table("smith-m365", "m365-app")
                 + &aws.cloud_table("smith-aws", "aws-audit")
-                + &okta.cloud_table("smith-okta", "okta-token", false),
+                + &okta.cloud_table("smith-okta", "okta-token", false)
+                + &datto.rmm_table("datto", "rmm-secret")
+                + &automate.rmm_table("automate", "rmm-secret"),
             socket = dir.join("run/api.sock").display(),
         ),
     )
@@ -182,6 +195,22 @@ socket = "{socket}"
             seen_at: laptop.intune.as_ref().unwrap().seen_at,
         })
     );
+    // The RMM cycle imports both RMMs; without a directory there is nothing to reconcile yet.
+    let rmm = daemon_proc::wait_for(60, "the RMM cycle's first run", &log, || {
+        let status = client.status().ok()?;
+        status
+            .cycles
+            .into_iter()
+            .find(|c| c.kind == api::CycleKind::RmmImport && c.runs >= 1)
+    });
+    assert!(rmm.enabled && !rmm.last_failed, "{rmm:?}");
+    let outcome = rmm.last_outcome.unwrap();
+    assert!(
+        outcome.starts_with("datto: 11 devices, not reconciled (no AD inventory yet)")
+            && outcome.contains("automate: 10 devices, not reconciled"),
+        "{outcome}"
+    );
+    assert_eq!(automate.answered("/cwa/api/v1/computers", 429), 1);
     // The daemon's Graph traffic: one token, every source read once.
     let requests = peer.requests();
     assert_eq!(requests.iter().filter(|r| r["method"] == "POST").count(), 1);
@@ -214,4 +243,15 @@ socket = "{socket}"
     assert!(bundles.contains("\"name\":\"smith-m365\",\"platform\":\"microsoft365\""));
     assert!(bundles.contains("\"name\":\"smith-aws\",\"platform\":\"aws\""));
     assert!(bundles.contains("\"name\":\"smith-okta\",\"platform\":\"okta\""));
+    let rmm_bundles: Vec<serde_json::Value> = bundles
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+        .filter(|b| b["kind"] == "rmm_inventory")
+        .collect();
+    assert!(rmm_bundles.len() >= 2, "{}", rmm_bundles.len());
+    let sources: std::collections::BTreeSet<&str> = rmm_bundles
+        .iter()
+        .map(|b| b["body"]["source"].as_str().unwrap())
+        .collect();
+    assert_eq!(sources, ["automate", "datto"].into());
 }

@@ -521,6 +521,7 @@ pub(crate) fn cycle_name(kind: CycleKind) -> &'static str {
         CycleKind::Anchor => "Timestamping",
         CycleKind::Checkpoint => "Checkpoint",
         CycleKind::CloudScan => "Cloud scan",
+        CycleKind::RmmImport => "RMM inventory",
     }
 }
 
