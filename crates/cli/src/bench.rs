@@ -125,6 +125,22 @@ enum What {
         #[arg(long)]
         peer: Option<std::path::PathBuf>,
     },
+    /// Import a generated RMM site (Datto RMM or ConnectWise Automate) from the RMM peer, its
+    /// first data request throttled, and reconcile it with a directory of as many computers;
+    /// time, requests and peak RSS.
+    Rmm {
+        /// `datto` or `connectwise-automate`.
+        #[arg(long, default_value = "datto")]
+        vendor: String,
+        #[arg(long, default_value_t = 5_000)]
+        devices: usize,
+        /// The Python interpreter that runs the peer.
+        #[arg(long, default_value = "python3")]
+        python: std::path::PathBuf,
+        /// The peer script.
+        #[arg(long, default_value = "vm-tests/lab/cloud/fakermm.py")]
+        peer: std::path::PathBuf,
+    },
     /// Scan the configured targets (e.g. the lab's `site.toml`) RUNS times on one fresh data
     /// directory: cold with every check, then steady (what is due); each check's CPU time on the
     /// targets.
@@ -258,6 +274,23 @@ pub(crate) fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
                     })?
                 }
             }
+            What::Rmm {
+                ref vendor,
+                devices,
+                ref python,
+                ref peer,
+            } => crate::bench_cloud::run_rmm(&crate::bench_cloud::RmmBench {
+                vendor: match vendor.as_str() {
+                    "datto" => cloud::rmm::RmmKind::Datto,
+                    "connectwise-automate" => cloud::rmm::RmmKind::ConnectWiseAutomate,
+                    other => anyhow::bail!(
+                        "--vendor `{other}` is unknown (known: datto, connectwise-automate)"
+                    ),
+                },
+                devices,
+                python: python.clone(),
+                peer: peer.clone(),
+            })?,
             What::Report {
                 devices,
                 days,

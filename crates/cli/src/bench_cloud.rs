@@ -223,6 +223,104 @@ fn run_okta(bench: &CloudBench) -> anyhow::Result<String> {
     ))
 }
 
+/// What to run against the RMM peer.
+#[derive(Debug, Clone)]
+pub(crate) struct RmmBench {
+    pub(crate) vendor: cloud::rmm::RmmKind,
+    pub(crate) devices: usize,
+    pub(crate) python: PathBuf,
+    pub(crate) peer: PathBuf,
+}
+
+/// Runs the RMM bench: one import of a generated site, then its reconciliation with a directory
+/// that knows 95 % of the machines and 5 % the RMM does not; the report line.
+pub(crate) fn run_rmm(bench: &RmmBench) -> anyhow::Result<String> {
+    let dir = tempfile::tempdir().context("creating a temporary directory")?;
+    let ca_pem = pki(dir.path())?;
+    let secret = hex::encode(rand::random::<[u8; 16]>());
+    let (site, client_id, vendor) = match bench.vendor {
+        cloud::rmm::RmmKind::Datto => ("8a2f3c4d-1b2c-4d5e-8f90-0123456789ab", None, "datto"),
+        cloud::rmm::RmmKind::ConnectWiseAutomate => (
+            "17",
+            Some("c8b2f1d3-5a6e-4f70-9b1c-2d3e4f5a6b7c".to_owned()),
+            "automate",
+        ),
+    };
+    let (_peer, port) = start_peer(
+        (&bench.python, &bench.peer),
+        dir.path(),
+        &[
+            "--vendor",
+            vendor,
+            "--user",
+            "bench",
+            "--secret",
+            &secret,
+            "--profile",
+            "large",
+            "--count",
+            &bench.devices.to_string(),
+            "--throttle-first",
+        ],
+    )?;
+    let settings = cloud::rmm::RmmSettings {
+        kind: bench.vendor,
+        api_url: format!("https://127.0.0.1:{port}"),
+        site: site.to_owned(),
+        user: "bench".to_owned(),
+        secret: zeroize::Zeroizing::new(secret),
+        client_id,
+        ca_pem: Some(ca_pem.into_bytes()),
+        request_timeout: Duration::from_secs(30),
+    };
+    let runtime = crate::setup::runtime()?;
+    let started = Instant::now();
+    let devices = runtime
+        .block_on(cloud::rmm::devices(
+            &settings,
+            Instant::now() + Duration::from_secs(600),
+        ))
+        .context("importing the generated site")?;
+    let imported = started.elapsed();
+    anyhow::ensure!(
+        devices.len() == bench.devices,
+        "imported {} devices of {}",
+        devices.len(),
+        bench.devices
+    );
+    let known = bench.devices * 95 / 100;
+    let directory: Vec<_> = (0..bench.devices + bench.devices / 20)
+        .filter(|i| *i < known || *i >= bench.devices)
+        .map(|i| cloud::rmm::reconcile::DirectoryComputer {
+            account: format!("WS{i:05}$"),
+            dns_host_name: Some(format!("ws{i:05}.clinic.example")),
+            class: "workstation".to_owned(),
+            disabled: false,
+            stale: false,
+        })
+        .collect();
+    let started = Instant::now();
+    let lines = cloud::rmm::reconcile::reconcile(&directory, &devices, Some("clinic.example"));
+    let reconciled = started.elapsed();
+    let gaps = lines.iter().filter(|l| l.standing.is_gap()).count();
+    let log = std::fs::read_to_string(dir.path().join("requests.jsonl"))
+        .context("reading the peer's log")?;
+    let requests = log.lines().count();
+    let throttled = log
+        .lines()
+        .filter(|l| l.contains("\"status\": 429"))
+        .count();
+    let peak = crate::bench::report::peak_rss_kib()
+        .map_or_else(|| "?".to_owned(), |kib| format!("{} MiB", kib / 1024));
+    Ok(format!(
+        "rmm: {vendor} site of {} devices imported in {:.2} s over {requests} requests ({throttled} answered 429 and waited out), reconciled with {} directory computers in {:.1} ms ({gaps} gaps); peak RSS {peak}",
+        devices.len(),
+        imported.as_secs_f64(),
+        directory.len(),
+        reconciled.as_secs_f64() * 1000.0,
+    ))
+}
+
 /// What to run against the AWS peer.
 #[derive(Debug, Clone)]
 pub(crate) struct AwsBench {
