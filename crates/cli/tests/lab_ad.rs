@@ -376,7 +376,7 @@ fn rmm_reconciles_with_the_directory(
         .copied()
         .filter(unique)
         .take(3)
-        .map(|c| key(c))
+        .map(key)
         .collect();
     let disabled = computers
         .iter()
