@@ -5,7 +5,7 @@
 //! appliance's evidence.
 
 use std::collections::HashSet;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use serde_json::Value;
 use zeroize::Zeroizing;
@@ -116,61 +116,43 @@ async fn login(
         }))
         .map_err(|err| RmmError::Setup(err.to_string()))?,
     );
-    let mut attempts = 0u32;
-    let mut waited = Duration::ZERO;
-    loop {
-        attempts += 1;
-        let response = http
+    let (status, bytes) = super::send(RMM, deadline, settings.request_timeout, |timeout| {
+        Ok(http
             .post(format!("{api}apitoken"))
             .header("ClientId", client_header(client_id)?)
             .header(reqwest::header::CONTENT_TYPE, "application/json")
             .header(reqwest::header::ACCEPT, "application/json")
-            .timeout(super::time_left(RMM, deadline, settings.request_timeout)?)
-            .body(body.to_vec())
-            .send()
-            .await
-            .map_err(connect)?;
-        let status = response.status().as_u16();
-        let headers = response.headers().clone();
-        let bytes = response.bytes().await.map_err(connect)?;
-        if status == 429 {
-            if super::wait_throttled(&headers, attempts, &mut waited, deadline).await {
-                continue;
-            }
-            return Err(RmmError::Throttled {
-                rmm: RMM,
-                attempts,
-                waited_secs: waited.as_secs(),
-            });
-        }
-        if status != 200 {
-            return Err(RmmError::Login {
-                rmm: RMM,
-                detail: format!(
-                    "HTTP {status}: {} (check api_user and client_id in the configuration and the password in the vault)",
-                    super::error_detail(&bytes)
-                ),
-            });
-        }
-        let json: Value = serde_json::from_slice(&bytes).map_err(|_| RmmError::Login {
+            .timeout(timeout)
+            .body(body.to_vec()))
+    })
+    .await?;
+    if status != 200 {
+        return Err(RmmError::Login {
             rmm: RMM,
-            detail: "the apitoken answer is not JSON".to_owned(),
-        })?;
-        if json["IsTwoFactorRequired"].as_bool() == Some(true) {
-            return Err(RmmError::Login {
-                rmm: RMM,
-                detail: "the user needs two-factor sign-in; use an integrator user (System > Manage Integrator Logins), which signs in without it".to_owned(),
-            });
-        }
-        let token = json["AccessToken"]
-            .as_str()
-            .filter(|t| !t.is_empty())
-            .ok_or_else(|| RmmError::Login {
-                rmm: RMM,
-                detail: "the apitoken answer has no AccessToken".to_owned(),
-            })?;
-        return Ok(Zeroizing::new(token.to_owned()));
+            detail: format!(
+                "HTTP {status}: {} (check api_user and client_id in the configuration and the password in the vault)",
+                super::error_detail(&bytes)
+            ),
+        });
     }
+    let json: Value = serde_json::from_slice(&bytes).map_err(|_| RmmError::Login {
+        rmm: RMM,
+        detail: "the apitoken answer is not JSON".to_owned(),
+    })?;
+    if json["IsTwoFactorRequired"].as_bool() == Some(true) {
+        return Err(RmmError::Login {
+            rmm: RMM,
+            detail: "the user needs two-factor sign-in; use an integrator user (System > Manage Integrator Logins), which signs in without it".to_owned(),
+        });
+    }
+    let token = json["AccessToken"]
+        .as_str()
+        .filter(|t| !t.is_empty())
+        .ok_or_else(|| RmmError::Login {
+            rmm: RMM,
+            detail: "the apitoken answer has no AccessToken".to_owned(),
+        })?;
+    Ok(Zeroizing::new(token.to_owned()))
 }
 
 /// One page; a 401 logs in again once, 429 waits.
@@ -183,29 +165,17 @@ async fn get(
     settings: &RmmSettings,
     deadline: Instant,
 ) -> Result<Value, RmmError> {
-    let mut attempts = 0u32;
-    let mut waited = Duration::ZERO;
     let mut renewed = false;
     loop {
-        attempts += 1;
-        let mut auth = reqwest::header::HeaderValue::from_str(&format!("Bearer {}", **token))
-            .map_err(|_| RmmError::Login {
-                rmm: RMM,
-                detail: "the access token cannot travel in a header".to_owned(),
-            })?;
-        auth.set_sensitive(true);
-        let response = http
-            .get(url.clone())
-            .header(reqwest::header::AUTHORIZATION, auth)
-            .header("ClientId", client_header(client_id)?)
-            .header(reqwest::header::ACCEPT, "application/json")
-            .timeout(super::time_left(RMM, deadline, settings.request_timeout)?)
-            .send()
-            .await
-            .map_err(connect)?;
-        let status = response.status().as_u16();
-        let headers = response.headers().clone();
-        let bytes = response.bytes().await.map_err(connect)?;
+        let (status, bytes) = super::send(RMM, deadline, settings.request_timeout, |timeout| {
+            Ok(http
+                .get(url.clone())
+                .header(reqwest::header::AUTHORIZATION, super::bearer(RMM, token)?)
+                .header("ClientId", client_header(client_id)?)
+                .header(reqwest::header::ACCEPT, "application/json")
+                .timeout(timeout))
+        })
+        .await?;
         match status {
             200..=299 => {
                 return serde_json::from_slice(&bytes).map_err(|err| RmmError::Malformed {
@@ -216,15 +186,6 @@ async fn get(
             401 if !renewed => {
                 renewed = true;
                 *token = login(http, api, client_id, settings, deadline).await?;
-            }
-            429 => {
-                if !super::wait_throttled(&headers, attempts, &mut waited, deadline).await {
-                    return Err(RmmError::Throttled {
-                        rmm: RMM,
-                        attempts,
-                        waited_secs: waited.as_secs(),
-                    });
-                }
             }
             401 | 403 => {
                 return Err(RmmError::Forbidden {
@@ -245,13 +206,6 @@ async fn get(
                 });
             }
         }
-    }
-}
-
-fn connect(err: reqwest::Error) -> RmmError {
-    RmmError::Connect {
-        rmm: RMM,
-        detail: crate::graph::reqwest_error_text(&err),
     }
 }
 

@@ -3,7 +3,7 @@
 //! one site's devices (`/api/v2/site/{siteUid}/devices`, 250 a page, following
 //! `pageDetails.nextPageUrl` only on the configured origin and the same listing).
 
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use serde_json::Value;
 use zeroize::Zeroizing;
@@ -134,11 +134,8 @@ async fn login(
     ))
     .map_err(|_| RmmError::Setup("the client credentials cannot travel in a header".to_owned()))?;
     basic.set_sensitive(true);
-    let mut attempts = 0u32;
-    let mut waited = Duration::ZERO;
-    loop {
-        attempts += 1;
-        let response = http
+    let (status, bytes) = super::send(RMM, deadline, settings.request_timeout, |timeout| {
+        Ok(http
             .post(format!("{origin}auth/oauth/token"))
             .header(reqwest::header::AUTHORIZATION, basic.clone())
             .header(
@@ -146,46 +143,31 @@ async fn login(
                 "application/x-www-form-urlencoded",
             )
             .header(reqwest::header::ACCEPT, "application/json")
-            .timeout(super::time_left(RMM, deadline, settings.request_timeout)?)
-            .body(body.as_bytes().to_vec())
-            .send()
-            .await
-            .map_err(connect)?;
-        let status = response.status().as_u16();
-        let headers = response.headers().clone();
-        let bytes = response.bytes().await.map_err(connect)?;
-        if status == 429 {
-            if super::wait_throttled(&headers, attempts, &mut waited, deadline).await {
-                continue;
-            }
-            return Err(RmmError::Throttled {
-                rmm: RMM,
-                attempts,
-                waited_secs: waited.as_secs(),
-            });
-        }
-        if status != 200 {
-            return Err(RmmError::Login {
-                rmm: RMM,
-                detail: format!(
-                    "HTTP {status}: {} (check the API key in the configuration and the secret key in the vault; Datto shows the secret only when the key is generated, under Setup > Users > the API user)",
-                    super::error_detail(&bytes)
-                ),
-            });
-        }
-        let json: Value = serde_json::from_slice(&bytes).map_err(|_| RmmError::Login {
+            .timeout(timeout)
+            .body(body.as_bytes().to_vec()))
+    })
+    .await?;
+    if status != 200 {
+        return Err(RmmError::Login {
             rmm: RMM,
-            detail: "the token endpoint's answer is not JSON".to_owned(),
-        })?;
-        let token = json["access_token"]
-            .as_str()
-            .filter(|t| !t.is_empty())
-            .ok_or_else(|| RmmError::Login {
-                rmm: RMM,
-                detail: "the token endpoint's answer has no access_token".to_owned(),
-            })?;
-        return Ok(Zeroizing::new(token.to_owned()));
+            detail: format!(
+                "HTTP {status}: {} (check the API key in the configuration and the secret key in the vault; Datto shows the secret only when the key is generated, under Setup > Users > the API user)",
+                super::error_detail(&bytes)
+            ),
+        });
     }
+    let json: Value = serde_json::from_slice(&bytes).map_err(|_| RmmError::Login {
+        rmm: RMM,
+        detail: "the token endpoint's answer is not JSON".to_owned(),
+    })?;
+    let token = json["access_token"]
+        .as_str()
+        .filter(|t| !t.is_empty())
+        .ok_or_else(|| RmmError::Login {
+            rmm: RMM,
+            detail: "the token endpoint's answer has no access_token".to_owned(),
+        })?;
+    Ok(Zeroizing::new(token.to_owned()))
 }
 
 /// One page; a 401 logs in again once, 429 waits.
@@ -197,28 +179,16 @@ async fn get(
     settings: &RmmSettings,
     deadline: Instant,
 ) -> Result<Value, RmmError> {
-    let mut attempts = 0u32;
-    let mut waited = Duration::ZERO;
     let mut renewed = false;
     loop {
-        attempts += 1;
-        let mut auth = reqwest::header::HeaderValue::from_str(&format!("Bearer {}", **token))
-            .map_err(|_| RmmError::Login {
-                rmm: RMM,
-                detail: "the access token cannot travel in a header".to_owned(),
-            })?;
-        auth.set_sensitive(true);
-        let response = http
-            .get(url.clone())
-            .header(reqwest::header::AUTHORIZATION, auth)
-            .header(reqwest::header::ACCEPT, "application/json")
-            .timeout(super::time_left(RMM, deadline, settings.request_timeout)?)
-            .send()
-            .await
-            .map_err(connect)?;
-        let status = response.status().as_u16();
-        let headers = response.headers().clone();
-        let bytes = response.bytes().await.map_err(connect)?;
+        let (status, bytes) = super::send(RMM, deadline, settings.request_timeout, |timeout| {
+            Ok(http
+                .get(url.clone())
+                .header(reqwest::header::AUTHORIZATION, super::bearer(RMM, token)?)
+                .header(reqwest::header::ACCEPT, "application/json")
+                .timeout(timeout))
+        })
+        .await?;
         match status {
             200..=299 => {
                 return serde_json::from_slice(&bytes).map_err(|err| RmmError::Malformed {
@@ -229,15 +199,6 @@ async fn get(
             401 if !renewed => {
                 renewed = true;
                 *token = login(http, origin, settings, deadline).await?;
-            }
-            429 => {
-                if !super::wait_throttled(&headers, attempts, &mut waited, deadline).await {
-                    return Err(RmmError::Throttled {
-                        rmm: RMM,
-                        attempts,
-                        waited_secs: waited.as_secs(),
-                    });
-                }
             }
             401 | 403 | 404 => {
                 return Err(RmmError::Forbidden {
@@ -258,13 +219,6 @@ async fn get(
                 });
             }
         }
-    }
-}
-
-fn connect(err: reqwest::Error) -> RmmError {
-    RmmError::Connect {
-        rmm: RMM,
-        detail: crate::graph::reqwest_error_text(&err),
     }
 }
 

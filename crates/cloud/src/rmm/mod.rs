@@ -193,6 +193,55 @@ fn time_left(
     })
 }
 
+/// Sends the request `build` makes (given the time it may take), waiting out 429s; the status
+/// and body of the first other answer.
+async fn send(
+    rmm: &'static str,
+    deadline: Instant,
+    per_request: Duration,
+    build: impl Fn(Duration) -> Result<reqwest::RequestBuilder, RmmError>,
+) -> Result<(u16, Vec<u8>), RmmError> {
+    let connect = |err: reqwest::Error| RmmError::Connect {
+        rmm,
+        detail: crate::graph::reqwest_error_text(&err),
+    };
+    let mut attempts = 0u32;
+    let mut waited = Duration::ZERO;
+    loop {
+        attempts += 1;
+        let response = build(time_left(rmm, deadline, per_request)?)?
+            .send()
+            .await
+            .map_err(connect)?;
+        let status = response.status().as_u16();
+        let headers = response.headers().clone();
+        let body = response.bytes().await.map_err(connect)?.to_vec();
+        if status != 429 {
+            return Ok((status, body));
+        }
+        if !wait_throttled(&headers, attempts, &mut waited, deadline).await {
+            return Err(RmmError::Throttled {
+                rmm,
+                attempts,
+                waited_secs: waited.as_secs(),
+            });
+        }
+    }
+}
+
+/// `Authorization: Bearer …`, marked sensitive.
+fn bearer(rmm: &'static str, token: &str) -> Result<reqwest::header::HeaderValue, RmmError> {
+    let mut value =
+        reqwest::header::HeaderValue::from_str(&format!("Bearer {token}")).map_err(|_| {
+            RmmError::Login {
+                rmm,
+                detail: "the access token cannot travel in a header".to_owned(),
+            }
+        })?;
+    value.set_sensitive(true);
+    Ok(value)
+}
+
 /// Waits out a 429: `Retry-After` when sent (at most a minute), else 1, 2, 4 … 32 s; `false`
 /// when the wait would pass the deadline.
 async fn wait_throttled(
