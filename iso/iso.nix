@@ -3,6 +3,8 @@
 # disk (removable media are skipped), partitions it, encrypts the root and data partitions
 # (LUKS2, TPM2 enrollment, a recovery key shown once on the console), installs the appliance
 # closure it carries, writes the first boot entry and powers off. See docs/DISK-ENCRYPTION.md.
+# With `osiris.installer.ukiBoot` (the default under Secure Boot) the ISO boots its own unified
+# kernel image, the layout `osiris-release sign-iso` signs (docs/UPDATES.md).
 {
   config,
   lib,
@@ -15,6 +17,30 @@ let
   system = cfg.system;
   pcrs = lib.concatMapStringsSep "+" toString cfg.tpm2Pcrs;
   encryptVolume = pkgs.callPackage ../nixos/encrypt-volume.nix { };
+
+  # The installer's own unified kernel image (its kernel, initrd and command line, with the ISO's
+  # root label, in one EFI binary: nixpkgs' `system.build.uki`), and the FAT image that holds it
+  # as the removable-media boot path, EFI/BOOT/BOOTX64.EFI: no boot loader, so the one binary
+  # `osiris-release sign-iso` signs is everything the firmware runs.
+  installerUki = "${config.system.build.uki}/${config.system.boot.loader.ukiFile}";
+  ukiEfiImage =
+    pkgs.runCommand "osiris-installer-efi.img"
+      {
+        nativeBuildInputs = with pkgs; [
+          dosfstools
+          mtools
+          libfaketime
+        ];
+      }
+      ''
+        # The UKI plus 2 MiB: FAT overhead and the signatures sign-iso adds (a few KiB each).
+        size=$(( ($(stat -c %s ${installerUki}) / 1048576 + 2) * 1024 ))
+        truncate -s "''${size}K" "$out"
+        faketime "2000-01-01 00:00:00" mkfs.vfat --invariant -i 12345678 -n EFIBOOT "$out"
+        faketime "2000-01-01 00:00:00" mmd -i "$out" ::/EFI ::/EFI/BOOT
+        faketime "2000-01-01 00:00:00" mcopy -pm -i "$out" ${installerUki} ::/EFI/BOOT/BOOTX64.EFI
+        fsck.vfat -vn "$out"
+      '';
 
   installer = pkgs.writeShellApplication {
     name = "osiris-auto-install";
@@ -56,8 +82,22 @@ let
       disk=/dev/''${candidates[0]}
 
       if [ -n "$(lsblk -no PARTTYPE "$disk" | grep -v '^$' || true)" ] && ! grep -qw osiris.install=wipe /proc/cmdline; then
-        log "$disk already has partitions; boot with osiris.install=wipe to overwrite it. Nothing was written."
-        exit 1
+        ${
+          if cfg.ukiBoot then
+            ''
+              # A signed UKI's command line cannot be changed at boot: ask on the console instead.
+              answer=$(systemd-ask-password --timeout=0 --echo=yes "$disk ($(lsblk -dno SIZE,MODEL "$disk" | xargs)) already has partitions. Type ERASE to erase it and install, anything else to stop:")
+              if [ "$answer" != ERASE ]; then
+                log "$disk was not erased. Nothing was written."
+                exit 1
+              fi
+            ''
+          else
+            ''
+              log "$disk already has partitions; boot with osiris.install=wipe to overwrite it. Nothing was written."
+              exit 1
+            ''
+        }
       fi
 
       ${lib.optionalString cfg.secureBoot ''
@@ -265,6 +305,18 @@ in
         entry. Required when `secureBoot` is set. A signature is public; the key never enters Nix.
       '';
     };
+    ukiBoot = lib.mkOption {
+      type = lib.types.bool;
+      default = cfg.secureBoot;
+      defaultText = lib.literalExpression "config.osiris.installer.secureBoot";
+      description = ''
+        Boot the ISO (UEFI only, CD or USB) from the installer's own unified kernel image placed as
+        {file}`EFI/BOOT/BOOTX64.EFI` in its El Torito EFI image, instead of NixOS's GRUB with a
+        separate kernel and initrd, so that `osiris-release sign-iso` can make it boot under Secure
+        Boot. Its command line is fixed (a signed UKI ignores one given at boot): a disk that
+        already has partitions is erased only after ERASE is typed on the console.
+      '';
+    };
     rootGiB = lib.mkOption {
       type = lib.types.ints.positive;
       default = 24;
@@ -280,8 +332,32 @@ in
       }
     ];
     system.stateVersion = "25.11";
-    isoImage.makeEfiBootable = true;
+    # NixOS's GRUB boot, unless the ISO boots its own UKI (below); no legacy BIOS boot then: the
+    # installer refuses to run without Secure Boot, which BIOS boot never has.
+    isoImage.makeEfiBootable = !cfg.ukiBoot;
+    isoImage.makeBiosBootable = lib.mkIf cfg.ukiBoot false;
     isoImage.makeUsbBootable = true;
+    system.build.isoImage = lib.mkIf cfg.ukiBoot (
+      lib.mkForce (
+        pkgs.callPackage "${modulesPath}/../lib/make-iso9660-image.nix" {
+          inherit (config.isoImage) compressImage volumeID squashfsCompression;
+          isoName = "${config.image.baseName}.iso";
+          contents = config.isoImage.contents ++ [
+            {
+              source = ukiEfiImage;
+              target = "/boot/efi.img";
+            }
+          ];
+          squashfsContents = config.isoImage.storeContents;
+          efiBootable = true;
+          efiBootImage = "boot/efi.img";
+          # The MBR and GPT of a hybrid image, so the ISO written to a USB stick boots too (the
+          # EFI image becomes a GPT partition); the MBR's boot code is never run under UEFI.
+          usbBootable = true;
+          isohybridMbrImage = "${pkgs.syslinux}/share/syslinux/isohdpfx.bin";
+        }
+      )
+    );
     isoImage.appendToMenuLabel = " OsirisCare installer";
     isoImage.storeContents = [ system ];
 
