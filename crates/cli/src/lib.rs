@@ -144,10 +144,11 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             setup::check_overrides(&config, &catalog)?;
             writeln!(
                 std::io::stdout(),
-                "{}: valid ({} targets, {} cloud tenants, site `{}`)",
+                "{}: valid ({} targets, {} cloud tenants, {} RMMs, site `{}`)",
                 file.display(),
                 config.targets.len(),
                 config.cloud.len(),
+                config.rmm.len(),
                 config.site
             )?;
             Ok(ExitCode::SUCCESS)

@@ -358,7 +358,7 @@ fn bad_configuration_exits_78_before_doing_anything() {
     let out = sandbox.osiris(&["config", "validate", config.to_str().unwrap()]);
     assert_exit(&out, 0);
     assert!(
-        stdout(&out).contains("valid (1 targets, 0 cloud tenants, site `clinic`)"),
+        stdout(&out).contains("valid (1 targets, 0 cloud tenants, 0 RMMs, site `clinic`)"),
         "{}",
         stdout(&out)
     );
