@@ -336,6 +336,7 @@ in
     # installer refuses to run without Secure Boot, which BIOS boot never has.
     isoImage.makeEfiBootable = !cfg.ukiBoot;
     isoImage.makeBiosBootable = lib.mkIf cfg.ukiBoot false;
+    isoImage.grubTheme = lib.mkIf cfg.ukiBoot null;
     isoImage.makeUsbBootable = true;
     system.build.isoImage = lib.mkIf cfg.ukiBoot (
       lib.mkForce (
