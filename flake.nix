@@ -26,7 +26,10 @@
         ./iso/appliance.nix
       ];
 
-      iso =
+      # The installer ISO of an appliance configuration; `signedUki`: the vendor-signed UKI of
+      # that appliance when it boots only signed UKIs.
+      mkIso =
+        appliance: signedUki:
         (lib.nixosSystem {
           inherit system;
           modules = [
@@ -34,12 +37,11 @@
             {
               osiris.installer =
                 let
-                  appliance = self.nixosConfigurations.appliance.config;
                   encryption = appliance.services.osiris.diskEncryption;
                 in
                 {
                   system = appliance.system.build.toplevel;
-                  inherit release;
+                  inherit release signedUki;
                   encrypt = encryption.enable;
                   inherit (encryption) tpm2Pcrs allowNoTpm;
                   secureBoot = appliance.services.osiris.secureBoot.enable;
@@ -47,6 +49,20 @@
             }
           ];
         }).config.system.build.isoImage;
+      iso = mkIso self.nixosConfigurations.appliance.config null;
+
+      # The Secure Boot release (docs/UPDATES.md, "Publishing a release"): the UKI of
+      # `nixosConfigurations.appliance-secure-boot` is signed outside Nix (the key never enters
+      # the store), then `OSIRIS_SIGNED_UKI=/path/osiris_<release>.efi nix build --impure
+      # .#iso-secure-boot` builds the installer that installs it; `osiris-release sign-iso` signs
+      # that ISO. Without the variable (and in pure evaluation) the package does not exist.
+      signedUkiFile = builtins.getEnv "OSIRIS_SIGNED_UKI";
+      isoSecureBoot = mkIso self.nixosConfigurations.appliance-secure-boot.config (
+        builtins.path {
+          path = signedUkiFile;
+          name = "osiris-signed-uki.efi";
+        }
+      );
 
       # Every vm-tests/*.nix is a scenario; a file may evaluate to null to opt out (e.g. the
       # Windows scenario without a Windows image).
@@ -98,6 +114,16 @@
         inherit system;
         modules = applianceModules ++ [ { services.osiris.updates.release = release; } ];
       };
+      # The same appliance booting only vendor-signed UKIs (Secure Boot; the TPM bound to it).
+      nixosConfigurations.appliance-secure-boot = lib.nixosSystem {
+        inherit system;
+        modules = applianceModules ++ [
+          {
+            services.osiris.updates.release = release;
+            services.osiris.secureBoot.enable = true;
+          }
+        ];
+      };
 
       packages.${system} = {
         inherit (pkgs) osiris;
@@ -107,6 +133,8 @@
         # mingw-w64 (as CI does with Debian's toolchain).
         osiris-agent = pkgs.pkgsStatic.callPackage ./nixos/agent-package.nix { };
         osiris-agent-windows = pkgs.pkgsCross.mingwW64.callPackage ./nixos/agent-package.nix { };
+        # A name that is null leaves the attribute out: only with OSIRIS_SIGNED_UKI set.
+        ${if signedUkiFile != "" then "iso-secure-boot" else null} = isoSecureBoot;
       };
 
       checks.${system} = {
