@@ -167,7 +167,7 @@ async fn get(
 ) -> Result<Value, RmmError> {
     let mut renewed = false;
     loop {
-        let (status, bytes) = super::send(RMM, deadline, settings.request_timeout, |timeout| {
+        let answer = super::send(RMM, deadline, settings.request_timeout, |timeout| {
             Ok(http
                 .get(url.clone())
                 .header(reqwest::header::AUTHORIZATION, super::bearer(RMM, token)?)
@@ -176,34 +176,17 @@ async fn get(
                 .timeout(timeout))
         })
         .await?;
-        match status {
-            200..=299 => {
-                return serde_json::from_slice(&bytes).map_err(|err| RmmError::Malformed {
-                    rmm: RMM,
-                    detail: format!("{err} (GET {})", url.path()),
-                });
-            }
-            401 if !renewed => {
+        let answer = super::data_answer(RMM, answer, url.path(), renewed, &[401, 403], || {
+            format!(
+                "the integrator user needs the Computers read permission for client {}",
+                settings.site
+            )
+        })?;
+        match answer {
+            Some(json) => return Ok(json),
+            None => {
                 renewed = true;
                 *token = login(http, api, client_id, settings, deadline).await?;
-            }
-            401 | 403 => {
-                return Err(RmmError::Forbidden {
-                    rmm: RMM,
-                    status,
-                    detail: format!(
-                        "{} (the integrator user needs the Computers read permission for client {})",
-                        super::error_detail(&bytes),
-                        settings.site
-                    ),
-                });
-            }
-            _ => {
-                return Err(RmmError::Http {
-                    rmm: RMM,
-                    status,
-                    detail: super::error_detail(&bytes),
-                });
             }
         }
     }

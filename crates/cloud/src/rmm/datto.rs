@@ -181,7 +181,7 @@ async fn get(
 ) -> Result<Value, RmmError> {
     let mut renewed = false;
     loop {
-        let (status, bytes) = super::send(RMM, deadline, settings.request_timeout, |timeout| {
+        let answer = super::send(RMM, deadline, settings.request_timeout, |timeout| {
             Ok(http
                 .get(url.clone())
                 .header(reqwest::header::AUTHORIZATION, super::bearer(RMM, token)?)
@@ -189,34 +189,24 @@ async fn get(
                 .timeout(timeout))
         })
         .await?;
-        match status {
-            200..=299 => {
-                return serde_json::from_slice(&bytes).map_err(|err| RmmError::Malformed {
-                    rmm: RMM,
-                    detail: format!("{err} (GET {})", url.path()),
-                });
-            }
-            401 if !renewed => {
+        let answer = super::data_answer(
+            RMM,
+            answer,
+            url.path(),
+            renewed,
+            &[401, 403, 404],
+            || {
+                format!(
+                    "the API user needs read access to site {}; a site UID of another account reads as not found",
+                    settings.site
+                )
+            },
+        )?;
+        match answer {
+            Some(json) => return Ok(json),
+            None => {
                 renewed = true;
                 *token = login(http, origin, settings, deadline).await?;
-            }
-            401 | 403 | 404 => {
-                return Err(RmmError::Forbidden {
-                    rmm: RMM,
-                    status,
-                    detail: format!(
-                        "{} (the API user needs read access to site {}; a site UID of another account reads as not found)",
-                        super::error_detail(&bytes),
-                        settings.site
-                    ),
-                });
-            }
-            _ => {
-                return Err(RmmError::Http {
-                    rmm: RMM,
-                    status,
-                    detail: super::error_detail(&bytes),
-                });
             }
         }
     }

@@ -229,6 +229,37 @@ async fn send(
     }
 }
 
+/// What a data request's answer means: its JSON, `None` for a first 401 (log in again and
+/// repeat), or the error; a status in `refused` is [`RmmError::Forbidden`] with `advice`.
+fn data_answer(
+    rmm: &'static str,
+    (status, body): (u16, Vec<u8>),
+    path: &str,
+    renewed: bool,
+    refused: &[u16],
+    advice: impl FnOnce() -> String,
+) -> Result<Option<serde_json::Value>, RmmError> {
+    match status {
+        200..=299 => serde_json::from_slice(&body)
+            .map(Some)
+            .map_err(|err| RmmError::Malformed {
+                rmm,
+                detail: format!("{err} (GET {path})"),
+            }),
+        401 if !renewed => Ok(None),
+        _ if refused.contains(&status) => Err(RmmError::Forbidden {
+            rmm,
+            status,
+            detail: format!("{} ({})", error_detail(&body), advice()),
+        }),
+        _ => Err(RmmError::Http {
+            rmm,
+            status,
+            detail: error_detail(&body),
+        }),
+    }
+}
+
 /// `Authorization: Bearer …`, marked sensitive.
 fn bearer(rmm: &'static str, token: &str) -> Result<reqwest::header::HeaderValue, RmmError> {
     let mut value =
