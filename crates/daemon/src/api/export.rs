@@ -37,16 +37,17 @@ pub(crate) async fn export(
     let roots = shared.settings.config.daemon.export_roots.clone();
     let checked = dest.clone();
     let db = shared.store.db_path().to_path_buf();
-    blocking(move || {
+    let stem = format!(
+        "osiris-evidence-{}-{}",
+        shared.settings.config.site,
+        time::OffsetDateTime::now_utc().unix_timestamp()
+    );
+    let kit = blocking(move || {
         let needed = std::fs::metadata(&db).map(|m| m.len()).unwrap_or(0) + 8 * 1024 * 1024;
-        check_destination(&checked, &roots, needed, "the kit")
+        check_destination(&checked, &roots, needed, "the kit")?;
+        fresh_name(&checked, &stem)
     })
     .await??;
-    let stamp = time::OffsetDateTime::now_utc().unix_timestamp();
-    let kit = dest.join(format!(
-        "osiris-evidence-{}-{stamp}",
-        shared.settings.config.site
-    ));
     // The store streams the log to a blocking writer thread.
     let summary = shared.store.export_kit(&kit).await.map_err(|err| {
         let hint = match io_kind(&err) {
@@ -195,6 +196,32 @@ pub(crate) fn io_kind(err: &(dyn std::error::Error + 'static)) -> Option<std::io
     None
 }
 
+/// `dir/stem`, or `dir/stem-2`, `-3` … when an earlier export of the same second took the
+/// name: a second export must never fail (or write into) the first one's kit.
+pub(crate) fn fresh_name(dir: &Path, stem: &str) -> Result<std::path::PathBuf, Fail> {
+    for n in 1..=100u32 {
+        let name = match n {
+            1 => stem.to_owned(),
+            n => format!("{stem}-{n}"),
+        };
+        let path = dir.join(name);
+        match std::fs::symlink_metadata(&path) {
+            Err(err) if err.kind() == std::io::ErrorKind::NotFound => return Ok(path),
+            Err(err) => {
+                return Err(bad_request(
+                    format!("cannot use {}: {err}", path.display()),
+                    "check the USB stick and try again",
+                ));
+            }
+            Ok(_) => {}
+        }
+    }
+    Err(bad_request(
+        format!("{} already holds 100 exports named {stem}", dir.display()),
+        "wait a second and export again",
+    ))
+}
+
 pub(crate) fn tree_size(dir: &Path) -> u64 {
     std::fs::read_dir(dir)
         .map(|entries| {
@@ -211,4 +238,28 @@ pub(crate) fn tree_size(dir: &Path) -> u64 {
                 .sum()
         })
         .unwrap_or(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::fresh_name;
+
+    #[test]
+    fn a_second_export_in_the_same_second_gets_its_own_name() {
+        let dir = tempfile::tempdir().unwrap();
+        let stem = "osiris-evidence-site-1796453884";
+        assert_eq!(fresh_name(dir.path(), stem).unwrap(), dir.path().join(stem));
+        std::fs::create_dir(dir.path().join(stem)).unwrap();
+        assert_eq!(
+            fresh_name(dir.path(), stem).unwrap(),
+            dir.path().join(format!("{stem}-2"))
+        );
+        // A link or a file holding the name counts as taken; it is never written through.
+        std::os::unix::fs::symlink("/etc", dir.path().join(format!("{stem}-2"))).unwrap();
+        std::fs::write(dir.path().join(format!("{stem}-3")), b"").unwrap();
+        assert_eq!(
+            fresh_name(dir.path(), stem).unwrap(),
+            dir.path().join(format!("{stem}-4"))
+        );
+    }
 }

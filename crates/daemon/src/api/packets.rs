@@ -70,13 +70,17 @@ pub(crate) async fn export(
     let needed: u64 = body.files.iter().map(|f| f.size).sum::<u64>() + 1024 * 1024;
     let roots = shared.settings.config.daemon.export_roots.clone();
     let checked = dest.clone();
-    blocking(move || crate::api::export::check_destination(&checked, &roots, needed, "the packet"))
-        .await??;
-    let stamp = time::OffsetDateTime::now_utc().unix_timestamp();
-    let out = dest.join(format!(
-        "osiris-packet-{}-{}-{stamp}",
-        shared.settings.config.site, body.period
-    ));
+    let stem = format!(
+        "osiris-packet-{}-{}-{}",
+        shared.settings.config.site,
+        body.period,
+        time::OffsetDateTime::now_utc().unix_timestamp()
+    );
+    let out = blocking(move || {
+        crate::api::export::check_destination(&checked, &roots, needed, "the packet")?;
+        crate::api::export::fresh_name(&checked, &stem)
+    })
+    .await??;
     let source = shared.settings.data_dir.join(&body.directory);
     let (written, files) = (out.clone(), body.files.clone());
     blocking(move || copy_packet(&source, &written, &files)).await??;
