@@ -337,6 +337,9 @@ in
     isoImage.makeEfiBootable = !cfg.ukiBoot;
     isoImage.makeBiosBootable = lib.mkIf cfg.ukiBoot false;
     isoImage.grubTheme = lib.mkIf cfg.ukiBoot null;
+    # The UKI carries the kernel and initrd: their separate copies (for GRUB's menu) would only
+    # make the image bigger.
+    isoImage.showConfiguration = lib.mkIf cfg.ukiBoot false;
     isoImage.makeUsbBootable = true;
     system.build.isoImage = lib.mkIf cfg.ukiBoot (
       lib.mkForce (

@@ -174,7 +174,8 @@ pub(crate) struct RawWorkstations {
     /// administrator has checked and approves for scanning, e.g. `["KIOSK7$"]`.
     #[serde(default)]
     approved: Vec<String>,
-    /// `kerberos` (default: tickets from the directory's KDC), `ntlm` or `basic`.
+    /// `kerberos`, the default and the only value accepted (tickets from the directory's KDC);
+    /// `ntlm` and `basic` are refused with the reason.
     #[serde(default)]
     auth: Option<String>,
     /// Must stay `true` (the default, port 5986): HTTP towards discovered hosts is refused.
@@ -291,13 +292,22 @@ impl RawWorkstations {
                 "workstations: https = false is refused: the workstation login would go by NTLM over HTTP to whatever address DNS gives for a name in the directory, where a rogue host collects it; delete `https = false` and set `ca_file` to the CA that issues the workstations' WinRM certificates (e.g. your AD CS root)".to_owned(),
             );
         }
+        // One domain account that is administrator on every workstation goes only to the KDC:
+        // NTLM would hand each workstation a response it can crack offline, Basic the password
+        // itself, so one compromised PC would yield admin on all of them (issue 14, finding 1).
         let auth = match self.auth.as_deref().unwrap_or("kerberos") {
             "kerberos" => Some(WinRmAuth::Kerberos),
-            "ntlm" => Some(WinRmAuth::Ntlm),
-            "basic" => Some(WinRmAuth::Basic),
+            "ntlm" => {
+                problems.push("workstations: auth = \"ntlm\" is refused: every workstation would receive an NTLM response of the one account that is administrator on all of them, which a compromised workstation can crack offline; delete `auth` to log in by Kerberos (the default: the password goes only to the domain controller), or give each workstation its own password with LAPS (laps = \"require\")".to_owned());
+                None
+            }
+            "basic" => {
+                problems.push("workstations: auth = \"basic\" is refused: every workstation would receive the password of the one account that is administrator on all of them; delete `auth` to log in by Kerberos (the default: the password goes only to the domain controller), or give each workstation its own password with LAPS (laps = \"require\")".to_owned());
+                None
+            }
             other => {
                 problems.push(format!(
-                    "workstations.auth `{}` is unknown (use \"kerberos\", \"ntlm\" or \"basic\")",
+                    "workstations.auth `{}` is unknown (only \"kerberos\", the default, is accepted)",
                     other.escape_debug()
                 ));
                 None

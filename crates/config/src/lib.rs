@@ -1034,6 +1034,38 @@ ca_file = "/ca.pem"
     }
 
     #[test]
+    fn the_workstation_account_goes_only_by_kerberos() {
+        let ws = |auth: &str| {
+            format!(
+                "{DIRECTORY}[workstations]\nuser = \"osiris\"\ncredential = \"ws\"\nscope = \"OU=Workstations,DC=lab,DC=example\"\nauth = \"{auth}\"\n"
+            )
+        };
+        check(
+            &ws("ntlm"),
+            expect![[
+                r#"site.toml: workstations: auth = "ntlm" is refused: every workstation would receive an NTLM response of the one account that is administrator on all of them, which a compromised workstation can crack offline; delete `auth` to log in by Kerberos (the default: the password goes only to the domain controller), or give each workstation its own password with LAPS (laps = "require")"#
+            ]],
+        );
+        check(
+            &ws("basic"),
+            expect![[
+                r#"site.toml: workstations: auth = "basic" is refused: every workstation would receive the password of the one account that is administrator on all of them; delete `auth` to log in by Kerberos (the default: the password goes only to the domain controller), or give each workstation its own password with LAPS (laps = "require")"#
+            ]],
+        );
+        check(
+            &ws("negotiate"),
+            expect![[
+                r#"site.toml: workstations.auth `negotiate` is unknown (only "kerberos", the default, is accepted)"#
+            ]],
+        );
+        let auth = parse("site.toml", &ws("kerberos")).map(|c| c.workstations.map(|w| w.auth));
+        assert_eq!(
+            auth.map_err(|e| e.to_string()),
+            Ok(Some(WinRmAuth::Kerberos))
+        );
+    }
+
+    #[test]
     fn laps_modes_and_the_legacy_account_are_checked() {
         let ws = |extra: &str| {
             format!(
