@@ -308,10 +308,12 @@ impl Container {
         PathBuf::from(format!("/proc/{}/root{inside}", self.init()))
     }
 
-    /// Runs `script` as root inside the container (its mount, PID and IPC namespaces).
+    /// Runs `script` as root inside the container (its mount, UTS, IPC, network and PID
+    /// namespaces).
     fn sh(&self, script: &str) -> String {
         run(Command::new("nsenter")
-            .args(["-t", &self.init().to_string(), "-m", "-u", "-i", "-n", "-p"])
+            .args(["--target", &self.init().to_string()])
+            .args(["--mount", "--uts", "--ipc", "--net", "--pid"])
             .args(["sh", "-euc", script]))
     }
 
