@@ -98,6 +98,14 @@ pub enum ServiceError {
     /// The service did not stop in time.
     #[error("service {0} did not stop within {1:?}")]
     StopTimeout(String, Duration),
+    /// The service is deleted but still listed: the manager removes it once every handle to it
+    /// is closed and its process has exited.
+    #[error(
+        "service {0} is marked for deletion but still listed after {1:?}: close any program \
+         holding it (the Services console, another installer) or restart Windows to finish \
+         removing it"
+    )]
+    StillListed(String, Duration),
     /// `run` was called twice in one process.
     #[error("the service dispatcher was already started in this process")]
     AlreadyRunning,
@@ -181,8 +189,10 @@ fn set_recovery(
     }
 }
 
-/// Stops the service if it runs (waiting up to [`STOP_TIMEOUT`]) and deletes it. A service
-/// that is not installed is not an error (`Ok(false)`).
+/// Stops the service if it runs (waiting up to [`STOP_TIMEOUT`]), deletes it, and returns once
+/// the manager no longer lists it (again up to [`STOP_TIMEOUT`]): a deleted service stays
+/// listed until its process has exited and every handle to it is closed, and installing it
+/// again before then fails. A service that is not installed is not an error (`Ok(false)`).
 pub fn uninstall(name: &str) -> Result<bool, ServiceError> {
     let manager = manager(ServiceManagerAccess::CONNECT)?;
     let service = match manager.open_service(
@@ -216,7 +226,18 @@ pub fn uninstall(name: &str) -> Result<bool, ServiceError> {
         }
     }
     service.delete().map_err(failed("deleting the service"))?;
-    Ok(true)
+    drop(service);
+    let deadline = Instant::now() + STOP_TIMEOUT;
+    loop {
+        match manager.open_service(name, ServiceAccess::QUERY_STATUS) {
+            Err(err) if is_not_installed(&err) => return Ok(true),
+            Err(err) => return Err(failed(&format!("opening service {name}"))(err)),
+            Ok(_) if Instant::now() > deadline => {
+                return Err(ServiceError::StillListed(name.to_owned(), STOP_TIMEOUT));
+            }
+            Ok(_) => std::thread::sleep(Duration::from_millis(100)),
+        }
+    }
 }
 
 /// The installed service's state and configuration, or `None` when it is not installed.
